@@ -1,0 +1,39 @@
+/**
+ * The daemon's one consumer of incoming messages: every message refreshes its sender in the member table,
+ * then goes to the handler of its opcode. Requests nobody here serves are answered the way makuosan answers
+ * an unknown transfer, so a makuosan sender never waits for us and never evicts us for silence (E32).
+ */
+import { Effect, Layer, Stream } from "effect"
+import { Members } from "../members/Members.js"
+import { Peer } from "../net/Transport.js"
+import { type Received, Wire } from "../net/Wire.js"
+import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
+import { emptyPayload } from "../protocol/message.js"
+
+/** makuosan's reply to a request for a transfer it does not know (spec §5.2.3, §5.3, §5.4). */
+export const unknownTransferReply = (opcode: number, nstate: number): number | undefined => {
+  if (opcode === Opcode.SEND && nstate === SendState.DATA) return undefined
+  const closing = nstate === SendState.CLOSE && (opcode === Opcode.MD5 || opcode === Opcode.DSYNC || opcode === Opcode.DEL)
+  return closing ? RecvState.CLOSE : RecvState.IGNORE
+}
+
+export const layer = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const wire = yield* Wire
+    const members = yield* Members
+
+    const reply = ({ from, message }: Received) => {
+      const { header } = message
+      if ((header.flags & Flag.ACK) !== 0 || header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return Effect.void
+      const state = unknownTransferReply(header.opcode, header.nstate)
+      return state === undefined
+        ? Effect.void
+        : wire.send(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
+    }
+
+    yield* wire.received.pipe(
+      Stream.runForEach((r) => Effect.zipRight(members.observe(r), reply(r))),
+      Effect.forkScoped
+    )
+  })
+)

@@ -1,0 +1,163 @@
+/**
+ * The member table, wire-compatible with makuosan (spec §5.1, §6): a multicast PING on start answered by unicast
+ * PONGs, multicast keep-alives every 45 s ± 15 s, eviction after `memberTimeout` of silence, EXIT on shutdown.
+ * Identity is the IPv4 address, as in makuosan. Unlike makuosan, a stray ACK from an unknown address creates no
+ * nameless member, the table is bounded, and eviction runs on a timer whatever the traffic (E35).
+ */
+import { Clock, Context, Data, Duration, Effect, Layer, Option, PubSub, Random, type Scope, Stream } from "effect"
+import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
+import type { Message, PayloadOf } from "../protocol/message.js"
+import { Group, Peer } from "../net/Transport.js"
+import { type Received, Wire } from "../net/Wire.js"
+
+export interface Member {
+  readonly host: string
+  readonly address: string
+  readonly port: number
+  readonly version: string
+  /** Epoch milliseconds of the last datagram accepted from this member. */
+  readonly lastSeen: number
+  readonly since: number
+}
+
+export type LeaveReason = "exit" | "timeout"
+
+export type MemberChange = Data.TaggedEnum<{
+  Joined: { readonly member: Member }
+  Renamed: { readonly member: Member; readonly previous: Member }
+  Left: { readonly member: Member; readonly reason: LeaveReason }
+}>
+export const MemberChange = Data.taggedEnum<MemberChange>()
+
+export interface MembersConfig {
+  readonly host: string
+  readonly version: string
+  readonly memberTimeout: Duration.Duration
+  /** The first keep-alive; later ones come every `keepAliveMin`…`keepAliveMax` (whole seconds, at random). */
+  readonly keepAliveFirst: Duration.Duration
+  readonly keepAliveMin: Duration.Duration
+  readonly keepAliveMax: Duration.Duration
+  readonly maxMembers: number
+}
+
+export const defaults = (host: string, version: string): MembersConfig => ({
+  host,
+  version,
+  memberTimeout: Duration.seconds(300),
+  keepAliveFirst: Duration.seconds(45),
+  keepAliveMin: Duration.seconds(30),
+  keepAliveMax: Duration.seconds(60),
+  maxMembers: 4096
+})
+
+export interface MembersShape {
+  readonly self: { readonly host: string; readonly version: string }
+  readonly list: Effect.Effect<ReadonlyArray<Member>>
+  readonly byHost: (host: string) => Effect.Effect<Option.Option<Member>>
+  /** Subscribes now (nothing published after this call is missed) to a stream of changes, for the scope. */
+  readonly subscribe: Effect.Effect<Stream.Stream<MemberChange>, never, Scope.Scope>
+  /** Feeds one accepted message: refreshes its sender and handles PING, PONG, keep-alive and EXIT. */
+  readonly observe: (received: Received) => Effect.Effect<void>
+}
+
+export class Members extends Context.Tag("makuo/Members")<Members, MembersShape>() {}
+
+export const make = (config: MembersConfig) =>
+  Effect.gen(function*() {
+    const wire = yield* Wire
+    const table = new Map<string, Member>()
+    const hub = yield* Effect.acquireRelease(PubSub.unbounded<MemberChange>(), PubSub.shutdown)
+    const mping: PayloadOf<"Mping"> = { _tag: "Mping", hostname: config.host, version: config.version }
+    const timeoutMs = Duration.toMillis(config.memberTimeout)
+
+    const announce = (opcode: number, flags: number) =>
+      Effect.flatMap(wire.nextReqId, (reqid) =>
+        wire.send(Group, { header: wire.request({ opcode, nstate: SendState.STAT, reqid, flags }), payload: mping }))
+
+    const upsert = (from: Received["from"], p: PayloadOf<"Mping">, now: number) => {
+      const known = table.get(from.address)
+      const member: Member = {
+        host: p.hostname,
+        address: from.address,
+        port: from.port,
+        version: p.version,
+        lastSeen: now,
+        since: known?.since ?? now
+      }
+      if (known === undefined && table.size >= config.maxMembers) {
+        return Effect.logWarning(`member table full (${config.maxMembers}); ignoring ${p.hostname} at ${from.address}`)
+      }
+      table.set(from.address, member)
+      if (known === undefined) {
+        return Effect.zipRight(
+          PubSub.publish(hub, MemberChange.Joined({ member })),
+          Effect.logInfo(`member joined: ${member.host} ${member.address} (${member.version})`)
+        )
+      }
+      if (known.host !== member.host || known.version !== member.version || known.port !== member.port) {
+        return PubSub.publish(hub, MemberChange.Renamed({ member, previous: known }))
+      }
+      return Effect.void
+    }
+
+    const remove = (address: string, reason: LeaveReason) => {
+      const member = table.get(address)
+      if (member === undefined) return Effect.void
+      table.delete(address)
+      return Effect.zipRight(
+        PubSub.publish(hub, MemberChange.Left({ member, reason })),
+        Effect.logInfo(`member left (${reason}): ${member.host} ${member.address}`)
+      )
+    }
+
+    const pong = (request: Message, to: Received["from"]) =>
+      wire.send(Peer(to), { header: wire.ack(request.header, RecvState.NONE), payload: mping })
+
+    const observe = ({ from, message }: Received) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const { header, payload } = message
+        const known = table.get(from.address)
+        if (known !== undefined) table.set(from.address, { ...known, lastSeen: now })
+        if (payload._tag !== "Mping") return Effect.void
+        if (header.opcode === Opcode.EXIT) return remove(from.address, "exit")
+        if (header.opcode !== Opcode.PING) return Effect.void
+        const joined = upsert(from, payload, now)
+        // a PING without ACK is a daemon starting: it learns the members from their PONGs
+        return (header.flags & Flag.ACK) === 0 ? Effect.zipRight(joined, pong(message, from)) : joined
+      })
+
+    // sleeps until the earliest member could expire, so eviction is exact and an idle daemon barely wakes up
+    const evictExpired = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      let next = now + timeoutMs
+      const expired: Array<Member> = []
+      for (const m of table.values()) {
+        if (now - m.lastSeen >= timeoutMs) expired.push(m)
+        else next = Math.min(next, m.lastSeen + timeoutMs)
+      }
+      return Effect.as(Effect.forEach(expired, (m) => remove(m.address, "timeout"), { discard: true }), next - now)
+    })
+    const eviction = Effect.forever(Effect.flatMap(evictExpired, (waitMs) => Effect.sleep(Duration.millis(waitMs))))
+
+    const keepAliveGap = Effect.map(
+      Random.nextIntBetween(Duration.toSeconds(config.keepAliveMin), Duration.toSeconds(config.keepAliveMax) + 1),
+      Duration.seconds
+    )
+    const keepAlive = Effect.sleep(config.keepAliveFirst).pipe(
+      Effect.andThen(Effect.forever(Effect.zipRight(announce(Opcode.PING, Flag.ACK), Effect.flatMap(keepAliveGap, Effect.sleep))))
+    )
+
+    yield* Effect.addFinalizer(() => announce(Opcode.EXIT, 0))
+    yield* announce(Opcode.PING, 0)
+    yield* Effect.forkScoped(keepAlive)
+    yield* Effect.forkScoped(eviction)
+
+    return Members.of({
+      self: { host: config.host, version: config.version },
+      list: Effect.sync(() => [...table.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))),
+      byHost: (host) => Effect.sync(() => Option.fromNullable([...table.values()].find((m) => m.host === host))),
+      subscribe: Stream.fromPubSub(hub, { scoped: true }),
+      observe
+    })
+  })
+
+export const layer = (config: MembersConfig) => Layer.scoped(Members, make(config))

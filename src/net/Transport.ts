@@ -1,0 +1,45 @@
+/**
+ * The datagram service every protocol layer stands on: send bytes to the group or to one peer, and a stream of
+ * the datagrams that arrive, with their source. Live layer: `UdpTransport`; tests use an in-memory network.
+ */
+import { Context, Data, type Effect, type Stream } from "effect"
+
+export interface Endpoint {
+  readonly address: string
+  readonly port: number
+}
+
+export type Destination =
+  | { readonly _tag: "Group" }
+  | { readonly _tag: "Peer"; readonly address: string; readonly port: number }
+
+export const Group: Destination = { _tag: "Group" }
+export const Peer = (to: Endpoint): Destination => ({ _tag: "Peer", address: to.address, port: to.port })
+
+export interface Datagram {
+  readonly bytes: Uint8Array
+  readonly from: Endpoint
+}
+
+export class TransportError extends Data.TaggedError("TransportError")<{
+  readonly reason: "Bind" | "Membership" | "Send"
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `${this.reason.toLowerCase()} failed: ${this.detail}`
+  }
+}
+
+export interface TransportShape {
+  /** Our own unicast endpoint: the source of everything we send and the address peers answer to. */
+  readonly local: Endpoint
+  readonly group: Endpoint
+  readonly send: (to: Destination, bytes: Uint8Array) => Effect.Effect<void, TransportError>
+  /** Everything received from others (our own multicast echoes are filtered out). One consumer. */
+  readonly incoming: Stream.Stream<Datagram>
+  /** Datagrams dropped because the consumer fell behind the receive queue. */
+  readonly overflowed: Effect.Effect<number>
+}
+
+export class Transport extends Context.Tag("makuo/Transport")<Transport, TransportShape>() {}

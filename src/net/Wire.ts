@@ -1,0 +1,137 @@
+/**
+ * Messages over the `Transport`: encodes what we send, decodes what arrives, drops what is not for us (other
+ * group or port, `-k` traffic) or malformed, and counts all of it. Also the header conventions of makuosan:
+ * request ids, and ACKs built like `common.c:mkack`.
+ */
+import { Chunk, Context, Effect, Either, Layer, Random, Stream } from "effect"
+import { Flag } from "../protocol/constants.js"
+import type { Header, Ipv4, Message, ReqId } from "../protocol/message.js"
+import { decode, encode } from "../protocol/v7.js"
+import { type Destination, type Endpoint, Transport } from "./Transport.js"
+
+export interface Received {
+  readonly message: Message
+  readonly from: Endpoint
+}
+
+export interface WireCounters {
+  readonly datagramsIn: number
+  readonly datagramsOut: number
+  /** Refused by the codec: bad lengths, bad version, bad names. */
+  readonly malformed: number
+  /** Well-formed but not ours: another group or port, or `-k` traffic. */
+  readonly foreign: number
+  readonly sendErrors: number
+  /** Lost because the daemon fell behind the socket. */
+  readonly overflowed: number
+}
+
+export interface RequestFields {
+  readonly opcode: number
+  readonly nstate: number
+  readonly reqid: ReqId
+  readonly flags?: number
+  readonly seqno?: number
+  readonly ostate?: number
+  readonly error?: number
+}
+
+export interface WireShape {
+  readonly local: Endpoint
+  readonly send: (to: Destination, message: Message) => Effect.Effect<void>
+  readonly received: Stream.Stream<Received>
+  readonly nextReqId: Effect.Effect<ReqId>
+  readonly request: (fields: RequestFields) => Header
+  /** The reply to `request`: opcode, reqid, seqno, ostate and error copied, flag ACK, state `nstate`. */
+  readonly ack: (request: Header, nstate: number) => Header
+  readonly counters: Effect.Effect<WireCounters>
+}
+
+export class Wire extends Context.Tag("makuo/Wire")<Wire, WireShape>() {}
+
+const ZERO_HASH = new Uint8Array(16)
+
+export const make = Effect.gen(function*() {
+  const transport = yield* Transport
+  const maddr = transport.group.address as Ipv4
+  const mport = transport.group.port
+  // random start instead of makuosan's 0: a restarted sender must not reuse the reqids of its previous run (E16)
+  let reqid = yield* Random.nextIntBetween(0, 0x7fff_ffff)
+  const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0 }
+
+  const accept = (d: { readonly bytes: Uint8Array; readonly from: Endpoint }) => {
+    c.datagramsIn++
+    const r = decode(d.bytes)
+    if (Either.isLeft(r)) {
+      c.malformed++
+      return Effect.logDebug(`dropped datagram from ${d.from.address}:${d.from.port}: ${r.left.message}`)
+    }
+    const h = r.right.header
+    if (h.maddr !== maddr || h.mport !== mport || (h.flags & Flag.CRYPT) !== 0) {
+      c.foreign++
+      return Effect.logDebug(
+        `ignored datagram from ${d.from.address}:${d.from.port} for group ${h.maddr}:${h.mport}` +
+          ((h.flags & Flag.CRYPT) !== 0 ? " (encrypted with makuosan -k)" : "")
+      )
+    }
+    return { message: r.right, from: d.from } satisfies Received
+  }
+
+  const received = transport.incoming.pipe(
+    Stream.mapChunksEffect((chunk) =>
+      Effect.gen(function*() {
+        const out: Array<Received> = []
+        for (const d of chunk) {
+          const r = accept(d)
+          if (Effect.isEffect(r)) yield* r
+          else out.push(r)
+        }
+        return Chunk.unsafeFromArray(out)
+      })
+    )
+  )
+
+  return Wire.of({
+    local: transport.local,
+    received,
+    nextReqId: Effect.sync(() => {
+      reqid = (reqid + 1) >>> 0
+      return reqid as ReqId
+    }),
+    request: (f) => ({
+      opcode: f.opcode,
+      nstate: f.nstate,
+      ostate: f.ostate ?? 0,
+      flags: f.flags ?? 0,
+      reqid: f.reqid,
+      seqno: f.seqno ?? 0,
+      maddr,
+      mport,
+      error: f.error ?? 0,
+      hash: ZERO_HASH
+    }),
+    ack: (request, nstate) => ({
+      ...request,
+      nstate,
+      flags: Flag.ACK,
+      maddr,
+      mport,
+      hash: ZERO_HASH
+    }),
+    send: (to, message) =>
+      Either.match(encode(message), {
+        onLeft: (e) => Effect.logError(`not sent: ${e.message}`),
+        onRight: (bytes) =>
+          transport.send(to, bytes).pipe(
+            Effect.tap(() => void c.datagramsOut++),
+            Effect.catchAll((e) => {
+              c.sendErrors++
+              return Effect.logWarning(e.message)
+            })
+          )
+      }),
+    counters: Effect.map(transport.overflowed, (overflowed) => ({ ...c, overflowed }))
+  })
+})
+
+export const layer = Layer.effect(Wire, make)

@@ -1,0 +1,89 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, FastCheck as fc } from "effect"
+import { advance, hostsSeenBy, settle, startNode } from "../support/cluster.js"
+import * as MemoryNetwork from "../support/MemoryNetwork.js"
+
+const addresses = (n: number) => Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}`)
+
+describe("Members on the in-memory network", () => {
+  it.scoped("three daemons list each other: the late ones learn the early ones from PONGs", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 1 })
+      const [a, b, c] = yield* Effect.forEach(addresses(3), (addr) => startNode(net, addr))
+      expect(yield* hostsSeenBy(a!)).toEqual(["h2", "h3"])
+      expect(yield* hostsSeenBy(b!)).toEqual(["h1", "h3"])
+      expect(yield* hostsSeenBy(c!)).toEqual(["h1", "h2"])
+      const seen = (yield* a!.members.list).find((m) => m.host === "h2")!
+      expect(seen).toMatchObject({ address: "10.0.0.2", port: 5000, version: "test" })
+    }))
+
+  it.scoped("a lost start-up PING is healed by the first keep-alive at 45 s", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 2 })
+      const a = yield* startNode(net, "10.0.0.1")
+      yield* net.partition(["10.0.0.1"], ["10.0.0.2"])
+      const b = yield* startNode(net, "10.0.0.2")
+      yield* net.heal
+      expect(yield* hostsSeenBy(a)).toEqual([])
+      yield* advance("44 seconds")
+      expect(yield* hostsSeenBy(a)).toEqual([])
+      yield* advance("2 seconds")
+      expect(yield* hostsSeenBy(a)).toEqual(["h2"])
+      expect(yield* hostsSeenBy(b)).toEqual(["h1"])
+    }))
+
+  it.scoped("a silent member is evicted at the timeout and not before; a live one is kept by keep-alives", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 3 })
+      const [a, , c] = yield* Effect.forEach(addresses(3), (addr) => startNode(net, addr, { memberTimeout: Duration.seconds(300) }))
+      yield* net.partition(["10.0.0.2"], ["10.0.0.1", "10.0.0.3"])
+      yield* advance("299 seconds")
+      expect(yield* hostsSeenBy(a!)).toEqual(["h2", "h3"])
+      yield* advance("2 seconds")
+      expect(yield* hostsSeenBy(a!)).toEqual(["h3"])
+      expect(yield* hostsSeenBy(c!)).toEqual(["h1"])
+      yield* advance("600 seconds")
+      expect(yield* hostsSeenBy(a!)).toEqual(["h3"])
+    }))
+
+  it.scoped("EXIT removes the member at once and is announced on the change stream", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 4 })
+      const [a, b] = yield* Effect.forEach(addresses(2), (addr) => startNode(net, addr))
+      yield* b!.stop
+      yield* settle
+      expect(yield* hostsSeenBy(a!)).toEqual([])
+      expect(a!.changes.map((c) => c._tag)).toEqual(["Joined", "Left"])
+      expect(a!.changes[1]).toMatchObject({ _tag: "Left", reason: "exit", member: { host: "h2" } })
+    }))
+
+  it.scoped("a partition longer than the timeout evicts both ways; after healing, keep-alives re-add", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 5 })
+      const [a, b] = yield* Effect.forEach(addresses(2), (addr) => startNode(net, addr, { memberTimeout: Duration.seconds(120) }))
+      yield* net.partition(["10.0.0.1"], ["10.0.0.2"])
+      yield* advance("121 seconds")
+      expect([yield* hostsSeenBy(a!), yield* hostsSeenBy(b!)]).toEqual([[], []])
+      yield* net.heal
+      yield* advance("61 seconds")
+      expect([yield* hostsSeenBy(a!), yield* hostsSeenBy(b!)]).toEqual([["h2"], ["h1"]])
+    }))
+
+  it.effect.prop(
+    "duplicated, delayed and reordered membership traffic leaves each node listing every other exactly once",
+    [fc.integer({ min: 2, max: 5 }), fc.integer(), fc.double({ min: 0, max: 0.9, noNaN: true })],
+    ([n, seed, duplicate]) =>
+      Effect.scoped(Effect.gen(function*() {
+        const net = yield* MemoryNetwork.make({ seed, impairments: { loss: 0, duplicate, maxDelayMs: 300 } })
+        const nodes = yield* Effect.forEach(addresses(n), (addr) => startNode(net, addr))
+        yield* advance("100 seconds")
+        for (const node of nodes) {
+          const others = nodes.filter((o) => o !== node).map((o) => `h${o.address.split(".")[3]}`)
+          expect(yield* hostsSeenBy(node)).toEqual(others)
+          // duplicates and stale copies refresh; they never re-announce a join or evict anyone
+          expect(node.changes.map((c) => `${c._tag} ${c.member.host}`).sort()).toEqual(others.map((h) => `Joined ${h}`))
+        }
+      })),
+    { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 12) } }
+  )
+})

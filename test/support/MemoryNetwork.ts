@@ -1,0 +1,107 @@
+/**
+ * An in-memory multicast network for many nodes in one process. Impairments are seeded and per run: loss,
+ * duplication, delay (hence reordering) and partitions. Delays sleep on the Effect clock, so under `TestClock`
+ * nothing moves until the test advances time.
+ */
+import { Effect, FiberSet, Layer, Queue, type Scope, Stream } from "effect"
+import { type Datagram, type Endpoint, Transport } from "../../src/net/Transport.js"
+
+export interface Impairments {
+  /** Probability that a datagram is lost on one link. */
+  readonly loss: number
+  /** Probability that a delivered datagram is delivered a second time. */
+  readonly duplicate: number
+  /** Each delivery is delayed uniformly in [0, maxDelayMs]; distinct delays reorder. */
+  readonly maxDelayMs: number
+}
+
+export const perfect: Impairments = { loss: 0, duplicate: 0, maxDelayMs: 0 }
+
+interface Node {
+  readonly endpoint: Endpoint
+  readonly queue: Queue.Queue<Datagram>
+}
+
+/** mulberry32: small, fast and seedable, so a failing property run replays exactly. */
+const prng = (seed: number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export interface MemoryNetwork {
+  readonly transport: (address: string) => Layer.Layer<Transport>
+  readonly setImpairments: (impairments: Impairments) => Effect.Effect<void>
+  /** Cuts every link between a node of `a` and a node of `b`, both ways. */
+  readonly partition: (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => Effect.Effect<void>
+  readonly heal: Effect.Effect<void>
+  /** Datagrams put on the wire, by source address. */
+  readonly sent: (address: string) => number
+}
+
+export const make = (options: { readonly seed: number; readonly port?: number; readonly impairments?: Impairments }): Effect.Effect<MemoryNetwork, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = options.port ?? 5000
+    const group: Endpoint = { address: "224.0.0.108", port }
+    const nodes = new Map<string, Node>()
+    const cut = new Set<string>()
+    const sentBy = new Map<string, number>()
+    const random = prng(options.seed)
+    let impairments = options.impairments ?? perfect
+    const delays = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(delays)<never>()
+
+    const deliver = (to: Node, d: Datagram) => {
+      if (cut.has(`${d.from.address}|${to.endpoint.address}`)) return
+      if (random() < impairments.loss) return
+      const copies = random() < impairments.duplicate ? 2 : 1
+      for (let i = 0; i < copies; i++) {
+        const delay = Math.floor(random() * (impairments.maxDelayMs + 1))
+        if (delay === 0) to.queue.unsafeOffer(d)
+        else runFork(Effect.sleep(delay).pipe(Effect.andThen(() => to.queue.unsafeOffer(d))))
+      }
+    }
+
+    const transport = (address: string) =>
+      Layer.scoped(
+        Transport,
+        Effect.gen(function*() {
+          const queue = yield* Effect.acquireRelease(Queue.unbounded<Datagram>(), Queue.shutdown)
+          const self: Node = { endpoint: { address, port }, queue }
+          yield* Effect.acquireRelease(Effect.sync(() => nodes.set(address, self)), () => Effect.sync(() => nodes.delete(address)))
+          return Transport.of({
+            local: self.endpoint,
+            group,
+            send: (to, bytes) =>
+              Effect.sync(() => {
+                sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
+                const d: Datagram = { bytes: bytes.slice(), from: self.endpoint }
+                if (to._tag === "Group") {
+                  for (const node of nodes.values()) if (node !== self) deliver(node, d)
+                } else {
+                  const node = nodes.get(to.address)
+                  if (node !== undefined && node !== self && to.port === port) deliver(node, d)
+                }
+              }),
+            incoming: Stream.fromQueue(queue),
+            overflowed: Effect.succeed(0)
+          })
+        })
+      )
+
+    return {
+      transport,
+      setImpairments: (next) => Effect.sync(() => void (impairments = next)),
+      partition: (a, b) =>
+        Effect.sync(() => {
+          for (const x of a) for (const y of b) cut.add(`${x}|${y}`), cut.add(`${y}|${x}`)
+        }),
+      heal: Effect.sync(() => cut.clear()),
+      sent: (address) => sentBy.get(address) ?? 0
+    }
+  })
