@@ -33,10 +33,6 @@ export interface MembersConfig {
   readonly host: string
   readonly version: string
   readonly memberTimeout: Duration.Duration
-  /** The first keep-alive; later ones come every `keepAliveMin`…`keepAliveMax` (whole seconds, at random). */
-  readonly keepAliveFirst: Duration.Duration
-  readonly keepAliveMin: Duration.Duration
-  readonly keepAliveMax: Duration.Duration
   readonly maxMembers: number
 }
 
@@ -44,11 +40,15 @@ export const defaults = (host: string, version: string): MembersConfig => ({
   host,
   version,
   memberTimeout: Duration.seconds(300),
-  keepAliveFirst: Duration.seconds(45),
-  keepAliveMin: Duration.seconds(30),
-  keepAliveMax: Duration.seconds(60),
   maxMembers: 4096
 })
+
+/**
+ * makuosan's keep-alive: first after 45 s, then every 45 s ± 15 s, against a 300 s timeout. A shorter
+ * `--member-timeout` shortens the period in proportion (timeout × 0.15), so live members are never evicted.
+ */
+export const keepAlivePeriod = (memberTimeout: Duration.Duration): number =>
+  Math.min(45_000, Math.floor(Duration.toMillis(memberTimeout) * 0.15))
 
 export interface MembersShape {
   readonly self: { readonly host: string; readonly version: string }
@@ -138,11 +138,14 @@ export const make = (config: MembersConfig) =>
     })
     const eviction = Effect.forever(Effect.flatMap(evictExpired, (waitMs) => Effect.sleep(Duration.millis(waitMs))))
 
+    const period = keepAlivePeriod(config.memberTimeout)
+    // makuosan draws whole seconds; so do we while the period is in seconds
+    const grain = period >= 30_000 ? 1000 : 1
     const keepAliveGap = Effect.map(
-      Random.nextIntBetween(Duration.toSeconds(config.keepAliveMin), Duration.toSeconds(config.keepAliveMax) + 1),
-      Duration.seconds
+      Random.nextIntBetween(Math.round((period * 2) / 3 / grain), Math.round((period * 4) / 3 / grain) + 1),
+      (k) => Duration.millis(k * grain)
     )
-    const keepAlive = Effect.sleep(config.keepAliveFirst).pipe(
+    const keepAlive = Effect.sleep(Duration.millis(period)).pipe(
       Effect.andThen(Effect.forever(Effect.zipRight(announce(Opcode.PING, Flag.ACK), Effect.flatMap(keepAliveGap, Effect.sleep))))
     )
 

@@ -46,6 +46,19 @@ describe("Members on the in-memory network", () => {
       expect(yield* hostsSeenBy(a!)).toEqual(["h3"])
     }))
 
+  it.scoped("a short --member-timeout shortens the keep-alive: live members stay, a silent one goes", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 6 })
+      const [a, b] = yield* Effect.forEach(addresses(3), (addr) => startNode(net, addr, { memberTimeout: Duration.seconds(2) }))
+      yield* advance("60 seconds")
+      expect(yield* hostsSeenBy(a!)).toEqual(["h2", "h3"])
+      yield* net.partition(["10.0.0.3"], ["10.0.0.1", "10.0.0.2"])
+      yield* advance("1500 millis")
+      expect(yield* hostsSeenBy(a!)).toEqual(["h2", "h3"])
+      yield* advance("2 seconds")
+      expect([yield* hostsSeenBy(a!), yield* hostsSeenBy(b!)]).toEqual([["h2"], ["h1"]])
+    }))
+
   it.scoped("EXIT removes the member at once and is announced on the change stream", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 4 })

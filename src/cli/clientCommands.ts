@@ -1,0 +1,47 @@
+import { Command } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import * as Client from "../control/Client.js"
+import type { ControlEvent, ControlRequest } from "../control/Protocol.js"
+import { controlSocketPath } from "../control/socketPath.js"
+import { controlOption, jsonOption } from "./common.js"
+import { membersJson, membersText, statusJson, statusText } from "./render.js"
+
+const ask = (control: Option.Option<string>, request: ControlRequest) =>
+  Client.collect(controlSocketPath(Option.getOrUndefined(control)), request)
+
+const print = (events: ReadonlyArray<ControlEvent>, json: boolean) =>
+  Effect.forEach(events, (e) => {
+    switch (e._tag) {
+      case "MemberList":
+        return Console.log(json ? membersJson(e.members) : membersText(e.members, e.now))
+      case "Status":
+        return Console.log(json ? statusJson(e.status) : statusText(e.status))
+      case "Failed":
+      case "Done":
+        return Effect.void
+      default:
+        return e satisfies never
+    }
+  }, { discard: true })
+
+export const membersCommand = Command.make(
+  "members",
+  { control: controlOption, json: jsonOption },
+  ({ control, json }) => Effect.flatMap(ask(control, { _tag: "Members" }), (events) => print(events, json))
+).pipe(
+  Command.withDescription(
+    "List the live members this daemon knows: host, address, version, last seen.\n\n" +
+      "Examples:\n  makuo members\n  makuo members --json --control /tmp/b2.sock"
+  )
+)
+
+export const statusCommand = Command.make(
+  "status",
+  { control: controlOption, json: jsonOption },
+  ({ control, json }) => Effect.flatMap(ask(control, { _tag: "Status" }), (events) => print(events, json))
+).pipe(
+  Command.withDescription(
+    "Show the daemon's state: version, uptime, base dir, group, members and datagram counters.\n\n" +
+      "Examples:\n  makuo status\n  makuo status --json"
+  )
+)

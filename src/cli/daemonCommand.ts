@@ -1,0 +1,125 @@
+import { Command, Options } from "@effect/cli"
+import { Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
+import * as fs from "node:fs"
+import { hostname } from "node:os"
+import { resolve } from "node:path"
+import { controlSocketPath } from "../control/socketPath.js"
+import * as Daemon from "../daemon/Daemon.js"
+import type { DaemonConfig } from "../daemon/DaemonConfig.js"
+import { parseIpv4 } from "../protocol/message.js"
+import { controlOption } from "./common.js"
+import { parseDuration } from "./duration.js"
+import { UsageError } from "./errors.js"
+
+const options = {
+  base: Options.text("base").pipe(
+    Options.withDescription("Directory this daemon serves; every path sent or received is relative to it. Required.")
+  ),
+  multicast: Options.text("multicast").pipe(
+    Options.withDefault("224.0.0.108"),
+    Options.withDescription("Multicast group shared by the cluster (makuosan's -m).")
+  ),
+  port: Options.integer("port").pipe(
+    Options.withDefault(5000),
+    Options.withDescription("UDP port of the group and of this daemon (makuosan's -p).")
+  ),
+  interface: Options.text("interface").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Address of the interface to join the group on and send multicast from (makuosan's -i). " +
+        "Default: the kernel's route for the group. Set it on hosts with several interfaces."
+    )
+  ),
+  bind: Options.text("bind").pipe(
+    Options.withDefault("0.0.0.0"),
+    Options.withDescription(
+      "Unicast address to bind. Keep the default in production; give each daemon its own address " +
+        "(127.0.0.2, 127.0.0.3, ...) to run several on one host."
+    )
+  ),
+  ttl: Options.integer("ttl").pipe(Options.withDefault(1), Options.withDescription("Multicast TTL (1 = one L2 segment).")),
+  name: Options.text("name").pipe(
+    Options.optional,
+    Options.withDescription("Host name announced to the members, used by '-t HOST'. Default: the OS host name.")
+  ),
+  memberTimeout: Options.text("member-timeout").pipe(
+    Options.withDefault("300s"),
+    Options.withDescription("Drop a member after this long without a datagram from it (e.g. 300s, 5m).")
+  ),
+  control: controlOption,
+  recvBuffer: Options.integer("recv-buffer").pipe(
+    Options.optional,
+    Options.withDescription("SO_RCVBUF in bytes (makuosan's -R); raise it for large transfers.")
+  ),
+  sendBuffer: Options.integer("send-buffer").pipe(
+    Options.optional,
+    Options.withDescription("SO_SNDBUF in bytes (makuosan's -S).")
+  ),
+  logLevel: Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
+    Options.withDefault("info" as const),
+    Options.withDescription("Least severe log line written to stderr; debug also shows every refused datagram.")
+  )
+}
+
+type Parsed = Command.Command.ParseConfig<typeof options>
+
+const usage = (detail: string) => Effect.fail(new UsageError({ detail }))
+
+const checkAddress = (flag: string, value: string) =>
+  parseIpv4(value) === undefined ? usage(`--${flag} ${value}: not an IPv4 address`) : Effect.void
+
+const checkPort = (flag: string, value: number, min: number, max: number) =>
+  value < min || value > max ? usage(`--${flag} ${value}: must be between ${min} and ${max}`) : Effect.void
+
+export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
+  Effect.gen(function*() {
+    const base = resolve(o.base)
+    const st = fs.statSync(base, { throwIfNoEntry: false })
+    if (st === undefined) return yield* usage(`--base ${o.base}: no such directory`)
+    if (!st.isDirectory()) return yield* usage(`--base ${o.base}: not a directory`)
+    yield* checkAddress("multicast", o.multicast)
+    const [first] = parseIpv4(o.multicast)!
+    if (first < 224 || first > 239) yield* usage(`--multicast ${o.multicast}: not a multicast address (224.0.0.0/4)`)
+    yield* checkAddress("bind", o.bind)
+    if (Option.isSome(o.interface)) yield* checkAddress("interface", o.interface.value)
+    yield* checkPort("port", o.port, 1, 65535)
+    yield* checkPort("ttl", o.ttl, 0, 255)
+    const memberTimeout = parseDuration(o.memberTimeout)
+    if (Either.isLeft(memberTimeout)) return yield* usage(`--member-timeout ${memberTimeout.left}`)
+    const name = Option.getOrElse(o.name, () => hostname())
+    if (name === "" || Buffer.byteLength(name) > 255) yield* usage(`--name '${name}': must be 1 to 255 bytes`)
+    return {
+      base: fs.realpathSync(base),
+      group: o.multicast,
+      port: o.port,
+      bind: o.bind,
+      interface: Option.getOrUndefined(o.interface),
+      ttl: o.ttl,
+      name,
+      memberTimeout: memberTimeout.right,
+      control: controlSocketPath(Option.getOrUndefined(o.control)),
+      recvBufferSize: Option.getOrUndefined(o.recvBuffer),
+      sendBufferSize: Option.getOrUndefined(o.sendBuffer)
+    }
+  })
+
+const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warning: LogLevel.Warning, error: LogLevel.Error } as const
+
+const logging = (level: keyof typeof levels) =>
+  Layer.merge(
+    Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
+    Logger.minimumLogLevel(levels[level])
+  )
+
+export const daemonCommand = Command.make("daemon", options, (o) =>
+  Effect.flatMap(toConfig(o), (config) =>
+    Layer.launch(Daemon.layer(config)).pipe(Effect.provide(logging(o.logLevel))))).pipe(
+    Command.withDescription(
+      "Run the makuo daemon in the foreground. It joins the multicast group, finds the other daemons by itself " +
+        "and serves the CLI on its control socket. SIGTERM or SIGINT announce EXIT to the members and stop it. Logs go to stderr.\n\n" +
+        "Examples:\n" +
+        "  makuo daemon --base /var/www\n" +
+        "  makuo daemon --base /var/www --interface 10.0.0.5 --name web1\n" +
+        "  makuo daemon --base /tmp/b2 --bind 127.0.0.2 --interface 127.0.0.1 --port 15000 --control /tmp/b2.sock"
+    )
+  )

@@ -1,0 +1,50 @@
+/**
+ * `makuo`: one command with subcommands. Exit codes: 0 success, 1 a failure at run time, 2 a usage,
+ * configuration or connection error (one line on stderr naming the option, path or socket at fault).
+ */
+import { Command, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Exit } from "effect"
+import { VERSION } from "../version.js"
+import { membersCommand, statusCommand } from "./clientCommands.js"
+import { daemonCommand } from "./daemonCommand.js"
+
+const root = Command.make("makuo").pipe(
+  Command.withDescription(
+    "makuo pushes files from one server to every other server of a cluster at once, over UDP multicast. " +
+      "Run 'makuo daemon --base DIR' on every server; the daemons find each other. " +
+      "Wire-compatible with makuosan 1.3.6.\n\n" +
+      "Examples:\n" +
+      "  makuo daemon --base /var/www      start the daemon of this server\n" +
+      "  makuo members                     list the other live daemons\n" +
+      "  makuo status                      this daemon's state and counters"
+  ),
+  Command.withSubcommands([daemonCommand, membersCommand, statusCommand])
+)
+
+const cli = Command.run(root, { name: "makuo", version: VERSION })
+
+const fail = (code: number, message: string) => Effect.as(Console.error(`makuo: ${message}`), code)
+
+export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
+  cli(argv).pipe(
+    Effect.as(0),
+    Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2)),
+    Effect.catchTags({
+      UsageError: (e) => fail(2, e.message),
+      ControlUnavailable: (e) => fail(2, e.message),
+      ControlProtocolError: (e) => fail(2, e.message),
+      ControlSetupError: (e) => fail(2, e.message),
+      TransportError: (e) => fail(2, `network: ${e.message}`)
+    }),
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.succeed(0) : fail(1, Cause.pretty(cause))),
+    Effect.provide(NodeContext.layer)
+  )
+
+export const run = () =>
+  NodeRuntime.runMain(main(process.argv), {
+    disablePrettyLogger: true,
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? Number(exit.value) : Exit.isInterrupted(exit) ? 0 : 1)
+  })

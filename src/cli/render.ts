@@ -1,0 +1,35 @@
+/** Human and JSON renderings of what the daemon reports. */
+import type { MemberInfo, StatusInfo } from "../control/Protocol.js"
+import { formatAge } from "./duration.js"
+
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")
+  return [line(header), ...rows.map(line)].join("\n")
+}
+
+export const membersText = (members: ReadonlyArray<MemberInfo>, now: number): string => {
+  if (members.length === 0) return "no members (no other daemon has answered on this group yet)"
+  const rows = members.map((m) => [m.host, m.address, m.version, `${formatAge(now - m.lastSeen)} ago`])
+  return `${table(["HOST", "ADDRESS", "VERSION", "LAST SEEN"], rows)}\n${members.length} member${members.length === 1 ? "" : "s"}`
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export const membersJson = (members: ReadonlyArray<MemberInfo>): string =>
+  JSON.stringify({ members: members.map((m) => ({ ...m, lastSeen: iso(m.lastSeen), since: iso(m.since) })) })
+
+export const statusText = (s: StatusInfo): string => {
+  const c = s.counters
+  return [
+    `makuo ${s.version} on ${s.host} (pid ${s.pid}), up ${formatAge(s.now - s.startedAt)}`,
+    `base       ${s.base}`,
+    `group      ${s.group}:${s.port} on interface ${s.interface}, bound to ${s.bind}`,
+    `members    ${s.members}`,
+    `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
+    `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`
+  ].join("\n")
+}
+
+export const statusJson = (s: StatusInfo): string =>
+  JSON.stringify({ ...s, startedAt: iso(s.startedAt), now: iso(s.now), uptimeSeconds: Math.floor((s.now - s.startedAt) / 1000) })

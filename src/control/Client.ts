@@ -1,0 +1,64 @@
+/** The CLI's end of the control channel: one request, its events as a stream until `Done`. */
+import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
+import * as net from "node:net"
+import { ControlProtocolError, ControlUnavailable } from "./errors.js"
+import { type ControlEvent, type ControlRequest, EventLine, RequestLine } from "./Protocol.js"
+
+export type ControlClientError = ControlUnavailable | ControlProtocolError
+
+export const request = (path: string, req: ControlRequest): Stream.Stream<ControlEvent, ControlClientError> =>
+  Stream.asyncScoped<ControlEvent, ControlClientError>((emit) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const socket = net.connect(path)
+        let connected = false
+        let finished = false
+        let buffered = ""
+        const fail = (e: ControlClientError) => {
+          if (!finished) (finished = true), void emit(Effect.fail(Option.some(e)))
+        }
+        socket.once("connect", () => {
+          connected = true
+          socket.write(Schema.encodeSync(RequestLine)(req) + "\n")
+        })
+        socket.on("data", (chunk) => {
+          buffered += chunk.toString("utf8")
+          let nl: number
+          while (!finished && (nl = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, nl)
+            buffered = buffered.slice(nl + 1)
+            const event = Schema.decodeEither(EventLine)(line)
+            if (Either.isLeft(event)) return fail(new ControlProtocolError({ path, detail: `unreadable event: ${event.left.message}` }))
+            if (event.right._tag === "Done") {
+              finished = true
+              void emit(Effect.fail(Option.none()))
+              return
+            }
+            void emit(Effect.succeed(Chunk.of(event.right)))
+          }
+        })
+        socket.on("error", (e: NodeJS.ErrnoException) =>
+          fail(
+            connected
+              ? new ControlProtocolError({ path, detail: e.message })
+              : new ControlUnavailable({ path, code: e.code ?? e.message })
+          ))
+        socket.on("close", () => fail(new ControlProtocolError({ path, detail: "the daemon closed the connection mid-request" })))
+        return socket
+      }),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+  )
+
+/** The request's events, collected; a `Failed` event becomes a `ControlProtocolError`. */
+export const collect = (path: string, req: ControlRequest) =>
+  request(path, req).pipe(
+    Stream.runCollect,
+    Effect.map(Chunk.toReadonlyArray),
+    Effect.flatMap((events) => {
+      const failed = events.find((e) => e._tag === "Failed")
+      return failed?._tag === "Failed"
+        ? Effect.fail(new ControlProtocolError({ path, detail: failed.message }))
+        : Effect.succeed(events)
+    })
+  )

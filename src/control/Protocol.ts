@@ -1,0 +1,62 @@
+/**
+ * What the CLI and its daemon say to each other over the control socket: one JSON line with a request, then
+ * JSON lines of events for that request, ending with `Done` (or `Failed`). Every line is a Schema codec, so
+ * both sides validate what they read.
+ */
+import { Schema } from "effect"
+
+export const MembersRequest = Schema.TaggedStruct("Members", {})
+export const StatusRequest = Schema.TaggedStruct("Status", {})
+export const ControlRequest = Schema.Union(MembersRequest, StatusRequest)
+export type ControlRequest = typeof ControlRequest.Type
+
+export const MemberInfo = Schema.Struct({
+  host: Schema.String,
+  address: Schema.String,
+  port: Schema.Number,
+  version: Schema.String,
+  /** Epoch milliseconds. */
+  lastSeen: Schema.Number,
+  since: Schema.Number
+})
+export type MemberInfo = typeof MemberInfo.Type
+
+export const Counters = Schema.Struct({
+  datagramsIn: Schema.Number,
+  datagramsOut: Schema.Number,
+  malformed: Schema.Number,
+  foreign: Schema.Number,
+  sendErrors: Schema.Number,
+  overflowed: Schema.Number
+})
+
+export const StatusInfo = Schema.Struct({
+  version: Schema.String,
+  host: Schema.String,
+  pid: Schema.Number,
+  base: Schema.String,
+  group: Schema.String,
+  port: Schema.Number,
+  bind: Schema.String,
+  interface: Schema.String,
+  /** Epoch milliseconds. */
+  startedAt: Schema.Number,
+  now: Schema.Number,
+  members: Schema.Number,
+  counters: Counters
+})
+export type StatusInfo = typeof StatusInfo.Type
+
+export const ControlEvent = Schema.Union(
+  Schema.TaggedStruct("MemberList", { members: Schema.Array(MemberInfo), now: Schema.Number }),
+  Schema.TaggedStruct("Status", { status: StatusInfo }),
+  Schema.TaggedStruct("Failed", { message: Schema.String }),
+  Schema.TaggedStruct("Done", {})
+)
+export type ControlEvent = typeof ControlEvent.Type
+
+export const RequestLine = Schema.parseJson(ControlRequest)
+export const EventLine = Schema.parseJson(ControlEvent)
+
+/** A request line longer than this is refused: nothing legitimate comes close. */
+export const MAX_REQUEST_LINE = 1 << 20

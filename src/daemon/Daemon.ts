@@ -1,0 +1,52 @@
+/**
+ * The daemon as one layer: UDP transport → wire → members → router, and the control socket on top. Released
+ * in reverse: the control socket closes, EXIT is announced, then the sockets close.
+ */
+import { Clock, Effect, Layer } from "effect"
+import * as ControlServer from "../control/Server.js"
+import * as Members from "../members/Members.js"
+import * as UdpTransport from "../net/UdpTransport.js"
+import * as Wire from "../net/Wire.js"
+import { WIRE_VERSION } from "../version.js"
+import { makeHandler } from "./controlHandler.js"
+import type { DaemonConfig } from "./DaemonConfig.js"
+import * as Router from "./Router.js"
+
+const controlLayer = (config: DaemonConfig) =>
+  Layer.scopedDiscard(
+    Effect.gen(function*() {
+      const startedAt = yield* Clock.currentTimeMillis
+      const handler = makeHandler(config, yield* Members.Members, yield* Wire.Wire, startedAt)
+      yield* ControlServer.serve(config.control, handler)
+    })
+  )
+
+const announceLayer = (config: DaemonConfig) =>
+  Layer.scopedDiscard(
+    Effect.acquireRelease(
+      Effect.logInfo(
+        `makuo daemon ${config.name}: base ${config.base}, group ${config.group}:${config.port} on interface ` +
+          `${config.interface ?? "(kernel default)"}, bound to ${config.bind}`
+      ),
+      () => Effect.logInfo("stopped")
+    )
+  )
+
+export const layer = (config: DaemonConfig) =>
+  Layer.mergeAll(Router.layer, controlLayer(config)).pipe(
+    Layer.provideMerge(Members.layer({ ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout })),
+    Layer.provideMerge(Wire.layer),
+    Layer.provide(
+      UdpTransport.layer({
+        bind: config.bind,
+        port: config.port,
+        group: config.group,
+        interface: config.interface,
+        ttl: config.ttl,
+        recvBufferSize: config.recvBufferSize,
+        sendBufferSize: config.sendBufferSize,
+        queueCapacity: 65_536
+      })
+    ),
+    Layer.provide(announceLayer(config))
+  )

@@ -1,0 +1,17 @@
+import type { Duration } from "effect"
+
+export interface DaemonConfig {
+  /** Absolute, resolved base directory: every path on the wire is relative to it. */
+  readonly base: string
+  readonly group: string
+  readonly port: number
+  readonly bind: string
+  /** Interface address for the group; undefined = the kernel's routing decides (makuosan's 0.0.0.0). */
+  readonly interface: string | undefined
+  readonly ttl: number
+  readonly name: string
+  readonly memberTimeout: Duration.Duration
+  readonly control: string
+  readonly recvBufferSize: number | undefined
+  readonly sendBufferSize: number | undefined
+}
