@@ -1,0 +1,117 @@
+/**
+ * Real makuo daemons as child processes of the built CLI, on loopback only: each binds its own 127.0.0.N on a
+ * shared port and joins the group on interface 127.0.0.1. Every child is killed by PID when the scope closes,
+ * whether the caller succeeded or not. Used by the demo and the end-to-end tests.
+ */
+import { Duration, Effect, type Scope } from "effect"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as dgram from "node:dgram"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+
+const packageRoot = (from: string): string =>
+  existsSync(join(from, "package.json")) || dirname(from) === from ? from : packageRoot(dirname(from))
+
+/** The built CLI, as package.json's `bin` names it (this file runs from `scripts/lib/` and `dist/scripts/lib/`). */
+export const BIN = ((root) => join(root, JSON.parse(readFileSync(join(root, "package.json"), "utf8")).bin.makuo))(
+  packageRoot(import.meta.dirname)
+)
+
+export interface Daemon {
+  readonly name: string
+  readonly address: string
+  readonly base: string
+  readonly control: string
+  readonly process: ChildProcess
+  readonly log: () => string
+}
+
+export interface RunResult {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the CLI to completion (bounded by `timeoutMs`). */
+export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000) =>
+  Effect.async<RunResult>((resume) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs }, (error, stdout, stderr) =>
+      resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
+  })
+
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "makuo-test-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const bindable = (address: string, port: number) =>
+  Effect.async<boolean>((resume) => {
+    const s = dgram.createSocket("udp4")
+    s.once("error", () => (s.close(), resume(Effect.succeed(false))))
+    s.bind(port, address, () => s.close(() => resume(Effect.succeed(true))))
+  })
+
+/** A port free on every given loopback address (and on the group), picked at random per run. */
+export const freePort = (addresses: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = 20_000 + Math.floor(Math.random() * 40_000)
+      const ok = yield* Effect.forEach([...addresses, "224.0.0.108"], (a) => bindable(a, port))
+      if (ok.every(Boolean)) return port
+    }
+    return yield* Effect.die(new Error("no free UDP port found on loopback"))
+  })
+
+export const startDaemon = (
+  dir: string,
+  index: number,
+  port: number,
+  extra: ReadonlyArray<string> = []
+): Effect.Effect<Daemon, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' first`)
+      const name = `h${index}`
+      const address = `127.0.0.${index + 1}`
+      const base = join(dir, name, "base")
+      mkdirSync(base, { recursive: true })
+      const control = join(dir, name, "sock")
+      const child = spawn(process.execPath, [
+        BIN, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
+        "--control", control, "--name", name, ...extra
+      ], { stdio: ["ignore", "ignore", "pipe"] })
+      let log = ""
+      child.stderr!.on("data", (d: Buffer) => void (log += d.toString()))
+      return { name, address, base, control, process: child, log: () => log }
+    }),
+    (d) =>
+      Effect.promise(() =>
+        new Promise<void>((done) => {
+          if (d.process.exitCode !== null || d.process.signalCode !== null) return done()
+          d.process.once("exit", () => done())
+          d.process.kill("SIGKILL")
+        })
+      )
+  )
+
+/** Polls `check` every 100 ms until it holds or `within` has passed; returns whether it held. */
+export const eventually = (check: Effect.Effect<boolean>, within: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(within)
+    while (Date.now() < deadline) {
+      if (yield* check) return true
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* check
+  })
+
+export const memberNames = (d: Daemon) =>
+  Effect.map(makuo(["members", "--json", "--control", d.control]), (r) =>
+    r.code === 0 ? (JSON.parse(r.stdout) as { members: Array<{ host: string }> }).members.map((m) => m.host).sort() : [])
+
+export const stopped = (d: Daemon, signal: NodeJS.Signals) =>
+  Effect.async<number | null>((resume) => {
+    d.process.once("exit", (code) => resume(Effect.succeed(code)))
+    d.process.kill(signal)
+  })

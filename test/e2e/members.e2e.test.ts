@@ -1,0 +1,101 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as dgram from "node:dgram"
+import { statSync } from "node:fs"
+import { join } from "node:path"
+import { type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
+
+const loopback = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+
+const startThree = (extra: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const port = yield* freePort(loopback)
+    const daemons = yield* Effect.forEach([1, 2, 3], (i) => startDaemon(dir, i, port, extra))
+    return { dir, port, daemons }
+  })
+
+const othersListed = (daemons: ReadonlyArray<Daemon>, alive: ReadonlyArray<Daemon>) =>
+  Effect.map(Effect.forEach(alive, memberNames), (lists) =>
+    lists.every((names, i) => names.join() === daemons.filter((d) => d !== alive[i] && alive.includes(d)).map((d) => d.name).join()))
+
+describe("three real daemons on loopback", () => {
+  it.scopedLive("each lists the other two within 3 s; SIGTERM leaves at once (within 1 s)", () =>
+    Effect.gen(function*() {
+      const { daemons } = yield* startThree()
+      const [h1, h2, h3] = daemons as [Daemon, Daemon, Daemon]
+      expect(yield* eventually(othersListed(daemons, daemons), "3 seconds"), h1.log()).toBe(true)
+      expect((statSync(h1.control).mode & 0o777).toString(8)).toBe("600")
+      expect(yield* stopped(h3, "SIGTERM")).toBe(0)
+      expect(yield* eventually(othersListed(daemons, [h1, h2]), "1 second")).toBe(true)
+      expect(h3.log()).toMatch(/stopped/)
+    }), 30_000)
+
+  it.scopedLive("a daemon killed with SIGKILL is evicted after --member-timeout 2s (within 4 s)", () =>
+    Effect.gen(function*() {
+      const { daemons } = yield* startThree(["--member-timeout", "2s"])
+      const [h1, h2, h3] = daemons as [Daemon, Daemon, Daemon]
+      expect(yield* eventually(othersListed(daemons, daemons), "3 seconds")).toBe(true)
+      // a few keep-alive periods: live members must not evict each other
+      yield* Effect.sleep("2500 millis")
+      expect(yield* othersListed(daemons, daemons)).toBe(true)
+      yield* stopped(h3, "SIGKILL")
+      expect(yield* eventually(othersListed(daemons, [h1, h2]), "4 seconds")).toBe(true)
+    }), 30_000)
+
+  it.scopedLive("garbage datagrams are counted and dropped; the daemon keeps serving", () =>
+    Effect.gen(function*() {
+      const { daemons, port } = yield* startThree()
+      const [h1] = daemons as [Daemon]
+      expect(yield* eventually(othersListed(daemons, daemons), "3 seconds")).toBe(true)
+      const junk = [Buffer.alloc(0), Buffer.from("hello"), Buffer.alloc(41, 7), Buffer.alloc(1200, 7),
+        Buffer.from("07000000ffff0000000000000000000000e000006c1388", "hex")]
+      yield* Effect.async<void>((resume) => {
+        const s = dgram.createSocket("udp4")
+        s.bind(0, "127.0.0.9", () => {
+          let left = junk.length
+          for (const j of junk) s.send(j, port, h1.address, () => --left === 0 && s.close(() => resume(Effect.void)))
+        })
+      })
+      const malformed = Effect.map(makuo(["status", "--json", "--control", h1.control]), (r) =>
+        r.code === 0 ? (JSON.parse(r.stdout) as { counters: { malformed: number } }).counters.malformed : -1)
+      expect(yield* eventually(Effect.map(malformed, (n) => n === junk.length), "2 seconds")).toBe(true)
+      expect(yield* othersListed(daemons, daemons)).toBe(true)
+    }), 30_000)
+})
+
+describe("the CLI without a daemon, and with bad flags", () => {
+  it.scopedLive("a client command with no daemon behind the socket prints one line naming it and exits 2", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const sock = join(dir, "none.sock")
+      for (const cmd of ["members", "status"]) {
+        const r = yield* makuo([cmd, "--control", sock])
+        expect(r.code).toBe(2)
+        expect(r.stderr.trim().split("\n")).toHaveLength(1)
+        expect(r.stderr).toContain(sock)
+      }
+    }))
+
+  it.scopedLive("--base that is missing or not a directory: one clear line, exit 2", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const missing = yield* makuo(["daemon", "--base", join(dir, "nope"), "--control", join(dir, "s")])
+      expect([missing.code, missing.stderr.trim()]).toEqual([2, `makuo: --base ${join(dir, "nope")}: no such directory`])
+      const file = yield* makuo(["daemon", "--base", "/etc/hostname", "--control", join(dir, "s")])
+      expect([file.code, file.stderr.trim()]).toEqual([2, "makuo: --base /etc/hostname: not a directory"])
+      const bad = yield* makuo(["daemon", "--base", dir, "--member-timeout", "soon", "--control", join(dir, "s")])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain("--member-timeout 'soon' is not a duration")
+    }))
+
+  it.scopedLive("help teaches with examples", () =>
+    Effect.gen(function*() {
+      const root = yield* makuo(["--help"])
+      expect(root.code).toBe(0)
+      expect(root.stdout).toContain("makuo daemon --base /var/www")
+      const daemon = yield* makuo(["daemon", "--help"])
+      expect(daemon.stdout).toContain("--member-timeout")
+      expect(daemon.stdout).toContain("Examples:")
+    }))
+})
