@@ -24,24 +24,24 @@ const print = (events: ReadonlyArray<ControlEvent>, json: boolean) =>
     }
   }, { discard: true })
 
-export const membersCommand = Command.make(
+/** A command that sends one request to the daemon and prints its events. */
+const clientCommand = <Name extends string>(name: Name, request: ControlRequest, description: string) =>
+  Command.make(
+    name,
+    { control: controlOption, json: jsonOption },
+    ({ control, json }) => Effect.flatMap(ask(control, request), (events) => print(events, json))
+  ).pipe(Command.withDescription(description))
+
+export const membersCommand = clientCommand(
   "members",
-  { control: controlOption, json: jsonOption },
-  ({ control, json }) => Effect.flatMap(ask(control, { _tag: "Members" }), (events) => print(events, json))
-).pipe(
-  Command.withDescription(
-    "List the live members this daemon knows: host, address, version, last seen.\n\n" +
-      "Examples:\n  makuo members\n  makuo members --json --control /tmp/b2.sock"
-  )
+  { _tag: "Members" },
+  "List the live members this daemon knows: host, address, version, last seen.\n\n" +
+    "Examples:\n  makuo members\n  makuo members --json --control /tmp/b2.sock"
 )
 
-export const statusCommand = Command.make(
+export const statusCommand = clientCommand(
   "status",
-  { control: controlOption, json: jsonOption },
-  ({ control, json }) => Effect.flatMap(ask(control, { _tag: "Status" }), (events) => print(events, json))
-).pipe(
-  Command.withDescription(
-    "Show the daemon's state: version, uptime, base dir, group, members and datagram counters.\n\n" +
-      "Examples:\n  makuo status\n  makuo status --json"
-  )
+  { _tag: "Status" },
+  "Show the daemon's state: version, uptime, base dir, group, members and datagram counters.\n\n" +
+    "Examples:\n  makuo status\n  makuo status --json"
 )
