@@ -1,0 +1,364 @@
+/**
+ * Everything that touches the base dir. Paths are resolved component by component from an open descriptor of
+ * the base with O_NOFOLLOW|O_DIRECTORY, and every operation addresses its entry through its parent's descriptor
+ * (`/proc/self/fd/N/name`, Linux's openat from user space), so a symlink planted in a parent component is never
+ * followed, not even if it appears between a check and a use (bad-inputs.md §4).
+ *
+ * Files are replaced atomically: data goes to a temp file in the target's directory, metadata is set on the temp
+ * file's descriptor, then one rename. Operations are synchronous system calls wrapped in Effects: each is short,
+ * and the receive path stays in order without a context switch per block.
+ */
+import { Context, Data, Effect, Either, Layer, Option } from "effect"
+import * as fs from "node:fs"
+import { type PathRefused, splitRelative } from "./paths.js"
+
+const C = fs.constants
+const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW
+const ELOOP = 40
+const EACCES = 13
+
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly op: string
+  readonly path: string
+  readonly code: string
+  /** Positive errno, as makuosan puts it in an error ACK. */
+  readonly errno: number
+  readonly detail: string
+}> {
+  override get message() {
+    return `${this.op} ${this.path}: ${this.detail}`
+  }
+}
+
+export type EntryKind = "file" | "directory" | "symlink" | "other"
+
+export interface LocalEntry {
+  readonly kind: EntryKind
+  /** st_mode including the file-type bits. */
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly size: number
+  /** Whole seconds, as on the wire. */
+  readonly mtime: number
+  readonly ctime: number
+  readonly rdev: number
+  readonly linkTarget: string
+}
+
+export interface Metadata {
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly mtime: number
+}
+
+export interface TempFile {
+  readonly rel: string
+  readonly dirFd: number
+  readonly fd: number
+  readonly name: string
+  readonly temp: string
+}
+
+export interface Reader {
+  readonly size: number
+  /** Reads block `n` (1024 bytes at n × 1024) into `into`; returns the bytes read. */
+  readonly read: (n: number, into: Uint8Array) => Effect.Effect<number, StoreError>
+  readonly close: Effect.Effect<void>
+}
+
+const at = (dirFd: number, name: string) => `/proc/self/fd/${dirFd}/${name}`
+
+const kindOf = (st: fs.Stats): EntryKind =>
+  st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
+
+const isRoot = () => process.geteuid?.() === 0
+
+const errnoOf = (e: unknown): { code: string; errno: number; detail: string } => {
+  const err = e as NodeJS.ErrnoException
+  return {
+    code: err.code ?? "EIO",
+    errno: Math.abs(err.errno ?? 5),
+    detail: err.code !== undefined ? `${err.code} (${err.message.split(",")[0]?.replace(/^[A-Z]+: /, "")})` : String(e)
+  }
+}
+
+const attempt = <A>(op: string, path: string, f: () => A): Effect.Effect<A, StoreError> =>
+  Effect.try({ try: f, catch: (e) => new StoreError({ op, path, ...errnoOf(e) }) })
+
+const refusal = (op: string, path: string, errno: number, code: string, detail: string) =>
+  new StoreError({ op, path, errno, code, detail })
+
+/** Makes the entry's type-specific `st_mode` bits from what `lstat` gives. */
+const entryOf = (st: fs.Stats, linkTarget: string): LocalEntry => ({
+  kind: kindOf(st),
+  mode: st.mode,
+  uid: st.uid,
+  gid: st.gid,
+  size: st.size,
+  mtime: Math.floor(st.mtimeMs / 1000),
+  ctime: Math.floor(st.ctimeMs / 1000),
+  rdev: st.rdev,
+  linkTarget
+})
+
+let tempCounter = 0
+const tempName = (name: string) => {
+  // makuosan's pattern `<name>.makuo<NNN><micro>`, cut to fit NAME_MAX
+  const suffix = `.makuo${String(tempCounter++ % 1000).padStart(3, "0")}${String(Math.floor(performance.now() * 1000) % 1_000_000).padStart(6, "0")}`
+  const room = 255 - suffix.length
+  return Buffer.byteLength(name) <= room ? name + suffix : Buffer.from(name).subarray(0, room).toString("latin1").replace(/[^\x20-\x7e]/g, "_") + suffix
+}
+
+/** True for the temp names this module (and makuosan) creates: never treat them as content. */
+export const isTempName = (name: string): boolean => /\.makuo\d{6,}$/.test(name)
+
+export const make = (base: string) =>
+  Effect.gen(function*() {
+    const baseFd = yield* Effect.acquireRelease(
+      attempt("open base", base, () => fs.openSync(base, C.O_RDONLY | C.O_DIRECTORY)),
+      (fd) => Effect.sync(() => fs.closeSync(fd))
+    )
+    yield* attempt("check", "/proc/self/fd", () => fs.statSync(at(baseFd, ".")))
+
+    const parts = (op: string, rel: string) =>
+      Either.mapLeft(splitRelative(rel), (e: PathRefused) => refusal(op, rel, EACCES, "EACCES", e.reason))
+
+    /** Opens the parent directory of `rel`; missing components are created (mode 0755) when `create`. */
+    const openParent = (op: string, rel: string, create: boolean) =>
+      Effect.flatMap(parts(op, rel), (ps) =>
+        Effect.suspend(() => {
+          if (ps.length === 0) return Effect.fail(refusal(op, rel, EACCES, "EACCES", "the base directory itself"))
+          let fd = fs.openSync(at(baseFd, "."), DIR_FLAGS)
+          try {
+            for (const part of ps.slice(0, -1)) {
+              const here = at(fd, part)
+              let next: number
+              try {
+                next = fs.openSync(here, DIR_FLAGS)
+              } catch (e) {
+                const code = (e as NodeJS.ErrnoException).code
+                const st = fs.lstatSync(here, { throwIfNoEntry: false })
+                if (st?.isSymbolicLink()) {
+                  return Effect.fail(refusal(op, rel, ELOOP, "ELOOP", `parent component '${part}' is a symlink (never followed)`))
+                }
+                if (!create || (code !== "ENOENT" && code !== "ENOTDIR")) throw e
+                // a file where the sender has a directory: the directory wins (it comes with its contents)
+                if (st !== undefined) fs.unlinkSync(here)
+                fs.mkdirSync(here, { mode: 0o755 })
+                next = fs.openSync(here, DIR_FLAGS)
+              }
+              fs.closeSync(fd)
+              fd = next
+            }
+            return Effect.succeed({ fd, name: ps.at(-1)!, rel: ps.join("/") })
+          } catch (e) {
+            fs.closeSync(fd)
+            return Effect.fail(new StoreError({ op, path: rel, ...errnoOf(e) }))
+          }
+        }))
+
+    const withParent = <A>(op: string, rel: string, create: boolean, f: (fd: number, name: string) => A) =>
+      Effect.acquireUseRelease(
+        openParent(op, rel, create),
+        ({ fd, name }) => attempt(op, rel, () => f(fd, name)),
+        ({ fd }) => Effect.sync(() => fs.closeSync(fd))
+      )
+
+    /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
+    const inspect = (rel: string) =>
+      openParent("lstat", rel, false).pipe(
+        Effect.flatMap(({ fd, name }) =>
+          attempt("lstat", rel, () => {
+            try {
+              const st = fs.lstatSync(at(fd, name), { throwIfNoEntry: false })
+              if (st === undefined) return Option.none<LocalEntry>()
+              return Option.some(entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(at(fd, name), "utf8") : ""))
+            } finally {
+              fs.closeSync(fd)
+            }
+          })
+        ),
+        Effect.catchIf((e) => e.code === "ENOENT" || e.code === "ENOTDIR", () => Effect.succeed(Option.none<LocalEntry>()))
+      )
+
+    const applyOwner = (fd: number, meta: Metadata) => {
+      if (isRoot()) fs.fchownSync(fd, meta.uid, meta.gid)
+    }
+
+    /** Moves whatever is at `name` aside so `replace` can put the new entry there; removes it afterwards. */
+    const replacing = (dirFd: number, name: string, replace: () => void) => {
+      try {
+        replace()
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        if (code !== "EISDIR" && code !== "ENOTDIR" && code !== "EEXIST" && code !== "ENOTEMPTY") throw e
+        const aside = tempName(name)
+        fs.renameSync(at(dirFd, name), at(dirFd, aside))
+        try {
+          replace()
+        } catch (again) {
+          fs.renameSync(at(dirFd, aside), at(dirFd, name))
+          throw again
+        }
+        fs.rmSync(at(dirFd, aside), { recursive: true, force: true })
+      }
+    }
+
+    const createTemp = (rel: string, mode: number): Effect.Effect<TempFile, StoreError> =>
+      Effect.flatMap(openParent("create", rel, true), ({ fd: dirFd, name, rel: clean }) =>
+        attempt("create", rel, () => {
+          try {
+            const temp = tempName(name)
+            const fd = fs.openSync(at(dirFd, temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600)
+            fs.fchmodSync(fd, mode & 0o7777)
+            return { rel: clean, dirFd, fd, name, temp }
+          } catch (e) {
+            fs.closeSync(dirFd)
+            throw e
+          }
+        }))
+
+    const write = (t: TempFile, offset: number, bytes: Uint8Array) =>
+      attempt("write", t.rel, () => {
+        let done = 0
+        while (done < bytes.length) done += fs.writeSync(t.fd, bytes, done, bytes.length - done, offset + done)
+      })
+
+    const release = (t: TempFile) => {
+      fs.closeSync(t.fd)
+      fs.closeSync(t.dirFd)
+    }
+
+    /** Sets owner, mode and times on the temp file, checks its size, then renames it over the target. */
+    const commit = (t: TempFile, meta: Metadata, size: number) =>
+      attempt("commit", t.rel, () => {
+        try {
+          const st = fs.fstatSync(t.fd)
+          if (st.size !== size) {
+            throw Object.assign(new Error(`size ${st.size}, expected ${size}`), { code: "EIO", errno: 5 })
+          }
+          applyOwner(t.fd, meta)
+          fs.fchmodSync(t.fd, meta.mode & 0o7777)
+          fs.futimesSync(t.fd, meta.mtime, meta.mtime)
+          replacing(t.dirFd, t.name, () => fs.renameSync(at(t.dirFd, t.temp), at(t.dirFd, t.name)))
+        } catch (e) {
+          fs.rmSync(at(t.dirFd, t.temp), { force: true })
+          throw e
+        } finally {
+          release(t)
+        }
+      })
+
+    const discard = (t: TempFile) =>
+      Effect.sync(() => {
+        try {
+          fs.rmSync(at(t.dirFd, t.temp), { force: true })
+        } finally {
+          release(t)
+        }
+      })
+
+    /** A directory in place (created, or replacing a non-directory), with owner and mode; times come later. */
+    const ensureDirectory = (rel: string, meta: Metadata) =>
+      withParent("mkdir", rel, true, (dirFd, name) => {
+        const path = at(dirFd, name)
+        const st = fs.lstatSync(path, { throwIfNoEntry: false })
+        if (st !== undefined && !st.isDirectory()) {
+          replacing(dirFd, name, () => fs.mkdirSync(path, { mode: 0o700 }))
+        } else if (st === undefined) fs.mkdirSync(path, { mode: 0o700 })
+        const fd = fs.openSync(path, DIR_FLAGS)
+        try {
+          applyOwner(fd, meta)
+          fs.fchmodSync(fd, meta.mode & 0o7777)
+        } finally {
+          fs.closeSync(fd)
+        }
+      })
+
+    /** A directory's times, set after its contents were written (spec §11). */
+    const finishDirectory = (rel: string, meta: Metadata) =>
+      withParent("utimes", rel, false, (dirFd, name) => {
+        const fd = fs.openSync(at(dirFd, name), DIR_FLAGS)
+        try {
+          fs.futimesSync(fd, meta.mtime, meta.mtime)
+        } finally {
+          fs.closeSync(fd)
+        }
+      })
+
+    /** A symlink replaced atomically; its owner set with lchown, its mode never touched (E17). */
+    const placeSymlink = (rel: string, target: string, meta: Metadata) =>
+      withParent("symlink", rel, true, (dirFd, name) => {
+        const temp = tempName(name)
+        fs.symlinkSync(target, at(dirFd, temp))
+        try {
+          if (isRoot()) fs.lchownSync(at(dirFd, temp), meta.uid, meta.gid)
+          replacing(dirFd, name, () => fs.renameSync(at(dirFd, temp), at(dirFd, name)))
+        } catch (e) {
+          fs.rmSync(at(dirFd, temp), { force: true })
+          throw e
+        }
+      })
+
+    /** Removes `rel` (recursively for a directory, never following a link); false when nothing was there. */
+    const remove = (rel: string) =>
+      withParent("remove", rel, false, (dirFd, name) => {
+        const path = at(dirFd, name)
+        if (fs.lstatSync(path, { throwIfNoEntry: false }) === undefined) return false
+        fs.rmSync(path, { recursive: true, force: true })
+        return true
+      })
+
+    const openReader = (rel: string): Effect.Effect<Reader, StoreError> =>
+      withParent("open", rel, false, (dirFd, name) => {
+        const fd = fs.openSync(at(dirFd, name), C.O_RDONLY | C.O_NOFOLLOW)
+        const size = fs.fstatSync(fd).size
+        return {
+          size,
+          read: (n: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, n * 1024)),
+          close: Effect.sync(() => fs.closeSync(fd))
+        }
+      })
+
+    /** Names in a directory (the base for `.`), sorted, for a deterministic scan. */
+    const readdir = (rel: string) => {
+      const list = (fd: number) => fs.readdirSync(at(fd, ".")).sort()
+      return Either.match(parts("readdir", rel), {
+        onLeft: Effect.fail,
+        onRight: (ps) =>
+          ps.length === 0
+            ? attempt("readdir", rel, () => list(baseFd))
+            : withParent("readdir", rel, false, (dirFd, name) => {
+              const fd = fs.openSync(at(dirFd, name), DIR_FLAGS)
+              try {
+                return list(fd)
+              } finally {
+                fs.closeSync(fd)
+              }
+            })
+      })
+    }
+
+    return {
+      base,
+      inspect,
+      createTemp,
+      write,
+      commit,
+      discard,
+      ensureDirectory,
+      finishDirectory,
+      placeSymlink,
+      remove,
+      openReader,
+      readdir
+    }
+  })
+
+export type FileStoreShape = Effect.Effect.Success<ReturnType<typeof make>>
+
+export class FileStore extends Context.Tag("makuo/FileStore")<FileStore, FileStoreShape>() {}
+
+export const layer = (base: string) => Layer.scoped(FileStore, make(base))

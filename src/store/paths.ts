@@ -1,0 +1,38 @@
+/**
+ * Which names may travel on the wire and reach the disk. A path is a list of plain components below the base
+ * dir: no absolute paths, no `..`, no empty components, no NUL or backslash, no component over 255 bytes
+ * (bad-inputs.md §3). `.` components are dropped.
+ */
+import { Data, Either } from "effect"
+
+export class PathRefused extends Data.TaggedError("PathRefused")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `refused path '${this.path}': ${this.reason}`
+  }
+}
+
+export const NAME_MAX = 255
+export const PATH_MAX = 4095
+
+/** The components of a relative wire path; a single trailing `/` is tolerated (makuosan strips it). */
+export const splitRelative = (path: string): Either.Either<ReadonlyArray<string>, PathRefused> => {
+  const refuse = (reason: string) => Either.left(new PathRefused({ path, reason }))
+  if (path.includes("\u0000")) return refuse("contains NUL")
+  if (path.includes("\\")) return refuse("contains a backslash")
+  if (path.startsWith("/")) return refuse("absolute path")
+  if (Buffer.byteLength(path) > PATH_MAX) return refuse(`longer than ${PATH_MAX} bytes`)
+  const trimmed = path.endsWith("/") ? path.slice(0, -1) : path
+  const parts: Array<string> = []
+  for (const part of trimmed.split("/")) {
+    if (part === "") return refuse("empty component")
+    if (part === "..") return refuse("'..' component")
+    if (Buffer.byteLength(part) > NAME_MAX) return refuse(`component longer than ${NAME_MAX} bytes`)
+    if (part !== ".") parts.push(part)
+  }
+  return Either.right(parts)
+}
+
+export const joinRelative = (parts: ReadonlyArray<string>): string => (parts.length === 0 ? "." : parts.join("/"))
