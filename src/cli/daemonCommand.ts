@@ -55,6 +55,9 @@ const options = {
     Options.optional,
     Options.withDescription("SO_SNDBUF in bytes (makuosan's -S).")
   ),
+  readonly: Options.boolean("readonly").pipe(
+    Options.withDescription("Never change anything here: answer every transfer READONLY (makuosan's -r).")
+  ),
   logLevel: Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
     Options.withDefault("info" as const),
     Options.withDescription("Least severe log line written to stderr; debug also shows every refused datagram.")
@@ -99,7 +102,8 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       memberTimeout: memberTimeout.right,
       control: controlSocketPath(Option.getOrUndefined(o.control)),
       recvBufferSize: Option.getOrUndefined(o.recvBuffer),
-      sendBufferSize: Option.getOrUndefined(o.sendBuffer)
+      sendBufferSize: Option.getOrUndefined(o.sendBuffer),
+      readonly: o.readonly
     }
   })
 

@@ -10,7 +10,8 @@ import * as Wire from "../net/Wire.js"
 import { WIRE_VERSION } from "../version.js"
 import { makeHandler } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
-import * as Router from "./Router.js"
+import * as Node from "./Node.js"
+import * as Receiver from "../transfer/Receiver.js"
 
 const controlLayer = (config: DaemonConfig) =>
   Layer.scopedDiscard(
@@ -33,9 +34,14 @@ const announceLayer = (config: DaemonConfig) =>
   )
 
 export const layer = (config: DaemonConfig) =>
-  Layer.mergeAll(Router.layer, controlLayer(config)).pipe(
-    Layer.provideMerge(Members.layer({ ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout })),
-    Layer.provideMerge(Wire.layer),
+  controlLayer(config).pipe(
+    Layer.provideMerge(
+      Node.layer({
+        base: config.base,
+        members: { ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout },
+        receiver: { ...Receiver.receiverDefaults, readonly: config.readonly }
+      })
+    ),
     Layer.provide(
       UdpTransport.layer({
         bind: config.bind,

@@ -14,4 +14,6 @@ export interface DaemonConfig {
   readonly control: string
   readonly recvBufferSize: number | undefined
   readonly sendBufferSize: number | undefined
+  /** makuosan's `-r`: never change anything here, answer READONLY. */
+  readonly readonly: boolean
 }

@@ -5,6 +5,8 @@
  */
 import { Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
+import { Receiver } from "../transfer/Receiver.js"
+import { Sender } from "../transfer/Sender.js"
 import { Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
@@ -21,18 +23,26 @@ export const layer = Layer.scopedDiscard(
   Effect.gen(function*() {
     const wire = yield* Wire
     const members = yield* Members
+    const receiver = yield* Receiver
+    const sender = yield* Sender
 
-    const reply = ({ from, message }: Received) => {
-      const { header } = message
-      if ((header.flags & Flag.ACK) !== 0 || header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return Effect.void
+    const unknown = ({ from, message: { header } }: Received) => {
       const state = unknownTransferReply(header.opcode, header.nstate)
       return state === undefined
         ? Effect.void
         : wire.send(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
     }
 
+    const dispatch = (r: Received): Effect.Effect<void> => {
+      const { header } = r.message
+      if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return Effect.void
+      if ((header.flags & Flag.ACK) !== 0) return header.opcode === Opcode.SEND ? Effect.asVoid(sender.onAck(r)) : Effect.void
+      if (header.opcode === Opcode.SEND) return Effect.flatMap(receiver.handle(r), (handled) => (handled ? Effect.void : unknown(r)))
+      return unknown(r)
+    }
+
     yield* wire.received.pipe(
-      Stream.runForEach((r) => Effect.zipRight(members.observe(r), reply(r))),
+      Stream.runForEach((r) => Effect.zipRight(members.observe(r), dispatch(r))),
       Effect.forkScoped
     )
   })

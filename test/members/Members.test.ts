@@ -35,7 +35,7 @@ describe("Members on the in-memory network", () => {
   it.scoped("a silent member is evicted at the timeout and not before; a live one is kept by keep-alives", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 3 })
-      const [a, , c] = yield* Effect.forEach(addresses(3), (addr) => startNode(net, addr, { memberTimeout: Duration.seconds(300) }))
+      const [a, , c] = yield* Effect.forEach(addresses(3), (addr) => startNode(net, addr, { members: { memberTimeout: Duration.seconds(300) } }))
       yield* net.partition(["10.0.0.2"], ["10.0.0.1", "10.0.0.3"])
       yield* advance("299 seconds")
       expect(yield* hostsSeenBy(a!)).toEqual(["h2", "h3"])
@@ -49,7 +49,7 @@ describe("Members on the in-memory network", () => {
   it.scoped("a short --member-timeout shortens the keep-alive: live members stay, a silent one goes", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 6 })
-      const [a, b] = yield* Effect.forEach(addresses(3), (addr) => startNode(net, addr, { memberTimeout: Duration.seconds(2) }))
+      const [a, b] = yield* Effect.forEach(addresses(3), (addr) => startNode(net, addr, { members: { memberTimeout: Duration.seconds(2) } }))
       yield* advance("60 seconds")
       expect(yield* hostsSeenBy(a!)).toEqual(["h2", "h3"])
       yield* net.partition(["10.0.0.3"], ["10.0.0.1", "10.0.0.2"])
@@ -73,7 +73,7 @@ describe("Members on the in-memory network", () => {
   it.scoped("a partition longer than the timeout evicts both ways; after healing, keep-alives re-add", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 5 })
-      const [a, b] = yield* Effect.forEach(addresses(2), (addr) => startNode(net, addr, { memberTimeout: Duration.seconds(120) }))
+      const [a, b] = yield* Effect.forEach(addresses(2), (addr) => startNode(net, addr, { members: { memberTimeout: Duration.seconds(120) } }))
       yield* net.partition(["10.0.0.1"], ["10.0.0.2"])
       yield* advance("121 seconds")
       expect([yield* hostsSeenBy(a!), yield* hostsSeenBy(b!)]).toEqual([[], []])

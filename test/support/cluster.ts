@@ -1,12 +1,20 @@
 /** Daemons in one process on a `MemoryNetwork`: the real Wire, Members and Router layers over in-memory transports. */
-import { Context, Duration, Effect, Exit, Layer, Scope, Stream, TestClock } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Scope, Stream, TestClock } from "effect"
+import * as fs from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Node from "../../src/daemon/Node.js"
 import * as Members from "../../src/members/Members.js"
-import * as Router from "../../src/daemon/Router.js"
 import * as Wire from "../../src/net/Wire.js"
+import * as Receiver from "../../src/transfer/Receiver.js"
+import * as Sender from "../../src/transfer/Sender.js"
 import type { MemoryNetwork } from "./MemoryNetwork.js"
 
 export interface TestNode {
   readonly address: string
+  readonly host: string
+  readonly base: string
+  readonly sender: Sender.SenderShape
   readonly members: Members.MembersShape
   readonly wire: Wire.WireShape
   /** Orderly shutdown: EXIT is announced, every scoped resource released. */
@@ -15,15 +23,24 @@ export interface TestNode {
   readonly changes: ReadonlyArray<Members.MemberChange>
 }
 
-export const startNode = (net: MemoryNetwork, address: string, config?: Partial<Members.MembersConfig>) =>
+export interface NodeOptions {
+  readonly members?: Partial<Members.MembersConfig>
+  readonly receiver?: Partial<Receiver.ReceiverConfig>
+  /** Base dir; a fresh temp dir (removed with the node) when absent. */
+  readonly base?: string
+}
+
+export const startNode = (net: MemoryNetwork, address: string, options: NodeOptions = {}) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const host = `h${address.split(".").at(-1)}`
-    const layer = Router.layer.pipe(
-      Layer.provideMerge(Members.layer({ ...Members.defaults(host, "test"), ...config })),
-      Layer.provideMerge(Wire.layer),
-      Layer.provide(net.transport(address))
-    )
+    const base = options.base ?? fs.mkdtempSync(join(tmpdir(), `makuo-node-${host}-`))
+    if (options.base === undefined) yield* Scope.addFinalizer(scope, Effect.sync(() => fs.rmSync(base, { recursive: true, force: true })))
+    const layer = Node.layer({
+      base,
+      members: { ...Members.defaults(host, "test"), ...options.members },
+      receiver: { ...Receiver.receiverDefaults, ...options.receiver }
+    }).pipe(Layer.provide(net.transport(address)))
     const context = yield* Layer.buildWithScope(layer, scope)
     const members = Context.get(context, Members.Members)
     const changes: Array<Members.MemberChange> = []
@@ -32,6 +49,9 @@ export const startNode = (net: MemoryNetwork, address: string, config?: Partial<
     yield* settle
     return {
       address,
+      host,
+      base,
+      sender: Context.get(context, Sender.Sender),
       changes,
       members,
       wire: Context.get(context, Wire.Wire),
@@ -47,3 +67,17 @@ export const settle = Effect.repeatN(Effect.yieldNow(), 20)
 export const advance = (d: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(d), settle)
 
 export const hostsSeenBy = (node: TestNode) => Effect.map(node.members.list, (ms) => ms.map((m) => m.host))
+
+/** Runs `effect` in a fiber while moving the test clock in `step`s until it is done (bounded by `limit`). */
+export const driveClock = <A, E>(effect: Effect.Effect<A, E>, step: Duration.DurationInput = "100 millis", limit: Duration.DurationInput = "2 hours") =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    const steps = Math.ceil(Duration.toMillis(limit) / Duration.toMillis(step))
+    for (let i = 0; i < steps; i++) {
+      yield* settle
+      const done = yield* Fiber.poll(fiber)
+      if (done._tag === "Some") return yield* done.value
+      yield* TestClock.adjust(step)
+    }
+    return yield* Effect.die(new Error(`still running after ${Duration.format(limit)} of test time`))
+  })

@@ -1,0 +1,26 @@
+/**
+ * The protocol engine of one daemon over any `Transport`: wire, member table, file store, receive sessions,
+ * sender and the router that feeds them. The live daemon puts it on UDP; tests put it on the in-memory network.
+ */
+import { Layer } from "effect"
+import * as Members from "../members/Members.js"
+import * as Wire from "../net/Wire.js"
+import * as FileStore from "../store/FileStore.js"
+import * as Receiver from "../transfer/Receiver.js"
+import * as Sender from "../transfer/Sender.js"
+import * as Router from "./Router.js"
+
+export interface NodeConfig {
+  readonly base: string
+  readonly members: Members.MembersConfig
+  readonly receiver: Receiver.ReceiverConfig
+}
+
+export const layer = (config: NodeConfig) =>
+  Router.layer.pipe(
+    Layer.provideMerge(Sender.layer),
+    Layer.provideMerge(Receiver.layer(config.receiver)),
+    Layer.provideMerge(Members.layer(config.members)),
+    Layer.provideMerge(FileStore.layer(config.base)),
+    Layer.provideMerge(Wire.layer)
+  )

@@ -1,0 +1,58 @@
+/**
+ * The sender's lazy walk of the tree: depth first, each directory after its contents (so its mode and times are
+ * applied last, spec §11), names in sorted order. Only the open directories' listings are held, never the tree.
+ * An unreadable entry is a `Problem` in the stream, not the end of the walk.
+ */
+import { Effect, Either, Option, Stream } from "effect"
+import type { Exclude } from "./exclude.js"
+import { type FileStoreShape, isTempName, type LocalEntry } from "./FileStore.js"
+
+export type ScanItem =
+  | { readonly _tag: "Entry"; readonly rel: string; readonly entry: LocalEntry }
+  | { readonly _tag: "Problem"; readonly rel: string; readonly message: string }
+
+export interface ScanOptions {
+  /** Paths relative to the base, already validated; empty with `recursive` = the whole base. */
+  readonly paths: ReadonlyArray<string>
+  readonly recursive: boolean
+  readonly exclude: Exclude
+}
+
+function* walk(store: FileStoreShape, options: ScanOptions): Generator<ScanItem> {
+  const sync = <A, E extends { message: string }>(e: Effect.Effect<A, E>) => Effect.runSync(Effect.either(e))
+
+  function* visit(rel: string, top: boolean): Generator<ScanItem> {
+    const found = sync(store.inspect(rel))
+    if (Either.isLeft(found)) return yield { _tag: "Problem", rel, message: found.left.message }
+    if (Option.isNone(found.right)) {
+      if (top) yield { _tag: "Problem", rel, message: "no such file or directory" }
+      return
+    }
+    const entry = found.right.value
+    const directory = entry.kind === "directory"
+    if (options.recursive && options.exclude.excludes(rel, directory)) return
+    if (directory && options.recursive) yield* children(rel)
+    yield { _tag: "Entry", rel, entry }
+  }
+
+  function* children(rel: string): Generator<ScanItem> {
+    const names = sync(store.readdir(rel))
+    if (Either.isLeft(names)) return yield { _tag: "Problem", rel, message: names.left.message }
+    for (const name of names.right) {
+      if (!isTempName(name)) yield* visit(rel === "." ? name : `${rel}/${name}`, false)
+    }
+  }
+
+  if (options.paths.length === 0) {
+    if (options.recursive) yield* children(".")
+    return
+  }
+  for (const rel of options.paths) {
+    if (rel === ".") {
+      if (options.recursive) yield* children(".")
+    } else yield* visit(rel, true)
+  }
+}
+
+export const scan = (store: FileStoreShape, options: ScanOptions): Stream.Stream<ScanItem> =>
+  Stream.suspend(() => Stream.fromIterable(walk(store, options)))

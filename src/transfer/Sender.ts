@@ -1,0 +1,239 @@
+/**
+ * `makuo send`: the scan of the sender's tree as a lazy `Stream`, mapped to SEND transfers with bounded
+ * concurrency (`--parallel`), each directory sent after every transfer inside it has finished. ACKs are routed
+ * to their transfer by request id. Per-host outcomes are reported as they happen, then a summary.
+ */
+import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Stream } from "effect"
+import { Members } from "../members/Members.js"
+import { type Received, Wire } from "../net/Wire.js"
+import { Flag } from "../protocol/constants.js"
+import type { ReqId } from "../protocol/message.js"
+import { makeExclude } from "../store/exclude.js"
+import { FileStore, type LocalEntry } from "../store/FileStore.js"
+import { splitRelative } from "../store/paths.js"
+import { scan } from "../store/scan.js"
+import { isRegular, type Mstat } from "./receiveMachine.js"
+import { type HostOutcome, sendFile, type SendSettings, type Target } from "./sendFile.js"
+import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
+
+export interface SendJob {
+  readonly paths: ReadonlyArray<string>
+  readonly recursive: boolean
+  readonly dryRun: boolean
+  /** Delete on the members a path that is missing here (`makuo sync`). */
+  readonly sync: boolean
+  readonly targets: ReadonlyArray<string>
+  readonly excludes: ReadonlyArray<string>
+  readonly parallel: number
+  /** Mbit/s cap on DATA, or undefined. */
+  readonly rateMbit: number | undefined
+  readonly timeout: Duration.Duration
+}
+
+export type SendEvent =
+  | { readonly _tag: "File"; readonly path: string; readonly hosts: ReadonlyArray<HostOutcome> }
+  | { readonly _tag: "SourceError"; readonly path: string; readonly message: string }
+  | { readonly _tag: "Summary"; readonly summary: SendSummary }
+
+export interface SendSummary {
+  readonly files: number
+  readonly bytes: number
+  readonly hosts: number
+  readonly milliseconds: number
+  readonly updated: number
+  readonly skipped: number
+  readonly failed: number
+  readonly lost: number
+  readonly sourceErrors: number
+}
+
+/** The request cannot start: a path outside the base, an unknown `-t` host. */
+export class SendRefused extends Data.TaggedError("SendRefused")<{ readonly detail: string }> {
+  override get message() {
+    return this.detail
+  }
+}
+
+export interface SenderShape {
+  readonly onAck: (received: Received) => Effect.Effect<boolean>
+  readonly run: (job: SendJob) => Stream.Stream<SendEvent, SendRefused>
+}
+
+export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {}
+
+export const defaultSettings: Omit<SendSettings, "timeout" | "rate"> = {
+  retransmit: Duration.millis(500),
+  burst: 64
+}
+
+const toMstat = (rel: string, e: LocalEntry): Mstat | string => {
+  if (MSTAT_FIXED + Buffer.byteLength(rel) + Buffer.byteLength(e.linkTarget) > MAX_PAYLOAD) {
+    return `path and link target exceed the ${MAX_PAYLOAD - MSTAT_FIXED} bytes protocol v7 allows`
+  }
+  const u32 = (x: number) => Math.max(0, Math.min(0xffff_ffff, x))
+  return {
+    _tag: "Mstat",
+    mode: e.mode,
+    uid: e.uid & 0xffff,
+    gid: e.gid & 0xffff,
+    size: e.size,
+    mtime: u32(e.mtime),
+    ctime: u32(e.ctime),
+    path: rel,
+    linkTarget: e.linkTarget,
+    rdevHigh: Math.floor(e.rdev / 0x1_0000_0000),
+    rdevLow: e.rdev % 0x1_0000_0000
+  }
+}
+
+const absent = (rel: string): Mstat => ({
+  _tag: "Mstat", mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, ctime: 0, path: rel, linkTarget: "", rdevHigh: 0, rdevLow: 0
+})
+
+/** Paths given by the user, relative to the base (an absolute one must lie inside it). */
+export const relativePaths = (base: string, paths: ReadonlyArray<string>) =>
+  Effect.forEach(paths, (p) => {
+    const inside = p.startsWith("/") ? (p === base ? "." : p.startsWith(base + "/") ? p.slice(base.length + 1) : undefined) : p
+    if (inside === undefined) return Effect.fail(new SendRefused({ detail: `${p}: outside the base directory ${base}` }))
+    const parts = splitRelative(inside === "" ? "." : inside)
+    return parts._tag === "Left"
+      ? Effect.fail(new SendRefused({ detail: `${p}: ${parts.left.reason}` }))
+      : Effect.succeed(parts.right.length === 0 ? "." : parts.right.join("/"))
+  })
+
+/** Transfers in flight by path, so a directory waits for everything below it. */
+const makeInFlight = () => {
+  const paths = new Map<string, number>()
+  const waiters: Array<{ readonly dir: string; readonly done: Deferred.Deferred<void> }> = []
+  const below = (dir: string) => {
+    const prefix = dir + "/"
+    for (const p of paths.keys()) if (dir === "." || p.startsWith(prefix)) return true
+    return false
+  }
+  return {
+    add: (path: string) => Effect.sync(() => void paths.set(path, (paths.get(path) ?? 0) + 1)),
+    remove: (path: string) =>
+      Effect.suspend(() => {
+        const n = (paths.get(path) ?? 1) - 1
+        if (n === 0) paths.delete(path)
+        else paths.set(path, n)
+        const ready = waiters.filter((w) => !below(w.dir))
+        for (const w of ready) waiters.splice(waiters.indexOf(w), 1)
+        return Effect.forEach(ready, (w) => Deferred.succeed(w.done, undefined), { discard: true })
+      }),
+    settled: (dir: string) =>
+      Effect.suspend(() => {
+        if (!below(dir)) return Effect.void
+        return Effect.flatMap(Deferred.make<void>(), (done) => {
+          waiters.push({ dir, done })
+          return Deferred.await(done)
+        })
+      })
+  }
+}
+
+export const make = Effect.gen(function*() {
+  const wire = yield* Wire
+  const store = yield* FileStore
+  const members = yield* Members
+  const routes = new Map<ReqId, (r: Received) => void>()
+  const router = {
+    register: (reqid: ReqId, f: (r: Received) => void) => Effect.sync(() => void routes.set(reqid, f)),
+    unregister: (reqid: ReqId) => Effect.sync(() => void routes.delete(reqid))
+  }
+
+  const resolveTargets = (job: SendJob) =>
+    Effect.flatMap(members.list, (list) => {
+      if (job.targets.length === 0) return Effect.succeed(list.map((m): Target => m))
+      return Effect.forEach(job.targets, (host) => {
+        const m = list.find((x) => x.host === host)
+        return m === undefined
+          ? Effect.fail(
+            new SendRefused({
+              detail: `${host} is not a member (members: ${list.map((x) => x.host).join(", ") || "none"})`
+            })
+          )
+          : Effect.succeed<Target>(m)
+      })
+    })
+
+  const run = (job: SendJob): Stream.Stream<SendEvent, SendRefused> =>
+    Stream.unwrap(
+      Effect.gen(function*() {
+        const rels = yield* relativePaths(store.base, job.paths)
+        if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new SendRefused({ detail: "no PATH given (use -r to send the whole base)" }))
+        const initial = yield* resolveTargets(job)
+        const started = yield* Clock.currentTimeMillis
+        const lostHosts = new Set<string>()
+        const inFlight = makeInFlight()
+        const totals = { files: 0, bytes: 0, updated: 0, skipped: 0, failed: 0, lost: 0, sourceErrors: 0 }
+        const settings: SendSettings = {
+          ...defaultSettings,
+          timeout: job.timeout,
+          rate: job.rateMbit === undefined ? undefined : (job.rateMbit * 1_000_000) / 8 / 1000
+        }
+        const flags = (job.dryRun ? Flag.DRYRUN : 0)
+
+        const targetsNow = Effect.map(members.list, (list) =>
+          initial.filter((t) => !lostHosts.has(t.address) && list.some((m) => m.address === t.address)))
+
+        const transfer = (rel: string, mstat: Mstat, extraFlags: number) =>
+          Effect.gen(function*() {
+            if (mstat.mode !== 0 && (mstat.mode & 0o170000) === 0o040000) yield* inFlight.settled(rel)
+            const targets = yield* targetsNow
+            yield* inFlight.add(rel)
+            const hosts = yield* sendFile(wire, store, router, settings, {
+              mstat, flags: flags | extraFlags, targets, unicast: job.targets.length > 0
+            }).pipe(Effect.ensuring(inFlight.remove(rel)))
+            totals.files++
+            for (const h of hosts) {
+              if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++)
+              else if (h.outcome === "failed") totals.failed++
+              else if (h.outcome === "skipped") totals.skipped++
+              else if (h.outcome === "updated") totals.updated++
+            }
+            if (isRegular(mstat.mode) && hosts.some((h) => h.outcome === "updated")) totals.bytes += mstat.size
+            return { _tag: "File", path: rel, hosts } satisfies SendEvent as SendEvent
+          })
+
+        const sourceError = (path: string, message: string): SendEvent => {
+          totals.sourceErrors++
+          return { _tag: "SourceError", path, message }
+        }
+
+        const items = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
+        const events = items.pipe(
+          Stream.mapEffect((item) => {
+            if (item._tag === "Problem") {
+              // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
+              if (job.sync && item.message === "no such file or directory") return transfer(item.rel, absent(item.rel), Flag.SYNC)
+              return Effect.succeed(sourceError(item.rel, item.message))
+            }
+            if (item.entry.kind === "other") return Effect.succeed(sourceError(item.rel, "skipped: not a regular file, directory or symlink"))
+            const mstat = toMstat(item.rel, item.entry)
+            return typeof mstat === "string" ? Effect.succeed(sourceError(item.rel, mstat)) : transfer(item.rel, mstat, 0)
+          }, { concurrency: Math.max(1, job.parallel), unordered: true })
+        )
+        const summary = Effect.map(Clock.currentTimeMillis, (now): SendEvent => ({
+          _tag: "Summary",
+          summary: { ...totals, hosts: initial.length, milliseconds: now - started }
+        }))
+        return Stream.concat(events, Stream.fromEffect(summary))
+      })
+    )
+
+  return Sender.of({
+    onAck: (r) =>
+      Effect.sync(() => {
+        const route = routes.get(r.message.header.reqid)
+        if (route === undefined) return false
+        route(r)
+        return true
+      }),
+    run
+  })
+})
+
+export const layer = Layer.effect(Sender, make)
+
+
