@@ -16,6 +16,9 @@ const print = (events: ReadonlyArray<ControlEvent>, json: boolean) =>
         return Console.log(json ? membersJson(e.members) : membersText(e.members, e.now))
       case "Status":
         return Console.log(json ? statusJson(e.status) : statusText(e.status))
+      case "File":
+      case "SourceError":
+      case "Summary":
       case "Failed":
       case "Done":
         return Effect.void

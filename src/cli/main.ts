@@ -8,6 +8,7 @@ import { Cause, Console, Effect, Exit } from "effect"
 import { VERSION } from "../version.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
 import { daemonCommand } from "./daemonCommand.js"
+import { sendCommand } from "./sendCommand.js"
 
 const root = Command.make("makuo").pipe(
   Command.withDescription(
@@ -16,10 +17,12 @@ const root = Command.make("makuo").pipe(
       "Wire-compatible with makuosan 1.3.6.\n\n" +
       "Examples:\n" +
       "  makuo daemon --base /var/www      start the daemon of this server\n" +
+      "  makuo send -r                     push the whole base dir to every member\n" +
+      "  makuo send -n -r htdocs           what would change where, changing nothing\n" +
       "  makuo members                     list the other live daemons\n" +
       "  makuo status                      this daemon's state and counters"
   ),
-  Command.withSubcommands([daemonCommand, membersCommand, statusCommand])
+  Command.withSubcommands([daemonCommand, sendCommand, membersCommand, statusCommand])
 )
 
 const cli = Command.run(root, { name: "makuo", version: VERSION })
@@ -32,8 +35,10 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
     Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2)),
     Effect.catchTags({
       UsageError: (e) => fail(2, e.message),
+      TransferFailed: () => Effect.succeed(1),
       ControlUnavailable: (e) => fail(2, e.message),
       ControlProtocolError: (e) => fail(2, e.message),
+      RequestRefused: (e) => fail(2, e.message),
       ControlSetupError: (e) => fail(2, e.message),
       TransportError: (e) => fail(2, `network: ${e.message}`)
     }),

@@ -1,7 +1,7 @@
 /** The CLI's end of the control channel: one request, its events as a stream until `Done`. */
 import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import * as net from "node:net"
-import { ControlProtocolError, ControlUnavailable } from "./errors.js"
+import { ControlProtocolError, ControlUnavailable, RequestRefused } from "./errors.js"
 import { type ControlEvent, type ControlRequest, EventLine, RequestLine } from "./Protocol.js"
 
 export type ControlClientError = ControlUnavailable | ControlProtocolError
@@ -50,7 +50,7 @@ export const request = (path: string, req: ControlRequest): Stream.Stream<Contro
     )
   )
 
-/** The request's events, collected; a `Failed` event becomes a `ControlProtocolError`. */
+/** The request's events, collected; a `Failed` event becomes a `RequestRefused`. */
 export const collect = (path: string, req: ControlRequest) =>
   request(path, req).pipe(
     Stream.runCollect,
@@ -58,7 +58,7 @@ export const collect = (path: string, req: ControlRequest) =>
     Effect.flatMap((events) => {
       const failed = events.find((e) => e._tag === "Failed")
       return failed?._tag === "Failed"
-        ? Effect.fail(new ControlProtocolError({ path, detail: failed.message }))
+        ? Effect.fail(new RequestRefused({ detail: failed.message }))
         : Effect.succeed(events)
     })
   )

@@ -7,7 +7,20 @@ import { Schema } from "effect"
 
 export const MembersRequest = Schema.TaggedStruct("Members", {})
 export const StatusRequest = Schema.TaggedStruct("Status", {})
-export const ControlRequest = Schema.Union(MembersRequest, StatusRequest)
+export const SendRequest = Schema.TaggedStruct("Send", {
+  paths: Schema.Array(Schema.String),
+  recursive: Schema.Boolean,
+  dryRun: Schema.Boolean,
+  sync: Schema.Boolean,
+  targets: Schema.Array(Schema.String),
+  excludes: Schema.Array(Schema.String),
+  parallel: Schema.Int.pipe(Schema.between(1, 64)),
+  rateMbit: Schema.NullOr(Schema.Number.pipe(Schema.positive())),
+  timeoutMs: Schema.Int.pipe(Schema.positive())
+})
+export type SendRequest = typeof SendRequest.Type
+
+export const ControlRequest = Schema.Union(MembersRequest, StatusRequest, SendRequest)
 export type ControlRequest = typeof ControlRequest.Type
 
 export const MemberInfo = Schema.Struct({
@@ -47,7 +60,34 @@ export const StatusInfo = Schema.Struct({
 })
 export type StatusInfo = typeof StatusInfo.Type
 
+export const Outcome = Schema.Literal(
+  "updated", "skipped", "would-update", "readonly", "deleted", "would-delete", "not-deleted", "failed", "lost"
+)
+
+export const HostOutcome = Schema.Struct({
+  host: Schema.String,
+  address: Schema.String,
+  outcome: Outcome,
+  detail: Schema.optional(Schema.String)
+})
+
+export const SendSummary = Schema.Struct({
+  files: Schema.Number,
+  bytes: Schema.Number,
+  hosts: Schema.Number,
+  milliseconds: Schema.Number,
+  updated: Schema.Number,
+  skipped: Schema.Number,
+  failed: Schema.Number,
+  lost: Schema.Number,
+  sourceErrors: Schema.Number
+})
+export type SendSummary = typeof SendSummary.Type
+
 export const ControlEvent = Schema.Union(
+  Schema.TaggedStruct("File", { path: Schema.String, hosts: Schema.Array(HostOutcome) }),
+  Schema.TaggedStruct("SourceError", { path: Schema.String, message: Schema.String }),
+  Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean }),
   Schema.TaggedStruct("MemberList", { members: Schema.Array(MemberInfo), now: Schema.Number }),
   Schema.TaggedStruct("Status", { status: StatusInfo }),
   Schema.TaggedStruct("Failed", { message: Schema.String }),

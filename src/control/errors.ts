@@ -30,3 +30,10 @@ export class ControlSetupError extends Data.TaggedError("ControlSetupError")<{
     return `control socket ${this.path}: ${this.detail}`
   }
 }
+
+/** The daemon refused the request (a path outside the base, an unknown host, ...): its words, verbatim. */
+export class RequestRefused extends Data.TaggedError("RequestRefused")<{ readonly detail: string }> {
+  override get message() {
+    return this.detail
+  }
+}

@@ -12,12 +12,17 @@ import { makeHandler } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import * as Node from "./Node.js"
 import * as Receiver from "../transfer/Receiver.js"
+import * as Sender from "../transfer/Sender.js"
 
 const controlLayer = (config: DaemonConfig) =>
   Layer.scopedDiscard(
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
-      const handler = makeHandler(config, yield* Members.Members, yield* Wire.Wire, startedAt)
+      const handler = makeHandler(
+        config,
+        { members: yield* Members.Members, wire: yield* Wire.Wire, sender: yield* Sender.Sender },
+        startedAt
+      )
       yield* ControlServer.serve(config.control, handler)
     })
   )

@@ -1,12 +1,20 @@
 /** Answers control requests from the daemon's services. */
-import { Clock, Effect, Stream } from "effect"
+import { Clock, Duration, Effect, Stream } from "effect"
 import type { Handler } from "../control/Server.js"
+import type { ControlEvent } from "../control/Protocol.js"
 import type { MembersShape } from "../members/Members.js"
+import type { SenderShape } from "../transfer/Sender.js"
 import type { WireShape } from "../net/Wire.js"
 import { VERSION } from "../version.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 
-export const makeHandler = (config: DaemonConfig, members: MembersShape, wire: WireShape, startedAt: number): Handler =>
+export interface Services {
+  readonly members: MembersShape
+  readonly wire: WireShape
+  readonly sender: SenderShape
+}
+
+export const makeHandler = (config: DaemonConfig, { members, sender, wire }: Services, startedAt: number): Handler =>
 (request) => {
   switch (request._tag) {
     case "Members":
@@ -36,6 +44,21 @@ export const makeHandler = (config: DaemonConfig, members: MembersShape, wire: W
             }
           }))
         )
+      )
+    case "Send":
+      return sender.run({
+        paths: request.paths,
+        recursive: request.recursive,
+        dryRun: request.dryRun,
+        sync: request.sync,
+        targets: request.targets,
+        excludes: request.excludes,
+        parallel: request.parallel,
+        rateMbit: request.rateMbit ?? undefined,
+        timeout: Duration.millis(request.timeoutMs)
+      }).pipe(
+        Stream.map((e): ControlEvent => (e._tag === "Summary" ? { ...e, dryRun: request.dryRun } : e)),
+        Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", message: e.message }))
       )
     default:
       return request satisfies never

@@ -1,0 +1,109 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Data, Duration, Effect, Either, Option, Stream } from "effect"
+import * as fs from "node:fs"
+import * as Client from "../control/Client.js"
+import { RequestRefused } from "../control/errors.js"
+import type { SendRequest } from "../control/Protocol.js"
+import { controlSocketPath } from "../control/socketPath.js"
+import { controlOption } from "./common.js"
+import { parseDuration } from "./duration.js"
+import { UsageError } from "./errors.js"
+import { jsonLines, textLines } from "./sendRender.js"
+
+/** Some host failed or was lost: the report says which; exit 1. */
+export class TransferFailed extends Data.TaggedError("TransferFailed")<{}> {}
+
+const options = {
+  recursive: Options.boolean("recursive").pipe(Options.withAlias("r"), Options.withDescription("Send directories with everything below them.")),
+  dryRun: Options.boolean("dry-run").pipe(
+    Options.withAlias("n"),
+    Options.withDescription("Report per host what would change; change nothing anywhere.")
+  ),
+  target: Options.text("target").pipe(
+    Options.withAlias("t"),
+    Options.repeated,
+    Options.withDescription("Send only to this member (by its name; repeat for several). Unicast.")
+  ),
+  exclude: Options.text("exclude").pipe(
+    Options.repeated,
+    Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'); repeatable.")
+  ),
+  excludeFrom: Options.file("exclude-from").pipe(Options.optional, Options.withDescription("Read exclude patterns from a file, one per line.")),
+  parallel: Options.integer("parallel").pipe(Options.withDefault(5), Options.withDescription("Transfers in flight at once (1-64).")),
+  rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Cap the data rate, in Mbit/s.")),
+  timeout: Options.text("timeout").pipe(
+    Options.withDefault("60s"),
+    Options.withDescription("Drop a member from this send after it has not answered for this long.")
+  ),
+  json: Options.boolean("json").pipe(Options.withDescription("One JSON object per event (see the README).")),
+  control: controlOption
+}
+
+const paths = Args.text({ name: "PATH" }).pipe(
+  Args.repeated,
+  Args.withDescription("Paths relative to the daemon's base dir (an absolute path must lie inside it).")
+)
+
+type Parsed = Command.Command.ParseConfig<typeof options> & { readonly paths: ReadonlyArray<string> }
+
+const excludePatterns = (o: Parsed) =>
+  Option.match(o.excludeFrom, {
+    onNone: () => Effect.succeed(o.exclude),
+    onSome: (file) =>
+      Effect.try({
+        try: () => [...o.exclude, ...fs.readFileSync(file, "utf8").split(/\r?\n/).filter((l) => l !== "")],
+        catch: (e) => new UsageError({ detail: `--exclude-from ${file}: ${(e as Error).message}` })
+      })
+  })
+
+const toRequest = (o: Parsed, sync: boolean) =>
+  Effect.gen(function*() {
+    const timeout = parseDuration(o.timeout)
+    if (Either.isLeft(timeout)) return yield* Effect.fail(new UsageError({ detail: `--timeout ${timeout.left}` }))
+    if (o.parallel < 1 || o.parallel > 64) return yield* Effect.fail(new UsageError({ detail: `--parallel ${o.parallel}: must be 1 to 64` }))
+    if (Option.isSome(o.rate) && !(o.rate.value > 0)) return yield* Effect.fail(new UsageError({ detail: `--rate ${o.rate.value}: must be above 0` }))
+    if (o.paths.length === 0 && !o.recursive) {
+      return yield* Effect.fail(new UsageError({ detail: "no PATH given (use -r to send the whole base)" }))
+    }
+    return {
+      _tag: "Send",
+      paths: o.paths,
+      recursive: o.recursive,
+      dryRun: o.dryRun,
+      sync,
+      targets: o.target,
+      excludes: yield* excludePatterns(o),
+      parallel: o.parallel,
+      rateMbit: Option.getOrNull(o.rate),
+      timeoutMs: Math.round(Duration.toMillis(timeout.right))
+    } satisfies SendRequest
+  })
+
+export const run = (o: Parsed, sync: boolean) =>
+  Effect.gen(function*() {
+    const request = yield* toRequest(o, sync)
+    const path = controlSocketPath(Option.getOrUndefined(o.control))
+    let failed = false
+    yield* Client.request(path, request).pipe(
+      Stream.runForEach((e) => {
+        if (e._tag === "Failed") return Effect.fail(new RequestRefused({ detail: e.message }))
+        if (e._tag === "Summary") failed = e.summary.failed + e.summary.lost + e.summary.sourceErrors > 0
+        return Effect.forEach(o.json ? jsonLines(e) : textLines(e), (l) => Console.log(l), { discard: true })
+      })
+    )
+    if (failed) return yield* Effect.fail(new TransferFailed())
+  })
+
+export const sendCommand = Command.make("send", { ...options, paths }, (o) => run(o, false)).pipe(
+  Command.withDescription(
+    "Push files to every live member at once: the data goes out once over multicast and each member " +
+      "answers for itself. Reports every file per host as it happens, then a summary. Exit 0 when every host " +
+      "succeeded, 1 when any failed or was lost, 2 for usage or connection errors.\n\n" +
+      "Examples:\n" +
+      "  makuo send index.html               one file to every member\n" +
+      "  makuo send -r                       the whole base dir\n" +
+      "  makuo send -r -n htdocs             what would change, per host\n" +
+      "  makuo send -t web3 -r htdocs        only to web3\n" +
+      "  makuo send -r --exclude '*.log' --exclude cache/"
+  )
+)

@@ -1,0 +1,58 @@
+/** How `makuo send` reports: a line per file and host as it happens, then a summary; or JSON lines. */
+import type { ControlEvent, SendSummary } from "../control/Protocol.js"
+
+type Outcome = Extract<ControlEvent, { _tag: "File" }>["hosts"][number]
+
+const label: Record<Outcome["outcome"], string> = {
+  updated: "update",
+  skipped: "skip",
+  "would-update": "(dryrun) update",
+  readonly: "readonly",
+  deleted: "delete",
+  "would-delete": "(dryrun) delete",
+  "not-deleted": "nothing to delete",
+  failed: "error",
+  lost: "lost"
+}
+
+const human = (n: number) =>
+  n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
+
+export const summaryLine = (s: SendSummary, dryRun: boolean): string => {
+  const seconds = s.milliseconds / 1000
+  const rate = seconds > 0 ? (s.bytes / 1_000_000 / seconds).toFixed(1) : "-"
+  const parts = [`${s.updated} ${dryRun ? "would update" : "updated"}`, `${s.skipped} skipped`, `${s.failed} failed`, `${s.lost} lost`]
+  if (s.sourceErrors > 0) parts.push(`${s.sourceErrors} not sent`)
+  return `${s.files} files, ${human(s.bytes)} to ${s.hosts} host${s.hosts === 1 ? "" : "s"} in ${seconds.toFixed(2)} s (${rate} MB/s): ${parts.join(", ")}`
+}
+
+/** Lines for one event (human form). */
+export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
+  switch (e._tag) {
+    case "File":
+      return e.hosts.map((h) => {
+        const line = `${label[h.outcome].padEnd(8)} ${h.host}:${e.path}`
+        return h.outcome === "lost" ? `${line} (${h.detail ?? "no answer"})` : h.detail === undefined ? line : `${line}: ${h.detail}`
+      })
+    case "SourceError":
+      return [`error    ${e.path}: ${e.message}`]
+    case "Summary":
+      return [summaryLine(e.summary, e.dryRun)]
+    default:
+      return []
+  }
+}
+
+/** JSON lines: one object per file and host, per source error, and the summary (schema in the README). */
+export const jsonLines = (e: ControlEvent): ReadonlyArray<string> => {
+  switch (e._tag) {
+    case "File":
+      return e.hosts.map((h) => JSON.stringify({ event: "outcome", path: e.path, ...h }))
+    case "SourceError":
+      return [JSON.stringify({ event: "source-error", path: e.path, message: e.message })]
+    case "Summary":
+      return [JSON.stringify({ event: "summary", dryRun: e.dryRun, ...e.summary })]
+    default:
+      return []
+  }
+}
