@@ -48,12 +48,14 @@ const options = {
   ),
   control: controlOption,
   recvBuffer: Options.integer("recv-buffer").pipe(
-    Options.optional,
-    Options.withDescription("SO_RCVBUF in bytes (makuosan's -R); raise it for large transfers.")
+    Options.withDefault(8 * 1024 * 1024),
+    Options.withDescription(
+      "SO_RCVBUF in bytes (makuosan's -R). The kernel caps it at net.core.rmem_max; raise that too for fast links."
+    )
   ),
   sendBuffer: Options.integer("send-buffer").pipe(
-    Options.optional,
-    Options.withDescription("SO_SNDBUF in bytes (makuosan's -S).")
+    Options.withDefault(2 * 1024 * 1024),
+    Options.withDescription("SO_SNDBUF in bytes (makuosan's -S), capped at net.core.wmem_max.")
   ),
   readonly: Options.boolean("readonly").pipe(
     Options.withDescription("Never change anything here: answer every transfer READONLY (makuosan's -r).")
@@ -101,8 +103,8 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       name,
       memberTimeout: memberTimeout.right,
       control: controlSocketPath(Option.getOrUndefined(o.control)),
-      recvBufferSize: Option.getOrUndefined(o.recvBuffer),
-      sendBufferSize: Option.getOrUndefined(o.sendBuffer),
+      recvBufferSize: o.recvBuffer,
+      sendBufferSize: o.sendBuffer,
       readonly: o.readonly
     }
   })

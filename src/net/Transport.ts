@@ -31,15 +31,26 @@ export class TransportError extends Data.TaggedError("TransportError")<{
   }
 }
 
+export interface TransportStats {
+  /** Datagrams dropped because the consumer fell behind the receive queue. */
+  readonly overflowed: number
+  /** Sends the socket reported as failed after accepting them. */
+  readonly sendErrors: number
+}
+
 export interface TransportShape {
   /** Our own unicast endpoint: the source of everything we send and the address peers answer to. */
   readonly local: Endpoint
   readonly group: Endpoint
+  /**
+   * Hands one datagram to the network without waiting for it to leave (a wait per datagram would cap a burst at
+   * one datagram per event-loop turn). `bytes` must not be reused afterwards. Failures that the socket reports
+   * later are counted in `stats`.
+   */
   readonly send: (to: Destination, bytes: Uint8Array) => Effect.Effect<void, TransportError>
   /** Everything received from others (our own multicast echoes are filtered out). One consumer. */
   readonly incoming: Stream.Stream<Datagram>
-  /** Datagrams dropped because the consumer fell behind the receive queue. */
-  readonly overflowed: Effect.Effect<number>
+  readonly stats: Effect.Effect<TransportStats>
 }
 
 export class Transport extends Context.Tag("makuo/Transport")<Transport, TransportShape>() {}

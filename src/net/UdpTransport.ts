@@ -68,6 +68,8 @@ export const make = (options: UdpOptions) =>
   Effect.gen(function*() {
     const queue = yield* Effect.acquireRelease(Queue.dropping<Datagram>(options.queueCapacity), Queue.shutdown)
     let overflowed = 0
+    let sendErrors = 0
+    let lastSendError: Error | undefined
     const shared = options.bind !== ANY
     const unicast = yield* openSocket(options, options.bind, false)
     yield* configure(options, unicast, !shared, shared)
@@ -88,18 +90,22 @@ export const make = (options: UdpOptions) =>
       local,
       group: { address: options.group, port: options.port },
       send: (to, bytes) =>
-        Effect.async<void, TransportError>((resume) => {
-          const address = to._tag === "Group" ? options.group : to.address
-          const port = to._tag === "Group" ? options.port : to.port
-          unicast.send(bytes, port, address, (cause) =>
-            resume(
-              cause
-                ? Effect.fail(new TransportError({ reason: "Send", detail: `to ${address}:${port}: ${cause.message}`, cause }))
-                : Effect.void
-            ))
+        Effect.try({
+          try: () => {
+            const address = to._tag === "Group" ? options.group : to.address
+            const port = to._tag === "Group" ? options.port : to.port
+            unicast.send(bytes, port, address, (cause) => {
+              if (cause) (sendErrors++, (lastSendError = cause))
+            })
+          },
+          catch: (cause) => new TransportError({ reason: "Send", detail: String(cause), cause })
         }),
       incoming: Stream.fromQueue(queue),
-      overflowed: Effect.sync(() => overflowed)
+      stats: Effect.suspend(() => {
+        const e = lastSendError
+        lastSendError = undefined
+        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e.message}`), { overflowed, sendErrors })
+      })
     })
   })
 

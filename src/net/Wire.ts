@@ -130,7 +130,7 @@ export const make = Effect.gen(function*() {
             })
           )
       }),
-    counters: Effect.map(transport.overflowed, (overflowed) => ({ ...c, overflowed }))
+    counters: Effect.map(transport.stats, (t) => ({ ...c, overflowed: t.overflowed, sendErrors: c.sendErrors + t.sendErrors }))
   })
 })
 

@@ -107,11 +107,12 @@ const onData = (s: Session, block: number, data: Uint8Array): Step => {
   }
   const write: Action = { _tag: "Write", block, bytes: data }
   if (block === s.expected) return { session: { ...s, expected: block + 1 }, actions: [write] }
-  // a gap: NAK it at once so the sender repairs it before sending new blocks
+  // a gap: NAK it at once so the sender repairs it before sending new blocks. Only the new gap: repeating the
+  // older ones (as makuosan does) makes the sender repair again what is already on its way.
   const gapStart = s.expected
   s.missing.add(gapStart, block, s.blocks)
   const next = { ...s, expected: block + 1 }
-  return { session: next, actions: [reply({ ...next, state: RecvState.OPEN }, gapStart, next.missing.ranges(MAX_RANGES)), write] }
+  return { session: next, actions: [reply({ ...next, state: RecvState.OPEN }, gapStart, [[gapStart, block]]), write] }
 }
 
 const onRequest = (s: Session, header: Header, data: Uint8Array): Step => {

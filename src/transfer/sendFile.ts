@@ -112,6 +112,12 @@ const failure = (state: RecvStateValue, errno: number): string => {
   return `${what} failed: ${errno === 0 ? "incomplete data" : describeErrno(errno)}`
 }
 
+/** Lets the event loop poll the socket (Effect.yieldNow stays on the microtask queue), so NAKs are read mid-burst. */
+const yieldToEventLoop = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 export const sendFile = (
   wire: WireShape,
   store: FileStoreShape,
@@ -132,6 +138,7 @@ export const sendFile = (
     let phase: number = SendState.STAT
     let ostate = 0
     let waiting = new Set<Peer>()
+    const stats = { sent: 0, rounds: 0, markRounds: 0 }
 
     const onAck = ({ from, message }: Received) => {
       const peer = peers.get(from.address)
@@ -168,6 +175,8 @@ export const sendFile = (
         waiting = new Set([...peers.values()].filter((p) => !p.lost && who(p)))
         for (const p of waiting) (p.state = undefined), (p.silent = 0)
         const message = request(nstate, 0, payload)
+        stats.rounds++
+        if (nstate === SendState.MARK) stats.markRounds++
         while (waiting.size > 0) {
           yield* transmit(message)
           yield* Queue.take(wake).pipe(Effect.timeout(settings.retransmit), Effect.ignore)
@@ -215,10 +224,11 @@ export const sendFile = (
           const expected = Math.min(BLOCK_SIZE, m.size - block * BLOCK_SIZE)
           if (n !== expected) return yield* Effect.fail(`file changed while sending (block ${block} is ${n} bytes, expected ${expected})`)
           yield* transmit(request(SendState.DATA, block, { _tag: "DataBlock", bytes: buffer.slice(0, n) }))
+          stats.sent++
           yield* pace(n + 42)
           if (++sentInTurn >= settings.burst) {
             sentInTurn = 0
-            yield* Effect.yieldNow()
+            yield* yieldToEventLoop
           }
         }
       } finally {
@@ -256,9 +266,15 @@ export const sendFile = (
     })
 
     yield* router.register(reqid, onAck)
+    const began = yield* Clock.currentTimeMillis
     const { sourceError } = yield* run.pipe(
       Effect.onInterrupt(() => breakOff),
       Effect.ensuring(router.unregister(reqid))
+    )
+    const elapsed = (yield* Clock.currentTimeMillis) - began
+    yield* Effect.logDebug(
+      `sent ${m.path}: ${blocks} blocks, ${stats.sent} DATA datagrams (${stats.sent - blocks} repairs), ` +
+        `${stats.rounds} rounds (${stats.markRounds} MARK) in ${elapsed} ms`
     )
     return [...peers.values()].map((p) => outcomeOf(p, t.flags, sourceError))
   })

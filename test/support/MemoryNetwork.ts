@@ -89,7 +89,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
                 }
               }),
             incoming: Stream.fromQueue(queue),
-            overflowed: Effect.succeed(0)
+            stats: Effect.succeed({ overflowed: 0, sendErrors: 0 })
           })
         })
       )
