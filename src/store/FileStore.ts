@@ -2,7 +2,9 @@
  * Everything that touches the base dir. Paths are resolved component by component from an open descriptor of
  * the base with O_NOFOLLOW|O_DIRECTORY, and every operation addresses its entry through its parent's descriptor
  * (`/proc/self/fd/N/name`, Linux's openat from user space), so a symlink planted in a parent component is never
- * followed, not even if it appears between a check and a use (bad-inputs.md §4).
+ * followed, not even if it appears between a check and a use (bad-inputs.md §4). Reading and removing through
+ * such a link is refused (ELOOP); writing replaces the link itself with a real directory, as the sender's tree
+ * has a directory there.
  *
  * Files are replaced atomically: data goes to a temp file in the target's directory, metadata is set on the temp
  * file's descriptor, then one rename. Operations are synchronous system calls wrapped in Effects: each is short,
@@ -140,11 +142,15 @@ export const make = (base: string) =>
               } catch (e) {
                 const code = (e as NodeJS.ErrnoException).code
                 const st = fs.lstatSync(here, { throwIfNoEntry: false })
-                if (st?.isSymbolicLink()) {
-                  return Effect.fail(refusal(op, rel, ELOOP, "ELOOP", `parent component '${part}' is a symlink (never followed)`))
+                if (!create) {
+                  if (st?.isSymbolicLink()) {
+                    return Effect.fail(refusal(op, rel, ELOOP, "ELOOP", `parent component '${part}' is a symlink (never followed)`))
+                  }
+                  throw e
                 }
-                if (!create || (code !== "ENOENT" && code !== "ENOTDIR")) throw e
-                // a file where the sender has a directory: the directory wins (it comes with its contents)
+                if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "ELOOP") throw e
+                // the sender has a directory here: a file or a symlink in its place is replaced (the link itself is
+                // removed, never followed), so the member converges to the sender's tree
                 if (st !== undefined) fs.unlinkSync(here)
                 fs.mkdirSync(here, { mode: 0o755 })
                 next = fs.openSync(here, DIR_FLAGS)
@@ -180,7 +186,8 @@ export const make = (base: string) =>
             }
           })
         ),
-        Effect.catchIf((e) => e.code === "ENOENT" || e.code === "ENOTDIR", () => Effect.succeed(Option.none<LocalEntry>()))
+        // below a symlink parent nothing exists as far as we are concerned: it is never followed
+        Effect.catchIf((e) => e.code === "ENOENT" || e.code === "ENOTDIR" || e.code === "ELOOP", () => Effect.succeed(Option.none<LocalEntry>()))
       )
 
     const applyOwner = (fd: number, meta: Metadata) => {

@@ -24,16 +24,29 @@ const writeFile = (store: FileStore.FileStoreShape, rel: string, content: string
   })
 
 describe("FileStore confinement", () => {
-  it.scoped("a planted symlink parent is never followed: nothing is written through it, the refusal is ELOOP", () =>
+  it.scoped("a planted symlink parent is never followed: reads and removals through it are refused (ELOOP)", () =>
     Effect.gen(function*() {
       const { base, outside, store } = yield* setup
       fs.symlinkSync(outside, join(base, "a"))
-      const e = yield* Effect.flip(writeFile(store, "a/passwd", "owned"))
-      expect([e.code, e.errno]).toEqual(["ELOOP", 40])
-      expect(fs.readdirSync(outside)).toEqual([])
-      expect(yield* Effect.flip(store.ensureDirectory("a/sub", meta(0o40755)))).toMatchObject({ code: "ELOOP" })
-      expect(yield* Effect.flip(store.remove("a/x"))).toMatchObject({ code: "ELOOP" })
+      fs.writeFileSync(join(outside, "x"), "outside")
+      expect(yield* Effect.flip(store.remove("a/x"))).toMatchObject({ code: "ELOOP", errno: 40 })
       expect(yield* Effect.flip(store.openReader("a/x"))).toMatchObject({ code: "ELOOP" })
+      expect(Option.isNone(yield* store.inspect("a/x"))).toBe(true)
+      expect(fs.readFileSync(join(outside, "x"), "utf8")).toBe("outside")
+    }))
+
+  it.scoped("writing below a planted symlink replaces the link with a real directory; nothing reaches its target", () =>
+    Effect.gen(function*() {
+      const { base, outside, store } = yield* setup
+      fs.symlinkSync(outside, join(base, "a"))
+      yield* writeFile(store, "a/passwd", "mine")
+      expect(fs.readdirSync(outside)).toEqual([])
+      expect(fs.lstatSync(join(base, "a")).isDirectory()).toBe(true)
+      expect(fs.readFileSync(join(base, "a/passwd"), "utf8")).toBe("mine")
+      fs.rmSync(join(base, "a"), { recursive: true })
+      fs.symlinkSync(outside, join(base, "a"))
+      yield* store.ensureDirectory("a/sub", meta(0o40755))
+      expect(fs.readdirSync(outside)).toEqual([])
     }))
 
   it.scoped("absolute, '..' and empty paths are refused before any system call", () =>

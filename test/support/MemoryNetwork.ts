@@ -42,6 +42,8 @@ export interface MemoryNetwork {
   readonly heal: Effect.Effect<void>
   /** Datagrams put on the wire, by source address. */
   readonly sent: (address: string) => number
+  /** Cuts `address` off from everyone once `after` more datagrams have been sent on the network: a crash. */
+  readonly crashAfter: (address: string, after: number) => Effect.Effect<void>
 }
 
 export const make = (options: { readonly seed: number; readonly port?: number; readonly impairments?: Impairments }): Effect.Effect<MemoryNetwork, never, Scope.Scope> =>
@@ -52,6 +54,11 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
     const cut = new Set<string>()
     const sentBy = new Map<string, number>()
     const random = prng(options.seed)
+    let total = 0
+    const crashes: Array<{ readonly address: string; readonly at: number }> = []
+    const isolate = (address: string) => {
+      for (const other of nodes.keys()) if (other !== address) cut.add(`${address}|${other}`), cut.add(`${other}|${address}`)
+    }
     let impairments = options.impairments ?? perfect
     const delays = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(delays)<never>()
@@ -80,6 +87,8 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
             send: (to, bytes) =>
               Effect.sync(() => {
                 sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
+                total++
+                for (const c of crashes) if (c.at === total) isolate(c.address)
                 const d: Datagram = { bytes: bytes.slice(), from: self.endpoint }
                 if (to._tag === "Group") {
                   for (const node of nodes.values()) if (node !== self) deliver(node, d)
@@ -102,6 +111,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
           for (const x of a) for (const y of b) cut.add(`${x}|${y}`), cut.add(`${y}|${x}`)
         }),
       heal: Effect.sync(() => cut.clear()),
-      sent: (address) => sentBy.get(address) ?? 0
+      sent: (address) => sentBy.get(address) ?? 0,
+      crashAfter: (address, after) => Effect.sync(() => void crashes.push({ address, at: total + after }))
     }
   })
