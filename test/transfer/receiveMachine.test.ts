@@ -1,0 +1,108 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Flag, RecvState, SendState } from "../../src/protocol/constants.js"
+import type { Header, Ipv4, ReqId } from "../../src/protocol/message.js"
+import { type Action, type Event, initial, type Mstat, type Session, step } from "../../src/transfer/receiveMachine.js"
+
+const mstat = (size: number, mode = 0o100644): Mstat => ({
+  _tag: "Mstat", mode, uid: 0, gid: 0, size, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0
+})
+const header = (nstate: number, seqno = 0, flags = 0): Header => ({
+  opcode: 2, nstate, ostate: 0, flags, reqid: 7 as ReqId, seqno, maddr: "224.0.0.108" as Ipv4, mport: 5000, error: 0,
+  hash: new Uint8Array(16)
+})
+const req = (nstate: number, seqno = 0, data = new Uint8Array(0)): Event => ({ _tag: "Request", header: header(nstate, seqno), data })
+const block = (n: number, size: number) => new Uint8Array(Math.min(1024, size - n * 1024))
+
+/** Runs events through `step`, collecting the actions. */
+const run = (s: Session, events: ReadonlyArray<Event>) => {
+  const actions: Array<Action> = []
+  for (const e of events) {
+    const r = step(s, e)
+    s = r.session
+    actions.push(...r.actions)
+  }
+  return { s, actions }
+}
+const replies = (actions: ReadonlyArray<Action>) =>
+  actions.flatMap((a) => (a._tag === "Reply" ? [{ state: a.state, seqno: a.seqno, ranges: a.ranges }] : []))
+
+const opened = (size: number) =>
+  run(initial(header(SendState.STAT), mstat(size)), [
+    req(SendState.STAT), { _tag: "Decided", state: RecvState.UPDATE, error: 0 }, req(SendState.OPEN), { _tag: "Opened", error: 0 }
+  ])
+
+describe("receive state machine", () => {
+  it("STAT asks for a decision once; duplicates are answered with it, never re-decided (E23)", () => {
+    const { s, actions } = opened(3000)
+    expect(actions.map((a) => a._tag)).toEqual(["Decide", "Reply", "Open", "Reply"])
+    expect(replies(actions).map((r) => r.state)).toEqual([RecvState.UPDATE, RecvState.OPEN])
+    const dup = run(s, [req(SendState.STAT)])
+    expect(replies(dup.actions)).toEqual([{ state: RecvState.UPDATE, seqno: 0, ranges: undefined }])
+    expect(dup.s.phase).toBe("Open")
+  })
+
+  it("a duplicate OPEN is re-acknowledged (E10); OPEN to a skipped file gets no answer", () => {
+    expect(replies(run(opened(10).s, [req(SendState.OPEN)]).actions)[0]?.state).toBe(RecvState.OPEN)
+    const skipped = run(initial(header(0), mstat(10)), [req(SendState.STAT), { _tag: "Decided", state: RecvState.SKIP, error: 0 }]).s
+    expect(run(skipped, [req(SendState.OPEN)]).actions).toEqual([])
+  })
+
+  it("in-order blocks are written; a gap is NAKed once with just that gap; a late block fills it", () => {
+    const size = 5000
+    const { s, actions } = run(opened(size).s, [req(SendState.DATA, 0, block(0, size)), req(SendState.DATA, 3, block(3, size))])
+    expect(actions.filter((a) => a._tag === "Write").map((a) => a._tag === "Write" && a.block)).toEqual([0, 3])
+    expect(replies(actions)).toEqual([{ state: RecvState.OPEN, seqno: 1, ranges: [[1, 3]] }])
+    const later = run(s, [req(SendState.DATA, 1, block(1, size)), req(SendState.DATA, 1, block(1, size))])
+    expect(later.actions.filter((a) => a._tag === "Write")).toHaveLength(1)
+    expect(later.s.missing.ranges()).toEqual([[2, 3]])
+  })
+
+  it("MARK reports the missing ranges including the lost tail, then only missing blocks are written", () => {
+    const size = 5000
+    const { s, actions } = run(opened(size).s, [req(SendState.DATA, 0, block(0, size)), req(SendState.MARK)])
+    expect(replies(actions)).toEqual([{ state: RecvState.MARK, seqno: 5, ranges: [[1, 5]] }])
+    const repaired = run(s, [1, 2, 3, 4, 0].map((n) => req(SendState.DATA, n, block(n, size))))
+    expect(repaired.actions.filter((a) => a._tag === "Write")).toHaveLength(4)
+    expect(replies(run(repaired.s, [req(SendState.MARK)]).actions)).toEqual([{ state: RecvState.MARK, seqno: 5, ranges: [] }])
+  })
+
+  it("blocks beyond the end or of the wrong length are ignored", () => {
+    const { actions } = run(opened(1500).s, [req(SendState.DATA, 2, block(0, 5000)), req(SendState.DATA, 1, new Uint8Array(1024))])
+    expect(actions).toEqual([])
+  })
+
+  it("CLOSE commits a complete file, and refuses one with holes (E15): CLOSEERROR and the temp file discarded", () => {
+    const size = 2048
+    const done = run(opened(size).s, [req(SendState.DATA, 0, block(0, size)), req(SendState.DATA, 1, block(1, size)), req(SendState.CLOSE)])
+    expect(done.actions.at(-1)).toEqual({ _tag: "Commit" })
+    const committed = run(done.s, [{ _tag: "Committed", error: 0 }, req(SendState.CLOSE)])
+    expect(replies(committed.actions).map((r) => [r.state, r.seqno])).toEqual([[RecvState.CLOSE, 2], [RecvState.CLOSE, 2]])
+    const holes = run(opened(size).s, [req(SendState.DATA, 1, block(1, size)), req(SendState.CLOSE)])
+    expect(holes.actions.map((a) => a._tag)).toContain("Discard")
+    expect(holes.actions).not.toContainEqual({ _tag: "Commit" })
+    expect(replies(holes.actions).at(-1)?.state).toBe(RecvState.CLOSEERROR)
+  })
+
+  it("a write failure answers WRITEERROR and discards; later MARKs get no answer, CLOSE keeps the error", () => {
+    const { s, actions } = run(opened(3000).s, [req(SendState.DATA, 0, block(0, 3000)), { _tag: "WriteFailed", error: 28 }])
+    expect(actions.map((a) => a._tag)).toEqual(["Write", "Discard", "Reply"])
+    expect(run(s, [req(SendState.MARK)]).actions).toEqual([])
+    const closed = run(s, [req(SendState.CLOSE)])
+    expect(closed.s).toMatchObject({ state: RecvState.CLOSE, ostate: RecvState.WRITEERROR, error: 28 })
+  })
+
+  it("dry run: OPEN is ignored, CLOSE answers CLOSE with ostate UPDATE, LAST echoes and releases", () => {
+    const dry = initial(header(0, 0, Flag.DRYRUN), mstat(10))
+    const { s, actions } = run(dry, [req(SendState.STAT), { _tag: "Decided", state: RecvState.UPDATE, error: 0 }, req(SendState.OPEN), req(SendState.CLOSE)])
+    expect(actions.filter((a) => a._tag === "Open")).toEqual([])
+    expect(s).toMatchObject({ state: RecvState.CLOSE, ostate: RecvState.UPDATE })
+    const last = run(s, [req(SendState.LAST, 9)])
+    expect(last.actions.map((a) => a._tag)).toEqual(["Echo", "Release"])
+  })
+
+  it("BREAK discards a temp file and answers IGNORE", () => {
+    const { actions } = run(opened(3000).s, [req(SendState.BREAK)])
+    expect(actions.map((a) => a._tag)).toEqual(["Discard", "Echo", "Release"])
+    expect(actions[1]).toMatchObject({ state: RecvState.IGNORE })
+  })
+})
