@@ -190,7 +190,7 @@ export const make = Effect.gen(function*() {
               if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++)
               else if (h.outcome === "failed") totals.failed++
               else if (h.outcome === "skipped") totals.skipped++
-              else if (h.outcome === "updated") totals.updated++
+              else if (h.outcome === "updated" || h.outcome === "would-update") totals.updated++
             }
             if (isRegular(mstat.mode) && hosts.some((h) => h.outcome === "updated")) totals.bytes += mstat.size
             return { _tag: "File", path: rel, hosts } satisfies SendEvent as SendEvent

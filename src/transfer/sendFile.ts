@@ -134,6 +134,7 @@ export const sendFile = (
     )
     const retries = Math.max(1, Math.ceil(Duration.toMillis(settings.timeout) / Duration.toMillis(settings.retransmit)))
     const pending = new RangeSet()
+    const dryRun = (t.flags & Flag.DRYRUN) !== 0
     const wake = yield* Queue.sliding<void>(1)
     let phase: number = SendState.STAT
     let ostate = 0
@@ -151,7 +152,9 @@ export const sendFile = (
       peer.silent = 0
       peer.state = state
       if (phase === SendState.STAT || isError(state)) (peer.result = state), (peer.error = header.error)
-      else if (state === RecvState.CLOSE && phase === SendState.CLOSE && peer.result === RecvState.UPDATE) peer.result = state
+      else if (state === RecvState.CLOSE && phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !dryRun) {
+        peer.result = state
+      }
       if (waiting.has(peer)) {
         waiting.delete(peer)
         if (waiting.size === 0) wake.unsafeOffer(undefined)

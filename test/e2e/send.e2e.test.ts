@@ -1,0 +1,105 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { BIN, type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { describeTree, differences } from "../support/trees.js"
+
+const loopback = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+
+/** 500 small files in nested dirs with odd modes and times, an empty file, a symlink and one big file. */
+const makeTree = (root: string, files: number, bigMiB: number) => {
+  let x = 42
+  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0)
+  for (let i = 0; i < files; i++) {
+    const dir = join(root, `d${i % 7}`, `s${i % 3}`)
+    fs.mkdirSync(dir, { recursive: true })
+    const p = join(dir, `f${i}.txt`)
+    fs.writeFileSync(p, Buffer.alloc(1024 + (rnd() % 3072), i % 251))
+    fs.chmodSync(p, [0o644, 0o600, 0o755][i % 3]!)
+    fs.utimesSync(p, 1_700_000_000 + i, 1_700_000_000 + i)
+  }
+  if (bigMiB > 0) {
+    const fd = fs.openSync(join(root, "big.bin"), "w")
+    const chunk = Buffer.alloc(1 << 20)
+    for (let i = 0; i < bigMiB; i++) {
+      for (let k = 0; k < chunk.length; k += 4) chunk.writeUInt32LE(rnd(), k)
+      fs.writeSync(fd, chunk)
+    }
+    fs.closeSync(fd)
+  }
+  fs.writeFileSync(join(root, "empty"), "")
+  fs.symlinkSync("d0/s0/f0.txt", join(root, "link"))
+}
+
+const cluster = Effect.gen(function*() {
+  const dir = yield* tempDir
+  const port = yield* freePort(loopback)
+  const daemons = yield* Effect.forEach([1, 2, 3], (i) => startDaemon(dir, i, port))
+  const all = Effect.map(Effect.forEach(daemons, memberNames), (ls) => ls.every((l) => l.length === 2))
+  expect(yield* eventually(all, "5 seconds")).toBe(true)
+  return daemons as unknown as readonly [Daemon, Daemon, Daemon]
+})
+
+const send = (d: Daemon, ...args: ReadonlyArray<string>) => makuo(["send", ...args, "--control", d.control], 120_000)
+
+describe("makuo send between real daemons on loopback", () => {
+  it.scopedLive("send -r of 500 files and 50 MiB arrives identical; again: all skipped; -n changes nothing; -t one host; --exclude", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = yield* cluster
+      makeTree(h1.base, 500, 50)
+      const first = yield* send(h1, "-r")
+      expect(first.code, first.stdout.slice(-2000) + first.stderr).toBe(0)
+      const want = describeTree(h1.base)
+      const entries = want.size // 500 files, big.bin, empty, link and 28 directories
+      expect(first.stdout).toMatch(new RegExp(`${entries} files, .* to 2 hosts .*: ${2 * entries} updated, 0 skipped, 0 failed, 0 lost`))
+      for (const h of [h2, h3]) expect(differences(want, describeTree(h.base))).toEqual([])
+
+      const again = yield* send(h1, "-r", "--json")
+      const outcomes = again.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; outcome?: string })
+      expect(outcomes.filter((o) => o.event === "outcome").every((o) => o.outcome === "skipped")).toBe(true)
+      expect(outcomes.filter((o) => o.event === "outcome")).toHaveLength(2 * entries)
+      expect(outcomes.at(-1)).toMatchObject({ event: "summary", files: entries, skipped: 2 * entries, updated: 0 })
+
+      fs.writeFileSync(join(h1.base, "d0/s0/f0.txt"), "changed")
+      const dry = yield* send(h1, "-r", "-n")
+      expect(dry.code).toBe(0)
+      expect(dry.stdout).toContain("(dryrun) update h2:d0/s0/f0.txt")
+      expect(dry.stdout).toContain("(dryrun) update h3:d0/s0/f0.txt")
+      expect(fs.readFileSync(join(h2.base, "d0/s0/f0.txt"), "utf8")).not.toBe("changed")
+
+      const targeted = yield* send(h1, "-t", "h2", "d0/s0/f0.txt")
+      expect(targeted.code).toBe(0)
+      expect(fs.readFileSync(join(h2.base, "d0/s0/f0.txt"), "utf8")).toBe("changed")
+      expect(fs.readFileSync(join(h3.base, "d0/s0/f0.txt"), "utf8")).not.toBe("changed")
+
+      fs.mkdirSync(join(h1.base, "logs"))
+      fs.writeFileSync(join(h1.base, "logs/a.log"), "x")
+      fs.writeFileSync(join(h1.base, "logs/keep.txt"), "x")
+      const excluded = yield* send(h1, "-r", "--exclude", "*.log", "logs")
+      expect(excluded.code).toBe(0)
+      expect(fs.existsSync(join(h3.base, "logs/keep.txt"))).toBe(true)
+      expect(fs.existsSync(join(h3.base, "logs/a.log"))).toBe(false)
+
+      const outside = yield* send(h1, "/etc/passwd")
+      expect([outside.code, outside.stderr.trim()]).toEqual([2, `makuo: /etc/passwd: outside the base directory ${h1.base}`])
+    }), 300_000)
+
+  it.scopedLive("a daemon killed with SIGKILL mid-transfer is reported lost; the other receives everything", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = yield* cluster
+      makeTree(h1.base, 0, 30)
+      const child = spawn(process.execPath, [BIN, "send", "-r", "--timeout", "3s", "--rate", "50", "--control", h1.control])
+      let out = ""
+      child.stdout.on("data", (d: Buffer) => void (out += d.toString()))
+      const exited = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
+      yield* Effect.sleep("1500 millis")
+      yield* stopped(h3, "SIGKILL")
+      const code = yield* exited
+      expect(code, out).toBe(1)
+      expect(out).toMatch(/lost +h3:big\.bin/)
+      expect(out).toMatch(/update +h2:big\.bin/)
+      expect(differences(describeTree(h1.base), describeTree(h2.base))).toEqual([])
+    }), 120_000)
+})
