@@ -1,10 +1,19 @@
 /**
- * `npm run demo`: three daemons on 127.0.0.2, 127.0.0.3 and 127.0.0.4 share one group on interface 127.0.0.1,
- * find each other, and each prints its `makuo members`; then they are stopped. Loopback only.
+ * `npm run demo`: three daemons on 127.0.0.2, 127.0.0.3 and 127.0.0.4 share one group on interface 127.0.0.1
+ * and find each other; `makuo send -r` pushes a sample tree (300 files and one 20 MiB file) from the first to
+ * the other two with its live report; then the three trees are compared. Loopback only; everything is removed.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import { eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "./lib/loopbackCluster.js"
+import { spawn } from "node:child_process"
+import { BIN, type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "./lib/loopbackCluster.js"
+import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
+
+const run = (d: Daemon, args: ReadonlyArray<string>) =>
+  Effect.async<number | null>((resume) => {
+    const child = spawn(process.execPath, [BIN, ...args, "--control", d.control], { stdio: ["ignore", "inherit", "inherit"] })
+    child.once("exit", (code) => resume(Effect.succeed(code)))
+  })
 
 const demo = Effect.gen(function*() {
   const dir = yield* tempDir
@@ -16,12 +25,23 @@ const demo = Effect.gen(function*() {
     yield* Console.error(daemons.map((d) => `--- ${d.name}\n${d.log()}`).join("\n"))
     return yield* Effect.fail("the daemons did not find each other within 10 s")
   }
+  const [h1, h2, h3] = daemons as unknown as readonly [Daemon, Daemon, Daemon]
   for (const d of daemons) {
-    yield* Console.log(`\n$ makuo members --control ${d.control}    # on ${d.name} (${d.address})`)
+    yield* Console.log(`\n$ makuo members    # on ${d.name} (${d.address})`)
     yield* Console.log((yield* makuo(["members", "--control", d.control])).stdout.trimEnd())
   }
+  makeSampleTree(h1.base, 300, 20)
+  yield* Console.log(`\n$ makuo send -r    # on h1: 300 small files, a symlink, an empty file and a 20 MiB file`)
+  const code = yield* run(h1, ["send", "-r"])
+  if (code !== 0) return yield* Effect.fail(`makuo send -r exited ${code}`)
+  const want = describeTree(h1.base)
+  for (const d of [h2, h3]) {
+    const diff = differences(want, describeTree(d.base))
+    if (diff.length > 0) return yield* Effect.fail(`${d.name} differs from h1:\n${diff.slice(0, 10).join("\n")}`)
+  }
+  yield* Console.log(`\nall three trees are identical (${want.size} entries: content, mode, mtime, link targets)`)
   yield* Effect.forEach(daemons, (d) => stopped(d, "SIGTERM"), { discard: true })
-  yield* Console.log("\nstopped all three (SIGTERM: each announced EXIT). demo ok")
+  yield* Console.log("stopped all three (SIGTERM: each announced EXIT). demo ok")
 })
 
 NodeRuntime.runMain(Effect.scoped(demo))

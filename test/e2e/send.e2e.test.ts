@@ -4,34 +4,9 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { BIN, type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
-import { describeTree, differences } from "../support/trees.js"
+import { describeTree, differences, makeSampleTree } from "../../scripts/lib/trees.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-
-/** 500 small files in nested dirs with odd modes and times, an empty file, a symlink and one big file. */
-const makeTree = (root: string, files: number, bigMiB: number) => {
-  let x = 42
-  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0)
-  for (let i = 0; i < files; i++) {
-    const dir = join(root, `d${i % 7}`, `s${i % 3}`)
-    fs.mkdirSync(dir, { recursive: true })
-    const p = join(dir, `f${i}.txt`)
-    fs.writeFileSync(p, Buffer.alloc(1024 + (rnd() % 3072), i % 251))
-    fs.chmodSync(p, [0o644, 0o600, 0o755][i % 3]!)
-    fs.utimesSync(p, 1_700_000_000 + i, 1_700_000_000 + i)
-  }
-  if (bigMiB > 0) {
-    const fd = fs.openSync(join(root, "big.bin"), "w")
-    const chunk = Buffer.alloc(1 << 20)
-    for (let i = 0; i < bigMiB; i++) {
-      for (let k = 0; k < chunk.length; k += 4) chunk.writeUInt32LE(rnd(), k)
-      fs.writeSync(fd, chunk)
-    }
-    fs.closeSync(fd)
-  }
-  fs.writeFileSync(join(root, "empty"), "")
-  fs.symlinkSync("d0/s0/f0.txt", join(root, "link"))
-}
 
 const cluster = Effect.gen(function*() {
   const dir = yield* tempDir
@@ -48,7 +23,7 @@ describe("makuo send between real daemons on loopback", () => {
   it.scopedLive("send -r of 500 files and 50 MiB arrives identical; again: all skipped; -n changes nothing; -t one host; --exclude", () =>
     Effect.gen(function*() {
       const [h1, h2, h3] = yield* cluster
-      makeTree(h1.base, 500, 50)
+      makeSampleTree(h1.base, 500, 50)
       const first = yield* send(h1, "-r")
       expect(first.code, first.stdout.slice(-2000) + first.stderr).toBe(0)
       const want = describeTree(h1.base)
@@ -89,7 +64,7 @@ describe("makuo send between real daemons on loopback", () => {
   it.scopedLive("a daemon killed with SIGKILL mid-transfer is reported lost; the other receives everything", () =>
     Effect.gen(function*() {
       const [h1, h2, h3] = yield* cluster
-      makeTree(h1.base, 0, 30)
+      makeSampleTree(h1.base, 0, 30)
       const child = spawn(process.execPath, [BIN, "send", "-r", "--timeout", "3s", "--rate", "50", "--control", h1.control])
       let out = ""
       child.stdout.on("data", (d: Buffer) => void (out += d.toString()))

@@ -1,6 +1,5 @@
 /** Random file trees for transfer properties, written to disk with exact modes and times, and compared. */
 import { FastCheck as fc } from "effect"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { join } from "node:path"
 
@@ -59,28 +58,4 @@ export const writeTree = (dir: string, nodes: ReadonlyArray<TreeNode>): void => 
   }
 }
 
-/** Every entry below `dir`: type, mode, mtime, content or link target, by relative path. */
-export const describeTree = (dir: string): Map<string, string> => {
-  const out = new Map<string, string>()
-  const walk = (rel: string) => {
-    for (const name of fs.readdirSync(join(dir, rel)).sort()) {
-      const r = rel === "" ? name : `${rel}/${name}`
-      const st = fs.lstatSync(join(dir, r))
-      const mode = (st.mode & 0o7777).toString(8)
-      const mtime = Math.floor(st.mtimeMs / 1000)
-      if (st.isSymbolicLink()) out.set(r, `link -> ${fs.readlinkSync(join(dir, r))}`)
-      else if (st.isDirectory()) {
-        walk(r)
-        out.set(r, `dir ${mode} ${mtime}`)
-      } else out.set(r, `file ${mode} ${mtime} ${st.size} ${createHash("sha256").update(fs.readFileSync(join(dir, r))).digest("hex").slice(0, 16)}`)
-    }
-  }
-  walk("")
-  return out
-}
-
-/** The entries of `sender` whose description differs on `receiver` (what a send must have made equal). */
-export const differences = (sender: Map<string, string>, receiver: Map<string, string>): ReadonlyArray<string> =>
-  [...sender].filter(([k, v]) => receiver.get(k) !== v).map(([k, v]) => `${k}: want ${v}, got ${receiver.get(k) ?? "nothing"}`)
-
-export const tempFiles = (d: Map<string, string>): ReadonlyArray<string> => [...d.keys()].filter((k) => /\.makuo\d+$/.test(k))
+export { describeTree, differences, tempFiles } from "../../scripts/lib/trees.js"
