@@ -3,7 +3,7 @@
  * then goes to the handler of its opcode. Requests nobody here serves are answered the way makuosan answers
  * an unknown transfer, so a makuosan sender never waits for us and never evicts us for silence (E32).
  */
-import { Effect, Layer, Stream } from "effect"
+import { type Chunk, Clock, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
 import { Receiver } from "../transfer/Receiver.js"
 import { Sender } from "../transfer/Sender.js"
@@ -35,15 +35,31 @@ export const layer = Layer.scopedDiscard(
 
     const dispatch = (r: Received): Effect.Effect<void> => {
       const { header } = r.message
-      if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return Effect.void
+      if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return members.observe(r)
       if ((header.flags & Flag.ACK) !== 0) return header.opcode === Opcode.SEND ? Effect.asVoid(sender.onAck(r)) : Effect.void
       if (header.opcode === Opcode.SEND) return Effect.flatMap(receiver.handle(r), (handled) => (handled ? Effect.void : unknown(r)))
       return unknown(r)
     }
 
-    yield* wire.received.pipe(
-      Stream.runForEach((r) => Effect.zipRight(members.observe(r), dispatch(r))),
-      Effect.forkScoped
-    )
+    // a chunk at a time, one clock read per chunk; DATA blocks skip the Effect machinery
+    const chunk = (rs: Chunk.Chunk<Received>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        let follow: Array<Effect.Effect<void>> | undefined
+        for (const r of rs) {
+          members.touch(r.from.address, now)
+          const h = r.message.header
+          const isData = h.opcode === Opcode.SEND && h.nstate === SendState.DATA && (h.flags & Flag.ACK) === 0
+          // in order: once something of this chunk waits to run, the blocks after it wait their turn too
+          const effect = !isData
+            ? dispatch(r)
+            : follow === undefined
+            ? receiver.data(r, now)
+            : Effect.suspend(() => receiver.data(r, now) ?? Effect.void)
+          if (effect !== undefined) (follow ??= []).push(effect)
+        }
+        return follow === undefined ? Effect.void : Effect.all(follow, { discard: true })
+      })
+
+    yield* wire.received.pipe(Stream.runForEachChunk(chunk), Effect.forkScoped)
   })
 )

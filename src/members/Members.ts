@@ -56,7 +56,9 @@ export interface MembersShape {
   readonly byHost: (host: string) => Effect.Effect<Option.Option<Member>>
   /** Subscribes now (nothing published after this call is missed) to a stream of changes, for the scope. */
   readonly subscribe: Effect.Effect<Stream.Stream<MemberChange>, never, Scope.Scope>
-  /** Feeds one accepted message: refreshes its sender and handles PING, PONG, keep-alive and EXIT. */
+  /** Any accepted datagram from a member proves it alive (synchronous: it is on the hot path). */
+  readonly touch: (address: string, now: number) => void
+  /** Handles PING, PONG, keep-alive and EXIT. */
   readonly observe: (received: Received) => Effect.Effect<void>
 }
 
@@ -113,11 +115,15 @@ export const make = (config: MembersConfig) =>
     const pong = (request: Message, to: Received["from"]) =>
       wire.send(Peer(to), { header: wire.ack(request.header, RecvState.NONE), payload: mping })
 
+    const touch = (address: string, now: number) => {
+      const known = table.get(address)
+      if (known !== undefined && known.lastSeen !== now) table.set(address, { ...known, lastSeen: now })
+    }
+
     const observe = ({ from, message }: Received) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const { header, payload } = message
-        const known = table.get(from.address)
-        if (known !== undefined) table.set(from.address, { ...known, lastSeen: now })
+        touch(from.address, now)
         if (payload._tag !== "Mping") return Effect.void
         if (header.opcode === Opcode.EXIT) return remove(from.address, "exit")
         if (header.opcode !== Opcode.PING) return Effect.void
@@ -159,6 +165,7 @@ export const make = (config: MembersConfig) =>
       list: Effect.sync(() => [...table.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))),
       byHost: (host) => Effect.sync(() => Option.fromNullable([...table.values()].find((m) => m.host === host))),
       subscribe: Stream.fromPubSub(hub, { scoped: true }),
+      touch,
       observe
     })
   })

@@ -70,15 +70,25 @@ export const make = (options: UdpOptions) =>
     let overflowed = 0
     let sendErrors = 0
     let lastSendError: Error | undefined
+    // sends handed to the socket and not yet completed; the sockets close only once they are out (EXIT!)
+    let inFlight = 0
+    let drained: (() => void) | undefined
     const shared = options.bind !== ANY
     const unicast = yield* openSocket(options, options.bind, false)
     yield* configure(options, unicast, !shared, shared)
     const local: Endpoint = { address: shared ? options.bind : (options.interface ?? ANY), port: options.port }
+    // datagrams of one event-loop turn reach the consumer together: one wake-up per batch, not per datagram
+    let batch: Array<Datagram> = []
+    const flush = () => {
+      const ready = batch
+      batch = []
+      for (const d of ready) if (!queue.unsafeOffer(d)) overflowed++
+    }
     const receive = (socket: dgram.Socket) =>
       socket.on("message", (msg, rinfo) => {
         if (shared && rinfo.address === local.address && rinfo.port === local.port) return
         const bytes = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength)
-        if (!queue.unsafeOffer({ bytes, from: { address: rinfo.address, port: rinfo.port } })) overflowed++
+        if (batch.push({ bytes, from: { address: rinfo.address, port: rinfo.port } }) === 1) setImmediate(flush)
       })
     receive(unicast)
     if (shared) {
@@ -86,6 +96,14 @@ export const make = (options: UdpOptions) =>
       yield* configure(options, groupSocket, true, true)
       receive(groupSocket)
     }
+    // registered after the sockets, so it runs before they close
+    yield* Effect.addFinalizer(() =>
+      Effect.async<void>((resume) => {
+        if (inFlight === 0) return resume(Effect.void)
+        drained = () => resume(Effect.void)
+      }).pipe(Effect.timeout("1 second"), Effect.ignore)
+    )
+
     return Transport.of({
       local,
       group: { address: options.group, port: options.port },
@@ -94,8 +112,10 @@ export const make = (options: UdpOptions) =>
           try: () => {
             const address = to._tag === "Group" ? options.group : to.address
             const port = to._tag === "Group" ? options.port : to.port
+            inFlight++
             unicast.send(bytes, port, address, (cause) => {
               if (cause) (sendErrors++, (lastSendError = cause))
+              if (--inFlight === 0) drained?.()
             })
           },
           catch: (cause) => new TransportError({ reason: "Send", detail: String(cause), cause })

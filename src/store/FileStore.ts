@@ -227,10 +227,21 @@ export const make = (base: string) =>
           }
         }))
 
-    const write = (t: TempFile, offset: number, bytes: Uint8Array) =>
-      attempt("write", t.rel, () => {
+    /** Positional write without an Effect around it, for the DATA hot path: undefined, or the failure. */
+    const writeNow = (t: TempFile, offset: number, bytes: Uint8Array): StoreError | undefined => {
+      try {
         let done = 0
         while (done < bytes.length) done += fs.writeSync(t.fd, bytes, done, bytes.length - done, offset + done)
+        return undefined
+      } catch (e) {
+        return new StoreError({ op: "write", path: t.rel, ...errnoOf(e) })
+      }
+    }
+
+    const write = (t: TempFile, offset: number, bytes: Uint8Array) =>
+      Effect.suspend(() => {
+        const e = writeNow(t, offset, bytes)
+        return e === undefined ? Effect.void : Effect.fail(e)
       })
 
     const release = (t: TempFile) => {
@@ -353,6 +364,7 @@ export const make = (base: string) =>
       inspect,
       createTemp,
       write,
+      writeNow,
       commit,
       discard,
       ensureDirectory,

@@ -33,6 +33,11 @@ interface Entry {
 export interface ReceiverShape {
   /** Handles one SEND request; returns false when no session exists for it (the router answers). */
   readonly handle: (received: Received) => Effect.Effect<boolean>
+  /**
+   * The hot path: one SEND DATA datagram, handled synchronously (the block is written at once). Returns the
+   * Effect of what must follow (a NAK, a write failure), or undefined when nothing does.
+   */
+  readonly data: (received: Received, now: number) => Effect.Effect<void> | undefined
   readonly sessions: Effect.Effect<ReadonlyArray<{ readonly path: string; readonly from: string; readonly phase: string; readonly blocks: number; readonly missing: number }>>
 }
 
@@ -191,6 +196,26 @@ export const make = (config: ReceiverConfig) =>
         return true
       })
 
+    const data = ({ from, message }: Received, now: number): Effect.Effect<void> | undefined => {
+      const { header, payload } = message
+      const key = `${from.address}:${from.port}:${header.reqid}`
+      const entry = sessions.get(key)
+      if (entry === undefined || payload._tag !== "DataBlock") return undefined
+      entry.lastSeen = now
+      entry.request = header
+      const next = step(entry.session, { _tag: "Request", header, data: payload.bytes })
+      entry.session = next.session
+      let follow: Array<Effect.Effect<void>> | undefined
+      for (const action of next.actions) {
+        if (action._tag === "Write") {
+          if (entry.temp === undefined) continue
+          const failed = store.writeNow(entry.temp, action.block * 1024, action.bytes)
+          if (failed !== undefined) (follow ??= []).push(run(key, entry, { _tag: "WriteFailed", error: failed.errno }))
+        } else (follow ??= []).push(perform(key, entry, action))
+      }
+      return follow === undefined ? undefined : Effect.all(follow, { discard: true })
+    }
+
     const collect = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.forEach(
         [...sessions.entries()].filter(([, e]) => now - e.lastSeen >= Duration.toMillis(config.idleTimeout)),
@@ -209,6 +234,7 @@ export const make = (config: ReceiverConfig) =>
 
     return Receiver.of({
       handle: (r) => (r.message.header.opcode === Opcode.SEND ? handle(r) : Effect.succeed(false)),
+      data,
       sessions: Effect.sync(() =>
         [...sessions.values()].map((e) => ({
           path: e.session.mstat.path,
