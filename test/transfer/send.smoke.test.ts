@@ -2,10 +2,16 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Stream } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { driveClock, startNode } from "../support/cluster.js"
+import type { SendEvent, SendJob } from "../../src/transfer/Sender.js"
+import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
-const job = { paths: [], recursive: true, dryRun: false, sync: false, targets: [], excludes: [], parallel: 5, rateMbit: undefined, timeout: Duration.seconds(60) }
+const job: SendJob = {
+  paths: [], recursive: true, dryRun: false, sync: false, targets: [], excludes: [], parallel: 5, rateMbit: undefined,
+  timeout: Duration.seconds(60)
+}
+
+const collect = (s: Stream.Stream<SendEvent, unknown>) => Effect.map(driveClock(Stream.runCollect(s)), Chunk.toReadonlyArray)
 
 describe("send on the in-memory network", () => {
   it.scoped("a small tree reaches two receivers", () =>
@@ -16,12 +22,43 @@ describe("send on the in-memory network", () => {
       fs.writeFileSync(join(a!.base, "d/e/f.txt"), "hello")
       fs.writeFileSync(join(a!.base, "big"), Buffer.alloc(5000, 7))
       fs.symlinkSync("d/e/f.txt", join(a!.base, "link"))
-      const events = Chunk.toReadonlyArray(yield* driveClock(Stream.runCollect(a!.sender.run(job))))
+      const events = yield* collect(a!.sender.run(job))
       expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 5, hosts: 2, failed: 0, lost: 0, bytes: 5005 } })
       for (const n of [b!, c!]) {
         expect(fs.readFileSync(join(n.base, "d/e/f.txt"), "utf8")).toBe("hello")
         expect(fs.readFileSync(join(n.base, "big")).equals(Buffer.alloc(5000, 7))).toBe(true)
         expect(fs.readlinkSync(join(n.base, "link"))).toBe("d/e/f.txt")
       }
+    }))
+
+  it.scoped("a --readonly member answers READONLY and nothing is written there", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 2 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const ro = yield* startNode(net, "10.0.0.2", { receiver: { readonly: true } })
+      fs.writeFileSync(join(a.base, "f"), "x")
+      const events = yield* collect(a.sender.run(job))
+      expect(events[0]).toMatchObject({ _tag: "File", path: "f", hosts: [{ host: "h2", outcome: "readonly" }] })
+      expect(fs.readdirSync(ro.base)).toEqual([])
+    }))
+
+  it.scoped("a transfer whose sender vanished is collected after 180 s with its temp file, not before", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 3 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2", { members: { memberTimeout: Duration.hours(1) } })
+      fs.writeFileSync(join(a.base, "big"), Buffer.alloc(50_000, 1))
+      // the sender is cut off after its first DATA blocks: b keeps a half-written temp file
+      yield* net.crashAfter("10.0.0.1", 6)
+      yield* Effect.fork(Stream.runDrain(a.sender.run({ ...job, timeout: Duration.seconds(5) })))
+      yield* settle
+      yield* advance("1 second")
+      const temps = () => fs.readdirSync(b.base).filter((f) => /\.makuo\d+$/.test(f))
+      expect(temps()).toHaveLength(1)
+      yield* advance("170 seconds")
+      expect(temps()).toHaveLength(1)
+      yield* advance("20 seconds")
+      expect(temps()).toEqual([])
+      expect(fs.existsSync(join(b.base, "big"))).toBe(false)
     }))
 })
