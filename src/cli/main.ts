@@ -51,5 +51,7 @@ export const run = () =>
   NodeRuntime.runMain(main(process.argv), {
     disablePrettyLogger: true,
     disableErrorReporting: true,
-    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? Number(exit.value) : Exit.isInterrupted(exit) ? 0 : 1)
+    // SIGINT/SIGTERM: a clean stop for the daemon, a cancelled command (130, like any shell) for the client
+    teardown: (exit, onExit) =>
+      onExit(Exit.isSuccess(exit) ? Number(exit.value) : !Exit.isInterrupted(exit) ? 1 : process.argv[2] === "daemon" ? 0 : 130)
   })

@@ -77,4 +77,17 @@ describe("makuo send between real daemons on loopback", () => {
       expect(out).toMatch(/update +h2:big\.bin/)
       expect(differences(describeTree(h1.base), describeTree(h2.base))).toEqual([])
     }), 120_000)
+
+  it.scopedLive("Ctrl-C on the CLI breaks the transfer off on every member: no file, no temp file, exit 130", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = yield* cluster
+      makeSampleTree(h1.base, 0, 30)
+      const child = spawn(process.execPath, [BIN, "send", "big.bin", "--rate", "20", "--control", h1.control])
+      const exited = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
+      yield* Effect.sleep("1500 millis")
+      child.kill("SIGINT")
+      expect(yield* exited).toBe(130)
+      const clean = Effect.sync(() => [h2, h3].every((h) => fs.readdirSync(h.base).length === 0))
+      expect(yield* eventually(clean, "2 seconds")).toBe(true)
+    }), 60_000)
 })
