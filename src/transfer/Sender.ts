@@ -3,7 +3,7 @@
  * concurrency (`--parallel`), each directory sent after every transfer inside it has finished. ACKs are routed
  * to their transfer by request id. Per-host outcomes are reported as they happen, then a summary.
  */
-import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
 import { type Received, Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
@@ -12,6 +12,7 @@ import { makeExclude } from "../store/exclude.js"
 import { FileStore, type LocalEntry } from "../store/FileStore.js"
 import { splitRelative } from "../store/paths.js"
 import { scan } from "../store/scan.js"
+import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat } from "./receiveMachine.js"
 import { type HostOutcome, sendFile, type SendSettings, type Target } from "./sendFile.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
@@ -47,12 +48,6 @@ export interface SendSummary {
   readonly sourceErrors: number
 }
 
-/** The request cannot start: a path outside the base, an unknown `-t` host. */
-export class SendRefused extends Data.TaggedError("SendRefused")<{ readonly detail: string }> {
-  override get message() {
-    return this.detail
-  }
-}
 
 export interface SenderShape {
   readonly onAck: (received: Received) => Effect.Effect<boolean>
@@ -92,12 +87,12 @@ const absent = (rel: string): Mstat => ({
 
 /** Paths given by the user, relative to the base (an absolute one must lie inside it). */
 export const relativePaths = (base: string, paths: ReadonlyArray<string>) =>
-  Effect.forEach(paths, (p) => {
+  Effect.forEach(paths, (p): Effect.Effect<string, PathOutsideBase | InvalidPath> => {
     const inside = p.startsWith("/") ? (p === base ? "." : p.startsWith(base + "/") ? p.slice(base.length + 1) : undefined) : p
-    if (inside === undefined) return Effect.fail(new SendRefused({ detail: `${p}: outside the base directory ${base}` }))
+    if (inside === undefined) return Effect.fail(new PathOutsideBase({ path: p, base }))
     const parts = splitRelative(inside === "" ? "." : inside)
     return parts._tag === "Left"
-      ? Effect.fail(new SendRefused({ detail: `${p}: ${parts.left.reason}` }))
+      ? Effect.fail(new InvalidPath({ path: p, reason: parts.left.reason }))
       : Effect.succeed(parts.right.length === 0 ? "." : parts.right.join("/"))
   })
 
@@ -148,11 +143,7 @@ export const make = Effect.gen(function*() {
       return Effect.forEach(job.targets, (host) => {
         const m = list.find((x) => x.host === host)
         return m === undefined
-          ? Effect.fail(
-            new SendRefused({
-              detail: `${host} is not a member (members: ${list.map((x) => x.host).join(", ") || "none"})`
-            })
-          )
+          ? Effect.fail(new UnknownTarget({ host, members: list.map((x) => x.host) }))
           : Effect.succeed<Target>(m)
       })
     })
@@ -161,8 +152,9 @@ export const make = Effect.gen(function*() {
     Stream.unwrap(
       Effect.gen(function*() {
         const rels = yield* relativePaths(store.base, job.paths)
-        if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new SendRefused({ detail: "no PATH given (use -r to send the whole base)" }))
+        if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new NothingToSend())
         const initial = yield* resolveTargets(job)
+        if (initial.length === 0) return yield* Effect.fail(new NoMembers())
         const started = yield* Clock.currentTimeMillis
         const lostHosts = new Set<string>()
         const inFlight = makeInFlight()
