@@ -8,7 +8,7 @@ import { Cause, Console, Effect, Exit } from "effect"
 import { VERSION } from "../version.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
 import { daemonCommand } from "./daemonCommand.js"
-import { sendCommand } from "./sendCommand.js"
+import { sendCommand, syncCommand } from "./sendCommand.js"
 
 const root = Command.make("makuo").pipe(
   Command.withDescription(
@@ -22,7 +22,7 @@ const root = Command.make("makuo").pipe(
       "  makuo members                     list the other live daemons\n" +
       "  makuo status                      this daemon's state and counters"
   ),
-  Command.withSubcommands([daemonCommand, sendCommand, membersCommand, statusCommand])
+  Command.withSubcommands([daemonCommand, sendCommand, syncCommand, membersCommand, statusCommand])
 )
 
 const cli = Command.run(root, { name: "makuo", version: VERSION })

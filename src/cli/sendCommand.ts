@@ -94,6 +94,16 @@ export const run = (o: Parsed, sync: boolean) =>
     if (failed) return yield* Effect.fail(new TransferFailed())
   })
 
+export const syncCommand = Command.make("sync", { ...options, paths }, (o) => run(o, true)).pipe(
+  Command.withDescription(
+    "Like send, but a PATH that no longer exists here is deleted on the members (makuosan's sync). " +
+      "Reports each deletion per host. Only the PATHs named are deleted, never anything below a -r scan.\n\n" +
+      "Examples:\n" +
+      "  makuo sync htdocs/old.html          delete it everywhere if it is gone here, else send it\n" +
+      "  makuo sync -n htdocs/old.html       what would be deleted, per host"
+  )
+)
+
 export const sendCommand = Command.make("send", { ...options, paths }, (o) => run(o, false)).pipe(
   Command.withDescription(
     "Push files to every live member at once: the data goes out once over multicast and each member " +

@@ -10,7 +10,7 @@ const label: Record<Outcome["outcome"], string> = {
   readonly: "readonly",
   deleted: "delete",
   "would-delete": "(dryrun) delete",
-  "not-deleted": "nothing to delete",
+  "not-deleted": "absent",
   failed: "error",
   lost: "lost"
 }
@@ -21,7 +21,9 @@ const human = (n: number) =>
 export const summaryLine = (s: SendSummary, dryRun: boolean): string => {
   const seconds = s.milliseconds / 1000
   const rate = seconds > 0 ? (s.bytes / 1_000_000 / seconds).toFixed(1) : "-"
-  const parts = [`${s.updated} ${dryRun ? "would update" : "updated"}`, `${s.skipped} skipped`, `${s.failed} failed`, `${s.lost} lost`]
+  const parts = [`${s.updated} ${dryRun ? "would update" : "updated"}`, `${s.skipped} skipped`]
+  if (s.deleted > 0) parts.push(`${s.deleted} ${dryRun ? "would delete" : "deleted"}`)
+  parts.push(`${s.failed} failed`, `${s.lost} lost`)
   if (s.sourceErrors > 0) parts.push(`${s.sourceErrors} not sent`)
   return `${s.files} files, ${human(s.bytes)} to ${s.hosts} host${s.hosts === 1 ? "" : "s"} in ${seconds.toFixed(2)} s (${rate} MB/s): ${parts.join(", ")}`
 }

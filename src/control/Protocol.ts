@@ -78,6 +78,7 @@ export const SendSummary = Schema.Struct({
   milliseconds: Schema.Number,
   updated: Schema.Number,
   skipped: Schema.Number,
+  deleted: Schema.Number,
   failed: Schema.Number,
   lost: Schema.Number,
   sourceErrors: Schema.Number

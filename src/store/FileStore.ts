@@ -327,7 +327,7 @@ export const make = (base: string) =>
         if (fs.lstatSync(path, { throwIfNoEntry: false }) === undefined) return false
         fs.rmSync(path, { recursive: true, force: true })
         return true
-      })
+      }).pipe(Effect.catchIf((e) => e.code === "ENOENT" || e.code === "ENOTDIR", () => Effect.succeed(false)))
 
     const openReader = (rel: string): Effect.Effect<Reader, StoreError> =>
       withParent("open", rel, false, (dirFd, name) => {

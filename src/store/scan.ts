@@ -9,6 +9,8 @@ import { type FileStoreShape, isTempName, type LocalEntry } from "./FileStore.js
 
 export type ScanItem =
   | { readonly _tag: "Entry"; readonly rel: string; readonly entry: LocalEntry }
+  /** A path the user named that does not exist here (what `makuo sync` deletes on the members). */
+  | { readonly _tag: "Missing"; readonly rel: string }
   | { readonly _tag: "Problem"; readonly rel: string; readonly message: string }
 
 export interface ScanOptions {
@@ -25,7 +27,7 @@ function* walk(store: FileStoreShape, options: ScanOptions): Generator<ScanItem>
     const found = sync(store.inspect(rel))
     if (Either.isLeft(found)) return yield { _tag: "Problem", rel, message: found.left.message }
     if (Option.isNone(found.right)) {
-      if (top) yield { _tag: "Problem", rel, message: "no such file or directory" }
+      if (top) yield { _tag: "Missing", rel }
       return
     }
     const entry = found.right.value

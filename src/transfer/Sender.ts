@@ -43,6 +43,7 @@ export interface SendSummary {
   readonly milliseconds: number
   readonly updated: number
   readonly skipped: number
+  readonly deleted: number
   readonly failed: number
   readonly lost: number
   readonly sourceErrors: number
@@ -158,7 +159,7 @@ export const make = Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         const lostHosts = new Set<string>()
         const inFlight = makeInFlight()
-        const totals = { files: 0, bytes: 0, updated: 0, skipped: 0, failed: 0, lost: 0, sourceErrors: 0 }
+        const totals = { files: 0, bytes: 0, updated: 0, skipped: 0, deleted: 0, failed: 0, lost: 0, sourceErrors: 0 }
         const settings: SendSettings = {
           ...defaultSettings,
           timeout: job.timeout,
@@ -183,6 +184,7 @@ export const make = Effect.gen(function*() {
               else if (h.outcome === "failed") totals.failed++
               else if (h.outcome === "skipped") totals.skipped++
               else if (h.outcome === "updated" || h.outcome === "would-update") totals.updated++
+              else if (h.outcome === "deleted" || h.outcome === "would-delete") totals.deleted++
             }
             if (isRegular(mstat.mode) && hosts.some((h) => h.outcome === "updated")) totals.bytes += mstat.size
             return { _tag: "File", path: rel, hosts } satisfies SendEvent as SendEvent
@@ -196,11 +198,13 @@ export const make = Effect.gen(function*() {
         const items = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
         const events = items.pipe(
           Stream.mapEffect((item) => {
-            if (item._tag === "Problem") {
+            if (item._tag === "Missing") {
               // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
-              if (job.sync && item.message === "no such file or directory") return transfer(item.rel, absent(item.rel), Flag.SYNC)
-              return Effect.succeed(sourceError(item.rel, item.message))
+              return job.sync
+                ? transfer(item.rel, absent(item.rel), Flag.SYNC)
+                : Effect.succeed(sourceError(item.rel, "no such file or directory"))
             }
+            if (item._tag === "Problem") return Effect.succeed(sourceError(item.rel, item.message))
             if (item.entry.kind === "other") return Effect.succeed(sourceError(item.rel, "skipped: not a regular file, directory or symlink"))
             const mstat = toMstat(item.rel, item.entry)
             return typeof mstat === "string" ? Effect.succeed(sourceError(item.rel, mstat)) : transfer(item.rel, mstat, 0)

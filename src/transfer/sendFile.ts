@@ -296,7 +296,9 @@ const outcomeOf = (p: Peer, flags: number, sourceError: string | undefined): Hos
     case RecvState.DELETEOK:
       return { ...base, outcome: dry ? "would-delete" : "deleted" }
     case RecvState.DELETENG:
-      return { ...base, outcome: "not-deleted", ...(p.error !== 0 ? { detail: describeErrno(p.error) } : {}) }
+      return p.error === 0
+        ? { ...base, outcome: "not-deleted", detail: "nothing there" }
+        : { ...base, outcome: "failed", detail: `delete failed: ${describeErrno(p.error)}` }
     case RecvState.OPENERROR:
     case RecvState.WRITEERROR:
     case RecvState.CLOSEERROR:

@@ -61,4 +61,31 @@ describe("send on the in-memory network", () => {
       expect(temps()).toEqual([])
       expect(fs.existsSync(join(b.base, "big"))).toBe(false)
     }))
+
+  it.scoped("sync deletes on the members a path gone here; -n only reports; a symlink parent is never followed", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 4 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const [b, c] = yield* Effect.forEach(["10.0.0.2", "10.0.0.3"], (x) => startNode(net, x))
+      for (const n of [b!, c!]) fs.mkdirSync(join(n.base, "old/sub"), { recursive: true })
+      fs.writeFileSync(join(b!.base, "old/sub/x"), "x")
+      const sync = { ...job, recursive: false, sync: true, paths: ["old"] }
+      const dry = yield* collect(a.sender.run({ ...sync, dryRun: true }))
+      expect(dry[0]).toMatchObject({ _tag: "File", path: "old", hosts: [{ outcome: "would-delete" }, { outcome: "would-delete" }] })
+      expect(fs.existsSync(join(b!.base, "old/sub/x"))).toBe(true)
+      const real = yield* collect(a.sender.run(sync))
+      expect(real[0]).toMatchObject({ _tag: "File", path: "old", hosts: [{ outcome: "deleted" }, { outcome: "deleted" }] })
+      expect(real.at(-1)).toMatchObject({ _tag: "Summary", summary: { deleted: 2, failed: 0 } })
+      expect([fs.readdirSync(b!.base), fs.readdirSync(c!.base)]).toEqual([[], []])
+      const again = yield* collect(a.sender.run(sync))
+      expect(again[0]).toMatchObject({ hosts: [{ outcome: "not-deleted" }, { outcome: "not-deleted" }] })
+      // b has 'l -> outside': deleting l/victim must not reach through the link
+      const outside = fs.mkdtempSync(join(b!.base, "..", "outside-"))
+      fs.writeFileSync(join(outside, "victim"), "keep")
+      fs.symlinkSync(outside, join(b!.base, "l"))
+      const through = yield* collect(a.sender.run({ ...sync, paths: ["l/victim"] }))
+      expect(through[0]).toMatchObject({ hosts: [{ host: "h2", outcome: "failed" }, { host: "h3", outcome: "not-deleted" }] })
+      expect(fs.readFileSync(join(outside, "victim"), "utf8")).toBe("keep")
+      fs.rmSync(outside, { recursive: true })
+    }))
 })
