@@ -11,6 +11,9 @@ const label: Record<Outcome["outcome"], string> = {
   deleted: "delete",
   "would-delete": "(dryrun) delete",
   "not-deleted": "absent",
+  same: "ok",
+  different: "DIFFERS",
+  missing: "MISSING",
   failed: "error",
   lost: "lost"
 }

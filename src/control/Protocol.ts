@@ -4,6 +4,7 @@
  * both sides validate what they read.
  */
 import { Schema } from "effect"
+import { outcomes } from "../transfer/outcome.js"
 
 export const MembersRequest = Schema.TaggedStruct("Members", {})
 export const StatusRequest = Schema.TaggedStruct("Status", {})
@@ -60,9 +61,7 @@ export const StatusInfo = Schema.Struct({
 })
 export type StatusInfo = typeof StatusInfo.Type
 
-export const Outcome = Schema.Literal(
-  "updated", "skipped", "would-update", "readonly", "deleted", "would-delete", "not-deleted", "failed", "lost"
-)
+export const Outcome = Schema.Literal(...outcomes)
 
 export const HostOutcome = Schema.Struct({
   host: Schema.String,

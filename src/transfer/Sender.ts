@@ -14,7 +14,9 @@ import { splitRelative } from "../store/paths.js"
 import { scan } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat } from "./receiveMachine.js"
-import { type HostOutcome, sendFile, type SendSettings, type Target } from "./sendFile.js"
+import type { Target } from "./exchange.js"
+import type { HostOutcome } from "./outcome.js"
+import { sendFile, type SendSettings } from "./sendFile.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 
 export interface SendJob {

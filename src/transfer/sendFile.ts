@@ -1,42 +1,17 @@
 /**
- * The sending side of one SEND transfer (spec §5.2.2, §4): STAT → OPEN → DATA → MARK (until no member reports a
- * missing range) → CLOSE → LAST, with a state per member. Each phase is sent and re-sent every 500 ms until
- * every member it waits for has answered; a member silent for `timeout` is dropped from THIS transfer and
- * reported lost — never evicted from the group (no eviction storm, E12). Interrupted, the transfer sends
- * BREAK so members discard what they received.
+ * The sending side of one SEND transfer (spec §5.2.2): STAT → OPEN → DATA → MARK (until no member reports a
+ * missing range) → CLOSE → LAST, on the shared `exchange` engine. Interrupted, the transfer sends BREAK so
+ * members discard what they received.
  */
-import { Clock, Duration, Effect, Queue } from "effect"
-import { Group, Peer } from "../net/Transport.js"
-import type { Received, WireShape } from "../net/Wire.js"
+import { Clock, Duration, Effect } from "effect"
+import type { WireShape } from "../net/Wire.js"
 import { BLOCK_SIZE, Flag, Opcode, RecvState, type RecvStateValue, SendState } from "../protocol/constants.js"
-import { emptyPayload, type Header, type Payload, type ReqId } from "../protocol/message.js"
+import { emptyPayload, type Payload } from "../protocol/message.js"
 import { RangeSet } from "../protocol/ranges.js"
 import type { FileStoreShape } from "../store/FileStore.js"
+import { type AckRouter, describeErrno, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
+import type { HostOutcome } from "./outcome.js"
 import { blockCount, isRegular, type Mstat } from "./receiveMachine.js"
-
-export interface Target {
-  readonly host: string
-  readonly address: string
-  readonly port: number
-}
-
-export type Outcome =
-  | "updated"
-  | "skipped"
-  | "would-update"
-  | "readonly"
-  | "deleted"
-  | "would-delete"
-  | "not-deleted"
-  | "failed"
-  | "lost"
-
-export interface HostOutcome {
-  readonly host: string
-  readonly address: string
-  readonly outcome: Outcome
-  readonly detail?: string
-}
 
 export interface FileTransfer {
   readonly mstat: Mstat
@@ -46,26 +21,11 @@ export interface FileTransfer {
   readonly unicast: boolean
 }
 
-export interface SendSettings {
-  readonly retransmit: Duration.Duration
-  /** Silence after which a member is dropped from a transfer. */
-  readonly timeout: Duration.Duration
+export interface SendSettings extends RoundSettings {
   /** Datagrams per event-loop turn during DATA, so ACKs and NAKs are read during a burst. */
   readonly burst: number
   /** Bytes per millisecond, or undefined for unpaced. */
   readonly rate: number | undefined
-}
-
-interface Peer {
-  readonly target: Target
-  /** The answer in the current phase; undefined until the member answers (makuosan's NONE). */
-  state: RecvStateValue | undefined
-  /** What the transfer amounts to on this member so far (the answer to STAT, then success or an error). */
-  result: RecvStateValue
-  error: number
-  lost: boolean
-  /** Retransmissions of the current phase this member has not answered. */
-  silent: number
 }
 
 /** Whether an ACK in `state` answers a request of `phase`; a late answer to an earlier phase does not. */
@@ -85,28 +45,6 @@ const answers = (phase: number, state: number): boolean => {
 const isError = (state: number) =>
   state === RecvState.OPENERROR || state === RecvState.WRITEERROR || state === RecvState.CLOSEERROR
 
-export interface AckRouter {
-  readonly register: (reqid: ReqId, onAck: (r: Received) => void) => Effect.Effect<void>
-  readonly unregister: (reqid: ReqId) => Effect.Effect<void>
-}
-
-const errnoText: Record<number, string> = {
-  1: "EPERM: operation not permitted",
-  2: "ENOENT: no such file or directory",
-  5: "EIO: incomplete or wrong size at commit",
-  13: "EACCES: permission denied or path refused",
-  17: "EEXIST: file exists",
-  20: "ENOTDIR: a parent is not a directory",
-  21: "EISDIR: is a directory",
-  28: "ENOSPC: no space left on device",
-  30: "EROFS: read-only file system",
-  36: "ENAMETOOLONG: name too long",
-  40: "ELOOP: a parent directory is a symlink (refused)",
-  95: "ENOTSUP: not supported"
-}
-
-export const describeErrno = (errno: number) => errnoText[errno] ?? `errno ${errno}`
-
 const failure = (state: RecvStateValue, errno: number): string => {
   const what = state === RecvState.OPENERROR ? "open" : state === RecvState.WRITEERROR ? "write" : "close"
   return `${what} failed: ${errno === 0 ? "incomplete data" : describeErrno(errno)}`
@@ -125,74 +63,33 @@ export const sendFile = (
   settings: SendSettings,
   t: FileTransfer
 ): Effect.Effect<ReadonlyArray<HostOutcome>> =>
-  Effect.gen(function*() {
-    const reqid = yield* wire.nextReqId
+  Effect.scoped(Effect.gen(function*() {
     const m = t.mstat
     const blocks = isRegular(m.mode) ? blockCount(m.size) : 0
-    const peers = new Map<string, Peer>(
-      t.targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, silent: 0 }])
-    )
-    const retries = Math.max(1, Math.ceil(Duration.toMillis(settings.timeout) / Duration.toMillis(settings.retransmit)))
     const pending = new RangeSet()
     const dryRun = (t.flags & Flag.DRYRUN) !== 0
-    const wake = yield* Queue.sliding<void>(1)
-    let phase: number = SendState.STAT
-    let ostate = 0
-    let waiting = new Set<Peer>()
-    const stats = { sent: 0, rounds: 0, markRounds: 0 }
+    const stats = { sent: 0, markRounds: 0 }
 
-    const onAck = ({ from, message }: Received) => {
-      const peer = peers.get(from.address)
-      if (peer === undefined || peer.lost) return
-      const { header, payload } = message
-      const state = header.nstate as RecvStateValue
-      // NAKs during DATA and MARK answers: the union of every member's missing blocks is repaired once
-      if (payload._tag === "Ranges") pending.addAll(payload.ranges, blocks)
-      if (!answers(phase, state)) return
-      peer.silent = 0
-      peer.state = state
-      if (phase === SendState.STAT || isError(state)) (peer.result = state), (peer.error = header.error)
-      else if (state === RecvState.CLOSE && phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !dryRun) {
-        peer.result = state
-      }
-      if (waiting.has(peer)) {
-        waiting.delete(peer)
-        if (waiting.size === 0) wake.unsafeOffer(undefined)
-      }
-    }
-
-    const request = (nstate: number, seqno: number, payload: Payload): { header: Header; payload: Payload } => ({
-      header: wire.request({ opcode: Opcode.SEND, nstate, reqid, flags: t.flags, seqno, ostate }),
-      payload
-    })
-
-    const transmit = (message: { header: Header; payload: Payload }) =>
-      t.unicast
-        ? Effect.forEach([...peers.values()].filter((p) => !p.lost), (p) => wire.send(Peer(p.target), message), { discard: true })
-        : wire.send(Group, message)
-
-    /** One phase: reset `who` to unanswered, send, re-send every 500 ms until all answered or lost. */
-    const round = (nstate: number, who: (p: Peer) => boolean, payload: Payload) =>
-      Effect.gen(function*() {
-        phase = nstate
-        waiting = new Set([...peers.values()].filter((p) => !p.lost && who(p)))
-        for (const p of waiting) (p.state = undefined), (p.silent = 0)
-        const message = request(nstate, 0, payload)
-        stats.rounds++
-        if (nstate === SendState.MARK) stats.markRounds++
-        while (waiting.size > 0) {
-          yield* transmit(message)
-          yield* Queue.take(wake).pipe(Effect.timeout(settings.retransmit), Effect.ignore)
-          for (const p of [...waiting]) {
-            if (++p.silent > retries) (p.lost = true), waiting.delete(p)
-          }
+    const x = yield* makeExchange(wire, router, settings, {
+      opcode: Opcode.SEND,
+      flags: t.flags,
+      targets: t.targets,
+      unicast: t.unicast,
+      onAck: (peer, { message: { header, payload } }, phase) => {
+        const state = header.nstate as RecvStateValue
+        // NAKs during DATA and MARK answers: the union of every member's missing blocks is repaired once
+        if (payload._tag === "Ranges") pending.addAll(payload.ranges, blocks)
+        if (!answers(phase, state)) return false
+        if (phase === SendState.STAT || isError(state)) (peer.result = state), (peer.error = header.error)
+        else if (state === RecvState.CLOSE && phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !dryRun) {
+          peer.result = state
         }
-        yield* Queue.takeAll(wake)
-        ostate = nstate
-      })
+        return true
+      }
+    })
+    const { round, inState, transmit, request } = x
 
     const stat: Payload = m
-    const inState = (...states: ReadonlyArray<number>) => (p: Peer) => p.state !== undefined && states.includes(p.state)
 
     const dataPhase = Effect.gen(function*() {
       const reader = yield* store.openReader(m.path)
@@ -213,11 +110,11 @@ export const sendFile = (
         })
       try {
         while (true) {
-          phase = SendState.DATA
-          ostate = SendState.OPEN
+          x.enter(SendState.DATA)
           let block = pending.shift()
           if (block === undefined && !lick && next < blocks) block = next++
           if (block === undefined) {
+            stats.markRounds++
             yield* round(SendState.MARK, inState(RecvState.OPEN, RecvState.MARK, RecvState.UPDATE), emptyPayload)
             lick = true
             if (pending.isEmpty) return
@@ -240,7 +137,7 @@ export const sendFile = (
     })
 
     const breakOff = Effect.gen(function*() {
-      phase = SendState.BREAK
+      x.enter(SendState.BREAK)
       const message = request(SendState.BREAK, 0, emptyPayload)
       yield* transmit(message)
       yield* transmit(message)
@@ -250,7 +147,7 @@ export const sendFile = (
       const dry = (t.flags & Flag.DRYRUN) !== 0
       yield* round(SendState.STAT, () => true, stat)
       let sourceError: string | undefined
-      if ((t.flags & Flag.SYNC) === 0 && !dry && [...peers.values()].some((p) => !p.lost && p.result === RecvState.UPDATE)) {
+      if ((t.flags & Flag.SYNC) === 0 && !dry && [...x.peers.values()].some((p) => !p.lost && p.result === RecvState.UPDATE)) {
         yield* round(SendState.OPEN, inState(RecvState.UPDATE), stat)
         if (blocks > 0) {
           const data = yield* Effect.either(dataPhase)
@@ -268,19 +165,15 @@ export const sendFile = (
       return { sourceError }
     })
 
-    yield* router.register(reqid, onAck)
     const began = yield* Clock.currentTimeMillis
-    const { sourceError } = yield* run.pipe(
-      Effect.onInterrupt(() => breakOff),
-      Effect.ensuring(router.unregister(reqid))
-    )
+    const { sourceError } = yield* run.pipe(Effect.onInterrupt(() => breakOff))
     const elapsed = (yield* Clock.currentTimeMillis) - began
     yield* Effect.logDebug(
       `sent ${m.path}: ${blocks} blocks, ${stats.sent} DATA datagrams (${stats.sent - blocks} repairs), ` +
-        `${stats.rounds} rounds (${stats.markRounds} MARK) in ${elapsed} ms`
+        `${x.rounds()} rounds (${stats.markRounds} MARK) in ${elapsed} ms`
     )
-    return [...peers.values()].map((p) => outcomeOf(p, t.flags, sourceError))
-  })
+    return [...x.peers.values()].map((p) => outcomeOf(p, t.flags, sourceError))
+  }))
 
 /** What happened on one member, from the last state it reported. */
 const outcomeOf = (p: Peer, flags: number, sourceError: string | undefined): HostOutcome => {
