@@ -8,7 +8,7 @@ import { Cause, Console, Effect, Exit } from "effect"
 import { VERSION } from "../version.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
 import { daemonCommand } from "./daemonCommand.js"
-import { sendCommand, syncCommand } from "./sendCommand.js"
+import { checkCommand, sendCommand, syncCommand } from "./sendCommand.js"
 
 const root = Command.make("makuo").pipe(
   Command.withDescription(
@@ -19,10 +19,11 @@ const root = Command.make("makuo").pipe(
       "  makuo daemon --base /var/www      start the daemon of this server\n" +
       "  makuo send -r                     push the whole base dir to every member\n" +
       "  makuo send -n -r htdocs           what would change where, changing nothing\n" +
+      "  makuo check -r                    compare every file's MD5 on every member\n" +
       "  makuo members                     list the other live daemons\n" +
       "  makuo status                      this daemon's state and counters"
   ),
-  Command.withSubcommands([daemonCommand, sendCommand, syncCommand, membersCommand, statusCommand])
+  Command.withSubcommands([daemonCommand, sendCommand, syncCommand, checkCommand, membersCommand, statusCommand])
 )
 
 const cli = Command.run(root, { name: "makuo", version: VERSION })

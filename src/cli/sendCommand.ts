@@ -56,7 +56,9 @@ const excludePatterns = (o: Parsed) =>
       })
   })
 
-const toRequest = (o: Parsed, sync: boolean) =>
+type Operation = SendRequest["operation"]
+
+const toRequest = (o: Parsed, operation: Operation) =>
   Effect.gen(function*() {
     const timeout = parseDuration(o.timeout)
     if (Either.isLeft(timeout)) return yield* Effect.fail(new UsageError({ detail: `--timeout ${timeout.left}` }))
@@ -70,7 +72,7 @@ const toRequest = (o: Parsed, sync: boolean) =>
       paths: o.paths,
       recursive: o.recursive,
       dryRun: o.dryRun,
-      sync,
+      operation,
       targets: o.target,
       excludes: yield* excludePatterns(o),
       parallel: o.parallel,
@@ -79,22 +81,39 @@ const toRequest = (o: Parsed, sync: boolean) =>
     } satisfies SendRequest
   })
 
-export const run = (o: Parsed, sync: boolean) =>
+export const run = (o: Parsed, operation: Operation) =>
   Effect.gen(function*() {
-    const request = yield* toRequest(o, sync)
+    const request = yield* toRequest(o, operation)
     const path = controlSocketPath(Option.getOrUndefined(o.control))
     let failed = false
     yield* Client.request(path, request).pipe(
       Stream.runForEach((e) => {
         if (e._tag === "Failed") return Effect.fail(new RequestRefused({ detail: e.message }))
-        if (e._tag === "Summary") failed = e.summary.failed + e.summary.lost + e.summary.sourceErrors > 0
+        if (e._tag === "Summary") {
+          const s = e.summary
+          failed = s.failed + s.lost + s.sourceErrors + s.different + s.missing > 0
+        }
         return Effect.forEach(o.json ? jsonLines(e) : textLines(e), (l) => Console.log(l), { discard: true })
       })
     )
     if (failed) return yield* Effect.fail(new TransferFailed())
   })
 
-export const syncCommand = Command.make("sync", { ...options, paths }, (o) => run(o, true)).pipe(
+const { dryRun: _dryRun, rate: _rate, ...checkOptions } = options
+
+export const checkCommand = Command.make("check", { ...checkOptions, paths }, (o) =>
+  run({ ...o, dryRun: false, rate: Option.none() }, "check")).pipe(
+    Command.withDescription(
+      "Compare the MD5 of regular files on every member with this server's; change nothing. Reports per host " +
+        "ok, DIFFERS, MISSING or an error (an unreadable copy is reported, not ignored). Exit 1 when anything " +
+        "differs, is missing or could not be compared.\n\n" +
+        "Examples:\n" +
+        "  makuo check -r                      the whole base dir, on every member\n" +
+        "  makuo check -t web3 htdocs/index.html"
+    )
+  )
+
+export const syncCommand = Command.make("sync", { ...options, paths }, (o) => run(o, "sync")).pipe(
   Command.withDescription(
     "Like send, but a PATH that no longer exists here is deleted on the members (makuosan's sync). " +
       "Reports each deletion per host. Only the PATHs named are deleted, never anything below a -r scan.\n\n" +
@@ -104,7 +123,7 @@ export const syncCommand = Command.make("sync", { ...options, paths }, (o) => ru
   )
 )
 
-export const sendCommand = Command.make("send", { ...options, paths }, (o) => run(o, false)).pipe(
+export const sendCommand = Command.make("send", { ...options, paths }, (o) => run(o, "send")).pipe(
   Command.withDescription(
     "Push files to every live member at once: the data goes out once over multicast and each member " +
       "answers for itself. Reports every file per host as it happens, then a summary. Exit 0 when every host " +

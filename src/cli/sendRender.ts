@@ -21,8 +21,13 @@ const label: Record<Outcome["outcome"], string> = {
 const human = (n: number) =>
   n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
 
-export const summaryLine = (s: SendSummary, dryRun: boolean): string => {
+export const summaryLine = (s: SendSummary, dryRun: boolean, operation: "send" | "sync" | "check"): string => {
   const seconds = s.milliseconds / 1000
+  if (operation === "check") {
+    const parts = [`${s.same} same`, `${s.different} differ`, `${s.missing} missing`, `${s.failed} failed`, `${s.lost} lost`]
+    if (s.sourceErrors > 0) parts.push(`${s.sourceErrors} not checked`)
+    return `${s.files} files on ${s.hosts} host${s.hosts === 1 ? "" : "s"} in ${seconds.toFixed(2)} s: ${parts.join(", ")}`
+  }
   const rate = seconds > 0 ? (s.bytes / 1_000_000 / seconds).toFixed(1) : "-"
   const parts = [`${s.updated} ${dryRun ? "would update" : "updated"}`, `${s.skipped} skipped`]
   if (s.deleted > 0) parts.push(`${s.deleted} ${dryRun ? "would delete" : "deleted"}`)
@@ -42,7 +47,7 @@ export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
     case "SourceError":
       return [`error    ${e.path}: ${e.message}`]
     case "Summary":
-      return [summaryLine(e.summary, e.dryRun)]
+      return [summaryLine(e.summary, e.dryRun, e.operation)]
     default:
       return []
   }
@@ -56,7 +61,7 @@ export const jsonLines = (e: ControlEvent): ReadonlyArray<string> => {
     case "SourceError":
       return [JSON.stringify({ event: "source-error", path: e.path, message: e.message })]
     case "Summary":
-      return [JSON.stringify({ event: "summary", dryRun: e.dryRun, ...e.summary })]
+      return [JSON.stringify({ event: "summary", operation: e.operation, dryRun: e.dryRun, ...e.summary })]
     default:
       return []
   }

@@ -12,7 +12,7 @@ export const SendRequest = Schema.TaggedStruct("Send", {
   paths: Schema.Array(Schema.String),
   recursive: Schema.Boolean,
   dryRun: Schema.Boolean,
-  sync: Schema.Boolean,
+  operation: Schema.Literal("send", "sync", "check"),
   targets: Schema.Array(Schema.String),
   excludes: Schema.Array(Schema.String),
   parallel: Schema.Int.pipe(Schema.between(1, 64)),
@@ -78,6 +78,9 @@ export const SendSummary = Schema.Struct({
   updated: Schema.Number,
   skipped: Schema.Number,
   deleted: Schema.Number,
+  same: Schema.Number,
+  different: Schema.Number,
+  missing: Schema.Number,
   failed: Schema.Number,
   lost: Schema.Number,
   sourceErrors: Schema.Number
@@ -87,7 +90,7 @@ export type SendSummary = typeof SendSummary.Type
 export const ControlEvent = Schema.Union(
   Schema.TaggedStruct("File", { path: Schema.String, hosts: Schema.Array(HostOutcome) }),
   Schema.TaggedStruct("SourceError", { path: Schema.String, message: Schema.String }),
-  Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean }),
+  Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean, operation: Schema.Literal("send", "sync", "check") }),
   Schema.TaggedStruct("MemberList", { members: Schema.Array(MemberInfo), now: Schema.Number }),
   Schema.TaggedStruct("Status", { status: StatusInfo }),
   Schema.TaggedStruct("Failed", { message: Schema.String }),

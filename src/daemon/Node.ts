@@ -6,6 +6,7 @@ import { Layer } from "effect"
 import * as Members from "../members/Members.js"
 import * as Wire from "../net/Wire.js"
 import * as FileStore from "../store/FileStore.js"
+import * as CheckReceiver from "../transfer/CheckReceiver.js"
 import * as Receiver from "../transfer/Receiver.js"
 import * as Sender from "../transfer/Sender.js"
 import * as Router from "./Router.js"
@@ -20,6 +21,7 @@ export const layer = (config: NodeConfig) =>
   Router.layer.pipe(
     Layer.provideMerge(Sender.layer),
     Layer.provideMerge(Receiver.layer(config.receiver)),
+    Layer.provideMerge(CheckReceiver.layer(config.receiver.idleTimeout)),
     Layer.provideMerge(Members.layer(config.members)),
     Layer.provideMerge(FileStore.layer(config.base)),
     Layer.provideMerge(Wire.layer)

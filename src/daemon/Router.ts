@@ -5,6 +5,7 @@
  */
 import { type Chunk, Clock, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
+import { CheckReceiver } from "../transfer/CheckReceiver.js"
 import { Receiver } from "../transfer/Receiver.js"
 import { Sender } from "../transfer/Sender.js"
 import { Peer } from "../net/Transport.js"
@@ -25,6 +26,7 @@ export const layer = Layer.scopedDiscard(
     const members = yield* Members
     const receiver = yield* Receiver
     const sender = yield* Sender
+    const checker = yield* CheckReceiver
 
     const unknown = ({ from, message: { header } }: Received) => {
       const state = unknownTransferReply(header.opcode, header.nstate)
@@ -36,9 +38,11 @@ export const layer = Layer.scopedDiscard(
     const dispatch = (r: Received): Effect.Effect<void> => {
       const { header } = r.message
       if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return members.observe(r)
-      if ((header.flags & Flag.ACK) !== 0) return header.opcode === Opcode.SEND ? Effect.asVoid(sender.onAck(r)) : Effect.void
-      if (header.opcode === Opcode.SEND) return Effect.flatMap(receiver.handle(r), (handled) => (handled ? Effect.void : unknown(r)))
-      return unknown(r)
+      if ((header.flags & Flag.ACK) !== 0) {
+        return header.opcode === Opcode.SEND || header.opcode === Opcode.MD5 ? Effect.asVoid(sender.onAck(r)) : Effect.void
+      }
+      const handler = header.opcode === Opcode.SEND ? receiver.handle : header.opcode === Opcode.MD5 ? checker.handle : undefined
+      return handler === undefined ? unknown(r) : Effect.flatMap(handler(r), (handled) => (handled ? Effect.void : unknown(r)))
     }
 
     // a chunk at a time, one clock read per chunk; DATA blocks skip the Effect machinery

@@ -50,14 +50,14 @@ export const makeHandler = (config: DaemonConfig, { members, sender, wire }: Ser
         paths: request.paths,
         recursive: request.recursive,
         dryRun: request.dryRun,
-        sync: request.sync,
+        operation: request.operation,
         targets: request.targets,
         excludes: request.excludes,
         parallel: request.parallel,
         rateMbit: request.rateMbit ?? undefined,
         timeout: Duration.millis(request.timeoutMs)
       }).pipe(
-        Stream.map((e): ControlEvent => (e._tag === "Summary" ? { ...e, dryRun: request.dryRun } : e)),
+        Stream.map((e): ControlEvent => (e._tag === "Summary" ? { ...e, dryRun: request.dryRun, operation: request.operation } : e)),
         Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", message: e.message }))
       )
     default:

@@ -11,7 +11,9 @@
  * and the receive path stays in order without a context switch per block.
  */
 import { Context, Data, Effect, Either, Layer, Option } from "effect"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import { yieldToEventLoop } from "../yieldToEventLoop.js"
 import { type PathRefused, splitRelative } from "./paths.js"
 
 const C = fs.constants
@@ -65,8 +67,8 @@ export interface TempFile {
 
 export interface Reader {
   readonly size: number
-  /** Reads block `n` (1024 bytes at n × 1024) into `into`; returns the bytes read. */
-  readonly read: (n: number, into: Uint8Array) => Effect.Effect<number, StoreError>
+  /** Reads into `into` from file offset `offset`; returns the bytes read. */
+  readonly read: (offset: number, into: Uint8Array) => Effect.Effect<number, StoreError>
   readonly close: Effect.Effect<void>
 }
 
@@ -335,10 +337,29 @@ export const make = (base: string) =>
         const size = fs.fstatSync(fd).size
         return {
           size,
-          read: (n: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, n * 1024)),
+          read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
           close: Effect.sync(() => fs.closeSync(fd))
         }
       })
+
+    /**
+     * MD5 of a regular file, read in 64 KiB chunks with a turn of the event loop between them, so a large file
+     * never stalls the daemon's other work. The file must not be replaced under us: it is read through one fd.
+     */
+    const digest = (rel: string) =>
+      Effect.acquireUseRelease(openReader(rel), (reader) =>
+        Effect.gen(function*() {
+          const hash = createHash("md5")
+          const chunk = new Uint8Array(64 * 1024)
+          for (let offset = 0; ; ) {
+            const n = yield* reader.read(offset, chunk)
+            if (n === 0) break
+            hash.update(chunk.subarray(0, n))
+            offset += n
+            yield* yieldToEventLoop
+          }
+          return new Uint8Array(hash.digest())
+        }), (reader) => reader.close)
 
     /** Names in a directory (the base for `.`), sorted, for a deterministic scan. */
     const readdir = (rel: string) => {
@@ -372,6 +393,7 @@ export const make = (base: string) =>
       placeSymlink,
       remove,
       openReader,
+      digest,
       readdir
     }
   })

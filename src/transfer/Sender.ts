@@ -16,6 +16,7 @@ import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefuse
 import { isRegular, type Mstat } from "./receiveMachine.js"
 import type { Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
+import { checkFile } from "./checkFile.js"
 import { sendFile, type SendSettings } from "./sendFile.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 
@@ -23,8 +24,11 @@ export interface SendJob {
   readonly paths: ReadonlyArray<string>
   readonly recursive: boolean
   readonly dryRun: boolean
-  /** Delete on the members a path that is missing here (`makuo sync`). */
-  readonly sync: boolean
+  /**
+   * `send`; `sync`: like send, and a named path missing here is deleted on the members; `check`: compare the
+   * MD5 of regular files on every member with ours, change nothing.
+   */
+  readonly operation: "send" | "sync" | "check"
   readonly targets: ReadonlyArray<string>
   readonly excludes: ReadonlyArray<string>
   readonly parallel: number
@@ -46,6 +50,9 @@ export interface SendSummary {
   readonly updated: number
   readonly skipped: number
   readonly deleted: number
+  readonly same: number
+  readonly different: number
+  readonly missing: number
   readonly failed: number
   readonly lost: number
   readonly sourceErrors: number
@@ -161,7 +168,9 @@ export const make = Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         const lostHosts = new Set<string>()
         const inFlight = makeInFlight()
-        const totals = { files: 0, bytes: 0, updated: 0, skipped: 0, deleted: 0, failed: 0, lost: 0, sourceErrors: 0 }
+        const totals = {
+          files: 0, bytes: 0, updated: 0, skipped: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 0, lost: 0, sourceErrors: 0
+        }
         const settings: SendSettings = {
           ...defaultSettings,
           timeout: job.timeout,
@@ -172,24 +181,38 @@ export const make = Effect.gen(function*() {
         const targetsNow = Effect.map(members.list, (list) =>
           initial.filter((t) => !lostHosts.has(t.address) && list.some((m) => m.address === t.address)))
 
+        const unicast = job.targets.length > 0
+
+        const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent => {
+          totals.files++
+          for (const h of hosts) {
+            if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++)
+            else if (h.outcome === "failed") totals.failed++
+            else if (h.outcome === "skipped") totals.skipped++
+            else if (h.outcome === "updated" || h.outcome === "would-update") totals.updated++
+            else if (h.outcome === "deleted" || h.outcome === "would-delete") totals.deleted++
+            else if (h.outcome === "same" || h.outcome === "different" || h.outcome === "missing") totals[h.outcome]++
+          }
+          if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
+          return { _tag: "File", path: rel, hosts }
+        }
+
         const transfer = (rel: string, mstat: Mstat, extraFlags: number) =>
           Effect.gen(function*() {
             if (mstat.mode !== 0 && (mstat.mode & 0o170000) === 0o040000) yield* inFlight.settled(rel)
             const targets = yield* targetsNow
             yield* inFlight.add(rel)
-            const hosts = yield* sendFile(wire, store, router, settings, {
-              mstat, flags: flags | extraFlags, targets, unicast: job.targets.length > 0
-            }).pipe(Effect.ensuring(inFlight.remove(rel)))
-            totals.files++
-            for (const h of hosts) {
-              if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++)
-              else if (h.outcome === "failed") totals.failed++
-              else if (h.outcome === "skipped") totals.skipped++
-              else if (h.outcome === "updated" || h.outcome === "would-update") totals.updated++
-              else if (h.outcome === "deleted" || h.outcome === "would-delete") totals.deleted++
-            }
-            if (isRegular(mstat.mode) && hosts.some((h) => h.outcome === "updated")) totals.bytes += mstat.size
-            return { _tag: "File", path: rel, hosts } satisfies SendEvent as SendEvent
+            const hosts = yield* sendFile(wire, store, router, settings, { mstat, flags: flags | extraFlags, targets, unicast })
+              .pipe(Effect.ensuring(inFlight.remove(rel)))
+            return account(rel, hosts, isRegular(mstat.mode) ? mstat.size : 0)
+          })
+
+        const check = (rel: string) =>
+          Effect.gen(function*() {
+            const digest = yield* Effect.either(store.digest(rel))
+            if (digest._tag === "Left") return sourceError(rel, `unreadable here: ${digest.left.message}`)
+            const hosts = yield* checkFile(wire, router, settings, { path: rel, digest: digest.right, targets: yield* targetsNow, unicast })
+            return account(rel, hosts, 0)
           })
 
         const sourceError = (path: string, message: string): SendEvent => {
@@ -202,15 +225,21 @@ export const make = Effect.gen(function*() {
           Stream.mapEffect((item) => {
             if (item._tag === "Missing") {
               // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
-              return job.sync
+              return job.operation === "sync"
                 ? transfer(item.rel, absent(item.rel), Flag.SYNC)
                 : Effect.succeed(sourceError(item.rel, "no such file or directory"))
             }
             if (item._tag === "Problem") return Effect.succeed(sourceError(item.rel, item.message))
+            if (job.operation === "check") {
+              // check compares regular files; in a recursive scan the rest is simply not compared
+              if (item.entry.kind === "file") return check(item.rel)
+              return Effect.succeed(job.recursive ? undefined : sourceError(item.rel, "not a regular file: nothing to compare"))
+            }
             if (item.entry.kind === "other") return Effect.succeed(sourceError(item.rel, "skipped: not a regular file, directory or symlink"))
             const mstat = toMstat(item.rel, item.entry)
             return typeof mstat === "string" ? Effect.succeed(sourceError(item.rel, mstat)) : transfer(item.rel, mstat, 0)
-          }, { concurrency: Math.max(1, job.parallel), unordered: true })
+          }, { concurrency: Math.max(1, job.parallel), unordered: true }),
+          Stream.filter((e): e is SendEvent => e !== undefined)
         )
         const summary = Effect.map(Clock.currentTimeMillis, (now): SendEvent => ({
           _tag: "Summary",

@@ -12,6 +12,7 @@ import type { FileStoreShape } from "../store/FileStore.js"
 import { type AckRouter, describeErrno, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
 import { blockCount, isRegular, type Mstat } from "./receiveMachine.js"
+import { yieldToEventLoop } from "../yieldToEventLoop.js"
 
 export interface FileTransfer {
   readonly mstat: Mstat
@@ -50,11 +51,6 @@ const failure = (state: RecvStateValue, errno: number): string => {
   return `${what} failed: ${errno === 0 ? "incomplete data" : describeErrno(errno)}`
 }
 
-/** Lets the event loop poll the socket (Effect.yieldNow stays on the microtask queue), so NAKs are read mid-burst. */
-const yieldToEventLoop = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 export const sendFile = (
   wire: WireShape,
@@ -120,7 +116,7 @@ export const sendFile = (
             if (pending.isEmpty) return
             continue
           }
-          const n = yield* reader.read(block, buffer)
+          const n = yield* reader.read(block * BLOCK_SIZE, buffer)
           const expected = Math.min(BLOCK_SIZE, m.size - block * BLOCK_SIZE)
           if (n !== expected) return yield* Effect.fail(`file changed while sending (block ${block} is ${n} bytes, expected ${expected})`)
           yield* transmit(request(SendState.DATA, block, { _tag: "DataBlock", bytes: buffer.slice(0, n) }))

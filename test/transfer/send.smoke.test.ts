@@ -7,7 +7,7 @@ import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
 const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, sync: false, targets: [], excludes: [], parallel: 5, rateMbit: undefined,
+  paths: [], recursive: true, dryRun: false, operation: "send", targets: [], excludes: [], parallel: 5, rateMbit: undefined,
   timeout: Duration.seconds(60)
 }
 
@@ -69,7 +69,7 @@ describe("send on the in-memory network", () => {
       const [b, c] = yield* Effect.forEach(["10.0.0.2", "10.0.0.3"], (x) => startNode(net, x))
       for (const n of [b!, c!]) fs.mkdirSync(join(n.base, "old/sub"), { recursive: true })
       fs.writeFileSync(join(b!.base, "old/sub/x"), "x")
-      const sync = { ...job, recursive: false, sync: true, paths: ["old"] }
+      const sync: SendJob = { ...job, recursive: false, operation: "sync", paths: ["old"] }
       const dry = yield* collect(a.sender.run({ ...sync, dryRun: true }))
       expect(dry[0]).toMatchObject({ _tag: "File", path: "old", hosts: [{ outcome: "would-delete" }, { outcome: "would-delete" }] })
       expect(fs.existsSync(join(b!.base, "old/sub/x"))).toBe(true)
@@ -87,5 +87,28 @@ describe("send on the in-memory network", () => {
       expect(through[0]).toMatchObject({ hosts: [{ host: "h2", outcome: "failed" }, { host: "h3", outcome: "not-deleted" }] })
       expect(fs.readFileSync(join(outside, "victim"), "utf8")).toBe("keep")
       fs.rmSync(outside, { recursive: true })
+    }))
+
+  it.scoped("check reports per host: same, different, missing, unreadable; changes nothing", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 5 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const [b, c] = yield* Effect.forEach(["10.0.0.2", "10.0.0.3"], (x) => startNode(net, x))
+      fs.mkdirSync(join(a.base, "d"))
+      fs.writeFileSync(join(a.base, "d/f"), Buffer.alloc(200_000, 3))
+      fs.writeFileSync(join(a.base, "g"), "g")
+      yield* collect(a.sender.run(job))
+      fs.appendFileSync(join(c!.base, "d/f"), "x")
+      fs.rmSync(join(b!.base, "g"))
+      fs.mkdirSync(join(c!.base, "g.tmp"))
+      fs.rmSync(join(c!.base, "g"))
+      fs.renameSync(join(c!.base, "g.tmp"), join(c!.base, "g"))
+      const events = yield* collect(a.sender.run({ ...job, operation: "check" }))
+      const by = (path: string) => events.find((e) => e._tag === "File" && e.path === path)
+      expect(by("d/f")).toMatchObject({ hosts: [{ host: "h2", outcome: "same" }, { host: "h3", outcome: "different" }] })
+      expect(by("g")).toMatchObject({ hosts: [{ host: "h2", outcome: "missing" }, { host: "h3", outcome: "failed" }] })
+      expect(by("d")).toBeUndefined()
+      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 2, same: 1, different: 1, missing: 1, failed: 1 } })
+      expect(fs.readFileSync(join(c!.base, "d/f")).length).toBe(200_001)
     }))
 })
