@@ -21,15 +21,33 @@ export const membersJson = (members: ReadonlyArray<MemberInfo>): string =>
 
 export const statusText = (s: StatusInfo): string => {
   const c = s.counters
+  const outgoing = s.outgoing.map((o) => {
+    const done = o.blocks === 0 ? "" : ` ${Math.min(o.sent, o.blocks)}/${o.blocks} blocks`
+    const rate = o.blocks === 0 || s.now <= o.startedAt ? "" : ` ${((o.sent * 1024) / 1000 / (s.now - o.startedAt)).toFixed(1)} MB/s`
+    return `  ${o.operation} ${o.path}${done}${rate} (${formatAge(s.now - o.startedAt)}): ${o.hosts.map((h) => `${h.host} ${h.state}`).join(", ")}`
+  })
+  const incoming = s.incoming.map((i) =>
+    `  ${i.path} from ${i.from}: ${i.phase}${i.blocks === 0 ? "" : `, ${i.blocks - i.missing}/${i.blocks} blocks`}`)
   return [
     `makuo ${s.version} on ${s.host} (pid ${s.pid}), up ${formatAge(s.now - s.startedAt)}`,
     `base       ${s.base}`,
     `group      ${s.group}:${s.port} on interface ${s.interface}, bound to ${s.bind}`,
     `members    ${s.members}`,
     `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
-    `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`
+    `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,
+    `transfers  retransmitted blocks ${c.retransmittedBlocks}  members lost ${c.membersLost}`,
+    `sending    ${s.outgoing.length === 0 ? "nothing" : s.outgoing.length}`,
+    ...outgoing,
+    `receiving  ${s.incoming.length === 0 ? "nothing" : s.incoming.length}`,
+    ...incoming
   ].join("\n")
 }
 
 export const statusJson = (s: StatusInfo): string =>
-  JSON.stringify({ ...s, startedAt: iso(s.startedAt), now: iso(s.now), uptimeSeconds: Math.floor((s.now - s.startedAt) / 1000) })
+  JSON.stringify({
+    ...s,
+    startedAt: iso(s.startedAt),
+    now: iso(s.now),
+    uptimeSeconds: Math.floor((s.now - s.startedAt) / 1000),
+    outgoing: s.outgoing.map((o) => ({ ...o, startedAt: iso(o.startedAt) }))
+  })

@@ -41,7 +41,26 @@ export const Counters = Schema.Struct({
   malformed: Schema.Number,
   foreign: Schema.Number,
   sendErrors: Schema.Number,
-  overflowed: Schema.Number
+  overflowed: Schema.Number,
+  retransmittedBlocks: Schema.Number,
+  membersLost: Schema.Number
+})
+
+export const Outgoing = Schema.Struct({
+  path: Schema.String,
+  operation: Schema.String,
+  startedAt: Schema.Number,
+  blocks: Schema.Number,
+  sent: Schema.Number,
+  hosts: Schema.Array(Schema.Struct({ host: Schema.String, state: Schema.String }))
+})
+
+export const Incoming = Schema.Struct({
+  path: Schema.String,
+  from: Schema.String,
+  phase: Schema.String,
+  blocks: Schema.Number,
+  missing: Schema.Number
 })
 
 export const StatusInfo = Schema.Struct({
@@ -57,7 +76,9 @@ export const StatusInfo = Schema.Struct({
   startedAt: Schema.Number,
   now: Schema.Number,
   members: Schema.Number,
-  counters: Counters
+  counters: Counters,
+  outgoing: Schema.Array(Outgoing),
+  incoming: Schema.Array(Incoming)
 })
 export type StatusInfo = typeof StatusInfo.Type
 

@@ -20,7 +20,12 @@ const controlLayer = (config: DaemonConfig) =>
       const startedAt = yield* Clock.currentTimeMillis
       const handler = makeHandler(
         config,
-        { members: yield* Members.Members, wire: yield* Wire.Wire, sender: yield* Sender.Sender },
+        {
+          members: yield* Members.Members,
+          wire: yield* Wire.Wire,
+          sender: yield* Sender.Sender,
+          receiver: yield* Receiver.Receiver
+        },
         startedAt
       )
       yield* ControlServer.serve(config.control, handler)

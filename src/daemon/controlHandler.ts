@@ -3,6 +3,8 @@ import { Clock, Duration, Effect, Stream } from "effect"
 import type { Handler } from "../control/Server.js"
 import type { ControlEvent } from "../control/Protocol.js"
 import type { MembersShape } from "../members/Members.js"
+import { recvStateName } from "../protocol/constants.js"
+import type { ReceiverShape } from "../transfer/Receiver.js"
 import type { SenderShape } from "../transfer/Sender.js"
 import type { WireShape } from "../net/Wire.js"
 import { VERSION } from "../version.js"
@@ -12,9 +14,10 @@ export interface Services {
   readonly members: MembersShape
   readonly wire: WireShape
   readonly sender: SenderShape
+  readonly receiver: ReceiverShape
 }
 
-export const makeHandler = (config: DaemonConfig, { members, sender, wire }: Services, startedAt: number): Handler =>
+export const makeHandler = (config: DaemonConfig, { members, receiver, sender, wire }: Services, startedAt: number): Handler =>
 (request) => {
   switch (request._tag) {
     case "Members":
@@ -25,8 +28,14 @@ export const makeHandler = (config: DaemonConfig, { members, sender, wire }: Ser
       )
     case "Status":
       return Stream.fromEffect(
-        Effect.all({ list: members.list, counters: wire.counters, now: Clock.currentTimeMillis }).pipe(
-          Effect.map(({ counters, list, now }) => ({
+        Effect.all({
+          list: members.list,
+          counters: wire.counters,
+          activity: sender.activity,
+          incoming: receiver.sessions,
+          now: Clock.currentTimeMillis
+        }).pipe(
+          Effect.map(({ activity, counters, incoming, list, now }) => ({
             _tag: "Status" as const,
             status: {
               version: VERSION,
@@ -40,7 +49,19 @@ export const makeHandler = (config: DaemonConfig, { members, sender, wire }: Ser
               startedAt,
               now,
               members: list.length,
-              counters
+              counters: { ...counters, retransmittedBlocks: activity.retransmittedBlocks, membersLost: activity.membersLost },
+              outgoing: activity.active.map((p) => ({
+                path: p.path,
+                operation: p.operation,
+                startedAt: p.startedAt,
+                blocks: p.blocks,
+                sent: p.sent,
+                hosts: [...(p.peers?.values() ?? [])].map((peer) => ({
+                  host: peer.target.host,
+                  state: peer.lost ? "LOST" : recvStateName(peer.state ?? peer.result) ?? String(peer.state)
+                }))
+              })),
+              incoming
             }
           }))
         )

@@ -16,6 +16,7 @@ import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefuse
 import { isRegular, type Mstat } from "./receiveMachine.js"
 import type { Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
+import type { Progress } from "./progress.js"
 import { checkFile } from "./checkFile.js"
 import { sendFile, type SendSettings } from "./sendFile.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
@@ -59,8 +60,17 @@ export interface SendSummary {
 }
 
 
+export interface Activity {
+  readonly active: ReadonlyArray<Progress>
+  /** Since the daemon started: DATA blocks sent again after a NAK or MARK. */
+  readonly retransmittedBlocks: number
+  /** Since the daemon started: members dropped from a transfer for silence. */
+  readonly membersLost: number
+}
+
 export interface SenderShape {
   readonly onAck: (received: Received) => Effect.Effect<boolean>
+  readonly activity: Effect.Effect<Activity>
   readonly run: (job: SendJob) => Stream.Stream<SendEvent, SendRefused>
 }
 
@@ -142,6 +152,20 @@ export const make = Effect.gen(function*() {
   const store = yield* FileStore
   const members = yield* Members
   const routes = new Map<ReqId, (r: Received) => void>()
+  const active = new Set<Progress>()
+  const lifetime = { retransmittedBlocks: 0, membersLost: 0 }
+  /** Runs one transfer with its progress visible in `status` while it lasts. */
+  const tracked = <A>(path: string, operation: Progress["operation"], f: (p: Progress) => Effect.Effect<A>) =>
+    Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
+      const p: Progress = { path, operation, startedAt, blocks: 0, sent: 0, peers: undefined }
+      active.add(p)
+      return f(p).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          active.delete(p)
+          lifetime.retransmittedBlocks += Math.max(0, p.sent - p.blocks)
+        }))
+      )
+    })
   const router = {
     register: (reqid: ReqId, f: (r: Received) => void) => Effect.sync(() => void routes.set(reqid, f)),
     unregister: (reqid: ReqId) => Effect.sync(() => void routes.delete(reqid))
@@ -186,7 +210,7 @@ export const make = Effect.gen(function*() {
         const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent => {
           totals.files++
           for (const h of hosts) {
-            if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++)
+            if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++, lifetime.membersLost++)
             else if (h.outcome === "failed") totals.failed++
             else if (h.outcome === "skipped") totals.skipped++
             else if (h.outcome === "updated" || h.outcome === "would-update") totals.updated++
@@ -202,8 +226,9 @@ export const make = Effect.gen(function*() {
             if (mstat.mode !== 0 && (mstat.mode & 0o170000) === 0o040000) yield* inFlight.settled(rel)
             const targets = yield* targetsNow
             yield* inFlight.add(rel)
-            const hosts = yield* sendFile(wire, store, router, settings, { mstat, flags: flags | extraFlags, targets, unicast })
-              .pipe(Effect.ensuring(inFlight.remove(rel)))
+            const hosts = yield* tracked(rel, job.operation, (p) =>
+              sendFile(wire, store, router, settings, { mstat, flags: flags | extraFlags, targets, unicast }, p)
+            ).pipe(Effect.ensuring(inFlight.remove(rel)))
             return account(rel, hosts, isRegular(mstat.mode) ? mstat.size : 0)
           })
 
@@ -211,7 +236,8 @@ export const make = Effect.gen(function*() {
           Effect.gen(function*() {
             const digest = yield* Effect.either(store.digest(rel))
             if (digest._tag === "Left") return sourceError(rel, `unreadable here: ${digest.left.message}`)
-            const hosts = yield* checkFile(wire, router, settings, { path: rel, digest: digest.right, targets: yield* targetsNow, unicast })
+            const targets = yield* targetsNow
+            const hosts = yield* tracked(rel, "check", (p) => checkFile(wire, router, settings, { path: rel, digest: digest.right, targets, unicast }, p))
             return account(rel, hosts, 0)
           })
 
@@ -250,6 +276,7 @@ export const make = Effect.gen(function*() {
     )
 
   return Sender.of({
+    activity: Effect.sync(() => ({ active: [...active], ...lifetime })),
     onAck: (r) =>
       Effect.sync(() => {
         const route = routes.get(r.message.header.reqid)

@@ -9,6 +9,7 @@ import { Opcode, RecvState, SendState } from "../protocol/constants.js"
 import type { Payload } from "../protocol/message.js"
 import { type AckRouter, describeErrno, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
+import type { Progress } from "./progress.js"
 
 const final = (state: number) =>
   state === RecvState.MD5OK || state === RecvState.MD5NG || state === RecvState.OPENERROR || state === RecvState.READERROR
@@ -17,7 +18,8 @@ export const checkFile = (
   wire: WireShape,
   router: AckRouter,
   settings: RoundSettings,
-  t: { readonly path: string; readonly digest: Uint8Array; readonly targets: ReadonlyArray<Target>; readonly unicast: boolean }
+  t: { readonly path: string; readonly digest: Uint8Array; readonly targets: ReadonlyArray<Target>; readonly unicast: boolean },
+  progress: Progress
 ): Effect.Effect<ReadonlyArray<HostOutcome>> =>
   Effect.scoped(Effect.gen(function*() {
     let poke = () => {}
@@ -37,6 +39,7 @@ export const checkFile = (
       }
     })
     poke = x.poke
+    progress.peers = x.peers
     const mhash: Payload = { _tag: "Mhash", digest: t.digest, path: t.path }
     const hashing = (p: Peer) => !p.lost && !final(p.result)
     yield* x.round(SendState.OPEN, () => true, mhash)

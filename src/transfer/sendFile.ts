@@ -11,6 +11,7 @@ import { RangeSet } from "../protocol/ranges.js"
 import type { FileStoreShape } from "../store/FileStore.js"
 import { type AckRouter, describeErrno, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
+import type { Progress } from "./progress.js"
 import { blockCount, isRegular, type Mstat } from "./receiveMachine.js"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
 
@@ -57,14 +58,16 @@ export const sendFile = (
   store: FileStoreShape,
   router: AckRouter,
   settings: SendSettings,
-  t: FileTransfer
+  t: FileTransfer,
+  progress: Progress
 ): Effect.Effect<ReadonlyArray<HostOutcome>> =>
   Effect.scoped(Effect.gen(function*() {
     const m = t.mstat
     const blocks = isRegular(m.mode) ? blockCount(m.size) : 0
     const pending = new RangeSet()
     const dryRun = (t.flags & Flag.DRYRUN) !== 0
-    const stats = { sent: 0, markRounds: 0 }
+    const stats = { markRounds: 0 }
+    progress.blocks = blocks
 
     const x = yield* makeExchange(wire, router, settings, {
       opcode: Opcode.SEND,
@@ -84,6 +87,7 @@ export const sendFile = (
       }
     })
     const { round, inState, transmit, request } = x
+    progress.peers = x.peers
 
     const stat: Payload = m
 
@@ -120,7 +124,7 @@ export const sendFile = (
           const expected = Math.min(BLOCK_SIZE, m.size - block * BLOCK_SIZE)
           if (n !== expected) return yield* Effect.fail(`file changed while sending (block ${block} is ${n} bytes, expected ${expected})`)
           yield* transmit(request(SendState.DATA, block, { _tag: "DataBlock", bytes: buffer.slice(0, n) }))
-          stats.sent++
+          progress.sent++
           yield* pace(n + 42)
           if (++sentInTurn >= settings.burst) {
             sentInTurn = 0
@@ -165,7 +169,7 @@ export const sendFile = (
     const { sourceError } = yield* run.pipe(Effect.onInterrupt(() => breakOff))
     const elapsed = (yield* Clock.currentTimeMillis) - began
     yield* Effect.logDebug(
-      `sent ${m.path}: ${blocks} blocks, ${stats.sent} DATA datagrams (${stats.sent - blocks} repairs), ` +
+      `sent ${m.path}: ${blocks} blocks, ${progress.sent} DATA datagrams (${progress.sent - blocks} repairs), ` +
         `${x.rounds()} rounds (${stats.markRounds} MARK) in ${elapsed} ms`
     )
     return [...x.peers.values()].map((p) => outcomeOf(p, t.flags, sourceError))

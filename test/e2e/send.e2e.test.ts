@@ -85,6 +85,12 @@ describe("makuo send between real daemons on loopback", () => {
       const child = spawn(process.execPath, [BIN, "send", "big.bin", "--rate", "20", "--control", h1.control])
       const exited = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
       yield* Effect.sleep("1500 millis")
+      // status shows the transfer in flight, both ways
+      const status = (d: Daemon) => Effect.map(makuo(["status", "--json", "--control", d.control]), (r) => JSON.parse(r.stdout))
+      const sending = yield* status(h1)
+      expect(sending.outgoing).toMatchObject([{ path: "big.bin", operation: "send", blocks: 30 * 1024 }])
+      expect(sending.outgoing[0].hosts.map((h: { host: string }) => h.host).sort()).toEqual(["h2", "h3"])
+      expect((yield* status(h2)).incoming).toMatchObject([{ path: "big.bin", from: h1.address, phase: "Open" }])
       child.kill("SIGINT")
       expect(yield* exited).toBe(130)
       const clean = Effect.sync(() => [h2, h3].every((h) => fs.readdirSync(h.base).length === 0))
