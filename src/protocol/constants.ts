@@ -75,15 +75,6 @@ export type RecvStateValue = (typeof RecvState)[RecvStateName]
 const invert = <K extends string>(table: Record<K, number>): ReadonlyMap<number, K> =>
   new Map(Object.entries(table).map(([name, value]) => [value as number, name as K]))
 
-const opcodeNames = invert(Opcode)
-const sendStateNames = invert(SendState)
 const recvStateNames = invert(RecvState)
 
-export const opcodeName = (value: number): OpcodeName | undefined => opcodeNames.get(value)
-export const sendStateName = (value: number): SendStateName | undefined => sendStateNames.get(value)
 export const recvStateName = (value: number): RecvStateName | undefined => recvStateNames.get(value)
-
-export const hasFlag = (flags: number, flag: FlagName): boolean => (flags & Flag[flag]) !== 0
-
-export const flagNames = (flags: number): ReadonlyArray<FlagName> =>
-  (Object.keys(Flag) as Array<FlagName>).filter((name) => hasFlag(flags, name))

@@ -34,5 +34,3 @@ export const splitRelative = (path: string): Either.Either<ReadonlyArray<string>
   }
   return Either.right(parts)
 }
-
-export const joinRelative = (parts: ReadonlyArray<string>): string => (parts.length === 0 ? "." : parts.join("/"))

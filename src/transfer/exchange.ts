@@ -4,7 +4,7 @@
  * silent for `timeout` is lost for THIS transfer only (never evicted from the group: no eviction storm, E12).
  * ACKs reach the exchange through the `AckRouter`, by request id.
  */
-import { Duration, Effect, Queue, type Scope } from "effect"
+import { Duration, Effect, Queue } from "effect"
 import { Group, Peer as PeerDestination } from "../net/Transport.js"
 import type { Received, WireShape } from "../net/Wire.js"
 import { RecvState, type RecvStateValue } from "../protocol/constants.js"
@@ -118,8 +118,6 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
   })
 
 export type Exchange = Effect.Effect.Success<ReturnType<typeof makeExchange>>
-
-export type ExchangeScope = Scope.Scope
 
 const errnoText: Record<number, string> = {
   1: "EPERM: operation not permitted",
