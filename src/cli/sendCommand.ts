@@ -24,6 +24,12 @@ const options = {
     Options.repeated,
     Options.withDescription("Send only to this member (by its name; repeat for several). Unicast.")
   ),
+  delete: Options.boolean("delete").pipe(
+    Options.withDescription(
+      "First delete on the members what this server does not have under the PATHs (makuosan's --delete); " +
+        "excluded paths are never deleted. With -n: list per host what would be deleted."
+    )
+  ),
   exclude: Options.text("exclude").pipe(
     Options.repeated,
     Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'); repeatable.")
@@ -73,6 +79,7 @@ const toRequest = (o: Parsed, operation: Operation) =>
       recursive: o.recursive,
       dryRun: o.dryRun,
       operation,
+      delete: o.delete,
       targets: o.target,
       excludes: yield* excludePatterns(o),
       parallel: o.parallel,
@@ -99,10 +106,10 @@ export const run = (o: Parsed, operation: Operation) =>
     if (failed) return yield* Effect.fail(new TransferFailed())
   })
 
-const { dryRun: _dryRun, rate: _rate, ...checkOptions } = options
+const { dryRun: _dryRun, rate: _rate, delete: _delete, ...checkOptions } = options
 
 export const checkCommand = Command.make("check", { ...checkOptions, paths }, (o) =>
-  run({ ...o, dryRun: false, rate: Option.none() }, "check")).pipe(
+  run({ ...o, dryRun: false, rate: Option.none(), delete: false }, "check")).pipe(
     Command.withDescription(
       "Compare the MD5 of regular files on every member with this server's; change nothing. Reports per host " +
         "ok, DIFFERS, MISSING or an error (an unreadable copy is reported, not ignored). Exit 1 when anything " +
@@ -113,7 +120,9 @@ export const checkCommand = Command.make("check", { ...checkOptions, paths }, (o
     )
   )
 
-export const syncCommand = Command.make("sync", { ...options, paths }, (o) => run(o, "sync")).pipe(
+const { delete: _noDelete, ...syncOptions } = options
+
+export const syncCommand = Command.make("sync", { ...syncOptions, paths }, (o) => run({ ...o, delete: false }, "sync")).pipe(
   Command.withDescription(
     "Like send, but a PATH that no longer exists here is deleted on the members (makuosan's sync). " +
       "Reports each deletion per host. Only the PATHs named are deleted, never anything below a -r scan.\n\n" +
@@ -133,6 +142,7 @@ export const sendCommand = Command.make("send", { ...options, paths }, (o) => ru
       "  makuo send -r                       the whole base dir\n" +
       "  makuo send -r -n htdocs             what would change, per host\n" +
       "  makuo send -t web3 -r htdocs        only to web3\n" +
-      "  makuo send -r --exclude '*.log' --exclude cache/"
+      "  makuo send -r --exclude '*.log' --exclude cache/\n" +
+      "  makuo send -r --delete htdocs        also delete on the members what is gone here"
   )
 )

@@ -13,6 +13,7 @@ export const SendRequest = Schema.TaggedStruct("Send", {
   recursive: Schema.Boolean,
   dryRun: Schema.Boolean,
   operation: Schema.Literal("send", "sync", "check"),
+  delete: Schema.Boolean,
   targets: Schema.Array(Schema.String),
   excludes: Schema.Array(Schema.String),
   parallel: Schema.Int.pipe(Schema.between(1, 64)),

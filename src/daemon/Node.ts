@@ -6,7 +6,10 @@ import { Layer } from "effect"
 import * as Members from "../members/Members.js"
 import * as Wire from "../net/Wire.js"
 import * as FileStore from "../store/FileStore.js"
+import * as Acks from "../transfer/Acks.js"
 import * as CheckReceiver from "../transfer/CheckReceiver.js"
+import * as DelReceiver from "../transfer/DelReceiver.js"
+import * as DsyncReceiver from "../transfer/DsyncReceiver.js"
 import * as Receiver from "../transfer/Receiver.js"
 import * as Sender from "../transfer/Sender.js"
 import * as Router from "./Router.js"
@@ -22,6 +25,11 @@ export const layer = (config: NodeConfig) =>
     Layer.provideMerge(Sender.layer),
     Layer.provideMerge(Receiver.layer(config.receiver)),
     Layer.provideMerge(CheckReceiver.layer(config.receiver.idleTimeout)),
+    Layer.provideMerge(DelReceiver.layer(config.receiver.idleTimeout)),
+    Layer.provideMerge(
+      DsyncReceiver.layer({ readonly: config.receiver.readonly, idleTimeout: config.receiver.idleTimeout, rounds: Sender.roundSettings })
+    ),
+    Layer.provideMerge(Acks.layer),
     Layer.provideMerge(Members.layer(config.members)),
     Layer.provideMerge(FileStore.layer(config.base)),
     Layer.provideMerge(Wire.layer)

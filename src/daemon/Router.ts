@@ -5,9 +5,11 @@
  */
 import { type Chunk, Clock, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
+import { Acks } from "../transfer/Acks.js"
 import { CheckReceiver } from "../transfer/CheckReceiver.js"
+import { DelReceiver } from "../transfer/DelReceiver.js"
+import { DsyncReceiver } from "../transfer/DsyncReceiver.js"
 import { Receiver } from "../transfer/Receiver.js"
-import { Sender } from "../transfer/Sender.js"
 import { Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
@@ -25,8 +27,13 @@ export const layer = Layer.scopedDiscard(
     const wire = yield* Wire
     const members = yield* Members
     const receiver = yield* Receiver
-    const sender = yield* Sender
-    const checker = yield* CheckReceiver
+    const acks = yield* Acks
+    const handlers: Record<number, (r: Received) => Effect.Effect<boolean>> = {
+      [Opcode.SEND]: receiver.handle,
+      [Opcode.MD5]: (yield* CheckReceiver).handle,
+      [Opcode.DSYNC]: (yield* DsyncReceiver).handle,
+      [Opcode.DEL]: (yield* DelReceiver).handle
+    }
 
     const unknown = ({ from, message: { header } }: Received) => {
       const state = unknownTransferReply(header.opcode, header.nstate)
@@ -38,10 +45,8 @@ export const layer = Layer.scopedDiscard(
     const dispatch = (r: Received): Effect.Effect<void> => {
       const { header } = r.message
       if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return members.observe(r)
-      if ((header.flags & Flag.ACK) !== 0) {
-        return header.opcode === Opcode.SEND || header.opcode === Opcode.MD5 ? Effect.asVoid(sender.onAck(r)) : Effect.void
-      }
-      const handler = header.opcode === Opcode.SEND ? receiver.handle : header.opcode === Opcode.MD5 ? checker.handle : undefined
+      if ((header.flags & Flag.ACK) !== 0) return Effect.sync(() => void acks.route(r))
+      const handler = handlers[header.opcode]
       return handler === undefined ? unknown(r) : Effect.flatMap(handler(r), (handled) => (handled ? Effect.void : unknown(r)))
     }
 

@@ -72,6 +72,7 @@ export const makeHandler = (config: DaemonConfig, { members, receiver, sender, w
         recursive: request.recursive,
         dryRun: request.dryRun,
         operation: request.operation,
+        delete: request.delete,
         targets: request.targets,
         excludes: request.excludes,
         parallel: request.parallel,

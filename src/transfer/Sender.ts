@@ -5,17 +5,20 @@
  */
 import { Clock, Context, Deferred, Duration, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
-import { type Received, Wire } from "../net/Wire.js"
+import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
-import type { ReqId } from "../protocol/message.js"
 import { makeExclude } from "../store/exclude.js"
 import { FileStore, type LocalEntry } from "../store/FileStore.js"
 import { splitRelative } from "../store/paths.js"
 import { scan } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat } from "./receiveMachine.js"
-import type { Target } from "./exchange.js"
-import type { HostOutcome } from "./outcome.js"
+import type { RoundSettings, Target } from "./exchange.js"
+import { Acks } from "./Acks.js"
+import { DelReceiver } from "./DelReceiver.js"
+import { type DeleteReport, dsync } from "./dsync.js"
+import { describeErrno } from "./exchange.js"
+import type { HostOutcome, Outcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
 import { checkFile } from "./checkFile.js"
 import { sendFile, type SendSettings } from "./sendFile.js"
@@ -30,6 +33,8 @@ export interface SendJob {
    * MD5 of regular files on every member with ours, change nothing.
    */
   readonly operation: "send" | "sync" | "check"
+  /** `send --delete`: first delete on the members what we do not have under the paths (DSYNC). */
+  readonly delete: boolean
   readonly targets: ReadonlyArray<string>
   readonly excludes: ReadonlyArray<string>
   readonly parallel: number
@@ -69,15 +74,17 @@ export interface Activity {
 }
 
 export interface SenderShape {
-  readonly onAck: (received: Received) => Effect.Effect<boolean>
   readonly activity: Effect.Effect<Activity>
   readonly run: (job: SendJob) => Stream.Stream<SendEvent, SendRefused>
 }
 
 export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {}
 
+/** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
+export const roundSettings: RoundSettings = { retransmit: Duration.millis(500), timeout: Duration.seconds(60) }
+
 export const defaultSettings: Omit<SendSettings, "timeout" | "rate"> = {
-  retransmit: Duration.millis(500),
+  retransmit: roundSettings.retransmit,
   burst: 64
 }
 
@@ -151,7 +158,6 @@ export const make = Effect.gen(function*() {
   const wire = yield* Wire
   const store = yield* FileStore
   const members = yield* Members
-  const routes = new Map<ReqId, (r: Received) => void>()
   const active = new Set<Progress>()
   const lifetime = { retransmittedBlocks: 0, membersLost: 0 }
   /** Runs one transfer with its progress visible in `status` while it lasts. */
@@ -166,10 +172,8 @@ export const make = Effect.gen(function*() {
         }))
       )
     })
-  const router = {
-    register: (reqid: ReqId, f: (r: Received) => void) => Effect.sync(() => void routes.set(reqid, f)),
-    unregister: (reqid: ReqId) => Effect.sync(() => void routes.delete(reqid))
-  }
+  const router = yield* Acks
+  const deletions = yield* DelReceiver
 
   const resolveTargets = (job: SendJob) =>
     Effect.flatMap(members.list, (list) => {
@@ -246,6 +250,25 @@ export const make = Effect.gen(function*() {
           return { _tag: "SourceError", path, message }
         }
 
+        /** `--delete`: members delete what we lack under each path before anything is sent. */
+        const deleteFirst = Stream.fromIterableEffect(Effect.gen(function*() {
+          const events: Array<SendEvent> = []
+          if (!job.delete || job.operation !== "send") return events
+          for (const rel of rels.length === 0 ? ["."] : rels) {
+            const reports: Array<DeleteReport> = []
+            const lost = yield* dsync(wire, router, deletions, settings, {
+              path: rel, recursive: job.recursive, dryRun: job.dryRun, excludes: job.excludes, targets: yield* targetsNow, unicast
+            }, (r) => void reports.push(r))
+            for (const r of reports) {
+              const outcome: Outcome = r.errno !== 0 ? "failed" : job.dryRun ? "would-delete" : "deleted"
+              const detail = r.errno !== 0 ? { detail: `delete failed: ${describeErrno(r.errno)}` } : {}
+              events.push(account(r.path, [{ host: r.host, address: r.address, outcome, ...detail }], 0))
+            }
+            for (const t of lost) events.push(account(rel, [{ host: t.host, address: t.address, outcome: "lost", detail: "no answer to the delete scan" }], 0))
+          }
+          return events
+        }))
+
         const items = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
         const events = items.pipe(
           Stream.mapEffect((item) => {
@@ -271,19 +294,12 @@ export const make = Effect.gen(function*() {
           _tag: "Summary",
           summary: { ...totals, hosts: initial.length, milliseconds: now - started }
         }))
-        return Stream.concat(events, Stream.fromEffect(summary))
+        return Stream.concat(Stream.concat(deleteFirst, events), Stream.fromEffect(summary))
       })
     )
 
   return Sender.of({
     activity: Effect.sync(() => ({ active: [...active], ...lifetime })),
-    onAck: (r) =>
-      Effect.sync(() => {
-        const route = routes.get(r.message.header.reqid)
-        if (route === undefined) return false
-        route(r)
-        return true
-      }),
     run
   })
 })

@@ -88,13 +88,13 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
         : wire.send(Group, message)
 
     /** One round: the members `who` selects wait for an answer to `nstate`; re-sent until all answered or lost. */
-    const round = (nstate: number, who: (p: Peer) => boolean, payload: Payload) =>
+    const round = (nstate: number, who: (p: Peer) => boolean, payload: Payload, seqno = 0) =>
       Effect.gen(function*() {
         phase = nstate
         rounds++
         waiting = new Set([...peers.values()].filter((p) => !p.lost && who(p)))
         for (const p of waiting) (p.state = undefined), (p.silent = 0)
-        const message = request(nstate, 0, payload)
+        const message = request(nstate, seqno, payload)
         while (waiting.size > 0) {
           yield* transmit(message)
           yield* Queue.take(wake).pipe(Effect.timeout(settings.retransmit), Effect.ignore)

@@ -7,7 +7,7 @@ import * as MemoryNetwork from "../support/MemoryNetwork.js"
 import { describeTree, differences, tempFiles, tree, writeTree } from "../support/trees.js"
 
 const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, operation: "send", targets: [], excludes: [], parallel: 5,
+  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5,
   rateMbit: undefined, timeout: Duration.seconds(5)
 }
 

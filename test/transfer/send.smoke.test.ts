@@ -7,7 +7,7 @@ import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
 const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, operation: "send", targets: [], excludes: [], parallel: 5, rateMbit: undefined,
+  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, rateMbit: undefined,
   timeout: Duration.seconds(60)
 }
 
@@ -110,5 +110,33 @@ describe("send on the in-memory network", () => {
       expect(by("d")).toBeUndefined()
       expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 2, same: 1, different: 1, missing: 1, failed: 1 } })
       expect(fs.readFileSync(join(c!.base, "d/f")).length).toBe(200_001)
+    }))
+
+  it.scoped("send --delete removes on the members what the sender lacks, never excluded paths nor temp files", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 6 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const [b, c] = yield* Effect.forEach(["10.0.0.2", "10.0.0.3"], (x) => startNode(net, x))
+      fs.mkdirSync(join(a.base, "a"))
+      fs.writeFileSync(join(a.base, "a/x"), "x")
+      for (const n of [b!, c!]) {
+        fs.mkdirSync(join(n.base, "a/sub"), { recursive: true })
+        for (const f of ["a/x", "a/extra", "a/sub/y", "a/keep.log", "a/x.makuo001123456", "outside-a"]) fs.writeFileSync(join(n.base, f), "old")
+      }
+      const del: SendJob = { ...job, delete: true, paths: ["a"], excludes: ["*.log"] }
+      const dry = yield* collect(a.sender.run({ ...del, dryRun: true }))
+      const would = dry.flatMap((e) => (e._tag === "File" ? e.hosts.filter((h) => h.outcome === "would-delete").map((h) => `${h.host}:${e.path}`) : []))
+      expect(would.sort()).toEqual(["h2:a/extra", "h2:a/sub", "h2:a/sub/y", "h3:a/extra", "h3:a/sub", "h3:a/sub/y"])
+      expect(fs.existsSync(join(b!.base, "a/extra"))).toBe(true)
+      const real = yield* collect(a.sender.run(del))
+      // no round waited for a timeout: every DSYNC and DEL request was answered
+      expect(real.at(-1)).toMatchObject({ _tag: "Summary", summary: { deleted: 6, failed: 0, lost: 0 } })
+      const last = real.at(-1)
+      expect(last?._tag === "Summary" ? last.summary.milliseconds : Infinity).toBeLessThan(5000)
+      for (const n of [b!, c!]) {
+        expect(fs.readdirSync(join(n.base, "a")).sort()).toEqual(["keep.log", "x", "x.makuo001123456"])
+        expect(fs.readFileSync(join(n.base, "a/x"), "utf8")).toBe("x")
+        expect(fs.existsSync(join(n.base, "outside-a"))).toBe(true)
+      }
     }))
 })
