@@ -96,4 +96,35 @@ describe("makuo send between real daemons on loopback", () => {
       const clean = Effect.sync(() => [h2, h3].every((h) => fs.readdirSync(h.base).length === 0))
       expect(yield* eventually(clean, "2 seconds")).toBe(true)
     }), 60_000)
+
+  it.scopedLive("send -r --delete removes a subtree on the members; check -r names a corrupted copy; sync of a removed file", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = yield* cluster
+      makeSampleTree(h1.base, 100, 1)
+      expect((yield* send(h1, "-r")).code).toBe(0)
+      fs.rmSync(join(h1.base, "d3"), { recursive: true })
+      fs.mkdirSync(join(h2.base, "extra"))
+      fs.writeFileSync(join(h2.base, "extra/junk"), "x")
+      fs.writeFileSync(join(h3.base, "keep.log"), "excluded, stays")
+      const deleted = yield* send(h1, "-r", "--delete", "--exclude", "*.log")
+      expect(deleted.code, deleted.stdout + deleted.stderr).toBe(0)
+      expect(deleted.stdout).toContain("delete   h2:d3")
+      expect(deleted.stdout).toContain("delete   h2:extra")
+      for (const h of [h2, h3]) expect(fs.existsSync(join(h.base, "d3"))).toBe(false)
+      expect(fs.existsSync(join(h2.base, "extra"))).toBe(false)
+      expect(fs.readFileSync(join(h3.base, "keep.log"), "utf8")).toBe("excluded, stays")
+      expect(differences(describeTree(h1.base), describeTree(h2.base))).toEqual([])
+
+      fs.appendFileSync(join(h3.base, "d1/s1/f1.txt"), "corrupt")
+      const checked = yield* makuo(["check", "-r", "--control", h1.control])
+      expect(checked.code).toBe(1)
+      expect(checked.stdout).toMatch(/DIFFERS +h3:d1\/s1\/f1\.txt/)
+      expect(checked.stdout).not.toMatch(/DIFFERS +h2:/)
+
+      fs.rmSync(join(h1.base, "d0/s0/f0.txt"))
+      const synced = yield* makuo(["sync", "d0/s0/f0.txt", "--control", h1.control])
+      expect(synced.code).toBe(0)
+      expect(synced.stdout).toContain("delete   h2:d0/s0/f0.txt")
+      for (const h of [h2, h3]) expect(fs.existsSync(join(h.base, "d0/s0/f0.txt"))).toBe(false)
+    }), 120_000)
 })
