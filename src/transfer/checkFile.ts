@@ -30,7 +30,8 @@ export const checkFile = (
       unicast: t.unicast,
       onAck: (peer, { message: { header } }, phase) => {
         const state = header.nstate
-        if (final(state)) {
+        // poke only on news: a member repeating its result to every poll would otherwise spin the poll loop
+        if (final(state) && !final(peer.result)) {
           peer.result = state as typeof peer.result
           peer.error = header.error
           poke()

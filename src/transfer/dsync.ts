@@ -62,7 +62,8 @@ export const dsync = (
       targets: t.targets,
       unicast: t.unicast,
       onAck: (peer, { message: { header } }, phase) => {
-        if (header.nstate === RecvState.CLOSE) (peer.result = RecvState.CLOSE), poke()
+        // poke only on news: every idle member answers each CLOSE poll, which must not spin the poll loop
+        if (header.nstate === RecvState.CLOSE && peer.result !== RecvState.CLOSE) (peer.result = RecvState.CLOSE), poke()
         if (phase === SendState.DATA) return header.nstate === RecvState.OPEN && header.seqno === expectSeqno
         if (phase === SendState.CLOSE) return header.nstate === RecvState.OPEN || header.nstate === RecvState.CLOSE
         return header.nstate === RecvState.OPEN

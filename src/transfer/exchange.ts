@@ -61,7 +61,10 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
       options.targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, silent: 0 }])
     )
     const retries = Math.max(1, Math.ceil(Duration.toMillis(settings.timeout) / Duration.toMillis(settings.retransmit)))
+    // two signals: a round's completion, and a poke that ends a `pause` early; a poke must never cut a
+    // round's retransmission wait short, or members would be counted silent without having been waited for
     const wake = yield* Queue.sliding<void>(1)
+    const pokes = yield* Queue.sliding<void>(1)
     let phase = 0
     let ostate = 0
     let waiting = new Set<Peer>()
@@ -107,10 +110,11 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
     /** Enters `nstate` without a round (DATA: no ACK is awaited). */
     const enter = (nstate: number) => void (phase = nstate)
 
-    /** Waits up to `d` for any ACK to wake us (a poll interval that an unsolicited answer cuts short). */
-    const pause = (d: Duration.DurationInput) => Queue.take(wake).pipe(Effect.timeout(d), Effect.ignore)
+    /** Waits up to `d`, or until `poke` (a poll interval that an unsolicited answer cuts short). */
+    const pause = (d: Duration.DurationInput) =>
+      Effect.zipRight(Queue.take(pokes).pipe(Effect.timeout(d), Effect.ignore), Queue.takeAll(pokes))
 
-    const poke = () => void wake.unsafeOffer(undefined)
+    const poke = () => void pokes.unsafeOffer(undefined)
 
     const inState = (...states: ReadonlyArray<number>) => (p: Peer) => p.state !== undefined && states.includes(p.state)
 
