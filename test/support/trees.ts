@@ -59,3 +59,10 @@ export const writeTree = (dir: string, nodes: ReadonlyArray<TreeNode>): void => 
 }
 
 export { describeTree, differences, tempFiles } from "../../scripts/lib/trees.js"
+
+/** Impairments drawn for a property run: no loss or up to 10 %, duplication up to 20 %, delay (reordering). */
+export const impairments = {
+  loss: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 }).map((p) => p / 100)),
+  duplicate: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }).map((p) => p / 100)),
+  maxDelayMs: fc.constantFrom(0, 0, 20, 200)
+}

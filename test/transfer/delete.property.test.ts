@@ -1,10 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, FastCheck as fc, Stream } from "effect"
-import { tempDir } from "../../scripts/lib/loopbackCluster.js"
-import type { SendEvent, SendJob } from "../../src/transfer/Sender.js"
-import { driveClock, settle, startNode } from "../support/cluster.js"
-import * as MemoryNetwork from "../support/MemoryNetwork.js"
-import { describeTree, tempFiles, tree, writeTree } from "../support/trees.js"
+import { Duration, Effect, FastCheck as fc } from "effect"
+import type { SendJob } from "../../src/transfer/Sender.js"
+import { runJob, setUp } from "../support/scenario.js"
+import { describeTree, impairments, tempFiles, tree } from "../support/trees.js"
 
 const job: SendJob = {
   paths: [], recursive: true, dryRun: false, operation: "send", delete: true, targets: [], excludes: [], parallel: 5,
@@ -17,14 +15,10 @@ const scenario = fc.record({
   sender: tree,
   receivers: fc.array(tree, { minLength: 1, maxLength: 3 }),
   seed: fc.integer(),
-  loss: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 }).map((p) => p / 100)),
-  duplicate: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }).map((p) => p / 100)),
-  maxDelayMs: fc.constantFrom(0, 20, 200),
+  ...impairments,
   exclude: fc.constantFrom([], ["c"], ["*.txt"])
 })
 
-const run = (sender: { sender: { run: (j: SendJob) => Stream.Stream<SendEvent, unknown> } }, j: SendJob) =>
-  Effect.map(driveClock(Stream.runCollect(sender.sender.run(j)), "250 millis"), Chunk.toReadonlyArray)
 
 /** The entries an exclude pattern protects, as makuo's exclude matching sees them (by name here: no '/'). */
 const excluded = (path: string, patterns: ReadonlyArray<string>) =>
@@ -36,20 +30,13 @@ describe("send -r --delete on the in-memory network (property)", () => {
     [scenario],
     ([s]) =>
       Effect.scoped(Effect.gen(function*() {
-        const net = yield* MemoryNetwork.make({ seed: s.seed })
-        const sender = yield* startNode(net, "10.0.0.1")
-        writeTree(sender.base, s.sender)
-        const receivers = yield* Effect.forEach(s.receivers, (t, i) =>
-          Effect.flatMap(tempDir, (base) =>
-            Effect.tap(startNode(net, `10.0.0.${i + 2}`, { base }), (n) => Effect.sync(() => writeTree(n.base, t)))))
-        yield* settle
-        yield* net.setImpairments({ loss: s.loss, duplicate: s.duplicate, maxDelayMs: s.maxDelayMs })
+        const { receivers, sender } = yield* setUp(s)
         const before = receivers.map((r) => describeTree(r.base))
 
-        yield* run(sender, { ...job, excludes: s.exclude, dryRun: true })
+        yield* runJob(sender, { ...job, excludes: s.exclude, dryRun: true })
         receivers.forEach((r, i) => expect(describeTree(r.base), `-n changed ${r.host}`).toEqual(before[i]))
 
-        const events = yield* run(sender, { ...job, excludes: s.exclude })
+        const events = yield* runJob(sender, { ...job, excludes: s.exclude })
         const failures = events.flatMap((e) => (e._tag === "File" ? e.hosts.filter((h) => h.outcome === "failed" || h.outcome === "lost") : []))
         expect(failures).toEqual([])
         const want = describeTree(sender.base)
@@ -63,7 +50,7 @@ describe("send -r --delete on the in-memory network (property)", () => {
           // what is excluded on the receiver was left as it was
           for (const [k, v] of before[i]!) if (excluded(k, s.exclude) && got.has(k)) expect(got.get(k)).toEqual(v)
         })
-        const check = yield* run(sender, { ...job, delete: false, operation: "check", excludes: s.exclude })
+        const check = yield* runJob(sender, { ...job, delete: false, operation: "check", excludes: s.exclude })
         const bad = check.flatMap((e) => (e._tag === "File" ? e.hosts.filter((h) => h.outcome !== "same").map((h) => `${h.host}:${e.path} ${h.outcome}`) : []))
         expect(bad).toEqual([])
       })),

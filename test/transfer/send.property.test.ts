@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, FastCheck as fc, Stream } from "effect"
+import { Duration, Effect, FastCheck as fc } from "effect"
 import type { SendEvent, SendJob } from "../../src/transfer/Sender.js"
-import { tempDir } from "../../scripts/lib/loopbackCluster.js"
-import { driveClock, settle, startNode } from "../support/cluster.js"
+import { driveClock } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
-import { describeTree, differences, tempFiles, tree, writeTree } from "../support/trees.js"
+import { runJob, setUp } from "../support/scenario.js"
+import { describeTree, differences, impairments, tempFiles, tree } from "../support/trees.js"
 
 const job: SendJob = {
   paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5,
@@ -17,9 +17,7 @@ const scenario = fc.record({
   sender: tree,
   receivers: fc.array(tree, { minLength: 1, maxLength: 5 }),
   seed: fc.integer(),
-  loss: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 }).map((p) => p / 100)),
-  duplicate: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }).map((p) => p / 100)),
-  maxDelayMs: fc.constantFrom(0, 0, 20, 200),
+  ...impairments,
   crashAfter: fc.option(fc.integer({ min: 1, max: 400 }), { freq: 3 })
 })
 
@@ -29,20 +27,12 @@ describe("send -r on the in-memory network (property)", () => {
     [scenario],
     ([s]) =>
       Effect.scoped(Effect.gen(function*() {
-        const net = yield* MemoryNetwork.make({ seed: s.seed })
-        const sender = yield* startNode(net, "10.0.0.1")
-        writeTree(sender.base, s.sender)
-        // bases outlive the nodes, so what a stopped node left behind can still be inspected
-        const receivers = yield* Effect.forEach(s.receivers, (t, i) =>
-          Effect.flatMap(tempDir, (base) =>
-            Effect.tap(startNode(net, `10.0.0.${i + 2}`, { base }), (n) => Effect.sync(() => writeTree(n.base, t)))))
-        yield* settle
-        yield* net.setImpairments({ loss: s.loss, duplicate: s.duplicate, maxDelayMs: s.maxDelayMs })
+        const { net, receivers, sender } = yield* setUp(s)
         const victim = s.crashAfter !== null ? receivers.at(-1)! : undefined
         if (victim !== undefined && s.crashAfter !== null) yield* net.crashAfter(victim.address, s.crashAfter)
 
         const t0 = Date.now()
-        const events = Chunk.toReadonlyArray(yield* driveClock(Stream.runCollect(sender.sender.run(job)), "250 millis"))
+        const events = yield* runJob(sender, job)
         if (process.env.MAKUO_TRACE) console.log(Date.now() - t0, "ms", JSON.stringify({ ...s, sender: s.sender.length, receivers: s.receivers.length }))
         yield* net.setImpairments(MemoryNetwork.perfect)
         yield* advanceUntilQuiet
