@@ -3,12 +3,13 @@
  * and starts hashing it in chunks; OPEN is answered at once, and the result (MD5OK, MD5NG or READERROR) is sent
  * unsolicited when the hash is done, and again on every later OPEN. CLOSE stops the work and forgets the session.
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer } from "effect"
 import { Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
 import { Opcode, RecvState, type RecvStateValue, SendState } from "../protocol/constants.js"
 import { emptyPayload, type Header } from "../protocol/message.js"
 import { FileStore } from "../store/FileStore.js"
+import { collectIdle } from "./idleSessions.js"
 
 interface Session {
   state: RecvStateValue
@@ -81,13 +82,7 @@ export const make = (idleTimeout: Duration.Duration) =>
         return true
       })
 
-    const collect = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.forEach(
-        [...sessions.entries()].filter(([, s]) => now - s.lastSeen >= Duration.toMillis(idleTimeout)),
-        ([key, s]) => Effect.zipRight(s.hashing === undefined ? Effect.void : Fiber.interrupt(s.hashing), Effect.sync(() => sessions.delete(key))),
-        { discard: true }
-      ))
-    yield* Effect.forkScoped(Effect.repeat(collect, Schedule.spaced(Duration.seconds(5))))
+    yield* collectIdle(sessions, idleTimeout, (s) => (s.hashing === undefined ? Effect.void : Fiber.interrupt(s.hashing)))
 
     return CheckReceiver.of({
       handle: (r) => (r.message.header.opcode === Opcode.MD5 ? handle(r) : Effect.succeed(false))

@@ -3,7 +3,7 @@
  * OPEN; we answer with those we do not have; it deletes them and reports in DEL DATA, which we pass to the
  * DSYNC that asked (found by the DEL `seqno` = our DSYNC request id), once per batch.
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { Members } from "../members/Members.js"
 import { Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
@@ -11,6 +11,7 @@ import { Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { type DelRecord, emptyPayload, type Payload, type ReqId } from "../protocol/message.js"
 import { FileStore } from "../store/FileStore.js"
 import type { DeleteReport, DsyncRegistry } from "./dsync.js"
+import { collectIdle } from "./idleSessions.js"
 
 interface Session {
   answer: ReadonlyArray<DelRecord>
@@ -73,11 +74,7 @@ export const make = (idleTimeout: Duration.Duration) =>
         return true
       })
 
-    const collect = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.sync(() => {
-        for (const [key, s] of sessions) if (now - s.lastSeen >= Duration.toMillis(idleTimeout)) sessions.delete(key)
-      }))
-    yield* Effect.forkScoped(Effect.repeat(collect, Schedule.spaced(Duration.seconds(5))))
+    yield* collectIdle(sessions, idleTimeout)
 
     return DelReceiver.of({
       handle: (r) => (r.message.header.opcode === Opcode.DEL ? handle(r) : Effect.succeed(false)),

@@ -5,7 +5,7 @@
  * (never outside the base, never the base itself) and report the results. Then an unsolicited DSYNC CLOSE ACK
  * says we are done; CLOSE requests are answered OPEN until then.
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
 import { Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
 import { Flag, MAX_PAYLOAD, Opcode, RecvState, SendState } from "../protocol/constants.js"
@@ -16,6 +16,7 @@ import { FileStore } from "../store/FileStore.js"
 import { scan } from "../store/scan.js"
 import { Acks } from "./Acks.js"
 import { makeExchange, type RoundSettings } from "./exchange.js"
+import { collectIdle } from "./idleSessions.js"
 
 interface Session {
   readonly from: Received["from"]
@@ -185,13 +186,7 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
         }
       })
 
-    const collect = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.forEach(
-        [...sessions.entries()].filter(([, s]) => s.work === undefined && now - s.lastSeen >= Duration.toMillis(options.idleTimeout)),
-        ([key]) => Effect.sync(() => sessions.delete(key)),
-        { discard: true }
-      ))
-    yield* Effect.forkScoped(Effect.repeat(collect, Schedule.spaced(Duration.seconds(5))))
+    yield* collectIdle(sessions, options.idleTimeout, undefined, (s) => s.work !== undefined)
 
     return DsyncReceiver.of({
       handle: (r) => (r.message.header.opcode === Opcode.DSYNC ? handle(r) : Effect.succeed(false))

@@ -3,13 +3,14 @@
  * (source address, port, reqid), runs the pure `receiveMachine` and carries out its actions on the FileStore and
  * the wire. Sessions idle for 180 s are collected with their temp files (makuosan's GC, but on a timer: E35).
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload, type Header } from "../protocol/message.js"
 import { FileStore, StoreError, type TempFile } from "../store/FileStore.js"
 import { decide } from "./decide.js"
+import { collectIdle } from "./idleSessions.js"
 import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
 
 export interface ReceiverConfig {
@@ -216,20 +217,8 @@ export const make = (config: ReceiverConfig) =>
       return follow === undefined ? undefined : Effect.all(follow, { discard: true })
     }
 
-    const collect = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.forEach(
-        [...sessions.entries()].filter(([, e]) => now - e.lastSeen >= Duration.toMillis(config.idleTimeout)),
-        ([key, e]) =>
-          Effect.zipRight(
-            discard(e),
-            Effect.sync(() => sessions.delete(key)).pipe(
-              Effect.zipLeft(Effect.logInfo(`collected idle transfer of ${e.session.mstat.path} from ${e.from.address}`))
-            )
-          ),
-        { discard: true }
-      ))
-
-    yield* Effect.forkScoped(Effect.repeat(collect, Schedule.spaced(Duration.seconds(5))))
+    yield* collectIdle(sessions, config.idleTimeout, (e) =>
+      Effect.zipRight(discard(e), Effect.logInfo(`collected idle transfer of ${e.session.mstat.path} from ${e.from.address}`)))
     yield* Effect.addFinalizer(() => Effect.forEach([...sessions.values()], discard, { discard: true }))
 
     return Receiver.of({
