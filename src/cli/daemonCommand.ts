@@ -3,6 +3,9 @@ import { Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
+import { parseConsoleAddress, needsPassword } from "../console/address.js"
+import type { ConsoleSettings } from "../console/Console.js"
+import { passwordFromFile } from "../console/password.js"
 import { controlSocketPath } from "../control/socketPath.js"
 import * as Daemon from "../daemon/Daemon.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
@@ -60,6 +63,20 @@ const options = {
   readonly: Options.boolean("readonly").pipe(
     Options.withDescription("Never change anything here: answer every transfer READONLY (makuosan's -r).")
   ),
+  console: Options.text("console").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Also serve makuosan's text console, so msync and its scripts work against this daemon: tcp:127.0.0.1:5000 " +
+        "(what msync connects to by default) or unix:PATH (mode 0600). Off by default. A TCP console off loopback " +
+        "requires --console-password-file."
+    )
+  ),
+  consolePasswordFile: Options.file("console-password-file", { exists: "yes" }).pipe(
+    Options.optional,
+    Options.withDescription(
+      "File whose first line (4 to 63 bytes) is the console password, as makuosan's -K: msync -K FILE sends it."
+    )
+  ),
   logLevel: Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
     Options.withDefault("info" as const),
     Options.withDescription("Least severe log line written to stderr; debug also shows every refused datagram.")
@@ -93,6 +110,7 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
     if (Either.isLeft(memberTimeout)) return yield* usage(`--member-timeout ${memberTimeout.left}`)
     const name = Option.getOrElse(o.name, () => hostname())
     if (name === "" || Buffer.byteLength(name) > 255) yield* usage(`--name '${name}': must be 1 to 255 bytes`)
+    const console = yield* consoleSettings(o)
     return {
       base: fs.realpathSync(base),
       group: o.multicast,
@@ -105,8 +123,32 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       control: controlSocketPath(Option.getOrUndefined(o.control)),
       recvBufferSize: o.recvBuffer,
       sendBufferSize: o.sendBuffer,
-      readonly: o.readonly
+      readonly: o.readonly,
+      console
     }
+  })
+
+const consoleSettings = (o: Parsed): Effect.Effect<ConsoleSettings | undefined, UsageError> =>
+  Effect.gen(function*() {
+    const file = Option.getOrUndefined(o.consolePasswordFile)
+    if (Option.isNone(o.console)) {
+      return file === undefined ? undefined : yield* usage("--console-password-file needs --console")
+    }
+    const address = parseConsoleAddress(o.console.value)
+    if (Either.isLeft(address)) return yield* usage(`--console ${o.console.value}: ${address.left}`)
+    if (file === undefined) {
+      if (needsPassword(address.right)) {
+        return yield* usage(`--console ${o.console.value}: a console off loopback needs --console-password-file`)
+      }
+      return { address: address.right, password: undefined }
+    }
+    const content = yield* Effect.try({
+      try: () => fs.readFileSync(file),
+      catch: (e) => new UsageError({ detail: `--console-password-file ${file}: ${e instanceof Error ? e.message : String(e)}` })
+    })
+    const password = passwordFromFile(content)
+    if (Either.isLeft(password)) return yield* usage(`--console-password-file ${file}: ${password.left}`)
+    return { address: address.right, password: password.right }
   })
 
 const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warning: LogLevel.Warning, error: LogLevel.Error } as const
@@ -126,6 +168,7 @@ export const daemonCommand = Command.make("daemon", options, (o) =>
         "Examples:\n" +
         "  makuo daemon --base /var/www\n" +
         "  makuo daemon --base /var/www --interface 10.0.0.5 --name web1\n" +
+        "  makuo daemon --base /var/www --console tcp:127.0.0.1:5000     # msync keeps working\n" +
         "  makuo daemon --base /tmp/b2 --bind 127.0.0.2 --interface 127.0.0.1 --port 15000 --control /tmp/b2.sock"
     )
   )

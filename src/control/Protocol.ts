@@ -89,7 +89,8 @@ export const HostOutcome = Schema.Struct({
   host: Schema.String,
   address: Schema.String,
   outcome: Outcome,
-  detail: Schema.optional(Schema.String)
+  detail: Schema.optional(Schema.String),
+  errno: Schema.optional(Schema.Number)
 })
 
 export const SendSummary = Schema.Struct({

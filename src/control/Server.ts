@@ -4,74 +4,12 @@
  * request; a malformed or oversized request line gets a `Failed` event, never a crash.
  */
 import { Effect, Either, FiberSet, type Scope, Schema, Stream } from "effect"
-import * as fs from "node:fs"
-import * as net from "node:net"
-import { dirname } from "node:path"
-import { ControlSetupError } from "./errors.js"
+import type * as net from "node:net"
+import type { ControlSetupError } from "./errors.js"
+import { listenUnix } from "./listenUnix.js"
 import { type ControlEvent, type ControlRequest, EventLine, MAX_REQUEST_LINE, RequestLine } from "./Protocol.js"
-import { MAX_SOCKET_PATH } from "./socketPath.js"
 
 export type Handler = (request: ControlRequest) => Stream.Stream<ControlEvent>
-
-const setupError = (path: string, detail: string) => new ControlSetupError({ path, detail })
-
-const uid = () => process.getuid?.() ?? 0
-
-/** The socket's directory must not let another user swap the socket under us. */
-const checkDirectory = (path: string) =>
-  Effect.try({
-    try: () => {
-      const dir = dirname(path)
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-      const st = fs.statSync(dir)
-      if (st.uid !== uid() && st.uid !== 0) throw new Error(`directory ${dir} belongs to uid ${st.uid}`)
-      if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-        throw new Error(`directory ${dir} is writable by others and not sticky`)
-      }
-    },
-    catch: (e) => setupError(path, e instanceof Error ? e.message : String(e))
-  })
-
-const isListening = (path: string) =>
-  Effect.async<boolean>((resume) => {
-    const probe = net.connect(path)
-    probe.once("connect", () => (probe.destroy(), resume(Effect.succeed(true))))
-    probe.once("error", () => resume(Effect.succeed(false)))
-  })
-
-/** Removes a socket left behind by a daemon that died; refuses to touch anything else. */
-const clearStale = (path: string) =>
-  Effect.gen(function*() {
-    const st = yield* Effect.sync(() => fs.lstatSync(path, { throwIfNoEntry: false }))
-    if (st === undefined) return
-    if (!st.isSocket()) return yield* Effect.fail(setupError(path, "exists and is not a socket; refusing to replace it"))
-    if (yield* isListening(path)) return yield* Effect.fail(setupError(path, "another daemon is already listening on it"))
-    yield* Effect.sync(() => fs.rmSync(path, { force: true }))
-  })
-
-const listen = (path: string) =>
-  Effect.acquireRelease(
-    Effect.async<net.Server, ControlSetupError>((resume) => {
-      const server = net.createServer()
-      server.once("error", (e) => resume(Effect.fail(setupError(path, e.message))))
-      // the socket is created by listen(): a restrictive umask makes it 0600 from its first instant
-      const umask = process.umask(0o177)
-      try {
-        server.listen(path, () => {
-          server.removeAllListeners("error")
-          server.on("error", () => {})
-          resume(Effect.succeed(server))
-        })
-      } finally {
-        process.umask(umask)
-      }
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        fs.rmSync(path, { force: true })
-      })
-  )
 
 const readRequestLine = (socket: net.Socket) =>
   Effect.async<string, string>((resume) => {
@@ -120,15 +58,9 @@ const serveConnection = (socket: net.Socket, handler: Handler) =>
 
 export const serve = (path: string, handler: Handler): Effect.Effect<void, ControlSetupError, Scope.Scope> =>
   Effect.gen(function*() {
-    if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-      return yield* Effect.fail(setupError(path, `path longer than ${MAX_SOCKET_PATH} bytes (unix socket limit)`))
-    }
-    yield* checkDirectory(path)
-    yield* clearStale(path)
     const connections = yield* FiberSet.make()
     const run = yield* FiberSet.runtime(connections)<never>()
-    const server = yield* listen(path)
-    yield* Effect.try({ try: () => fs.chmodSync(path, 0o600), catch: (e) => setupError(path, String(e)) })
+    const server = yield* listenUnix(path, "control socket")
     server.on("connection", (socket) => run(serveConnection(socket, handler)))
     yield* Effect.logInfo(`control socket ${path}`)
   })

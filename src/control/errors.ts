@@ -21,13 +21,14 @@ export class ControlProtocolError extends Data.TaggedError("ControlProtocolError
   }
 }
 
-/** The daemon could not set up its control socket. */
+/** The daemon could not set up one of its unix sockets (`role`: the control socket or the console). */
 export class ControlSetupError extends Data.TaggedError("ControlSetupError")<{
+  readonly role: string
   readonly path: string
   readonly detail: string
 }> {
   override get message() {
-    return `control socket ${this.path}: ${this.detail}`
+    return `${this.role} ${this.path}: ${this.detail}`
   }
 }
 

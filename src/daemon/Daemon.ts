@@ -8,27 +8,39 @@ import * as Members from "../members/Members.js"
 import * as UdpTransport from "../net/UdpTransport.js"
 import * as Wire from "../net/Wire.js"
 import { WIRE_VERSION } from "../version.js"
-import { makeHandler } from "./controlHandler.js"
+import * as Console from "../console/Console.js"
+import { collectStatus, makeHandler, type Services } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import * as Node from "./Node.js"
 import * as Receiver from "../transfer/Receiver.js"
 import * as Sender from "../transfer/Sender.js"
 
+const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Sender.Sender | Receiver.Receiver> =
+  Effect.all({ members: Members.Members, wire: Wire.Wire, sender: Sender.Sender, receiver: Receiver.Receiver })
+
 const controlLayer = (config: DaemonConfig) =>
   Layer.scopedDiscard(
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
-      const handler = makeHandler(
-        config,
-        {
-          members: yield* Members.Members,
-          wire: yield* Wire.Wire,
-          sender: yield* Sender.Sender,
-          receiver: yield* Receiver.Receiver
-        },
-        startedAt
-      )
+      const handler = makeHandler(config, yield* daemonServices, startedAt)
       yield* ControlServer.serve(config.control, handler)
+    })
+  )
+
+/** The msync console, on the same services as the control socket. */
+const consoleLayer = (config: DaemonConfig) =>
+  Layer.scopedDiscard(
+    Effect.gen(function*() {
+      if (config.console === undefined) return
+      const startedAt = yield* Clock.currentTimeMillis
+      const services = yield* daemonServices
+      yield* Console.serve(config.console, {
+        members: services.members.list,
+        status: collectStatus(config, services, startedAt),
+        run: services.sender.run,
+        recvBufferSize: config.recvBufferSize ?? 0,
+        sendBufferSize: config.sendBufferSize ?? 0
+      })
     })
   )
 
@@ -44,7 +56,7 @@ const announceLayer = (config: DaemonConfig) =>
   )
 
 export const layer = (config: DaemonConfig) =>
-  controlLayer(config).pipe(
+  Layer.merge(controlLayer(config), consoleLayer(config)).pipe(
     Layer.provideMerge(
       Node.layer({
         base: config.base,

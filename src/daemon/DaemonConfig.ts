@@ -1,4 +1,5 @@
 import type { Duration } from "effect"
+import type { ConsoleSettings } from "../console/Console.js"
 
 export interface DaemonConfig {
   /** Absolute, resolved base directory: every path on the wire is relative to it. */
@@ -16,4 +17,6 @@ export interface DaemonConfig {
   readonly sendBufferSize: number | undefined
   /** makuosan's `-r`: never change anything here, answer READONLY. */
   readonly readonly: boolean
+  /** makuosan's text console for msync, off unless asked for. */
+  readonly console: ConsoleSettings | undefined
 }

@@ -1,7 +1,7 @@
 /** Answers control requests from the daemon's services. */
 import { Clock, Duration, Effect, Stream } from "effect"
 import type { Handler } from "../control/Server.js"
-import type { ControlEvent } from "../control/Protocol.js"
+import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
 import type { MembersShape } from "../members/Members.js"
 import { recvStateName } from "../protocol/constants.js"
 import type { ReceiverShape } from "../transfer/Receiver.js"
@@ -17,8 +17,50 @@ export interface Services {
   readonly receiver: ReceiverShape
 }
 
-export const makeHandler = (config: DaemonConfig, { members, receiver, sender, wire }: Services, startedAt: number): Handler =>
+/** Everything `status` shows, read from the services at one instant. */
+export const collectStatus = (
+  config: DaemonConfig,
+  { members, receiver, sender, wire }: Services,
+  startedAt: number
+): Effect.Effect<StatusInfo> =>
+  Effect.all({
+    list: members.list,
+    counters: wire.counters,
+    activity: sender.activity,
+    incoming: receiver.sessions,
+    now: Clock.currentTimeMillis
+  }).pipe(
+    Effect.map(({ activity, counters, incoming, list, now }) => ({
+      version: VERSION,
+      host: config.name,
+      pid: process.pid,
+      base: config.base,
+      group: config.group,
+      port: config.port,
+      bind: config.bind,
+      interface: config.interface ?? "default",
+      startedAt,
+      now,
+      members: list.length,
+      counters: { ...counters, retransmittedBlocks: activity.retransmittedBlocks, membersLost: activity.membersLost },
+      outgoing: activity.active.map((p) => ({
+        path: p.path,
+        operation: p.operation,
+        startedAt: p.startedAt,
+        blocks: p.blocks,
+        sent: p.sent,
+        hosts: [...(p.peers?.values() ?? [])].map((peer) => ({
+          host: peer.target.host,
+          state: peer.lost ? "LOST" : recvStateName(peer.state ?? peer.result) ?? String(peer.state)
+        }))
+      })),
+      incoming
+    }))
+  )
+
+export const makeHandler = (config: DaemonConfig, services: Services, startedAt: number): Handler =>
 (request) => {
+  const { members, sender } = services
   switch (request._tag) {
     case "Members":
       return Stream.fromEffect(
@@ -27,45 +69,7 @@ export const makeHandler = (config: DaemonConfig, { members, receiver, sender, w
         )
       )
     case "Status":
-      return Stream.fromEffect(
-        Effect.all({
-          list: members.list,
-          counters: wire.counters,
-          activity: sender.activity,
-          incoming: receiver.sessions,
-          now: Clock.currentTimeMillis
-        }).pipe(
-          Effect.map(({ activity, counters, incoming, list, now }) => ({
-            _tag: "Status" as const,
-            status: {
-              version: VERSION,
-              host: config.name,
-              pid: process.pid,
-              base: config.base,
-              group: config.group,
-              port: config.port,
-              bind: config.bind,
-              interface: config.interface ?? "default",
-              startedAt,
-              now,
-              members: list.length,
-              counters: { ...counters, retransmittedBlocks: activity.retransmittedBlocks, membersLost: activity.membersLost },
-              outgoing: activity.active.map((p) => ({
-                path: p.path,
-                operation: p.operation,
-                startedAt: p.startedAt,
-                blocks: p.blocks,
-                sent: p.sent,
-                hosts: [...(p.peers?.values() ?? [])].map((peer) => ({
-                  host: peer.target.host,
-                  state: peer.lost ? "LOST" : recvStateName(peer.state ?? peer.result) ?? String(peer.state)
-                }))
-              })),
-              incoming
-            }
-          }))
-        )
-      )
+      return Stream.fromEffect(Effect.map(collectStatus(config, services, startedAt), (status) => ({ _tag: "Status" as const, status })))
     case "Send":
       return sender.run({
         paths: request.paths,

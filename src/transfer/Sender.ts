@@ -17,7 +17,7 @@ import type { RoundSettings, Target } from "./exchange.js"
 import { Acks } from "./Acks.js"
 import { DelReceiver } from "./DelReceiver.js"
 import { type DeleteReport, dsync } from "./dsync.js"
-import { describeErrno } from "./exchange.js"
+import { describeErrno } from "../protocol/errno.js"
 import type { HostOutcome, Outcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
 import { checkFile } from "./checkFile.js"
@@ -30,9 +30,10 @@ export interface SendJob {
   readonly dryRun: boolean
   /**
    * `send`; `sync`: like send, and a named path missing here is deleted on the members; `check`: compare the
-   * MD5 of regular files on every member with ours, change nothing.
+   * MD5 of regular files on every member with ours, change nothing; `dsync`: only the deletion of `delete`
+   * (makuosan's console `dsync`), nothing is sent.
    */
-  readonly operation: "send" | "sync" | "check"
+  readonly operation: "send" | "sync" | "check" | "dsync"
   /** `send --delete`: first delete on the members what we do not have under the paths (DSYNC). */
   readonly delete: boolean
   readonly targets: ReadonlyArray<string>
@@ -253,7 +254,7 @@ export const make = Effect.gen(function*() {
         /** `--delete`: members delete what we lack under each path before anything is sent. */
         const deleteFirst = Stream.fromIterableEffect(Effect.gen(function*() {
           const events: Array<SendEvent> = []
-          if (!job.delete || job.operation !== "send") return events
+          if (!(job.delete && job.operation === "send") && job.operation !== "dsync") return events
           for (const rel of rels.length === 0 ? ["."] : rels) {
             const reports: Array<DeleteReport> = []
             const lost = yield* dsync(wire, router, deletions, settings, {
@@ -261,7 +262,7 @@ export const make = Effect.gen(function*() {
             }, (r) => void reports.push(r))
             for (const r of reports) {
               const outcome: Outcome = r.errno !== 0 ? "failed" : job.dryRun ? "would-delete" : "deleted"
-              const detail = r.errno !== 0 ? { detail: `delete failed: ${describeErrno(r.errno)}` } : {}
+              const detail = r.errno !== 0 ? { detail: `delete failed: ${describeErrno(r.errno)}`, errno: r.errno } : {}
               events.push(account(r.path, [{ host: r.host, address: r.address, outcome, ...detail }], 0))
             }
             for (const t of lost) events.push(account(rel, [{ host: t.host, address: t.address, outcome: "lost", detail: "no answer to the delete scan" }], 0))
@@ -269,7 +270,7 @@ export const make = Effect.gen(function*() {
           return events
         }))
 
-        const items = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
+        const items = job.operation === "dsync" ? Stream.empty : scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
         const events = items.pipe(
           Stream.mapEffect((item) => {
             if (item._tag === "Missing") {

@@ -7,7 +7,8 @@ import { Effect } from "effect"
 import type { WireShape } from "../net/Wire.js"
 import { Opcode, RecvState, SendState } from "../protocol/constants.js"
 import type { Payload } from "../protocol/message.js"
-import { type AckRouter, describeErrno, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
+import { describeErrno } from "../protocol/errno.js"
+import { type AckRouter, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
 
@@ -60,9 +61,9 @@ export const checkFile = (
         case RecvState.OPENERROR:
           return p.error === 2
             ? { ...base, outcome: "missing" }
-            : { ...base, outcome: "failed", detail: `unreadable: ${describeErrno(p.error)}` }
+            : { ...base, outcome: "failed", detail: `unreadable: ${describeErrno(p.error)}`, errno: p.error }
         case RecvState.READERROR:
-          return { ...base, outcome: "failed", detail: `read error: ${describeErrno(p.error)}` }
+          return { ...base, outcome: "failed", detail: `read error: ${describeErrno(p.error)}`, errno: p.error }
         default:
           return { ...base, outcome: "failed", detail: `unexpected answer (state ${p.result})` }
       }

@@ -122,20 +122,3 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
   })
 
 export type Exchange = Effect.Effect.Success<ReturnType<typeof makeExchange>>
-
-const errnoText: Record<number, string> = {
-  1: "EPERM: operation not permitted",
-  2: "ENOENT: no such file or directory",
-  5: "EIO: incomplete or wrong size at commit",
-  13: "EACCES: permission denied or path refused",
-  17: "EEXIST: file exists",
-  20: "ENOTDIR: a parent is not a directory",
-  21: "EISDIR: is a directory",
-  28: "ENOSPC: no space left on device",
-  30: "EROFS: read-only file system",
-  36: "ENAMETOOLONG: name too long",
-  40: "ELOOP: a parent directory is a symlink (refused)",
-  95: "ENOTSUP: not supported"
-}
-
-export const describeErrno = (errno: number) => errnoText[errno] ?? `errno ${errno}`

@@ -21,4 +21,6 @@ export interface HostOutcome {
   readonly address: string
   readonly outcome: Outcome
   readonly detail?: string
+  /** The member's errno, when it reported one. */
+  readonly errno?: number
 }

@@ -3,7 +3,7 @@ import type { Peer } from "./exchange.js"
 /** A transfer in flight, as `makuo status` shows it; the transfer updates it as it goes. */
 export interface Progress {
   readonly path: string
-  readonly operation: "send" | "sync" | "check"
+  readonly operation: "send" | "sync" | "check" | "dsync"
   readonly startedAt: number
   /** Blocks of the file (0 for anything but a regular file's data). */
   blocks: number

@@ -9,7 +9,8 @@ import { BLOCK_SIZE, Flag, Opcode, RecvState, type RecvStateValue, SendState } f
 import { emptyPayload, type Payload } from "../protocol/message.js"
 import { RangeSet } from "../protocol/ranges.js"
 import type { FileStoreShape } from "../store/FileStore.js"
-import { type AckRouter, describeErrno, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
+import { describeErrno } from "../protocol/errno.js"
+import { type AckRouter, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
 import { blockCount, isRegular, type Mstat } from "./receiveMachine.js"
@@ -191,11 +192,11 @@ const outcomeOf = (p: Peer, flags: number, sourceError: string | undefined): Hos
     case RecvState.DELETENG:
       return p.error === 0
         ? { ...base, outcome: "not-deleted", detail: "nothing there" }
-        : { ...base, outcome: "failed", detail: `delete failed: ${describeErrno(p.error)}` }
+        : { ...base, outcome: "failed", detail: `delete failed: ${describeErrno(p.error)}`, errno: p.error }
     case RecvState.OPENERROR:
     case RecvState.WRITEERROR:
     case RecvState.CLOSEERROR:
-      return { ...base, outcome: "failed", detail: failure(p.result, p.error) }
+      return { ...base, outcome: "failed", detail: failure(p.result, p.error), ...(p.error === 0 ? {} : { errno: p.error }) }
     case RecvState.UPDATE:
       return dry ? { ...base, outcome: "would-update" } : { ...base, outcome: "failed", detail: "did not complete" }
     case RecvState.CLOSE:

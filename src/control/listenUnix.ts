@@ -1,0 +1,81 @@
+/**
+ * A unix stream socket only the daemon's user can use: its directory is checked (ours or root's, not writable by
+ * others), a socket left by a dead daemon is replaced, a live one or anything that is not a socket is refused,
+ * and the socket is 0600 from its first instant. Closed and unlinked with the scope.
+ */
+import { Effect, type Scope } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import { dirname } from "node:path"
+import { ControlSetupError } from "./errors.js"
+import { MAX_SOCKET_PATH } from "./socketPath.js"
+
+const uid = () => process.getuid?.() ?? 0
+
+/** The socket's directory must not let another user swap the socket under us. */
+const checkDirectory = (path: string) =>
+  Effect.try({
+    try: () => {
+      const dir = dirname(path)
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+      const st = fs.statSync(dir)
+      if (st.uid !== uid() && st.uid !== 0) throw new Error(`directory ${dir} belongs to uid ${st.uid}`)
+      if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+        throw new Error(`directory ${dir} is writable by others and not sticky`)
+      }
+    },
+    catch: (e) => (e instanceof Error ? e.message : String(e))
+  })
+
+const isListening = (path: string) =>
+  Effect.async<boolean>((resume) => {
+    const probe = net.connect(path)
+    probe.once("connect", () => (probe.destroy(), resume(Effect.succeed(true))))
+    probe.once("error", () => resume(Effect.succeed(false)))
+  })
+
+/** Removes a socket left behind by a daemon that died; refuses to touch anything else. */
+const clearStale = (path: string) =>
+  Effect.gen(function*() {
+    const st = yield* Effect.sync(() => fs.lstatSync(path, { throwIfNoEntry: false }))
+    if (st === undefined) return
+    if (!st.isSocket()) return yield* Effect.fail("exists and is not a socket; refusing to replace it")
+    if (yield* isListening(path)) return yield* Effect.fail("another daemon is already listening on it")
+    yield* Effect.sync(() => fs.rmSync(path, { force: true }))
+  })
+
+const listen = (path: string) =>
+  Effect.acquireRelease(
+    Effect.async<net.Server, string>((resume) => {
+      const server = net.createServer()
+      server.once("error", (e) => resume(Effect.fail(e.message)))
+      // the socket is created by listen(): a restrictive umask makes it 0600 from its first instant
+      const umask = process.umask(0o177)
+      try {
+        server.listen(path, () => {
+          server.removeAllListeners("error")
+          server.on("error", () => {})
+          resume(Effect.succeed(server))
+        })
+      } finally {
+        process.umask(umask)
+      }
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        fs.rmSync(path, { force: true })
+      })
+  )
+
+export const listenUnix = (path: string, role: string): Effect.Effect<net.Server, ControlSetupError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+      return yield* Effect.fail(`path longer than ${MAX_SOCKET_PATH} bytes (unix socket limit)`)
+    }
+    yield* checkDirectory(path)
+    yield* clearStale(path)
+    const server = yield* listen(path)
+    yield* Effect.try({ try: () => fs.chmodSync(path, 0o600), catch: (e) => String(e) })
+    return server
+  }).pipe(Effect.mapError((detail) => new ControlSetupError({ role, path, detail })))
