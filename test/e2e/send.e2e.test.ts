@@ -78,17 +78,19 @@ describe("makuo send between real daemons on loopback", () => {
       expect(differences(describeTree(h1.base), describeTree(h2.base))).toEqual([])
     }), 120_000)
 
-  it.scopedLive("Ctrl-C on the CLI breaks the transfer off on every member: no file, no temp file, exit 130", () =>
+  it.scopedLive("status shows a 200 MiB transfer in flight both ways; Ctrl-C breaks it off on every member: no file, no temp file, exit 130", () =>
     Effect.gen(function*() {
       const [h1, h2, h3] = yield* cluster
-      makeSampleTree(h1.base, 0, 30)
-      const child = spawn(process.execPath, [BIN, "send", "big.bin", "--rate", "20", "--control", h1.control])
+      makeSampleTree(h1.base, 0, 200)
+      const child = spawn(process.execPath, [BIN, "send", "big.bin", "--control", h1.control])
       const exited = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
       yield* Effect.sleep("1500 millis")
       // status shows the transfer in flight, both ways
       const status = (d: Daemon) => Effect.map(makuo(["status", "--json", "--control", d.control]), (r) => JSON.parse(r.stdout))
       const sending = yield* status(h1)
-      expect(sending.outgoing).toMatchObject([{ path: "big.bin", operation: "send", blocks: 30 * 1024 }])
+      expect(sending.outgoing).toMatchObject([{ path: "big.bin", operation: "send", blocks: 200 * 1024 }])
+      expect(sending.outgoing[0].sent).toBeGreaterThan(0)
+      expect(sending.outgoing[0].sent).toBeLessThan(200 * 1024)
       expect(sending.outgoing[0].hosts.map((h: { host: string }) => h.host).sort()).toEqual(["h2", "h3"])
       expect((yield* status(h2)).incoming).toMatchObject([{ path: "big.bin", from: h1.address, phase: "Open" }])
       child.kill("SIGINT")
