@@ -40,7 +40,7 @@ const receiverTree = (base: string) => {
   for (const d of ["tree", "tree/olddir"]) fs.chmodSync(at(d), 0o755)
 }
 
-const records = (m: Message) => (m.payload._tag === "DelRecords" ? m.payload.records.map((r) => `${r.path} ${r.mode}`).sort() : [])
+const records = (m: Message) => (m.payload._tag === "DelRecords" ? m.payload.records.map((r) => `${r.path} ${r.value}`).sort() : [])
 
 const scenarios = [
   { capture: "dsync-dryrun.json", gone: [], kept: ["tree/olddir/x.txt", "tree/extra.txt", "tree/keep.log", "tree/a.txt"] },
