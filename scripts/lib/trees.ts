@@ -6,6 +6,7 @@ import { join } from "node:path"
 /** 500 small files in nested dirs with odd modes and times, an empty file, a symlink and one big file. */
 export const makeSampleTree = (root: string, files: number, bigMiB: number) => {
   let x = 42
+  fs.mkdirSync(root, { recursive: true })
   const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0)
   for (let i = 0; i < files; i++) {
     const dir = join(root, `d${i % 7}`, `s${i % 3}`)

@@ -42,7 +42,9 @@ export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
     case "File":
       return e.hosts.map((h) => {
         const line = `${label[h.outcome].padEnd(8)} ${h.host}:${e.path}`
-        return h.outcome === "lost" ? `${line} (${h.detail ?? "no answer"})` : h.detail === undefined ? line : `${line}: ${h.detail}`
+        if (h.outcome === "lost") return `${line} (${h.detail ?? "no answer"})`
+        if (h.missed !== undefined) return `${line} (${h.missed} blocks missed and repaired)`
+        return h.detail === undefined ? line : `${line}: ${h.detail}`
       })
     case "SourceError":
       return [`error    ${e.path}: ${e.message}`]

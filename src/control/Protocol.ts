@@ -90,7 +90,8 @@ export const HostOutcome = Schema.Struct({
   address: Schema.String,
   outcome: Outcome,
   detail: Schema.optional(Schema.String),
-  errno: Schema.optional(Schema.Number)
+  errno: Schema.optional(Schema.Number),
+  missed: Schema.optional(Schema.Number)
 })
 
 export const SendSummary = Schema.Struct({

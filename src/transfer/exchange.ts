@@ -26,6 +26,8 @@ export interface Peer {
   lost: boolean
   /** Retransmissions of the current round this member has not answered. */
   silent: number
+  /** DATA blocks this member reported missing (NAK or MARK answer): a slow or lossy member shows here. */
+  missed: number
 }
 
 export interface AckRouter {
@@ -58,7 +60,7 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
   Effect.gen(function*() {
     const reqid = yield* wire.nextReqId
     const peers = new Map<string, Peer>(
-      options.targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, silent: 0 }])
+      options.targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, silent: 0, missed: 0 }])
     )
     const retries = Math.max(1, Math.ceil(Duration.toMillis(settings.timeout) / Duration.toMillis(settings.retransmit)))
     // two signals: a round's completion, and a poke that ends a `pause` early; a poke must never cut a

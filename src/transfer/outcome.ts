@@ -23,4 +23,6 @@ export interface HostOutcome {
   readonly detail?: string
   /** The member's errno, when it reported one. */
   readonly errno?: number
+  /** Blocks the member reported missing and received again (absent when none). */
+  readonly missed?: number
 }

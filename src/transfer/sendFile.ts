@@ -78,7 +78,10 @@ export const sendFile = (
       onAck: (peer, { message: { header, payload } }, phase) => {
         const state = header.nstate as RecvStateValue
         // NAKs during DATA and MARK answers: the union of every member's missing blocks is repaired once
-        if (payload._tag === "Ranges") pending.addAll(payload.ranges, blocks)
+        if (payload._tag === "Ranges") {
+          pending.addAll(payload.ranges, blocks)
+          for (const [low, high] of payload.ranges) peer.missed += Math.max(0, Math.min(high, blocks) - low)
+        }
         if (!answers(phase, state)) return false
         if (phase === SendState.STAT || isError(state)) (peer.result = state), (peer.error = header.error)
         else if (state === RecvState.CLOSE && phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !dryRun) {
@@ -200,7 +203,7 @@ const outcomeOf = (p: Peer, flags: number, sourceError: string | undefined): Hos
     case RecvState.UPDATE:
       return dry ? { ...base, outcome: "would-update" } : { ...base, outcome: "failed", detail: "did not complete" }
     case RecvState.CLOSE:
-      return { ...base, outcome: "updated" }
+      return p.missed > 0 ? { ...base, outcome: "updated", missed: p.missed } : { ...base, outcome: "updated" }
     default:
       return { ...base, outcome: "failed", detail: `unexpected answer (state ${p.result})` }
   }
