@@ -50,6 +50,8 @@ export interface Lab {
   /** Stops the host's daemon with `signal` and waits for it to exit. */
   readonly stopDaemon: (host: LabHost, signal: NodeJS.Signals) => Effect.Effect<void>
   readonly daemonLog: (host: LabHost) => string
+  /** The PID of the host's daemon (for CPU and memory figures), if it runs. */
+  readonly daemonPid: (host: LabHost) => number | undefined
   /** Percent of UDP datagrams dropped on the host's input: 0 none, 100 cuts the host off (both ways). */
   readonly setLoss: (host: LabHost, percent: number) => Effect.Effect<void, LabError>
   /** Caps the host's link both ways (tbf), or lifts the cap. */
@@ -228,6 +230,7 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
       startDaemon,
       stopDaemon,
       daemonLog: (host) => daemons.get(host.name)?.log ?? "",
+      daemonPid: (host) => daemons.get(host.name)?.child.pid,
       setLoss,
       setRate: (host, mbit) => setRate(host, bridge, mbit),
       converged: (within) =>
