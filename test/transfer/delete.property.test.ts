@@ -24,14 +24,37 @@ const scenario = fc.record({
 const excluded = (path: string, patterns: ReadonlyArray<string>) =>
   path.split("/").some((part) => patterns.some((p) => (p === "*.txt" ? part.endsWith(".txt") : part === p)))
 
+/** What `check` must say of a sender's regular file on a receiver, from the two trees' descriptions. */
+const expectedCheck = (path: string, want: string, got: Map<string, string>) => {
+  const parts = path.split("/")
+  for (let i = 1; i < parts.length; i++) {
+    const parent = got.get(parts.slice(0, i).join("/"))
+    // below a file or a symlink (never followed) nothing exists as far as a member is concerned
+    if (parent !== undefined && !parent.startsWith("dir")) return "missing"
+  }
+  const entry = got.get(path)
+  if (entry === undefined) return "missing"
+  if (!entry.startsWith("file")) return "failed"
+  const content = (d: string) => d.split(" ").slice(3).join(" ")
+  return content(entry) === content(want) ? "same" : "different"
+}
+
 describe("send -r --delete on the in-memory network (property)", () => {
   it.effect.prop(
-    "-n changes nothing; then every receiver equals the sender, except excluded paths, which stay untouched; check finds no difference",
+    "check reports exactly the files that differ; -n changes nothing; then every receiver equals the sender, except excluded paths, which stay untouched; check finds no difference",
     [scenario],
     ([s]) =>
       Effect.scoped(Effect.gen(function*() {
         const { receivers, sender } = yield* setUp(s)
         const before = receivers.map((r) => describeTree(r.base))
+
+        const initial = describeTree(sender.base)
+        const compared = yield* runJob(sender, { ...job, delete: false, operation: "check", excludes: s.exclude })
+        const reported = compared.flatMap((e) => (e._tag === "File" ? e.hosts.map((h) => `${h.host}:${e.path} ${h.outcome}`) : [])).sort()
+        const expected = [...initial].filter(([k, v]) => v.startsWith("file") && !excluded(k, s.exclude))
+          .flatMap(([k, v]) => receivers.map((r, i) => `${r.host}:${k} ${expectedCheck(k, v, before[i]!)}`)).sort()
+        expect(reported).toEqual(expected)
+        receivers.forEach((r, i) => expect(describeTree(r.base), `check changed ${r.host}`).toEqual(before[i]))
 
         yield* runJob(sender, { ...job, excludes: s.exclude, dryRun: true })
         receivers.forEach((r, i) => expect(describeTree(r.base), `-n changed ${r.host}`).toEqual(before[i]))
