@@ -13,7 +13,7 @@ import { splitRelative } from "../store/paths.js"
 import { scan } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat } from "./receiveMachine.js"
-import type { RoundSettings, Target } from "./exchange.js"
+import { makeRttEstimator, type RoundSettings, type Target } from "./exchange.js"
 import { Acks } from "./Acks.js"
 import { DelReceiver } from "./DelReceiver.js"
 import { type DeleteReport, dsync } from "./dsync.js"
@@ -175,6 +175,8 @@ export const make = Effect.gen(function*() {
     })
   const router = yield* Acks
   const deletions = yield* DelReceiver
+  // one estimate for the daemon: its members share one network
+  const rtt = makeRttEstimator()
 
   const resolveTargets = (job: SendJob) =>
     Effect.flatMap(members.list, (list) => {
@@ -202,6 +204,7 @@ export const make = Effect.gen(function*() {
         }
         const settings: SendSettings = {
           ...defaultSettings,
+          rtt,
           timeout: job.timeout,
           rate: job.rateMbit === undefined ? undefined : (job.rateMbit * 1_000_000) / 8 / 1000
         }

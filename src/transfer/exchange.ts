@@ -24,8 +24,6 @@ export interface Peer {
   result: RecvStateValue
   error: number
   lost: boolean
-  /** Retransmissions of the current round this member has not answered. */
-  silent: number
   /** DATA blocks this member reported missing (NAK or MARK answer): a slow or lossy member shows here. */
   missed: number
 }
@@ -36,9 +34,38 @@ export interface AckRouter {
 }
 
 export interface RoundSettings {
+  /** The longest wait before a request is sent again (makuosan's fixed 500 ms). */
   readonly retransmit: Duration.Duration
   /** Silence after which a member is dropped from a transfer. */
   readonly timeout: Duration.Duration
+  /** Adapts the first wait to the measured round-trip time; without it every wait is `retransmit`. */
+  readonly rtt?: RttEstimator
+}
+
+/**
+ * The round-trip time of request → ACK, smoothed as TCP does (RFC 6298): the first retransmission of a round
+ * waits `srtt + 4·rttvar` (at least `MIN_RTO_MS`) instead of a fixed 500 ms, and each further one twice as long,
+ * up to `retransmit`. On a LAN that turns a lost datagram into a few milliseconds' delay rather than half a
+ * second, which is what small files under loss are made of. Only answers to a request sent once are sampled
+ * (Karn), so a retransmission never shortens the estimate.
+ */
+export interface RttEstimator {
+  readonly rto: (max: number) => number
+  readonly sample: (ms: number) => void
+}
+
+export const MIN_RTO_MS = 20
+
+export const makeRttEstimator = (): RttEstimator => {
+  let srtt: number | undefined
+  let rttvar = 0
+  return {
+    rto: (max) => (srtt === undefined ? max : Math.min(max, Math.max(MIN_RTO_MS, Math.ceil(srtt + 4 * rttvar)))),
+    sample: (ms) => {
+      if (srtt === undefined) (srtt = ms), (rttvar = ms / 2)
+      else (rttvar = 0.75 * rttvar + 0.25 * Math.abs(srtt - ms)), (srtt = 0.875 * srtt + 0.125 * ms)
+    }
+  }
 }
 
 export interface ExchangeOptions {
@@ -60,9 +87,11 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
   Effect.gen(function*() {
     const reqid = yield* wire.nextReqId
     const peers = new Map<string, Peer>(
-      options.targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, silent: 0, missed: 0 }])
+      options.targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, missed: 0 }])
     )
-    const retries = Math.max(1, Math.ceil(Duration.toMillis(settings.timeout) / Duration.toMillis(settings.retransmit)))
+    const clock = yield* Effect.clock
+    const maxWait = Duration.toMillis(settings.retransmit)
+    const timeout = Duration.toMillis(settings.timeout)
     // two signals: a round's completion, and a poke that ends a `pause` early; a poke must never cut a
     // round's retransmission wait short, or members would be counted silent without having been waited for
     const wake = yield* Queue.sliding<void>(1)
@@ -71,14 +100,17 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
     let ostate = 0
     let waiting = new Set<Peer>()
     let rounds = 0
+    /** When the current round's request was first sent; undefined once it has been sent again (Karn). */
+    let sampleFrom: number | undefined
 
     const onAck = (r: Received) => {
       const peer = peers.get(r.from.address)
       if (peer === undefined || peer.lost) return
       if (!options.onAck(peer, r, phase)) return
-      peer.silent = 0
       peer.state = r.message.header.nstate as RecvStateValue
-      if (waiting.delete(peer) && waiting.size === 0) wake.unsafeOffer(undefined)
+      if (!waiting.delete(peer)) return
+      if (sampleFrom !== undefined) settings.rtt?.sample(clock.unsafeCurrentTimeMillis() - sampleFrom)
+      if (waiting.size === 0) wake.unsafeOffer(undefined)
     }
     yield* Effect.acquireRelease(router.register(reqid, onAck), () => router.unregister(reqid))
 
@@ -98,12 +130,19 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
         phase = nstate
         rounds++
         waiting = new Set([...peers.values()].filter((p) => !p.lost && who(p)))
-        for (const p of waiting) (p.state = undefined), (p.silent = 0)
+        for (const p of waiting) p.state = undefined
         const message = request(nstate, seqno, payload)
+        const started = clock.unsafeCurrentTimeMillis()
+        sampleFrom = started
+        let wait = settings.rtt?.rto(maxWait) ?? maxWait
         while (waiting.size > 0) {
           yield* transmit(message)
-          yield* Queue.take(wake).pipe(Effect.timeout(settings.retransmit), Effect.ignore)
-          for (const p of [...waiting]) if (++p.silent > retries) (p.lost = true), waiting.delete(p)
+          yield* Queue.take(wake).pipe(Effect.timeout(wait), Effect.ignore)
+          sampleFrom = undefined
+          wait = Math.min(maxWait, wait * 2)
+          // silent for the whole timeout: lost for this transfer
+          if (clock.unsafeCurrentTimeMillis() - started >= timeout) for (const p of waiting) p.lost = true
+          for (const p of [...waiting]) if (p.lost) waiting.delete(p)
         }
         yield* Queue.takeAll(wake)
         ostate = nstate
