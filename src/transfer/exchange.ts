@@ -46,8 +46,9 @@ export interface RoundSettings {
  * The round-trip time of request → ACK, smoothed as TCP does (RFC 6298): the first retransmission of a round
  * waits `srtt + 4·rttvar` (at least `MIN_RTO_MS`) instead of a fixed 500 ms, and each further one twice as long,
  * up to `retransmit`. On a LAN that turns a lost datagram into a few milliseconds' delay rather than half a
- * second, which is what small files under loss are made of. Only answers to a request sent once are sampled
- * (Karn), so a retransmission never shortens the estimate.
+ * second, which is what small files under loss are made of. An answer is timed from the request's first
+ * transmission even when it answers a retransmission: never shorter than the truth, so a busy member or a
+ * busy sender lengthens the wait instead of drawing more retransmissions.
  */
 export interface RttEstimator {
   readonly rto: (max: number) => number
@@ -100,8 +101,8 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
     let ostate = 0
     let waiting = new Set<Peer>()
     let rounds = 0
-    /** When the current round's request was first sent; undefined once it has been sent again (Karn). */
-    let sampleFrom: number | undefined
+    /** When the current round's request was first sent. */
+    let sampleFrom = 0
 
     const onAck = (r: Received) => {
       const peer = peers.get(r.from.address)
@@ -109,7 +110,7 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
       if (!options.onAck(peer, r, phase)) return
       peer.state = r.message.header.nstate as RecvStateValue
       if (!waiting.delete(peer)) return
-      if (sampleFrom !== undefined) settings.rtt?.sample(clock.unsafeCurrentTimeMillis() - sampleFrom)
+      settings.rtt?.sample(clock.unsafeCurrentTimeMillis() - sampleFrom)
       if (waiting.size === 0) wake.unsafeOffer(undefined)
     }
     yield* Effect.acquireRelease(router.register(reqid, onAck), () => router.unregister(reqid))
@@ -138,7 +139,6 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
         while (waiting.size > 0) {
           yield* transmit(message)
           yield* Queue.take(wake).pipe(Effect.timeout(wait), Effect.ignore)
-          sampleFrom = undefined
           wait = Math.min(maxWait, wait * 2)
           // silent for the whole timeout: lost for this transfer
           if (clock.unsafeCurrentTimeMillis() - started >= timeout) for (const p of waiting) p.lost = true
