@@ -1,10 +1,13 @@
 /**
  * `npm run bench`: figures, not a test. As root it builds the namespace lab (one sender host and K receiver
- * hosts on a bridge, production defaults) for K = 1, 2, 4, 8 and random loss 0 % and 1 % on every receiver;
- * otherwise it runs on loopback (K receivers on 127.0.0.x, no loss: loopback cannot drop) and says so. Per row:
- * seconds, goodput or files/s, blocks retransmitted, CPU seconds of the sender and of the busiest receiver, peak
- * RSS. Workloads: one big file (200 MiB), 2000 files of 1-4 KiB, the same 2000 again (all skipped). Results
- * also go to bench/results/<date>.json. `--quick`: K = 1, 2, 20 MiB and 300 files.
+ * hosts on a bridge, production defaults) for K = 1, 2, 4, 8 and random loss 0 % and 1 % on every receiver, in
+ * two scenarios: link-bound (every port shaped to 100 Mbit/s with tbf, the operator's reality) and CPU-bound
+ * (no shaping). Beside makuo, on the same hosts and data: the raw node:dgram ceiling and rsync to every receiver
+ * one after another and all at once; each makuo row prints its ratio to them. Without root it runs makuo alone
+ * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, blocks
+ * retransmitted, CPU seconds of the sender and of the busiest receiver, peak RSS. Workloads: one big file
+ * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, the same 2000 again (all skipped), and one
+ * 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
@@ -13,17 +16,35 @@ import { cpus } from "node:os"
 import { join } from "node:path"
 import * as Lab from "./lib/lab.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
+import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers } from "./lib/peers.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 
 const quick = process.argv.includes("--quick")
-const bigMiB = quick ? 20 : 200
 const smallFiles = quick ? 300 : 2000
 const receiverCounts = quick ? [1, 2] : [1, 2, 4, 8]
+
+interface Scenario {
+  readonly name: string
+  /** tbf rate on every lab port, Mbit/s; undefined = unshaped. */
+  readonly linkMbit: number | undefined
+  readonly bigMiB: number
+}
+
+const scenarios: ReadonlyArray<Scenario> = [
+  { name: "link-bound (every port 100 Mbit/s)", linkMbit: 100, bigMiB: quick ? 10 : 50 },
+  { name: "CPU-bound (no shaping)", linkMbit: undefined, bigMiB: quick ? 20 : 200 }
+]
 
 interface Node {
   readonly name: string
   readonly base: string
   readonly pid: () => number | undefined
+}
+
+/** What makuo is compared with, where the lab can run it. */
+interface Peers {
+  readonly ceiling: Effect.Effect<Ceiling>
+  readonly rsync: Rsync
 }
 
 /** One sender and K receivers, on the lab or on loopback. */
@@ -34,18 +55,23 @@ interface Cluster {
   readonly makuo: (args: ReadonlyArray<string>) => Effect.Effect<RunResult>
   /** Sets random loss on every receiver; undefined where the cluster cannot drop. */
   readonly setLoss: ((percent: number) => Effect.Effect<void, Lab.LabError>) | undefined
+  readonly peers: Peers | undefined
 }
 
-const labCluster = (k: number): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
-  Effect.map(Lab.withDaemons(k + 1), (lab) => {
-    const [sender, ...receivers] = lab.hosts
+const labCluster = (k: number, scenario: Scenario): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const lab = yield* Lab.withDaemons(k + 1)
+    const [sender, ...receivers] = lab.hosts as [Lab.LabHost, ...Array<Lab.LabHost>]
+    if (scenario.linkMbit !== undefined) yield* Effect.forEach(lab.hosts, (h) => lab.setRate(h, scenario.linkMbit), { discard: true })
     const node = (h: Lab.LabHost): Node => ({ name: h.name, base: h.base, pid: () => lab.daemonPid(h) })
+    const ceilingDatagrams = scenario.linkMbit === undefined ? 100_000 : Math.round((scenario.linkMbit * 1_000_000 / 8 / 1066) * 3)
     return {
-      where: `namespace lab: ${k + 1} hosts on a bridge, daemons with production defaults`,
-      sender: node(sender!),
+      where: `namespace lab: 1 + K hosts on a bridge, daemons with production defaults`,
+      sender: node(sender),
       receivers: receivers.map(node),
-      makuo: (args) => lab.makuo(sender!, args, 1_800_000),
-      setLoss: (percent) => Effect.forEach(receivers, (h) => lab.setLoss(h, percent), { discard: true })
+      makuo: (args) => lab.makuo(sender, args, 1_800_000),
+      setLoss: (percent) => Effect.forEach(receivers, (h) => lab.setLoss(h, percent), { discard: true }),
+      peers: { ceiling: dgramCeiling(lab, sender, receivers[0]!, ceilingDatagrams), rsync: yield* rsyncPeers(lab, sender, receivers) }
     }
   })
 
@@ -58,11 +84,12 @@ const loopbackCluster = (k: number): Effect.Effect<Cluster, never, Scope.Scope> 
     const node = (d: (typeof daemons)[number]): Node => ({ name: d.name, base: d.base, pid: () => d.process.pid })
     const [sender, ...receivers] = daemons
     const cluster: Cluster = {
-      where: `loopback: ${k + 1} daemons on 127.0.0.2-${k + 2}, group on interface 127.0.0.1 (not root: no lab, no loss)`,
+      where: `loopback: 1 + K daemons on 127.0.0.x, group on interface 127.0.0.1 (not root: no lab, no loss, no peers)`,
       sender: node(sender!),
       receivers: receivers.map(node),
       makuo: (args) => makuo([...args, "--control", sender!.control], 1_800_000),
-      setLoss: undefined
+      setLoss: undefined,
+      peers: undefined
     }
     for (let i = 0; i < 100; i++) {
       const r = yield* cluster.makuo(["members", "--json"])
@@ -87,54 +114,83 @@ const usage = (pid: number | undefined) => {
 }
 
 interface Row {
+  readonly scenario: string
   readonly receivers: number
   readonly lossPercent: number
   readonly workload: string
   readonly seconds: number
   readonly mbPerSecond: number
   readonly filesPerSecond: number
+  readonly datagramsPerSecond: number
   readonly retransmittedPercent: number
+  readonly senderCpuSecondsPerGiB: number | undefined
   readonly senderCpuSeconds: number
   readonly receiverCpuSeconds: number
   readonly senderPeakMiB: number
   readonly receiverPeakMiB: number
+  /** makuo's goodput over the raw dgram ceiling (big files). */
+  readonly ofCeiling: number | undefined
+  /** rsync's seconds over makuo's: one receiver after another, and all at once. */
+  readonly rsyncSequentialRatio: number | undefined
+  readonly rsyncAllAtOnceRatio: number | undefined
 }
 
-const retransmitted = (c: Cluster) =>
-  Effect.map(c.makuo(["status", "--json"]), (r) => (JSON.parse(r.stdout) as { counters: { retransmittedBlocks: number } }).counters.retransmittedBlocks)
+const counters = (c: Cluster) =>
+  Effect.map(c.makuo(["status", "--json"]), (r) => (JSON.parse(r.stdout) as { counters: { retransmittedBlocks: number; datagramsOut: number } }).counters)
 
-const measure = (c: Cluster, loss: number, workload: string, args: ReadonlyArray<string>, blocks: number) =>
+interface Workload {
+  readonly label: string
+  readonly dir: string
+  readonly blocks: number
+  readonly big: boolean
+  /** rsync copies from scratch (false: the tree is already there, as for makuo's skips). */
+  readonly fresh: boolean
+}
+
+const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceiling: Ceiling | undefined) =>
   Effect.gen(function*() {
-    const before = { sender: usage(c.sender.pid()), receivers: c.receivers.map((r) => usage(r.pid())) }
-    const repairedBefore = yield* retransmitted(c)
-    const r = yield* c.makuo(["send", "--json", ...args])
-    const summary = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { files: number; bytes: number; milliseconds: number; failed: number; lost: number }
-    if (r.code !== 0) return yield* Effect.fail(`send ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`)
-    const repaired = (yield* retransmitted(c)) - repairedBefore
-    const after = { sender: usage(c.sender.pid()), receivers: c.receivers.map((x) => usage(x.pid())) }
+    const before = { sender: usage(c.sender.pid()), receivers: c.receivers.map((r) => usage(r.pid())), counters: yield* counters(c) }
+    const r = yield* c.makuo(["send", "--json", "-r", w.dir])
+    if (r.code !== 0) return yield* Effect.fail(`send -r ${w.dir} exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`)
+    const summary = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { files: number; bytes: number; milliseconds: number }
+    const after = { sender: usage(c.sender.pid()), receivers: c.receivers.map((x) => usage(x.pid())), counters: yield* counters(c) }
     const seconds = summary.milliseconds / 1000
+    const rsync = c.peers === undefined ? undefined : {
+      sequential: w.fresh ? yield* c.peers.rsync.sequential(w.dir) : undefined,
+      allAtOnce: yield* c.peers.rsync.allAtOnce(w.dir)
+    }
+    const senderCpu = after.sender.cpu - before.sender.cpu
+    const mbPerSecond = summary.bytes / 1_000_000 / seconds
     return {
+      scenario: scenario.name,
       receivers: c.receivers.length,
       lossPercent: loss,
-      workload,
+      workload: w.label,
       seconds,
-      mbPerSecond: summary.bytes / 1_000_000 / seconds,
+      mbPerSecond,
       filesPerSecond: summary.files / seconds,
-      retransmittedPercent: blocks === 0 ? 0 : (100 * repaired) / blocks,
-      senderCpuSeconds: after.sender.cpu - before.sender.cpu,
+      datagramsPerSecond: (after.counters.datagramsOut - before.counters.datagramsOut) / seconds,
+      retransmittedPercent: w.blocks === 0 ? 0 : (100 * (after.counters.retransmittedBlocks - before.counters.retransmittedBlocks)) / w.blocks,
+      senderCpuSecondsPerGiB: w.big ? senderCpu / (summary.bytes / (1 << 30)) : undefined,
+      senderCpuSeconds: senderCpu,
       receiverCpuSeconds: Math.max(...after.receivers.map((a, i) => a.cpu - before.receivers[i]!.cpu)),
       senderPeakMiB: after.sender.peakMiB,
-      receiverPeakMiB: Math.max(...after.receivers.map((a) => a.peakMiB))
+      receiverPeakMiB: Math.max(...after.receivers.map((a) => a.peakMiB)),
+      ofCeiling: w.big && ceiling !== undefined ? mbPerSecond / ceiling.mbPerSecond : undefined,
+      rsyncSequentialRatio: rsync?.sequential === undefined ? undefined : rsync.sequential / seconds,
+      rsyncAllAtOnceRatio: rsync === undefined ? undefined : rsync.allAtOnce / seconds
     } satisfies Row
   })
 
 const f = (x: number, digits = 1) => x.toFixed(digits).padStart(7)
+const ratio = (x: number | undefined, suffix: string) => (x === undefined ? "".padStart(8 + suffix.length) : `${f(x, 2)}${suffix} `)
 
 const printRow = (r: Row) =>
   Console.log(
-    `${String(r.receivers).padStart(2)}  ${String(r.lossPercent).padStart(3)}%  ${r.workload.padEnd(22)} ${f(r.seconds, 2)} s ` +
+    `${String(r.receivers).padStart(2)} ${String(r.lossPercent).padStart(3)}%  ${r.workload.padEnd(22)} ${f(r.seconds, 2)} s ` +
       `${r.workload.startsWith("one") ? `${f(r.mbPerSecond)} MB/s    ` : `${f(r.filesPerSecond, 0)} files/s `} ` +
-      `${f(r.retransmittedPercent)} % ${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}`
+      `${f(r.retransmittedPercent)} % ${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}  ` +
+      `${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}${ratio(r.rsyncAllAtOnceRatio, "x")}`
   )
 
 const verify = (c: Cluster) =>
@@ -147,35 +203,61 @@ const verify = (c: Cluster) =>
     return Effect.void
   })
 
+const bigTree = (c: Cluster, dir: string, mib: number) => {
+  makeSampleTree(join(c.sender.base, dir), 0, mib)
+  for (const extra of ["empty", "link"]) fs.rmSync(join(c.sender.base, dir, extra))
+}
+
 const bench = Effect.gen(function*() {
-  const useLab = Lab.labUnavailable() === undefined
+  const unavailable = Lab.labUnavailable()
   const rows: Array<Row> = []
   let where = ""
+  const ceilings: Array<{ scenario: string; receivers: number } & Ceiling> = []
   yield* Console.log(`makuo bench, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}${quick ? ", --quick" : ""}`)
-  if (!useLab) yield* Console.log(`no namespace lab here (${Lab.labUnavailable()}): loopback instead`)
-  yield* Console.log(`\n K  loss  workload               seconds  rate             retx %  snd CPU rcv CPU snd MiB rcv MiB`)
-  for (const k of receiverCounts) {
-    for (const loss of useLab ? [0, 1] : [0]) {
-      yield* Effect.scoped(Effect.gen(function*() {
-        const c = yield* (useLab ? labCluster(k) : loopbackCluster(k))
-        where = c.where.replace(/\d+ (hosts|daemons)/, "1 + K $1")
-        if (c.setLoss !== undefined) yield* c.setLoss(loss)
-        makeSampleTree(join(c.sender.base, "big"), 0, bigMiB)
-        for (const extra of ["big/empty", "big/link"]) fs.rmSync(join(c.sender.base, extra))
-        const measured = [yield* measure(c, loss, `one ${bigMiB} MiB file`, ["-r", "big"], bigMiB * 1024)]
-        makeSampleTree(join(c.sender.base, "small"), smallFiles, 0)
-        measured.push(yield* measure(c, loss, `${smallFiles} files of 1-4 KiB`, ["-r", "small"], smallFiles * 3))
-        measured.push(yield* measure(c, loss, `${smallFiles} unchanged (skip)`, ["-r", "small"], 0))
-        yield* verify(c)
-        for (const r of measured) yield* printRow(r)
-        rows.push(...measured)
-      }))
+  if (unavailable !== undefined) yield* Console.log(`no namespace lab here (${unavailable}): makuo alone, on loopback`)
+  for (const scenario of unavailable === undefined ? scenarios : [scenarios[1]!]) {
+    yield* Console.log(`\n== ${unavailable === undefined ? scenario.name : "loopback"}`)
+    yield* Console.log(` K loss  workload               seconds  rate             retx %  snd CPU rcv CPU snd MiB rcv MiB  of ceiling  rsync 1by1  rsync all`)
+    for (const k of receiverCounts) {
+      for (const loss of unavailable === undefined ? [0, 1] : [0]) {
+        yield* Effect.scoped(Effect.gen(function*() {
+          const c = yield* (unavailable === undefined ? labCluster(k, scenario) : loopbackCluster(k))
+          where = c.where
+          const ceiling = c.peers === undefined || loss > 0 ? undefined : yield* c.peers.ceiling
+          if (ceiling !== undefined) ceilings.push({ scenario: scenario.name, receivers: k, ...ceiling })
+          if (c.setLoss !== undefined) yield* c.setLoss(loss)
+          bigTree(c, "big", scenario.bigMiB)
+          makeSampleTree(join(c.sender.base, "small"), smallFiles, 0)
+          const workloads: ReadonlyArray<Workload> = [
+            { label: `one ${scenario.bigMiB} MiB file`, dir: "big", blocks: scenario.bigMiB * 1024, big: true, fresh: true },
+            { label: `${smallFiles} files of 1-4 KiB`, dir: "small", blocks: smallFiles * 3, big: false, fresh: true },
+            { label: `${smallFiles} unchanged (skip)`, dir: "small", blocks: 0, big: false, fresh: false }
+          ]
+          for (const w of workloads) {
+            const row = yield* measure(c, scenario, loss, w, ceiling)
+            yield* printRow(row)
+            rows.push(row)
+          }
+          if (!quick && k === 1 && loss === 0 && scenario.linkMbit === undefined) {
+            bigTree(c, "huge", 1024)
+            const row = yield* measure(c, scenario, loss, { label: "one 1024 MiB file", dir: "huge", blocks: 1 << 20, big: true, fresh: false }, ceiling)
+            yield* printRow(row)
+            rows.push(row)
+          }
+          yield* verify(c)
+          if (ceiling !== undefined) {
+            yield* Console.log(`    raw node:dgram ceiling, 1 sender -> 1 receiver: ${ceiling.mbPerSecond.toFixed(1)} MB/s, ` +
+              `${ceiling.datagramsPerSecond.toFixed(0)} datagrams/s, ${(100 * ceiling.delivered).toFixed(1)} % delivered`)
+          }
+        }))
+      }
     }
   }
-  yield* Console.log(`\nwhere: ${where}; every receiver verified identical to the sender`)
+  yield* Console.log(`\nwhere: ${where}; every receiver verified identical to the sender after each row set`)
+  yield* Console.log(`ratios: "of ceiling" = makuo goodput / raw dgram goodput; "rsync" = rsync seconds / makuo seconds (above 1: makuo is faster)`)
   const out = join("bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`)
   fs.mkdirSync(join("bench", "results"), { recursive: true })
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, rows }, null, 2) + "\n")
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, rows }, null, 2) + "\n")
   yield* Console.log(`figures written to ${out}`)
 })
 

@@ -5,7 +5,7 @@
  * production defaults: port 5000, group 224.0.0.108, bound to 0.0.0.0, the kernel's multicast route.
  *
  * Impairments change while a test runs: random loss (an nftables `numgen random` drop rule on the host's
- * input), a cut-off (all UDP dropped both ways) and heal, and a rate limit (`tc tbf` on both ends of the
+ * input), a cut-off (everything dropped both ways) and heal, and a rate limit (`tc tbf` on both ends of the
  * host's link). This kernel has no `netem`, so delay, duplication and reordering stay with the in-memory network.
  *
  * Every command runs inside a lab namespace (`ip -n`, `ip netns exec`): nothing in the root namespace is
@@ -39,11 +39,19 @@ export interface LabHost {
   readonly control: string
 }
 
+export interface Background {
+  readonly output: () => string
+  /** Resolves with the exit code when the command ends. */
+  readonly exited: Effect.Effect<number | null>
+}
+
 export interface Lab {
   readonly hosts: ReadonlyArray<LabHost>
   readonly bridge: string
   /** Runs a command inside the host's namespace. */
   readonly exec: (host: LabHost, argv: ReadonlyArray<string>, timeoutMs?: number) => Effect.Effect<RunResult>
+  /** Starts a command inside the host's namespace that runs until it exits or the lab goes (killed by PID). */
+  readonly background: (host: LabHost, argv: ReadonlyArray<string>) => Effect.Effect<Background, never, Scope.Scope>
   /** The makuo CLI against the host's daemon (through its control socket). */
   readonly makuo: (host: LabHost, args: ReadonlyArray<string>, timeoutMs?: number) => Effect.Effect<RunResult>
   readonly startDaemon: (host: LabHost, extra?: ReadonlyArray<string>) => Effect.Effect<void>
@@ -52,7 +60,7 @@ export interface Lab {
   readonly daemonLog: (host: LabHost) => string
   /** The PID of the host's daemon (for CPU and memory figures), if it runs. */
   readonly daemonPid: (host: LabHost) => number | undefined
-  /** Percent of UDP datagrams dropped on the host's input: 0 none, 100 cuts the host off (both ways). */
+  /** Percent of packets dropped on the host's input: 0 none, 100 cuts the host off (both ways). */
   readonly setLoss: (host: LabHost, percent: number) => Effect.Effect<void, LabError>
   /** Caps the host's link both ways (tbf), or lifts the cap. */
   readonly setRate: (host: LabHost, mbit: number | undefined) => Effect.Effect<void, LabError>
@@ -115,14 +123,14 @@ const removeStale = Effect.gen(function*() {
   }
 })
 
-/** Percent of UDP datagrams the host drops on input; 100 cuts it off both ways; 0 heals it. */
+/** Percent of packets (UDP and TCP alike) the host drops on input; 100 cuts it off both ways; 0 heals it. */
 export const setLoss = (host: LabHost, percent: number) =>
   Effect.gen(function*() {
     for (const hook of ["input", "output"]) yield* inNs(host.ns, "nft", "flush", "chain", "inet", "lab", hook)
     if (percent >= 100) {
-      for (const hook of ["input", "output"]) yield* inNs(host.ns, "nft", "add", "rule", "inet", "lab", hook, "meta", "l4proto", "udp", "drop")
+      for (const hook of ["input", "output"]) yield* inNs(host.ns, "nft", "add", "rule", "inet", "lab", hook, "drop")
     } else if (percent > 0) {
-      yield* inNs(host.ns, "nft", "add", "rule", "inet", "lab", "input", "meta", "l4proto", "udp", "numgen", "random", "mod", "100", "<", String(Math.round(percent)), "drop")
+      yield* inNs(host.ns, "nft", "add", "rule", "inet", "lab", "input", "numgen", "random", "mod", "100", "<", String(Math.round(percent)), "drop")
     }
   })
 
@@ -226,6 +234,28 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
       hosts,
       bridge,
       exec: (host, argv, timeoutMs = 60_000) => run(["ip", "netns", "exec", host.ns, ...argv], timeoutMs),
+      background: (host, argv) =>
+        Effect.map(
+          Effect.acquireRelease(
+            Effect.sync(() => spawn("ip", ["netns", "exec", host.ns, ...argv], { stdio: ["ignore", "pipe", "pipe"] })),
+            (child) =>
+              Effect.async<void>((resume) => {
+                if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+                child.once("exit", () => resume(Effect.void))
+                child.kill("SIGKILL")
+              })
+          ),
+          (child): Background => {
+            let output = ""
+            child.stdout!.on("data", (d: Buffer) => void (output += d.toString()))
+            child.stderr!.on("data", (d: Buffer) => void (output += d.toString()))
+            const exited = Effect.async<number | null>((resume) => {
+              if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
+              child.once("exit", (code) => resume(Effect.succeed(code)))
+            })
+            return { output: () => output, exited }
+          }
+        ),
       makuo,
       startDaemon,
       stopDaemon,
