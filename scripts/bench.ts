@@ -2,8 +2,8 @@
  * `npm run bench`: figures, not a test. As root it builds the namespace lab (one sender host and K receiver
  * hosts on a bridge, production defaults) for K = 1, 2, 4, 8 and random loss 0 % and 1 % on every receiver, in
  * two scenarios: link-bound (every port shaped to 100 Mbit/s with tbf, the operator's reality) and CPU-bound
- * (no shaping). Beside makuo, on the same hosts and data: the raw node:dgram ceiling and rsync to every receiver
- * one after another and all at once; each makuo row prints its ratio to them. Without root it runs makuo alone
+ * (no shaping). Beside makuo, on the same hosts and data: the raw node:dgram ceiling, rsync to every receiver
+ * one after another and all at once, and UFTP at a fixed rate; each makuo row prints its ratio to them. Without root it runs makuo alone
  * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, blocks
  * retransmitted, CPU seconds of the sender and of the busiest receiver, peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, the same 2000 again (all skipped), and one
@@ -11,12 +11,13 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { cpus } from "node:os"
 import { join } from "node:path"
 import * as Lab from "./lib/lab.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
-import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers } from "./lib/peers.js"
+import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from "./lib/peers.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 
 const quick = process.argv.includes("--quick")
@@ -28,11 +29,13 @@ interface Scenario {
   /** tbf rate on every lab port, Mbit/s; undefined = unshaped. */
   readonly linkMbit: number | undefined
   readonly bigMiB: number
+  /** UFTP's fixed rate (it needs one): 95 % of the link, or 400 Mbit/s unshaped. */
+  readonly uftpKbps: number
 }
 
 const scenarios: ReadonlyArray<Scenario> = [
-  { name: "link-bound (every port 100 Mbit/s)", linkMbit: 100, bigMiB: quick ? 10 : 50 },
-  { name: "CPU-bound (no shaping)", linkMbit: undefined, bigMiB: quick ? 20 : 200 }
+  { name: "link-bound (every port 100 Mbit/s)", linkMbit: 100, bigMiB: quick ? 10 : 50, uftpKbps: 95_000 },
+  { name: "CPU-bound (no shaping)", linkMbit: undefined, bigMiB: quick ? 20 : 200, uftpKbps: 400_000 }
 ]
 
 interface Node {
@@ -44,8 +47,22 @@ interface Node {
 /** What makuo is compared with, where the lab can run it. */
 interface Peers {
   readonly ceiling: Effect.Effect<Ceiling>
-  readonly rsync: Rsync
+  /** Undefined when rsync is not installed. */
+  readonly rsync: Rsync | undefined
+  /** Seconds UFTP takes to send the directory to every receiver (fresh); undefined when uftp is not installed. */
+  readonly uftp: ((dir: string) => Effect.Effect<number, string>) | undefined
 }
+
+const installed = (tool: string) => {
+  try {
+    execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+}
+const haveRsync = installed("rsync")
+const haveUftp = installed("uftp") && installed("uftpd")
 
 /** One sender and K receivers, on the lab or on loopback. */
 interface Cluster {
@@ -71,7 +88,11 @@ const labCluster = (k: number, scenario: Scenario): Effect.Effect<Cluster, Lab.L
       receivers: receivers.map(node),
       makuo: (args) => lab.makuo(sender, args, 1_800_000),
       setLoss: (percent) => Effect.forEach(receivers, (h) => lab.setLoss(h, percent), { discard: true }),
-      peers: { ceiling: dgramCeiling(lab, sender, receivers[0]!, ceilingDatagrams), rsync: yield* rsyncPeers(lab, sender, receivers) }
+      peers: {
+        ceiling: dgramCeiling(lab, sender, receivers[0]!, ceilingDatagrams),
+        rsync: haveRsync ? yield* rsyncPeers(lab, sender, receivers) : undefined,
+        uftp: haveUftp ? yield* uftpPeers(lab, sender, receivers, scenario.uftpKbps) : undefined
+      }
     }
   })
 
@@ -133,6 +154,8 @@ interface Row {
   /** rsync's seconds over makuo's: one receiver after another, and all at once. */
   readonly rsyncSequentialRatio: number | undefined
   readonly rsyncAllAtOnceRatio: number | undefined
+  /** UFTP's seconds over makuo's. */
+  readonly uftpRatio: number | undefined
 }
 
 const counters = (c: Cluster) =>
@@ -155,10 +178,12 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
     const summary = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { files: number; bytes: number; milliseconds: number }
     const after = { sender: usage(c.sender.pid()), receivers: c.receivers.map((x) => usage(x.pid())), counters: yield* counters(c) }
     const seconds = summary.milliseconds / 1000
-    const rsync = c.peers === undefined ? undefined : {
-      sequential: w.fresh ? yield* c.peers.rsync.sequential(w.dir) : undefined,
-      allAtOnce: yield* c.peers.rsync.allAtOnce(w.dir)
+    const peers = c.peers
+    const rsync = peers?.rsync === undefined ? undefined : {
+      sequential: w.fresh ? yield* peers.rsync.sequential(w.dir) : undefined,
+      allAtOnce: yield* peers.rsync.allAtOnce(w.dir)
     }
+    const uftp = peers?.uftp === undefined || !w.fresh ? undefined : yield* peers.uftp(w.dir)
     const senderCpu = after.sender.cpu - before.sender.cpu
     const mbPerSecond = summary.bytes / 1_000_000 / seconds
     return {
@@ -178,7 +203,8 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
       receiverPeakMiB: Math.max(...after.receivers.map((a) => a.peakMiB)),
       ofCeiling: w.big && ceiling !== undefined ? mbPerSecond / ceiling.mbPerSecond : undefined,
       rsyncSequentialRatio: rsync?.sequential === undefined ? undefined : rsync.sequential / seconds,
-      rsyncAllAtOnceRatio: rsync === undefined ? undefined : rsync.allAtOnce / seconds
+      rsyncAllAtOnceRatio: rsync === undefined ? undefined : rsync.allAtOnce / seconds,
+      uftpRatio: uftp === undefined ? undefined : uftp / seconds
     } satisfies Row
   })
 
@@ -190,7 +216,8 @@ const printRow = (r: Row) =>
     `${String(r.receivers).padStart(2)} ${String(r.lossPercent).padStart(3)}%  ${r.workload.padEnd(22)} ${f(r.seconds, 2)} s ` +
       `${r.workload.startsWith("one") ? `${f(r.mbPerSecond)} MB/s    ` : `${f(r.filesPerSecond, 0)} files/s `} ` +
       `${f(r.retransmittedPercent)} % ${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}  ` +
-      `${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}${ratio(r.rsyncAllAtOnceRatio, "x")}`
+      `${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}` +
+      `${ratio(r.rsyncAllAtOnceRatio, "x")}${ratio(r.uftpRatio, "x")}`
   )
 
 const verify = (c: Cluster) =>
@@ -215,9 +242,12 @@ const bench = Effect.gen(function*() {
   const ceilings: Array<{ scenario: string; receivers: number } & Ceiling> = []
   yield* Console.log(`makuo bench, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}${quick ? ", --quick" : ""}`)
   if (unavailable !== undefined) yield* Console.log(`no namespace lab here (${unavailable}): makuo alone, on loopback`)
+  else if (!haveRsync || !haveUftp) {
+    yield* Console.log(`without ${[haveRsync ? "" : "rsync", haveUftp ? "" : "uftp"].filter((t) => t !== "").join(" and ")}: those columns stay empty (Debian: apt-get install rsync uftp)`)
+  }
   for (const scenario of unavailable === undefined ? scenarios : [scenarios[1]!]) {
     yield* Console.log(`\n== ${unavailable === undefined ? scenario.name : "loopback"}`)
-    yield* Console.log(` K loss  workload               seconds  rate             retx %  snd CPU rcv CPU snd MiB rcv MiB  of ceiling  rsync 1by1  rsync all`)
+    yield* Console.log(` K loss  workload               seconds  rate             retx %  snd CPU rcv CPU snd MiB rcv MiB  of ceiling  rsync 1by1  rsync all   uftp`)
     for (const k of receiverCounts) {
       for (const loss of unavailable === undefined ? [0, 1] : [0]) {
         yield* Effect.scoped(Effect.gen(function*() {
@@ -254,7 +284,7 @@ const bench = Effect.gen(function*() {
     }
   }
   yield* Console.log(`\nwhere: ${where}; every receiver verified identical to the sender after each row set`)
-  yield* Console.log(`ratios: "of ceiling" = makuo goodput / raw dgram goodput; "rsync" = rsync seconds / makuo seconds (above 1: makuo is faster)`)
+  yield* Console.log(`ratios: "of ceiling" = makuo goodput / raw dgram goodput; "rsync", "uftp" = their seconds / makuo's (above 1: makuo is faster)`)
   const out = join("bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`)
   fs.mkdirSync(join("bench", "results"), { recursive: true })
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, rows }, null, 2) + "\n")

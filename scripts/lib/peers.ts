@@ -65,3 +65,31 @@ export const rsyncPeers = (lab: Lab, sender: LabHost, receivers: ReadonlyArray<L
       })
     return { sequential: (dir) => timed(dir, 1), allAtOnce: (dir) => timed(dir, receivers.length) }
   })
+
+/** UFTP's client id for an IPv4 address: the address itself, as eight hex digits. */
+const uftpId = (address: string) => `0x${address.split(".").map((o) => Number(o).toString(16).padStart(2, "0")).join("")}`
+
+/**
+ * UFTP (Debian `uftp`): `uftpd` in every receiver host, writing beside makuo's base; `uftp` from the sender at a
+ * fixed rate (`-C none -R kbps`), 1024-byte blocks, a closed group of the receivers.
+ */
+export const uftpPeers = (lab: Lab, sender: LabHost, receivers: ReadonlyArray<LabHost>, rateKbps: number) =>
+  Effect.gen(function*() {
+    const target = (h: LabHost) => join(dirname(h.base), "uftp")
+    for (const h of receivers) {
+      fs.mkdirSync(target(h), { recursive: true })
+      yield* lab.background(h, ["uftpd", "-d", "-x", "0", "-I", "eth0", "-D", target(h)])
+    }
+    yield* Effect.sleep("500 millis")
+    return (dir: string): Effect.Effect<number, string> =>
+      Effect.gen(function*() {
+        for (const h of receivers) fs.rmSync(join(target(h), dir), { recursive: true, force: true })
+        const started = performance.now()
+        const r = yield* lab.exec(sender, [
+          "uftp", "-x", "0", "-I", "eth0", "-C", "none", "-R", String(rateKbps), "-b", "1024",
+          "-H", receivers.map((h) => uftpId(h.address)).join(","), join(sender.base, dir)
+        ], 1_800_000)
+        if (r.code !== 0) return yield* Effect.fail(`uftp exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(-300)}`)
+        return (performance.now() - started) / 1000
+      })
+  })
