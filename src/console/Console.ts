@@ -84,6 +84,8 @@ const serveConnection = (
       for (const line of fed.lines) inbox.unsafeOffer(line)
     })
     socket.once("close", () => Deferred.unsafeDone(gone, Exit.succeed("closed")))
+    // a client reset before this fiber ran has already closed: its slot must not wait forever
+    if (socket.destroyed) Deferred.unsafeDone(gone, Exit.succeed("closed"))
     const out = makeOutput(socket)
     const state: SessionState = { level: 0, alive: false, excludes: [] }
 

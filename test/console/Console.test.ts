@@ -2,6 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Stream } from "effect"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { type ConsoleBackend, MAX_CONNECTIONS, serve } from "../../src/console/Console.js"
@@ -64,6 +65,26 @@ describe("msync console", () => {
       const next = yield* connectConsole(path)
       yield* next.write("echo again\r\n")
       expect((yield* next.atLeast(10)).toString()).toBe("> again\n> ")
+    }))
+
+  it.scopedLive("clients that reset at once never use up the connection slots", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.async<number>((resume) => {
+        const probe = net.createServer().listen(0, "127.0.0.1", () => {
+          const { port } = probe.address() as net.AddressInfo
+          probe.close(() => resume(Effect.succeed(port)))
+        })
+      })
+      yield* serve({ address: { _tag: "Tcp", host: "127.0.0.1", port }, password: undefined }, backend(() => Stream.empty))
+      for (let i = 0; i < 3 * MAX_CONNECTIONS; i++) {
+        yield* Effect.async<void>((resume) => {
+          const s = net.connect(port, "127.0.0.1", () => (s.resetAndDestroy(), resume(Effect.void)))
+          s.on("error", () => resume(Effect.void))
+        })
+      }
+      yield* Effect.sleep("200 millis")
+      const client = yield* connectConsole({ host: "127.0.0.1", port })
+      expect(yield* client.prompt("3 seconds")).toBe("> ")
     }))
 
   it.scopedLive("a client that hangs up mid-command interrupts it", () =>
