@@ -58,9 +58,11 @@ const serveConnection = (socket: net.Socket, handler: Handler) =>
 
 export const serve = (path: string, handler: Handler): Effect.Effect<void, ControlSetupError, Scope.Scope> =>
   Effect.gen(function*() {
+    const server = yield* listenUnix(path, "control socket")
+    // made after the listener, so on shutdown the requests in flight are interrupted (their sockets closed)
+    // before the listener waits for its connections to end
     const connections = yield* FiberSet.make()
     const run = yield* FiberSet.runtime(connections)<never>()
-    const server = yield* listenUnix(path, "control socket")
     server.on("connection", (socket) => run(serveConnection(socket, handler)))
     yield* Effect.logInfo(`control socket ${path}`)
   })

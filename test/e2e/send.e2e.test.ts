@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
@@ -97,6 +97,20 @@ describe("makuo send between real daemons on loopback", () => {
       expect(yield* exited).toBe(130)
       const clean = Effect.sync(() => [h2, h3].every((h) => fs.readdirSync(h.base).length === 0))
       expect(yield* eventually(clean, "2 seconds")).toBe(true)
+    }), 60_000)
+
+  it.scopedLive("SIGTERM while a client's send runs: the daemon breaks the transfer off and exits at once", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = yield* cluster
+      makeSampleTree(h1.base, 0, 30)
+      const child = spawn(process.execPath, [BIN, "send", "big.bin", "--rate", "20", "--control", h1.control])
+      const client = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
+      yield* Effect.sleep("1500 millis")
+      const exit = yield* stopped(h1, "SIGTERM").pipe(Effect.timeout("10 seconds"), Effect.option)
+      expect(exit).toEqual(Option.some(0))
+      expect(yield* client).not.toBe(0)
+      const clean = Effect.sync(() => [h2, h3].every((h) => fs.readdirSync(h.base).length === 0))
+      expect(yield* eventually(clean, "3 seconds")).toBe(true)
     }), 60_000)
 
   it.scopedLive("send -r --delete removes a subtree on the members; check -r names a corrupted copy; sync of a removed file", () =>
