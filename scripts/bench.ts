@@ -11,13 +11,13 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { cpus } from "node:os"
 import { join } from "node:path"
 import * as Lab from "./lib/lab.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
 import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from "./lib/peers.js"
+import { hasCommand } from "./lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 
 const quick = process.argv.includes("--quick")
@@ -53,16 +53,8 @@ interface Peers {
   readonly uftp: ((dir: string) => Effect.Effect<number, string>) | undefined
 }
 
-const installed = (tool: string) => {
-  try {
-    execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" })
-    return true
-  } catch {
-    return false
-  }
-}
-const haveRsync = installed("rsync")
-const haveUftp = installed("uftp") && installed("uftpd")
+const haveRsync = hasCommand("rsync")
+const haveUftp = hasCommand("uftp") && hasCommand("uftpd")
 
 /** One sender and K receivers, on the lab or on loopback. */
 interface Cluster {

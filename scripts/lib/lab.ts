@@ -14,11 +14,12 @@
  * crashed run (whose PID is gone) are recognised and removed at the next start. Needs root, `ip`, `tc`, `nft`.
  */
 import { Data, Duration, Effect, type Scope } from "effect"
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { BIN, type RunResult } from "./loopbackCluster.js"
+import { BIN } from "./loopbackCluster.js"
+import { hasCommand, type RunResult, runCommand, stopChild } from "./processes.js"
 
 export class LabError extends Data.TaggedError("LabError")<{ readonly command: string; readonly detail: string }> {
   override get message() {
@@ -83,14 +84,8 @@ const inNs = (ns: string, command: string, ...args: ReadonlyArray<string>) => sh
 export const labUnavailable = (): string | undefined => {
   if (process.platform !== "linux") return "the lab needs Linux network namespaces"
   if (process.getuid?.() !== 0) return "the lab needs root (network namespaces, nftables, tc)"
-  for (const tool of ["ip", "tc", "nft"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" })
-    } catch {
-      return `the lab needs '${tool}' (Debian packages iproute2 and nftables)`
-    }
-  }
-  return undefined
+  const missing = ["ip", "tc", "nft"].find((tool) => !hasCommand(tool))
+  return missing === undefined ? undefined : `the lab needs '${missing}' (Debian packages iproute2 and nftables)`
 }
 
 const alive = (pid: number) => {
@@ -195,12 +190,10 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
 
     const daemons = new Map<string, { readonly child: ChildProcess; log: string }>()
     const stopDaemon = (host: LabHost, signal: NodeJS.Signals) =>
-      Effect.async<void>((resume) => {
+      Effect.suspend(() => {
         const d = daemons.get(host.name)
         daemons.delete(host.name)
-        if (d === undefined || d.child.exitCode !== null || d.child.signalCode !== null) return resume(Effect.void)
-        d.child.once("exit", () => resume(Effect.void))
-        d.child.kill(signal)
+        return d === undefined ? Effect.void : stopChild(d.child, signal)
       })
     yield* Effect.addFinalizer(() => Effect.forEach(hosts, (h) => stopDaemon(h, "SIGKILL"), { discard: true }))
 
@@ -217,14 +210,8 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
         daemons.set(host.name, entry)
       })
 
-    const run = (argv: ReadonlyArray<string>, timeoutMs: number) =>
-      Effect.async<RunResult>((resume) => {
-        execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-          resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
-      })
-
     const makuo = (host: LabHost, args: ReadonlyArray<string>, timeoutMs = 300_000) =>
-      run([process.execPath, BIN, ...args, "--control", host.control], timeoutMs)
+      runCommand([process.execPath, BIN, ...args, "--control", host.control], timeoutMs)
 
     const memberCount = (host: LabHost) =>
       Effect.map(makuo(host, ["members", "--json"], 10_000), (r) =>
@@ -233,17 +220,12 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
     const lab: Lab = {
       hosts,
       bridge,
-      exec: (host, argv, timeoutMs = 60_000) => run(["ip", "netns", "exec", host.ns, ...argv], timeoutMs),
+      exec: (host, argv, timeoutMs = 60_000) => runCommand(["ip", "netns", "exec", host.ns, ...argv], timeoutMs),
       background: (host, argv) =>
         Effect.map(
           Effect.acquireRelease(
             Effect.sync(() => spawn("ip", ["netns", "exec", host.ns, ...argv], { stdio: ["ignore", "pipe", "pipe"] })),
-            (child) =>
-              Effect.async<void>((resume) => {
-                if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-                child.once("exit", () => resume(Effect.void))
-                child.kill("SIGKILL")
-              })
+            (child) => stopChild(child, "SIGKILL")
           ),
           (child): Background => {
             let output = ""

@@ -4,11 +4,14 @@
  * whether the caller succeeded or not. Used by the demo and the end-to-end tests.
  */
 import { Duration, Effect, type Scope } from "effect"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as dgram from "node:dgram"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
+import { runCommand, stopChild } from "./processes.js"
+
+export type { RunResult } from "./processes.js"
 
 const packageRoot = (from: string): string =>
   existsSync(join(from, "package.json")) || dirname(from) === from ? from : packageRoot(dirname(from))
@@ -27,18 +30,8 @@ export interface Daemon {
   readonly log: () => string
 }
 
-export interface RunResult {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
 /** Runs the CLI to completion (bounded by `timeoutMs`). */
-export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000) =>
-  Effect.async<RunResult>((resume) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
-  })
+export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000) => runCommand([process.execPath, BIN, ...args], timeoutMs)
 
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "makuo-test-"))),
@@ -85,14 +78,7 @@ export const startDaemon = (
       child.stderr!.on("data", (d: Buffer) => void (log += d.toString()))
       return { name, address, base, control, process: child, log: () => log }
     }),
-    (d) =>
-      Effect.promise(() =>
-        new Promise<void>((done) => {
-          if (d.process.exitCode !== null || d.process.signalCode !== null) return done()
-          d.process.once("exit", () => done())
-          d.process.kill("SIGKILL")
-        })
-      )
+    (d) => stopChild(d.process, "SIGKILL")
   )
 
 /** Polls `check` every 100 ms until it holds or `within` has passed; returns whether it held. */

@@ -5,6 +5,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { freeTcpPort } from "../../scripts/lib/processes.js"
 import { type ConsoleBackend, MAX_CONNECTIONS, serve } from "../../src/console/Console.js"
 import { passwordFromFile } from "../../src/console/password.js"
 import { NoMembers } from "../../src/transfer/errors.js"
@@ -69,12 +70,7 @@ describe("msync console", () => {
 
   it.scopedLive("clients that reset at once never use up the connection slots", () =>
     Effect.gen(function*() {
-      const port = yield* Effect.async<number>((resume) => {
-        const probe = net.createServer().listen(0, "127.0.0.1", () => {
-          const { port } = probe.address() as net.AddressInfo
-          probe.close(() => resume(Effect.succeed(port)))
-        })
-      })
+      const port = yield* freeTcpPort
       yield* serve({ address: { _tag: "Tcp", host: "127.0.0.1", port }, password: undefined }, backend(() => Stream.empty))
       for (let i = 0; i < 3 * MAX_CONNECTIONS; i++) {
         yield* Effect.async<void>((resume) => {

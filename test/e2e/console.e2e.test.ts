@@ -5,21 +5,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import { join } from "node:path"
 import { eventually, freePort, makuo, memberNames, startDaemon, tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { freeTcpPort } from "../../scripts/lib/processes.js"
 import { WIRE_VERSION } from "../../src/version.js"
 import { connectConsole } from "../support/consoleClient.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-
-/** A TCP port nobody listens on right now. */
-const freeTcpPort = Effect.async<number>((resume) => {
-  const probe = net.createServer().listen(0, "127.0.0.1", () => {
-    const { port } = probe.address() as net.AddressInfo
-    probe.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 describe("msync console on a real daemon", () => {
   it.scopedLive("connect, prompt, members, send -r, dsync -r, check -r, quit: byte for byte", () =>

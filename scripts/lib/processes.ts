@@ -1,0 +1,43 @@
+/** Child processes and ports for the demo, the tests, the lab and the benchmark: started, awaited, stopped. */
+import { Effect } from "effect"
+import { type ChildProcess, execFile, execFileSync } from "node:child_process"
+import * as net from "node:net"
+
+export interface RunResult {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `argv` to completion (killed after `timeoutMs`); its exit code and output. */
+export const runCommand = (argv: ReadonlyArray<string>, timeoutMs: number) =>
+  Effect.async<RunResult>((resume) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
+      resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
+  })
+
+/** Sends `signal` to a child we started (unless it has ended) and waits until it has exited. */
+export const stopChild = (child: ChildProcess, signal: NodeJS.Signals) =>
+  Effect.async<void>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    child.once("exit", () => resume(Effect.void))
+    child.kill(signal)
+  })
+
+/** Whether `tool` is on the PATH. */
+export const hasCommand = (tool: string): boolean => {
+  try {
+    execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A TCP port on 127.0.0.1 that nobody listens on right now. */
+export const freeTcpPort = Effect.async<number>((resume) => {
+  const probe = net.createServer().listen(0, "127.0.0.1", () => {
+    const { port } = probe.address() as net.AddressInfo
+    probe.close(() => resume(Effect.succeed(port)))
+  })
+})
