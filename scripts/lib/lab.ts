@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { BIN } from "./loopbackCluster.js"
-import { hasCommand, type RunResult, runCommand, stopChild } from "./processes.js"
+import { exitOf, hasCommand, type RunResult, runCommand, stopChild } from "./processes.js"
 
 export class LabError extends Data.TaggedError("LabError")<{ readonly command: string; readonly detail: string }> {
   override get message() {
@@ -231,11 +231,7 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
             let output = ""
             child.stdout!.on("data", (d: Buffer) => void (output += d.toString()))
             child.stderr!.on("data", (d: Buffer) => void (output += d.toString()))
-            const exited = Effect.async<number | null>((resume) => {
-              if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
-              child.once("exit", (code) => resume(Effect.succeed(code)))
-            })
-            return { output: () => output, exited }
+            return { output: () => output, exited: exitOf(child) }
           }
         ),
       makuo,

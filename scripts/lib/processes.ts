@@ -17,6 +17,13 @@ export const runCommand = (argv: ReadonlyArray<string>, timeoutMs: number) =>
   })
 
 /** Sends `signal` to a child we started (unless it has ended) and waits until it has exited. */
+/** The child's exit code (null when a signal ended it), also when it has already exited before this runs. */
+export const exitOf = (child: ChildProcess) =>
+  Effect.async<number | null>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
+    child.once("exit", (code) => resume(Effect.succeed(code)))
+  })
+
 export const stopChild = (child: ChildProcess, signal: NodeJS.Signals) =>
   Effect.async<void>((resume) => {
     if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)

@@ -41,7 +41,11 @@ const options = {
     Options.withDefault("60s"),
     Options.withDescription("Drop a member from this send after it has not answered for this long.")
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("One JSON object per event (see the README).")),
+  verbose: Options.boolean("verbose").pipe(
+    Options.withAlias("v"),
+    Options.withDescription("Also list every file a host skipped (unchanged there); without it they are only counted.")
+  ),
+  json: Options.boolean("json").pipe(Options.withDescription("One JSON object per event, skipped files included (see the README).")),
   control: controlOption
 }
 
@@ -83,6 +87,7 @@ const toRequest = (o: Parsed, operation: Operation) =>
       targets: o.target,
       excludes: yield* excludePatterns(o),
       parallel: o.parallel,
+      reportSkipped: o.verbose || o.json,
       rateMbit: Option.getOrNull(o.rate),
       timeoutMs: Math.round(Duration.toMillis(timeout.right))
     } satisfies SendRequest
@@ -93,14 +98,20 @@ export const run = (o: Parsed, operation: Operation) =>
     const request = yield* toRequest(o, operation)
     const path = controlSocketPath(Option.getOrUndefined(o.control))
     let failed = false
+    const render = o.json ? jsonLines : textLines
+    // one write per batch of events: a line per write costs more than the transfer of an unchanged file
     yield* Client.request(path, request).pipe(
-      Stream.runForEach((e) => {
-        if (e._tag === "Failed") return Effect.fail(new RequestRefused({ detail: e.message }))
-        if (e._tag === "Summary") {
-          const s = e.summary
-          failed = s.failed + s.lost + s.sourceErrors + s.different + s.missing > 0
+      Stream.runForEachChunk((events) => {
+        const lines: Array<string> = []
+        for (const e of events) {
+          if (e._tag === "Failed") return Effect.fail(new RequestRefused({ detail: e.message }))
+          if (e._tag === "Summary") {
+            const s = e.summary
+            failed = s.failed + s.lost + s.sourceErrors + s.different + s.missing > 0
+          }
+          lines.push(...render(e))
         }
-        return Effect.forEach(o.json ? jsonLines(e) : textLines(e), (l) => Console.log(l), { discard: true })
+        return lines.length === 0 ? Effect.void : Console.log(lines.join("\n"))
       })
     )
     if (failed) return yield* Effect.fail(new TransferFailed())

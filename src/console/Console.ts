@@ -147,6 +147,7 @@ const serveConnection = (
         targets: command.targets,
         excludes: [...state.excludes],
         parallel: PARALLEL,
+        reportSkipped: state.level >= 2,
         rateMbit: undefined,
         timeout: roundSettings.timeout
       })

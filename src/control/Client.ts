@@ -21,21 +21,24 @@ export const request = (path: string, req: ControlRequest): Stream.Stream<Contro
           connected = true
           socket.write(Schema.encodeSync(RequestLine)(req) + "\n")
         })
+        // the events of one read go downstream as one chunk
         socket.on("data", (chunk) => {
           buffered += chunk.toString("utf8")
-          let nl: number
-          while (!finished && (nl = buffered.indexOf("\n")) >= 0) {
-            const line = buffered.slice(0, nl)
-            buffered = buffered.slice(nl + 1)
+          const lines = buffered.split("\n")
+          buffered = lines.pop()!
+          const events: Array<ControlEvent> = []
+          for (const line of lines) {
+            if (finished) break
             const event = Schema.decodeEither(EventLine)(line)
-            if (Either.isLeft(event)) return fail(new ControlProtocolError({ path, detail: `unreadable event: ${event.left.message}` }))
-            if (event.right._tag === "Done") {
-              finished = true
-              void emit(Effect.fail(Option.none()))
-              return
+            if (Either.isLeft(event)) {
+              if (events.length > 0) void emit(Effect.succeed(Chunk.unsafeFromArray(events)))
+              return fail(new ControlProtocolError({ path, detail: `unreadable event: ${event.left.message}` }))
             }
-            void emit(Effect.succeed(Chunk.of(event.right)))
+            if (event.right._tag === "Done") finished = true
+            else events.push(event.right)
           }
+          if (events.length > 0) void emit(Effect.succeed(Chunk.unsafeFromArray(events)))
+          if (finished) void emit(Effect.fail(Option.none()))
         })
         socket.on("error", (e: NodeJS.ErrnoException) =>
           fail(

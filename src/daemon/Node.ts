@@ -12,6 +12,7 @@ import * as DelReceiver from "../transfer/DelReceiver.js"
 import * as DsyncReceiver from "../transfer/DsyncReceiver.js"
 import * as Receiver from "../transfer/Receiver.js"
 import * as Sender from "../transfer/Sender.js"
+import * as Timers from "../transfer/Timers.js"
 import * as Router from "./Router.js"
 
 export interface NodeConfig {
@@ -30,6 +31,7 @@ export const layer = (config: NodeConfig) =>
       DsyncReceiver.layer({ readonly: config.receiver.readonly, idleTimeout: config.receiver.idleTimeout, rounds: Sender.roundSettings })
     ),
     Layer.provideMerge(Acks.layer),
+    Layer.provideMerge(Timers.layer),
     Layer.provideMerge(Members.layer(config.members)),
     Layer.provideMerge(FileStore.layer(config.base)),
     Layer.provideMerge(Wire.layer)

@@ -80,6 +80,7 @@ export const makeHandler = (config: DaemonConfig, services: Services, startedAt:
         targets: request.targets,
         excludes: request.excludes,
         parallel: request.parallel,
+        reportSkipped: request.reportSkipped,
         rateMbit: request.rateMbit ?? undefined,
         timeout: Duration.millis(request.timeoutMs)
       }).pipe(

@@ -15,7 +15,8 @@ import { makeExclude } from "../store/exclude.js"
 import { FileStore } from "../store/FileStore.js"
 import { scan } from "../store/scan.js"
 import { Acks } from "./Acks.js"
-import { makeExchange, type RoundSettings } from "./exchange.js"
+import { makeExchange, type RoundSettings, type RoundTiming } from "./exchange.js"
+import { Timers } from "./Timers.js"
 import { collectIdle } from "./idleSessions.js"
 
 interface Session {
@@ -50,11 +51,12 @@ const batches = (records: ReadonlyArray<DelRecord>): ReadonlyArray<ReadonlyArray
   return out
 }
 
-export const make = (options: { readonly readonly: boolean; readonly idleTimeout: Duration.Duration; readonly rounds: RoundSettings }) =>
+export const make = (options: { readonly readonly: boolean; readonly idleTimeout: Duration.Duration; readonly rounds: RoundTiming }) =>
   Effect.gen(function*() {
     const wire = yield* Wire
     const store = yield* FileStore
     const acks = yield* Acks
+    const rounds: RoundSettings = { ...options.rounds, timers: yield* Timers }
     const sessions = new Map<string, Session>()
     const scope = yield* Effect.scope
 
@@ -90,7 +92,7 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
     const batch = (s: Session, records: ReadonlyArray<DelRecord>) =>
       Effect.scoped(Effect.gen(function*() {
         let lacks: ReadonlyArray<DelRecord> = []
-        const x = yield* makeExchange(wire, acks, options.rounds, {
+        const x = yield* makeExchange(wire, acks, rounds, {
           opcode: Opcode.DEL,
           flags: s.flags & (Flag.DRYRUN | Flag.RECURS),
           targets: [{ host: s.from.address, address: s.from.address, port: s.from.port }],

@@ -13,7 +13,8 @@ import { splitRelative } from "../store/paths.js"
 import { scan } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat } from "./receiveMachine.js"
-import { makeRttEstimator, type RoundSettings, type Target } from "./exchange.js"
+import { makeRttEstimator, type RoundTiming, type Target } from "./exchange.js"
+import { Timers } from "./Timers.js"
 import { Acks } from "./Acks.js"
 import { DelReceiver } from "./DelReceiver.js"
 import { type DeleteReport, dsync } from "./dsync.js"
@@ -23,6 +24,7 @@ import type { Progress } from "./progress.js"
 import { checkFile } from "./checkFile.js"
 import { sendFile, type SendSettings } from "./sendFile.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
+import { mapEffectUnordered } from "../mapEffectUnordered.js"
 
 export interface SendJob {
   readonly paths: ReadonlyArray<string>
@@ -39,6 +41,8 @@ export interface SendJob {
   readonly targets: ReadonlyArray<string>
   readonly excludes: ReadonlyArray<string>
   readonly parallel: number
+  /** Report files that every host skipped; without it they only count in the summary. */
+  readonly reportSkipped: boolean
   /** Mbit/s cap on DATA, or undefined. */
   readonly rateMbit: number | undefined
   readonly timeout: Duration.Duration
@@ -82,9 +86,9 @@ export interface SenderShape {
 export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {}
 
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
-export const roundSettings: RoundSettings = { retransmit: Duration.millis(500), timeout: Duration.seconds(60) }
+export const roundSettings: RoundTiming = { retransmit: Duration.millis(500), timeout: Duration.seconds(60) }
 
-export const defaultSettings: Omit<SendSettings, "timeout" | "rate"> = {
+export const defaultSettings: Omit<SendSettings, "timeout" | "rate" | "timers"> = {
   retransmit: roundSettings.retransmit,
   burst: 64
 }
@@ -177,6 +181,7 @@ export const make = Effect.gen(function*() {
   const deletions = yield* DelReceiver
   // one estimate for the daemon: its members share one network
   const rtt = makeRttEstimator()
+  const timers = yield* Timers
 
   const resolveTargets = (job: SendJob) =>
     Effect.flatMap(members.list, (list) => {
@@ -205,6 +210,7 @@ export const make = Effect.gen(function*() {
         const settings: SendSettings = {
           ...defaultSettings,
           rtt,
+          timers,
           timeout: job.timeout,
           rate: job.rateMbit === undefined ? undefined : (job.rateMbit * 1_000_000) / 8 / 1000
         }
@@ -215,7 +221,8 @@ export const make = Effect.gen(function*() {
 
         const unicast = job.targets.length > 0
 
-        const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent => {
+        /** Counts the outcomes; the event to report, if any (not for a file every host skipped, unless asked). */
+        const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent | undefined => {
           totals.files++
           for (const h of hosts) {
             if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++, lifetime.membersLost++)
@@ -226,6 +233,7 @@ export const make = Effect.gen(function*() {
             else if (h.outcome === "same" || h.outcome === "different" || h.outcome === "missing") totals[h.outcome]++
           }
           if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
+          if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
           return { _tag: "File", path: rel, hosts }
         }
 
@@ -256,8 +264,8 @@ export const make = Effect.gen(function*() {
 
         /** `--delete`: members delete what we lack under each path before anything is sent. */
         const deleteFirst = Stream.fromIterableEffect(Effect.gen(function*() {
-          const events: Array<SendEvent> = []
-          if (!(job.delete && job.operation === "send") && job.operation !== "dsync") return events
+          const events: Array<SendEvent | undefined> = []
+          if (!(job.delete && job.operation === "send") && job.operation !== "dsync") return []
           for (const rel of rels.length === 0 ? ["."] : rels) {
             const reports: Array<DeleteReport> = []
             const lost = yield* dsync(wire, router, deletions, settings, {
@@ -270,12 +278,12 @@ export const make = Effect.gen(function*() {
             }
             for (const t of lost) events.push(account(rel, [{ host: t.host, address: t.address, outcome: "lost", detail: "no answer to the delete scan" }], 0))
           }
-          return events
+          return events.filter((e): e is SendEvent => e !== undefined)
         }))
 
         const items = job.operation === "dsync" ? Stream.empty : scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
         const events = items.pipe(
-          Stream.mapEffect((item) => {
+          mapEffectUnordered(Math.max(1, job.parallel), (item) => {
             if (item._tag === "Missing") {
               // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
               return job.operation === "sync"
@@ -291,7 +299,7 @@ export const make = Effect.gen(function*() {
             if (item.entry.kind === "other") return Effect.succeed(sourceError(item.rel, "skipped: not a regular file, directory or symlink"))
             const mstat = toMstat(item.rel, item.entry)
             return typeof mstat === "string" ? Effect.succeed(sourceError(item.rel, mstat)) : transfer(item.rel, mstat, 0)
-          }, { concurrency: Math.max(1, job.parallel), unordered: true }),
+          }),
           Stream.filter((e): e is SendEvent => e !== undefined)
         )
         const summary = Effect.map(Clock.currentTimeMillis, (now): SendEvent => ({

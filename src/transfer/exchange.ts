@@ -4,11 +4,12 @@
  * silent for `timeout` is lost for THIS transfer only (never evicted from the group: no eviction storm, E12).
  * ACKs reach the exchange through the `AckRouter`, by request id.
  */
-import { Duration, Effect, Queue } from "effect"
+import { Duration, Effect } from "effect"
 import { Group, Peer as PeerDestination } from "../net/Transport.js"
 import type { Received, WireShape } from "../net/Wire.js"
 import { RecvState, type RecvStateValue } from "../protocol/constants.js"
 import type { Header, Payload, ReqId } from "../protocol/message.js"
+import type { TimersShape } from "./Timers.js"
 
 export interface Target {
   readonly host: string
@@ -33,13 +34,17 @@ export interface AckRouter {
   readonly unregister: (reqid: ReqId) => Effect.Effect<void>
 }
 
-export interface RoundSettings {
+export interface RoundTiming {
   /** The longest wait before a request is sent again (makuosan's fixed 500 ms). */
   readonly retransmit: Duration.Duration
   /** Silence after which a member is dropped from a transfer. */
   readonly timeout: Duration.Duration
+}
+
+export interface RoundSettings extends RoundTiming {
   /** Adapts the first wait to the measured round-trip time; without it every wait is `retransmit`. */
   readonly rtt?: RttEstimator
+  readonly timers: TimersShape
 }
 
 /**
@@ -95,8 +100,21 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
     const timeout = Duration.toMillis(settings.timeout)
     // two signals: a round's completion, and a poke that ends a `pause` early; a poke must never cut a
     // round's retransmission wait short, or members would be counted silent without having been waited for
-    const wake = yield* Queue.sliding<void>(1)
-    const pokes = yield* Queue.sliding<void>(1)
+    let answered: (() => void) | undefined
+    let poked = false
+    let pokeNow: (() => void) | undefined
+    /** Waits `ms`, or less when `cut` is handed the means to end the wait. */
+    const wait = (ms: number, cut: (end: (() => void) | undefined) => void) =>
+      Effect.async<void>((resume) => {
+        const end = () => {
+          cancel()
+          cut(undefined)
+          resume(Effect.void)
+        }
+        const cancel = settings.timers.after(ms, end)
+        cut(end)
+        return Effect.sync(() => (cancel(), cut(undefined)))
+      })
     let phase = 0
     let ostate = 0
     let waiting = new Set<Peer>()
@@ -111,7 +129,7 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
       peer.state = r.message.header.nstate as RecvStateValue
       if (!waiting.delete(peer)) return
       settings.rtt?.sample(clock.unsafeCurrentTimeMillis() - sampleFrom)
-      if (waiting.size === 0) wake.unsafeOffer(undefined)
+      if (waiting.size === 0) answered?.()
     }
     yield* Effect.acquireRelease(router.register(reqid, onAck), () => router.unregister(reqid))
 
@@ -135,16 +153,16 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
         const message = request(nstate, seqno, payload)
         const started = clock.unsafeCurrentTimeMillis()
         sampleFrom = started
-        let wait = settings.rtt?.rto(maxWait) ?? maxWait
+        let ms = settings.rtt?.rto(maxWait) ?? maxWait
         while (waiting.size > 0) {
           yield* transmit(message)
-          yield* Queue.take(wake).pipe(Effect.timeout(wait), Effect.ignore)
-          wait = Math.min(maxWait, wait * 2)
+          // everyone may have answered already: the wait starts only now
+          if (waiting.size > 0) yield* wait(ms, (end) => void (answered = end))
+          ms = Math.min(maxWait, ms * 2)
           // silent for the whole timeout: lost for this transfer
           if (clock.unsafeCurrentTimeMillis() - started >= timeout) for (const p of waiting) p.lost = true
           for (const p of [...waiting]) if (p.lost) waiting.delete(p)
         }
-        yield* Queue.takeAll(wake)
         ostate = nstate
       })
 
@@ -153,9 +171,15 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
 
     /** Waits up to `d`, or until `poke` (a poll interval that an unsolicited answer cuts short). */
     const pause = (d: Duration.DurationInput) =>
-      Effect.zipRight(Queue.take(pokes).pipe(Effect.timeout(d), Effect.ignore), Queue.takeAll(pokes))
+      Effect.suspend(() => {
+        if (poked) return Effect.sync(() => void (poked = false))
+        return Effect.zipRight(wait(Duration.toMillis(d), (end) => void (pokeNow = end)), Effect.sync(() => void (poked = false)))
+      })
 
-    const poke = () => void pokes.unsafeOffer(undefined)
+    const poke = () => {
+      poked = true
+      pokeNow?.()
+    }
 
     const inState = (...states: ReadonlyArray<number>) => (p: Peer) => p.state !== undefined && states.includes(p.state)
 

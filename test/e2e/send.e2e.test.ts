@@ -4,6 +4,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { BIN, type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { exitOf } from "../../scripts/lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "../../scripts/lib/trees.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
@@ -36,6 +37,12 @@ describe("makuo send between real daemons on loopback", () => {
       expect(outcomes.filter((o) => o.event === "outcome").every((o) => o.outcome === "skipped")).toBe(true)
       expect(outcomes.filter((o) => o.event === "outcome")).toHaveLength(2 * entries)
       expect(outcomes.at(-1)).toMatchObject({ event: "summary", files: entries, skipped: 2 * entries, updated: 0 })
+      // unchanged files are only counted, unless asked for
+      const quiet = yield* send(h1, "-r")
+      expect(quiet.stdout.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^${entries} files, .*: 0 updated, ${2 * entries} skipped,`))])
+      const verbose = yield* send(h1, "-r", "-v")
+      expect(verbose.stdout).toContain("skip     h3:d0/s0/f0.txt\n")
+      expect(verbose.stdout.split("\n").filter((l) => l.startsWith("skip "))).toHaveLength(2 * entries)
 
       fs.writeFileSync(join(h1.base, "d0/s0/f0.txt"), "changed")
       const dry = yield* send(h1, "-r", "-n")
@@ -68,7 +75,7 @@ describe("makuo send between real daemons on loopback", () => {
       const child = spawn(process.execPath, [BIN, "send", "-r", "--timeout", "3s", "--rate", "50", "--control", h1.control])
       let out = ""
       child.stdout.on("data", (d: Buffer) => void (out += d.toString()))
-      const exited = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
+      const exited = exitOf(child)
       yield* Effect.sleep("1500 millis")
       yield* stopped(h3, "SIGKILL")
       const code = yield* exited
@@ -83,7 +90,7 @@ describe("makuo send between real daemons on loopback", () => {
       const [h1, h2, h3] = yield* cluster
       makeSampleTree(h1.base, 0, 200)
       const child = spawn(process.execPath, [BIN, "send", "big.bin", "--control", h1.control])
-      const exited = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
+      const exited = exitOf(child)
       yield* Effect.sleep("1500 millis")
       // status shows the transfer in flight, both ways
       const status = (d: Daemon) => Effect.map(makuo(["status", "--json", "--control", d.control]), (r) => JSON.parse(r.stdout))
@@ -104,7 +111,7 @@ describe("makuo send between real daemons on loopback", () => {
       const [h1, h2, h3] = yield* cluster
       makeSampleTree(h1.base, 0, 30)
       const child = spawn(process.execPath, [BIN, "send", "big.bin", "--rate", "20", "--control", h1.control])
-      const client = Effect.async<number | null>((resume) => void child.once("exit", (code) => resume(Effect.succeed(code))))
+      const client = exitOf(child)
       yield* Effect.sleep("1500 millis")
       const exit = yield* stopped(h1, "SIGTERM").pipe(Effect.timeout("10 seconds"), Effect.option)
       expect(exit).toEqual(Option.some(0))

@@ -7,7 +7,7 @@ import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
 const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, rateMbit: undefined,
+  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, reportSkipped: true, rateMbit: undefined,
   timeout: Duration.seconds(60)
 }
 
