@@ -6,8 +6,8 @@
  * one after another and all at once, and UFTP at a fixed rate; each makuo row prints its ratio to them. Without root it runs makuo alone
  * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, blocks
  * retransmitted, CPU seconds of the sender and of the busiest receiver, peak RSS. Workloads: one big file
- * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, the same 2000 again (all skipped), and one
- * 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
+ * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
+ * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
@@ -17,11 +17,12 @@ import { join } from "node:path"
 import * as Lab from "./lib/lab.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
 import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from "./lib/peers.js"
-import { hasCommand } from "./lib/processes.js"
+import { hasCommand, runCommand } from "./lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 
 const quick = process.argv.includes("--quick")
 const smallFiles = quick ? 300 : 2000
+const unchangedFiles = quick ? 2000 : 20_000
 const receiverCounts = quick ? [1, 2] : [1, 2, 4, 8]
 
 interface Scenario {
@@ -227,6 +228,16 @@ const bigTree = (c: Cluster, dir: string, mib: number) => {
   for (const extra of ["empty", "link"]) fs.rmSync(join(c.sender.base, dir, extra))
 }
 
+/** A tree every receiver already has (copied with `cp -a`, so nothing differs): the skip path alone. */
+const unchangedTree = (c: Cluster, dir: string, files: number) =>
+  Effect.gen(function*() {
+    makeSampleTree(join(c.sender.base, dir), files, 0)
+    for (const r of c.receivers) {
+      const copied = yield* runCommand(["cp", "-a", join(c.sender.base, dir), join(r.base, dir)], 120_000)
+      if (copied.code !== 0) return yield* Effect.fail(`cp -a to ${r.name}: ${copied.stderr}`)
+    }
+  })
+
 const bench = Effect.gen(function*() {
   const unavailable = Lab.labUnavailable()
   const rows: Array<Row> = []
@@ -250,10 +261,11 @@ const bench = Effect.gen(function*() {
           if (c.setLoss !== undefined) yield* c.setLoss(loss)
           bigTree(c, "big", scenario.bigMiB)
           makeSampleTree(join(c.sender.base, "small"), smallFiles, 0)
+          yield* unchangedTree(c, "unchanged", unchangedFiles)
           const workloads: ReadonlyArray<Workload> = [
             { label: `one ${scenario.bigMiB} MiB file`, dir: "big", blocks: scenario.bigMiB * 1024, big: true, fresh: true },
             { label: `${smallFiles} files of 1-4 KiB`, dir: "small", blocks: smallFiles * 3, big: false, fresh: true },
-            { label: `${smallFiles} unchanged (skip)`, dir: "small", blocks: 0, big: false, fresh: false }
+            { label: `${unchangedFiles} unchanged (skip)`, dir: "unchanged", blocks: 0, big: false, fresh: false }
           ]
           for (const w of workloads) {
             const row = yield* measure(c, scenario, loss, w, ceiling)

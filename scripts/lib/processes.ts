@@ -16,7 +16,6 @@ export const runCommand = (argv: ReadonlyArray<string>, timeoutMs: number) =>
       resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
   })
 
-/** Sends `signal` to a child we started (unless it has ended) and waits until it has exited. */
 /** The child's exit code (null when a signal ended it), also when it has already exited before this runs. */
 export const exitOf = (child: ChildProcess) =>
   Effect.async<number | null>((resume) => {
@@ -24,6 +23,7 @@ export const exitOf = (child: ChildProcess) =>
     child.once("exit", (code) => resume(Effect.succeed(code)))
   })
 
+/** Sends `signal` to a child we started (unless it has ended) and waits until it has exited. */
 export const stopChild = (child: ChildProcess, signal: NodeJS.Signals) =>
   Effect.async<void>((resume) => {
     if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)

@@ -43,9 +43,9 @@ const options = {
   ),
   verbose: Options.boolean("verbose").pipe(
     Options.withAlias("v"),
-    Options.withDescription("Also list every file a host skipped (unchanged there); without it they are only counted.")
+    Options.withDescription("Also list the files every host skipped (unchanged everywhere); without it they are only counted.")
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("One JSON object per event, skipped files included (see the README).")),
+  json: Options.boolean("json").pipe(Options.withDescription("One JSON object per event (see the README); with -v also the unchanged files.")),
   control: controlOption
 }
 
@@ -87,7 +87,7 @@ const toRequest = (o: Parsed, operation: Operation) =>
       targets: o.target,
       excludes: yield* excludePatterns(o),
       parallel: o.parallel,
-      reportSkipped: o.verbose || o.json,
+      reportSkipped: o.verbose,
       rateMbit: Option.getOrNull(o.rate),
       timeoutMs: Math.round(Duration.toMillis(timeout.right))
     } satisfies SendRequest

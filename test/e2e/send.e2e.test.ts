@@ -32,7 +32,7 @@ describe("makuo send between real daemons on loopback", () => {
       expect(first.stdout).toMatch(new RegExp(`${entries} files, .* to 2 hosts .*: ${2 * entries} updated, 0 skipped, 0 failed, 0 lost`))
       for (const h of [h2, h3]) expect(differences(want, describeTree(h.base))).toEqual([])
 
-      const again = yield* send(h1, "-r", "--json")
+      const again = yield* send(h1, "-r", "--json", "-v")
       const outcomes = again.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; outcome?: string })
       expect(outcomes.filter((o) => o.event === "outcome").every((o) => o.outcome === "skipped")).toBe(true)
       expect(outcomes.filter((o) => o.event === "outcome")).toHaveLength(2 * entries)
