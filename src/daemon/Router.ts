@@ -50,15 +50,21 @@ export const layer = Layer.scopedDiscard(
       return handler === undefined ? unknown(r) : Effect.flatMap(handler(r), (handled) => (handled ? Effect.void : unknown(r)))
     }
 
-    // a chunk at a time, one clock read per chunk; DATA blocks skip the Effect machinery
+    // a chunk at a time, one clock read per chunk; DATA blocks and ACKs (what a sender receives most) skip the
+    // Effect machinery
     const chunk = (rs: Chunk.Chunk<Received>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let follow: Array<Effect.Effect<void>> | undefined
         for (const r of rs) {
           members.touch(r.from.address, now)
           const h = r.message.header
+          const isAck = (h.flags & Flag.ACK) !== 0 && h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT
+          if (isAck && follow === undefined) {
+            acks.route(r)
+            continue
+          }
           const isData = h.opcode === Opcode.SEND && h.nstate === SendState.DATA && (h.flags & Flag.ACK) === 0
-          // in order: once something of this chunk waits to run, the blocks after it wait their turn too
+          // in order: once something of this chunk waits to run, the blocks and ACKs after it wait their turn too
           const effect = !isData
             ? dispatch(r)
             : follow === undefined

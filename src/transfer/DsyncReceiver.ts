@@ -15,7 +15,7 @@ import { makeExclude } from "../store/exclude.js"
 import { FileStore } from "../store/FileStore.js"
 import { scan } from "../store/scan.js"
 import { Acks } from "./Acks.js"
-import { makeExchange, type RoundSettings, type RoundTiming } from "./exchange.js"
+import { withExchange, type RoundSettings, type RoundTiming } from "./exchange.js"
 import { Timers } from "./Timers.js"
 import { collectIdle } from "./idleSessions.js"
 
@@ -90,9 +90,9 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
 
     /** One DEL batch: list, learn what the requester lacks, delete exactly that, report, close. */
     const batch = (s: Session, records: ReadonlyArray<DelRecord>) =>
-      Effect.scoped(Effect.gen(function*() {
+      Effect.gen(function*() {
         let lacks: ReadonlyArray<DelRecord> = []
-        const x = yield* makeExchange(wire, acks, rounds, {
+        return yield* withExchange(wire, acks, rounds, {
           opcode: Opcode.DEL,
           flags: s.flags & (Flag.DRYRUN | Flag.RECURS),
           targets: [{ host: s.from.address, address: s.from.address, port: s.from.port }],
@@ -101,24 +101,27 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
             if (phase === SendState.OPEN && header.nstate === RecvState.OPEN && payload._tag === "DelRecords") lacks = payload.records
             return phase === SendState.CLOSE ? header.nstate === RecvState.CLOSE : header.nstate === RecvState.OPEN
           }
-        })
-        const seqno = s.request.reqid
-        const all = () => true
-        yield* x.round(SendState.OPEN, all, { _tag: "DelRecords", records }, seqno)
-        if ([...x.peers.values()].some((p) => p.lost)) return false
-        // only paths we listed ourselves: the requester cannot name anything else for deletion
-        const listed = new Set(records.map((r) => r.path))
-        const results: Array<DelRecord> = []
-        for (const r of lacks) {
-          if (!listed.has(r.path)) continue
-          const removed = (s.flags & Flag.DRYRUN) !== 0 ? Effect.succeed(true) : store.remove(r.path)
-          const errno = yield* removed.pipe(Effect.as(0), Effect.catchAll((e) => Effect.succeed(e.errno)))
-          results.push({ value: errno, path: r.path })
-        }
-        if (results.length > 0) yield* x.round(SendState.DATA, all, { _tag: "DelRecords", records: results }, seqno)
-        yield* x.round(SendState.CLOSE, all, { _tag: "DelRecords", records: [] }, seqno)
-        return ![...x.peers.values()].some((p) => p.lost)
-      }))
+        }, (x) =>
+          Effect.gen(function*() {
+            const seqno = s.request.reqid
+            const all = () => true
+            yield* x.round(SendState.OPEN, all, { _tag: "DelRecords", records }, seqno)
+            if ([...x.peers.values()].some((p) => p.lost)) return false
+            // only paths we listed ourselves: the requester cannot name anything else for deletion
+            const listed = new Set(records.map((r) => r.path))
+            const results: Array<DelRecord> = []
+            for (const r of lacks) {
+              if (!listed.has(r.path)) continue
+              const removed = (s.flags & Flag.DRYRUN) !== 0 ? Effect.succeed(true) : store.remove(r.path)
+              const errno = yield* removed.pipe(Effect.as(0), Effect.catchAll((e) => Effect.succeed(e.errno)))
+              results.push({ value: errno, path: r.path })
+            }
+            if (results.length > 0) yield* x.round(SendState.DATA, all, { _tag: "DelRecords", records: results }, seqno)
+            yield* x.round(SendState.CLOSE, all, { _tag: "DelRecords", records: [] }, seqno)
+            return ![...x.peers.values()].some((p) => p.lost)
+          })
+        )
+      })
 
     const work = (s: Session) =>
       Effect.gen(function*() {

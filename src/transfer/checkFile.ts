@@ -8,7 +8,7 @@ import type { WireShape } from "../net/Wire.js"
 import { Opcode, RecvState, SendState } from "../protocol/constants.js"
 import type { Payload } from "../protocol/message.js"
 import { describeErrno } from "../protocol/errno.js"
-import { type AckRouter, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
+import { type AckRouter, withExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
 
@@ -22,9 +22,9 @@ export const checkFile = (
   t: { readonly path: string; readonly digest: Uint8Array; readonly targets: ReadonlyArray<Target>; readonly unicast: boolean },
   progress: Progress
 ): Effect.Effect<ReadonlyArray<HostOutcome>> =>
-  Effect.scoped(Effect.gen(function*() {
+  Effect.gen(function*() {
     let poke = () => {}
-    const x = yield* makeExchange(wire, router, settings, {
+    return yield* withExchange(wire, router, settings, {
       opcode: Opcode.MD5,
       flags: 0,
       targets: t.targets,
@@ -39,33 +39,36 @@ export const checkFile = (
         }
         return phase === SendState.CLOSE ? state === RecvState.CLOSE : state !== RecvState.CLOSE
       }
-    })
-    poke = x.poke
-    progress.peers = x.peers
-    const mhash: Payload = { _tag: "Mhash", digest: t.digest, path: t.path }
-    const hashing = (p: Peer) => !p.lost && !final(p.result)
-    yield* x.round(SendState.OPEN, () => true, mhash)
-    while ([...x.peers.values()].some(hashing)) {
-      yield* x.pause(settings.retransmit)
-      yield* x.round(SendState.OPEN, hashing, mhash)
-    }
-    yield* x.round(SendState.CLOSE, (p) => !p.lost, mhash)
-    return [...x.peers.values()].map((p): HostOutcome => {
-      const base = { host: p.target.host, address: p.target.address }
-      if (p.lost) return { ...base, outcome: "lost", detail: "no answer; dropped from this check" }
-      switch (p.result) {
-        case RecvState.MD5OK:
-          return { ...base, outcome: "same" }
-        case RecvState.MD5NG:
-          return { ...base, outcome: "different" }
-        case RecvState.OPENERROR:
-          return p.error === 2
-            ? { ...base, outcome: "missing" }
-            : { ...base, outcome: "failed", detail: `unreadable: ${describeErrno(p.error)}`, errno: p.error }
-        case RecvState.READERROR:
-          return { ...base, outcome: "failed", detail: `read error: ${describeErrno(p.error)}`, errno: p.error }
-        default:
-          return { ...base, outcome: "failed", detail: `unexpected answer (state ${p.result})` }
-      }
-    })
-  }))
+    }, (x) =>
+      Effect.gen(function*() {
+        poke = x.poke
+        progress.peers = x.peers
+        const mhash: Payload = { _tag: "Mhash", digest: t.digest, path: t.path }
+        const hashing = (p: Peer) => !p.lost && !final(p.result)
+        yield* x.round(SendState.OPEN, () => true, mhash)
+        while ([...x.peers.values()].some(hashing)) {
+          yield* x.pause(settings.retransmit)
+          yield* x.round(SendState.OPEN, hashing, mhash)
+        }
+        yield* x.round(SendState.CLOSE, (p) => !p.lost, mhash)
+        return [...x.peers.values()].map((p): HostOutcome => {
+          const base = { host: p.target.host, address: p.target.address }
+          if (p.lost) return { ...base, outcome: "lost", detail: "no answer; dropped from this check" }
+          switch (p.result) {
+            case RecvState.MD5OK:
+              return { ...base, outcome: "same" }
+            case RecvState.MD5NG:
+              return { ...base, outcome: "different" }
+            case RecvState.OPENERROR:
+              return p.error === 2
+                ? { ...base, outcome: "missing" }
+                : { ...base, outcome: "failed", detail: `unreadable: ${describeErrno(p.error)}`, errno: p.error }
+            case RecvState.READERROR:
+              return { ...base, outcome: "failed", detail: `read error: ${describeErrno(p.error)}`, errno: p.error }
+            default:
+              return { ...base, outcome: "failed", detail: `unexpected answer (state ${p.result})` }
+          }
+        })
+      })
+    )
+  })

@@ -10,7 +10,7 @@ import type { WireShape } from "../net/Wire.js"
 import { Flag, MAX_PAYLOAD, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import type { ReqId } from "../protocol/message.js"
 import { utf8Length } from "../protocol/text.js"
-import { type AckRouter, makeExchange, type RoundSettings, type Target } from "./exchange.js"
+import { type AckRouter, withExchange, type RoundSettings, type Target } from "./exchange.js"
 
 export interface DeleteReport {
   readonly host: string
@@ -56,7 +56,7 @@ export const dsync = (
   Effect.scoped(Effect.gen(function*() {
     let expectSeqno = 0
     let poke = () => {}
-    const x = yield* makeExchange(wire, router, settings, {
+    return yield* withExchange(wire, router, settings, {
       opcode: Opcode.DSYNC,
       flags: (t.dryRun ? Flag.DRYRUN : 0) | (t.recursive ? Flag.RECURS : 0),
       targets: t.targets,
@@ -68,25 +68,28 @@ export const dsync = (
         if (phase === SendState.CLOSE) return header.nstate === RecvState.OPEN || header.nstate === RecvState.CLOSE
         return header.nstate === RecvState.OPEN
       }
-    })
-    poke = x.poke
-    yield* Effect.acquireRelease(registry.register(x.reqid, report), () => registry.unregister(x.reqid))
-    const everyone = () => true
-    yield* x.round(SendState.OPEN, everyone, { _tag: "DsyncPath", path: t.path === "." ? "." : `./${t.path}` })
-    let sent = 0
-    for (const batch of patternBatches(t.excludes)) {
-      sent += batch.length
-      expectSeqno = sent
-      yield* x.round(SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: batch }, sent)
-    }
-    expectSeqno = sent + 1
-    yield* x.round(SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: [] }, sent + 1)
-    // members answer CLOSE when their deletions are done, OPEN while they still work: poll the busy ones
-    const busy = x.inState(RecvState.OPEN)
-    yield* x.round(SendState.CLOSE, everyone, { _tag: "Opaque", bytes: new Uint8Array(0) })
-    while ([...x.peers.values()].some((p) => !p.lost && busy(p) && p.result !== RecvState.CLOSE)) {
-      yield* x.pause(settings.retransmit)
-      yield* x.round(SendState.CLOSE, (p) => busy(p) && p.result !== RecvState.CLOSE, { _tag: "Opaque", bytes: new Uint8Array(0) })
-    }
-    return [...x.peers.values()].filter((p) => p.lost).map((p) => p.target)
+    }, (x) =>
+      Effect.gen(function*() {
+        poke = x.poke
+        yield* Effect.acquireRelease(registry.register(x.reqid, report), () => registry.unregister(x.reqid))
+        const everyone = () => true
+        yield* x.round(SendState.OPEN, everyone, { _tag: "DsyncPath", path: t.path === "." ? "." : `./${t.path}` })
+        let sent = 0
+        for (const batch of patternBatches(t.excludes)) {
+          sent += batch.length
+          expectSeqno = sent
+          yield* x.round(SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: batch }, sent)
+        }
+        expectSeqno = sent + 1
+        yield* x.round(SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: [] }, sent + 1)
+        // members answer CLOSE when their deletions are done, OPEN while they still work: poll the busy ones
+        const busy = x.inState(RecvState.OPEN)
+        yield* x.round(SendState.CLOSE, everyone, { _tag: "Opaque", bytes: new Uint8Array(0) })
+        while ([...x.peers.values()].some((p) => !p.lost && busy(p) && p.result !== RecvState.CLOSE)) {
+          yield* x.pause(settings.retransmit)
+          yield* x.round(SendState.CLOSE, (p) => busy(p) && p.result !== RecvState.CLOSE, { _tag: "Opaque", bytes: new Uint8Array(0) })
+        }
+        return [...x.peers.values()].filter((p) => p.lost).map((p) => p.target)
+      })
+    )
   }))

@@ -89,7 +89,21 @@ export interface ExchangeOptions {
 
 export type Request = { readonly header: Header; readonly payload: Payload }
 
-export const makeExchange = (wire: WireShape, router: AckRouter, settings: RoundSettings, options: ExchangeOptions) =>
+/**
+ * Runs `use` with an exchange whose ACKs the router delivers while it runs (registration without a `Scope`: a
+ * scope per transfer costs more than the rest of a skipped file's rounds).
+ */
+export const withExchange = <A, E, R>(
+  wire: WireShape,
+  router: AckRouter,
+  settings: RoundSettings,
+  options: ExchangeOptions,
+  use: (x: Exchange) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(makeExchange(wire, settings, options), (x) =>
+    Effect.acquireUseRelease(router.register(x.reqid, x.onAck), () => use(x), () => router.unregister(x.reqid)))
+
+const makeExchange = (wire: WireShape, settings: RoundSettings, options: ExchangeOptions) =>
   Effect.gen(function*() {
     const reqid = yield* wire.nextReqId
     const peers = new Map<string, Peer>(
@@ -131,7 +145,6 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
       settings.rtt?.sample(clock.unsafeCurrentTimeMillis() - sampleFrom)
       if (waiting.size === 0) answered?.()
     }
-    yield* Effect.acquireRelease(router.register(reqid, onAck), () => router.unregister(reqid))
 
     const request = (nstate: number, seqno: number, payload: Payload): Request => ({
       header: wire.request({ opcode: options.opcode, nstate, reqid, flags: options.flags, seqno, ostate }),
@@ -183,7 +196,7 @@ export const makeExchange = (wire: WireShape, router: AckRouter, settings: Round
 
     const inState = (...states: ReadonlyArray<number>) => (p: Peer) => p.state !== undefined && states.includes(p.state)
 
-    return { reqid, peers, request, transmit, round, enter, pause, poke, inState, rounds: () => rounds }
+    return { reqid, onAck, peers, request, transmit, round, enter, pause, poke, inState, rounds: () => rounds }
   })
 
 export type Exchange = Effect.Effect.Success<ReturnType<typeof makeExchange>>

@@ -10,7 +10,7 @@ import { emptyPayload, type Payload } from "../protocol/message.js"
 import { RangeSet } from "../protocol/ranges.js"
 import type { FileStoreShape } from "../store/FileStore.js"
 import { describeErrno } from "../protocol/errno.js"
-import { type AckRouter, makeExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
+import { type AckRouter, withExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
 import { blockCount, isRegular, type Mstat } from "./receiveMachine.js"
@@ -62,7 +62,7 @@ export const sendFile = (
   t: FileTransfer,
   progress: Progress
 ): Effect.Effect<ReadonlyArray<HostOutcome>> =>
-  Effect.scoped(Effect.gen(function*() {
+  Effect.gen(function*() {
     const m = t.mstat
     const blocks = isRegular(m.mode) ? blockCount(m.size) : 0
     const pending = new RangeSet()
@@ -70,7 +70,7 @@ export const sendFile = (
     const stats = { markRounds: 0 }
     progress.blocks = blocks
 
-    const x = yield* makeExchange(wire, router, settings, {
+    return yield* withExchange(wire, router, settings, {
       opcode: Opcode.SEND,
       flags: t.flags,
       targets: t.targets,
@@ -89,95 +89,98 @@ export const sendFile = (
         }
         return true
       }
-    })
-    const { round, inState, transmit, request } = x
-    progress.peers = x.peers
+    }, (x) =>
+      Effect.gen(function*() {
+        const { round, inState, transmit, request } = x
+        progress.peers = x.peers
 
-    const stat: Payload = m
+        const stat: Payload = m
 
-    const dataPhase = Effect.gen(function*() {
-      const reader = yield* store.openReader(m.path)
-      const buffer = new Uint8Array(BLOCK_SIZE)
-      let next = 0
-      let lick = false
-      let sentInTurn = 0
-      let tokens = 0
-      let last = yield* Clock.currentTimeMillis
-      const pace = (bytes: number) =>
-        Effect.gen(function*() {
-          if (settings.rate === undefined) return
-          const now = yield* Clock.currentTimeMillis
-          tokens = Math.min(tokens + (now - last) * settings.rate, settings.rate * 20)
-          last = now
-          tokens -= bytes
-          if (tokens < -settings.rate * 2) yield* Effect.sleep(Duration.millis(-tokens / settings.rate))
+        const dataPhase = Effect.gen(function*() {
+          const reader = yield* store.openReader(m.path)
+          const buffer = new Uint8Array(BLOCK_SIZE)
+          let next = 0
+          let lick = false
+          let sentInTurn = 0
+          let tokens = 0
+          let last = yield* Clock.currentTimeMillis
+          const pace = (bytes: number) =>
+            Effect.gen(function*() {
+              if (settings.rate === undefined) return
+              const now = yield* Clock.currentTimeMillis
+              tokens = Math.min(tokens + (now - last) * settings.rate, settings.rate * 20)
+              last = now
+              tokens -= bytes
+              if (tokens < -settings.rate * 2) yield* Effect.sleep(Duration.millis(-tokens / settings.rate))
+            })
+          try {
+            while (true) {
+              x.enter(SendState.DATA)
+              let block = pending.shift()
+              if (block === undefined && !lick && next < blocks) block = next++
+              if (block === undefined) {
+                stats.markRounds++
+                yield* round(SendState.MARK, inState(RecvState.OPEN, RecvState.MARK, RecvState.UPDATE), emptyPayload)
+                lick = true
+                if (pending.isEmpty) return
+                continue
+              }
+              const n = yield* reader.read(block * BLOCK_SIZE, buffer)
+              const expected = Math.min(BLOCK_SIZE, m.size - block * BLOCK_SIZE)
+              if (n !== expected) return yield* Effect.fail(`file changed while sending (block ${block} is ${n} bytes, expected ${expected})`)
+              yield* transmit(request(SendState.DATA, block, { _tag: "DataBlock", bytes: buffer.slice(0, n) }))
+              progress.sent++
+              yield* pace(n + 42)
+              if (++sentInTurn >= settings.burst) {
+                sentInTurn = 0
+                yield* yieldToEventLoop
+              }
+            }
+          } finally {
+            yield* reader.close
+          }
         })
-      try {
-        while (true) {
-          x.enter(SendState.DATA)
-          let block = pending.shift()
-          if (block === undefined && !lick && next < blocks) block = next++
-          if (block === undefined) {
-            stats.markRounds++
-            yield* round(SendState.MARK, inState(RecvState.OPEN, RecvState.MARK, RecvState.UPDATE), emptyPayload)
-            lick = true
-            if (pending.isEmpty) return
-            continue
-          }
-          const n = yield* reader.read(block * BLOCK_SIZE, buffer)
-          const expected = Math.min(BLOCK_SIZE, m.size - block * BLOCK_SIZE)
-          if (n !== expected) return yield* Effect.fail(`file changed while sending (block ${block} is ${n} bytes, expected ${expected})`)
-          yield* transmit(request(SendState.DATA, block, { _tag: "DataBlock", bytes: buffer.slice(0, n) }))
-          progress.sent++
-          yield* pace(n + 42)
-          if (++sentInTurn >= settings.burst) {
-            sentInTurn = 0
-            yield* yieldToEventLoop
-          }
-        }
-      } finally {
-        yield* reader.close
-      }
-    })
 
-    const breakOff = Effect.gen(function*() {
-      x.enter(SendState.BREAK)
-      const message = request(SendState.BREAK, 0, emptyPayload)
-      yield* transmit(message)
-      yield* transmit(message)
-    })
+        const breakOff = Effect.gen(function*() {
+          x.enter(SendState.BREAK)
+          const message = request(SendState.BREAK, 0, emptyPayload)
+          yield* transmit(message)
+          yield* transmit(message)
+        })
 
-    const run = Effect.gen(function*() {
-      const dry = (t.flags & Flag.DRYRUN) !== 0
-      yield* round(SendState.STAT, () => true, stat)
-      let sourceError: string | undefined
-      if ((t.flags & Flag.SYNC) === 0 && !dry && [...x.peers.values()].some((p) => !p.lost && p.result === RecvState.UPDATE)) {
-        yield* round(SendState.OPEN, inState(RecvState.UPDATE), stat)
-        if (blocks > 0) {
-          const data = yield* Effect.either(dataPhase)
-          if (data._tag === "Left") {
-            sourceError = typeof data.left === "string" ? data.left : data.left.message
-            yield* breakOff
-            return { sourceError }
+        const run = Effect.gen(function*() {
+          const dry = (t.flags & Flag.DRYRUN) !== 0
+          yield* round(SendState.STAT, () => true, stat)
+          let sourceError: string | undefined
+          if ((t.flags & Flag.SYNC) === 0 && !dry && [...x.peers.values()].some((p) => !p.lost && p.result === RecvState.UPDATE)) {
+            yield* round(SendState.OPEN, inState(RecvState.UPDATE), stat)
+            if (blocks > 0) {
+              const data = yield* Effect.either(dataPhase)
+              if (data._tag === "Left") {
+                sourceError = typeof data.left === "string" ? data.left : data.left.message
+                yield* breakOff
+                return { sourceError }
+              }
+            }
+            yield* round(SendState.CLOSE, inState(RecvState.UPDATE, RecvState.OPEN, RecvState.MARK), emptyPayload)
+          } else if (dry) {
+            yield* round(SendState.CLOSE, (p) => !p.lost, emptyPayload)
           }
-        }
-        yield* round(SendState.CLOSE, inState(RecvState.UPDATE, RecvState.OPEN, RecvState.MARK), emptyPayload)
-      } else if (dry) {
-        yield* round(SendState.CLOSE, (p) => !p.lost, emptyPayload)
-      }
-      yield* round(SendState.LAST, () => true, emptyPayload)
-      return { sourceError }
-    })
+          yield* round(SendState.LAST, () => true, emptyPayload)
+          return { sourceError }
+        })
 
-    const began = yield* Clock.currentTimeMillis
-    const { sourceError } = yield* run.pipe(Effect.onInterrupt(() => breakOff))
-    const elapsed = (yield* Clock.currentTimeMillis) - began
-    yield* Effect.logDebug(
-      `sent ${m.path}: ${blocks} blocks, ${progress.sent} DATA datagrams (${progress.sent - blocks} repairs), ` +
-        `${x.rounds()} rounds (${stats.markRounds} MARK) in ${elapsed} ms`
+        const began = yield* Clock.currentTimeMillis
+        const { sourceError } = yield* run.pipe(Effect.onInterrupt(() => breakOff))
+        const elapsed = (yield* Clock.currentTimeMillis) - began
+        yield* Effect.logDebug(
+          `sent ${m.path}: ${blocks} blocks, ${progress.sent} DATA datagrams (${progress.sent - blocks} repairs), ` +
+            `${x.rounds()} rounds (${stats.markRounds} MARK) in ${elapsed} ms`
+        )
+        return [...x.peers.values()].map((p) => outcomeOf(p, t.flags, sourceError))
+      })
     )
-    return [...x.peers.values()].map((p) => outcomeOf(p, t.flags, sourceError))
-  }))
+  })
 
 /** What happened on one member, from the last state it reported. */
 const outcomeOf = (p: Peer, flags: number, sourceError: string | undefined): HostOutcome => {
