@@ -34,14 +34,20 @@ const line = (event: ControlEvent) => JSON.stringify(event satisfies typeof Cont
 
 /** Unwritten output above which the stream waits for the client to read. */
 const HIGH_WATER = 256 * 1024
+/** How long a line may wait for others to share its write: too short for a person to notice. */
+const COALESCE_MS = 20
 
 /**
- * Writes event lines, coalesced: the lines of one event-loop turn go out in one write (a write per line cost
- * more than the transfer of an unchanged file), and a slow reader holds the stream back instead of filling memory.
+ * Writes event lines, coalesced: the lines of 20 ms go out in one write (a write per line, which wakes the
+ * client each time, costs more than the transfer of a small file), and a slow reader holds the stream back
+ * instead of filling memory.
  */
 const makeEventWriter = (socket: net.Socket) => {
   let pending = ""
+  let timer: ReturnType<typeof setTimeout> | undefined
   const flush = () => {
+    clearTimeout(timer)
+    timer = undefined
     if (pending === "" || socket.destroyed) return
     socket.write(pending)
     pending = ""
@@ -49,7 +55,7 @@ const makeEventWriter = (socket: net.Socket) => {
   return {
     write: (event: ControlEvent) =>
       Effect.async<void>((resume) => {
-        if (pending === "") setImmediate(flush)
+        if (pending === "") timer = setTimeout(flush, COALESCE_MS)
         pending += line(event)
         if (socket.writableLength + pending.length < HIGH_WATER) return resume(Effect.void)
         flush()
