@@ -4,8 +4,9 @@
  * two scenarios: link-bound (every port shaped to 100 Mbit/s with tbf, the operator's reality) and CPU-bound
  * (no shaping). Beside makuo, on the same hosts and data: the raw node:dgram ceiling, rsync to every receiver
  * one after another and all at once, and UFTP at a fixed rate; each makuo row prints its ratio to them. Without root it runs makuo alone
- * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, blocks
- * retransmitted, CPU seconds of the sender and of the busiest receiver, peak RSS. Workloads: one big file
+ * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, datagrams sent
+ * per second, blocks retransmitted, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
+ * receiver (also per GiB for big files), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  */
@@ -135,9 +136,14 @@ interface Row {
   readonly seconds: number
   readonly mbPerSecond: number
   readonly filesPerSecond: number
+  /** Datagrams the sender put on the wire per second. */
   readonly datagramsPerSecond: number
   readonly retransmittedPercent: number
+  /** Datagrams the sender received (ACKs and NAKs of every receiver) per MiB sent; big files only. */
+  readonly acksPerMiB: number | undefined
   readonly senderCpuSecondsPerGiB: number | undefined
+  /** The busiest receiver's. */
+  readonly receiverCpuSecondsPerGiB: number | undefined
   readonly senderCpuSeconds: number
   readonly receiverCpuSeconds: number
   readonly senderPeakMiB: number
@@ -152,7 +158,7 @@ interface Row {
 }
 
 const counters = (c: Cluster) =>
-  Effect.map(c.makuo(["status", "--json"]), (r) => (JSON.parse(r.stdout) as { counters: { retransmittedBlocks: number; datagramsOut: number } }).counters)
+  Effect.map(c.makuo(["status", "--json"]), (r) => (JSON.parse(r.stdout) as { counters: { retransmittedBlocks: number; datagramsOut: number; datagramsIn: number } }).counters)
 
 interface Workload {
   readonly label: string
@@ -178,7 +184,9 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
     }
     const uftp = peers?.uftp === undefined || !w.fresh ? undefined : yield* peers.uftp(w.dir)
     const senderCpu = after.sender.cpu - before.sender.cpu
+    const receiverCpu = Math.max(...after.receivers.map((a, i) => a.cpu - before.receivers[i]!.cpu))
     const mbPerSecond = summary.bytes / 1_000_000 / seconds
+    const gib = summary.bytes / (1 << 30)
     return {
       scenario: scenario.name,
       receivers: c.receivers.length,
@@ -189,9 +197,11 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
       filesPerSecond: summary.files / seconds,
       datagramsPerSecond: (after.counters.datagramsOut - before.counters.datagramsOut) / seconds,
       retransmittedPercent: w.blocks === 0 ? 0 : (100 * (after.counters.retransmittedBlocks - before.counters.retransmittedBlocks)) / w.blocks,
-      senderCpuSecondsPerGiB: w.big ? senderCpu / (summary.bytes / (1 << 30)) : undefined,
+      acksPerMiB: w.big ? (after.counters.datagramsIn - before.counters.datagramsIn) / (gib * 1024) : undefined,
+      senderCpuSecondsPerGiB: w.big ? senderCpu / gib : undefined,
+      receiverCpuSecondsPerGiB: w.big ? receiverCpu / gib : undefined,
       senderCpuSeconds: senderCpu,
-      receiverCpuSeconds: Math.max(...after.receivers.map((a, i) => a.cpu - before.receivers[i]!.cpu)),
+      receiverCpuSeconds: receiverCpu,
       senderPeakMiB: after.sender.peakMiB,
       receiverPeakMiB: Math.max(...after.receivers.map((a) => a.peakMiB)),
       ofCeiling: w.big && ceiling !== undefined ? mbPerSecond / ceiling.mbPerSecond : undefined,
@@ -204,11 +214,15 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
 const f = (x: number, digits = 1) => x.toFixed(digits).padStart(7)
 const ratio = (x: number | undefined, suffix: string) => (x === undefined ? "".padStart(8 + suffix.length) : `${f(x, 2)}${suffix} `)
 
+const perGiB = (x: number | undefined) => (x === undefined ? "".padStart(7) : f(x))
+
 const printRow = (r: Row) =>
   Console.log(
     `${String(r.receivers).padStart(2)} ${String(r.lossPercent).padStart(3)}%  ${r.workload.padEnd(22)} ${f(r.seconds, 2)} s ` +
       `${r.workload.startsWith("one") ? `${f(r.mbPerSecond)} MB/s    ` : `${f(r.filesPerSecond, 0)} files/s `} ` +
-      `${f(r.retransmittedPercent)} % ${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}  ` +
+      `${f(r.datagramsPerSecond, 0)} ${f(r.retransmittedPercent)} % ${perGiB(r.acksPerMiB)} ` +
+      `${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${perGiB(r.senderCpuSecondsPerGiB)} ${perGiB(r.receiverCpuSecondsPerGiB)} ` +
+      `${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}  ` +
       `${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}` +
       `${ratio(r.rsyncAllAtOnceRatio, "x")}${ratio(r.uftpRatio, "x")}`
   )
@@ -250,7 +264,9 @@ const bench = Effect.gen(function*() {
   }
   for (const scenario of unavailable === undefined ? scenarios : [scenarios[1]!]) {
     yield* Console.log(`\n== ${unavailable === undefined ? scenario.name : "loopback"}`)
-    yield* Console.log(` K loss  workload               seconds  rate             retx %  snd CPU rcv CPU snd MiB rcv MiB  of ceiling  rsync 1by1  rsync all   uftp`)
+    yield* Console.log(
+      ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU snd s/GiB rcv  snd MiB rcv MiB  of ceiling  rsync 1by1  rsync all   uftp`
+    )
     for (const k of receiverCounts) {
       for (const loss of unavailable === undefined ? [0, 1] : [0]) {
         yield* Effect.scoped(Effect.gen(function*() {
