@@ -14,24 +14,31 @@ export const mapEffectUnordered =
         const pull = yield* Stream.toPull(self)
         const out = yield* Queue.bounded<Take.Take<B, E | E2>>(concurrency * 2)
         const lock = yield* Effect.makeSemaphore(1)
-        let buffered: Array<A> = []
+        let buffered: ReadonlyArray<A> = []
+        let taken = 0
         let ended = false
-        /** The next element, or none once the source has ended; one worker pulls a chunk at a time. */
-        const next: Effect.Effect<Option.Option<A>, E, R> = lock.withPermits(1)(
-          Effect.suspend(() => {
-            if (buffered.length > 0 || ended) return Effect.succeed(Option.fromNullable(buffered.shift()))
-            return pull.pipe(
-              Effect.map((chunk) => {
-                buffered = Chunk.toArray(chunk) as Array<A>
-                return Option.fromNullable(buffered.shift())
-              }),
-              Effect.catchAll(Option.match({
+        /**
+         * The next element, or none once the source has ended; one worker pulls a chunk at a time. A source may
+         * emit empty chunks (a filter that dropped a whole chunk): pull again, it has not ended.
+         */
+        const refill: Effect.Effect<Option.Option<A>, E, R> = Effect.suspend(() => {
+          if (taken < buffered.length) return Effect.succeed(Option.some(buffered[taken++]!))
+          if (ended) return Effect.succeed(Option.none())
+          return pull.pipe(
+            Effect.matchEffect({
+              onSuccess: (chunk) => {
+                buffered = Chunk.toReadonlyArray(chunk)
+                taken = 0
+                return refill
+              },
+              onFailure: Option.match({
                 onNone: () => Effect.sync(() => ((ended = true), Option.none<A>())),
                 onSome: (e) => Effect.fail(e)
-              }))
-            )
-          })
-        )
+              })
+            })
+          )
+        })
+        const next = lock.withPermits(1)(refill)
         const worker = Effect.gen(function*() {
           for (;;) {
             const a = yield* next

@@ -31,6 +31,17 @@ describe("mapEffectUnordered", () => {
     { fastCheck: { numRuns: 60 } }
   )
 
+  it.effect("empty chunks from the source and undefined elements end nothing early", () =>
+    Effect.gen(function*() {
+      const source = Stream.fromIterable<number | undefined>([1, 2, 3, undefined, 5, 6]).pipe(
+        Stream.rechunk(1),
+        // drops whole one-element chunks, leaving empty ones in the stream
+        Stream.filter((x) => x !== 2 && x !== 5)
+      )
+      const out = yield* source.pipe(mapEffectUnordered(1, (x) => Effect.succeed(x)), Stream.runCollect)
+      expect(Chunk.toArray(out)).toEqual([1, 3, undefined, 6])
+    }))
+
   it.effect("a failing element fails the stream and stops the others", () =>
     Effect.gen(function*() {
       let started = 0
