@@ -2,13 +2,16 @@
  * `npm run bench`: figures, not a test. As root it builds the namespace lab (one sender host and K receiver
  * hosts on a bridge, production defaults) for K = 1, 2, 4, 8 and random loss 0 % and 1 % on every receiver, in
  * two scenarios: link-bound (every port shaped to 100 Mbit/s with tbf, the operator's reality) and CPU-bound
- * (no shaping). Beside makuo, on the same hosts and data: the raw node:dgram ceiling, rsync to every receiver
+ * (no shaping). Beside makuo, on the same hosts and data: the raw ceilings (node:dgram, one call per datagram,
+ * and makuo's native batched path), rsync to every receiver
  * one after another and all at once, and UFTP at a fixed rate; each makuo row prints its ratio to them. Without root it runs makuo alone
  * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, datagrams sent
  * per second, blocks retransmitted, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
  * receiver (also per GiB for big files), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
+ * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
+ * `--workload big,small,unchanged,huge`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
@@ -17,16 +20,27 @@ import { cpus } from "node:os"
 import { join } from "node:path"
 import * as Lab from "./lib/lab.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
+import { loadNative } from "../src/net/native.js"
 import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from "./lib/peers.js"
 import { hasCommand, runCommand } from "./lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 
 const quick = process.argv.includes("--quick")
+/** The values of `--name a,b`, or undefined when the flag is absent. */
+const listFlag = (name: string): ReadonlyArray<string> | undefined => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i < 0 ? undefined : (process.argv[i + 1] ?? "").split(",").filter((x) => x !== "")
+}
 const smallFiles = quick ? 300 : 2000
 const unchangedFiles = quick ? 2000 : 20_000
-const receiverCounts = quick ? [1, 2] : [1, 2, 4, 8]
+const receiverCounts = listFlag("k")?.map(Number) ?? (quick ? [1, 2] : [1, 2, 4, 8])
+const lossPercents = listFlag("loss")?.map(Number) ?? [0, 1]
+const workloadNames = new Set(listFlag("workload") ?? ["big", "small", "unchanged", "huge"])
+const scenarioNames = listFlag("scenario")
 
 interface Scenario {
+  /** What `--scenario` calls it. */
+  readonly key: string
   readonly name: string
   /** tbf rate on every lab port, Mbit/s; undefined = unshaped. */
   readonly linkMbit: number | undefined
@@ -36,9 +50,15 @@ interface Scenario {
 }
 
 const scenarios: ReadonlyArray<Scenario> = [
-  { name: "link-bound (every port 100 Mbit/s)", linkMbit: 100, bigMiB: quick ? 10 : 50, uftpKbps: 95_000 },
-  { name: "CPU-bound (no shaping)", linkMbit: undefined, bigMiB: quick ? 20 : 200, uftpKbps: 400_000 }
-]
+  { key: "link", name: "link-bound (every port 100 Mbit/s)", linkMbit: 100, bigMiB: quick ? 10 : 50, uftpKbps: 95_000 },
+  { key: "cpu", name: "CPU-bound (no shaping)", linkMbit: undefined, bigMiB: quick ? 20 : 200, uftpKbps: 400_000 }
+].filter((s) => scenarioNames === undefined || scenarioNames.includes(s.key))
+
+interface Ceilings {
+  readonly dgram: Ceiling
+  /** Undefined where the addon is not built. */
+  readonly native: Ceiling | undefined
+}
 
 interface Node {
   readonly name: string
@@ -48,7 +68,7 @@ interface Node {
 
 /** What makuo is compared with, where the lab can run it. */
 interface Peers {
-  readonly ceiling: Effect.Effect<Ceiling>
+  readonly ceilings: Effect.Effect<Ceilings>
   /** Undefined when rsync is not installed. */
   readonly rsync: Rsync | undefined
   /** Seconds UFTP takes to send the directory to every receiver (fresh); undefined when uftp is not installed. */
@@ -83,7 +103,10 @@ const labCluster = (k: number, scenario: Scenario): Effect.Effect<Cluster, Lab.L
       makuo: (args) => lab.makuo(sender, args, 1_800_000),
       setLoss: (percent) => Effect.forEach(receivers, (h) => lab.setLoss(h, percent), { discard: true }),
       peers: {
-        ceiling: dgramCeiling(lab, sender, receivers[0]!, ceilingDatagrams),
+        ceilings: Effect.all({
+          dgram: dgramCeiling(lab, sender, receivers[0]!, ceilingDatagrams, "dgram"),
+          native: typeof loadNative() === "string" ? Effect.succeed(undefined) : dgramCeiling(lab, sender, receivers[0]!, ceilingDatagrams, "native")
+        }),
         rsync: haveRsync ? yield* rsyncPeers(lab, sender, receivers) : undefined,
         uftp: haveUftp ? yield* uftpPeers(lab, sender, receivers, scenario.uftpKbps) : undefined
       }
@@ -148,8 +171,11 @@ interface Row {
   readonly receiverCpuSeconds: number
   readonly senderPeakMiB: number
   readonly receiverPeakMiB: number
-  /** makuo's goodput over the raw dgram ceiling (big files). */
+  /** How the sender's datagrams reach the kernel (`makuo status`'s io). */
+  readonly io: string
+  /** makuo's goodput over the raw node:dgram ceiling, and over the raw batched (native) ceiling (big files). */
   readonly ofCeiling: number | undefined
+  readonly ofBatchedCeiling: number | undefined
   /** rsync's seconds over makuo's: one receiver after another, and all at once. */
   readonly rsyncSequentialRatio: number | undefined
   readonly rsyncAllAtOnceRatio: number | undefined
@@ -158,7 +184,10 @@ interface Row {
 }
 
 const counters = (c: Cluster) =>
-  Effect.map(c.makuo(["status", "--json"]), (r) => (JSON.parse(r.stdout) as { counters: { retransmittedBlocks: number; datagramsOut: number; datagramsIn: number } }).counters)
+  Effect.map(c.makuo(["status", "--json"]), (r) => {
+    const s = JSON.parse(r.stdout) as { io: string; counters: { retransmittedBlocks: number; datagramsOut: number; datagramsIn: number } }
+    return { ...s.counters, io: s.io }
+  })
 
 interface Workload {
   readonly label: string
@@ -169,7 +198,7 @@ interface Workload {
   readonly fresh: boolean
 }
 
-const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceiling: Ceiling | undefined) =>
+const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceiling: Ceilings | undefined) =>
   Effect.gen(function*() {
     const before = { sender: usage(c.sender.pid()), receivers: c.receivers.map((r) => usage(r.pid())), counters: yield* counters(c) }
     const r = yield* c.makuo(["send", "--json", "-r", w.dir])
@@ -204,7 +233,9 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
       receiverCpuSeconds: receiverCpu,
       senderPeakMiB: after.sender.peakMiB,
       receiverPeakMiB: Math.max(...after.receivers.map((a) => a.peakMiB)),
-      ofCeiling: w.big && ceiling !== undefined ? mbPerSecond / ceiling.mbPerSecond : undefined,
+      io: after.counters.io,
+      ofCeiling: w.big && ceiling !== undefined ? mbPerSecond / ceiling.dgram.mbPerSecond : undefined,
+      ofBatchedCeiling: w.big && ceiling?.native !== undefined ? mbPerSecond / ceiling.native.mbPerSecond : undefined,
       rsyncSequentialRatio: rsync?.sequential === undefined ? undefined : rsync.sequential / seconds,
       rsyncAllAtOnceRatio: rsync === undefined ? undefined : rsync.allAtOnce / seconds,
       uftpRatio: uftp === undefined ? undefined : uftp / seconds
@@ -223,7 +254,8 @@ const printRow = (r: Row) =>
       `${f(r.datagramsPerSecond, 0)} ${f(r.retransmittedPercent)} % ${perGiB(r.acksPerMiB)} ` +
       `${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${perGiB(r.senderCpuSecondsPerGiB)} ${perGiB(r.receiverCpuSecondsPerGiB)} ` +
       `${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}  ` +
-      `${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}` +
+      `${r.io.padEnd(8)} ${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}` +
+      `${ratio(r.ofBatchedCeiling === undefined ? undefined : r.ofBatchedCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}` +
       `${ratio(r.rsyncAllAtOnceRatio, "x")}${ratio(r.uftpRatio, "x")}`
   )
 
@@ -256,55 +288,56 @@ const bench = Effect.gen(function*() {
   const unavailable = Lab.labUnavailable()
   const rows: Array<Row> = []
   let where = ""
-  const ceilings: Array<{ scenario: string; receivers: number } & Ceiling> = []
+  const ceilings: Array<{ scenario: string; receivers: number } & Ceilings> = []
   yield* Console.log(`makuo bench, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}${quick ? ", --quick" : ""}`)
   if (unavailable !== undefined) yield* Console.log(`no namespace lab here (${unavailable}): makuo alone, on loopback`)
   else if (!haveRsync || !haveUftp) {
     yield* Console.log(`without ${[haveRsync ? "" : "rsync", haveUftp ? "" : "uftp"].filter((t) => t !== "").join(" and ")}: those columns stay empty (Debian: apt-get install rsync uftp)`)
   }
-  for (const scenario of unavailable === undefined ? scenarios : [scenarios[1]!]) {
+  for (const scenario of unavailable === undefined ? scenarios : scenarios.filter((s) => s.key === "cpu")) {
     yield* Console.log(`\n== ${unavailable === undefined ? scenario.name : "loopback"}`)
     yield* Console.log(
-      ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU snd s/GiB rcv  snd MiB rcv MiB  of ceiling  rsync 1by1  rsync all   uftp`
+      ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU snd s/GiB rcv  snd MiB rcv MiB  io       of dgram  of batched rsync 1by1 rsync all  uftp`
     )
     for (const k of receiverCounts) {
-      for (const loss of unavailable === undefined ? [0, 1] : [0]) {
+      for (const loss of unavailable === undefined ? lossPercents : [0]) {
         yield* Effect.scoped(Effect.gen(function*() {
           const c = yield* (unavailable === undefined ? labCluster(k, scenario) : loopbackCluster(k))
           where = c.where
-          const ceiling = c.peers === undefined || loss > 0 ? undefined : yield* c.peers.ceiling
+          const ceiling = c.peers === undefined || loss > 0 ? undefined : yield* c.peers.ceilings
           if (ceiling !== undefined) ceilings.push({ scenario: scenario.name, receivers: k, ...ceiling })
           if (c.setLoss !== undefined) yield* c.setLoss(loss)
-          bigTree(c, "big", scenario.bigMiB)
-          makeSampleTree(join(c.sender.base, "small"), smallFiles, 0)
-          yield* unchangedTree(c, "unchanged", unchangedFiles)
+          if (workloadNames.has("big")) bigTree(c, "big", scenario.bigMiB)
+          if (workloadNames.has("small")) makeSampleTree(join(c.sender.base, "small"), smallFiles, 0)
+          if (workloadNames.has("unchanged")) yield* unchangedTree(c, "unchanged", unchangedFiles)
           const workloads: ReadonlyArray<Workload> = [
             { label: `one ${scenario.bigMiB} MiB file`, dir: "big", blocks: scenario.bigMiB * 1024, big: true, fresh: true },
             { label: `${smallFiles} files of 1-4 KiB`, dir: "small", blocks: smallFiles * 3, big: false, fresh: true },
             { label: `${unchangedFiles} unchanged (skip)`, dir: "unchanged", blocks: 0, big: false, fresh: false }
-          ]
+          ].filter((w) => workloadNames.has(w.dir))
           for (const w of workloads) {
             const row = yield* measure(c, scenario, loss, w, ceiling)
             yield* printRow(row)
             rows.push(row)
           }
-          if (!quick && k === 1 && loss === 0 && scenario.linkMbit === undefined) {
+          if (!quick && workloadNames.has("huge") && k === 1 && loss === 0 && scenario.linkMbit === undefined) {
             bigTree(c, "huge", 1024)
             const row = yield* measure(c, scenario, loss, { label: "one 1024 MiB file", dir: "huge", blocks: 1 << 20, big: true, fresh: false }, ceiling)
             yield* printRow(row)
             rows.push(row)
           }
           yield* verify(c)
-          if (ceiling !== undefined) {
-            yield* Console.log(`    raw node:dgram ceiling, 1 sender -> 1 receiver: ${ceiling.mbPerSecond.toFixed(1)} MB/s, ` +
-              `${ceiling.datagramsPerSecond.toFixed(0)} datagrams/s, ${(100 * ceiling.delivered).toFixed(1)} % delivered`)
+          for (const [name, x] of [["node:dgram", ceiling?.dgram], ["batched (native)", ceiling?.native]] as const) {
+            if (x === undefined) continue
+            yield* Console.log(`    raw ${name} ceiling, 1 sender -> 1 receiver: ${x.mbPerSecond.toFixed(1)} MB/s, ` +
+              `${x.datagramsPerSecond.toFixed(0)} datagrams/s, ${(100 * x.delivered).toFixed(1)} % delivered`)
           }
         }))
       }
     }
   }
   yield* Console.log(`\nwhere: ${where}; every receiver verified identical to the sender after each row set`)
-  yield* Console.log(`ratios: "of ceiling" = makuo goodput / raw dgram goodput; "rsync", "uftp" = their seconds / makuo's (above 1: makuo is faster)`)
+  yield* Console.log(`ratios: "of dgram" / "of batched" = makuo goodput / raw node:dgram / raw native goodput; "rsync", "uftp" = their seconds / makuo's (above 1: makuo is faster)`)
   const out = join("bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`)
   fs.mkdirSync(join("bench", "results"), { recursive: true })
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, rows }, null, 2) + "\n")

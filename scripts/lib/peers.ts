@@ -17,12 +17,15 @@ export interface Ceiling {
   readonly delivered: number
 }
 
-/** Raw multicast from `sender` to `receiver`: what node:dgram carries when nothing is acknowledged. */
-export const dgramCeiling = (lab: Lab, sender: LabHost, receiver: LabHost, count: number) =>
+/**
+ * Raw multicast from `sender` to `receiver`: what the runtime carries when nothing is acknowledged, with
+ * `node:dgram` (one call per datagram) or makuo's native addon (GSO bursts, recvmmsg/GRO).
+ */
+export const dgramCeiling = (lab: Lab, sender: LabHost, receiver: LabHost, count: number, io: "dgram" | "native") =>
   Effect.scoped(Effect.gen(function*() {
-    const recv = yield* lab.background(receiver, [process.execPath, PROBE, "recv", "239.77.0.1", "6000", receiver.address])
+    const recv = yield* lab.background(receiver, [process.execPath, PROBE, "recv", "239.77.0.1", "6000", receiver.address, "--io", io])
     for (let i = 0; i < 50 && !recv.output().includes("ready"); i++) yield* Effect.sleep("100 millis")
-    const sent = yield* lab.exec(sender, [process.execPath, PROBE, "send", "239.77.0.1", "6000", sender.address, String(count)], 120_000)
+    const sent = yield* lab.exec(sender, [process.execPath, PROBE, "send", "239.77.0.1", "6000", sender.address, String(count), "--io", io], 120_000)
     yield* recv.exited
     const got = JSON.parse(recv.output().split("\n").find((l) => l.startsWith("{")) ?? "{}") as { datagrams?: number; seconds?: number }
     const out = JSON.parse(sent.stdout.trim() || "{}") as { sent?: number; seconds?: number }

@@ -19,6 +19,13 @@ const iso = (ms: number) => new Date(ms).toISOString()
 export const membersJson = (members: ReadonlyArray<MemberInfo>): string =>
   JSON.stringify({ members: members.map((m) => ({ ...m, lastSeen: iso(m.lastSeen), since: iso(m.since) })) })
 
+const ioText: Record<StatusInfo["io"], string> = {
+  gso: "gso (native: UDP_SEGMENT bursts, recvmmsg)",
+  sendmmsg: "sendmmsg (native: the kernel refused UDP_SEGMENT; recvmmsg)",
+  dgram: "dgram (node:dgram, one system call per datagram)",
+  memory: "memory (test network)"
+}
+
 export const statusText = (s: StatusInfo): string => {
   const c = s.counters
   const outgoing = s.outgoing.map((o) => {
@@ -32,6 +39,7 @@ export const statusText = (s: StatusInfo): string => {
     `makuo ${s.version} on ${s.host} (pid ${s.pid}), up ${formatAge(s.now - s.startedAt)}`,
     `base       ${s.base}`,
     `group      ${s.group}:${s.port} on interface ${s.interface}, bound to ${s.bind}`,
+    `io         ${ioText[s.io]}`,
     `members    ${s.members}`,
     `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
     `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,

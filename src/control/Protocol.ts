@@ -75,6 +75,8 @@ export const StatusInfo = Schema.Struct({
   port: Schema.Number,
   bind: Schema.String,
   interface: Schema.String,
+  /** How datagrams reach the kernel (`IoMode`). */
+  io: Schema.Literal("gso", "sendmmsg", "dgram", "memory"),
   /** Epoch milliseconds. */
   startedAt: Schema.Number,
   now: Schema.Number,

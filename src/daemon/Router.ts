@@ -10,8 +10,8 @@ import { CheckReceiver } from "../transfer/CheckReceiver.js"
 import { DelReceiver } from "../transfer/DelReceiver.js"
 import { DsyncReceiver } from "../transfer/DsyncReceiver.js"
 import { Receiver } from "../transfer/Receiver.js"
-import { Peer } from "../net/Transport.js"
-import { type Received, Wire } from "../net/Wire.js"
+import { type Endpoint, Peer } from "../net/Transport.js"
+import { type Inbound, type Received, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload } from "../protocol/message.js"
 
@@ -51,28 +51,30 @@ export const layer = Layer.scopedDiscard(
     }
 
     // a chunk at a time, one clock read per chunk; DATA blocks and ACKs (what a sender receives most) skip the
-    // Effect machinery
-    const chunk = (rs: Chunk.Chunk<Received>) =>
+    // Effect machinery, and the blocks of a chunk reach the disk with one write per run of consecutive blocks
+    const chunk = (rs: Chunk.Chunk<Inbound>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let follow: Array<Effect.Effect<void>> | undefined
+        let seen: Endpoint | undefined
         for (const r of rs) {
-          members.touch(r.from.address, now)
-          const h = r.message.header
-          const isAck = (h.flags & Flag.ACK) !== 0 && h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT
-          if (isAck && follow === undefined) {
-            acks.route(r)
+          // consecutive datagrams mostly come from one member: one table update for them
+          if (r.from !== seen) members.touch(r.from.address, now), (seen = r.from)
+          if (r._tag === "Data") {
+            // in order: once something of this chunk waits to run, the blocks after it wait their turn too
+            const effect = follow === undefined ? receiver.data(r, now) : Effect.suspend(() => receiver.data(r, now) ?? Effect.void)
+            if (effect !== undefined) (follow ??= []).push(effect)
             continue
           }
-          const isData = h.opcode === Opcode.SEND && h.nstate === SendState.DATA && (h.flags & Flag.ACK) === 0
-          // in order: once something of this chunk waits to run, the blocks and ACKs after it wait their turn too
-          const effect = !isData
-            ? dispatch(r)
-            : follow === undefined
-            ? receiver.data(r, now)
-            : Effect.suspend(() => receiver.data(r, now) ?? Effect.void)
-          if (effect !== undefined) (follow ??= []).push(effect)
+          const h = r.message.header
+          const isAck = (h.flags & Flag.ACK) !== 0 && h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT
+          if (isAck && follow === undefined) acks.route(r)
+          else (follow ??= []).push(dispatch(r))
         }
-        return follow === undefined ? Effect.void : Effect.all(follow, { discard: true })
+        const flushed = receiver.flush()
+        if (follow === undefined) return flushed ?? Effect.void
+        if (flushed !== undefined) follow.unshift(flushed)
+        follow.push(Effect.suspend(() => receiver.flush() ?? Effect.void))
+        return Effect.all(follow, { discard: true })
       })
 
     yield* wire.received.pipe(Stream.runForEachChunk(chunk), Effect.forkScoped)

@@ -30,7 +30,7 @@ export const collectStatus = (
     incoming: receiver.sessions,
     now: Clock.currentTimeMillis
   }).pipe(
-    Effect.map(({ activity, counters, incoming, list, now }) => ({
+    Effect.map(({ activity, counters: { io, ...counters }, incoming, list, now }) => ({
       version: VERSION,
       host: config.name,
       pid: process.pid,
@@ -39,6 +39,7 @@ export const collectStatus = (
       port: config.port,
       bind: config.bind,
       interface: config.interface ?? "default",
+      io,
       startedAt,
       now,
       members: list.length,

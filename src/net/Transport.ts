@@ -1,6 +1,7 @@
 /**
  * The datagram service every protocol layer stands on: send bytes to the group or to one peer, and a stream of
- * the datagrams that arrive, with their source. Live layer: `UdpTransport`; tests use an in-memory network.
+ * the datagrams that arrive, with their source. Live layers: `NativeTransport` (batched system calls) and
+ * `DgramTransport` (`node:dgram`), chosen by `UdpTransport`; tests use an in-memory network.
  */
 import { Context, Data, type Effect, type Stream } from "effect"
 
@@ -31,7 +32,14 @@ export class TransportError extends Data.TaggedError("TransportError")<{
   }
 }
 
+/**
+ * How datagrams reach the kernel: `gso` one system call per ~60 DATA datagrams (UDP_SEGMENT), `sendmmsg` one per
+ * 64 datagrams (the kernel refused GSO), `dgram` one per datagram (`node:dgram`), `memory` the test network.
+ */
+export type IoMode = "gso" | "sendmmsg" | "dgram" | "memory"
+
 export interface TransportStats {
+  readonly io: IoMode
   /** Datagrams dropped because the consumer fell behind the receive queue. */
   readonly overflowed: number
   /** Sends the socket reported as failed after accepting them. */
@@ -48,6 +56,12 @@ export interface TransportShape {
    * later are counted in `stats`.
    */
   readonly send: (to: Destination, bytes: Uint8Array) => Effect.Effect<void, TransportError>
+  /**
+   * Sends the datagrams laid out back to back in `bytes`, each `segment` bytes long but the last, which may be
+   * shorter (a DATA burst). Completes once the kernel (or the transport's own copy) holds them: the caller may
+   * reuse `bytes` afterwards.
+   */
+  readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void, TransportError>
   /** Everything received from others (our own multicast echoes are filtered out). One consumer. */
   readonly incoming: Stream.Stream<Datagram>
   readonly stats: Effect.Effect<TransportStats>

@@ -5,16 +5,31 @@
  */
 import { Chunk, Context, Effect, Either, Layer, Random, Stream } from "effect"
 import { Flag } from "../protocol/constants.js"
-import type { Header, Ipv4, Message, ReqId } from "../protocol/message.js"
+import { isDataRequest } from "../protocol/dataLayout.js"
+import { type Header, type Ipv4, type Message, parseIpv4, type ReqId } from "../protocol/message.js"
 import { decode, encode } from "../protocol/v7.js"
-import { type Destination, type Endpoint, Transport } from "./Transport.js"
+import { type Destination, type Endpoint, type IoMode, Transport } from "./Transport.js"
 
 export interface Received {
+  readonly _tag: "Message"
   readonly message: Message
   readonly from: Endpoint
 }
 
+/**
+ * A DATA request, left undecoded: the hot path reads its request id and block from the bytes (`dataLayout`). The
+ * bytes stay valid until the receiver has written them (each batch of datagrams has buffers of its own).
+ */
+export interface DataDatagram {
+  readonly _tag: "Data"
+  readonly bytes: Uint8Array
+  readonly from: Endpoint
+}
+
+export type Inbound = Received | DataDatagram
+
 export interface WireCounters {
+  readonly io: IoMode
   readonly datagramsIn: number
   readonly datagramsOut: number
   /** Refused by the codec: bad lengths, bad version, bad names. */
@@ -39,7 +54,9 @@ export interface RequestFields {
 export interface WireShape {
   readonly local: Endpoint
   readonly send: (to: Destination, message: Message) => Effect.Effect<void>
-  readonly received: Stream.Stream<Received>
+  /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
+  readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
+  readonly received: Stream.Stream<Inbound>
   readonly nextReqId: Effect.Effect<ReqId>
   readonly request: (fields: RequestFields) => Header
   /** The reply to `request`: opcode, reqid, seqno, ostate and error copied, flag ACK, state `nstate`. */
@@ -59,8 +76,14 @@ export const make = Effect.gen(function*() {
   let reqid = yield* Random.nextIntBetween(0, 0x7fff_ffff)
   const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0 }
 
+  const groupBytes = new Uint8Array(6)
+  groupBytes.set(parseIpv4(maddr)!, 0)
+  groupBytes[4] = mport >>> 8
+  groupBytes[5] = mport & 0xff
+
   const accept = (d: { readonly bytes: Uint8Array; readonly from: Endpoint }) => {
     c.datagramsIn++
+    if (isDataRequest(d.bytes, groupBytes)) return { _tag: "Data", bytes: d.bytes, from: d.from } satisfies DataDatagram
     const r = decode(d.bytes)
     if (Either.isLeft(r)) {
       c.malformed++
@@ -74,13 +97,13 @@ export const make = Effect.gen(function*() {
           ((h.flags & Flag.CRYPT) !== 0 ? " (encrypted with makuosan -k)" : "")
       )
     }
-    return { message: r.right, from: d.from } satisfies Received
+    return { _tag: "Message", message: r.right, from: d.from } satisfies Received
   }
 
   const received = transport.incoming.pipe(
     Stream.mapChunksEffect((chunk) =>
       Effect.gen(function*() {
-        const out: Array<Received> = []
+        const out: Array<Inbound> = []
         for (const d of chunk) {
           const r = accept(d)
           if (Effect.isEffect(r)) yield* r
@@ -90,6 +113,11 @@ export const make = Effect.gen(function*() {
       })
     )
   )
+
+  const sendFailed = (e: { readonly message: string }) => {
+    c.sendErrors++
+    return Effect.logWarning(e.message)
+  }
 
   return Wire.of({
     local: transport.local,
@@ -124,13 +152,15 @@ export const make = Effect.gen(function*() {
         onRight: (bytes) =>
           transport.send(to, bytes).pipe(
             Effect.tap(() => void c.datagramsOut++),
-            Effect.catchAll((e) => {
-              c.sendErrors++
-              return Effect.logWarning(e.message)
-            })
+            Effect.catchAll(sendFailed)
           )
       }),
-    counters: Effect.map(transport.stats, (t) => ({ ...c, overflowed: t.overflowed, sendErrors: c.sendErrors + t.sendErrors }))
+    sendSegments: (to, bytes, segment) =>
+      transport.sendSegments(to, bytes, segment).pipe(
+        Effect.tap(() => void (c.datagramsOut += Math.ceil(bytes.length / segment))),
+        Effect.catchAll(sendFailed)
+      ),
+    counters: Effect.map(transport.stats, (t) => ({ ...c, io: t.io, overflowed: t.overflowed, sendErrors: c.sendErrors + t.sendErrors }))
   })
 })
 

@@ -69,6 +69,8 @@ export interface Reader {
   readonly size: number
   /** Reads into `into` from file offset `offset`; returns the bytes read. */
   readonly read: (offset: number, into: Uint8Array) => Effect.Effect<number, StoreError>
+  /** Reads consecutive bytes from file offset `offset` into the buffers in turn (one `preadv`); returns the bytes read. */
+  readonly readv: (offset: number, into: ReadonlyArray<Uint8Array>) => Effect.Effect<number, StoreError>
   readonly close: Effect.Effect<void>
 }
 
@@ -229,11 +231,21 @@ export const make = (base: string) =>
           }
         }))
 
-    /** Positional write without an Effect around it, for the DATA hot path: undefined, or the failure. */
-    const writeNow = (t: TempFile, offset: number, bytes: Uint8Array): StoreError | undefined => {
+    /**
+     * Positional write of consecutive buffers from `offset` without an Effect around it, for the DATA hot path: one
+     * `pwritev` (more where the kernel takes part of them). Undefined, or the failure.
+     */
+    const writevNow = (t: TempFile, offset: number, buffers: ReadonlyArray<Uint8Array>): StoreError | undefined => {
       try {
-        let done = 0
-        while (done < bytes.length) done += fs.writeSync(t.fd, bytes, done, bytes.length - done, offset + done)
+        let rest = buffers
+        let at = offset
+        while (rest.length > 0) {
+          let n = fs.writevSync(t.fd, rest, at)
+          at += n
+          let i = 0
+          while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length
+          rest = i < rest.length && n > 0 ? [rest[i]!.subarray(n), ...rest.slice(i + 1)] : rest.slice(i)
+        }
         return undefined
       } catch (e) {
         return new StoreError({ op: "write", path: t.rel, ...errnoOf(e) })
@@ -242,7 +254,7 @@ export const make = (base: string) =>
 
     const write = (t: TempFile, offset: number, bytes: Uint8Array) =>
       Effect.suspend(() => {
-        const e = writeNow(t, offset, bytes)
+        const e = writevNow(t, offset, [bytes])
         return e === undefined ? Effect.void : Effect.fail(e)
       })
 
@@ -338,6 +350,7 @@ export const make = (base: string) =>
         return {
           size,
           read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
+          readv: (offset: number, into: ReadonlyArray<Uint8Array>) => attempt("read", rel, () => fs.readvSync(fd, into, offset)),
           close: Effect.sync(() => fs.closeSync(fd))
         }
       })
@@ -385,7 +398,7 @@ export const make = (base: string) =>
       inspect,
       createTemp,
       write,
-      writeNow,
+      writevNow,
       commit,
       discard,
       ensureDirectory,

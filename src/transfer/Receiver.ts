@@ -5,8 +5,9 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { Peer } from "../net/Transport.js"
-import { type Received, Wire } from "../net/Wire.js"
-import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
+import { type DataDatagram, type Received, Wire } from "../net/Wire.js"
+import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../protocol/constants.js"
+import { dataBlock, dataReqId } from "../protocol/dataLayout.js"
 import { emptyPayload, type Header } from "../protocol/message.js"
 import { FileStore, StoreError, type TempFile } from "../store/FileStore.js"
 import { decide } from "./decide.js"
@@ -22,9 +23,21 @@ export interface ReceiverConfig {
 
 export const receiverDefaults: ReceiverConfig = { readonly: false, idleTimeout: Duration.seconds(180), maxSessions: 4096 }
 
+/** Consecutive blocks received and not yet written: one `pwritev` when the batch ends. */
+interface WriteRun {
+  readonly offset: number
+  end: number
+  readonly buffers: Array<Uint8Array>
+}
+
+/** Blocks per write at most (the kernel takes 1024 buffers per `writev`). */
+const MAX_RUN = 256
+
 interface Entry {
+  readonly key: string
   session: Session
   temp: TempFile | undefined
+  run: WriteRun | undefined
   lastSeen: number
   readonly from: Received["from"]
   /** The latest request, whose header our replies are built on. */
@@ -35,10 +48,13 @@ export interface ReceiverShape {
   /** Handles one SEND request; returns false when no session exists for it (the router answers). */
   readonly handle: (received: Received) => Effect.Effect<boolean>
   /**
-   * The hot path: one SEND DATA datagram, handled synchronously (the block is written at once). Returns the
-   * Effect of what must follow (a NAK, a write failure), or undefined when nothing does.
+   * The hot path: one SEND DATA datagram, handled synchronously; its block joins the session's run of
+   * consecutive blocks, written by `flush`. Returns the Effect of what must follow (a NAK, a write failure), or
+   * undefined when nothing does.
    */
-  readonly data: (received: Received, now: number) => Effect.Effect<void> | undefined
+  readonly data: (datagram: DataDatagram, now: number) => Effect.Effect<void> | undefined
+  /** Writes the blocks `data` collected (the router calls it when a batch of datagrams ends); failures follow. */
+  readonly flush: () => Effect.Effect<void> | undefined
   readonly sessions: Effect.Effect<ReadonlyArray<{ readonly path: string; readonly from: string; readonly phase: string; readonly blocks: number; readonly missing: number }>>
 }
 
@@ -118,8 +134,46 @@ export const make = (config: ReceiverConfig) =>
       Effect.suspend(() => {
         const t = entry.temp
         entry.temp = undefined
+        entry.run = undefined
         return t === undefined ? Effect.void : store.discard(t)
       })
+
+    // == the DATA hot path: blocks are written a run at a time
+
+    const dirty = new Set<Entry>()
+
+    const writeRun = (entry: Entry): Effect.Effect<void> | undefined => {
+      const run = entry.run
+      const t = entry.temp
+      entry.run = undefined
+      if (run === undefined || t === undefined) return undefined
+      const failed = store.writevNow(t, run.offset, run.buffers)
+      return failed === undefined ? undefined : run_(entry, { _tag: "WriteFailed", error: failed.errno })
+    }
+
+    const flush = (): Effect.Effect<void> | undefined => {
+      let follow: Array<Effect.Effect<void>> | undefined
+      for (const entry of dirty) {
+        const e = writeRun(entry)
+        if (e !== undefined) (follow ??= []).push(e)
+      }
+      dirty.clear()
+      return follow === undefined ? undefined : Effect.all(follow, { discard: true })
+    }
+
+    /** Adds a block to the entry's run; a block that does not continue the run writes the run first. */
+    const collect = (entry: Entry, offset: number, bytes: Uint8Array): Effect.Effect<void> | undefined => {
+      const run = entry.run
+      if (run !== undefined && run.end === offset && run.buffers.length < MAX_RUN) {
+        run.buffers.push(bytes)
+        run.end += bytes.length
+        return undefined
+      }
+      const failed = run === undefined ? undefined : writeRun(entry)
+      entry.run = { offset, end: offset + bytes.length, buffers: [bytes] }
+      dirty.add(entry)
+      return failed
+    }
 
     const send = (entry: Entry, header: Header, ranges: ReadonlyArray<readonly [number, number]> | undefined) =>
       wire.send(Peer(entry.from), {
@@ -129,7 +183,7 @@ export const make = (config: ReceiverConfig) =>
           : emptyPayload
       })
 
-    const perform = (key: string, entry: Entry, action: Action): Effect.Effect<void> => {
+    const perform = (entry: Entry, action: Action): Effect.Effect<void> => {
       switch (action._tag) {
         case "Reply": {
           const s = entry.session
@@ -139,32 +193,32 @@ export const make = (config: ReceiverConfig) =>
         case "Echo":
           return send(entry, wire.ack(action.request, action.state), undefined)
         case "Decide":
-          return Effect.flatMap(decision(entry.session.mstat, entry.session.flags), (e) => run(key, entry, e))
+          return Effect.flatMap(decision(entry.session.mstat, entry.session.flags), (e) => run_(entry, e))
         case "Open":
-          return Effect.flatMap(open(entry), (e) => run(key, entry, e))
+          return Effect.flatMap(open(entry), (e) => run_(entry, e))
         case "Write": {
           const t = entry.temp
           if (t === undefined) return Effect.void
-          return store.write(t, action.block * 1024, action.bytes).pipe(
-            Effect.catchAll((e) => run(key, entry, { _tag: "WriteFailed", error: errnoOf(e) }))
+          return store.write(t, action.block * BLOCK_SIZE, action.bytes).pipe(
+            Effect.catchAll((e) => run_(entry, { _tag: "WriteFailed", error: errnoOf(e) }))
           )
         }
         case "Commit":
-          return Effect.flatMap(commit(entry), (e) => run(key, entry, e))
+          return Effect.suspend(() => writeRun(entry) ?? Effect.flatMap(commit(entry), (e) => run_(entry, e)))
         case "Discard":
           return discard(entry)
         case "Release":
-          return Effect.sync(() => void sessions.delete(key))
+          return Effect.sync(() => void sessions.delete(entry.key))
         default:
           return action satisfies never
       }
     }
 
-    const run = (key: string, entry: Entry, event: Event): Effect.Effect<void> =>
+    const run_ = (entry: Entry, event: Event): Effect.Effect<void> =>
       Effect.suspend(() => {
         const next = step(entry.session, event)
         entry.session = next.session
-        return Effect.forEach(next.actions, (a) => perform(key, entry, a), { discard: true })
+        return Effect.forEach(next.actions, (a) => perform(entry, a), { discard: true })
       })
 
     const handle = ({ from, message }: Received) =>
@@ -185,7 +239,7 @@ export const make = (config: ReceiverConfig) =>
               yield* Effect.logWarning(`receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`)
               return true
             }
-            entry = { session: initial(header, payload), temp: undefined, lastSeen: now, from, request: header }
+            entry = { key, session: initial(header, payload), temp: undefined, run: undefined, lastSeen: now, from, request: header }
             sessions.set(key, entry)
           }
         }
@@ -193,26 +247,31 @@ export const make = (config: ReceiverConfig) =>
         entry.lastSeen = now
         entry.request = header
         const data = payload._tag === "DataBlock" ? payload.bytes : new Uint8Array(0)
-        yield* run(key, entry, { _tag: "Request", header, data })
+        yield* run_(entry, { _tag: "Request", header, data })
         return true
       })
 
-    const data = ({ from, message }: Received, now: number): Effect.Effect<void> | undefined => {
-      const { header, payload } = message
-      const key = `${from.address}:${from.port}:${header.reqid}`
-      const entry = sessions.get(key)
-      if (entry === undefined || payload._tag !== "DataBlock") return undefined
+    // consecutive blocks mostly belong to one transfer: its entry is found once
+    let last: { from: Received["from"]; reqid: number; entry: Entry } | undefined
+
+    const data = ({ bytes, from }: DataDatagram, now: number): Effect.Effect<void> | undefined => {
+      const reqid = dataReqId(bytes)
+      let entry: Entry | undefined
+      if (last !== undefined && last.reqid === reqid && last.from === from && sessions.get(last.entry.key) === last.entry) entry = last.entry
+      else {
+        entry = sessions.get(`${from.address}:${from.port}:${reqid}`)
+        if (entry === undefined) return undefined
+        last = { from, reqid, entry }
+      }
       entry.lastSeen = now
-      entry.request = header
-      const next = step(entry.session, { _tag: "Request", header, data: payload.bytes })
+      const next = step(entry.session, { _tag: "Block", block: dataBlock(bytes), data: bytes.subarray(HEADER_SIZE) })
       entry.session = next.session
       let follow: Array<Effect.Effect<void>> | undefined
       for (const action of next.actions) {
-        if (action._tag === "Write") {
-          if (entry.temp === undefined) continue
-          const failed = store.writeNow(entry.temp, action.block * 1024, action.bytes)
-          if (failed !== undefined) (follow ??= []).push(run(key, entry, { _tag: "WriteFailed", error: failed.errno }))
-        } else (follow ??= []).push(perform(key, entry, action))
+        const e = action._tag === "Write"
+          ? entry.temp === undefined ? undefined : collect(entry, action.block * BLOCK_SIZE, action.bytes)
+          : perform(entry, action)
+        if (e !== undefined) (follow ??= []).push(e)
       }
       return follow === undefined ? undefined : Effect.all(follow, { discard: true })
     }
@@ -224,6 +283,7 @@ export const make = (config: ReceiverConfig) =>
     return Receiver.of({
       handle: (r) => (r.message.header.opcode === Opcode.SEND ? handle(r) : Effect.succeed(false)),
       data,
+      flush,
       sessions: Effect.sync(() =>
         [...sessions.values()].map((e) => ({
           path: e.session.mstat.path,

@@ -14,6 +14,7 @@ import { scan } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat } from "./receiveMachine.js"
 import { makeRttEstimator, type RoundTiming, type Target } from "./exchange.js"
+import { makePacer } from "./pacer.js"
 import { Timers } from "./Timers.js"
 import { Acks } from "./Acks.js"
 import { DelReceiver } from "./DelReceiver.js"
@@ -88,9 +89,9 @@ export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
 export const roundSettings: RoundTiming = { retransmit: Duration.millis(500), timeout: Duration.seconds(60) }
 
-export const defaultSettings: Omit<SendSettings, "timeout" | "rate" | "timers"> = {
+export const defaultSettings: Omit<SendSettings, "timeout" | "pacer" | "timers"> = {
   retransmit: roundSettings.retransmit,
-  burst: 64
+  burst: 60
 }
 
 const toMstat = (rel: string, e: LocalEntry): Mstat | string => {
@@ -181,6 +182,7 @@ export const make = Effect.gen(function*() {
   const deletions = yield* DelReceiver
   // one estimate for the daemon: its members share one network
   const rtt = makeRttEstimator()
+  const pacer = makePacer(undefined)
   const timers = yield* Timers
 
   const resolveTargets = (job: SendJob) =>
@@ -212,7 +214,8 @@ export const make = Effect.gen(function*() {
           rtt,
           timers,
           timeout: job.timeout,
-          rate: job.rateMbit === undefined ? undefined : (job.rateMbit * 1_000_000) / 8 / 1000
+          // `--rate` caps this job's own pacer; it starts from what the daemon has learned of its path
+          pacer: job.rateMbit === undefined ? pacer : makePacer((job.rateMbit * 1_000_000) / 8 / 1000, pacer.rate())
         }
         const flags = (job.dryRun ? Flag.DRYRUN : 0)
 

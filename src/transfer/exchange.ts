@@ -156,6 +156,12 @@ const makeExchange = (wire: WireShape, settings: RoundSettings, options: Exchang
         ? Effect.forEach([...peers.values()].filter((p) => !p.lost), (p) => wire.send(PeerDestination(p.target), message), { discard: true })
         : wire.send(Group, message)
 
+    /** A burst of DATA datagrams encoded back to back (`Transport.sendSegments`), to the same members. */
+    const transmitSegments = (bytes: Uint8Array, segment: number) =>
+      options.unicast
+        ? Effect.forEach([...peers.values()].filter((p) => !p.lost), (p) => wire.sendSegments(PeerDestination(p.target), bytes, segment), { discard: true })
+        : wire.sendSegments(Group, bytes, segment)
+
     /** One round: the members `who` selects wait for an answer to `nstate`; re-sent until all answered or lost. */
     const round = (nstate: number, who: (p: Peer) => boolean, payload: Payload, seqno = 0) =>
       Effect.gen(function*() {
@@ -196,7 +202,7 @@ const makeExchange = (wire: WireShape, settings: RoundSettings, options: Exchang
 
     const inState = (...states: ReadonlyArray<number>) => (p: Peer) => p.state !== undefined && states.includes(p.state)
 
-    return { reqid, onAck, peers, request, transmit, round, enter, pause, poke, inState, rounds: () => rounds }
+    return { reqid, onAck, peers, request, transmit, transmitSegments, round, enter, pause, poke, inState, rounds: () => rounds }
   })
 
 export type Exchange = Effect.Effect.Success<ReturnType<typeof makeExchange>>

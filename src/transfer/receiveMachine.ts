@@ -44,6 +44,8 @@ export interface Session {
 
 export type Event =
   | { readonly _tag: "Request"; readonly header: Header; readonly data: Uint8Array }
+  /** A DATA request as the hot path sees it: block number and bytes, the rest of its header unread. */
+  | { readonly _tag: "Block"; readonly block: number; readonly data: Uint8Array }
   | { readonly _tag: "Decided"; readonly state: RecvStateValue; readonly error: number }
   | { readonly _tag: "Opened"; readonly error: number } // 0 = success
   | { readonly _tag: "WriteFailed"; readonly error: number }
@@ -115,6 +117,9 @@ const onData = (s: Session, block: number, data: Uint8Array): Step => {
   return { session: next, actions: [reply({ ...next, state: RecvState.OPEN }, gapStart, [[gapStart, block]]), write] }
 }
 
+const onBlock = (s: Session, block: number, data: Uint8Array): Step =>
+  s.phase === "Open" && s.state === RecvState.OPEN ? onData(s, block, data) : same(s)
+
 const onRequest = (s: Session, header: Header, data: Uint8Array): Step => {
   switch (header.nstate) {
     case SendState.STAT:
@@ -130,7 +135,7 @@ const onRequest = (s: Session, header: Header, data: Uint8Array): Step => {
       }
       return same(s)
     case SendState.DATA:
-      return s.phase === "Open" && s.state === RecvState.OPEN ? onData(s, header.seqno, data) : same(s)
+      return onBlock(s, header.seqno, data)
     case SendState.MARK: {
       if (s.phase !== "Open" || s.state !== RecvState.OPEN) return same(s)
       s.missing.add(s.expected, s.blocks, s.blocks)
@@ -170,6 +175,8 @@ export const step = (s: Session, event: Event): Step => {
   switch (event._tag) {
     case "Request":
       return onRequest(s, event.header, event.data)
+    case "Block":
+      return onBlock(s, event.block, event.data)
     case "Decided": {
       const next: Session = { ...s, phase: "Decided", state: event.state, decision: event.state, error: event.error }
       return { session: next, actions: [reply(next, 0)] }

@@ -3,18 +3,21 @@
  * missing range) → CLOSE → LAST, on the shared `exchange` engine. Interrupted, the transfer sends BREAK so
  * members discard what they received.
  */
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Data, Duration, Effect } from "effect"
 import type { WireShape } from "../net/Wire.js"
-import { BLOCK_SIZE, Flag, Opcode, RecvState, type RecvStateValue, SendState } from "../protocol/constants.js"
-import { emptyPayload, type Payload } from "../protocol/message.js"
+import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, type RecvStateValue, SendState } from "../protocol/constants.js"
+import { DATA_SEGMENT, writeDataHeader } from "../protocol/dataLayout.js"
+import { emptyPayload, type Message, type Payload } from "../protocol/message.js"
+import { encode } from "../protocol/v7.js"
 import { RangeSet } from "../protocol/ranges.js"
 import type { FileStoreShape } from "../store/FileStore.js"
 import { describeErrno } from "../protocol/errno.js"
 import { type AckRouter, withExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
 import type { HostOutcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
-import { blockCount, isRegular, type Mstat } from "./receiveMachine.js"
+import { blockCount, blockLength, isRegular, type Mstat } from "./receiveMachine.js"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
+import type { Pacer } from "./pacer.js"
 
 export interface FileTransfer {
   readonly mstat: Mstat
@@ -24,11 +27,24 @@ export interface FileTransfer {
   readonly unicast: boolean
 }
 
+/** The source file no longer has the size it was announced with. */
+export class SourceChanged extends Data.TaggedError("SourceChanged")<{ readonly path: string; readonly detail: string }> {
+  override get message() {
+    return `file changed while sending (${this.detail})`
+  }
+}
+
+/** A request's header bytes as the codec writes them (its payload empty), the template of every DATA datagram. */
+const encodedHeader = (message: Message) => Effect.map(Effect.orDie(encode(message)), (b) => b.subarray(0, HEADER_SIZE))
+
 export interface SendSettings extends RoundSettings {
-  /** Datagrams per event-loop turn during DATA, so ACKs and NAKs are read during a burst. */
+  /**
+   * DATA datagrams per burst: one `sendSegments` call (one system call with UDP GSO), then a turn of the event
+   * loop, so ACKs and NAKs are read during a transfer. 60 full datagrams fit the 64 KiB one GSO call carries.
+   */
   readonly burst: number
-  /** Bytes per millisecond, or undefined for unpaced. */
-  readonly rate: number | undefined
+  /** The DATA rate (shared by the daemon's transfers, or this job's own under `--rate`). */
+  readonly pacer: Pacer
 }
 
 /** Whether an ACK in `state` answers a request of `phase`; a late answer to an earlier phase does not. */
@@ -68,6 +84,8 @@ export const sendFile = (
     const pending = new RangeSet()
     const dryRun = (t.flags & Flag.DRYRUN) !== 0
     const stats = { markRounds: 0 }
+    /** The pacer's epoch this transfer last sent in, and its first new block in it. */
+    const rateEpoch = { seen: -1, start: Number.POSITIVE_INFINITY }
     progress.blocks = blocks
 
     return yield* withExchange(wire, router, settings, {
@@ -80,7 +98,11 @@ export const sendFile = (
         // NAKs during DATA and MARK answers: the union of every member's missing blocks is repaired once
         if (payload._tag === "Ranges") {
           pending.addAll(payload.ranges, blocks)
-          for (const [low, high] of payload.ranges) peer.missed += Math.max(0, Math.min(high, blocks) - low)
+          for (const [low, high] of payload.ranges) {
+            peer.missed += Math.max(0, Math.min(high, blocks) - low)
+            // a NAK during DATA (not a MARK answer) of blocks sent at the current rate
+            if (state === RecvState.OPEN && phase === SendState.DATA && low >= rateEpoch.start) settings.pacer.loss(rateEpoch.seen)
+          }
         }
         if (!answers(phase, state)) return false
         if (phase === SendState.STAT || isError(state)) (peer.result = state), (peer.error = header.error)
@@ -91,55 +113,68 @@ export const sendFile = (
       }
     }, (x) =>
       Effect.gen(function*() {
-        const { round, inState, transmit, request } = x
+        const { round, inState, transmit, transmitSegments, request } = x
         progress.peers = x.peers
 
         const stat: Payload = m
 
-        const dataPhase = Effect.gen(function*() {
-          const reader = yield* store.openReader(m.path)
-          const buffer = new Uint8Array(BLOCK_SIZE)
-          let next = 0
-          let lick = false
-          let sentInTurn = 0
-          let tokens = 0
-          let last = yield* Clock.currentTimeMillis
-          const pace = (bytes: number) =>
-            Effect.gen(function*() {
-              if (settings.rate === undefined) return
-              const now = yield* Clock.currentTimeMillis
-              tokens = Math.min(tokens + (now - last) * settings.rate, settings.rate * 20)
-              last = now
-              tokens -= bytes
-              if (tokens < -settings.rate * 2) yield* Effect.sleep(Duration.millis(-tokens / settings.rate))
-            })
-          try {
+        const dataPhase = Effect.acquireUseRelease(store.openReader(m.path), (reader) =>
+          Effect.gen(function*() {
+            const template = yield* encodedHeader(request(SendState.DATA, 0, { _tag: "DataBlock", bytes: new Uint8Array(0) }))
+            const burst = new Uint8Array(settings.burst * DATA_SEGMENT)
+            // where each datagram's block goes in the burst: read straight there, one preadv per run of blocks
+            const slots = Array.from({ length: settings.burst }, (_, i) => burst.subarray(i * DATA_SEGMENT + HEADER_SIZE, (i + 1) * DATA_SEGMENT))
+            const chosen = new Array<number>(settings.burst)
+            let next = 0
+            let lick = false
+            const pace = (bytes: number) =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                const wait = settings.pacer.take(bytes, now)
+                return wait === 0 ? yieldToEventLoop : Effect.sleep(Duration.millis(wait))
+              })
             while (true) {
               x.enter(SendState.DATA)
-              let block = pending.shift()
-              if (block === undefined && !lick && next < blocks) block = next++
-              if (block === undefined) {
+              // the blocks sent from here on are the current rate's: only their loss may lower it
+              if (settings.pacer.epoch() !== rateEpoch.seen) (rateEpoch.seen = settings.pacer.epoch()), (rateEpoch.start = next)
+              // repairs first, then new blocks; a short block (the file's last) ends the burst: only a burst's
+              // last datagram may be shorter than the others
+              let count = 0
+              while (count < settings.burst) {
+                let block = pending.shift()
+                if (block === undefined && !lick && next < blocks) block = next++
+                if (block === undefined) break
+                chosen[count++] = block
+                if (blockLength(m.size, block) < BLOCK_SIZE) break
+              }
+              if (count === 0) {
                 stats.markRounds++
                 yield* round(SendState.MARK, inState(RecvState.OPEN, RecvState.MARK, RecvState.UPDATE), emptyPayload)
                 lick = true
                 if (pending.isEmpty) return
                 continue
               }
-              const n = yield* reader.read(block * BLOCK_SIZE, buffer)
-              const expected = Math.min(BLOCK_SIZE, m.size - block * BLOCK_SIZE)
-              if (n !== expected) return yield* Effect.fail(`file changed while sending (block ${block} is ${n} bytes, expected ${expected})`)
-              yield* transmit(request(SendState.DATA, block, { _tag: "DataBlock", bytes: buffer.slice(0, n) }))
-              progress.sent++
-              yield* pace(n + 42)
-              if (++sentInTurn >= settings.burst) {
-                sentInTurn = 0
-                yield* yieldToEventLoop
+              const lastLength = blockLength(m.size, chosen[count - 1]!)
+              for (let i = 0; i < count;) {
+                let j = i + 1
+                while (j < count && chosen[j] === chosen[j - 1]! + 1) j++
+                const into = slots.slice(i, j)
+                if (j === count && lastLength < BLOCK_SIZE) into[into.length - 1] = slots[j - 1]!.subarray(0, lastLength)
+                const want = (j - i - 1) * BLOCK_SIZE + into[into.length - 1]!.length
+                const n = yield* reader.readv(chosen[i]! * BLOCK_SIZE, into)
+                if (n !== want) {
+                  return yield* new SourceChanged({ path: m.path, detail: `blocks ${chosen[i]}-${chosen[j - 1]} read ${n} bytes, expected ${want}` })
+                }
+                i = j
               }
+              for (let i = 0; i < count; i++) {
+                writeDataHeader(burst, i * DATA_SEGMENT, template, chosen[i]!, i === count - 1 ? lastLength : BLOCK_SIZE)
+              }
+              const bytes = (count - 1) * DATA_SEGMENT + HEADER_SIZE + lastLength
+              yield* transmitSegments(burst.subarray(0, bytes), DATA_SEGMENT)
+              progress.sent += count
+              yield* pace(bytes)
             }
-          } finally {
-            yield* reader.close
-          }
-        })
+          }), (reader) => reader.close)
 
         const breakOff = Effect.gen(function*() {
           x.enter(SendState.BREAK)
@@ -157,7 +192,7 @@ export const sendFile = (
             if (blocks > 0) {
               const data = yield* Effect.either(dataPhase)
               if (data._tag === "Left") {
-                sourceError = typeof data.left === "string" ? data.left : data.left.message
+                sourceError = data.left.message
                 yield* breakOff
                 return { sourceError }
               }

@@ -89,12 +89,14 @@ describe("makuo send between real daemons on loopback", () => {
     Effect.gen(function*() {
       const [h1, h2, h3] = yield* cluster
       makeSampleTree(h1.base, 0, 200)
-      const child = spawn(process.execPath, [BIN, "send", "big.bin", "--control", h1.control])
+      const child = spawn(process.execPath, [BIN, "send", "big.bin", "--rate", "400", "--control", h1.control])
       const exited = exitOf(child)
       yield* Effect.sleep("1500 millis")
       // status shows the transfer in flight, both ways
       const status = (d: Daemon) => Effect.map(makuo(["status", "--json", "--control", d.control]), (r) => JSON.parse(r.stdout))
       const sending = yield* status(h1)
+      // the I/O path: the native addon's, unless the fallback is forced (npm run test:dgram)
+      expect(sending.io).toMatch(process.env["MAKUO_IO"] === "dgram" ? /^dgram$/ : /^(gso|sendmmsg)$/)
       expect(sending.outgoing).toMatchObject([{ path: "big.bin", operation: "send", blocks: 200 * 1024 }])
       expect(sending.outgoing[0].sent).toBeGreaterThan(0)
       expect(sending.outgoing[0].sent).toBeLessThan(200 * 1024)

@@ -4,7 +4,7 @@
  * nothing moves until the test advances time.
  */
 import { Effect, FiberSet, Layer, Queue, type Scope, Stream } from "effect"
-import { type Datagram, type Endpoint, Transport } from "../../src/net/Transport.js"
+import { type Datagram, type Destination, type Endpoint, Transport } from "../../src/net/Transport.js"
 
 export interface Impairments {
   /** Probability that a datagram is lost on one link. */
@@ -81,10 +81,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
           const queue = yield* Effect.acquireRelease(Queue.unbounded<Datagram>(), Queue.shutdown)
           const self: Node = { endpoint: { address, port }, queue }
           yield* Effect.acquireRelease(Effect.sync(() => nodes.set(address, self)), () => Effect.sync(() => nodes.delete(address)))
-          return Transport.of({
-            local: self.endpoint,
-            group,
-            send: (to, bytes) =>
+          const send = (to: Destination, bytes: Uint8Array) =>
               Effect.sync(() => {
                 sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
                 total++
@@ -96,9 +93,19 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
                   const node = nodes.get(to.address)
                   if (node !== undefined && node !== self && to.port === port) deliver(node, d)
                 }
-              }),
+              })
+          return Transport.of({
+            local: self.endpoint,
+            group,
+            send,
+            sendSegments: (to, bytes, segment) =>
+              Effect.forEach(
+                Array.from({ length: Math.ceil(bytes.length / segment) }, (_, i) => bytes.subarray(i * segment, (i + 1) * segment)),
+                (d) => send(to, d),
+                { discard: true }
+              ),
             incoming: Stream.fromQueue(queue),
-            stats: Effect.succeed({ overflowed: 0, sendErrors: 0 })
+            stats: Effect.succeed({ io: "memory", overflowed: 0, sendErrors: 0 })
           })
         })
       )

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "makuo_udp",
+      "conditions": [["OS!='linux'", { "type": "none" }]],
+      "sources": ["native/makuo_udp.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

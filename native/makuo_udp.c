@@ -1,0 +1,489 @@
+/*
+ * makuo's batched UDP I/O for Linux, against Node-API. It owns a non-blocking UDP socket; JavaScript asks it
+ * to receive a batch (recvmmsg, with UDP_GRO where the kernel coalesces) and to send a run of equal-sized
+ * datagrams laid out back to back (one sendmsg with UDP_SEGMENT per 64 KiB, else sendmmsg). Readiness comes
+ * from a libuv poll handle on the daemon's own event loop: one wake-up per batch, never a thread.
+ *
+ * Every call returns a count or a negative errno instead of throwing, so the JavaScript side turns failures
+ * into typed errors; only argument mistakes (programming errors) throw.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+/* The kernel's UDP_MAX_SEGMENTS is 64 on older kernels (128 since 6.9): stay within the smaller one. */
+#define MAX_GSO_SEGMENTS 64
+#define MAX_UDP_PAYLOAD 65507
+#define MAX_BATCH 64
+/* Entries per received datagram in the metadata array: length, source address, source port, GRO segment, flags. */
+#define META 5
+
+typedef struct {
+  int fd;
+  int gso;          /* 1 while UDP_SEGMENT works on this socket; a refusal falls back to sendmmsg for good */
+  int closing;
+  napi_env env;
+  uv_poll_t poll;
+  int events;
+  napi_ref callback;
+  napi_async_context context;
+} Sock;
+
+#define CHECK(call)                                                                                 \
+  do {                                                                                              \
+    if ((call) != napi_ok) {                                                                        \
+      napi_throw_error(env, NULL, "makuo_udp: " #call " failed");                                   \
+      return NULL;                                                                                  \
+    }                                                                                               \
+  } while (0)
+
+static napi_value num(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+static int arg_u32(napi_env env, napi_value v, uint32_t* out) { return napi_get_value_uint32(env, v, out) == napi_ok; }
+
+static Sock* arg_sock(napi_env env, napi_value v) {
+  void* data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "makuo_udp: expected a socket handle");
+    return NULL;
+  }
+  Sock* s = data;
+  if (s->closing) {
+    napi_throw_error(env, NULL, "makuo_udp: socket is closed");
+    return NULL;
+  }
+  return s;
+}
+
+static void on_closed(uv_handle_t* h) { free(h->data); }
+
+static void release(Sock* s) {
+  if (s->closing) return;
+  s->closing = 1;
+  if (s->callback != NULL) napi_delete_reference(s->env, s->callback);
+  if (s->context != NULL) napi_async_destroy(s->env, s->context);
+  s->callback = NULL;
+  s->context = NULL;
+  close(s->fd);
+  /* the poll handle was stopped by uv_close; the struct goes when libuv is done with it */
+  s->poll.data = s;
+  uv_close((uv_handle_t*)&s->poll, on_closed);
+}
+
+static void finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  release((Sock*)data);
+}
+
+static void on_poll(uv_poll_t* h, int status, int events) {
+  Sock* s = h->data;
+  if (s->closing || s->callback == NULL) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, argv[2], result;
+  napi_get_reference_value(env, s->callback, &fn);
+  napi_get_global(env, &recv);
+  /* an error on the socket wakes both sides: the next recv or send reports it */
+  int err = status < 0;
+  napi_get_boolean(env, err || (events & UV_READABLE) != 0, &argv[0]);
+  napi_get_boolean(env, err || (events & UV_WRITABLE) != 0, &argv[1]);
+  /* make_callback, not call_function: Node runs the microtasks and nextTicks this callback queued, as for any I/O */
+  if (napi_make_callback(env, s->context, recv, fn, 2, argv, &result) == napi_pending_exception) {
+    /* a throwing handler is a bug: report it as Node reports any uncaught exception of an I/O callback */
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* open(address: u32 host order, port, reuseAddr, recvBuffer, sendBuffer, onEvent) → handle | -errno */
+static napi_value sock_open(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t address, port, reuse, rcvbuf, sndbuf;
+  if (argc < 6 || !arg_u32(env, argv[0], &address) || !arg_u32(env, argv[1], &port) || !arg_u32(env, argv[2], &reuse) ||
+      !arg_u32(env, argv[3], &rcvbuf) || !arg_u32(env, argv[4], &sndbuf)) {
+    napi_throw_type_error(env, NULL, "makuo_udp.open(address, port, reuseAddr, recvBuffer, sendBuffer, onEvent)");
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return num(env, -errno);
+  int one = 1;
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) goto fail;
+  /* 0 = the system default; the kernel caps a size at net.core.[rw]mem_max, as node:dgram's would be */
+  int size = (int)rcvbuf;
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) < 0) goto fail;
+  size = (int)sndbuf;
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) < 0) goto fail;
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(address);
+  if (bind(fd, (struct sockaddr*)&sa, sizeof sa) < 0) goto fail;
+
+  Sock* s = calloc(1, sizeof(Sock));
+  if (s == NULL) {
+    close(fd);
+    return num(env, -ENOMEM);
+  }
+  s->fd = fd;
+  s->gso = 1;
+  s->env = env;
+  uv_loop_t* loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  if (uv_poll_init(loop, &s->poll, fd) != 0) {
+    close(fd);
+    free(s);
+    return num(env, -EINVAL);
+  }
+  s->poll.data = s;
+  CHECK(napi_create_reference(env, argv[5], 1, &s->callback));
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "makuo_udp", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &s->context));
+  napi_value handle;
+  CHECK(napi_create_external(env, s, finalize, NULL, &handle));
+  return handle;
+fail : {
+  int e = errno;
+  close(fd);
+  return num(env, -e);
+}
+}
+
+/* setInt(handle, level, name, value) → 0 | -errno, for the handful of integer options the transport sets */
+static napi_value sock_set_int(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint32_t level, name, value;
+  if (argc < 4 || !arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name) || !arg_u32(env, argv[3], &value)) {
+    napi_throw_type_error(env, NULL, "makuo_udp.setInt(handle, level, name, value)");
+    return NULL;
+  }
+  int v = (int)value;
+  if (level == IPPROTO_IP && (name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP)) {
+    unsigned char c = (unsigned char)value;
+    return num(env, setsockopt(s->fd, IPPROTO_IP, name, &c, sizeof c) < 0 ? -errno : 0);
+  }
+  return num(env, setsockopt(s->fd, (int)level, (int)name, &v, sizeof v) < 0 ? -errno : 0);
+}
+
+/* getInt(handle, level, name) → value | -errno */
+static napi_value sock_get_int(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint32_t level, name;
+  if (argc < 3 || !arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name)) {
+    napi_throw_type_error(env, NULL, "makuo_udp.getInt(handle, level, name)");
+    return NULL;
+  }
+  int v = 0;
+  socklen_t len = sizeof v;
+  return num(env, getsockopt(s->fd, (int)level, (int)name, &v, &len) < 0 ? -errno : v);
+}
+
+/* multicastInterface(handle, interface u32) → 0 | -errno */
+static napi_value sock_mcast_if(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint32_t iface;
+  if (argc < 2 || !arg_u32(env, argv[1], &iface)) {
+    napi_throw_type_error(env, NULL, "makuo_udp.multicastInterface(handle, interface)");
+    return NULL;
+  }
+  struct in_addr a = {.s_addr = htonl(iface)};
+  return num(env, setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, sizeof a) < 0 ? -errno : 0);
+}
+
+/* join(handle, group u32, interface u32 (0 = the kernel's choice)) → 0 | -errno */
+static napi_value sock_join(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint32_t group, iface;
+  if (argc < 3 || !arg_u32(env, argv[1], &group) || !arg_u32(env, argv[2], &iface)) {
+    napi_throw_type_error(env, NULL, "makuo_udp.join(handle, group, interface)");
+    return NULL;
+  }
+  struct ip_mreq m = {.imr_multiaddr = {.s_addr = htonl(group)}, .imr_interface = {.s_addr = htonl(iface)}};
+  return num(env, setsockopt(s->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) < 0 ? -errno : 0);
+}
+
+/* poll(handle, readable, writable) → 0 | -errno: which readiness wakes the onEvent callback */
+static napi_value sock_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  bool r = false, w = false;
+  if (argc < 3 || napi_get_value_bool(env, argv[1], &r) != napi_ok || napi_get_value_bool(env, argv[2], &w) != napi_ok) {
+    napi_throw_type_error(env, NULL, "makuo_udp.poll(handle, readable, writable)");
+    return NULL;
+  }
+  int events = (r ? UV_READABLE : 0) | (w ? UV_WRITABLE : 0);
+  if (events == s->events) return num(env, 0);
+  s->events = events;
+  int rc = events == 0 ? uv_poll_stop(&s->poll) : uv_poll_start(&s->poll, events, on_poll);
+  return num(env, rc);
+}
+
+/*
+ * recv(handle, buffer, slotSize, meta: Uint32Array) → datagrams received (0 when none wait) | -errno.
+ * Datagram i lands at buffer[i * slotSize]; meta[i*5 ..] = length, source address, source port, GRO segment size
+ * (0 when the kernel did not coalesce), 1 when it was cut to slotSize.
+ */
+static napi_value sock_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  void* buf;
+  size_t buflen;
+  uint32_t slot;
+  napi_typedarray_type type;
+  size_t metalen;
+  void* meta;
+  if (argc < 4 || napi_get_buffer_info(env, argv[1], &buf, &buflen) != napi_ok || !arg_u32(env, argv[2], &slot) || slot == 0 ||
+      napi_get_typedarray_info(env, argv[3], &type, &metalen, &meta, NULL, NULL) != napi_ok || type != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "makuo_udp.recv(handle, buffer, slotSize, meta)");
+    return NULL;
+  }
+  size_t n = buflen / slot;
+  if (n > metalen / META) n = metalen / META;
+  if (n > MAX_BATCH) n = MAX_BATCH;
+  if (n == 0) return num(env, 0);
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH];
+  struct sockaddr_in from[MAX_BATCH];
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control[MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * n);
+  for (size_t i = 0; i < n; i++) {
+    iov[i].iov_base = (char*)buf + i * slot;
+    iov[i].iov_len = slot;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+    msgs[i].msg_hdr.msg_control = control[i].buf;
+    msgs[i].msg_hdr.msg_controllen = sizeof control[i].buf;
+  }
+  int got = recvmmsg(s->fd, msgs, (unsigned)n, MSG_DONTWAIT, NULL);
+  if (got < 0) return num(env, errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno);
+  uint32_t* m = meta;
+  for (int i = 0; i < got; i++) {
+    uint32_t gro = 0;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        int size;
+        memcpy(&size, CMSG_DATA(c), sizeof size);
+        gro = (uint32_t)size;
+      }
+    }
+    m[i * META + 0] = msgs[i].msg_len;
+    m[i * META + 1] = ntohl(from[i].sin_addr.s_addr);
+    m[i * META + 2] = ntohs(from[i].sin_port);
+    m[i * META + 3] = gro;
+    m[i * META + 4] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+  }
+  return num(env, got);
+}
+
+static ssize_t send_gso(Sock* s, struct sockaddr_in* to, char* p, size_t len, uint32_t segment) {
+  struct iovec iov = {.iov_base = p, .iov_len = len};
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr h = {.msg_name = to, .msg_namelen = sizeof *to, .msg_iov = &iov, .msg_iovlen = 1};
+  if (len > segment) {
+    h.msg_control = control.buf;
+    h.msg_controllen = sizeof control.buf;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t seg = (uint16_t)segment;
+    memcpy(CMSG_DATA(c), &seg, sizeof seg);
+  }
+  return sendmsg(s->fd, &h, MSG_DONTWAIT);
+}
+
+/* sendmmsg of up to MAX_BATCH datagrams of `segment` bytes (the last may be shorter); bytes sent or -1 */
+static ssize_t send_mmsg(Sock* s, struct sockaddr_in* to, char* p, size_t len, uint32_t segment) {
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH];
+  size_t n = 0, off = 0;
+  memset(msgs, 0, sizeof msgs);
+  while (off < len && n < MAX_BATCH) {
+    size_t l = len - off < segment ? len - off : segment;
+    iov[n].iov_base = p + off;
+    iov[n].iov_len = l;
+    msgs[n].msg_hdr.msg_name = to;
+    msgs[n].msg_hdr.msg_namelen = sizeof *to;
+    msgs[n].msg_hdr.msg_iov = &iov[n];
+    msgs[n].msg_hdr.msg_iovlen = 1;
+    off += l;
+    n++;
+  }
+  int sent = sendmmsg(s->fd, msgs, (unsigned)n, MSG_DONTWAIT);
+  if (sent <= 0) return sent == 0 ? 0 : -1;
+  size_t bytes = 0;
+  for (int i = 0; i < sent; i++) bytes += iov[i].iov_len;
+  return (ssize_t)bytes;
+}
+
+/*
+ * send(handle, address u32, port, buffer, offset, length, segment) → bytes handed to the kernel | -errno.
+ * The bytes are datagrams of `segment` bytes back to back, the last one possibly shorter (segment 0: one
+ * datagram). Fewer bytes than asked means the socket buffer is full: wait for writable and send the rest.
+ */
+static napi_value sock_send(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint32_t address, port, offset, length, segment;
+  void* buf;
+  size_t buflen;
+  if (argc < 7 || !arg_u32(env, argv[1], &address) || !arg_u32(env, argv[2], &port) ||
+      napi_get_buffer_info(env, argv[3], &buf, &buflen) != napi_ok || !arg_u32(env, argv[4], &offset) ||
+      !arg_u32(env, argv[5], &length) || !arg_u32(env, argv[6], &segment) || (size_t)offset + length > buflen) {
+    napi_throw_type_error(env, NULL, "makuo_udp.send(handle, address, port, buffer, offset, length, segment)");
+    return NULL;
+  }
+  if (segment == 0 || segment > length) segment = length;
+  if (segment > MAX_UDP_PAYLOAD) return num(env, -EMSGSIZE);
+  struct sockaddr_in to;
+  memset(&to, 0, sizeof to);
+  to.sin_family = AF_INET;
+  to.sin_port = htons((uint16_t)port);
+  to.sin_addr.s_addr = htonl(address);
+  char* p = (char*)buf + offset;
+  size_t done = 0;
+  size_t per_call = (MAX_UDP_PAYLOAD / segment) * segment;
+  if (per_call > (size_t)segment * MAX_GSO_SEGMENTS) per_call = (size_t)segment * MAX_GSO_SEGMENTS;
+  while (done < length) {
+    size_t left = length - done;
+    ssize_t r;
+    if (s->gso && left > segment) {
+      size_t chunk = left < per_call ? left : per_call;
+      r = send_gso(s, &to, p + done, chunk, segment);
+      /* a kernel or device that cannot segment says so at once: from now on one datagram per message */
+      if (r < 0 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+        s->gso = 0;
+        continue;
+      }
+    } else {
+      r = send_mmsg(s, &to, p + done, left, segment);
+    }
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (done > 0) break;
+      return num(env, -errno);
+    }
+    if (r == 0) break;
+    done += (size_t)r;
+  }
+  return num(env, (double)done);
+}
+
+/* gso(handle) → whether sends still use UDP_SEGMENT */
+static napi_value sock_gso(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = arg_sock(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_value v;
+  napi_get_boolean(env, s->gso != 0, &v);
+  return v;
+}
+
+/* close(handle): stops polling and closes the socket; later calls on the handle throw */
+static napi_value sock_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void* data = NULL;
+  if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, NULL, "makuo_udp.close(handle)");
+    return NULL;
+  }
+  release((Sock*)data);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"open", NULL, sock_open, NULL, NULL, NULL, napi_default, NULL},
+    {"setInt", NULL, sock_set_int, NULL, NULL, NULL, napi_default, NULL},
+    {"getInt", NULL, sock_get_int, NULL, NULL, NULL, napi_default, NULL},
+    {"multicastInterface", NULL, sock_mcast_if, NULL, NULL, NULL, napi_default, NULL},
+    {"join", NULL, sock_join, NULL, NULL, NULL, napi_default, NULL},
+    {"poll", NULL, sock_poll, NULL, NULL, NULL, napi_default, NULL},
+    {"recv", NULL, sock_recv, NULL, NULL, NULL, napi_default, NULL},
+    {"send", NULL, sock_send, NULL, NULL, NULL, napi_default, NULL},
+    {"gso", NULL, sock_gso, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, sock_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value constants;
+  napi_create_object(env, &constants);
+  struct {
+    const char* name;
+    int value;
+  } c[] = {{"SOL_SOCKET", SOL_SOCKET}, {"IPPROTO_IP", IPPROTO_IP}, {"SOL_UDP", SOL_UDP}, {"SO_RCVBUF", SO_RCVBUF},
+           {"SO_SNDBUF", SO_SNDBUF}, {"IP_MULTICAST_TTL", IP_MULTICAST_TTL}, {"IP_MULTICAST_LOOP", IP_MULTICAST_LOOP},
+           {"UDP_GRO", UDP_GRO}};
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) napi_set_named_property(env, constants, c[i].name, num(env, c[i].value));
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  napi_set_named_property(env, exports, "constants", constants);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,209 @@
+/**
+ * `Transport` on the native addon (`native.ts`): the socket is read with `recvmmsg` (and `UDP_GRO`, where the
+ * kernel hands over up to 64 KiB of coalesced datagrams at once), one JavaScript wake-up per batch; a DATA burst
+ * leaves with one `sendmsg` + `UDP_SEGMENT` per ~60 datagrams (`sendmmsg` where the kernel refuses GSO). Same
+ * socket layout and options as `DgramTransport` (`UdpOptions`). The wire sees plain v7 datagrams either way.
+ */
+import { Effect, Layer, Queue, Stream } from "effect"
+import { getSystemErrorMap } from "node:util"
+import { type NativeSocket, type NativeUdp, RECV_META } from "./native.js"
+import { type Datagram, type Destination, type Endpoint, type IoMode, Transport, TransportError } from "./Transport.js"
+import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
+
+const errnoText = (errno: number) => {
+  const known = getSystemErrorMap().get(-Math.abs(errno))
+  return known === undefined ? `errno ${Math.abs(errno)}` : `${known[0]}: ${known[1]}`
+}
+
+export const ipv4ToU32 = (address: string): number => {
+  const parts = address.split(".").map(Number)
+  return (((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0)
+}
+
+const u32ToIpv4 = (x: number) => `${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.${x & 255}`
+
+/** Batches read per wake-up before the event loop gets a turn (timers, ACK rounds, the control socket). */
+const BATCHES_PER_WAKE = 8
+const SLOTS = 64
+const PLAIN_SLOT = 2048
+/** A GRO slot holds a whole coalesced run; 32 of them are 2 MiB. */
+const GRO_SLOTS = 32
+const GRO_SLOT = 65_536
+
+interface PendingSend {
+  readonly address: number
+  readonly port: number
+  readonly bytes: Uint8Array
+  readonly segment: number
+  offset: number
+  readonly done: ((e?: TransportError) => void) | undefined
+}
+
+export const make = (native: NativeUdp, options: UdpOptions) =>
+  Effect.gen(function*() {
+    const c = native.constants
+    const queue = yield* Effect.acquireRelease(Queue.dropping<Datagram>(options.queueCapacity), Queue.shutdown)
+    const { local, shared } = socketLayout(options)
+    const localAddress = ipv4ToU32(local.address)
+    const group: Endpoint = { address: options.group, port: options.port }
+    const groupAddress = ipv4ToU32(options.group)
+    let overflowed = 0
+    let sendErrors = 0
+    let lastSendError: string | undefined
+    // one endpoint object per source, not one per datagram (bounded: a spoofing flood must not grow it)
+    const endpoints = new Map<number, Endpoint>()
+    const endpointOf = (address: number, port: number): Endpoint => {
+      const key = address * 65_536 + port
+      let e = endpoints.get(key)
+      if (e === undefined) {
+        if (endpoints.size >= 4096) endpoints.clear()
+        endpoints.set(key, (e = { address: u32ToIpv4(address), port }))
+      }
+      return e
+    }
+
+    const open = (address: string, reuse: boolean, onEvent: (r: boolean, w: boolean) => void) =>
+      Effect.acquireRelease(
+        Effect.suspend(() => {
+          const s = native.open(ipv4ToU32(address), options.port, reuse ? 1 : 0, options.recvBufferSize ?? 0, options.sendBufferSize ?? 0, onEvent)
+          return typeof s === "number"
+            ? Effect.fail(new TransportError({ reason: "Bind", detail: `${address}:${options.port}: ${errnoText(s)}` }))
+            : Effect.succeed(s)
+        }),
+        (s) => Effect.sync(() => native.close(s))
+      )
+
+    const configure = (s: NativeSocket, join: boolean, loopback: boolean) =>
+      Effect.suspend(() => {
+        const steps: Array<readonly [string, () => number]> = [
+          ...(options.interface === undefined ? [] : [["interface", () => native.multicastInterface(s, ipv4ToU32(options.interface!))] as const]),
+          ["ttl", () => native.setInt(s, c.IPPROTO_IP, c.IP_MULTICAST_TTL, options.ttl)],
+          ["loopback", () => native.setInt(s, c.IPPROTO_IP, c.IP_MULTICAST_LOOP, loopback ? 1 : 0)],
+          ...(join ? [["join", () => native.join(s, groupAddress, options.interface === undefined ? 0 : ipv4ToU32(options.interface))] as const] : [])
+        ]
+        for (const [what, step] of steps) {
+          const rc = step()
+          if (rc < 0) {
+            return Effect.fail(new TransportError({ reason: "Membership", detail: membershipDetail(options, `${what}: ${errnoText(rc)}`) }))
+          }
+        }
+        return Effect.void
+      })
+
+    // == receiving
+
+    const receiver = (s: NativeSocket) => {
+      const gro = native.setInt(s, c.SOL_UDP, c.UDP_GRO, 1) === 0
+      const slot = gro ? GRO_SLOT : PLAIN_SLOT
+      const buffer = new Uint8Array((gro ? GRO_SLOTS : SLOTS) * slot)
+      const meta = new Uint32Array(SLOTS * RECV_META)
+      const isEcho = (i: number) => shared && meta[i * RECV_META + 1] === localAddress && meta[i * RECV_META + 2] === options.port
+      return () => {
+        for (let round = 0; round < BATCHES_PER_WAKE; round++) {
+          const got = native.recv(s, buffer, slot, meta)
+          if (got <= 0) return
+          // the slots are read again next round: the consumer gets its own copy, one allocation per batch (our
+          // own multicast echoes, which a shared socket layout receives, are neither copied nor delivered)
+          let total = 0
+          let delivered = 0
+          for (let i = 0; i < got; i++) if (!isEcho(i)) (total += meta[i * RECV_META]!), delivered++
+          if (delivered === 0) continue
+          const own = new Uint8Array(total)
+          let at = 0
+          for (let i = 0; i < got; i++) {
+            if (isEcho(i)) continue
+            const m = i * RECV_META
+            const length = meta[m]!
+            const segment = meta[m + 3]!
+            own.set(buffer.subarray(i * slot, i * slot + length), at)
+            const from = endpointOf(meta[m + 1]!, meta[m + 2]!)
+            // a GRO arrival holds several datagrams of `segment` bytes (the last may be shorter); an empty datagram
+            // is one too (and malformed: the wire layer counts it)
+            const step = segment === 0 ? Math.max(length, 1) : segment
+            for (let o = 0; o < Math.max(length, 1); o += step) {
+              if (!queue.unsafeOffer({ bytes: own.subarray(at + o, at + Math.min(o + step, length)), from })) overflowed++
+            }
+            at += length
+          }
+          if (got < SLOTS) return
+        }
+      }
+    }
+
+    // == sending: in order; what the socket buffer cannot take waits for writable
+
+    const pending: Array<PendingSend> = []
+    let drained: (() => void) | undefined
+    let unicast: NativeSocket | undefined
+    const flush = () => {
+      const s = unicast!
+      while (pending.length > 0) {
+        const p = pending[0]!
+        const r = native.send(s, p.address, p.port, p.bytes, p.offset, p.bytes.length - p.offset, p.segment)
+        if (r < 0) {
+          sendErrors++
+          lastSendError = errnoText(r)
+          pending.shift()
+          p.done?.(new TransportError({ reason: "Send", detail: lastSendError }))
+          continue
+        }
+        p.offset += r
+        if (p.offset < p.bytes.length) {
+          native.poll(s, true, true)
+          return
+        }
+        pending.shift()
+        p.done?.()
+      }
+      native.poll(s, true, false)
+      drained?.()
+    }
+    const enqueue = (to: Destination, bytes: Uint8Array, segment: number, done: PendingSend["done"]) => {
+      const address = to._tag === "Group" ? groupAddress : ipv4ToU32(to.address)
+      const port = to._tag === "Group" ? options.port : to.port
+      if (pending.push({ address, port, bytes, segment, offset: 0, done }) === 1) flush()
+    }
+
+    const onUnicast = (readable: boolean, writable: boolean) => {
+      if (readable) readUnicast()
+      if (writable) flush()
+    }
+    unicast = yield* open(options.bind, false, onUnicast)
+    yield* configure(unicast, !shared, shared)
+    const readUnicast = receiver(unicast)
+    native.poll(unicast, true, false)
+    if (shared) {
+      let readGroup = () => {}
+      const groupSocket = yield* open(options.group, true, (readable) => readable && readGroup())
+      yield* configure(groupSocket, true, true)
+      readGroup = receiver(groupSocket)
+      native.poll(groupSocket, true, false)
+    }
+    // registered after the sockets, so it runs before they close: what is queued (EXIT!) goes out first
+    yield* Effect.addFinalizer(() =>
+      Effect.async<void>((resume) => {
+        if (pending.length === 0) return resume(Effect.void)
+        drained = () => resume(Effect.void)
+      }).pipe(Effect.timeout("1 second"), Effect.ignore)
+    )
+
+    const io = (): IoMode => (native.gso(unicast) ? "gso" : "sendmmsg")
+
+    return Transport.of({
+      local,
+      group,
+      send: (to, bytes) => Effect.sync(() => enqueue(to, bytes, 0, undefined)),
+      sendSegments: (to, bytes, segment) =>
+        Effect.async<void, TransportError>((resume) => {
+          enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))
+        }),
+      incoming: Stream.fromQueue(queue),
+      stats: Effect.suspend(() => {
+        const e = lastSendError
+        lastSendError = undefined
+        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e}`), { io: io(), overflowed, sendErrors })
+      })
+    })
+  })
+
+export const layer = (native: NativeUdp, options: UdpOptions) => Layer.scoped(Transport, make(native, options))

@@ -1,0 +1,69 @@
+/**
+ * The native batched-I/O addon (`native/makuo_udp.c`, built by node-gyp during `npm ci`), loaded once. Where it
+ * was not built (no compiler, not Linux) or `MAKUO_IO=dgram` asks for the fallback, `loadNative` says why and
+ * the daemon runs on `node:dgram`.
+ */
+import { existsSync } from "node:fs"
+import { dirname, join } from "node:path"
+
+export interface NativeConstants {
+  readonly SOL_SOCKET: number
+  readonly IPPROTO_IP: number
+  readonly SOL_UDP: number
+  readonly SO_RCVBUF: number
+  readonly SO_SNDBUF: number
+  readonly IP_MULTICAST_TTL: number
+  readonly IP_MULTICAST_LOOP: number
+  readonly UDP_GRO: number
+}
+
+/** A socket owned by the addon; every call returns a count or a negative errno. */
+export interface NativeSocket {
+  readonly __brand: "NativeSocket"
+}
+
+export interface NativeUdp {
+  readonly open: (
+    address: number,
+    port: number,
+    reuseAddr: number,
+    recvBuffer: number,
+    sendBuffer: number,
+    onEvent: (readable: boolean, writable: boolean) => void
+  ) => NativeSocket | number
+  readonly setInt: (s: NativeSocket, level: number, name: number, value: number) => number
+  readonly getInt: (s: NativeSocket, level: number, name: number) => number
+  readonly multicastInterface: (s: NativeSocket, iface: number) => number
+  readonly join: (s: NativeSocket, group: number, iface: number) => number
+  readonly poll: (s: NativeSocket, readable: boolean, writable: boolean) => number
+  /** Fills `buffer` slot by slot; `meta` gets 5 numbers a datagram: length, address, port, GRO segment, cut. */
+  readonly recv: (s: NativeSocket, buffer: Uint8Array, slotSize: number, meta: Uint32Array) => number
+  readonly send: (s: NativeSocket, address: number, port: number, buffer: Uint8Array, offset: number, length: number, segment: number) => number
+  /** Whether sends still use UDP_SEGMENT (a kernel that refuses it once falls back to sendmmsg). */
+  readonly gso: (s: NativeSocket) => boolean
+  readonly close: (s: NativeSocket) => void
+  readonly constants: NativeConstants
+}
+
+export const RECV_META = 5
+
+const packageRoot = (from: string): string =>
+  existsSync(join(from, "package.json")) || dirname(from) === from ? from : packageRoot(dirname(from))
+
+let loaded: NativeUdp | string | undefined
+
+/** The addon, or why the daemon goes without it. */
+export const loadNative = (): NativeUdp | string => {
+  if (loaded !== undefined) return loaded
+  if (process.env["MAKUO_IO"] === "dgram") return (loaded = "MAKUO_IO=dgram")
+  const path = join(packageRoot(import.meta.dirname), "build", "Release", "makuo_udp.node")
+  if (!existsSync(path)) return (loaded = `${path} was not built`)
+  try {
+    const module = { exports: {} }
+    process.dlopen(module, path)
+    loaded = module.exports as NativeUdp
+  } catch (e) {
+    loaded = `${path} does not load: ${e instanceof Error ? e.message : String(e)}`
+  }
+  return loaded
+}

@@ -1,0 +1,153 @@
+/**
+ * Both live transports on loopback (127.0.0.x, multicast on interface 127.0.0.1): DATA bursts leave as the plain
+ * v7 datagrams a `node:dgram` socket and the codec see, whatever the I/O path; batches larger than one receive
+ * batch or one GSO call arrive whole and in order; GRO-coalesced arrivals are split back into datagrams; socket
+ * errors are typed.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import * as dgram from "node:dgram"
+import * as DgramTransport from "../../src/net/DgramTransport.js"
+import { loadNative } from "../../src/net/native.js"
+import * as NativeTransport from "../../src/net/NativeTransport.js"
+import { Group, Peer, Transport, type TransportShape } from "../../src/net/Transport.js"
+import type { UdpOptions } from "../../src/net/UdpOptions.js"
+import { BLOCK_SIZE, HEADER_SIZE, SendState } from "../../src/protocol/constants.js"
+import { DATA_SEGMENT, writeDataHeader } from "../../src/protocol/dataLayout.js"
+import type { Ipv4, Message, ReqId } from "../../src/protocol/message.js"
+import { decode, encode } from "../../src/protocol/v7.js"
+import { freePort } from "../../scripts/lib/loopbackCluster.js"
+
+const native = loadNative()
+const forced = process.env["MAKUO_IO"] === "dgram"
+
+describe("the native I/O addon", () => {
+  it.skipIf(forced)("is built by npm ci and loads (MAKUO_IO=dgram runs this file on the fallback alone)", () => {
+    expect(typeof native === "string" ? native : "loaded").toBe("loaded")
+  })
+})
+
+const GROUP = "224.0.0.108"
+
+const options = (bind: string, port: number): UdpOptions => ({
+  bind,
+  port,
+  group: GROUP,
+  interface: "127.0.0.1",
+  ttl: 1,
+  recvBufferSize: 4 << 20,
+  sendBufferSize: 2 << 20,
+  queueCapacity: 65_536
+})
+
+type Make = (o: UdpOptions) => Layer.Layer<Transport, unknown>
+const paths: ReadonlyArray<readonly [string, Make]> = [
+  ["node:dgram", DgramTransport.layer],
+  ...(typeof native === "string" ? [] : [["native", (o: UdpOptions) => NativeTransport.layer(native, o)] as const])
+]
+
+const build = (make: Make, o: UdpOptions) => Effect.map(Layer.build(make(o)), (ctx) => ctx.unsafeMap.get(Transport.key) as TransportShape)
+
+/** A plain node:dgram socket on `address:port`, collecting what arrives, as a capture tool would. */
+const capture = (address: string, port: number) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly got: Array<Buffer>; readonly socket: dgram.Socket }>((resume) => {
+      const socket = dgram.createSocket({ type: "udp4", recvBufferSize: 8 << 20 })
+      const got: Array<Buffer> = []
+      socket.on("message", (m) => void got.push(m))
+      socket.bind(port, address, () => resume(Effect.succeed({ got, socket })))
+    }),
+    ({ socket }) => Effect.sync(() => socket.close())
+  )
+
+const until = (check: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200 && !check(); i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 10)))
+  })
+
+const header = (reqid: number) => ({
+  opcode: 2, nstate: SendState.DATA, ostate: 0, flags: 0, reqid: reqid as ReqId, seqno: 0,
+  maddr: GROUP as Ipv4, mport: 5000, error: 0, hash: new Uint8Array(16)
+})
+
+/** `count` DATA datagrams of a file of `size` bytes from block `first`, laid out as the sender lays out a burst. */
+const burst = (reqid: number, first: number, count: number, size: number) => {
+  const template = Either.getOrThrow(encode({ header: header(reqid), payload: { _tag: "DataBlock", bytes: new Uint8Array(0) } }))
+  const lengths = Array.from({ length: count }, (_, i) => Math.min(BLOCK_SIZE, size - (first + i) * BLOCK_SIZE))
+  const out = new Uint8Array(lengths.reduce((a, l) => a + HEADER_SIZE + l, 0))
+  const expected: Array<Message> = []
+  lengths.forEach((length, i) => {
+    const at = i * DATA_SEGMENT
+    writeDataHeader(out, at, template, first + i, length)
+    const bytes = out.subarray(at + HEADER_SIZE, at + HEADER_SIZE + length)
+    for (let k = 0; k < length; k++) bytes[k] = (first + i + k * 7) & 0xff
+    expected.push({ header: { ...header(reqid), seqno: first + i }, payload: { _tag: "DataBlock", bytes: bytes.slice() } })
+  })
+  return { out, expected }
+}
+
+for (const [name, make] of paths) {
+  describe(`${name} transport`, () => {
+    it.scopedLive("a DATA burst (a 150-datagram run ending in a short block) reaches a plain socket as v7 datagrams, in order", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.21", "127.0.0.22"])
+        const t = yield* build(make, options("127.0.0.21", port))
+        const { got } = yield* capture("127.0.0.22", port)
+        const size = 149 * BLOCK_SIZE + 300
+        const { out, expected } = burst(41, 0, 150, size)
+        yield* t.sendSegments(Peer({ address: "127.0.0.22", port }), out, DATA_SEGMENT)
+        out.fill(0) // the buffer is the caller's again once sendSegments is done
+        yield* until(() => got.length >= 150)
+        expect(got.map((b) => b.length)).toEqual(expected.map((m) => HEADER_SIZE + (m.payload._tag === "DataBlock" ? m.payload.bytes.length : 0)))
+        got.forEach((bytes, i) => {
+          const decoded = Either.getOrThrow(decode(new Uint8Array(bytes)))
+          expect(decoded).toEqual(expected[i])
+          expect(Buffer.from(Either.getOrThrow(encode(decoded)))).toEqual(bytes)
+        })
+      }))
+
+    it.scopedLive("receives a burst larger than one receive batch whole and in order, split into datagrams (GRO or not)", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.23", "127.0.0.24"])
+        const receiver = yield* build(make, options("127.0.0.23", port))
+        const sender = yield* build(make, options("127.0.0.24", port))
+        const { out, expected } = burst(42, 1000, 300, 2000 * BLOCK_SIZE)
+        const received = yield* Effect.fork(Stream.runCollect(Stream.take(receiver.incoming, 300)))
+        for (let i = 0; i < 5; i++) {
+          yield* sender.sendSegments(Peer({ address: "127.0.0.23", port }), out.subarray(i * 60 * DATA_SEGMENT, (i + 1) * 60 * DATA_SEGMENT), DATA_SEGMENT)
+        }
+        const got = Chunk.toReadonlyArray(yield* received.await.pipe(Effect.flatten, Effect.timeout("5 seconds")))
+        expect(got.map((d) => d.from)).toEqual(got.map(() => ({ address: "127.0.0.24", port })))
+        expect(got.map((d) => Either.getOrThrow(decode(d.bytes)))).toEqual(expected)
+      }))
+
+    it.scopedLive("multicast reaches the other daemon on the group, never the sender itself", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.25", "127.0.0.26"])
+        const a = yield* build(make, options("127.0.0.25", port))
+        const b = yield* build(make, options("127.0.0.26", port))
+        const { out, expected } = burst(43, 0, 3, 3 * BLOCK_SIZE)
+        const atB = yield* Effect.fork(Stream.runCollect(Stream.take(b.incoming, 3)))
+        const atA = yield* Effect.fork(Stream.runCollect(Stream.take(a.incoming, 1)))
+        yield* a.sendSegments(Group, out, DATA_SEGMENT)
+        const got = Chunk.toReadonlyArray(yield* atB.await.pipe(Effect.flatten, Effect.timeout("5 seconds")))
+        expect(got.map((d) => Either.getOrThrow(decode(d.bytes)))).toEqual(expected)
+        yield* Effect.sleep("200 millis")
+        expect(atA.unsafePoll()).toBeNull()
+      }))
+
+    it.scopedLive("a bind conflict and an interface that is not this host's are typed errors naming what failed", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.27"])
+        yield* capture("127.0.0.27", port)
+        const conflict = yield* Effect.flip(build(make, options("127.0.0.27", port)))
+        expect(conflict).toMatchObject({ _tag: "TransportError", reason: "Bind" })
+        expect((conflict as Error).message).toContain(`127.0.0.27:${port}`)
+        expect((conflict as Error).message).toMatch(/EADDRINUSE/)
+        // 192.0.2.1 (TEST-NET-1) is on no interface here: the kernel refuses it before anything is sent
+        const badInterface = yield* Effect.flip(build(make, { ...options("127.0.0.28", port), interface: "192.0.2.1" }))
+        expect(badInterface).toMatchObject({ _tag: "TransportError", reason: "Membership" })
+        expect((badInterface as Error).message).toContain("192.0.2.1")
+      }))
+  })
+}
