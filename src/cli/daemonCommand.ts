@@ -57,8 +57,11 @@ const options = {
     )
   ),
   sendBuffer: Options.integer("send-buffer").pipe(
-    Options.withDefault(2 * 1024 * 1024),
-    Options.withDescription("SO_SNDBUF in bytes (makuosan's -S), capped at net.core.wmem_max.")
+    Options.withDefault(256 * 1024),
+    Options.withDescription(
+      "SO_SNDBUF in bytes (makuosan's -S), capped at net.core.wmem_max. Small on purpose: the kernel then holds the " +
+        "sender back to its own link's speed before the interface queue drops anything."
+    )
   ),
   readonly: Options.boolean("readonly").pipe(
     Options.withDescription("Never change anything here: answer every transfer READONLY (makuosan's -r).")

@@ -4,7 +4,7 @@
  * leaves with one `sendmsg` + `UDP_SEGMENT` per ~60 datagrams (`sendmmsg` where the kernel refuses GSO). Same
  * socket layout and options as `DgramTransport` (`UdpOptions`). The wire sees plain v7 datagrams either way.
  */
-import { Effect, Layer, Queue, Stream } from "effect"
+import { Chunk, Effect, Layer, Queue, Stream } from "effect"
 import { getSystemErrorMap } from "node:util"
 import { type NativeSocket, type NativeUdp, RECV_META } from "./native.js"
 import { type Datagram, type Destination, type Endpoint, type IoMode, Transport, TransportError } from "./Transport.js"
@@ -29,6 +29,9 @@ const PLAIN_SLOT = 2048
 /** A GRO slot holds a whole coalesced run; 32 of them are 2 MiB. */
 const GRO_SLOTS = 32
 const GRO_SLOT = 65_536
+const SLAB = 4 << 20
+/** Datagrams per batch the receive queue is sized for (its capacity is in batches). */
+const TYPICAL_BATCH = 64
 
 interface PendingSend {
   readonly address: number
@@ -42,7 +45,11 @@ interface PendingSend {
 export const make = (native: NativeUdp, options: UdpOptions) =>
   Effect.gen(function*() {
     const c = native.constants
-    const queue = yield* Effect.acquireRelease(Queue.dropping<Datagram>(options.queueCapacity), Queue.shutdown)
+    // a batch of datagrams per queue element: one hand-off per system call, not one per datagram
+    const queue = yield* Effect.acquireRelease(
+      Queue.dropping<ReadonlyArray<Datagram>>(Math.ceil(options.queueCapacity / TYPICAL_BATCH)),
+      Queue.shutdown
+    )
     const { local, shared } = socketLayout(options)
     const localAddress = ipv4ToU32(local.address)
     const group: Endpoint = { address: options.group, port: options.port }
@@ -97,18 +104,24 @@ export const make = (native: NativeUdp, options: UdpOptions) =>
       const slot = gro ? GRO_SLOT : PLAIN_SLOT
       const buffer = new Uint8Array((gro ? GRO_SLOTS : SLOTS) * slot)
       const meta = new Uint32Array(SLOTS * RECV_META)
+      let slab = new Uint8Array(SLAB)
+      let used = 0
       const isEcho = (i: number) => shared && meta[i * RECV_META + 1] === localAddress && meta[i * RECV_META + 2] === options.port
       return () => {
         for (let round = 0; round < BATCHES_PER_WAKE; round++) {
           const got = native.recv(s, buffer, slot, meta)
           if (got <= 0) return
-          // the slots are read again next round: the consumer gets its own copy, one allocation per batch (our
-          // own multicast echoes, which a shared socket layout receives, are neither copied nor delivered)
+          // the slots are read again next round: the consumer gets its own copy, carved from a slab (one
+          // allocation per few MiB, not per batch: short-lived buffers by the thousand are what the GC pays for).
+          // Our own multicast echoes, which a shared socket layout receives, are neither copied nor delivered.
           let total = 0
           let delivered = 0
           for (let i = 0; i < got; i++) if (!isEcho(i)) (total += meta[i * RECV_META]!), delivered++
           if (delivered === 0) continue
-          const own = new Uint8Array(total)
+          if (used + total > slab.length) (slab = new Uint8Array(Math.max(SLAB, total))), (used = 0)
+          const own = slab.subarray(used, used + total)
+          used += total
+          const batch: Array<Datagram> = []
           let at = 0
           for (let i = 0; i < got; i++) {
             if (isEcho(i)) continue
@@ -121,10 +134,11 @@ export const make = (native: NativeUdp, options: UdpOptions) =>
             // is one too (and malformed: the wire layer counts it)
             const step = segment === 0 ? Math.max(length, 1) : segment
             for (let o = 0; o < Math.max(length, 1); o += step) {
-              if (!queue.unsafeOffer({ bytes: own.subarray(at + o, at + Math.min(o + step, length)), from })) overflowed++
+              batch.push({ bytes: own.subarray(at + o, at + Math.min(o + step, length)), from })
             }
             at += length
           }
+          if (!queue.unsafeOffer(batch)) overflowed += batch.length
           if (got < SLOTS) return
         }
       }
@@ -197,7 +211,7 @@ export const make = (native: NativeUdp, options: UdpOptions) =>
         Effect.async<void, TransportError>((resume) => {
           enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))
         }),
-      incoming: Stream.fromQueue(queue),
+      incoming: Stream.fromQueue(queue).pipe(Stream.mapChunks(Chunk.flatMap(Chunk.unsafeFromArray))),
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined

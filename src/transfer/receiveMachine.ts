@@ -1,7 +1,9 @@
 /**
- * The receiving side of one SEND transfer (spec §5.2.3–5.2.6) as a pure step function:
+ * The receiving side of one SEND transfer (spec §5.2.3–5.2.6) as a step function without I/O:
  * `step(session, event) → { session, actions }`. Requests and the results of file-system work are events;
- * replies and file-system work are actions, carried out by the shell (`Receiver.ts`) in order.
+ * replies and file-system work are actions, carried out by the shell (`Receiver.ts`) in order. A session owns
+ * its block bookkeeping (`expected`, `missing`): DATA, a million events a GiB, updates it in place instead of
+ * copying the session; every other transition returns a new session.
  *
  * Fixed makuosan bugs: a duplicate STAT never re-opens the decision (E23); CLOSE commits only a complete file —
  * a receiver that missed blocks answers CLOSEERROR instead of committing holes (E15).
@@ -33,7 +35,8 @@ export interface Session {
   readonly mstat: Mstat
   readonly flags: number
   readonly blocks: number
-  readonly expected: number
+  /** The next block in sequence (mutated in place by `step` on the DATA path, like `missing`). */
+  expected: number
   /** Missing blocks (mutated in place by `step`: the session owns it). */
   readonly missing: RangeSet
   /** After the first MARK only missing blocks are written. */
@@ -108,13 +111,16 @@ const onData = (s: Session, block: number, data: Uint8Array): Step => {
     return s.missing.delete(block) ? { session: s, actions: [{ _tag: "Write", block, bytes: data }] } : same(s)
   }
   const write: Action = { _tag: "Write", block, bytes: data }
-  if (block === s.expected) return { session: { ...s, expected: block + 1 }, actions: [write] }
+  if (block === s.expected) {
+    s.expected = block + 1
+    return { session: s, actions: [write] }
+  }
   // a gap: NAK it at once so the sender repairs it before sending new blocks. Only the new gap: repeating the
   // older ones (as makuosan does) makes the sender repair again what is already on its way.
   const gapStart = s.expected
   s.missing.add(gapStart, block, s.blocks)
-  const next = { ...s, expected: block + 1 }
-  return { session: next, actions: [reply({ ...next, state: RecvState.OPEN }, gapStart, [[gapStart, block]]), write] }
+  s.expected = block + 1
+  return { session: s, actions: [reply({ ...s, state: RecvState.OPEN }, gapStart, [[gapStart, block]]), write] }
 }
 
 const onBlock = (s: Session, block: number, data: Uint8Array): Step =>

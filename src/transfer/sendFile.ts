@@ -84,8 +84,18 @@ export const sendFile = (
     const pending = new RangeSet()
     const dryRun = (t.flags & Flag.DRYRUN) !== 0
     const stats = { markRounds: 0 }
-    /** The pacer's epoch this transfer last sent in, and its first new block in it. */
-    const rateEpoch = { seen: -1, start: Number.POSITIVE_INFINITY }
+    /**
+     * The pacer's epoch this transfer last sent in, its first new block in it, and whether the last pass of repairs
+     * went out in it.
+     */
+    const rateEpoch = { seen: -1, start: Number.POSITIVE_INFINITY, repairing: false }
+    /** Blocks each member lost in the pacer's current epoch: congestion is one member losing more than chance. */
+    const lostInEpoch = new Map<Peer, { epoch: number; blocks: number }>()
+    const lossOf = (peer: Peer, blocks: number) => {
+      let l = lostInEpoch.get(peer)
+      if (l === undefined || l.epoch !== rateEpoch.seen) lostInEpoch.set(peer, (l = { epoch: rateEpoch.seen, blocks: 0 }))
+      return (l.blocks += blocks)
+    }
     progress.blocks = blocks
 
     return yield* withExchange(wire, router, settings, {
@@ -100,8 +110,11 @@ export const sendFile = (
           pending.addAll(payload.ranges, blocks)
           for (const [low, high] of payload.ranges) {
             peer.missed += Math.max(0, Math.min(high, blocks) - low)
-            // a NAK during DATA (not a MARK answer) of blocks sent at the current rate
-            if (state === RecvState.OPEN && phase === SendState.DATA && low >= rateEpoch.start) settings.pacer.loss(rateEpoch.seen)
+            // blocks lost at the current rate: a NAK during DATA of blocks sent in this epoch, or a MARK answer
+            // after a pass of repairs (what went missing again)
+            const lostNow = (state === RecvState.OPEN && phase === SendState.DATA && low >= rateEpoch.start) ||
+              (state === RecvState.MARK && phase === SendState.MARK && rateEpoch.repairing)
+            if (lostNow) settings.pacer.loss(rateEpoch.seen, lossOf(peer, Math.max(0, Math.min(high, blocks) - low)))
           }
         }
         if (!answers(phase, state)) return false
@@ -150,6 +163,7 @@ export const sendFile = (
                 stats.markRounds++
                 yield* round(SendState.MARK, inState(RecvState.OPEN, RecvState.MARK, RecvState.UPDATE), emptyPayload)
                 lick = true
+                rateEpoch.repairing = rateEpoch.seen === settings.pacer.epoch()
                 if (pending.isEmpty) return
                 continue
               }
@@ -210,7 +224,7 @@ export const sendFile = (
         const elapsed = (yield* Clock.currentTimeMillis) - began
         yield* Effect.logDebug(
           `sent ${m.path}: ${blocks} blocks, ${progress.sent} DATA datagrams (${progress.sent - blocks} repairs), ` +
-            `${x.rounds()} rounds (${stats.markRounds} MARK) in ${elapsed} ms`
+            `${x.rounds()} rounds (${stats.markRounds} MARK) in ${elapsed} ms; rate now ${(settings.pacer.rate() / 1000).toFixed(1)} MB/s`
         )
         return [...x.peers.values()].map((p) => outcomeOf(p, t.flags, sourceError))
       })
