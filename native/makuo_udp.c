@@ -79,6 +79,16 @@ static Sock* arg_sock(napi_env env, napi_value v) {
   return s;
 }
 
+/* The arguments of a call on a socket handle (argv[0]); NULL, with an exception pending, when they are not. */
+static Sock* sock_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "makuo_udp: too few arguments");
+    return NULL;
+  }
+  return arg_sock(env, argv[0]);
+}
+
 static void on_closed(uv_handle_t* h) { free(h->data); }
 
 static void release(Sock* s) {
@@ -182,13 +192,11 @@ fail : {
 
 /* setInt(handle, level, name, value) → 0 | -errno, for the handful of integer options the transport sets */
 static napi_value sock_set_int(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 4, argv);
   if (s == NULL) return NULL;
   uint32_t level, name, value;
-  if (argc < 4 || !arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name) || !arg_u32(env, argv[3], &value)) {
+  if (!arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name) || !arg_u32(env, argv[3], &value)) {
     napi_throw_type_error(env, NULL, "makuo_udp.setInt(handle, level, name, value)");
     return NULL;
   }
@@ -202,13 +210,11 @@ static napi_value sock_set_int(napi_env env, napi_callback_info info) {
 
 /* getInt(handle, level, name) → value | -errno */
 static napi_value sock_get_int(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 3, argv);
   if (s == NULL) return NULL;
   uint32_t level, name;
-  if (argc < 3 || !arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name)) {
+  if (!arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name)) {
     napi_throw_type_error(env, NULL, "makuo_udp.getInt(handle, level, name)");
     return NULL;
   }
@@ -219,13 +225,11 @@ static napi_value sock_get_int(napi_env env, napi_callback_info info) {
 
 /* multicastInterface(handle, interface u32) → 0 | -errno */
 static napi_value sock_mcast_if(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 2, argv);
   if (s == NULL) return NULL;
   uint32_t iface;
-  if (argc < 2 || !arg_u32(env, argv[1], &iface)) {
+  if (!arg_u32(env, argv[1], &iface)) {
     napi_throw_type_error(env, NULL, "makuo_udp.multicastInterface(handle, interface)");
     return NULL;
   }
@@ -235,13 +239,11 @@ static napi_value sock_mcast_if(napi_env env, napi_callback_info info) {
 
 /* join(handle, group u32, interface u32 (0 = the kernel's choice)) → 0 | -errno */
 static napi_value sock_join(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 3, argv);
   if (s == NULL) return NULL;
   uint32_t group, iface;
-  if (argc < 3 || !arg_u32(env, argv[1], &group) || !arg_u32(env, argv[2], &iface)) {
+  if (!arg_u32(env, argv[1], &group) || !arg_u32(env, argv[2], &iface)) {
     napi_throw_type_error(env, NULL, "makuo_udp.join(handle, group, interface)");
     return NULL;
   }
@@ -251,13 +253,11 @@ static napi_value sock_join(napi_env env, napi_callback_info info) {
 
 /* poll(handle, readable, writable) → 0 | -errno: which readiness wakes the onEvent callback */
 static napi_value sock_poll(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 3, argv);
   if (s == NULL) return NULL;
   bool r = false, w = false;
-  if (argc < 3 || napi_get_value_bool(env, argv[1], &r) != napi_ok || napi_get_value_bool(env, argv[2], &w) != napi_ok) {
+  if (napi_get_value_bool(env, argv[1], &r) != napi_ok || napi_get_value_bool(env, argv[2], &w) != napi_ok) {
     napi_throw_type_error(env, NULL, "makuo_udp.poll(handle, readable, writable)");
     return NULL;
   }
@@ -274,10 +274,8 @@ static napi_value sock_poll(napi_env env, napi_callback_info info) {
  * (0 when the kernel did not coalesce), 1 when it was cut to slotSize.
  */
 static napi_value sock_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 4, argv);
   if (s == NULL) return NULL;
   void* buf;
   size_t buflen;
@@ -285,7 +283,7 @@ static napi_value sock_recv(napi_env env, napi_callback_info info) {
   napi_typedarray_type type;
   size_t metalen;
   void* meta;
-  if (argc < 4 || napi_get_buffer_info(env, argv[1], &buf, &buflen) != napi_ok || !arg_u32(env, argv[2], &slot) || slot == 0 ||
+  if (napi_get_buffer_info(env, argv[1], &buf, &buflen) != napi_ok || !arg_u32(env, argv[2], &slot) || slot == 0 ||
       napi_get_typedarray_info(env, argv[3], &type, &metalen, &meta, NULL, NULL) != napi_ok || type != napi_uint32_array) {
     napi_throw_type_error(env, NULL, "makuo_udp.recv(handle, buffer, slotSize, meta)");
     return NULL;
@@ -383,15 +381,13 @@ static ssize_t send_mmsg(Sock* s, struct sockaddr_in* to, char* p, size_t len, u
  * datagram). Fewer bytes than asked means the socket buffer is full: wait for writable and send the rest.
  */
 static napi_value sock_send(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value argv[7];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 7, argv);
   if (s == NULL) return NULL;
   uint32_t address, port, offset, length, segment;
   void* buf;
   size_t buflen;
-  if (argc < 7 || !arg_u32(env, argv[1], &address) || !arg_u32(env, argv[2], &port) ||
+  if (!arg_u32(env, argv[1], &address) || !arg_u32(env, argv[2], &port) ||
       napi_get_buffer_info(env, argv[3], &buf, &buflen) != napi_ok || !arg_u32(env, argv[4], &offset) ||
       !arg_u32(env, argv[5], &length) || !arg_u32(env, argv[6], &segment) || (size_t)offset + length > buflen) {
     napi_throw_type_error(env, NULL, "makuo_udp.send(handle, address, port, buffer, offset, length, segment)");
@@ -435,10 +431,8 @@ static napi_value sock_send(napi_env env, napi_callback_info info) {
 
 /* gso(handle) → whether sends still use UDP_SEGMENT */
 static napi_value sock_gso(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = arg_sock(env, argv[0]);
+  Sock* s = sock_args(env, info, 1, argv);
   if (s == NULL) return NULL;
   napi_value v;
   napi_get_boolean(env, s->gso != 0, &v);

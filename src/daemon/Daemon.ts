@@ -73,7 +73,7 @@ export const layer = (config: DaemonConfig) =>
         ttl: config.ttl,
         recvBufferSize: config.recvBufferSize,
         sendBufferSize: config.sendBufferSize,
-        queueCapacity: 65_536
+        queueCapacity: 16_384
       })
     ),
     Layer.provide(announceLayer(config))

@@ -2,8 +2,9 @@
  * `Transport` on `node:dgram`: one system call and one JavaScript callback per datagram. The fallback where the
  * native addon (`NativeTransport`) is not built, and what `MAKUO_IO=dgram` selects. Socket layout: `UdpOptions`.
  */
-import { Effect, Layer, Queue, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import * as dgram from "node:dgram"
+import { makeReceiveQueue } from "./receiveQueue.js"
 import { type Datagram, type Destination, Transport, TransportError } from "./Transport.js"
 import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
 
@@ -44,8 +45,7 @@ const configure = (options: UdpOptions, socket: dgram.Socket, join: boolean, loo
 
 export const make = (options: UdpOptions) =>
   Effect.gen(function*() {
-    const queue = yield* Effect.acquireRelease(Queue.dropping<Datagram>(options.queueCapacity), Queue.shutdown)
-    let overflowed = 0
+    const received = yield* makeReceiveQueue(options.queueCapacity)
     let sendErrors = 0
     let lastSendError: Error | undefined
     // sends handed to the socket and not yet completed; the sockets close only once they are out (EXIT!)
@@ -57,9 +57,8 @@ export const make = (options: UdpOptions) =>
     // datagrams of one event-loop turn reach the consumer together: one wake-up per batch, not per datagram
     let batch: Array<Datagram> = []
     const flush = () => {
-      const ready = batch
+      received.offer(batch)
       batch = []
-      for (const d of ready) if (!queue.unsafeOffer(d)) overflowed++
     }
     const receive = (socket: dgram.Socket) =>
       socket.on("message", (msg, rinfo) => {
@@ -109,11 +108,11 @@ export const make = (options: UdpOptions) =>
           const own = Uint8Array.prototype.slice.call(bytes)
           for (let o = 0; o < own.length; o += segment) sendNow(own.subarray(o, Math.min(o + segment, own.length)), port, address)
         }),
-      incoming: Stream.fromQueue(queue),
+      incoming: received.incoming,
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined
-        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e.message}`), { io: "dgram" as const, overflowed, sendErrors })
+        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e.message}`), { io: "dgram" as const, overflowed: received.overflowed(), sendErrors })
       })
     })
   })

@@ -4,9 +4,10 @@
  * leaves with one `sendmsg` + `UDP_SEGMENT` per ~60 datagrams (`sendmmsg` where the kernel refuses GSO). Same
  * socket layout and options as `DgramTransport` (`UdpOptions`). The wire sees plain v7 datagrams either way.
  */
-import { Chunk, Effect, Layer, Queue, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import { getSystemErrorMap } from "node:util"
 import { type NativeSocket, type NativeUdp, RECV_META } from "./native.js"
+import { makeReceiveQueue } from "./receiveQueue.js"
 import { type Datagram, type Destination, type Endpoint, type IoMode, Transport, TransportError } from "./Transport.js"
 import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
 
@@ -30,8 +31,6 @@ const PLAIN_SLOT = 2048
 const GRO_SLOTS = 32
 const GRO_SLOT = 65_536
 const SLAB = 4 << 20
-/** Datagrams per batch the receive queue is sized for (its capacity is in batches). */
-const TYPICAL_BATCH = 64
 
 interface PendingSend {
   readonly address: number
@@ -45,16 +44,11 @@ interface PendingSend {
 export const make = (native: NativeUdp, options: UdpOptions) =>
   Effect.gen(function*() {
     const c = native.constants
-    // a batch of datagrams per queue element: one hand-off per system call, not one per datagram
-    const queue = yield* Effect.acquireRelease(
-      Queue.dropping<ReadonlyArray<Datagram>>(Math.ceil(options.queueCapacity / TYPICAL_BATCH)),
-      Queue.shutdown
-    )
+    const received = yield* makeReceiveQueue(options.queueCapacity)
     const { local, shared } = socketLayout(options)
     const localAddress = ipv4ToU32(local.address)
     const group: Endpoint = { address: options.group, port: options.port }
     const groupAddress = ipv4ToU32(options.group)
-    let overflowed = 0
     let sendErrors = 0
     let lastSendError: string | undefined
     // one endpoint object per source, not one per datagram (bounded: a spoofing flood must not grow it)
@@ -138,7 +132,7 @@ export const make = (native: NativeUdp, options: UdpOptions) =>
             }
             at += length
           }
-          if (!queue.unsafeOffer(batch)) overflowed += batch.length
+          received.offer(batch)
           if (got < SLOTS) return
         }
       }
@@ -211,11 +205,11 @@ export const make = (native: NativeUdp, options: UdpOptions) =>
         Effect.async<void, TransportError>((resume) => {
           enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))
         }),
-      incoming: Stream.fromQueue(queue).pipe(Stream.mapChunks(Chunk.flatMap(Chunk.unsafeFromArray))),
+      incoming: received.incoming,
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined
-        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e}`), { io: io(), overflowed, sendErrors })
+        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e}`), { io: io(), overflowed: received.overflowed(), sendErrors })
       })
     })
   })
