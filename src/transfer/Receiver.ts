@@ -148,7 +148,7 @@ export const make = (config: ReceiverConfig) =>
       entry.run = undefined
       if (run === undefined || t === undefined) return undefined
       const failed = store.writevNow(t, run.offset, run.buffers)
-      return failed === undefined ? undefined : run_(entry, { _tag: "WriteFailed", error: failed.errno })
+      return failed === undefined ? undefined : advance(entry, { _tag: "WriteFailed", error: failed.errno })
     }
 
     const flush = (): Effect.Effect<void> | undefined => {
@@ -193,18 +193,18 @@ export const make = (config: ReceiverConfig) =>
         case "Echo":
           return send(entry, wire.ack(action.request, action.state), undefined)
         case "Decide":
-          return Effect.flatMap(decision(entry.session.mstat, entry.session.flags), (e) => run_(entry, e))
+          return Effect.flatMap(decision(entry.session.mstat, entry.session.flags), (e) => advance(entry, e))
         case "Open":
-          return Effect.flatMap(open(entry), (e) => run_(entry, e))
+          return Effect.flatMap(open(entry), (e) => advance(entry, e))
         case "Write": {
           const t = entry.temp
           if (t === undefined) return Effect.void
           return store.write(t, action.block * BLOCK_SIZE, action.bytes).pipe(
-            Effect.catchAll((e) => run_(entry, { _tag: "WriteFailed", error: errnoOf(e) }))
+            Effect.catchAll((e) => advance(entry, { _tag: "WriteFailed", error: errnoOf(e) }))
           )
         }
         case "Commit":
-          return Effect.suspend(() => writeRun(entry) ?? Effect.flatMap(commit(entry), (e) => run_(entry, e)))
+          return Effect.suspend(() => writeRun(entry) ?? Effect.flatMap(commit(entry), (e) => advance(entry, e)))
         case "Discard":
           return discard(entry)
         case "Release":
@@ -214,7 +214,8 @@ export const make = (config: ReceiverConfig) =>
       }
     }
 
-    const run_ = (entry: Entry, event: Event): Effect.Effect<void> =>
+    /** Steps the session's machine with `event`, then carries out its actions in order. */
+    const advance = (entry: Entry, event: Event): Effect.Effect<void> =>
       Effect.suspend(() => {
         const next = step(entry.session, event)
         entry.session = next.session
@@ -247,7 +248,7 @@ export const make = (config: ReceiverConfig) =>
         entry.lastSeen = now
         entry.request = header
         const data = payload._tag === "DataBlock" ? payload.bytes : new Uint8Array(0)
-        yield* run_(entry, { _tag: "Request", header, data })
+        yield* advance(entry, { _tag: "Request", header, data })
         return true
       })
 
