@@ -42,6 +42,9 @@ typedef struct {
   int fd;
   int gso;          /* 1 while UDP_SEGMENT works on this socket; a refusal falls back to sendmmsg for good */
   int closing;
+  /* the struct has two owners, the JavaScript handle and libuv's poll handle: freed when both are done with it */
+  int finalized;
+  int uv_closed;
   napi_env env;
   uv_poll_t poll;
   int events;
@@ -89,7 +92,11 @@ static Sock* sock_args(napi_env env, napi_callback_info info, size_t want, napi_
   return arg_sock(env, argv[0]);
 }
 
-static void on_closed(uv_handle_t* h) { free(h->data); }
+static void on_closed(uv_handle_t* h) {
+  Sock* s = h->data;
+  s->uv_closed = 1;
+  if (s->finalized) free(s);
+}
 
 static void release(Sock* s) {
   if (s->closing) return;
@@ -98,16 +105,19 @@ static void release(Sock* s) {
   if (s->context != NULL) napi_async_destroy(s->env, s->context);
   s->callback = NULL;
   s->context = NULL;
-  close(s->fd);
-  /* the poll handle was stopped by uv_close; the struct goes when libuv is done with it */
+  /* uv_close stops polling at once (libuv wants that before the descriptor closes); it calls on_closed later */
   s->poll.data = s;
   uv_close((uv_handle_t*)&s->poll, on_closed);
+  close(s->fd);
 }
 
 static void finalize(napi_env env, void* data, void* hint) {
   (void)env;
   (void)hint;
-  release((Sock*)data);
+  Sock* s = data;
+  s->finalized = 1;
+  release(s);
+  if (s->uv_closed) free(s);
 }
 
 static void on_poll(uv_poll_t* h, int status, int events) {
@@ -429,6 +439,15 @@ static napi_value sock_send(napi_env env, napi_callback_info info) {
   return num(env, (double)done);
 }
 
+/* noGso(handle): sends one datagram per message (sendmmsg) from now on, as after a kernel's refusal */
+static napi_value sock_no_gso(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Sock* s = sock_args(env, info, 1, argv);
+  if (s == NULL) return NULL;
+  s->gso = 0;
+  return NULL;
+}
+
 /* gso(handle) → whether sends still use UDP_SEGMENT */
 static napi_value sock_gso(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -464,6 +483,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"recv", NULL, sock_recv, NULL, NULL, NULL, napi_default, NULL},
     {"send", NULL, sock_send, NULL, NULL, NULL, napi_default, NULL},
     {"gso", NULL, sock_gso, NULL, NULL, NULL, napi_default, NULL},
+    {"noGso", NULL, sock_no_gso, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, sock_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value constants;

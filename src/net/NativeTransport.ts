@@ -41,7 +41,7 @@ interface PendingSend {
   readonly done: ((e?: TransportError) => void) | undefined
 }
 
-export const make = (native: NativeUdp, options: UdpOptions) =>
+export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sendmmsg" = "gso") =>
   Effect.gen(function*() {
     const c = native.constants
     const received = yield* makeReceiveQueue(options.queueCapacity)
@@ -177,6 +177,7 @@ export const make = (native: NativeUdp, options: UdpOptions) =>
       if (writable) flush()
     }
     unicast = yield* open(options.bind, false, onUnicast)
+    if (sends === "sendmmsg") native.noGso(unicast)
     yield* configure(unicast, !shared, shared)
     const readUnicast = receiver(unicast)
     native.poll(unicast, true, false)
@@ -214,4 +215,5 @@ export const make = (native: NativeUdp, options: UdpOptions) =>
     })
   })
 
-export const layer = (native: NativeUdp, options: UdpOptions) => Layer.scoped(Transport, make(native, options))
+export const layer = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sendmmsg" = "gso") =>
+  Layer.scoped(Transport, make(native, options, sends))

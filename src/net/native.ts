@@ -1,7 +1,7 @@
 /**
  * The native batched-I/O addon (`native/makuo_udp.c`, built by node-gyp during `npm ci`), loaded once. Where it
  * was not built (no compiler, not Linux) or `MAKUO_IO=dgram` asks for the fallback, `loadNative` says why and
- * the daemon runs on `node:dgram`.
+ * the daemon runs on `node:dgram`. `MAKUO_IO=sendmmsg` keeps the addon but never segments (`ioMode`).
  */
 import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -41,11 +41,16 @@ export interface NativeUdp {
   readonly send: (s: NativeSocket, address: number, port: number, buffer: Uint8Array, offset: number, length: number, segment: number) => number
   /** Whether sends still use UDP_SEGMENT (a kernel that refuses it once falls back to sendmmsg). */
   readonly gso: (s: NativeSocket) => boolean
+  /** Sends one datagram per message (`sendmmsg`) from now on, as after a kernel's refusal of GSO. */
+  readonly noGso: (s: NativeSocket) => void
   readonly close: (s: NativeSocket) => void
   readonly constants: NativeConstants
 }
 
 export const RECV_META = 5
+
+/** What `MAKUO_IO` asks of the native path: GSO bursts (the default) or one datagram per message. */
+export const nativeSends = (): "gso" | "sendmmsg" => (process.env["MAKUO_IO"] === "sendmmsg" ? "sendmmsg" : "gso")
 
 const packageRoot = (from: string): string =>
   existsSync(join(from, "package.json")) || dirname(from) === from ? from : packageRoot(dirname(from))

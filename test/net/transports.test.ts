@@ -43,7 +43,10 @@ const options = (bind: string, port: number): UdpOptions => ({
 type Make = (o: UdpOptions) => Layer.Layer<Transport, unknown>
 const paths: ReadonlyArray<readonly [string, Make]> = [
   ["node:dgram", DgramTransport.layer],
-  ...(typeof native === "string" ? [] : [["native", (o: UdpOptions) => NativeTransport.layer(native, o)] as const])
+  ...(typeof native === "string" ? [] : [
+    ["native (GSO)", (o: UdpOptions) => NativeTransport.layer(native, o, "gso")] as const,
+    ["native (sendmmsg, as on a kernel that refuses GSO)", (o: UdpOptions) => NativeTransport.layer(native, o, "sendmmsg")] as const
+  ])
 ]
 
 const build = (make: Make, o: UdpOptions) => Effect.map(Layer.build(make(o)), (ctx) => ctx.unsafeMap.get(Transport.key) as TransportShape)
@@ -96,6 +99,7 @@ for (const [name, make] of paths) {
         const size = 149 * BLOCK_SIZE + 300
         const { out, expected } = burst(41, 0, 150, size)
         yield* t.sendSegments(Peer({ address: "127.0.0.22", port }), out, DATA_SEGMENT)
+        expect((yield* t.stats).io).toBe(name.startsWith("native (GSO") ? "gso" : name.startsWith("native") ? "sendmmsg" : "dgram")
         out.fill(0) // the buffer is the caller's again once sendSegments is done
         yield* until(() => got.length >= 150)
         expect(got.map((b) => b.length)).toEqual(expected.map((m) => HEADER_SIZE + (m.payload._tag === "DataBlock" ? m.payload.bytes.length : 0)))
