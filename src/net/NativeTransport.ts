@@ -96,7 +96,8 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     const receiver = (s: NativeSocket) => {
       const gro = native.setInt(s, c.SOL_UDP, c.UDP_GRO, 1) === 0
       const slot = gro ? GRO_SLOT : PLAIN_SLOT
-      const buffer = new Uint8Array((gro ? GRO_SLOTS : SLOTS) * slot)
+      const slots = gro ? GRO_SLOTS : SLOTS
+      const buffer = new Uint8Array(slots * slot)
       const meta = new Uint32Array(SLOTS * RECV_META)
       let slab = new Uint8Array(SLAB)
       let used = 0
@@ -133,7 +134,8 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
             at += length
           }
           received.offer(batch)
-          if (got < SLOTS) return
+          // fewer than the slots: the socket is drained
+          if (got < slots) return
         }
       }
     }
