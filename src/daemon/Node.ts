@@ -11,6 +11,7 @@ import * as CheckReceiver from "../transfer/CheckReceiver.js"
 import * as DelReceiver from "../transfer/DelReceiver.js"
 import * as DsyncReceiver from "../transfer/DsyncReceiver.js"
 import * as Receiver from "../transfer/Receiver.js"
+import * as SendEngine from "../transfer/engine/SendEngine.js"
 import * as Sender from "../transfer/Sender.js"
 import * as Timers from "../transfer/Timers.js"
 import * as Router from "./Router.js"
@@ -24,6 +25,7 @@ export interface NodeConfig {
 export const layer = (config: NodeConfig) =>
   Router.layer.pipe(
     Layer.provideMerge(Sender.layer),
+    Layer.provideMerge(SendEngine.layer),
     Layer.provideMerge(Receiver.layer(config.receiver)),
     Layer.provideMerge(CheckReceiver.layer(config.receiver.idleTimeout)),
     Layer.provideMerge(DelReceiver.layer(config.receiver.idleTimeout)),

@@ -3,7 +3,7 @@
  * then goes to the handler of its opcode. Requests nobody here serves are answered the way makuosan answers
  * an unknown transfer, so a makuosan sender never waits for us and never evicts us for silence (E32).
  */
-import { type Chunk, Clock, Effect, Layer, Stream } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import { Members } from "../members/Members.js"
 import { Acks } from "../transfer/Acks.js"
 import { CheckReceiver } from "../transfer/CheckReceiver.js"
@@ -52,7 +52,7 @@ export const layer = Layer.scopedDiscard(
 
     // a chunk at a time, one clock read per chunk; DATA blocks and ACKs (what a sender receives most) skip the
     // Effect machinery, and the blocks of a chunk reach the disk with one write per run of consecutive blocks
-    const chunk = (rs: Chunk.Chunk<Inbound>) =>
+    const chunk = (rs: ReadonlyArray<Inbound>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let follow: Array<Effect.Effect<void>> | undefined
         let seen: Endpoint | undefined
@@ -77,6 +77,6 @@ export const layer = Layer.scopedDiscard(
         return Effect.all(follow, { discard: true })
       })
 
-    yield* wire.received.pipe(Stream.runForEachChunk(chunk), Effect.forkScoped)
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(wire.receive, chunk)))
   })
 )

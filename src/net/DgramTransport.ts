@@ -96,11 +96,15 @@ export const make = (options: UdpOptions) =>
     return Transport.of({
       local,
       group: { address: options.group, port: options.port },
-      send: (to, bytes) =>
-        attempt(() => {
-          const { address, port } = destination(to)
+      send: (to, bytes) => {
+        const { address, port } = destination(to)
+        try {
           sendNow(bytes, port, address)
-        }),
+        } catch (cause) {
+          // a closed socket throws instead of calling back: counted like a failure it reports
+          sent(cause as Error)
+        }
+      },
       sendSegments: (to, bytes, segment) =>
         attempt(() => {
           const { address, port } = destination(to)
@@ -108,7 +112,7 @@ export const make = (options: UdpOptions) =>
           const own = Uint8Array.prototype.slice.call(bytes)
           for (let o = 0; o < own.length; o += segment) sendNow(own.subarray(o, Math.min(o + segment, own.length)), port, address)
         }),
-      incoming: received.incoming,
+      receive: received.receive,
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined

@@ -203,12 +203,12 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     return Transport.of({
       local,
       group,
-      send: (to, bytes) => Effect.sync(() => enqueue(to, bytes, 0, undefined)),
+      send: (to, bytes) => enqueue(to, bytes, 0, undefined),
       sendSegments: (to, bytes, segment) =>
         Effect.async<void, TransportError>((resume) => {
           enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))
         }),
-      incoming: received.incoming,
+      receive: received.receive,
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined

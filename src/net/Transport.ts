@@ -3,7 +3,7 @@
  * the datagrams that arrive, with their source. Live layers: `NativeTransport` (batched system calls) and
  * `DgramTransport` (`node:dgram`), chosen by `UdpTransport`; tests use an in-memory network.
  */
-import { Context, Data, type Effect, type Stream } from "effect"
+import { Context, Data, type Effect } from "effect"
 
 export interface Endpoint {
   readonly address: string
@@ -52,18 +52,21 @@ export interface TransportShape {
   readonly group: Endpoint
   /**
    * Hands one datagram to the network without waiting for it to leave (a wait per datagram would cap a burst at
-   * one datagram per event-loop turn). `bytes` must not be reused afterwards. Failures that the socket reports
-   * later are counted in `stats`.
+   * one datagram per event-loop turn), synchronously: the transfer engine sends from its event handlers. `bytes`
+   * must not be reused afterwards. Failures are counted in `stats` (and the last one logged when it is read).
    */
-  readonly send: (to: Destination, bytes: Uint8Array) => Effect.Effect<void, TransportError>
+  readonly send: (to: Destination, bytes: Uint8Array) => void
   /**
    * Sends the datagrams laid out back to back in `bytes`, each `segment` bytes long but the last, which may be
    * shorter (a DATA burst). Completes once the kernel (or the transport's own copy) holds them: the caller may
    * reuse `bytes` afterwards.
    */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void, TransportError>
-  /** Everything received from others (our own multicast echoes are filtered out). One consumer. */
-  readonly incoming: Stream.Stream<Datagram>
+  /**
+   * Waits for datagrams from others (our own multicast echoes are filtered out), then returns every one that has
+   * arrived: one Effect per wake-up of the daemon, however many datagrams it brings. One consumer.
+   */
+  readonly receive: Effect.Effect<ReadonlyArray<Datagram>>
   readonly stats: Effect.Effect<TransportStats>
 }
 

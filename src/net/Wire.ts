@@ -3,7 +3,7 @@
  * group or port, `-k` traffic) or malformed, and counts all of it. Also the header conventions of makuosan:
  * request ids, and ACKs built like `common.c:mkack`.
  */
-import { Chunk, Context, Effect, Either, Layer, Random, Stream } from "effect"
+import { Context, Effect, Either, Layer, Random } from "effect"
 import { Flag } from "../protocol/constants.js"
 import { isDataRequest } from "../protocol/dataLayout.js"
 import { type Header, type Ipv4, type Message, parseIpv4, type ReqId } from "../protocol/message.js"
@@ -54,10 +54,14 @@ export interface RequestFields {
 export interface WireShape {
   readonly local: Endpoint
   readonly send: (to: Destination, message: Message) => Effect.Effect<void>
+  /** `send` without an Effect, for the transfer engine's handlers: what the codec refused, or undefined. */
+  readonly sendNow: (to: Destination, message: Message) => string | undefined
   /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
-  readonly received: Stream.Stream<Inbound>
+  /** Waits for datagrams, then returns every one that has arrived, decoded (DATA left as it is), in order. */
+  readonly receive: Effect.Effect<ReadonlyArray<Inbound>>
   readonly nextReqId: Effect.Effect<ReqId>
+  readonly nextReqIdNow: () => ReqId
   readonly request: (fields: RequestFields) => Header
   /** The reply to `request`: opcode, reqid, seqno, ostate and error copied, flag ACK, state `nstate`. */
   readonly ack: (request: Header, nstate: number) => Header
@@ -100,19 +104,33 @@ export const make = Effect.gen(function*() {
     return { _tag: "Message", message: r.right, from: d.from } satisfies Received
   }
 
-  const received = transport.incoming.pipe(
-    Stream.mapChunksEffect((chunk) =>
-      Effect.gen(function*() {
-        const out: Array<Inbound> = []
-        for (const d of chunk) {
-          const r = accept(d)
-          if (Effect.isEffect(r)) yield* r
-          else out.push(r)
-        }
-        return Chunk.unsafeFromArray(out)
-      })
-    )
-  )
+  const receive = Effect.flatMap(transport.receive, (datagrams) => {
+    const out: Array<Inbound> = []
+    let logs: Array<Effect.Effect<void>> | undefined
+    for (const d of datagrams) {
+      const r = accept(d)
+      if (Effect.isEffect(r)) (logs ??= []).push(r)
+      else out.push(r)
+    }
+    return logs === undefined ? Effect.succeed(out) : Effect.as(Effect.all(logs, { discard: true }), out)
+  })
+
+  const nextReqIdNow = () => {
+    reqid = (reqid + 1) >>> 0
+    return reqid as ReqId
+  }
+
+  /** Encodes and hands over; what the codec refuses (a bug: callers validate first) is counted and returned. */
+  const sendNow = (to: Destination, message: Message): string | undefined => {
+    const bytes = encode(message)
+    if (Either.isLeft(bytes)) {
+      c.sendErrors++
+      return bytes.left.message
+    }
+    c.datagramsOut++
+    transport.send(to, bytes.right)
+    return undefined
+  }
 
   const sendFailed = (e: { readonly message: string }) => {
     c.sendErrors++
@@ -121,11 +139,9 @@ export const make = Effect.gen(function*() {
 
   return Wire.of({
     local: transport.local,
-    received,
-    nextReqId: Effect.sync(() => {
-      reqid = (reqid + 1) >>> 0
-      return reqid as ReqId
-    }),
+    receive,
+    nextReqId: Effect.sync(nextReqIdNow),
+    nextReqIdNow,
     request: (f) => ({
       opcode: f.opcode,
       nstate: f.nstate,
@@ -146,15 +162,11 @@ export const make = Effect.gen(function*() {
       mport,
       hash: ZERO_HASH
     }),
-    send: (to, message) =>
-      Either.match(encode(message), {
-        onLeft: (e) => Effect.logError(`not sent: ${e.message}`),
-        onRight: (bytes) =>
-          transport.send(to, bytes).pipe(
-            Effect.tap(() => void c.datagramsOut++),
-            Effect.catchAll(sendFailed)
-          )
-      }),
+    send: (to, message) => {
+      const e = sendNow(to, message)
+      return e === undefined ? Effect.void : Effect.logError(`not sent: ${e}`)
+    },
+    sendNow,
     sendSegments: (to, bytes, segment) =>
       transport.sendSegments(to, bytes, segment).pipe(
         Effect.tap(() => void (c.datagramsOut += Math.ceil(bytes.length / segment))),

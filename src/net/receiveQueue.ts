@@ -3,7 +3,7 @@
  * (one queue operation per system call or event-loop turn, not per datagram), bounded in datagrams; what does not
  * fit is dropped and counted as `overflowed`, like a full socket buffer.
  */
-import { Chunk, Effect, Queue, Stream } from "effect"
+import { Chunk, Effect, Queue } from "effect"
 import type { Datagram } from "./Transport.js"
 
 export const makeReceiveQueue = (capacity: number) =>
@@ -21,13 +21,11 @@ export const makeReceiveQueue = (capacity: number) =>
         queued += batch.length
         queue.unsafeOffer(batch)
       },
-      incoming: Stream.fromQueue(queue).pipe(
-        Stream.mapChunks((batches) => {
-          const datagrams = Chunk.flatMap(batches, Chunk.unsafeFromArray)
-          queued -= datagrams.length
-          return datagrams
-        })
-      ),
+      receive: Effect.map(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), (batches): ReadonlyArray<Datagram> => {
+        const datagrams = batches.length === 1 ? Chunk.unsafeHead(batches) : Chunk.toReadonlyArray(batches).flat()
+        queued -= datagrams.length
+        return datagrams
+      }),
       overflowed: () => overflowed
     }
   })

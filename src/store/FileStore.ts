@@ -69,9 +69,14 @@ export interface Reader {
   readonly size: number
   /** Reads into `into` from file offset `offset`; returns the bytes read. */
   readonly read: (offset: number, into: Uint8Array) => Effect.Effect<number, StoreError>
-  /** Reads consecutive bytes from file offset `offset` into the buffers in turn (one `preadv`); returns the bytes read. */
-  readonly readv: (offset: number, into: ReadonlyArray<Uint8Array>) => Effect.Effect<number, StoreError>
+  /**
+   * Reads consecutive bytes from file offset `offset` into the buffers in turn (one `preadv`), without an Effect:
+   * the transfer engine's DATA pump calls it per burst. The bytes read, or the failure.
+   */
+  readonly readvNow: (offset: number, into: ReadonlyArray<Uint8Array>) => number | StoreError
   readonly close: Effect.Effect<void>
+  /** `close` without an Effect; closing twice is harmless. */
+  readonly closeNow: () => void
 }
 
 const at = (dirFd: number, name: string) => `/proc/self/fd/${dirFd}/${name}`
@@ -347,11 +352,23 @@ export const make = (base: string) =>
       withParent("open", rel, false, (dirFd, name) => {
         const fd = fs.openSync(at(dirFd, name), C.O_RDONLY | C.O_NOFOLLOW)
         const size = fs.fstatSync(fd).size
+        let open = true
+        const closeNow = () => {
+          if (open) (open = false), fs.closeSync(fd)
+        }
+        const readvNow = (offset: number, into: ReadonlyArray<Uint8Array>) => {
+          try {
+            return fs.readvSync(fd, into, offset)
+          } catch (e) {
+            return new StoreError({ op: "read", path: rel, ...errnoOf(e) })
+          }
+        }
         return {
           size,
           read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
-          readv: (offset: number, into: ReadonlyArray<Uint8Array>) => attempt("read", rel, () => fs.readvSync(fd, into, offset)),
-          close: Effect.sync(() => fs.closeSync(fd))
+          readvNow,
+          close: Effect.sync(closeNow),
+          closeNow
         }
       })
 

@@ -20,7 +20,8 @@ export interface ScanOptions {
   readonly exclude: Exclude
 }
 
-function* walk(store: FileStoreShape, options: ScanOptions): Generator<ScanItem> {
+/** The walk itself, for a consumer that pulls one item at a time (the send engine's window). */
+export function* walk(store: FileStoreShape, options: ScanOptions): Generator<ScanItem> {
   const sync = <A, E extends { message: string }>(e: Effect.Effect<A, E>) => Effect.runSync(Effect.either(e))
 
   function* visit(rel: string, top: boolean): Generator<ScanItem> {

@@ -5,6 +5,9 @@ import type { ReqId } from "../protocol/message.js"
 import type { AckRouter } from "./exchange.js"
 
 export interface AcksShape extends AckRouter {
+  /** `register` and `unregister` without an Effect, for the transfer engine's handlers. */
+  readonly add: (reqid: ReqId, onAck: (r: Received) => void) => void
+  readonly remove: (reqid: ReqId) => void
   /** Delivers an ACK; false when no transfer of ours waits for it. */
   readonly route: (received: Received) => boolean
 }
@@ -13,9 +16,13 @@ export class Acks extends Context.Tag("makuo/Acks")<Acks, AcksShape>() {}
 
 export const layer = Layer.sync(Acks, () => {
   const routes = new Map<ReqId, (r: Received) => void>()
+  const add = (reqid: ReqId, onAck: (r: Received) => void) => void routes.set(reqid, onAck)
+  const remove = (reqid: ReqId) => void routes.delete(reqid)
   return Acks.of({
-    register: (reqid, onAck) => Effect.sync(() => void routes.set(reqid, onAck)),
-    unregister: (reqid) => Effect.sync(() => void routes.delete(reqid)),
+    add,
+    remove,
+    register: (reqid, onAck) => Effect.sync(() => add(reqid, onAck)),
+    unregister: (reqid) => Effect.sync(() => remove(reqid)),
     route: (r) => {
       const f = routes.get(r.message.header.reqid)
       if (f === undefined) return false

@@ -3,17 +3,17 @@
  * concurrency (`--parallel`), each directory sent after every transfer inside it has finished. ACKs are routed
  * to their transfer by request id. Per-host outcomes are reported as they happen, then a summary.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
 import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
 import { makeExclude } from "../store/exclude.js"
 import { FileStore, type LocalEntry } from "../store/FileStore.js"
 import { splitRelative } from "../store/paths.js"
-import { scan } from "../store/scan.js"
+import { scan, type ScanItem, walk } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
-import { isRegular, type Mstat } from "./receiveMachine.js"
-import { makeRttEstimator, type RoundTiming, type Target } from "./exchange.js"
+import { isRegular, type Mstat, S_IFDIR } from "./receiveMachine.js"
+import { type RoundSettings, type RoundTiming, type Target } from "./exchange.js"
 import { makePacer } from "./pacer.js"
 import { Timers } from "./Timers.js"
 import { Acks } from "./Acks.js"
@@ -22,8 +22,10 @@ import { type DeleteReport, dsync } from "./dsync.js"
 import { describeErrno } from "../protocol/errno.js"
 import type { HostOutcome, Outcome } from "./outcome.js"
 import type { Progress } from "./progress.js"
+import type { SendContext } from "./send/sendMachine.js"
 import { checkFile } from "./checkFile.js"
-import { sendFile, type SendSettings } from "./sendFile.js"
+import { BURST, End, type FileToSend, SendEngine } from "./engine/SendEngine.js"
+import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
 
@@ -89,10 +91,6 @@ export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
 export const roundSettings: RoundTiming = { retransmit: Duration.millis(500), timeout: Duration.seconds(60) }
 
-export const defaultSettings: Omit<SendSettings, "timeout" | "pacer" | "timers"> = {
-  retransmit: roundSettings.retransmit,
-  burst: 60
-}
 
 const toMstat = (rel: string, e: LocalEntry): Mstat | string => {
   if (MSTAT_FIXED + Buffer.byteLength(rel) + Buffer.byteLength(e.linkTarget) > MAX_PAYLOAD) {
@@ -129,37 +127,6 @@ export const relativePaths = (base: string, paths: ReadonlyArray<string>) =>
       : Effect.succeed(parts.right.length === 0 ? "." : parts.right.join("/"))
   })
 
-/** Transfers in flight by path, so a directory waits for everything below it. */
-const makeInFlight = () => {
-  const paths = new Map<string, number>()
-  const waiters: Array<{ readonly dir: string; readonly done: Deferred.Deferred<void> }> = []
-  const below = (dir: string) => {
-    const prefix = dir + "/"
-    for (const p of paths.keys()) if (dir === "." || p.startsWith(prefix)) return true
-    return false
-  }
-  return {
-    add: (path: string) => Effect.sync(() => void paths.set(path, (paths.get(path) ?? 0) + 1)),
-    remove: (path: string) =>
-      Effect.suspend(() => {
-        const n = (paths.get(path) ?? 1) - 1
-        if (n === 0) paths.delete(path)
-        else paths.set(path, n)
-        const ready = waiters.filter((w) => !below(w.dir))
-        for (const w of ready) waiters.splice(waiters.indexOf(w), 1)
-        return Effect.forEach(ready, (w) => Deferred.succeed(w.done, undefined), { discard: true })
-      }),
-    settled: (dir: string) =>
-      Effect.suspend(() => {
-        if (!below(dir)) return Effect.void
-        return Effect.flatMap(Deferred.make<void>(), (done) => {
-          waiters.push({ dir, done })
-          return Deferred.await(done)
-        })
-      })
-  }
-}
-
 export const make = Effect.gen(function*() {
   const wire = yield* Wire
   const store = yield* FileStore
@@ -180,8 +147,9 @@ export const make = Effect.gen(function*() {
     })
   const router = yield* Acks
   const deletions = yield* DelReceiver
-  // one estimate for the daemon: its members share one network
-  const rtt = makeRttEstimator()
+  const engine = yield* SendEngine
+  const rtt = engine.rtt
+  // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
   const timers = yield* Timers
 
@@ -205,22 +173,21 @@ export const make = Effect.gen(function*() {
         if (initial.length === 0) return yield* Effect.fail(new NoMembers())
         const started = yield* Clock.currentTimeMillis
         const lostHosts = new Set<string>()
-        const inFlight = makeInFlight()
         const totals = {
           files: 0, bytes: 0, updated: 0, skipped: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 0, lost: 0, sourceErrors: 0
         }
-        const settings: SendSettings = {
-          ...defaultSettings,
-          rtt,
-          timers,
-          timeout: job.timeout,
+        const settings: RoundSettings = { ...roundSettings, rtt, timers, timeout: job.timeout }
+        const context: Omit<SendContext, "rtt"> = {
+          maxWait: Duration.toMillis(roundSettings.retransmit),
+          timeout: Duration.toMillis(job.timeout),
+          burst: BURST,
           // `--rate` caps this job's own pacer; it starts from what the daemon has learned of its path
           pacer: job.rateMbit === undefined ? pacer : makePacer((job.rateMbit * 1_000_000) / 8 / 1000, pacer.rate())
         }
         const flags = (job.dryRun ? Flag.DRYRUN : 0)
 
-        const targetsNow = Effect.map(members.list, (list) =>
-          initial.filter((t) => !lostHosts.has(t.address) && list.some((m) => m.address === t.address)))
+        const targetsNowSync = () => initial.filter((t) => !lostHosts.has(t.address) && members.isMember(t.address))
+        const targetsNow = Effect.sync(targetsNowSync)
 
         const unicast = job.targets.length > 0
 
@@ -239,17 +206,6 @@ export const make = Effect.gen(function*() {
           if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
           return { _tag: "File", path: rel, hosts }
         }
-
-        const transfer = (rel: string, mstat: Mstat, extraFlags: number) =>
-          Effect.gen(function*() {
-            if (mstat.mode !== 0 && (mstat.mode & 0o170000) === 0o040000) yield* inFlight.settled(rel)
-            const targets = yield* targetsNow
-            yield* inFlight.add(rel)
-            const hosts = yield* tracked(rel, job.operation, (p) =>
-              sendFile(wire, store, router, settings, { mstat, flags: flags | extraFlags, targets, unicast }, p)
-            ).pipe(Effect.ensuring(inFlight.remove(rel)))
-            return account(rel, hosts, isRegular(mstat.mode) ? mstat.size : 0)
-          })
 
         const check = (rel: string) =>
           Effect.gen(function*() {
@@ -284,27 +240,79 @@ export const make = Effect.gen(function*() {
           return events.filter((e): e is SendEvent => e !== undefined)
         }))
 
-        const items = job.operation === "dsync" ? Stream.empty : scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
-        const events = items.pipe(
+        /** What a scanned item amounts to: a file to send, or an event reported at once (undefined: nothing). */
+        const fileOf = (item: ScanItem): FileToSend | SendEvent | undefined => {
+          if (item._tag === "Missing") {
+            // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
+            return job.operation === "sync"
+              ? { mstat: absent(item.rel), flags: flags | Flag.SYNC, targets: [] }
+              : sourceError(item.rel, "no such file or directory")
+          }
+          if (item._tag === "Problem") return sourceError(item.rel, item.message)
+          if (item.entry.kind === "other") return sourceError(item.rel, "skipped: not a regular file, directory or symlink")
+          const mstat = toMstat(item.rel, item.entry)
+          return typeof mstat === "string" ? sourceError(item.rel, mstat) : { mstat, flags, targets: [] }
+        }
+
+        /**
+         * send and sync: the scan feeds the daemon's transfer engine, `--parallel` files at a time; a directory waits
+         * (held, while the files after it go on) until nothing below it is in flight.
+         */
+        const sendAll = Stream.asyncPush<SendEvent>((emit) => {
+          const items = walk(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
+          const inFlight = makePathsInFlight()
+          const held: Array<FileToSend> = []
+          const starting = (f: FileToSend): FileToSend => ({ ...f, targets: targetsNowSync() })
+          const next = (): FileToSend | undefined | typeof End => {
+            for (let i = 0; i < held.length; i++) {
+              if (!inFlight.busyBelow(held[i]!.mstat.path)) return starting(held.splice(i, 1)[0]!)
+            }
+            while (true) {
+              const item = items.next()
+              if (item.done === true) return held.length === 0 ? End : undefined
+              const f = fileOf(item.value)
+              if (f === undefined) continue
+              if ("_tag" in f) {
+                emit.single(f)
+                continue
+              }
+              inFlight.add(f.mstat.path)
+              if ((f.mstat.mode & 0o170000) === S_IFDIR && inFlight.busyBelow(f.mstat.path)) held.push(f)
+              else return starting(f)
+            }
+          }
+          return Effect.acquireRelease(
+            Effect.sync(() =>
+              engine.start({
+                operation: job.operation,
+                unicast,
+                window: Math.max(1, job.parallel),
+                context,
+                next,
+                finished: (file, hosts) => {
+                  inFlight.remove(file.mstat.path)
+                  const e = account(file.mstat.path, hosts, isRegular(file.mstat.mode) ? file.mstat.size : 0)
+                  if (e !== undefined) emit.single(e)
+                },
+                ended: () => emit.end()
+              })
+            ),
+            (cancel) => Effect.sync(cancel)
+          )
+        }, { bufferSize: "unbounded" })
+
+        const checkAll = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) }).pipe(
           mapEffectUnordered(Math.max(1, job.parallel), (item) => {
-            if (item._tag === "Missing") {
-              // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
-              return job.operation === "sync"
-                ? transfer(item.rel, absent(item.rel), Flag.SYNC)
-                : Effect.succeed(sourceError(item.rel, "no such file or directory"))
-            }
+            if (item._tag === "Missing") return Effect.succeed(sourceError(item.rel, "no such file or directory"))
             if (item._tag === "Problem") return Effect.succeed(sourceError(item.rel, item.message))
-            if (job.operation === "check") {
-              // check compares regular files; in a recursive scan the rest is simply not compared
-              if (item.entry.kind === "file") return check(item.rel)
-              return Effect.succeed(job.recursive ? undefined : sourceError(item.rel, "not a regular file: nothing to compare"))
-            }
-            if (item.entry.kind === "other") return Effect.succeed(sourceError(item.rel, "skipped: not a regular file, directory or symlink"))
-            const mstat = toMstat(item.rel, item.entry)
-            return typeof mstat === "string" ? Effect.succeed(sourceError(item.rel, mstat)) : transfer(item.rel, mstat, 0)
+            // check compares regular files; in a recursive scan the rest is simply not compared
+            if (item.entry.kind === "file") return check(item.rel)
+            return Effect.succeed(job.recursive ? undefined : sourceError(item.rel, "not a regular file: nothing to compare"))
           }),
           Stream.filter((e): e is SendEvent => e !== undefined)
         )
+
+        const events = job.operation === "dsync" ? Stream.empty : job.operation === "check" ? checkAll : sendAll
         const summary = Effect.map(Clock.currentTimeMillis, (now): SendEvent => ({
           _tag: "Summary",
           summary: { ...totals, hosts: initial.length, milliseconds: now - started }
@@ -314,7 +322,14 @@ export const make = Effect.gen(function*() {
     )
 
   return Sender.of({
-    activity: Effect.sync(() => ({ active: [...active], ...lifetime })),
+    activity: Effect.sync(() => {
+      const sends = engine.activity()
+      return {
+        active: [...active, ...sends.active],
+        retransmittedBlocks: lifetime.retransmittedBlocks + sends.retransmittedBlocks,
+        membersLost: lifetime.membersLost
+      }
+    }),
     run
   })
 })

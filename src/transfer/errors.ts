@@ -1,4 +1,7 @@
-/** Why a send cannot start; each names what is at fault. Per-file and per-host failures are outcomes, not errors. */
+/**
+ * Why a send cannot start, or a file cannot be sent; each names what is at fault. Per-host failures are outcomes,
+ * not errors.
+ */
 import { Data } from "effect"
 
 export class PathOutsideBase extends Data.TaggedError("PathOutsideBase")<{ readonly path: string; readonly base: string }> {
@@ -31,6 +34,13 @@ export class NothingToSend extends Data.TaggedError("NothingToSend")<{}> {
 export class NoMembers extends Data.TaggedError("NoMembers")<{}> {
   override get message() {
     return "no members: nothing to send to (no other daemon has answered on this group; see 'makuo members')"
+  }
+}
+
+/** The source file no longer has the size it was announced with: the transfer is broken off (BREAK). */
+export class SourceChanged extends Data.TaggedError("SourceChanged")<{ readonly path: string; readonly detail: string }> {
+  override get message() {
+    return `file changed while sending (${this.detail})`
   }
 }
 

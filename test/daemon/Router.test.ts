@@ -1,3 +1,4 @@
+import { incoming } from "../support/incoming.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Either, Layer, Stream } from "effect"
 import { unknownTransferReply } from "../../src/daemon/Router.js"
@@ -30,9 +31,9 @@ describe("requests for transfers this daemon does not serve", () => {
         },
         payload: emptyPayload
       }
-      yield* probe.send(Peer(daemon.wire.local), Either.getOrThrow(encode(request)))
+      probe.send(Peer(daemon.wire.local), Either.getOrThrow(encode(request)))
       yield* settle
-      const [reply] = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.take(probe.incoming, 1)))
+      const [reply] = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.take(incoming(probe), 1)))
       const { header } = Either.getOrThrow(decode(reply!.bytes))
       expect(header).toMatchObject({ opcode: 9, nstate: RecvState.IGNORE, flags: Flag.ACK, reqid: 77, seqno: 5 })
       expect(yield* daemon.members.list).toEqual([])

@@ -4,6 +4,7 @@
  * batch or one GSO call arrive whole and in order; GRO-coalesced arrivals are split back into datagrams; socket
  * errors are typed.
  */
+import { incoming } from "../support/incoming.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import * as dgram from "node:dgram"
@@ -116,7 +117,7 @@ for (const [name, make] of paths) {
         const receiver = yield* build(make, options("127.0.0.23", port))
         const sender = yield* build(make, options("127.0.0.24", port))
         const { out, expected } = burst(42, 1000, 300, 2000 * BLOCK_SIZE)
-        const received = yield* Effect.fork(Stream.runCollect(Stream.take(receiver.incoming, 300)))
+        const received = yield* Effect.fork(Stream.runCollect(Stream.take(incoming(receiver), 300)))
         for (let i = 0; i < 5; i++) {
           yield* sender.sendSegments(Peer({ address: "127.0.0.23", port }), out.subarray(i * 60 * DATA_SEGMENT, (i + 1) * 60 * DATA_SEGMENT), DATA_SEGMENT)
         }
@@ -131,8 +132,8 @@ for (const [name, make] of paths) {
         const a = yield* build(make, options("127.0.0.25", port))
         const b = yield* build(make, options("127.0.0.26", port))
         const { out, expected } = burst(43, 0, 3, 3 * BLOCK_SIZE)
-        const atB = yield* Effect.fork(Stream.runCollect(Stream.take(b.incoming, 3)))
-        const atA = yield* Effect.fork(Stream.runCollect(Stream.take(a.incoming, 1)))
+        const atB = yield* Effect.fork(Stream.runCollect(Stream.take(incoming(b), 3)))
+        const atA = yield* Effect.fork(Stream.runCollect(Stream.take(incoming(a), 1)))
         yield* a.sendSegments(Group, out, DATA_SEGMENT)
         const got = Chunk.toReadonlyArray(yield* atB.await.pipe(Effect.flatten, Effect.timeout("5 seconds")))
         expect(got.map((d) => Either.getOrThrow(decode(d.bytes)))).toEqual(expected)

@@ -3,7 +3,7 @@
  * duplication, delay (hence reordering) and partitions. Delays sleep on the Effect clock, so under `TestClock`
  * nothing moves until the test advances time.
  */
-import { Effect, FiberSet, Layer, Queue, type Scope, Stream } from "effect"
+import { Chunk, Effect, FiberSet, Layer, Queue, type Scope } from "effect"
 import { type Datagram, type Destination, type Endpoint, Transport } from "../../src/net/Transport.js"
 
 export interface Impairments {
@@ -81,30 +81,27 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
           const queue = yield* Effect.acquireRelease(Queue.unbounded<Datagram>(), Queue.shutdown)
           const self: Node = { endpoint: { address, port }, queue }
           yield* Effect.acquireRelease(Effect.sync(() => nodes.set(address, self)), () => Effect.sync(() => nodes.delete(address)))
-          const send = (to: Destination, bytes: Uint8Array) =>
-              Effect.sync(() => {
-                sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
-                total++
-                for (const c of crashes) if (c.at === total) isolate(c.address)
-                const d: Datagram = { bytes: bytes.slice(), from: self.endpoint }
-                if (to._tag === "Group") {
-                  for (const node of nodes.values()) if (node !== self) deliver(node, d)
-                } else {
-                  const node = nodes.get(to.address)
-                  if (node !== undefined && node !== self && to.port === port) deliver(node, d)
-                }
-              })
+          const send = (to: Destination, bytes: Uint8Array) => {
+            sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
+            total++
+            for (const c of crashes) if (c.at === total) isolate(c.address)
+            const d: Datagram = { bytes: bytes.slice(), from: self.endpoint }
+            if (to._tag === "Group") {
+              for (const node of nodes.values()) if (node !== self) deliver(node, d)
+            } else {
+              const node = nodes.get(to.address)
+              if (node !== undefined && node !== self && to.port === port) deliver(node, d)
+            }
+          }
           return Transport.of({
             local: self.endpoint,
             group,
             send,
             sendSegments: (to, bytes, segment) =>
-              Effect.forEach(
-                Array.from({ length: Math.ceil(bytes.length / segment) }, (_, i) => bytes.subarray(i * segment, (i + 1) * segment)),
-                (d) => send(to, d),
-                { discard: true }
-              ),
-            incoming: Stream.fromQueue(queue),
+              Effect.sync(() => {
+                for (let o = 0; o < bytes.length; o += segment) send(to, bytes.subarray(o, o + segment))
+              }),
+            receive: Effect.map(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), Chunk.toReadonlyArray),
             stats: Effect.succeed({ io: "memory", overflowed: 0, sendErrors: 0 })
           })
         })

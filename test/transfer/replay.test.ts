@@ -3,6 +3,7 @@
  * capture order, to a makuo node standing in for receiver-1 (datagrams the lab dropped at receiver-1 are
  * dropped here too). makuo must answer with the ACKs receiver-1 sent, and end with the file receiver-1 had.
  */
+import { incoming } from "../support/incoming.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Stream } from "effect"
 import * as fs from "node:fs"
@@ -84,17 +85,17 @@ describe("makuo receives from a makuosan 1.3.6 sender (captures replayed: SEND, 
           if (c.lab_drop?.includes("at receiver-1's input")) continue
           const opcode = Either.getOrThrow(decode(bytes)).header.opcode
           if (opcode !== 2 && opcode !== 3) continue
-          yield* sender.send(Peer(node.wire.local), bytes)
+          sender.send(Peer(node.wire.local), bytes)
           yield* settle
           // a member hashes between turns of the event loop: let it finish before the next request
           if (opcode === 3) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
         }
-        const ours = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.take(sender.incoming, theirs.length)))
+        const ours = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.take(incoming(sender), theirs.length)))
           .map((d) => gist(d.bytes))
         expect(ours).toEqual(theirs)
         expect(theirs.length).toBeGreaterThanOrEqual(2)
         // and nothing more than makuosan said
-        const extra = yield* Effect.fork(Stream.runHead(sender.incoming))
+        const extra = yield* Effect.fork(Stream.runHead(incoming(sender)))
         yield* settle
         expect(Option.isNone(yield* Fiber.poll(extra))).toBe(true)
         for (const [path, want] of Object.entries(s.want)) {

@@ -5,6 +5,7 @@
  * makuo must acknowledge as receiver-1 did, list the same paths with the same modes, delete what it was told
  * (nothing in a dry run, never an excluded path) and report the same results.
  */
+import { incoming } from "../support/incoming.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Either, Layer, Stream } from "effect"
 import * as fs from "node:fs"
@@ -73,13 +74,13 @@ describe("makuo as a DSYNC member of a makuosan 1.3.6 sender (captures replayed)
           },
           payload: { _tag: "Mping", hostname: "node1", version: "1.3.6" }
         }
-        yield* probe.send(Group, Either.getOrThrow(encode(hello)))
+        probe.send(Group, Either.getOrThrow(encode(hello)))
         yield* settle
 
         const ours: Array<Message> = []
         const closed = yield* Deferred.make<void>()
         let answered = 0
-        yield* probe.incoming.pipe(
+        yield* incoming(probe).pipe(
           Stream.runForEach((d) =>
             Effect.gen(function*() {
               const m = Either.getOrThrow(decode(d.bytes))
@@ -91,19 +92,19 @@ describe("makuo as a DSYNC member of a makuosan 1.3.6 sender (captures replayed)
               const index = m.header.nstate === SendState.OPEN ? 0 : m.header.nstate === SendState.DATA ? 1 : 2
               const a = answers[Math.min(index, answers.length - 1)]!
               answered++
-              yield* probe.send(Peer(d.from), Either.getOrThrow(encode({ ...a, header: { ...a.header, reqid: m.header.reqid } })))
+              probe.send(Peer(d.from), Either.getOrThrow(encode({ ...a, header: { ...a.header, reqid: m.header.reqid } })))
             })
           ),
           Effect.forkScoped
         )
         for (const c of opening) {
-          yield* probe.send(Group, new Uint8Array(Buffer.from(c.hex, "hex")))
+          probe.send(Group, new Uint8Array(Buffer.from(c.hex, "hex")))
           yield* settle
         }
         // makuosan polls with CLOSE until the member's deletion work is done and it answers CLOSE
         const poll = Effect.gen(function*() {
           while (!(yield* Deferred.isDone(closed))) {
-            yield* probe.send(Group, new Uint8Array(Buffer.from(close.hex, "hex")))
+            probe.send(Group, new Uint8Array(Buffer.from(close.hex, "hex")))
             yield* Effect.sleep("500 millis")
           }
         })

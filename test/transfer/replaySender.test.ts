@@ -3,6 +3,7 @@
  * each of makuo's requests with the ACK receiver-1 really sent to that request (its reqid rewritten to makuo's).
  * makuo must send makuosan's sequence of requests and report the outcome receiver-1's answers mean.
  */
+import { incoming } from "../support/incoming.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Duration, Effect, Either, Layer, Stream } from "effect"
 import * as fs from "node:fs"
@@ -55,10 +56,10 @@ describe("makuo sends to a makuosan 1.3.6 receiver (its captured answers replaye
         },
         payload: { _tag: "Mping" as const, hostname: "node2", version: "1.3.6" }
       }
-      yield* probe.send(Group, Either.getOrThrow(encode(hello)))
+      probe.send(Group, Either.getOrThrow(encode(hello)))
       yield* settle
       const seen: Array<{ nstate: number; data?: string }> = []
-      yield* probe.incoming.pipe(
+      yield* incoming(probe).pipe(
         Stream.runForEach((d) =>
           Effect.gen(function*() {
             const m = Either.getOrThrow(decode(d.bytes))
@@ -67,7 +68,7 @@ describe("makuo sends to a makuosan 1.3.6 receiver (its captured answers replaye
             const answer = answers.get(m.header.nstate)
             if (answer === undefined) return
             const a = Either.getOrThrow(decode(answer))
-            yield* probe.send(Peer(d.from), Either.getOrThrow(encode({ ...a, header: { ...a.header, reqid: m.header.reqid } })))
+            probe.send(Peer(d.from), Either.getOrThrow(encode({ ...a, header: { ...a.header, reqid: m.header.reqid } })))
           })
         ),
         Effect.forkScoped

@@ -1,0 +1,363 @@
+/**
+ * One engine per daemon drives every SEND transfer of every job, as C makuosan does in its select loop: each
+ * transfer is a `sendMachine` state object, ACKs reach it through the `Acks` table by request id, the deadlines of
+ * all rounds sit in one timer heap behind one alarm, and requests go out from the handler that produced them — no
+ * fiber, queue or Effect per file or per round. One fiber, the DATA pump, serves the transfers that have blocks
+ * to send in turn (a burst each), reading the file straight into the burst and pacing the daemon's sending.
+ *
+ * A job hands the engine its files through `next` and keeps up to `window` transfers open; each completion pulls
+ * the next file, so a tree of small files is bound by neither a round trip per file nor a fiber per file.
+ */
+import { Clock, Context, Duration, Effect, Either, Layer } from "effect"
+import { Group, Peer as PeerDestination } from "../../net/Transport.js"
+import { type Received, Wire } from "../../net/Wire.js"
+import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { DATA_SEGMENT, writeDataHeader } from "../../protocol/dataLayout.js"
+import type { Message } from "../../protocol/message.js"
+import { encode } from "../../protocol/v7.js"
+import { FileStore, type Reader } from "../../store/FileStore.js"
+import { Acks } from "../Acks.js"
+import { makeRttEstimator, type RttEstimator, type Target } from "../exchange.js"
+import type { HostOutcome } from "../outcome.js"
+import type { Progress } from "../progress.js"
+import type { Mstat } from "../receiveMachine.js"
+import * as Machine from "../send/sendMachine.js"
+import { SourceChanged } from "../errors.js"
+import { Timers } from "../Timers.js"
+import { yieldToEventLoop } from "../../yieldToEventLoop.js"
+import { makeTimerHeap } from "./timerHeap.js"
+
+export interface FileToSend {
+  readonly mstat: Mstat
+  readonly flags: number
+  readonly targets: ReadonlyArray<Target>
+}
+
+/** `next` has nothing more to give, ever. */
+export const End: unique symbol = Symbol("End")
+
+export interface EngineJob {
+  readonly operation: Progress["operation"]
+  /** Unicast to each target (`-t`) instead of multicast to the group. */
+  readonly unicast: boolean
+  /** Transfers open at once, at most. */
+  readonly window: number
+  readonly context: Omit<Machine.SendContext, "rtt">
+  /** The next file; undefined when none may start now (asked again after each completion). */
+  readonly next: () => FileToSend | undefined | typeof End
+  readonly finished: (file: FileToSend, hosts: ReadonlyArray<HostOutcome>) => void
+  /** Every file has finished. */
+  readonly ended: () => void
+}
+
+export interface EngineActivity {
+  readonly active: ReadonlyArray<Progress>
+  /** Since the daemon started: DATA blocks sent again after a NAK or MARK. */
+  readonly retransmittedBlocks: number
+}
+
+export interface SendEngineShape {
+  /** Starts the job's transfers; the returned function cancels what is still open (BREAK) and ends the job. */
+  readonly start: (job: EngineJob) => () => void
+  readonly activity: () => EngineActivity
+  /** The daemon's round-trip estimate (its members share one network), for the rounds of other operations too. */
+  readonly rtt: RttEstimator
+}
+
+export class SendEngine extends Context.Tag("makuo/SendEngine")<SendEngine, SendEngineShape>() {}
+
+/** DATA datagrams per burst: 60 full datagrams fit the 64 KiB one GSO call carries. */
+export const BURST = 60
+/** The resolution of retransmission deadlines (the shortest wait is `MIN_RTO_MS`, 20 ms). */
+const GRAIN_MS = 5
+/** Bytes the pump sends before it lets the event loop run (ACKs, NAKs, timers) when the pacer does not wait. */
+const TURN_BYTES = BURST * DATA_SEGMENT
+
+interface JobState {
+  readonly job: EngineJob
+  readonly context: Machine.SendContext
+  readonly open: Set<Live>
+  exhausted: boolean
+  cancelled: boolean
+  /** `fill` is running: a completion inside it (a transfer with no one to wait for) only asks it to go on. */
+  filling: boolean
+  refill: boolean
+}
+
+interface Live {
+  readonly t: Machine.SendTransfer
+  readonly file: FileToSend
+  readonly job: JobState
+  reader: Reader | undefined
+  /** The DATA header of this transfer as the codec writes it: every datagram of a burst starts from it. */
+  template: Uint8Array | undefined
+  queued: boolean
+}
+
+export const make = Effect.gen(function*() {
+  const wire = yield* Wire
+  const store = yield* FileStore
+  const acks = yield* Acks
+  const timers = yield* Timers
+  const clock = yield* Effect.clock
+  // one estimate for the daemon: its members share one network
+  const rtt: RttEstimator = makeRttEstimator()
+  const now = () => clock.unsafeCurrentTimeMillis()
+  const heap = makeTimerHeap<Live>()
+  const active = new Set<Live>()
+  const lifetime = { retransmittedBlocks: 0 }
+  const ready: Array<Live> = []
+  let wake: (() => void) | undefined
+  let alarmAt = Infinity
+  let cancelAlarm: (() => void) | undefined
+
+  /** An entry whose transfer has moved on to another deadline (its round was answered) no longer matters. */
+  const stale = (at: number, live: Live) => live.t.deadline !== at
+
+  /**
+   * The alarm rings on a grain of `GRAIN_MS`: most deadlines go stale before they are due (the answers come
+   * first), and one ring serves every deadline of its tick.
+   */
+  const arm = (at: number) => {
+    const when = Math.ceil(at / GRAIN_MS) * GRAIN_MS
+    if (when >= alarmAt) return
+    cancelAlarm?.()
+    alarmAt = when
+    cancelAlarm = timers.after(Math.max(0, when - now()), ring)
+  }
+
+  const ring = () => {
+    alarmAt = Infinity
+    cancelAlarm = undefined
+    const due: Array<{ readonly at: number; readonly value: Live }> = []
+    heap.due(now(), due)
+    for (const d of due) if (!stale(d.at, d.value)) apply(d.value, { _tag: "Expired" })
+    heap.dropStale(stale)
+    arm(heap.earliest())
+  }
+
+  const transmit = (live: Live, message: Message) => {
+    if (!live.job.job.unicast) return void wire.sendNow(Group, message)
+    for (const p of live.t.peers.values()) if (!p.lost) wire.sendNow(PeerDestination(p.target), message)
+  }
+
+  const perform = (live: Live, action: Machine.Action) => {
+    switch (action._tag) {
+      case "Transmit":
+        return transmit(live, {
+          header: wire.request({ opcode: Opcode.SEND, nstate: action.nstate, ostate: action.ostate, reqid: live.t.reqid, flags: live.t.flags }),
+          payload: action.payload
+        })
+      case "Deadline":
+        heap.push(action.at, live)
+        return arm(action.at)
+      case "WantRoom":
+        if (live.queued) return
+        live.queued = true
+        ready.push(live)
+        return wake?.()
+      case "Blocks":
+        // only the pump asks for room, and it sends the blocks itself
+        return
+      case "Finished":
+        return close(live, action.hosts)
+      default:
+        return action satisfies never
+    }
+  }
+
+  /** Steps the transfer's machine with `event` and carries out what it asks, except blocks to send (returned). */
+  const apply = (live: Live, event: Machine.Event): Extract<Machine.Action, { _tag: "Blocks" }> | undefined => {
+    const out: Array<Machine.Action> = []
+    Machine.step(live.t, live.job.context, event, now(), out)
+    let blocks: Extract<Machine.Action, { _tag: "Blocks" }> | undefined
+    for (const a of out) {
+      if (a._tag === "Blocks") blocks = a
+      else perform(live, a)
+    }
+    return blocks
+  }
+
+  const release = (live: Live) => {
+    acks.remove(live.t.reqid)
+    live.reader?.closeNow()
+    live.reader = undefined
+    active.delete(live)
+    live.job.open.delete(live)
+    lifetime.retransmittedBlocks += Math.max(0, live.t.sent - live.t.blocks)
+  }
+
+  const close = (live: Live, hosts: ReadonlyArray<HostOutcome>) => {
+    release(live)
+    const state = live.job
+    if (state.cancelled) return
+    state.job.finished(live.file, hosts)
+    fill(state)
+  }
+
+  const open = (state: JobState, file: FileToSend) => {
+    const reqid = wire.nextReqIdNow()
+    const t = Machine.make(reqid, file.mstat, file.flags, file.targets, now())
+    const live: Live = { t, file, job: state, reader: undefined, template: undefined, queued: false }
+    state.open.add(live)
+    active.add(live)
+    acks.add(reqid, (r: Received) => {
+      const { header, payload } = r.message
+      apply(live, {
+        _tag: "Ack",
+        from: r.from.address,
+        state: header.nstate as RecvStateValue,
+        error: header.error,
+        ranges: payload._tag === "Ranges" ? payload.ranges : undefined
+      })
+    })
+    apply(live, { _tag: "Start" })
+  }
+
+  /** Opens transfers while the window has room and the job has files; ends the job after its last one. */
+  const fill = (state: JobState) => {
+    if (state.filling) return void (state.refill = true)
+    state.filling = true
+    do {
+      state.refill = false
+      while (!state.exhausted && !state.cancelled && state.open.size < state.job.window) {
+        const file = state.job.next()
+        if (file === undefined) break
+        if (file === End) state.exhausted = true
+        else open(state, file)
+      }
+    } while (state.refill)
+    state.filling = false
+    if (state.exhausted && state.open.size === 0 && !state.cancelled) {
+      state.cancelled = true
+      state.job.ended()
+    }
+  }
+
+  const start = (job: EngineJob) => {
+    const state: JobState = { job, context: { ...job.context, rtt }, open: new Set(), exhausted: false, cancelled: false, filling: false, refill: false }
+    fill(state)
+    return () => {
+      if (state.cancelled) return
+      state.cancelled = true
+      for (const live of [...state.open]) {
+        apply(live, { _tag: "Cancel" })
+        release(live)
+      }
+    }
+  }
+
+  // == the DATA pump
+
+  const burst = new Uint8Array(BURST * DATA_SEGMENT)
+  // where each datagram's block goes in the burst: read straight there, one preadv per run of blocks
+  const slots = Array.from({ length: BURST }, (_, i) => burst.subarray(i * DATA_SEGMENT + HEADER_SIZE, (i + 1) * DATA_SEGMENT))
+
+  const idle = Effect.async<void>((resume) => {
+    wake = () => {
+      wake = undefined
+      resume(Effect.void)
+    }
+    return Effect.sync(() => void (wake = undefined))
+  })
+
+  /** Reads the chosen blocks into the burst; the failure, or undefined. */
+  const read = (live: Live, count: number, lastLength: number): string | undefined => {
+    const { t } = live
+    const reader = live.reader!
+    for (let i = 0; i < count;) {
+      let j = i + 1
+      while (j < count && t.chosen[j] === t.chosen[j - 1]! + 1) j++
+      const into = slots.slice(i, j)
+      if (j === count && lastLength < BLOCK_SIZE) into[into.length - 1] = slots[j - 1]!.subarray(0, lastLength)
+      const want = (j - i - 1) * BLOCK_SIZE + into[into.length - 1]!.length
+      const n = reader.readvNow(t.chosen[i]! * BLOCK_SIZE, into)
+      if (typeof n !== "number") return n.message
+      if (n !== want) {
+        return new SourceChanged({ path: t.mstat.path, detail: `blocks ${t.chosen[i]}-${t.chosen[j - 1]} read ${n} bytes, expected ${want}` }).message
+      }
+      i = j
+    }
+    return undefined
+  }
+
+  const sendBurst = (live: Live, bytes: Uint8Array) =>
+    live.job.job.unicast
+      ? Effect.forEach([...live.t.peers.values()].filter((p) => !p.lost), (p) => wire.sendSegments(PeerDestination(p.target), bytes, DATA_SEGMENT), { discard: true })
+      : wire.sendSegments(Group, bytes, DATA_SEGMENT)
+
+  const pump = Effect.gen(function*() {
+    let sinceTurn = 0
+    while (true) {
+      const live = ready.shift()
+      if (live === undefined) {
+        sinceTurn = 0
+        yield* idle
+        continue
+      }
+      live.queued = false
+      if (live.t.done) continue
+      const blocks = apply(live, { _tag: "Room" })
+      if (blocks === undefined) continue
+      if (live.reader === undefined) {
+        const opened = yield* Effect.either(store.openReader(live.t.mstat.path))
+        if (Either.isLeft(opened)) {
+          apply(live, { _tag: "ReadFailed", detail: opened.left.message })
+          continue
+        }
+        if (live.t.done) {
+          opened.right.closeNow()
+          continue
+        }
+        live.reader = opened.right
+        live.template = Either.getOrThrow(encode({
+          header: wire.request({ opcode: Opcode.SEND, nstate: SendState.DATA, reqid: live.t.reqid, flags: live.t.flags }),
+          payload: { _tag: "DataBlock", bytes: new Uint8Array(0) }
+        })).subarray(0, HEADER_SIZE)
+      }
+      const failed = read(live, blocks.count, blocks.lastLength)
+      if (failed !== undefined) {
+        apply(live, { _tag: "ReadFailed", detail: failed })
+        continue
+      }
+      const { count, lastLength } = blocks
+      for (let i = 0; i < count; i++) {
+        writeDataHeader(burst, i * DATA_SEGMENT, live.template!, live.t.chosen[i]!, i === count - 1 ? lastLength : BLOCK_SIZE)
+      }
+      const bytes = (count - 1) * DATA_SEGMENT + HEADER_SIZE + lastLength
+      yield* sendBurst(live, burst.subarray(0, bytes))
+      const wait = live.job.context.pacer.take(bytes, yield* Clock.currentTimeMillis)
+      sinceTurn += bytes
+      if (wait > 0) (sinceTurn = 0), yield* Effect.sleep(Duration.millis(wait))
+      else if (sinceTurn >= TURN_BYTES) (sinceTurn = 0), yield* yieldToEventLoop
+    }
+  })
+
+  yield* Effect.forkScoped(pump)
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      for (const live of [...active]) {
+        apply(live, { _tag: "Cancel" })
+        release(live)
+      }
+    })
+  )
+
+  return SendEngine.of({
+    start,
+    rtt,
+    activity: () => ({
+      active: [...active].map((live): Progress => ({
+        path: live.t.mstat.path,
+        operation: live.job.job.operation,
+        startedAt: live.t.startedAt,
+        blocks: live.t.blocks,
+        sent: live.t.sent,
+        peers: live.t.peers
+      })),
+      retransmittedBlocks: lifetime.retransmittedBlocks
+    })
+  })
+})
+
+export const layer = Layer.scoped(SendEngine, make)

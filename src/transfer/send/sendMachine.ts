@@ -1,0 +1,344 @@
+/**
+ * The sending side of one SEND transfer (spec §5.2.2) as a state machine without I/O: STAT → OPEN → DATA → MARK
+ * (until no member reports a missing range) → CLOSE → LAST; BREAK when the source cannot be read or the job is
+ * cancelled. Each request but DATA is a round: sent, then sent again after a wait that starts at the round-trip
+ * estimate and doubles up to `maxWait`, until every member it waits for has answered; a member silent for
+ * `timeout` is lost for this transfer only (never evicted from the group: no eviction storm, E12).
+ *
+ * `step(transfer, event, now, out)`: events are ACKs, the expiry of the round's deadline, room to send DATA (the
+ * engine's pump, which reads and sends the blocks the machine picks), a failed read and a cancellation; actions
+ * go into `out`. A transfer is mutated in place — thousands of them a second go through here — and owns its
+ * bookkeeping (peers, missing blocks); nothing else writes to it. The RTT estimate and the pacer are shared,
+ * deterministic state of the daemon, consulted and fed here.
+ */
+import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { describeErrno } from "../../protocol/errno.js"
+import { type BlockRange, emptyPayload, type Payload, type ReqId } from "../../protocol/message.js"
+import { RangeSet } from "../../protocol/ranges.js"
+import type { Peer, RttEstimator, Target } from "../exchange.js"
+import type { HostOutcome } from "../outcome.js"
+import type { Pacer } from "../pacer.js"
+import { blockCount, blockLength, isRegular, type Mstat } from "../receiveMachine.js"
+
+export interface SendContext {
+  /** The longest wait before a request is sent again (makuosan's fixed 500 ms). */
+  readonly maxWait: number
+  /** Silence after which a member is dropped from the transfer. */
+  readonly timeout: number
+  readonly rtt: RttEstimator
+  readonly pacer: Pacer
+  /** DATA datagrams per burst at most. */
+  readonly burst: number
+}
+
+export interface SendTransfer {
+  readonly reqid: ReqId
+  readonly mstat: Mstat
+  readonly flags: number
+  readonly blocks: number
+  readonly peers: ReadonlyMap<string, Peer>
+  readonly startedAt: number
+  /** The state of the current request (a round's, or DATA, or BREAK). */
+  phase: number
+  /** The state of the last round completed (the header's ostate). */
+  ostate: number
+  readonly waiting: Set<Peer>
+  roundStart: number
+  /** The current wait between transmissions of the round's request. */
+  wait: number
+  /** When the round's request is sent again; Infinity outside a round. */
+  deadline: number
+  request: Transmit
+  rounds: number
+  markRounds: number
+  /** Blocks to send again: the union of what every member reported missing. */
+  readonly pending: RangeSet
+  /** The next new block. */
+  next: number
+  /** After the first MARK only repairs are sent. */
+  lick: boolean
+  /** The blocks of the burst `Room` picked (the first `count` of them). */
+  readonly chosen: Array<number>
+  /** DATA datagrams sent, repairs included. */
+  sent: number
+  /** The pacer's epoch this transfer last sent in, its first new block in it, whether repairs went out in it. */
+  readonly rateEpoch: { seen: number; start: number; repairing: boolean }
+  /** Blocks each member lost in the pacer's current epoch: congestion is one member losing more than chance. */
+  readonly lostInEpoch: Map<Peer, { epoch: number; blocks: number }>
+  sourceError: string | undefined
+  done: boolean
+}
+
+export type Event =
+  | { readonly _tag: "Start" }
+  | {
+    readonly _tag: "Ack"
+    readonly from: string
+    readonly state: RecvStateValue
+    readonly error: number
+    /** The missing blocks an OPEN (NAK) or MARK answer reports. */
+    readonly ranges: ReadonlyArray<BlockRange> | undefined
+  }
+  | { readonly _tag: "Expired" }
+  /** The pump may send a burst now. */
+  | { readonly _tag: "Room" }
+  | { readonly _tag: "ReadFailed"; readonly detail: string }
+  | { readonly _tag: "Cancel" }
+
+export interface Transmit {
+  readonly _tag: "Transmit"
+  readonly nstate: number
+  readonly ostate: number
+  readonly payload: Payload
+}
+
+export type Action =
+  | Transmit
+  /** (Re)arms the round's deadline: `Expired` is due at `at`. */
+  | { readonly _tag: "Deadline"; readonly at: number }
+  /** The transfer has DATA to send: queue it for the pump's `Room`. */
+  | { readonly _tag: "WantRoom" }
+  /** Send the blocks `chosen[0..count)`; the last is `lastLength` bytes long, the others full. */
+  | { readonly _tag: "Blocks"; readonly count: number; readonly lastLength: number }
+  | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome> }
+
+export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: ReadonlyArray<Target>, now: number): SendTransfer => ({
+  reqid,
+  mstat,
+  flags,
+  blocks: isRegular(mstat.mode) ? blockCount(mstat.size) : 0,
+  peers: new Map(targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, missed: 0 }])),
+  startedAt: now,
+  phase: SendState.STAT,
+  ostate: 0,
+  waiting: new Set(),
+  roundStart: now,
+  wait: 0,
+  deadline: Infinity,
+  request: { _tag: "Transmit", nstate: SendState.STAT, ostate: 0, payload: mstat },
+  rounds: 0,
+  markRounds: 0,
+  pending: new RangeSet(),
+  next: 0,
+  lick: false,
+  chosen: [],
+  sent: 0,
+  rateEpoch: { seen: -1, start: Number.POSITIVE_INFINITY, repairing: false },
+  lostInEpoch: new Map(),
+  sourceError: undefined,
+  done: false
+})
+
+/** Whether an ACK in `state` answers a request of `phase`; a late answer to an earlier phase does not. */
+const answers = (phase: number, state: number): boolean => {
+  switch (phase) {
+    case SendState.OPEN:
+      return state !== RecvState.UPDATE
+    case SendState.MARK:
+      return state !== RecvState.UPDATE && state !== RecvState.OPEN
+    case SendState.CLOSE:
+      return state !== RecvState.UPDATE && state !== RecvState.OPEN && state !== RecvState.MARK
+    default:
+      return true
+  }
+}
+
+const isError = (state: number) =>
+  state === RecvState.OPENERROR || state === RecvState.WRITEERROR || state === RecvState.CLOSEERROR
+
+const isDryRun = (t: SendTransfer) => (t.flags & Flag.DRYRUN) !== 0
+
+const all = (_: Peer) => true
+const updating = (p: Peer) => p.state === RecvState.UPDATE
+const receiving = (p: Peer) => p.state === RecvState.UPDATE || p.state === RecvState.OPEN || p.state === RecvState.MARK
+const marking = (p: Peer) => p.state === RecvState.OPEN || p.state === RecvState.MARK || p.state === RecvState.UPDATE
+
+/** Starts a round: the members `who` selects wait for an answer to `nstate`; an empty round completes at once. */
+const round = (t: SendTransfer, c: SendContext, now: number, nstate: number, who: (p: Peer) => boolean, out: Array<Action>) => {
+  t.phase = nstate
+  t.rounds++
+  t.waiting.clear()
+  for (const p of t.peers.values()) {
+    if (!p.lost && who(p)) (t.waiting.add(p), (p.state = undefined))
+  }
+  if (t.waiting.size === 0) return completeRound(t, c, now, out)
+  t.request = { _tag: "Transmit", nstate, ostate: t.ostate, payload: nstate === SendState.STAT || nstate === SendState.OPEN ? t.mstat : emptyPayload }
+  t.roundStart = now
+  t.wait = c.rtt.rto(c.maxWait)
+  t.deadline = now + t.wait
+  out.push(t.request, { _tag: "Deadline", at: t.deadline })
+}
+
+/** What follows a completed round. */
+const completeRound = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>): void => {
+  t.deadline = Infinity
+  t.ostate = t.phase
+  switch (t.phase) {
+    case SendState.STAT: {
+      const dry = isDryRun(t)
+      if ((t.flags & Flag.SYNC) === 0 && !dry && [...t.peers.values()].some((p) => !p.lost && p.result === RecvState.UPDATE)) {
+        return round(t, c, now, SendState.OPEN, updating, out)
+      }
+      return dry ? round(t, c, now, SendState.CLOSE, all, out) : round(t, c, now, SendState.LAST, all, out)
+    }
+    case SendState.OPEN:
+      if (t.blocks > 0) return enterData(t, out)
+      return round(t, c, now, SendState.CLOSE, receiving, out)
+    case SendState.MARK:
+      t.lick = true
+      t.rateEpoch.repairing = t.rateEpoch.seen === c.pacer.epoch()
+      if (!t.pending.isEmpty) return enterData(t, out)
+      return round(t, c, now, SendState.CLOSE, receiving, out)
+    case SendState.CLOSE:
+      return round(t, c, now, SendState.LAST, all, out)
+    case SendState.LAST:
+      return finish(t, out)
+  }
+}
+
+const enterData = (t: SendTransfer, out: Array<Action>) => {
+  t.phase = SendState.DATA
+  out.push({ _tag: "WantRoom" })
+}
+
+const finish = (t: SendTransfer, out: Array<Action>) => {
+  t.done = true
+  t.deadline = Infinity
+  out.push({ _tag: "Finished", hosts: [...t.peers.values()].map((p) => outcomeOf(p, t.flags, t.sourceError)) })
+}
+
+/** BREAK, sent twice: members discard what they received. */
+const breakOff = (t: SendTransfer, out: Array<Action>) => {
+  t.phase = SendState.BREAK
+  const request: Transmit = { _tag: "Transmit", nstate: SendState.BREAK, ostate: t.ostate, payload: emptyPayload }
+  out.push(request, request)
+}
+
+const onAck = (t: SendTransfer, c: SendContext, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
+  const peer = t.peers.get(e.from)
+  if (peer === undefined || peer.lost) return
+  const { state, ranges } = e
+  // NAKs during DATA and MARK answers: the union of every member's missing blocks is repaired once
+  if (ranges !== undefined) {
+    t.pending.addAll(ranges, t.blocks)
+    for (const [low, high] of ranges) {
+      const missed = Math.max(0, Math.min(high, t.blocks) - low)
+      peer.missed += missed
+      // blocks lost at the current rate: a NAK during DATA of blocks sent in this epoch, or a MARK answer after a
+      // pass of repairs (what went missing again)
+      const lostNow = (state === RecvState.OPEN && t.phase === SendState.DATA && low >= t.rateEpoch.start) ||
+        (state === RecvState.MARK && t.phase === SendState.MARK && t.rateEpoch.repairing)
+      if (lostNow) c.pacer.loss(t.rateEpoch.seen, lossOf(t, peer, missed))
+    }
+  }
+  if (!answers(t.phase, state)) return
+  if (t.phase === SendState.STAT || isError(state)) (peer.result = state), (peer.error = e.error)
+  else if (state === RecvState.CLOSE && t.phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !isDryRun(t)) {
+    peer.result = state
+  }
+  peer.state = state
+  if (!t.waiting.delete(peer)) return
+  // timed from the request's first transmission even when it answers a retransmission: never shorter than the truth
+  c.rtt.sample(now - t.roundStart)
+  if (t.waiting.size === 0) completeRound(t, c, now, out)
+}
+
+const lossOf = (t: SendTransfer, peer: Peer, blocks: number) => {
+  let l = t.lostInEpoch.get(peer)
+  if (l === undefined || l.epoch !== t.rateEpoch.seen) t.lostInEpoch.set(peer, (l = { epoch: t.rateEpoch.seen, blocks: 0 }))
+  return (l.blocks += blocks)
+}
+
+const onExpired = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>) => {
+  if (t.waiting.size === 0 || now < t.deadline) return
+  if (now - t.roundStart >= c.timeout) {
+    // silent for the whole timeout: lost for this transfer
+    for (const p of t.waiting) p.lost = true
+    t.waiting.clear()
+    return completeRound(t, c, now, out)
+  }
+  t.wait = Math.min(c.maxWait, t.wait * 2)
+  t.deadline = now + t.wait
+  out.push(t.request, { _tag: "Deadline", at: t.deadline })
+}
+
+/** Picks the next burst: repairs first, then new blocks; a short block (the file's last) ends it. */
+const onRoom = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>) => {
+  if (t.phase !== SendState.DATA) return
+  // the blocks sent from here on are the current rate's: only their loss may lower it
+  if (c.pacer.epoch() !== t.rateEpoch.seen) (t.rateEpoch.seen = c.pacer.epoch()), (t.rateEpoch.start = t.next)
+  let count = 0
+  while (count < c.burst) {
+    let block = t.pending.shift()
+    if (block === undefined && !t.lick && t.next < t.blocks) block = t.next++
+    if (block === undefined) break
+    t.chosen[count++] = block
+    if (blockLength(t.mstat.size, block) < BLOCK_SIZE) break
+  }
+  if (count === 0) {
+    t.markRounds++
+    return round(t, c, now, SendState.MARK, marking, out)
+  }
+  t.sent += count
+  out.push({ _tag: "Blocks", count, lastLength: blockLength(t.mstat.size, t.chosen[count - 1]!) }, { _tag: "WantRoom" })
+}
+
+export const step = (t: SendTransfer, c: SendContext, event: Event, now: number, out: Array<Action>): void => {
+  if (t.done) return
+  switch (event._tag) {
+    case "Start":
+      return round(t, c, now, SendState.STAT, all, out)
+    case "Ack":
+      return onAck(t, c, now, event, out)
+    case "Expired":
+      return onExpired(t, c, now, out)
+    case "Room":
+      return onRoom(t, c, now, out)
+    case "ReadFailed":
+      t.sourceError = event.detail
+      breakOff(t, out)
+      return finish(t, out)
+    case "Cancel":
+      breakOff(t, out)
+      t.done = true
+      t.deadline = Infinity
+      return
+    default:
+      return event satisfies never
+  }
+}
+
+const failure = (state: RecvStateValue, errno: number): string => {
+  const what = state === RecvState.OPENERROR ? "open" : state === RecvState.WRITEERROR ? "write" : "close"
+  return `${what} failed: ${errno === 0 ? "incomplete data" : describeErrno(errno)}`
+}
+
+/** What happened on one member, from the last state it reported. */
+const outcomeOf = (p: Peer, flags: number, sourceError: string | undefined): HostOutcome => {
+  const base = { host: p.target.host, address: p.target.address }
+  if (p.lost) return { ...base, outcome: "lost", detail: "no answer; dropped from this transfer" }
+  if (sourceError !== undefined) return { ...base, outcome: "failed", detail: `not sent: ${sourceError}` }
+  const dry = (flags & Flag.DRYRUN) !== 0
+  switch (p.result) {
+    case RecvState.SKIP:
+      return { ...base, outcome: "skipped" }
+    case RecvState.READONLY:
+      return { ...base, outcome: "readonly" }
+    case RecvState.DELETEOK:
+      return { ...base, outcome: dry ? "would-delete" : "deleted" }
+    case RecvState.DELETENG:
+      return p.error === 0
+        ? { ...base, outcome: "not-deleted", detail: "nothing there" }
+        : { ...base, outcome: "failed", detail: `delete failed: ${describeErrno(p.error)}`, errno: p.error }
+    case RecvState.OPENERROR:
+    case RecvState.WRITEERROR:
+    case RecvState.CLOSEERROR:
+      return { ...base, outcome: "failed", detail: failure(p.result, p.error), ...(p.error === 0 ? {} : { errno: p.error }) }
+    case RecvState.UPDATE:
+      return dry ? { ...base, outcome: "would-update" } : { ...base, outcome: "failed", detail: "did not complete" }
+    case RecvState.CLOSE:
+      return p.missed > 0 ? { ...base, outcome: "updated", missed: p.missed } : { ...base, outcome: "updated" }
+    default:
+      return { ...base, outcome: "failed", detail: `unexpected answer (state ${p.result})` }
+  }
+}
