@@ -29,7 +29,6 @@ export const layer = Layer.scopedDiscard(
     const receiver = yield* Receiver
     const acks = yield* Acks
     const handlers: Record<number, (r: Received) => Effect.Effect<boolean>> = {
-      [Opcode.SEND]: receiver.handle,
       [Opcode.MD5]: (yield* CheckReceiver).handle,
       [Opcode.DSYNC]: (yield* DsyncReceiver).handle,
       [Opcode.DEL]: (yield* DelReceiver).handle
@@ -37,46 +36,50 @@ export const layer = Layer.scopedDiscard(
 
     const unknown = ({ from, message: { header } }: Received) => {
       const state = unknownTransferReply(header.opcode, header.nstate)
-      return state === undefined
-        ? Effect.void
-        : wire.send(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
+      if (state !== undefined) wire.sendNow(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
     }
 
+    /** What needs an Effect: membership, and the requests of the rarer operations (check, delete). */
     const dispatch = (r: Received): Effect.Effect<void> => {
       const { header } = r.message
       if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return members.observe(r)
-      if ((header.flags & Flag.ACK) !== 0) return Effect.sync(() => void acks.route(r))
       const handler = handlers[header.opcode]
-      return handler === undefined ? unknown(r) : Effect.flatMap(handler(r), (handled) => (handled ? Effect.void : unknown(r)))
+      return handler === undefined ? Effect.sync(() => unknown(r)) : Effect.flatMap(handler(r), (handled) => Effect.sync(() => handled || unknown(r)))
     }
 
-    // a chunk at a time, one clock read per chunk; DATA blocks and ACKs (what a sender receives most) skip the
-    // Effect machinery, and the blocks of a chunk reach the disk with one write per run of consecutive blocks
-    const chunk = (rs: ReadonlyArray<Inbound>) =>
+    /** ACKs, SEND requests and DATA: handled at once, without an Effect. */
+    const handleNow = (r: Inbound, now: number) => {
+      if (r._tag === "Data") return receiver.data(r, now)
+      if ((r.message.header.flags & Flag.ACK) !== 0) return void acks.route(r)
+      if (!receiver.handle(r, now)) unknown(r)
+    }
+
+    const isImmediate = (r: Inbound) => {
+      if (r._tag === "Data") return true
+      const h = r.message.header
+      return h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT && ((h.flags & Flag.ACK) !== 0 || h.opcode === Opcode.SEND)
+    }
+
+    // everything that arrived at once, with one clock read; what needs an Effect runs after, in order: once
+    // something of the batch waits to run, what comes after it waits its turn too. The blocks of the batch reach
+    // the disk with one write per run of consecutive blocks.
+    const batch = (rs: ReadonlyArray<Inbound>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let follow: Array<Effect.Effect<void>> | undefined
         let seen: Endpoint | undefined
         for (const r of rs) {
           // consecutive datagrams mostly come from one member: one table update for them
           if (r.from !== seen) members.touch(r.from.address, now), (seen = r.from)
-          if (r._tag === "Data") {
-            // in order: once something of this chunk waits to run, the blocks after it wait their turn too
-            const effect = follow === undefined ? receiver.data(r, now) : Effect.suspend(() => receiver.data(r, now) ?? Effect.void)
-            if (effect !== undefined) (follow ??= []).push(effect)
-            continue
-          }
-          const h = r.message.header
-          const isAck = (h.flags & Flag.ACK) !== 0 && h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT
-          if (isAck && follow === undefined) acks.route(r)
-          else (follow ??= []).push(dispatch(r))
+          if (!isImmediate(r)) (follow ??= []).push(dispatch(r as Received))
+          else if (follow === undefined) handleNow(r, now)
+          else follow.push(Effect.sync(() => handleNow(r, now)))
         }
-        const flushed = receiver.flush()
-        if (follow === undefined) return flushed ?? Effect.void
-        if (flushed !== undefined) follow.unshift(flushed)
-        follow.push(Effect.suspend(() => receiver.flush() ?? Effect.void))
+        receiver.flush()
+        if (follow === undefined) return Effect.void
+        follow.push(Effect.sync(receiver.flush))
         return Effect.all(follow, { discard: true })
       })
 
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(wire.receive, chunk)))
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(wire.receive, batch)))
   })
 )

@@ -95,8 +95,32 @@ const errnoOf = (e: unknown): { code: string; errno: number; detail: string } =>
   }
 }
 
-const attempt = <A>(op: string, path: string, f: () => A): Effect.Effect<A, StoreError> =>
-  Effect.try({ try: f, catch: (e) => new StoreError({ op, path, ...errnoOf(e) }) })
+const attemptNow = <A>(op: string, path: string, f: () => A): A | StoreError => {
+  try {
+    return f()
+  } catch (e) {
+    return new StoreError({ op, path, ...errnoOf(e) })
+  }
+}
+
+const attempt = <A>(op: string, path: string, f: () => A): Effect.Effect<A, StoreError> => lift(() => attemptNow(op, path, f))
+
+/**
+ * The Effect of a synchronous operation that returns its failure (the `...Now` operations, which the receive path
+ * calls from its handlers without an Effect per file).
+ */
+const lift = <A>(f: () => A | StoreError): Effect.Effect<A, StoreError> =>
+  Effect.suspend(() => {
+    const r = f()
+    return r instanceof StoreError ? Effect.fail(r) : Effect.succeed(r)
+  })
+
+interface Parent {
+  readonly fd: number
+  readonly name: string
+  /** `rel` normalised. */
+  readonly rel: string
+}
 
 const refusal = (op: string, path: string, errno: number, code: string, detail: string) =>
   new StoreError({ op, path, errno, code, detail })
@@ -137,67 +161,71 @@ export const make = (base: string) =>
       Either.mapLeft(splitRelative(rel), (e: PathRefused) => refusal(op, rel, EACCES, "EACCES", e.reason))
 
     /** Opens the parent directory of `rel`; missing components are created (mode 0755) when `create`. */
-    const openParent = (op: string, rel: string, create: boolean) =>
-      Effect.flatMap(parts(op, rel), (ps) =>
-        Effect.suspend(() => {
-          if (ps.length === 0) return Effect.fail(refusal(op, rel, EACCES, "EACCES", "the base directory itself"))
-          let fd = fs.openSync(at(baseFd, "."), DIR_FLAGS)
+    const openParentNow = (op: string, rel: string, create: boolean): Parent | StoreError => {
+      const split = parts(op, rel)
+      if (Either.isLeft(split)) return split.left
+      const ps = split.right
+      if (ps.length === 0) return refusal(op, rel, EACCES, "EACCES", "the base directory itself")
+      let fd = fs.openSync(at(baseFd, "."), DIR_FLAGS)
+      try {
+        for (let i = 0; i < ps.length - 1; i++) {
+          const part = ps[i]!
+          const here = at(fd, part)
+          let next: number
           try {
-            for (const part of ps.slice(0, -1)) {
-              const here = at(fd, part)
-              let next: number
-              try {
-                next = fs.openSync(here, DIR_FLAGS)
-              } catch (e) {
-                const code = (e as NodeJS.ErrnoException).code
-                const st = fs.lstatSync(here, { throwIfNoEntry: false })
-                if (!create) {
-                  if (st?.isSymbolicLink()) {
-                    return Effect.fail(refusal(op, rel, ELOOP, "ELOOP", `parent component '${part}' is a symlink (never followed)`))
-                  }
-                  throw e
-                }
-                if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "ELOOP") throw e
-                // the sender has a directory here: a file or a symlink in its place is replaced (the link itself is
-                // removed, never followed), so the member converges to the sender's tree
-                if (st !== undefined) fs.unlinkSync(here)
-                fs.mkdirSync(here, { mode: 0o755 })
-                next = fs.openSync(here, DIR_FLAGS)
-              }
-              fs.closeSync(fd)
-              fd = next
-            }
-            return Effect.succeed({ fd, name: ps.at(-1)!, rel: ps.join("/") })
+            next = fs.openSync(here, DIR_FLAGS)
           } catch (e) {
-            fs.closeSync(fd)
-            return Effect.fail(new StoreError({ op, path: rel, ...errnoOf(e) }))
+            const code = (e as NodeJS.ErrnoException).code
+            const st = fs.lstatSync(here, { throwIfNoEntry: false })
+            if (!create) {
+              if (st?.isSymbolicLink()) {
+                fs.closeSync(fd)
+                return refusal(op, rel, ELOOP, "ELOOP", `parent component '${part}' is a symlink (never followed)`)
+              }
+              throw e
+            }
+            if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "ELOOP") throw e
+            // the sender has a directory here: a file or a symlink in its place is replaced (the link itself is
+            // removed, never followed), so the member converges to the sender's tree
+            if (st !== undefined) fs.unlinkSync(here)
+            fs.mkdirSync(here, { mode: 0o755 })
+            next = fs.openSync(here, DIR_FLAGS)
           }
-        }))
+          fs.closeSync(fd)
+          fd = next
+        }
+        return { fd, name: ps.at(-1)!, rel: ps.join("/") }
+      } catch (e) {
+        fs.closeSync(fd)
+        return new StoreError({ op, path: rel, ...errnoOf(e) })
+      }
+    }
+
+    /** Runs `f` with the parent's descriptor, closed afterwards; what `f` throws becomes a `StoreError`. */
+    const withParentNow = <A>(op: string, rel: string, create: boolean, f: (fd: number, name: string) => A): A | StoreError => {
+      const parent = openParentNow(op, rel, create)
+      if (parent instanceof StoreError) return parent
+      try {
+        return attemptNow(op, rel, () => f(parent.fd, parent.name))
+      } finally {
+        fs.closeSync(parent.fd)
+      }
+    }
 
     const withParent = <A>(op: string, rel: string, create: boolean, f: (fd: number, name: string) => A) =>
-      Effect.acquireUseRelease(
-        openParent(op, rel, create),
-        ({ fd, name }) => attempt(op, rel, () => f(fd, name)),
-        ({ fd }) => Effect.sync(() => fs.closeSync(fd))
-      )
+      lift(() => withParentNow(op, rel, create, f))
 
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
-    const inspect = (rel: string) =>
-      openParent("lstat", rel, false).pipe(
-        Effect.flatMap(({ fd, name }) =>
-          attempt("lstat", rel, () => {
-            try {
-              const st = fs.lstatSync(at(fd, name), { throwIfNoEntry: false })
-              if (st === undefined) return Option.none<LocalEntry>()
-              return Option.some(entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(at(fd, name), "utf8") : ""))
-            } finally {
-              fs.closeSync(fd)
-            }
-          })
-        ),
-        // below a symlink parent nothing exists as far as we are concerned: it is never followed
-        Effect.catchIf((e) => e.code === "ENOENT" || e.code === "ENOTDIR" || e.code === "ELOOP", () => Effect.succeed(Option.none<LocalEntry>()))
-      )
+    const inspectNow = (rel: string): Option.Option<LocalEntry> | StoreError => {
+      const found = withParentNow("lstat", rel, false, (fd, name) => {
+        const st = fs.lstatSync(at(fd, name), { throwIfNoEntry: false })
+        if (st === undefined) return Option.none<LocalEntry>()
+        return Option.some(entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(at(fd, name), "utf8") : ""))
+      })
+      // below a symlink parent nothing exists as far as we are concerned: it is never followed
+      const absent = found instanceof StoreError && (found.code === "ENOENT" || found.code === "ENOTDIR" || found.code === "ELOOP")
+      return absent ? Option.none() : found
+    }
 
     const applyOwner = (fd: number, meta: Metadata) => {
       if (isRoot()) fs.fchownSync(fd, meta.uid, meta.gid)
@@ -222,19 +250,18 @@ export const make = (base: string) =>
       }
     }
 
-    const createTemp = (rel: string, mode: number): Effect.Effect<TempFile, StoreError> =>
-      Effect.flatMap(openParent("create", rel, true), ({ fd: dirFd, name, rel: clean }) =>
-        attempt("create", rel, () => {
-          try {
-            const temp = tempName(name)
-            const fd = fs.openSync(at(dirFd, temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600)
-            fs.fchmodSync(fd, mode & 0o7777)
-            return { rel: clean, dirFd, fd, name, temp }
-          } catch (e) {
-            fs.closeSync(dirFd)
-            throw e
-          }
-        }))
+    /** A temp file beside `rel`, owner-only while it is written (its mode is set when it is committed). */
+    const createTempNow = (rel: string): TempFile | StoreError => {
+      const parent = openParentNow("create", rel, true)
+      if (parent instanceof StoreError) return parent
+      const temp = tempName(parent.name)
+      const fd = attemptNow("create", rel, () => fs.openSync(at(parent.fd, temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
+      if (fd instanceof StoreError) {
+        fs.closeSync(parent.fd)
+        return fd
+      }
+      return { rel: parent.rel, dirFd: parent.fd, fd, name: parent.name, temp }
+    }
 
     /**
      * Positional write of consecutive buffers from `offset` without an Effect around it, for the DATA hot path: one
@@ -257,20 +284,14 @@ export const make = (base: string) =>
       }
     }
 
-    const write = (t: TempFile, offset: number, bytes: Uint8Array) =>
-      Effect.suspend(() => {
-        const e = writevNow(t, offset, [bytes])
-        return e === undefined ? Effect.void : Effect.fail(e)
-      })
-
     const release = (t: TempFile) => {
       fs.closeSync(t.fd)
       fs.closeSync(t.dirFd)
     }
 
     /** Sets owner, mode and times on the temp file, checks its size, then renames it over the target. */
-    const commit = (t: TempFile, meta: Metadata, size: number) =>
-      attempt("commit", t.rel, () => {
+    const commitNow = (t: TempFile, meta: Metadata, size: number) =>
+      attemptNow("commit", t.rel, () => {
         try {
           const st = fs.fstatSync(t.fd)
           if (st.size !== size) {
@@ -288,18 +309,17 @@ export const make = (base: string) =>
         }
       })
 
-    const discard = (t: TempFile) =>
-      Effect.sync(() => {
-        try {
-          fs.rmSync(at(t.dirFd, t.temp), { force: true })
-        } finally {
-          release(t)
-        }
-      })
+    const discardNow = (t: TempFile) => {
+      try {
+        fs.rmSync(at(t.dirFd, t.temp), { force: true })
+      } finally {
+        release(t)
+      }
+    }
 
     /** A directory in place (created, or replacing a non-directory), with owner and mode; times come later. */
-    const ensureDirectory = (rel: string, meta: Metadata) =>
-      withParent("mkdir", rel, true, (dirFd, name) => {
+    const ensureDirectoryNow = (rel: string, meta: Metadata) =>
+      withParentNow("mkdir", rel, true, (dirFd, name) => {
         const path = at(dirFd, name)
         const st = fs.lstatSync(path, { throwIfNoEntry: false })
         if (st !== undefined && !st.isDirectory()) {
@@ -315,8 +335,8 @@ export const make = (base: string) =>
       })
 
     /** A directory's times, set after its contents were written (spec §11). */
-    const finishDirectory = (rel: string, meta: Metadata) =>
-      withParent("utimes", rel, false, (dirFd, name) => {
+    const finishDirectoryNow = (rel: string, meta: Metadata) =>
+      withParentNow("utimes", rel, false, (dirFd, name) => {
         const fd = fs.openSync(at(dirFd, name), DIR_FLAGS)
         try {
           fs.futimesSync(fd, meta.mtime, meta.mtime)
@@ -326,8 +346,8 @@ export const make = (base: string) =>
       })
 
     /** A symlink replaced atomically; its owner set with lchown, its mode never touched (E17). */
-    const placeSymlink = (rel: string, target: string, meta: Metadata) =>
-      withParent("symlink", rel, true, (dirFd, name) => {
+    const placeSymlinkNow = (rel: string, target: string, meta: Metadata) =>
+      withParentNow("symlink", rel, true, (dirFd, name) => {
         const temp = tempName(name)
         fs.symlinkSync(target, at(dirFd, temp))
         try {
@@ -340,13 +360,15 @@ export const make = (base: string) =>
       })
 
     /** Removes `rel` (recursively for a directory, never following a link); false when nothing was there. */
-    const remove = (rel: string) =>
-      withParent("remove", rel, false, (dirFd, name) => {
+    const removeNow = (rel: string): boolean | StoreError => {
+      const removed = withParentNow("remove", rel, false, (dirFd, name) => {
         const path = at(dirFd, name)
         if (fs.lstatSync(path, { throwIfNoEntry: false }) === undefined) return false
         fs.rmSync(path, { recursive: true, force: true })
         return true
-      }).pipe(Effect.catchIf((e) => e.code === "ENOENT" || e.code === "ENOTDIR", () => Effect.succeed(false)))
+      })
+      return removed instanceof StoreError && (removed.code === "ENOENT" || removed.code === "ENOTDIR") ? false : removed
+    }
 
     const openReader = (rel: string): Effect.Effect<Reader, StoreError> =>
       withParent("open", rel, false, (dirFd, name) => {
@@ -392,39 +414,63 @@ export const make = (base: string) =>
         }), (reader) => reader.close)
 
     /** Names in a directory (the base for `.`), sorted, for a deterministic scan. */
-    const readdir = (rel: string) => {
-      const list = (fd: number) => fs.readdirSync(at(fd, ".")).sort()
-      return Either.match(parts("readdir", rel), {
+    /** Runs `f` on a descriptor of directory `rel` (the base itself for "."), opened through its confined parent. */
+    const withDirectory = <A>(op: string, rel: string, f: (fd: number) => A) =>
+      Either.match(parts(op, rel), {
         onLeft: Effect.fail,
         onRight: (ps) =>
           ps.length === 0
-            ? attempt("readdir", rel, () => list(baseFd))
-            : withParent("readdir", rel, false, (dirFd, name) => {
+            ? attempt(op, rel, () => f(baseFd))
+            : withParent(op, rel, false, (dirFd, name) => {
               const fd = fs.openSync(at(dirFd, name), DIR_FLAGS)
               try {
-                return list(fd)
+                return f(fd)
               } finally {
                 fs.closeSync(fd)
               }
             })
       })
-    }
+
+    const readdir = (rel: string) => withDirectory("readdir", rel, (fd) => fs.readdirSync(at(fd, ".")).sort())
+
+    /**
+     * The entries of directory `rel`, sorted by name, each `lstat`ed through the directory's descriptor: the parent
+     * chain is opened once per directory, not once per entry. Entries gone since the listing are left out.
+     */
+    const list = (rel: string) =>
+      withDirectory("readdir", rel, (fd) => {
+        const entries: Array<{ readonly name: string; readonly entry: LocalEntry }> = []
+        for (const name of fs.readdirSync(at(fd, ".")).sort()) {
+          const path = at(fd, name)
+          const st = fs.lstatSync(path, { throwIfNoEntry: false })
+          if (st !== undefined) entries.push({ name, entry: entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(path, "utf8") : "") })
+        }
+        return entries
+      })
 
     return {
       base,
-      inspect,
-      createTemp,
-      write,
+      inspect: (rel: string) => lift(() => inspectNow(rel)),
+      inspectNow,
+      createTemp: (rel: string) => lift(() => createTempNow(rel)),
+      createTempNow,
       writevNow,
-      commit,
-      discard,
-      ensureDirectory,
-      finishDirectory,
-      placeSymlink,
-      remove,
+      commit: (t: TempFile, meta: Metadata, size: number) => lift(() => commitNow(t, meta, size)),
+      commitNow,
+      discard: (t: TempFile) => Effect.sync(() => discardNow(t)),
+      discardNow,
+      ensureDirectory: (rel: string, meta: Metadata) => lift(() => ensureDirectoryNow(rel, meta)),
+      ensureDirectoryNow,
+      finishDirectory: (rel: string, meta: Metadata) => lift(() => finishDirectoryNow(rel, meta)),
+      finishDirectoryNow,
+      placeSymlink: (rel: string, target: string, meta: Metadata) => lift(() => placeSymlinkNow(rel, target, meta)),
+      placeSymlinkNow,
+      remove: (rel: string) => lift(() => removeNow(rel)),
+      removeNow,
       openReader,
       digest,
-      readdir
+      readdir,
+      list
     }
   })
 

@@ -24,14 +24,15 @@ export interface ScanOptions {
 export function* walk(store: FileStoreShape, options: ScanOptions): Generator<ScanItem> {
   const sync = <A, E extends { message: string }>(e: Effect.Effect<A, E>) => Effect.runSync(Effect.either(e))
 
-  function* visit(rel: string, top: boolean): Generator<ScanItem> {
+  /** A path the user named. */
+  function* visit(rel: string): Generator<ScanItem> {
     const found = sync(store.inspect(rel))
     if (Either.isLeft(found)) return yield { _tag: "Problem", rel, message: found.left.message }
-    if (Option.isNone(found.right)) {
-      if (top) yield { _tag: "Missing", rel }
-      return
-    }
-    const entry = found.right.value
+    if (Option.isNone(found.right)) return yield { _tag: "Missing", rel }
+    yield* entry(rel, found.right.value)
+  }
+
+  function* entry(rel: string, entry: LocalEntry): Generator<ScanItem> {
     const directory = entry.kind === "directory"
     if (options.recursive && options.exclude.excludes(rel, directory)) return
     if (directory && options.recursive) yield* children(rel)
@@ -39,10 +40,10 @@ export function* walk(store: FileStoreShape, options: ScanOptions): Generator<Sc
   }
 
   function* children(rel: string): Generator<ScanItem> {
-    const names = sync(store.readdir(rel))
-    if (Either.isLeft(names)) return yield { _tag: "Problem", rel, message: names.left.message }
-    for (const name of names.right) {
-      if (!isTempName(name)) yield* visit(rel === "." ? name : `${rel}/${name}`, false)
+    const listed = sync(store.list(rel))
+    if (Either.isLeft(listed)) return yield { _tag: "Problem", rel, message: listed.left.message }
+    for (const { name, entry: e } of listed.right) {
+      if (!isTempName(name)) yield* entry(rel === "." ? name : `${rel}/${name}`, e)
     }
   }
 
@@ -53,7 +54,7 @@ export function* walk(store: FileStoreShape, options: ScanOptions): Generator<Sc
   for (const rel of options.paths) {
     if (rel === ".") {
       if (options.recursive) yield* children(".")
-    } else yield* visit(rel, true)
+    } else yield* visit(rel)
   }
 }
 

@@ -16,10 +16,16 @@ const setup = Effect.gen(function*() {
   return { base, outside, store: yield* FileStore.make(base) }
 })
 
+const write = (store: FileStore.FileStoreShape, t: FileStore.TempFile, offset: number, bytes: Uint8Array) =>
+  Effect.suspend(() => {
+    const failed = store.writevNow(t, offset, [bytes])
+    return failed === undefined ? Effect.void : Effect.fail(failed)
+  })
+
 const writeFile = (store: FileStore.FileStoreShape, rel: string, content: string, mode = 0o644) =>
   Effect.gen(function*() {
-    const t = yield* store.createTemp(rel, mode)
-    yield* store.write(t, 0, Buffer.from(content))
+    const t = yield* store.createTemp(rel)
+    yield* write(store, t, 0, Buffer.from(content))
     yield* store.commit(t, meta(mode), Buffer.byteLength(content))
   })
 
@@ -84,8 +90,8 @@ describe("FileStore atomic replace", () => {
     Effect.gen(function*() {
       const { base, store } = yield* setup
       yield* writeFile(store, "f", "old")
-      const t = yield* store.createTemp("f", 0o644)
-      yield* store.write(t, 0, Buffer.from("ne"))
+      const t = yield* store.createTemp("f")
+      yield* write(store, t, 0, Buffer.from("ne"))
       expect(yield* Effect.flip(store.commit(t, meta(0o644), 3))).toMatchObject({ op: "commit" })
       expect([fs.readFileSync(join(base, "f"), "utf8"), fs.readdirSync(base)]).toEqual(["old", ["f"]])
     }))
