@@ -104,7 +104,7 @@ export const run = (o: Parsed, operation: Operation) =>
       Stream.runForEachChunk((events) => {
         const lines: Array<string> = []
         for (const e of events) {
-          if (e._tag === "Failed") return Effect.fail(new RequestRefused({ detail: e.message }))
+          if (e._tag === "Failed") return Effect.fail(new RequestRefused({ reason: e.reason, detail: e.message }))
           if (e._tag === "Summary") {
             const s = e.summary
             failed = s.failed + s.lost + s.sourceErrors + s.different + s.missing > 0

@@ -191,7 +191,7 @@ const listenTcp = (host: string, port: number) =>
   Effect.acquireRelease(
     Effect.async<net.Server, ControlSetupError>((resume) => {
       const server = net.createServer()
-      server.once("error", (e) => resume(Effect.fail(new ControlSetupError({ role: "console", path: `tcp:${host}:${port}`, detail: e.message }))))
+      server.once("error", (e) => resume(Effect.fail(new ControlSetupError({ role: "console", path: `tcp:${host}:${port}`, reason: "Listen", detail: e.message }))))
       server.listen({ host, port }, () => {
         server.removeAllListeners("error")
         server.on("error", () => {})

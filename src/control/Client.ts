@@ -61,7 +61,7 @@ export const collect = (path: string, req: ControlRequest) =>
     Effect.flatMap((events) => {
       const failed = events.find((e) => e._tag === "Failed")
       return failed?._tag === "Failed"
-        ? Effect.fail(new RequestRefused({ detail: failed.message }))
+        ? Effect.fail(new RequestRefused({ reason: failed.reason, detail: failed.message }))
         : Effect.succeed(events)
     })
   )

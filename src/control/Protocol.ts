@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { outcomes } from "../transfer/outcome.js"
+import { refusalReasons } from "./errors.js"
 
 export const MembersRequest = Schema.TaggedStruct("Members", {})
 export const StatusRequest = Schema.TaggedStruct("Status", {})
@@ -121,7 +122,7 @@ export const ControlEvent = Schema.Union(
   Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean, operation: Schema.Literal("send", "sync", "check") }),
   Schema.TaggedStruct("MemberList", { members: Schema.Array(MemberInfo), now: Schema.Number }),
   Schema.TaggedStruct("Status", { status: StatusInfo }),
-  Schema.TaggedStruct("Failed", { message: Schema.String }),
+  Schema.TaggedStruct("Failed", { reason: Schema.Literal(...refusalReasons), message: Schema.String }),
   Schema.TaggedStruct("Done", {})
 )
 export type ControlEvent = typeof ControlEvent.Type

@@ -3,7 +3,7 @@
  * one request per connection, its events streamed back as JSON lines. A client that hangs up interrupts its
  * request; a malformed or oversized request line gets a `Failed` event, never a crash.
  */
-import { Effect, Either, FiberSet, type Scope, Schema, Stream } from "effect"
+import { Data, Effect, Either, FiberSet, type Scope, Schema, Stream } from "effect"
 import type * as net from "node:net"
 import type { ControlSetupError } from "./errors.js"
 import { listenUnix } from "./listenUnix.js"
@@ -11,17 +11,20 @@ import { ControlEvent, type ControlRequest, MAX_REQUEST_LINE, RequestLine } from
 
 export type Handler = (request: ControlRequest) => Stream.Stream<ControlEvent>
 
+/** A request the daemon could not read: answered with a `Failed` event of reason `BadRequest`. */
+class BadRequest extends Data.TaggedError("BadRequest")<{ readonly detail: string }> {}
+
 const readRequestLine = (socket: net.Socket) =>
-  Effect.async<string, string>((resume) => {
+  Effect.async<string, BadRequest>((resume) => {
     let buffered = ""
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString("utf8")
       const nl = buffered.indexOf("\n")
       if (nl >= 0) done(Effect.succeed(buffered.slice(0, nl)))
-      else if (buffered.length > MAX_REQUEST_LINE) done(Effect.fail(`request line longer than ${MAX_REQUEST_LINE} bytes`))
+      else if (buffered.length > MAX_REQUEST_LINE) done(Effect.fail(new BadRequest({ detail: `request line longer than ${MAX_REQUEST_LINE} bytes` })))
     }
-    const onEnd = () => done(Effect.fail("connection closed before a request line"))
-    const done = (result: Effect.Effect<string, string>) => {
+    const onEnd = () => done(Effect.fail(new BadRequest({ detail: "connection closed before a request line" })))
+    const done = (result: Effect.Effect<string, BadRequest>) => {
       socket.off("data", onData).off("end", onEnd).off("error", onEnd)
       resume(result)
     }
@@ -76,9 +79,9 @@ const serveConnection = (socket: net.Socket, handler: Handler) =>
     socket.on("error", () => {})
     const line = yield* Effect.either(readRequestLine(socket))
     const request = Either.flatMap(line, (l) =>
-      Either.mapLeft(Schema.decodeEither(RequestLine)(l), (e) => `unreadable request: ${e.message}`))
+      Either.mapLeft(Schema.decodeEither(RequestLine)(l), (e) => new BadRequest({ detail: `unreadable request: ${e.message}` })))
     const events: Stream.Stream<ControlEvent> = Either.match(request, {
-      onLeft: (message) => Stream.make({ _tag: "Failed", message } as const, { _tag: "Done" } as const),
+      onLeft: (e) => Stream.make({ _tag: "Failed", reason: e._tag, message: e.detail } as const, { _tag: "Done" } as const),
       onRight: (r) => Stream.concat(handler(r), Stream.make({ _tag: "Done" } as const))
     })
     // a client that hangs up interrupts its request (for a transfer: a clean cancel on every member)

@@ -21,10 +21,25 @@ export class ControlProtocolError extends Data.TaggedError("ControlProtocolError
   }
 }
 
+/** Why a unix socket of the daemon could not be set up. */
+export type SetupReason =
+  | "PathTooLong"
+  /** Its directory belongs to another user, or others may write to it without the sticky bit. */
+  | "UnsafeDirectory"
+  /** Something that is not a socket is in the way: never replaced. */
+  | "NotASocket"
+  /** Another daemon listens on it. */
+  | "InUse"
+  | "Listen"
+
+/** A step of the socket's setup refused, before the role and path are known to say it. */
+export class SetupRefused extends Data.TaggedError("SetupRefused")<{ readonly reason: SetupReason; readonly detail: string }> {}
+
 /** The daemon could not set up one of its unix sockets (`role`: the control socket or the console). */
 export class ControlSetupError extends Data.TaggedError("ControlSetupError")<{
   readonly role: string
   readonly path: string
+  readonly reason: SetupReason
   readonly detail: string
 }> {
   override get message() {
@@ -32,9 +47,15 @@ export class ControlSetupError extends Data.TaggedError("ControlSetupError")<{
   }
 }
 
-/** The daemon refused the request (a path outside the base, an unknown host, ...): its words, verbatim. */
-export class RequestRefused extends Data.TaggedError("RequestRefused")<{ readonly detail: string }> {
+/**
+ * The daemon refused the request: its words, verbatim, and the refusal's tag (`NoMembers`, `UnknownTarget`,
+ * `PathOutsideBase`, ..., or `BadRequest` for a request it could not read), for callers that tell them apart.
+ */
+export class RequestRefused extends Data.TaggedError("RequestRefused")<{ readonly reason: RefusalReason; readonly detail: string }> {
   override get message() {
     return this.detail
   }
 }
+
+export const refusalReasons = ["PathOutsideBase", "InvalidPath", "UnknownTarget", "NothingToSend", "NoMembers", "BadRequest"] as const
+export type RefusalReason = (typeof refusalReasons)[number]

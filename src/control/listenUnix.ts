@@ -7,24 +7,25 @@ import { Effect, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { dirname } from "node:path"
-import { ControlSetupError } from "./errors.js"
+import { ControlSetupError, SetupRefused } from "./errors.js"
 import { MAX_SOCKET_PATH } from "./socketPath.js"
 
 const uid = () => process.getuid?.() ?? 0
 
 /** The socket's directory must not let another user swap the socket under us. */
 const checkDirectory = (path: string) =>
-  Effect.try({
-    try: () => {
-      const dir = dirname(path)
+  Effect.suspend(() => {
+    const dir = dirname(path)
+    const unsafe = (detail: string) => Effect.fail(new SetupRefused({ reason: "UnsafeDirectory", detail }))
+    try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-      const st = fs.statSync(dir)
-      if (st.uid !== uid() && st.uid !== 0) throw new Error(`directory ${dir} belongs to uid ${st.uid}`)
-      if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-        throw new Error(`directory ${dir} is writable by others and not sticky`)
-      }
-    },
-    catch: (e) => (e instanceof Error ? e.message : String(e))
+    } catch (e) {
+      return unsafe(`cannot create directory ${dir}: ${(e as Error).message}`)
+    }
+    const st = fs.statSync(dir)
+    if (st.uid !== uid() && st.uid !== 0) return unsafe(`directory ${dir} belongs to uid ${st.uid}`)
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return unsafe(`directory ${dir} is writable by others and not sticky`)
+    return Effect.void
   })
 
 const isListening = (path: string) =>
@@ -39,16 +40,16 @@ const clearStale = (path: string) =>
   Effect.gen(function*() {
     const st = yield* Effect.sync(() => fs.lstatSync(path, { throwIfNoEntry: false }))
     if (st === undefined) return
-    if (!st.isSocket()) return yield* Effect.fail("exists and is not a socket; refusing to replace it")
-    if (yield* isListening(path)) return yield* Effect.fail("another daemon is already listening on it")
+    if (!st.isSocket()) return yield* new SetupRefused({ reason: "NotASocket", detail: "exists and is not a socket; refusing to replace it" })
+    if (yield* isListening(path)) return yield* new SetupRefused({ reason: "InUse", detail: "another daemon is already listening on it" })
     yield* Effect.sync(() => fs.rmSync(path, { force: true }))
   })
 
 const listen = (path: string) =>
   Effect.acquireRelease(
-    Effect.async<net.Server, string>((resume) => {
+    Effect.async<net.Server, SetupRefused>((resume) => {
       const server = net.createServer()
-      server.once("error", (e) => resume(Effect.fail(e.message)))
+      server.once("error", (e) => resume(Effect.fail(new SetupRefused({ reason: "Listen", detail: e.message }))))
       // the socket is created by listen(): a restrictive umask makes it 0600 from its first instant
       const umask = process.umask(0o177)
       try {
@@ -71,11 +72,11 @@ const listen = (path: string) =>
 export const listenUnix = (path: string, role: string): Effect.Effect<net.Server, ControlSetupError, Scope.Scope> =>
   Effect.gen(function*() {
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-      return yield* Effect.fail(`path longer than ${MAX_SOCKET_PATH} bytes (unix socket limit)`)
+      return yield* new SetupRefused({ reason: "PathTooLong", detail: `path longer than ${MAX_SOCKET_PATH} bytes (unix socket limit)` })
     }
     yield* checkDirectory(path)
     yield* clearStale(path)
     const server = yield* listen(path)
-    yield* Effect.try({ try: () => fs.chmodSync(path, 0o600), catch: (e) => String(e) })
+    yield* Effect.try({ try: () => fs.chmodSync(path, 0o600), catch: (e) => new SetupRefused({ reason: "Listen", detail: String(e) }) })
     return server
-  }).pipe(Effect.mapError((detail) => new ControlSetupError({ role, path, detail })))
+  }).pipe(Effect.mapError(({ reason, detail }) => new ControlSetupError({ role, path, reason, detail })))

@@ -86,7 +86,7 @@ export const makeHandler = (config: DaemonConfig, services: Services, startedAt:
         timeout: Duration.millis(request.timeoutMs)
       }).pipe(
         Stream.map((e): ControlEvent => (e._tag === "Summary" ? { ...e, dryRun: request.dryRun, operation: request.operation } : e)),
-        Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", message: e.message }))
+        Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", reason: e._tag, message: e.message }))
       )
     default:
       return request satisfies never

@@ -1,4 +1,7 @@
-/** Routes each ACK to the transfer that waits for it, by request id (and opcode: a reqid alone can collide, E22). */
+/**
+ * Routes each ACK to the transfer that waits for it, by request id and opcode: makuosan matches the id alone (E22),
+ * so a late ACK of another operation that happens to carry the id would be taken for an answer.
+ */
 import { Context, Effect, Layer } from "effect"
 import type { Received } from "../net/Wire.js"
 import type { ReqId } from "../protocol/message.js"
@@ -6,7 +9,7 @@ import type { AckRouter } from "./exchange.js"
 
 export interface AcksShape extends AckRouter {
   /** `register` and `unregister` without an Effect, for the transfer engine's handlers. */
-  readonly add: (reqid: ReqId, onAck: (r: Received) => void) => void
+  readonly add: (reqid: ReqId, opcode: number, onAck: (r: Received) => void) => void
   readonly remove: (reqid: ReqId) => void
   /** Delivers an ACK; false when no transfer of ours waits for it. */
   readonly route: (received: Received) => boolean
@@ -15,18 +18,19 @@ export interface AcksShape extends AckRouter {
 export class Acks extends Context.Tag("makuo/Acks")<Acks, AcksShape>() {}
 
 export const layer = Layer.sync(Acks, () => {
-  const routes = new Map<ReqId, (r: Received) => void>()
-  const add = (reqid: ReqId, onAck: (r: Received) => void) => void routes.set(reqid, onAck)
+  const routes = new Map<ReqId, { readonly opcode: number; readonly onAck: (r: Received) => void }>()
+  const add = (reqid: ReqId, opcode: number, onAck: (r: Received) => void) => void routes.set(reqid, { opcode, onAck })
   const remove = (reqid: ReqId) => void routes.delete(reqid)
   return Acks.of({
     add,
     remove,
-    register: (reqid, onAck) => Effect.sync(() => add(reqid, onAck)),
+    register: (reqid, opcode, onAck) => Effect.sync(() => add(reqid, opcode, onAck)),
     unregister: (reqid) => Effect.sync(() => remove(reqid)),
     route: (r) => {
-      const f = routes.get(r.message.header.reqid)
-      if (f === undefined) return false
-      f(r)
+      const { reqid, opcode } = r.message.header
+      const route = routes.get(reqid)
+      if (route === undefined || route.opcode !== opcode) return false
+      route.onAck(r)
       return true
     }
   })

@@ -30,7 +30,7 @@ export interface Peer {
 }
 
 export interface AckRouter {
-  readonly register: (reqid: ReqId, onAck: (r: Received) => void) => Effect.Effect<void>
+  readonly register: (reqid: ReqId, opcode: number, onAck: (r: Received) => void) => Effect.Effect<void>
   readonly unregister: (reqid: ReqId) => Effect.Effect<void>
 }
 
@@ -101,7 +101,7 @@ export const withExchange = <A, E, R>(
   use: (x: Exchange) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.flatMap(makeExchange(wire, settings, options), (x) =>
-    Effect.acquireUseRelease(router.register(x.reqid, x.onAck), () => use(x), () => router.unregister(x.reqid)))
+    Effect.acquireUseRelease(router.register(x.reqid, options.opcode, x.onAck), () => use(x), () => router.unregister(x.reqid)))
 
 const makeExchange = (wire: WireShape, settings: RoundSettings, options: ExchangeOptions) =>
   Effect.gen(function*() {

@@ -29,7 +29,7 @@ describe("control socket", () => {
       expect(yield* Client.collect(path, { _tag: "Members" })).toEqual([{ _tag: "MemberList", members: [], now: 1 }])
       for (const bad of ["not json\n", "{\"_tag\":\"Reboot\"}\n", Buffer.alloc((1 << 20) + 10, 0x61)]) {
         const reply = yield* raw(path, bad)
-        expect(reply).toMatch(/^\{"_tag":"Failed","message":".+"\}\n\{"_tag":"Done"\}\n$/)
+        expect(reply).toMatch(/^\{"_tag":"Failed","reason":"BadRequest","message":".+"\}\n\{"_tag":"Done"\}\n$/)
       }
       // a client that hangs up before a newline gets nothing and costs nothing
       yield* raw(path, "{\"_tag\":\"Members\"}")
@@ -42,12 +42,23 @@ describe("control socket", () => {
       const file = join(dir, "file")
       fs.writeFileSync(file, "precious")
       const e1 = yield* Effect.flip(serve(file, handler))
+      expect(e1).toMatchObject({ _tag: "ControlSetupError", reason: "NotASocket" })
       expect(e1.message).toContain("not a socket")
       expect(fs.readFileSync(file, "utf8")).toBe("precious")
       const path = join(dir, "live.sock")
       yield* serve(path, handler)
       const e2 = yield* Effect.flip(serve(path, handler))
+      expect(e2).toMatchObject({ _tag: "ControlSetupError", reason: "InUse" })
       expect(e2.message).toContain("already listening")
+    }))
+
+  it.scopedLive("a refusal reaches the client with its reason, not only its words", () =>
+    Effect.gen(function*() {
+      const path = join(yield* tempDir, "refusing.sock")
+      const refusing = () => Stream.make({ _tag: "Failed" as const, reason: "NoMembers" as const, message: "no members: nothing to send to" })
+      yield* serve(path, refusing)
+      const e = yield* Effect.flip(Client.collect(path, { _tag: "Members" }))
+      expect(e).toMatchObject({ _tag: "RequestRefused", reason: "NoMembers", detail: "no members: nothing to send to" })
     }))
 
   it.scopedLive("a stale socket of a dead daemon is replaced", () =>

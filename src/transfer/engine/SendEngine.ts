@@ -201,7 +201,7 @@ export const make = Effect.gen(function*() {
     const live: Live = { t, file, job: state, reader: undefined, template: undefined, queued: false }
     state.open.add(live)
     active.add(live)
-    acks.add(reqid, (r: Received) => {
+    acks.add(reqid, Opcode.SEND, (r: Received) => {
       const { header, payload } = r.message
       apply(live, {
         _tag: "Ack",

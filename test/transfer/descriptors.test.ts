@@ -1,0 +1,71 @@
+/**
+ * A long-running daemon must not leak a descriptor per failed or cancelled transfer: the sender's reader and the
+ * members' temp files are closed whatever way a transfer ends. Counted in /proc/self/fd: the descriptors of this
+ * process that point below a node's base (its base directory itself is held for the node's life).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Duration, Effect, Fiber, Stream } from "effect"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import type { SendJob } from "../../src/transfer/Sender.js"
+import { advance, driveClock, settle, startNode } from "../support/cluster.js"
+import * as MemoryNetwork from "../support/MemoryNetwork.js"
+
+const job: SendJob = {
+  paths: ["big"], recursive: false, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5,
+  reportSkipped: true, rateMbit: undefined, timeout: Duration.seconds(60)
+}
+
+const openBelow = (dir: string) =>
+  fs.readdirSync("/proc/self/fd").flatMap((fd) => {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      return target.startsWith(dir + "/") ? [target] : []
+    } catch {
+      return [] // the descriptor readdir itself used, closed by now
+    }
+  })
+
+const temps = (dir: string) => fs.readdirSync(dir).filter((f) => /\.makuo\d+$/.test(f))
+
+describe("descriptors of transfers that do not complete", () => {
+  it.scoped("a transfer whose source shrinks fails, breaks off, and leaves no descriptor open on either side", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 11 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2")
+      const big = join(a.base, "big")
+      fs.writeFileSync(big, Buffer.alloc(4_000_000, 3))
+      const run = yield* Effect.fork(driveClock(Effect.map(Stream.runCollect(a.sender.run(job)), Chunk.toReadonlyArray), "5 millis"))
+      // once DATA flows (the reader is open, the member has a temp file), the file shrinks under the sender
+      for (let i = 0; i < 200 && openBelow(a.base).length === 0; i++) yield* advance("1 millis")
+      expect(openBelow(a.base)).toEqual([big])
+      expect(openBelow(b.base)).toHaveLength(1)
+      fs.truncateSync(big, 1000)
+      const events = yield* Fiber.join(run)
+      expect(events[0]).toMatchObject({ _tag: "File", path: "big", hosts: [{ host: "h2", outcome: "failed" }] })
+      expect((events[0] as { hosts: ReadonlyArray<{ detail: string }> }).hosts[0]!.detail).toMatch(/^not sent: file changed while sending/)
+      yield* settle
+      expect(openBelow(a.base)).toEqual([])
+      expect(openBelow(b.base)).toEqual([])
+      expect(temps(b.base)).toEqual([])
+      expect(fs.existsSync(join(b.base, "big"))).toBe(false)
+    }))
+
+  it.scoped("an interrupted send closes the reader at once; the member discards its temp file on BREAK", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 12 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2")
+      fs.writeFileSync(join(a.base, "big"), Buffer.alloc(4_000_000, 4))
+      const run = yield* Effect.fork(driveClock(Stream.runDrain(a.sender.run(job)), "5 millis"))
+      for (let i = 0; i < 200 && openBelow(a.base).length === 0; i++) yield* advance("1 millis")
+      expect(openBelow(a.base)).toHaveLength(1)
+      expect(temps(b.base)).toHaveLength(1)
+      yield* Fiber.interrupt(run)
+      expect(openBelow(a.base)).toEqual([])
+      yield* settle
+      expect(openBelow(b.base)).toEqual([])
+      expect(temps(b.base)).toEqual([])
+    }))
+})

@@ -1,0 +1,266 @@
+/**
+ * The sending machine against receiving machines, with no I/O at all: a simulated network between them drops,
+ * duplicates, delays and reorders datagrams (chosen by fast-check), a simulated clock jumps to the next delivery or
+ * deadline, file operations on the members succeed at once. What must hold whatever the network does:
+ * - the transfer always finishes (no round waits forever), within the rounds' timeouts;
+ * - a member that hears nothing is reported lost, and only such a member; every other one is `updated` and holds
+ *   exactly the sender's bytes (nothing committed with holes);
+ * - once finished, the machine never asks for anything again; blocks are only ever sent inside the file, after
+ *   OPEN, and only when asked for room;
+ * - on a perfect network no block is sent twice and no request is retransmitted.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
+import { BLOCK_SIZE, RecvState, SendState } from "../../../src/protocol/constants.js"
+import type { Header, Ipv4, ReqId } from "../../../src/protocol/message.js"
+import { makeRttEstimator, type Target } from "../../../src/transfer/exchange.js"
+import { makePacer } from "../../../src/transfer/pacer.js"
+import * as Receive from "../../../src/transfer/receiveMachine.js"
+import * as Send from "../../../src/transfer/send/sendMachine.js"
+
+const REQID = 42 as ReqId
+const header = (nstate: number, seqno: number): Header => ({
+  opcode: 2, nstate, ostate: 0, flags: 0, reqid: REQID, seqno, maddr: "224.0.0.108" as Ipv4, mport: 5000, error: 0, hash: new Uint8Array(16)
+})
+
+interface Member {
+  readonly target: Target
+  session: Receive.Session | undefined
+  readonly bytes: Uint8Array
+  committed: boolean
+  /** Hears nothing at all (dead, or cut off). */
+  readonly deaf: boolean
+}
+
+type Datagram =
+  | { readonly to: "sender"; readonly from: string; readonly ack: Send.Event & { _tag: "Ack" } }
+  | { readonly to: string; readonly request: Header; readonly data: Uint8Array }
+
+interface Network {
+  readonly loss: number
+  readonly duplicate: number
+  readonly maxDelay: number
+  readonly seed: number
+}
+
+/** A small deterministic generator, so a failing case replays from fast-check's seed alone. */
+const prng = (seed: number) => {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13, x ^= x >>> 17, x ^= x << 5
+    return (x >>> 0) / 0x1_0000_0000
+  }
+}
+
+const simulate = (size: number, receivers: number, deafOne: boolean, net: Network) => {
+  const random = prng(net.seed)
+  const content = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff)
+  const mstat: Receive.Mstat = {
+    _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0
+  }
+  const members: Array<Member> = Array.from({ length: receivers }, (_, i) => ({
+    target: { host: `h${i}`, address: `10.0.0.${i + 2}`, port: 5000 },
+    session: undefined,
+    bytes: new Uint8Array(size),
+    committed: false,
+    deaf: deafOne && i === receivers - 1
+  }))
+  // a long timeout: at these loss rates a live member is never silent for all of it
+  const context: Send.SendContext = { maxWait: 500, timeout: 20_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
+  let now = 0
+  let event: Send.Event["_tag"] = "Start"
+  const t = Send.make(REQID, mstat, 0, members.map((m) => m.target), now)
+  const inFlight: Array<{ readonly at: number; readonly seq: number; readonly d: Datagram }> = []
+  let seq = 0
+  const post = (d: Datagram) => {
+    if (d.to !== "sender" && members.find((m) => m.target.address === d.to)!.deaf) return
+    if (random() < net.loss) return
+    const copies = random() < net.duplicate ? 2 : 1
+    for (let i = 0; i < copies; i++) inFlight.push({ at: now + Math.floor(random() * (net.maxDelay + 1)), seq: seq++, d })
+  }
+  const stats = { transmits: 0, blocksSent: 0, roomAsked: false, finished: undefined as ReadonlyArray<unknown> | undefined, afterFinish: 0 }
+  const phases: Array<number> = []
+
+  const perform = (actions: ReadonlyArray<Send.Action>) => {
+    for (const a of actions) {
+      if (stats.finished !== undefined) stats.afterFinish++
+      switch (a._tag) {
+        case "Transmit":
+          stats.transmits++
+          if (phases.at(-1) !== a.nstate) phases.push(a.nstate)
+          for (const m of members) post({ to: m.target.address, request: header(a.nstate, 0), data: new Uint8Array(0) })
+          break
+        case "Deadline":
+          expect(a.at).toBeGreaterThan(now)
+          break
+        case "WantRoom":
+          stats.roomAsked = true
+          break
+        case "Blocks":
+          expect(event).toBe("Room")
+          for (let i = 0; i < a.count; i++) {
+            const block = t.chosen[i]!
+            expect(block).toBeLessThan(t.blocks)
+            const length = i === a.count - 1 ? a.lastLength : BLOCK_SIZE
+            expect(length).toBe(Receive.blockLength(size, block))
+            stats.blocksSent++
+            for (const m of members) post({ to: m.target.address, request: header(SendState.DATA, block), data: content.subarray(block * BLOCK_SIZE, block * BLOCK_SIZE + length) })
+          }
+          break
+        case "Finished":
+          stats.finished = a.hosts
+          break
+      }
+    }
+  }
+  const step = (e: Send.Event) => {
+    const out: Array<Send.Action> = []
+    event = e._tag
+    Send.step(t, context, e, now, out)
+    perform(out)
+  }
+
+  const receive = (m: Member, request: Header, data: Uint8Array) => {
+    if (m.session === undefined) {
+      if (request.nstate !== SendState.STAT) return
+      m.session = Receive.initial(request, mstat)
+    }
+    const queue: Array<Receive.Event> = [{ _tag: "Request", header: request, data }]
+    while (queue.length > 0) {
+      const r = Receive.step(m.session, queue.shift()!)
+      m.session = r.session
+      for (const a of r.actions) {
+        switch (a._tag) {
+          case "Reply":
+            post({ to: "sender", from: m.target.address, ack: { _tag: "Ack", from: m.target.address, state: a.state, error: m.session.error, ranges: a.ranges } })
+            break
+          case "Echo":
+            post({ to: "sender", from: m.target.address, ack: { _tag: "Ack", from: m.target.address, state: a.state, error: 0, ranges: undefined } })
+            break
+          case "Decide":
+            queue.push({ _tag: "Decided", state: RecvState.UPDATE, error: 0 })
+            break
+          case "Open":
+            queue.push({ _tag: "Opened", error: 0 })
+            break
+          case "Write":
+            m.bytes.set(a.bytes, a.block * BLOCK_SIZE)
+            break
+          case "Commit":
+            m.committed = true
+            queue.push({ _tag: "Committed", error: 0 })
+            break
+          case "Discard":
+            m.committed = false
+            break
+          case "Release":
+            break
+        }
+      }
+    }
+  }
+
+  step({ _tag: "Start" })
+  // the pump gives room whenever the machine asks for it; deadlines expire when the clock reaches them
+  for (let turns = 0; stats.finished === undefined && turns < 1_000_000; turns++) {
+    if (stats.roomAsked) {
+      stats.roomAsked = false
+      step({ _tag: "Room" })
+      continue
+    }
+    inFlight.sort((a, b) => a.at - b.at || a.seq - b.seq)
+    const next = inFlight[0]
+    if (next !== undefined && next.at <= t.deadline) {
+      inFlight.shift()
+      now = Math.max(now, next.at)
+      if (next.d.to === "sender") step((next.d as Extract<Datagram, { to: "sender" }>).ack)
+      else {
+        const d = next.d as Extract<Datagram, { request: Header }>
+        receive(members.find((m) => m.target.address === d.to)!, d.request, d.data)
+      }
+      continue
+    }
+    if (t.deadline === Infinity) break
+    now = t.deadline
+    step({ _tag: "Expired" })
+  }
+  // anything still arriving after the end changes nothing on the sender's side
+  for (const late of inFlight) if (late.d.to === "sender") step((late.d as Extract<Datagram, { to: "sender" }>).ack)
+  return { t, members, stats, phases, content, now }
+}
+
+const network = fc.record({
+  loss: fc.constantFrom(0, 0.05, 0.2, 0.5),
+  duplicate: fc.constantFrom(0, 0.1),
+  maxDelay: fc.constantFrom(0, 3, 40),
+  seed: fc.integer({ min: 1, max: 0x7fff_ffff })
+})
+const sizes = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 * BLOCK_SIZE }), fc.integer({ min: 20 * BLOCK_SIZE, max: 40 * BLOCK_SIZE }))
+
+describe("send state machine against receive state machines on a simulated network", () => {
+  it.prop(
+    "always finishes; a deaf member is lost and only it; every other one holds the sender's bytes",
+    [sizes, fc.integer({ min: 1, max: 3 }), fc.boolean(), network],
+    ([size, receivers, deafOne, net]) => {
+      const { members, stats, t, content } = simulate(size, receivers, deafOne, net)
+      expect(stats.finished).toBeDefined()
+      expect(stats.afterFinish).toBe(0)
+      expect(t.done).toBe(true)
+      const hosts = stats.finished as ReadonlyArray<{ host: string; outcome: string }>
+      expect(hosts.map((h) => h.host)).toEqual(members.map((m) => m.target.host))
+      for (const [i, m] of members.entries()) {
+        if (m.deaf) {
+          expect(hosts[i]!.outcome).toBe("lost")
+          continue
+        }
+        // a live member is only lost when the network dropped everything for a whole timeout: not at these rates
+        expect(hosts[i]!.outcome).toBe("updated")
+        expect(m.committed).toBe(true)
+        expect(Buffer.from(m.bytes).equals(Buffer.from(content))).toBe(true)
+      }
+    },
+    { fastCheck: { numRuns: 150 } }
+  )
+
+  it.prop(
+    "on a perfect network: STAT, OPEN, MARK, CLOSE, LAST once each, every block once, nothing retransmitted",
+    [sizes, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 0x7fff_ffff })],
+    ([size, receivers, seed]) => {
+      const { phases, stats, t } = simulate(size, receivers, false, { loss: 0, duplicate: 0, maxDelay: 0, seed })
+      const dataPhases = size > 0 ? [SendState.MARK] : []
+      expect(phases).toEqual([SendState.STAT, SendState.OPEN, ...dataPhases, SendState.CLOSE, SendState.LAST])
+      expect(stats.transmits).toBe(phases.length)
+      expect(stats.blocksSent).toBe(t.blocks)
+    },
+    { fastCheck: { numRuns: 100 } }
+  )
+
+  it("a cancelled transfer sends BREAK twice and nothing after", () => {
+    const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
+    const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
+    const t = Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], 0)
+    const out: Array<Send.Action> = []
+    Send.step(t, context, { _tag: "Start" }, 0, out)
+    out.length = 0
+    Send.step(t, context, { _tag: "Cancel" }, 1, out)
+    expect(out.map((a) => (a._tag === "Transmit" ? a.nstate : a._tag))).toEqual([SendState.BREAK, SendState.BREAK])
+    out.length = 0
+    Send.step(t, context, { _tag: "Expired" }, 10_000, out)
+    Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state: RecvState.UPDATE, error: 0, ranges: undefined }, 10_001, out)
+    expect(out).toEqual([])
+  })
+
+  it("a source that cannot be read breaks the transfer off and reports it for every member", () => {
+    const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
+    const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
+    const t = Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], 0)
+    const out: Array<Send.Action> = []
+    Send.step(t, context, { _tag: "Start" }, 0, out)
+    Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state: RecvState.UPDATE, error: 0, ranges: undefined }, 1, out)
+    Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state: RecvState.OPEN, error: 0, ranges: undefined }, 2, out)
+    out.length = 0
+    Send.step(t, context, { _tag: "ReadFailed", detail: "EIO" }, 3, out)
+    expect(out.map((a) => a._tag)).toEqual(["Transmit", "Transmit", "Finished"])
+    expect(out.at(-1)).toMatchObject({ hosts: [{ host: "h", outcome: "failed", detail: "not sent: EIO" }] })
+  })
+})
