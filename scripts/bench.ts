@@ -7,7 +7,7 @@
  * one after another and all at once, and UFTP at a fixed rate; each makuo row prints its ratio to them. Without root it runs makuo alone
  * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, datagrams sent
  * per second, blocks retransmitted, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
- * receiver (also per GiB for big files), peak RSS. Workloads: one big file
+ * receiver (also per GiB for big files, per file for the many-file workloads), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
@@ -167,6 +167,9 @@ interface Row {
   readonly senderCpuSecondsPerGiB: number | undefined
   /** The busiest receiver's. */
   readonly receiverCpuSecondsPerGiB: number | undefined
+  /** CPU microseconds per file (user + system) for the many-file workloads: what the transfer engine costs. */
+  readonly senderCpuMicrosPerFile: number | undefined
+  readonly receiverCpuMicrosPerFile: number | undefined
   readonly senderCpuSeconds: number
   readonly receiverCpuSeconds: number
   readonly senderPeakMiB: number
@@ -229,6 +232,8 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
       acksPerMiB: w.big ? (after.counters.datagramsIn - before.counters.datagramsIn) / (gib * 1024) : undefined,
       senderCpuSecondsPerGiB: w.big ? senderCpu / gib : undefined,
       receiverCpuSecondsPerGiB: w.big ? receiverCpu / gib : undefined,
+      senderCpuMicrosPerFile: w.big ? undefined : (senderCpu * 1e6) / summary.files,
+      receiverCpuMicrosPerFile: w.big ? undefined : (receiverCpu * 1e6) / summary.files,
       senderCpuSeconds: senderCpu,
       receiverCpuSeconds: receiverCpu,
       senderPeakMiB: after.sender.peakMiB,
@@ -252,7 +257,7 @@ const printRow = (r: Row) =>
     `${String(r.receivers).padStart(2)} ${String(r.lossPercent).padStart(3)}%  ${r.workload.padEnd(22)} ${f(r.seconds, 2)} s ` +
       `${r.workload.startsWith("one") ? `${f(r.mbPerSecond)} MB/s    ` : `${f(r.filesPerSecond, 0)} files/s `} ` +
       `${f(r.datagramsPerSecond, 0)} ${f(r.retransmittedPercent)} % ${perGiB(r.acksPerMiB)} ` +
-      `${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${perGiB(r.senderCpuSecondsPerGiB)} ${perGiB(r.receiverCpuSecondsPerGiB)} ` +
+      `${f(r.senderCpuSeconds, 2)} ${f(r.receiverCpuSeconds, 2)} ${perGiB(r.senderCpuSecondsPerGiB ?? r.senderCpuMicrosPerFile)} ${perGiB(r.receiverCpuSecondsPerGiB ?? r.receiverCpuMicrosPerFile)} ` +
       `${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}  ` +
       `${r.io.padEnd(8)} ${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}` +
       `${ratio(r.ofBatchedCeiling === undefined ? undefined : r.ofBatchedCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}` +
@@ -297,7 +302,7 @@ const bench = Effect.gen(function*() {
   for (const scenario of unavailable === undefined ? scenarios : scenarios.filter((s) => s.key === "cpu")) {
     yield* Console.log(`\n== ${unavailable === undefined ? scenario.name : "loopback"}`)
     yield* Console.log(
-      ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU snd s/GiB rcv  snd MiB rcv MiB  io       of dgram  of batched rsync 1by1 rsync all  uftp`
+      ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU s/GiB|µs/file snd MiB rcv MiB  io       of dgram  of batched rsync 1by1 rsync all  uftp`
     )
     for (const k of receiverCounts) {
       for (const loss of unavailable === undefined ? lossPercents : [0]) {

@@ -1,5 +1,6 @@
 /** Human and JSON renderings of what the daemon reports. */
-import type { MemberInfo, StatusInfo } from "../control/Protocol.js"
+import type { StatusInfo } from "../control/Protocol.js"
+import type { Member } from "../domain/member.js"
 import { formatAge } from "./duration.js"
 
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
@@ -8,7 +9,7 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
   return [line(header), ...rows.map(line)].join("\n")
 }
 
-export const membersText = (members: ReadonlyArray<MemberInfo>, now: number): string => {
+export const membersText = (members: ReadonlyArray<Member>, now: number): string => {
   if (members.length === 0) return "no members (no other daemon has answered on this group yet)"
   const rows = members.map((m) => [m.host, m.address, m.version, `${formatAge(now - m.lastSeen)} ago`])
   return `${table(["HOST", "ADDRESS", "VERSION", "LAST SEEN"], rows)}\n${members.length} member${members.length === 1 ? "" : "s"}`
@@ -16,7 +17,7 @@ export const membersText = (members: ReadonlyArray<MemberInfo>, now: number): st
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-export const membersJson = (members: ReadonlyArray<MemberInfo>): string =>
+export const membersJson = (members: ReadonlyArray<Member>): string =>
   JSON.stringify({ members: members.map((m) => ({ ...m, lastSeen: iso(m.lastSeen), since: iso(m.since) })) })
 
 const ioText: Record<StatusInfo["io"], string> = {

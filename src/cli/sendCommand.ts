@@ -5,6 +5,7 @@ import * as Client from "../control/Client.js"
 import { RequestRefused } from "../control/errors.js"
 import type { SendRequest } from "../control/Protocol.js"
 import { controlSocketPath } from "../control/socketPath.js"
+import { DEFAULT_PARALLEL, MAX_PARALLEL } from "../domain/job.js"
 import { controlOption } from "./common.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
@@ -35,7 +36,7 @@ const options = {
     Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'); repeatable.")
   ),
   excludeFrom: Options.file("exclude-from").pipe(Options.optional, Options.withDescription("Read exclude patterns from a file, one per line.")),
-  parallel: Options.integer("parallel").pipe(Options.withDefault(5), Options.withDescription("Transfers in flight at once (1-64).")),
+  parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open.`)),
   rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Cap the data rate, in Mbit/s.")),
   timeout: Options.text("timeout").pipe(
     Options.withDefault("60s"),
@@ -72,7 +73,7 @@ const toRequest = (o: Parsed, operation: Operation) =>
   Effect.gen(function*() {
     const timeout = parseDuration(o.timeout)
     if (Either.isLeft(timeout)) return yield* Effect.fail(new UsageError({ detail: `--timeout ${timeout.left}` }))
-    if (o.parallel < 1 || o.parallel > 64) return yield* Effect.fail(new UsageError({ detail: `--parallel ${o.parallel}: must be 1 to 64` }))
+    if (o.parallel < 1 || o.parallel > MAX_PARALLEL) return yield* Effect.fail(new UsageError({ detail: `--parallel ${o.parallel}: must be 1 to ${MAX_PARALLEL}` }))
     if (Option.isSome(o.rate) && !(o.rate.value > 0)) return yield* Effect.fail(new UsageError({ detail: `--rate ${o.rate.value}: must be above 0` }))
     if (o.paths.length === 0 && !o.recursive) {
       return yield* Effect.fail(new UsageError({ detail: "no PATH given (use -r to send the whole base)" }))

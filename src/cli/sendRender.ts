@@ -1,5 +1,7 @@
 /** How `makuo send` reports: a line per file and host as it happens, then a summary; or JSON lines. */
-import type { ControlEvent, SendSummary } from "../control/Protocol.js"
+import type { ControlEvent } from "../control/Protocol.js"
+import type { ClientOperation } from "../domain/operation.js"
+import type { SendSummary } from "../domain/summary.js"
 
 type Outcome = Extract<ControlEvent, { _tag: "File" }>["hosts"][number]
 
@@ -21,7 +23,7 @@ const label: Record<Outcome["outcome"], string> = {
 const human = (n: number) =>
   n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
 
-export const summaryLine = (s: SendSummary, dryRun: boolean, operation: "send" | "sync" | "check"): string => {
+export const summaryLine = (s: SendSummary, dryRun: boolean, operation: ClientOperation): string => {
   const seconds = s.milliseconds / 1000
   if (operation === "check") {
     const parts = [`${s.same} same`, `${s.different} differ`, `${s.missing} missing`, `${s.failed} failed`, `${s.lost} lost`]

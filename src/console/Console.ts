@@ -8,11 +8,12 @@
  */
 import { Deferred, Effect, Exit, FiberSet, Queue, type Scope, Stream } from "effect"
 import * as net from "node:net"
-import type { MemberInfo, StatusInfo } from "../control/Protocol.js"
+import type { StatusInfo } from "../control/Protocol.js"
+import type { Member } from "../domain/member.js"
 import { ControlSetupError } from "../control/errors.js"
 import { listenUnix } from "../control/listenUnix.js"
 import type { SendRefused } from "../transfer/errors.js"
-import { roundSettings, type SendEvent, type SendJob } from "../transfer/Sender.js"
+import { type SendEvent, type SendJob, sendJob } from "../domain/job.js"
 import { type ConsoleAddress, formatConsoleAddress } from "./address.js"
 import { type ConsoleCommand, parseCommand } from "./commands.js"
 import { makeLineReader } from "./lineReader.js"
@@ -21,7 +22,7 @@ import { eventText, helpText, membersText, PASSWORD_PROMPT, PROMPT, statusText }
 
 /** What the console needs of the daemon. */
 export interface ConsoleBackend {
-  readonly members: Effect.Effect<ReadonlyArray<MemberInfo>>
+  readonly members: Effect.Effect<ReadonlyArray<Member>>
   readonly status: Effect.Effect<StatusInfo>
   readonly run: (job: SendJob) => Stream.Stream<SendEvent, SendRefused>
   readonly recvBufferSize: number
@@ -138,19 +139,16 @@ const serveConnection = (
 
     const transfer = (command: Extract<ConsoleCommand, { _tag: "Transfer" }>, line: string) => {
       const verbosity = { operation: command.operation, dryRun: command.dryRun, level: state.level }
-      const events = backend.run({
+      const events = backend.run(sendJob({
         paths: command.path === undefined ? [] : [command.path],
         recursive: command.recursive,
         dryRun: command.dryRun,
         operation: command.operation,
-        delete: false,
         targets: command.targets,
         excludes: [...state.excludes],
         parallel: PARALLEL,
-        reportSkipped: state.level >= 2,
-        rateMbit: undefined,
-        timeout: roundSettings.timeout
-      })
+        reportSkipped: state.level >= 2
+      }))
       const alive = state.alive
         ? Effect.forever(Effect.zipRight(Effect.sleep("1 second"), Effect.sync(() => out.write("alive\n"))))
         : Effect.never

@@ -4,8 +4,8 @@
  * `-tHOST`, options before or after the path), and of several paths the last one counts.
  */
 import { Data } from "effect"
+import type { Operation } from "../domain/operation.js"
 
-export type Operation = "send" | "sync" | "dsync" | "check"
 
 export type ConsoleCommand = Data.TaggedEnum<{
   Empty: {}

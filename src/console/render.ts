@@ -3,11 +3,12 @@
  * lines filtered by the connection's `loglevel`, `error:` lines always, and the fixed texts of `help`,
  * `members` and `status`. Progress lines of SEND end in CRLF, delete reports and everything else in LF.
  */
-import type { MemberInfo, StatusInfo } from "../control/Protocol.js"
+import type { Member } from "../domain/member.js"
+import type { StatusInfo } from "../control/Protocol.js"
 import { strerror } from "../protocol/errno.js"
-import type { HostOutcome } from "../transfer/outcome.js"
-import type { SendEvent } from "../transfer/Sender.js"
-import type { Operation } from "./commands.js"
+import type { HostOutcome } from "../domain/outcome.js"
+import type { SendEvent } from "../domain/job.js"
+import type { Operation } from "../domain/operation.js"
 
 export const PROMPT = "> "
 export const PASSWORD_PROMPT = "password: \x1b]E"
@@ -19,7 +20,7 @@ export const helpText =
   "  check [-r] [-t host] [path]\n  alive on|off\n  loglevel num (0-9)\n  members\n  status\n  help\n"
 
 /** One line per member sorted by host name (byte order), columns as wide as the widest entry. */
-export const membersText = (members: ReadonlyArray<MemberInfo>): string => {
+export const membersText = (members: ReadonlyArray<Member>): string => {
   const sorted = [...members].sort((a, b) => Buffer.compare(Buffer.from(a.host), Buffer.from(b.host)))
   const hostWidth = Math.max(0, ...sorted.map((m) => m.host.length))
   const addressWidth = Math.max(0, ...sorted.map((m) => m.address.length))

@@ -4,7 +4,10 @@
  * both sides validate what they read.
  */
 import { Schema } from "effect"
-import { outcomes } from "../transfer/outcome.js"
+import { FileReport, MAX_PARALLEL, SourceError } from "../domain/job.js"
+import { Member } from "../domain/member.js"
+import { ClientOperation } from "../domain/operation.js"
+import { SendSummary } from "../domain/summary.js"
 import { refusalReasons } from "./errors.js"
 
 export const MembersRequest = Schema.TaggedStruct("Members", {})
@@ -13,11 +16,11 @@ export const SendRequest = Schema.TaggedStruct("Send", {
   paths: Schema.Array(Schema.String),
   recursive: Schema.Boolean,
   dryRun: Schema.Boolean,
-  operation: Schema.Literal("send", "sync", "check"),
+  operation: ClientOperation,
   delete: Schema.Boolean,
   targets: Schema.Array(Schema.String),
   excludes: Schema.Array(Schema.String),
-  parallel: Schema.Int.pipe(Schema.between(1, 64)),
+  parallel: Schema.Int.pipe(Schema.between(1, MAX_PARALLEL)),
   /** Absent from requests of CLIs before `--verbose`: they listed every skip. */
   reportSkipped: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   rateMbit: Schema.NullOr(Schema.Number.pipe(Schema.positive())),
@@ -27,17 +30,6 @@ export type SendRequest = typeof SendRequest.Type
 
 export const ControlRequest = Schema.Union(MembersRequest, StatusRequest, SendRequest)
 export type ControlRequest = typeof ControlRequest.Type
-
-export const MemberInfo = Schema.Struct({
-  host: Schema.String,
-  address: Schema.String,
-  port: Schema.Number,
-  version: Schema.String,
-  /** Epoch milliseconds. */
-  lastSeen: Schema.Number,
-  since: Schema.Number
-})
-export type MemberInfo = typeof MemberInfo.Type
 
 export const Counters = Schema.Struct({
   datagramsIn: Schema.Number,
@@ -88,39 +80,11 @@ export const StatusInfo = Schema.Struct({
 })
 export type StatusInfo = typeof StatusInfo.Type
 
-export const Outcome = Schema.Literal(...outcomes)
-
-export const HostOutcome = Schema.Struct({
-  host: Schema.String,
-  address: Schema.String,
-  outcome: Outcome,
-  detail: Schema.optional(Schema.String),
-  errno: Schema.optional(Schema.Number),
-  missed: Schema.optional(Schema.Number)
-})
-
-export const SendSummary = Schema.Struct({
-  files: Schema.Number,
-  bytes: Schema.Number,
-  hosts: Schema.Number,
-  milliseconds: Schema.Number,
-  updated: Schema.Number,
-  skipped: Schema.Number,
-  deleted: Schema.Number,
-  same: Schema.Number,
-  different: Schema.Number,
-  missing: Schema.Number,
-  failed: Schema.Number,
-  lost: Schema.Number,
-  sourceErrors: Schema.Number
-})
-export type SendSummary = typeof SendSummary.Type
-
 export const ControlEvent = Schema.Union(
-  Schema.TaggedStruct("File", { path: Schema.String, hosts: Schema.Array(HostOutcome) }),
-  Schema.TaggedStruct("SourceError", { path: Schema.String, message: Schema.String }),
-  Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean, operation: Schema.Literal("send", "sync", "check") }),
-  Schema.TaggedStruct("MemberList", { members: Schema.Array(MemberInfo), now: Schema.Number }),
+  FileReport,
+  SourceError,
+  Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean, operation: ClientOperation }),
+  Schema.TaggedStruct("MemberList", { members: Schema.Array(Member), now: Schema.Number }),
   Schema.TaggedStruct("Status", { status: StatusInfo }),
   Schema.TaggedStruct("Failed", { reason: Schema.Literal(...refusalReasons), message: Schema.String }),
   Schema.TaggedStruct("Done", {})

@@ -9,6 +9,7 @@ import type { SenderShape } from "../transfer/Sender.js"
 import type { WireShape } from "../net/Wire.js"
 import { VERSION } from "../version.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
+import { sendJob } from "../domain/job.js"
 
 export interface Services {
   readonly members: MembersShape
@@ -71,23 +72,13 @@ export const makeHandler = (config: DaemonConfig, services: Services, startedAt:
       )
     case "Status":
       return Stream.fromEffect(Effect.map(collectStatus(config, services, startedAt), (status) => ({ _tag: "Status" as const, status })))
-    case "Send":
-      return sender.run({
-        paths: request.paths,
-        recursive: request.recursive,
-        dryRun: request.dryRun,
-        operation: request.operation,
-        delete: request.delete,
-        targets: request.targets,
-        excludes: request.excludes,
-        parallel: request.parallel,
-        reportSkipped: request.reportSkipped,
-        rateMbit: request.rateMbit ?? undefined,
-        timeout: Duration.millis(request.timeoutMs)
-      }).pipe(
+    case "Send": {
+      const { _tag, rateMbit, timeoutMs, ...fields } = request
+      return sender.run(sendJob({ ...fields, rateMbit: rateMbit ?? undefined, timeout: Duration.millis(timeoutMs) })).pipe(
         Stream.map((e): ControlEvent => (e._tag === "Summary" ? { ...e, dryRun: request.dryRun, operation: request.operation } : e)),
         Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", reason: e._tag, message: e.message }))
       )
+    }
     default:
       return request satisfies never
   }

@@ -6,19 +6,10 @@
  */
 import { Clock, Context, Data, Duration, Effect, Layer, Option, PubSub, Random, type Scope, Stream } from "effect"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
+import type { Member } from "../domain/member.js"
 import type { Message, PayloadOf } from "../protocol/message.js"
 import { Group, Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
-
-export interface Member {
-  readonly host: string
-  readonly address: string
-  readonly port: number
-  readonly version: string
-  /** Epoch milliseconds of the last datagram accepted from this member. */
-  readonly lastSeen: number
-  readonly since: number
-}
 
 export type LeaveReason = "exit" | "timeout"
 

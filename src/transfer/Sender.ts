@@ -20,7 +20,8 @@ import { Acks } from "./Acks.js"
 import { DelReceiver } from "./DelReceiver.js"
 import { type DeleteReport, dsync } from "./dsync.js"
 import { describeErrno } from "../protocol/errno.js"
-import type { HostOutcome, Outcome } from "./outcome.js"
+import { DEFAULT_TIMEOUT, type SendEvent, type SendJob } from "../domain/job.js"
+import type { HostOutcome, Outcome } from "../domain/outcome.js"
 import type { Progress } from "./progress.js"
 import type { SendContext } from "./send/sendMachine.js"
 import { checkFile } from "./checkFile.js"
@@ -28,50 +29,6 @@ import { BURST, End, type FileToSend, SendEngine } from "./engine/SendEngine.js"
 import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
-
-export interface SendJob {
-  readonly paths: ReadonlyArray<string>
-  readonly recursive: boolean
-  readonly dryRun: boolean
-  /**
-   * `send`; `sync`: like send, and a named path missing here is deleted on the members; `check`: compare the
-   * MD5 of regular files on every member with ours, change nothing; `dsync`: only the deletion of `delete`
-   * (makuosan's console `dsync`), nothing is sent.
-   */
-  readonly operation: "send" | "sync" | "check" | "dsync"
-  /** `send --delete`: first delete on the members what we do not have under the paths (DSYNC). */
-  readonly delete: boolean
-  readonly targets: ReadonlyArray<string>
-  readonly excludes: ReadonlyArray<string>
-  readonly parallel: number
-  /** Report files that every host skipped; without it they only count in the summary. */
-  readonly reportSkipped: boolean
-  /** Mbit/s cap on DATA, or undefined. */
-  readonly rateMbit: number | undefined
-  readonly timeout: Duration.Duration
-}
-
-export type SendEvent =
-  | { readonly _tag: "File"; readonly path: string; readonly hosts: ReadonlyArray<HostOutcome> }
-  | { readonly _tag: "SourceError"; readonly path: string; readonly message: string }
-  | { readonly _tag: "Summary"; readonly summary: SendSummary }
-
-export interface SendSummary {
-  readonly files: number
-  readonly bytes: number
-  readonly hosts: number
-  readonly milliseconds: number
-  readonly updated: number
-  readonly skipped: number
-  readonly deleted: number
-  readonly same: number
-  readonly different: number
-  readonly missing: number
-  readonly failed: number
-  readonly lost: number
-  readonly sourceErrors: number
-}
-
 
 export interface Activity {
   readonly active: ReadonlyArray<Progress>
@@ -89,7 +46,7 @@ export interface SenderShape {
 export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {}
 
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
-export const roundSettings: RoundTiming = { retransmit: Duration.millis(500), timeout: Duration.seconds(60) }
+export const roundSettings: RoundTiming = { retransmit: Duration.millis(500), timeout: DEFAULT_TIMEOUT }
 
 
 const toMstat = (rel: string, e: LocalEntry): Mstat | string => {

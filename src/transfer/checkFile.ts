@@ -9,7 +9,7 @@ import { Opcode, RecvState, SendState } from "../protocol/constants.js"
 import type { Payload } from "../protocol/message.js"
 import { describeErrno } from "../protocol/errno.js"
 import { type AckRouter, withExchange, type Peer, type RoundSettings, type Target } from "./exchange.js"
-import type { HostOutcome } from "./outcome.js"
+import type { HostOutcome } from "../domain/outcome.js"
 import type { Progress } from "./progress.js"
 
 const final = (state: number) =>

@@ -1,9 +1,10 @@
+import type { Operation } from "../domain/operation.js"
 import type { Peer } from "./exchange.js"
 
 /** A transfer in flight, as `makuo status` shows it; the transfer updates it as it goes. */
 export interface Progress {
   readonly path: string
-  readonly operation: "send" | "sync" | "check" | "dsync"
+  readonly operation: Operation
   readonly startedAt: number
   /** Blocks of the file (0 for anything but a regular file's data). */
   blocks: number

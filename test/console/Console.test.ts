@@ -9,7 +9,7 @@ import { freeTcpPort } from "../../scripts/lib/processes.js"
 import { type ConsoleBackend, MAX_CONNECTIONS, serve } from "../../src/console/Console.js"
 import { passwordFromFile } from "../../src/console/password.js"
 import { NoMembers } from "../../src/transfer/errors.js"
-import type { SendEvent, SendJob } from "../../src/transfer/Sender.js"
+import type { SendEvent, SendJob } from "../../src/domain/job.js"
 import { connectConsole } from "../support/consoleClient.js"
 
 const backend = (run: ConsoleBackend["run"]): ConsoleBackend => ({

@@ -8,16 +8,16 @@ import { Effect, Stream } from "effect"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { type ConsoleBackend, serve } from "../../src/console/Console.js"
-import type { MemberInfo } from "../../src/control/Protocol.js"
-import type { HostOutcome, Outcome } from "../../src/transfer/outcome.js"
-import type { SendEvent, SendJob } from "../../src/transfer/Sender.js"
+import type { Member } from "../../src/domain/member.js"
+import type { HostOutcome, Outcome } from "../../src/domain/outcome.js"
+import type { SendEvent, SendJob } from "../../src/domain/job.js"
 import { connectConsole, transcript } from "../support/consoleClient.js"
 
 const node2 = { host: "node2", address: "10.99.0.12" }
 const node3 = { host: "node3", address: "10.99.0.13" }
 type Host = typeof node2
 
-const members: ReadonlyArray<MemberInfo> = [node3, node2].map((n) => ({ ...n, port: 5000, version: "1.3.6", lastSeen: 0, since: 0 }))
+const members: ReadonlyArray<Member> = [node3, node2].map((n) => ({ ...n, port: 5000, version: "1.3.6", lastSeen: 0, since: 0 }))
 
 const on = (host: Host, outcome: Outcome, errno?: number): HostOutcome => ({ ...host, outcome, ...(errno === undefined ? {} : { errno }) })
 const file = (path: string, ...hosts: ReadonlyArray<HostOutcome>): SendEvent => ({ _tag: "File", path, hosts })

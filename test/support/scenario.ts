@@ -1,7 +1,7 @@
 /** A sender and receivers with their own trees on an impaired in-memory network: the setup of the transfer properties. */
 import { Chunk, Effect, Stream } from "effect"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
-import type { SendEvent, SendJob } from "../../src/transfer/Sender.js"
+import type { SendEvent, SendJob } from "../../src/domain/job.js"
 import { driveClock, settle, startNode, type TestNode } from "./cluster.js"
 import * as MemoryNetwork from "./MemoryNetwork.js"
 import { type TreeNode, writeTree } from "./trees.js"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, FastCheck as fc } from "effect"
-import type { SendJob } from "../../src/transfer/Sender.js"
+import type { SendJob } from "../../src/domain/job.js"
 import { runJob, setUp } from "../support/scenario.js"
 import { describeTree, impairments, tempFiles, tree } from "../support/trees.js"
 

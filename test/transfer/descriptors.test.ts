@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Fiber, Stream } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import type { SendJob } from "../../src/transfer/Sender.js"
+import type { SendJob } from "../../src/domain/job.js"
 import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 

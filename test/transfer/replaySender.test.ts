@@ -12,7 +12,7 @@ import { Group, Peer, Transport } from "../../src/net/Transport.js"
 import { Flag, Opcode, SendState } from "../../src/protocol/constants.js"
 import type { Ipv4, ReqId } from "../../src/protocol/message.js"
 import { decode, encode } from "../../src/protocol/v7.js"
-import type { SendJob } from "../../src/transfer/Sender.js"
+import type { SendJob } from "../../src/domain/job.js"
 import { driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, FastCheck as fc } from "effect"
-import type { SendEvent, SendJob } from "../../src/transfer/Sender.js"
+import type { SendEvent, SendJob } from "../../src/domain/job.js"
 import { driveClock } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 import { runJob, setUp } from "../support/scenario.js"

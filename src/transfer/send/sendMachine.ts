@@ -16,7 +16,7 @@ import { describeErrno } from "../../protocol/errno.js"
 import { type BlockRange, emptyPayload, type Payload, type ReqId } from "../../protocol/message.js"
 import { RangeSet } from "../../protocol/ranges.js"
 import type { Peer, RttEstimator, Target } from "../exchange.js"
-import type { HostOutcome } from "../outcome.js"
+import type { HostOutcome } from "../../domain/outcome.js"
 import type { Pacer } from "../pacer.js"
 import { blockCount, blockLength, isRegular, type Mstat } from "../receiveMachine.js"
 

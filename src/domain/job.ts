@@ -1,0 +1,53 @@
+import { Duration, Schema } from "effect"
+import type { Operation } from "./operation.js"
+import { HostOutcome } from "./outcome.js"
+import { SendSummary } from "./summary.js"
+
+/** Transfers in flight at once by default: enough to hide round trips, well below what a member takes. */
+export const DEFAULT_PARALLEL = 32
+/** C makuosan members break past 128 transfers open at once (spec E20); makuo keeps each member below 64. */
+export const MAX_PARALLEL = 64
+/** makuosan's 60 s (120 retries of 500 ms) before a silent member is given up for a transfer. */
+export const DEFAULT_TIMEOUT = Duration.seconds(60)
+
+/** One `makuo send|sync|check` (or console command), as the daemon runs it. */
+export interface SendJob {
+  readonly paths: ReadonlyArray<string>
+  readonly recursive: boolean
+  readonly dryRun: boolean
+  readonly operation: Operation
+  /** `send --delete`: first delete on the members what we do not have under the paths (DSYNC). */
+  readonly delete: boolean
+  readonly targets: ReadonlyArray<string>
+  readonly excludes: ReadonlyArray<string>
+  readonly parallel: number
+  /** Report files that every host skipped; without it they only count in the summary. */
+  readonly reportSkipped: boolean
+  /** Mbit/s cap on DATA, or undefined. */
+  readonly rateMbit: number | undefined
+  readonly timeout: Duration.Duration
+}
+
+/** A job with the defaults for what is not given. */
+export const sendJob = (job: Pick<SendJob, "paths" | "operation"> & Partial<SendJob>): SendJob => ({
+  recursive: false,
+  dryRun: false,
+  delete: false,
+  targets: [],
+  excludes: [],
+  parallel: DEFAULT_PARALLEL,
+  reportSkipped: true,
+  rateMbit: undefined,
+  timeout: DEFAULT_TIMEOUT,
+  ...job
+})
+
+/** The outcome on every host of one file. */
+export const FileReport = Schema.TaggedStruct("File", { path: Schema.String, hosts: Schema.Array(HostOutcome) })
+/** A file of ours that could not be sent (unreadable, vanished, not a kind we send). */
+export const SourceError = Schema.TaggedStruct("SourceError", { path: Schema.String, message: Schema.String })
+export const Summary = Schema.TaggedStruct("Summary", { summary: SendSummary })
+
+/** What a job reports, as it happens; `Summary` last. */
+export const SendEvent = Schema.Union(FileReport, SourceError, Summary)
+export type SendEvent = typeof SendEvent.Type
