@@ -11,7 +11,7 @@
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
- * `--workload big,small,unchanged,huge`.
+ * `--workload big,small,unchanged,huge`; `--parallel N` is passed on to `makuo send`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
@@ -37,6 +37,8 @@ const receiverCounts = listFlag("k")?.map(Number) ?? (quick ? [1, 2] : [1, 2, 4,
 const lossPercents = listFlag("loss")?.map(Number) ?? [0, 1]
 const workloadNames = new Set(listFlag("workload") ?? ["big", "small", "unchanged", "huge"])
 const scenarioNames = listFlag("scenario")
+/** `--parallel N`: passed on to every `makuo send` (the default is the CLI's). */
+const sendFlags = listFlag("parallel")?.flatMap((n) => ["--parallel", n]) ?? []
 
 interface Scenario {
   /** What `--scenario` calls it. */
@@ -204,7 +206,7 @@ interface Workload {
 const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceiling: Ceilings | undefined) =>
   Effect.gen(function*() {
     const before = { sender: usage(c.sender.pid()), receivers: c.receivers.map((r) => usage(r.pid())), counters: yield* counters(c) }
-    const r = yield* c.makuo(["send", "--json", "-r", w.dir])
+    const r = yield* c.makuo(["send", "--json", "-r", ...sendFlags, w.dir])
     if (r.code !== 0) return yield* Effect.fail(`send -r ${w.dir} exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`)
     const summary = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { files: number; bytes: number; milliseconds: number }
     const after = { sender: usage(c.sender.pid()), receivers: c.receivers.map((x) => usage(x.pid())), counters: yield* counters(c) }

@@ -415,30 +415,29 @@ export const make = (base: string) =>
 
     /** Names in a directory (the base for `.`), sorted, for a deterministic scan. */
     /** Runs `f` on a descriptor of directory `rel` (the base itself for "."), opened through its confined parent. */
-    const withDirectory = <A>(op: string, rel: string, f: (fd: number) => A) =>
-      Either.match(parts(op, rel), {
-        onLeft: Effect.fail,
-        onRight: (ps) =>
-          ps.length === 0
-            ? attempt(op, rel, () => f(baseFd))
-            : withParent(op, rel, false, (dirFd, name) => {
-              const fd = fs.openSync(at(dirFd, name), DIR_FLAGS)
-              try {
-                return f(fd)
-              } finally {
-                fs.closeSync(fd)
-              }
-            })
+    /** Runs `f` on a descriptor of directory `rel` (the base itself for "."), opened through its confined parent. */
+    const withDirectoryNow = <A>(op: string, rel: string, f: (fd: number) => A): A | StoreError => {
+      const split = parts(op, rel)
+      if (Either.isLeft(split)) return split.left
+      if (split.right.length === 0) return attemptNow(op, rel, () => f(baseFd))
+      return withParentNow(op, rel, false, (dirFd, name) => {
+        const fd = fs.openSync(at(dirFd, name), DIR_FLAGS)
+        try {
+          return f(fd)
+        } finally {
+          fs.closeSync(fd)
+        }
       })
+    }
 
-    const readdir = (rel: string) => withDirectory("readdir", rel, (fd) => fs.readdirSync(at(fd, ".")).sort())
+    const readdirNow = (rel: string) => withDirectoryNow("readdir", rel, (fd) => fs.readdirSync(at(fd, ".")).sort())
 
     /**
      * The entries of directory `rel`, sorted by name, each `lstat`ed through the directory's descriptor: the parent
      * chain is opened once per directory, not once per entry. Entries gone since the listing are left out.
      */
-    const list = (rel: string) =>
-      withDirectory("readdir", rel, (fd) => {
+    const listNow = (rel: string) =>
+      withDirectoryNow("readdir", rel, (fd) => {
         const entries: Array<{ readonly name: string; readonly entry: LocalEntry }> = []
         for (const name of fs.readdirSync(at(fd, ".")).sort()) {
           const path = at(fd, name)
@@ -457,11 +456,9 @@ export const make = (base: string) =>
       writevNow,
       commit: (t: TempFile, meta: Metadata, size: number) => lift(() => commitNow(t, meta, size)),
       commitNow,
-      discard: (t: TempFile) => Effect.sync(() => discardNow(t)),
       discardNow,
       ensureDirectory: (rel: string, meta: Metadata) => lift(() => ensureDirectoryNow(rel, meta)),
       ensureDirectoryNow,
-      finishDirectory: (rel: string, meta: Metadata) => lift(() => finishDirectoryNow(rel, meta)),
       finishDirectoryNow,
       placeSymlink: (rel: string, target: string, meta: Metadata) => lift(() => placeSymlinkNow(rel, target, meta)),
       placeSymlinkNow,
@@ -469,8 +466,8 @@ export const make = (base: string) =>
       removeNow,
       openReader,
       digest,
-      readdir,
-      list
+      readdirNow,
+      listNow
     }
   })
 

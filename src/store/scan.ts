@@ -3,9 +3,9 @@
  * applied last, spec §11), names in sorted order. Only the open directories' listings are held, never the tree.
  * An unreadable entry is a `Problem` in the stream, not the end of the walk.
  */
-import { Effect, Either, Option, Stream } from "effect"
+import { Option, Stream } from "effect"
 import type { Exclude } from "./exclude.js"
-import { type FileStoreShape, isTempName, type LocalEntry } from "./FileStore.js"
+import { type FileStoreShape, isTempName, type LocalEntry, StoreError } from "./FileStore.js"
 
 export type ScanItem =
   | { readonly _tag: "Entry"; readonly rel: string; readonly entry: LocalEntry }
@@ -22,14 +22,12 @@ export interface ScanOptions {
 
 /** The walk itself, for a consumer that pulls one item at a time (the send engine's window). */
 export function* walk(store: FileStoreShape, options: ScanOptions): Generator<ScanItem> {
-  const sync = <A, E extends { message: string }>(e: Effect.Effect<A, E>) => Effect.runSync(Effect.either(e))
-
   /** A path the user named. */
   function* visit(rel: string): Generator<ScanItem> {
-    const found = sync(store.inspect(rel))
-    if (Either.isLeft(found)) return yield { _tag: "Problem", rel, message: found.left.message }
-    if (Option.isNone(found.right)) return yield { _tag: "Missing", rel }
-    yield* entry(rel, found.right.value)
+    const found = store.inspectNow(rel)
+    if (found instanceof StoreError) return yield { _tag: "Problem", rel, message: found.message }
+    if (Option.isNone(found)) return yield { _tag: "Missing", rel }
+    yield* entry(rel, found.value)
   }
 
   function* entry(rel: string, entry: LocalEntry): Generator<ScanItem> {
@@ -40,9 +38,9 @@ export function* walk(store: FileStoreShape, options: ScanOptions): Generator<Sc
   }
 
   function* children(rel: string): Generator<ScanItem> {
-    const listed = sync(store.list(rel))
-    if (Either.isLeft(listed)) return yield { _tag: "Problem", rel, message: listed.left.message }
-    for (const { name, entry: e } of listed.right) {
+    const listed = store.listNow(rel)
+    if (listed instanceof StoreError) return yield { _tag: "Problem", rel, message: listed.message }
+    for (const { name, entry: e } of listed) {
       if (!isTempName(name)) yield* entry(rel === "." ? name : `${rel}/${name}`, e)
     }
   }

@@ -5,14 +5,14 @@
  * (never outside the base, never the base itself) and report the results. Then an unsolicited DSYNC CLOSE ACK
  * says we are done; CLOSE requests are answered OPEN until then.
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
 import { Flag, MAX_PAYLOAD, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { type DelRecord, emptyPayload, type Header } from "../protocol/message.js"
 import { utf8Length } from "../protocol/text.js"
 import { makeExclude } from "../store/exclude.js"
-import { FileStore } from "../store/FileStore.js"
+import { FileStore, StoreError } from "../store/FileStore.js"
 import { scan } from "../store/scan.js"
 import { Acks } from "./Acks.js"
 import { withExchange, type RoundSettings, type RoundTiming } from "./exchange.js"
@@ -63,6 +63,8 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
     const ack = (s: Session, header: Header, state: number, seqno = header.seqno) =>
       wire.send(Peer(s.from), { header: { ...wire.ack(header, state), seqno }, payload: emptyPayload })
 
+    const unreadableAsEmpty = (names: ReadonlyArray<string> | StoreError) => (names instanceof StoreError ? [] : names)
+
     /** What we have under the path, deepest first (a directory after its contents). */
     const candidates = (s: Session) =>
       Effect.gen(function*() {
@@ -73,7 +75,7 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
           : Stream.flatMap(scan(store, { paths: [s.path], recursive: false, exclude }), (item) =>
             item._tag === "Entry" && item.entry.kind === "directory"
               ? Stream.concat(
-                Stream.flatMap(Stream.fromIterable(Option.getOrElse(Effect.runSync(Effect.option(store.readdir(item.rel))), () => [])), (name) =>
+                Stream.flatMap(Stream.fromIterable(unreadableAsEmpty(store.readdirNow(item.rel))), (name) =>
                   scan(store, { paths: [`${item.rel}/${name}`], recursive: false, exclude })),
                 Stream.make(item)
               )

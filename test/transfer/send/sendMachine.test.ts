@@ -197,6 +197,13 @@ const network = fc.record({
 })
 const sizes = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 * BLOCK_SIZE }), fc.integer({ min: 20 * BLOCK_SIZE, max: 40 * BLOCK_SIZE }))
 
+/** A 10-byte file to one member, nothing sent yet. */
+const oneFile = () => {
+  const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
+  const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
+  return { context, t: Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], 0) }
+}
+
 describe("send state machine against receive state machines on a simulated network", () => {
   it.prop(
     "always finishes; a deaf member is lost and only it; every other one holds the sender's bytes",
@@ -236,9 +243,7 @@ describe("send state machine against receive state machines on a simulated netwo
   )
 
   it("a cancelled transfer sends BREAK twice and nothing after", () => {
-    const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
-    const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
-    const t = Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], 0)
+    const { context, t } = oneFile()
     const out: Array<Send.Action> = []
     Send.step(t, context, { _tag: "Start" }, 0, out)
     out.length = 0
@@ -251,9 +256,7 @@ describe("send state machine against receive state machines on a simulated netwo
   })
 
   it("a source that cannot be read breaks the transfer off and reports it for every member", () => {
-    const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
-    const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
-    const t = Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], 0)
+    const { context, t } = oneFile()
     const out: Array<Send.Action> = []
     Send.step(t, context, { _tag: "Start" }, 0, out)
     Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state: RecvState.UPDATE, error: 0, ranges: undefined }, 1, out)
