@@ -63,6 +63,17 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       return e
     }
 
+    // the addresses we answer are the ones we received from: parsed once (bounded like the endpoints)
+    const addresses = new Map<string, number>()
+    const addressOf = (text: string): number => {
+      let a = addresses.get(text)
+      if (a === undefined) {
+        if (addresses.size >= 4096) addresses.clear()
+        addresses.set(text, (a = ipv4ToU32(text)))
+      }
+      return a
+    }
+
     const open = (address: string, reuse: boolean, onEvent: (r: boolean, w: boolean) => void) =>
       Effect.acquireRelease(
         Effect.suspend(() => {
@@ -169,7 +180,7 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       drained?.()
     }
     const enqueue = (to: Destination, bytes: Uint8Array, segment: number, done: PendingSend["done"]) => {
-      const address = to._tag === "Group" ? groupAddress : ipv4ToU32(to.address)
+      const address = to._tag === "Group" ? groupAddress : addressOf(to.address)
       const port = to._tag === "Group" ? options.port : to.port
       if (pending.push({ address, port, bytes, segment, offset: 0, done }) === 1) flush()
     }

@@ -48,6 +48,13 @@ export interface LocalEntry {
   readonly ctime: number
   readonly rdev: number
   readonly linkTarget: string
+  /** Which file this is: `openReaderNow` checks that what it opened is the file the scan saw. */
+  readonly identity: FileIdentity
+}
+
+export interface FileIdentity {
+  readonly dev: number
+  readonly ino: number
 }
 
 export interface Metadata {
@@ -135,7 +142,8 @@ const entryOf = (st: fs.Stats, linkTarget: string): LocalEntry => ({
   mtime: Math.floor(st.mtimeMs / 1000),
   ctime: Math.floor(st.ctimeMs / 1000),
   rdev: st.rdev,
-  linkTarget
+  linkTarget,
+  identity: { dev: st.dev, ino: st.ino }
 })
 
 let tempCounter = 0
@@ -370,29 +378,51 @@ export const make = (base: string) =>
       return removed instanceof StoreError && (removed.code === "ENOENT" || removed.code === "ENOTDIR") ? false : removed
     }
 
+    const readerOf = (rel: string, fd: number, size: number): Reader => {
+      let open = true
+      const closeNow = () => {
+        if (open) (open = false), fs.closeSync(fd)
+      }
+      const readvNow = (offset: number, into: ReadonlyArray<Uint8Array>) => {
+        try {
+          return fs.readvSync(fd, into, offset)
+        } catch (e) {
+          return new StoreError({ op: "read", path: rel, ...errnoOf(e) })
+        }
+      }
+      return {
+        size,
+        read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
+        readvNow,
+        close: Effect.sync(closeNow),
+        closeNow
+      }
+    }
+
     const openReader = (rel: string): Effect.Effect<Reader, StoreError> =>
       withParent("open", rel, false, (dirFd, name) => {
         const fd = fs.openSync(at(dirFd, name), C.O_RDONLY | C.O_NOFOLLOW)
-        const size = fs.fstatSync(fd).size
-        let open = true
-        const closeNow = () => {
-          if (open) (open = false), fs.closeSync(fd)
-        }
-        const readvNow = (offset: number, into: ReadonlyArray<Uint8Array>) => {
-          try {
-            return fs.readvSync(fd, into, offset)
-          } catch (e) {
-            return new StoreError({ op: "read", path: rel, ...errnoOf(e) })
-          }
-        }
-        return {
-          size,
-          read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
-          readvNow,
-          close: Effect.sync(closeNow),
-          closeNow
-        }
+        return readerOf(rel, fd, fs.fstatSync(fd).size)
       })
+
+    /**
+     * Opens the file a scan saw, by its path in one system call instead of a confined walk from the base, then
+     * makes sure it is that file: a component swapped for a symlink since (which the path lookup would follow) leads
+     * to another inode, and is refused. What is read is always the scanned file, wherever the path leads now.
+     */
+    const openReaderNow = (rel: string, identity: FileIdentity): Reader | StoreError => {
+      const split = parts("open", rel)
+      if (Either.isLeft(split)) return split.left
+      return attemptNow("open", rel, () => {
+        const fd = fs.openSync(`${base}/${split.right.join("/")}`, C.O_RDONLY | C.O_NOFOLLOW)
+        const st = fs.fstatSync(fd)
+        if (st.dev !== identity.dev || st.ino !== identity.ino) {
+          fs.closeSync(fd)
+          throw Object.assign(new Error("not the file that was scanned: the path was replaced since"), { code: "ESTALE", errno: 116 })
+        }
+        return readerOf(rel, fd, st.size)
+      })
+    }
 
     /**
      * MD5 of a regular file, read in 64 KiB chunks with a turn of the event loop between them, so a large file
@@ -465,6 +495,7 @@ export const make = (base: string) =>
       remove: (rel: string) => lift(() => removeNow(rel)),
       removeNow,
       openReader,
+      openReaderNow,
       digest,
       readdirNow,
       listNow

@@ -202,13 +202,13 @@ export const make = Effect.gen(function*() {
           if (item._tag === "Missing") {
             // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
             return job.operation === "sync"
-              ? { mstat: absent(item.rel), flags: flags | Flag.SYNC, targets: [] }
+              ? { mstat: absent(item.rel), flags: flags | Flag.SYNC, targets: [], identity: undefined }
               : sourceError(item.rel, "no such file or directory")
           }
           if (item._tag === "Problem") return sourceError(item.rel, item.message)
           if (item.entry.kind === "other") return sourceError(item.rel, "skipped: not a regular file, directory or symlink")
           const mstat = toMstat(item.rel, item.entry)
-          return typeof mstat === "string" ? sourceError(item.rel, mstat) : { mstat, flags, targets: [] }
+          return typeof mstat === "string" ? sourceError(item.rel, mstat) : { mstat, flags, targets: [], identity: item.entry.identity }
         }
 
         /**

@@ -41,6 +41,21 @@ describe("FileStore confinement", () => {
       expect(fs.readFileSync(join(outside, "x"), "utf8")).toBe("outside")
     }))
 
+  it.scoped("the sender's fast open reads only the file its scan saw: a parent swapped for a symlink since is refused (ESTALE)", () =>
+    Effect.gen(function*() {
+      const { base, outside, store } = yield* setup
+      fs.mkdirSync(join(base, "a"))
+      fs.writeFileSync(join(base, "a/x"), "inside")
+      const [scanned] = store.listNow("a") as ReadonlyArray<{ readonly entry: FileStore.LocalEntry }>
+      const reader = store.openReaderNow("a/x", scanned!.entry.identity) as FileStore.Reader
+      expect(reader.size).toBe(6)
+      reader.closeNow()
+      fs.writeFileSync(join(outside, "x"), "secret")
+      fs.renameSync(join(base, "a"), join(base, "moved"))
+      fs.symlinkSync(outside, join(base, "a"))
+      expect(store.openReaderNow("a/x", scanned!.entry.identity)).toMatchObject({ _tag: "StoreError", code: "ESTALE" })
+    }))
+
   it.scoped("writing below a planted symlink replaces the link with a real directory; nothing reaches its target", () =>
     Effect.gen(function*() {
       const { base, outside, store } = yield* setup

@@ -15,7 +15,7 @@ import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from 
 import { DATA_SEGMENT, writeDataHeader } from "../../protocol/dataLayout.js"
 import type { Message } from "../../protocol/message.js"
 import { encode } from "../../protocol/v7.js"
-import { FileStore, type Reader } from "../../store/FileStore.js"
+import { type FileIdentity, FileStore, type Reader, StoreError } from "../../store/FileStore.js"
 import { Acks } from "../Acks.js"
 import { makeRttEstimator, type RttEstimator, type Target } from "../exchange.js"
 import type { HostOutcome } from "../../domain/outcome.js"
@@ -31,6 +31,8 @@ export interface FileToSend {
   readonly mstat: Mstat
   readonly flags: number
   readonly targets: ReadonlyArray<Target>
+  /** The scanned file whose blocks are sent (absent when there is no data: a deletion, a directory). */
+  readonly identity: FileIdentity | undefined
 }
 
 /** `next` has nothing more to give, ever. */
@@ -300,16 +302,15 @@ export const make = Effect.gen(function*() {
       const blocks = apply(live, { _tag: "Room" })
       if (blocks === undefined) continue
       if (live.reader === undefined) {
-        const opened = yield* Effect.either(store.openReader(live.t.mstat.path))
-        if (Either.isLeft(opened)) {
-          apply(live, { _tag: "ReadFailed", detail: opened.left.message })
+        const identity = live.file.identity
+        const opened = identity === undefined
+          ? new StoreError({ op: "open", path: live.t.mstat.path, code: "EINVAL", errno: 22, detail: "no scanned file to read" })
+          : store.openReaderNow(live.t.mstat.path, identity)
+        if (opened instanceof StoreError) {
+          apply(live, { _tag: "ReadFailed", detail: opened.message })
           continue
         }
-        if (live.t.done) {
-          opened.right.closeNow()
-          continue
-        }
-        live.reader = opened.right
+        live.reader = opened
         live.template = Either.getOrThrow(encode({
           header: wire.request({ opcode: Opcode.SEND, nstate: SendState.DATA, reqid: live.t.reqid, flags: live.t.flags }),
           payload: { _tag: "DataBlock", bytes: new Uint8Array(0) }
