@@ -122,7 +122,8 @@ const lift = <A>(f: () => A | StoreError): Effect.Effect<A, StoreError> =>
     return r instanceof StoreError ? Effect.fail(r) : Effect.succeed(r)
   })
 
-interface Parent {
+/** An open parent directory of `rel` (its descriptor, the entry's name in it). */
+export interface Parent {
   readonly fd: number
   readonly name: string
   /** `rel` normalised. */
@@ -223,16 +224,35 @@ export const make = (base: string) =>
     const withParent = <A>(op: string, rel: string, create: boolean, f: (fd: number, name: string) => A) =>
       lift(() => withParentNow(op, rel, create, f))
 
+    /** Below a symlink parent nothing exists as far as we are concerned: it is never followed. */
+    const isAbsence = (e: StoreError) => e.code === "ENOENT" || e.code === "ENOTDIR" || e.code === "ELOOP"
+
+    /**
+     * lstat of `rel`, without following anything (`None` when it or a parent does not exist), keeping the parent's
+     * descriptor open for the caller, who hands it to `createTempNow` or closes it with `releaseParent`: a receive
+     * session that decides to update a file then creates its temp file without walking the parents again.
+     */
+    const inspectHoldingNow = (rel: string): { readonly found: Option.Option<LocalEntry>; readonly parent: Parent | undefined } | StoreError => {
+      const parent = openParentNow("lstat", rel, false)
+      if (parent instanceof StoreError) return isAbsence(parent) ? { found: Option.none(), parent: undefined } : parent
+      const found = attemptNow("lstat", rel, () => {
+        const st = fs.lstatSync(at(parent.fd, parent.name), { throwIfNoEntry: false })
+        if (st === undefined) return Option.none<LocalEntry>()
+        return Option.some(entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(at(parent.fd, parent.name), "utf8") : ""))
+      })
+      if (!(found instanceof StoreError)) return { found, parent }
+      fs.closeSync(parent.fd)
+      return isAbsence(found) ? { found: Option.none(), parent: undefined } : found
+    }
+
+    const releaseParent = (parent: Parent) => fs.closeSync(parent.fd)
+
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
     const inspectNow = (rel: string): Option.Option<LocalEntry> | StoreError => {
-      const found = withParentNow("lstat", rel, false, (fd, name) => {
-        const st = fs.lstatSync(at(fd, name), { throwIfNoEntry: false })
-        if (st === undefined) return Option.none<LocalEntry>()
-        return Option.some(entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(at(fd, name), "utf8") : ""))
-      })
-      // below a symlink parent nothing exists as far as we are concerned: it is never followed
-      const absent = found instanceof StoreError && (found.code === "ENOENT" || found.code === "ENOTDIR" || found.code === "ELOOP")
-      return absent ? Option.none() : found
+      const r = inspectHoldingNow(rel)
+      if (r instanceof StoreError) return r
+      if (r.parent !== undefined) releaseParent(r.parent)
+      return r.found
     }
 
     const applyOwner = (fd: number, meta: Metadata) => {
@@ -258,9 +278,13 @@ export const make = (base: string) =>
       }
     }
 
-    /** A temp file beside `rel`, owner-only while it is written (its mode is set when it is committed). */
-    const createTempNow = (rel: string): TempFile | StoreError => {
-      const parent = openParentNow("create", rel, true)
+    /**
+     * A temp file beside `rel`, owner-only while it is written (its mode is set when it is committed); in the
+     * parent `inspectHoldingNow` kept open, when given.
+     */
+    const createTempNow = (rel: string, held?: Parent): TempFile | StoreError => {
+      // a held parent is ours from here: closed with the temp file, or now on failure
+      const parent = held ?? openParentNow("create", rel, true)
       if (parent instanceof StoreError) return parent
       const temp = tempName(parent.name)
       const fd = attemptNow("create", rel, () => fs.openSync(at(parent.fd, temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
@@ -481,6 +505,8 @@ export const make = (base: string) =>
       base,
       inspect: (rel: string) => lift(() => inspectNow(rel)),
       inspectNow,
+      inspectHoldingNow,
+      releaseParent,
       createTemp: (rel: string) => lift(() => createTempNow(rel)),
       createTempNow,
       writevNow,

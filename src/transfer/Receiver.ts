@@ -9,7 +9,7 @@ import { type DataDatagram, type Received, Wire } from "../net/Wire.js"
 import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { dataBlock, dataReqId } from "../protocol/dataLayout.js"
 import { emptyPayload, type Header } from "../protocol/message.js"
-import { FileStore, type LocalEntry, StoreError, type TempFile } from "../store/FileStore.js"
+import { FileStore, type LocalEntry, type Parent, StoreError, type TempFile } from "../store/FileStore.js"
 import { decide } from "./decide.js"
 import { collectIdle } from "./idleSessions.js"
 import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
@@ -37,6 +37,8 @@ interface Entry {
   readonly key: string
   session: Session
   temp: TempFile | undefined
+  /** The parent directory kept open from the decision to the temp file's creation (files to update only). */
+  parent: Parent | undefined
   run: WriteRun | undefined
   lastSeen: number
   readonly from: Received["from"]
@@ -78,7 +80,8 @@ export const make = (config: ReceiverConfig) =>
 
     const meta = (m: Mstat) => ({ mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime })
 
-    const decision = (m: Mstat, flags: number): Event => {
+    const decision = (entry: Entry): Event => {
+      const { mstat: m, flags } = entry.session
       if (config.readonly) return { _tag: "Decided", state: RecvState.READONLY, error: 0 }
       if ((flags & Flag.SYNC) !== 0) {
         const done = (flags & Flag.DRYRUN) !== 0 ? mapFound(store.inspectNow(m.path), Option.isSome) : store.removeNow(m.path)
@@ -86,11 +89,16 @@ export const make = (config: ReceiverConfig) =>
           ? { _tag: "Decided", state: RecvState.DELETENG, error: done.errno }
           : { _tag: "Decided", state: done ? RecvState.DELETEOK : RecvState.DELETENG, error: 0 }
       }
-      const local = store.inspectNow(m.path)
+      const local = store.inspectHoldingNow(m.path)
       // a refused path (absolute, '..', a symlink parent) is an error the sender reports, before any OPEN
-      return local instanceof StoreError
-        ? { _tag: "Decided", state: RecvState.OPENERROR, error: local.errno }
-        : { _tag: "Decided", state: decide(m, local, root), error: 0 }
+      if (local instanceof StoreError) return { _tag: "Decided", state: RecvState.OPENERROR, error: local.errno }
+      const state = decide(m, local.found, root)
+      // a file to update keeps its parent open for its temp file: OPEN follows at once
+      if (local.parent !== undefined) {
+        if (state === RecvState.UPDATE && isRegular(m.mode) && (flags & Flag.DRYRUN) === 0) entry.parent = local.parent
+        else store.releaseParent(local.parent)
+      }
+      return { _tag: "Decided", state, error: 0 }
     }
 
     const open = (entry: Entry): Event => {
@@ -98,7 +106,8 @@ export const make = (config: ReceiverConfig) =>
       const type = m.mode & S_IFMT
       let failed: StoreError | undefined
       if (isRegular(m.mode)) {
-        const t = store.createTempNow(m.path)
+        const t = store.createTempNow(m.path, entry.parent)
+        entry.parent = undefined
         if (t instanceof StoreError) failed = t
         else entry.temp = t
       } else if (type === S_IFDIR) failed = store.ensureDirectoryNow(m.path, meta(m)) ?? undefined
@@ -122,11 +131,15 @@ export const make = (config: ReceiverConfig) =>
       return { _tag: "Committed", error: failed?.errno ?? 0 }
     }
 
+    /** Drops what the session holds: its temp file, unwritten blocks, a parent kept open since the decision. */
     const discard = (entry: Entry) => {
       const t = entry.temp
+      const parent = entry.parent
       entry.temp = undefined
+      entry.parent = undefined
       entry.run = undefined
       if (t !== undefined) store.discardNow(t)
+      if (parent !== undefined) store.releaseParent(parent)
     }
 
     // == blocks are written a run at a time
@@ -180,7 +193,7 @@ export const make = (config: ReceiverConfig) =>
         case "Echo":
           return send(entry, wire.ack(action.request, action.state), undefined)
         case "Decide":
-          return advance(entry, decision(entry.session.mstat, entry.session.flags))
+          return advance(entry, decision(entry))
         case "Open":
           return advance(entry, open(entry))
         case "Write":
@@ -192,6 +205,7 @@ export const make = (config: ReceiverConfig) =>
         case "Discard":
           return discard(entry)
         case "Release":
+          discard(entry)
           return void sessions.delete(entry.key)
         default:
           return action satisfies never
@@ -222,7 +236,7 @@ export const make = (config: ReceiverConfig) =>
             warn(`receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`)
             return true
           }
-          entry = { key, session: initial(header, payload), temp: undefined, run: undefined, lastSeen: now, from, request: header }
+          entry = { key, session: initial(header, payload), temp: undefined, parent: undefined, run: undefined, lastSeen: now, from, request: header }
           sessions.set(key, entry)
         }
       }

@@ -11,8 +11,9 @@ import type { SendJob } from "../../src/domain/job.js"
 import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
+// in a subdirectory: a parent directory a receive session failed to close would show too
 const job: SendJob = {
-  paths: ["big"], recursive: false, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5,
+  paths: ["sub/big"], recursive: false, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5,
   reportSkipped: true, rateMbit: undefined, timeout: Duration.seconds(60)
 }
 
@@ -34,22 +35,23 @@ describe("descriptors of transfers that do not complete", () => {
       const net = yield* MemoryNetwork.make({ seed: 11 })
       const a = yield* startNode(net, "10.0.0.1")
       const b = yield* startNode(net, "10.0.0.2")
-      const big = join(a.base, "big")
+      const big = join(a.base, "sub/big")
+      fs.mkdirSync(join(a.base, "sub"))
       fs.writeFileSync(big, Buffer.alloc(4_000_000, 3))
       const run = yield* Effect.fork(driveClock(Effect.map(Stream.runCollect(a.sender.run(job)), Chunk.toReadonlyArray), "5 millis"))
       // once DATA flows (the reader is open, the member has a temp file), the file shrinks under the sender
       for (let i = 0; i < 200 && openBelow(a.base).length === 0; i++) yield* advance("1 millis")
       expect(openBelow(a.base)).toEqual([big])
-      expect(openBelow(b.base)).toHaveLength(1)
+      expect(openBelow(b.base)).toHaveLength(2) // the temp file and its directory
       fs.truncateSync(big, 1000)
       const events = yield* Fiber.join(run)
-      expect(events[0]).toMatchObject({ _tag: "File", path: "big", hosts: [{ host: "h2", outcome: "failed" }] })
+      expect(events[0]).toMatchObject({ _tag: "File", path: "sub/big", hosts: [{ host: "h2", outcome: "failed" }] })
       expect((events[0] as { hosts: ReadonlyArray<{ detail: string }> }).hosts[0]!.detail).toMatch(/^not sent: file changed while sending/)
       yield* settle
       expect(openBelow(a.base)).toEqual([])
       expect(openBelow(b.base)).toEqual([])
-      expect(temps(b.base)).toEqual([])
-      expect(fs.existsSync(join(b.base, "big"))).toBe(false)
+      expect(temps(join(b.base, "sub"))).toEqual([])
+      expect(fs.existsSync(join(b.base, "sub/big"))).toBe(false)
     }))
 
   it.scoped("an interrupted send closes the reader at once; the member discards its temp file on BREAK", () =>
@@ -57,15 +59,42 @@ describe("descriptors of transfers that do not complete", () => {
       const net = yield* MemoryNetwork.make({ seed: 12 })
       const a = yield* startNode(net, "10.0.0.1")
       const b = yield* startNode(net, "10.0.0.2")
-      fs.writeFileSync(join(a.base, "big"), Buffer.alloc(4_000_000, 4))
+      fs.mkdirSync(join(a.base, "sub"))
+      fs.writeFileSync(join(a.base, "sub/big"), Buffer.alloc(4_000_000, 4))
       const run = yield* Effect.fork(driveClock(Stream.runDrain(a.sender.run(job)), "5 millis"))
       for (let i = 0; i < 200 && openBelow(a.base).length === 0; i++) yield* advance("1 millis")
       expect(openBelow(a.base)).toHaveLength(1)
-      expect(temps(b.base)).toHaveLength(1)
+      expect(temps(join(b.base, "sub"))).toHaveLength(1)
       yield* Fiber.interrupt(run)
       expect(openBelow(a.base)).toEqual([])
       yield* settle
       expect(openBelow(b.base)).toEqual([])
-      expect(temps(b.base)).toEqual([])
+      expect(temps(join(b.base, "sub"))).toEqual([])
+    }))
+
+  it.scoped("sessions that end without data (skipped, dry run, sender gone after STAT) hold no descriptor", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 13 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2", { members: { memberTimeout: Duration.hours(1) } })
+      for (const n of [a, b]) fs.mkdirSync(join(n.base, "sub"))
+      fs.writeFileSync(join(a.base, "sub/same"), "same")
+      fs.cpSync(join(a.base, "sub/same"), join(b.base, "sub/same"), { preserveTimestamps: true })
+      fs.writeFileSync(join(a.base, "sub/new"), "new")
+      const send = (paths: ReadonlyArray<string>, dryRun: boolean) =>
+        Effect.map(driveClock(Stream.runCollect(a.sender.run({ ...job, paths, dryRun }))), Chunk.toReadonlyArray)
+      expect(yield* send(["sub/same"], false)).toMatchObject([{ hosts: [{ outcome: "skipped" }] }, { _tag: "Summary" }])
+      expect(yield* send(["sub/new"], true)).toMatchObject([{ hosts: [{ outcome: "would-update" }] }, { _tag: "Summary" }])
+      yield* settle
+      expect(openBelow(b.base)).toEqual([])
+      // the sender vanishes right after its STAT was answered UPDATE: the session holds the file's directory until
+      // it is collected as idle
+      yield* net.crashAfter("10.0.0.1", 2)
+      yield* Effect.fork(Stream.runDrain(a.sender.run({ ...job, paths: ["sub/new"], timeout: Duration.seconds(5) })))
+      yield* advance("1 second")
+      expect(openBelow(b.base)).toHaveLength(1)
+      yield* advance("200 seconds")
+      expect(openBelow(b.base)).toEqual([])
+      expect(temps(join(b.base, "sub"))).toEqual([])
     }))
 })
