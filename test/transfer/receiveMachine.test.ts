@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
 import { Flag, RecvState, SendState } from "../../src/protocol/constants.js"
 import type { Header, Ipv4, ReqId } from "../../src/protocol/message.js"
 import { type Action, type Event, initial, type Mstat, type Session, step } from "../../src/transfer/receiveMachine.js"
@@ -105,4 +106,75 @@ describe("receive state machine", () => {
     expect(actions.map((a) => a._tag)).toEqual(["Discard", "Echo", "Release"])
     expect(actions[1]).toMatchObject({ state: RecvState.IGNORE })
   })
+})
+
+/**
+ * Any order of requests, duplicated and late, with file-system results arriving as the shell would deliver them
+ * (after the action that asked for them). What must hold: a commit only ever follows writes of every block (E15,
+ * no holes); blocks are written only inside the file and only while a temp file exists; a temp file that is
+ * never committed is discarded once the session ends; the decision is asked for once (E23); after Release nothing.
+ */
+describe("receive state machine under any order of requests (property)", () => {
+  const request = fc.oneof(
+    fc.constantFrom(SendState.STAT, SendState.OPEN, SendState.MARK, SendState.CLOSE, SendState.LAST, SendState.BREAK).map((n) => ({ n, block: 0 })),
+    fc.integer({ min: 0, max: 6 }).map((block) => ({ n: SendState.DATA, block }))
+  )
+  it.prop(
+    "commits only complete files, writes only inside them, discards what it does not commit",
+    [fc.integer({ min: 0, max: 6 * 1024 }), fc.array(request, { maxLength: 60 }), fc.boolean()],
+    ([size, requests, failOpen]) => {
+      let s = initial(header(SendState.STAT), mstat(size))
+      const written = new Set<number>()
+      let temp = false
+      let committed = false
+      let decides = 0
+      let released = false
+      const pending: Array<Event> = []
+      const apply = (e: Event) => {
+        const r = step(s, e)
+        s = r.session
+        for (const a of r.actions) {
+          expect(released).toBe(false)
+          switch (a._tag) {
+            case "Decide":
+              decides++
+              pending.push({ _tag: "Decided", state: RecvState.UPDATE, error: 0 })
+              break
+            case "Open":
+              pending.push({ _tag: "Opened", error: failOpen ? 13 : 0 })
+              if (!failOpen) temp = true
+              break
+            case "Write":
+              expect(temp).toBe(true)
+              expect(a.block).toBeLessThan(s.blocks)
+              written.add(a.block)
+              break
+            case "Commit":
+              expect(written.size).toBe(s.blocks)
+              committed = true
+              temp = false
+              pending.push({ _tag: "Committed", error: 0 })
+              break
+            case "Discard":
+              temp = false
+              break
+            case "Release":
+              released = true
+              break
+          }
+        }
+      }
+      for (const { n, block: b } of requests) {
+        if (released) break
+        // blocks past the end come too (empty): the machine must ignore them
+        apply(n === SendState.DATA ? req(n, b, new Uint8Array(Math.max(0, Math.min(1024, size - b * 1024)))) : req(n))
+        // the shell reports a file-system result after the action that asked for it, before the next request
+        while (pending.length > 0 && !released) apply(pending.shift()!)
+      }
+      expect(decides).toBeLessThanOrEqual(1)
+      if (released) expect(temp).toBe(false)
+      if (committed) expect([...written].sort((a, b) => a - b)).toEqual(Array.from({ length: s.blocks }, (_, i) => i))
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
 })
