@@ -3,7 +3,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { join } from "node:path"
 
-/** 500 small files in nested dirs with odd modes and times, an empty file, a symlink and one big file. */
+/** Small files in nested dirs with odd modes and old times, an empty file, a symlink and one big file. */
 export const makeSampleTree = (root: string, files: number, bigMiB: number) => {
   let x = 42
   fs.mkdirSync(root, { recursive: true })
@@ -27,6 +27,16 @@ export const makeSampleTree = (root: string, files: number, bigMiB: number) => {
   }
   fs.writeFileSync(join(root, "empty"), "")
   fs.symlinkSync("d0/s0/f0.txt", join(root, "link"))
+  // directories get old times too, deepest first (a later entry would touch its parent's): a receiver that made
+  // one as the parent of a file, in the same second, would otherwise find it up to date by chance
+  for (let d = 0; d < Math.min(files, 7); d++) {
+    for (let s = 0; s < Math.min(files, 3); s++) {
+      const dir = join(root, `d${d}`, `s${s}`)
+      if (fs.existsSync(dir)) fs.utimesSync(dir, 1_650_000_000 + s, 1_650_000_000 + s)
+    }
+    fs.utimesSync(join(root, `d${d}`), 1_650_000_000 + 10 + d, 1_650_000_000 + 10 + d)
+  }
+  fs.utimesSync(root, 1_650_000_000, 1_650_000_000)
 }
 
 /** Every entry below `dir`: type, mode, mtime, content or link target, by relative path. */
