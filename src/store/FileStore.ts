@@ -20,6 +20,7 @@ const C = fs.constants
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW
 const ELOOP = 40
 const EACCES = 13
+const ESTALE = 116
 
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly op: string
@@ -407,13 +408,7 @@ export const make = (base: string) =>
       const closeNow = () => {
         if (open) (open = false), fs.closeSync(fd)
       }
-      const readvNow = (offset: number, into: ReadonlyArray<Uint8Array>) => {
-        try {
-          return fs.readvSync(fd, into, offset)
-        } catch (e) {
-          return new StoreError({ op: "read", path: rel, ...errnoOf(e) })
-        }
-      }
+      const readvNow = (offset: number, into: ReadonlyArray<Uint8Array>) => attemptNow("read", rel, () => fs.readvSync(fd, into, offset))
       return {
         size,
         read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
@@ -440,11 +435,9 @@ export const make = (base: string) =>
       return attemptNow("open", rel, () => {
         const fd = fs.openSync(`${base}/${split.right.join("/")}`, C.O_RDONLY | C.O_NOFOLLOW)
         const st = fs.fstatSync(fd)
-        if (st.dev !== identity.dev || st.ino !== identity.ino) {
-          fs.closeSync(fd)
-          throw Object.assign(new Error("not the file that was scanned: the path was replaced since"), { code: "ESTALE", errno: 116 })
-        }
-        return readerOf(rel, fd, st.size)
+        if (st.dev === identity.dev && st.ino === identity.ino) return readerOf(rel, fd, st.size)
+        fs.closeSync(fd)
+        return refusal("open", rel, ESTALE, "ESTALE", "not the file that was scanned: the path was replaced since")
       })
     }
 

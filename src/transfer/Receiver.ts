@@ -9,7 +9,7 @@ import { type DataDatagram, type Received, Wire } from "../net/Wire.js"
 import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { dataBlock, dataReqId } from "../protocol/dataLayout.js"
 import { emptyPayload, type Header } from "../protocol/message.js"
-import { FileStore, type LocalEntry, type Parent, StoreError, type TempFile } from "../store/FileStore.js"
+import { FileStore, type Parent, StoreError, type TempFile } from "../store/FileStore.js"
 import { decide } from "./decide.js"
 import { collectIdle } from "./idleSessions.js"
 import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
@@ -84,7 +84,9 @@ export const make = (config: ReceiverConfig) =>
       const { mstat: m, flags } = entry.session
       if (config.readonly) return { _tag: "Decided", state: RecvState.READONLY, error: 0 }
       if ((flags & Flag.SYNC) !== 0) {
-        const done = (flags & Flag.DRYRUN) !== 0 ? mapFound(store.inspectNow(m.path), Option.isSome) : store.removeNow(m.path)
+        // a dry run only looks
+        const found = (flags & Flag.DRYRUN) !== 0 ? store.inspectNow(m.path) : undefined
+        const done = found === undefined ? store.removeNow(m.path) : Option.isOption(found) ? Option.isSome(found) : found
         return done instanceof StoreError
           ? { _tag: "Decided", state: RecvState.DELETENG, error: done.errno }
           : { _tag: "Decided", state: done ? RecvState.DELETEOK : RecvState.DELETENG, error: 0 }
@@ -282,9 +284,5 @@ export const make = (config: ReceiverConfig) =>
       )
     })
   })
-
-/** `f` of a found entry, or the failure. */
-const mapFound = <A>(found: Option.Option<LocalEntry> | StoreError, f: (o: Option.Option<LocalEntry>) => A): A | StoreError =>
-  found instanceof StoreError ? found : f(found)
 
 export const layer = (config: ReceiverConfig) => Layer.scoped(Receiver, make(config))

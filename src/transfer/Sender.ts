@@ -1,7 +1,8 @@
 /**
- * `makuo send`: the scan of the sender's tree as a lazy `Stream`, mapped to SEND transfers with bounded
- * concurrency (`--parallel`), each directory sent after every transfer inside it has finished. ACKs are routed
- * to their transfer by request id. Per-host outcomes are reported as they happen, then a summary.
+ * A job (`makuo send|sync|check`, or a console command): send and sync hand the scan of the sender's tree to the
+ * daemon's transfer engine, `--parallel` files at a time, each directory after everything inside it; check maps
+ * the scan to MD5 comparisons with bounded concurrency; `--delete` and dsync run the deletion scan first.
+ * Per-host outcomes are reported as they happen, then a summary.
  */
 import { Clock, Context, Duration, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
@@ -89,18 +90,13 @@ export const make = Effect.gen(function*() {
   const store = yield* FileStore
   const members = yield* Members
   const active = new Set<Progress>()
-  const lifetime = { retransmittedBlocks: 0, membersLost: 0 }
-  /** Runs one transfer with its progress visible in `status` while it lasts. */
+  const lifetime = { membersLost: 0 }
+  /** Runs one check with its progress visible in `status` while it lasts (sends are the engine's to show). */
   const tracked = <A>(path: string, operation: Progress["operation"], f: (p: Progress) => Effect.Effect<A>) =>
     Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
       const p: Progress = { path, operation, startedAt, blocks: 0, sent: 0, peers: undefined }
       active.add(p)
-      return f(p).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          active.delete(p)
-          lifetime.retransmittedBlocks += Math.max(0, p.sent - p.blocks)
-        }))
-      )
+      return f(p).pipe(Effect.ensuring(Effect.sync(() => active.delete(p))))
     })
   const router = yield* Acks
   const deletions = yield* DelReceiver
@@ -283,7 +279,7 @@ export const make = Effect.gen(function*() {
       const sends = engine.activity()
       return {
         active: [...active, ...sends.active],
-        retransmittedBlocks: lifetime.retransmittedBlocks + sends.retransmittedBlocks,
+        retransmittedBlocks: sends.retransmittedBlocks,
         membersLost: lifetime.membersLost
       }
     }),

@@ -8,8 +8,8 @@
  * A job hands the engine its files through `next` and keeps up to `window` transfers open; each completion pulls
  * the next file, so a tree of small files is bound by neither a round trip per file nor a fiber per file.
  */
-import { Clock, Context, Duration, Effect, Either, Layer } from "effect"
-import { Group, Peer as PeerDestination } from "../../net/Transport.js"
+import { Context, Duration, Effect, Either, Layer } from "effect"
+import { type Destination, Group, Peer as PeerDestination } from "../../net/Transport.js"
 import { type Received, Wire } from "../../net/Wire.js"
 import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { DATA_SEGMENT, writeDataHeader } from "../../protocol/dataLayout.js"
@@ -138,9 +138,12 @@ export const make = Effect.gen(function*() {
     arm(heap.earliest())
   }
 
+  /** The group, or under `-t` each member still in the transfer. */
+  const destinations = (live: Live): ReadonlyArray<Destination> =>
+    live.job.job.unicast ? [...live.t.peers.values()].filter((p) => !p.lost).map((p) => PeerDestination(p.target)) : [Group]
+
   const transmit = (live: Live, message: Message) => {
-    if (!live.job.job.unicast) return void wire.sendNow(Group, message)
-    for (const p of live.t.peers.values()) if (!p.lost) wire.sendNow(PeerDestination(p.target), message)
+    for (const to of destinations(live)) wire.sendNow(to, message)
   }
 
   const perform = (live: Live, action: Machine.Action) => {
@@ -236,16 +239,21 @@ export const make = Effect.gen(function*() {
     }
   }
 
+  /** Breaks the transfers off (BREAK) and lets go of what they hold. */
+  const cancel = (lives: ReadonlySet<Live>) => {
+    for (const live of [...lives]) {
+      apply(live, { _tag: "Cancel" })
+      release(live)
+    }
+  }
+
   const start = (job: EngineJob) => {
     const state: JobState = { job, context: { ...job.context, rtt }, open: new Set(), exhausted: false, cancelled: false, filling: false, refill: false }
     fill(state)
     return () => {
       if (state.cancelled) return
       state.cancelled = true
-      for (const live of [...state.open]) {
-        apply(live, { _tag: "Cancel" })
-        release(live)
-      }
+      cancel(state.open)
     }
   }
 
@@ -284,9 +292,7 @@ export const make = Effect.gen(function*() {
   }
 
   const sendBurst = (live: Live, bytes: Uint8Array) =>
-    live.job.job.unicast
-      ? Effect.forEach([...live.t.peers.values()].filter((p) => !p.lost), (p) => wire.sendSegments(PeerDestination(p.target), bytes, DATA_SEGMENT), { discard: true })
-      : wire.sendSegments(Group, bytes, DATA_SEGMENT)
+    Effect.forEach(destinations(live), (to) => wire.sendSegments(to, bytes, DATA_SEGMENT), { discard: true })
 
   const pump = Effect.gen(function*() {
     let sinceTurn = 0
@@ -327,7 +333,7 @@ export const make = Effect.gen(function*() {
       }
       const bytes = (count - 1) * DATA_SEGMENT + HEADER_SIZE + lastLength
       yield* sendBurst(live, burst.subarray(0, bytes))
-      const wait = live.job.context.pacer.take(bytes, yield* Clock.currentTimeMillis)
+      const wait = live.job.context.pacer.take(bytes, now())
       sinceTurn += bytes
       if (wait > 0) (sinceTurn = 0), yield* Effect.sleep(Duration.millis(wait))
       else if (sinceTurn >= TURN_BYTES) (sinceTurn = 0), yield* yieldToEventLoop
@@ -335,14 +341,7 @@ export const make = Effect.gen(function*() {
   })
 
   yield* Effect.forkScoped(pump)
-  yield* Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      for (const live of [...active]) {
-        apply(live, { _tag: "Cancel" })
-        release(live)
-      }
-    })
-  )
+  yield* Effect.addFinalizer(() => Effect.sync(() => cancel(active)))
 
   return SendEngine.of({
     start,
