@@ -7,9 +7,10 @@ import * as Members from "../members/Members.js"
 import * as Wire from "../net/Wire.js"
 import * as FileStore from "../store/FileStore.js"
 import * as Acks from "../transfer/Acks.js"
-import * as CheckReceiver from "../transfer/CheckReceiver.js"
-import * as DelReceiver from "../transfer/DelReceiver.js"
-import * as DsyncReceiver from "../transfer/DsyncReceiver.js"
+import * as CheckReceiver from "../transfer/check/CheckReceiver.js"
+import * as DelReceiver from "../transfer/dsync/DelReceiver.js"
+import * as DsyncReceiver from "../transfer/dsync/DsyncReceiver.js"
+import * as Sessions from "../transfer/engine/Sessions.js"
 import * as Receiver from "../transfer/Receiver.js"
 import * as SendEngine from "../transfer/engine/SendEngine.js"
 import * as Sender from "../transfer/Sender.js"
@@ -30,8 +31,9 @@ export const layer = (config: NodeConfig) =>
     Layer.provideMerge(CheckReceiver.layer(config.receiver.idleTimeout)),
     Layer.provideMerge(DelReceiver.layer(config.receiver.idleTimeout)),
     Layer.provideMerge(
-      DsyncReceiver.layer({ readonly: config.receiver.readonly, idleTimeout: config.receiver.idleTimeout, rounds: Sender.roundSettings })
+      DsyncReceiver.layer({ readonly: config.receiver.readonly, idleTimeout: config.receiver.idleTimeout, rounds: Sender.roundTiming })
     ),
+    Layer.provideMerge(Sessions.layer),
     Layer.provideMerge(Acks.layer),
     Layer.provideMerge(Timers.layer),
     Layer.provideMerge(Members.layer(config.members)),

@@ -6,9 +6,9 @@
 import { Clock, Effect, Layer } from "effect"
 import { Members } from "../members/Members.js"
 import { Acks } from "../transfer/Acks.js"
-import { CheckReceiver } from "../transfer/CheckReceiver.js"
-import { DelReceiver } from "../transfer/DelReceiver.js"
-import { DsyncReceiver } from "../transfer/DsyncReceiver.js"
+import { CheckReceiver } from "../transfer/check/CheckReceiver.js"
+import { DelReceiver } from "../transfer/dsync/DelReceiver.js"
+import { DsyncReceiver } from "../transfer/dsync/DsyncReceiver.js"
 import { Receiver } from "../transfer/Receiver.js"
 import { type Endpoint, Peer } from "../net/Transport.js"
 import { type Inbound, type Received, Wire } from "../net/Wire.js"
@@ -28,8 +28,9 @@ export const layer = Layer.scopedDiscard(
     const members = yield* Members
     const receiver = yield* Receiver
     const acks = yield* Acks
-    const handlers: Record<number, (r: Received) => Effect.Effect<boolean>> = {
-      [Opcode.MD5]: (yield* CheckReceiver).handle,
+    const check = yield* CheckReceiver
+    const handlers: Record<number, (r: Received, now: number) => boolean> = {
+      [Opcode.SEND]: receiver.handle,
       [Opcode.DSYNC]: (yield* DsyncReceiver).handle,
       [Opcode.DEL]: (yield* DelReceiver).handle
     }
@@ -39,25 +40,24 @@ export const layer = Layer.scopedDiscard(
       if (state !== undefined) wire.sendNow(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
     }
 
-    /** What needs an Effect: membership, and the requests of the rarer operations (check, delete). */
+    /** What needs an Effect: membership, and check requests (the hash is read asynchronously). */
     const dispatch = (r: Received): Effect.Effect<void> => {
       const { header } = r.message
       if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return members.observe(r)
-      const handler = handlers[header.opcode]
-      return handler === undefined ? Effect.sync(() => unknown(r)) : Effect.flatMap(handler(r), (handled) => Effect.sync(() => handled || unknown(r)))
+      return Effect.flatMap(check.handle(r), (handled) => Effect.sync(() => handled || unknown(r)))
     }
 
-    /** ACKs, SEND requests and DATA: handled at once, without an Effect. */
+    /** ACKs, DATA, and the requests of SEND, DSYNC and DEL: handled at once, without an Effect. */
     const handleNow = (r: Inbound, now: number) => {
       if (r._tag === "Data") return receiver.data(r, now)
       if ((r.message.header.flags & Flag.ACK) !== 0) return void acks.route(r)
-      if (!receiver.handle(r, now)) unknown(r)
+      if (!handlers[r.message.header.opcode]?.(r, now)) unknown(r)
     }
 
     const isImmediate = (r: Inbound) => {
       if (r._tag === "Data") return true
       const h = r.message.header
-      return h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT && ((h.flags & Flag.ACK) !== 0 || h.opcode === Opcode.SEND)
+      return h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT && ((h.flags & Flag.ACK) !== 0 || h.opcode !== Opcode.MD5)
     }
 
     // everything that arrived at once, with one clock read; what needs an Effect runs after, in order: once

@@ -44,8 +44,8 @@ export const keepAlivePeriod = (memberTimeout: Duration.Duration): number =>
 export interface MembersShape {
   readonly self: { readonly host: string; readonly version: string }
   readonly list: Effect.Effect<ReadonlyArray<Member>>
-  /** Whether `address` is in the table now (synchronous: asked once per file sent). */
-  readonly isMember: (address: string) => boolean
+  /** The member at `address` now, if any (synchronous: asked once per file sent). */
+  readonly at: (address: string) => Member | undefined
   readonly byHost: (host: string) => Effect.Effect<Option.Option<Member>>
   /** Subscribes now (nothing published after this call is missed) to a stream of changes, for the scope. */
   readonly subscribe: Effect.Effect<Stream.Stream<MemberChange>, never, Scope.Scope>
@@ -156,7 +156,7 @@ export const make = (config: MembersConfig) =>
     return Members.of({
       self: { host: config.host, version: config.version },
       list: Effect.sync(() => [...table.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))),
-      isMember: (address) => table.has(address),
+      at: (address) => table.get(address),
       byHost: (host) => Effect.sync(() => Option.fromNullable([...table.values()].find((m) => m.host === host))),
       subscribe: Stream.fromPubSub(hub, { scoped: true }),
       touch,

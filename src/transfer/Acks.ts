@@ -2,13 +2,11 @@
  * Routes each ACK to the transfer that waits for it, by request id and opcode: makuosan matches the id alone (E22),
  * so a late ACK of another operation that happens to carry the id would be taken for an answer.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Layer } from "effect"
 import type { Received } from "../net/Wire.js"
 import type { ReqId } from "../protocol/message.js"
-import type { AckRouter } from "./exchange.js"
 
-export interface AcksShape extends AckRouter {
-  /** `register` and `unregister` without an Effect, for the transfer engine's handlers. */
+export interface AcksShape {
   readonly add: (reqid: ReqId, opcode: number, onAck: (r: Received) => void) => void
   readonly remove: (reqid: ReqId) => void
   /** Delivers an ACK; false when no transfer of ours waits for it. */
@@ -24,8 +22,6 @@ export const layer = Layer.sync(Acks, () => {
   return Acks.of({
     add,
     remove,
-    register: (reqid, opcode, onAck) => Effect.sync(() => add(reqid, opcode, onAck)),
-    unregister: (reqid) => Effect.sync(() => remove(reqid)),
     route: (r) => {
       const { reqid, opcode } = r.message.header
       const route = routes.get(reqid)

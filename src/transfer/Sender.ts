@@ -14,18 +14,17 @@ import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat, S_IFDIR } from "./receiveMachine.js"
-import { type RoundSettings, type RoundTiming, type Target } from "./exchange.js"
+import { MAX_WAIT_MS, type RoundContext, type RoundTiming, type Target } from "./engine/rounds.js"
+import { Sessions } from "./engine/Sessions.js"
 import { makePacer } from "./pacer.js"
-import { Timers } from "./Timers.js"
-import { Acks } from "./Acks.js"
-import { DelReceiver } from "./DelReceiver.js"
-import { type DeleteReport, dsync } from "./dsync.js"
+import { DelReceiver } from "./dsync/DelReceiver.js"
+import { type DeleteReport, dsync } from "./dsync/dsync.js"
 import { describeErrno } from "../protocol/errno.js"
 import { DEFAULT_TIMEOUT, type SendEvent, type SendJob } from "../domain/job.js"
 import type { HostOutcome, Outcome } from "../domain/outcome.js"
 import type { Progress } from "./progress.js"
 import type { SendContext } from "./send/sendMachine.js"
-import { checkFile } from "./checkFile.js"
+import { checkFile } from "./check/checkFile.js"
 import { BURST, End, type FileToSend, SendEngine } from "./engine/SendEngine.js"
 import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
@@ -47,7 +46,7 @@ export interface SenderShape {
 export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {}
 
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
-export const roundSettings: RoundTiming = { retransmit: Duration.millis(500), timeout: DEFAULT_TIMEOUT }
+export const roundTiming: RoundTiming = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(DEFAULT_TIMEOUT) }
 
 
 const toMstat = (rel: string, e: LocalEntry): Mstat | string => {
@@ -98,13 +97,11 @@ export const make = Effect.gen(function*() {
       active.add(p)
       return f(p).pipe(Effect.ensuring(Effect.sync(() => active.delete(p))))
     })
-  const router = yield* Acks
   const deletions = yield* DelReceiver
   const engine = yield* SendEngine
-  const rtt = engine.rtt
+  const sessions = yield* Sessions
   // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
-  const timers = yield* Timers
 
   const resolveTargets = (job: SendJob) =>
     Effect.flatMap(members.list, (list) => {
@@ -129,17 +126,17 @@ export const make = Effect.gen(function*() {
         const totals = {
           files: 0, bytes: 0, updated: 0, skipped: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 0, lost: 0, sourceErrors: 0
         }
-        const settings: RoundSettings = { ...roundSettings, rtt, timers, timeout: job.timeout }
+        const rounds: RoundContext = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(job.timeout), rtt: sessions.rtt }
         const context: Omit<SendContext, "rtt"> = {
-          maxWait: Duration.toMillis(roundSettings.retransmit),
-          timeout: Duration.toMillis(job.timeout),
+          maxWait: rounds.maxWait,
+          timeout: rounds.timeout,
           burst: BURST,
           // `--rate` caps this job's own pacer; it starts from what the daemon has learned of its path
           pacer: job.rateMbit === undefined ? pacer : makePacer((job.rateMbit * 1_000_000) / 8 / 1000, pacer.rate())
         }
         const flags = (job.dryRun ? Flag.DRYRUN : 0)
 
-        const targetsNowSync = () => initial.filter((t) => !lostHosts.has(t.address) && members.isMember(t.address))
+        const targetsNowSync = () => initial.filter((t) => !lostHosts.has(t.address) && members.at(t.address) !== undefined)
         const targetsNow = Effect.sync(targetsNowSync)
 
         const unicast = job.targets.length > 0
@@ -165,7 +162,8 @@ export const make = Effect.gen(function*() {
             const digest = yield* Effect.either(store.digest(rel))
             if (digest._tag === "Left") return sourceError(rel, `unreadable here: ${digest.left.message}`)
             const targets = yield* targetsNow
-            const hosts = yield* tracked(rel, "check", (p) => checkFile(wire, router, settings, { path: rel, digest: digest.right, targets, unicast }, p))
+            const hosts = yield* tracked(rel, "check", (p) =>
+              checkFile(sessions, rounds, { reqid: wire.nextReqIdNow(), path: rel, digest: digest.right, targets, unicast }, p))
             return account(rel, hosts, 0)
           })
 
@@ -180,8 +178,14 @@ export const make = Effect.gen(function*() {
           if (!(job.delete && job.operation === "send") && job.operation !== "dsync") return []
           for (const rel of rels.length === 0 ? ["."] : rels) {
             const reports: Array<DeleteReport> = []
-            const lost = yield* dsync(wire, router, deletions, settings, {
-              path: rel, recursive: job.recursive, dryRun: job.dryRun, excludes: job.excludes, targets: yield* targetsNow, unicast
+            const lost = yield* dsync(sessions, deletions, rounds, {
+              reqid: wire.nextReqIdNow(),
+              path: rel,
+              recursive: job.recursive,
+              dryRun: job.dryRun,
+              excludes: job.excludes,
+              targets: yield* targetsNow,
+              unicast
             }, (r) => void reports.push(r))
             for (const r of reports) {
               const outcome: Outcome = r.errno !== 0 ? "failed" : job.dryRun ? "would-delete" : "deleted"

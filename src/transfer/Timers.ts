@@ -1,6 +1,6 @@
 /**
- * The retransmission timers of every exchange of a daemon. A round waits for its answers with a plain callback
- * instead of `Effect.timeout` (which forks and joins two fibers per wait, more than the rest of the round costs).
+ * Plain callbacks after a delay, for the engine's one alarm (`engine/Sessions.ts`): cheaper than
+ * `Effect.timeout`, which forks and joins two fibers per wait.
  * One alarm fiber sleeps until the earliest timer; since timers are mostly set later than the ones before them
  * and cancelled when the answers come, a new alarm is rarely needed. It sleeps on the Effect clock, so
  * `TestClock` drives it.

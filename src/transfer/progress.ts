@@ -1,5 +1,5 @@
 import type { Operation } from "../domain/operation.js"
-import type { Peer } from "./exchange.js"
+import type { Peer } from "./engine/rounds.js"
 
 /** A transfer in flight, as `makuo status` shows it; the transfer updates it as it goes. */
 export interface Progress {

@@ -1,31 +1,26 @@
 /**
- * One engine per daemon drives every SEND transfer of every job, as C makuosan does in its select loop: each
- * transfer is a `sendMachine` state object, ACKs reach it through the `Acks` table by request id, the deadlines of
- * all rounds sit in one timer heap behind one alarm, and requests go out from the handler that produced them — no
- * fiber, queue or Effect per file or per round. One fiber, the DATA pump, serves the transfers that have blocks
- * to send in turn (a burst each), reading the file straight into the burst and pacing the daemon's sending.
+ * The SEND side of the engine: every SEND transfer of every job is a `sendMachine` state object, a session of
+ * `Sessions` (which routes its ACKs and keeps its deadlines). One fiber, the DATA pump, serves the transfers that
+ * have blocks to send in turn (a burst each), reading the file straight into the burst and pacing the daemon's
+ * sending.
  *
  * A job hands the engine its files through `next` and keeps up to `window` transfers open; each completion pulls
  * the next file, so a tree of small files is bound by neither a round trip per file nor a fiber per file.
  */
 import { Context, Duration, Effect, Either, Layer } from "effect"
-import { type Destination, Group, Peer as PeerDestination } from "../../net/Transport.js"
 import { type Received, Wire } from "../../net/Wire.js"
 import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { DATA_SEGMENT, writeDataHeader } from "../../protocol/dataLayout.js"
-import type { Message } from "../../protocol/message.js"
 import { encode } from "../../protocol/v7.js"
 import { type FileIdentity, FileStore, type Reader, StoreError } from "../../store/FileStore.js"
-import { Acks } from "../Acks.js"
-import { makeRttEstimator, type RttEstimator, type Target } from "../exchange.js"
+import type { Target } from "./rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Progress } from "../progress.js"
 import type { Mstat } from "../receiveMachine.js"
 import * as Machine from "../send/sendMachine.js"
 import { SourceChanged } from "../errors.js"
-import { Timers } from "../Timers.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
-import { makeTimerHeap } from "./timerHeap.js"
+import { type Session, Sessions } from "./Sessions.js"
 
 export interface FileToSend {
   readonly mstat: Mstat
@@ -62,16 +57,12 @@ export interface SendEngineShape {
   /** Starts the job's transfers; the returned function cancels what is still open (BREAK) and ends the job. */
   readonly start: (job: EngineJob) => () => void
   readonly activity: () => EngineActivity
-  /** The daemon's round-trip estimate (its members share one network), for the rounds of other operations too. */
-  readonly rtt: RttEstimator
 }
 
 export class SendEngine extends Context.Tag("makuo/SendEngine")<SendEngine, SendEngineShape>() {}
 
 /** DATA datagrams per burst: 60 full datagrams fit the 64 KiB one GSO call carries. */
 export const BURST = 60
-/** The resolution of retransmission deadlines (the shortest wait is `MIN_RTO_MS`, 20 ms). */
-const GRAIN_MS = 5
 /** Bytes the pump sends before it lets the event loop run (ACKs, NAKs, timers) when the pacer does not wait. */
 const TURN_BYTES = BURST * DATA_SEGMENT
 
@@ -86,7 +77,7 @@ interface JobState {
   refill: boolean
 }
 
-interface Live {
+interface Live extends Session {
   readonly t: Machine.SendTransfer
   readonly file: FileToSend
   readonly job: JobState
@@ -99,63 +90,19 @@ interface Live {
 export const make = Effect.gen(function*() {
   const wire = yield* Wire
   const store = yield* FileStore
-  const acks = yield* Acks
-  const timers = yield* Timers
-  const clock = yield* Effect.clock
-  // one estimate for the daemon: its members share one network
-  const rtt: RttEstimator = makeRttEstimator()
-  const now = () => clock.unsafeCurrentTimeMillis()
-  const heap = makeTimerHeap<Live>()
+  const sessions = yield* Sessions
+  const { now } = sessions
   const active = new Set<Live>()
   const lifetime = { retransmittedBlocks: 0 }
   const ready: Array<Live> = []
   let wake: (() => void) | undefined
-  let alarmAt = Infinity
-  let cancelAlarm: (() => void) | undefined
-
-  /** An entry whose transfer has moved on to another deadline (its round was answered) no longer matters. */
-  const stale = (at: number, live: Live) => live.t.deadline !== at
-
-  /**
-   * The alarm rings on a grain of `GRAIN_MS`: most deadlines go stale before they are due (the answers come
-   * first), and one ring serves every deadline of its tick.
-   */
-  const arm = (at: number) => {
-    const when = Math.ceil(at / GRAIN_MS) * GRAIN_MS
-    if (when >= alarmAt) return
-    cancelAlarm?.()
-    alarmAt = when
-    cancelAlarm = timers.after(Math.max(0, when - now()), ring)
-  }
-
-  const ring = () => {
-    alarmAt = Infinity
-    cancelAlarm = undefined
-    const due: Array<{ readonly at: number; readonly value: Live }> = []
-    heap.due(now(), due)
-    for (const d of due) if (!stale(d.at, d.value)) apply(d.value, { _tag: "Expired" })
-    heap.dropStale(stale)
-    arm(heap.earliest())
-  }
-
-  /** The group, or under `-t` each member still in the transfer. */
-  const destinations = (live: Live): ReadonlyArray<Destination> =>
-    live.job.job.unicast ? [...live.t.peers.values()].filter((p) => !p.lost).map((p) => PeerDestination(p.target)) : [Group]
-
-  const transmit = (live: Live, message: Message) => {
-    for (const to of destinations(live)) wire.sendNow(to, message)
-  }
 
   const perform = (live: Live, action: Machine.Action) => {
     switch (action._tag) {
       case "Transmit":
-        return transmit(live, {
-          header: wire.request({ opcode: Opcode.SEND, nstate: action.nstate, ostate: action.ostate, reqid: live.t.reqid, flags: live.t.flags }),
-          payload: action.payload
-        })
+        return sessions.transmit(live, action)
       case "Deadline":
-        heap.push(action.at, live)
-        return arm(action.at)
+        return sessions.deadline(live, action.at)
       case "WantRoom":
         if (live.queued) return
         live.queued = true
@@ -184,7 +131,7 @@ export const make = Effect.gen(function*() {
   }
 
   const release = (live: Live) => {
-    acks.remove(live.t.reqid)
+    sessions.close(live)
     live.reader?.closeNow()
     live.reader = undefined
     active.delete(live)
@@ -203,19 +150,33 @@ export const make = Effect.gen(function*() {
   const open = (state: JobState, file: FileToSend) => {
     const reqid = wire.nextReqIdNow()
     const t = Machine.make(reqid, file.mstat, file.flags, file.targets, now())
-    const live: Live = { t, file, job: state, reader: undefined, template: undefined, queued: false }
+    const live: Live = {
+      reqid,
+      opcode: Opcode.SEND,
+      flags: file.flags,
+      unicast: state.job.unicast,
+      rounds: t,
+      ack: (r: Received) => {
+        const { header, payload } = r.message
+        apply(live, {
+          _tag: "Ack",
+          from: r.from.address,
+          state: header.nstate as RecvStateValue,
+          error: header.error,
+          ranges: payload._tag === "Ranges" ? payload.ranges : undefined
+        })
+      },
+      expire: () => apply(live, { _tag: "Expired" }),
+      t,
+      file,
+      job: state,
+      reader: undefined,
+      template: undefined,
+      queued: false
+    }
     state.open.add(live)
     active.add(live)
-    acks.add(reqid, Opcode.SEND, (r: Received) => {
-      const { header, payload } = r.message
-      apply(live, {
-        _tag: "Ack",
-        from: r.from.address,
-        state: header.nstate as RecvStateValue,
-        error: header.error,
-        ranges: payload._tag === "Ranges" ? payload.ranges : undefined
-      })
-    })
+    sessions.open(live)
     apply(live, { _tag: "Start" })
   }
 
@@ -248,7 +209,7 @@ export const make = Effect.gen(function*() {
   }
 
   const start = (job: EngineJob) => {
-    const state: JobState = { job, context: { ...job.context, rtt }, open: new Set(), exhausted: false, cancelled: false, filling: false, refill: false }
+    const state: JobState = { job, context: { ...job.context, rtt: sessions.rtt }, open: new Set(), exhausted: false, cancelled: false, filling: false, refill: false }
     fill(state)
     return () => {
       if (state.cancelled) return
@@ -292,7 +253,7 @@ export const make = Effect.gen(function*() {
   }
 
   const sendBurst = (live: Live, bytes: Uint8Array) =>
-    Effect.forEach(destinations(live), (to) => wire.sendSegments(to, bytes, DATA_SEGMENT), { discard: true })
+    Effect.forEach(sessions.destinations(live), (to) => wire.sendSegments(to, bytes, DATA_SEGMENT), { discard: true })
 
   const pump = Effect.gen(function*() {
     let sinceTurn = 0
@@ -345,7 +306,6 @@ export const make = Effect.gen(function*() {
 
   return SendEngine.of({
     start,
-    rtt,
     activity: () => ({
       active: [...active].map((live): Progress => ({
         path: live.t.mstat.path,

@@ -13,43 +13,27 @@
  */
 import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { describeErrno } from "../../protocol/errno.js"
-import { type BlockRange, emptyPayload, type Payload, type ReqId } from "../../protocol/message.js"
+import { type BlockRange, emptyPayload, type ReqId } from "../../protocol/message.js"
 import { RangeSet } from "../../protocol/ranges.js"
-import type { Peer, RttEstimator, Target } from "../exchange.js"
+import * as Rounds from "../engine/rounds.js"
+import type { Deadline, Peer, RoundContext, Target, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Pacer } from "../pacer.js"
 import { blockCount, blockLength, isRegular, type Mstat } from "../receiveMachine.js"
 
-export interface SendContext {
-  /** The longest wait before a request is sent again (makuosan's fixed 500 ms). */
-  readonly maxWait: number
-  /** Silence after which a member is dropped from the transfer. */
-  readonly timeout: number
-  readonly rtt: RttEstimator
+export interface SendContext extends RoundContext {
   readonly pacer: Pacer
   /** DATA datagrams per burst at most. */
   readonly burst: number
 }
 
-export interface SendTransfer {
+/** The rounds' `phase` is also DATA between rounds, and BREAK. */
+export interface SendTransfer extends Rounds.Rounds {
   readonly reqid: ReqId
   readonly mstat: Mstat
   readonly flags: number
   readonly blocks: number
-  readonly peers: ReadonlyMap<string, Peer>
   readonly startedAt: number
-  /** The state of the current request (a round's, or DATA, or BREAK). */
-  phase: number
-  /** The state of the last round completed (the header's ostate). */
-  ostate: number
-  readonly waiting: Set<Peer>
-  roundStart: number
-  /** The current wait between transmissions of the round's request. */
-  wait: number
-  /** When the round's request is sent again; Infinity outside a round. */
-  deadline: number
-  request: Transmit
-  rounds: number
   markRounds: number
   /** Blocks to send again: the union of what every member reported missing. */
   readonly pending: RangeSet
@@ -85,17 +69,9 @@ export type Event =
   | { readonly _tag: "ReadFailed"; readonly detail: string }
   | { readonly _tag: "Cancel" }
 
-export interface Transmit {
-  readonly _tag: "Transmit"
-  readonly nstate: number
-  readonly ostate: number
-  readonly payload: Payload
-}
-
 export type Action =
   | Transmit
-  /** (Re)arms the round's deadline: `Expired` is due at `at`. */
-  | { readonly _tag: "Deadline"; readonly at: number }
+  | Deadline
   /** The transfer has DATA to send: queue it for the pump's `Room`. */
   | { readonly _tag: "WantRoom" }
   /** Send the blocks `chosen[0..count)`; the last is `lastLength` bytes long, the others full. */
@@ -103,20 +79,12 @@ export type Action =
   | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome> }
 
 export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: ReadonlyArray<Target>, now: number): SendTransfer => ({
+  ...Rounds.makeRounds(targets, now, SendState.STAT),
   reqid,
   mstat,
   flags,
   blocks: isRegular(mstat.mode) ? blockCount(mstat.size) : 0,
-  peers: new Map(targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, missed: 0 }])),
   startedAt: now,
-  phase: SendState.STAT,
-  ostate: 0,
-  waiting: new Set(),
-  roundStart: now,
-  wait: 0,
-  deadline: Infinity,
-  request: { _tag: "Transmit", nstate: SendState.STAT, ostate: 0, payload: mstat },
-  rounds: 0,
   markRounds: 0,
   pending: new RangeSet(),
   next: 0,
@@ -155,24 +123,13 @@ const marking = (p: Peer) => p.state === RecvState.OPEN || p.state === RecvState
 
 /** Starts a round: the members `who` selects wait for an answer to `nstate`; an empty round completes at once. */
 const round = (t: SendTransfer, c: SendContext, now: number, nstate: number, who: (p: Peer) => boolean, out: Array<Action>) => {
-  t.phase = nstate
-  t.rounds++
-  t.waiting.clear()
-  for (const p of t.peers.values()) {
-    if (!p.lost && who(p)) (t.waiting.add(p), (p.state = undefined))
-  }
-  if (t.waiting.size === 0) return completeRound(t, c, now, out)
-  t.request = { _tag: "Transmit", nstate, ostate: t.ostate, payload: nstate === SendState.STAT || nstate === SendState.OPEN ? t.mstat : emptyPayload }
-  t.roundStart = now
-  t.wait = c.rtt.rto(c.maxWait)
-  t.deadline = now + t.wait
-  out.push(t.request, { _tag: "Deadline", at: t.deadline })
+  const payload = nstate === SendState.STAT || nstate === SendState.OPEN ? t.mstat : emptyPayload
+  if (!Rounds.begin(t, c, now, nstate, who, payload, 0, out)) completeRound(t, c, now, out)
 }
 
 /** What follows a completed round. */
 const completeRound = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>): void => {
-  t.deadline = Infinity
-  t.ostate = t.phase
+  Rounds.complete(t)
   switch (t.phase) {
     case SendState.STAT: {
       const dry = isDryRun(t)
@@ -210,7 +167,7 @@ const finish = (t: SendTransfer, out: Array<Action>) => {
 /** BREAK, sent twice: members discard what they received. */
 const breakOff = (t: SendTransfer, out: Array<Action>) => {
   t.phase = SendState.BREAK
-  const request: Transmit = { _tag: "Transmit", nstate: SendState.BREAK, ostate: t.ostate, payload: emptyPayload }
+  const request: Transmit = { _tag: "Transmit", nstate: SendState.BREAK, ostate: t.ostate, seqno: 0, payload: emptyPayload }
   out.push(request, request)
 }
 
@@ -236,30 +193,13 @@ const onAck = (t: SendTransfer, c: SendContext, now: number, e: Extract<Event, {
   else if (state === RecvState.CLOSE && t.phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !isDryRun(t)) {
     peer.result = state
   }
-  peer.state = state
-  if (!t.waiting.delete(peer)) return
-  // timed from the request's first transmission even when it answers a retransmission: never shorter than the truth
-  c.rtt.sample(now - t.roundStart)
-  if (t.waiting.size === 0) completeRound(t, c, now, out)
+  if (Rounds.answered(t, c, now, peer, state)) completeRound(t, c, now, out)
 }
 
 const lossOf = (t: SendTransfer, peer: Peer, blocks: number) => {
   let l = t.lostInEpoch.get(peer)
   if (l === undefined || l.epoch !== t.rateEpoch.seen) t.lostInEpoch.set(peer, (l = { epoch: t.rateEpoch.seen, blocks: 0 }))
   return (l.blocks += blocks)
-}
-
-const onExpired = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>) => {
-  if (t.waiting.size === 0 || now < t.deadline) return
-  if (now - t.roundStart >= c.timeout) {
-    // silent for the whole timeout: lost for this transfer
-    for (const p of t.waiting) p.lost = true
-    t.waiting.clear()
-    return completeRound(t, c, now, out)
-  }
-  t.wait = Math.min(c.maxWait, t.wait * 2)
-  t.deadline = now + t.wait
-  out.push(t.request, { _tag: "Deadline", at: t.deadline })
 }
 
 /** Picks the next burst: repairs first, then new blocks; a short block (the file's last) ends it. */
@@ -291,7 +231,7 @@ export const step = (t: SendTransfer, c: SendContext, event: Event, now: number,
     case "Ack":
       return onAck(t, c, now, event, out)
     case "Expired":
-      return onExpired(t, c, now, out)
+      return void (Rounds.expired(t, c, now, out) && completeRound(t, c, now, out))
     case "Room":
       return onRoom(t, c, now, out)
     case "ReadFailed":

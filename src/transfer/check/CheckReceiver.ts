@@ -4,12 +4,12 @@
  * unsolicited when the hash is done, and again on every later OPEN. CLOSE stops the work and forgets the session.
  */
 import { Clock, Context, Duration, Effect, Fiber, Layer } from "effect"
-import { Peer } from "../net/Transport.js"
-import { type Received, Wire } from "../net/Wire.js"
-import { Opcode, RecvState, type RecvStateValue, SendState } from "../protocol/constants.js"
-import { emptyPayload, type Header } from "../protocol/message.js"
-import { FileStore } from "../store/FileStore.js"
-import { collectIdle } from "./idleSessions.js"
+import { Peer } from "../../net/Transport.js"
+import { type Received, Wire } from "../../net/Wire.js"
+import { Opcode, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { emptyPayload, type Header } from "../../protocol/message.js"
+import { FileStore } from "../../store/FileStore.js"
+import { collectIdle } from "../idleSessions.js"
 
 interface Session {
   state: RecvStateValue

@@ -1,0 +1,217 @@
+/**
+ * A member's side of DSYNC (spec §5.4): the requester names a path and its exclude patterns; once the patterns
+ * are complete we walk our own tree (never following a link, skipping excluded paths and the temp files of
+ * transfers in flight) and, one DEL session (`delMachine`) per batch, ask the requester which of our paths it
+ * lacks, delete exactly those (never outside the base, never the base itself) and report the results. Then an
+ * unsolicited DSYNC CLOSE ACK says we are done; CLOSE requests are answered OPEN until then, BREAK stops the work.
+ * Synchronous: the walk is pulled one batch at a time, so a large tree never holds up the daemon.
+ */
+import { Context, Duration, Effect, Layer, Runtime } from "effect"
+import { Peer } from "../../net/Transport.js"
+import { type Received, Wire } from "../../net/Wire.js"
+import { Flag, MAX_PAYLOAD, Opcode, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { type DelRecord, emptyPayload, type Header } from "../../protocol/message.js"
+import { utf8Length } from "../../protocol/text.js"
+import { makeExclude } from "../../store/exclude.js"
+import { FileStore, type LocalEntry, StoreError } from "../../store/FileStore.js"
+import { walk } from "../../store/scan.js"
+import type { RoundTiming } from "../engine/rounds.js"
+import { type Driven, Sessions } from "../engine/Sessions.js"
+import { collectIdle } from "../idleSessions.js"
+import * as Del from "./delMachine.js"
+
+interface Session {
+  readonly from: Received["from"]
+  readonly path: string
+  readonly flags: number
+  readonly patterns: Array<string>
+  /** Patterns received so far, as numbered by the requester's `seqno`. */
+  count: number
+  /** The walk, once the patterns are complete; the DEL session of its current batch. */
+  work: { readonly walk: Generator<DelRecord>; readonly next: () => Array<DelRecord>; del: Driven<Del.Event> | undefined } | undefined
+  done: boolean
+  request: Header
+  lastSeen: number
+}
+
+export interface DsyncReceiverShape {
+  /** Handles one DSYNC request; false when it is for no session here (the router answers). */
+  readonly handle: (received: Received, now: number) => boolean
+}
+
+export class DsyncReceiver extends Context.Tag("makuo/DsyncReceiver")<DsyncReceiver, DsyncReceiverShape>() {}
+
+/** Cuts the records into DEL batches (16 records at most, that fit one payload), pulled one batch at a time. */
+const batches = (records: Iterator<DelRecord>) => {
+  let held: DelRecord | undefined
+  return (): Array<DelRecord> => {
+    const batch: Array<DelRecord> = []
+    let size = 0
+    while (batch.length < 16) {
+      const pulled = held === undefined ? records.next() : { done: false as const, value: held }
+      held = undefined
+      if (pulled.done === true) break
+      const n = 6 + utf8Length(pulled.value.path)
+      if (size + n > MAX_PAYLOAD) {
+        held = pulled.value
+        break
+      }
+      batch.push(pulled.value)
+      size += n
+    }
+    return batch
+  }
+}
+
+export const make = (options: { readonly readonly: boolean; readonly idleTimeout: Duration.Duration; readonly rounds: RoundTiming }) =>
+  Effect.gen(function*() {
+    const wire = yield* Wire
+    const store = yield* FileStore
+    const sessions = yield* Sessions
+    const context = { ...options.rounds, rtt: sessions.rtt }
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const warn = (message: string) => void runFork(Effect.logWarning(message))
+    const table = new Map<string, Session>()
+
+    const ack = (s: Session, header: Header, state: number, seqno = header.seqno) =>
+      wire.sendNow(Peer(s.from), { header: { ...wire.ack(header, state), seqno }, payload: emptyPayload })
+
+    /** What we have under the path, deepest first (a directory after its contents). */
+    function* candidates(s: Session): Generator<DelRecord> {
+      const exclude = makeExclude(store.base, s.patterns)
+      const recursive = (s.flags & Flag.RECURS) !== 0
+      const record = (rel: string, entry: LocalEntry): Array<DelRecord> =>
+        rel !== "." && 6 + utf8Length(rel) <= MAX_PAYLOAD ? [{ value: entry.mode, path: rel }] : []
+      for (const item of walk(store, { paths: [s.path], recursive, exclude })) {
+        if (item._tag !== "Entry") continue
+        if (!recursive && item.entry.kind === "directory") {
+          // without -r: the directory's own entries, then the directory
+          const names = store.readdirNow(item.rel)
+          for (const name of names instanceof StoreError ? [] : names) {
+            for (const child of walk(store, { paths: [`${item.rel}/${name}`], recursive: false, exclude })) {
+              if (child._tag === "Entry" && !exclude.excludes(child.rel, child.entry.kind === "directory")) yield* record(child.rel, child.entry)
+            }
+          }
+          if (!exclude.excludes(item.rel, true)) yield* record(item.rel, item.entry)
+        } else if (recursive || !exclude.excludes(item.rel, item.entry.kind === "directory")) yield* record(item.rel, item.entry)
+      }
+    }
+
+    const remove = (s: Session, paths: ReadonlyArray<string>): Array<DelRecord> =>
+      paths.map((path) => {
+        if ((s.flags & Flag.DRYRUN) !== 0) return { value: 0, path }
+        const removed = store.removeNow(path)
+        return { value: removed instanceof StoreError ? removed.errno : 0, path }
+      })
+
+    /** The next batch's DEL session, or the end of the work: the unsolicited CLOSE. */
+    const nextDel = (s: Session) => {
+      const work = s.work!
+      const batch = work.next()
+      if (batch.length === 0) {
+        work.del = undefined
+        s.done = true
+        return ack(s, s.request, RecvState.CLOSE, s.count)
+      }
+      const state = Del.make(wire.nextReqIdNow(), s.request.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, sessions.now())
+      work.del = sessions.drive<Del.DelSession, Del.Event, Exclude<Del.Action, { _tag: "Transmit" | "Deadline" }>>({
+        reqid: state.reqid,
+        opcode: Opcode.DEL,
+        flags: s.flags & (Flag.DRYRUN | Flag.RECURS),
+        unicast: true,
+        state,
+        context,
+        step: Del.step,
+        ack: ({ from, message: { header, payload } }) => ({
+          _tag: "Ack",
+          from: from.address,
+          state: header.nstate as RecvStateValue,
+          records: payload._tag === "DelRecords" ? payload.records : undefined
+        }),
+        perform: (action, apply) => {
+          if (action._tag === "Remove") return apply({ _tag: "Removed", results: remove(s, action.paths) })
+          if (action.complete) return nextDel(s)
+          // the requester fell silent: nothing more is deleted for it
+          work.del = undefined
+          warn(`dsync of ${s.path} for ${s.from.address}: no answer to DEL; stopped`)
+        }
+      })
+    }
+
+    const start = (s: Session) => {
+      if (options.readonly) {
+        s.done = true
+        return ack(s, s.request, RecvState.CLOSE, s.count)
+      }
+      const walk = candidates(s)
+      s.work = { walk, next: batches(walk), del: undefined }
+      nextDel(s)
+    }
+
+    const stop = (s: Session) => {
+      s.work?.del?.close()
+      s.work?.walk.return(undefined)
+    }
+
+    const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
+      if (header.opcode !== Opcode.DSYNC) return false
+      const key = `${from.address}:${from.port}:${header.reqid}`
+      let s = table.get(key)
+      switch (header.nstate) {
+        case SendState.OPEN: {
+          if (payload._tag !== "DsyncPath") return false
+          if (s === undefined) {
+            const path = payload.path === "." ? "." : payload.path.replace(/^\.?\/+/, "")
+            table.set(key, s = { from, path, flags: header.flags, patterns: [], count: 0, work: undefined, done: false, request: header, lastSeen: now })
+          }
+          s.lastSeen = now
+          ack(s, header, RecvState.OPEN)
+          return true
+        }
+        case SendState.DATA: {
+          if (s === undefined || payload._tag !== "ExcludePatterns") return false
+          s.lastSeen = now
+          const patterns = payload.patterns
+          if (patterns.length > 0) {
+            if (header.seqno === s.count + patterns.length) (s.patterns.push(...patterns), (s.count = header.seqno))
+            else if (header.seqno > s.count) {
+              // a batch before this one never arrived: we would scan without its excludes (E13); wait for it
+              warn(`dsync from ${from.address}: exclude patterns missing before #${header.seqno}`)
+              return true
+            }
+          } else if (header.seqno !== s.count + 1) {
+            warn(`dsync from ${from.address}: terminator before all exclude patterns; not deleting`)
+            return true
+          } else if (s.work === undefined && !s.done) {
+            s.request = header
+            start(s)
+          }
+          ack(s, header, RecvState.OPEN)
+          return true
+        }
+        case SendState.CLOSE: {
+          if (s === undefined) return false
+          s.lastSeen = now
+          const busy = s.work !== undefined && !s.done && s.work.del !== undefined
+          if (!busy) table.delete(key)
+          ack(s, header, busy ? RecvState.OPEN : RecvState.CLOSE)
+          return true
+        }
+        case SendState.BREAK: {
+          if (s === undefined) return false
+          table.delete(key)
+          stop(s)
+          ack(s, header, RecvState.BREAK)
+          return true
+        }
+        default:
+          return false
+      }
+    }
+
+    yield* collectIdle(table, options.idleTimeout, (s) => Effect.sync(() => stop(s)), (s) => s.work?.del !== undefined)
+
+    return DsyncReceiver.of({ handle })
+  })
+
+export const layer = (options: Parameters<typeof make>[0]) => Layer.scoped(DsyncReceiver, make(options))

@@ -1,0 +1,104 @@
+/**
+ * A member's DEL session during someone's DSYNC (spec §5.4, phase 3) as a state machine without I/O: one batch
+ * of our paths goes to the requester in DEL OPEN (every DEL request carries the DSYNC request id as its seqno);
+ * its answer names those it lacks; we delete exactly those of them we listed (`Remove`, carried out by the
+ * driver, which steps `Removed` with the results), report them in DEL DATA, and release the requester with
+ * DEL CLOSE. The requester is the only member of the session (unicast); if it falls silent the session ends
+ * without deleting anything more.
+ */
+import { RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import type { DelRecord, ReqId } from "../../protocol/message.js"
+import * as Rounds from "../engine/rounds.js"
+import type { Deadline, RoundContext, Target, Transmit } from "../engine/rounds.js"
+
+export interface DelSession extends Rounds.Rounds {
+  readonly reqid: ReqId
+  /** The DSYNC request id of the requester. */
+  readonly dsync: number
+  readonly records: ReadonlyArray<DelRecord>
+  /** The paths the requester lacks, as it answered OPEN. */
+  lacks: ReadonlyArray<DelRecord>
+  /** `Remove` is out, `Removed` awaited. */
+  removing: boolean
+  done: boolean
+}
+
+export type Event =
+  | { readonly _tag: "Start" }
+  | {
+    readonly _tag: "Ack"
+    readonly from: string
+    readonly state: RecvStateValue
+    /** The records an OPEN answer carries. */
+    readonly records: ReadonlyArray<DelRecord> | undefined
+  }
+  | { readonly _tag: "Expired" }
+  /** The outcome of `Remove`: an errno per path, 0 = deleted. */
+  | { readonly _tag: "Removed"; readonly results: ReadonlyArray<DelRecord> }
+
+export type Action =
+  | Transmit
+  | Deadline
+  /** Delete these paths (ours, listed in this batch) and step `Removed`. */
+  | { readonly _tag: "Remove"; readonly paths: ReadonlyArray<string> }
+  /** `complete`: the requester went through the whole session (false: it fell silent). */
+  | { readonly _tag: "Finished"; readonly complete: boolean }
+
+export const make = (reqid: ReqId, dsync: number, records: ReadonlyArray<DelRecord>, requester: Target, now: number): DelSession => ({
+  ...Rounds.makeRounds([requester], now, SendState.OPEN),
+  reqid,
+  dsync,
+  records,
+  lacks: [],
+  removing: false,
+  done: false
+})
+
+const everyone = () => true
+
+const round = (s: DelSession, c: RoundContext, now: number, nstate: number, records: ReadonlyArray<DelRecord>, out: Array<Action>) => {
+  if (!Rounds.begin(s, c, now, nstate, everyone, { _tag: "DelRecords", records }, s.dsync, out)) complete(s, c, now, out)
+}
+
+const complete = (s: DelSession, c: RoundContext, now: number, out: Array<Action>): void => {
+  Rounds.complete(s)
+  const lost = [...s.peers.values()].some((p) => p.lost)
+  if (lost || s.phase === SendState.CLOSE) return finish(s, !lost, out)
+  if (s.phase === SendState.DATA) return round(s, c, now, SendState.CLOSE, [], out)
+  // only paths we listed ourselves: the requester cannot name anything else for deletion
+  const listed = new Set(s.records.map((r) => r.path))
+  s.removing = true
+  out.push({ _tag: "Remove", paths: s.lacks.filter((r) => listed.has(r.path)).map((r) => r.path) })
+}
+
+const finish = (s: DelSession, complete: boolean, out: Array<Action>) => {
+  s.done = true
+  s.deadline = Infinity
+  out.push({ _tag: "Finished", complete })
+}
+
+export const step = (s: DelSession, c: RoundContext, event: Event, now: number, out: Array<Action>): void => {
+  if (s.done) return
+  switch (event._tag) {
+    case "Start":
+      return round(s, c, now, SendState.OPEN, s.records, out)
+    case "Ack": {
+      const peer = s.peers.get(event.from)
+      if (peer === undefined || peer.lost) return
+      const answers = s.phase === SendState.CLOSE ? event.state === RecvState.CLOSE : event.state === RecvState.OPEN
+      if (!answers || !s.waiting.has(peer)) return
+      if (s.phase === SendState.OPEN && event.records !== undefined) s.lacks = event.records
+      if (Rounds.answered(s, c, now, peer, event.state)) complete(s, c, now, out)
+      return
+    }
+    case "Expired":
+      return void (Rounds.expired(s, c, now, out) && complete(s, c, now, out))
+    case "Removed":
+      if (!s.removing) return
+      s.removing = false
+      if (event.results.length === 0) return round(s, c, now, SendState.CLOSE, [], out)
+      return round(s, c, now, SendState.DATA, event.results, out)
+    default:
+      return event satisfies never
+  }
+}

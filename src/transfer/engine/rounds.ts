@@ -1,0 +1,186 @@
+/**
+ * Rounds, the reliability every sending role shares (spec §4), without I/O: a round sends one request and sends
+ * it again after a wait that starts at the round-trip estimate and doubles up to `maxWait`, until every member it
+ * waits for has answered; a member silent for `timeout` is lost for this session only (never evicted from the
+ * group: no eviction storm, E12). The SEND, MD5, DSYNC and DEL machines keep their rounds in a `Rounds` record
+ * (mutated in place, like the machines themselves) and call `begin`, `answered` and `expired` from their `step`.
+ */
+import { RecvState, type RecvStateValue } from "../../protocol/constants.js"
+import type { Payload } from "../../protocol/message.js"
+
+export interface Target {
+  readonly host: string
+  readonly address: string
+  readonly port: number
+}
+
+export interface Peer {
+  readonly target: Target
+  /** The answer in the current round; undefined until the member answers (makuosan's NONE). */
+  state: RecvStateValue | undefined
+  /** What the session amounts to on this member so far. */
+  result: RecvStateValue
+  error: number
+  lost: boolean
+  /** DATA blocks this member reported missing (NAK or MARK answer): a slow or lossy member shows here. */
+  missed: number
+}
+
+/**
+ * The round-trip time of request → ACK, smoothed as TCP does (RFC 6298): the first retransmission of a round
+ * waits `srtt + 4·rttvar` (at least `MIN_RTO_MS`) instead of a fixed 500 ms, and each further one twice as long,
+ * up to `maxWait`. On a LAN that turns a lost datagram into a few milliseconds' delay rather than half a
+ * second, which is what small files under loss are made of. An answer is timed from the request's first
+ * transmission even when it answers a retransmission: never shorter than the truth, so a busy member or a
+ * busy sender lengthens the wait instead of drawing more retransmissions.
+ */
+export interface RttEstimator {
+  readonly rto: (max: number) => number
+  readonly sample: (ms: number) => void
+}
+
+export const MIN_RTO_MS = 20
+
+export const makeRttEstimator = (): RttEstimator => {
+  let srtt: number | undefined
+  let rttvar = 0
+  return {
+    rto: (max) => (srtt === undefined ? max : Math.min(max, Math.max(MIN_RTO_MS, Math.ceil(srtt + 4 * rttvar)))),
+    sample: (ms) => {
+      if (srtt === undefined) (srtt = ms), (rttvar = ms / 2)
+      else (rttvar = 0.75 * rttvar + 0.25 * Math.abs(srtt - ms)), (srtt = 0.875 * srtt + 0.125 * ms)
+    }
+  }
+}
+
+/** makuosan's fixed wait before a request is sent again: the longest wait of a round. */
+export const MAX_WAIT_MS = 500
+
+export interface RoundContext {
+  /** The longest wait before a request is sent again (makuosan's fixed 500 ms). */
+  readonly maxWait: number
+  /** Silence after which a member is dropped from the session. */
+  readonly timeout: number
+  readonly rtt: RttEstimator
+}
+
+export type RoundTiming = Omit<RoundContext, "rtt">
+
+/** Send this request (to the group, or under `-t` to each member still in the session). */
+export interface Transmit {
+  readonly _tag: "Transmit"
+  readonly nstate: number
+  readonly ostate: number
+  readonly seqno: number
+  readonly payload: Payload
+}
+
+/** (Re)arms the session's deadline: `Expired` is due at `at`. */
+export interface Deadline {
+  readonly _tag: "Deadline"
+  readonly at: number
+}
+
+/** Where a machine collects its actions: rounds add theirs. */
+export interface Actions {
+  readonly push: (...actions: Array<Transmit | Deadline>) => unknown
+}
+
+export interface Rounds {
+  readonly peers: ReadonlyMap<string, Peer>
+  /** The state of the current request. */
+  phase: number
+  /** The state of the last round completed (the header's ostate). */
+  ostate: number
+  readonly waiting: Set<Peer>
+  roundStart: number
+  /** The current wait between transmissions of the round's request. */
+  wait: number
+  /** When `Expired` is due (the round's next transmission, or the end of a pause); Infinity when nothing is. */
+  deadline: number
+  request: Transmit
+  rounds: number
+}
+
+export const makeRounds = (targets: ReadonlyArray<Target>, now: number, phase: number): Rounds => ({
+  peers: new Map(targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, missed: 0 }])),
+  phase,
+  ostate: 0,
+  waiting: new Set(),
+  roundStart: now,
+  wait: 0,
+  deadline: Infinity,
+  request: { _tag: "Transmit", nstate: phase, ostate: 0, seqno: 0, payload: { _tag: "Opaque", bytes: new Uint8Array(0) } },
+  rounds: 0
+})
+
+/**
+ * Starts a round: the members `who` selects wait for an answer to `nstate`. False when nobody is to be waited
+ * for (the round is complete at once, nothing is sent).
+ */
+export const begin = (
+  r: Rounds,
+  c: RoundContext,
+  now: number,
+  nstate: number,
+  who: (p: Peer) => boolean,
+  payload: Payload,
+  seqno: number,
+  out: Actions
+): boolean => {
+  r.phase = nstate
+  r.rounds++
+  r.waiting.clear()
+  for (const p of r.peers.values()) {
+    if (!p.lost && who(p)) (r.waiting.add(p), (p.state = undefined))
+  }
+  if (r.waiting.size === 0) return (r.deadline = Infinity), false
+  r.request = { _tag: "Transmit", nstate, ostate: r.ostate, seqno, payload }
+  r.roundStart = now
+  r.wait = c.rtt.rto(c.maxWait)
+  r.deadline = now + r.wait
+  out.push(r.request, { _tag: "Deadline", at: r.deadline })
+  return true
+}
+
+/** Marks the round complete: its state becomes the next requests' ostate. */
+export const complete = (r: Rounds) => {
+  r.deadline = Infinity
+  r.ostate = r.phase
+}
+
+/** `peer` has answered the round (in `state`); true when it was the last one waited for. */
+export const answered = (r: Rounds, c: RoundContext, now: number, peer: Peer, state: RecvStateValue): boolean => {
+  peer.state = state
+  if (!r.waiting.delete(peer)) return false
+  // timed from the request's first transmission even when it answers a retransmission: never shorter than the truth
+  c.rtt.sample(now - r.roundStart)
+  return r.waiting.size === 0
+}
+
+/**
+ * The deadline of a round has passed: the request goes again, or after `timeout` of silence the members still
+ * waited for are lost. True when the round is complete that way.
+ */
+export const expired = (r: Rounds, c: RoundContext, now: number, out: Actions): boolean => {
+  if (r.waiting.size === 0 || now < r.deadline) return false
+  if (now - r.roundStart >= c.timeout) {
+    for (const p of r.waiting) p.lost = true
+    r.waiting.clear()
+    return true
+  }
+  r.wait = Math.min(c.maxWait, r.wait * 2)
+  r.deadline = now + r.wait
+  out.push(r.request, { _tag: "Deadline", at: r.deadline })
+  return false
+}
+
+/** Waits until `at` with no round open (a poll interval); `Expired` ends it. */
+export const pause = (r: Rounds, at: number, out: Actions) => {
+  r.waiting.clear()
+  r.deadline = at
+  out.push({ _tag: "Deadline", at })
+}
+
+/** The members of the session not lost. */
+export const live = (r: Rounds): Array<Peer> => [...r.peers.values()].filter((p) => !p.lost)
