@@ -28,9 +28,9 @@ export const layer = Layer.scopedDiscard(
     const members = yield* Members
     const receiver = yield* Receiver
     const acks = yield* Acks
-    const check = yield* CheckReceiver
     const handlers: Record<number, (r: Received, now: number) => boolean> = {
       [Opcode.SEND]: receiver.handle,
+      [Opcode.MD5]: (yield* CheckReceiver).handle,
       [Opcode.DSYNC]: (yield* DsyncReceiver).handle,
       [Opcode.DEL]: (yield* DelReceiver).handle
     }
@@ -40,14 +40,7 @@ export const layer = Layer.scopedDiscard(
       if (state !== undefined) wire.sendNow(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
     }
 
-    /** What needs an Effect: membership, and check requests (the hash is read asynchronously). */
-    const dispatch = (r: Received): Effect.Effect<void> => {
-      const { header } = r.message
-      if (header.opcode === Opcode.PING || header.opcode === Opcode.EXIT) return members.observe(r)
-      return Effect.flatMap(check.handle(r), (handled) => Effect.sync(() => handled || unknown(r)))
-    }
-
-    /** ACKs, DATA, and the requests of SEND, DSYNC and DEL: handled at once, without an Effect. */
+    /** ACKs, DATA, and the requests of every transfer: handled at once, without an Effect (membership needs one). */
     const handleNow = (r: Inbound, now: number) => {
       if (r._tag === "Data") return receiver.data(r, now)
       if ((r.message.header.flags & Flag.ACK) !== 0) return void acks.route(r)
@@ -57,7 +50,7 @@ export const layer = Layer.scopedDiscard(
     const isImmediate = (r: Inbound) => {
       if (r._tag === "Data") return true
       const h = r.message.header
-      return h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT && ((h.flags & Flag.ACK) !== 0 || h.opcode !== Opcode.MD5)
+      return h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT
     }
 
     // everything that arrived at once, with one clock read; what needs an Effect runs after, in order: once
@@ -70,7 +63,7 @@ export const layer = Layer.scopedDiscard(
         for (const r of rs) {
           // consecutive datagrams mostly come from one member: one table update for them
           if (r.from !== seen) members.touch(r.from.address, now), (seen = r.from)
-          if (!isImmediate(r)) (follow ??= []).push(dispatch(r as Received))
+          if (!isImmediate(r)) (follow ??= []).push(members.observe(r as Received))
           else if (follow === undefined) handleNow(r, now)
           else follow.push(Effect.sync(() => handleNow(r, now)))
         }

@@ -1,92 +1,97 @@
 /**
- * The receiving side of `check` (MD5, spec §5.3): the first OPEN opens the local file (OPENERROR if it cannot)
- * and starts hashing it in chunks; OPEN is answered at once, and the result (MD5OK, MD5NG or READERROR) is sent
- * unsolicited when the hash is done, and again on every later OPEN. CLOSE stops the work and forgets the session.
+ * A member's side of `check` (MD5, spec §5.3): one `checkReceiveMachine` per session, found by sender and request
+ * id. Requests are handled as they arrive; the hash, the one slow part, runs as a fiber of the daemon and steps
+ * the session with its result (interrupted when CLOSE or idle collection ends the session).
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
 import { type Received, Wire } from "../../net/Wire.js"
-import { Opcode, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { Opcode } from "../../protocol/constants.js"
 import { emptyPayload, type Header } from "../../protocol/message.js"
-import { FileStore } from "../../store/FileStore.js"
+import { FileStore, StoreError } from "../../store/FileStore.js"
 import { collectIdle } from "../idleSessions.js"
+import * as Machine from "./checkReceiveMachine.js"
 
 interface Session {
-  state: RecvStateValue
-  error: number
+  readonly machine: Machine.CheckReceiveSession
+  readonly from: Received["from"]
+  /** The request answered last: an unsolicited result is its ACK. */
   request: Header
   lastSeen: number
   hashing: Fiber.RuntimeFiber<void> | undefined
-  readonly from: Received["from"]
 }
 
 export interface CheckReceiverShape {
   /** Handles one MD5 request; false when it is for no session here (the router answers). */
-  readonly handle: (received: Received) => Effect.Effect<boolean>
+  readonly handle: (received: Received, now: number) => boolean
 }
 
 export class CheckReceiver extends Context.Tag("makuo/CheckReceiver")<CheckReceiver, CheckReceiverShape>() {}
-
-const sameDigest = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export const make = (idleTimeout: Duration.Duration) =>
   Effect.gen(function*() {
     const wire = yield* Wire
     const store = yield* FileStore
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const sessions = new Map<string, Session>()
-    const scope = yield* Effect.scope
 
-    const reply = (s: Session) =>
-      wire.send(Peer(s.from), { header: { ...wire.ack(s.request, s.state), seqno: 0, ostate: 0, error: s.error }, payload: emptyPayload })
-
-    const hash = (s: Session, path: string, want: Uint8Array) =>
-      store.digest(path).pipe(
-        Effect.map((got) => {
-          s.state = sameDigest(got, want) ? RecvState.MD5OK : RecvState.MD5NG
-        }),
-        Effect.catchAll((e) => Effect.sync(() => ((s.state = RecvState.READERROR), (s.error = e.errno)))),
-        Effect.zipRight(Effect.suspend(() => reply(s))),
-        Effect.ensuring(Effect.sync(() => (s.hashing = undefined)))
-      )
-
-    const handle = ({ from, message: { header, payload } }: Received) =>
-      Effect.gen(function*() {
-        const key = `${from.address}:${from.port}:${header.reqid}`
-        const now = yield* Clock.currentTimeMillis
-        let s = sessions.get(key)
-        if (header.nstate === SendState.CLOSE) {
-          if (s === undefined) return false
-          sessions.delete(key)
-          if (s.hashing !== undefined) yield* Fiber.interrupt(s.hashing)
-          s.state = RecvState.CLOSE
-          s.request = header
-          yield* reply(s)
-          return true
-        }
-        if (header.nstate !== SendState.OPEN || payload._tag !== "Mhash") return false
-        if (s === undefined) {
-          s = { state: RecvState.OPEN, error: 0, request: header, lastSeen: now, hashing: undefined, from }
-          sessions.set(key, s)
-          const session = s
-          const opened = yield* Effect.either(store.inspect(payload.path))
-          if (opened._tag === "Left" || opened.right._tag === "None" || opened.right.value.kind !== "file") {
-            s.state = RecvState.OPENERROR
-            s.error = opened._tag === "Left" ? opened.left.errno : opened.right._tag === "None" ? 2 : 21
-          } else {
-            s.hashing = yield* Effect.forkIn(hash(session, payload.path, payload.digest), scope)
+    const apply = (key: string, s: Session, event: Machine.Event) => {
+      const out: Array<Machine.Action> = []
+      Machine.step(s.machine, event, out)
+      for (const a of out) {
+        switch (a._tag) {
+          case "Reply":
+            wire.sendNow(Peer(s.from), { header: { ...wire.ack(s.request, a.state), seqno: 0, ostate: 0, error: a.error }, payload: emptyPayload })
+            break
+          case "Inspect": {
+            const found = store.inspectNow(a.path)
+            const error = found instanceof StoreError ? found.errno : Option.isNone(found) ? 2 : found.value.kind !== "file" ? 21 : 0
+            apply(key, s, { _tag: "Inspected", error })
+            break
           }
+          case "Hash":
+            s.hashing = runFork(store.digest(a.path).pipe(
+              Effect.match({
+                onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
+                onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
+              }),
+              Effect.flatMap((e) => Effect.sync(() => ((s.hashing = undefined), apply(key, s, e))))
+            ))
+            break
+          case "StopHash":
+            stop(s)
+            break
+          case "End":
+            sessions.delete(key)
+            break
+          default:
+            a satisfies never
         }
-        s.lastSeen = now
-        s.request = header
-        yield* reply(s)
-        return true
-      })
+      }
+    }
 
-    yield* collectIdle(sessions, idleTimeout, (s) => (s.hashing === undefined ? Effect.void : Fiber.interrupt(s.hashing)))
+    const stop = (s: Session) => {
+      if (s.hashing !== undefined) runFork(Fiber.interrupt(s.hashing))
+      s.hashing = undefined
+    }
 
-    return CheckReceiver.of({
-      handle: (r) => (r.message.header.opcode === Opcode.MD5 ? handle(r) : Effect.succeed(false))
-    })
+    const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
+      if (header.opcode !== Opcode.MD5) return false
+      const key = `${from.address}:${from.port}:${header.reqid}`
+      let s = sessions.get(key)
+      if (s === undefined) {
+        if (!Machine.opens(header.nstate) || payload._tag !== "Mhash") return false
+        sessions.set(key, s = { machine: Machine.make(payload.path, payload.digest), from, request: header, lastSeen: now, hashing: undefined })
+      }
+      s.lastSeen = now
+      s.request = header
+      apply(key, s, { _tag: "Request", nstate: header.nstate })
+      return true
+    }
+
+    yield* collectIdle(sessions, idleTimeout, (s) => Effect.sync(() => stop(s)))
+
+    return CheckReceiver.of({ handle })
   })
 
 export const layer = (idleTimeout: Duration.Duration) => Layer.scoped(CheckReceiver, make(idleTimeout))

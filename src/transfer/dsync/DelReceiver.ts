@@ -1,22 +1,23 @@
 /**
- * Our side of the DEL sub-protocol (spec §5.4, phase 3): a member that runs our DSYNC lists its paths in DEL
- * OPEN; we answer with those we do not have; it deletes them and reports in DEL DATA, which we pass to the
- * DSYNC that asked (found by the DEL `seqno` = our DSYNC request id), once per batch. Synchronous: the router
- * hands requests over as they arrive.
+ * Our side of the DEL sessions members open while they run our DSYNC (spec §5.4, phase 3): one
+ * `delReceiveMachine` per session, found by member and request id; the deletions a member reports go to the
+ * DSYNC that asked (found by the DEL `seqno` = our DSYNC request id). Synchronous: the router hands requests
+ * over as they arrive.
  */
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { Members } from "../../members/Members.js"
 import { Peer } from "../../net/Transport.js"
 import { type Received, Wire } from "../../net/Wire.js"
-import { Opcode, RecvState, SendState } from "../../protocol/constants.js"
-import { type DelRecord, emptyPayload, type Payload, type ReqId } from "../../protocol/message.js"
+import { Opcode } from "../../protocol/constants.js"
+import { type DelRecord, emptyPayload, type Header, type ReqId } from "../../protocol/message.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
 import type { DeleteReport, DsyncRegistry } from "./dsync.js"
 import { collectIdle } from "../idleSessions.js"
+import * as Machine from "./delReceiveMachine.js"
 
 interface Session {
-  readonly answer: ReadonlyArray<DelRecord>
-  reported: boolean
+  readonly machine: Machine.DelReceiveSession
+  readonly from: Received["from"]
   lastSeen: number
 }
 
@@ -42,31 +43,46 @@ export const make = (idleTimeout: Duration.Duration) =>
         return !(here instanceof StoreError) && Option.isNone(here)
       }).map((r): DelRecord => ({ value: 0, path: r.path }))
 
-    const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
+    const apply = (key: string, s: Session, header: Header, event: Machine.Event) => {
+      const out: Array<Machine.Action> = []
+      Machine.step(s.machine, event, out)
+      for (const a of out) {
+        switch (a._tag) {
+          case "Ack":
+            wire.sendNow(Peer(s.from), {
+              header: wire.ack(header, a.state),
+              payload: a.records === undefined ? emptyPayload : { _tag: "DelRecords", records: a.records }
+            })
+            break
+          case "Lookup":
+            apply(key, s, header, { _tag: "LookedUp", lacking: lacking(a.records) })
+            break
+          case "Report": {
+            const report = reports.get(header.seqno as ReqId)
+            const host = members.at(s.from.address)?.host ?? s.from.address
+            for (const r of a.records) report?.({ host, address: s.from.address, path: r.path, errno: r.value })
+            break
+          }
+          case "End":
+            sessions.delete(key)
+            break
+          default:
+            a satisfies never
+        }
+      }
+    }
+
+    const handle = (received: Received, now: number): boolean => {
+      const { from, message: { header, payload } } = received
       if (header.opcode !== Opcode.DEL) return false
       const key = `${from.address}:${from.port}:${header.reqid}`
       let s = sessions.get(key)
-      // an OPEN ACK of DEL carries records (empty when answering DATA)
-      let answer: Payload = { _tag: "DelRecords", records: [] }
-      let state: number = RecvState.OPEN
-      if (header.nstate === SendState.OPEN && payload._tag === "DelRecords") {
-        if (s === undefined) sessions.set(key, s = { answer: lacking(payload.records), reported: false, lastSeen: now })
-        answer = { _tag: "DelRecords", records: s.answer }
-      } else if (header.nstate === SendState.DATA && payload._tag === "DelRecords") {
-        if (s === undefined) return false
-        if (!s.reported) {
-          s.reported = true
-          const report = reports.get(header.seqno as ReqId)
-          const host = members.at(from.address)?.host ?? from.address
-          for (const r of payload.records) report?.({ host, address: from.address, path: r.path, errno: r.value })
-        }
-      } else if (header.nstate === SendState.CLOSE) {
-        if (s === undefined) return false
-        sessions.delete(key)
-        state = RecvState.CLOSE
-      } else return false
-      if (s !== undefined) s.lastSeen = now
-      wire.sendNow(Peer(from), { header: wire.ack(header, state), payload: state === RecvState.OPEN ? answer : emptyPayload })
+      if (s === undefined) {
+        if (!Machine.opens(header.nstate) || payload._tag !== "DelRecords") return false
+        sessions.set(key, s = { machine: Machine.make(), from, lastSeen: now })
+      }
+      s.lastSeen = now
+      apply(key, s, header, { _tag: "Request", nstate: header.nstate, records: payload._tag === "DelRecords" ? payload.records : undefined })
       return true
     }
 

@@ -1,15 +1,15 @@
 /**
- * A member's side of DSYNC (spec §5.4): the requester names a path and its exclude patterns; once the patterns
- * are complete we walk our own tree (never following a link, skipping excluded paths and the temp files of
- * transfers in flight) and, one DEL session (`delMachine`) per batch, ask the requester which of our paths it
- * lacks, delete exactly those (never outside the base, never the base itself) and report the results. Then an
- * unsolicited DSYNC CLOSE ACK says we are done; CLOSE requests are answered OPEN until then, BREAK stops the work.
- * Synchronous: the walk is pulled one batch at a time, so a large tree never holds up the daemon.
+ * A member's side of DSYNC (spec §5.4): one `dsyncReceiveMachine` per session, found by requester and request id.
+ * Once the exclude patterns are complete, the work: we walk our own tree (never following a link, skipping
+ * excluded paths and the temp files of transfers in flight) and, one DEL session (`delMachine`) per batch, ask
+ * the requester which of our paths it lacks, delete exactly those (never outside the base, never the base
+ * itself) and report the results. Synchronous: the walk is pulled one batch at a time, so a large tree never
+ * holds up the daemon.
  */
 import { Context, Duration, Effect, Layer, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
 import { type Received, Wire } from "../../net/Wire.js"
-import { Flag, MAX_PAYLOAD, Opcode, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { type DelRecord, emptyPayload, type Header } from "../../protocol/message.js"
 import { utf8Length } from "../../protocol/text.js"
 import { makeExclude } from "../../store/exclude.js"
@@ -19,18 +19,17 @@ import type { RoundTiming } from "../engine/rounds.js"
 import { type Driven, Sessions } from "../engine/Sessions.js"
 import { collectIdle } from "../idleSessions.js"
 import * as Del from "./delMachine.js"
+import * as Machine from "./dsyncReceiveMachine.js"
 
 interface Session {
+  readonly machine: Machine.DsyncReceiveSession
   readonly from: Received["from"]
   readonly path: string
   readonly flags: number
-  readonly patterns: Array<string>
-  /** Patterns received so far, as numbered by the requester's `seqno`. */
-  count: number
-  /** The walk, once the patterns are complete; the DEL session of its current batch. */
+  /** The walk, once started; the DEL session of its current batch. */
   work: { readonly walk: Generator<DelRecord>; readonly next: () => Array<DelRecord>; del: Driven<Del.Event> | undefined } | undefined
-  done: boolean
-  request: Header
+  /** The terminator of the exclude patterns: the unsolicited CLOSE answers it. */
+  terminator: Header | undefined
   lastSeen: number
 }
 
@@ -73,12 +72,38 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
     const warn = (message: string) => void runFork(Effect.logWarning(message))
     const table = new Map<string, Session>()
 
-    const ack = (s: Session, header: Header, state: number, seqno = header.seqno) =>
-      wire.sendNow(Peer(s.from), { header: { ...wire.ack(header, state), seqno }, payload: emptyPayload })
+    const apply = (key: string, s: Session, header: Header, event: Machine.Event) => {
+      const out: Array<Machine.Action> = []
+      Machine.step(s.machine, event, out)
+      for (const a of out) {
+        switch (a._tag) {
+          case "Ack": {
+            const to = a.unsolicited ? s.terminator! : header
+            wire.sendNow(Peer(s.from), { header: { ...wire.ack(to, a.state), seqno: a.seqno ?? to.seqno }, payload: emptyPayload })
+            break
+          }
+          case "Start":
+            s.terminator = header
+            start(key, s, a.patterns)
+            break
+          case "Stop":
+            stop(s)
+            break
+          case "Warn":
+            warn(`dsync of ${s.path} from ${s.from.address}: ${a.message}`)
+            break
+          case "End":
+            table.delete(key)
+            break
+          default:
+            a satisfies never
+        }
+      }
+    }
 
     /** What we have under the path, deepest first (a directory after its contents). */
-    function* candidates(s: Session): Generator<DelRecord> {
-      const exclude = makeExclude(store.base, s.patterns)
+    function* candidates(s: Session, patterns: ReadonlyArray<string>): Generator<DelRecord> {
+      const exclude = makeExclude(store.base, patterns)
       const recursive = (s.flags & Flag.RECURS) !== 0
       const record = (rel: string, entry: LocalEntry): Array<DelRecord> =>
         rel !== "." && 6 + utf8Length(rel) <= MAX_PAYLOAD ? [{ value: entry.mode, path: rel }] : []
@@ -104,16 +129,12 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
         return { value: removed instanceof StoreError ? removed.errno : 0, path }
       })
 
-    /** The next batch's DEL session, or the end of the work: the unsolicited CLOSE. */
-    const nextDel = (s: Session) => {
+    /** The next batch's DEL session, or the end of the work. */
+    const nextDel = (key: string, s: Session) => {
       const work = s.work!
       const batch = work.next()
-      if (batch.length === 0) {
-        work.del = undefined
-        s.done = true
-        return ack(s, s.request, RecvState.CLOSE, s.count)
-      }
-      const state = Del.make(wire.nextReqIdNow(), s.request.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, sessions.now())
+      if (batch.length === 0) return done(key, s, true)
+      const state = Del.make(wire.nextReqIdNow(), s.terminator!.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, sessions.now())
       work.del = sessions.drive<Del.DelSession, Del.Event, Exclude<Del.Action, { _tag: "Transmit" | "Deadline" }>>({
         reqid: state.reqid,
         opcode: Opcode.DEL,
@@ -130,22 +151,23 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
         }),
         perform: (action, apply) => {
           if (action._tag === "Remove") return apply({ _tag: "Removed", results: remove(s, action.paths) })
-          if (action.complete) return nextDel(s)
-          // the requester fell silent: nothing more is deleted for it
-          work.del = undefined
+          if (action.complete) return nextDel(key, s)
           warn(`dsync of ${s.path} for ${s.from.address}: no answer to DEL; stopped`)
+          done(key, s, false)
         }
       })
     }
 
-    const start = (s: Session) => {
-      if (options.readonly) {
-        s.done = true
-        return ack(s, s.request, RecvState.CLOSE, s.count)
-      }
-      const walk = candidates(s)
+    const done = (key: string, s: Session, complete: boolean) => {
+      if (s.work !== undefined) s.work.del = undefined
+      apply(key, s, s.terminator!, { _tag: "WorkDone", complete })
+    }
+
+    const start = (key: string, s: Session, patterns: ReadonlyArray<string>) => {
+      if (options.readonly) return done(key, s, true)
+      const walk = candidates(s, patterns)
       s.work = { walk, next: batches(walk), del: undefined }
-      nextDel(s)
+      nextDel(key, s)
     }
 
     const stop = (s: Session) => {
@@ -157,59 +179,18 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
       if (header.opcode !== Opcode.DSYNC) return false
       const key = `${from.address}:${from.port}:${header.reqid}`
       let s = table.get(key)
-      switch (header.nstate) {
-        case SendState.OPEN: {
-          if (payload._tag !== "DsyncPath") return false
-          if (s === undefined) {
-            const path = payload.path === "." ? "." : payload.path.replace(/^\.?\/+/, "")
-            table.set(key, s = { from, path, flags: header.flags, patterns: [], count: 0, work: undefined, done: false, request: header, lastSeen: now })
-          }
-          s.lastSeen = now
-          ack(s, header, RecvState.OPEN)
-          return true
-        }
-        case SendState.DATA: {
-          if (s === undefined || payload._tag !== "ExcludePatterns") return false
-          s.lastSeen = now
-          const patterns = payload.patterns
-          if (patterns.length > 0) {
-            if (header.seqno === s.count + patterns.length) (s.patterns.push(...patterns), (s.count = header.seqno))
-            else if (header.seqno > s.count) {
-              // a batch before this one never arrived: we would scan without its excludes (E13); wait for it
-              warn(`dsync from ${from.address}: exclude patterns missing before #${header.seqno}`)
-              return true
-            }
-          } else if (header.seqno !== s.count + 1) {
-            warn(`dsync from ${from.address}: terminator before all exclude patterns; not deleting`)
-            return true
-          } else if (s.work === undefined && !s.done) {
-            s.request = header
-            start(s)
-          }
-          ack(s, header, RecvState.OPEN)
-          return true
-        }
-        case SendState.CLOSE: {
-          if (s === undefined) return false
-          s.lastSeen = now
-          const busy = s.work !== undefined && !s.done && s.work.del !== undefined
-          if (!busy) table.delete(key)
-          ack(s, header, busy ? RecvState.OPEN : RecvState.CLOSE)
-          return true
-        }
-        case SendState.BREAK: {
-          if (s === undefined) return false
-          table.delete(key)
-          stop(s)
-          ack(s, header, RecvState.BREAK)
-          return true
-        }
-        default:
-          return false
+      if (s === undefined) {
+        if (!Machine.opens(header.nstate) || payload._tag !== "DsyncPath") return false
+        const path = payload.path === "." ? "." : payload.path.replace(/^\.?\/+/, "")
+        table.set(key, s = { machine: Machine.make(), from, path, flags: header.flags, work: undefined, terminator: undefined, lastSeen: now })
       }
+      if (header.nstate === SendState.DATA && payload._tag !== "ExcludePatterns") return false
+      s.lastSeen = now
+      apply(key, s, header, { _tag: "Request", nstate: header.nstate, seqno: header.seqno, patterns: payload._tag === "ExcludePatterns" ? payload.patterns : undefined })
+      return true
     }
 
-    yield* collectIdle(table, options.idleTimeout, (s) => Effect.sync(() => stop(s)), (s) => s.work?.del !== undefined)
+    yield* collectIdle(table, options.idleTimeout, (s) => Effect.sync(() => stop(s)), (s) => s.machine.work === "running")
 
     return DsyncReceiver.of({ handle })
   })
