@@ -56,6 +56,22 @@ export const make = (reqid: ReqId, dsync: number, records: ReadonlyArray<DelReco
 
 const everyone = () => true
 
+/**
+ * Whether an ACK answers the current round. DATA is only sent after an OPEN answer that named paths, and its
+ * own answer names none: a late copy of the OPEN answer must not complete DATA (makuosan's E24, where the
+ * deletion report may then never reach the requester).
+ */
+const answers = (s: DelSession, e: Extract<Event, { _tag: "Ack" }>) => {
+  switch (s.phase) {
+    case SendState.CLOSE:
+      return e.state === RecvState.CLOSE
+    case SendState.DATA:
+      return e.state === RecvState.OPEN && (e.records === undefined || e.records.length === 0)
+    default:
+      return e.state === RecvState.OPEN
+  }
+}
+
 const round = (s: DelSession, c: RoundContext, now: number, nstate: number, records: ReadonlyArray<DelRecord>, out: Array<Action>) => {
   if (!Rounds.begin(s, c, now, nstate, everyone, { _tag: "DelRecords", records }, s.dsync, out)) complete(s, c, now, out)
 }
@@ -85,8 +101,7 @@ export const step = (s: DelSession, c: RoundContext, event: Event, now: number, 
     case "Ack": {
       const peer = s.peers.get(event.from)
       if (peer === undefined || peer.lost) return
-      const answers = s.phase === SendState.CLOSE ? event.state === RecvState.CLOSE : event.state === RecvState.OPEN
-      if (!answers || !s.waiting.has(peer)) return
+      if (!answers(s, event) || !s.waiting.has(peer)) return
       if (s.phase === SendState.OPEN && event.records !== undefined) s.lacks = event.records
       if (Rounds.answered(s, c, now, peer, event.state)) complete(s, c, now, out)
       return

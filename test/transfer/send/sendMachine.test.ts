@@ -17,6 +17,7 @@ import { makeRttEstimator, type Target } from "../../../src/transfer/engine/roun
 import { makePacer } from "../../../src/transfer/pacer.js"
 import * as Receive from "../../../src/transfer/receiveMachine.js"
 import * as Send from "../../../src/transfer/send/sendMachine.js"
+import { type NetworkSpec, networkSpecs, perfect, simulation } from "../../support/simulation.js"
 
 const REQID = 42 as ReqId
 const header = (nstate: number, seqno: number): Header => ({
@@ -35,25 +36,11 @@ interface Member {
 type Datagram =
   | { readonly to: "sender"; readonly from: string; readonly ack: Send.Event & { _tag: "Ack" } }
   | { readonly to: string; readonly request: Header; readonly data: Uint8Array }
+  /** The pump's turn (reliable: it is the sender's own). */
+  | { readonly to: "room" }
 
-interface Network {
-  readonly loss: number
-  readonly duplicate: number
-  readonly maxDelay: number
-  readonly seed: number
-}
-
-/** A small deterministic generator, so a failing case replays from fast-check's seed alone. */
-const prng = (seed: number) => {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13, x ^= x >>> 17, x ^= x << 5
-    return (x >>> 0) / 0x1_0000_0000
-  }
-}
-
-const simulate = (size: number, receivers: number, deafOne: boolean, net: Network) => {
-  const random = prng(net.seed)
+const simulate = (size: number, receivers: number, deafOne: boolean, net: NetworkSpec) => {
+  const sim = simulation<Datagram>(net)
   const content = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff)
   const mstat: Receive.Mstat = {
     _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0
@@ -67,16 +54,11 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
   }))
   // a long timeout: at these loss rates a live member is never silent for all of it
   const context: Send.SendContext = { maxWait: 500, timeout: 20_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
-  let now = 0
   let event: Send.Event["_tag"] = "Start"
-  const t = Send.make(REQID, mstat, 0, members.map((m) => m.target), now)
-  const inFlight: Array<{ readonly at: number; readonly seq: number; readonly d: Datagram }> = []
-  let seq = 0
+  const t = Send.make(REQID, mstat, 0, members.map((m) => m.target), 0)
   const post = (d: Datagram) => {
     if (d.to !== "sender" && members.find((m) => m.target.address === d.to)!.deaf) return
-    if (random() < net.loss) return
-    const copies = random() < net.duplicate ? 2 : 1
-    for (let i = 0; i < copies; i++) inFlight.push({ at: now + Math.floor(random() * (net.maxDelay + 1)), seq: seq++, d })
+    sim.post(d)
   }
   const stats = { transmits: 0, blocksSent: 0, roomAsked: false, finished: undefined as ReadonlyArray<unknown> | undefined, afterFinish: 0 }
   const phases: Array<number> = []
@@ -91,9 +73,10 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
           for (const m of members) post({ to: m.target.address, request: header(a.nstate, 0), data: new Uint8Array(0) })
           break
         case "Deadline":
-          expect(a.at).toBeGreaterThan(now)
+          expect(a.at).toBeGreaterThan(sim.now())
           break
         case "WantRoom":
+          if (!stats.roomAsked) sim.schedule(0, { to: "room" })
           stats.roomAsked = true
           break
         case "Blocks":
@@ -116,7 +99,7 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
   const step = (e: Send.Event) => {
     const out: Array<Send.Action> = []
     event = e._tag
-    Send.step(t, context, e, now, out)
+    Send.step(t, context, e, sim.now(), out)
     perform(out)
   }
 
@@ -160,41 +143,19 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
     }
   }
 
-  step({ _tag: "Start" })
-  // the pump gives room whenever the machine asks for it; deadlines expire when the clock reaches them
-  for (let turns = 0; stats.finished === undefined && turns < 1_000_000; turns++) {
-    if (stats.roomAsked) {
-      stats.roomAsked = false
-      step({ _tag: "Room" })
-      continue
-    }
-    inFlight.sort((a, b) => a.at - b.at || a.seq - b.seq)
-    const next = inFlight[0]
-    if (next !== undefined && next.at <= t.deadline) {
-      inFlight.shift()
-      now = Math.max(now, next.at)
-      if (next.d.to === "sender") step((next.d as Extract<Datagram, { to: "sender" }>).ack)
-      else {
-        const d = next.d as Extract<Datagram, { request: Header }>
-        receive(members.find((m) => m.target.address === d.to)!, d.request, d.data)
-      }
-      continue
-    }
-    if (t.deadline === Infinity) break
-    now = t.deadline
-    step({ _tag: "Expired" })
+  const deliver = (d: Datagram) => {
+    if (d.to === "room") return (stats.roomAsked = false), step({ _tag: "Room" })
+    if (d.to === "sender") return step((d as Extract<Datagram, { to: "sender" }>).ack)
+    const r = d as Extract<Datagram, { request: Header }>
+    receive(members.find((m) => m.target.address === r.to)!, r.request, r.data)
   }
+  step({ _tag: "Start" })
+  const late = sim.run(deliver, () => t.deadline, () => step({ _tag: "Expired" }), () => stats.finished !== undefined)
   // anything still arriving after the end changes nothing on the sender's side
-  for (const late of inFlight) if (late.d.to === "sender") step((late.d as Extract<Datagram, { to: "sender" }>).ack)
-  return { t, members, stats, phases, content, now }
+  for (const d of late) if (d.to === "sender") deliver(d)
+  return { t, members, stats, phases, content }
 }
 
-const network = fc.record({
-  loss: fc.constantFrom(0, 0.05, 0.2, 0.5),
-  duplicate: fc.constantFrom(0, 0.1),
-  maxDelay: fc.constantFrom(0, 3, 40),
-  seed: fc.integer({ min: 1, max: 0x7fff_ffff })
-})
 const sizes = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 * BLOCK_SIZE }), fc.integer({ min: 20 * BLOCK_SIZE, max: 40 * BLOCK_SIZE }))
 
 /** A 10-byte file to one member, nothing sent yet. */
@@ -207,7 +168,7 @@ const oneFile = () => {
 describe("send state machine against receive state machines on a simulated network", () => {
   it.prop(
     "always finishes; a deaf member is lost and only it; every other one holds the sender's bytes",
-    [sizes, fc.integer({ min: 1, max: 3 }), fc.boolean(), network],
+    [sizes, fc.integer({ min: 1, max: 3 }), fc.boolean(), networkSpecs],
     ([size, receivers, deafOne, net]) => {
       const { members, stats, t, content } = simulate(size, receivers, deafOne, net)
       expect(stats.finished).toBeDefined()
@@ -233,7 +194,7 @@ describe("send state machine against receive state machines on a simulated netwo
     "on a perfect network: STAT, OPEN, MARK, CLOSE, LAST once each, every block once, nothing retransmitted",
     [sizes, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 0x7fff_ffff })],
     ([size, receivers, seed]) => {
-      const { phases, stats, t } = simulate(size, receivers, false, { loss: 0, duplicate: 0, maxDelay: 0, seed })
+      const { phases, stats, t } = simulate(size, receivers, false, perfect(seed))
       const dataPhases = size > 0 ? [SendState.MARK] : []
       expect(phases).toEqual([SendState.STAT, SendState.OPEN, ...dataPhases, SendState.CLOSE, SendState.LAST])
       expect(stats.transmits).toBe(phases.length)
