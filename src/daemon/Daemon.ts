@@ -12,11 +12,11 @@ import * as Console from "../console/Console.js"
 import { collectStatus, makeHandler, type Services } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import * as Node from "./Node.js"
-import * as Receiver from "../transfer/Receiver.js"
-import * as Sender from "../transfer/Sender.js"
+import * as FileReceiver from "../transfer/send/FileReceiver.js"
+import * as Jobs from "../transfer/Jobs.js"
 
-const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Sender.Sender | Receiver.Receiver> =
-  Effect.all({ members: Members.Members, wire: Wire.Wire, sender: Sender.Sender, receiver: Receiver.Receiver })
+const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver> =
+  Effect.all({ members: Members.Members, wire: Wire.Wire, jobs: Jobs.Jobs, receiver: FileReceiver.FileReceiver })
 
 const controlLayer = (config: DaemonConfig) =>
   Layer.scopedDiscard(
@@ -37,7 +37,7 @@ const consoleLayer = (config: DaemonConfig) =>
       yield* Console.serve(config.console, {
         members: services.members.list,
         status: collectStatus(config, services, startedAt),
-        run: services.sender.run,
+        run: services.jobs.run,
         recvBufferSize: config.recvBufferSize ?? 0,
         sendBufferSize: config.sendBufferSize ?? 0
       })
@@ -61,7 +61,7 @@ export const layer = (config: DaemonConfig) =>
       Node.layer({
         base: config.base,
         members: { ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout },
-        receiver: { ...Receiver.receiverDefaults, readonly: config.readonly }
+        receiver: { ...FileReceiver.receiverDefaults, readonly: config.readonly }
       })
     ),
     Layer.provide(

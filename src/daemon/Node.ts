@@ -11,27 +11,27 @@ import * as CheckReceiver from "../transfer/check/CheckReceiver.js"
 import * as DelReceiver from "../transfer/dsync/DelReceiver.js"
 import * as DsyncReceiver from "../transfer/dsync/DsyncReceiver.js"
 import * as Sessions from "../transfer/engine/Sessions.js"
-import * as Receiver from "../transfer/Receiver.js"
+import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as SendEngine from "../transfer/engine/SendEngine.js"
-import * as Sender from "../transfer/Sender.js"
+import * as Jobs from "../transfer/Jobs.js"
 import * as Timers from "../transfer/Timers.js"
 import * as Router from "./Router.js"
 
 export interface NodeConfig {
   readonly base: string
   readonly members: Members.MembersConfig
-  readonly receiver: Receiver.ReceiverConfig
+  readonly receiver: FileReceiver.ReceiverConfig
 }
 
 export const layer = (config: NodeConfig) =>
   Router.layer.pipe(
-    Layer.provideMerge(Sender.layer),
+    Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(SendEngine.layer),
-    Layer.provideMerge(Receiver.layer(config.receiver)),
+    Layer.provideMerge(FileReceiver.layer(config.receiver)),
     Layer.provideMerge(CheckReceiver.layer(config.receiver.idleTimeout)),
     Layer.provideMerge(DelReceiver.layer(config.receiver.idleTimeout)),
     Layer.provideMerge(
-      DsyncReceiver.layer({ readonly: config.receiver.readonly, idleTimeout: config.receiver.idleTimeout, rounds: Sender.roundTiming })
+      DsyncReceiver.layer({ readonly: config.receiver.readonly, idleTimeout: config.receiver.idleTimeout, rounds: Jobs.roundTiming })
     ),
     Layer.provideMerge(Sessions.layer),
     Layer.provideMerge(Acks.layer),

@@ -9,7 +9,7 @@ import { Acks } from "../transfer/Acks.js"
 import { CheckReceiver } from "../transfer/check/CheckReceiver.js"
 import { DelReceiver } from "../transfer/dsync/DelReceiver.js"
 import { DsyncReceiver } from "../transfer/dsync/DsyncReceiver.js"
-import { Receiver } from "../transfer/Receiver.js"
+import { FileReceiver } from "../transfer/send/FileReceiver.js"
 import { type Endpoint, Peer } from "../net/Transport.js"
 import { type Inbound, type Received, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
@@ -26,7 +26,7 @@ export const layer = Layer.scopedDiscard(
   Effect.gen(function*() {
     const wire = yield* Wire
     const members = yield* Members
-    const receiver = yield* Receiver
+    const receiver = yield* FileReceiver
     const acks = yield* Acks
     const handlers: Record<number, (r: Received, now: number) => boolean> = {
       [Opcode.SEND]: receiver.handle,

@@ -4,8 +4,8 @@ import type { Handler } from "../control/Server.js"
 import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
 import type { MembersShape } from "../members/Members.js"
 import { recvStateName } from "../protocol/constants.js"
-import type { ReceiverShape } from "../transfer/Receiver.js"
-import type { SenderShape } from "../transfer/Sender.js"
+import type { FileReceiverShape } from "../transfer/send/FileReceiver.js"
+import type { JobsShape } from "../transfer/Jobs.js"
 import type { WireShape } from "../net/Wire.js"
 import { VERSION } from "../version.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
@@ -14,20 +14,20 @@ import { sendJob } from "../domain/job.js"
 export interface Services {
   readonly members: MembersShape
   readonly wire: WireShape
-  readonly sender: SenderShape
-  readonly receiver: ReceiverShape
+  readonly jobs: JobsShape
+  readonly receiver: FileReceiverShape
 }
 
 /** Everything `status` shows, read from the services at one instant. */
 export const collectStatus = (
   config: DaemonConfig,
-  { members, receiver, sender, wire }: Services,
+  { jobs, members, receiver, wire }: Services,
   startedAt: number
 ): Effect.Effect<StatusInfo> =>
   Effect.all({
     list: members.list,
     counters: wire.counters,
-    activity: sender.activity,
+    activity: jobs.activity,
     incoming: receiver.sessions,
     now: Clock.currentTimeMillis
   }).pipe(
@@ -62,7 +62,7 @@ export const collectStatus = (
 
 export const makeHandler = (config: DaemonConfig, services: Services, startedAt: number): Handler =>
 (request) => {
-  const { members, sender } = services
+  const { jobs, members } = services
   switch (request._tag) {
     case "Members":
       return Stream.fromEffect(
@@ -74,7 +74,7 @@ export const makeHandler = (config: DaemonConfig, services: Services, startedAt:
       return Stream.fromEffect(Effect.map(collectStatus(config, services, startedAt), (status) => ({ _tag: "Status" as const, status })))
     case "Send": {
       const { _tag, rateMbit, timeoutMs, ...fields } = request
-      return sender.run(sendJob({ ...fields, rateMbit: rateMbit ?? undefined, timeout: Duration.millis(timeoutMs) })).pipe(
+      return jobs.run(sendJob({ ...fields, rateMbit: rateMbit ?? undefined, timeout: Duration.millis(timeoutMs) })).pipe(
         Stream.map((e): ControlEvent => (e._tag === "Summary" ? { ...e, dryRun: request.dryRun, operation: request.operation } : e)),
         Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", reason: e._tag, message: e.message }))
       )

@@ -6,15 +6,15 @@ import { join } from "node:path"
 import * as Node from "../../src/daemon/Node.js"
 import * as Members from "../../src/members/Members.js"
 import * as Wire from "../../src/net/Wire.js"
-import * as Receiver from "../../src/transfer/Receiver.js"
-import * as Sender from "../../src/transfer/Sender.js"
+import * as FileReceiver from "../../src/transfer/send/FileReceiver.js"
+import * as Jobs from "../../src/transfer/Jobs.js"
 import type { MemoryNetwork } from "./MemoryNetwork.js"
 
 export interface TestNode {
   readonly address: string
   readonly host: string
   readonly base: string
-  readonly sender: Sender.SenderShape
+  readonly jobs: Jobs.JobsShape
   readonly members: Members.MembersShape
   readonly wire: Wire.WireShape
   /** Orderly shutdown: EXIT is announced, every scoped resource released. */
@@ -25,7 +25,7 @@ export interface TestNode {
 
 export interface NodeOptions {
   readonly members?: Partial<Members.MembersConfig>
-  readonly receiver?: Partial<Receiver.ReceiverConfig>
+  readonly receiver?: Partial<FileReceiver.ReceiverConfig>
   /** Base dir; a fresh temp dir (removed with the node) when absent. */
   readonly base?: string
 }
@@ -39,7 +39,7 @@ export const startNode = (net: MemoryNetwork, address: string, options: NodeOpti
     const layer = Node.layer({
       base,
       members: { ...Members.defaults(host, "test"), ...options.members },
-      receiver: { ...Receiver.receiverDefaults, ...options.receiver }
+      receiver: { ...FileReceiver.receiverDefaults, ...options.receiver }
     }).pipe(Layer.provide(net.transport(address)))
     const context = yield* Layer.buildWithScope(layer, scope)
     const members = Context.get(context, Members.Members)
@@ -51,7 +51,7 @@ export const startNode = (net: MemoryNetwork, address: string, options: NodeOpti
       address,
       host,
       base,
-      sender: Context.get(context, Sender.Sender),
+      jobs: Context.get(context, Jobs.Jobs),
       changes,
       members,
       wire: Context.get(context, Wire.Wire),

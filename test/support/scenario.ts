@@ -28,4 +28,4 @@ export const setUp = (s: Scenario) =>
 
 /** Runs a job to its end on the test clock; its events. */
 export const runJob = (node: TestNode, job: SendJob) =>
-  Effect.map(driveClock(Stream.runCollect(node.sender.run(job)), "250 millis"), (c): ReadonlyArray<SendEvent> => Chunk.toReadonlyArray(c))
+  Effect.map(driveClock(Stream.runCollect(node.jobs.run(job)), "250 millis"), (c): ReadonlyArray<SendEvent> => Chunk.toReadonlyArray(c))

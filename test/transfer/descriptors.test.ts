@@ -38,7 +38,7 @@ describe("descriptors of transfers that do not complete", () => {
       const big = join(a.base, "sub/big")
       fs.mkdirSync(join(a.base, "sub"))
       fs.writeFileSync(big, Buffer.alloc(4_000_000, 3))
-      const run = yield* Effect.fork(driveClock(Effect.map(Stream.runCollect(a.sender.run(job)), Chunk.toReadonlyArray), "5 millis"))
+      const run = yield* Effect.fork(driveClock(Effect.map(Stream.runCollect(a.jobs.run(job)), Chunk.toReadonlyArray), "5 millis"))
       // once DATA flows (the reader is open, the member has a temp file), the file shrinks under the sender
       for (let i = 0; i < 200 && openBelow(a.base).length === 0; i++) yield* advance("1 millis")
       expect(openBelow(a.base)).toEqual([big])
@@ -61,7 +61,7 @@ describe("descriptors of transfers that do not complete", () => {
       const b = yield* startNode(net, "10.0.0.2")
       fs.mkdirSync(join(a.base, "sub"))
       fs.writeFileSync(join(a.base, "sub/big"), Buffer.alloc(4_000_000, 4))
-      const run = yield* Effect.fork(driveClock(Stream.runDrain(a.sender.run(job)), "5 millis"))
+      const run = yield* Effect.fork(driveClock(Stream.runDrain(a.jobs.run(job)), "5 millis"))
       for (let i = 0; i < 200 && openBelow(a.base).length === 0; i++) yield* advance("1 millis")
       expect(openBelow(a.base)).toHaveLength(1)
       expect(temps(join(b.base, "sub"))).toHaveLength(1)
@@ -82,7 +82,7 @@ describe("descriptors of transfers that do not complete", () => {
       fs.cpSync(join(a.base, "sub/same"), join(b.base, "sub/same"), { preserveTimestamps: true })
       fs.writeFileSync(join(a.base, "sub/new"), "new")
       const send = (paths: ReadonlyArray<string>, dryRun: boolean) =>
-        Effect.map(driveClock(Stream.runCollect(a.sender.run({ ...job, paths, dryRun }))), Chunk.toReadonlyArray)
+        Effect.map(driveClock(Stream.runCollect(a.jobs.run({ ...job, paths, dryRun }))), Chunk.toReadonlyArray)
       expect(yield* send(["sub/same"], false)).toMatchObject([{ hosts: [{ outcome: "skipped" }] }, { _tag: "Summary" }])
       expect(yield* send(["sub/new"], true)).toMatchObject([{ hosts: [{ outcome: "would-update" }] }, { _tag: "Summary" }])
       yield* settle
@@ -90,7 +90,7 @@ describe("descriptors of transfers that do not complete", () => {
       // the sender vanishes right after its STAT was answered UPDATE: the session holds the file's directory until
       // it is collected as idle
       yield* net.crashAfter("10.0.0.1", 2)
-      yield* Effect.fork(Stream.runDrain(a.sender.run({ ...job, paths: ["sub/new"], timeout: Duration.seconds(5) })))
+      yield* Effect.fork(Stream.runDrain(a.jobs.run({ ...job, paths: ["sub/new"], timeout: Duration.seconds(5) })))
       yield* advance("1 second")
       expect(openBelow(b.base)).toHaveLength(1)
       yield* advance("200 seconds")

@@ -73,7 +73,7 @@ describe("makuo sends to a makuosan 1.3.6 receiver (its captured answers replaye
         ),
         Effect.forkScoped
       )
-      const events = Chunk.toReadonlyArray(yield* driveClock(Stream.runCollect(node.sender.run(job))))
+      const events = Chunk.toReadonlyArray(yield* driveClock(Stream.runCollect(node.jobs.run(job))))
       expect(events[0]).toMatchObject({ _tag: "File", path: "small.txt", hosts: [{ host: "node2", outcome: "updated" }] })
       const states = seen.map((s) => s.nstate).filter((s, i, all) => i === 0 || all[i - 1] !== s)
       expect(states).toEqual([SendState.STAT, SendState.OPEN, SendState.DATA, SendState.MARK, SendState.CLOSE, SendState.LAST])

@@ -16,7 +16,7 @@ import { type FileIdentity, FileStore, type Reader, StoreError } from "../../sto
 import type { Target } from "./rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Progress } from "../progress.js"
-import type { Mstat } from "../receiveMachine.js"
+import type { Mstat } from "../send/receiveMachine.js"
 import * as Machine from "../send/sendMachine.js"
 import { SourceChanged } from "../errors.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"

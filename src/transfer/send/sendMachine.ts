@@ -19,7 +19,7 @@ import * as Rounds from "../engine/rounds.js"
 import type { Deadline, Peer, RoundContext, Target, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Pacer } from "../pacer.js"
-import { blockCount, blockLength, isRegular, type Mstat } from "../receiveMachine.js"
+import { blockCount, blockLength, isRegular, type Mstat } from "./receiveMachine.js"
 
 export interface SendContext extends RoundContext {
   readonly pacer: Pacer

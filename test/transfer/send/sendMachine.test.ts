@@ -15,7 +15,7 @@ import { BLOCK_SIZE, RecvState, SendState } from "../../../src/protocol/constant
 import type { Header, Ipv4, ReqId } from "../../../src/protocol/message.js"
 import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
 import { makePacer } from "../../../src/transfer/pacer.js"
-import * as Receive from "../../../src/transfer/receiveMachine.js"
+import * as Receive from "../../../src/transfer/send/receiveMachine.js"
 import * as Send from "../../../src/transfer/send/sendMachine.js"
 import { type NetworkSpec, networkSpecs, perfect, simulation } from "../../support/simulation.js"
 

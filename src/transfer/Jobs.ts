@@ -1,8 +1,8 @@
 /**
- * A job (`makuo send|sync|check`, or a console command): send and sync hand the scan of the sender's tree to the
- * daemon's transfer engine, `--parallel` files at a time, each directory after everything inside it; check maps
- * the scan to MD5 comparisons with bounded concurrency; `--delete` and dsync run the deletion scan first.
- * Per-host outcomes are reported as they happen, then a summary.
+ * Runs jobs (`makuo send|sync|check`, or a console command) on the daemon's engine: send and sync hand the scan
+ * of the tree to `SendEngine`, `--parallel` files at a time, each directory after everything inside it; check
+ * hashes each file here and runs its check session, `--parallel` at a time; `--delete` and dsync run the DSYNC
+ * sessions first. Per-host outcomes are reported as they happen, then a summary.
  */
 import { Clock, Context, Duration, Effect, Layer, Stream } from "effect"
 import { Members } from "../members/Members.js"
@@ -13,7 +13,7 @@ import { FileStore, type LocalEntry } from "../store/FileStore.js"
 import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
-import { isRegular, type Mstat, S_IFDIR } from "./receiveMachine.js"
+import { isRegular, type Mstat, S_IFDIR } from "./send/receiveMachine.js"
 import { MAX_WAIT_MS, type RoundContext, type RoundTiming, type Target } from "./engine/rounds.js"
 import { Sessions } from "./engine/Sessions.js"
 import { makePacer } from "./pacer.js"
@@ -38,12 +38,12 @@ export interface Activity {
   readonly membersLost: number
 }
 
-export interface SenderShape {
+export interface JobsShape {
   readonly activity: Effect.Effect<Activity>
   readonly run: (job: SendJob) => Stream.Stream<SendEvent, SendRefused>
 }
 
-export class Sender extends Context.Tag("makuo/Sender")<Sender, SenderShape>() {}
+export class Jobs extends Context.Tag("makuo/Jobs")<Jobs, JobsShape>() {}
 
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
 export const roundTiming: RoundTiming = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(DEFAULT_TIMEOUT) }
@@ -278,7 +278,7 @@ export const make = Effect.gen(function*() {
       })
     )
 
-  return Sender.of({
+  return Jobs.of({
     activity: Effect.sync(() => {
       const sends = engine.activity()
       return {
@@ -291,6 +291,6 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const layer = Layer.effect(Sender, make)
+export const layer = Layer.effect(Jobs, make)
 
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
-import { RecvState } from "../../src/protocol/constants.js"
-import type { LocalEntry } from "../../src/store/FileStore.js"
-import { decide } from "../../src/transfer/decide.js"
-import type { Mstat } from "../../src/transfer/receiveMachine.js"
+import { RecvState } from "../../../src/protocol/constants.js"
+import type { LocalEntry } from "../../../src/store/FileStore.js"
+import { decide } from "../../../src/transfer/send/decide.js"
+import type { Mstat } from "../../../src/transfer/send/receiveMachine.js"
 
 const m = (over: Partial<Mstat> = {}): Mstat => ({
   _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 100, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0, ...over

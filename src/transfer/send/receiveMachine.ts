@@ -1,16 +1,16 @@
 /**
  * The receiving side of one SEND transfer (spec §5.2.3–5.2.6) as a step function without I/O:
  * `step(session, event) → { session, actions }`. Requests and the results of file-system work are events;
- * replies and file-system work are actions, carried out by the shell (`Receiver.ts`) in order. A session owns
+ * replies and file-system work are actions, carried out by the shell (`FileReceiver.ts`) in order. A session owns
  * its block bookkeeping (`expected`, `missing`): DATA, a million events a GiB, updates it in place instead of
  * copying the session; every other transition returns a new session.
  *
  * Fixed makuosan bugs: a duplicate STAT never re-opens the decision (E23); CLOSE commits only a complete file —
  * a receiver that missed blocks answers CLOSEERROR instead of committing holes (E15).
  */
-import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../protocol/constants.js"
-import type { BlockRange, Header, PayloadOf } from "../protocol/message.js"
-import { RangeSet } from "../protocol/ranges.js"
+import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import type { BlockRange, Header, PayloadOf } from "../../protocol/message.js"
+import { RangeSet } from "../../protocol/ranges.js"
 
 export type Mstat = PayloadOf<"Mstat">
 

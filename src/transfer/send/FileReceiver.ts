@@ -4,14 +4,14 @@
  * the wire. Sessions idle for 180 s are collected with their temp files (makuosan's GC, but on a timer: E35).
  */
 import { Context, Duration, Effect, Layer, Option, Runtime } from "effect"
-import { Peer } from "../net/Transport.js"
-import { type DataDatagram, type Received, Wire } from "../net/Wire.js"
-import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../protocol/constants.js"
-import { dataBlock, dataReqId } from "../protocol/dataLayout.js"
-import { emptyPayload, type Header } from "../protocol/message.js"
-import { FileStore, type Parent, StoreError, type TempFile } from "../store/FileStore.js"
+import { Peer } from "../../net/Transport.js"
+import { type DataDatagram, type Received, Wire } from "../../net/Wire.js"
+import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../../protocol/constants.js"
+import { dataBlock, dataReqId } from "../../protocol/dataLayout.js"
+import { emptyPayload, type Header } from "../../protocol/message.js"
+import { FileStore, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
 import { decide } from "./decide.js"
-import { collectIdle } from "./idleSessions.js"
+import { collectIdle } from "../idleSessions.js"
 import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
 
 export interface ReceiverConfig {
@@ -46,7 +46,7 @@ interface Entry {
   request: Header
 }
 
-export interface ReceiverShape {
+export interface FileReceiverShape {
   /**
    * Handles one SEND request, synchronously (file-system work included: each step is a few system calls, and the
    * receive path stays in order without an Effect per request); false when no session exists for it (the router
@@ -60,7 +60,7 @@ export interface ReceiverShape {
   readonly sessions: Effect.Effect<ReadonlyArray<{ readonly path: string; readonly from: string; readonly phase: string; readonly blocks: number; readonly missing: number }>>
 }
 
-export class Receiver extends Context.Tag("makuo/Receiver")<Receiver, ReceiverShape>() {}
+export class FileReceiver extends Context.Tag("makuo/FileReceiver")<FileReceiver, FileReceiverShape>() {}
 
 const S_IFMT = 0o170000
 const ENOTSUP = 95
@@ -269,7 +269,7 @@ export const make = (config: ReceiverConfig) =>
       Effect.zipRight(Effect.sync(() => discard(e)), Effect.logInfo(`collected idle transfer of ${e.session.mstat.path} from ${e.from.address}`)))
     yield* Effect.addFinalizer(() => Effect.sync(() => sessions.forEach(discard)))
 
-    return Receiver.of({
+    return FileReceiver.of({
       handle,
       data,
       flush,
@@ -285,4 +285,4 @@ export const make = (config: ReceiverConfig) =>
     })
   })
 
-export const layer = (config: ReceiverConfig) => Layer.scoped(Receiver, make(config))
+export const layer = (config: ReceiverConfig) => Layer.scoped(FileReceiver, make(config))
