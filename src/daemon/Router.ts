@@ -3,7 +3,7 @@
  * then goes to the handler of its opcode. Requests nobody here serves are answered the way makuosan answers
  * an unknown transfer, so a makuosan sender never waits for us and never evicts us for silence (E32).
  */
-import { Clock, Effect, Layer } from "effect"
+import { Effect, Layer, Runtime } from "effect"
 import { Members } from "../members/Members.js"
 import { Acks } from "../transfer/Acks.js"
 import { CheckReceiver } from "../transfer/check/CheckReceiver.js"
@@ -53,26 +53,23 @@ export const layer = Layer.scopedDiscard(
       return h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT
     }
 
-    // everything that arrived at once, with one clock read; what needs an Effect runs after, in order: once
-    // something of the batch waits to run, what comes after it waits its turn too. The blocks of the batch reach
-    // the disk with one write per run of consecutive blocks.
-    const batch = (rs: ReadonlyArray<Inbound>) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        let follow: Array<Effect.Effect<void>> | undefined
-        let seen: Endpoint | undefined
-        for (const r of rs) {
-          // consecutive datagrams mostly come from one member: one table update for them
-          if (r.from !== seen) members.touch(r.from.address, now), (seen = r.from)
-          if (!isImmediate(r)) (follow ??= []).push(members.observe(r as Received))
-          else if (follow === undefined) handleNow(r, now)
-          else follow.push(Effect.sync(() => handleNow(r, now)))
-        }
-        receiver.flush()
-        if (follow === undefined) return Effect.void
-        follow.push(Effect.sync(receiver.flush))
-        return Effect.all(follow, { discard: true })
-      })
+    // everything that arrived at once, with one clock read, as it arrives (no fiber between the socket and the
+    // transfers); membership, which is rare, runs as an Effect of its own, started at once so the order holds.
+    // The blocks of the batch reach the disk with one write per run of consecutive blocks.
+    const clock = yield* Effect.clock
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const batch = (rs: ReadonlyArray<Inbound>) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      let seen: Endpoint | undefined
+      for (const r of rs) {
+        // consecutive datagrams mostly come from one member: one table update for them
+        if (r.from !== seen) members.touch(r.from.address, now), (seen = r.from)
+        if (isImmediate(r)) handleNow(r, now)
+        else runFork(members.observe(r as Received))
+      }
+      receiver.flush()
+    }
 
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(wire.receive, batch)))
+    yield* Effect.acquireRelease(Effect.sync(() => wire.consume(batch)), () => Effect.sync(() => wire.consume(undefined)))
   })
 )

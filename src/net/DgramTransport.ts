@@ -4,7 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import * as dgram from "node:dgram"
-import { makeReceiveQueue } from "./receiveQueue.js"
+import { makeArrivals } from "./arrivals.js"
 import { type Datagram, type Destination, Transport, TransportError } from "./Transport.js"
 import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
 
@@ -45,7 +45,7 @@ const configure = (options: UdpOptions, socket: dgram.Socket, join: boolean, loo
 
 export const make = (options: UdpOptions) =>
   Effect.gen(function*() {
-    const received = yield* makeReceiveQueue(options.queueCapacity)
+    const received = makeArrivals(options.queueCapacity)
     let sendErrors = 0
     let lastSendError: Error | undefined
     // sends handed to the socket and not yet completed; the sockets close only once they are out (EXIT!)
@@ -112,7 +112,7 @@ export const make = (options: UdpOptions) =>
           const own = Uint8Array.prototype.slice.call(bytes)
           for (let o = 0; o < own.length; o += segment) sendNow(own.subarray(o, Math.min(o + segment, own.length)), port, address)
         }),
-      receive: received.receive,
+      consume: received.consume,
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined

@@ -7,7 +7,7 @@
 import { Effect, Layer } from "effect"
 import { getSystemErrorMap } from "node:util"
 import { type NativeSocket, type NativeUdp, RECV_META } from "./native.js"
-import { makeReceiveQueue } from "./receiveQueue.js"
+import { makeArrivals } from "./arrivals.js"
 import { type Datagram, type Destination, type Endpoint, type IoMode, Transport, TransportError } from "./Transport.js"
 import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
 
@@ -44,7 +44,7 @@ interface PendingSend {
 export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sendmmsg" = "gso") =>
   Effect.gen(function*() {
     const c = native.constants
-    const received = yield* makeReceiveQueue(options.queueCapacity)
+    const received = makeArrivals(options.queueCapacity)
     const { local, shared } = socketLayout(options)
     const localAddress = ipv4ToU32(local.address)
     const group: Endpoint = { address: options.group, port: options.port }
@@ -219,7 +219,7 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
         Effect.async<void, TransportError>((resume) => {
           enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))
         }),
-      receive: received.receive,
+      consume: received.consume,
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined

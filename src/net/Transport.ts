@@ -40,7 +40,7 @@ export type IoMode = "gso" | "sendmmsg" | "dgram" | "memory"
 
 export interface TransportStats {
   readonly io: IoMode
-  /** Datagrams dropped because the consumer fell behind the receive queue. */
+  /** Datagrams dropped because they arrived before the daemon could take them (start-up). */
   readonly overflowed: number
   /** Sends the socket reported as failed after accepting them. */
   readonly sendErrors: number
@@ -63,10 +63,11 @@ export interface TransportShape {
    */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void, TransportError>
   /**
-   * Waits for datagrams from others (our own multicast echoes are filtered out), then returns every one that has
-   * arrived: one Effect per wake-up of the daemon, however many datagrams it brings. One consumer.
+   * Sets the one consumer of the datagrams from others (our own multicast echoes are filtered out): called
+   * synchronously from the socket's callback with every batch that arrives (one call per wake-up, however many
+   * datagrams it brings), never from inside a `send`. Until it is set, arrivals wait (bounded); undefined removes it.
    */
-  readonly receive: Effect.Effect<ReadonlyArray<Datagram>>
+  readonly consume: (consumer: ((batch: ReadonlyArray<Datagram>) => void) | undefined) => void
   readonly stats: Effect.Effect<TransportStats>
 }
 

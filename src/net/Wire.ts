@@ -3,7 +3,7 @@
  * group or port, `-k` traffic) or malformed, and counts all of it. Also the header conventions of makuosan:
  * request ids, and ACKs built like `common.c:mkack`.
  */
-import { Context, Effect, Either, Layer, Random } from "effect"
+import { Context, Effect, Either, Layer, Random, Runtime } from "effect"
 import { Flag } from "../protocol/constants.js"
 import { isDataRequest } from "../protocol/dataLayout.js"
 import { type Header, type Ipv4, type Message, parseIpv4, type ReqId } from "../protocol/message.js"
@@ -58,8 +58,11 @@ export interface WireShape {
   readonly sendNow: (to: Destination, message: Message) => string | undefined
   /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
-  /** Waits for datagrams, then returns every one that has arrived, decoded (DATA left as it is), in order. */
-  readonly receive: Effect.Effect<ReadonlyArray<Inbound>>
+  /**
+   * Sets the one consumer of what arrives: every batch the transport hands over, decoded (DATA left as it is), in
+   * order, synchronously (`Transport.consume`); what is malformed or not ours is counted and logged instead.
+   */
+  readonly consume: (consumer: ((inbound: ReadonlyArray<Inbound>) => void) | undefined) => void
   readonly nextReqId: Effect.Effect<ReqId>
   readonly nextReqIdNow: () => ReqId
   readonly request: (fields: RequestFields) => Header
@@ -104,16 +107,17 @@ export const make = Effect.gen(function*() {
     return { _tag: "Message", message: r.right, from: d.from } satisfies Received
   }
 
-  const receive = Effect.flatMap(transport.receive, (datagrams) => {
-    const out: Array<Inbound> = []
-    let logs: Array<Effect.Effect<void>> | undefined
-    for (const d of datagrams) {
-      const r = accept(d)
-      if (Effect.isEffect(r)) (logs ??= []).push(r)
-      else out.push(r)
-    }
-    return logs === undefined ? Effect.succeed(out) : Effect.as(Effect.all(logs, { discard: true }), out)
-  })
+  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+  const consume = (consumer: ((inbound: ReadonlyArray<Inbound>) => void) | undefined) =>
+    transport.consume(consumer === undefined ? undefined : (datagrams) => {
+      const out: Array<Inbound> = []
+      for (const d of datagrams) {
+        const r = accept(d)
+        if (Effect.isEffect(r)) runFork(r)
+        else out.push(r)
+      }
+      if (out.length > 0) consumer(out)
+    })
 
   const nextReqIdNow = () => {
     reqid = (reqid + 1) >>> 0
@@ -139,7 +143,7 @@ export const make = Effect.gen(function*() {
 
   return Wire.of({
     local: transport.local,
-    receive,
+    consume,
     nextReqId: Effect.sync(nextReqIdNow),
     nextReqIdNow,
     request: (f) => ({

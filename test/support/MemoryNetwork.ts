@@ -3,7 +3,7 @@
  * duplication, delay (hence reordering) and partitions. Delays sleep on the Effect clock, so under `TestClock`
  * nothing moves until the test advances time.
  */
-import { Chunk, Effect, FiberSet, Layer, Queue, type Scope } from "effect"
+import { Chunk, Effect, Fiber, FiberSet, Layer, Queue, Runtime, type Scope } from "effect"
 import { type Datagram, type Destination, type Endpoint, Transport } from "../../src/net/Transport.js"
 
 export interface Impairments {
@@ -80,6 +80,11 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
         Effect.gen(function*() {
           const queue = yield* Effect.acquireRelease(Queue.unbounded<Datagram>(), Queue.shutdown)
           const self: Node = { endpoint: { address, port }, queue }
+          // arrivals reach the consumer from a fiber of their own, never from inside the sender's `send`
+          let consumer: ((batch: ReadonlyArray<Datagram>) => void) | undefined
+          let pump: Fiber.RuntimeFiber<never> | undefined
+          const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+          yield* Effect.addFinalizer(() => (pump === undefined ? Effect.void : Fiber.interrupt(pump)))
           yield* Effect.acquireRelease(Effect.sync(() => nodes.set(address, self)), () => Effect.sync(() => nodes.delete(address)))
           const send = (to: Destination, bytes: Uint8Array) => {
             sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
@@ -101,7 +106,12 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
               Effect.sync(() => {
                 for (let o = 0; o < bytes.length; o += segment) send(to, bytes.subarray(o, o + segment))
               }),
-            receive: Effect.map(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), Chunk.toReadonlyArray),
+            consume: (next) => {
+              consumer = next
+              if (next === undefined || pump !== undefined) return
+              pump = runFork(Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), (batch) =>
+                Effect.sync(() => consumer?.(Chunk.toReadonlyArray(batch))))))
+            },
             stats: Effect.succeed({ io: "memory", overflowed: 0, sendErrors: 0 })
           })
         })

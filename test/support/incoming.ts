@@ -1,6 +1,10 @@
 import { Chunk, Effect, Stream } from "effect"
 import type { Datagram, TransportShape } from "../../src/net/Transport.js"
 
-/** A transport's arrivals as a stream, for tests that take a few of them. */
+/** A transport's arrivals as a stream, for tests that take a few of them (its consumer while the stream runs). */
 export const incoming = (t: TransportShape): Stream.Stream<Datagram> =>
-  Stream.repeatEffectChunk(Effect.map(t.receive, Chunk.unsafeFromArray))
+  Stream.asyncPush<Datagram>((emit) =>
+    Effect.acquireRelease(
+      Effect.sync(() => t.consume((batch) => void emit.chunk(Chunk.unsafeFromArray(batch)))),
+      () => Effect.sync(() => t.consume(undefined))
+    ), { bufferSize: "unbounded" })
