@@ -96,10 +96,12 @@ export const make = (options: UdpOptions) =>
     return Transport.of({
       local,
       group: { address: options.group, port: options.port },
-      send: (to, bytes) => {
+      send: (to, bytes, segment = bytes.length) => {
         const { address, port } = destination(to)
         try {
-          sendNow(bytes, port, address)
+          for (let o = 0; o < bytes.length || o === 0; o += Math.max(1, segment)) {
+            sendNow(bytes.subarray(o, Math.min(o + segment, bytes.length)), port, address)
+          }
         } catch (cause) {
           // a closed socket throws instead of calling back: counted like a failure it reports
           sent(cause as Error)

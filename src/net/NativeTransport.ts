@@ -214,7 +214,7 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     return Transport.of({
       local,
       group,
-      send: (to, bytes) => enqueue(to, bytes, 0, undefined),
+      send: (to, bytes, segment = 0) => enqueue(to, bytes, segment, undefined),
       sendSegments: (to, bytes, segment) =>
         Effect.async<void, TransportError>((resume) => {
           enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))

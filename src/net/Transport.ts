@@ -54,8 +54,10 @@ export interface TransportShape {
    * Hands one datagram to the network without waiting for it to leave (a wait per datagram would cap a burst at
    * one datagram per event-loop turn), synchronously: the transfer engine sends from its event handlers. `bytes`
    * must not be reused afterwards. Failures are counted in `stats` (and the last one logged when it is read).
+   * With `segment`, `bytes` are datagrams laid out back to back, each `segment` bytes long but the last (a DATA
+   * burst handed over by the engine's handler itself).
    */
-  readonly send: (to: Destination, bytes: Uint8Array) => void
+  readonly send: (to: Destination, bytes: Uint8Array, segment?: number) => void
   /**
    * Sends the datagrams laid out back to back in `bytes`, each `segment` bytes long but the last, which may be
    * shorter (a DATA burst). Completes once the kernel (or the transport's own copy) holds them: the caller may

@@ -58,6 +58,8 @@ export interface WireShape {
   readonly sendNow: (to: Destination, message: Message) => string | undefined
   /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
+  /** `sendSegments` without an Effect, for the engine's handlers: `bytes` are the transport's from now on. */
+  readonly sendSegmentsNow: (to: Destination, bytes: Uint8Array, segment: number) => void
   /**
    * Sets the one consumer of what arrives: every batch the transport hands over, decoded (DATA left as it is), in
    * order, synchronously (`Transport.consume`); what is malformed or not ours is counted and logged instead.
@@ -176,6 +178,10 @@ export const make = Effect.gen(function*() {
         Effect.tap(() => void (c.datagramsOut += Math.ceil(bytes.length / segment))),
         Effect.catchAll(sendFailed)
       ),
+    sendSegmentsNow: (to, bytes, segment) => {
+      c.datagramsOut += Math.ceil(bytes.length / segment)
+      transport.send(to, bytes, segment)
+    },
     counters: Effect.map(transport.stats, (t) => ({ ...c, io: t.io, overflowed: t.overflowed, sendErrors: c.sendErrors + t.sendErrors }))
   })
 })

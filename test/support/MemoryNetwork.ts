@@ -86,7 +86,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
           const runFork = Runtime.runFork(yield* Effect.runtime<never>())
           yield* Effect.addFinalizer(() => (pump === undefined ? Effect.void : Fiber.interrupt(pump)))
           yield* Effect.acquireRelease(Effect.sync(() => nodes.set(address, self)), () => Effect.sync(() => nodes.delete(address)))
-          const send = (to: Destination, bytes: Uint8Array) => {
+          const sendOne = (to: Destination, bytes: Uint8Array) => {
             sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
             total++
             for (const c of crashes) if (c.at === total) isolate(c.address)
@@ -98,14 +98,14 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
               if (node !== undefined && node !== self && to.port === port) deliver(node, d)
             }
           }
+          const send = (to: Destination, bytes: Uint8Array, segment = bytes.length) => {
+            for (let o = 0; o < bytes.length || o === 0; o += Math.max(1, segment)) sendOne(to, bytes.subarray(o, o + segment))
+          }
           return Transport.of({
             local: self.endpoint,
             group,
             send,
-            sendSegments: (to, bytes, segment) =>
-              Effect.sync(() => {
-                for (let o = 0; o < bytes.length; o += segment) send(to, bytes.subarray(o, o + segment))
-              }),
+            sendSegments: (to, bytes, segment) => Effect.sync(() => send(to, bytes, segment)),
             consume: (next) => {
               consumer = next
               if (next === undefined || pump !== undefined) return

@@ -65,6 +65,11 @@ export class SendEngine extends Context.Tag("makuo/SendEngine")<SendEngine, Send
 export const BURST = 60
 /** Bytes the pump sends before it lets the event loop run (ACKs, NAKs, timers) when the pacer does not wait. */
 const TURN_BYTES = BURST * DATA_SEGMENT
+/**
+ * Bursts a handler sends itself when the pump is idle, before it hands the transfer to the pump: a small file's
+ * one burst and the MARK round after it, without a wake-up of the pump's fiber.
+ */
+const INLINE_TURNS = 2
 
 interface JobState {
   readonly job: EngineJob
@@ -85,6 +90,8 @@ interface Live extends Session {
   /** The DATA header of this transfer as the codec writes it: every datagram of a burst starts from it. */
   template: Uint8Array | undefined
   queued: boolean
+  /** Asked for room again while its handler was sending a burst itself. */
+  again: boolean
 }
 
 export const make = Effect.gen(function*() {
@@ -96,6 +103,10 @@ export const make = Effect.gen(function*() {
   const lifetime = { retransmittedBlocks: 0 }
   const ready: Array<Live> = []
   let wake: (() => void) | undefined
+  /** The transfer whose handler sends a burst itself, if any. */
+  let inline: Live | undefined
+  /** The pacer's last wait ends then: nothing is sent inline before. */
+  let pausedUntil = 0
 
   const perform = (live: Live, action: Machine.Action) => {
     switch (action._tag) {
@@ -104,10 +115,10 @@ export const make = Effect.gen(function*() {
       case "Deadline":
         return sessions.deadline(live, action.at)
       case "WantRoom":
+        if (inline === live) return void (live.again = true)
         if (live.queued) return
-        live.queued = true
-        ready.push(live)
-        return wake?.()
+        if (inline === undefined && wake !== undefined && ready.length === 0 && now() >= pausedUntil) return sendInline(live)
+        return queue(live)
       case "Blocks":
         // only the pump asks for room, and it sends the blocks itself
         return
@@ -172,7 +183,8 @@ export const make = Effect.gen(function*() {
       job: state,
       reader: undefined,
       template: undefined,
-      queued: false
+      queued: false,
+      again: false
     }
     state.open.add(live)
     active.add(live)
@@ -252,6 +264,63 @@ export const make = Effect.gen(function*() {
     return undefined
   }
 
+  /** The transfer's next burst laid out in `burst` (its length), or undefined when there is none to send now. */
+  const nextBurst = (live: Live): number | undefined => {
+    const blocks = apply(live, { _tag: "Room" })
+    if (blocks === undefined) return undefined
+    if (live.reader === undefined) {
+      const identity = live.file.identity
+      const opened = identity === undefined
+        ? new StoreError({ op: "open", path: live.t.mstat.path, code: "EINVAL", errno: 22, detail: "no scanned file to read" })
+        : store.openReaderNow(live.t.mstat.path, identity)
+      if (opened instanceof StoreError) return void apply(live, { _tag: "ReadFailed", detail: opened.message })
+      live.reader = opened
+      live.template = Either.getOrThrow(encode({
+        header: wire.request({ opcode: Opcode.SEND, nstate: SendState.DATA, reqid: live.t.reqid, flags: live.t.flags }),
+        payload: { _tag: "DataBlock", bytes: new Uint8Array(0) }
+      })).subarray(0, HEADER_SIZE)
+    }
+    const failed = read(live, blocks.count, blocks.lastLength)
+    if (failed !== undefined) return void apply(live, { _tag: "ReadFailed", detail: failed })
+    const { count, lastLength } = blocks
+    for (let i = 0; i < count; i++) {
+      writeDataHeader(burst, i * DATA_SEGMENT, live.template!, live.t.chosen[i]!, i === count - 1 ? lastLength : BLOCK_SIZE)
+    }
+    return (count - 1) * DATA_SEGMENT + HEADER_SIZE + lastLength
+  }
+
+  /** What the pacer makes of `bytes` just sent: the wait before the next burst (ms). */
+  const paced = (live: Live, bytes: number) => {
+    const wait = live.job.context.pacer.take(bytes, now())
+    if (wait > 0) pausedUntil = now() + wait
+    return wait
+  }
+
+  const queue = (live: Live) => {
+    live.queued = true
+    ready.push(live)
+    wake?.()
+  }
+
+  /**
+   * The pump is idle: the handler that made room sends the burst itself (a copy the transport keeps), and goes
+   * on for up to `INLINE_TURNS`; what is left goes to the pump.
+   */
+  const sendInline = (live: Live) => {
+    inline = live
+    let turns = 0
+    do {
+      live.again = false
+      const bytes = nextBurst(live)
+      if (bytes !== undefined) {
+        for (const to of sessions.destinations(live)) wire.sendSegmentsNow(to, burst.slice(0, bytes), DATA_SEGMENT)
+        if (paced(live, bytes) > 0) break
+      }
+    } while (live.again && !live.t.done && ++turns < INLINE_TURNS)
+    inline = undefined
+    if (live.again && !live.t.done) queue(live)
+  }
+
   const sendBurst = (live: Live, bytes: Uint8Array) =>
     Effect.forEach(sessions.destinations(live), (to) => wire.sendSegments(to, bytes, DATA_SEGMENT), { discard: true })
 
@@ -266,35 +335,12 @@ export const make = Effect.gen(function*() {
       }
       live.queued = false
       if (live.t.done) continue
-      const blocks = apply(live, { _tag: "Room" })
-      if (blocks === undefined) continue
-      if (live.reader === undefined) {
-        const identity = live.file.identity
-        const opened = identity === undefined
-          ? new StoreError({ op: "open", path: live.t.mstat.path, code: "EINVAL", errno: 22, detail: "no scanned file to read" })
-          : store.openReaderNow(live.t.mstat.path, identity)
-        if (opened instanceof StoreError) {
-          apply(live, { _tag: "ReadFailed", detail: opened.message })
-          continue
-        }
-        live.reader = opened
-        live.template = Either.getOrThrow(encode({
-          header: wire.request({ opcode: Opcode.SEND, nstate: SendState.DATA, reqid: live.t.reqid, flags: live.t.flags }),
-          payload: { _tag: "DataBlock", bytes: new Uint8Array(0) }
-        })).subarray(0, HEADER_SIZE)
-      }
-      const failed = read(live, blocks.count, blocks.lastLength)
-      if (failed !== undefined) {
-        apply(live, { _tag: "ReadFailed", detail: failed })
-        continue
-      }
-      const { count, lastLength } = blocks
-      for (let i = 0; i < count; i++) {
-        writeDataHeader(burst, i * DATA_SEGMENT, live.template!, live.t.chosen[i]!, i === count - 1 ? lastLength : BLOCK_SIZE)
-      }
-      const bytes = (count - 1) * DATA_SEGMENT + HEADER_SIZE + lastLength
+      const waitFirst = pausedUntil - now()
+      if (waitFirst > 0) yield* Effect.sleep(Duration.millis(waitFirst))
+      const bytes = nextBurst(live)
+      if (bytes === undefined) continue
       yield* sendBurst(live, burst.subarray(0, bytes))
-      const wait = live.job.context.pacer.take(bytes, now())
+      const wait = paced(live, bytes)
       sinceTurn += bytes
       if (wait > 0) (sinceTurn = 0), yield* Effect.sleep(Duration.millis(wait))
       else if (sinceTurn >= TURN_BYTES) (sinceTurn = 0), yield* yieldToEventLoop
