@@ -27,14 +27,14 @@ export type Event =
 
 export type Action = Transmit | Deadline | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome> }
 
-export const make = (reqid: ReqId, path: string, digest: Uint8Array, targets: ReadonlyArray<Target>, now: number): CheckSession => ({
-  ...Rounds.makeRounds(targets, now, SendState.OPEN),
-  reqid,
-  path,
-  mhash: { _tag: "Mhash", digest, path },
-  pausing: false,
-  done: false
-})
+export const make = (reqid: ReqId, path: string, digest: Uint8Array, targets: ReadonlyArray<Target>, now: number): CheckSession =>
+  Rounds.withRounds(targets, now, SendState.OPEN, {
+    reqid,
+    path,
+    mhash: { _tag: "Mhash", digest, path },
+    pausing: false,
+    done: false
+  })
 
 export const isFinal = (state: number) =>
   state === RecvState.MD5OK || state === RecvState.MD5NG || state === RecvState.OPENERROR || state === RecvState.READERROR

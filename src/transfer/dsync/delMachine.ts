@@ -44,15 +44,15 @@ export type Action =
   /** `complete`: the requester went through the whole session (false: it fell silent). */
   | { readonly _tag: "Finished"; readonly complete: boolean }
 
-export const make = (reqid: ReqId, dsync: number, records: ReadonlyArray<DelRecord>, requester: Target, now: number): DelSession => ({
-  ...Rounds.makeRounds([requester], now, SendState.OPEN),
-  reqid,
-  dsync,
-  records,
-  lacks: [],
-  removing: false,
-  done: false
-})
+export const make = (reqid: ReqId, dsync: number, records: ReadonlyArray<DelRecord>, requester: Target, now: number): DelSession =>
+  Rounds.withRounds([requester], now, SendState.OPEN, {
+    reqid,
+    dsync,
+    records,
+    lacks: [],
+    removing: false,
+    done: false
+  })
 
 const everyone = () => true
 

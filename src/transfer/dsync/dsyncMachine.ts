@@ -58,18 +58,18 @@ export interface DsyncRequest {
 
 export const flagsOf = (r: DsyncRequest) => (r.dryRun ? Flag.DRYRUN : 0) | (r.recursive ? Flag.RECURS : 0)
 
-export const make = (reqid: ReqId, r: DsyncRequest, targets: ReadonlyArray<Target>, now: number): DsyncSession => ({
-  ...Rounds.makeRounds(targets, now, SendState.OPEN),
-  reqid,
-  flags: flagsOf(r),
-  path: { _tag: "DsyncPath", path: r.path === "." ? "." : `./${r.path}` },
-  batches: patternBatches(r.excludes),
-  batch: 0,
-  sent: 0,
-  expect: 0,
-  pausing: false,
-  done: false
-})
+export const make = (reqid: ReqId, r: DsyncRequest, targets: ReadonlyArray<Target>, now: number): DsyncSession =>
+  Rounds.withRounds(targets, now, SendState.OPEN, {
+    reqid,
+    flags: flagsOf(r),
+    path: { _tag: "DsyncPath", path: r.path === "." ? "." : `./${r.path}` },
+    batches: patternBatches(r.excludes),
+    batch: 0,
+    sent: 0,
+    expect: 0,
+    pausing: false,
+    done: false
+  })
 
 const everyone = (_: Peer) => true
 const nothing: Payload = { _tag: "Opaque", bytes: new Uint8Array(0) }

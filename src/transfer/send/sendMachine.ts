@@ -78,24 +78,24 @@ export type Action =
   | { readonly _tag: "Blocks"; readonly count: number; readonly lastLength: number }
   | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome> }
 
-export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: ReadonlyArray<Target>, now: number): SendTransfer => ({
-  ...Rounds.makeRounds(targets, now, SendState.STAT),
-  reqid,
-  mstat,
-  flags,
-  blocks: isRegular(mstat.mode) ? blockCount(mstat.size) : 0,
-  startedAt: now,
-  markRounds: 0,
-  pending: new RangeSet(),
-  next: 0,
-  lick: false,
-  chosen: [],
-  sent: 0,
-  rateEpoch: { seen: -1, start: Number.POSITIVE_INFINITY, repairing: false },
-  lostInEpoch: new Map(),
-  sourceError: undefined,
-  done: false
-})
+export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: ReadonlyArray<Target>, now: number): SendTransfer =>
+  Rounds.withRounds(targets, now, SendState.STAT, {
+    reqid,
+    mstat,
+    flags,
+    blocks: isRegular(mstat.mode) ? blockCount(mstat.size) : 0,
+    startedAt: now,
+    markRounds: 0,
+    pending: new RangeSet(),
+    next: 0,
+    lick: false,
+    chosen: [],
+    sent: 0,
+    rateEpoch: { seen: -1, start: Number.POSITIVE_INFINITY, repairing: false },
+    lostInEpoch: new Map(),
+    sourceError: undefined,
+    done: false
+  })
 
 /** Whether an ACK in `state` answers a request of `phase`; a late answer to an earlier phase does not. */
 const answers = (phase: number, state: number): boolean => {
