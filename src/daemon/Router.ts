@@ -11,7 +11,7 @@ import { DelReceiver } from "../transfer/dsync/DelReceiver.js"
 import { DsyncReceiver } from "../transfer/dsync/DsyncReceiver.js"
 import { FileReceiver } from "../transfer/send/FileReceiver.js"
 import { type Endpoint, Peer } from "../net/Transport.js"
-import { type Inbound, type Received, Wire } from "../net/Wire.js"
+import { type Inbound, type Received, type RequestHandler, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload } from "../protocol/message.js"
 
@@ -28,7 +28,7 @@ export const layer = Layer.scopedDiscard(
     const members = yield* Members
     const receiver = yield* FileReceiver
     const acks = yield* Acks
-    const handlers: Record<number, (r: Received, now: number) => boolean> = {
+    const handlers: Record<number, RequestHandler> = {
       [Opcode.SEND]: receiver.handle,
       [Opcode.MD5]: (yield* CheckReceiver).handle,
       [Opcode.DSYNC]: (yield* DsyncReceiver).handle,

@@ -17,6 +17,12 @@ export interface Received {
 }
 
 /**
+ * A member's handler of the requests of one kind of transfer, called synchronously as they arrive: false when
+ * the request is for no session it has (the router then answers as makuosan answers an unknown transfer).
+ */
+export type RequestHandler = (received: Received, now: number) => boolean
+
+/**
  * A DATA request, left undecoded: the hot path reads its request id and block from the bytes (`dataLayout`). The
  * bytes stay valid until the receiver has written them (each batch of datagrams has buffers of its own).
  */

@@ -5,7 +5,7 @@
  */
 import { Context, Duration, Effect, Fiber, Layer, Option, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
-import { type Received, Wire } from "../../net/Wire.js"
+import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { Opcode } from "../../protocol/constants.js"
 import { emptyPayload, type Header } from "../../protocol/message.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
@@ -22,8 +22,7 @@ interface Session {
 }
 
 export interface CheckReceiverShape {
-  /** Handles one MD5 request; false when it is for no session here (the router answers). */
-  readonly handle: (received: Received, now: number) => boolean
+  readonly handle: RequestHandler
 }
 
 export class CheckReceiver extends Context.Tag("makuo/CheckReceiver")<CheckReceiver, CheckReceiverShape>() {}

@@ -9,7 +9,7 @@ import { describeErrno } from "../../protocol/errno.js"
 import type { Payload, ReqId } from "../../protocol/message.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import * as Rounds from "../engine/rounds.js"
-import type { Deadline, Peer, RoundContext, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 
 export interface CheckSession extends Rounds.Rounds {
   readonly reqid: ReqId
@@ -20,10 +20,7 @@ export interface CheckSession extends Rounds.Rounds {
   done: boolean
 }
 
-export type Event =
-  | { readonly _tag: "Start" }
-  | { readonly _tag: "Ack"; readonly from: string; readonly state: RecvStateValue; readonly error: number }
-  | { readonly _tag: "Expired" }
+export type Event = RoundEvent | { readonly _tag: "Ack"; readonly from: string; readonly state: RecvStateValue; readonly error: number }
 
 export type Action = Transmit | Deadline | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome> }
 

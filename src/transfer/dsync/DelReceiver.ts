@@ -7,7 +7,7 @@
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { Members } from "../../members/Members.js"
 import { Peer } from "../../net/Transport.js"
-import { type Received, Wire } from "../../net/Wire.js"
+import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { Opcode } from "../../protocol/constants.js"
 import { type DelRecord, emptyPayload, type Header, type ReqId } from "../../protocol/message.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
@@ -22,8 +22,7 @@ interface Session {
 }
 
 export interface DelReceiverShape extends DsyncRegistry {
-  /** Handles one DEL request; false when it is for no session here (the router answers). */
-  readonly handle: (received: Received, now: number) => boolean
+  readonly handle: RequestHandler
 }
 
 export class DelReceiver extends Context.Tag("makuo/DelReceiver")<DelReceiver, DelReceiverShape>() {}

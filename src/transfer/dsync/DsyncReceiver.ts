@@ -8,7 +8,7 @@
  */
 import { Context, Duration, Effect, Layer, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
-import { type Received, Wire } from "../../net/Wire.js"
+import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { type DelRecord, emptyPayload, type Header } from "../../protocol/message.js"
 import { utf8Length } from "../../protocol/text.js"
@@ -34,8 +34,7 @@ interface Session {
 }
 
 export interface DsyncReceiverShape {
-  /** Handles one DSYNC request; false when it is for no session here (the router answers). */
-  readonly handle: (received: Received, now: number) => boolean
+  readonly handle: RequestHandler
 }
 
 export class DsyncReceiver extends Context.Tag("makuo/DsyncReceiver")<DsyncReceiver, DsyncReceiverShape>() {}

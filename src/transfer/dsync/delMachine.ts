@@ -9,7 +9,7 @@
 import { RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import type { DelRecord, ReqId } from "../../protocol/message.js"
 import * as Rounds from "../engine/rounds.js"
-import type { Deadline, RoundContext, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 
 export interface DelSession extends Rounds.Rounds {
   readonly reqid: ReqId
@@ -24,7 +24,7 @@ export interface DelSession extends Rounds.Rounds {
 }
 
 export type Event =
-  | { readonly _tag: "Start" }
+  | RoundEvent
   | {
     readonly _tag: "Ack"
     readonly from: string
@@ -32,7 +32,6 @@ export type Event =
     /** The records an OPEN answer carries. */
     readonly records: ReadonlyArray<DelRecord> | undefined
   }
-  | { readonly _tag: "Expired" }
   /** The outcome of `Remove`: an errno per path, 0 = deleted. */
   | { readonly _tag: "Removed"; readonly results: ReadonlyArray<DelRecord> }
 

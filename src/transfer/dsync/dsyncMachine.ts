@@ -12,7 +12,7 @@ import { Flag, MAX_PAYLOAD, RecvState, type RecvStateValue, SendState } from "..
 import type { Payload, ReqId } from "../../protocol/message.js"
 import { utf8Length } from "../../protocol/text.js"
 import * as Rounds from "../engine/rounds.js"
-import type { Deadline, Peer, RoundContext, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 
 export interface DsyncSession extends Rounds.Rounds {
   readonly reqid: ReqId
@@ -29,10 +29,7 @@ export interface DsyncSession extends Rounds.Rounds {
   done: boolean
 }
 
-export type Event =
-  | { readonly _tag: "Start" }
-  | { readonly _tag: "Ack"; readonly from: string; readonly state: RecvStateValue; readonly seqno: number }
-  | { readonly _tag: "Expired" }
+export type Event = RoundEvent | { readonly _tag: "Ack"; readonly from: string; readonly state: RecvStateValue; readonly seqno: number }
 
 export type Action = Transmit | Deadline | { readonly _tag: "Finished"; readonly lost: ReadonlyArray<Target> }
 

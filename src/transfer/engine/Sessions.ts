@@ -12,7 +12,7 @@ import { type Received, Wire } from "../../net/Wire.js"
 import type { ReqId } from "../../protocol/message.js"
 import { Acks } from "../Acks.js"
 import { Timers } from "../Timers.js"
-import { type Deadline, makeRttEstimator, type RoundContext, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
+import { type Deadline, makeRttEstimator, type RoundContext, type RoundEvent, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
 import { makeTimerHeap } from "./timerHeap.js"
 
 export interface Session {
@@ -27,9 +27,6 @@ export interface Session {
   readonly expire: (now: number) => void
 }
 
-/** The events every machine of the engine takes besides its own. */
-export type Common = { readonly _tag: "Start" } | { readonly _tag: "Expired" }
-
 /** A machine with its state, run as a session by `drive`. */
 export interface Machine<S extends Rounds, E, A extends { readonly _tag: string }> {
   readonly reqid: ReqId
@@ -38,7 +35,7 @@ export interface Machine<S extends Rounds, E, A extends { readonly _tag: string 
   readonly unicast: boolean
   readonly state: S
   readonly context: RoundContext
-  readonly step: (s: S, c: RoundContext, event: E | Common, now: number, out: Array<A | Transmit | Deadline>) => void
+  readonly step: (s: S, c: RoundContext, event: E | RoundEvent, now: number, out: Array<A | Transmit | Deadline>) => void
   /** The machine's event for an ACK of the session. */
   readonly ack: (received: Received) => E
   /** Carries out the machine's own actions; a `Finished` one comes after the session is closed. */
@@ -129,7 +126,7 @@ export const make = Effect.gen(function*() {
 
   const drive = <S extends Rounds, E, A extends { readonly _tag: string }>(m: Machine<S, E, A>): Driven<E> => {
     let closed = false
-    const apply = (event: E | Common) => {
+    const apply = (event: E | RoundEvent) => {
       if (closed) return
       const out: Array<A | Transmit | Deadline> = []
       m.step(m.state, m.context, event, now(), out)

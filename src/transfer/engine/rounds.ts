@@ -66,6 +66,9 @@ export interface RoundContext {
 
 export type RoundTiming = Omit<RoundContext, "rtt">
 
+/** The events every sending machine takes besides its own: its start, and its deadline come. */
+export type RoundEvent = { readonly _tag: "Start" } | { readonly _tag: "Expired" }
+
 /** Send this request (to the group, or under `-t` to each member still in the session). */
 export interface Transmit {
   readonly _tag: "Transmit"

@@ -5,7 +5,7 @@
  */
 import { Context, Duration, Effect, Layer, Option, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
-import { type DataDatagram, type Received, Wire } from "../../net/Wire.js"
+import { type DataDatagram, type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../../protocol/constants.js"
 import { dataBlock, dataReqId } from "../../protocol/dataLayout.js"
 import { emptyPayload, type Header } from "../../protocol/message.js"
@@ -52,7 +52,7 @@ export interface FileReceiverShape {
    * receive path stays in order without an Effect per request); false when no session exists for it (the router
    * answers).
    */
-  readonly handle: (received: Received, now: number) => boolean
+  readonly handle: RequestHandler
   /** The hot path: one SEND DATA datagram; its block joins the session's run of consecutive blocks. */
   readonly data: (datagram: DataDatagram, now: number) => void
   /** Writes the blocks `data` collected (the router calls it when a batch of datagrams ends). */

@@ -16,7 +16,7 @@ import { describeErrno } from "../../protocol/errno.js"
 import { type BlockRange, emptyPayload, type ReqId } from "../../protocol/message.js"
 import { RangeSet } from "../../protocol/ranges.js"
 import * as Rounds from "../engine/rounds.js"
-import type { Deadline, Peer, RoundContext, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Pacer } from "../pacer.js"
 import { blockCount, blockLength, isRegular, type Mstat } from "./receiveMachine.js"
@@ -54,7 +54,7 @@ export interface SendTransfer extends Rounds.Rounds {
 }
 
 export type Event =
-  | { readonly _tag: "Start" }
+  | RoundEvent
   | {
     readonly _tag: "Ack"
     readonly from: string
@@ -63,7 +63,6 @@ export type Event =
     /** The missing blocks an OPEN (NAK) or MARK answer reports. */
     readonly ranges: ReadonlyArray<BlockRange> | undefined
   }
-  | { readonly _tag: "Expired" }
   /** The pump may send a burst now. */
   | { readonly _tag: "Room" }
   | { readonly _tag: "ReadFailed"; readonly detail: string }
