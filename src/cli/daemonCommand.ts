@@ -66,6 +66,13 @@ const options = {
   readonly: Options.boolean("readonly").pipe(
     Options.withDescription("Never change anything here: answer every transfer READONLY (makuosan's -r).")
   ),
+  keepSetid: Options.boolean("keep-setid").pipe(
+    Options.withDescription(
+      "Apply the setuid/setgid bits of received regular files, as makuosan does. Off by default: protocol v7 " +
+        "authenticates nobody, so any host that reaches the group could plant a setuid-root program under the base; " +
+        "without this flag the bits are dropped (logged) and the file is otherwise updated as sent."
+    )
+  ),
   console: Options.text("console").pipe(
     Options.optional,
     Options.withDescription(
@@ -127,6 +134,7 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       recvBufferSize: o.recvBuffer,
       sendBufferSize: o.sendBuffer,
       readonly: o.readonly,
+      keepSetId: o.keepSetid,
       console
     }
   })

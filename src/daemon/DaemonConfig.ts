@@ -17,6 +17,8 @@ export interface DaemonConfig {
   readonly sendBufferSize: number | undefined
   /** makuosan's `-r`: never change anything here, answer READONLY. */
   readonly readonly: boolean
+  /** Apply setuid/setgid bits that peers send (makuosan's behaviour); off by default. */
+  readonly keepSetId: boolean
   /** makuosan's text console for msync, off unless asked for. */
   readonly console: ConsoleSettings | undefined
 }

@@ -42,6 +42,28 @@ describe("send on the in-memory network", () => {
       expect(fs.readdirSync(ro.base)).toEqual([])
     }))
 
+  it.scoped("setuid/setgid bits of a received file are dropped unless the member keeps them; the file is not sent again", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 7 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const plain = yield* startNode(net, "10.0.0.2")
+      const keeps = yield* startNode(net, "10.0.0.3", { receiver: { keepSetId: true } })
+      fs.writeFileSync(join(a.base, "suid.bin"), "#!/bin/sh\n")
+      fs.chmodSync(join(a.base, "suid.bin"), 0o4755)
+      fs.mkdirSync(join(a.base, "shared"))
+      fs.chmodSync(join(a.base, "shared"), 0o2775)
+      const first = yield* collect(a.jobs.run(job))
+      expect(first.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 0, updated: 4 } })
+      const mode = (n: { base: string }, p: string) => fs.statSync(join(n.base, p)).mode & 0o7777
+      expect(mode(plain, "suid.bin")).toBe(0o755)
+      expect(mode(keeps, "suid.bin")).toBe(0o4755)
+      // a directory's setgid bit only hands its group on: kept
+      expect(mode(plain, "shared")).toBe(0o2775)
+      // what the member applied compares equal to what was sent: skipped from now on, not updated forever
+      const again = yield* collect(a.jobs.run(job))
+      expect(again.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 0, updated: 0, skipped: 4 } })
+    }))
+
   it.scoped("a transfer whose sender vanished is collected after 180 s with its temp file, not before", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 3 })

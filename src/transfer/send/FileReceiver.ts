@@ -19,9 +19,23 @@ export interface ReceiverConfig {
   readonly readonly: boolean
   readonly idleTimeout: Duration.Duration
   readonly maxSessions: number
+  /** Apply the setuid/setgid bits a peer sends on regular files (makuosan does); stripped otherwise. */
+  readonly keepSetId: boolean
 }
 
-export const receiverDefaults: ReceiverConfig = { readonly: false, idleTimeout: Duration.seconds(180), maxSessions: 4096 }
+export const receiverDefaults: ReceiverConfig = { readonly: false, idleTimeout: Duration.seconds(180), maxSessions: 4096, keepSetId: false }
+
+const SETID = 0o6000
+
+/**
+ * What this member applies of a peer's metadata. Protocol v7 authenticates nobody: anyone who can reach the
+ * group could otherwise plant a setuid-root program under the base (makuosan copies the bits blindly). So the
+ * setuid and setgid bits of regular files are dropped unless the operator keeps them (`--keep-setid`); the file
+ * then compares equal to what was sent, so it is not sent again and again. (A directory's setgid bit only passes
+ * its group on to new entries: kept.)
+ */
+export const accepted = (m: Mstat, keepSetId: boolean): Mstat =>
+  keepSetId || !isRegular(m.mode) || (m.mode & SETID) === 0 ? m : { ...m, mode: m.mode & ~SETID }
 
 /** Consecutive blocks received and not yet written: one `pwritev` when the batch ends. */
 interface WriteRun {
@@ -227,8 +241,9 @@ export const make = (config: ReceiverConfig) =>
       const key = `${from.address}:${from.port}:${header.reqid}`
       let entry = sessions.get(key)
       if (header.nstate === SendState.STAT && payload._tag === "Mstat") {
+        const mstat = accepted(payload, config.keepSetId)
         // same (source, reqid) but another file: a restarted sender reusing reqids (E16) starts afresh
-        if (entry !== undefined && !sameMstat(entry.session.mstat, payload)) {
+        if (entry !== undefined && !sameMstat(entry.session.mstat, mstat)) {
           discard(entry)
           sessions.delete(key)
           entry = undefined
@@ -238,7 +253,9 @@ export const make = (config: ReceiverConfig) =>
             warn(`receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`)
             return true
           }
-          entry = { key, session: initial(header, payload), temp: undefined, parent: undefined, run: undefined, lastSeen: now, from, request: header }
+          if (mstat !== payload) warn(`${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`)
+          if ((mstat.mode & S_IFMT) !== S_IFLNK && (mstat.mode & 0o002) !== 0) warn(`${payload.path} from ${from.address} is world-writable (mode ${(mstat.mode & 0o7777).toString(8)})`)
+          entry = { key, session: initial(header, mstat), temp: undefined, parent: undefined, run: undefined, lastSeen: now, from, request: header }
           sessions.set(key, entry)
         }
       }
