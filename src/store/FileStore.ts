@@ -280,10 +280,31 @@ export const make = (base: string) =>
     }
 
     /**
-     * A temp file beside `rel`, owner-only while it is written (its mode is set when it is committed); in the
-     * parent `inspectHoldingNow` kept open, when given.
+     * Whether `size` bytes fit on the base's file system now: a peer's declared size is checked before a temp file
+     * is made for it (a forged 2^40-byte file would otherwise fill the disk a block at a time, or sit as a sparse
+     * temp file until the session is collected).
      */
-    const createTempNow = (rel: string, held?: Parent): TempFile | StoreError => {
+    const roomForNow = (rel: string, size: number): StoreError | undefined => {
+      if (size === 0) return undefined
+      const free = attemptNow("create", rel, () => {
+        const s = fs.statfsSync(base)
+        return s.bavail * s.bsize
+      })
+      if (free instanceof StoreError) return free
+      if (size <= free) return undefined
+      return new StoreError({ op: "create", path: rel, code: "ENOSPC", errno: 28, detail: `${size} bytes do not fit: ${free} free under the base` })
+    }
+
+    /**
+     * A temp file beside `rel`, owner-only while it is written (its mode is set when it is committed); in the
+     * parent `inspectHoldingNow` kept open, when given; refused (ENOSPC) when `size` bytes do not fit.
+     */
+    const createTempNow = (rel: string, held?: Parent, size = 0): TempFile | StoreError => {
+      const full = roomForNow(rel, size)
+      if (full !== undefined) {
+        if (held !== undefined) fs.closeSync(held.fd)
+        return full
+      }
       // a held parent is ours from here: closed with the temp file, or now on failure
       const parent = held ?? openParentNow("create", rel, true)
       if (parent instanceof StoreError) return parent

@@ -64,6 +64,22 @@ describe("send on the in-memory network", () => {
       expect(again.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 0, updated: 0, skipped: 4 } })
     }))
 
+  it.scoped("a file larger than the member's free space is refused at OPEN: ENOSPC reported, no temp file, no DATA sent", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 8 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2")
+      // a sparse 1 TiB file: what a forged STAT could declare
+      fs.writeFileSync(join(a.base, "huge"), "")
+      fs.truncateSync(join(a.base, "huge"), 2 ** 40)
+      const sentBefore = net.sent("10.0.0.1")
+      const events = yield* collect(a.jobs.run(job))
+      expect(events[0]).toMatchObject({ _tag: "File", path: "huge", hosts: [{ host: "h2", outcome: "failed", errno: 28 }] })
+      expect(fs.readdirSync(b.base)).toEqual([])
+      // STAT, OPEN, CLOSE, LAST and their retransmissions at most: not 2^30 blocks
+      expect(net.sent("10.0.0.1") - sentBefore).toBeLessThan(20)
+    }))
+
   it.scoped("a transfer whose sender vanished is collected after 180 s with its temp file, not before", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 3 })

@@ -122,7 +122,7 @@ export const make = (config: ReceiverConfig) =>
       const type = m.mode & S_IFMT
       let failed: StoreError | undefined
       if (isRegular(m.mode)) {
-        const t = store.createTempNow(m.path, entry.parent)
+        const t = store.createTempNow(m.path, entry.parent, m.size)
         entry.parent = undefined
         if (t instanceof StoreError) failed = t
         else entry.temp = t

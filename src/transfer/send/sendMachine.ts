@@ -138,7 +138,8 @@ const completeRound = (t: SendTransfer, c: SendContext, now: number, out: Array<
       return dry ? round(t, c, now, SendState.CLOSE, all, out) : round(t, c, now, SendState.LAST, all, out)
     }
     case SendState.OPEN:
-      if (t.blocks > 0) return enterData(t, out)
+      // blocks only for members that opened the file: when every one refused (no room, no permission), none
+      if (t.blocks > 0 && [...t.peers.values()].some((p) => !p.lost && p.state === RecvState.OPEN)) return enterData(t, out)
       return round(t, c, now, SendState.CLOSE, receiving, out)
     case SendState.MARK:
       t.lick = true
