@@ -5,6 +5,7 @@
  * case replays from fast-check's seed alone.
  */
 import { FastCheck as fc } from "effect"
+import { prng } from "../../scripts/lib/prng.js"
 
 export interface NetworkSpec {
   readonly loss: number
@@ -22,14 +23,6 @@ export const networkSpecs = fc.record({
 
 export const perfect = (seed: number): NetworkSpec => ({ loss: 0, duplicate: 0, maxDelay: 0, seed })
 
-/** xorshift32: small and deterministic. */
-export const prng = (seed: number) => {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13, x ^= x >>> 17, x ^= x << 5
-    return (x >>> 0) / 0x1_0000_0000
-  }
-}
 
 export interface Simulation<D> {
   readonly random: () => number
