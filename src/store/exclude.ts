@@ -23,24 +23,63 @@ const classBody = (pattern: string, start: number): { source: string; end: numbe
   return { source: negate ? `(?!/)[^${body}]` : `(?!/)[${body}]`, end: i }
 }
 
-/** An anchored regular expression equivalent to fnmatch with FNM_PATHNAME. */
-export const compilePattern = (pattern: string): RegExp => {
-  let source = ""
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!
-    if (c === "*") source += "[^/]*"
-    else if (c === "?") source += "[^/]"
-    else if (c === "[") {
-      const cls = classBody(pattern, i + 1)
-      if (cls === undefined) source += "\\["
-      else (source += cls.source), (i = cls.end)
-    } else if (c === "\\" && i + 1 < pattern.length) source += escape(pattern[++i]!)
-    else source += escape(c)
+type Token = { readonly star: true } | { readonly star: false; readonly test: (c: string) => boolean }
+
+const literal = (c: string): Token => ({ star: false, test: (x) => x === c })
+const STAR: Token = { star: true }
+const ANY: Token = { star: false, test: (x) => x !== "/" }
+
+/**
+ * One path segment (the pattern's `/` are literal and must meet the candidate's) matched in O(pattern × name)
+ * at worst: a mismatch goes back to the last `*` only, never to every earlier one. A backtracking regular
+ * expression would take exponential time on a pattern like `*a*a*a*a*a*b` — and exclude patterns arrive from
+ * any peer in a DSYNC.
+ */
+const matchSegment = (tokens: ReadonlyArray<Token>, s: string): boolean => {
+  let p = 0
+  let i = 0
+  let starP = -1
+  let starI = 0
+  while (i < s.length) {
+    const t = tokens[p]
+    if (t !== undefined && !t.star && t.test(s[i]!)) p++, i++
+    else if (t !== undefined && t.star) (starP = p++), (starI = i)
+    else if (starP >= 0) (p = starP + 1), (i = ++starI)
+    else return false
   }
-  return new RegExp(`^${source}$`, "s")
+  while (tokens[p]?.star === true) p++
+  return p === tokens.length
 }
 
-const escape = (c: string) => c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+/** fnmatch with FNM_PATHNAME: `*`, `?` and `[...]` never match `/`. */
+export const compilePattern = (pattern: string): { readonly test: (candidate: string) => boolean } => {
+  const segments: Array<Array<Token>> = [[]]
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!
+    const segment = segments.at(-1)!
+    if (c === "/") segments.push([])
+    else if (c === "*") segment.push(STAR)
+    else if (c === "?") segment.push(ANY)
+    else if (c === "[") {
+      const cls = classBody(pattern, i + 1)
+      if (cls === undefined) segment.push(literal("["))
+      else {
+        // one character against a character class: no backtracking possible
+        const re = new RegExp(`^${cls.source}$`, "s")
+        segment.push({ star: false, test: (x) => re.test(x) })
+        i = cls.end
+      }
+    } else if (c === "\\" && i + 1 < pattern.length) segment.push(literal(pattern[++i]!))
+    else segment.push(literal(c))
+  }
+  return {
+    test: (candidate) => {
+      const parts = candidate.split("/")
+      return parts.length === segments.length && parts.every((part, k) => matchSegment(segments[k]!, part))
+    }
+  }
+}
+
 
 export interface Exclude {
   readonly patterns: ReadonlyArray<string>

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
 import { compilePattern, makeExclude } from "../../src/store/exclude.js"
 
 describe("fnmatch with FNM_PATHNAME", () => {
@@ -25,4 +26,34 @@ describe("makuosan exclude semantics (spec §10)", () => {
     expect(makeExclude("/b", ["tmp*"]).excludes("tm", false)).toBe(false)
     expect(makeExclude("/b", ["tmp*"]).excludes("tmpx", false)).toBe(true)
   })
+})
+
+describe("fnmatch without backtracking", () => {
+  /** The reference: the same semantics as a regular expression (fine for these short inputs). */
+  const reference = (pattern: string) =>
+    new RegExp(
+      "^" + pattern.replace(/\[!a\]|\[ab\]|[*?]|[^*?[\]]/g, (t) =>
+        t === "*" ? "[^/]*" : t === "?" ? "[^/]" : t === "[ab]" ? "[ab]" : t === "[!a]" ? "[^a/]" : t.replace(/[.+^${}()|\\/]/g, "\\$&")) + "$",
+      "s"
+    )
+
+  it.prop(
+    "agrees with a regular expression of the same pattern on short names",
+    [
+      fc.array(fc.constantFrom("a", "b", "/", "*", "?", "[ab]", "[!a]"), { maxLength: 6 }).map((ts) => ts.join("")),
+      fc.array(fc.constantFrom("a", "b", "c", "/"), { maxLength: 8 }).map((cs) => cs.join(""))
+    ],
+    ([pattern, name]) => {
+      expect(compilePattern(pattern).test(name)).toBe(reference(pattern).test(name))
+    },
+    { fastCheck: { numRuns: 2000 } }
+  )
+
+  it("a pattern that makes a backtracking matcher run for ages is answered at once (exclude patterns come from any peer)", () => {
+    const hostile = "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b"
+    const name = "a".repeat(250)
+    expect(compilePattern(hostile).test(name)).toBe(false)
+    expect(makeExclude("/srv", [hostile]).excludes(`d/${name}`, true)).toBe(false)
+    expect(compilePattern(hostile).test(name + "b")).toBe(true)
+  }, 2_000)
 })
