@@ -66,6 +66,17 @@ const options = {
   readonly: Options.boolean("readonly").pipe(
     Options.withDescription("Never change anything here: answer every transfer READONLY (makuosan's -r).")
   ),
+  maxSessions: Options.integer("max-sessions").pipe(
+    Options.withDefault(4096),
+    Options.withDescription("Transfers this daemon receives at once, from all peers; a STAT beyond it is ignored (logged).")
+  ),
+  maxSessionsPerPeer: Options.integer("max-sessions-per-peer").pipe(
+    Options.withDefault(512),
+    Options.withDescription(
+      "Transfers one peer may have open here at once, so that one host's flood of forged STATs cannot take every " +
+        "slot (a makuo sender keeps at most --parallel, 64 at most, per job)."
+    )
+  ),
   keepSetid: Options.boolean("keep-setid").pipe(
     Options.withDescription(
       "Apply the setuid/setgid bits of received regular files, as makuosan does. Off by default: protocol v7 " +
@@ -116,6 +127,8 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
     if (Option.isSome(o.interface)) yield* checkAddress("interface", o.interface.value)
     yield* checkPort("port", o.port, 1, 65535)
     yield* checkPort("ttl", o.ttl, 0, 255)
+    yield* checkPort("max-sessions", o.maxSessions, 1, 1_000_000)
+    yield* checkPort("max-sessions-per-peer", o.maxSessionsPerPeer, 1, o.maxSessions)
     const memberTimeout = parseDuration(o.memberTimeout)
     if (Either.isLeft(memberTimeout)) return yield* usage(`--member-timeout ${memberTimeout.left}`)
     const name = Option.getOrElse(o.name, () => hostname())
@@ -135,6 +148,8 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       sendBufferSize: o.sendBuffer,
       readonly: o.readonly,
       keepSetId: o.keepSetid,
+      maxSessions: o.maxSessions,
+      maxSessionsPerPeer: o.maxSessionsPerPeer,
       console
     }
   })

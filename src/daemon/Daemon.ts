@@ -61,7 +61,13 @@ export const layer = (config: DaemonConfig) =>
       Node.layer({
         base: config.base,
         members: { ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout },
-        receiver: { ...FileReceiver.receiverDefaults, readonly: config.readonly, keepSetId: config.keepSetId }
+        receiver: {
+          ...FileReceiver.receiverDefaults,
+          readonly: config.readonly,
+          keepSetId: config.keepSetId,
+          maxSessions: config.maxSessions,
+          maxSessionsPerPeer: config.maxSessionsPerPeer
+        }
       })
     ),
     Layer.provide(

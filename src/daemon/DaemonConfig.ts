@@ -19,6 +19,9 @@ export interface DaemonConfig {
   readonly readonly: boolean
   /** Apply setuid/setgid bits that peers send (makuosan's behaviour); off by default. */
   readonly keepSetId: boolean
+  /** Receive sessions at once, from all peers and from one. */
+  readonly maxSessions: number
+  readonly maxSessionsPerPeer: number
   /** makuosan's text console for msync, off unless asked for. */
   readonly console: ConsoleSettings | undefined
 }

@@ -1,8 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Stream } from "effect"
+import { Chunk, Context, Duration, Effect, Layer, Stream } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import type { SendEvent, SendJob } from "../../src/domain/job.js"
+import { Peer, Transport } from "../../src/net/Transport.js"
+import { Opcode, SendState } from "../../src/protocol/constants.js"
+import type { Ipv4, ReqId } from "../../src/protocol/message.js"
+import { encode } from "../../src/protocol/v7.js"
 import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
@@ -78,6 +82,26 @@ describe("send on the in-memory network", () => {
       expect(fs.readdirSync(b.base)).toEqual([])
       // STAT, OPEN, CLOSE, LAST and their retransmissions at most: not 2^30 blocks
       expect(net.sent("10.0.0.1") - sentBefore).toBeLessThan(20)
+    }))
+
+  it.scoped("one peer's flood of forged STATs holds at most its share of the receive table: another sender still gets through", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 9 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2", { receiver: { maxSessions: 150, maxSessionsPerPeer: 100 } })
+      const attacker = Context.get(yield* Layer.build(net.transport("10.0.0.9")), Transport)
+      for (let i = 0; i < 250; i++) {
+        const bytes = encode({
+          header: { opcode: Opcode.SEND, nstate: SendState.STAT, ostate: 0, flags: 0, reqid: (9000 + i) as ReqId, seqno: 0, maddr: "224.0.0.108" as Ipv4, mport: 5000, error: 0, hash: new Uint8Array(16) },
+          payload: { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 5, mtime: 1, ctime: 1, path: `forged${i}`, linkTarget: "", rdevHigh: 0, rdevLow: 0 }
+        })
+        if (bytes._tag === "Right") attacker.send(Peer({ address: b.address, port: 5000 }), bytes.right)
+      }
+      yield* settle
+      for (let i = 0; i < 20; i++) fs.writeFileSync(join(a.base, `real${i}`), `file ${i}`)
+      const events = yield* collect(a.jobs.run(job))
+      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 20, updated: 20, failed: 0, lost: 0 } })
+      for (let i = 0; i < 20; i++) expect(fs.readFileSync(join(b.base, `real${i}`), "utf8")).toBe(`file ${i}`)
     }))
 
   it.scoped("a transfer whose sender vanished is collected after 180 s with its temp file, not before", () =>

@@ -19,11 +19,19 @@ export interface ReceiverConfig {
   readonly readonly: boolean
   readonly idleTimeout: Duration.Duration
   readonly maxSessions: number
+  /** Sessions one peer may hold at once: a flood of forged STATs from one host must not take every slot. */
+  readonly maxSessionsPerPeer: number
   /** Apply the setuid/setgid bits a peer sends on regular files (makuosan does); stripped otherwise. */
   readonly keepSetId: boolean
 }
 
-export const receiverDefaults: ReceiverConfig = { readonly: false, idleTimeout: Duration.seconds(180), maxSessions: 4096, keepSetId: false }
+export const receiverDefaults: ReceiverConfig = {
+  readonly: false,
+  idleTimeout: Duration.seconds(180),
+  maxSessions: 4096,
+  maxSessionsPerPeer: 512,
+  keepSetId: false
+}
 
 const SETID = 0o6000
 
@@ -42,6 +50,27 @@ interface WriteRun {
   readonly offset: number
   end: number
   readonly buffers: Array<Uint8Array>
+}
+
+/** The receive sessions, and how many each peer holds (kept by `set` and `delete`, whoever calls them). */
+class SessionTable extends Map<string, Entry> {
+  readonly #perPeer = new Map<string, number>()
+  held(address: string): number {
+    return this.#perPeer.get(address) ?? 0
+  }
+  override set(key: string, entry: Entry): this {
+    if (!this.has(key)) this.#perPeer.set(entry.from.address, this.held(entry.from.address) + 1)
+    return super.set(key, entry)
+  }
+  override delete(key: string): boolean {
+    const entry = this.get(key)
+    if (entry !== undefined) {
+      const n = this.held(entry.from.address) - 1
+      if (n > 0) this.#perPeer.set(entry.from.address, n)
+      else this.#perPeer.delete(entry.from.address)
+    }
+    return super.delete(key)
+  }
 }
 
 /** Blocks per write at most (the kernel takes 1024 buffers per `writev`). */
@@ -90,7 +119,15 @@ export const make = (config: ReceiverConfig) =>
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const warn = (message: string) => void runFork(Effect.logWarning(message))
     const root = process.geteuid?.() === 0
-    const sessions = new Map<string, Entry>()
+    const sessions = new SessionTable()
+    // a flood makes the same refusal thousands of times a second: one line per reason and 10 s, with a count
+    const refusals = new Map<string, { at: number; suppressed: number }>()
+    const refuse = (reason: string, message: string, now: number) => {
+      const r = refusals.get(reason)
+      if (r !== undefined && now - r.at < 10_000) return void r.suppressed++
+      warn(r === undefined || r.suppressed === 0 ? message : `${message} (and ${r.suppressed} more like it in the last 10 s)`)
+      refusals.set(reason, { at: now, suppressed: 0 })
+    }
 
     const meta = (m: Mstat) => ({ mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime })
 
@@ -250,7 +287,11 @@ export const make = (config: ReceiverConfig) =>
         }
         if (entry === undefined) {
           if (sessions.size >= config.maxSessions) {
-            warn(`receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`)
+            refuse("full", `receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`, now)
+            return true
+          }
+          if (sessions.held(from.address) >= config.maxSessionsPerPeer) {
+            refuse(`peer ${from.address}`, `${from.address} holds ${config.maxSessionsPerPeer} receive sessions already; ignoring ${payload.path}`, now)
             return true
           }
           if (mstat !== payload) warn(`${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`)
