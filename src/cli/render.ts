@@ -44,6 +44,7 @@ export const statusText = (s: StatusInfo): string => {
     `members    ${s.members}`,
     `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
     `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,
+    `refused    sessions ${c.refusedSessions}  unknown transfers ${c.unknownTransfers}`,
     `transfers  retransmitted blocks ${c.retransmittedBlocks}  members lost ${c.membersLost}`,
     `sending    ${s.outgoing.length === 0 ? "nothing" : s.outgoing.length}`,
     ...outgoing,

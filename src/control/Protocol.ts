@@ -38,6 +38,8 @@ export const Counters = Schema.Struct({
   foreign: Schema.Number,
   sendErrors: Schema.Number,
   overflowed: Schema.Number,
+  refusedSessions: Schema.Number,
+  unknownTransfers: Schema.Number,
   retransmittedBlocks: Schema.Number,
   membersLost: Schema.Number
 })

@@ -37,6 +37,7 @@ export const layer = Layer.scopedDiscard(
 
     const unknown = ({ from, message: { header } }: Received) => {
       const state = unknownTransferReply(header.opcode, header.nstate)
+      wire.refused("unknownTransfers")
       if (state !== undefined) wire.sendNow(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
     }
 

@@ -43,9 +43,16 @@ export interface WireCounters {
   /** Well-formed but not ours: another group or port, or `-k` traffic. */
   readonly foreign: number
   readonly sendErrors: number
-  /** Lost because the daemon fell behind the socket. */
+  /** Arrived before the daemon could take them (start-up). */
   readonly overflowed: number
+  /** STATs ignored: the receive table, or the sending peer's share of it, was full. */
+  readonly refusedSessions: number
+  /** Requests for a transfer this daemon does not have (late copies, or forged), answered as makuosan does. */
+  readonly unknownTransfers: number
 }
+
+/** Why a well-formed datagram was turned away above the wire: counted for `status`. */
+export type Refusal = "refusedSessions" | "unknownTransfers"
 
 export interface RequestFields {
   readonly opcode: number
@@ -77,6 +84,7 @@ export interface WireShape {
   /** The reply to `request`: opcode, reqid, seqno, ostate and error copied, flag ACK, state `nstate`. */
   readonly ack: (request: Header, nstate: number) => Header
   readonly counters: Effect.Effect<WireCounters>
+  readonly refused: (reason: Refusal) => void
 }
 
 export class Wire extends Context.Tag("makuo/Wire")<Wire, WireShape>() {}
@@ -89,7 +97,7 @@ export const make = Effect.gen(function*() {
   const mport = transport.group.port
   // random start instead of makuosan's 0: a restarted sender must not reuse the reqids of its previous run (E16)
   let reqid = yield* Random.nextIntBetween(0, 0x7fff_ffff)
-  const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0 }
+  const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, refusedSessions: 0, unknownTransfers: 0 }
 
   const groupBytes = new Uint8Array(6)
   groupBytes.set(parseIpv4(maddr)!, 0)
@@ -188,6 +196,7 @@ export const make = Effect.gen(function*() {
       c.datagramsOut += Math.ceil(bytes.length / segment)
       transport.send(to, bytes, segment)
     },
+    refused: (reason) => void c[reason]++,
     counters: Effect.map(transport.stats, (t) => ({ ...c, io: t.io, overflowed: t.overflowed, sendErrors: c.sendErrors + t.sendErrors }))
   })
 })

@@ -98,6 +98,8 @@ describe("send on the in-memory network", () => {
         if (bytes._tag === "Right") attacker.send(Peer({ address: b.address, port: 5000 }), bytes.right)
       }
       yield* settle
+      // counted where the operator looks (makuo status): 100 taken, the other 150 refused
+      expect((yield* b.wire.counters).refusedSessions).toBe(150)
       for (let i = 0; i < 20; i++) fs.writeFileSync(join(a.base, `real${i}`), `file ${i}`)
       const events = yield* collect(a.jobs.run(job))
       expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 20, updated: 20, failed: 0, lost: 0 } })

@@ -123,6 +123,7 @@ export const make = (config: ReceiverConfig) =>
     // a flood makes the same refusal thousands of times a second: one line per reason and 10 s, with a count
     const refusals = new Map<string, { at: number; suppressed: number }>()
     const refuse = (reason: string, message: string, now: number) => {
+      wire.refused("refusedSessions")
       const r = refusals.get(reason)
       if (r !== undefined && now - r.at < 10_000) return void r.suppressed++
       warn(r === undefined || r.suppressed === 0 ? message : `${message} (and ${r.suppressed} more like it in the last 10 s)`)
