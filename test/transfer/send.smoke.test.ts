@@ -192,6 +192,10 @@ describe("send on the in-memory network", () => {
       const would = dry.flatMap((e) => (e._tag === "File" ? e.hosts.filter((h) => h.outcome === "would-delete").map((h) => `${h.host}:${e.path}`) : []))
       expect(would.sort()).toEqual(["h2:a/extra", "h2:a/sub", "h2:a/sub/y", "h3:a/extra", "h3:a/sub", "h3:a/sub/y"])
       expect(fs.existsSync(join(b!.base, "a/extra"))).toBe(true)
+      // without -r: the directory's own entries, and still never a temp file of a transfer in flight
+      const flat = yield* collect(a.jobs.run({ ...del, recursive: false, dryRun: true }))
+      const flatWould = flat.flatMap((e) => (e._tag === "File" ? e.hosts.filter((h) => h.outcome === "would-delete").map((h) => `${h.host}:${e.path}`) : []))
+      expect(flatWould.sort()).toEqual(["h2:a/extra", "h2:a/sub", "h3:a/extra", "h3:a/sub"])
       const real = yield* collect(a.jobs.run(del))
       // no round waited for a timeout: every DSYNC and DEL request was answered
       expect(real.at(-1)).toMatchObject({ _tag: "Summary", summary: { deleted: 6, failed: 0, lost: 0 } })

@@ -13,7 +13,7 @@ import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../..
 import { type DelRecord, emptyPayload, type Header } from "../../protocol/message.js"
 import { utf8Length } from "../../protocol/text.js"
 import { makeExclude } from "../../store/exclude.js"
-import { FileStore, type LocalEntry, StoreError } from "../../store/FileStore.js"
+import { FileStore, isTempName, type LocalEntry, StoreError } from "../../store/FileStore.js"
 import { walk } from "../../store/scan.js"
 import type { RoundTiming } from "../engine/rounds.js"
 import { type Driven, Sessions } from "../engine/Sessions.js"
@@ -109,12 +109,11 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
       for (const item of walk(store, { paths: [s.path], recursive, exclude })) {
         if (item._tag !== "Entry") continue
         if (!recursive && item.entry.kind === "directory") {
-          // without -r: the directory's own entries, then the directory
-          const names = store.readdirNow(item.rel)
-          for (const name of names instanceof StoreError ? [] : names) {
-            for (const child of walk(store, { paths: [`${item.rel}/${name}`], recursive: false, exclude })) {
-              if (child._tag === "Entry" && !exclude.excludes(child.rel, child.entry.kind === "directory")) yield* record(child.rel, child.entry)
-            }
+          // without -r: the directory's own entries (never the temp file of a transfer in flight), then the directory
+          const listed = store.listNow(item.rel)
+          for (const { name, entry } of listed instanceof StoreError ? [] : listed) {
+            const rel = `${item.rel}/${name}`
+            if (!isTempName(name) && !exclude.excludes(rel, entry.kind === "directory")) yield* record(rel, entry)
           }
           if (!exclude.excludes(item.rel, true)) yield* record(item.rel, item.entry)
         } else if (recursive || !exclude.excludes(item.rel, item.entry.kind === "directory")) yield* record(item.rel, item.entry)
