@@ -90,6 +90,12 @@ export const make = (options: UdpOptions) =>
       inFlight++
       unicast.send(bytes, port, address, sent)
     }
+    /** Datagrams laid out back to back in `bytes`, `segment` bytes each but the last: one socket send each. */
+    const sendRun = (to: Destination, bytes: Uint8Array, segment: number) => {
+      const { address, port } = destination(to)
+      const step = Math.max(1, segment)
+      for (let o = 0; o === 0 || o < bytes.length; o += step) sendNow(bytes.subarray(o, o + step), port, address)
+    }
     const attempt = (f: () => void) =>
       Effect.try({ try: f, catch: (cause) => new TransportError({ reason: "Send", detail: String(cause), cause }) })
 
@@ -97,23 +103,15 @@ export const make = (options: UdpOptions) =>
       local,
       group: { address: options.group, port: options.port },
       send: (to, bytes, segment = bytes.length) => {
-        const { address, port } = destination(to)
         try {
-          for (let o = 0; o < bytes.length || o === 0; o += Math.max(1, segment)) {
-            sendNow(bytes.subarray(o, Math.min(o + segment, bytes.length)), port, address)
-          }
+          sendRun(to, bytes, segment)
         } catch (cause) {
           // a closed socket throws instead of calling back: counted like a failure it reports
           sent(cause as Error)
         }
       },
-      sendSegments: (to, bytes, segment) =>
-        attempt(() => {
-          const { address, port } = destination(to)
-          // libuv may queue a datagram until the socket is writable: one copy of the run outlives the caller's buffer
-          const own = Uint8Array.prototype.slice.call(bytes)
-          for (let o = 0; o < own.length; o += segment) sendNow(own.subarray(o, Math.min(o + segment, own.length)), port, address)
-        }),
+      // libuv may queue a datagram until the socket is writable: one copy of the run outlives the caller's buffer
+      sendSegments: (to, bytes, segment) => attempt(() => sendRun(to, Uint8Array.prototype.slice.call(bytes), segment)),
       consume: received.consume,
       stats: Effect.suspend(() => {
         const e = lastSendError

@@ -302,7 +302,7 @@ export const make = (base: string) =>
     const createTempNow = (rel: string, held?: Parent, size = 0): TempFile | StoreError => {
       const full = roomForNow(rel, size)
       if (full !== undefined) {
-        if (held !== undefined) fs.closeSync(held.fd)
+        if (held !== undefined) releaseParent(held)
         return full
       }
       // a held parent is ours from here: closed with the temp file, or now on failure
@@ -481,8 +481,6 @@ export const make = (base: string) =>
           return new Uint8Array(hash.digest())
         }), (reader) => reader.close)
 
-    /** Names in a directory (the base for `.`), sorted, for a deterministic scan. */
-    /** Runs `f` on a descriptor of directory `rel` (the base itself for "."), opened through its confined parent. */
     /** Runs `f` on a descriptor of directory `rel` (the base itself for "."), opened through its confined parent. */
     const withDirectoryNow = <A>(op: string, rel: string, f: (fd: number) => A): A | StoreError => {
       const split = parts(op, rel)
@@ -497,8 +495,6 @@ export const make = (base: string) =>
         }
       })
     }
-
-    const readdirNow = (rel: string) => withDirectoryNow("readdir", rel, (fd) => fs.readdirSync(at(fd, ".")).sort())
 
     /**
      * The entries of directory `rel`, sorted by name, each `lstat`ed through the directory's descriptor: the parent
@@ -537,7 +533,6 @@ export const make = (base: string) =>
       openReader,
       openReaderNow,
       digest,
-      readdirNow,
       listNow
     }
   })

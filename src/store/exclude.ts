@@ -80,7 +80,6 @@ export const compilePattern = (pattern: string): { readonly test: (candidate: st
   }
 }
 
-
 export interface Exclude {
   readonly patterns: ReadonlyArray<string>
   /** Whether `rel` (relative to the base) is excluded; `directory` adds the trailing-`/` test. */

@@ -48,7 +48,6 @@ export class Jobs extends Context.Tag("makuo/Jobs")<Jobs, JobsShape>() {}
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
 export const roundTiming: RoundTiming = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(DEFAULT_TIMEOUT) }
 
-
 const toMstat = (rel: string, e: LocalEntry): Mstat | string => {
   if (MSTAT_FIXED + Buffer.byteLength(rel) + Buffer.byteLength(e.linkTarget) > MAX_PAYLOAD) {
     return `path and link target exceed the ${MAX_PAYLOAD - MSTAT_FIXED} bytes protocol v7 allows`

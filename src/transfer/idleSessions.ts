@@ -1,4 +1,8 @@
 import { Clock, Duration, Effect, Schedule } from "effect"
+import type { Endpoint } from "../net/Transport.js"
+
+/** A member's session of someone's transfer is theirs by source and request id: its key in the session table. */
+export const sessionKey = (from: Endpoint, reqid: number) => `${from.address}:${from.port}:${reqid}`
 
 /**
  * Forks, for the caller's scope, the sweep that forgets sessions with no traffic for `idle` and releases what

@@ -9,10 +9,11 @@ import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { Opcode } from "../../protocol/constants.js"
 import { emptyPayload, type Header } from "../../protocol/message.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
-import { collectIdle } from "../idleSessions.js"
+import { collectIdle, sessionKey } from "../idleSessions.js"
 import * as Machine from "./checkReceiveMachine.js"
 
 interface Session {
+  readonly key: string
   readonly machine: Machine.CheckReceiveSession
   readonly from: Received["from"]
   /** The request answered last: an unsolicited result is its ACK. */
@@ -34,7 +35,7 @@ export const make = (idleTimeout: Duration.Duration) =>
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const sessions = new Map<string, Session>()
 
-    const apply = (key: string, s: Session, event: Machine.Event) => {
+    const apply = (s: Session, event: Machine.Event) => {
       const out: Array<Machine.Action> = []
       Machine.step(s.machine, event, out)
       for (const a of out) {
@@ -45,7 +46,7 @@ export const make = (idleTimeout: Duration.Duration) =>
           case "Inspect": {
             const found = store.inspectNow(a.path)
             const error = found instanceof StoreError ? found.errno : Option.isNone(found) ? 2 : found.value.kind !== "file" ? 21 : 0
-            apply(key, s, { _tag: "Inspected", error })
+            apply(s, { _tag: "Inspected", error })
             break
           }
           case "Hash":
@@ -54,14 +55,14 @@ export const make = (idleTimeout: Duration.Duration) =>
                 onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
                 onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
               }),
-              Effect.flatMap((e) => Effect.sync(() => ((s.hashing = undefined), apply(key, s, e))))
+              Effect.flatMap((e) => Effect.sync(() => ((s.hashing = undefined), apply(s, e))))
             ))
             break
           case "StopHash":
             stop(s)
             break
           case "End":
-            sessions.delete(key)
+            sessions.delete(s.key)
             break
           default:
             a satisfies never
@@ -76,15 +77,15 @@ export const make = (idleTimeout: Duration.Duration) =>
 
     const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
       if (header.opcode !== Opcode.MD5) return false
-      const key = `${from.address}:${from.port}:${header.reqid}`
+      const key = sessionKey(from, header.reqid)
       let s = sessions.get(key)
       if (s === undefined) {
         if (!Machine.opens(header.nstate) || payload._tag !== "Mhash") return false
-        sessions.set(key, s = { machine: Machine.make(payload.path, payload.digest), from, request: header, lastSeen: now, hashing: undefined })
+        sessions.set(key, s = { key, machine: Machine.make(payload.path, payload.digest), from, request: header, lastSeen: now, hashing: undefined })
       }
       s.lastSeen = now
       s.request = header
-      apply(key, s, { _tag: "Request", nstate: header.nstate })
+      apply(s, { _tag: "Request", nstate: header.nstate })
       return true
     }
 

@@ -33,7 +33,7 @@ export const make = (reqid: ReqId, path: string, digest: Uint8Array, targets: Re
     done: false
   })
 
-export const isFinal = (state: number) =>
+const isFinal = (state: number) =>
   state === RecvState.MD5OK || state === RecvState.MD5NG || state === RecvState.OPENERROR || state === RecvState.READERROR
 
 const everyone = (_: Peer) => true

@@ -12,10 +12,11 @@ import { Opcode } from "../../protocol/constants.js"
 import { type DelRecord, emptyPayload, type Header, type ReqId } from "../../protocol/message.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
 import type { DeleteReport, DsyncRegistry } from "./dsync.js"
-import { collectIdle } from "../idleSessions.js"
+import { collectIdle, sessionKey } from "../idleSessions.js"
 import * as Machine from "./delReceiveMachine.js"
 
 interface Session {
+  readonly key: string
   readonly machine: Machine.DelReceiveSession
   readonly from: Received["from"]
   lastSeen: number
@@ -42,7 +43,7 @@ export const make = (idleTimeout: Duration.Duration) =>
         return !(here instanceof StoreError) && Option.isNone(here)
       }).map((r): DelRecord => ({ value: 0, path: r.path }))
 
-    const apply = (key: string, s: Session, header: Header, event: Machine.Event) => {
+    const apply = (s: Session, header: Header, event: Machine.Event) => {
       const out: Array<Machine.Action> = []
       Machine.step(s.machine, event, out)
       for (const a of out) {
@@ -54,7 +55,7 @@ export const make = (idleTimeout: Duration.Duration) =>
             })
             break
           case "Lookup":
-            apply(key, s, header, { _tag: "LookedUp", lacking: lacking(a.records) })
+            apply(s, header, { _tag: "LookedUp", lacking: lacking(a.records) })
             break
           case "Report": {
             const report = reports.get(header.seqno as ReqId)
@@ -63,7 +64,7 @@ export const make = (idleTimeout: Duration.Duration) =>
             break
           }
           case "End":
-            sessions.delete(key)
+            sessions.delete(s.key)
             break
           default:
             a satisfies never
@@ -74,14 +75,14 @@ export const make = (idleTimeout: Duration.Duration) =>
     const handle = (received: Received, now: number): boolean => {
       const { from, message: { header, payload } } = received
       if (header.opcode !== Opcode.DEL) return false
-      const key = `${from.address}:${from.port}:${header.reqid}`
+      const key = sessionKey(from, header.reqid)
       let s = sessions.get(key)
       if (s === undefined) {
         if (!Machine.opens(header.nstate) || payload._tag !== "DelRecords") return false
-        sessions.set(key, s = { machine: Machine.make(), from, lastSeen: now })
+        sessions.set(key, s = { key, machine: Machine.make(), from, lastSeen: now })
       }
       s.lastSeen = now
-      apply(key, s, header, { _tag: "Request", nstate: header.nstate, records: payload._tag === "DelRecords" ? payload.records : undefined })
+      apply(s, header, { _tag: "Request", nstate: header.nstate, records: payload._tag === "DelRecords" ? payload.records : undefined })
       return true
     }
 

@@ -17,11 +17,12 @@ import { FileStore, isTempName, type LocalEntry, StoreError } from "../../store/
 import { walk } from "../../store/scan.js"
 import type { RoundTiming } from "../engine/rounds.js"
 import { type Driven, Sessions } from "../engine/Sessions.js"
-import { collectIdle } from "../idleSessions.js"
+import { collectIdle, sessionKey } from "../idleSessions.js"
 import * as Del from "./delMachine.js"
 import * as Machine from "./dsyncReceiveMachine.js"
 
 interface Session {
+  readonly key: string
   readonly machine: Machine.DsyncReceiveSession
   readonly from: Received["from"]
   readonly path: string
@@ -71,7 +72,7 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
     const warn = (message: string) => void runFork(Effect.logWarning(message))
     const table = new Map<string, Session>()
 
-    const apply = (key: string, s: Session, header: Header, event: Machine.Event) => {
+    const apply = (s: Session, header: Header, event: Machine.Event) => {
       const out: Array<Machine.Action> = []
       Machine.step(s.machine, event, out)
       for (const a of out) {
@@ -83,7 +84,7 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
           }
           case "Start":
             s.terminator = header
-            start(key, s, a.patterns)
+            start(s, a.patterns)
             break
           case "Stop":
             stop(s)
@@ -92,7 +93,7 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
             warn(`dsync of ${s.path} from ${s.from.address}: ${a.message}`)
             break
           case "End":
-            table.delete(key)
+            table.delete(s.key)
             break
           default:
             a satisfies never
@@ -128,10 +129,10 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
       })
 
     /** The next batch's DEL session, or the end of the work. */
-    const nextDel = (key: string, s: Session) => {
+    const nextDel = (s: Session) => {
       const work = s.work!
       const batch = work.next()
-      if (batch.length === 0) return done(key, s, true)
+      if (batch.length === 0) return done(s, true)
       const state = Del.make(wire.nextReqIdNow(), s.terminator!.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, sessions.now())
       work.del = sessions.drive<Del.DelSession, Del.Event, Exclude<Del.Action, { _tag: "Transmit" | "Deadline" }>>({
         reqid: state.reqid,
@@ -149,23 +150,23 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
         }),
         perform: (action, apply) => {
           if (action._tag === "Remove") return apply({ _tag: "Removed", results: remove(s, action.paths) })
-          if (action.complete) return nextDel(key, s)
+          if (action.complete) return nextDel(s)
           warn(`dsync of ${s.path} for ${s.from.address}: no answer to DEL; stopped`)
-          done(key, s, false)
+          done(s, false)
         }
       })
     }
 
-    const done = (key: string, s: Session, complete: boolean) => {
+    const done = (s: Session, complete: boolean) => {
       if (s.work !== undefined) s.work.del = undefined
-      apply(key, s, s.terminator!, { _tag: "WorkDone", complete })
+      apply(s, s.terminator!, { _tag: "WorkDone", complete })
     }
 
-    const start = (key: string, s: Session, patterns: ReadonlyArray<string>) => {
-      if (options.readonly) return done(key, s, true)
+    const start = (s: Session, patterns: ReadonlyArray<string>) => {
+      if (options.readonly) return done(s, true)
       const walk = candidates(s, patterns)
       s.work = { walk, next: batches(walk), del: undefined }
-      nextDel(key, s)
+      nextDel(s)
     }
 
     const stop = (s: Session) => {
@@ -175,16 +176,16 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
 
     const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
       if (header.opcode !== Opcode.DSYNC) return false
-      const key = `${from.address}:${from.port}:${header.reqid}`
+      const key = sessionKey(from, header.reqid)
       let s = table.get(key)
       if (s === undefined) {
         if (!Machine.opens(header.nstate) || payload._tag !== "DsyncPath") return false
         const path = payload.path === "." ? "." : payload.path.replace(/^\.?\/+/, "")
-        table.set(key, s = { machine: Machine.make(), from, path, flags: header.flags, work: undefined, terminator: undefined, lastSeen: now })
+        table.set(key, s = { key, machine: Machine.make(), from, path, flags: header.flags, work: undefined, terminator: undefined, lastSeen: now })
       }
       if (header.nstate === SendState.DATA && payload._tag !== "ExcludePatterns") return false
       s.lastSeen = now
-      apply(key, s, header, { _tag: "Request", nstate: header.nstate, seqno: header.seqno, patterns: payload._tag === "ExcludePatterns" ? payload.patterns : undefined })
+      apply(s, header, { _tag: "Request", nstate: header.nstate, seqno: header.seqno, patterns: payload._tag === "ExcludePatterns" ? payload.patterns : undefined })
       return true
     }
 

@@ -34,7 +34,7 @@ export type Event = RoundEvent | { readonly _tag: "Ack"; readonly from: string; 
 export type Action = Transmit | Deadline | { readonly _tag: "Finished"; readonly lost: ReadonlyArray<Target> }
 
 /** Exclude patterns cut into payload-sized batches (u16 length + bytes each). */
-export const patternBatches = (patterns: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => {
+const patternBatches = (patterns: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => {
   const batches: Array<Array<string>> = [[]]
   let size = 0
   for (const p of patterns) {
@@ -53,7 +53,7 @@ export interface DsyncRequest {
   readonly excludes: ReadonlyArray<string>
 }
 
-export const flagsOf = (r: DsyncRequest) => (r.dryRun ? Flag.DRYRUN : 0) | (r.recursive ? Flag.RECURS : 0)
+const flagsOf = (r: DsyncRequest) => (r.dryRun ? Flag.DRYRUN : 0) | (r.recursive ? Flag.RECURS : 0)
 
 export const make = (reqid: ReqId, r: DsyncRequest, targets: ReadonlyArray<Target>, now: number): DsyncSession =>
   Rounds.withRounds(targets, now, SendState.OPEN, {

@@ -120,7 +120,7 @@ export const make = Effect.gen(function*() {
         if (inline === undefined && wake !== undefined && ready.length === 0 && now() >= pausedUntil) return sendInline(live)
         return queue(live)
       case "Blocks":
-        // only the pump asks for room, and it sends the blocks itself
+        // whoever stepped `Room` (the pump, or a handler sending inline) sends the blocks itself: `apply` returns them
         return
       case "Finished":
         return close(live, action.hosts)

@@ -192,6 +192,3 @@ export const pause = (r: Rounds, at: number, out: Actions) => {
   r.deadline = at
   out.push({ _tag: "Deadline", at })
 }
-
-/** The members of the session not lost. */
-export const live = (r: Rounds): Array<Peer> => [...r.peers.values()].filter((p) => !p.lost)

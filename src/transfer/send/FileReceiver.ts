@@ -11,7 +11,7 @@ import { dataBlock, dataReqId } from "../../protocol/dataLayout.js"
 import { emptyPayload, type Header } from "../../protocol/message.js"
 import { FileStore, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
 import { decide } from "./decide.js"
-import { collectIdle } from "../idleSessions.js"
+import { collectIdle, sessionKey } from "../idleSessions.js"
 import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
 
 export interface ReceiverConfig {
@@ -42,7 +42,7 @@ const SETID = 0o6000
  * then compares equal to what was sent, so it is not sent again and again. (A directory's setgid bit only passes
  * its group on to new entries: kept.)
  */
-export const accepted = (m: Mstat, keepSetId: boolean): Mstat =>
+const accepted = (m: Mstat, keepSetId: boolean): Mstat =>
   keepSetId || !isRegular(m.mode) || (m.mode & SETID) === 0 ? m : { ...m, mode: m.mode & ~SETID }
 
 /** Consecutive blocks received and not yet written: one `pwritev` when the batch ends. */
@@ -121,8 +121,8 @@ export const make = (config: ReceiverConfig) =>
     const root = process.geteuid?.() === 0
     const sessions = new SessionTable()
     // a flood makes the same refusal thousands of times a second: one line per reason and 10 s, with a count
-    const refusals = new Map<string, { at: number; suppressed: number }>()
-    const refuse = (reason: string, message: string, now: number) => {
+    const refusals = new Map<"full" | "peer", { at: number; suppressed: number }>()
+    const refuse = (reason: "full" | "peer", message: string, now: number) => {
       wire.refused("refusedSessions")
       const r = refusals.get(reason)
       if (r !== undefined && now - r.at < 10_000) return void r.suppressed++
@@ -276,7 +276,7 @@ export const make = (config: ReceiverConfig) =>
     const handle = ({ from, message }: Received, now: number): boolean => {
       const { header, payload } = message
       if (header.opcode !== Opcode.SEND) return false
-      const key = `${from.address}:${from.port}:${header.reqid}`
+      const key = sessionKey(from, header.reqid)
       let entry = sessions.get(key)
       if (header.nstate === SendState.STAT && payload._tag === "Mstat") {
         const mstat = accepted(payload, config.keepSetId)
@@ -292,7 +292,7 @@ export const make = (config: ReceiverConfig) =>
             return true
           }
           if (sessions.held(from.address) >= config.maxSessionsPerPeer) {
-            refuse(`peer ${from.address}`, `${from.address} holds ${config.maxSessionsPerPeer} receive sessions already; ignoring ${payload.path}`, now)
+            refuse("peer", `${from.address} holds ${config.maxSessionsPerPeer} receive sessions already; ignoring ${payload.path}`, now)
             return true
           }
           if (mstat !== payload) warn(`${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`)
@@ -316,7 +316,7 @@ export const make = (config: ReceiverConfig) =>
       let entry: Entry | undefined
       if (last !== undefined && last.reqid === reqid && last.from === from && sessions.get(last.entry.key) === last.entry) entry = last.entry
       else {
-        entry = sessions.get(`${from.address}:${from.port}:${reqid}`)
+        entry = sessions.get(sessionKey(from, reqid))
         if (entry === undefined) return
         last = { from, reqid, entry }
       }
