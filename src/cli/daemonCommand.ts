@@ -1,5 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import { Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
+import { Duration, Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
@@ -48,6 +48,13 @@ const options = {
   memberTimeout: Options.text("member-timeout").pipe(
     Options.withDefault("300s"),
     Options.withDescription("Drop a member after this long without a datagram from it (e.g. 300s, 5m).")
+  ),
+  sessionTimeout: Options.text("session-timeout").pipe(
+    Options.withDefault("180s"),
+    Options.withDescription(
+      "Forget a transfer this daemon receives after this long without a datagram for it (a sender that died or " +
+        "lost its link): its temp file is removed and the old file stays as it was (e.g. 180s, 3m)."
+    )
   ),
   control: controlOption,
   recvBuffer: Options.integer("recv-buffer").pipe(
@@ -131,6 +138,10 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
     yield* checkPort("max-sessions-per-peer", o.maxSessionsPerPeer, 1, o.maxSessions)
     const memberTimeout = parseDuration(o.memberTimeout)
     if (Either.isLeft(memberTimeout)) return yield* usage(`--member-timeout ${memberTimeout.left}`)
+    const sessionTimeout = parseDuration(o.sessionTimeout)
+    if (Either.isLeft(sessionTimeout)) return yield* usage(`--session-timeout ${sessionTimeout.left}`)
+    // a live sender retransmits at least every MAX_WAIT_MS: anything near that would drop transfers in flight
+    if (Duration.lessThan(sessionTimeout.right, Duration.seconds(2))) yield* usage(`--session-timeout ${o.sessionTimeout}: at least 2s`)
     const name = Option.getOrElse(o.name, () => hostname())
     if (name === "" || Buffer.byteLength(name) > 255) yield* usage(`--name '${name}': must be 1 to 255 bytes`)
     const console = yield* consoleSettings(o)
@@ -143,6 +154,7 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       ttl: o.ttl,
       name,
       memberTimeout: memberTimeout.right,
+      sessionTimeout: sessionTimeout.right,
       control: controlSocketPath(Option.getOrUndefined(o.control)),
       recvBufferSize: o.recvBuffer,
       sendBufferSize: o.sendBuffer,

@@ -12,6 +12,7 @@ import * as Console from "../console/Console.js"
 import { collectStatus, makeHandler, type Services } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import * as Node from "./Node.js"
+import * as StaleTempSweep from "./staleTempSweep.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as Jobs from "../transfer/Jobs.js"
 
@@ -56,7 +57,7 @@ const announceLayer = (config: DaemonConfig) =>
   )
 
 export const layer = (config: DaemonConfig) =>
-  Layer.merge(controlLayer(config), consoleLayer(config)).pipe(
+  Layer.mergeAll(controlLayer(config), consoleLayer(config), StaleTempSweep.layer).pipe(
     Layer.provideMerge(
       Node.layer({
         base: config.base,
@@ -64,6 +65,7 @@ export const layer = (config: DaemonConfig) =>
         receiver: {
           ...FileReceiver.receiverDefaults,
           readonly: config.readonly,
+          idleTimeout: config.sessionTimeout,
           keepSetId: config.keepSetId,
           maxSessions: config.maxSessions,
           maxSessionsPerPeer: config.maxSessionsPerPeer

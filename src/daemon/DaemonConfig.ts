@@ -12,6 +12,8 @@ export interface DaemonConfig {
   readonly ttl: number
   readonly name: string
   readonly memberTimeout: Duration.Duration
+  /** Receive sessions without a datagram for this long are collected (temp file removed). */
+  readonly sessionTimeout: Duration.Duration
   readonly control: string
   readonly recvBufferSize: number | undefined
   readonly sendBufferSize: number | undefined

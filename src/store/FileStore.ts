@@ -511,6 +511,24 @@ export const make = (base: string) =>
         return entries
       })
 
+    /** Names and whether each is a directory, from one `readdir` with types: no `lstat` per entry. */
+    const listKindsNow = (rel: string) =>
+      withDirectoryNow("readdir", rel, (fd) =>
+        fs.readdirSync(at(fd, "."), { withFileTypes: true }).map((d) => ({ name: d.name, directory: d.isDirectory() })))
+
+    /**
+     * Removes the temp file `rel` if it is one a previous run left: a temp name, not a directory, and unchanged
+     * since `before` (ctime, epoch ms) — a temp file a live transfer writes or commits has a newer ctime.
+     */
+    const removeStaleTempNow = (rel: string, before: number): boolean | StoreError =>
+      withParentNow("remove", rel, false, (dirFd, name) => {
+        const path = at(dirFd, name)
+        const st = fs.lstatSync(path, { throwIfNoEntry: false })
+        if (!isTempName(name) || st === undefined || st.isDirectory() || st.ctimeMs >= before) return false
+        fs.unlinkSync(path)
+        return true
+      })
+
     return {
       base,
       inspect: (rel: string) => lift(() => inspectNow(rel)),
@@ -533,7 +551,9 @@ export const make = (base: string) =>
       openReader,
       openReaderNow,
       digest,
-      listNow
+      listNow,
+      listKindsNow,
+      removeStaleTempNow
     }
   })
 
