@@ -7,6 +7,7 @@ import { parseConsoleAddress, needsPassword } from "../console/address.js"
 import type { ConsoleSettings } from "../console/Console.js"
 import { passwordFromFile } from "../console/password.js"
 import { controlSocketPath } from "../control/socketPath.js"
+import { type Account, resolveGroup, resolveUser } from "../daemon/accounts.js"
 import * as Daemon from "../daemon/Daemon.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
 import { parseIpv4 } from "../protocol/message.js"
@@ -57,6 +58,24 @@ const options = {
     )
   ),
   control: controlOption,
+  controlGroup: Options.text("control-group").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Let the members of this group (name or gid) use the control socket too: mode 0660 instead of 0600, so " +
+        "deploy users can run 'makuo send' without root."
+    )
+  ),
+  user: Options.text("user").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Started as root: once the UDP port and the sockets are open, run as this user (name or uid) for good. " +
+        "The base must be writable by it; received files then keep that user as owner (owners are applied only by a root daemon)."
+    )
+  ),
+  group: Options.text("group").pipe(
+    Options.optional,
+    Options.withDescription("With --user: the group to run as (name or gid). Default: the user's primary group.")
+  ),
   recvBuffer: Options.integer("recv-buffer").pipe(
     Options.withDefault(8 * 1024 * 1024),
     Options.withDescription(
@@ -145,6 +164,9 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
     const name = Option.getOrElse(o.name, () => hostname())
     if (name === "" || Buffer.byteLength(name) > 255) yield* usage(`--name '${name}': must be 1 to 255 bytes`)
     const console = yield* consoleSettings(o)
+    const runAs = yield* account(o)
+    const controlGroup = Option.isNone(o.controlGroup) ? undefined : resolveGroup(o.controlGroup.value)
+    if (controlGroup !== undefined && Either.isLeft(controlGroup)) return yield* usage(`--control-group: ${controlGroup.left}`)
     return {
       base: fs.realpathSync(base),
       group: o.multicast,
@@ -162,8 +184,20 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       keepSetId: o.keepSetid,
       maxSessions: o.maxSessions,
       maxSessionsPerPeer: o.maxSessionsPerPeer,
+      runAs,
+      controlGroup: controlGroup?.right,
       console
     }
+  })
+
+const account = (o: Parsed): Effect.Effect<Account | undefined, UsageError> =>
+  Effect.gen(function*() {
+    if (Option.isNone(o.user)) return Option.isSome(o.group) ? yield* usage("--group needs --user") : undefined
+    if (process.geteuid?.() !== 0) return yield* usage(`--user ${o.user.value}: only a daemon started as root can switch user`)
+    const resolved = resolveUser(o.user.value, Option.getOrUndefined(o.group))
+    if (Either.isLeft(resolved)) return yield* usage(`--user: ${resolved.left}`)
+    if (resolved.right.uid === 0) return yield* usage(`--user ${o.user.value}: that is root; leave --user out to run as root`)
+    return resolved.right
   })
 
 const consoleSettings = (o: Parsed): Effect.Effect<ConsoleSettings | undefined, UsageError> =>

@@ -41,6 +41,7 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       ControlProtocolError: (e) => fail(2, e.message),
       RequestRefused: (e) => fail(2, e.message),
       ControlSetupError: (e) => fail(2, e.message),
+      PrivilegeDropFailed: (e) => fail(2, e.message),
       TransportError: (e) => fail(2, `network: ${e.message}`)
     }),
     Effect.catchAllCause((cause) =>

@@ -11,7 +11,7 @@ import * as net from "node:net"
 import type { StatusInfo } from "../control/Protocol.js"
 import type { Member } from "../domain/member.js"
 import { ControlSetupError } from "../control/errors.js"
-import { listenUnix } from "../control/listenUnix.js"
+import { listenUnix, type SocketAccess } from "../control/listenUnix.js"
 import type { SendRefused } from "../transfer/errors.js"
 import { type SendEvent, type SendJob, sendJob } from "../domain/job.js"
 import { type ConsoleAddress, formatConsoleAddress } from "./address.js"
@@ -201,11 +201,12 @@ const listenTcp = (host: string, port: number) =>
 
 export const serve = (
   settings: ConsoleSettings,
-  backend: ConsoleBackend
+  backend: ConsoleBackend,
+  access: SocketAccess = {}
 ): Effect.Effect<void, ControlSetupError, Scope.Scope> =>
   Effect.gen(function*() {
     const { address } = settings
-    const server = yield* (address._tag === "Tcp" ? listenTcp(address.host, address.port) : listenUnix(address.path, "console"))
+    const server = yield* (address._tag === "Tcp" ? listenTcp(address.host, address.port) : listenUnix(address.path, "console", access))
     // made after the listener, so its sessions end (and their sockets close) before the listener waits for them
     const sessions = yield* FiberSet.make()
     const run = yield* FiberSet.runtime(sessions)<never>()

@@ -6,7 +6,7 @@
 import { Data, Effect, Either, FiberSet, type Scope, Schema, Stream } from "effect"
 import type * as net from "node:net"
 import type { ControlSetupError } from "./errors.js"
-import { listenUnix } from "./listenUnix.js"
+import { listenUnix, type SocketAccess } from "./listenUnix.js"
 import { ControlEvent, type ControlRequest, MAX_REQUEST_LINE, RequestLine } from "./Protocol.js"
 
 export type Handler = (request: ControlRequest) => Stream.Stream<ControlEvent>
@@ -91,9 +91,9 @@ const serveConnection = (socket: net.Socket, handler: Handler) =>
     yield* Effect.sync(() => socket.end())
   }).pipe(Effect.ensuring(Effect.sync(() => socket.destroySoon())))
 
-export const serve = (path: string, handler: Handler): Effect.Effect<void, ControlSetupError, Scope.Scope> =>
+export const serve = (path: string, handler: Handler, access: SocketAccess = {}): Effect.Effect<void, ControlSetupError, Scope.Scope> =>
   Effect.gen(function*() {
-    const server = yield* listenUnix(path, "control socket")
+    const server = yield* listenUnix(path, "control socket", access)
     // made after the listener, so on shutdown the requests in flight are interrupted (their sockets closed)
     // before the listener waits for its connections to end
     const connections = yield* FiberSet.make()

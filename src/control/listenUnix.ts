@@ -2,6 +2,10 @@
  * A unix stream socket only the daemon's user can use: its directory is checked (ours or root's, not writable by
  * others), a socket left by a dead daemon is replaced, a live one or anything that is not a socket is refused,
  * and the socket is 0600 from its first instant. Closed and unlinked with the scope.
+ *
+ * `SocketAccess` widens that on purpose: a `group` makes the socket 0660 in that group (`--control-group`), and an
+ * `owner` hands socket and directory to the user the daemon will run as (`--user`), so it can remove them on exit.
+ * A private directory (mode 0700), or one already handed over, gets the same owner and group, 0750 with a group.
  */
 import { Effect, type Scope } from "effect"
 import * as fs from "node:fs"
@@ -12,8 +16,15 @@ import { MAX_SOCKET_PATH } from "./socketPath.js"
 
 const uid = () => process.getuid?.() ?? 0
 
+export interface SocketAccess {
+  /** The uid the daemon will run as, when it drops root. */
+  readonly owner?: number | undefined
+  /** A gid whose members may use the socket too. */
+  readonly group?: number | undefined
+}
+
 /** The socket's directory must not let another user swap the socket under us. */
-const checkDirectory = (path: string) =>
+const checkDirectory = (path: string, access: SocketAccess) =>
   Effect.suspend(() => {
     const dir = dirname(path)
     const unsafe = (detail: string) => Effect.fail(new SetupRefused({ reason: "UnsafeDirectory", detail }))
@@ -23,8 +34,19 @@ const checkDirectory = (path: string) =>
       return unsafe(`cannot create directory ${dir}: ${(e as Error).message}`)
     }
     const st = fs.statSync(dir)
-    if (st.uid !== uid() && st.uid !== 0) return unsafe(`directory ${dir} belongs to uid ${st.uid}`)
+    if (st.uid !== uid() && st.uid !== 0 && st.uid !== access.owner) return unsafe(`directory ${dir} belongs to uid ${st.uid}`)
     if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return unsafe(`directory ${dir} is writable by others and not sticky`)
+    const wanted = access.owner !== undefined || access.group !== undefined
+    const handedOver = st.uid === (access.owner ?? st.uid) && st.gid === (access.group ?? st.gid)
+    if (wanted && ((st.mode & 0o077) === 0 || handedOver)) {
+      return Effect.try({
+        try: () => {
+          fs.chownSync(dir, access.owner ?? -1, access.group ?? -1)
+          fs.chmodSync(dir, access.group !== undefined ? 0o750 : 0o700)
+        },
+        catch: (e) => new SetupRefused({ reason: "UnsafeDirectory", detail: `cannot hand directory ${dir} over: ${(e as Error).message}` })
+      })
+    }
     return Effect.void
   })
 
@@ -65,18 +87,33 @@ const listen = (path: string) =>
     (server) =>
       Effect.async<void>((resume) => {
         server.close(() => resume(Effect.void))
-        fs.rmSync(path, { force: true })
+        try {
+          fs.rmSync(path, { force: true })
+        } catch {
+          // a daemon that dropped root may no longer reach a directory root created; the dead socket left there
+          // is replaced on the next start
+        }
       })
   )
 
-export const listenUnix = (path: string, role: string): Effect.Effect<net.Server, ControlSetupError, Scope.Scope> =>
+export const listenUnix = (
+  path: string,
+  role: string,
+  access: SocketAccess = {}
+): Effect.Effect<net.Server, ControlSetupError, Scope.Scope> =>
   Effect.gen(function*() {
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
       return yield* new SetupRefused({ reason: "PathTooLong", detail: `path longer than ${MAX_SOCKET_PATH} bytes (unix socket limit)` })
     }
-    yield* checkDirectory(path)
+    yield* checkDirectory(path, access)
     yield* clearStale(path)
     const server = yield* listen(path)
-    yield* Effect.try({ try: () => fs.chmodSync(path, 0o600), catch: (e) => new SetupRefused({ reason: "Listen", detail: String(e) }) })
+    yield* Effect.try({
+      try: () => {
+        if (access.owner !== undefined || access.group !== undefined) fs.chownSync(path, access.owner ?? -1, access.group ?? -1)
+        fs.chmodSync(path, access.group !== undefined ? 0o660 : 0o600)
+      },
+      catch: (e) => new SetupRefused({ reason: "Listen", detail: String(e) })
+    })
     return server
   }).pipe(Effect.mapError(({ reason, detail }) => new ControlSetupError({ role, path, reason, detail })))

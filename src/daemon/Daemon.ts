@@ -12,6 +12,7 @@ import * as Console from "../console/Console.js"
 import { collectStatus, makeHandler, type Services } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import * as Node from "./Node.js"
+import { dropPrivileges } from "./dropPrivileges.js"
 import * as StaleTempSweep from "./staleTempSweep.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as Jobs from "../transfer/Jobs.js"
@@ -19,12 +20,14 @@ import * as Jobs from "../transfer/Jobs.js"
 const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver> =
   Effect.all({ members: Members.Members, wire: Wire.Wire, jobs: Jobs.Jobs, receiver: FileReceiver.FileReceiver })
 
+const socketAccess = (config: DaemonConfig) => ({ owner: config.runAs?.uid, group: config.controlGroup })
+
 const controlLayer = (config: DaemonConfig) =>
   Layer.scopedDiscard(
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const handler = makeHandler(config, yield* daemonServices, startedAt)
-      yield* ControlServer.serve(config.control, handler)
+      yield* ControlServer.serve(config.control, handler, socketAccess(config))
     })
   )
 
@@ -41,7 +44,7 @@ const consoleLayer = (config: DaemonConfig) =>
         run: services.jobs.run,
         recvBufferSize: config.recvBufferSize ?? 0,
         sendBufferSize: config.sendBufferSize ?? 0
-      })
+      }, { owner: config.runAs?.uid })
     })
   )
 
@@ -56,8 +59,14 @@ const announceLayer = (config: DaemonConfig) =>
     )
   )
 
+/** The control socket and the console, then — once every socket is open — the switch to `--user`, if asked for. */
+const socketsLayer = (config: DaemonConfig) =>
+  Layer.effectDiscard(config.runAs === undefined ? Effect.void : dropPrivileges(config.runAs, config.readonly ? undefined : config.base)).pipe(
+    Layer.provide(Layer.merge(controlLayer(config), consoleLayer(config)))
+  )
+
 export const layer = (config: DaemonConfig) =>
-  Layer.mergeAll(controlLayer(config), consoleLayer(config), StaleTempSweep.layer).pipe(
+  Layer.merge(socketsLayer(config), StaleTempSweep.layer).pipe(
     Layer.provideMerge(
       Node.layer({
         base: config.base,

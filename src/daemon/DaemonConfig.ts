@@ -1,5 +1,6 @@
 import type { Duration } from "effect"
 import type { ConsoleSettings } from "../console/Console.js"
+import type { Account } from "./accounts.js"
 
 export interface DaemonConfig {
   /** Absolute, resolved base directory: every path on the wire is relative to it. */
@@ -24,6 +25,10 @@ export interface DaemonConfig {
   /** Receive sessions at once, from all peers and from one. */
   readonly maxSessions: number
   readonly maxSessionsPerPeer: number
+  /** The account a root daemon switches to once its sockets are open (`--user`/`--group`). */
+  readonly runAs: Account | undefined
+  /** Members of this gid may use the control socket too (mode 0660). */
+  readonly controlGroup: number | undefined
   /** makuosan's text console for msync, off unless asked for. */
   readonly console: ConsoleSettings | undefined
 }
