@@ -44,7 +44,8 @@ export const statusText = (s: StatusInfo): string => {
     `members    ${s.members}`,
     `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
     `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,
-    `refused    sessions ${c.refusedSessions}  unknown transfers ${c.unknownTransfers}`,
+    `refused    sessions ${c.refusedSessions}  unknown transfers ${c.unknownTransfers}  paths ${c.refusedPaths}` +
+    `  setid bits ${c.setidDropped}  disk full ${c.diskFull}`,
     `transfers  retransmitted blocks ${c.retransmittedBlocks}  members lost ${c.membersLost}`,
     `sending    ${s.outgoing.length === 0 ? "nothing" : s.outgoing.length}`,
     ...outgoing,

@@ -40,6 +40,9 @@ export const Counters = Schema.Struct({
   overflowed: Schema.Number,
   refusedSessions: Schema.Number,
   unknownTransfers: Schema.Number,
+  refusedPaths: Schema.Number,
+  setidDropped: Schema.Number,
+  diskFull: Schema.Number,
   retransmittedBlocks: Schema.Number,
   membersLost: Schema.Number
 })

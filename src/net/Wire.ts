@@ -49,10 +49,16 @@ export interface WireCounters {
   readonly refusedSessions: number
   /** Requests for a transfer this daemon does not have (late copies, or forged), answered as makuosan does. */
   readonly unknownTransfers: number
+  /** Received paths refused (absolute, `..`, NUL, a symlink parent): answered with an error. */
+  readonly refusedPaths: number
+  /** Received regular files whose setuid/setgid bits were dropped (no `--keep-setid`). */
+  readonly setidDropped: number
+  /** Files refused or broken off because the disk or quota under the base was full (ENOSPC, EDQUOT). */
+  readonly diskFull: number
 }
 
 /** Why a well-formed datagram was turned away above the wire: counted for `status`. */
-export type Refusal = "refusedSessions" | "unknownTransfers"
+export type Refusal = "refusedSessions" | "unknownTransfers" | "refusedPaths" | "setidDropped" | "diskFull"
 
 export interface RequestFields {
   readonly opcode: number
@@ -97,7 +103,7 @@ export const make = Effect.gen(function*() {
   const mport = transport.group.port
   // random start instead of makuosan's 0: a restarted sender must not reuse the reqids of its previous run (E16)
   let reqid = yield* Random.nextIntBetween(0, 0x7fff_ffff)
-  const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, refusedSessions: 0, unknownTransfers: 0 }
+  const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, refusedSessions: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0 }
 
   const groupBytes = new Uint8Array(6)
   groupBytes.set(parseIpv4(maddr)!, 0)

@@ -56,6 +56,8 @@ describe("a daemon under a flood of hostile datagrams", () => {
       expect(counters.malformed).toBeGreaterThan(DATAGRAMS / 10)
       // requests for transfers it does not have, forged ones by the thousand: counted for status
       expect(counters.unknownTransfers).toBeGreaterThan(1000)
+      // and the hostile paths (absolute, '..', NUL, through the link) refused, each answered with an error
+      expect(counters.refusedPaths).toBeGreaterThan(100)
       // nothing outside the base; inside it, forged files at most — never through the planted link
       expect(fs.readdirSync(root).sort()).toEqual(["base", "outside"])
       expect(fs.readdirSync(join(root, "outside"))).toEqual(["keep"])

@@ -114,6 +114,9 @@ describe("faults between real daemons on loopback", () => {
       expect(running.output()).toMatch(/update +h3:big\.bin/)
       expect(content(h2, "big.bin")).toBe("old")
       expect(temps(h2)).toEqual([])
+      const status = JSON.parse((yield* makuo(["status", "--json", "--control", h2.control])).stdout)
+      expect(status.counters.diskFull).toBe(1)
+      expect(h2.log()).toMatch(/receive big\.bin from 127\.0\.0\.2: write big\.bin: ENOSPC/)
 
       fs.rmSync(filler)
       const retry = yield* send(h1, "big.bin")

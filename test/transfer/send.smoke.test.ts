@@ -66,6 +66,9 @@ describe("send on the in-memory network", () => {
       // what the member applied compares equal to what was sent: skipped from now on, not updated forever
       const again = yield* collect(a.jobs.run(job))
       expect(again.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 0, updated: 0, skipped: 4 } })
+      // counted where the bits were dropped, once per received STAT that carried them (two runs)
+      expect((yield* plain.wire.counters).setidDropped).toBe(2)
+      expect((yield* keeps.wire.counters).setidDropped).toBe(0)
     }))
 
   it.scoped("a file larger than the member's free space is refused at OPEN: ENOSPC reported, no temp file, no DATA sent", () =>
@@ -82,6 +85,7 @@ describe("send on the in-memory network", () => {
       expect(fs.readdirSync(b.base)).toEqual([])
       // STAT, OPEN, CLOSE, LAST and their retransmissions at most: not 2^30 blocks
       expect(net.sent("10.0.0.1") - sentBefore).toBeLessThan(20)
+      expect((yield* b.wire.counters).diskFull).toBe(1)
     }))
 
   it.scoped("one peer's flood of forged STATs holds at most its share of the receive table: another sender still gets through", () =>

@@ -11,6 +11,7 @@ import { dataBlock, dataReqId } from "../../protocol/dataLayout.js"
 import { emptyPayload, type Header } from "../../protocol/message.js"
 import { FileStore, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
 import { decide } from "./decide.js"
+import { rateLimitedLog } from "../rateLimitedLog.js"
 import { collectIdle, sessionKey } from "../idleSessions.js"
 import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
 
@@ -120,14 +121,12 @@ export const make = (config: ReceiverConfig) =>
     const warn = (message: string) => void runFork(Effect.logWarning(message))
     const root = process.geteuid?.() === 0
     const sessions = new SessionTable()
-    // a flood makes the same refusal thousands of times a second: one line per reason and 10 s, with a count
-    const refusals = new Map<"full" | "peer", { at: number; suppressed: number }>()
-    const refuse = (reason: "full" | "peer", message: string, now: number) => {
-      wire.refused("refusedSessions")
-      const r = refusals.get(reason)
-      if (r !== undefined && now - r.at < 10_000) return void r.suppressed++
-      warn(r === undefined || r.suppressed === 0 ? message : `${message} (and ${r.suppressed} more like it in the last 10 s)`)
-      refusals.set(reason, { at: now, suppressed: 0 })
+    const notice = rateLimitedLog<"full" | "peer" | "path" | "setid" | "world-writable" | "disk" | "open" | "write" | "commit">(warn)
+    /** ENOSPC or EDQUOT: the disk (or the quota) under the base is full. */
+    const noteFailure = (kind: "open" | "write" | "commit", entry: Entry, failed: StoreError, now: number) => {
+      const full = failed.code === "ENOSPC" || failed.code === "EDQUOT"
+      if (full) wire.refused("diskFull")
+      notice(full ? "disk" : kind, `receive ${entry.session.mstat.path} from ${entry.from.address}: ${failed.message}`, now)
     }
 
     const meta = (m: Mstat) => ({ mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime })
@@ -145,7 +144,11 @@ export const make = (config: ReceiverConfig) =>
       }
       const local = store.inspectHoldingNow(m.path)
       // a refused path (absolute, '..', a symlink parent) is an error the sender reports, before any OPEN
-      if (local instanceof StoreError) return { _tag: "Decided", state: RecvState.OPENERROR, error: local.errno }
+      if (local instanceof StoreError) {
+        wire.refused("refusedPaths")
+        notice("path", `refused ${m.path} from ${entry.from.address}: ${local.message}`, entry.lastSeen)
+        return { _tag: "Decided", state: RecvState.OPENERROR, error: local.errno }
+      }
       const state = decide(m, local.found, root)
       // a file to update keeps its parent open for its temp file: OPEN follows at once
       if (local.parent !== undefined) {
@@ -168,6 +171,7 @@ export const make = (config: ReceiverConfig) =>
       else if (type !== S_IFLNK) {
         failed = new StoreError({ op: "open", path: m.path, code: "ENOTSUP", errno: ENOTSUP, detail: "device nodes, FIFOs and sockets are not supported" })
       }
+      if (failed !== undefined) noteFailure("open", entry, failed, entry.lastSeen)
       return { _tag: "Opened", error: failed?.errno ?? 0 }
     }
 
@@ -181,7 +185,7 @@ export const make = (config: ReceiverConfig) =>
         failed = t === undefined ? undefined : store.commitNow(t, meta(m), m.size) ?? undefined
       } else if (type === S_IFDIR) failed = store.finishDirectoryNow(m.path, meta(m)) ?? undefined
       else failed = store.placeSymlinkNow(m.path, m.linkTarget, meta(m)) ?? undefined
-      if (failed !== undefined) warn(`receive ${m.path}: ${failed.message}`)
+      if (failed !== undefined) noteFailure("commit", entry, failed, entry.lastSeen)
       return { _tag: "Committed", error: failed?.errno ?? 0 }
     }
 
@@ -208,6 +212,7 @@ export const make = (config: ReceiverConfig) =>
       if (run === undefined || t === undefined) return false
       const failed = store.writevNow(t, run.offset, run.buffers)
       if (failed === undefined) return false
+      noteFailure("write", entry, failed, entry.lastSeen)
       advance(entry, { _tag: "WriteFailed", error: failed.errno })
       return true
     }
@@ -288,15 +293,22 @@ export const make = (config: ReceiverConfig) =>
         }
         if (entry === undefined) {
           if (sessions.size >= config.maxSessions) {
-            refuse("full", `receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`, now)
+            wire.refused("refusedSessions")
+            notice("full", `receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`, now)
             return true
           }
           if (sessions.held(from.address) >= config.maxSessionsPerPeer) {
-            refuse("peer", `${from.address} holds ${config.maxSessionsPerPeer} receive sessions already; ignoring ${payload.path}`, now)
+            wire.refused("refusedSessions")
+            notice("peer", `${from.address} holds ${config.maxSessionsPerPeer} receive sessions already; ignoring ${payload.path}`, now)
             return true
           }
-          if (mstat !== payload) warn(`${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`)
-          if ((mstat.mode & S_IFMT) !== S_IFLNK && (mstat.mode & 0o002) !== 0) warn(`${payload.path} from ${from.address} is world-writable (mode ${(mstat.mode & 0o7777).toString(8)})`)
+          if (mstat !== payload) {
+            wire.refused("setidDropped")
+            notice("setid", `${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`, now)
+          }
+          if ((mstat.mode & S_IFMT) !== S_IFLNK && (mstat.mode & 0o002) !== 0) {
+            notice("world-writable", `${payload.path} from ${from.address} is world-writable (mode ${(mstat.mode & 0o7777).toString(8)})`, now)
+          }
           entry = { key, session: initial(header, mstat), temp: undefined, parent: undefined, run: undefined, lastSeen: now, from, request: header }
           sessions.set(key, entry)
         }
