@@ -9,6 +9,7 @@ import { passwordFromFile } from "../console/password.js"
 import { controlSocketPath } from "../control/socketPath.js"
 import { type Account, resolveGroup, resolveUser } from "../daemon/accounts.js"
 import * as Daemon from "../daemon/Daemon.js"
+import { openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin } from "../daemon/openFilesLimit.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
 import { parseIpv4 } from "../protocol/message.js"
 import { controlOption } from "./common.js"
@@ -103,6 +104,14 @@ const options = {
         "slot (a makuo sender keeps at most --parallel, 64 at most, per job)."
     )
   ),
+  maxTempFiles: Options.integer("max-temp-files").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Files this daemon receives at once (each an open temp file and its directory); an OPEN beyond is answered " +
+        "EMFILE, which the sender reports. Default: 1024, or fewer when the open-files limit (ulimit -n, LimitNOFILE) " +
+        "is low; a value that does not fit under that limit is refused."
+    )
+  ),
   keepSetid: Options.boolean("keep-setid").pipe(
     Options.withDescription(
       "Apply the setuid/setgid bits of received regular files, as makuosan does. Off by default: protocol v7 " +
@@ -155,6 +164,7 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
     yield* checkPort("ttl", o.ttl, 0, 255)
     yield* checkPort("max-sessions", o.maxSessions, 1, 1_000_000)
     yield* checkPort("max-sessions-per-peer", o.maxSessionsPerPeer, 1, o.maxSessions)
+    const maxTempFiles = yield* tempFileLimit(o)
     const memberTimeout = parseDuration(o.memberTimeout)
     if (Either.isLeft(memberTimeout)) return yield* usage(`--member-timeout ${memberTimeout.left}`)
     const sessionTimeout = parseDuration(o.sessionTimeout)
@@ -184,10 +194,28 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
       keepSetId: o.keepSetid,
       maxSessions: o.maxSessions,
       maxSessionsPerPeer: o.maxSessionsPerPeer,
+      maxTempFiles,
       runAs,
       controlGroup: controlGroup?.right,
       console
     }
+  })
+
+const tempFileLimit = (o: Parsed): Effect.Effect<number, UsageError> =>
+  Effect.gen(function*() {
+    const limit = openFilesLimit()
+    const fits = limit === undefined ? Number.MAX_SAFE_INTEGER : tempFilesWithin(limit)
+    if (Option.isNone(o.maxTempFiles)) {
+      return fits >= 16
+        ? Math.min(1024, fits)
+        : yield* usage(`the open-files limit ${limit} leaves no room to receive files: raise it (ulimit -n, LimitNOFILE=)`)
+    }
+    const wanted = o.maxTempFiles.value
+    yield* checkPort("max-temp-files", wanted, 1, 1_000_000)
+    if (wanted > fits) {
+      yield* usage(`--max-temp-files ${wanted}: needs ${2 * wanted + RESERVED_DESCRIPTORS} descriptors, the open-files limit is ${limit}; raise it (ulimit -n, LimitNOFILE=) or ask for at most ${fits}`)
+    }
+    return wanted
   })
 
 const account = (o: Parsed): Effect.Effect<Account | undefined, UsageError> =>

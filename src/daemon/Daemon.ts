@@ -77,7 +77,8 @@ export const layer = (config: DaemonConfig) =>
           idleTimeout: config.sessionTimeout,
           keepSetId: config.keepSetId,
           maxSessions: config.maxSessions,
-          maxSessionsPerPeer: config.maxSessionsPerPeer
+          maxSessionsPerPeer: config.maxSessionsPerPeer,
+          maxTempFiles: config.maxTempFiles
         }
       })
     ),

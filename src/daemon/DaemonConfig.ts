@@ -25,6 +25,8 @@ export interface DaemonConfig {
   /** Receive sessions at once, from all peers and from one. */
   readonly maxSessions: number
   readonly maxSessionsPerPeer: number
+  /** Temp files (received files in flight) open at once. */
+  readonly maxTempFiles: number
   /** The account a root daemon switches to once its sockets are open (`--user`/`--group`). */
   readonly runAs: Account | undefined
   /** Members of this gid may use the control socket too (mode 0660). */

@@ -2,12 +2,30 @@
  * A set of block numbers kept as sorted, disjoint, non-touching half-open ranges `[low, high)` — the missing
  * blocks of a receiver, the pending repairs of a sender (spec §5.2.4). Ranges from the network are clamped to
  * the file's block count, so a forged or stale NAK cannot make anyone read or write past the end.
+ *
+ * The number of ranges is bounded by `maxRanges`: a peer sending every other block (or NAKing every other one)
+ * would otherwise grow it to half the file's block count, and each operation with it. At the bound the set only
+ * errs on the safe side for both users — a new range widens its neighbour (blocks already there are counted
+ * missing again: sent again, written again, the same bytes), and a block that would split a range stays in it.
  */
 import type { BlockRange } from "./message.js"
+
+/**
+ * The bound for a transfer's sets: 64 KiB at most per set; a loss-free transfer has one range, 1 % random loss
+ * on a 400 MiB file about this many.
+ */
+export const MAX_RANGES = 4096
 
 export class RangeSet {
   /** Flat [low0, high0, low1, high1, ...], sorted, disjoint and non-touching. */
   private r: Array<number> = []
+
+  constructor(private readonly maxRanges = Number.MAX_SAFE_INTEGER) {}
+
+  /** Number of ranges. */
+  get count(): number {
+    return this.r.length / 2
+  }
 
   get isEmpty(): boolean {
     return this.r.length === 0
@@ -20,7 +38,10 @@ export class RangeSet {
     return n
   }
 
-  /** Adds `[low, high)` clamped to `[0, limit)`; overlapping and touching ranges coalesce. */
+  /**
+   * Adds `[low, high)` clamped to `[0, limit)`; overlapping and touching ranges coalesce. A new range beyond
+   * `maxRanges` widens the range before it (or, at the start, the one after it) to cover it instead.
+   */
   add(low: number, high: number, limit = Number.MAX_SAFE_INTEGER): void {
     low = Math.max(0, low)
     high = Math.min(high, limit)
@@ -28,6 +49,12 @@ export class RangeSet {
     const r = this.r
     let i = 0
     while (i < r.length && r[i + 1]! < low) i += 2
+    if (r.length / 2 >= this.maxRanges && (i === r.length || r[i]! > high)) {
+      if (i > 0) {
+        i -= 2
+        low = r[i]!
+      } else high = r[1]!
+    }
     let j = i
     while (j < r.length && r[j]! <= high) {
       low = Math.min(low, r[j]!)
@@ -47,13 +74,17 @@ export class RangeSet {
     return false
   }
 
-  /** Removes one block, splitting its range; returns whether it was in the set. */
+  /**
+   * Removes one block, splitting its range; returns whether it was taken out — false when it was not in the set,
+   * or when taking it out would split a range beyond `maxRanges` (it stays: asked for, or sent, again).
+   */
   delete(block: number): boolean {
     const r = this.r
     for (let i = 0; i < r.length && r[i]! <= block; i += 2) {
       const low = r[i]!
       const high = r[i + 1]!
       if (block >= high) continue
+      if (low < block && block + 1 < high && r.length / 2 >= this.maxRanges) return false
       const parts: Array<number> = []
       if (low < block) parts.push(low, block)
       if (block + 1 < high) parts.push(block + 1, high)

@@ -42,4 +42,31 @@ describe("RangeSet", () => {
     expect(set.ranges()).toEqual([[0, 1], [10, 12]])
     expect(set.ranges(1)).toEqual([[0, 1]])
   })
+
+  it.prop("bounded: never more than maxRanges ranges, never forgets a block, takes out only blocks it had", [fc.integer({ min: 1, max: 4 }), fc.array(op, { maxLength: 60 })], ([max, ops]) => {
+    const set = new RangeSet(max)
+    // what must still be in the set: added and not taken out (the set may hold more: widened at the bound)
+    const owed = new Set<number>()
+    for (const o of ops) {
+      if (o.op === "add") {
+        set.add(o.low, o.high, 64)
+        for (let b = Math.max(0, o.low); b < Math.min(o.high, 64); b++) owed.add(b)
+      } else if (o.op === "delete") {
+        const had = set.has(o.block)
+        const taken = set.delete(o.block)
+        if (taken) {
+          expect(had).toBe(true)
+          owed.delete(o.block)
+        } else if (had) expect(set.has(o.block)).toBe(true)
+      } else {
+        const lowest = set.ranges()[0]?.[0]
+        expect(set.shift()).toBe(lowest)
+        if (lowest !== undefined) owed.delete(lowest)
+      }
+      expect(set.count).toBeLessThanOrEqual(max)
+      for (const b of owed) expect(set.has(b)).toBe(true)
+      const ranges = set.ranges()
+      for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBeGreaterThan(ranges[i - 1]![1])
+    }
+  })
 })

@@ -110,6 +110,39 @@ describe("send on the in-memory network", () => {
       for (let i = 0; i < 20; i++) expect(fs.readFileSync(join(b.base, `real${i}`), "utf8")).toBe(`file ${i}`)
     }))
 
+  it.scoped("half-open transfers hold at most --max-temp-files temp files: the next OPEN gets EMFILE, reported; room again once they are collected", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 10 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2", { receiver: { maxTempFiles: 3 } })
+      const attacker = Context.get(yield* Layer.build(net.transport("10.0.0.9")), Transport)
+      const forged = (i: number, nstate: number) =>
+        encode({
+          header: { opcode: Opcode.SEND, nstate, ostate: 0, flags: 0, reqid: (500 + i) as ReqId, seqno: 0, maddr: "224.0.0.108" as Ipv4, mport: 5000, error: 0, hash: new Uint8Array(16) },
+          payload: { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 5000, mtime: 1, ctime: 1, path: `half${i}`, linkTarget: "", rdevHigh: 0, rdevLow: 0 }
+        })
+      // STAT, then OPEN, and never a block: each holds a temp file
+      for (const nstate of [SendState.STAT, SendState.OPEN]) {
+        for (let i = 0; i < 3; i++) {
+          const bytes = forged(i, nstate)
+          if (bytes._tag === "Right") attacker.send(Peer({ address: b.address, port: 5000 }), bytes.right)
+        }
+        yield* settle
+      }
+      expect(fs.readdirSync(b.base).filter((f) => /\.makuo\d+$/.test(f))).toHaveLength(3)
+      fs.writeFileSync(join(a.base, "page"), "real")
+      const refused = yield* collect(a.jobs.run(job))
+      expect(refused[0]).toMatchObject({ _tag: "File", path: "page", hosts: [{ host: "h2", outcome: "failed", errno: 24 }] })
+      expect(fs.existsSync(join(b.base, "page"))).toBe(false)
+      expect((yield* b.wire.counters).refusedSessions).toBe(1)
+      // the half-open transfers go with the idle collection, and their slots with them
+      yield* advance("200 seconds")
+      yield* advance("10 seconds")
+      const events = yield* collect(a.jobs.run(job))
+      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { updated: 1, failed: 0 } })
+      expect(fs.readdirSync(b.base)).toEqual(["page"])
+    }))
+
   it.scoped("a transfer whose sender vanished is collected after 180 s with its temp file, not before", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 3 })

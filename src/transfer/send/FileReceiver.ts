@@ -24,6 +24,8 @@ export interface ReceiverConfig {
   readonly maxSessionsPerPeer: number
   /** Apply the setuid/setgid bits a peer sends on regular files (makuosan does); stripped otherwise. */
   readonly keepSetId: boolean
+  /** Temp files open at once (two descriptors each: the file and its directory); an OPEN beyond gets EMFILE. */
+  readonly maxTempFiles: number
 }
 
 export const receiverDefaults: ReceiverConfig = {
@@ -31,7 +33,8 @@ export const receiverDefaults: ReceiverConfig = {
   idleTimeout: Duration.seconds(180),
   maxSessions: 4096,
   maxSessionsPerPeer: 512,
-  keepSetId: false
+  keepSetId: false,
+  maxTempFiles: 1024
 }
 
 const SETID = 0o6000
@@ -108,6 +111,7 @@ export class FileReceiver extends Context.Tag("makuo/FileReceiver")<FileReceiver
 
 const S_IFMT = 0o170000
 const ENOTSUP = 95
+const EMFILE = 24
 
 const sameMstat = (a: Mstat, b: Mstat) =>
   a.path === b.path && a.mode === b.mode && a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime &&
@@ -128,6 +132,8 @@ export const make = (config: ReceiverConfig) =>
       if (full) wire.refused("diskFull")
       notice(full ? "disk" : kind, `receive ${entry.session.mstat.path} from ${entry.from.address}: ${failed.message}`, now)
     }
+
+    let tempFiles = 0
 
     const meta = (m: Mstat) => ({ mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime })
 
@@ -162,11 +168,20 @@ export const make = (config: ReceiverConfig) =>
       const m = entry.session.mstat
       const type = m.mode & S_IFMT
       let failed: StoreError | undefined
-      if (isRegular(m.mode)) {
+      if (isRegular(m.mode) && tempFiles >= config.maxTempFiles) {
+        // no descriptors for a flood of half-open transfers: a clear error for this one, the others go on
+        if (entry.parent !== undefined) store.releaseParent(entry.parent)
+        entry.parent = undefined
+        wire.refused("refusedSessions")
+        failed = new StoreError({ op: "open", path: m.path, code: "EMFILE", errno: EMFILE, detail: `${config.maxTempFiles} files are being received already (--max-temp-files)` })
+      } else if (isRegular(m.mode)) {
         const t = store.createTempNow(m.path, entry.parent, m.size)
         entry.parent = undefined
         if (t instanceof StoreError) failed = t
-        else entry.temp = t
+        else {
+          entry.temp = t
+          tempFiles++
+        }
       } else if (type === S_IFDIR) failed = store.ensureDirectoryNow(m.path, meta(m)) ?? undefined
       else if (type !== S_IFLNK) {
         failed = new StoreError({ op: "open", path: m.path, code: "ENOTSUP", errno: ENOTSUP, detail: "device nodes, FIFOs and sockets are not supported" })
@@ -182,6 +197,7 @@ export const make = (config: ReceiverConfig) =>
       if (isRegular(m.mode)) {
         const t = entry.temp
         entry.temp = undefined
+        if (t !== undefined) tempFiles--
         failed = t === undefined ? undefined : store.commitNow(t, meta(m), m.size) ?? undefined
       } else if (type === S_IFDIR) failed = store.finishDirectoryNow(m.path, meta(m)) ?? undefined
       else failed = store.placeSymlinkNow(m.path, m.linkTarget, meta(m)) ?? undefined
@@ -196,7 +212,10 @@ export const make = (config: ReceiverConfig) =>
       entry.temp = undefined
       entry.parent = undefined
       entry.run = undefined
-      if (t !== undefined) store.discardNow(t)
+      if (t !== undefined) {
+        store.discardNow(t)
+        tempFiles--
+      }
       if (parent !== undefined) store.releaseParent(parent)
     }
 

@@ -10,7 +10,7 @@
  */
 import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import type { BlockRange, Header, PayloadOf } from "../../protocol/message.js"
-import { RangeSet } from "../../protocol/ranges.js"
+import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
 
 export type Mstat = PayloadOf<"Mstat">
 
@@ -82,7 +82,8 @@ export const blockCount = (size: number) => Math.ceil(size / BLOCK_SIZE)
 /** Length of block `n` of a file of `size` bytes. */
 export const blockLength = (size: number, n: number) => Math.min(BLOCK_SIZE, size - n * BLOCK_SIZE)
 
-const MAX_RANGES = 128
+/** Ranges in one NAK or MARK answer (makuosan's bound). */
+const RANGES_PER_REPLY = 128
 
 export const initial = (header: Header, mstat: Mstat): Session => ({
   phase: "New",
@@ -94,7 +95,7 @@ export const initial = (header: Header, mstat: Mstat): Session => ({
   flags: header.flags,
   blocks: isRegular(mstat.mode) ? blockCount(mstat.size) : 0,
   expected: 0,
-  missing: new RangeSet(),
+  missing: new RangeSet(MAX_RANGES),
   lick: false,
   hasTemp: false
 })
@@ -146,7 +147,7 @@ const onRequest = (s: Session, header: Header, data: Uint8Array): Step => {
       if (s.phase !== "Open" || s.state !== RecvState.OPEN) return same(s)
       s.missing.add(s.expected, s.blocks, s.blocks)
       const next: Session = { ...s, expected: s.blocks, lick: true }
-      return { session: next, actions: [{ _tag: "Reply", state: RecvState.MARK, seqno: next.expected, ranges: next.missing.ranges(MAX_RANGES) }] }
+      return { session: next, actions: [{ _tag: "Reply", state: RecvState.MARK, seqno: next.expected, ranges: next.missing.ranges(RANGES_PER_REPLY) }] }
     }
     case SendState.CLOSE: {
       if (s.phase === "Closed") return { session: s, actions: [reply(s, s.expected)] }

@@ -14,7 +14,7 @@
 import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { describeErrno } from "../../protocol/errno.js"
 import { type BlockRange, emptyPayload, type ReqId } from "../../protocol/message.js"
-import { RangeSet } from "../../protocol/ranges.js"
+import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
@@ -85,7 +85,7 @@ export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: Readonl
     blocks: isRegular(mstat.mode) ? blockCount(mstat.size) : 0,
     startedAt: now,
     markRounds: 0,
-    pending: new RangeSet(),
+    pending: new RangeSet(MAX_RANGES),
     next: 0,
     lick: false,
     chosen: [],

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { Flag, RecvState, SendState } from "../../../src/protocol/constants.js"
 import type { Header, Ipv4, ReqId } from "../../../src/protocol/message.js"
+import { MAX_RANGES } from "../../../src/protocol/ranges.js"
 import { type Action, type Event, initial, type Mstat, type Session, step } from "../../../src/transfer/send/receiveMachine.js"
 
 const mstat = (size: number, mode = 0o100644): Mstat => ({
@@ -40,6 +41,29 @@ describe("receive state machine", () => {
     const dup = run(s, [req(SendState.STAT)])
     expect(replies(dup.actions)).toEqual([{ state: RecvState.UPDATE, seqno: 0, ranges: undefined }])
     expect(dup.s.phase).toBe("Open")
+  })
+
+  it("a peer sending every other block of a large file grows the missing set to MAX_RANGES, no further; the file still completes", () => {
+    const size = 40_000 * 1024
+    let { s } = opened(size)
+    const written = new Set<number>()
+    const feed = (blocks: Iterable<number>) => {
+      for (const n of blocks) {
+        const r = step(s, req(SendState.DATA, n, block(n, size)))
+        s = r.session
+        for (const a of r.actions) if (a._tag === "Write") written.add(a.block)
+      }
+    }
+    feed(Array.from({ length: 20_000 }, (_, i) => 2 * i))
+    expect(s.missing.count).toBe(MAX_RANGES)
+    // repair passes as a sender makes them: MARK, then what the member names missing, in order
+    for (let pass = 0; pass < 10 && s.missing.size + (s.blocks - s.expected) > 0; pass++) {
+      s = step(s, req(SendState.MARK)).session
+      feed(s.missing.ranges().flatMap(([l, h]) => Array.from({ length: h - l }, (_, k) => l + k)))
+    }
+    expect(s.missing.isEmpty).toBe(true)
+    expect(written.size).toBe(40_000)
+    expect(run(s, [req(SendState.CLOSE)]).actions.map((a) => a._tag)).toEqual(["Commit"])
   })
 
   it("a duplicate OPEN is re-acknowledged (E10); OPEN to a skipped file gets no answer", () => {
