@@ -1,9 +1,10 @@
 /**
  * A member's side of `check` (MD5, spec §5.3): one `checkReceiveMachine` per session, found by sender and request
- * id. Requests are handled as they arrive; the hash, the one slow part, runs as a fiber of the daemon and steps
- * the session with its result (interrupted when CLOSE or idle collection ends the session).
+ * id. Requests are handled as they arrive; the hash, the one slow part, runs in a fiber kept by session key (one
+ * per session at most) and steps the session with its result; it is interrupted when CLOSE or idle collection
+ * ends the session, and with the daemon.
  */
-import { Context, Duration, Effect, Fiber, Layer, Option, Runtime } from "effect"
+import { Context, Duration, Effect, FiberMap, Layer, Option, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
 import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { Opcode } from "../../protocol/constants.js"
@@ -19,7 +20,6 @@ interface Session {
   /** The request answered last: an unsolicited result is its ACK. */
   request: Header
   lastSeen: number
-  hashing: Fiber.RuntimeFiber<void> | undefined
 }
 
 export interface CheckReceiverShape {
@@ -34,6 +34,8 @@ export const make = (idleTimeout: Duration.Duration) =>
     const store = yield* FileStore
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const sessions = new Map<string, Session>()
+    const hashes = yield* FiberMap.make<string>()
+    const runHash = yield* FiberMap.runtime(hashes)<never>()
 
     const apply = (s: Session, event: Machine.Event) => {
       const out: Array<Machine.Action> = []
@@ -50,12 +52,12 @@ export const make = (idleTimeout: Duration.Duration) =>
             break
           }
           case "Hash":
-            s.hashing = runFork(store.digest(a.path).pipe(
+            runHash(s.key, store.digest(a.path).pipe(
               Effect.match({
                 onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
                 onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
               }),
-              Effect.flatMap((e) => Effect.sync(() => ((s.hashing = undefined), apply(s, e))))
+              Effect.flatMap((e) => Effect.sync(() => apply(s, e)))
             ))
             break
           case "StopHash":
@@ -71,8 +73,7 @@ export const make = (idleTimeout: Duration.Duration) =>
     }
 
     const stop = (s: Session) => {
-      if (s.hashing !== undefined) runFork(Fiber.interrupt(s.hashing))
-      s.hashing = undefined
+      if (FiberMap.unsafeHas(hashes, s.key)) runFork(FiberMap.remove(hashes, s.key))
     }
 
     const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
@@ -81,7 +82,7 @@ export const make = (idleTimeout: Duration.Duration) =>
       let s = sessions.get(key)
       if (s === undefined) {
         if (!Machine.opens(header.nstate) || payload._tag !== "Mhash") return false
-        sessions.set(key, s = { key, machine: Machine.make(payload.path, payload.digest), from, request: header, lastSeen: now, hashing: undefined })
+        sessions.set(key, s = { key, machine: Machine.make(payload.path, payload.digest), from, request: header, lastSeen: now })
       }
       s.lastSeen = now
       s.request = header
