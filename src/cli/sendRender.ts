@@ -2,6 +2,7 @@
 import type { ControlEvent } from "../control/Protocol.js"
 import type { ClientOperation } from "../domain/operation.js"
 import type { SendSummary } from "../domain/summary.js"
+import { displayName } from "../protocol/text.js"
 
 type Outcome = Extract<ControlEvent, { _tag: "File" }>["hosts"][number]
 
@@ -43,13 +44,13 @@ export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
   switch (e._tag) {
     case "File":
       return e.hosts.map((h) => {
-        const line = `${label[h.outcome].padEnd(8)} ${h.host}:${e.path}`
+        const line = `${label[h.outcome].padEnd(8)} ${h.host}:${displayName(e.path)}`
         if (h.outcome === "lost") return `${line} (${h.detail ?? "no answer"})`
         if (h.missed !== undefined) return `${line} (${h.missed} blocks missed and repaired)`
         return h.detail === undefined ? line : `${line}: ${h.detail}`
       })
     case "SourceError":
-      return [`error    ${e.path}: ${e.message}`]
+      return [`error    ${displayName(e.path)}: ${displayName(e.message)}`]
     case "Summary":
       return [summaryLine(e.summary, e.dryRun, e.operation)]
     default:

@@ -4,7 +4,7 @@
  */
 import { type Brand, Schema } from "effect"
 import { MAX_HOSTNAME, MAX_PAYLOAD, MAX_VERSION, MSTAT_FIXED } from "./constants.js"
-import { isWireName, utf8Length } from "./text.js"
+import { decodeName, isWireName, utf8Length } from "./text.js"
 
 const uint = (bits: 8 | 16 | 32) => Schema.Int.pipe(Schema.between(0, 2 ** bits - 1))
 export const U8 = uint(8)
@@ -30,15 +30,22 @@ export const parseIpv4 = (text: string): readonly [number, number, number, numbe
   return octets.every((o) => o <= 255) ? octets : undefined
 }
 
-/** A name as it travels on the wire: valid UTF-8 without NUL, at most `maxBytes` bytes. */
+/**
+ * A name as it travels on the wire: bytes without NUL, at most `maxBytes` of them, as text — valid UTF-8 decoded,
+ * any other byte escaped (protocol/text), so that it encodes back to the same bytes.
+ */
 export const WireName = (maxBytes: number) =>
   Schema.String.pipe(
     Schema.filter((s) => isWireName(s) && utf8Length(s) <= maxBytes, {
-      message: () => `expected UTF-8 text without NUL of at most ${maxBytes} bytes`
+      message: () => `expected a name without NUL of at most ${maxBytes} bytes`
     }),
     Schema.annotations({
       arbitrary: () => (fc) =>
-        fc.string({ unit: "binary", maxLength: 24 }).filter((s) => isWireName(s) && utf8Length(s) <= maxBytes)
+        fc.oneof(
+          fc.string({ unit: "binary", maxLength: 24 }),
+          // names that are not UTF-8 (EUC-JP, Shift_JIS, Latin-1 on the sender's disk)
+          fc.uint8Array({ maxLength: 24 }).map((b) => decodeName(b.map((x) => x === 0 ? 0xe9 : x)) ?? "")
+        ).filter((s) => isWireName(s) && utf8Length(s) <= maxBytes)
     })
   )
 

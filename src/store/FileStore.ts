@@ -14,6 +14,7 @@ import { Context, Data, Effect, Either, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
+import { decodeName, hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
 import { type PathRefused, splitRelative } from "./paths.js"
 
 const C = fs.constants
@@ -87,7 +88,17 @@ export interface Reader {
   readonly closeNow: () => void
 }
 
-const at = (dirFd: number, name: string) => `/proc/self/fd/${dirFd}/${name}`
+/**
+ * `name` in the directory open as `dirFd`. A name that is not valid UTF-8 (escaped bytes, see protocol/text) goes
+ * to the system as its bytes: a string would be re-encoded.
+ */
+const at = (dirFd: number, name: string): string | Buffer => bytePath(`/proc/self/fd/${dirFd}/`, name)
+
+const bytePath = (prefix: string, name: string): string | Buffer =>
+  hasEscapedBytes(name) ? Buffer.concat([Buffer.from(prefix), utf8Bytes(name)]) : prefix + name
+
+/** A name the file system returned as bytes; never undefined (no NUL in a directory entry or a link target). */
+const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toString("latin1")
 
 const kindOf = (st: fs.Stats): EntryKind =>
   st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
@@ -153,7 +164,7 @@ const tempName = (name: string) => {
   // makuosan's pattern `<name>.makuo<NNN><micro>`, cut to fit NAME_MAX
   const suffix = `.makuo${String(tempCounter++ % 1000).padStart(3, "0")}${String(Math.floor(performance.now() * 1000) % 1_000_000).padStart(6, "0")}`
   const room = 255 - suffix.length
-  return Buffer.byteLength(name) <= room ? name + suffix : Buffer.from(name).subarray(0, room).toString("latin1").replace(/[^\x20-\x7e]/g, "_") + suffix
+  return utf8Length(name) <= room ? name + suffix : Buffer.from(utf8Bytes(name)).subarray(0, room).toString("latin1").replace(/[^\x20-\x7e]/g, "_") + suffix
 }
 
 /** True for the temp names this module (and makuosan) creates: never treat them as content. */
@@ -239,7 +250,7 @@ export const make = (base: string) =>
       const found = attemptNow("lstat", rel, () => {
         const st = fs.lstatSync(at(parent.fd, parent.name), { throwIfNoEntry: false })
         if (st === undefined) return Option.none<LocalEntry>()
-        return Option.some(entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(at(parent.fd, parent.name), "utf8") : ""))
+        return Option.some(entryOf(st, st.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""))
       })
       if (!(found instanceof StoreError)) return { found, parent }
       fs.closeSync(parent.fd)
@@ -403,7 +414,7 @@ export const make = (base: string) =>
     const placeSymlinkNow = (rel: string, target: string, meta: Metadata) =>
       withParentNow("symlink", rel, true, (dirFd, name) => {
         const temp = tempName(name)
-        fs.symlinkSync(target, at(dirFd, temp))
+        fs.symlinkSync(bytePath("", target), at(dirFd, temp))
         try {
           if (isRoot()) fs.lchownSync(at(dirFd, temp), meta.uid, meta.gid)
           replacing(dirFd, name, () => fs.renameSync(at(dirFd, temp), at(dirFd, name)))
@@ -454,7 +465,7 @@ export const make = (base: string) =>
       const split = parts("open", rel)
       if (Either.isLeft(split)) return split.left
       return attemptNow("open", rel, () => {
-        const fd = fs.openSync(`${base}/${split.right.join("/")}`, C.O_RDONLY | C.O_NOFOLLOW)
+        const fd = fs.openSync(bytePath(`${base}/`, split.right.join("/")), C.O_RDONLY | C.O_NOFOLLOW)
         const st = fs.fstatSync(fd)
         if (st.dev === identity.dev && st.ino === identity.ino) return readerOf(rel, fd, st.size)
         fs.closeSync(fd)
@@ -503,10 +514,10 @@ export const make = (base: string) =>
     const listNow = (rel: string) =>
       withDirectoryNow("readdir", rel, (fd) => {
         const entries: Array<{ readonly name: string; readonly entry: LocalEntry }> = []
-        for (const name of fs.readdirSync(at(fd, ".")).sort()) {
+        for (const name of fs.readdirSync(at(fd, "."), "buffer").map(nameOf).sort()) {
           const path = at(fd, name)
           const st = fs.lstatSync(path, { throwIfNoEntry: false })
-          if (st !== undefined) entries.push({ name, entry: entryOf(st, st.isSymbolicLink() ? fs.readlinkSync(path, "utf8") : "") })
+          if (st !== undefined) entries.push({ name, entry: entryOf(st, st.isSymbolicLink() ? nameOf(fs.readlinkSync(path, "buffer")) : "") })
         }
         return entries
       })
@@ -514,7 +525,7 @@ export const make = (base: string) =>
     /** Names and whether each is a directory, from one `readdir` with types: no `lstat` per entry. */
     const listKindsNow = (rel: string) =>
       withDirectoryNow("readdir", rel, (fd) =>
-        fs.readdirSync(at(fd, "."), { withFileTypes: true }).map((d) => ({ name: d.name, directory: d.isDirectory() })))
+        fs.readdirSync(at(fd, "."), { withFileTypes: true, encoding: "buffer" }).map((d) => ({ name: nameOf(d.name), directory: d.isDirectory() })))
 
     /**
      * Removes the temp file `rel` if it is one a previous run left: a temp name, not a directory, and unchanged

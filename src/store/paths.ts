@@ -4,6 +4,7 @@
  * (bad-inputs.md §3). `.` components are dropped.
  */
 import { Data, Either } from "effect"
+import { utf8Length } from "../protocol/text.js"
 
 export class PathRefused extends Data.TaggedError("PathRefused")<{
   readonly path: string
@@ -23,13 +24,13 @@ export const splitRelative = (path: string): Either.Either<ReadonlyArray<string>
   if (path.includes("\u0000")) return refuse("contains NUL")
   if (path.includes("\\")) return refuse("contains a backslash")
   if (path.startsWith("/")) return refuse("absolute path")
-  if (Buffer.byteLength(path) > PATH_MAX) return refuse(`longer than ${PATH_MAX} bytes`)
+  if (utf8Length(path) > PATH_MAX) return refuse(`longer than ${PATH_MAX} bytes`)
   const trimmed = path.endsWith("/") ? path.slice(0, -1) : path
   const parts: Array<string> = []
   for (const part of trimmed.split("/")) {
     if (part === "") return refuse("empty component")
     if (part === "..") return refuse("'..' component")
-    if (Buffer.byteLength(part) > NAME_MAX) return refuse(`component longer than ${NAME_MAX} bytes`)
+    if (utf8Length(part) > NAME_MAX) return refuse(`component longer than ${NAME_MAX} bytes`)
     if (part !== ".") parts.push(part)
   }
   return Either.right(parts)

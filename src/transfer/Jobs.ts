@@ -10,6 +10,7 @@ import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
 import { makeExclude } from "../store/exclude.js"
 import { FileStore, type LocalEntry } from "../store/FileStore.js"
+import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
 import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
@@ -49,7 +50,7 @@ export class Jobs extends Context.Tag("makuo/Jobs")<Jobs, JobsShape>() {}
 export const roundTiming: RoundTiming = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(DEFAULT_TIMEOUT) }
 
 const toMstat = (rel: string, e: LocalEntry): Mstat | string => {
-  if (MSTAT_FIXED + Buffer.byteLength(rel) + Buffer.byteLength(e.linkTarget) > MAX_PAYLOAD) {
+  if (MSTAT_FIXED + utf8Length(rel) + utf8Length(e.linkTarget) > MAX_PAYLOAD) {
     return `path and link target exceed the ${MAX_PAYLOAD - MSTAT_FIXED} bytes protocol v7 allows`
   }
   const u32 = (x: number) => Math.max(0, Math.min(0xffff_ffff, x))

@@ -25,8 +25,13 @@ const job: SendJob = {
   timeout: Duration.seconds(60)
 }
 
-const walk = (dir: string): Array<string> =>
-  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [e.name, ...walk(join(dir, e.name)).map((x) => `${e.name}/${x}`)] : [e.name]))
+/** Every entry under `dir`: its full path as bytes (forged names need not be UTF-8) and its name. */
+const walk = (dir: Buffer): Array<{ readonly path: Buffer; readonly name: string }> =>
+  fs.readdirSync(dir, { withFileTypes: true, encoding: "buffer" }).flatMap((e) => {
+    const path = Buffer.concat([dir, Buffer.from("/"), e.name])
+    const here = { path, name: e.name.toString("latin1") }
+    return e.isDirectory() ? [here, ...walk(path)] : [here]
+  })
 
 describe("a daemon under a flood of hostile datagrams", () => {
   it.scoped(`${DATAGRAMS} mutated, hostile and random datagrams: it lives on, writes nothing outside its base, collects what they left, still receives`, () =>
@@ -62,11 +67,11 @@ describe("a daemon under a flood of hostile datagrams", () => {
       expect(fs.readdirSync(root).sort()).toEqual(["base", "outside"])
       expect(fs.readdirSync(join(root, "outside"))).toEqual(["keep"])
       expect(fs.readFileSync(join(root, "outside", "keep"), "utf8")).toBe("untouched")
-      for (const p of walk(base)) expect(fs.lstatSync(join(base, p)).mode & 0o6000).toBe(0)
+      for (const e of walk(Buffer.from(base))) expect(fs.lstatSync(e.path).mode & 0o6000).toBe(0)
       // the forged transfers' sessions are collected with their temp files
       yield* advance("200 seconds")
       yield* advance("10 seconds")
-      expect(walk(base).filter((p) => isTempName(p.split("/").at(-1)!))).toEqual([])
+      expect(walk(Buffer.from(base)).filter((e) => isTempName(e.name))).toEqual([])
       // and the daemon still does its job
       fs.mkdirSync(join(sender.base, "site"))
       fs.writeFileSync(join(sender.base, "site", "index.html"), "<h1>after the flood</h1>")

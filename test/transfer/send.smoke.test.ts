@@ -35,6 +35,42 @@ describe("send on the in-memory network", () => {
       }
     }))
 
+  it.scoped("names that are not UTF-8 (Latin-1, EUC-JP, Shift_JIS) arrive byte for byte, are skipped when unchanged, deleted by --delete", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 12 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const b = yield* startNode(net, "10.0.0.2")
+      const bytes = (base: string, ...parts: Array<Array<number> | string>) =>
+        Buffer.concat([Buffer.from(base + "/"), ...parts.map((p) => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p)))])
+      const eucDir = [0xc6, 0xfc, 0xcb, 0xdc] // 日本 in EUC-JP
+      const latin1 = [0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74] // café.txt in Latin-1
+      const sjis = [0x93, 0xfa, 0x2e, 0x68, 0x74, 0x6d, 0x6c] // 日.html in Shift_JIS
+      fs.mkdirSync(bytes(a.base, eucDir))
+      fs.writeFileSync(bytes(a.base, eucDir, "/", latin1), "latin-1 name")
+      fs.writeFileSync(bytes(a.base, sjis), "shift_jis name")
+      fs.symlinkSync(Buffer.from(latin1), bytes(a.base, eucDir, "/link"))
+      /** Every name under `dir` as hex bytes (node's recursive readdir takes no Buffer path). */
+      const listing = (dir: string | Buffer, prefix = ""): Array<string> =>
+        fs.readdirSync(dir, { withFileTypes: true, encoding: "buffer" }).flatMap((d) => {
+          const rel = prefix + d.name.toString("hex")
+          return d.isDirectory() ? [rel, ...listing(Buffer.concat([Buffer.from(dir), Buffer.from("/"), d.name]), rel + "/")] : [rel]
+        }).sort()
+      const first = yield* collect(a.jobs.run(job))
+      expect(first.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 4, failed: 0, sourceErrors: 0 } })
+      expect(listing(b.base)).toEqual(listing(a.base))
+      expect(fs.readFileSync(bytes(b.base, eucDir, "/", latin1), "utf8")).toBe("latin-1 name")
+      expect(fs.readlinkSync(bytes(b.base, eucDir, "/link"), "buffer")).toEqual(Buffer.from(latin1))
+      const again = yield* collect(a.jobs.run(job))
+      expect(again.at(-1)).toMatchObject({ _tag: "Summary", summary: { updated: 0, skipped: 4 } })
+      // an extra file on the member, its name not UTF-8 either: --delete names and removes it
+      fs.writeFileSync(bytes(b.base, eucDir, "/", [0xff, 0xfe]), "stale")
+      const deleted = yield* collect(a.jobs.run({ ...job, delete: true }))
+      const outcomes = deleted.flatMap((e) => (e._tag === "File" ? e.hosts.map((h) => `${h.outcome} ${e.path}`) : []))
+      // the path as makuo carries a name that is not UTF-8: each such byte escaped as U+DC80..U+DCFF
+      expect(outcomes).toContain("deleted \udcc6\udcfc\udccb\udcdc/\udcff\udcfe")
+      expect(listing(b.base)).toEqual(listing(a.base))
+    }))
+
   it.scoped("a --readonly member answers READONLY and nothing is written there", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 2 })
