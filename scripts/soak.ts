@@ -2,7 +2,8 @@
  * `npm run soak [-- --datagrams N]`: a real daemon on loopback (127.0.0.2) flooded with hostile datagrams from
  * 127.0.0.9 — the fuzz test's generator, 1 000 000 by default, unicast to the daemon — while its RSS is sampled
  * every second; then a second daemon's `makuo send -r` must still reach it, and nothing may have appeared beside
- * its base. Prints RSS over time and the daemon's counters. A script, not a test: figures, no timed assertion.
+ * its base. Prints RSS over time, the daemon's counters and its heap right after the flood and once the forged
+ * sessions are collected (the victim runs with --session-timeout 10s). A script, not a test: figures, no timed assertion.
  * Loopback only, bounded in count and in time; both daemons are killed by PID when it ends.
  */
 import { NodeRuntime } from "@effect/platform-node"
@@ -68,12 +69,22 @@ const flood = (victim: Daemon, port: number, pid: number) =>
 const soak = Effect.gen(function*() {
   const dir = yield* tempDir
   const port = yield* freePort(["127.0.0.2", "127.0.0.3", "127.0.0.9"])
-  const [victim, sender] = (yield* Effect.forEach([1, 2], (i) => startDaemon(dir, i, port))) as unknown as readonly [Daemon, Daemon]
+  const [victim, sender] = (yield* Effect.forEach([1, 2], (i) => startDaemon(dir, i, port, i === 1 ? ["--session-timeout", "10s"] : []))) as unknown as readonly [Daemon, Daemon]
   const listed = Effect.map(Effect.forEach([victim, sender], memberNames), (lists) => lists.every((l) => l.length === 1))
   if (!(yield* eventually(listed, "10 seconds"))) return yield* Effect.fail("the daemons did not find each other within 10 s")
   const pid = victim.process.pid!
   yield* Console.log(`flooding ${victim.name} (${victim.address}:${port}, pid ${pid}) with ${DATAGRAMS} hostile datagrams from 127.0.0.9`)
   const before = rssMiB(pid)
+  const memory = (when: string) =>
+    Effect.gen(function*() {
+      const status = yield* makuo(["status", "--json", "--control", victim.control])
+      if (status.code !== 0) return yield* Console.log(`${when}: status failed (${status.stderr.trim()})`)
+      const s = JSON.parse(status.stdout) as { counters: Record<string, unknown>; memory: Record<string, number>; incoming: Array<unknown> }
+      const m = Object.entries(s.memory).map(([k, v]) => `${k} ${(v / 1024 / 1024).toFixed(1)}`).join(", ")
+      yield* Console.log(`${when}: ${s.incoming.length} receive sessions; memory MiB: ${m}`)
+      return s.counters
+    })
+  yield* memory("before the flood")
   const samples = yield* flood(victim, port, pid)
   yield* Console.log(`   seconds       sent   RSS MiB`)
   for (const s of samples) yield* Console.log(`${s.seconds.toFixed(1).padStart(10)} ${String(s.sent).padStart(10)} ${s.rss.toFixed(1).padStart(9)}`)
@@ -81,11 +92,11 @@ const soak = Effect.gen(function*() {
   yield* Console.log(
     `RSS before ${before.toFixed(1)} MiB, peak ${Math.max(...samples.map((s) => s.rss)).toFixed(1)} MiB, 5 s after the flood ${samples.at(-1)!.rss.toFixed(1)} MiB; daemon ${alive ? "alive" : "DEAD"}`
   )
-  const status = yield* makuo(["status", "--json", "--control", victim.control])
-  if (status.code === 0) {
-    const c = (JSON.parse(status.stdout) as { counters: Record<string, unknown> }).counters
-    yield* Console.log(`counters: ${JSON.stringify(c)}`)
-  }
+  const counters = yield* memory("5 s after the flood")
+  if (counters !== undefined) yield* Console.log(`counters: ${JSON.stringify(counters)}`)
+  // the forged sessions go after 10 s of silence (collection runs every 5 s): what stays is not theirs
+  yield* Effect.sleep("16 seconds")
+  yield* memory("after the forged sessions were collected")
   writeFileSync(join(sender.base, "after-the-flood.html"), "<h1>still here</h1>")
   const send = yield* makuo(["send", "-r", "--control", sender.control], 60_000)
   const arrived = (() => {

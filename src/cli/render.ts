@@ -27,6 +27,8 @@ const ioText: Record<StatusInfo["io"], string> = {
   memory: "memory (test network)"
 }
 
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+
 export const statusText = (s: StatusInfo): string => {
   const c = s.counters
   const outgoing = s.outgoing.map((o) => {
@@ -46,6 +48,7 @@ export const statusText = (s: StatusInfo): string => {
     `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,
     `refused    sessions ${c.refusedSessions}  unknown transfers ${c.unknownTransfers}  paths ${c.refusedPaths}` +
     `  setid bits ${c.setidDropped}  disk full ${c.diskFull}`,
+    `memory     rss ${mib(s.memory.rss)}  heap ${mib(s.memory.heapUsed)} of ${mib(s.memory.heapTotal)}  external ${mib(s.memory.external)}`,
     `transfers  retransmitted blocks ${c.retransmittedBlocks}  members lost ${c.membersLost}`,
     `sending    ${s.outgoing.length === 0 ? "nothing" : s.outgoing.length}`,
     ...outgoing,

@@ -80,6 +80,8 @@ export const StatusInfo = Schema.Struct({
   now: Schema.Number,
   members: Schema.Number,
   counters: Counters,
+  /** The daemon's memory in bytes: resident, and the JavaScript heap in use and reserved (a flood's leftovers show in `heapUsed`). */
+  memory: Schema.Struct({ rss: Schema.Number, heapUsed: Schema.Number, heapTotal: Schema.Number, external: Schema.Number }),
   outgoing: Schema.Array(Outgoing),
   incoming: Schema.Array(Incoming)
 })

@@ -18,6 +18,11 @@ export interface Services {
   readonly receiver: FileReceiverShape
 }
 
+const memory = () => {
+  const { external, heapTotal, heapUsed, rss } = process.memoryUsage()
+  return { rss, heapUsed, heapTotal, external }
+}
+
 /** Everything `status` shows, read from the services at one instant. */
 export const collectStatus = (
   config: DaemonConfig,
@@ -45,6 +50,7 @@ export const collectStatus = (
       now,
       members: list.length,
       counters: { ...counters, retransmittedBlocks: activity.retransmittedBlocks, membersLost: activity.membersLost },
+      memory: memory(),
       outgoing: activity.active.map((p) => ({
         path: p.path,
         operation: p.operation,

@@ -30,7 +30,9 @@ export const decode = (bytes: Uint8Array): Either.Either<Message, MalformedDatag
   if (bytes.length !== HEADER_SIZE + wireLength) {
     return malformed("Length", `datagram of ${bytes.length} bytes announces ${szdata} payload bytes`)
   }
-  const hash = bytes.subarray(26, 42)
+  // a copy: headers outlive the datagram (a session keeps its last request), and a view would keep the receive
+  // slab it points into alive — 4 MiB per session
+  const hash = bytes.slice(26, 42)
   let payload = bytes.subarray(HEADER_SIZE)
   if (crypt) {
     const plain = new Uint8Array(wireLength)

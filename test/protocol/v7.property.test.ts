@@ -35,6 +35,14 @@ describe("v7 codec properties", () => {
     if (Either.isRight(r)) expect(viewsInside(r.right, bytes)).toBe(true)
   }, runs)
 
+  it.prop("a decoded header shares no memory with the datagram: sessions keep headers, and a view would pin the receive slab", [message], ([m]) => {
+    const bytes = Either.getOrThrow(encode(m))
+    const { header } = Either.getOrThrow(decode(bytes))
+    const views = Object.values(header).filter((v): v is Uint8Array => v instanceof Uint8Array)
+    expect(views.length).toBeGreaterThan(0)
+    for (const v of views) expect(v.buffer).not.toBe(bytes.buffer)
+  }, runs)
+
   it.prop(
     "truncated and mutated valid datagrams are refused with a typed error or decode in bounds",
     [message, fc.nat(), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 })],

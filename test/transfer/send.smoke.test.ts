@@ -7,7 +7,7 @@ import { Peer, Transport } from "../../src/net/Transport.js"
 import { Opcode, SendState } from "../../src/protocol/constants.js"
 import type { Ipv4, ReqId } from "../../src/protocol/message.js"
 import { encode } from "../../src/protocol/v7.js"
-import { advance, driveClock, settle, startNode } from "../support/cluster.js"
+import { advance, driveClock, hostsSeenBy, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
 const job: SendJob = {
@@ -69,6 +69,25 @@ describe("send on the in-memory network", () => {
       // the path as makuo carries a name that is not UTF-8: each such byte escaped as U+DC80..U+DCFF
       expect(outcomes).toContain("deleted \udcc6\udcfc\udccb\udcdc/\udcff\udcfe")
       expect(listing(b.base)).toEqual(listing(a.base))
+    }))
+
+  it.scoped("two senders send the same path at once: the member ends with one of the two files whole, never a mix, and no temp file", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 13, impairments: { loss: 0.02, duplicate: 0.02, maxDelayMs: 5 } })
+      const a1 = yield* startNode(net, "10.0.0.1")
+      const a2 = yield* startNode(net, "10.0.0.3")
+      const b = yield* startNode(net, "10.0.0.2")
+      const one = Buffer.alloc(300 * 1024, "A")
+      const two = Buffer.alloc(200 * 1024, "B")
+      fs.writeFileSync(join(a1.base, "page"), one)
+      fs.writeFileSync(join(a2.base, "page"), two)
+      // under loss, membership may take a keep-alive round
+      for (let i = 0; i < 20 && !(yield* Effect.forEach([a1, a2], hostsSeenBy)).every((hs) => hs.includes("h2")); i++) yield* advance("10 seconds")
+      const [r1, r2] = yield* driveClock(Effect.all([a1, a2].map((a) => Stream.runCollect(a.jobs.run({ ...job, targets: ["h2"] }))), { concurrency: "unbounded" }))
+      for (const r of [r1!, r2!]) expect(Chunk.toReadonlyArray(r).at(-1)).toMatchObject({ _tag: "Summary", summary: { lost: 0 } })
+      const got = fs.readFileSync(join(b.base, "page"))
+      expect(got.equals(one) || got.equals(two)).toBe(true)
+      expect(fs.readdirSync(b.base)).toEqual(["page"])
     }))
 
   it.scoped("a --readonly member answers READONLY and nothing is written there", () =>
