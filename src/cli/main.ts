@@ -6,6 +6,7 @@ import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
 import { VERSION } from "../version.js"
+import { withHumaneConsole } from "./humaneConsole.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
 import { daemonCommand } from "./daemonCommand.js"
 import { checkCommand, sendCommand, syncCommand } from "./sendCommand.js"
@@ -31,7 +32,7 @@ const cli = Command.run(root, { name: "makuo", version: VERSION })
 const fail = (code: number, message: string) => Effect.as(Console.error(`makuo: ${message}`), code)
 
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  cli(argv).pipe(
+  withHumaneConsole(cli(argv)).pipe(
     Effect.as(0),
     Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2)),
     Effect.catchTags({

@@ -97,5 +97,11 @@ describe("the CLI without a daemon, and with bad flags", () => {
       const daemon = yield* makuo(["daemon", "--help"])
       expect(daemon.stdout).toContain("--member-timeout")
       expect(daemon.stdout).toContain("Examples:")
+      // into a pipe: no escape codes; every option says what it is for, without the parser's generic sentences
+      for (const command of [[], ["daemon"], ["send"], ["sync"], ["check"], ["members"], ["status"]]) {
+        const help = yield* makuo([...command, "--help"])
+        expect(help.stdout).not.toContain("\x1b[")
+        expect(help.stdout).not.toMatch(/A user-defined piece of text|A true or false value|An integer\./)
+      }
     }))
 })
