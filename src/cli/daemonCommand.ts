@@ -1,5 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import { Duration, Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
+import { Console, Duration, Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
@@ -9,24 +9,27 @@ import { passwordFromFile } from "../console/password.js"
 import { controlSocketPath } from "../control/socketPath.js"
 import { type Account, resolveGroup, resolveUser } from "../daemon/accounts.js"
 import * as Daemon from "../daemon/Daemon.js"
-import { openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin } from "../daemon/openFilesLimit.js"
+import { defaultTempFiles, openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin } from "../daemon/openFilesLimit.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
 import { parseIpv4 } from "../protocol/message.js"
 import { controlOption } from "./common.js"
+import { type ConfigFile, DEFAULT_CONFIG_FILE, readConfig } from "./configFile.js"
+import { printSettings, resolveSettings, type SettingSpec, type SettingValue, type Sourced } from "./settings.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
 
 const options = {
   base: Options.text("base").pipe(
-    Options.withDescription("Directory this daemon serves; every path sent or received is relative to it. Required.")
+    Options.optional,
+    Options.withDescription("Directory this daemon serves; every path sent or received is relative to it. Required (here or in the config file).")
   ),
   multicast: Options.text("multicast").pipe(
-    Options.withDefault("224.0.0.108"),
-    Options.withDescription("Multicast group shared by the cluster (makuosan's -m).")
+    Options.optional,
+    Options.withDescription("Multicast group shared by the cluster (makuosan's -m). Default: 224.0.0.108.")
   ),
   port: Options.integer("port").pipe(
-    Options.withDefault(5000),
-    Options.withDescription("UDP port of the group and of this daemon (makuosan's -p).")
+    Options.optional,
+    Options.withDescription("UDP port of the group and of this daemon (makuosan's -p). Default: 5000.")
   ),
   interface: Options.text("interface").pipe(
     Options.optional,
@@ -36,26 +39,26 @@ const options = {
     )
   ),
   bind: Options.text("bind").pipe(
-    Options.withDefault("0.0.0.0"),
+    Options.optional,
     Options.withDescription(
       "Unicast address to bind. Keep the default in production; give each daemon its own address " +
-        "(127.0.0.2, 127.0.0.3, ...) to run several on one host."
+        "(127.0.0.2, 127.0.0.3, ...) to run several on one host. Default: 0.0.0.0."
     )
   ),
-  ttl: Options.integer("ttl").pipe(Options.withDefault(1), Options.withDescription("Multicast TTL (1 = one L2 segment).")),
+  ttl: Options.integer("ttl").pipe(Options.optional, Options.withDescription("Multicast TTL (1 = one L2 segment). Default: 1.")),
   name: Options.text("name").pipe(
     Options.optional,
     Options.withDescription("Host name announced to the members, used by '-t HOST'. Default: the OS host name.")
   ),
   memberTimeout: Options.text("member-timeout").pipe(
-    Options.withDefault("300s"),
-    Options.withDescription("Drop a member after this long without a datagram from it (e.g. 300s, 5m).")
+    Options.optional,
+    Options.withDescription("Drop a member after this long without a datagram from it (e.g. 300s, 5m). Default: 300s.")
   ),
   sessionTimeout: Options.text("session-timeout").pipe(
-    Options.withDefault("180s"),
+    Options.optional,
     Options.withDescription(
       "Forget a transfer this daemon receives after this long without a datagram for it (a sender that died or " +
-        "lost its link): its temp file is removed and the old file stays as it was (e.g. 180s, 3m)."
+        "lost its link): its temp file is removed and the old file stays as it was (e.g. 180s, 3m). Default: 180s."
     )
   ),
   control: controlOption,
@@ -78,30 +81,30 @@ const options = {
     Options.withDescription("With --user: the group to run as (name or gid). Default: the user's primary group.")
   ),
   recvBuffer: Options.integer("recv-buffer").pipe(
-    Options.withDefault(8 * 1024 * 1024),
+    Options.optional,
     Options.withDescription(
-      "SO_RCVBUF in bytes (makuosan's -R). The kernel caps it at net.core.rmem_max; raise that too for fast links."
+      "SO_RCVBUF in bytes (makuosan's -R). The kernel caps it at net.core.rmem_max; raise that too for fast links. Default: 8388608 (8 MiB)."
     )
   ),
   sendBuffer: Options.integer("send-buffer").pipe(
-    Options.withDefault(256 * 1024),
+    Options.optional,
     Options.withDescription(
       "SO_SNDBUF in bytes (makuosan's -S), capped at net.core.wmem_max. Small on purpose: the kernel then holds the " +
-        "sender back to its own link's speed before the interface queue drops anything."
+        "sender back to its own link's speed before the interface queue drops anything. Default: 262144 (256 KiB)."
     )
   ),
   readonly: Options.boolean("readonly").pipe(
     Options.withDescription("Never change anything here: answer every transfer READONLY (makuosan's -r).")
   ),
   maxSessions: Options.integer("max-sessions").pipe(
-    Options.withDefault(4096),
-    Options.withDescription("Transfers this daemon receives at once, from all peers; a STAT beyond it is ignored (logged).")
+    Options.optional,
+    Options.withDescription("Transfers this daemon receives at once, from all peers; a STAT beyond it is ignored (logged). Default: 4096.")
   ),
   maxSessionsPerPeer: Options.integer("max-sessions-per-peer").pipe(
-    Options.withDefault(512),
+    Options.optional,
     Options.withDescription(
       "Transfers one peer may have open here at once, so that one host's flood of forged STATs cannot take every " +
-        "slot (a makuo sender keeps at most --parallel, 64 at most, per job)."
+        "slot (a makuo sender keeps at most --parallel, 64 at most, per job). Default: 512."
     )
   ),
   maxTempFiles: Options.integer("max-temp-files").pipe(
@@ -134,12 +137,99 @@ const options = {
     )
   ),
   logLevel: Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
-    Options.withDefault("info" as const),
-    Options.withDescription("Least severe log line written to stderr; debug also shows every refused datagram.")
+    Options.optional,
+    Options.withDescription("Least severe log line written to stderr; debug also shows every refused datagram. Default: info.")
+  )
+}
+
+const configOptions = {
+  config: Options.text("config").pipe(
+    Options.optional,
+    Options.withDescription(
+      `Read settings from this file: one 'name = value' per line, the names of these flags ('member-timeout = 5m'). ` +
+        `Default: ${DEFAULT_CONFIG_FILE} if it exists. Flags override the environment (MAKUO_MEMBER_TIMEOUT=...), ` +
+        "which overrides the file."
+    )
+  ),
+  printConfig: Options.boolean("print-config").pipe(
+    Options.withDescription("Print the effective settings, each with where it came from (flag, environment, file, default), and exit.")
   )
 }
 
 type Parsed = Command.Command.ParseConfig<typeof options>
+
+const text = { _tag: "text" } as const
+const integer = { _tag: "integer" } as const
+const boolean = { _tag: "boolean" } as const
+
+/** Every daemon flag as a setting: its name (flag, config key, MAKUO_ variable), kind and built-in default. */
+const specs: ReadonlyArray<SettingSpec & { readonly key: keyof Parsed }> = [
+  { key: "base", name: "base", kind: text },
+  { key: "multicast", name: "multicast", kind: text, fallback: "224.0.0.108" },
+  { key: "port", name: "port", kind: integer, fallback: 5000 },
+  { key: "interface", name: "interface", kind: text },
+  { key: "bind", name: "bind", kind: text, fallback: "0.0.0.0" },
+  { key: "ttl", name: "ttl", kind: integer, fallback: 1 },
+  { key: "name", name: "name", kind: text },
+  { key: "memberTimeout", name: "member-timeout", kind: text, fallback: "300s" },
+  { key: "sessionTimeout", name: "session-timeout", kind: text, fallback: "180s" },
+  { key: "control", name: "control", kind: text },
+  { key: "controlGroup", name: "control-group", kind: text },
+  { key: "user", name: "user", kind: text },
+  { key: "group", name: "group", kind: text },
+  { key: "recvBuffer", name: "recv-buffer", kind: integer, fallback: 8 * 1024 * 1024 },
+  { key: "sendBuffer", name: "send-buffer", kind: integer, fallback: 256 * 1024 },
+  { key: "readonly", name: "readonly", kind: boolean, fallback: false },
+  { key: "maxSessions", name: "max-sessions", kind: integer, fallback: 4096 },
+  { key: "maxSessionsPerPeer", name: "max-sessions-per-peer", kind: integer, fallback: 512 },
+  { key: "maxTempFiles", name: "max-temp-files", kind: integer },
+  { key: "keepSetid", name: "keep-setid", kind: boolean, fallback: false },
+  { key: "console", name: "console", kind: text },
+  { key: "consolePasswordFile", name: "console-password-file", kind: text },
+  { key: "logLevel", name: "log-level", kind: { _tag: "choice", choices: ["debug", "info", "warning", "error"] }, fallback: "info" }
+]
+
+/** The settings once flags, environment, file and defaults are merged: what `toConfig` checks. */
+export interface Settings {
+  readonly base: Option.Option<string>
+  readonly multicast: string
+  readonly port: number
+  readonly interface: Option.Option<string>
+  readonly bind: string
+  readonly ttl: number
+  readonly name: Option.Option<string>
+  readonly memberTimeout: string
+  readonly sessionTimeout: string
+  readonly control: Option.Option<string>
+  readonly controlGroup: Option.Option<string>
+  readonly user: Option.Option<string>
+  readonly group: Option.Option<string>
+  readonly recvBuffer: number
+  readonly sendBuffer: number
+  readonly readonly: boolean
+  readonly maxSessions: number
+  readonly maxSessionsPerPeer: number
+  readonly maxTempFiles: Option.Option<number>
+  readonly keepSetid: boolean
+  readonly console: Option.Option<string>
+  readonly consolePasswordFile: Option.Option<string>
+  readonly logLevel: keyof typeof levels
+}
+
+const resolveAll = (o: Parsed, env: NodeJS.ProcessEnv, file: ConfigFile | undefined) => {
+  const flags = new Map(specs.map((spec) => {
+    const given = o[spec.key] as Option.Option<SettingValue> | boolean | string | number
+    return [spec.name, Option.isOption(given) ? given : Option.some(given)] as const
+  }))
+  return resolveSettings(specs, flags, env, file)
+}
+
+const settingsOf = (resolved: ReadonlyMap<string, Sourced>): Settings =>
+  Object.fromEntries(specs.map((spec) => {
+    const value = resolved.get(spec.name)?.value
+    // the settings without a default stay optional; the others always have a value
+    return [spec.key, spec.fallback === undefined ? Option.fromNullable(value) : value]
+  })) as unknown as Settings
 
 const usage = (detail: string) => Effect.fail(new UsageError({ detail }))
 
@@ -149,12 +239,13 @@ const checkAddress = (flag: string, value: string) =>
 const checkPort = (flag: string, value: number, min: number, max: number) =>
   value < min || value > max ? usage(`--${flag} ${value}: must be between ${min} and ${max}`) : Effect.void
 
-export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
+export const toConfig = (o: Settings): Effect.Effect<DaemonConfig, UsageError> =>
   Effect.gen(function*() {
-    const base = resolve(o.base)
+    if (Option.isNone(o.base)) return yield* usage("--base is required (or 'base = DIR' in the config file)")
+    const base = resolve(o.base.value)
     const st = fs.statSync(base, { throwIfNoEntry: false })
-    if (st === undefined) return yield* usage(`--base ${o.base}: no such directory`)
-    if (!st.isDirectory()) return yield* usage(`--base ${o.base}: not a directory`)
+    if (st === undefined) return yield* usage(`--base ${o.base.value}: no such directory`)
+    if (!st.isDirectory()) return yield* usage(`--base ${o.base.value}: not a directory`)
     yield* checkAddress("multicast", o.multicast)
     const [first] = parseIpv4(o.multicast)!
     if (first < 224 || first > 239) yield* usage(`--multicast ${o.multicast}: not a multicast address (224.0.0.0/4)`)
@@ -201,13 +292,13 @@ export const toConfig = (o: Parsed): Effect.Effect<DaemonConfig, UsageError> =>
     }
   })
 
-const tempFileLimit = (o: Parsed): Effect.Effect<number, UsageError> =>
+const tempFileLimit = (o: Settings): Effect.Effect<number, UsageError> =>
   Effect.gen(function*() {
     const limit = openFilesLimit()
     const fits = limit === undefined ? Number.MAX_SAFE_INTEGER : tempFilesWithin(limit)
     if (Option.isNone(o.maxTempFiles)) {
       return fits >= 16
-        ? Math.min(1024, fits)
+        ? defaultTempFiles(limit)
         : yield* usage(`the open-files limit ${limit} leaves no room to receive files: raise it (ulimit -n, LimitNOFILE=)`)
     }
     const wanted = o.maxTempFiles.value
@@ -218,7 +309,7 @@ const tempFileLimit = (o: Parsed): Effect.Effect<number, UsageError> =>
     return wanted
   })
 
-const account = (o: Parsed): Effect.Effect<Account | undefined, UsageError> =>
+const account = (o: Settings): Effect.Effect<Account | undefined, UsageError> =>
   Effect.gen(function*() {
     if (Option.isNone(o.user)) return Option.isSome(o.group) ? yield* usage("--group needs --user") : undefined
     if (process.geteuid?.() !== 0) return yield* usage(`--user ${o.user.value}: only a daemon started as root can switch user`)
@@ -228,7 +319,7 @@ const account = (o: Parsed): Effect.Effect<Account | undefined, UsageError> =>
     return resolved.right
   })
 
-const consoleSettings = (o: Parsed): Effect.Effect<ConsoleSettings | undefined, UsageError> =>
+const consoleSettings = (o: Settings): Effect.Effect<ConsoleSettings | undefined, UsageError> =>
   Effect.gen(function*() {
     const file = Option.getOrUndefined(o.consolePasswordFile)
     if (Option.isNone(o.console)) {
@@ -259,9 +350,35 @@ const logging = (level: keyof typeof levels) =>
     Logger.minimumLogLevel(levels[level])
   )
 
-export const daemonCommand = Command.make("daemon", options, (o) =>
-  Effect.flatMap(toConfig(o), (config) =>
-    Layer.launch(Daemon.layer(config)).pipe(Effect.provide(logging(o.logLevel))))).pipe(
+/** What `--print-config` shows for settings whose default depends on the machine. */
+const derivedDefaults = () => ({
+  name: hostname(),
+  control: controlSocketPath(undefined),
+  "max-temp-files": String(defaultTempFiles(openFilesLimit()))
+})
+
+/** A checking error about a setting that did not come from a flag says where it did come from. */
+const locate = (resolved: ReadonlyMap<string, Sourced>) => (e: UsageError) => {
+  const named = /^--([a-z-]+)/.exec(e.detail)?.[1]
+  const source = named === undefined ? undefined : resolved.get(named)
+  return source === undefined || source.origin === "flag" || source.origin === "default"
+    ? e
+    : new UsageError({ detail: `${e.detail} (set in ${source.where})` })
+}
+
+export const daemonCommand = Command.make("daemon", { ...options, ...configOptions }, (o) =>
+  Effect.gen(function*() {
+    const file = readConfig(Option.getOrUndefined(o.config))
+    if (Either.isLeft(file)) return yield* usage(`--config ${file.left}`)
+    const resolved = resolveAll(o, process.env, file.right)
+    if (Either.isLeft(resolved)) return yield* usage(resolved.left)
+    if (o.printConfig) {
+      return yield* Console.log(`# makuo daemon settings${file.right === undefined ? " (no config file)" : ` (config file ${file.right.path})`}\n${printSettings(resolved.right, derivedDefaults())}`)
+    }
+    const settings = settingsOf(resolved.right)
+    const config = yield* Effect.mapError(toConfig(settings), locate(resolved.right))
+    return yield* Layer.launch(Daemon.layer(config)).pipe(Effect.provide(logging(settings.logLevel)))
+  })).pipe(
     Command.withDescription(
       "Run the makuo daemon in the foreground. It joins the multicast group, finds the other daemons by itself " +
         "and serves the CLI on its control socket. SIGTERM or SIGINT announce EXIT to the members and stop it. Logs go to stderr.\n\n" +

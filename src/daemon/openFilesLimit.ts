@@ -19,3 +19,6 @@ export const RESERVED_DESCRIPTORS = 256
 
 /** How many temp files (two descriptors each) fit beside the reserve under `limit`. */
 export const tempFilesWithin = (limit: number) => Math.max(0, Math.floor((limit - RESERVED_DESCRIPTORS) / 2))
+
+/** `--max-temp-files` unless given: 1024, or what fits under a lower limit. */
+export const defaultTempFiles = (limit: number | undefined) => (limit === undefined ? 1024 : Math.min(1024, tempFilesWithin(limit)))
