@@ -18,6 +18,7 @@ const print = (events: ReadonlyArray<ControlEvent>, json: boolean) =>
         return Console.log(json ? statusJson(e.status) : statusText(e.status))
       case "File":
       case "SourceError":
+      case "Progress":
       case "Summary":
       case "Failed":
       case "Done":

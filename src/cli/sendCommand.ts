@@ -3,12 +3,13 @@ import { Console, Data, Duration, Effect, Either, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Client from "../control/Client.js"
 import { RequestRefused } from "../control/errors.js"
-import type { SendRequest } from "../control/Protocol.js"
+import type { ControlEvent, SendRequest } from "../control/Protocol.js"
 import { controlSocketPath } from "../control/socketPath.js"
 import { DEFAULT_PARALLEL, MAX_PARALLEL } from "../domain/job.js"
 import { controlOption } from "./common.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
+import { makeLive } from "./liveRender.js"
 import { jsonLines, textLines } from "./sendRender.js"
 
 /** Some host failed or was lost: the report says which; exit 1. */
@@ -45,6 +46,10 @@ const options = {
   verbose: Options.boolean("verbose").pipe(
     Options.withAlias("v"),
     Options.withDescription("Also list the files every host skipped (unchanged everywhere); without it they are only counted.")
+  ),
+  quiet: Options.boolean("quiet").pipe(
+    Options.withAlias("q"),
+    Options.withDescription("Print only what went wrong (errors, lost hosts, differences) and the summary; no live display.")
   ),
   json: Options.boolean("json").pipe(Options.withDescription("One JSON object per event (see the README); with -v also the unchanged files.")),
   control: controlOption
@@ -90,16 +95,31 @@ const toRequest = (o: Parsed, operation: Operation) =>
       parallel: o.parallel,
       reportSkipped: o.verbose,
       rateMbit: Option.getOrNull(o.rate),
-      timeoutMs: Math.round(Duration.toMillis(timeout.right))
+      timeoutMs: Math.round(Duration.toMillis(timeout.right)),
+      progress: false
     } satisfies SendRequest
   })
 
+/** What went wrong somewhere: shown even with --quiet. */
+const bad = new Set<string>(["failed", "lost", "different", "missing"])
+
+/** A terminal that can redraw a footer; a pipe, a file or TERM=dumb get lines only. */
+const liveTerminal = (o: Parsed) => !o.json && !o.quiet && process.stdout.isTTY === true && process.env["TERM"] !== "dumb"
+
 export const run = (o: Parsed, operation: Operation) =>
   Effect.gen(function*() {
-    const request = yield* toRequest(o, operation)
+    const live = liveTerminal(o) ? makeLive({ write: (t) => void process.stdout.write(t), columns: process.stdout.columns }, Date.now) : undefined
+    const asked = yield* toRequest(o, operation)
+    // the live display counts unchanged files per host, so it asks for them, and prints them only with -v
+    const request: SendRequest = live === undefined ? asked : { ...asked, progress: true, reportSkipped: true }
     const path = controlSocketPath(Option.getOrUndefined(o.control))
     let failed = false
-    const render = o.json ? jsonLines : textLines
+    const linesOf = (e: ControlEvent): ReadonlyArray<string> => {
+      if (o.json) return jsonLines(e)
+      if (e._tag !== "File") return textLines(e)
+      const shown = e.hosts.filter((h) => (o.quiet ? bad.has(h.outcome) : o.verbose || h.outcome !== "skipped"))
+      return shown.length === 0 ? [] : textLines({ ...e, hosts: shown })
+    }
     // one write per batch of events: a line per write costs more than the transfer of an unchanged file
     yield* Client.request(path, request).pipe(
       Stream.runForEachChunk((events) => {
@@ -110,10 +130,12 @@ export const run = (o: Parsed, operation: Operation) =>
             const s = e.summary
             failed = s.failed + s.lost + s.sourceErrors + s.different + s.missing > 0
           }
-          lines.push(...render(e))
+          if (live !== undefined) live.event(e, linesOf(e))
+          else lines.push(...linesOf(e))
         }
         return lines.length === 0 ? Effect.void : Console.log(lines.join("\n"))
-      })
+      }),
+      Effect.ensuring(Effect.sync(() => live?.end()))
     )
     if (failed) return yield* Effect.fail(new TransferFailed())
   })

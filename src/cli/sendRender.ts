@@ -21,7 +21,7 @@ const label: Record<Outcome["outcome"], string> = {
   lost: "lost"
 }
 
-const human = (n: number) =>
+export const human = (n: number) =>
   n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
 
 export const summaryLine = (s: SendSummary, dryRun: boolean, operation: ClientOperation): string => {

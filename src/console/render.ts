@@ -144,7 +144,7 @@ export interface Verbosity {
 
 /** The text one event of a console command produces at the connection's log level. */
 export const eventText = (event: SendEvent, { dryRun, level, operation }: Verbosity): string => {
-  if (event._tag === "Summary") return ""
+  if (event._tag === "Summary" || event._tag === "Progress") return ""
   if (event._tag === "SourceError") return `error: ${event.message} ${event.path}\n`
   const { hosts, path } = event
   const lines = hosts.flatMap((h) =>

@@ -4,7 +4,7 @@
  * both sides validate what they read.
  */
 import { Schema } from "effect"
-import { FileReport, MAX_PARALLEL, SourceError } from "../domain/job.js"
+import { FileReport, JobProgress, MAX_PARALLEL, SourceError } from "../domain/job.js"
 import { Member } from "../domain/member.js"
 import { ClientOperation } from "../domain/operation.js"
 import { SendSummary } from "../domain/summary.js"
@@ -24,7 +24,9 @@ export const SendRequest = Schema.TaggedStruct("Send", {
   /** Absent from requests of CLIs before `--verbose`: they listed every skip. */
   reportSkipped: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   rateMbit: Schema.NullOr(Schema.Number.pipe(Schema.positive())),
-  timeoutMs: Schema.Int.pipe(Schema.positive())
+  timeoutMs: Schema.Int.pipe(Schema.positive()),
+  /** A live display wants `Progress` events. */
+  progress: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 export type SendRequest = typeof SendRequest.Type
 
@@ -90,6 +92,7 @@ export type StatusInfo = typeof StatusInfo.Type
 export const ControlEvent = Schema.Union(
   FileReport,
   SourceError,
+  JobProgress,
   Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean, operation: ClientOperation }),
   Schema.TaggedStruct("MemberList", { members: Schema.Array(Member), now: Schema.Number }),
   Schema.TaggedStruct("Status", { status: StatusInfo }),

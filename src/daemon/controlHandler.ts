@@ -3,7 +3,7 @@ import { Clock, Duration, Effect, Stream } from "effect"
 import type { Handler } from "../control/Server.js"
 import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
 import type { MembersShape } from "../members/Members.js"
-import { recvStateName } from "../protocol/constants.js"
+import { hostStates } from "../transfer/progress.js"
 import type { FileReceiverShape } from "../transfer/send/FileReceiver.js"
 import type { JobsShape } from "../transfer/Jobs.js"
 import type { WireShape } from "../net/Wire.js"
@@ -57,10 +57,7 @@ export const collectStatus = (
         startedAt: p.startedAt,
         blocks: p.blocks,
         sent: p.sent,
-        hosts: [...(p.peers?.values() ?? [])].map((peer) => ({
-          host: peer.target.host,
-          state: peer.lost ? "LOST" : recvStateName(peer.state ?? peer.result) ?? String(peer.state)
-        }))
+        hosts: hostStates(p)
       })),
       incoming
     }))

@@ -26,7 +26,11 @@ export interface SendJob {
   /** Mbit/s cap on DATA, or undefined. */
   readonly rateMbit: number | undefined
   readonly timeout: Duration.Duration
+  /** Report where the job stands every `PROGRESS_EVERY` (a live display asked for it). */
+  readonly progress: boolean
 }
+
+export const PROGRESS_EVERY = Duration.millis(250)
 
 /** A job with the defaults for what is not given. */
 export const sendJob = (job: Pick<SendJob, "paths" | "operation"> & Partial<SendJob>): SendJob => ({
@@ -39,6 +43,7 @@ export const sendJob = (job: Pick<SendJob, "paths" | "operation"> & Partial<Send
   reportSkipped: true,
   rateMbit: undefined,
   timeout: DEFAULT_TIMEOUT,
+  progress: false,
   ...job
 })
 
@@ -48,6 +53,29 @@ export const FileReport = Schema.TaggedStruct("File", { path: Schema.String, hos
 export const SourceError = Schema.TaggedStruct("SourceError", { path: Schema.String, message: Schema.String })
 export const Summary = Schema.TaggedStruct("Summary", { summary: SendSummary })
 
+/** A transfer in flight: its blocks, the DATA datagrams sent so far, each member's state. */
+export const InFlight = Schema.Struct({
+  path: Schema.String,
+  blocks: Schema.Number,
+  sent: Schema.Number,
+  hosts: Schema.Array(Schema.Struct({ host: Schema.String, state: Schema.String }))
+})
+export type InFlight = typeof InFlight.Type
+
+/**
+ * Where a job stands (only when asked for): files and bytes finished, what the scan has found so far (the totals
+ * once `scanning` is false), the transfers in flight.
+ */
+export const JobProgress = Schema.TaggedStruct("Progress", {
+  files: Schema.Number,
+  bytes: Schema.Number,
+  foundFiles: Schema.Number,
+  foundBytes: Schema.Number,
+  scanning: Schema.Boolean,
+  inFlight: Schema.Array(InFlight)
+})
+export type JobProgress = typeof JobProgress.Type
+
 /** What a job reports, as it happens; `Summary` last. */
-export const SendEvent = Schema.Union(FileReport, SourceError, Summary)
+export const SendEvent = Schema.Union(FileReport, SourceError, Summary, JobProgress)
 export type SendEvent = typeof SendEvent.Type

@@ -4,7 +4,7 @@
  * hashes each file here and runs its check session, `--parallel` at a time; `--delete` and dsync run the DSYNC
  * sessions first. Per-host outcomes are reported as they happen, then a summary.
  */
-import { Clock, Context, Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { Members } from "../members/Members.js"
 import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
@@ -21,12 +21,12 @@ import { makePacer } from "./pacer.js"
 import { DelReceiver } from "./dsync/DelReceiver.js"
 import { type DeleteReport, dsync } from "./dsync/dsync.js"
 import { describeErrno } from "../protocol/errno.js"
-import { DEFAULT_TIMEOUT, type SendEvent, type SendJob } from "../domain/job.js"
+import { DEFAULT_TIMEOUT, PROGRESS_EVERY, type SendEvent, type SendJob } from "../domain/job.js"
 import type { HostOutcome, Outcome } from "../domain/outcome.js"
-import type { Progress } from "./progress.js"
+import { hostStates, type Progress } from "./progress.js"
 import type { SendContext } from "./send/sendMachine.js"
 import { checkFile } from "./check/checkFile.js"
-import { BURST, End, type FileToSend, SendEngine } from "./engine/SendEngine.js"
+import { BURST, End, type FileToSend, type RunningJob, SendEngine } from "./engine/SendEngine.js"
 import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
@@ -219,6 +219,9 @@ export const make = Effect.gen(function*() {
           const items = walk(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
           const inFlight = makePathsInFlight()
           const held: Array<FileToSend> = []
+          // for a live display: what the scan found so far, what has finished
+          const found = { files: 0, bytes: 0, scanning: true }
+          const done = { files: 0, bytes: 0 }
           const starting = (f: FileToSend): FileToSend => ({ ...f, targets: targetsNowSync() })
           const next = (): FileToSend | undefined | typeof End => {
             for (let i = 0; i < held.length; i++) {
@@ -226,19 +229,24 @@ export const make = Effect.gen(function*() {
             }
             while (true) {
               const item = items.next()
-              if (item.done === true) return held.length === 0 ? End : undefined
+              if (item.done === true) {
+                found.scanning = false
+                return held.length === 0 ? End : undefined
+              }
               const f = fileOf(item.value)
               if (f === undefined) continue
               if ("_tag" in f) {
                 emit.single(f)
                 continue
               }
+              found.files++
+              if (isRegular(f.mstat.mode)) found.bytes += f.mstat.size
               inFlight.add(f.mstat.path)
               if ((f.mstat.mode & 0o170000) === S_IFDIR && inFlight.busyBelow(f.mstat.path)) held.push(f)
               else return starting(f)
             }
           }
-          return Effect.acquireRelease(
+          const running = Effect.acquireRelease(
             Effect.sync(() =>
               engine.start({
                 operation: job.operation,
@@ -248,14 +256,28 @@ export const make = Effect.gen(function*() {
                 next,
                 finished: (file, hosts) => {
                   inFlight.remove(file.mstat.path)
+                  done.files++
+                  if (isRegular(file.mstat.mode)) done.bytes += file.mstat.size
                   const e = account(file.mstat.path, hosts, isRegular(file.mstat.mode) ? file.mstat.size : 0)
                   if (e !== undefined) emit.single(e)
                 },
                 ended: () => emit.end()
               })
             ),
-            (cancel) => Effect.sync(cancel)
+            (job) => Effect.sync(job.cancel)
           )
+          const report = (job: RunningJob): SendEvent => ({
+            _tag: "Progress",
+            files: done.files,
+            bytes: done.bytes,
+            foundFiles: found.files,
+            foundBytes: found.bytes,
+            scanning: found.scanning,
+            inFlight: job.inFlight().map((p) => ({ path: p.path, blocks: p.blocks, sent: p.sent, hosts: hostStates(p) }))
+          })
+          return job.progress
+            ? Effect.flatMap(running, (r) => Effect.forkScoped(Effect.repeat(Effect.sync(() => emit.single(report(r))), Schedule.spaced(PROGRESS_EVERY))))
+            : running
         }, { bufferSize: "unbounded" })
 
         const checkAll = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) }).pipe(

@@ -1,4 +1,6 @@
+import type { InFlight } from "../domain/job.js"
 import type { Operation } from "../domain/operation.js"
+import { recvStateName } from "../protocol/constants.js"
 import type { Peer } from "./engine/rounds.js"
 
 /** A transfer in flight, as `makuo status` shows it; the transfer updates it as it goes. */
@@ -12,3 +14,10 @@ export interface Progress {
   sent: number
   peers: ReadonlyMap<string, Peer> | undefined
 }
+
+/** Each member's state in a transfer, by name (`OPEN`, `MARK`, ..., `LOST`). */
+export const hostStates = (p: Progress): InFlight["hosts"] =>
+  [...(p.peers?.values() ?? [])].map((peer) => ({
+    host: peer.target.host,
+    state: peer.lost ? "LOST" : recvStateName(peer.state ?? peer.result) ?? String(peer.state)
+  }))

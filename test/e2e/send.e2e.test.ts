@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { BIN, type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
-import { exitOf } from "../../scripts/lib/processes.js"
+import { exitOf, hasCommand, runCommand } from "../../scripts/lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "../../scripts/lib/trees.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
@@ -67,6 +67,24 @@ describe("makuo send between real daemons on loopback", () => {
       const outside = yield* send(h1, "/etc/passwd")
       expect([outside.code, outside.stderr.trim()]).toEqual([2, `makuo: /etc/passwd: outside the base directory ${h1.base}`])
     }), 300_000)
+
+  it.scopedLive.skipIf(!hasCommand("script"))("on a terminal: a live footer (files, bytes, rate, hosts) redrawn in place, gone at the end; -q prints only the summary", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = yield* cluster
+      makeSampleTree(h1.base, 20, 16)
+      // script(1) gives the client a pseudo-terminal: what a person at a shell sees
+      const tty = yield* runCommand(["script", "-qec", `${process.execPath} ${BIN} send -r --rate 40 --control ${h1.control}`, "/dev/null"], 60_000)
+      expect(tty.code, tty.stdout).toBe(0)
+      expect(tty.stdout).toMatch(/\d+\/\d+\+? files {2}[\d.]+ (B|KiB|MiB)\/[\d.]+ (B|KiB|MiB)\+? {2}[\d.]+ MB\/s/)
+      expect(tty.stdout).toMatch(/big\.bin \d+% {2}h[23] (OPEN|MARK)/)
+      expect(tty.stdout).toContain("\x1b[J")
+      expect(tty.stdout).toMatch(/files, .* to 2 hosts .*: \d+ updated, 0 skipped, 0 failed, 0 lost\r?\n$/)
+      for (const h of [h2, h3]) expect(differences(describeTree(h1.base), describeTree(h.base))).toEqual([])
+      // in a pipe nothing but lines; -q: only the summary when nothing went wrong
+      const quiet = yield* send(h1, "-r", "-q")
+      expect(quiet.stdout).not.toContain("\x1b")
+      expect(quiet.stdout.trim().split("\n")).toEqual([expect.stringMatching(/ 0 updated, \d+ skipped, 0 failed, 0 lost$/)])
+    }), 120_000)
 
   it.scopedLive("a daemon killed with SIGKILL mid-transfer is reported lost; the other receives everything", () =>
     Effect.gen(function*() {

@@ -6,7 +6,7 @@ import { describeTree, impairments, tempFiles, tree } from "../support/trees.js"
 
 const job: SendJob = {
   paths: [], recursive: true, dryRun: false, operation: "send", delete: true, targets: [], excludes: [], parallel: 5, reportSkipped: true,
-  rateMbit: undefined, timeout: Duration.seconds(5)
+  rateMbit: undefined, progress: false, timeout: Duration.seconds(5)
 }
 
 const runs = Number(process.env.MAKUO_PROP_RUNS ?? 200) / 4

@@ -8,7 +8,7 @@ import { describeTree, differences, impairments, tempFiles, tree } from "../supp
 
 const job: SendJob = {
   paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, reportSkipped: true,
-  rateMbit: undefined, timeout: Duration.seconds(5)
+  rateMbit: undefined, progress: false, timeout: Duration.seconds(5)
 }
 
 const runs = Number(process.env.MAKUO_PROP_RUNS ?? 200)

@@ -53,9 +53,16 @@ export interface EngineActivity {
   readonly retransmittedBlocks: number
 }
 
+/** A job the engine runs. */
+export interface RunningJob {
+  /** Cancels what is still open (BREAK) and ends the job. */
+  readonly cancel: () => void
+  /** This job's transfers in flight, as `status` shows them. */
+  readonly inFlight: () => ReadonlyArray<Progress>
+}
+
 export interface SendEngineShape {
-  /** Starts the job's transfers; the returned function cancels what is still open (BREAK) and ends the job. */
-  readonly start: (job: EngineJob) => () => void
+  readonly start: (job: EngineJob) => RunningJob
   readonly activity: () => EngineActivity
 }
 
@@ -93,6 +100,15 @@ interface Live extends Session {
   /** Asked for room again while its handler was sending a burst itself. */
   again: boolean
 }
+
+const progressOf = (live: Live): Progress => ({
+  path: live.t.mstat.path,
+  operation: live.job.job.operation,
+  startedAt: live.t.startedAt,
+  blocks: live.t.blocks,
+  sent: live.t.sent,
+  peers: live.t.peers
+})
 
 export const make = Effect.gen(function*() {
   const wire = yield* Wire
@@ -223,10 +239,13 @@ export const make = Effect.gen(function*() {
   const start = (job: EngineJob) => {
     const state: JobState = { job, context: { ...job.context, rtt: sessions.rtt }, open: new Set(), exhausted: false, cancelled: false, filling: false, refill: false }
     fill(state)
-    return () => {
-      if (state.cancelled) return
-      state.cancelled = true
-      cancel(state.open)
+    return {
+      cancel: () => {
+        if (state.cancelled) return
+        state.cancelled = true
+        cancel(state.open)
+      },
+      inFlight: () => [...state.open].map(progressOf)
     }
   }
 
@@ -353,14 +372,7 @@ export const make = Effect.gen(function*() {
   return SendEngine.of({
     start,
     activity: () => ({
-      active: [...active].map((live): Progress => ({
-        path: live.t.mstat.path,
-        operation: live.job.job.operation,
-        startedAt: live.t.startedAt,
-        blocks: live.t.blocks,
-        sent: live.t.sent,
-        peers: live.t.peers
-      })),
+      active: [...active].map(progressOf),
       retransmittedBlocks: lifetime.retransmittedBlocks
     })
   })
