@@ -19,6 +19,7 @@ const print = (events: ReadonlyArray<ControlEvent>, json: boolean) =>
       case "File":
       case "SourceError":
       case "Progress":
+      case "ProbeResult":
       case "Summary":
       case "Failed":
       case "Done":

@@ -9,6 +9,7 @@ import { VERSION } from "../version.js"
 import { withHumaneConsole } from "./humaneConsole.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
 import { daemonCommand } from "./daemonCommand.js"
+import { doctorCommand } from "./doctorCommand.js"
 import { checkCommand, sendCommand, syncCommand } from "./sendCommand.js"
 
 const root = Command.make("makuo").pipe(
@@ -22,9 +23,10 @@ const root = Command.make("makuo").pipe(
       "  makuo send -n -r htdocs           what would change where, changing nothing\n" +
       "  makuo check -r                    compare every file's MD5 on every member\n" +
       "  makuo members                     list the other live daemons\n" +
-      "  makuo status                      this daemon's state and counters"
+      "  makuo status                      this daemon's state and counters\n" +
+      "  makuo doctor                      what could keep the cluster from working, and what to do"
   ),
-  Command.withSubcommands([daemonCommand, sendCommand, syncCommand, checkCommand, membersCommand, statusCommand])
+  Command.withSubcommands([daemonCommand, sendCommand, syncCommand, checkCommand, membersCommand, statusCommand, doctorCommand])
 )
 
 const cli = Command.run(root, { name: "makuo", version: VERSION })
@@ -38,6 +40,7 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
     Effect.catchTags({
       UsageError: (e) => fail(2, e.message),
       TransferFailed: () => Effect.succeed(1),
+      DoctorFound: () => Effect.succeed(1),
       ControlUnavailable: (e) => fail(2, e.message),
       ControlProtocolError: (e) => fail(2, e.message),
       RequestRefused: (e) => fail(2, e.message),

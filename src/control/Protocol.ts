@@ -12,6 +12,8 @@ import { refusalReasons } from "./errors.js"
 
 export const MembersRequest = Schema.TaggedStruct("Members", {})
 export const StatusRequest = Schema.TaggedStruct("Status", {})
+/** PING the group and wait this long for the PONGs (`makuo doctor`). */
+export const ProbeRequest = Schema.TaggedStruct("Probe", { waitMs: Schema.Int.pipe(Schema.between(1, 10_000)) })
 export const SendRequest = Schema.TaggedStruct("Send", {
   paths: Schema.Array(Schema.String),
   recursive: Schema.Boolean,
@@ -30,7 +32,7 @@ export const SendRequest = Schema.TaggedStruct("Send", {
 })
 export type SendRequest = typeof SendRequest.Type
 
-export const ControlRequest = Schema.Union(MembersRequest, StatusRequest, SendRequest)
+export const ControlRequest = Schema.Union(MembersRequest, StatusRequest, ProbeRequest, SendRequest)
 export type ControlRequest = typeof ControlRequest.Type
 
 export const Counters = Schema.Struct({
@@ -75,6 +77,12 @@ export const StatusInfo = Schema.Struct({
   port: Schema.Number,
   bind: Schema.String,
   interface: Schema.String,
+  ttl: Schema.Number,
+  /** SO_RCVBUF asked for (the kernel caps it at net.core.rmem_max). */
+  recvBuffer: Schema.Number,
+  readonly: Schema.Boolean,
+  /** Whether the daemon, as the user it runs as, may write to its base. */
+  baseWritable: Schema.Boolean,
   /** How datagrams reach the kernel (`IoMode`). */
   io: Schema.Literal("gso", "sendmmsg", "dgram", "memory"),
   /** Epoch milliseconds. */
@@ -96,6 +104,10 @@ export const ControlEvent = Schema.Union(
   Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean, operation: ClientOperation }),
   Schema.TaggedStruct("MemberList", { members: Schema.Array(Member), now: Schema.Number }),
   Schema.TaggedStruct("Status", { status: StatusInfo }),
+  Schema.TaggedStruct("ProbeResult", {
+    answers: Schema.Array(Schema.Struct({ host: Schema.String, address: Schema.String, rttMs: Schema.Number })),
+    waitedMs: Schema.Number
+  }),
   Schema.TaggedStruct("Failed", { reason: Schema.Literal(...refusalReasons), message: Schema.String }),
   Schema.TaggedStruct("Done", {})
 )

@@ -1,5 +1,6 @@
 /** Answers control requests from the daemon's services. */
 import { Clock, Duration, Effect, Stream } from "effect"
+import * as fs from "node:fs"
 import type { Handler } from "../control/Server.js"
 import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
 import type { MembersShape } from "../members/Members.js"
@@ -16,6 +17,15 @@ export interface Services {
   readonly wire: WireShape
   readonly jobs: JobsShape
   readonly receiver: FileReceiverShape
+}
+
+const writable = (dir: string) => {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
 }
 
 const memory = () => {
@@ -45,6 +55,10 @@ export const collectStatus = (
       port: config.port,
       bind: config.bind,
       interface: config.interface ?? "default",
+      ttl: config.ttl,
+      recvBuffer: config.recvBufferSize ?? 0,
+      readonly: config.readonly,
+      baseWritable: writable(config.base),
       io,
       startedAt,
       now,
@@ -75,6 +89,10 @@ export const makeHandler = (config: DaemonConfig, services: Services, startedAt:
       )
     case "Status":
       return Stream.fromEffect(Effect.map(collectStatus(config, services, startedAt), (status) => ({ _tag: "Status" as const, status })))
+    case "Probe":
+      return Stream.fromEffect(
+        Effect.map(members.probe(Duration.millis(request.waitMs)), (answers) => ({ _tag: "ProbeResult" as const, answers, waitedMs: request.waitMs }))
+      )
     case "Send": {
       const { _tag, rateMbit, timeoutMs, ...fields } = request
       return jobs.run(sendJob({ ...fields, rateMbit: rateMbit ?? undefined, timeout: Duration.millis(timeoutMs) })).pipe(

@@ -53,9 +53,20 @@ export interface MembersShape {
   readonly touch: (address: string, now: number) => void
   /** Handles PING, PONG, keep-alive and EXIT. */
   readonly observe: (received: Received) => Effect.Effect<void>
+  /**
+   * Multicasts a PING (as a starting daemon does: every member answers PONG) and waits `wait`: who answered, and
+   * after how long. For `makuo doctor`.
+   */
+  readonly probe: (wait: Duration.Duration) => Effect.Effect<ReadonlyArray<ProbeAnswer>>
 }
 
 export class Members extends Context.Tag("makuo/Members")<Members, MembersShape>() {}
+
+export interface ProbeAnswer {
+  readonly host: string
+  readonly address: string
+  readonly rttMs: number
+}
 
 export const make = (config: MembersConfig) =>
   Effect.gen(function*() {
@@ -108,6 +119,24 @@ export const make = (config: MembersConfig) =>
     const pong = (request: Message, to: Received["from"]) =>
       wire.send(Peer(to), { header: wire.ack(request.header, RecvState.NONE), payload: mping })
 
+    /** Probes waiting for PONGs, by the request id of their PING (a PONG echoes it). */
+    const probes = new Map<number, { readonly sentAt: number; readonly answers: Map<string, ProbeAnswer> }>()
+
+    const probe = (wait: Duration.Duration) =>
+      Effect.flatMap(wire.nextReqId, (reqid) =>
+        Effect.gen(function*() {
+          const answers = new Map<string, ProbeAnswer>()
+          probes.set(reqid, { sentAt: yield* Clock.currentTimeMillis, answers })
+          yield* wire.send(Group, { header: wire.request({ opcode: Opcode.PING, nstate: SendState.STAT, reqid, flags: 0 }), payload: mping })
+          yield* Effect.sleep(wait)
+          return [...answers.values()]
+        }).pipe(Effect.ensuring(Effect.sync(() => probes.delete(reqid)))))
+
+    const answered = (reqid: number, address: string, host: string, now: number) => {
+      const p = probes.get(reqid)
+      if (p !== undefined && !p.answers.has(address)) p.answers.set(address, { host, address, rttMs: now - p.sentAt })
+    }
+
     const touch = (address: string, now: number) => {
       const known = table.get(address)
       if (known !== undefined && known.lastSeen !== now) table.set(address, { ...known, lastSeen: now })
@@ -120,6 +149,7 @@ export const make = (config: MembersConfig) =>
         if (payload._tag !== "Mping") return Effect.void
         if (header.opcode === Opcode.EXIT) return remove(from.address, "exit")
         if (header.opcode !== Opcode.PING) return Effect.void
+        if ((header.flags & Flag.ACK) !== 0) answered(header.reqid, from.address, payload.hostname, now)
         const joined = upsert(from, payload, now)
         // a PING without ACK is a daemon starting: it learns the members from their PONGs
         return (header.flags & Flag.ACK) === 0 ? Effect.zipRight(joined, pong(message, from)) : joined
@@ -160,7 +190,8 @@ export const make = (config: MembersConfig) =>
       byHost: (host) => Effect.sync(() => Option.fromNullable([...table.values()].find((m) => m.host === host))),
       subscribe: Stream.fromPubSub(hub, { scoped: true }),
       touch,
-      observe
+      observe,
+      probe
     })
   })
 

@@ -20,6 +20,33 @@ const othersListed = (daemons: ReadonlyArray<Daemon>, alive: ReadonlyArray<Daemo
     lists.every((names, i) => names.join() === daemons.filter((d) => d !== alive[i] && alive.includes(d)).map((d) => d.name).join()))
 
 describe("three real daemons on loopback", () => {
+  it.scopedLive("makuo doctor: every member answers its PING; a daemon killed is named as silent; without a daemon it fails with the fix", () =>
+    Effect.gen(function*() {
+      const { daemons } = yield* startThree()
+      const [h1, , h3] = daemons as [Daemon, Daemon, Daemon]
+      expect(yield* eventually(othersListed(daemons, daemons), "3 seconds"), h1.log()).toBe(true)
+      const healthy = yield* makuo(["doctor", "--control", h1.control])
+      // the environment may warn (clock, kernel buffer limit); nothing fails
+      expect(healthy.code, healthy.stdout + healthy.stderr).toBe(0)
+      expect(healthy.stdout).toMatch(new RegExp(`^ok +control socket +${h1.control}: makuo \\S+ on h1 \\(pid \\d+\\)`, "m"))
+      expect(healthy.stdout).toMatch(/^ok +interface +group 224\.0\.0\.108:\d+ on 127\.0\.0\.1 \(lo\)$/m)
+      expect(healthy.stdout).toMatch(/^ok +members +2 answered a PING: h[23] \d+ ms, h[23] \d+ ms$/m)
+      expect(healthy.stdout).toMatch(/^ok +base +.* is writable by the daemon$/m)
+
+      yield* stopped(h3, "SIGKILL")
+      const json = yield* makuo(["doctor", "--json", "--control", h1.control])
+      const verdicts = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { check: string; level: string; detail: string })
+      expect(verdicts.filter((v) => v.check === "members")).toEqual([
+        { check: "members", level: "ok", detail: expect.stringMatching(/^1 answered a PING: h2 \d+ ms$/) },
+        expect.objectContaining({ level: "warn", detail: expect.stringMatching(/^h3 \(127\.0\.0\.4\) is in the member table, last heard \d+s ago, but did not answer$/) })
+      ])
+
+      const none = yield* makuo(["doctor", "--control", `${h1.control}.missing`])
+      expect(none.code).toBe(1)
+      expect(none.stdout).toContain(`FAIL  control socket  no daemon answers at ${h1.control}.missing: no such socket`)
+      expect(none.stdout).toContain("→ start it: makuo daemon --base DIR")
+    }), 30_000)
+
   it.scopedLive("each lists the other two within 3 s; SIGTERM leaves at once (within 1 s)", () =>
     Effect.gen(function*() {
       const { daemons } = yield* startThree()
@@ -98,7 +125,7 @@ describe("the CLI without a daemon, and with bad flags", () => {
       expect(daemon.stdout).toContain("--member-timeout")
       expect(daemon.stdout).toContain("Examples:")
       // into a pipe: no escape codes; every option says what it is for, without the parser's generic sentences
-      for (const command of [[], ["daemon"], ["send"], ["sync"], ["check"], ["members"], ["status"]]) {
+      for (const command of [[], ["daemon"], ["send"], ["sync"], ["check"], ["members"], ["status"], ["doctor"]]) {
         const help = yield* makuo([...command, "--help"])
         expect(help.stdout).not.toContain("\x1b[")
         expect(help.stdout).not.toMatch(/A user-defined piece of text|A true or false value|An integer\./)

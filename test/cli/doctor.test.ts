@@ -1,0 +1,50 @@
+import { describe, expect, it } from "@effect/vitest"
+import { diagnose, type Facts } from "../../src/cli/doctor.js"
+import type { StatusInfo } from "../../src/control/Protocol.js"
+
+const status: StatusInfo = {
+  version: "0.1.0", host: "web1", pid: 42, base: "/var/www", group: "224.0.0.108", port: 5000, bind: "0.0.0.0",
+  interface: "default", ttl: 1, recvBuffer: 8 << 20, readonly: false, baseWritable: true, io: "gso",
+  startedAt: 0, now: 60_000, members: 1,
+  counters: { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, overflowed: 0, refusedSessions: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0, retransmittedBlocks: 0, membersLost: 0 },
+  memory: { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }, outgoing: [], incoming: []
+}
+const healthy: Extract<Facts, { _tag: "Daemon" }> = {
+  _tag: "Daemon", control: "/run/makuo/makuo.sock", status,
+  members: [{ host: "web2", address: "10.0.0.2", port: 5000, version: "0.1.0", lastSeen: 59_000, since: 0 }],
+  answers: [{ host: "web2", address: "10.0.0.2", rttMs: 0.4 }], waitedMs: 1000,
+  interfaces: [{ name: "lo", address: "127.0.0.1", internal: true }, { name: "eth0", address: "10.0.0.1", internal: false }],
+  route: { dev: "eth0" }, rmemMax: 16 << 20, ntp: true
+}
+const levels = (f: Facts) => Object.fromEntries(diagnose(f).map((v) => [v.check, v.level]))
+
+describe("makuo doctor's verdicts", () => {
+  it("a healthy host: every check ok", () => {
+    expect(diagnose(healthy).every((v) => v.level === "ok")).toBe(true)
+    expect(diagnose(healthy).find((v) => v.check === "members")?.detail).toBe("1 answered a PING: web2 0 ms")
+  })
+
+  it("no daemon: one failure, and the fix depends on why", () => {
+    const [missing] = diagnose({ _tag: "NoDaemon", control: "/run/makuo/makuo.sock", reason: "no such socket", denied: false })
+    expect(missing).toMatchObject({ check: "control socket", level: "fail", fix: expect.stringContaining("makuo daemon --base DIR") })
+    const [denied] = diagnose({ _tag: "NoDaemon", control: "/run/makuo/makuo.sock", reason: "permission denied", denied: true })
+    expect(denied?.fix).toContain("--control-group")
+  })
+
+  it("what breaks a cluster fails; what may break it warns; each says what to do", () => {
+    expect(levels({ ...healthy, status: { ...status, interface: "10.9.9.9" } })["interface"]).toBe("fail")
+    expect(levels({ ...healthy, route: undefined })["interface"]).toBe("fail")
+    const multiHomed = { ...healthy, interfaces: [...healthy.interfaces, { name: "eth1", address: "192.168.1.5", internal: false }] }
+    expect(diagnose(multiHomed).find((v) => v.check === "interface")).toMatchObject({ level: "warn", fix: expect.stringContaining("192.168.1.5 eth1") })
+    expect(levels({ ...healthy, status: { ...status, ttl: 0 } })["ttl"]).toBe("fail")
+    expect(levels({ ...healthy, status: { ...status, ttl: 4 } })["ttl"]).toBe("warn")
+    expect(levels({ ...healthy, status: { ...status, baseWritable: false } })["base"]).toBe("fail")
+    expect(levels({ ...healthy, status: { ...status, baseWritable: false, readonly: true } })["base"]).toBe("ok")
+    expect(levels({ ...healthy, rmemMax: 212_992 })["receive buffer"]).toBe("warn")
+    expect(levels({ ...healthy, ntp: false })["clock"]).toBe("warn")
+    const silent = diagnose({ ...healthy, answers: [] }).filter((v) => v.check === "members")
+    expect(silent.map((v) => v.level)).toEqual(["warn", "warn"])
+    expect(silent[1]?.detail).toBe("web2 (10.0.0.2) is in the member table, last heard 1s ago, but did not answer")
+    for (const v of diagnose({ ...healthy, answers: [], route: undefined, ntp: false })) if (v.level !== "ok") expect(v.fix).toBeDefined()
+  })
+})
