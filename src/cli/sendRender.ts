@@ -3,6 +3,7 @@ import type { ControlEvent } from "../control/Protocol.js"
 import type { ClientOperation } from "../domain/operation.js"
 import type { SendSummary } from "../domain/summary.js"
 import { displayName } from "../protocol/text.js"
+import { JSON_VERSION, jsonLine } from "./jsonEvents.js"
 
 type Outcome = Extract<ControlEvent, { _tag: "File" }>["hosts"][number]
 
@@ -58,15 +59,15 @@ export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
   }
 }
 
-/** JSON lines: one object per file and host, per source error, and the summary (schema in the README). */
+/** JSON lines: one object per file and host, per source error, and the summary (`jsonEvents`, the README). */
 export const jsonLines = (e: ControlEvent): ReadonlyArray<string> => {
   switch (e._tag) {
     case "File":
-      return e.hosts.map((h) => JSON.stringify({ event: "outcome", path: e.path, ...h }))
+      return e.hosts.map((h) => jsonLine({ v: JSON_VERSION, event: "outcome", path: e.path, ...h }))
     case "SourceError":
-      return [JSON.stringify({ event: "source-error", path: e.path, message: e.message })]
+      return [jsonLine({ v: JSON_VERSION, event: "source-error", path: e.path, message: e.message })]
     case "Summary":
-      return [JSON.stringify({ event: "summary", operation: e.operation, dryRun: e.dryRun, ...e.summary })]
+      return [jsonLine({ v: JSON_VERSION, event: "summary", operation: e.operation, dryRun: e.dryRun, ...e.summary })]
     default:
       return []
   }
