@@ -33,7 +33,7 @@ export class NothingToSend extends Data.TaggedError("NothingToSend")<{}> {
 
 export class NoMembers extends Data.TaggedError("NoMembers")<{}> {
   override get message() {
-    return "no members: nothing to send to (no other daemon has answered on this group; see 'makuo members')"
+    return "no members: nothing to send to (no other daemon has answered on this group; 'makuo doctor' tells why)"
   }
 }
 

@@ -18,7 +18,7 @@ describe("contrib/", () => {
 
       const unit = fs.readFileSync(join(contrib, "makuo.service"), "utf8")
       const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!.split(/\s+/)
-      expect(exec.slice(0, 2)).toEqual(["/usr/bin/makuo", "daemon"])
+      expect(exec.slice(0, 3)).toEqual(["/usr/bin/env", "makuo", "daemon"])
       const help = (yield* makuo(["daemon", "--help"])).stdout
       for (const flag of exec.filter((a) => a.startsWith("--"))) expect(help).toContain(flag)
       // the config file the unit names is the one the daemon reads by default, and the sample's place
@@ -27,7 +27,7 @@ describe("contrib/", () => {
       if (hasCommand("systemd-analyze")) {
         const dir = yield* tempDir
         const copy = join(dir, "makuo.service")
-        fs.writeFileSync(copy, unit.replace("/usr/bin/makuo", "/bin/true"))
+        fs.writeFileSync(copy, unit.replace("/usr/bin/env makuo", "/bin/true"))
         // it exits 0 on a directive it cannot parse: what it prints is the verdict
         const verify = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8" })
         expect([verify.status, verify.stdout + verify.stderr]).toEqual([0, ""])
