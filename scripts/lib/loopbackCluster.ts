@@ -9,7 +9,7 @@ import * as dgram from "node:dgram"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { runCommand, stopChild } from "./processes.js"
+import { type RunAs, runCommand, stopChild } from "./processes.js"
 
 export type { RunResult } from "./processes.js"
 
@@ -31,7 +31,7 @@ export interface Daemon {
 }
 
 /** Runs the CLI to completion (bounded by `timeoutMs`). */
-export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000) => runCommand([process.execPath, BIN, ...args], timeoutMs)
+export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000, as: RunAs = {}) => runCommand([process.execPath, BIN, ...args], timeoutMs, as)
 
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "makuo-test-"))),

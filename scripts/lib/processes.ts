@@ -9,10 +9,18 @@ export interface RunResult {
   readonly stderr: string
 }
 
+/** Who runs a command: another uid/gid (tests of a root daemon's local security), more environment variables. */
+export interface RunAs {
+  readonly uid?: number
+  readonly gid?: number
+  readonly env?: Readonly<Record<string, string>>
+}
+
 /** Runs `argv` to completion (killed after `timeoutMs`); its exit code and output. */
-export const runCommand = (argv: ReadonlyArray<string>, timeoutMs: number) =>
+export const runCommand = (argv: ReadonlyArray<string>, timeoutMs: number, as: RunAs = {}) =>
   Effect.async<RunResult>((resume) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
+    const options = { timeout: timeoutMs, maxBuffer: 64 << 20, ...(as.uid === undefined ? {} : { uid: as.uid }), ...(as.gid === undefined ? {} : { gid: as.gid }), ...(as.env === undefined ? {} : { env: { ...process.env, ...as.env } }) }
+    execFile(argv[0]!, argv.slice(1), options, (error, stdout, stderr) =>
       resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
   })
 

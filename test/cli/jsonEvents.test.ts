@@ -18,7 +18,7 @@ const documented = (): Map<string, Array<string>> => {
   }))
 }
 
-const fieldsOf = (schema: Schema.Struct<Schema.Struct.Fields>) => Object.keys(schema.fields).filter((k) => k !== "v" && k !== "event")
+const fieldsOf = (schema: { readonly fields: Schema.Struct.Fields }) => Object.keys(schema.fields).filter((k) => k !== "v" && k !== "event")
 
 describe("--json events", () => {
   it("the README documents exactly the fields each event has", () => {

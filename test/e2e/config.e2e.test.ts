@@ -1,18 +1,11 @@
 /** The config file as an operator uses it: a daemon started from the file alone, precedence shown by --print-config. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { BIN, eventually, freePort, makuo, tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { stopChild } from "../../scripts/lib/processes.js"
-
-/** The CLI with extra environment variables. */
-const makuoWithEnv = (env: Record<string, string>, args: ReadonlyArray<string>) =>
-  Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
-  })
 
 describe("makuo daemon --config", () => {
   it.scopedLive("a daemon runs from its config file alone; --print-config shows flag over environment over file", () =>
@@ -42,7 +35,7 @@ describe("makuo daemon --config", () => {
       const up = Effect.map(makuo(["status", "--json", "--control", control]), (r) => r.code === 0 && JSON.parse(r.stdout).host === "from-file")
       expect(yield* eventually(up, "5 seconds"), log).toBe(true)
 
-      const printed = yield* makuoWithEnv({ MAKUO_NAME: "from-env", MAKUO_TTL: "3" }, ["daemon", "--config", conf, "--print-config", "--ttl", "2"])
+      const printed = yield* makuo(["daemon", "--config", conf, "--print-config", "--ttl", "2"], 20_000, { env: { MAKUO_NAME: "from-env", MAKUO_TTL: "3" } })
       expect(printed.code, printed.stderr).toBe(0)
       expect(printed.stdout).toMatch(new RegExp(`^# makuo daemon settings \\(config file ${conf}\\)$`, "m"))
       expect(printed.stdout).toMatch(/^name = from-env +# from MAKUO_NAME$/m)
@@ -53,7 +46,7 @@ describe("makuo daemon --config", () => {
       fs.appendFileSync(conf, "membr-timeout = 1m\n")
       const unknown = yield* makuo(["daemon", "--config", conf])
       expect([unknown.code, unknown.stderr.trim()]).toEqual([2, `makuo: ${conf}:9: unknown setting 'membr-timeout' (the names are the daemon's flags: makuo daemon --help)`])
-      const bad = yield* makuoWithEnv({ MAKUO_PORT: "70000" }, ["daemon", "--base", base, "--bind", "127.0.0.2", "--interface", "127.0.0.1", "--control", join(dir, "s2")])
+      const bad = yield* makuo(["daemon", "--base", base, "--bind", "127.0.0.2", "--interface", "127.0.0.1", "--control", join(dir, "s2")], 20_000, { env: { MAKUO_PORT: "70000" } })
       expect(bad.stderr.trim()).toBe("makuo: --port 70000: must be between 1 and 65535 (set in MAKUO_PORT)")
     }), 30_000)
 })

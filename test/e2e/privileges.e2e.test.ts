@@ -4,21 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { BIN, type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3"]
 const NOBODY = 65534
 const DEPLOY_GID = 4242
-
-/** The CLI run as another uid/gid (a child process with its own credentials). */
-const makuoAs = (uid: number, gid: number, args: ReadonlyArray<string>) =>
-  Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
-    execFile(process.execPath, [BIN, ...args], { uid, gid, timeout: 20_000 }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
-  })
 
 const credentials = (d: Daemon) =>
   Object.fromEntries(
@@ -49,10 +41,10 @@ describe.skipIf(process.getuid?.() !== 0)("a root daemon's local security", () =
       expect([socket.mode & 0o777, socket.uid, socket.gid]).toEqual([0o660, NOBODY, DEPLOY_GID])
       const socketDir = fs.statSync(join(dir, "h2"))
       expect([socketDir.mode & 0o777, socketDir.uid, socketDir.gid]).toEqual([0o750, NOBODY, DEPLOY_GID])
-      const deployer = yield* makuoAs(4343, DEPLOY_GID, ["status", "--json", "--control", h2.control])
+      const deployer = yield* makuo(["status", "--json", "--control", h2.control], 20_000, { uid: 4343, gid: DEPLOY_GID })
       expect(deployer.code, deployer.stderr).toBe(0)
       expect(JSON.parse(deployer.stdout).host).toBe("h2")
-      const stranger = yield* makuoAs(4344, 4344, ["status", "--control", h2.control])
+      const stranger = yield* makuo(["status", "--control", h2.control], 20_000, { uid: 4344, gid: 4344 })
       expect(stranger.code).toBe(2)
       expect(stranger.stderr).toContain(`no makuo daemon at ${h2.control} (permission denied)`)
 
