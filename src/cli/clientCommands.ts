@@ -2,12 +2,11 @@ import { Command } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import * as Client from "../control/Client.js"
 import type { ControlEvent, ControlRequest } from "../control/Protocol.js"
-import { controlSocketPath } from "../control/socketPath.js"
-import { controlOption, jsonOption } from "./common.js"
+import { clientSocketPath, controlOption, jsonOption } from "./common.js"
 import { membersJson, membersText, statusJson, statusText } from "./render.js"
 
 const ask = (control: Option.Option<string>, request: ControlRequest) =>
-  Client.collect(controlSocketPath(Option.getOrUndefined(control)), request)
+  Client.collect(clientSocketPath(control), request)
 
 const print = (events: ReadonlyArray<ControlEvent>, json: boolean) =>
   Effect.forEach(events, (e) => {

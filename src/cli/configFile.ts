@@ -8,6 +8,10 @@ import * as fs from "node:fs"
 
 export const DEFAULT_CONFIG_FILE = "/etc/makuo/makuo.conf"
 
+/** `MAKUO_CONFIG` names the file for the daemon (when no `--config`) and for the clients. */
+export const configFileFromEnvironment = (env: NodeJS.ProcessEnv = process.env): string | undefined =>
+  (env["MAKUO_CONFIG"] ?? "") === "" ? undefined : env["MAKUO_CONFIG"]
+
 export interface ConfigEntry {
   readonly value: string
   readonly line: number
@@ -38,8 +42,8 @@ export const parseConfig = (path: string, text: string): Either.Either<ConfigFil
 }
 
 /**
- * The file named by `--config`, which must exist, or the default one if it exists (a daemon without a config
- * file is the common case).
+ * The file named by `--config` or `MAKUO_CONFIG`, which must exist, or the default one if it exists (a daemon
+ * without a config file is the common case).
  */
 export const readConfig = (explicit: string | undefined): Either.Either<ConfigFile | undefined, string> => {
   const path = explicit ?? DEFAULT_CONFIG_FILE

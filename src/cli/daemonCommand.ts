@@ -13,7 +13,7 @@ import { defaultTempFiles, openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
 import { parseIpv4 } from "../protocol/message.js"
 import { controlOption } from "./common.js"
-import { type ConfigFile, DEFAULT_CONFIG_FILE, readConfig } from "./configFile.js"
+import { type ConfigFile, configFileFromEnvironment, DEFAULT_CONFIG_FILE, readConfig } from "./configFile.js"
 import { printSettings, resolveSettings, type SettingSpec, type SettingValue, type Sourced } from "./settings.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
@@ -147,7 +147,7 @@ const configOptions = {
     Options.optional,
     Options.withDescription(
       `Read settings from this file: one 'name = value' per line, the names of these flags ('member-timeout = 5m'). ` +
-        `Default: ${DEFAULT_CONFIG_FILE} if it exists. Flags override the environment (MAKUO_MEMBER_TIMEOUT=...), ` +
+        `Default: $MAKUO_CONFIG, else ${DEFAULT_CONFIG_FILE} if it exists. Flags override the environment (MAKUO_MEMBER_TIMEOUT=...), ` +
         "which overrides the file."
     )
   ),
@@ -368,7 +368,7 @@ const locate = (resolved: ReadonlyMap<string, Sourced>) => (e: UsageError) => {
 
 export const daemonCommand = Command.make("daemon", { ...options, ...configOptions }, (o) =>
   Effect.gen(function*() {
-    const file = readConfig(Option.getOrUndefined(o.config))
+    const file = readConfig(Option.getOrUndefined(o.config) ?? configFileFromEnvironment())
     if (Either.isLeft(file)) return yield* usage(`--config ${file.left}`)
     const resolved = resolveAll(o, process.env, file.right)
     if (Either.isLeft(resolved)) return yield* usage(resolved.left)

@@ -4,14 +4,13 @@
  * check fails; warnings alone exit 0.
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Data, Effect, Option } from "effect"
+import { Console, Data, Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { networkInterfaces } from "node:os"
 import * as Client from "../control/Client.js"
 import type { ControlEvent } from "../control/Protocol.js"
-import { controlSocketPath } from "../control/socketPath.js"
-import { controlOption, jsonOption } from "./common.js"
+import { clientSocketPath, controlOption, jsonOption } from "./common.js"
 import { diagnose, type Facts, type LocalInterface, verdictLines } from "./doctor.js"
 
 /** A check failed: the report says which; exit 1. */
@@ -88,7 +87,7 @@ export const doctorCommand = Command.make(
   { control: controlOption, json: jsonOption.pipe(Options.withDescription("One JSON object per check: check, level (ok, warn, fail), detail, fix.")) },
   ({ control, json }) =>
     Effect.gen(function*() {
-      const verdicts = diagnose(yield* gather(controlSocketPath(Option.getOrUndefined(control))))
+      const verdicts = diagnose(yield* gather(clientSocketPath(control)))
       yield* Console.log(json ? verdicts.map((v) => JSON.stringify(v)).join("\n") : verdictLines(verdicts))
       if (verdicts.some((v) => v.level === "fail")) return yield* new DoctorFound()
     })

@@ -3,7 +3,8 @@
  * configuration or connection error (one line on stderr naming the option, path or socket at fault).
  */
 import { Command, ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit } from "effect"
 import { VERSION } from "../version.js"
 import { withHumaneConsole } from "./humaneConsole.js"

@@ -4,9 +4,8 @@ import * as fs from "node:fs"
 import * as Client from "../control/Client.js"
 import { RequestRefused } from "../control/errors.js"
 import type { ControlEvent, SendRequest } from "../control/Protocol.js"
-import { controlSocketPath } from "../control/socketPath.js"
 import { DEFAULT_PARALLEL, MAX_PARALLEL } from "../domain/job.js"
-import { controlOption } from "./common.js"
+import { clientSocketPath, controlOption } from "./common.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
 import { makeLive } from "./liveRender.js"
@@ -112,7 +111,7 @@ export const run = (o: Parsed, operation: Operation) =>
     const asked = yield* toRequest(o, operation)
     // the live display counts unchanged files per host, so it asks for them, and prints them only with -v
     const request: SendRequest = live === undefined ? asked : { ...asked, progress: true, reportSkipped: true }
-    const path = controlSocketPath(Option.getOrUndefined(o.control))
+    const path = clientSocketPath(o.control)
     let failed = false
     const linesOf = (e: ControlEvent): ReadonlyArray<string> => {
       if (o.json) return jsonLines(e)

@@ -35,6 +35,14 @@ describe("makuo daemon --config", () => {
       const up = Effect.map(makuo(["status", "--json", "--control", control]), (r) => r.code === 0 && JSON.parse(r.stdout).host === "from-file")
       expect(yield* eventually(up, "5 seconds"), log).toBe(true)
 
+      // clients find the socket the file names, through MAKUO_CONFIG (or /etc/makuo/makuo.conf): no --control
+      const client = yield* makuo(["status", "--json"], 20_000, { env: { MAKUO_CONFIG: conf } })
+      expect(client.code, client.stderr).toBe(0)
+      expect(JSON.parse(client.stdout).host).toBe("from-file")
+      // and the daemon reads the same variable when it gets no --config
+      const viaEnv = yield* makuo(["daemon", "--print-config"], 20_000, { env: { MAKUO_CONFIG: conf } })
+      expect(viaEnv.stdout).toMatch(/^name = from-file +# from .*makuo\.conf:7$/m)
+
       const printed = yield* makuo(["daemon", "--config", conf, "--print-config", "--ttl", "2"], 20_000, { env: { MAKUO_NAME: "from-env", MAKUO_TTL: "3" } })
       expect(printed.code, printed.stderr).toBe(0)
       expect(printed.stdout).toMatch(new RegExp(`^# makuo daemon settings \\(config file ${conf}\\)$`, "m"))
