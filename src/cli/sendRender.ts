@@ -3,7 +3,7 @@ import type { ControlEvent } from "../control/Protocol.js"
 import type { ClientOperation } from "../domain/operation.js"
 import type { SendSummary } from "../domain/summary.js"
 import { displayName } from "../protocol/text.js"
-import { JSON_VERSION, jsonLine } from "./jsonEvents.js"
+import { JSON_VERSION, jsonLine, pathFields } from "./jsonEvents.js"
 
 type Outcome = Extract<ControlEvent, { _tag: "File" }>["hosts"][number]
 
@@ -63,9 +63,9 @@ export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
 export const jsonLines = (e: ControlEvent): ReadonlyArray<string> => {
   switch (e._tag) {
     case "File":
-      return e.hosts.map((h) => jsonLine({ v: JSON_VERSION, event: "outcome", path: e.path, ...h }))
+      return e.hosts.map((h) => jsonLine({ v: JSON_VERSION, event: "outcome", ...pathFields(e.path), ...h }))
     case "SourceError":
-      return [jsonLine({ v: JSON_VERSION, event: "source-error", path: e.path, message: e.message })]
+      return [jsonLine({ v: JSON_VERSION, event: "source-error", ...pathFields(e.path), message: e.message })]
     case "Summary":
       return [jsonLine({ v: JSON_VERSION, event: "summary", operation: e.operation, dryRun: e.dryRun, ...e.summary })]
     default:

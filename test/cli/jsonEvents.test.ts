@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { JsonEvent, OutcomeEvent, SourceErrorEvent, SummaryEvent, jsonLine } from "../../src/cli/jsonEvents.js"
+import { JsonEvent, jsonLine, OutcomeEvent, pathFields, SourceErrorEvent, SummaryEvent } from "../../src/cli/jsonEvents.js"
+import { decodeName } from "../../src/protocol/text.js"
 
 const readme = fs.readFileSync(join(import.meta.dirname, "..", "..", "README.md"), "utf8")
 
@@ -35,6 +36,14 @@ describe("--json events", () => {
   it.prop("every line decodes back to its event with the same schema", [jsonable], ([event]) => {
     const line = jsonLine(event)
     expect(Either.getOrThrow(Schema.decodeUnknownEither(JsonEvent)(JSON.parse(line)))).toEqual(event)
+  })
+
+  it("a path that is not UTF-8 carries its exact bytes in pathBytes; a UTF-8 one does not", () => {
+    const latin1 = decodeName(Uint8Array.from([0x63, 0x61, 0x66, 0xe9]))!
+    expect(JSON.parse(jsonLine({ v: 1, event: "source-error", ...pathFields(latin1), message: "x" }))).toEqual({
+      v: 1, event: "source-error", path: "caf\udce9", pathBytes: Buffer.from([0x63, 0x61, 0x66, 0xe9]).toString("base64"), message: "x"
+    })
+    expect(pathFields("café")).toEqual({ path: "café" })
   })
 
   it("a line that does not fit its schema is never written", () => {
