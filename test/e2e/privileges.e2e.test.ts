@@ -35,7 +35,7 @@ describe.skipIf(process.getuid?.() !== 0)("a root daemon's local security", () =
       const both = Effect.map(Effect.forEach([h1, h2], memberNames), (ls) => ls.every((l) => l.length === 1))
       expect(yield* eventually(both, "5 seconds"), h2.log()).toBe(true)
       expect(credentials(h2)).toEqual({ Uid: "65534 65534 65534 65534", Gid: "65534 65534 65534 65534", Groups: "65534" })
-      expect(h2.log()).toContain("running as nobody (uid 65534, gid 65534)")
+      expect(yield* eventually(Effect.sync(() => h2.log().includes("running as nobody (uid 65534, gid 65534)")), "3 seconds"), h2.log()).toBe(true)
 
       const socket = fs.statSync(h2.control)
       expect([socket.mode & 0o777, socket.uid, socket.gid]).toEqual([0o660, NOBODY, DEPLOY_GID])
