@@ -12,15 +12,14 @@ export const controlOption = Options.text("control").pipe(
   Options.optional
 )
 
-/**
- * The daemon's socket as a client finds it, in the daemon's own order: `--control`, `MAKUO_CONTROL`, the config
- * file's `control` (a file the client cannot read or parse is the daemon's business: passed over), the default.
- */
-export const clientSocketPath = (flag: Option.Option<string>): string => {
-  const given = Option.getOrUndefined(flag)
-  if ((given ?? "") !== "" || (process.env["MAKUO_CONTROL"] ?? "") !== "") return controlSocketPath(given)
+/** The config file's `control`; a file the client cannot read or parse is the daemon's business: passed over. */
+const configuredControl = () => {
   const file = readConfig(configFileFromEnvironment())
-  return (Either.isRight(file) ? file.right?.entries.get("control")?.value : undefined) ?? controlSocketPath(undefined)
+  return Either.isRight(file) ? file.right?.entries.get("control")?.value : undefined
 }
+
+/** The daemon's socket as a client finds it, in the daemon's own order (`controlSocketPath`). */
+export const clientSocketPath = (flag: Option.Option<string>): string =>
+  controlSocketPath(Option.getOrUndefined(flag), process.env, process.getuid?.() ?? 0, configuredControl)
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table."))

@@ -9,6 +9,7 @@ import { passwordFromFile } from "../console/password.js"
 import { controlSocketPath } from "../control/socketPath.js"
 import { type Account, resolveGroup, resolveUser } from "../daemon/accounts.js"
 import * as Daemon from "../daemon/Daemon.js"
+import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import { defaultTempFiles, openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin } from "../daemon/openFilesLimit.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
 import { parseIpv4 } from "../protocol/message.js"
@@ -18,6 +19,24 @@ import { printSettings, resolveSettings, type SettingSpec, type SettingValue, ty
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
 
+const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warning: LogLevel.Warning, error: LogLevel.Error } as const
+const logLevels = ["debug", "info", "warning", "error"] as const satisfies ReadonlyArray<keyof typeof levels>
+
+/** The built-in defaults: what the help says and what a setting given nowhere gets. */
+const defaults = {
+  multicast: "224.0.0.108",
+  port: 5000,
+  bind: "0.0.0.0",
+  ttl: 1,
+  memberTimeout: "300s",
+  sessionTimeout: "180s",
+  recvBuffer: 8 * 1024 * 1024,
+  sendBuffer: 256 * 1024,
+  maxSessions: FileReceiver.receiverDefaults.maxSessions,
+  maxSessionsPerPeer: FileReceiver.receiverDefaults.maxSessionsPerPeer,
+  logLevel: "info"
+} as const
+
 const options = {
   base: Options.text("base").pipe(
     Options.optional,
@@ -25,11 +44,11 @@ const options = {
   ),
   multicast: Options.text("multicast").pipe(
     Options.optional,
-    Options.withDescription("Multicast group shared by the cluster (makuosan's -m). Default: 224.0.0.108.")
+    Options.withDescription(`Multicast group shared by the cluster (makuosan's -m). Default: ${defaults.multicast}.`)
   ),
   port: Options.integer("port").pipe(
     Options.optional,
-    Options.withDescription("UDP port of the group and of this daemon (makuosan's -p). Default: 5000.")
+    Options.withDescription(`UDP port of the group and of this daemon (makuosan's -p). Default: ${defaults.port}.`)
   ),
   interface: Options.text("interface").pipe(
     Options.optional,
@@ -42,23 +61,23 @@ const options = {
     Options.optional,
     Options.withDescription(
       "Unicast address to bind. Keep the default in production; give each daemon its own address " +
-        "(127.0.0.2, 127.0.0.3, ...) to run several on one host. Default: 0.0.0.0."
+        `(127.0.0.2, 127.0.0.3, ...) to run several on one host. Default: ${defaults.bind}.`
     )
   ),
-  ttl: Options.integer("ttl").pipe(Options.optional, Options.withDescription("Multicast TTL (1 = one L2 segment). Default: 1.")),
+  ttl: Options.integer("ttl").pipe(Options.optional, Options.withDescription(`Multicast TTL (1 = one L2 segment). Default: ${defaults.ttl}.`)),
   name: Options.text("name").pipe(
     Options.optional,
     Options.withDescription("Host name announced to the members, used by '-t HOST'. Default: the OS host name.")
   ),
   memberTimeout: Options.text("member-timeout").pipe(
     Options.optional,
-    Options.withDescription("Drop a member after this long without a datagram from it (e.g. 300s, 5m). Default: 300s.")
+    Options.withDescription(`Drop a member after this long without a datagram from it (e.g. 300s, 5m). Default: ${defaults.memberTimeout}.`)
   ),
   sessionTimeout: Options.text("session-timeout").pipe(
     Options.optional,
     Options.withDescription(
       "Forget a transfer this daemon receives after this long without a datagram for it (a sender that died or " +
-        "lost its link): its temp file is removed and the old file stays as it was (e.g. 180s, 3m). Default: 180s."
+        `lost its link): its temp file is removed and the old file stays as it was (e.g. 180s, 3m). Default: ${defaults.sessionTimeout}.`
     )
   ),
   control: controlOption,
@@ -83,14 +102,14 @@ const options = {
   recvBuffer: Options.integer("recv-buffer").pipe(
     Options.optional,
     Options.withDescription(
-      "SO_RCVBUF in bytes (makuosan's -R). The kernel caps it at net.core.rmem_max; raise that too for fast links. Default: 8388608 (8 MiB)."
+      `SO_RCVBUF in bytes (makuosan's -R). The kernel caps it at net.core.rmem_max; raise that too for fast links. Default: ${defaults.recvBuffer} (8 MiB).`
     )
   ),
   sendBuffer: Options.integer("send-buffer").pipe(
     Options.optional,
     Options.withDescription(
       "SO_SNDBUF in bytes (makuosan's -S), capped at net.core.wmem_max. Small on purpose: the kernel then holds the " +
-        "sender back to its own link's speed before the interface queue drops anything. Default: 262144 (256 KiB)."
+        `sender back to its own link's speed before the interface queue drops anything. Default: ${defaults.sendBuffer} (256 KiB).`
     )
   ),
   readonly: Options.boolean("readonly").pipe(
@@ -98,13 +117,13 @@ const options = {
   ),
   maxSessions: Options.integer("max-sessions").pipe(
     Options.optional,
-    Options.withDescription("Transfers this daemon receives at once, from all peers; a STAT beyond it is ignored (logged). Default: 4096.")
+    Options.withDescription(`Transfers this daemon receives at once, from all peers; a STAT beyond it is ignored (logged). Default: ${defaults.maxSessions}.`)
   ),
   maxSessionsPerPeer: Options.integer("max-sessions-per-peer").pipe(
     Options.optional,
     Options.withDescription(
       "Transfers one peer may have open here at once, so that one host's flood of forged STATs cannot take every " +
-        "slot (a makuo sender keeps at most --parallel, 64 at most, per job). Default: 512."
+        `slot (a makuo sender keeps at most --parallel, 64 at most, per job). Default: ${defaults.maxSessionsPerPeer}.`
     )
   ),
   maxTempFiles: Options.integer("max-temp-files").pipe(
@@ -136,9 +155,9 @@ const options = {
       "File whose first line (4 to 63 bytes) is the console password, as makuosan's -K: msync -K FILE sends it."
     )
   ),
-  logLevel: Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
+  logLevel: Options.choice("log-level", logLevels).pipe(
     Options.optional,
-    Options.withDescription("Least severe log line written to stderr; debug also shows every refused datagram. Default: info.")
+    Options.withDescription(`Least severe log line written to stderr; debug also shows every refused datagram. Default: ${defaults.logLevel}.`)
   )
 }
 
@@ -162,31 +181,39 @@ const text = { _tag: "text" } as const
 const integer = { _tag: "integer" } as const
 const boolean = { _tag: "boolean" } as const
 
-/** Every daemon flag as a setting: its name (flag, config key, MAKUO_ variable), kind and built-in default. */
+/** A flag as a setting: its name (the flag's, the config key, MAKUO_ variable) is the option's key in kebab case. */
+const setting = (key: keyof Parsed, kind: SettingSpec["kind"], fallback?: SettingValue) => ({
+  key,
+  name: key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
+  kind,
+  ...(fallback === undefined ? {} : { fallback })
+})
+
+/** Every daemon flag as a setting: name, kind and built-in default. */
 const specs: ReadonlyArray<SettingSpec & { readonly key: keyof Parsed }> = [
-  { key: "base", name: "base", kind: text },
-  { key: "multicast", name: "multicast", kind: text, fallback: "224.0.0.108" },
-  { key: "port", name: "port", kind: integer, fallback: 5000 },
-  { key: "interface", name: "interface", kind: text },
-  { key: "bind", name: "bind", kind: text, fallback: "0.0.0.0" },
-  { key: "ttl", name: "ttl", kind: integer, fallback: 1 },
-  { key: "name", name: "name", kind: text },
-  { key: "memberTimeout", name: "member-timeout", kind: text, fallback: "300s" },
-  { key: "sessionTimeout", name: "session-timeout", kind: text, fallback: "180s" },
-  { key: "control", name: "control", kind: text },
-  { key: "controlGroup", name: "control-group", kind: text },
-  { key: "user", name: "user", kind: text },
-  { key: "group", name: "group", kind: text },
-  { key: "recvBuffer", name: "recv-buffer", kind: integer, fallback: 8 * 1024 * 1024 },
-  { key: "sendBuffer", name: "send-buffer", kind: integer, fallback: 256 * 1024 },
-  { key: "readonly", name: "readonly", kind: boolean, fallback: false },
-  { key: "maxSessions", name: "max-sessions", kind: integer, fallback: 4096 },
-  { key: "maxSessionsPerPeer", name: "max-sessions-per-peer", kind: integer, fallback: 512 },
-  { key: "maxTempFiles", name: "max-temp-files", kind: integer },
-  { key: "keepSetid", name: "keep-setid", kind: boolean, fallback: false },
-  { key: "console", name: "console", kind: text },
-  { key: "consolePasswordFile", name: "console-password-file", kind: text },
-  { key: "logLevel", name: "log-level", kind: { _tag: "choice", choices: ["debug", "info", "warning", "error"] }, fallback: "info" }
+  setting("base", text),
+  setting("multicast", text, defaults.multicast),
+  setting("port", integer, defaults.port),
+  setting("interface", text),
+  setting("bind", text, defaults.bind),
+  setting("ttl", integer, defaults.ttl),
+  setting("name", text),
+  setting("memberTimeout", text, defaults.memberTimeout),
+  setting("sessionTimeout", text, defaults.sessionTimeout),
+  setting("control", text),
+  setting("controlGroup", text),
+  setting("user", text),
+  setting("group", text),
+  setting("recvBuffer", integer, defaults.recvBuffer),
+  setting("sendBuffer", integer, defaults.sendBuffer),
+  setting("readonly", boolean, false),
+  setting("maxSessions", integer, defaults.maxSessions),
+  setting("maxSessionsPerPeer", integer, defaults.maxSessionsPerPeer),
+  setting("maxTempFiles", integer),
+  setting("keepSetid", boolean, false),
+  setting("console", text),
+  setting("consolePasswordFile", text),
+  setting("logLevel", { _tag: "choice", choices: logLevels }, defaults.logLevel)
 ]
 
 /** The settings once flags, environment, file and defaults are merged: what `toConfig` checks. */
@@ -342,7 +369,6 @@ const consoleSettings = (o: Settings): Effect.Effect<ConsoleSettings | undefined
     return { address: address.right, password: password.right }
   })
 
-const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warning: LogLevel.Warning, error: LogLevel.Error } as const
 
 const logging = (level: keyof typeof levels) =>
   Layer.merge(

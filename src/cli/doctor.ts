@@ -6,6 +6,7 @@
 import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
 import type { Member } from "../domain/member.js"
 import { formatAge } from "./duration.js"
+import { mib } from "./render.js"
 
 export type ProbeAnswer = Extract<ControlEvent, { readonly _tag: "ProbeResult" }>["answers"][number]
 
@@ -40,8 +41,6 @@ export interface Verdict {
   readonly detail: string
   readonly fix?: string
 }
-
-const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
 
 export const diagnose = (facts: Facts): ReadonlyArray<Verdict> => {
   if (facts._tag === "NoDaemon") {

@@ -76,7 +76,7 @@ const gather = (control: string): Effect.Effect<Facts> =>
       Effect.succeed<Facts>({
         _tag: "NoDaemon",
         control,
-        reason: e._tag === "ControlUnavailable" ? (e.code === "EACCES" ? "permission denied" : e.code === "ENOENT" ? "no such socket" : e.code) : e.message,
+        reason: e._tag === "ControlUnavailable" ? e.why : e.message,
         denied: e._tag === "ControlUnavailable" && e.code === "EACCES"
       })
     )

@@ -27,7 +27,7 @@ const ioText: Record<StatusInfo["io"], string> = {
   memory: "memory (test network)"
 }
 
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
 export const statusText = (s: StatusInfo): string => {
   const c = s.counters

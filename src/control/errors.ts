@@ -5,9 +5,12 @@ export class ControlUnavailable extends Data.TaggedError("ControlUnavailable")<{
   readonly path: string
   readonly code: string
 }> {
+  /** Why, in words: `permission denied`, `no such socket`, or the error code. */
+  get why() {
+    return this.code === "EACCES" ? "permission denied" : this.code === "ENOENT" ? "no such socket" : this.code
+  }
   override get message() {
-    const why = this.code === "EACCES" ? "permission denied" : this.code === "ENOENT" ? "no such socket" : this.code
-    return `no makuo daemon at ${this.path} (${why}); start one with 'makuo daemon --base DIR' or point --control / MAKUO_CONTROL at its socket`
+    return `no makuo daemon at ${this.path} (${this.why}); start one with 'makuo daemon --base DIR' or point --control / MAKUO_CONTROL at its socket`
   }
 }
 

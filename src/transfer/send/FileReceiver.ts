@@ -133,7 +133,18 @@ export const make = (config: ReceiverConfig) =>
       notice(full ? "disk" : kind, `receive ${entry.session.mstat.path} from ${entry.from.address}: ${failed.message}`, now)
     }
 
+    /** Temp files the sessions hold: given by `holdTemp`, taken back by `takeTemp`. */
     let tempFiles = 0
+    const holdTemp = (entry: Entry, t: TempFile) => {
+      entry.temp = t
+      tempFiles++
+    }
+    const takeTemp = (entry: Entry): TempFile | undefined => {
+      const t = entry.temp
+      entry.temp = undefined
+      if (t !== undefined) tempFiles--
+      return t
+    }
 
     const meta = (m: Mstat) => ({ mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime })
 
@@ -178,10 +189,7 @@ export const make = (config: ReceiverConfig) =>
         const t = store.createTempNow(m.path, entry.parent, m.size)
         entry.parent = undefined
         if (t instanceof StoreError) failed = t
-        else {
-          entry.temp = t
-          tempFiles++
-        }
+        else holdTemp(entry, t)
       } else if (type === S_IFDIR) failed = store.ensureDirectoryNow(m.path, meta(m)) ?? undefined
       else if (type !== S_IFLNK) {
         failed = new StoreError({ op: "open", path: m.path, code: "ENOTSUP", errno: ENOTSUP, detail: "device nodes, FIFOs and sockets are not supported" })
@@ -195,9 +203,7 @@ export const make = (config: ReceiverConfig) =>
       const type = m.mode & S_IFMT
       let failed: StoreError | undefined
       if (isRegular(m.mode)) {
-        const t = entry.temp
-        entry.temp = undefined
-        if (t !== undefined) tempFiles--
+        const t = takeTemp(entry)
         failed = t === undefined ? undefined : store.commitNow(t, meta(m), m.size) ?? undefined
       } else if (type === S_IFDIR) failed = store.finishDirectoryNow(m.path, meta(m)) ?? undefined
       else failed = store.placeSymlinkNow(m.path, m.linkTarget, meta(m)) ?? undefined
@@ -207,15 +213,11 @@ export const make = (config: ReceiverConfig) =>
 
     /** Drops what the session holds: its temp file, unwritten blocks, a parent kept open since the decision. */
     const discard = (entry: Entry) => {
-      const t = entry.temp
+      const t = takeTemp(entry)
       const parent = entry.parent
-      entry.temp = undefined
       entry.parent = undefined
       entry.run = undefined
-      if (t !== undefined) {
-        store.discardNow(t)
-        tempFiles--
-      }
+      if (t !== undefined) store.discardNow(t)
       if (parent !== undefined) store.releaseParent(parent)
     }
 
