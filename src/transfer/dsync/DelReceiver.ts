@@ -16,7 +16,6 @@ import { collectIdle, sessionKey } from "../idleSessions.js"
 import * as Machine from "./delReceiveMachine.js"
 
 interface Session {
-  readonly key: string
   readonly machine: Machine.DelReceiveSession
   readonly from: Received["from"]
   lastSeen: number
@@ -63,9 +62,6 @@ export const make = (idleTimeout: Duration.Duration) =>
             for (const r of a.records) report?.({ host, address: s.from.address, path: r.path, errno: r.value })
             break
           }
-          case "End":
-            sessions.delete(s.key)
-            break
           default:
             a satisfies never
         }
@@ -79,7 +75,7 @@ export const make = (idleTimeout: Duration.Duration) =>
       let s = sessions.get(key)
       if (s === undefined) {
         if (!Machine.opens(header.nstate) || payload._tag !== "DelRecords") return false
-        sessions.set(key, s = { key, machine: Machine.make(), from, lastSeen: now })
+        sessions.set(key, s = { machine: Machine.make(), from, lastSeen: now })
       }
       s.lastSeen = now
       apply(s, header, { _tag: "Request", nstate: header.nstate, records: payload._tag === "DelRecords" ? payload.records : undefined })

@@ -2,7 +2,9 @@
  * The requester's side of one DEL session (spec §5.4, phase 3), as a state machine without I/O: a member that
  * runs our DSYNC lists its paths in DEL OPEN; we answer with those we do not have (`Lookup`, carried out by the
  * driver, which steps `LookedUp`) — the same answer to every copy of the request; it deletes them and reports in
- * DEL DATA, passed on once (`Report`); CLOSE ends the session.
+ * DEL DATA, passed on once (`Report`); CLOSE ends the session. An ended session is kept until it is collected:
+ * a late copy of its OPEN or DATA must not open it again and report the deletions twice, and a late copy of its
+ * CLOSE is answered again (the member may have missed our answer).
  */
 import { RecvState, SendState } from "../../protocol/constants.js"
 import type { DelRecord } from "../../protocol/message.js"
@@ -25,7 +27,6 @@ export type Action =
   | { readonly _tag: "Lookup"; readonly records: ReadonlyArray<DelRecord> }
   /** The member's deletions, to the DSYNC that asked. */
   | { readonly _tag: "Report"; readonly records: ReadonlyArray<DelRecord> }
-  | { readonly _tag: "End" }
 
 /** A session opens on DEL OPEN only. */
 export const opens = (nstate: number) => nstate === SendState.OPEN
@@ -33,7 +34,10 @@ export const opens = (nstate: number) => nstate === SendState.OPEN
 export const make = (): DelReceiveSession => ({ answer: undefined, reported: false, ended: false })
 
 export const step = (s: DelReceiveSession, event: Event, out: Array<Action>): void => {
-  if (s.ended) return
+  if (s.ended) {
+    if (event._tag === "Request" && event.nstate === SendState.CLOSE) out.push({ _tag: "Ack", state: RecvState.CLOSE, records: undefined })
+    return
+  }
   if (event._tag === "LookedUp") {
     if (s.answer !== undefined) return
     s.answer = event.lacking
@@ -50,6 +54,6 @@ export const step = (s: DelReceiveSession, event: Event, out: Array<Action>): vo
       return void out.push({ _tag: "Ack", state: RecvState.OPEN, records: [] })
     case SendState.CLOSE:
       s.ended = true
-      return void out.push({ _tag: "End" }, { _tag: "Ack", state: RecvState.CLOSE, records: undefined })
+      return void out.push({ _tag: "Ack", state: RecvState.CLOSE, records: undefined })
   }
 }

@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { Opcode, type RecvStateValue, SendState } from "../../../src/protocol/constants.js"
+import { Opcode, RecvState, type RecvStateValue, SendState } from "../../../src/protocol/constants.js"
 import type { DelRecord, ReqId } from "../../../src/protocol/message.js"
 import { unknownTransferReply } from "../../../src/daemon/Router.js"
 import { makeRttEstimator, type RoundContext, type Target } from "../../../src/transfer/engine/rounds.js"
@@ -89,7 +89,7 @@ const simulate = (
       sim.post({ to: "member-del", member: d.from, reqid: d.reqid, ack: { _tag: "Ack", from: "requester", state: state as RecvStateValue, records } })
     const key = `${d.from.target.address}:${d.reqid}`
     let a = answers.get(key)
-    if (a === undefined || a.ended) {
+    if (a === undefined) {
       if (!DelAnswer.opens(d.nstate)) return reply(unknownTransferReply(Opcode.DEL, d.nstate)!, undefined)
       answers.set(key, a = DelAnswer.make())
     }
@@ -275,4 +275,24 @@ describe("send --delete: every machine of DSYNC and DEL on a simulated network",
     },
     { fastCheck: { numRuns: 500 } }
   )
+})
+
+describe("the requester's side of a DEL session", () => {
+  it("late copies after CLOSE: OPEN and DATA neither reopen it nor report again; CLOSE is answered again", () => {
+    const s = DelAnswer.make()
+    const run = (e: DelAnswer.Event) => {
+      const out: Array<DelAnswer.Action> = []
+      DelAnswer.step(s, e, out)
+      return out
+    }
+    const records = [{ value: 0o100644, path: "old.html" }]
+    expect(run({ _tag: "Request", nstate: SendState.OPEN, records })).toEqual([{ _tag: "Lookup", records }])
+    run({ _tag: "LookedUp", lacking: [{ value: 0, path: "old.html" }] })
+    const deleted = [{ value: 0, path: "old.html" }]
+    expect(run({ _tag: "Request", nstate: SendState.DATA, records: deleted }).map((a) => a._tag)).toEqual(["Report", "Ack"])
+    expect(run({ _tag: "Request", nstate: SendState.CLOSE, records: undefined }).map((a) => a._tag)).toEqual(["Ack"])
+    expect(run({ _tag: "Request", nstate: SendState.OPEN, records })).toEqual([])
+    expect(run({ _tag: "Request", nstate: SendState.DATA, records: deleted })).toEqual([])
+    expect(run({ _tag: "Request", nstate: SendState.CLOSE, records: undefined })).toEqual([{ _tag: "Ack", state: RecvState.CLOSE, records: undefined }])
+  })
 })
