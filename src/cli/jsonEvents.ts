@@ -1,6 +1,6 @@
 /**
  * What `send`, `sync` and `check` print with `--json`: one object per line, each line a Schema. The encoder
- * writes through these schemas and a test holds the README's table to them, so the documentation and the output
+ * writes through these schemas and a test holds docs/commands.md's table to them, so the documentation and the output
  * cannot drift. `v` is the version of this format: within a version fields may be added, never removed or
  * changed.
  */

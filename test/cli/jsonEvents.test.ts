@@ -5,9 +5,9 @@ import { join } from "node:path"
 import { JsonEvent, jsonLine, OutcomeEvent, pathFields, SourceErrorEvent, SummaryEvent } from "../../src/cli/jsonEvents.js"
 import { decodeName } from "../../src/protocol/text.js"
 
-const readme = fs.readFileSync(join(import.meta.dirname, "..", "..", "README.md"), "utf8")
+const readme = fs.readFileSync(join(import.meta.dirname, "..", "..", "docs", "commands.md"), "utf8")
 
-/** The README's `--json` table: event name → the fields it documents (values in parentheses left out). */
+/** docs/commands.md's `--json` table: event name → the fields it documents (values in parentheses left out). */
 const documented = (): Map<string, Array<string>> => {
   const section = readme.slice(readme.indexOf("`--json` events, one per line"))
   const rows = section.slice(0, section.indexOf("\n\n", section.indexOf("| `event` |"))).split("\n").filter((l) => /^\| `[a-z-]+` \|/.test(l))
@@ -22,7 +22,7 @@ const documented = (): Map<string, Array<string>> => {
 const fieldsOf = (schema: { readonly fields: Schema.Struct.Fields }) => Object.keys(schema.fields).filter((k) => k !== "v" && k !== "event")
 
 describe("--json events", () => {
-  it("the README documents exactly the fields each event has", () => {
+  it("docs/commands.md documents exactly the fields each event has", () => {
     const docs = documented()
     expect([...docs.keys()]).toEqual(["outcome", "source-error", "summary"])
     expect(docs.get("outcome")).toEqual(fieldsOf(OutcomeEvent))
