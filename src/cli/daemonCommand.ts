@@ -9,6 +9,7 @@ import { passwordFromFile } from "../console/password.js"
 import { controlSocketPath } from "../control/socketPath.js"
 import { type Account, resolveGroup, resolveUser } from "../daemon/accounts.js"
 import * as Daemon from "../daemon/Daemon.js"
+import { daemonLogger, stderrIsJournal } from "../daemon/journalLogger.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import { defaultTempFiles, openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin } from "../daemon/openFilesLimit.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
@@ -372,7 +373,7 @@ const consoleSettings = (o: Settings): Effect.Effect<ConsoleSettings | undefined
 
 const logging = (level: keyof typeof levels) =>
   Layer.merge(
-    Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
+    daemonLogger(stderrIsJournal()),
     Logger.minimumLogLevel(levels[level])
   )
 
