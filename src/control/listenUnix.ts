@@ -57,13 +57,28 @@ const isListening = (path: string) =>
     probe.once("error", () => resume(Effect.succeed(false)))
   })
 
+const inUse = () => new SetupRefused({ reason: "InUse", detail: "another daemon is already listening on it" })
+
+/**
+ * Refuses a path where a daemon answers, before anything else starts: a second daemon started by mistake must
+ * not join the group, answer PINGs and take transfers before it finds its control socket taken.
+ */
+export const refuseInUse = (path: string, role: string): Effect.Effect<void, ControlSetupError> =>
+  Effect.gen(function*() {
+    const st = yield* Effect.sync(() => fs.lstatSync(path, { throwIfNoEntry: false }))
+    if (st?.isSocket() === true && (yield* isListening(path))) {
+      const { reason, detail } = inUse()
+      return yield* new ControlSetupError({ role, path, reason, detail })
+    }
+  })
+
 /** Removes a socket left behind by a daemon that died; refuses to touch anything else. */
 const clearStale = (path: string) =>
   Effect.gen(function*() {
     const st = yield* Effect.sync(() => fs.lstatSync(path, { throwIfNoEntry: false }))
     if (st === undefined) return
     if (!st.isSocket()) return yield* new SetupRefused({ reason: "NotASocket", detail: "exists and is not a socket; refusing to replace it" })
-    if (yield* isListening(path)) return yield* new SetupRefused({ reason: "InUse", detail: "another daemon is already listening on it" })
+    if (yield* isListening(path)) return yield* inUse()
     yield* Effect.sync(() => fs.rmSync(path, { force: true }))
   })
 

@@ -4,6 +4,7 @@
  */
 import { Clock, Effect, Layer } from "effect"
 import * as ControlServer from "../control/Server.js"
+import { refuseInUse } from "../control/listenUnix.js"
 import * as Members from "../members/Members.js"
 import * as UdpTransport from "../net/UdpTransport.js"
 import * as Wire from "../net/Wire.js"
@@ -53,7 +54,8 @@ const announceLayer = (config: DaemonConfig) =>
     Effect.acquireRelease(
       Effect.logInfo(
         `makuo daemon ${config.name}: base ${config.base}, group ${config.group}:${config.port} on interface ` +
-          `${config.interface ?? "(kernel default)"}, bound to ${config.bind}`
+          `${config.interface ?? "(kernel default)"}, bound to ${config.bind}` +
+          (config.readonly ? "; read-only: every transfer to this daemon is answered READONLY, nothing here changes" : "")
       ),
       () => Effect.logInfo("stopped")
     )
@@ -94,5 +96,7 @@ export const layer = (config: DaemonConfig) =>
         queueCapacity: 16_384
       })
     ),
-    Layer.provide(announceLayer(config))
+    Layer.provide(announceLayer(config)),
+    // before the UDP socket: a second daemon on a busy control socket never joins the group
+    Layer.provide(Layer.effectDiscard(refuseInUse(config.control, "control socket")))
   )

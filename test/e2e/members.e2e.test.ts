@@ -47,6 +47,28 @@ describe("three real daemons on loopback", () => {
       expect(none.stdout).toContain("→ start it: makuo daemon --base DIR")
     }), 30_000)
 
+  it.scopedLive("a second daemon on a busy control socket refuses before it joins the group; --readonly is said at start", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const port = yield* freePort(loopback)
+      const h1 = yield* startDaemon(dir, 1, port, ["--readonly"])
+      const h2 = yield* startDaemon(dir, 2, port)
+      expect(yield* eventually(Effect.map(memberNames(h2), (names) => names.join() === "h1"), "3 seconds"), h2.log()).toBe(true)
+      expect(h1.log()).toMatch(/read-only: every transfer to this daemon is answered READONLY/)
+      const second = yield* makuo([
+        "daemon", "--base", h1.base, "--bind", "127.0.0.4", "--port", String(port), "--interface", "127.0.0.1",
+        "--control", h1.control, "--name", "second", "--member-timeout", "2s"
+      ])
+      expect(second.code).toBe(2)
+      expect(second.stderr).toContain(`control socket ${h1.control}: another daemon is already listening on it`)
+      // refused before its UDP socket and its start-up line, not after
+      expect(second.stderr).not.toMatch(/makuo daemon second/)
+      // had it joined, its PING would have put it in h2's table (and its EXIT taken it out again)
+      yield* Effect.sleep("300 millis")
+      expect(h2.log()).not.toMatch(/member joined: second/)
+      expect(yield* memberNames(h2)).toEqual(["h1"])
+    }), 30_000)
+
   it.scopedLive("each lists the other two within 3 s; SIGTERM leaves at once (within 1 s)", () =>
     Effect.gen(function*() {
       const { daemons } = yield* startThree()
