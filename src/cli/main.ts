@@ -7,6 +7,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit } from "effect"
 import { VERSION } from "../version.js"
+import { grammarOf, readArgv } from "./argv.js"
 import { withHumaneConsole } from "./humaneConsole.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
 import { daemonCommand } from "./daemonCommand.js"
@@ -32,10 +33,13 @@ const root = Command.make("makuo").pipe(
 
 const cli = Command.run(root, { name: "makuo", version: VERSION })
 
+export const grammar = grammarOf(root)
+
 const fail = (code: number, message: string) => Effect.as(Console.error(`makuo: ${message}`), code)
 
+/** `argv` as `process.argv` holds it: runtime, script, then the arguments, which are read first (`readArgv`). */
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  withHumaneConsole(cli(argv)).pipe(
+  withHumaneConsole(Effect.flatMap(readArgv(grammar, argv.slice(2)), (args) => cli([...argv.slice(0, 2), ...args]))).pipe(
     Effect.as(0),
     Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2)),
     Effect.catchTags({
