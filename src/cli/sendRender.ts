@@ -34,6 +34,7 @@ export const summaryLine = (s: SendSummary, dryRun: boolean, operation: ClientOp
   }
   const rate = seconds > 0 ? (s.bytes / 1_000_000 / seconds).toFixed(1) : "-"
   const parts = [`${s.updated} ${dryRun ? "would update" : "updated"}`, `${s.skipped} skipped`]
+  if (s.readonly > 0) parts.push(`${s.readonly} not taken (readonly member)`)
   if (s.deleted > 0) parts.push(`${s.deleted} ${dryRun ? "would delete" : "deleted"}`)
   parts.push(`${s.failed} failed`, `${s.lost} lost`)
   if (s.sourceErrors > 0) parts.push(`${s.sourceErrors} not sent`)

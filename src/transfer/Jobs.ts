@@ -124,7 +124,7 @@ export const make = Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         const lostHosts = new Set<string>()
         const totals = {
-          files: 0, bytes: 0, updated: 0, skipped: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 0, lost: 0, sourceErrors: 0
+          files: 0, bytes: 0, updated: 0, skipped: 0, readonly: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 0, lost: 0, sourceErrors: 0
         }
         const rounds: RoundContext = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(job.timeout), rtt: sessions.rtt }
         const context: Omit<SendContext, "rtt"> = {
@@ -148,6 +148,7 @@ export const make = Effect.gen(function*() {
             if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++, lifetime.membersLost++)
             else if (h.outcome === "failed") totals.failed++
             else if (h.outcome === "skipped") totals.skipped++
+            else if (h.outcome === "readonly") totals.readonly++
             else if (h.outcome === "updated" || h.outcome === "would-update") totals.updated++
             else if (h.outcome === "deleted" || h.outcome === "would-delete") totals.deleted++
             else if (h.outcome === "same" || h.outcome === "different" || h.outcome === "missing") totals[h.outcome]++
