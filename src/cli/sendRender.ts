@@ -1,6 +1,7 @@
 /** How `makuo send` reports: a line per file and host as it happens, then a summary; or JSON lines. */
 import type { ControlEvent } from "../control/Protocol.js"
 import type { ClientOperation } from "../domain/operation.js"
+import { memberLabel, sharedNames } from "../domain/member.js"
 import type { SendSummary } from "../domain/summary.js"
 import { displayName } from "../protocol/text.js"
 import { JSON_VERSION, jsonLine, pathFields } from "./jsonEvents.js"
@@ -44,13 +45,15 @@ export const summaryLine = (s: SendSummary, dryRun: boolean, operation: ClientOp
 /** Lines for one event (human form). */
 export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
   switch (e._tag) {
-    case "File":
+    case "File": {
+      const shared = sharedNames(e.hosts)
       return e.hosts.map((h) => {
-        const line = `${label[h.outcome].padEnd(8)} ${h.host}:${displayName(e.path)}`
+        const line = `${label[h.outcome].padEnd(8)} ${memberLabel(h, shared)}:${displayName(e.path)}`
         if (h.outcome === "lost") return `${line} (${h.detail ?? "no answer"})`
         if (h.missed !== undefined) return `${line} (${h.missed} blocks missed and repaired)`
         return h.detail === undefined ? line : `${line}: ${h.detail}`
       })
+    }
     case "SourceError":
       return [`error    ${displayName(e.path)}: ${displayName(e.message)}`]
     case "Summary":
