@@ -6,7 +6,7 @@
 import { Duration, Effect, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as dgram from "node:dgram"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { type RunAs, runCommand, stopChild } from "./processes.js"
@@ -30,8 +30,26 @@ export interface Daemon {
   readonly log: () => string
 }
 
-/** Runs the CLI to completion (bounded by `timeoutMs`). */
-export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000, as: RunAs = {}) => runCommand([process.execPath, BIN, ...args], timeoutMs, as)
+/** Runs the CLI (`bin`, by default the built one) to completion (bounded by `timeoutMs`). */
+export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000, as: RunAs = {}, bin = BIN) =>
+  runCommand([process.execPath, bin, ...args], timeoutMs, as)
+
+/**
+ * A copy of the built CLI under `dir` that any user can run, for tests that run it as another user: the checkout
+ * may lie in a private directory (root's home, mode 0700). The bundle is self-contained but for node's own modules;
+ * it finds the native addon beside its package.json, so both come along. Returns the copy's path, to pass as `bin`.
+ */
+export const portableBin = (dir: string): string => {
+  const root = packageRoot(import.meta.dirname)
+  const copy = join(dir, "makuo-cli")
+  const files = [join("dist", "makuo.js"), "package.json", join("build", "Release", "makuo_udp.node")]
+  for (const file of files.filter((f) => existsSync(join(root, f)))) {
+    mkdirSync(dirname(join(copy, file)), { recursive: true, mode: 0o755 })
+    copyFileSync(join(root, file), join(copy, file))
+    chmodSync(join(copy, file), 0o644)
+  }
+  return join(copy, "dist", "makuo.js")
+}
 
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "makuo-test-"))),
@@ -60,18 +78,19 @@ export const startDaemon = (
   dir: string,
   index: number,
   port: number,
-  extra: ReadonlyArray<string> = []
+  extra: ReadonlyArray<string> = [],
+  bin = BIN
 ): Effect.Effect<Daemon, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' first`)
+      if (!existsSync(bin)) throw new Error(`${bin} is missing: run 'npm run build' first`)
       const name = `h${index}`
       const address = `127.0.0.${index + 1}`
       const base = join(dir, name, "base")
       mkdirSync(base, { recursive: true })
       const control = join(dir, name, "sock")
       const child = spawn(process.execPath, [
-        BIN, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
+        bin, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
         "--control", control, "--name", name, ...extra
       ], { stdio: ["ignore", "ignore", "pipe"] })
       let log = ""

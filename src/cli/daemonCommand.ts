@@ -3,7 +3,7 @@ import { Console, Duration, Effect, Either, Layer, Logger, LogLevel, Option } fr
 import * as fs from "node:fs"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
-import { parseConsoleAddress, needsPassword } from "../console/address.js"
+import { parseConsoleAddress, passwordlessRefusal } from "../console/address.js"
 import type { ConsoleSettings } from "../console/Console.js"
 import { passwordFromFile } from "../console/password.js"
 import { controlSocketPath } from "../control/socketPath.js"
@@ -146,8 +146,14 @@ const options = {
     Options.optional,
     Options.withDescription(
       "Also serve makuosan's text console, so msync and its scripts work against this daemon: tcp:127.0.0.1:5000 " +
-        "(what msync connects to by default) or unix:PATH (mode 0600). Off by default. A TCP console off loopback " +
-        "requires --console-password-file."
+        "(what msync connects to by default) or unix:PATH (mode 0600). Off by default. A TCP console requires " +
+        "--console-password-file (on loopback, unless --console-no-password)."
+    )
+  ),
+  consoleNoPassword: Options.boolean("console-no-password").pipe(
+    Options.withDescription(
+      "Let a TCP console on loopback run without a password, as makuosan did: every local user can then have this " +
+        "daemon send any file it can read to the members (and delete files there). Prefer unix:PATH or a password."
     )
   ),
   consolePasswordFile: Options.file("console-password-file", { exists: "yes" }).pipe(
@@ -214,6 +220,7 @@ const specs: ReadonlyArray<SettingSpec & { readonly key: keyof Parsed }> = [
   setting("keepSetid", boolean, false),
   setting("console", text),
   setting("consolePasswordFile", text),
+  setting("consoleNoPassword", boolean, false),
   setting("logLevel", { _tag: "choice", choices: logLevels }, defaults.logLevel)
 ]
 
@@ -241,6 +248,7 @@ export interface Settings {
   readonly keepSetid: boolean
   readonly console: Option.Option<string>
   readonly consolePasswordFile: Option.Option<string>
+  readonly consoleNoPassword: boolean
   readonly logLevel: keyof typeof levels
 }
 
@@ -351,14 +359,14 @@ const consoleSettings = (o: Settings): Effect.Effect<ConsoleSettings | undefined
   Effect.gen(function*() {
     const file = Option.getOrUndefined(o.consolePasswordFile)
     if (Option.isNone(o.console)) {
+      if (o.consoleNoPassword) return yield* usage("--console-no-password needs --console")
       return file === undefined ? undefined : yield* usage("--console-password-file needs --console")
     }
     const address = parseConsoleAddress(o.console.value)
     if (Either.isLeft(address)) return yield* usage(`--console ${o.console.value}: ${address.left}`)
     if (file === undefined) {
-      if (needsPassword(address.right)) {
-        return yield* usage(`--console ${o.console.value}: a console off loopback needs --console-password-file`)
-      }
+      const refusal = passwordlessRefusal(address.right, o.consoleNoPassword)
+      if (refusal !== undefined) return yield* usage(`--console ${o.console.value}: ${refusal}`)
       return { address: address.right, password: undefined }
     }
     const content = yield* Effect.try({
@@ -412,7 +420,7 @@ export const daemonCommand = Command.make("daemon", { ...options, ...configOptio
         "Examples:\n" +
         "  makuo daemon --base /var/www\n" +
         "  makuo daemon --base /var/www --interface 10.0.0.5 --name web1\n" +
-        "  makuo daemon --base /var/www --console tcp:127.0.0.1:5000     # msync keeps working\n" +
+        "  makuo daemon --base /var/www --console tcp:127.0.0.1:5000 --console-password-file /etc/makuo/console.key\n" +
         "  makuo daemon --base /tmp/b2 --bind 127.0.0.2 --interface 127.0.0.1 --port 15000 --control /tmp/b2.sock"
     )
   )

@@ -4,7 +4,7 @@
  * multicast deployments fail, each with what to do about it. Pure: the command gathers, this decides.
  */
 import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
-import type { Member } from "../domain/member.js"
+import { type Member, sharedNames } from "../domain/member.js"
 import { formatAge } from "./duration.js"
 import { mib } from "./render.js"
 
@@ -103,6 +103,16 @@ export const diagnose = (facts: Facts): ReadonlyArray<Verdict> => {
       level: "warn",
       detail: `${m.host} (${m.address}) is in the member table, last heard ${formatAge(s.now - m.lastSeen)} ago, but did not answer`,
       fix: "it may be overloaded, stopping, or reachable one way only (firewall on its side?)"
+    })
+  }
+
+  // protocol v7 authenticates nobody: a second host announcing a name makes that name pick no host reliably
+  for (const [name, addresses] of sharedNames([...members, { host: s.host, address: "this daemon" }])) {
+    out.push({
+      check: "names",
+      level: "fail",
+      detail: `${addresses.length} hosts announce the name ${name}: ${addresses.join(", ")}`,
+      fix: `one is misconfigured or an impostor: fix its --name (or find who runs it); until then -t ${name} is refused and -t ADDRESS picks one`
     })
   }
 

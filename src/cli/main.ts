@@ -1,6 +1,7 @@
 /**
  * `makuo`: one command with subcommands. Exit codes: 0 success, 1 a failure at run time, 2 a usage,
- * configuration or connection error (one line on stderr naming the option, path or socket at fault).
+ * configuration or connection error (one line on stderr naming the option, path or socket at fault), 3 a send or
+ * sync in which nothing failed but a `--readonly` member did not take some file.
  */
 import { Command, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -45,9 +46,11 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
     Effect.catchTags({
       UsageError: (e) => fail(2, e.message),
       TransferFailed: () => Effect.succeed(1),
+      TransferDeclined: () => Effect.succeed(3),
       DoctorFound: () => Effect.succeed(1),
       ControlUnavailable: (e) => fail(2, e.message),
       ControlProtocolError: (e) => fail(2, e.message),
+      ControlUntrusted: (e) => fail(2, e.message),
       RequestRefused: (e) => fail(2, e.message),
       ControlSetupError: (e) => fail(2, e.message),
       PrivilegeDropFailed: (e) => fail(2, e.message),

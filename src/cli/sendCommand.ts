@@ -5,6 +5,7 @@ import * as Client from "../control/Client.js"
 import { RequestRefused } from "../control/errors.js"
 import type { ControlEvent, SendRequest } from "../control/Protocol.js"
 import { DEFAULT_PARALLEL, MAX_PARALLEL } from "../domain/job.js"
+import { type Verdict, verdict } from "../domain/summary.js"
 import { clientSocketPath, controlOption } from "./common.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
@@ -13,6 +14,8 @@ import { jsonLines, textLines } from "./sendRender.js"
 
 /** Some host failed or was lost: the report says which; exit 1. */
 export class TransferFailed extends Data.TaggedError("TransferFailed")<{}> {}
+/** Nothing failed, but a member running --readonly did not take some file: exit 3, so a deploy can tell. */
+export class TransferDeclined extends Data.TaggedError("TransferDeclined")<{}> {}
 
 const options = {
   recursive: Options.boolean("recursive").pipe(Options.withAlias("r"), Options.withDescription("Send directories with everything below them.")),
@@ -112,7 +115,7 @@ export const run = (o: Parsed, operation: Operation) =>
     // the live display counts unchanged files per host, so it asks for them, and prints them only with -v
     const request: SendRequest = live === undefined ? asked : { ...asked, progress: true, reportSkipped: true }
     const path = clientSocketPath(o.control)
-    let failed = false
+    let outcome = "complete" as Verdict
     const linesOf = (e: ControlEvent): ReadonlyArray<string> => {
       if (o.json) return jsonLines(e)
       if (e._tag !== "File") return textLines(e)
@@ -125,10 +128,7 @@ export const run = (o: Parsed, operation: Operation) =>
         const lines: Array<string> = []
         for (const e of events) {
           if (e._tag === "Failed") return Effect.fail(new RequestRefused({ reason: e.reason, detail: e.message }))
-          if (e._tag === "Summary") {
-            const s = e.summary
-            failed = s.failed + s.lost + s.sourceErrors + s.different + s.missing > 0
-          }
+          if (e._tag === "Summary") outcome = verdict(e.summary)
           if (live !== undefined) live.event(e, linesOf(e))
           else lines.push(...linesOf(e))
         }
@@ -136,7 +136,8 @@ export const run = (o: Parsed, operation: Operation) =>
       }),
       Effect.ensuring(Effect.sync(() => live?.end()))
     )
-    if (failed) return yield* Effect.fail(new TransferFailed())
+    if (outcome === "failed") return yield* Effect.fail(new TransferFailed())
+    if (outcome === "declined") return yield* Effect.fail(new TransferDeclined())
   })
 
 const { dryRun: _dryRun, rate: _rate, delete: _delete, ...checkOptions } = options
@@ -158,7 +159,8 @@ const { delete: _noDelete, ...syncOptions } = options
 export const syncCommand = Command.make("sync", { ...syncOptions, paths }, (o) => run({ ...o, delete: false }, "sync")).pipe(
   Command.withDescription(
     "Like send, but a PATH that no longer exists here is deleted on the members (makuosan's sync). " +
-      "Reports each deletion per host. Only the PATHs named are deleted, never anything below a -r scan.\n\n" +
+      "Reports each deletion per host. Only the PATHs named are deleted, never anything below a -r scan. " +
+      "Exit status as for send (3: a --readonly member did not take some file).\n\n" +
       "Examples:\n" +
       "  makuo sync htdocs/old.html          delete it everywhere if it is gone here, else send it\n" +
       "  makuo sync -n htdocs/old.html       what would be deleted, per host"
@@ -168,8 +170,10 @@ export const syncCommand = Command.make("sync", { ...syncOptions, paths }, (o) =
 export const sendCommand = Command.make("send", { ...options, paths }, (o) => run(o, "send")).pipe(
   Command.withDescription(
     "Push files to every live member at once: the data goes out once over multicast and each member " +
-      "answers for itself. Reports every file per host as it happens, then a summary. Exit 0 when every host " +
-      "succeeded, 1 when any failed or was lost, 2 for usage or connection errors.\n\n" +
+      "answers for itself. Reports every file per host as it happens, then a summary.\n\n" +
+      "Exit status: 0 when every targeted member took (or already had) every file; 1 when a host failed or was " +
+      "lost, or a file here could not be read; 2 for usage or connection errors; 3 when nothing failed but a " +
+      "member running --readonly did not take some file (reported 'readonly' per file and counted in the summary).\n\n" +
       "Examples:\n" +
       "  makuo send index.html               one file to every member\n" +
       "  makuo send -r                       the whole base dir\n" +

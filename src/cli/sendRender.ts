@@ -1,6 +1,7 @@
 /** How `makuo send` reports: a line per file and host as it happens, then a summary; or JSON lines. */
 import type { ControlEvent } from "../control/Protocol.js"
 import type { ClientOperation } from "../domain/operation.js"
+import { memberLabel, sharedNames } from "../domain/member.js"
 import type { SendSummary } from "../domain/summary.js"
 import { displayName } from "../protocol/text.js"
 import { JSON_VERSION, jsonLine, pathFields } from "./jsonEvents.js"
@@ -34,6 +35,7 @@ export const summaryLine = (s: SendSummary, dryRun: boolean, operation: ClientOp
   }
   const rate = seconds > 0 ? (s.bytes / 1_000_000 / seconds).toFixed(1) : "-"
   const parts = [`${s.updated} ${dryRun ? "would update" : "updated"}`, `${s.skipped} skipped`]
+  if (s.readonly > 0) parts.push(`${s.readonly} not taken (readonly member)`)
   if (s.deleted > 0) parts.push(`${s.deleted} ${dryRun ? "would delete" : "deleted"}`)
   parts.push(`${s.failed} failed`, `${s.lost} lost`)
   if (s.sourceErrors > 0) parts.push(`${s.sourceErrors} not sent`)
@@ -43,13 +45,15 @@ export const summaryLine = (s: SendSummary, dryRun: boolean, operation: ClientOp
 /** Lines for one event (human form). */
 export const textLines = (e: ControlEvent): ReadonlyArray<string> => {
   switch (e._tag) {
-    case "File":
+    case "File": {
+      const shared = sharedNames(e.hosts)
       return e.hosts.map((h) => {
-        const line = `${label[h.outcome].padEnd(8)} ${h.host}:${displayName(e.path)}`
+        const line = `${label[h.outcome].padEnd(8)} ${memberLabel(h, shared)}:${displayName(e.path)}`
         if (h.outcome === "lost") return `${line} (${h.detail ?? "no answer"})`
         if (h.missed !== undefined) return `${line} (${h.missed} blocks missed and repaired)`
         return h.detail === undefined ? line : `${line}: ${h.detail}`
       })
+    }
     case "SourceError":
       return [`error    ${displayName(e.path)}: ${displayName(e.message)}`]
     case "Summary":

@@ -23,5 +23,18 @@ export const parseConsoleAddress = (text: string): Either.Either<ConsoleAddress,
 export const formatConsoleAddress = (a: ConsoleAddress): string =>
   a._tag === "Tcp" ? `tcp:${a.host}:${a.port}` : `unix:${a.path}`
 
-/** Anyone who can reach a TCP console can push and delete files: off loopback it needs a password. */
-export const needsPassword = (a: ConsoleAddress): boolean => a._tag === "Tcp" && !a.host.startsWith("127.")
+/**
+ * Why a console without a password must not start, or undefined when it may. Whoever reaches a TCP console has the
+ * daemon (often root) push and delete files, e.g. send a 0600 file of root's to the members where that user can read
+ * it; on loopback that is every local user. So a TCP console needs a password, unless `insecureLoopback` (the
+ * operator's explicit opt-in) lets a loopback one go without; off loopback it always needs one. A unix socket is
+ * guarded by its file mode (0600).
+ */
+export const passwordlessRefusal = (a: ConsoleAddress, insecureLoopback: boolean): string | undefined => {
+  if (a._tag === "Unix") return undefined
+  if (!a.host.startsWith("127.")) return "a console off loopback needs --console-password-file"
+  return insecureLoopback
+    ? undefined
+    : "a TCP console lets every local user have this daemon send any file it can read; give it " +
+      "--console-password-file FILE (msync -K FILE), use unix:PATH (mode 0600), or accept that with --console-no-password"
+}

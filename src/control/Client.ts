@@ -1,12 +1,30 @@
 /** The CLI's end of the control channel: one request, its events as a stream until `Done`. */
 import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import * as net from "node:net"
-import { ControlProtocolError, ControlUnavailable, RequestRefused } from "./errors.js"
+import { dirname } from "node:path"
+import { ControlProtocolError, ControlUnavailable, ControlUntrusted, RequestRefused } from "./errors.js"
 import { type ControlEvent, type ControlRequest, EventLine, RequestLine } from "./Protocol.js"
+import { privateControlDirectory, untrustedDirectory } from "./socketPath.js"
 
-export type ControlClientError = ControlUnavailable | ControlProtocolError
+export type ControlClientError = ControlUnavailable | ControlUntrusted | ControlProtocolError
+
+/**
+ * A socket in the user's default directory is used only if that directory is the user's own and private, as the
+ * daemon requires of it. Elsewhere (a path given with --control, MAKUO_CONTROL or the config file) the user chose
+ * the place, which may rightly belong to the daemon's user (`--user`, `--control-group`).
+ */
+const trusted = (path: string): Effect.Effect<void, ControlUntrusted> =>
+  Effect.suspend(() => {
+    const uid = process.getuid?.() ?? 0
+    const directory = dirname(path)
+    const problem = directory === privateControlDirectory(process.env, uid) ? untrustedDirectory(directory, uid) : undefined
+    return problem === undefined ? Effect.void : Effect.fail(new ControlUntrusted({ path, directory, problem }))
+  })
 
 export const request = (path: string, req: ControlRequest): Stream.Stream<ControlEvent, ControlClientError> =>
+  Stream.unwrap(Effect.as(trusted(path), connect(path, req)))
+
+const connect = (path: string, req: ControlRequest): Stream.Stream<ControlEvent, ControlClientError> =>
   Stream.asyncScoped<ControlEvent, ControlClientError>((emit) =>
     Effect.acquireRelease(
       Effect.sync(() => {

@@ -14,6 +14,22 @@ export class ControlUnavailable extends Data.TaggedError("ControlUnavailable")<{
   }
 }
 
+/**
+ * The directory of the client's default socket is not the user's own private directory: whoever planted it could
+ * be listening there. Nothing is sent.
+ */
+export class ControlUntrusted extends Data.TaggedError("ControlUntrusted")<{
+  readonly path: string
+  readonly directory: string
+  readonly problem: string
+}> {
+  override get message() {
+    return `refusing control socket ${this.path}: its directory ${this.directory} ${this.problem}, so another user ` +
+      `could be listening there; remove ${this.directory} (the daemon recreates it, mode 0700) or point --control / ` +
+      "MAKUO_CONTROL at a socket in a directory only you can write"
+  }
+}
+
 /** The daemon answered something we cannot read, or hung up mid-request. */
 export class ControlProtocolError extends Data.TaggedError("ControlProtocolError")<{
   readonly path: string
@@ -60,5 +76,5 @@ export class RequestRefused extends Data.TaggedError("RequestRefused")<{ readonl
   }
 }
 
-export const refusalReasons = ["PathOutsideBase", "InvalidPath", "UnknownTarget", "NothingToSend", "NoMembers", "BadRequest"] as const
+export const refusalReasons = ["PathOutsideBase", "InvalidPath", "UnknownTarget", "AmbiguousTarget", "NothingToSend", "NoMembers", "BadRequest"] as const
 export type RefusalReason = (typeof refusalReasons)[number]

@@ -33,7 +33,9 @@ const checkDirectory = (path: string, access: SocketAccess) =>
     } catch (e) {
       return unsafe(`cannot create directory ${dir}: ${(e as Error).message}`)
     }
-    const st = fs.statSync(dir)
+    // lstat: a symlink planted in the directory's place would otherwise be judged by what it points to
+    const st = fs.lstatSync(dir)
+    if (st.isSymbolicLink()) return unsafe(`directory ${dir} is a symbolic link`)
     if (st.uid !== uid() && st.uid !== 0 && st.uid !== access.owner) return unsafe(`directory ${dir} belongs to uid ${st.uid}`)
     if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return unsafe(`directory ${dir} is writable by others and not sticky`)
     const wanted = access.owner !== undefined || access.group !== undefined

@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -16,9 +17,32 @@ export const controlSocketPath = (
   if (env.MAKUO_CONTROL !== undefined && env.MAKUO_CONTROL !== "") return env.MAKUO_CONTROL
   const fromFile = configured()
   if (fromFile !== undefined) return fromFile
-  if (uid === 0) return "/run/makuo/makuo.sock"
-  if (env.XDG_RUNTIME_DIR !== undefined && env.XDG_RUNTIME_DIR !== "") return join(env.XDG_RUNTIME_DIR, "makuo", "makuo.sock")
-  return join(tmpdir(), `makuo-${uid}`, "makuo.sock")
+  return join(privateControlDirectory(env, uid) ?? "/run/makuo", "makuo.sock")
+}
+
+/**
+ * The default socket directory of a user other than root: `$XDG_RUNTIME_DIR/makuo`, else `/tmp/makuo-<uid>`, a
+ * name any local user can create first in a shared /tmp. Undefined for root, whose default lies under /run.
+ */
+export const privateControlDirectory = (env: NodeJS.ProcessEnv, uid: number): string | undefined => {
+  if (uid === 0) return undefined
+  if (env.XDG_RUNTIME_DIR !== undefined && env.XDG_RUNTIME_DIR !== "") return join(env.XDG_RUNTIME_DIR, "makuo")
+  return join(tmpdir(), `makuo-${uid}`)
+}
+
+/**
+ * Why a client must not trust the directory `dir` of its own default socket, or undefined when it may: another
+ * user who created it (or a symlink in its place), or may write into it, can put their own socket there and
+ * receive our requests. Read with lstat: a symlink is judged itself, not what it points to.
+ */
+export const untrustedDirectory = (dir: string, uid: number): string | undefined => {
+  const st = fs.lstatSync(dir, { throwIfNoEntry: false })
+  if (st === undefined) return undefined
+  if (st.isSymbolicLink()) return "is a symbolic link"
+  if (!st.isDirectory()) return "is not a directory"
+  if (st.uid !== uid) return `belongs to uid ${st.uid}, not to you (uid ${uid})`
+  if ((st.mode & 0o022) !== 0) return `is writable by ${(st.mode & 0o002) !== 0 ? "every user" : "its group"} (mode ${(st.mode & 0o7777).toString(8)})`
+  return undefined
 }
 
 /** Linux `sun_path` holds 108 bytes including the terminating NUL. */

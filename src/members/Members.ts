@@ -1,10 +1,10 @@
 /**
  * The member table, wire-compatible with makuosan (spec §5.1, §6): a multicast PING on start answered by unicast
  * PONGs, multicast keep-alives every 45 s ± 15 s, eviction after `memberTimeout` of silence, EXIT on shutdown.
- * Identity is the IPv4 address, as in makuosan. Unlike makuosan, a stray ACK from an unknown address creates no
+ * Identity is the IPv4 address, as in makuosan; a name two addresses announce is logged (see `nameClash`). Unlike makuosan, a stray ACK from an unknown address creates no
  * nameless member, the table is bounded, and eviction runs on a timer whatever the traffic (E35).
  */
-import { Clock, Context, Data, Duration, Effect, Layer, Option, PubSub, Random, type Scope, Stream } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, PubSub, Random, type Scope, Stream } from "effect"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import type { Member } from "../domain/member.js"
 import type { Message, PayloadOf } from "../protocol/message.js"
@@ -46,7 +46,6 @@ export interface MembersShape {
   readonly list: Effect.Effect<ReadonlyArray<Member>>
   /** The member at `address` now, if any (synchronous: asked once per file sent). */
   readonly at: (address: string) => Member | undefined
-  readonly byHost: (host: string) => Effect.Effect<Option.Option<Member>>
   /** Subscribes now (nothing published after this call is missed) to a stream of changes, for the scope. */
   readonly subscribe: Effect.Effect<Stream.Stream<MemberChange>, never, Scope.Scope>
   /** Any accepted datagram from a member proves it alive (synchronous: it is on the hot path). */
@@ -95,15 +94,34 @@ export const make = (config: MembersConfig) =>
       }
       table.set(from.address, member)
       if (known === undefined) {
-        return Effect.zipRight(
+        return Effect.all([
           PubSub.publish(hub, MemberChange.Joined({ member })),
-          Effect.logInfo(`member joined: ${member.host} ${member.address} (${member.version})`)
-        )
+          Effect.logInfo(`member joined: ${member.host} ${member.address} (${member.version})`),
+          nameClash(member)
+        ], { discard: true })
       }
       if (known.host !== member.host || known.version !== member.version || known.port !== member.port) {
-        return PubSub.publish(hub, MemberChange.Renamed({ member, previous: known }))
+        const renamed = PubSub.publish(hub, MemberChange.Renamed({ member, previous: known }))
+        return known.host === member.host ? renamed : Effect.zipRight(renamed, nameClash(member))
       }
       return Effect.void
+    }
+
+    /**
+     * Said once, when a member takes a name this daemon or another address already announces: protocol v7
+     * authenticates nobody, so it may be an impostor; `-t NAME` is then refused, and the reports name the address.
+     */
+    const nameClash = (member: Member) => {
+      const others = [...table.values()].filter((m) => m.host === member.host && m.address !== member.address).map((m) => m.address)
+      const warnings = [
+        ...(member.host === config.host
+          ? [`${member.address} announces this daemon's own name ${member.host}: a misconfigured --name or an impostor`]
+          : []),
+        ...(others.length > 0
+          ? [`two members announce the name ${member.host}: ${[...others, member.address].join(", ")}; a misconfigured --name or an impostor (-t ${member.host} is refused; -t ADDRESS picks one)`]
+          : [])
+      ]
+      return Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })
     }
 
     const remove = (address: string, reason: LeaveReason) => {
@@ -187,7 +205,6 @@ export const make = (config: MembersConfig) =>
       self: { host: config.host, version: config.version },
       list: Effect.sync(() => [...table.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))),
       at: (address) => table.get(address),
-      byHost: (host) => Effect.sync(() => Option.fromNullable([...table.values()].find((m) => m.host === host))),
       subscribe: Stream.fromPubSub(hub, { scoped: true }),
       touch,
       observe,

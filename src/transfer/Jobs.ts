@@ -13,7 +13,7 @@ import { FileStore, type LocalEntry } from "../store/FileStore.js"
 import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
-import { InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
+import { AmbiguousTarget, InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat, S_IFDIR } from "./send/receiveMachine.js"
 import { MAX_WAIT_MS, type RoundContext, type RoundTiming, type Target } from "./engine/rounds.js"
 import { Sessions } from "./engine/Sessions.js"
@@ -103,15 +103,25 @@ export const make = Effect.gen(function*() {
   // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
 
+  /**
+   * `-t` names a member by its address, or by its name when exactly one member announces it and it is not this
+   * daemon's own: a name two hosts announce could pick the wrong one (anyone may announce any name).
+   */
   const resolveTargets = (job: SendJob) =>
     Effect.flatMap(members.list, (list) => {
       if (job.targets.length === 0) return Effect.succeed(list.map((m): Target => m))
-      return Effect.forEach(job.targets, (host) => {
-        const m = list.find((x) => x.host === host)
-        return m === undefined
-          ? Effect.fail(new UnknownTarget({ host, members: list.map((x) => x.host) }))
-          : Effect.succeed<Target>(m)
+      const chosen = Effect.forEach(job.targets, (target): Effect.Effect<Target, UnknownTarget | AmbiguousTarget> => {
+        const byAddress = list.find((x) => x.address === target)
+        if (byAddress !== undefined) return Effect.succeed(byAddress)
+        const named = list.filter((x) => x.host === target)
+        const ownName = target === members.self.host
+        if (named.length > 1 || (named.length === 1 && ownName)) {
+          return Effect.fail(new AmbiguousTarget({ host: target, addresses: named.map((x) => x.address), ownName }))
+        }
+        return named.length === 1 ? Effect.succeed(named[0]!) : Effect.fail(new UnknownTarget({ host: target, members: list.map((x) => x.host) }))
       })
+      // a member named twice (by name and by address) is sent to once
+      return Effect.map(chosen, (targets) => [...new Map(targets.map((t) => [t.address, t])).values()])
     })
 
   const run = (job: SendJob): Stream.Stream<SendEvent, SendRefused> =>
@@ -124,7 +134,7 @@ export const make = Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         const lostHosts = new Set<string>()
         const totals = {
-          files: 0, bytes: 0, updated: 0, skipped: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 0, lost: 0, sourceErrors: 0
+          files: 0, bytes: 0, updated: 0, skipped: 0, readonly: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 0, lost: 0, sourceErrors: 0
         }
         const rounds: RoundContext = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(job.timeout), rtt: sessions.rtt }
         const context: Omit<SendContext, "rtt"> = {
@@ -148,6 +158,7 @@ export const make = Effect.gen(function*() {
             if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++, lifetime.membersLost++)
             else if (h.outcome === "failed") totals.failed++
             else if (h.outcome === "skipped") totals.skipped++
+            else if (h.outcome === "readonly") totals.readonly++
             else if (h.outcome === "updated" || h.outcome === "would-update") totals.updated++
             else if (h.outcome === "deleted" || h.outcome === "would-delete") totals.deleted++
             else if (h.outcome === "same" || h.outcome === "different" || h.outcome === "missing") totals[h.outcome]++

@@ -25,6 +25,20 @@ export class UnknownTarget extends Data.TaggedError("UnknownTarget")<{
   }
 }
 
+/** `-t NAME` where several members announce NAME (or one announces this daemon's own name): nothing is sent. */
+export class AmbiguousTarget extends Data.TaggedError("AmbiguousTarget")<{
+  readonly host: string
+  readonly addresses: ReadonlyArray<string>
+  /** The name is this daemon's own too. */
+  readonly ownName: boolean
+}> {
+  override get message() {
+    const claimants = [...(this.ownName ? ["this daemon"] : []), ...this.addresses].join(", ")
+    return `${this.host} is announced by more than one host (${claimants}): one of them is misconfigured or an ` +
+      `impostor; send to one by its address (-t ADDRESS) and fix the name of the other ('makuo members')`
+  }
+}
+
 export class NothingToSend extends Data.TaggedError("NothingToSend")<{}> {
   override get message() {
     return "no PATH given (use -r to send the whole base)"
@@ -44,4 +58,4 @@ export class SourceChanged extends Data.TaggedError("SourceChanged")<{ readonly 
   }
 }
 
-export type SendRefused = PathOutsideBase | InvalidPath | UnknownTarget | NothingToSend | NoMembers
+export type SendRefused = PathOutsideBase | InvalidPath | UnknownTarget | AmbiguousTarget | NothingToSend | NoMembers

@@ -57,7 +57,7 @@ describe("the live display on a terminal", () => {
     expect(during.at(-1)).toBe("1/4 files  4.0 MiB/4.0 MiB  2.1 MB/s  web2 1 ok  web3 1 ok")
     for (const l of during) expect(l.length).toBeLessThanOrEqual(59)
     show(file("b.bin", ["web2", "lost"], ["web3", "failed"]))
-    show({ _tag: "Summary", dryRun: false, operation: "send", summary: { files: 2, bytes: 0, updated: 2, skipped: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 1, lost: 1, sourceErrors: 0, hosts: 2, milliseconds: 2000 } })
+    show({ _tag: "Summary", dryRun: false, operation: "send", summary: { files: 2, bytes: 0, updated: 2, skipped: 0, readonly: 0, deleted: 0, same: 0, different: 0, missing: 0, failed: 1, lost: 1, sourceErrors: 0, hosts: 2, milliseconds: 2000 } })
     live.end()
     expect(screen(out)).toEqual([
       "update   web2:a.html",

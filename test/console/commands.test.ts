@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Either } from "effect"
-import { parseConsoleAddress } from "../../src/console/address.js"
+import { parseConsoleAddress, passwordlessRefusal } from "../../src/console/address.js"
 import { parseCommand, tokenize } from "../../src/console/commands.js"
 import { makeLineReader } from "../../src/console/lineReader.js"
 import { passwordFromFile, passwordMatches } from "../../src/console/password.js"
@@ -70,6 +70,17 @@ describe("console settings", () => {
     for (const bad of ["tcp:localhost:5000", "tcp:127.0.0.1:70000", "127.0.0.1:5000", "unix:", "tcp:127.0.0.1"]) {
       expect(Either.isLeft(parseConsoleAddress(bad)), bad).toBe(true)
     }
+  })
+
+  it("a TCP console needs a password, on loopback too unless explicitly opted out; a unix socket has its file mode", () => {
+    const at = (text: string) => Either.getOrThrow(parseConsoleAddress(text))
+    expect(passwordlessRefusal(at("tcp:127.0.0.1:5000"), false)).toContain("--console-password-file FILE")
+    expect(passwordlessRefusal(at("tcp:127.0.0.1:5000"), false)).toContain("--console-no-password")
+    expect(passwordlessRefusal(at("tcp:127.0.0.1:5000"), true)).toBeUndefined()
+    // the opt-in is for loopback only: off it, anyone on the network would reach the console
+    expect(passwordlessRefusal(at("tcp:0.0.0.0:5000"), true)).toBe("a console off loopback needs --console-password-file")
+    expect(passwordlessRefusal(at("tcp:10.0.0.5:5000"), false)).toBe("a console off loopback needs --console-password-file")
+    expect(passwordlessRefusal(at("unix:/run/m.sock"), false)).toBeUndefined()
   })
 
   it("password file: 4 to 63 bytes, the password is its first line", () => {

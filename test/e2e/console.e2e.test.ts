@@ -19,7 +19,8 @@ describe("msync console on a real daemon", () => {
       const dir = yield* tempDir
       const port = yield* freePort(loopback)
       const consolePort = yield* freeTcpPort
-      const h1 = yield* startDaemon(dir, 1, port, ["--console", `tcp:127.0.0.1:${consolePort}`])
+      // msync without -K, as against makuosan: the operator opts in to a console without a password
+      const h1 = yield* startDaemon(dir, 1, port, ["--console", `tcp:127.0.0.1:${consolePort}`, "--console-no-password"])
       const h2 = yield* startDaemon(dir, 2, port)
       const h3 = yield* startDaemon(dir, 3, port)
       expect(yield* eventually(Effect.map(memberNames(h1), (m) => m.length === 2), "5 seconds")).toBe(true)
@@ -63,7 +64,7 @@ describe("msync console on a real daemon", () => {
       expect(status.code).toBe(0)
     }))
 
-  it.scopedLive("the daemon refuses a TCP console off loopback without a password, and a bad password file", () =>
+  it.scopedLive("the daemon refuses a TCP console without a password (on loopback unless opted in), and a bad password file", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const base = join(dir, "base")
@@ -71,6 +72,10 @@ describe("msync console on a real daemon", () => {
       const open = yield* makuo(["daemon", "--base", base, "--console", "tcp:0.0.0.0:5000", "--control", join(dir, "s")])
       expect(open.code).toBe(2)
       expect(open.stderr).toContain("--console tcp:0.0.0.0:5000: a console off loopback needs --console-password-file")
+      const local = yield* makuo(["daemon", "--base", base, "--console", "tcp:127.0.0.1:5000", "--control", join(dir, "s")])
+      expect(local.code).toBe(2)
+      expect(local.stderr).toContain("--console tcp:127.0.0.1:5000: a TCP console lets every local user")
+      expect(local.stderr).toContain("--console-no-password")
       fs.writeFileSync(join(dir, "pw"), "abc")
       const short = yield* makuo(["daemon", "--base", base, "--console", "unix:" + join(dir, "c"), "--console-password-file", join(dir, "pw"), "--control", join(dir, "s")])
       expect(short.code).toBe(2)

@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { type Daemon, eventually, freePort, makuo, memberNames, portableBin, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3"]
 const NOBODY = 65534
@@ -25,13 +25,15 @@ describe.skipIf(process.getuid?.() !== 0)("a root daemon's local security", () =
     Effect.gen(function*() {
       const dir = yield* tempDir
       fs.chmodSync(dir, 0o755) // the clients below run as other users
+      // from a copy of the CLI they can read, wherever this checkout lies
+      const bin = portableBin(dir)
       const port = yield* freePort(loopback)
       // h2's directory holds its control socket: private (0700) until the daemon hands it to nobody and the group
       fs.mkdirSync(join(dir, "h2", "base"), { recursive: true, mode: 0o700 })
       fs.chmodSync(join(dir, "h2"), 0o700)
       fs.chownSync(join(dir, "h2", "base"), NOBODY, NOBODY)
       const h1 = yield* startDaemon(dir, 1, port)
-      const h2 = yield* startDaemon(dir, 2, port, ["--user", "nobody", "--control-group", String(DEPLOY_GID)])
+      const h2 = yield* startDaemon(dir, 2, port, ["--user", "nobody", "--control-group", String(DEPLOY_GID)], bin)
       const both = Effect.map(Effect.forEach([h1, h2], memberNames), (ls) => ls.every((l) => l.length === 1))
       expect(yield* eventually(both, "5 seconds"), h2.log()).toBe(true)
       expect(credentials(h2)).toEqual({ Uid: "65534 65534 65534 65534", Gid: "65534 65534 65534 65534", Groups: "65534" })
@@ -41,10 +43,10 @@ describe.skipIf(process.getuid?.() !== 0)("a root daemon's local security", () =
       expect([socket.mode & 0o777, socket.uid, socket.gid]).toEqual([0o660, NOBODY, DEPLOY_GID])
       const socketDir = fs.statSync(join(dir, "h2"))
       expect([socketDir.mode & 0o777, socketDir.uid, socketDir.gid]).toEqual([0o750, NOBODY, DEPLOY_GID])
-      const deployer = yield* makuo(["status", "--json", "--control", h2.control], 20_000, { uid: 4343, gid: DEPLOY_GID })
+      const deployer = yield* makuo(["status", "--json", "--control", h2.control], 20_000, { uid: 4343, gid: DEPLOY_GID }, bin)
       expect(deployer.code, deployer.stderr).toBe(0)
       expect(JSON.parse(deployer.stdout).host).toBe("h2")
-      const stranger = yield* makuo(["status", "--control", h2.control], 20_000, { uid: 4344, gid: 4344 })
+      const stranger = yield* makuo(["status", "--control", h2.control], 20_000, { uid: 4344, gid: 4344 }, bin)
       expect(stranger.code).toBe(2)
       expect(stranger.stderr).toContain(`no makuo daemon at ${h2.control} (permission denied)`)
 
