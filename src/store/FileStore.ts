@@ -20,6 +20,7 @@ import { decodeName, hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/
 import { type PathRefused, splitRelative } from "./paths.js"
 
 const C = fs.constants
+/** For directories; O_DIRECTORY refuses a FIFO in the directory's place before any wait for a writer. */
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW
 /**
  * An existing file is opened without blocking: a FIFO a local user renamed over it since it was checked would
