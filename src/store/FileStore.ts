@@ -2,9 +2,11 @@
  * Everything that touches the base dir. Paths are resolved component by component from an open descriptor of
  * the base with O_NOFOLLOW|O_DIRECTORY, and every operation addresses its entry through its parent's descriptor
  * (`/proc/self/fd/N/name`, Linux's openat from user space), so a symlink planted in a parent component is never
- * followed, not even if it appears between a check and a use (bad-inputs.md §4). Reading and removing through
- * such a link is refused (ELOOP); writing replaces the link itself with a real directory, as the sender's tree
- * has a directory there.
+ * followed, not even if it appears between a check and a use: local users may own directories in the base and
+ * swap their entries while the daemon (root) works on them. Reading and removing through such a link is refused
+ * (ELOOP); writing replaces the link itself with a real directory, as the sender's tree has a directory there.
+ * Every operation returns its failure as a `StoreError`, whatever the errno (EMFILE included), and never throws:
+ * the receive path calls them from socket callbacks.
  *
  * Files are replaced atomically: data goes to a temp file in the target's directory, metadata is set on the temp
  * file's descriptor, then one rename. Operations are synchronous system calls wrapped in Effects: each is short,
@@ -18,10 +20,22 @@ import { decodeName, hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/
 import { type PathRefused, splitRelative } from "./paths.js"
 
 const C = fs.constants
+/** For directories; O_DIRECTORY refuses a FIFO in the directory's place before any wait for a writer. */
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW
+/**
+ * An existing file is opened without blocking: a FIFO a local user renamed over it since it was checked would
+ * otherwise block the open until a writer comes, and the daemon with it. Reads of a regular file ignore the flag.
+ */
+const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK
+/**
+ * How deep a removal descends: deeper than any path the protocol can name (PATH_MAX 4095 bytes), and one open
+ * descriptor per level.
+ */
+const MAX_REMOVE_DEPTH = 2048
 const ELOOP = 40
 const EACCES = 13
 const ESTALE = 116
+const ENOTSUP = 95
 
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly op: string
@@ -105,6 +119,87 @@ const kindOf = (st: fs.Stats): EntryKind =>
 
 const isRoot = () => process.geteuid?.() === 0
 
+const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code
+
+/** Closing never fails an operation: the descriptor is gone either way (Linux frees it even on EINTR or EIO). */
+const closeQuietly = (fd: number) => {
+  try {
+    fs.closeSync(fd)
+  } catch {
+    // nothing to undo
+  }
+}
+
+/** Removes the entry `name` in `dirFd` if it is not a directory; false when it is one. ENOENT counts as removed. */
+const unlinkAt = (dirFd: number, name: string): boolean => {
+  try {
+    fs.unlinkSync(at(dirFd, name))
+  } catch (e) {
+    if (codeOf(e) === "EISDIR") return false
+    if (codeOf(e) !== "ENOENT") throw e
+  }
+  return true
+}
+
+/**
+ * The descriptor of directory `name` in `dirFd`, or undefined once the entry is gone: an entry that is no
+ * directory (a symlink swapped in for it: the open refuses to follow it) is unlinked itself.
+ */
+const openToRemove = (dirFd: number, name: string): number | undefined => {
+  for (let tries = 0; ; tries++) {
+    try {
+      return fs.openSync(at(dirFd, name), DIR_FLAGS)
+    } catch (e) {
+      const code = codeOf(e)
+      if (code === "ENOENT") return undefined
+      // swapped back and forth faster than we look: give up rather than spin
+      if ((code !== "ELOOP" && code !== "ENOTDIR") || tries === 3) throw e
+    }
+    if (unlinkAt(dirFd, name)) return undefined
+  }
+}
+
+/**
+ * Removes `name` in `dirFd` and, for a directory, everything below it, without ever resolving a path: each
+ * directory is opened with O_NOFOLLOW through its parent's descriptor, listed and emptied through its own, then
+ * removed through its parent's. A directory a local user swaps for a symlink meanwhile is refused by the open and
+ * only the link is removed: nothing outside it is reached (a path-based recursive removal checks an entry, then
+ * lists and unlinks through a path a swapped link redirects). An explicit stack, so depth costs no native stack.
+ */
+const removeTree = (dirFd: number, name: string, rel: string) => {
+  if (unlinkAt(dirFd, name)) return
+  const stack: Array<{ readonly parent: number; readonly name: string; readonly fd: number; readonly subdirs: Array<string> }> = []
+  const enter = (parent: number, name: string) => {
+    if (stack.length >= MAX_REMOVE_DEPTH) {
+      throw Object.assign(new Error(`more than ${MAX_REMOVE_DEPTH} directory levels below ${rel}`), { code: "ELOOP", errno: ELOOP })
+    }
+    const fd = openToRemove(parent, name)
+    if (fd === undefined) return
+    const subdirs: Array<string> = []
+    stack.push({ parent, name, fd, subdirs })
+    for (const child of fs.readdirSync(at(fd, "."), "buffer").map(nameOf)) if (!unlinkAt(fd, child)) subdirs.push(child)
+  }
+  try {
+    enter(dirFd, name)
+    while (stack.length > 0) {
+      const top = stack.at(-1)!
+      const next = top.subdirs.pop()
+      if (next !== undefined) enter(top.fd, next)
+      else {
+        stack.pop()
+        closeQuietly(top.fd)
+        try {
+          fs.rmdirSync(at(top.parent, top.name))
+        } catch (e) {
+          if (codeOf(e) !== "ENOENT") throw e
+        }
+      }
+    }
+  } finally {
+    for (const frame of stack) closeQuietly(frame.fd)
+  }
+}
+
 const errnoOf = (e: unknown): { code: string; errno: number; detail: string } => {
   const err = e as NodeJS.ErrnoException
   return {
@@ -167,14 +262,17 @@ const tempName = (name: string) => {
   return utf8Length(name) <= room ? name + suffix : Buffer.from(utf8Bytes(name)).subarray(0, room).toString("latin1").replace(/[^\x20-\x7e]/g, "_") + suffix
 }
 
-/** True for the temp names this module (and makuosan) creates: never treat them as content. */
+/**
+ * True for names shaped like the temp files this module (and makuosan) creates. Only the start-up sweep of temp
+ * files a crash left goes by the name (with their age); a scan skips just the live ones (`isLiveTemp`).
+ */
 export const isTempName = (name: string): boolean => /\.makuo\d{6,}$/.test(name)
 
 export const make = (base: string) =>
   Effect.gen(function*() {
     const baseFd = yield* Effect.acquireRelease(
       attempt("open base", base, () => fs.openSync(base, C.O_RDONLY | C.O_DIRECTORY)),
-      (fd) => Effect.sync(() => fs.closeSync(fd))
+      (fd) => Effect.sync(() => closeQuietly(fd))
     )
     yield* attempt("check", "/proc/self/fd", () => fs.statSync(at(baseFd, ".")))
 
@@ -187,8 +285,9 @@ export const make = (base: string) =>
       if (Either.isLeft(split)) return split.left
       const ps = split.right
       if (ps.length === 0) return refusal(op, rel, EACCES, "EACCES", "the base directory itself")
-      let fd = fs.openSync(at(baseFd, "."), DIR_FLAGS)
+      let fd: number | undefined
       try {
+        fd = fs.openSync(at(baseFd, "."), DIR_FLAGS)
         for (let i = 0; i < ps.length - 1; i++) {
           const part = ps[i]!
           const here = at(fd, part)
@@ -196,11 +295,11 @@ export const make = (base: string) =>
           try {
             next = fs.openSync(here, DIR_FLAGS)
           } catch (e) {
-            const code = (e as NodeJS.ErrnoException).code
+            const code = codeOf(e)
             const st = fs.lstatSync(here, { throwIfNoEntry: false })
             if (!create) {
               if (st?.isSymbolicLink()) {
-                fs.closeSync(fd)
+                closeQuietly(fd)
                 return refusal(op, rel, ELOOP, "ELOOP", `parent component '${part}' is a symlink (never followed)`)
               }
               throw e
@@ -212,12 +311,12 @@ export const make = (base: string) =>
             fs.mkdirSync(here, { mode: 0o755 })
             next = fs.openSync(here, DIR_FLAGS)
           }
-          fs.closeSync(fd)
+          closeQuietly(fd)
           fd = next
         }
         return { fd, name: ps.at(-1)!, rel: ps.join("/") }
       } catch (e) {
-        fs.closeSync(fd)
+        if (fd !== undefined) closeQuietly(fd)
         return new StoreError({ op, path: rel, ...errnoOf(e) })
       }
     }
@@ -229,12 +328,9 @@ export const make = (base: string) =>
       try {
         return attemptNow(op, rel, () => f(parent.fd, parent.name))
       } finally {
-        fs.closeSync(parent.fd)
+        closeQuietly(parent.fd)
       }
     }
-
-    const withParent = <A>(op: string, rel: string, create: boolean, f: (fd: number, name: string) => A) =>
-      lift(() => withParentNow(op, rel, create, f))
 
     /** Below a symlink parent nothing exists as far as we are concerned: it is never followed. */
     const isAbsence = (e: StoreError) => e.code === "ENOENT" || e.code === "ENOTDIR" || e.code === "ELOOP"
@@ -253,11 +349,11 @@ export const make = (base: string) =>
         return Option.some(entryOf(st, st.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""))
       })
       if (!(found instanceof StoreError)) return { found, parent }
-      fs.closeSync(parent.fd)
+      closeQuietly(parent.fd)
       return isAbsence(found) ? { found: Option.none(), parent: undefined } : found
     }
 
-    const releaseParent = (parent: Parent) => fs.closeSync(parent.fd)
+    const releaseParent = (parent: Parent) => closeQuietly(parent.fd)
 
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
     const inspectNow = (rel: string): Option.Option<LocalEntry> | StoreError => {
@@ -265,6 +361,21 @@ export const make = (base: string) =>
       if (r instanceof StoreError) return r
       if (r.parent !== undefined) releaseParent(r.parent)
       return r.found
+    }
+
+    /**
+     * The temp files of transfers in flight (paths relative to the base), from their creation to their commit or
+     * discard: the only temp-named entries a scan skips. Any other file named like a temp file is content (a local
+     * user can name a file `x.makuo123456`: skipping every such name would let it survive `--delete`).
+     */
+    const liveTemps = new Set<string>()
+    const liveKey = (t: TempFile) => t.rel.slice(0, t.rel.lastIndexOf("/") + 1) + t.temp
+
+    /** Whether `rel` is the temp file of a transfer in flight here. */
+    const isLiveTemp = (rel: string): boolean => {
+      if (!isTempName(rel.slice(rel.lastIndexOf("/") + 1))) return false
+      const split = splitRelative(rel)
+      return Either.isRight(split) && liveTemps.has(split.right.join("/"))
     }
 
     const applyOwner = (fd: number, meta: Metadata) => {
@@ -276,7 +387,7 @@ export const make = (base: string) =>
       try {
         replace()
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code
+        const code = codeOf(e)
         if (code !== "EISDIR" && code !== "ENOTDIR" && code !== "EEXIST" && code !== "ENOTEMPTY") throw e
         const aside = tempName(name)
         fs.renameSync(at(dirFd, name), at(dirFd, aside))
@@ -286,7 +397,7 @@ export const make = (base: string) =>
           fs.renameSync(at(dirFd, aside), at(dirFd, name))
           throw again
         }
-        fs.rmSync(at(dirFd, aside), { recursive: true, force: true })
+        removeTree(dirFd, aside, aside)
       }
     }
 
@@ -322,10 +433,12 @@ export const make = (base: string) =>
       const temp = tempName(parent.name)
       const fd = attemptNow("create", rel, () => fs.openSync(at(parent.fd, temp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
       if (fd instanceof StoreError) {
-        fs.closeSync(parent.fd)
+        closeQuietly(parent.fd)
         return fd
       }
-      return { rel: parent.rel, dirFd: parent.fd, fd, name: parent.name, temp }
+      const t = { rel: parent.rel, dirFd: parent.fd, fd, name: parent.name, temp }
+      liveTemps.add(liveKey(t))
+      return t
     }
 
     /**
@@ -350,8 +463,9 @@ export const make = (base: string) =>
     }
 
     const release = (t: TempFile) => {
-      fs.closeSync(t.fd)
-      fs.closeSync(t.dirFd)
+      liveTemps.delete(liveKey(t))
+      closeQuietly(t.fd)
+      closeQuietly(t.dirFd)
     }
 
     /** Sets owner, mode and times on the temp file, checks its size, then renames it over the target. */
@@ -367,19 +481,18 @@ export const make = (base: string) =>
           fs.futimesSync(t.fd, meta.mtime, meta.mtime)
           replacing(t.dirFd, t.name, () => fs.renameSync(at(t.dirFd, t.temp), at(t.dirFd, t.name)))
         } catch (e) {
-          fs.rmSync(at(t.dirFd, t.temp), { force: true })
+          attemptNow("discard", t.rel, () => unlinkAt(t.dirFd, t.temp))
           throw e
         } finally {
           release(t)
         }
       })
 
-    const discardNow = (t: TempFile) => {
-      try {
-        fs.rmSync(at(t.dirFd, t.temp), { force: true })
-      } finally {
-        release(t)
-      }
+    /** Removes the temp file of a transfer that ends without a commit; its failure, if any, for a log. */
+    const discardNow = (t: TempFile): StoreError | undefined => {
+      const removed = attemptNow("discard", t.rel, () => unlinkAt(t.dirFd, t.temp))
+      release(t)
+      return removed instanceof StoreError ? removed : undefined
     }
 
     /** A directory in place (created, or replacing a non-directory), with owner and mode; times come later. */
@@ -395,7 +508,7 @@ export const make = (base: string) =>
           applyOwner(fd, meta)
           fs.fchmodSync(fd, meta.mode & 0o7777)
         } finally {
-          fs.closeSync(fd)
+          closeQuietly(fd)
         }
       })
 
@@ -406,7 +519,7 @@ export const make = (base: string) =>
         try {
           fs.futimesSync(fd, meta.mtime, meta.mtime)
         } finally {
-          fs.closeSync(fd)
+          closeQuietly(fd)
         }
       })
 
@@ -419,7 +532,7 @@ export const make = (base: string) =>
           if (isRoot()) fs.lchownSync(at(dirFd, temp), meta.uid, meta.gid)
           replacing(dirFd, name, () => fs.renameSync(at(dirFd, temp), at(dirFd, name)))
         } catch (e) {
-          fs.rmSync(at(dirFd, temp), { force: true })
+          attemptNow("symlink", rel, () => unlinkAt(dirFd, temp))
           throw e
         }
       })
@@ -427,9 +540,8 @@ export const make = (base: string) =>
     /** Removes `rel` (recursively for a directory, never following a link); false when nothing was there. */
     const removeNow = (rel: string): boolean | StoreError => {
       const removed = withParentNow("remove", rel, false, (dirFd, name) => {
-        const path = at(dirFd, name)
-        if (fs.lstatSync(path, { throwIfNoEntry: false }) === undefined) return false
-        fs.rmSync(path, { recursive: true, force: true })
+        if (fs.lstatSync(at(dirFd, name), { throwIfNoEntry: false }) === undefined) return false
+        removeTree(dirFd, name, rel)
         return true
       })
       return removed instanceof StoreError && (removed.code === "ENOENT" || removed.code === "ENOTDIR") ? false : removed
@@ -438,7 +550,7 @@ export const make = (base: string) =>
     const readerOf = (rel: string, fd: number, size: number): Reader => {
       let open = true
       const closeNow = () => {
-        if (open) (open = false), fs.closeSync(fd)
+        if (open) (open = false), closeQuietly(fd)
       }
       const readvNow = (offset: number, into: ReadonlyArray<Uint8Array>) => attemptNow("read", rel, () => fs.readvSync(fd, into, offset))
       return {
@@ -450,11 +562,25 @@ export const make = (base: string) =>
       }
     }
 
+    /**
+     * A reader of `fd` (just opened with READ_FLAGS) if it is a regular file that `check` accepts; anything else (a
+     * FIFO, a device or a directory put in the file's place) is refused, and the descriptor closed.
+     */
+    const readerAt = (rel: string, fd: number, check?: (st: fs.Stats) => StoreError | undefined): Reader | StoreError => {
+      try {
+        const st = fs.fstatSync(fd)
+        const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(st) === "other" ? "a FIFO, socket or device" : `a ${kindOf(st)}`}`)
+        if (refused === undefined) return readerOf(rel, fd, st.size)
+        closeQuietly(fd)
+        return refused
+      } catch (e) {
+        closeQuietly(fd)
+        throw e
+      }
+    }
+
     const openReader = (rel: string): Effect.Effect<Reader, StoreError> =>
-      withParent("open", rel, false, (dirFd, name) => {
-        const fd = fs.openSync(at(dirFd, name), C.O_RDONLY | C.O_NOFOLLOW)
-        return readerOf(rel, fd, fs.fstatSync(fd).size)
-      })
+      lift(() => withParentNow("open", rel, false, (dirFd, name) => readerAt(rel, fs.openSync(at(dirFd, name), READ_FLAGS))))
 
     /**
      * Opens the file a scan saw, by its path in one system call instead of a confined walk from the base, then
@@ -464,13 +590,11 @@ export const make = (base: string) =>
     const openReaderNow = (rel: string, identity: FileIdentity): Reader | StoreError => {
       const split = parts("open", rel)
       if (Either.isLeft(split)) return split.left
-      return attemptNow("open", rel, () => {
-        const fd = fs.openSync(bytePath(`${base}/`, split.right.join("/")), C.O_RDONLY | C.O_NOFOLLOW)
-        const st = fs.fstatSync(fd)
-        if (st.dev === identity.dev && st.ino === identity.ino) return readerOf(rel, fd, st.size)
-        fs.closeSync(fd)
-        return refusal("open", rel, ESTALE, "ESTALE", "not the file that was scanned: the path was replaced since")
-      })
+      return attemptNow("open", rel, () =>
+        readerAt(rel, fs.openSync(bytePath(`${base}/`, split.right.join("/")), READ_FLAGS), (st) =>
+          st.dev === identity.dev && st.ino === identity.ino
+            ? undefined
+            : refusal("open", rel, ESTALE, "ESTALE", "not the file that was scanned: the path was replaced since")))
     }
 
     /**
@@ -502,7 +626,7 @@ export const make = (base: string) =>
         try {
           return f(fd)
         } finally {
-          fs.closeSync(fd)
+          closeQuietly(fd)
         }
       })
     }
@@ -564,7 +688,8 @@ export const make = (base: string) =>
       digest,
       listNow,
       listKindsNow,
-      removeStaleTempNow
+      removeStaleTempNow,
+      isLiveTemp
     }
   })
 

@@ -5,7 +5,7 @@
  */
 import { Option, Stream } from "effect"
 import type { Exclude } from "./exclude.js"
-import { type FileStoreShape, isTempName, type LocalEntry, StoreError } from "./FileStore.js"
+import { type FileStoreShape, type LocalEntry, StoreError } from "./FileStore.js"
 
 export type ScanItem =
   | { readonly _tag: "Entry"; readonly rel: string; readonly entry: LocalEntry }
@@ -41,7 +41,9 @@ export function* walk(store: FileStoreShape, options: ScanOptions): Generator<Sc
     const listed = store.listNow(rel)
     if (listed instanceof StoreError) return yield { _tag: "Problem", rel, message: listed.message }
     for (const { name, entry: e } of listed) {
-      if (!isTempName(name)) yield* entry(rel === "." ? name : `${rel}/${name}`, e)
+      const path = rel === "." ? name : `${rel}/${name}`
+      // the temp file of a transfer in flight here is not content; a file merely named like one is
+      if (!store.isLiveTemp(path)) yield* entry(path, e)
     }
   }
 

@@ -1,9 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { makeExclude } from "../../src/store/exclude.js"
 import * as FileStore from "../../src/store/FileStore.js"
+import { walk } from "../../src/store/scan.js"
 
 const meta = (mode: number, mtime = 1_700_000_000) => ({ mode, uid: 0, gid: 0, mtime })
 
@@ -126,5 +129,112 @@ describe("FileStore atomic replace", () => {
       yield* writeFile(store, "p", "file")
       yield* writeFile(store, "p/q", "child")
       expect(fs.readFileSync(join(base, "p/q"), "utf8")).toBe("child")
+    }))
+})
+
+describe("FileStore never waits on a FIFO", () => {
+  it.scoped("a FIFO put where a file was is refused at once by every reader (a clear error naming it), never opened for a wait", () =>
+    Effect.gen(function*() {
+      const { base, store } = yield* setup
+      fs.mkdirSync(join(base, "d"))
+      fs.writeFileSync(join(base, "d/f"), "data")
+      const [scanned] = store.listNow("d") as ReadonlyArray<{ readonly entry: FileStore.LocalEntry }>
+      fs.rmSync(join(base, "d/f"))
+      execFileSync("mkfifo", [join(base, "d/f")])
+      // a blocking open would wait for a writer forever: this one comes after 2 s (an O_RDWR open of a FIFO never
+      // waits), so such an open returns a reader late instead of hanging the test
+      const writer = spawn("sh", ["-c", "sleep 2; exec 3<>\"$1\"; exec sleep 10", "sh", join(base, "d/f")], { stdio: "ignore" })
+      yield* Effect.addFinalizer(() => Effect.sync(() => writer.kill()))
+      const refused = { _tag: "StoreError", code: "ENOTSUP", message: "open d/f: not a regular file: a FIFO, socket or device" }
+      expect(yield* Effect.flip(store.openReader("d/f"))).toMatchObject(refused)
+      expect(yield* Effect.flip(store.digest("d/f"))).toMatchObject(refused)
+      expect(store.openReaderNow("d/f", scanned!.entry.identity)).toMatchObject(refused)
+    }))
+})
+
+/**
+ * Runs `f` with every descriptor this process may open taken: the soft RLIMIT_NOFILE lowered (prlimit) to just
+ * above the descriptors open now and the rest filled. Restored afterwards. `f` must not yield to the event loop.
+ */
+const withoutDescriptors = <A>(f: () => A): A => {
+  const [, soft, hard] = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(fs.readFileSync("/proc/self/limits", "utf8"))!
+  const highest = Math.max(...fs.readdirSync("/proc/self/fd").map(Number))
+  const setLimit = (n: string) => execFileSync("prlimit", [`--pid=${process.pid}`, `--nofile=${n}:${hard}`])
+  const limit = highest + 32
+  setLimit(String(limit))
+  const fillers: Array<number> = []
+  try {
+    // the free numbers below the limit: those above `highest` and the gaps below it
+    for (let i = 0; i <= limit; i++) {
+      try {
+        fillers.push(fs.openSync("/dev/null", "r"))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EMFILE") break
+        throw e
+      }
+    }
+    return f()
+  } finally {
+    for (const fd of fillers) fs.closeSync(fd)
+    setLimit(soft!)
+  }
+}
+
+describe("FileStore out of descriptors", () => {
+  it.scoped("every operation returns EMFILE as a StoreError; none throws (it would kill the daemon from a socket callback)", () =>
+    Effect.gen(function*() {
+      const { base, store } = yield* setup
+      fs.mkdirSync(join(base, "d"))
+      fs.writeFileSync(join(base, "d/f"), "data")
+      const [scanned] = store.listNow("d") as ReadonlyArray<{ readonly entry: FileStore.LocalEntry }>
+      const outcome = (f: () => unknown) => {
+        try {
+          const r = f()
+          return r instanceof FileStore.StoreError ? r.code : "no error"
+        } catch (e) {
+          return `threw ${String(e)}`
+        }
+      }
+      const effect = (e: Effect.Effect<unknown, FileStore.StoreError>) => () => Option.getOrUndefined(Either.getLeft(Effect.runSync(Effect.either(e))))
+      const operations: Record<string, () => unknown> = {
+        inspect: () => store.inspectNow("d/f"),
+        inspectHolding: () => store.inspectHoldingNow("d/f"),
+        createTemp: () => store.createTempNow("d/g"),
+        ensureDirectory: () => store.ensureDirectoryNow("d/e", meta(0o40755)),
+        finishDirectory: () => store.finishDirectoryNow("d", meta(0o40755)),
+        placeSymlink: () => store.placeSymlinkNow("d/l", "f", meta(0o120777)),
+        openReaderNow: () => store.openReaderNow("d/f", scanned!.entry.identity),
+        openReader: effect(store.openReader("d/f")),
+        digest: effect(store.digest("d/f")),
+        list: () => store.listNow("d"),
+        listBase: () => store.listNow("."),
+        listKinds: () => store.listKindsNow("d"),
+        removeStaleTemp: () => store.removeStaleTempNow("d/f.makuo123456", Date.now()),
+        remove: () => store.removeNow("d/f")
+      }
+      const outcomes = withoutDescriptors(() => Object.fromEntries(Object.entries(operations).map(([name, f]) => [name, outcome(f)])))
+      expect(outcomes).toEqual(Object.fromEntries(Object.keys(operations).map((name) => [name, "EMFILE"])))
+      // and the store works again once descriptors are free
+      expect(fs.readdirSync(join(base, "d"))).toEqual(["f"])
+      expect(Option.isSome(yield* store.inspect("d/f"))).toBe(true)
+    }))
+})
+
+describe("FileStore temp files in flight", () => {
+  it.scoped("a scan skips the temp file of a transfer in flight, and only that: a file merely named like a temp file is content", () =>
+    Effect.gen(function*() {
+      const { base, store } = yield* setup
+      fs.mkdirSync(join(base, "d"))
+      fs.writeFileSync(join(base, "d/shell.php.makuo123456"), "planted")
+      const t = yield* store.createTemp("d/page.html")
+      const scanned = () => [...walk(store, { paths: [], recursive: true, exclude: makeExclude(base, []) })].map((i) => i.rel)
+      expect(fs.readdirSync(join(base, "d")).sort()).toEqual([t.temp, "shell.php.makuo123456"].sort())
+      expect([store.isLiveTemp(`d/${t.temp}`), store.isLiveTemp(`./d/${t.temp}`), store.isLiveTemp("d/shell.php.makuo123456")]).toEqual([true, true, false])
+      expect(scanned()).toEqual(["d/shell.php.makuo123456", "d"])
+      store.discardNow(t)
+      expect(store.isLiveTemp(`d/${t.temp}`)).toBe(false)
+      const committed = yield* store.createTemp("d/page.html")
+      yield* store.commit(committed, meta(0o644), 0)
+      expect(store.isLiveTemp(`d/${committed.temp}`)).toBe(false)
     }))
 })

@@ -13,7 +13,7 @@ import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../..
 import { type DelRecord, emptyPayload, type Header } from "../../protocol/message.js"
 import { utf8Length } from "../../protocol/text.js"
 import { makeExclude } from "../../store/exclude.js"
-import { FileStore, isTempName, type LocalEntry, StoreError } from "../../store/FileStore.js"
+import { FileStore, type LocalEntry, StoreError } from "../../store/FileStore.js"
 import { walk } from "../../store/scan.js"
 import type { RoundTiming } from "../engine/rounds.js"
 import { type Driven, Sessions } from "../engine/Sessions.js"
@@ -114,7 +114,7 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
           const listed = store.listNow(item.rel)
           for (const { name, entry } of listed instanceof StoreError ? [] : listed) {
             const rel = `${item.rel}/${name}`
-            if (!isTempName(name) && !exclude.excludes(rel, entry.kind === "directory")) yield* record(rel, entry)
+            if (!store.isLiveTemp(rel) && !exclude.excludes(rel, entry.kind === "directory")) yield* record(rel, entry)
           }
           if (!exclude.excludes(item.rel, true)) yield* record(item.rel, item.entry)
         } else if (recursive || !exclude.excludes(item.rel, item.entry.kind === "directory")) yield* record(item.rel, item.entry)
