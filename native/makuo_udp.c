@@ -472,6 +472,9 @@ static napi_value sock_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* native/makuo_aead.c: AES-256-GCM over batches of native-mode frames */
+void makuo_aead_init(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, sock_open, NULL, NULL, NULL, napi_default, NULL},
@@ -497,6 +500,7 @@ static napi_value init(napi_env env, napi_value exports) {
   for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) napi_set_named_property(env, constants, c[i].name, num(env, c[i].value));
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_set_named_property(env, exports, "constants", constants);
+  makuo_aead_init(env, exports);
   return exports;
 }
 

@@ -13,6 +13,7 @@ import { withHumaneConsole } from "./humaneConsole.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
 import { daemonCommand } from "./daemonCommand.js"
 import { doctorCommand } from "./doctorCommand.js"
+import { keygenCommand } from "./keygenCommand.js"
 import { checkCommand, sendCommand, syncCommand } from "./sendCommand.js"
 
 const root = Command.make("makuo").pipe(
@@ -29,7 +30,7 @@ const root = Command.make("makuo").pipe(
       "  makuo status                      this daemon's state and counters\n" +
       "  makuo doctor                      what could keep the cluster from working, and what to do"
   ),
-  Command.withSubcommands([daemonCommand, sendCommand, syncCommand, checkCommand, membersCommand, statusCommand, doctorCommand])
+  Command.withSubcommands([daemonCommand, sendCommand, syncCommand, checkCommand, membersCommand, statusCommand, doctorCommand, keygenCommand])
 )
 
 const cli = Command.run(root, { name: "makuo", version: VERSION })

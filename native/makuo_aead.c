@@ -1,0 +1,201 @@
+/*
+ * AES-256-GCM over batches of native-mode frames, against the OpenSSL that Node itself links and exports (its
+ * headers ship beside node_api.h), so the addon needs no library of its own. A traffic key holds two reused
+ * EVP contexts, one to seal and one to open, whose key schedule is set once: each frame only sets a new IV.
+ * node:crypto makes a cipher object per datagram instead, which costs several times the encryption itself.
+ *
+ * Frame layout (src/secure/frame.ts): a 38-byte header (the associated data; bytes 22..29 are the counter that
+ * makes the nonce 4 zero bytes + counter), the payload, a 16-byte tag. Work happens in place in the caller's
+ * slab. Calls return the number of frames handled or -1 when OpenSSL fails; argument mistakes throw.
+ */
+#include <node_api.h>
+#include <openssl/evp.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER 38
+#define TAG 16
+#define COUNTER_AT 22
+#define NONCE 12
+#define KEY_BYTES 32
+
+typedef struct {
+  EVP_CIPHER_CTX* seal;
+  EVP_CIPHER_CTX* open;
+} AeadKey;
+
+/* marks externals made here, so a socket handle (or any other external) is never taken for a key */
+static const napi_type_tag KEY_TAG = {0x6d616b756f616561ULL, 0x64206b6579207631ULL};
+
+static napi_value fail_type(napi_env env, const char* message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+static void key_free(napi_env env, void* data, void* hint) {
+  AeadKey* k = data;
+  EVP_CIPHER_CTX_free(k->seal);
+  EVP_CIPHER_CTX_free(k->open);
+  free(k);
+}
+
+static int bytes_arg(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  return napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) == napi_ok && type == want;
+}
+
+static AeadKey* key_arg(napi_env env, napi_value v) {
+  bool tagged = false;
+  void* data = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_check_object_type_tag(env, v, &KEY_TAG, &tagged) != napi_ok || !tagged) return NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return data;
+}
+
+/* aeadKey(secret: 32 bytes) → key handle */
+static napi_value aead_key(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* secret;
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      !bytes_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES)
+    return fail_type(env, "makuo_aead.aeadKey(secret: 32-byte Uint8Array)");
+  AeadKey* k = calloc(1, sizeof *k);
+  if (k == NULL) return fail_type(env, "makuo_aead: out of memory");
+  k->seal = EVP_CIPHER_CTX_new();
+  k->open = EVP_CIPHER_CTX_new();
+  if (k->seal == NULL || k->open == NULL || EVP_EncryptInit_ex(k->seal, EVP_aes_256_gcm(), NULL, secret, NULL) != 1 ||
+      EVP_DecryptInit_ex(k->open, EVP_aes_256_gcm(), NULL, secret, NULL) != 1) {
+    key_free(env, k, NULL);
+    napi_throw_error(env, NULL, "makuo_aead: OpenSSL refused an AES-256-GCM context");
+    return NULL;
+  }
+  napi_value v;
+  if (napi_create_external(env, k, key_free, NULL, &v) != napi_ok) {
+    key_free(env, k, NULL);
+    return NULL;
+  }
+  napi_type_tag_object(env, v, &KEY_TAG);
+  return v;
+}
+
+typedef struct {
+  uint8_t* slab;
+  size_t slab_length;
+  uint32_t* starts;
+  uint32_t* lengths;
+  uint32_t count;
+} Batch;
+
+/* slab, starts, lengths, count from argv[1..4], each frame checked to lie inside the slab */
+static int batch_args(napi_env env, napi_value* argv, Batch* b, size_t extra) {
+  void *slab, *starts, *lengths;
+  size_t n_starts, n_lengths;
+  if (!bytes_arg(env, argv[1], napi_uint8_array, &slab, &b->slab_length) ||
+      !bytes_arg(env, argv[2], napi_uint32_array, &starts, &n_starts) ||
+      !bytes_arg(env, argv[3], napi_uint32_array, &lengths, &n_lengths) ||
+      napi_get_value_uint32(env, argv[4], &b->count) != napi_ok || b->count > n_starts || b->count > n_lengths)
+    return 0;
+  b->slab = slab;
+  b->starts = starts;
+  b->lengths = lengths;
+  for (uint32_t i = 0; i < b->count; i++) {
+    uint64_t end = (uint64_t)b->starts[i] + b->lengths[i] + extra;
+    if (end > b->slab_length) return 0;
+  }
+  return 1;
+}
+
+static void nonce_of(const uint8_t* frame, uint8_t* nonce) {
+  memset(nonce, 0, NONCE - 8);
+  memcpy(nonce + NONCE - 8, frame + COUNTER_AT, 8);
+}
+
+/* aeadSeal(key, slab, starts, payloadLengths, count) → count: encrypts each payload after its header, appends the tag */
+static napi_value aead_seal(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  Batch b;
+  AeadKey* k = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || (k = key_arg(env, argv[0])) == NULL ||
+      !batch_args(env, argv, &b, HEADER + TAG))
+    return fail_type(env, "makuo_aead.aeadSeal(key, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count) with every frame inside the slab");
+  int done = 0;
+  for (uint32_t i = 0; i < b.count; i++) {
+    uint8_t* frame = b.slab + b.starts[i];
+    uint8_t* payload = frame + HEADER;
+    int n = (int)b.lengths[i], out = 0, last = 0;
+    uint8_t nonce[NONCE];
+    nonce_of(frame, nonce);
+    if (EVP_EncryptInit_ex(k->seal, NULL, NULL, NULL, nonce) != 1 || EVP_EncryptUpdate(k->seal, NULL, &out, frame, HEADER) != 1 ||
+        EVP_EncryptUpdate(k->seal, payload, &out, payload, n) != 1 || EVP_EncryptFinal_ex(k->seal, payload + out, &last) != 1 ||
+        EVP_CIPHER_CTX_ctrl(k->seal, EVP_CTRL_GCM_GET_TAG, TAG, payload + n) != 1) {
+      done = -1;
+      break;
+    }
+    done++;
+  }
+  napi_value v;
+  napi_create_int32(env, done, &v);
+  return v;
+}
+
+/*
+ * aeadOpen(keys, slab, starts, frameLengths, count, ok) → count: verifies and decrypts frame i in place with keys[i]
+ * (skipped when undefined) and sets ok[i] to 1 when its tag verified, else 0
+ */
+static napi_value aead_open(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  Batch b;
+  void* ok;
+  size_t n_ok;
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_is_array(env, argv[0], &is_array) != napi_ok ||
+      !is_array || !batch_args(env, argv, &b, 0) || !bytes_arg(env, argv[5], napi_uint8_array, &ok, &n_ok) || n_ok < b.count)
+    return fail_type(env, "makuo_aead.aeadOpen(keys: Array, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, ok: Uint8Array) with every frame inside the slab");
+  uint8_t* verified = ok;
+  int done = 0;
+  for (uint32_t i = 0; i < b.count; i++) {
+    verified[i] = 0;
+    napi_value key_value;
+    if (napi_get_element(env, argv[0], i, &key_value) != napi_ok) continue;
+    AeadKey* k = key_arg(env, key_value);
+    if (k == NULL || b.lengths[i] < HEADER + TAG + 1) {
+      done++;
+      continue;
+    }
+    uint8_t* frame = b.slab + b.starts[i];
+    uint8_t* payload = frame + HEADER;
+    int n = (int)(b.lengths[i] - HEADER - TAG), out = 0, last = 0;
+    uint8_t nonce[NONCE];
+    nonce_of(frame, nonce);
+    if (EVP_DecryptInit_ex(k->open, NULL, NULL, NULL, nonce) != 1 || EVP_DecryptUpdate(k->open, NULL, &out, frame, HEADER) != 1 ||
+        EVP_DecryptUpdate(k->open, payload, &out, payload, n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(k->open, EVP_CTRL_GCM_SET_TAG, TAG, payload + n) != 1) {
+      done = -1;
+      break;
+    }
+    verified[i] = EVP_DecryptFinal_ex(k->open, payload + out, &last) == 1;
+    done++;
+  }
+  napi_value v;
+  napi_create_int32(env, done, &v);
+  return v;
+}
+
+void makuo_aead_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"aeadKey", NULL, aead_key, NULL, NULL, NULL, napi_default, NULL},
+    {"aeadSeal", NULL, aead_seal, NULL, NULL, NULL, napi_default, NULL},
+    {"aeadOpen", NULL, aead_open, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

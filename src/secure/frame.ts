@@ -1,0 +1,80 @@
+/**
+ * The native frame: a 38-byte header sent in clear and authenticated as AEAD associated data, then the
+ * AES-256-GCM ciphertext of the payload (a 1-byte message type and the message's body), then the 16-byte tag.
+ * docs/protocol.md gives the layout and the reasons for it.
+ *
+ *   0  1  magic 0x4D ('M'): never 7, so makuosan and v7 daemons drop native datagrams unread
+ *   1  1  version 1 (this layout, AES-256-GCM)
+ *   2  4  key id, big-endian
+ *   6 16  sender epoch id
+ *  22  8  counter, big-endian: the nonce is 4 zero bytes then these 8
+ *  30  8  send time, ms since 1970, big-endian
+ */
+import type { KeyId } from "./keys.js"
+import { keyId } from "./keys.js"
+import { EPOCH_ID_BYTES } from "./trafficKeys.js"
+
+export const MAGIC = 0x4d
+export const VERSION = 1
+export const HEADER_BYTES = 38
+export const TAG_BYTES = 16
+export const NONCE_BYTES = 12
+/** The smallest frame: a header, a message type and a tag. */
+export const MIN_FRAME_BYTES = HEADER_BYTES + 1 + TAG_BYTES
+/** Counters stay exact JavaScript numbers; a sender starts a new epoch long before (2^53 datagrams). */
+export const MAX_COUNTER = Number.MAX_SAFE_INTEGER
+
+export const OFFSET = { magic: 0, version: 1, keyId: 2, epochId: 6, counter: 22, sentAt: 30 } as const
+
+export interface FrameHeader {
+  readonly keyId: KeyId
+  /** a view into the datagram */
+  readonly epochId: Uint8Array
+  readonly counter: number
+  readonly sentAt: number
+}
+
+/** Why a datagram was not even given to the AEAD: its header is not one this daemon can open. */
+export type HeaderRefusal = "tooShort" | "notNative" | "unknownVersion"
+
+const u64 = (view: DataView, at: number): number => view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4)
+
+const putU64 = (view: DataView, at: number, n: number): void => {
+  view.setUint32(at, Math.floor(n / 2 ** 32))
+  view.setUint32(at + 4, n >>> 0)
+}
+
+const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): void => {
+  const view = viewOf(into)
+  into[at + OFFSET.magic] = MAGIC
+  into[at + OFFSET.version] = VERSION
+  view.setUint32(at + OFFSET.keyId, header.keyId)
+  into.set(header.epochId.subarray(0, EPOCH_ID_BYTES), at + OFFSET.epochId)
+  putU64(view, at + OFFSET.counter, header.counter)
+  putU64(view, at + OFFSET.sentAt, header.sentAt)
+}
+
+export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal => {
+  if (datagram.length > 0 && datagram[OFFSET.magic] !== MAGIC) return "notNative"
+  if (datagram.length < MIN_FRAME_BYTES) return "tooShort"
+  if (datagram[OFFSET.version] !== VERSION) return "unknownVersion"
+  const view = viewOf(datagram)
+  return {
+    keyId: keyId(view.getUint32(OFFSET.keyId)),
+    epochId: datagram.subarray(OFFSET.epochId, OFFSET.epochId + EPOCH_ID_BYTES),
+    counter: u64(view, OFFSET.counter),
+    sentAt: u64(view, OFFSET.sentAt)
+  }
+}
+
+/** The AEAD nonce of a frame: 4 zero bytes, then the header's counter bytes (RFC 5116 §3.2). */
+export const nonceOf = (frame: Uint8Array, at: number): Uint8Array => {
+  const nonce = new Uint8Array(NONCE_BYTES)
+  nonce.set(frame.subarray(at + OFFSET.counter, at + OFFSET.counter + 8), 4)
+  return nonce
+}
+
+/** The size of the frame carrying a payload (message type included) of `payloadBytes`. */
+export const frameBytes = (payloadBytes: number): number => HEADER_BYTES + payloadBytes + TAG_BYTES

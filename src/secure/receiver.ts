@@ -1,0 +1,140 @@
+/**
+ * The opening side of native mode. A datagram is judged in this order, and nothing but its header is read
+ * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion"), its key id
+ * ("unknownKey"), the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then
+ * freshness and replay (see epochs.ts). Every refusal is counted by reason; only authenticated datagrams can
+ * touch the epoch table, so a forger can neither fill it nor move a window.
+ */
+import type { Aead } from "./aead.js"
+import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
+import { HEADER_BYTES, type HeaderRefusal, readHeader, TAG_BYTES } from "./frame.js"
+import type { KeyRing } from "./keyFile.js"
+import type { KeyId } from "./keys.js"
+import { trafficKey } from "./trafficKeys.js"
+
+export type Refusal = HeaderRefusal | "unknownKey" | "badTag" | FreshnessRefusal
+
+export const REFUSALS: ReadonlyArray<Refusal> = [
+  "tooShort",
+  "notNative",
+  "unknownVersion",
+  "unknownKey",
+  "badTag",
+  "stale",
+  "future",
+  "beforeStart",
+  "replayed",
+  "tooOld",
+  "epochTableFull"
+]
+
+export interface Opened {
+  readonly _tag: "Opened"
+  readonly type: number
+  /** a view into the datagram: copy what outlives the receive buffer */
+  readonly body: Uint8Array
+  readonly keyId: KeyId
+  /** the sender epoch, as key id and epoch id in hex: the authenticated identity of one sender's run */
+  readonly epoch: string
+  readonly counter: number
+  readonly sentAt: number
+}
+
+export interface Refused {
+  readonly _tag: "Refused"
+  readonly reason: Refusal
+}
+
+export type OpenResult = Opened | Refused
+
+const epochName = (keyId: KeyId, epochId: Uint8Array): string =>
+  `${keyId.toString(16).padStart(8, "0")}:${Buffer.from(epochId.buffer, epochId.byteOffset, epochId.length).toString("hex")}`
+
+export class Receiver {
+  private readonly table: EpochTable<unknown>
+  readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
+
+  constructor(private readonly aead: Aead, private ring: KeyRing, options: EpochTableOptions) {
+    this.table = new EpochTable(options)
+  }
+
+  /** Accepts the keys of a reread key file from now on; epochs under dropped keys are refused as "unknownKey". */
+  setKeys(ring: KeyRing): void {
+    this.ring = ring
+  }
+
+  get epochs(): number {
+    return this.table.size
+  }
+
+  /** Forgets epochs that can only ever be refused as stale; the daemon calls it now and then. */
+  forgetStale(now: number): number {
+    return this.table.forgetStale(now)
+  }
+
+  open(datagram: Uint8Array, now: number): OpenResult {
+    return this.openBatch(datagram, Uint32Array.of(0), Uint32Array.of(datagram.length), 1, now)[0]!
+  }
+
+  /** Opens `count` datagrams of `slab` (datagram i at `starts[i]`, `lengths[i]` bytes), payloads in place. */
+  openBatch(slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number, now: number): Array<OpenResult> {
+    const results = new Array<OpenResult | undefined>(count)
+    const keys = new Array<unknown>(count)
+    const names = new Array<string>(count)
+    const derived = new Map<string, unknown>()
+    const headers = new Array<ReturnType<typeof readHeader>>(count)
+    for (let i = 0; i < count; i++) {
+      const header = readHeader(slab.subarray(starts[i]!, starts[i]! + lengths[i]!))
+      headers[i] = header
+      if (typeof header === "string") {
+        results[i] = this.refuse(header)
+        continue
+      }
+      const group = this.ring.accepted.get(header.keyId)
+      if (group === undefined) {
+        results[i] = this.refuse("unknownKey")
+        continue
+      }
+      const name = epochName(header.keyId, header.epochId)
+      names[i] = name
+      let key = this.table.get(name)?.opener ?? derived.get(name)
+      if (key === undefined) {
+        key = this.aead.key(trafficKey(group, header.epochId))
+        derived.set(name, key)
+      }
+      keys[i] = key
+    }
+    const ok = new Uint8Array(count)
+    this.aead.open(keys, slab, starts, lengths, count, ok)
+    for (let i = 0; i < count; i++) {
+      if (results[i] !== undefined) continue
+      if (ok[i] !== 1) {
+        results[i] = this.refuse("badTag")
+        continue
+      }
+      const header = headers[i] as Exclude<ReturnType<typeof readHeader>, string>
+      const name = names[i]!
+      const refusal = this.table.admit(name, this.table.get(name), header.keyId, keys[i], header.counter, header.sentAt, now)
+      if (refusal !== undefined) {
+        results[i] = this.refuse(refusal)
+        continue
+      }
+      const start = starts[i]!
+      results[i] = {
+        _tag: "Opened",
+        type: slab[start + HEADER_BYTES]!,
+        body: slab.subarray(start + HEADER_BYTES + 1, start + lengths[i]! - TAG_BYTES),
+        keyId: header.keyId,
+        epoch: name,
+        counter: header.counter,
+        sentAt: header.sentAt
+      }
+    }
+    return results as Array<OpenResult>
+  }
+
+  private refuse(reason: Refusal): Refused {
+    this.refusals[reason]++
+    return { _tag: "Refused", reason }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The sealing side of native mode: one sender epoch at a time (a random epoch id, the traffic key derived from
+ * it, a counter from 0), so no nonce repeats under a traffic key across restarts, senders or key rotation.
+ */
+import type { Aead } from "./aead.js"
+import { frameBytes, HEADER_BYTES, MAX_COUNTER, writeHeader } from "./frame.js"
+import type { GroupKey, KeyId } from "./keys.js"
+import { newEpochId, trafficKey } from "./trafficKeys.js"
+
+interface SendEpoch {
+  readonly keyId: KeyId
+  readonly epochId: Uint8Array
+  readonly key: unknown
+  counter: number
+}
+
+export class Sender {
+  private epoch: SendEpoch
+
+  constructor(private readonly aead: Aead, private group: GroupKey) {
+    this.epoch = this.begin()
+  }
+
+  private begin(): SendEpoch {
+    const epochId = newEpochId()
+    return { keyId: this.group.id, epochId, key: this.aead.key(trafficKey(this.group, epochId)), counter: 0 }
+  }
+
+  /** Starts a new epoch under `group`: after the key file put another key first. */
+  rekey(group: GroupKey): void {
+    this.group = group
+    this.epoch = this.begin()
+  }
+
+  get keyId(): KeyId {
+    return this.epoch.keyId
+  }
+
+  get epochId(): Uint8Array {
+    return this.epoch.epochId
+  }
+
+  /** The counter the next frame gets. */
+  get counter(): number {
+    return this.epoch.counter
+  }
+
+  /**
+   * Seals `count` frames laid out in `slab`: frame i starts at `starts[i]` with `HEADER_BYTES` left for the
+   * header, then its payload of `lengths[i]` bytes (message type first), then `TAG_BYTES` left for the tag.
+   * The frames get consecutive counters and the send time `now`.
+   */
+  sealBatch(slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number, now: number): void {
+    if (this.epoch.counter + count > MAX_COUNTER) this.epoch = this.begin()
+    const { keyId, epochId } = this.epoch
+    for (let i = 0; i < count; i++) {
+      writeHeader(slab, starts[i]!, { keyId, epochId, counter: this.epoch.counter++, sentAt: now })
+    }
+    this.aead.seal(this.epoch.key, slab, starts, lengths, count)
+  }
+
+  /** One frame carrying a message of `type` with `body`. */
+  seal(type: number, body: Uint8Array, now: number): Uint8Array {
+    const frame = new Uint8Array(frameBytes(1 + body.length))
+    frame[HEADER_BYTES] = type
+    frame.set(body, HEADER_BYTES + 1)
+    this.sealBatch(frame, Uint32Array.of(0), Uint32Array.of(1 + body.length), 1, now)
+    return frame
+  }
+}
