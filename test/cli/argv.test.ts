@@ -156,7 +156,8 @@ describe("the command line: every option of every command, in both forms, anywhe
         "--ttl": "2", "--name": "h9", "--member-timeout": "5m", "--session-timeout": "3m", "--control": join(dir, "c.sock"),
         "--control-group": "wheel", "--user": "nobody", "--group": "nogroup", "--recv-buffer": "1000", "--send-buffer": "2000",
         "--readonly": undefined, "--max-sessions": "10", "--max-sessions-per-peer": "5", "--max-temp-files": "20",
-        "--keep-setid": undefined, "--console": "tcp:127.0.0.1:5000", "--console-password-file": password, "--log-level": "debug"
+        "--keep-setid": undefined, "--console": "tcp:127.0.0.1:5000", "--console-password-file": password,
+        "--console-no-password": undefined, "--log-level": "debug"
       }
       expect(longOptions("daemon")).toEqual([...Object.keys(values), "--config", "--print-config"].sort())
       for (const [option, value] of Object.entries(values)) {
