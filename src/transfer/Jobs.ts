@@ -46,6 +46,9 @@ export interface JobsShape {
 
 export class Jobs extends Context.Tag("makuo/Jobs")<Jobs, JobsShape>() {}
 
+/** Times a file that changed while it was sent is sent again before it is given up. */
+export const MAX_RESENDS = 3
+
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
 export const roundTiming: RoundTiming = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(DEFAULT_TIMEOUT) }
 
@@ -216,14 +219,20 @@ export const make = Effect.gen(function*() {
          * (held, while the files after it go on) until nothing below it is in flight.
          */
         const sendAll = Stream.asyncPush<SendEvent>((emit) => {
-          const items = walk(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
+          const exclude = makeExclude(store.base, job.excludes)
+          const items = walk(store, { paths: rels, recursive: job.recursive, exclude })
           const inFlight = makePathsInFlight()
           const held: Array<FileToSend> = []
+          // files that changed while they were sent, scanned again, and how often each was sent again
+          const again: Array<FileToSend> = []
+          const resent = new Map<string, number>()
           // for a live display: what the scan found so far, what has finished
           const found = { files: 0, bytes: 0, scanning: true }
           const done = { files: 0, bytes: 0 }
           const starting = (f: FileToSend): FileToSend => ({ ...f, targets: targetsNowSync() })
           const next = (): FileToSend | undefined | typeof End => {
+            const retry = again.shift()
+            if (retry !== undefined) return starting(retry)
             for (let i = 0; i < held.length; i++) {
               if (!inFlight.busyBelow(held[i]!.mstat.path)) return starting(held.splice(i, 1)[0]!)
             }
@@ -231,7 +240,8 @@ export const make = Effect.gen(function*() {
               const item = items.next()
               if (item.done === true) {
                 found.scanning = false
-                return held.length === 0 ? End : undefined
+                // a file still in flight may yet be sent again (it changed while it was sent)
+                return held.length === 0 && inFlight.isEmpty() ? End : undefined
               }
               const f = fileOf(item.value)
               if (f === undefined) continue
@@ -246,6 +256,28 @@ export const make = Effect.gen(function*() {
               else return starting(f)
             }
           }
+          /**
+           * A file that changed while it was sent reached no member (the transfer was broken off before they
+           * commit): the file as it is now is sent again, `MAX_RESENDS` times at most, and each host's failure is
+           * reported. Undefined when it is sent again, else the hosts to report as the file's outcome.
+           */
+          const resendChanged = (rel: string, hosts: ReadonlyArray<HostOutcome>): ReadonlyArray<HostOutcome> | undefined => {
+            const noted = (what: string) =>
+              hosts.map((h): HostOutcome => (h.outcome === "failed" ? { ...h, detail: `${h.detail}; ${what}` } : h))
+            const times = resent.get(rel) ?? 0
+            const now = times < MAX_RESENDS ? fileOf(walk(store, { paths: [rel], recursive: false, exclude }).next().value!) : undefined
+            if (now !== undefined && !("_tag" in now)) {
+              resent.set(rel, times + 1)
+              again.push(now)
+              const e = account(rel, noted("sent again"), 0)
+              if (e !== undefined) emit.single(e)
+              return undefined
+            }
+            // gone or unreadable now: that is reported too
+            if (now !== undefined) emit.single(now)
+            resent.delete(rel)
+            return noted("not sent")
+          }
           const running = Effect.acquireRelease(
             Effect.sync(() =>
               engine.start({
@@ -254,7 +286,10 @@ export const make = Effect.gen(function*() {
                 window: Math.max(1, job.parallel),
                 context,
                 next,
-                finished: (file, hosts) => {
+                finished: (file, reported, changed) => {
+                  if (!changed) resent.delete(file.mstat.path)
+                  const hosts = changed ? resendChanged(file.mstat.path, reported) : reported
+                  if (hosts === undefined) return
                   inFlight.remove(file.mstat.path)
                   done.files++
                   if (isRegular(file.mstat.mode)) done.bytes += file.mstat.size
