@@ -13,7 +13,7 @@ import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
 // in a subdirectory: a parent directory a receive session failed to close would show too
 const job: SendJob = {
-  paths: ["sub/big"], recursive: false, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5,
+  paths: ["sub/big"], recursive: false, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, checksum: false,
   reportSkipped: true, rateMbit: undefined, progress: false, timeout: Duration.seconds(60)
 }
 

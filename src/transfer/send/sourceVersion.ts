@@ -8,11 +8,15 @@ import type { Mstat } from "./receiveMachine.js"
 
 const NS_PER_S = 1_000_000_000n
 
-/** Why the file just opened is not the one the STAT announced (size, mtime in whole seconds), or undefined. */
+/**
+ * Why the file just opened is not the one scanned, or undefined: its size, or its ctime (whole seconds, as the STAT
+ * carries it; any write moves it, and unlike mtime it cannot be set back). A write within the second of the scan
+ * leaves the members a whole file whose size and mtime, as the wire carries them, are the file's.
+ */
 export const differsFromAnnounced = (mstat: Mstat, opened: FileVersion): string | undefined => {
   if (opened.size !== mstat.size) return `size ${mstat.size} when scanned, ${opened.size} when opened`
-  const mtime = opened.mtimeNs < 0n ? 0 : Number(opened.mtimeNs / NS_PER_S)
-  return Math.min(mtime, 0xffff_ffff) === mstat.mtime ? undefined : "modified between the scan and the transfer"
+  const ctime = opened.ctimeNs < 0n ? 0 : Number(opened.ctimeNs / NS_PER_S)
+  return Math.min(ctime, 0xffff_ffff) === mstat.ctime ? undefined : "modified between the scan and the transfer"
 }
 
 /** Why `now` is not the version `before` was, or undefined. */
