@@ -149,6 +149,13 @@ export const make = Effect.gen(function*() {
         /** Counts the outcomes; the event to report, if any (not for a file every host skipped, unless asked). */
         const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent | undefined => {
           totals.files++
+          countOutcomes(hosts)
+          if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
+          if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
+          return { _tag: "File", path: rel, hosts }
+        }
+
+        const countOutcomes = (hosts: ReadonlyArray<HostOutcome>) => {
           for (const h of hosts) {
             if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++, lifetime.membersLost++)
             else if (h.outcome === "failed") totals.failed++
@@ -157,9 +164,6 @@ export const make = Effect.gen(function*() {
             else if (h.outcome === "deleted" || h.outcome === "would-delete") totals.deleted++
             else if (h.outcome === "same" || h.outcome === "different" || h.outcome === "missing") totals[h.outcome]++
           }
-          if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
-          if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
-          return { _tag: "File", path: rel, hosts }
         }
 
         const check = (rel: string) =>
@@ -271,8 +275,10 @@ export const make = Effect.gen(function*() {
             if (now !== undefined && !("_tag" in now)) {
               resent.set(rel, times + 1)
               again.push(now)
-              const e = account(rel, noted("sent again"), 0)
-              if (e !== undefined) emit.single(e)
+              // each host's failure counts; the file counts once, when its last attempt is reported
+              const failures = noted("sent again")
+              countOutcomes(failures)
+              emit.single({ _tag: "File", path: rel, hosts: failures })
               return undefined
             }
             // gone or unreadable now: that is reported too

@@ -53,7 +53,7 @@ describe("a file that changes while it is sent", () => {
         "big h2 updated",
         "big h3 updated"
       ])
-      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 2, updated: 2 } })
+      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 1, failed: 2, updated: 2 } })
       const final = fs.readFileSync(source)
       for (const m of members) {
         expect(fs.readFileSync(join(m.base, "big")).equals(final)).toBe(true)
@@ -85,7 +85,7 @@ describe("a file that changes while it is sent", () => {
       expect(reported).toHaveLength(2 * (MAX_RESENDS + 1))
       expect(reported.slice(0, -2).every((o) => /failed: changed while it was sent \(size \d+ when opened, \d+ after sending\); sent again$/.test(o))).toBe(true)
       expect(reported.slice(-2).every((o) => /failed: changed while it was sent \(.*\); not sent$/.test(o))).toBe(true)
-      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { updated: 0, failed: 2 * (MAX_RESENDS + 1) } })
+      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 1, updated: 0, failed: 2 * (MAX_RESENDS + 1) } })
       for (const m of members) {
         expect(fs.readFileSync(join(m.base, "big")).equals(old)).toBe(true)
         expect(tempFiles(m.base)).toEqual([])
