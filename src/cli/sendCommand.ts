@@ -39,6 +39,14 @@ const options = {
     Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'); repeatable.")
   ),
   excludeFrom: Options.file("exclude-from").pipe(Options.optional, Options.withDescription("Read exclude patterns from a file, one per line.")),
+  checksum: Options.boolean("checksum").pipe(
+    Options.withAlias("c"),
+    Options.withDescription(
+      "Also compare the content (MD5) of each regular file a member would skip because its size, mtime, mode and " +
+        "owner match, and send it again where the content differs (reported as updated, 'content differed'). " +
+        "Repairs a copy that was damaged or tampered with; costs a read of every such file on both sides."
+    )
+  ),
   parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open.`)),
   rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Cap the data rate, in Mbit/s.")),
   timeout: Options.text("timeout").pipe(
@@ -95,6 +103,7 @@ const toRequest = (o: Parsed, operation: Operation) =>
       targets: o.target,
       excludes: yield* excludePatterns(o),
       parallel: o.parallel,
+      checksum: o.checksum,
       reportSkipped: o.verbose,
       rateMbit: Option.getOrNull(o.rate),
       timeoutMs: Math.round(Duration.toMillis(timeout.right)),
@@ -140,10 +149,10 @@ export const run = (o: Parsed, operation: Operation) =>
     if (outcome === "declined") return yield* Effect.fail(new TransferDeclined())
   })
 
-const { dryRun: _dryRun, rate: _rate, delete: _delete, ...checkOptions } = options
+const { dryRun: _dryRun, rate: _rate, delete: _delete, checksum: _checksum, ...checkOptions } = options
 
 export const checkCommand = Command.make("check", { ...checkOptions, paths }, (o) =>
-  run({ ...o, dryRun: false, rate: Option.none(), delete: false }, "check")).pipe(
+  run({ ...o, dryRun: false, rate: Option.none(), delete: false, checksum: false }, "check")).pipe(
     Command.withDescription(
       "Compare the MD5 of regular files on every member with this server's; change nothing. Reports per host " +
         "ok, DIFFERS, MISSING or an error (an unreadable copy is reported, not ignored). Exit 1 when anything " +
@@ -180,6 +189,7 @@ export const sendCommand = Command.make("send", { ...options, paths }, (o) => ru
       "  makuo send -r -n htdocs             what would change, per host\n" +
       "  makuo send -t web3 -r htdocs        only to web3\n" +
       "  makuo send -r --exclude '*.log' --exclude cache/\n" +
-      "  makuo send -r --delete htdocs        also delete on the members what is gone here"
+      "  makuo send -r --delete htdocs        also delete on the members what is gone here\n" +
+      "  makuo send -r --checksum htdocs      also repair copies whose content differs under equal metadata"
   )
 )

@@ -23,6 +23,8 @@ export const SendRequest = Schema.TaggedStruct("Send", {
   targets: Schema.Array(Schema.String),
   excludes: Schema.Array(Schema.String),
   parallel: Schema.Int.pipe(Schema.between(1, MAX_PARALLEL)),
+  /** `--checksum`; absent from requests of CLIs before it. */
+  checksum: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Absent from requests of CLIs before `--verbose`: they listed every skip. */
   reportSkipped: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   rateMbit: Schema.NullOr(Schema.Number.pipe(Schema.positive())),

@@ -21,6 +21,11 @@ export interface SendJob {
   readonly targets: ReadonlyArray<string>
   readonly excludes: ReadonlyArray<string>
   readonly parallel: number
+  /**
+   * `--checksum`: a regular file a member skips (its size, mtime, mode and owner equal ours) has its content
+   * compared there too (MD5), and is sent again to the members where it differs.
+   */
+  readonly checksum: boolean
   /** Report files that every host skipped; without it they only count in the summary. */
   readonly reportSkipped: boolean
   /** Mbit/s cap on DATA, or undefined. */
@@ -40,6 +45,7 @@ export const sendJob = (job: Pick<SendJob, "paths" | "operation"> & Partial<Send
   targets: [],
   excludes: [],
   parallel: DEFAULT_PARALLEL,
+  checksum: false,
   reportSkipped: true,
   rateMbit: undefined,
   timeout: DEFAULT_TIMEOUT,

@@ -73,6 +73,13 @@ export interface FileIdentity {
   readonly ino: number
 }
 
+/** What changes when a file's content is written: its size and times, to the nanosecond where the system keeps them. */
+export interface FileVersion {
+  readonly size: number
+  readonly mtimeNs: bigint
+  readonly ctimeNs: bigint
+}
+
 export interface Metadata {
   readonly mode: number
   readonly uid: number
@@ -97,6 +104,8 @@ export interface Reader {
    * the transfer engine's DATA pump calls it per burst. The bytes read, or the failure.
    */
   readonly readvNow: (offset: number, into: ReadonlyArray<Uint8Array>) => number | StoreError
+  /** The open file's size and change times now (`fstat`): equal before and after reading, what was read is one version. */
+  readonly versionNow: () => FileVersion | StoreError
   readonly close: Effect.Effect<void>
   /** `close` without an Effect; closing twice is harmless. */
   readonly closeNow: () => void
@@ -557,6 +566,11 @@ export const make = (base: string) =>
         size,
         read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
         readvNow,
+        versionNow: () =>
+          attemptNow("fstat", rel, () => {
+            const st = fs.fstatSync(fd, { bigint: true })
+            return { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
+          }),
         close: Effect.sync(closeNow),
         closeNow
       }

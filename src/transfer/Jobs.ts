@@ -46,6 +46,9 @@ export interface JobsShape {
 
 export class Jobs extends Context.Tag("makuo/Jobs")<Jobs, JobsShape>() {}
 
+/** Times a file that changed while it was sent is sent again before it is given up. */
+export const MAX_RESENDS = 3
+
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
 export const roundTiming: RoundTiming = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(DEFAULT_TIMEOUT) }
 
@@ -150,10 +153,19 @@ export const make = Effect.gen(function*() {
         const targetsNow = Effect.sync(targetsNowSync)
 
         const unicast = job.targets.length > 0
+        /** `--checksum`: regular files some member skipped, compared by content once everything is sent. */
+        const toCompare: Array<{ readonly file: FileToSend; readonly hosts: ReadonlyArray<HostOutcome> }> = []
 
         /** Counts the outcomes; the event to report, if any (not for a file every host skipped, unless asked). */
         const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent | undefined => {
           totals.files++
+          countOutcomes(hosts)
+          if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
+          if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
+          return { _tag: "File", path: rel, hosts }
+        }
+
+        const countOutcomes = (hosts: ReadonlyArray<HostOutcome>) => {
           for (const h of hosts) {
             if (h.outcome === "lost") (lostHosts.add(h.address), totals.lost++, lifetime.membersLost++)
             else if (h.outcome === "failed") totals.failed++
@@ -163,9 +175,6 @@ export const make = Effect.gen(function*() {
             else if (h.outcome === "deleted" || h.outcome === "would-delete") totals.deleted++
             else if (h.outcome === "same" || h.outcome === "different" || h.outcome === "missing") totals[h.outcome]++
           }
-          if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
-          if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
-          return { _tag: "File", path: rel, hosts }
         }
 
         const check = (rel: string) =>
@@ -227,14 +236,20 @@ export const make = Effect.gen(function*() {
          * (held, while the files after it go on) until nothing below it is in flight.
          */
         const sendAll = Stream.asyncPush<SendEvent>((emit) => {
-          const items = walk(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
+          const exclude = makeExclude(store.base, job.excludes)
+          const items = walk(store, { paths: rels, recursive: job.recursive, exclude })
           const inFlight = makePathsInFlight()
           const held: Array<FileToSend> = []
+          // files that changed while they were sent, scanned again, and how often each was sent again
+          const again: Array<FileToSend> = []
+          const resent = new Map<string, number>()
           // for a live display: what the scan found so far, what has finished
           const found = { files: 0, bytes: 0, scanning: true }
           const done = { files: 0, bytes: 0 }
           const starting = (f: FileToSend): FileToSend => ({ ...f, targets: targetsNowSync() })
           const next = (): FileToSend | undefined | typeof End => {
+            const retry = again.shift()
+            if (retry !== undefined) return starting(retry)
             for (let i = 0; i < held.length; i++) {
               if (!inFlight.busyBelow(held[i]!.mstat.path)) return starting(held.splice(i, 1)[0]!)
             }
@@ -242,7 +257,8 @@ export const make = Effect.gen(function*() {
               const item = items.next()
               if (item.done === true) {
                 found.scanning = false
-                return held.length === 0 ? End : undefined
+                // a file still in flight may yet be sent again (it changed while it was sent)
+                return held.length === 0 && inFlight.isEmpty() ? End : undefined
               }
               const f = fileOf(item.value)
               if (f === undefined) continue
@@ -257,6 +273,30 @@ export const make = Effect.gen(function*() {
               else return starting(f)
             }
           }
+          /**
+           * A file that changed while it was sent reached no member (the transfer was broken off before they
+           * commit): the file as it is now is sent again, `MAX_RESENDS` times at most, and each host's failure is
+           * reported. Undefined when it is sent again, else the hosts to report as the file's outcome.
+           */
+          const resendChanged = (rel: string, hosts: ReadonlyArray<HostOutcome>): ReadonlyArray<HostOutcome> | undefined => {
+            const noted = (what: string) =>
+              hosts.map((h): HostOutcome => (h.outcome === "failed" ? { ...h, detail: `${h.detail}; ${what}` } : h))
+            const times = resent.get(rel) ?? 0
+            const now = times < MAX_RESENDS ? fileOf(walk(store, { paths: [rel], recursive: false, exclude }).next().value!) : undefined
+            if (now !== undefined && !("_tag" in now)) {
+              resent.set(rel, times + 1)
+              again.push(now)
+              // each host's failure counts; the file counts once, when its last attempt is reported
+              const failures = noted("sent again")
+              countOutcomes(failures)
+              emit.single({ _tag: "File", path: rel, hosts: failures })
+              return undefined
+            }
+            // gone or unreadable now: that is reported too
+            if (now !== undefined) emit.single(now)
+            resent.delete(rel)
+            return noted("not sent")
+          }
           const running = Effect.acquireRelease(
             Effect.sync(() =>
               engine.start({
@@ -265,10 +305,16 @@ export const make = Effect.gen(function*() {
                 window: Math.max(1, job.parallel),
                 context,
                 next,
-                finished: (file, hosts) => {
+                finished: (file, reported, changed) => {
+                  if (!changed) resent.delete(file.mstat.path)
+                  const hosts = changed ? resendChanged(file.mstat.path, reported) : reported
+                  if (hosts === undefined) return
                   inFlight.remove(file.mstat.path)
                   done.files++
                   if (isRegular(file.mstat.mode)) done.bytes += file.mstat.size
+                  if (job.checksum && isRegular(file.mstat.mode) && hosts.some((h) => h.outcome === "skipped")) {
+                    return void toCompare.push({ file, hosts })
+                  }
                   const e = account(file.mstat.path, hosts, isRegular(file.mstat.mode) ? file.mstat.size : 0)
                   if (e !== undefined) emit.single(e)
                 },
@@ -291,6 +337,75 @@ export const make = Effect.gen(function*() {
             : running
         }, { bufferSize: "unbounded" })
 
+        /** One file to the `targets` in it, unicast, as a job of its own: the outcome per host. */
+        const sendOnce = (file: FileToSend) =>
+          Effect.async<ReadonlyArray<HostOutcome>>((resume) => {
+            let hosts: ReadonlyArray<HostOutcome> = []
+            let given = false
+            const running = engine.start({
+              operation: job.operation,
+              unicast: true,
+              window: 1,
+              context,
+              next: () => (given ? End : ((given = true), file)),
+              finished: (_, outcome) => void (hosts = outcome),
+              ended: () => resume(Effect.succeed(hosts))
+            })
+            return Effect.sync(running.cancel)
+          })
+
+        /**
+         * Sends `file` again to `targets`, whose copy has its size, mtime, mode and owner but not its content. A v7
+         * member takes a file only when one of those differs, and the STAT must announce the file's own (they are
+         * what the member applies): so the file goes twice, unicast to those members alone — first announced with
+         * an mtime one second off (each takes it: the right content, an mtime off by one second), then as it is
+         * (each takes it again, for the mtime). No wire extension: makuosan members are repaired the same way.
+         */
+        const repair = (file: FileToSend, targets: ReadonlyArray<Target>) =>
+          Effect.gen(function*() {
+            const first = yield* sendOnce({ ...file, mstat: { ...file.mstat, mtime: (file.mstat.mtime ^ 1) >>> 0 }, targets })
+            const took = targets.filter((t) => first.some((h) => h.address === t.address && h.outcome === "updated"))
+            const second = took.length === 0 ? [] : yield* sendOnce({ ...file, targets: took })
+            return first.map((h): HostOutcome => {
+              const last = second.find((x) => x.address === h.address) ?? h
+              return last.outcome === "updated"
+                ? { ...last, detail: "content differed" }
+                : { ...last, detail: `content differs; ${last.detail ?? last.outcome}` }
+            })
+          })
+
+        /**
+         * `--checksum`: the members that skipped `file` compare its content (MD5) with ours; where it differs (or is
+         * gone), it is sent again. The file's report, with the outcome of the comparison for those members.
+         */
+        const compareContent = (file: FileToSend, hosts: ReadonlyArray<HostOutcome>) =>
+          Effect.gen(function*() {
+            const rel = file.mstat.path
+            const skipped = initial.filter((t) => hosts.some((h) => h.outcome === "skipped" && h.address === t.address))
+            const digest = yield* Effect.either(store.digest(rel))
+            const compared: ReadonlyArray<HostOutcome> = digest._tag === "Left"
+              ? skipped.map((t) => ({ host: t.host, address: t.address, outcome: "failed", detail: `content not compared: unreadable here: ${digest.left.message}` }))
+              : yield* tracked(rel, "check", (p) =>
+                checkFile(sessions, rounds, { reqid: wire.nextReqIdNow(), path: rel, digest: digest.right, targets: skipped, unicast: true }, p))
+            const differing = compared.filter((h) => h.outcome === "different" || h.outcome === "missing")
+            const repaired: ReadonlyArray<HostOutcome> = differing.length === 0
+              ? []
+              : job.dryRun
+              ? differing.map((h) => ({ host: h.host, address: h.address, outcome: "would-update", detail: "content differs" }))
+              : yield* repair(file, skipped.filter((t) => differing.some((h) => h.address === t.address)))
+            const final = hosts.map((h) => {
+              if (h.outcome !== "skipped") return h
+              const now = repaired.find((x) => x.address === h.address) ?? compared.find((x) => x.address === h.address)
+              return now === undefined || now.outcome === "same" ? h : now
+            })
+            return account(rel, final, file.mstat.size)
+          })
+
+        const compareSkipped = Stream.suspend(() => Stream.fromIterable(toCompare)).pipe(
+          mapEffectUnordered(Math.max(1, job.parallel), ({ file, hosts }) => compareContent(file, hosts)),
+          Stream.filter((e): e is SendEvent => e !== undefined)
+        )
+
         const checkAll = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) }).pipe(
           mapEffectUnordered(Math.max(1, job.parallel), (item) => {
             if (item._tag === "Missing") return Effect.succeed(sourceError(item.rel, "no such file or directory"))
@@ -302,7 +417,7 @@ export const make = Effect.gen(function*() {
           Stream.filter((e): e is SendEvent => e !== undefined)
         )
 
-        const events = job.operation === "dsync" ? Stream.empty : job.operation === "check" ? checkAll : sendAll
+        const events = job.operation === "dsync" ? Stream.empty : job.operation === "check" ? checkAll : Stream.concat(sendAll, compareSkipped)
         const summary = Effect.map(Clock.currentTimeMillis, (now): SendEvent => ({
           _tag: "Summary",
           summary: { ...totals, hosts: initial.length, milliseconds: now - started }

@@ -51,11 +51,4 @@ export class NoMembers extends Data.TaggedError("NoMembers")<{}> {
   }
 }
 
-/** The source file no longer has the size it was announced with: the transfer is broken off (BREAK). */
-export class SourceChanged extends Data.TaggedError("SourceChanged")<{ readonly path: string; readonly detail: string }> {
-  override get message() {
-    return `file changed while sending (${this.detail})`
-  }
-}
-
 export type SendRefused = PathOutsideBase | InvalidPath | UnknownTarget | AmbiguousTarget | NothingToSend | NoMembers

@@ -21,7 +21,7 @@ import { capturedDatagrams, hostileDatagram } from "../../scripts/lib/hostile.js
 const DATAGRAMS = 100_000
 
 const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 8, reportSkipped: false, rateMbit: undefined, progress: false,
+  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 8, checksum: false, reportSkipped: false, rateMbit: undefined, progress: false,
   timeout: Duration.seconds(60)
 }
 

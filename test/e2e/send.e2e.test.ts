@@ -140,7 +140,7 @@ describe("makuo send between real daemons on loopback", () => {
       expect(yield* eventually(clean, "3 seconds")).toBe(true)
     }), 60_000)
 
-  it.scopedLive("send -r --delete removes a subtree on the members; check -r names a corrupted copy; sync of a removed file", () =>
+  it.scopedLive("send -r --delete removes a subtree on the members; check -r names a corrupted copy, send --checksum repairs it; sync of a removed file", () =>
     Effect.gen(function*() {
       const [h1, h2, h3] = yield* cluster
       makeSampleTree(h1.base, 100, 1)
@@ -158,11 +158,24 @@ describe("makuo send between real daemons on loopback", () => {
       expect(fs.readFileSync(join(h3.base, "keep.log"), "utf8")).toBe("excluded, stays")
       expect(differences(describeTree(h1.base), describeTree(h2.base))).toEqual([])
 
-      fs.appendFileSync(join(h3.base, "d1/s1/f1.txt"), "corrupt")
+      // other bytes under the same size and mtime (what a forged DATA block leaves): check names the copy, a
+      // plain send skips it, send --checksum repairs it
+      const corrupted = join(h3.base, "d1/s1/f1.txt")
+      const before = fs.statSync(corrupted)
+      const bytes = fs.readFileSync(corrupted)
+      bytes[0] = bytes[0]! ^ 0xff
+      fs.writeFileSync(corrupted, bytes)
+      fs.utimesSync(corrupted, before.atime, before.mtime)
       const checked = yield* makuo(["check", "-r", "--control", h1.control])
       expect(checked.code).toBe(1)
       expect(checked.stdout).toMatch(/DIFFERS +h3:d1\/s1\/f1\.txt/)
       expect(checked.stdout).not.toMatch(/DIFFERS +h2:/)
+      expect((yield* send(h1, "-r", "-q")).stdout).toMatch(/ 0 updated, /)
+      const repaired = yield* send(h1, "-r", "--checksum", "--json")
+      expect(repaired.code, repaired.stdout + repaired.stderr).toBe(0)
+      const updates = repaired.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((o) => o.outcome === "updated")
+      expect(updates).toMatchObject([{ path: "d1/s1/f1.txt", host: "h3", detail: "content differed" }])
+      expect((yield* makuo(["check", "-r", "--control", h1.control])).code).toBe(0)
 
       fs.rmSync(join(h1.base, "d0/s0/f0.txt"))
       const synced = yield* makuo(["sync", "d0/s0/f0.txt", "--control", h1.control])

@@ -44,6 +44,8 @@ export interface MemoryNetwork {
   readonly sent: (address: string) => number
   /** Cuts `address` off from everyone once `after` more datagrams have been sent on the network: a crash. */
   readonly crashAfter: (address: string, after: number) => Effect.Effect<void>
+  /** Calls `f` with each datagram `address` sends, before it is delivered (a test acting at a precise point). */
+  readonly onSend: (address: string, f: (bytes: Uint8Array) => void) => void
 }
 
 export const make = (options: { readonly seed: number; readonly port?: number; readonly impairments?: Impairments }): Effect.Effect<MemoryNetwork, never, Scope.Scope> =>
@@ -56,6 +58,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
     const random = prng(options.seed)
     let total = 0
     const crashes: Array<{ readonly address: string; readonly at: number }> = []
+    const watchers = new Map<string, (bytes: Uint8Array) => void>()
     const isolate = (address: string) => {
       for (const other of nodes.keys()) if (other !== address) cut.add(`${address}|${other}`), cut.add(`${other}|${address}`)
     }
@@ -90,6 +93,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
             sentBy.set(address, (sentBy.get(address) ?? 0) + 1)
             total++
             for (const c of crashes) if (c.at === total) isolate(c.address)
+            watchers.get(address)?.(bytes)
             const d: Datagram = { bytes: bytes.slice(), from: self.endpoint }
             if (to._tag === "Group") {
               for (const node of nodes.values()) if (node !== self) deliver(node, d)
@@ -126,6 +130,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
         }),
       heal: Effect.sync(() => cut.clear()),
       sent: (address) => sentBy.get(address) ?? 0,
-      crashAfter: (address, after) => Effect.sync(() => void crashes.push({ address, at: total + after }))
+      crashAfter: (address, after) => Effect.sync(() => void crashes.push({ address, at: total + after })),
+      onSend: (address, f) => void watchers.set(address, f)
     }
   })

@@ -5,7 +5,7 @@ import { runJob, setUp } from "../support/scenario.js"
 import { describeTree, impairments, tempFiles, tree } from "../support/trees.js"
 
 const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, operation: "send", delete: true, targets: [], excludes: [], parallel: 5, reportSkipped: true,
+  paths: [], recursive: true, dryRun: false, operation: "send", delete: true, targets: [], excludes: [], parallel: 5, checksum: false, reportSkipped: true,
   rateMbit: undefined, progress: false, timeout: Duration.seconds(5)
 }
 

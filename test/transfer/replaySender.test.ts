@@ -27,7 +27,7 @@ const load = (name: string) =>
 
 const job: SendJob = {
   paths: ["small.txt"], recursive: false, dryRun: false, operation: "send", delete: false, targets: [], excludes: [],
-  parallel: 1, reportSkipped: true, rateMbit: undefined, progress: false, timeout: Duration.seconds(5)
+  parallel: 1, checksum: false, reportSkipped: true, rateMbit: undefined, progress: false, timeout: Duration.seconds(5)
 }
 
 describe("makuo sends to a makuosan 1.3.6 receiver (its captured answers replayed)", () => {

@@ -11,7 +11,7 @@ import { advance, driveClock, hostsSeenBy, settle, startNode } from "../support/
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
 const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, reportSkipped: true, rateMbit: undefined, progress: false,
+  paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, checksum: false, reportSkipped: true, rateMbit: undefined, progress: false,
   timeout: Duration.seconds(60)
 }
 

@@ -2,15 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Stream } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import type { SendEvent, SendJob } from "../../src/domain/job.js"
+import { type SendEvent, sendJob } from "../../src/domain/job.js"
 import { driveClock, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 import { describeTree } from "../support/trees.js"
 
-const job: SendJob = {
-  paths: [], recursive: true, dryRun: false, operation: "send", delete: true, targets: [], excludes: [], parallel: 5, reportSkipped: true, rateMbit: undefined, progress: false,
-  timeout: Duration.seconds(60)
-}
+const job = sendJob({ paths: [], operation: "send", recursive: true, delete: true, parallel: 5, reportSkipped: true, timeout: Duration.seconds(60) })
 
 const collect = (s: Stream.Stream<SendEvent, unknown>) => Effect.map(driveClock(Stream.runCollect(s)), Chunk.toReadonlyArray)
 

@@ -12,13 +12,13 @@ import { type Received, Wire } from "../../net/Wire.js"
 import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { DATA_SEGMENT, writeDataHeader } from "../../protocol/dataLayout.js"
 import { encode } from "../../protocol/v7.js"
-import { type FileIdentity, FileStore, type Reader, StoreError } from "../../store/FileStore.js"
+import { type FileIdentity, FileStore, type FileVersion, type Reader, StoreError } from "../../store/FileStore.js"
 import type { Target } from "./rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Progress } from "../progress.js"
 import type { Mstat } from "../send/receiveMachine.js"
 import * as Machine from "../send/sendMachine.js"
-import { SourceChanged } from "../errors.js"
+import { changedSince, differsFromAnnounced } from "../send/sourceVersion.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import { type Session, Sessions } from "./Sessions.js"
 
@@ -42,7 +42,8 @@ export interface EngineJob {
   readonly context: Omit<Machine.SendContext, "rtt">
   /** The next file; undefined when none may start now (asked again after each completion). */
   readonly next: () => FileToSend | undefined | typeof End
-  readonly finished: (file: FileToSend, hosts: ReadonlyArray<HostOutcome>) => void
+  /** `changed`: the file changed while it was sent and was broken off, so no member committed it. */
+  readonly finished: (file: FileToSend, hosts: ReadonlyArray<HostOutcome>, changed: boolean) => void
   /** Every file has finished. */
   readonly ended: () => void
 }
@@ -94,6 +95,8 @@ interface Live extends Session {
   readonly file: FileToSend
   readonly job: JobState
   reader: Reader | undefined
+  /** The source as it was opened: every block is read from this version, or the transfer is broken off. */
+  version: FileVersion | undefined
   /** The DATA header of this transfer as the codec writes it: every datagram of a burst starts from it. */
   template: Uint8Array | undefined
   queued: boolean
@@ -138,8 +141,10 @@ export const make = Effect.gen(function*() {
       case "Blocks":
         // whoever stepped `Room` (the pump, or a handler sending inline) sends the blocks itself: `apply` returns them
         return
+      case "Verify":
+        return void apply(live, verify(live))
       case "Finished":
-        return close(live, action.hosts)
+        return close(live, action.hosts, action.changed)
       default:
         return action satisfies never
     }
@@ -166,11 +171,11 @@ export const make = Effect.gen(function*() {
     lifetime.retransmittedBlocks += Math.max(0, live.t.sent - live.t.blocks)
   }
 
-  const close = (live: Live, hosts: ReadonlyArray<HostOutcome>) => {
+  const close = (live: Live, hosts: ReadonlyArray<HostOutcome>, changed: boolean) => {
     release(live)
     const state = live.job
     if (state.cancelled) return
-    state.job.finished(live.file, hosts)
+    state.job.finished(live.file, hosts, changed)
     fill(state)
   }
 
@@ -198,6 +203,7 @@ export const make = Effect.gen(function*() {
       file,
       job: state,
       reader: undefined,
+      version: undefined,
       template: undefined,
       queued: false,
       again: false
@@ -263,8 +269,39 @@ export const make = Effect.gen(function*() {
     return Effect.sync(() => void (wake = undefined))
   })
 
+  type SourceFailure = Extract<Machine.Event, { _tag: "ReadFailed" | "Changed" }>
+
+  /** Whether the source is still the version it was opened as, now that every block has reached the members. */
+  const verify = (live: Live): Extract<Machine.Event, { _tag: "Verified" }> | SourceFailure => {
+    if (live.reader === undefined || live.version === undefined) return { _tag: "Verified" }
+    const now = live.reader.versionNow()
+    if (now instanceof StoreError) return { _tag: "ReadFailed", detail: now.message }
+    const changed = changedSince(live.version, now)
+    return changed === undefined ? { _tag: "Verified" } : { _tag: "Changed", detail: changed }
+  }
+
+  /** Opens the scanned file and notes its version; the failure, or undefined. */
+  const openSource = (live: Live): SourceFailure | undefined => {
+    const identity = live.file.identity
+    const opened = identity === undefined
+      ? new StoreError({ op: "open", path: live.t.mstat.path, code: "EINVAL", errno: 22, detail: "no scanned file to read" })
+      : store.openReaderNow(live.t.mstat.path, identity)
+    if (opened instanceof StoreError) return { _tag: "ReadFailed", detail: opened.message }
+    live.reader = opened
+    const version = opened.versionNow()
+    if (version instanceof StoreError) return { _tag: "ReadFailed", detail: version.message }
+    const differs = differsFromAnnounced(live.t.mstat, version)
+    if (differs !== undefined) return { _tag: "Changed", detail: differs }
+    live.version = version
+    live.template = Either.getOrThrow(encode({
+      header: wire.request({ opcode: Opcode.SEND, nstate: SendState.DATA, reqid: live.t.reqid, flags: live.t.flags }),
+      payload: { _tag: "DataBlock", bytes: new Uint8Array(0) }
+    })).subarray(0, HEADER_SIZE)
+    return undefined
+  }
+
   /** Reads the chosen blocks into the burst; the failure, or undefined. */
-  const read = (live: Live, count: number, lastLength: number): string | undefined => {
+  const read = (live: Live, count: number, lastLength: number): SourceFailure | undefined => {
     const { t } = live
     const reader = live.reader!
     for (let i = 0; i < count;) {
@@ -274,10 +311,8 @@ export const make = Effect.gen(function*() {
       if (j === count && lastLength < BLOCK_SIZE) into[into.length - 1] = slots[j - 1]!.subarray(0, lastLength)
       const want = (j - i - 1) * BLOCK_SIZE + into[into.length - 1]!.length
       const n = reader.readvNow(t.chosen[i]! * BLOCK_SIZE, into)
-      if (typeof n !== "number") return n.message
-      if (n !== want) {
-        return new SourceChanged({ path: t.mstat.path, detail: `blocks ${t.chosen[i]}-${t.chosen[j - 1]} read ${n} bytes, expected ${want}` }).message
-      }
+      if (typeof n !== "number") return { _tag: "ReadFailed", detail: n.message }
+      if (n !== want) return { _tag: "Changed", detail: `blocks ${t.chosen[i]}-${t.chosen[j - 1]} read ${n} bytes, expected ${want}` }
       i = j
     }
     return undefined
@@ -287,20 +322,8 @@ export const make = Effect.gen(function*() {
   const nextBurst = (live: Live): number | undefined => {
     const blocks = apply(live, { _tag: "Room" })
     if (blocks === undefined) return undefined
-    if (live.reader === undefined) {
-      const identity = live.file.identity
-      const opened = identity === undefined
-        ? new StoreError({ op: "open", path: live.t.mstat.path, code: "EINVAL", errno: 22, detail: "no scanned file to read" })
-        : store.openReaderNow(live.t.mstat.path, identity)
-      if (opened instanceof StoreError) return void apply(live, { _tag: "ReadFailed", detail: opened.message })
-      live.reader = opened
-      live.template = Either.getOrThrow(encode({
-        header: wire.request({ opcode: Opcode.SEND, nstate: SendState.DATA, reqid: live.t.reqid, flags: live.t.flags }),
-        payload: { _tag: "DataBlock", bytes: new Uint8Array(0) }
-      })).subarray(0, HEADER_SIZE)
-    }
-    const failed = read(live, blocks.count, blocks.lastLength)
-    if (failed !== undefined) return void apply(live, { _tag: "ReadFailed", detail: failed })
+    const failed = (live.reader === undefined ? openSource(live) : undefined) ?? read(live, blocks.count, blocks.lastLength)
+    if (failed !== undefined) return void apply(live, failed)
     const { count, lastLength } = blocks
     for (let i = 0; i < count; i++) {
       writeDataHeader(burst, i * DATA_SEGMENT, live.template!, live.t.chosen[i]!, i === count - 1 ? lastLength : BLOCK_SIZE)

@@ -7,6 +7,7 @@ export interface PathsInFlight {
   readonly remove: (path: string) => void
   /** Whether anything strictly below `dir` is in flight. */
   readonly busyBelow: (dir: string) => boolean
+  readonly isEmpty: () => boolean
 }
 
 export const makePathsInFlight = (): PathsInFlight => {
@@ -23,6 +24,7 @@ export const makePathsInFlight = (): PathsInFlight => {
       const prefix = dir + "/"
       for (const p of paths.keys()) if (p !== dir && (dir === "." || p.startsWith(prefix))) return true
       return false
-    }
+    },
+    isEmpty: () => paths.size === 0
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The sending side of one SEND transfer (spec §5.2.2) as a state machine without I/O: STAT → OPEN → DATA → MARK
- * (until no member reports a missing range) → CLOSE → LAST; BREAK when the source cannot be read or the job is
- * cancelled. Each request but DATA is a round: sent, then sent again after a wait that starts at the round-trip
+ * (until no member reports a missing range) → CLOSE → LAST; BREAK when the source cannot be read, changed while
+ * it was read (asked before CLOSE, which makes the members commit) or the job is cancelled. Each request but DATA is a round: sent, then sent again after a wait that starts at the round-trip
  * estimate and doubles up to `maxWait`, until every member it waits for has answered; a member silent for
  * `timeout` is lost for this transfer only (never evicted from the group: no eviction storm, E12).
  *
@@ -49,9 +49,14 @@ export interface SendTransfer extends Rounds.Rounds {
   readonly rateEpoch: { seen: number; start: number; repairing: boolean }
   /** Blocks each member lost in the pacer's current epoch: congestion is one member losing more than chance. */
   readonly lostInEpoch: Map<Peer, { epoch: number; blocks: number }>
-  sourceError: string | undefined
+  source: SourceProblem | undefined
+  /** Every block has reached every member; the engine is asked whether the source stayed one version. */
+  verifying: boolean
   done: boolean
 }
+
+/** Why the source's blocks were not all sent: it could not be read, or changed while it was read. */
+export type SourceProblem = { readonly _tag: "Unreadable" | "Changed"; readonly detail: string }
 
 export type Event =
   | RoundEvent
@@ -66,6 +71,10 @@ export type Event =
   /** The pump may send a burst now. */
   | { readonly _tag: "Room" }
   | { readonly _tag: "ReadFailed"; readonly detail: string }
+  /** The source changed while it was read (or since the scan): what the members received may mix two versions. */
+  | { readonly _tag: "Changed"; readonly detail: string }
+  /** The answer to `Verify`: what was read is one version of the source. */
+  | { readonly _tag: "Verified" }
   | { readonly _tag: "Cancel" }
 
 export type Action =
@@ -75,7 +84,10 @@ export type Action =
   | { readonly _tag: "WantRoom" }
   /** Send the blocks `chosen[0..count)`; the last is `lastLength` bytes long, the others full. */
   | { readonly _tag: "Blocks"; readonly count: number; readonly lastLength: number }
-  | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome> }
+  /** Every block has reached every member: answer `Verified` when the source did not change since it was opened, else `Changed`. */
+  | { readonly _tag: "Verify" }
+  /** `changed`: broken off because the source changed (the file may be sent again). */
+  | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome>; readonly changed: boolean }
 
 export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: ReadonlyArray<Target>, now: number): SendTransfer =>
   Rounds.withRounds(targets, now, SendState.STAT, {
@@ -92,7 +104,8 @@ export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: Readonl
     sent: 0,
     rateEpoch: { seen: -1, start: Number.POSITIVE_INFINITY, repairing: false },
     lostInEpoch: new Map(),
-    sourceError: undefined,
+    source: undefined,
+    verifying: false,
     done: false
   })
 
@@ -145,7 +158,8 @@ const completeRound = (t: SendTransfer, c: SendContext, now: number, out: Array<
       t.lick = true
       t.rateEpoch.repairing = t.rateEpoch.seen === c.pacer.epoch()
       if (!t.pending.isEmpty) return enterData(t, out)
-      return round(t, c, now, SendState.CLOSE, receiving, out)
+      t.verifying = true
+      return void out.push({ _tag: "Verify" })
     case SendState.CLOSE:
       return round(t, c, now, SendState.LAST, all, out)
     case SendState.LAST:
@@ -161,7 +175,18 @@ const enterData = (t: SendTransfer, out: Array<Action>) => {
 const finish = (t: SendTransfer, out: Array<Action>) => {
   t.done = true
   t.deadline = Infinity
-  out.push({ _tag: "Finished", hosts: [...t.peers.values()].map((p) => outcomeOf(p, t.flags, t.sourceError)) })
+  out.push({
+    _tag: "Finished",
+    hosts: [...t.peers.values()].map((p) => outcomeOf(p, t.flags, t.source)),
+    changed: t.source?._tag === "Changed"
+  })
+}
+
+/** The source's blocks cannot all be sent as one version: the members discard what they have, none commits. */
+const abandon = (t: SendTransfer, problem: SourceProblem, out: Array<Action>) => {
+  t.source = problem
+  breakOff(t, out)
+  finish(t, out)
 }
 
 /** BREAK, sent twice: members discard what they received. */
@@ -235,9 +260,13 @@ export const step = (t: SendTransfer, c: SendContext, event: Event, now: number,
     case "Room":
       return onRoom(t, c, now, out)
     case "ReadFailed":
-      t.sourceError = event.detail
-      breakOff(t, out)
-      return finish(t, out)
+      return abandon(t, { _tag: "Unreadable", detail: event.detail }, out)
+    case "Changed":
+      return abandon(t, { _tag: "Changed", detail: event.detail }, out)
+    case "Verified":
+      if (!t.verifying) return
+      t.verifying = false
+      return round(t, c, now, SendState.CLOSE, receiving, out)
     case "Cancel":
       breakOff(t, out)
       t.done = true
@@ -254,10 +283,11 @@ const failure = (state: RecvStateValue, errno: number): string => {
 }
 
 /** What happened on one member, from the last state it reported. */
-const outcomeOf = (p: Peer, flags: number, sourceError: string | undefined): HostOutcome => {
+const outcomeOf = (p: Peer, flags: number, source: SourceProblem | undefined): HostOutcome => {
   const base = { host: p.target.host, address: p.target.address }
   if (p.lost) return { ...base, outcome: "lost", detail: "no answer; dropped from this transfer" }
-  if (sourceError !== undefined) return { ...base, outcome: "failed", detail: `not sent: ${sourceError}` }
+  if (source?._tag === "Unreadable") return { ...base, outcome: "failed", detail: `not sent: ${source.detail}` }
+  if (source?._tag === "Changed") return { ...base, outcome: "failed", detail: `changed while it was sent (${source.detail})` }
   const dry = (flags & Flag.DRYRUN) !== 0
   switch (p.result) {
     case RecvState.SKIP:

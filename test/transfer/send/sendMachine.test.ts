@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { BLOCK_SIZE, RecvState, SendState } from "../../../src/protocol/constants.js"
+import { BLOCK_SIZE, RecvState, type RecvStateValue, SendState } from "../../../src/protocol/constants.js"
 import type { Header, Ipv4, ReqId } from "../../../src/protocol/message.js"
 import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
 import { makePacer } from "../../../src/transfer/pacer.js"
@@ -89,6 +89,10 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
             stats.blocksSent++
             for (const m of members) post({ to: m.target.address, request: header(SendState.DATA, block), data: content.subarray(block * BLOCK_SIZE, block * BLOCK_SIZE + length) })
           }
+          break
+        case "Verify":
+          // the source never changes here: the sender's own answer, at once
+          step({ _tag: "Verified" })
           break
         case "Finished":
           stats.finished = a.hosts
@@ -225,6 +229,32 @@ describe("send state machine against receive state machines on a simulated netwo
     out.length = 0
     Send.step(t, context, { _tag: "ReadFailed", detail: "EIO" }, 3, out)
     expect(out.map((a) => a._tag)).toEqual(["Transmit", "Transmit", "Finished"])
-    expect(out.at(-1)).toMatchObject({ hosts: [{ host: "h", outcome: "failed", detail: "not sent: EIO" }] })
+    expect(out.at(-1)).toMatchObject({ hosts: [{ host: "h", outcome: "failed", detail: "not sent: EIO" }], changed: false })
+  })
+
+  it("once every block has arrived, CLOSE waits until the source is known unchanged; a changed one is broken off, never committed", () => {
+    const run = (answer: Send.Event) => {
+      const { context, t } = oneFile()
+      const out: Array<Send.Action> = []
+      const ack = (state: RecvStateValue, at: number) =>
+        Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state, error: 0, ranges: state === RecvState.MARK ? [] : undefined }, at, out)
+      Send.step(t, context, { _tag: "Start" }, 0, out)
+      ack(RecvState.UPDATE, 1)
+      ack(RecvState.OPEN, 2)
+      Send.step(t, context, { _tag: "Room" }, 3, out)
+      Send.step(t, context, { _tag: "Room" }, 4, out)
+      out.length = 0
+      ack(RecvState.MARK, 5)
+      expect(out.map((a) => a._tag)).toEqual(["Verify"])
+      out.length = 0
+      Send.step(t, context, answer, 6, out)
+      return out.map((a) => (a._tag === "Transmit" ? a.nstate : a._tag === "Finished" ? a : a._tag))
+    }
+    expect(run({ _tag: "Verified" })).toEqual([SendState.CLOSE, "Deadline"])
+    expect(run({ _tag: "Changed", detail: "modified during the transfer" })).toEqual([
+      SendState.BREAK,
+      SendState.BREAK,
+      { _tag: "Finished", changed: true, hosts: [{ host: "h", address: "10.0.0.2", outcome: "failed", detail: "changed while it was sent (modified during the transfer)" }] }
+    ])
   })
 })
