@@ -56,11 +56,16 @@ export const freePort = (addresses: ReadonlyArray<string>) =>
     return yield* Effect.die(new Error("no free UDP port found on loopback"))
   })
 
+/**
+ * Starts daemon `index` on 127.0.0.`index+1`; `openFiles` runs it under that RLIMIT_NOFILE (through `prlimit`,
+ * which execs it: the PID is the daemon's).
+ */
 export const startDaemon = (
   dir: string,
   index: number,
   port: number,
-  extra: ReadonlyArray<string> = []
+  extra: ReadonlyArray<string> = [],
+  openFiles?: number
 ): Effect.Effect<Daemon, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -70,10 +75,12 @@ export const startDaemon = (
       const base = join(dir, name, "base")
       mkdirSync(base, { recursive: true })
       const control = join(dir, name, "sock")
-      const child = spawn(process.execPath, [
-        BIN, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
+      const argv = [
+        process.execPath, BIN, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
         "--control", control, "--name", name, ...extra
-      ], { stdio: ["ignore", "ignore", "pipe"] })
+      ]
+      const [command, ...args] = openFiles === undefined ? argv : ["prlimit", `--nofile=${openFiles}:${openFiles}`, ...argv]
+      const child = spawn(command!, args, { stdio: ["ignore", "ignore", "pipe"] })
       let log = ""
       child.stderr!.on("data", (d: Buffer) => void (log += d.toString()))
       return { name, address, base, control, process: child, log: () => log }
