@@ -6,7 +6,7 @@
  * outside its base; what the forged transfers left is collected with their sessions (no temp file remains).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Duration, Effect, Layer, Stream } from "effect"
+import { Chunk, Context, Duration, Effect, Layer, Logger, Stream } from "effect"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -80,8 +80,10 @@ describe("a daemon under a flood of hostile datagrams", () => {
       expect(fs.readFileSync(join(base, "site", "index.html"), "utf8")).toBe("<h1>after the flood</h1>")
     }), 240_000)
 
-  it.scoped("3000 DSYNC datagrams of 341 one-byte exclude patterns each: every session refused, nothing walked or deleted, the daemon still receives", () =>
-    Effect.gen(function*() {
+  it.scoped("3000 DSYNC datagrams of 341 one-byte exclude patterns each: every session refused, nothing walked or deleted, the daemon still receives; out-of-order batches warned of once", () => {
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => void (logLevel._tag === "Warning" && warnings.push(String(message))))
+    return Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 12 })
       const victim = yield* startNode(net, "10.0.0.2")
       const sender = yield* startNode(net, "10.0.0.1")
@@ -96,13 +98,24 @@ describe("a daemon under a flood of hostile datagrams", () => {
         }
         yield* settle
       }
+      // and a session whose batches all arrive with one missing before them: the same complaint a thousand times
+      const [open, ...batches] = patternFlood(8000, 1001)
+      attacker.send(Peer({ address: victim.address, port: 5000 }), open!)
+      for (let i = 1; i < 1001; i++) {
+        attacker.send(Peer({ address: victim.address, port: 5000 }), batches[i]!)
+        if (i % 100 === 99) yield* settle
+      }
+      yield* settle
       const counters = yield* victim.wire.counters
       expect(counters.malformed).toBe(0)
       expect(counters.refusedPatterns).toBe(6)
+      expect(warnings.filter((w) => w.includes("exclude patterns missing"))).toHaveLength(1)
+      expect(warnings.filter((w) => w.includes("exclude patterns or"))).toHaveLength(1)
       expect(fs.readFileSync(join(victim.base, "keep"), "utf8")).toBe("kept")
       fs.writeFileSync(join(sender.base, "index.html"), "<h1>after the patterns</h1>")
       const events = Chunk.toReadonlyArray(yield* driveClock(Stream.runCollect(sender.jobs.run({ ...job, paths: ["index.html"] }))))
       expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 0, lost: 0 } })
       expect(fs.readFileSync(join(victim.base, "index.html"), "utf8")).toBe("<h1>after the patterns</h1>")
-    }), 240_000)
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  }, 240_000)
 })

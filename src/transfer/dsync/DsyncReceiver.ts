@@ -4,8 +4,8 @@
  * excluded paths and the temp files of transfers in flight) and, one DEL session (`delMachine`) per batch, ask
  * the requester which of our paths it lacks, delete exactly those (never outside the base, never the base
  * itself) and report the results. Synchronous: the walk is pulled one batch at a time, and a batch ends early
- * once `STEPS_PER_TURN` entries have been looked at (the rest waits for a later turn of the event loop), so
- * neither a large tree nor a long exclude list holds up the daemon. Sessions live in the daemon's one table of
+ * once a turn's entries have been looked at (`delBatches`; the rest waits for a later turn of the event loop),
+ * so neither a large tree nor a long exclude list holds up the daemon. Sessions live in the daemon's one table of
  * received sessions.
  */
 import { Context, Effect, Layer, Runtime } from "effect"
@@ -19,6 +19,7 @@ import { FileStore, isTempName, type LocalEntry, StoreError } from "../../store/
 import { walk } from "../../store/scan.js"
 import type { RoundTiming } from "../engine/rounds.js"
 import { type Driven, Sessions } from "../engine/Sessions.js"
+import { type Batch, batches } from "./delBatches.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import type { KindPolicy, Slot } from "../sessionTable.js"
@@ -41,42 +42,6 @@ export interface DsyncReceiverShape {
 }
 
 export class DsyncReceiver extends Context.Tag("makuo/DsyncReceiver")<DsyncReceiver, DsyncReceiverShape>() {}
-
-/** Entries of the walk looked at in one turn of the event loop at most (each matched against every pattern). */
-export const STEPS_PER_TURN = 256
-
-/** A DEL batch; `done`: the walk is over. A batch may be empty before then (the turn's steps ran out). */
-interface Batch {
-  readonly records: Array<DelRecord>
-  readonly done: boolean
-}
-
-/**
- * Cuts the records into DEL batches (16 records at most, that fit one payload), pulled one batch at a time; the
- * walk yields `undefined` for an entry looked at and passed over, so that a batch is bounded in work too.
- */
-const batches = (records: Iterator<DelRecord | undefined>) => {
-  let held: DelRecord | undefined
-  return (): Batch => {
-    const batch: Array<DelRecord> = []
-    let size = 0
-    for (let steps = 0; batch.length < 16; steps++) {
-      if (steps >= STEPS_PER_TURN) return { records: batch, done: false }
-      const pulled = held === undefined ? records.next() : { done: false as const, value: held }
-      held = undefined
-      if (pulled.done === true) return { records: batch, done: true }
-      if (pulled.value === undefined) continue
-      const n = 6 + utf8Length(pulled.value.path)
-      if (size + n > MAX_PAYLOAD) {
-        held = pulled.value
-        break
-      }
-      batch.push(pulled.value)
-      size += n
-    }
-    return { records: batch, done: false }
-  }
-}
 
 export const make = (options: { readonly readonly: boolean; readonly rounds: RoundTiming }) =>
   Effect.gen(function*() {
