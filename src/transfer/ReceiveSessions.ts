@@ -21,11 +21,13 @@ export interface ReceiveLimits {
 }
 
 /**
- * Ten of makuosan's 500 ms retransmission intervals (its timers run up to ~1 s late on an idle node: still five
- * in a row lost) — a sender waiting for an answer is never silent that long, while a forged half-open session
- * gives its slot and descriptors back within seconds instead of minutes.
+ * Twenty of makuosan's 500 ms retransmission intervals (its timers run up to ~1 s late on an idle node: still ten
+ * in a row lost). A sender waiting for an answer retransmits all along; the one quiet wait of a live sender is
+ * between an answered OPEN and its first DATA burst, behind the bursts of its other files at a low `--rate`,
+ * which a few seconds cover. A forged half-open session gives its slot and descriptors back within seconds
+ * instead of minutes.
  */
-export const HALF_OPEN_TIMEOUT = Duration.seconds(5)
+export const HALF_OPEN_TIMEOUT = Duration.seconds(10)
 
 export interface ReceiveSessionsShape {
   readonly table: SessionTable

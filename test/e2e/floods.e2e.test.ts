@@ -69,7 +69,7 @@ describe("a daemon with few descriptors under a flood of requests that hold them
       expect(counters.refusedDescriptors).toBeGreaterThan(0)
       // the forged sessions are half-open: gone within seconds of the flood
       const idle = Effect.map(makuo(["status", "--json", "--control", h2.control]), (r) => r.code === 0 && (JSON.parse(r.stdout) as Status).incoming.length === 0)
-      expect(yield* eventually(idle, "15 seconds")).toBe(true)
+      expect(yield* eventually(idle, "20 seconds")).toBe(true)
 
       fs.writeFileSync(join(h1.base, "page.html"), "<h1>after the flood</h1>")
       const sent = yield* makuo(["send", "page.html", "--control", h1.control], 60_000)

@@ -192,7 +192,7 @@ describe("send on the in-memory network", () => {
       expect((yield* b.wire.counters).refusedDescriptors).toBe(1)
       // the half-open transfers (OPEN without DATA) go with the idle collection within seconds, not minutes, and
       // their descriptors with them
-      yield* advance("6 seconds")
+      yield* advance("11 seconds")
       const events = yield* collect(a.jobs.run(job))
       expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { updated: 1, failed: 0 } })
       expect(fs.readdirSync(b.base)).toEqual(["page"])

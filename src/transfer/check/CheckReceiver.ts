@@ -30,77 +30,77 @@ export interface CheckReceiverShape {
 export class CheckReceiver extends Context.Tag("makuo/CheckReceiver")<CheckReceiver, CheckReceiverShape>() {}
 
 export const make = Effect.gen(function*() {
-    const wire = yield* Wire
-    const store = yield* FileStore
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    const receive = yield* ReceiveSessions
-    const table = receive.table
-    const hashes = yield* FiberMap.make<string>()
-    const runHash = yield* FiberMap.runtime(hashes)<never>()
+  const wire = yield* Wire
+  const store = yield* FileStore
+  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+  const receive = yield* ReceiveSessions
+  const table = receive.table
+  const hashes = yield* FiberMap.make<string>()
+  const runHash = yield* FiberMap.runtime(hashes)<never>()
 
-    const apply = (s: Session, event: Machine.Event) => {
-      const out: Array<Machine.Action> = []
-      Machine.step(s.machine, event, out)
-      for (const a of out) {
-        switch (a._tag) {
-          case "Reply":
-            wire.sendNow(Peer(s.from), { header: { ...wire.ack(s.request, a.state), seqno: 0, ostate: 0, error: a.error }, payload: emptyPayload })
-            break
-          case "Inspect": {
-            const found = store.inspectNow(a.path)
-            const error = found instanceof StoreError ? found.errno : Option.isNone(found) ? 2 : found.value.kind !== "file" ? 21 : 0
-            apply(s, { _tag: "Inspected", error })
+  const apply = (s: Session, event: Machine.Event) => {
+    const out: Array<Machine.Action> = []
+    Machine.step(s.machine, event, out)
+    for (const a of out) {
+      switch (a._tag) {
+        case "Reply":
+          wire.sendNow(Peer(s.from), { header: { ...wire.ack(s.request, a.state), seqno: 0, ostate: 0, error: a.error }, payload: emptyPayload })
+          break
+        case "Inspect": {
+          const found = store.inspectNow(a.path)
+          const error = found instanceof StoreError ? found.errno : Option.isNone(found) ? 2 : found.value.kind !== "file" ? 21 : 0
+          apply(s, { _tag: "Inspected", error })
+          break
+        }
+        case "Hash":
+          if (!receive.hold(s, 1, s.lastSeen, `md5 ${a.path}`)) {
+            apply(s, { _tag: "HashFailed", error: EMFILE })
             break
           }
-          case "Hash":
-            if (!receive.hold(s, 1, s.lastSeen, `md5 ${a.path}`)) {
-              apply(s, { _tag: "HashFailed", error: EMFILE })
-              break
-            }
-            runHash(s.key, store.digest(a.path).pipe(
-              Effect.ensuring(Effect.sync(() => table.drop(s, 1))),
-              Effect.match({
-                onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
-                onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
-              }),
-              Effect.flatMap((e) => Effect.sync(() => apply(s, e)))
-            ))
-            break
-          case "StopHash":
-            stop(s)
-            break
-          case "End":
-            table.remove(s.key)
-            break
-          default:
-            a satisfies never
-        }
+          runHash(s.key, store.digest(a.path).pipe(
+            Effect.ensuring(Effect.sync(() => table.drop(s, 1))),
+            Effect.match({
+              onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
+              onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
+            }),
+            Effect.flatMap((e) => Effect.sync(() => apply(s, e)))
+          ))
+          break
+        case "StopHash":
+          stop(s)
+          break
+        case "End":
+          table.remove(s.key)
+          break
+        default:
+          a satisfies never
       }
     }
+  }
 
-    // the sender retransmits OPEN while it waits, even during a long hash: a check is always half-open
-    const policy: KindPolicy<Session> = { flowing: () => false, busy: () => false, release: (s) => stop(s) }
+  // the sender retransmits OPEN while it waits, even during a long hash: a check is always half-open
+  const policy: KindPolicy<Session> = { flowing: () => false, busy: () => false, release: (s) => stop(s) }
 
-    const stop = (s: Session) => {
-      if (FiberMap.unsafeHas(hashes, s.key)) runFork(FiberMap.remove(hashes, s.key))
+  const stop = (s: Session) => {
+    if (FiberMap.unsafeHas(hashes, s.key)) runFork(FiberMap.remove(hashes, s.key))
+  }
+
+  const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
+    if (header.opcode !== Opcode.MD5) return false
+    let s = table.get<Session>("check", from, header.reqid)
+    if (s === undefined) {
+      if (!Machine.opens(header.nstate) || payload._tag !== "Mhash") return false
+      const { path, digest } = payload
+      s = receive.admit("check", policy, from, header.reqid, now, `md5 ${path}`, (slot) => ({ ...slot, machine: Machine.make(path, digest), request: header }))
+      if (s === undefined) return true
     }
+    s.lastSeen = now
+    s.request = header
+    apply(s, { _tag: "Request", nstate: header.nstate })
+    return true
+  }
 
-    const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
-      if (header.opcode !== Opcode.MD5) return false
-      let s = table.get<Session>("check", from, header.reqid)
-      if (s === undefined) {
-        if (!Machine.opens(header.nstate) || payload._tag !== "Mhash") return false
-        const { path, digest } = payload
-        s = receive.admit("check", policy, from, header.reqid, now, `md5 ${path}`, (slot) => ({ ...slot, machine: Machine.make(path, digest), request: header }))
-        if (s === undefined) return true
-      }
-      s.lastSeen = now
-      s.request = header
-      apply(s, { _tag: "Request", nstate: header.nstate })
-      return true
-    }
-
-    return CheckReceiver.of({ handle })
-  })
+  return CheckReceiver.of({ handle })
+})
 
 export const layer = Layer.scoped(CheckReceiver, make)
