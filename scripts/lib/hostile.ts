@@ -3,8 +3,8 @@
  */
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { Opcode, SendState } from "../../src/protocol/constants.js"
-import type { Ipv4, ReqId } from "../../src/protocol/message.js"
+import { Flag, Opcode, SendState } from "../../src/protocol/constants.js"
+import type { Ipv4, Payload, ReqId } from "../../src/protocol/message.js"
 import { encode } from "../../src/protocol/v7.js"
 
 /** The datagrams of makuosan's captures (`test/vectors/`): the seeds of the mutations. */
@@ -14,19 +14,57 @@ export const capturedDatagrams = (dir: string): ReadonlyArray<Uint8Array> => fs.
       .map((v) => Uint8Array.from(Buffer.from(v.hex!, "hex")))
   )
 
+interface Forged {
+  readonly opcode: number
+  readonly nstate: number
+  readonly reqid: number
+  readonly seqno?: number
+  readonly flags?: number
+  readonly payload: Payload
+}
+
+/** The datagram of a forged request to a daemon of `group`:`port`, or undefined when the codec refuses it. */
+const encodeForged = (r: Forged, group: string, port: number): Uint8Array | undefined => {
+  const encoded = encode({
+    header: {
+      opcode: r.opcode, nstate: r.nstate, ostate: 0, flags: r.flags ?? 0, reqid: r.reqid as ReqId, seqno: r.seqno ?? 0, maddr: group as Ipv4, mport: port,
+      error: 0, hash: new Uint8Array(16)
+    },
+    payload: r.payload
+  })
+  return encoded._tag === "Right" ? encoded.right : undefined
+}
+
+/** A well-formed request of a forged transfer to a daemon of `group`:`port`: the datagram's bytes. */
+export const forgedRequest = (r: Forged, group = "224.0.0.108", port = 5000): Uint8Array => {
+  const bytes = encodeForged(r, group, port)
+  if (bytes === undefined) throw new Error(`forged request ${r.opcode}/${r.nstate} does not encode`)
+  return bytes
+}
+
+/**
+ * A DSYNC that floods its member with exclude patterns: OPEN, then `batches` DATA datagrams of 341 one-byte
+ * patterns each (as many as fit one payload), numbered in order, then the terminator.
+ */
+export const patternFlood = (reqid: number, batches: number, group?: string, port?: number): Array<Uint8Array> => {
+  const patterns = Array.from({ length: 341 }, (_, i) => String.fromCharCode(33 + (i % 90)))
+  const request = (nstate: number, seqno: number, payload: Payload) =>
+    forgedRequest({ opcode: Opcode.DSYNC, nstate, reqid, seqno, flags: Flag.RECURS, payload }, group, port)
+  return [
+    request(SendState.OPEN, 0, { _tag: "DsyncPath", path: "." }),
+    ...Array.from({ length: batches }, (_, i) => request(SendState.DATA, (i + 1) * patterns.length, { _tag: "ExcludePatterns", patterns })),
+    request(SendState.DATA, batches * patterns.length + 1, { _tag: "ExcludePatterns", patterns: [] })
+  ]
+}
+
 const hostilePaths = ["/etc/evil", "../outside/evil", "a/../../outside/evil", "link/evil", "./../evil", "x\u0000y", "a//b/../../../evil"]
 
 /** A well-formed SEND STAT/OPEN for a hostile path: what the codec accepts and the receiver must refuse. */
-const hostileRequest = (path: string, nstate: number, reqid: number): Uint8Array | undefined => {
-  const r = encode({
-    header: {
-      opcode: Opcode.SEND, nstate, ostate: 0, flags: 0, reqid: reqid as ReqId, seqno: 0, maddr: "224.0.0.108" as Ipv4, mport: 5000, error: 0,
-      hash: new Uint8Array(16)
-    },
+const hostileRequest = (path: string, nstate: number, reqid: number): Uint8Array | undefined =>
+  encodeForged({
+    opcode: Opcode.SEND, nstate, reqid,
     payload: { _tag: "Mstat", mode: 0o104755, uid: 0, gid: 0, size: 5, mtime: 1, ctime: 1, path, linkTarget: "", rdevHigh: 0, rdevLow: 0 }
-  })
-  return r._tag === "Right" ? r.right : undefined
-}
+  }, "224.0.0.108", 5000)
 
 /**
  * The `i`-th datagram of a flood: one in 50 random bytes, one in 50 a well-formed SEND STAT/OPEN for a hostile

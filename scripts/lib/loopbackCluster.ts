@@ -74,25 +74,32 @@ export const freePort = (addresses: ReadonlyArray<string>) =>
     return yield* Effect.die(new Error("no free UDP port found on loopback"))
   })
 
+/**
+ * Starts daemon `index` on 127.0.0.`index+1`; `openFiles` runs it under that RLIMIT_NOFILE (through `prlimit`,
+ * which execs it: the PID is the daemon's).
+ */
 export const startDaemon = (
   dir: string,
   index: number,
   port: number,
   extra: ReadonlyArray<string> = [],
-  bin = BIN
+  options: { readonly bin?: string; readonly openFiles?: number } = {}
 ): Effect.Effect<Daemon, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
+      const bin = options.bin ?? BIN
       if (!existsSync(bin)) throw new Error(`${bin} is missing: run 'npm run build' first`)
       const name = `h${index}`
       const address = `127.0.0.${index + 1}`
       const base = join(dir, name, "base")
       mkdirSync(base, { recursive: true })
       const control = join(dir, name, "sock")
-      const child = spawn(process.execPath, [
-        bin, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
+      const argv = [
+        process.execPath, bin, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
         "--control", control, "--name", name, ...extra
-      ], { stdio: ["ignore", "ignore", "pipe"] })
+      ]
+      const [command, ...args] = options.openFiles === undefined ? argv : ["prlimit", `--nofile=${options.openFiles}:${options.openFiles}`, ...argv]
+      const child = spawn(command!, args, { stdio: ["ignore", "ignore", "pipe"] })
       let log = ""
       child.stderr!.on("data", (d: Buffer) => void (log += d.toString()))
       return { name, address, base, control, process: child, log: () => log }

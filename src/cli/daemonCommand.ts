@@ -118,21 +118,25 @@ const options = {
   ),
   maxSessions: Options.integer("max-sessions").pipe(
     Options.optional,
-    Options.withDescription(`Transfers this daemon receives at once, from all peers; a STAT beyond it is ignored (logged). Default: ${defaults.maxSessions}.`)
+    Options.withDescription(
+      "Sessions this daemon receives at once, from all peers — transfers, checks (MD5), DSYNC and DEL alike; a request " +
+        `that would open one more is ignored (counted in status, logged). Default: ${defaults.maxSessions}.`
+    )
   ),
   maxSessionsPerPeer: Options.integer("max-sessions-per-peer").pipe(
     Options.optional,
     Options.withDescription(
-      "Transfers one peer may have open here at once, so that one host's flood of forged STATs cannot take every " +
+      "Sessions (of every kind) one peer may have open here at once, so that one host's flood of forged requests cannot take every " +
         `slot (a makuo sender keeps at most --parallel, 64 at most, per job). Default: ${defaults.maxSessionsPerPeer}.`
     )
   ),
   maxTempFiles: Options.integer("max-temp-files").pipe(
     Options.optional,
     Options.withDescription(
-      "Files this daemon receives at once (each an open temp file and its directory); an OPEN beyond is answered " +
-        "EMFILE, which the sender reports. Default: 1024, or fewer when the open-files limit (ulimit -n, LimitNOFILE) " +
-        "is low; a value that does not fit under that limit is refused."
+      "Files this daemon receives at once (each an open temp file and its directory). Twice this is the budget of every " +
+        "descriptor received sessions hold: temp files, a directory held from STAT to OPEN, a file being hashed for a " +
+        "check; an OPEN or check beyond it is answered EMFILE, which the sender reports. Default: 1024, or fewer when the " +
+        "open-files limit (ulimit -n, LimitNOFILE) is low; a value that does not fit under that limit is refused."
     )
   ),
   keepSetid: Options.boolean("keep-setid").pipe(

@@ -48,7 +48,7 @@ export const statusText = (s: StatusInfo): string => {
     `members    ${s.members}`,
     `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
     `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,
-    `refused    sessions ${c.refusedSessions}  unknown transfers ${c.unknownTransfers}  paths ${c.refusedPaths}` +
+    `refused    sessions ${c.refusedSessions}  descriptors ${c.refusedDescriptors}  patterns ${c.refusedPatterns}  unknown transfers ${c.unknownTransfers}  paths ${c.refusedPaths}` +
     `  setid bits ${c.setidDropped}  disk full ${c.diskFull}`,
     `memory     rss ${mib(s.memory.rss)}  heap ${mib(s.memory.heapUsed)} of ${mib(s.memory.heapTotal)}  external ${mib(s.memory.external)}`,
     `transfers  retransmitted blocks ${c.retransmittedBlocks}  members lost ${c.membersLost}`,

@@ -45,6 +45,8 @@ export const Counters = Schema.Struct({
   sendErrors: Schema.Number,
   overflowed: Schema.Number,
   refusedSessions: Schema.Number,
+  refusedDescriptors: Schema.Number,
+  refusedPatterns: Schema.Number,
   unknownTransfers: Schema.Number,
   refusedPaths: Schema.Number,
   setidDropped: Schema.Number,

@@ -12,6 +12,7 @@ import * as DelReceiver from "../transfer/dsync/DelReceiver.js"
 import * as DsyncReceiver from "../transfer/dsync/DsyncReceiver.js"
 import * as Sessions from "../transfer/engine/Sessions.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
+import * as ReceiveSessions from "../transfer/ReceiveSessions.js"
 import * as SendEngine from "../transfer/engine/SendEngine.js"
 import * as Jobs from "../transfer/Jobs.js"
 import * as Timers from "../transfer/Timers.js"
@@ -28,12 +29,12 @@ export const layer = (config: NodeConfig) =>
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(SendEngine.layer),
     Layer.provideMerge(FileReceiver.layer(config.receiver)),
-    Layer.provideMerge(CheckReceiver.layer(config.receiver.idleTimeout)),
-    Layer.provideMerge(DelReceiver.layer(config.receiver.idleTimeout)),
-    Layer.provideMerge(
-      DsyncReceiver.layer({ readonly: config.receiver.readonly, idleTimeout: config.receiver.idleTimeout, rounds: Jobs.roundTiming })
-    ),
+    Layer.provideMerge(CheckReceiver.layer),
+    Layer.provideMerge(DelReceiver.layer),
+    Layer.provideMerge(DsyncReceiver.layer({ readonly: config.receiver.readonly, rounds: Jobs.roundTiming })),
     Layer.provideMerge(Sessions.layer),
+    // above the file store: the sessions' temp files are discarded before the store closes its base
+    Layer.provideMerge(ReceiveSessions.layer(config.receiver)),
     Layer.provideMerge(Acks.layer),
     Layer.provideMerge(Timers.layer),
     Layer.provideMerge(Members.layer(config.members)),

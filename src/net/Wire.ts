@@ -45,8 +45,12 @@ export interface WireCounters {
   readonly sendErrors: number
   /** Arrived before the daemon could take them (start-up). */
   readonly overflowed: number
-  /** STATs ignored: the receive table, or the sending peer's share of it, was full. */
+  /** Sessions (SEND STAT, MD5/DSYNC/DEL OPEN) ignored: the receive table, or the sending peer's share of it, was full. */
   readonly refusedSessions: number
+  /** Temp files or MD5 hashes refused (EMFILE to the sender): the descriptors of received sessions were in use. */
+  readonly refusedDescriptors: number
+  /** DSYNC exclude lists refused: more patterns than one session may bring (nothing is deleted for it). */
+  readonly refusedPatterns: number
   /** Requests for a transfer this daemon does not have (late copies, or forged), answered as makuosan does. */
   readonly unknownTransfers: number
   /** Received paths refused (absolute, `..`, NUL, a symlink parent): answered with an error. */
@@ -58,7 +62,7 @@ export interface WireCounters {
 }
 
 /** Why a well-formed datagram was turned away above the wire: counted for `status`. */
-export type Refusal = "refusedSessions" | "unknownTransfers" | "refusedPaths" | "setidDropped" | "diskFull"
+export type Refusal = "refusedSessions" | "refusedDescriptors" | "refusedPatterns" | "unknownTransfers" | "refusedPaths" | "setidDropped" | "diskFull"
 
 export interface RequestFields {
   readonly opcode: number
@@ -103,7 +107,7 @@ export const make = Effect.gen(function*() {
   const mport = transport.group.port
   // random start instead of makuosan's 0: a restarted sender must not reuse the reqids of its previous run (E16)
   let reqid = yield* Random.nextIntBetween(0, 0x7fff_ffff)
-  const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, refusedSessions: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0 }
+  const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, refusedSessions: 0, refusedDescriptors: 0, refusedPatterns: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0 }
 
   const groupBytes = new Uint8Array(6)
   groupBytes.set(parseIpv4(maddr)!, 0)

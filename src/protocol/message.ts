@@ -123,9 +123,12 @@ export const Mhash = Schema.TaggedStruct("Mhash", {
 /** DSYNC OPEN: `.` or `./<path>`. */
 export const DsyncPath = Schema.TaggedStruct("DsyncPath", { path: WireName(MAX_PAYLOAD) })
 
-/** DSYNC DATA: exclude patterns; an empty list is the terminator. */
+/**
+ * DSYNC DATA: exclude patterns; an empty list is the terminator. As many as fit the payload: makuosan packs them
+ * by bytes (341 one-byte patterns in one datagram are well-formed), so the receiver bounds them per session.
+ */
 export const ExcludePatterns = Schema.TaggedStruct("ExcludePatterns", {
-  patterns: Schema.Array(WireName(MAX_PAYLOAD - 2)).pipe(Schema.maxItems(16))
+  patterns: Schema.Array(WireName(MAX_PAYLOAD - 2))
 }).pipe(
   Schema.filter((p) => p.patterns.reduce((n, s) => n + 2 + utf8Length(s), 0) <= MAX_PAYLOAD, {
     message: () => "patterns exceed one payload"
@@ -136,8 +139,9 @@ export const ExcludePatterns = Schema.TaggedStruct("ExcludePatterns", {
 export const DelRecord = Schema.Struct({ value: U32, path: WireName(MAX_PAYLOAD - 6) })
 export type DelRecord = typeof DelRecord.Type
 
+/** DEL OPEN/DATA: as many records as fit the payload (makuosan's batches are cut by bytes only). */
 export const DelRecords = Schema.TaggedStruct("DelRecords", {
-  records: Schema.Array(DelRecord).pipe(Schema.maxItems(16))
+  records: Schema.Array(DelRecord)
 }).pipe(
   Schema.filter((p) => p.records.reduce((n, r) => n + 6 + utf8Length(r.path), 0) <= MAX_PAYLOAD, {
     message: () => "records exceed one payload"

@@ -11,6 +11,7 @@ import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { grammar, main } from "../../src/cli/main.js"
 import { fakeControl } from "../support/fakeControl.js"
+import { idleStatus } from "../support/status.js"
 
 const run = (args: ReadonlyArray<string>) =>
   Effect.gen(function*() {
@@ -25,14 +26,6 @@ const run = (args: ReadonlyArray<string>) =>
     return { code, out: out.join("\n"), err: err.join("\n") }
   })
 
-const status = {
-  version: "0.1.0", host: "web1", pid: 42, base: "/var/www", group: "224.0.0.108", port: 5000, bind: "0.0.0.0",
-  interface: "default", ttl: 1, recvBuffer: 8 << 20, readonly: false, baseWritable: true, io: "gso",
-  startedAt: 0, now: 60_000, members: 0,
-  counters: { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, overflowed: 0, refusedSessions: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0, retransmittedBlocks: 0, membersLost: 0 },
-  memory: { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }, outgoing: [], incoming: []
-}
-
 const reply = (request: Record<string, unknown>): ReadonlyArray<object> => {
   switch (request["_tag"]) {
     case "Send":
@@ -40,7 +33,7 @@ const reply = (request: Record<string, unknown>): ReadonlyArray<object> => {
     case "Members":
       return [{ _tag: "MemberList", members: [], now: 0 }]
     case "Status":
-      return [{ _tag: "Status", status }]
+      return [{ _tag: "Status", status: idleStatus }]
     default:
       return []
   }
@@ -71,6 +64,7 @@ const transferCases = (dir: string): ReadonlyArray<Case> => {
     { option: "--dry-run", commands: ["send", "sync"], forms: [["--dry-run"], ["-n"]], request: { dryRun: true } },
     { option: "--target", commands: transfers, forms: [["--target", "h2"], ["--target=h2"], ["-t", "h2"]], request: { targets: ["h2"] } },
     { option: "--delete", commands: ["send"], forms: [["--delete"]], request: { delete: true } },
+    { option: "--checksum", commands: ["send", "sync"], forms: [["--checksum"], ["-c"]], request: { checksum: true } },
     { option: "--exclude", commands: transfers, forms: [["--exclude", "*.log"], ["--exclude=*.log"]], request: { excludes: ["*.log"] } },
     { option: "--exclude-from", commands: transfers, forms: [["--exclude-from", file], [`--exclude-from=${file}`]], request: { excludes: ["cache/"] } },
     { option: "--parallel", commands: transfers, forms: [["--parallel", "3"], ["--parallel=3"]], request: { parallel: 3 } },
@@ -94,7 +88,7 @@ describe("the command line: every option of every command, in both forms, anywhe
         // every option the command declares is in the table (--control is in every run below)
         expect(longOptions(command)).toEqual([...cases.filter((c) => c.commands.includes(command)).map((c) => c.option), "--control"].sort())
       }
-      const plain = { paths: ["a"], recursive: false, dryRun: false, delete: false, targets: [], excludes: [], parallel: 32, reportSkipped: false, rateMbit: null, timeoutMs: 60_000 }
+      const plain = { paths: ["a"], recursive: false, dryRun: false, delete: false, checksum: false, targets: [], excludes: [], parallel: 32, reportSkipped: false, rateMbit: null, timeoutMs: 60_000 }
       for (const c of cases) {
         for (const command of c.commands) {
           for (const form of c.forms) {

@@ -1,14 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { diagnose, type Facts } from "../../src/cli/doctor.js"
-import type { StatusInfo } from "../../src/control/Protocol.js"
+import { idleStatus as status } from "../support/status.js"
 
-const status: StatusInfo = {
-  version: "0.1.0", host: "web1", pid: 42, base: "/var/www", group: "224.0.0.108", port: 5000, bind: "0.0.0.0",
-  interface: "default", ttl: 1, recvBuffer: 8 << 20, readonly: false, baseWritable: true, io: "gso",
-  startedAt: 0, now: 60_000, members: 1,
-  counters: { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, overflowed: 0, refusedSessions: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0, retransmittedBlocks: 0, membersLost: 0 },
-  memory: { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }, outgoing: [], incoming: []
-}
 const healthy: Extract<Facts, { _tag: "Daemon" }> = {
   _tag: "Daemon", control: "/run/makuo/makuo.sock", status,
   members: [{ host: "web2", address: "10.0.0.2", port: 5000, version: "0.1.0", lastSeen: 59_000, since: 0 }],

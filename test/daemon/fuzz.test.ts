@@ -6,7 +6,7 @@
  * outside its base; what the forged transfers left is collected with their sessions (no temp file remains).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Duration, Effect, Layer, Stream } from "effect"
+import { Chunk, Context, Duration, Effect, Layer, Logger, Stream } from "effect"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,7 +16,7 @@ import { isTempName } from "../../src/store/FileStore.js"
 import { advance, driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 import { prng } from "../../scripts/lib/prng.js"
-import { capturedDatagrams, hostileDatagram } from "../../scripts/lib/hostile.js"
+import { capturedDatagrams, hostileDatagram, patternFlood } from "../../scripts/lib/hostile.js"
 
 const DATAGRAMS = 100_000
 
@@ -79,4 +79,43 @@ describe("a daemon under a flood of hostile datagrams", () => {
       expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 0, lost: 0 } })
       expect(fs.readFileSync(join(base, "site", "index.html"), "utf8")).toBe("<h1>after the flood</h1>")
     }), 240_000)
+
+  it.scoped("3000 DSYNC datagrams of 341 one-byte exclude patterns each: every session refused, nothing walked or deleted, the daemon still receives; out-of-order batches warned of once", () => {
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => void (logLevel._tag === "Warning" && warnings.push(String(message))))
+    return Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 12 })
+      const victim = yield* startNode(net, "10.0.0.2")
+      const sender = yield* startNode(net, "10.0.0.1")
+      const attacker = Context.get(yield* Layer.build(net.transport("10.0.0.9")), Transport)
+      fs.writeFileSync(join(victim.base, "keep"), "kept")
+      // six DSYNC sessions of 500 batches each: 170 500 patterns per session, 1 023 000 in all
+      for (let session = 0; session < 6; session++) {
+        const datagrams = patternFlood(7000 + session, 500)
+        for (let i = 0; i < datagrams.length; i++) {
+          attacker.send(Peer({ address: victim.address, port: 5000 }), datagrams[i]!)
+          if (i % 100 === 99) yield* settle
+        }
+        yield* settle
+      }
+      // and a session whose batches all arrive with one missing before them: the same complaint a thousand times
+      const [open, ...batches] = patternFlood(8000, 1001)
+      attacker.send(Peer({ address: victim.address, port: 5000 }), open!)
+      for (let i = 1; i < 1001; i++) {
+        attacker.send(Peer({ address: victim.address, port: 5000 }), batches[i]!)
+        if (i % 100 === 99) yield* settle
+      }
+      yield* settle
+      const counters = yield* victim.wire.counters
+      expect(counters.malformed).toBe(0)
+      expect(counters.refusedPatterns).toBe(6)
+      expect(warnings.filter((w) => w.includes("exclude patterns missing"))).toHaveLength(1)
+      expect(warnings.filter((w) => w.includes("exclude patterns or"))).toHaveLength(1)
+      expect(fs.readFileSync(join(victim.base, "keep"), "utf8")).toBe("kept")
+      fs.writeFileSync(join(sender.base, "index.html"), "<h1>after the patterns</h1>")
+      const events = Chunk.toReadonlyArray(yield* driveClock(Stream.runCollect(sender.jobs.run({ ...job, paths: ["index.html"] }))))
+      expect(events.at(-1)).toMatchObject({ _tag: "Summary", summary: { failed: 0, lost: 0 } })
+      expect(fs.readFileSync(join(victim.base, "index.html"), "utf8")).toBe("<h1>after the patterns</h1>")
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  }, 240_000)
 })

@@ -33,7 +33,7 @@ describe.skipIf(process.getuid?.() !== 0)("a root daemon's local security", () =
       fs.chmodSync(join(dir, "h2"), 0o700)
       fs.chownSync(join(dir, "h2", "base"), NOBODY, NOBODY)
       const h1 = yield* startDaemon(dir, 1, port)
-      const h2 = yield* startDaemon(dir, 2, port, ["--user", "nobody", "--control-group", String(DEPLOY_GID)], bin)
+      const h2 = yield* startDaemon(dir, 2, port, ["--user", "nobody", "--control-group", String(DEPLOY_GID)], { bin })
       const both = Effect.map(Effect.forEach([h1, h2], memberNames), (ls) => ls.every((l) => l.length === 1))
       expect(yield* eventually(both, "5 seconds"), h2.log()).toBe(true)
       expect(credentials(h2)).toEqual({ Uid: "65534 65534 65534 65534", Gid: "65534 65534 65534 65534", Groups: "65534" })

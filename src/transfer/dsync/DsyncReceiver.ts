@@ -3,10 +3,12 @@
  * Once the exclude patterns are complete, the work: we walk our own tree (never following a link, skipping
  * excluded paths and the temp files of transfers in flight) and, one DEL session (`delMachine`) per batch, ask
  * the requester which of our paths it lacks, delete exactly those (never outside the base, never the base
- * itself) and report the results. Synchronous: the walk is pulled one batch at a time, so a large tree never
- * holds up the daemon.
+ * itself) and report the results. Synchronous: the walk is pulled one batch at a time, and a batch ends early
+ * once a turn's entries have been looked at (`delBatches`; the rest waits for a later turn of the event loop),
+ * so neither a large tree nor a long exclude list holds up the daemon. Sessions live in the daemon's one table of
+ * received sessions.
  */
-import { Context, Duration, Effect, Layer, Runtime } from "effect"
+import { Context, Effect, Layer, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
 import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
@@ -17,21 +19,22 @@ import { FileStore, type LocalEntry, StoreError } from "../../store/FileStore.js
 import { walk } from "../../store/scan.js"
 import type { RoundTiming } from "../engine/rounds.js"
 import { type Driven, Sessions } from "../engine/Sessions.js"
-import { collectIdle, sessionKey } from "../idleSessions.js"
+import { type Batch, batches } from "./delBatches.js"
+import { ReceiveSessions } from "../ReceiveSessions.js"
+import { rateLimitedLog } from "../rateLimitedLog.js"
+import type { KindPolicy, Slot } from "../sessionTable.js"
+import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import * as Del from "./delMachine.js"
 import * as Machine from "./dsyncReceiveMachine.js"
 
-interface Session {
-  readonly key: string
+interface Session extends Slot {
   readonly machine: Machine.DsyncReceiveSession
-  readonly from: Received["from"]
   readonly path: string
   readonly flags: number
   /** The walk, once started; the DEL session of its current batch. */
-  work: { readonly walk: Generator<DelRecord>; readonly next: () => Array<DelRecord>; del: Driven<Del.Event> | undefined } | undefined
+  work: { readonly walk: Generator<DelRecord | undefined>; readonly next: () => Batch; del: Driven<Del.Event> | undefined } | undefined
   /** The terminator of the exclude patterns: the unsolicited CLOSE answers it. */
   terminator: Header | undefined
-  lastSeen: number
 }
 
 export interface DsyncReceiverShape {
@@ -40,37 +43,18 @@ export interface DsyncReceiverShape {
 
 export class DsyncReceiver extends Context.Tag("makuo/DsyncReceiver")<DsyncReceiver, DsyncReceiverShape>() {}
 
-/** Cuts the records into DEL batches (16 records at most, that fit one payload), pulled one batch at a time. */
-const batches = (records: Iterator<DelRecord>) => {
-  let held: DelRecord | undefined
-  return (): Array<DelRecord> => {
-    const batch: Array<DelRecord> = []
-    let size = 0
-    while (batch.length < 16) {
-      const pulled = held === undefined ? records.next() : { done: false as const, value: held }
-      held = undefined
-      if (pulled.done === true) break
-      const n = 6 + utf8Length(pulled.value.path)
-      if (size + n > MAX_PAYLOAD) {
-        held = pulled.value
-        break
-      }
-      batch.push(pulled.value)
-      size += n
-    }
-    return batch
-  }
-}
-
-export const make = (options: { readonly readonly: boolean; readonly idleTimeout: Duration.Duration; readonly rounds: RoundTiming }) =>
+export const make = (options: { readonly readonly: boolean; readonly rounds: RoundTiming }) =>
   Effect.gen(function*() {
     const wire = yield* Wire
     const store = yield* FileStore
     const sessions = yield* Sessions
+    const receive = yield* ReceiveSessions
+    const table = receive.table
     const context = { ...options.rounds, rtt: sessions.rtt }
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const warn = (message: string) => void runFork(Effect.logWarning(message))
-    const table = new Map<string, Session>()
+    // a flood repeats these by the thousand
+    const notice = rateLimitedLog<"order" | "patterns">(warn)
 
     const apply = (s: Session, header: Header, event: Machine.Event) => {
       const out: Array<Machine.Action> = []
@@ -90,10 +74,14 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
             stop(s)
             break
           case "Warn":
-            warn(`dsync of ${s.path} from ${s.from.address}: ${a.message}`)
+            notice("order", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, s.lastSeen)
+            break
+          case "TooMany":
+            wire.refused("refusedPatterns")
+            notice("patterns", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, s.lastSeen)
             break
           case "End":
-            table.delete(s.key)
+            table.remove(s.key)
             break
           default:
             a satisfies never
@@ -101,23 +89,26 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
       }
     }
 
-    /** What we have under the path, deepest first (a directory after its contents). */
-    function* candidates(s: Session, patterns: ReadonlyArray<string>): Generator<DelRecord> {
+    /** What we have under the path, deepest first (a directory after its contents); `undefined` for an entry passed over. */
+    function* candidates(s: Session, patterns: ReadonlyArray<string>): Generator<DelRecord | undefined> {
       const exclude = makeExclude(store.base, patterns)
       const recursive = (s.flags & Flag.RECURS) !== 0
-      const record = (rel: string, entry: LocalEntry): Array<DelRecord> =>
-        rel !== "." && 6 + utf8Length(rel) <= MAX_PAYLOAD ? [{ value: entry.mode, path: rel }] : []
+      const record = (rel: string, entry: LocalEntry): DelRecord | undefined =>
+        rel !== "." && 6 + utf8Length(rel) <= MAX_PAYLOAD ? { value: entry.mode, path: rel } : undefined
       for (const item of walk(store, { paths: [s.path], recursive, exclude })) {
-        if (item._tag !== "Entry") continue
+        if (item._tag !== "Entry") {
+          yield undefined
+          continue
+        }
         if (!recursive && item.entry.kind === "directory") {
           // without -r: the directory's own entries (never the temp file of a transfer in flight), then the directory
           const listed = store.listNow(item.rel)
           for (const { name, entry } of listed instanceof StoreError ? [] : listed) {
             const rel = `${item.rel}/${name}`
-            if (!store.isLiveTemp(rel) && !exclude.excludes(rel, entry.kind === "directory")) yield* record(rel, entry)
+            yield !store.isLiveTemp(rel) && !exclude.excludes(rel, entry.kind === "directory") ? record(rel, entry) : undefined
           }
-          if (!exclude.excludes(item.rel, true)) yield* record(item.rel, item.entry)
-        } else if (recursive || !exclude.excludes(item.rel, item.entry.kind === "directory")) yield* record(item.rel, item.entry)
+          yield exclude.excludes(item.rel, true) ? undefined : record(item.rel, item.entry)
+        } else yield recursive || !exclude.excludes(item.rel, item.entry.kind === "directory") ? record(item.rel, item.entry) : undefined
       }
     }
 
@@ -131,8 +122,10 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
     /** The next batch's DEL session, or the end of the work. */
     const nextDel = (s: Session) => {
       const work = s.work!
-      const batch = work.next()
-      if (batch.length === 0) return done(s, true)
+      const { records: batch, done: over } = work.next()
+      if (batch.length === 0 && over) return done(s, true)
+      // the turn's steps are spent on entries passed over: the walk goes on in a later turn (unless stopped)
+      if (batch.length === 0) return void runFork(Effect.zipRight(yieldToEventLoop, Effect.sync(() => s.machine.work === "running" && nextDel(s))))
       const state = Del.make(wire.nextReqIdNow(), s.terminator!.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, sessions.now())
       work.del = sessions.drive<Del.DelSession, Del.Event, Exclude<Del.Action, { _tag: "Transmit" | "Deadline" }>>({
         reqid: state.reqid,
@@ -169,6 +162,9 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
       nextDel(s)
     }
 
+    // the requester retransmits while it waits for us; our walk, while it runs, keeps the session
+    const policy: KindPolicy<Session> = { flowing: () => false, busy: (s) => s.machine.work === "running", release: (s) => stop(s) }
+
     const stop = (s: Session) => {
       s.work?.del?.close()
       s.work?.walk.return(undefined)
@@ -176,12 +172,19 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
 
     const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
       if (header.opcode !== Opcode.DSYNC) return false
-      const key = sessionKey(from, header.reqid)
-      let s = table.get(key)
+      let s = table.get<Session>("dsync", from, header.reqid)
       if (s === undefined) {
         if (!Machine.opens(header.nstate) || payload._tag !== "DsyncPath") return false
         const path = payload.path === "." ? "." : payload.path.replace(/^\.?\/+/, "")
-        table.set(key, s = { key, machine: Machine.make(), from, path, flags: header.flags, work: undefined, terminator: undefined, lastSeen: now })
+        s = receive.admit("dsync", policy, from, header.reqid, now, `dsync of ${path}`, (slot) => ({
+          ...slot,
+          machine: Machine.make(),
+          path,
+          flags: header.flags,
+          work: undefined,
+          terminator: undefined
+        }))
+        if (s === undefined) return true
       }
       if (header.nstate === SendState.DATA && payload._tag !== "ExcludePatterns") return false
       s.lastSeen = now
@@ -189,7 +192,6 @@ export const make = (options: { readonly readonly: boolean; readonly idleTimeout
       return true
     }
 
-    yield* collectIdle(table, options.idleTimeout, (s) => Effect.sync(() => stop(s)), (s) => s.machine.work === "running")
 
     return DsyncReceiver.of({ handle })
   })

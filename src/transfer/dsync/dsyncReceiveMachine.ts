@@ -5,15 +5,27 @@
  * begin — never with a batch missing (E13: makuosan scans with whatever patterns happened to arrive). CLOSE is
  * answered OPEN while the work runs, CLOSE once it is over (when it completes, an unsolicited CLOSE says so at
  * once); BREAK stops it. A session is mutated in place.
+ *
+ * The patterns come from any peer, and every path of the walk is matched against every one of them: a session
+ * takes `MAX_PATTERNS` patterns of `MAX_PATTERN_BYTES` bytes in all at most. Beyond, it is refused (`TooMany`):
+ * its patterns are dropped and it deletes nothing — never a walk with part of the excludes.
  */
 import { RecvState, SendState } from "../../protocol/constants.js"
+import { utf8Length } from "../../protocol/text.js"
 
-export type Work = "waiting" | "running" | "done" | "stopped"
+/** More than any real exclude list (makuosan's msync sends each pattern as one console command). */
+export const MAX_PATTERNS = 1024
+export const MAX_PATTERN_BYTES = 64 * 1024
+
+/** `refused`: too many exclude patterns; nothing is done for it. */
+export type Work = "waiting" | "running" | "done" | "stopped" | "refused"
 
 export interface DsyncReceiveSession {
   readonly patterns: Array<string>
   /** Patterns received so far, as numbered by the requester's `seqno`. */
   count: number
+  /** Their bytes. */
+  bytes: number
   work: Work
   ended: boolean
 }
@@ -35,20 +47,32 @@ export type Action =
   /** Walk the tree with these excludes and hold the DEL sessions; step `WorkDone` when over. */
   | { readonly _tag: "Start"; readonly patterns: ReadonlyArray<string> }
   | { readonly _tag: "Stop" }
+  /** A batch arrived out of order: the work waits for the missing one. */
   | { readonly _tag: "Warn"; readonly message: string }
+  /** The exclude list exceeds the caps: the session is refused. */
+  | { readonly _tag: "TooMany"; readonly message: string }
   | { readonly _tag: "End" }
 
 /** A session opens on DSYNC OPEN only. */
 export const opens = (nstate: number) => nstate === SendState.OPEN
 
-export const make = (): DsyncReceiveSession => ({ patterns: [], count: 0, work: "waiting", ended: false })
+export const make = (): DsyncReceiveSession => ({ patterns: [], count: 0, bytes: 0, work: "waiting", ended: false })
 
 const ack = (state: number, out: Array<Action>): void => void out.push({ _tag: "Ack", state, unsolicited: false, seqno: undefined })
 
 const onData = (s: DsyncReceiveSession, seqno: number, patterns: ReadonlyArray<string>, out: Array<Action>) => {
   if (patterns.length > 0) {
-    if (seqno === s.count + patterns.length) (s.patterns.push(...patterns), (s.count = seqno))
-    else if (seqno > s.count) {
+    if (seqno === s.count + patterns.length) {
+      if (s.work === "waiting") {
+        const bytes = patterns.reduce((n, p) => n + utf8Length(p), s.bytes)
+        if (seqno > MAX_PATTERNS || bytes > MAX_PATTERN_BYTES) {
+          s.work = "refused"
+          s.patterns.length = 0
+          out.push({ _tag: "TooMany", message: `more than ${MAX_PATTERNS} exclude patterns or ${MAX_PATTERN_BYTES} bytes of them; refused, deleting nothing` })
+        } else s.patterns.push(...patterns), (s.bytes = bytes)
+      }
+      s.count = seqno
+    } else if (seqno > s.count) {
       // a batch before this one never arrived: the work would go without its excludes (E13); wait for it
       return void out.push({ _tag: "Warn", message: `exclude patterns missing before #${seqno}` })
     }

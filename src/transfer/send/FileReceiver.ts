@@ -1,7 +1,8 @@
 /**
  * Receive sessions of SEND transfers driven by other daemons: finds the session of each request by
  * (source address, port, reqid), runs the pure `receiveMachine` and carries out its actions on the FileStore and
- * the wire. Sessions idle for 180 s are collected with their temp files (makuosan's GC, but on a timer: E35).
+ * the wire. Its sessions live in the daemon's one table of received sessions (`ReceiveSessions`): bounded in
+ * number and descriptors, collected with their temp files when silent.
  */
 import { Context, Duration, Effect, Layer, Option, Runtime } from "effect"
 import { Peer } from "../../net/Transport.js"
@@ -12,25 +13,35 @@ import { emptyPayload, type Header } from "../../protocol/message.js"
 import { FileStore, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
 import { decide } from "./decide.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
-import { collectIdle, sessionKey } from "../idleSessions.js"
+import { ReceiveSessions, HALF_OPEN_TIMEOUT } from "../ReceiveSessions.js"
+import type { KindPolicy, Slot } from "../sessionTable.js"
 import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
 
 export interface ReceiverConfig {
   /** makuosan's `-r`: answer READONLY and change nothing. */
   readonly readonly: boolean
+  /** Silence after which a session with data flowing is collected (`--session-timeout`). */
   readonly idleTimeout: Duration.Duration
+  /** Silence after which a half-open session (STAT without OPEN, OPEN without DATA, MD5, DSYNC, DEL) is collected. */
+  readonly halfOpenTimeout: Duration.Duration
+  /** Received sessions of every kind at once. */
   readonly maxSessions: number
-  /** Sessions one peer may hold at once: a flood of forged STATs from one host must not take every slot. */
+  /** Sessions one peer may hold at once: a flood of forged requests from one host must not take every slot. */
   readonly maxSessionsPerPeer: number
   /** Apply the setuid/setgid bits a peer sends on regular files (makuosan does); stripped otherwise. */
   readonly keepSetId: boolean
-  /** Temp files open at once (two descriptors each: the file and its directory); an OPEN beyond gets EMFILE. */
+  /**
+   * Temp files open at once, two descriptors each (the file and its directory): twice this is the budget of
+   * every descriptor received sessions hold (a parent directory held from STAT to OPEN, a file being hashed: one
+   * each); an OPEN or MD5 hash beyond it gets EMFILE.
+   */
   readonly maxTempFiles: number
 }
 
 export const receiverDefaults: ReceiverConfig = {
   readonly: false,
   idleTimeout: Duration.seconds(180),
+  halfOpenTimeout: HALF_OPEN_TIMEOUT,
   maxSessions: 4096,
   maxSessionsPerPeer: 512,
   keepSetId: false,
@@ -56,39 +67,15 @@ interface WriteRun {
   readonly buffers: Array<Uint8Array>
 }
 
-/** The receive sessions, and how many each peer holds (kept by `set` and `delete`, whoever calls them). */
-class SessionTable extends Map<string, Entry> {
-  readonly #perPeer = new Map<string, number>()
-  held(address: string): number {
-    return this.#perPeer.get(address) ?? 0
-  }
-  override set(key: string, entry: Entry): this {
-    if (!this.has(key)) this.#perPeer.set(entry.from.address, this.held(entry.from.address) + 1)
-    return super.set(key, entry)
-  }
-  override delete(key: string): boolean {
-    const entry = this.get(key)
-    if (entry !== undefined) {
-      const n = this.held(entry.from.address) - 1
-      if (n > 0) this.#perPeer.set(entry.from.address, n)
-      else this.#perPeer.delete(entry.from.address)
-    }
-    return super.delete(key)
-  }
-}
-
 /** Blocks per write at most (the kernel takes 1024 buffers per `writev`). */
 const MAX_RUN = 256
 
-interface Entry {
-  readonly key: string
+interface Entry extends Slot {
   session: Session
   temp: TempFile | undefined
   /** The parent directory kept open from the decision to the temp file's creation (files to update only). */
   parent: Parent | undefined
   run: WriteRun | undefined
-  lastSeen: number
-  readonly from: Received["from"]
   /** The latest request, whose header our replies are built on. */
   request: Header
 }
@@ -124,8 +111,9 @@ export const make = (config: ReceiverConfig) =>
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const warn = (message: string) => void runFork(Effect.logWarning(message))
     const root = process.geteuid?.() === 0
-    const sessions = new SessionTable()
-    const notice = rateLimitedLog<"full" | "peer" | "path" | "setid" | "world-writable" | "disk" | "open" | "write" | "commit">(warn)
+    const receive = yield* ReceiveSessions
+    const table = receive.table
+    const notice = rateLimitedLog<"path" | "setid" | "world-writable" | "disk" | "open" | "write" | "commit">(warn)
     /** ENOSPC or EDQUOT: the disk (or the quota) under the base is full. */
     const noteFailure = (kind: "open" | "write" | "commit", entry: Entry, failed: StoreError, now: number) => {
       const full = failed.code === "ENOSPC" || failed.code === "EDQUOT"
@@ -133,17 +121,18 @@ export const make = (config: ReceiverConfig) =>
       notice(full ? "disk" : kind, `receive ${entry.session.mstat.path} from ${entry.from.address}: ${failed.message}`, now)
     }
 
-    /** Temp files the sessions hold: given by `holdTemp`, taken back by `takeTemp`. */
-    let tempFiles = 0
-    const holdTemp = (entry: Entry, t: TempFile) => {
-      entry.temp = t
-      tempFiles++
-    }
+    // descriptors in the table's budget: a temp file two (the file and its directory), a held parent one
     const takeTemp = (entry: Entry): TempFile | undefined => {
       const t = entry.temp
       entry.temp = undefined
-      if (t !== undefined) tempFiles--
+      if (t !== undefined) table.drop(entry, 2)
       return t
+    }
+    const takeParent = (entry: Entry): Parent | undefined => {
+      const p = entry.parent
+      entry.parent = undefined
+      if (p !== undefined) table.drop(entry, 1)
+      return p
     }
 
     const meta = (m: Mstat) => ({ mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime })
@@ -167,9 +156,10 @@ export const make = (config: ReceiverConfig) =>
         return { _tag: "Decided", state: RecvState.OPENERROR, error: local.errno }
       }
       const state = decide(m, local.found, root)
-      // a file to update keeps its parent open for its temp file: OPEN follows at once
+      // a file to update keeps its parent open for its temp file (OPEN follows at once), if the budget has room:
+      // else OPEN opens it again
       if (local.parent !== undefined) {
-        if (state === RecvState.UPDATE && isRegular(m.mode) && (flags & Flag.DRYRUN) === 0) entry.parent = local.parent
+        if (state === RecvState.UPDATE && isRegular(m.mode) && (flags & Flag.DRYRUN) === 0 && table.hold(entry, 1)) entry.parent = local.parent
         else store.releaseParent(local.parent)
       }
       return { _tag: "Decided", state, error: 0 }
@@ -179,17 +169,18 @@ export const make = (config: ReceiverConfig) =>
       const m = entry.session.mstat
       const type = m.mode & S_IFMT
       let failed: StoreError | undefined
-      if (isRegular(m.mode) && tempFiles >= config.maxTempFiles) {
-        // no descriptors for a flood of half-open transfers: a clear error for this one, the others go on
-        if (entry.parent !== undefined) store.releaseParent(entry.parent)
-        entry.parent = undefined
-        wire.refused("refusedSessions")
+      if (isRegular(m.mode) && !receive.hold(entry, entry.parent === undefined ? 2 : 1, entry.lastSeen, `receive ${m.path}`)) {
+        // no descriptors for a flood of half-open sessions: a clear error for this one, the others go on
+        const parent = takeParent(entry)
+        if (parent !== undefined) store.releaseParent(parent)
         failed = new StoreError({ op: "open", path: m.path, code: "EMFILE", errno: EMFILE, detail: `${config.maxTempFiles} files are being received already (--max-temp-files)` })
       } else if (isRegular(m.mode)) {
-        const t = store.createTempNow(m.path, entry.parent, m.size)
+        // the parent's descriptor, if held, is now the temp file's directory: two in all
+        const parent = entry.parent
         entry.parent = undefined
-        if (t instanceof StoreError) failed = t
-        else holdTemp(entry, t)
+        const t = store.createTempNow(m.path, parent, m.size)
+        if (t instanceof StoreError) (failed = t), table.drop(entry, 2)
+        else entry.temp = t
       } else if (type === S_IFDIR) failed = store.ensureDirectoryNow(m.path, meta(m)) ?? undefined
       else if (type !== S_IFLNK) {
         failed = new StoreError({ op: "open", path: m.path, code: "ENOTSUP", errno: ENOTSUP, detail: "device nodes, FIFOs and sockets are not supported" })
@@ -214,11 +205,21 @@ export const make = (config: ReceiverConfig) =>
     /** Drops what the session holds: its temp file, unwritten blocks, a parent kept open since the decision. */
     const discard = (entry: Entry) => {
       const t = takeTemp(entry)
-      const parent = entry.parent
-      entry.parent = undefined
+      const parent = takeParent(entry)
       entry.run = undefined
       if (t !== undefined) store.discardNow(t)
       if (parent !== undefined) store.releaseParent(parent)
+    }
+
+    /** Blocks have arrived: the sender is sending, and only a long silence means it is gone. */
+    const flowing = (e: Entry) => e.session.phase === "Open" && e.session.expected > 0
+    const policy: KindPolicy<Entry> = {
+      flowing,
+      busy: () => false,
+      release: (e) => {
+        if (flowing(e)) runFork(Effect.logInfo(`collected idle transfer of ${e.session.mstat.path} from ${e.from.address}`))
+        discard(e)
+      }
     }
 
     // == blocks are written a run at a time
@@ -286,7 +287,7 @@ export const make = (config: ReceiverConfig) =>
           return discard(entry)
         case "Release":
           discard(entry)
-          return void sessions.delete(entry.key)
+          return table.remove(entry.key)
         default:
           return action satisfies never
       }
@@ -302,27 +303,25 @@ export const make = (config: ReceiverConfig) =>
     const handle = ({ from, message }: Received, now: number): boolean => {
       const { header, payload } = message
       if (header.opcode !== Opcode.SEND) return false
-      const key = sessionKey(from, header.reqid)
-      let entry = sessions.get(key)
+      let entry = table.get<Entry>("send", from, header.reqid)
       if (header.nstate === SendState.STAT && payload._tag === "Mstat") {
         const mstat = accepted(payload, config.keepSetId)
         // same (source, reqid) but another file: a restarted sender reusing reqids (E16) starts afresh
         if (entry !== undefined && !sameMstat(entry.session.mstat, mstat)) {
           discard(entry)
-          sessions.delete(key)
+          table.remove(entry.key)
           entry = undefined
         }
         if (entry === undefined) {
-          if (sessions.size >= config.maxSessions) {
-            wire.refused("refusedSessions")
-            notice("full", `receive table full (${config.maxSessions} sessions); ignoring ${payload.path} from ${from.address}`, now)
-            return true
-          }
-          if (sessions.held(from.address) >= config.maxSessionsPerPeer) {
-            wire.refused("refusedSessions")
-            notice("peer", `${from.address} holds ${config.maxSessionsPerPeer} receive sessions already; ignoring ${payload.path}`, now)
-            return true
-          }
+          entry = receive.admit("send", policy, from, header.reqid, now, payload.path, (slot) => ({
+            ...slot,
+            session: initial(header, mstat),
+            temp: undefined,
+            parent: undefined,
+            run: undefined,
+            request: header
+          }))
+          if (entry === undefined) return true
           if (mstat !== payload) {
             wire.refused("setidDropped")
             notice("setid", `${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`, now)
@@ -330,8 +329,6 @@ export const make = (config: ReceiverConfig) =>
           if ((mstat.mode & S_IFMT) !== S_IFLNK && (mstat.mode & 0o002) !== 0) {
             notice("world-writable", `${payload.path} from ${from.address} is world-writable (mode ${(mstat.mode & 0o7777).toString(8)})`, now)
           }
-          entry = { key, session: initial(header, mstat), temp: undefined, parent: undefined, run: undefined, lastSeen: now, from, request: header }
-          sessions.set(key, entry)
         }
       }
       if (entry === undefined) return header.nstate === SendState.DATA
@@ -347,9 +344,9 @@ export const make = (config: ReceiverConfig) =>
     const data = ({ bytes, from }: DataDatagram, now: number) => {
       const reqid = dataReqId(bytes)
       let entry: Entry | undefined
-      if (last !== undefined && last.reqid === reqid && last.from === from && sessions.get(last.entry.key) === last.entry) entry = last.entry
+      if (last !== undefined && last.reqid === reqid && last.from === from && table.has(last.entry)) entry = last.entry
       else {
-        entry = sessions.get(sessionKey(from, reqid))
+        entry = table.get<Entry>("send", from, reqid)
         if (entry === undefined) return
         last = { from, reqid, entry }
       }
@@ -357,16 +354,13 @@ export const make = (config: ReceiverConfig) =>
       advance(entry, { _tag: "Block", block: dataBlock(bytes), data: bytes.subarray(HEADER_SIZE) })
     }
 
-    yield* collectIdle(sessions, config.idleTimeout, (e) =>
-      Effect.zipRight(Effect.sync(() => discard(e)), Effect.logInfo(`collected idle transfer of ${e.session.mstat.path} from ${e.from.address}`)))
-    yield* Effect.addFinalizer(() => Effect.sync(() => sessions.forEach(discard)))
 
     return FileReceiver.of({
       handle,
       data,
       flush,
       sessions: Effect.sync(() =>
-        [...sessions.values()].map((e) => ({
+        [...table.values<Entry>("send")].map((e) => ({
           path: e.session.mstat.path,
           from: e.from.address,
           phase: e.session.phase,

@@ -129,6 +129,7 @@ const simulate = (
           m.del = undefined
           break
         case "Warn":
+        case "TooMany":
         case "End":
           break
         default:
@@ -294,5 +295,50 @@ describe("the requester's side of a DEL session", () => {
     expect(run({ _tag: "Request", nstate: SendState.OPEN, records })).toEqual([])
     expect(run({ _tag: "Request", nstate: SendState.DATA, records: deleted })).toEqual([])
     expect(run({ _tag: "Request", nstate: SendState.CLOSE, records: undefined })).toEqual([{ _tag: "Ack", state: RecvState.CLOSE, records: undefined }])
+  })
+})
+
+describe("a member's side of DSYNC under a flood of exclude patterns", () => {
+  const run = (s: DsyncMember.DsyncReceiveSession, e: DsyncMember.Event) => {
+    const out: Array<DsyncMember.Action> = []
+    DsyncMember.step(s, e, out)
+    return out
+  }
+  const data = (seqno: number, patterns: ReadonlyArray<string> | undefined): DsyncMember.Event => ({ _tag: "Request", nstate: SendState.DATA, seqno, patterns })
+
+  it("holds MAX_PATTERNS patterns at most: beyond, the session is refused, drops them and never starts its walk", () => {
+    const s = DsyncMember.make()
+    run(s, { _tag: "Request", nstate: SendState.OPEN, seqno: 0, patterns: undefined })
+    // batches of 341 one-byte patterns: what fits one datagram
+    const batch = Array.from({ length: 341 }, (_, i) => String.fromCharCode(97 + (i % 26)))
+    let seqno = 0
+    const refusals: Array<DsyncMember.Action> = []
+    for (let i = 0; i < 3000; i++) {
+      seqno += batch.length
+      for (const a of run(s, data(seqno, batch))) if (a._tag === "TooMany") refusals.push(a)
+    }
+    expect(refusals).toHaveLength(1)
+    expect(s.patterns.length).toBe(0)
+    expect(s.work).toBe("refused")
+    // the terminator starts nothing; CLOSE ends the session
+    expect(run(s, data(seqno + 1, [])).map((a) => a._tag)).toEqual(["Ack"])
+    expect(run(s, { _tag: "Request", nstate: SendState.CLOSE, seqno: 0, patterns: undefined }).map((a) => a._tag)).toEqual(["End", "Ack"])
+  })
+
+  it("a long exclude list within the caps still starts the walk with every pattern", () => {
+    const s = DsyncMember.make()
+    const patterns = padding(DsyncMember.MAX_PATTERNS)
+    for (let i = 0; i < patterns.length; i += 16) run(s, data(Math.min(i + 16, patterns.length), patterns.slice(i, i + 16)))
+    const start = run(s, data(patterns.length + 1, []))
+    expect(start.find((a) => a._tag === "Start")).toEqual({ _tag: "Start", patterns })
+  })
+
+  it("the bytes of the patterns are bounded too", () => {
+    const s = DsyncMember.make()
+    const long = "x".repeat(1000)
+    let refused = false
+    for (let i = 1; i <= 100; i++) refused ||= run(s, data(i, [long])).some((a) => a._tag === "TooMany")
+    expect(refused).toBe(true)
+    expect(s.patterns.length).toBe(0)
   })
 })
