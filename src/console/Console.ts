@@ -1,5 +1,5 @@
 /**
- * makuosan's text console (spec §8), so `msync` and its scripts keep working against a makuo daemon: a TCP or
+ * makuosan's text console (makuosan-v7.md §8), so `msync` and its scripts keep working against a makuo daemon: a TCP or
  * unix socket, the `> ` prompt, one command at a time per connection, at most 8 connections. Commands run on the
  * daemon's own services, the same ones the makuo CLI uses. A client that hangs up mid-command interrupts it (its
  * transfers are broken off on every member, as makuosan's BREAK). No input can crash or stall the daemon: lines

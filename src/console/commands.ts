@@ -1,5 +1,5 @@
 /**
- * A console line as makuosan reads it (spec §8.2, §8.3): words split on spaces (a word ending in `\` is joined to
+ * A console line as makuosan reads it (makuosan-v7.md §8.2, §8.3): words split on spaces (a word ending in `\` is joined to
  * the next with a space, so `sp\ ace.txt` is one path), options parsed like getopt (clustered `-rn`, `-t HOST` or
  * `-tHOST`, options before or after the path), and of several paths the last one counts.
  */
@@ -85,7 +85,7 @@ const transfer = (operation: Operation, args: ReadonlyArray<string>): ConsoleCom
       } else return usage(operation, `invalid option -- ${flag}`)
     }
   }
-  // makuosan: without -r a path is required (so `dsync` alone only explains itself, E27)
+  // makuosan: without -r a path is required (so `dsync` alone only explains itself, makuosan-v7.md E27)
   if (path === undefined && !recursive) return usage(operation)
   return ConsoleCommand.Transfer({ operation, recursive, dryRun: dryRun && operation !== "check", targets, path })
 }

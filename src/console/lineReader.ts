@@ -1,5 +1,5 @@
 /**
- * The console's input framing (spec §8.2): lines end in LF, a CR ends the command text (what follows it on the
+ * The console's input framing (makuosan-v7.md §8.2): lines end in LF, a CR ends the command text (what follows it on the
  * line is dropped), and a line may not grow past 1024 bytes — a client that sends more without a LF is cut off,
  * so no client can make the daemon buffer without bound.
  */

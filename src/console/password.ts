@@ -1,5 +1,5 @@
 /**
- * The console password (makuosan's `-K`, spec §7): the file holds 4 to 63 bytes and the password is its text up to
+ * The console password (makuosan's `-K`, makuosan-v7.md §7): the file holds 4 to 63 bytes and the password is its text up to
  * the first line break. Only its MD5 is kept; a client's first line is hashed the same way and the two digests
  * compared in constant time, so neither the comparison's duration nor an early exit tells how much matched.
  */

@@ -1,5 +1,5 @@
 /**
- * What the console writes, byte for byte as makuosan 1.3.6 does (spec §5.5, §8.3; `vectors/console/`): progress
+ * What the console writes, byte for byte as makuosan 1.3.6 does (makuosan-v7.md §5.5, §8.3; `vectors/console/`): progress
  * lines filtered by the connection's `loglevel`, `error:` lines always, and the fixed texts of `help`,
  * `members` and `status`. Progress lines of SEND end in CRLF, delete reports and everything else in LF.
  */

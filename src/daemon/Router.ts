@@ -1,7 +1,7 @@
 /**
  * The daemon's one consumer of incoming messages: every message refreshes its sender in the member table,
  * then goes to the handler of its opcode. Requests nobody here serves are answered the way makuosan answers
- * an unknown transfer, so a makuosan sender never waits for us and never evicts us for silence (E32).
+ * an unknown transfer, so a makuosan sender never waits for us and never evicts us for silence (makuosan-v7.md E32).
  */
 import { Effect, Layer, Runtime } from "effect"
 import { Members } from "../members/Members.js"
@@ -15,7 +15,7 @@ import { type Inbound, type Received, type RequestHandler, Wire } from "../net/W
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload } from "../protocol/message.js"
 
-/** makuosan's reply to a request for a transfer it does not know (spec §5.2.3, §5.3, §5.4). */
+/** makuosan's reply to a request for a transfer it does not know (makuosan-v7.md §5.2.3, §5.3, §5.4). */
 export const unknownTransferReply = (opcode: number, nstate: number): number | undefined => {
   if (opcode === Opcode.SEND && nstate === SendState.DATA) return undefined
   const closing = nstate === SendState.CLOSE && (opcode === Opcode.MD5 || opcode === Opcode.DSYNC || opcode === Opcode.DEL)

@@ -5,7 +5,7 @@ import { SendSummary } from "./summary.js"
 
 /** Transfers in flight at once by default: enough to hide round trips, well below what a member takes. */
 export const DEFAULT_PARALLEL = 32
-/** C makuosan members break past 128 transfers open at once (spec E20); makuo keeps each member below 64. */
+/** C makuosan members break past 128 transfers open at once (makuosan-v7.md E20); makuo keeps each member below 64. */
 export const MAX_PARALLEL = 64
 /** makuosan's 60 s (120 retries of 500 ms) before a silent member is given up for a transfer. */
 export const DEFAULT_TIMEOUT = Duration.seconds(60)

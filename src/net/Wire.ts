@@ -105,7 +105,7 @@ export const make = Effect.gen(function*() {
   const transport = yield* Transport
   const maddr = transport.group.address as Ipv4
   const mport = transport.group.port
-  // random start instead of makuosan's 0: a restarted sender must not reuse the reqids of its previous run (E16)
+  // random start instead of makuosan's 0: a restarted sender must not reuse the reqids of its previous run (makuosan-v7.md E16)
   let reqid = yield* Random.nextIntBetween(0, 0x7fff_ffff)
   const c = { datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, refusedSessions: 0, refusedDescriptors: 0, refusedPatterns: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0 }
 

@@ -1,5 +1,5 @@
 /**
- * makuosan protocol v7 numbers (spec §2). Names are the C names so captures and the C sources read alike.
+ * makuosan protocol v7 numbers (makuosan-v7.md §2). Names are the C names so captures and the C sources read alike.
  */
 
 export const PROTOCOL_VERSION = 7
@@ -10,7 +10,7 @@ export const BLOCK_SIZE = 1024
 /** makuosan's hostname and version buffers; longer fields are refused. */
 export const MAX_HOSTNAME = 255
 export const MAX_VERSION = 32
-/** mstat is 36 bytes plus the two names; both names must fit one payload (spec §2.7, E14). */
+/** mstat is 36 bytes plus the two names; both names must fit one payload (makuosan-v7.md §2.7, E14). */
 export const MSTAT_FIXED = 36
 
 export const Opcode = {
@@ -33,7 +33,7 @@ export const Flag = {
 } as const
 export type FlagName = keyof typeof Flag
 
-/** `nstate` of a request (spec §2.5). */
+/** `nstate` of a request (makuosan-v7.md §2.5). */
 export const SendState = {
   STAT: 0,
   OPEN: 1,
@@ -48,7 +48,7 @@ export const SendState = {
 export type SendStateName = keyof typeof SendState
 export type SendStateValue = (typeof SendState)[SendStateName]
 
-/** `nstate` of an ACK (spec §2.6). */
+/** `nstate` of an ACK (makuosan-v7.md §2.6). */
 export const RecvState = {
   NONE: 0,
   UPDATE: 1,

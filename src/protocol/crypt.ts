@@ -1,5 +1,5 @@
 /**
- * makuosan's `-k` "encryption" (spec §7, vectors C12): Blowfish with a never-set, all-zero key, which reduces
+ * makuosan's `-k` "encryption" (makuosan-v7.md §7, test/vectors/README.md C12): Blowfish with a never-set, all-zero key, which reduces
  * to swapping the 4-byte halves of every 8-byte block, plus an unkeyed MD5 of the plaintext in the header.
  * It is wire compatibility only — it protects nothing.
  */

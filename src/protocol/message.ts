@@ -76,7 +76,7 @@ export const Header = Schema.Struct({
 })
 export type Header = typeof Header.Type
 
-// == payloads (spec §2.7)
+// == payloads (makuosan-v7.md §2.7)
 
 /** PING, PONG, keep-alive, EXIT. */
 export const Mping = Schema.TaggedStruct("Mping", {
@@ -148,7 +148,7 @@ export const DelRecords = Schema.TaggedStruct("DelRecords", {
   })
 )
 
-/** Bytes nobody interprets: makuosan's stale payloads (vectors C2), empty ACK payloads, unknown opcodes. */
+/** Bytes nobody interprets: makuosan's stale payloads (test/vectors/README.md C2), empty ACK payloads, unknown opcodes. */
 export const Opaque = Schema.TaggedStruct("Opaque", { bytes: Bytes(MAX_PAYLOAD) })
 
 export const Payload = Schema.Union(Mping, Mstat, DataBlock, Ranges, Mhash, DsyncPath, ExcludePatterns, DelRecords, Opaque)

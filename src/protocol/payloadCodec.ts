@@ -1,5 +1,5 @@
 /**
- * Byte layouts of the v7 payloads (spec §2.7). Parsers check every inner length against the bytes that are
+ * Byte layouts of the v7 payloads (makuosan-v7.md §2.7). Parsers check every inner length against the bytes that are
  * really there and return a reason string instead of reading past the end.
  */
 import { MAX_HOSTNAME, MAX_PAYLOAD, MAX_VERSION, MSTAT_FIXED } from "./constants.js"

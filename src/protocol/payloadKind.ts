@@ -2,8 +2,8 @@ import { Flag, Opcode, RecvState, SendState } from "./constants.js"
 import type { PayloadTag } from "./message.js"
 
 /**
- * Which payload layout a datagram carries, from its header alone (spec §2.7). States whose payload makuosan
- * leaves stale (vectors C2) or never fills are `Opaque`: kept byte for byte, never interpreted.
+ * Which payload layout a datagram carries, from its header alone (makuosan-v7.md §2.7). States whose payload makuosan
+ * leaves stale (test/vectors/README.md C2) or never fills are `Opaque`: kept byte for byte, never interpreted.
  */
 export const payloadKind = (opcode: number, flags: number, nstate: number): PayloadTag => {
   const ack = (flags & Flag.ACK) !== 0

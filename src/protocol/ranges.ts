@@ -1,6 +1,6 @@
 /**
  * A set of block numbers kept as sorted, disjoint, non-touching half-open ranges `[low, high)` — the missing
- * blocks of a receiver, the pending repairs of a sender (spec §5.2.4). Ranges from the network are clamped to
+ * blocks of a receiver, the pending repairs of a sender (makuosan-v7.md §5.2.4). Ranges from the network are clamped to
  * the file's block count, so a forged or stale NAK cannot make anyone read or write past the end.
  *
  * The number of ranges is bounded by `maxRanges`: a peer sending every other block (or NAKing every other one)

@@ -1,5 +1,5 @@
 /**
- * The makuosan protocol v7 datagram codec (spec §2): a `Schema` transform between the bytes of one UDP
+ * The makuosan protocol v7 datagram codec (makuosan-v7.md §2): a `Schema` transform between the bytes of one UDP
  * datagram and a `Message`. `decode`/`encode` are the same codec without Schema's generic machinery, for the
  * DATA hot path; both never throw and never read outside the datagram.
  */

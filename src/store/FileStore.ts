@@ -521,7 +521,7 @@ export const make = (base: string) =>
         }
       })
 
-    /** A directory's times, set after its contents were written (spec §11). */
+    /** A directory's times, set after its contents were written (makuosan-v7.md §11). */
     const finishDirectoryNow = (rel: string, meta: Metadata) =>
       withParentNow("utimes", rel, false, (dirFd, name) => {
         const fd = fs.openSync(at(dirFd, name), DIR_FLAGS)
@@ -532,7 +532,7 @@ export const make = (base: string) =>
         }
       })
 
-    /** A symlink replaced atomically; its owner set with lchown, its mode never touched (E17). */
+    /** A symlink replaced atomically; its owner set with lchown, its mode never touched (makuosan-v7.md E17). */
     const placeSymlinkNow = (rel: string, target: string, meta: Metadata) =>
       withParentNow("symlink", rel, true, (dirFd, name) => {
         const temp = tempName(name)

@@ -1,5 +1,5 @@
 /**
- * makuosan's exclude matching (spec §10): `fnmatch(pattern, candidate, FNM_PATHNAME)` against
+ * makuosan's exclude matching (makuosan-v7.md §10): `fnmatch(pattern, candidate, FNM_PATHNAME)` against
  * `<base>/<path>` and each of its suffixes that starts after a `/`, down to the basename; directories are
  * tested with and without a trailing `/`. makuosan's quirk is kept: the suffix scan for a pattern stops once
  * the suffix is shorter than the pattern text.

@@ -1,7 +1,8 @@
 /**
  * Which names may travel on the wire and reach the disk. A path is a list of plain components below the base
  * dir: no absolute paths, no `..`, no empty components, no NUL or backslash, no component over 255 bytes
- * (bad-inputs.md §3). `.` components are dropped.
+ * (NAME_MAX): a received path can never name anything outside the base, nor an entry a C program would read
+ * differently (a NUL ends it early; a backslash is a separator elsewhere). `.` components are dropped.
  */
 import { Data, Either } from "effect"
 import { utf8Length } from "../protocol/text.js"

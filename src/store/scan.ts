@@ -1,6 +1,6 @@
 /**
  * The sender's lazy walk of the tree: depth first, each directory after its contents (so its mode and times are
- * applied last, spec §11), names in sorted order. Only the open directories' listings are held, never the tree.
+ * applied last, makuosan-v7.md §11), names in sorted order. Only the open directories' listings are held, never the tree.
  * An unreadable entry is a `Problem` in the stream, not the end of the walk.
  */
 import { Option, Stream } from "effect"

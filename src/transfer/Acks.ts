@@ -1,5 +1,5 @@
 /**
- * Routes each ACK to the transfer that waits for it, by request id and opcode: makuosan matches the id alone (E22),
+ * Routes each ACK to the transfer that waits for it, by request id and opcode: makuosan matches the id alone (makuosan-v7.md E22),
  * so a late ACK of another operation that happens to carry the id would be taken for an answer.
  */
 import { Context, Layer } from "effect"

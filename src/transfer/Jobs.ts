@@ -220,7 +220,7 @@ export const make = Effect.gen(function*() {
         /** What a scanned item amounts to: a file to send, or an event reported at once (undefined: nothing). */
         const fileOf = (item: ScanItem): FileToSend | SendEvent | undefined => {
           if (item._tag === "Missing") {
-            // `sync PATH` of a path that is gone here: delete it on the members (spec §5.2.7)
+            // `sync PATH` of a path that is gone here: delete it on the members (makuosan-v7.md §5.2.7)
             return job.operation === "sync"
               ? { mstat: absent(item.rel), flags: flags | Flag.SYNC, targets: [], identity: undefined }
               : sourceError(item.rel, "no such file or directory")

@@ -26,7 +26,7 @@ describe("console command lines", () => {
 
   it("explain misuse instead of running anything", () => {
     expect(parseCommand("send")).toEqual(expect.objectContaining({ _tag: "Usage", lines: ["usage: send  [-r] [-t host] [-n] [path]"] }))
-    // E27: dsync without -r and without a path deletes nothing
+    // makuosan-v7.md E27: dsync without -r and without a path deletes nothing
     expect(parseCommand("dsync")._tag).toBe("Usage")
     expect(parseCommand("send -x a")).toMatchObject({ _tag: "Usage", lines: ["invalid option -- x", expect.any(String)] })
     expect(parseCommand("send -t")).toMatchObject({ _tag: "Usage", lines: ["option requires an argument -- t", expect.any(String)] })

@@ -10,7 +10,7 @@ import { settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 
 describe("requests for transfers this daemon does not serve", () => {
-  it("are answered like makuosan answers an unknown reqid (E32)", () => {
+  it("are answered like makuosan answers an unknown reqid (makuosan-v7.md E32)", () => {
     expect(unknownTransferReply(Opcode.SEND, SendState.STAT)).toBe(RecvState.IGNORE)
     expect(unknownTransferReply(Opcode.SEND, SendState.DATA)).toBeUndefined()
     expect(unknownTransferReply(Opcode.MD5, SendState.CLOSE)).toBe(RecvState.CLOSE)

@@ -12,7 +12,7 @@ describe("fnmatch with FNM_PATHNAME", () => {
   })
 })
 
-describe("makuosan exclude semantics (spec §10)", () => {
+describe("makuosan exclude semantics (makuosan-v7.md §10)", () => {
   const ex = makeExclude("/srv/www", ["*.log", "cache/", "tmp", "a/b/*", "/srv/www/top", "tmp*"])
   it.each([
     ["x.log", false, true], ["d/e/x.log", false, true], ["cache", true, true], ["cache", false, false],

@@ -18,7 +18,7 @@ const ack = (reqid: number, opcode: number): Received => ({
 })
 
 describe("ACK routing", () => {
-  it.effect("by request id and opcode: an ACK of another operation carrying the id is not taken for an answer (E22)", () =>
+  it.effect("by request id and opcode: an ACK of another operation carrying the id is not taken for an answer (makuosan-v7.md E22)", () =>
     Effect.gen(function*() {
       const acks = yield* Acks
       const seen: Array<number> = []

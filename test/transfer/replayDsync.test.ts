@@ -1,5 +1,5 @@
 /**
- * makuo as a DSYNC member of a makuosan 1.3.6 sender (`send --delete`, spec §5.4): the sender's captured DSYNC
+ * makuo as a DSYNC member of a makuosan 1.3.6 sender (`send --delete`, makuosan-v7.md §5.4): the sender's captured DSYNC
  * datagrams are replayed to a makuo node standing in for receiver-1, with receiver-1's tree; a probe answers
  * the node's DEL batches with what the makuosan sender answered receiver-1 (reqid rewritten to the node's).
  * makuo must acknowledge as receiver-1 did, list the same paths with the same modes, delete what it was told

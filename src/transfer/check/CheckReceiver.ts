@@ -1,5 +1,5 @@
 /**
- * A member's side of `check` (MD5, spec §5.3): one `checkReceiveMachine` per session, found by sender and request
+ * A member's side of `check` (MD5, makuosan-v7.md §5.3): one `checkReceiveMachine` per session, found by sender and request
  * id. Requests are handled as they arrive; the hash, the one slow part, runs in a fiber kept by session key (one
  * per session at most) and steps the session with its result; it is interrupted when CLOSE or idle collection
  * ends the session, and with the daemon. Sessions live in the daemon's one table of received sessions; a hash

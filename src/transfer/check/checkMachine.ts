@@ -1,5 +1,5 @@
 /**
- * The sending side of `check` for one regular file (spec §5.3) as a state machine without I/O: the local MD5
+ * The sending side of `check` for one regular file (makuosan-v7.md §5.3) as a state machine without I/O: the local MD5
  * goes out in MD5 OPEN; members answer OPEN while they hash and MD5OK/MD5NG (or an error) when done, unsolicited
  * or to a later OPEN; members still hashing are polled every `maxWait`; then a CLOSE round releases them.
  * makuosan never reports READERROR; makuo does. Like every machine of the engine, a session is mutated in place.

@@ -1,5 +1,5 @@
 /**
- * A member's side of `check` (MD5, spec §5.3) for one session, as a state machine without I/O: the first OPEN
+ * A member's side of `check` (MD5, makuosan-v7.md §5.3) for one session, as a state machine without I/O: the first OPEN
  * looks the file up (`Inspect`; OPENERROR if it is not a readable regular file) and starts hashing it (`Hash`);
  * OPEN is answered at once, and the result (MD5OK, MD5NG or READERROR) is sent unsolicited when the hash is done,
  * and again on every later OPEN. CLOSE stops the hash and ends the session. The driver carries out `Inspect`

@@ -1,5 +1,5 @@
 /**
- * Our side of the DEL sessions members open while they run our DSYNC (spec §5.4, phase 3): one
+ * Our side of the DEL sessions members open while they run our DSYNC (makuosan-v7.md §5.4, phase 3): one
  * `delReceiveMachine` per session, found by member and request id; the deletions a member reports go to the
  * DSYNC that asked (found by the DEL `seqno` = our DSYNC request id). Synchronous: the router hands requests
  * over as they arrive. Sessions live in the daemon's one table of received sessions.

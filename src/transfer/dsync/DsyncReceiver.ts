@@ -1,5 +1,5 @@
 /**
- * A member's side of DSYNC (spec §5.4): one `dsyncReceiveMachine` per session, found by requester and request id.
+ * A member's side of DSYNC (makuosan-v7.md §5.4): one `dsyncReceiveMachine` per session, found by requester and request id.
  * Once the exclude patterns are complete, the work: we walk our own tree (never following a link, skipping
  * excluded paths and the temp files of transfers in flight) and, one DEL session (`delMachine`) per batch, ask
  * the requester which of our paths it lacks, delete exactly those (never outside the base, never the base

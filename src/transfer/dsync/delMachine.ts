@@ -1,5 +1,5 @@
 /**
- * A member's DEL session during someone's DSYNC (spec §5.4, phase 3) as a state machine without I/O: one batch
+ * A member's DEL session during someone's DSYNC (makuosan-v7.md §5.4, phase 3) as a state machine without I/O: one batch
  * of our paths goes to the requester in DEL OPEN (every DEL request carries the DSYNC request id as its seqno);
  * its answer names those it lacks; we delete exactly those of them we listed (`Remove`, carried out by the
  * driver, which steps `Removed` with the results), report them in DEL DATA, and release the requester with
@@ -57,7 +57,7 @@ const everyone = () => true
 
 /**
  * Whether an ACK answers the current round. DATA is only sent after an OPEN answer that named paths, and its
- * own answer names none: a late copy of the OPEN answer must not complete DATA (makuosan's E24, where the
+ * own answer names none: a late copy of the OPEN answer must not complete DATA (makuosan-v7.md E24, where the
  * deletion report may then never reach the requester).
  */
 const answers = (s: DelSession, e: Extract<Event, { _tag: "Ack" }>) => {

@@ -1,5 +1,5 @@
 /**
- * The requester's side of one DEL session (spec §5.4, phase 3), as a state machine without I/O: a member that
+ * The requester's side of one DEL session (makuosan-v7.md §5.4, phase 3), as a state machine without I/O: a member that
  * runs our DSYNC lists its paths in DEL OPEN; we answer with those we do not have (`Lookup`, carried out by the
  * driver, which steps `LookedUp`) — the same answer to every copy of the request; it deletes them and reports in
  * DEL DATA, passed on once (`Report`); CLOSE ends the session. An ended session is kept until it is collected:

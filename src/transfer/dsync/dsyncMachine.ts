@@ -1,12 +1,12 @@
 /**
- * The requesting side of `send --delete` (makuosan's DSYNC, spec §5.4) as a state machine without I/O: members
+ * The requesting side of `send --delete` (makuosan's DSYNC, makuosan-v7.md §5.4) as a state machine without I/O: members
  * are told the path (OPEN) and our exclude patterns (DATA batches numbered by the patterns sent so far, then an
  * empty terminator numbered one more); then each scans its own tree and asks us, in DEL sessions of its own,
  * which of its paths we lack (`DelReceiver`). CLOSE is answered OPEN while a member works, CLOSE (also
  * unsolicited) when it is done; busy members are polled every `maxWait`.
  *
  * Unlike makuosan, every exclude batch and the terminator are acknowledged and sent again until every member has
- * them (E13): a lost datagram can never make a member scan without the excludes.
+ * them (makuosan-v7.md E13): a lost datagram can never make a member scan without the excludes.
  */
 import { Flag, MAX_PAYLOAD, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import type { Payload, ReqId } from "../../protocol/message.js"

@@ -1,8 +1,8 @@
 /**
- * A member's side of DSYNC (spec §5.4) for one session, as a state machine without I/O: OPEN names the path,
+ * A member's side of DSYNC (makuosan-v7.md §5.4) for one session, as a state machine without I/O: OPEN names the path,
  * DATA brings the exclude patterns in batches numbered by the patterns sent so far, then an empty terminator
  * numbered one more; only then does the work (`Start`: the walk and its DEL sessions, carried out by the driver)
- * begin — never with a batch missing (E13: makuosan scans with whatever patterns happened to arrive). CLOSE is
+ * begin — never with a batch missing (makuosan-v7.md E13: makuosan scans with whatever patterns happened to arrive). CLOSE is
  * answered OPEN while the work runs, CLOSE once it is over (when it completes, an unsolicited CLOSE says so at
  * once); BREAK stops it. A session is mutated in place.
  *
@@ -73,7 +73,7 @@ const onData = (s: DsyncReceiveSession, seqno: number, patterns: ReadonlyArray<s
       }
       s.count = seqno
     } else if (seqno > s.count) {
-      // a batch before this one never arrived: the work would go without its excludes (E13); wait for it
+      // a batch before this one never arrived: the work would go without its excludes (makuosan-v7.md E13); wait for it
       return void out.push({ _tag: "Warn", message: `exclude patterns missing before #${seqno}` })
     }
   } else if (seqno !== s.count + 1) {

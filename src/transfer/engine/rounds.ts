@@ -1,8 +1,8 @@
 /**
- * Rounds, the reliability every sending role shares (spec §4), without I/O: a round sends one request and sends
+ * Rounds, the reliability every sending role shares (makuosan-v7.md §4), without I/O: a round sends one request and sends
  * it again after a wait that starts at the round-trip estimate and doubles up to `maxWait`, until every member it
  * waits for has answered; a member silent for `timeout` is lost for this session only (never evicted from the
- * group: no eviction storm, E12). The SEND, MD5, DSYNC and DEL machines keep their rounds in a `Rounds` record
+ * group: no eviction storm, makuosan-v7.md E12). The SEND, MD5, DSYNC and DEL machines keep their rounds in a `Rounds` record
  * (mutated in place, like the machines themselves) and call `begin`, `answered` and `expired` from their `step`.
  */
 import { RecvState, type RecvStateValue } from "../../protocol/constants.js"

@@ -306,7 +306,7 @@ export const make = (config: ReceiverConfig) =>
       let entry = table.get<Entry>("send", from, header.reqid)
       if (header.nstate === SendState.STAT && payload._tag === "Mstat") {
         const mstat = accepted(payload, config.keepSetId)
-        // same (source, reqid) but another file: a restarted sender reusing reqids (E16) starts afresh
+        // same (source, reqid) but another file: a restarted sender reusing reqids (makuosan-v7.md E16) starts afresh
         if (entry !== undefined && !sameMstat(entry.session.mstat, mstat)) {
           discard(entry)
           table.remove(entry.key)

@@ -1,6 +1,6 @@
 /**
- * makuosan's update rule (spec §5.2.5, `common.c:statcmp`), first match wins. Ownership counts only when this
- * daemon can set it (effective uid 0; makuosan also counts egid 0, which makes files UPDATE forever: E25).
+ * makuosan's update rule (makuosan-v7.md §5.2.5, `common.c:statcmp`), first match wins. Ownership counts only when this
+ * daemon can set it (effective uid 0; makuosan also counts egid 0, which makes files UPDATE forever: makuosan-v7.md E25).
  */
 import { Option } from "effect"
 import { RecvState, type RecvStateValue } from "../../protocol/constants.js"

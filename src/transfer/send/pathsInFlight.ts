@@ -1,6 +1,6 @@
 /**
  * The paths of a job's transfers that are open or waiting, so a directory starts only once nothing below it is in
- * flight: its mode and times are applied after its contents (spec §11), or writing them would change its mtime.
+ * flight: its mode and times are applied after its contents (makuosan-v7.md §11), or writing them would change its mtime.
  */
 export interface PathsInFlight {
   readonly add: (path: string) => void

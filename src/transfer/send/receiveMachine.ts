@@ -1,12 +1,12 @@
 /**
- * The receiving side of one SEND transfer (spec §5.2.3–5.2.6) as a step function without I/O:
+ * The receiving side of one SEND transfer (makuosan-v7.md §5.2.3–5.2.6) as a step function without I/O:
  * `step(session, event) → { session, actions }`. Requests and the results of file-system work are events;
  * replies and file-system work are actions, carried out by the shell (`FileReceiver.ts`) in order. A session owns
  * its block bookkeeping (`expected`, `missing`): DATA, a million events a GiB, updates it in place instead of
  * copying the session; every other transition returns a new session.
  *
- * Fixed makuosan bugs: a duplicate STAT never re-opens the decision (E23); CLOSE commits only a complete file —
- * a receiver that missed blocks answers CLOSEERROR instead of committing holes (E15).
+ * Fixed makuosan bugs: a duplicate STAT never re-opens the decision (makuosan-v7.md E23); CLOSE commits only a complete file —
+ * a receiver that missed blocks answers CLOSEERROR instead of committing holes (makuosan-v7.md E15).
  */
 import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import type { BlockRange, Header, PayloadOf } from "../../protocol/message.js"
@@ -136,7 +136,7 @@ const onRequest = (s: Session, header: Header, data: Uint8Array): Step => {
       if (s.phase === "Decided" && s.state === RecvState.UPDATE && !isDryRun(s)) {
         return { session: { ...s, phase: "Opening", ostate: RecvState.UPDATE }, actions: [{ _tag: "Open" }] }
       }
-      // the sender missed our answer (E10): say it again
+      // the sender missed our answer (makuosan-v7.md E10): say it again
       if (s.phase === "Open" || (s.phase === "Decided" && s.state === RecvState.OPENERROR && s.ostate === RecvState.UPDATE)) {
         return { session: s, actions: [reply(s, 0)] }
       }

@@ -1,9 +1,9 @@
 /**
- * The sending side of one SEND transfer (spec §5.2.2) as a state machine without I/O: STAT → OPEN → DATA → MARK
+ * The sending side of one SEND transfer (makuosan-v7.md §5.2.2) as a state machine without I/O: STAT → OPEN → DATA → MARK
  * (until no member reports a missing range) → CLOSE → LAST; BREAK when the source cannot be read, changed while
  * it was read (asked before CLOSE, which makes the members commit) or the job is cancelled. Each request but DATA is a round: sent, then sent again after a wait that starts at the round-trip
  * estimate and doubles up to `maxWait`, until every member it waits for has answered; a member silent for
- * `timeout` is lost for this transfer only (never evicted from the group: no eviction storm, E12).
+ * `timeout` is lost for this transfer only (never evicted from the group: no eviction storm, makuosan-v7.md E12).
  *
  * `step(transfer, event, now, out)`: events are ACKs, the expiry of the round's deadline, room to send DATA (the
  * engine's pump, which reads and sends the blocks the machine picks), a failed read and a cancellation; actions

@@ -3,7 +3,7 @@
  * requester's DSYNC machine and its DEL answering machines, each member's DSYNC machine and the DEL sessions of
  * its walk. What must hold whatever the network does:
  * - the DSYNC always finishes, and asks for nothing after it has; a deaf member is lost, and only it;
- * - a member starts its walk only once it holds every exclude pattern, in order (E13);
+ * - a member starts its walk only once it holds every exclude pattern, in order (makuosan-v7.md E13);
  * - every other member then holds exactly its paths that the requester has or that are excluded: nothing the
  *   requester has is deleted, nothing excluded, nothing it lacks is left; in a dry run nothing at all;
  * - the requester hears of each deletion exactly once.

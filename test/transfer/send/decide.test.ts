@@ -11,7 +11,7 @@ const m = (over: Partial<Mstat> = {}): Mstat => ({
 const l = (over: Partial<LocalEntry> = {}): Option.Option<LocalEntry> =>
   Option.some({ kind: "file", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 100, ctime: 5, rdev: 0, linkTarget: "", identity: { dev: 1, ino: 1 }, ...over })
 
-describe("update rule (spec §5.2.5)", () => {
+describe("update rule (makuosan-v7.md §5.2.5)", () => {
   it.each([
     ["missing", m(), Option.none(), RecvState.UPDATE],
     ["identical file", m(), l(), RecvState.SKIP],

@@ -34,7 +34,7 @@ const opened = (size: number) =>
   ])
 
 describe("receive state machine", () => {
-  it("STAT asks for a decision once; duplicates are answered with it, never re-decided (E23)", () => {
+  it("STAT asks for a decision once; duplicates are answered with it, never re-decided (makuosan-v7.md E23)", () => {
     const { s, actions } = opened(3000)
     expect(actions.map((a) => a._tag)).toEqual(["Decide", "Reply", "Open", "Reply"])
     expect(replies(actions).map((r) => r.state)).toEqual([RecvState.UPDATE, RecvState.OPEN])
@@ -66,7 +66,7 @@ describe("receive state machine", () => {
     expect(run(s, [req(SendState.CLOSE)]).actions.map((a) => a._tag)).toEqual(["Commit"])
   })
 
-  it("a duplicate OPEN is re-acknowledged (E10); OPEN to a skipped file gets no answer", () => {
+  it("a duplicate OPEN is re-acknowledged (makuosan-v7.md E10); OPEN to a skipped file gets no answer", () => {
     expect(replies(run(opened(10).s, [req(SendState.OPEN)]).actions)[0]?.state).toBe(RecvState.OPEN)
     const skipped = run(initial(header(0), mstat(10)), [req(SendState.STAT), { _tag: "Decided", state: RecvState.SKIP, error: 0 }]).s
     expect(run(skipped, [req(SendState.OPEN)]).actions).toEqual([])
@@ -96,7 +96,7 @@ describe("receive state machine", () => {
     expect(actions).toEqual([])
   })
 
-  it("CLOSE commits a complete file, and refuses one with holes (E15): CLOSEERROR and the temp file discarded", () => {
+  it("CLOSE commits a complete file, and refuses one with holes (makuosan-v7.md E15): CLOSEERROR and the temp file discarded", () => {
     const size = 2048
     const done = run(opened(size).s, [req(SendState.DATA, 0, block(0, size)), req(SendState.DATA, 1, block(1, size)), req(SendState.CLOSE)])
     expect(done.actions.at(-1)).toEqual({ _tag: "Commit" })
@@ -134,9 +134,9 @@ describe("receive state machine", () => {
 
 /**
  * Any order of requests, duplicated and late, with file-system results arriving as the shell would deliver them
- * (after the action that asked for them). What must hold: a commit only ever follows writes of every block (E15,
+ * (after the action that asked for them). What must hold: a commit only ever follows writes of every block (makuosan-v7.md E15,
  * no holes); blocks are written only inside the file and only while a temp file exists; a temp file that is
- * never committed is discarded once the session ends; the decision is asked for once (E23); after Release nothing.
+ * never committed is discarded once the session ends; the decision is asked for once (makuosan-v7.md E23); after Release nothing.
  */
 describe("receive state machine under any order of requests (property)", () => {
   const request = fc.oneof(
