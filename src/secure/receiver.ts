@@ -61,6 +61,11 @@ export type OpenResult = Opened | Refused | Unadmitted
 const epochName = (keyId: KeyId, epochId: Uint8Array): string =>
   `${keyId.toString(16).padStart(8, "0")}:${Buffer.from(epochId.buffer, epochId.byteOffset, epochId.length).toString("hex")}`
 
+const sameEpochId = (a: Uint8Array, b: Uint8Array): boolean => {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 export class Receiver {
   private readonly table: EpochTable<unknown>
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
@@ -117,6 +122,8 @@ export class Receiver {
     const names = new Array<string>(count)
     const derived = new Map<string, unknown>()
     const headers = new Array<ReturnType<typeof readHeader>>(count)
+    // a batch is mostly one burst of one epoch: its name is spelled once, not per datagram
+    let previous: { readonly epochId: Uint8Array; readonly keyId: KeyId; readonly name: string } | undefined
     for (let i = 0; i < count; i++) {
       const header = readHeader(slab.subarray(starts[i]!, starts[i]! + lengths[i]!))
       headers[i] = header
@@ -129,7 +136,10 @@ export class Receiver {
         results[i] = this.refuse("unknownKey")
         continue
       }
-      const name = epochName(header.keyId, header.epochId)
+      const name = previous !== undefined && previous.keyId === header.keyId && sameEpochId(previous.epochId, header.epochId)
+        ? previous.name
+        : epochName(header.keyId, header.epochId)
+      previous = { epochId: header.epochId, keyId: header.keyId, name }
       names[i] = name
       let key = this.table.get(name)?.opener ?? derived.get(name)
       if (key === undefined) {
