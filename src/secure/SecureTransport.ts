@@ -54,7 +54,9 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const channel = new SecureChannel(defaultAead(), settings.ring, (n) => new Uint8Array(randomBytes(n)))
     let listener: ((peer: Endpoint) => void) | undefined
-    const log = rateLimitedLog<string>((message) => void runFork(Effect.logWarning(message)))
+    const warn = rateLimitedLog<string>((message) => void runFork(Effect.logWarning(message)))
+    // a datagram of an epoch not admitted yet is what every restart brings for a round trip: said, not warned
+    const note = rateLimitedLog<string>((message) => void runFork(Effect.logInfo(message)))
 
     const sendFrame = (to: Destination, bytes: Uint8Array, segment: number | undefined, now: number) =>
       segment === undefined || segment <= 0 || segment >= bytes.length
@@ -73,10 +75,13 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
           const r = channel.receive(batch, now)
           for (const s of r.send) inner.send({ _tag: "Peer", address: s.to.address, port: s.to.port }, s.frame)
           for (const { from, reason } of r.refused) {
-            log(
+            const say = reason === "unadmitted" ? note : warn
+            say(
               reason,
               reason === "v7"
                 ? `${endpointText(from)} speaks makuosan v7 (unauthenticated): ignored`
+                : reason === "unadmitted"
+                ? `${endpointText(from)}: a datagram of a sender epoch not admitted yet, dropped; its owner is challenged`
                 : `refused a datagram from ${endpointText(from)}: ${reason}`,
               now
             )
