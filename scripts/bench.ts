@@ -10,6 +10,8 @@
  * receiver (also per GiB for big files, per file for the many-file workloads), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
+ * `--key` (loopback only) runs each row set in protocol v7 and in native mode (sealed), labelled so, for the
+ * cost of the AEAD beside the plain rows of the same run.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
  * `--workload big,small,unchanged,huge`; `--parallel N` is passed on to `makuo send`.
  */
@@ -20,6 +22,8 @@ import { cpus } from "node:os"
 import { join } from "node:path"
 import * as Lab from "./lib/lab.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
+import { formatKeyLine } from "../src/secure/keyFile.js"
+import { generateKey } from "../src/secure/keys.js"
 import { loadNative } from "../src/net/native.js"
 import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from "./lib/peers.js"
 import { hasCommand, runCommand } from "./lib/processes.js"
@@ -115,12 +119,19 @@ const labCluster = (k: number, scenario: Scenario): Effect.Effect<Cluster, Lab.L
     }
   })
 
-const loopbackCluster = (k: number): Effect.Effect<Cluster, never, Scope.Scope> =>
+/** `--key`: every row set runs twice, protocol v7 and native mode (a key file shared by the daemons), loopback only. */
+const modes: ReadonlyArray<Mode> = process.argv.includes("--key") ? ["v7", "native"] : ["v7"]
+type Mode = "v7" | "native"
+
+const loopbackCluster = (k: number, mode: Mode): Effect.Effect<Cluster, never, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* tempDir
     const addresses = Array.from({ length: k + 1 }, (_, i) => `127.0.0.${i + 2}`)
     const port = yield* freePort(addresses)
-    const daemons = yield* Effect.forEach(addresses, (_, i) => startDaemon(dir, i + 1, port))
+    const keyFile = join(dir, "cluster.key")
+    if (mode === "native") fs.writeFileSync(keyFile, formatKeyLine(generateKey()) + "\n", { mode: 0o600 })
+    const extra = mode === "native" ? ["--key-file", keyFile] : []
+    const daemons = yield* Effect.forEach(addresses, (_, i) => startDaemon(dir, i + 1, port, extra))
     const node = (d: (typeof daemons)[number]): Node => ({ name: d.name, base: d.base, pid: () => d.process.pid })
     const [sender, ...receivers] = daemons
     const cluster: Cluster = {
@@ -307,9 +318,9 @@ const bench = Effect.gen(function*() {
       ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU s/GiB|µs/file snd MiB rcv MiB  io       of dgram  of batched rsync 1by1 rsync all  uftp`
     )
     for (const k of receiverCounts) {
-      for (const loss of unavailable === undefined ? lossPercents : [0]) {
+      for (const [loss, mode] of (unavailable === undefined ? lossPercents : [0]).flatMap((l) => (unavailable === undefined ? ["v7" as const] : modes).map((m) => [l, m] as const))) {
         yield* Effect.scoped(Effect.gen(function*() {
-          const c = yield* (unavailable === undefined ? labCluster(k, scenario) : loopbackCluster(k))
+          const c = yield* (unavailable === undefined ? labCluster(k, scenario) : loopbackCluster(k, mode))
           where = c.where
           const ceiling = c.peers === undefined || loss > 0 ? undefined : yield* c.peers.ceilings
           if (ceiling !== undefined) ceilings.push({ scenario: scenario.name, receivers: k, ...ceiling })
@@ -321,7 +332,7 @@ const bench = Effect.gen(function*() {
             { label: `one ${scenario.bigMiB} MiB file`, dir: "big", blocks: scenario.bigMiB * 1024, big: true, fresh: true },
             { label: `${smallFiles} files of 1-4 KiB`, dir: "small", blocks: smallFiles * 3, big: false, fresh: true },
             { label: `${unchangedFiles} unchanged (skip)`, dir: "unchanged", blocks: 0, big: false, fresh: false }
-          ].filter((w) => workloadNames.has(w.dir))
+          ].map((w) => (modes.length > 1 ? { ...w, label: `${w.label} ${mode}` } : w)).filter((w) => workloadNames.has(w.dir))
           for (const w of workloads) {
             const row = yield* measure(c, scenario, loss, w, ceiling)
             yield* printRow(row)

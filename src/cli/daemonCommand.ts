@@ -19,6 +19,8 @@ import { type ConfigFile, configFileFromEnvironment, DEFAULT_CONFIG_FILE, readCo
 import { printSettings, resolveSettings, type SettingSpec, type SettingValue, type Sourced } from "./settings.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
+import { readKeyFile } from "../secure/keyFile.js"
+import type { KeyFileSettings } from "../secure/SecureTransport.js"
 
 const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warning: LogLevel.Warning, error: LogLevel.Error } as const
 const logLevels = ["debug", "info", "warning", "error"] as const satisfies ReadonlyArray<keyof typeof levels>
@@ -166,6 +168,15 @@ const options = {
       "File whose first line (4 to 63 bytes) is the console password, as makuosan's -K: msync -K FILE sends it."
     )
   ),
+  keyFile: Options.text("key-file").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Native mode: seal every datagram with the cluster's key (AES-256-GCM) and accept only datagrams sealed with a " +
+        "key of this file (membership included); makuosan and unkeyed daemons are then not heard. Make it with " +
+        "'makuo keygen FILE' and copy it to every member, mode 0600, owned by the daemon's user (root, or the --user " +
+        "account). SIGHUP rereads it. Without it: protocol v7, makuosan-compatible and unauthenticated."
+    )
+  ),
   logLevel: Options.choice("log-level", logLevels).pipe(
     Options.optional,
     Options.withDescription(`Least severe log line written to stderr; debug also shows every refused datagram. Default: ${defaults.logLevel}.`)
@@ -225,6 +236,7 @@ const specs: ReadonlyArray<SettingSpec & { readonly key: keyof Parsed }> = [
   setting("console", text),
   setting("consolePasswordFile", text),
   setting("consoleNoPassword", boolean, false),
+  setting("keyFile", text),
   setting("logLevel", { _tag: "choice", choices: logLevels }, defaults.logLevel)
 ]
 
@@ -253,6 +265,7 @@ export interface Settings {
   readonly console: Option.Option<string>
   readonly consolePasswordFile: Option.Option<string>
   readonly consoleNoPassword: boolean
+  readonly keyFile: Option.Option<string>
   readonly logLevel: keyof typeof levels
 }
 
@@ -308,6 +321,7 @@ export const toConfig = (o: Settings): Effect.Effect<DaemonConfig, UsageError> =
     const runAs = yield* account(o)
     const controlGroup = Option.isNone(o.controlGroup) ? undefined : resolveGroup(o.controlGroup.value)
     if (controlGroup !== undefined && Either.isLeft(controlGroup)) return yield* usage(`--control-group: ${controlGroup.left}`)
+    const keyFile = yield* keyFileSettings(o, runAs)
     return {
       base: fs.realpathSync(base),
       group: o.multicast,
@@ -328,7 +342,8 @@ export const toConfig = (o: Settings): Effect.Effect<DaemonConfig, UsageError> =
       maxTempFiles,
       runAs,
       controlGroup: controlGroup?.right,
-      console
+      console,
+      keyFile
     }
   })
 
@@ -358,6 +373,16 @@ const account = (o: Settings): Effect.Effect<Account | undefined, UsageError> =>
     if (resolved.right.uid === 0) return yield* usage(`--user ${o.user.value}: that is root; leave --user out to run as root`)
     return resolved.right
   })
+
+/** The key file, read now: before privileges are dropped, and so that a bad file stops the daemon at start. */
+const keyFileSettings = (o: Settings, runAs: Account | undefined): Effect.Effect<KeyFileSettings | undefined, UsageError> => {
+  if (Option.isNone(o.keyFile)) return Effect.succeed(undefined)
+  const path = resolve(o.keyFile.value)
+  const ring = readKeyFile(path, runAs?.uid)
+  return Either.isLeft(ring)
+    ? usage(`--key-file: ${ring.left.message}`)
+    : Effect.succeed({ path, ring: ring.right, runAsUid: runAs?.uid })
+}
 
 const consoleSettings = (o: Settings): Effect.Effect<ConsoleSettings | undefined, UsageError> =>
   Effect.gen(function*() {

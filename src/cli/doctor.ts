@@ -116,6 +116,8 @@ export const diagnose = (facts: Facts): ReadonlyArray<Verdict> => {
     })
   }
 
+  out.push(...secureVerdicts(s))
+
   // mtimes decide what is sent: a member whose clock runs ahead makes files edited there look newer
   out.push(facts.ntp === true
     ? { check: "clock", level: "ok", detail: "this host's clock is NTP-synchronized (the members' clocks cannot be read over protocol v7: check each)" }
@@ -138,6 +140,31 @@ export const diagnose = (facts: Facts): ReadonlyArray<Verdict> => {
     })
   } else out.push({ check: "receive buffer", level: "ok", detail: `${mib(s.recvBuffer)} asked for${facts.rmemMax === undefined ? "" : `, the kernel allows ${mib(facts.rmemMax)}`}` })
   return out
+}
+
+/** Native mode or v7, and hosts on the group that speak the other format (they hear nothing from each other). */
+const secureVerdicts = (s: StatusInfo): ReadonlyArray<Verdict> => {
+  const secure = s.secure
+  if (secure === undefined) return []
+  if (secure.mode === "v7") {
+    const native = secure.refused["native"] ?? 0
+    return native === 0 ? [] : [{
+      check: "security",
+      level: "warn",
+      detail: `${native} datagrams in the native format were heard and ignored: hosts on this group run with a key file, this daemon without`,
+      fix: "give this daemon the cluster's key file: key-file = FILE in makuo.conf (or --key-file), then restart it"
+    }]
+  }
+  const v7 = secure.refused["v7"] ?? 0
+  return [
+    { check: "security", level: "ok", detail: `native mode (key ${secure.keyId}): every datagram sealed and authenticated` },
+    ...(v7 === 0 ? [] : [{
+      check: "security",
+      level: "warn" as const,
+      detail: `${v7} datagrams in makuosan v7 (unauthenticated) were heard and ignored: makuosan or an unkeyed makuo runs on this group`,
+      fix: "give those daemons the key file (key-file = FILE), or move them to another group or port"
+    }])
+  ]
 }
 
 const label: Record<Level, string> = { ok: "ok", warn: "WARN", fail: "FAIL" }

@@ -31,6 +31,15 @@ const ioText: Record<StatusInfo["io"], string> = {
 
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
+/** `mode native (key 3f9a01c2)` or `mode v7 (unauthenticated)`, then what the secure layer refused, by reason. */
+const secureText = (secure: NonNullable<StatusInfo["secure"]>): string => {
+  const refused = Object.entries(secure.refused).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`)
+  const mode = secure.mode === "native"
+    ? `mode native (key ${secure.keyId})  epochs ${secure.epochs}  challenges ${secure.challengesSent}  answers ${secure.answersSent}  admitted ${secure.admitted}`
+    : "mode v7 (unauthenticated)"
+  return `secure     ${mode}  refused ${refused.length === 0 ? "none" : refused.join("  ")}`
+}
+
 export const statusText = (s: StatusInfo): string => {
   const c = s.counters
   const outgoing = s.outgoing.map((o) => {
@@ -45,6 +54,7 @@ export const statusText = (s: StatusInfo): string => {
     `base       ${s.base}`,
     `group      ${s.group}:${s.port} on interface ${s.interface}, bound to ${s.bind}`,
     `io         ${ioText[s.io]}`,
+    ...(s.secure === undefined ? [] : [secureText(s.secure)]),
     `members    ${s.members}`,
     `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
     `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,

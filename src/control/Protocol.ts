@@ -97,7 +97,18 @@ export const StatusInfo = Schema.Struct({
   /** The daemon's memory in bytes: resident, and the JavaScript heap in use and reserved (a flood's leftovers show in `heapUsed`). */
   memory: Schema.Struct({ rss: Schema.Number, heapUsed: Schema.Number, heapTotal: Schema.Number, external: Schema.Number }),
   outgoing: Schema.Array(Outgoing),
-  incoming: Schema.Array(Incoming)
+  incoming: Schema.Array(Incoming),
+  /** Native mode (sealed, key id) or protocol v7 (unauthenticated), and the datagrams the secure layer refused, by reason. */
+  secure: Schema.optional(Schema.Struct({
+    mode: Schema.Literal("native", "v7"),
+    keyId: Schema.optional(Schema.String),
+    engine: Schema.optional(Schema.String),
+    refused: Schema.Record({ key: Schema.String, value: Schema.Number }),
+    epochs: Schema.optional(Schema.Number),
+    challengesSent: Schema.optional(Schema.Number),
+    answersSent: Schema.optional(Schema.Number),
+    admitted: Schema.optional(Schema.Number)
+  }))
 })
 export type StatusInfo = typeof StatusInfo.Type
 

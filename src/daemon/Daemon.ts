@@ -7,6 +7,7 @@ import * as ControlServer from "../control/Server.js"
 import { refuseInUse } from "../control/listenUnix.js"
 import * as Members from "../members/Members.js"
 import * as UdpTransport from "../net/UdpTransport.js"
+import * as SecureTransport from "../secure/SecureTransport.js"
 import * as Wire from "../net/Wire.js"
 import { WIRE_VERSION } from "../version.js"
 import * as Console from "../console/Console.js"
@@ -18,8 +19,8 @@ import * as StaleTempSweep from "./staleTempSweep.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as Jobs from "../transfer/Jobs.js"
 
-const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver> =
-  Effect.all({ members: Members.Members, wire: Wire.Wire, jobs: Jobs.Jobs, receiver: FileReceiver.FileReceiver })
+const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver | SecureTransport.Secure> =
+  Effect.all({ members: Members.Members, wire: Wire.Wire, jobs: Jobs.Jobs, receiver: FileReceiver.FileReceiver, secure: SecureTransport.Secure })
 
 const socketAccess = (config: DaemonConfig) => ({ owner: config.runAs?.uid, group: config.controlGroup })
 
@@ -84,8 +85,8 @@ export const layer = (config: DaemonConfig) =>
         }
       })
     ),
-    Layer.provide(
-      UdpTransport.layer({
+    Layer.provideMerge(
+      SecureTransport.layer(config.keyFile).pipe(Layer.provide(UdpTransport.layer({
         bind: config.bind,
         port: config.port,
         group: config.group,
@@ -94,7 +95,7 @@ export const layer = (config: DaemonConfig) =>
         recvBufferSize: config.recvBufferSize,
         sendBufferSize: config.sendBufferSize,
         queueCapacity: 16_384
-      })
+      })))
     ),
     Layer.provide(announceLayer(config)),
     // before the UDP socket: a second daemon on a busy control socket never joins the group

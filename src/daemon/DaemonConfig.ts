@@ -1,6 +1,7 @@
 import type { Duration } from "effect"
 import type { ConsoleSettings } from "../console/Console.js"
 import type { Account } from "./accounts.js"
+import type { KeyFileSettings } from "../secure/SecureTransport.js"
 
 export interface DaemonConfig {
   /** Absolute, resolved base directory: every path on the wire is relative to it. */
@@ -33,4 +34,6 @@ export interface DaemonConfig {
   readonly controlGroup: number | undefined
   /** makuosan's text console for msync, off unless asked for. */
   readonly console: ConsoleSettings | undefined
+  /** Native mode's key file, read at start; undefined: protocol v7 (unauthenticated). */
+  readonly keyFile?: KeyFileSettings | undefined
 }

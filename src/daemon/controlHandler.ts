@@ -8,6 +8,7 @@ import { hostStates } from "../transfer/progress.js"
 import type { FileReceiverShape } from "../transfer/send/FileReceiver.js"
 import type { JobsShape } from "../transfer/Jobs.js"
 import type { WireShape } from "../net/Wire.js"
+import type { SecureShape } from "../secure/SecureTransport.js"
 import { VERSION } from "../version.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import { sendJob } from "../domain/job.js"
@@ -17,6 +18,7 @@ export interface Services {
   readonly wire: WireShape
   readonly jobs: JobsShape
   readonly receiver: FileReceiverShape
+  readonly secure?: SecureShape
 }
 
 const writable = (dir: string) => {
@@ -36,7 +38,7 @@ const memory = () => {
 /** Everything `status` shows, read from the services at one instant. */
 export const collectStatus = (
   config: DaemonConfig,
-  { jobs, members, receiver, wire }: Services,
+  { jobs, members, receiver, secure, wire }: Services,
   startedAt: number
 ): Effect.Effect<StatusInfo> =>
   Effect.all({
@@ -73,7 +75,8 @@ export const collectStatus = (
         sent: p.sent,
         hosts: hostStates(p)
       })),
-      incoming
+      incoming,
+      ...(secure === undefined ? {} : { secure: secure.status() })
     }))
   )
 

@@ -4,12 +4,13 @@
  * Identity is the IPv4 address, as in makuosan; a name two addresses announce is logged (see `nameClash`). Unlike makuosan, a stray ACK from an unknown address creates no
  * nameless member, the table is bounded, and eviction runs on a timer whatever the traffic (makuosan-v7.md E35).
  */
-import { Clock, Context, Data, Duration, Effect, Layer, PubSub, Random, type Scope, Stream } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Option, PubSub, Random, Runtime, type Scope, Stream } from "effect"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import type { Member } from "../domain/member.js"
 import type { Message, PayloadOf } from "../protocol/message.js"
 import { Group, Peer } from "../net/Transport.js"
 import { type Received, Wire } from "../net/Wire.js"
+import { Secure } from "../secure/SecureTransport.js"
 
 export type LeaveReason = "exit" | "timeout"
 
@@ -195,6 +196,20 @@ export const make = (config: MembersConfig) =>
     const keepAlive = Effect.sleep(Duration.millis(period)).pipe(
       Effect.andThen(Effect.forever(Effect.zipRight(announce(Opcode.PING, Flag.ACK), Effect.flatMap(keepAliveGap, Effect.sleep))))
     )
+
+    // native mode drops a peer's datagrams until its epoch is admitted (a round trip): once it is, or once we
+    // answered its challenge, a unicast PING (answered by PONG) makes up for the announcements dropped before
+    const secure = yield* Effect.serviceOption(Secure)
+    if (Option.isSome(secure)) {
+      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+      const ping = (to: Received["from"]) =>
+        Effect.flatMap(wire.nextReqId, (reqid) =>
+          wire.send(Peer(to), { header: wire.request({ opcode: Opcode.PING, nstate: SendState.STAT, reqid, flags: 0 }), payload: mping }))
+      yield* Effect.acquireRelease(
+        Effect.sync(() => secure.value.onPeer((peer) => void runFork(ping(peer)))),
+        () => Effect.sync(() => secure.value.onPeer(undefined))
+      )
+    }
 
     yield* Effect.addFinalizer(() => announce(Opcode.EXIT, 0))
     yield* announce(Opcode.PING, 0)

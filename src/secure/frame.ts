@@ -35,7 +35,10 @@ export interface FrameHeader {
 }
 
 /** Why a datagram was not even given to the AEAD: its header is not one this daemon can open. */
-export type HeaderRefusal = "tooShort" | "notNative" | "unknownVersion"
+export type HeaderRefusal = "tooShort" | "v7" | "notNative" | "unknownVersion"
+
+/** The first byte of every makuosan protocol-v7 datagram (its version). */
+export const V7_VERSION_BYTE = 7
 
 const u64 = (view: DataView, at: number): number => view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4)
 
@@ -57,7 +60,7 @@ export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): 
 }
 
 export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal => {
-  if (datagram.length > 0 && datagram[OFFSET.magic] !== MAGIC) return "notNative"
+  if (datagram.length > 0 && datagram[OFFSET.magic] !== MAGIC) return datagram[0] === V7_VERSION_BYTE ? "v7" : "notNative"
   if (datagram.length < MIN_FRAME_BYTES) return "tooShort"
   if (datagram[OFFSET.version] !== VERSION) return "unknownVersion"
   const view = viewOf(datagram)

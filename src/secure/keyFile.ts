@@ -76,10 +76,16 @@ export interface KeyFileStat {
   readonly uid: number
 }
 
-/** Why a key file may not be used, or undefined when it may. */
-export const keyFileStatProblem = (stat: KeyFileStat, euid: number): string | undefined => {
+/**
+ * Why a key file may not be used, or undefined when it may. `runAs` is the uid a root daemon switches to with
+ * `--user`: that account may own the file too (it holds the keys in memory anyway), so it can reread the file
+ * on SIGHUP; a root-owned file is read at start, before the switch, and rereading it then needs a restart.
+ */
+export const keyFileStatProblem = (stat: KeyFileStat, euid: number, runAs?: number): string | undefined => {
   if (!stat.isFile) return "is not a regular file"
-  if (stat.uid !== euid) return `is owned by uid ${stat.uid}, not by this process's uid ${euid}`
+  if (stat.uid !== euid && stat.uid !== runAs) {
+    return `is owned by uid ${stat.uid}, not by this process's uid ${euid}${runAs === undefined ? "" : ` nor by the --user uid ${runAs}`}`
+  }
   if ((stat.mode & 0o077) !== 0) {
     return `is accessible to group or others (mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 it`
   }
@@ -92,7 +98,7 @@ const euid = (): number => process.geteuid?.() ?? 0
  * Reads and parses a key file with the ownership and permission rule. The file is opened without following a
  * symlink and checked with `fstat` on the open descriptor, so what is checked is what is read.
  */
-export const readKeyFile = (path: string): Either.Either<KeyRing, KeyFileError> => {
+export const readKeyFile = (path: string, runAs?: number): Either.Either<KeyRing, KeyFileError> => {
   let fd: number
   try {
     fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
@@ -103,7 +109,7 @@ export const readKeyFile = (path: string): Either.Either<KeyRing, KeyFileError> 
   }
   try {
     const st = fs.fstatSync(fd)
-    const problem = keyFileStatProblem({ isFile: st.isFile(), mode: st.mode, uid: st.uid }, euid())
+    const problem = keyFileStatProblem({ isFile: st.isFile(), mode: st.mode, uid: st.uid }, euid(), runAs)
     if (problem !== undefined) return Either.left(new KeyFileError({ path, detail: problem }))
     return parseKeyFile(path, fs.readFileSync(fd, "utf8"))
   } catch (e) {

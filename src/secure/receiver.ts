@@ -2,8 +2,10 @@
  * The opening side of native mode. A datagram is judged in this order, and nothing but its header is read
  * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion"), its key id
  * ("unknownKey"), the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then
- * freshness and replay (see epochs.ts). Every refusal is counted by reason; only authenticated datagrams can
- * touch the epoch table, so a forger can neither fill it nor move a window.
+ * freshness, admission and replay (see epochs.ts). An authenticated datagram of an epoch not admitted yet is
+ * handed back as `Unadmitted`, for the caller to challenge its epoch (or, when it is itself a CHALLENGE or an
+ * ANSWER, to act on it). Every refusal is counted by reason; only authenticated datagrams can touch the epoch
+ * table, so a forger can neither fill it nor move a window.
  */
 import type { Aead } from "./aead.js"
 import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
@@ -16,13 +18,14 @@ export type Refusal = HeaderRefusal | "unknownKey" | "badTag" | FreshnessRefusal
 
 export const REFUSALS: ReadonlyArray<Refusal> = [
   "tooShort",
+  "v7",
   "notNative",
   "unknownVersion",
   "unknownKey",
   "badTag",
   "stale",
   "future",
-  "beforeStart",
+  "unadmitted",
   "replayed",
   "tooOld",
   "epochTableFull"
@@ -45,16 +48,29 @@ export interface Refused {
   readonly reason: Refusal
 }
 
-export type OpenResult = Opened | Refused
+/** Authenticated and fresh, but of an epoch not admitted: nothing of it may reach the message layer. */
+export interface Unadmitted extends Omit<Opened, "_tag"> {
+  readonly _tag: "Unadmitted"
+  /** a copy */
+  readonly epochId: Uint8Array
+  readonly opener: unknown
+}
+
+export type OpenResult = Opened | Refused | Unadmitted
 
 const epochName = (keyId: KeyId, epochId: Uint8Array): string =>
   `${keyId.toString(16).padStart(8, "0")}:${Buffer.from(epochId.buffer, epochId.byteOffset, epochId.length).toString("hex")}`
+
+const sameEpochId = (a: Uint8Array, b: Uint8Array): boolean => {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
 
 export class Receiver {
   private readonly table: EpochTable<unknown>
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
-  constructor(private readonly aead: Aead, private ring: KeyRing, options: EpochTableOptions) {
+  constructor(private readonly aead: Aead, private ring: KeyRing, options: EpochTableOptions = {}) {
     this.table = new EpochTable(options)
   }
 
@@ -67,9 +83,32 @@ export class Receiver {
     return this.table.size
   }
 
-  /** Forgets epochs that can only ever be refused as stale; the daemon calls it now and then. */
-  forgetStale(now: number): number {
-    return this.table.forgetStale(now)
+  /** Forgets idle epochs (they are challenged again if they speak); the daemon calls it now and then. */
+  forgetIdle(now: number): number {
+    return this.table.forgetIdle(now)
+  }
+
+  /** Admits the epoch of an ANSWER to a fresh challenge, floored at the ANSWER's counter (epochs.ts). */
+  admit(answer: Unadmitted, now: number): "epochTableFull" | undefined {
+    const refusal = this.table.admit(answer.epoch, answer.keyId, answer.opener, answer.counter, now)
+    if (refusal !== undefined) this.count(refusal)
+    return refusal
+  }
+
+  /**
+   * Judges again a datagram handed back as `Unadmitted` once its epoch was admitted: the datagrams after an
+   * ANSWER in the same batch.
+   */
+  judgeAdmitted(u: Unadmitted, now: number): Opened | Refused {
+    const refusal = this.table.accept(u.epoch, u.counter, u.sentAt, now)
+    if (refusal !== undefined) return this.refuse(refusal)
+    const { epochId: _, opener: __, ...opened } = u
+    return { ...opened, _tag: "Opened" }
+  }
+
+  /** Counts a refusal the caller made of what `openBatch` handed back (an unadmitted datagram dropped). */
+  count(reason: Refusal): void {
+    this.refusals[reason]++
   }
 
   open(datagram: Uint8Array, now: number): OpenResult {
@@ -83,6 +122,8 @@ export class Receiver {
     const names = new Array<string>(count)
     const derived = new Map<string, unknown>()
     const headers = new Array<ReturnType<typeof readHeader>>(count)
+    // a batch is mostly one burst of one epoch: its name is spelled once, not per datagram
+    let previous: { readonly epochId: Uint8Array; readonly keyId: KeyId; readonly name: string } | undefined
     for (let i = 0; i < count; i++) {
       const header = readHeader(slab.subarray(starts[i]!, starts[i]! + lengths[i]!))
       headers[i] = header
@@ -95,7 +136,10 @@ export class Receiver {
         results[i] = this.refuse("unknownKey")
         continue
       }
-      const name = epochName(header.keyId, header.epochId)
+      const name = previous !== undefined && previous.keyId === header.keyId && sameEpochId(previous.epochId, header.epochId)
+        ? previous.name
+        : epochName(header.keyId, header.epochId)
+      previous = { epochId: header.epochId, keyId: header.keyId, name }
       names[i] = name
       let key = this.table.get(name)?.opener ?? derived.get(name)
       if (key === undefined) {
@@ -114,14 +158,13 @@ export class Receiver {
       }
       const header = headers[i] as Exclude<ReturnType<typeof readHeader>, string>
       const name = names[i]!
-      const refusal = this.table.admit(name, this.table.get(name), header.keyId, keys[i], header.counter, header.sentAt, now)
-      if (refusal !== undefined) {
+      const refusal = this.table.accept(name, header.counter, header.sentAt, now)
+      if (refusal !== undefined && refusal !== "unadmitted") {
         results[i] = this.refuse(refusal)
         continue
       }
       const start = starts[i]!
-      results[i] = {
-        _tag: "Opened",
+      const opened = {
         type: slab[start + HEADER_BYTES]!,
         body: slab.subarray(start + HEADER_BYTES + 1, start + lengths[i]! - TAG_BYTES),
         keyId: header.keyId,
@@ -129,6 +172,9 @@ export class Receiver {
         counter: header.counter,
         sentAt: header.sentAt
       }
+      results[i] = refusal === undefined
+        ? { _tag: "Opened", ...opened }
+        : { _tag: "Unadmitted", ...opened, epochId: header.epochId.slice(), opener: keys[i] }
     }
     return results as Array<OpenResult>
   }

@@ -40,4 +40,15 @@ describe("makuo doctor's verdicts", () => {
     expect(silent[1]?.detail).toBe("web2 (10.0.0.2) is in the member table, last heard 1s ago, but did not answer")
     for (const v of diagnose({ ...healthy, answers: [], route: undefined, ntp: false })) if (v.level !== "ok") expect(v.fix).toBeDefined()
   })
+
+  it("the wire format: a keyed daemon hearing v7, and an unkeyed one hearing native frames, warn with the fix", () => {
+    const native = { mode: "native" as const, keyId: "3f9a01c2", refused: { v7: 0 } }
+    expect(diagnose({ ...healthy, status: { ...status, secure: native } }).filter((v) => v.check === "security"))
+      .toEqual([{ check: "security", level: "ok", detail: "native mode (key 3f9a01c2): every datagram sealed and authenticated" }])
+    const hearsV7 = diagnose({ ...healthy, status: { ...status, secure: { ...native, refused: { v7: 3 } } } }).filter((v) => v.check === "security")
+    expect(hearsV7[1]).toMatchObject({ level: "warn", detail: expect.stringContaining("makuosan v7 (unauthenticated)"), fix: expect.stringContaining("key-file") })
+    expect(levels({ ...healthy, status: { ...status, secure: { mode: "v7", refused: { native: 0 } } } })["security"]).toBeUndefined()
+    const hearsNative = diagnose({ ...healthy, status: { ...status, secure: { mode: "v7", refused: { native: 5 } } } }).find((v) => v.check === "security")
+    expect(hearsNative).toMatchObject({ level: "warn", detail: expect.stringContaining("native format"), fix: expect.stringContaining("key-file = FILE") })
+  })
 })

@@ -1,0 +1,152 @@
+/**
+ * The secure layer at the `Transport` level: the daemon's transport wrapped so that every layer above (wire,
+ * members, the transfer engine) works unchanged whatever the mode.
+ * - keyed (native mode): every datagram sent is a sealed native frame (a DATA burst sealed as one batch), every
+ *   batch received is opened as one AEAD call, and only what opens, is fresh and comes from an admitted epoch
+ *   goes up (`SecureChannel`). Peers admitted (or whose challenge we answered) are announced to `onPeer`, so
+ *   the member layer re-announces itself to them: no membership is lost to datagrams dropped before admission.
+ *   SIGHUP rereads the key file.
+ * - unkeyed (protocol v7, makuosan-compatible and unauthenticated): datagrams pass as they are, but native
+ *   frames are counted and dropped, and said (rate-limited) to need the key file.
+ */
+import { Clock, Context, Effect, Either, Layer, Runtime } from "effect"
+import { randomBytes } from "node:crypto"
+import { rateLimitedLog } from "../transfer/rateLimitedLog.js"
+import { type Datagram, type Destination, type Endpoint, Transport, type TransportShape } from "../net/Transport.js"
+import { defaultAead } from "./aead.js"
+import { FRAME_OVERHEAD, SecureChannel } from "./channel.js"
+import { MAGIC } from "./frame.js"
+import { type KeyRing, readKeyFile } from "./keyFile.js"
+
+export type SecureStatus =
+  | {
+    readonly mode: "native"
+    readonly keyId: string
+    readonly engine: string
+    readonly refused: Readonly<Record<string, number>>
+    readonly epochs: number
+    readonly challengesSent: number
+    readonly answersSent: number
+    readonly admitted: number
+  }
+  | { readonly mode: "v7"; readonly refused: Readonly<Record<string, number>> }
+
+export interface SecureShape {
+  readonly status: () => SecureStatus
+  /** Sets the one listener told of peers worth a (re-)announcement (native mode only). */
+  readonly onPeer: (listener: ((peer: Endpoint) => void) | undefined) => void
+}
+
+export class Secure extends Context.Tag("makuo/Secure")<Secure, SecureShape>() {}
+
+export interface KeyFileSettings {
+  readonly path: string
+  /** what the daemon read at start (before it dropped privileges) */
+  readonly ring: KeyRing
+  /** the uid the daemon runs as after `--user`: it may own the file too (see readKeyFile) */
+  readonly runAsUid: number | undefined
+}
+
+const endpointText = (e: Endpoint) => `${e.address}:${e.port}`
+
+const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
+  Effect.gen(function*() {
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const channel = new SecureChannel(defaultAead(), settings.ring, (n) => new Uint8Array(randomBytes(n)))
+    let listener: ((peer: Endpoint) => void) | undefined
+    const warn = rateLimitedLog<string>((message) => void runFork(Effect.logWarning(message)))
+    // a datagram of an epoch not admitted yet is what every restart brings for a round trip: said, not warned
+    const note = rateLimitedLog<string>((message) => void runFork(Effect.logInfo(message)))
+
+    const sendFrame = (to: Destination, bytes: Uint8Array, segment: number | undefined, now: number) =>
+      segment === undefined || segment <= 0 || segment >= bytes.length
+        ? inner.send(to, channel.seal(bytes, now))
+        : inner.send(to, channel.sealSegments(bytes, segment, now), segment + FRAME_OVERHEAD)
+
+    const transport = Transport.of({
+      local: inner.local,
+      group: inner.group,
+      send: (to, bytes, segment) => sendFrame(to, bytes, segment, Date.now()),
+      sendSegments: (to, bytes, segment) =>
+        Effect.suspend(() => inner.sendSegments(to, channel.sealSegments(bytes, segment, Date.now()), segment + FRAME_OVERHEAD)),
+      consume: (consumer) =>
+        inner.consume(consumer === undefined ? undefined : (batch) => {
+          const now = Date.now()
+          const r = channel.receive(batch, now)
+          for (const s of r.send) inner.send({ _tag: "Peer", address: s.to.address, port: s.to.port }, s.frame)
+          for (const { from, reason } of r.refused) {
+            const say = reason === "unadmitted" ? note : warn
+            say(
+              reason,
+              reason === "v7"
+                ? `${endpointText(from)} speaks makuosan v7 (unauthenticated): ignored`
+                : reason === "unadmitted"
+                ? `${endpointText(from)}: a datagram of a sender epoch not admitted yet, dropped; its owner is challenged`
+                : `refused a datagram from ${endpointText(from)}: ${reason}`,
+              now
+            )
+          }
+          if (listener !== undefined) for (const peer of r.peers) listener(peer)
+          if (r.delivered.length > 0) consumer(r.delivered)
+        }),
+      stats: inner.stats
+    })
+
+    const reload = Effect.suspend(() => {
+      const read = readKeyFile(settings.path, settings.runAsUid)
+      if (Either.isLeft(read)) return Effect.logWarning(`SIGHUP: ${read.left.message}; keeping the keys in use`)
+      const rekeyed = channel.setKeys(read.right)
+      return Effect.logInfo(
+        `SIGHUP: key file ${settings.path} reread: ${read.right.accepted.size} key(s) accepted, sealing under ${channel.keyId}` +
+          (rekeyed ? " (a new sender epoch)" : "")
+      )
+    })
+    const onHup = () => void runFork(reload)
+    yield* Effect.acquireRelease(Effect.sync(() => process.on("SIGHUP", onHup)), () => Effect.sync(() => process.off("SIGHUP", onHup)))
+    // idle epochs are forgotten now and then (they are challenged again if they speak)
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("60 seconds"), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => channel.forgetIdle(now))))))
+    yield* Effect.logInfo(`native mode: every datagram sealed under key ${channel.keyId} (AES-256-GCM, ${channel.engine}); only native frames of the key file's keys are accepted`)
+
+    const secure = Secure.of({
+      status: () => ({ mode: "native", keyId: channel.keyId, engine: channel.engine, ...channel.counters }),
+      onPeer: (l) => void (listener = l)
+    })
+    return Context.make(Transport, transport).pipe(Context.add(Secure, secure))
+  })
+
+const unkeyedTransport = (inner: TransportShape) =>
+  Effect.gen(function*() {
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    let native = 0
+    const log = rateLimitedLog<"native">((message) => void runFork(Effect.logWarning(message)))
+    yield* Effect.logInfo(
+      "makuosan-compatible mode (protocol v7): unauthenticated, so any host that reaches the group can send files here; " +
+        "for native mode make a key with 'makuo keygen' and give every member the file (key-file = FILE)"
+    )
+    const transport = Transport.of({
+      ...inner,
+      consume: (consumer) =>
+        inner.consume(consumer === undefined ? undefined : (batch) => {
+          let kept: Array<Datagram> | undefined
+          for (let i = 0; i < batch.length; i++) {
+            const d = batch[i]!
+            if (d.bytes[0] !== MAGIC) {
+              kept?.push(d)
+              continue
+            }
+            kept ??= batch.slice(0, i)
+            native++
+            log("native", `${endpointText(d.from)} speaks the native format; give this daemon the key file (key-file = FILE)`, Date.now())
+          }
+          const out = kept ?? batch
+          if (out.length > 0) consumer(out)
+        })
+    })
+    const secure = Secure.of({ status: () => ({ mode: "v7", refused: { native } }), onPeer: () => {} })
+    return Context.make(Transport, transport).pipe(Context.add(Secure, secure))
+  })
+
+/** Wraps the transport below: native mode with a key file, protocol v7 without. */
+export const layer = (keyFile: KeyFileSettings | undefined) =>
+  Layer.scopedContext(Effect.flatMap(Transport, (inner) => keyFile === undefined ? unkeyedTransport(inner) : keyedTransport(inner, keyFile)))
+

@@ -1,0 +1,228 @@
+/**
+ * Native mode between the transport and everything above it, without I/O (time and randomness passed in):
+ * every datagram sent is a V7 message sealed in a native frame, every datagram received must open, be fresh and
+ * come from an admitted epoch; CHALLENGE and ANSWER admit epochs (epochs.ts, admission.ts). The caller sends
+ * what `receive` asks to, delivers what it opened, and tells the member layer about peers worth announcing.
+ */
+import type { Datagram, Endpoint } from "../net/Transport.js"
+import { Admission, type AdmissionOptions } from "./admission.js"
+import type { Aead } from "./aead.js"
+import type { EpochTableOptions } from "./epochs.js"
+import { HEADER_BYTES, TAG_BYTES } from "./frame.js"
+import type { KeyRing } from "./keyFile.js"
+import { decodeChallenge, encodeChallenge, MessageType } from "./messages.js"
+import { type Opened, Receiver, type Refusal, type Unadmitted } from "./receiver.js"
+import { Sender } from "./sender.js"
+
+/** What a frame adds to the message it carries: header, message type, tag. */
+export const FRAME_OVERHEAD = HEADER_BYTES + 1 + TAG_BYTES
+
+export interface Outgoing {
+  readonly to: Endpoint
+  readonly frame: Uint8Array
+}
+
+export interface Received {
+  /** the v7 datagrams that opened: views into the batch's buffers */
+  readonly delivered: Array<Datagram>
+  /** CHALLENGEs and ANSWERs to send, in order, before anything else */
+  readonly send: Array<Outgoing>
+  /** peers admitted, or whose challenge this daemon answered: worth a (re-)announcement */
+  readonly peers: Array<Endpoint>
+  /** refusals, each with its source, for a rate-limited log */
+  readonly refused: Array<{ readonly reason: Refusal | "unknownType"; readonly from: Endpoint }>
+}
+
+export interface ChannelCounters {
+  readonly refused: Record<Refusal | "unknownType", number>
+  readonly epochs: number
+  readonly challengesSent: number
+  readonly answersSent: number
+  readonly admitted: number
+}
+
+const keyHex = (id: number) => id.toString(16).padStart(8, "0")
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
+
+export class SecureChannel {
+  private readonly sender: Sender
+  private readonly receiver: Receiver
+  private readonly admission: Admission
+  private unknownType = 0
+  private challengesSent = 0
+  private answersSent = 0
+  private admitted = 0
+
+  constructor(
+    private readonly aead: Aead,
+    private ring: KeyRing,
+    random: (n: number) => Uint8Array,
+    options: EpochTableOptions & AdmissionOptions = {}
+  ) {
+    this.sender = new Sender(aead, ring.sending)
+    this.receiver = new Receiver(aead, ring, options)
+    this.admission = new Admission(random, options)
+  }
+
+  /** The id of the key this daemon seals under, in hex. */
+  get keyId(): string {
+    return keyHex(this.ring.sending.id)
+  }
+
+  get engine(): Aead["name"] {
+    return this.aead.name
+  }
+
+  /** Takes a reread key file: a new first key starts a new sender epoch; true when it did. */
+  setKeys(ring: KeyRing): boolean {
+    const previous = this.ring.sending
+    this.ring = ring
+    this.receiver.setKeys(ring)
+    if (previous.id === ring.sending.id && sameBytes(previous.secret, ring.sending.secret)) return false
+    this.sender.rekey(ring.sending)
+    return true
+  }
+
+  /** One v7 datagram in a frame. */
+  seal(message: Uint8Array, now: number): Uint8Array {
+    return this.sender.seal(MessageType.V7, message, now)
+  }
+
+  /**
+   * v7 datagrams laid out back to back, `segment` bytes each but the last (a DATA burst), as frames laid out the
+   * same way, `segment + FRAME_OVERHEAD` bytes each but the last: one batch seal.
+   */
+  sealSegments(messages: Uint8Array, segment: number, now: number): Uint8Array {
+    const count = Math.max(1, Math.ceil(messages.length / segment))
+    const slab = new Uint8Array(messages.length + count * FRAME_OVERHEAD)
+    const starts = new Uint32Array(count)
+    const lengths = new Uint32Array(count)
+    for (let i = 0; i < count; i++) {
+      const start = i * (segment + FRAME_OVERHEAD)
+      const message = messages.subarray(i * segment, (i + 1) * segment)
+      starts[i] = start
+      lengths[i] = 1 + message.length
+      slab[start + HEADER_BYTES] = MessageType.V7
+      slab.set(message, start + HEADER_BYTES + 1)
+    }
+    this.sender.sealBatch(slab, starts, lengths, count, now)
+    return slab
+  }
+
+  /** Opens a batch as one AEAD call, then admits, answers and delivers in arrival order. */
+  receive(batch: ReadonlyArray<Datagram>, now: number): Received {
+    const { lengths, slab, starts } = layOut(batch)
+    const results = this.receiver.openBatch(slab, starts, lengths, batch.length, now)
+    const out: Received = { delivered: [], send: [], peers: [], refused: [] }
+    // epochs admitted by an ANSWER in this batch: their later datagrams here are judged again
+    const admittedNow = new Set<string>()
+    for (let i = 0; i < batch.length; i++) {
+      const from = batch[i]!.from
+      let r = results[i]!
+      if (r._tag === "Unadmitted" && admittedNow.has(r.epoch)) r = this.receiver.judgeAdmitted(r, now)
+      switch (r._tag) {
+        case "Refused":
+          out.refused.push({ reason: r.reason, from })
+          break
+        case "Opened":
+          this.opened(r, from, now, out)
+          break
+        case "Unadmitted":
+          if (r.type === MessageType.ANSWER && this.admission.answered(r.epoch, r.body, now)) {
+            if (this.receiver.admit(r, now) === undefined) {
+              admittedNow.add(r.epoch)
+              this.admitted++
+              this.announce(from, now, out)
+            } else out.refused.push({ reason: "epochTableFull", from })
+            break
+          }
+          if (r.type === MessageType.CHALLENGE) this.answer(r, from, now, out)
+          else {
+            this.receiver.count("unadmitted")
+            out.refused.push({ reason: "unadmitted", from })
+          }
+          this.challenge(r, from, now, out)
+          break
+        default:
+          r satisfies never
+      }
+    }
+    return out
+  }
+
+  private opened(r: Opened, from: Endpoint, now: number, out: Received): void {
+    switch (r.type) {
+      case MessageType.V7:
+        out.delivered.push({ bytes: r.body, from })
+        return
+      case MessageType.CHALLENGE:
+        return this.answer(r, from, now, out)
+      case MessageType.ANSWER:
+        // a duplicate: the epoch is admitted already
+        return
+      default:
+        this.unknownType++
+        out.refused.push({ reason: "unknownType", from })
+    }
+  }
+
+  /** Answers a CHALLENGE naming this daemon's current sending epoch; any other epoch is never admitted. */
+  private answer(r: Opened | Unadmitted, from: Endpoint, now: number, out: Received): void {
+    const c = decodeChallenge(r.body)
+    if (c === undefined || c.keyId !== this.sender.keyId || !sameBytes(c.epochId, this.sender.epochId)) return
+    if (!this.admission.mayAnswer(now)) return
+    out.send.push({ to: from, frame: this.sender.seal(MessageType.ANSWER, c.nonce, now) })
+    this.answersSent++
+    this.announce(from, now, out)
+  }
+
+  private challenge(r: Unadmitted, from: Endpoint, now: number, out: Received): void {
+    const c = this.admission.challenge(r.epoch, r.keyId, r.epochId, now)
+    if (c === undefined) return
+    out.send.push({ to: from, frame: this.sender.seal(MessageType.CHALLENGE, encodeChallenge(c), now) })
+    this.challengesSent++
+  }
+
+  private announce(peer: Endpoint, now: number, out: Received): void {
+    if (this.admission.announce(peer, now)) out.peers.push(peer)
+  }
+
+  /** Forgets idle epochs; the daemon calls it now and then. */
+  forgetIdle(now: number): number {
+    return this.receiver.forgetIdle(now)
+  }
+
+  get counters(): ChannelCounters {
+    return {
+      refused: { ...this.receiver.refusals, unknownType: this.unknownType },
+      epochs: this.receiver.epochs,
+      challengesSent: this.challengesSent,
+      answersSent: this.answersSent,
+      admitted: this.admitted
+    }
+  }
+}
+
+/** The batch as one slab and offsets: the transport's own slab when every datagram is a view into it, else a copy. */
+const layOut = (batch: ReadonlyArray<Datagram>) => {
+  const count = batch.length
+  const starts = new Uint32Array(count)
+  const lengths = new Uint32Array(count)
+  const buffer = batch[0]?.bytes.buffer
+  if (batch.every((d) => d.bytes.buffer === buffer)) {
+    for (let i = 0; i < count; i++) (starts[i] = batch[i]!.bytes.byteOffset), (lengths[i] = batch[i]!.bytes.length)
+    return { slab: new Uint8Array(buffer as ArrayBuffer), starts, lengths }
+  }
+  let total = 0
+  for (const d of batch) total += d.bytes.length
+  const slab = new Uint8Array(total)
+  let at = 0
+  for (let i = 0; i < count; i++) {
+    const bytes = batch[i]!.bytes
+    slab.set(bytes, at)
+    starts[i] = at
+    lengths[i] = bytes.length
+    at += bytes.length
+  }
+  return { slab, starts, lengths }
+}
