@@ -145,13 +145,15 @@ describe("the command line: every option of every command, in both forms, anywhe
       fs.writeFileSync(config, "")
       const password = join(dir, "password")
       fs.writeFileSync(password, "secret\n")
+      const key = join(dir, "cluster.key")
+      fs.writeFileSync(key, `makuo-key-v1 3f9a01c2 ${Buffer.alloc(32, 7).toString("base64")}\n`, { mode: 0o600 })
       const values: Record<string, string | undefined> = {
         "--base": dir, "--multicast": "224.0.0.109", "--port": "5001", "--interface": "127.0.0.1", "--bind": "127.0.0.2",
         "--ttl": "2", "--name": "h9", "--member-timeout": "5m", "--session-timeout": "3m", "--control": join(dir, "c.sock"),
         "--control-group": "wheel", "--user": "nobody", "--group": "nogroup", "--recv-buffer": "1000", "--send-buffer": "2000",
         "--readonly": undefined, "--max-sessions": "10", "--max-sessions-per-peer": "5", "--max-temp-files": "20",
         "--keep-setid": undefined, "--console": "tcp:127.0.0.1:5000", "--console-password-file": password,
-        "--console-no-password": undefined, "--log-level": "debug"
+        "--console-no-password": undefined, "--key-file": key, "--log-level": "debug"
       }
       expect(longOptions("daemon")).toEqual([...Object.keys(values), "--config", "--print-config"].sort())
       for (const [option, value] of Object.entries(values)) {
