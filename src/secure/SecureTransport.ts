@@ -142,6 +142,9 @@ const unkeyedTransport = (inner: TransportShape) =>
           if (out.length > 0) consumer(out)
         })
     })
+    // a reload (systemctl reload, SIGHUP) must not end a daemon that has no key file to reread
+    const onHup = () => void runFork(Effect.logInfo("SIGHUP: no key file to reread (protocol v7 mode)"))
+    yield* Effect.acquireRelease(Effect.sync(() => process.on("SIGHUP", onHup)), () => Effect.sync(() => process.off("SIGHUP", onHup)))
     const secure = Secure.of({ status: () => ({ mode: "v7", refused: { native } }), onPeer: () => {} })
     return Context.make(Transport, transport).pipe(Context.add(Secure, secure))
   })

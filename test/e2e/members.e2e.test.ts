@@ -47,7 +47,7 @@ describe("three real daemons on loopback", () => {
       expect(none.stdout).toContain("→ start it: makuo daemon --base DIR")
     }), 30_000)
 
-  it.scopedLive("a second daemon on a busy control socket refuses before it joins the group; --readonly is said at start", () =>
+  it.scopedLive("a second daemon on a busy control socket refuses before it joins the group; --readonly is said at start; SIGHUP (a reload) does not end a daemon without a key file", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const port = yield* freePort(loopback)
@@ -66,6 +66,10 @@ describe("three real daemons on loopback", () => {
       // had it joined, its PING would have put it in h2's table (and its EXIT taken it out again)
       yield* Effect.sleep("300 millis")
       expect(h2.log()).not.toMatch(/member joined: second/)
+      expect(yield* memberNames(h2)).toEqual(["h1"])
+      h1.process.kill("SIGHUP")
+      expect(yield* eventually(Effect.sync(() => /SIGHUP: no key file to reread/.test(h1.log())), "2 seconds"), h1.log()).toBe(true)
+      expect(h1.process.exitCode).toBe(null)
       expect(yield* memberNames(h2)).toEqual(["h1"])
     }), 30_000)
 
