@@ -90,6 +90,8 @@ const repairs = (e: FileEvent, shared: ReadonlyMap<string, unknown>): string => 
   return ` (resent: ${notable.map((h) => `${memberLabel(h, shared)} ${share(h.missed!)}`).join(", ")})`
 }
 
+const byName = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true })
+
 /**
  * One line per outcome (and detail) with the hosts that share it: a file every host took is one line. Only the
  * hosts `shown` are listed, each named as among all of the file's hosts.
@@ -105,7 +107,8 @@ const fileLines = (e: FileEvent, shown: (h: HostOutcome) => boolean): ReadonlyAr
     groups.set(key, group)
   }
   return [...groups.values()].map(({ detail, hosts, outcome }) => {
-    const names = hosts.map((h) => memberLabel(h, shared)).join(" ")
+    // in the order of their names, whichever answered first
+    const names = hosts.map((h) => memberLabel(h, shared)).sort(byName).join(" ")
     const line = `${label[outcome].padEnd(8)} ${displayName(e.path)}  ${names}${repairs({ ...e, hosts }, shared)}`
     return detail === undefined ? line : `${line}: ${displayName(detail)}`
   })
