@@ -14,12 +14,13 @@ export interface RunAs {
   readonly uid?: number
   readonly gid?: number
   readonly env?: Readonly<Record<string, string>>
+  readonly cwd?: string
 }
 
 /** Runs `argv` to completion (killed after `timeoutMs`); its exit code and output. */
 export const runCommand = (argv: ReadonlyArray<string>, timeoutMs: number, as: RunAs = {}) =>
   Effect.async<RunResult>((resume) => {
-    const options = { timeout: timeoutMs, maxBuffer: 64 << 20, ...(as.uid === undefined ? {} : { uid: as.uid }), ...(as.gid === undefined ? {} : { gid: as.gid }), ...(as.env === undefined ? {} : { env: { ...process.env, ...as.env } }) }
+    const options = { timeout: timeoutMs, maxBuffer: 64 << 20, ...(as.uid === undefined ? {} : { uid: as.uid }), ...(as.gid === undefined ? {} : { gid: as.gid }), ...(as.env === undefined ? {} : { env: { ...process.env, ...as.env } }), ...(as.cwd === undefined ? {} : { cwd: as.cwd }) }
     execFile(argv[0]!, argv.slice(1), options, (error, stdout, stderr) =>
       resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })))
   })

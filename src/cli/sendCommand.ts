@@ -3,14 +3,15 @@ import { Console, Data, Duration, Effect, Either, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Client from "../control/Client.js"
 import { RequestRefused } from "../control/errors.js"
-import type { ControlEvent, SendRequest } from "../control/Protocol.js"
+import type { SendRequest } from "../control/Protocol.js"
 import { DEFAULT_PARALLEL, MAX_PARALLEL } from "../domain/job.js"
 import { type Verdict, verdict } from "../domain/summary.js"
 import { clientSocketPath, controlOption } from "./common.js"
 import { parseDuration } from "./duration.js"
 import { UsageError } from "./errors.js"
 import { makeLive } from "./liveRender.js"
-import { jsonLines, textLines } from "./sendRender.js"
+import { jsonLines, reportLines } from "./sendRender.js"
+import { interruptedLine, makeTally } from "./sendTally.js"
 
 /** Some host failed or was lost: the report says which; exit 1. */
 export class TransferFailed extends Data.TaggedError("TransferFailed")<{}> {}
@@ -67,7 +68,10 @@ const options = {
 
 const paths = Args.text({ name: "PATH" }).pipe(
   Args.repeated,
-  Args.withDescription("Paths relative to the daemon's base dir (an absolute path must lie inside it).")
+  Args.withDescription(
+    "Paths relative to the current directory when it lies inside the daemon's base dir, else relative to the base " +
+      "(an absolute path must lie inside the base)."
+  )
 )
 
 type Parsed = Command.Command.ParseConfig<typeof options> & { readonly paths: ReadonlyArray<string> }
@@ -96,6 +100,7 @@ const toRequest = (o: Parsed, operation: Operation) =>
     return {
       _tag: "Send",
       paths: o.paths,
+      cwd: process.cwd(),
       recursive: o.recursive,
       dryRun: o.dryRun,
       operation,
@@ -111,26 +116,23 @@ const toRequest = (o: Parsed, operation: Operation) =>
     } satisfies SendRequest
   })
 
-/** What went wrong somewhere: shown even with --quiet. */
-const bad = new Set<string>(["failed", "lost", "different", "missing"])
-
 /** A terminal that can redraw a footer; a pipe, a file or TERM=dumb get lines only. */
 const liveTerminal = (o: Parsed) => !o.json && !o.quiet && process.stdout.isTTY === true && process.env["TERM"] !== "dumb"
 
 export const run = (o: Parsed, operation: Operation) =>
   Effect.gen(function*() {
-    const live = liveTerminal(o) ? makeLive({ write: (t) => void process.stdout.write(t), columns: process.stdout.columns }, Date.now) : undefined
     const asked = yield* toRequest(o, operation)
-    // the live display counts unchanged files per host, so it asks for them, and prints them only with -v
-    const request: SendRequest = live === undefined ? asked : { ...asked, progress: true, reportSkipped: true }
+    const started = Date.now()
+    const tally = makeTally()
+    const live = liveTerminal(o)
+      ? makeLive({ write: (t) => void process.stdout.write(t), columns: process.stdout.columns }, Date.now, tally, o.dryRun)
+      : undefined
+    // the text report counts every file per host (the footer, the line after Ctrl-C) and names what is in flight,
+    // so it asks for unchanged files and progress, and prints unchanged files only with -v
+    const request: SendRequest = o.json ? asked : { ...asked, progress: true, reportSkipped: true }
     const path = clientSocketPath(o.control)
+    const linesOf = o.json ? jsonLines : reportLines(o)
     let outcome = "complete" as Verdict
-    const linesOf = (e: ControlEvent): ReadonlyArray<string> => {
-      if (o.json) return jsonLines(e)
-      if (e._tag !== "File") return textLines(e)
-      const shown = e.hosts.filter((h) => (o.quiet ? bad.has(h.outcome) : o.verbose || h.outcome !== "skipped"))
-      return shown.length === 0 ? [] : textLines({ ...e, hosts: shown })
-    }
     // one write per batch of events: a line per write costs more than the transfer of an unchanged file
     yield* Client.request(path, request).pipe(
       Stream.runForEachChunk((events) => {
@@ -138,11 +140,20 @@ export const run = (o: Parsed, operation: Operation) =>
         for (const e of events) {
           if (e._tag === "Failed") return Effect.fail(new RequestRefused({ reason: e.reason, detail: e.message }))
           if (e._tag === "Summary") outcome = verdict(e.summary)
+          tally.event(e)
           if (live !== undefined) live.event(e, linesOf(e))
           else lines.push(...linesOf(e))
         }
         return lines.length === 0 ? Effect.void : Console.log(lines.join("\n"))
       }),
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          if (o.json) return
+          const line = interruptedLine(tally, Date.now() - started, o.dryRun)
+          if (live !== undefined) live.end([line])
+          else process.stdout.write(`${line}\n`)
+        })
+      ),
       Effect.ensuring(Effect.sync(() => live?.end()))
     )
     if (outcome === "failed") return yield* Effect.fail(new TransferFailed())
@@ -155,7 +166,7 @@ export const checkCommand = Command.make("check", { ...checkOptions, paths }, (o
   run({ ...o, dryRun: false, rate: Option.none(), delete: false, checksum: false }, "check")).pipe(
     Command.withDescription(
       "Compare the MD5 of regular files on every member with this server's; change nothing. Reports per host " +
-        "ok, DIFFERS, MISSING or an error (an unreadable copy is reported, not ignored). Exit 1 when anything " +
+        "DIFFERS, MISSING or an error (an unreadable copy is reported, not ignored; -v also lists the copies that are ok). Exit 1 when anything " +
         "differs, is missing or could not be compared.\n\n" +
         "Examples:\n" +
         "  makuo check -r                      the whole base dir, on every member\n" +
@@ -179,7 +190,8 @@ export const syncCommand = Command.make("sync", { ...syncOptions, paths }, (o) =
 export const sendCommand = Command.make("send", { ...options, paths }, (o) => run(o, "send")).pipe(
   Command.withDescription(
     "Push files to every live member at once: the data goes out once over multicast and each member " +
-      "answers for itself. Reports every file per host as it happens, then a summary.\n\n" +
+      "answers for itself. Reports each file as it happens, with the hosts it went to (a line per outcome where " +
+      "they differ), then a summary.\n\n" +
       "Exit status: 0 when every targeted member took (or already had) every file; 1 when a host failed or was " +
       "lost, or a file here could not be read; 2 for usage or connection errors; 3 when nothing failed but a " +
       "member running --readonly did not take some file (reported 'readonly' per file and counted in the summary).\n\n" +

@@ -16,6 +16,11 @@ export const StatusRequest = Schema.TaggedStruct("Status", {})
 export const ProbeRequest = Schema.TaggedStruct("Probe", { waitMs: Schema.Int.pipe(Schema.between(1, 10_000)) })
 export const SendRequest = Schema.TaggedStruct("Send", {
   paths: Schema.Array(Schema.String),
+  /**
+   * The client's current directory: a relative PATH starts there when it lies inside the base. Absent from
+   * requests of CLIs before it (their PATHs start at the base).
+   */
+  cwd: Schema.optional(Schema.String),
   recursive: Schema.Boolean,
   dryRun: Schema.Boolean,
   operation: ClientOperation,

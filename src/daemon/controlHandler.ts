@@ -11,7 +11,13 @@ import type { WireShape } from "../net/Wire.js"
 import type { SecureShape } from "../secure/SecureTransport.js"
 import { VERSION } from "../version.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
-import { sendJob } from "../domain/job.js"
+import { type SendEvent, sendJob } from "../domain/job.js"
+import { NOT_FOUND, relativePaths } from "../transfer/Jobs.js"
+import { notFoundHint, resolvePaths } from "./clientPaths.js"
+
+/** A resolved PATH as the job reports it (relative to the base); undefined for one the job refuses. */
+const normalize = (base: string, path: string) =>
+  Effect.runSync(Effect.match(relativePaths(base, [path]), { onFailure: () => undefined, onSuccess: ([rel]) => rel }))
 
 export interface Services {
   readonly members: MembersShape
@@ -97,9 +103,25 @@ export const makeHandler = (config: DaemonConfig, services: Services, startedAt:
         Effect.map(members.probe(Duration.millis(request.waitMs)), (answers) => ({ _tag: "ProbeResult" as const, answers, waitedMs: request.waitMs }))
       )
     case "Send": {
-      const { _tag, rateMbit, timeoutMs, ...fields } = request
-      return jobs.run(sendJob({ ...fields, rateMbit: rateMbit ?? undefined, timeout: Duration.millis(timeoutMs) })).pipe(
-        Stream.map((e): ControlEvent => (e._tag === "Summary" ? { ...e, dryRun: request.dryRun, operation: request.operation } : e)),
+      const { _tag, cwd, paths, rateMbit, timeoutMs, ...fields } = request
+      const resolved = resolvePaths(config.base, cwd, paths)
+      // a PATH not found names the base and what would have been found; `resolved` and the job's paths pair up
+      const typedAs = new Map(paths.map((typed, i) => [normalize(config.base, resolved[i]!), typed]))
+      const explained = (e: SendEvent): ControlEvent => {
+        if (e._tag === "Summary") return { ...e, dryRun: request.dryRun, operation: request.operation }
+        if (e._tag !== "SourceError" || e.message !== NOT_FOUND) return e
+        const typed = typedAs.get(e.path)
+        return typed === undefined ? e : { ...e, message: `${NOT_FOUND}: ${notFoundHint(config.base, cwd, typed)}` }
+      }
+      const job = sendJob({
+        ...fields,
+        paths: resolved,
+        skipDirectories: true,
+        rateMbit: rateMbit ?? undefined,
+        timeout: Duration.millis(timeoutMs)
+      })
+      return jobs.run(job).pipe(
+        Stream.map(explained),
         Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", reason: e._tag, message: e.message }))
       )
     }

@@ -26,6 +26,11 @@ export interface SendJob {
    * compared there too (MD5), and is sent again to the members where it differs.
    */
   readonly checksum: boolean
+  /**
+   * A directory named without `recursive` is reported skipped (`makuo send DIR`, as rsync does) instead of sent as
+   * an entry alone (what makuosan's console does).
+   */
+  readonly skipDirectories?: boolean
   /** Report files that every host skipped; without it they only count in the summary. */
   readonly reportSkipped: boolean
   /** Mbit/s cap on DATA, or undefined. */
@@ -54,9 +59,19 @@ export const sendJob = (job: Pick<SendJob, "paths" | "operation"> & Partial<Send
 })
 
 /** The outcome on every host of one file. */
-export const FileReport = Schema.TaggedStruct("File", { path: Schema.String, hosts: Schema.Array(HostOutcome) })
+export const FileReport = Schema.TaggedStruct("File", {
+  path: Schema.String,
+  hosts: Schema.Array(HostOutcome),
+  /** The file's size, for a regular file: what a host's `missed` blocks are a share of. */
+  size: Schema.optional(Schema.Number)
+})
 /** A file of ours that could not be sent (unreadable, vanished, not a kind we send). */
-export const SourceError = Schema.TaggedStruct("SourceError", { path: Schema.String, message: Schema.String })
+export const SourceError = Schema.TaggedStruct("SourceError", {
+  path: Schema.String,
+  message: Schema.String,
+  /** A directory named without `recursive` (`skipDirectories`): not sent. */
+  directory: Schema.optional(Schema.Boolean)
+})
 export const Summary = Schema.TaggedStruct("Summary", { summary: SendSummary })
 
 /** A transfer in flight: its blocks, the DATA datagrams sent so far, each member's state. */

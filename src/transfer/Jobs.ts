@@ -49,6 +49,9 @@ export class Jobs extends Context.Tag("makuo/Jobs")<Jobs, JobsShape>() {}
 /** Times a file that changed while it was sent is sent again before it is given up. */
 export const MAX_RESENDS = 3
 
+/** A SourceError's message for a named path that is not here (the control socket adds where it looked). */
+export const NOT_FOUND = "no such file or directory"
+
 /** makuosan's retransmission every 500 ms, and its 60 s (120 retries) before a member is given up. */
 export const roundTiming: RoundTiming = { maxWait: MAX_WAIT_MS, timeout: Duration.toMillis(DEFAULT_TIMEOUT) }
 
@@ -162,7 +165,7 @@ export const make = Effect.gen(function*() {
           countOutcomes(hosts)
           if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
           if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
-          return { _tag: "File", path: rel, hosts }
+          return { _tag: "File", path: rel, hosts, ...(bytes > 0 ? { size: bytes } : {}) }
         }
 
         const countOutcomes = (hosts: ReadonlyArray<HostOutcome>) => {
@@ -187,10 +190,11 @@ export const make = Effect.gen(function*() {
             return account(rel, hosts, 0)
           })
 
-        const sourceError = (path: string, message: string): SendEvent => {
+        const sourceError = (path: string, message: string, directory?: true): SendEvent => {
           totals.sourceErrors++
-          return { _tag: "SourceError", path, message }
+          return { _tag: "SourceError", path, message, ...(directory ? { directory } : {}) }
         }
+        const skippedDirectory = (path: string) => sourceError(path, "skipping directory (use -r)", true)
 
         /** `--delete`: members delete what we lack under each path before anything is sent. */
         const deleteFirst = Stream.fromIterableEffect(Effect.gen(function*() {
@@ -207,11 +211,14 @@ export const make = Effect.gen(function*() {
               targets: yield* targetsNow,
               unicast
             }, (r) => void reports.push(r))
+            // a path counts once, with every host that deleted it (the summary's files add up)
+            const byPath = new Map<string, Array<HostOutcome>>()
             for (const r of reports) {
               const outcome: Outcome = r.errno !== 0 ? "failed" : job.dryRun ? "would-delete" : "deleted"
               const detail = r.errno !== 0 ? { detail: `delete failed: ${describeErrno(r.errno)}`, errno: r.errno } : {}
-              events.push(account(r.path, [{ host: r.host, address: r.address, outcome, ...detail }], 0))
+              byPath.set(r.path, [...(byPath.get(r.path) ?? []), { host: r.host, address: r.address, outcome, ...detail }])
             }
+            for (const [path, hosts] of byPath) events.push(account(path, hosts, 0))
             for (const t of lost) events.push(account(rel, [{ host: t.host, address: t.address, outcome: "lost", detail: "no answer to the delete scan" }], 0))
           }
           return events.filter((e): e is SendEvent => e !== undefined)
@@ -223,10 +230,11 @@ export const make = Effect.gen(function*() {
             // `sync PATH` of a path that is gone here: delete it on the members (makuosan-v7.md §5.2.7)
             return job.operation === "sync"
               ? { mstat: absent(item.rel), flags: flags | Flag.SYNC, targets: [], identity: undefined }
-              : sourceError(item.rel, "no such file or directory")
+              : sourceError(item.rel, NOT_FOUND)
           }
           if (item._tag === "Problem") return sourceError(item.rel, item.message)
           if (item.entry.kind === "other") return sourceError(item.rel, "skipped: not a regular file, directory or symlink")
+          if (item.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) return skippedDirectory(item.rel)
           const mstat = toMstat(item.rel, item.entry)
           return typeof mstat === "string" ? sourceError(item.rel, mstat) : { mstat, flags, targets: [], identity: item.entry.identity }
         }
@@ -408,11 +416,12 @@ export const make = Effect.gen(function*() {
 
         const checkAll = scan(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) }).pipe(
           mapEffectUnordered(Math.max(1, job.parallel), (item) => {
-            if (item._tag === "Missing") return Effect.succeed(sourceError(item.rel, "no such file or directory"))
+            if (item._tag === "Missing") return Effect.succeed(sourceError(item.rel, NOT_FOUND))
             if (item._tag === "Problem") return Effect.succeed(sourceError(item.rel, item.message))
             // check compares regular files; in a recursive scan the rest is simply not compared
             if (item.entry.kind === "file") return check(item.rel)
-            return Effect.succeed(job.recursive ? undefined : sourceError(item.rel, "not a regular file: nothing to compare"))
+            if (job.recursive) return Effect.succeed(undefined)
+            return Effect.succeed(item.entry.kind === "directory" ? skippedDirectory(item.rel) : sourceError(item.rel, "not a regular file: nothing to compare"))
           }),
           Stream.filter((e): e is SendEvent => e !== undefined)
         )

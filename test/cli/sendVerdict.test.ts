@@ -19,7 +19,7 @@ describe("what a send's totals mean for its exit status", () => {
 
   it("the summary line counts what readonly members did not take", () => {
     expect(summaryLine({ ...zero, updated: 1, readonly: 1 }, false, "send")).toBe(
-      "1 files, 0 B to 2 hosts in 1.00 s (0.0 MB/s): 1 updated, 0 skipped, 1 not taken (readonly member), 0 failed, 0 lost"
+      "1 file to 2 hosts in 1.00 s: 1 updated, 1 readonly (not taken)"
     )
     expect(summaryLine({ ...zero, updated: 2 }, false, "send")).not.toContain("readonly")
   })

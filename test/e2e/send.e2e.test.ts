@@ -21,6 +21,30 @@ const cluster = Effect.gen(function*() {
 const send = (d: Daemon, ...args: ReadonlyArray<string>) => makuo(["send", ...args, "--control", d.control], 120_000)
 
 describe("makuo send between real daemons on loopback", () => {
+  it.scopedLive("PATHs as rsync and msync users type them: from the current directory inside the base; not found: the base named, the path meant suggested; a directory without -r is skipped", () =>
+    Effect.gen(function*() {
+      const [h1, h2] = yield* cluster
+      fs.mkdirSync(join(h1.base, "htdocs", "img"), { recursive: true })
+      fs.writeFileSync(join(h1.base, "htdocs", "index.html"), "hello")
+      const inHtdocs = (...args: ReadonlyArray<string>) =>
+        makuo([...args, "--control", h1.control], 60_000, { cwd: join(h1.base, "htdocs") })
+      const sent = yield* inHtdocs("send", "index.html")
+      expect(sent.code, sent.stdout + sent.stderr).toBe(0)
+      expect(sent.stdout).toMatch(/^update +htdocs\/index\.html {2}h2 h3$/m)
+      expect(fs.readFileSync(join(h2.base, "htdocs", "index.html"), "utf8")).toBe("hello")
+      const typo = yield* inHtdocs("send", "htdocs/index.html")
+      expect(typo.code).toBe(1)
+      expect(typo.stdout).toContain(`error    htdocs/htdocs/index.html: no such file or directory: not found in the base ${h1.base} `)
+      expect(typo.stdout).toContain(`did you mean index.html (${join(h1.base, "htdocs", "index.html")})?`)
+      const directory = yield* inHtdocs("send", "img")
+      expect(directory.code).toBe(1)
+      expect(directory.stdout).toMatch(/^skipping directory htdocs\/img \(use -r\)$/m)
+      expect(fs.existsSync(join(h2.base, "htdocs", "img"))).toBe(false)
+      // outside the base, a PATH starts at the base (msync)
+      const fromBase = yield* makuo(["send", "htdocs/index.html", "--control", h1.control], 60_000, { cwd: "/" })
+      expect(fromBase.stdout).toMatch(/^1 file to 2 hosts in [\d.]+ s: 2 unchanged$/m)
+    }))
+
   it.scopedLive("send -r of 500 files and 50 MiB arrives identical; again: all skipped; -n changes nothing; -t one host; --exclude", () =>
     Effect.gen(function*() {
       const [h1, h2, h3] = yield* cluster
@@ -29,7 +53,7 @@ describe("makuo send between real daemons on loopback", () => {
       expect(first.code, first.stdout.slice(-2000) + first.stderr).toBe(0)
       const want = describeTree(h1.base)
       const entries = want.size // 500 files, big.bin, empty, link and 28 directories
-      expect(first.stdout).toMatch(new RegExp(`${entries} files, .* to 2 hosts .*: ${2 * entries} updated, 0 skipped, 0 failed, 0 lost`))
+      expect(first.stdout).toMatch(new RegExp(`^${entries} files to 2 hosts in [\\d.]+ s, .* MB/s: ${2 * entries} updated$`, "m"))
       for (const h of [h2, h3]) expect(differences(want, describeTree(h.base))).toEqual([])
 
       const again = yield* send(h1, "-r", "--json", "-v")
@@ -39,16 +63,15 @@ describe("makuo send between real daemons on loopback", () => {
       expect(outcomes.at(-1)).toMatchObject({ event: "summary", files: entries, skipped: 2 * entries, updated: 0 })
       // unchanged files are only counted, unless asked for
       const quiet = yield* send(h1, "-r")
-      expect(quiet.stdout.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^${entries} files, .*: 0 updated, ${2 * entries} skipped,`))])
+      expect(quiet.stdout.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^${entries} files to 2 hosts in [\\d.]+ s: ${2 * entries} unchanged$`))])
       const verbose = yield* send(h1, "-r", "-v")
-      expect(verbose.stdout).toContain("skip     h3:d0/s0/f0.txt\n")
-      expect(verbose.stdout.split("\n").filter((l) => l.startsWith("skip "))).toHaveLength(2 * entries)
+      expect(verbose.stdout).toContain("skip     d0/s0/f0.txt  h2 h3\n")
+      expect(verbose.stdout.split("\n").filter((l) => l.startsWith("skip "))).toHaveLength(entries)
 
       fs.writeFileSync(join(h1.base, "d0/s0/f0.txt"), "changed")
       const dry = yield* send(h1, "-r", "-n")
       expect(dry.code).toBe(0)
-      expect(dry.stdout).toContain("(dryrun) update h2:d0/s0/f0.txt")
-      expect(dry.stdout).toContain("(dryrun) update h3:d0/s0/f0.txt")
+      expect(dry.stdout).toContain("(dryrun) update d0/s0/f0.txt  h2 h3\n")
       expect(fs.readFileSync(join(h2.base, "d0/s0/f0.txt"), "utf8")).not.toBe("changed")
 
       const targeted = yield* send(h1, "-t", "h2", "d0/s0/f0.txt")
@@ -76,14 +99,15 @@ describe("makuo send between real daemons on loopback", () => {
       const tty = yield* runCommand(["script", "-qec", `${process.execPath} ${BIN} send -r --rate 40 --control ${h1.control}`, "/dev/null"], 60_000)
       expect(tty.code, tty.stdout).toBe(0)
       expect(tty.stdout).toMatch(/\d+\/\d+\+? files {2}[\d.]+ (B|KiB|MiB)\/[\d.]+ (B|KiB|MiB)\+? {2}[\d.]+ MB\/s/)
-      expect(tty.stdout).toMatch(/big\.bin \d+% {2}h[23] (OPEN|MARK)/)
+      expect(tty.stdout).toMatch(/big\.bin {2}(sending \d+%|resending to h[23]|waiting for h[23])/)
+      expect(tty.stdout).not.toMatch(/OPEN|MARK|NONE/)
       expect(tty.stdout).toContain("\x1b[J")
-      expect(tty.stdout).toMatch(/files, .* to 2 hosts .*: \d+ updated, 0 skipped, 0 failed, 0 lost\r?\n$/)
+      expect(tty.stdout).toMatch(/files to 2 hosts in .*: \d+ updated\r?\n$/)
       for (const h of [h2, h3]) expect(differences(describeTree(h1.base), describeTree(h.base))).toEqual([])
       // in a pipe nothing but lines; -q: only the summary when nothing went wrong
       const quiet = yield* send(h1, "-r", "-q")
       expect(quiet.stdout).not.toContain("\x1b")
-      expect(quiet.stdout.trim().split("\n")).toEqual([expect.stringMatching(/ 0 updated, \d+ skipped, 0 failed, 0 lost$/)])
+      expect(quiet.stdout.trim().split("\n")).toEqual([expect.stringMatching(/ s: \d+ unchanged$/)])
     }), 120_000)
 
   it.scopedLive("a daemon killed with SIGKILL mid-transfer is reported lost; the other receives everything", () =>
@@ -98,8 +122,8 @@ describe("makuo send between real daemons on loopback", () => {
       yield* stopped(h3, "SIGKILL")
       const code = yield* exited
       expect(code, out).toBe(1)
-      expect(out).toMatch(/lost +h3:big\.bin/)
-      expect(out).toMatch(/update +h2:big\.bin/)
+      expect(out).toMatch(/lost +big\.bin {2}h3/)
+      expect(out).toMatch(/update +big\.bin {2}h2/)
       expect(differences(describeTree(h1.base), describeTree(h2.base))).toEqual([])
     }), 120_000)
 
@@ -151,8 +175,8 @@ describe("makuo send between real daemons on loopback", () => {
       fs.writeFileSync(join(h3.base, "keep.log"), "excluded, stays")
       const deleted = yield* send(h1, "-r", "--delete", "--exclude", "*.log")
       expect(deleted.code, deleted.stdout + deleted.stderr).toBe(0)
-      expect(deleted.stdout).toContain("delete   h2:d3")
-      expect(deleted.stdout).toContain("delete   h2:extra")
+      expect(deleted.stdout).toMatch(/^delete +d3 {2}h2 h3$/m)
+      expect(deleted.stdout).toMatch(/^delete +extra {2}h2/m)
       for (const h of [h2, h3]) expect(fs.existsSync(join(h.base, "d3"))).toBe(false)
       expect(fs.existsSync(join(h2.base, "extra"))).toBe(false)
       expect(fs.readFileSync(join(h3.base, "keep.log"), "utf8")).toBe("excluded, stays")
@@ -168,9 +192,10 @@ describe("makuo send between real daemons on loopback", () => {
       fs.utimesSync(corrupted, before.atime, before.mtime)
       const checked = yield* makuo(["check", "-r", "--control", h1.control])
       expect(checked.code).toBe(1)
-      expect(checked.stdout).toMatch(/DIFFERS +h3:d1\/s1\/f1\.txt/)
-      expect(checked.stdout).not.toMatch(/DIFFERS +h2:/)
-      expect((yield* send(h1, "-r", "-q")).stdout).toMatch(/ 0 updated, /)
+      expect(checked.stdout).toMatch(/^DIFFERS +d1\/s1\/f1\.txt {2}h3$/m)
+      // check -r prints the differences only
+      expect(checked.stdout.trim().split("\n")).toHaveLength(2)
+      expect((yield* send(h1, "-r", "-q")).stdout).toMatch(/ s: \d+ unchanged$/m)
       const repaired = yield* send(h1, "-r", "--checksum", "--json")
       expect(repaired.code, repaired.stdout + repaired.stderr).toBe(0)
       const updates = repaired.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((o) => o.outcome === "updated")
@@ -180,7 +205,7 @@ describe("makuo send between real daemons on loopback", () => {
       fs.rmSync(join(h1.base, "d0/s0/f0.txt"))
       const synced = yield* makuo(["sync", "d0/s0/f0.txt", "--control", h1.control])
       expect(synced.code).toBe(0)
-      expect(synced.stdout).toContain("delete   h2:d0/s0/f0.txt")
+      expect(synced.stdout).toMatch(/^delete +d0\/s0\/f0\.txt {2}h2/m)
       for (const h of [h2, h3]) expect(fs.existsSync(join(h.base, "d0/s0/f0.txt"))).toBe(false)
     }), 120_000)
 })
