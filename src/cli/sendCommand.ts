@@ -38,7 +38,7 @@ const options = {
   ),
   exclude: Options.text("exclude").pipe(
     Options.repeated,
-    Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'); repeatable.")
+    Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'; '/cache2' is anchored at the base dir, as in rsync); repeatable.")
   ),
   excludeFrom: Options.file("exclude-from").pipe(Options.optional, Options.withDescription("Read exclude patterns from a file, one per line.")),
   checksum: Options.boolean("checksum").pipe(
