@@ -9,6 +9,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit } from "effect"
 import { VERSION } from "../version.js"
 import { grammarOf, readArgv } from "./argv.js"
+import { bashCompletions } from "./completions.js"
 import { UsageError } from "./errors.js"
 import { commandHelp, helpWanted, type HelpSource, overviewHelp, terminalWidth } from "./help.js"
 import { withHumaneConsole } from "./humaneConsole.js"
@@ -58,7 +59,12 @@ const prefixed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const dispatch = (argv: ReadonlyArray<string>) => {
   const args = argv.slice(2)
   const wanted = helpWanted(new Set(grammar.commands.keys()), args)
-  if (wanted === undefined) return Effect.flatMap(readArgv(grammar, args), (args) => prefixed(cli([...argv.slice(0, 2), ...args])))
+  if (wanted === undefined) {
+    return Effect.flatMap(readArgv(grammar, args), (args) =>
+      (args[0] === "--completions" && args[1] === "bash") || args[0] === "--completions=bash"
+        ? Console.log(bashCompletions(grammar))
+        : prefixed(cli([...argv.slice(0, 2), ...args])))
+  }
   if ("unknown" in wanted) return Effect.fail(new UsageError({ detail: `help: no command '${wanted.unknown}' (the commands: ${helpSource.order.join(", ")})` }))
   const width = terminalWidth(process.stdout)
   return Console.log(wanted.command === undefined ? overviewHelp(helpSource, width) : commandHelp(helpSource, wanted.command, width))
