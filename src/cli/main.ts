@@ -55,15 +55,25 @@ const prefixed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       error: (...args) => console.error(`makuo: ${args.map(String).join(" ").trim().replace(/\s*\n\s*/g, " ")}`)
     }))
 
+/** @effect/cli's zsh and fish scripts, without the --wizard makuo does not accept (one line each in both). */
+const withoutWizard = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      log: (...args) => console.log(...args.map((a) => (typeof a === "string" ? a.split("\n").filter((l) => !/'--wizard\[| -l wizard /.test(l)).join("\n") : a)))
+    }))
+
 /** The help the arguments ask for, printed; or the arguments read for @effect/cli (`readArgv`) and run. */
 const dispatch = (argv: ReadonlyArray<string>) => {
   const args = argv.slice(2)
   const wanted = helpWanted(new Set(grammar.commands.keys()), args)
   if (wanted === undefined) {
-    return Effect.flatMap(readArgv(grammar, args), (args) =>
-      (args[0] === "--completions" && args[1] === "bash") || args[0] === "--completions=bash"
-        ? Console.log(bashCompletions(grammar))
-        : prefixed(cli([...argv.slice(0, 2), ...args])))
+    return Effect.flatMap(readArgv(grammar, args), (args) => {
+      const shell = args[0] === "--completions" ? args[1] : args[0]?.startsWith("--completions=") ? args[0].slice(14) : undefined
+      if (shell === "bash" || shell === "sh") return Console.log(bashCompletions(grammar))
+      const run = prefixed(cli([...argv.slice(0, 2), ...args]))
+      return shell === undefined ? run : withoutWizard(run)
+    })
   }
   if ("unknown" in wanted) return Effect.fail(new UsageError({ detail: `help: no command '${wanted.unknown}' (the commands: ${helpSource.order.join(", ")})` }))
   const width = terminalWidth(process.stdout)

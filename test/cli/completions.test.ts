@@ -7,10 +7,10 @@ import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { grammar, main } from "../../src/cli/main.js"
 
-const script = Effect.gen(function*() {
+const script = (shell = "bash") => Effect.gen(function*() {
   const out: Array<string> = []
   const console = yield* Effect.console
-  const code = yield* Effect.withConsole(main(["node", "makuo", "--completions", "bash"]), {
+  const code = yield* Effect.withConsole(main(["node", "makuo", "--completions", shell]), {
     ...console,
     log: (...a: ReadonlyArray<unknown>) => Effect.sync(() => void out.push(a.join(" ")))
   })
@@ -22,8 +22,15 @@ describe("makuo --completions bash", () => {
   it.scoped("completes as the command line is read", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const text = yield* script
+      const text = yield* script()
       expect(text).not.toContain("wizard")
+      expect(yield* script("sh")).toBe(text)
+      // @effect/cli's own, without --wizard
+      for (const shell of ["zsh", "fish"]) {
+        const other = yield* script(shell)
+        expect(other).toContain("dry-run")
+        expect(other).not.toContain("wizard")
+      }
       const file = join(dir, "makuo.bash")
       fs.writeFileSync(file, text)
       fs.writeFileSync(join(dir, "index.html"), "")
