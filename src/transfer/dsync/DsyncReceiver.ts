@@ -54,7 +54,8 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const warn = (message: string) => void runFork(Effect.logWarning(message))
     // each deletion here, one line, as it happens (no fiber per file)
-    const deleted = ((runSync) => (path: string, from: string) => runSync(Effect.logInfo(`deleted ${path} (--delete from ${from})`)))(Runtime.runSync(yield* Effect.runtime<never>()))
+    const deleted = ((runSync) => (path: string, from: string) =>
+      runSync(Effect.annotateLogs(Effect.logInfo(`deleted ${path}`), { from, by: "delete" })))(Runtime.runSync(yield* Effect.runtime<never>()))
     // a flood repeats these by the thousand
     const notice = rateLimitedLog<"order" | "patterns">(warn)
 
