@@ -94,6 +94,7 @@ const GENERIC = new Set([
   "A file.",
   "A directory."
 ])
+
 /**
  * @effect/cli's own sentences in an option's help: its type, that it is optional ("Defaults to" is never filled in
  * for a plain default, so each description states its default itself), that it repeats (the usage's `...` says
@@ -124,20 +125,20 @@ export const commandHelp = (source: HelpSource, name: string, width: number): st
     "USAGE",
     ...usage.flatMap((u) => wrap(`${source.program} ${u}`, 2, width, 4, true))
   ]
-  let first = false
+  let afterHeader = false
   for (const part of parts) {
     switch (part._tag) {
       case "Header":
         lines.push("", spanText(part.value))
-        first = true
+        afterHeader = true
         break
       case "Paragraph":
         lines.push(...wrap(spanText(part.value), 2, width))
         break
       case "DescriptionList":
         part.definitions.forEach(([span, doc]) => {
-          if (!first) lines.push("")
-          first = false
+          if (!afterHeader) lines.push("")
+          afterHeader = false
           lines.push(`  ${optionHead(span)}`, ...optionParagraphs(doc).flatMap((p) => wrap(p, 6, width)))
         })
         break
