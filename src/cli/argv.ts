@@ -25,6 +25,8 @@ interface OptionSpec {
   readonly long: string
   readonly takesValue: boolean
   readonly repeatable: boolean
+  /** What its value may be, as @effect/cli's usage says: `integer`, `float`, `text`, `debug | info`. */
+  readonly accepts: string | undefined
 }
 
 /** An option as given: `value` is undefined for a flag. */
@@ -44,7 +46,12 @@ export interface Grammar {
   readonly commands: ReadonlyMap<string, CommandSpec>
 }
 
-type Named = { readonly names: ReadonlyArray<string>; readonly takesValue: boolean; readonly repeatable: boolean }
+type Named = {
+  readonly names: ReadonlyArray<string>
+  readonly takesValue: boolean
+  readonly repeatable: boolean
+  readonly accepts: string | undefined
+}
 
 /** The named things of a usage: options (`-r`, `--target`), positionals (`<PATH>`) and the command's own name. */
 const namedIn = (usage: Usage.Usage, repeatable = false): ReadonlyArray<Named> => {
@@ -53,7 +60,7 @@ const namedIn = (usage: Usage.Usage, repeatable = false): ReadonlyArray<Named> =
     case "Mixed":
       return []
     case "Named":
-      return [{ names: usage.names, takesValue: Option.isSome(usage.acceptedValues), repeatable }]
+      return [{ names: usage.names, takesValue: Option.isSome(usage.acceptedValues), repeatable, accepts: Option.getOrUndefined(usage.acceptedValues) }]
     case "Optional":
       return namedIn(usage.usage, repeatable)
     case "Repeated":
@@ -75,7 +82,9 @@ const optionsIn = (usage: Usage.Usage): ReadonlyArray<OptionSpec> =>
 /** What every subcommand of `root` accepts, read from the options and arguments it declares to @effect/cli. */
 export const grammarOf = <Name extends string, R, E, A>(root: Command.Command<Name, R, E, A>): Grammar => ({
   program: namedIn(Command.getUsage(root))[0]?.names[0] ?? "",
-  builtIns: optionsIn(Options.getUsage(BuiltInOptions.builtInOptions(root.descriptor, Usage.empty, HelpDoc.empty))),
+  // @effect/cli's --wizard asks for every option interactively: a command line that means something else by accident
+  builtIns: optionsIn(Options.getUsage(BuiltInOptions.builtInOptions(root.descriptor, Usage.empty, HelpDoc.empty)))
+    .filter((o) => !o.names.includes("--wizard")),
   commands: new Map(
     [...HashMap.entries(Command.getSubcommands(root))].map(([name, descriptor]) => {
       const usage = CommandDescriptor.getUsage(descriptor)
@@ -95,6 +104,14 @@ const closest = (given: string, candidates: ReadonlyArray<string>): string | und
 }
 
 const usage = (detail: string) => Either.left(new UsageError({ detail }))
+
+/** What is wrong with `value` for an option that accepts `accepts`, checked here so that the error names the option. */
+const badValue = (accepts: string | undefined, value: string): string | undefined => {
+  if (accepts === "integer") return /^[+-]?\d+$/.test(value) ? undefined : "not an integer"
+  if (accepts === "float") return value.trim() !== "" && Number.isFinite(Number(value)) ? undefined : "not a number"
+  const choices = accepts?.split(" | ") ?? []
+  return choices.length < 2 || choices.includes(value) ? undefined : `not one of ${choices.join(", ")}`
+}
 
 /**
  * `args` (without the runtime and script) as @effect/cli should get them, or the first thing wrong with them.
@@ -117,7 +134,10 @@ export const readArgv = (grammar: Grammar, args: ReadonlyArray<string>): Either.
     const [name, inline] = splitLong(arg)
     const option = grammar.builtIns.find((o) => o.names.includes(name))
     if (option === undefined) return unknown(arg, grammar.builtIns, where)
-    if (option.takesValue && inline === undefined) i++
+    const value = option.takesValue ? inline ?? args[++i] : undefined
+    if (option.takesValue && value === undefined) return usage(`${name} needs a value`)
+    const bad = value === undefined ? undefined : badValue(option.accepts, value)
+    if (bad !== undefined) return usage(`${name} ${value}: ${bad}`)
     i++
   }
   return Either.right(args)
@@ -155,6 +175,8 @@ const readCommand = (grammar: Grammar, command: string, args: ReadonlyArray<stri
     if (value === "") return `${written}: empty value`
     // a forgotten value (`-t -n`); @effect/cli would also read such a value as the option it names
     if (isOptionName(value)) return `${written} needs a value (got the option ${value})`
+    const bad = badValue(option.accepts, value)
+    if (bad !== undefined) return `${written} ${value}: ${bad}`
     if (!option.repeatable && given.some((g) => g.option === option)) return `${option.long} given twice`
     given.push({ option, value })
     return undefined

@@ -1,13 +1,14 @@
 import { Options } from "@effect/cli"
 import { Either, Option } from "effect"
-import { controlSocketPath } from "../control/socketPath.js"
+import { clientDefaultSocket, controlSocketPath } from "../control/socketPath.js"
 import { configFileFromEnvironment, readConfig } from "./configFile.js"
 
 export const controlOption = Options.text("control").pipe(
   Options.withDescription(
     "Control socket of the daemon. Default: $MAKUO_CONTROL, else 'control =' in the config file ($MAKUO_CONFIG or " +
-      "/etc/makuo/makuo.conf, when readable), else /run/makuo/makuo.sock for root, " +
-      "$XDG_RUNTIME_DIR/makuo/makuo.sock or /tmp/makuo-<uid>/makuo.sock for other users."
+      "/etc/makuo/makuo.conf, when readable), else /run/makuo/makuo.sock for root; for other users " +
+      "$XDG_RUNTIME_DIR/makuo/makuo.sock (or /tmp/makuo-<uid>/makuo.sock), where a daemon of their own listens; " +
+      "a client without one of its own uses /run/makuo/makuo.sock."
   ),
   Options.optional
 )
@@ -18,8 +19,8 @@ const configuredControl = () => {
   return Either.isRight(file) ? file.right?.entries.get("control")?.value : undefined
 }
 
-/** The daemon's socket as a client finds it, in the daemon's own order (`controlSocketPath`). */
+/** The daemon's socket as a client finds it: in the daemon's own order, then the client's default (`clientDefaultSocket`). */
 export const clientSocketPath = (flag: Option.Option<string>): string =>
-  controlSocketPath(Option.getOrUndefined(flag), process.env, process.getuid?.() ?? 0, configuredControl)
+  controlSocketPath(Option.getOrUndefined(flag), process.env, process.getuid?.() ?? 0, configuredControl, clientDefaultSocket())
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table."))

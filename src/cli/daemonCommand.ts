@@ -193,7 +193,10 @@ const configOptions = {
     )
   ),
   printConfig: Options.boolean("print-config").pipe(
-    Options.withDescription("Print the effective settings, each with where it came from (flag, environment, file, default), and exit.")
+    Options.withDescription(
+      "Check the settings as the daemon would at start, then print them, each with where it came from (flag, " +
+        "environment, file, default), and exit: 0, or 2 and the first bad value with its file:line."
+    )
   )
 }
 
@@ -436,11 +439,12 @@ export const daemonCommand = Command.make("daemon", { ...options, ...configOptio
     if (Either.isLeft(file)) return yield* usage(`--config ${file.left}`)
     const resolved = resolveAll(o, process.env, file.right)
     if (Either.isLeft(resolved)) return yield* usage(resolved.left)
+    const settings = settingsOf(resolved.right)
+    // checked before --print-config shows anything, as `nginx -t` does: a bad value there exits 2 naming its file:line
+    const config = yield* Effect.mapError(toConfig(settings), locate(resolved.right))
     if (o.printConfig) {
       return yield* Console.log(`# makuo daemon settings${file.right === undefined ? " (no config file)" : ` (config file ${file.right.path})`}\n${printSettings(resolved.right, derivedDefaults())}`)
     }
-    const settings = settingsOf(resolved.right)
-    const config = yield* Effect.mapError(toConfig(settings), locate(resolved.right))
     return yield* Layer.launch(Daemon.layer(config)).pipe(Effect.provide(logging(settings.logLevel)))
   })).pipe(
     Command.withDescription(

@@ -18,6 +18,8 @@ export class TransferFailed extends Data.TaggedError("TransferFailed")<{}> {}
 /** Nothing failed, but a member running --readonly did not take some file: exit 3, so a deploy can tell. */
 export class TransferDeclined extends Data.TaggedError("TransferDeclined")<{}> {}
 
+const DEFAULT_TIMEOUT = "60s"
+
 const options = {
   recursive: Options.boolean("recursive").pipe(Options.withAlias("r"), Options.withDescription("Send directories with everything below them.")),
   dryRun: Options.boolean("dry-run").pipe(
@@ -37,7 +39,7 @@ const options = {
   ),
   exclude: Options.text("exclude").pipe(
     Options.repeated,
-    Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'); repeatable.")
+    Options.withDescription("Skip what matches (makuosan semantics: '*.log', 'cache/', 'a/b/*'; '/cache2' is anchored at the base dir, as in rsync); repeatable.")
   ),
   excludeFrom: Options.file("exclude-from").pipe(Options.optional, Options.withDescription("Read exclude patterns from a file, one per line.")),
   checksum: Options.boolean("checksum").pipe(
@@ -48,11 +50,11 @@ const options = {
         "Repairs a copy that was damaged or tampered with; costs a read of every such file on both sides."
     )
   ),
-  parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open.`)),
-  rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Cap the data rate, in Mbit/s.")),
+  parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open. Default: ${DEFAULT_PARALLEL}.`)),
+  rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Cap the data rate, in Mbit/s. Default: no cap.")),
   timeout: Options.text("timeout").pipe(
-    Options.withDefault("60s"),
-    Options.withDescription("Drop a member from this send after it has not answered for this long.")
+    Options.withDefault(DEFAULT_TIMEOUT),
+    Options.withDescription(`Drop a member from this send after it has not answered for this long. Default: ${DEFAULT_TIMEOUT}.`)
   ),
   verbose: Options.boolean("verbose").pipe(
     Options.withAlias("v"),

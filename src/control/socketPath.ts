@@ -2,22 +2,46 @@ import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
+/** The socket of a daemon run by root (the system's, e.g. from contrib/makuo.service). */
+export const SYSTEM_SOCKET = "/run/makuo/makuo.sock"
+
+/** Where a socket goes when neither a flag, `MAKUO_CONTROL` nor the config file names one. */
+export type DefaultSocket = (env: NodeJS.ProcessEnv, uid: number) => string
+
+/** The daemon's: `/run/makuo/makuo.sock` for root, the user's private directory for anyone else. */
+export const daemonDefaultSocket: DefaultSocket = (env, uid) => join(privateControlDirectory(env, uid) ?? "/run/makuo", "makuo.sock")
+
+/**
+ * The client's: root's is the system socket. Another user's is the socket of their own daemon, in their private
+ * directory, when one listens there; else the system daemon's, which a member of its `--control-group` may use
+ * (`makuo send` without sudo). With neither socket there, the one the user more likely means: their own when
+ * their private directory exists (they ran a daemon of their own), else the system's. `present` is lstat's answer.
+ */
+export const clientDefaultSocket = (present: (path: string) => boolean = lstatPresent): DefaultSocket => (env, uid) => {
+  const own = privateControlDirectory(env, uid)
+  if (own === undefined) return SYSTEM_SOCKET
+  const ownSocket = join(own, "makuo.sock")
+  if (present(ownSocket)) return ownSocket
+  if (present(SYSTEM_SOCKET)) return SYSTEM_SOCKET
+  return present(own) ? ownSocket : SYSTEM_SOCKET
+}
+
+const lstatPresent = (path: string) => fs.lstatSync(path, { throwIfNoEntry: false }) !== undefined
+
 /**
  * Where the daemon listens and the CLI connects: `--control PATH`, else `MAKUO_CONTROL`, else what `configured`
- * says (the config file's `control`, read only when it comes to that), else `/run/makuo/makuo.sock` for root,
- * `$XDG_RUNTIME_DIR/makuo/makuo.sock` or `/tmp/makuo-<uid>/makuo.sock` otherwise.
+ * says (the config file's `control`, read only when it comes to that), else `fallback`'s default.
  */
 export const controlSocketPath = (
   flag: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
   uid: number = process.getuid?.() ?? 0,
-  configured: () => string | undefined = () => undefined
+  configured: () => string | undefined = () => undefined,
+  fallback: DefaultSocket = daemonDefaultSocket
 ): string => {
   if (flag !== undefined && flag !== "") return flag
   if (env.MAKUO_CONTROL !== undefined && env.MAKUO_CONTROL !== "") return env.MAKUO_CONTROL
-  const fromFile = configured()
-  if (fromFile !== undefined) return fromFile
-  return join(privateControlDirectory(env, uid) ?? "/run/makuo", "makuo.sock")
+  return configured() ?? fallback(env, uid)
 }
 
 /**

@@ -3,6 +3,12 @@
  * `<base>/<path>` and each of its suffixes that starts after a `/`, down to the basename; directories are
  * tested with and without a trailing `/`. makuosan's quirk is kept: the suffix scan for a pattern stops once
  * the suffix is shorter than the pattern text.
+ *
+ * One addition: rsync's anchored form. makuosan tests `/cache2` against `<base>/...` and its suffixes, none of
+ * which it can match (an absolute pattern works there only written with the base, `/var/www/cache2`), so an rsync
+ * user's `--exclude /cache2` would exclude nothing — and a `--delete` would then delete the member's `cache2`.
+ * Here a pattern that starts with `/` is also tested against `/<path>`: `/cache2` is `cache2` directly under the
+ * base, `/a/*.tmp` the `.tmp` files directly in `a`.
  */
 
 const classBody = (pattern: string, start: number): { source: string; end: number } | undefined => {
@@ -99,12 +105,23 @@ export const makeExclude = (base: string, patterns: ReadonlyArray<string>): Excl
         at = slash + 1
       }
     })
+  const anchored = compiled.filter(({ text }) => text.startsWith("/"))
+  const matchesAnchored = (candidate: string) => anchored.some(({ re }) => re.test(candidate))
   return {
     patterns,
     excludes: (rel, directory) => {
       if (compiled.length === 0) return false
       const candidate = `${base}/${rel}`
-      return matches(candidate) || (directory && matches(candidate + "/"))
+      return matches(candidate) || (directory && matches(candidate + "/")) ||
+        matchesAnchored(`/${rel}`) || (directory && matchesAnchored(`/${rel}/`))
     }
   }
 }
+
+/**
+ * The patterns as a DSYNC carries them to the members: each anchored pattern (`/cache2`) also in makuosan's
+ * absolute form (`<base>/cache2`), which a makuosan member with the same base dir (the usual cluster) matches;
+ * a makuo member matches the anchored form against its own base, whatever its path.
+ */
+export const patternsForMembers = (base: string, patterns: ReadonlyArray<string>): ReadonlyArray<string> =>
+  patterns.flatMap((p) => (base !== "/" && p.startsWith("/") && !p.startsWith(`${base}/`) ? [p, `${base}${p}`] : [p]))

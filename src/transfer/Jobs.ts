@@ -8,7 +8,7 @@ import { Clock, Context, Duration, Effect, Layer, Schedule, Stream } from "effec
 import { Members } from "../members/Members.js"
 import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
-import { makeExclude } from "../store/exclude.js"
+import { makeExclude, patternsForMembers } from "../store/exclude.js"
 import { FileStore, type LocalEntry } from "../store/FileStore.js"
 import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
@@ -207,7 +207,7 @@ export const make = Effect.gen(function*() {
               path: rel,
               recursive: job.recursive,
               dryRun: job.dryRun,
-              excludes: job.excludes,
+              excludes: patternsForMembers(store.base, job.excludes),
               targets: yield* targetsNow,
               unicast
             }, (r) => void reports.push(r))

@@ -149,7 +149,8 @@ describe("the command line: every option of every command, in both forms, anywhe
     Effect.gen(function*() {
       const dir = yield* tempDir
       const config = join(dir, "makuo.conf")
-      fs.writeFileSync(config, "")
+      // --print-config checks the settings first: the file gives what every check needs
+      fs.writeFileSync(config, `base = ${dir}\n`)
       const password = join(dir, "password")
       fs.writeFileSync(password, "secret\n")
       const key = join(dir, "cluster.key")
@@ -157,24 +158,54 @@ describe("the command line: every option of every command, in both forms, anywhe
       const values: Record<string, string | undefined> = {
         "--base": dir, "--multicast": "224.0.0.109", "--port": "5001", "--interface": "127.0.0.1", "--bind": "127.0.0.2",
         "--ttl": "2", "--name": "h9", "--member-timeout": "5m", "--session-timeout": "3m", "--control": join(dir, "c.sock"),
-        "--control-group": "wheel", "--user": "nobody", "--group": "nogroup", "--recv-buffer": "1000", "--send-buffer": "2000",
+        "--control-group": "65534", "--user": "65534", "--group": "65534", "--recv-buffer": "1000", "--send-buffer": "2000",
         "--readonly": undefined, "--max-sessions": "10", "--max-sessions-per-peer": "5", "--max-temp-files": "20",
         "--keep-setid": undefined, "--console": "tcp:127.0.0.1:5000", "--console-password-file": password,
         "--console-no-password": undefined, "--key-file": key, "--log-level": "debug"
       }
+      // what a setting needs beside it to pass the checks
+      const console = ["--console", "tcp:127.0.0.1:5000"]
+      const companions: Record<string, ReadonlyArray<string>> = {
+        "--user": ["--group", "65534"], "--group": ["--user", "65534"], "--max-sessions": ["--max-sessions-per-peer", "5"],
+        "--console": ["--console-password-file", password], "--console-password-file": console, "--console-no-password": console
+      }
+      const root = process.geteuid?.() === 0
       expect(longOptions("daemon")).toEqual([...Object.keys(values), "--config", "--print-config"].sort())
       for (const [option, value] of Object.entries(values)) {
         const forms = value === undefined ? [[option]] : [[option, value], [`${option}=${value}`]]
         for (const form of forms) {
+          const given = [...form, ...(companions[option] ?? [])]
           // the option first (where @effect/cli would take a --log-level for its own), and last
-          for (const args of [["daemon", ...form, "--config", config, "--print-config"], ["daemon", "--print-config", `--config=${config}`, ...form]]) {
+          for (const args of [["daemon", ...given, "--config", config, "--print-config"], ["daemon", "--print-config", `--config=${config}`, ...given]]) {
             const r = yield* run(args)
+            if (!root && (option === "--user" || option === "--group")) {
+              expect([r.code, r.err], args.join(" ")).toEqual([2, "makuo: --user 65534: only a daemon started as root can switch user"])
+              continue
+            }
             expect(r.code, `${args.join(" ")}: ${r.err}`).toBe(0)
             expect(r.out).toContain(`(config file ${config})`)
             expect(r.out, args.join(" ")).toMatch(new RegExp(`^${option.slice(2)} = ${value ?? "true"} +# from ${option}$`, "m"))
           }
         }
       }
+    }))
+
+  it.scoped("daemon --print-config checks the settings first: a bad value exits 2 naming its file:line, and prints nothing", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const config = join(dir, "makuo.conf")
+      const check = (lines: ReadonlyArray<string>) => {
+        fs.writeFileSync(config, lines.join("\n") + "\n")
+        return run(["daemon", "--config", config, "--print-config"])
+      }
+      expect(yield* check([`base = ${dir}`, "# the port", "port = 70000"])).toEqual({
+        code: 2, out: "", err: `makuo: --port 70000: must be between 1 and 65535 (set in ${config}:3)`
+      })
+      expect(yield* check([`base = ${dir}`, "member-timeout = soon"])).toMatchObject({ code: 2, out: "", err: expect.stringContaining(`(set in ${config}:2)`) })
+      expect(yield* check([`base = ${join(dir, "nowhere")}`])).toMatchObject({
+        code: 2, out: "", err: `makuo: --base ${join(dir, "nowhere")}: no such directory (set in ${config}:1)`
+      })
+      expect(yield* check([`base = ${dir}`, "port = 5001"])).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^port = 5001 +# from .*:2$/m) })
     }))
 })
 

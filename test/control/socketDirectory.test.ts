@@ -6,7 +6,7 @@ import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import * as Client from "../../src/control/Client.js"
 import { listenUnix } from "../../src/control/listenUnix.js"
 import { serve } from "../../src/control/Server.js"
-import { controlSocketPath, untrustedDirectory } from "../../src/control/socketPath.js"
+import { clientDefaultSocket, controlSocketPath, untrustedDirectory } from "../../src/control/socketPath.js"
 
 const uid = process.getuid?.() ?? 0
 const handler = () => Stream.make({ _tag: "MemberList" as const, members: [], now: 1 })
@@ -59,6 +59,8 @@ describe("the directory of the client's default socket", () => {
       const path = withRuntimeDir(dir, Effect.sync(() => controlSocketPath(undefined)))
       const viaLink = yield* path
       expect(viaLink).toBe(join(dir, "makuo", "makuo.sock"))
+      // a client looks there first too (a socket is present), and is refused: it does not pass over to /run/makuo
+      expect(clientDefaultSocket()({ XDG_RUNTIME_DIR: dir }, uid)).toBe(viaLink)
       const refused = yield* withRuntimeDir(dir, Effect.flip(Client.collect(viaLink, { _tag: "Members" })))
       expect(refused._tag).toBe("ControlUntrusted")
       expect(refused.message).toContain(`its directory ${join(dir, "makuo")} is a symbolic link`)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { compilePattern, makeExclude } from "../../src/store/exclude.js"
+import { compilePattern, makeExclude, patternsForMembers } from "../../src/store/exclude.js"
 
 describe("fnmatch with FNM_PATHNAME", () => {
   it.each([
@@ -25,6 +25,24 @@ describe("makuosan exclude semantics (makuosan-v7.md §10)", () => {
   it("keeps makuosan's quirk: 'tmp*' does not exclude a file named 'tm'", () => {
     expect(makeExclude("/b", ["tmp*"]).excludes("tm", false)).toBe(false)
     expect(makeExclude("/b", ["tmp*"]).excludes("tmpx", false)).toBe(true)
+  })
+})
+
+describe("rsync's anchored form: a pattern starting with / is relative to the base", () => {
+  const ex = makeExclude("/srv/www", ["/cache2", "/a/*.tmp", "/logs/"])
+  it.each([
+    ["cache2", true, true], ["cache2", false, true], ["d/cache2", true, false], ["cache2x", true, false],
+    ["a/x.tmp", false, true], ["a/b/x.tmp", false, false], ["x.tmp", false, false],
+    ["logs", true, true], ["logs", false, false], ["d/logs", true, false]
+  ])("%s (dir %s) excluded: %s", (rel, dir, want) => {
+    expect(ex.excludes(rel, dir)).toBe(want)
+  })
+
+  it("goes to the members also in makuosan's form, with this base; makuosan's own absolute form and the others go as they are", () => {
+    expect(patternsForMembers("/srv/www", ["/cache2", "/srv/www/top", "*.log", "a/b"])).toEqual(["/cache2", "/srv/www/cache2", "/srv/www/top", "*.log", "a/b"])
+    expect(patternsForMembers("/", ["/cache2"])).toEqual(["/cache2"])
+    // a member with another base matches the anchored form against its own
+    expect(makeExclude("/home/web", patternsForMembers("/srv/www", ["/cache2"])).excludes("cache2", true)).toBe(true)
   })
 })
 

@@ -53,6 +53,9 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
     const context = { ...options.rounds, rtt: sessions.rtt }
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const warn = (message: string) => void runFork(Effect.logWarning(message))
+    // each deletion here, one line, as it happens (no fiber per file)
+    const deleted = ((runSync) => (path: string, from: string) =>
+      runSync(Effect.annotateLogs(Effect.logInfo(`deleted ${path}`), { from, by: "delete" })))(Runtime.runSync(yield* Effect.runtime<never>()))
     // a flood repeats these by the thousand
     const notice = rateLimitedLog<"order" | "patterns">(warn)
 
@@ -116,6 +119,7 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
       paths.map((path) => {
         if ((s.flags & Flag.DRYRUN) !== 0) return { value: 0, path }
         const removed = store.removeNow(path)
+        if (removed === true) deleted(path, s.from.address)
         return { value: removed instanceof StoreError ? removed.errno : 0, path }
       })
 

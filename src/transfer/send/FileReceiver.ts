@@ -110,6 +110,9 @@ export const make = (config: ReceiverConfig) =>
     const store = yield* FileStore
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const warn = (message: string) => void runFork(Effect.logWarning(message))
+    // what changed here, one line per file, said before the next datagram is handled (no fiber per file)
+    const changed = ((runSync) => (message: string, annotations: Record<string, unknown>) =>
+      runSync(Effect.annotateLogs(Effect.logInfo(message), annotations)))(Runtime.runSync(yield* Effect.runtime<never>()))
     const root = process.geteuid?.() === 0
     const receive = yield* ReceiveSessions
     const table = receive.table
@@ -144,6 +147,7 @@ export const make = (config: ReceiverConfig) =>
         // a dry run only looks
         const found = (flags & Flag.DRYRUN) !== 0 ? store.inspectNow(m.path) : undefined
         const done = found === undefined ? store.removeNow(m.path) : Option.isOption(found) ? Option.isSome(found) : found
+        if (found === undefined && done === true) changed(`deleted ${m.path}`, { from: entry.from.address, by: "sync" })
         return done instanceof StoreError
           ? { _tag: "Decided", state: RecvState.DELETENG, error: done.errno }
           : { _tag: "Decided", state: done ? RecvState.DELETEOK : RecvState.DELETENG, error: 0 }
@@ -199,6 +203,7 @@ export const make = (config: ReceiverConfig) =>
       } else if (type === S_IFDIR) failed = store.finishDirectoryNow(m.path, meta(m)) ?? undefined
       else failed = store.placeSymlinkNow(m.path, m.linkTarget, meta(m)) ?? undefined
       if (failed !== undefined) noteFailure("commit", entry, failed, entry.lastSeen)
+      else changed(`received ${m.path}`, isRegular(m.mode) ? { from: entry.from.address, bytes: m.size } : { from: entry.from.address })
       return { _tag: "Committed", error: failed?.errno ?? 0 }
     }
 
