@@ -9,22 +9,12 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
-import { grammar, main } from "../../src/cli/main.js"
+import { grammar } from "../../src/cli/main.js"
+import { runCli as run } from "../support/runCli.js"
 import { fakeControl } from "../support/fakeControl.js"
 import { idleStatus } from "../support/status.js"
 
-const run = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const out: Array<string> = []
-    const err: Array<string> = []
-    const console = yield* Effect.console
-    const code = yield* Effect.withConsole(main(["node", "makuo", ...args]), {
-      ...console,
-      log: (...a: ReadonlyArray<unknown>) => Effect.sync(() => void out.push(a.join(" "))),
-      error: (...a: ReadonlyArray<unknown>) => Effect.sync(() => void err.push(a.join(" ")))
-    })
-    return { code, out: out.join("\n"), err: err.join("\n") }
-  })
+
 
 const reply = (request: Record<string, unknown>): ReadonlyArray<object> => {
   switch (request["_tag"]) {

@@ -5,21 +5,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { grammar, main } from "../../src/cli/main.js"
+import { grammar } from "../../src/cli/main.js"
+import { runCli as run } from "../support/runCli.js"
 import { DEFAULT_PARALLEL } from "../../src/domain/job.js"
 
-const run = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const out: Array<string> = []
-    const err: Array<string> = []
-    const console = yield* Effect.console
-    const code = yield* Effect.withConsole(main(["node", "makuo", ...args]), {
-      ...console,
-      log: (...a: ReadonlyArray<unknown>) => Effect.sync(() => void out.push(a.join(" "))),
-      error: (...a: ReadonlyArray<unknown>) => Effect.sync(() => void err.push(a.join(" ")))
-    })
-    return { code, out: out.join("\n"), err: err.join("\n") }
-  })
+
 
 const commands = [...grammar.commands.keys()]
 
