@@ -5,18 +5,14 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
-import { grammar, main } from "../../src/cli/main.js"
+import { grammar } from "../../src/cli/main.js"
+import { runCli } from "../support/runCli.js"
 
-const script = (shell = "bash") => Effect.gen(function*() {
-  const out: Array<string> = []
-  const console = yield* Effect.console
-  const code = yield* Effect.withConsole(main(["node", "makuo", "--completions", shell]), {
-    ...console,
-    log: (...a: ReadonlyArray<unknown>) => Effect.sync(() => void out.push(a.join(" ")))
+const script = (shell = "bash") =>
+  Effect.map(runCli(["--completions", shell]), (r) => {
+    expect(r.code).toBe(0)
+    return r.out
   })
-  expect(code).toBe(0)
-  return out.join("\n")
-})
 
 describe("makuo --completions bash", () => {
   it.scoped("completes as the command line is read", () =>
