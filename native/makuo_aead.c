@@ -4,7 +4,7 @@
  * EVP contexts, one to seal and one to open, whose key schedule is set once: each frame only sets a new IV.
  * node:crypto makes a cipher object per datagram instead, which costs several times the encryption itself.
  *
- * Frame layout (src/secure/frame.ts): a 38-byte header (the associated data; bytes 22..29 are the counter that
+ * Frame layout (src/secure/frame.ts): a 44-byte header (the associated data; bytes 22..29 are the counter that
  * makes the nonce 4 zero bytes + counter), the payload, a 16-byte tag. Work happens in place in the caller's
  * slab. Calls return the number of frames handled or -1 when OpenSSL fails; argument mistakes throw.
  */
@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER 38
+#define HEADER 44
+/* no frame is longer than a UDP payload can be; this also keeps every length below INT_MAX for OpenSSL's ints */
+#define MAX_FRAME 65535
 #define TAG 16
 #define COUNTER_AT 22
 #define NONCE 12
@@ -94,7 +96,10 @@ typedef struct {
   uint32_t count;
 } Batch;
 
-/* slab, starts, lengths, count from argv[1..4], each frame checked to lie inside the slab */
+/*
+ * slab, starts, lengths, count from argv[1..4], each frame (its length plus `extra`) checked to lie inside the
+ * slab and to be at most MAX_FRAME bytes
+ */
 static int batch_args(napi_env env, napi_value* argv, Batch* b, size_t extra) {
   void *slab, *starts, *lengths;
   size_t n_starts, n_lengths;
@@ -107,8 +112,8 @@ static int batch_args(napi_env env, napi_value* argv, Batch* b, size_t extra) {
   b->starts = starts;
   b->lengths = lengths;
   for (uint32_t i = 0; i < b->count; i++) {
-    uint64_t end = (uint64_t)b->starts[i] + b->lengths[i] + extra;
-    if (end > b->slab_length) return 0;
+    uint64_t frame = (uint64_t)b->lengths[i] + extra;
+    if (frame > MAX_FRAME || (uint64_t)b->starts[i] + frame > b->slab_length) return 0;
   }
   return 1;
 }
@@ -126,7 +131,7 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   AeadKey* k = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || (k = key_arg(env, argv[0])) == NULL ||
       !batch_args(env, argv, &b, HEADER + TAG))
-    return fail_type(env, "makuo_aead.aeadSeal(key, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count) with every frame inside the slab");
+    return fail_type(env, "makuo_aead.aeadSeal(key, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count) with every frame inside the slab, at most 65535 bytes");
   int done = 0;
   for (uint32_t i = 0; i < b.count; i++) {
     uint8_t* frame = b.slab + b.starts[i];
@@ -160,7 +165,7 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   bool is_array = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_is_array(env, argv[0], &is_array) != napi_ok ||
       !is_array || !batch_args(env, argv, &b, 0) || !bytes_arg(env, argv[5], napi_uint8_array, &ok, &n_ok) || n_ok < b.count)
-    return fail_type(env, "makuo_aead.aeadOpen(keys: Array, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, ok: Uint8Array) with every frame inside the slab");
+    return fail_type(env, "makuo_aead.aeadOpen(keys: Array, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, ok: Uint8Array) with every frame inside the slab, at most 65535 bytes");
   uint8_t* verified = ok;
   int done = 0;
   for (uint32_t i = 0; i < b.count; i++) {
