@@ -58,15 +58,15 @@ const ipv4Addresses = (): ReadonlySet<string> =>
  * 0.0.0.0, any IPv4 address of this host's interfaces with our port (reread at most once a second when a frame
  * names an address not among them: interfaces come and go).
  */
-export const whereabouts = (local: Endpoint, group: Endpoint, addresses = ipv4Addresses): Whereabouts => {
+export const whereabouts = (local: Endpoint, group: Endpoint, addresses = ipv4Addresses, clock = Date.now): Whereabouts => {
   if (local.address !== "0.0.0.0") return { group, isLocal: (to) => to.address === local.address && to.port === local.port }
   let known = addresses()
-  let readAt = Date.now()
+  let readAt = clock()
   return {
     group,
     isLocal: (to) => {
       if (to.port !== local.port) return false
-      if (!known.has(to.address) && Date.now() - readAt >= 1000) (known = addresses()), (readAt = Date.now())
+      if (!known.has(to.address) && clock() - readAt >= 1000) (known = addresses()), (readAt = clock())
       return known.has(to.address)
     }
   }
