@@ -12,11 +12,10 @@
 import type { Datagram, Destination, Endpoint } from "../net/Transport.js"
 import { Admission, type AdmissionOptions } from "./admission.js"
 import type { Aead } from "./aead.js"
-import type { EpochTableOptions } from "./epochs.js"
 import { HEADER_BYTES, TAG_BYTES } from "./frame.js"
 import type { KeyRing } from "./keyFile.js"
 import { decodeChallenge, encodeChallenge, MessageType } from "./messages.js"
-import { epochName, type Opened, Receiver, type Refusal, type Unadmitted } from "./receiver.js"
+import { epochName, type Opened, Receiver, type ReceiverOptions, type Refusal, type Unadmitted } from "./receiver.js"
 import { Sender } from "./sender.js"
 
 /** What a frame adds to the message it carries: header, message type, tag. */
@@ -69,12 +68,12 @@ export class SecureChannel {
     private ring: KeyRing,
     random: (n: number) => Uint8Array,
     private readonly at: Whereabouts,
-    options: EpochTableOptions & AdmissionOptions & { readonly datagramsPerEpoch?: number } = {}
+    options: ReceiverOptions & AdmissionOptions & { readonly datagramsPerEpoch?: number } = {}
   ) {
     this.sender = new Sender(aead, ring.sending, options.datagramsPerEpoch)
     const isOurs = (to: Endpoint) => (to.address === at.group.address && to.port === at.group.port) || at.isLocal(to)
-    this.receiver = new Receiver(aead, ring, isOurs, options)
     this.admission = new Admission(random, options)
+    this.receiver = new Receiver(aead, ring, isOurs, { ...options, isPending: (epoch) => this.admission.isPending(epoch) })
   }
 
   private endpoint(to: Destination): Endpoint {

@@ -16,7 +16,7 @@ import type { KeyRing } from "./keyFile.js"
 import type { KeyId } from "./keys.js"
 import { trafficKey } from "./trafficKeys.js"
 
-export type Refusal = HeaderRefusal | "unknownKey" | "badTag" | "misdirected" | FreshnessRefusal | "ownEpoch"
+export type Refusal = HeaderRefusal | "unknownKey" | "derivationLimited" | "badTag" | "misdirected" | FreshnessRefusal | "ownEpoch"
 
 export const REFUSALS: ReadonlyArray<Refusal> = [
   "tooShort",
@@ -24,6 +24,7 @@ export const REFUSALS: ReadonlyArray<Refusal> = [
   "notNative",
   "unknownVersion",
   "unknownKey",
+  "derivationLimited",
   "badTag",
   "misdirected",
   "stale",
@@ -75,8 +76,40 @@ const sameEpochId = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
+export interface ReceiverOptions extends EpochTableOptions {
+  /** traffic keys derived per second (and at once) for epochs neither admitted nor challenged */
+  readonly derivationsPerSecond?: number
+  /** whether a challenge of the epoch is outstanding (its ANSWER must not wait for a token) */
+  readonly isPending?: (epoch: string) => boolean
+}
+
+/**
+ * Every datagram of an epoch not admitted costs an HKDF and a key schedule before its tag can be checked, and a
+ * forger can make up a new epoch id per datagram for free: derivations for epochs neither admitted nor
+ * challenged are drawn from a token bucket, and a datagram that finds it empty is refused unopened
+ * ("derivationLimited"). A genuine new epoch then waits for its owner's next datagram (keep-alives repeat).
+ */
+class TokenBucket {
+  private tokens: number
+  private at = -Infinity
+
+  constructor(private readonly perSecond: number) {
+    this.tokens = perSecond
+  }
+
+  take(now: number): boolean {
+    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.at) * this.perSecond) / 1000)
+    this.at = now
+    if (this.tokens < 1) return false
+    this.tokens--
+    return true
+  }
+}
+
 export class Receiver {
   private readonly table: EpochTable<unknown>
+  private readonly derivations: TokenBucket
+  private readonly isPending: (epoch: string) => boolean
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
   /** `isOurs` says whether a destination is this receiver's: the group's endpoint or one of its unicast ones. */
@@ -84,9 +117,11 @@ export class Receiver {
     private readonly aead: Aead,
     private ring: KeyRing,
     private readonly isOurs: (to: Endpoint) => boolean,
-    options: EpochTableOptions = {}
+    options: ReceiverOptions = {}
   ) {
     this.table = new EpochTable(options)
+    this.derivations = new TokenBucket(options.derivationsPerSecond ?? 512)
+    this.isPending = options.isPending ?? (() => false)
   }
 
   /**
@@ -180,7 +215,11 @@ export class Receiver {
       names[i] = name
       let key = this.table.get(name)?.opener ?? derived.get(name)
       if (key === undefined) {
-        key = this.aead.key(trafficKey(group, header.epochId))
+        if (!this.isPending(name) && !this.derivations.take(now)) {
+          results[i] = this.refuse("derivationLimited")
+          continue
+        }
+        key = this.aead.key(trafficKey(group, header.epochId), "open")
         derived.set(name, key)
       }
       keys[i] = key

@@ -29,7 +29,7 @@ export class Sender {
 
   private begin(): SendEpoch {
     const epochId = newEpochId()
-    return { keyId: this.group.id, epochId, key: this.aead.key(trafficKey(this.group, epochId)), counter: 0 }
+    return { keyId: this.group.id, epochId, key: this.aead.key(trafficKey(this.group, epochId), "seal"), counter: 0 }
   }
 
   /** Starts a new epoch under `group`: after the key file put another key first. */

@@ -169,6 +169,17 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(d.counters.admitted).toBe(0)
   })
 
+  it("a challenged epoch's ANSWER is opened even when the derivation bucket is empty", () => {
+    const [a, b, c] = [channel(A), channel(B, { derivationsPerSecond: 1 }), channel(C)]
+    const challenges = deliver(b, A, [a.seal(v7("x"), Group, T0)], T0).send
+    const answers = deliver(a, B, challenges.map((s) => s.frame), T0).send.filter((s) => s.to === B)
+    // the bucket is empty now: another made-up or new epoch is refused unopened, and not challenged
+    expect(deliver(b, C, [c.seal(v7("y"), Group, T0)], T0).send).toEqual([])
+    expect(b.counters.refused.derivationLimited).toBe(1)
+    expect(deliver(b, A, answers.map((s) => s.frame), T0).peers).toEqual([A])
+    expect(texts(deliver(b, A, [a.seal(v7("z"), Group, T0)], T0))).toEqual(["z"])
+  })
+
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {
     const [a, b] = [channel(A), channel(B)]
     converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)

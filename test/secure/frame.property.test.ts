@@ -60,7 +60,7 @@ describe("native frame", () => {
       const sealed = engines.map((engine) => {
         const out = layout(ps)
         ps.forEach((_, i) => writeHeader(out.slab, out.starts[i]!, { keyId: group.id, epochId, counter: i, sentAt: T0, to: HERE }))
-        engine.seal(engine.key(trafficKey(group, epochId)), out.slab, out.starts, out.lengths, ps.length)
+        engine.seal(engine.key(trafficKey(group, epochId), "seal"), out.slab, out.starts, out.lengths, ps.length)
         return out.frames()
       })
       for (const frames of sealed) expect(frames).toEqual(sealed[0])

@@ -168,6 +168,16 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(two.counter).toBe(2)
   })
 
+  it("derives keys for epochs it has not admitted from a token bucket: a flood of made-up epochs is refused unopened", () => {
+    const group = generateKey()
+    const receiver = new Receiver(opener, ringOf(group), isHere, { derivationsPerSecond: 2 })
+    const fresh = (now: number) => receiver.open(new Sender(sealer, group).seal(1, new Uint8Array(4), HERE, now), A, now)
+    expect([fresh(T0), fresh(T0), fresh(T0)].map(reason)).toEqual(["unadmitted", "unadmitted", "derivationLimited"])
+    expect(reason(fresh(T0 + 500))).toBe("unadmitted")
+    expect(reason(fresh(T0 + 500))).toBe("derivationLimited")
+    expect(receiver.refusals.derivationLimited).toBe(2)
+  })
+
   it("a full epoch table refuses to admit a new epoch until an old one is idle", () => {
     const { group, receiver } = setup({ maxEpochs: 2 })
     admitted(receiver, new Sender(sealer, group), T0 + 1)
