@@ -20,8 +20,8 @@
  * measure of the members' clock skew, not what stops replays: it is kept loose (10 min).
  *
  * The table is bounded; when it is full of live epochs a new epoch is refused ("epochTableFull") rather than a
- * live one forgotten. Epochs are not bounded per source address: addresses are not authenticated, and one key
- * holder must not be able to evict another's epoch.
+ * live one forgotten. Epochs are not bounded per source address: a key holder can answer from any address it
+ * owns, and one key holder must not be able to evict another's epoch.
  */
 import type { Endpoint } from "../net/Transport.js"
 import type { KeyId } from "./keys.js"
