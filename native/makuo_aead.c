@@ -1,10 +1,10 @@
 /*
  * AES-256-GCM over batches of native-mode frames, against the OpenSSL that Node itself links and exports (its
  * headers ship beside node_api.h), so the addon needs no library of its own. A traffic key holds two reused
- * EVP contexts, one to seal and one to open, whose key schedule is set once: each frame only sets a new IV.
+ * EVP contexts, one to seal and one to open (or only the one its use needs), whose key schedule is set once: each frame only sets a new IV.
  * node:crypto makes a cipher object per datagram instead, which costs several times the encryption itself.
  *
- * Frame layout (src/secure/frame.ts): a 38-byte header (the associated data; bytes 22..29 are the counter that
+ * Frame layout (src/secure/frame.ts): a 44-byte header (the associated data; bytes 22..29 are the counter that
  * makes the nonce 4 zero bytes + counter), the payload, a 16-byte tag. Work happens in place in the caller's
  * slab. Calls return the number of frames handled or -1 when OpenSSL fails; argument mistakes throw.
  */
@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER 38
+#define HEADER 44
+/* no frame is longer than a UDP payload can be; this also keeps every length below INT_MAX for OpenSSL's ints */
+#define MAX_FRAME 65535
 #define TAG 16
 #define COUNTER_AT 22
 #define NONCE 12
@@ -34,6 +36,7 @@ static napi_value fail_type(napi_env env, const char* message) {
   return NULL;
 }
 
+/* either context may be NULL (a key made for one use); EVP_CIPHER_CTX_free(NULL) does nothing */
 static void key_free(napi_env env, void* data, void* hint) {
   AeadKey* k = data;
   EVP_CIPHER_CTX_free(k->seal);
@@ -58,21 +61,29 @@ static AeadKey* key_arg(napi_env env, napi_value v) {
   return data;
 }
 
-/* aeadKey(secret: 32 bytes) → key handle */
+#define USE_SEAL 1
+#define USE_OPEN 2
+
+/*
+ * aeadKey(secret: 32 bytes, uses: USE_SEAL | USE_OPEN) → key handle with a context for each use asked: a receiver's
+ * keys never seal, and a context costs a key schedule (forged datagrams of random epochs each make a key)
+ */
 static napi_value aead_key(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   void* secret;
   size_t length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      !bytes_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES)
-    return fail_type(env, "makuo_aead.aeadKey(secret: 32-byte Uint8Array)");
+  uint32_t uses = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      !bytes_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES ||
+      napi_get_value_uint32(env, argv[1], &uses) != napi_ok || uses == 0 || (uses & ~(USE_SEAL | USE_OPEN)) != 0)
+    return fail_type(env, "makuo_aead.aeadKey(secret: 32-byte Uint8Array, uses: 1 seal | 2 open)");
   AeadKey* k = calloc(1, sizeof *k);
   if (k == NULL) return fail_type(env, "makuo_aead: out of memory");
-  k->seal = EVP_CIPHER_CTX_new();
-  k->open = EVP_CIPHER_CTX_new();
-  if (k->seal == NULL || k->open == NULL || EVP_EncryptInit_ex(k->seal, EVP_aes_256_gcm(), NULL, secret, NULL) != 1 ||
-      EVP_DecryptInit_ex(k->open, EVP_aes_256_gcm(), NULL, secret, NULL) != 1) {
+  if (uses & USE_SEAL) k->seal = EVP_CIPHER_CTX_new();
+  if (uses & USE_OPEN) k->open = EVP_CIPHER_CTX_new();
+  if (((uses & USE_SEAL) && (k->seal == NULL || EVP_EncryptInit_ex(k->seal, EVP_aes_256_gcm(), NULL, secret, NULL) != 1)) ||
+      ((uses & USE_OPEN) && (k->open == NULL || EVP_DecryptInit_ex(k->open, EVP_aes_256_gcm(), NULL, secret, NULL) != 1))) {
     key_free(env, k, NULL);
     napi_throw_error(env, NULL, "makuo_aead: OpenSSL refused an AES-256-GCM context");
     return NULL;
@@ -94,7 +105,10 @@ typedef struct {
   uint32_t count;
 } Batch;
 
-/* slab, starts, lengths, count from argv[1..4], each frame checked to lie inside the slab */
+/*
+ * slab, starts, lengths, count from argv[1..4], each frame (its length plus `extra`) checked to lie inside the
+ * slab and to be at most MAX_FRAME bytes
+ */
 static int batch_args(napi_env env, napi_value* argv, Batch* b, size_t extra) {
   void *slab, *starts, *lengths;
   size_t n_starts, n_lengths;
@@ -107,8 +121,8 @@ static int batch_args(napi_env env, napi_value* argv, Batch* b, size_t extra) {
   b->starts = starts;
   b->lengths = lengths;
   for (uint32_t i = 0; i < b->count; i++) {
-    uint64_t end = (uint64_t)b->starts[i] + b->lengths[i] + extra;
-    if (end > b->slab_length) return 0;
+    uint64_t frame = (uint64_t)b->lengths[i] + extra;
+    if (frame > MAX_FRAME || (uint64_t)b->starts[i] + frame > b->slab_length) return 0;
   }
   return 1;
 }
@@ -125,8 +139,8 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   Batch b;
   AeadKey* k = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || (k = key_arg(env, argv[0])) == NULL ||
-      !batch_args(env, argv, &b, HEADER + TAG))
-    return fail_type(env, "makuo_aead.aeadSeal(key, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count) with every frame inside the slab");
+      k->seal == NULL || !batch_args(env, argv, &b, HEADER + TAG))
+    return fail_type(env, "makuo_aead.aeadSeal(key made to seal, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count) with every frame inside the slab, at most 65535 bytes");
   int done = 0;
   for (uint32_t i = 0; i < b.count; i++) {
     uint8_t* frame = b.slab + b.starts[i];
@@ -160,7 +174,7 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   bool is_array = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_is_array(env, argv[0], &is_array) != napi_ok ||
       !is_array || !batch_args(env, argv, &b, 0) || !bytes_arg(env, argv[5], napi_uint8_array, &ok, &n_ok) || n_ok < b.count)
-    return fail_type(env, "makuo_aead.aeadOpen(keys: Array, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, ok: Uint8Array) with every frame inside the slab");
+    return fail_type(env, "makuo_aead.aeadOpen(keys: Array, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, ok: Uint8Array) with every frame inside the slab, at most 65535 bytes");
   uint8_t* verified = ok;
   int done = 0;
   for (uint32_t i = 0; i < b.count; i++) {
@@ -168,7 +182,7 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
     napi_value key_value;
     if (napi_get_element(env, argv[0], i, &key_value) != napi_ok) continue;
     AeadKey* k = key_arg(env, key_value);
-    if (k == NULL || b.lengths[i] < HEADER + TAG + 1) {
+    if (k == NULL || k->open == NULL || b.lengths[i] < HEADER + TAG + 1) {
       done++;
       continue;
     }

@@ -12,18 +12,20 @@ import { Sender } from "../src/secure/sender.js"
 const PAYLOAD = 1400
 const BATCH = 64
 const BATCHES = 2000
+const HERE = { address: "127.0.0.2", port: 8000 }
+const sources = new Array(BATCH).fill(HERE)
 
 const measure = (engine: Aead) => {
   const group = generateKey()
   const sender = new Sender(engine, group)
-  const receiver = new Receiver(engine, { sending: group, accepted: new Map([[group.id, group]]) })
+  const receiver = new Receiver(engine, { sending: group, accepted: new Map([[group.id, group]]) }, (to) => to.address === HERE.address && to.port === HERE.port)
   const size = frameBytes(PAYLOAD)
   const slab = new Uint8Array(size * BATCH)
   const starts = Uint32Array.from({ length: BATCH }, (_, i) => i * size)
   const payloads = new Uint32Array(BATCH).fill(PAYLOAD)
   const frames = new Uint32Array(BATCH).fill(size)
   // admitted as on an ANSWER, so the frames below go through the replay window
-  const first = receiver.open(sender.seal(3, new Uint8Array(16), Date.now()), Date.now())
+  const first = receiver.open(sender.seal(3, new Uint8Array(16), HERE, Date.now()), HERE, Date.now())
   if (first._tag !== "Unadmitted" || receiver.admit(first, Date.now()) !== undefined) throw new Error("could not admit the epoch")
   let seal = 0n
   let open = 0n
@@ -31,9 +33,9 @@ const measure = (engine: Aead) => {
   for (let b = 0; b < BATCHES; b++) {
     const now = Date.now()
     const t0 = process.hrtime.bigint()
-    sender.sealBatch(slab, starts, payloads, BATCH, now)
+    sender.sealBatch(slab, starts, payloads, BATCH, HERE, now)
     const t1 = process.hrtime.bigint()
-    for (const r of receiver.openBatch(slab, starts, frames, BATCH, now)) if (r._tag === "Opened") opened++
+    for (const r of receiver.openBatch(slab, starts, frames, sources, BATCH, now)) if (r._tag === "Opened") opened++
     const t2 = process.hrtime.bigint()
     if (b >= BATCHES / 10) {
       seal += t1 - t0

@@ -11,10 +11,11 @@
  */
 import { Clock, Context, Effect, Either, Layer, Runtime } from "effect"
 import { randomBytes } from "node:crypto"
+import { networkInterfaces } from "node:os"
 import { rateLimitedLog } from "../transfer/rateLimitedLog.js"
 import { type Datagram, type Destination, type Endpoint, Transport, type TransportShape } from "../net/Transport.js"
 import { defaultAead } from "./aead.js"
-import { FRAME_OVERHEAD, SecureChannel } from "./channel.js"
+import { FRAME_OVERHEAD, SecureChannel, type Whereabouts } from "./channel.js"
 import { MAGIC } from "./frame.js"
 import { type KeyRing, readKeyFile } from "./keyFile.js"
 
@@ -49,10 +50,32 @@ export interface KeyFileSettings {
 
 const endpointText = (e: Endpoint) => `${e.address}:${e.port}`
 
+const ipv4Addresses = (): ReadonlySet<string> =>
+  new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((i) => i.family === "IPv4").map((i) => i.address)))
+
+/**
+ * The unicast endpoints a frame may name as its destination here: the bound address and port, or, bound to
+ * 0.0.0.0, any IPv4 address of this host's interfaces with our port (reread at most once a second when a frame
+ * names an address not among them: interfaces come and go).
+ */
+export const whereabouts = (local: Endpoint, group: Endpoint, addresses = ipv4Addresses, clock = Date.now): Whereabouts => {
+  if (local.address !== "0.0.0.0") return { group, isLocal: (to) => to.address === local.address && to.port === local.port }
+  let known = addresses()
+  let readAt = clock()
+  return {
+    group,
+    isLocal: (to) => {
+      if (to.port !== local.port) return false
+      if (!known.has(to.address) && clock() - readAt >= 1000) (known = addresses()), (readAt = clock())
+      return known.has(to.address)
+    }
+  }
+}
+
 const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
   Effect.gen(function*() {
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    const channel = new SecureChannel(defaultAead(), settings.ring, (n) => new Uint8Array(randomBytes(n)))
+    const channel = new SecureChannel(defaultAead(), settings.ring, (n) => new Uint8Array(randomBytes(n)), whereabouts(inner.local, inner.group))
     let listener: ((peer: Endpoint) => void) | undefined
     const warn = rateLimitedLog<string>((message) => void runFork(Effect.logWarning(message)))
     // a datagram of an epoch not admitted yet is what every restart brings for a round trip: said, not warned
@@ -60,15 +83,15 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
 
     const sendFrame = (to: Destination, bytes: Uint8Array, segment: number | undefined, now: number) =>
       segment === undefined || segment <= 0 || segment >= bytes.length
-        ? inner.send(to, channel.seal(bytes, now))
-        : inner.send(to, channel.sealSegments(bytes, segment, now), segment + FRAME_OVERHEAD)
+        ? inner.send(to, channel.seal(bytes, to, now))
+        : inner.send(to, channel.sealSegments(bytes, segment, to, now), segment + FRAME_OVERHEAD)
 
     const transport = Transport.of({
       local: inner.local,
       group: inner.group,
       send: (to, bytes, segment) => sendFrame(to, bytes, segment, Date.now()),
       sendSegments: (to, bytes, segment) =>
-        Effect.suspend(() => inner.sendSegments(to, channel.sealSegments(bytes, segment, Date.now()), segment + FRAME_OVERHEAD)),
+        Effect.suspend(() => inner.sendSegments(to, channel.sealSegments(bytes, segment, to, Date.now()), segment + FRAME_OVERHEAD)),
       consume: (consumer) =>
         inner.consume(consumer === undefined ? undefined : (batch) => {
           const now = Date.now()

@@ -1,8 +1,11 @@
 /**
  * The bookkeeping of challenge admission (epochs.ts says why it stops replays), in memory, time passed in:
- * - the challenges this receiver has out, one per epoch, bounded: a datagram of an unknown epoch gets its
- *   source a CHALLENGE at most once per `challengeIntervalMs` per epoch, re-sending the same nonce until it
- *   expires, so an ANSWER to any copy admits the epoch;
+ * - the challenges this receiver has out, one per epoch and source (at most `sourcesPerEpoch` sources per epoch,
+ *   the oldest going first), bounded: a datagram of an unknown epoch gets its source a CHALLENGE at most once per
+ *   `challengeIntervalMs` per epoch and source, re-sending the same nonce until it expires, so an ANSWER to any
+ *   copy admits the epoch. The nonce is the source's own and only an ANSWER from that source echoing it admits
+ *   the epoch (pinned to that source, epochs.ts): the CHALLENGE is sealed for the source's address, so its owner
+ *   receives it only if the source is the owner's, and a relay cannot admit an epoch under a forged source;
  * - how many ANSWERs this daemon sends per second, in all (each costs a seal and a datagram, and a key holder
  *   could ask for them);
  * - when a peer is worth (re-)announcing to the member layer: at most once per `announceIntervalMs` per address.
@@ -15,6 +18,7 @@ export interface AdmissionOptions {
   readonly challengeIntervalMs?: number
   readonly challengeTtlMs?: number
   readonly maxPending?: number
+  readonly sourcesPerEpoch?: number
   readonly answersPerSecond?: number
   readonly announceIntervalMs?: number
 }
@@ -25,16 +29,19 @@ interface Pending {
   lastSentAt: number
 }
 
+const endpointKey = (e: Endpoint) => `${e.address}:${e.port}`
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export class Admission {
-  private readonly pending = new Map<string, Pending>()
+  /** per epoch, per source ("address:port") */
+  private readonly pending = new Map<string, Map<string, Pending>>()
   private readonly announced = new Map<string, number>()
   private answerSecond = -1
   private answersThisSecond = 0
   private readonly challengeIntervalMs: number
   private readonly challengeTtlMs: number
   private readonly maxPending: number
+  private readonly sourcesPerEpoch: number
   private readonly answersPerSecond: number
   private readonly announceIntervalMs: number
 
@@ -42,6 +49,7 @@ export class Admission {
     this.challengeIntervalMs = options.challengeIntervalMs ?? 200
     this.challengeTtlMs = options.challengeTtlMs ?? 5000
     this.maxPending = options.maxPending ?? 1024
+    this.sourcesPerEpoch = options.sourcesPerEpoch ?? 4
     this.answersPerSecond = options.answersPerSecond ?? 256
     this.announceIntervalMs = options.announceIntervalMs ?? 1000
   }
@@ -50,30 +58,53 @@ export class Admission {
     return this.pending.size
   }
 
-  /** The challenge to send for a datagram of the unadmitted `epoch`, or undefined when one went out just now. */
-  challenge(epoch: string, keyId: KeyId, epochId: Uint8Array, now: number): Challenge | undefined {
-    let p = this.pending.get(epoch)
-    if (p !== undefined && now - p.firstAt >= this.challengeTtlMs) (this.pending.delete(epoch), (p = undefined))
+  /**
+   * The challenge to send to `from` for a datagram of the unadmitted `epoch`, or undefined when one went out to
+   * it just now.
+   */
+  challenge(epoch: string, from: Endpoint, keyId: KeyId, epochId: Uint8Array, now: number): Challenge | undefined {
+    const source = endpointKey(from)
+    let sources = this.pending.get(epoch)
+    let p = sources?.get(source)
+    if (p !== undefined && now - p.firstAt >= this.challengeTtlMs) (sources!.delete(source), (p = undefined))
     if (p !== undefined) {
       if (now - p.lastSentAt < this.challengeIntervalMs) return undefined
       p.lastSentAt = now
       return p.challenge
     }
-    if (this.pending.size >= this.maxPending) {
-      // the oldest goes: a dropped challenge is only asked again, never admits anything
-      this.pending.delete(this.pending.keys().next().value!)
-    }
+    // the oldest goes: a dropped challenge is only asked again, never admits anything
+    if (sources === undefined) {
+      if (this.pending.size >= this.maxPending) this.pending.delete(this.pending.keys().next().value!)
+      sources = new Map()
+      this.pending.set(epoch, sources)
+    } else if (sources.size >= this.sourcesPerEpoch) sources.delete(sources.keys().next().value!)
     const challenge: Challenge = { keyId, epochId: epochId.slice(), nonce: this.random(NONCE_BYTES) }
-    this.pending.set(epoch, { challenge, firstAt: now, lastSentAt: now })
+    sources.set(source, { challenge, firstAt: now, lastSentAt: now })
     return challenge
   }
 
-  /** Whether an authenticated ANSWER from `epoch` echoing `nonce` answers our challenge; it is then used up. */
-  answered(epoch: string, nonce: Uint8Array, now: number): boolean {
-    const p = this.pending.get(epoch)
+  /**
+   * Whether an authenticated ANSWER of `epoch` from `from` echoing `nonce` answers the challenge sent to `from`;
+   * the epoch's challenges are then used up.
+   */
+  answered(epoch: string, from: Endpoint, nonce: Uint8Array, now: number): boolean {
+    const p = this.pending.get(epoch)?.get(endpointKey(from))
     if (p === undefined || now - p.firstAt >= this.challengeTtlMs || !sameBytes(p.challenge.nonce, nonce)) return false
     this.pending.delete(epoch)
     return true
+  }
+
+  /** Whether an ANSWER to a challenge of `epoch` is awaited (from any source). */
+  isPending(epoch: string): boolean {
+    return this.pending.has(epoch)
+  }
+
+  /** Drops the challenges of epochs under the key ids `gone` says are gone: they are asked again under the new key. */
+  forgetKeys(gone: (keyId: KeyId) => boolean): void {
+    for (const [epoch, sources] of this.pending) {
+      const first = sources.values().next().value
+      if (first !== undefined && gone(first.challenge.keyId)) this.pending.delete(epoch)
+    }
   }
 
   /** Whether this daemon may send one more ANSWER now. */
@@ -85,7 +116,7 @@ export class Admission {
 
   /** Whether the peer at `at` should be announced to the member layer now. */
   announce(at: Endpoint, now: number): boolean {
-    const key = `${at.address}:${at.port}`
+    const key = endpointKey(at)
     const last = this.announced.get(key)
     if (last !== undefined && now - last < this.announceIntervalMs) return false
     if (this.announced.size >= 4096) this.announced.clear()

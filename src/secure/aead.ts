@@ -14,9 +14,12 @@ import { loadNative } from "../net/native.js"
 import { HEADER_BYTES, nonceOf, TAG_BYTES } from "./frame.js"
 import { TRAFFIC_KEY_BYTES } from "./trafficKeys.js"
 
+/** What a key is made for: a sender's keys only seal, a receiver's only open (the addon then makes one context). */
+export type KeyUse = "seal" | "open"
+
 export interface AeadEngine<Key> {
   readonly name: "addon" | "node:crypto"
-  readonly key: (secret: Uint8Array) => Key
+  readonly key: (secret: Uint8Array, use: KeyUse) => Key
   readonly seal: (key: Key, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number) => void
   readonly open: (
     keys: ReadonlyArray<Key | undefined>,
@@ -76,7 +79,7 @@ export const nodeCryptoAead: AeadEngine<Uint8Array> = {
 
 /** What the addon exports for AEAD (see native/makuo_aead.c). */
 interface NativeAead {
-  readonly aeadKey: (secret: Uint8Array) => object
+  readonly aeadKey: (secret: Uint8Array, uses: number) => object
   readonly aeadSeal: (key: object, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number) => number
   readonly aeadOpen: (
     keys: ReadonlyArray<object | undefined>,
@@ -102,9 +105,9 @@ export const addonAead = (): AeadEngine<object> | string => {
   }
   return {
     name: "addon",
-    key: (secret) => {
+    key: (secret, use) => {
       checkKey(secret)
-      return aeadKey(secret)
+      return aeadKey(secret, use === "seal" ? 1 : 2)
     },
     seal: (key, slab, starts, lengths, count) => fail("seal", aeadSeal(key, slab, starts, lengths, count)),
     open: (keys, slab, starts, lengths, count, ok) => fail("open", aeadOpen(keys, slab, starts, lengths, count, ok))

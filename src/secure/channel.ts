@@ -3,15 +3,19 @@
  * every datagram sent is a V7 message sealed in a native frame, every datagram received must open, be fresh and
  * come from an admitted epoch; CHALLENGE and ANSWER admit epochs (epochs.ts, admission.ts). The caller sends
  * what `receive` asks to, delivers what it opened, and tells the member layer about peers worth announcing.
+ *
+ * Every frame names its destination (the group, or the peer it is sent to) in its authenticated header, and a
+ * receiver refuses frames for anyone else; every admitted epoch is pinned to the source of its ANSWER. Together
+ * they tie a frame to where it was sent and who sent it, so a relay can neither deliver a member's unicast to a
+ * third member nor make a member's datagrams appear to come from another address.
  */
-import type { Datagram, Endpoint } from "../net/Transport.js"
+import type { Datagram, Destination, Endpoint } from "../net/Transport.js"
 import { Admission, type AdmissionOptions } from "./admission.js"
 import type { Aead } from "./aead.js"
-import type { EpochTableOptions } from "./epochs.js"
 import { HEADER_BYTES, TAG_BYTES } from "./frame.js"
 import type { KeyRing } from "./keyFile.js"
 import { decodeChallenge, encodeChallenge, MessageType } from "./messages.js"
-import { type Opened, Receiver, type Refusal, type Unadmitted } from "./receiver.js"
+import { epochName, type Opened, Receiver, type ReceiverOptions, type Refusal, type Unadmitted } from "./receiver.js"
 import { Sender } from "./sender.js"
 
 /** What a frame adds to the message it carries: header, message type, tag. */
@@ -31,6 +35,12 @@ export interface Received {
   readonly peers: Array<Endpoint>
   /** refusals, each with its source, for a rate-limited log */
   readonly refused: Array<{ readonly reason: Refusal | "unknownType"; readonly from: Endpoint }>
+}
+
+/** Where this daemon receives: the group's endpoint, and a test of its own unicast endpoints. */
+export interface Whereabouts {
+  readonly group: Endpoint
+  readonly isLocal: (to: Endpoint) => boolean
 }
 
 export interface ChannelCounters {
@@ -57,11 +67,17 @@ export class SecureChannel {
     private readonly aead: Aead,
     private ring: KeyRing,
     random: (n: number) => Uint8Array,
-    options: EpochTableOptions & AdmissionOptions = {}
+    private readonly at: Whereabouts,
+    options: ReceiverOptions & AdmissionOptions & { readonly datagramsPerEpoch?: number } = {}
   ) {
-    this.sender = new Sender(aead, ring.sending)
-    this.receiver = new Receiver(aead, ring, options)
+    this.sender = new Sender(aead, ring.sending, options.datagramsPerEpoch)
+    const isOurs = (to: Endpoint) => (to.address === at.group.address && to.port === at.group.port) || at.isLocal(to)
     this.admission = new Admission(random, options)
+    this.receiver = new Receiver(aead, ring, isOurs, { ...options, isPending: (epoch) => this.admission.isPending(epoch) })
+  }
+
+  private endpoint(to: Destination): Endpoint {
+    return to._tag === "Group" ? this.at.group : to
   }
 
   /** The id of the key this daemon seals under, in hex. */
@@ -77,22 +93,22 @@ export class SecureChannel {
   setKeys(ring: KeyRing): boolean {
     const previous = this.ring.sending
     this.ring = ring
-    this.receiver.setKeys(ring)
+    this.admission.forgetKeys(this.receiver.setKeys(ring))
     if (previous.id === ring.sending.id && sameBytes(previous.secret, ring.sending.secret)) return false
     this.sender.rekey(ring.sending)
     return true
   }
 
-  /** One v7 datagram in a frame. */
-  seal(message: Uint8Array, now: number): Uint8Array {
-    return this.sender.seal(MessageType.V7, message, now)
+  /** One v7 datagram in a frame for `to`. */
+  seal(message: Uint8Array, to: Destination, now: number): Uint8Array {
+    return this.sender.seal(MessageType.V7, message, this.endpoint(to), now)
   }
 
   /**
    * v7 datagrams laid out back to back, `segment` bytes each but the last (a DATA burst), as frames laid out the
    * same way, `segment + FRAME_OVERHEAD` bytes each but the last: one batch seal.
    */
-  sealSegments(messages: Uint8Array, segment: number, now: number): Uint8Array {
+  sealSegments(messages: Uint8Array, segment: number, to: Destination, now: number): Uint8Array {
     const count = Math.max(1, Math.ceil(messages.length / segment))
     const slab = new Uint8Array(messages.length + count * FRAME_OVERHEAD)
     const starts = new Uint32Array(count)
@@ -105,20 +121,27 @@ export class SecureChannel {
       slab[start + HEADER_BYTES] = MessageType.V7
       slab.set(message, start + HEADER_BYTES + 1)
     }
-    this.sender.sealBatch(slab, starts, lengths, count, now)
+    this.sender.sealBatch(slab, starts, lengths, count, this.endpoint(to), now)
     return slab
   }
 
   /** Opens a batch as one AEAD call, then admits, answers and delivers in arrival order. */
   receive(batch: ReadonlyArray<Datagram>, now: number): Received {
     const { lengths, slab, starts } = layOut(batch)
-    const results = this.receiver.openBatch(slab, starts, lengths, batch.length, now)
+    const results = this.receiver.openBatch(slab, starts, lengths, batch.map((d) => d.from), batch.length, now)
     const out: Received = { delivered: [], send: [], peers: [], refused: [] }
+    // our own epoch, heard back (relayed, or a multicast echo): never challenged, never admitted
+    const own = epochName(this.sender.keyId, this.sender.epochId)
     // epochs admitted by an ANSWER in this batch: their later datagrams here are judged again
     const admittedNow = new Set<string>()
     for (let i = 0; i < batch.length; i++) {
       const from = batch[i]!.from
       let r = results[i]!
+      if (r._tag !== "Refused" && r.epoch === own) {
+        this.receiver.count("ownEpoch")
+        out.refused.push({ reason: "ownEpoch", from })
+        continue
+      }
       if (r._tag === "Unadmitted" && admittedNow.has(r.epoch)) r = this.receiver.judgeAdmitted(r, now)
       switch (r._tag) {
         case "Refused":
@@ -128,7 +151,7 @@ export class SecureChannel {
           this.opened(r, from, now, out)
           break
         case "Unadmitted":
-          if (r.type === MessageType.ANSWER && this.admission.answered(r.epoch, r.body, now)) {
+          if (r.type === MessageType.ANSWER && this.admission.answered(r.epoch, from, r.body, now)) {
             if (this.receiver.admit(r, now) === undefined) {
               admittedNow.add(r.epoch)
               this.admitted++
@@ -171,15 +194,15 @@ export class SecureChannel {
     const c = decodeChallenge(r.body)
     if (c === undefined || c.keyId !== this.sender.keyId || !sameBytes(c.epochId, this.sender.epochId)) return
     if (!this.admission.mayAnswer(now)) return
-    out.send.push({ to: from, frame: this.sender.seal(MessageType.ANSWER, c.nonce, now) })
+    out.send.push({ to: from, frame: this.sender.seal(MessageType.ANSWER, c.nonce, from, now) })
     this.answersSent++
     this.announce(from, now, out)
   }
 
   private challenge(r: Unadmitted, from: Endpoint, now: number, out: Received): void {
-    const c = this.admission.challenge(r.epoch, r.keyId, r.epochId, now)
+    const c = this.admission.challenge(r.epoch, from, r.keyId, r.epochId, now)
     if (c === undefined) return
-    out.send.push({ to: from, frame: this.sender.seal(MessageType.CHALLENGE, encodeChallenge(c), now) })
+    out.send.push({ to: from, frame: this.sender.seal(MessageType.CHALLENGE, encodeChallenge(c), from, now) })
     this.challengesSent++
   }
 

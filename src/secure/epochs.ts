@@ -10,14 +10,20 @@
  * forgotten for being idle). So forgetting never reopens a replay, and a restarted daemon hears its peers one
  * round trip after it first hears them, not after a quiet period.
  *
+ * An admitted epoch is pinned to the source address and port its ANSWER came from; its datagrams from any other
+ * source are refused ("wrongSource"). The window is this receiver's alone: a datagram the owner sent to another
+ * member was never seen here, so without the pin (and the frame's authenticated destination, receiver.ts) a
+ * relay could replay it here under any source address and make the member layer see a phantom host.
+ *
  * Every datagram also carries its send time (the sender's wall clock, ms) in its authenticated header; one more
  * than `maxSkewMs` in the past or future is refused ("stale", "future"). That bound is defence in depth and a
  * measure of the members' clock skew, not what stops replays: it is kept loose (10 min).
  *
  * The table is bounded; when it is full of live epochs a new epoch is refused ("epochTableFull") rather than a
- * live one forgotten. Epochs are not bounded per source address: addresses are not authenticated, and one key
- * holder must not be able to evict another's epoch.
+ * live one forgotten. Epochs are not bounded per source address: a key holder can answer from any address it
+ * owns, and one key holder must not be able to evict another's epoch.
  */
+import type { Endpoint } from "../net/Transport.js"
 import type { KeyId } from "./keys.js"
 import { ReplayWindow } from "./replayWindow.js"
 
@@ -27,7 +33,7 @@ export const DEFAULT_MAX_SKEW_MS = 600_000
 export const DEFAULT_IDLE_MS = 600_000
 export const DEFAULT_MAX_EPOCHS = 4096
 
-export type FreshnessRefusal = "stale" | "future" | "unadmitted" | "replayed" | "tooOld" | "epochTableFull"
+export type FreshnessRefusal = "stale" | "future" | "unadmitted" | "wrongSource" | "replayed" | "tooOld" | "epochTableFull"
 
 export interface EpochTableOptions {
   readonly maxSkewMs?: number
@@ -42,9 +48,13 @@ export interface Epoch<Opener> {
   readonly window: ReplayWindow
   /** counters below this were (or may have been) sealed before the epoch was admitted */
   readonly floor: number
+  /** the source its ANSWER came from, as "address:port": the only one its datagrams are accepted from */
+  readonly source: string
   /** the receiver's clock when a datagram of the epoch was last accepted */
   lastHeard: number
 }
+
+const sourceOf = (e: Endpoint) => `${e.address}:${e.port}`
 
 export class EpochTable<Opener> {
   private readonly epochs = new Map<string, Epoch<Opener>>()
@@ -78,11 +88,12 @@ export class EpochTable<Opener> {
    * Judges an authenticated datagram and, when it is new, records it. Call only after the tag verified; an
    * epoch that is not admitted yet is "unadmitted" (the caller challenges it).
    */
-  accept(name: string, counter: number, sentAt: number, now: number): FreshnessRefusal | undefined {
+  accept(name: string, counter: number, sentAt: number, from: Endpoint, now: number): FreshnessRefusal | undefined {
     const late = this.freshness(sentAt, now)
     if (late !== undefined) return late
     const epoch = this.epochs.get(name)
     if (epoch === undefined) return "unadmitted"
+    if (epoch.source !== sourceOf(from)) return "wrongSource"
     if (counter < epoch.floor) return "tooOld"
     const verdict = epoch.window.check(counter)
     if (verdict !== "fresh") return verdict
@@ -93,16 +104,22 @@ export class EpochTable<Opener> {
 
   /**
    * Admits an epoch on its owner's authenticated ANSWER to a fresh challenge, sealed with `counter`: that
-   * counter is accepted, every one below is refused from now on. An epoch already admitted keeps its window:
-   * a late duplicate ANSWER must not reopen anything.
+   * counter is accepted, every one below is refused from now on, and only datagrams from `from` (the ANSWER's
+   * source) are accepted. An epoch already admitted keeps its window and source: a late duplicate ANSWER must
+   * not reopen anything.
    */
-  admit(name: string, keyId: KeyId, opener: Opener, counter: number, now: number): "epochTableFull" | undefined {
+  admit(name: string, keyId: KeyId, opener: Opener, counter: number, from: Endpoint, now: number): "epochTableFull" | undefined {
     if (this.epochs.has(name)) return undefined
     if (this.epochs.size >= this.maxEpochs && this.forgetIdle(now) === 0) return "epochTableFull"
     const window = new ReplayWindow()
     window.accept(counter)
-    this.epochs.set(name, { keyId, opener, window, floor: counter, lastHeard: now })
+    this.epochs.set(name, { keyId, opener, window, floor: counter, source: sourceOf(from), lastHeard: now })
     return undefined
+  }
+
+  /** Forgets the epochs under the key ids `gone` says are gone (a key removed, or its secret replaced). */
+  forgetKeys(gone: (keyId: KeyId) => boolean): void {
+    for (const [name, epoch] of this.epochs) if (gone(epoch.keyId)) this.epochs.delete(name)
   }
 
   /** Forgets the epochs not heard for `idleMs` (safe: a forgotten epoch must be admitted again); returns how many. */

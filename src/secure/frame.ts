@@ -1,30 +1,33 @@
 /**
- * The native frame: a 38-byte header sent in clear and authenticated as AEAD associated data, then the
+ * The native frame: a 44-byte header sent in clear and authenticated as AEAD associated data, then the
  * AES-256-GCM ciphertext of the payload (a 1-byte message type and the message's body), then the 16-byte tag.
  * docs/protocol.md gives the layout and the reasons for it.
  *
  *   0  1  magic 0x4D ('M'): never 7, so makuosan and v7 daemons drop native datagrams unread
- *   1  1  version 1 (this layout, AES-256-GCM)
+ *   1  1  version 2 (this layout, AES-256-GCM)
  *   2  4  key id, big-endian
  *   6 16  sender epoch id
  *  22  8  counter, big-endian: the nonce is 4 zero bytes then these 8
  *  30  8  send time, ms since 1970, big-endian
+ *  38  4  destination IPv4 address (the group's for multicast): a frame relayed elsewhere is refused
+ *  42  2  destination port, big-endian
  */
+import type { Endpoint } from "../net/Transport.js"
 import type { KeyId } from "./keys.js"
 import { keyId } from "./keys.js"
 import { EPOCH_ID_BYTES } from "./trafficKeys.js"
 
 export const MAGIC = 0x4d
-export const VERSION = 1
-export const HEADER_BYTES = 38
+export const VERSION = 2
+export const HEADER_BYTES = 44
 export const TAG_BYTES = 16
 export const NONCE_BYTES = 12
 /** The smallest frame: a header, a message type and a tag. */
 export const MIN_FRAME_BYTES = HEADER_BYTES + 1 + TAG_BYTES
-/** Counters stay exact JavaScript numbers; a sender starts a new epoch long before (2^53 datagrams). */
-export const MAX_COUNTER = Number.MAX_SAFE_INTEGER
+/** The largest frame: a UDP payload can hold no more, and the addon refuses longer ones. */
+export const MAX_FRAME_BYTES = 65_535
 
-export const OFFSET = { magic: 0, version: 1, keyId: 2, epochId: 6, counter: 22, sentAt: 30 } as const
+export const OFFSET = { magic: 0, version: 1, keyId: 2, epochId: 6, counter: 22, sentAt: 30, destination: 38, port: 42 } as const
 
 export interface FrameHeader {
   readonly keyId: KeyId
@@ -32,6 +35,8 @@ export interface FrameHeader {
   readonly epochId: Uint8Array
   readonly counter: number
   readonly sentAt: number
+  /** where the sender sent it: the group, or one receiver's unicast endpoint */
+  readonly to: Endpoint
 }
 
 /** Why a datagram was not even given to the AEAD: its header is not one this daemon can open. */
@@ -47,6 +52,15 @@ const putU64 = (view: DataView, at: number, n: number): void => {
   view.setUint32(at + 4, n >>> 0)
 }
 
+/** A dotted-quad IPv4 address as a number; anything else is 0 (0.0.0.0, never a destination a receiver owns). */
+const ipv4 = (address: string): number => {
+  const parts = address.split(".")
+  if (parts.length !== 4 || !parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255)) return 0
+  return parts.reduce((n, p) => n * 256 + Number(p), 0)
+}
+
+const dottedQuad = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
+
 const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): void => {
@@ -57,6 +71,8 @@ export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): 
   into.set(header.epochId.subarray(0, EPOCH_ID_BYTES), at + OFFSET.epochId)
   putU64(view, at + OFFSET.counter, header.counter)
   putU64(view, at + OFFSET.sentAt, header.sentAt)
+  view.setUint32(at + OFFSET.destination, ipv4(header.to.address))
+  view.setUint16(at + OFFSET.port, header.to.port)
 }
 
 export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal => {
@@ -68,7 +84,8 @@ export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal =>
     keyId: keyId(view.getUint32(OFFSET.keyId)),
     epochId: datagram.subarray(OFFSET.epochId, OFFSET.epochId + EPOCH_ID_BYTES),
     counter: u64(view, OFFSET.counter),
-    sentAt: u64(view, OFFSET.sentAt)
+    sentAt: u64(view, OFFSET.sentAt),
+    to: { address: dottedQuad(view.getUint32(OFFSET.destination)), port: view.getUint16(OFFSET.port) }
   }
 }
 

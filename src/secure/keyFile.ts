@@ -35,14 +35,15 @@ export const formatKeyLine = (key: GroupKey): string =>
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 
+/** Errors name the line, never echo it: a malformed line may well be (or hold) a secret, and errors reach logs. */
 const parseLine = (text: string): Either.Either<GroupKey | undefined, string> => {
   const content = text.replace(/#.*/, "").trim()
   if (content === "") return Either.right(undefined)
   const fields = content.split(/\s+/)
-  if (fields[0] !== KEY_LINE_TAG) return Either.left(`expected '${KEY_LINE_TAG} <id> <secret>', found '${fields[0]}'`)
+  if (fields[0] !== KEY_LINE_TAG) return Either.left(`expected '${KEY_LINE_TAG} <id> <secret>' (the line does not start with '${KEY_LINE_TAG}')`)
   if (fields.length !== 3) return Either.left(`expected 3 fields ('${KEY_LINE_TAG} <id> <secret>'), found ${fields.length}`)
   const [, id, secret] = fields as [string, string, string]
-  if (!/^[0-9a-fA-F]{8}$/.test(id)) return Either.left(`key id '${id}' is not 8 hex digits`)
+  if (!/^[0-9a-fA-F]{8}$/.test(id)) return Either.left("the key id (second field) is not 8 hex digits")
   const bytes = BASE64.test(secret) ? Buffer.from(secret, "base64") : undefined
   if (bytes === undefined || bytes.length !== KEY_BYTES || bytes.toString("base64") !== secret) {
     return Either.left(`key ${id}: the secret is not ${KEY_BYTES} bytes in base64 (make one with 'makuo keygen')`)

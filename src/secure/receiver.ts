@@ -1,12 +1,14 @@
 /**
  * The opening side of native mode. A datagram is judged in this order, and nothing but its header is read
  * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion"), its key id
- * ("unknownKey"), the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then
- * freshness, admission and replay (see epochs.ts). An authenticated datagram of an epoch not admitted yet is
+ * ("unknownKey"), the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then its
+ * authenticated destination ("misdirected": neither the group nor one of this daemon's unicast endpoints, i.e.
+ * sent to another member and relayed here), then freshness, admission, source and replay (see epochs.ts). An authenticated datagram of an epoch not admitted yet is
  * handed back as `Unadmitted`, for the caller to challenge its epoch (or, when it is itself a CHALLENGE or an
  * ANSWER, to act on it). Every refusal is counted by reason; only authenticated datagrams can touch the epoch
  * table, so a forger can neither fill it nor move a window.
  */
+import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
 import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
 import { HEADER_BYTES, type HeaderRefusal, readHeader, TAG_BYTES } from "./frame.js"
@@ -14,7 +16,7 @@ import type { KeyRing } from "./keyFile.js"
 import type { KeyId } from "./keys.js"
 import { trafficKey } from "./trafficKeys.js"
 
-export type Refusal = HeaderRefusal | "unknownKey" | "badTag" | FreshnessRefusal
+export type Refusal = HeaderRefusal | "unknownKey" | "derivationLimited" | "badTag" | "misdirected" | FreshnessRefusal | "ownEpoch"
 
 export const REFUSALS: ReadonlyArray<Refusal> = [
   "tooShort",
@@ -22,13 +24,17 @@ export const REFUSALS: ReadonlyArray<Refusal> = [
   "notNative",
   "unknownVersion",
   "unknownKey",
+  "derivationLimited",
   "badTag",
+  "misdirected",
   "stale",
   "future",
   "unadmitted",
+  "wrongSource",
   "replayed",
   "tooOld",
-  "epochTableFull"
+  "epochTableFull",
+  "ownEpoch"
 ]
 
 export interface Opened {
@@ -41,6 +47,8 @@ export interface Opened {
   readonly epoch: string
   readonly counter: number
   readonly sentAt: number
+  /** the datagram's source address */
+  readonly from: Endpoint
 }
 
 export interface Refused {
@@ -58,25 +66,79 @@ export interface Unadmitted extends Omit<Opened, "_tag"> {
 
 export type OpenResult = Opened | Refused | Unadmitted
 
-const epochName = (keyId: KeyId, epochId: Uint8Array): string =>
+export const epochName = (keyId: KeyId, epochId: Uint8Array): string =>
   `${keyId.toString(16).padStart(8, "0")}:${Buffer.from(epochId.buffer, epochId.byteOffset, epochId.length).toString("hex")}`
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && sameEpochId(a, b)
 
 const sameEpochId = (a: Uint8Array, b: Uint8Array): boolean => {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
 
-export class Receiver {
-  private readonly table: EpochTable<unknown>
-  readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
+export interface ReceiverOptions extends EpochTableOptions {
+  /** traffic keys derived per second (and at once) for epochs neither admitted nor challenged */
+  readonly derivationsPerSecond?: number
+  /** whether a challenge of the epoch is outstanding (its ANSWER must not wait for a token) */
+  readonly isPending?: (epoch: string) => boolean
+}
 
-  constructor(private readonly aead: Aead, private ring: KeyRing, options: EpochTableOptions = {}) {
-    this.table = new EpochTable(options)
+/**
+ * Every datagram of an epoch not admitted costs an HKDF and a key schedule before its tag can be checked, and a
+ * forger can make up a new epoch id per datagram for free: derivations for epochs neither admitted nor
+ * challenged are drawn from a token bucket, and a datagram that finds it empty is refused unopened
+ * ("derivationLimited"). A genuine new epoch then waits for its owner's next datagram (keep-alives repeat).
+ */
+class TokenBucket {
+  private tokens: number
+  private at = -Infinity
+
+  constructor(private readonly perSecond: number) {
+    this.tokens = perSecond
   }
 
-  /** Accepts the keys of a reread key file from now on; epochs under dropped keys are refused as "unknownKey". */
-  setKeys(ring: KeyRing): void {
+  take(now: number): boolean {
+    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.at) * this.perSecond) / 1000)
+    this.at = now
+    if (this.tokens < 1) return false
+    this.tokens--
+    return true
+  }
+}
+
+export class Receiver {
+  private readonly table: EpochTable<unknown>
+  private readonly derivations: TokenBucket
+  private readonly isPending: (epoch: string) => boolean
+  readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
+
+  /** `isOurs` says whether a destination is this receiver's: the group's endpoint or one of its unicast ones. */
+  constructor(
+    private readonly aead: Aead,
+    private ring: KeyRing,
+    private readonly isOurs: (to: Endpoint) => boolean,
+    options: ReceiverOptions = {}
+  ) {
+    this.table = new EpochTable(options)
+    this.derivations = new TokenBucket(options.derivationsPerSecond ?? 512)
+    this.isPending = options.isPending ?? (() => false)
+  }
+
+  /**
+   * Accepts the keys of a reread key file from now on. The epochs admitted under a key id that is gone, or whose
+   * secret changed, are forgotten (their openers hold the old secret): they must be admitted again under the new
+   * one. Returns the predicate of those key ids, for the caller's own bookkeeping.
+   */
+  setKeys(ring: KeyRing): (keyId: KeyId) => boolean {
+    const before = this.ring.accepted
+    const gone = (id: KeyId) => {
+      const now = ring.accepted.get(id)
+      const then = before.get(id)
+      return now === undefined || then === undefined || !sameBytes(now.secret, then.secret)
+    }
     this.ring = ring
+    this.table.forgetKeys(gone)
+    return gone
   }
 
   get epochs(): number {
@@ -90,7 +152,7 @@ export class Receiver {
 
   /** Admits the epoch of an ANSWER to a fresh challenge, floored at the ANSWER's counter (epochs.ts). */
   admit(answer: Unadmitted, now: number): "epochTableFull" | undefined {
-    const refusal = this.table.admit(answer.epoch, answer.keyId, answer.opener, answer.counter, now)
+    const refusal = this.table.admit(answer.epoch, answer.keyId, answer.opener, answer.counter, answer.from, now)
     if (refusal !== undefined) this.count(refusal)
     return refusal
   }
@@ -100,7 +162,7 @@ export class Receiver {
    * ANSWER in the same batch.
    */
   judgeAdmitted(u: Unadmitted, now: number): Opened | Refused {
-    const refusal = this.table.accept(u.epoch, u.counter, u.sentAt, now)
+    const refusal = this.table.accept(u.epoch, u.counter, u.sentAt, u.from, now)
     if (refusal !== undefined) return this.refuse(refusal)
     const { epochId: _, opener: __, ...opened } = u
     return { ...opened, _tag: "Opened" }
@@ -111,12 +173,22 @@ export class Receiver {
     this.refusals[reason]++
   }
 
-  open(datagram: Uint8Array, now: number): OpenResult {
-    return this.openBatch(datagram, Uint32Array.of(0), Uint32Array.of(datagram.length), 1, now)[0]!
+  open(datagram: Uint8Array, from: Endpoint, now: number): OpenResult {
+    return this.openBatch(datagram, Uint32Array.of(0), Uint32Array.of(datagram.length), [from], 1, now)[0]!
   }
 
-  /** Opens `count` datagrams of `slab` (datagram i at `starts[i]`, `lengths[i]` bytes), payloads in place. */
-  openBatch(slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number, now: number): Array<OpenResult> {
+  /**
+   * Opens `count` datagrams of `slab` (datagram i at `starts[i]`, `lengths[i]` bytes, from `sources[i]`),
+   * payloads in place.
+   */
+  openBatch(
+    slab: Uint8Array,
+    starts: Uint32Array,
+    lengths: Uint32Array,
+    sources: ReadonlyArray<Endpoint>,
+    count: number,
+    now: number
+  ): Array<OpenResult> {
     const results = new Array<OpenResult | undefined>(count)
     const keys = new Array<unknown>(count)
     const names = new Array<string>(count)
@@ -143,7 +215,11 @@ export class Receiver {
       names[i] = name
       let key = this.table.get(name)?.opener ?? derived.get(name)
       if (key === undefined) {
-        key = this.aead.key(trafficKey(group, header.epochId))
+        if (!this.isPending(name) && !this.derivations.take(now)) {
+          results[i] = this.refuse("derivationLimited")
+          continue
+        }
+        key = this.aead.key(trafficKey(group, header.epochId), "open")
         derived.set(name, key)
       }
       keys[i] = key
@@ -157,8 +233,13 @@ export class Receiver {
         continue
       }
       const header = headers[i] as Exclude<ReturnType<typeof readHeader>, string>
+      if (!this.isOurs(header.to)) {
+        results[i] = this.refuse("misdirected")
+        continue
+      }
       const name = names[i]!
-      const refusal = this.table.accept(name, header.counter, header.sentAt, now)
+      const from = sources[i]!
+      const refusal = this.table.accept(name, header.counter, header.sentAt, from, now)
       if (refusal !== undefined && refusal !== "unadmitted") {
         results[i] = this.refuse(refusal)
         continue
@@ -170,7 +251,8 @@ export class Receiver {
         keyId: header.keyId,
         epoch: name,
         counter: header.counter,
-        sentAt: header.sentAt
+        sentAt: header.sentAt,
+        from
       }
       results[i] = refusal === undefined
         ? { _tag: "Opened", ...opened }

@@ -1,11 +1,17 @@
 /**
  * The sealing side of native mode: one sender epoch at a time (a random epoch id, the traffic key derived from
- * it, a counter from 0), so no nonce repeats under a traffic key across restarts, senders or key rotation.
+ * it, a counter from 0), so no nonce repeats under a traffic key across restarts, senders or key rotation. An
+ * epoch also ends after `DATAGRAMS_PER_EPOCH` frames: AES-GCM keeps its confidentiality and forgery bounds with
+ * a wide margin up to about 2^32 messages under one key (NIST SP 800-38D), far below the counter's range.
  */
+import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
-import { frameBytes, HEADER_BYTES, MAX_COUNTER, writeHeader } from "./frame.js"
+import { frameBytes, HEADER_BYTES, writeHeader } from "./frame.js"
 import type { GroupKey, KeyId } from "./keys.js"
 import { newEpochId, trafficKey } from "./trafficKeys.js"
+
+/** Frames sealed under one traffic key before the sender starts a new epoch. */
+export const DATAGRAMS_PER_EPOCH = 2 ** 32
 
 interface SendEpoch {
   readonly keyId: KeyId
@@ -17,13 +23,13 @@ interface SendEpoch {
 export class Sender {
   private epoch: SendEpoch
 
-  constructor(private readonly aead: Aead, private group: GroupKey) {
+  constructor(private readonly aead: Aead, private group: GroupKey, private readonly datagramsPerEpoch = DATAGRAMS_PER_EPOCH) {
     this.epoch = this.begin()
   }
 
   private begin(): SendEpoch {
     const epochId = newEpochId()
-    return { keyId: this.group.id, epochId, key: this.aead.key(trafficKey(this.group, epochId)), counter: 0 }
+    return { keyId: this.group.id, epochId, key: this.aead.key(trafficKey(this.group, epochId), "seal"), counter: 0 }
   }
 
   /** Starts a new epoch under `group`: after the key file put another key first. */
@@ -48,23 +54,24 @@ export class Sender {
   /**
    * Seals `count` frames laid out in `slab`: frame i starts at `starts[i]` with `HEADER_BYTES` left for the
    * header, then its payload of `lengths[i]` bytes (message type first), then `TAG_BYTES` left for the tag.
-   * The frames get consecutive counters and the send time `now`.
+   * The frames get consecutive counters, the destination `to` (the group's endpoint for multicast) and the send
+   * time `now`. A batch that would cross the epoch's limit starts a new epoch (a batch is far below the limit).
    */
-  sealBatch(slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number, now: number): void {
-    if (this.epoch.counter + count > MAX_COUNTER) this.epoch = this.begin()
+  sealBatch(slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number, to: Endpoint, now: number): void {
+    if (this.epoch.counter + count > this.datagramsPerEpoch) this.epoch = this.begin()
     const { keyId, epochId } = this.epoch
     for (let i = 0; i < count; i++) {
-      writeHeader(slab, starts[i]!, { keyId, epochId, counter: this.epoch.counter++, sentAt: now })
+      writeHeader(slab, starts[i]!, { keyId, epochId, counter: this.epoch.counter++, sentAt: now, to })
     }
     this.aead.seal(this.epoch.key, slab, starts, lengths, count)
   }
 
-  /** One frame carrying a message of `type` with `body`. */
-  seal(type: number, body: Uint8Array, now: number): Uint8Array {
+  /** One frame carrying a message of `type` with `body`, for `to`. */
+  seal(type: number, body: Uint8Array, to: Endpoint, now: number): Uint8Array {
     const frame = new Uint8Array(frameBytes(1 + body.length))
     frame[HEADER_BYTES] = type
     frame.set(body, HEADER_BYTES + 1)
-    this.sealBatch(frame, Uint32Array.of(0), Uint32Array.of(1 + body.length), 1, now)
+    this.sealBatch(frame, Uint32Array.of(0), Uint32Array.of(1 + body.length), 1, to, now)
     return frame
   }
 }

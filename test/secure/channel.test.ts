@@ -1,41 +1,45 @@
 import { describe, expect, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
-import { type Received, SecureChannel } from "../../src/secure/channel.js"
-import type { Datagram, Endpoint } from "../../src/net/Transport.js"
+import { FRAME_OVERHEAD, type Received, SecureChannel } from "../../src/secure/channel.js"
+import { type Datagram, type Endpoint, Group, Peer } from "../../src/net/Transport.js"
 import { engines, generateKey, ringOf } from "./support.js"
 
 const T0 = 1_800_000_000_000
 const A: Endpoint = { address: "127.0.0.2", port: 5000 }
 const B: Endpoint = { address: "127.0.0.3", port: 5000 }
+const C: Endpoint = { address: "127.0.0.4", port: 5000 }
+const G: Endpoint = { address: "224.0.0.108", port: 5000 }
+const at = (local: Endpoint) => ({ group: G, isLocal: (to: Endpoint) => to.address === local.address && to.port === local.port })
 const random = (n: number) => new Uint8Array(randomBytes(n))
 const v7 = (text: string) => new Uint8Array(Buffer.from(`\x07${text}`))
 const texts = (r: Received) => r.delivered.map((d) => Buffer.from(d.bytes).toString().slice(1))
 
 describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challenge admission), %s", (_, aead) => {
   const key = generateKey()
-  const channel = () => new SecureChannel(aead, ringOf(key), random)
+  const channel = (local: Endpoint, options: ConstructorParameters<typeof SecureChannel>[4] = {}) =>
+    new SecureChannel(aead, ringOf(key), random, at(local), options)
   /** Delivers `frames` from `from` to `to`, a fresh copy each (a receiver decrypts in place). */
   const deliver = (to: SecureChannel, from: Endpoint, frames: ReadonlyArray<Uint8Array>, now: number) =>
     to.receive(frames.map((f): Datagram => ({ bytes: f.slice(), from })), now)
   /** Runs the exchange both ways until nothing more is sent: returns what each side delivered. */
-  const converse = (a: SecureChannel, b: SecureChannel, first: ReadonlyArray<Uint8Array>, now: number) => {
+  const converse = (a: SecureChannel, b: SecureChannel, first: ReadonlyArray<Uint8Array>, now: number, [atA, atB] = [A, B]) => {
     const got = { a: [] as Array<string>, b: [] as Array<string>, peersOfA: [] as Array<Endpoint>, peersOfB: [] as Array<Endpoint> }
     let toB = first
     let toA: ReadonlyArray<Uint8Array> = []
     for (let round = 0; round < 6 && (toA.length > 0 || toB.length > 0); round++) {
-      const atB = deliver(b, A, toB, now)
-      const atA = deliver(a, B, toA, now)
-      got.b.push(...texts(atB)), got.a.push(...texts(atA))
-      got.peersOfB.push(...atB.peers), got.peersOfA.push(...atA.peers)
-      toA = atB.send.map((s) => s.frame)
-      toB = atA.send.map((s) => s.frame)
+      const byB = deliver(b, atA, toB, now)
+      const byA = deliver(a, atB, toA, now)
+      got.b.push(...texts(byB)), got.a.push(...texts(byA))
+      got.peersOfB.push(...byB.peers), got.peersOfA.push(...byA.peers)
+      toA = byB.send.map((s) => s.frame)
+      toB = byA.send.map((s) => s.frame)
     }
     return got
   }
 
   it("drops a datagram of an unknown epoch, challenges its source, and admits the epoch on the ANSWER within one round trip", () => {
-    const [a, b] = [channel(), channel()]
-    const first = deliver(b, A, [a.seal(v7("hello"), T0)], T0)
+    const [a, b] = [channel(A), channel(B)]
+    const first = deliver(b, A, [a.seal(v7("hello"), Group, T0)], T0)
     expect(first.delivered).toEqual([])
     expect(first.send).toHaveLength(1)
     expect(first.send[0]!.to).toEqual(A)
@@ -44,33 +48,33 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     // A answers B's challenge (and challenges B's epoch back); B's side is announced to A's member layer
     expect(atA.send).toHaveLength(2)
     expect(atA.peers).toEqual([B])
-    const atB = deliver(b, A, [...atA.send.map((s) => s.frame), a.seal(v7("after"), T0 + 2)], T0 + 2)
+    const atB = deliver(b, A, [...atA.send.map((s) => s.frame), a.seal(v7("after"), Group, T0 + 2)], T0 + 2)
     expect(texts(atB)).toEqual(["after"])
     expect(atB.peers).toEqual([A])
     expect(b.counters.admitted).toBe(1)
   })
 
   it("never admits a recording: what was sealed before the ANSWER stays refused, after the receiver restarted too", () => {
-    const a = channel()
-    let b = channel()
-    const recorded = a.seal(v7("old"), T0)
-    converse(a, b, [a.seal(v7("hello"), T0)], T0)
-    expect(texts(deliver(b, A, [a.seal(v7("live"), T0 + 5)], T0 + 5))).toEqual(["live"])
+    const a = channel(A)
+    let b = channel(B)
+    const recorded = a.seal(v7("old"), Group, T0)
+    converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
+    expect(texts(deliver(b, A, [a.seal(v7("live"), Group, T0 + 5)], T0 + 5))).toEqual(["live"])
     expect(texts(deliver(b, A, [recorded], T0 + 6))).toEqual([])
     // the receiver restarts: it has no window, the recording is still refused, first as unadmitted
-    b = channel()
+    b = channel(B)
     const replay = converse(a, b, [recorded], T0 + 10)
     expect(replay.b).toEqual([])
     expect(texts(deliver(b, A, [recorded], T0 + 11))).toEqual([])
     expect(b.counters.refused.unadmitted + b.counters.refused.tooOld).toBeGreaterThanOrEqual(2)
     expect(b.counters.refused.tooOld).toBeGreaterThanOrEqual(1)
-    expect(texts(deliver(b, A, [a.seal(v7("new"), T0 + 12)], T0 + 12))).toEqual(["new"])
+    expect(texts(deliver(b, A, [a.seal(v7("new"), Group, T0 + 12)], T0 + 12))).toEqual(["new"])
   })
 
   it("a challenge naming an epoch that is not the owner's current one is not answered, so an old epoch is never admitted", () => {
-    const a = channel()
-    const b = channel()
-    const recorded = a.seal(v7("old"), T0)
+    const a = channel(A)
+    const b = channel(B)
+    const recorded = a.seal(v7("old"), Group, T0)
     // the same first key: the epoch stays
     expect(a.setKeys(ringOf(key))).toBe(false)
     const other = generateKey()
@@ -85,36 +89,106 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
   })
 
   it("rate-limits challenges per epoch and answers a copy of the same challenge with the same nonce", () => {
-    const [a, b] = [channel(), channel()]
-    const burst = [a.seal(v7("1"), T0), a.seal(v7("2"), T0), a.seal(v7("3"), T0)]
+    const [a, b] = [channel(A), channel(B)]
+    const burst = [a.seal(v7("1"), Group, T0), a.seal(v7("2"), Group, T0), a.seal(v7("3"), Group, T0)]
     expect(deliver(b, A, burst, T0).send).toHaveLength(1)
-    expect(deliver(b, A, [a.seal(v7("4"), T0 + 50)], T0 + 50).send).toHaveLength(0)
-    const again = deliver(b, A, [a.seal(v7("5"), T0 + 300)], T0 + 300)
+    expect(deliver(b, A, [a.seal(v7("4"), Group, T0 + 50)], T0 + 50).send).toHaveLength(0)
+    const again = deliver(b, A, [a.seal(v7("5"), Group, T0 + 300)], T0 + 300)
     expect(again.send).toHaveLength(1)
     expect(b.counters.challengesSent).toBe(2)
     expect(b.counters.refused.unadmitted).toBe(5)
   })
 
   it("an ANSWER that echoes no outstanding nonce admits nothing", () => {
-    const [a, b, c] = [channel(), channel(), channel()]
+    const [a, b, c] = [channel(A), channel(B), channel(C)]
     // A answers C's challenge; that ANSWER replayed at B (which challenged A with another nonce) is refused
-    const challengeFromC = deliver(c, A, [a.seal(v7("x"), T0)], T0).send.map((s) => s.frame)
-    const answers = deliver(a, { address: "127.0.0.4", port: 5000 }, challengeFromC, T0).send
-    deliver(b, A, [a.seal(v7("y"), T0)], T0)
+    const challengeFromC = deliver(c, A, [a.seal(v7("x"), Group, T0)], T0).send.map((s) => s.frame)
+    const answers = deliver(a, C, challengeFromC, T0).send
+    deliver(b, A, [a.seal(v7("y"), Group, T0)], T0)
     const atB = deliver(b, A, answers.map((s) => s.frame), T0 + 1)
     expect(b.counters.admitted).toBe(0)
     expect(atB.delivered).toEqual([])
   })
 
+  it("a unicast frame relayed to a member it was not sent to is refused (misdirected), though that member admitted its epoch", () => {
+    const [a, b, c] = [channel(A), channel(B), channel(C)]
+    converse(a, b, [a.seal(v7("hello b"), Group, T0)], T0)
+    converse(a, c, [a.seal(v7("hello c"), Group, T0)], T0, [A, C])
+    expect(texts(deliver(c, A, [a.seal(v7("to all"), Group, T0 + 1)], T0 + 1))).toEqual(["to all"])
+    // A's unicast to B, relayed to C with A's address as its source: C never saw it, so its window calls it new
+    const toB = a.seal(v7("for b only"), Peer(B), T0 + 2)
+    const atC = deliver(c, A, [toB], T0 + 2)
+    expect(atC.delivered).toEqual([])
+    expect(atC.send).toEqual([])
+    expect(c.counters.refused.misdirected).toBe(1)
+    expect(texts(deliver(b, A, [toB], T0 + 2))).toEqual(["for b only"])
+  })
+
+  it("a relay that forges the source of an epoch's datagrams gets nothing delivered and admits nothing under that source", () => {
+    const [a, b] = [channel(A), channel(B)]
+    const phantom: Endpoint = { address: "127.0.0.66", port: 5000 }
+    // not admitted yet: B challenges the phantom source, whose CHALLENGE A refuses (it is sealed for the phantom)
+    const atB = deliver(b, phantom, [a.seal(v7("ping"), Group, T0)], T0)
+    expect(atB.send.map((s) => s.to)).toEqual([phantom])
+    const atA = deliver(a, B, atB.send.map((s) => s.frame), T0 + 1)
+    expect(atA.send).toEqual([])
+    expect(a.counters.refused.misdirected).toBe(1)
+    // B challenges A too (a datagram from A's own address); A's ANSWER relayed under the phantom source admits nothing
+    const fromA = deliver(b, A, [a.seal(v7("ping"), Group, T0 + 2)], T0 + 2).send
+    const answers = deliver(a, B, fromA.map((s) => s.frame), T0 + 3).send.filter((s) => s.to === B)
+    deliver(b, phantom, answers.map((s) => s.frame.slice()), T0 + 4)
+    expect(b.counters.admitted).toBe(0)
+    // the genuine ANSWER from A admits A's epoch, pinned to A: the phantom's copies are refused
+    expect(deliver(b, A, answers.map((s) => s.frame), T0 + 5).peers).toEqual([A])
+    expect(texts(deliver(b, phantom, [a.seal(v7("ping"), Group, T0 + 6)], T0 + 6))).toEqual([])
+    expect(b.counters.refused.wrongSource).toBe(1)
+    expect(texts(deliver(b, A, [a.seal(v7("pong"), Group, T0 + 7)], T0 + 7))).toEqual(["pong"])
+  })
+
+  it("refuses its own epoch heard back, and never challenges or admits it", () => {
+    const a = channel(A)
+    const r = deliver(a, B, [a.seal(v7("echo"), Group, T0)], T0)
+    expect(r.delivered).toEqual([])
+    expect(r.send).toEqual([])
+    expect(a.counters.refused.ownEpoch).toBe(1)
+  })
+
+  it("a key file reread that replaces a key's secret drops the challenges outstanding under it", () => {
+    const [a, b] = [channel(A), channel(B)]
+    const challenges = deliver(b, A, [a.seal(v7("x"), Group, T0)], T0).send
+    const answers = deliver(a, B, challenges.map((s) => s.frame), T0 + 1).send.filter((s) => s.to === B)
+    b.setKeys(ringOf(key, generateKey()))
+    // the same key: the challenge stands
+    expect(deliver(b, A, answers.map((s) => s.frame.slice()), T0 + 2).peers).toEqual([A])
+    const [c, d] = [channel(C), channel(B)]
+    const toD = deliver(d, C, [c.seal(v7("x"), Group, T0)], T0).send
+    const fromC = deliver(c, B, toD.map((s) => s.frame), T0 + 1).send.filter((s) => s.to === B)
+    const replaced = { id: key.id, secret: generateKey().secret }
+    d.setKeys(ringOf(replaced))
+    deliver(d, C, fromC.map((s) => s.frame), T0 + 2)
+    expect(d.counters.admitted).toBe(0)
+  })
+
+  it("a challenged epoch's ANSWER is opened even when the derivation bucket is empty", () => {
+    const [a, b, c] = [channel(A), channel(B, { derivationsPerSecond: 1 }), channel(C)]
+    const challenges = deliver(b, A, [a.seal(v7("x"), Group, T0)], T0).send
+    const answers = deliver(a, B, challenges.map((s) => s.frame), T0).send.filter((s) => s.to === B)
+    // the bucket is empty now: another made-up or new epoch is refused unopened, and not challenged
+    expect(deliver(b, C, [c.seal(v7("y"), Group, T0)], T0).send).toEqual([])
+    expect(b.counters.refused.derivationLimited).toBe(1)
+    expect(deliver(b, A, answers.map((s) => s.frame), T0).peers).toEqual([A])
+    expect(texts(deliver(b, A, [a.seal(v7("z"), Group, T0)], T0))).toEqual(["z"])
+  })
+
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {
-    const [a, b] = [channel(), channel()]
-    converse(a, b, [a.seal(v7("hello"), T0)], T0)
+    const [a, b] = [channel(A), channel(B)]
+    converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
     const segment = 100
     const burst = new Uint8Array(segment * 3 + 40).map((_, i) => i % 251)
-    const slab = a.sealSegments(burst, segment, T0 + 1)
-    const frame = segment + 55
+    const slab = a.sealSegments(burst, segment, Group, T0 + 1)
+    const frame = segment + FRAME_OVERHEAD
     const frames = [0, 1, 2, 3].map((i) => slab.subarray(i * frame, Math.min((i + 1) * frame, slab.length)))
-    expect(frames.map((f) => f.length)).toEqual([frame, frame, frame, 40 + 55])
+    expect(frames.map((f) => f.length)).toEqual([frame, frame, frame, 40 + FRAME_OVERHEAD])
     const got = deliver(b, A, frames, T0 + 1).delivered.map((d) => [...d.bytes])
     expect(got).toEqual([0, 1, 2, 3].map((i) => [...burst.subarray(i * segment, (i + 1) * segment)]))
   })

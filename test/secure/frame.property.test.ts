@@ -5,18 +5,19 @@ import { keyId } from "../../src/secure/keys.js"
 import { Receiver } from "../../src/secure/receiver.js"
 import { Sender } from "../../src/secure/sender.js"
 import { trafficKey } from "../../src/secure/trafficKeys.js"
-import { enginePairs, engines, generateKey, ringOf } from "./support.js"
+import { A, enginePairs, engines, generateKey, HERE, isHere, ringOf } from "./support.js"
 
 const runs = { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 200) } }
 const T0 = 1_800_000_000_000
 const SKEW = 30_000
-const receiverAt = (ring: ReturnType<typeof ringOf>, engine = engines[0]!) => new Receiver(engine, ring, { maxSkewMs: SKEW })
+const receiverAt = (ring: ReturnType<typeof ringOf>, engine = engines[0]!) => new Receiver(engine, ring, isHere, { maxSkewMs: SKEW })
 
 const header = fc.record({
   keyId: fc.nat({ max: 0xffff_ffff }).map((n) => keyId(n)),
   epochId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
   counter: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
-  sentAt: fc.nat({ max: Number.MAX_SAFE_INTEGER })
+  sentAt: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  to: fc.record({ address: fc.ipV4(), port: fc.nat({ max: 65535 }) })
 })
 
 const payloads = fc.array(fc.uint8Array({ minLength: 1, maxLength: 1400 }), { minLength: 1, maxLength: 12 })
@@ -47,7 +48,7 @@ describe("native frame", () => {
 
   it.prop("arbitrary bytes never throw and are refused", [fc.uint8Array({ maxLength: 200 }), fc.boolean()], ([raw, native]) => {
     if (native && raw.length > 0) raw[0] = MAGIC
-    const r = receiverAt(ringOf(generateKey())).open(raw, T0)
+    const r = receiverAt(ringOf(generateKey())).open(raw, A, T0)
     expect(r._tag).toBe("Refused")
   }, runs)
 
@@ -58,15 +59,15 @@ describe("native frame", () => {
       const group = generateKey()
       const sealed = engines.map((engine) => {
         const out = layout(ps)
-        ps.forEach((_, i) => writeHeader(out.slab, out.starts[i]!, { keyId: group.id, epochId, counter: i, sentAt: T0 }))
-        engine.seal(engine.key(trafficKey(group, epochId)), out.slab, out.starts, out.lengths, ps.length)
+        ps.forEach((_, i) => writeHeader(out.slab, out.starts[i]!, { keyId: group.id, epochId, counter: i, sentAt: T0, to: HERE }))
+        engine.seal(engine.key(trafficKey(group, epochId), "seal"), out.slab, out.starts, out.lengths, ps.length)
         return out.frames()
       })
       for (const frames of sealed) expect(frames).toEqual(sealed[0])
       for (const [sealer, opener] of enginePairs) {
         const out = layout(ps)
-        new Sender(sealer, group).sealBatch(out.slab, out.starts, out.lengths, ps.length, T0)
-        const results = receiverAt(ringOf(group), opener).openBatch(out.slab, out.starts, out.lengths.map((n) => frameBytes(n)), ps.length, T0 + 5)
+        new Sender(sealer, group).sealBatch(out.slab, out.starts, out.lengths, ps.length, HERE, T0)
+        const results = receiverAt(ringOf(group), opener).openBatch(out.slab, out.starts, out.lengths.map((n) => frameBytes(n)), Array(ps.length).fill(A), ps.length, T0 + 5)
         // authenticated and decrypted; a fresh receiver has admitted no epoch yet, so it hands them back as such
         results.forEach((r, i) => {
           expect(r._tag).toBe("Unadmitted")
@@ -93,7 +94,7 @@ describe("native frame", () => {
         if (step.restart) sender = new Sender(engine, keys[k]!)
         if (step.rotate) sender.rekey(keys[(k = 1 - k)]!)
         const out = layout(Array.from({ length: step.burst }, () => Uint8Array.of(1, 2, 3)))
-        sender.sealBatch(out.slab, out.starts, out.lengths, step.burst, T0)
+        sender.sealBatch(out.slab, out.starts, out.lengths, step.burst, HERE, T0)
         for (const frame of out.frames()) {
           const h = readHeader(frame)
           if (typeof h === "string") throw new Error(h)
@@ -113,10 +114,10 @@ describe("native frame", () => {
     ([payload, at, bit, truncate]) => {
       for (const [sealer, opener] of enginePairs) {
         const group = generateKey()
-        const frame = new Sender(sealer, group).seal(payload[0]!, payload.subarray(1), T0)
+        const frame = new Sender(sealer, group).seal(payload[0]!, payload.subarray(1), HERE, T0)
         const bad = truncate ? frame.slice(0, at % frame.length) : frame.slice()
         if (!truncate) bad[at % bad.length]! ^= 1 << bit
-        const r = receiverAt(ringOf(group), opener).open(bad, T0)
+        const r = receiverAt(ringOf(group), opener).open(bad, A, T0)
         expect(r._tag).toBe("Refused")
       }
     },

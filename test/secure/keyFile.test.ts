@@ -32,14 +32,25 @@ describe("key file", () => {
     const cases: Array<[string, string]> = [
       [`${good}\nmakuo-key-v2 00000001 ${"A".repeat(43)}=`, "k:2: expected 'makuo-key-v1 <id> <secret>'"],
       [`${good}\n\nmakuo-key-v1 00000001`, "k:3: expected 3 fields"],
-      ["makuo-key-v1 1 AAAA", "k:1: key id '1' is not 8 hex digits"],
-      ["makuo-key-v1 0000000g AAAA", "k:1: key id '0000000g' is not 8 hex digits"],
+      ["makuo-key-v1 1 AAAA", "k:1: the key id (second field) is not 8 hex digits"],
+      ["makuo-key-v1 0000000g AAAA", "k:1: the key id (second field) is not 8 hex digits"],
       [`makuo-key-v1 00000001 ${Buffer.alloc(31).toString("base64")}`, "k:1: key 00000001: the secret is not 32 bytes"],
       [`makuo-key-v1 00000001 ${"*".repeat(44)}`, "k:1: key 00000001: the secret is not 32 bytes"],
       [`${good}\n${good}`, `k:2: key id ${good.split(" ")[1]} is listed twice`],
       ["# nothing\n", "k: holds no key"]
     ]
     for (const [text, message] of cases) expect(errorOf(parseKeyFile("k", text))).toContain(`key file ${message}`)
+  })
+
+  it("never writes a line's contents into an error: a malformed line may be a secret", () => {
+    const secret = Buffer.from(generateKey().secret).toString("base64")
+    const id = "q0o9vT3Z"
+    for (const text of [secret, `${secret} makuo-key-v1`, `makuo-key-v1 ${secret} 00000001`, `makuo-key-v1 ${id}x ${secret}`, `x${secret}y`]) {
+      const message = errorOf(parseKeyFile("k", text))
+      expect(message).toMatch(/^key file k:1: /)
+      expect(message).not.toContain(secret.slice(0, 8))
+      expect(message).not.toContain(id)
+    }
   })
 
   it("reads a file of mode 0600 owned by this process", () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { DEFAULT_MAX_SKEW_MS } from "../../src/secure/epochs.js"
-import { MIN_FRAME_BYTES } from "../../src/secure/frame.js"
+import { frameBytes, HEADER_BYTES, MIN_FRAME_BYTES, VERSION } from "../../src/secure/frame.js"
 import { type OpenResult, Receiver, REFUSALS, type Unadmitted } from "../../src/secure/receiver.js"
 import { Sender } from "../../src/secure/sender.js"
 import { WINDOW } from "../../src/secure/replayWindow.js"
-import { enginePairs, generateKey, ringOf } from "./support.js"
+import { A, enginePairs, generateKey, HERE, isHere, ringOf } from "./support.js"
 
 const SKEW = DEFAULT_MAX_SKEW_MS
 const T0 = 1_800_000_000_000
@@ -15,129 +15,191 @@ const reason = (r: OpenResult) => (r._tag === "Refused" ? r.reason : r._tag === 
 describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as const))("native receiver, %s", (_, sealer, opener) => {
   /** Admits `sender`'s epoch as an ANSWER would: at the counter of the frame sealed now. */
   const admitted = (receiver: Receiver, sender: Sender, now = T0) => {
-    const answer = receiver.open(sender.seal(3, new Uint8Array(16), now), now)
+    const answer = receiver.open(sender.seal(3, new Uint8Array(16), HERE, now), A, now)
     expect(answer._tag).toBe("Unadmitted")
     expect(receiver.admit(answer as Unadmitted, now)).toBeUndefined()
     return sender
   }
   const setup = (options: { maxEpochs?: number } = {}) => {
     const group = generateKey()
-    const receiver = new Receiver(opener, ringOf(group), { maxEpochs: options.maxEpochs ?? 64 })
+    const receiver = new Receiver(opener, ringOf(group), isHere, { maxEpochs: options.maxEpochs ?? 64 })
     return { group, receiver, sender: admitted(receiver, new Sender(sealer, group)) }
   }
 
   it("opens what a holder of the key sealed, and says which epoch and counter it was", () => {
     const { receiver, sender } = setup()
-    const r = receiver.open(sender.seal(9, Uint8Array.of(1, 2, 3), T0), T0 + 10)
+    const r = receiver.open(sender.seal(9, Uint8Array.of(1, 2, 3), HERE, T0), A, T0 + 10)
     expect(r).toMatchObject({ _tag: "Opened", type: 9, counter: 1, sentAt: T0, keyId: sender.keyId })
     if (r._tag === "Opened") expect([...r.body]).toEqual([1, 2, 3])
   })
 
   it("refuses a forged datagram, one under another key with the same id, and one under an unknown key id", () => {
     const { group, receiver, sender } = setup()
-    const forged = sender.seal(1, new Uint8Array(40), T0)
-    forged.fill(0xaa, 38)
-    expect(reason(receiver.open(forged, T0))).toBe("badTag")
-    const sameId = new Sender(sealer, { id: group.id, secret: generateKey().secret }).seal(1, new Uint8Array(8), T0)
-    expect(reason(receiver.open(sameId, T0))).toBe("badTag")
-    expect(reason(receiver.open(new Sender(sealer, generateKey()).seal(1, new Uint8Array(8), T0), T0))).toBe("unknownKey")
+    const forged = sender.seal(1, new Uint8Array(40), HERE, T0)
+    forged.fill(0xaa, HEADER_BYTES)
+    expect(reason(receiver.open(forged, A, T0))).toBe("badTag")
+    const sameId = new Sender(sealer, { id: group.id, secret: generateKey().secret }).seal(1, new Uint8Array(8), HERE, T0)
+    expect(reason(receiver.open(sameId, A, T0))).toBe("badTag")
+    expect(reason(receiver.open(new Sender(sealer, generateKey()).seal(1, new Uint8Array(8), HERE, T0), A, T0))).toBe("unknownKey")
   })
 
   it("refuses a truncated datagram, a v7 datagram and an unknown version", () => {
     const { receiver, sender } = setup()
-    const frame = sender.seal(1, new Uint8Array(100), T0)
-    expect(reason(receiver.open(frame.subarray(0, MIN_FRAME_BYTES - 1), T0))).toBe("tooShort")
-    expect(reason(receiver.open(frame.subarray(0, frame.length - 1), T0))).toBe("badTag")
+    const frame = sender.seal(1, new Uint8Array(100), HERE, T0)
+    expect(reason(receiver.open(frame.subarray(0, MIN_FRAME_BYTES - 1), A, T0))).toBe("tooShort")
+    expect(reason(receiver.open(frame.subarray(0, frame.length - 1), A, T0))).toBe("badTag")
     const v7 = frame.slice()
     v7[0] = 7
-    expect(reason(receiver.open(v7, T0))).toBe("v7")
+    expect(reason(receiver.open(v7, A, T0))).toBe("v7")
     const other = frame.slice()
     other[0] = 0x42
-    expect(reason(receiver.open(other, T0))).toBe("notNative")
+    expect(reason(receiver.open(other, A, T0))).toBe("notNative")
     const v2 = frame.slice()
-    v2[1] = 2
-    expect(reason(receiver.open(v2, T0))).toBe("unknownVersion")
+    v2[1] = VERSION + 1
+    expect(reason(receiver.open(v2, A, T0))).toBe("unknownVersion")
   })
 
   it("refuses a replay in the same epoch, within a batch, and one too far behind the window", () => {
     const { receiver, sender } = setup()
-    const first = sender.seal(1, new Uint8Array(4), T0)
-    expect(reason(receiver.open(first.slice(), T0))).toBe("opened")
-    expect(reason(receiver.open(first.slice(), T0 + 1000))).toBe("replayed")
+    const first = sender.seal(1, new Uint8Array(4), HERE, T0)
+    expect(reason(receiver.open(first.slice(), A, T0))).toBe("opened")
+    expect(reason(receiver.open(first.slice(), A, T0 + 1000))).toBe("replayed")
     const twice = new Uint8Array(first.length * 2)
-    const next = sender.seal(1, new Uint8Array(4), T0)
+    const next = sender.seal(1, new Uint8Array(4), HERE, T0)
     twice.set(next, 0)
     twice.set(next, next.length)
     const lengths = Uint32Array.of(next.length, next.length)
-    expect(receiver.openBatch(twice, Uint32Array.of(0, next.length), lengths, 2, T0).map(reason)).toEqual(["opened", "replayed"])
-    for (let i = 0; i <= WINDOW; i++) receiver.open(sender.seal(1, new Uint8Array(1), T0), T0)
-    expect(reason(receiver.open(first.slice(), T0))).toBe("tooOld")
+    expect(receiver.openBatch(twice, Uint32Array.of(0, next.length), lengths, Array(2).fill(A), 2, T0).map(reason)).toEqual(["opened", "replayed"])
+    for (let i = 0; i <= WINDOW; i++) receiver.open(sender.seal(1, new Uint8Array(1), HERE, T0), A, T0)
+    expect(reason(receiver.open(first.slice(), A, T0))).toBe("tooOld")
   })
 
   it("hands back an authenticated datagram of an epoch not admitted, and refuses what an admitted epoch sealed before its admission", () => {
     const { group } = setup()
-    const receiver = new Receiver(opener, ringOf(group))
+    const receiver = new Receiver(opener, ringOf(group), isHere)
     const sender = new Sender(sealer, group)
-    const before = sender.seal(1, new Uint8Array(4), T0)
-    expect(reason(receiver.open(before.slice(), T0))).toBe("unadmitted")
+    const before = sender.seal(1, new Uint8Array(4), HERE, T0)
+    expect(reason(receiver.open(before.slice(), A, T0))).toBe("unadmitted")
     admitted(receiver, sender, T0 + 10)
     // sealed before the ANSWER: it may be a recording made before this receiver (re)started
-    expect(reason(receiver.open(before.slice(), T0 + 20))).toBe("tooOld")
-    expect(reason(receiver.open(sender.seal(1, new Uint8Array(4), T0 + 30), T0 + 30))).toBe("opened")
+    expect(reason(receiver.open(before.slice(), A, T0 + 20))).toBe("tooOld")
+    expect(reason(receiver.open(sender.seal(1, new Uint8Array(4), HERE, T0 + 30), A, T0 + 30))).toBe("opened")
   })
 
   it("a restarted receiver admits nothing by itself: a recording of a live epoch stays unadmitted, then below the floor", () => {
     const { group, receiver, sender } = setup()
-    const recorded = sender.seal(1, new Uint8Array(4), T0)
-    expect(reason(receiver.open(recorded.slice(), T0))).toBe("opened")
-    const restarted = new Receiver(opener, ringOf(group))
-    expect(reason(restarted.open(recorded.slice(), T0 + 1000))).toBe("unadmitted")
+    const recorded = sender.seal(1, new Uint8Array(4), HERE, T0)
+    expect(reason(receiver.open(recorded.slice(), A, T0))).toBe("opened")
+    const restarted = new Receiver(opener, ringOf(group), isHere)
+    expect(reason(restarted.open(recorded.slice(), A, T0 + 1000))).toBe("unadmitted")
     admitted(restarted, sender, T0 + 1000)
-    expect(reason(restarted.open(recorded.slice(), T0 + 1001))).toBe("tooOld")
+    expect(reason(restarted.open(recorded.slice(), A, T0 + 1001))).toBe("tooOld")
   })
 
   it("refuses a datagram stamped beyond the loose clock bound, admitted or not", () => {
     const { receiver, sender } = setup()
-    expect(reason(receiver.open(sender.seal(1, new Uint8Array(4), T0 - DAY), T0))).toBe("stale")
-    expect(reason(receiver.open(sender.seal(1, new Uint8Array(4), T0 + SKEW + 1), T0))).toBe("future")
-    expect(reason(receiver.open(new Sender(sealer, generateKey()).seal(1, new Uint8Array(4), T0), T0))).toBe("unknownKey")
+    expect(reason(receiver.open(sender.seal(1, new Uint8Array(4), HERE, T0 - DAY), A, T0))).toBe("stale")
+    expect(reason(receiver.open(sender.seal(1, new Uint8Array(4), HERE, T0 + SKEW + 1), A, T0))).toBe("future")
+    expect(reason(receiver.open(new Sender(sealer, generateKey()).seal(1, new Uint8Array(4), HERE, T0), A, T0))).toBe("unknownKey")
   })
 
   it("accepts every listed key and seals under the first, so keys rotate without downtime", () => {
     const [oldKey, newKey] = [generateKey(), generateKey()]
-    const receiver = new Receiver(opener, ringOf(newKey, oldKey))
+    const receiver = new Receiver(opener, ringOf(newKey, oldKey), isHere)
     const old = admitted(receiver, new Sender(sealer, oldKey))
-    expect(reason(receiver.open(old.seal(1, new Uint8Array(1), T0), T0))).toBe("opened")
+    expect(reason(receiver.open(old.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("opened")
     const sender = new Sender(sealer, oldKey)
     sender.rekey(newKey)
     admitted(receiver, sender)
-    expect(reason(receiver.open(sender.seal(1, new Uint8Array(1), T0), T0))).toBe("opened")
+    expect(reason(receiver.open(sender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("opened")
     receiver.setKeys(ringOf(newKey))
-    expect(reason(receiver.open(old.seal(1, new Uint8Array(1), T0), T0))).toBe("unknownKey")
+    expect(reason(receiver.open(old.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("unknownKey")
+  })
+
+  it("a key file reread that replaces a key's secret under the same id forgets the epochs admitted under the old secret", () => {
+    const [kept, replaced] = [generateKey(), generateKey()]
+    const receiver = new Receiver(opener, ringOf(kept, replaced), isHere)
+    const keptSender = admitted(receiver, new Sender(sealer, kept))
+    const oldSender = admitted(receiver, new Sender(sealer, replaced))
+    expect(receiver.epochs).toBe(2)
+    receiver.setKeys(ringOf(kept, { id: replaced.id, secret: generateKey().secret }))
+    expect(receiver.epochs).toBe(1)
+    // sealed under the secret the file no longer holds: it does not verify under the new one
+    expect(reason(receiver.open(oldSender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("badTag")
+    expect(reason(receiver.open(keptSender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("opened")
+  })
+
+  it("refuses a genuine frame sealed for another destination, before it touches a window", () => {
+    const { receiver, sender } = setup()
+    const elsewhere = sender.seal(1, new Uint8Array(4), { address: HERE.address, port: HERE.port + 1 }, T0)
+    expect(reason(receiver.open(elsewhere, A, T0))).toBe("misdirected")
+    expect(reason(receiver.open(sender.seal(1, new Uint8Array(4), { address: "127.0.0.9", port: HERE.port }, T0), A, T0))).toBe("misdirected")
+    expect(receiver.refusals.misdirected).toBe(2)
+  })
+
+  it("accepts an admitted epoch's datagrams only from the source its ANSWER came from", () => {
+    const { receiver, sender } = setup()
+    const frame = sender.seal(1, new Uint8Array(4), HERE, T0)
+    expect(reason(receiver.open(frame.slice(), { address: "127.0.0.66", port: A.port }, T0))).toBe("wrongSource")
+    expect(reason(receiver.open(frame.slice(), { address: A.address, port: A.port + 1 }, T0))).toBe("wrongSource")
+    // the refused copies moved no window: the genuine one is still new
+    expect(reason(receiver.open(frame.slice(), A, T0))).toBe("opened")
+    expect(receiver.refusals.wrongSource).toBe(2)
+  })
+
+  it("starts a new epoch after its datagram limit, so no traffic key seals more than the limit", () => {
+    const group = generateKey()
+    const sender = new Sender(sealer, group, 3)
+    const receiver = new Receiver(opener, ringOf(group), isHere)
+    const first = sender.epochId.slice()
+    for (let i = 0; i < 3; i++) sender.seal(1, new Uint8Array(1), HERE, T0)
+    expect(sender.epochId).toEqual(first)
+    const next = sender.seal(1, new Uint8Array(1), HERE, T0)
+    expect(sender.epochId).not.toEqual(first)
+    expect(sender.counter).toBe(1)
+    expect(receiver.open(next, A, T0)).toMatchObject({ _tag: "Unadmitted", counter: 0 })
+    // a batch that would cross the limit starts the new epoch for the whole batch
+    const two = new Sender(sealer, group, 3)
+    two.seal(1, new Uint8Array(1), HERE, T0), two.seal(1, new Uint8Array(1), HERE, T0)
+    const before = two.epochId.slice()
+    const slab = new Uint8Array(2 * frameBytes(1))
+    two.sealBatch(slab, Uint32Array.of(0, frameBytes(1)), Uint32Array.of(1, 1), 2, HERE, T0)
+    expect(two.epochId).not.toEqual(before)
+    expect(two.counter).toBe(2)
+  })
+
+  it("derives keys for epochs it has not admitted from a token bucket: a flood of made-up epochs is refused unopened", () => {
+    const group = generateKey()
+    const receiver = new Receiver(opener, ringOf(group), isHere, { derivationsPerSecond: 2 })
+    const fresh = (now: number) => receiver.open(new Sender(sealer, group).seal(1, new Uint8Array(4), HERE, now), A, now)
+    expect([fresh(T0), fresh(T0), fresh(T0)].map(reason)).toEqual(["unadmitted", "unadmitted", "derivationLimited"])
+    expect(reason(fresh(T0 + 500))).toBe("unadmitted")
+    expect(reason(fresh(T0 + 500))).toBe("derivationLimited")
+    expect(receiver.refusals.derivationLimited).toBe(2)
   })
 
   it("a full epoch table refuses to admit a new epoch until an old one is idle", () => {
     const { group, receiver } = setup({ maxEpochs: 2 })
     admitted(receiver, new Sender(sealer, group), T0 + 1)
     const third = new Sender(sealer, group)
-    const answer = receiver.open(third.seal(3, new Uint8Array(16), T0 + 2), T0 + 2) as Unadmitted
+    const answer = receiver.open(third.seal(3, new Uint8Array(16), HERE, T0 + 2), A, T0 + 2) as Unadmitted
     expect(receiver.admit(answer, T0 + 2)).toBe("epochTableFull")
     const later = T0 + 600_001 + 10
-    const again = receiver.open(third.seal(3, new Uint8Array(16), later), later) as Unadmitted
+    const again = receiver.open(third.seal(3, new Uint8Array(16), HERE, later), A, later) as Unadmitted
     expect(receiver.admit(again, later)).toBeUndefined()
     expect(receiver.epochs).toBe(1)
   })
 
   it("counts every refusal by reason, and a forgery touches no window", () => {
     const { receiver, sender } = setup()
-    const genuine = sender.seal(1, new Uint8Array(4), T0)
+    const genuine = sender.seal(1, new Uint8Array(4), HERE, T0)
     const forged = genuine.slice()
     forged[forged.length - 1]! ^= 1
-    receiver.open(forged, T0)
-    receiver.open(forged, T0)
-    expect(reason(receiver.open(genuine.slice(), T0))).toBe("opened")
-    receiver.open(genuine.slice(), T0)
-    receiver.open(new Uint8Array(3), T0)
+    receiver.open(forged, A, T0)
+    receiver.open(forged, A, T0)
+    expect(reason(receiver.open(genuine.slice(), A, T0))).toBe("opened")
+    receiver.open(genuine.slice(), A, T0)
+    receiver.open(new Uint8Array(3), A, T0)
     expect(receiver.refusals).toEqual({ ...Object.fromEntries(REFUSALS.map((r) => [r, 0])), badTag: 2, replayed: 1, notNative: 1 })
   })
 })

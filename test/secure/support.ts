@@ -1,3 +1,4 @@
+import type { Endpoint } from "../../src/net/Transport.js"
 import { type Aead, addonAead, nodeCryptoAead } from "../../src/secure/aead.js"
 import type { KeyRing } from "../../src/secure/keyFile.js"
 import { generateKey, type GroupKey } from "../../src/secure/keys.js"
@@ -18,3 +19,8 @@ export const ringOf = (...keys: ReadonlyArray<GroupKey>): KeyRing => ({
 })
 
 export { generateKey }
+
+/** The receiver's unicast endpoint in these tests, and a sender's. */
+export const HERE: Endpoint = { address: "127.0.0.2", port: 8000 }
+export const A: Endpoint = { address: "127.0.0.3", port: 8000 }
+export const isHere = (to: Endpoint) => to.address === HERE.address && to.port === HERE.port
