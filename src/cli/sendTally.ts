@@ -51,8 +51,7 @@ export const makeTally = (): Tally => {
         default:
           return
       }
-    }
-    ,
+    },
     files: () => files,
     counts: () => counts,
     hosts: () => hosts,

@@ -72,6 +72,17 @@ export const whereabouts = (local: Endpoint, group: Endpoint, addresses = ipv4Ad
   }
 }
 
+/**
+ * Runs `effect` on every SIGHUP while the scope lasts. Keyed or not, a daemon handles it: Node's default for SIGHUP
+ * ends the process, and a reload (`systemctl reload`) must never stop a daemon.
+ */
+const onHangup = (effect: Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const handler = () => void runFork(effect)
+    yield* Effect.acquireRelease(Effect.sync(() => process.on("SIGHUP", handler)), () => Effect.sync(() => process.off("SIGHUP", handler)))
+  })
+
 const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
   Effect.gen(function*() {
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -124,8 +135,7 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
           (rekeyed ? " (a new sender epoch)" : "")
       )
     })
-    const onHup = () => void runFork(reload)
-    yield* Effect.acquireRelease(Effect.sync(() => process.on("SIGHUP", onHup)), () => Effect.sync(() => process.off("SIGHUP", onHup)))
+    yield* onHangup(reload)
     // idle epochs are forgotten now and then (they are challenged again if they speak)
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("60 seconds"), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => channel.forgetIdle(now))))))
     yield* Effect.logInfo(`native mode: every datagram sealed under key ${channel.keyId} (AES-256-GCM, ${channel.engine}); only native frames of the key file's keys are accepted`)
@@ -165,9 +175,7 @@ const unkeyedTransport = (inner: TransportShape) =>
           if (out.length > 0) consumer(out)
         })
     })
-    // a reload (systemctl reload, SIGHUP) must not end a daemon that has no key file to reread
-    const onHup = () => void runFork(Effect.logInfo("SIGHUP: no key file to reread (protocol v7 mode)"))
-    yield* Effect.acquireRelease(Effect.sync(() => process.on("SIGHUP", onHup)), () => Effect.sync(() => process.off("SIGHUP", onHup)))
+    yield* onHangup(Effect.logInfo("SIGHUP: no key file to reread (protocol v7 mode)"))
     const secure = Secure.of({ status: () => ({ mode: "v7", refused: { native } }), onPeer: () => {} })
     return Context.make(Transport, transport).pipe(Context.add(Secure, secure))
   })

@@ -77,18 +77,11 @@ export const nodeCryptoAead: AeadEngine<Uint8Array> = {
   }
 }
 
-/** What the addon exports for AEAD (see native/makuo_aead.c). */
+/** What the addon exports for AEAD (see native/makuo_aead.c): the engine's calls, each returning 0 or a negative error. */
 interface NativeAead {
   readonly aeadKey: (secret: Uint8Array, uses: number) => object
-  readonly aeadSeal: (key: object, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number) => number
-  readonly aeadOpen: (
-    keys: ReadonlyArray<object | undefined>,
-    slab: Uint8Array,
-    starts: Uint32Array,
-    lengths: Uint32Array,
-    count: number,
-    ok: Uint8Array
-  ) => number
+  readonly aeadSeal: (...args: Parameters<AeadEngine<object>["seal"]>) => number
+  readonly aeadOpen: (...args: Parameters<AeadEngine<object>["open"]>) => number
 }
 
 /** The addon's engine, or why there is none. */
