@@ -1,8 +1,9 @@
 /**
  * The member table, wire-compatible with makuosan (makuosan-v7.md §5.1, §6): a multicast PING on start answered by unicast
  * PONGs, multicast keep-alives every 45 s ± 15 s, eviction after `memberTimeout` of silence, EXIT on shutdown.
- * Identity is the IPv4 address, as in makuosan; a name two addresses announce is logged (see `nameClash`). Unlike makuosan, a stray ACK from an unknown address creates no
- * nameless member, the table is bounded, and eviction runs on a timer whatever the traffic (makuosan-v7.md E35).
+ * Identity is the IPv4 address, as in makuosan; a name two addresses announce is logged (see `nameClash`).
+ * Unlike makuosan, a stray ACK from an unknown address creates no nameless member, the table is bounded, and
+ * eviction runs on a timer whatever the traffic (makuosan-v7.md E35).
  */
 import { Clock, Context, Data, Duration, Effect, Layer, Option, PubSub, Random, Runtime, type Scope, Stream } from "effect"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
