@@ -35,7 +35,8 @@ describe.skipIf(labSkipReason !== undefined)("makuo in the namespace lab", () =>
         makeSampleTree(join(h.base, `from-${h.name}`), 300, 50)
         const sent = yield* lab.makuo(h, ["send", "-r", `from-${h.name}`])
         expect(sent.code, sent.stdout.slice(-1500) + sent.stderr).toBe(0)
-        expect(sent.stdout).toMatch(/to 3 hosts .*: \d+ updated, 0 skipped, 0 failed, 0 lost/)
+        // every host took every file: nothing unchanged, failed or lost beside the updates
+        expect(sent.stdout).toMatch(/ to 3 hosts .*: \d+ updated$/m)
       }
       expect(identical(lab)).toEqual([])
     }), 600_000)
@@ -50,15 +51,15 @@ describe.skipIf(labSkipReason !== undefined)("makuo in the namespace lab", () =>
       yield* lab.setLoss(h4, 100)
       const sent = yield* Fiber.join(sending)
       expect(sent.code, sent.stdout.slice(-1500)).toBe(1)
-      expect(sent.stdout).toMatch(/lost +h4:cut/)
-      expect(sent.stdout).not.toMatch(/lost +h[123]:/)
+      expect(sent.stdout).toMatch(/^lost +cut\/\S+ +[^:]*\bh4\b/m)
+      expect(sent.stdout).not.toMatch(/^lost +\S+ +[^:]*\bh[123]\b/m)
       for (const h of [h2, h3]) expect(differences(describeTree(h1.base), describeTree(h.base))).toEqual([])
 
       yield* lab.setLoss(h4, 0)
       expect(yield* lab.converged("20 seconds")).toBe(true)
       const healed = yield* lab.makuo(h1, ["send", "-r", "cut"])
       expect(healed.code, healed.stdout.slice(-1500)).toBe(0)
-      expect(healed.stdout).toMatch(/update +h4:cut\/big\.bin/)
+      expect(healed.stdout).toMatch(/^update +cut\/big\.bin +[^:]*\bh4\b/m)
       expect(identical(lab)).toEqual([])
 
       // a reboot: killed without EXIT, forgotten by the others after the member timeout, back after a restart
@@ -71,7 +72,7 @@ describe.skipIf(labSkipReason !== undefined)("makuo in the namespace lab", () =>
       expect(yield* lab.converged("20 seconds")).toBe(true)
       fs.writeFileSync(join(h1.base, "after-reboot.txt"), "hello again\n")
       const again = yield* lab.makuo(h1, ["send", "after-reboot.txt"])
-      expect(again.stdout).toMatch(/update +h3:after-reboot\.txt/)
+      expect(again.stdout).toMatch(/^update +after-reboot\.txt +[^:]*\bh3\b/m)
     }), 600_000)
 
   it.scopedLive("two senders at once, different subtrees: both complete, every tree has both", () =>
