@@ -202,7 +202,7 @@ export const make = Effect.gen(function*() {
           if (!(job.delete && job.operation === "send") && job.operation !== "dsync") return []
           for (const rel of rels.length === 0 ? ["."] : rels) {
             const reports: Array<DeleteReport> = []
-            const lost = yield* dsync(sessions, deletions, rounds, {
+            const { broken, lost } = yield* dsync(sessions, deletions, rounds, {
               reqid: wire.nextReqIdNow(),
               path: rel,
               recursive: job.recursive,
@@ -220,6 +220,9 @@ export const make = Effect.gen(function*() {
             }
             for (const [path, hosts] of byPath) events.push(account(path, hosts, 0))
             for (const t of lost) events.push(account(rel, [{ host: t.host, address: t.address, outcome: "lost", detail: "no answer to the delete scan" }], 0))
+            for (const t of broken) {
+              events.push(account(rel, [{ host: t.host, address: t.address, outcome: "failed", detail: "delete scan broken off: this host heard no answer from us" }], 0))
+            }
           }
           return events.filter((e): e is SendEvent => e !== undefined)
         }))

@@ -1,7 +1,8 @@
 /**
  * Runs `send --delete` for one path as a session of the engine (`dsyncMachine`): members scan their trees and
  * ask us what we lack in DEL sessions of their own, which `DelReceiver` answers; the deletions they report reach
- * `report` through the registry, by our DSYNC request id. Succeeds with the members lost on the way.
+ * `report` through the registry, by our DSYNC request id. Succeeds with the members lost on the way and those
+ * whose scan was broken off.
  */
 import { Effect } from "effect"
 import { Opcode, type RecvStateValue } from "../../protocol/constants.js"
@@ -29,7 +30,7 @@ export const dsync = (
   context: RoundContext,
   t: Machine.DsyncRequest & { readonly reqid: ReqId; readonly targets: ReadonlyArray<Target>; readonly unicast: boolean },
   report: (r: DeleteReport) => void
-): Effect.Effect<ReadonlyArray<Target>> =>
+): Effect.Effect<Omit<Extract<Machine.Action, { _tag: "Finished" }>, "_tag">> =>
   Effect.async((resume) => {
     const state = Machine.make(t.reqid, t, t.targets, sessions.now())
     registry.register(t.reqid, report)
@@ -44,7 +45,7 @@ export const dsync = (
       ack: ({ from, message: { header } }) => ({ _tag: "Ack", from: from.address, state: header.nstate as RecvStateValue, seqno: header.seqno }),
       perform: (finished) => {
         registry.unregister(t.reqid)
-        resume(Effect.succeed(finished.lost))
+        resume(Effect.succeed(finished))
       }
     })
     return Effect.sync(() => {

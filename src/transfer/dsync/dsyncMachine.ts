@@ -3,7 +3,7 @@
  * are told the path (OPEN) and our exclude patterns (DATA batches numbered by the patterns sent so far, then an
  * empty terminator numbered one more); then each scans its own tree and asks us, in DEL sessions of its own,
  * which of its paths we lack (`DelReceiver`). CLOSE is answered OPEN while a member works, CLOSE (also
- * unsolicited) when it is done; busy members are polled every `maxWait`.
+ * unsolicited) when it is done, BREAK when its scan was broken off; busy members are polled every `maxWait`.
  *
  * Unlike makuosan, every exclude batch and the terminator are acknowledged and sent again until every member has
  * them (makuosan-v7.md E13): a lost datagram can never make a member scan without the excludes.
@@ -31,7 +31,11 @@ export interface DsyncSession extends Rounds.Rounds {
 
 export type Event = RoundEvent | { readonly _tag: "Ack"; readonly from: string; readonly state: RecvStateValue; readonly seqno: number }
 
-export type Action = Transmit | Deadline | { readonly _tag: "Finished"; readonly lost: ReadonlyArray<Target> }
+/** `lost`: members silent to the end; `broken`: members whose scan was broken off (answered CLOSE with BREAK). */
+export type Action =
+  | Transmit
+  | Deadline
+  | { readonly _tag: "Finished"; readonly lost: ReadonlyArray<Target>; readonly broken: ReadonlyArray<Target> }
 
 /** Exclude patterns cut into payload-sized batches (u16 length + bytes each). */
 const patternBatches = (patterns: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => {
@@ -70,8 +74,8 @@ export const make = (reqid: ReqId, r: DsyncRequest, targets: ReadonlyArray<Targe
 
 const everyone = (_: Peer) => true
 const nothing: Payload = { _tag: "Opaque", bytes: new Uint8Array(0) }
-/** Answered CLOSE's round with OPEN and has not said it is done since. */
-const busy = (p: Peer) => !p.lost && p.state === RecvState.OPEN && p.result !== RecvState.CLOSE
+/** Answered CLOSE's round with OPEN and has not said it is over since. */
+const busy = (p: Peer) => !p.lost && p.state === RecvState.OPEN && p.result === RecvState.NONE
 
 const round = (s: DsyncSession, c: RoundContext, now: number, nstate: number, who: (p: Peer) => boolean, payload: Payload, seqno: number, out: Array<Action>) => {
   if (!Rounds.begin(s, c, now, nstate, who, payload, seqno, out)) complete(s, c, now, out)
@@ -108,15 +112,23 @@ const complete = (s: DsyncSession, c: RoundContext, now: number, out: Array<Acti
 const finish = (s: DsyncSession, out: Array<Action>) => {
   s.done = true
   s.deadline = Infinity
-  out.push({ _tag: "Finished", lost: [...s.peers.values()].filter((p) => p.lost).map((p) => p.target) })
+  const peers = [...s.peers.values()]
+  out.push({
+    _tag: "Finished",
+    lost: peers.filter((p) => p.lost).map((p) => p.target),
+    broken: peers.filter((p) => !p.lost && p.result === RecvState.BREAK).map((p) => p.target)
+  })
 }
+
+/** A member's answer that its scan is over: done, or broken off. */
+const over = (state: RecvStateValue) => state === RecvState.CLOSE || state === RecvState.BREAK
 
 const answers = (s: DsyncSession, e: Extract<Event, { _tag: "Ack" }>) => {
   switch (s.phase) {
     case SendState.DATA:
       return e.state === RecvState.OPEN && e.seqno === s.expect
     case SendState.CLOSE:
-      return e.state === RecvState.OPEN || e.state === RecvState.CLOSE
+      return e.state === RecvState.OPEN || over(e.state)
     default:
       return e.state === RecvState.OPEN
   }
@@ -125,8 +137,9 @@ const answers = (s: DsyncSession, e: Extract<Event, { _tag: "Ack" }>) => {
 const onAck = (s: DsyncSession, c: RoundContext, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
   const peer = s.peers.get(e.from)
   if (peer === undefined || peer.lost) return
-  const news = e.state === RecvState.CLOSE && peer.result !== RecvState.CLOSE
-  if (news) peer.result = RecvState.CLOSE
+  // the first word that a member's scan is over stands: done (CLOSE) or broken off (BREAK)
+  const news = over(e.state) && peer.result === RecvState.NONE
+  if (news) peer.result = e.state
   if (s.pausing) {
     // the last member done: no need to wait out the poll interval
     if (news && ![...s.peers.values()].some(busy)) (s.pausing = false), finish(s, out)

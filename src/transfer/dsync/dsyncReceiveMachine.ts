@@ -4,7 +4,7 @@
  * numbered one more; only then does the work (`Start`: the walk and its DEL sessions, carried out by the driver)
  * begin — never with a batch missing (makuosan-v7.md E13: makuosan scans with whatever patterns happened to arrive). CLOSE is
  * answered OPEN while the work runs, CLOSE once it is over (when it completes, an unsolicited CLOSE says so at
- * once); BREAK stops it. A session is mutated in place.
+ * once), BREAK when it was broken off; BREAK stops it. A session is mutated in place.
  *
  * The patterns come from any peer, and every path of the walk is matched against every one of them: a session
  * takes `MAX_PATTERNS` patterns of `MAX_PATTERN_BYTES` bytes in all at most. Beyond, it is refused (`TooMany`):
@@ -100,6 +100,9 @@ export const step = (s: DsyncReceiveSession, event: Event, out: Array<Action>): 
       if (event.patterns !== undefined) onData(s, event.seqno, event.patterns, out)
       return
     case SendState.CLOSE: {
+      // a walk broken off (the requester fell silent in one of its DEL sessions) is no success: BREAK says so,
+      // again to every CLOSE, for the session is kept — an ended one would be answered CLOSE (done)
+      if (s.work === "stopped") return ack(RecvState.BREAK, out)
       const busy = s.work === "running"
       if (!busy) (s.ended = true), out.push({ _tag: "End" })
       return ack(busy ? RecvState.OPEN : RecvState.CLOSE, out)
