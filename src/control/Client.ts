@@ -4,7 +4,7 @@ import * as net from "node:net"
 import { dirname } from "node:path"
 import { ControlProtocolError, ControlUnavailable, ControlUntrusted, RequestRefused } from "./errors.js"
 import { type ControlEvent, type ControlRequest, EventLine, RequestLine } from "./Protocol.js"
-import { privateControlDirectory, untrustedDirectory } from "./socketPath.js"
+import { clientRule, privateControlDirectory, untrustedDirectory } from "./socketPath.js"
 
 export type ControlClientError = ControlUnavailable | ControlUntrusted | ControlProtocolError
 
@@ -17,7 +17,7 @@ const trusted = (path: string): Effect.Effect<void, ControlUntrusted> =>
   Effect.suspend(() => {
     const uid = process.getuid?.() ?? 0
     const directory = dirname(path)
-    const problem = directory === privateControlDirectory(process.env, uid) ? untrustedDirectory(directory, uid) : undefined
+    const problem = directory === privateControlDirectory(process.env, uid) ? untrustedDirectory(directory, clientRule(uid)) : undefined
     return problem === undefined ? Effect.void : Effect.fail(new ControlUntrusted({ path, directory, problem }))
   })
 

@@ -12,7 +12,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import { dirname } from "node:path"
 import { ControlSetupError, SetupRefused } from "./errors.js"
-import { MAX_SOCKET_PATH } from "./socketPath.js"
+import { MAX_SOCKET_PATH, untrustedDirectory } from "./socketPath.js"
 
 const uid = () => process.getuid?.() ?? 0
 
@@ -33,11 +33,10 @@ const checkDirectory = (path: string, access: SocketAccess) =>
     } catch (e) {
       return unsafe(`cannot create directory ${dir}: ${(e as Error).message}`)
     }
-    // lstat: a symlink planted in the directory's place would otherwise be judged by what it points to
+    const owners = access.owner === undefined ? [0] : [0, access.owner]
+    const problem = untrustedDirectory(dir, { uid: uid(), alsoOwners: owners, stickyMayBeShared: true })
+    if (problem !== undefined) return unsafe(`directory ${dir} ${problem}`)
     const st = fs.lstatSync(dir)
-    if (st.isSymbolicLink()) return unsafe(`directory ${dir} is a symbolic link`)
-    if (st.uid !== uid() && st.uid !== 0 && st.uid !== access.owner) return unsafe(`directory ${dir} belongs to uid ${st.uid}`)
-    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return unsafe(`directory ${dir} is writable by others and not sticky`)
     const wanted = access.owner !== undefined || access.group !== undefined
     const handedOver = st.uid === (access.owner ?? st.uid) && st.gid === (access.group ?? st.gid)
     if (wanted && ((st.mode & 0o077) === 0 || handedOver)) {

@@ -55,17 +55,33 @@ export const privateControlDirectory = (env: NodeJS.ProcessEnv, uid: number): st
 }
 
 /**
- * Why a client must not trust the directory `dir` of its own default socket, or undefined when it may: another
- * user who created it (or a symlink in its place), or may write into it, can put their own socket there and
- * receive our requests. Read with lstat: a symlink is judged itself, not what it points to.
+ * Who may own a socket's directory. Another user who created it (or a symlink in its place), or who may write
+ * into it, can put their own socket there: a client would send it our requests, a daemon would have its socket
+ * swapped. A sticky directory writable by others (as /tmp) lets nobody replace another user's entry.
  */
-export const untrustedDirectory = (dir: string, uid: number): string | undefined => {
+export interface DirectoryRule {
+  /** The uid that should own it (the caller's own); "you" in the messages. */
+  readonly uid: number
+  /** Owners trusted besides `uid` (root, the user a daemon hands its socket to). */
+  readonly alsoOwners: ReadonlyArray<number>
+  readonly stickyMayBeShared: boolean
+}
+
+/** A client's rule for the directory of its default socket: its own and private. */
+export const clientRule = (uid: number): DirectoryRule => ({ uid, alsoOwners: [], stickyMayBeShared: false })
+
+/**
+ * Why `dir` breaks `rule`, or undefined when it does not (or does not exist). Read with lstat: a symlink is judged
+ * itself, not what it points to.
+ */
+export const untrustedDirectory = (dir: string, rule: DirectoryRule): string | undefined => {
   const st = fs.lstatSync(dir, { throwIfNoEntry: false })
   if (st === undefined) return undefined
   if (st.isSymbolicLink()) return "is a symbolic link"
   if (!st.isDirectory()) return "is not a directory"
-  if (st.uid !== uid) return `belongs to uid ${st.uid}, not to you (uid ${uid})`
-  if ((st.mode & 0o022) !== 0) return `is writable by ${(st.mode & 0o002) !== 0 ? "every user" : "its group"} (mode ${(st.mode & 0o7777).toString(8)})`
+  if (st.uid !== rule.uid && !rule.alsoOwners.includes(st.uid)) return `belongs to uid ${st.uid}, not to you (uid ${rule.uid})`
+  const shared = (st.mode & 0o022) !== 0 && !(rule.stickyMayBeShared && (st.mode & 0o1000) !== 0)
+  if (shared) return `is writable by ${(st.mode & 0o002) !== 0 ? "every user" : "its group"} (mode ${(st.mode & 0o7777).toString(8)})`
   return undefined
 }
 

@@ -6,7 +6,7 @@ import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import * as Client from "../../src/control/Client.js"
 import { listenUnix } from "../../src/control/listenUnix.js"
 import { serve } from "../../src/control/Server.js"
-import { clientDefaultSocket, controlSocketPath, untrustedDirectory } from "../../src/control/socketPath.js"
+import { clientDefaultSocket, clientRule, controlSocketPath, untrustedDirectory } from "../../src/control/socketPath.js"
 
 const uid = process.getuid?.() ?? 0
 const handler = () => Stream.make({ _tag: "MemberList" as const, members: [], now: 1 })
@@ -29,22 +29,27 @@ describe("the directory of the client's default socket", () => {
       const dir = yield* tempDir
       const own = join(dir, "own")
       fs.mkdirSync(own, { mode: 0o700 })
-      expect(untrustedDirectory(own, uid)).toBeUndefined()
-      expect(untrustedDirectory(join(dir, "absent"), uid)).toBeUndefined()
+      expect(untrustedDirectory(own, clientRule(uid))).toBeUndefined()
+      expect(untrustedDirectory(join(dir, "absent"), clientRule(uid))).toBeUndefined()
       fs.symlinkSync(own, join(dir, "link"))
-      expect(untrustedDirectory(join(dir, "link"), uid)).toBe("is a symbolic link")
+      expect(untrustedDirectory(join(dir, "link"), clientRule(uid))).toBe("is a symbolic link")
       const open = join(dir, "open")
       fs.mkdirSync(open)
       fs.chmodSync(open, 0o777)
-      expect(untrustedDirectory(open, uid)).toBe("is writable by every user (mode 777)")
+      expect(untrustedDirectory(open, clientRule(uid))).toBe("is writable by every user (mode 777)")
       fs.chmodSync(open, 0o770)
-      expect(untrustedDirectory(open, uid)).toBe("is writable by its group (mode 770)")
+      expect(untrustedDirectory(open, clientRule(uid))).toBe("is writable by its group (mode 770)")
+      // a sticky shared directory (as /tmp): a daemon may keep its socket there, a client's default never is one
+      fs.chmodSync(open, 0o1777)
+      expect(untrustedDirectory(open, { ...clientRule(uid), stickyMayBeShared: true })).toBeUndefined()
+      expect(untrustedDirectory(open, clientRule(uid))).toBe("is writable by every user (mode 1777)")
       fs.chmodSync(open, 0o700)
+      expect(untrustedDirectory(open, { ...clientRule(uid + 1), alsoOwners: [uid] })).toBeUndefined()
       // a directory another user planted (only root can make one belong to someone else)
-      expect(untrustedDirectory(open, uid + 1)).toBe(`belongs to uid ${fs.statSync(open).uid}, not to you (uid ${uid + 1})`)
+      expect(untrustedDirectory(open, clientRule(uid + 1))).toBe(`belongs to uid ${fs.statSync(open).uid}, not to you (uid ${uid + 1})`)
       if (uid === 0) {
         fs.chownSync(open, 65534, 65534)
-        expect(untrustedDirectory(open, 0)).toBe("belongs to uid 65534, not to you (uid 0)")
+        expect(untrustedDirectory(open, clientRule(0))).toBe("belongs to uid 65534, not to you (uid 0)")
       }
     }))
 
