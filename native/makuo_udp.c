@@ -2,7 +2,9 @@
  * makuo's batched UDP I/O for Linux, against Node-API. It owns a non-blocking UDP socket; JavaScript asks it
  * to receive a batch (recvmmsg, with UDP_GRO where the kernel coalesces) and to send a run of equal-sized
  * datagrams laid out back to back (one sendmsg with UDP_SEGMENT per 64 KiB, else sendmmsg). Readiness comes
- * from a libuv poll handle on the daemon's own event loop: one wake-up per batch, never a thread.
+ * from a libuv poll handle on the daemon's own event loop: one wake-up per batch, never a thread. With
+ * SO_RXQ_OVFL, each received datagram brings the kernel's count of datagrams this socket dropped (mostly because
+ * its receive buffer was full); the latest is kept here for JavaScript to read when it likes (`drops`).
  *
  * Every call returns a count or a negative errno instead of throwing, so the JavaScript side turns failures
  * into typed errors; only argument mistakes (programming errors) throw.
@@ -41,6 +43,8 @@
 typedef struct {
   int fd;
   int gso;          /* 1 while UDP_SEGMENT works on this socket; a refusal falls back to sendmmsg for good */
+  /* the kernel's drop count as of the last datagram received (a u32 that wraps); -1 when it does not report it */
+  int64_t drops;
   int closing;
   /* the struct has two owners, the JavaScript handle and libuv's poll handle: freed when both are done with it */
   int finalized;
@@ -169,6 +173,11 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   sa.sin_port = htons((uint16_t)port);
   sa.sin_addr.s_addr = htonl(address);
   if (bind(fd, (struct sockaddr*)&sa, sizeof sa) < 0) goto fail;
+  /* a kernel without it leaves the count unknown, which is no reason to refuse the socket */
+  int64_t drops = -1;
+#ifdef SO_RXQ_OVFL
+  if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) == 0) drops = 0;
+#endif
 
   Sock* s = calloc(1, sizeof(Sock));
   if (s == NULL) {
@@ -177,6 +186,7 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   }
   s->fd = fd;
   s->gso = 1;
+  s->drops = drops;
   s->env = env;
   uv_loop_t* loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
@@ -281,7 +291,8 @@ static napi_value sock_poll(napi_env env, napi_callback_info info) {
 /*
  * recv(handle, buffer, slotSize, meta: Uint32Array) → datagrams received (0 when none wait) | -errno.
  * Datagram i lands at buffer[i * slotSize]; meta[i*5 ..] = length, source address, source port, GRO segment size
- * (0 when the kernel did not coalesce), 1 when it was cut to slotSize.
+ * (0 when the kernel did not coalesce), 1 when it was cut to slotSize. The kernel's drop count, which a
+ * datagram brings once it is above zero, is kept for `drops`.
  */
 static napi_value sock_recv(napi_env env, napi_callback_info info) {
   napi_value argv[4];
@@ -305,8 +316,9 @@ static napi_value sock_recv(napi_env env, napi_callback_info info) {
   struct mmsghdr msgs[MAX_BATCH];
   struct iovec iov[MAX_BATCH];
   struct sockaddr_in from[MAX_BATCH];
+  /* room for the two messages we ask for: the GRO segment size and the drop count (32 bytes a datagram) */
   union {
-    char buf[CMSG_SPACE(sizeof(int))];
+    char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint32_t))];
     struct cmsghdr align;
   } control[MAX_BATCH];
   memset(msgs, 0, sizeof(msgs[0]) * n);
@@ -331,6 +343,14 @@ static napi_value sock_recv(napi_env env, napi_callback_info info) {
         memcpy(&size, CMSG_DATA(c), sizeof size);
         gro = (uint32_t)size;
       }
+#ifdef SO_RXQ_OVFL
+      /* the count when this datagram was queued: the batch's last one that brings it is the newest */
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        uint32_t dropped;
+        memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
+        s->drops = dropped;
+      }
+#endif
     }
     m[i * META + 0] = msgs[i].msg_len;
     m[i * META + 1] = ntohl(from[i].sin_addr.s_addr);
@@ -458,6 +478,17 @@ static napi_value sock_gso(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/*
+ * drops(handle) → the kernel's count of datagrams this socket dropped, as of the last one received (drops after
+ * it show with the next arrival; the count wraps at 2^32), or -1 when the kernel does not report it. No system call.
+ */
+static napi_value sock_drops(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Sock* s = sock_args(env, info, 1, argv);
+  if (s == NULL) return NULL;
+  return num(env, (double)s->drops);
+}
+
 /* close(handle): stops polling and closes the socket; later calls on the handle throw */
 static napi_value sock_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -487,6 +518,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"send", NULL, sock_send, NULL, NULL, NULL, napi_default, NULL},
     {"gso", NULL, sock_gso, NULL, NULL, NULL, napi_default, NULL},
     {"noGso", NULL, sock_no_gso, NULL, NULL, NULL, napi_default, NULL},
+    {"drops", NULL, sock_drops, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, sock_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value constants;

@@ -139,7 +139,22 @@ export const diagnose = (facts: Facts): ReadonlyArray<Verdict> => {
       fix: `sysctl -w net.core.rmem_max=${s.recvBuffer} (and in /etc/sysctl.d/ to keep it)`
     })
   } else out.push({ check: "receive buffer", level: "ok", detail: `${mib(s.recvBuffer)} asked for${facts.rmemMax === undefined ? "" : `, the kernel allows ${mib(facts.rmemMax)}`}` })
+  out.push(...dropVerdicts(s))
   return out
+}
+
+/** What the kernel dropped on the daemon's sockets since it started; nothing to say where that is unknown (node:dgram). */
+const dropVerdicts = (s: StatusInfo): ReadonlyArray<Verdict> => {
+  const drops = s.counters.kernelDrops
+  if (drops === null) return []
+  return drops === 0
+    ? [{ check: "receive drops", level: "ok", detail: "the kernel dropped no datagram for the daemon since it started" }]
+    : [{
+      check: "receive drops",
+      level: "warn",
+      detail: `the kernel dropped ${drops} datagrams for the daemon since it started: its receive buffer (${mib(s.recvBuffer)} asked for) was full (what is lost is sent again: transfers slow down)`,
+      fix: "raise recv-buffer (makuo.conf, or --recv-buffer) and net.core.rmem_max to at least as much (sysctl -w, and in /etc/sysctl.d/), then restart the daemon"
+    }]
 }
 
 /** Native mode or v7, and hosts on the group that speak the other format (they hear nothing from each other). */

@@ -95,7 +95,7 @@ export const doctorCommand = Command.make(
   Command.withDescription(
     "Check what makes multicast deployments fail, on this host and its daemon: the control socket, the interface " +
       "and route the group uses, the TTL, whether the other members answer a PING (and how fast), this host's " +
-      "clock, the base directory's permissions, the kernel's receive buffer limit. Each problem comes with what to " +
+      "clock, the base directory's permissions, the kernel's receive buffer limit and whether the kernel dropped datagrams for the daemon. Each problem comes with what to " +
       "do. Exit 1 when a check fails, 0 otherwise (warnings included).\n\n" +
       "Examples:\n  makuo doctor\n  makuo doctor --json | jq 'select(.level != \"ok\")'"
   )

@@ -57,7 +57,7 @@ export const statusText = (s: StatusInfo): string => {
     ...(s.secure === undefined ? [] : [secureText(s.secure)]),
     `members    ${s.members}`,
     `datagrams  in ${c.datagramsIn}  out ${c.datagramsOut}  malformed ${c.malformed}  foreign ${c.foreign}` +
-    `  overflowed ${c.overflowed}  send errors ${c.sendErrors}`,
+    `  overflowed ${c.overflowed}  kernel drops ${c.kernelDrops ?? "unknown"}  send errors ${c.sendErrors}`,
     `refused    sessions ${c.refusedSessions}  descriptors ${c.refusedDescriptors}  patterns ${c.refusedPatterns}  unknown transfers ${c.unknownTransfers}  paths ${c.refusedPaths}` +
     `  setid bits ${c.setidDropped}  disk full ${c.diskFull}`,
     `memory     rss ${mib(s.memory.rss)}  heap ${mib(s.memory.heapUsed)} of ${mib(s.memory.heapTotal)}  external ${mib(s.memory.external)}`,

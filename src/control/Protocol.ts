@@ -49,6 +49,8 @@ export const Counters = Schema.Struct({
   foreign: Schema.Number,
   sendErrors: Schema.Number,
   overflowed: Schema.Number,
+  /** Dropped by the kernel on the daemon's sockets, their receive buffers full; null: unknown (absent from daemons before it). */
+  kernelDrops: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null }),
   refusedSessions: Schema.Number,
   refusedDescriptors: Schema.Number,
   refusedPatterns: Schema.Number,

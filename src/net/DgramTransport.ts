@@ -116,7 +116,13 @@ export const make = (options: UdpOptions) =>
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined
-        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e.message}`), { io: "dgram" as const, overflowed: received.overflowed(), sendErrors })
+        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e.message}`), {
+          io: "dgram" as const,
+          overflowed: received.overflowed(),
+          // node:dgram asks for no SO_RXQ_OVFL and hands over no control messages
+          kernelDrops: null,
+          sendErrors
+        })
       })
     })
   })

@@ -104,7 +104,19 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
 
     // == receiving
 
+    const receiving: Array<NativeSocket> = []
+    const kernelDrops = () => {
+      let sum = 0
+      for (const s of receiving) {
+        const n = native.drops(s)
+        if (n < 0) return null
+        sum += n
+      }
+      return sum
+    }
+
     const receiver = (s: NativeSocket) => {
+      receiving.push(s)
       const gro = native.setInt(s, c.SOL_UDP, c.UDP_GRO, 1) === 0
       const slot = gro ? GRO_SLOT : PLAIN_SLOT
       const slots = gro ? GRO_SLOTS : SLOTS
@@ -223,7 +235,12 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       stats: Effect.suspend(() => {
         const e = lastSendError
         lastSendError = undefined
-        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e}`), { io: io(), overflowed: received.overflowed(), sendErrors })
+        return Effect.as(e === undefined ? Effect.void : Effect.logWarning(`send failed: ${e}`), {
+          io: io(),
+          overflowed: received.overflowed(),
+          kernelDrops: kernelDrops(),
+          sendErrors
+        })
       })
     })
   })

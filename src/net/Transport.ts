@@ -42,6 +42,11 @@ export interface TransportStats {
   readonly io: IoMode
   /** Datagrams dropped because they arrived before the daemon could take them (start-up). */
   readonly overflowed: number
+  /**
+   * Datagrams the kernel dropped on our sockets (mostly: their receive buffers were full), as of the last one
+   * received; null where the transport cannot read it (`node:dgram`, or a kernel without `SO_RXQ_OVFL`).
+   */
+  readonly kernelDrops: number | null
   /** Sends the socket reported as failed after accepting them. */
   readonly sendErrors: number
 }

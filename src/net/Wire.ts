@@ -45,6 +45,8 @@ export interface WireCounters {
   readonly sendErrors: number
   /** Arrived before the daemon could take them (start-up). */
   readonly overflowed: number
+  /** Dropped by the kernel, its receive buffer full (`TransportStats.kernelDrops`); null: unknown. */
+  readonly kernelDrops: number | null
   /** Sessions (SEND STAT, MD5/DSYNC/DEL OPEN) ignored: the receive table, or the sending peer's share of it, was full. */
   readonly refusedSessions: number
   /** Temp files or MD5 hashes refused (EMFILE to the sender): the descriptors of received sessions were in use. */
@@ -207,7 +209,7 @@ export const make = Effect.gen(function*() {
       transport.send(to, bytes, segment)
     },
     refused: (reason) => void c[reason]++,
-    counters: Effect.map(transport.stats, (t) => ({ ...c, io: t.io, overflowed: t.overflowed, sendErrors: c.sendErrors + t.sendErrors }))
+    counters: Effect.map(transport.stats, (t) => ({ ...c, io: t.io, overflowed: t.overflowed, kernelDrops: t.kernelDrops, sendErrors: c.sendErrors + t.sendErrors }))
   })
 })
 

@@ -43,6 +43,13 @@ export interface NativeUdp {
   readonly gso: (s: NativeSocket) => boolean
   /** Sends one datagram per message (`sendmmsg`) from now on, as after a kernel's refusal of GSO. */
   readonly noGso: (s: NativeSocket) => void
+  /**
+   * The kernel's count of datagrams this socket dropped (`SO_RXQ_OVFL`; mostly a full receive buffer), as of the
+   * last datagram `recv` took: a drop shows with the next arrival. The kernel counts packets: a run it coalesced
+   * for UDP_GRO counts once. Wraps at 2^32; -1 when the kernel does not report it. Read from the addon's memory,
+   * no system call: cheap after every batch.
+   */
+  readonly drops: (s: NativeSocket) => number
   readonly close: (s: NativeSocket) => void
   readonly constants: NativeConstants
 }

@@ -41,6 +41,17 @@ describe("makuo doctor's verdicts", () => {
     for (const v of diagnose({ ...healthy, answers: [], route: undefined, ntp: false })) if (v.level !== "ok") expect(v.fix).toBeDefined()
   })
 
+  it("datagrams the kernel dropped for the daemon warn, with the receive buffer settings to raise; unknown says nothing", () => {
+    const withDrops = (kernelDrops: number | null) => ({ ...healthy, status: { ...status, counters: { ...status.counters, kernelDrops } } })
+    expect(diagnose(withDrops(0)).find((v) => v.check === "receive drops")?.level).toBe("ok")
+    expect(diagnose(withDrops(1234)).find((v) => v.check === "receive drops")).toMatchObject({
+      level: "warn",
+      detail: expect.stringContaining("dropped 1234 datagrams"),
+      fix: expect.stringMatching(/recv-buffer.*net\.core\.rmem_max/)
+    })
+    expect(levels(withDrops(null))["receive drops"]).toBeUndefined()
+  })
+
   it("the wire format: a keyed daemon hearing v7, and an unkeyed one hearing native frames, warn with the fix", () => {
     const native = { mode: "native" as const, keyId: "3f9a01c2", refused: { v7: 0 } }
     expect(diagnose({ ...healthy, status: { ...status, secure: native } }).filter((v) => v.check === "security"))

@@ -116,7 +116,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
               pump = runFork(Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), (batch) =>
                 Effect.sync(() => consumer?.(Chunk.toReadonlyArray(batch))))))
             },
-            stats: Effect.succeed({ io: "memory", overflowed: 0, sendErrors: 0 })
+            stats: Effect.succeed({ io: "memory", overflowed: 0, kernelDrops: null, sendErrors: 0 })
           })
         })
       )
