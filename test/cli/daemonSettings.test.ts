@@ -22,7 +22,7 @@ const flags = (given: Record<string, unknown> = {}): Flags =>
 const CONF = "/etc/makuo/test.conf"
 const file = (text: string) => Either.getOrThrow(parseConfig(CONF, text))
 
-/** What `--base`'s help says, its lines joined. */
+/** What the help says of `option`, its lines joined. */
 const described = (help: string, option: string) =>
   new RegExp(`^  ${option} .*\\n((?: {6}.*\\n)+)`, "m").exec(`${help}\n`)![1]!.replace(/\s+/g, " ").trim()
 
