@@ -89,6 +89,8 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
     Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2)),
     Effect.catchTags({
       UsageError: (e) => fail(2, e.message),
+      SettingUnreadable: (e) => fail(2, e.message),
+      SettingRefused: (e) => fail(2, e.message),
       TransferFailed: () => Effect.succeed(1),
       TransferDeclined: () => Effect.succeed(3),
       DoctorFound: () => Effect.succeed(1),

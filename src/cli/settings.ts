@@ -4,11 +4,14 @@
  * environment and the file are text, checked here against the setting's kind; `--print-config` shows the result
  * with each value's origin.
  */
-import { Either, Option } from "effect"
+import { Data, Either, Option } from "effect"
 import type { ConfigFile } from "./configFile.js"
+import { UsageError } from "./errors.js"
 
 export type SettingKind =
   | { readonly _tag: "text" }
+  /** A path that must exist when given as a flag; from the environment or the file it is read as text. */
+  | { readonly _tag: "file" }
   | { readonly _tag: "integer" }
   | { readonly _tag: "boolean" }
   | { readonly _tag: "choice"; readonly choices: ReadonlyArray<string> }
@@ -17,7 +20,8 @@ export interface SettingSpec {
   /** The flag's name, also the config file's key. */
   readonly name: string
   readonly kind: SettingKind
-  readonly fallback?: string | number | boolean
+  /** The built-in default; a setting without one is unset unless given (a flag's default is off). */
+  readonly default?: SettingValue
 }
 
 export type SettingValue = string | number | boolean
@@ -33,9 +37,40 @@ export interface Sourced {
 
 export const envName = (name: string) => `MAKUO_${name.toUpperCase().replace(/-/g, "_")}`
 
+/** A setting and where its value was set. */
+interface Located {
+  /** Its name: the flag's, the config file's key. */
+  readonly setting: string
+  readonly origin: Origin
+  readonly where: string
+}
+
+/** The text the environment or the file gives a setting is no value of its kind: `MAKUO_PORT: port: 'abc' is not an integer`. */
+export class SettingUnreadable extends Data.TaggedError("SettingUnreadable")<Located & { readonly problem: string }> {
+  override get message() {
+    return `${this.where}: ${this.setting}: ${this.problem}`
+  }
+}
+
+/**
+ * A setting's value the daemon cannot use, found when the settings are checked at start. The message names the
+ * flag and, when the value came from the environment or the file, where: `--port 70000: must be between 1 and
+ * 65535 (set in /etc/makuo/makuo.conf:3)`.
+ */
+export class SettingRefused extends Data.TaggedError("SettingRefused")<Located & {
+  /** What follows the flag's name: ` 70000: must be between 1 and 65535`, `: no such user 'x'`, ` needs --user`. */
+  readonly problem: string
+}> {
+  override get message() {
+    const { origin, where } = this
+    return `--${this.setting}${this.problem}${origin === "environment" || origin === "file" ? ` (set in ${where})` : ""}`
+  }
+}
+
 const parseValue = (kind: SettingKind, text: string): Either.Either<SettingValue, string> => {
   switch (kind._tag) {
     case "text":
+    case "file":
       return text === "" ? Either.left("empty value") : Either.right(text)
     case "integer":
       return /^-?\d+$/.test(text) ? Either.right(Number(text)) : Either.left(`'${text}' is not an integer`)
@@ -61,10 +96,12 @@ export const resolveSettings = (
   flags: ReadonlyMap<string, Option.Option<SettingValue>>,
   env: NodeJS.ProcessEnv,
   file: ConfigFile | undefined
-): Either.Either<ReadonlyMap<string, Sourced>, string> => {
+): Either.Either<ReadonlyMap<string, Sourced>, SettingUnreadable | UsageError> => {
   const known = new Set(specs.map((s) => s.name))
   for (const [key, { line }] of file?.entries ?? []) {
-    if (!known.has(key)) return Either.left(`${file!.path}:${line}: unknown setting '${key}' (the names are the daemon's flags: makuo daemon --help)`)
+    if (!known.has(key)) {
+      return Either.left(new UsageError({ detail: `${file!.path}:${line}: unknown setting '${key}' (the names are the daemon's flags: makuo daemon --help)` }))
+    }
   }
   const out = new Map<string, Sourced>()
   for (const spec of specs) {
@@ -81,11 +118,11 @@ export const resolveSettings = (
       ? [entry.value, "file" as const, `${file!.path}:${entry.line}`]
       : [undefined, "default" as const, "default"]
     if (text === undefined) {
-      out.set(spec.name, { value: spec.fallback, origin, where })
+      out.set(spec.name, { value: spec.default, origin, where })
       continue
     }
     const value = parseValue(spec.kind, text)
-    if (Either.isLeft(value)) return Either.left(`${where}: ${spec.name}: ${value.left}`)
+    if (Either.isLeft(value)) return Either.left(new SettingUnreadable({ setting: spec.name, origin, where, problem: value.left }))
     out.set(spec.name, { value: value.right, origin, where })
   }
   return Either.right(out)

@@ -5,10 +5,10 @@ import { printSettings, resolveSettings, type SettingSpec } from "../../src/cli/
 
 const specs: ReadonlyArray<SettingSpec> = [
   { name: "base", kind: { _tag: "text" } },
-  { name: "port", kind: { _tag: "integer" }, fallback: 5000 },
-  { name: "member-timeout", kind: { _tag: "text" }, fallback: "300s" },
-  { name: "readonly", kind: { _tag: "boolean" }, fallback: false },
-  { name: "log-level", kind: { _tag: "choice", choices: ["info", "debug"] }, fallback: "info" }
+  { name: "port", kind: { _tag: "integer" }, default: 5000 },
+  { name: "member-timeout", kind: { _tag: "text" }, default: "300s" },
+  { name: "readonly", kind: { _tag: "boolean" }, default: false },
+  { name: "log-level", kind: { _tag: "choice", choices: ["info", "debug"] }, default: "info" }
 ]
 
 const file = (text: string) => Either.getOrThrow(parseConfig("/etc/makuo/makuo.conf", text))
@@ -44,11 +44,16 @@ describe("settings: flag over environment over file over default", () => {
   })
 
   it("an unknown key or a bad value is one error naming the key and where it was set", () => {
-    expect(resolveSettings(specs, none, {}, file("base = /a\nprot = 5000"))).toEqual(
-      Either.left("/etc/makuo/makuo.conf:2: unknown setting 'prot' (the names are the daemon's flags: makuo daemon --help)")
+    const failure = (r: ReturnType<typeof resolveSettings>) => Either.getOrThrow(Either.flip(r))
+    expect(failure(resolveSettings(specs, none, {}, file("base = /a\nprot = 5000"))).message).toBe(
+      "/etc/makuo/makuo.conf:2: unknown setting 'prot' (the names are the daemon's flags: makuo daemon --help)"
     )
-    expect(resolveSettings(specs, none, {}, file("port = many"))).toEqual(Either.left("/etc/makuo/makuo.conf:1: port: 'many' is not an integer"))
-    expect(resolveSettings(specs, none, { MAKUO_READONLY: "maybe" }, undefined)).toEqual(Either.left("MAKUO_READONLY: readonly: 'maybe' is not true or false"))
-    expect(resolveSettings(specs, none, { MAKUO_LOG_LEVEL: "loud" }, undefined)).toEqual(Either.left("MAKUO_LOG_LEVEL: log-level: 'loud' is not one of info, debug"))
+    const port = failure(resolveSettings(specs, none, {}, file("port = many")))
+    expect(port).toMatchObject({ _tag: "SettingUnreadable", setting: "port", origin: "file", where: "/etc/makuo/makuo.conf:1" })
+    expect(port.message).toBe("/etc/makuo/makuo.conf:1: port: 'many' is not an integer")
+    const readonly = failure(resolveSettings(specs, none, { MAKUO_READONLY: "maybe" }, undefined))
+    expect(readonly).toMatchObject({ _tag: "SettingUnreadable", setting: "readonly", origin: "environment", where: "MAKUO_READONLY" })
+    expect(readonly.message).toBe("MAKUO_READONLY: readonly: 'maybe' is not true or false")
+    expect(failure(resolveSettings(specs, none, { MAKUO_LOG_LEVEL: "loud" }, undefined)).message).toBe("MAKUO_LOG_LEVEL: log-level: 'loud' is not one of info, debug")
   })
 })
