@@ -9,7 +9,9 @@
  * per second, blocks retransmitted, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
  * receiver (also per GiB for big files, per file for the many-file workloads), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
- * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
+ * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Per row set, the largest
+ * daemon's resident set idle after start, idle after the transfers and at peak, against the targets (<= 60 MiB idle,
+ * <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * `--key` (loopback only) runs each row set in protocol v7 and in native mode (sealed), labelled so, for the
  * cost of the AEAD beside the plain rows of the same run.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
@@ -150,18 +152,40 @@ const loopbackCluster = (k: number, mode: Mode): Effect.Effect<Cluster, never, S
     return yield* Effect.die(new Error("loopback daemons did not find each other"))
   })
 
-/** CPU seconds (user + system) a process has used, and its peak resident set in MiB, from /proc. */
+/** CPU seconds (user + system) a process has used, its resident set and its peak resident set in MiB, from /proc. */
 const usage = (pid: number | undefined) => {
-  if (pid === undefined) return { cpu: 0, peakMiB: 0 }
+  if (pid === undefined) return { cpu: 0, rssMiB: 0, peakMiB: 0 }
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
     const ticks = Number(fields[11]) + Number(fields[12])
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
-    return { cpu: ticks / 100, peakMiB: hwm === null ? 0 : Number(hwm[1]) / 1024 }
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0)
+    return { cpu: ticks / 100, rssMiB: kib("VmRSS") / 1024, peakMiB: kib("VmHWM") / 1024 }
   } catch {
-    return { cpu: 0, peakMiB: 0 }
+    return { cpu: 0, rssMiB: 0, peakMiB: 0 }
   }
+}
+
+/** The issue's targets for one daemon's resident set. */
+const IDLE_TARGET_MIB = 60
+const TRANSFER_TARGET_MIB = 100
+
+/** The largest resident set among the daemons of a row set: idle after start, idle after its transfers, peak. */
+interface Memory {
+  readonly scenario: string
+  readonly receivers: number
+  readonly idleAfterStartMiB: number
+  readonly idleAfterTransfersMiB: number
+  readonly peakMiB: number
+}
+
+const largestRss = (c: Cluster) => Math.max(...[c.sender, ...c.receivers].map((n) => usage(n.pid()).rssMiB))
+
+const printMemory = (m: Memory) => {
+  const verdict = (x: number, target: number) => `${x.toFixed(0)} MiB (target <= ${target}: ${x <= target ? "met" : "missed"})`
+  return Console.log(`    memory, largest daemon: idle after start ${verdict(m.idleAfterStartMiB, IDLE_TARGET_MIB)}, ` +
+    `idle after the transfers ${m.idleAfterTransfersMiB.toFixed(0)} MiB, peak over start and transfers ${verdict(m.peakMiB, TRANSFER_TARGET_MIB)}`)
 }
 
 interface Row {
@@ -307,6 +331,7 @@ const bench = Effect.gen(function*() {
   const rows: Array<Row> = []
   let where = ""
   const ceilings: Array<{ scenario: string; receivers: number } & Ceilings> = []
+  const memory: Array<Memory> = []
   yield* Console.log(`makuo bench, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}${quick ? ", --quick" : ""}`)
   if (unavailable !== undefined) yield* Console.log(`no namespace lab here (${unavailable}): makuo alone, on loopback`)
   else if (!haveRsync || !haveUftp) {
@@ -322,6 +347,7 @@ const bench = Effect.gen(function*() {
         yield* Effect.scoped(Effect.gen(function*() {
           const c = yield* (unavailable === undefined ? labCluster(k, scenario) : loopbackCluster(k, mode))
           where = c.where
+          const idleAfterStartMiB = largestRss(c)
           const ceiling = c.peers === undefined || loss > 0 ? undefined : yield* c.peers.ceilings
           if (ceiling !== undefined) ceilings.push({ scenario: scenario.name, receivers: k, ...ceiling })
           if (c.setLoss !== undefined) yield* c.setLoss(loss)
@@ -345,6 +371,15 @@ const bench = Effect.gen(function*() {
             rows.push(row)
           }
           yield* verify(c)
+          const m: Memory = {
+            scenario: scenario.name,
+            receivers: k,
+            idleAfterStartMiB,
+            idleAfterTransfersMiB: largestRss(c),
+            peakMiB: Math.max(...[c.sender, ...c.receivers].map((n) => usage(n.pid()).peakMiB))
+          }
+          yield* printMemory(m)
+          memory.push(m)
           for (const [name, x] of [["node:dgram", ceiling?.dgram], ["batched (native)", ceiling?.native]] as const) {
             if (x === undefined) continue
             yield* Console.log(`    raw ${name} ceiling, 1 sender -> 1 receiver: ${x.mbPerSecond.toFixed(1)} MB/s, ` +
@@ -358,7 +393,7 @@ const bench = Effect.gen(function*() {
   yield* Console.log(`ratios: "of dgram" / "of batched" = makuo goodput / raw node:dgram / raw native goodput; "rsync", "uftp" = their seconds / makuo's (above 1: makuo is faster)`)
   const out = join("bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`)
   fs.mkdirSync(join("bench", "results"), { recursive: true })
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, rows }, null, 2) + "\n")
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, memory, rows }, null, 2) + "\n")
   yield* Console.log(`figures written to ${out}`)
 })
 

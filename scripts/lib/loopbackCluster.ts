@@ -76,14 +76,14 @@ export const freePort = (addresses: ReadonlyArray<string>) =>
 
 /**
  * Starts daemon `index` on 127.0.0.`index+1`; `openFiles` runs it under that RLIMIT_NOFILE (through `prlimit`,
- * which execs it: the PID is the daemon's).
+ * which execs it: the PID is the daemon's); `node` are flags for node itself, before the CLI.
  */
 export const startDaemon = (
   dir: string,
   index: number,
   port: number,
   extra: ReadonlyArray<string> = [],
-  options: { readonly bin?: string; readonly openFiles?: number } = {}
+  options: { readonly bin?: string; readonly openFiles?: number; readonly node?: ReadonlyArray<string> } = {}
 ): Effect.Effect<Daemon, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -95,7 +95,7 @@ export const startDaemon = (
       mkdirSync(base, { recursive: true })
       const control = join(dir, name, "sock")
       const argv = [
-        process.execPath, bin, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
+        process.execPath, ...(options.node ?? []), bin, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
         "--control", control, "--name", name, ...extra
       ]
       const [command, ...args] = options.openFiles === undefined ? argv : ["prlimit", `--nofile=${options.openFiles}:${options.openFiles}`, ...argv]
