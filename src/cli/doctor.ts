@@ -141,9 +141,9 @@ export const diagnose = (facts: Facts): ReadonlyArray<Verdict> => {
  * A member's clock offset from ours (native mode measures it from each PONG) at which doctor warns: NTP keeps a
  * network's clocks within milliseconds, so a second is a clock that is not synchronized.
  */
-export const CLOCK_WARN_MS = 1000
+const CLOCK_WARN_MS = 1000
 /** ... and fails: a minute off, and at 10 minutes every native frame between the two is refused (stale or future). */
-export const CLOCK_FAIL_MS = 60_000
+const CLOCK_FAIL_MS = 60_000
 
 /**
  * This host's NTP, and in native mode each member's clock offset. Why it matters: a received file keeps the

@@ -25,7 +25,9 @@ export const membersText = (members: ReadonlyArray<Member>, now: number): string
 const iso = (ms: number) => new Date(ms).toISOString()
 
 export const membersJson = (members: ReadonlyArray<Member>): string =>
-  JSON.stringify({ members: members.map((m) => ({ ...m, lastSeen: iso(m.lastSeen), since: iso(m.since) })) })
+  JSON.stringify({
+    members: members.map((m) => ({ ...m, lastSeen: iso(m.lastSeen), since: iso(m.since), ...(m.clock && { clock: { ...m.clock, at: iso(m.clock.at) } }) }))
+  })
 
 const ioText: Record<StatusInfo["io"], string> = {
   gso: "gso (native: UDP_SEGMENT bursts, recvmmsg)",

@@ -92,7 +92,10 @@ export const make = (config: MembersConfig) =>
     const mping: PayloadOf<"Mping"> = { _tag: "Mping", ...names }
     const timeoutMs = Duration.toMillis(config.memberTimeout)
 
-    const wallNow = Effect.map(Clock.currentTimeNanos, (ns) => ns as WallNs)
+    // the wall clock, what mtimes are read against (Effect's nanosecond clock is monotonic from the start and
+    // misses the steps NTP makes later); milliseconds are ample for offsets judged in seconds
+    const wallNs = (ms: number) => (BigInt(ms) * 1_000_000n) as WallNs
+    const wallNow = Effect.map(Clock.currentTimeMillis, wallNs)
     // a keyed daemon's secure transport seals native messages: then everything it announces is native
     const sendNative = wire.sendNative
 
@@ -195,8 +198,7 @@ export const make = (config: MembersConfig) =>
     }
 
     const observe = (received: Received | NativeReceived) =>
-      Effect.flatMap(Clock.currentTimeNanos, (ns) => {
-        const now = Number(ns / 1_000_000n)
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const from = received.from
         touch(from.address, now)
         const a = announcement(received)
@@ -205,7 +207,7 @@ export const make = (config: MembersConfig) =>
           case "Exit":
             return remove(from.address, "exit")
           case "Pong": {
-            const clock = a.clock === undefined ? undefined : clockReading(a.clock.pingTime, a.clock.time, ns)
+            const clock = a.clock === undefined ? undefined : clockReading(a.clock.pingTime, a.clock.time, wallNs(now))
             answered(a.reqid, from.address, a.hostname, now, clock)
             return upsert(from, a, now, clock)
           }
