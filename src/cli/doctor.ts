@@ -5,7 +5,7 @@
  */
 import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
 import { type Member, sharedNames } from "../domain/member.js"
-import { formatAge } from "./duration.js"
+import { formatAge, formatOffset } from "./duration.js"
 import { mib } from "./render.js"
 
 export type ProbeAnswer = Extract<ControlEvent, { readonly _tag: "ProbeResult" }>["answers"][number]
@@ -118,12 +118,7 @@ export const diagnose = (facts: Facts): ReadonlyArray<Verdict> => {
 
   out.push(...secureVerdicts(s))
 
-  // mtimes decide what is sent: a member whose clock runs ahead makes files edited there look newer
-  out.push(facts.ntp === true
-    ? { check: "clock", level: "ok", detail: "this host's clock is NTP-synchronized (the members' clocks cannot be read over protocol v7: check each)" }
-    : facts.ntp === false
-    ? { check: "clock", level: "warn", detail: "this host's clock is not NTP-synchronized; makuo compares modification times", fix: "enable NTP on every member (timedatectl set-ntp true)" }
-    : { check: "clock", level: "warn", detail: "cannot tell whether this host's clock is synchronized (no timedatectl)", fix: "run NTP on every member: makuo compares modification times" })
+  out.push(...clockVerdicts(facts.ntp, s.secure?.mode === "native", answers))
 
   out.push(s.readonly
     ? { check: "base", level: "ok", detail: `${s.base} (read-only daemon: answers READONLY)` }
@@ -155,6 +150,55 @@ const dropVerdicts = (s: StatusInfo): ReadonlyArray<Verdict> => {
       detail: `the kernel dropped ${drops} datagrams for the daemon since it started: its receive buffer (${mib(s.recvBuffer)} asked for) was full (what is lost is sent again: transfers slow down)`,
       fix: "raise recv-buffer (makuo.conf, or --recv-buffer) and net.core.rmem_max to at least as much (sysctl -w, and in /etc/sysctl.d/), then restart the daemon"
     }]
+}
+
+/**
+ * A member's clock offset from ours (native mode measures it from each PONG) at which doctor warns: NTP keeps a
+ * network's clocks within milliseconds, so a second is a clock that is not synchronized.
+ */
+const CLOCK_WARN_MS = 1000
+/** ... and fails: a minute off, and at 10 minutes every native frame between the two is refused (stale or future). */
+const CLOCK_FAIL_MS = 60_000
+
+/**
+ * This host's NTP, and in native mode each member's clock offset. Why it matters: a received file keeps the
+ * sender's mtime, which the receiver reads against its own clock. On a member ahead of us our fresh files look
+ * old (and one edited there a moment ago looks newer than the copy we send over it); on a member behind, they lie
+ * in its future (make's "clock skew detected", mtime-based caches). Protocol v7 carries no time: no offset.
+ */
+const clockVerdicts = (ntp: boolean | undefined, native: boolean, answers: ReadonlyArray<ProbeAnswer>): ReadonlyArray<Verdict> => {
+  const fix = "enable NTP on every member (timedatectl set-ntp true)"
+  const why = "received files keep the sender's mtime, which each member reads against its own clock"
+  const local: Verdict = ntp === true
+    ? { check: "clock", level: "ok", detail: `this host's clock is NTP-synchronized${native ? "" : " (the members' clocks cannot be read over protocol v7: check each)"}` }
+    : ntp === false
+    ? { check: "clock", level: "warn", detail: "this host's clock is not NTP-synchronized; makuo compares modification times", fix }
+    : { check: "clock", level: "warn", detail: "cannot tell whether this host's clock is synchronized (no timedatectl)", fix: "run NTP on every member: makuo compares modification times" }
+  if (!native) return [local]
+  const measured = answers.flatMap((a) => a.offsetMs === undefined ? [] : [{ ...a, offsetMs: a.offsetMs }])
+  const unmeasured = answers.filter((a) => a.offsetMs === undefined)
+  const off = measured.filter((a) => Math.abs(a.offsetMs) >= CLOCK_WARN_MS)
+  return [
+    local,
+    ...(measured.length === 0 ? [] : [{
+      check: "clock",
+      level: "ok" as const,
+      detail: `offsets of the members' clocks from this host's (+ ahead, within half the round trip): ${measured.map((a) => `${a.host} ${formatOffset(a.offsetMs)}`).join(", ")}`
+    }]),
+    ...off.map((a): Verdict => ({
+      check: "clock",
+      level: Math.abs(a.offsetMs) >= CLOCK_FAIL_MS ? "fail" : "warn",
+      detail: `${a.host} (${a.address}) is ${(Math.abs(a.offsetMs) / 1000).toFixed(1)} s ${a.offsetMs > 0 ? "ahead of" : "behind"} this host: ${why}, so ` +
+        (a.offsetMs > 0 ? "our fresh files look old there, older than an edit made there before ours" : "our files lie in its future there (make's \"clock skew detected\", mtime-based caches)"),
+      fix
+    })),
+    ...unmeasured.map((a): Verdict => ({
+      check: "clock",
+      level: "warn",
+      detail: `${a.host} (${a.address}) answered without its time (an older makuo): its clock cannot be read`,
+      fix: "upgrade makuo there; meanwhile check its clock by hand"
+    }))
+  ]
 }
 
 /** Native mode or v7, and hosts on the group that speak the other format (they hear nothing from each other). */

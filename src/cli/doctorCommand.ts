@@ -1,7 +1,7 @@
 /**
- * `makuo doctor`: gathers what this host and its daemon can tell (status, member table, a PING of the group,
- * interfaces, the route for the group, net.core.rmem_max, NTP) and prints `doctor`'s verdicts. Exit 1 when a
- * check fails; warnings alone exit 0.
+ * `makuo doctor`: gathers what this host and its daemon can tell (status, member table, a PING of the group and,
+ * in native mode, each member's clock offset from its PONG, interfaces, the route for the group,
+ * net.core.rmem_max, NTP) and prints `doctor`'s verdicts. Exit 1 when a check fails; warnings alone exit 0.
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Data, Effect } from "effect"
@@ -95,7 +95,9 @@ export const doctorCommand = Command.make(
   Command.withDescription(
     "Check what makes multicast deployments fail, on this host and its daemon: the control socket, the interface " +
       "and route the group uses, the TTL, whether the other members answer a PING (and how fast), this host's " +
-      "clock, the base directory's permissions, the kernel's receive buffer limit and whether the kernel dropped datagrams for the daemon. Each problem comes with what to " +
+      "clock and, with a key file, each member's clock offset (a warning from 1 s, a failure from 60 s: copies keep " +
+      "the sender's mtime), the base directory's permissions, the kernel's receive buffer limit and whether the kernel " +
+      "dropped datagrams for the daemon. Each problem comes with what to " +
       "do. Exit 1 when a check fails, 0 otherwise (warnings included).\n\n" +
       "Examples:\n  makuo doctor\n  makuo doctor --json | jq 'select(.level != \"ok\")'"
   )

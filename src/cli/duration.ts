@@ -18,3 +18,9 @@ export const formatAge = (ms: number): string => {
   if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
   return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`
 }
+
+/** A clock offset, signed (+ ahead): `+0.3 ms`, `-2.5 s`. */
+export const formatOffset = (ms: number): string => {
+  const a = Math.abs(ms)
+  return `${ms < 0 ? "-" : "+"}${a >= 1000 ? `${(a / 1000).toFixed(1)} s` : `${a.toFixed(1)} ms`}`
+}

@@ -1,7 +1,7 @@
 /** Human and JSON renderings of what the daemon reports. */
 import type { StatusInfo } from "../control/Protocol.js"
 import { type Member, sharedNames } from "../domain/member.js"
-import { formatAge } from "./duration.js"
+import { formatAge, formatOffset } from "./duration.js"
 
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
@@ -11,16 +11,23 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 
 export const membersText = (members: ReadonlyArray<Member>, now: number): string => {
   if (members.length === 0) return "no members (no other daemon has answered on this group yet)"
-  const rows = members.map((m) => [m.host, m.address, m.version, `${formatAge(now - m.lastSeen)} ago`])
+  // native mode measures each member's clock (protocol v7 cannot): a column of offsets then
+  const clocks = members.some((m) => m.clock !== undefined)
+  const rows = members.map((m) => [
+    m.host, m.address, m.version, `${formatAge(now - m.lastSeen)} ago`,
+    ...(clocks ? [m.clock === undefined ? "-" : formatOffset(m.clock.offsetMs)] : [])
+  ])
   const shared = [...sharedNames(members)].map(([name, addresses]) =>
     `WARNING: ${addresses.length} hosts announce the name ${name} (${addresses.join(", ")}): a misconfigured --name or an impostor; -t ${name} is refused, -t ADDRESS picks one`)
-  return [table(["HOST", "ADDRESS", "VERSION", "LAST SEEN"], rows), `${members.length} member${members.length === 1 ? "" : "s"}`, ...shared].join("\n")
+  return [table(["HOST", "ADDRESS", "VERSION", "LAST SEEN", ...(clocks ? ["CLOCK"] : [])], rows), `${members.length} member${members.length === 1 ? "" : "s"}`, ...shared].join("\n")
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
 export const membersJson = (members: ReadonlyArray<Member>): string =>
-  JSON.stringify({ members: members.map((m) => ({ ...m, lastSeen: iso(m.lastSeen), since: iso(m.since) })) })
+  JSON.stringify({
+    members: members.map((m) => ({ ...m, lastSeen: iso(m.lastSeen), since: iso(m.since), ...(m.clock && { clock: { ...m.clock, at: iso(m.clock.at) } }) }))
+  })
 
 const ioText: Record<StatusInfo["io"], string> = {
   gso: "gso (native: UDP_SEGMENT bursts, recvmmsg)",

@@ -127,7 +127,7 @@ export const ControlEvent = Schema.Union(
   Schema.TaggedStruct("MemberList", { members: Schema.Array(Member), now: Schema.Number }),
   Schema.TaggedStruct("Status", { status: StatusInfo }),
   Schema.TaggedStruct("ProbeResult", {
-    answers: Schema.Array(Schema.Struct({ host: Schema.String, address: Schema.String, rttMs: Schema.Number })),
+    answers: Schema.Array(Schema.Struct({ host: Schema.String, address: Schema.String, rttMs: Schema.Number, offsetMs: Schema.optional(Schema.Number) })),
     waitedMs: Schema.Number
   }),
   Schema.TaggedStruct("Failed", { reason: Schema.Literal(...refusalReasons), message: Schema.String }),

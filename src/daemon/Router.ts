@@ -11,7 +11,7 @@ import { DelReceiver } from "../transfer/dsync/DelReceiver.js"
 import { DsyncReceiver } from "../transfer/dsync/DsyncReceiver.js"
 import { FileReceiver } from "../transfer/send/FileReceiver.js"
 import { type Endpoint, Peer } from "../net/Transport.js"
-import { type Inbound, type Received, type RequestHandler, Wire } from "../net/Wire.js"
+import { type DataDatagram, type Inbound, type NativeReceived, type Received, type RequestHandler, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload } from "../protocol/message.js"
 
@@ -42,17 +42,15 @@ export const layer = Layer.scopedDiscard(
     }
 
     /** ACKs, DATA, and the requests of every transfer: handled at once, without an Effect (membership needs one). */
-    const handleNow = (r: Inbound, now: number) => {
+    const handleNow = (r: Received | DataDatagram, now: number) => {
       if (r._tag === "Data") return receiver.data(r, now)
       if ((r.message.header.flags & Flag.ACK) !== 0) return void acks.route(r)
       if (!handlers[r.message.header.opcode]?.(r, now)) unknown(r)
     }
 
-    const isImmediate = (r: Inbound) => {
-      if (r._tag === "Data") return true
-      const h = r.message.header
-      return h.opcode !== Opcode.PING && h.opcode !== Opcode.EXIT
-    }
+    /** v7 PING and EXIT, and every native message (the native set is membership alone so far). */
+    const isMembership = (r: Inbound): r is Received | NativeReceived =>
+      r._tag === "Native" || (r._tag === "Message" && (r.message.header.opcode === Opcode.PING || r.message.header.opcode === Opcode.EXIT))
 
     // everything that arrived at once, with one clock read, as it arrives (no fiber between the socket and the
     // transfers); membership, which is rare, runs as an Effect of its own, started at once so the order holds.
@@ -65,8 +63,8 @@ export const layer = Layer.scopedDiscard(
       for (const r of rs) {
         // consecutive datagrams mostly come from one member: one table update for them
         if (r.from !== seen) members.touch(r.from.address, now), (seen = r.from)
-        if (isImmediate(r)) handleNow(r, now)
-        else runFork(members.observe(r as Received))
+        if (isMembership(r)) runFork(members.observe(r))
+        else handleNow(r, now)
       }
       receiver.flush()
     }

@@ -1,5 +1,23 @@
 import { Schema } from "effect"
 
+/**
+ * A member's clock against ours, measured NTP-style from one PING and its PONG: `offsetMs` > 0 when its clock is
+ * ahead of ours, exact to within half the round trip `rttMs`; `at` is when (epoch milliseconds, our clock).
+ */
+export const ClockReading = Schema.Struct({ offsetMs: Schema.Number, rttMs: Schema.Number, at: Schema.Number })
+export type ClockReading = typeof ClockReading.Type
+
+/**
+ * The reading from the PING's send time `t1` (ours, echoed), the PONG's send time `t3` (theirs) and its arrival
+ * `t4` (ours), all in nanoseconds since the epoch; undefined when our clock went back in between. The member
+ * answers at once, so its receive time is taken as `t3`: a delay before it answers adds to the round trip.
+ */
+export const clockReading = (t1: bigint, t3: bigint, t4: bigint): ClockReading | undefined => {
+  if (t4 < t1) return undefined
+  const ms = (ns: bigint) => Number(ns) / 1e6
+  return { offsetMs: ms(t3 - t1) - ms(t4 - t1) / 2, rttMs: ms(t4 - t1), at: Math.floor(ms(t4)) }
+}
+
 /** A daemon of the group, as the member table knows it; identity is the IPv4 address, as in makuosan. */
 export const Member = Schema.Struct({
   host: Schema.String,
@@ -8,7 +26,9 @@ export const Member = Schema.Struct({
   version: Schema.String,
   /** Epoch milliseconds of the last datagram accepted from this member. */
   lastSeen: Schema.Number,
-  since: Schema.Number
+  since: Schema.Number,
+  /** The last clock measurement (native mode: a PONG echoes our PING's time; protocol v7 carries no time). */
+  clock: Schema.optional(ClockReading)
 })
 export type Member = typeof Member.Type
 

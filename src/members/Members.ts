@@ -3,15 +3,19 @@
  * PONGs, multicast keep-alives every 45 s ± 15 s, eviction after `memberTimeout` of silence, EXIT on shutdown.
  * Identity is the IPv4 address, as in makuosan; a name two addresses announce is logged (see `nameClash`).
  * Unlike makuosan, a stray ACK from an unknown address creates no nameless member, the table is bounded, and
- * eviction runs on a timer whatever the traffic (makuosan-v7.md E35).
+ * eviction runs on a timer whatever the traffic.
+ * A keyed daemon announces itself with the native messages instead (protocol/native: each carries the sender's
+ * clock, so a PONG measures the member's clock offset, kept in the table); the handling is the same for both.
  */
 import { Clock, Context, Data, Duration, Effect, Layer, Option, PubSub, Random, Runtime, type Scope, Stream } from "effect"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
-import type { Member } from "../domain/member.js"
-import type { Message, PayloadOf } from "../protocol/message.js"
-import { Group, Peer } from "../net/Transport.js"
-import { type Received, Wire } from "../net/Wire.js"
+import { type ClockReading, clockReading, type Member } from "../domain/member.js"
+import type { PayloadOf, ReqId } from "../protocol/message.js"
+import type { WallNs } from "../protocol/native/message.js"
+import { type Destination, Group, Peer } from "../net/Transport.js"
+import { type NativeReceived, type Received, Wire } from "../net/Wire.js"
 import { Secure } from "../secure/SecureTransport.js"
+import { type Announcement, announcement, type Via } from "./announcement.js"
 
 export type LeaveReason = "exit" | "timeout"
 
@@ -52,8 +56,8 @@ export interface MembersShape {
   readonly subscribe: Effect.Effect<Stream.Stream<MemberChange>, never, Scope.Scope>
   /** Any accepted datagram from a member proves it alive (synchronous: it is on the hot path). */
   readonly touch: (address: string, now: number) => void
-  /** Handles PING, PONG, keep-alive and EXIT. */
-  readonly observe: (received: Received) => Effect.Effect<void>
+  /** Handles PING, PONG, keep-alive and EXIT, in protocol v7 or native. */
+  readonly observe: (received: Received | NativeReceived) => Effect.Effect<void>
   /**
    * Multicasts a PING (as a starting daemon does: every member answers PONG) and waits `wait`: who answered, and
    * after how long. For `makuo doctor`.
@@ -67,6 +71,16 @@ export interface ProbeAnswer {
   readonly host: string
   readonly address: string
   readonly rttMs: number
+  /** The member's clock against ours, when its PONG carried its time (native mode). */
+  readonly offsetMs?: number
+}
+
+/** What this daemon announces on its own: v7 sends the keep-alive as a PING with ACK, native as a PING asking no answer. */
+type Outgoing = "Ping" | "KeepAlive" | "Exit"
+const v7Of: Record<Outgoing, { readonly opcode: number; readonly flags: number }> = {
+  Ping: { opcode: Opcode.PING, flags: 0 },
+  KeepAlive: { opcode: Opcode.PING, flags: Flag.ACK },
+  Exit: { opcode: Opcode.EXIT, flags: 0 }
 }
 
 export const make = (config: MembersConfig) =>
@@ -74,22 +88,44 @@ export const make = (config: MembersConfig) =>
     const wire = yield* Wire
     const table = new Map<string, Member>()
     const hub = yield* Effect.acquireRelease(PubSub.unbounded<MemberChange>(), PubSub.shutdown)
-    const mping: PayloadOf<"Mping"> = { _tag: "Mping", hostname: config.host, version: config.version }
+    const names = { hostname: config.host, version: config.version }
+    const mping: PayloadOf<"Mping"> = { _tag: "Mping", ...names }
     const timeoutMs = Duration.toMillis(config.memberTimeout)
 
-    const announce = (opcode: number, flags: number) =>
-      Effect.flatMap(wire.nextReqId, (reqid) =>
-        wire.send(Group, { header: wire.request({ opcode, nstate: SendState.STAT, reqid, flags }), payload: mping }))
+    // the wall clock, what mtimes are read against (Effect's nanosecond clock is monotonic from the start and
+    // misses the steps NTP makes later); milliseconds are ample for offsets judged in seconds
+    const wallNs = (ms: number) => (BigInt(ms) * 1_000_000n) as WallNs
+    const wallNow = Effect.map(Clock.currentTimeMillis, wallNs)
+    // a keyed daemon's secure transport seals native messages: then everything it announces is native
+    const sendNative = wire.sendNative
 
-    const upsert = (from: Received["from"], p: PayloadOf<"Mping">, now: number) => {
+    const send = (to: Destination, kind: Outgoing, reqid: ReqId) =>
+      sendNative === undefined
+        ? wire.send(to, { header: wire.request({ ...v7Of[kind], nstate: SendState.STAT, reqid }), payload: mping })
+        : Effect.flatMap(wallNow, (time) =>
+          sendNative(to, kind === "Exit" ? { _tag: "Exit", reqid, time, ...names } : { _tag: "Ping", reqid, time, ...names, answer: kind === "Ping" }))
+
+    const announce = (to: Destination, kind: Outgoing) => Effect.flatMap(wire.nextReqId, (reqid) => send(to, kind, reqid))
+
+    /** Answers a PING in the format it came in: a v7 PONG echoes its header, a native one its reqid and time. */
+    const pong = (reqid: ReqId, via: Via, to: Received["from"]) => {
+      if (via._tag === "V7") return wire.send(Peer(to), { header: wire.ack(via.header, RecvState.NONE), payload: mping })
+      // a native PING reached us through the secure transport, which always has sendNative
+      if (sendNative === undefined) return Effect.void
+      return Effect.flatMap(wallNow, (time) => sendNative(Peer(to), { _tag: "Pong", reqid, time, pingTime: via.time, ...names }))
+    }
+
+    const upsert = (from: Received["from"], p: Pick<Announcement, "hostname" | "version">, now: number, clock: ClockReading | undefined) => {
       const known = table.get(from.address)
+      const measured = clock ?? known?.clock
       const member: Member = {
         host: p.hostname,
         address: from.address,
         port: from.port,
         version: p.version,
         lastSeen: now,
-        since: known?.since ?? now
+        since: known?.since ?? now,
+        ...(measured === undefined ? {} : { clock: measured })
       }
       if (known === undefined && table.size >= config.maxMembers) {
         return Effect.logWarning(`member table full (${config.maxMembers}); ignoring ${p.hostname} at ${from.address}`)
@@ -136,9 +172,6 @@ export const make = (config: MembersConfig) =>
       )
     }
 
-    const pong = (request: Message, to: Received["from"]) =>
-      wire.send(Peer(to), { header: wire.ack(request.header, RecvState.NONE), payload: mping })
-
     /** Probes waiting for PONGs, by the request id of their PING (a PONG echoes it). */
     const probes = new Map<number, { readonly sentAt: number; readonly answers: Map<string, ProbeAnswer> }>()
 
@@ -147,14 +180,16 @@ export const make = (config: MembersConfig) =>
         Effect.gen(function*() {
           const answers = new Map<string, ProbeAnswer>()
           probes.set(reqid, { sentAt: yield* Clock.currentTimeMillis, answers })
-          yield* wire.send(Group, { header: wire.request({ opcode: Opcode.PING, nstate: SendState.STAT, reqid, flags: 0 }), payload: mping })
+          yield* send(Group, "Ping", reqid)
           yield* Effect.sleep(wait)
           return [...answers.values()]
         }).pipe(Effect.ensuring(Effect.sync(() => probes.delete(reqid)))))
 
-    const answered = (reqid: number, address: string, host: string, now: number) => {
+    const answered = (reqid: number, address: string, host: string, now: number, clock: ClockReading | undefined) => {
       const p = probes.get(reqid)
-      if (p !== undefined && !p.answers.has(address)) p.answers.set(address, { host, address, rttMs: now - p.sentAt })
+      if (p !== undefined && !p.answers.has(address)) {
+        p.answers.set(address, { host, address, rttMs: now - p.sentAt, ...(clock === undefined ? {} : { offsetMs: clock.offsetMs }) })
+      }
     }
 
     const touch = (address: string, now: number) => {
@@ -162,17 +197,26 @@ export const make = (config: MembersConfig) =>
       if (known !== undefined && known.lastSeen !== now) table.set(address, { ...known, lastSeen: now })
     }
 
-    const observe = ({ from, message }: Received) =>
+    const observe = (received: Received | NativeReceived) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const { header, payload } = message
+        const from = received.from
         touch(from.address, now)
-        if (payload._tag !== "Mping") return Effect.void
-        if (header.opcode === Opcode.EXIT) return remove(from.address, "exit")
-        if (header.opcode !== Opcode.PING) return Effect.void
-        if ((header.flags & Flag.ACK) !== 0) answered(header.reqid, from.address, payload.hostname, now)
-        const joined = upsert(from, payload, now)
-        // a PING without ACK is a daemon starting: it learns the members from their PONGs
-        return (header.flags & Flag.ACK) === 0 ? Effect.zipRight(joined, pong(message, from)) : joined
+        const a = announcement(received)
+        if (a === undefined) return Effect.void
+        switch (a._tag) {
+          case "Exit":
+            return remove(from.address, "exit")
+          case "Pong": {
+            const clock = a.clock === undefined ? undefined : clockReading(a.clock.pingTime, a.clock.time, wallNs(now))
+            answered(a.reqid, from.address, a.hostname, now, clock)
+            return upsert(from, a, now, clock)
+          }
+          case "Ping": {
+            const joined = upsert(from, a, now, undefined)
+            // a daemon starting (or a probe) asks for answers: it learns the members from their PONGs
+            return a.answer ? Effect.zipRight(joined, pong(a.reqid, a.via, from)) : joined
+          }
+        }
       })
 
     // sleeps until the earliest member could expire, so eviction is exact and an idle daemon barely wakes up
@@ -195,7 +239,7 @@ export const make = (config: MembersConfig) =>
       (k) => Duration.millis(k * grain)
     )
     const keepAlive = Effect.sleep(Duration.millis(period)).pipe(
-      Effect.andThen(Effect.forever(Effect.zipRight(announce(Opcode.PING, Flag.ACK), Effect.flatMap(keepAliveGap, Effect.sleep))))
+      Effect.andThen(Effect.forever(Effect.zipRight(announce(Group, "KeepAlive"), Effect.flatMap(keepAliveGap, Effect.sleep))))
     )
 
     // native mode drops a peer's datagrams until its epoch is admitted (a round trip): once it is, or once we
@@ -203,17 +247,14 @@ export const make = (config: MembersConfig) =>
     const secure = yield* Effect.serviceOption(Secure)
     if (Option.isSome(secure)) {
       const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-      const ping = (to: Received["from"]) =>
-        Effect.flatMap(wire.nextReqId, (reqid) =>
-          wire.send(Peer(to), { header: wire.request({ opcode: Opcode.PING, nstate: SendState.STAT, reqid, flags: 0 }), payload: mping }))
       yield* Effect.acquireRelease(
-        Effect.sync(() => secure.value.onPeer((peer) => void runFork(ping(peer)))),
+        Effect.sync(() => secure.value.onPeer((peer) => void runFork(announce(Peer(peer), "Ping")))),
         () => Effect.sync(() => secure.value.onPeer(undefined))
       )
     }
 
-    yield* Effect.addFinalizer(() => announce(Opcode.EXIT, 0))
-    yield* announce(Opcode.PING, 0)
+    yield* Effect.addFinalizer(() => announce(Group, "Exit"))
+    yield* announce(Group, "Ping")
     yield* Effect.forkScoped(keepAlive)
     yield* Effect.forkScoped(eviction)
 

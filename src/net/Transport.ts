@@ -4,6 +4,7 @@
  * `DgramTransport` (`node:dgram`), chosen by `UdpTransport`; tests use an in-memory network.
  */
 import { Context, Data, type Effect } from "effect"
+import type { NativeType } from "../protocol/native/message.js"
 
 export interface Endpoint {
   readonly address: string
@@ -20,6 +21,12 @@ export const Peer = (to: Endpoint): Destination => ({ _tag: "Peer", address: to.
 export interface Datagram {
   readonly bytes: Uint8Array
   readonly from: Endpoint
+  /**
+   * Set only by the secure transport, on a body it opened from a sealed frame of an admitted epoch: the native
+   * message type of `bytes`. Absent, `bytes` are a v7 datagram. The sockets never set it, so an unkeyed daemon
+   * has no way to take a native message: none reaches the wire layer unauthenticated.
+   */
+  readonly native?: NativeType
 }
 
 export class TransportError extends Data.TaggedError("TransportError")<{
@@ -69,6 +76,11 @@ export interface TransportShape {
    * reuse `bytes` afterwards.
    */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void, TransportError>
+  /**
+   * Seals one native message (its type and body) in a frame and sends it as `send` does. Only the secure
+   * transport of a keyed daemon has it: its presence is what makes a daemon speak the native format.
+   */
+  readonly sendNative?: (to: Destination, type: NativeType, body: Uint8Array) => void
   /**
    * Sets the one consumer of the datagrams from others (our own multicast echoes are filtered out): called
    * synchronously from the socket's callback with every batch that arrives (one call per wake-up, however many

@@ -7,8 +7,10 @@ import { Context, Effect, Either, Layer, Random, Runtime } from "effect"
 import { Flag } from "../protocol/constants.js"
 import { isDataRequest } from "../protocol/dataLayout.js"
 import { type Header, type Ipv4, type Message, parseIpv4, type ReqId } from "../protocol/message.js"
+import * as Native from "../protocol/native/codec.js"
+import { type NativeMessage, type NativeType, typeOf } from "../protocol/native/message.js"
 import { decode, encode } from "../protocol/v7.js"
-import { type Destination, type Endpoint, type IoMode, Transport } from "./Transport.js"
+import { type Datagram, type Destination, type Endpoint, type IoMode, Transport } from "./Transport.js"
 
 export interface Received {
   readonly _tag: "Message"
@@ -32,7 +34,14 @@ export interface DataDatagram {
   readonly from: Endpoint
 }
 
-export type Inbound = Received | DataDatagram
+/** A native message: only ever one that came sealed through the secure transport (`Datagram.native`). */
+export interface NativeReceived {
+  readonly _tag: "Native"
+  readonly message: NativeMessage
+  readonly from: Endpoint
+}
+
+export type Inbound = Received | DataDatagram | NativeReceived
 
 export interface WireCounters {
   readonly io: IoMode
@@ -81,6 +90,8 @@ export interface WireShape {
   readonly send: (to: Destination, message: Message) => Effect.Effect<void>
   /** `send` without an Effect, for the transfer engine's handlers: what the codec refused, or undefined. */
   readonly sendNow: (to: Destination, message: Message) => string | undefined
+  /** Sends a native message sealed: a keyed daemon's (the secure transport's `sendNative`), undefined otherwise. */
+  readonly sendNative: ((to: Destination, message: NativeMessage) => Effect.Effect<void>) | undefined
   /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
   /** `sendSegments` without an Effect, for the engine's handlers: `bytes` are the transport's from now on. */
@@ -116,8 +127,16 @@ export const make = Effect.gen(function*() {
   groupBytes[4] = mport >>> 8
   groupBytes[5] = mport & 0xff
 
-  const accept = (d: { readonly bytes: Uint8Array; readonly from: Endpoint }) => {
+  const acceptNative = (d: Datagram, type: NativeType) => {
+    const r = Native.decode(type, d.bytes)
+    if (Either.isRight(r)) return { _tag: "Native", message: r.right, from: d.from } satisfies NativeReceived
+    c.malformed++
+    return Effect.logDebug(`dropped native message from ${d.from.address}:${d.from.port}: ${r.left.message}`)
+  }
+
+  const accept = (d: Datagram) => {
     c.datagramsIn++
+    if (d.native !== undefined) return acceptNative(d, d.native)
     if (isDataRequest(d.bytes, groupBytes)) return { _tag: "Data", bytes: d.bytes, from: d.from } satisfies DataDatagram
     const r = decode(d.bytes)
     if (Either.isLeft(r)) {
@@ -169,6 +188,13 @@ export const make = Effect.gen(function*() {
     return Effect.logWarning(e.message)
   }
 
+  const seal = transport.sendNative
+  const sendNative = seal === undefined ? undefined : (to: Destination, message: NativeMessage) =>
+    Either.match(Native.encode(message), {
+      onLeft: sendFailed,
+      onRight: (body) => Effect.sync(() => void (c.datagramsOut++, seal(to, typeOf(message), body)))
+    })
+
   return Wire.of({
     local: transport.local,
     consume,
@@ -199,6 +225,7 @@ export const make = Effect.gen(function*() {
       return e === undefined ? Effect.void : Effect.logError(`not sent: ${e}`)
     },
     sendNow,
+    sendNative,
     sendSegments: (to, bytes, segment) =>
       transport.sendSegments(to, bytes, segment).pipe(
         Effect.tap(() => void (c.datagramsOut += Math.ceil(bytes.length / segment))),

@@ -7,6 +7,8 @@ export type MalformedReason =
   | "Length"
   | "Crypt"
   | "Payload"
+  /** a native message type this codec does not know */
+  | "Type"
 
 export class MalformedDatagram extends Data.TaggedError("MalformedDatagram")<{
   readonly reason: MalformedReason

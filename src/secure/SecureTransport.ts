@@ -103,6 +103,7 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
       send: (to, bytes, segment) => sendFrame(to, bytes, segment, Date.now()),
       sendSegments: (to, bytes, segment) =>
         Effect.suspend(() => inner.sendSegments(to, channel.sealSegments(bytes, segment, to, Date.now()), segment + FRAME_OVERHEAD)),
+      sendNative: (to, type, body) => inner.send(to, channel.seal(body, to, Date.now(), type)),
       consume: (consumer) =>
         inner.consume(consumer === undefined ? undefined : (batch) => {
           const now = Date.now()

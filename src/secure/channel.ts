@@ -1,6 +1,7 @@
 /**
  * Native mode between the transport and everything above it, without I/O (time and randomness passed in):
- * every datagram sent is a V7 message sealed in a native frame, every datagram received must open, be fresh and
+ * every datagram sent is a message (V7, or a native message: protocol/native) sealed in a native frame, every
+ * datagram received must open, be fresh and
  * come from an admitted epoch; CHALLENGE and ANSWER admit epochs (epochs.ts, admission.ts). The caller sends
  * what `receive` asks to, delivers what it opened, and tells the member layer about peers worth announcing.
  *
@@ -10,6 +11,7 @@
  * third member nor make a member's datagrams appear to come from another address.
  */
 import type { Datagram, Destination, Endpoint } from "../net/Transport.js"
+import { isNativeType } from "../protocol/native/message.js"
 import { Admission, type AdmissionOptions } from "./admission.js"
 import type { Aead } from "./aead.js"
 import { HEADER_BYTES, TAG_BYTES } from "./frame.js"
@@ -99,9 +101,9 @@ export class SecureChannel {
     return true
   }
 
-  /** One v7 datagram in a frame for `to`. */
-  seal(message: Uint8Array, to: Destination, now: number): Uint8Array {
-    return this.sender.seal(MessageType.V7, message, this.endpoint(to), now)
+  /** One message in a frame for `to`: a v7 datagram, or the body of a native message of `type`. */
+  seal(message: Uint8Array, to: Destination, now: number, type: number = MessageType.V7): Uint8Array {
+    return this.sender.seal(type, message, this.endpoint(to), now)
   }
 
   /**
@@ -184,6 +186,7 @@ export class SecureChannel {
         // a duplicate: the epoch is admitted already
         return
       default:
+        if (isNativeType(r.type)) return void out.delivered.push({ bytes: r.body, from, native: r.type })
         this.unknownType++
         out.refused.push({ reason: "unknownType", from })
     }

@@ -6,6 +6,9 @@
  * - CHALLENGE: "prove that epoch E is your current one": E's key id (4 bytes) and epoch id (16), then a fresh
  *   random 16-byte nonce. Sent to the source of a datagram of an epoch the receiver has not admitted.
  * - ANSWER: the nonce of a CHALLENGE, echoed, sealed in the epoch the challenge named.
+ *
+ * The native messages above the frame (membership from 0x10) are `protocol/native`'s; the channel delivers their
+ * bodies up with their type.
  */
 import { type KeyId, keyId } from "./keys.js"
 import { EPOCH_ID_BYTES } from "./trafficKeys.js"

@@ -62,4 +62,21 @@ describe("makuo doctor's verdicts", () => {
     const hearsNative = diagnose({ ...healthy, status: { ...status, secure: { mode: "v7", refused: { native: 5 } } } }).find((v) => v.check === "security")
     expect(hearsNative).toMatchObject({ level: "warn", detail: expect.stringContaining("native format"), fix: expect.stringContaining("key-file = FILE") })
   })
+
+  it("the members' clocks: measured in native mode, warned about past 1 s, failed past a minute; v7 cannot measure", () => {
+    const native = { ...status, secure: { mode: "native" as const, keyId: "3f9a01c2", refused: {} } }
+    const clocks = (answers: Extract<Facts, { _tag: "Daemon" }>["answers"], s: typeof status = native) =>
+      diagnose({ ...healthy, status: s, answers }).filter((v) => v.check === "clock")
+    const web2 = { host: "web2", address: "10.0.0.2", rttMs: 0.4 }
+    expect(clocks([{ ...web2, offsetMs: 0.25 }, { host: "web3", address: "10.0.0.3", rttMs: 0.5, offsetMs: -1.5 }])).toEqual([
+      { check: "clock", level: "ok", detail: "this host's clock is NTP-synchronized" },
+      { check: "clock", level: "ok", detail: "offsets of the members' clocks from this host's (+ ahead, within half the round trip): web2 +0.3 ms, web3 -1.5 ms" }
+    ])
+    const ahead = clocks([{ ...web2, offsetMs: 2500 }])
+    expect(ahead[1]?.detail).toContain("web2 +2.5 s")
+    expect(ahead[2]).toMatchObject({ level: "warn", detail: expect.stringMatching(/^web2 \(10\.0\.0\.2\) is 2\.5 s ahead of this host: .*look old there/), fix: expect.stringContaining("NTP") })
+    expect(clocks([{ ...web2, offsetMs: -90_000 }])[2]).toMatchObject({ level: "fail", detail: expect.stringContaining("90.0 s behind this host") })
+    expect(clocks([web2])[1]).toMatchObject({ level: "warn", detail: expect.stringContaining("its clock cannot be read") })
+    expect(clocks([web2], status)).toEqual([{ check: "clock", level: "ok", detail: expect.stringContaining("cannot be read over protocol v7") }])
+  })
 })

@@ -127,6 +127,30 @@ describe("native mode between real daemons", () => {
       expect(yield* refused(h1, "unknownKey")).toBeGreaterThan(0)
     }), 120_000)
 
+  it.scopedLive("makuo doctor in a keyed cluster measures each member's clock offset (native PING/PONG carry time); members shows it", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const port = yield* freePort(loopback)
+      const keys = join(dir, "keys")
+      writeKeys(keys, generateKey())
+      const daemons = yield* Effect.forEach([1, 2], (i) => keyedDaemon(dir, i, port, keys))
+      const h1 = daemons[0]!
+      expect(yield* eventually(allSee(daemons, ["h1", "h2"]), "5 seconds"), h1.log()).toBe(true)
+      const json = yield* makuo(["doctor", "--json", "--control", h1.control], 30_000)
+      const clock = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { check: string; level: string; detail: string })
+        .filter((v) => v.check === "clock")
+      // one host, one clock: the offset measured is within half a loopback round trip of zero
+      expect(clock).toContainEqual({
+        check: "clock",
+        level: "ok",
+        detail: expect.stringMatching(/^offsets of the members' clocks from this host's \(\+ ahead, within half the round trip\): h2 [+-]\d+\.\d ms$/)
+      })
+      expect(clock.filter((v) => v.level !== "ok" && v.detail.includes("h2"))).toEqual([])
+      const members = yield* makuo(["members", "--control", h1.control])
+      expect(members.stdout).toMatch(/^HOST +ADDRESS +VERSION +LAST SEEN +CLOCK$/m)
+      expect(members.stdout).toMatch(/^h2 +127\.0\.0\.3 .* [+-]\d+\.\d ms$/m)
+    }), 60_000)
+
   it.scopedLive("v7 at a keyed daemon: a v7 PING is refused and counted, a v7 daemon's send writes nothing; each side says what to do", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

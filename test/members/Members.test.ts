@@ -1,7 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, FastCheck as fc } from "effect"
-import { advance, hostsSeenBy, settle, startNode } from "../support/cluster.js"
+import { Context, Duration, Effect, Either, FastCheck as fc, Fiber, Layer } from "effect"
+import { Group, Transport } from "../../src/net/Transport.js"
+import type { ReqId } from "../../src/protocol/message.js"
+import { encode } from "../../src/protocol/native/codec.js"
+import { NativeType, type WallNs } from "../../src/protocol/native/message.js"
+import { advance, hostsSeenBy, settle, startNode, type TestNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
+import { clockReading } from "../../src/domain/member.js"
+import { generateKey, ringOf } from "../secure/support.js"
+
+/** `makuo doctor`'s PING of the group, the test clock moved past its wait. */
+const probe = (node: TestNode) =>
+  Effect.flatMap(Effect.fork(node.members.probe(Duration.millis(500))), (f) => Effect.zipRight(advance("1 second"), Fiber.join(f)))
 
 const addresses = (n: number) => Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}`)
 
@@ -99,4 +109,53 @@ describe("Members on the in-memory network", () => {
       })),
     { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 12) } }
   )
+
+  it.scoped("keyed daemons speak native membership: each PONG measures the member's clock, kept in the table and in probe answers", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 7 })
+      const keys = ringOf(generateKey())
+      const [a, b] = yield* Effect.forEach(addresses(2), (addr) => startNode(net, addr, { keys }))
+      yield* advance("1 second")
+      expect([yield* hostsSeenBy(a!), yield* hostsSeenBy(b!)]).toEqual([["h2"], ["h1"]])
+      // only a native PONG carries time: a clock reading proves the members spoke native membership
+      // (the test clock is the same for both: no offset, no round trip)
+      expect((yield* a!.members.list)[0]?.clock).toEqual({ offsetMs: 0, rttMs: 0, at: expect.any(Number) })
+      const answers = yield* probe(a!)
+      expect(answers).toEqual([{ host: "h2", address: "10.0.0.2", rttMs: 0, offsetMs: 0 }])
+      yield* b!.stop
+      yield* settle
+      expect(a!.changes.map((c) => c._tag)).toEqual(["Joined", "Left"])
+      expect(a!.changes[1]).toMatchObject({ reason: "exit" })
+    }))
+
+  it.scoped("an unkeyed daemon's members carry no clock reading: protocol v7 has no time", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 8 })
+      const [a] = yield* Effect.forEach(addresses(2), (addr) => startNode(net, addr))
+      expect((yield* a!.members.list)[0]?.clock).toBeUndefined()
+      expect(yield* probe(a!)).toEqual([{ host: "h2", address: "10.0.0.2", rttMs: 0 }])
+    }))
+
+  it.scoped("an unkeyed daemon never takes a native message: only the secure transport hands a body up with its type", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 9 })
+      const a = yield* startNode(net, "10.0.0.1")
+      const intruder = yield* Layer.build(net.transport("10.0.0.9")).pipe(Effect.map(Context.get(Transport)))
+      const body = Either.getOrThrow(encode({ _tag: "Ping", reqid: 1 as ReqId, time: 0n as WallNs, hostname: "intruder", version: "x", answer: true }))
+      intruder.send(Group, body)
+      intruder.send(Group, Uint8Array.of(NativeType.PING, ...body))
+      yield* settle
+      expect(yield* hostsSeenBy(a)).toEqual([])
+      expect((yield* a.wire.counters).malformed).toBe(2)
+      expect(a.wire.sendNative).toBeUndefined()
+    }))
+
+  it("the clock reading: NTP's offset with the member's receive and send times one instant", () => {
+    const ms = (n: number) => BigInt(n) * 1_000_000n
+    // pinged at 1000 ms (ours); the member, 5 s ahead, answered 10 ms later by our clock; the PONG arrived at 1020
+    expect(clockReading(ms(1000), ms(1010 + 5000), ms(1020))).toEqual({ offsetMs: 5000, rttMs: 20, at: 1020 })
+    expect(clockReading(ms(1000), ms(1010 - 3000), ms(1020))?.offsetMs).toBe(-3000)
+    // our clock stepped back between the PING and its PONG: no reading
+    expect(clockReading(ms(1000), ms(990), ms(980))).toBeUndefined()
+  })
 })

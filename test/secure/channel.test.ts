@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
 import { FRAME_OVERHEAD, type Received, SecureChannel } from "../../src/secure/channel.js"
 import { type Datagram, type Endpoint, Group, Peer } from "../../src/net/Transport.js"
+import { NativeType } from "../../src/protocol/native/message.js"
 import { engines, generateKey, ringOf } from "./support.js"
 
 const T0 = 1_800_000_000_000
@@ -52,6 +53,15 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(texts(atB)).toEqual(["after"])
     expect(atB.peers).toEqual([A])
     expect(b.counters.admitted).toBe(1)
+  })
+
+  it("delivers a native message's body with its type (v7 bodies without one); a type no one knows is counted and dropped", () => {
+    const [a, b] = [channel(A), channel(B)]
+    converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
+    const body = Uint8Array.of(1, 2, 3)
+    const r = deliver(b, A, [a.seal(body, Group, T0 + 1, NativeType.PING), a.seal(v7("v7"), Group, T0 + 1), a.seal(body, Group, T0 + 1, 0x20)], T0 + 1)
+    expect(r.delivered.map((d) => [d.native, [...d.bytes]])).toEqual([[NativeType.PING, [1, 2, 3]], [undefined, [...v7("v7")]]])
+    expect(r.refused).toEqual([{ reason: "unknownType", from: A }])
   })
 
   it("never admits a recording: what was sealed before the ANSWER stays refused, after the receiver restarted too", () => {

@@ -6,6 +6,8 @@ import { join } from "node:path"
 import * as Node from "../../src/daemon/Node.js"
 import * as Members from "../../src/members/Members.js"
 import * as Wire from "../../src/net/Wire.js"
+import type { KeyRing } from "../../src/secure/keyFile.js"
+import * as SecureTransport from "../../src/secure/SecureTransport.js"
 import * as FileReceiver from "../../src/transfer/send/FileReceiver.js"
 import * as Jobs from "../../src/transfer/Jobs.js"
 import type { MemoryNetwork } from "./MemoryNetwork.js"
@@ -28,6 +30,8 @@ export interface NodeOptions {
   readonly receiver?: Partial<FileReceiver.ReceiverConfig>
   /** Base dir; a fresh temp dir (removed with the node) when absent. */
   readonly base?: string
+  /** Native mode: the secure transport over the in-memory one, with these keys. */
+  readonly keys?: KeyRing
 }
 
 export const startNode = (net: MemoryNetwork, address: string, options: NodeOptions = {}) =>
@@ -40,7 +44,11 @@ export const startNode = (net: MemoryNetwork, address: string, options: NodeOpti
       base,
       members: { ...Members.defaults(host, "test"), ...options.members },
       receiver: { ...FileReceiver.receiverDefaults, ...options.receiver }
-    }).pipe(Layer.provide(net.transport(address)))
+    }).pipe(Layer.provide(
+      options.keys === undefined
+        ? net.transport(address)
+        : SecureTransport.layer({ path: "(in memory)", ring: options.keys, runAsUid: undefined }).pipe(Layer.provide(net.transport(address)))
+    ))
     const context = yield* Layer.buildWithScope(layer, scope)
     const members = Context.get(context, Members.Members)
     const changes: Array<Members.MemberChange> = []

@@ -1,0 +1,78 @@
+/**
+ * The native message codec: a message to the body that follows the message-type byte in a sealed frame, and
+ * back (docs/protocol.md, "Native messages", has the byte layout). All integers are big-endian. `decode` never
+ * throws and never reads outside the body; names are copied out of it, so nothing decoded pins the receive slab.
+ *
+ *   every message:  reqid u32 | time u64 | (the type's fixed fields) | host length u8 | host | version length u8 | version
+ *   PING:           flags u8 (bit 0: answer with a PONG; the other bits are sent 0 and ignored)
+ *   PONG:           ping time u64 (the PING's time, echoed)
+ *   EXIT:           nothing
+ */
+import { Either } from "effect"
+import { MAX_HOSTNAME, MAX_VERSION } from "../constants.js"
+import { MalformedDatagram, UnencodableMessage } from "../errors.js"
+import type { ReqId } from "../message.js"
+import { decodeName, utf8Bytes } from "../text.js"
+import { type NativeMessage, NativeType, typeOf, type WallNs } from "./message.js"
+
+const COMMON = 12
+const PING_ANSWER = 0x01
+
+/** Bytes between the common prefix and the names, by type. */
+const fixedOf: Record<NativeType, number> = { [NativeType.PING]: 1, [NativeType.PONG]: 8, [NativeType.EXIT]: 0 }
+
+const malformed = (reason: MalformedDatagram["reason"], detail: string) => Either.left(new MalformedDatagram({ reason, detail }))
+
+export const encode = (m: NativeMessage): Either.Either<Uint8Array, UnencodableMessage> => {
+  const type = typeOf(m)
+  const host = utf8Bytes(m.hostname)
+  const version = utf8Bytes(m.version)
+  if (host.length > MAX_HOSTNAME || version.length > MAX_VERSION) {
+    return Either.left(new UnencodableMessage({ detail: `hostname of ${host.length} or version of ${version.length} bytes (at most ${MAX_HOSTNAME}, ${MAX_VERSION})` }))
+  }
+  const names = COMMON + fixedOf[type]
+  const out = new Uint8Array(names + 2 + host.length + version.length)
+  const v = new DataView(out.buffer)
+  v.setUint32(0, m.reqid)
+  v.setBigUint64(4, m.time)
+  switch (m._tag) {
+    case "Ping":
+      out[COMMON] = m.answer ? PING_ANSWER : 0
+      break
+    case "Pong":
+      v.setBigUint64(COMMON, m.pingTime)
+      break
+    case "Exit":
+      break
+  }
+  out[names] = host.length
+  out.set(host, names + 1)
+  out[names + 1 + host.length] = version.length
+  out.set(version, names + 2 + host.length)
+  return Either.right(out)
+}
+
+/** The body of a frame whose message type is `type`. */
+export const decode = (type: number, body: Uint8Array): Either.Either<NativeMessage, MalformedDatagram> => {
+  if (type !== NativeType.PING && type !== NativeType.PONG && type !== NativeType.EXIT) return malformed("Type", `native message type ${type}`)
+  const names = COMMON + fixedOf[type]
+  if (body.length < names + 2) return malformed("TooShort", `${body.length} bytes, type ${type} needs at least ${names + 2}`)
+  const v = new DataView(body.buffer, body.byteOffset, body.byteLength)
+  const hl = body[names]!
+  if (names + 1 + hl + 1 > body.length) return malformed("Length", `hostname of ${hl} bytes overruns a body of ${body.length}`)
+  const vl = body[names + 1 + hl]!
+  if (vl > MAX_VERSION) return malformed("Length", `version length ${vl} > ${MAX_VERSION}`)
+  if (names + 2 + hl + vl !== body.length) return malformed("Length", `names of ${hl}+${vl} bytes do not fill a body of ${body.length}`)
+  const hostname = decodeName(body.subarray(names + 1, names + 1 + hl))
+  const version = decodeName(body.subarray(names + 2 + hl))
+  if (hostname === undefined || version === undefined) return malformed("Payload", "a name holds NUL")
+  const common = { reqid: v.getUint32(0) as ReqId, time: v.getBigUint64(4) as WallNs, hostname, version }
+  switch (type) {
+    case NativeType.PING:
+      return Either.right({ _tag: "Ping", ...common, answer: (body[COMMON]! & PING_ANSWER) !== 0 })
+    case NativeType.PONG:
+      return Either.right({ _tag: "Pong", ...common, pingTime: v.getBigUint64(COMMON) as WallNs })
+    case NativeType.EXIT:
+      return Either.right({ _tag: "Exit", ...common })
+  }
+}
