@@ -68,7 +68,7 @@ export const layer = Layer.scopedDiscard(
         if (isImmediate(r)) handleNow(r, now)
         else runFork(members.observe(r as Received))
       }
-      receiver.flush()
+      receiver.flush(now)
     }
 
     yield* Effect.acquireRelease(Effect.sync(() => wire.consume(batch)), () => Effect.sync(() => wire.consume(undefined)))
