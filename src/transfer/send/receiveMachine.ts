@@ -63,7 +63,8 @@ export type Action =
   | { readonly _tag: "Write"; readonly block: number; readonly bytes: Uint8Array }
   | { readonly _tag: "Commit" }
   | { readonly _tag: "Discard" }
-  | { readonly _tag: "Release" }
+  /** The session is over: forget it, dropping what it holds. */
+  | { readonly _tag: "End" }
 
 const S_IFMT = 0o170000
 export const S_IFREG = 0o100000
@@ -79,6 +80,9 @@ export const blockLength = (size: number, n: number) => Math.min(BLOCK_SIZE, siz
 
 /** Ranges in one NAK or MARK answer (makuosan's bound). */
 const RANGES_PER_REPLY = 128
+
+/** A session opens on STAT only. */
+export const opens = (nstate: number) => nstate === SendState.STAT
 
 export const initial = (header: Header, mstat: Mstat): Session => ({
   phase: "New",
@@ -122,9 +126,10 @@ const onBlock = (s: Session, block: number, data: Uint8Array, out: Array<Action>
 }
 
 /** LAST or BREAK: the session is over, whatever it holds is dropped; the answer echoes the request. */
-const release = (s: Session, request: Header, state: RecvStateValue, out: Array<Action>): void => {
+const end = (s: Session, request: Header, state: RecvStateValue, out: Array<Action>): void => {
   if (s.hasTemp) (s.hasTemp = false), out.push({ _tag: "Discard" })
-  out.push({ _tag: "Echo", request, state }, { _tag: "Release" })
+  s.phase = "Closed"
+  out.push({ _tag: "Echo", request, state }, { _tag: "End" })
 }
 
 const onRequest = (s: Session, header: Header, data: Uint8Array, out: Array<Action>): void => {
@@ -173,9 +178,9 @@ const onRequest = (s: Session, header: Header, data: Uint8Array, out: Array<Acti
       s.hasTemp = false
       return reply(s, s.expected, out)
     case SendState.LAST:
-      return release(s, header, RecvState.LAST, out)
+      return end(s, header, RecvState.LAST, out)
     case SendState.BREAK:
-      return release(s, header, RecvState.IGNORE, out)
+      return end(s, header, RecvState.IGNORE, out)
   }
 }
 

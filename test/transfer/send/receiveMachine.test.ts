@@ -118,12 +118,12 @@ describe("receive state machine", () => {
     expect(actions.filter((a) => a._tag === "Open")).toEqual([])
     expect(s).toMatchObject({ state: RecvState.CLOSE, ostate: RecvState.UPDATE })
     const last = run(s, [req(SendState.LAST, 9)])
-    expect(last.actions.map((a) => a._tag)).toEqual(["Echo", "Release"])
+    expect(last.actions.map((a) => a._tag)).toEqual(["Echo", "End"])
   })
 
   it("BREAK discards a temp file and answers IGNORE", () => {
     const { actions } = run(opened(3000).s, [req(SendState.BREAK)])
-    expect(actions.map((a) => a._tag)).toEqual(["Discard", "Echo", "Release"])
+    expect(actions.map((a) => a._tag)).toEqual(["Discard", "Echo", "End"])
     expect(actions[1]).toMatchObject({ state: RecvState.IGNORE })
   })
 })
@@ -132,7 +132,7 @@ describe("receive state machine", () => {
  * Any order of requests, duplicated and late, with file-system results arriving as the shell would deliver them
  * (after the action that asked for them). What must hold: a commit only ever follows writes of every block (makuosan-v7.md E15,
  * no holes); blocks are written only inside the file and only while a temp file exists; a temp file that is
- * never committed is discarded once the session ends; the decision is asked for once (makuosan-v7.md E23); after Release nothing.
+ * never committed is discarded once the session ends; the decision is asked for once (makuosan-v7.md E23); after End nothing.
  */
 describe("receive state machine under any order of requests (property)", () => {
   const request = fc.oneof(
@@ -178,7 +178,7 @@ describe("receive state machine under any order of requests (property)", () => {
             case "Discard":
               temp = false
               break
-            case "Release":
+            case "End":
               released = true
               break
           }

@@ -140,7 +140,7 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
           case "Discard":
             m.committed = false
             break
-          case "Release":
+          case "End":
             break
         }
       }
