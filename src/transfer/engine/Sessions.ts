@@ -43,6 +43,8 @@ export interface Sending<S extends Rounds, E, A extends { readonly _tag: string 
 }
 
 export interface Driven<E> {
+  /** The session as `Sessions` knows it (its destinations). */
+  readonly session: Session
   readonly apply: (event: E) => void
   /** Stops routing ACKs and deadlines to the session (it ends without a `Finished`). */
   readonly close: () => void
@@ -52,13 +54,6 @@ export interface SessionsShape {
   readonly now: () => number
   /** The daemon's round-trip estimate: its members share one network. */
   readonly rtt: RttEstimator
-  /** Routes the session's ACKs to it until `close`. */
-  readonly open: (session: Session) => void
-  readonly close: (session: Session) => void
-  /** Sends the request to the session's destinations. */
-  readonly transmit: (session: Session, request: Transmit) => void
-  /** Calls the session's `expire` at `at`, unless its deadline has moved on by then. */
-  readonly deadline: (session: Session, at: number) => void
   /** The group, or under `-t` each member still in the session. */
   readonly destinations: (session: Session) => ReadonlyArray<Destination>
   /** Opens a session for the machine and steps it with `Start`. */
@@ -110,8 +105,10 @@ export const make = Effect.gen(function*() {
   const destinations = (s: Session): ReadonlyArray<Destination> =>
     s.unicast ? [...s.rounds.peers.values()].filter((p) => !p.lost).map((p) => PeerDestination(p.target)) : [Group]
 
+  /** Routes the session's ACKs to it until `close`. */
   const open = (s: Session) => acks.add(s.reqid, s.opcode, (r) => s.ack(r, now()))
   const close = (s: Session) => acks.remove(s.reqid)
+  /** Sends the request to the session's destinations. */
   const transmit = (s: Session, t: Transmit) => {
     const message = {
       header: wire.request({ opcode: s.opcode, nstate: t.nstate, ostate: t.ostate, seqno: t.seqno, reqid: s.reqid, flags: s.flags }),
@@ -119,6 +116,7 @@ export const make = Effect.gen(function*() {
     }
     for (const to of destinations(s)) wire.sendNow(to, message)
   }
+  /** Calls the session's `expire` at `at`, unless its deadline has moved on by then. */
   const deadline = (s: Session, at: number) => {
     heap.push(at, s)
     arm(at)
@@ -153,10 +151,10 @@ export const make = Effect.gen(function*() {
     }
     open(session)
     apply({ _tag: "Start" })
-    return { apply, close: end }
+    return { session, apply, close: end }
   }
 
-  return Sessions.of({ now, rtt, open, close, transmit, deadline, destinations, drive })
+  return Sessions.of({ now, rtt, destinations, drive })
 })
 
 export const layer = Layer.effect(Sessions, make)
