@@ -28,7 +28,7 @@ export interface KindPolicy<S extends Slot> {
   readonly flowing: (session: S) => boolean
   /** Work of ours is still running for it (a DSYNC walk): never collected while so. */
   readonly busy: (session: S) => boolean
-  /** Drops what a collected session holds (its descriptors are already back in the budget). */
+  /** Drops what a session out of the table holds, collected or ended (its descriptors are back in the budget). */
   readonly release: (session: S) => void
 }
 

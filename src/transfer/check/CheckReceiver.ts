@@ -1,25 +1,19 @@
 /**
- * A member's side of `check` (MD5, makuosan-v7.md §5.3): one `checkReceiveMachine` per session, found by sender and request
- * id. Requests are handled as they arrive; the hash, the one slow part, runs in a fiber kept by session key (one
- * per session at most) and steps the session with its result; it is interrupted when CLOSE or idle collection
- * ends the session, and with the daemon. Sessions live in the daemon's one table of received sessions; a hash
+ * A member's side of `check` (MD5, makuosan-v7.md §5.3): one `checkReceiveMachine` per session, run by the receiving
+ * driver (`receiving.ts`). Requests are handled as they arrive; the hash, the one slow part, runs in a fiber kept
+ * by session key (one per session at most) and steps the session with its result; it is interrupted when CLOSE or
+ * idle collection ends the session, and with the daemon. Sessions live in the daemon's one table of received sessions; a hash
  * holds a descriptor of its budget (none left: READERROR with EMFILE).
  */
 import { Context, Effect, FiberMap, Layer, Option, Runtime } from "effect"
-import { Peer } from "../../net/Transport.js"
-import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
+import { type RequestHandler, Wire } from "../../net/Wire.js"
 import { Opcode } from "../../protocol/constants.js"
-import { emptyPayload, type Header } from "../../protocol/message.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
-import type { KindPolicy, Slot } from "../sessionTable.js"
+import { type End, receiving, type ReceivedSession } from "../receiving.js"
 import * as Machine from "./checkReceiveMachine.js"
 
-interface Session extends Slot {
-  readonly machine: Machine.CheckReceiveSession
-  /** The request answered last: an unsolicited result is its ACK. */
-  request: Header
-}
+type Session = ReceivedSession<Machine.CheckReceiveSession>
 
 const EMFILE = 24
 
@@ -34,73 +28,54 @@ export const make = Effect.gen(function*() {
   const store = yield* FileStore
   const runFork = Runtime.runFork(yield* Effect.runtime<never>())
   const receive = yield* ReceiveSessions
-  const table = receive.table
   const hashes = yield* FiberMap.make<string>()
   const runHash = yield* FiberMap.runtime(hashes)<never>()
 
-  const apply = (s: Session, event: Machine.Event) => {
-    const out: Array<Machine.Action> = []
-    Machine.step(s.machine, event, out)
-    for (const a of out) {
-      switch (a._tag) {
-        case "Reply":
-          wire.sendNow(Peer(s.from), { header: { ...wire.ack(s.request, a.state), seqno: 0, ostate: 0, error: a.error }, payload: emptyPayload })
-          break
-        case "Inspect": {
-          const found = store.inspectNow(a.path)
-          const error = found instanceof StoreError ? found.errno : Option.isNone(found) ? 2 : found.value.kind !== "file" ? 21 : 0
-          apply(s, { _tag: "Inspected", error })
-          break
-        }
-        case "Hash":
-          if (!receive.hold(s, 1, s.lastSeen, `md5 ${a.path}`)) {
-            apply(s, { _tag: "HashFailed", error: EMFILE })
-            break
-          }
-          runHash(s.key, store.digest(a.path).pipe(
-            Effect.ensuring(Effect.sync(() => table.drop(s, 1))),
-            Effect.match({
-              onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
-              onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
-            }),
-            Effect.flatMap((e) => Effect.sync(() => apply(s, e)))
-          ))
-          break
-        case "StopHash":
-          stop(s)
-          break
-        case "End":
-          table.remove(s.key)
-          break
-        default:
-          a satisfies never
+  const perform = (s: Session, a: Exclude<Machine.Action, End>, now: number) => {
+    switch (a._tag) {
+      case "Reply":
+        // the request answered last: an unsolicited result is its ACK
+        return driver.answer(s, a.state, { seqno: 0, ostate: 0, error: a.error })
+      case "Inspect": {
+        const found = store.inspectNow(a.path)
+        const error = found instanceof StoreError ? found.errno : Option.isNone(found) ? 2 : found.value.kind !== "file" ? 21 : 0
+        return driver.apply(s, { _tag: "Inspected", error }, now)
       }
+      case "Hash":
+        if (!receive.hold(s, 1, now, `md5 ${a.path}`)) return driver.apply(s, { _tag: "HashFailed", error: EMFILE }, now)
+        return void runHash(s.key, store.digest(a.path).pipe(
+          Effect.ensuring(Effect.sync(() => receive.table.drop(s, 1))),
+          Effect.match({
+            onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
+            onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
+          }),
+          Effect.flatMap((e) => Effect.clockWith((c) => Effect.sync(() => driver.apply(s, e, c.unsafeCurrentTimeMillis()))))
+        ))
+      case "StopHash":
+        return stop(s)
+      default:
+        return a satisfies never
     }
   }
-
-  // the sender retransmits OPEN while it waits, even during a long hash: a check is always half-open
-  const policy: KindPolicy<Session> = { flowing: () => false, busy: () => false, release: (s) => stop(s) }
 
   const stop = (s: Session) => {
     if (FiberMap.unsafeHas(hashes, s.key)) runFork(FiberMap.remove(hashes, s.key))
   }
 
-  const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
-    if (header.opcode !== Opcode.MD5) return false
-    let s = table.get<Session>("check", from, header.reqid)
-    if (s === undefined) {
-      if (!Machine.opens(header.nstate) || payload._tag !== "Mhash") return false
-      const { path, digest } = payload
-      s = receive.admit("check", policy, from, header.reqid, now, `md5 ${path}`, (slot) => ({ ...slot, machine: Machine.make(path, digest), request: header }))
-      if (s === undefined) return true
-    }
-    s.lastSeen = now
-    s.request = header
-    apply(s, { _tag: "Request", nstate: header.nstate })
-    return true
-  }
+  const driver = receiving(wire, receive, {
+    kind: "check",
+    opcode: Opcode.MD5,
+    step: Machine.step,
+    // the sender retransmits OPEN while it waits, even during a long hash: a check is always half-open
+    policy: { flowing: () => false, busy: () => false, release: stop },
+    opens: Machine.opens,
+    open: ({ message: { payload } }) =>
+      payload._tag !== "Mhash" ? undefined : { what: `md5 ${payload.path}`, make: (slot) => ({ ...slot, machine: Machine.make(payload.path, payload.digest) }) },
+    event: ({ message: { header } }): Machine.Event => ({ _tag: "Request", nstate: header.nstate }),
+    perform
+  })
 
-  return CheckReceiver.of({ handle })
+  return CheckReceiver.of({ handle: driver.handle })
 })
 
 export const layer = Layer.scoped(CheckReceiver, make)

@@ -1,5 +1,6 @@
 /**
- * A member's side of DSYNC (makuosan-v7.md §5.4): one `dsyncReceiveMachine` per session, found by requester and request id.
+ * A member's side of DSYNC (makuosan-v7.md §5.4): one `dsyncReceiveMachine` per session, run by the receiving driver
+ * (`receiving.ts`).
  * Once the exclude patterns are complete, the work: we walk our own tree (never following a link, skipping
  * excluded paths and the temp files of transfers in flight) and, one DEL session (`delMachine`) per batch, ask
  * the requester which of our paths it lacks, delete exactly those (never outside the base, never the base
@@ -9,8 +10,7 @@
  * received sessions.
  */
 import { Context, Effect, Layer, Runtime } from "effect"
-import { Peer } from "../../net/Transport.js"
-import { type Received, type RequestHandler, Wire } from "../../net/Wire.js"
+import { type RequestHandler, Wire } from "../../net/Wire.js"
 import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { type DelRecord, emptyPayload, type Header } from "../../protocol/message.js"
 import { utf8Length } from "../../protocol/text.js"
@@ -22,13 +22,12 @@ import { type Driven, Sessions } from "../engine/Sessions.js"
 import { type Batch, batches } from "./delBatches.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
-import type { KindPolicy, Slot } from "../sessionTable.js"
+import { type End, type ReceivedSession, receiving } from "../receiving.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import * as Del from "./delMachine.js"
 import * as Machine from "./dsyncReceiveMachine.js"
 
-interface Session extends Slot {
-  readonly machine: Machine.DsyncReceiveSession
+interface Session extends ReceivedSession<Machine.DsyncReceiveSession> {
   readonly path: string
   readonly flags: number
   /** The walk, once started; the DEL session of its current batch. */
@@ -48,8 +47,6 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
     const wire = yield* Wire
     const store = yield* FileStore
     const sessions = yield* Sessions
-    const receive = yield* ReceiveSessions
-    const table = receive.table
     const context = { ...options.rounds, rtt: sessions.rtt }
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const warn = (message: string) => void runFork(Effect.logWarning(message))
@@ -59,36 +56,24 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
     // a flood repeats these by the thousand
     const notice = rateLimitedLog<"order" | "patterns">(warn)
 
-    const apply = (s: Session, header: Header, event: Machine.Event) => {
-      const out: Array<Machine.Action> = []
-      Machine.step(s.machine, event, out)
-      for (const a of out) {
-        switch (a._tag) {
-          case "Ack": {
-            const to = a.unsolicited ? s.terminator! : header
-            wire.sendNow(Peer(s.from), { header: { ...wire.ack(to, a.state), seqno: a.seqno ?? to.seqno }, payload: emptyPayload })
-            break
-          }
-          case "Start":
-            s.terminator = header
-            start(s, a.patterns)
-            break
-          case "Stop":
-            stop(s)
-            break
-          case "Warn":
-            notice("order", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, s.lastSeen)
-            break
-          case "TooMany":
-            wire.refused("refusedPatterns")
-            notice("patterns", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, s.lastSeen)
-            break
-          case "End":
-            table.remove(s.key)
-            break
-          default:
-            a satisfies never
+    const perform = (s: Session, a: Exclude<Machine.Action, End>, now: number) => {
+      switch (a._tag) {
+        case "Ack": {
+          const to = a.unsolicited ? s.terminator! : s.request
+          return driver.answer(s, a.state, a.seqno === undefined ? undefined : { seqno: a.seqno }, emptyPayload, to)
         }
+        case "Start":
+          s.terminator = s.request
+          return start(s, a.patterns)
+        case "Stop":
+          return stop(s)
+        case "Warn":
+          return notice("order", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, now)
+        case "TooMany":
+          wire.refused("refusedPatterns")
+          return notice("patterns", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, now)
+        default:
+          return a satisfies never
       }
     }
 
@@ -130,14 +115,13 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
       if (batch.length === 0 && over) return done(s, true)
       // the turn's steps are spent on entries passed over: the walk goes on in a later turn (unless stopped)
       if (batch.length === 0) return void runFork(Effect.zipRight(yieldToEventLoop, Effect.sync(() => s.machine.work === "running" && nextDel(s))))
-      const state = Del.make(wire.nextReqIdNow(), s.terminator!.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, sessions.now())
+      const state = Del.make(wire.nextReqIdNow(), s.terminator!.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, context, sessions.now())
       work.del = sessions.drive<Del.DelSession, Del.Event, Exclude<Del.Action, { _tag: "Transmit" | "Deadline" }>>({
         reqid: state.reqid,
         opcode: Opcode.DEL,
         flags: s.flags & (Flag.DRYRUN | Flag.RECURS),
         unicast: true,
         state,
-        context,
         step: Del.step,
         ack: ({ from, message: { header, payload } }) => ({
           _tag: "Ack",
@@ -156,7 +140,7 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
 
     const done = (s: Session, complete: boolean) => {
       if (s.work !== undefined) s.work.del = undefined
-      apply(s, s.terminator!, { _tag: "WorkDone", complete })
+      driver.apply(s, { _tag: "WorkDone", complete }, sessions.now())
     }
 
     const start = (s: Session, patterns: ReadonlyArray<string>) => {
@@ -166,38 +150,34 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
       nextDel(s)
     }
 
-    // the requester retransmits while it waits for us; our walk, while it runs, keeps the session
-    const policy: KindPolicy<Session> = { flowing: () => false, busy: (s) => s.machine.work === "running", release: (s) => stop(s) }
-
     const stop = (s: Session) => {
       s.work?.del?.close()
       s.work?.walk.return(undefined)
     }
 
-    const handle = ({ from, message: { header, payload } }: Received, now: number): boolean => {
-      if (header.opcode !== Opcode.DSYNC) return false
-      let s = table.get<Session>("dsync", from, header.reqid)
-      if (s === undefined) {
-        if (!Machine.opens(header.nstate) || payload._tag !== "DsyncPath") return false
+    const driver = receiving(wire, yield* ReceiveSessions, {
+      kind: "dsync",
+      opcode: Opcode.DSYNC,
+      step: Machine.step,
+      // the requester retransmits while it waits for us; our walk, while it runs, keeps the session
+      policy: { flowing: () => false, busy: (s) => s.machine.work === "running", release: stop },
+      opens: Machine.opens,
+      open: ({ message: { header, payload } }) => {
+        if (payload._tag !== "DsyncPath") return undefined
         const path = payload.path === "." ? "." : payload.path.replace(/^\.?\/+/, "")
-        s = receive.admit("dsync", policy, from, header.reqid, now, `dsync of ${path}`, (slot) => ({
-          ...slot,
-          machine: Machine.make(),
-          path,
-          flags: header.flags,
-          work: undefined,
-          terminator: undefined
-        }))
-        if (s === undefined) return true
-      }
-      if (header.nstate === SendState.DATA && payload._tag !== "ExcludePatterns") return false
-      s.lastSeen = now
-      apply(s, header, { _tag: "Request", nstate: header.nstate, seqno: header.seqno, patterns: payload._tag === "ExcludePatterns" ? payload.patterns : undefined })
-      return true
-    }
+        return {
+          what: `dsync of ${path}`,
+          make: (slot) => ({ ...slot, machine: Machine.make(), path, flags: header.flags, work: undefined, terminator: undefined })
+        }
+      },
+      event: ({ message: { header, payload } }): Machine.Event | undefined => {
+        if (header.nstate === SendState.DATA && payload._tag !== "ExcludePatterns") return undefined
+        return { _tag: "Request", nstate: header.nstate, seqno: header.seqno, patterns: payload._tag === "ExcludePatterns" ? payload.patterns : undefined }
+      },
+      perform
+    })
 
-
-    return DsyncReceiver.of({ handle })
+    return DsyncReceiver.of({ handle: driver.handle })
   })
 
 export const layer = (options: Parameters<typeof make>[0]) => Layer.scoped(DsyncReceiver, make(options))

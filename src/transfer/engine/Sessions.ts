@@ -12,7 +12,8 @@ import { type Received, Wire } from "../../net/Wire.js"
 import type { ReqId } from "../../protocol/message.js"
 import { Acks } from "../Acks.js"
 import { Timers } from "../Timers.js"
-import { type Deadline, makeRttEstimator, type RoundContext, type RoundEvent, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
+import type { Machine } from "./machine.js"
+import { type Deadline, makeRttEstimator, type RoundEvent, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
 import { makeTimerHeap } from "./timerHeap.js"
 
 export interface Session {
@@ -27,15 +28,14 @@ export interface Session {
   readonly expire: (now: number) => void
 }
 
-/** A machine with its state, run as a session by `drive`. */
-export interface Machine<S extends Rounds, E, A extends { readonly _tag: string }> {
+/** A sending machine with its state, run as a session by `drive`. */
+export interface Sending<S extends Rounds, E, A extends { readonly _tag: string }> {
   readonly reqid: ReqId
   readonly opcode: number
   readonly flags: number
   readonly unicast: boolean
   readonly state: S
-  readonly context: RoundContext
-  readonly step: (s: S, c: RoundContext, event: E | RoundEvent, now: number, out: Array<A | Transmit | Deadline>) => void
+  readonly step: Machine<S, E | RoundEvent, A | Transmit | Deadline>
   /** The machine's event for an ACK of the session. */
   readonly ack: (received: Received) => E
   /** Carries out the machine's own actions; a `Finished` one comes after the session is closed. */
@@ -43,6 +43,8 @@ export interface Machine<S extends Rounds, E, A extends { readonly _tag: string 
 }
 
 export interface Driven<E> {
+  /** The session as `Sessions` knows it (its destinations). */
+  readonly session: Session
   readonly apply: (event: E) => void
   /** Stops routing ACKs and deadlines to the session (it ends without a `Finished`). */
   readonly close: () => void
@@ -52,17 +54,10 @@ export interface SessionsShape {
   readonly now: () => number
   /** The daemon's round-trip estimate: its members share one network. */
   readonly rtt: RttEstimator
-  /** Routes the session's ACKs to it until `close`. */
-  readonly open: (session: Session) => void
-  readonly close: (session: Session) => void
-  /** Sends the request to the session's destinations. */
-  readonly transmit: (session: Session, request: Transmit) => void
-  /** Calls the session's `expire` at `at`, unless its deadline has moved on by then. */
-  readonly deadline: (session: Session, at: number) => void
   /** The group, or under `-t` each member still in the session. */
   readonly destinations: (session: Session) => ReadonlyArray<Destination>
   /** Opens a session for the machine and steps it with `Start`. */
-  readonly drive: <S extends Rounds, E, A extends { readonly _tag: string }>(machine: Machine<S, E, A>) => Driven<E>
+  readonly drive: <S extends Rounds, E, A extends { readonly _tag: string }>(machine: Sending<S, E, A>) => Driven<E>
 }
 
 export class Sessions extends Context.Tag("makuo/Sessions")<Sessions, SessionsShape>() {}
@@ -110,8 +105,10 @@ export const make = Effect.gen(function*() {
   const destinations = (s: Session): ReadonlyArray<Destination> =>
     s.unicast ? [...s.rounds.peers.values()].filter((p) => !p.lost).map((p) => PeerDestination(p.target)) : [Group]
 
+  /** Routes the session's ACKs to it until `close`. */
   const open = (s: Session) => acks.add(s.reqid, s.opcode, (r) => s.ack(r, now()))
   const close = (s: Session) => acks.remove(s.reqid)
+  /** Sends the request to the session's destinations. */
   const transmit = (s: Session, t: Transmit) => {
     const message = {
       header: wire.request({ opcode: s.opcode, nstate: t.nstate, ostate: t.ostate, seqno: t.seqno, reqid: s.reqid, flags: s.flags }),
@@ -119,17 +116,18 @@ export const make = Effect.gen(function*() {
     }
     for (const to of destinations(s)) wire.sendNow(to, message)
   }
+  /** Calls the session's `expire` at `at`, unless its deadline has moved on by then. */
   const deadline = (s: Session, at: number) => {
     heap.push(at, s)
     arm(at)
   }
 
-  const drive = <S extends Rounds, E, A extends { readonly _tag: string }>(m: Machine<S, E, A>): Driven<E> => {
+  const drive = <S extends Rounds, E, A extends { readonly _tag: string }>(m: Sending<S, E, A>): Driven<E> => {
     let closed = false
     const apply = (event: E | RoundEvent) => {
       if (closed) return
       const out: Array<A | Transmit | Deadline> = []
-      m.step(m.state, m.context, event, now(), out)
+      m.step(m.state, event, out, now())
       for (const a of out) {
         if (a._tag === "Transmit") transmit(session, a as Transmit)
         else if (a._tag === "Deadline") deadline(session, (a as Deadline).at)
@@ -153,10 +151,10 @@ export const make = Effect.gen(function*() {
     }
     open(session)
     apply({ _tag: "Start" })
-    return { apply, close: end }
+    return { session, apply, close: end }
   }
 
-  return Sessions.of({ now, rtt, open, close, transmit, deadline, destinations, drive })
+  return Sessions.of({ now, rtt, destinations, drive })
 })
 
 export const layer = Layer.effect(Sessions, make)

@@ -1,21 +1,21 @@
 /**
- * Receive sessions of SEND transfers driven by other daemons: finds the session of each request by
- * (source address, port, reqid), runs the pure `receiveMachine` and carries out its actions on the FileStore and
- * the wire. Its sessions live in the daemon's one table of received sessions (`ReceiveSessions`): bounded in
+ * Receive sessions of SEND transfers driven by other daemons: one `receiveMachine` per session, run by the
+ * receiving driver (`receiving.ts`), whose actions on the FileStore are carried out here, and the DATA hot path,
+ * which writes the blocks of a batch a run at a time. Its sessions live in the daemon's one table of received sessions (`ReceiveSessions`): bounded in
  * number and descriptors, collected with their temp files when silent.
  */
 import { Context, Duration, Effect, Layer, Option, Runtime } from "effect"
-import { Peer } from "../../net/Transport.js"
 import { type DataDatagram, type Received, type RequestHandler, Wire } from "../../net/Wire.js"
 import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../../protocol/constants.js"
 import { dataBlock, dataReqId } from "../../protocol/dataLayout.js"
-import { emptyPayload, type Header } from "../../protocol/message.js"
+import { emptyPayload } from "../../protocol/message.js"
 import { FileStore, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
 import { decide } from "./decide.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions, HALF_OPEN_TIMEOUT } from "../ReceiveSessions.js"
-import type { KindPolicy, Slot } from "../sessionTable.js"
-import { type Action, type Event, initial, isRegular, type Mstat, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
+import type { KindPolicy } from "../sessionTable.js"
+import { type End, type ReceivedSession, receiving } from "../receiving.js"
+import { type Action, type Event, initial, isRegular, type Mstat, opens, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
 
 export interface ReceiverConfig {
   /** makuosan's `-r`: answer READONLY and change nothing. */
@@ -70,14 +70,11 @@ interface WriteRun {
 /** Blocks per write at most (the kernel takes 1024 buffers per `writev`). */
 const MAX_RUN = 256
 
-interface Entry extends Slot {
-  session: Session
+interface Entry extends ReceivedSession<Session> {
   temp: TempFile | undefined
   /** The parent directory kept open from the decision to the temp file's creation (files to update only). */
   parent: Parent | undefined
   run: WriteRun | undefined
-  /** The latest request, whose header our replies are built on. */
-  request: Header
 }
 
 export interface FileReceiverShape {
@@ -89,8 +86,8 @@ export interface FileReceiverShape {
   readonly handle: RequestHandler
   /** The hot path: one SEND DATA datagram; its block joins the session's run of consecutive blocks. */
   readonly data: (datagram: DataDatagram, now: number) => void
-  /** Writes the blocks `data` collected (the router calls it when a batch of datagrams ends). */
-  readonly flush: () => void
+  /** Writes the blocks `data` collected (the router calls it when a batch of datagrams ends, at `now`). */
+  readonly flush: (now: number) => void
   readonly sessions: Effect.Effect<ReadonlyArray<{ readonly path: string; readonly from: string; readonly phase: string; readonly blocks: number; readonly missing: number }>>
 }
 
@@ -121,7 +118,7 @@ export const make = (config: ReceiverConfig) =>
     const noteFailure = (kind: "open" | "write" | "commit", entry: Entry, failed: StoreError, now: number) => {
       const full = failed.code === "ENOSPC" || failed.code === "EDQUOT"
       if (full) wire.refused("diskFull")
-      notice(full ? "disk" : kind, `receive ${entry.session.mstat.path} from ${entry.from.address}: ${failed.message}`, now)
+      notice(full ? "disk" : kind, `receive ${entry.machine.mstat.path} from ${entry.from.address}: ${failed.message}`, now)
     }
 
     // descriptors in the table's budget: a temp file two (the file and its directory), a held parent one
@@ -141,7 +138,7 @@ export const make = (config: ReceiverConfig) =>
     const meta = (m: Mstat) => ({ mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime })
 
     const decision = (entry: Entry): Event => {
-      const { mstat: m, flags } = entry.session
+      const { mstat: m, flags } = entry.machine
       if (config.readonly) return { _tag: "Decided", state: RecvState.READONLY, error: 0 }
       if ((flags & Flag.SYNC) !== 0) {
         // a dry run only looks
@@ -170,7 +167,7 @@ export const make = (config: ReceiverConfig) =>
     }
 
     const open = (entry: Entry): Event => {
-      const m = entry.session.mstat
+      const m = entry.machine.mstat
       const type = m.mode & S_IFMT
       let failed: StoreError | undefined
       if (isRegular(m.mode) && !receive.hold(entry, entry.parent === undefined ? 2 : 1, entry.lastSeen, `receive ${m.path}`)) {
@@ -194,7 +191,7 @@ export const make = (config: ReceiverConfig) =>
     }
 
     const commit = (entry: Entry): Event => {
-      const m = entry.session.mstat
+      const m = entry.machine.mstat
       const type = m.mode & S_IFMT
       let failed: StoreError | undefined
       if (isRegular(m.mode)) {
@@ -217,12 +214,12 @@ export const make = (config: ReceiverConfig) =>
     }
 
     /** Blocks have arrived: the sender is sending, and only a long silence means it is gone. */
-    const flowing = (e: Entry) => e.session.phase === "Open" && e.session.expected > 0
+    const flowing = (e: Entry) => e.machine.phase === "Open" && e.machine.expected > 0
     const policy: KindPolicy<Entry> = {
       flowing,
       busy: () => false,
       release: (e) => {
-        if (flowing(e)) runFork(Effect.logInfo(`collected idle transfer of ${e.session.mstat.path} from ${e.from.address}`))
+        if (flowing(e)) runFork(Effect.logInfo(`collected idle transfer of ${e.machine.mstat.path} from ${e.from.address}`))
         discard(e)
       }
     }
@@ -232,115 +229,100 @@ export const make = (config: ReceiverConfig) =>
     const dirty = new Set<Entry>()
 
     /** Writes the entry's run; true when the write failed (and the session has been told). */
-    const writeRun = (entry: Entry): boolean => {
+    const writeRun = (entry: Entry, now: number): boolean => {
       const run = entry.run
       const t = entry.temp
       entry.run = undefined
       if (run === undefined || t === undefined) return false
       const failed = store.writevNow(t, run.offset, run.buffers)
       if (failed === undefined) return false
-      noteFailure("write", entry, failed, entry.lastSeen)
-      advance(entry, { _tag: "WriteFailed", error: failed.errno })
+      noteFailure("write", entry, failed, now)
+      driver.apply(entry, { _tag: "WriteFailed", error: failed.errno }, now)
       return true
     }
 
-    const flush = () => {
-      for (const entry of dirty) writeRun(entry)
+    const flush = (now: number) => {
+      for (const entry of dirty) writeRun(entry, now)
       dirty.clear()
     }
 
     /** Adds a block to the entry's run; a block that does not continue the run writes the run first. */
-    const collect = (entry: Entry, offset: number, bytes: Uint8Array) => {
+    const collect = (entry: Entry, offset: number, bytes: Uint8Array, now: number) => {
       const run = entry.run
       if (run !== undefined && run.end === offset && run.buffers.length < MAX_RUN) {
         run.buffers.push(bytes)
         run.end += bytes.length
         return
       }
-      if (run !== undefined && writeRun(entry)) return
+      if (run !== undefined && writeRun(entry, now)) return
       entry.run = { offset, end: offset + bytes.length, buffers: [bytes] }
       dirty.add(entry)
     }
 
-    const send = (entry: Entry, header: Header, ranges: ReadonlyArray<readonly [number, number]> | undefined) =>
-      void wire.sendNow(Peer(entry.from), {
-        header,
-        payload: header.nstate === RecvState.OPEN || header.nstate === RecvState.MARK
-          ? { _tag: "Ranges", ranges: ranges ?? [] }
-          : emptyPayload
-      })
-
-    const perform = (entry: Entry, action: Action): void => {
+    const perform = (entry: Entry, action: Exclude<Action, End>, now: number): void => {
       switch (action._tag) {
         case "Reply": {
-          const s = entry.session
-          return send(entry, { ...wire.ack(entry.request, action.state), seqno: action.seqno, ostate: s.ostate, error: s.error }, action.ranges)
+          const { ostate, error } = entry.machine
+          const ranges = action.state === RecvState.OPEN || action.state === RecvState.MARK ? action.ranges ?? [] : undefined
+          return driver.answer(entry, action.state, { seqno: action.seqno, ostate, error }, ranges === undefined ? emptyPayload : { _tag: "Ranges", ranges })
         }
         case "Echo":
-          return send(entry, wire.ack(action.request, action.state), undefined)
+          return driver.answer(entry, action.state, undefined, emptyPayload, action.request)
         case "Decide":
-          return advance(entry, decision(entry))
+          return driver.apply(entry, decision(entry), now)
         case "Open":
-          return advance(entry, open(entry))
+          return driver.apply(entry, open(entry), now)
         case "Write":
-          if (entry.temp !== undefined) collect(entry, action.block * BLOCK_SIZE, action.bytes)
+          if (entry.temp !== undefined) collect(entry, action.block * BLOCK_SIZE, action.bytes, now)
           return
         case "Commit":
-          if (writeRun(entry)) return
-          return advance(entry, commit(entry))
+          if (writeRun(entry, now)) return
+          return driver.apply(entry, commit(entry), now)
         case "Discard":
           return discard(entry)
-        case "Release":
-          discard(entry)
-          return table.remove(entry.key)
         default:
           return action satisfies never
       }
     }
 
-    /** Steps the session's machine with `event`, then carries out its actions in order. */
-    const advance = (entry: Entry, event: Event): void => {
-      const next = step(entry.session, event)
-      entry.session = next.session
-      for (const a of next.actions) perform(entry, a)
-    }
-
-    const handle = ({ from, message }: Received, now: number): boolean => {
-      const { header, payload } = message
-      if (header.opcode !== Opcode.SEND) return false
-      let entry = table.get<Entry>("send", from, header.reqid)
-      if (header.nstate === SendState.STAT && payload._tag === "Mstat") {
+    const driver = receiving<Session, Event, Action, Entry>(wire, receive, {
+      kind: "send",
+      opcode: Opcode.SEND,
+      step,
+      policy,
+      opens,
+      open: ({ from, message: { header, payload } }, now) => {
+        if (payload._tag !== "Mstat") return undefined
         const mstat = accepted(payload, config.keepSetId)
-        // same (source, reqid) but another file: a restarted sender reusing reqids (makuosan-v7.md E16) starts afresh
-        if (entry !== undefined && !sameMstat(entry.session.mstat, mstat)) {
-          discard(entry)
-          table.remove(entry.key)
-          entry = undefined
-        }
-        if (entry === undefined) {
-          entry = receive.admit("send", policy, from, header.reqid, now, payload.path, (slot) => ({
-            ...slot,
-            session: initial(header, mstat),
-            temp: undefined,
-            parent: undefined,
-            run: undefined,
-            request: header
-          }))
-          if (entry === undefined) return true
-          if (mstat !== payload) {
-            wire.refused("setidDropped")
-            notice("setid", `${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`, now)
-          }
-          if ((mstat.mode & S_IFMT) !== S_IFLNK && (mstat.mode & 0o002) !== 0) {
-            notice("world-writable", `${payload.path} from ${from.address} is world-writable (mode ${(mstat.mode & 0o7777).toString(8)})`, now)
+        return {
+          what: payload.path,
+          make: (slot) => {
+            if (mstat !== payload) {
+              wire.refused("setidDropped")
+              notice("setid", `${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`, now)
+            }
+            if ((mstat.mode & S_IFMT) !== S_IFLNK && (mstat.mode & 0o002) !== 0) {
+              notice("world-writable", `${payload.path} from ${from.address} is world-writable (mode ${(mstat.mode & 0o7777).toString(8)})`, now)
+            }
+            return { ...slot, machine: initial(header, mstat), temp: undefined, parent: undefined, run: undefined }
           }
         }
+      },
+      event: ({ message: { header, payload } }): Event => ({ _tag: "Request", header, data: payload._tag === "DataBlock" ? payload.bytes : new Uint8Array(0) }),
+      perform
+    })
+
+    const handle = (received: Received, now: number): boolean => {
+      const { from, message: { header, payload } } = received
+      if (header.opcode !== Opcode.SEND) return false
+      const entry = header.nstate === SendState.STAT && payload._tag === "Mstat" ? table.get<Entry>("send", from, header.reqid) : undefined
+      // same (source, reqid) but another file: a restarted sender reusing reqids (makuosan-v7.md E16) starts afresh
+      if (entry !== undefined && payload._tag === "Mstat" && !sameMstat(entry.machine.mstat, accepted(payload, config.keepSetId))) {
+        discard(entry)
+        table.remove(entry.key)
       }
-      if (entry === undefined) return header.nstate === SendState.DATA
-      entry.lastSeen = now
-      entry.request = header
-      advance(entry, { _tag: "Request", header, data: payload._tag === "DataBlock" ? payload.bytes : new Uint8Array(0) })
-      return true
+      // DATA of a transfer we hold no session for is dropped unanswered
+      return driver.handle(received, now) || header.nstate === SendState.DATA
     }
 
     // consecutive blocks mostly belong to one transfer: its entry is found once
@@ -356,7 +338,7 @@ export const make = (config: ReceiverConfig) =>
         last = { from, reqid, entry }
       }
       entry.lastSeen = now
-      advance(entry, { _tag: "Block", block: dataBlock(bytes), data: bytes.subarray(HEADER_SIZE) })
+      driver.apply(entry, { _tag: "Block", block: dataBlock(bytes), data: bytes.subarray(HEADER_SIZE) }, now)
     }
 
 
@@ -366,11 +348,11 @@ export const make = (config: ReceiverConfig) =>
       flush,
       sessions: Effect.sync(() =>
         [...table.values<Entry>("send")].map((e) => ({
-          path: e.session.mstat.path,
+          path: e.machine.mstat.path,
           from: e.from.address,
-          phase: e.session.phase,
-          blocks: e.session.blocks,
-          missing: e.session.missing.size + Math.max(0, e.session.blocks - e.session.expected)
+          phase: e.machine.phase,
+          blocks: e.machine.blocks,
+          missing: e.machine.missing.size + Math.max(0, e.machine.blocks - e.machine.expected)
         }))
       )
     })

@@ -18,11 +18,7 @@ const block = (n: number, size: number) => new Uint8Array(Math.min(1024, size - 
 /** Runs events through `step`, collecting the actions. */
 const run = (s: Session, events: ReadonlyArray<Event>) => {
   const actions: Array<Action> = []
-  for (const e of events) {
-    const r = step(s, e)
-    s = r.session
-    actions.push(...r.actions)
-  }
+  for (const e of events) step(s, e, actions)
   return { s, actions }
 }
 const replies = (actions: ReadonlyArray<Action>) =>
@@ -45,20 +41,20 @@ describe("receive state machine", () => {
 
   it("a peer sending every other block of a large file grows the missing set to MAX_RANGES, no further; the file still completes", () => {
     const size = 40_000 * 1024
-    let { s } = opened(size)
+    const { s } = opened(size)
     const written = new Set<number>()
     const feed = (blocks: Iterable<number>) => {
       for (const n of blocks) {
-        const r = step(s, req(SendState.DATA, n, block(n, size)))
-        s = r.session
-        for (const a of r.actions) if (a._tag === "Write") written.add(a.block)
+        const out: Array<Action> = []
+        step(s, req(SendState.DATA, n, block(n, size)), out)
+        for (const a of out) if (a._tag === "Write") written.add(a.block)
       }
     }
     feed(Array.from({ length: 20_000 }, (_, i) => 2 * i))
     expect(s.missing.count).toBe(MAX_RANGES)
     // repair passes as a sender makes them: MARK, then what the member names missing, in order
     for (let pass = 0; pass < 10 && s.missing.size + (s.blocks - s.expected) > 0; pass++) {
-      s = step(s, req(SendState.MARK)).session
+      step(s, req(SendState.MARK), [])
       feed(s.missing.ranges().flatMap(([l, h]) => Array.from({ length: h - l }, (_, k) => l + k)))
     }
     expect(s.missing.isEmpty).toBe(true)
@@ -122,12 +118,12 @@ describe("receive state machine", () => {
     expect(actions.filter((a) => a._tag === "Open")).toEqual([])
     expect(s).toMatchObject({ state: RecvState.CLOSE, ostate: RecvState.UPDATE })
     const last = run(s, [req(SendState.LAST, 9)])
-    expect(last.actions.map((a) => a._tag)).toEqual(["Echo", "Release"])
+    expect(last.actions.map((a) => a._tag)).toEqual(["Echo", "End"])
   })
 
   it("BREAK discards a temp file and answers IGNORE", () => {
     const { actions } = run(opened(3000).s, [req(SendState.BREAK)])
-    expect(actions.map((a) => a._tag)).toEqual(["Discard", "Echo", "Release"])
+    expect(actions.map((a) => a._tag)).toEqual(["Discard", "Echo", "End"])
     expect(actions[1]).toMatchObject({ state: RecvState.IGNORE })
   })
 })
@@ -136,7 +132,7 @@ describe("receive state machine", () => {
  * Any order of requests, duplicated and late, with file-system results arriving as the shell would deliver them
  * (after the action that asked for them). What must hold: a commit only ever follows writes of every block (makuosan-v7.md E15,
  * no holes); blocks are written only inside the file and only while a temp file exists; a temp file that is
- * never committed is discarded once the session ends; the decision is asked for once (makuosan-v7.md E23); after Release nothing.
+ * never committed is discarded once the session ends; the decision is asked for once (makuosan-v7.md E23); after End nothing.
  */
 describe("receive state machine under any order of requests (property)", () => {
   const request = fc.oneof(
@@ -147,7 +143,7 @@ describe("receive state machine under any order of requests (property)", () => {
     "commits only complete files, writes only inside them, discards what it does not commit",
     [fc.integer({ min: 0, max: 6 * 1024 }), fc.array(request, { maxLength: 60 }), fc.boolean()],
     ([size, requests, failOpen]) => {
-      let s = initial(header(SendState.STAT), mstat(size))
+      const s = initial(header(SendState.STAT), mstat(size))
       const written = new Set<number>()
       let temp = false
       let committed = false
@@ -155,9 +151,9 @@ describe("receive state machine under any order of requests (property)", () => {
       let released = false
       const pending: Array<Event> = []
       const apply = (e: Event) => {
-        const r = step(s, e)
-        s = r.session
-        for (const a of r.actions) {
+        const out: Array<Action> = []
+        step(s, e, out)
+        for (const a of out) {
           expect(released).toBe(false)
           switch (a._tag) {
             case "Decide":
@@ -182,7 +178,7 @@ describe("receive state machine under any order of requests (property)", () => {
             case "Discard":
               temp = false
               break
-            case "Release":
+            case "End":
               released = true
               break
           }

@@ -1,26 +1,26 @@
 /**
- * The SEND side of the engine: every SEND transfer of every job is a `sendMachine` state object, a session of
- * `Sessions` (which routes its ACKs and keeps its deadlines). One fiber, the DATA pump, serves the transfers that
- * have blocks to send in turn (a burst each), reading the file straight into the burst and pacing the daemon's
- * sending.
+ * The SEND side of the engine: every SEND transfer of every job is a `sendMachine` state object driven as a
+ * session of `Sessions` (which routes its ACKs, keeps its deadlines and sends its requests). One fiber, the DATA
+ * pump, serves the transfers that have blocks to send in turn (a burst each), reading the file straight into the
+ * burst and pacing the daemon's sending.
  *
  * A job hands the engine its files through `next` and keeps up to `window` transfers open; each completion pulls
  * the next file, so a tree of small files is bound by neither a round trip per file nor a fiber per file.
  */
 import { Context, Duration, Effect, Either, Layer } from "effect"
-import { type Received, Wire } from "../../net/Wire.js"
+import { Wire } from "../../net/Wire.js"
 import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { DATA_SEGMENT, writeDataHeader } from "../../protocol/dataLayout.js"
 import { encode } from "../../protocol/v7.js"
 import { type FileIdentity, FileStore, type FileVersion, type Reader, StoreError } from "../../store/FileStore.js"
-import type { Target } from "./rounds.js"
+import type { Deadline, Target, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Progress } from "../progress.js"
-import type { Mstat } from "../send/receiveMachine.js"
-import * as Machine from "../send/sendMachine.js"
-import { changedSince, differsFromAnnounced } from "../send/sourceVersion.js"
+import type { Mstat } from "./receiveMachine.js"
+import * as Machine from "./sendMachine.js"
+import { changedSince, differsFromAnnounced } from "./sourceVersion.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
-import { type Session, Sessions } from "./Sessions.js"
+import { type Driven, Sessions } from "../engine/Sessions.js"
 
 export interface FileToSend {
   readonly mstat: Mstat
@@ -90,8 +90,14 @@ interface JobState {
   refill: boolean
 }
 
-interface Live extends Session {
+/** What the machine asks of the engine: its requests and deadlines are the driver's. */
+type Asked = Exclude<Machine.Action, Transmit | Deadline>
+
+interface Live {
   readonly t: Machine.SendTransfer
+  driven: Driven<Machine.Event>
+  /** The blocks the last `Room` picked, until the burst is laid out. */
+  blocks: Extract<Machine.Action, { _tag: "Blocks" }> | undefined
   readonly file: FileToSend
   readonly job: JobState
   reader: Reader | undefined
@@ -127,22 +133,18 @@ export const make = Effect.gen(function*() {
   /** The pacer's last wait ends then: nothing is sent inline before. */
   let pausedUntil = 0
 
-  const perform = (live: Live, action: Machine.Action) => {
+  const perform = (live: Live, action: Asked) => {
     switch (action._tag) {
-      case "Transmit":
-        return sessions.transmit(live, action)
-      case "Deadline":
-        return sessions.deadline(live, action.at)
       case "WantRoom":
         if (inline === live) return void (live.again = true)
         if (live.queued) return
         if (inline === undefined && wake !== undefined && ready.length === 0 && now() >= pausedUntil) return sendInline(live)
         return queue(live)
       case "Blocks":
-        // whoever stepped `Room` (the pump, or a handler sending inline) sends the blocks itself: `apply` returns them
-        return
+        // whoever stepped `Room` (the pump, or a handler sending inline) sends the blocks itself
+        return void (live.blocks = action)
       case "Verify":
-        return void apply(live, verify(live))
+        return live.driven.apply(verify(live))
       case "Finished":
         return close(live, action.hosts, action.changed)
       default:
@@ -150,20 +152,8 @@ export const make = Effect.gen(function*() {
     }
   }
 
-  /** Steps the transfer's machine with `event` and carries out what it asks, except blocks to send (returned). */
-  const apply = (live: Live, event: Machine.Event): Extract<Machine.Action, { _tag: "Blocks" }> | undefined => {
-    const out: Array<Machine.Action> = []
-    Machine.step(live.t, live.job.context, event, now(), out)
-    let blocks: Extract<Machine.Action, { _tag: "Blocks" }> | undefined
-    for (const a of out) {
-      if (a._tag === "Blocks") blocks = a
-      else perform(live, a)
-    }
-    return blocks
-  }
-
+  /** Lets go of what the transfer holds; its session is closed already (finished, or cancelled). */
   const release = (live: Live) => {
-    sessions.close(live)
     live.reader?.closeNow()
     live.reader = undefined
     active.delete(live)
@@ -181,25 +171,12 @@ export const make = Effect.gen(function*() {
 
   const open = (state: JobState, file: FileToSend) => {
     const reqid = wire.nextReqIdNow()
-    const t = Machine.make(reqid, file.mstat, file.flags, file.targets, now())
+    const t = Machine.make(reqid, file.mstat, file.flags, file.targets, state.context, now())
     const live: Live = {
-      reqid,
-      opcode: Opcode.SEND,
-      flags: file.flags,
-      unicast: state.job.unicast,
-      rounds: t,
-      ack: (r: Received) => {
-        const { header, payload } = r.message
-        apply(live, {
-          _tag: "Ack",
-          from: r.from.address,
-          state: header.nstate as RecvStateValue,
-          error: header.error,
-          ranges: payload._tag === "Ranges" ? payload.ranges : undefined
-        })
-      },
-      expire: () => apply(live, { _tag: "Expired" }),
       t,
+      // set by `drive` below, before any action but `Finished` (which needs it not) can come
+      driven: undefined!,
+      blocks: undefined,
       file,
       job: state,
       reader: undefined,
@@ -210,8 +187,23 @@ export const make = Effect.gen(function*() {
     }
     state.open.add(live)
     active.add(live)
-    sessions.open(live)
-    apply(live, { _tag: "Start" })
+    // its start sends STAT, or with no one to wait for finishes at once
+    live.driven = sessions.drive<Machine.SendTransfer, Machine.Event, Asked>({
+      reqid,
+      opcode: Opcode.SEND,
+      flags: file.flags,
+      unicast: state.job.unicast,
+      state: t,
+      step: Machine.step,
+      ack: ({ from, message: { header, payload } }) => ({
+        _tag: "Ack",
+        from: from.address,
+        state: header.nstate as RecvStateValue,
+        error: header.error,
+        ranges: payload._tag === "Ranges" ? payload.ranges : undefined
+      }),
+      perform: (action) => perform(live, action)
+    })
   }
 
   /** Opens transfers while the window has room and the job has files; ends the job after its last one. */
@@ -237,7 +229,8 @@ export const make = Effect.gen(function*() {
   /** Breaks the transfers off (BREAK) and lets go of what they hold. */
   const cancel = (lives: ReadonlySet<Live>) => {
     for (const live of [...lives]) {
-      apply(live, { _tag: "Cancel" })
+      live.driven.apply({ _tag: "Cancel" })
+      live.driven.close()
       release(live)
     }
   }
@@ -320,10 +313,12 @@ export const make = Effect.gen(function*() {
 
   /** The transfer's next burst laid out in `burst` (its length), or undefined when there is none to send now. */
   const nextBurst = (live: Live): number | undefined => {
-    const blocks = apply(live, { _tag: "Room" })
+    live.driven.apply({ _tag: "Room" })
+    const blocks = live.blocks
     if (blocks === undefined) return undefined
+    live.blocks = undefined
     const failed = (live.reader === undefined ? openSource(live) : undefined) ?? read(live, blocks.count, blocks.lastLength)
-    if (failed !== undefined) return void apply(live, failed)
+    if (failed !== undefined) return void live.driven.apply(failed)
     const { count, lastLength } = blocks
     for (let i = 0; i < count; i++) {
       writeDataHeader(burst, i * DATA_SEGMENT, live.template!, live.t.chosen[i]!, i === count - 1 ? lastLength : BLOCK_SIZE)
@@ -355,7 +350,7 @@ export const make = Effect.gen(function*() {
       live.again = false
       const bytes = nextBurst(live)
       if (bytes !== undefined) {
-        for (const to of sessions.destinations(live)) wire.sendSegmentsNow(to, burst.slice(0, bytes), DATA_SEGMENT)
+        for (const to of sessions.destinations(live.driven.session)) wire.sendSegmentsNow(to, burst.slice(0, bytes), DATA_SEGMENT)
         if (paced(live, bytes) > 0) break
       }
     } while (live.again && !live.t.done && ++turns < INLINE_TURNS)
@@ -364,7 +359,7 @@ export const make = Effect.gen(function*() {
   }
 
   const sendBurst = (live: Live, bytes: Uint8Array) =>
-    Effect.forEach(sessions.destinations(live), (to) => wire.sendSegments(to, bytes, DATA_SEGMENT), { discard: true })
+    Effect.forEach(sessions.destinations(live.driven.session), (to) => wire.sendSegments(to, bytes, DATA_SEGMENT), { discard: true })
 
   const pump = Effect.gen(function*() {
     let sinceTurn = 0
