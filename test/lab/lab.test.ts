@@ -43,9 +43,7 @@ describe.skipIf(labSkipReason !== undefined)("makuo in the namespace lab", () =>
 
   it.scopedLive("a host cut off mid-transfer is lost, the others finish; healed, the next send updates it; a rebooted host rejoins", () =>
     Effect.gen(function*() {
-      // a short session timeout: h4's transfers broken off by the cut are collected (their temp files removed) before
-      // the healed send, not after it — removing a temp file changes its directory's mtime, which that send sets
-      const lab = yield* withDaemons(4, { daemonFlags: ["--member-timeout", "8s", "--session-timeout", "3s"] })
+      const lab = yield* withDaemons(4, { daemonFlags: ["--member-timeout", "8s"] })
       const [h1, h2, h3, h4] = hosts(lab)
       makeSampleTree(join(h1.base, "cut"), 50, 40)
       const sending = yield* Effect.fork(lab.makuo(h1, ["send", "-r", "cut", "--timeout", "4s"]))
@@ -59,10 +57,6 @@ describe.skipIf(labSkipReason !== undefined)("makuo in the namespace lab", () =>
 
       yield* lab.setLoss(h4, 0)
       expect(yield* lab.converged("20 seconds")).toBe(true)
-      const settled = Effect.map(lab.makuo(h4, ["status", "--json"]), (r) => r.code === 0 && JSON.parse(r.stdout).incoming.length === 0)
-      let idle = false
-      for (let i = 0; i < 100 && !idle; i++) idle = yield* Effect.zipLeft(settled, Effect.sleep("200 millis"))
-      expect(idle).toBe(true)
       const healed = yield* lab.makuo(h1, ["send", "-r", "cut"])
       expect(healed.code, healed.stdout.slice(-1500)).toBe(0)
       expect(healed.stdout).toMatch(/^update +cut\/big\.bin +[^:]*\bh4\b/m)

@@ -121,11 +121,22 @@ export const make = (config: ReceiverConfig) =>
       notice(full ? "disk" : kind, `receive ${entry.machine.mstat.path} from ${entry.from.address}: ${failed.message}`, now)
     }
 
+    /**
+     * The session holding a temp file for each target (its path as the store resolved it). A new transfer of a
+     * target ends the older session holding one at once: that transfer broke off (its sender cut off from us, or
+     * gone) or is overtaken, and its temp file, left until the session is collected, would be removed after the
+     * new file was committed, changing the directory's mtime the new transfer's job had set.
+     */
+    const tempHolders = new Map<string, Entry>()
+
     // descriptors in the table's budget: a temp file two (the file and its directory), a held parent one
     const takeTemp = (entry: Entry): TempFile | undefined => {
       const t = entry.temp
       entry.temp = undefined
-      if (t !== undefined) table.drop(entry, 2)
+      if (t !== undefined) {
+        table.drop(entry, 2)
+        if (tempHolders.get(t.rel) === entry) tempHolders.delete(t.rel)
+      }
       return t
     }
     const takeParent = (entry: Entry): Parent | undefined => {
@@ -181,7 +192,7 @@ export const make = (config: ReceiverConfig) =>
         entry.parent = undefined
         const t = store.createTempNow(m.path, parent, m.size)
         if (t instanceof StoreError) (failed = t), table.drop(entry, 2)
-        else entry.temp = t
+        else holdTemp(entry, t)
       } else if (type === S_IFDIR) failed = store.ensureDirectoryNow(m.path, meta(m)) ?? undefined
       else if (type !== S_IFLNK) {
         failed = new StoreError({ op: "open", path: m.path, code: "ENOTSUP", errno: ENOTSUP, detail: "device nodes, FIFOs and sockets are not supported" })
@@ -211,6 +222,24 @@ export const make = (config: ReceiverConfig) =>
       entry.run = undefined
       if (t !== undefined) store.discardNow(t)
       if (parent !== undefined) store.releaseParent(parent)
+    }
+
+    /**
+     * Ends a session without a word to its sender: should it speak again, its requests are for a transfer we do
+     * not know, and the router answers them so (its transfer did not complete here).
+     */
+    const drop = (entry: Entry) => {
+      discard(entry)
+      table.remove(entry.key)
+    }
+
+    const holdTemp = (entry: Entry, t: TempFile) => {
+      entry.temp = t
+      const older = tempHolders.get(t.rel)
+      tempHolders.set(t.rel, entry)
+      if (older === undefined) return
+      drop(older)
+      runFork(Effect.logDebug(`receive ${t.rel} from ${entry.from.address}: ended the older transfer of it from ${older.from.address} (${older.machine.phase}), its temp file removed`))
     }
 
     /** Blocks have arrived: the sender is sending, and only a long silence means it is gone. */
@@ -317,10 +346,7 @@ export const make = (config: ReceiverConfig) =>
       if (header.opcode !== Opcode.SEND) return false
       const entry = header.nstate === SendState.STAT && payload._tag === "Mstat" ? table.get<Entry>("send", from, header.reqid) : undefined
       // same (source, reqid) but another file: a restarted sender reusing reqids (makuosan-v7.md E16) starts afresh
-      if (entry !== undefined && payload._tag === "Mstat" && !sameMstat(entry.machine.mstat, accepted(payload, config.keepSetId))) {
-        discard(entry)
-        table.remove(entry.key)
-      }
+      if (entry !== undefined && payload._tag === "Mstat" && !sameMstat(entry.machine.mstat, accepted(payload, config.keepSetId))) drop(entry)
       // DATA of a transfer we hold no session for is dropped unanswered
       return driver.handle(received, now) || header.nstate === SendState.DATA
     }
