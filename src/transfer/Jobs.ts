@@ -26,6 +26,7 @@ import type { HostOutcome, Outcome } from "../domain/outcome.js"
 import { hostStates, type Progress } from "./progress.js"
 import type { SendContext } from "./send/sendMachine.js"
 import { checkFile } from "./check/checkFile.js"
+import { makeChecksumPass, type Tracked } from "./checksumPass.js"
 import { BURST, End, type FileToSend, type RunningJob, SendEngine } from "./send/SendEngine.js"
 import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
@@ -97,7 +98,7 @@ export const make = Effect.gen(function*() {
   const active = new Set<Progress>()
   const lifetime = { membersLost: 0 }
   /** Runs one check with its progress visible in `status` while it lasts (sends are the engine's to show). */
-  const tracked = <A>(path: string, operation: Progress["operation"], f: (p: Progress) => Effect.Effect<A>) =>
+  const tracked: Tracked = (path, operation, f) =>
     Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
       const p: Progress = { path, operation, startedAt, blocks: 0, sent: 0, peers: undefined }
       active.add(p)
@@ -106,6 +107,7 @@ export const make = Effect.gen(function*() {
   const deletions = yield* DelReceiver
   const engine = yield* SendEngine
   const sessions = yield* Sessions
+  const checksumPass = yield* makeChecksumPass(tracked)
   // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
 
@@ -156,8 +158,9 @@ export const make = Effect.gen(function*() {
         const targetsNow = Effect.sync(targetsNowSync)
 
         const unicast = job.targets.length > 0
-        /** `--checksum`: regular files some member skipped, compared by content once everything is sent. */
-        const toCompare: Array<{ readonly file: FileToSend; readonly hosts: ReadonlyArray<HostOutcome> }> = []
+        const checksum = job.checksum
+          ? checksumPass({ operation: job.operation, dryRun: job.dryRun, parallel: job.parallel, targets: initial, rounds, context })
+          : undefined
 
         /** Counts the outcomes; the event to report, if any (not for a file every host skipped, unless asked). */
         const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent | undefined => {
@@ -323,9 +326,7 @@ export const make = Effect.gen(function*() {
                   inFlight.remove(file.mstat.path)
                   done.files++
                   if (isRegular(file.mstat.mode)) done.bytes += file.mstat.size
-                  if (job.checksum && isRegular(file.mstat.mode) && hosts.some((h) => h.outcome === "skipped")) {
-                    return void toCompare.push({ file, hosts })
-                  }
+                  if (checksum?.hold({ file, hosts }) === true) return
                   const e = account(file.mstat.path, hosts, isRegular(file.mstat.mode) ? file.mstat.size : 0)
                   if (e !== undefined) emit.single(e)
                 },
@@ -348,72 +349,8 @@ export const make = Effect.gen(function*() {
             : running
         }, { bufferSize: "unbounded" })
 
-        /** One file to the `targets` in it, unicast, as a job of its own: the outcome per host. */
-        const sendOnce = (file: FileToSend) =>
-          Effect.async<ReadonlyArray<HostOutcome>>((resume) => {
-            let hosts: ReadonlyArray<HostOutcome> = []
-            let given = false
-            const running = engine.start({
-              operation: job.operation,
-              unicast: true,
-              window: 1,
-              context,
-              next: () => (given ? End : ((given = true), file)),
-              finished: (_, outcome) => void (hosts = outcome),
-              ended: () => resume(Effect.succeed(hosts))
-            })
-            return Effect.sync(running.cancel)
-          })
-
-        /**
-         * Sends `file` again to `targets`, whose copy has its size, mtime, mode and owner but not its content. A v7
-         * member takes a file only when one of those differs, and the STAT must announce the file's own (they are
-         * what the member applies): so the file goes twice, unicast to those members alone — first announced with
-         * an mtime one second off (each takes it: the right content, an mtime off by one second), then as it is
-         * (each takes it again, for the mtime). No wire extension: makuosan members are repaired the same way.
-         */
-        const repair = (file: FileToSend, targets: ReadonlyArray<Target>) =>
-          Effect.gen(function*() {
-            const first = yield* sendOnce({ ...file, mstat: { ...file.mstat, mtime: (file.mstat.mtime ^ 1) >>> 0 }, targets })
-            const took = targets.filter((t) => first.some((h) => h.address === t.address && h.outcome === "updated"))
-            const second = took.length === 0 ? [] : yield* sendOnce({ ...file, targets: took })
-            return first.map((h): HostOutcome => {
-              const last = second.find((x) => x.address === h.address) ?? h
-              return last.outcome === "updated"
-                ? { ...last, detail: "content differed" }
-                : { ...last, detail: `content differs; ${last.detail ?? last.outcome}` }
-            })
-          })
-
-        /**
-         * `--checksum`: the members that skipped `file` compare its content (MD5) with ours; where it differs (or is
-         * gone), it is sent again. The file's report, with the outcome of the comparison for those members.
-         */
-        const compareContent = (file: FileToSend, hosts: ReadonlyArray<HostOutcome>) =>
-          Effect.gen(function*() {
-            const rel = file.mstat.path
-            const skipped = initial.filter((t) => hosts.some((h) => h.outcome === "skipped" && h.address === t.address))
-            const digest = yield* Effect.either(store.digest(rel))
-            const compared: ReadonlyArray<HostOutcome> = digest._tag === "Left"
-              ? skipped.map((t) => ({ host: t.host, address: t.address, outcome: "failed", detail: `content not compared: unreadable here: ${digest.left.message}` }))
-              : yield* tracked(rel, "check", (p) =>
-                checkFile(sessions, rounds, { reqid: wire.nextReqIdNow(), path: rel, digest: digest.right, targets: skipped, unicast: true }, p))
-            const differing = compared.filter((h) => h.outcome === "different" || h.outcome === "missing")
-            const repaired: ReadonlyArray<HostOutcome> = differing.length === 0
-              ? []
-              : job.dryRun
-              ? differing.map((h) => ({ host: h.host, address: h.address, outcome: "would-update", detail: "content differs" }))
-              : yield* repair(file, skipped.filter((t) => differing.some((h) => h.address === t.address)))
-            const final = hosts.map((h) => {
-              if (h.outcome !== "skipped") return h
-              const now = repaired.find((x) => x.address === h.address) ?? compared.find((x) => x.address === h.address)
-              return now === undefined || now.outcome === "same" ? h : now
-            })
-            return account(rel, final, file.mstat.size)
-          })
-
-        const compareSkipped = Stream.suspend(() => Stream.fromIterable(toCompare)).pipe(
-          mapEffectUnordered(Math.max(1, job.parallel), ({ file, hosts }) => compareContent(file, hosts)),
+        const compareSkipped = checksum === undefined ? Stream.empty : checksum.compared.pipe(
+          Stream.map(({ file, hosts }) => account(file.mstat.path, hosts, file.mstat.size)),
           Stream.filter((e): e is SendEvent => e !== undefined)
         )
 
