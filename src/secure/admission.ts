@@ -5,7 +5,11 @@
  *   `challengeIntervalMs` per epoch and source, re-sending the same nonce until it expires, so an ANSWER to any
  *   copy admits the epoch. The nonce is the source's own and only an ANSWER from that source echoing it admits
  *   the epoch (pinned to that source, epochs.ts): the CHALLENGE is sealed for the source's address, so its owner
- *   receives it only if the source is the owner's, and a relay cannot admit an epoch under a forged source;
+ *   receives it only if the source is the owner's, and a relay cannot admit an epoch under a forged source.
+ *   A challenged epoch keeps the key its datagrams open with, derived once: a replay of an ended epoch's
+ *   datagram costs no derivation while its challenge is out, and the challenge (with that key) is forgotten
+ *   `challengeTtlMs` after it was first sent, checked at every call, so the next replay after that must take a
+ *   derivation token again;
  * - how many ANSWERs this daemon sends per second, in all (each costs a seal and a datagram, and a key holder
  *   could ask for them);
  * - when a peer is worth (re-)announcing to the member layer: at most once per `announceIntervalMs` per address.
@@ -23,9 +27,16 @@ export interface AdmissionOptions {
   readonly announceIntervalMs?: number
 }
 
+/** The challenges out for one epoch, and the key its datagrams open with (derived once, for its whole lifetime). */
 interface Pending {
-  readonly challenge: Challenge
+  readonly opener: unknown
   readonly firstAt: number
+  /** per source ("address:port") */
+  readonly sources: Map<string, Sent>
+}
+
+interface Sent {
+  readonly challenge: Challenge
   lastSentAt: number
 }
 
@@ -33,8 +44,8 @@ const endpointKey = (e: Endpoint) => `${e.address}:${e.port}`
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export class Admission {
-  /** per epoch, per source ("address:port") */
-  private readonly pending = new Map<string, Map<string, Pending>>()
+  /** per epoch, in the order they were first challenged: the oldest first, so the expired are at the front */
+  private readonly pending = new Map<string, Pending>()
   private readonly announced = new Map<string, number>()
   private answerSecond = -1
   private answersThisSecond = 0
@@ -59,28 +70,39 @@ export class Admission {
   }
 
   /**
-   * The challenge to send to `from` for a datagram of the unadmitted `epoch`, or undefined when one went out to
-   * it just now.
+   * The challenge to send to `from` for a datagram of the unadmitted `epoch` (`opener` opens its datagrams), or
+   * undefined when one went out to it just now.
    */
-  challenge(epoch: string, from: Endpoint, keyId: KeyId, epochId: Uint8Array, now: number): Challenge | undefined {
+  challenge(epoch: string, from: Endpoint, keyId: KeyId, epochId: Uint8Array, opener: unknown, now: number): Challenge | undefined {
+    this.expire(now)
     const source = endpointKey(from)
-    let sources = this.pending.get(epoch)
-    let p = sources?.get(source)
-    if (p !== undefined && now - p.firstAt >= this.challengeTtlMs) (sources!.delete(source), (p = undefined))
-    if (p !== undefined) {
-      if (now - p.lastSentAt < this.challengeIntervalMs) return undefined
-      p.lastSentAt = now
-      return p.challenge
+    let p = this.pending.get(epoch)
+    const sent = p?.sources.get(source)
+    if (sent !== undefined) {
+      if (now - sent.lastSentAt < this.challengeIntervalMs) return undefined
+      sent.lastSentAt = now
+      return sent.challenge
     }
     // the oldest goes: a dropped challenge is only asked again, never admits anything
-    if (sources === undefined) {
+    if (p === undefined) {
       if (this.pending.size >= this.maxPending) this.pending.delete(this.pending.keys().next().value!)
-      sources = new Map()
-      this.pending.set(epoch, sources)
-    } else if (sources.size >= this.sourcesPerEpoch) sources.delete(sources.keys().next().value!)
+      p = { opener, firstAt: now, sources: new Map() }
+      this.pending.set(epoch, p)
+    } else if (p.sources.size >= this.sourcesPerEpoch) p.sources.delete(p.sources.keys().next().value!)
     const challenge: Challenge = { keyId, epochId: epochId.slice(), nonce: this.random(NONCE_BYTES) }
-    sources.set(source, { challenge, firstAt: now, lastSentAt: now })
+    p.sources.set(source, { challenge, lastSentAt: now })
     return challenge
+  }
+
+  /**
+   * Forgets the epochs challenged `challengeTtlMs` ago or more, whatever datagram comes next: a pending epoch
+   * opens without a derivation token (`opener`), so it must not outlive its challenges.
+   */
+  private expire(now: number): void {
+    for (const [epoch, p] of this.pending) {
+      if (now - p.firstAt < this.challengeTtlMs) return
+      this.pending.delete(epoch)
+    }
   }
 
   /**
@@ -88,21 +110,26 @@ export class Admission {
    * the epoch's challenges are then used up.
    */
   answered(epoch: string, from: Endpoint, nonce: Uint8Array, now: number): boolean {
-    const p = this.pending.get(epoch)?.get(endpointKey(from))
-    if (p === undefined || now - p.firstAt >= this.challengeTtlMs || !sameBytes(p.challenge.nonce, nonce)) return false
+    this.expire(now)
+    const sent = this.pending.get(epoch)?.sources.get(endpointKey(from))
+    if (sent === undefined || !sameBytes(sent.challenge.nonce, nonce)) return false
     this.pending.delete(epoch)
     return true
   }
 
-  /** Whether an ANSWER to a challenge of `epoch` is awaited (from any source). */
-  isPending(epoch: string): boolean {
-    return this.pending.has(epoch)
+  /**
+   * The key the datagrams of `epoch` open with while a challenge of it is out (its ANSWER must not wait for a
+   * derivation token, and a replay of its datagrams must not cost one derivation each), else undefined.
+   */
+  opener(epoch: string, now: number): unknown {
+    this.expire(now)
+    return this.pending.get(epoch)?.opener
   }
 
   /** Drops the challenges of epochs under the key ids `gone` says are gone: they are asked again under the new key. */
   forgetKeys(gone: (keyId: KeyId) => boolean): void {
-    for (const [epoch, sources] of this.pending) {
-      const first = sources.values().next().value
+    for (const [epoch, p] of this.pending) {
+      const first = p.sources.values().next().value
       if (first !== undefined && gone(first.challenge.keyId)) this.pending.delete(epoch)
     }
   }

@@ -75,7 +75,7 @@ export class SecureChannel {
     this.sender = new Sender(aead, ring.sending, options.datagramsPerEpoch)
     const isOurs = (to: Endpoint) => (to.address === at.group.address && to.port === at.group.port) || at.isLocal(to)
     this.admission = new Admission(random, options)
-    this.receiver = new Receiver(aead, ring, isOurs, { ...options, isPending: (epoch) => this.admission.isPending(epoch) })
+    this.receiver = new Receiver(aead, ring, isOurs, { ...options, pendingOpener: (epoch, now) => this.admission.opener(epoch, now) })
   }
 
   private endpoint(to: Destination): Endpoint {
@@ -203,7 +203,7 @@ export class SecureChannel {
   }
 
   private challenge(r: Unadmitted, from: Endpoint, now: number, out: Received): void {
-    const c = this.admission.challenge(r.epoch, from, r.keyId, r.epochId, now)
+    const c = this.admission.challenge(r.epoch, from, r.keyId, r.epochId, r.opener, now)
     if (c === undefined) return
     out.send.push({ to: from, frame: this.sender.seal(MessageType.CHALLENGE, encodeChallenge(c), from, now) })
     this.challengesSent++

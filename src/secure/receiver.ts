@@ -79,8 +79,11 @@ const sameEpochId = (a: Uint8Array, b: Uint8Array): boolean => {
 export interface ReceiverOptions extends EpochTableOptions {
   /** traffic keys derived per second (and at once) for epochs neither admitted nor challenged */
   readonly derivationsPerSecond?: number
-  /** whether a challenge of the epoch is outstanding (its ANSWER must not wait for a token) */
-  readonly isPending?: (epoch: string) => boolean
+  /**
+   * the key kept for an epoch while a challenge of it is outstanding (admission.ts), used without a token: its
+   * ANSWER must not wait for one, and a replay of its datagrams must cost no derivation
+   */
+  readonly pendingOpener?: (epoch: string, now: number) => unknown
 }
 
 /**
@@ -109,7 +112,7 @@ class TokenBucket {
 export class Receiver {
   private readonly table: EpochTable<unknown>
   private readonly derivations: TokenBucket
-  private readonly isPending: (epoch: string) => boolean
+  private readonly pendingOpener: (epoch: string, now: number) => unknown
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
   /** `isOurs` says whether a destination is this receiver's: the group's endpoint or one of its unicast ones. */
@@ -121,7 +124,7 @@ export class Receiver {
   ) {
     this.table = new EpochTable(options)
     this.derivations = new TokenBucket(options.derivationsPerSecond ?? 512)
-    this.isPending = options.isPending ?? (() => false)
+    this.pendingOpener = options.pendingOpener ?? (() => undefined)
   }
 
   /**
@@ -213,9 +216,9 @@ export class Receiver {
         : epochName(header.keyId, header.epochId)
       previous = { epochId: header.epochId, keyId: header.keyId, name }
       names[i] = name
-      let key = this.table.get(name)?.opener ?? derived.get(name)
+      let key = this.table.get(name)?.opener ?? this.pendingOpener(name, now) ?? derived.get(name)
       if (key === undefined) {
-        if (!this.isPending(name) && !this.derivations.take(now)) {
+        if (!this.derivations.take(now)) {
           results[i] = this.refuse("derivationLimited")
           continue
         }

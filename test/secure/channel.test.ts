@@ -190,6 +190,17 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(texts(deliver(b, A, [a.seal(v7("z"), Group, T0)], T0))).toEqual(["z"])
   })
 
+  it("a replayed datagram of an epoch that never answers costs one key derivation, not one per batch", () => {
+    let derivations = 0
+    const spy = { ...aead, key: (secret: Uint8Array, use: "seal" | "open") => (use === "open" && derivations++, aead.key(secret, use)) }
+    const b = new SecureChannel(spy, ringOf(key), random, at(B))
+    // an ended run of A's (A restarted, or never answers): its recording is replayed, one datagram a batch
+    const recorded = channel(A).seal(v7("old"), Group, T0)
+    for (let i = 0; i < 1000; i++) deliver(b, A, [recorded], T0 + i)
+    expect(derivations).toBe(1)
+    expect(b.counters.refused.unadmitted).toBe(1000)
+  })
+
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {
     const [a, b] = [channel(A), channel(B)]
     converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
