@@ -1,5 +1,6 @@
 /**
- * The bookkeeping of challenge admission (epochs.ts says why it stops replays), in memory, time passed in:
+ * The bookkeeping of challenge admission (epochs.ts says why it stops replays), in memory, time passed in (a
+ * monotonic clock, ms: a wall clock stepped back would hold every timer and allowance until it caught up):
  * - the challenges this receiver has out, one per epoch and source (at most `sourcesPerEpoch` sources per epoch,
  *   the oldest going first), bounded: a datagram of an unknown epoch gets its source a CHALLENGE at most once per
  *   `challengeIntervalMs` per epoch and source, re-sending the same nonce until it expires, so an ANSWER to any

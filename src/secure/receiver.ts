@@ -176,13 +176,15 @@ export class Receiver {
     this.refusals[reason]++
   }
 
-  open(datagram: Uint8Array, from: Endpoint, now: number): OpenResult {
-    return this.openBatch(datagram, Uint32Array.of(0), Uint32Array.of(datagram.length), [from], 1, now)[0]!
+  open(datagram: Uint8Array, from: Endpoint, now: number, monotonic = now): OpenResult {
+    return this.openBatch(datagram, Uint32Array.of(0), Uint32Array.of(datagram.length), [from], 1, now, monotonic)[0]!
   }
 
   /**
    * Opens `count` datagrams of `slab` (datagram i at `starts[i]`, `lengths[i]` bytes, from `sources[i]`),
-   * payloads in place.
+   * payloads in place. `now` is the wall clock (ms), for the frames' send times and the epochs' idleness;
+   * `monotonic` a clock that never steps back (ms), for the derivation allowance: a wall clock stepped back
+   * would leave it empty until the clock caught up.
    */
   openBatch(
     slab: Uint8Array,
@@ -190,7 +192,8 @@ export class Receiver {
     lengths: Uint32Array,
     sources: ReadonlyArray<Endpoint>,
     count: number,
-    now: number
+    now: number,
+    monotonic: number
   ): Array<OpenResult> {
     const results = new Array<OpenResult | undefined>(count)
     const keys = new Array<unknown>(count)
@@ -216,9 +219,9 @@ export class Receiver {
         : epochName(header.keyId, header.epochId)
       previous = { epochId: header.epochId, keyId: header.keyId, name }
       names[i] = name
-      let key = this.table.get(name)?.opener ?? this.pendingOpener(name, now) ?? derived.get(name)
+      let key = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? derived.get(name)
       if (key === undefined) {
-        if (!this.derivations.take(now)) {
+        if (!this.derivations.take(monotonic)) {
           results[i] = this.refuse("derivationLimited")
           continue
         }

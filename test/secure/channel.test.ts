@@ -20,8 +20,8 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
   const channel = (local: Endpoint, options: ConstructorParameters<typeof SecureChannel>[4] = {}) =>
     new SecureChannel(aead, ringOf(key), random, at(local), options)
   /** Delivers `frames` from `from` to `to`, a fresh copy each (a receiver decrypts in place). */
-  const deliver = (to: SecureChannel, from: Endpoint, frames: ReadonlyArray<Uint8Array>, now: number) =>
-    to.receive(frames.map((f): Datagram => ({ bytes: f.slice(), from })), now)
+  const deliver = (to: SecureChannel, from: Endpoint, frames: ReadonlyArray<Uint8Array>, now: number, monotonic = now) =>
+    to.receive(frames.map((f): Datagram => ({ bytes: f.slice(), from })), now, monotonic)
   /** Runs the exchange both ways until nothing more is sent: returns what each side delivered. */
   const converse = (a: SecureChannel, b: SecureChannel, first: ReadonlyArray<Uint8Array>, now: number, [atA, atB] = [A, B]) => {
     const got = { a: [] as Array<string>, b: [] as Array<string>, peersOfA: [] as Array<Endpoint>, peersOfB: [] as Array<Endpoint> }
@@ -199,6 +199,17 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     for (let i = 0; i < 1000; i++) deliver(b, A, [recorded], T0 + i)
     expect(derivations).toBe(1)
     expect(b.counters.refused.unadmitted).toBe(1000)
+  })
+
+  it("a wall clock stepped back an hour stops neither the derivations of a new epoch nor a challenge's re-sends", () => {
+    const [a, b, c] = [channel(A), channel(B), channel(C)]
+    const HOUR = 3_600_000
+    expect(deliver(b, A, [a.seal(v7("1"), Group, T0)], T0, 0).send).toHaveLength(1)
+    const back = T0 - HOUR
+    // A's challenge is due again 200 ms later, and C's new epoch is derived and challenged
+    expect(deliver(b, A, [a.seal(v7("2"), Group, back + 300)], back + 300, 300).send.map((s) => s.to)).toEqual([A])
+    expect(deliver(b, C, [c.seal(v7("3"), Group, back + 400)], back + 400, 400).send.map((s) => s.to)).toEqual([C])
+    expect(b.counters.refused.derivationLimited).toBe(0)
   })
 
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {

@@ -69,7 +69,7 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     twice.set(next, 0)
     twice.set(next, next.length)
     const lengths = Uint32Array.of(next.length, next.length)
-    expect(receiver.openBatch(twice, Uint32Array.of(0, next.length), lengths, Array(2).fill(A), 2, T0).map(reason)).toEqual(["opened", "replayed"])
+    expect(receiver.openBatch(twice, Uint32Array.of(0, next.length), lengths, Array(2).fill(A), 2, T0, 0).map(reason)).toEqual(["opened", "replayed"])
     for (let i = 0; i <= WINDOW; i++) receiver.open(sender.seal(1, new Uint8Array(1), HERE, T0), A, T0)
     expect(reason(receiver.open(first.slice(), A, T0))).toBe("tooOld")
   })
