@@ -9,13 +9,15 @@ import { A, enginePairs, generateKey, HERE, isHere, ringOf } from "./support.js"
 const SKEW = DEFAULT_MAX_SKEW_MS
 const T0 = 1_800_000_000_000
 const DAY = 86_400_000
+/** other senders' sources: one source holds one admitted epoch */
+const [A2, A3] = [{ address: "127.0.0.4", port: 8000 }, { address: "127.0.0.5", port: 8000 }]
 
 const reason = (r: OpenResult) => (r._tag === "Refused" ? r.reason : r._tag === "Unadmitted" ? "unadmitted" : "opened")
 
 describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as const))("native receiver, %s", (_, sealer, opener) => {
   /** Admits `sender`'s epoch as an ANSWER would: at the counter of the frame sealed now. */
-  const admitted = (receiver: Receiver, sender: Sender, now = T0) => {
-    const answer = receiver.open(sender.seal(3, new Uint8Array(16), HERE, now), A, now)
+  const admitted = (receiver: Receiver, sender: Sender, now = T0, from = A) => {
+    const answer = receiver.open(sender.seal(3, new Uint8Array(16), HERE, now), from, now)
     expect(answer._tag).toBe("Unadmitted")
     expect(receiver.admit(answer as Unadmitted, now)).toBeUndefined()
     return sender
@@ -120,12 +122,12 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     const [kept, replaced] = [generateKey(), generateKey()]
     const receiver = new Receiver(opener, ringOf(kept, replaced), isHere)
     const keptSender = admitted(receiver, new Sender(sealer, kept))
-    const oldSender = admitted(receiver, new Sender(sealer, replaced))
+    const oldSender = admitted(receiver, new Sender(sealer, replaced), T0, A2)
     expect(receiver.epochs).toBe(2)
     receiver.setKeys(ringOf(kept, { id: replaced.id, secret: generateKey().secret }))
     expect(receiver.epochs).toBe(1)
     // sealed under the secret the file no longer holds: it does not verify under the new one
-    expect(reason(receiver.open(oldSender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("badTag")
+    expect(reason(receiver.open(oldSender.seal(1, new Uint8Array(1), HERE, T0), A2, T0))).toBe("badTag")
     expect(reason(receiver.open(keptSender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("opened")
   })
 
@@ -178,14 +180,24 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(receiver.refusals.derivationLimited).toBe(2)
   })
 
+  it("admitting a new epoch from a source forgets the older epoch pinned there: its late datagrams are refused", () => {
+    const { group, receiver, sender: ended } = setup()
+    const heldBack = ended.seal(1, new Uint8Array(4), HERE, T0 + 1)
+    // the owner restarts at the same address and port, and its new epoch is admitted from there
+    const restarted = admitted(receiver, new Sender(sealer, group), T0 + 2)
+    expect(reason(receiver.open(heldBack, A, T0 + 3))).toBe("unadmitted")
+    expect(reason(receiver.open(restarted.seal(1, new Uint8Array(4), HERE, T0 + 3), A, T0 + 3))).toBe("opened")
+    expect(receiver.epochs).toBe(1)
+  })
+
   it("a full epoch table refuses to admit a new epoch until an old one is idle", () => {
     const { group, receiver } = setup({ maxEpochs: 2 })
-    admitted(receiver, new Sender(sealer, group), T0 + 1)
+    admitted(receiver, new Sender(sealer, group), T0 + 1, A2)
     const third = new Sender(sealer, group)
-    const answer = receiver.open(third.seal(3, new Uint8Array(16), HERE, T0 + 2), A, T0 + 2) as Unadmitted
+    const answer = receiver.open(third.seal(3, new Uint8Array(16), HERE, T0 + 2), A3, T0 + 2) as Unadmitted
     expect(receiver.admit(answer, T0 + 2)).toBe("epochTableFull")
     const later = T0 + 600_001 + 10
-    const again = receiver.open(third.seal(3, new Uint8Array(16), HERE, later), A, later) as Unadmitted
+    const again = receiver.open(third.seal(3, new Uint8Array(16), HERE, later), A3, later) as Unadmitted
     expect(receiver.admit(again, later)).toBeUndefined()
     expect(receiver.epochs).toBe(1)
   })
