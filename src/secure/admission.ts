@@ -1,8 +1,11 @@
 /**
  * The bookkeeping of challenge admission (epochs.ts says why it stops replays), in memory, time passed in (a
  * monotonic clock, ms: a wall clock stepped back would hold every timer and allowance until it caught up):
- * - the challenges this receiver has out, one per epoch and source (at most `sourcesPerEpoch` sources per epoch,
- *   the oldest going first), bounded: a datagram of an unknown epoch gets its source a CHALLENGE at most once per
+ * - the challenges this receiver has out, one per epoch and source, bounded: at most `maxPending` epochs and
+ *   `sourcesPerEpoch` sources per epoch, and a live one is never dropped for a newcomer (a newcomer is ignored
+ *   until the oldest expires: a relay replaying a genuine datagram under forged sources cannot push the owner's
+ *   own challenge out before its ANSWER arrives), and at most `challengesPerSecond` CHALLENGEs sent in all, so
+ *   replays under forged sources are not each reflected as a CHALLENGE. A datagram of an unknown epoch gets its source a CHALLENGE at most once per
  *   `challengeIntervalMs` per epoch and source, re-sending the same nonce until it expires, so an ANSWER to any
  *   copy admits the epoch. The nonce is the source's own and only an ANSWER from that source echoing it admits
  *   the epoch (pinned to that source, epochs.ts): the CHALLENGE is sealed for the source's address, so its owner
@@ -24,8 +27,25 @@ export interface AdmissionOptions {
   readonly challengeTtlMs?: number
   readonly maxPending?: number
   readonly sourcesPerEpoch?: number
+  readonly challengesPerSecond?: number
   readonly answersPerSecond?: number
   readonly announceIntervalMs?: number
+}
+
+/** At most `limit` a second (of the clock passed in). */
+class PerSecond {
+  private second = -1
+  private used = 0
+
+  constructor(private readonly limit: number) {}
+
+  take(now: number): boolean {
+    const second = Math.floor(now / 1000)
+    if (second !== this.second) (this.second = second), (this.used = 0)
+    if (this.used >= this.limit) return false
+    this.used++
+    return true
+  }
 }
 
 /** The challenges out for one epoch, and the key its datagrams open with (derived once, for its whole lifetime). */
@@ -48,13 +68,12 @@ export class Admission {
   /** per epoch, in the order they were first challenged: the oldest first, so the expired are at the front */
   private readonly pending = new Map<string, Pending>()
   private readonly announced = new Map<string, number>()
-  private answerSecond = -1
-  private answersThisSecond = 0
+  private readonly challenges: PerSecond
+  private readonly answers: PerSecond
   private readonly challengeIntervalMs: number
   private readonly challengeTtlMs: number
   private readonly maxPending: number
   private readonly sourcesPerEpoch: number
-  private readonly answersPerSecond: number
   private readonly announceIntervalMs: number
 
   constructor(private readonly random: (n: number) => Uint8Array, options: AdmissionOptions = {}) {
@@ -62,7 +81,8 @@ export class Admission {
     this.challengeTtlMs = options.challengeTtlMs ?? 5000
     this.maxPending = options.maxPending ?? 1024
     this.sourcesPerEpoch = options.sourcesPerEpoch ?? 4
-    this.answersPerSecond = options.answersPerSecond ?? 256
+    this.challenges = new PerSecond(options.challengesPerSecond ?? 256)
+    this.answers = new PerSecond(options.answersPerSecond ?? 256)
     this.announceIntervalMs = options.announceIntervalMs ?? 1000
   }
 
@@ -72,7 +92,8 @@ export class Admission {
 
   /**
    * The challenge to send to `from` for a datagram of the unadmitted `epoch` (`opener` opens its datagrams), or
-   * undefined when one went out to it just now.
+   * undefined when none may go now: one went out to it just now, the epoch has its share of live sources, the
+   * table is full of live epochs, or the second's CHALLENGEs are spent.
    */
   challenge(epoch: string, from: Endpoint, keyId: KeyId, epochId: Uint8Array, opener: unknown, now: number): Challenge | undefined {
     this.expire(now)
@@ -80,16 +101,17 @@ export class Admission {
     let p = this.pending.get(epoch)
     const sent = p?.sources.get(source)
     if (sent !== undefined) {
-      if (now - sent.lastSentAt < this.challengeIntervalMs) return undefined
+      if (now - sent.lastSentAt < this.challengeIntervalMs || !this.challenges.take(now)) return undefined
       sent.lastSentAt = now
       return sent.challenge
     }
-    // the oldest goes: a dropped challenge is only asked again, never admits anything
+    // every entry is live (expire): a newcomer waits for the oldest to expire rather than push a live one out
+    if (p === undefined ? this.pending.size >= this.maxPending : p.sources.size >= this.sourcesPerEpoch) return undefined
+    if (!this.challenges.take(now)) return undefined
     if (p === undefined) {
-      if (this.pending.size >= this.maxPending) this.pending.delete(this.pending.keys().next().value!)
       p = { opener, firstAt: now, sources: new Map() }
       this.pending.set(epoch, p)
-    } else if (p.sources.size >= this.sourcesPerEpoch) p.sources.delete(p.sources.keys().next().value!)
+    }
     const challenge: Challenge = { keyId, epochId: epochId.slice(), nonce: this.random(NONCE_BYTES) }
     p.sources.set(source, { challenge, lastSentAt: now })
     return challenge
@@ -137,9 +159,7 @@ export class Admission {
 
   /** Whether this daemon may send one more ANSWER now. */
   mayAnswer(now: number): boolean {
-    const second = Math.floor(now / 1000)
-    if (second !== this.answerSecond) (this.answerSecond = second), (this.answersThisSecond = 0)
-    return this.answersThisSecond++ < this.answersPerSecond
+    return this.answers.take(now)
   }
 
   /** Whether the peer at `at` should be announced to the member layer now. */

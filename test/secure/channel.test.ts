@@ -212,6 +212,30 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(b.counters.refused.derivationLimited).toBe(0)
   })
 
+  it("replays of a genuine datagram under forged sources push no live challenge out, and are not each reflected", () => {
+    const [a, b] = [channel(A), channel(B)]
+    const recorded = a.seal(v7("x"), Group, T0)
+    const forged = (i: number): Endpoint => ({ address: `127.0.1.${i}`, port: 1 })
+    const batch = [{ bytes: recorded.slice(), from: A }, ...[0, 1, 2, 3].map((i) => ({ bytes: recorded.slice(), from: forged(i) }))]
+    const toA = b.receive(batch, T0, T0).send.filter((s) => s.to === A)
+    expect(toA).toHaveLength(1)
+    const answers = deliver(a, B, toA.map((s) => s.frame), T0 + 1).send.filter((s) => s.to === B)
+    deliver(b, A, answers.map((s) => s.frame), T0 + 2)
+    expect(b.counters.admitted).toBe(1)
+    // another epoch's recording under 200 forged sources within a second: a CHALLENGE for a few of them only
+    const sentBefore = b.counters.challengesSent
+    const other = channel(C).seal(v7("y"), Group, T0 + 10)
+    for (let i = 0; i < 200; i++) deliver(b, forged(i), [other], T0 + 10 + i * 4)
+    expect(b.counters.challengesSent - sentBefore).toBe(4)
+  })
+
+  it("sends at most its CHALLENGEs a second in all, whatever the epochs", () => {
+    const b = channel(B, { challengesPerSecond: 20 })
+    for (let i = 0; i < 30; i++) deliver(b, A, [channel(A).seal(v7("x"), Group, T0)], T0 + i)
+    expect(b.counters.challengesSent).toBe(20)
+    expect(b.counters.refused.unadmitted).toBe(30)
+  })
+
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {
     const [a, b] = [channel(A), channel(B)]
     converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
