@@ -14,8 +14,11 @@
  *   datagram costs no derivation while its challenge is out, and the challenge (with that key) is forgotten
  *   `challengeTtlMs` after it was first sent, checked at every call, so the next replay after that must take a
  *   derivation token again;
- * - how many ANSWERs this daemon sends per second, in all (each costs a seal and a datagram, and a key holder
- *   could ask for them);
+ * - which CHALLENGEs of epochs this daemon has not admitted it answered (they have no replay window here): each
+ *   such datagram (challenger epoch and counter) is answered once, so a recorded CHALLENGE replayed is not; a
+ *   challenger re-sending its nonce after a lost ANSWER seals a new datagram, which is answered;
+ * - how many ANSWERs this daemon sends per second, per challenger epoch and in all (each costs a seal and a
+ *   datagram, and a key holder could ask for them): one challenger cannot spend the others' answers;
  * - when a peer is worth (re-)announcing to the member layer: at most once per `announceIntervalMs` per address.
  */
 import type { Endpoint } from "../net/Transport.js"
@@ -29,8 +32,12 @@ export interface AdmissionOptions {
   readonly sourcesPerEpoch?: number
   readonly challengesPerSecond?: number
   readonly answersPerSecond?: number
+  readonly answersPerChallengerPerSecond?: number
   readonly announceIntervalMs?: number
 }
+
+/** How many challengers' answer counts, and unadmitted CHALLENGEs answered, are remembered (the oldest go). */
+const REMEMBERED = 4096
 
 /** At most `limit` a second (of the clock passed in). */
 class PerSecond {
@@ -61,6 +68,12 @@ interface Sent {
   lastSentAt: number
 }
 
+/** Adds `item` to a bounded set, the oldest going first. */
+const remember = (set: Set<string>, item: string) => {
+  if (set.size >= REMEMBERED) set.delete(set.values().next().value!)
+  set.add(item)
+}
+
 const endpointKey = (e: Endpoint) => `${e.address}:${e.port}`
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
@@ -70,6 +83,9 @@ export class Admission {
   private readonly announced = new Map<string, number>()
   private readonly challenges: PerSecond
   private readonly answers: PerSecond
+  private readonly answersPerChallenger = new Map<string, PerSecond>()
+  private readonly answeredUnadmitted = new Set<string>()
+  private readonly perChallenger: number
   private readonly challengeIntervalMs: number
   private readonly challengeTtlMs: number
   private readonly maxPending: number
@@ -83,6 +99,8 @@ export class Admission {
     this.sourcesPerEpoch = options.sourcesPerEpoch ?? 4
     this.challenges = new PerSecond(options.challengesPerSecond ?? 256)
     this.answers = new PerSecond(options.answersPerSecond ?? 256)
+    // a challenger re-sends every `challengeIntervalMs`: 5 a second
+    this.perChallenger = options.answersPerChallengerPerSecond ?? 5
     this.announceIntervalMs = options.announceIntervalMs ?? 1000
   }
 
@@ -157,9 +175,23 @@ export class Admission {
     }
   }
 
-  /** Whether this daemon may send one more ANSWER now. */
-  mayAnswer(now: number): boolean {
-    return this.answers.take(now)
+  /**
+   * Whether this daemon may answer now the CHALLENGE sealed by `challenger` with `counter`; `admitted` says
+   * whether that epoch is admitted here (its replay window then refused a replay already).
+   */
+  mayAnswer(challenger: string, counter: number, admitted: boolean, now: number): boolean {
+    if (!admitted) {
+      const datagram = `${challenger}/${counter}`
+      if (this.answeredUnadmitted.has(datagram)) return false
+      remember(this.answeredUnadmitted, datagram)
+    }
+    let limit = this.answersPerChallenger.get(challenger)
+    if (limit === undefined) {
+      if (this.answersPerChallenger.size >= REMEMBERED) this.answersPerChallenger.delete(this.answersPerChallenger.keys().next().value!)
+      limit = new PerSecond(this.perChallenger)
+      this.answersPerChallenger.set(challenger, limit)
+    }
+    return limit.take(now) && this.answers.take(now)
   }
 
   /** Whether the peer at `at` should be announced to the member layer now. */

@@ -33,7 +33,7 @@ export interface Received {
   readonly delivered: Array<Datagram>
   /** CHALLENGEs and ANSWERs to send, in order, before anything else */
   readonly send: Array<Outgoing>
-  /** peers admitted, or whose challenge this daemon answered: worth a (re-)announcement */
+  /** peers admitted, or admitted ones whose challenge this daemon answered: worth a (re-)announcement */
   readonly peers: Array<Endpoint>
   /** refusals, each with its source, for a rate-limited log */
   readonly refused: Array<{ readonly reason: Refusal | "unknownType"; readonly from: Endpoint }>
@@ -197,14 +197,18 @@ export class SecureChannel {
     }
   }
 
-  /** Answers a CHALLENGE naming this daemon's current sending epoch; any other epoch is never admitted. */
+  /**
+   * Answers a CHALLENGE naming this daemon's current sending epoch; any other epoch is never admitted. The
+   * challenger is announced only when its own epoch is admitted here: a CHALLENGE of an unadmitted epoch may be
+   * a replay, and its sender is announced when its own ANSWER admits it.
+   */
   private answer(r: Opened | Unadmitted, from: Endpoint, now: number, monotonic: number, out: Received): void {
     const c = decodeChallenge(r.body)
     if (c === undefined || c.keyId !== this.sender.keyId || !sameBytes(c.epochId, this.sender.epochId)) return
-    if (!this.admission.mayAnswer(monotonic)) return
+    if (!this.admission.mayAnswer(r.epoch, r.counter, r._tag === "Opened", monotonic)) return
     out.send.push({ to: from, frame: this.sender.seal(MessageType.ANSWER, c.nonce, from, now) })
     this.answersSent++
-    this.announce(from, monotonic, out)
+    if (r._tag === "Opened") this.announce(from, monotonic, out)
   }
 
   private challenge(r: Unadmitted, from: Endpoint, now: number, monotonic: number, out: Received): void {

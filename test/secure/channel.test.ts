@@ -46,9 +46,9 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(first.send[0]!.to).toEqual(A)
     expect(b.counters.refused.unadmitted).toBe(1)
     const atA = deliver(a, B, first.send.map((s) => s.frame), T0 + 1)
-    // A answers B's challenge (and challenges B's epoch back); B's side is announced to A's member layer
+    // A answers B's challenge and challenges B's epoch back; B is announced to A's member layer once admitted
     expect(atA.send).toHaveLength(2)
-    expect(atA.peers).toEqual([B])
+    expect(atA.peers).toEqual([])
     const atB = deliver(b, A, [...atA.send.map((s) => s.frame), a.seal(v7("after"), Group, T0 + 2)], T0 + 2)
     expect(texts(atB)).toEqual(["after"])
     expect(atB.peers).toEqual([A])
@@ -234,6 +234,23 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     for (let i = 0; i < 30; i++) deliver(b, A, [channel(A).seal(v7("x"), Group, T0)], T0 + i)
     expect(b.counters.challengesSent).toBe(20)
     expect(b.counters.refused.unadmitted).toBe(30)
+  })
+
+  it("answers a replayed CHALLENGE of an unadmitted epoch once, so replays cannot spend the answers of restarted peers", () => {
+    const [a, b, c] = [channel(A), channel(B), channel(C)]
+    const seen = a.seal(v7("x"), Group, T0)
+    const challenge = deliver(b, A, [seen], T0).send.map((s) => s.frame)
+    const first = deliver(a, B, challenge, T0 + 1)
+    expect(first.send.filter((s) => s.to === B)).toHaveLength(2)
+    for (let i = 0; i < 300; i++) deliver(a, B, challenge, T0 + 2)
+    expect(a.counters.answersSent).toBe(1)
+    // another peer, restarted too, challenges A in the same second: it is answered
+    const fromC = deliver(c, A, [seen], T0 + 3).send.map((s) => s.frame)
+    const atA = deliver(a, C, fromC, T0 + 3)
+    expect(atA.send.filter((s) => s.to === C)).toHaveLength(2)
+    expect(a.counters.answersSent).toBe(2)
+    // C's epoch is not admitted at A: its CHALLENGE alone (a replay, maybe) does not make it a peer to announce
+    expect([first.peers, atA.peers]).toEqual([[], []])
   })
 
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {
