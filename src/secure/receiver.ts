@@ -1,6 +1,6 @@
 /**
  * The opening side of native mode. A datagram is judged in this order, and nothing but its header is read
- * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion"), its key id
+ * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion", "outOfRange"), its key id
  * ("unknownKey"), the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then its
  * authenticated destination ("misdirected": neither the group nor one of this daemon's unicast endpoints, i.e.
  * sent to another member and relayed here), then freshness, admission, source and replay (see epochs.ts). An authenticated datagram of an epoch not admitted yet is
@@ -23,6 +23,7 @@ export const REFUSALS: ReadonlyArray<Refusal> = [
   "v7",
   "notNative",
   "unknownVersion",
+  "outOfRange",
   "unknownKey",
   "derivationLimited",
   "badTag",

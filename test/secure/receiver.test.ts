@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { DEFAULT_MAX_SKEW_MS } from "../../src/secure/epochs.js"
-import { frameBytes, HEADER_BYTES, MIN_FRAME_BYTES, VERSION } from "../../src/secure/frame.js"
+import { frameBytes, HEADER_BYTES, MIN_FRAME_BYTES, OFFSET, VERSION } from "../../src/secure/frame.js"
 import { type OpenResult, Receiver, REFUSALS, type Unadmitted } from "../../src/secure/receiver.js"
 import { Sender } from "../../src/secure/sender.js"
 import { WINDOW } from "../../src/secure/replayWindow.js"
@@ -45,7 +45,7 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(reason(receiver.open(new Sender(sealer, generateKey()).seal(1, new Uint8Array(8), HERE, T0), A, T0))).toBe("unknownKey")
   })
 
-  it("refuses a truncated datagram, a v7 datagram and an unknown version", () => {
+  it("refuses a truncated datagram, a v7 datagram, an unknown version and a counter or send time out of range", () => {
     const { receiver, sender } = setup()
     const frame = sender.seal(1, new Uint8Array(100), HERE, T0)
     expect(reason(receiver.open(frame.subarray(0, MIN_FRAME_BYTES - 1), A, T0))).toBe("tooShort")
@@ -59,6 +59,14 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     const v2 = frame.slice()
     v2[1] = VERSION + 1
     expect(reason(receiver.open(v2, A, T0))).toBe("unknownVersion")
+    // a counter or send time of 2^53 or more: refused before the AEAD, as no number holds it exactly
+    for (const at of [OFFSET.counter, OFFSET.sentAt]) {
+      const huge = frame.slice()
+      huge[at + 1] = 0x20
+      expect(reason(receiver.open(huge, A, T0))).toBe("outOfRange")
+      huge[at + 1] = 0x1f
+      expect(reason(receiver.open(huge, A, T0))).toBe("badTag")
+    }
   })
 
   it("refuses a replay in the same epoch, within a batch, and one too far behind the window", () => {
