@@ -5,9 +5,9 @@
  *   `sourcesPerEpoch` sources per epoch, and a live one is never dropped for a newcomer (a newcomer is ignored
  *   until the oldest expires: a relay replaying a genuine datagram under forged sources cannot push the owner's
  *   own challenge out before its ANSWER arrives), and at most `challengesPerSecond` CHALLENGEs sent in all, so
- *   replays under forged sources are not each reflected as a CHALLENGE. A datagram of an unknown epoch gets its source a CHALLENGE at most once per
- *   `challengeIntervalMs` per epoch and source, re-sending the same nonce until it expires, so an ANSWER to any
- *   copy admits the epoch. The nonce is the source's own and only an ANSWER from that source echoing it admits
+ *   replays under forged sources are not each reflected as a CHALLENGE. A datagram of an unknown epoch gets its
+ *   source a CHALLENGE at most once per `challengeIntervalMs` per epoch and source, re-sending the same nonce
+ *   until it expires, so an ANSWER to any copy admits the epoch. The nonce is the source's own and only an ANSWER from that source echoing it admits
  *   the epoch (pinned to that source, epochs.ts): the CHALLENGE is sealed for the source's address, so its owner
  *   receives it only if the source is the owner's, and a relay cannot admit an epoch under a forged source.
  *   A challenged epoch keeps the key its datagrams open with, derived once: a replay of an ended epoch's
