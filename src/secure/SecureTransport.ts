@@ -107,7 +107,7 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
       consume: (consumer) =>
         inner.consume(consumer === undefined ? undefined : (batch) => {
           const now = Date.now()
-          const r = channel.receive(batch, now)
+          const r = channel.receive(batch, now, performance.now())
           for (const s of r.send) inner.send({ _tag: "Peer", address: s.to.address, port: s.to.port }, s.frame)
           for (const { from, reason } of r.refused) {
             const say = reason === "unadmitted" ? note : warn

@@ -33,7 +33,7 @@ export interface Received {
   readonly delivered: Array<Datagram>
   /** CHALLENGEs and ANSWERs to send, in order, before anything else */
   readonly send: Array<Outgoing>
-  /** peers admitted, or whose challenge this daemon answered: worth a (re-)announcement */
+  /** peers admitted, or admitted ones whose challenge this daemon answered: worth a (re-)announcement */
   readonly peers: Array<Endpoint>
   /** refusals, each with its source, for a rate-limited log */
   readonly refused: Array<{ readonly reason: Refusal | "unknownType"; readonly from: Endpoint }>
@@ -75,7 +75,7 @@ export class SecureChannel {
     this.sender = new Sender(aead, ring.sending, options.datagramsPerEpoch)
     const isOurs = (to: Endpoint) => (to.address === at.group.address && to.port === at.group.port) || at.isLocal(to)
     this.admission = new Admission(random, options)
-    this.receiver = new Receiver(aead, ring, isOurs, { ...options, isPending: (epoch) => this.admission.isPending(epoch) })
+    this.receiver = new Receiver(aead, ring, isOurs, { ...options, pendingOpener: (epoch, now) => this.admission.opener(epoch, now) })
   }
 
   private endpoint(to: Destination): Endpoint {
@@ -127,10 +127,15 @@ export class SecureChannel {
     return slab
   }
 
-  /** Opens a batch as one AEAD call, then admits, answers and delivers in arrival order. */
-  receive(batch: ReadonlyArray<Datagram>, now: number): Received {
+  /**
+   * Opens a batch as one AEAD call, then admits, answers and delivers in arrival order. `now` is the wall clock
+   * (ms), for send times (sealed and checked) and idleness; `monotonic` a clock that never steps back (ms), for
+   * every allowance and challenge timer: a wall clock stepped back must not stop derivations, challenges or
+   * answers until it caught up.
+   */
+  receive(batch: ReadonlyArray<Datagram>, now: number, monotonic: number): Received {
     const { lengths, slab, starts } = layOut(batch)
-    const results = this.receiver.openBatch(slab, starts, lengths, batch.map((d) => d.from), batch.length, now)
+    const results = this.receiver.openBatch(slab, starts, lengths, batch.map((d) => d.from), batch.length, now, monotonic)
     const out: Received = { delivered: [], send: [], peers: [], refused: [] }
     // our own epoch, heard back (relayed, or a multicast echo): never challenged, never admitted
     const own = epochName(this.sender.keyId, this.sender.epochId)
@@ -150,23 +155,23 @@ export class SecureChannel {
           out.refused.push({ reason: r.reason, from })
           break
         case "Opened":
-          this.opened(r, from, now, out)
+          this.opened(r, from, now, monotonic, out)
           break
         case "Unadmitted":
-          if (r.type === MessageType.ANSWER && this.admission.answered(r.epoch, from, r.body, now)) {
+          if (r.type === MessageType.ANSWER && this.admission.answered(r.epoch, from, r.body, monotonic)) {
             if (this.receiver.admit(r, now) === undefined) {
               admittedNow.add(r.epoch)
               this.admitted++
-              this.announce(from, now, out)
+              this.announce(from, monotonic, out)
             } else out.refused.push({ reason: "epochTableFull", from })
             break
           }
-          if (r.type === MessageType.CHALLENGE) this.answer(r, from, now, out)
+          if (r.type === MessageType.CHALLENGE) this.answer(r, from, now, monotonic, out)
           else {
             this.receiver.count("unadmitted")
             out.refused.push({ reason: "unadmitted", from })
           }
-          this.challenge(r, from, now, out)
+          this.challenge(r, from, now, monotonic, out)
           break
         default:
           r satisfies never
@@ -175,13 +180,13 @@ export class SecureChannel {
     return out
   }
 
-  private opened(r: Opened, from: Endpoint, now: number, out: Received): void {
+  private opened(r: Opened, from: Endpoint, now: number, monotonic: number, out: Received): void {
     switch (r.type) {
       case MessageType.V7:
         out.delivered.push({ bytes: r.body, from })
         return
       case MessageType.CHALLENGE:
-        return this.answer(r, from, now, out)
+        return this.answer(r, from, now, monotonic, out)
       case MessageType.ANSWER:
         // a duplicate: the epoch is admitted already
         return
@@ -192,18 +197,22 @@ export class SecureChannel {
     }
   }
 
-  /** Answers a CHALLENGE naming this daemon's current sending epoch; any other epoch is never admitted. */
-  private answer(r: Opened | Unadmitted, from: Endpoint, now: number, out: Received): void {
+  /**
+   * Answers a CHALLENGE naming this daemon's current sending epoch; any other epoch is never admitted. The
+   * challenger is announced only when its own epoch is admitted here: a CHALLENGE of an unadmitted epoch may be
+   * a replay, and its sender is announced when its own ANSWER admits it.
+   */
+  private answer(r: Opened | Unadmitted, from: Endpoint, now: number, monotonic: number, out: Received): void {
     const c = decodeChallenge(r.body)
     if (c === undefined || c.keyId !== this.sender.keyId || !sameBytes(c.epochId, this.sender.epochId)) return
-    if (!this.admission.mayAnswer(now)) return
+    if (!this.admission.mayAnswer(r.epoch, r.counter, r._tag === "Opened", monotonic)) return
     out.send.push({ to: from, frame: this.sender.seal(MessageType.ANSWER, c.nonce, from, now) })
     this.answersSent++
-    this.announce(from, now, out)
+    if (r._tag === "Opened") this.announce(from, monotonic, out)
   }
 
-  private challenge(r: Unadmitted, from: Endpoint, now: number, out: Received): void {
-    const c = this.admission.challenge(r.epoch, from, r.keyId, r.epochId, now)
+  private challenge(r: Unadmitted, from: Endpoint, now: number, monotonic: number, out: Received): void {
+    const c = this.admission.challenge(r.epoch, from, r.keyId, r.epochId, r.opener, monotonic)
     if (c === undefined) return
     out.send.push({ to: from, frame: this.sender.seal(MessageType.CHALLENGE, encodeChallenge(c), from, now) })
     this.challengesSent++

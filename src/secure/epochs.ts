@@ -19,6 +19,11 @@
  * than `maxSkewMs` in the past or future is refused ("stale", "future"). That bound is defence in depth and a
  * measure of the members' clock skew, not what stops replays: it is kept loose (10 min).
  *
+ * Admitting an epoch forgets every other epoch pinned to the same source: the new one's owner answered a
+ * challenge sent to that address and port, so it is the run there now, and the older epoch's is over (its owner
+ * restarted or started a new epoch). Its datagrams held back and delivered late (an EXIT of the ended run, which
+ * would take the live member out of the member table) are then refused as unadmitted, and challenged in vain.
+ *
  * The table is bounded; when it is full of live epochs a new epoch is refused ("epochTableFull") rather than a
  * live one forgotten. Epochs are not bounded per source address: a key holder can answer from any address it
  * owns, and one key holder must not be able to evict another's epoch.
@@ -105,15 +110,17 @@ export class EpochTable<Opener> {
   /**
    * Admits an epoch on its owner's authenticated ANSWER to a fresh challenge, sealed with `counter`: that
    * counter is accepted, every one below is refused from now on, and only datagrams from `from` (the ANSWER's
-   * source) are accepted. An epoch already admitted keeps its window and source: a late duplicate ANSWER must
-   * not reopen anything.
+   * source) are accepted, and the other epochs pinned to that source are forgotten. An epoch already admitted
+   * keeps its window and source: a late duplicate ANSWER must not reopen anything.
    */
   admit(name: string, keyId: KeyId, opener: Opener, counter: number, from: Endpoint, now: number): "epochTableFull" | undefined {
     if (this.epochs.has(name)) return undefined
+    const source = sourceOf(from)
+    for (const [other, epoch] of this.epochs) if (epoch.source === source) this.epochs.delete(other)
     if (this.epochs.size >= this.maxEpochs && this.forgetIdle(now) === 0) return "epochTableFull"
     const window = new ReplayWindow()
     window.accept(counter)
-    this.epochs.set(name, { keyId, opener, window, floor: counter, source: sourceOf(from), lastHeard: now })
+    this.epochs.set(name, { keyId, opener, window, floor: counter, source, lastHeard: now })
     return undefined
   }
 

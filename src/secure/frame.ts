@@ -39,13 +39,19 @@ export interface FrameHeader {
   readonly to: Endpoint
 }
 
-/** Why a datagram was not even given to the AEAD: its header is not one this daemon can open. */
-export type HeaderRefusal = "tooShort" | "v7" | "notNative" | "unknownVersion"
+/**
+ * Why a datagram was not even given to the AEAD: its header is not one this daemon can open ("outOfRange": a
+ * counter or send time of 2^53 or more, which no sender writes and a number would not hold exactly).
+ */
+export type HeaderRefusal = "tooShort" | "v7" | "notNative" | "unknownVersion" | "outOfRange"
 
 /** The first byte of every makuosan protocol-v7 datagram (its version). */
 export const V7_VERSION_BYTE = 7
 
 const u64 = (view: DataView, at: number): number => view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4)
+
+/** Whether the big-endian 64-bit field at `at` is below 2^53 (its high word below 2^21). */
+const exact = (view: DataView, at: number): boolean => view.getUint32(at) < 2 ** 21
 
 const putU64 = (view: DataView, at: number, n: number): void => {
   view.setUint32(at, Math.floor(n / 2 ** 32))
@@ -80,6 +86,7 @@ export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal =>
   if (datagram.length < MIN_FRAME_BYTES) return "tooShort"
   if (datagram[OFFSET.version] !== VERSION) return "unknownVersion"
   const view = viewOf(datagram)
+  if (!exact(view, OFFSET.counter) || !exact(view, OFFSET.sentAt)) return "outOfRange"
   return {
     keyId: keyId(view.getUint32(OFFSET.keyId)),
     epochId: datagram.subarray(OFFSET.epochId, OFFSET.epochId + EPOCH_ID_BYTES),

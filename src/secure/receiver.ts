@@ -1,6 +1,6 @@
 /**
  * The opening side of native mode. A datagram is judged in this order, and nothing but its header is read
- * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion"), its key id
+ * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion", "outOfRange"), its key id
  * ("unknownKey"), the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then its
  * authenticated destination ("misdirected": neither the group nor one of this daemon's unicast endpoints, i.e.
  * sent to another member and relayed here), then freshness, admission, source and replay (see epochs.ts). An authenticated datagram of an epoch not admitted yet is
@@ -23,6 +23,7 @@ export const REFUSALS: ReadonlyArray<Refusal> = [
   "v7",
   "notNative",
   "unknownVersion",
+  "outOfRange",
   "unknownKey",
   "derivationLimited",
   "badTag",
@@ -79,8 +80,11 @@ const sameEpochId = (a: Uint8Array, b: Uint8Array): boolean => {
 export interface ReceiverOptions extends EpochTableOptions {
   /** traffic keys derived per second (and at once) for epochs neither admitted nor challenged */
   readonly derivationsPerSecond?: number
-  /** whether a challenge of the epoch is outstanding (its ANSWER must not wait for a token) */
-  readonly isPending?: (epoch: string) => boolean
+  /**
+   * the key kept for an epoch while a challenge of it is outstanding (admission.ts), used without a token: its
+   * ANSWER must not wait for one, and a replay of its datagrams must cost no derivation
+   */
+  readonly pendingOpener?: (epoch: string, now: number) => unknown
 }
 
 /**
@@ -109,7 +113,7 @@ class TokenBucket {
 export class Receiver {
   private readonly table: EpochTable<unknown>
   private readonly derivations: TokenBucket
-  private readonly isPending: (epoch: string) => boolean
+  private readonly pendingOpener: (epoch: string, now: number) => unknown
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
   /** `isOurs` says whether a destination is this receiver's: the group's endpoint or one of its unicast ones. */
@@ -121,7 +125,7 @@ export class Receiver {
   ) {
     this.table = new EpochTable(options)
     this.derivations = new TokenBucket(options.derivationsPerSecond ?? 512)
-    this.isPending = options.isPending ?? (() => false)
+    this.pendingOpener = options.pendingOpener ?? (() => undefined)
   }
 
   /**
@@ -173,13 +177,15 @@ export class Receiver {
     this.refusals[reason]++
   }
 
-  open(datagram: Uint8Array, from: Endpoint, now: number): OpenResult {
-    return this.openBatch(datagram, Uint32Array.of(0), Uint32Array.of(datagram.length), [from], 1, now)[0]!
+  open(datagram: Uint8Array, from: Endpoint, now: number, monotonic = now): OpenResult {
+    return this.openBatch(datagram, Uint32Array.of(0), Uint32Array.of(datagram.length), [from], 1, now, monotonic)[0]!
   }
 
   /**
    * Opens `count` datagrams of `slab` (datagram i at `starts[i]`, `lengths[i]` bytes, from `sources[i]`),
-   * payloads in place.
+   * payloads in place. `now` is the wall clock (ms), for the frames' send times and the epochs' idleness;
+   * `monotonic` a clock that never steps back (ms), for the derivation allowance: a wall clock stepped back
+   * would leave it empty until the clock caught up.
    */
   openBatch(
     slab: Uint8Array,
@@ -187,7 +193,8 @@ export class Receiver {
     lengths: Uint32Array,
     sources: ReadonlyArray<Endpoint>,
     count: number,
-    now: number
+    now: number,
+    monotonic: number
   ): Array<OpenResult> {
     const results = new Array<OpenResult | undefined>(count)
     const keys = new Array<unknown>(count)
@@ -213,9 +220,9 @@ export class Receiver {
         : epochName(header.keyId, header.epochId)
       previous = { epochId: header.epochId, keyId: header.keyId, name }
       names[i] = name
-      let key = this.table.get(name)?.opener ?? derived.get(name)
+      let key = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? derived.get(name)
       if (key === undefined) {
-        if (!this.isPending(name) && !this.derivations.take(now)) {
+        if (!this.derivations.take(monotonic)) {
           results[i] = this.refuse("derivationLimited")
           continue
         }

@@ -20,8 +20,8 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
   const channel = (local: Endpoint, options: ConstructorParameters<typeof SecureChannel>[4] = {}) =>
     new SecureChannel(aead, ringOf(key), random, at(local), options)
   /** Delivers `frames` from `from` to `to`, a fresh copy each (a receiver decrypts in place). */
-  const deliver = (to: SecureChannel, from: Endpoint, frames: ReadonlyArray<Uint8Array>, now: number) =>
-    to.receive(frames.map((f): Datagram => ({ bytes: f.slice(), from })), now)
+  const deliver = (to: SecureChannel, from: Endpoint, frames: ReadonlyArray<Uint8Array>, now: number, monotonic = now) =>
+    to.receive(frames.map((f): Datagram => ({ bytes: f.slice(), from })), now, monotonic)
   /** Runs the exchange both ways until nothing more is sent: returns what each side delivered. */
   const converse = (a: SecureChannel, b: SecureChannel, first: ReadonlyArray<Uint8Array>, now: number, [atA, atB] = [A, B]) => {
     const got = { a: [] as Array<string>, b: [] as Array<string>, peersOfA: [] as Array<Endpoint>, peersOfB: [] as Array<Endpoint> }
@@ -46,9 +46,9 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(first.send[0]!.to).toEqual(A)
     expect(b.counters.refused.unadmitted).toBe(1)
     const atA = deliver(a, B, first.send.map((s) => s.frame), T0 + 1)
-    // A answers B's challenge (and challenges B's epoch back); B's side is announced to A's member layer
+    // A answers B's challenge and challenges B's epoch back; B is announced to A's member layer once admitted
     expect(atA.send).toHaveLength(2)
-    expect(atA.peers).toEqual([B])
+    expect(atA.peers).toEqual([])
     const atB = deliver(b, A, [...atA.send.map((s) => s.frame), a.seal(v7("after"), Group, T0 + 2)], T0 + 2)
     expect(texts(atB)).toEqual(["after"])
     expect(atB.peers).toEqual([A])
@@ -188,6 +188,69 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(b.counters.refused.derivationLimited).toBe(1)
     expect(deliver(b, A, answers.map((s) => s.frame), T0).peers).toEqual([A])
     expect(texts(deliver(b, A, [a.seal(v7("z"), Group, T0)], T0))).toEqual(["z"])
+  })
+
+  it("a replayed datagram of an epoch that never answers costs one key derivation, not one per batch", () => {
+    let derivations = 0
+    const spy = { ...aead, key: (secret: Uint8Array, use: "seal" | "open") => (use === "open" && derivations++, aead.key(secret, use)) }
+    const b = new SecureChannel(spy, ringOf(key), random, at(B))
+    // an ended run of A's (A restarted, or never answers): its recording is replayed, one datagram a batch
+    const recorded = channel(A).seal(v7("old"), Group, T0)
+    for (let i = 0; i < 1000; i++) deliver(b, A, [recorded], T0 + i)
+    expect(derivations).toBe(1)
+    expect(b.counters.refused.unadmitted).toBe(1000)
+  })
+
+  it("a wall clock stepped back an hour stops neither the derivations of a new epoch nor a challenge's re-sends", () => {
+    const [a, b, c] = [channel(A), channel(B), channel(C)]
+    const HOUR = 3_600_000
+    expect(deliver(b, A, [a.seal(v7("1"), Group, T0)], T0, 0).send).toHaveLength(1)
+    const back = T0 - HOUR
+    // A's challenge is due again 200 ms later, and C's new epoch is derived and challenged
+    expect(deliver(b, A, [a.seal(v7("2"), Group, back + 300)], back + 300, 300).send.map((s) => s.to)).toEqual([A])
+    expect(deliver(b, C, [c.seal(v7("3"), Group, back + 400)], back + 400, 400).send.map((s) => s.to)).toEqual([C])
+    expect(b.counters.refused.derivationLimited).toBe(0)
+  })
+
+  it("replays of a genuine datagram under forged sources push no live challenge out, and are not each reflected", () => {
+    const [a, b] = [channel(A), channel(B)]
+    const recorded = a.seal(v7("x"), Group, T0)
+    const forged = (i: number): Endpoint => ({ address: `127.0.1.${i}`, port: 1 })
+    const batch = [{ bytes: recorded.slice(), from: A }, ...[0, 1, 2, 3].map((i) => ({ bytes: recorded.slice(), from: forged(i) }))]
+    const toA = b.receive(batch, T0, T0).send.filter((s) => s.to === A)
+    expect(toA).toHaveLength(1)
+    const answers = deliver(a, B, toA.map((s) => s.frame), T0 + 1).send.filter((s) => s.to === B)
+    deliver(b, A, answers.map((s) => s.frame), T0 + 2)
+    expect(b.counters.admitted).toBe(1)
+    // another epoch's recording under 200 forged sources within a second: a CHALLENGE for a few of them only
+    const sentBefore = b.counters.challengesSent
+    const other = channel(C).seal(v7("y"), Group, T0 + 10)
+    for (let i = 0; i < 200; i++) deliver(b, forged(i), [other], T0 + 10 + i * 4)
+    expect(b.counters.challengesSent - sentBefore).toBe(4)
+  })
+
+  it("sends at most its CHALLENGEs a second in all, whatever the epochs", () => {
+    const b = channel(B, { challengesPerSecond: 20 })
+    for (let i = 0; i < 30; i++) deliver(b, A, [channel(A).seal(v7("x"), Group, T0)], T0 + i)
+    expect(b.counters.challengesSent).toBe(20)
+    expect(b.counters.refused.unadmitted).toBe(30)
+  })
+
+  it("answers a replayed CHALLENGE of an unadmitted epoch once, so replays cannot spend the answers of restarted peers", () => {
+    const [a, b, c] = [channel(A), channel(B), channel(C)]
+    const seen = a.seal(v7("x"), Group, T0)
+    const challenge = deliver(b, A, [seen], T0).send.map((s) => s.frame)
+    const first = deliver(a, B, challenge, T0 + 1)
+    expect(first.send.filter((s) => s.to === B)).toHaveLength(2)
+    for (let i = 0; i < 300; i++) deliver(a, B, challenge, T0 + 2)
+    expect(a.counters.answersSent).toBe(1)
+    // another peer, restarted too, challenges A in the same second: it is answered
+    const fromC = deliver(c, A, [seen], T0 + 3).send.map((s) => s.frame)
+    const atA = deliver(a, C, fromC, T0 + 3)
+    expect(atA.send.filter((s) => s.to === C)).toHaveLength(2)
+    expect(a.counters.answersSent).toBe(2)
+    // C's epoch is not admitted at A: its CHALLENGE alone (a replay, maybe) does not make it a peer to announce
+    expect([first.peers, atA.peers]).toEqual([[], []])
   })
 
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {

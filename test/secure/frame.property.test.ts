@@ -67,7 +67,7 @@ describe("native frame", () => {
       for (const [sealer, opener] of enginePairs) {
         const out = layout(ps)
         new Sender(sealer, group).sealBatch(out.slab, out.starts, out.lengths, ps.length, HERE, T0)
-        const results = receiverAt(ringOf(group), opener).openBatch(out.slab, out.starts, out.lengths.map((n) => frameBytes(n)), Array(ps.length).fill(A), ps.length, T0 + 5)
+        const results = receiverAt(ringOf(group), opener).openBatch(out.slab, out.starts, out.lengths.map((n) => frameBytes(n)), Array(ps.length).fill(A), ps.length, T0 + 5, 0)
         // authenticated and decrypted; a fresh receiver has admitted no epoch yet, so it hands them back as such
         results.forEach((r, i) => {
           expect(r._tag).toBe("Unadmitted")

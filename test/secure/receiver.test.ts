@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { DEFAULT_MAX_SKEW_MS } from "../../src/secure/epochs.js"
-import { frameBytes, HEADER_BYTES, MIN_FRAME_BYTES, VERSION } from "../../src/secure/frame.js"
+import { frameBytes, HEADER_BYTES, MIN_FRAME_BYTES, OFFSET, VERSION } from "../../src/secure/frame.js"
 import { type OpenResult, Receiver, REFUSALS, type Unadmitted } from "../../src/secure/receiver.js"
 import { Sender } from "../../src/secure/sender.js"
 import { WINDOW } from "../../src/secure/replayWindow.js"
@@ -9,13 +9,15 @@ import { A, enginePairs, generateKey, HERE, isHere, ringOf } from "./support.js"
 const SKEW = DEFAULT_MAX_SKEW_MS
 const T0 = 1_800_000_000_000
 const DAY = 86_400_000
+/** other senders' sources: one source holds one admitted epoch */
+const [A2, A3] = [{ address: "127.0.0.4", port: 8000 }, { address: "127.0.0.5", port: 8000 }]
 
 const reason = (r: OpenResult) => (r._tag === "Refused" ? r.reason : r._tag === "Unadmitted" ? "unadmitted" : "opened")
 
 describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as const))("native receiver, %s", (_, sealer, opener) => {
   /** Admits `sender`'s epoch as an ANSWER would: at the counter of the frame sealed now. */
-  const admitted = (receiver: Receiver, sender: Sender, now = T0) => {
-    const answer = receiver.open(sender.seal(3, new Uint8Array(16), HERE, now), A, now)
+  const admitted = (receiver: Receiver, sender: Sender, now = T0, from = A) => {
+    const answer = receiver.open(sender.seal(3, new Uint8Array(16), HERE, now), from, now)
     expect(answer._tag).toBe("Unadmitted")
     expect(receiver.admit(answer as Unadmitted, now)).toBeUndefined()
     return sender
@@ -43,7 +45,7 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(reason(receiver.open(new Sender(sealer, generateKey()).seal(1, new Uint8Array(8), HERE, T0), A, T0))).toBe("unknownKey")
   })
 
-  it("refuses a truncated datagram, a v7 datagram and an unknown version", () => {
+  it("refuses a truncated datagram, a v7 datagram, an unknown version and a counter or send time out of range", () => {
     const { receiver, sender } = setup()
     const frame = sender.seal(1, new Uint8Array(100), HERE, T0)
     expect(reason(receiver.open(frame.subarray(0, MIN_FRAME_BYTES - 1), A, T0))).toBe("tooShort")
@@ -57,6 +59,14 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     const v2 = frame.slice()
     v2[1] = VERSION + 1
     expect(reason(receiver.open(v2, A, T0))).toBe("unknownVersion")
+    // a counter or send time of 2^53 or more: refused before the AEAD, as no number holds it exactly
+    for (const at of [OFFSET.counter, OFFSET.sentAt]) {
+      const huge = frame.slice()
+      huge[at + 1] = 0x20
+      expect(reason(receiver.open(huge, A, T0))).toBe("outOfRange")
+      huge[at + 1] = 0x1f
+      expect(reason(receiver.open(huge, A, T0))).toBe("badTag")
+    }
   })
 
   it("refuses a replay in the same epoch, within a batch, and one too far behind the window", () => {
@@ -69,7 +79,7 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     twice.set(next, 0)
     twice.set(next, next.length)
     const lengths = Uint32Array.of(next.length, next.length)
-    expect(receiver.openBatch(twice, Uint32Array.of(0, next.length), lengths, Array(2).fill(A), 2, T0).map(reason)).toEqual(["opened", "replayed"])
+    expect(receiver.openBatch(twice, Uint32Array.of(0, next.length), lengths, Array(2).fill(A), 2, T0, 0).map(reason)).toEqual(["opened", "replayed"])
     for (let i = 0; i <= WINDOW; i++) receiver.open(sender.seal(1, new Uint8Array(1), HERE, T0), A, T0)
     expect(reason(receiver.open(first.slice(), A, T0))).toBe("tooOld")
   })
@@ -120,12 +130,12 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     const [kept, replaced] = [generateKey(), generateKey()]
     const receiver = new Receiver(opener, ringOf(kept, replaced), isHere)
     const keptSender = admitted(receiver, new Sender(sealer, kept))
-    const oldSender = admitted(receiver, new Sender(sealer, replaced))
+    const oldSender = admitted(receiver, new Sender(sealer, replaced), T0, A2)
     expect(receiver.epochs).toBe(2)
     receiver.setKeys(ringOf(kept, { id: replaced.id, secret: generateKey().secret }))
     expect(receiver.epochs).toBe(1)
     // sealed under the secret the file no longer holds: it does not verify under the new one
-    expect(reason(receiver.open(oldSender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("badTag")
+    expect(reason(receiver.open(oldSender.seal(1, new Uint8Array(1), HERE, T0), A2, T0))).toBe("badTag")
     expect(reason(receiver.open(keptSender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("opened")
   })
 
@@ -178,14 +188,24 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(receiver.refusals.derivationLimited).toBe(2)
   })
 
+  it("admitting a new epoch from a source forgets the older epoch pinned there: its late datagrams are refused", () => {
+    const { group, receiver, sender: ended } = setup()
+    const heldBack = ended.seal(1, new Uint8Array(4), HERE, T0 + 1)
+    // the owner restarts at the same address and port, and its new epoch is admitted from there
+    const restarted = admitted(receiver, new Sender(sealer, group), T0 + 2)
+    expect(reason(receiver.open(heldBack, A, T0 + 3))).toBe("unadmitted")
+    expect(reason(receiver.open(restarted.seal(1, new Uint8Array(4), HERE, T0 + 3), A, T0 + 3))).toBe("opened")
+    expect(receiver.epochs).toBe(1)
+  })
+
   it("a full epoch table refuses to admit a new epoch until an old one is idle", () => {
     const { group, receiver } = setup({ maxEpochs: 2 })
-    admitted(receiver, new Sender(sealer, group), T0 + 1)
+    admitted(receiver, new Sender(sealer, group), T0 + 1, A2)
     const third = new Sender(sealer, group)
-    const answer = receiver.open(third.seal(3, new Uint8Array(16), HERE, T0 + 2), A, T0 + 2) as Unadmitted
+    const answer = receiver.open(third.seal(3, new Uint8Array(16), HERE, T0 + 2), A3, T0 + 2) as Unadmitted
     expect(receiver.admit(answer, T0 + 2)).toBe("epochTableFull")
     const later = T0 + 600_001 + 10
-    const again = receiver.open(third.seal(3, new Uint8Array(16), HERE, later), A, later) as Unadmitted
+    const again = receiver.open(third.seal(3, new Uint8Array(16), HERE, later), A3, later) as Unadmitted
     expect(receiver.admit(again, later)).toBeUndefined()
     expect(receiver.epochs).toBe(1)
   })
