@@ -137,7 +137,7 @@ const loopbackCluster = (k: number, mode: Mode): Effect.Effect<Cluster, never, S
     const node = (d: (typeof daemons)[number]): Node => ({ name: d.name, base: d.base, pid: () => d.process.pid })
     const [sender, ...receivers] = daemons
     const cluster: Cluster = {
-      where: `loopback: 1 + K daemons on 127.0.0.x, group on interface 127.0.0.1 (not root: no lab, no loss, no peers)`,
+      where: `loopback: 1 + K daemons on 127.0.0.x, group on interface 127.0.0.1 (no lab: no loss, no peers)`,
       sender: node(sender!),
       receivers: receivers.map(node),
       makuo: (args) => makuo([...args, "--control", sender!.control], 1_800_000),
@@ -327,13 +327,14 @@ const unchangedTree = (c: Cluster, dir: string, files: number) =>
   })
 
 const bench = Effect.gen(function*() {
-  const unavailable = Lab.labUnavailable()
+  // native mode is compared on loopback daemons only: with --key the lab is not used even where it could be
+  const unavailable = modes.length > 1 ? "--key compares protocol v7 and native mode on loopback only" : Lab.labUnavailable()
   const rows: Array<Row> = []
   let where = ""
   const ceilings: Array<{ scenario: string; receivers: number } & Ceilings> = []
   const memory: Array<Memory> = []
   yield* Console.log(`makuo bench, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}${quick ? ", --quick" : ""}`)
-  if (unavailable !== undefined) yield* Console.log(`no namespace lab here (${unavailable}): makuo alone, on loopback`)
+  if (unavailable !== undefined) yield* Console.log(`no namespace lab (${unavailable}): makuo alone, on loopback`)
   else if (!haveRsync || !haveUftp) {
     yield* Console.log(`without ${[haveRsync ? "" : "rsync", haveUftp ? "" : "uftp"].filter((t) => t !== "").join(" and ")}: those columns stay empty (Debian: apt-get install rsync uftp)`)
   }
