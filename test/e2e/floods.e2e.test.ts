@@ -64,9 +64,10 @@ describe("a daemon with few descriptors under a flood of requests that hold them
       const status = yield* makuo(["status", "--json", "--control", h2.control])
       expect(status.code, status.stderr + h2.log()).toBe(0)
       const counters = (JSON.parse(status.stdout) as Status).counters
-      // one peer's share of the table (512) taken, the rest refused; of the hashes, those beyond the budget refused
-      expect(counters.refusedSessions).toBeGreaterThan(0)
-      expect(counters.refusedDescriptors).toBeGreaterThan(0)
+      // the flood meets the peer's share of the table (512) or the descriptor budget, refused beyond; which one
+      // first depends on how fast the daemon takes the datagrams (node:dgram, slower, may meet only the budget)
+      expect(counters.refusedSessions + counters.refusedDescriptors).toBeGreaterThan(0)
+      if (process.env.MAKUO_IO !== "dgram") expect(Math.min(counters.refusedSessions, counters.refusedDescriptors)).toBeGreaterThan(0)
       // the forged sessions are half-open: gone within seconds of the flood
       const idle = Effect.map(makuo(["status", "--json", "--control", h2.control]), (r) => r.code === 0 && (JSON.parse(r.stdout) as Status).incoming.length === 0)
       expect(yield* eventually(idle, "20 seconds")).toBe(true)
