@@ -17,6 +17,11 @@ const loopback = ["127.0.0.2", "127.0.0.3"]
 /** Room for 32 received files (64 descriptors) beside the daemon's reserve of 256. */
 const OPEN_FILES = 320
 const FLOOD = { md5: 3000, stat: 1000, seconds: 10 }
+/**
+ * Datagrams per 5 ms: the flood must reach the daemon to be refused by it. Bursts of 100 from two peers can
+ * overflow the receive buffer of the slower node:dgram fallback (a clean-clone run once saw no session refused).
+ */
+const BURST = 25
 
 /** A socket on `address` that sends each datagram to `to`:`port`, a burst at a time (bounded in count and time). */
 const flood = (address: string, to: string, port: number, datagrams: ReadonlyArray<Uint8Array>) =>
@@ -26,7 +31,7 @@ const flood = (address: string, to: string, port: number, datagrams: ReadonlyArr
     let sent = 0
     const burst = () => {
       if (sent >= datagrams.length || Date.now() > deadline) return socket.close(() => resume(Effect.succeed(sent)))
-      for (const end = Math.min(datagrams.length, sent + 100); sent < end; sent++) socket.send(datagrams[sent]!, port, to)
+      for (const end = Math.min(datagrams.length, sent + BURST); sent < end; sent++) socket.send(datagrams[sent]!, port, to)
       setTimeout(burst, 5)
     }
     socket.bind(0, address, burst)
@@ -64,10 +69,9 @@ describe("a daemon with few descriptors under a flood of requests that hold them
       const status = yield* makuo(["status", "--json", "--control", h2.control])
       expect(status.code, status.stderr + h2.log()).toBe(0)
       const counters = (JSON.parse(status.stdout) as Status).counters
-      // the flood meets the peer's share of the table (512) or the descriptor budget, refused beyond; which one
-      // first depends on how fast the daemon takes the datagrams (node:dgram, slower, may meet only the budget)
-      expect(counters.refusedSessions + counters.refusedDescriptors).toBeGreaterThan(0)
-      if (process.env.MAKUO_IO !== "dgram") expect(Math.min(counters.refusedSessions, counters.refusedDescriptors)).toBeGreaterThan(0)
+      // one peer's share of the table (512) taken, the rest refused; of the hashes, those beyond the budget refused
+      expect(counters.refusedSessions).toBeGreaterThan(0)
+      expect(counters.refusedDescriptors).toBeGreaterThan(0)
       // the forged sessions are half-open: gone within seconds of the flood
       const idle = Effect.map(makuo(["status", "--json", "--control", h2.control]), (r) => r.code === 0 && (JSON.parse(r.stdout) as Status).incoming.length === 0)
       expect(yield* eventually(idle, "20 seconds")).toBe(true)
