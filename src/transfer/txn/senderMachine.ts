@@ -219,10 +219,9 @@ const roundComplete = (s: SenderSession, now: number, out: Out) => {
   }
 }
 
-/** Every live member has voted: commit only if none failed (nor, all or nothing, was lost). */
+/** Every live member has voted: commit only if none failed (all or nothing, a member lost has aborted already). */
 const decide = (s: SenderSession, now: number, out: Out) => {
-  const members = [...s.members.values()]
-  if (members.some((m) => m.vote === "failed") || (s.config.allOrNothing && members.some((m) => m.lost))) return abort(s, now, out)
+  if ([...s.members.values()].some((m) => m.vote === "failed")) return abort(s, now, out)
   s.phase = "committing"
   round(s, { _tag: "Commit", txn: s.txn }, now, out)
 }
