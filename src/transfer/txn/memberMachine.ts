@@ -4,7 +4,8 @@
  * nothing, its metadata, or its contents) and answered with a `Needs` bitmap; the blocks of the bundle stream
  * it needs are written to temps (`Write`) and each entry complete is checked (`Stage` → `Staged`); `Prepare` is
  * answered with the blocks still missing, `Busy`, or the vote, which also goes unsolicited once the last entry
- * is staged. `Commit` after `Prepared` switches everything at once (`Switch` → `Switched`); `Abort`, or a
+ * is staged (and, under `--delete`, the driver's scan has listed what to remove: `Scan` → `Scanned`).
+ * `Commit` after `Prepared` switches everything at once (`Switch` → `Switched`); `Abort`, or a
  * `Commit` it did not vote for, discards everything. Duplicates get the same answer and change nothing.
  */
 import type { Machine } from "../engine/machine.js"
@@ -58,6 +59,13 @@ export interface MemberSession {
   staging: number
   readonly failures: Array<Failure>
   failedCount: number
+  /** The manifest's last batch, once seen. */
+  lastBatch: number | undefined
+  /** `--delete`: the driver scans for removals once every batch is looked up. */
+  deleting: boolean
+  scan: "none" | "scanning" | "done"
+  /** Paths to remove in the switch. */
+  removals: ReadonlyArray<string>
   /** A `Prepare` came: the vote goes as soon as it is ready. */
   asked: boolean
   /** The switch's errno. */
@@ -69,6 +77,8 @@ export type Event =
   /** The driver's answer to `Lookup`, one need per entry of the batch. */
   | { readonly _tag: "LookedUp"; readonly batch: number; readonly needs: ReadonlyArray<Need> }
   | { readonly _tag: "Staged"; readonly index: number; readonly errno: number }
+  /** The driver's answer to `Scan`: the paths to remove, or the errno that broke the scan off. */
+  | { readonly _tag: "Scanned"; readonly removals: ReadonlyArray<string>; readonly errno: number }
   /** 0, or the switch failed and the driver rolled it back from its journal. */
   | { readonly _tag: "Switched"; readonly errno: number }
 
@@ -79,8 +89,13 @@ export type Action =
   | { readonly _tag: "Write"; readonly index: number; readonly entry: Entry; readonly offset: number; readonly bytes: Uint8Array }
   /** The entry's temp is complete (or it needs only its metadata): check size and SHA-256, apply the metadata. */
   | { readonly _tag: "Stage"; readonly index: number; readonly entry: Entry }
-  /** Journal the renames outside the base, then put every staged entry in place at once. */
-  | { readonly _tag: "Switch"; readonly entries: ReadonlyArray<Entry> }
+  /**
+   * Every batch is looked up (`--delete`): list what is here under the job's directories that the manifest
+   * lacks (the excludes spared), without removing anything.
+   */
+  | { readonly _tag: "Scan" }
+  /** Journal the renames and removals outside the base, then put every staged entry in place and remove at once. */
+  | { readonly _tag: "Switch"; readonly entries: ReadonlyArray<Entry>; readonly removals: ReadonlyArray<string> }
   /** Remove the temps of these entries. */
   | { readonly _tag: "Discard"; readonly entries: ReadonlyArray<Entry> }
 
@@ -97,6 +112,10 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   staging: 0,
   failures: [],
   failedCount: 0,
+  lastBatch: undefined,
+  deleting: false,
+  scan: "none",
+  removals: [],
   asked: false,
   errno: 0
 })
@@ -115,6 +134,8 @@ const onManifest = (s: MemberSession, m: Extract<ToMember, { _tag: "Manifest" }>
   const answer = s.answers.get(m.batch)
   if (answer !== undefined) return reply(s, out, { _tag: "Needs", txn: s.txn, batch: m.batch, bitmap: answer })
   if (s.state !== "receiving" || s.looking.has(m.batch)) return
+  if (m.last) s.lastBatch = m.batch
+  s.deleting = m.delete
   s.looking.set(m.batch, { first: m.first, entries: m.entries })
   out.push({ _tag: "Lookup", batch: m.batch, entries: m.entries })
 }
@@ -135,6 +156,10 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
   })
   s.answers.set(e.batch, bitmap)
   reply(s, out, { _tag: "Needs", txn: s.txn, batch: e.batch, bitmap })
+  if (s.deleting && s.scan === "none" && s.lastBatch !== undefined && s.answers.size === s.lastBatch + 1) {
+    s.scan = "scanning"
+    out.push({ _tag: "Scan" })
+  }
 }
 
 const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: Out) => {
@@ -183,7 +208,7 @@ const vote = (s: MemberSession, out: Out) =>
 
 /** Votes once every entry it needs is staged or failed (unsolicited: the sender asked already). */
 const ready = (s: MemberSession, out: Out) => {
-  if (s.state !== "receiving" || s.staging > 0 || s.looking.size > 0) return
+  if (s.state !== "receiving" || s.staging > 0 || s.looking.size > 0 || (s.deleting && s.scan !== "done")) return
   for (const n of s.needed.values()) if (n.state === RECEIVING) return
   s.state = s.failedCount > 0 ? "failed" : "prepared"
   vote(s, out)
@@ -199,7 +224,7 @@ const onPrepare = (s: MemberSession, m: Extract<ToMember, { _tag: "Prepare" }>, 
       const lacking = missing(s)
       if (answered && lacking.length > 0) return reply(s, out, { _tag: "Missing", txn: s.txn, spans: lacking })
       // the first PREPARE is answered by the vote, unsolicited, once staging is done; a later one proves us alive
-      if (!answered || s.staging > 0) return again ? reply(s, out, { _tag: "Busy", txn: s.txn }) : undefined
+      if (!answered || s.staging > 0 || s.scan === "scanning") return again ? reply(s, out, { _tag: "Busy", txn: s.txn }) : undefined
       return ready(s, out)
     }
     case "prepared":
@@ -227,7 +252,7 @@ const onCommit = (s: MemberSession, out: Out) => {
   switch (s.state) {
     case "prepared":
       s.state = "switching"
-      return void out.push({ _tag: "Switch", entries: entries(s) })
+      return void out.push({ _tag: "Switch", entries: entries(s), removals: s.removals })
     case "switching":
       return
     case "committed":
@@ -256,15 +281,24 @@ const onAbort = (s: MemberSession, out: Out) => {
   }
 }
 
+const fail = (s: MemberSession, index: number, errno: number) => {
+  if (s.failedCount++ < MAX_FAILURES) s.failures.push({ index, errno })
+}
+
 const onStaged = (s: MemberSession, e: Extract<Event, { _tag: "Staged" }>, out: Out) => {
   const n = s.needed.get(e.index)
   if (n === undefined || n.state !== STAGING) return
   s.staging--
   if (e.errno === 0) n.state = STAGED
-  else {
-    n.state = FAILED
-    if (s.failedCount++ < MAX_FAILURES) s.failures.push({ index: e.index, errno: e.errno })
-  }
+  else (n.state = FAILED), fail(s, e.index, e.errno)
+  if (s.asked) ready(s, out)
+}
+
+const onScanned = (s: MemberSession, e: Extract<Event, { _tag: "Scanned" }>, out: Out) => {
+  if (s.scan !== "scanning" || s.state !== "receiving") return
+  s.scan = "done"
+  if (e.errno === 0) s.removals = e.removals
+  else fail(s, -1, e.errno)
   if (s.asked) ready(s, out)
 }
 
@@ -292,11 +326,14 @@ export const step = ((s, event, out) => {
       return onLookedUp(s, event, out)
     case "Staged":
       return onStaged(s, event, out)
+    case "Scanned":
+      return onScanned(s, event, out)
     case "Switched":
       if (s.state !== "switching") return
       s.state = "committed"
       s.errno = event.errno
       s.needed.clear()
+      s.removals = []
       return reply(s, out, { _tag: "Committed", txn: s.txn, errno: s.errno })
     default:
       return event satisfies never

@@ -49,13 +49,23 @@ export interface Piece {
 }
 
 export interface Failure {
+  /** The entry; -1 for the member's scan for removals. */
   readonly index: number
   readonly errno: number
 }
 
 /** Sender → group. */
 export type ToMember =
-  | { readonly _tag: "Manifest"; readonly txn: TxnId; readonly batch: number; readonly first: number; readonly entries: ReadonlyArray<Entry>; readonly last: boolean }
+  | {
+    readonly _tag: "Manifest"
+    readonly txn: TxnId
+    readonly batch: number
+    readonly first: number
+    readonly entries: ReadonlyArray<Entry>
+    readonly last: boolean
+    /** `--delete`: what the member has under the job and the manifest lacks goes in the same switch. */
+    readonly delete: boolean
+  }
   | { readonly _tag: "Data"; readonly txn: TxnId; readonly pieces: ReadonlyArray<Piece> }
   | { readonly _tag: "Prepare"; readonly txn: TxnId; readonly batches: number }
   | { readonly _tag: "Commit"; readonly txn: TxnId }

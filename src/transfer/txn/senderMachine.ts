@@ -18,6 +18,8 @@ export interface Config {
   /** Bytes of pieces (each with `PIECE_OVERHEAD`) a `Data` datagram holds at most. */
   readonly datagram: number
   readonly allOrNothing: boolean
+  /** `--delete`: members remove, in the same switch, what they have under the job and the manifest lacks. */
+  readonly delete: boolean
   /** The longest wait before a request is sent again. */
   readonly maxWait: number
   /** Silence after which a member owing an answer is lost. */
@@ -273,7 +275,7 @@ const onBatch = (s: SenderSession, e: Extract<Event, { _tag: "Batch" }>, now: nu
   if (!s.asking || s.phase !== "manifest") return
   s.asking = false
   s.lastSeen = e.last
-  const message: ToMember = { _tag: "Manifest", txn: s.txn, batch: s.batchCount, first: s.entryCount, entries: e.entries, last: e.last }
+  const message: ToMember = { _tag: "Manifest", txn: s.txn, batch: s.batchCount, first: s.entryCount, entries: e.entries, last: e.last, delete: s.config.delete }
   const b: Batch = Object.assign(request(s, message, now, out), {
     number: s.batchCount,
     entries: e.entries,

@@ -15,7 +15,7 @@ const big = file("big", 18) // 5 blocks, the last of 2 bytes
 const small = file("small", 3)
 const dir: Entry = { path: "d", type: "directory", size: 0, mode: 0o755, uid: 0, gid: 0, mtime: { sec: 1, nsec: 0 } }
 
-const manifest: ToMember = { _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [big, small, dir], last: true }
+const manifest: ToMember = { _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [big, small, dir], last: true, delete: false }
 const piece = (index: number, offset: number, length: number) => ({ index, offset, bytes: new Uint8Array(length) })
 const data = (...pieces: Array<ReturnType<typeof piece>>): ToMember => ({ _tag: "Data", txn: TXN, pieces })
 const prepare: ToMember = { _tag: "Prepare", txn: TXN, batches: 1 }
@@ -72,7 +72,7 @@ describe("txn member machine", () => {
     run(s, message(data(piece(0, 0, 4), piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2), piece(1, 0, 3))), message(prepare))
     run(s, ...[0, 1, 2].map((index): Member.Event => ({ _tag: "Staged", index, errno: 0 })))
     const commit = message({ _tag: "Commit", txn: TXN })
-    expect(run(s, commit, commit)).toEqual([{ _tag: "Switch", entries: [big, small, dir] }])
+    expect(run(s, commit, commit)).toEqual([{ _tag: "Switch", entries: [big, small, dir], removals: [] }])
     expect(tags(run(s, { _tag: "Switched", errno: 0 }, commit, { _tag: "Switched", errno: 0 }))).toEqual(["Reply Committed", "Reply Committed"])
     expect(run(s, message({ _tag: "Abort", txn: TXN }), message(prepare), message(manifest))).toEqual([
       { _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b011) } }
@@ -96,6 +96,24 @@ describe("txn member machine", () => {
     expect(out).toEqual([{ _tag: "Discard", entries: [big, small, dir] }, { _tag: "Reply", message: { _tag: "Aborted", txn: TXN } }])
     // its staging, still out, changes nothing now
     expect(run(s, { _tag: "Staged", index: 1, errno: 0 }, message(data(piece(0, 0, 4))))).toEqual([])
+  })
+
+  it("--delete: scans once every batch is looked up, votes only after the scan, removes in the same switch", () => {
+    const s = Member.make(TXN, BLOCK)
+    const batch = (n: number, entries: Array<Entry>, last: boolean): ToMember => ({ _tag: "Manifest", txn: TXN, batch: n, first: n, entries, last, delete: true })
+    // the last batch first: the scan waits for batch 0
+    expect(tags(run(s, message(batch(1, [dir], true)), { _tag: "LookedUp", batch: 1, needs: ["none"] }))).toEqual(["Lookup", "Reply Needs"])
+    expect(tags(run(s, message(batch(0, [small], false)), { _tag: "LookedUp", batch: 0, needs: ["metadata"] }))).toEqual(["Lookup", "Stage", "Reply Needs", "Scan"])
+    expect(tags(run(s, { _tag: "Staged", index: 0, errno: 0 }, message({ _tag: "Prepare", txn: TXN, batches: 2 }), message({ _tag: "Prepare", txn: TXN, batches: 2 }))))
+      .toEqual(["Reply Busy"])
+    expect(tags(run(s, { _tag: "Scanned", removals: ["extra"], errno: 0 }, { _tag: "Scanned", removals: ["other"], errno: 0 }))).toEqual(["Reply Prepared"])
+    expect(run(s, message({ _tag: "Commit", txn: TXN }))).toEqual([{ _tag: "Switch", entries: [small], removals: ["extra"] }])
+  })
+
+  it("--delete: a scan broken off is a FAILED vote (entry -1)", () => {
+    const s = Member.make(TXN, BLOCK)
+    run(s, message({ ...manifest, delete: true }), { _tag: "LookedUp", batch: 0, needs: ["none", "none", "none"] }, message(prepare))
+    expect(run(s, { _tag: "Scanned", removals: [], errno: 5 })).toEqual([{ _tag: "Reply", message: { _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 5 }], count: 1 } }])
   })
 
   it("ignores another transaction's messages", () => {

@@ -15,7 +15,7 @@ const targets: ReadonlyArray<Target> = [
 ]
 const [A, B] = targets.map((t) => t.address) as [string, string]
 
-const config = (allOrNothing = false): Sender.Config => ({ window: 2, block: 1000, datagram: 1400, allOrNothing, maxWait: 400, timeout: 1000, rtt: makeRttEstimator() })
+const config = (allOrNothing = false): Sender.Config => ({ window: 2, block: 1000, datagram: 1400, allOrNothing, delete: false, maxWait: 400, timeout: 1000, rtt: makeRttEstimator() })
 const file = (i: number, size: number): Entry => ({ path: `f${i}`, type: "file", size, mode: 0o644, uid: 0, gid: 0, mtime: { sec: 0, nsec: 0 } })
 
 const run = (s: Sender.SenderSession, now: number, ...events: Array<Sender.Event>) => {

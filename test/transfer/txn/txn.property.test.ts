@@ -8,8 +8,9 @@
  *   FAILED, naming its failed entries), aborted (it discarded), lost (only a member that went silent);
  * - no member switches unless every member not lost voted PREPARED; with all-or-nothing, unless every member
  *   voted PREPARED and none was lost;
- * - THE INVARIANT: after the transaction, each member's tree is, for the transaction's entries, entirely its old
- *   one or entirely the new one (a member switches all its staged entries or none). Members here never crash
+ * - THE INVARIANT: after the transaction, each member's tree is, for the transaction's entries (and, under
+ *   --delete, the paths it has that the sender lacks), entirely its old one or entirely the new one (a member
+ *   switches all its staged entries and removals or none). Members here never crash
  *   mid-switch: rolling a switch forward from the journal is the driver's, tested with it.
  */
 import { createHash } from "node:crypto"
@@ -43,6 +44,8 @@ interface MemberSpec {
   readonly silence: Silence
   /** Entries (by index) whose staging fails. */
   readonly failing: ReadonlyArray<number>
+  /** Paths it has that the sender lacks: `--delete` removes them. */
+  readonly extras: ReadonlyArray<string>
 }
 
 interface SimMember {
@@ -62,6 +65,7 @@ type Datagram =
   | { readonly to: "member"; readonly member: SimMember; readonly message: ToMember }
   | { readonly to: "sender"; readonly from: string; readonly message: ToSender }
   | { readonly to: "staged"; readonly member: SimMember; readonly index: number; readonly errno: number }
+  | { readonly to: "scanned"; readonly member: SimMember; readonly removals: ReadonlyArray<string> }
 
 const valueOf = (e: Entry, contents: Uint8Array) =>
   e.type === "file" ? `file ${e.mode.toString(8)} ${Buffer.from(contents).toString("hex")}` : `${e.type} ${e.mode.toString(8)} ${e.target ?? ""}`
@@ -100,8 +104,11 @@ const startValue = (src: Source, start: Start): string | undefined => {
   }
 }
 
+const EXTRAS = ["d/x0", "d/x1", "d/x2"]
+
 interface Options {
   readonly allOrNothing: boolean
+  readonly delete: boolean
   readonly batchSize: number
   readonly window: number
   readonly block: number
@@ -114,6 +121,7 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
     block: options.block,
     datagram: 1400,
     allOrNothing: options.allOrNothing,
+    delete: options.delete,
     maxWait: 500,
     timeout: 20_000,
     rtt: makeRttEstimator()
@@ -124,6 +132,7 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
       const v = startValue(src, spec.starts[j] ?? "old")
       if (v !== undefined) initial.set(src.entry.path, v)
     })
+    for (const path of spec.extras) initial.set(path, "file old extra")
     return {
       target: { host: `h${i + 2}`, address: `10.0.0.${i + 2}`, port: 5000 },
       spec,
@@ -146,6 +155,7 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
   }
   let nextEntry = 0
   const sourceOf = new Map(sources.map((src) => [src.entry, src]))
+  const sourcePaths = new Set(sources.map((src) => src.entry.path))
 
   const toGroup = (message: ToMember) => {
     stats.senderDatagrams++
@@ -230,9 +240,13 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
           sim.schedule(Math.floor(sim.random() * 4), { to: "staged", member: m, index: a.index, errno })
           break
         }
+        case "Scan":
+          sim.schedule(Math.floor(sim.random() * 4), { to: "scanned", member: m, removals: [...m.tree.keys()].filter((path) => !sourcePaths.has(path)) })
+          break
         case "Switch":
           m.switches++
           for (const x of a.entries) m.tree.set(x.path, sourceOf.get(x)!.value)
+          for (const path of a.removals) m.tree.delete(path)
           m.temps.clear()
           memberStep(m, { _tag: "Switched", errno: 0 })
           break
@@ -253,6 +267,8 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
       case "staged":
         if (d.member.session !== undefined) memberStep(d.member, { _tag: "Staged", index: d.index, errno: d.errno })
         return
+      case "scanned":
+        return memberStep(d.member, { _tag: "Scanned", removals: d.removals, errno: 0 })
       case "member": {
         const m = d.member
         if (m.silent) return
@@ -279,11 +295,13 @@ const cases = fc.integer({ min: 1, max: 4 }).chain((k) =>
       fc.record({
         starts: fc.array(starts, { minLength: 16, maxLength: 16 }),
         silence: fc.constantFrom<Silence>("never", "never", "never", "start", "beforeVote", "afterVote"),
-        failing: fc.oneof(fc.constant([]), fc.constant([]), fc.array(fc.integer({ min: 0, max: 15 }), { maxLength: 2 }))
+        failing: fc.oneof(fc.constant([]), fc.constant([]), fc.array(fc.integer({ min: 0, max: 15 }), { maxLength: 2 })),
+        extras: fc.subarray(EXTRAS)
       }),
       { minLength: k, maxLength: k }
     ),
     allOrNothing: fc.boolean(),
+    delete: fc.boolean(),
     batchSize: fc.integer({ min: 1, max: 6 }),
     window: fc.integer({ min: 1, max: 4 }),
     block: fc.constantFrom(256, 1024)
@@ -301,8 +319,10 @@ describe("native tree transaction: sender and members on a simulated network", (
       expect(stats.afterFinish).toBe(0)
       expect(s.phase).toBe("done")
       const outcomes = new Map(stats.finished!.map((o) => [o.target.address, o]))
-      const newTree = new Map(sources.map((src) => [src.entry.path, src.value]))
-      const restrict = (tree: ReadonlyMap<string, string>) => new Map(sources.map((src) => [src.entry.path, tree.get(src.entry.path)]))
+      const paths = [...sources.map((src) => src.entry.path), ...EXTRAS]
+      const restrict = (tree: ReadonlyMap<string, string>) => new Map(paths.map((path) => [path, tree.get(path)]))
+      /** The new tree: the sender's entries; what it lacks stays unless --delete. */
+      const newTree = (m: SimMember) => new Map([...(c.delete ? [] : m.spec.extras.map((path) => [path, "file old extra"] as const)), ...sources.map((src) => [src.entry.path, src.value] as const)])
 
       const anySwitched = members.some((m) => m.switches > 0)
       for (const m of members) {
@@ -312,7 +332,7 @@ describe("native tree transaction: sender and members on a simulated network", (
         // a member switches once at most, all of its staged entries
         expect(m.switches).toBeLessThanOrEqual(1)
         // THE INVARIANT: entirely old or entirely new
-        expect(restrict(m.tree)).toEqual(restrict(m.switches > 0 ? newTree : m.initial))
+        expect(restrict(m.tree)).toEqual(restrict(m.switches > 0 ? newTree(m) : m.initial))
         if (m.switches > 0) expect(m.vote).toBe("prepared")
         switch (o.outcome) {
           case "committed":
@@ -359,8 +379,8 @@ describe("native tree transaction: sender and members on a simulated network", (
     ([k, seed]) => {
       // 2000 files of 100 bytes, all needed: 12 pieces of 100 + 16 bytes fill a 1400-byte datagram
       const sources = source(Array.from({ length: 2000 }, () => 100)).slice(0, 2000)
-      const specs = Array.from({ length: k }, () => ({ starts: [], silence: "never" as const, failing: [] }))
-      const { members, stats } = simulate(sources, specs, { allOrNothing: false, batchSize: 50, window: 8, block: 1024 }, perfect(seed))
+      const specs = Array.from({ length: k }, () => ({ starts: [], silence: "never" as const, failing: [], extras: [] }))
+      const { members, stats } = simulate(sources, specs, { allOrNothing: false, delete: false, batchSize: 50, window: 8, block: 1024 }, perfect(seed))
       expect(stats.finished!.map((o) => o.outcome)).toEqual(specs.map(() => "committed"))
       const batches = 2000 / 50
       const data = Math.ceil(2000 / 12)
