@@ -360,6 +360,19 @@ const rearm = (s: SenderSession, out: Out) => {
   }
 }
 
+/** What the job is doing, for its progress line: its phase, the entries sent so far, who it is waiting for. */
+export interface Progress {
+  readonly phase: Phase
+  readonly entries: number
+  readonly awaiting: ReadonlyArray<Target>
+}
+
+export const progress = (s: SenderSession): Progress => ({
+  phase: s.phase,
+  entries: s.entryCount,
+  awaiting: [...s.members.values()].filter((m) => !m.lost && m.owed > 0).map((m) => m.target)
+})
+
 export const step = ((s, event, out, now) => {
   if (s.phase === "done") return
   switch (event._tag) {

@@ -70,6 +70,8 @@ describe("txn sender machine", () => {
       times.push(s.deadline)
       out = run(s, s.deadline, { _tag: "Expired" })
     }
+    // B lost: the vote waits for A only
+    expect(Sender.progress(s)).toEqual({ phase: "voting", entries: 1, awaiting: [targets[0]] })
     expect(times).toEqual([400, 800, 1000])
     expect(show(out)).toEqual(["Data 0@0+10", "Prepare", "Deadline 1020"])
     expect(show(run(s, 1001, reply(A, { _tag: "Prepared", txn: TXN })))).toEqual(["Commit", "Deadline 1021"])
