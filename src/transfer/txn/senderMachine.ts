@@ -35,8 +35,11 @@ export type Outcome = "committed" | "failed" | "aborted" | "lost"
 export interface MemberOutcome {
   readonly target: Target
   readonly outcome: Outcome
-  /** The failed entries it named (a failed vote), or its switch's errno at index -1. */
+  /** The failed entries its FAILED vote named (the first `MAX_FAILURES`), and how many failed in all. */
   readonly failures: ReadonlyArray<Failure>
+  readonly failedCount: number
+  /** Its switch's errno (failed, rolled back from its journal); 0 otherwise. */
+  readonly errno: number
   /** Blocks it reported missing and received again. */
   readonly missed: number
 }
@@ -50,6 +53,7 @@ interface Member {
   heard: number
   vote: "prepared" | "failed" | undefined
   failures: ReadonlyArray<Failure>
+  failedCount: number
   final: "committed" | "aborted" | undefined
   errno: number
   missed: number
@@ -118,6 +122,7 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
     heard: now,
     vote: undefined,
     failures: [],
+    failedCount: 0,
     final: undefined,
     errno: 0,
     missed: 0
@@ -244,13 +249,10 @@ const finish = (s: SenderSession, out: Out) => {
 }
 
 const outcomeOf = (m: Member): MemberOutcome => {
-  const base = { target: m.target, missed: m.missed }
-  if (m.lost) return { ...base, outcome: "lost", failures: [] }
-  if (m.vote === "failed") return { ...base, outcome: "failed", failures: m.failures }
-  if (m.final === "committed") {
-    return m.errno === 0 ? { ...base, outcome: "committed", failures: [] } : { ...base, outcome: "failed", failures: [{ index: -1, errno: m.errno }] }
-  }
-  return { ...base, outcome: "aborted", failures: [] }
+  const base = { target: m.target, missed: m.missed, failures: m.failures, failedCount: m.failedCount, errno: m.errno }
+  if (m.lost) return { ...base, outcome: "lost" }
+  if (m.vote === "failed" || m.errno !== 0) return { ...base, outcome: "failed" }
+  return { ...base, outcome: m.final === "committed" ? "committed" : "aborted" }
 }
 
 /** `m` is lost for this transaction: nothing waits for it any more. */
@@ -313,7 +315,7 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
     case "Failed":
       if (s.phase !== "voting" || r === undefined || !r.waiting.has(m)) return
       m.vote = message._tag === "Prepared" ? "prepared" : "failed"
-      if (message._tag === "Failed") m.failures = message.failures
+      if (message._tag === "Failed") (m.failures = message.failures), (m.failedCount = message.count)
       if (answered(s, r, m, now)) roundComplete(s, now, out)
       return
     case "Committed":

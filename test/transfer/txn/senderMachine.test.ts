@@ -98,13 +98,21 @@ describe("txn sender machine", () => {
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "committed", missed: 2 }, { outcome: "committed", missed: 0 }] })
   })
 
+  it("reports a member whose switch failed (and was rolled back) as failed, with its errno", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
+    run(s, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
+    const done = run(s, 2, reply(A, { _tag: "Committed", txn: TXN, errno: 28 }), reply(B, { _tag: "Committed", txn: TXN, errno: 0 }))
+    expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "failed", errno: 28 }, { outcome: "committed", errno: 0 }] })
+  })
+
   it("aborts everywhere on a FAILED vote; a member that voted PREPARED is reported aborted", () => {
     const s = Sender.make(TXN, targets, config(), 0)
     run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
     const out = run(s, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 13 }], count: 1 }))
     expect(show(out)).toContain("Abort")
     const done = run(s, 2, reply(A, { _tag: "Aborted", txn: TXN }), reply(B, { _tag: "Aborted", txn: TXN }))
-    expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "failed", failures: [{ index: 0, errno: 13 }] }] })
+    expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "failed", failures: [{ index: 0, errno: 13 }], failedCount: 1 }] })
   })
 
   it("all or nothing: a member lost before COMMIT (here it restarted: Unknown) aborts everywhere at once", () => {

@@ -346,6 +346,7 @@ describe("native tree transaction: sender and members on a simulated network", (
             const needed = sources.map((_, i) => i).filter((i) => m.spec.failing.includes(i) && m.initial.get(sources[i]!.entry.path) !== sources[i]!.value)
             expect(o.failures.map((f) => f.index).sort((a, b) => a - b)).toEqual(needed.slice(0, MAX_FAILURES))
             expect(o.failures.every((f) => f.errno === EACCES)).toBe(true)
+            expect(o.failedCount).toBe(needed.length)
             break
           }
           case "aborted":
