@@ -79,6 +79,11 @@ export type Event =
   | { readonly _tag: "Staged"; readonly index: number; readonly errno: number }
   /** The driver's answer to `Scan`: the paths to remove, or the errno that broke the scan off. */
   | { readonly _tag: "Scanned"; readonly removals: ReadonlyArray<string>; readonly errno: number }
+  /**
+   * The session timeout passed with no word from the sender (it died): a transaction not switched is discarded,
+   * and the driver forgets it.
+   */
+  | { readonly _tag: "Expired" }
   /** 0, or the switch failed and the driver rolled it back from its journal. */
   | { readonly _tag: "Switched"; readonly errno: number }
 
@@ -240,12 +245,12 @@ const onPrepare = (s: MemberSession, m: Extract<ToMember, { _tag: "Prepare" }>, 
 
 const entries = (s: MemberSession) => [...s.needed.values()].map((n) => n.entry)
 
-const discard = (s: MemberSession, out: Out) => {
+const discard = (s: MemberSession, out: Out, answer = true) => {
   out.push({ _tag: "Discard", entries: entries(s) })
   s.needed.clear()
   s.looking.clear()
   s.state = "aborted"
-  reply(s, out, { _tag: "Aborted", txn: s.txn })
+  if (answer) reply(s, out, { _tag: "Aborted", txn: s.txn })
 }
 
 const onCommit = (s: MemberSession, out: Out) => {
@@ -328,6 +333,9 @@ export const step = ((s, event, out) => {
       return onStaged(s, event, out)
     case "Scanned":
       return onScanned(s, event, out)
+    case "Expired":
+      if (s.state === "receiving" || s.state === "prepared" || s.state === "failed") discard(s, out, false)
+      return
     case "Switched":
       if (s.state !== "switching") return
       s.state = "committed"

@@ -116,6 +116,15 @@ describe("txn member machine", () => {
     expect(run(s, { _tag: "Scanned", removals: [], errno: 5 })).toEqual([{ _tag: "Reply", message: { _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 5 }], count: 1 } }])
   })
 
+  it("discards, unasked, what it staged when the sender fell silent past the session timeout; never after its switch", () => {
+    const { s } = looked()
+    expect(run(s, { _tag: "Expired" }, { _tag: "Expired" })).toEqual([{ _tag: "Discard", entries: [big, small, dir] }])
+    const switched = looked().s
+    run(switched, message(data(piece(0, 0, 4), piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2), piece(1, 0, 3))), message(prepare))
+    run(switched, ...[0, 1, 2].map((index): Member.Event => ({ _tag: "Staged", index, errno: 0 })), message({ _tag: "Commit", txn: TXN }))
+    expect(run(switched, { _tag: "Expired" })).toEqual([])
+  })
+
   it("ignores another transaction's messages", () => {
     const { s } = looked()
     expect(run(s, message({ _tag: "Commit", txn: 6 as TxnId }), message({ ...manifest, txn: 6 as TxnId }))).toEqual([])
