@@ -66,7 +66,7 @@ export const layer = Layer.scopedDiscard(
         if (isMembership(r)) runFork(members.observe(r))
         else handleNow(r, now)
       }
-      receiver.flush()
+      receiver.flush(now)
     }
 
     yield* Effect.acquireRelease(Effect.sync(() => wire.consume(batch)), () => Effect.sync(() => wire.consume(undefined)))

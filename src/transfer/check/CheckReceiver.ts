@@ -38,7 +38,7 @@ export const make = Effect.gen(function*() {
   const hashes = yield* FiberMap.make<string>()
   const runHash = yield* FiberMap.runtime(hashes)<never>()
 
-  const apply = (s: Session, event: Machine.Event) => {
+  const apply = (s: Session, event: Machine.Event, now: number) => {
     const out: Array<Machine.Action> = []
     Machine.step(s.machine, event, out)
     for (const a of out) {
@@ -49,12 +49,12 @@ export const make = Effect.gen(function*() {
         case "Inspect": {
           const found = store.inspectNow(a.path)
           const error = found instanceof StoreError ? found.errno : Option.isNone(found) ? 2 : found.value.kind !== "file" ? 21 : 0
-          apply(s, { _tag: "Inspected", error })
+          apply(s, { _tag: "Inspected", error }, now)
           break
         }
         case "Hash":
-          if (!receive.hold(s, 1, s.lastSeen, `md5 ${a.path}`)) {
-            apply(s, { _tag: "HashFailed", error: EMFILE })
+          if (!receive.hold(s, 1, now, `md5 ${a.path}`)) {
+            apply(s, { _tag: "HashFailed", error: EMFILE }, now)
             break
           }
           runHash(s.key, store.digest(a.path).pipe(
@@ -63,7 +63,7 @@ export const make = Effect.gen(function*() {
               onSuccess: (digest): Machine.Event => ({ _tag: "Hashed", digest }),
               onFailure: (e): Machine.Event => ({ _tag: "HashFailed", error: e.errno })
             }),
-            Effect.flatMap((e) => Effect.sync(() => apply(s, e)))
+            Effect.flatMap((e) => Effect.clockWith((c) => Effect.sync(() => apply(s, e, c.unsafeCurrentTimeMillis()))))
           ))
           break
         case "StopHash":
@@ -96,7 +96,7 @@ export const make = Effect.gen(function*() {
     }
     s.lastSeen = now
     s.request = header
-    apply(s, { _tag: "Request", nstate: header.nstate })
+    apply(s, { _tag: "Request", nstate: header.nstate }, now)
     return true
   }
 

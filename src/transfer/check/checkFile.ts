@@ -25,7 +25,7 @@ export const checkFile = (
   progress: Progress
 ): Effect.Effect<ReadonlyArray<HostOutcome>> =>
   Effect.async((resume) => {
-    const state = Machine.make(t.reqid, t.path, t.digest, t.targets, sessions.now())
+    const state = Machine.make(t.reqid, t.path, t.digest, t.targets, context, sessions.now())
     progress.peers = state.peers
     const driven = sessions.drive<Machine.CheckSession, Extract<Machine.Event, { _tag: "Ack" }>, Extract<Machine.Action, { _tag: "Finished" }>>({
       reqid: t.reqid,
@@ -33,7 +33,6 @@ export const checkFile = (
       flags: 0,
       unicast: t.unicast,
       state,
-      context,
       step: Machine.step,
       ack: ({ from, message: { header } }) => ({ _tag: "Ack", from: from.address, state: header.nstate as RecvStateValue, error: header.error }),
       perform: (finished) => resume(Effect.succeed(finished.hosts))

@@ -8,6 +8,7 @@ import { RecvState, type RecvStateValue, SendState } from "../../protocol/consta
 import { describeErrno } from "../../protocol/errno.js"
 import type { Payload, ReqId } from "../../protocol/message.js"
 import type { HostOutcome } from "../../domain/outcome.js"
+import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 
@@ -24,8 +25,8 @@ export type Event = RoundEvent | { readonly _tag: "Ack"; readonly from: string; 
 
 export type Action = Transmit | Deadline | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome> }
 
-export const make = (reqid: ReqId, path: string, digest: Uint8Array, targets: ReadonlyArray<Target>, now: number): CheckSession =>
-  Rounds.withRounds(targets, now, SendState.OPEN, {
+export const make = (reqid: ReqId, path: string, digest: Uint8Array, targets: ReadonlyArray<Target>, context: RoundContext, now: number): CheckSession =>
+  Rounds.withRounds(targets, context, now, SendState.OPEN, {
     reqid,
     path,
     mhash: { _tag: "Mhash", digest, path },
@@ -39,18 +40,18 @@ const isFinal = (state: number) =>
 const everyone = (_: Peer) => true
 const hashing = (p: Peer) => !p.lost && !isFinal(p.result)
 
-const complete = (s: CheckSession, c: RoundContext, now: number, out: Array<Action>): void => {
+const complete = (s: CheckSession, now: number, out: Array<Action>): void => {
   Rounds.complete(s)
   if (s.phase === SendState.CLOSE) return finish(s, out)
   if ([...s.peers.values()].some(hashing)) {
     s.pausing = true
-    return Rounds.pause(s, now + c.maxWait, out)
+    return Rounds.pause(s, now + s.context.maxWait, out)
   }
-  closeRound(s, c, now, out)
+  closeRound(s, now, out)
 }
 
-const closeRound = (s: CheckSession, c: RoundContext, now: number, out: Array<Action>) => {
-  if (!Rounds.begin(s, c, now, SendState.CLOSE, everyone, s.mhash, 0, out)) complete(s, c, now, out)
+const closeRound = (s: CheckSession, now: number, out: Array<Action>) => {
+  if (!Rounds.begin(s, now, SendState.CLOSE, everyone, s.mhash, 0, out)) complete(s, now, out)
 }
 
 const finish = (s: CheckSession, out: Array<Action>) => {
@@ -59,41 +60,41 @@ const finish = (s: CheckSession, out: Array<Action>) => {
   out.push({ _tag: "Finished", hosts: [...s.peers.values()].map(outcomeOf) })
 }
 
-const onAck = (s: CheckSession, c: RoundContext, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
+const onAck = (s: CheckSession, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
   const peer = s.peers.get(e.from)
   if (peer === undefined || peer.lost) return
   const news = isFinal(e.state) && !isFinal(peer.result)
   if (news) (peer.result = e.state), (peer.error = e.error)
   if (s.pausing) {
     // the last result in: no need to wait out the poll interval
-    if (news && ![...s.peers.values()].some(hashing)) (s.pausing = false), closeRound(s, c, now, out)
+    if (news && ![...s.peers.values()].some(hashing)) (s.pausing = false), closeRound(s, now, out)
     return
   }
   const answers = s.phase === SendState.CLOSE ? e.state === RecvState.CLOSE : e.state !== RecvState.CLOSE
-  if (answers && Rounds.answered(s, c, now, peer, e.state)) complete(s, c, now, out)
+  if (answers && Rounds.answered(s, now, peer, e.state)) complete(s, now, out)
 }
 
-const onExpired = (s: CheckSession, c: RoundContext, now: number, out: Array<Action>) => {
-  if (!s.pausing) return void (Rounds.expired(s, c, now, out) && complete(s, c, now, out))
+const onExpired = (s: CheckSession, now: number, out: Array<Action>) => {
+  if (!s.pausing) return void (Rounds.expired(s, now, out) && complete(s, now, out))
   if (now < s.deadline) return
   s.pausing = false
-  if (!Rounds.begin(s, c, now, SendState.OPEN, hashing, s.mhash, 0, out)) complete(s, c, now, out)
+  if (!Rounds.begin(s, now, SendState.OPEN, hashing, s.mhash, 0, out)) complete(s, now, out)
 }
 
-export const step = (s: CheckSession, c: RoundContext, event: Event, now: number, out: Array<Action>): void => {
+export const step = ((s, event, out, now) => {
   if (s.done) return
   switch (event._tag) {
     case "Start":
-      if (!Rounds.begin(s, c, now, SendState.OPEN, everyone, s.mhash, 0, out)) complete(s, c, now, out)
+      if (!Rounds.begin(s, now, SendState.OPEN, everyone, s.mhash, 0, out)) complete(s, now, out)
       return
     case "Ack":
-      return onAck(s, c, now, event, out)
+      return onAck(s, now, event, out)
     case "Expired":
-      return onExpired(s, c, now, out)
+      return onExpired(s, now, out)
     default:
       return event satisfies never
   }
-}
+}) satisfies Machine<CheckSession, Event, Action>
 
 /** What the check found on one member. */
 const outcomeOf = (p: Peer): HostOutcome => {

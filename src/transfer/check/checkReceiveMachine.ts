@@ -6,6 +6,7 @@
  * and `Hash` and steps their results; a session is mutated in place.
  */
 import { RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import type { Machine } from "../engine/machine.js"
 
 export interface CheckReceiveSession {
   state: RecvStateValue
@@ -49,7 +50,7 @@ const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every(
 
 const reply = (s: CheckReceiveSession, out: Array<Action>): void => void out.push({ _tag: "Reply", state: s.state, error: s.error })
 
-export const step = (s: CheckReceiveSession, event: Event, out: Array<Action>): void => {
+export const step = ((s, event, out) => {
   if (s.ended) return
   switch (event._tag) {
     case "Request":
@@ -79,4 +80,4 @@ export const step = (s: CheckReceiveSession, event: Event, out: Array<Action>): 
     default:
       return event satisfies never
   }
-}
+}) satisfies Machine<CheckReceiveSession, Event, Action>

@@ -43,7 +43,7 @@ export const make = Effect.gen(function*() {
       return !(here instanceof StoreError) && Option.isNone(here)
     }).map((r): DelRecord => ({ value: 0, path: r.path }))
 
-  const apply = (s: Session, header: Header, event: Machine.Event) => {
+  const apply = (s: Session, header: Header, event: Machine.Event, now: number) => {
     const out: Array<Machine.Action> = []
     Machine.step(s.machine, event, out)
     for (const a of out) {
@@ -55,7 +55,7 @@ export const make = Effect.gen(function*() {
           })
           break
         case "Lookup":
-          apply(s, header, { _tag: "LookedUp", lacking: lacking(a.records) })
+          apply(s, header, { _tag: "LookedUp", lacking: lacking(a.records) }, now)
           break
         case "Report": {
           const report = reports.get(header.seqno as ReqId)
@@ -79,7 +79,7 @@ export const make = Effect.gen(function*() {
       if (s === undefined) return true
     }
     s.lastSeen = now
-    apply(s, header, { _tag: "Request", nstate: header.nstate, records: payload._tag === "DelRecords" ? payload.records : undefined })
+    apply(s, header, { _tag: "Request", nstate: header.nstate, records: payload._tag === "DelRecords" ? payload.records : undefined }, now)
     return true
   }
 

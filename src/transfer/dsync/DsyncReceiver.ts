@@ -59,7 +59,7 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
     // a flood repeats these by the thousand
     const notice = rateLimitedLog<"order" | "patterns">(warn)
 
-    const apply = (s: Session, header: Header, event: Machine.Event) => {
+    const apply = (s: Session, header: Header, event: Machine.Event, now: number) => {
       const out: Array<Machine.Action> = []
       Machine.step(s.machine, event, out)
       for (const a of out) {
@@ -77,11 +77,11 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
             stop(s)
             break
           case "Warn":
-            notice("order", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, s.lastSeen)
+            notice("order", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, now)
             break
           case "TooMany":
             wire.refused("refusedPatterns")
-            notice("patterns", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, s.lastSeen)
+            notice("patterns", `dsync of ${s.path} from ${s.from.address}: ${a.message}`, now)
             break
           case "End":
             table.remove(s.key)
@@ -130,14 +130,13 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
       if (batch.length === 0 && over) return done(s, true)
       // the turn's steps are spent on entries passed over: the walk goes on in a later turn (unless stopped)
       if (batch.length === 0) return void runFork(Effect.zipRight(yieldToEventLoop, Effect.sync(() => s.machine.work === "running" && nextDel(s))))
-      const state = Del.make(wire.nextReqIdNow(), s.terminator!.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, sessions.now())
+      const state = Del.make(wire.nextReqIdNow(), s.terminator!.reqid, batch, { host: s.from.address, address: s.from.address, port: s.from.port }, context, sessions.now())
       work.del = sessions.drive<Del.DelSession, Del.Event, Exclude<Del.Action, { _tag: "Transmit" | "Deadline" }>>({
         reqid: state.reqid,
         opcode: Opcode.DEL,
         flags: s.flags & (Flag.DRYRUN | Flag.RECURS),
         unicast: true,
         state,
-        context,
         step: Del.step,
         ack: ({ from, message: { header, payload } }) => ({
           _tag: "Ack",
@@ -156,7 +155,7 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
 
     const done = (s: Session, complete: boolean) => {
       if (s.work !== undefined) s.work.del = undefined
-      apply(s, s.terminator!, { _tag: "WorkDone", complete })
+      apply(s, s.terminator!, { _tag: "WorkDone", complete }, sessions.now())
     }
 
     const start = (s: Session, patterns: ReadonlyArray<string>) => {
@@ -192,7 +191,7 @@ export const make = (options: { readonly readonly: boolean; readonly rounds: Rou
       }
       if (header.nstate === SendState.DATA && payload._tag !== "ExcludePatterns") return false
       s.lastSeen = now
-      apply(s, header, { _tag: "Request", nstate: header.nstate, seqno: header.seqno, patterns: payload._tag === "ExcludePatterns" ? payload.patterns : undefined })
+      apply(s, header, { _tag: "Request", nstate: header.nstate, seqno: header.seqno, patterns: payload._tag === "ExcludePatterns" ? payload.patterns : undefined }, now)
       return true
     }
 

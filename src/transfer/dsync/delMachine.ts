@@ -8,6 +8,7 @@
  */
 import { RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import type { DelRecord, ReqId } from "../../protocol/message.js"
+import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 
@@ -43,8 +44,8 @@ export type Action =
   /** `complete`: the requester went through the whole session (false: it fell silent). */
   | { readonly _tag: "Finished"; readonly complete: boolean }
 
-export const make = (reqid: ReqId, dsync: number, records: ReadonlyArray<DelRecord>, requester: Target, now: number): DelSession =>
-  Rounds.withRounds([requester], now, SendState.OPEN, {
+export const make = (reqid: ReqId, dsync: number, records: ReadonlyArray<DelRecord>, requester: Target, context: RoundContext, now: number): DelSession =>
+  Rounds.withRounds([requester], context, now, SendState.OPEN, {
     reqid,
     dsync,
     records,
@@ -71,15 +72,15 @@ const answers = (s: DelSession, e: Extract<Event, { _tag: "Ack" }>) => {
   }
 }
 
-const round = (s: DelSession, c: RoundContext, now: number, nstate: number, records: ReadonlyArray<DelRecord>, out: Array<Action>) => {
-  if (!Rounds.begin(s, c, now, nstate, everyone, { _tag: "DelRecords", records }, s.dsync, out)) complete(s, c, now, out)
+const round = (s: DelSession, now: number, nstate: number, records: ReadonlyArray<DelRecord>, out: Array<Action>) => {
+  if (!Rounds.begin(s, now, nstate, everyone, { _tag: "DelRecords", records }, s.dsync, out)) complete(s, now, out)
 }
 
-const complete = (s: DelSession, c: RoundContext, now: number, out: Array<Action>): void => {
+const complete = (s: DelSession, now: number, out: Array<Action>): void => {
   Rounds.complete(s)
   const lost = [...s.peers.values()].some((p) => p.lost)
   if (lost || s.phase === SendState.CLOSE) return finish(s, !lost, out)
-  if (s.phase === SendState.DATA) return round(s, c, now, SendState.CLOSE, [], out)
+  if (s.phase === SendState.DATA) return round(s, now, SendState.CLOSE, [], out)
   // only paths we listed ourselves: the requester cannot name anything else for deletion
   const listed = new Set(s.records.map((r) => r.path))
   s.removing = true
@@ -92,27 +93,27 @@ const finish = (s: DelSession, complete: boolean, out: Array<Action>) => {
   out.push({ _tag: "Finished", complete })
 }
 
-export const step = (s: DelSession, c: RoundContext, event: Event, now: number, out: Array<Action>): void => {
+export const step = ((s, event, out, now) => {
   if (s.done) return
   switch (event._tag) {
     case "Start":
-      return round(s, c, now, SendState.OPEN, s.records, out)
+      return round(s, now, SendState.OPEN, s.records, out)
     case "Ack": {
       const peer = s.peers.get(event.from)
       if (peer === undefined || peer.lost) return
       if (!answers(s, event) || !s.waiting.has(peer)) return
       if (s.phase === SendState.OPEN && event.records !== undefined) s.lacks = event.records
-      if (Rounds.answered(s, c, now, peer, event.state)) complete(s, c, now, out)
+      if (Rounds.answered(s, now, peer, event.state)) complete(s, now, out)
       return
     }
     case "Expired":
-      return void (Rounds.expired(s, c, now, out) && complete(s, c, now, out))
+      return void (Rounds.expired(s, now, out) && complete(s, now, out))
     case "Removed":
       if (!s.removing) return
       s.removing = false
-      if (event.results.length === 0) return round(s, c, now, SendState.CLOSE, [], out)
-      return round(s, c, now, SendState.DATA, event.results, out)
+      if (event.results.length === 0) return round(s, now, SendState.CLOSE, [], out)
+      return round(s, now, SendState.DATA, event.results, out)
     default:
       return event satisfies never
   }
-}
+}) satisfies Machine<DelSession, Event, Action>

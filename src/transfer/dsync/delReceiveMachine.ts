@@ -7,6 +7,7 @@
  * CLOSE is answered again (the member may have missed our answer).
  */
 import { RecvState, SendState } from "../../protocol/constants.js"
+import type { Machine } from "../engine/machine.js"
 import type { DelRecord } from "../../protocol/message.js"
 
 export interface DelReceiveSession {
@@ -33,7 +34,7 @@ export const opens = (nstate: number) => nstate === SendState.OPEN
 
 export const make = (): DelReceiveSession => ({ answer: undefined, reported: false, ended: false })
 
-export const step = (s: DelReceiveSession, event: Event, out: Array<Action>): void => {
+export const step = ((s, event, out) => {
   if (s.ended) {
     if (event._tag === "Request" && event.nstate === SendState.CLOSE) out.push({ _tag: "Ack", state: RecvState.CLOSE, records: undefined })
     return
@@ -56,4 +57,4 @@ export const step = (s: DelReceiveSession, event: Event, out: Array<Action>): vo
       s.ended = true
       return void out.push({ _tag: "Ack", state: RecvState.CLOSE, records: undefined })
   }
-}
+}) satisfies Machine<DelReceiveSession, Event, Action>

@@ -32,7 +32,7 @@ export const dsync = (
   report: (r: DeleteReport) => void
 ): Effect.Effect<Omit<Extract<Machine.Action, { _tag: "Finished" }>, "_tag">> =>
   Effect.async((resume) => {
-    const state = Machine.make(t.reqid, t, t.targets, sessions.now())
+    const state = Machine.make(t.reqid, t, t.targets, context, sessions.now())
     registry.register(t.reqid, report)
     const driven = sessions.drive<Machine.DsyncSession, Extract<Machine.Event, { _tag: "Ack" }>, Extract<Machine.Action, { _tag: "Finished" }>>({
       reqid: t.reqid,
@@ -40,7 +40,6 @@ export const dsync = (
       flags: state.flags,
       unicast: t.unicast,
       state,
-      context,
       step: Machine.step,
       ack: ({ from, message: { header } }) => ({ _tag: "Ack", from: from.address, state: header.nstate as RecvStateValue, seqno: header.seqno }),
       perform: (finished) => {

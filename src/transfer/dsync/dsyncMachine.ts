@@ -11,6 +11,7 @@
 import { Flag, MAX_PAYLOAD, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import type { Payload, ReqId } from "../../protocol/message.js"
 import { utf8Length } from "../../protocol/text.js"
+import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 
@@ -59,8 +60,8 @@ export interface DsyncRequest {
 
 const flagsOf = (r: DsyncRequest) => (r.dryRun ? Flag.DRYRUN : 0) | (r.recursive ? Flag.RECURS : 0)
 
-export const make = (reqid: ReqId, r: DsyncRequest, targets: ReadonlyArray<Target>, now: number): DsyncSession =>
-  Rounds.withRounds(targets, now, SendState.OPEN, {
+export const make = (reqid: ReqId, r: DsyncRequest, targets: ReadonlyArray<Target>, context: RoundContext, now: number): DsyncSession =>
+  Rounds.withRounds(targets, context, now, SendState.OPEN, {
     reqid,
     flags: flagsOf(r),
     path: { _tag: "DsyncPath", path: r.path === "." ? "." : `./${r.path}` },
@@ -77,35 +78,35 @@ const nothing: Payload = { _tag: "Opaque", bytes: new Uint8Array(0) }
 /** Answered CLOSE's round with OPEN and has not said it is over since. */
 const busy = (p: Peer) => !p.lost && p.state === RecvState.OPEN && p.result === RecvState.NONE
 
-const round = (s: DsyncSession, c: RoundContext, now: number, nstate: number, who: (p: Peer) => boolean, payload: Payload, seqno: number, out: Array<Action>) => {
-  if (!Rounds.begin(s, c, now, nstate, who, payload, seqno, out)) complete(s, c, now, out)
+const round = (s: DsyncSession, now: number, nstate: number, who: (p: Peer) => boolean, payload: Payload, seqno: number, out: Array<Action>) => {
+  if (!Rounds.begin(s, now, nstate, who, payload, seqno, out)) complete(s, now, out)
 }
 
 /** The next exclude batch, or the terminator once they are all sent. */
-const patterns = (s: DsyncSession, c: RoundContext, now: number, out: Array<Action>) => {
+const patterns = (s: DsyncSession, now: number, out: Array<Action>) => {
   const batch = s.batches[s.batch]
   if (batch === undefined) {
     s.expect = s.sent + 1
-    return round(s, c, now, SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: [] }, s.expect, out)
+    return round(s, now, SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: [] }, s.expect, out)
   }
   s.batch++
   s.sent += batch.length
   s.expect = s.sent
-  round(s, c, now, SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: batch }, s.sent, out)
+  round(s, now, SendState.DATA, everyone, { _tag: "ExcludePatterns", patterns: batch }, s.sent, out)
 }
 
-const complete = (s: DsyncSession, c: RoundContext, now: number, out: Array<Action>): void => {
+const complete = (s: DsyncSession, now: number, out: Array<Action>): void => {
   Rounds.complete(s)
   switch (s.phase) {
     case SendState.OPEN:
-      return patterns(s, c, now, out)
+      return patterns(s, now, out)
     case SendState.DATA:
-      if (s.expect === s.sent + 1) return round(s, c, now, SendState.CLOSE, everyone, nothing, 0, out)
-      return patterns(s, c, now, out)
+      if (s.expect === s.sent + 1) return round(s, now, SendState.CLOSE, everyone, nothing, 0, out)
+      return patterns(s, now, out)
     case SendState.CLOSE:
       if (![...s.peers.values()].some(busy)) return finish(s, out)
       s.pausing = true
-      return Rounds.pause(s, now + c.maxWait, out)
+      return Rounds.pause(s, now + s.context.maxWait, out)
   }
 }
 
@@ -134,7 +135,7 @@ const answers = (s: DsyncSession, e: Extract<Event, { _tag: "Ack" }>) => {
   }
 }
 
-const onAck = (s: DsyncSession, c: RoundContext, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
+const onAck = (s: DsyncSession, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
   const peer = s.peers.get(e.from)
   if (peer === undefined || peer.lost) return
   // the first word that a member's scan is over stands: done (CLOSE) or broken off (BREAK)
@@ -145,26 +146,26 @@ const onAck = (s: DsyncSession, c: RoundContext, now: number, e: Extract<Event, 
     if (news && ![...s.peers.values()].some(busy)) (s.pausing = false), finish(s, out)
     return
   }
-  if (answers(s, e) && Rounds.answered(s, c, now, peer, e.state)) complete(s, c, now, out)
+  if (answers(s, e) && Rounds.answered(s, now, peer, e.state)) complete(s, now, out)
 }
 
-const onExpired = (s: DsyncSession, c: RoundContext, now: number, out: Array<Action>) => {
-  if (!s.pausing) return void (Rounds.expired(s, c, now, out) && complete(s, c, now, out))
+const onExpired = (s: DsyncSession, now: number, out: Array<Action>) => {
+  if (!s.pausing) return void (Rounds.expired(s, now, out) && complete(s, now, out))
   if (now < s.deadline) return
   s.pausing = false
-  round(s, c, now, SendState.CLOSE, busy, nothing, 0, out)
+  round(s, now, SendState.CLOSE, busy, nothing, 0, out)
 }
 
-export const step = (s: DsyncSession, c: RoundContext, event: Event, now: number, out: Array<Action>): void => {
+export const step = ((s, event, out, now) => {
   if (s.done) return
   switch (event._tag) {
     case "Start":
-      return round(s, c, now, SendState.OPEN, everyone, s.path, 0, out)
+      return round(s, now, SendState.OPEN, everyone, s.path, 0, out)
     case "Ack":
-      return onAck(s, c, now, event, out)
+      return onAck(s, now, event, out)
     case "Expired":
-      return onExpired(s, c, now, out)
+      return onExpired(s, now, out)
     default:
       return event satisfies never
   }
-}
+}) satisfies Machine<DsyncSession, Event, Action>

@@ -11,6 +11,7 @@
  * its patterns are dropped and it deletes nothing — never a walk with part of the excludes.
  */
 import { RecvState, SendState } from "../../protocol/constants.js"
+import type { Machine } from "../engine/machine.js"
 import { utf8Length } from "../../protocol/text.js"
 
 /** More than any real exclude list (makuosan's msync sends each pattern as one console command). */
@@ -85,7 +86,7 @@ const onData = (s: DsyncReceiveSession, seqno: number, patterns: ReadonlyArray<s
   ack(RecvState.OPEN, out)
 }
 
-export const step = (s: DsyncReceiveSession, event: Event, out: Array<Action>): void => {
+export const step = ((s, event, out) => {
   if (s.ended) return
   if (event._tag === "WorkDone") {
     if (s.work !== "running") return
@@ -113,4 +114,4 @@ export const step = (s: DsyncReceiveSession, event: Event, out: Array<Action>): 
       out.push({ _tag: "End" })
       return ack(RecvState.BREAK, out)
   }
-}
+}) satisfies Machine<DsyncReceiveSession, Event, Action>

@@ -153,7 +153,7 @@ export const make = Effect.gen(function*() {
   /** Steps the transfer's machine with `event` and carries out what it asks, except blocks to send (returned). */
   const apply = (live: Live, event: Machine.Event): Extract<Machine.Action, { _tag: "Blocks" }> | undefined => {
     const out: Array<Machine.Action> = []
-    Machine.step(live.t, live.job.context, event, now(), out)
+    Machine.step(live.t, event, out, now())
     let blocks: Extract<Machine.Action, { _tag: "Blocks" }> | undefined
     for (const a of out) {
       if (a._tag === "Blocks") blocks = a
@@ -181,7 +181,7 @@ export const make = Effect.gen(function*() {
 
   const open = (state: JobState, file: FileToSend) => {
     const reqid = wire.nextReqIdNow()
-    const t = Machine.make(reqid, file.mstat, file.flags, file.targets, now())
+    const t = Machine.make(reqid, file.mstat, file.flags, file.targets, state.context, now())
     const live: Live = {
       reqid,
       opcode: Opcode.SEND,

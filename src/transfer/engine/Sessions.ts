@@ -12,7 +12,8 @@ import { type Received, Wire } from "../../net/Wire.js"
 import type { ReqId } from "../../protocol/message.js"
 import { Acks } from "../Acks.js"
 import { Timers } from "../Timers.js"
-import { type Deadline, makeRttEstimator, type RoundContext, type RoundEvent, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
+import type { Machine } from "./machine.js"
+import { type Deadline, makeRttEstimator, type RoundEvent, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
 import { makeTimerHeap } from "./timerHeap.js"
 
 export interface Session {
@@ -27,15 +28,14 @@ export interface Session {
   readonly expire: (now: number) => void
 }
 
-/** A machine with its state, run as a session by `drive`. */
-export interface Machine<S extends Rounds, E, A extends { readonly _tag: string }> {
+/** A sending machine with its state, run as a session by `drive`. */
+export interface Sending<S extends Rounds, E, A extends { readonly _tag: string }> {
   readonly reqid: ReqId
   readonly opcode: number
   readonly flags: number
   readonly unicast: boolean
   readonly state: S
-  readonly context: RoundContext
-  readonly step: (s: S, c: RoundContext, event: E | RoundEvent, now: number, out: Array<A | Transmit | Deadline>) => void
+  readonly step: Machine<S, E | RoundEvent, A | Transmit | Deadline>
   /** The machine's event for an ACK of the session. */
   readonly ack: (received: Received) => E
   /** Carries out the machine's own actions; a `Finished` one comes after the session is closed. */
@@ -62,7 +62,7 @@ export interface SessionsShape {
   /** The group, or under `-t` each member still in the session. */
   readonly destinations: (session: Session) => ReadonlyArray<Destination>
   /** Opens a session for the machine and steps it with `Start`. */
-  readonly drive: <S extends Rounds, E, A extends { readonly _tag: string }>(machine: Machine<S, E, A>) => Driven<E>
+  readonly drive: <S extends Rounds, E, A extends { readonly _tag: string }>(machine: Sending<S, E, A>) => Driven<E>
 }
 
 export class Sessions extends Context.Tag("makuo/Sessions")<Sessions, SessionsShape>() {}
@@ -124,12 +124,12 @@ export const make = Effect.gen(function*() {
     arm(at)
   }
 
-  const drive = <S extends Rounds, E, A extends { readonly _tag: string }>(m: Machine<S, E, A>): Driven<E> => {
+  const drive = <S extends Rounds, E, A extends { readonly _tag: string }>(m: Sending<S, E, A>): Driven<E> => {
     let closed = false
     const apply = (event: E | RoundEvent) => {
       if (closed) return
       const out: Array<A | Transmit | Deadline> = []
-      m.step(m.state, m.context, event, now(), out)
+      m.step(m.state, event, out, now())
       for (const a of out) {
         if (a._tag === "Transmit") transmit(session, a as Transmit)
         else if (a._tag === "Deadline") deadline(session, (a as Deadline).at)

@@ -89,7 +89,9 @@ export interface Actions {
   readonly push: (...actions: Array<Transmit | Deadline>) => unknown
 }
 
-export interface Rounds {
+export interface Rounds<C extends RoundContext = RoundContext> {
+  /** The session's timing (and, for a SEND, its pacing): the machine's own, read by every step. */
+  readonly context: C
   readonly peers: ReadonlyMap<string, Peer>
   /** The state of the current request. */
   phase: number
@@ -105,7 +107,8 @@ export interface Rounds {
   rounds: number
 }
 
-export const makeRounds = (targets: ReadonlyArray<Target>, now: number, phase: number): Rounds => ({
+export const makeRounds = <C extends RoundContext>(targets: ReadonlyArray<Target>, context: C, now: number, phase: number): Rounds<C> => ({
+  context,
   peers: new Map(targets.map((target) => [target.address, { target, state: undefined, result: RecvState.NONE, error: 0, lost: false, missed: 0 }])),
   phase,
   ostate: 0,
@@ -122,8 +125,13 @@ export const makeRounds = (targets: ReadonlyArray<Target>, now: number, phase: n
  * turns a spread of this many properties into a dictionary-mode object, ~15× slower to build and to read — per
  * file, on the hot path.
  */
-export const withRounds = <S extends object>(targets: ReadonlyArray<Target>, now: number, phase: number, own: S): Rounds & S =>
-  Object.assign(makeRounds(targets, now, phase), own)
+export const withRounds = <C extends RoundContext, S extends object>(
+  targets: ReadonlyArray<Target>,
+  context: C,
+  now: number,
+  phase: number,
+  own: S
+): Rounds<C> & S => Object.assign(makeRounds(targets, context, now, phase), own)
 
 /**
  * Starts a round: the members `who` selects wait for an answer to `nstate`. False when nobody is to be waited
@@ -131,7 +139,6 @@ export const withRounds = <S extends object>(targets: ReadonlyArray<Target>, now
  */
 export const begin = (
   r: Rounds,
-  c: RoundContext,
   now: number,
   nstate: number,
   who: (p: Peer) => boolean,
@@ -148,7 +155,7 @@ export const begin = (
   if (r.waiting.size === 0) return (r.deadline = Infinity), false
   r.request = { _tag: "Transmit", nstate, ostate: r.ostate, seqno, payload }
   r.roundStart = now
-  r.wait = c.rtt.rto(c.maxWait)
+  r.wait = r.context.rtt.rto(r.context.maxWait)
   r.deadline = now + r.wait
   out.push(r.request, { _tag: "Deadline", at: r.deadline })
   return true
@@ -161,11 +168,11 @@ export const complete = (r: Rounds) => {
 }
 
 /** `peer` has answered the round (in `state`); true when it was the last one waited for. */
-export const answered = (r: Rounds, c: RoundContext, now: number, peer: Peer, state: RecvStateValue): boolean => {
+export const answered = (r: Rounds, now: number, peer: Peer, state: RecvStateValue): boolean => {
   peer.state = state
   if (!r.waiting.delete(peer)) return false
   // timed from the request's first transmission even when it answers a retransmission: never shorter than the truth
-  c.rtt.sample(now - r.roundStart)
+  r.context.rtt.sample(now - r.roundStart)
   return r.waiting.size === 0
 }
 
@@ -173,14 +180,14 @@ export const answered = (r: Rounds, c: RoundContext, now: number, peer: Peer, st
  * The deadline of a round has passed: the request goes again, or after `timeout` of silence the members still
  * waited for are lost. True when the round is complete that way.
  */
-export const expired = (r: Rounds, c: RoundContext, now: number, out: Actions): boolean => {
+export const expired = (r: Rounds, now: number, out: Actions): boolean => {
   if (r.waiting.size === 0 || now < r.deadline) return false
-  if (now - r.roundStart >= c.timeout) {
+  if (now - r.roundStart >= r.context.timeout) {
     for (const p of r.waiting) p.lost = true
     r.waiting.clear()
     return true
   }
-  r.wait = Math.min(c.maxWait, r.wait * 2)
+  r.wait = Math.min(r.context.maxWait, r.wait * 2)
   r.deadline = now + r.wait
   out.push(r.request, { _tag: "Deadline", at: r.deadline })
   return false

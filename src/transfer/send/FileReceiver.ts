@@ -71,7 +71,7 @@ interface WriteRun {
 const MAX_RUN = 256
 
 interface Entry extends Slot {
-  session: Session
+  readonly session: Session
   temp: TempFile | undefined
   /** The parent directory kept open from the decision to the temp file's creation (files to update only). */
   parent: Parent | undefined
@@ -89,8 +89,8 @@ export interface FileReceiverShape {
   readonly handle: RequestHandler
   /** The hot path: one SEND DATA datagram; its block joins the session's run of consecutive blocks. */
   readonly data: (datagram: DataDatagram, now: number) => void
-  /** Writes the blocks `data` collected (the router calls it when a batch of datagrams ends). */
-  readonly flush: () => void
+  /** Writes the blocks `data` collected (the router calls it when a batch of datagrams ends, at `now`). */
+  readonly flush: (now: number) => void
   readonly sessions: Effect.Effect<ReadonlyArray<{ readonly path: string; readonly from: string; readonly phase: string; readonly blocks: number; readonly missing: number }>>
 }
 
@@ -232,32 +232,32 @@ export const make = (config: ReceiverConfig) =>
     const dirty = new Set<Entry>()
 
     /** Writes the entry's run; true when the write failed (and the session has been told). */
-    const writeRun = (entry: Entry): boolean => {
+    const writeRun = (entry: Entry, now: number): boolean => {
       const run = entry.run
       const t = entry.temp
       entry.run = undefined
       if (run === undefined || t === undefined) return false
       const failed = store.writevNow(t, run.offset, run.buffers)
       if (failed === undefined) return false
-      noteFailure("write", entry, failed, entry.lastSeen)
-      advance(entry, { _tag: "WriteFailed", error: failed.errno })
+      noteFailure("write", entry, failed, now)
+      advance(entry, { _tag: "WriteFailed", error: failed.errno }, now)
       return true
     }
 
-    const flush = () => {
-      for (const entry of dirty) writeRun(entry)
+    const flush = (now: number) => {
+      for (const entry of dirty) writeRun(entry, now)
       dirty.clear()
     }
 
     /** Adds a block to the entry's run; a block that does not continue the run writes the run first. */
-    const collect = (entry: Entry, offset: number, bytes: Uint8Array) => {
+    const collect = (entry: Entry, offset: number, bytes: Uint8Array, now: number) => {
       const run = entry.run
       if (run !== undefined && run.end === offset && run.buffers.length < MAX_RUN) {
         run.buffers.push(bytes)
         run.end += bytes.length
         return
       }
-      if (run !== undefined && writeRun(entry)) return
+      if (run !== undefined && writeRun(entry, now)) return
       entry.run = { offset, end: offset + bytes.length, buffers: [bytes] }
       dirty.add(entry)
     }
@@ -270,7 +270,7 @@ export const make = (config: ReceiverConfig) =>
           : emptyPayload
       })
 
-    const perform = (entry: Entry, action: Action): void => {
+    const perform = (entry: Entry, action: Action, now: number): void => {
       switch (action._tag) {
         case "Reply": {
           const s = entry.session
@@ -279,15 +279,15 @@ export const make = (config: ReceiverConfig) =>
         case "Echo":
           return send(entry, wire.ack(action.request, action.state), undefined)
         case "Decide":
-          return advance(entry, decision(entry))
+          return advance(entry, decision(entry), now)
         case "Open":
-          return advance(entry, open(entry))
+          return advance(entry, open(entry), now)
         case "Write":
-          if (entry.temp !== undefined) collect(entry, action.block * BLOCK_SIZE, action.bytes)
+          if (entry.temp !== undefined) collect(entry, action.block * BLOCK_SIZE, action.bytes, now)
           return
         case "Commit":
-          if (writeRun(entry)) return
-          return advance(entry, commit(entry))
+          if (writeRun(entry, now)) return
+          return advance(entry, commit(entry), now)
         case "Discard":
           return discard(entry)
         case "Release":
@@ -299,10 +299,10 @@ export const make = (config: ReceiverConfig) =>
     }
 
     /** Steps the session's machine with `event`, then carries out its actions in order. */
-    const advance = (entry: Entry, event: Event): void => {
-      const next = step(entry.session, event)
-      entry.session = next.session
-      for (const a of next.actions) perform(entry, a)
+    const advance = (entry: Entry, event: Event, now: number): void => {
+      const out: Array<Action> = []
+      step(entry.session, event, out)
+      for (const a of out) perform(entry, a, now)
     }
 
     const handle = ({ from, message }: Received, now: number): boolean => {
@@ -339,7 +339,7 @@ export const make = (config: ReceiverConfig) =>
       if (entry === undefined) return header.nstate === SendState.DATA
       entry.lastSeen = now
       entry.request = header
-      advance(entry, { _tag: "Request", header, data: payload._tag === "DataBlock" ? payload.bytes : new Uint8Array(0) })
+      advance(entry, { _tag: "Request", header, data: payload._tag === "DataBlock" ? payload.bytes : new Uint8Array(0) }, now)
       return true
     }
 
@@ -356,7 +356,7 @@ export const make = (config: ReceiverConfig) =>
         last = { from, reqid, entry }
       }
       entry.lastSeen = now
-      advance(entry, { _tag: "Block", block: dataBlock(bytes), data: bytes.subarray(HEADER_SIZE) })
+      advance(entry, { _tag: "Block", block: dataBlock(bytes), data: bytes.subarray(HEADER_SIZE) }, now)
     }
 
 

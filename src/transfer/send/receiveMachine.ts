@@ -1,13 +1,13 @@
 /**
- * The receiving side of one SEND transfer (makuosan-v7.md §5.2.3–5.2.6) as a step function without I/O:
- * `step(session, event) → { session, actions }`. Requests and the results of file-system work are events;
- * replies and file-system work are actions, carried out by the shell (`FileReceiver.ts`) in order. A session owns
- * its block bookkeeping (`expected`, `missing`): DATA, a million events a GiB, updates it in place instead of
- * copying the session; every other transition returns a new session.
+ * The receiving side of one SEND transfer (makuosan-v7.md §5.2.3–5.2.6) as a state machine without I/O (the
+ * engine's `Machine`): requests and the results of file-system work are events; replies and file-system work
+ * are actions, carried out by the shell (`FileReceiver.ts`) in order. A session is mutated in place — DATA
+ * alone is a million events a GiB — and owns its block bookkeeping (`expected`, `missing`).
  *
  * Fixed makuosan bugs: a duplicate STAT never re-opens the decision (makuosan-v7.md E23); CLOSE commits only a complete file —
  * a receiver that missed blocks answers CLOSEERROR instead of committing holes (makuosan-v7.md E15).
  */
+import type { Machine } from "../engine/machine.js"
 import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import type { BlockRange, Header, PayloadOf } from "../../protocol/message.js"
 import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
@@ -25,24 +25,24 @@ export type Phase =
   | "Closed"
 
 export interface Session {
-  readonly phase: Phase
+  phase: Phase
   /** The state we answer with. */
-  readonly state: RecvStateValue
+  state: RecvStateValue
   /** What STAT decided; duplicate STATs are answered with it. */
-  readonly decision: RecvStateValue | undefined
-  readonly ostate: number
-  readonly error: number
+  decision: RecvStateValue | undefined
+  ostate: number
+  error: number
   readonly mstat: Mstat
   readonly flags: number
   readonly blocks: number
-  /** The next block in sequence (mutated in place by `step` on the DATA path, like `missing`). */
+  /** The next block in sequence. */
   expected: number
-  /** Missing blocks (mutated in place by `step`: the session owns it). */
+  /** Missing blocks. */
   readonly missing: RangeSet
   /** After the first MARK only missing blocks are written. */
-  readonly lick: boolean
+  lick: boolean
   /** A temp file or a placed entry exists that must be discarded if we do not commit. */
-  readonly hasTemp: boolean
+  hasTemp: boolean
 }
 
 export type Event =
@@ -64,11 +64,6 @@ export type Action =
   | { readonly _tag: "Commit" }
   | { readonly _tag: "Discard" }
   | { readonly _tag: "Release" }
-
-export interface Step {
-  readonly session: Session
-  readonly actions: ReadonlyArray<Action>
-}
 
 const S_IFMT = 0o170000
 export const S_IFREG = 0o100000
@@ -100,118 +95,121 @@ export const initial = (header: Header, mstat: Mstat): Session => ({
   hasTemp: false
 })
 
-const same = (s: Session): Step => ({ session: s, actions: [] })
-const reply = (s: Session, seqno: number, ranges?: ReadonlyArray<BlockRange>): Action =>
-  ranges === undefined ? { _tag: "Reply", state: s.state, seqno } : { _tag: "Reply", state: s.state, seqno, ranges }
+const reply = (s: Session, seqno: number, out: Array<Action>, ranges?: ReadonlyArray<BlockRange>): void =>
+  void out.push(ranges === undefined ? { _tag: "Reply", state: s.state, seqno } : { _tag: "Reply", state: s.state, seqno, ranges })
 
 const isDryRun = (s: Session) => (s.flags & Flag.DRYRUN) !== 0
 
-const onData = (s: Session, block: number, data: Uint8Array): Step => {
-  if (block >= s.blocks || data.length !== blockLength(s.mstat.size, block)) return same(s)
+const onData = (s: Session, block: number, data: Uint8Array, out: Array<Action>): void => {
+  if (block >= s.blocks || data.length !== blockLength(s.mstat.size, block)) return
   if (s.lick || block < s.expected) {
-    return s.missing.delete(block) ? { session: s, actions: [{ _tag: "Write", block, bytes: data }] } : same(s)
+    if (s.missing.delete(block)) out.push({ _tag: "Write", block, bytes: data })
+    return
   }
-  const write: Action = { _tag: "Write", block, bytes: data }
-  if (block === s.expected) {
-    s.expected = block + 1
-    return { session: s, actions: [write] }
+  if (block > s.expected) {
+    // a gap: NAK it at once so the sender repairs it before sending new blocks. Only the new gap: repeating the
+    // older ones (as makuosan does) makes the sender repair again what is already on its way.
+    const gapStart = s.expected
+    s.missing.add(gapStart, block, s.blocks)
+    out.push({ _tag: "Reply", state: RecvState.OPEN, seqno: gapStart, ranges: [[gapStart, block]] })
   }
-  // a gap: NAK it at once so the sender repairs it before sending new blocks. Only the new gap: repeating the
-  // older ones (as makuosan does) makes the sender repair again what is already on its way.
-  const gapStart = s.expected
-  s.missing.add(gapStart, block, s.blocks)
   s.expected = block + 1
-  return { session: s, actions: [reply({ ...s, state: RecvState.OPEN }, gapStart, [[gapStart, block]]), write] }
+  out.push({ _tag: "Write", block, bytes: data })
 }
 
-const onBlock = (s: Session, block: number, data: Uint8Array): Step =>
-  s.phase === "Open" && s.state === RecvState.OPEN ? onData(s, block, data) : same(s)
+const onBlock = (s: Session, block: number, data: Uint8Array, out: Array<Action>): void => {
+  if (s.phase === "Open" && s.state === RecvState.OPEN) onData(s, block, data, out)
+}
 
-const onRequest = (s: Session, header: Header, data: Uint8Array): Step => {
+/** LAST or BREAK: the session is over, whatever it holds is dropped; the answer echoes the request. */
+const release = (s: Session, request: Header, state: RecvStateValue, out: Array<Action>): void => {
+  if (s.hasTemp) (s.hasTemp = false), out.push({ _tag: "Discard" })
+  out.push({ _tag: "Echo", request, state }, { _tag: "Release" })
+}
+
+const onRequest = (s: Session, header: Header, data: Uint8Array, out: Array<Action>): void => {
   switch (header.nstate) {
     case SendState.STAT:
-      if (s.phase === "New") return { session: { ...s, phase: "Deciding" }, actions: [{ _tag: "Decide" }] }
-      return s.decision === undefined ? same(s) : { session: s, actions: [{ _tag: "Reply", state: s.decision, seqno: 0 }] }
+      if (s.phase === "New") return (s.phase = "Deciding"), void out.push({ _tag: "Decide" })
+      if (s.decision !== undefined) out.push({ _tag: "Reply", state: s.decision, seqno: 0 })
+      return
     case SendState.OPEN:
       if (s.phase === "Decided" && s.state === RecvState.UPDATE && !isDryRun(s)) {
-        return { session: { ...s, phase: "Opening", ostate: RecvState.UPDATE }, actions: [{ _tag: "Open" }] }
+        s.phase = "Opening"
+        s.ostate = RecvState.UPDATE
+        return void out.push({ _tag: "Open" })
       }
       // the sender missed our answer (makuosan-v7.md E10): say it again
-      if (s.phase === "Open" || (s.phase === "Decided" && s.state === RecvState.OPENERROR && s.ostate === RecvState.UPDATE)) {
-        return { session: s, actions: [reply(s, 0)] }
-      }
-      return same(s)
+      if (s.phase === "Open" || (s.phase === "Decided" && s.state === RecvState.OPENERROR && s.ostate === RecvState.UPDATE)) reply(s, 0, out)
+      return
     case SendState.DATA:
-      return onBlock(s, header.seqno, data)
-    case SendState.MARK: {
-      if (s.phase !== "Open" || s.state !== RecvState.OPEN) return same(s)
+      return onBlock(s, header.seqno, data, out)
+    case SendState.MARK:
+      if (s.phase !== "Open" || s.state !== RecvState.OPEN) return
       s.missing.add(s.expected, s.blocks, s.blocks)
-      const next: Session = { ...s, expected: s.blocks, lick: true }
-      return { session: next, actions: [{ _tag: "Reply", state: RecvState.MARK, seqno: next.expected, ranges: next.missing.ranges(RANGES_PER_REPLY) }] }
-    }
-    case SendState.CLOSE: {
-      if (s.phase === "Closed") return { session: s, actions: [reply(s, s.expected)] }
+      s.expected = s.blocks
+      s.lick = true
+      return void out.push({ _tag: "Reply", state: RecvState.MARK, seqno: s.expected, ranges: s.missing.ranges(RANGES_PER_REPLY) })
+    case SendState.CLOSE:
+      if (s.phase === "Closed") return reply(s, s.expected, out)
       if (s.phase === "Open" && s.state === RecvState.OPEN) {
         if (s.expected < s.blocks || !s.missing.isEmpty) {
-          const failed: Session = { ...s, phase: "Closed", state: RecvState.CLOSEERROR, ostate: RecvState.OPEN, hasTemp: false }
-          return { session: failed, actions: [{ _tag: "Discard" }, reply(failed, s.expected)] }
+          s.phase = "Closed"
+          s.state = RecvState.CLOSEERROR
+          s.ostate = RecvState.OPEN
+          s.hasTemp = false
+          out.push({ _tag: "Discard" })
+          return reply(s, s.expected, out)
         }
-        return { session: { ...s, phase: "Committing" }, actions: [{ _tag: "Commit" }] }
+        s.phase = "Committing"
+        return void out.push({ _tag: "Commit" })
       }
-      if (s.phase !== "Decided" && s.phase !== "Open") return same(s)
+      if (s.phase !== "Decided" && s.phase !== "Open") return
       // nothing to commit (skip, dry run, read-only, an earlier error): acknowledge, keep the error
-      const closed: Session = { ...s, phase: "Closed", state: RecvState.CLOSE, ostate: s.state, hasTemp: false }
-      return { session: closed, actions: [...(s.hasTemp ? [{ _tag: "Discard" } as const] : []), reply(closed, s.expected)] }
-    }
+      if (s.hasTemp) out.push({ _tag: "Discard" })
+      s.phase = "Closed"
+      s.ostate = s.state
+      s.state = RecvState.CLOSE
+      s.hasTemp = false
+      return reply(s, s.expected, out)
     case SendState.LAST:
-      return {
-        session: { ...s, hasTemp: false },
-        actions: [...(s.hasTemp ? [{ _tag: "Discard" } as const] : []), { _tag: "Echo", request: header, state: RecvState.LAST }, { _tag: "Release" }]
-      }
+      return release(s, header, RecvState.LAST, out)
     case SendState.BREAK:
-      return {
-        session: { ...s, hasTemp: false },
-        actions: [...(s.hasTemp ? [{ _tag: "Discard" } as const] : []), { _tag: "Echo", request: header, state: RecvState.IGNORE }, { _tag: "Release" }]
-      }
-    default:
-      return same(s)
+      return release(s, header, RecvState.IGNORE, out)
   }
 }
 
-export const step = (s: Session, event: Event): Step => {
+export const step = ((s, event, out) => {
   switch (event._tag) {
     case "Request":
-      return onRequest(s, event.header, event.data)
+      return onRequest(s, event.header, event.data, out)
     case "Block":
-      return onBlock(s, event.block, event.data)
-    case "Decided": {
-      const next: Session = { ...s, phase: "Decided", state: event.state, decision: event.state, error: event.error }
-      return { session: next, actions: [reply(next, 0)] }
-    }
-    case "Opened": {
-      if (event.error !== 0) {
-        const failed: Session = { ...s, phase: "Decided", state: RecvState.OPENERROR, error: event.error }
-        return { session: failed, actions: [reply(failed, 0)] }
-      }
-      const open: Session = { ...s, phase: "Open", state: RecvState.OPEN, hasTemp: isRegular(s.mstat.mode) }
-      return { session: open, actions: [reply(open, 0)] }
-    }
-    case "WriteFailed": {
-      const failed: Session = { ...s, phase: "Open", state: RecvState.WRITEERROR, error: event.error, hasTemp: false }
-      return { session: failed, actions: [{ _tag: "Discard" }, reply(failed, s.expected)] }
-    }
-    case "Committed": {
-      const closed: Session = {
-        ...s,
-        phase: "Closed",
-        state: event.error === 0 ? RecvState.CLOSE : RecvState.CLOSEERROR,
-        ostate: RecvState.OPEN,
-        error: event.error,
-        hasTemp: false
-      }
-      return { session: closed, actions: [reply(closed, s.expected)] }
-    }
+      return onBlock(s, event.block, event.data, out)
+    case "Decided":
+      s.phase = "Decided"
+      s.state = event.state
+      s.decision = event.state
+      s.error = event.error
+      return reply(s, 0, out)
+    case "Opened":
+      if (event.error !== 0) (s.phase = "Decided"), (s.state = RecvState.OPENERROR), (s.error = event.error)
+      else (s.phase = "Open"), (s.state = RecvState.OPEN), (s.hasTemp = isRegular(s.mstat.mode))
+      return reply(s, 0, out)
+    case "WriteFailed":
+      s.phase = "Open"
+      s.state = RecvState.WRITEERROR
+      s.error = event.error
+      s.hasTemp = false
+      out.push({ _tag: "Discard" })
+      return reply(s, s.expected, out)
+    case "Committed":
+      s.phase = "Closed"
+      s.state = event.error === 0 ? RecvState.CLOSE : RecvState.CLOSEERROR
+      s.ostate = RecvState.OPEN
+      s.error = event.error
+      s.hasTemp = false
+      return reply(s, s.expected, out)
     default:
       return event satisfies never
   }
-}
+}) satisfies Machine<Session, Event, Action>

@@ -5,7 +5,7 @@
  * estimate and doubles up to `maxWait`, until every member it waits for has answered; a member silent for
  * `timeout` is lost for this transfer only (never evicted from the group: no eviction storm, makuosan-v7.md E12).
  *
- * `step(transfer, event, now, out)`: events are ACKs, the expiry of the round's deadline, room to send DATA (the
+ * The engine's `Machine`, `step(transfer, event, out, now)`: events are ACKs, the expiry of the round's deadline, room to send DATA (the
  * engine's pump, which reads and sends the blocks the machine picks), a failed read and a cancellation; actions
  * go into `out`. A transfer is mutated in place — thousands of them a second go through here — and owns its
  * bookkeeping (peers, missing blocks); nothing else writes to it. The RTT estimate and the pacer are shared,
@@ -15,6 +15,7 @@ import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../
 import { describeErrno } from "../../protocol/errno.js"
 import { type BlockRange, emptyPayload, type ReqId } from "../../protocol/message.js"
 import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
+import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
@@ -28,7 +29,7 @@ export interface SendContext extends RoundContext {
 }
 
 /** The rounds' `phase` is also DATA between rounds, and BREAK. */
-export interface SendTransfer extends Rounds.Rounds {
+export interface SendTransfer extends Rounds.Rounds<SendContext> {
   readonly reqid: ReqId
   readonly mstat: Mstat
   readonly flags: number
@@ -89,8 +90,8 @@ export type Action =
   /** `changed`: broken off because the source changed (the file may be sent again). */
   | { readonly _tag: "Finished"; readonly hosts: ReadonlyArray<HostOutcome>; readonly changed: boolean }
 
-export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: ReadonlyArray<Target>, now: number): SendTransfer =>
-  Rounds.withRounds(targets, now, SendState.STAT, {
+export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: ReadonlyArray<Target>, context: SendContext, now: number): SendTransfer =>
+  Rounds.withRounds(targets, context, now, SendState.STAT, {
     reqid,
     mstat,
     flags,
@@ -134,34 +135,34 @@ const receiving = (p: Peer) => p.state === RecvState.UPDATE || p.state === RecvS
 const marking = (p: Peer) => p.state === RecvState.OPEN || p.state === RecvState.MARK || p.state === RecvState.UPDATE
 
 /** Starts a round: the members `who` selects wait for an answer to `nstate`; an empty round completes at once. */
-const round = (t: SendTransfer, c: SendContext, now: number, nstate: number, who: (p: Peer) => boolean, out: Array<Action>) => {
+const round = (t: SendTransfer, now: number, nstate: number, who: (p: Peer) => boolean, out: Array<Action>) => {
   const payload = nstate === SendState.STAT || nstate === SendState.OPEN ? t.mstat : emptyPayload
-  if (!Rounds.begin(t, c, now, nstate, who, payload, 0, out)) completeRound(t, c, now, out)
+  if (!Rounds.begin(t, now, nstate, who, payload, 0, out)) completeRound(t, now, out)
 }
 
 /** What follows a completed round. */
-const completeRound = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>): void => {
+const completeRound = (t: SendTransfer, now: number, out: Array<Action>): void => {
   Rounds.complete(t)
   switch (t.phase) {
     case SendState.STAT: {
       const dry = isDryRun(t)
       if ((t.flags & Flag.SYNC) === 0 && !dry && [...t.peers.values()].some((p) => !p.lost && p.result === RecvState.UPDATE)) {
-        return round(t, c, now, SendState.OPEN, updating, out)
+        return round(t, now, SendState.OPEN, updating, out)
       }
-      return dry ? round(t, c, now, SendState.CLOSE, all, out) : round(t, c, now, SendState.LAST, all, out)
+      return dry ? round(t, now, SendState.CLOSE, all, out) : round(t, now, SendState.LAST, all, out)
     }
     case SendState.OPEN:
       // blocks only for members that opened the file: when every one refused (no room, no permission), none
       if (t.blocks > 0 && [...t.peers.values()].some((p) => !p.lost && p.state === RecvState.OPEN)) return enterData(t, out)
-      return round(t, c, now, SendState.CLOSE, receiving, out)
+      return round(t, now, SendState.CLOSE, receiving, out)
     case SendState.MARK:
       t.lick = true
-      t.rateEpoch.repairing = t.rateEpoch.seen === c.pacer.epoch()
+      t.rateEpoch.repairing = t.rateEpoch.seen === t.context.pacer.epoch()
       if (!t.pending.isEmpty) return enterData(t, out)
       t.verifying = true
       return void out.push({ _tag: "Verify" })
     case SendState.CLOSE:
-      return round(t, c, now, SendState.LAST, all, out)
+      return round(t, now, SendState.LAST, all, out)
     case SendState.LAST:
       return finish(t, out)
   }
@@ -196,7 +197,7 @@ const breakOff = (t: SendTransfer, out: Array<Action>) => {
   out.push(request, request)
 }
 
-const onAck = (t: SendTransfer, c: SendContext, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
+const onAck = (t: SendTransfer, now: number, e: Extract<Event, { _tag: "Ack" }>, out: Array<Action>) => {
   const peer = t.peers.get(e.from)
   if (peer === undefined || peer.lost) return
   const { state, ranges } = e
@@ -210,7 +211,7 @@ const onAck = (t: SendTransfer, c: SendContext, now: number, e: Extract<Event, {
       // pass of repairs (what went missing again)
       const lostNow = (state === RecvState.OPEN && t.phase === SendState.DATA && low >= t.rateEpoch.start) ||
         (state === RecvState.MARK && t.phase === SendState.MARK && t.rateEpoch.repairing)
-      if (lostNow) c.pacer.loss(t.rateEpoch.seen, lossOf(t, peer, missed))
+      if (lostNow) t.context.pacer.loss(t.rateEpoch.seen, lossOf(t, peer, missed))
     }
   }
   if (!answers(t.phase, state)) return
@@ -218,7 +219,7 @@ const onAck = (t: SendTransfer, c: SendContext, now: number, e: Extract<Event, {
   else if (state === RecvState.CLOSE && t.phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !isDryRun(t)) {
     peer.result = state
   }
-  if (Rounds.answered(t, c, now, peer, state)) completeRound(t, c, now, out)
+  if (Rounds.answered(t, now, peer, state)) completeRound(t, now, out)
 }
 
 const lossOf = (t: SendTransfer, peer: Peer, blocks: number) => {
@@ -228,12 +229,12 @@ const lossOf = (t: SendTransfer, peer: Peer, blocks: number) => {
 }
 
 /** Picks the next burst: repairs first, then new blocks; a short block (the file's last) ends it. */
-const onRoom = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>) => {
+const onRoom = (t: SendTransfer, now: number, out: Array<Action>) => {
   if (t.phase !== SendState.DATA) return
   // the blocks sent from here on are the current rate's: only their loss may lower it
-  if (c.pacer.epoch() !== t.rateEpoch.seen) (t.rateEpoch.seen = c.pacer.epoch()), (t.rateEpoch.start = t.next)
+  if (t.context.pacer.epoch() !== t.rateEpoch.seen) (t.rateEpoch.seen = t.context.pacer.epoch()), (t.rateEpoch.start = t.next)
   let count = 0
-  while (count < c.burst) {
+  while (count < t.context.burst) {
     let block = t.pending.shift()
     if (block === undefined && !t.lick && t.next < t.blocks) block = t.next++
     if (block === undefined) break
@@ -242,23 +243,23 @@ const onRoom = (t: SendTransfer, c: SendContext, now: number, out: Array<Action>
   }
   if (count === 0) {
     t.markRounds++
-    return round(t, c, now, SendState.MARK, marking, out)
+    return round(t, now, SendState.MARK, marking, out)
   }
   t.sent += count
   out.push({ _tag: "Blocks", count, lastLength: blockLength(t.mstat.size, t.chosen[count - 1]!) }, { _tag: "WantRoom" })
 }
 
-export const step = (t: SendTransfer, c: SendContext, event: Event, now: number, out: Array<Action>): void => {
+export const step = ((t, event, out, now) => {
   if (t.done) return
   switch (event._tag) {
     case "Start":
-      return round(t, c, now, SendState.STAT, all, out)
+      return round(t, now, SendState.STAT, all, out)
     case "Ack":
-      return onAck(t, c, now, event, out)
+      return onAck(t, now, event, out)
     case "Expired":
-      return void (Rounds.expired(t, c, now, out) && completeRound(t, c, now, out))
+      return void (Rounds.expired(t, now, out) && completeRound(t, now, out))
     case "Room":
-      return onRoom(t, c, now, out)
+      return onRoom(t, now, out)
     case "ReadFailed":
       return abandon(t, { _tag: "Unreadable", detail: event.detail }, out)
     case "Changed":
@@ -266,7 +267,7 @@ export const step = (t: SendTransfer, c: SendContext, event: Event, now: number,
     case "Verified":
       if (!t.verifying) return
       t.verifying = false
-      return round(t, c, now, SendState.CLOSE, receiving, out)
+      return round(t, now, SendState.CLOSE, receiving, out)
     case "Cancel":
       breakOff(t, out)
       t.done = true
@@ -275,7 +276,7 @@ export const step = (t: SendTransfer, c: SendContext, event: Event, now: number,
     default:
       return event satisfies never
   }
-}
+}) satisfies Machine<SendTransfer, Event, Action>
 
 const failure = (state: RecvStateValue, errno: number): string => {
   const what = state === RecvState.OPENERROR ? "open" : state === RecvState.WRITEERROR ? "write" : "close"

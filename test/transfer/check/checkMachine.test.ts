@@ -59,7 +59,7 @@ const simulate = (files: ReadonlyArray<FileHere>, deafOne: boolean, hashTimes: R
     running: false
   }))
   const context: RoundContext = { maxWait: 500, timeout: 20_000, rtt: makeRttEstimator() }
-  const s = Check.make(1 as ReqId, "f", WANT, nodes.map((n) => n.target), 0)
+  const s = Check.make(1 as ReqId, "f", WANT, nodes.map((n) => n.target), context, 0)
   const stats = { opens: 0, closes: 0, finished: undefined as ReadonlyArray<{ host: string; outcome: string }> | undefined, afterFinish: 0 }
 
   const ack = (n: Node, state: number, error: number) =>
@@ -67,7 +67,7 @@ const simulate = (files: ReadonlyArray<FileHere>, deafOne: boolean, hashTimes: R
 
   const step = (e: Check.Event) => {
     const out: Array<Check.Action> = []
-    Check.step(s, context, e, sim.now(), out)
+    Check.step(s, e, out, sim.now())
     for (const a of out) {
       if (stats.finished !== undefined) stats.afterFinish++
       if (a._tag === "Transmit") {

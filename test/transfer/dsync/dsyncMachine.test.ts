@@ -67,14 +67,14 @@ const simulate = (
     nextDelId: 1000
   }))
   const excludes = [...excluded, ...padding(excluded.length > 0 ? 20 : 0)]
-  const s = Dsync.make(DSYNC_ID, { path: ".", recursive: true, dryRun, excludes }, members.map((m) => m.target), 0)
+  const s = Dsync.make(DSYNC_ID, { path: ".", recursive: true, dryRun, excludes }, members.map((m) => m.target), context, 0)
   const answers = new Map<string, DelAnswer.DelReceiveSession>()
   const reported = new Map<string, Array<string>>()
   const stats = { finished: undefined as ReadonlyArray<Target> | undefined, broken: [] as ReadonlyArray<Target>, afterFinish: 0, transmits: 0 }
 
   const requesterStep = (e: Dsync.Event) => {
     const out: Array<Dsync.Action> = []
-    Dsync.step(s, context, e, sim.now(), out)
+    Dsync.step(s, e, out, sim.now())
     for (const a of out) {
       if (stats.finished !== undefined) stats.afterFinish++
       if (a._tag === "Transmit") {
@@ -146,7 +146,7 @@ const simulate = (
       m.del = undefined
       return memberStep(m, { _tag: "WorkDone", complete: true }, { seqno: 0 })
     }
-    m.del = Del.make(m.nextDelId++ as ReqId, DSYNC_ID, batch, { host: "requester", address: "requester", port: 5000 }, sim.now())
+    m.del = Del.make(m.nextDelId++ as ReqId, DSYNC_ID, batch, { host: "requester", address: "requester", port: 5000 }, context, sim.now())
     delStep(m, { _tag: "Start" })
   }
 
@@ -154,7 +154,7 @@ const simulate = (
     const del = m.del
     if (del === undefined) return
     const out: Array<Del.Action> = []
-    Del.step(del, context, e, sim.now(), out)
+    Del.step(del, e, out, sim.now())
     for (const a of out) {
       switch (a._tag) {
         case "Transmit":
@@ -306,11 +306,11 @@ describe("a member's scan broken off (the requester fell silent in one of its DE
 
     const target: Target = { host: "h2", address: "10.0.0.2", port: 5000 }
     const context: RoundContext = { maxWait: 500, timeout: 20_000, rtt: makeRttEstimator() }
-    const s = Dsync.make(DSYNC_ID, { path: ".", recursive: true, dryRun: false, excludes: [] }, [target], 0)
+    const s = Dsync.make(DSYNC_ID, { path: ".", recursive: true, dryRun: false, excludes: [] }, [target], context, 0)
     const finished: Array<Dsync.Action> = []
     const requester = (e: Dsync.Event) => {
       const out: Array<Dsync.Action> = []
-      Dsync.step(s, context, e, 0, out)
+      Dsync.step(s, e, out, 0)
       finished.push(...out.filter((a) => a._tag === "Finished"))
     }
     requester({ _tag: "Start" })

@@ -18,11 +18,7 @@ const block = (n: number, size: number) => new Uint8Array(Math.min(1024, size - 
 /** Runs events through `step`, collecting the actions. */
 const run = (s: Session, events: ReadonlyArray<Event>) => {
   const actions: Array<Action> = []
-  for (const e of events) {
-    const r = step(s, e)
-    s = r.session
-    actions.push(...r.actions)
-  }
+  for (const e of events) step(s, e, actions)
   return { s, actions }
 }
 const replies = (actions: ReadonlyArray<Action>) =>
@@ -45,20 +41,20 @@ describe("receive state machine", () => {
 
   it("a peer sending every other block of a large file grows the missing set to MAX_RANGES, no further; the file still completes", () => {
     const size = 40_000 * 1024
-    let { s } = opened(size)
+    const { s } = opened(size)
     const written = new Set<number>()
     const feed = (blocks: Iterable<number>) => {
       for (const n of blocks) {
-        const r = step(s, req(SendState.DATA, n, block(n, size)))
-        s = r.session
-        for (const a of r.actions) if (a._tag === "Write") written.add(a.block)
+        const out: Array<Action> = []
+        step(s, req(SendState.DATA, n, block(n, size)), out)
+        for (const a of out) if (a._tag === "Write") written.add(a.block)
       }
     }
     feed(Array.from({ length: 20_000 }, (_, i) => 2 * i))
     expect(s.missing.count).toBe(MAX_RANGES)
     // repair passes as a sender makes them: MARK, then what the member names missing, in order
     for (let pass = 0; pass < 10 && s.missing.size + (s.blocks - s.expected) > 0; pass++) {
-      s = step(s, req(SendState.MARK)).session
+      step(s, req(SendState.MARK), [])
       feed(s.missing.ranges().flatMap(([l, h]) => Array.from({ length: h - l }, (_, k) => l + k)))
     }
     expect(s.missing.isEmpty).toBe(true)
@@ -147,7 +143,7 @@ describe("receive state machine under any order of requests (property)", () => {
     "commits only complete files, writes only inside them, discards what it does not commit",
     [fc.integer({ min: 0, max: 6 * 1024 }), fc.array(request, { maxLength: 60 }), fc.boolean()],
     ([size, requests, failOpen]) => {
-      let s = initial(header(SendState.STAT), mstat(size))
+      const s = initial(header(SendState.STAT), mstat(size))
       const written = new Set<number>()
       let temp = false
       let committed = false
@@ -155,9 +151,9 @@ describe("receive state machine under any order of requests (property)", () => {
       let released = false
       const pending: Array<Event> = []
       const apply = (e: Event) => {
-        const r = step(s, e)
-        s = r.session
-        for (const a of r.actions) {
+        const out: Array<Action> = []
+        step(s, e, out)
+        for (const a of out) {
           expect(released).toBe(false)
           switch (a._tag) {
             case "Decide":

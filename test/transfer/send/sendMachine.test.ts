@@ -55,7 +55,7 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
   // a long timeout: at these loss rates a live member is never silent for all of it
   const context: Send.SendContext = { maxWait: 500, timeout: 20_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
   let event: Send.Event["_tag"] = "Start"
-  const t = Send.make(REQID, mstat, 0, members.map((m) => m.target), 0)
+  const t = Send.make(REQID, mstat, 0, members.map((m) => m.target), context, 0)
   const post = (d: Datagram) => {
     if (d.to !== "sender" && members.find((m) => m.target.address === d.to)!.deaf) return
     sim.post(d)
@@ -103,7 +103,7 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
   const step = (e: Send.Event) => {
     const out: Array<Send.Action> = []
     event = e._tag
-    Send.step(t, context, e, sim.now(), out)
+    Send.step(t, e, out, sim.now())
     perform(out)
   }
 
@@ -114,9 +114,9 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
     }
     const queue: Array<Receive.Event> = [{ _tag: "Request", header: request, data }]
     while (queue.length > 0) {
-      const r = Receive.step(m.session, queue.shift()!)
-      m.session = r.session
-      for (const a of r.actions) {
+      const out: Array<Receive.Action> = []
+      Receive.step(m.session, queue.shift()!, out)
+      for (const a of out) {
         switch (a._tag) {
           case "Reply":
             post({ to: "sender", from: m.target.address, ack: { _tag: "Ack", from: m.target.address, state: a.state, error: m.session.error, ranges: a.ranges } })
@@ -166,7 +166,7 @@ const sizes = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 * BLOCK_SIZE 
 const oneFile = () => {
   const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
   const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
-  return { context, t: Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], 0) }
+  return Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], context, 0)
 }
 
 describe("send state machine against receive state machines on a simulated network", () => {
@@ -208,46 +208,46 @@ describe("send state machine against receive state machines on a simulated netwo
   )
 
   it("a cancelled transfer sends BREAK twice and nothing after", () => {
-    const { context, t } = oneFile()
+    const t = oneFile()
     const out: Array<Send.Action> = []
-    Send.step(t, context, { _tag: "Start" }, 0, out)
+    Send.step(t, { _tag: "Start" }, out, 0)
     out.length = 0
-    Send.step(t, context, { _tag: "Cancel" }, 1, out)
+    Send.step(t, { _tag: "Cancel" }, out, 1)
     expect(out.map((a) => (a._tag === "Transmit" ? a.nstate : a._tag))).toEqual([SendState.BREAK, SendState.BREAK])
     out.length = 0
-    Send.step(t, context, { _tag: "Expired" }, 10_000, out)
-    Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state: RecvState.UPDATE, error: 0, ranges: undefined }, 10_001, out)
+    Send.step(t, { _tag: "Expired" }, out, 10_000)
+    Send.step(t, { _tag: "Ack", from: "10.0.0.2", state: RecvState.UPDATE, error: 0, ranges: undefined }, out, 10_001)
     expect(out).toEqual([])
   })
 
   it("a source that cannot be read breaks the transfer off and reports it for every member", () => {
-    const { context, t } = oneFile()
+    const t = oneFile()
     const out: Array<Send.Action> = []
-    Send.step(t, context, { _tag: "Start" }, 0, out)
-    Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state: RecvState.UPDATE, error: 0, ranges: undefined }, 1, out)
-    Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state: RecvState.OPEN, error: 0, ranges: undefined }, 2, out)
+    Send.step(t, { _tag: "Start" }, out, 0)
+    Send.step(t, { _tag: "Ack", from: "10.0.0.2", state: RecvState.UPDATE, error: 0, ranges: undefined }, out, 1)
+    Send.step(t, { _tag: "Ack", from: "10.0.0.2", state: RecvState.OPEN, error: 0, ranges: undefined }, out, 2)
     out.length = 0
-    Send.step(t, context, { _tag: "ReadFailed", detail: "EIO" }, 3, out)
+    Send.step(t, { _tag: "ReadFailed", detail: "EIO" }, out, 3)
     expect(out.map((a) => a._tag)).toEqual(["Transmit", "Transmit", "Finished"])
     expect(out.at(-1)).toMatchObject({ hosts: [{ host: "h", outcome: "failed", detail: "not sent: EIO" }], changed: false })
   })
 
   it("once every block has arrived, CLOSE waits until the source is known unchanged; a changed one is broken off, never committed", () => {
     const run = (answer: Send.Event) => {
-      const { context, t } = oneFile()
+      const t = oneFile()
       const out: Array<Send.Action> = []
       const ack = (state: RecvStateValue, at: number) =>
-        Send.step(t, context, { _tag: "Ack", from: "10.0.0.2", state, error: 0, ranges: state === RecvState.MARK ? [] : undefined }, at, out)
-      Send.step(t, context, { _tag: "Start" }, 0, out)
+        Send.step(t, { _tag: "Ack", from: "10.0.0.2", state, error: 0, ranges: state === RecvState.MARK ? [] : undefined }, out, at)
+      Send.step(t, { _tag: "Start" }, out, 0)
       ack(RecvState.UPDATE, 1)
       ack(RecvState.OPEN, 2)
-      Send.step(t, context, { _tag: "Room" }, 3, out)
-      Send.step(t, context, { _tag: "Room" }, 4, out)
+      Send.step(t, { _tag: "Room" }, out, 3)
+      Send.step(t, { _tag: "Room" }, out, 4)
       out.length = 0
       ack(RecvState.MARK, 5)
       expect(out.map((a) => a._tag)).toEqual(["Verify"])
       out.length = 0
-      Send.step(t, context, answer, 6, out)
+      Send.step(t, answer, out, 6)
       return out.map((a) => (a._tag === "Transmit" ? a.nstate : a._tag === "Finished" ? a : a._tag))
     }
     expect(run({ _tag: "Verified" })).toEqual([SendState.CLOSE, "Deadline"])
