@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, Either, FastCheck as fc } from "effect"
+import { codecLaws, runs } from "./native/codecLaws.js"
 import { budgetFor, DEFAULT_MTU, fillBatch, MIN_MTU } from "../../src/protocol/native/budget.js"
 import { decodeAny } from "../../src/protocol/native/codec.js"
 import { NativeType } from "../../src/protocol/native/message.js"
@@ -8,7 +9,6 @@ import { Entry as EntrySchema, MAX_ENTRY_NAMES, TransferMessage as TransferSchem
 import type { Entry, TxnId } from "../../src/transfer/txn/messages.js"
 import { PIECE_OVERHEAD } from "../../src/transfer/txn/senderMachine.js"
 
-const runs = { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 500) } }
 const message = Arbitrary.make(TransferSchema)
 const bytesOf = (m: TransferMessage) => Either.getOrThrow(encode(m))
 const reasonOf = (type: number, body: Uint8Array) => Either.flip(decode(type, body)).pipe(Either.map((e) => e.reason), Either.getOrUndefined)
@@ -32,6 +32,8 @@ const patched = (m: TransferMessage, at: number, bytes: ReadonlyArray<number>) =
 }
 
 describe("native transaction codec", () => {
+  codecLaws({ message, typeOf, encode, decode })
+
   it("the documented Manifest layout: fixed fields, entries with u16-length names, then the batch's digests", () => {
     expect([...bytesOf(manifest)]).toEqual([
       0, 0, 1, 2, 3, 4, 5, 6, // txn
@@ -58,19 +60,6 @@ describe("native transaction codec", () => {
       [0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 3, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 13]
     )
   })
-
-  it.prop("encode then decode is the identity", [message], ([m]) => {
-    expect(Either.getOrThrow(decode(typeOf(m), bytesOf(m)))).toEqual(m)
-  }, runs)
-
-  it.prop("every truncation is refused", [message], ([m]) => {
-    const bytes = bytesOf(m)
-    for (let n = 0; n < bytes.length; n++) expect(Either.isLeft(decode(typeOf(m), bytes.subarray(0, n)))).toBe(true)
-  }, runs)
-
-  it.prop("trailing bytes are refused", [message, fc.uint8Array({ minLength: 1, maxLength: 8 })], ([m, extra]) => {
-    expect(reasonOf(typeOf(m), Buffer.concat([bytesOf(m), extra]))).toBe("Length")
-  }, runs)
 
   it.prop("arbitrary bytes under any type never throw, and what decodes encodes back to the same bytes", [fc.oneof(fc.constantFrom(...types), fc.integer({ min: 0, max: 255 })), fc.uint8Array({ maxLength: 300 })], ([type, raw]) => {
     const r = decode(type, raw)
@@ -176,12 +165,19 @@ describe("the datagram budget", () => {
   })
 
   it("refuses an MTU too small for the largest bounded messages, and allows jumbo frames", () => {
+    expect(MIN_MTU).toBe(1378)
     expect(Either.isLeft(budgetFor(MIN_MTU - 1))).toBe(true)
     expect(Either.getOrThrow(budgetFor(9000)).block).toBe(9000 - 28 - 61 - 10 - 16)
     const longest: Entry = { ...file, path: "p".repeat(MAX_ENTRY_NAMES) }
     const atLeast = Either.getOrThrow(budgetFor(MIN_MTU))
     expect(bytesOf({ ...manifest, entries: [longest] }).length).toBeLessThanOrEqual(atLeast.body)
     expect(bytesOf({ _tag: "Missing", txn, spans: Array.from({ length: 64 }, () => ({ index: 0, offset: 0, length: 1 })) }).length).toBeLessThanOrEqual(atLeast.body)
+  })
+
+  it("17 files with 12-byte paths and digests fill a Manifest at MTU 1500", () => {
+    const entries = Array.from({ length: 40 }, (_, i): Entry => ({ ...file, path: `dir/f${String(i).padStart(7, "0")}` }))
+    expect(fillBatch(entries, 0, budget)).toBe(17)
+    expect(fillBatch(entries, 30, budget)).toBe(10)
   })
 
   it.prop("fillBatch fills a Manifest to the datagram and no further", [fc.array(Arbitrary.make(EntrySchema), { minLength: 1, maxLength: 200 })], ([entries]) => {

@@ -68,6 +68,12 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
 /** The message type byte of the frame that carries `m`. */
 export const typeOf = (m: TransferMessage): TransferType => typeByTag[m._tag]
 
+/** The messages that are their transaction id alone. */
+const TXN_ONLY = ["Commit", "Abort", "Busy", "Prepared", "Aborted", "Unknown"] as const
+type TxnOnly = Extract<TransferMessage, { readonly _tag: (typeof TXN_ONLY)[number] }>
+const isTxnOnly = (m: TransferMessage): m is TxnOnly => (TXN_ONLY as ReadonlyArray<string>).includes(m._tag)
+const txnOnlyByType: ReadonlyMap<number, TxnOnly["_tag"]> = new Map(TXN_ONLY.map((tag) => [typeByTag[tag], tag]))
+
 // == sizes: the driver fills batches and datagrams with these (`budget.ts`)
 
 const namesOf = (e: Entry): number => utf8Length(e.path) + (e.type === "symlink" ? utf8Length(e.target ?? "") : 0)
@@ -96,8 +102,11 @@ class Writer {
     this.v.setUint32(this.at, x)
     this.at += 4
   }
-  /** A safe integer as i64 (two's complement): high and low words, no bigint on the per-file path. */
-  i64(x: number) {
+  /**
+   * A safe integer as an i64 (two's complement), which for one not negative is its u64: high and low words,
+   * no bigint on the per-file path.
+   */
+  int64(x: number) {
     const hi = Math.floor(x / 2 ** 32)
     this.v.setInt32(this.at, hi)
     this.v.setUint32(this.at + 4, x - hi * 2 ** 32)
@@ -120,6 +129,7 @@ const invalid = (m: TransferMessage): string | undefined => {
   const safe = (x: number) => Number.isSafeInteger(x) && x >= 0
   const u32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff
   if (!safe(m.txn)) return `transaction id ${m.txn}`
+  if (isTxnOnly(m)) return undefined
   switch (m._tag) {
     case "Manifest":
       if (!u32(m.batch) || !u32(m.first) || m.entries.length > 0xffff) return `batch ${m.batch}, first ${m.first}, ${m.entries.length} entries`
@@ -151,17 +161,11 @@ const invalid = (m: TransferMessage): string | undefined => {
       return undefined
     case "Committed":
       return u32(m.errno) ? undefined : `errno ${m.errno}`
-    case "Commit":
-    case "Abort":
-    case "Busy":
-    case "Prepared":
-    case "Aborted":
-    case "Unknown":
-      return undefined
   }
 }
 
 const bodyBytes = (m: TransferMessage): number => {
+  if (isTxnOnly(m)) return TXN
   switch (m._tag) {
     case "Manifest":
       return m.entries.reduce((n, e) => n + entryBytes(e), MANIFEST_FIXED)
@@ -176,13 +180,6 @@ const bodyBytes = (m: TransferMessage): number => {
       return TXN + 1 + SPAN_BYTES * m.spans.length
     case "Failed":
       return TXN + 4 + 1 + FAILURE_BYTES * m.failures.length
-    case "Commit":
-    case "Abort":
-    case "Busy":
-    case "Prepared":
-    case "Aborted":
-    case "Unknown":
-      return TXN
   }
 }
 
@@ -193,7 +190,12 @@ export const encode = (m: TransferMessage): Either.Either<Uint8Array, Unencodabl
   const size = bodyBytes(m)
   if (size > MAX_BODY) return unencodable(`${m._tag} of ${size} bytes (a frame carries at most ${MAX_BODY})`)
   const w = new Writer(size)
-  w.i64(m.txn)
+  w.int64(m.txn)
+  if (!isTxnOnly(m)) writeFields(w, m)
+  return Either.right(w.out)
+}
+
+const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
   switch (m._tag) {
     case "Manifest":
       w.u32(m.batch)
@@ -205,8 +207,8 @@ export const encode = (m: TransferMessage): Either.Either<Uint8Array, Unencodabl
         w.u32(e.mode)
         w.u32(e.uid)
         w.u32(e.gid)
-        w.i64(e.size)
-        w.i64(e.mtime.sec)
+        w.int64(e.size)
+        w.int64(e.mtime.sec)
         w.u32(e.mtime.nsec)
         w.name(utf8Bytes(e.path))
         if (e.type === "symlink") w.name(utf8Bytes(e.target ?? ""))
@@ -217,7 +219,7 @@ export const encode = (m: TransferMessage): Either.Either<Uint8Array, Unencodabl
       w.u16(m.pieces.length)
       for (const p of m.pieces) {
         w.u32(p.index)
-        w.i64(p.offset)
+        w.int64(p.offset)
         w.u32(p.bytes.length)
         w.bytes(p.bytes)
       }
@@ -234,8 +236,8 @@ export const encode = (m: TransferMessage): Either.Either<Uint8Array, Unencodabl
       w.u8(m.spans.length)
       for (const s of m.spans) {
         w.u32(s.index)
-        w.i64(s.offset)
-        w.i64(s.length)
+        w.int64(s.offset)
+        w.int64(s.length)
       }
       break
     case "Failed":
@@ -249,15 +251,7 @@ export const encode = (m: TransferMessage): Either.Either<Uint8Array, Unencodabl
     case "Committed":
       w.u32(m.errno)
       break
-    case "Commit":
-    case "Abort":
-    case "Busy":
-    case "Prepared":
-    case "Aborted":
-    case "Unknown":
-      break
   }
-  return Either.right(w.out)
 }
 
 // == decoding
@@ -421,10 +415,6 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
       return decodeData(r, txn)
     case TransferType.PREPARE:
       return r.end({ _tag: "Prepare", txn, batches: r.u32() })
-    case TransferType.COMMIT:
-      return r.end({ _tag: "Commit", txn })
-    case TransferType.ABORT:
-      return r.end({ _tag: "Abort", txn })
     case TransferType.NEEDS: {
       const batch = r.u32()
       // a copy: the sender keeps a batch's bitmaps until every member has answered
@@ -432,19 +422,13 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
     }
     case TransferType.MISSING:
       return decodeMissing(r, txn)
-    case TransferType.BUSY:
-      return r.end({ _tag: "Busy", txn })
-    case TransferType.PREPARED:
-      return r.end({ _tag: "Prepared", txn })
     case TransferType.FAILED:
       return decodeFailed(r, txn)
     case TransferType.COMMITTED:
       return r.end({ _tag: "Committed", txn, errno: r.u32() })
-    case TransferType.ABORTED:
-      return r.end({ _tag: "Aborted", txn })
-    case TransferType.UNKNOWN:
-      return r.end({ _tag: "Unknown", txn })
-    default:
-      return Either.left(new MalformedDatagram({ reason: "Type", detail: `transaction message type ${type}` }))
+    default: {
+      const tag = txnOnlyByType.get(type)
+      return tag === undefined ? Either.left(new MalformedDatagram({ reason: "Type", detail: `transaction message type ${type}` })) : r.end({ _tag: tag, txn })
+    }
   }
 }
