@@ -14,6 +14,8 @@ import { MalformedDatagram, UnencodableMessage } from "../errors.js"
 import type { ReqId } from "../message.js"
 import { decodeName, utf8Bytes } from "../text.js"
 import { type NativeMessage, NativeType, typeOf, type WallNs } from "./message.js"
+import * as Transfer from "./transfer.js"
+import { isTransferType } from "./transferMessage.js"
 
 const COMMON = 12
 const PING_ANSWER = 0x01
@@ -76,3 +78,7 @@ export const decode = (type: number, body: Uint8Array): Either.Either<NativeMess
       return Either.right({ _tag: "Exit", ...common })
   }
 }
+
+/** Any native body by its type: membership here, a transaction's message in `transfer.ts`. */
+export const decodeAny = (type: number, body: Uint8Array): Either.Either<NativeMessage | Transfer.TransferMessage, MalformedDatagram> =>
+  isTransferType(type) ? Transfer.decode(type, body) : decode(type, body)

@@ -1,0 +1,434 @@
+/**
+ * The codec of a tree transaction's messages (docs/protocol.md, "Transaction messages", has the byte layout):
+ * big-endian, fixed fields first, the exact length, every field canonical, so that what decodes encodes back to
+ * the same bytes. `decode` never throws and never reads outside the body. What it returns:
+ *
+ * - a Manifest's names are strings (copied) and its digests are views of ONE buffer copied out of the body per
+ *   batch: a member keeps the entries it needs for the whole transaction, and a `Uint8Array` of its own per
+ *   digest would cost ~110 bytes more per entry (docs/transactions.md, "Memory");
+ * - a Data's piece bytes are views of the body, not copies: the driver writes them before the receive buffer
+ *   is reused, and the hot path copies nothing;
+ * - names obey the v7 side's rule (bytes without NUL); whether a path stays under the base (no `..`, not
+ *   absolute, no symlinked parent) is the receiver's to check before it touches the disk, as for v7.
+ */
+import { Either } from "effect"
+import type { Entry, EntryType, Failure, Piece, Span, ToMember, ToSender } from "../../transfer/txn/messages.js"
+import { MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
+import { MalformedDatagram, type MalformedReason, UnencodableMessage } from "../errors.js"
+import { decodeName, isWireName, utf8Bytes, utf8Length } from "../text.js"
+import { DIGEST_BYTES, MAX_ENTRY_NAMES, TransferType } from "./transferMessage.js"
+
+export type TransferMessage = ToMember | ToSender
+
+/** Bytes every message starts with: the transaction id, u64. */
+const TXN = 8
+/** txn, batch u32, first u32, flags u8, entry count u16. */
+export const MANIFEST_FIXED = TXN + 4 + 4 + 1 + 2
+/** kind u8, mode u32, uid u32, gid u32, size u64, mtime seconds i64, nanoseconds u32, path length u16. */
+export const ENTRY_FIXED = 1 + 4 + 4 + 4 + 8 + 8 + 4 + 2
+/** txn, piece count u16. */
+export const DATA_FIXED = TXN + 2
+/** A piece's entry index u32, offset u64, length u32. */
+export const PIECE_HEADER = 4 + 8 + 4
+/** A span's entry index u32, offset u64, length u64. */
+const SPAN_BYTES = 4 + 8 + 8
+/** The largest Missing: txn, span count u8, the most spans. */
+export const MISSING_MAX = TXN + 1 + SPAN_BYTES * MAX_SPANS
+/** A failure's entry index u32, errno u32. */
+const FAILURE_BYTES = 4 + 4
+/** The largest body a frame carries: 65 535 bytes less the header, the type byte and the tag. */
+export const MAX_BODY = 65_535 - 44 - 1 - 16
+
+const LAST = 0x01
+const DELETE = 0x02
+const SCAN_INDEX = 0xffff_ffff
+
+/** An entry's kind byte: a file with a digest has the next one, so that the digests of a batch can trail its entries. */
+const Kind = { FILE: 0, FILE_WITH_DIGEST: 1, DIRECTORY: 2, SYMLINK: 3 } as const
+const kindOf = (e: Entry): number =>
+  e.type === "file" ? (e.digest === undefined ? Kind.FILE : Kind.FILE_WITH_DIGEST) : e.type === "directory" ? Kind.DIRECTORY : Kind.SYMLINK
+const typeOfKind: ReadonlyArray<EntryType> = ["file", "file", "directory", "symlink"]
+
+const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
+  Manifest: TransferType.MANIFEST,
+  Data: TransferType.DATA,
+  Prepare: TransferType.PREPARE,
+  Commit: TransferType.COMMIT,
+  Abort: TransferType.ABORT,
+  Needs: TransferType.NEEDS,
+  Missing: TransferType.MISSING,
+  Busy: TransferType.BUSY,
+  Prepared: TransferType.PREPARED,
+  Failed: TransferType.FAILED,
+  Committed: TransferType.COMMITTED,
+  Aborted: TransferType.ABORTED,
+  Unknown: TransferType.UNKNOWN
+}
+
+/** The message type byte of the frame that carries `m`. */
+export const typeOf = (m: TransferMessage): TransferType => typeByTag[m._tag]
+
+/** The messages that are their transaction id alone. */
+const TXN_ONLY = ["Commit", "Abort", "Busy", "Prepared", "Aborted", "Unknown"] as const
+type TxnOnly = Extract<TransferMessage, { readonly _tag: (typeof TXN_ONLY)[number] }>
+const isTxnOnly = (m: TransferMessage): m is TxnOnly => (TXN_ONLY as ReadonlyArray<string>).includes(m._tag)
+const txnOnlyByType: ReadonlyMap<number, TxnOnly["_tag"]> = new Map(TXN_ONLY.map((tag) => [typeByTag[tag], tag]))
+
+// == sizes: the driver fills batches and datagrams with these (`budget.ts`)
+
+const namesOf = (e: Entry): number => utf8Length(e.path) + (e.type === "symlink" ? utf8Length(e.target ?? "") : 0)
+
+/** What an entry adds to a Manifest's body, its digest included. */
+export const entryBytes = (e: Entry): number => ENTRY_FIXED + namesOf(e) + (e.type === "symlink" ? 2 : 0) + (e.digest === undefined ? 0 : DIGEST_BYTES)
+
+// == encoding
+
+class Writer {
+  readonly out: Uint8Array
+  private readonly v: DataView
+  at = 0
+  constructor(size: number) {
+    this.out = new Uint8Array(size)
+    this.v = new DataView(this.out.buffer)
+  }
+  u8(x: number) {
+    this.out[this.at++] = x
+  }
+  u16(x: number) {
+    this.v.setUint16(this.at, x)
+    this.at += 2
+  }
+  u32(x: number) {
+    this.v.setUint32(this.at, x)
+    this.at += 4
+  }
+  /**
+   * A safe integer as an i64 (two's complement), which for one not negative is its u64: high and low words,
+   * no bigint on the per-file path.
+   */
+  int64(x: number) {
+    const hi = Math.floor(x / 2 ** 32)
+    this.v.setInt32(this.at, hi)
+    this.v.setUint32(this.at + 4, x - hi * 2 ** 32)
+    this.at += 8
+  }
+  bytes(b: Uint8Array) {
+    this.out.set(b, this.at)
+    this.at += b.length
+  }
+  name(b: Uint8Array) {
+    this.u16(b.length)
+    this.bytes(b)
+  }
+}
+
+const unencodable = (detail: string) => Either.left(new UnencodableMessage({ detail }))
+
+/** Checks what the types do not say (the Schemas of `transferMessage.ts` say it too). */
+const invalid = (m: TransferMessage): string | undefined => {
+  const safe = (x: number) => Number.isSafeInteger(x) && x >= 0
+  const u32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff
+  if (!safe(m.txn)) return `transaction id ${m.txn}`
+  if (isTxnOnly(m)) return undefined
+  switch (m._tag) {
+    case "Manifest":
+      if (!u32(m.batch) || !u32(m.first) || m.entries.length > 0xffff) return `batch ${m.batch}, first ${m.first}, ${m.entries.length} entries`
+      for (const e of m.entries) {
+        if (!safe(e.size) || !u32(e.mode) || !u32(e.uid) || !u32(e.gid)) return `entry ${e.path}: size ${e.size}, mode ${e.mode}, uid ${e.uid}, gid ${e.gid}`
+        if (!Number.isSafeInteger(e.mtime.sec) || !Number.isInteger(e.mtime.nsec) || e.mtime.nsec < 0 || e.mtime.nsec >= 1e9) return `entry ${e.path}: mtime ${e.mtime.sec}.${e.mtime.nsec}`
+        if ((e.type === "symlink") !== (e.target !== undefined) || (e.digest !== undefined && (e.type !== "file" || e.digest.length !== DIGEST_BYTES))) {
+          return `entry ${e.path}: a ${e.type} with${e.target === undefined ? "out" : ""} a target, digest of ${e.digest?.length ?? 0} bytes`
+        }
+        if (!isWireName(e.path) || (e.target !== undefined && !isWireName(e.target))) return `entry ${e.path}: a name holds NUL`
+        if (namesOf(e) > MAX_ENTRY_NAMES) return `entry ${e.path}: names longer than ${MAX_ENTRY_NAMES} bytes`
+      }
+      return undefined
+    case "Data":
+      if (m.pieces.length > 0xffff) return `${m.pieces.length} pieces`
+      for (const p of m.pieces) if (!u32(p.index) || !safe(p.offset) || !safe(p.offset + p.bytes.length)) return `piece ${p.index} at ${p.offset}`
+      return undefined
+    case "Prepare":
+      return u32(m.batches) ? undefined : `${m.batches} batches`
+    case "Needs":
+      return u32(m.batch) && m.bitmap.length <= 0xffff ? undefined : `batch ${m.batch}, bitmap of ${m.bitmap.length} bytes`
+    case "Missing":
+      if (m.spans.length > MAX_SPANS) return `${m.spans.length} spans`
+      for (const s of m.spans) if (!u32(s.index) || !safe(s.offset) || !safe(s.length) || !safe(s.offset + s.length)) return `span ${s.index} at ${s.offset}`
+      return undefined
+    case "Failed":
+      if (m.failures.length > MAX_FAILURES || !u32(m.count) || m.count < m.failures.length) return `${m.failures.length} failures of ${m.count}`
+      for (const f of m.failures) if (!Number.isInteger(f.index) || f.index < -1 || f.index >= SCAN_INDEX || !u32(f.errno)) return `failure ${f.index}`
+      return undefined
+    case "Committed":
+      return u32(m.errno) ? undefined : `errno ${m.errno}`
+  }
+}
+
+const bodyBytes = (m: TransferMessage): number => {
+  if (isTxnOnly(m)) return TXN
+  switch (m._tag) {
+    case "Manifest":
+      return m.entries.reduce((n, e) => n + entryBytes(e), MANIFEST_FIXED)
+    case "Data":
+      return m.pieces.reduce((n, p) => n + PIECE_HEADER + p.bytes.length, DATA_FIXED)
+    case "Prepare":
+    case "Committed":
+      return TXN + 4
+    case "Needs":
+      return TXN + 4 + 2 + m.bitmap.length
+    case "Missing":
+      return TXN + 1 + SPAN_BYTES * m.spans.length
+    case "Failed":
+      return TXN + 4 + 1 + FAILURE_BYTES * m.failures.length
+  }
+}
+
+/** The body of the frame whose message type is `typeOf(m)`. */
+export const encode = (m: TransferMessage): Either.Either<Uint8Array, UnencodableMessage> => {
+  const bad = invalid(m)
+  if (bad !== undefined) return unencodable(`${m._tag}: ${bad}`)
+  const size = bodyBytes(m)
+  if (size > MAX_BODY) return unencodable(`${m._tag} of ${size} bytes (a frame carries at most ${MAX_BODY})`)
+  const w = new Writer(size)
+  w.int64(m.txn)
+  if (!isTxnOnly(m)) writeFields(w, m)
+  return Either.right(w.out)
+}
+
+const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
+  switch (m._tag) {
+    case "Manifest":
+      w.u32(m.batch)
+      w.u32(m.first)
+      w.u8((m.last ? LAST : 0) | (m.delete ? DELETE : 0))
+      w.u16(m.entries.length)
+      for (const e of m.entries) {
+        w.u8(kindOf(e))
+        w.u32(e.mode)
+        w.u32(e.uid)
+        w.u32(e.gid)
+        w.int64(e.size)
+        w.int64(e.mtime.sec)
+        w.u32(e.mtime.nsec)
+        w.name(utf8Bytes(e.path))
+        if (e.type === "symlink") w.name(utf8Bytes(e.target ?? ""))
+      }
+      for (const e of m.entries) if (e.digest !== undefined) w.bytes(e.digest)
+      break
+    case "Data":
+      w.u16(m.pieces.length)
+      for (const p of m.pieces) {
+        w.u32(p.index)
+        w.int64(p.offset)
+        w.u32(p.bytes.length)
+        w.bytes(p.bytes)
+      }
+      break
+    case "Prepare":
+      w.u32(m.batches)
+      break
+    case "Needs":
+      w.u32(m.batch)
+      w.u16(m.bitmap.length)
+      w.bytes(m.bitmap)
+      break
+    case "Missing":
+      w.u8(m.spans.length)
+      for (const s of m.spans) {
+        w.u32(s.index)
+        w.int64(s.offset)
+        w.int64(s.length)
+      }
+      break
+    case "Failed":
+      w.u32(m.count)
+      w.u8(m.failures.length)
+      for (const f of m.failures) {
+        w.u32(f.index === -1 ? SCAN_INDEX : f.index)
+        w.u32(f.errno)
+      }
+      break
+    case "Committed":
+      w.u32(m.errno)
+      break
+  }
+}
+
+// == decoding
+
+/**
+ * Reads the body; the first refusal sticks (`error`) and every later read returns 0 without reading, so a
+ * decoder checks once at the end rather than after every field, and no loop outlives a short body by more
+ * than its u16 count of cheap steps.
+ */
+class Reader {
+  private readonly v: DataView
+  at = 0
+  error: MalformedDatagram | undefined
+  constructor(readonly body: Uint8Array) {
+    this.v = new DataView(body.buffer, body.byteOffset, body.byteLength)
+  }
+  refuse(reason: MalformedReason, detail: string) {
+    this.error ??= new MalformedDatagram({ reason, detail })
+  }
+  private take(n: number): number {
+    if (this.error !== undefined) return -1
+    if (this.at + n > this.body.length) {
+      this.refuse("Length", `${this.body.length} bytes end inside a field of ${n} at ${this.at}`)
+      return -1
+    }
+    const at = this.at
+    this.at += n
+    return at
+  }
+  u8(): number {
+    const at = this.take(1)
+    return at < 0 ? 0 : this.body[at]!
+  }
+  u16(): number {
+    const at = this.take(2)
+    return at < 0 ? 0 : this.v.getUint16(at)
+  }
+  u32(): number {
+    const at = this.take(4)
+    return at < 0 ? 0 : this.v.getUint32(at)
+  }
+  /** A u64 that must be below 2^53 (`what` names it in the refusal). */
+  u64(what: string): number {
+    const at = this.take(8)
+    if (at < 0) return 0
+    const hi = this.v.getUint32(at)
+    if (hi > 0x1f_ffff) this.refuse("Payload", `${what} at ${at} is 2^53 or more`)
+    return hi * 2 ** 32 + this.v.getUint32(at + 4)
+  }
+  /** An i64 whose magnitude must be below 2^53. */
+  i64(what: string): number {
+    const at = this.take(8)
+    if (at < 0) return 0
+    const x = this.v.getInt32(at) * 2 ** 32 + this.v.getUint32(at + 4)
+    if (!Number.isSafeInteger(x)) this.refuse("Payload", `${what} at ${at} is ±2^53 or beyond`)
+    return x
+  }
+  bytes(n: number): Uint8Array {
+    const at = this.take(n)
+    return at < 0 ? new Uint8Array(0) : this.body.subarray(at, at + n)
+  }
+  /** A name's text: bytes without NUL, as on the v7 side. */
+  text(bytes: Uint8Array, what: string): string {
+    if (this.error !== undefined) return ""
+    const text = decodeName(bytes)
+    if (text === undefined) this.refuse("Payload", `${what} holds NUL`)
+    return text ?? ""
+  }
+  /** The body must end exactly here. */
+  end<A>(m: A): Either.Either<A, MalformedDatagram> {
+    if (this.error === undefined && this.at !== this.body.length) this.refuse("Length", `${this.body.length - this.at} bytes after the message`)
+    return this.error === undefined ? Either.right(m) : Either.left(this.error)
+  }
+}
+
+/** An entry while its batch decodes: the digest is set once the batch's shared buffer is made. */
+type MutableEntry = { -readonly [K in keyof Entry]: Entry[K] }
+
+const decodeManifest = (r: Reader, txn: ToMember["txn"]) => {
+  const batch = r.u32()
+  const first = r.u32()
+  const flags = r.u8()
+  if ((flags & ~(LAST | DELETE)) !== 0) r.refuse("Payload", `manifest flags ${flags}`)
+  const n = r.u16()
+  const entries: Array<MutableEntry> = []
+  const digested: Array<MutableEntry> = []
+  for (let i = 0; i < n && r.error === undefined; i++) {
+    const kind = r.u8()
+    const type = typeOfKind[kind]
+    if (type === undefined) r.refuse("Payload", `entry ${i}: kind ${kind}`)
+    const mode = r.u32()
+    const uid = r.u32()
+    const gid = r.u32()
+    const size = r.u64(`entry ${i}: size`)
+    const sec = r.i64(`entry ${i}: mtime`)
+    const nsec = r.u32()
+    if (nsec >= 1e9) r.refuse("Payload", `entry ${i}: ${nsec} nanoseconds`)
+    const pathBytes = r.bytes(r.u16())
+    const targetBytes = type === "symlink" ? r.bytes(r.u16()) : undefined
+    const names = pathBytes.length + (targetBytes?.length ?? 0)
+    if (names > MAX_ENTRY_NAMES) r.refuse("Length", `entry ${i}: names of ${names} bytes (at most ${MAX_ENTRY_NAMES})`)
+    const e: MutableEntry = { path: r.text(pathBytes, `entry ${i}: path`), type: type ?? "file", size, mode, uid, gid, mtime: { sec, nsec } }
+    if (targetBytes !== undefined) e.target = r.text(targetBytes, `entry ${i}: target`)
+    if (kind === Kind.FILE_WITH_DIGEST) digested.push(e)
+    entries.push(e)
+  }
+  // one copy for the batch: every digest is a view of it, and nothing pins the receive buffer
+  const shared = r.bytes(DIGEST_BYTES * digested.length).slice()
+  if (r.error === undefined) digested.forEach((e, k) => void (e.digest = shared.subarray(DIGEST_BYTES * k, DIGEST_BYTES * (k + 1))))
+  return r.end<ToMember>({ _tag: "Manifest", txn, batch, first, entries, last: (flags & LAST) !== 0, delete: (flags & DELETE) !== 0 })
+}
+
+const decodeData = (r: Reader, txn: ToMember["txn"]) => {
+  const n = r.u16()
+  const pieces: Array<Piece> = []
+  for (let i = 0; i < n && r.error === undefined; i++) {
+    const index = r.u32()
+    const offset = r.u64(`piece ${i}: offset`)
+    const bytes = r.bytes(r.u32())
+    if (offset + bytes.length > Number.MAX_SAFE_INTEGER) r.refuse("Payload", `piece ${i} ends at 2^53 or beyond`)
+    pieces.push({ index, offset, bytes })
+  }
+  return r.end<ToMember>({ _tag: "Data", txn, pieces })
+}
+
+const decodeMissing = (r: Reader, txn: ToSender["txn"]) => {
+  const n = r.u8()
+  if (n > MAX_SPANS) r.refuse("Payload", `${n} spans (at most ${MAX_SPANS})`)
+  const spans: Array<Span> = []
+  for (let i = 0; i < n && r.error === undefined; i++) {
+    const index = r.u32()
+    const offset = r.u64(`span ${i}: offset`)
+    const length = r.u64(`span ${i}: length`)
+    if (offset + length > Number.MAX_SAFE_INTEGER) r.refuse("Payload", `span ${i} ends at 2^53 or beyond`)
+    spans.push({ index, offset, length })
+  }
+  return r.end<ToSender>({ _tag: "Missing", txn, spans })
+}
+
+const decodeFailed = (r: Reader, txn: ToSender["txn"]) => {
+  const count = r.u32()
+  const n = r.u8()
+  if (n > MAX_FAILURES || n > count) r.refuse("Payload", `${n} failures listed of ${count} (at most ${MAX_FAILURES})`)
+  const failures: Array<Failure> = []
+  for (let i = 0; i < n && r.error === undefined; i++) {
+    const index = r.u32()
+    failures.push({ index: index === SCAN_INDEX ? -1 : index, errno: r.u32() })
+  }
+  return r.end<ToSender>({ _tag: "Failed", txn, failures, count })
+}
+
+/** The body of a frame whose message type is `type`, one of `TransferType`. */
+export const decode = (type: number, body: Uint8Array): Either.Either<TransferMessage, MalformedDatagram> => {
+  const r = new Reader(body)
+  if (body.length < TXN) r.refuse("TooShort", `${body.length} bytes, a transaction message needs at least ${TXN}`)
+  const txn = r.u64("transaction id") as ToMember["txn"]
+  switch (type) {
+    case TransferType.MANIFEST:
+      return decodeManifest(r, txn)
+    case TransferType.DATA:
+      return decodeData(r, txn)
+    case TransferType.PREPARE:
+      return r.end({ _tag: "Prepare", txn, batches: r.u32() })
+    case TransferType.NEEDS: {
+      const batch = r.u32()
+      // a copy: the sender keeps a batch's bitmaps until every member has answered
+      return r.end({ _tag: "Needs", txn, batch, bitmap: r.bytes(r.u16()).slice() })
+    }
+    case TransferType.MISSING:
+      return decodeMissing(r, txn)
+    case TransferType.FAILED:
+      return decodeFailed(r, txn)
+    case TransferType.COMMITTED:
+      return r.end({ _tag: "Committed", txn, errno: r.u32() })
+    default: {
+      const tag = txnOnlyByType.get(type)
+      return tag === undefined ? Either.left(new MalformedDatagram({ reason: "Type", detail: `transaction message type ${type}` })) : r.end({ _tag: tag, txn })
+    }
+  }
+}

@@ -1,0 +1,349 @@
+/**
+ * A member's side of a native tree transaction (docs/transactions.md), one per transaction and sender, as a
+ * state machine without I/O. Each manifest batch is looked up by the driver (`Lookup` → `LookedUp`: per entry
+ * nothing, its metadata, or its contents) and answered with a `Needs` bitmap; the blocks of the bundle stream
+ * it needs are written to temps (`Write`) and each entry complete is checked (`Stage` → `Staged`); `Prepare` is
+ * answered with the blocks still missing, `Busy`, or the vote, which also goes unsolicited once the last entry
+ * is staged (and, under `--delete`, the driver's scan has listed what to remove: `Scan` → `Scanned`).
+ * `Commit` after `Prepared` switches everything at once (`Switch` → `Switched`); `Abort`, or a
+ * `Commit` it did not vote for, discards everything. Duplicates get the same answer and change nothing.
+ */
+import type { Machine } from "../engine/machine.js"
+import {
+  bitmapFor,
+  blocksOf,
+  type Entry,
+  type Failure,
+  hasBit,
+  MAX_FAILURES,
+  MAX_SPANS,
+  setBit,
+  type Span,
+  type ToMember,
+  type ToSender,
+  type TxnId
+} from "./messages.js"
+
+/** What an entry of the manifest takes here: nothing, its metadata only (staged locally), or its contents. */
+export type Need = "none" | "metadata" | "contents"
+
+const RECEIVING = 0
+const STAGING = 1
+const STAGED = 2
+const FAILED = 3
+
+/** One entry this member needs: ~50 bytes besides the manifest's entry object it refers to. */
+interface Needed {
+  readonly index: number
+  readonly entry: Entry
+  /** Blocks not yet written. */
+  lacking: number
+  /** The blocks written, for an entry of more than one block. */
+  readonly held: Uint8Array | undefined
+  state: typeof RECEIVING | typeof STAGING | typeof STAGED | typeof FAILED
+}
+
+export type State = "receiving" | "prepared" | "failed" | "switching" | "committed" | "aborted"
+
+export interface MemberSession {
+  readonly txn: TxnId
+  /** Bytes of a block of the bundle stream. */
+  readonly block: number
+  state: State
+  /** The `Needs` bitmap of every batch looked up, by batch: sent again for a duplicate batch. */
+  readonly answers: Map<number, Uint8Array>
+  /** The batches whose lookup is out. */
+  readonly looking: Map<number, { readonly first: number; readonly entries: ReadonlyArray<Entry> }>
+  readonly needed: Map<number, Needed>
+  /** `Stage` actions not yet answered. */
+  staging: number
+  readonly failures: Array<Failure>
+  failedCount: number
+  /** The manifest's last batch, once seen. */
+  lastBatch: number | undefined
+  /** `--delete`: the driver scans for removals once every batch is looked up. */
+  deleting: boolean
+  scan: "none" | "scanning" | "done"
+  /** Paths to remove in the switch. */
+  removals: ReadonlyArray<string>
+  /** A `Prepare` came: the vote goes as soon as it is ready. */
+  asked: boolean
+  /** The switch's errno. */
+  errno: number
+}
+
+export type Event =
+  | { readonly _tag: "Message"; readonly message: ToMember }
+  /** The driver's answer to `Lookup`, one need per entry of the batch. */
+  | { readonly _tag: "LookedUp"; readonly batch: number; readonly needs: ReadonlyArray<Need> }
+  | { readonly _tag: "Staged"; readonly index: number; readonly errno: number }
+  /** The driver's answer to `Scan`: the paths to remove, or the errno that broke the scan off. */
+  | { readonly _tag: "Scanned"; readonly removals: ReadonlyArray<string>; readonly errno: number }
+  /**
+   * The session timeout passed with no word from the sender (it died): a transaction not switched is discarded,
+   * and the driver forgets it.
+   */
+  | { readonly _tag: "Expired" }
+  /** 0, or the switch failed and the driver rolled it back from its journal. */
+  | { readonly _tag: "Switched"; readonly errno: number }
+
+export type Action =
+  | { readonly _tag: "Reply"; readonly message: ToSender }
+  | { readonly _tag: "Lookup"; readonly batch: number; readonly entries: ReadonlyArray<Entry> }
+  /** Write these bytes at `offset` of the entry's temp beside its target (creating it): nothing visible. */
+  | { readonly _tag: "Write"; readonly index: number; readonly entry: Entry; readonly offset: number; readonly bytes: Uint8Array }
+  /** The entry's temp is complete (or it needs only its metadata): check size and SHA-256, apply the metadata. */
+  | { readonly _tag: "Stage"; readonly index: number; readonly entry: Entry }
+  /**
+   * Every batch is looked up (`--delete`): list what is here under the job's directories that the manifest
+   * lacks (the excludes spared), without removing anything.
+   */
+  | { readonly _tag: "Scan" }
+  /** Journal the renames and removals outside the base, then put every staged entry in place and remove at once. */
+  | { readonly _tag: "Switch"; readonly entries: ReadonlyArray<Entry>; readonly removals: ReadonlyArray<string> }
+  /** Remove the temps of these entries. */
+  | { readonly _tag: "Discard"; readonly entries: ReadonlyArray<Entry> }
+
+/** A session opens on a `Manifest` only; anything else of a transaction it does not hold is answered `Unknown`. */
+export const opens = (message: ToMember) => message._tag === "Manifest"
+
+export const make = (txn: TxnId, block: number): MemberSession => ({
+  txn,
+  block,
+  state: "receiving",
+  answers: new Map(),
+  looking: new Map(),
+  needed: new Map(),
+  staging: 0,
+  failures: [],
+  failedCount: 0,
+  lastBatch: undefined,
+  deleting: false,
+  scan: "none",
+  removals: [],
+  asked: false,
+  errno: 0
+})
+
+type Out = Array<Action>
+
+const reply = (_: MemberSession, out: Out, message: ToSender) => void out.push({ _tag: "Reply", message })
+
+const stage = (s: MemberSession, n: Needed, out: Out) => {
+  n.state = STAGING
+  s.staging++
+  out.push({ _tag: "Stage", index: n.index, entry: n.entry })
+}
+
+const onManifest = (s: MemberSession, m: Extract<ToMember, { _tag: "Manifest" }>, out: Out) => {
+  const answer = s.answers.get(m.batch)
+  if (answer !== undefined) return reply(s, out, { _tag: "Needs", txn: s.txn, batch: m.batch, bitmap: answer })
+  if (s.state !== "receiving" || s.looking.has(m.batch)) return
+  if (m.last) s.lastBatch = m.batch
+  s.deleting = m.delete
+  s.looking.set(m.batch, { first: m.first, entries: m.entries })
+  out.push({ _tag: "Lookup", batch: m.batch, entries: m.entries })
+}
+
+const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, out: Out) => {
+  const batch = s.looking.get(e.batch)
+  if (batch === undefined || s.state !== "receiving") return
+  s.looking.delete(e.batch)
+  const bitmap = bitmapFor(batch.entries.length)
+  batch.entries.forEach((entry, i) => {
+    const need = e.needs[i] ?? "none"
+    if (need === "none") return
+    const blocks = need === "contents" && entry.type === "file" ? blocksOf(entry.size, s.block) : 0
+    if (need === "contents") setBit(bitmap, i)
+    const n: Needed = { index: batch.first + i, entry, lacking: blocks, held: blocks > 1 ? bitmapFor(blocks) : undefined, state: RECEIVING }
+    s.needed.set(n.index, n)
+    if (blocks === 0) stage(s, n, out)
+  })
+  s.answers.set(e.batch, bitmap)
+  reply(s, out, { _tag: "Needs", txn: s.txn, batch: e.batch, bitmap })
+  if (s.deleting && s.scan === "none" && s.lastBatch !== undefined && s.answers.size === s.lastBatch + 1) {
+    s.scan = "scanning"
+    out.push({ _tag: "Scan" })
+  }
+}
+
+const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: Out) => {
+  if (s.state !== "receiving") return
+  for (const p of m.pieces) {
+    const n = s.needed.get(p.index)
+    if (n === undefined || n.state !== RECEIVING || p.offset % s.block !== 0) continue
+    const b = p.offset / s.block
+    if (p.bytes.length !== Math.min(s.block, n.entry.size - p.offset)) continue
+    if (n.held !== undefined) {
+      if (hasBit(n.held, b)) continue
+      setBit(n.held, b)
+    } else if (b !== 0) continue
+    out.push({ _tag: "Write", index: n.index, entry: n.entry, offset: p.offset, bytes: p.bytes })
+    if (--n.lacking === 0) stage(s, n, out)
+  }
+  if (s.asked) ready(s, out)
+}
+
+/** The blocks still lacking, in runs, `MAX_SPANS` at most. */
+const missing = (s: MemberSession): Array<Span> => {
+  const spans: Array<Span> = []
+  for (const n of s.needed.values()) {
+    if (n.state !== RECEIVING) continue
+    const { size } = n.entry
+    if (n.held === undefined) spans.push({ index: n.index, offset: 0, length: size })
+    else {
+      const blocks = blocksOf(size, s.block)
+      for (let b = 0; b < blocks && spans.length < MAX_SPANS; b++) {
+        if (hasBit(n.held, b)) continue
+        let end = b + 1
+        while (end < blocks && !hasBit(n.held, end)) end++
+        spans.push({ index: n.index, offset: b * s.block, length: Math.min(end * s.block, size) - b * s.block })
+        b = end
+      }
+    }
+    if (spans.length >= MAX_SPANS) break
+  }
+  return spans
+}
+
+const vote = (s: MemberSession, out: Out) =>
+  s.state === "failed"
+    ? reply(s, out, { _tag: "Failed", txn: s.txn, failures: s.failures, count: s.failedCount })
+    : reply(s, out, { _tag: "Prepared", txn: s.txn })
+
+/** Votes once every entry it needs is staged or failed (unsolicited: the sender asked already). */
+const ready = (s: MemberSession, out: Out) => {
+  if (s.state !== "receiving" || s.staging > 0 || s.looking.size > 0 || (s.deleting && s.scan !== "done")) return
+  for (const n of s.needed.values()) if (n.state === RECEIVING) return
+  s.state = s.failedCount > 0 ? "failed" : "prepared"
+  vote(s, out)
+}
+
+const onPrepare = (s: MemberSession, m: Extract<ToMember, { _tag: "Prepare" }>, out: Out) => {
+  switch (s.state) {
+    case "receiving": {
+      const again = s.asked
+      s.asked = true
+      let answered = true
+      for (let b = 0; b < m.batches; b++) answered &&= s.answers.has(b)
+      const lacking = missing(s)
+      if (answered && lacking.length > 0) return reply(s, out, { _tag: "Missing", txn: s.txn, spans: lacking })
+      // the first PREPARE is answered by the vote, unsolicited, once staging is done; a later one proves us alive
+      if (!answered || s.staging > 0 || s.scan === "scanning") return again ? reply(s, out, { _tag: "Busy", txn: s.txn }) : undefined
+      return ready(s, out)
+    }
+    case "prepared":
+    case "failed":
+      return vote(s, out)
+    case "switching":
+    case "committed":
+    case "aborted":
+      // a late copy: the decision is out
+      return
+  }
+}
+
+const entries = (s: MemberSession) => [...s.needed.values()].map((n) => n.entry)
+
+const discard = (s: MemberSession, out: Out, answer = true) => {
+  out.push({ _tag: "Discard", entries: entries(s) })
+  s.needed.clear()
+  s.looking.clear()
+  s.state = "aborted"
+  if (answer) reply(s, out, { _tag: "Aborted", txn: s.txn })
+}
+
+const onCommit = (s: MemberSession, out: Out) => {
+  switch (s.state) {
+    case "prepared":
+      s.state = "switching"
+      return void out.push({ _tag: "Switch", entries: entries(s), removals: s.removals })
+    case "switching":
+      return
+    case "committed":
+      return reply(s, out, { _tag: "Committed", txn: s.txn, errno: s.errno })
+    case "aborted":
+      return reply(s, out, { _tag: "Aborted", txn: s.txn })
+    case "receiving":
+    case "failed":
+      // it did not vote PREPARED (the sender counted it lost): it never switches part of a job
+      return discard(s, out)
+  }
+}
+
+const onAbort = (s: MemberSession, out: Out) => {
+  switch (s.state) {
+    case "receiving":
+    case "prepared":
+    case "failed":
+      return discard(s, out)
+    case "aborted":
+      return reply(s, out, { _tag: "Aborted", txn: s.txn })
+    case "switching":
+    case "committed":
+      // cannot happen: a sender decides once
+      return
+  }
+}
+
+const fail = (s: MemberSession, index: number, errno: number) => {
+  if (s.failedCount++ < MAX_FAILURES) s.failures.push({ index, errno })
+}
+
+const onStaged = (s: MemberSession, e: Extract<Event, { _tag: "Staged" }>, out: Out) => {
+  const n = s.needed.get(e.index)
+  if (n === undefined || n.state !== STAGING) return
+  s.staging--
+  if (e.errno === 0) n.state = STAGED
+  else (n.state = FAILED), fail(s, e.index, e.errno)
+  if (s.asked) ready(s, out)
+}
+
+const onScanned = (s: MemberSession, e: Extract<Event, { _tag: "Scanned" }>, out: Out) => {
+  if (s.scan !== "scanning" || s.state !== "receiving") return
+  s.scan = "done"
+  if (e.errno === 0) s.removals = e.removals
+  else fail(s, -1, e.errno)
+  if (s.asked) ready(s, out)
+}
+
+export const step = ((s, event, out) => {
+  switch (event._tag) {
+    case "Message": {
+      const m = event.message
+      if (m.txn !== s.txn) return
+      switch (m._tag) {
+        case "Manifest":
+          return onManifest(s, m, out)
+        case "Data":
+          return onData(s, m, out)
+        case "Prepare":
+          return onPrepare(s, m, out)
+        case "Commit":
+          return onCommit(s, out)
+        case "Abort":
+          return onAbort(s, out)
+        default:
+          return m satisfies never
+      }
+    }
+    case "LookedUp":
+      return onLookedUp(s, event, out)
+    case "Staged":
+      return onStaged(s, event, out)
+    case "Scanned":
+      return onScanned(s, event, out)
+    case "Expired":
+      if (s.state === "receiving" || s.state === "prepared" || s.state === "failed") discard(s, out, false)
+      return
+    case "Switched":
+      if (s.state !== "switching") return
+      s.state = "committed"
+      s.errno = event.errno
+      s.needed.clear()
+      s.removals = []
+      return reply(s, out, { _tag: "Committed", txn: s.txn, errno: s.errno })
+    default:
+      return event satisfies never
+  }
+}) satisfies Machine<MemberSession, Event, Action>

@@ -1,0 +1,97 @@
+/**
+ * The messages of a native tree transaction (docs/transactions.md), as values: the codec in
+ * `src/protocol/native/` turns them into bytes. Entries are numbered by their position in the manifest.
+ */
+import type { Brand } from "effect"
+
+/** 64-bit on the wire, unique per sender epoch; below 2^53 here. */
+export type TxnId = number & Brand.Brand<"TxnId">
+
+export type EntryType = "file" | "directory" | "symlink"
+
+/**
+ * A modification time to the nanosecond as two numbers rather than a bigint: both are exact in a double
+ * (seconds below 2^53, nanoseconds below 10^9), comparing costs no allocation on the per-file path, and the
+ * codec writes them as i64 + u32.
+ */
+export interface Mtime {
+  readonly sec: number
+  readonly nsec: number
+}
+
+export interface Entry {
+  /** Relative to the base. */
+  readonly path: string
+  readonly type: EntryType
+  /** Bytes, exact up to 2^53 − 1 (no file is larger). */
+  readonly size: number
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly mtime: Mtime
+  /** A symlink's target. */
+  readonly target?: string
+  /** SHA-256 of a file's contents: what the member checks a staged temp against, and compares under --checksum. */
+  readonly digest?: Uint8Array
+}
+
+/** A range of an entry's contents: whole blocks, only an entry's last block is short. */
+export interface Span {
+  readonly index: number
+  readonly offset: number
+  readonly length: number
+}
+
+export interface Piece {
+  readonly index: number
+  readonly offset: number
+  readonly bytes: Uint8Array
+}
+
+export interface Failure {
+  /** The entry; -1 for the member's scan for removals. */
+  readonly index: number
+  readonly errno: number
+}
+
+/** Sender → group. */
+export type ToMember =
+  | {
+    readonly _tag: "Manifest"
+    readonly txn: TxnId
+    readonly batch: number
+    readonly first: number
+    readonly entries: ReadonlyArray<Entry>
+    readonly last: boolean
+    /** `--delete`: what the member has under the job and the manifest lacks goes in the same switch. */
+    readonly delete: boolean
+  }
+  | { readonly _tag: "Data"; readonly txn: TxnId; readonly pieces: ReadonlyArray<Piece> }
+  | { readonly _tag: "Prepare"; readonly txn: TxnId; readonly batches: number }
+  | { readonly _tag: "Commit"; readonly txn: TxnId }
+  | { readonly _tag: "Abort"; readonly txn: TxnId }
+
+/** Member → sender. */
+export type ToSender =
+  /** Bit i (LSB first of byte i>>3): send the contents of entry `first + i` of batch `batch`. */
+  | { readonly _tag: "Needs"; readonly txn: TxnId; readonly batch: number; readonly bitmap: Uint8Array }
+  | { readonly _tag: "Missing"; readonly txn: TxnId; readonly spans: ReadonlyArray<Span> }
+  | { readonly _tag: "Busy"; readonly txn: TxnId }
+  | { readonly _tag: "Prepared"; readonly txn: TxnId }
+  | { readonly _tag: "Failed"; readonly txn: TxnId; readonly failures: ReadonlyArray<Failure>; readonly count: number }
+  | { readonly _tag: "Committed"; readonly txn: TxnId; readonly errno: number }
+  | { readonly _tag: "Aborted"; readonly txn: TxnId }
+  /** The daemon's answer to anything but a Manifest of a transaction it does not hold (it restarted). */
+  | { readonly _tag: "Unknown"; readonly txn: TxnId }
+
+/** Spans a `Missing` names at most: the rest are asked for in answer to the next `Prepare`. */
+export const MAX_SPANS = 64
+/** Failures a `Failed` vote lists at most (`count` has them all). */
+export const MAX_FAILURES = 32
+
+export const hasBit = (bitmap: Uint8Array, i: number): boolean => ((bitmap[i >> 3] ?? 0) & (1 << (i & 7))) !== 0
+export const setBit = (bitmap: Uint8Array, i: number): void => void (bitmap[i >> 3] = bitmap[i >> 3]! | (1 << (i & 7)))
+export const bitmapFor = (n: number): Uint8Array => new Uint8Array((n + 7) >> 3)
+
+/** How many blocks of `block` bytes an entry's contents take. */
+export const blocksOf = (size: number, block: number): number => Math.ceil(size / block)

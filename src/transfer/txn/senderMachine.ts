@@ -1,0 +1,397 @@
+/**
+ * The sender of a native tree transaction (docs/transactions.md), one per job, as a state machine without I/O:
+ * manifest batches in a window, each answered by every live member's `Needs`; the union of the needs goes out
+ * as a bundle stream of blocks packed into `Data` datagrams; `Prepare` collects one vote per member, `Missing`
+ * answers are repaired at once; then one `Commit` or `Abort`. A member silent for `timeout` while it owes an
+ * answer is lost for this transaction, as in `engine/rounds.ts`. The session is mutated in place and holds only
+ * the batches of its window: nothing per entry outlives its batch.
+ */
+import type { Machine } from "../engine/machine.js"
+import type { RttEstimator, Target } from "../engine/rounds.js"
+import { type Entry, type Failure, hasBit, type Span, type ToMember, type ToSender, type TxnId } from "./messages.js"
+
+export interface Config {
+  /** Manifest batches unanswered at most. */
+  readonly window: number
+  /** Bytes of a block of the bundle stream. */
+  readonly block: number
+  /** Bytes of pieces (each with `PIECE_OVERHEAD`) a `Data` datagram holds at most. */
+  readonly datagram: number
+  readonly allOrNothing: boolean
+  /** `--delete`: members remove, in the same switch, what they have under the job and the manifest lacks. */
+  readonly delete: boolean
+  /** The longest wait before a request is sent again. */
+  readonly maxWait: number
+  /** Silence after which a member owing an answer is lost. */
+  readonly timeout: number
+  readonly rtt: RttEstimator
+}
+
+/** What the codec spends on a piece's header (entry index, offset, length). */
+export const PIECE_OVERHEAD = 16
+
+export type Outcome = "committed" | "failed" | "aborted" | "lost"
+
+export interface MemberOutcome {
+  readonly target: Target
+  readonly outcome: Outcome
+  /** The failed entries its FAILED vote named (the first `MAX_FAILURES`), and how many failed in all. */
+  readonly failures: ReadonlyArray<Failure>
+  readonly failedCount: number
+  /** Its switch's errno (failed, rolled back from its journal); 0 otherwise. */
+  readonly errno: number
+  /** Blocks it reported missing and received again. */
+  readonly missed: number
+}
+
+interface Member {
+  readonly target: Target
+  lost: boolean
+  /** Answers it owes (a batch's Needs, the phase's answer): its silence counts only while it owes one. */
+  owed: number
+  /** When it last spoke, or was first asked after owing nothing. */
+  heard: number
+  vote: "prepared" | "failed" | undefined
+  failures: ReadonlyArray<Failure>
+  failedCount: number
+  final: "committed" | "aborted" | undefined
+  errno: number
+  missed: number
+}
+
+/** A request repeated until everyone it waits for answered. */
+interface Request {
+  readonly message: ToMember
+  readonly waiting: Set<Member>
+  readonly sentAt: number
+  wait: number
+  due: number
+}
+
+interface Batch extends Request {
+  readonly number: number
+  readonly entries: ReadonlyArray<Entry>
+  readonly first: number
+  /** The union of the members' needs. */
+  readonly needs: Uint8Array
+}
+
+export type Phase = "manifest" | "voting" | "committing" | "aborting" | "done"
+
+export interface SenderSession {
+  readonly txn: TxnId
+  readonly config: Config
+  readonly members: ReadonlyMap<string, Member>
+  phase: Phase
+  readonly batches: Map<number, Batch>
+  batchCount: number
+  entryCount: number
+  /** A `NextBatch` is out. */
+  asking: boolean
+  lastSeen: boolean
+  /** Prepare, Commit or Abort. */
+  request: Request | undefined
+  /** The bundle stream's datagram being filled. */
+  readonly stream: Packing
+  deadline: number
+}
+
+export type Event =
+  | { readonly _tag: "Start" }
+  | { readonly _tag: "Expired" }
+  /** The driver's answer to `NextBatch`. */
+  | { readonly _tag: "Batch"; readonly entries: ReadonlyArray<Entry>; readonly last: boolean }
+  | { readonly _tag: "Reply"; readonly from: string; readonly message: ToSender }
+
+export type Action =
+  | { readonly _tag: "Transmit"; readonly message: ToMember }
+  /** Read these spans and send them to the group as one `Data`. */
+  | { readonly _tag: "TransmitData"; readonly spans: ReadonlyArray<Span> }
+  /** Step the next batch of the manifest (`Batch`). */
+  | { readonly _tag: "NextBatch" }
+  | { readonly _tag: "Deadline"; readonly at: number }
+  | { readonly _tag: "Finished"; readonly members: ReadonlyArray<MemberOutcome> }
+
+export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config, now: number): SenderSession => ({
+  txn,
+  config,
+  members: new Map(targets.map((target) => [target.address, {
+    target,
+    lost: false,
+    owed: 0,
+    heard: now,
+    vote: undefined,
+    failures: [],
+    failedCount: 0,
+    final: undefined,
+    errno: 0,
+    missed: 0
+  }])),
+  phase: "manifest",
+  batches: new Map(),
+  batchCount: 0,
+  entryCount: 0,
+  asking: false,
+  lastSeen: false,
+  request: undefined,
+  stream: { spans: [], bytes: 0 },
+  deadline: Infinity
+})
+
+type Out = Array<Action>
+
+const live = (s: SenderSession) => [...s.members.values()].filter((m) => !m.lost)
+
+const owe = (m: Member, now: number) => {
+  if (m.owed++ === 0) m.heard = now
+}
+
+const request = (s: SenderSession, message: ToMember, now: number, out: Out): Request => {
+  const waiting = new Set(live(s))
+  for (const m of waiting) owe(m, now)
+  const wait = s.config.rtt.rto(s.config.maxWait)
+  out.push({ _tag: "Transmit", message })
+  return { message, waiting, sentAt: now, wait, due: now + wait }
+}
+
+/** `m` answered `r`; true when it was the last one waited for. */
+const answered = (s: SenderSession, r: Request, m: Member, now: number): boolean => {
+  if (!r.waiting.delete(m)) return false
+  m.owed--
+  s.config.rtt.sample(now - r.sentAt)
+  return r.waiting.size === 0
+}
+
+/** Spans being packed into one `Data` datagram. */
+interface Packing {
+  spans: Array<Span>
+  bytes: number
+}
+
+/** Cuts a span into blocks and packs them greedily into `Data` datagrams of at most `datagram` bytes. */
+const pack = (s: SenderSession, p: Packing, index: number, offset: number, length: number, out: Out) => {
+  const { block, datagram } = s.config
+  for (let at = offset; at < offset + length; at += block) {
+    const piece = Math.min(block, offset + length - at)
+    if (p.bytes + piece + PIECE_OVERHEAD > datagram) flush(p, out)
+    p.spans.push({ index, offset: at, length: piece })
+    p.bytes += piece + PIECE_OVERHEAD
+  }
+}
+
+const flush = (p: Packing, out: Out) => {
+  if (p.spans.length > 0) out.push({ _tag: "TransmitData", spans: p.spans })
+  p.spans = []
+  p.bytes = 0
+}
+
+/**
+ * A batch answered by everyone: the contents anyone needs join the bundle stream, and the batch is forgotten.
+ * A datagram not yet full waits for the next batch's contents while batches are in flight (they come within a
+ * round trip): small files of consecutive batches share datagrams.
+ */
+const completeBatch = (s: SenderSession, b: Batch, now: number, out: Out) => {
+  s.batches.delete(b.number)
+  b.entries.forEach((e, i) => {
+    if (hasBit(b.needs, i) && e.type === "file" && e.size > 0) pack(s, s.stream, b.first + i, 0, e.size, out)
+  })
+  if (s.batches.size === 0) flush(s.stream, out)
+  fill(s, now, out)
+}
+
+/** Asks for the next batch while the window has room; once the last is answered, the vote. */
+const fill = (s: SenderSession, now: number, out: Out) => {
+  if (s.phase !== "manifest") return
+  if (!s.lastSeen) {
+    if (!s.asking && s.batches.size < s.config.window) (s.asking = true), out.push({ _tag: "NextBatch" })
+    return
+  }
+  if (s.batches.size > 0) return
+  s.phase = "voting"
+  round(s, { _tag: "Prepare", txn: s.txn, batches: s.batchCount }, now, out)
+}
+
+const round = (s: SenderSession, message: ToMember, now: number, out: Out) => {
+  s.request = request(s, message, now, out)
+  if (s.request.waiting.size === 0) roundComplete(s, now, out)
+}
+
+const roundComplete = (s: SenderSession, now: number, out: Out) => {
+  switch (s.phase) {
+    case "voting":
+      return decide(s, now, out)
+    case "committing":
+    case "aborting":
+      return finish(s, out)
+  }
+}
+
+/** Every live member has voted: commit only if none failed (all or nothing, a member lost has aborted already). */
+const decide = (s: SenderSession, now: number, out: Out) => {
+  if ([...s.members.values()].some((m) => m.vote === "failed")) return abort(s, now, out)
+  s.phase = "committing"
+  round(s, { _tag: "Commit", txn: s.txn }, now, out)
+}
+
+const abort = (s: SenderSession, now: number, out: Out) => {
+  for (const b of s.batches.values()) for (const m of b.waiting) m.owed--
+  s.batches.clear()
+  if (s.request !== undefined) for (const m of s.request.waiting) m.owed--
+  s.phase = "aborting"
+  round(s, { _tag: "Abort", txn: s.txn }, now, out)
+}
+
+const finish = (s: SenderSession, out: Out) => {
+  s.phase = "done"
+  s.request = undefined
+  s.deadline = Infinity
+  out.push({ _tag: "Finished", members: [...s.members.values()].map(outcomeOf) })
+}
+
+const outcomeOf = (m: Member): MemberOutcome => {
+  const base = { target: m.target, missed: m.missed, failures: m.failures, failedCount: m.failedCount, errno: m.errno }
+  if (m.lost) return { ...base, outcome: "lost" }
+  if (m.vote === "failed" || m.errno !== 0) return { ...base, outcome: "failed" }
+  return { ...base, outcome: m.final === "committed" ? "committed" : "aborted" }
+}
+
+/** `m` is lost for this transaction: nothing waits for it any more. */
+const lose = (s: SenderSession, m: Member, now: number, out: Out) => {
+  m.lost = true
+  m.owed = 0
+  if (s.config.allOrNothing && (s.phase === "manifest" || s.phase === "voting")) {
+    s.request?.waiting.delete(m)
+    for (const b of s.batches.values()) b.waiting.delete(m)
+    return abort(s, now, out)
+  }
+  if (live(s).length === 0 && s.phase === "manifest") return finish(s, out)
+  for (const b of [...s.batches.values()]) {
+    if (s.phase !== "manifest") break
+    if (b.waiting.delete(m) && b.waiting.size === 0) completeBatch(s, b, now, out)
+  }
+  const r = s.request
+  if (r !== undefined && r.waiting.delete(m) && r.waiting.size === 0) roundComplete(s, now, out)
+}
+
+const onBatch = (s: SenderSession, e: Extract<Event, { _tag: "Batch" }>, now: number, out: Out) => {
+  if (!s.asking || s.phase !== "manifest") return
+  s.asking = false
+  s.lastSeen = e.last
+  const message: ToMember = { _tag: "Manifest", txn: s.txn, batch: s.batchCount, first: s.entryCount, entries: e.entries, last: e.last, delete: s.config.delete }
+  const b: Batch = Object.assign(request(s, message, now, out), {
+    number: s.batchCount,
+    entries: e.entries,
+    first: s.entryCount,
+    needs: new Uint8Array((e.entries.length + 7) >> 3)
+  })
+  s.batches.set(s.batchCount++, b)
+  s.entryCount += e.entries.length
+  if (b.waiting.size === 0) completeBatch(s, b, now, out)
+  else fill(s, now, out)
+}
+
+const onReply = (s: SenderSession, from: string, message: ToSender, now: number, out: Out) => {
+  const m = s.members.get(from)
+  if (m === undefined || m.lost || message.txn !== s.txn) return
+  m.heard = now
+  const r = s.request
+  switch (message._tag) {
+    case "Needs": {
+      const b = s.batches.get(message.batch)
+      if (b === undefined || s.phase !== "manifest" || !b.waiting.has(m)) return
+      for (let i = 0; i < b.needs.length; i++) b.needs[i] = b.needs[i]! | (message.bitmap[i] ?? 0)
+      if (answered(s, b, m, now)) completeBatch(s, b, now, out)
+      return
+    }
+    case "Missing": {
+      if (s.phase !== "voting" || m.vote !== undefined) return
+      const repair: Packing = { spans: [], bytes: 0 }
+      for (const span of message.spans) (pack(s, repair, span.index, span.offset, span.length, out), (m.missed += Math.ceil(span.length / s.config.block)))
+      return flush(repair, out)
+    }
+    case "Busy":
+      return
+    case "Prepared":
+    case "Failed":
+      if (s.phase !== "voting" || r === undefined || !r.waiting.has(m)) return
+      m.vote = message._tag === "Prepared" ? "prepared" : "failed"
+      if (message._tag === "Failed") (m.failures = message.failures), (m.failedCount = message.count)
+      if (answered(s, r, m, now)) roundComplete(s, now, out)
+      return
+    case "Committed":
+    case "Aborted":
+      if ((s.phase !== "committing" && s.phase !== "aborting") || r === undefined || !r.waiting.has(m)) return
+      m.final = message._tag === "Committed" ? "committed" : "aborted"
+      if (message._tag === "Committed") m.errno = message.errno
+      if (answered(s, r, m, now)) finish(s, out)
+      return
+    case "Unknown":
+      // it restarted and forgot the transaction: it will never answer
+      return lose(s, m, now, out)
+    default:
+      return message satisfies never
+  }
+}
+
+const resend = (s: SenderSession, r: Request, now: number, out: Out) => {
+  if (r.waiting.size === 0 || now < r.due) return
+  r.wait = Math.min(s.config.maxWait, r.wait * 2)
+  r.due = now + r.wait
+  out.push({ _tag: "Transmit", message: r.message })
+}
+
+const onExpired = (s: SenderSession, now: number, out: Out) => {
+  for (const m of s.members.values()) {
+    if (!m.lost && m.owed > 0 && now - m.heard >= s.config.timeout) lose(s, m, now, out)
+    if (s.phase === "done") return
+  }
+  for (const b of s.batches.values()) resend(s, b, now, out)
+  if (s.request !== undefined) resend(s, s.request, now, out)
+}
+
+/** The next `Expired`: a request due again, or a member's silence reaching `timeout`. */
+const rearm = (s: SenderSession, out: Out) => {
+  if (s.phase === "done") return
+  let at = Infinity
+  for (const b of s.batches.values()) at = Math.min(at, b.due)
+  if (s.request !== undefined && s.request.waiting.size > 0) at = Math.min(at, s.request.due)
+  for (const m of s.members.values()) if (!m.lost && m.owed > 0) at = Math.min(at, m.heard + s.config.timeout)
+  if (at !== s.deadline) {
+    s.deadline = at
+    if (at !== Infinity) out.push({ _tag: "Deadline", at })
+  }
+}
+
+/** What the job is doing, for its progress line: its phase, the entries sent so far, who it is waiting for. */
+export interface Progress {
+  readonly phase: Phase
+  readonly entries: number
+  readonly awaiting: ReadonlyArray<Target>
+}
+
+export const progress = (s: SenderSession): Progress => ({
+  phase: s.phase,
+  entries: s.entryCount,
+  awaiting: [...s.members.values()].filter((m) => !m.lost && m.owed > 0).map((m) => m.target)
+})
+
+export const step = ((s, event, out, now) => {
+  if (s.phase === "done") return
+  switch (event._tag) {
+    case "Start":
+      fill(s, now, out)
+      break
+    case "Batch":
+      onBatch(s, event, now, out)
+      break
+    case "Reply":
+      onReply(s, event.from, event.message, now, out)
+      break
+    case "Expired":
+      if (now >= s.deadline) onExpired(s, now, out)
+      break
+    default:
+      return event satisfies never
+  }
+  rearm(s, out)
+}) satisfies Machine<SenderSession, Event, Action>

@@ -1,0 +1,132 @@
+/**
+ * The member's machine of a tree transaction, step by step: duplicates change nothing and get the same answer,
+ * the blocks it lacks are named in runs, its vote goes unsolicited once staging is done, and it never switches
+ * a transaction it did not vote PREPARED for.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import type { Entry, ToMember, TxnId } from "../../../src/transfer/txn/messages.js"
+import * as Member from "../../../src/transfer/txn/memberMachine.js"
+
+const TXN = 5 as TxnId
+const BLOCK = 4
+
+const file = (path: string, size: number): Entry => ({ path, type: "file", size, mode: 0o644, uid: 1, gid: 1, mtime: { sec: 1, nsec: 2 } })
+const big = file("big", 18) // 5 blocks, the last of 2 bytes
+const small = file("small", 3)
+const dir: Entry = { path: "d", type: "directory", size: 0, mode: 0o755, uid: 0, gid: 0, mtime: { sec: 1, nsec: 0 } }
+
+const manifest: ToMember = { _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [big, small, dir], last: true, delete: false }
+const piece = (index: number, offset: number, length: number) => ({ index, offset, bytes: new Uint8Array(length) })
+const data = (...pieces: Array<ReturnType<typeof piece>>): ToMember => ({ _tag: "Data", txn: TXN, pieces })
+const prepare: ToMember = { _tag: "Prepare", txn: TXN, batches: 1 }
+
+const run = (s: Member.MemberSession, ...events: Array<Member.Event>) => {
+  const out: Array<Member.Action> = []
+  for (const e of events) Member.step(s, e, out)
+  return out
+}
+const message = (m: ToMember): Member.Event => ({ _tag: "Message", message: m })
+const tags = (out: ReadonlyArray<Member.Action>) => out.map((a) => (a._tag === "Reply" ? `Reply ${a.message._tag}` : a._tag))
+
+/** A session past its lookup: it needs the contents of `big` and `small`, the metadata of `d`. */
+const looked = () => {
+  const s = Member.make(TXN, BLOCK)
+  const out = run(s, message(manifest), message(manifest), { _tag: "LookedUp", batch: 0, needs: ["contents", "contents", "metadata"] })
+  return { s, out }
+}
+
+describe("txn member machine", () => {
+  it("looks a batch up once, stages a metadata-only entry at once, answers every copy of the batch with the same Needs", () => {
+    const { s, out } = looked()
+    expect(tags(out)).toEqual(["Lookup", "Stage", "Reply Needs"])
+    const needs = out.at(-1)!
+    expect(needs._tag === "Reply" && needs.message._tag === "Needs" && [...needs.message.bitmap]).toEqual([0b011])
+    expect(run(s, message(manifest))).toEqual([needs])
+  })
+
+  it("writes each block once, names the blocks it lacks in runs, and votes unsolicited when the last entry is staged", () => {
+    const { s } = looked()
+    // blocks 0 and 3 of big, small whole; a copy of block 0
+    const written = run(s, message(data(piece(0, 0, 4), piece(0, 12, 4), piece(1, 0, 3))), message(data(piece(0, 0, 4))))
+    expect(tags(written)).toEqual(["Write", "Write", "Write", "Stage"])
+    expect(run(s, message(prepare))).toEqual([
+      { _tag: "Reply", message: { _tag: "Missing", txn: TXN, spans: [{ index: 0, offset: 4, length: 8 }, { index: 0, offset: 16, length: 2 }] } }
+    ])
+    // a piece of the wrong length or offset is not a block of this entry
+    expect(run(s, message(data(piece(0, 16, 4), piece(0, 5, 4))))).toEqual([])
+    expect(tags(run(s, message(data(piece(0, 4, 4), piece(0, 8, 4), piece(0, 16, 2)))))).toEqual(["Write", "Write", "Write", "Stage"])
+    expect(tags(run(s, { _tag: "Staged", index: 2, errno: 0 }, { _tag: "Staged", index: 1, errno: 0 }))).toEqual([])
+    expect(tags(run(s, { _tag: "Staged", index: 0, errno: 0 }))).toEqual(["Reply Prepared"])
+    expect(tags(run(s, message(prepare), { _tag: "Staged", index: 0, errno: 0 }))).toEqual(["Reply Prepared"])
+  })
+
+  it("stays silent on the first PREPARE while staging (its vote follows), answers Busy to the next", () => {
+    const { s } = looked()
+    run(s, message(data(piece(0, 0, 4), piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2), piece(1, 0, 3))))
+    expect(run(s, message(prepare))).toEqual([])
+    expect(tags(run(s, message(prepare)))).toEqual(["Reply Busy"])
+  })
+
+  it("switches all it staged once on COMMIT, answers every later COMMIT with the same Committed, ignores a late ABORT", () => {
+    const { s } = looked()
+    run(s, message(data(piece(0, 0, 4), piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2), piece(1, 0, 3))), message(prepare))
+    run(s, ...[0, 1, 2].map((index): Member.Event => ({ _tag: "Staged", index, errno: 0 })))
+    const commit = message({ _tag: "Commit", txn: TXN })
+    expect(run(s, commit, commit)).toEqual([{ _tag: "Switch", entries: [big, small, dir], removals: [] }])
+    expect(tags(run(s, { _tag: "Switched", errno: 0 }, commit, { _tag: "Switched", errno: 0 }))).toEqual(["Reply Committed", "Reply Committed"])
+    expect(run(s, message({ _tag: "Abort", txn: TXN }), message(prepare), message(manifest))).toEqual([
+      { _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b011) } }
+    ])
+  })
+
+  it("votes FAILED naming the entries that failed, and discards everything on ABORT, once", () => {
+    const { s } = looked()
+    run(s, message(data(piece(0, 0, 4), piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2), piece(1, 0, 3))), message(prepare))
+    const vote = run(s, { _tag: "Staged", index: 0, errno: 0 }, { _tag: "Staged", index: 1, errno: 13 }, { _tag: "Staged", index: 2, errno: 0 })
+    expect(vote).toEqual([{ _tag: "Reply", message: { _tag: "Failed", txn: TXN, failures: [{ index: 1, errno: 13 }], count: 1 } }])
+    expect(run(s, message(prepare))).toEqual(vote)
+    const abort = message({ _tag: "Abort", txn: TXN })
+    expect(tags(run(s, abort, abort))).toEqual(["Discard", "Reply Aborted", "Reply Aborted"])
+  })
+
+  it("never switches on a COMMIT it did not vote PREPARED for (the sender counted it lost): it discards", () => {
+    const { s } = looked()
+    run(s, message(data(piece(1, 0, 3))))
+    const out = run(s, message({ _tag: "Commit", txn: TXN }))
+    expect(out).toEqual([{ _tag: "Discard", entries: [big, small, dir] }, { _tag: "Reply", message: { _tag: "Aborted", txn: TXN } }])
+    // its staging, still out, changes nothing now
+    expect(run(s, { _tag: "Staged", index: 1, errno: 0 }, message(data(piece(0, 0, 4))))).toEqual([])
+  })
+
+  it("--delete: scans once every batch is looked up, votes only after the scan, removes in the same switch", () => {
+    const s = Member.make(TXN, BLOCK)
+    const batch = (n: number, entries: Array<Entry>, last: boolean): ToMember => ({ _tag: "Manifest", txn: TXN, batch: n, first: n, entries, last, delete: true })
+    // the last batch first: the scan waits for batch 0
+    expect(tags(run(s, message(batch(1, [dir], true)), { _tag: "LookedUp", batch: 1, needs: ["none"] }))).toEqual(["Lookup", "Reply Needs"])
+    expect(tags(run(s, message(batch(0, [small], false)), { _tag: "LookedUp", batch: 0, needs: ["metadata"] }))).toEqual(["Lookup", "Stage", "Reply Needs", "Scan"])
+    expect(tags(run(s, { _tag: "Staged", index: 0, errno: 0 }, message({ _tag: "Prepare", txn: TXN, batches: 2 }), message({ _tag: "Prepare", txn: TXN, batches: 2 }))))
+      .toEqual(["Reply Busy"])
+    expect(tags(run(s, { _tag: "Scanned", removals: ["extra"], errno: 0 }, { _tag: "Scanned", removals: ["other"], errno: 0 }))).toEqual(["Reply Prepared"])
+    expect(run(s, message({ _tag: "Commit", txn: TXN }))).toEqual([{ _tag: "Switch", entries: [small], removals: ["extra"] }])
+  })
+
+  it("--delete: a scan broken off is a FAILED vote (entry -1)", () => {
+    const s = Member.make(TXN, BLOCK)
+    run(s, message({ ...manifest, delete: true }), { _tag: "LookedUp", batch: 0, needs: ["none", "none", "none"] }, message(prepare))
+    expect(run(s, { _tag: "Scanned", removals: [], errno: 5 })).toEqual([{ _tag: "Reply", message: { _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 5 }], count: 1 } }])
+  })
+
+  it("discards, unasked, what it staged when the sender fell silent past the session timeout; never after its switch", () => {
+    const { s } = looked()
+    expect(run(s, { _tag: "Expired" }, { _tag: "Expired" })).toEqual([{ _tag: "Discard", entries: [big, small, dir] }])
+    const switched = looked().s
+    run(switched, message(data(piece(0, 0, 4), piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2), piece(1, 0, 3))), message(prepare))
+    run(switched, ...[0, 1, 2].map((index): Member.Event => ({ _tag: "Staged", index, errno: 0 })), message({ _tag: "Commit", txn: TXN }))
+    expect(run(switched, { _tag: "Expired" })).toEqual([])
+  })
+
+  it("ignores another transaction's messages", () => {
+    const { s } = looked()
+    expect(run(s, message({ _tag: "Commit", txn: 6 as TxnId }), message({ ...manifest, txn: 6 as TxnId }))).toEqual([])
+  })
+})

@@ -1,0 +1,127 @@
+/**
+ * The sender's machine of a tree transaction, step by step: the manifest window, packing of the bundle
+ * stream, retransmission waits that double up to `maxWait`, a silent member lost at `timeout` (not before, and
+ * not counted while it owes nothing), NAK repair, and the commit rule with and without all-or-nothing.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
+import { bitmapFor, type Entry, setBit, type ToSender, type TxnId } from "../../../src/transfer/txn/messages.js"
+import * as Sender from "../../../src/transfer/txn/senderMachine.js"
+
+const TXN = 3 as TxnId
+const targets: ReadonlyArray<Target> = [
+  { host: "h2", address: "10.0.0.2", port: 5000 },
+  { host: "h3", address: "10.0.0.3", port: 5000 }
+]
+const [A, B] = targets.map((t) => t.address) as [string, string]
+
+const config = (allOrNothing = false): Sender.Config => ({ window: 2, block: 1000, datagram: 1400, allOrNothing, delete: false, maxWait: 400, timeout: 1000, rtt: makeRttEstimator() })
+const file = (i: number, size: number): Entry => ({ path: `f${i}`, type: "file", size, mode: 0o644, uid: 0, gid: 0, mtime: { sec: 0, nsec: 0 } })
+
+const run = (s: Sender.SenderSession, now: number, ...events: Array<Sender.Event>) => {
+  const out: Array<Sender.Action> = []
+  for (const e of events) Sender.step(s, e, out, now)
+  return out
+}
+const reply = (from: string, message: ToSender): Sender.Event => ({ _tag: "Reply", from, message })
+const needs = (batch: number, ...indices: Array<number>): ToSender => {
+  const bitmap = bitmapFor(8)
+  for (const i of indices) setBit(bitmap, i)
+  return { _tag: "Needs", txn: TXN, batch, bitmap }
+}
+const describeAction = (a: Sender.Action) => {
+  switch (a._tag) {
+    case "Transmit":
+      return a.message._tag === "Manifest" ? `Manifest ${a.message.batch}` : a.message._tag
+    case "TransmitData":
+      return `Data ${a.spans.map((p) => `${p.index}@${p.offset}+${p.length}`).join(" ")}`
+    case "Deadline":
+      return `Deadline ${a.at}`
+    case "Finished":
+      return `Finished ${a.members.map((m) => m.outcome).join(" ")}`
+    case "NextBatch":
+      return a._tag
+  }
+}
+const show = (out: ReadonlyArray<Sender.Action>) => out.map(describeAction)
+
+describe("txn sender machine", () => {
+  it("keeps `window` batches in flight, sends the union of the needs packed once everyone answered, then PREPARE", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    expect(show(run(s, 0, { _tag: "Start" }))).toEqual(["NextBatch"])
+    expect(show(run(s, 0, { _tag: "Batch", entries: [file(0, 300), file(1, 2500)], last: false }))).toEqual(["Manifest 0", "NextBatch", "Deadline 400"])
+    expect(show(run(s, 0, { _tag: "Batch", entries: [file(2, 200), file(3, 0)], last: true }))).toEqual(["Manifest 1"])
+    // A needs f1 (3 blocks), B f0: nothing goes until both answered; a datagram waits for batch 1 while it is in flight
+    // (both batches are due again at 400, the first wait before any round trip was measured)
+    expect(show(run(s, 10, reply(A, needs(0, 1))))).toEqual([])
+    expect(show(run(s, 20, reply(B, needs(0, 0))))).toEqual(["Data 0@0+300 1@0+1000", "Data 1@1000+1000"])
+    expect(show(run(s, 30, reply(A, needs(1, 0, 1)), reply(B, needs(1))))).toEqual(["Data 1@2000+500 2@0+200", "Prepare", "Deadline 91"])
+  })
+
+  it("sends a request again after waits that double up to maxWait; a member silent for timeout is lost and the others commit", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true })
+    expect(s.deadline).toBe(400)
+    // A answers; B stays silent
+    run(s, 5, reply(A, needs(0, 0)))
+    const times: Array<number> = []
+    let out: Array<Sender.Action> = []
+    while (!out.some((a) => a._tag === "Finished" || (a._tag === "Transmit" && a.message._tag === "Prepare"))) {
+      times.push(s.deadline)
+      out = run(s, s.deadline, { _tag: "Expired" })
+    }
+    // B lost: the vote waits for A only
+    expect(Sender.progress(s)).toEqual({ phase: "voting", entries: 1, awaiting: [targets[0]] })
+    expect(times).toEqual([400, 800, 1000])
+    expect(show(out)).toEqual(["Data 0@0+10", "Prepare", "Deadline 1020"])
+    expect(show(run(s, 1001, reply(A, { _tag: "Prepared", txn: TXN })))).toEqual(["Commit", "Deadline 1021"])
+    expect(show(run(s, 1002, reply(A, { _tag: "Committed", txn: TXN, errno: 0 })))).toEqual(["Finished committed lost"])
+  })
+
+  it("counts a member's silence only from when it owes an answer", () => {
+    const s = Sender.make(TXN, targets, { ...config(), timeout: 100 }, 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: false })
+    run(s, 5, reply(A, needs(0)), reply(B, needs(0)))
+    // the driver takes 500 ms to produce the next batch: nobody owed anything meanwhile
+    run(s, 505, { _tag: "Batch", entries: [file(1, 10)], last: true })
+    expect(s.deadline).toBe(525)
+    expect(show(run(s, 510, reply(A, needs(1)), reply(B, needs(1))))).toEqual(["Prepare", "Deadline 530"])
+  })
+
+  it("repairs the blocks a member reports missing at once", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 2500)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0)))
+    const out = run(s, 10, reply(A, { _tag: "Missing", txn: TXN, spans: [{ index: 0, offset: 1000, length: 1500 }] }))
+    expect(show(out)).toEqual(["Data 0@1000+1000", "Data 0@2000+500"])
+    run(s, 11, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
+    const done = run(s, 12, reply(A, { _tag: "Committed", txn: TXN, errno: 0 }), reply(B, { _tag: "Committed", txn: TXN, errno: 0 }))
+    expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "committed", missed: 2 }, { outcome: "committed", missed: 0 }] })
+  })
+
+  it("reports a member whose switch failed (and was rolled back) as failed, with its errno", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
+    run(s, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
+    const done = run(s, 2, reply(A, { _tag: "Committed", txn: TXN, errno: 28 }), reply(B, { _tag: "Committed", txn: TXN, errno: 0 }))
+    expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "failed", errno: 28 }, { outcome: "committed", errno: 0 }] })
+  })
+
+  it("aborts everywhere on a FAILED vote; a member that voted PREPARED is reported aborted", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
+    const out = run(s, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 13 }], count: 1 }))
+    expect(show(out)).toContain("Abort")
+    const done = run(s, 2, reply(A, { _tag: "Aborted", txn: TXN }), reply(B, { _tag: "Aborted", txn: TXN }))
+    expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "failed", failures: [{ index: 0, errno: 13 }], failedCount: 1 }] })
+  })
+
+  it("all or nothing: a member lost before COMMIT (here it restarted: Unknown) aborts everywhere at once", () => {
+    const s = Sender.make(TXN, targets, config(true), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: false })
+    const out = run(s, 1, reply(B, { _tag: "Unknown", txn: TXN }))
+    expect(show(out)).toEqual(["Abort", "Deadline 401"])
+    // the manifest is over: a batch the driver still brings is not sent
+    expect(show(run(s, 2, { _tag: "Batch", entries: [file(1, 10)], last: true }))).toEqual([])
+    expect(run(s, 3, reply(A, { _tag: "Aborted", txn: TXN })).at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "lost" }] })
+  })
+})
