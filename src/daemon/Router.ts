@@ -11,7 +11,7 @@ import { DelReceiver } from "../transfer/dsync/DelReceiver.js"
 import { DsyncReceiver } from "../transfer/dsync/DsyncReceiver.js"
 import { FileReceiver } from "../transfer/send/FileReceiver.js"
 import { type Endpoint, Peer } from "../net/Transport.js"
-import { type DataDatagram, type Inbound, type NativeReceived, type Received, type RequestHandler, Wire } from "../net/Wire.js"
+import { type DataDatagram, type Inbound, type NativeReceived, type Received, type RequestHandler, type TransferReceived, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload } from "../protocol/message.js"
 
@@ -42,8 +42,10 @@ export const layer = Layer.scopedDiscard(
     }
 
     /** ACKs, DATA, and the requests of every transfer: handled at once, without an Effect (membership needs one). */
-    const handleNow = (r: Received | DataDatagram, now: number) => {
+    const handleNow = (r: Received | DataDatagram | TransferReceived, now: number) => {
       if (r._tag === "Data") return receiver.data(r, now)
+      // no tree transaction is served here yet: its messages count as requests of an unknown transfer
+      if (r._tag === "Transfer") return wire.refused("unknownTransfers")
       if ((r.message.header.flags & Flag.ACK) !== 0) return void acks.route(r)
       if (!handlers[r.message.header.opcode]?.(r, now)) unknown(r)
     }

@@ -4,7 +4,7 @@
  * `DgramTransport` (`node:dgram`), chosen by `UdpTransport`; tests use an in-memory network.
  */
 import { Context, Data, type Effect } from "effect"
-import type { NativeType } from "../protocol/native/message.js"
+import type { BodyType } from "../protocol/native/codec.js"
 
 export interface Endpoint {
   readonly address: string
@@ -26,7 +26,7 @@ export interface Datagram {
    * message type of `bytes`. Absent, `bytes` are a v7 datagram. The sockets never set it, so an unkeyed daemon
    * has no way to take a native message: none reaches the wire layer unauthenticated.
    */
-  readonly native?: NativeType
+  readonly native?: BodyType
 }
 
 export class TransportError extends Data.TaggedError("TransportError")<{
@@ -80,7 +80,7 @@ export interface TransportShape {
    * Seals one native message (its type and body) in a frame and sends it as `send` does. Only the secure
    * transport of a keyed daemon has it: its presence is what makes a daemon speak the native format.
    */
-  readonly sendNative?: (to: Destination, type: NativeType, body: Uint8Array) => void
+  readonly sendNative?: (to: Destination, type: BodyType, body: Uint8Array) => void
   /**
    * Sets the one consumer of the datagrams from others (our own multicast echoes are filtered out): called
    * synchronously from the socket's callback with every batch that arrives (one call per wake-up, however many

@@ -8,7 +8,8 @@ import { Flag } from "../protocol/constants.js"
 import { isDataRequest } from "../protocol/dataLayout.js"
 import { type Header, type Ipv4, type Message, parseIpv4, type ReqId } from "../protocol/message.js"
 import * as Native from "../protocol/native/codec.js"
-import { type NativeMessage, type NativeType, typeOf } from "../protocol/native/message.js"
+import type { NativeMessage } from "../protocol/native/message.js"
+import type { TransferMessage } from "../protocol/native/transfer.js"
 import { decode, encode } from "../protocol/v7.js"
 import { type Datagram, type Destination, type Endpoint, type IoMode, Transport } from "./Transport.js"
 
@@ -34,14 +35,24 @@ export interface DataDatagram {
   readonly from: Endpoint
 }
 
-/** A native message: only ever one that came sealed through the secure transport (`Datagram.native`). */
+/** A native membership message: only ever one that came sealed through the secure transport (`Datagram.native`). */
 export interface NativeReceived {
   readonly _tag: "Native"
   readonly message: NativeMessage
   readonly from: Endpoint
 }
 
-export type Inbound = Received | DataDatagram | NativeReceived
+/**
+ * A native tree transaction's message, sealed like every native message. A `Data` message's pieces are views of
+ * the received bytes: valid until the consumer returns.
+ */
+export interface TransferReceived {
+  readonly _tag: "Transfer"
+  readonly message: TransferMessage
+  readonly from: Endpoint
+}
+
+export type Inbound = Received | DataDatagram | NativeReceived | TransferReceived
 
 export interface WireCounters {
   readonly io: IoMode
@@ -91,7 +102,9 @@ export interface WireShape {
   /** `send` without an Effect, for the transfer engine's handlers: what the codec refused, or undefined. */
   readonly sendNow: (to: Destination, message: Message) => string | undefined
   /** Sends a native message sealed: a keyed daemon's (the secure transport's `sendNative`), undefined otherwise. */
-  readonly sendNative: ((to: Destination, message: NativeMessage) => Effect.Effect<void>) | undefined
+  readonly sendNative: ((to: Destination, message: Native.AnyMessage) => Effect.Effect<void>) | undefined
+  /** `sendNative` without an Effect, for the engine's handlers: what the codec refused, or undefined. */
+  readonly sendNativeNow: ((to: Destination, message: Native.AnyMessage) => string | undefined) | undefined
   /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
   /** `sendSegments` without an Effect, for the engine's handlers: `bytes` are the transport's from now on. */
@@ -127,9 +140,14 @@ export const make = Effect.gen(function*() {
   groupBytes[4] = mport >>> 8
   groupBytes[5] = mport & 0xff
 
-  const acceptNative = (d: Datagram, type: NativeType) => {
-    const r = Native.decode(type, d.bytes)
-    if (Either.isRight(r)) return { _tag: "Native", message: r.right, from: d.from } satisfies NativeReceived
+  const acceptNative = (d: Datagram, type: Native.BodyType): Inbound | Effect.Effect<void> => {
+    const r = Native.decodeAny(type, d.bytes)
+    if (Either.isRight(r)) {
+      const message = r.right
+      return message._tag === "Ping" || message._tag === "Pong" || message._tag === "Exit"
+        ? { _tag: "Native", message, from: d.from }
+        : { _tag: "Transfer", message, from: d.from }
+    }
     c.malformed++
     return Effect.logDebug(`dropped native message from ${d.from.address}:${d.from.port}: ${r.left.message}`)
   }
@@ -189,10 +207,20 @@ export const make = Effect.gen(function*() {
   }
 
   const seal = transport.sendNative
-  const sendNative = seal === undefined ? undefined : (to: Destination, message: NativeMessage) =>
-    Either.match(Native.encode(message), {
-      onLeft: sendFailed,
-      onRight: (body) => Effect.sync(() => void (c.datagramsOut++, seal(to, typeOf(message), body)))
+  const sendNativeNow = seal === undefined ? undefined : (to: Destination, message: Native.AnyMessage): string | undefined => {
+    const encoded = Native.encodeAny(message)
+    if (Either.isLeft(encoded)) {
+      c.sendErrors++
+      return encoded.left.message
+    }
+    c.datagramsOut++
+    seal(to, encoded.right.type, encoded.right.body)
+    return undefined
+  }
+  const sendNative = sendNativeNow === undefined ? undefined : (to: Destination, message: Native.AnyMessage) =>
+    Effect.suspend(() => {
+      const e = sendNativeNow(to, message)
+      return e === undefined ? Effect.void : Effect.logWarning(e)
     })
 
   return Wire.of({
@@ -226,6 +254,7 @@ export const make = Effect.gen(function*() {
     },
     sendNow,
     sendNative,
+    sendNativeNow,
     sendSegments: (to, bytes, segment) =>
       transport.sendSegments(to, bytes, segment).pipe(
         Effect.tap(() => void (c.datagramsOut += Math.ceil(bytes.length / segment))),

@@ -11,7 +11,7 @@
  * third member nor make a member's datagrams appear to come from another address.
  */
 import type { Datagram, Destination, Endpoint } from "../net/Transport.js"
-import { isNativeType } from "../protocol/native/message.js"
+import { isBodyType } from "../protocol/native/codec.js"
 import { Admission, type AdmissionOptions } from "./admission.js"
 import type { Aead } from "./aead.js"
 import { HEADER_BYTES, TAG_BYTES } from "./frame.js"
@@ -191,7 +191,7 @@ export class SecureChannel {
         // a duplicate: the epoch is admitted already
         return
       default:
-        if (isNativeType(r.type)) return void out.delivered.push({ bytes: r.body, from, native: r.type })
+        if (isBodyType(r.type)) return void out.delivered.push({ bytes: r.body, from, native: r.type })
         this.unknownType++
         out.refused.push({ reason: "unknownType", from })
     }

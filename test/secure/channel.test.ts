@@ -59,8 +59,8 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     const [a, b] = [channel(A), channel(B)]
     converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
     const body = Uint8Array.of(1, 2, 3)
-    const r = deliver(b, A, [a.seal(body, Group, T0 + 1, NativeType.PING), a.seal(v7("v7"), Group, T0 + 1), a.seal(body, Group, T0 + 1, 0x20)], T0 + 1)
-    expect(r.delivered.map((d) => [d.native, [...d.bytes]])).toEqual([[NativeType.PING, [1, 2, 3]], [undefined, [...v7("v7")]]])
+    const r = deliver(b, A, [a.seal(body, Group, T0 + 1, NativeType.PING), a.seal(v7("v7"), Group, T0 + 1), a.seal(body, Group, T0 + 1, 0x20), a.seal(body, Group, T0 + 1, 0x2f)], T0 + 1)
+    expect(r.delivered.map((d) => [d.native, [...d.bytes]])).toEqual([[NativeType.PING, [1, 2, 3]], [undefined, [...v7("v7")]], [0x20, [1, 2, 3]]])
     expect(r.refused).toEqual([{ reason: "unknownType", from: A }])
   })
 

@@ -13,9 +13,9 @@ import { MAX_HOSTNAME, MAX_VERSION } from "../constants.js"
 import { MalformedDatagram, UnencodableMessage } from "../errors.js"
 import type { ReqId } from "../message.js"
 import { decodeName, utf8Bytes } from "../text.js"
-import { type NativeMessage, NativeType, typeOf, type WallNs } from "./message.js"
+import { isNativeType, type NativeMessage, NativeType, typeOf, type WallNs } from "./message.js"
 import * as Transfer from "./transfer.js"
-import { isTransferType } from "./transferMessage.js"
+import { isTransferType, type TransferType } from "./transferMessage.js"
 
 const COMMON = 12
 const PING_ANSWER = 0x01
@@ -79,6 +79,23 @@ export const decode = (type: number, body: Uint8Array): Either.Either<NativeMess
   }
 }
 
+/** The message type of every native body: membership (`message.ts`) or a transaction's (`transferMessage.ts`). */
+export type BodyType = NativeType | TransferType
+
+/** A native message of either set. */
+export type AnyMessage = NativeMessage | Transfer.TransferMessage
+
+/** Whether a frame's message type is a native message's (the frame layer's own types are not). */
+export const isBodyType = (type: number): type is BodyType => isNativeType(type) || isTransferType(type)
+
 /** Any native body by its type: membership here, a transaction's message in `transfer.ts`. */
-export const decodeAny = (type: number, body: Uint8Array): Either.Either<NativeMessage | Transfer.TransferMessage, MalformedDatagram> =>
+export const decodeAny = (type: number, body: Uint8Array): Either.Either<AnyMessage, MalformedDatagram> =>
   isTransferType(type) ? Transfer.decode(type, body) : decode(type, body)
+
+const isMembership = (m: AnyMessage): m is NativeMessage => m._tag === "Ping" || m._tag === "Pong" || m._tag === "Exit"
+
+/** Any native message to its type and body. */
+export const encodeAny = (m: AnyMessage): Either.Either<{ readonly type: BodyType; readonly body: Uint8Array }, UnencodableMessage> =>
+  isMembership(m)
+    ? Either.map(encode(m), (body) => ({ type: typeOf(m), body }))
+    : Either.map(Transfer.encode(m), (body) => ({ type: Transfer.typeOf(m), body }))
