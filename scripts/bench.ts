@@ -12,8 +12,8 @@
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Per row set, the largest
  * daemon's resident set idle after start, idle after the transfers and at peak, against the targets (<= 60 MiB idle,
  * <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
- * `--key` (loopback only) runs each row set in protocol v7 and in native mode (sealed), labelled so, for the
- * cost of the AEAD beside the plain rows of the same run.
+ * `--key` runs each row set in protocol v7 and in native mode (sealed, a send as one tree transaction), labelled
+ * so, beside the v7 rows of the same run: on the lab and on loopback alike.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
  * `--workload big,small,unchanged,huge`; `--parallel N` is passed on to `makuo send`.
  */
@@ -97,9 +97,17 @@ interface Cluster {
   readonly peers: Peers | undefined
 }
 
-const labCluster = (k: number, scenario: Scenario): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
+/** The daemons' flags for `mode`: native mode gets a key file of its own, written into `dir`. */
+const modeFlags = (mode: Mode, dir: string): ReadonlyArray<string> => {
+  if (mode === "v7") return []
+  const keyFile = join(dir, "cluster.key")
+  fs.writeFileSync(keyFile, formatKeyLine(generateKey()) + "\n", { mode: 0o600 })
+  return ["--key-file", keyFile]
+}
+
+const labCluster = (k: number, scenario: Scenario, mode: Mode): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
   Effect.gen(function*() {
-    const lab = yield* Lab.withDaemons(k + 1)
+    const lab = yield* Lab.withDaemons(k + 1, { daemonFlags: modeFlags(mode, yield* tempDir) })
     const [sender, ...receivers] = lab.hosts as [Lab.LabHost, ...Array<Lab.LabHost>]
     if (scenario.linkMbit !== undefined) yield* Effect.forEach(lab.hosts, (h) => lab.setRate(h, scenario.linkMbit), { discard: true })
     const node = (h: Lab.LabHost): Node => ({ name: h.name, base: h.base, pid: () => lab.daemonPid(h) })
@@ -121,7 +129,7 @@ const labCluster = (k: number, scenario: Scenario): Effect.Effect<Cluster, Lab.L
     }
   })
 
-/** `--key`: every row set runs twice, protocol v7 and native mode (a key file shared by the daemons), loopback only. */
+/** `--key`: every row set runs twice, protocol v7 and native mode (a key file shared by the daemons). */
 const modes: ReadonlyArray<Mode> = process.argv.includes("--key") ? ["v7", "native"] : ["v7"]
 type Mode = "v7" | "native"
 
@@ -130,9 +138,7 @@ const loopbackCluster = (k: number, mode: Mode): Effect.Effect<Cluster, never, S
     const dir = yield* tempDir
     const addresses = Array.from({ length: k + 1 }, (_, i) => `127.0.0.${i + 2}`)
     const port = yield* freePort(addresses)
-    const keyFile = join(dir, "cluster.key")
-    if (mode === "native") fs.writeFileSync(keyFile, formatKeyLine(generateKey()) + "\n", { mode: 0o600 })
-    const extra = mode === "native" ? ["--key-file", keyFile] : []
+    const extra = modeFlags(mode, dir)
     const daemons = yield* Effect.forEach(addresses, (_, i) => startDaemon(dir, i + 1, port, extra))
     const node = (d: (typeof daemons)[number]): Node => ({ name: d.name, base: d.base, pid: () => d.process.pid })
     const [sender, ...receivers] = daemons
@@ -327,8 +333,7 @@ const unchangedTree = (c: Cluster, dir: string, files: number) =>
   })
 
 const bench = Effect.gen(function*() {
-  // native mode is compared on loopback daemons only: with --key the lab is not used even where it could be
-  const unavailable = modes.length > 1 ? "--key compares protocol v7 and native mode on loopback only" : Lab.labUnavailable()
+  const unavailable = Lab.labUnavailable()
   const rows: Array<Row> = []
   let where = ""
   const ceilings: Array<{ scenario: string; receivers: number } & Ceilings> = []
@@ -344,9 +349,9 @@ const bench = Effect.gen(function*() {
       ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU s/GiB|µs/file snd MiB rcv MiB  io       of dgram  of batched rsync 1by1 rsync all  uftp`
     )
     for (const k of receiverCounts) {
-      for (const [loss, mode] of (unavailable === undefined ? lossPercents : [0]).flatMap((l) => (unavailable === undefined ? ["v7" as const] : modes).map((m) => [l, m] as const))) {
+      for (const [loss, mode] of (unavailable === undefined ? lossPercents : [0]).flatMap((l) => modes.map((m) => [l, m] as const))) {
         yield* Effect.scoped(Effect.gen(function*() {
-          const c = yield* (unavailable === undefined ? labCluster(k, scenario) : loopbackCluster(k, mode))
+          const c = yield* (unavailable === undefined ? labCluster(k, scenario, mode) : loopbackCluster(k, mode))
           where = c.where
           const idleAfterStartMiB = largestRss(c)
           const ceiling = c.peers === undefined || loss > 0 ? undefined : yield* c.peers.ceilings
