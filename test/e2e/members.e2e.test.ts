@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as dgram from "node:dgram"
-import { statSync } from "node:fs"
+import * as fs from "node:fs"
 import { join } from "node:path"
 import { type Daemon, eventually, freePort, makuo, memberNames, startDaemon, stopped, tempDir } from "../../scripts/lib/loopbackCluster.js"
 
@@ -47,7 +47,7 @@ describe("three real daemons on loopback", () => {
       expect(none.stdout).toContain("→ start it: makuo daemon --base DIR")
     }), 30_000)
 
-  it.scopedLive("a second daemon on a busy control socket refuses before it joins the group; --readonly is said at start; SIGHUP (a reload) does not end a daemon without a key file", () =>
+  it.scopedLive("a second daemon on a busy control socket refuses before it joins the group; --readonly is said at start and a send it declines exits 3; SIGHUP (a reload) does not end a daemon without a key file", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const port = yield* freePort(loopback)
@@ -55,6 +55,14 @@ describe("three real daemons on loopback", () => {
       const h2 = yield* startDaemon(dir, 2, port)
       expect(yield* eventually(Effect.map(memberNames(h2), (names) => names.join() === "h1"), "3 seconds"), h2.log()).toBe(true)
       expect(h1.log()).toMatch(/read-only: every transfer to this daemon is answered READONLY/)
+      // a send that a --readonly member declined is not a success: exit status 3, counted as readonly
+      fs.writeFileSync(join(h2.base, "page.html"), "new\n")
+      const declined = yield* makuo(["send", "--json", "page.html", "--control", h2.control])
+      expect(declined.code, declined.stdout + declined.stderr).toBe(3)
+      const events = declined.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; outcome?: string; readonly?: number; failed?: number })
+      expect(events.find((e) => e.event === "outcome")).toMatchObject({ outcome: "readonly" })
+      expect(events.find((e) => e.event === "summary")).toMatchObject({ readonly: 1, failed: 0 })
+      expect(fs.existsSync(join(h1.base, "page.html"))).toBe(false)
       const second = yield* makuo([
         "daemon", "--base", h1.base, "--bind", "127.0.0.4", "--port", String(port), "--interface", "127.0.0.1",
         "--control", h1.control, "--name", "second", "--member-timeout", "2s"
@@ -78,7 +86,7 @@ describe("three real daemons on loopback", () => {
       const { daemons } = yield* startThree()
       const [h1, h2, h3] = daemons as [Daemon, Daemon, Daemon]
       expect(yield* eventually(othersListed(daemons, daemons), "3 seconds"), h1.log()).toBe(true)
-      expect((statSync(h1.control).mode & 0o777).toString(8)).toBe("600")
+      expect((fs.statSync(h1.control).mode & 0o777).toString(8)).toBe("600")
       expect(yield* stopped(h3, "SIGTERM")).toBe(0)
       expect(yield* eventually(othersListed(daemons, [h1, h2]), "1 second")).toBe(true)
       expect(h3.log()).toMatch(/stopped/)
