@@ -4,7 +4,7 @@ import { frameBytes, HEADER_BYTES, MAGIC, nonceOf, readHeader, writeHeader } fro
 import { keyId } from "../../src/secure/keys.js"
 import { Receiver } from "../../src/secure/receiver.js"
 import { Sender } from "../../src/secure/sender.js"
-import { trafficKey } from "../../src/secure/trafficKeys.js"
+import { headerKey, trafficKey } from "../../src/secure/trafficKeys.js"
 import { A, enginePairs, engines, generateKey, HERE, isHere, ringOf } from "./support.js"
 
 const runs = { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 200) } }
@@ -60,7 +60,7 @@ describe("native frame", () => {
       const sealed = engines.map((engine) => {
         const out = layout(ps)
         ps.forEach((_, i) => writeHeader(out.slab, out.starts[i]!, { keyId: group.id, epochId, counter: i, sentAt: T0, to: HERE }))
-        engine.seal(engine.key(trafficKey(group, epochId), "seal"), out.slab, out.starts, out.lengths, ps.length)
+        engine.seal(engine.key(trafficKey(group, epochId), "seal"), out.slab, out.starts, out.lengths, ps.length, engine.headerKey(headerKey(group)))
         return out.frames()
       })
       for (const frames of sealed) expect(frames).toEqual(sealed[0])
