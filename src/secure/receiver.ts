@@ -122,10 +122,10 @@ export interface ReceiverOptions extends EpochTableOptions {
 }
 
 /**
- * Every datagram of an epoch not admitted costs an HKDF and a key schedule before its tag can be checked, and a
- * forger can make up a new epoch id per datagram for free: derivations for epochs neither admitted nor
- * challenged are drawn from a token bucket, and a datagram that finds it empty is refused unopened
- * ("derivationLimited"). A genuine new epoch then waits for its owner's next datagram (keep-alives repeat).
+ * Every epoch this receiver holds no key for costs an HKDF and a key schedule before its datagrams' tags can be
+ * checked. The header MAC keeps made-up epochs out; what is left (key holders' epochs, genuine headers replayed
+ * within the skew bound) is still drawn from a token bucket, and a datagram that finds it empty is refused
+ * unopened ("derivationLimited"). A genuine new epoch then waits for its owner's next datagram (keep-alives repeat).
  */
 class TokenBucket {
   private tokens: number
