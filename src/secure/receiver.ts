@@ -156,8 +156,7 @@ export class Receiver {
   private readonly pendingOpener: (epoch: string, now: number) => unknown
   private headerKeys: ReadonlyMap<KeyId, unknown>
   private readonly vouched = new Map<string, unknown>()
-  /** traffic keys derived for epochs this receiver had no key for */
-  derivations = 0
+  private derived = 0
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
   /** `isOurs` says whether a destination is this receiver's: the group's endpoint or one of its unicast ones. */
@@ -194,6 +193,11 @@ export class Receiver {
     this.table.forgetKeys(gone)
     this.vouched.clear()
     return gone
+  }
+
+  /** Traffic keys derived for epochs this receiver had no key for. */
+  get derivations(): number {
+    return this.derived
   }
 
   get epochs(): number {
@@ -325,7 +329,7 @@ export class Receiver {
     if (!this.allowance.take(monotonic)) return "derivationLimited"
     if (this.vouched.size >= VOUCHED_EPOCHS) this.vouched.delete(this.vouched.keys().next().value!)
     this.vouched.set(name, this.aead.key(trafficKey(group, header.epochId), "open"))
-    this.derivations++
+    this.derived++
     return undefined
   }
 
