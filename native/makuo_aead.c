@@ -4,32 +4,51 @@
  * EVP contexts, one to seal and one to open (or only the one its use needs), whose key schedule is set once: each frame only sets a new IV.
  * node:crypto makes a cipher object per datagram instead, which costs several times the encryption itself.
  *
- * Frame layout (src/secure/frame.ts): a 44-byte header (the associated data; bytes 22..29 are the counter that
- * makes the nonce 4 zero bytes + counter), the payload, a 16-byte tag. Work happens in place in the caller's
- * slab. Calls return the number of frames handled or -1 when OpenSSL fails; argument mistakes throw.
+ * Frame layout (src/secure/frame.ts): a 52-byte header (the associated data; bytes 22..29 are the counter that
+ * makes the nonce 4 zero bytes + counter; bytes 44..51 the header MAC), the payload, a 16-byte tag. Work
+ * happens in place in the caller's slab. Calls return the number of frames handled or -1 when OpenSSL fails;
+ * argument mistakes throw.
+ *
+ * The header MAC (docs/protocol.md, "Header MAC") is HMAC-SHA256 under a key derived once per group key, over
+ * every header byte but the counter and the MAC itself, truncated to 8 bytes. A batch's frames differ only in
+ * their counters, so sealing computes it once per batch (again only where a frame's header differs from the one
+ * before); a receiver checks it only for frames of epochs it has no key for yet (src/secure/receiver.ts).
  */
 #include <node_api.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER 44
+#define HEADER 52
 /* no frame is longer than a UDP payload can be; this also keeps every length below INT_MAX for OpenSSL's ints */
 #define MAX_FRAME 65535
 #define TAG 16
 #define COUNTER_AT 22
 #define NONCE 12
 #define KEY_BYTES 32
+/* the header MAC covers [0, COUNTER_AT) and [COUNTER_AT + 8, MAC_AT), and sits at MAC_AT */
+#define MAC_AT 44
+#define MAC_BYTES 8
+#define SENT_AT (COUNTER_AT + 8)
 
 typedef struct {
   EVP_CIPHER_CTX* seal;
   EVP_CIPHER_CTX* open;
 } AeadKey;
 
-/* marks externals made here, so a socket handle (or any other external) is never taken for a key */
+/* a group key's header-MAC key: an HMAC-SHA256 context keyed once, reset (same key) per header */
+typedef struct {
+  EVP_MAC_CTX* mac;
+} HeaderKey;
+
+/* mark externals made here, so a socket handle (or any other external, or one kind of key for the other) is never taken for a key */
 static const napi_type_tag KEY_TAG = {0x6d616b756f616561ULL, 0x64206b6579207631ULL};
+static const napi_type_tag HEADER_KEY_TAG = {0x6d616b756f686561ULL, 0x646572206d616331ULL};
 
 static napi_value fail_type(napi_env env, const char* message) {
   napi_throw_type_error(env, NULL, message);
@@ -51,14 +70,71 @@ static int bytes_arg(napi_env env, napi_value v, napi_typedarray_type want, void
   return napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) == napi_ok && type == want;
 }
 
-static AeadKey* key_arg(napi_env env, napi_value v) {
+static void* tagged_arg(napi_env env, napi_value v, const napi_type_tag* tag) {
   bool tagged = false;
   void* data = NULL;
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
-  if (napi_check_object_type_tag(env, v, &KEY_TAG, &tagged) != napi_ok || !tagged) return NULL;
+  if (napi_check_object_type_tag(env, v, tag, &tagged) != napi_ok || !tagged) return NULL;
   if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
   return data;
+}
+
+static AeadKey* key_arg(napi_env env, napi_value v) {
+  return tagged_arg(env, v, &KEY_TAG);
+}
+
+static void header_key_free(napi_env env, void* data, void* hint) {
+  HeaderKey* k = data;
+  EVP_MAC_CTX_free(k->mac);
+  free(k);
+}
+
+/* headerKey(secret: 32 bytes) → handle of an HMAC-SHA256 context keyed with it */
+static napi_value header_key(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* secret;
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      !bytes_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES)
+    return fail_type(env, "makuo_aead.headerKey(secret: 32-byte Uint8Array)");
+  HeaderKey* k = calloc(1, sizeof *k);
+  if (k == NULL) return fail_type(env, "makuo_aead: out of memory");
+  EVP_MAC* hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  if (hmac != NULL) k->mac = EVP_MAC_CTX_new(hmac);
+  EVP_MAC_free(hmac);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0), OSSL_PARAM_construct_end()};
+  if (k->mac == NULL || EVP_MAC_init(k->mac, secret, KEY_BYTES, params) != 1) {
+    header_key_free(env, k, NULL);
+    napi_throw_error(env, NULL, "makuo_aead: OpenSSL refused an HMAC-SHA256 context");
+    return NULL;
+  }
+  napi_value v;
+  if (napi_create_external(env, k, header_key_free, NULL, &v) != napi_ok) {
+    header_key_free(env, k, NULL);
+    return NULL;
+  }
+  napi_type_tag_object(env, v, &HEADER_KEY_TAG);
+  return v;
+}
+
+/* the header MAC of the header at `frame` into `mac` (MAC_BYTES); 0 when OpenSSL fails */
+static int header_mac(HeaderKey* k, const uint8_t* frame, uint8_t* mac) {
+  uint8_t full[32];
+  size_t n = 0;
+  /* a NULL key re-initialises the context with the key it was given */
+  if (EVP_MAC_init(k->mac, NULL, 0, NULL) != 1 || EVP_MAC_update(k->mac, frame, COUNTER_AT) != 1 ||
+      EVP_MAC_update(k->mac, frame + SENT_AT, MAC_AT - SENT_AT) != 1 || EVP_MAC_final(k->mac, full, &n, sizeof full) != 1 ||
+      n != sizeof full)
+    return 0;
+  memcpy(mac, full, MAC_BYTES);
+  return 1;
+}
+
+/* whether two headers agree on every byte the header MAC covers */
+static int same_mac_input(const uint8_t* a, const uint8_t* b) {
+  return memcmp(a, b, COUNTER_AT) == 0 && memcmp(a + SENT_AT, b + SENT_AT, MAC_AT - SENT_AT) == 0;
 }
 
 #define USE_SEAL 1
@@ -132,21 +208,32 @@ static void nonce_of(const uint8_t* frame, uint8_t* nonce) {
   memcpy(nonce + NONCE - 8, frame + COUNTER_AT, 8);
 }
 
-/* aeadSeal(key, slab, starts, payloadLengths, count) → count: encrypts each payload after its header, appends the tag */
+/*
+ * aeadSeal(key, slab, starts, payloadLengths, count, headerKey) → count: writes each header's MAC, then encrypts
+ * each payload after its header and appends the tag
+ */
 static napi_value aead_seal(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   Batch b;
   AeadKey* k = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || (k = key_arg(env, argv[0])) == NULL ||
-      k->seal == NULL || !batch_args(env, argv, &b, HEADER + TAG))
-    return fail_type(env, "makuo_aead.aeadSeal(key made to seal, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count) with every frame inside the slab, at most 65535 bytes");
+  HeaderKey* h = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || (k = key_arg(env, argv[0])) == NULL ||
+      k->seal == NULL || !batch_args(env, argv, &b, HEADER + TAG) || (h = tagged_arg(env, argv[5], &HEADER_KEY_TAG)) == NULL)
+    return fail_type(env, "makuo_aead.aeadSeal(key made to seal, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, headerKey) with every frame inside the slab, at most 65535 bytes");
   int done = 0;
+  const uint8_t* previous = NULL;
   for (uint32_t i = 0; i < b.count; i++) {
     uint8_t* frame = b.slab + b.starts[i];
     uint8_t* payload = frame + HEADER;
     int n = (int)b.lengths[i], out = 0, last = 0;
     uint8_t nonce[NONCE];
+    if (previous != NULL && same_mac_input(previous, frame)) memcpy(frame + MAC_AT, previous + MAC_AT, MAC_BYTES);
+    else if (!header_mac(h, frame, frame + MAC_AT)) {
+      done = -1;
+      break;
+    }
+    previous = frame;
     nonce_of(frame, nonce);
     if (EVP_EncryptInit_ex(k->seal, NULL, NULL, NULL, nonce) != 1 || EVP_EncryptUpdate(k->seal, NULL, &out, frame, HEADER) != 1 ||
         EVP_EncryptUpdate(k->seal, payload, &out, payload, n) != 1 || EVP_EncryptFinal_ex(k->seal, payload + out, &last) != 1 ||
@@ -205,11 +292,33 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* headerOk(headerKey, frame: Uint8Array of at least the header) → whether its header MAC is right (compared in constant time) */
+static napi_value header_ok(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  HeaderKey* h = NULL;
+  void* frame;
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || (h = tagged_arg(env, argv[0], &HEADER_KEY_TAG)) == NULL ||
+      !bytes_arg(env, argv[1], napi_uint8_array, &frame, &length) || length < HEADER)
+    return fail_type(env, "makuo_aead.headerOk(headerKey, frame: Uint8Array of at least 52 bytes)");
+  uint8_t mac[MAC_BYTES];
+  if (!header_mac(h, frame, mac)) {
+    napi_throw_error(env, NULL, "makuo_aead: OpenSSL failed computing a header MAC");
+    return NULL;
+  }
+  napi_value v;
+  napi_get_boolean(env, CRYPTO_memcmp(mac, (uint8_t*)frame + MAC_AT, MAC_BYTES) == 0, &v);
+  return v;
+}
+
 void makuo_aead_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"aeadKey", NULL, aead_key, NULL, NULL, NULL, napi_default, NULL},
     {"aeadSeal", NULL, aead_seal, NULL, NULL, NULL, napi_default, NULL},
     {"aeadOpen", NULL, aead_open, NULL, NULL, NULL, napi_default, NULL},
+    {"headerKey", NULL, header_key, NULL, NULL, NULL, napi_default, NULL},
+    {"headerOk", NULL, header_ok, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

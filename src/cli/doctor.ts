@@ -215,6 +215,7 @@ const secureVerdicts = (s: StatusInfo): ReadonlyArray<Verdict> => {
     }]
   }
   const v7 = secure.refused["v7"] ?? 0
+  const old = secure.refused["oldVersion"] ?? 0
   return [
     { check: "security", level: "ok", detail: `native mode (key ${secure.keyId}): every datagram sealed and authenticated` },
     ...(v7 === 0 ? [] : [{
@@ -222,6 +223,12 @@ const secureVerdicts = (s: StatusInfo): ReadonlyArray<Verdict> => {
       level: "warn" as const,
       detail: `${v7} datagrams in makuosan v7 (unauthenticated) were heard and ignored: makuosan or an unkeyed makuo runs on this group`,
       fix: "give those daemons the key file (key-file = FILE), or move them to another group or port"
+    }]),
+    ...(old === 0 ? [] : [{
+      check: "security",
+      level: "warn" as const,
+      detail: `${old} native frames of an earlier makuo release (frame version 1 or 2) were heard and refused: a member runs an older makuo`,
+      fix: "upgrade makuo on every member: in native mode all members run one release"
     }])
   ]
 }

@@ -4,23 +4,26 @@
  * per datagram, several times slower; the fallback wherever the addon is not built or `MAKUO_IO=dgram`).
  *
  * A batch is a slab and, per frame, its start and length. Sealing reads the header the caller wrote at
- * `start` (the associated data, and the nonce from its counter), encrypts the payload after it in place and
- * writes the tag after the payload; `lengths` are payload lengths. Opening verifies each frame whose opener
+ * `start` (the associated data, and the nonce from its counter), writes its header MAC under the group's header
+ * key (frame.ts; once per run of frames whose headers differ only in their counters), encrypts the payload after
+ * it in place and writes the tag after the payload; `lengths` are payload lengths. Opening verifies each frame whose opener
  * is given and decrypts its payload in place; `lengths` are whole frame lengths, and `ok[i]` says whether frame
  * i verified (a frame that did not is garbage afterwards and must not be read).
  */
-import { createCipheriv, createDecipheriv } from "node:crypto"
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto"
 import { loadNative } from "../net/native.js"
-import { HEADER_BYTES, nonceOf, TAG_BYTES } from "./frame.js"
+import { HEADER_BYTES, HEADER_MAC_BYTES, HEADER_MAC_SPANS, nonceOf, OFFSET, TAG_BYTES } from "./frame.js"
 import { TRAFFIC_KEY_BYTES } from "./trafficKeys.js"
 
 /** What a key is made for: a sender's keys only seal, a receiver's only open (the addon then makes one context). */
 export type KeyUse = "seal" | "open"
 
-export interface AeadEngine<Key> {
+export interface AeadEngine<Key, HeaderKey> {
   readonly name: "addon" | "node:crypto"
   readonly key: (secret: Uint8Array, use: KeyUse) => Key
-  readonly seal: (key: Key, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number) => void
+  /** a group key's header key (trafficKeys.ts), made once per group key */
+  readonly headerKey: (secret: Uint8Array) => HeaderKey
+  readonly seal: (key: Key, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count: number, header: HeaderKey) => void
   readonly open: (
     keys: ReadonlyArray<Key | undefined>,
     slab: Uint8Array,
@@ -29,24 +32,46 @@ export interface AeadEngine<Key> {
     count: number,
     ok: Uint8Array
   ) => void
+  /** whether the header MAC of `frame` (at least a header) is right, compared in constant time */
+  readonly headerOk: (header: HeaderKey, frame: Uint8Array) => boolean
 }
 
-/** An engine whose key type is hidden: senders and receivers only pass back what it gave them. */
-export type Aead = AeadEngine<unknown>
+/** An engine whose key types are hidden: senders and receivers only pass back what it gave them. */
+export type Aead = AeadEngine<unknown, unknown>
 
 const checkKey = (secret: Uint8Array) => {
   if (secret.length !== TRAFFIC_KEY_BYTES) throw new RangeError(`a traffic key is ${TRAFFIC_KEY_BYTES} bytes, not ${secret.length}`)
 }
 
-export const nodeCryptoAead: AeadEngine<Uint8Array> = {
+const headerMac = (key: KeyObject, slab: Uint8Array, start: number): Buffer => {
+  const hmac = createHmac("sha256", key)
+  for (const [from, to] of HEADER_MAC_SPANS) hmac.update(slab.subarray(start + from, start + to))
+  return hmac.digest().subarray(0, HEADER_MAC_BYTES)
+}
+
+/** Whether the headers at `a` and `b` agree on every byte the header MAC covers. */
+const sameMacInput = (slab: Uint8Array, a: number, b: number): boolean =>
+  HEADER_MAC_SPANS.every(([from, to]) => {
+    for (let i = from; i < to; i++) if (slab[a + i] !== slab[b + i]) return false
+    return true
+  })
+
+export const nodeCryptoAead: AeadEngine<Uint8Array, KeyObject> = {
   name: "node:crypto",
   key: (secret) => {
     checkKey(secret)
     return Uint8Array.from(secret)
   },
-  seal: (key, slab, starts, lengths, count) => {
+  headerKey: (secret) => {
+    checkKey(secret)
+    return createSecretKey(secret)
+  },
+  seal: (key, slab, starts, lengths, count, header) => {
+    let mac: Buffer | undefined
     for (let i = 0; i < count; i++) {
       const start = starts[i]!
+      if (mac === undefined || !sameMacInput(slab, starts[i - 1]!, start)) mac = headerMac(header, slab, start)
+      slab.set(mac, start + OFFSET.headerMac)
       const end = start + HEADER_BYTES + lengths[i]!
       const cipher = createCipheriv("aes-256-gcm", key, nonceOf(slab, start))
       cipher.setAAD(slab.subarray(start, start + HEADER_BYTES))
@@ -74,25 +99,30 @@ export const nodeCryptoAead: AeadEngine<Uint8Array> = {
       slab.set(plain, start + HEADER_BYTES)
       ok[i] = 1
     }
-  }
+  },
+  headerOk: (header, frame) =>
+    timingSafeEqual(headerMac(header, frame, 0), frame.subarray(OFFSET.headerMac, OFFSET.headerMac + HEADER_MAC_BYTES))
 }
 
 /** What the addon exports for AEAD (see native/makuo_aead.c): the engine's calls, each returning 0 or a negative error. */
 interface NativeAead {
   readonly aeadKey: (secret: Uint8Array, uses: number) => object
-  readonly aeadSeal: (...args: Parameters<AeadEngine<object>["seal"]>) => number
-  readonly aeadOpen: (...args: Parameters<AeadEngine<object>["open"]>) => number
+  readonly aeadSeal: (...args: Parameters<AeadEngine<object, object>["seal"]>) => number
+  readonly aeadOpen: (...args: Parameters<AeadEngine<object, object>["open"]>) => number
+  readonly headerKey: (secret: Uint8Array) => object
+  readonly headerOk: (header: object, frame: Uint8Array) => boolean
 }
 
 /** The addon's engine, or why there is none. */
-export const addonAead = (): AeadEngine<object> | string => {
+export const addonAead = (): AeadEngine<object, object> | string => {
   const native = loadNative()
   if (typeof native === "string") return native
   const aead = native as unknown as Partial<NativeAead>
   if (aead.aeadKey === undefined || aead.aeadSeal === undefined || aead.aeadOpen === undefined) {
     return "the native addon was built without AEAD"
   }
-  const { aeadKey, aeadSeal, aeadOpen } = aead as NativeAead
+  if (aead.headerKey === undefined || aead.headerOk === undefined) return "the native addon predates frame version 3 (rebuild it)"
+  const { aeadKey, aeadSeal, aeadOpen, headerKey, headerOk } = aead as NativeAead
   const fail = (what: string, rc: number) => {
     if (rc < 0) throw new Error(`makuo_aead: ${what} failed in OpenSSL (${rc})`)
   }
@@ -102,8 +132,13 @@ export const addonAead = (): AeadEngine<object> | string => {
       checkKey(secret)
       return aeadKey(secret, use === "seal" ? 1 : 2)
     },
-    seal: (key, slab, starts, lengths, count) => fail("seal", aeadSeal(key, slab, starts, lengths, count)),
-    open: (keys, slab, starts, lengths, count, ok) => fail("open", aeadOpen(keys, slab, starts, lengths, count, ok))
+    headerKey: (secret) => {
+      checkKey(secret)
+      return headerKey(secret)
+    },
+    seal: (key, slab, starts, lengths, count, header) => fail("seal", aeadSeal(key, slab, starts, lengths, count, header)),
+    open: (keys, slab, starts, lengths, count, ok) => fail("open", aeadOpen(keys, slab, starts, lengths, count, ok)),
+    headerOk
   }
 }
 

@@ -48,6 +48,8 @@ export interface Whereabouts {
 export interface ChannelCounters {
   readonly refused: Record<Refusal | "unknownType", number>
   readonly epochs: number
+  /** traffic keys derived for epochs that had none here: only epochs whose header MAC verified */
+  readonly derivations: number
   readonly challengesSent: number
   readonly answersSent: number
   readonly admitted: number
@@ -231,6 +233,7 @@ export class SecureChannel {
     return {
       refused: { ...this.receiver.refusals, unknownType: this.unknownType },
       epochs: this.receiver.epochs,
+      derivations: this.receiver.derivations,
       challengesSent: this.challengesSent,
       answersSent: this.answersSent,
       admitted: this.admitted

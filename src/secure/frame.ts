@@ -1,16 +1,18 @@
 /**
- * The native frame: a 44-byte header sent in clear and authenticated as AEAD associated data, then the
+ * The native frame: a 52-byte header sent in clear and authenticated as AEAD associated data, then the
  * AES-256-GCM ciphertext of the payload (a 1-byte message type and the message's body), then the 16-byte tag.
  * docs/protocol.md gives the layout and the reasons for it.
  *
  *   0  1  magic 0x4D ('M'): never 7, so makuosan and v7 daemons drop native datagrams unread
- *   1  1  version 2 (this layout, AES-256-GCM)
+ *   1  1  version 3 (this layout, AES-256-GCM, header MAC)
  *   2  4  key id, big-endian
  *   6 16  sender epoch id
  *  22  8  counter, big-endian: the nonce is 4 zero bytes then these 8
  *  30  8  send time, ms since 1970, big-endian
  *  38  4  destination IPv4 address (the group's for multicast): a frame relayed elsewhere is refused
  *  42  2  destination port, big-endian
+ *  44  8  header MAC: HMAC-SHA256 under the group key's header key over bytes 0..21 and 30..43, truncated
+ *         (receiver.ts checks it before deriving a new epoch's traffic key; the sealing engine writes it)
  */
 import type { Endpoint } from "../net/Transport.js"
 import type { KeyId } from "./keys.js"
@@ -18,8 +20,11 @@ import { keyId } from "./keys.js"
 import { EPOCH_ID_BYTES } from "./trafficKeys.js"
 
 export const MAGIC = 0x4d
-export const VERSION = 2
-export const HEADER_BYTES = 44
+export const VERSION = 3
+/** Versions earlier makuo releases spoke: refused as "oldVersion", so an operator knows to upgrade that member. */
+const OLD_VERSIONS: ReadonlySet<number> = new Set([1, 2])
+export const HEADER_BYTES = 52
+export const HEADER_MAC_BYTES = 8
 export const TAG_BYTES = 16
 export const NONCE_BYTES = 12
 /** The smallest frame: a header, a message type and a tag. */
@@ -27,7 +32,13 @@ export const MIN_FRAME_BYTES = HEADER_BYTES + 1 + TAG_BYTES
 /** The largest frame: a UDP payload can hold no more, and the addon refuses longer ones. */
 export const MAX_FRAME_BYTES = 65_535
 
-export const OFFSET = { magic: 0, version: 1, keyId: 2, epochId: 6, counter: 22, sentAt: 30, destination: 38, port: 42 } as const
+export const OFFSET = { magic: 0, version: 1, keyId: 2, epochId: 6, counter: 22, sentAt: 30, destination: 38, port: 42, headerMac: 44 } as const
+
+/**
+ * The header bytes the header MAC covers, as [from, to) spans: all but the counter (a batch's frames differ only
+ * in it, so a batch needs one MAC) and the MAC itself.
+ */
+export const HEADER_MAC_SPANS: ReadonlyArray<readonly [number, number]> = [[0, OFFSET.counter], [OFFSET.sentAt, OFFSET.headerMac]]
 
 export interface FrameHeader {
   readonly keyId: KeyId
@@ -40,10 +51,11 @@ export interface FrameHeader {
 }
 
 /**
- * Why a datagram was not even given to the AEAD: its header is not one this daemon can open ("outOfRange": a
- * counter or send time of 2^53 or more, which no sender writes and a number would not hold exactly).
+ * Why a datagram was not even given to the AEAD: its header is not one this daemon can open ("oldVersion": the
+ * frame of an earlier makuo release; "outOfRange": a counter or send time of 2^53 or more, which no sender writes
+ * and a number would not hold exactly).
  */
-export type HeaderRefusal = "tooShort" | "v7" | "notNative" | "unknownVersion" | "outOfRange"
+export type HeaderRefusal = "tooShort" | "v7" | "notNative" | "oldVersion" | "unknownVersion" | "outOfRange"
 
 /** The first byte of every makuosan protocol-v7 datagram (its version). */
 export const V7_VERSION_BYTE = 7
@@ -83,8 +95,10 @@ export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): 
 
 export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal => {
   if (datagram.length > 0 && datagram[OFFSET.magic] !== MAGIC) return datagram[0] === V7_VERSION_BYTE ? "v7" : "notNative"
+  // the version first: an earlier release's smallest frames are shorter than this one's
+  const version = datagram[OFFSET.version]
+  if (version !== undefined && version !== VERSION) return OLD_VERSIONS.has(version) ? "oldVersion" : "unknownVersion"
   if (datagram.length < MIN_FRAME_BYTES) return "tooShort"
-  if (datagram[OFFSET.version] !== VERSION) return "unknownVersion"
   const view = viewOf(datagram)
   if (!exact(view, OFFSET.counter) || !exact(view, OFFSET.sentAt)) return "outOfRange"
   return {

@@ -1,30 +1,64 @@
 /**
  * The opening side of native mode. A datagram is judged in this order, and nothing but its header is read
- * before its tag verified: the header's shape ("tooShort", "notNative", "unknownVersion", "outOfRange"), its key id
- * ("unknownKey"), the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then its
- * authenticated destination ("misdirected": neither the group nor one of this daemon's unicast endpoints, i.e.
- * sent to another member and relayed here), then freshness, admission, source and replay (see epochs.ts). An authenticated datagram of an epoch not admitted yet is
- * handed back as `Unadmitted`, for the caller to challenge its epoch (or, when it is itself a CHALLENGE or an
- * ANSWER, to act on it). Every refusal is counted by reason; only authenticated datagrams can touch the epoch
- * table, so a forger can neither fill it nor move a window.
+ * before its tag verified: the header's shape ("tooShort", "notNative", "oldVersion", "unknownVersion",
+ * "outOfRange"), its key id ("unknownKey"); for an epoch this receiver holds no key for yet, its header MAC
+ * ("badHeaderMac"), its send time ("stale", "future") and the derivation allowance ("derivationLimited"); then
+ * the AEAD tag ("badTag": forged, corrupted, truncated, or sealed under another key), then its authenticated
+ * destination ("misdirected": neither the group nor one of this daemon's unicast endpoints, i.e. sent to another
+ * member and relayed here), then freshness, admission, source and replay (see epochs.ts). An authenticated
+ * datagram of an epoch not admitted yet is handed back as `Unadmitted`, for the caller to challenge its epoch
+ * (or, when it is itself a CHALLENGE or an ANSWER, to act on it). Every refusal is counted by reason; only
+ * authenticated datagrams can touch the epoch table, so a forger can neither fill it nor move a window.
+ *
+ * Why the header MAC. A traffic key is derived per sender epoch (an HKDF and a key schedule, tens of µs), and a
+ * datagram's tag cannot be checked before its epoch's key is: a forger without the key could make up a new
+ * epoch id per datagram and spend the shared derivation allowance, starving the genuine new epochs of restarted
+ * peers. So every header carries an 8-byte HMAC-SHA256, under a header key derived once per group key
+ * (trafficKeys.ts), of all its bytes but the counter: the key id, the epoch id, the send time and the
+ * destination. It is checked only when the epoch has no key here yet (neither admitted, nor challenged, nor
+ * derived before), before anything is derived or admitted; a known epoch's datagrams skip it, its tag covers
+ * the MAC anyway (the MAC is part of the associated data).
+ * - What it protects: the derivation allowance, and the admission that follows it. A made-up epoch id fails it
+ *   and costs one HMAC of 36 bytes (about a microsecond), never a derivation; only epoch ids a key holder
+ *   sealed a header for can be derived.
+ * - Why 8 bytes suffice: the forger is online. The header key never leaves the members and the MAC is a PRF
+ *   of the header, so seeing genuine headers tells nothing about the MAC of another; each guess costs a
+ *   datagram and succeeds with probability 2^-64 (a million forged datagrams a second for a year: 2^-19 in
+ *   all), and a success buys one derivation, not a forgery (the GCM tag still has to verify). Truncation to 64
+ *   bits is within NIST SP 800-107's bounds for a MAC whose verifications an attacker cannot run offline.
+ * - Why a replayed genuine header buys nothing: its epoch is a genuine one. It is derived once and its key kept
+ *   (with the last `VOUCHED_EPOCHS` such epochs), so every further datagram under that header, whatever counter
+ *   or payload it was given, costs an AES-GCM check and no derivation. The MAC covers the send time, which is
+ *   checked before deriving: a recorded header serves for at most the skew bound (10 min) after it was sent, so
+ *   the genuine epochs a forger can present are the few that started within it.
  */
 import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
 import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
-import { HEADER_BYTES, type HeaderRefusal, readHeader, TAG_BYTES } from "./frame.js"
+import { type FrameHeader, HEADER_BYTES, type HeaderRefusal, readHeader, TAG_BYTES } from "./frame.js"
 import type { KeyRing } from "./keyFile.js"
-import type { KeyId } from "./keys.js"
-import { trafficKey } from "./trafficKeys.js"
+import type { GroupKey, KeyId } from "./keys.js"
+import { headerKey, trafficKey } from "./trafficKeys.js"
 
-export type Refusal = HeaderRefusal | "unknownKey" | "derivationLimited" | "badTag" | "misdirected" | FreshnessRefusal | "ownEpoch"
+export type Refusal =
+  | HeaderRefusal
+  | "unknownKey"
+  | "badHeaderMac"
+  | "derivationLimited"
+  | "badTag"
+  | "misdirected"
+  | FreshnessRefusal
+  | "ownEpoch"
 
 export const REFUSALS: ReadonlyArray<Refusal> = [
   "tooShort",
   "v7",
   "notNative",
+  "oldVersion",
   "unknownVersion",
   "outOfRange",
   "unknownKey",
+  "badHeaderMac",
   "derivationLimited",
   "badTag",
   "misdirected",
@@ -88,10 +122,10 @@ export interface ReceiverOptions extends EpochTableOptions {
 }
 
 /**
- * Every datagram of an epoch not admitted costs an HKDF and a key schedule before its tag can be checked, and a
- * forger can make up a new epoch id per datagram for free: derivations for epochs neither admitted nor
- * challenged are drawn from a token bucket, and a datagram that finds it empty is refused unopened
- * ("derivationLimited"). A genuine new epoch then waits for its owner's next datagram (keep-alives repeat).
+ * Every epoch this receiver holds no key for costs an HKDF and a key schedule before its datagrams' tags can be
+ * checked. The header MAC keeps made-up epochs out; what is left (key holders' epochs, genuine headers replayed
+ * within the skew bound) is still drawn from a token bucket, and a datagram that finds it empty is refused
+ * unopened ("derivationLimited"). A genuine new epoch then waits for its owner's next datagram (keep-alives repeat).
  */
 class TokenBucket {
   private tokens: number
@@ -110,10 +144,19 @@ class TokenBucket {
   }
 }
 
+/**
+ * Epochs whose header MAC verified and whose key was derived, kept (the oldest dropped first) so that a genuine
+ * header replayed with other counters or payloads costs no further derivation.
+ */
+export const VOUCHED_EPOCHS = 256
+
 export class Receiver {
   private readonly table: EpochTable<unknown>
-  private readonly derivations: TokenBucket
+  private readonly allowance: TokenBucket
   private readonly pendingOpener: (epoch: string, now: number) => unknown
+  private headerKeys: ReadonlyMap<KeyId, unknown>
+  private readonly vouched = new Map<string, unknown>()
+  private derived = 0
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
   /** `isOurs` says whether a destination is this receiver's: the group's endpoint or one of its unicast ones. */
@@ -124,8 +167,13 @@ export class Receiver {
     options: ReceiverOptions = {}
   ) {
     this.table = new EpochTable(options)
-    this.derivations = new TokenBucket(options.derivationsPerSecond ?? 512)
+    this.allowance = new TokenBucket(options.derivationsPerSecond ?? 512)
     this.pendingOpener = options.pendingOpener ?? (() => undefined)
+    this.headerKeys = this.headerKeysOf(ring)
+  }
+
+  private headerKeysOf(ring: KeyRing): ReadonlyMap<KeyId, unknown> {
+    return new Map([...ring.accepted].map(([id, group]) => [id, this.aead.headerKey(headerKey(group))]))
   }
 
   /**
@@ -141,8 +189,15 @@ export class Receiver {
       return now === undefined || then === undefined || !sameBytes(now.secret, then.secret)
     }
     this.ring = ring
+    this.headerKeys = this.headerKeysOf(ring)
     this.table.forgetKeys(gone)
+    this.vouched.clear()
     return gone
+  }
+
+  /** Traffic keys derived for epochs this receiver had no key for. */
+  get derivations(): number {
+    return this.derived
   }
 
   get epochs(): number {
@@ -199,7 +254,6 @@ export class Receiver {
     const results = new Array<OpenResult | undefined>(count)
     const keys = new Array<unknown>(count)
     const names = new Array<string>(count)
-    const derived = new Map<string, unknown>()
     const headers = new Array<ReturnType<typeof readHeader>>(count)
     // a batch is mostly one burst of one epoch: its name is spelled once, not per datagram
     let previous: { readonly epochId: Uint8Array; readonly keyId: KeyId; readonly name: string } | undefined
@@ -220,16 +274,12 @@ export class Receiver {
         : epochName(header.keyId, header.epochId)
       previous = { epochId: header.epochId, keyId: header.keyId, name }
       names[i] = name
-      let key = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? derived.get(name)
-      if (key === undefined) {
-        if (!this.derivations.take(monotonic)) {
-          results[i] = this.refuse("derivationLimited")
-          continue
-        }
-        key = this.aead.key(trafficKey(group, header.epochId), "open")
-        derived.set(name, key)
+      keys[i] = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? this.vouched.get(name)
+      if (keys[i] === undefined) {
+        const refusal = this.derive(group, header, name, slab.subarray(starts[i]!, starts[i]! + lengths[i]!), now, monotonic)
+        if (refusal !== undefined) results[i] = this.refuse(refusal)
+        else keys[i] = this.vouched.get(name)
       }
-      keys[i] = key
     }
     const ok = new Uint8Array(count)
     this.aead.open(keys, slab, starts, lengths, count, ok)
@@ -266,6 +316,21 @@ export class Receiver {
         : { _tag: "Unadmitted", ...opened, epochId: header.epochId.slice(), opener: keys[i] }
     }
     return results as Array<OpenResult>
+  }
+
+  /**
+   * Derives and keeps the key of an epoch this receiver holds none for, only if its header MAC verifies (see the
+   * top of this file), its send time is within the skew bound and the allowance has a token; else the refusal.
+   */
+  private derive(group: GroupKey, header: FrameHeader, name: string, frame: Uint8Array, now: number, monotonic: number): Refusal | undefined {
+    if (!this.aead.headerOk(this.headerKeys.get(group.id), frame)) return "badHeaderMac"
+    const late = this.table.freshness(header.sentAt, now)
+    if (late !== undefined) return late
+    if (!this.allowance.take(monotonic)) return "derivationLimited"
+    if (this.vouched.size >= VOUCHED_EPOCHS) this.vouched.delete(this.vouched.keys().next().value!)
+    this.vouched.set(name, this.aead.key(trafficKey(group, header.epochId), "open"))
+    this.derived++
+    return undefined
   }
 
   private refuse(reason: Refusal): Refused {

@@ -8,7 +8,7 @@ import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
 import { frameBytes, HEADER_BYTES, writeHeader } from "./frame.js"
 import type { GroupKey, KeyId } from "./keys.js"
-import { newEpochId, trafficKey } from "./trafficKeys.js"
+import { headerKey, newEpochId, trafficKey } from "./trafficKeys.js"
 
 /** Frames sealed under one traffic key before the sender starts a new epoch. */
 export const DATAGRAMS_PER_EPOCH = 2 ** 32
@@ -22,8 +22,11 @@ interface SendEpoch {
 
 export class Sender {
   private epoch: SendEpoch
+  /** the group key's header key: one per group key, not per epoch */
+  private headerKey: unknown
 
   constructor(private readonly aead: Aead, private group: GroupKey, private readonly datagramsPerEpoch = DATAGRAMS_PER_EPOCH) {
+    this.headerKey = aead.headerKey(headerKey(group))
     this.epoch = this.begin()
   }
 
@@ -35,6 +38,7 @@ export class Sender {
   /** Starts a new epoch under `group`: after the key file put another key first. */
   rekey(group: GroupKey): void {
     this.group = group
+    this.headerKey = this.aead.headerKey(headerKey(group))
     this.epoch = this.begin()
   }
 
@@ -63,7 +67,7 @@ export class Sender {
     for (let i = 0; i < count; i++) {
       writeHeader(slab, starts[i]!, { keyId, epochId, counter: this.epoch.counter++, sentAt: now, to })
     }
-    this.aead.seal(this.epoch.key, slab, starts, lengths, count)
+    this.aead.seal(this.epoch.key, slab, starts, lengths, count, this.headerKey)
   }
 
   /** One frame carrying a message of `type` with `body`, for `to`. */

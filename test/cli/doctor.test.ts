@@ -58,6 +58,8 @@ describe("makuo doctor's verdicts", () => {
       .toEqual([{ check: "security", level: "ok", detail: "native mode (key 3f9a01c2): every datagram sealed and authenticated" }])
     const hearsV7 = diagnose({ ...healthy, status: { ...status, secure: { ...native, refused: { v7: 3 } } } }).filter((v) => v.check === "security")
     expect(hearsV7[1]).toMatchObject({ level: "warn", detail: expect.stringContaining("makuosan v7 (unauthenticated)"), fix: expect.stringContaining("key-file") })
+    const hearsOld = diagnose({ ...healthy, status: { ...status, secure: { ...native, refused: { v7: 0, oldVersion: 2 } } } }).filter((v) => v.check === "security")
+    expect(hearsOld[1]).toMatchObject({ level: "warn", detail: expect.stringContaining("earlier makuo release"), fix: expect.stringContaining("upgrade makuo on every member") })
     expect(levels({ ...healthy, status: { ...status, secure: { mode: "v7", refused: { native: 0 } } } })["security"]).toBeUndefined()
     const hearsNative = diagnose({ ...healthy, status: { ...status, secure: { mode: "v7", refused: { native: 5 } } } }).find((v) => v.check === "security")
     expect(hearsNative).toMatchObject({ level: "warn", detail: expect.stringContaining("native format"), fix: expect.stringContaining("key-file = FILE") })

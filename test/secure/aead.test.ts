@@ -1,27 +1,29 @@
 import { describe, expect, it } from "@effect/vitest"
 import { addonAead } from "../../src/secure/aead.js"
 import { frameBytes, MAX_FRAME_BYTES } from "../../src/secure/frame.js"
-import { trafficKey } from "../../src/secure/trafficKeys.js"
+import { headerKey, trafficKey } from "../../src/secure/trafficKeys.js"
 import { generateKey } from "./support.js"
 
 const addon = addonAead()
 
 describe.skipIf(typeof addon === "string")("the addon's AEAD engine", () => {
   const engine = addon as Exclude<typeof addon, string>
-  const secret = trafficKey(generateKey(), new Uint8Array(16))
+  const group = generateKey()
+  const secret = trafficKey(group, new Uint8Array(16))
   const key = engine.key(secret, "seal")
   const opener = engine.key(secret, "open")
+  const header = engine.headerKey(headerKey(group))
 
   it("refuses a frame longer than a UDP payload, sealing or opening, with an error and no crash", () => {
     const slab = new Uint8Array(frameBytes(MAX_FRAME_BYTES) + 64)
     const tooLong = MAX_FRAME_BYTES + 1
-    expect(() => engine.seal(key, slab, Uint32Array.of(0), Uint32Array.of(tooLong), 1)).toThrow(/at most 65535 bytes/)
+    expect(() => engine.seal(key, slab, Uint32Array.of(0), Uint32Array.of(tooLong), 1, header)).toThrow(/at most 65535 bytes/)
     expect(() => engine.open([opener], slab, Uint32Array.of(0), Uint32Array.of(tooLong), 1, new Uint8Array(1))).toThrow(/at most 65535 bytes/)
     // a length beyond INT_MAX: refused before anything is cast for OpenSSL
     expect(() => engine.open([opener], slab, Uint32Array.of(0), Uint32Array.of(0xffff_fff0), 1, new Uint8Array(1))).toThrow(TypeError)
     // the largest frame still works
     const payload = MAX_FRAME_BYTES - frameBytes(0)
-    engine.seal(key, slab, Uint32Array.of(0), Uint32Array.of(payload), 1)
+    engine.seal(key, slab, Uint32Array.of(0), Uint32Array.of(payload), 1, header)
     const ok = new Uint8Array(1)
     engine.open([opener], slab, Uint32Array.of(0), Uint32Array.of(MAX_FRAME_BYTES), 1, ok)
     expect(ok[0]).toBe(1)
@@ -29,8 +31,12 @@ describe.skipIf(typeof addon === "string")("the addon's AEAD engine", () => {
 
   it("a receiver's key has no sealing context, and a sender's opens nothing", () => {
     const slab = new Uint8Array(frameBytes(10))
-    expect(() => engine.seal(opener, slab, Uint32Array.of(0), Uint32Array.of(10), 1)).toThrow(TypeError)
-    engine.seal(key, slab, Uint32Array.of(0), Uint32Array.of(10), 1)
+    expect(() => engine.seal(opener, slab, Uint32Array.of(0), Uint32Array.of(10), 1, header)).toThrow(TypeError)
+    // nor is a header key taken for a traffic key, or the other way round
+    expect(() => engine.seal(key, slab, Uint32Array.of(0), Uint32Array.of(10), 1, key)).toThrow(TypeError)
+    expect(() => engine.headerOk(key, slab)).toThrow(TypeError)
+    engine.seal(key, slab, Uint32Array.of(0), Uint32Array.of(10), 1, header)
+    expect(engine.headerOk(header, slab)).toBe(true)
     const ok = Uint8Array.of(1)
     engine.open([key], slab.slice(), Uint32Array.of(0), Uint32Array.of(slab.length), 1, ok)
     expect(ok[0]).toBe(0)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
 import { FRAME_OVERHEAD, type Received, SecureChannel } from "../../src/secure/channel.js"
+import { OFFSET } from "../../src/secure/frame.js"
 import { type Datagram, type Endpoint, Group, Peer } from "../../src/net/Transport.js"
 import { NativeType } from "../../src/protocol/native/message.js"
 import { engines, generateKey, ringOf } from "./support.js"
@@ -251,6 +252,40 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(a.counters.answersSent).toBe(2)
     // C's epoch is not admitted at A: its CHALLENGE alone (a replay, maybe) does not make it a peer to announce
     expect([first.peers, atA.peers]).toEqual([[], []])
+  })
+
+  it("a flood of forged frames of made-up epochs is refused by header MAC, unopened: a restarted peer is admitted within it", () => {
+    const [before, b] = [channel(A), channel(B)]
+    converse(before, b, [before.seal(v7("hello"), Group, T0)], T0)
+    const derivedBefore = b.counters.derivations
+    // a forger without the key: frames of the group's key id, each with a new random epoch id, 20 a millisecond
+    // (20 kpps), arriving ahead of the genuine datagrams in every batch, as a flood paced to beat them would
+    const template = channel(C).seal(v7("forged"), Group, T0)
+    const F: Endpoint = { address: "127.0.0.66", port: 5000 }
+    const forged = () =>
+      Array.from({ length: 20 }, (): Datagram => {
+        const bytes = template.slice()
+        bytes.set(random(16), OFFSET.epochId)
+        return { bytes, from: F }
+      })
+    // A restarts 50 ms into the flood, the derivation allowance long spent by then; it says something every 10 ms
+    const a = channel(A)
+    let toB: Array<Uint8Array> = []
+    const heard: Array<string> = []
+    for (let ms = 0; ms < 1000; ms++) {
+      const now = T0 + 1 + ms
+      if (ms >= 50 && ms % 10 === 0) toB.push(a.seal(v7(`alive ${ms}`), Group, now))
+      const r = b.receive([...forged(), ...toB.map((bytes): Datagram => ({ bytes, from: A }))], now, now)
+      heard.push(...texts(r))
+      toB = deliver(a, B, r.send.filter((s) => s.to === A).map((s) => s.frame), now).send.filter((s) => s.to === B).map((s) => s.frame)
+    }
+    // A's new epoch was admitted within the flood, and what A says is heard
+    expect(b.counters.admitted).toBe(2)
+    expect(heard.length).toBeGreaterThan(90)
+    // the forged frames cost no derivation: the one spent is A's new epoch's
+    expect(b.counters.refused.badHeaderMac).toBe(20_000)
+    expect(b.counters.refused.badTag + b.counters.refused.derivationLimited).toBe(0)
+    expect(b.counters.derivations - derivedBefore).toBe(1)
   })
 
   it("seals a DATA burst as frames laid out like the segments, each opening to its segment", () => {

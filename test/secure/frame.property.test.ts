@@ -4,7 +4,7 @@ import { frameBytes, HEADER_BYTES, MAGIC, nonceOf, readHeader, writeHeader } fro
 import { keyId } from "../../src/secure/keys.js"
 import { Receiver } from "../../src/secure/receiver.js"
 import { Sender } from "../../src/secure/sender.js"
-import { trafficKey } from "../../src/secure/trafficKeys.js"
+import { headerKey, trafficKey } from "../../src/secure/trafficKeys.js"
 import { A, enginePairs, engines, generateKey, HERE, isHere, ringOf } from "./support.js"
 
 const runs = { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 200) } }
@@ -59,11 +59,16 @@ describe("native frame", () => {
       const group = generateKey()
       const sealed = engines.map((engine) => {
         const out = layout(ps)
-        ps.forEach((_, i) => writeHeader(out.slab, out.starts[i]!, { keyId: group.id, epochId, counter: i, sentAt: T0, to: HERE }))
-        engine.seal(engine.key(trafficKey(group, epochId), "seal"), out.slab, out.starts, out.lengths, ps.length)
+        // headers that differ in more than their counters (a send time, here) each get their own header MAC
+        ps.forEach((_, i) => writeHeader(out.slab, out.starts[i]!, { keyId: group.id, epochId, counter: i, sentAt: T0 + (i >> 2), to: HERE }))
+        engine.seal(engine.key(trafficKey(group, epochId), "seal"), out.slab, out.starts, out.lengths, ps.length, engine.headerKey(headerKey(group)))
         return out.frames()
       })
       for (const frames of sealed) expect(frames).toEqual(sealed[0])
+      for (const engine of engines) {
+        const key = engine.headerKey(headerKey(group))
+        for (const frame of sealed[0]!) expect(engine.headerOk(key, frame)).toBe(true)
+      }
       for (const [sealer, opener] of enginePairs) {
         const out = layout(ps)
         new Sender(sealer, group).sealBatch(out.slab, out.starts, out.lengths, ps.length, HERE, T0)

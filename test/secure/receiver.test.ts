@@ -40,8 +40,11 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     const forged = sender.seal(1, new Uint8Array(40), HERE, T0)
     forged.fill(0xaa, HEADER_BYTES)
     expect(reason(receiver.open(forged, A, T0))).toBe("badTag")
+    // a new epoch under another secret: its header MAC is not the group's, and nothing is derived for it
     const sameId = new Sender(sealer, { id: group.id, secret: generateKey().secret }).seal(1, new Uint8Array(8), HERE, T0)
-    expect(reason(receiver.open(sameId, A, T0))).toBe("badTag")
+    const derived = receiver.derivations
+    expect(reason(receiver.open(sameId, A, T0))).toBe("badHeaderMac")
+    expect(receiver.derivations).toBe(derived)
     expect(reason(receiver.open(new Sender(sealer, generateKey()).seal(1, new Uint8Array(8), HERE, T0), A, T0))).toBe("unknownKey")
   })
 
@@ -134,8 +137,8 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(receiver.epochs).toBe(2)
     receiver.setKeys(ringOf(kept, { id: replaced.id, secret: generateKey().secret }))
     expect(receiver.epochs).toBe(1)
-    // sealed under the secret the file no longer holds: it does not verify under the new one
-    expect(reason(receiver.open(oldSender.seal(1, new Uint8Array(1), HERE, T0), A2, T0))).toBe("badTag")
+    // sealed under the secret the file no longer holds: its epoch is forgotten, and its header MAC is not the new key's
+    expect(reason(receiver.open(oldSender.seal(1, new Uint8Array(1), HERE, T0), A2, T0))).toBe("badHeaderMac")
     expect(reason(receiver.open(keptSender.seal(1, new Uint8Array(1), HERE, T0), A, T0))).toBe("opened")
   })
 
@@ -186,6 +189,49 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(reason(fresh(T0 + 500))).toBe("unadmitted")
     expect(reason(fresh(T0 + 500))).toBe("derivationLimited")
     expect(receiver.refusals.derivationLimited).toBe(2)
+  })
+
+  it("checks the header MAC of an epoch it holds no key for before deriving one: a made-up epoch or a flipped bit costs no derivation", () => {
+    const group = generateKey()
+    const receiver = new Receiver(opener, ringOf(group), isHere)
+    const genuine = new Sender(sealer, group).seal(1, new Uint8Array(4), HERE, T0)
+    // every bit the MAC covers but the key id's (another key id is unknownKey) and the version's, and the MAC's own
+    const covered = [...Array(HEADER_BYTES).keys()].filter((at) => at >= OFFSET.epochId && (at < OFFSET.counter || at >= OFFSET.sentAt))
+    for (const at of covered) {
+      for (let bit = 0; bit < 8; bit++) {
+        const flipped = genuine.slice()
+        flipped[at]! ^= 1 << bit
+        // a send time of 2^53 or more is refused before the MAC, as unreadable
+        const outOfRange = at === OFFSET.sentAt || (at === OFFSET.sentAt + 1 && bit >= 5)
+        expect([at, bit, reason(receiver.open(flipped, A, T0))]).toEqual([at, bit, outOfRange ? "outOfRange" : "badHeaderMac"])
+      }
+    }
+    expect(receiver.refusals.badHeaderMac).toBe(covered.length * 8 - 11)
+    // a header recorded more than the skew bound ago is refused by its send time, which its MAC vouches for
+    expect(reason(receiver.open(new Sender(sealer, group).seal(1, new Uint8Array(4), HERE, T0 - DAY), A, T0))).toBe("stale")
+    expect(receiver.derivations).toBe(0)
+    // the counter is not covered: a genuine header with another counter is a genuine epoch, derived once, its
+    // key kept; the frames still fail their tag, and neither they nor the genuine one cost another derivation
+    for (const counter of [1, 2, 3]) {
+      const other = genuine.slice()
+      other[OFFSET.counter + 7] = counter
+      expect(reason(receiver.open(other, A, T0))).toBe("badTag")
+    }
+    expect(reason(receiver.open(genuine.slice(), A, T0))).toBe("unadmitted")
+    expect(receiver.derivations).toBe(1)
+  })
+
+  it("refuses an earlier release's frames as oldVersion, short ones included", () => {
+    const { receiver, sender } = setup()
+    const frame = sender.seal(1, new Uint8Array(1), HERE, T0)
+    for (const version of [1, 2]) {
+      const old = frame.slice()
+      old[OFFSET.version] = version
+      expect(reason(receiver.open(old, A, T0))).toBe("oldVersion")
+      // the smallest frame of version 2 (61 bytes) is shorter than this version's smallest
+      expect(reason(receiver.open(old.subarray(0, 61), A, T0))).toBe("oldVersion")
+    }
+    expect(receiver.refusals.oldVersion).toBe(4)
   })
 
   it("admitting a new epoch from a source forgets the older epoch pinned there: its late datagrams are refused", () => {

@@ -3,7 +3,7 @@
  * so that every transaction message fits one IPv4 datagram unfragmented: a lost fragment loses the datagram,
  * and multicast makes every member pay for it.
  *
- *   IPv4 header 20 + UDP header 8 + frame (header 44, message type 1, tag 16) + body ≤ MTU
+ *   IPv4 header 20 + UDP header 8 + frame (header 52, message type 1, tag 16) + body ≤ MTU
  *
  * 1500 (Ethernet) by default; a jumbo-frame network may raise it up to the largest frame.
  */
@@ -21,7 +21,7 @@ const bodyOf = (mtu: number) => mtu - IP_UDP_HEADERS - FRAME_OVERHEAD
 
 /**
  * The least MTU that carries the largest bounded messages: a Manifest of one entry with the longest names and a
- * digest (or a link target's length), and a Missing of the most spans: 1378 bytes.
+ * digest (or a link target's length), and a Missing of the most spans: 1386 bytes.
  */
 export const MIN_MTU = IP_UDP_HEADERS + FRAME_OVERHEAD + Math.max(
   MANIFEST_FIXED + ENTRY_FIXED + Math.max(DIGEST_BYTES, 2) + MAX_ENTRY_NAMES,

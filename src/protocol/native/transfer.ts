@@ -17,6 +17,7 @@ import { MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
 import { MalformedDatagram, type MalformedReason, UnencodableMessage } from "../errors.js"
 import { decodeName, isWireName, utf8Bytes, utf8Length } from "../text.js"
 import { DIGEST_BYTES, MAX_ENTRY_NAMES, TransferType } from "./transferMessage.js"
+import { HEADER_BYTES, MAX_FRAME_BYTES, TAG_BYTES } from "../../secure/frame.js"
 
 export type TransferMessage = ToMember | ToSender
 
@@ -37,7 +38,7 @@ export const MISSING_MAX = TXN + 1 + SPAN_BYTES * MAX_SPANS
 /** A failure's entry index u32, errno u32. */
 const FAILURE_BYTES = 4 + 4
 /** The largest body a frame carries: 65 535 bytes less the header, the type byte and the tag. */
-export const MAX_BODY = 65_535 - 44 - 1 - 16
+export const MAX_BODY = MAX_FRAME_BYTES - HEADER_BYTES - 1 - TAG_BYTES
 
 const LAST = 0x01
 const DELETE = 0x02
