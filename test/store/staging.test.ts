@@ -1,0 +1,159 @@
+/**
+ * A member's staging of a tree transaction on a real disk: nothing is visible under the base before the switch,
+ * a new directory tree appears at once, a bad entry (refused path, symlinked parent, wrong digest) fails alone,
+ * a discard leaves nothing behind, and a switch cut off after its journal is finished by the roll-forward.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { tempDir } from "../../scripts/lib/loopbackCluster.js"
+import * as FileStore from "../../src/store/FileStore.js"
+import { rollForwardNow } from "../../src/store/journal.js"
+import * as Staging from "../../src/store/staging.js"
+import type { Entry } from "../../src/transfer/txn/messages.js"
+
+const T = { sec: 1_700_000_000, nsec: 123_456_000 }
+const uid = process.getuid?.() ?? 0
+const gid = process.getgid?.() ?? 0
+
+const file = (path: string, content: string, mode = 0o640): Entry => ({
+  path,
+  type: "file",
+  size: Buffer.byteLength(content),
+  mode,
+  uid,
+  gid,
+  mtime: T,
+  digest: new Uint8Array(createHash("sha256").update(content).digest())
+})
+const dir = (path: string, mode = 0o750): Entry => ({ path, type: "directory", size: 0, mode, uid, gid, mtime: T })
+const link = (path: string, target: string): Entry => ({ path, type: "symlink", size: 0, mode: 0o777, uid, gid, mtime: T, target })
+
+const setup = Effect.gen(function*() {
+  const root = yield* tempDir
+  const base = join(root, "base")
+  const journal = join(root, "journal")
+  fs.mkdirSync(base)
+  const store = yield* FileStore.make(base)
+  let held = 0
+  const staging = Staging.make(store, { keepSetId: false, take: () => (held++, true), give: () => void held-- })
+  return { root, base, journal, store, staging, held: () => held }
+})
+
+/** Looks every entry up, writes the contents of those that need them in two blocks, stages each: the errnos. */
+const stageAll = (staging: Staging.Staging, entries: ReadonlyArray<Entry>, contents: Record<string, string>) =>
+  entries.map((e) => {
+    const need = staging.lookupNow(e)
+    if (need === "none") return 0
+    if (need === "contents") {
+      const bytes = Buffer.from(contents[e.path] ?? "")
+      const half = Math.floor(bytes.length / 2)
+      staging.writeNow(e, half, bytes.subarray(half))
+      staging.writeNow(e, 0, bytes.subarray(0, half))
+    }
+    return staging.stageNow(e)
+  })
+
+const names = (path: string) => fs.readdirSync(path).sort()
+
+describe("tree transaction staging", () => {
+  it.scoped("nothing is visible before the switch; then the new tree, the updated file and the symlink appear with their metadata", () =>
+    Effect.gen(function*() {
+      const { base, journal, store, staging, held } = yield* setup
+      fs.writeFileSync(join(base, "old.txt"), "old contents")
+      const entries = [dir("new"), dir("new/sub"), file("new/sub/f", "deep file"), file("new/g", "g"), file("old.txt", "new contents!", 0o600), link("ln", "old.txt")]
+      const contents = { "new/sub/f": "deep file", "new/g": "g", "old.txt": "new contents!" }
+      expect(stageAll(staging, entries, contents)).toEqual([0, 0, 0, 0, 0, 0])
+      expect(held()).toBe(0)
+      // only temps beside their targets, which no reader of the old names sees
+      expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["old.txt"])
+      expect(fs.readFileSync(join(base, "old.txt"), "utf8")).toBe("old contents")
+      expect(staging.switchNow(7, entries, [], journal)).toBe(0)
+      expect(names(base)).toEqual(["ln", "new", "old.txt"])
+      expect(names(join(base, "new"))).toEqual(["g", "sub"])
+      expect(fs.readFileSync(join(base, "new/sub/f"), "utf8")).toBe("deep file")
+      expect(fs.readFileSync(join(base, "old.txt"), "utf8")).toBe("new contents!")
+      expect(fs.readlinkSync(join(base, "ln"))).toBe("old.txt")
+      const st = fs.statSync(join(base, "old.txt"), { bigint: true })
+      expect(Number(st.mode & 0o7777n)).toBe(0o600)
+      expect(Number(st.mtimeNs / 1000n)).toBe(T.sec * 1_000_000 + T.nsec / 1000)
+      expect(Number(fs.statSync(join(base, "new/sub")).mode & 0o7777)).toBe(0o750)
+      // the directory's time is set last, after everything under it
+      expect(Math.floor(fs.statSync(join(base, "new")).mtimeMs / 1000)).toBe(T.sec)
+      expect(names(journal)).toEqual([])
+      // switched: the same manifest now needs nothing
+      const fresh = Staging.make(store, { keepSetId: false, take: () => true, give: () => {} })
+      expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["none", "none", "none", "none", "none", "none"])
+    }))
+
+  it.scoped("refused paths and a symlinked parent fail their entry alone, with their errno; nothing outside is touched", () =>
+    Effect.gen(function*() {
+      const { root, base, journal, staging } = yield* setup
+      fs.mkdirSync(join(root, "outside"))
+      fs.symlinkSync(join(root, "outside"), join(base, "planted"))
+      const entries = [file("/etc/x", "a"), file("../escape", "b"), file("planted/x", "c"), file("ok", "fine")]
+      const needs = entries.map((e) => staging.lookupNow(e))
+      expect(needs).toEqual(["metadata", "metadata", "metadata", "contents"])
+      staging.writeNow(entries[3]!, 0, Buffer.from("fine"))
+      expect(entries.map((e) => staging.stageNow(e))).toEqual([13, 13, 40, 0])
+      expect(names(join(root, "outside"))).toEqual([])
+      expect(staging.switchNow(1, [entries[3]!], [], journal)).toBe(0)
+      expect(fs.readFileSync(join(base, "ok"), "utf8")).toBe("fine")
+    }))
+
+  it.scoped("a digest or size that differs from the manifest fails only that entry (EIO)", () =>
+    Effect.gen(function*() {
+      const { staging } = yield* setup
+      const good = file("good", "good")
+      const bad = { ...file("bad", "right"), size: 5 }
+      const short = file("short", "twelve bytes")
+      expect(stageAll(staging, [good, bad, short], { good: "good", bad: "wrong", short: "twelve" })).toEqual([0, 5, 5])
+    }))
+
+  it.scoped("a discard removes every temp, new directories with what is in them", () =>
+    Effect.gen(function*() {
+      const { base, staging, held } = yield* setup
+      fs.writeFileSync(join(base, "keep"), "kept")
+      stageAll(staging, [dir("n"), file("n/f", "x"), file("keep", "changed")], { "n/f": "x", keep: "changed" })
+      // a file still being written holds a descriptor until the discard
+      staging.lookupNow(file("half", "0123456789"))
+      staging.writeNow(file("half", "0123456789"), 0, Buffer.from("01234"))
+      staging.discardNow()
+      expect(held()).toBe(0)
+      expect(names(base)).toEqual(["keep"])
+      expect(fs.readFileSync(join(base, "keep"), "utf8")).toBe("kept")
+    }))
+
+  it.scoped("a switch cut off between its journal and its renames is finished by the roll-forward: the whole new tree", () =>
+    Effect.gen(function*() {
+      const { base, journal, store, staging } = yield* setup
+      fs.writeFileSync(join(base, "a"), "old a")
+      fs.mkdirSync(join(base, "d"))
+      fs.writeFileSync(join(base, "d/b"), "old b")
+      const entries = [file("a", "new a"), dir("d"), file("d/b", "new b"), dir("t"), file("t/c", "new c")]
+      expect(stageAll(staging, entries, { a: "new a", "d/b": "new b", "t/c": "new c" })).toEqual([0, 0, 0, 0, 0])
+      const crash = new Error("killed")
+      expect(() => staging.switchNow(9, entries, [], journal, () => { throw crash })).toThrow(crash)
+      // the old tree, whole, and the intent on disk
+      expect(fs.readFileSync(join(base, "a"), "utf8")).toBe("old a")
+      expect(fs.existsSync(join(base, "t"))).toBe(false)
+      expect(names(journal)).toHaveLength(1)
+      const copy = fs.readFileSync(join(journal, names(journal)[0]!))
+      const { lines } = rollForwardNow(journal, store)
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/rolled forward transaction 9 .*3 renames/)
+      expect(fs.readFileSync(join(base, "a"), "utf8")).toBe("new a")
+      expect(fs.readFileSync(join(base, "d/b"), "utf8")).toBe("new b")
+      expect(fs.readFileSync(join(base, "t/c"), "utf8")).toBe("new c")
+      expect(names(base)).toEqual(["a", "d", "t"])
+      expect(names(journal)).toEqual([])
+      // carried out twice (killed after the renames, before the journal went): nothing more changes
+      fs.writeFileSync(join(journal, "again.journal"), copy)
+      expect(rollForwardNow(journal, store).lines[0]).toMatch(/rolled forward transaction 9/)
+      expect(names(base)).toEqual(["a", "d", "t"])
+      expect(names(join(base, "t"))).toEqual(["c"])
+      expect(fs.readFileSync(join(base, "d/b"), "utf8")).toBe("new b")
+    }))
+})
