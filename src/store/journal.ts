@@ -17,6 +17,7 @@ import {
   DIR_FLAGS,
   type FileStoreShape,
   isRoot,
+  isTempName,
   READ_FLAGS,
   removeTree,
   StoreError
@@ -46,6 +47,7 @@ export interface Intent {
 }
 
 const SUFFIX = ".journal"
+const STAGING = ".staging"
 
 /**
  * Where journals go unless `--journal-dir` says: `/var/lib/makuo/journal` for root, else the user's state
@@ -81,11 +83,29 @@ const sync = (dir: string) => {
 
 let counter = 0
 
+/** A new name in `dir` (created 0700 if missing) ending in `suffix`. */
+const fresh = (dir: string, suffix: string) => {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  return join(dir, `txn-${process.pid}-${Date.now()}-${counter++}${suffix}`)
+}
+
+/**
+ * A transaction's new directories are staged as temp directories, which the stale temp sweep leaves alone (a
+ * directory of a temp's name may be content): each is recorded (`path`, `temp`) in the transaction's staging
+ * record here as it is made, so that a start after a crash removes those a switch never renamed. Not synced: a
+ * record lost with the crash leaves a temp directory behind, nothing worse. The record's path.
+ */
+export const recordTempDirectoryNow = (dir: string, record: string | undefined, base: string, path: string, temp: string): string | StoreError =>
+  attemptNow("journal", dir, () => {
+    const file = record ?? fresh(dir, STAGING)
+    fs.appendFileSync(file, JSON.stringify({ base, path, temp }) + "\n", { mode: 0o600 })
+    return file
+  })
+
 /** Writes and syncs the intent in `dir` (created 0700 if missing); the journal's path. */
 export const writeIntentNow = (dir: string, intent: Intent): string | StoreError =>
   attemptNow("journal", dir, () => {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const path = join(dir, `txn-${process.pid}-${Date.now()}-${counter++}${SUFFIX}`)
+    const path = fresh(dir, SUFFIX)
     const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
     try {
       fs.writeSync(fd, JSON.stringify(intent))
@@ -169,14 +189,14 @@ export interface Recovered {
  */
 export const rollForwardNow = (dir: string, store: FileStoreShape): Recovered => {
   const lines: Array<string> = []
-  let names: Array<string>
+  let all: Array<string>
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith(SUFFIX)).sort()
+    all = fs.readdirSync(dir).sort()
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") lines.push(`journal directory ${dir}: ${(e as Error).message}`)
     return { lines }
   }
-  for (const name of names) {
+  for (const name of all.filter((n) => n.endsWith(SUFFIX))) {
     const path = join(dir, name)
     let intent: Intent
     try {
@@ -200,5 +220,40 @@ export const rollForwardNow = (dir: string, store: FileStoreShape): Recovered =>
         `${intent.ops.length - renames - removals} metadata` + (failed === undefined ? "" : `; a step failed: ${failed.message}`)
     )
   }
+  // after the switches: a temp directory one of them renamed is gone, the others were never switched
+  for (const name of all.filter((n) => n.endsWith(STAGING))) lines.push(...removeStagedNow(join(dir, name), store))
   return { lines }
+}
+
+/** Removes the temp directories a staging record names (of this base, still there); then the record. */
+const removeStagedNow = (record: string, store: FileStoreShape): Array<string> => {
+  const lines: Array<string> = []
+  const text = attemptNow("journal", record, () => fs.readFileSync(record, "utf8"))
+  for (const line of text instanceof StoreError ? [] : text.split("\n")) {
+    let staged: { base?: unknown; path?: unknown; temp?: unknown }
+    try {
+      staged = JSON.parse(line) as typeof staged
+    } catch {
+      continue // the line a crash cut off, or the empty last one
+    }
+    const { path, temp } = staged
+    if (staged.base !== store.base || typeof path !== "string" || typeof temp !== "string" || !isTempName(temp)) continue
+    const parent = store.openParentNow("remove", path, false)
+    if (parent instanceof StoreError) continue
+    const removed = attemptNow("remove", path, () => {
+      if (fs.lstatSync(at(parent.fd, temp), { throwIfNoEntry: false }) === undefined) return false
+      removeTree(parent.fd, temp, path)
+      return true
+    })
+    closeQuietly(parent.fd)
+    if (removed === true) lines.push(`removed ${path.slice(0, path.lastIndexOf("/") + 1)}${temp}: a new directory staged by a transaction that never switched`)
+    else if (removed instanceof StoreError) lines.push(`staged directory not removed: ${removed.message}`)
+  }
+  markDoneNow(record)
+  return lines
+}
+
+/** The staging record is no longer needed: the transaction switched or discarded its temps. */
+export const forgetRecordNow = (record: string | undefined) => {
+  if (record !== undefined) attemptNow("journal", record, () => fs.rmSync(record, { force: true }))
 }

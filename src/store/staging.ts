@@ -26,7 +26,7 @@ import {
   tempName,
   unlinkAt
 } from "./FileStore.js"
-import { applyAllNow, markDoneNow, type Op, secondsOf, writeIntentNow } from "./journal.js"
+import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
 import { splitRelative } from "./paths.js"
 
 /** What an entry takes here: nothing, its metadata (switched in place), or its contents. */
@@ -38,6 +38,8 @@ const SETID = 0o6000
 const C = fs.constants
 
 export interface StagingOptions {
+  /** Where switches are journaled and new temp directories recorded: outside the base. */
+  readonly journalDir: string
   /** Apply the setuid/setgid bits of received files (`--keep-setid`); dropped otherwise. */
   readonly keepSetId: boolean
   /** Takes one descriptor from the daemon's budget for a temp being written; false when there is none. */
@@ -76,6 +78,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const staged = new Map<Entry, Staged>()
   /** New directories (their path → the temp directory's name beside it), in the order they were made. */
   const newDirs = new Map<string, string>()
+  /** Where the new directories are recorded (`journal.recordTempDirectoryNow`), once there is one. */
+  let record: string | undefined
 
   /** The mode applied: setuid/setgid of a regular file only with `--keep-setid`. */
   const modeOf = (e: Entry) => (e.type === "file" && !options.keepSetId ? e.mode & ~SETID : e.mode) & 0o7777
@@ -106,6 +110,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     if (parent instanceof StoreError) return parent
     try {
       const temp = tempName(parent.name)
+      const recorded = recordTempDirectoryNow(options.journalDir, record, store.base, parent.rel, temp)
+      if (recorded instanceof StoreError) return recorded
+      record = recorded
       const made = attemptNow("stage", path, () => fs.mkdirSync(at(parent.fd, temp), { mode: 0o700 }))
       if (made instanceof StoreError) return made
       newDirs.set(parent.rel, temp)
@@ -368,7 +375,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   }
 
   /**
-   * Puts every staged entry in place at once, the intent journaled in `journalDir` first. 0, or the errno of the
+   * Puts every staged entry in place at once, the intent journaled first. 0, or the errno of the
    * first step that failed (the others are carried out all the same). `afterIntent` runs between the journal and
    * the first rename: a test's crash point.
    */
@@ -376,17 +383,15 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     txn: number,
     entries: ReadonlyArray<Entry>,
     removals: ReadonlyArray<string>,
-    journalDir: string,
     afterIntent?: () => void
   ): number => {
     const ops = opsOf(entries, removals)
-    const journal = writeIntentNow(journalDir, { txn, base: store.base, ops })
+    const journal = writeIntentNow(options.journalDir, { txn, base: store.base, ops })
     if (journal instanceof StoreError) return journal.errno
     afterIntent?.()
     const failed = applyAllNow(store, ops)
     markDoneNow(journal)
-    staged.clear()
-    newDirs.clear()
+    forget()
     return failed?.errno ?? 0
   }
 
@@ -403,8 +408,14 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (s.temp !== undefined && !s.inside) remove(s.place!, s.temp, false)
     }
     for (const [path, temp] of newDirs) remove(path, temp, true)
+    forget()
+  }
+
+  const forget = () => {
     staged.clear()
     newDirs.clear()
+    forgetRecordNow(record)
+    record = undefined
   }
 
   return { lookupNow, writeNow, stageNow, switchNow, discardNow }

@@ -38,7 +38,7 @@ const setup = Effect.gen(function*() {
   fs.mkdirSync(base)
   const store = yield* FileStore.make(base)
   let held = 0
-  const staging = Staging.make(store, { keepSetId: false, take: () => (held++, true), give: () => void held-- })
+  const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => (held++, true), give: () => void held-- })
   return { root, base, journal, store, staging, held: () => held }
 })
 
@@ -70,7 +70,7 @@ describe("tree transaction staging", () => {
       // only temps beside their targets, which no reader of the old names sees
       expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["old.txt"])
       expect(fs.readFileSync(join(base, "old.txt"), "utf8")).toBe("old contents")
-      expect(staging.switchNow(7, entries, [], journal)).toBe(0)
+      expect(staging.switchNow(7, entries, [])).toBe(0)
       expect(names(base)).toEqual(["ln", "new", "old.txt"])
       expect(names(join(base, "new"))).toEqual(["g", "sub"])
       expect(fs.readFileSync(join(base, "new/sub/f"), "utf8")).toBe("deep file")
@@ -84,13 +84,13 @@ describe("tree transaction staging", () => {
       expect(Math.floor(fs.statSync(join(base, "new")).mtimeMs / 1000)).toBe(T.sec)
       expect(names(journal)).toEqual([])
       // switched: the same manifest now needs nothing
-      const fresh = Staging.make(store, { keepSetId: false, take: () => true, give: () => {} })
+      const fresh = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {} })
       expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["none", "none", "none", "none", "none", "none"])
     }))
 
   it.scoped("refused paths and a symlinked parent fail their entry alone, with their errno; nothing outside is touched", () =>
     Effect.gen(function*() {
-      const { root, base, journal, staging } = yield* setup
+      const { root, base, staging } = yield* setup
       fs.mkdirSync(join(root, "outside"))
       fs.symlinkSync(join(root, "outside"), join(base, "planted"))
       const entries = [file("/etc/x", "a"), file("../escape", "b"), file("planted/x", "c"), file("ok", "fine")]
@@ -99,7 +99,7 @@ describe("tree transaction staging", () => {
       staging.writeNow(entries[3]!, 0, Buffer.from("fine"))
       expect(entries.map((e) => staging.stageNow(e))).toEqual([13, 13, 40, 0])
       expect(names(join(root, "outside"))).toEqual([])
-      expect(staging.switchNow(1, [entries[3]!], [], journal)).toBe(0)
+      expect(staging.switchNow(1, [entries[3]!], [])).toBe(0)
       expect(fs.readFileSync(join(base, "ok"), "utf8")).toBe("fine")
     }))
 
@@ -114,7 +114,7 @@ describe("tree transaction staging", () => {
 
   it.scoped("a discard removes every temp, new directories with what is in them", () =>
     Effect.gen(function*() {
-      const { base, staging, held } = yield* setup
+      const { base, journal, staging, held } = yield* setup
       fs.writeFileSync(join(base, "keep"), "kept")
       stageAll(staging, [dir("n"), file("n/f", "x"), file("keep", "changed")], { "n/f": "x", keep: "changed" })
       // a file still being written holds a descriptor until the discard
@@ -124,6 +124,24 @@ describe("tree transaction staging", () => {
       expect(held()).toBe(0)
       expect(names(base)).toEqual(["keep"])
       expect(fs.readFileSync(join(base, "keep"), "utf8")).toBe("kept")
+      expect(names(journal)).toEqual([])
+    }))
+
+  it.scoped("the new directories of a transaction that never switched are removed at the next start (the sweep leaves directories alone)", () =>
+    Effect.gen(function*() {
+      const { base, journal, store, staging } = yield* setup
+      fs.mkdirSync(join(base, "old"))
+      stageAll(staging, [dir("n"), file("n/f", "x"), dir("old/m"), file("top", "t")], { "n/f": "x", top: "t" })
+      expect(names(base).filter(FileStore.isTempName)).toHaveLength(2)
+      // the daemon dies here: no switch, no discard
+      const { lines } = rollForwardNow(journal, store)
+      expect(lines).toHaveLength(2)
+      expect(lines[0]).toMatch(/^removed n\.makuo\d+: a new directory staged by a transaction that never switched$/)
+      expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["old"])
+      // the temp file is the stale temp sweep's (older than the restarted daemon)
+      expect(names(base).filter(FileStore.isTempName)).toEqual([expect.stringMatching(/^top\.makuo/)])
+      expect(names(join(base, "old"))).toEqual([])
+      expect(names(journal)).toEqual([])
     }))
 
   it.scoped("a switch cut off between its journal and its renames is finished by the roll-forward: the whole new tree", () =>
@@ -135,13 +153,17 @@ describe("tree transaction staging", () => {
       const entries = [file("a", "new a"), dir("d"), file("d/b", "new b"), dir("t"), file("t/c", "new c")]
       expect(stageAll(staging, entries, { a: "new a", "d/b": "new b", "t/c": "new c" })).toEqual([0, 0, 0, 0, 0])
       const crash = new Error("killed")
-      expect(() => staging.switchNow(9, entries, [], journal, () => { throw crash })).toThrow(crash)
+      expect(() => staging.switchNow(9, entries, [], () => { throw crash })).toThrow(crash)
       // the old tree, whole, and the intent on disk
       expect(fs.readFileSync(join(base, "a"), "utf8")).toBe("old a")
       expect(fs.existsSync(join(base, "t"))).toBe(false)
-      expect(names(journal)).toHaveLength(1)
-      const copy = fs.readFileSync(join(journal, names(journal)[0]!))
+      // the intent, and the record of the new directory staged
+      const intent = names(journal).filter((n) => n.endsWith(".journal"))
+      expect(intent).toHaveLength(1)
+      expect(names(journal).filter((n) => n.endsWith(".staging"))).toHaveLength(1)
+      const copy = fs.readFileSync(join(journal, intent[0]!))
       const { lines } = rollForwardNow(journal, store)
+      // the renamed temp directory is not removed again as one never switched
       expect(lines).toHaveLength(1)
       expect(lines[0]).toMatch(/rolled forward transaction 9 .*3 renames/)
       expect(fs.readFileSync(join(base, "a"), "utf8")).toBe("new a")

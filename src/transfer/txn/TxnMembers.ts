@@ -70,12 +70,7 @@ const isToMember = (m: TransferReceived["message"]): m is ToMember => memberBoun
 /** The blocks of the bundle stream at the default MTU: the sender's `budgetFor(DEFAULT_MTU).block`. */
 export const BLOCK = Either.getOrThrow(budgetFor(DEFAULT_MTU)).block
 
-/** Tests' crash point: between the journal written and the first rename of a switch. */
-export interface TxnMembersHooks {
-  readonly afterIntent?: () => void
-}
-
-export const make = (config: TxnMembersConfig, hooks: TxnMembersHooks = {}) =>
+export const make = (config: TxnMembersConfig) =>
   Effect.gen(function*() {
     const wire = yield* Wire
     const store = yield* FileStore
@@ -111,7 +106,7 @@ export const make = (config: TxnMembersConfig, hooks: TxnMembersHooks = {}) =>
         case "Scan":
           return apply(s, { _tag: "Scanned", removals: [], errno: ENOTSUP })
         case "Switch":
-          return apply(s, { _tag: "Switched", errno: s.staging.switchNow(s.machine.txn, a.entries, a.removals, journalDir, hooks.afterIntent) })
+          return apply(s, { _tag: "Switched", errno: s.staging.switchNow(s.machine.txn, a.entries, a.removals) })
         case "Discard":
           return s.staging.discardNow()
         default:
@@ -133,6 +128,7 @@ export const make = (config: TxnMembersConfig, hooks: TxnMembersHooks = {}) =>
           machine: Member.make(m.txn, BLOCK),
           staging: Staging.make(store, {
             keepSetId: config.keepSetId,
+            journalDir,
             take: () => receive.hold(session, 1, clock, `transaction ${m.txn}`),
             give: () => receive.table.drop(session, 1)
           })
@@ -169,7 +165,8 @@ export const layer = (config: TxnMembersConfig) => Layer.scoped(TxnMembers, make
 
 /**
  * Carries out the switches a killed daemon left journaled in `journalDir`, before the stale temp sweep removes
- * the temps they rename; logs what it did.
+ * the temps they rename, and removes the new directories staged by transactions that never switched; logs what
+ * it did.
  */
 export const rollForward = (journalDir: string) =>
   Effect.gen(function*() {
