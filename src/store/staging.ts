@@ -45,6 +45,8 @@ export interface StagingOptions {
   /** Takes one descriptor from the daemon's budget for a temp being written; false when there is none. */
   readonly take: () => boolean
   readonly give: () => void
+  /** A path refused (counted and logged by the caller), or a file's setuid/setgid bits dropped. */
+  readonly notice: (kind: "refusedPaths" | "setidDropped", message: string) => void
 }
 
 interface Staged {
@@ -167,11 +169,13 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const s = ((need: Need): Staged => ({ need, errno: 0, fd: undefined, place: undefined, temp: undefined, inside: false, ops: [] }))
     const split = splitRelative(entry.path)
     if (Either.isLeft(split) || split.right.length === 0) {
+      options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
       staged.set(entry, { ...s("metadata"), errno: EACCES })
       return "metadata"
     }
     const parent = store.openParentNow("lookup", entry.path, false)
     if (parent instanceof StoreError && parent.code !== "ENOENT" && parent.code !== "ENOTDIR") {
+      if (parent.code === "ELOOP") options.notice("refusedPaths", `refused ${parent.message}`)
       staged.set(entry, { ...s("metadata"), errno: parent.errno })
       return "metadata"
     }
@@ -281,6 +285,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     }
     const fd = s.fd!
     checkNow(fd, entry)
+    if (modeOf(entry) !== (entry.mode & 0o7777)) {
+      options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${modeOf(entry).toString(8)}; --keep-setid applies them)`)
+    }
     if (isRoot()) fs.fchownSync(fd, entry.uid, entry.gid)
     fs.fchmodSync(fd, modeOf(entry))
     const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)

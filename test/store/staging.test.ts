@@ -38,8 +38,10 @@ const setup = Effect.gen(function*() {
   fs.mkdirSync(base)
   const store = yield* FileStore.make(base)
   let held = 0
-  const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => (held++, true), give: () => void held-- })
-  return { root, base, journal, store, staging, held: () => held }
+  const notices: Array<string> = []
+  const notice = (kind: string) => void notices.push(kind)
+  const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => (held++, true), give: () => void held--, notice })
+  return { root, base, journal, store, staging, held: () => held, notices }
 })
 
 /** Looks every entry up, writes the contents of those that need them in two blocks, stages each: the errnos. */
@@ -84,23 +86,27 @@ describe("tree transaction staging", () => {
       expect(Math.floor(fs.statSync(join(base, "new")).mtimeMs / 1000)).toBe(T.sec)
       expect(names(journal)).toEqual([])
       // switched: the same manifest now needs nothing
-      const fresh = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {} })
+      const fresh = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
       expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["none", "none", "none", "none", "none", "none"])
     }))
 
   it.scoped("refused paths and a symlinked parent fail their entry alone, with their errno; nothing outside is touched", () =>
     Effect.gen(function*() {
-      const { root, base, staging } = yield* setup
+      const { root, base, staging, notices } = yield* setup
       fs.mkdirSync(join(root, "outside"))
       fs.symlinkSync(join(root, "outside"), join(base, "planted"))
-      const entries = [file("/etc/x", "a"), file("../escape", "b"), file("planted/x", "c"), file("ok", "fine")]
+      const entries = [file("/etc/x", "a"), file("../escape", "b"), file("planted/x", "c"), file("ok", "fine", 0o4755)]
       const needs = entries.map((e) => staging.lookupNow(e))
       expect(needs).toEqual(["metadata", "metadata", "metadata", "contents"])
+      expect(notices).toEqual(["refusedPaths", "refusedPaths", "refusedPaths"])
       staging.writeNow(entries[3]!, 0, Buffer.from("fine"))
       expect(entries.map((e) => staging.stageNow(e))).toEqual([13, 13, 40, 0])
       expect(names(join(root, "outside"))).toEqual([])
       expect(staging.switchNow(1, [entries[3]!], [])).toBe(0)
       expect(fs.readFileSync(join(base, "ok"), "utf8")).toBe("fine")
+      // without --keep-setid the setuid bit is dropped, and said so
+      expect(fs.statSync(join(base, "ok")).mode & 0o7777).toBe(0o755)
+      expect(notices.at(-1)).toBe("setidDropped")
     }))
 
   it.scoped("a digest or size that differs from the manifest fails only that entry (EIO)", () =>

@@ -11,7 +11,7 @@
  * with v7 ACK headers built on the last request; here the key is the transaction id and every answer is a whole
  * native message the machine builds, so nothing of it would be shared but the table, which both use.
  */
-import { Context, Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer, Runtime } from "effect"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -21,6 +21,7 @@ import { budgetFor, DEFAULT_MTU } from "../../protocol/native/budget.js"
 import { FileStore } from "../../store/FileStore.js"
 import { rollForwardNow } from "../../store/journal.js"
 import * as Staging from "../../store/staging.js"
+import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import type { KindPolicy, Slot } from "../sessionTable.js"
 import * as Member from "./memberMachine.js"
@@ -80,6 +81,8 @@ export const make = (config: TxnMembersConfig) =>
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     ))
     let clock = 0
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const notice = rateLimitedLog<"refusedPaths" | "setidDropped">((message) => void runFork(Effect.logWarning(message)))
 
     const send = (to: Endpoint, message: ToSender) => void wire.sendNativeNow?.(Peer(to), message)
 
@@ -105,8 +108,12 @@ export const make = (config: TxnMembersConfig) =>
           return apply(s, { _tag: "Staged", index: a.index, errno: config.readonly ? EROFS : s.staging.stageNow(a.entry) })
         case "Scan":
           return apply(s, { _tag: "Scanned", removals: [], errno: ENOTSUP })
-        case "Switch":
-          return apply(s, { _tag: "Switched", errno: s.staging.switchNow(s.machine.txn, a.entries, a.removals) })
+        case "Switch": {
+          const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals)
+          const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched`
+          runFork(errno === 0 ? Effect.logInfo(what) : Effect.logWarning(`${what}, a step failed (errno ${errno})`))
+          return apply(s, { _tag: "Switched", errno })
+        }
         case "Discard":
           return s.staging.discardNow()
         default:
@@ -130,6 +137,10 @@ export const make = (config: TxnMembersConfig) =>
             keepSetId: config.keepSetId,
             journalDir,
             take: () => receive.hold(session, 1, clock, `transaction ${m.txn}`),
+            notice: (kind, message) => {
+              wire.refused(kind)
+              notice(kind, `transaction ${m.txn} from ${received.from.address}: ${message}`, clock)
+            },
             give: () => receive.table.drop(session, 1)
           })
         }

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
-import type { Endpoint } from "../../../src/net/Transport.js"
+import { type Endpoint, Peer } from "../../../src/net/Transport.js"
 import { type Refusal, Wire, type WireShape } from "../../../src/net/Wire.js"
 import * as Transfer from "../../../src/protocol/native/transfer.js"
 import * as FileStore from "../../../src/store/FileStore.js"
@@ -17,6 +17,9 @@ import { isTempName } from "../../../src/store/FileStore.js"
 import * as ReceiveSessions from "../../../src/transfer/ReceiveSessions.js"
 import type { Entry, Piece, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import * as TxnMembers from "../../../src/transfer/txn/TxnMembers.js"
+import { generateKey, ringOf } from "../../secure/support.js"
+import { advance, settle, startNode } from "../../support/cluster.js"
+import * as MemoryNetwork from "../../support/MemoryNetwork.js"
 
 const SENDER: Endpoint = { address: "10.0.0.1", port: 5000 }
 const TXN = 41 as TxnId
@@ -170,5 +173,31 @@ describe("txn member driver", () => {
       expect(fs.readdirSync(base)).toEqual([])
       expect(receive.table.descriptors).toBe(0)
       expect(members.sessions()).toEqual([])
+    }))
+})
+
+describe("txn member driver behind the router of a keyed daemon", () => {
+  it.scoped("a transaction's messages sealed to a member reach its driver: the tree is switched there", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 3 })
+      const keys = ringOf(generateKey())
+      const a = yield* startNode(net, "10.0.0.1", { keys })
+      const b = yield* startNode(net, "10.0.0.2", { keys })
+      yield* advance("1 second")
+      const to = Peer(b.wire.local)
+      const send = (m: ToMember) => expect(a.wire.sendNativeNow!(to, m)).toBeUndefined()
+      send({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("x"), file("x/f", small)], last: true, delete: false })
+      send({ _tag: "Data", txn: TXN, pieces: blocks(1, small) })
+      send({ _tag: "Prepare", txn: TXN, batches: 1 })
+      yield* settle
+      expect(fs.readdirSync(b.base).filter((n) => !isTempName(n))).toEqual([])
+      send({ _tag: "Commit", txn: TXN })
+      yield* settle
+      expect(fs.readFileSync(join(b.base, "x/f"), "utf8")).toBe("small file")
+      expect((yield* b.wire.counters).unknownTransfers).toBe(0)
+      // a message of a transaction b does not hold is answered Unknown and counted there
+      send({ _tag: "Commit", txn: 77 as TxnId })
+      yield* settle
+      expect((yield* b.wire.counters).unknownTransfers).toBe(1)
     }))
 })
