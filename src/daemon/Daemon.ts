@@ -21,8 +21,18 @@ import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as Jobs from "../transfer/Jobs.js"
 import * as TxnMembers from "../transfer/txn/TxnMembers.js"
 
-const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver | SecureTransport.Secure> =
-  Effect.all({ members: Members.Members, wire: Wire.Wire, jobs: Jobs.Jobs, receiver: FileReceiver.FileReceiver, secure: SecureTransport.Secure })
+const daemonServices: Effect.Effect<
+  Services,
+  never,
+  Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver | SecureTransport.Secure | TxnMembers.TxnMembers
+> = Effect.all({
+  members: Members.Members,
+  wire: Wire.Wire,
+  jobs: Jobs.Jobs,
+  receiver: FileReceiver.FileReceiver,
+  secure: SecureTransport.Secure,
+  txn: TxnMembers.TxnMembers
+})
 
 const socketAccess = (config: DaemonConfig) => ({ owner: config.runAs?.uid, group: config.controlGroup })
 
