@@ -233,7 +233,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /** Writes a block at `offset` into the entry's temp (made on the first); a failure fails the entry at `stage`. */
   const writeNow = (entry: Entry, offset: number, bytes: Uint8Array): void => {
     const s = staged.get(entry)
-    if (s === undefined || s.errno !== 0 || s.need !== "contents") return
+    // a temp closed already is staged: nothing more goes into it
+    if (s === undefined || s.errno !== 0 || s.need !== "contents" || (s.fd === undefined && s.temp !== undefined)) return
     if (s.fd === undefined) {
       const e = createNow(s, entry)
       if (e !== undefined) return void fail(s, e)

@@ -69,6 +69,10 @@ describe("tree transaction staging", () => {
       const contents = { "new/sub/f": "deep file", "new/g": "g", "old.txt": "new contents!" }
       expect(stageAll(staging, entries, contents)).toEqual([0, 0, 0, 0, 0, 0])
       expect(held()).toBe(0)
+      // a late copy of a block of a staged file changes nothing: no second temp, no descriptor
+      staging.writeNow(entries[4]!, 0, Buffer.from("late"))
+      expect(held()).toBe(0)
+      expect(names(base).filter(FileStore.isTempName)).toHaveLength(3)
       // only temps beside their targets, which no reader of the old names sees
       expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["old.txt"])
       expect(fs.readFileSync(join(base, "old.txt"), "utf8")).toBe("old contents")
