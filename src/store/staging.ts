@@ -8,7 +8,7 @@
  * from the base's descriptor: a symlinked parent is refused (ELOOP), never followed, and an entry fails alone with
  * its errno, not the transaction.
  */
-import { createHash } from "node:crypto"
+import { createHash, type Hash } from "node:crypto"
 import * as fs from "node:fs"
 import { Either } from "effect"
 import type { Entry, Mtime } from "../transfer/txn/messages.js"
@@ -60,6 +60,12 @@ interface Staged {
   temp: string | undefined
   /** The temp of the new directory it lies in, renamed with it: nothing of its own to switch. */
   inside: boolean
+  /**
+   * SHA-256 of the temp's first `hashed` bytes, taken as the blocks are written in order (the sender sends them so):
+   * `stage` reads back only what came out of order (repairs), not the whole file.
+   */
+  hash: Hash | undefined
+  hashed: number
   /** What the switch does for it. */
   readonly ops: Array<Op>
 }
@@ -157,6 +163,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     if (s.fd === undefined) return
     closeQuietly(s.fd)
     s.fd = undefined
+    s.hash = undefined
     options.give()
   }
 
@@ -166,7 +173,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
    * (absolute, `..`, NUL, a symlinked parent) is answered "metadata" and fails alone when staged.
    */
   const lookupNow = (entry: Entry): Need => {
-    const s = ((need: Need): Staged => ({ need, errno: 0, fd: undefined, place: undefined, temp: undefined, inside: false, ops: [] }))
+    const s = (need: Need): Staged => ({
+      need, errno: 0, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, ops: []
+    })
     const split = splitRelative(entry.path)
     if (Either.isLeft(split) || split.right.length === 0) {
       options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
@@ -223,7 +232,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const temp = tempName(parent.name)
       const fd = attemptNow("create", entry.path, () => fs.openSync(at(parent.fd, temp), C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
       if (fd instanceof StoreError) return options.give(), fd
-      Object.assign(s, { fd, place: parent.rel, temp, inside })
+      Object.assign(s, { fd, place: parent.rel, temp, inside, hash: createHash("sha256"), hashed: 0 })
       return undefined
     } finally {
       closeQuietly(parent.fd)
@@ -243,16 +252,17 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const written = attemptNow("write", entry.path, () => {
       for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, offset + done)
     })
-    if (written instanceof StoreError) fail(s, written)
+    if (written instanceof StoreError) return void fail(s, written)
+    if (offset === s.hashed) s.hash!.update(bytes), (s.hashed += bytes.length)
   }
 
-  /** Size and SHA-256 of the open temp against the manifest's. */
-  const checkNow = (fd: number, entry: Entry) => {
+  /** Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back). */
+  const checkNow = (s: Staged, fd: number, entry: Entry) => {
     const size = fs.fstatSync(fd).size
     if (size !== entry.size) throw Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
-    const hash = createHash("sha256")
-    const chunk = Buffer.allocUnsafe(Math.min(Math.max(size, 1), 1 << 20))
-    for (let offset = 0; offset < size;) {
+    const hash = s.hash!
+    const chunk = Buffer.allocUnsafe(Math.min(Math.max(size - s.hashed, 1), 1 << 20))
+    for (let offset = s.hashed; offset < size;) {
       const n = fs.readSync(fd, chunk, 0, chunk.length, offset)
       if (n === 0) break
       hash.update(chunk.subarray(0, n))
@@ -285,7 +295,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (e !== undefined) throw e
     }
     const fd = s.fd!
-    checkNow(fd, entry)
+    checkNow(s, fd, entry)
     if (modeOf(entry) !== (entry.mode & 0o7777)) {
       options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${modeOf(entry).toString(8)}; --keep-setid applies them)`)
     }
