@@ -64,10 +64,10 @@ const consoleLayer = (config: DaemonConfig) =>
 
 /**
  * The journal directory, made (0700) while the daemon may still be root, and handed to `--user`: the switches it
- * journals run after the privileges are dropped.
+ * journals run after the privileges are dropped. Only in native mode, the only one with transactions.
  */
 const journalDirectory = (config: DaemonConfig) =>
-  Effect.try({
+  config.keyFile === undefined ? Effect.void : Effect.try({
     try: () => {
       fs.mkdirSync(config.journalDir, { recursive: true, mode: 0o700 })
       if (config.runAs !== undefined) fs.chownSync(config.journalDir, config.runAs.uid, config.runAs.gid)
