@@ -12,6 +12,7 @@
  * native message the machine builds, so nothing of it would be shared but the table, which both use.
  */
 import { Context, Effect, Either, Layer, Runtime } from "effect"
+import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -76,8 +77,9 @@ export const make = (config: TxnMembersConfig) =>
     const wire = yield* Wire
     const store = yield* FileStore
     const receive = yield* ReceiveSessions
+    // made when a transaction first needs it (a new directory staged, a switch), removed with the layer
     const journalDir = config.journalDir ?? (yield* Effect.acquireRelease(
-      Effect.sync(() => fs.mkdtempSync(join(tmpdir(), "makuo-journal-"))),
+      Effect.sync(() => join(tmpdir(), `makuo-journal-${randomUUID()}`)),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     ))
     let clock = 0

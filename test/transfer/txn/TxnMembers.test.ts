@@ -183,6 +183,7 @@ describe("txn member driver behind the router of a keyed daemon", () => {
       const keys = ringOf(generateKey())
       const a = yield* startNode(net, "10.0.0.1", { keys })
       const b = yield* startNode(net, "10.0.0.2", { keys })
+      yield* Effect.addFinalizer(() => Effect.andThen(a.stop, b.stop))
       yield* advance("1 second")
       const to = Peer(b.wire.local)
       const send = (m: ToMember) => expect(a.wire.sendNativeNow!(to, m)).toBeUndefined()
