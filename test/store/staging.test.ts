@@ -94,6 +94,22 @@ describe("tree transaction staging", () => {
       expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["none", "none", "none", "none", "none", "none"])
     }))
 
+  it.scoped("a file becomes a directory tree and a directory tree a file, each in the one switch", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      fs.writeFileSync(join(base, "was-file"), "a file")
+      fs.mkdirSync(join(base, "was-dir/deep"), { recursive: true })
+      fs.writeFileSync(join(base, "was-dir/deep/x"), "x")
+      const entries = [dir("was-file"), file("was-file/inside", "now a directory"), file("was-dir", "now a file")]
+      expect(stageAll(staging, entries, { "was-file/inside": "now a directory", "was-dir": "now a file" })).toEqual([0, 0, 0])
+      expect(fs.readFileSync(join(base, "was-file"), "utf8")).toBe("a file")
+      expect(fs.existsSync(join(base, "was-dir/deep/x"))).toBe(true)
+      expect(staging.switchNow(3, entries, [])).toBe(0)
+      expect(names(base)).toEqual(["was-dir", "was-file"])
+      expect(fs.readFileSync(join(base, "was-file/inside"), "utf8")).toBe("now a directory")
+      expect(fs.readFileSync(join(base, "was-dir"), "utf8")).toBe("now a file")
+    }))
+
   it.scoped("refused paths and a symlinked parent fail their entry alone, with their errno; nothing outside is touched", () =>
     Effect.gen(function*() {
       const { root, base, staging, notices } = yield* setup
