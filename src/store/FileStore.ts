@@ -11,6 +11,9 @@
  * Files are replaced atomically: data goes to a temp file in the target's directory, metadata is set on the temp
  * file's descriptor, then one rename. Operations are synchronous system calls wrapped in Effects: each is short,
  * and the receive path stays in order without a context switch per block.
+ *
+ * The primitives exported besides the store (`at`, `removeTree`, the flags, ...) are for the other modules of
+ * `store/` that touch the base by the same rules (`staging.ts`, `journal.ts`), always from `openParentNow`.
  */
 import { Context, Data, Effect, Either, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
