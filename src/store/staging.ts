@@ -169,7 +169,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /**
    * What `entry` takes here, compared with what is at its path: type, size, mtime (to the microsecond: see
-   * `sameTime`), mode, owner (when root: only root can give files away), a symlink's target. A refused path
+   * `sameTime`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
+   * takes its metadata. A refused path
    * (absolute, `..`, NUL, a symlinked parent) is answered "metadata" and fails alone when staged.
    */
   const lookupNow = (entry: Entry): Need => {
@@ -211,7 +212,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
           if (!st.isFile() || Number(st.size) !== entry.size || !sameTime(st.mtimeNs, entry.mtime)) return "contents"
           return meta ? "none" : "metadata"
         case "directory":
-          return st.isDirectory() && meta ? "none" : "metadata"
+          // its times are set again whatever they are now: a rename under it in this switch changes them
+          return "metadata"
         case "symlink":
           return st.isSymbolicLink() && target === entry.target && meta ? "none" : "metadata"
       }

@@ -89,9 +89,21 @@ describe("tree transaction staging", () => {
       // the directory's time is set last, after everything under it
       expect(Math.floor(fs.statSync(join(base, "new")).mtimeMs / 1000)).toBe(T.sec)
       expect(names(journal)).toEqual([])
-      // switched: the same manifest now needs nothing
       const fresh = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
-      expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["none", "none", "none", "none", "none", "none"])
+      // switched: the same manifest now needs nothing but the directories' metadata, set again at every switch
+      expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["metadata", "metadata", "none", "none", "none", "none"])
+    }))
+
+  it.scoped("a directory whose contents change keeps the sender's time after the switch", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      fs.mkdirSync(join(base, "d"))
+      fs.chmodSync(join(base, "d"), 0o750)
+      fs.utimesSync(join(base, "d"), T.sec + T.nsec / 1e9, T.sec + T.nsec / 1e9)
+      const entries = [dir("d"), file("d/new", "a new file")]
+      expect(stageAll(staging, entries, { "d/new": "a new file" })).toEqual([0, 0])
+      expect(staging.switchNow(4, entries, [])).toBe(0)
+      expect(Math.floor(fs.statSync(join(base, "d")).mtimeMs / 1000)).toBe(T.sec)
     }))
 
   it.scoped("a file becomes a directory tree and a directory tree a file, each in the one switch", () =>
