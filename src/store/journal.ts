@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs"
 import { homedir } from "node:os"
-import { join, relative, isAbsolute } from "node:path"
+import { dirname, isAbsolute, join, relative } from "node:path"
 import {
   at,
   attemptNow,
@@ -60,9 +60,15 @@ export const defaultJournalDir = (env: NodeJS.ProcessEnv = process.env, uid = pr
   return join(state, "makuo", "journal")
 }
 
-/** Whether `dir` is `base` or lies under it (both absolute). */
+/**
+ * Whether `dir` is `base` or lies under it (both absolute; `base` with its links resolved): `dir`'s longest
+ * existing part is resolved too, so a symlink into the base is seen through.
+ */
 export const isWithin = (dir: string, base: string): boolean => {
-  const r = relative(base, dir)
+  let existing = dir
+  while (!fs.existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing)
+  const resolved = join(fs.realpathSync(existing), relative(existing, dir))
+  const r = relative(base, resolved)
   return r === "" || (!r.startsWith("..") && !isAbsolute(r))
 }
 

@@ -42,11 +42,13 @@ describe("journal roll-forward at daemon start", () => {
       expect(fs.readdirSync(journal)).toEqual([])
     }))
 
-  it.scopedLive("a journal directory inside the base is refused at start, naming the setting", () =>
+  it.scopedLive("a journal directory inside the base is refused at start, naming the setting, through a symlink too", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
+      fs.mkdirSync(join(dir, "h1", "base"), { recursive: true })
+      fs.symlinkSync(join(dir, "h1", "base"), join(dir, "link"))
       const port = yield* freePort(["127.0.0.2"])
-      const d = yield* startDaemon(dir, 1, port, ["--journal-dir", join(dir, "h1", "base", "j")])
+      const d = yield* startDaemon(dir, 1, port, ["--journal-dir", join(dir, "link", "j")])
       const code = yield* Effect.async<number | null>((resume) => {
         if (d.process.exitCode !== null) return resume(Effect.succeed(d.process.exitCode))
         d.process.once("exit", (c) => resume(Effect.succeed(c)))
