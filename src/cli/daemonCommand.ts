@@ -17,6 +17,7 @@ import { type logLevels, type Resolved, resolveDaemonSettings, type SettingKey, 
 import { printSettings, type SettingRefused } from "./settings.js"
 import { UsageError } from "./errors.js"
 import { readKeyFile } from "../secure/keyFile.js"
+import { defaultJournalDir, isWithin } from "../store/journal.js"
 import type { KeyFileSettings } from "../secure/SecureTransport.js"
 
 const levels: Record<(typeof logLevels)[number], LogLevel.LogLevel> = {
@@ -65,6 +66,8 @@ export const toConfig = (resolved: Resolved): Effect.Effect<DaemonConfig, Settin
     const console = yield* consoleSettings(o, refuse)
     const runAs = yield* account(o, refuse)
     const keyFile = yield* keyFileSettings(o, refuse, runAs)
+    const journalDir = Option.getOrElse(o.journalDir, () => defaultJournalDir())
+    if (isWithin(journalDir, o.base)) yield* refuse("journalDir", ` ${journalDir}: inside the base ${o.base}; it must lie outside it`)
     return {
       base: o.base,
       group: o.multicast,
@@ -86,7 +89,8 @@ export const toConfig = (resolved: Resolved): Effect.Effect<DaemonConfig, Settin
       runAs,
       controlGroup: Option.getOrUndefined(o.controlGroup),
       console,
-      keyFile
+      keyFile,
+      journalDir
     }
   })
 

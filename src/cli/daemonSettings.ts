@@ -15,6 +15,7 @@ import { controlSocketPath } from "../control/socketPath.js"
 import { resolveGroup } from "../daemon/accounts.js"
 import { defaultTempFiles, openFilesLimit } from "../daemon/openFilesLimit.js"
 import { parseIpv4 } from "../protocol/message.js"
+import { defaultJournalDir } from "../store/journal.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import { controlDescription } from "./common.js"
 import type { ConfigFile } from "./configFile.js"
@@ -192,6 +193,14 @@ const table = {
       "key of this file (membership included); makuosan and unkeyed daemons are then not heard. Make it with " +
       "'makuo keygen FILE' and copy it to every member, mode 0600, owned by the daemon's user (root, or the --user " +
       "account). SIGHUP rereads it. Without it: protocol v7, makuosan-compatible and unauthenticated."
+  },
+  journalDir: {
+    kind: text,
+    workedOut: () => defaultJournalDir(),
+    check: (value: string) => Either.right(resolve(value)),
+    description: "Directory (outside the base) where a native transaction's switch is journaled before anything under the base " +
+      "changes; a switch a crash cut off is finished from it at the next start. Default: /var/lib/makuo/journal for root, " +
+      "else $XDG_STATE_HOME/makuo/journal (~/.local/state/makuo/journal)."
   },
   logLevel: {
     kind: { _tag: "choice", choices: logLevels },

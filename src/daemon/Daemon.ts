@@ -3,6 +3,7 @@
  * in reverse: the control socket closes, EXIT is announced, then the sockets close.
  */
 import { Clock, Effect, Layer } from "effect"
+import * as fs from "node:fs"
 import * as ControlServer from "../control/Server.js"
 import { refuseInUse } from "../control/listenUnix.js"
 import * as Members from "../members/Members.js"
@@ -18,9 +19,20 @@ import { dropPrivileges } from "./dropPrivileges.js"
 import * as StaleTempSweep from "./staleTempSweep.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as Jobs from "../transfer/Jobs.js"
+import * as TxnMembers from "../transfer/txn/TxnMembers.js"
 
-const daemonServices: Effect.Effect<Services, never, Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver | SecureTransport.Secure> =
-  Effect.all({ members: Members.Members, wire: Wire.Wire, jobs: Jobs.Jobs, receiver: FileReceiver.FileReceiver, secure: SecureTransport.Secure })
+const daemonServices: Effect.Effect<
+  Services,
+  never,
+  Members.Members | Wire.Wire | Jobs.Jobs | FileReceiver.FileReceiver | SecureTransport.Secure | TxnMembers.TxnMembers
+> = Effect.all({
+  members: Members.Members,
+  wire: Wire.Wire,
+  jobs: Jobs.Jobs,
+  receiver: FileReceiver.FileReceiver,
+  secure: SecureTransport.Secure,
+  txn: TxnMembers.TxnMembers
+})
 
 const socketAccess = (config: DaemonConfig) => ({ owner: config.runAs?.uid, group: config.controlGroup })
 
@@ -50,6 +62,19 @@ const consoleLayer = (config: DaemonConfig) =>
     })
   )
 
+/**
+ * The journal directory, made (0700) while the daemon may still be root, and handed to `--user`: the switches it
+ * journals run after the privileges are dropped. Only in native mode, the only one with transactions.
+ */
+const journalDirectory = (config: DaemonConfig) =>
+  config.keyFile === undefined ? Effect.void : Effect.try({
+    try: () => {
+      fs.mkdirSync(config.journalDir, { recursive: true, mode: 0o700 })
+      if (config.runAs !== undefined) fs.chownSync(config.journalDir, config.runAs.uid, config.runAs.gid)
+    },
+    catch: (e) => e
+  }).pipe(Effect.catchAll((e) => Effect.logWarning(`--journal-dir ${config.journalDir}: ${(e as Error).message}; native transactions will fail to switch`)))
+
 const announceLayer = (config: DaemonConfig) =>
   Layer.scopedDiscard(
     Effect.acquireRelease(
@@ -69,10 +94,11 @@ const socketsLayer = (config: DaemonConfig) =>
   )
 
 export const layer = (config: DaemonConfig) =>
-  Layer.merge(socketsLayer(config), StaleTempSweep.layer).pipe(
+  Layer.merge(socketsLayer(config), StaleTempSweep.layer(TxnMembers.rollForward(config.journalDir))).pipe(
     Layer.provideMerge(
       Node.layer({
         base: config.base,
+        journalDir: config.journalDir,
         members: { ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout },
         receiver: {
           ...FileReceiver.receiverDefaults,
@@ -99,5 +125,6 @@ export const layer = (config: DaemonConfig) =>
     ),
     Layer.provide(announceLayer(config)),
     // before the UDP socket: a second daemon on a busy control socket never joins the group
-    Layer.provide(Layer.effectDiscard(refuseInUse(config.control, "control socket")))
+    Layer.provide(Layer.effectDiscard(refuseInUse(config.control, "control socket"))),
+    Layer.provide(Layer.effectDiscard(journalDirectory(config)))
   )

@@ -34,6 +34,8 @@ export interface DaemonConfig {
   readonly controlGroup: number | undefined
   /** makuosan's text console for msync, off unless asked for. */
   readonly console: ConsoleSettings | undefined
+  /** Where native transactions' switches are journaled: outside the base (`--journal-dir`). */
+  readonly journalDir: string
   /** Native mode's key file, read at start; undefined: protocol v7 (unauthenticated). */
   readonly keyFile?: KeyFileSettings | undefined
 }

@@ -16,12 +16,15 @@ import * as ReceiveSessions from "../transfer/ReceiveSessions.js"
 import * as SendEngine from "../transfer/send/SendEngine.js"
 import * as Jobs from "../transfer/Jobs.js"
 import * as Timers from "../transfer/Timers.js"
+import * as TxnMembers from "../transfer/txn/TxnMembers.js"
 import * as Router from "./Router.js"
 
 export interface NodeConfig {
   readonly base: string
   readonly members: Members.MembersConfig
   readonly receiver: FileReceiver.ReceiverConfig
+  /** Where a tree transaction's switch is journaled (outside the base); a private temp directory when undefined. */
+  readonly journalDir?: string | undefined
 }
 
 export const layer = (config: NodeConfig) =>
@@ -33,6 +36,7 @@ export const layer = (config: NodeConfig) =>
     Layer.provideMerge(DelReceiver.layer),
     Layer.provideMerge(DsyncReceiver.layer({ readonly: config.receiver.readonly, rounds: Jobs.roundTiming })),
     Layer.provideMerge(Sessions.layer),
+    Layer.provideMerge(TxnMembers.layer({ readonly: config.receiver.readonly, keepSetId: config.receiver.keepSetId, journalDir: config.journalDir })),
     // above the file store: the sessions' temp files are discarded before the store closes its base
     Layer.provideMerge(ReceiveSessions.layer(config.receiver)),
     Layer.provideMerge(Acks.layer),

@@ -10,6 +10,7 @@ import { CheckReceiver } from "../transfer/check/CheckReceiver.js"
 import { DelReceiver } from "../transfer/dsync/DelReceiver.js"
 import { DsyncReceiver } from "../transfer/dsync/DsyncReceiver.js"
 import { FileReceiver } from "../transfer/send/FileReceiver.js"
+import { TxnMembers } from "../transfer/txn/TxnMembers.js"
 import { type Endpoint, Peer } from "../net/Transport.js"
 import { type DataDatagram, type Inbound, type NativeReceived, type Received, type RequestHandler, type TransferReceived, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
@@ -28,6 +29,7 @@ export const layer = Layer.scopedDiscard(
     const members = yield* Members
     const receiver = yield* FileReceiver
     const acks = yield* Acks
+    const txnMembers = yield* TxnMembers
     const handlers: Record<number, RequestHandler> = {
       [Opcode.SEND]: receiver.handle,
       [Opcode.MD5]: (yield* CheckReceiver).handle,
@@ -44,8 +46,8 @@ export const layer = Layer.scopedDiscard(
     /** ACKs, DATA, and the requests of every transfer: handled at once, without an Effect (membership needs one). */
     const handleNow = (r: Received | DataDatagram | TransferReceived, now: number) => {
       if (r._tag === "Data") return receiver.data(r, now)
-      // no tree transaction is served here yet: its messages count as requests of an unknown transfer
-      if (r._tag === "Transfer") return wire.refused("unknownTransfers")
+      // a tree transaction's member-bound messages go to its member driver; the others count as unknown transfers
+      if (r._tag === "Transfer") return void (txnMembers.handle(r, now) || wire.refused("unknownTransfers"))
       if ((r.message.header.flags & Flag.ACK) !== 0) return void acks.route(r)
       if (!handlers[r.message.header.opcode]?.(r, now)) unknown(r)
     }

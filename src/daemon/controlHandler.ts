@@ -6,6 +6,7 @@ import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
 import type { MembersShape } from "../members/Members.js"
 import { hostStates } from "../transfer/progress.js"
 import type { FileReceiverShape } from "../transfer/send/FileReceiver.js"
+import type { TxnMembersShape } from "../transfer/txn/TxnMembers.js"
 import type { JobsShape } from "../transfer/Jobs.js"
 import type { WireShape } from "../net/Wire.js"
 import type { SecureShape } from "../secure/SecureTransport.js"
@@ -25,6 +26,8 @@ export interface Services {
   readonly jobs: JobsShape
   readonly receiver: FileReceiverShape
   readonly secure?: SecureShape
+  /** Native tree transactions this daemon is a member of, shown among the transfers it receives. */
+  readonly txn?: TxnMembersShape
 }
 
 const writable = (dir: string) => {
@@ -44,7 +47,7 @@ const memory = () => {
 /** Everything `status` shows, read from the services at one instant. */
 export const collectStatus = (
   config: DaemonConfig,
-  { jobs, members, receiver, secure, wire }: Services,
+  { jobs, members, receiver, secure, txn, wire }: Services,
   startedAt: number
 ): Effect.Effect<StatusInfo> =>
   Effect.all({
@@ -81,7 +84,10 @@ export const collectStatus = (
         sent: p.sent,
         hosts: hostStates(p)
       })),
-      incoming,
+      incoming: [
+        ...incoming,
+        ...(txn?.sessions() ?? []).map((t) => ({ path: `transaction ${t.txn}`, from: t.from, phase: t.phase, blocks: 0, missing: 0 }))
+      ],
       ...(secure === undefined ? {} : { secure: secure.status() })
     }))
   )

@@ -47,5 +47,10 @@ export const sweepStaleTemps = (before: number) =>
     return { removed, problems, directories }
   })
 
-/** The sweep, forked for the daemon's lifetime; `before` is this process's start (its own temp files are newer). */
-export const layer = Layer.scopedDiscard(Effect.forkScoped(sweepStaleTemps(performance.timeOrigin)))
+/**
+ * The sweep, forked for the daemon's lifetime; `before` is this process's start (its own temp files are newer).
+ * `first` runs before it: the switches a crash cut off are finished, or the sweep would remove the temps they
+ * rename.
+ */
+export const layer = <R>(first: Effect.Effect<void, never, R>) =>
+  Layer.scopedDiscard(Effect.andThen(first, Effect.forkScoped(sweepStaleTemps(performance.timeOrigin))))

@@ -11,6 +11,9 @@
  * Files are replaced atomically: data goes to a temp file in the target's directory, metadata is set on the temp
  * file's descriptor, then one rename. Operations are synchronous system calls wrapped in Effects: each is short,
  * and the receive path stays in order without a context switch per block.
+ *
+ * The primitives exported besides the store (`at`, `removeTree`, the flags, ...) are for the other modules of
+ * `store/` that touch the base by the same rules (`staging.ts`, `journal.ts`), always from `openParentNow`.
  */
 import { Context, Data, Effect, Either, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
@@ -21,12 +24,12 @@ import { type PathRefused, splitRelative } from "./paths.js"
 
 const C = fs.constants
 /** For directories; O_DIRECTORY refuses a FIFO in the directory's place before any wait for a writer. */
-const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW
+export const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW
 /**
  * An existing file is opened without blocking: a FIFO a local user renamed over it since it was checked would
  * otherwise block the open until a writer comes, and the daemon with it. Reads of a regular file ignore the flag.
  */
-const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK
+export const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK
 /**
  * How deep a removal descends: deeper than any path the protocol can name (PATH_MAX 4095 bytes), and one open
  * descriptor per level.
@@ -115,23 +118,23 @@ export interface Reader {
  * `name` in the directory open as `dirFd`. A name that is not valid UTF-8 (escaped bytes, see protocol/text) goes
  * to the system as its bytes: a string would be re-encoded.
  */
-const at = (dirFd: number, name: string): string | Buffer => bytePath(`/proc/self/fd/${dirFd}/`, name)
+export const at = (dirFd: number, name: string): string | Buffer => bytePath(`/proc/self/fd/${dirFd}/`, name)
 
-const bytePath = (prefix: string, name: string): string | Buffer =>
+export const bytePath = (prefix: string, name: string): string | Buffer =>
   hasEscapedBytes(name) ? Buffer.concat([Buffer.from(prefix), utf8Bytes(name)]) : prefix + name
 
 /** A name the file system returned as bytes; never undefined (no NUL in a directory entry or a link target). */
-const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toString("latin1")
+export const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toString("latin1")
 
 const kindOf = (st: fs.Stats): EntryKind =>
   st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
 
-const isRoot = () => process.geteuid?.() === 0
+export const isRoot = () => process.geteuid?.() === 0
 
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code
 
 /** Closing never fails an operation: the descriptor is gone either way (Linux frees it even on EINTR or EIO). */
-const closeQuietly = (fd: number) => {
+export const closeQuietly = (fd: number) => {
   try {
     fs.closeSync(fd)
   } catch {
@@ -140,7 +143,7 @@ const closeQuietly = (fd: number) => {
 }
 
 /** Removes the entry `name` in `dirFd` if it is not a directory; false when it is one. ENOENT counts as removed. */
-const unlinkAt = (dirFd: number, name: string): boolean => {
+export const unlinkAt = (dirFd: number, name: string): boolean => {
   try {
     fs.unlinkSync(at(dirFd, name))
   } catch (e) {
@@ -175,7 +178,7 @@ const openToRemove = (dirFd: number, name: string): number | undefined => {
  * only the link is removed: nothing outside it is reached (a path-based recursive removal checks an entry, then
  * lists and unlinks through a path a swapped link redirects). An explicit stack, so depth costs no native stack.
  */
-const removeTree = (dirFd: number, name: string, rel: string) => {
+export const removeTree = (dirFd: number, name: string, rel: string) => {
   if (unlinkAt(dirFd, name)) return
   const stack: Array<{ readonly parent: number; readonly name: string; readonly fd: number; readonly subdirs: Array<string> }> = []
   const enter = (parent: number, name: string) => {
@@ -209,7 +212,7 @@ const removeTree = (dirFd: number, name: string, rel: string) => {
   }
 }
 
-const errnoOf = (e: unknown): { code: string; errno: number; detail: string } => {
+export const errnoOf = (e: unknown): { code: string; errno: number; detail: string } => {
   const err = e as NodeJS.ErrnoException
   return {
     code: err.code ?? "EIO",
@@ -218,7 +221,7 @@ const errnoOf = (e: unknown): { code: string; errno: number; detail: string } =>
   }
 }
 
-const attemptNow = <A>(op: string, path: string, f: () => A): A | StoreError => {
+export const attemptNow = <A>(op: string, path: string, f: () => A): A | StoreError => {
   try {
     return f()
   } catch (e) {
@@ -264,7 +267,7 @@ const entryOf = (st: fs.Stats, linkTarget: string): LocalEntry => ({
 })
 
 let tempCounter = 0
-const tempName = (name: string) => {
+export const tempName = (name: string) => {
   // makuosan's pattern `<name>.makuo<NNN><micro>`, cut to fit NAME_MAX
   const suffix = `.makuo${String(tempCounter++ % 1000).padStart(3, "0")}${String(Math.floor(performance.now() * 1000) % 1_000_000).padStart(6, "0")}`
   const room = 255 - suffix.length
@@ -683,7 +686,9 @@ export const make = (base: string) =>
       inspect: (rel: string) => lift(() => inspectNow(rel)),
       inspectNow,
       inspectHoldingNow,
+      openParentNow,
       releaseParent,
+      roomForNow,
       createTemp: (rel: string) => lift(() => createTempNow(rel)),
       createTempNow,
       writevNow,

@@ -1,6 +1,6 @@
 /**
- * The one table of every session this daemon receives (SEND, MD5, DSYNC, DEL), without I/O: time is passed in.
- * Anyone who reaches the group can open sessions here (protocol v7 authenticates nobody), so everything a
+ * The one table of every session this daemon receives (SEND, MD5, DSYNC, DEL, native tree transactions), without
+ * I/O: time is passed in. Anyone who reaches the group can open sessions here (protocol v7 authenticates nobody), so everything a
  * session may take is bounded in one place:
  * - slots: `maxSessions` in all, `maxSessionsPerPeer` for one source address, whatever the kind;
  * - descriptors: temp files, parent directories held from a STAT to its OPEN and files being hashed all draw on
@@ -12,7 +12,7 @@
  */
 import type { Endpoint } from "../net/Transport.js"
 
-export type Kind = "send" | "check" | "dsync" | "del"
+export type Kind = "send" | "check" | "dsync" | "del" | "txn"
 
 export interface TableLimits {
   readonly maxSessions: number

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { grammar } from "../../src/cli/main.js"
 import { runCli as run } from "../support/runCli.js"
@@ -151,7 +151,7 @@ describe("the command line: every option of every command, in both forms, anywhe
         "--control-group": "65534", "--user": "65534", "--group": "65534", "--recv-buffer": "1000", "--send-buffer": "2000",
         "--readonly": undefined, "--max-sessions": "10", "--max-sessions-per-peer": "5", "--max-temp-files": "20",
         "--keep-setid": undefined, "--console": "tcp:127.0.0.1:5000", "--console-password-file": password,
-        "--console-no-password": undefined, "--key-file": key, "--log-level": "debug"
+        "--console-no-password": undefined, "--key-file": key, "--log-level": "debug", "--journal-dir": join(dirname(dir), "journal")
       }
       // what a setting needs beside it to pass the checks
       const console = ["--console", "tcp:127.0.0.1:5000"]
@@ -194,6 +194,9 @@ describe("the command line: every option of every command, in both forms, anywhe
       expect(yield* check([`base = ${dir}`, "member-timeout = soon"])).toMatchObject({ code: 2, out: "", err: expect.stringContaining(`(set in ${config}:2)`) })
       expect(yield* check([`base = ${join(dir, "nowhere")}`])).toMatchObject({
         code: 2, out: "", err: `makuo: --base ${join(dir, "nowhere")}: no such directory (set in ${config}:1)`
+      })
+      expect(yield* check([`base = ${dir}`, `journal-dir = ${join(dir, "j")}`])).toEqual({
+        code: 2, out: "", err: `makuo: --journal-dir ${join(dir, "j")}: inside the base ${dir}; it must lie outside it (set in ${config}:2)`
       })
       expect(yield* check([`base = ${dir}`, "port = 5001"])).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^port = 5001 +# from .*:2$/m) })
     }))

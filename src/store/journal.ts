@@ -1,0 +1,265 @@
+/**
+ * The switch of a tree transaction (docs/transactions.md, "Crash safety"): its intent — every temp → target
+ * rename, the removals, the metadata of entries switched in place, directory metadata last — is written to a
+ * journal file outside the base and synced before anything under the base changes; then it is carried out; then
+ * the journal is removed (and its directory synced). A daemon killed between the two leaves the journal: at the
+ * next start, before the stale temp sweep would remove the temps it names, it is carried out again (`rollForward`).
+ * Every step can be done twice: a temp already renamed is skipped, a removal of nothing removes nothing, metadata
+ * set again is the same. Every path goes through the store's confined walk (no symlink followed).
+ */
+import * as fs from "node:fs"
+import { homedir } from "node:os"
+import { dirname, isAbsolute, join, relative } from "node:path"
+import {
+  at,
+  attemptNow,
+  closeQuietly,
+  DIR_FLAGS,
+  type FileStoreShape,
+  isRoot,
+  isTempName,
+  READ_FLAGS,
+  removeTree,
+  StoreError
+} from "./FileStore.js"
+
+export type Op =
+  /** The temp `temp` beside `path` (same directory) becomes `path`, whatever was there removed. */
+  | { readonly op: "rename"; readonly path: string; readonly temp: string }
+  | { readonly op: "remove"; readonly path: string }
+  /** Owner, mode and times of the entry at `path`, set through its own descriptor. */
+  | {
+    readonly op: "meta"
+    readonly path: string
+    readonly directory: boolean
+    readonly mode: number
+    readonly uid: number
+    readonly gid: number
+    readonly sec: number
+    readonly nsec: number
+  }
+
+export interface Intent {
+  readonly txn: number
+  /** The base the paths are relative to: a journal is never carried out under another. */
+  readonly base: string
+  readonly ops: ReadonlyArray<Op>
+}
+
+const SUFFIX = ".journal"
+const STAGING = ".staging"
+
+/**
+ * Where journals go unless `--journal-dir` says: `/var/lib/makuo/journal` for root, else the user's state
+ * directory (`$XDG_STATE_HOME/makuo/journal`, `~/.local/state/makuo/journal`). Never under a base: a journal
+ * there would be received, listed and swept like any file.
+ */
+export const defaultJournalDir = (env: NodeJS.ProcessEnv = process.env, uid = process.geteuid?.() ?? 0): string => {
+  if (uid === 0) return "/var/lib/makuo/journal"
+  const state = env.XDG_STATE_HOME !== undefined && env.XDG_STATE_HOME !== "" ? env.XDG_STATE_HOME : join(homedir(), ".local", "state")
+  return join(state, "makuo", "journal")
+}
+
+/**
+ * Whether `dir` is `base` or lies under it (both absolute; `base` with its links resolved): `dir`'s longest
+ * existing part is resolved too, so a symlink into the base is seen through.
+ */
+export const isWithin = (dir: string, base: string): boolean => {
+  let existing = dir
+  while (!fs.existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing)
+  const resolved = join(fs.realpathSync(existing), relative(existing, dir))
+  const r = relative(base, resolved)
+  return r === "" || (!r.startsWith("..") && !isAbsolute(r))
+}
+
+/**
+ * Node sets times through a double of seconds (libuv), ~240 ns apart at today's dates: the time set is the
+ * wanted one to within a microsecond, which is what `sameTime` accepts.
+ */
+export const secondsOf = (sec: number, nsec: number) => sec + nsec / 1e9
+
+const sync = (dir: string) => {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    closeQuietly(fd)
+  }
+}
+
+let counter = 0
+
+/** A new name in `dir` (created 0700 if missing) ending in `suffix`. */
+const fresh = (dir: string, suffix: string) => {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  return join(dir, `txn-${process.pid}-${Date.now()}-${counter++}${suffix}`)
+}
+
+/**
+ * A transaction's new directories are staged as temp directories, which the stale temp sweep leaves alone (a
+ * directory of a temp's name may be content): each is recorded (`path`, `temp`) in the transaction's staging
+ * record here as it is made, so that a start after a crash removes those a switch never renamed. Not synced: a
+ * record lost with the crash leaves a temp directory behind, nothing worse. The record's path.
+ */
+export const recordTempDirectoryNow = (dir: string, record: string | undefined, base: string, path: string, temp: string): string | StoreError =>
+  attemptNow("journal", dir, () => {
+    const file = record ?? fresh(dir, STAGING)
+    fs.appendFileSync(file, JSON.stringify({ base, path, temp }) + "\n", { mode: 0o600 })
+    return file
+  })
+
+/** Writes and syncs the intent in `dir` (created 0700 if missing); the journal's path. */
+export const writeIntentNow = (dir: string, intent: Intent): string | StoreError =>
+  attemptNow("journal", dir, () => {
+    const path = fresh(dir, SUFFIX)
+    const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
+    try {
+      fs.writeSync(fd, JSON.stringify(intent))
+      fs.fsyncSync(fd)
+    } finally {
+      closeQuietly(fd)
+    }
+    sync(dir)
+    return path
+  })
+
+/** The switch is done: the journal goes, and its directory is synced so that it is never carried out again later. */
+export const markDoneNow = (path: string): StoreError | undefined => {
+  const r = attemptNow("journal", path, () => {
+    fs.unlinkSync(path)
+    sync(join(path, ".."))
+  })
+  return r instanceof StoreError ? r : undefined
+}
+
+const REPLACED = new Set(["EISDIR", "ENOTDIR", "EEXIST", "ENOTEMPTY"])
+
+/** One step of a switch; done twice, it changes nothing more. */
+export const applyNow = (store: FileStoreShape, op: Op): StoreError | undefined => {
+  if (op.op === "remove") {
+    const r = store.removeNow(op.path)
+    return r instanceof StoreError ? r : undefined
+  }
+  const parent = store.openParentNow("switch", op.path, false)
+  if (parent instanceof StoreError) return parent
+  try {
+    const r = attemptNow("switch", op.path, () => {
+      if (op.op === "rename") {
+        if (fs.lstatSync(at(parent.fd, op.temp), { throwIfNoEntry: false }) === undefined) return
+        try {
+          fs.renameSync(at(parent.fd, op.temp), at(parent.fd, parent.name))
+        } catch (e) {
+          if (!REPLACED.has((e as NodeJS.ErrnoException).code ?? "")) throw e
+          // a directory where a file goes (or the reverse, or a full directory): the old entry goes first; a crash
+          // here leaves the temp, and the roll-forward removes what is left of the old entry and renames again
+          removeTree(parent.fd, parent.name, op.path)
+          fs.renameSync(at(parent.fd, op.temp), at(parent.fd, parent.name))
+        }
+        return
+      }
+      const fd = fs.openSync(at(parent.fd, parent.name), op.directory ? DIR_FLAGS : READ_FLAGS)
+      try {
+        if (isRoot()) fs.fchownSync(fd, op.uid, op.gid)
+        fs.fchmodSync(fd, op.mode & 0o7777)
+        const t = secondsOf(op.sec, op.nsec)
+        fs.futimesSync(fd, t, t)
+      } finally {
+        closeQuietly(fd)
+      }
+    })
+    return r instanceof StoreError ? r : undefined
+  } finally {
+    closeQuietly(parent.fd)
+  }
+}
+
+/** Carries out every step; the first failure, the others done all the same (each step stands alone). */
+export const applyAllNow = (store: FileStoreShape, ops: ReadonlyArray<Op>): StoreError | undefined => {
+  let first: StoreError | undefined
+  for (const op of ops) {
+    const e = applyNow(store, op)
+    if (e !== undefined && first === undefined) first = e
+  }
+  return first
+}
+
+export interface Recovered {
+  /** What was done, one line each, for the log. */
+  readonly lines: ReadonlyArray<string>
+}
+
+/**
+ * Carries out every journal in `dir` that is still there (its switch did not finish), then removes it. A journal
+ * that does not parse was being written when the daemon died: nothing had changed yet, it is removed (its temps
+ * are the stale temp sweep's). One of another base is left alone and said so.
+ */
+export const rollForwardNow = (dir: string, store: FileStoreShape): Recovered => {
+  const lines: Array<string> = []
+  let all: Array<string>
+  try {
+    all = fs.readdirSync(dir).sort()
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") lines.push(`journal directory ${dir}: ${(e as Error).message}`)
+    return { lines }
+  }
+  for (const name of all.filter((n) => n.endsWith(SUFFIX))) {
+    const path = join(dir, name)
+    let intent: Intent
+    try {
+      intent = JSON.parse(fs.readFileSync(path, "utf8")) as Intent
+      if (!Array.isArray(intent.ops)) throw new Error("no steps")
+    } catch (e) {
+      markDoneNow(path)
+      lines.push(`journal ${path} removed unread (${(e as Error).message}): its switch had not started`)
+      continue
+    }
+    if (intent.base !== store.base) {
+      lines.push(`journal ${path} is for base ${intent.base}, not ${store.base}: left as it is`)
+      continue
+    }
+    const failed = applyAllNow(store, intent.ops)
+    markDoneNow(path)
+    const renames = intent.ops.filter((op) => op.op === "rename").length
+    const removals = intent.ops.filter((op) => op.op === "remove").length
+    lines.push(
+      `rolled forward transaction ${intent.txn} from ${path}: ${renames} renames, ${removals} removals, ` +
+        `${intent.ops.length - renames - removals} metadata` + (failed === undefined ? "" : `; a step failed: ${failed.message}`)
+    )
+  }
+  // after the switches: a temp directory one of them renamed is gone, the others were never switched
+  for (const name of all.filter((n) => n.endsWith(STAGING))) lines.push(...removeStagedNow(join(dir, name), store))
+  return { lines }
+}
+
+/** Removes the temp directories a staging record names (of this base, still there); then the record. */
+const removeStagedNow = (record: string, store: FileStoreShape): Array<string> => {
+  const lines: Array<string> = []
+  const text = attemptNow("journal", record, () => fs.readFileSync(record, "utf8"))
+  for (const line of text instanceof StoreError ? [] : text.split("\n")) {
+    let staged: { base?: unknown; path?: unknown; temp?: unknown }
+    try {
+      staged = JSON.parse(line) as typeof staged
+    } catch {
+      continue // the line a crash cut off, or the empty last one
+    }
+    const { path, temp } = staged
+    if (staged.base !== store.base || typeof path !== "string" || typeof temp !== "string" || !isTempName(temp)) continue
+    const parent = store.openParentNow("remove", path, false)
+    if (parent instanceof StoreError) continue
+    const removed = attemptNow("remove", path, () => {
+      if (fs.lstatSync(at(parent.fd, temp), { throwIfNoEntry: false }) === undefined) return false
+      removeTree(parent.fd, temp, path)
+      return true
+    })
+    closeQuietly(parent.fd)
+    if (removed === true) lines.push(`removed ${path.slice(0, path.lastIndexOf("/") + 1)}${temp}: a new directory staged by a transaction that never switched`)
+    else if (removed instanceof StoreError) lines.push(`staged directory not removed: ${removed.message}`)
+  }
+  markDoneNow(record)
+  return lines
+}
+
+/** The staging record is no longer needed: the transaction switched or discarded its temps. */
+export const forgetRecordNow = (record: string | undefined) => {
+  if (record !== undefined) attemptNow("journal", record, () => fs.rmSync(record, { force: true }))
+}

@@ -1,0 +1,444 @@
+/**
+ * A member's disk side of one tree transaction (docs/transactions.md): nothing it does before `switchNow` is
+ * visible under the base. Contents are written to a temp beside the target (`NAME.makuoNNNNNN`, as every temp
+ * here), checked (size, SHA-256 against the manifest) and given their metadata there. A new directory is made
+ * as a temp directory beside its target, and everything under it is put in its final place inside that temp
+ * directory as it is staged: the switch renames the temp directory once and the whole new tree appears at once.
+ * The switch is journaled outside the base (`journal.ts`). Every path goes through the store's confined walk
+ * from the base's descriptor: a symlinked parent is refused (ELOOP), never followed, and an entry fails alone with
+ * its errno, not the transaction.
+ */
+import { createHash, type Hash } from "node:crypto"
+import * as fs from "node:fs"
+import { Either } from "effect"
+import type { Entry, Mtime } from "../transfer/txn/messages.js"
+import {
+  at,
+  attemptNow,
+  bytePath,
+  closeQuietly,
+  DIR_FLAGS,
+  type FileStoreShape,
+  isRoot,
+  nameOf,
+  removeTree,
+  StoreError,
+  tempName,
+  unlinkAt
+} from "./FileStore.js"
+import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
+import { splitRelative } from "./paths.js"
+
+/** What an entry takes here: nothing, its metadata (switched in place), or its contents. */
+export type Need = "none" | "metadata" | "contents"
+
+const EACCES = 13
+const EIO = 5
+const SETID = 0o6000
+const C = fs.constants
+
+export interface StagingOptions {
+  /** Where switches are journaled and new temp directories recorded: outside the base. */
+  readonly journalDir: string
+  /** Apply the setuid/setgid bits of received files (`--keep-setid`); dropped otherwise. */
+  readonly keepSetId: boolean
+  /** Takes one descriptor from the daemon's budget for a temp being written; false when there is none. */
+  readonly take: () => boolean
+  readonly give: () => void
+  /** A path refused (counted and logged by the caller), or a file's setuid/setgid bits dropped. */
+  readonly notice: (kind: "refusedPaths" | "setidDropped", message: string) => void
+}
+
+interface Staged {
+  readonly need: Need
+  /** The entry failed (refused path, write, check): its errno, answered at `stage`. */
+  errno: number
+  /** The temp being written, open. */
+  fd: number | undefined
+  /** Where the temp is: the target's path, or its place inside a new directory's temp. */
+  place: string | undefined
+  temp: string | undefined
+  /** The temp of the new directory it lies in, renamed with it: nothing of its own to switch. */
+  inside: boolean
+  /**
+   * SHA-256 of the temp's first `hashed` bytes, taken as the blocks are written in order (the sender sends them so):
+   * `stage` reads back only what came out of order (repairs), not the whole file.
+   */
+  hash: Hash | undefined
+  hashed: number
+  /** What the switch does for it. */
+  readonly ops: Array<Op>
+}
+
+/** A time this daemon set is within a microsecond of the wanted one (`journal.secondsOf`). */
+const sameTime = (ns: bigint, t: Mtime) => {
+  const d = ns - (BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec))
+  return d > -1000n && d < 1000n
+}
+
+/** A path `lookupNow` accepted (a refused one fails its entry before anything is made for it). */
+const partsOf = (path: string): ReadonlyArray<string> => Either.getOrElse(splitRelative(path), () => [])
+
+const refused = (op: string, path: string, errno: number, code: string, detail: string) =>
+  new StoreError({ op, path, errno, code, detail })
+
+export const make = (store: FileStoreShape, options: StagingOptions) => {
+  const staged = new Map<Entry, Staged>()
+  /** New directories (their path → the temp directory's name beside it), in the order they were made. */
+  const newDirs = new Map<string, string>()
+  /** Where the new directories are recorded (`journal.recordTempDirectoryNow`), once there is one. */
+  let record: string | undefined
+
+  /** The mode applied: setuid/setgid of a regular file only with `--keep-setid`. */
+  const modeOf = (e: Entry) => (e.type === "file" && !options.keepSetId ? e.mode & ~SETID : e.mode) & 0o7777
+
+  const metaOp = (e: Entry, path: string): Op => ({
+    op: "meta",
+    path,
+    directory: e.type === "directory",
+    mode: modeOf(e),
+    uid: e.uid,
+    gid: e.gid,
+    sec: e.mtime.sec,
+    nsec: e.mtime.nsec
+  })
+
+  /** Where `parts` is staged: inside the temp of a new directory above it, or undefined (beside its target). */
+  const placeOf = (parts: ReadonlyArray<string>): string | undefined => {
+    for (let i = 1; i < parts.length; i++) {
+      const temp = newDirs.get(parts.slice(0, i).join("/"))
+      if (temp !== undefined) return [...parts.slice(0, i - 1), temp, ...parts.slice(i)].join("/")
+    }
+    return undefined
+  }
+
+  /** Makes `path` a new directory: a temp directory beside it, owner-only until its metadata is applied. */
+  const newDirectoryNow = (path: string): string | StoreError => {
+    const parent = store.openParentNow("stage", path, false)
+    if (parent instanceof StoreError) return parent
+    try {
+      const temp = tempName(parent.name)
+      const recorded = recordTempDirectoryNow(options.journalDir, record, store.base, parent.rel, temp)
+      if (recorded instanceof StoreError) return recorded
+      record = recorded
+      const made = attemptNow("stage", path, () => fs.mkdirSync(at(parent.fd, temp), { mode: 0o700 }))
+      if (made instanceof StoreError) return made
+      newDirs.set(parent.rel, temp)
+      return temp
+    } finally {
+      closeQuietly(parent.fd)
+    }
+  }
+
+  /**
+   * The parent of the entry at `parts` where it is staged, open: inside a new directory's temp (made as needed,
+   * unseen), or the target's own parent; a missing ancestor (or a file where the manifest has a directory)
+   * becomes a new directory. A symlinked ancestor is refused (ELOOP).
+   */
+  const parentNow = (parts: ReadonlyArray<string>) => {
+    const path = parts.join("/")
+    const place = placeOf(parts)
+    if (place !== undefined) return { parent: store.openParentNow("stage", place, true), inside: true }
+    const parent = store.openParentNow("stage", path, false)
+    if (!(parent instanceof StoreError) || (parent.code !== "ENOENT" && parent.code !== "ENOTDIR")) return { parent, inside: false }
+    for (let i = 1; i < parts.length; i++) {
+      const above = parts.slice(0, i).join("/")
+      const found = store.inspectNow(above)
+      if (found instanceof StoreError) return { parent: found, inside: false }
+      if (found._tag === "Some" && found.value.kind === "directory") continue
+      const made = newDirectoryNow(above)
+      if (made instanceof StoreError) return { parent: made, inside: false }
+      return { parent: store.openParentNow("stage", placeOf(parts)!, true), inside: true }
+    }
+    return { parent, inside: false }
+  }
+
+  const fail = (s: Staged, e: StoreError) => {
+    if (s.errno === 0) s.errno = e.errno
+    closeTemp(s)
+    return e.errno
+  }
+
+  const closeTemp = (s: Staged) => {
+    if (s.fd === undefined) return
+    closeQuietly(s.fd)
+    s.fd = undefined
+    s.hash = undefined
+    options.give()
+  }
+
+  /**
+   * What `entry` takes here, compared with what is at its path: type, size, mtime (to the microsecond: see
+   * `sameTime`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
+   * takes its metadata. A refused path
+   * (absolute, `..`, NUL, a symlinked parent) is answered "metadata" and fails alone when staged.
+   */
+  const lookupNow = (entry: Entry): Need => {
+    const s = (need: Need): Staged => ({
+      need, errno: 0, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, ops: []
+    })
+    const split = splitRelative(entry.path)
+    if (Either.isLeft(split) || split.right.length === 0) {
+      options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
+      staged.set(entry, { ...s("metadata"), errno: EACCES })
+      return "metadata"
+    }
+    const parent = store.openParentNow("lookup", entry.path, false)
+    if (parent instanceof StoreError && parent.code !== "ENOENT" && parent.code !== "ENOTDIR") {
+      if (parent.code === "ELOOP") options.notice("refusedPaths", `refused ${parent.message}`)
+      staged.set(entry, { ...s("metadata"), errno: parent.errno })
+      return "metadata"
+    }
+    const local = parent instanceof StoreError ? undefined : attemptNow("lookup", entry.path, () => {
+      try {
+        const st = fs.lstatSync(at(parent.fd, parent.name), { bigint: true, throwIfNoEntry: false })
+        const target = st?.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""
+        return st === undefined ? undefined : { st, target }
+      } finally {
+        closeQuietly(parent.fd)
+      }
+    })
+    if (local instanceof StoreError) {
+      staged.set(entry, { ...s("metadata"), errno: local.errno })
+      return "metadata"
+    }
+    const need = ((): Need => {
+      if (local === undefined) return entry.type === "file" ? "contents" : "metadata"
+      const { st, target } = local
+      const owner = !isRoot() || (Number(st.uid) === entry.uid && Number(st.gid) === entry.gid)
+      const meta = owner && sameTime(st.mtimeNs, entry.mtime) && (entry.type === "symlink" || (Number(st.mode) & 0o7777) === modeOf(entry))
+      switch (entry.type) {
+        case "file":
+          if (!st.isFile() || Number(st.size) !== entry.size || !sameTime(st.mtimeNs, entry.mtime)) return "contents"
+          return meta ? "none" : "metadata"
+        case "directory":
+          // its times are set again whatever they are now: a rename under it in this switch changes them
+          return "metadata"
+        case "symlink":
+          return st.isSymbolicLink() && target === entry.target && meta ? "none" : "metadata"
+      }
+    })()
+    if (need !== "none") staged.set(entry, s(need))
+    return need
+  }
+
+  /** The entry's temp, made at its place (the descriptor taken from the budget, room for its size checked). */
+  const createNow = (s: Staged, entry: Entry): StoreError | undefined => {
+    const parts = partsOf(entry.path)
+    const full = store.roomForNow(entry.path, entry.size)
+    if (full !== undefined) return full
+    if (!options.take()) return refused("create", entry.path, 24, "EMFILE", "the descriptors of received sessions are in use (--max-temp-files)")
+    const { parent, inside } = parentNow(parts)
+    if (parent instanceof StoreError) return options.give(), parent
+    try {
+      const temp = tempName(parent.name)
+      const fd = attemptNow("create", entry.path, () => fs.openSync(at(parent.fd, temp), C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
+      if (fd instanceof StoreError) return options.give(), fd
+      Object.assign(s, { fd, place: parent.rel, temp, inside, hash: createHash("sha256"), hashed: 0 })
+      return undefined
+    } finally {
+      closeQuietly(parent.fd)
+    }
+  }
+
+  /** Writes a block at `offset` into the entry's temp (made on the first); a failure fails the entry at `stage`. */
+  const writeNow = (entry: Entry, offset: number, bytes: Uint8Array): void => {
+    const s = staged.get(entry)
+    // a temp closed already is staged: nothing more goes into it
+    if (s === undefined || s.errno !== 0 || s.need !== "contents" || (s.fd === undefined && s.temp !== undefined)) return
+    if (s.fd === undefined) {
+      const e = createNow(s, entry)
+      if (e !== undefined) return void fail(s, e)
+    }
+    const fd = s.fd!
+    const written = attemptNow("write", entry.path, () => {
+      for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, offset + done)
+    })
+    if (written instanceof StoreError) return void fail(s, written)
+    if (offset === s.hashed) s.hash!.update(bytes), (s.hashed += bytes.length)
+  }
+
+  /** Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back). */
+  const checkNow = (s: Staged, fd: number, entry: Entry) => {
+    const size = fs.fstatSync(fd).size
+    if (size !== entry.size) throw Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
+    const hash = s.hash!
+    const chunk = Buffer.allocUnsafe(Math.min(Math.max(size - s.hashed, 1), 1 << 20))
+    for (let offset = s.hashed; offset < size;) {
+      const n = fs.readSync(fd, chunk, 0, chunk.length, offset)
+      if (n === 0) break
+      hash.update(chunk.subarray(0, n))
+      offset += n
+    }
+    const digest = hash.digest()
+    if (entry.digest === undefined || !digest.equals(entry.digest)) {
+      throw Object.assign(new Error("SHA-256 differs from the manifest's"), { code: "EIO", errno: EIO })
+    }
+  }
+
+  /** Within the place's directory: the temp becomes the entry (inside a new directory's temp, unseen). */
+  const settleNow = (s: Staged, entry: Entry) => {
+    if (!s.inside) return void s.ops.push({ op: "rename", path: entry.path, temp: s.temp! })
+    const parent = store.openParentNow("stage", s.place!, false)
+    if (parent instanceof StoreError) throw parent
+    try {
+      fs.renameSync(at(parent.fd, s.temp!), at(parent.fd, parent.name))
+      s.temp = undefined
+    } finally {
+      closeQuietly(parent.fd)
+    }
+  }
+
+  const stageFileNow = (s: Staged, entry: Entry) => {
+    if (s.need === "metadata") return void s.ops.push(metaOp(entry, entry.path))
+    if (s.fd === undefined && s.temp === undefined) {
+      if (entry.size !== 0) throw Object.assign(new Error("no contents arrived"), { code: "EIO", errno: EIO })
+      const e = createNow(s, entry)
+      if (e !== undefined) throw e
+    }
+    const fd = s.fd!
+    checkNow(s, fd, entry)
+    if (modeOf(entry) !== (entry.mode & 0o7777)) {
+      options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${modeOf(entry).toString(8)}; --keep-setid applies them)`)
+    }
+    if (isRoot()) fs.fchownSync(fd, entry.uid, entry.gid)
+    fs.fchmodSync(fd, modeOf(entry))
+    const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
+    fs.futimesSync(fd, t, t)
+    closeTemp(s)
+    settleNow(s, entry)
+  }
+
+  const stageSymlinkNow = (s: Staged, entry: Entry, parts: ReadonlyArray<string>) => {
+    const { parent, inside } = parentNow(parts)
+    if (parent instanceof StoreError) throw parent
+    try {
+      const temp = tempName(parent.name)
+      fs.symlinkSync(bytePath("", entry.target ?? ""), at(parent.fd, temp))
+      Object.assign(s, { place: parent.rel, temp, inside })
+      if (isRoot()) fs.lchownSync(at(parent.fd, temp), entry.uid, entry.gid)
+      const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
+      fs.lutimesSync(at(parent.fd, temp), t, t)
+    } finally {
+      closeQuietly(parent.fd)
+    }
+    settleNow(s, entry)
+  }
+
+  /** A directory: in place already (its metadata switched), made inside a new directory's temp, or new itself. */
+  const stageDirectoryNow = (s: Staged, entry: Entry, parts: ReadonlyArray<string>) => {
+    const path = parts.join("/")
+    let place = placeOf(parts)
+    if (place === undefined && !newDirs.has(path)) {
+      const found = store.inspectNow(path)
+      if (found instanceof StoreError) throw found
+      if (found._tag === "None" || found.value.kind !== "directory") {
+        const made = newDirectoryNow(path)
+        if (made instanceof StoreError) throw made
+      }
+    }
+    const temp = newDirs.get(path)
+    if (temp !== undefined) place = [...parts.slice(0, -1), temp].join("/")
+    if (place !== undefined) {
+      const { parent } = temp === undefined ? parentNow(parts) : { parent: store.openParentNow("stage", place, false) }
+      if (parent instanceof StoreError) throw parent
+      try {
+        const here = at(parent.fd, temp ?? parent.name)
+        if (fs.lstatSync(here, { throwIfNoEntry: false }) === undefined) fs.mkdirSync(here, { mode: 0o700 })
+        const fd = fs.openSync(here, DIR_FLAGS)
+        try {
+          if (isRoot()) fs.fchownSync(fd, entry.uid, entry.gid)
+          fs.fchmodSync(fd, modeOf(entry))
+        } finally {
+          closeQuietly(fd)
+        }
+      } finally {
+        closeQuietly(parent.fd)
+      }
+    }
+    // its times last, once everything under it is in place
+    s.ops.push(metaOp(entry, path))
+  }
+
+  /** Checks and finishes the entry's staging; 0, or the errno that fails it. */
+  const stageNow = (entry: Entry): number => {
+    const s = staged.get(entry)
+    if (s === undefined) return EIO
+    if (s.errno !== 0) return closeTemp(s), s.errno
+    const parts = partsOf(entry.path)
+    const done = attemptNow("stage", entry.path, () => {
+      switch (entry.type) {
+        case "file":
+          return stageFileNow(s, entry)
+        case "symlink":
+          return stageSymlinkNow(s, entry, parts)
+        case "directory":
+          return stageDirectoryNow(s, entry, parts)
+      }
+    })
+    return done instanceof StoreError ? fail(s, done) : 0
+  }
+
+  /** The journaled switch: renames (new directories first), removals, files' metadata, directories' metadata. */
+  const opsOf = (entries: ReadonlyArray<Entry>, removals: ReadonlyArray<string>): Array<Op> => {
+    const renames: Array<Op> = [...newDirs].map(([path, temp]) => ({ op: "rename", path, temp }))
+    const metas: Array<Op> = []
+    const dirs: Array<Op> = []
+    for (const entry of entries) {
+      for (const op of staged.get(entry)?.ops ?? []) {
+        if (op.op === "rename") renames.push(op)
+        else if (op.op === "meta" && op.directory) dirs.push(op)
+        else metas.push(op)
+      }
+    }
+    return [...renames, ...removals.map((path): Op => ({ op: "remove", path })), ...metas, ...dirs]
+  }
+
+  /**
+   * Puts every staged entry in place at once, the intent journaled first. 0, or the errno of the
+   * first step that failed (the others are carried out all the same). `afterIntent` runs between the journal and
+   * the first rename: a test's crash point.
+   */
+  const switchNow = (
+    txn: number,
+    entries: ReadonlyArray<Entry>,
+    removals: ReadonlyArray<string>,
+    afterIntent?: () => void
+  ): number => {
+    const ops = opsOf(entries, removals)
+    const journal = writeIntentNow(options.journalDir, { txn, base: store.base, ops })
+    if (journal instanceof StoreError) return journal.errno
+    afterIntent?.()
+    const failed = applyAllNow(store, ops)
+    markDoneNow(journal)
+    forget()
+    return failed?.errno ?? 0
+  }
+
+  /** Removes every temp of the transaction (the new directories' with everything in them). */
+  const discardNow = (): void => {
+    const remove = (place: string, temp: string, dir: boolean) => {
+      const parent = store.openParentNow("discard", place, false)
+      if (parent instanceof StoreError) return
+      attemptNow("discard", place, () => (dir ? removeTree(parent.fd, temp, place) : unlinkAt(parent.fd, temp)))
+      closeQuietly(parent.fd)
+    }
+    for (const s of staged.values()) {
+      closeTemp(s)
+      if (s.temp !== undefined && !s.inside) remove(s.place!, s.temp, false)
+    }
+    for (const [path, temp] of newDirs) remove(path, temp, true)
+    forget()
+  }
+
+  const forget = () => {
+    staged.clear()
+    newDirs.clear()
+    forgetRecordNow(record)
+    record = undefined
+  }
+
+  return { lookupNow, writeNow, stageNow, switchNow, discardNow }
+}
+
+export type Staging = ReturnType<typeof make>

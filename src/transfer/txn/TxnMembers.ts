@@ -1,0 +1,189 @@
+/**
+ * The member's driver of native tree transactions (docs/transactions.md): one `memberMachine` session per
+ * transaction and sender, held in the daemon's one table of received sessions (kind "txn": the same global cap,
+ * per-peer share and descriptor budget as every received session; collected after `--session-timeout` of
+ * silence, which tells the machine `Expired` so it discards what it staged). It carries out the machine's
+ * actions on the disk through `store/staging.ts` and answers the sender with sealed unicast messages. A message
+ * of a transaction it does not hold, other than a `Manifest`, is answered `Unknown` (the daemon restarted, or
+ * forgot the transaction) and counted as an unknown transfer.
+ *
+ * Kept apart from `receiving.ts`, the driver of the v7 roles: that one keys sessions by request id and answers
+ * with v7 ACK headers built on the last request; here the key is the transaction id and every answer is a whole
+ * native message the machine builds, so nothing of it would be shared but the table, which both use.
+ */
+import { Context, Effect, Either, Layer, Runtime } from "effect"
+import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type Endpoint, Peer } from "../../net/Transport.js"
+import { type TransferReceived, Wire } from "../../net/Wire.js"
+import { budgetFor, DEFAULT_MTU } from "../../protocol/native/budget.js"
+import { FileStore } from "../../store/FileStore.js"
+import { rollForwardNow } from "../../store/journal.js"
+import * as Staging from "../../store/staging.js"
+import { rateLimitedLog } from "../rateLimitedLog.js"
+import { ReceiveSessions } from "../ReceiveSessions.js"
+import type { KindPolicy, Slot } from "../sessionTable.js"
+import * as Member from "./memberMachine.js"
+import type { ToMember, ToSender } from "./messages.js"
+
+const EROFS = 30
+/** The scan for removals under `--delete` is not built yet: a member asked for it votes FAILED with this. */
+const ENOTSUP = 95
+
+export interface TxnMembersConfig {
+  /** `--readonly`: every entry fails with EROFS (the member votes FAILED), nothing here changes. */
+  readonly readonly: boolean
+  readonly keepSetId: boolean
+  /** Where switches are journaled (`--journal-dir`, outside the base); a private temp directory when undefined (tests). */
+  readonly journalDir: string | undefined
+}
+
+interface TxnSession extends Slot {
+  readonly machine: Member.MemberSession
+  readonly staging: Staging.Staging
+}
+
+export interface TxnStatus {
+  readonly txn: number
+  readonly from: string
+  readonly phase: Member.State
+}
+
+export interface TxnMembersShape {
+  /**
+   * A transaction's message: true when it is member-bound (Manifest, Data, Prepare, Commit, Abort) and handled
+   * here, answered `Unknown` included; false for the sender's messages, which are not ours.
+   */
+  readonly handle: (received: TransferReceived, now: number) => boolean
+  /** The transactions held, with their phase. */
+  readonly sessions: () => ReadonlyArray<TxnStatus>
+  /** The journal directory in use. */
+  readonly journalDir: string
+}
+
+export class TxnMembers extends Context.Tag("makuo/TxnMembers")<TxnMembers, TxnMembersShape>() {}
+
+const memberBound = new Set<string>(["Manifest", "Data", "Prepare", "Commit", "Abort"])
+
+const isToMember = (m: TransferReceived["message"]): m is ToMember => memberBound.has(m._tag)
+
+/** The blocks of the bundle stream at the default MTU: the sender's `budgetFor(DEFAULT_MTU).block`. */
+export const BLOCK = Either.getOrThrow(budgetFor(DEFAULT_MTU)).block
+
+export const make = (config: TxnMembersConfig) =>
+  Effect.gen(function*() {
+    const wire = yield* Wire
+    const store = yield* FileStore
+    const receive = yield* ReceiveSessions
+    // made when a transaction first needs it (a new directory staged, a switch), removed with the layer
+    const journalDir = config.journalDir ?? (yield* Effect.acquireRelease(
+      Effect.sync(() => join(tmpdir(), `makuo-journal-${randomUUID()}`)),
+      (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+    ))
+    let clock = 0
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const notice = rateLimitedLog<"refusedPaths" | "setidDropped">((message) => void runFork(Effect.logWarning(message)))
+
+    const send = (to: Endpoint, message: ToSender) => void wire.sendNativeNow?.(Peer(to), message)
+
+    const apply = (s: TxnSession, event: Member.Event): void => {
+      const out: Array<Member.Action> = []
+      Member.step(s.machine, event, out)
+      for (const a of out) perform(s, a)
+    }
+
+    const perform = (s: TxnSession, a: Member.Action): void => {
+      switch (a._tag) {
+        case "Reply":
+          return send(s.from, a.message)
+        case "Lookup":
+          return apply(s, {
+            _tag: "LookedUp",
+            batch: a.batch,
+            needs: config.readonly ? a.entries.map(() => "metadata") : a.entries.map((e) => s.staging.lookupNow(e))
+          })
+        case "Write":
+          return config.readonly ? undefined : s.staging.writeNow(a.entry, a.offset, a.bytes)
+        case "Stage":
+          return apply(s, { _tag: "Staged", index: a.index, errno: config.readonly ? EROFS : s.staging.stageNow(a.entry) })
+        case "Scan":
+          return apply(s, { _tag: "Scanned", removals: [], errno: ENOTSUP })
+        case "Switch": {
+          const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals)
+          const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched`
+          runFork(errno === 0 ? Effect.logInfo(what) : Effect.logWarning(`${what}, a step failed (errno ${errno})`))
+          return apply(s, { _tag: "Switched", errno })
+        }
+        case "Discard":
+          return s.staging.discardNow()
+        default:
+          return a satisfies never
+      }
+    }
+
+    const policy: KindPolicy<TxnSession> = {
+      // an outcome is kept for the whole session timeout, so that a sender's late copy gets the same answer
+      flowing: () => true,
+      busy: () => false,
+      release: (s) => apply(s, { _tag: "Expired" })
+    }
+
+    const open = (received: TransferReceived, m: ToMember, now: number): TxnSession | undefined =>
+      receive.admit("txn", policy, received.from, m.txn, now, `transaction ${m.txn}`, (slot) => {
+        const session: TxnSession = {
+          ...slot,
+          machine: Member.make(m.txn, BLOCK),
+          staging: Staging.make(store, {
+            keepSetId: config.keepSetId,
+            journalDir,
+            take: () => receive.hold(session, 1, clock, `transaction ${m.txn}`),
+            notice: (kind, message) => {
+              wire.refused(kind)
+              notice(kind, `transaction ${m.txn} from ${received.from.address}: ${message}`, clock)
+            },
+            give: () => receive.table.drop(session, 1)
+          })
+        }
+        return session
+      })
+
+    const handle = (received: TransferReceived, now: number): boolean => {
+      const m = received.message
+      if (!isToMember(m)) return false
+      clock = now
+      let s = receive.table.get<TxnSession>("txn", received.from, m.txn)
+      if (s === undefined) {
+        if (!Member.opens(m)) {
+          wire.refused("unknownTransfers")
+          send(received.from, { _tag: "Unknown", txn: m.txn })
+          return true
+        }
+        s = open(received, m, now)
+        if (s === undefined) return true
+      }
+      s.lastSeen = now
+      apply(s, { _tag: "Message", message: m })
+      return true
+    }
+
+    const sessions = () =>
+      [...receive.table.values<TxnSession>("txn")].map((s) => ({ txn: s.machine.txn, from: s.from.address, phase: s.machine.state }))
+
+    return TxnMembers.of({ handle, sessions, journalDir })
+  })
+
+export const layer = (config: TxnMembersConfig) => Layer.scoped(TxnMembers, make(config))
+
+/**
+ * Carries out the switches a killed daemon left journaled in `journalDir`, before the stale temp sweep removes
+ * the temps they rename, and removes the new directories staged by transactions that never switched; logs what
+ * it did.
+ */
+export const rollForward = (journalDir: string) =>
+  Effect.gen(function*() {
+    const store = yield* FileStore
+    const { lines } = rollForwardNow(journalDir, store)
+    for (const line of lines) yield* Effect.logWarning(line)
+  })

@@ -1,0 +1,219 @@
+/**
+ * A member's staging of a tree transaction on a real disk: nothing is visible under the base before the switch,
+ * a new directory tree appears at once, a bad entry (refused path, symlinked parent, wrong digest) fails alone,
+ * a discard leaves nothing behind, and a switch cut off after its journal is finished by the roll-forward.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { tempDir } from "../../scripts/lib/loopbackCluster.js"
+import * as FileStore from "../../src/store/FileStore.js"
+import { rollForwardNow } from "../../src/store/journal.js"
+import * as Staging from "../../src/store/staging.js"
+import type { Entry } from "../../src/transfer/txn/messages.js"
+
+const T = { sec: 1_700_000_000, nsec: 123_456_000 }
+const uid = process.getuid?.() ?? 0
+const gid = process.getgid?.() ?? 0
+
+const file = (path: string, content: string, mode = 0o640): Entry => ({
+  path,
+  type: "file",
+  size: Buffer.byteLength(content),
+  mode,
+  uid,
+  gid,
+  mtime: T,
+  digest: new Uint8Array(createHash("sha256").update(content).digest())
+})
+const dir = (path: string, mode = 0o750): Entry => ({ path, type: "directory", size: 0, mode, uid, gid, mtime: T })
+const link = (path: string, target: string): Entry => ({ path, type: "symlink", size: 0, mode: 0o777, uid, gid, mtime: T, target })
+
+const setup = Effect.gen(function*() {
+  const root = yield* tempDir
+  const base = join(root, "base")
+  const journal = join(root, "journal")
+  fs.mkdirSync(base)
+  const store = yield* FileStore.make(base)
+  let held = 0
+  const notices: Array<string> = []
+  const notice = (kind: string) => void notices.push(kind)
+  const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => (held++, true), give: () => void held--, notice })
+  return { root, base, journal, store, staging, held: () => held, notices }
+})
+
+/** Looks every entry up, writes the contents of those that need them in two blocks, stages each: the errnos. */
+const stageAll = (staging: Staging.Staging, entries: ReadonlyArray<Entry>, contents: Record<string, string>) =>
+  entries.map((e) => {
+    const need = staging.lookupNow(e)
+    if (need === "none") return 0
+    if (need === "contents") {
+      const bytes = Buffer.from(contents[e.path] ?? "")
+      const half = Math.floor(bytes.length / 2)
+      staging.writeNow(e, half, bytes.subarray(half))
+      staging.writeNow(e, 0, bytes.subarray(0, half))
+    }
+    return staging.stageNow(e)
+  })
+
+const names = (path: string) => fs.readdirSync(path).sort()
+
+describe("tree transaction staging", () => {
+  it.scoped("nothing is visible before the switch; then the new tree, the updated file and the symlink appear with their metadata", () =>
+    Effect.gen(function*() {
+      const { base, journal, store, staging, held } = yield* setup
+      fs.writeFileSync(join(base, "old.txt"), "old contents")
+      const entries = [dir("new"), dir("new/sub"), file("new/sub/f", "deep file"), file("new/g", "g"), file("old.txt", "new contents!", 0o600), link("ln", "old.txt")]
+      const contents = { "new/sub/f": "deep file", "new/g": "g", "old.txt": "new contents!" }
+      expect(stageAll(staging, entries, contents)).toEqual([0, 0, 0, 0, 0, 0])
+      expect(held()).toBe(0)
+      // a late copy of a block of a staged file changes nothing: no second temp, no descriptor
+      staging.writeNow(entries[4]!, 0, Buffer.from("late"))
+      expect(held()).toBe(0)
+      expect(names(base).filter(FileStore.isTempName)).toHaveLength(3)
+      // only temps beside their targets, which no reader of the old names sees
+      expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["old.txt"])
+      expect(fs.readFileSync(join(base, "old.txt"), "utf8")).toBe("old contents")
+      expect(staging.switchNow(7, entries, [])).toBe(0)
+      expect(names(base)).toEqual(["ln", "new", "old.txt"])
+      expect(names(join(base, "new"))).toEqual(["g", "sub"])
+      expect(fs.readFileSync(join(base, "new/sub/f"), "utf8")).toBe("deep file")
+      expect(fs.readFileSync(join(base, "old.txt"), "utf8")).toBe("new contents!")
+      expect(fs.readlinkSync(join(base, "ln"))).toBe("old.txt")
+      const st = fs.statSync(join(base, "old.txt"), { bigint: true })
+      expect(Number(st.mode & 0o7777n)).toBe(0o600)
+      expect(Number(st.mtimeNs / 1000n)).toBe(T.sec * 1_000_000 + T.nsec / 1000)
+      expect(Number(fs.statSync(join(base, "new/sub")).mode & 0o7777)).toBe(0o750)
+      // the directory's time is set last, after everything under it
+      expect(Math.floor(fs.statSync(join(base, "new")).mtimeMs / 1000)).toBe(T.sec)
+      expect(names(journal)).toEqual([])
+      const fresh = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      // switched: the same manifest now needs nothing but the directories' metadata, set again at every switch
+      expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["metadata", "metadata", "none", "none", "none", "none"])
+    }))
+
+  it.scoped("a directory whose contents change keeps the sender's time after the switch", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      fs.mkdirSync(join(base, "d"))
+      fs.chmodSync(join(base, "d"), 0o750)
+      fs.utimesSync(join(base, "d"), T.sec + T.nsec / 1e9, T.sec + T.nsec / 1e9)
+      const entries = [dir("d"), file("d/new", "a new file")]
+      expect(stageAll(staging, entries, { "d/new": "a new file" })).toEqual([0, 0])
+      expect(staging.switchNow(4, entries, [])).toBe(0)
+      expect(Math.floor(fs.statSync(join(base, "d")).mtimeMs / 1000)).toBe(T.sec)
+    }))
+
+  it.scoped("a file becomes a directory tree and a directory tree a file, each in the one switch", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      fs.writeFileSync(join(base, "was-file"), "a file")
+      fs.mkdirSync(join(base, "was-dir/deep"), { recursive: true })
+      fs.writeFileSync(join(base, "was-dir/deep/x"), "x")
+      const entries = [dir("was-file"), file("was-file/inside", "now a directory"), file("was-dir", "now a file")]
+      expect(stageAll(staging, entries, { "was-file/inside": "now a directory", "was-dir": "now a file" })).toEqual([0, 0, 0])
+      expect(fs.readFileSync(join(base, "was-file"), "utf8")).toBe("a file")
+      expect(fs.existsSync(join(base, "was-dir/deep/x"))).toBe(true)
+      expect(staging.switchNow(3, entries, [])).toBe(0)
+      expect(names(base)).toEqual(["was-dir", "was-file"])
+      expect(fs.readFileSync(join(base, "was-file/inside"), "utf8")).toBe("now a directory")
+      expect(fs.readFileSync(join(base, "was-dir"), "utf8")).toBe("now a file")
+    }))
+
+  it.scoped("refused paths and a symlinked parent fail their entry alone, with their errno; nothing outside is touched", () =>
+    Effect.gen(function*() {
+      const { root, base, staging, notices } = yield* setup
+      fs.mkdirSync(join(root, "outside"))
+      fs.symlinkSync(join(root, "outside"), join(base, "planted"))
+      const entries = [file("/etc/x", "a"), file("../escape", "b"), file("planted/x", "c"), file("ok", "fine", 0o4755)]
+      const needs = entries.map((e) => staging.lookupNow(e))
+      expect(needs).toEqual(["metadata", "metadata", "metadata", "contents"])
+      expect(notices).toEqual(["refusedPaths", "refusedPaths", "refusedPaths"])
+      staging.writeNow(entries[3]!, 0, Buffer.from("fine"))
+      expect(entries.map((e) => staging.stageNow(e))).toEqual([13, 13, 40, 0])
+      expect(names(join(root, "outside"))).toEqual([])
+      expect(staging.switchNow(1, [entries[3]!], [])).toBe(0)
+      expect(fs.readFileSync(join(base, "ok"), "utf8")).toBe("fine")
+      // without --keep-setid the setuid bit is dropped, and said so
+      expect(fs.statSync(join(base, "ok")).mode & 0o7777).toBe(0o755)
+      expect(notices.at(-1)).toBe("setidDropped")
+    }))
+
+  it.scoped("a digest or size that differs from the manifest fails only that entry (EIO)", () =>
+    Effect.gen(function*() {
+      const { staging } = yield* setup
+      const good = file("good", "good")
+      const bad = { ...file("bad", "right"), size: 5 }
+      const short = file("short", "twelve bytes")
+      expect(stageAll(staging, [good, bad, short], { good: "good", bad: "wrong", short: "twelve" })).toEqual([0, 5, 5])
+    }))
+
+  it.scoped("a discard removes every temp, new directories with what is in them", () =>
+    Effect.gen(function*() {
+      const { base, journal, staging, held } = yield* setup
+      fs.writeFileSync(join(base, "keep"), "kept")
+      stageAll(staging, [dir("n"), file("n/f", "x"), file("keep", "changed")], { "n/f": "x", keep: "changed" })
+      // a file still being written holds a descriptor until the discard
+      staging.lookupNow(file("half", "0123456789"))
+      staging.writeNow(file("half", "0123456789"), 0, Buffer.from("01234"))
+      staging.discardNow()
+      expect(held()).toBe(0)
+      expect(names(base)).toEqual(["keep"])
+      expect(fs.readFileSync(join(base, "keep"), "utf8")).toBe("kept")
+      expect(names(journal)).toEqual([])
+    }))
+
+  it.scoped("the new directories of a transaction that never switched are removed at the next start (the sweep leaves directories alone)", () =>
+    Effect.gen(function*() {
+      const { base, journal, store, staging } = yield* setup
+      fs.mkdirSync(join(base, "old"))
+      stageAll(staging, [dir("n"), file("n/f", "x"), dir("old/m"), file("top", "t")], { "n/f": "x", top: "t" })
+      expect(names(base).filter(FileStore.isTempName)).toHaveLength(2)
+      // the daemon dies here: no switch, no discard
+      const { lines } = rollForwardNow(journal, store)
+      expect(lines).toHaveLength(2)
+      expect(lines[0]).toMatch(/^removed n\.makuo\d+: a new directory staged by a transaction that never switched$/)
+      expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["old"])
+      // the temp file is the stale temp sweep's (older than the restarted daemon)
+      expect(names(base).filter(FileStore.isTempName)).toEqual([expect.stringMatching(/^top\.makuo/)])
+      expect(names(join(base, "old"))).toEqual([])
+      expect(names(journal)).toEqual([])
+    }))
+
+  it.scoped("a switch cut off between its journal and its renames is finished by the roll-forward: the whole new tree", () =>
+    Effect.gen(function*() {
+      const { base, journal, store, staging } = yield* setup
+      fs.writeFileSync(join(base, "a"), "old a")
+      fs.mkdirSync(join(base, "d"))
+      fs.writeFileSync(join(base, "d/b"), "old b")
+      const entries = [file("a", "new a"), dir("d"), file("d/b", "new b"), dir("t"), file("t/c", "new c")]
+      expect(stageAll(staging, entries, { a: "new a", "d/b": "new b", "t/c": "new c" })).toEqual([0, 0, 0, 0, 0])
+      const crash = new Error("killed")
+      expect(() => staging.switchNow(9, entries, [], () => { throw crash })).toThrow(crash)
+      // the old tree, whole, and the intent on disk
+      expect(fs.readFileSync(join(base, "a"), "utf8")).toBe("old a")
+      expect(fs.existsSync(join(base, "t"))).toBe(false)
+      // the intent, and the record of the new directory staged
+      const intent = names(journal).filter((n) => n.endsWith(".journal"))
+      expect(intent).toHaveLength(1)
+      expect(names(journal).filter((n) => n.endsWith(".staging"))).toHaveLength(1)
+      const copy = fs.readFileSync(join(journal, intent[0]!))
+      const { lines } = rollForwardNow(journal, store)
+      // the renamed temp directory is not removed again as one never switched
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/rolled forward transaction 9 .*3 renames/)
+      expect(fs.readFileSync(join(base, "a"), "utf8")).toBe("new a")
+      expect(fs.readFileSync(join(base, "d/b"), "utf8")).toBe("new b")
+      expect(fs.readFileSync(join(base, "t/c"), "utf8")).toBe("new c")
+      expect(names(base)).toEqual(["a", "d", "t"])
+      expect(names(journal)).toEqual([])
+      // carried out twice (killed after the renames, before the journal went): nothing more changes
+      fs.writeFileSync(join(journal, "again.journal"), copy)
+      expect(rollForwardNow(journal, store).lines[0]).toMatch(/rolled forward transaction 9/)
+      expect(names(base)).toEqual(["a", "d", "t"])
+      expect(names(join(base, "t"))).toEqual(["c"])
+      expect(fs.readFileSync(join(base, "d/b"), "utf8")).toBe("new b")
+    }))
+})

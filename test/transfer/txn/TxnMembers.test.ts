@@ -1,0 +1,204 @@
+/**
+ * The member's driver of tree transactions without a network: messages built with the machine's types go through
+ * the codec (a Data's pieces are then views of the datagram, as the wire hands them over) into `handle`; the
+ * replies it sends are taken from the wire's sealed send, through the codec again, and the disk is checked.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Layer } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
+import { type Endpoint, Peer } from "../../../src/net/Transport.js"
+import { type Refusal, Wire, type WireShape } from "../../../src/net/Wire.js"
+import * as Transfer from "../../../src/protocol/native/transfer.js"
+import * as FileStore from "../../../src/store/FileStore.js"
+import { isTempName } from "../../../src/store/FileStore.js"
+import * as ReceiveSessions from "../../../src/transfer/ReceiveSessions.js"
+import type { Entry, Piece, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import * as TxnMembers from "../../../src/transfer/txn/TxnMembers.js"
+import { generateKey, ringOf } from "../../secure/support.js"
+import { advance, settle, startNode } from "../../support/cluster.js"
+import * as MemoryNetwork from "../../support/MemoryNetwork.js"
+
+const SENDER: Endpoint = { address: "10.0.0.1", port: 5000 }
+const TXN = 41 as TxnId
+const T = { sec: 1_700_000_000, nsec: 5_000 }
+const uid = process.getuid?.() ?? 0
+const gid = process.getgid?.() ?? 0
+
+const file = (path: string, content: Uint8Array): Entry => ({
+  path, type: "file", size: content.length, mode: 0o644, uid, gid, mtime: T, digest: new Uint8Array(createHash("sha256").update(content).digest())
+})
+const dir = (path: string): Entry => ({ path, type: "directory", size: 0, mode: 0o755, uid, gid, mtime: T })
+
+/** The daemon's wire as far as the driver uses it: sealed unicast sends (kept, through the codec) and counters. */
+const fakeWire = () => {
+  const sent: Array<{ to: string; message: ToSender }> = []
+  const refusals: Array<Refusal> = []
+  const wire = {
+    sendNativeNow: (to: { address: string }, message: Transfer.TransferMessage) => {
+      const body = Either.getOrThrow(Transfer.encode(message))
+      sent.push({ to: to.address, message: Either.getOrThrow(Transfer.decode(Transfer.typeOf(message), body)) as ToSender })
+      return undefined
+    },
+    refused: (r: Refusal) => void refusals.push(r)
+  } as unknown as WireShape
+  return { wire, sent, refusals }
+}
+
+const setup = (readonly = false) =>
+  Effect.gen(function*() {
+    const root = yield* tempDir
+    const base = join(root, "base")
+    const journalDir = join(root, "journal")
+    fs.mkdirSync(base)
+    const { wire, sent, refusals } = fakeWire()
+    const below = Layer.mergeAll(
+      ReceiveSessions.layer({ maxSessions: 8, maxSessionsPerPeer: 4, maxTempFiles: 4, idleTimeout: Duration.seconds(30), halfOpenTimeout: Duration.seconds(10) }),
+      FileStore.layer(base)
+    ).pipe(Layer.provideMerge(Layer.succeed(Wire, wire)))
+    const context = yield* Layer.build(TxnMembers.layer({ readonly, keepSetId: false, journalDir }).pipe(Layer.provideMerge(below)))
+    const members = yield* Effect.provide(TxnMembers.TxnMembers, context)
+    const receive = yield* Effect.provide(ReceiveSessions.ReceiveSessions, context)
+    /** Feeds one message as the wire would: encoded, then decoded from the datagram's bytes. */
+    const feed = (message: ToMember, now = 1000) => {
+      const body = Either.getOrThrow(Transfer.encode(message))
+      const decoded = Either.getOrThrow(Transfer.decode(Transfer.typeOf(message), body))
+      return members.handle({ _tag: "Transfer", message: decoded, from: SENDER }, now)
+    }
+    const replies = () => sent.splice(0).map((s) => s.message)
+    return { base, journalDir, members, receive, feed, replies, refusals }
+  })
+
+const blocks = (index: number, content: Uint8Array): Array<Piece> => {
+  const pieces: Array<Piece> = []
+  for (let offset = 0; offset < content.length; offset += TxnMembers.BLOCK) {
+    pieces.push({ index, offset, bytes: content.subarray(offset, offset + TxnMembers.BLOCK) })
+  }
+  return pieces
+}
+
+const visible = (path: string) => fs.readdirSync(path).filter((n) => !isTempName(n)).sort()
+
+const big = new Uint8Array(3 * TxnMembers.BLOCK + 17).map((_, i) => i * 7)
+const small = new TextEncoder().encode("small file")
+
+describe("txn member driver", () => {
+  it.scoped("a whole transaction: Needs per batch, data staged unseen, Prepared, and at Commit the tree at once", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies, members } = yield* setup()
+      fs.writeFileSync(join(base, "same"), "unchanged")
+      fs.utimesSync(join(base, "same"), T.sec + T.nsec / 1e9, T.sec + T.nsec / 1e9)
+      fs.chmodSync(join(base, "same"), 0o644)
+      const entries = [dir("tree"), file("tree/big", big), file("tree/small", small), file("same", new TextEncoder().encode("unchanged"))]
+      expect(feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: entries.slice(0, 2), last: false, delete: false })).toBe(true)
+      expect(feed({ _tag: "Manifest", txn: TXN, batch: 1, first: 2, entries: entries.slice(2), last: true, delete: false })).toBe(true)
+      expect(replies()).toEqual([
+        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0b10]) },
+        { _tag: "Needs", txn: TXN, batch: 1, bitmap: new Uint8Array([0b01]) }
+      ])
+      const pieces = [...blocks(1, big), ...blocks(2, small)]
+      feed({ _tag: "Data", txn: TXN, pieces: pieces.slice(0, 3) })
+      feed({ _tag: "Prepare", txn: TXN, batches: 2 })
+      expect(replies()).toEqual([{ _tag: "Missing", txn: TXN, spans: [{ index: 1, offset: 3 * TxnMembers.BLOCK, length: 17 }, { index: 2, offset: 0, length: small.length }] }])
+      feed({ _tag: "Data", txn: TXN, pieces: pieces.slice(3) })
+      expect(replies()).toEqual([{ _tag: "Prepared", txn: TXN }])
+      expect(members.sessions()).toEqual([{ txn: TXN, from: SENDER.address, phase: "prepared" }])
+      expect(visible(base)).toEqual(["same"])
+      feed({ _tag: "Commit", txn: TXN })
+      expect(replies()).toEqual([{ _tag: "Committed", txn: TXN, errno: 0 }])
+      expect(visible(base)).toEqual(["same", "tree"])
+      expect(fs.readdirSync(base).filter(isTempName)).toEqual([])
+      expect(new Uint8Array(fs.readFileSync(join(base, "tree/big")))).toEqual(big)
+      expect(fs.readFileSync(join(base, "tree/small"), "utf8")).toBe("small file")
+      // a late copy of the decision gets the same answer
+      feed({ _tag: "Commit", txn: TXN })
+      expect(replies()).toEqual([{ _tag: "Committed", txn: TXN, errno: 0 }])
+    }))
+
+  it.scoped("a transaction it does not hold is answered Unknown (counted), a sender-bound message is not its own", () =>
+    Effect.gen(function*() {
+      const { feed, replies, refusals, members } = yield* setup()
+      expect(feed({ _tag: "Prepare", txn: 99 as TxnId, batches: 1 })).toBe(true)
+      expect(feed({ _tag: "Commit", txn: 98 as TxnId })).toBe(true)
+      expect(replies()).toEqual([{ _tag: "Unknown", txn: 99 }, { _tag: "Unknown", txn: 98 }])
+      expect(refusals).toEqual(["unknownTransfers", "unknownTransfers"])
+      expect(members.handle({ _tag: "Transfer", message: { _tag: "Prepared", txn: TXN }, from: SENDER }, 0)).toBe(false)
+      expect(members.sessions()).toEqual([])
+    }))
+
+  it.scoped("a digest that differs fails that entry: the vote is Failed (EIO), and Abort leaves nothing behind", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      const wrong = { ...file("bad", small), digest: new Uint8Array(32) }
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [file("good", big), wrong], last: true, delete: false })
+      replies()
+      feed({ _tag: "Data", txn: TXN, pieces: [...blocks(0, big), ...blocks(1, small)] })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies()).toEqual([{ _tag: "Failed", txn: TXN, failures: [{ index: 1, errno: 5 }], count: 1 }])
+      feed({ _tag: "Abort", txn: TXN })
+      expect(replies()).toEqual([{ _tag: "Aborted", txn: TXN }])
+      expect(fs.readdirSync(base)).toEqual([])
+    }))
+
+  it.scoped("a readonly daemon asks for nothing and votes Failed with EROFS for every entry", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup(true)
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [file("a", small), dir("d")], last: true, delete: false })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies()).toEqual([
+        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0]) },
+        { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 30 }, { index: 1, errno: 30 }], count: 2 }
+      ])
+      expect(fs.readdirSync(base)).toEqual([])
+    }))
+
+  it.scoped("under --delete the scan is not served: the member votes Failed for it (index -1)", () =>
+    Effect.gen(function*() {
+      const { feed, replies } = yield* setup()
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("d")], last: true, delete: true })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies().at(-1)).toEqual({ _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 95 }], count: 1 })
+    }))
+
+  it.scoped("a sender that goes silent: the session is collected after the timeout and its temps are discarded", () =>
+    Effect.gen(function*() {
+      const { base, feed, receive, members } = yield* setup()
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("n"), file("n/f", big)], last: true, delete: false })
+      feed({ _tag: "Data", txn: TXN, pieces: blocks(1, big).slice(0, 1) })
+      expect(fs.readdirSync(base).filter(isTempName)).toHaveLength(1)
+      expect(receive.table.descriptors).toBe(1)
+      expect(receive.table.collect(1000 + 30_000)).toHaveLength(1)
+      expect(fs.readdirSync(base)).toEqual([])
+      expect(receive.table.descriptors).toBe(0)
+      expect(members.sessions()).toEqual([])
+    }))
+})
+
+describe("txn member driver behind the router of a keyed daemon", () => {
+  it.scoped("a transaction's messages sealed to a member reach its driver: the tree is switched there", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 3 })
+      const keys = ringOf(generateKey())
+      const a = yield* startNode(net, "10.0.0.1", { keys })
+      const b = yield* startNode(net, "10.0.0.2", { keys })
+      yield* Effect.addFinalizer(() => Effect.andThen(a.stop, b.stop))
+      yield* advance("1 second")
+      const to = Peer(b.wire.local)
+      const send = (m: ToMember) => expect(a.wire.sendNativeNow!(to, m)).toBeUndefined()
+      send({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("x"), file("x/f", small)], last: true, delete: false })
+      send({ _tag: "Data", txn: TXN, pieces: blocks(1, small) })
+      send({ _tag: "Prepare", txn: TXN, batches: 1 })
+      yield* settle
+      expect(fs.readdirSync(b.base).filter((n) => !isTempName(n))).toEqual([])
+      send({ _tag: "Commit", txn: TXN })
+      yield* settle
+      expect(fs.readFileSync(join(b.base, "x/f"), "utf8")).toBe("small file")
+      expect((yield* b.wire.counters).unknownTransfers).toBe(0)
+      // a message of a transaction b does not hold is answered Unknown and counted there
+      send({ _tag: "Commit", txn: 77 as TxnId })
+      yield* settle
+      expect((yield* b.wire.counters).unknownTransfers).toBe(1)
+    }))
+})
