@@ -173,6 +173,7 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
           break
         case "TransmitData":
           toGroup({ _tag: "Data", txn: TXN, pieces: a.spans.map((p) => ({ index: p.index, offset: p.offset, bytes: sources[p.index]!.contents.subarray(p.offset, p.offset + p.length) })) })
+          senderStep({ _tag: "Sent", count: 1 })
           break
         case "NextBatch": {
           const entries = sources.slice(nextEntry, nextEntry + options.batchSize).map((src) => src.entry)
