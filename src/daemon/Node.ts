@@ -16,6 +16,7 @@ import * as ReceiveSessions from "../transfer/ReceiveSessions.js"
 import * as SendEngine from "../transfer/send/SendEngine.js"
 import * as Jobs from "../transfer/Jobs.js"
 import * as Timers from "../transfer/Timers.js"
+import * as TxnSend from "../transfer/txn/TxnSend.js"
 import * as Router from "./Router.js"
 
 export interface NodeConfig {
@@ -28,6 +29,7 @@ export const layer = (config: NodeConfig) =>
   Router.layer.pipe(
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(SendEngine.layer),
+    Layer.provideMerge(TxnSend.layer),
     Layer.provideMerge(FileReceiver.layer(config.receiver)),
     Layer.provideMerge(CheckReceiver.layer),
     Layer.provideMerge(DelReceiver.layer),

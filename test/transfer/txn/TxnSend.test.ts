@@ -1,0 +1,327 @@
+/**
+ * The sender's driver of a tree transaction on a real source tree, against members that follow the member machine
+ * exactly (`memberMachine.ts`), their trees in memory; every message goes through the codec and must fit one
+ * datagram at the default MTU, and arrives on a later turn of the event loop, as from a socket.
+ * - a tree is committed on every member, each taking only what it lacks; the outcomes per file and host;
+ * - a member failing to stage an entry aborts everywhere, reported with its errno;
+ * - a file changed after it was hashed is never committed: the sender cancels, naming it;
+ * - a lost member: the others commit, or with --all-or-nothing all abort;
+ * - a 50 MiB file goes out paced, one datagram in memory at a time, and is asked for the vote only once sent.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
+import type { Destination } from "../../../src/net/Transport.js"
+import { decodeAny, encodeAny } from "../../../src/protocol/native/codec.js"
+import { budgetFor } from "../../../src/protocol/native/budget.js"
+import { makeExclude } from "../../../src/store/exclude.js"
+import * as FileStore from "../../../src/store/FileStore.js"
+import { walk } from "../../../src/store/scan.js"
+import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
+import { makePacer } from "../../../src/transfer/pacer.js"
+import * as Member from "../../../src/transfer/txn/memberMachine.js"
+import type { Entry, Mtime, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
+import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
+import { fileOutcomes } from "../../../src/transfer/txn/txnReport.js"
+
+const EACCES = 13
+const budget = Either.getOrThrow(budgetFor())
+
+interface Held {
+  readonly type: Entry["type"]
+  readonly mtime: Mtime
+  readonly mode: number
+  readonly contents: Uint8Array
+  readonly target?: string
+}
+
+interface FakeMember {
+  readonly target: Target
+  readonly tree: Map<string, Held>
+  readonly temps: Map<number, Uint8Array>
+  readonly failing: ReadonlySet<string>
+  silent: boolean
+  session: Member.MemberSession | undefined
+  switches: number
+}
+
+const member = (i: number, tree: Map<string, Held> = new Map(), failing: ReadonlyArray<string> = []): FakeMember => ({
+  target: { host: `h${i}`, address: `10.0.0.${i}`, port: 5000 },
+  tree,
+  temps: new Map(),
+  failing: new Set(failing),
+  silent: false,
+  session: undefined,
+  switches: 0
+})
+
+/** A message as a socket would deliver it: encoded, within one datagram, decoded on a later turn. */
+const through = <M extends ToMember | ToSender>(m: M, deliver: (m: M) => void) => {
+  const encoded = Either.getOrThrow(encodeAny(m))
+  expect(encoded.body.length).toBeLessThanOrEqual(budget.body)
+  setImmediate(() => deliver(Either.getOrThrow(decodeAny(encoded.type, encoded.body)) as M))
+}
+
+const sameMtime = (a: Mtime, b: Mtime) => a.sec === b.sec && a.nsec === b.nsec
+
+/** The member's side: the machine's actions applied to its tree in memory. */
+const makeMembers = (members: ReadonlyArray<FakeMember>, toSender: (from: string, m: ToSender) => void) => {
+  const need = (m: FakeMember, e: Entry): Member.Need => {
+    const here = m.tree.get(e.path)
+    if (e.type === "file") {
+      if (here === undefined || here.type !== "file" || here.contents.length !== e.size || !sameMtime(here.mtime, e.mtime)) return "contents"
+      return here.mode === e.mode ? "none" : "metadata"
+    }
+    return here !== undefined && here.type === e.type && here.mode === e.mode && here.target === e.target ? "none" : "metadata"
+  }
+  const step = (m: FakeMember, e: Member.Event) => {
+    const out: Array<Member.Action> = []
+    Member.step(m.session!, e, out)
+    for (const a of out) {
+      switch (a._tag) {
+        case "Reply":
+          if (!m.silent) through(a.message, (msg) => toSender(m.target.address, msg))
+          break
+        case "Lookup":
+          setImmediate(() => step(m, { _tag: "LookedUp", batch: a.batch, needs: a.entries.map((x) => need(m, x)) }))
+          break
+        case "Write": {
+          const temp = m.temps.get(a.index) ?? new Uint8Array(a.entry.size)
+          temp.set(a.bytes, a.offset)
+          m.temps.set(a.index, temp)
+          break
+        }
+        case "Stage": {
+          const temp = m.temps.get(a.index)
+          const bad = temp !== undefined && !createHash("sha256").update(temp).digest().equals(a.entry.digest!)
+          const errno = m.failing.has(a.entry.path) ? EACCES : bad ? 5 : 0
+          setImmediate(() => step(m, { _tag: "Staged", index: a.index, errno }))
+          break
+        }
+        case "Scan":
+          setImmediate(() => step(m, { _tag: "Scanned", removals: [], errno: 0 }))
+          break
+        case "Switch": {
+          m.switches++
+          const byEntry = new Map([...m.session!.needed.values()].map((n) => [n.entry, n.index]))
+          for (const x of a.entries) {
+            const held = m.tree.get(x.path)
+            const contents = m.temps.get(byEntry.get(x)!) ?? (x.type === "file" ? held?.contents ?? new Uint8Array(0) : new Uint8Array(0))
+            m.tree.set(x.path, { type: x.type, mtime: x.mtime, mode: x.mode, contents, ...(x.target !== undefined ? { target: x.target } : {}) })
+          }
+          m.temps.clear()
+          setImmediate(() => step(m, { _tag: "Switched", errno: 0 }))
+          break
+        }
+        case "Discard":
+          m.temps.clear()
+          break
+        default:
+          a satisfies never
+      }
+    }
+  }
+  return (to: Destination, message: ToMember) => {
+    for (const m of members) {
+      if (m.silent || (to._tag === "Peer" && to.address !== m.target.address)) continue
+      through(message, (msg) => {
+        if (m.session === undefined || m.session.txn !== msg.txn) {
+          if (!Member.opens(msg)) return through({ _tag: "Unknown", txn: msg.txn }, (u) => toSender(m.target.address, u))
+          m.session = Member.make(msg.txn, budget.block)
+        }
+        step(m, { _tag: "Message", message: msg })
+      })
+    }
+  }
+}
+
+interface Options {
+  readonly allOrNothing?: boolean
+  readonly timeout?: number
+  /** Sees every message the sender sends, before the members do. */
+  readonly watch?: (message: ToMember, view: TxnView | undefined) => void
+}
+
+/** Runs a send of the whole base to `members` with the driver. */
+const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options = {}) =>
+  Effect.gen(function*() {
+    const store = yield* FileStore.make(base)
+    let view: TxnView | undefined
+    let txn = 100
+    let driver: ReturnType<typeof makeDriver> | undefined
+    const toMembers = makeMembers(members, (from, m) => driver!.reply(from, m))
+    driver = makeDriver({
+      store,
+      send: (to, message) => {
+        options.watch?.(message, view)
+        toMembers(to, message)
+      },
+      now: () => performance.now(),
+      after: (ms, f) => {
+        const t = setTimeout(f, ms)
+        return () => clearTimeout(t)
+      },
+      rtt: makeRttEstimator(),
+      nextTxn: () => txn++ as TxnId
+    })
+    const items = walk(store, { paths: [], recursive: true, exclude: makeExclude(base, []) })
+    const problems: Array<string> = []
+    const job: TxnSendJob = {
+      targets: members.map((m) => m.target),
+      unicast: false,
+      allOrNothing: options.allOrNothing ?? false,
+      timeout: options.timeout ?? 5_000,
+      pacer: makePacer(undefined),
+      budget,
+      next: () => {
+        for (let i = items.next(); i.done !== true; i = items.next()) if (i.value._tag === "Entry") return { rel: i.value.rel, entry: i.value.entry }
+        return undefined
+      },
+      problem: (rel, message) => void problems.push(`${rel}: ${message}`),
+      started: (v) => void (view = v)
+    }
+    const result: TxnResult = yield* driver.run(job)
+    return { result, problems }
+  })
+
+/** A source tree: a directory, files of several blocks, one byte and none, a symlink. */
+const sourceTree = (base: string) => {
+  fs.mkdirSync(join(base, "a"))
+  fs.writeFileSync(join(base, "a/big"), Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff))
+  fs.writeFileSync(join(base, "a/one"), "x")
+  fs.writeFileSync(join(base, "empty"), "")
+  fs.symlinkSync("one", join(base, "a/link"))
+}
+
+/** What a member holds of `rel` once it has our version. */
+const ours = (base: string, rel: string): Held => {
+  const st = fs.lstatSync(join(base, rel), { bigint: true })
+  const type = st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "file"
+  return {
+    type,
+    mtime: type === "file" || type === "directory" || type === "symlink" ? mtimeOf(st.mtimeNs) : { sec: 0, nsec: 0 },
+    mode: Number(st.mode),
+    contents: type === "file" ? new Uint8Array(fs.readFileSync(join(base, rel))) : new Uint8Array(0),
+    ...(type === "symlink" ? { target: fs.readlinkSync(join(base, rel)) } : {})
+  }
+}
+
+const PATHS = ["a", "a/big", "a/link", "a/one", "empty"]
+const outcomesOf = (result: TxnResult) => new Map(fileOutcomes(result).map((f) => [f.path, f.hosts.map((h) => h.outcome)]))
+
+describe("txn sender driver against members following the member machine", () => {
+  it.live("commits the tree on every member, each taking only the contents it lacks; outcomes per file and host", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      // h3 has a/one as we do: it asks for nothing of it
+      const members = [member(2), member(3, new Map([["a/one", ours(base, "a/one")]]))]
+      const { result, problems } = yield* send(base, members)
+      expect(problems).toEqual([])
+      expect(result.cancelled).toBeUndefined()
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      expect(result.entries.map((e) => e.entry.path).sort()).toEqual(PATHS)
+      for (const m of members) {
+        expect(m.switches).toBe(1)
+        for (const rel of PATHS) expect(m.tree.get(rel)).toEqual(ours(base, rel))
+      }
+      const outcomes = outcomesOf(result)
+      expect(outcomes.get("a/big")).toEqual(["updated", "updated"])
+      expect(outcomes.get("a/one")).toEqual(["updated", "skipped"])
+      // only contents are asked for: an entry of metadata alone counts as skipped
+      expect(outcomes.get("a/link")).toEqual(["skipped", "skipped"])
+      // an entry's full uid/gid and nanosecond mtime
+      const big = result.entries.find((e) => e.entry.path === "a/big")!.entry
+      const st = fs.statSync(join(base, "a/big"), { bigint: true })
+      expect([big.uid, big.gid, big.mtime]).toEqual([Number(st.uid), Number(st.gid), mtimeOf(st.mtimeNs)])
+    })))
+
+  it.live("a member failing to stage an entry aborts everywhere: its entry failed with the errno, the rest not committed", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const members = [member(2, new Map(), ["a/big"]), member(3)]
+      const { result } = yield* send(base, members)
+      expect(result.members.map((m) => m.outcome)).toEqual(["failed", "aborted"])
+      expect(members.map((m) => m.switches)).toEqual([0, 0])
+      expect(members.map((m) => m.tree.size)).toEqual([0, 0])
+      const big = fileOutcomes(result).find((f) => f.path === "a/big")!
+      expect(big.hosts[0]).toMatchObject({ outcome: "failed", errno: EACCES })
+      expect(big.hosts[1]).toMatchObject({ outcome: "failed", detail: "not committed: the transaction aborted (h2 could not stage it)" })
+    })))
+
+  it.live("a file changed after it was hashed is never committed: the sender cancels the transaction naming it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      // an old mtime, so that rewriting it now changes its times whatever the clock's granularity
+      fs.utimesSync(join(base, "a/big"), 1_000_000_000, 1_000_000_000)
+      const members = [member(2), member(3)]
+      let rewritten = false
+      const { result } = yield* send(base, members, {
+        watch: (m) => {
+          // hashed already (its manifest is out), not read yet: same size, other contents
+          if (m._tag === "Manifest" && !rewritten) (rewritten = true), fs.writeFileSync(join(base, "a/big"), new Uint8Array(5000).fill(1))
+        }
+      })
+      expect(rewritten).toBe(true)
+      expect(result.cancelled).toMatchObject({ path: "a/big" })
+      expect(result.cancelled!.reason).toMatch(/changed after it was hashed/)
+      expect(result.members.map((m) => m.outcome)).toEqual(["aborted", "aborted"])
+      expect(members.map((m) => m.switches)).toEqual([0, 0])
+      expect(outcomesOf(result).get("a/big")).toEqual(["failed", "failed"])
+    })))
+
+  it.live("a member lost: the others commit; with --all-or-nothing every member aborts", () =>
+    Effect.scoped(Effect.gen(function*() {
+      for (const allOrNothing of [false, true]) {
+        const base = join(yield* tempDir, "base")
+        fs.mkdirSync(base)
+        sourceTree(base)
+        const members = [member(2), member(3)]
+        members[1]!.silent = true
+        const { result } = yield* send(base, members, { allOrNothing, timeout: 300 })
+        expect(result.members.map((m) => m.outcome)).toEqual(allOrNothing ? ["aborted", "lost"] : ["committed", "lost"])
+        expect(members[0]!.switches).toBe(allOrNothing ? 0 : 1)
+        expect(outcomesOf(result).get("a/big")).toEqual(allOrNothing ? ["failed", "lost"] : ["updated", "lost"])
+      }
+    })))
+
+  it.live("a 50 MiB file is paced out one datagram at a time: the queue holds one run of spans, not the file", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      const size = 50 * 1024 * 1024
+      const contents = new Uint8Array(size)
+      for (let i = 0; i < size; i += 4096) contents[i] = (i / 4096) & 0xff
+      fs.writeFileSync(join(base, "huge"), contents)
+      const members = [member(2)]
+      const most = { items: 0, buffer: 0, data: 0, queued: 0 }
+      let prepareAfter = -1
+      const { result } = yield* send(base, members, {
+        watch: (m, view) => {
+          if (m._tag === "Data") most.data++
+          if (m._tag === "Prepare" && prepareAfter < 0) prepareAfter = most.data
+          if (view === undefined) return
+          const held = view.held()
+          most.items = Math.max(most.items, held.items)
+          most.buffer = Math.max(most.buffer, held.bufferBytes)
+          most.queued = Math.max(most.queued, held.queuedBytes)
+        }
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
+      expect(Buffer.from(members[0]!.tree.get("huge")!.contents).equals(contents)).toBe(true)
+      const datagrams = Math.ceil(size / budget.block)
+      expect(most.data).toBe(datagrams)
+      // the vote was asked for once every block had gone out: nothing was reported missing
+      expect(prepareAfter).toBe(datagrams)
+      expect(result.members[0]!.missed).toBe(0)
+      // the whole file was queued as spans (one run), its bytes read one datagram at a time
+      expect(most.queued).toBeGreaterThan(size / 2)
+      expect(most.items).toBeLessThanOrEqual(2)
+      expect(most.buffer).toBe(budget.pieces)
+    })), 60_000)
+})
