@@ -25,8 +25,11 @@ export interface SourceEntry {
 
 export type Prepared = SourceEntry | { readonly problem: string }
 
-/** Hashing reads this much at once; the event loop runs between chunks. */
-const CHUNK = 256 * 1024
+/**
+ * Hashing reads this much at once; the event loop runs between chunks. One buffer for every hash: a chunk is read
+ * and hashed with no turn between.
+ */
+const chunk = new Uint8Array(256 * 1024)
 /** A file written while it is hashed is hashed again this many times before it is reported. */
 const HASH_ATTEMPTS = 3
 
@@ -62,16 +65,16 @@ const hashOnce = (store: FileStoreShape, rel: string, identity: FileIdentity) =>
       const before = reader.versionNow()
       if (before instanceof StoreError) return { failed: before.message }
       const hash = createHash("sha256")
-      const chunk = new Uint8Array(Math.min(CHUNK, Math.max(1, before.size)))
       let offset = 0
-      while (true) {
+      // the size as opened: a file that grows or shrinks meanwhile shows in its version after
+      while (offset < before.size) {
         const n = reader.readvNow(offset, [chunk])
         if (n instanceof StoreError) return { failed: n.message }
         if (n === 0) break
         hash.update(chunk.subarray(0, n))
         offset += n
-        if (offset > before.size) break
-        yield* yieldToEventLoop
+        // between the chunks of a big file only: a small file costs no turn of the event loop
+        if (offset < before.size) yield* yieldToEventLoop
       }
       const after = reader.versionNow()
       if (after instanceof StoreError) return { failed: after.message }
