@@ -206,8 +206,20 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         apply({ _tag: "Cancel" })
       }
 
+      /** Per member, the blocks it reported missing in the pacer's current epoch. */
+      const missed = new Map<string, { readonly epoch: number; readonly blocks: number }>()
+      /** Blocks a member never received are loss: beyond what random loss explains, the pacer slows down. */
+      const lossOf = (from: string, spans: ReadonlyArray<Span>) => {
+        const epoch = job.pacer.epoch()
+        const before = missed.get(from)
+        const blocks = (before?.epoch === epoch ? before.blocks : 0) + spans.reduce((n, sp) => n + Math.ceil(sp.length / block), 0)
+        missed.set(from, { epoch, blocks })
+        job.pacer.loss(epoch, blocks)
+      }
+
       const reply = (from: string, message: ToSender) => {
         if (s === undefined) return
+        if (message._tag === "Missing" && s.members.has(from)) lossOf(from, message.spans)
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
         if (message._tag === "Needs" && first !== undefined && s.members.has(from)) {
           const n = (firsts[message.batch + 1] ?? records.length) - first

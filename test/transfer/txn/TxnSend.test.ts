@@ -21,7 +21,7 @@ import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
 import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
-import { makePacer } from "../../../src/transfer/pacer.js"
+import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
 import * as Member from "../../../src/transfer/txn/memberMachine.js"
 import type { Entry, Mtime, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
@@ -144,6 +144,9 @@ interface Options {
   readonly timeout?: number
   /** Sees every message the sender sends, before the members do. */
   readonly watch?: (message: ToMember, view: TxnView | undefined) => void
+  /** Drops what it says (a lossy network). */
+  readonly drop?: (message: ToMember) => boolean
+  readonly pacer?: Pacer
 }
 
 /** Runs a send of the whole base to `members` with the driver. */
@@ -158,7 +161,7 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
       store,
       send: (to, message) => {
         options.watch?.(message, view)
-        toMembers(to, message)
+        if (options.drop?.(message) !== true) toMembers(to, message)
       },
       now: () => performance.now(),
       after: (ms, f) => {
@@ -175,7 +178,7 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
       unicast: false,
       allOrNothing: options.allOrNothing ?? false,
       timeout: options.timeout ?? 5_000,
-      pacer: makePacer(undefined),
+      pacer: options.pacer ?? makePacer(undefined),
       budget,
       next: () => {
         for (let i = items.next(); i.done !== true; i = items.next()) if (i.value._tag === "Entry") return { rel: i.value.rel, entry: i.value.entry }
@@ -324,4 +327,21 @@ describe("txn sender driver against members following the member machine", () =>
       expect(most.items).toBeLessThanOrEqual(2)
       expect(most.buffer).toBe(budget.pieces)
     })), 60_000)
+
+  it.live("blocks reported missing beyond random loss slow the pacer down; the repair completes the transaction", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      fs.writeFileSync(join(base, "f"), new Uint8Array(2 * 1024 * 1024).fill(9))
+      const members = [member(2)]
+      const pacer = makePacer(undefined)
+      const start = pacer.rate()
+      let data = 0
+      // the first pass of the data loses every other datagram (a member's full buffer): its NAK is congestion
+      const datagrams = Math.ceil(2 * 1024 * 1024 / budget.block)
+      const { result } = yield* send(base, members, { pacer, drop: (m) => m._tag === "Data" && data++ < datagrams && data % 2 === 0 })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
+      expect(result.members[0]!.missed).toBeGreaterThan(0)
+      expect(pacer.epoch()).toBeGreaterThan(0)
+      expect(pacer.rate()).toBeLessThan(start)
+    })))
 })
