@@ -409,17 +409,19 @@ export const make = Effect.gen(function*() {
             )
           return Effect.gen(function*() {
             if (job.progress) yield* Effect.forkScoped(progress)
-            const result = yield* txn.run({
-              targets: targetsNowSync(),
-              unicast,
-              allOrNothing: job.allOrNothing === true,
-              timeout: rounds.timeout,
-              pacer: context.pacer,
-              budget,
-              next,
-              problem: (rel, message) => emit.single(sourceError(rel, message)),
-              started: (v) => void (view = v)
-            })
+            // `status` shows the transaction as one transfer in flight, named by the paths sent
+            const result = yield* tracked(`(transaction) ${rels.length === 0 ? "." : rels.join(" ")}`, "send", () =>
+              txn.run({
+                targets: targetsNowSync(),
+                unicast,
+                allOrNothing: job.allOrNothing === true,
+                timeout: rounds.timeout,
+                pacer: context.pacer,
+                budget,
+                next,
+                problem: (rel, message) => emit.single(sourceError(rel, message)),
+                started: (v) => void (view = v)
+              }))
             if (result.cancelled !== undefined) {
               emit.single(sourceError(result.cancelled.path, `${result.cancelled.reason}: the transaction was aborted on every member`))
             }

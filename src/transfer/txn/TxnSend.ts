@@ -122,6 +122,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
     Effect.suspend(() => {
       const txn = deps.nextTxn()
       const { block } = job.budget
+      /** Every entry of the manifest so far, for the report at the end (~300 bytes each). */
       const records: Array<SourceEntry & { needers: Array<string> }> = []
       /** The first entry of each batch. */
       const firsts: Array<number> = []
@@ -235,9 +236,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       const pending: Array<SourceEntry> = []
       let scanned = false
-      const fits = () => pending.length > 0 && fillBatch(pending.map((p) => p.entry), 0, job.budget) < pending.length
+      /** More is prepared than one manifest batch carries: the batch is known. */
+      const full = () => pending.length > 0 && fillBatch(pending.map((p) => p.entry), 0, job.budget) < pending.length
       const formBatch = Effect.gen(function*() {
-        while (!scanned && !fits()) {
+        while (!scanned && !full()) {
           const item = job.next()
           if (item === undefined) {
             scanned = true
