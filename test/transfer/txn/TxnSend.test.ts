@@ -12,7 +12,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Fiber } from "effect"
 import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
 import type { Destination } from "../../../src/net/Transport.js"
 import { decodeAny, encodeAny } from "../../../src/protocol/native/codec.js"
@@ -343,5 +343,25 @@ describe("txn sender driver against members following the member machine", () =>
       expect(result.members[0]!.missed).toBeGreaterThan(0)
       expect(pacer.epoch()).toBeGreaterThan(0)
       expect(pacer.rate()).toBeLessThan(start)
+    })))
+
+  it.live("a send broken off (the client went away) aborts the transaction: the members hear ABORT and discard", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const members = [member(2), member(3)]
+      // h3 never answers: the transaction waits for it
+      members[1]!.silent = true
+      const sent: Array<string> = []
+      let resumeAt: (() => void) | undefined
+      const prepared = Effect.async<void>((resume) => void (resumeAt = () => resume(Effect.void)))
+      const fiber = yield* Effect.fork(send(base, members, { watch: (m) => void (sent.push(m._tag), m._tag === "Manifest" && resumeAt?.()) }))
+      yield* prepared
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      expect(sent.at(-1)).toBe("Abort")
+      yield* Effect.sleep("50 millis")
+      expect(members[0]!.session?.state).toBe("aborted")
+      expect(members[0]!.switches).toBe(0)
     })))
 })
