@@ -86,7 +86,8 @@ export const toConfig = (resolved: Resolved): Effect.Effect<DaemonConfig, Settin
       runAs,
       controlGroup: Option.getOrUndefined(o.controlGroup),
       console,
-      keyFile
+      keyFile,
+      mtu: o.mtu
     }
   })
 

@@ -15,6 +15,7 @@ import { controlSocketPath } from "../control/socketPath.js"
 import { resolveGroup } from "../daemon/accounts.js"
 import { defaultTempFiles, openFilesLimit } from "../daemon/openFilesLimit.js"
 import { parseIpv4 } from "../protocol/message.js"
+import { budgetFor, DEFAULT_MTU } from "../protocol/native/budget.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import { controlDescription } from "./common.js"
 import type { ConfigFile } from "./configFile.js"
@@ -192,6 +193,13 @@ const table = {
       "key of this file (membership included); makuosan and unkeyed daemons are then not heard. Make it with " +
       "'makuo keygen FILE' and copy it to every member, mode 0600, owned by the daemon's user (root, or the --user " +
       "account). SIGHUP rereads it. Without it: protocol v7, makuosan-compatible and unauthenticated."
+  },
+  mtu: {
+    kind: integer,
+    default: DEFAULT_MTU,
+    check: (value: number) => Either.mapBoth(budgetFor(value), { onLeft: (problem) => ` ${problem.replace(/^MTU /, "")}`, onRight: (budget) => budget.mtu }),
+    description: "Native mode: the path MTU in bytes; a transaction's every datagram (its data blocks and manifest batches) is " +
+      "sized to fit it unfragmented. Raise it on a jumbo-frame network; the same on every daemon of the cluster."
   },
   logLevel: {
     kind: { _tag: "choice", choices: logLevels },

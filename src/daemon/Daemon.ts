@@ -74,6 +74,7 @@ export const layer = (config: DaemonConfig) =>
       Node.layer({
         base: config.base,
         members: { ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout },
+        mtu: config.mtu,
         receiver: {
           ...FileReceiver.receiverDefaults,
           readonly: config.readonly,

@@ -23,13 +23,15 @@ export interface NodeConfig {
   readonly base: string
   readonly members: Members.MembersConfig
   readonly receiver: FileReceiver.ReceiverConfig
+  /** Native mode's path MTU (`--mtu`); 1500 when absent. */
+  readonly mtu?: number | undefined
 }
 
 export const layer = (config: NodeConfig) =>
   Router.layer.pipe(
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(SendEngine.layer),
-    Layer.provideMerge(TxnSend.layer),
+    Layer.provideMerge(TxnSend.layer(config.mtu)),
     Layer.provideMerge(FileReceiver.layer(config.receiver)),
     Layer.provideMerge(CheckReceiver.layer),
     Layer.provideMerge(DelReceiver.layer),

@@ -4,7 +4,7 @@
  * hashes each file here and runs its check session, `--parallel` at a time; `--delete` and dsync run the DSYNC
  * sessions first. Per-host outcomes are reported as they happen, then a summary.
  */
-import { Clock, Context, Duration, Effect, Either, Layer, Schedule, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { Members } from "../members/Members.js"
 import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
@@ -33,7 +33,6 @@ import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
 import { TxnSender, type TxnView } from "./txn/TxnSend.js"
 import { fileOutcomes } from "./txn/txnReport.js"
-import { type Budget, budgetFor } from "../protocol/native/budget.js"
 
 /**
  * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its
@@ -130,7 +129,6 @@ export const make = Effect.gen(function*() {
   const sessions = yield* Sessions
   const checksumPass = yield* makeChecksumPass(tracked)
   const txn = yield* TxnSender
-  const budget: Budget = Either.getOrThrow(budgetFor())
   // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
 
@@ -417,8 +415,7 @@ export const make = Effect.gen(function*() {
                 allOrNothing: job.allOrNothing === true,
                 timeout: rounds.timeout,
                 pacer: context.pacer,
-                budget,
-                next,
+                  next,
                 problem: (rel, message) => emit.single(sourceError(rel, message)),
                 started: (v) => void (view = v)
               }))

@@ -152,7 +152,7 @@ describe("the command line: every option of every command, in both forms, anywhe
         "--control-group": "65534", "--user": "65534", "--group": "65534", "--recv-buffer": "1000", "--send-buffer": "2000",
         "--readonly": undefined, "--max-sessions": "10", "--max-sessions-per-peer": "5", "--max-temp-files": "20",
         "--keep-setid": undefined, "--console": "tcp:127.0.0.1:5000", "--console-password-file": password,
-        "--console-no-password": undefined, "--key-file": key, "--log-level": "debug"
+        "--console-no-password": undefined, "--key-file": key, "--mtu": "9000", "--log-level": "debug"
       }
       // what a setting needs beside it to pass the checks
       const console = ["--console", "tcp:127.0.0.1:5000"]

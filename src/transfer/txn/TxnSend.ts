@@ -10,11 +10,10 @@
  * memory. Every read is checked against the version the file was hashed as (size, mtime and ctime of the open
  * descriptor): a file changed since is never committed, the transaction is cancelled naming it.
  */
-import { Context, Deferred, Duration, Effect, Exit, FiberId, Layer } from "effect"
+import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
 import { type Destination, Group, Peer } from "../../net/Transport.js"
 import { Wire } from "../../net/Wire.js"
-import type { Budget } from "../../protocol/native/budget.js"
-import { fillBatch } from "../../protocol/native/budget.js"
+import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rounds.js"
@@ -40,7 +39,6 @@ export interface TxnSendJob {
   /** Silence (ms) after which a member owing an answer is lost. */
   readonly timeout: number
   readonly pacer: Pacer
-  readonly budget: Budget
   /** The scan's next entry to send; undefined once the scan is over (its problems are the caller's to report). */
   readonly next: () => { readonly rel: string; readonly entry: LocalEntry } | undefined
   /** An entry that cannot be sent (unreadable, changed while hashed, a kind not sent): not in the manifest. */
@@ -73,6 +71,8 @@ export interface TxnView {
 /** What the driver needs of the daemon: injected, so that tests run it on a simulated network. */
 export interface TxnDeps {
   readonly store: FileStoreShape
+  /** What one datagram carries at the daemon's MTU. */
+  readonly budget: Budget
   readonly send: (to: Destination, message: ToMember) => void
   readonly now: () => number
   readonly after: (ms: number, f: () => void) => () => void
@@ -121,7 +121,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
   const run = (job: TxnSendJob): Effect.Effect<TxnResult> =>
     Effect.suspend(() => {
       const txn = deps.nextTxn()
-      const { block } = job.budget
+      const { block } = deps.budget
       /** Every entry of the manifest so far, for the report at the end (~300 bytes each). */
       const records: Array<SourceEntry & { needers: Array<string> }> = []
       /** The first entry of each batch. */
@@ -133,7 +133,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const wanted = makeSignal()
       const dataReady = makeSignal()
       const queue: Array<Item> = []
-      const buffer = new Uint8Array(job.budget.pieces)
+      const buffer = new Uint8Array(deps.budget.pieces)
       let open: { readonly index: number; readonly reader: Reader } | undefined
 
       const closeReader = () => {
@@ -237,7 +237,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const pending: Array<SourceEntry> = []
       let scanned = false
       /** More is prepared than one manifest batch carries: the batch is known. */
-      const full = () => pending.length > 0 && fillBatch(pending.map((p) => p.entry), 0, job.budget) < pending.length
+      const full = () => pending.length > 0 && fillBatch(pending.map((p) => p.entry), 0, deps.budget) < pending.length
       const formBatch = Effect.gen(function*() {
         while (!scanned && !full()) {
           const item = job.next()
@@ -249,7 +249,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           if ("problem" in p) job.problem(item.rel, p.problem)
           else pending.push(p)
         }
-        const n = pending.length === 0 ? 0 : fillBatch(pending.map((p) => p.entry), 0, job.budget)
+        const n = pending.length === 0 ? 0 : fillBatch(pending.map((p) => p.entry), 0, deps.budget)
         const batch = pending.splice(0, n)
         return { batch, last: scanned && pending.length === 0 }
       })
@@ -263,7 +263,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             s = Machine.make(txn, job.targets, {
               window: WINDOW,
               block,
-              datagram: job.budget.pieces,
+              datagram: deps.budget.pieces,
               allOrNothing: job.allOrNothing,
               delete: false,
               maxWait: MAX_WAIT_MS,
@@ -377,7 +377,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
   }
 }
 
-export const make = Effect.gen(function*() {
+export const make = (mtu: number = DEFAULT_MTU) => Effect.gen(function*() {
+  const budget = budgetFor(mtu)
+  if (Either.isLeft(budget)) return yield* Effect.dieMessage(`--mtu ${budget.left}`)
   const wire = yield* Wire
   const store = yield* FileStore
   const timers = yield* Timers
@@ -385,6 +387,7 @@ export const make = Effect.gen(function*() {
   const seal = wire.sendNativeNow
   return TxnSender.of(makeDriver({
     store,
+    budget: budget.right,
     send: (to, message) => void seal?.(to, message),
     now: sessions.now,
     after: timers.after,
@@ -394,4 +397,5 @@ export const make = Effect.gen(function*() {
   }))
 })
 
-export const layer = Layer.effect(TxnSender, make)
+/** `mtu` was checked with the daemon's settings (`--mtu`). */
+export const layer = (mtu?: number) => Layer.effect(TxnSender, make(mtu))

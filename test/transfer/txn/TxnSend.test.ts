@@ -159,6 +159,7 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
     const toMembers = makeMembers(members, (from, m) => driver!.reply(from, m))
     driver = makeDriver({
       store,
+      budget,
       send: (to, message) => {
         options.watch?.(message, view)
         if (options.drop?.(message) !== true) toMembers(to, message)
@@ -179,7 +180,6 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
       allOrNothing: options.allOrNothing ?? false,
       timeout: options.timeout ?? 5_000,
       pacer: options.pacer ?? makePacer(undefined),
-      budget,
       next: () => {
         for (let i = items.next(); i.done !== true; i = items.next()) if (i.value._tag === "Entry") return { rel: i.value.rel, entry: i.value.entry }
         return undefined
