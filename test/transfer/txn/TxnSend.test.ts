@@ -10,7 +10,6 @@
  * - a 50 MiB file goes out paced, one datagram in memory at a time, and is asked for the vote only once sent.
  */
 import { execFileSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -22,44 +21,18 @@ import { budgetFor } from "../../../src/protocol/native/budget.js"
 import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
-import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
+import { makeRttEstimator } from "../../../src/transfer/engine/rounds.js"
 import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
-import * as Member from "../../../src/transfer/txn/memberMachine.js"
-import type { Entry, Mtime, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import type { ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
 import { fileOutcomes } from "../../../src/transfer/txn/txnReport.js"
+import { type FakeMember, fakeMember, type Held, receive } from "../../support/txnMember.js"
 
 const EACCES = 13
 const budget = Either.getOrThrow(budgetFor())
 
-interface Held {
-  readonly type: Entry["type"]
-  readonly mtime: Mtime
-  readonly mode: number
-  readonly contents: Uint8Array
-  readonly target?: string
-}
-
-interface FakeMember {
-  readonly target: Target
-  readonly tree: Map<string, Held>
-  readonly temps: Map<number, Uint8Array>
-  readonly failing: ReadonlySet<string>
-  silent: boolean
-  session: Member.MemberSession | undefined
-  switches: number
-}
-
-const member = (i: number, tree: Map<string, Held> = new Map(), failing: ReadonlyArray<string> = []): FakeMember => ({
-  target: { host: `h${i}`, address: `10.0.0.${i}`, port: 5000 },
-  tree,
-  temps: new Map(),
-  failing: new Set(failing),
-  silent: false,
-  session: undefined,
-  switches: 0
-})
+const member = (i: number, tree?: Map<string, Held>, failing?: ReadonlyArray<string>) => fakeMember(i, tree, failing)
 
 /** A message as a socket would deliver it: encoded, within one datagram, decoded on a later turn. */
 const through = <M extends ToMember | ToSender>(m: M, deliver: (m: M) => void) => {
@@ -68,78 +41,15 @@ const through = <M extends ToMember | ToSender>(m: M, deliver: (m: M) => void) =
   setImmediate(() => deliver(Either.getOrThrow(decodeAny(encoded.type, encoded.body)) as M))
 }
 
-const sameMtime = (a: Mtime, b: Mtime) => a.sec === b.sec && a.nsec === b.nsec
-
-/** The member's side: the machine's actions applied to its tree in memory. */
-const makeMembers = (members: ReadonlyArray<FakeMember>, toSender: (from: string, m: ToSender) => void) => {
-  const need = (m: FakeMember, e: Entry): Member.Need => {
-    const here = m.tree.get(e.path)
-    if (e.type === "file") {
-      if (here === undefined || here.type !== "file" || here.contents.length !== e.size || !sameMtime(here.mtime, e.mtime)) return "contents"
-      return here.mode === e.mode ? "none" : "metadata"
-    }
-    return here !== undefined && here.type === e.type && here.mode === e.mode && here.target === e.target ? "none" : "metadata"
-  }
-  const step = (m: FakeMember, e: Member.Event) => {
-    const out: Array<Member.Action> = []
-    Member.step(m.session!, e, out)
-    for (const a of out) {
-      switch (a._tag) {
-        case "Reply":
-          if (!m.silent) through(a.message, (msg) => toSender(m.target.address, msg))
-          break
-        case "Lookup":
-          setImmediate(() => step(m, { _tag: "LookedUp", batch: a.batch, needs: a.entries.map((x) => need(m, x)) }))
-          break
-        case "Write": {
-          const temp = m.temps.get(a.index) ?? new Uint8Array(a.entry.size)
-          temp.set(a.bytes, a.offset)
-          m.temps.set(a.index, temp)
-          break
-        }
-        case "Stage": {
-          const temp = m.temps.get(a.index)
-          const bad = temp !== undefined && !createHash("sha256").update(temp).digest().equals(a.entry.digest!)
-          const errno = m.failing.has(a.entry.path) ? EACCES : bad ? 5 : 0
-          setImmediate(() => step(m, { _tag: "Staged", index: a.index, errno }))
-          break
-        }
-        case "Scan":
-          setImmediate(() => step(m, { _tag: "Scanned", removals: [], errno: 0 }))
-          break
-        case "Switch": {
-          m.switches++
-          const byEntry = new Map([...m.session!.needed.values()].map((n) => [n.entry, n.index]))
-          for (const x of a.entries) {
-            const held = m.tree.get(x.path)
-            const contents = m.temps.get(byEntry.get(x)!) ?? (x.type === "file" ? held?.contents ?? new Uint8Array(0) : new Uint8Array(0))
-            m.tree.set(x.path, { type: x.type, mtime: x.mtime, mode: x.mode, contents, ...(x.target !== undefined ? { target: x.target } : {}) })
-          }
-          m.temps.clear()
-          setImmediate(() => step(m, { _tag: "Switched", errno: 0 }))
-          break
-        }
-        case "Discard":
-          m.temps.clear()
-          break
-        default:
-          a satisfies never
-      }
-    }
-  }
-  return (to: Destination, message: ToMember) => {
+/** The members' side over a socket-like delivery (`through`). */
+const makeMembers = (members: ReadonlyArray<FakeMember>, toSender: (from: string, m: ToSender) => void) =>
+  (to: Destination, message: ToMember) => {
     for (const m of members) {
       if (m.silent || (to._tag === "Peer" && to.address !== m.target.address)) continue
-      through(message, (msg) => {
-        if (m.session === undefined || m.session.txn !== msg.txn) {
-          if (!Member.opens(msg)) return through({ _tag: "Unknown", txn: msg.txn }, (u) => toSender(m.target.address, u))
-          m.session = Member.make(msg.txn, budget.block)
-        }
-        step(m, { _tag: "Message", message: msg })
-      })
+      const io = { block: budget.block, reply: (r: ToSender) => through(r, (msg) => toSender(m.target.address, msg)), later: setImmediate }
+      through(message, (msg) => receive(m, msg, io))
     }
   }
-}
 
 interface Options {
   readonly allOrNothing?: boolean
