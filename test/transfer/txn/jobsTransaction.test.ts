@@ -57,10 +57,10 @@ describe("send on a keyed daemon: one transaction", () => {
       const net = yield* MemoryNetwork.make({ seed: 11 })
       const ring = ringOf(generateKey())
       const a = yield* startNode(net, "10.0.2.1", { keys: ring })
-      const fakes = [fakeMember(2, new Map(), [], "10.0.2")]
+      const fakes = [fakeMember(2, new Map(), [], "10.0.2"), fakeMember(3, new Map(), [], "10.0.2")]
       for (const f of fakes) yield* startMember(net, f, ring)
       yield* advance("1 second")
-      expect(yield* hostsSeenBy(a)).toEqual(["h2"])
+      expect(yield* hostsSeenBy(a)).toEqual(["h2", "h3"])
       fs.mkdirSync(join(a.base, "d"))
       fs.writeFileSync(join(a.base, "d/f"), "contents")
       execFileSync("mkfifo", [join(a.base, "d/pipe")])
@@ -69,16 +69,16 @@ describe("send on a keyed daemon: one transaction", () => {
       const events = yield* driveClock(collect(a.jobs.run(sendJob({ paths: ["d"], recursive: true, operation: "send" }))), "10 millis", "20 seconds")
       expect(events).toMatchObject([
         { _tag: "SourceError", path: "d/pipe", message: "skipped: not a regular file, directory or symlink" },
-        { _tag: "File", path: "d/f", size: 8, hosts: [{ host: "h2", outcome: "updated" }] },
-        { _tag: "File", path: "d", hosts: [{ host: "h2", outcome: "skipped" }] },
-        { _tag: "Summary", summary: { files: 2, bytes: 8, updated: 1, skipped: 1, failed: 0, lost: 0, sourceErrors: 1 } }
+        { _tag: "File", path: "d/f", size: 8, hosts: [{ host: "h2", outcome: "updated" }, { host: "h3", outcome: "updated" }] },
+        { _tag: "File", path: "d", hosts: [{ host: "h2", outcome: "skipped" }, { host: "h3", outcome: "skipped" }] },
+        { _tag: "Summary", summary: { files: 2, bytes: 8, updated: 2, skipped: 2, failed: 0, lost: 0, sourceErrors: 1 } }
       ])
       for (const f of fakes) expect(Buffer.from(f.tree.get("d/f")!.contents).toString()).toBe("contents")
 
       // -n is no transaction: the v7 path answers (these members do not serve v7 transfers: they never answer)
       const before = fakes.map((f) => f.session?.txn)
       const dry = yield* driveClock(collect(a.jobs.run(sendJob({ paths: ["d/f"], operation: "send", dryRun: true, timeout: Duration.seconds(2) }))), "50 millis", "60 seconds")
-      expect(dry.filter((e) => e._tag === "File").flatMap((e) => (e._tag === "File" ? e.hosts.map((h) => h.outcome) : []))).toEqual(["lost"])
+      expect(dry.filter((e) => e._tag === "File").flatMap((e) => (e._tag === "File" ? e.hosts.map((h) => h.outcome) : []))).toEqual(["lost", "lost"])
       expect(fakes.map((f) => f.session?.txn)).toEqual(before)
     }))
 })
