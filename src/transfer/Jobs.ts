@@ -389,22 +389,23 @@ export const make = Effect.gen(function*() {
             return undefined
           }
           let view: TxnView | undefined
+          // the live display: the entries in the manifest so far, the phase, the members it waits for
           const progress = Effect.repeat(
-              Effect.sync(() => {
-                if (view === undefined) return
-                const p = view.progress()
-                emit.single({
-                  _tag: "Progress",
-                  files: 0,
-                  bytes: 0,
-                  foundFiles: p.entries,
-                  foundBytes: 0,
-                  scanning: p.phase === "manifest",
-                  inFlight: [{ path: `(transaction: ${p.phase})`, blocks: 0, sent: 0, hosts: p.awaiting.map((t) => ({ host: t.host, state: "awaited" })) }]
-                })
-              }),
-              Schedule.spaced(PROGRESS_EVERY)
-            )
+            Effect.sync(() => {
+              if (view === undefined) return
+              const p = view.progress()
+              emit.single({
+                _tag: "Progress",
+                files: 0,
+                bytes: 0,
+                foundFiles: p.entries,
+                foundBytes: 0,
+                scanning: p.phase === "manifest",
+                inFlight: [{ path: `(transaction: ${p.phase})`, blocks: 0, sent: 0, hosts: p.awaiting.map((t) => ({ host: t.host, state: "awaited" })) }]
+              })
+            }),
+            Schedule.spaced(PROGRESS_EVERY)
+          )
           return Effect.gen(function*() {
             if (job.progress) yield* Effect.forkScoped(progress)
             // `status` shows the transaction as one transfer in flight, named by the paths sent
@@ -415,7 +416,7 @@ export const make = Effect.gen(function*() {
                 allOrNothing: job.allOrNothing === true,
                 timeout: rounds.timeout,
                 pacer: context.pacer,
-                  next,
+                next,
                 problem: (rel, message) => emit.single(sourceError(rel, message)),
                 started: (v) => void (view = v)
               }))

@@ -7,7 +7,8 @@
  * - a member failing to stage an entry aborts everywhere, reported with its errno;
  * - a file changed after it was hashed is never committed: the sender cancels, naming it;
  * - a lost member: the others commit, or with --all-or-nothing all abort;
- * - a 50 MiB file goes out paced, one datagram in memory at a time, and is asked for the vote only once sent.
+ * - a 50 MiB file goes out paced, one datagram in memory at a time, and is asked for the vote only once sent;
+ * - blocks reported missing slow the pacer down; a send broken off aborts on the members.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
