@@ -90,7 +90,8 @@ export const toConfig = (resolved: Resolved): Effect.Effect<DaemonConfig, Settin
       controlGroup: Option.getOrUndefined(o.controlGroup),
       console,
       keyFile,
-      journalDir
+      journalDir,
+      mtu: o.mtu
     }
   })
 

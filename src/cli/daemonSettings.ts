@@ -16,6 +16,7 @@ import { resolveGroup } from "../daemon/accounts.js"
 import { defaultTempFiles, openFilesLimit } from "../daemon/openFilesLimit.js"
 import { parseIpv4 } from "../protocol/message.js"
 import { defaultJournalDir } from "../store/journal.js"
+import { budgetFor, DEFAULT_MTU } from "../protocol/native/budget.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import { controlDescription } from "./common.js"
 import type { ConfigFile } from "./configFile.js"
@@ -201,6 +202,13 @@ const table = {
     description: "Directory (outside the base) where a native transaction's switch is journaled before anything under the base " +
       "changes; a switch a crash cut off is finished from it at the next start. Default: /var/lib/makuo/journal for root, " +
       "else $XDG_STATE_HOME/makuo/journal (~/.local/state/makuo/journal)."
+  },
+  mtu: {
+    kind: integer,
+    default: DEFAULT_MTU,
+    check: (value: number) => Either.mapBoth(budgetFor(value), { onLeft: (problem) => ` ${problem.replace(/^MTU /, "")}`, onRight: (budget) => budget.mtu }),
+    description: "Native mode: the path MTU in bytes; a transaction's every datagram (its data blocks and manifest batches) is " +
+      "sized to fit it unfragmented. Raise it on a jumbo-frame network; the same on every daemon of the cluster."
   },
   logLevel: {
     kind: { _tag: "choice", choices: logLevels },

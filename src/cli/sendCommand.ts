@@ -50,6 +50,13 @@ const options = {
         "Repairs a copy that was damaged or tampered with; costs a read of every such file on both sides."
     )
   ),
+  allOrNothing: Options.boolean("all-or-nothing").pipe(
+    Options.withDescription(
+      "Commit everywhere or nowhere: a member that fails or stops answering before the commit makes every member " +
+        "discard the whole send (by default the others commit it). Needs a keyed daemon (the send runs as one " +
+        "transaction); refused with -n, --delete or --checksum."
+    )
+  ),
   parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open. Default: ${DEFAULT_PARALLEL}.`)),
   rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Cap the data rate, in Mbit/s. Default: no cap.")),
   timeout: Options.text("timeout").pipe(
@@ -114,7 +121,8 @@ const toRequest = (o: Parsed, operation: Operation) =>
       reportSkipped: o.verbose,
       rateMbit: Option.getOrNull(o.rate),
       timeoutMs: Math.round(Duration.toMillis(timeout.right)),
-      progress: false
+      progress: false,
+      allOrNothing: o.allOrNothing
     } satisfies SendRequest
   })
 
@@ -162,10 +170,10 @@ export const run = (o: Parsed, operation: Operation) =>
     if (outcome === "declined") return yield* Effect.fail(new TransferDeclined())
   })
 
-const { dryRun: _dryRun, rate: _rate, delete: _delete, checksum: _checksum, ...checkOptions } = options
+const { dryRun: _dryRun, rate: _rate, delete: _delete, checksum: _checksum, allOrNothing: _allOrNothing, ...checkOptions } = options
 
 export const checkCommand = Command.make("check", { ...checkOptions, paths }, (o) =>
-  run({ ...o, dryRun: false, rate: Option.none(), delete: false, checksum: false }, "check")).pipe(
+  run({ ...o, dryRun: false, rate: Option.none(), delete: false, checksum: false, allOrNothing: false }, "check")).pipe(
     Command.withDescription(
       "Compare the MD5 of regular files on every member with this server's; change nothing. Reports per host " +
         "DIFFERS, MISSING or an error (an unreadable copy is reported, not ignored; -v also lists the copies that are ok). Exit 1 when anything " +
@@ -176,9 +184,9 @@ export const checkCommand = Command.make("check", { ...checkOptions, paths }, (o
     )
   )
 
-const { delete: _noDelete, ...syncOptions } = options
+const { delete: _noDelete, allOrNothing: _noAllOrNothing, ...syncOptions } = options
 
-export const syncCommand = Command.make("sync", { ...syncOptions, paths }, (o) => run({ ...o, delete: false }, "sync")).pipe(
+export const syncCommand = Command.make("sync", { ...syncOptions, paths }, (o) => run({ ...o, delete: false, allOrNothing: false }, "sync")).pipe(
   Command.withDescription(
     "Like send, but a PATH that no longer exists here is deleted on the members (makuosan's sync). " +
       "Reports each deletion per host. Only the PATHs named are deleted, never anything below a -r scan. " +

@@ -35,7 +35,9 @@ export const SendRequest = Schema.TaggedStruct("Send", {
   rateMbit: Schema.NullOr(Schema.Number.pipe(Schema.positive())),
   timeoutMs: Schema.Int.pipe(Schema.positive()),
   /** A live display wants `Progress` events. */
-  progress: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  progress: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** `send --all-or-nothing`; absent from requests of CLIs before it. */
+  allOrNothing: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 export type SendRequest = typeof SendRequest.Type
 

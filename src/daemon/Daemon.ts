@@ -100,6 +100,7 @@ export const layer = (config: DaemonConfig) =>
         base: config.base,
         journalDir: config.journalDir,
         members: { ...Members.defaults(config.name, WIRE_VERSION), memberTimeout: config.memberTimeout },
+        mtu: config.mtu,
         receiver: {
           ...FileReceiver.receiverDefaults,
           readonly: config.readonly,

@@ -38,4 +38,6 @@ export interface DaemonConfig {
   readonly journalDir: string
   /** Native mode's key file, read at start; undefined: protocol v7 (unauthenticated). */
   readonly keyFile?: KeyFileSettings | undefined
+  /** Native mode: the path MTU every transaction datagram fits (checked with `budgetFor`); 1500 when absent. */
+  readonly mtu?: number | undefined
 }

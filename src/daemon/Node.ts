@@ -17,6 +17,7 @@ import * as SendEngine from "../transfer/send/SendEngine.js"
 import * as Jobs from "../transfer/Jobs.js"
 import * as Timers from "../transfer/Timers.js"
 import * as TxnMembers from "../transfer/txn/TxnMembers.js"
+import * as TxnSend from "../transfer/txn/TxnSend.js"
 import * as Router from "./Router.js"
 
 export interface NodeConfig {
@@ -25,18 +26,21 @@ export interface NodeConfig {
   readonly receiver: FileReceiver.ReceiverConfig
   /** Where a tree transaction's switch is journaled (outside the base); a private temp directory when undefined. */
   readonly journalDir?: string | undefined
+  /** Native mode's path MTU (`--mtu`); 1500 when absent. */
+  readonly mtu?: number | undefined
 }
 
 export const layer = (config: NodeConfig) =>
   Router.layer.pipe(
     Layer.provideMerge(Jobs.layer),
     Layer.provideMerge(SendEngine.layer),
+    Layer.provideMerge(TxnSend.layer(config.mtu)),
     Layer.provideMerge(FileReceiver.layer(config.receiver)),
     Layer.provideMerge(CheckReceiver.layer),
     Layer.provideMerge(DelReceiver.layer),
     Layer.provideMerge(DsyncReceiver.layer({ readonly: config.receiver.readonly, rounds: Jobs.roundTiming })),
     Layer.provideMerge(Sessions.layer),
-    Layer.provideMerge(TxnMembers.layer({ readonly: config.receiver.readonly, keepSetId: config.receiver.keepSetId, journalDir: config.journalDir })),
+    Layer.provideMerge(TxnMembers.layer({ readonly: config.receiver.readonly, keepSetId: config.receiver.keepSetId, journalDir: config.journalDir, mtu: config.mtu })),
     // above the file store: the sessions' temp files are discarded before the store closes its base
     Layer.provideMerge(ReceiveSessions.layer(config.receiver)),
     Layer.provideMerge(Acks.layer),

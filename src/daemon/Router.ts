@@ -15,6 +15,7 @@ import { type Endpoint, Peer } from "../net/Transport.js"
 import { type DataDatagram, type Inbound, type NativeReceived, type Received, type RequestHandler, type TransferReceived, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload } from "../protocol/message.js"
+import { isToSender, TxnSender } from "../transfer/txn/TxnSend.js"
 
 /** makuosan's reply to a request for a transfer it does not know (makuosan-v7.md §5.2.3, §5.3, §5.4). */
 export const unknownTransferReply = (opcode: number, nstate: number): number | undefined => {
@@ -30,6 +31,7 @@ export const layer = Layer.scopedDiscard(
     const receiver = yield* FileReceiver
     const acks = yield* Acks
     const txnMembers = yield* TxnMembers
+    const txn = yield* TxnSender
     const handlers: Record<number, RequestHandler> = {
       [Opcode.SEND]: receiver.handle,
       [Opcode.MD5]: (yield* CheckReceiver).handle,
@@ -46,8 +48,11 @@ export const layer = Layer.scopedDiscard(
     /** ACKs, DATA, and the requests of every transfer: handled at once, without an Effect (membership needs one). */
     const handleNow = (r: Received | DataDatagram | TransferReceived, now: number) => {
       if (r._tag === "Data") return receiver.data(r, now)
-      // a tree transaction's member-bound messages go to its member driver; the others count as unknown transfers
-      if (r._tag === "Transfer") return void (txnMembers.handle(r, now) || wire.refused("unknownTransfers"))
+      if (r._tag === "Transfer") {
+        // a member's answer goes to the transaction this daemon sends (one it no longer holds is dropped there); the
+        // rest to the member's driver, which answers Unknown (counted) for a transaction it does not hold
+        return isToSender(r.message) ? txn.reply(r.from.address, r.message) : void txnMembers.handle(r, now)
+      }
       if ((r.message.header.flags & Flag.ACK) !== 0) return void acks.route(r)
       if (!handlers[r.message.header.opcode]?.(r, now)) unknown(r)
     }

@@ -38,6 +38,11 @@ export interface SendJob {
   readonly timeout: Duration.Duration
   /** Report where the job stands every `PROGRESS_EVERY` (a live display asked for it). */
   readonly progress: boolean
+  /**
+   * `send --all-or-nothing` (a keyed daemon's transaction): a member that fails or is lost before the commit makes
+   * every member discard the job, instead of the others committing it.
+   */
+  readonly allOrNothing?: boolean
 }
 
 export const PROGRESS_EVERY = Duration.millis(250)

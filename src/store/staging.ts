@@ -21,6 +21,7 @@ import {
   type FileStoreShape,
   isRoot,
   nameOf,
+  type Parent,
   removeTree,
   StoreError,
   tempName,
@@ -88,6 +89,21 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const newDirs = new Map<string, string>()
   /** Where the new directories are recorded (`journal.recordTempDirectoryNow`), once there is one. */
   let record: string | undefined
+  /**
+   * The times of each existing directory a temp was made in, as they were before: making and removing a temp
+   * changes them, so a discarded transaction puts them back and leaves nothing here changed (by directory, with an
+   * entry of it to reopen it by).
+   */
+  const touched = new Map<string, { readonly place: string; readonly atime: number; readonly mtime: number }>()
+
+  /** Notes the times of the directory open as `parent` before the first temp is made in it. */
+  const touchNow = (parent: Parent) => {
+    const slash = parent.rel.lastIndexOf("/")
+    const dir = slash < 0 ? "." : parent.rel.slice(0, slash)
+    if (touched.has(dir)) return
+    const st = attemptNow("stage", dir, () => fs.fstatSync(parent.fd, { bigint: true }))
+    if (!(st instanceof StoreError)) touched.set(dir, { place: parent.rel, atime: Number(st.atimeNs) / 1e9, mtime: Number(st.mtimeNs) / 1e9 })
+  }
 
   /** The mode applied: setuid/setgid of a regular file only with `--keep-setid`. */
   const modeOf = (e: Entry) => (e.type === "file" && !options.keepSetId ? e.mode & ~SETID : e.mode) & 0o7777
@@ -121,6 +137,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const recorded = recordTempDirectoryNow(options.journalDir, record, store.base, parent.rel, temp)
       if (recorded instanceof StoreError) return recorded
       record = recorded
+      touchNow(parent)
       const made = attemptNow("stage", path, () => fs.mkdirSync(at(parent.fd, temp), { mode: 0o700 }))
       if (made instanceof StoreError) return made
       newDirs.set(parent.rel, temp)
@@ -232,6 +249,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     if (parent instanceof StoreError) return options.give(), parent
     try {
       const temp = tempName(parent.name)
+      if (!inside) touchNow(parent)
       const fd = attemptNow("create", entry.path, () => fs.openSync(at(parent.fd, temp), C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
       if (fd instanceof StoreError) return options.give(), fd
       Object.assign(s, { fd, place: parent.rel, temp, inside, hash: createHash("sha256"), hashed: 0 })
@@ -428,12 +446,19 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (s.temp !== undefined && !s.inside) remove(s.place!, s.temp, false)
     }
     for (const [path, temp] of newDirs) remove(path, temp, true)
+    for (const { place, atime, mtime } of touched.values()) {
+      const parent = store.openParentNow("discard", place, false)
+      if (parent instanceof StoreError) continue
+      attemptNow("discard", place, () => fs.futimesSync(parent.fd, atime, mtime))
+      closeQuietly(parent.fd)
+    }
     forget()
   }
 
   const forget = () => {
     staged.clear()
     newDirs.clear()
+    touched.clear()
     forgetRecordNow(record)
     record = undefined
   }

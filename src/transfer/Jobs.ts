@@ -13,7 +13,7 @@ import { FileStore, type LocalEntry } from "../store/FileStore.js"
 import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
-import { AmbiguousTarget, InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
+import { AllOrNothingUnavailable, AmbiguousTarget, InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat, S_IFDIR } from "./send/receiveMachine.js"
 import { MAX_WAIT_MS, type RoundContext, type RoundTiming, type Target } from "./engine/rounds.js"
 import { Sessions } from "./engine/Sessions.js"
@@ -31,6 +31,26 @@ import { BURST, End, type FileToSend, type RunningJob, SendEngine } from "./send
 import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
+import { TxnSender, type TxnView } from "./txn/TxnSend.js"
+import { fileOutcomes } from "./txn/txnReport.js"
+
+/**
+ * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its
+ * messages travel sealed) and does not carry a dry run, --delete, --checksum, sync or check yet; those run as
+ * protocol v7 transfers (sealed too on a keyed daemon).
+ */
+export const notTransactional = (job: SendJob, keyed: boolean): string | undefined =>
+  !keyed
+    ? "this daemon runs unkeyed (protocol v7): transactions need a keyed daemon (--key-file)"
+    : job.operation !== "send"
+    ? `${job.operation} does not run as a transaction yet`
+    : job.dryRun
+    ? "-n (dry run) does not run as a transaction yet"
+    : job.delete
+    ? "--delete does not run as a transaction yet"
+    : job.checksum
+    ? "--checksum does not run as a transaction yet"
+    : undefined
 
 export interface Activity {
   readonly active: ReadonlyArray<Progress>
@@ -108,6 +128,7 @@ export const make = Effect.gen(function*() {
   const engine = yield* SendEngine
   const sessions = yield* Sessions
   const checksumPass = yield* makeChecksumPass(tracked)
+  const txn = yield* TxnSender
   // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
 
@@ -137,6 +158,8 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const rels = yield* relativePaths(store.base, job.paths)
         if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new NothingToSend())
+        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined)
+        if (job.allOrNothing === true && oldPath !== undefined) return yield* Effect.fail(new AllOrNothingUnavailable({ reason: oldPath }))
         const initial = yield* resolveTargets(job)
         if (initial.length === 0) return yield* Effect.fail(new NoMembers())
         const started = yield* Clock.currentTimeMillis
@@ -349,6 +372,65 @@ export const make = Effect.gen(function*() {
             : running
         }, { bufferSize: "unbounded" })
 
+        /**
+         * A keyed daemon's send: the scan runs as one transaction; each file's outcome per host is known once every
+         * member has voted and the transaction committed or aborted.
+         */
+        const sendTransaction = Stream.asyncPush<SendEvent>((emit) => {
+          const items = walk(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
+          const next = () => {
+            for (let item = items.next(); item.done !== true; item = items.next()) {
+              const v = item.value
+              if (v._tag === "Missing") emit.single(sourceError(v.rel, NOT_FOUND))
+              else if (v._tag === "Problem") emit.single(sourceError(v.rel, v.message))
+              else if (v.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) emit.single(skippedDirectory(v.rel))
+              else return { rel: v.rel, entry: v.entry }
+            }
+            return undefined
+          }
+          let view: TxnView | undefined
+          // the live display: the entries in the manifest so far, the phase, the members it waits for
+          const progress = Effect.repeat(
+            Effect.sync(() => {
+              if (view === undefined) return
+              const p = view.progress()
+              emit.single({
+                _tag: "Progress",
+                files: 0,
+                bytes: 0,
+                foundFiles: p.entries,
+                foundBytes: 0,
+                scanning: p.phase === "manifest",
+                inFlight: [{ path: `(transaction: ${p.phase})`, blocks: 0, sent: 0, hosts: p.awaiting.map((t) => ({ host: t.host, state: "awaited" })) }]
+              })
+            }),
+            Schedule.spaced(PROGRESS_EVERY)
+          )
+          return Effect.gen(function*() {
+            if (job.progress) yield* Effect.forkScoped(progress)
+            // `status` shows the transaction as one transfer in flight, named by the paths sent
+            const result = yield* tracked(`(transaction) ${rels.length === 0 ? "." : rels.join(" ")}`, "send", () =>
+              txn.run({
+                targets: targetsNowSync(),
+                unicast,
+                allOrNothing: job.allOrNothing === true,
+                timeout: rounds.timeout,
+                pacer: context.pacer,
+                next,
+                problem: (rel, message) => emit.single(sourceError(rel, message)),
+                started: (v) => void (view = v)
+              }))
+            if (result.cancelled !== undefined) {
+              emit.single(sourceError(result.cancelled.path, `${result.cancelled.reason}: the transaction was aborted on every member`))
+            }
+            for (const f of fileOutcomes(result)) {
+              const e = account(f.path, f.hosts, f.size ?? 0)
+              if (e !== undefined) emit.single(e)
+            }
+            emit.end()
+          }).pipe(Effect.forkScoped)
+        }, { bufferSize: "unbounded" })
+
         const compareSkipped = checksum === undefined ? Stream.empty : checksum.compared.pipe(
           Stream.map(({ file, hosts }) => account(file.mstat.path, hosts, file.mstat.size)),
           Stream.filter((e): e is SendEvent => e !== undefined)
@@ -366,7 +448,13 @@ export const make = Effect.gen(function*() {
           Stream.filter((e): e is SendEvent => e !== undefined)
         )
 
-        const events = job.operation === "dsync" ? Stream.empty : job.operation === "check" ? checkAll : Stream.concat(sendAll, compareSkipped)
+        const events = job.operation === "dsync"
+          ? Stream.empty
+          : job.operation === "check"
+          ? checkAll
+          : oldPath === undefined
+          ? sendTransaction
+          : Stream.concat(sendAll, compareSkipped)
         const summary = Effect.map(Clock.currentTimeMillis, (now): SendEvent => ({
           _tag: "Summary",
           summary: { ...totals, hosts: initial.length, milliseconds: now - started }

@@ -51,4 +51,11 @@ export class NoMembers extends Data.TaggedError("NoMembers")<{}> {
   }
 }
 
-export type SendRefused = PathOutsideBase | InvalidPath | UnknownTarget | AmbiguousTarget | NothingToSend | NoMembers
+/** `--all-or-nothing` needs the send to run as one transaction, which this daemon or these options do not allow. */
+export class AllOrNothingUnavailable extends Data.TaggedError("AllOrNothingUnavailable")<{ readonly reason: string }> {
+  override get message() {
+    return `--all-or-nothing: ${this.reason}; nothing sent`
+  }
+}
+
+export type SendRefused = PathOutsideBase | InvalidPath | UnknownTarget | AmbiguousTarget | NothingToSend | NoMembers | AllOrNothingUnavailable

@@ -57,6 +57,7 @@ const transferCases = (dir: string): ReadonlyArray<Case> => {
     { option: "--checksum", commands: ["send", "sync"], forms: [["--checksum"], ["-c"]], request: { checksum: true } },
     { option: "--exclude", commands: transfers, forms: [["--exclude", "*.log"], ["--exclude=*.log"]], request: { excludes: ["*.log"] } },
     { option: "--exclude-from", commands: transfers, forms: [["--exclude-from", file], [`--exclude-from=${file}`]], request: { excludes: ["cache/"] } },
+    { option: "--all-or-nothing", commands: ["send"], forms: [["--all-or-nothing"]], request: { allOrNothing: true } },
     { option: "--parallel", commands: transfers, forms: [["--parallel", "3"], ["--parallel=3"]], request: { parallel: 3 } },
     { option: "--rate", commands: ["send", "sync"], forms: [["--rate", "2.5"], ["--rate=2.5"]], request: { rateMbit: 2.5 } },
     { option: "--timeout", commands: transfers, forms: [["--timeout", "5s"], ["--timeout=5s"]], request: { timeoutMs: 5000 } },
@@ -85,7 +86,7 @@ describe("the command line: every option of every command, in both forms, anywhe
         // every option the command declares is in the table (--control is in every run below)
         expect(longOptions(command)).toEqual([...cases.filter((c) => c.commands.includes(command)).map((c) => c.option), "--control"].sort())
       }
-      const plain = { paths: ["a"], recursive: false, dryRun: false, delete: false, checksum: false, targets: [], excludes: [], parallel: 32, reportSkipped: true, rateMbit: null, timeoutMs: 60_000, cwd: process.cwd() }
+      const plain = { paths: ["a"], recursive: false, dryRun: false, delete: false, checksum: false, targets: [], excludes: [], parallel: 32, reportSkipped: true, rateMbit: null, timeoutMs: 60_000, allOrNothing: false, cwd: process.cwd() }
       for (const c of cases) {
         for (const command of c.commands) {
           for (const form of c.forms) {
@@ -151,7 +152,8 @@ describe("the command line: every option of every command, in both forms, anywhe
         "--control-group": "65534", "--user": "65534", "--group": "65534", "--recv-buffer": "1000", "--send-buffer": "2000",
         "--readonly": undefined, "--max-sessions": "10", "--max-sessions-per-peer": "5", "--max-temp-files": "20",
         "--keep-setid": undefined, "--console": "tcp:127.0.0.1:5000", "--console-password-file": password,
-        "--console-no-password": undefined, "--key-file": key, "--log-level": "debug", "--journal-dir": join(dirname(dir), "journal")
+        "--console-no-password": undefined, "--key-file": key, "--mtu": "9000", "--log-level": "debug",
+        "--journal-dir": join(dirname(dir), "journal")
       }
       // what a setting needs beside it to pass the checks
       const console = ["--console", "tcp:127.0.0.1:5000"]

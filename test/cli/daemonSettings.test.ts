@@ -11,6 +11,7 @@ import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { toConfig } from "../../src/cli/daemonCommand.js"
 import { resolveDaemonSettings, settingRows } from "../../src/cli/daemonSettings.js"
 import { parseConfig } from "../../src/cli/configFile.js"
+import { MAX_MTU, MIN_MTU } from "../../src/protocol/native/budget.js"
 import { runCli as run } from "../support/runCli.js"
 
 type Flags = Parameters<typeof resolveDaemonSettings>[0]
@@ -76,6 +77,12 @@ describe("the daemon's settings table", () => {
           settings: resolveDaemonSettings(flags(), {}, file(`base = ${dir}\n# the port\nport = 70000`)),
           error: { _tag: "SettingRefused", setting: "port", origin: "file", where: `${CONF}:3` },
           message: `--port 70000: must be between 1 and 65535 (set in ${CONF}:3)`
+        },
+        // an MTU too small for the largest transaction message, or beyond the largest frame
+        {
+          settings: resolveDaemonSettings(flags({ base: Option.some(dir), mtu: Option.some(1000) }), {}, undefined),
+          error: { _tag: "SettingRefused", setting: "mtu", origin: "flag", where: "--mtu" },
+          message: `--mtu 1000: expected an integer from ${MIN_MTU} to ${MAX_MTU}`
         },
         // two settings checked together: the one refused is named, with its own origin
         {

@@ -150,18 +150,24 @@ describe("tree transaction staging", () => {
       expect(stageAll(staging, [good, bad, short], { good: "good", bad: "wrong", short: "twelve" })).toEqual([0, 5, 5])
     }))
 
-  it.scoped("a discard removes every temp, new directories with what is in them", () =>
+  it.scoped("a discard removes every temp, new directories with what is in them, and puts back the times of the directories they were made in", () =>
     Effect.gen(function*() {
       const { base, journal, staging, held } = yield* setup
       fs.writeFileSync(join(base, "keep"), "kept")
+      fs.mkdirSync(join(base, "old"))
+      fs.writeFileSync(join(base, "old/f"), "old")
+      for (const d of [base, join(base, "old")]) fs.utimesSync(d, 1_000_000_000, 1_000_000_000)
+      stageAll(staging, [file("old/f", "new")], { "old/f": "new" })
       stageAll(staging, [dir("n"), file("n/f", "x"), file("keep", "changed")], { "n/f": "x", keep: "changed" })
       // a file still being written holds a descriptor until the discard
       staging.lookupNow(file("half", "0123456789"))
       staging.writeNow(file("half", "0123456789"), 0, Buffer.from("01234"))
       staging.discardNow()
       expect(held()).toBe(0)
-      expect(names(base)).toEqual(["keep"])
+      expect(names(base)).toEqual(["keep", "old"])
       expect(fs.readFileSync(join(base, "keep"), "utf8")).toBe("kept")
+      expect(names(join(base, "old"))).toEqual(["f"])
+      for (const d of [base, join(base, "old")]) expect(fs.statSync(d).mtimeMs).toBe(1_000_000_000_000)
       expect(names(journal)).toEqual([])
     }))
 

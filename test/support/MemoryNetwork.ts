@@ -96,7 +96,8 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
             watchers.get(address)?.(bytes)
             const d: Datagram = { bytes: bytes.slice(), from: self.endpoint }
             if (to._tag === "Group") {
-              for (const node of nodes.values()) if (node !== self) deliver(node, d)
+              // each member's socket has its own copy, as from the kernel: a receiver may work on its bytes in place
+              for (const node of nodes.values()) if (node !== self) deliver(node, { ...d, bytes: d.bytes.slice() })
             } else {
               const node = nodes.get(to.address)
               if (node !== undefined && node !== self && to.port === port) deliver(node, d)

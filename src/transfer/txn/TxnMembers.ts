@@ -38,6 +38,8 @@ export interface TxnMembersConfig {
   readonly keepSetId: boolean
   /** Where switches are journaled (`--journal-dir`, outside the base); a private temp directory when undefined (tests). */
   readonly journalDir: string | undefined
+  /** `--mtu`, the same on every daemon: the sender's blocks are `budgetFor(mtu).block` bytes. 1500 when absent. */
+  readonly mtu?: number | undefined
 }
 
 interface TxnSession extends Slot {
@@ -69,11 +71,15 @@ const memberBound = new Set<string>(["Manifest", "Data", "Prepare", "Commit", "A
 
 const isToMember = (m: TransferReceived["message"]): m is ToMember => memberBound.has(m._tag)
 
-/** The blocks of the bundle stream at the default MTU: the sender's `budgetFor(DEFAULT_MTU).block`. */
-export const BLOCK = Either.getOrThrow(budgetFor(DEFAULT_MTU)).block
+/** The blocks of the bundle stream at `mtu` (checked with the daemon's settings): the sender's `budgetFor(mtu).block`. */
+const blockAt = (mtu: number) => Either.getOrThrow(budgetFor(mtu)).block
+
+/** The blocks at the default MTU. */
+export const BLOCK = blockAt(DEFAULT_MTU)
 
 export const make = (config: TxnMembersConfig) =>
   Effect.gen(function*() {
+    const block = config.mtu === undefined ? BLOCK : blockAt(config.mtu)
     const wire = yield* Wire
     const store = yield* FileStore
     const receive = yield* ReceiveSessions
@@ -134,7 +140,7 @@ export const make = (config: TxnMembersConfig) =>
       receive.admit("txn", policy, received.from, m.txn, now, `transaction ${m.txn}`, (slot) => {
         const session: TxnSession = {
           ...slot,
-          machine: Member.make(m.txn, BLOCK),
+          machine: Member.make(m.txn, block),
           staging: Staging.make(store, {
             keepSetId: config.keepSetId,
             journalDir,

@@ -93,6 +93,12 @@ export interface SenderSession {
   request: Request | undefined
   /** The bundle stream's datagram being filled. */
   readonly stream: Packing
+  /**
+   * `TransmitData` the driver has not reported `Sent` yet: the vote is asked for only once the data is out, so a
+   * paced driver's PREPARE never overtakes its data (members would report it all missing) and the members' silence
+   * is not counted while the sender itself is still sending.
+   */
+  unsent: number
   deadline: number
 }
 
@@ -102,6 +108,13 @@ export type Event =
   /** The driver's answer to `NextBatch`. */
   | { readonly _tag: "Batch"; readonly entries: ReadonlyArray<Entry>; readonly last: boolean }
   | { readonly _tag: "Reply"; readonly from: string; readonly message: ToSender }
+  /** The driver handed `count` `Data` datagrams of `TransmitData` actions to the network. */
+  | { readonly _tag: "Sent"; readonly count: number }
+  /**
+   * The driver cannot go on (a source file changed after it was hashed, or cannot be read): before the decision
+   * the transaction aborts everywhere; after it, nothing changes.
+   */
+  | { readonly _tag: "Cancel" }
 
 export type Action =
   | { readonly _tag: "Transmit"; readonly message: ToMember }
@@ -135,6 +148,7 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
   lastSeen: false,
   request: undefined,
   stream: { spans: [], bytes: 0 },
+  unsent: 0,
   deadline: Infinity
 })
 
@@ -173,14 +187,14 @@ const pack = (s: SenderSession, p: Packing, index: number, offset: number, lengt
   const { block, datagram } = s.config
   for (let at = offset; at < offset + length; at += block) {
     const piece = Math.min(block, offset + length - at)
-    if (p.bytes + piece + PIECE_OVERHEAD > datagram) flush(p, out)
+    if (p.bytes + piece + PIECE_OVERHEAD > datagram) flush(s, p, out)
     p.spans.push({ index, offset: at, length: piece })
     p.bytes += piece + PIECE_OVERHEAD
   }
 }
 
-const flush = (p: Packing, out: Out) => {
-  if (p.spans.length > 0) out.push({ _tag: "TransmitData", spans: p.spans })
+const flush = (s: SenderSession, p: Packing, out: Out) => {
+  if (p.spans.length > 0) (s.unsent++, out.push({ _tag: "TransmitData", spans: p.spans }))
   p.spans = []
   p.bytes = 0
 }
@@ -195,7 +209,7 @@ const completeBatch = (s: SenderSession, b: Batch, now: number, out: Out) => {
   b.entries.forEach((e, i) => {
     if (hasBit(b.needs, i) && e.type === "file" && e.size > 0) pack(s, s.stream, b.first + i, 0, e.size, out)
   })
-  if (s.batches.size === 0) flush(s.stream, out)
+  if (s.batches.size === 0) flush(s, s.stream, out)
   fill(s, now, out)
 }
 
@@ -206,7 +220,7 @@ const fill = (s: SenderSession, now: number, out: Out) => {
     if (!s.asking && s.batches.size < s.config.window) (s.asking = true), out.push({ _tag: "NextBatch" })
     return
   }
-  if (s.batches.size > 0) return
+  if (s.batches.size > 0 || s.unsent > 0) return
   s.phase = "voting"
   round(s, { _tag: "Prepare", txn: s.txn, batches: s.batchCount }, now, out)
 }
@@ -226,9 +240,15 @@ const roundComplete = (s: SenderSession, now: number, out: Out) => {
   }
 }
 
-/** Every live member has voted: commit only if none failed (all or nothing, a member lost has aborted already). */
+/**
+ * Every live member has voted. Those that voted PREPARED switch, and a member that voted FAILED discards on the
+ * same COMMIT (it never switches part of a job): makuosan's rule, nobody waits for a member that cannot take the
+ * job. With all or nothing one FAILED vote aborts everywhere (a member lost has aborted already); with no PREPARED
+ * vote there is nothing to commit.
+ */
 const decide = (s: SenderSession, now: number, out: Out) => {
-  if ([...s.members.values()].some((m) => m.vote === "failed")) return abort(s, now, out)
+  const votes = [...s.members.values()].map((m) => m.vote)
+  if (!votes.includes("prepared") || (s.config.allOrNothing && votes.includes("failed"))) return abort(s, now, out)
   s.phase = "committing"
   round(s, { _tag: "Commit", txn: s.txn }, now, out)
 }
@@ -307,7 +327,7 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
       if (s.phase !== "voting" || m.vote !== undefined) return
       const repair: Packing = { spans: [], bytes: 0 }
       for (const span of message.spans) (pack(s, repair, span.index, span.offset, span.length, out), (m.missed += Math.ceil(span.length / s.config.block)))
-      return flush(repair, out)
+      return flush(s, repair, out)
     }
     case "Busy":
       return
@@ -389,6 +409,13 @@ export const step = ((s, event, out, now) => {
       break
     case "Expired":
       if (now >= s.deadline) onExpired(s, now, out)
+      break
+    case "Sent":
+      s.unsent = Math.max(0, s.unsent - event.count)
+      fill(s, now, out)
+      break
+    case "Cancel":
+      if (s.phase === "manifest" || s.phase === "voting") abort(s, now, out)
       break
     default:
       return event satisfies never

@@ -18,9 +18,15 @@ const [A, B] = targets.map((t) => t.address) as [string, string]
 const config = (allOrNothing = false): Sender.Config => ({ window: 2, block: 1000, datagram: 1400, allOrNothing, delete: false, maxWait: 400, timeout: 1000, rtt: makeRttEstimator() })
 const file = (i: number, size: number): Entry => ({ path: `f${i}`, type: "file", size, mode: 0o644, uid: 0, gid: 0, mtime: { sec: 0, nsec: 0 } })
 
+/** Steps the events; every `Data` the machine asks for is sent at once (`Sent`), as an unpaced driver would. */
 const run = (s: Sender.SenderSession, now: number, ...events: Array<Sender.Event>) => {
   const out: Array<Sender.Action> = []
-  for (const e of events) Sender.step(s, e, out, now)
+  for (const e of events) {
+    const before = out.length
+    Sender.step(s, e, out, now)
+    const data = out.slice(before).filter((a) => a._tag === "TransmitData").length
+    if (data > 0) Sender.step(s, { _tag: "Sent", count: data }, out, now)
+  }
   return out
 }
 const reply = (from: string, message: ToSender): Sender.Event => ({ _tag: "Reply", from, message })
@@ -106,13 +112,29 @@ describe("txn sender machine", () => {
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "failed", errno: 28 }, { outcome: "committed", errno: 0 }] })
   })
 
-  it("aborts everywhere on a FAILED vote; a member that voted PREPARED is reported aborted", () => {
+  it("a FAILED vote: the members that voted PREPARED commit, the failed one discards on the same COMMIT", () => {
     const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
+    const out = run(s, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 13 }], count: 1 }))
+    expect(show(out)).toContain("Commit")
+    const done = run(s, 2, reply(A, { _tag: "Committed", txn: TXN, errno: 0 }), reply(B, { _tag: "Aborted", txn: TXN }))
+    expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "committed" }, { outcome: "failed", failures: [{ index: 0, errno: 13 }], failedCount: 1 }] })
+  })
+
+  it("all or nothing: a FAILED vote aborts everywhere; a member that voted PREPARED is reported aborted", () => {
+    const s = Sender.make(TXN, targets, config(true), 0)
     run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
     const out = run(s, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 13 }], count: 1 }))
     expect(show(out)).toContain("Abort")
     const done = run(s, 2, reply(A, { _tag: "Aborted", txn: TXN }), reply(B, { _tag: "Aborted", txn: TXN }))
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "failed", failures: [{ index: 0, errno: 13 }], failedCount: 1 }] })
+  })
+
+  it("every member voted FAILED: nothing to commit, aborted", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
+    const failed = { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 13 }], count: 1 } as const
+    expect(show(run(s, 1, reply(A, failed), reply(B, failed)))).toContain("Abort")
   })
 
   it("all or nothing: a member lost before COMMIT (here it restarted: Unknown) aborts everywhere at once", () => {
@@ -123,5 +145,36 @@ describe("txn sender machine", () => {
     // the manifest is over: a batch the driver still brings is not sent
     expect(show(run(s, 2, { _tag: "Batch", entries: [file(1, 10)], last: true }))).toEqual([])
     expect(run(s, 3, reply(A, { _tag: "Aborted", txn: TXN })).at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "lost" }] })
+  })
+
+  it("asks for the vote only once the driver has sent every Data (a paced driver): PREPARE never overtakes the data", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    const out: Array<Sender.Action> = []
+    for (const e of [{ _tag: "Start" }, { _tag: "Batch", entries: [file(0, 2500)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0))] as const) {
+      Sender.step(s, e, out, 0)
+    }
+    expect(show(out).filter((a) => a !== "NextBatch" && !a.startsWith("Deadline"))).toEqual(["Manifest 0", "Data 0@0+1000", "Data 0@1000+1000", "Data 0@2000+500"])
+    // nobody owes an answer while the driver sends: no deadline, no member counted silent
+    expect(s.deadline).toBe(Infinity)
+    const step = (e: Sender.Event) => {
+      const o: Array<Sender.Action> = []
+      Sender.step(s, e, o, 5000)
+      return show(o)
+    }
+    expect(step({ _tag: "Sent", count: 2 })).toEqual([])
+    expect(step({ _tag: "Sent", count: 1 })).toEqual(["Prepare", "Deadline 5020"])
+  })
+
+  it("Cancel (a source changed) aborts everywhere before the decision, and changes nothing after it", () => {
+    const before = Sender.make(TXN, targets, config(), 0)
+    run(before, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0)))
+    expect(show(run(before, 1, { _tag: "Cancel" }))).toEqual(["Abort", "Deadline 21"])
+    expect(run(before, 2, reply(A, { _tag: "Aborted", txn: TXN }), reply(B, { _tag: "Aborted", txn: TXN })).at(-1))
+      .toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "aborted" }] })
+    const after = Sender.make(TXN, targets, config(), 0)
+    run(after, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
+    run(after, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
+    expect(after.phase).toBe("committing")
+    expect(show(run(after, 2, { _tag: "Cancel" }))).toEqual([])
   })
 })

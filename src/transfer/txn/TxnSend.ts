@@ -1,0 +1,401 @@
+/**
+ * The sender's driver of a native tree transaction (docs/transactions.md): one `senderMachine` per job, fed with
+ * the scan's entries in manifest batches (`fillBatch`), each file hashed when its batch is formed; the members'
+ * answers come from the router (`reply`, by transaction id); its deadline is one timer of the daemon's `Timers`.
+ *
+ * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram): they
+ * are queued as spans (the full blocks of one entry in a row as one run, so a big file costs one queue item, not
+ * one per block) and a pump reads and sends one datagram at a time at the pacer's rate, reporting each `Sent`
+ * to the machine, which asks for the vote only once everything is out. At most one datagram's bytes are in
+ * memory. Every read is checked against the version the file was hashed as (size, mtime and ctime of the open
+ * descriptor): a file changed since is never committed, the transaction is cancelled naming it.
+ */
+import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
+import { type Destination, Group, Peer } from "../../net/Transport.js"
+import { Wire } from "../../net/Wire.js"
+import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
+import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
+import { yieldToEventLoop } from "../../yieldToEventLoop.js"
+import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rounds.js"
+import { Sessions } from "../engine/Sessions.js"
+import type { Pacer } from "../pacer.js"
+import { changedSince } from "../send/sourceVersion.js"
+import { Timers } from "../Timers.js"
+import type { Entry, Piece, Span, ToMember, ToSender, TxnId } from "./messages.js"
+import { hasBit } from "./messages.js"
+import * as Machine from "./senderMachine.js"
+import { prepare, type SourceEntry } from "./sourceEntry.js"
+
+/** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
+export const WINDOW = 8
+/** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
+const TURN_BYTES = 64 * 1024
+
+export interface TxnSendJob {
+  readonly targets: ReadonlyArray<Target>
+  /** Each member by unicast (`-t`) instead of the group. */
+  readonly unicast: boolean
+  readonly allOrNothing: boolean
+  /** Silence (ms) after which a member owing an answer is lost. */
+  readonly timeout: number
+  readonly pacer: Pacer
+  /** The scan's next entry to send; undefined once the scan is over (its problems are the caller's to report). */
+  readonly next: () => { readonly rel: string; readonly entry: LocalEntry } | undefined
+  /** An entry that cannot be sent (unreadable, changed while hashed, a kind not sent): not in the manifest. */
+  readonly problem: (rel: string, message: string) => void
+  /** Called once the transaction is under way, with a view of it (the progress line, the test's memory check). */
+  readonly started?: (view: TxnView) => void
+}
+
+/** An entry of the manifest, with the members that asked for its contents. */
+export interface SentEntry {
+  readonly entry: Entry
+  /** Addresses of the members whose `Needs` named it. */
+  readonly needers: ReadonlyArray<string>
+}
+
+export interface TxnResult {
+  readonly entries: ReadonlyArray<SentEntry>
+  /** One outcome per target; empty when the manifest was empty (no transaction). */
+  readonly members: ReadonlyArray<Machine.MemberOutcome>
+  /** The source file whose change (or read failure) cancelled the transaction. */
+  readonly cancelled: { readonly path: string; readonly reason: string } | undefined
+}
+
+export interface TxnView {
+  readonly progress: () => Machine.Progress
+  /** What the pump holds now: queue items, the bytes they name, and the bytes read into memory (one datagram). */
+  readonly held: () => { readonly items: number; readonly queuedBytes: number; readonly bufferBytes: number }
+}
+
+/** What the driver needs of the daemon: injected, so that tests run it on a simulated network. */
+export interface TxnDeps {
+  readonly store: FileStoreShape
+  /** What one datagram carries at the daemon's MTU. */
+  readonly budget: Budget
+  readonly send: (to: Destination, message: ToMember) => void
+  readonly now: () => number
+  readonly after: (ms: number, f: () => void) => () => void
+  readonly rtt: RttEstimator
+  readonly nextTxn: () => TxnId
+}
+
+export interface TxnSenderShape {
+  /** Runs the job as one transaction; interrupted, it aborts the transaction (one `Abort` to the members). */
+  readonly run: (job: TxnSendJob) => Effect.Effect<TxnResult>
+  /** A member's answer, from the router. */
+  readonly reply: (from: string, message: ToSender) => void
+}
+
+const toSenderTags: ReadonlySet<string> = new Set<ToSender["_tag"]>(["Needs", "Missing", "Busy", "Prepared", "Failed", "Committed", "Aborted", "Unknown"])
+/** A member's answer to a transaction's sender (the rest goes to members). */
+export const isToSender = (m: ToMember | ToSender): m is ToSender => toSenderTags.has(m._tag)
+
+export class TxnSender extends Context.Tag("makuo/TxnSender")<TxnSender, TxnSenderShape>() {}
+
+/** Full blocks of one entry in a row (one `Data` each), or the spans of one `Data`. */
+type Item = { index: number; offset: number; end: number } | { readonly spans: ReadonlyArray<Span> }
+
+/** Wakes one waiting fiber, or the next that waits. */
+const makeSignal = () => {
+  let resume: (() => void) | undefined
+  let pending = false
+  return {
+    notify: () => {
+      if (resume === undefined) return void (pending = true)
+      const r = resume
+      resume = undefined
+      r()
+    },
+    wait: Effect.async<void>((cb) => {
+      if (pending) return void ((pending = false), cb(Effect.void))
+      resume = () => cb(Effect.void)
+      return Effect.sync(() => void (resume = undefined))
+    })
+  }
+}
+
+export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
+  const running = new Map<TxnId, (from: string, message: ToSender) => void>()
+
+  const run = (job: TxnSendJob): Effect.Effect<TxnResult> =>
+    Effect.suspend(() => {
+      const txn = deps.nextTxn()
+      const { block } = deps.budget
+      /** Every entry of the manifest so far, for the report at the end (~300 bytes each). */
+      const records: Array<SourceEntry & { needers: Array<string> }> = []
+      /** The first entry of each batch. */
+      const firsts: Array<number> = []
+      const done = Deferred.unsafeMake<TxnResult>(FiberId.none)
+      let s: Machine.SenderSession | undefined
+      let cancelled: TxnResult["cancelled"]
+      let cancelTimer: (() => void) | undefined
+      const wanted = makeSignal()
+      const dataReady = makeSignal()
+      const queue: Array<Item> = []
+      const buffer = new Uint8Array(deps.budget.pieces)
+      let open: { readonly index: number; readonly reader: Reader } | undefined
+
+      const closeReader = () => {
+        open?.reader.closeNow()
+        open = undefined
+      }
+
+      const finish = (members: ReadonlyArray<Machine.MemberOutcome>) => {
+        cancelTimer?.()
+        queue.length = 0
+        closeReader()
+        running.delete(txn)
+        Deferred.unsafeDone(done, Exit.succeed({ entries: records.map(({ entry, needers }) => ({ entry, needers })), members, cancelled }))
+      }
+
+      const destinations = (): ReadonlyArray<Destination> =>
+        !job.unicast || s === undefined ? [Group] : [...s.members.values()].filter((m) => !m.lost).map((m) => Peer(m.target))
+
+      const transmit = (message: ToMember) => {
+        for (const to of destinations()) deps.send(to, message)
+      }
+
+      const enqueue = (spans: ReadonlyArray<Span>) => {
+        const only = spans.length === 1 ? spans[0]! : undefined
+        if (only !== undefined && only.length === block) {
+          const last = queue.at(-1)
+          if (last !== undefined && "end" in last && last.index === only.index && last.end === only.offset) last.end += block
+          else queue.push({ index: only.index, offset: only.offset, end: only.offset + block })
+        } else queue.push({ spans })
+        dataReady.notify()
+      }
+
+      /** The machine's next `Expired` at `at`: a timer that rings early (whole milliseconds) waits again. */
+      const arm = (at: number) => {
+        cancelTimer?.()
+        cancelTimer = deps.after(Math.max(0, Math.ceil(at - deps.now())), () => (deps.now() >= at ? apply({ _tag: "Expired" }) : arm(at)))
+      }
+
+      const apply = (event: Machine.Event) => {
+        if (s === undefined || s.phase === "done") return
+        const out: Array<Machine.Action> = []
+        Machine.step(s, event, out, deps.now())
+        for (const a of out) {
+          switch (a._tag) {
+            case "Transmit":
+              transmit(a.message)
+              break
+            case "TransmitData":
+              enqueue(a.spans)
+              break
+            case "NextBatch":
+              wanted.notify()
+              break
+            case "Deadline":
+              arm(a.at)
+              break
+            case "Finished":
+              finish(a.members)
+              break
+            default:
+              a satisfies never
+          }
+        }
+      }
+
+      /** Stops sending data and aborts: the source at `path` is not what the members would check it against. */
+      const cancel = (path: string, reason: string) => {
+        cancelled ??= { path, reason }
+        queue.length = 0
+        closeReader()
+        apply({ _tag: "Cancel" })
+      }
+
+      /** Per member, the blocks it reported missing in the pacer's current epoch. */
+      const missed = new Map<string, { readonly epoch: number; readonly blocks: number }>()
+      /** Blocks a member never received are loss: beyond what random loss explains, the pacer slows down. */
+      const lossOf = (from: string, spans: ReadonlyArray<Span>) => {
+        const epoch = job.pacer.epoch()
+        const before = missed.get(from)
+        const blocks = (before?.epoch === epoch ? before.blocks : 0) + spans.reduce((n, sp) => n + Math.ceil(sp.length / block), 0)
+        missed.set(from, { epoch, blocks })
+        job.pacer.loss(epoch, blocks)
+      }
+
+      const reply = (from: string, message: ToSender) => {
+        if (s === undefined) return
+        if (message._tag === "Missing" && s.members.has(from)) lossOf(from, message.spans)
+        const first = message._tag === "Needs" ? firsts[message.batch] : undefined
+        if (message._tag === "Needs" && first !== undefined && s.members.has(from)) {
+          const n = (firsts[message.batch + 1] ?? records.length) - first
+          for (let i = 0; i < n; i++) {
+            const r = records[first + i]!
+            if (hasBit(message.bitmap, i) && !r.needers.includes(from)) r.needers.push(from)
+          }
+        }
+        apply({ _tag: "Reply", from, message })
+      }
+
+      // == the manifest: entries prepared (files hashed) one batch ahead of what the machine asks for
+
+      const pending: Array<SourceEntry> = []
+      let scanned = false
+      /** More is prepared than one manifest batch carries: the batch is known. */
+      const full = () => pending.length > 0 && fillBatch(pending.map((p) => p.entry), 0, deps.budget) < pending.length
+      const formBatch = Effect.gen(function*() {
+        while (!scanned && !full()) {
+          const item = job.next()
+          if (item === undefined) {
+            scanned = true
+            break
+          }
+          const p = yield* prepare(deps.store, item.rel, item.entry)
+          if ("problem" in p) job.problem(item.rel, p.problem)
+          else pending.push(p)
+        }
+        const n = pending.length === 0 ? 0 : fillBatch(pending.map((p) => p.entry), 0, deps.budget)
+        const batch = pending.splice(0, n)
+        return { batch, last: scanned && pending.length === 0 }
+      })
+
+      const producer = Effect.gen(function*() {
+        while (true) {
+          const { batch, last } = yield* formBatch
+          if (s === undefined) {
+            // nothing to send: no transaction at all
+            if (batch.length === 0) return finish([])
+            s = Machine.make(txn, job.targets, {
+              window: WINDOW,
+              block,
+              datagram: deps.budget.pieces,
+              allOrNothing: job.allOrNothing,
+              delete: false,
+              maxWait: MAX_WAIT_MS,
+              timeout: job.timeout,
+              rtt: deps.rtt
+            }, deps.now())
+            running.set(txn, reply)
+            job.started?.({ progress: () => Machine.progress(s!), held })
+            apply({ _tag: "Start" })
+          }
+          yield* wanted.wait
+          if (s.phase !== "manifest") return
+          firsts.push(records.length)
+          for (const p of batch) records.push({ ...p, needers: [] })
+          apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
+          if (last) return
+        }
+      })
+
+      // == the data: one datagram at a time, read from the version that was hashed
+
+      const nextSpans = (): ReadonlyArray<Span> => {
+        const head = queue[0]!
+        if ("spans" in head) return (queue.shift(), head.spans)
+        const span = { index: head.index, offset: head.offset, length: block }
+        head.offset += block
+        if (head.offset >= head.end) queue.shift()
+        return [span]
+      }
+
+      /** Reads the spans into the buffer; the pieces, or the file at fault and why. */
+      const read = (spans: ReadonlyArray<Span>): Array<Piece> | { readonly path: string; readonly reason: string } => {
+        const pieces: Array<Piece> = []
+        let at = 0
+        for (const span of spans) {
+          const r = records[span.index]
+          if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${span.index}`, reason: "no contents to send" }
+          const path = r.entry.path
+          if (open?.index !== span.index) {
+            closeReader()
+            const reader = deps.store.openReaderNow(path, r.file.identity)
+            if (reader instanceof StoreError) return { path, reason: reader.message }
+            open = { index: span.index, reader }
+          }
+          const into = buffer.subarray(at, at + span.length)
+          const n = open.reader.readvNow(span.offset, [into])
+          if (n instanceof StoreError) return { path, reason: n.message }
+          const now = open.reader.versionNow()
+          if (now instanceof StoreError) return { path, reason: now.message }
+          const changed = n !== span.length ? `read ${n} bytes at ${span.offset}, expected ${span.length}` : changedSince(r.file.version, now)
+          if (changed !== undefined) return { path, reason: `changed after it was hashed: ${changed}` }
+          pieces.push({ index: span.index, offset: span.offset, bytes: into })
+          at += span.length
+        }
+        return pieces
+      }
+
+      const pump = Effect.gen(function*() {
+        let sinceTurn = 0
+        while (true) {
+          if (queue.length === 0) {
+            sinceTurn = 0
+            yield* dataReady.wait
+            continue
+          }
+          const spans = nextSpans()
+          const pieces = read(spans)
+          if (!Array.isArray(pieces)) {
+            cancel(pieces.path, pieces.reason)
+            continue
+          }
+          transmit({ _tag: "Data", txn, pieces })
+          apply({ _tag: "Sent", count: 1 })
+          const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
+          const wait = job.pacer.take(bytes, deps.now())
+          sinceTurn += bytes
+          if (wait > 0) (sinceTurn = 0), yield* Effect.sleep(Duration.millis(wait))
+          else if (sinceTurn >= TURN_BYTES) (sinceTurn = 0), yield* yieldToEventLoop
+        }
+      })
+
+      const held = () => ({
+        items: queue.length,
+        queuedBytes: queue.reduce((sum, q) => sum + ("spans" in q ? q.spans.reduce((t, p) => t + p.length, 0) : q.end - q.offset), 0),
+        bufferBytes: buffer.length
+      })
+
+      return Effect.scoped(Effect.gen(function*() {
+        yield* Effect.forkScoped(producer)
+        yield* Effect.forkScoped(pump)
+        return yield* Deferred.await(done)
+      })).pipe(
+        // broken off (the client went away): the members hear ABORT once; those that miss it discard at their timeout
+        Effect.onInterrupt(() =>
+          Effect.sync(() => {
+            if (s !== undefined && s.phase !== "done") {
+              apply({ _tag: "Cancel" })
+              cancelTimer?.()
+            }
+            queue.length = 0
+            closeReader()
+            running.delete(txn)
+          })
+        )
+      )
+    })
+
+  return {
+    run,
+    reply: (from, message) => running.get(message.txn)?.(from, message)
+  }
+}
+
+export const make = (mtu: number = DEFAULT_MTU) => Effect.gen(function*() {
+  const budget = budgetFor(mtu)
+  if (Either.isLeft(budget)) return yield* Effect.dieMessage(`--mtu ${budget.left}`)
+  const wire = yield* Wire
+  const store = yield* FileStore
+  const timers = yield* Timers
+  const sessions = yield* Sessions
+  const seal = wire.sendNativeNow
+  return TxnSender.of(makeDriver({
+    store,
+    budget: budget.right,
+    send: (to, message) => void seal?.(to, message),
+    now: sessions.now,
+    after: timers.after,
+    rtt: sessions.rtt,
+    // request ids start at random and never repeat within a run: unique per sender epoch, below 2^53
+    nextTxn: () => wire.nextReqIdNow() as number as TxnId
+  }))
+})
+
+/** `mtu` was checked with the daemon's settings (`--mtu`). */
+export const layer = (mtu?: number) => Layer.effect(TxnSender, make(mtu))

@@ -1,0 +1,290 @@
+/**
+ * The sender's driver of a tree transaction on a real source tree, against members that follow the member machine
+ * exactly (`memberMachine.ts`), their trees in memory; every message goes through the codec and must fit one
+ * datagram at the default MTU, and arrives on a later turn of the event loop, as from a socket.
+ * - a tree is committed on every member, each taking only what it lacks (a FIFO reported, not sent); the outcomes
+ *   per file and host;
+ * - a member failing to stage an entry aborts everywhere, reported with its errno;
+ * - a file changed after it was hashed is never committed: the sender cancels, naming it;
+ * - a lost member: the others commit, or with --all-or-nothing all abort;
+ * - a 50 MiB file goes out paced, one datagram in memory at a time, and is asked for the vote only once sent;
+ * - blocks reported missing slow the pacer down; a send broken off aborts on the members.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Fiber } from "effect"
+import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
+import type { Destination } from "../../../src/net/Transport.js"
+import { decodeAny, encodeAny } from "../../../src/protocol/native/codec.js"
+import { budgetFor } from "../../../src/protocol/native/budget.js"
+import { makeExclude } from "../../../src/store/exclude.js"
+import * as FileStore from "../../../src/store/FileStore.js"
+import { walk } from "../../../src/store/scan.js"
+import { makeRttEstimator } from "../../../src/transfer/engine/rounds.js"
+import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
+import type { ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
+import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
+import { fileOutcomes } from "../../../src/transfer/txn/txnReport.js"
+import { type FakeMember, fakeMember, type Held, receive } from "../../support/txnMember.js"
+
+const EACCES = 13
+const budget = Either.getOrThrow(budgetFor())
+
+const member = (i: number, tree?: Map<string, Held>, failing?: ReadonlyArray<string>) => fakeMember(i, tree, failing)
+
+/** A message as a socket would deliver it: encoded, within one datagram, decoded on a later turn. */
+const through = <M extends ToMember | ToSender>(m: M, deliver: (m: M) => void) => {
+  const encoded = Either.getOrThrow(encodeAny(m))
+  expect(encoded.body.length).toBeLessThanOrEqual(budget.body)
+  setImmediate(() => deliver(Either.getOrThrow(decodeAny(encoded.type, encoded.body)) as M))
+}
+
+/** The members' side over a socket-like delivery (`through`). */
+const makeMembers = (members: ReadonlyArray<FakeMember>, toSender: (from: string, m: ToSender) => void) =>
+  (to: Destination, message: ToMember) => {
+    for (const m of members) {
+      if (m.silent || (to._tag === "Peer" && to.address !== m.target.address)) continue
+      const io = { block: budget.block, reply: (r: ToSender) => through(r, (msg) => toSender(m.target.address, msg)), later: setImmediate }
+      through(message, (msg) => receive(m, msg, io))
+    }
+  }
+
+interface Options {
+  readonly allOrNothing?: boolean
+  readonly timeout?: number
+  /** Sees every message the sender sends, before the members do. */
+  readonly watch?: (message: ToMember, view: TxnView | undefined) => void
+  /** Drops what it says (a lossy network). */
+  readonly drop?: (message: ToMember) => boolean
+  readonly pacer?: Pacer
+}
+
+/** Runs a send of the whole base to `members` with the driver. */
+const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options = {}) =>
+  Effect.gen(function*() {
+    const store = yield* FileStore.make(base)
+    let view: TxnView | undefined
+    let txn = 100
+    let driver: ReturnType<typeof makeDriver> | undefined
+    const toMembers = makeMembers(members, (from, m) => driver!.reply(from, m))
+    driver = makeDriver({
+      store,
+      budget,
+      send: (to, message) => {
+        options.watch?.(message, view)
+        if (options.drop?.(message) !== true) toMembers(to, message)
+      },
+      now: () => performance.now(),
+      after: (ms, f) => {
+        const t = setTimeout(f, ms)
+        return () => clearTimeout(t)
+      },
+      rtt: makeRttEstimator(),
+      nextTxn: () => txn++ as TxnId
+    })
+    const items = walk(store, { paths: [], recursive: true, exclude: makeExclude(base, []) })
+    const problems: Array<string> = []
+    const job: TxnSendJob = {
+      targets: members.map((m) => m.target),
+      unicast: false,
+      allOrNothing: options.allOrNothing ?? false,
+      timeout: options.timeout ?? 5_000,
+      pacer: options.pacer ?? makePacer(undefined),
+      next: () => {
+        for (let i = items.next(); i.done !== true; i = items.next()) if (i.value._tag === "Entry") return { rel: i.value.rel, entry: i.value.entry }
+        return undefined
+      },
+      problem: (rel, message) => void problems.push(`${rel}: ${message}`),
+      started: (v) => void (view = v)
+    }
+    const result: TxnResult = yield* driver.run(job)
+    return { result, problems }
+  })
+
+/** A source tree: a directory, files of several blocks, one byte and none, a symlink. */
+const sourceTree = (base: string) => {
+  fs.mkdirSync(join(base, "a"))
+  fs.writeFileSync(join(base, "a/big"), Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff))
+  fs.writeFileSync(join(base, "a/one"), "x")
+  fs.writeFileSync(join(base, "empty"), "")
+  fs.symlinkSync("one", join(base, "a/link"))
+}
+
+/** What a member holds of `rel` once it has our version. */
+const ours = (base: string, rel: string): Held => {
+  const st = fs.lstatSync(join(base, rel), { bigint: true })
+  const type = st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "file"
+  return {
+    type,
+    mtime: type === "file" || type === "directory" || type === "symlink" ? mtimeOf(st.mtimeNs) : { sec: 0, nsec: 0 },
+    mode: Number(st.mode),
+    contents: type === "file" ? new Uint8Array(fs.readFileSync(join(base, rel))) : new Uint8Array(0),
+    ...(type === "symlink" ? { target: fs.readlinkSync(join(base, rel)) } : {})
+  }
+}
+
+const PATHS = ["a", "a/big", "a/link", "a/one", "empty"]
+const outcomesOf = (result: TxnResult) => new Map(fileOutcomes(result).map((f) => [f.path, f.hosts.map((h) => h.outcome)]))
+
+describe("txn sender driver against members following the member machine", () => {
+  it.live("commits the tree on every member, each taking only the contents it lacks; outcomes per file and host", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      // a FIFO is reported, not sent (nor opened: that would block)
+      execFileSync("mkfifo", [join(base, "a/pipe")])
+      // h3 has a/one as we do: it asks for nothing of it
+      const members = [member(2), member(3, new Map([["a/one", ours(base, "a/one")]]))]
+      const { result, problems } = yield* send(base, members)
+      expect(problems).toEqual(["a/pipe: skipped: not a regular file, directory or symlink"])
+      expect(result.cancelled).toBeUndefined()
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      expect(result.entries.map((e) => e.entry.path).sort()).toEqual(PATHS)
+      for (const m of members) {
+        expect(m.switches).toBe(1)
+        for (const rel of PATHS) expect(m.tree.get(rel)).toEqual(ours(base, rel))
+      }
+      const outcomes = outcomesOf(result)
+      expect(outcomes.get("a/big")).toEqual(["updated", "updated"])
+      expect(outcomes.get("a/one")).toEqual(["updated", "skipped"])
+      // only contents are asked for: an entry of metadata alone counts as skipped
+      expect(outcomes.get("a/link")).toEqual(["skipped", "skipped"])
+      // an entry's full uid/gid and nanosecond mtime
+      const big = result.entries.find((e) => e.entry.path === "a/big")!.entry
+      const st = fs.statSync(join(base, "a/big"), { bigint: true })
+      expect([big.uid, big.gid, big.mtime]).toEqual([Number(st.uid), Number(st.gid), mtimeOf(st.mtimeNs)])
+    })))
+
+  it.live("a member failing to stage an entry keeps its old tree (its entry failed with the errno) while the other commits; all or nothing: neither changes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const members = [member(2, new Map(), ["a/big"]), member(3)]
+      const { result } = yield* send(base, members)
+      expect(result.members.map((m) => m.outcome)).toEqual(["failed", "committed"])
+      expect(members.map((m) => m.switches)).toEqual([0, 1])
+      expect(members[0]!.tree.size).toBe(0)
+      const big = fileOutcomes(result).find((f) => f.path === "a/big")!
+      expect(big.hosts[0]).toMatchObject({ outcome: "failed", errno: EACCES })
+      expect(big.hosts[1]).toMatchObject({ outcome: "updated" })
+
+      const again = [member(2, new Map(), ["a/big"]), member(3)]
+      const all = (yield* send(base, again, { allOrNothing: true })).result
+      expect(all.members.map((m) => m.outcome)).toEqual(["failed", "aborted"])
+      expect(again.map((m) => m.switches)).toEqual([0, 0])
+      expect(again.map((m) => m.tree.size)).toEqual([0, 0])
+      const bigAll = fileOutcomes(all).find((f) => f.path === "a/big")!
+      expect(bigAll.hosts[1]).toMatchObject({ outcome: "failed", detail: "not committed: the transaction aborted (h2 could not stage it)" })
+    })))
+
+  it.live("a file changed after it was hashed is never committed: the sender cancels the transaction naming it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      // an old mtime, so that rewriting it now changes its times whatever the clock's granularity
+      fs.utimesSync(join(base, "a/big"), 1_000_000_000, 1_000_000_000)
+      const members = [member(2), member(3)]
+      let rewritten = false
+      const { result } = yield* send(base, members, {
+        watch: (m) => {
+          // hashed already (its manifest is out), not read yet: same size, other contents
+          if (m._tag === "Manifest" && !rewritten) (rewritten = true), fs.writeFileSync(join(base, "a/big"), new Uint8Array(5000).fill(1))
+        }
+      })
+      expect(rewritten).toBe(true)
+      expect(result.cancelled).toMatchObject({ path: "a/big" })
+      expect(result.cancelled!.reason).toMatch(/changed after it was hashed/)
+      expect(result.members.map((m) => m.outcome)).toEqual(["aborted", "aborted"])
+      expect(members.map((m) => m.switches)).toEqual([0, 0])
+      expect(outcomesOf(result).get("a/big")).toEqual(["failed", "failed"])
+    })))
+
+  it.live("a member lost: the others commit; with --all-or-nothing every member aborts", () =>
+    Effect.scoped(Effect.gen(function*() {
+      for (const allOrNothing of [false, true]) {
+        const base = join(yield* tempDir, "base")
+        fs.mkdirSync(base)
+        sourceTree(base)
+        const members = [member(2), member(3)]
+        members[1]!.silent = true
+        const { result } = yield* send(base, members, { allOrNothing, timeout: 300 })
+        expect(result.members.map((m) => m.outcome)).toEqual(allOrNothing ? ["aborted", "lost"] : ["committed", "lost"])
+        expect(members[0]!.switches).toBe(allOrNothing ? 0 : 1)
+        expect(outcomesOf(result).get("a/big")).toEqual(allOrNothing ? ["failed", "lost"] : ["updated", "lost"])
+      }
+    })))
+
+  it.live("a 50 MiB file is paced out one datagram at a time: the queue holds one run of spans, not the file", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      const size = 50 * 1024 * 1024
+      const contents = new Uint8Array(size)
+      for (let i = 0; i < size; i += 4096) contents[i] = (i / 4096) & 0xff
+      fs.writeFileSync(join(base, "huge"), contents)
+      const members = [member(2)]
+      const most = { items: 0, buffer: 0, data: 0, queued: 0 }
+      let prepareAfter = -1
+      const { result } = yield* send(base, members, {
+        watch: (m, view) => {
+          if (m._tag === "Data") most.data++
+          if (m._tag === "Prepare" && prepareAfter < 0) prepareAfter = most.data
+          if (view === undefined) return
+          const held = view.held()
+          most.items = Math.max(most.items, held.items)
+          most.buffer = Math.max(most.buffer, held.bufferBytes)
+          most.queued = Math.max(most.queued, held.queuedBytes)
+        }
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
+      expect(Buffer.from(members[0]!.tree.get("huge")!.contents).equals(contents)).toBe(true)
+      const datagrams = Math.ceil(size / budget.block)
+      expect(most.data).toBe(datagrams)
+      // the vote was asked for once every block had gone out: nothing was reported missing
+      expect(prepareAfter).toBe(datagrams)
+      expect(result.members[0]!.missed).toBe(0)
+      // the whole file was queued as spans (one run), its bytes read one datagram at a time
+      expect(most.queued).toBeGreaterThan(size / 2)
+      expect(most.items).toBeLessThanOrEqual(2)
+      expect(most.buffer).toBe(budget.pieces)
+    })), 60_000)
+
+  it.live("blocks reported missing beyond random loss slow the pacer down; the repair completes the transaction", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      fs.writeFileSync(join(base, "f"), new Uint8Array(2 * 1024 * 1024).fill(9))
+      const members = [member(2)]
+      const pacer = makePacer(undefined)
+      const start = pacer.rate()
+      let data = 0
+      // the first pass of the data loses every other datagram (a member's full buffer): its NAK is congestion
+      const datagrams = Math.ceil(2 * 1024 * 1024 / budget.block)
+      const { result } = yield* send(base, members, { pacer, drop: (m) => m._tag === "Data" && data++ < datagrams && data % 2 === 0 })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
+      expect(result.members[0]!.missed).toBeGreaterThan(0)
+      expect(pacer.epoch()).toBeGreaterThan(0)
+      expect(pacer.rate()).toBeLessThan(start)
+    })))
+
+  it.live("a send broken off (the client went away) aborts the transaction: the members hear ABORT and discard", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const members = [member(2), member(3)]
+      // h3 never answers: the transaction waits for it
+      members[1]!.silent = true
+      const sent: Array<string> = []
+      let resumeAt: (() => void) | undefined
+      const prepared = Effect.async<void>((resume) => void (resumeAt = () => resume(Effect.void)))
+      const fiber = yield* Effect.fork(send(base, members, { watch: (m) => void (sent.push(m._tag), m._tag === "Manifest" && resumeAt?.()) }))
+      yield* prepared
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      expect(sent.at(-1)).toBe("Abort")
+      yield* Effect.sleep("50 millis")
+      expect(members[0]!.session?.state).toBe("aborted")
+      expect(members[0]!.switches).toBe(0)
+    })))
+})

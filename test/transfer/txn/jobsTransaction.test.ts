@@ -1,0 +1,84 @@
+/**
+ * `makuo send` on a keyed daemon runs as one transaction, end to end in one process: the real Jobs, router, wire
+ * and secure transport of the sender on the in-memory network, its members answering sealed through their own
+ * secure transports, each a member machine over a tree in memory (`test/support/txnMember.ts`). What the client
+ * gets: the files per host, source errors, the summary; `-n` keeps the v7 path.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Context, Duration, Effect, Either, Layer, Runtime, Stream } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { sendJob, type SendEvent } from "../../../src/domain/job.js"
+import * as Members from "../../../src/members/Members.js"
+import { Peer } from "../../../src/net/Transport.js"
+import * as Wire from "../../../src/net/Wire.js"
+import { budgetFor } from "../../../src/protocol/native/budget.js"
+import * as SecureTransport from "../../../src/secure/SecureTransport.js"
+import { isToSender } from "../../../src/transfer/txn/TxnSend.js"
+import { generateKey, ringOf } from "../../secure/support.js"
+import { advance, driveClock, hostsSeenBy, settle, startNode } from "../../support/cluster.js"
+import * as MemoryNetwork from "../../support/MemoryNetwork.js"
+import { type FakeMember, fakeMember, receive } from "../../support/txnMember.js"
+
+const block = Either.getOrThrow(budgetFor()).block
+
+/** A keyed member on the network whose transactions are `fake`'s: membership as a daemon's, transactions by the machine. */
+const startMember = (net: MemoryNetwork.MemoryNetwork, fake: FakeMember, ring: ReturnType<typeof ringOf>) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Members.layer(Members.defaults(fake.target.host, "test")).pipe(
+      Layer.provideMerge(Wire.layer),
+      Layer.provide(SecureTransport.layer({ path: "(in memory)", ring, runAsUid: undefined }).pipe(Layer.provide(net.transport(fake.target.address))))
+    ))
+    const wire = Context.get(context, Wire.Wire)
+    const members = Context.get(context, Members.Members)
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        wire.consume((batch) => {
+          for (const r of batch) {
+            members.touch(r.from.address, Date.now())
+            if (r._tag === "Native") runFork(members.observe(r))
+            else if (r._tag === "Transfer" && !isToSender(r.message)) {
+              receive(fake, r.message, { block, reply: (m) => void wire.sendNativeNow!(Peer(r.from), m), later: (f) => f() })
+            }
+          }
+        })
+      ),
+      () => Effect.sync(() => wire.consume(undefined))
+    )
+  })
+
+const collect = (s: Stream.Stream<SendEvent, unknown>) => Effect.map(Stream.runCollect(s), Chunk.toReadonlyArray)
+
+describe("send on a keyed daemon: one transaction", () => {
+  it.scoped("the files per host (updated, skipped), a FIFO reported, the summary; -n keeps the v7 path", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 11 })
+      const ring = ringOf(generateKey())
+      const a = yield* startNode(net, "10.0.2.1", { keys: ring })
+      const fakes = [fakeMember(2, new Map(), [], "10.0.2"), fakeMember(3, new Map(), [], "10.0.2")]
+      for (const f of fakes) yield* startMember(net, f, ring)
+      yield* advance("1 second")
+      expect(yield* hostsSeenBy(a)).toEqual(["h2", "h3"])
+      fs.mkdirSync(join(a.base, "d"))
+      fs.writeFileSync(join(a.base, "d/f"), "contents")
+      execFileSync("mkfifo", [join(a.base, "d/pipe")])
+      yield* settle
+
+      const events = yield* driveClock(collect(a.jobs.run(sendJob({ paths: ["d"], recursive: true, operation: "send" }))), "10 millis", "20 seconds")
+      expect(events).toMatchObject([
+        { _tag: "SourceError", path: "d/pipe", message: "skipped: not a regular file, directory or symlink" },
+        { _tag: "File", path: "d/f", size: 8, hosts: [{ host: "h2", outcome: "updated" }, { host: "h3", outcome: "updated" }] },
+        { _tag: "File", path: "d", hosts: [{ host: "h2", outcome: "skipped" }, { host: "h3", outcome: "skipped" }] },
+        { _tag: "Summary", summary: { files: 2, bytes: 8, updated: 2, skipped: 2, failed: 0, lost: 0, sourceErrors: 1 } }
+      ])
+      for (const f of fakes) expect(Buffer.from(f.tree.get("d/f")!.contents).toString()).toBe("contents")
+
+      // -n is no transaction: the v7 path answers (these members do not serve v7 transfers: they never answer)
+      const before = fakes.map((f) => f.session?.txn)
+      const dry = yield* driveClock(collect(a.jobs.run(sendJob({ paths: ["d/f"], operation: "send", dryRun: true, timeout: Duration.seconds(2) }))), "50 millis", "60 seconds")
+      expect(dry.filter((e) => e._tag === "File").flatMap((e) => (e._tag === "File" ? e.hosts.map((h) => h.outcome) : []))).toEqual(["lost", "lost"])
+      expect(fakes.map((f) => f.session?.txn)).toEqual(before)
+    }))
+})
