@@ -9,7 +9,9 @@
  * per second, blocks retransmitted, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
  * receiver (also per GiB for big files, per file for the many-file workloads), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
- * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory. Per row set, the largest
+ * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory; for a fresh tree the
+ * switch spread: from the first to the last file put in place on any receiver (ctimes), how long a mix was
+ * served. Per row set, the largest
  * daemon's resident set idle after start, idle after the transfers and at peak, against the targets (<= 60 MiB idle,
  * <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * `--key` runs each row set in protocol v7 and in native mode (sealed, a send as one tree transaction), labelled
@@ -227,6 +229,35 @@ interface Row {
   readonly rsyncAllAtOnceRatio: number | undefined
   /** UFTP's seconds over makuo's. */
   readonly uftpRatio: number | undefined
+  /**
+   * Seconds between the first and the last file put in place on any receiver (their ctimes: a rename sets it), for
+   * a fresh tree: how long the cluster served a mix of the old and the new release.
+   */
+  readonly switchSpreadSeconds: number | undefined
+}
+
+/** The earliest and the latest ctime (ms) of the regular files under `dir`. */
+const ctimeRange = (dir: string): { min: number; max: number } => {
+  const range = { min: Infinity, max: -Infinity }
+  const visit = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, e.name)
+      if (e.isDirectory()) visit(path)
+      else if (e.isFile()) {
+        const t = fs.lstatSync(path).ctimeMs
+        range.min = Math.min(range.min, t)
+        range.max = Math.max(range.max, t)
+      }
+    }
+  }
+  visit(dir)
+  return range
+}
+
+/** How long the receivers' files of `dir` took to be put in place, all receivers together, in seconds. */
+const switchSpread = (c: Cluster, dir: string): number => {
+  const ranges = c.receivers.map((r) => ctimeRange(join(r.base, dir)))
+  return (Math.max(...ranges.map((r) => r.max)) - Math.min(...ranges.map((r) => r.min))) / 1000
 }
 
 const counters = (c: Cluster) =>
@@ -251,6 +282,8 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
     if (r.code !== 0) return yield* Effect.fail(`send -r ${w.dir} exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`)
     const summary = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { files: number; bytes: number; milliseconds: number }
     const after = { sender: usage(c.sender.pid()), receivers: c.receivers.map((x) => usage(x.pid())), counters: yield* counters(c) }
+    // before rsync and uftp write the same files again
+    const switchSpreadSeconds = w.fresh ? switchSpread(c, w.dir) : undefined
     const seconds = summary.milliseconds / 1000
     const peers = c.peers
     const rsync = peers?.rsync === undefined ? undefined : {
@@ -286,7 +319,8 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
       ofBatchedCeiling: w.big && ceiling?.native !== undefined ? mbPerSecond / ceiling.native.mbPerSecond : undefined,
       rsyncSequentialRatio: rsync?.sequential === undefined ? undefined : rsync.sequential / seconds,
       rsyncAllAtOnceRatio: rsync === undefined ? undefined : rsync.allAtOnce / seconds,
-      uftpRatio: uftp === undefined ? undefined : uftp / seconds
+      uftpRatio: uftp === undefined ? undefined : uftp / seconds,
+      switchSpreadSeconds
     } satisfies Row
   })
 
@@ -304,7 +338,8 @@ const printRow = (r: Row) =>
       `${f(r.senderPeakMiB, 0)} ${f(r.receiverPeakMiB, 0)}  ` +
       `${r.io.padEnd(8)} ${ratio(r.ofCeiling === undefined ? undefined : r.ofCeiling * 100, "%")}` +
       `${ratio(r.ofBatchedCeiling === undefined ? undefined : r.ofBatchedCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}` +
-      `${ratio(r.rsyncAllAtOnceRatio, "x")}${ratio(r.uftpRatio, "x")}`
+      `${ratio(r.rsyncAllAtOnceRatio, "x")}${ratio(r.uftpRatio, "x")}` +
+      `${r.switchSpreadSeconds === undefined ? "" : f(r.switchSpreadSeconds, 3)}`
   )
 
 const verify = (c: Cluster) =>
@@ -346,7 +381,7 @@ const bench = Effect.gen(function*() {
   for (const scenario of unavailable === undefined ? scenarios : scenarios.filter((s) => s.key === "cpu")) {
     yield* Console.log(`\n== ${unavailable === undefined ? scenario.name : "loopback"}`)
     yield* Console.log(
-      ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU s/GiB|µs/file snd MiB rcv MiB  io       of dgram  of batched rsync 1by1 rsync all  uftp`
+      ` K loss  workload               seconds  rate               dgram/s  retx % ACK/MiB snd CPU rcv CPU s/GiB|µs/file snd MiB rcv MiB  io       of dgram  of batched rsync 1by1 rsync all  uftp  spread s`
     )
     for (const k of receiverCounts) {
       for (const [loss, mode] of (unavailable === undefined ? lossPercents : [0]).flatMap((l) => modes.map((m) => [l, m] as const))) {
@@ -396,7 +431,8 @@ const bench = Effect.gen(function*() {
     }
   }
   yield* Console.log(`\nwhere: ${where}; every receiver verified identical to the sender after each row set`)
-  yield* Console.log(`ratios: "of dgram" / "of batched" = makuo goodput / raw node:dgram / raw native goodput; "rsync", "uftp" = their seconds / makuo's (above 1: makuo is faster)`)
+  yield* Console.log(`ratios: "of dgram" / "of batched" = makuo goodput / raw node:dgram / raw native goodput; "rsync", "uftp" = their seconds / makuo's (above 1: makuo is faster); ` +
+    `"spread" = seconds from the first to the last file put in place on any receiver (a fresh tree; target for 2000 files: <= 0.1 s)`)
   const out = join("bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`)
   fs.mkdirSync(join("bench", "results"), { recursive: true })
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, memory, rows }, null, 2) + "\n")
