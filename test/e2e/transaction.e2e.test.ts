@@ -4,7 +4,7 @@
  * old tree whole while the others switch; with --all-or-nothing no member changes anything.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { type Daemon, eventually, freePort, makuo, memberNames, startDaemon, tempDir } from "../../scripts/lib/loopbackCluster.js"
@@ -30,12 +30,18 @@ const keyedCluster = Effect.gen(function*() {
   const port = yield* freePort(loopback)
   const keyFile = join(dir, "cluster.key")
   fs.writeFileSync(keyFile, formatKeyLine(generateKey()) + "\n", { mode: 0o600 })
-  const daemons = yield* Effect.forEach([1, 2, 3], (i) =>
-    startDaemon(dir, i, port, ["--key-file", keyFile, "--member-timeout", "20s", "--journal-dir", join(dir, `journal${i}`)]))
+  const start = (i: number) => startDaemon(dir, i, port, ["--key-file", keyFile, "--member-timeout", "20s", "--journal-dir", join(dir, `journal${i}`)])
+  const daemons = yield* Effect.forEach([1, 2, 3], start)
   const all = Effect.map(Effect.forEach(daemons, memberNames), (ls) => ls.every((l) => l.length === 2))
   expect(yield* eventually(all, "5 seconds"), daemons[0]!.log()).toBe(true)
-  return daemons as unknown as readonly [Daemon, Daemon, Daemon]
+  return { daemons: daemons as unknown as readonly [Daemon, Daemon, Daemon], start }
 })
+
+/** The phases of the transactions `d` is a member of (`status`). */
+const phases = (d: Daemon) =>
+  Effect.map(makuo(["status", "--json", "--control", d.control]), (r) =>
+    r.code !== 0 ? [] : (JSON.parse(r.stdout) as { incoming: ReadonlyArray<{ path: string; phase?: string }> }).incoming
+      .filter((i) => i.path.startsWith("transaction ")).map((i) => i.phase))
 
 /** A release: nested new directories, small files, one file of several MiB, a symlink. */
 const writeRelease = (base: string, version: string) => {
@@ -50,7 +56,7 @@ const writeRelease = (base: string, version: string) => {
 describe("a send in native mode is one transaction", () => {
   it.scopedLive("send -r: every member holds the new tree, nothing else; a member that cannot take an entry keeps its old tree whole; --all-or-nothing changes nobody", () =>
     Effect.gen(function*() {
-      const [h1, h2, h3] = yield* keyedCluster
+      const [h1, h2, h3] = (yield* keyedCluster).daemons
       writeRelease(h1.base, "one")
       const first = yield* makuo(["send", "-r", "--json", "app", "--control", h1.control], 60_000)
       expect(first.code, first.stdout.slice(-2000) + first.stderr).toBe(0)
@@ -82,5 +88,27 @@ describe("a send in native mode is one transaction", () => {
       expect(differences(describeTree(join(h1.base, "app")), describeTree(join(h2.base, "app")))).toEqual([])
       expect(differences(describeTree(join(h3.base, "app")), h3Aside)).toEqual([])
       expect(tempFiles(describeTree(join(h3.base, "app")))).toEqual([])
+    }), 120_000)
+
+  it.scopedLive("a member killed in the middle of a transaction: the others switch, it is reported lost; restarted, it holds no part of the job and no temp", () =>
+    Effect.gen(function*() {
+      const { daemons: [h1, h2, h3], start } = yield* keyedCluster
+      writeRelease(h1.base, "one")
+      // h2 paused: the transaction waits for its answers while h3 holds it (its new directories staged)
+      h2.process.kill("SIGSTOP")
+      const sending = yield* Effect.fork(makuo(["send", "-r", "--json", "--timeout", "6s", "app", "--control", h1.control], 60_000))
+      const holding = yield* eventually(Effect.map(phases(h3), (p) => p.length > 0), "5 seconds")
+      expect(holding, h3.log()).toBe(true)
+      h3.process.kill("SIGKILL")
+      h2.process.kill("SIGCONT")
+      const sent = yield* Fiber.join(sending)
+      expect(sent.code, sent.stdout.slice(-2000)).toBe(1)
+      const outcomes = eventsOf(sent.stdout).filter((e) => e.event === "outcome")
+      expect(outcomes.filter((e) => e.host === "h3").every((e) => e.outcome === "lost")).toBe(true)
+      expect([...new Set(outcomes.filter((e) => e.host === "h2").map((e) => e.outcome))].sort()).toEqual(["skipped", "updated"])
+      expect(differences(describeTree(join(h1.base, "app")), describeTree(join(h2.base, "app")))).toEqual([])
+      // restarted: whatever it had staged (a temp directory beside app) is removed, nothing else is there
+      const again = yield* start(3)
+      expect(yield* eventually(Effect.sync(() => fs.readdirSync(again.base).length === 0), "10 seconds"), again.log() + fs.readdirSync(again.base).join()).toBe(true)
     }), 120_000)
 })
