@@ -59,6 +59,8 @@ export interface SendTransfer extends Rounds.Rounds<SendContext> {
   /** The MARK sent during DATA whose answers are awaited, if any. */
   probe: Probe | undefined
   lastProbeAt: number
+  /** How long a probe's answers are awaited before it is given up: twice the last one's, within bounds. */
+  probeWait: number
   /** Every block is sent; the MARK round waits for the probe's last answers (or its timeout). */
   awaitingProbe: boolean
   source: SourceProblem | undefined
@@ -71,10 +73,13 @@ export interface SendTransfer extends Rounds.Rounds<SendContext> {
  * Protocol v7 tells a sender nothing during DATA but NAKs, and those only once a member has lost blocks. So
  * while new blocks go out, a MARK goes with them now and then (at most every `PROBE_MS`, one at a time, never
  * with repairs pending): a member answers it once it has taken everything sent before it, naming what it has
- * lost so far (its ranges up to the probe's `next`; beyond it lies what was not sent yet). Each answer is a point
- * of that member's progress for the pacer: how fast it takes the stream, and how long it queued — before it
- * overflows. A member that answered a MARK no longer NAKs (makuosan's "lick" mode: it keeps every block it is
- * still missing, new ones included), so the probes also carry its losses from then on.
+ * lost so far. A member that answered a MARK no longer NAKs (makuosan's "lick" mode: it keeps every block it is
+ * still missing, new ones included), so the probes carry its losses from then on, and its answer tells how far it
+ * has got by itself: each new block that arrives leaves the last range, which runs from the first new block not
+ * received yet to the end of the file (what was not sent yet); the ranges below it are lost. Each answer is a
+ * point of that member's progress for the pacer: how fast it takes the stream, and how long it queued — before it
+ * overflows. An answer that comes after its probe was given up still says how far the member had got then, but
+ * only the awaited ones are repaired (the others' ranges may be repaired already).
  */
 interface Probe {
   /** The pacer's position and the time when it was sent. */
@@ -87,8 +92,11 @@ interface Probe {
 }
 
 const PROBE_MS = 10
-/** A probe whose answers are this late is given up (a datagram lost): the next one may go. */
-const PROBE_TIMEOUT_MS = 1_000
+/** Bounds of the wait for a probe's answers, after which it is given up (a datagram lost) and the next one may go. */
+const PROBE_WAIT_MIN_MS = 50
+const PROBE_WAIT_MAX_MS = 1_000
+/** Ranges in one MARK answer at most (makuosan's bound): a longer list is cut, its last range is not the tail. */
+const RANGES_PER_REPLY = 128
 
 /** Why the source's blocks were not all sent: it could not be read, or changed while it was read. */
 export type SourceProblem = { readonly _tag: "Unreadable" | "Changed"; readonly detail: string }
@@ -141,6 +149,7 @@ export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: Readonl
     markPosition: 0,
     probe: undefined,
     lastProbeAt: Number.NEGATIVE_INFINITY,
+    probeWait: PROBE_WAIT_MAX_MS / 5,
     awaitingProbe: false,
     source: undefined,
     verifying: false,
@@ -261,37 +270,50 @@ const onAck = (t: SendTransfer, now: number, e: Extract<Event, { _tag: "Ack" }>,
 
 /**
  * A NAK's first range is the gap the member has just found: its end is the new block that has just arrived
- * (makuosan members append older ranges after it). Where that block went in the pacer's stream is how far the
- * member has got.
+ * (makuosan members append older ranges after it).
  */
-const nak = (t: SendTransfer, from: string, [low, high]: BlockRange, now: number) => {
+const nak = (t: SendTransfer, from: string, [low, high]: BlockRange, now: number) => reached(t, from, high, high - low, now)
+
+/** The member has received new block `block` just now, and reports `lost` blocks lost: a point for the pacer. */
+const reached = (t: SendTransfer, from: string, block: number, lost: number, now: number) => {
   const { sends } = t
-  if (high >= t.next || sends.length === 0 || high < sends[0]!.block) return
+  if (block >= t.next || sends.length === 0 || block < sends[0]!.block) return
   let lo = 0
   let hi = sends.length - 1
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1
-    if (sends[mid]!.block <= high) lo = mid
+    if (sends[mid]!.block <= block) lo = mid
     else hi = mid - 1
   }
   const burst = sends[lo]!
-  const position = burst.position + (high - burst.block + 1) * DATA_SEGMENT
-  t.context.pacer.delivered(from, { position, sentAt: burst.at, lost: Math.max(0, high - low) * DATA_SEGMENT }, now)
+  const position = burst.position + (block - burst.block + 1) * DATA_SEGMENT
+  t.context.pacer.delivered(from, { position, sentAt: burst.at, lost: Math.max(0, lost) * DATA_SEGMENT }, now)
 }
 
-/** A member's answer to the probe: its losses are repaired, how far it has got goes to the pacer. */
+/** A member's answer to a probe: its losses are repaired, how far it has got goes to the pacer. */
 const probed = (t: SendTransfer, peer: Peer, ranges: ReadonlyArray<BlockRange>, now: number, out: Array<Action>) => {
   const probe = t.probe
-  // a duplicate, or a late answer to a probe given up: its ranges may be repaired already
-  if (probe === undefined || !probe.waiting.delete(peer)) return
+  // not awaited: a duplicate, or a late answer to a probe given up
+  const awaited = probe !== undefined && probe.waiting.delete(peer)
+  const last = ranges.at(-1)
+  // the first new block not received yet: the last range's start; none when it is cut, every one sent when no
+  // range runs to the end
+  const first = last !== undefined && last[1] >= t.blocks ? last[0] : ranges.length < RANGES_PER_REPLY ? t.next : undefined
+  const below = Math.min(first ?? probe?.next ?? 0, probe?.next ?? t.next, t.blocks)
   let missed = 0
   for (const [low, high] of ranges) {
-    const end = Math.min(high, probe.next, t.blocks)
-    if (low < end) (t.pending.add(low, end, t.blocks)), (missed += end - low)
+    const end = Math.min(high, below)
+    if (low >= end) continue
+    missed += end - low
+    if (awaited) t.pending.add(low, end, t.blocks)
   }
-  peer.missed += missed
-  t.context.pacer.delivered(peer.target.address, { position: probe.position, sentAt: probe.at, lost: missed * DATA_SEGMENT }, now)
-  if (probe.waiting.size === 0) probeDone(t, out)
+  if (awaited) peer.missed += missed
+  if (first !== undefined && first > 0) reached(t, peer.target.address, first - 1, missed, now)
+  else if (awaited) t.context.pacer.delivered(peer.target.address, { position: probe!.position, sentAt: probe!.at, lost: missed * DATA_SEGMENT }, now)
+  if (awaited && probe!.waiting.size === 0) {
+    t.probeWait = Math.min(PROBE_WAIT_MAX_MS, Math.max(PROBE_WAIT_MIN_MS, 2 * (now - probe!.at)))
+    probeDone(t, out)
+  }
 }
 
 const probeDone = (t: SendTransfer, out: Array<Action>) => {
@@ -305,7 +327,7 @@ const probeDone = (t: SendTransfer, out: Array<Action>) => {
 /** Sends a probe when one is due: new blocks are going out, no repair is pending, none is awaited. */
 const probe = (t: SendTransfer, now: number, out: Array<Action>) => {
   if (t.lick || t.next === 0 || t.next >= t.blocks || !t.pending.isEmpty || now - t.lastProbeAt < PROBE_MS) return
-  if (t.probe !== undefined && now - t.probe.at < PROBE_TIMEOUT_MS) return
+  if (t.probe !== undefined && now - t.probe.at < t.probeWait) return
   const waiting = new Set([...t.peers.values()].filter((p) => !p.lost && p.state === RecvState.OPEN))
   if (waiting.size === 0) return
   t.probe = { position: t.context.pacer.sent(), at: now, next: t.next, waiting }
@@ -341,9 +363,9 @@ const onRoom = (t: SendTransfer, now: number, out: Array<Action>) => {
   }
   if (count === 0) {
     // an answer to the probe would pass for an answer to the round: it waits for them
-    if (t.probe !== undefined && now - t.probe.at < PROBE_TIMEOUT_MS) {
+    if (t.probe !== undefined && now - t.probe.at < t.probeWait) {
       t.awaitingProbe = true
-      return Rounds.pause(t, t.probe.at + PROBE_TIMEOUT_MS, out)
+      return Rounds.pause(t, t.probe.at + t.probeWait, out)
     }
     t.probe = undefined
     t.markRounds++
