@@ -1,7 +1,8 @@
 /**
  * The sending side of one SEND transfer (makuosan-v7.md §5.2.2) as a state machine without I/O: STAT → OPEN → DATA → MARK
  * (until no member reports a missing range) → CLOSE → LAST; BREAK when the source cannot be read, changed while
- * it was read (asked before CLOSE, which makes the members commit) or the job is cancelled. Each request but DATA is a round: sent, then sent again after a wait that starts at the round-trip
+ * it was read (asked before CLOSE, which makes the members commit) or the job is cancelled. Each request but DATA (and the
+ * MARKs sent during DATA as probes for the pacer, see `Probe`) is a round: sent, then sent again after a wait that starts at the round-trip
  * estimate and doubles up to `maxWait`, until every member it waits for has answered; a member silent for
  * `timeout` is lost for this transfer only (never evicted from the group: no eviction storm, makuosan-v7.md E12).
  *
@@ -13,6 +14,7 @@
  */
 import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
 import { describeErrno } from "../../protocol/errno.js"
+import { DATA_SEGMENT } from "../../protocol/dataLayout.js"
 import { type BlockRange, emptyPayload, type ReqId } from "../../protocol/message.js"
 import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
 import type { Machine } from "../engine/machine.js"
@@ -46,15 +48,55 @@ export interface SendTransfer extends Rounds.Rounds<SendContext> {
   readonly chosen: Array<number>
   /** DATA datagrams sent, repairs included. */
   sent: number
-  /** The pacer's epoch this transfer last sent in, its first new block in it, whether repairs went out in it. */
-  readonly rateEpoch: { seen: number; start: number; repairing: boolean }
-  /** Blocks each member lost in the pacer's current epoch: congestion is one member losing more than chance. */
-  readonly lostInEpoch: Map<Peer, { epoch: number; blocks: number }>
+  /**
+   * Where the new blocks went in the pacer's stream: per burst, its first new block, that block's position
+   * (`Pacer.sent` when it was sent) and time. A NAK is sent when the block after its gap arrives, so it tells the
+   * pacer how far the member has got (new blocks go out in order: a search by block finds the burst).
+   */
+  readonly sends: Array<{ readonly block: number; readonly position: number; readonly at: number }>
+  /** The pacer's position when the current MARK round began: a member's answer says it has got that far. */
+  markPosition: number
+  /** The MARK sent during DATA whose answers are awaited, if any. */
+  probe: Probe | undefined
+  lastProbeAt: number
+  /** How long a probe's answers are awaited before it is given up: twice the last one's, within bounds. */
+  probeWait: number
+  /** Every block is sent; the MARK round waits for the probe's last answers (or its timeout). */
+  awaitingProbe: boolean
   source: SourceProblem | undefined
   /** Every block has reached every member; the engine is asked whether the source stayed one version. */
   verifying: boolean
   done: boolean
 }
+
+/**
+ * Protocol v7 tells a sender nothing during DATA but NAKs, and those only once a member has lost blocks. So
+ * while new blocks go out, a MARK goes with them now and then (at most every `PROBE_MS`, one at a time, never
+ * with repairs pending): a member answers it once it has taken everything sent before it, naming what it has
+ * lost so far. A member that answered a MARK no longer NAKs (makuosan's "lick" mode: it keeps every block it is
+ * still missing, new ones included), so the probes carry its losses from then on, and its answer tells how far it
+ * has got by itself: each new block that arrives leaves the last range, which runs from the first new block not
+ * received yet to the end of the file (what was not sent yet); the ranges below it are lost. Each answer is a
+ * point of that member's progress for the pacer: how fast it takes the stream, and how long it queued — before it
+ * overflows. An answer that comes after its probe was given up still says how far the member had got then, but
+ * only the awaited ones are repaired (the others' ranges may be repaired already).
+ */
+interface Probe {
+  /** The pacer's position and the time when it was sent. */
+  readonly position: number
+  readonly at: number
+  /** The first block not sent yet then. */
+  readonly next: number
+  /** The members whose answer is awaited. */
+  readonly waiting: Set<Peer>
+}
+
+const PROBE_MS = 10
+/** Bounds of the wait for a probe's answers, after which it is given up (a datagram lost) and the next one may go. */
+const PROBE_WAIT_MIN_MS = 50
+const PROBE_WAIT_MAX_MS = 1_000
+/** Ranges in one MARK answer at most (makuosan's bound): a longer list is cut, its last range is not the tail. */
+const RANGES_PER_REPLY = 128
 
 /** Why the source's blocks were not all sent: it could not be read, or changed while it was read. */
 export type SourceProblem = { readonly _tag: "Unreadable" | "Changed"; readonly detail: string }
@@ -103,8 +145,12 @@ export const make = (reqid: ReqId, mstat: Mstat, flags: number, targets: Readonl
     lick: false,
     chosen: [],
     sent: 0,
-    rateEpoch: { seen: -1, start: Number.POSITIVE_INFINITY, repairing: false },
-    lostInEpoch: new Map(),
+    sends: [],
+    markPosition: 0,
+    probe: undefined,
+    lastProbeAt: Number.NEGATIVE_INFINITY,
+    probeWait: PROBE_WAIT_MAX_MS / 5,
+    awaitingProbe: false,
     source: undefined,
     verifying: false,
     done: false
@@ -157,7 +203,6 @@ const completeRound = (t: SendTransfer, now: number, out: Array<Action>): void =
       return round(t, now, SendState.CLOSE, receiving, out)
     case SendState.MARK:
       t.lick = true
-      t.rateEpoch.repairing = t.rateEpoch.seen === t.context.pacer.epoch()
       if (!t.pending.isEmpty) return enterData(t, out)
       t.verifying = true
       return void out.push({ _tag: "Verify" })
@@ -201,19 +246,20 @@ const onAck = (t: SendTransfer, now: number, e: Extract<Event, { _tag: "Ack" }>,
   const peer = t.peers.get(e.from)
   if (peer === undefined || peer.lost) return
   const { state, ranges } = e
+  if (state === RecvState.MARK && t.phase === SendState.DATA) return probed(t, peer, ranges ?? [], now, out)
   // NAKs during DATA and MARK answers: the union of every member's missing blocks is repaired once
+  let missed = 0
   if (ranges !== undefined) {
     t.pending.addAll(ranges, t.blocks)
-    for (const [low, high] of ranges) {
-      const missed = Math.max(0, Math.min(high, t.blocks) - low)
-      peer.missed += missed
-      // blocks lost at the current rate: a NAK during DATA of blocks sent in this epoch, or a MARK answer after a
-      // pass of repairs (what went missing again)
-      const lostNow = (state === RecvState.OPEN && t.phase === SendState.DATA && low >= t.rateEpoch.start) ||
-        (state === RecvState.MARK && t.phase === SendState.MARK && t.rateEpoch.repairing)
-      if (lostNow) t.context.pacer.loss(t.rateEpoch.seen, lossOf(t, peer, missed))
-    }
+    for (const [low, high] of ranges) missed += Math.max(0, Math.min(high, t.blocks) - low)
+    peer.missed += missed
   }
+  const first = t.waiting.has(peer) && answers(t.phase, state)
+  if (state === RecvState.OPEN && t.phase === SendState.DATA && ranges !== undefined && ranges.length > 0) nak(t, e.from, ranges[0]!, now)
+  else if (first && state === RecvState.MARK && t.phase === SendState.MARK) {
+    // everything sent before the MARK has reached the member, but for what it names
+    t.context.pacer.delivered(e.from, { position: t.markPosition, sentAt: t.roundStart, lost: missed * DATA_SEGMENT }, now)
+  } else if (first) t.context.pacer.answered(e.from, t.roundStart, now)
   if (!answers(t.phase, state)) return
   if (t.phase === SendState.STAT || isError(state)) (peer.result = state), (peer.error = e.error)
   else if (state === RecvState.CLOSE && t.phase === SendState.CLOSE && peer.result === RecvState.UPDATE && !isDryRun(t)) {
@@ -222,27 +268,108 @@ const onAck = (t: SendTransfer, now: number, e: Extract<Event, { _tag: "Ack" }>,
   if (Rounds.answered(t, now, peer, state)) completeRound(t, now, out)
 }
 
-const lossOf = (t: SendTransfer, peer: Peer, blocks: number) => {
-  let l = t.lostInEpoch.get(peer)
-  if (l === undefined || l.epoch !== t.rateEpoch.seen) t.lostInEpoch.set(peer, (l = { epoch: t.rateEpoch.seen, blocks: 0 }))
-  return (l.blocks += blocks)
+/**
+ * A NAK's first range is the gap the member has just found: its end is the new block that has just arrived
+ * (makuosan members append older ranges after it).
+ */
+const nak = (t: SendTransfer, from: string, [low, high]: BlockRange, now: number) => reached(t, from, high, high - low, now)
+
+/** The member has received new block `block` just now, and reports `lost` blocks lost: a point for the pacer. */
+const reached = (t: SendTransfer, from: string, block: number, lost: number, now: number) => {
+  const { sends } = t
+  if (block >= t.next || sends.length === 0 || block < sends[0]!.block) return
+  let lo = 0
+  let hi = sends.length - 1
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (sends[mid]!.block <= block) lo = mid
+    else hi = mid - 1
+  }
+  const burst = sends[lo]!
+  const position = burst.position + (block - burst.block + 1) * DATA_SEGMENT
+  t.context.pacer.delivered(from, { position, sentAt: burst.at, lost: Math.max(0, lost) * DATA_SEGMENT }, now)
+}
+
+/** A member's answer to a probe: its losses are repaired, how far it has got goes to the pacer. */
+const probed = (t: SendTransfer, peer: Peer, ranges: ReadonlyArray<BlockRange>, now: number, out: Array<Action>) => {
+  const probe = t.probe
+  // not awaited: a duplicate, or a late answer to a probe given up
+  const awaited = probe !== undefined && probe.waiting.delete(peer)
+  const last = ranges.at(-1)
+  // the first new block not received yet: the last range's start; none when it is cut, every one sent when no
+  // range runs to the end
+  const first = last !== undefined && last[1] >= t.blocks ? last[0] : ranges.length < RANGES_PER_REPLY ? t.next : undefined
+  const below = Math.min(first ?? probe?.next ?? 0, probe?.next ?? t.next, t.blocks)
+  let missed = 0
+  for (const [low, high] of ranges) {
+    const end = Math.min(high, below)
+    if (low >= end) continue
+    missed += end - low
+    if (awaited) t.pending.add(low, end, t.blocks)
+  }
+  if (awaited) peer.missed += missed
+  if (first !== undefined && first > 0) reached(t, peer.target.address, first - 1, missed, now)
+  else if (awaited) t.context.pacer.delivered(peer.target.address, { position: probe!.position, sentAt: probe!.at, lost: missed * DATA_SEGMENT }, now)
+  if (awaited && probe!.waiting.size === 0) {
+    t.probeWait = Math.min(PROBE_WAIT_MAX_MS, Math.max(PROBE_WAIT_MIN_MS, 2 * (now - probe!.at)))
+    probeDone(t, out)
+  }
+}
+
+const probeDone = (t: SendTransfer, out: Array<Action>) => {
+  t.probe = undefined
+  if (!t.awaitingProbe) return
+  t.awaitingProbe = false
+  t.deadline = Infinity
+  out.push({ _tag: "WantRoom" })
+}
+
+/** Sends a probe when one is due: new blocks are going out, no repair is pending, none is awaited. */
+const probe = (t: SendTransfer, now: number, out: Array<Action>) => {
+  if (t.lick || t.next === 0 || t.next >= t.blocks || !t.pending.isEmpty || now - t.lastProbeAt < PROBE_MS) return
+  if (t.probe !== undefined && now - t.probe.at < t.probeWait) return
+  const waiting = new Set([...t.peers.values()].filter((p) => !p.lost && p.state === RecvState.OPEN))
+  if (waiting.size === 0) return
+  t.probe = { position: t.context.pacer.sent(), at: now, next: t.next, waiting }
+  t.lastProbeAt = now
+  out.push({ _tag: "Transmit", nstate: SendState.MARK, ostate: t.ostate, seqno: 0, payload: emptyPayload })
+}
+
+/** Bursts of new blocks remembered: NAKs name recent blocks, a buffer's worth (tens of MiB) at most. */
+const MAX_SENDS = 4096
+
+const logSend = (t: SendTransfer, block: number, position: number, at: number) => {
+  if (t.sends.length >= MAX_SENDS) t.sends.splice(0, MAX_SENDS / 2)
+  t.sends.push({ block, position, at })
 }
 
 /** Picks the next burst: repairs first, then new blocks; a short block (the file's last) ends it. */
 const onRoom = (t: SendTransfer, now: number, out: Array<Action>) => {
-  if (t.phase !== SendState.DATA) return
-  // the blocks sent from here on are the current rate's: only their loss may lower it
-  if (t.context.pacer.epoch() !== t.rateEpoch.seen) (t.rateEpoch.seen = t.context.pacer.epoch()), (t.rateEpoch.start = t.next)
+  if (t.phase !== SendState.DATA || t.awaitingProbe) return
+  const { pacer } = t.context
+  probe(t, now, out)
   let count = 0
+  let logged = false
   while (count < t.context.burst) {
     let block = t.pending.shift()
-    if (block === undefined && !t.lick && t.next < t.blocks) block = t.next++
+    if (block === undefined && !t.lick && t.next < t.blocks) {
+      block = t.next++
+      // repairs go first: this new block's datagram starts after them
+      if (!logged) (logged = true), logSend(t, block, pacer.sent() + count * DATA_SEGMENT, now)
+    }
     if (block === undefined) break
     t.chosen[count++] = block
     if (blockLength(t.mstat.size, block) < BLOCK_SIZE) break
   }
   if (count === 0) {
+    // an answer to the probe would pass for an answer to the round: it waits for them
+    if (t.probe !== undefined && now - t.probe.at < t.probeWait) {
+      t.awaitingProbe = true
+      return Rounds.pause(t, t.probe.at + t.probeWait, out)
+    }
+    t.probe = undefined
     t.markRounds++
+    t.markPosition = pacer.sent()
     return round(t, now, SendState.MARK, marking, out)
   }
   t.sent += count
@@ -257,6 +384,7 @@ export const step = ((t, event, out, now) => {
     case "Ack":
       return onAck(t, now, event, out)
     case "Expired":
+      if (t.awaitingProbe) return void (now >= t.deadline && probeDone(t, out))
       return void (Rounds.expired(t, now, out) && completeRound(t, now, out))
     case "Room":
       return onRoom(t, now, out)

@@ -60,7 +60,7 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
     if (d.to !== "sender" && members.find((m) => m.target.address === d.to)!.deaf) return
     sim.post(d)
   }
-  const stats = { transmits: 0, blocksSent: 0, roomAsked: false, finished: undefined as ReadonlyArray<unknown> | undefined, afterFinish: 0 }
+  const stats = { transmits: 0, probes: 0, blocksSent: 0, roomAsked: false, finished: undefined as ReadonlyArray<unknown> | undefined, afterFinish: 0 }
   const phases: Array<number> = []
 
   const perform = (actions: ReadonlyArray<Send.Action>) => {
@@ -68,8 +68,12 @@ const simulate = (size: number, receivers: number, deafOne: boolean, net: Networ
       if (stats.finished !== undefined) stats.afterFinish++
       switch (a._tag) {
         case "Transmit":
-          stats.transmits++
-          if (phases.at(-1) !== a.nstate) phases.push(a.nstate)
+          // a MARK while blocks are still being sent is a probe, not a round
+          if (a.nstate === SendState.MARK && t.phase === SendState.DATA) stats.probes++
+          else {
+            stats.transmits++
+            if (phases.at(-1) !== a.nstate) phases.push(a.nstate)
+          }
           for (const m of members) post({ to: m.target.address, request: header(a.nstate, 0), data: new Uint8Array(0) })
           break
         case "Deadline":
@@ -195,7 +199,7 @@ describe("send state machine against receive state machines on a simulated netwo
   )
 
   it.prop(
-    "on a perfect network: STAT, OPEN, MARK, CLOSE, LAST once each, every block once, nothing retransmitted",
+    "on a perfect network: STAT, OPEN, MARK, CLOSE, LAST once each, every block once, nothing retransmitted (probes aside)",
     [sizes, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 0x7fff_ffff })],
     ([size, receivers, seed]) => {
       const { phases, stats, t } = simulate(size, receivers, false, perfect(seed))
@@ -256,5 +260,77 @@ describe("send state machine against receive state machines on a simulated netwo
       SendState.BREAK,
       { _tag: "Finished", changed: true, hosts: [{ host: "h", address: "10.0.0.2", outcome: "failed", detail: "changed while it was sent (modified during the transfer)" }] }
     ])
+  })
+
+  describe("probes: MARKs sent during DATA for the pacer", () => {
+    /** A 100-block file to one member, opened, bursts of 4. */
+    const opened = () => {
+      const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
+      const size = 100 * BLOCK_SIZE
+      const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
+      const t = Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], context, 0)
+      const out: Array<Send.Action> = []
+      const ack = (state: RecvStateValue, at: number, ranges?: ReadonlyArray<readonly [number, number]>) =>
+        Send.step(t, { _tag: "Ack", from: "10.0.0.2", state, error: 0, ranges }, out, at)
+      Send.step(t, { _tag: "Start" }, out, 0)
+      ack(RecvState.UPDATE, 1)
+      ack(RecvState.OPEN, 2)
+      out.length = 0
+      /** The blocks the next burst picks at `at`, and whether a probe went with them. */
+      const room = (at: number) => {
+        out.length = 0
+        Send.step(t, { _tag: "Room" }, out, at)
+        const blocks = out.find((a) => a._tag === "Blocks")
+        return {
+          blocks: blocks?._tag === "Blocks" ? t.chosen.slice(0, blocks.count) : [],
+          probe: out.some((a) => a._tag === "Transmit" && a.nstate === SendState.MARK)
+        }
+      }
+      return { t, out, ack, room }
+    }
+
+    it("a probe goes with new blocks, one at a time; its answer's losses are repaired, not the blocks not sent yet", () => {
+      const { ack, room, t } = opened()
+      expect(room(10)).toEqual({ blocks: [0, 1, 2, 3], probe: false })
+      expect(room(20)).toEqual({ blocks: [4, 5, 6, 7], probe: true })
+      // unanswered: no second probe
+      expect(room(40)).toEqual({ blocks: [8, 9, 10, 11], probe: false })
+      // the member lost block 2; from 4 on it counts everything as missing (its MARK tail), sent or not
+      ack(RecvState.MARK, 41, [[2, 3], [4, 100]])
+      expect(t.pending.ranges(10)).toEqual([[2, 3]])
+      expect(room(60)).toEqual({ blocks: [2, 12, 13, 14], probe: false })
+      expect(room(70)).toEqual({ blocks: [15, 16, 17, 18], probe: true })
+    })
+
+    it("the end-of-file MARK round waits for the probe's answer: a late one would pass for an answer to the round", () => {
+      const { ack, out, room, t } = opened()
+      room(10)
+      room(20)
+      for (let at = 21; t.next < t.blocks; at++) room(at)
+      expect(room(200)).toEqual({ blocks: [], probe: false })
+      expect(t.markRounds).toBe(0)
+      // the probe's answer: the MARK round begins (asked for room again)
+      out.length = 0
+      ack(RecvState.MARK, 201, [[4, 100]])
+      expect(out.map((a) => a._tag)).toEqual(["WantRoom"])
+      room(202)
+      expect(t.markRounds).toBe(1)
+      expect(out.some((a) => a._tag === "Transmit" && a.nstate === SendState.MARK)).toBe(true)
+    })
+
+    it("a probe never answered holds the MARK round back only until it is given up", () => {
+      const { out, room, t } = opened()
+      room(10)
+      room(20)
+      for (let at = 21; t.next < t.blocks; at++) room(at)
+      room(200)
+      const deadline = out.find((a) => a._tag === "Deadline")
+      expect(deadline).toEqual({ _tag: "Deadline", at: 20 + 200 })
+      out.length = 0
+      Send.step(t, { _tag: "Expired" }, out, 220)
+      expect(out.map((a) => a._tag)).toEqual(["WantRoom"])
+      room(221)
+      expect(t.markRounds).toBe(1)
+    })
   })
 })

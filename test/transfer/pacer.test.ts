@@ -1,0 +1,132 @@
+/**
+ * The pacer's rules against simulated members, with a simulated clock (one step per millisecond): a member takes
+ * at most `capacity` bytes a millisecond from a socket buffer of `buffer` bytes, drops what does not fit (and,
+ * if told so, a share of everything at random), and answers the sender's probes (a MARK sent now and then during
+ * DATA, one at a time) once it has taken everything sent before them, naming the bytes it lost since its last
+ * answer — the two things protocol v7 tells a sender.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { makePacer, type Pacer } from "../../src/transfer/pacer.js"
+
+const DATAGRAM = 1066
+const BURST = 60
+const PROBE_MS = 10
+
+interface SimMember {
+  readonly name: string
+  /** Bytes per millisecond it takes, at `now`. */
+  readonly capacity: (now: number) => number
+  readonly buffer: number
+  /** Share of datagrams lost at random (a lossy link). */
+  readonly randomLoss: number
+}
+
+interface Queued {
+  readonly bytes: number
+  /** Where the datagram ends in the stream. */
+  readonly position: number
+  /** A probe: where the stream was and when it was sent. */
+  readonly probe?: { readonly position: number; readonly sentAt: number }
+}
+
+/** Sends as fast as `pacer` lets it for `ms` milliseconds; what was sent and lost, and the rate every millisecond. */
+const simulate = (pacer: Pacer, members: ReadonlyArray<SimMember>, ms: number) => {
+  // a fixed linear congruential generator: the "random" loss is the same on every run
+  let seed = 12345
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+  // `lost`: the positions of the datagrams lost and not yet named (an answer names those sent before its probe)
+  const state = members.map((m) => ({ m, queue: [] as Array<Queued>, queued: 0, budget: 0, lost: [] as Array<number>, lostTotal: 0, answered: true }))
+  const sentAt: Array<number> = []
+  const rates: Array<number> = []
+  let nextSend = 0
+  let lastProbe = Number.NEGATIVE_INFINITY
+  const arrive = (s: typeof state[number], q: Queued) => {
+    if (q.probe === undefined && (s.queued + q.bytes > s.m.buffer || random() < s.m.randomLoss)) {
+      s.lost.push(q.position)
+      s.lostTotal += q.bytes
+      return
+    }
+    s.queue.push(q)
+    s.queued += q.bytes
+  }
+  for (let now = 0; now < ms; now++) {
+    if (now - lastProbe >= PROBE_MS && state.every((s) => s.answered)) {
+      lastProbe = now
+      for (const s of state) (s.answered = false), arrive(s, { bytes: 0, position: pacer.sent(), probe: { position: pacer.sent(), sentAt: now } })
+    }
+    for (let bursts = 0; nextSend <= now && bursts < 20; bursts++) {
+      const bytes = BURST * DATAGRAM
+      const start = pacer.sent()
+      for (const s of state) for (let i = 0; i < BURST; i++) arrive(s, { bytes: DATAGRAM, position: start + (i + 1) * DATAGRAM })
+      sentAt.push(now)
+      nextSend = now + pacer.take(bytes, now)
+    }
+    for (const s of state) {
+      s.budget += s.m.capacity(now)
+      while (s.queue.length > 0 && s.queue[0]!.bytes <= s.budget) {
+        const q = s.queue.shift()!
+        s.budget -= q.bytes
+        s.queued -= q.bytes
+        if (q.probe !== undefined) {
+          const named = s.lost.filter((p) => p <= q.probe!.position)
+          s.lost = s.lost.filter((p) => p > q.probe!.position)
+          pacer.delivered(s.m.name, { position: q.probe.position, sentAt: q.probe.sentAt, lost: named.length * DATAGRAM }, now + 1)
+          s.answered = true
+        }
+      }
+      if (s.queue.length === 0) s.budget = 0
+    }
+    rates.push(pacer.rate())
+  }
+  /** Bytes sent in [from, to). */
+  const sentBetween = (from: number, to: number) => sentAt.filter((t) => t >= from && t < to).length * BURST * DATAGRAM
+  return { sent: sentAt.length * BURST * DATAGRAM, lost: state.map((s) => s.lostTotal), rates, sentBetween }
+}
+
+const member = (name: string, capacity: (now: number) => number, randomLoss = 0): SimMember => ({ name, capacity, buffer: 4_000_000, randomLoss })
+
+describe("pacer", () => {
+  it("a slow member: the rate converges near what it takes, and it loses little", () => {
+    const pacer = makePacer(undefined)
+    const slow = 20_000 // 20 MB/s, the pacer starts at 50
+    const { lost, sent, sentBetween } = simulate(pacer, [member("fast", () => 200_000), member("slow", () => slow)], 6_000)
+    // what went out in the last three seconds: near what the slowest member takes, not far below it
+    const rate = sentBetween(3_000, 6_000) / 3_000
+    expect(rate).toBeGreaterThan(0.7 * slow)
+    expect(rate).toBeLessThan(1.1 * slow)
+    expect(lost[1]! / sent).toBeLessThan(0.05)
+    expect(lost[0]).toBe(0)
+  })
+
+  it("the first overflow takes the rate down to what the member takes in one step, not by halves", () => {
+    const pacer = makePacer(undefined, 200_000)
+    const { rates } = simulate(pacer, [member("slow", () => 10_000)], 400)
+    // within the first feedback the rate is near 10 MB/s, not 100 (what halving would leave)
+    expect(Math.min(...rates)).toBeLessThan(15_000)
+  })
+
+  it("a member that speeds up: the rate probes up and follows it", () => {
+    const pacer = makePacer(undefined)
+    const { lost, sent, sentBetween } = simulate(pacer, [member("m", (now) => (now < 3_000 ? 20_000 : 80_000))], 9_000)
+    expect(sentBetween(1_000, 3_000) / 2_000).toBeLessThan(1.1 * 20_000)
+    expect(sentBetween(6_000, 9_000) / 3_000).toBeGreaterThan(0.7 * 80_000)
+    expect(lost[0]! / sent).toBeLessThan(0.05)
+  })
+
+  it("1 % random loss does not collapse the rate", () => {
+    const pacer = makePacer(undefined)
+    const capacity = 50_000
+    const { sentBetween } = simulate(pacer, [member("lossy", () => capacity, 0.01), member("clean", () => capacity)], 6_000)
+    const lossFree = simulate(makePacer(undefined), [member("a", () => capacity), member("b", () => capacity)], 6_000)
+    expect(sentBetween(2_000, 6_000)).toBeGreaterThan(0.85 * lossFree.sentBetween(2_000, 6_000))
+  })
+
+  it("--rate is a hard cap, whatever the members take", () => {
+    const cap = 10_000
+    const pacer = makePacer(cap, 50_000)
+    const { rates, sentBetween } = simulate(pacer, [member("fast", () => 500_000)], 3_000)
+    expect(Math.max(...rates)).toBeLessThanOrEqual(cap)
+    // a burst may run ~2 ms of sending ahead of the rate
+    expect(sentBetween(1_000, 3_000)).toBeLessThanOrEqual(cap * 2_000 + 3 * BURST * DATAGRAM)
+  })
+})
