@@ -152,7 +152,14 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const destinations = (): ReadonlyArray<Destination> =>
         !job.unicast || s === undefined ? [Group] : [...s.members.values()].filter((m) => !m.lost).map((m) => Peer(m.target))
 
+      /**
+       * Where the bundle stream stood (the pacer's count) when each manifest batch first went out: a member's
+       * `Needs` for it says it has taken the stream that far (it reads in order), a delivery point for the pacer.
+       */
+      const batchPoints = new Map<number, { readonly position: number; readonly at: number }>()
+
       const transmit = (message: ToMember) => {
+        if (message._tag === "Manifest" && !batchPoints.has(message.batch)) batchPoints.set(message.batch, { position: job.pacer.sent(), at: deps.now() })
         for (const to of destinations()) deps.send(to, message)
       }
 
@@ -207,20 +214,22 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         apply({ _tag: "Cancel" })
       }
 
-      /** Per member, the blocks it reported missing in the pacer's current epoch. */
-      const missed = new Map<string, { readonly epoch: number; readonly blocks: number }>()
-      /** Blocks a member never received are loss: beyond what random loss explains, the pacer slows down. */
-      const lossOf = (from: string, spans: ReadonlyArray<Span>) => {
-        const epoch = job.pacer.epoch()
-        const before = missed.get(from)
-        const blocks = (before?.epoch === epoch ? before.blocks : 0) + spans.reduce((n, sp) => n + Math.ceil(sp.length / block), 0)
-        missed.set(from, { epoch, blocks })
-        job.pacer.loss(epoch, blocks)
-      }
+      /** Where the bundle stream's last datagram ended in the pacer's count, and when it was sent. */
+      let streamEnd = { position: 0, at: 0 }
+      /**
+       * A member's answer after the data (its `Missing`, its vote) says it has taken the stream up to its end, less
+       * what it names missing: a delivery point for the pacer, as a v7 member's MARK answer is.
+       */
+      const deliveredTo = (from: string, point: { readonly position: number; readonly at: number }, lost: number) =>
+        job.pacer.delivered(from, { position: point.position, sentAt: point.at, lost }, deps.now())
 
       const reply = (from: string, message: ToSender) => {
         if (s === undefined) return
-        if (message._tag === "Missing" && s.members.has(from)) lossOf(from, message.spans)
+        if (s.members.has(from)) {
+          const point = message._tag === "Needs" ? batchPoints.get(message.batch) : streamEnd.position > 0 ? streamEnd : undefined
+          if (message._tag === "Missing") deliveredTo(from, streamEnd, message.spans.reduce((n, sp) => n + sp.length, 0))
+          else if (point !== undefined && (message._tag === "Needs" || message._tag === "Prepared" || message._tag === "Failed")) deliveredTo(from, point, 0)
+        }
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
         if (message._tag === "Needs" && first !== undefined && s.members.has(from)) {
           const n = (firsts[message.batch + 1] ?? records.length) - first
@@ -339,6 +348,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           apply({ _tag: "Sent", count: 1 })
           const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
           const wait = job.pacer.take(bytes, deps.now())
+          streamEnd = { position: job.pacer.sent(), at: deps.now() }
           sinceTurn += bytes
           if (wait > 0) (sinceTurn = 0), yield* Effect.sleep(Duration.millis(wait))
           else if (sinceTurn >= TURN_BYTES) (sinceTurn = 0), yield* yieldToEventLoop

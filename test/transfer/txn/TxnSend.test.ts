@@ -264,7 +264,6 @@ describe("txn sender driver against members following the member machine", () =>
       const { result } = yield* send(base, members, { pacer, drop: (m) => m._tag === "Data" && data++ < datagrams && data % 2 === 0 })
       expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
       expect(result.members[0]!.missed).toBeGreaterThan(0)
-      expect(pacer.epoch()).toBeGreaterThan(0)
       expect(pacer.rate()).toBeLessThan(start)
     })))
 
