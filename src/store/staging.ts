@@ -158,16 +158,27 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     if (place !== undefined) return { parent: store.openParentNow("stage", place, true), inside: true }
     const parent = store.openParentNow("stage", path, false)
     if (!(parent instanceof StoreError) || (parent.code !== "ENOENT" && parent.code !== "ENOTDIR")) return { parent, inside: false }
-    for (let i = 1; i < parts.length; i++) {
+    const made = newAncestorNow(parts, parts.length - 1)
+    if (made instanceof StoreError) return { parent: made, inside: false }
+    return made ? { parent: store.openParentNow("stage", placeOf(parts)!, true), inside: true } : { parent, inside: false }
+  }
+
+  /**
+   * Makes the topmost of the first `depth` components of `parts` that is missing here (or not a directory) a new
+   * directory, so that everything below it is staged inside its temp: true when one was made. The walk goes down
+   * from the base, whatever order the entries come in (a directory's own entry may be staged before anything
+   * under it, or after).
+   */
+  const newAncestorNow = (parts: ReadonlyArray<string>, depth: number): StoreError | boolean => {
+    for (let i = 1; i <= depth; i++) {
       const above = parts.slice(0, i).join("/")
       const found = store.inspectNow(above)
-      if (found instanceof StoreError) return { parent: found, inside: false }
+      if (found instanceof StoreError) return found
       if (found._tag === "Some" && found.value.kind === "directory") continue
       const made = newDirectoryNow(above)
-      if (made instanceof StoreError) return { parent: made, inside: false }
-      return { parent: store.openParentNow("stage", placeOf(parts)!, true), inside: true }
+      return made instanceof StoreError ? made : true
     }
-    return { parent, inside: false }
+    return false
   }
 
   const fail = (s: Staged, e: StoreError) => {
@@ -348,12 +359,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const path = parts.join("/")
     let place = placeOf(parts)
     if (place === undefined && !newDirs.has(path)) {
-      const found = store.inspectNow(path)
-      if (found instanceof StoreError) throw found
-      if (found._tag === "None" || found.value.kind !== "directory") {
-        const made = newDirectoryNow(path)
-        if (made instanceof StoreError) throw made
-      }
+      const made = newAncestorNow(parts, parts.length)
+      if (made instanceof StoreError) throw made
+      place = placeOf(parts)
     }
     const temp = newDirs.get(path)
     if (temp !== undefined) place = [...parts.slice(0, -1), temp].join("/")

@@ -141,6 +141,24 @@ describe("tree transaction staging", () => {
       expect(notices.at(-1)).toBe("setidDropped")
     }))
 
+  it.scoped("new nested directories are staged whatever the order: their own entries looked up and staged before the contents under them arrive", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      // the sender's order (a directory after its contents); a member stages metadata-only entries at once
+      const f = file("td/d/f", "deep")
+      const entries = [f, dir("td/d"), dir("td")]
+      expect(entries.map((e) => staging.lookupNow(e))).toEqual(["contents", "metadata", "metadata"])
+      expect([staging.stageNow(entries[1]!), staging.stageNow(entries[2]!)]).toEqual([0, 0])
+      staging.writeNow(f, 0, Buffer.from("deep"))
+      expect(staging.stageNow(f)).toBe(0)
+      expect(names(base)).toHaveLength(1)
+      expect(names(base)[0]).toMatch(/^td\.makuo\d+$/)
+      expect(staging.switchNow(1, entries, [])).toBe(0)
+      expect(fs.readFileSync(join(base, "td/d/f"), "utf8")).toBe("deep")
+      expect(names(base)).toEqual(["td"])
+      expect(fs.statSync(join(base, "td/d")).mode & 0o777).toBe(0o750)
+    }))
+
   it.scoped("a digest or size that differs from the manifest fails only that entry (EIO)", () =>
     Effect.gen(function*() {
       const { staging } = yield* setup

@@ -22,6 +22,7 @@ import { budgetFor, DEFAULT_MTU } from "../../protocol/native/budget.js"
 import { FileStore } from "../../store/FileStore.js"
 import { rollForwardNow } from "../../store/journal.js"
 import * as Staging from "../../store/staging.js"
+import { describeErrno } from "../../protocol/errno.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import type { KindPolicy, Slot } from "../sessionTable.js"
@@ -90,7 +91,7 @@ export const make = (config: TxnMembersConfig) =>
     ))
     let clock = 0
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    const notice = rateLimitedLog<"refusedPaths" | "setidDropped">((message) => void runFork(Effect.logWarning(message)))
+    const notice = rateLimitedLog<"refusedPaths" | "setidDropped" | "notStaged">((message) => void runFork(Effect.logWarning(message)))
 
     const send = (to: Endpoint, message: ToSender) => void wire.sendNativeNow?.(Peer(to), message)
 
@@ -112,8 +113,14 @@ export const make = (config: TxnMembersConfig) =>
           })
         case "Write":
           return config.readonly ? undefined : s.staging.writeNow(a.entry, a.offset, a.bytes)
-        case "Stage":
-          return apply(s, { _tag: "Staged", index: a.index, errno: config.readonly ? EROFS : s.staging.stageNow(a.entry) })
+        case "Stage": {
+          const errno = config.readonly ? EROFS : s.staging.stageNow(a.entry)
+          // the sender hears only the entry's index and errno: the path is said here
+          if (errno !== 0 && !config.readonly) {
+            notice("notStaged", `transaction ${s.machine.txn} from ${s.from.address}: ${a.entry.path} not staged: ${describeErrno(errno)}`, clock)
+          }
+          return apply(s, { _tag: "Staged", index: a.index, errno })
+        }
         case "Scan":
           return apply(s, { _tag: "Scanned", removals: [], errno: ENOTSUP })
         case "Switch": {
