@@ -9,9 +9,9 @@
  * per second, blocks retransmitted, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
  * receiver (also per GiB for big files, per file for the many-file workloads), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
- * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory; for a fresh tree the
- * switch spread: from the first to the last file put in place on any receiver (ctimes), how long a mix was
- * served. Per row set, the largest
+ * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory; for a fresh tree (its
+ * directories made empty on the receivers first) the switch spread: from the first to the last file put in place
+ * on any receiver (ctimes), how long a mix was served. Per row set, the largest
  * daemon's resident set idle after start, idle after the transfers and at peak, against the targets (<= 60 MiB idle,
  * <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * `--key` runs each row set in protocol v7 and in native mode (sealed, a send as one tree transaction), labelled
@@ -254,6 +254,19 @@ const ctimeRange = (dir: string): { min: number; max: number } => {
   return range
 }
 
+/**
+ * The directories of the sender's `dir`, made empty on every receiver: each file of a fresh tree is then put in
+ * place by a rename of its own, in both modes (in native mode a new directory is put in place whole, in one
+ * rename, and the files' ctimes inside it would tell when they were staged, not when they appeared).
+ */
+const directoriesOnReceivers = (c: Cluster, dir: string) => {
+  const visit = (rel: string) => {
+    for (const r of c.receivers) fs.mkdirSync(join(r.base, rel), { recursive: true })
+    for (const e of fs.readdirSync(join(c.sender.base, rel), { withFileTypes: true })) if (e.isDirectory()) visit(join(rel, e.name))
+  }
+  visit(dir)
+}
+
 /** How long the receivers' files of `dir` took to be put in place, all receivers together, in seconds. */
 const switchSpread = (c: Cluster, dir: string): number => {
   const ranges = c.receivers.map((r) => ctimeRange(join(r.base, dir)))
@@ -277,6 +290,7 @@ interface Workload {
 
 const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceiling: Ceilings | undefined) =>
   Effect.gen(function*() {
+    if (w.fresh) directoriesOnReceivers(c, w.dir)
     const before = { sender: usage(c.sender.pid()), receivers: c.receivers.map((r) => usage(r.pid())), counters: yield* counters(c) }
     const r = yield* c.makuo(["send", "--json", "-r", ...sendFlags, w.dir])
     if (r.code !== 0) return yield* Effect.fail(`send -r ${w.dir} exited ${r.code}: ${r.stderr}${r.stdout.slice(-500)}`)
