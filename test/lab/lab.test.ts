@@ -88,7 +88,7 @@ describe.skipIf(labSkipReason !== undefined)("makuo in the namespace lab", () =>
       expect(fs.existsSync(join(lab.hosts[3]!.base, "a/big.bin")) && fs.existsSync(join(lab.hosts[3]!.base, "b/big.bin"))).toBe(true)
     }), 600_000)
 
-  it.scopedLive("a host shaped to 50 Mbit/s among fast ones: everyone completes, the report names what it missed", () =>
+  it.scopedLive("a host shaped to 50 Mbit/s among fast ones: everyone completes, at the slow host's pace", () =>
     Effect.gen(function*() {
       const lab = yield* withDaemons(4)
       const [h1, , , h4] = hosts(lab)
@@ -96,12 +96,11 @@ describe.skipIf(labSkipReason !== undefined)("makuo in the namespace lab", () =>
       makeSampleTree(join(h1.base, "shaped"), 0, 20)
       const sent = yield* lab.makuo(h1, ["send", "-r", "shaped", "--json"])
       expect(sent.code, sent.stdout.slice(-1500)).toBe(0)
-      const lines = sent.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; host?: string; path?: string; outcome?: string; missed?: number; milliseconds?: number })
+      const lines = sent.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; host?: string; path?: string; outcome?: string; milliseconds?: number })
       const big = lines.filter((l) => l.event === "outcome" && l.path === "shaped/big.bin")
       expect(big.map((l) => [l.host, l.outcome]).sort()).toEqual([["h2", "updated"], ["h3", "updated"], ["h4", "updated"]])
-      const missed = (host: string) => big.find((l) => l.host === host)?.missed ?? 0
-      expect(missed("h4")).toBeGreaterThan(0)
-      expect(missed("h4")).toBeGreaterThan(missed("h2") + missed("h3"))
+      // the pacer follows the slowest member's delivery rate (MARK probes during DATA): the shaped host need not lose
+      // anything now, so how many blocks anyone missed is the bench's figure, not a rule
       // 20 MiB cannot reach a 50 Mbit/s host in less than 3.3 s: the group went at its pace
       expect(lines.at(-1)!.milliseconds).toBeGreaterThan(3300)
       expect(identical(lab)).toEqual([])
