@@ -15,7 +15,8 @@ import { type Endpoint, Peer } from "../net/Transport.js"
 import { type DataDatagram, type Inbound, type NativeReceived, type Received, type RequestHandler, type TransferReceived, Wire } from "../net/Wire.js"
 import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
 import { emptyPayload } from "../protocol/message.js"
-import { isToSender, TxnSender } from "../transfer/txn/TxnSend.js"
+import { isToSender } from "../transfer/txn/messages.js"
+import { TxnSender } from "../transfer/txn/TxnSend.js"
 
 /** makuosan's reply to a request for a transfer it does not know (makuosan-v7.md §5.2.3, §5.3, §5.4). */
 export const unknownTransferReply = (opcode: number, nstate: number): number | undefined => {

@@ -27,7 +27,7 @@ import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import type { KindPolicy, Slot } from "../sessionTable.js"
 import * as Member from "./memberMachine.js"
-import type { ToMember, ToSender } from "./messages.js"
+import { isToSender, type ToMember, type ToSender } from "./messages.js"
 
 const EROFS = 30
 /** The scan for removals under `--delete` is not built yet: a member asked for it votes FAILED with this. */
@@ -67,10 +67,6 @@ export interface TxnMembersShape {
 }
 
 export class TxnMembers extends Context.Tag("makuo/TxnMembers")<TxnMembers, TxnMembersShape>() {}
-
-const memberBound = new Set<string>(["Manifest", "Data", "Prepare", "Commit", "Abort"])
-
-const isToMember = (m: TransferReceived["message"]): m is ToMember => memberBound.has(m._tag)
 
 /** The blocks of the bundle stream at `mtu` (checked with the daemon's settings): the sender's `budgetFor(mtu).block`. */
 const blockAt = (mtu: number) => Either.getOrThrow(budgetFor(mtu)).block
@@ -164,7 +160,7 @@ export const make = (config: TxnMembersConfig) =>
 
     const handle = (received: TransferReceived, now: number): boolean => {
       const m = received.message
-      if (!isToMember(m)) return false
+      if (isToSender(m)) return false
       clock = now
       let s = receive.table.get<TxnSession>("txn", received.from, m.txn)
       if (s === undefined) {

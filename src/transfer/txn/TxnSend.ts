@@ -87,10 +87,6 @@ export interface TxnSenderShape {
   readonly reply: (from: string, message: ToSender) => void
 }
 
-const toSenderTags: ReadonlySet<string> = new Set<ToSender["_tag"]>(["Needs", "Missing", "Busy", "Prepared", "Failed", "Committed", "Aborted", "Unknown"])
-/** A member's answer to a transaction's sender (the rest goes to members). */
-export const isToSender = (m: ToMember | ToSender): m is ToSender => toSenderTags.has(m._tag)
-
 export class TxnSender extends Context.Tag("makuo/TxnSender")<TxnSender, TxnSenderShape>() {}
 
 /** Full blocks of one entry in a row (one `Data` each), or the spans of one `Data`. */
@@ -223,13 +219,24 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const deliveredTo = (from: string, point: { readonly position: number; readonly at: number }, lost: number) =>
         job.pacer.delivered(from, { position: point.position, sentAt: point.at, lost }, deps.now())
 
+      /** What a member's answer tells the pacer: how far it has taken the stream, and what it lost of it. */
+      const delivery = (from: string, message: ToSender) => {
+        switch (message._tag) {
+          case "Needs": {
+            const point = batchPoints.get(message.batch)
+            return point === undefined ? undefined : deliveredTo(from, point, 0)
+          }
+          case "Missing":
+            return deliveredTo(from, streamEnd, message.spans.reduce((n, sp) => n + sp.length, 0))
+          case "Prepared":
+          case "Failed":
+            return streamEnd.position > 0 ? deliveredTo(from, streamEnd, 0) : undefined
+        }
+      }
+
       const reply = (from: string, message: ToSender) => {
         if (s === undefined) return
-        if (s.members.has(from)) {
-          const point = message._tag === "Needs" ? batchPoints.get(message.batch) : streamEnd.position > 0 ? streamEnd : undefined
-          if (message._tag === "Missing") deliveredTo(from, streamEnd, message.spans.reduce((n, sp) => n + sp.length, 0))
-          else if (point !== undefined && (message._tag === "Needs" || message._tag === "Prepared" || message._tag === "Failed")) deliveredTo(from, point, 0)
-        }
+        if (s.members.has(from)) delivery(from, message)
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
         if (message._tag === "Needs" && first !== undefined && s.members.has(from)) {
           const n = (firsts[message.batch + 1] ?? records.length) - first

@@ -84,6 +84,10 @@ export type ToSender =
   /** The daemon's answer to anything but a Manifest of a transaction it does not hold (it restarted). */
   | { readonly _tag: "Unknown"; readonly txn: TxnId }
 
+const toSenderTags: ReadonlySet<string> = new Set<ToSender["_tag"]>(["Needs", "Missing", "Busy", "Prepared", "Failed", "Committed", "Aborted", "Unknown"])
+/** A member's answer to a transaction's sender; the rest goes to members. */
+export const isToSender = (m: ToMember | ToSender): m is ToSender => toSenderTags.has(m._tag)
+
 /** Spans a `Missing` names at most: the rest are asked for in answer to the next `Prepare`. */
 export const MAX_SPANS = 64
 /** Failures a `Failed` vote lists at most (`count` has them all). */
