@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { VERSION, WIRE_VERSION } from "../src/version.js"
-import { MAX_VERSION } from "../src/protocol/constants.js"
+import { MAX_VERSION } from "../src/protocol/fields.js"
 
 describe("version", () => {
   it("matches package.json and fits makuosan's version field", () => {

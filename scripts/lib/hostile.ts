@@ -3,9 +3,10 @@
  */
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { Flag, Opcode, SendState } from "../../src/protocol/constants.js"
-import type { Ipv4, Payload, ReqId } from "../../src/protocol/message.js"
-import { encode } from "../../src/protocol/v7.js"
+import { Flag, Opcode, SendState } from "../../src/protocol/v7/constants.js"
+import type { Payload } from "../../src/protocol/v7/message.js"
+import { encode } from "../../src/protocol/v7/codec.js"
+import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 /** The datagrams of makuosan's captures (`test/vectors/`): the seeds of the mutations. */
 export const capturedDatagrams = (dir: string): ReadonlyArray<Uint8Array> => fs.readdirSync(dir).filter((f) => f.endsWith(".json")).flatMap((f) =>

@@ -14,7 +14,6 @@ import { resolve } from "node:path"
 import { controlSocketPath } from "../control/socketPath.js"
 import { resolveGroup } from "../daemon/accounts.js"
 import { defaultTempFiles, openFilesLimit } from "../daemon/openFilesLimit.js"
-import { parseIpv4 } from "../protocol/message.js"
 import { defaultJournalDir } from "../store/journal.js"
 import { budgetFor, DEFAULT_MTU } from "../protocol/native/budget.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
@@ -23,6 +22,7 @@ import type { ConfigFile } from "./configFile.js"
 import { parseDuration } from "./duration.js"
 import type { UsageError } from "./errors.js"
 import { resolveSettings, type SettingKind, SettingRefused, type SettingSpec, type SettingUnreadable, type SettingValue, type Sourced } from "./settings.js"
+import { parseIpv4 } from "../protocol/fields.js"
 
 export const logLevels = ["debug", "info", "warning", "error"] as const
 

@@ -1,6 +1,6 @@
 /** Where the msync console listens: `tcp:HOST:PORT` (IPv4, as msync connects) or `unix:PATH`. */
 import { Either } from "effect"
-import { parseIpv4 } from "../protocol/message.js"
+import { parseIpv4 } from "../protocol/fields.js"
 
 export type ConsoleAddress =
   | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }

@@ -8,14 +8,15 @@
  * clock, so a PONG measures the member's clock offset, kept in the table); the handling is the same for both.
  */
 import { Clock, Context, Data, Duration, Effect, Layer, Option, PubSub, Random, Runtime, type Scope, Stream } from "effect"
-import { Flag, Opcode, RecvState, SendState } from "../protocol/constants.js"
+import { Flag, Opcode, RecvState, SendState } from "../protocol/v7/constants.js"
 import { type ClockReading, clockReading, type Member } from "../domain/member.js"
-import type { PayloadOf, ReqId } from "../protocol/message.js"
+import type { PayloadOf } from "../protocol/v7/message.js"
 import type { WallNs } from "../protocol/native/message.js"
 import { type Destination, Group, Peer } from "../net/Transport.js"
 import { type NativeReceived, type Received, Wire } from "../net/Wire.js"
 import { Secure } from "../secure/SecureTransport.js"
 import { type Announcement, announcement, type Via } from "./announcement.js"
+import { type ReqId } from "../protocol/fields.js"
 
 export type LeaveReason = "exit" | "timeout"
 

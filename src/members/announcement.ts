@@ -5,10 +5,11 @@
  * - Pong: an answer, or a v7 keep-alive (v7 sends both as a PING with ACK); `clock` when native.
  * - Exit: a member leaving.
  */
-import { Flag, Opcode } from "../protocol/constants.js"
-import type { Header, ReqId } from "../protocol/message.js"
+import { Flag, Opcode } from "../protocol/v7/constants.js"
+import type { Header } from "../protocol/v7/message.js"
 import type { NativeMessage, WallNs } from "../protocol/native/message.js"
 import type { NativeReceived, Received } from "../net/Wire.js"
+import { type ReqId } from "../protocol/fields.js"
 
 /** How to answer a PING: in the format it came in (a v7 PONG echoes the request's header, a native one its time). */
 export type Via = { readonly _tag: "V7"; readonly header: Header } | { readonly _tag: "Native"; readonly time: WallNs }

@@ -4,14 +4,15 @@
  * request ids, and ACKs built like `common.c:mkack`.
  */
 import { Context, Effect, Either, Layer, Random, Runtime } from "effect"
-import { Flag } from "../protocol/constants.js"
-import { isDataRequest } from "../protocol/dataLayout.js"
-import { type Header, type Ipv4, type Message, parseIpv4, type ReqId } from "../protocol/message.js"
+import { Flag } from "../protocol/v7/constants.js"
+import { isDataRequest } from "../protocol/v7/dataLayout.js"
+import { type Header, type Message } from "../protocol/v7/message.js"
 import * as Native from "../protocol/native/codec.js"
 import type { NativeMessage } from "../protocol/native/message.js"
 import type { TransferMessage } from "../protocol/native/transfer.js"
-import { decode, encode } from "../protocol/v7.js"
+import { decode, encode } from "../protocol/v7/codec.js"
 import { type Datagram, type Destination, type Endpoint, type IoMode, Transport } from "./Transport.js"
+import { type Ipv4, parseIpv4, type ReqId } from "../protocol/fields.js"
 
 export interface Received {
   readonly _tag: "Message"

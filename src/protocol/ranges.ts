@@ -8,7 +8,7 @@
  * errs on the safe side for both users — a new range widens its neighbour (blocks already there are counted
  * missing again: sent again, written again, the same bytes), and a block that would split a range stays in it.
  */
-import type { BlockRange } from "./message.js"
+import type { BlockRange } from "./v7/message.js"
 
 /**
  * The bound for a transfer's sets: 64 KiB at most per set; a loss-free transfer has one range, 1 % random loss

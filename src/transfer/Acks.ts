@@ -4,7 +4,7 @@
  */
 import { Context, Layer } from "effect"
 import type { Received } from "../net/Wire.js"
-import type { ReqId } from "../protocol/message.js"
+import { type ReqId } from "../protocol/fields.js"
 
 export interface AcksShape {
   readonly add: (reqid: ReqId, opcode: number, onAck: (r: Received) => void) => void

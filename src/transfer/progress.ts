@@ -1,6 +1,6 @@
 import type { InFlight } from "../domain/job.js"
 import type { Operation } from "../domain/operation.js"
-import { recvStateName } from "../protocol/constants.js"
+import { recvStateName } from "../protocol/v7/constants.js"
 import type { Peer } from "./engine/rounds.js"
 
 /** A transfer in flight, as `makuo status` shows it; the transfer updates it as it goes. */

@@ -8,7 +8,7 @@
  */
 import { Peer } from "../net/Transport.js"
 import type { Received, RequestHandler, WireShape } from "../net/Wire.js"
-import { emptyPayload, type Header, type Payload } from "../protocol/message.js"
+import { emptyPayload, type Header, type Payload } from "../protocol/v7/message.js"
 import type { Machine } from "./engine/machine.js"
 import type { ReceiveSessionsShape } from "./ReceiveSessions.js"
 import type { Kind, KindPolicy, Slot } from "./sessionTable.js"

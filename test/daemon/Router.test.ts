@@ -3,11 +3,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Either, Layer, Stream } from "effect"
 import { unknownTransferReply } from "../../src/daemon/Router.js"
 import { Peer, Transport } from "../../src/net/Transport.js"
-import { Flag, Opcode, RecvState, SendState } from "../../src/protocol/constants.js"
-import { emptyPayload, type Ipv4, type ReqId } from "../../src/protocol/message.js"
-import { decode, encode } from "../../src/protocol/v7.js"
+import { Flag, Opcode, RecvState, SendState } from "../../src/protocol/v7/constants.js"
+import { emptyPayload } from "../../src/protocol/v7/message.js"
+import { decode, encode } from "../../src/protocol/v7/codec.js"
 import { settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
+import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 describe("requests for transfers this daemon does not serve", () => {
   it("are answered like makuosan answers an unknown reqid (makuosan-v7.md E32)", () => {

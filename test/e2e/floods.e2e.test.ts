@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import { join } from "node:path"
 import { eventually, freePort, makuo, memberNames, startDaemon, tempDir } from "../../scripts/lib/loopbackCluster.js"
 import { forgedRequest } from "../../scripts/lib/hostile.js"
-import { Opcode, SendState } from "../../src/protocol/constants.js"
+import { Opcode, SendState } from "../../src/protocol/v7/constants.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3"]
 /** Room for 32 received files (64 descriptors) beside the daemon's reserve of 256. */

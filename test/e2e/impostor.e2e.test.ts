@@ -8,9 +8,9 @@ import * as dgram from "node:dgram"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { type Daemon, eventually, freePort, makuo, startDaemon, tempDir } from "../../scripts/lib/loopbackCluster.js"
-import { Opcode, SendState } from "../../src/protocol/constants.js"
-import type { Ipv4, ReqId } from "../../src/protocol/message.js"
-import { encode } from "../../src/protocol/v7.js"
+import { Opcode, SendState } from "../../src/protocol/v7/constants.js"
+import { encode } from "../../src/protocol/v7/codec.js"
+import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 const loopback = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
 const IMPOSTOR = "127.0.0.9"

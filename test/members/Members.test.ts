@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Either, FastCheck as fc, Fiber, Layer } from "effect"
 import { Group, Transport } from "../../src/net/Transport.js"
-import type { ReqId } from "../../src/protocol/message.js"
 import { encode } from "../../src/protocol/native/codec.js"
 import { NativeType, type WallNs } from "../../src/protocol/native/message.js"
 import { advance, hostsSeenBy, settle, startNode, type TestNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 import { clockReading } from "../../src/domain/member.js"
 import { generateKey, ringOf } from "../secure/support.js"
+import { type ReqId } from "../../src/protocol/fields.js"
 
 /** `makuo doctor`'s PING of the group, the test clock moved past its wait. */
 const probe = (node: TestNode) =>

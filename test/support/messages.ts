@@ -1,10 +1,10 @@
 /** fast-check generators for v7 messages whose payload kind matches their header (the encodable ones). */
 import { Arbitrary, FastCheck as fc } from "effect"
-import { Flag } from "../../src/protocol/constants.js"
-import { md5 } from "../../src/protocol/crypt.js"
-import * as M from "../../src/protocol/message.js"
-import { payloadKind } from "../../src/protocol/payloadKind.js"
-import { serializePayload } from "../../src/protocol/payloadCodec.js"
+import { Flag } from "../../src/protocol/v7/constants.js"
+import { md5 } from "../../src/protocol/v7/crypt.js"
+import * as M from "../../src/protocol/v7/message.js"
+import { payloadKind } from "../../src/protocol/v7/payloadKind.js"
+import { serializePayload } from "../../src/protocol/v7/payloadCodec.js"
 
 const payloadArbitraries: { readonly [K in M.PayloadTag]: fc.Arbitrary<M.PayloadOf<K>> } = {
   Mping: Arbitrary.make(M.Mping),

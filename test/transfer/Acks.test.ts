@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Received } from "../../src/net/Wire.js"
-import { Opcode, RecvState, Flag } from "../../src/protocol/constants.js"
-import { emptyPayload, type Ipv4, type ReqId } from "../../src/protocol/message.js"
+import { Opcode, RecvState, Flag } from "../../src/protocol/v7/constants.js"
+import { emptyPayload } from "../../src/protocol/v7/message.js"
 import { Acks, layer } from "../../src/transfer/Acks.js"
+import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 const ack = (reqid: number, opcode: number): Received => ({
   _tag: "Message",

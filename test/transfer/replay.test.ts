@@ -9,7 +9,7 @@ import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Stream } from "ef
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { Peer, Transport } from "../../src/net/Transport.js"
-import { decode } from "../../src/protocol/v7.js"
+import { decode } from "../../src/protocol/v7/codec.js"
 import { settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
 

@@ -11,11 +11,12 @@ import { Context, Deferred, Effect, Either, Layer, Stream } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { Group, Peer, Transport } from "../../src/net/Transport.js"
-import { Flag, Opcode, RecvState, SendState } from "../../src/protocol/constants.js"
-import type { Ipv4, Message, ReqId } from "../../src/protocol/message.js"
-import { decode, encode } from "../../src/protocol/v7.js"
+import { Flag, Opcode, RecvState, SendState } from "../../src/protocol/v7/constants.js"
+import type { Message } from "../../src/protocol/v7/message.js"
+import { decode, encode } from "../../src/protocol/v7/codec.js"
 import { driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
+import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 interface Capture {
   readonly from: string

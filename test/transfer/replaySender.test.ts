@@ -9,12 +9,12 @@ import { Chunk, Context, Duration, Effect, Either, Layer, Stream } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
 import { Group, Peer, Transport } from "../../src/net/Transport.js"
-import { Flag, Opcode, SendState } from "../../src/protocol/constants.js"
-import type { Ipv4, ReqId } from "../../src/protocol/message.js"
-import { decode, encode } from "../../src/protocol/v7.js"
+import { Flag, Opcode, SendState } from "../../src/protocol/v7/constants.js"
+import { decode, encode } from "../../src/protocol/v7/codec.js"
 import type { SendJob } from "../../src/domain/job.js"
 import { driveClock, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
+import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 interface Capture {
   readonly from: string

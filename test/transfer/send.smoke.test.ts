@@ -4,11 +4,11 @@ import * as fs from "node:fs"
 import { join } from "node:path"
 import type { SendEvent, SendJob } from "../../src/domain/job.js"
 import { Peer, Transport } from "../../src/net/Transport.js"
-import { Opcode, SendState } from "../../src/protocol/constants.js"
-import type { Ipv4, ReqId } from "../../src/protocol/message.js"
-import { encode } from "../../src/protocol/v7.js"
+import { Opcode, SendState } from "../../src/protocol/v7/constants.js"
+import { encode } from "../../src/protocol/v7/codec.js"
 import { advance, driveClock, hostsSeenBy, settle, startNode } from "../support/cluster.js"
 import * as MemoryNetwork from "../support/MemoryNetwork.js"
+import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 const job: SendJob = {
   paths: [], recursive: true, dryRun: false, operation: "send", delete: false, targets: [], excludes: [], parallel: 5, checksum: false, reportSkipped: true, rateMbit: undefined, progress: false,

@@ -9,13 +9,12 @@
  *   EXIT:           nothing
  */
 import { Either } from "effect"
-import { MAX_HOSTNAME, MAX_VERSION } from "../constants.js"
 import { MalformedDatagram, UnencodableMessage } from "../errors.js"
-import type { ReqId } from "../message.js"
 import { decodeName, utf8Bytes } from "../text.js"
 import { isNativeType, type NativeMessage, NativeType, typeOf, type WallNs } from "./message.js"
 import * as Transfer from "./transfer.js"
 import { isTransferType, type TransferType } from "./transferMessage.js"
+import { MAX_HOSTNAME, MAX_VERSION, type ReqId } from "../fields.js"
 
 const COMMON = 12
 const PING_ANSWER = 0x01

@@ -5,8 +5,7 @@
  * Schemas carry the wire limits, so `Arbitrary` generates only encodable messages.
  */
 import { Schema } from "effect"
-import { MAX_HOSTNAME, MAX_VERSION } from "../constants.js"
-import { ReqId, WireName } from "../message.js"
+import { MAX_HOSTNAME, MAX_VERSION, ReqId, WireName } from "../fields.js"
 
 /**
  * The message types of the native messages, the first byte of a frame's payload. 1–3 are the frame layer's own

@@ -6,8 +6,8 @@
  */
 import { Schema } from "effect"
 import { MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
-import { U32, WireName } from "../message.js"
 import { utf8Length } from "../text.js"
+import { U32, WireName } from "../fields.js"
 
 /**
  * The message types of a transaction: sender → group from 0x20, member → sender from 0x30 (membership is

@@ -7,7 +7,7 @@
  */
 import { Context, Effect, FiberMap, Layer, Option, Runtime } from "effect"
 import { type RequestHandler, Wire } from "../../net/Wire.js"
-import { Opcode } from "../../protocol/constants.js"
+import { Opcode } from "../../protocol/v7/constants.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import { type End, receiving, type ReceivedSession } from "../receiving.js"

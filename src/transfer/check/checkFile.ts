@@ -3,7 +3,7 @@
  * member has answered or been lost. Interrupting it closes the session (the members forget it when idle).
  */
 import { Effect } from "effect"
-import { Opcode, type RecvStateValue } from "../../protocol/constants.js"
+import { Opcode, type RecvStateValue } from "../../protocol/v7/constants.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { RoundContext, Target } from "../engine/rounds.js"
 import type { SessionsShape } from "../engine/Sessions.js"

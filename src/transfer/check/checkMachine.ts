@@ -4,13 +4,14 @@
  * or to a later OPEN; members still hashing are polled every `maxWait`; then a CLOSE round releases them.
  * makuosan never reports READERROR; makuo does. Like every machine of the engine, a session is mutated in place.
  */
-import { RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
 import { describeErrno } from "../../protocol/errno.js"
-import type { Payload, ReqId } from "../../protocol/message.js"
+import type { Payload } from "../../protocol/v7/message.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
+import { type ReqId } from "../../protocol/fields.js"
 
 export interface CheckSession extends Rounds.Rounds {
   readonly reqid: ReqId

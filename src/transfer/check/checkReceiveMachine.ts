@@ -5,7 +5,7 @@
  * and again on every later OPEN. CLOSE stops the hash and ends the session. The driver carries out `Inspect`
  * and `Hash` and steps their results; a session is mutated in place.
  */
-import { RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
 import type { Machine } from "../engine/machine.js"
 
 export interface CheckReceiveSession {

@@ -7,13 +7,14 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { Members } from "../../members/Members.js"
 import { type RequestHandler, Wire } from "../../net/Wire.js"
-import { Opcode } from "../../protocol/constants.js"
-import { type DelRecord, emptyPayload, type ReqId } from "../../protocol/message.js"
+import { Opcode } from "../../protocol/v7/constants.js"
+import { type DelRecord, emptyPayload } from "../../protocol/v7/message.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
 import type { DeleteReport, DsyncRegistry } from "./dsync.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import { type ReceivedSession, receiving } from "../receiving.js"
 import * as Machine from "./delReceiveMachine.js"
+import { type ReqId } from "../../protocol/fields.js"
 
 type Session = ReceivedSession<Machine.DelReceiveSession>
 

@@ -11,8 +11,8 @@
  */
 import { Context, Effect, Layer, Runtime } from "effect"
 import { type RequestHandler, Wire } from "../../net/Wire.js"
-import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
-import { type DelRecord, emptyPayload, type Header } from "../../protocol/message.js"
+import { Flag, MAX_PAYLOAD, Opcode, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
+import { type DelRecord, emptyPayload, type Header } from "../../protocol/v7/message.js"
 import { utf8Length } from "../../protocol/text.js"
 import { makeExclude } from "../../store/exclude.js"
 import { FileStore, type LocalEntry, StoreError } from "../../store/FileStore.js"

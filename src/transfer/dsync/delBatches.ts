@@ -4,8 +4,8 @@
  * batch also ends once `STEPS_PER_TURN` entries have been looked at, and the driver pulls the rest in a later
  * turn of the event loop.
  */
-import { MAX_PAYLOAD } from "../../protocol/constants.js"
-import type { DelRecord } from "../../protocol/message.js"
+import { MAX_PAYLOAD } from "../../protocol/v7/constants.js"
+import type { DelRecord } from "../../protocol/v7/message.js"
 import { utf8Length } from "../../protocol/text.js"
 
 /** Entries of the walk looked at in one turn of the event loop at most (each matched against every pattern). */

@@ -6,11 +6,12 @@
  * DEL CLOSE. The requester is the only member of the session (unicast); if it falls silent the session ends
  * without deleting anything more.
  */
-import { RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
-import type { DelRecord, ReqId } from "../../protocol/message.js"
+import { RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
+import type { DelRecord } from "../../protocol/v7/message.js"
 import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
+import { type ReqId } from "../../protocol/fields.js"
 
 export interface DelSession extends Rounds.Rounds {
   readonly reqid: ReqId

@@ -6,9 +6,9 @@
  * a late copy of its OPEN or DATA must not open it again and report the deletions twice, and a late copy of its
  * CLOSE is answered again (the member may have missed our answer).
  */
-import { RecvState, SendState } from "../../protocol/constants.js"
+import { RecvState, SendState } from "../../protocol/v7/constants.js"
 import type { Machine } from "../engine/machine.js"
-import type { DelRecord } from "../../protocol/message.js"
+import type { DelRecord } from "../../protocol/v7/message.js"
 
 export interface DelReceiveSession {
   /** What we lack of the member's list, once looked up. */

@@ -5,11 +5,11 @@
  * whose scan was broken off.
  */
 import { Effect } from "effect"
-import { Opcode, type RecvStateValue } from "../../protocol/constants.js"
-import type { ReqId } from "../../protocol/message.js"
+import { Opcode, type RecvStateValue } from "../../protocol/v7/constants.js"
 import type { RoundContext, Target } from "../engine/rounds.js"
 import type { SessionsShape } from "../engine/Sessions.js"
 import * as Machine from "./dsyncMachine.js"
+import { type ReqId } from "../../protocol/fields.js"
 
 export interface DeleteReport {
   readonly host: string

@@ -8,12 +8,13 @@
  * Unlike makuosan, every exclude batch and the terminator are acknowledged and sent again until every member has
  * them (makuosan-v7.md E13): a lost datagram can never make a member scan without the excludes.
  */
-import { Flag, MAX_PAYLOAD, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
-import type { Payload, ReqId } from "../../protocol/message.js"
+import { Flag, MAX_PAYLOAD, RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
+import type { Payload } from "../../protocol/v7/message.js"
 import { utf8Length } from "../../protocol/text.js"
 import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
 import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
+import { type ReqId } from "../../protocol/fields.js"
 
 export interface DsyncSession extends Rounds.Rounds {
   readonly reqid: ReqId

@@ -10,7 +10,7 @@
  * takes `MAX_PATTERNS` patterns of `MAX_PATTERN_BYTES` bytes in all at most. Beyond, it is refused (`TooMany`):
  * its patterns are dropped and it deletes nothing — never a walk with part of the excludes.
  */
-import { RecvState, SendState } from "../../protocol/constants.js"
+import { RecvState, SendState } from "../../protocol/v7/constants.js"
 import type { Machine } from "../engine/machine.js"
 import { utf8Length } from "../../protocol/text.js"
 

@@ -9,12 +9,12 @@
 import { Context, Effect, Layer } from "effect"
 import { type Destination, Group, Peer as PeerDestination } from "../../net/Transport.js"
 import { type Received, Wire } from "../../net/Wire.js"
-import type { ReqId } from "../../protocol/message.js"
 import { Acks } from "../Acks.js"
 import { Timers } from "../Timers.js"
 import type { Machine } from "./machine.js"
 import { type Deadline, makeRttEstimator, type RoundEvent, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
 import { makeTimerHeap } from "./timerHeap.js"
+import { type ReqId } from "../../protocol/fields.js"
 
 export interface Session {
   readonly reqid: ReqId

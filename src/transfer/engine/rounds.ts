@@ -5,8 +5,8 @@
  * group: no eviction storm, makuosan-v7.md E12). The SEND, MD5, DSYNC and DEL machines keep their rounds in a `Rounds` record
  * (mutated in place, like the machines themselves) and call `begin`, `answered` and `expired` from their `step`.
  */
-import { RecvState, type RecvStateValue } from "../../protocol/constants.js"
-import type { Payload } from "../../protocol/message.js"
+import { RecvState, type RecvStateValue } from "../../protocol/v7/constants.js"
+import type { Payload } from "../../protocol/v7/message.js"
 
 export interface Target {
   readonly host: string

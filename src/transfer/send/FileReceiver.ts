@@ -6,9 +6,9 @@
  */
 import { Context, Duration, Effect, Layer, Option, Runtime } from "effect"
 import { type DataDatagram, type Received, type RequestHandler, Wire } from "../../net/Wire.js"
-import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../../protocol/constants.js"
-import { dataBlock, dataReqId } from "../../protocol/dataLayout.js"
-import { emptyPayload } from "../../protocol/message.js"
+import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../../protocol/v7/constants.js"
+import { dataBlock, dataReqId } from "../../protocol/v7/dataLayout.js"
+import { emptyPayload } from "../../protocol/v7/message.js"
 import { FileStore, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
 import { decide } from "./decide.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"

@@ -9,9 +9,9 @@
  */
 import { Context, Duration, Effect, Either, Layer } from "effect"
 import { Wire } from "../../net/Wire.js"
-import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from "../../protocol/constants.js"
-import { DATA_SEGMENT, writeDataHeader } from "../../protocol/dataLayout.js"
-import { encode } from "../../protocol/v7.js"
+import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
+import { DATA_SEGMENT, writeDataHeader } from "../../protocol/v7/dataLayout.js"
+import { encode } from "../../protocol/v7/codec.js"
 import { type FileIdentity, FileStore, type FileVersion, type Reader, StoreError } from "../../store/FileStore.js"
 import type { Deadline, Target, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"

@@ -3,7 +3,7 @@
  * daemon can set it (effective uid 0; makuosan also counts egid 0, which makes files UPDATE forever: makuosan-v7.md E25).
  */
 import { Option } from "effect"
-import { RecvState, type RecvStateValue } from "../../protocol/constants.js"
+import { RecvState, type RecvStateValue } from "../../protocol/v7/constants.js"
 import type { LocalEntry } from "../../store/FileStore.js"
 import { isRegular, type Mstat, S_IFDIR, S_IFLNK } from "./receiveMachine.js"
 

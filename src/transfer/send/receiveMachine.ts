@@ -8,8 +8,8 @@
  * a receiver that missed blocks answers CLOSEERROR instead of committing holes (makuosan-v7.md E15).
  */
 import type { Machine } from "../engine/machine.js"
-import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
-import type { BlockRange, Header, PayloadOf } from "../../protocol/message.js"
+import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
+import type { BlockRange, Header, PayloadOf } from "../../protocol/v7/message.js"
 import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
 
 export type Mstat = PayloadOf<"Mstat">

@@ -12,10 +12,10 @@
  * bookkeeping (peers, missing blocks); nothing else writes to it. The RTT estimate and the pacer are shared,
  * deterministic state of the daemon, consulted and fed here.
  */
-import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/constants.js"
+import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
 import { describeErrno } from "../../protocol/errno.js"
-import { DATA_SEGMENT } from "../../protocol/dataLayout.js"
-import { type BlockRange, emptyPayload, type ReqId } from "../../protocol/message.js"
+import { DATA_SEGMENT } from "../../protocol/v7/dataLayout.js"
+import { type BlockRange, emptyPayload } from "../../protocol/v7/message.js"
 import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
 import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
@@ -23,6 +23,7 @@ import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from 
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Pacer } from "../pacer.js"
 import { blockCount, blockLength, isRegular, type Mstat } from "./receiveMachine.js"
+import { type ReqId } from "../../protocol/fields.js"
 
 export interface SendContext extends RoundContext {
   readonly pacer: Pacer

@@ -3,7 +3,7 @@
  * (excluded, temp files) count too, so a tree of excluded entries never holds up the event loop in one pull.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { DelRecord } from "../../../src/protocol/message.js"
+import type { DelRecord } from "../../../src/protocol/v7/message.js"
 import { batches, STEPS_PER_TURN } from "../../../src/transfer/dsync/delBatches.js"
 
 /** 10 000 entries passed over, then 40 records; counts what each pull takes from the walk. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
-import { RecvState } from "../../../src/protocol/constants.js"
+import { RecvState } from "../../../src/protocol/v7/constants.js"
 import type { LocalEntry } from "../../../src/store/FileStore.js"
 import { decide } from "../../../src/transfer/send/decide.js"
 import type { Mstat } from "../../../src/transfer/send/receiveMachine.js"

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { Flag, RecvState, SendState } from "../../../src/protocol/constants.js"
-import type { Header, Ipv4, ReqId } from "../../../src/protocol/message.js"
+import { Flag, RecvState, SendState } from "../../../src/protocol/v7/constants.js"
+import type { Header } from "../../../src/protocol/v7/message.js"
 import { MAX_RANGES } from "../../../src/protocol/ranges.js"
 import { type Action, type Event, initial, type Mstat, type Session, step } from "../../../src/transfer/send/receiveMachine.js"
+import { type Ipv4, type ReqId } from "../../../src/protocol/fields.js"
 
 const mstat = (size: number, mode = 0o100644): Mstat => ({
   _tag: "Mstat", mode, uid: 0, gid: 0, size, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0

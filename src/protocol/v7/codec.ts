@@ -6,10 +6,11 @@
 import { Either, ParseResult, Schema } from "effect"
 import { Flag, HEADER_SIZE, MAX_PAYLOAD, PROTOCOL_VERSION } from "./constants.js"
 import { md5, paddedLength, swapHalves } from "./crypt.js"
-import { MalformedDatagram, UnencodableMessage } from "./errors.js"
-import { type Header, type Ipv4, Message, parseIpv4, type ReqId } from "./message.js"
+import { MalformedDatagram, UnencodableMessage } from "../errors.js"
+import { type Header, Message } from "./message.js"
 import { isReason, parsePayload, serializePayload } from "./payloadCodec.js"
 import { payloadKind } from "./payloadKind.js"
+import { type Ipv4, parseIpv4, type ReqId } from "../fields.js"
 
 const ZERO_HASH = new Uint8Array(16)
 

@@ -2,7 +2,7 @@
  * The v7 DATA datagram in place, for the hot path on both ends: the sender lays out a burst of datagrams back to
  * back in one buffer (header, block, header, block, ...) without a `Message` per block; the receiver recognises
  * a DATA request and reads its request id and block number from the bytes without decoding a `Message`. Both
- * agree byte for byte with `v7.ts` (tested).
+ * agree byte for byte with `codec.ts` (tested).
  */
 import { BLOCK_SIZE, Flag, HEADER_SIZE, MAX_PAYLOAD, Opcode, PROTOCOL_VERSION, SendState } from "./constants.js"
 

@@ -2,9 +2,10 @@
  * Byte layouts of the v7 payloads (makuosan-v7.md §2.7). Parsers check every inner length against the bytes that are
  * really there and return a reason string instead of reading past the end.
  */
-import { MAX_HOSTNAME, MAX_PAYLOAD, MAX_VERSION, MSTAT_FIXED } from "./constants.js"
+import { MAX_PAYLOAD, MSTAT_FIXED } from "./constants.js"
 import type { DelRecord, Payload, PayloadOf, PayloadTag } from "./message.js"
-import { decodeName, utf8Bytes } from "./text.js"
+import { decodeName, utf8Bytes } from "../text.js"
+import { MAX_HOSTNAME, MAX_VERSION } from "../fields.js"
 
 export type Parsed = Payload | string
 

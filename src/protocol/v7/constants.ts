@@ -7,9 +7,6 @@ export const HEADER_SIZE = 42
 /** Largest payload, and the size of one file block. */
 export const MAX_PAYLOAD = 1024
 export const BLOCK_SIZE = 1024
-/** makuosan's hostname and version buffers; longer fields are refused. */
-export const MAX_HOSTNAME = 255
-export const MAX_VERSION = 32
 /** mstat is 36 bytes plus the two names; both names must fit one payload (makuosan-v7.md §2.7, E14). */
 export const MSTAT_FIXED = 36
 

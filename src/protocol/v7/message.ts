@@ -2,52 +2,10 @@
  * The domain model of a makuosan v7 datagram: a header and a payload whose kind follows from the header
  * (see `payloadKind`). Schemas carry the wire limits, so `Arbitrary` generates only encodable messages.
  */
-import { type Brand, Schema } from "effect"
-import { MAX_HOSTNAME, MAX_PAYLOAD, MAX_VERSION, MSTAT_FIXED } from "./constants.js"
-import { decodeName, isWireName, utf8Length } from "./text.js"
-
-const uint = (bits: 8 | 16 | 32) => Schema.Int.pipe(Schema.between(0, 2 ** bits - 1))
-export const U8 = uint(8)
-export const U16 = uint(16)
-export const U32 = uint(32)
-
-/** Request id: a per-originator counter; receivers key transfers on (source, reqid). */
-export const ReqId = U32.pipe(Schema.brand("ReqId"))
-export type ReqId = typeof ReqId.Type
-
-/** Dotted IPv4 address. */
-export const Ipv4 = Schema.String.pipe(
-  Schema.filter((s) => parseIpv4(s) !== undefined, { message: () => "expected a dotted IPv4 address" }),
-  Schema.brand("Ipv4"),
-  Schema.annotations({ arbitrary: () => (fc) => fc.ipV4().map((s) => s as string & Brand.Brand<"Ipv4">) })
-)
-export type Ipv4 = typeof Ipv4.Type
-
-export const parseIpv4 = (text: string): readonly [number, number, number, number] | undefined => {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text)
-  if (m === null) return undefined
-  const octets = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])] as const
-  return octets.every((o) => o <= 255) ? octets : undefined
-}
-
-/**
- * A name as it travels on the wire: bytes without NUL, at most `maxBytes` of them, as text — valid UTF-8 decoded,
- * any other byte escaped (protocol/text), so that it encodes back to the same bytes.
- */
-export const WireName = (maxBytes: number) =>
-  Schema.String.pipe(
-    Schema.filter((s) => isWireName(s) && utf8Length(s) <= maxBytes, {
-      message: () => `expected a name without NUL of at most ${maxBytes} bytes`
-    }),
-    Schema.annotations({
-      arbitrary: () => (fc) =>
-        fc.oneof(
-          fc.string({ unit: "binary", maxLength: 24 }),
-          // names that are not UTF-8 (EUC-JP, Shift_JIS, Latin-1 on the sender's disk)
-          fc.uint8Array({ maxLength: 24 }).map((b) => decodeName(b.map((x) => x === 0 ? 0xe9 : x)) ?? "")
-        ).filter((s) => isWireName(s) && utf8Length(s) <= maxBytes)
-    })
-  )
+import { Schema } from "effect"
+import { Ipv4, MAX_HOSTNAME, MAX_VERSION, ReqId, U16, U32, U8, WireName } from "../fields.js"
+import { utf8Length } from "../text.js"
+import { MAX_PAYLOAD, MSTAT_FIXED } from "./constants.js"
 
 const Bytes = (maxLength: number) =>
   Schema.Uint8ArrayFromSelf.pipe(

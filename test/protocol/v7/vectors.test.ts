@@ -2,9 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { paddedLength, swapHalves } from "../../src/protocol/crypt.js"
-import type { Message } from "../../src/protocol/message.js"
-import { decode, encode } from "../../src/protocol/v7.js"
+import { paddedLength, swapHalves } from "../../../src/protocol/v7/crypt.js"
+import type { Message } from "../../../src/protocol/v7/message.js"
+import { decode, encode } from "../../../src/protocol/v7/codec.js"
 
 interface Vector {
   readonly hex: string
@@ -24,7 +24,7 @@ interface Vector {
   }
 }
 
-const dir = join(import.meta.dirname, "..", "vectors")
+const dir = join(import.meta.dirname, "..", "..", "vectors")
 const files = readdirSync(dir).filter((f) => f.endsWith(".json"))
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
 

@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
-import { Flag, HEADER_SIZE, Opcode, SendState } from "../../src/protocol/constants.js"
-import { dataBlock, dataReqId, isDataRequest, writeDataHeader } from "../../src/protocol/dataLayout.js"
-import { type Ipv4, parseIpv4, type ReqId } from "../../src/protocol/message.js"
-import { decode, encode } from "../../src/protocol/v7.js"
-import { message } from "../support/messages.js"
+import { Flag, HEADER_SIZE, Opcode, SendState } from "../../../src/protocol/v7/constants.js"
+import { dataBlock, dataReqId, isDataRequest, writeDataHeader } from "../../../src/protocol/v7/dataLayout.js"
+import { decode, encode } from "../../../src/protocol/v7/codec.js"
+import { message } from "../../support/messages.js"
+import { type Ipv4, parseIpv4, type ReqId } from "../../../src/protocol/fields.js"
 
 const runs = { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 500) } }
 

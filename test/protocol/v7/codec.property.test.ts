@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
-import { HEADER_SIZE } from "../../src/protocol/constants.js"
-import { decode, DatagramV7, encode } from "../../src/protocol/v7.js"
-import { message } from "../support/messages.js"
+import { HEADER_SIZE } from "../../../src/protocol/v7/constants.js"
+import { decode, DatagramV7, encode } from "../../../src/protocol/v7/codec.js"
+import { message } from "../../support/messages.js"
 
 const runs = { fastCheck: { numRuns: Number(process.env.MAKUO_PROP_RUNS ?? 500) } }
 
