@@ -15,7 +15,7 @@ import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
 import { AllOrNothingUnavailable, AmbiguousTarget, InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat, S_IFDIR } from "./send/receiveMachine.js"
-import { MAX_WAIT_MS, type RoundContext, type RoundTiming, type Target } from "./engine/rounds.js"
+import { type RoundContext, type RoundTiming } from "./engine/rounds.js"
 import { Sessions } from "./engine/Sessions.js"
 import { makePacer } from "./pacer.js"
 import { DelReceiver } from "./dsync/DelReceiver.js"
@@ -33,6 +33,7 @@ import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/v7/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
 import { TxnSender, type TxnView } from "./txn/TxnSend.js"
 import { fileOutcomes } from "./txn/txnReport.js"
+import { MAX_WAIT_MS, type Target } from "./engine/rtt.js"
 
 /**
  * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its

@@ -9,11 +9,12 @@ import { Wire } from "../net/Wire.js"
 import { FileStore } from "../store/FileStore.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
 import { checkFile } from "./check/checkFile.js"
-import type { RoundContext, Target } from "./engine/rounds.js"
+import type { RoundContext } from "./engine/rounds.js"
 import { Sessions } from "./engine/Sessions.js"
 import type { Progress } from "./progress.js"
 import { End, type EngineJob, type FileToSend, SendEngine } from "./send/SendEngine.js"
 import { isRegular } from "./send/receiveMachine.js"
+import { type Target } from "./engine/rtt.js"
 
 /** Runs one check with its progress visible in `status` while it lasts. */
 export type Tracked = <A>(path: string, operation: Progress["operation"], f: (p: Progress) => Effect.Effect<A>) => Effect.Effect<A>

@@ -5,9 +5,9 @@
  * entry in place at once.
  */
 import { createHash } from "node:crypto"
-import type { Target } from "../../src/transfer/engine/rounds.js"
 import * as Member from "../../src/transfer/txn/memberMachine.js"
 import type { Entry, Mtime, ToMember, ToSender } from "../../src/transfer/txn/messages.js"
+import { type Target } from "../../src/transfer/engine/rtt.js"
 
 const EACCES = 13
 const EIO = 5

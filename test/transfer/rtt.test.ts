@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { makeRttEstimator, MIN_RTO_MS } from "../../src/transfer/engine/rounds.js"
+import { makeRttEstimator, MIN_RTO_MS } from "../../src/transfer/engine/rtt.js"
 
 describe("retransmission timeout from the measured round trip", () => {
   it("waits the full 500 ms until it has measured, then follows the round trip, never below the floor", () => {

@@ -5,10 +5,11 @@
 import { Effect } from "effect"
 import { Opcode, type RecvStateValue } from "../../protocol/v7/constants.js"
 import type { HostOutcome } from "../../domain/outcome.js"
-import type { RoundContext, Target } from "../engine/rounds.js"
+import type { RoundContext } from "../engine/rounds.js"
 import type { SessionsShape } from "../engine/Sessions.js"
 import type { Progress } from "../progress.js"
 import * as Machine from "./checkMachine.js"
+import { type Target } from "../engine/rtt.js"
 
 export interface CheckRequest {
   readonly reqid: Machine.CheckSession["reqid"]

@@ -10,8 +10,9 @@ import { RecvState, type RecvStateValue, SendState } from "../../protocol/v7/con
 import type { DelRecord } from "../../protocol/v7/message.js"
 import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
-import type { Deadline, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, RoundContext, RoundEvent, Transmit } from "../engine/rounds.js"
 import { type ReqId } from "../../protocol/fields.js"
+import { type Target } from "../engine/rtt.js"
 
 export interface DelSession extends Rounds.Rounds {
   readonly reqid: ReqId

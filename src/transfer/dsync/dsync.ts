@@ -6,10 +6,11 @@
  */
 import { Effect } from "effect"
 import { Opcode, type RecvStateValue } from "../../protocol/v7/constants.js"
-import type { RoundContext, Target } from "../engine/rounds.js"
+import type { RoundContext } from "../engine/rounds.js"
 import type { SessionsShape } from "../engine/Sessions.js"
 import * as Machine from "./dsyncMachine.js"
 import { type ReqId } from "../../protocol/fields.js"
+import { type Target } from "../engine/rtt.js"
 
 export interface DeleteReport {
   readonly host: string

@@ -13,8 +13,9 @@ import type { Payload } from "../../protocol/v7/message.js"
 import { utf8Length } from "../../protocol/text.js"
 import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
-import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, Peer, RoundContext, RoundEvent, Transmit } from "../engine/rounds.js"
 import { type ReqId } from "../../protocol/fields.js"
+import { type Target } from "../engine/rtt.js"
 
 export interface DsyncSession extends Rounds.Rounds {
   readonly reqid: ReqId

@@ -12,9 +12,10 @@ import { type Received, Wire } from "../../net/Wire.js"
 import { Acks } from "../Acks.js"
 import { Timers } from "../Timers.js"
 import type { Machine } from "./machine.js"
-import { type Deadline, makeRttEstimator, type RoundEvent, type Rounds, type RttEstimator, type Transmit } from "./rounds.js"
+import { type Deadline, type RoundEvent, type Rounds, type Transmit } from "./rounds.js"
 import { makeTimerHeap } from "./timerHeap.js"
 import { type ReqId } from "../../protocol/fields.js"
+import { makeRttEstimator, type RttEstimator } from "./rtt.js"
 
 export interface Session {
   readonly reqid: ReqId

@@ -1,5 +1,5 @@
 /**
- * Rounds, the reliability every sending role shares (makuosan-v7.md §4), without I/O: a round sends one request and sends
+ * Rounds, the reliability every v7 sending role shares (makuosan-v7.md §4), without I/O: a round sends one request and sends
  * it again after a wait that starts at the round-trip estimate and doubles up to `maxWait`, until every member it
  * waits for has answered; a member silent for `timeout` is lost for this session only (never evicted from the
  * group: no eviction storm, makuosan-v7.md E12). The SEND, MD5, DSYNC and DEL machines keep their rounds in a `Rounds` record
@@ -7,12 +7,7 @@
  */
 import { RecvState, type RecvStateValue } from "../../protocol/v7/constants.js"
 import type { Payload } from "../../protocol/v7/message.js"
-
-export interface Target {
-  readonly host: string
-  readonly address: string
-  readonly port: number
-}
+import type { RttEstimator, Target } from "./rtt.js"
 
 export interface Peer {
   readonly target: Target
@@ -25,36 +20,6 @@ export interface Peer {
   /** DATA blocks this member reported missing (NAK or MARK answer): a slow or lossy member shows here. */
   missed: number
 }
-
-/**
- * The round-trip time of request → ACK, smoothed as TCP does (RFC 6298): the first retransmission of a round
- * waits `srtt + 4·rttvar` (at least `MIN_RTO_MS`) instead of a fixed 500 ms, and each further one twice as long,
- * up to `maxWait`. On a LAN that turns a lost datagram into a few milliseconds' delay rather than half a
- * second, which is what small files under loss are made of. An answer is timed from the request's first
- * transmission even when it answers a retransmission: never shorter than the truth, so a busy member or a
- * busy sender lengthens the wait instead of drawing more retransmissions.
- */
-export interface RttEstimator {
-  readonly rto: (max: number) => number
-  readonly sample: (ms: number) => void
-}
-
-export const MIN_RTO_MS = 20
-
-export const makeRttEstimator = (): RttEstimator => {
-  let srtt: number | undefined
-  let rttvar = 0
-  return {
-    rto: (max) => (srtt === undefined ? max : Math.min(max, Math.max(MIN_RTO_MS, Math.ceil(srtt + 4 * rttvar)))),
-    sample: (ms) => {
-      if (srtt === undefined) (srtt = ms), (rttvar = ms / 2)
-      else (rttvar = 0.75 * rttvar + 0.25 * Math.abs(srtt - ms)), (srtt = 0.875 * srtt + 0.125 * ms)
-    }
-  }
-}
-
-/** makuosan's fixed wait before a request is sent again: the longest wait of a round. */
-export const MAX_WAIT_MS = 500
 
 export interface RoundContext {
   /** The longest wait before a request is sent again (makuosan's fixed 500 ms). */

@@ -13,7 +13,7 @@ import { BLOCK_SIZE, HEADER_SIZE, Opcode, type RecvStateValue, SendState } from 
 import { DATA_SEGMENT, writeDataHeader } from "../../protocol/v7/dataLayout.js"
 import { encode } from "../../protocol/v7/codec.js"
 import { type FileIdentity, FileStore, type FileVersion, type Reader, StoreError } from "../../store/FileStore.js"
-import type { Deadline, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Progress } from "../progress.js"
 import type { Mstat } from "./receiveMachine.js"
@@ -21,6 +21,7 @@ import * as Machine from "./sendMachine.js"
 import { changedSince, differsFromAnnounced } from "./sourceVersion.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import { type Driven, Sessions } from "../engine/Sessions.js"
+import { type Target } from "../engine/rtt.js"
 
 export interface FileToSend {
   readonly mstat: Mstat

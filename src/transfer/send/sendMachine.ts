@@ -19,11 +19,12 @@ import { type BlockRange, emptyPayload } from "../../protocol/v7/message.js"
 import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
 import type { Machine } from "../engine/machine.js"
 import * as Rounds from "../engine/rounds.js"
-import type { Deadline, Peer, RoundContext, RoundEvent, Target, Transmit } from "../engine/rounds.js"
+import type { Deadline, Peer, RoundContext, RoundEvent, Transmit } from "../engine/rounds.js"
 import type { HostOutcome } from "../../domain/outcome.js"
 import type { Pacer } from "../pacer.js"
 import { blockCount, blockLength, isRegular, type Mstat } from "./receiveMachine.js"
 import { type ReqId } from "../../protocol/fields.js"
+import { type Target } from "../engine/rtt.js"
 
 export interface SendContext extends RoundContext {
   readonly pacer: Pacer

@@ -16,7 +16,6 @@ import { Wire } from "../../net/Wire.js"
 import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
-import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rounds.js"
 import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
@@ -25,6 +24,7 @@ import type { Entry, Piece, Span, ToMember, ToSender, TxnId } from "./messages.j
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
 import { prepare, type SourceEntry } from "./sourceEntry.js"
+import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
 /** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
 export const WINDOW = 8

@@ -7,8 +7,8 @@
  * the batches of its window: nothing per entry outlives its batch.
  */
 import type { Machine } from "../engine/machine.js"
-import type { RttEstimator, Target } from "../engine/rounds.js"
 import { type Entry, type Failure, hasBit, type Span, type ToMember, type ToSender, type TxnId } from "./messages.js"
+import { type RttEstimator, type Target } from "../engine/rtt.js"
 
 export interface Config {
   /** Manifest batches unanswered at most. */

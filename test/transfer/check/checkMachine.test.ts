@@ -12,11 +12,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { type RecvStateValue, SendState } from "../../../src/protocol/v7/constants.js"
 import { unknownTransferReply } from "../../../src/daemon/Router.js"
-import { makeRttEstimator, type RoundContext, type Target } from "../../../src/transfer/engine/rounds.js"
+import { type RoundContext } from "../../../src/transfer/engine/rounds.js"
 import * as Check from "../../../src/transfer/check/checkMachine.js"
 import * as Member from "../../../src/transfer/check/checkReceiveMachine.js"
 import { type NetworkSpec, networkSpecs, perfect, simulation } from "../../support/simulation.js"
 import { type ReqId } from "../../../src/protocol/fields.js"
+import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rtt.js"
 
 const WANT = new Uint8Array(16).fill(7)
 const OTHER = new Uint8Array(16).fill(9)

@@ -15,13 +15,14 @@ import { FastCheck as fc } from "effect"
 import { Opcode, RecvState, type RecvStateValue, SendState } from "../../../src/protocol/v7/constants.js"
 import type { DelRecord } from "../../../src/protocol/v7/message.js"
 import { unknownTransferReply } from "../../../src/daemon/Router.js"
-import { makeRttEstimator, type RoundContext, type Target } from "../../../src/transfer/engine/rounds.js"
+import { type RoundContext } from "../../../src/transfer/engine/rounds.js"
 import * as Dsync from "../../../src/transfer/dsync/dsyncMachine.js"
 import * as DsyncMember from "../../../src/transfer/dsync/dsyncReceiveMachine.js"
 import * as Del from "../../../src/transfer/dsync/delMachine.js"
 import * as DelAnswer from "../../../src/transfer/dsync/delReceiveMachine.js"
 import { type NetworkSpec, networkSpecs, perfect, simulation } from "../../support/simulation.js"
 import { type ReqId } from "../../../src/protocol/fields.js"
+import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rtt.js"
 
 const DSYNC_ID = 77 as ReqId
 /** Padding patterns that match nothing: they make the exclude list span several batches. */

@@ -13,12 +13,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { BLOCK_SIZE, RecvState, type RecvStateValue, SendState } from "../../../src/protocol/v7/constants.js"
 import type { Header } from "../../../src/protocol/v7/message.js"
-import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
 import { makePacer } from "../../../src/transfer/pacer.js"
 import * as Receive from "../../../src/transfer/send/receiveMachine.js"
 import * as Send from "../../../src/transfer/send/sendMachine.js"
 import { type NetworkSpec, networkSpecs, perfect, simulation } from "../../support/simulation.js"
 import { type Ipv4, type ReqId } from "../../../src/protocol/fields.js"
+import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rtt.js"
 
 const REQID = 42 as ReqId
 const header = (nstate: number, seqno: number): Header => ({

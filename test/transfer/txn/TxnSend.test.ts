@@ -22,13 +22,13 @@ import { budgetFor } from "../../../src/protocol/native/budget.js"
 import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
-import { makeRttEstimator } from "../../../src/transfer/engine/rounds.js"
 import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
 import type { ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
 import { fileOutcomes } from "../../../src/transfer/txn/txnReport.js"
 import { type FakeMember, fakeMember, type Held, receive } from "../../support/txnMember.js"
+import { makeRttEstimator } from "../../../src/transfer/engine/rtt.js"
 
 const EACCES = 13
 const budget = Either.getOrThrow(budgetFor())

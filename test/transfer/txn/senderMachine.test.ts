@@ -4,9 +4,9 @@
  * not counted while it owes nothing), NAK repair, and the commit rule with and without all-or-nothing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
 import { bitmapFor, type Entry, setBit, type ToSender, type TxnId } from "../../../src/transfer/txn/messages.js"
 import * as Sender from "../../../src/transfer/txn/senderMachine.js"
+import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rtt.js"
 
 const TXN = 3 as TxnId
 const targets: ReadonlyArray<Target> = [

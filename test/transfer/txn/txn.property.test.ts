@@ -16,11 +16,11 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rounds.js"
 import { type Entry, MAX_FAILURES, type ToMember, type ToSender, type TxnId } from "../../../src/transfer/txn/messages.js"
 import * as Member from "../../../src/transfer/txn/memberMachine.js"
 import * as Sender from "../../../src/transfer/txn/senderMachine.js"
 import { type NetworkSpec, networkSpecs, perfect, simulation } from "../../support/simulation.js"
+import { makeRttEstimator, type Target } from "../../../src/transfer/engine/rtt.js"
 
 const TXN = 9 as TxnId
 const EACCES = 13
