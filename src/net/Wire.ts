@@ -145,7 +145,7 @@ export const make = Effect.gen(function*() {
     const r = Native.decodeAny(type, d.bytes)
     if (Either.isRight(r)) {
       const message = r.right
-      return message._tag === "Ping" || message._tag === "Pong" || message._tag === "Exit"
+      return Native.isMembership(message)
         ? { _tag: "Native", message, from: d.from }
         : { _tag: "Transfer", message, from: d.from }
     }

@@ -3,6 +3,7 @@ import { Context, Duration, Effect, Exit, Fiber, Layer, Scope, Stream, TestClock
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { afterAll } from "vitest"
 import * as Node from "../../src/daemon/Node.js"
 import * as Members from "../../src/members/Members.js"
 import * as Wire from "../../src/net/Wire.js"
@@ -34,11 +35,19 @@ export interface NodeOptions {
   readonly keys?: KeyRing
 }
 
+/**
+ * The bases this test file's nodes make, under one directory removed after the file's tests: a test that fails
+ * before it stops its nodes, or never stops them, leaves nothing in /tmp. Registered when a test file imports
+ * this module (vitest evaluates it once per file).
+ */
+const nodesRoot = fs.mkdtempSync(join(tmpdir(), "makuo-nodes-"))
+afterAll(() => fs.rmSync(nodesRoot, { recursive: true, force: true }))
+
 export const startNode = (net: MemoryNetwork, address: string, options: NodeOptions = {}) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const host = `h${address.split(".").at(-1)}`
-    const base = options.base ?? fs.mkdtempSync(join(tmpdir(), `makuo-node-${host}-`))
+    const base = options.base ?? fs.mkdtempSync(join(nodesRoot, `${host}-`))
     if (options.base === undefined) yield* Scope.addFinalizer(scope, Effect.sync(() => fs.rmSync(base, { recursive: true, force: true })))
     const layer = Node.layer({
       base,

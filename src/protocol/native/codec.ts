@@ -91,7 +91,7 @@ export const isBodyType = (type: number): type is BodyType => isNativeType(type)
 export const decodeAny = (type: number, body: Uint8Array): Either.Either<AnyMessage, MalformedDatagram> =>
   isTransferType(type) ? Transfer.decode(type, body) : decode(type, body)
 
-const isMembership = (m: AnyMessage): m is NativeMessage => m._tag === "Ping" || m._tag === "Pong" || m._tag === "Exit"
+export const isMembership = (m: AnyMessage): m is NativeMessage => m._tag === "Ping" || m._tag === "Pong" || m._tag === "Exit"
 
 /** Any native message to its type and body. */
 export const encodeAny = (m: AnyMessage): Either.Either<{ readonly type: BodyType; readonly body: Uint8Array }, UnencodableMessage> =>
