@@ -33,6 +33,19 @@ import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from ".
 import { hasCommand, runCommand } from "./lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 
+/** Flags that stand alone, and flags that take a value (a comma-separated list). */
+const switches = new Set(["--quick", "--key"])
+const valued = new Set(["--k", "--loss", "--scenario", "--workload", "--parallel"])
+const benchUsage = "usage: npm run bench -- [--quick] [--key] [--k 1,2,4,8] [--loss 0,1] [--scenario cpu,link]\n" +
+  "                        [--workload big,small,unchanged,huge] [--parallel N]\n" +
+  "As root: the namespace lab; otherwise loopback. What each row measures: the comment at the top of scripts/bench.ts."
+// an unknown flag must stop the run, not start a full bench of every row (tens of minutes) that ignores it
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i]!
+  if (a === "--help" || a === "-h") (console.log(benchUsage), process.exit(0))
+  if (valued.has(a)) i++
+  else if (!switches.has(a)) (console.error(`bench: unknown argument ${a}\n${benchUsage}`), process.exit(2))
+}
 const quick = process.argv.includes("--quick")
 /** The values of `--name a,b`, or undefined when the flag is absent. */
 const listFlag = (name: string): ReadonlyArray<string> | undefined => {
