@@ -32,25 +32,33 @@ import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
 import { TxnSender, type TxnView } from "./txn/TxnSend.js"
-import { fileOutcomes } from "./txn/txnReport.js"
+import { fileOutcomes, removalOutcomes } from "./txn/txnReport.js"
+import type { Scope } from "./txn/messages.js"
+import { MAX_SCOPE_BYTES, scopeBytes } from "../protocol/native/transferMessage.js"
 
 /**
  * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its
- * messages travel sealed) and does not carry a dry run, --delete, --checksum, sync or check yet; those run as
- * protocol v7 transfers (sealed too on a keyed daemon).
+ * messages travel sealed) and does not carry a dry run, --delete without -r, --checksum, sync or check yet;
+ * nor a --delete whose paths and excludes exceed what the manifest's first batch carries (`MAX_SCOPE_BYTES`).
+ * Those run as protocol v7 transfers (sealed too on a keyed daemon).
  */
-export const notTransactional = (job: SendJob, keyed: boolean): string | undefined =>
+export const notTransactional = (job: SendJob, keyed: boolean, rels: ReadonlyArray<string> = job.paths): string | undefined =>
   !keyed
     ? "this daemon runs unkeyed (protocol v7): transactions need a keyed daemon (--key-file)"
     : job.operation !== "send"
     ? `${job.operation} does not run as a transaction yet`
     : job.dryRun
     ? "-n (dry run) does not run as a transaction yet"
-    : job.delete
-    ? "--delete does not run as a transaction yet"
+    : job.delete && !job.recursive
+    ? "--delete without -r does not run as a transaction yet"
+    : job.delete && scopeBytes(scopeOf(job, rels)) > MAX_SCOPE_BYTES
+    ? `--delete with paths and excludes of more than ${MAX_SCOPE_BYTES} bytes does not run as a transaction`
     : job.checksum
     ? "--checksum does not run as a transaction yet"
     : undefined
+
+/** What the members of a `--delete` transaction scan: the paths sent, and the excludes as the sender's walk applied them. */
+const scopeOf = (job: SendJob, rels: ReadonlyArray<string>): Scope => ({ roots: rels, excludes: job.excludes })
 
 export interface Activity {
   readonly active: ReadonlyArray<Progress>
@@ -158,7 +166,7 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const rels = yield* relativePaths(store.base, job.paths)
         if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new NothingToSend())
-        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined)
+        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined, rels)
         if (job.allOrNothing === true && oldPath !== undefined) return yield* Effect.fail(new AllOrNothingUnavailable({ reason: oldPath }))
         const initial = yield* resolveTargets(job)
         if (initial.length === 0) return yield* Effect.fail(new NoMembers())
@@ -225,7 +233,8 @@ export const make = Effect.gen(function*() {
         /** `--delete`: members delete what we lack under each path before anything is sent. */
         const deleteFirst = Stream.fromIterableEffect(Effect.gen(function*() {
           const events: Array<SendEvent | undefined> = []
-          if (!(job.delete && job.operation === "send") && job.operation !== "dsync") return []
+          // a transaction's removals are its own (`sendTransaction`)
+          if (!(job.delete && job.operation === "send" && oldPath !== undefined) && job.operation !== "dsync") return []
           for (const rel of rels.length === 0 ? ["."] : rels) {
             const reports: Array<DeleteReport> = []
             const { broken, lost } = yield* dsync(sessions, deletions, rounds, {
@@ -382,7 +391,7 @@ export const make = Effect.gen(function*() {
             for (let item = items.next(); item.done !== true; item = items.next()) {
               const v = item.value
               if (v._tag === "Missing") emit.single(sourceError(v.rel, NOT_FOUND))
-              else if (v._tag === "Problem") emit.single(sourceError(v.rel, v.message))
+              else if (v._tag === "Problem") return { rel: v.rel, problem: v.message }
               else if (v.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) emit.single(skippedDirectory(v.rel))
               else return { rel: v.rel, entry: v.entry }
             }
@@ -417,13 +426,15 @@ export const make = Effect.gen(function*() {
                 timeout: rounds.timeout,
                 pacer: context.pacer,
                 next,
+                ...(job.delete ? { scope: scopeOf(job, rels) } : {}),
                 problem: (rel, message) => emit.single(sourceError(rel, message)),
                 started: (v) => void (view = v)
               }))
             if (result.cancelled !== undefined) {
               emit.single(sourceError(result.cancelled.path, `${result.cancelled.reason}: the transaction was aborted on every member`))
             }
-            for (const f of fileOutcomes(result)) {
+            // removals first, as the v7 --delete reports them before what it sends
+            for (const f of [...removalOutcomes(result), ...fileOutcomes(result)]) {
               const e = account(f.path, f.hosts, f.size ?? 0)
               if (e !== undefined) emit.single(e)
             }

@@ -53,3 +53,21 @@ export const fileOutcomes = (result: TxnResult): Array<FileOutcome> => {
     hosts: result.members.map((m) => hostOf(m, needers.includes(m.target.address), index, why))
   }))
 }
+
+/**
+ * Under `--delete`, each path a member that committed removed in its switch, with every such host (reported as the
+ * v7 `--delete` reports a deletion: `deleted`, the path once with its hosts). A member that did not commit
+ * removed nothing.
+ */
+export const removalOutcomes = (result: TxnResult): Array<FileOutcome> => {
+  const byPath = new Map<string, Array<HostOutcome>>()
+  for (const m of result.members) {
+    if (m.outcome !== "committed") continue
+    for (const path of m.removals) {
+      const hosts = byPath.get(path) ?? []
+      hosts.push({ host: m.target.host, address: m.target.address, outcome: "deleted" })
+      byPath.set(path, hosts)
+    }
+  }
+  return [...byPath].map(([path, hosts]) => ({ path, size: undefined, hosts }))
+}
