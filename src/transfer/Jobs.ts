@@ -434,7 +434,7 @@ export const make = Effect.gen(function*() {
               emit.single(sourceError(result.cancelled.path, `${result.cancelled.reason}: the transaction was aborted on every member`))
             }
             // removals first, as the v7 --delete reports them before what it sends
-            for (const f of [...removalOutcomes(result), ...fileOutcomes(result)]) {
+            for (const f of [...removalOutcomes(result, rels.length === 0 ? "." : rels.join(" ")), ...fileOutcomes(result)]) {
               const e = account(f.path, f.hosts, f.size ?? 0)
               if (e !== undefined) emit.single(e)
             }
