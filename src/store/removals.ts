@@ -25,6 +25,8 @@ import { splitRelative } from "./paths.js"
 export interface RemovalScan {
   /** The job's roots, relative to the base; none (or ".") for the whole base. */
   readonly roots: ReadonlyArray<string>
+  /** `sync`: each root the manifest lacks is removed itself (whole), nothing below one is listed. */
+  readonly named?: boolean
   readonly exclude: Exclude
   /** Whether the manifest has `rel`. */
   readonly inManifest: (rel: string) => boolean
@@ -41,7 +43,7 @@ export const scanRemovalsNow = (store: FileStoreShape, scan: RemovalScan): Array
     const directory = entry.kind === "directory"
     if (scan.isTemp(rel) || utf8Length(rel) > MAX_ENTRY_NAMES || scan.exclude.excludes(rel, directory)) return true
     const kept = scan.inManifest(rel)
-    const below = directory ? children(rel) : false
+    const below = directory && scan.named !== true ? children(rel) : false
     if (below instanceof StoreError) return below
     if (kept || below) return true
     removals.push(rel)
@@ -65,6 +67,7 @@ export const scanRemovalsNow = (store: FileStoreShape, scan: RemovalScan): Array
     if (Either.isLeft(parts)) return new StoreError({ op: "scan", path: root, errno: 13, code: "EACCES", detail: parts.left.reason })
     const rel = parts.right.length === 0 ? "." : parts.right.join("/")
     if (rel === ".") {
+      if (scan.named === true) continue
       const r = children(".")
       if (r instanceof StoreError) return r
       continue

@@ -4,12 +4,12 @@
  * hashes each file here and runs its check session, `--parallel` at a time; `--delete` and dsync run the DSYNC
  * sessions first. Per-host outcomes are reported as they happen, then a summary.
  */
-import { Clock, Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { Members } from "../members/Members.js"
 import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/constants.js"
 import { makeExclude, patternsForMembers } from "../store/exclude.js"
-import { FileStore, type LocalEntry } from "../store/FileStore.js"
+import { FileStore, type LocalEntry, StoreError } from "../store/FileStore.js"
 import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
@@ -38,27 +38,36 @@ import { MAX_SCOPE_BYTES, scopeBytes } from "../protocol/native/transferMessage.
 
 /**
  * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its
- * messages travel sealed) and does not carry a dry run, --delete without -r, --checksum, sync or check yet;
- * nor a --delete whose paths and excludes exceed what the manifest's first batch carries (`MAX_SCOPE_BYTES`).
- * Those run as protocol v7 transfers (sealed too on a keyed daemon).
+ * messages travel sealed) and does not carry a dry run, --delete without -r, --checksum or check yet; nor a
+ * `scope` (what members remove by) longer than the manifest's first batch carries (`MAX_SCOPE_BYTES`). Those
+ * run as protocol v7 transfers (sealed too on a keyed daemon).
  */
-export const notTransactional = (job: SendJob, keyed: boolean, rels: ReadonlyArray<string> = job.paths): string | undefined =>
+export const notTransactional = (job: SendJob, keyed: boolean, scope?: Scope): string | undefined =>
   !keyed
     ? "this daemon runs unkeyed (protocol v7): transactions need a keyed daemon (--key-file)"
-    : job.operation !== "send"
+    : job.operation !== "send" && job.operation !== "sync"
     ? `${job.operation} does not run as a transaction yet`
     : job.dryRun
     ? "-n (dry run) does not run as a transaction yet"
     : job.delete && !job.recursive
     ? "--delete without -r does not run as a transaction yet"
-    : job.delete && scopeBytes(scopeOf(job, rels)) > MAX_SCOPE_BYTES
-    ? `--delete with paths and excludes of more than ${MAX_SCOPE_BYTES} bytes does not run as a transaction`
+    : scope !== undefined && scopeBytes(scope) > MAX_SCOPE_BYTES
+    ? `${job.operation === "sync" ? "sync with paths gone here" : "--delete with paths and excludes"} of more than ${MAX_SCOPE_BYTES} bytes does not run as a transaction`
     : job.checksum
     ? "--checksum does not run as a transaction yet"
     : undefined
 
-/** What the members of a `--delete` transaction scan: the paths sent, and the excludes as the sender's walk applied them. */
-const scopeOf = (job: SendJob, rels: ReadonlyArray<string>): Scope => ({ roots: rels, excludes: job.excludes })
+/**
+ * What the members of a transaction remove by: under `send --delete` what they have under the paths sent that the
+ * manifest lacks, the excludes spared as the sender's walk skipped them; under `sync` the named paths gone here,
+ * each whole (`gone`); nothing otherwise.
+ */
+const scopeOf = (job: SendJob, rels: ReadonlyArray<string>, gone: ReadonlyArray<string>): Scope | undefined =>
+  job.operation === "sync"
+    ? (gone.length === 0 ? undefined : { roots: gone, excludes: [], named: true })
+    : job.delete
+    ? { roots: rels, excludes: job.excludes }
+    : undefined
 
 export interface Activity {
   readonly active: ReadonlyArray<Progress>
@@ -144,6 +153,12 @@ export const make = Effect.gen(function*() {
    * `-t` names a member by its address, or by its name when exactly one member announces it and it is not this
    * daemon's own: a name two hosts announce could pick the wrong one (anyone may announce any name).
    */
+  /** Nothing at `rel` here (an unreadable path is not gone). */
+  const isGone = (rel: string) => {
+    const found = store.inspectNow(rel)
+    return !(found instanceof StoreError) && Option.isNone(found)
+  }
+
   const resolveTargets = (job: SendJob) =>
     Effect.flatMap(members.list, (list) => {
       if (job.targets.length === 0) return Effect.succeed(list.map((m): Target => m))
@@ -166,7 +181,10 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const rels = yield* relativePaths(store.base, job.paths)
         if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new NothingToSend())
-        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined, rels)
+        // `sync`: the named paths gone here are removed on the members
+        const gone = job.operation === "sync" ? rels.filter((rel) => rel !== "." && isGone(rel)) : []
+        const scope = scopeOf(job, rels, gone)
+        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined, scope)
         if (job.allOrNothing === true && oldPath !== undefined) return yield* Effect.fail(new AllOrNothingUnavailable({ reason: oldPath }))
         const initial = yield* resolveTargets(job)
         if (initial.length === 0) return yield* Effect.fail(new NoMembers())
@@ -390,7 +408,10 @@ export const make = Effect.gen(function*() {
           const next = () => {
             for (let item = items.next(); item.done !== true; item = items.next()) {
               const v = item.value
-              if (v._tag === "Missing") emit.single(sourceError(v.rel, NOT_FOUND))
+              if (v._tag === "Missing") {
+                // a named path gone here that `sync` removes on the members is no error
+                if (!gone.includes(v.rel)) emit.single(sourceError(v.rel, NOT_FOUND))
+              }
               else if (v._tag === "Problem") return { rel: v.rel, problem: v.message }
               else if (v.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) emit.single(skippedDirectory(v.rel))
               else return { rel: v.rel, entry: v.entry }
@@ -426,7 +447,7 @@ export const make = Effect.gen(function*() {
                 timeout: rounds.timeout,
                 pacer: context.pacer,
                 next,
-                ...(job.delete ? { scope: scopeOf(job, rels) } : {}),
+                ...(scope === undefined ? {} : { scope }),
                 problem: (rel, message) => emit.single(sourceError(rel, message)),
                 started: (v) => void (view = v)
               }))

@@ -149,4 +149,22 @@ describe("a send in native mode is one transaction", () => {
       expect(tempFiles(describeTree(h3.base))).toEqual([])
       expect(h2.log()).toMatch(/paths removed/)
     }), 120_000)
+
+  it.scopedLive("sync: a named path gone here is removed on every member in the same switch as the rest of the job, reported per host", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = (yield* keyedCluster).daemons
+      for (const h of [h2, h3]) {
+        fs.mkdirSync(join(h.base, "old/deep"), { recursive: true })
+        fs.writeFileSync(join(h.base, "old/deep/f"), "gone at the sender")
+        fs.writeFileSync(join(h.base, "below"), "not named: stays")
+      }
+      fs.writeFileSync(join(h1.base, "new"), "sent")
+      const synced = yield* makuo(["sync", "--json", "old", "new", "--control", h1.control], 60_000)
+      expect(synced.code, synced.stdout + synced.stderr).toBe(0)
+      const events = eventsOf(synced.stdout)
+      expect(events.filter((e) => e.event === "outcome" && e.outcome === "deleted").map((e) => `${e.host} ${e.path}`).sort()).toEqual(["h2 old", "h3 old"])
+      expect(events.filter((e) => e.event === "outcome" && e.outcome === "updated").map((e) => `${e.host} ${e.path}`).sort()).toEqual(["h2 new", "h3 new"])
+      for (const h of [h2, h3]) expect(fs.readdirSync(h.base).sort()).toEqual(["below", "new"])
+      expect(h2.log()).toMatch(/transaction .* 1 paths removed/)
+    }), 120_000)
 })

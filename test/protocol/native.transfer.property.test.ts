@@ -201,7 +201,10 @@ describe("the datagram budget", () => {
     )
     // paths past the total, a scope flag set, a scope too long: refused
     expect(reasonOf(TransferType.REMOVALS, patched({ _tag: "Removals", txn, total: 3, first: 1, paths: ["a"] }, 8, [0, 0, 0, 1]))).toBe("Payload")
-    expect(reasonOf(TransferType.MANIFEST, patched(scoped, 19, [1]))).toBe("Payload")
+    expect(reasonOf(TransferType.MANIFEST, patched(scoped, 19, [2]))).toBe("Payload")
+    // sync's scope: flag 0x01, its roots the named paths gone at the sender
+    expect(bytesOf({ ...scoped, scope: { roots: ["www"], excludes: [], named: true } })[19]).toBe(1)
+    expect(Either.getOrThrow(decode(TransferType.MANIFEST, patched(scoped, 19, [1])))).toMatchObject({ scope: { roots: ["www"], named: true } })
     const long = { ...scoped, scope: { roots: ["r".repeat(1000)], excludes: ["e".repeat(300)] } }
     expect(Either.isLeft(encode(long))).toBe(true)
   })

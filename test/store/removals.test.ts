@@ -37,9 +37,10 @@ const setup = Effect.gen(function*() {
     fs.writeFileSync(join(base, rel), content)
   }
   /** The scan with these roots, manifest paths, excludes and temps. */
-  const scan = (roots: ReadonlyArray<string>, manifest: ReadonlyArray<string>, excludes: ReadonlyArray<string> = [], temps: ReadonlyArray<string> = []) =>
+  const scan = (roots: ReadonlyArray<string>, manifest: ReadonlyArray<string>, excludes: ReadonlyArray<string> = [], temps: ReadonlyArray<string> = [], named = false) =>
     scanRemovalsNow(store, {
       roots,
+      named,
       exclude: makeExclude(base, excludes),
       inManifest: (rel) => manifest.includes(rel),
       isTemp: (rel) => temps.includes(rel)
@@ -81,6 +82,13 @@ describe("the scan for removals", () => {
       fs.symlinkSync(join(root, "outside"), join(base, "top"))
       expect(scan(["d", "top/precious"], ["d", "d/f"])).toEqual(["d/link"])
       expect(scan(["top"], [])).toEqual(["top"])
+    }))
+
+  it.scoped("sync (named roots): each root the manifest lacks is removed whole, nothing listed below it, never the base", () =>
+    Effect.gen(function*() {
+      const { write, scan } = yield* setup
+      for (const rel of ["gone/a/b", "gone/x.log", "file", "kept/y", "t.makuo123456789"]) write(rel)
+      expect(scan(["gone", "file", "kept", "missing", ".", "t.makuo123456789"], ["kept"], [], ["t.makuo123456789"], true)).toEqual(["gone", "file"])
     }))
 
   it.scoped("a directory that cannot be listed fails the scan with its errno", () =>

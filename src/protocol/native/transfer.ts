@@ -43,6 +43,8 @@ export const MAX_BODY = MAX_FRAME_BYTES - HEADER_BYTES - 1 - TAG_BYTES
 const LAST = 0x01
 const DELETE = 0x02
 const SCOPE = 0x04
+/** The scope's flag: its roots are named paths to remove themselves (`sync`). */
+const NAMED = 0x01
 /** txn, total u32, first u32, path count u16. */
 export const REMOVALS_FIXED = TXN + 4 + 4 + 2
 const SCAN_INDEX = 0xffff_ffff
@@ -227,7 +229,7 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
       }
       for (const e of m.entries) if (e.digest !== undefined) w.bytes(e.digest)
       if (m.scope !== undefined) {
-        w.u8(0)
+        w.u8(m.scope.named === true ? NAMED : 0)
         w.u16(m.scope.roots.length)
         for (const root of m.scope.roots) w.name(utf8Bytes(root))
         w.u16(m.scope.excludes.length)
@@ -407,11 +409,11 @@ const names = (r: Reader, what: string): Array<string> => {
 const decodeScope = (r: Reader) => {
   const start = r.at
   const flags = r.u8()
-  if (flags !== 0) r.refuse("Payload", `scope flags ${flags}`)
+  if ((flags & ~NAMED) !== 0) r.refuse("Payload", `scope flags ${flags}`)
   const roots = names(r, "root")
   const excludes = names(r, "exclude")
   if (r.at - start > MAX_SCOPE_BYTES) r.refuse("Length", `a scope of ${r.at - start} bytes (at most ${MAX_SCOPE_BYTES})`)
-  return { roots, excludes }
+  return { roots, excludes, ...((flags & NAMED) !== 0 ? { named: true as const } : {}) }
 }
 
 const decodeRemovals = (r: Reader, txn: ToSender["txn"]) => {

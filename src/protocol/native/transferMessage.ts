@@ -96,7 +96,7 @@ const Failure = Schema.Struct({ index: Schema.Int.pipe(Schema.between(-1, 2 ** 3
 const U16_MAX = 0xffff
 const txn = { txn: TxnId }
 
-const Scope = Schema.Struct({ roots: Schema.Array(Name), excludes: Schema.Array(Name) }).pipe(
+const Scope = Schema.Struct({ roots: Schema.Array(Name), excludes: Schema.Array(Name), named: Schema.optionalWith(Schema.Literal(true), { exact: true }) }).pipe(
   Schema.filter((s) => scopeBytes(s) <= MAX_SCOPE_BYTES, { message: () => `expected a scope of at most ${MAX_SCOPE_BYTES} bytes` })
 )
 

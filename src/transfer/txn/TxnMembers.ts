@@ -155,6 +155,7 @@ export const make = (config: TxnMembersConfig) =>
       for (const other of receive.table.values<TxnSession>("txn")) for (const t of other.staging.tempsNow()) temps.add(t)
       return scanRemovalsNow(store, {
         roots: scope.roots,
+        named: scope.named === true,
         exclude: makeExclude(store.base, scope.excludes),
         inManifest: (rel) => s.manifest.has(rel),
         isTemp: (rel) => temps.has(rel) || store.isLiveTemp(rel)

@@ -48,7 +48,7 @@ export interface TxnSendJob {
   /**
    * `--delete`: members remove what they have under these roots that the manifest lacks, the excludes spared. A path
    * here that cannot go in the manifest (unreadable, changed while hashed, a FIFO) would read as gone: the
-   * transaction is cancelled instead.
+   * transaction is cancelled instead. `sync` (`named`): they remove the roots themselves, gone here.
    */
   readonly scope?: Scope
   /** An entry that cannot be sent (unreadable, changed while hashed, a kind not sent): not in the manifest. */
@@ -271,7 +271,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       /** A path that stays out of the manifest; under `--delete` the members would remove it: no transaction. */
       const leftOut = (rel: string, problem: string) => {
         job.problem(rel, problem)
-        if (job.scope !== undefined) cancel(rel, "could not go in the manifest, and under --delete the members would have removed it")
+        if (job.scope !== undefined && job.scope.named !== true) cancel(rel, "could not go in the manifest, and under --delete the members would have removed it")
       }
       const formBatch = Effect.gen(function*() {
         while (!scanned && !full()) {

@@ -62,6 +62,8 @@ export interface Failure {
 export interface Scope {
   readonly roots: ReadonlyArray<string>
   readonly excludes: ReadonlyArray<string>
+  /** `sync`: the roots are paths gone at the sender; each is removed itself (whole), nothing is scanned below one. */
+  readonly named?: true
 }
 
 /** Sender → group. */
