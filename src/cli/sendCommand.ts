@@ -33,8 +33,9 @@ const options = {
   ),
   delete: Options.boolean("delete").pipe(
     Options.withDescription(
-      "First delete on the members what this server does not have under the PATHs (makuosan's --delete); " +
-        "excluded paths are never deleted. With -n: list per host what would be deleted."
+      "Also delete on the members what this server does not have under the PATHs (makuosan's --delete); " +
+        "excluded paths are never deleted. On a keyed daemon with -r the deletions are part of the transaction: " +
+        "done in the same switch as the send, and nowhere a member fails. With -n: list per host what would be deleted."
     )
   ),
   exclude: Options.text("exclude").pipe(
