@@ -149,16 +149,16 @@ export const make = Effect.gen(function*() {
   // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
 
-  /**
-   * `-t` names a member by its address, or by its name when exactly one member announces it and it is not this
-   * daemon's own: a name two hosts announce could pick the wrong one (anyone may announce any name).
-   */
   /** Nothing at `rel` here (an unreadable path is not gone). */
   const isGone = (rel: string) => {
     const found = store.inspectNow(rel)
     return !(found instanceof StoreError) && Option.isNone(found)
   }
 
+  /**
+   * `-t` names a member by its address, or by its name when exactly one member announces it and it is not this
+   * daemon's own: a name two hosts announce could pick the wrong one (anyone may announce any name).
+   */
   const resolveTargets = (job: SendJob) =>
     Effect.flatMap(members.list, (list) => {
       if (job.targets.length === 0) return Effect.succeed(list.map((m): Target => m))
@@ -411,8 +411,7 @@ export const make = Effect.gen(function*() {
               if (v._tag === "Missing") {
                 // a named path gone here that `sync` removes on the members is no error
                 if (!gone.includes(v.rel)) emit.single(sourceError(v.rel, NOT_FOUND))
-              }
-              else if (v._tag === "Problem") return { rel: v.rel, problem: v.message }
+              } else if (v._tag === "Problem") return { rel: v.rel, problem: v.message }
               else if (v.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) emit.single(skippedDirectory(v.rel))
               else return { rel: v.rel, entry: v.entry }
             }
