@@ -33,8 +33,9 @@ const options = {
   ),
   delete: Options.boolean("delete").pipe(
     Options.withDescription(
-      "First delete on the members what this server does not have under the PATHs (makuosan's --delete); " +
-        "excluded paths are never deleted. With -n: list per host what would be deleted."
+      "Also delete on the members what this server does not have under the PATHs (makuosan's --delete); " +
+        "excluded paths are never deleted. On a keyed daemon with -r the deletions are part of the transaction: " +
+        "done in the same switch as the send, and nowhere a member fails. With -n: list per host what would be deleted."
     )
   ),
   exclude: Options.text("exclude").pipe(
@@ -54,7 +55,7 @@ const options = {
     Options.withDescription(
       "Commit everywhere or nowhere: a member that fails or stops answering before the commit makes every member " +
         "discard the whole send (by default the others commit it). Needs a keyed daemon (the send runs as one " +
-        "transaction); refused with -n, --delete or --checksum."
+        "transaction); refused with -n, --checksum, or --delete without -r."
     )
   ),
   parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open. Default: ${DEFAULT_PARALLEL}.`)),

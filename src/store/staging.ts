@@ -463,6 +463,14 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     forget()
   }
 
+  /** The temps this transaction holds beside their targets (files, links, new directories), relative to the base. */
+  const tempsNow = (): Array<string> => {
+    const beside = (path: string, temp: string) => path.slice(0, path.lastIndexOf("/") + 1) + temp
+    const temps = [...newDirs].map(([path, temp]) => beside(path, temp))
+    for (const s of staged.values()) if (s.temp !== undefined && !s.inside) temps.push(beside(s.place!, s.temp))
+    return temps
+  }
+
   const forget = () => {
     staged.clear()
     newDirs.clear()
@@ -471,7 +479,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     record = undefined
   }
 
-  return { lookupNow, writeNow, stageNow, switchNow, discardNow }
+  return { lookupNow, writeNow, stageNow, switchNow, discardNow, tempsNow }
 }
 
 export type Staging = ReturnType<typeof make>

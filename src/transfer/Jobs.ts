@@ -4,12 +4,12 @@
  * hashes each file here and runs its check session, `--parallel` at a time; `--delete` and dsync run the DSYNC
  * sessions first. Per-host outcomes are reported as they happen, then a summary.
  */
-import { Clock, Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { Members } from "../members/Members.js"
 import { Wire } from "../net/Wire.js"
 import { Flag } from "../protocol/v7/constants.js"
 import { makeExclude, patternsForMembers } from "../store/exclude.js"
-import { FileStore, type LocalEntry } from "../store/FileStore.js"
+import { FileStore, type LocalEntry, StoreError } from "../store/FileStore.js"
 import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
@@ -32,25 +32,42 @@ import { makePathsInFlight } from "./send/pathsInFlight.js"
 import { MAX_PAYLOAD, MSTAT_FIXED } from "../protocol/v7/constants.js"
 import { mapEffectUnordered } from "../mapEffectUnordered.js"
 import { TxnSender, type TxnView } from "./txn/TxnSend.js"
-import { fileOutcomes } from "./txn/txnReport.js"
+import { fileOutcomes, removalOutcomes } from "./txn/txnReport.js"
 import { MAX_WAIT_MS, type Target } from "./engine/rtt.js"
+import type { Scope } from "./txn/messages.js"
+import { MAX_SCOPE_BYTES, scopeBytes } from "../protocol/native/transferMessage.js"
 
 /**
  * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its
- * messages travel sealed) and does not carry a dry run, --delete, --checksum, sync or check yet; those run as
- * protocol v7 transfers (sealed too on a keyed daemon).
+ * messages travel sealed) and does not carry a dry run, --delete without -r, --checksum or check yet; nor a
+ * `scope` (what members remove by) longer than the manifest's first batch carries (`MAX_SCOPE_BYTES`). Those
+ * run as protocol v7 transfers (sealed too on a keyed daemon).
  */
-export const notTransactional = (job: SendJob, keyed: boolean): string | undefined =>
+export const notTransactional = (job: SendJob, keyed: boolean, scope?: Scope): string | undefined =>
   !keyed
     ? "this daemon runs unkeyed (protocol v7): transactions need a keyed daemon (--key-file)"
-    : job.operation !== "send"
+    : job.operation !== "send" && job.operation !== "sync"
     ? `${job.operation} does not run as a transaction yet`
     : job.dryRun
     ? "-n (dry run) does not run as a transaction yet"
-    : job.delete
-    ? "--delete does not run as a transaction yet"
+    : job.delete && !job.recursive
+    ? "--delete without -r does not run as a transaction yet"
+    : scope !== undefined && scopeBytes(scope) > MAX_SCOPE_BYTES
+    ? `${job.operation === "sync" ? "sync with paths gone here" : "--delete with paths and excludes"} of more than ${MAX_SCOPE_BYTES} bytes does not run as a transaction`
     : job.checksum
     ? "--checksum does not run as a transaction yet"
+    : undefined
+
+/**
+ * What the members of a transaction remove by: under `send --delete` what they have under the paths sent that the
+ * manifest lacks, the excludes spared as the sender's walk skipped them; under `sync` the named paths gone here,
+ * each whole (`gone`); nothing otherwise.
+ */
+const scopeOf = (job: SendJob, rels: ReadonlyArray<string>, gone: ReadonlyArray<string>): Scope | undefined =>
+  job.operation === "sync"
+    ? (gone.length === 0 ? undefined : { roots: gone, excludes: [], named: true })
+    : job.delete
+    ? { roots: rels, excludes: job.excludes }
     : undefined
 
 export interface Activity {
@@ -133,6 +150,12 @@ export const make = Effect.gen(function*() {
   // the daemon's DATA rate: it learns its path once for every job
   const pacer = makePacer(undefined)
 
+  /** Nothing at `rel` here (an unreadable path is not gone). */
+  const isGone = (rel: string) => {
+    const found = store.inspectNow(rel)
+    return !(found instanceof StoreError) && Option.isNone(found)
+  }
+
   /**
    * `-t` names a member by its address, or by its name when exactly one member announces it and it is not this
    * daemon's own: a name two hosts announce could pick the wrong one (anyone may announce any name).
@@ -159,7 +182,10 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const rels = yield* relativePaths(store.base, job.paths)
         if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new NothingToSend())
-        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined)
+        // `sync`: the named paths gone here are removed on the members
+        const gone = job.operation === "sync" ? rels.filter((rel) => rel !== "." && isGone(rel)) : []
+        const scope = scopeOf(job, rels, gone)
+        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined, scope)
         if (job.allOrNothing === true && oldPath !== undefined) return yield* Effect.fail(new AllOrNothingUnavailable({ reason: oldPath }))
         const initial = yield* resolveTargets(job)
         if (initial.length === 0) return yield* Effect.fail(new NoMembers())
@@ -226,7 +252,8 @@ export const make = Effect.gen(function*() {
         /** `--delete`: members delete what we lack under each path before anything is sent. */
         const deleteFirst = Stream.fromIterableEffect(Effect.gen(function*() {
           const events: Array<SendEvent | undefined> = []
-          if (!(job.delete && job.operation === "send") && job.operation !== "dsync") return []
+          // a transaction's removals are its own (`sendTransaction`)
+          if (!(job.delete && job.operation === "send" && oldPath !== undefined) && job.operation !== "dsync") return []
           for (const rel of rels.length === 0 ? ["."] : rels) {
             const reports: Array<DeleteReport> = []
             const { broken, lost } = yield* dsync(sessions, deletions, rounds, {
@@ -382,8 +409,10 @@ export const make = Effect.gen(function*() {
           const next = () => {
             for (let item = items.next(); item.done !== true; item = items.next()) {
               const v = item.value
-              if (v._tag === "Missing") emit.single(sourceError(v.rel, NOT_FOUND))
-              else if (v._tag === "Problem") emit.single(sourceError(v.rel, v.message))
+              if (v._tag === "Missing") {
+                // a named path gone here that `sync` removes on the members is no error
+                if (!gone.includes(v.rel)) emit.single(sourceError(v.rel, NOT_FOUND))
+              } else if (v._tag === "Problem") return { rel: v.rel, problem: v.message }
               else if (v.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) emit.single(skippedDirectory(v.rel))
               else return { rel: v.rel, entry: v.entry }
             }
@@ -418,13 +447,15 @@ export const make = Effect.gen(function*() {
                 timeout: rounds.timeout,
                 pacer: context.pacer,
                 next,
+                ...(scope === undefined ? {} : { scope }),
                 problem: (rel, message) => emit.single(sourceError(rel, message)),
                 started: (v) => void (view = v)
               }))
             if (result.cancelled !== undefined) {
               emit.single(sourceError(result.cancelled.path, `${result.cancelled.reason}: the transaction was aborted on every member`))
             }
-            for (const f of fileOutcomes(result)) {
+            // removals first, as the v7 --delete reports them before what it sends
+            for (const f of [...removalOutcomes(result, rels.length === 0 ? "." : rels.join(" ")), ...fileOutcomes(result)]) {
               const e = account(f.path, f.hosts, f.size ?? 0)
               if (e !== undefined) emit.single(e)
             }

@@ -111,4 +111,60 @@ describe("a send in native mode is one transaction", () => {
       const again = yield* start(3)
       expect(yield* eventually(Effect.sync(() => fs.readdirSync(again.base).length === 0), "10 seconds"), again.log() + fs.readdirSync(again.base).join()).toBe(true)
     }), 120_000)
+
+  it.scopedLive("send -r --delete: every member removes in the same switch what the sender no longer has, reported per host; never an excluded path; a member that fails removes nothing", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = (yield* keyedCluster).daemons
+      const put = (base: string, rel: string) => {
+        fs.mkdirSync(join(base, rel, ".."), { recursive: true })
+        fs.writeFileSync(join(base, rel), rel)
+      }
+      for (const rel of ["site/a", "site/old/deep/x", "site/sub/y", "site/keep.log"]) put(h1.base, rel)
+      const first = yield* makuo(["send", "-r", "--json", "site", "--control", h1.control], 60_000)
+      expect(first.code, first.stdout.slice(-2000) + first.stderr).toBe(0)
+      // gone at the sender; only on the members, some of it excluded; outside the path sent
+      fs.rmSync(join(h1.base, "site/old"), { recursive: true })
+      fs.rmSync(join(h1.base, "site/sub/y"))
+      put(h1.base, "site/sub/z")
+      for (const h of [h2, h3]) for (const rel of ["site/extra", "site/member.log", "site/logs/kept.log", "site/stray/s", "elsewhere"]) put(h.base, rel)
+      // h3 cannot take site/sub/z: site/sub there became a symlink (a path through a symlink is refused)
+      fs.renameSync(join(h3.base, "site/sub"), join(h3.base, "site/sub.real"))
+      fs.symlinkSync("sub.real", join(h3.base, "site/sub"))
+      const h3Before = describeTree(h3.base)
+
+      const sent = yield* makuo(["send", "-r", "--delete", "--exclude", "*.log", "--json", "site", "--control", h1.control], 60_000)
+      expect(sent.code, sent.stdout + sent.stderr).toBe(1)
+      const deleted = eventsOf(sent.stdout).filter((e) => e.event === "outcome" && e.outcome === "deleted").map((e) => `${e.host} ${e.path}`).sort()
+      expect(deleted).toEqual(["site/extra", "site/old", "site/old/deep", "site/old/deep/x", "site/stray", "site/stray/s", "site/sub/y"].map((p) => `h2 ${p}`))
+      expect(eventsOf(sent.stdout).some((e) => e.event === "outcome" && e.host === "h3" && e.outcome === "failed")).toBe(true)
+      // h2: the sender's tree, and the excluded paths it had; nothing outside the path sent touched
+      const withoutLogs = (t: ReturnType<typeof describeTree>) => new Map([...t].filter(([path]) => !path.endsWith(".log") && path !== "logs"))
+      const [want, got] = [h1, h2].map((h) => withoutLogs(describeTree(join(h.base, "site"))))
+      expect(differences(want!, got!)).toEqual([])
+      expect([...got!.keys()]).toEqual([...want!.keys()])
+      for (const rel of ["site/member.log", "site/logs/kept.log", "site/keep.log", "elsewhere"]) expect(fs.existsSync(join(h2.base, rel)), rel).toBe(true)
+      expect(tempFiles(describeTree(h2.base))).toEqual([])
+      // h3 voted FAILED: its old tree whole, nothing removed
+      expect(differences(h3Before, describeTree(h3.base))).toEqual([])
+      expect(tempFiles(describeTree(h3.base))).toEqual([])
+      expect(h2.log()).toMatch(/paths removed/)
+    }), 120_000)
+
+  it.scopedLive("sync: a named path gone here is removed on every member in the same switch as the rest of the job, reported per host", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = (yield* keyedCluster).daemons
+      for (const h of [h2, h3]) {
+        fs.mkdirSync(join(h.base, "old/deep"), { recursive: true })
+        fs.writeFileSync(join(h.base, "old/deep/f"), "gone at the sender")
+        fs.writeFileSync(join(h.base, "below"), "not named: stays")
+      }
+      fs.writeFileSync(join(h1.base, "new"), "sent")
+      const synced = yield* makuo(["sync", "--json", "old", "new", "--control", h1.control], 60_000)
+      expect(synced.code, synced.stdout + synced.stderr).toBe(0)
+      const events = eventsOf(synced.stdout)
+      expect(events.filter((e) => e.event === "outcome" && e.outcome === "deleted").map((e) => `${e.host} ${e.path}`).sort()).toEqual(["h2 old", "h3 old"])
+      expect(events.filter((e) => e.event === "outcome" && e.outcome === "updated").map((e) => `${e.host} ${e.path}`).sort()).toEqual(["h2 new", "h3 new"])
+      for (const h of [h2, h3]) expect(fs.readdirSync(h.base).sort()).toEqual(["below", "new"])
+      expect(h2.log()).toMatch(/transaction .* 1 paths removed/)
+    }), 120_000)
 })

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, Either, FastCheck as fc } from "effect"
 import { codecLaws, runs } from "./native/codecLaws.js"
-import { budgetFor, DEFAULT_MTU, fillBatch, MIN_MTU } from "../../src/protocol/native/budget.js"
+import { budgetFor, DEFAULT_MTU, fillBatch, MIN_MTU, removalBatches } from "../../src/protocol/native/budget.js"
 import { decodeAny } from "../../src/protocol/native/codec.js"
 import { NativeType } from "../../src/protocol/native/message.js"
 import { decode, encode, type TransferMessage, typeOf, PIECE_HEADER } from "../../src/protocol/native/transfer.js"
-import { Entry as EntrySchema, MAX_ENTRY_NAMES, TransferMessage as TransferSchema, TransferType } from "../../src/protocol/native/transferMessage.js"
+import { Entry as EntrySchema, MAX_ENTRY_NAMES, MAX_SCOPE_BYTES, scopeBytes, TransferMessage as TransferSchema, TransferType } from "../../src/protocol/native/transferMessage.js"
 import type { Entry, TxnId } from "../../src/transfer/txn/messages.js"
 import { PIECE_OVERHEAD } from "../../src/transfer/txn/senderMachine.js"
 
@@ -83,7 +83,9 @@ describe("native transaction codec", () => {
     expect(reasonOf(type, patched(manifest, FILE_AT + 36, [0]))).toBe("Payload") // "a\0b"
     expect(reasonOf(type, patched(manifest, LINK_AT + 39, [0]))).toBe("Payload") // target "b\0c"
     expect(reasonOf(type, patched(manifest, FILE_AT, [4]))).toBe("Payload")
-    expect(reasonOf(type, patched(manifest, 16, [0x04]))).toBe("Payload")
+    expect(reasonOf(type, patched(manifest, 16, [0x08]))).toBe("Payload")
+    // the scope flag without a scope after the digests
+    expect(reasonOf(type, patched(manifest, 16, [0x04]))).toBe("Length")
     // the symlink's kind turned into a directory's: its target length is read as the next entry's kind
     expect(Either.isLeft(decode(type, patched(manifest, LINK_AT, [2])))).toBe(true)
     // the file's digest dropped: 32 bytes are left over
@@ -185,5 +187,49 @@ describe("the datagram budget", () => {
     expect(n).toBeGreaterThan(0)
     expect(bytesOf({ ...manifest, entries: entries.slice(0, n) }).length).toBeLessThanOrEqual(budget.body)
     if (n < entries.length) expect(bytesOf({ ...manifest, entries: entries.slice(0, n + 1) }).length).toBeGreaterThan(budget.body)
+  }, runs)
+
+  it("the documented scope (after the digests, flag 0x04) and Removals layouts", () => {
+    const scoped: TransferMessage = { _tag: "Manifest", txn, batch: 0, first: 0, entries: [], last: true, delete: true, scope: { roots: ["www"], excludes: ["*.log", "/c"] } }
+    expect([...bytesOf(scoped)]).toEqual([
+      0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x07, 0, 0, // batch 0, first 0, flags last|delete|scope, no entries
+      0, 0, 1, 0, 3, ...Buffer.from("www"), // scope flags, roots
+      0, 2, 0, 5, ...Buffer.from("*.log"), 0, 2, ...Buffer.from("/c") // excludes
+    ])
+    expect([...bytesOf({ _tag: "Removals", txn, total: 3, first: 1, paths: ["a", "bc"] })]).toEqual(
+      [0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 3, 0, 0, 0, 1, 0, 2, 0, 1, ...Buffer.from("a"), 0, 2, ...Buffer.from("bc")]
+    )
+    // paths past the total, a scope flag set, a scope too long: refused
+    expect(reasonOf(TransferType.REMOVALS, patched({ _tag: "Removals", txn, total: 3, first: 1, paths: ["a"] }, 8, [0, 0, 0, 1]))).toBe("Payload")
+    expect(reasonOf(TransferType.MANIFEST, patched(scoped, 19, [2]))).toBe("Payload")
+    // sync's scope: flag 0x01, its roots the named paths gone at the sender
+    expect(bytesOf({ ...scoped, scope: { roots: ["www"], excludes: [], named: true } })[19]).toBe(1)
+    expect(Either.getOrThrow(decode(TransferType.MANIFEST, patched(scoped, 19, [1])))).toMatchObject({ scope: { roots: ["www"], named: true } })
+    const long = { ...scoped, scope: { roots: ["r".repeat(1000)], excludes: ["e".repeat(300)] } }
+    expect(Either.isLeft(encode(long))).toBe(true)
+  })
+
+  it("the longest scope fits the first batch at the least MTU, and fillBatch leaves it room (no entry at all if need be)", () => {
+    const atLeast = Either.getOrThrow(budgetFor(MIN_MTU))
+    const scope = { roots: ["r".repeat(MAX_SCOPE_BYTES - 5 - 2 - 2 - 600), "s".repeat(600)], excludes: [] }
+    expect(scopeBytes(scope)).toBe(MAX_SCOPE_BYTES)
+    expect(bytesOf({ ...manifest, entries: [], scope }).length).toBe(atLeast.body)
+    expect(fillBatch([file], 0, atLeast, MAX_SCOPE_BYTES)).toBe(0)
+    const some = { roots: ["www"], excludes: ["*.log"] }
+    const entries = Array.from({ length: 40 }, (_, i): Entry => ({ ...file, path: `dir/f${String(i).padStart(7, "0")}` }))
+    const n = fillBatch(entries, 0, budget, scopeBytes(some))
+    expect(bytesOf({ ...manifest, entries: entries.slice(0, n), scope: some }).length).toBeLessThanOrEqual(budget.body)
+    expect(bytesOf({ ...manifest, entries: entries.slice(0, n + 1), scope: some }).length).toBeGreaterThan(budget.body)
+  })
+
+  it.prop("removalBatches: every path once, in order, each Removals within the body at the least MTU", [fc.array(fc.string({ unit: "binary", minLength: 1, maxLength: 200 }).filter((p) => !p.includes("\0")), { maxLength: 60 })], ([paths]) => {
+    const body = Either.getOrThrow(budgetFor(MIN_MTU)).body
+    const batches = removalBatches(paths)
+    expect(batches.flat()).toEqual(paths)
+    let first = 0
+    for (const b of batches) {
+      expect(bytesOf({ _tag: "Removals", txn, total: paths.length, first, paths: b }).length).toBeLessThanOrEqual(body)
+      first += b.length
+    }
   }, runs)
 })

@@ -30,6 +30,8 @@ export interface FakeMember {
   silent: boolean
   session: Member.MemberSession | undefined
   switches: number
+  /** The manifest's paths looked up: under `--delete`, what it has beyond them it removes. */
+  readonly listed: Set<string>
 }
 
 export const fakeMember = (i: number, tree: Map<string, Held> = new Map(), failing: ReadonlyArray<string> = [], prefix = "10.0.0"): FakeMember => ({
@@ -39,7 +41,8 @@ export const fakeMember = (i: number, tree: Map<string, Held> = new Map(), faili
   failing: new Set(failing),
   silent: false,
   session: undefined,
-  switches: 0
+  switches: 0,
+  listed: new Set()
 })
 
 const sameMtime = (a: Mtime, b: Mtime) => a.sec === b.sec && a.nsec === b.nsec
@@ -71,6 +74,7 @@ const step = (m: FakeMember, io: MemberIo, e: Member.Event) => {
         if (!m.silent) io.reply(a.message)
         break
       case "Lookup":
+        for (const x of a.entries) m.listed.add(x.path)
         io.later(() => step(m, io, { _tag: "LookedUp", batch: a.batch, needs: a.entries.map((x) => need(m, x)) }))
         break
       case "Write": {
@@ -87,7 +91,7 @@ const step = (m: FakeMember, io: MemberIo, e: Member.Event) => {
         break
       }
       case "Scan":
-        io.later(() => step(m, io, { _tag: "Scanned", removals: [], errno: 0 }))
+        io.later(() => step(m, io, { _tag: "Scanned", removals: [...m.tree.keys()].filter((path) => !m.listed.has(path)), errno: 0 }))
         break
       case "Switch": {
         m.switches++
@@ -97,6 +101,7 @@ const step = (m: FakeMember, io: MemberIo, e: Member.Event) => {
           const contents = m.temps.get(byEntry.get(x)!) ?? (x.type === "file" ? held?.contents ?? new Uint8Array(0) : new Uint8Array(0))
           m.tree.set(x.path, { type: x.type, mtime: x.mtime, mode: x.mode, contents, ...(x.target !== undefined ? { target: x.target } : {}) })
         }
+        for (const path of a.removals) m.tree.delete(path)
         m.temps.clear()
         io.later(() => step(m, io, { _tag: "Switched", errno: 0 }))
         break

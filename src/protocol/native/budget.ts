@@ -10,8 +10,9 @@
 import { Either } from "effect"
 import type { Entry } from "../../transfer/txn/messages.js"
 import { HEADER_BYTES, MAX_FRAME_BYTES, TAG_BYTES } from "../../secure/frame.js"
+import { utf8Length } from "../text.js"
 import { DIGEST_BYTES, MAX_ENTRY_NAMES } from "./transferMessage.js"
-import { DATA_FIXED, ENTRY_FIXED, entryBytes, MANIFEST_FIXED, MISSING_MAX, PIECE_HEADER } from "./transfer.js"
+import { DATA_FIXED, ENTRY_FIXED, entryBytes, MANIFEST_FIXED, MISSING_MAX, PIECE_HEADER, REMOVALS_FIXED } from "./transfer.js"
 
 export const DEFAULT_MTU = 1500
 const IP_UDP_HEADERS = 20 + 8
@@ -47,15 +48,35 @@ export const budgetFor = (mtu: number = DEFAULT_MTU): Either.Either<Budget, stri
 
 /**
  * How many entries from `entries[from]` on one Manifest carries within `budget`: at least one (every entry fits
- * alone at `MIN_MTU`), at most 65 535.
+ * alone at `MIN_MTU`), at most 65 535. `reserved` bytes of the body are taken already (the first batch's scope):
+ * then no entry may fit.
  */
-export const fillBatch = (entries: ReadonlyArray<Entry>, from: number, budget: Budget): number => {
-  let bytes = MANIFEST_FIXED
+export const fillBatch = (entries: ReadonlyArray<Entry>, from: number, budget: Budget, reserved = 0): number => {
+  let bytes = MANIFEST_FIXED + reserved
   let n = 0
   while (from + n < entries.length && n < 0xffff) {
     bytes += entryBytes(entries[from + n]!)
-    if (bytes > budget.body && n > 0) break
+    if (bytes > budget.body && (n > 0 || reserved > 0)) break
     n++
   }
   return n
+}
+
+/**
+ * A member's removals in `Removals` datagrams, each within the body at `MIN_MTU` whatever the daemon's MTU (a
+ * member does not know the sender's): every path of at most `MAX_ENTRY_NAMES` bytes fits one.
+ */
+export const removalBatches = (paths: ReadonlyArray<string>): Array<ReadonlyArray<string>> => {
+  const body = bodyOf(MIN_MTU)
+  const batches: Array<ReadonlyArray<string>> = []
+  let batch: Array<string> = []
+  let bytes = REMOVALS_FIXED
+  for (const path of paths) {
+    const size = 2 + utf8Length(path)
+    if (batch.length > 0 && (bytes + size > body || batch.length === 0xffff)) (batches.push(batch), (batch = []), (bytes = REMOVALS_FIXED))
+    batch.push(path)
+    bytes += size
+  }
+  batches.push(batch)
+  return batches
 }

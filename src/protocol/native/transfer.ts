@@ -16,7 +16,7 @@ import type { Entry, EntryType, Failure, Piece, Span, ToMember, ToSender } from 
 import { MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
 import { MalformedDatagram, type MalformedReason, UnencodableMessage } from "../errors.js"
 import { decodeName, isWireName, utf8Bytes, utf8Length } from "../text.js"
-import { DIGEST_BYTES, MAX_ENTRY_NAMES, TransferType } from "./transferMessage.js"
+import { DIGEST_BYTES, MAX_ENTRY_NAMES, MAX_SCOPE_BYTES, scopeBytes, TransferType } from "./transferMessage.js"
 import { HEADER_BYTES, MAX_FRAME_BYTES, TAG_BYTES } from "../../secure/frame.js"
 
 export type TransferMessage = ToMember | ToSender
@@ -42,6 +42,11 @@ export const MAX_BODY = MAX_FRAME_BYTES - HEADER_BYTES - 1 - TAG_BYTES
 
 const LAST = 0x01
 const DELETE = 0x02
+const SCOPE = 0x04
+/** The scope's flag: its roots are named paths to remove themselves (`sync`). */
+const NAMED = 0x01
+/** txn, total u32, first u32, path count u16. */
+export const REMOVALS_FIXED = TXN + 4 + 4 + 2
 const SCAN_INDEX = 0xffff_ffff
 
 /** An entry's kind byte: a file with a digest has the next one, so that the digests of a batch can trail its entries. */
@@ -63,7 +68,8 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
   Failed: TransferType.FAILED,
   Committed: TransferType.COMMITTED,
   Aborted: TransferType.ABORTED,
-  Unknown: TransferType.UNKNOWN
+  Unknown: TransferType.UNKNOWN,
+  Removals: TransferType.REMOVALS
 }
 
 /** The message type byte of the frame that carries `m`. */
@@ -143,7 +149,12 @@ const invalid = (m: TransferMessage): string | undefined => {
         if (!isWireName(e.path) || (e.target !== undefined && !isWireName(e.target))) return `entry ${e.path}: a name holds NUL`
         if (namesOf(e) > MAX_ENTRY_NAMES) return `entry ${e.path}: names longer than ${MAX_ENTRY_NAMES} bytes`
       }
-      return undefined
+      if (m.scope === undefined) return undefined
+      if (![...m.scope.roots, ...m.scope.excludes].every((n) => isWireName(n) && utf8Length(n) <= MAX_ENTRY_NAMES)) return "a scope name holds NUL or is too long"
+      return scopeBytes(m.scope) <= MAX_SCOPE_BYTES ? undefined : `a scope of ${scopeBytes(m.scope)} bytes (at most ${MAX_SCOPE_BYTES})`
+    case "Removals":
+      if (!u32(m.total) || !u32(m.first) || m.paths.length > 0xffff || m.first + m.paths.length > m.total) return `paths ${m.first}+${m.paths.length} of ${m.total}`
+      return m.paths.every((p) => isWireName(p) && utf8Length(p) <= MAX_ENTRY_NAMES) ? undefined : "a path holds NUL or is too long"
     case "Data":
       if (m.pieces.length > 0xffff) return `${m.pieces.length} pieces`
       for (const p of m.pieces) if (!u32(p.index) || !safe(p.offset) || !safe(p.offset + p.bytes.length)) return `piece ${p.index} at ${p.offset}`
@@ -169,7 +180,9 @@ const bodyBytes = (m: TransferMessage): number => {
   if (isTxnOnly(m)) return TXN
   switch (m._tag) {
     case "Manifest":
-      return m.entries.reduce((n, e) => n + entryBytes(e), MANIFEST_FIXED)
+      return m.entries.reduce((n, e) => n + entryBytes(e), MANIFEST_FIXED) + (m.scope === undefined ? 0 : scopeBytes(m.scope))
+    case "Removals":
+      return m.paths.reduce((n, p) => n + 2 + utf8Length(p), REMOVALS_FIXED)
     case "Data":
       return m.pieces.reduce((n, p) => n + PIECE_HEADER + p.bytes.length, DATA_FIXED)
     case "Prepare":
@@ -201,7 +214,7 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
     case "Manifest":
       w.u32(m.batch)
       w.u32(m.first)
-      w.u8((m.last ? LAST : 0) | (m.delete ? DELETE : 0))
+      w.u8((m.last ? LAST : 0) | (m.delete ? DELETE : 0) | (m.scope !== undefined ? SCOPE : 0))
       w.u16(m.entries.length)
       for (const e of m.entries) {
         w.u8(kindOf(e))
@@ -215,6 +228,19 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
         if (e.type === "symlink") w.name(utf8Bytes(e.target ?? ""))
       }
       for (const e of m.entries) if (e.digest !== undefined) w.bytes(e.digest)
+      if (m.scope !== undefined) {
+        w.u8(m.scope.named === true ? NAMED : 0)
+        w.u16(m.scope.roots.length)
+        for (const root of m.scope.roots) w.name(utf8Bytes(root))
+        w.u16(m.scope.excludes.length)
+        for (const pattern of m.scope.excludes) w.name(utf8Bytes(pattern))
+      }
+      break
+    case "Removals":
+      w.u32(m.total)
+      w.u32(m.first)
+      w.u16(m.paths.length)
+      for (const p of m.paths) w.name(utf8Bytes(p))
       break
     case "Data":
       w.u16(m.pieces.length)
@@ -335,7 +361,7 @@ const decodeManifest = (r: Reader, txn: ToMember["txn"]) => {
   const batch = r.u32()
   const first = r.u32()
   const flags = r.u8()
-  if ((flags & ~(LAST | DELETE)) !== 0) r.refuse("Payload", `manifest flags ${flags}`)
+  if ((flags & ~(LAST | DELETE | SCOPE)) !== 0) r.refuse("Payload", `manifest flags ${flags}`)
   const n = r.u16()
   const entries: Array<MutableEntry> = []
   const digested: Array<MutableEntry> = []
@@ -362,7 +388,40 @@ const decodeManifest = (r: Reader, txn: ToMember["txn"]) => {
   // one copy for the batch: every digest is a view of it, and nothing pins the receive buffer
   const shared = r.bytes(DIGEST_BYTES * digested.length).slice()
   if (r.error === undefined) digested.forEach((e, k) => void (e.digest = shared.subarray(DIGEST_BYTES * k, DIGEST_BYTES * (k + 1))))
-  return r.end<ToMember>({ _tag: "Manifest", txn, batch, first, entries, last: (flags & LAST) !== 0, delete: (flags & DELETE) !== 0 })
+  const scope = (flags & SCOPE) !== 0 ? decodeScope(r) : undefined
+  return r.end<ToMember>({
+    _tag: "Manifest", txn, batch, first, entries, last: (flags & LAST) !== 0, delete: (flags & DELETE) !== 0, ...(scope === undefined ? {} : { scope })
+  })
+}
+
+/** A u16 count of names, each at most `MAX_ENTRY_NAMES` bytes. */
+const names = (r: Reader, what: string): Array<string> => {
+  const n = r.u16()
+  const out: Array<string> = []
+  for (let i = 0; i < n && r.error === undefined; i++) {
+    const bytes = r.bytes(r.u16())
+    if (bytes.length > MAX_ENTRY_NAMES) r.refuse("Length", `${what} ${i}: ${bytes.length} bytes (at most ${MAX_ENTRY_NAMES})`)
+    out.push(r.text(bytes, `${what} ${i}`))
+  }
+  return out
+}
+
+const decodeScope = (r: Reader) => {
+  const start = r.at
+  const flags = r.u8()
+  if ((flags & ~NAMED) !== 0) r.refuse("Payload", `scope flags ${flags}`)
+  const roots = names(r, "root")
+  const excludes = names(r, "exclude")
+  if (r.at - start > MAX_SCOPE_BYTES) r.refuse("Length", `a scope of ${r.at - start} bytes (at most ${MAX_SCOPE_BYTES})`)
+  return { roots, excludes, ...((flags & NAMED) !== 0 ? { named: true as const } : {}) }
+}
+
+const decodeRemovals = (r: Reader, txn: ToSender["txn"]) => {
+  const total = r.u32()
+  const first = r.u32()
+  const paths = names(r, "path")
+  if (first + paths.length > total) r.refuse("Payload", `paths ${first}+${paths.length} of ${total}`)
+  return r.end<ToSender>({ _tag: "Removals", txn, total, first, paths })
 }
 
 const decodeData = (r: Reader, txn: ToMember["txn"]) => {
@@ -427,6 +486,8 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
       return decodeFailed(r, txn)
     case TransferType.COMMITTED:
       return r.end({ _tag: "Committed", txn, errno: r.u32() })
+    case TransferType.REMOVALS:
+      return decodeRemovals(r, txn)
     default: {
       const tag = txnOnlyByType.get(type)
       return tag === undefined ? Either.left(new MalformedDatagram({ reason: "Type", detail: `transaction message type ${type}` })) : r.end({ _tag: tag, txn })

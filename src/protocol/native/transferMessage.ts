@@ -26,7 +26,8 @@ export const TransferType = {
   FAILED: 0x34,
   COMMITTED: 0x35,
   ABORTED: 0x36,
-  UNKNOWN: 0x37
+  UNKNOWN: 0x37,
+  REMOVALS: 0x38
 } as const
 export type TransferType = (typeof TransferType)[keyof typeof TransferType]
 
@@ -36,6 +37,15 @@ export const isTransferType = (type: number): type is TransferType => transferTy
 /** A path and its link target together, in bytes: an entry of the longest names still fits one datagram at the least MTU. */
 export const MAX_ENTRY_NAMES = 1024
 export const DIGEST_BYTES = 32
+/**
+ * A manifest's scope (roots and exclude patterns, `--delete`) in bytes, its counts included: with a batch's fixed
+ * fields it fits one datagram at the least MTU (body 1289 − 19). A job whose scope is longer runs on the v7 path.
+ */
+export const MAX_SCOPE_BYTES = 1270
+
+/** The bytes of a scope on the wire: flags u8, two u16 counts, each name a u16 length and its bytes. */
+export const scopeBytes = (scope: { readonly roots: ReadonlyArray<string>; readonly excludes: ReadonlyArray<string> }): number =>
+  [...scope.roots, ...scope.excludes].reduce((n, name) => n + 2 + utf8Length(name), 1 + 2 + 2)
 
 /** Sizes, offsets, transaction ids: u64 on the wire, exact in a double only below 2^53, so refused above. */
 const Safe = Schema.Int.pipe(Schema.between(0, Number.MAX_SAFE_INTEGER))
@@ -86,13 +96,18 @@ const Failure = Schema.Struct({ index: Schema.Int.pipe(Schema.between(-1, 2 ** 3
 const U16_MAX = 0xffff
 const txn = { txn: TxnId }
 
+const Scope = Schema.Struct({ roots: Schema.Array(Name), excludes: Schema.Array(Name), named: Schema.optionalWith(Schema.Literal(true), { exact: true }) }).pipe(
+  Schema.filter((s) => scopeBytes(s) <= MAX_SCOPE_BYTES, { message: () => `expected a scope of at most ${MAX_SCOPE_BYTES} bytes` })
+)
+
 export const Manifest = Schema.TaggedStruct("Manifest", {
   ...txn,
   batch: U32,
   first: U32,
   entries: Schema.Array(Entry).pipe(Schema.maxItems(U16_MAX)),
   last: Schema.Boolean,
-  delete: Schema.Boolean
+  delete: Schema.Boolean,
+  scope: Schema.optionalWith(Scope, { exact: true })
 })
 export const Data = Schema.TaggedStruct("Data", { ...txn, pieces: Schema.Array(Piece).pipe(Schema.maxItems(U16_MAX)) })
 export const Prepare = Schema.TaggedStruct("Prepare", { ...txn, batches: U32 })
@@ -118,7 +133,13 @@ export const Failed = Schema.TaggedStruct("Failed", {
 export const Committed = Schema.TaggedStruct("Committed", { ...txn, errno: U32 })
 export const Aborted = Schema.TaggedStruct("Aborted", txn)
 export const Unknown = Schema.TaggedStruct("Unknown", txn)
+export const Removals = Schema.TaggedStruct("Removals", {
+  ...txn,
+  total: U32,
+  first: U32,
+  paths: Schema.Array(Name).pipe(Schema.maxItems(U16_MAX))
+}).pipe(Schema.filter((r) => r.first + r.paths.length <= r.total, { message: () => "expected paths within the total" }))
 
 export const ToMember = Schema.Union(Manifest, Data, Prepare, Commit, Abort)
-export const ToSender = Schema.Union(Needs, Missing, Busy, Prepared, Failed, Committed, Aborted, Unknown)
+export const ToSender = Schema.Union(Needs, Missing, Busy, Prepared, Failed, Committed, Aborted, Unknown, Removals)
 export const TransferMessage = Schema.Union(ToMember, ToSender)

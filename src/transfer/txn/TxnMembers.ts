@@ -19,19 +19,21 @@ import { join } from "node:path"
 import { type Endpoint, Peer } from "../../net/Transport.js"
 import { type TransferReceived, Wire } from "../../net/Wire.js"
 import { budgetFor, DEFAULT_MTU } from "../../protocol/native/budget.js"
-import { FileStore } from "../../store/FileStore.js"
+import { FileStore, StoreError } from "../../store/FileStore.js"
+import { makeExclude } from "../../store/exclude.js"
 import { rollForwardNow } from "../../store/journal.js"
+import { scanRemovalsNow } from "../../store/removals.js"
 import * as Staging from "../../store/staging.js"
 import { describeErrno } from "../../protocol/errno.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import type { KindPolicy, Slot } from "../sessionTable.js"
 import * as Member from "./memberMachine.js"
-import { isToSender, type ToMember, type ToSender } from "./messages.js"
+import { isToSender, type Scope, type ToMember, type ToSender } from "./messages.js"
 
 const EROFS = 30
-/** The scan for removals under `--delete` is not built yet: a member asked for it votes FAILED with this. */
-const ENOTSUP = 95
+/** A manifest under `--delete` whose first batch had no scope: nothing to scan by. */
+const EINVAL = 22
 
 export interface TxnMembersConfig {
   /** `--readonly`: every entry fails with EROFS (the member votes FAILED), nothing here changes. */
@@ -46,6 +48,8 @@ export interface TxnMembersConfig {
 interface TxnSession extends Slot {
   readonly machine: Member.MemberSession
   readonly staging: Staging.Staging
+  /** Under `--delete`, every path of the manifest until the scan for removals has run. */
+  readonly manifest: Set<string>
 }
 
 export interface TxnStatus {
@@ -102,6 +106,7 @@ export const make = (config: TxnMembersConfig) =>
         case "Reply":
           return send(s.from, a.message)
         case "Lookup":
+          if (s.machine.deleting) for (const e of a.entries) s.manifest.add(e.path)
           return apply(s, {
             _tag: "LookedUp",
             batch: a.batch,
@@ -117,11 +122,18 @@ export const make = (config: TxnMembersConfig) =>
           }
           return apply(s, { _tag: "Staged", index: a.index, errno })
         }
-        case "Scan":
-          return apply(s, { _tag: "Scanned", removals: [], errno: ENOTSUP })
+        case "Scan": {
+          const found = scan(s, a.scope)
+          s.manifest.clear()
+          if (found instanceof StoreError) {
+            notice("notStaged", `transaction ${s.machine.txn} from ${s.from.address}: the scan for removals failed: ${found.message}`, clock)
+          }
+          return apply(s, found instanceof StoreError ? { _tag: "Scanned", removals: [], errno: found.errno } : { _tag: "Scanned", removals: found, errno: 0 })
+        }
         case "Switch": {
           const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals)
-          const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched`
+          const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched` +
+            (a.removals.length > 0 ? `, ${a.removals.length} paths removed` : "")
           runFork(errno === 0 ? Effect.logInfo(what) : Effect.logWarning(`${what}, a step failed (errno ${errno})`))
           return apply(s, { _tag: "Switched", errno })
         }
@@ -130,6 +142,24 @@ export const make = (config: TxnMembersConfig) =>
         default:
           return a satisfies never
       }
+    }
+
+    /**
+     * What the member removes under `--delete` (`store/removals.ts`): the temps of every transfer in flight here are
+     * spared, a v7 transfer's and every transaction's. A `--readonly` member removes nothing: EROFS.
+     */
+    const scan = (s: TxnSession, scope: Scope | undefined) => {
+      if (config.readonly) return new StoreError({ op: "scan", path: ".", errno: EROFS, code: "EROFS", detail: "this member is --readonly" })
+      if (scope === undefined) return new StoreError({ op: "scan", path: ".", errno: EINVAL, code: "EINVAL", detail: "the manifest named no roots to scan" })
+      const temps = new Set<string>()
+      for (const other of receive.table.values<TxnSession>("txn")) for (const t of other.staging.tempsNow()) temps.add(t)
+      return scanRemovalsNow(store, {
+        roots: scope.roots,
+        named: scope.named === true,
+        exclude: makeExclude(store.base, scope.excludes),
+        inManifest: (rel) => s.manifest.has(rel),
+        isTemp: (rel) => temps.has(rel) || store.isLiveTemp(rel)
+      })
     }
 
     const policy: KindPolicy<TxnSession> = {
@@ -144,6 +174,7 @@ export const make = (config: TxnMembersConfig) =>
         const session: TxnSession = {
           ...slot,
           machine: Member.make(m.txn, block),
+          manifest: new Set(),
           staging: Staging.make(store, {
             keepSetId: config.keepSetId,
             journalDir,

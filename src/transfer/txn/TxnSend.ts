@@ -20,7 +20,8 @@ import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
 import { Timers } from "../Timers.js"
-import type { Entry, Piece, Span, ToMember, ToSender, TxnId } from "./messages.js"
+import type { Entry, Piece, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
+import { scopeBytes } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
 import { prepare, type SourceEntry } from "./sourceEntry.js"
@@ -39,8 +40,17 @@ export interface TxnSendJob {
   /** Silence (ms) after which a member owing an answer is lost. */
   readonly timeout: number
   readonly pacer: Pacer
-  /** The scan's next entry to send; undefined once the scan is over (its problems are the caller's to report). */
-  readonly next: () => { readonly rel: string; readonly entry: LocalEntry } | undefined
+  /**
+   * The scan's next entry to send, or a path under the roots it could not read (handed to `problem`); undefined
+   * once the scan is over (paths missing are the caller's to report).
+   */
+  readonly next: () => { readonly rel: string; readonly entry: LocalEntry } | { readonly rel: string; readonly problem: string } | undefined
+  /**
+   * `--delete`: members remove what they have under these roots that the manifest lacks, the excludes spared. A path
+   * here that cannot go in the manifest (unreadable, changed while hashed, a FIFO) would read as gone: the
+   * transaction is cancelled instead. `sync` (`named`): they remove the roots themselves, gone here.
+   */
+  readonly scope?: Scope
   /** An entry that cannot be sent (unreadable, changed while hashed, a kind not sent): not in the manifest. */
   readonly problem: (rel: string, message: string) => void
   /** Called once the transaction is under way, with a view of it (the progress line, the test's memory check). */
@@ -252,8 +262,17 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       const pending: Array<SourceEntry> = []
       let scanned = false
+      let formed = 0
+      /** The first batch carries the scope (`--delete`). */
+      const reserved = () => (formed === 0 && job.scope !== undefined ? scopeBytes(job.scope) : 0)
+      const fill = () => fillBatch(pending.map((p) => p.entry), 0, deps.budget, reserved())
       /** More is prepared than one manifest batch carries: the batch is known. */
-      const full = () => pending.length > 0 && fillBatch(pending.map((p) => p.entry), 0, deps.budget) < pending.length
+      const full = () => pending.length > 0 && fill() < pending.length
+      /** A path that stays out of the manifest; under `--delete` the members would remove it: no transaction. */
+      const leftOut = (rel: string, problem: string) => {
+        job.problem(rel, problem)
+        if (job.scope !== undefined && job.scope.named !== true) cancel(rel, "could not go in the manifest, and under --delete the members would have removed it")
+      }
       const formBatch = Effect.gen(function*() {
         while (!scanned && !full()) {
           const item = job.next()
@@ -261,11 +280,16 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             scanned = true
             break
           }
+          if ("problem" in item) {
+            leftOut(item.rel, item.problem)
+            continue
+          }
           const p = yield* prepare(deps.store, item.rel, item.entry)
-          if ("problem" in p) job.problem(item.rel, p.problem)
+          if ("problem" in p) leftOut(item.rel, p.problem)
           else pending.push(p)
         }
-        const n = pending.length === 0 ? 0 : fillBatch(pending.map((p) => p.entry), 0, deps.budget)
+        const n = pending.length === 0 ? 0 : fill()
+        formed++
         const batch = pending.splice(0, n)
         return { batch, last: scanned && pending.length === 0 }
       })
@@ -274,14 +298,15 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         while (true) {
           const { batch, last } = yield* formBatch
           if (s === undefined) {
-            // nothing to send: no transaction at all
-            if (batch.length === 0) return finish([])
+            // nothing to send (and under --delete nothing to remove by, or a path left out): no transaction at all
+            if ((batch.length === 0 && job.scope === undefined) || cancelled !== undefined) return finish([])
             s = Machine.make(txn, job.targets, {
               window: WINDOW,
               block,
               datagram: deps.budget.pieces,
               allOrNothing: job.allOrNothing,
-              delete: false,
+              delete: job.scope !== undefined,
+              ...(job.scope === undefined ? {} : { scope: job.scope }),
               maxWait: MAX_WAIT_MS,
               timeout: job.timeout,
               rtt: deps.rtt

@@ -8,6 +8,7 @@
  * `Commit` after `Prepared` switches everything at once (`Switch` → `Switched`); `Abort`, or a
  * `Commit` it did not vote for, discards everything. Duplicates get the same answer and change nothing.
  */
+import { removalBatches } from "../../protocol/native/budget.js"
 import type { Machine } from "../engine/machine.js"
 import {
   bitmapFor,
@@ -17,6 +18,7 @@ import {
   hasBit,
   MAX_FAILURES,
   MAX_SPANS,
+  type Scope,
   setBit,
   type Span,
   type ToMember,
@@ -66,6 +68,10 @@ export interface MemberSession {
   scan: "none" | "scanning" | "done"
   /** Paths to remove in the switch. */
   removals: ReadonlyArray<string>
+  /** What the manifest's first batch says to scan (`--delete`). */
+  scope: Scope | undefined
+  /** The removals as the `Removals` datagrams sent before each `Prepared`. */
+  reports: ReadonlyArray<ToSender>
   /** A `Prepare` came: the vote goes as soon as it is ready. */
   asked: boolean
   /** The switch's errno. */
@@ -95,10 +101,10 @@ export type Action =
   /** The entry's temp is complete (or it needs only its metadata): check size and SHA-256, apply the metadata. */
   | { readonly _tag: "Stage"; readonly index: number; readonly entry: Entry }
   /**
-   * Every batch is looked up (`--delete`): list what is here under the job's directories that the manifest
-   * lacks (the excludes spared), without removing anything.
+   * Every batch is looked up (`--delete`): list what is here under the scope's roots that the manifest lacks
+   * (its excludes spared), without removing anything; no scope (the first batch lacked it) fails the scan.
    */
-  | { readonly _tag: "Scan" }
+  | { readonly _tag: "Scan"; readonly scope: Scope | undefined }
   /** Journal the renames and removals outside the base, then put every staged entry in place and remove at once. */
   | { readonly _tag: "Switch"; readonly entries: ReadonlyArray<Entry>; readonly removals: ReadonlyArray<string> }
   /** Remove the temps of these entries. */
@@ -121,6 +127,8 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   deleting: false,
   scan: "none",
   removals: [],
+  scope: undefined,
+  reports: [],
   asked: false,
   errno: 0
 })
@@ -141,6 +149,7 @@ const onManifest = (s: MemberSession, m: Extract<ToMember, { _tag: "Manifest" }>
   if (s.state !== "receiving" || s.looking.has(m.batch)) return
   if (m.last) s.lastBatch = m.batch
   s.deleting = m.delete
+  if (m.scope !== undefined) s.scope = m.scope
   s.looking.set(m.batch, { first: m.first, entries: m.entries })
   out.push({ _tag: "Lookup", batch: m.batch, entries: m.entries })
 }
@@ -163,7 +172,7 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
   reply(s, out, { _tag: "Needs", txn: s.txn, batch: e.batch, bitmap })
   if (s.deleting && s.scan === "none" && s.lastBatch !== undefined && s.answers.size === s.lastBatch + 1) {
     s.scan = "scanning"
-    out.push({ _tag: "Scan" })
+    out.push({ _tag: "Scan", scope: s.scope })
   }
 }
 
@@ -206,10 +215,12 @@ const missing = (s: MemberSession): Array<Span> => {
   return spans
 }
 
-const vote = (s: MemberSession, out: Out) =>
-  s.state === "failed"
-    ? reply(s, out, { _tag: "Failed", txn: s.txn, failures: s.failures, count: s.failedCount })
-    : reply(s, out, { _tag: "Prepared", txn: s.txn })
+const vote = (s: MemberSession, out: Out) => {
+  if (s.state === "failed") return reply(s, out, { _tag: "Failed", txn: s.txn, failures: s.failures, count: s.failedCount })
+  // the sender counts a PREPARED under --delete only once it holds every removal: they go first, each time
+  for (const r of s.reports) reply(s, out, r)
+  reply(s, out, { _tag: "Prepared", txn: s.txn })
+}
 
 /** Votes once every entry it needs is staged or failed (unsolicited: the sender asked already). */
 const ready = (s: MemberSession, out: Out) => {
@@ -302,8 +313,15 @@ const onStaged = (s: MemberSession, e: Extract<Event, { _tag: "Staged" }>, out: 
 const onScanned = (s: MemberSession, e: Extract<Event, { _tag: "Scanned" }>, out: Out) => {
   if (s.scan !== "scanning" || s.state !== "receiving") return
   s.scan = "done"
-  if (e.errno === 0) s.removals = e.removals
-  else fail(s, -1, e.errno)
+  if (e.errno === 0) {
+    s.removals = e.removals
+    let first = 0
+    s.reports = removalBatches(e.removals).map((paths) => {
+      const r: ToSender = { _tag: "Removals", txn: s.txn, total: e.removals.length, first, paths }
+      first += paths.length
+      return r
+    })
+  } else fail(s, -1, e.errno)
   if (s.asked) ready(s, out)
 }
 
@@ -342,6 +360,7 @@ export const step = ((s, event, out) => {
       s.errno = event.errno
       s.needed.clear()
       s.removals = []
+      s.reports = []
       return reply(s, out, { _tag: "Committed", txn: s.txn, errno: s.errno })
     default:
       return event satisfies never

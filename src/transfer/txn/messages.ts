@@ -54,6 +54,18 @@ export interface Failure {
   readonly errno: number
 }
 
+/**
+ * What a member scans for removals under `--delete` (carried by the manifest's first batch): the paths the job
+ * sends (relative to the base; none: the whole base) and its exclude patterns (`store/exclude.ts`), which the
+ * scan spares as the sender's walk skipped them.
+ */
+export interface Scope {
+  readonly roots: ReadonlyArray<string>
+  readonly excludes: ReadonlyArray<string>
+  /** `sync`: the roots are paths gone at the sender; each is removed itself (whole), nothing is scanned below one. */
+  readonly named?: true
+}
+
 /** Sender → group. */
 export type ToMember =
   | {
@@ -65,6 +77,8 @@ export type ToMember =
     readonly last: boolean
     /** `--delete`: what the member has under the job and the manifest lacks goes in the same switch. */
     readonly delete: boolean
+    /** Batch 0 under `--delete`: what the member scans. */
+    readonly scope?: Scope
   }
   | { readonly _tag: "Data"; readonly txn: TxnId; readonly pieces: ReadonlyArray<Piece> }
   | { readonly _tag: "Prepare"; readonly txn: TxnId; readonly batches: number }
@@ -83,8 +97,13 @@ export type ToSender =
   | { readonly _tag: "Aborted"; readonly txn: TxnId }
   /** The daemon's answer to anything but a Manifest of a transaction it does not hold (it restarted). */
   | { readonly _tag: "Unknown"; readonly txn: TxnId }
+  /**
+   * Under `--delete`, sent before each `Prepared`: paths `first…first+n−1` of the `total` the member removes if it
+   * commits (one datagram each; `total` 0: it removes nothing).
+   */
+  | { readonly _tag: "Removals"; readonly txn: TxnId; readonly total: number; readonly first: number; readonly paths: ReadonlyArray<string> }
 
-const toSenderTags: ReadonlySet<string> = new Set<ToSender["_tag"]>(["Needs", "Missing", "Busy", "Prepared", "Failed", "Committed", "Aborted", "Unknown"])
+const toSenderTags: ReadonlySet<string> = new Set<ToSender["_tag"]>(["Needs", "Missing", "Busy", "Prepared", "Failed", "Committed", "Aborted", "Unknown", "Removals"])
 /** A member's answer to a transaction's sender; the rest goes to members. */
 export const isToSender = (m: ToMember | ToSender): m is ToSender => toSenderTags.has(m._tag)
 

@@ -7,7 +7,7 @@
  * the batches of its window: nothing per entry outlives its batch.
  */
 import type { Machine } from "../engine/machine.js"
-import { type Entry, type Failure, hasBit, type Span, type ToMember, type ToSender, type TxnId } from "./messages.js"
+import { type Entry, type Failure, hasBit, type Scope, type Span, type ToMember, type ToSender, type TxnId } from "./messages.js"
 import { type RttEstimator, type Target } from "../engine/rtt.js"
 
 export interface Config {
@@ -20,6 +20,8 @@ export interface Config {
   readonly allOrNothing: boolean
   /** `--delete`: members remove, in the same switch, what they have under the job and the manifest lacks. */
   readonly delete: boolean
+  /** Under `--delete`: what the members scan, carried by the manifest's first batch. */
+  readonly scope?: Scope
   /** The longest wait before a request is sent again. */
   readonly maxWait: number
   /** Silence after which a member owing an answer is lost. */
@@ -42,6 +44,8 @@ export interface MemberOutcome {
   readonly errno: number
   /** Blocks it reported missing and received again. */
   readonly missed: number
+  /** Under `--delete`, the paths it listed to remove in the switch (removed only if it committed). */
+  readonly removals: ReadonlyArray<string>
 }
 
 interface Member {
@@ -57,6 +61,10 @@ interface Member {
   final: "committed" | "aborted" | undefined
   errno: number
   missed: number
+  /** Under `--delete`: its `Removals` so far, by position, and how many it announced. */
+  removals: Array<string>
+  removalTotal: number | undefined
+  removalsHeld: number
 }
 
 /** A request repeated until everyone it waits for answered. */
@@ -138,7 +146,10 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
     failedCount: 0,
     final: undefined,
     errno: 0,
-    missed: 0
+    missed: 0,
+    removals: [],
+    removalTotal: undefined,
+    removalsHeld: 0
   }])),
   phase: "manifest",
   batches: new Map(),
@@ -269,7 +280,7 @@ const finish = (s: SenderSession, out: Out) => {
 }
 
 const outcomeOf = (m: Member): MemberOutcome => {
-  const base = { target: m.target, missed: m.missed, failures: m.failures, failedCount: m.failedCount, errno: m.errno }
+  const base = { target: m.target, missed: m.missed, failures: m.failures, failedCount: m.failedCount, errno: m.errno, removals: m.removals }
   if (m.lost) return { ...base, outcome: "lost" }
   if (m.vote === "failed" || m.errno !== 0) return { ...base, outcome: "failed" }
   return { ...base, outcome: m.final === "committed" ? "committed" : "aborted" }
@@ -297,7 +308,8 @@ const onBatch = (s: SenderSession, e: Extract<Event, { _tag: "Batch" }>, now: nu
   if (!s.asking || s.phase !== "manifest") return
   s.asking = false
   s.lastSeen = e.last
-  const message: ToMember = { _tag: "Manifest", txn: s.txn, batch: s.batchCount, first: s.entryCount, entries: e.entries, last: e.last, delete: s.config.delete }
+  const scope = s.batchCount === 0 && s.config.delete && s.config.scope !== undefined ? { scope: s.config.scope } : {}
+  const message: ToMember = { _tag: "Manifest", txn: s.txn, batch: s.batchCount, first: s.entryCount, entries: e.entries, last: e.last, delete: s.config.delete, ...scope }
   const b: Batch = Object.assign(request(s, message, now, out), {
     number: s.batchCount,
     entries: e.entries,
@@ -331,9 +343,14 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
     }
     case "Busy":
       return
+    case "Removals":
+      if (s.phase === "voting" && m.vote === undefined) holdRemovals(m, message)
+      return
     case "Prepared":
     case "Failed":
       if (s.phase !== "voting" || r === undefined || !r.waiting.has(m)) return
+      // its removals are part of its vote: one lost, the next PREPARE brings them all again
+      if (message._tag === "Prepared" && s.config.delete && (m.removalTotal === undefined || m.removalsHeld < m.removalTotal)) return
       m.vote = message._tag === "Prepared" ? "prepared" : "failed"
       if (message._tag === "Failed") (m.failures = message.failures), (m.failedCount = message.count)
       if (answered(s, r, m, now)) roundComplete(s, now, out)
@@ -351,6 +368,14 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
     default:
       return message satisfies never
   }
+}
+
+const holdRemovals = (m: Member, message: Extract<ToSender, { _tag: "Removals" }>) => {
+  m.removalTotal ??= message.total
+  if (message.total !== m.removalTotal) return
+  message.paths.forEach((path, i) => {
+    if (m.removals[message.first + i] === undefined) (m.removals[message.first + i] = path), m.removalsHeld++
+  })
 }
 
 const resend = (s: SenderSession, r: Request, now: number, out: Out) => {

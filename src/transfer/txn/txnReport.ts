@@ -34,9 +34,10 @@ const hostOf = (m: MemberOutcome, needed: boolean, index: number, why: string | 
     case "committed":
       return { ...host, outcome: needed ? "updated" : "skipped" }
     case "failed": {
-      if (!needed) return { ...host, outcome: "skipped" }
+      // an entry whose metadata alone it could not stage (a refused path) failed too, though it asked for no contents
       const own = m.failures.find((f) => f.index === index)
       if (own !== undefined) return { ...host, outcome: "failed", errno: own.errno, detail: `staging failed: ${describeErrno(own.errno)}` }
+      if (!needed) return { ...host, outcome: "skipped" }
       if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: `switch failed and was rolled back: ${describeErrno(m.errno)}` }
       return { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "a member failed"})` }
     }
@@ -52,4 +53,29 @@ export const fileOutcomes = (result: TxnResult): Array<FileOutcome> => {
     size: entry.type === "file" ? entry.size : undefined,
     hosts: result.members.map((m) => hostOf(m, needers.includes(m.target.address), index, why))
   }))
+}
+
+/**
+ * Under `--delete`, each path a member that committed removed in its switch, with every such host (reported as the
+ * v7 `--delete` reports a deletion: `deleted`, the path once with its hosts). A member that did not commit
+ * removed nothing; one whose scan failed is reported failed under `roots` (the paths sent).
+ */
+export const removalOutcomes = (result: TxnResult, roots: string): Array<FileOutcome> => {
+  const byPath = new Map<string, Array<HostOutcome>>()
+  const scanFailed: Array<HostOutcome> = []
+  for (const m of result.members) {
+    const scan = m.failures.find((f) => f.index === -1)
+    if (scan !== undefined) {
+      scanFailed.push({ host: m.target.host, address: m.target.address, outcome: "failed", errno: scan.errno, detail: `scan for removals failed: ${describeErrno(scan.errno)}` })
+    }
+    if (m.outcome !== "committed") continue
+    for (const path of m.removals) {
+      const hosts = byPath.get(path) ?? []
+      hosts.push({ host: m.target.host, address: m.target.address, outcome: "deleted" })
+      byPath.set(path, hosts)
+    }
+  }
+  const removed = [...byPath].map(([path, hosts]): FileOutcome => ({ path, size: undefined, hosts }))
+  // a failed scan is said under the paths sent, as a v7 delete scan broken off is
+  return scanFailed.length === 0 ? removed : [{ path: roots, size: undefined, hosts: scanFailed }, ...removed]
 }

@@ -154,12 +154,73 @@ describe("txn member driver", () => {
       expect(fs.readdirSync(base)).toEqual([])
     }))
 
-  it.scoped("under --delete the scan is not served: the member votes Failed for it (index -1)", () =>
+  it.scoped("under --delete: what the manifest lacks under the roots goes in the same switch, excluded paths, temps and what a symlink points at spared", () =>
     Effect.gen(function*() {
-      const { feed, replies } = yield* setup()
-      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("d")], last: true, delete: true })
+      const { base, feed, replies } = yield* setup()
+      const outside = join(base, "..", "outside")
+      fs.mkdirSync(outside)
+      fs.writeFileSync(join(outside, "keep"), "not under the base")
+      fs.mkdirSync(join(base, "www/old/deep"), { recursive: true })
+      fs.writeFileSync(join(base, "www/old/deep/f"), "gone at the sender")
+      fs.writeFileSync(join(base, "www/app.log"), "excluded")
+      fs.mkdirSync(join(base, "www/logs"))
+      fs.writeFileSync(join(base, "www/logs/x.log"), "excluded, in a directory the sender lacks")
+      fs.writeFileSync(join(base, "www/stale"), "gone at the sender")
+      fs.symlinkSync(outside, join(base, "www/link"))
+      fs.writeFileSync(join(base, "other"), "outside the roots")
+      const entries = [dir("www"), file("www/new", small)]
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries, last: true, delete: true, scope: { roots: ["www"], excludes: ["*.log"] } })
+      feed({ _tag: "Data", txn: TXN, pieces: blocks(1, small) })
       feed({ _tag: "Prepare", txn: TXN, batches: 1 })
-      expect(replies().at(-1)).toEqual({ _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 95 }], count: 1 })
+      const vote = replies().filter((m) => m._tag !== "Needs")
+      expect(vote).toEqual([
+        { _tag: "Removals", txn: TXN, total: 5, first: 0, paths: ["www/link", "www/old/deep/f", "www/old/deep", "www/old", "www/stale"] },
+        { _tag: "Prepared", txn: TXN }
+      ])
+      // nothing removed before the switch
+      expect(fs.existsSync(join(base, "www/stale"))).toBe(true)
+      feed({ _tag: "Commit", txn: TXN })
+      expect(replies()).toEqual([{ _tag: "Committed", txn: TXN, errno: 0 }])
+      expect(visible(join(base, "www"))).toEqual(["app.log", "logs", "new"])
+      expect(visible(join(base, "www/logs"))).toEqual(["x.log"])
+      expect(visible(base)).toEqual(["other", "www"])
+      expect(fs.readdirSync(outside)).toEqual(["keep"])
+    }))
+
+  it.scoped("under --delete a transaction that aborts removes nothing; one whose manifest named no roots, or a --readonly member, votes FAILED (index -1)", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      fs.mkdirSync(join(base, "d"))
+      fs.writeFileSync(join(base, "d/stale"), "gone at the sender")
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("d")], last: true, delete: true, scope: { roots: ["d"], excludes: [] } })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies().at(-1)).toEqual({ _tag: "Prepared", txn: TXN })
+      feed({ _tag: "Abort", txn: TXN })
+      expect(visible(join(base, "d"))).toEqual(["stale"])
+      const other = (TXN + 1) as TxnId
+      feed({ _tag: "Manifest", txn: other, batch: 0, first: 0, entries: [dir("d")], last: true, delete: true })
+      feed({ _tag: "Prepare", txn: other, batches: 1 })
+      expect(replies().at(-1)).toEqual({ _tag: "Failed", txn: other, failures: [{ index: -1, errno: 22 }], count: 1 })
+      const ro = yield* setup(true)
+      ro.feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [], last: true, delete: true, scope: { roots: [], excludes: [] } })
+      ro.feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(ro.replies().at(-1)).toEqual({ _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 30 }], count: 1 })
+    }))
+
+  it.scoped("under --delete the temps of another transaction in flight are spared by the scan", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      // another transaction has a temp of its file being written here
+      fs.mkdirSync(join(base, "w"))
+      feed({ _tag: "Manifest", txn: (TXN + 7) as TxnId, batch: 0, first: 0, entries: [file("w/big", big)], last: true, delete: false })
+      feed({ _tag: "Data", txn: (TXN + 7) as TxnId, pieces: blocks(0, big).slice(0, 1) })
+      const temps = fs.readdirSync(join(base, "w")).filter(isTempName)
+      expect(temps).toHaveLength(1)
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("w")], last: true, delete: true, scope: { roots: ["w"], excludes: [] } })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies().filter((m) => m._tag === "Removals")).toEqual([{ _tag: "Removals", txn: TXN, total: 0, first: 0, paths: [] }])
+      feed({ _tag: "Commit", txn: TXN })
+      expect(fs.readdirSync(join(base, "w"))).toEqual(temps)
     }))
 
   it.scoped("a sender that goes silent: the session is collected after the timeout and its temps are discarded", () =>

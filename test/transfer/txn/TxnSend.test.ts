@@ -23,10 +23,10 @@ import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
 import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
-import type { ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import type { Scope, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
-import { fileOutcomes } from "../../../src/transfer/txn/txnReport.js"
+import { fileOutcomes, removalOutcomes } from "../../../src/transfer/txn/txnReport.js"
 import { type FakeMember, fakeMember, type Held, receive } from "../../support/txnMember.js"
 import { makeRttEstimator } from "../../../src/transfer/engine/rtt.js"
 
@@ -60,6 +60,8 @@ interface Options {
   /** Drops what it says (a lossy network). */
   readonly drop?: (message: ToMember) => boolean
   readonly pacer?: Pacer
+  /** `--delete` with this scope. */
+  readonly scope?: Scope
 }
 
 /** Runs a send of the whole base to `members` with the driver. */
@@ -97,6 +99,7 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
         for (let i = items.next(); i.done !== true; i = items.next()) if (i.value._tag === "Entry") return { rel: i.value.rel, entry: i.value.entry }
         return undefined
       },
+      ...(options.scope === undefined ? {} : { scope: options.scope }),
       problem: (rel, message) => void problems.push(`${rel}: ${message}`),
       started: (v) => void (view = v)
     }
@@ -285,5 +288,39 @@ describe("txn sender driver against members following the member machine", () =>
       yield* Effect.sleep("50 millis")
       expect(members[0]!.session?.state).toBe("aborted")
       expect(members[0]!.switches).toBe(0)
+    })))
+
+  it.live("--delete: each member removes in the switch what it has beyond the manifest, and the sender reports it per host", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const stale: Held = { type: "file", mtime: { sec: 1, nsec: 0 }, mode: 0o100644, contents: new Uint8Array(1) }
+      const members = [member(2, new Map([["stale", stale], ["a/old", stale]])), member(3, new Map([["a/old", stale]]))]
+      const { result } = yield* send(base, members, { scope: { roots: [], excludes: [] } })
+      expect(result.members.map((m) => [m.outcome, m.removals])).toEqual([["committed", ["stale", "a/old"]], ["committed", ["a/old"]]])
+      for (const m of members) expect([...m.tree.keys()].sort()).toEqual(PATHS)
+      expect(removalOutcomes(result, ".").map((f) => [f.path, f.hosts.map((h) => `${h.host} ${h.outcome}`)])).toEqual([
+        ["stale", ["h2 deleted"]],
+        ["a/old", ["h2 deleted", "h3 deleted"]]
+      ])
+    })))
+
+  it.live("--delete: a path the manifest cannot carry (a FIFO) cancels the transaction: nothing switched, nothing removed; an empty source still removes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      execFileSync("mkfifo", [join(base, "a/pipe")])
+      const stale: Held = { type: "file", mtime: { sec: 1, nsec: 0 }, mode: 0o100644, contents: new Uint8Array(1) }
+      const members = [member(2, new Map([["a/pipe", stale]]))]
+      const { result } = yield* send(base, members, { scope: { roots: [], excludes: [] } })
+      expect(result.cancelled?.path).toBe("a/pipe")
+      expect(members[0]!.switches).toBe(0)
+      expect([...members[0]!.tree.keys()]).toEqual(["a/pipe"])
+
+      const empty = yield* tempDir
+      const gone = [member(2, new Map([["x", stale]]))]
+      const { result: removed } = yield* send(empty, gone, { scope: { roots: [], excludes: [] } })
+      expect(removed.members.map((m) => [m.outcome, m.removals])).toEqual([["committed", ["x"]]])
+      expect(gone[0]!.tree.size).toBe(0)
     })))
 })

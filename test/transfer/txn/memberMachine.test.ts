@@ -106,8 +106,29 @@ describe("txn member machine", () => {
     expect(tags(run(s, message(batch(0, [small], false)), { _tag: "LookedUp", batch: 0, needs: ["metadata"] }))).toEqual(["Lookup", "Stage", "Reply Needs", "Scan"])
     expect(tags(run(s, { _tag: "Staged", index: 0, errno: 0 }, message({ _tag: "Prepare", txn: TXN, batches: 2 }), message({ _tag: "Prepare", txn: TXN, batches: 2 }))))
       .toEqual(["Reply Busy"])
-    expect(tags(run(s, { _tag: "Scanned", removals: ["extra"], errno: 0 }, { _tag: "Scanned", removals: ["other"], errno: 0 }))).toEqual(["Reply Prepared"])
+    // its removals go before its vote (the sender counts the vote once it holds them all), and again with each vote
+    const removals = { _tag: "Reply", message: { _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["extra"] } }
+    const prepared = { _tag: "Reply", message: { _tag: "Prepared", txn: TXN } }
+    expect(run(s, { _tag: "Scanned", removals: ["extra"], errno: 0 }, { _tag: "Scanned", removals: ["other"], errno: 0 })).toEqual([removals, prepared])
+    expect(run(s, message({ _tag: "Prepare", txn: TXN, batches: 2 }))).toEqual([removals, prepared])
     expect(run(s, message({ _tag: "Commit", txn: TXN }))).toEqual([{ _tag: "Switch", entries: [small], removals: ["extra"] }])
+  })
+
+  it("--delete: the scope of batch 0 goes to the scan; many removals go as several Removals before each vote", () => {
+    const s = Member.make(TXN, BLOCK)
+    const scope = { roots: ["www"], excludes: ["*.log"] }
+    const out = run(s, message({ ...manifest, entries: [], delete: true, scope }), { _tag: "LookedUp", batch: 0, needs: [] }, message(prepare))
+    expect(out.find((a) => a._tag === "Scan")).toEqual({ _tag: "Scan", scope })
+    const paths = Array.from({ length: 40 }, (_, i) => `www/${"x".repeat(100)}${i}`)
+    const vote = run(s, { _tag: "Scanned", removals: paths, errno: 0 }).map((a) => (a._tag === "Reply" ? a.message : undefined))
+    const removals = vote.filter((m) => m?._tag === "Removals")
+    // each within one datagram at the least MTU: 1289 bytes of body
+    expect(removals.length).toBeGreaterThan(3)
+    expect(removals.flatMap((m) => m._tag === "Removals" ? [m.first, m.total] : [])).toEqual(
+      removals.flatMap((_, k) => [removals.slice(0, k).reduce((n, m) => n + (m?._tag === "Removals" ? m.paths.length : 0), 0), 40])
+    )
+    expect(removals.flatMap((m) => (m?._tag === "Removals" ? m.paths : []))).toEqual(paths)
+    expect(vote.at(-1)).toEqual({ _tag: "Prepared", txn: TXN })
   })
 
   it("--delete: a scan broken off is a FAILED vote (entry -1)", () => {

@@ -177,4 +177,20 @@ describe("txn sender machine", () => {
     expect(after.phase).toBe("committing")
     expect(show(run(after, 2, { _tag: "Cancel" }))).toEqual([])
   })
+
+  it("--delete: batch 0 carries the scope; a PREPARED counts once the member's removals are all in, and they are its outcome", () => {
+    const scope = { roots: ["www"], excludes: ["*.log"] }
+    const s = Sender.make(TXN, targets, { ...config(), delete: true, scope }, 0)
+    const out = run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 0)], last: true })
+    const first = out.find((a) => a._tag === "Transmit")
+    expect(first?._tag === "Transmit" && first.message).toMatchObject({ _tag: "Manifest", batch: 0, delete: true, scope })
+    run(s, 10, reply(A, needs(0)), reply(B, needs(0)))
+    const removals = (first: number, ...paths: Array<string>): ToSender => ({ _tag: "Removals", txn: TXN, total: 3, first, paths })
+    // A's second datagram of removals was lost: its vote does not count, the next PREPARE brings them again
+    expect(show(run(s, 20, reply(A, removals(0, "www/a", "www/b")), reply(A, { _tag: "Prepared", txn: TXN })))).toEqual([])
+    expect(show(run(s, 30, reply(B, { _tag: "Removals", txn: TXN, total: 0, first: 0, paths: [] }), reply(B, { _tag: "Prepared", txn: TXN })))).toEqual([])
+    expect(show(run(s, 40, reply(A, removals(0, "www/a", "www/b")), reply(A, removals(2, "www")), reply(A, { _tag: "Prepared", txn: TXN }))).filter((a) => a !== undefined && !a.startsWith("Deadline"))).toEqual(["Commit"])
+    const done = run(s, 50, reply(A, { _tag: "Committed", txn: TXN, errno: 0 }), reply(B, { _tag: "Committed", txn: TXN, errno: 0 })).find((a) => a._tag === "Finished")
+    expect(done?._tag === "Finished" && done.members.map((m) => [m.target.host, m.outcome, m.removals])).toEqual([["h2", "committed", ["www/a", "www/b", "www"]], ["h3", "committed", []]])
+  })
 })
