@@ -95,8 +95,9 @@ describe("txn member driver", () => {
       expect(feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: entries.slice(0, 2), last: false, delete: false })).toBe(true)
       expect(feed({ _tag: "Manifest", txn: TXN, batch: 1, first: 2, entries: entries.slice(2), last: true, delete: false })).toBe(true)
       expect(replies()).toEqual([
-        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0b10]) },
-        { _tag: "Needs", txn: TXN, batch: 1, bitmap: new Uint8Array([0b01]) }
+        // the new directory changes here too, its metadata alone; "same" does not change
+        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0b10]), changes: new Uint8Array([0b11]) },
+        { _tag: "Needs", txn: TXN, batch: 1, bitmap: new Uint8Array([0b01]), changes: new Uint8Array([0b01]) }
       ])
       const pieces = [...blocks(1, big), ...blocks(2, small)]
       feed({ _tag: "Data", txn: TXN, pieces: pieces.slice(0, 3) })
@@ -148,7 +149,7 @@ describe("txn member driver", () => {
       feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [file("a", small), dir("d")], last: true, delete: false })
       feed({ _tag: "Prepare", txn: TXN, batches: 1 })
       expect(replies()).toEqual([
-        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0]) },
+        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0]), changes: new Uint8Array([0b11]) },
         { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 30 }, { index: 1, errno: 30 }], count: 2 }
       ])
       expect(fs.readdirSync(base)).toEqual([])

@@ -150,8 +150,9 @@ describe("txn sender driver against members following the member machine", () =>
       const outcomes = outcomesOf(result)
       expect(outcomes.get("a/big")).toEqual(["updated", "updated"])
       expect(outcomes.get("a/one")).toEqual(["updated", "skipped"])
-      // only contents are asked for: an entry of metadata alone counts as skipped
-      expect(outcomes.get("a/link")).toEqual(["skipped", "skipped"])
+      // a new symlink and a new directory change the member with their metadata alone: updated, not skipped
+      expect(outcomes.get("a/link")).toEqual(["updated", "updated"])
+      expect(outcomes.get("a")).toEqual(["updated", "updated"])
       // an entry's full uid/gid and nanosecond mtime
       const big = result.entries.find((e) => e.entry.path === "a/big")!.entry
       const st = fs.statSync(join(base, "a/big"), { bigint: true })

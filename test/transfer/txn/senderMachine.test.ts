@@ -33,7 +33,7 @@ const reply = (from: string, message: ToSender): Sender.Event => ({ _tag: "Reply
 const needs = (batch: number, ...indices: Array<number>): ToSender => {
   const bitmap = bitmapFor(8)
   for (const i of indices) setBit(bitmap, i)
-  return { _tag: "Needs", txn: TXN, batch, bitmap }
+  return { _tag: "Needs", txn: TXN, batch, bitmap, changes: bitmap }
 }
 const describeAction = (a: Sender.Action) => {
   switch (a._tag) {
@@ -176,5 +176,19 @@ describe("txn sender machine", () => {
     run(after, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
     expect(after.phase).toBe("committing")
     expect(show(run(after, 2, { _tag: "Cancel" }))).toEqual([])
+  })
+
+  it("a dry run or a check: the manifest says so, no data goes out whatever the members answer, and once all voted it ends with ABORT", () => {
+    for (const purpose of ["dryRun", "check"] as const) {
+      const s = Sender.make(TXN, targets, { ...config(), purpose, checksum: true }, 0)
+      const out = run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 300), file(1, 2500)], last: true })
+      const manifest = out.find((a) => a._tag === "Transmit")
+      expect(manifest?._tag === "Transmit" && manifest.message).toMatchObject({ _tag: "Manifest", purpose, checksum: true })
+      const shown = (o: ReadonlyArray<Sender.Action>) => show(o).filter((a) => !a.startsWith("Deadline"))
+      expect(shown(run(s, 10, reply(A, needs(0, 0, 1)), reply(B, needs(0, 1))))).toEqual(["Prepare"])
+      expect(shown(run(s, 20, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Failed", txn: TXN, failures: [{ index: 1, errno: 13 }], count: 1 }))))
+        .toEqual(["Abort"])
+      expect(show(run(s, 30, reply(A, { _tag: "Aborted", txn: TXN }), reply(B, { _tag: "Aborted", txn: TXN })))).toEqual(["Finished aborted failed"])
+    }
   })
 })
