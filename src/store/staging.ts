@@ -30,8 +30,11 @@ import {
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
 import { splitRelative } from "./paths.js"
 
-/** What an entry takes here: nothing, its metadata (switched in place), or its contents. */
-export type Need = "none" | "metadata" | "contents"
+/**
+ * What an entry takes here: nothing, its metadata (switched in place), its contents; or its metadata set again
+ * though it is the same now ("reapply": a directory, whose times a rename under it in the switch changes).
+ */
+export type Need = "none" | "metadata" | "contents" | "reapply"
 
 const EACCES = 13
 const EIO = 5
@@ -198,7 +201,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /**
    * What `entry` takes here, compared with what is at its path: type, size, mtime (to the microsecond: see
    * `sameTime`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
-   * takes its metadata. A refused path
+   * takes its metadata ("reapply" when it is the same now). A refused path
    * (absolute, `..`, NUL, a symlinked parent) is answered "metadata" and fails alone when staged.
    * `sameContents` (`--checksum`: the file here hashed against the entry's digest) decides a file of the same
    * size instead of its mtime: other contents are needed, the same contents at another mtime take metadata only.
@@ -243,7 +246,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
           return meta ? "none" : "metadata"
         case "directory":
           // its times are set again whatever they are now: a rename under it in this switch changes them
-          return "metadata"
+          return st.isDirectory() && meta ? "reapply" : "metadata"
         case "symlink":
           return st.isSymbolicLink() && target === entry.target && meta ? "none" : "metadata"
       }

@@ -78,6 +78,8 @@ const step = (m: FakeMember, io: MemberIo, e: Member.Event) => {
       case "Verify": {
         const finding = (x: Entry): Member.Finding => {
           const here = m.tree.get(x.path)
+          // only files are compared
+          if (x.type !== "file") return "same"
           if (here === undefined) return "missing"
           if (m.failing.has(x.path)) return { errno: EACCES }
           return here.contents.length === x.size && sameDigest(here, x) ? "same" : "differs"

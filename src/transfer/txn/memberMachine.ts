@@ -28,8 +28,11 @@ import {
   type TxnId
 } from "./messages.js"
 
-/** What an entry of the manifest takes here: nothing, its metadata only (staged locally), or its contents. */
-export type Need = "none" | "metadata" | "contents"
+/**
+ * What an entry of the manifest takes here: nothing, its metadata only (staged locally), its contents; or its
+ * metadata staged again though the same now (a directory: a rename under it changes its times), not a change.
+ */
+export type Need = "none" | "metadata" | "contents" | "reapply"
 
 /** A check's finding for a file: the same contents here, other contents, no file, or the errno that kept it unread. */
 export type Finding = "same" | "differs" | "missing" | { readonly errno: number }
@@ -202,7 +205,7 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
   batch.entries.forEach((entry, i) => {
     const need = e.needs[i] ?? "none"
     if (need === "none") return
-    setBit(changes, i)
+    if (need !== "reapply") setBit(changes, i)
     if (need === "contents") setBit(bitmap, i)
     const index = batch.first + i
     // a dry run stages nothing: an entry that cannot be looked up fails now, as its Stage would

@@ -160,4 +160,11 @@ describe("txn member machine", () => {
     const s = Member.make(TXN, BLOCK)
     expect(run(s, message({ ...manifest, checksum: true }))).toEqual([{ _tag: "Lookup", batch: 0, entries: [big, small, dir], checksum: true }])
   })
+
+  it("a directory whose metadata is set again though the same (reapply) is staged but not reported as a change", () => {
+    const s = Member.make(TXN, BLOCK)
+    const out = run(s, message({ ...manifest, entries: [dir, { ...dir, path: "e" }] }), { _tag: "LookedUp", batch: 0, needs: ["reapply", "metadata"] })
+    expect(tags(out)).toEqual(["Lookup", "Stage", "Stage", "Reply Needs"])
+    expect(out.at(-1)).toEqual({ _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0), changes: Uint8Array.of(0b10) } })
+  })
 })
