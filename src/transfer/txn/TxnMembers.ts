@@ -136,16 +136,19 @@ export const make = (config: TxnMembersConfig) =>
     }
 
     /** One descriptor of the session's budget while a file here is hashed. */
-    const descriptors = (s: TxnSession) => ({ take: () => receive.hold(s, 1, clock, `transaction ${s.machine.txn}`), give: () => receive.table.drop(s, 1) })
+    const descriptors = (s: TxnSession) => ({
+      take: () => receive.hold(s, 1, clock, `transaction ${s.machine.txn}`),
+      give: () => receive.table.drop(s, 1)
+    })
 
     /**
-     * A batch looked up (`sameContents`: `--checksum`'s comparison of each file). `--readonly` takes nothing: a
-     * send's every entry fails at `Stage` with EROFS; a dry run says what would change, each refused with EROFS.
+     * A batch looked up (`same`: `--checksum`'s comparison of each file). `--readonly` takes nothing: a send's
+     * every entry fails at `Stage` with EROFS; a dry run says what would change, each refused with EROFS.
      */
-    const lookUp = (s: TxnSession, a: Extract<Member.Action, { _tag: "Lookup" }>, sameContents: (i: number) => boolean | undefined): Member.Event => {
+    const lookUp = (s: TxnSession, a: Extract<Member.Action, { _tag: "Lookup" }>, same: (i: number) => boolean | undefined): Member.Event => {
       const dry = s.machine.purpose !== undefined
       if (config.readonly && !dry) return { _tag: "LookedUp", batch: a.batch, needs: a.entries.map(() => "metadata") }
-      const needs = a.entries.map((e, i) => s.staging.lookupNow(e, sameContents(i)))
+      const needs = a.entries.map((e, i) => s.staging.lookupNow(e, same(i)))
       if (!dry) return { _tag: "LookedUp", batch: a.batch, needs }
       const errnos = needs.map((need, i) => (config.readonly && need !== "none" ? EROFS : s.staging.refusalOf(a.entries[i]!)))
       return { _tag: "LookedUp", batch: a.batch, needs, errnos }

@@ -5,8 +5,7 @@
  * with a turn of the event loop between them, one descriptor taken from the daemon's budget while it is open.
  * Nothing here changes the disk.
  */
-import { Effect, Option } from "effect"
-import { Either } from "effect"
+import { Effect, Either, Option } from "effect"
 import type { FileStoreShape } from "../../store/FileStore.js"
 import { StoreError } from "../../store/FileStore.js"
 import { splitRelative } from "../../store/paths.js"

@@ -297,13 +297,13 @@ describe("txn sender driver against members following the member machine", () =>
       const base = yield* tempDir
       sourceTree(base)
       const full = () => new Map(PATHS.map((rel) => [rel, ours(base, rel)]))
-      // h2 holds our tree; h3 a corrupted a/big (same size, same mtime) and no a/one
+      // h2 holds our tree; h3 a corrupted a/big (same size, same mtime), no a/one, and cannot read its empty
       const corrupted = full()
       corrupted.set("a/big", { ...corrupted.get("a/big")!, contents: new Uint8Array(5000) })
       corrupted.delete("a/one")
       const run = (options: Options) =>
         Effect.gen(function*() {
-          const members = [member(2, full()), member(3, new Map(corrupted))]
+          const members = [member(2, full()), member(3, new Map(corrupted), ["empty"])]
           let data = 0
           const { result } = yield* send(base, members, { ...options, watch: (m) => void (m._tag === "Data" && data++) })
           expect(data).toBe(0)
@@ -314,7 +314,7 @@ describe("txn sender driver against members following the member machine", () =>
       const checked = yield* run({ purpose: "check" })
       expect(checked.get("a/big")).toEqual(["same", "different"])
       expect(checked.get("a/one")).toEqual(["same", "missing"])
-      expect(checked.get("empty")).toEqual(["same", "same"])
+      expect(checked.get("empty")).toEqual(["same", "failed"])
       // size and mtime alike: only a comparison of contents finds a/big; a dry run says what a send would do
       const dry = yield* run({ purpose: "dryRun" })
       expect([dry.get("a/big"), dry.get("a/one"), dry.get("a")]).toEqual([["skipped", "skipped"], ["skipped", "would-update"], ["skipped", "skipped"]])
