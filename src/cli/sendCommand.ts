@@ -48,14 +48,15 @@ const options = {
     Options.withDescription(
       "Also compare the content (MD5) of each regular file a member would skip because its size, mtime, mode and " +
         "owner match, and send it again where the content differs (reported as updated, 'content differed'). " +
-        "Repairs a copy that was damaged or tampered with; costs a read of every such file on both sides."
+        "Repairs a copy that was damaged or tampered with; costs a read of every such file on both sides. On a keyed " +
+        "daemon each member compares its copy by SHA-256 within the transaction (reported as updated)."
     )
   ),
   allOrNothing: Options.boolean("all-or-nothing").pipe(
     Options.withDescription(
       "Commit everywhere or nowhere: a member that fails or stops answering before the commit makes every member " +
         "discard the whole send (by default the others commit it). Needs a keyed daemon (the send runs as one " +
-        "transaction); refused with -n, --checksum, or --delete without -r."
+        "transaction); refused with -n --delete, or --delete without -r."
     )
   ),
   parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open. Default: ${DEFAULT_PARALLEL}.`)),

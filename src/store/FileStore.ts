@@ -615,13 +615,14 @@ export const make = (base: string) =>
     }
 
     /**
-     * MD5 of a regular file, read in 64 KiB chunks with a turn of the event loop between them, so a large file
-     * never stalls the daemon's other work. The file must not be replaced under us: it is read through one fd.
+     * MD5 (v7's check; a transaction's: SHA-256) of a regular file, read in 64 KiB chunks with a turn of the event
+     * loop between them, so a large file never stalls the daemon's other work. The file must not be replaced under
+     * us: it is read through one fd.
      */
-    const digest = (rel: string) =>
+    const digest = (rel: string, algorithm: "md5" | "sha256" = "md5") =>
       Effect.acquireUseRelease(openReader(rel), (reader) =>
         Effect.gen(function*() {
-          const hash = createHash("md5")
+          const hash = createHash(algorithm)
           const chunk = new Uint8Array(64 * 1024)
           for (let offset = 0; ; ) {
             const n = yield* reader.read(offset, chunk)

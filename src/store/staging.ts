@@ -30,8 +30,11 @@ import {
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
 import { splitRelative } from "./paths.js"
 
-/** What an entry takes here: nothing, its metadata (switched in place), or its contents. */
-export type Need = "none" | "metadata" | "contents"
+/**
+ * What an entry takes here: nothing, its metadata (switched in place), its contents; or its metadata set again
+ * though it is the same now ("reapply": a directory, whose times a rename under it in the switch changes).
+ */
+export type Need = "none" | "metadata" | "contents" | "reapply"
 
 const EACCES = 13
 const EIO = 5
@@ -198,10 +201,12 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /**
    * What `entry` takes here, compared with what is at its path: type, size, mtime (to the microsecond: see
    * `sameTime`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
-   * takes its metadata. A refused path
+   * takes its metadata ("reapply" when it is the same now). A refused path
    * (absolute, `..`, NUL, a symlinked parent) is answered "metadata" and fails alone when staged.
+   * `sameContents` (`--checksum`: the file here hashed against the entry's digest) decides a file of the same
+   * size instead of its mtime: other contents are needed, the same contents at another mtime take metadata only.
    */
-  const lookupNow = (entry: Entry): Need => {
+  const lookupNow = (entry: Entry, sameContents?: boolean): Need => {
     const s = (need: Need): Staged => ({
       need, errno: 0, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, ops: []
     })
@@ -237,11 +242,11 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const meta = owner && sameTime(st.mtimeNs, entry.mtime) && (entry.type === "symlink" || (Number(st.mode) & 0o7777) === modeOf(entry))
       switch (entry.type) {
         case "file":
-          if (!st.isFile() || Number(st.size) !== entry.size || !sameTime(st.mtimeNs, entry.mtime)) return "contents"
+          if (!st.isFile() || Number(st.size) !== entry.size || !(sameContents ?? sameTime(st.mtimeNs, entry.mtime))) return "contents"
           return meta ? "none" : "metadata"
         case "directory":
           // its times are set again whatever they are now: a rename under it in this switch changes them
-          return "metadata"
+          return st.isDirectory() && meta ? "reapply" : "metadata"
         case "symlink":
           return st.isSymbolicLink() && target === entry.target && meta ? "none" : "metadata"
       }
@@ -249,6 +254,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     if (need !== "none") staged.set(entry, s(need))
     return need
   }
+
+  /** Why `lookupNow` refused the entry (0: it did not): a dry run reports it, a send fails the entry at `stageNow`. */
+  const refusalOf = (entry: Entry): number => staged.get(entry)?.errno ?? 0
 
   /** The entry's temp, made at its place (the descriptor taken from the budget, room for its size checked). */
   const createNow = (s: Staged, entry: Entry): StoreError | undefined => {
@@ -479,7 +487,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     record = undefined
   }
 
-  return { lookupNow, writeNow, stageNow, switchNow, discardNow, tempsNow }
+  return { lookupNow, refusalOf, writeNow, stageNow, switchNow, discardNow, tempsNow }
 }
 
 export type Staging = ReturnType<typeof make>

@@ -39,23 +39,22 @@ import { MAX_SCOPE_BYTES, scopeBytes } from "../protocol/native/transferMessage.
 
 /**
  * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its
- * messages travel sealed) and does not carry a dry run, --delete without -r, --checksum or check yet; nor a
- * `scope` (what members remove by) longer than the manifest's first batch carries (`MAX_SCOPE_BYTES`). Those
- * run as protocol v7 transfers (sealed too on a keyed daemon).
+ * messages travel sealed). A send (also with -n, --checksum, -r --delete), sync and check can; a dry run of
+ * removals (-n with --delete, or of sync), --delete without -r and a `scope` (what members remove by) longer than
+ * the manifest's first batch carries (`MAX_SCOPE_BYTES`) cannot yet: those run as protocol v7 transfers (sealed
+ * too on a keyed daemon).
  */
 export const notTransactional = (job: SendJob, keyed: boolean, scope?: Scope): string | undefined =>
   !keyed
     ? "this daemon runs unkeyed (protocol v7): transactions need a keyed daemon (--key-file)"
-    : job.operation !== "send" && job.operation !== "sync"
+    : job.operation !== "send" && job.operation !== "sync" && job.operation !== "check"
     ? `${job.operation} does not run as a transaction yet`
-    : job.dryRun
-    ? "-n (dry run) does not run as a transaction yet"
+    : job.dryRun && (job.delete || job.operation === "sync")
+    ? "-n (dry run) of removals does not run as a transaction yet"
     : job.delete && !job.recursive
     ? "--delete without -r does not run as a transaction yet"
     : scope !== undefined && scopeBytes(scope) > MAX_SCOPE_BYTES
     ? `${job.operation === "sync" ? "sync with paths gone here" : "--delete with paths and excludes"} of more than ${MAX_SCOPE_BYTES} bytes does not run as a transaction`
-    : job.checksum
-    ? "--checksum does not run as a transaction yet"
     : undefined
 
 /**
@@ -208,7 +207,7 @@ export const make = Effect.gen(function*() {
         const targetsNow = Effect.sync(targetsNowSync)
 
         const unicast = job.targets.length > 0
-        const checksum = job.checksum
+        const checksum = job.checksum && oldPath !== undefined
           ? checksumPass({ operation: job.operation, dryRun: job.dryRun, parallel: job.parallel, targets: initial, rounds, context })
           : undefined
 
@@ -401,11 +400,16 @@ export const make = Effect.gen(function*() {
         }, { bufferSize: "unbounded" })
 
         /**
-         * A keyed daemon's send: the scan runs as one transaction; each file's outcome per host is known once every
-         * member has voted and the transaction committed or aborted.
+         * A keyed daemon's send or check: the scan runs as one transaction (a dry run and a check stage nothing and
+         * end with ABORT); each file's outcome per host is known once every member has voted and the transaction
+         * committed or aborted.
          */
         const sendTransaction = Stream.asyncPush<SendEvent>((emit) => {
           const items = walk(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
+          const checking = job.operation === "check"
+          /** What a scanned entry that is no regular file amounts to in a check: as v7's check says. */
+          const notCompared = (rel: string, kind: LocalEntry["kind"]) =>
+            job.recursive ? undefined : kind === "directory" ? skippedDirectory(rel) : sourceError(rel, "not a regular file: nothing to compare")
           const next = () => {
             for (let item = items.next(); item.done !== true; item = items.next()) {
               const v = item.value
@@ -413,7 +417,11 @@ export const make = Effect.gen(function*() {
                 // a named path gone here that `sync` removes on the members is no error
                 if (!gone.includes(v.rel)) emit.single(sourceError(v.rel, NOT_FOUND))
               } else if (v._tag === "Problem") return { rel: v.rel, problem: v.message }
-              else if (v.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) emit.single(skippedDirectory(v.rel))
+              else if (checking && v.entry.kind !== "file") {
+                // check compares regular files; in a recursive scan the rest is simply not compared
+                const e = notCompared(v.rel, v.entry.kind)
+                if (e !== undefined) emit.single(e)
+              } else if (v.entry.kind === "directory" && !job.recursive && job.skipDirectories === true) emit.single(skippedDirectory(v.rel))
               else return { rel: v.rel, entry: v.entry }
             }
             return undefined
@@ -439,11 +447,13 @@ export const make = Effect.gen(function*() {
           return Effect.gen(function*() {
             if (job.progress) yield* Effect.forkScoped(progress)
             // `status` shows the transaction as one transfer in flight, named by the paths sent
-            const result = yield* tracked(`(transaction) ${rels.length === 0 ? "." : rels.join(" ")}`, "send", () =>
+            const result = yield* tracked(`(transaction) ${rels.length === 0 ? "." : rels.join(" ")}`, checking ? "check" : "send", () =>
               txn.run({
                 targets: targetsNowSync(),
                 unicast,
                 allOrNothing: job.allOrNothing === true,
+                ...(checking ? { purpose: "check" as const } : job.dryRun ? { purpose: "dryRun" as const } : {}),
+                checksum: job.checksum,
                 timeout: rounds.timeout,
                 pacer: context.pacer,
                 next,
@@ -456,7 +466,8 @@ export const make = Effect.gen(function*() {
             }
             // removals first, as the v7 --delete reports them before what it sends
             for (const f of [...removalOutcomes(result, rels.length === 0 ? "." : rels.join(" ")), ...fileOutcomes(result)]) {
-              const e = account(f.path, f.hosts, f.size ?? 0)
+              // a check moves no bytes
+              const e = account(f.path, f.hosts, checking ? 0 : f.size ?? 0)
               if (e !== undefined) emit.single(e)
             }
             emit.end()
@@ -482,10 +493,10 @@ export const make = Effect.gen(function*() {
 
         const events = job.operation === "dsync"
           ? Stream.empty
-          : job.operation === "check"
-          ? checkAll
           : oldPath === undefined
           ? sendTransaction
+          : job.operation === "check"
+          ? checkAll
           : Stream.concat(sendAll, compareSkipped)
         const summary = Effect.map(Clock.currentTimeMillis, (now): SendEvent => ({
           _tag: "Summary",

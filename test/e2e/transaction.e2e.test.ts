@@ -90,6 +90,70 @@ describe("a send in native mode is one transaction", () => {
       expect(tempFiles(describeTree(join(h3.base, "app")))).toEqual([])
     }), 120_000)
 
+  it.scopedLive("check -r, send -n and send --checksum are transactions too; a new directory, a new symlink and a mode alone are reported updated", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = (yield* keyedCluster).daemons
+      const run = (args: ReadonlyArray<string>) => makuo([...args, "--control", h1.control], 60_000)
+      const outcomes = (stdout: string) =>
+        eventsOf(stdout).filter((e) => e.event === "outcome").map((e) => `${e.host} ${e.path} ${e.outcome}`).sort()
+      writeRelease(h1.base, "one")
+      // a whole-second mtime on all three, so that a copy changed in place below keeps size and mtime alike
+      const T = 1_700_000_000
+      fs.utimesSync(join(h1.base, "app/index.html"), T, T)
+      const first = yield* run(["send", "-r", "app"])
+      expect(first.code, first.stdout.slice(-2000) + first.stderr).toBe(0)
+
+      const clean = yield* run(["check", "-r", "--json", "app"])
+      expect(clean.code, clean.stdout.slice(-2000) + clean.stderr).toBe(0)
+      expect(eventsOf(clean.stdout).find((e) => e.event === "summary")).toMatchObject({ same: 2 * 152, different: 0, missing: 0, failed: 0 })
+
+      // h3's index.html changed in place (same size), h2's m3.js removed
+      const index = join(h3.base, "app/index.html")
+      fs.writeFileSync(index, fs.readFileSync(index, "utf8").toUpperCase())
+      fs.utimesSync(index, T, T)
+      fs.rmSync(join(h2.base, "app/lib/m3.js"))
+      const checked = yield* run(["check", "-r", "--json", "app"])
+      expect(checked.code).toBe(1)
+      expect(outcomes(checked.stdout).filter((o) => !o.endsWith(" same"))).toEqual(["h2 app/lib/m3.js missing", "h3 app/index.html different"])
+      const human = yield* run(["check", "-r", "app"])
+      expect(human.code).toBe(1)
+      expect(human.stdout).toMatch(/DIFFERS\s+app\/index\.html\s+h3/)
+      expect(human.stdout).toMatch(/MISSING\s+app\/lib\/m3\.js\s+h2/)
+
+      // a dry run changes nothing anywhere and says what a send would
+      fs.mkdirSync(join(h1.base, "app/new"))
+      fs.symlinkSync("index.html", join(h1.base, "app/newlink"))
+      fs.chmodSync(join(h1.base, "app/lib/m9.js"), 0o600)
+      const trees = [h2, h3].map((h) => describeTree(join(h.base, "app")))
+      const dry = yield* run(["send", "-n", "-r", "--json", "app"])
+      expect(dry.code, dry.stdout.slice(-2000) + dry.stderr).toBe(0)
+      expect([h2, h3].map((h) => describeTree(join(h.base, "app")))).toEqual(trees)
+      // what changes: the new directory and symlink, a mode alone, h2's removed file, and the directories whose
+      // times these changed (app here, app/lib on h2)
+      const changes = (h: Daemon) => ["app", "app/lib/m9.js", "app/new", "app/newlink", ...(h === h2 ? ["app/lib", "app/lib/m3.js"] : [])]
+      const expected = (outcome: string) => [h2, h3].flatMap((h) => changes(h).map((p) => `${h.name} ${p} ${outcome}`)).sort()
+      expect(outcomes(dry.stdout).filter((o) => o.endsWith("would-update"))).toEqual(expected("would-update"))
+      // h3's index.html has its size and mtime: only a comparison of contents finds it
+      expect(outcomes(dry.stdout).filter((o) => o.includes("index.html"))).toEqual([])
+
+      const sent = yield* run(["send", "-r", "--json", "app"])
+      expect(sent.code, sent.stdout.slice(-2000)).toBe(0)
+      const updated = outcomes(sent.stdout).filter((o) => o.endsWith(" updated"))
+      expect(updated).toEqual(expected("updated"))
+      expect(differences(describeTree(join(h1.base, "app")), describeTree(join(h2.base, "app")))).toEqual([])
+      // nothing left to change: every entry is skipped, directories included
+      const again = yield* run(["send", "-r", "--json", "app"])
+      expect(eventsOf(again.stdout).find((e) => e.event === "summary")).toMatchObject({ updated: 0, failed: 0 })
+
+      // --checksum: h3's index.html is found and sent; the others skip it
+      const checksum = yield* run(["send", "--checksum", "--json", "app/index.html"])
+      expect(checksum.code, checksum.stdout.slice(-2000)).toBe(0)
+      expect(outcomes(checksum.stdout)).toEqual(["h2 app/index.html skipped", "h3 app/index.html updated"])
+      expect(fs.readFileSync(index, "utf8")).toBe(fs.readFileSync(join(h1.base, "app/index.html"), "utf8"))
+      const fine = yield* run(["check", "-r", "app"])
+      expect(fine.code, fine.stdout.slice(-2000)).toBe(0)
+    }), 120_000)
+
   it.scopedLive("a member killed in the middle of a transaction: the others switch, it is reported lost; restarted, it holds no part of the job and no temp", () =>
     Effect.gen(function*() {
       const { daemons: [h1, h2, h3], start } = yield* keyedCluster
@@ -105,7 +169,8 @@ describe("a send in native mode is one transaction", () => {
       expect(sent.code, sent.stdout.slice(-2000)).toBe(1)
       const outcomes = eventsOf(sent.stdout).filter((e) => e.event === "outcome")
       expect(outcomes.filter((e) => e.host === "h3").every((e) => e.outcome === "lost")).toBe(true)
-      expect([...new Set(outcomes.filter((e) => e.host === "h2").map((e) => e.outcome))].sort()).toEqual(["skipped", "updated"])
+      // a new tree there: every entry changed it, its directories and symlink included
+      expect([...new Set(outcomes.filter((e) => e.host === "h2").map((e) => e.outcome))].sort()).toEqual(["updated"])
       expect(differences(describeTree(join(h1.base, "app")), describeTree(join(h2.base, "app")))).toEqual([])
       // restarted: whatever it had staged (a temp directory beside app) is removed, nothing else is there
       const again = yield* start(3)

@@ -52,7 +52,9 @@ describe("native transaction codec", () => {
   it("the documented Data, Needs, Missing and Failed layouts", () => {
     const data: TransferMessage = { _tag: "Data", txn, pieces: [{ index: 7, offset: 2048, bytes: Uint8Array.of(9, 8) }] }
     expect([...bytesOf(data)]).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 0, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 2, 9, 8])
-    expect([...bytesOf({ _tag: "Needs", txn, batch: 1, bitmap: Uint8Array.of(0x05) })]).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 1, 0, 1, 5])
+    expect([...bytesOf({ _tag: "Needs", txn, batch: 1, bitmap: Uint8Array.of(0x05), changes: Uint8Array.of(0x07, 0x80) })]).toEqual(
+      [0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 1, 0, 1, 5, 0, 2, 7, 0x80]
+    )
     expect([...bytesOf({ _tag: "Missing", txn, spans: [{ index: 1, offset: 1024, length: 2 ** 33 }] })]).toEqual(
       [0, 0, 1, 2, 3, 4, 5, 6, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 2, 0, 0, 0, 0]
     )
@@ -83,7 +85,7 @@ describe("native transaction codec", () => {
     expect(reasonOf(type, patched(manifest, FILE_AT + 36, [0]))).toBe("Payload") // "a\0b"
     expect(reasonOf(type, patched(manifest, LINK_AT + 39, [0]))).toBe("Payload") // target "b\0c"
     expect(reasonOf(type, patched(manifest, FILE_AT, [4]))).toBe("Payload")
-    expect(reasonOf(type, patched(manifest, 16, [0x08]))).toBe("Payload")
+    expect(reasonOf(type, patched(manifest, 16, [0x40]))).toBe("Payload")
     // the scope flag without a scope after the digests
     expect(reasonOf(type, patched(manifest, 16, [0x04]))).toBe("Length")
     // the symlink's kind turned into a directory's: its target length is read as the next entry's kind
@@ -106,10 +108,27 @@ describe("native transaction codec", () => {
   })
 
   it("a Needs bitmap whose length does not match the bytes that follow is refused", () => {
-    const needs = bytesOf({ _tag: "Needs", txn, batch: 0, bitmap: Uint8Array.of(1, 2, 3) })
-    expect(reasonOf(TransferType.NEEDS, patched({ _tag: "Needs", txn, batch: 0, bitmap: Uint8Array.of(1, 2, 3) }, 12, [0, 4]))).toBe("Length")
-    expect(reasonOf(TransferType.NEEDS, patched({ _tag: "Needs", txn, batch: 0, bitmap: Uint8Array.of(1, 2, 3) }, 12, [0, 2]))).toBe("Length")
-    expect(Either.isRight(decode(TransferType.NEEDS, needs))).toBe(true)
+    const message: TransferMessage = { _tag: "Needs", txn, batch: 0, bitmap: Uint8Array.of(1, 2, 3), changes: Uint8Array.of(3, 2, 3) }
+    expect(reasonOf(TransferType.NEEDS, patched(message, 12, [0, 4]))).toBe("Length")
+    expect(reasonOf(TransferType.NEEDS, patched(message, 12, [0, 2]))).toBe("Length")
+    // the second bitmap's length: one byte short of its bytes, or longer than the body
+    expect(reasonOf(TransferType.NEEDS, patched(message, 17, [0, 2]))).toBe("Length")
+    expect(reasonOf(TransferType.NEEDS, patched(message, 17, [0, 4]))).toBe("Length")
+    expect(Either.isRight(decode(TransferType.NEEDS, bytesOf(message)))).toBe(true)
+  })
+
+  it("the Manifest's flags: a dry run (0x08), a check (0x10), --checksum (0x20); both purposes at once are refused", () => {
+    const flagsOf = (m: TransferMessage) => bytesOf(m)[16]
+    expect(flagsOf({ ...manifest, last: false, delete: true })).toBe(0x02)
+    expect(flagsOf({ ...manifest, purpose: "dryRun" })).toBe(0x09)
+    expect(flagsOf({ ...manifest, last: false, purpose: "check" })).toBe(0x10)
+    expect(flagsOf({ ...manifest, checksum: true })).toBe(0x21)
+    for (const flags of [0x09, 0x11, 0x21]) {
+      const m = Either.getOrThrow(decode(TransferType.MANIFEST, patched(manifest, 16, [flags])))
+      expect(m).toMatchObject(flags === 0x09 ? { purpose: "dryRun" } : flags === 0x11 ? { purpose: "check" } : { checksum: true })
+    }
+    expect(reasonOf(TransferType.MANIFEST, patched(manifest, 16, [0x19]))).toBe("Payload")
+    expect(reasonOf(TransferType.MANIFEST, patched(manifest, 16, [0x41]))).toBe("Payload")
   })
 
   it("what the types allow but the wire does not is unencodable", () => {

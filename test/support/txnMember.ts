@@ -1,7 +1,7 @@
 /**
  * A member of a tree transaction for tests: the member machine (`memberMachine.ts`) exactly, its actions carried
- * out on a tree in memory (the member's driver is not under test): lookups by size and nanosecond mtime, writes
- * into temps, staging that checks the SHA-256 (or fails the paths it is told to), a switch that puts every staged
+ * out on a tree in memory (the member's driver is not under test): lookups by size and nanosecond mtime (under
+ * `--checksum` by SHA-256), a check's findings by SHA-256, writes into temps, staging that checks the SHA-256 (or fails the paths it is told to), a switch that puts every staged
  * entry in place at once.
  */
 import { createHash } from "node:crypto"
@@ -46,12 +46,14 @@ export const fakeMember = (i: number, tree: Map<string, Held> = new Map(), faili
 })
 
 const sameMtime = (a: Mtime, b: Mtime) => a.sec === b.sec && a.nsec === b.nsec
+const sameDigest = (here: Held, e: Entry) => createHash("sha256").update(here.contents).digest().equals(e.digest!)
 
-const need = (m: FakeMember, e: Entry): Member.Need => {
+const need = (m: FakeMember, e: Entry, checksum: boolean): Member.Need => {
   const here = m.tree.get(e.path)
   if (e.type === "file") {
-    if (here === undefined || here.type !== "file" || here.contents.length !== e.size || !sameMtime(here.mtime, e.mtime)) return "contents"
-    return here.mode === e.mode ? "none" : "metadata"
+    if (here === undefined || here.type !== "file" || here.contents.length !== e.size) return "contents"
+    if (!(checksum ? sameDigest(here, e) : sameMtime(here.mtime, e.mtime))) return "contents"
+    return here.mode === e.mode && sameMtime(here.mtime, e.mtime) ? "none" : "metadata"
   }
   return here !== undefined && here.type === e.type && here.mode === e.mode && here.target === e.target ? "none" : "metadata"
 }
@@ -75,8 +77,20 @@ const step = (m: FakeMember, io: MemberIo, e: Member.Event) => {
         break
       case "Lookup":
         for (const x of a.entries) m.listed.add(x.path)
-        io.later(() => step(m, io, { _tag: "LookedUp", batch: a.batch, needs: a.entries.map((x) => need(m, x)) }))
+        io.later(() => step(m, io, { _tag: "LookedUp", batch: a.batch, needs: a.entries.map((x) => need(m, x, a.checksum)) }))
         break
+      case "Verify": {
+        const finding = (x: Entry): Member.Finding => {
+          const here = m.tree.get(x.path)
+          // only files are compared
+          if (x.type !== "file") return "same"
+          if (here === undefined) return "missing"
+          if (m.failing.has(x.path)) return { errno: EACCES }
+          return here.contents.length === x.size && sameDigest(here, x) ? "same" : "differs"
+        }
+        io.later(() => step(m, io, { _tag: "Verified", batch: a.batch, findings: a.entries.map(finding) }))
+        break
+      }
       case "Write": {
         const temp = m.temps.get(a.index) ?? new Uint8Array(a.entry.size)
         temp.set(a.bytes, a.offset)

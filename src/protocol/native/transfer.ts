@@ -43,6 +43,10 @@ export const MAX_BODY = MAX_FRAME_BYTES - HEADER_BYTES - 1 - TAG_BYTES
 const LAST = 0x01
 const DELETE = 0x02
 const SCOPE = 0x04
+const DRY_RUN = 0x08
+const CHECK = 0x10
+const CHECKSUM = 0x20
+const FLAGS = LAST | DELETE | SCOPE | DRY_RUN | CHECK | CHECKSUM
 /** The scope's flag: its roots are named paths to remove themselves (`sync`). */
 const NAMED = 0x01
 /** txn, total u32, first u32, path count u16. */
@@ -162,7 +166,9 @@ const invalid = (m: TransferMessage): string | undefined => {
     case "Prepare":
       return u32(m.batches) ? undefined : `${m.batches} batches`
     case "Needs":
-      return u32(m.batch) && m.bitmap.length <= 0xffff ? undefined : `batch ${m.batch}, bitmap of ${m.bitmap.length} bytes`
+      return u32(m.batch) && m.bitmap.length <= 0xffff && m.changes.length <= 0xffff
+        ? undefined
+        : `batch ${m.batch}, bitmaps of ${m.bitmap.length} and ${m.changes.length} bytes`
     case "Missing":
       if (m.spans.length > MAX_SPANS) return `${m.spans.length} spans`
       for (const s of m.spans) if (!u32(s.index) || !safe(s.offset) || !safe(s.length) || !safe(s.offset + s.length)) return `span ${s.index} at ${s.offset}`
@@ -189,7 +195,7 @@ const bodyBytes = (m: TransferMessage): number => {
     case "Committed":
       return TXN + 4
     case "Needs":
-      return TXN + 4 + 2 + m.bitmap.length
+      return TXN + 4 + 2 + m.bitmap.length + 2 + m.changes.length
     case "Missing":
       return TXN + 1 + SPAN_BYTES * m.spans.length
     case "Failed":
@@ -214,7 +220,10 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
     case "Manifest":
       w.u32(m.batch)
       w.u32(m.first)
-      w.u8((m.last ? LAST : 0) | (m.delete ? DELETE : 0) | (m.scope !== undefined ? SCOPE : 0))
+      w.u8(
+        (m.last ? LAST : 0) | (m.delete ? DELETE : 0) | (m.scope !== undefined ? SCOPE : 0) |
+          (m.purpose === "dryRun" ? DRY_RUN : m.purpose === "check" ? CHECK : 0) | (m.checksum ? CHECKSUM : 0)
+      )
       w.u16(m.entries.length)
       for (const e of m.entries) {
         w.u8(kindOf(e))
@@ -256,8 +265,7 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
       break
     case "Needs":
       w.u32(m.batch)
-      w.u16(m.bitmap.length)
-      w.bytes(m.bitmap)
+      for (const b of [m.bitmap, m.changes]) (w.u16(b.length), w.bytes(b))
       break
     case "Missing":
       w.u8(m.spans.length)
@@ -361,7 +369,8 @@ const decodeManifest = (r: Reader, txn: ToMember["txn"]) => {
   const batch = r.u32()
   const first = r.u32()
   const flags = r.u8()
-  if ((flags & ~(LAST | DELETE | SCOPE)) !== 0) r.refuse("Payload", `manifest flags ${flags}`)
+  // a purpose is one: a dry run or a check, not both
+  if ((flags & ~FLAGS) !== 0 || (flags & (DRY_RUN | CHECK)) === (DRY_RUN | CHECK)) r.refuse("Payload", `manifest flags ${flags}`)
   const n = r.u16()
   const entries: Array<MutableEntry> = []
   const digested: Array<MutableEntry> = []
@@ -390,7 +399,16 @@ const decodeManifest = (r: Reader, txn: ToMember["txn"]) => {
   if (r.error === undefined) digested.forEach((e, k) => void (e.digest = shared.subarray(DIGEST_BYTES * k, DIGEST_BYTES * (k + 1))))
   const scope = (flags & SCOPE) !== 0 ? decodeScope(r) : undefined
   return r.end<ToMember>({
-    _tag: "Manifest", txn, batch, first, entries, last: (flags & LAST) !== 0, delete: (flags & DELETE) !== 0, ...(scope === undefined ? {} : { scope })
+    _tag: "Manifest",
+    txn,
+    batch,
+    first,
+    entries,
+    last: (flags & LAST) !== 0,
+    delete: (flags & DELETE) !== 0,
+    ...(scope === undefined ? {} : { scope }),
+    ...((flags & DRY_RUN) !== 0 ? { purpose: "dryRun" as const } : (flags & CHECK) !== 0 ? { purpose: "check" as const } : {}),
+    ...((flags & CHECKSUM) !== 0 ? { checksum: true as const } : {})
   })
 }
 
@@ -477,8 +495,9 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
       return r.end({ _tag: "Prepare", txn, batches: r.u32() })
     case TransferType.NEEDS: {
       const batch = r.u32()
-      // a copy: the sender keeps a batch's bitmaps until every member has answered
-      return r.end({ _tag: "Needs", txn, batch, bitmap: r.bytes(r.u16()).slice() })
+      // copies: the sender keeps a batch's bitmaps until every member has answered
+      const bitmap = r.bytes(r.u16()).slice()
+      return r.end({ _tag: "Needs", txn, batch, bitmap, changes: r.bytes(r.u16()).slice() })
     }
     case TransferType.MISSING:
       return decodeMissing(r, txn)

@@ -107,21 +107,20 @@ export const Manifest = Schema.TaggedStruct("Manifest", {
   entries: Schema.Array(Entry).pipe(Schema.maxItems(U16_MAX)),
   last: Schema.Boolean,
   delete: Schema.Boolean,
-  scope: Schema.optionalWith(Scope, { exact: true })
+  scope: Schema.optionalWith(Scope, { exact: true }),
+  purpose: Schema.optionalWith(Schema.Literal("dryRun", "check"), { exact: true }),
+  checksum: Schema.optionalWith(Schema.Literal(true), { exact: true })
 })
 export const Data = Schema.TaggedStruct("Data", { ...txn, pieces: Schema.Array(Piece).pipe(Schema.maxItems(U16_MAX)) })
 export const Prepare = Schema.TaggedStruct("Prepare", { ...txn, batches: U32 })
 export const Commit = Schema.TaggedStruct("Commit", txn)
 export const Abort = Schema.TaggedStruct("Abort", txn)
 
-export const Needs = Schema.TaggedStruct("Needs", {
-  ...txn,
-  batch: U32,
-  bitmap: Schema.Uint8ArrayFromSelf.pipe(
-    Schema.filter((b) => b.length <= U16_MAX),
-    Schema.annotations({ arbitrary: () => (fc) => fc.uint8Array({ maxLength: 16 }) })
-  )
-})
+const Bitmap = Schema.Uint8ArrayFromSelf.pipe(
+  Schema.filter((b) => b.length <= U16_MAX),
+  Schema.annotations({ arbitrary: () => (fc) => fc.uint8Array({ maxLength: 16 }) })
+)
+export const Needs = Schema.TaggedStruct("Needs", { ...txn, batch: U32, bitmap: Bitmap, changes: Bitmap })
 export const Missing = Schema.TaggedStruct("Missing", { ...txn, spans: Schema.Array(Span).pipe(Schema.maxItems(MAX_SPANS)) })
 export const Busy = Schema.TaggedStruct("Busy", txn)
 export const Prepared = Schema.TaggedStruct("Prepared", txn)

@@ -28,6 +28,7 @@ import { describeErrno } from "../../protocol/errno.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import type { KindPolicy, Slot } from "../sessionTable.js"
+import { compareFile, sameContents } from "./memberCompare.js"
 import * as Member from "./memberMachine.js"
 import { isToSender, type Scope, type ToMember, type ToSender } from "./messages.js"
 
@@ -107,11 +108,13 @@ export const make = (config: TxnMembersConfig) =>
           return send(s.from, a.message)
         case "Lookup":
           if (s.machine.deleting) for (const e of a.entries) s.manifest.add(e.path)
-          return apply(s, {
-            _tag: "LookedUp",
-            batch: a.batch,
-            needs: config.readonly ? a.entries.map(() => "metadata") : a.entries.map((e) => s.staging.lookupNow(e))
-          })
+          return a.checksum ? void runFork(lookUpByContents(s, a)) : apply(s, lookUp(s, a, () => undefined))
+        case "Verify":
+          // hashed off the event loop's turn, a chunk at a time: the answer comes when the batch is done
+          return void runFork(Effect.map(
+            Effect.forEach(a.entries, (e) => compareFile(store, e, descriptors(s))),
+            (findings) => apply(s, { _tag: "Verified", batch: a.batch, findings })
+          ))
         case "Write":
           return config.readonly ? undefined : s.staging.writeNow(a.entry, a.offset, a.bytes)
         case "Stage": {
@@ -161,6 +164,32 @@ export const make = (config: TxnMembersConfig) =>
         isTemp: (rel) => temps.has(rel) || store.isLiveTemp(rel)
       })
     }
+
+    /** One descriptor of the session's budget while a file here is hashed. */
+    const descriptors = (s: TxnSession) => ({
+      take: () => receive.hold(s, 1, clock, `transaction ${s.machine.txn}`),
+      give: () => receive.table.drop(s, 1)
+    })
+
+    /**
+     * A batch looked up (`same`: `--checksum`'s comparison of each file). `--readonly` takes nothing: a send's
+     * every entry fails at `Stage` with EROFS; a dry run says what would change, each refused with EROFS.
+     */
+    const lookUp = (s: TxnSession, a: Extract<Member.Action, { _tag: "Lookup" }>, same: (i: number) => boolean | undefined): Member.Event => {
+      const dry = s.machine.purpose !== undefined
+      if (config.readonly && !dry) return { _tag: "LookedUp", batch: a.batch, needs: a.entries.map(() => "metadata") }
+      const needs = a.entries.map((e, i) => s.staging.lookupNow(e, same(i)))
+      if (!dry) return { _tag: "LookedUp", batch: a.batch, needs }
+      const errnos = needs.map((need, i) => (config.readonly && need !== "none" ? EROFS : s.staging.refusalOf(a.entries[i]!)))
+      return { _tag: "LookedUp", batch: a.batch, needs, errnos }
+    }
+
+    /** `--checksum`: every file of the batch hashed first (a chunk at a time), then looked up. */
+    const lookUpByContents = (s: TxnSession, a: Extract<Member.Action, { _tag: "Lookup" }>) =>
+      Effect.map(
+        Effect.forEach(a.entries, (e) => sameContents(store, e, descriptors(s))),
+        (same) => apply(s, lookUp(s, a, (i) => same[i]))
+      )
 
     const policy: KindPolicy<TxnSession> = {
       // an outcome is kept for the whole session timeout, so that a sender's late copy gets the same answer

@@ -20,7 +20,7 @@ import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
 import { Timers } from "../Timers.js"
-import type { Entry, Piece, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
+import type { Entry, Piece, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
 import { scopeBytes } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
@@ -37,6 +37,10 @@ export interface TxnSendJob {
   /** Each member by unicast (`-t`) instead of the group. */
   readonly unicast: boolean
   readonly allOrNothing: boolean
+  /** A dry run or a check (no data, nothing committed); absent: a send. */
+  readonly purpose?: Purpose
+  /** `--checksum`: members compare a file's contents by SHA-256 rather than size and mtime. */
+  readonly checksum?: boolean
   /** Silence (ms) after which a member owing an answer is lost. */
   readonly timeout: number
   readonly pacer: Pacer
@@ -57,14 +61,18 @@ export interface TxnSendJob {
   readonly started?: (view: TxnView) => void
 }
 
-/** An entry of the manifest, with the members that asked for its contents. */
+/** An entry of the manifest, with the members that asked for its contents, and those it changes. */
 export interface SentEntry {
   readonly entry: Entry
-  /** Addresses of the members whose `Needs` named it. */
+  /** Addresses of the members whose `Needs` asked for its contents. */
   readonly needers: ReadonlyArray<string>
+  /** Addresses of the members whose `Needs` said it changes there (its needers among them). */
+  readonly changers: ReadonlyArray<string>
 }
 
 export interface TxnResult {
+  /** The job's purpose: what the members' answers mean. */
+  readonly purpose: Purpose | undefined
   readonly entries: ReadonlyArray<SentEntry>
   /** One outcome per target; empty when the manifest was empty (no transaction). */
   readonly members: ReadonlyArray<Machine.MemberOutcome>
@@ -129,7 +137,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const txn = deps.nextTxn()
       const { block } = deps.budget
       /** Every entry of the manifest so far, for the report at the end (~300 bytes each). */
-      const records: Array<SourceEntry & { needers: Array<string> }> = []
+      const records: Array<SourceEntry & { needers: Array<string>; changers: Array<string> }> = []
       /** The first entry of each batch. */
       const firsts: Array<number> = []
       const done = Deferred.unsafeMake<TxnResult>(FiberId.none)
@@ -152,7 +160,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         queue.length = 0
         closeReader()
         running.delete(txn)
-        Deferred.unsafeDone(done, Exit.succeed({ entries: records.map(({ entry, needers }) => ({ entry, needers })), members, cancelled }))
+        Deferred.unsafeDone(done, Exit.succeed({
+          purpose: job.purpose,
+          entries: records.map(({ changers, entry, needers }) => ({ entry, needers, changers })),
+          members,
+          cancelled
+        }))
       }
 
       const destinations = (): ReadonlyArray<Destination> =>
@@ -252,7 +265,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           const n = (firsts[message.batch + 1] ?? records.length) - first
           for (let i = 0; i < n; i++) {
             const r = records[first + i]!
-            if (hasBit(message.bitmap, i) && !r.needers.includes(from)) r.needers.push(from)
+            const contents = hasBit(message.bitmap, i)
+            if (contents && !r.needers.includes(from)) r.needers.push(from)
+            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers.push(from)
           }
         }
         apply({ _tag: "Reply", from, message })
@@ -307,6 +322,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
               allOrNothing: job.allOrNothing,
               delete: job.scope !== undefined,
               ...(job.scope === undefined ? {} : { scope: job.scope }),
+              ...(job.purpose !== undefined ? { purpose: job.purpose } : {}),
+              checksum: job.checksum === true,
               maxWait: MAX_WAIT_MS,
               timeout: job.timeout,
               rtt: deps.rtt
@@ -318,7 +335,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           yield* wanted.wait
           if (s.phase !== "manifest") return
           firsts.push(records.length)
-          for (const p of batch) records.push({ ...p, needers: [] })
+          for (const p of batch) records.push({ ...p, needers: [], changers: [] })
           apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
           if (last) return
         }

@@ -7,6 +7,9 @@
  * is staged (and, under `--delete`, the driver's scan has listed what to remove: `Scan` → `Scanned`).
  * `Commit` after `Prepared` switches everything at once (`Switch` → `Switched`); `Abort`, or a
  * `Commit` it did not vote for, discards everything. Duplicates get the same answer and change nothing.
+ * A dry run or a check (the manifest's `purpose`) stages nothing: each batch is answered with what would change
+ * (a check: `Verify` → `Verified`, each file compared by its SHA-256), the vote names the entries that could not be
+ * looked up, and it never switches.
  */
 import { removalBatches } from "../../protocol/native/budget.js"
 import type { Machine } from "../engine/machine.js"
@@ -16,6 +19,7 @@ import {
   type Entry,
   type Failure,
   hasBit,
+  type Purpose,
   MAX_FAILURES,
   MAX_SPANS,
   type Scope,
@@ -26,8 +30,20 @@ import {
   type TxnId
 } from "./messages.js"
 
-/** What an entry of the manifest takes here: nothing, its metadata only (staged locally), or its contents. */
-export type Need = "none" | "metadata" | "contents"
+/**
+ * What an entry of the manifest takes here: nothing, its metadata only (staged locally), its contents; or its
+ * metadata staged again though the same now (a directory: a rename under it changes its times), not a change.
+ */
+export type Need = "none" | "metadata" | "contents" | "reapply"
+
+/** A check's finding for a file: the same contents here, other contents, no file, or the errno that kept it unread. */
+export type Finding = "same" | "differs" | "missing" | { readonly errno: number }
+
+/** A batch's answer: the contents it needs, and every entry it changes (those included). */
+interface Answer {
+  readonly bitmap: Uint8Array
+  readonly changes: Uint8Array
+}
 
 const RECEIVING = 0
 const STAGING = 1
@@ -52,8 +68,8 @@ export interface MemberSession {
   /** Bytes of a block of the bundle stream. */
   readonly block: number
   state: State
-  /** The `Needs` bitmap of every batch looked up, by batch: sent again for a duplicate batch. */
-  readonly answers: Map<number, Uint8Array>
+  /** The `Needs` bitmaps of every batch looked up, by batch: sent again for a duplicate batch. */
+  readonly answers: Map<number, Answer>
   /** The batches whose lookup is out. */
   readonly looking: Map<number, { readonly first: number; readonly entries: ReadonlyArray<Entry> }>
   readonly needed: Map<number, Needed>
@@ -63,6 +79,10 @@ export interface MemberSession {
   failedCount: number
   /** The manifest's last batch, once seen. */
   lastBatch: number | undefined
+  /** A dry run or a check: nothing is staged, nothing switched. Absent: a send. */
+  purpose: Purpose | undefined
+  /** `--checksum`: the lookup compares contents by SHA-256. */
+  checksum: boolean
   /** `--delete`: the driver scans for removals once every batch is looked up. */
   deleting: boolean
   scan: "none" | "scanning" | "done"
@@ -80,8 +100,13 @@ export interface MemberSession {
 
 export type Event =
   | { readonly _tag: "Message"; readonly message: ToMember }
-  /** The driver's answer to `Lookup`, one need per entry of the batch. */
-  | { readonly _tag: "LookedUp"; readonly batch: number; readonly needs: ReadonlyArray<Need> }
+  /**
+   * The driver's answer to `Lookup`, one need per entry of the batch; `errnos` (a dry run): the errno of each
+   * entry that could not be looked up (0: none), which a send would find at `Stage`.
+   */
+  | { readonly _tag: "LookedUp"; readonly batch: number; readonly needs: ReadonlyArray<Need>; readonly errnos?: ReadonlyArray<number> }
+  /** The driver's answer to `Verify`, one finding per entry of the batch. */
+  | { readonly _tag: "Verified"; readonly batch: number; readonly findings: ReadonlyArray<Finding> }
   | { readonly _tag: "Staged"; readonly index: number; readonly errno: number }
   /** The driver's answer to `Scan`: the paths to remove, or the errno that broke the scan off. */
   | { readonly _tag: "Scanned"; readonly removals: ReadonlyArray<string>; readonly errno: number }
@@ -95,7 +120,10 @@ export type Event =
 
 export type Action =
   | { readonly _tag: "Reply"; readonly message: ToSender }
-  | { readonly _tag: "Lookup"; readonly batch: number; readonly entries: ReadonlyArray<Entry> }
+  /** What each entry takes here; `checksum`: a file's contents compared by SHA-256 rather than size and mtime. */
+  | { readonly _tag: "Lookup"; readonly batch: number; readonly entries: ReadonlyArray<Entry>; readonly checksum: boolean }
+  /** A check: compare each file here with the entry (size, then SHA-256), changing nothing. */
+  | { readonly _tag: "Verify"; readonly batch: number; readonly entries: ReadonlyArray<Entry> }
   /** Write these bytes at `offset` of the entry's temp beside its target (creating it): nothing visible. */
   | { readonly _tag: "Write"; readonly index: number; readonly entry: Entry; readonly offset: number; readonly bytes: Uint8Array }
   /** The entry's temp is complete (or it needs only its metadata): check size and SHA-256, apply the metadata. */
@@ -124,6 +152,8 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   failures: [],
   failedCount: 0,
   lastBatch: undefined,
+  purpose: undefined,
+  checksum: false,
   deleting: false,
   scan: "none",
   removals: [],
@@ -143,37 +173,77 @@ const stage = (s: MemberSession, n: Needed, out: Out) => {
   out.push({ _tag: "Stage", index: n.index, entry: n.entry })
 }
 
+const needs = (s: MemberSession, batch: number, answer: Answer): ToSender => ({ _tag: "Needs", txn: s.txn, batch, ...answer })
+
 const onManifest = (s: MemberSession, m: Extract<ToMember, { _tag: "Manifest" }>, out: Out) => {
   const answer = s.answers.get(m.batch)
-  if (answer !== undefined) return reply(s, out, { _tag: "Needs", txn: s.txn, batch: m.batch, bitmap: answer })
+  if (answer !== undefined) return reply(s, out, needs(s, m.batch, answer))
   if (s.state !== "receiving" || s.looking.has(m.batch)) return
   if (m.last) s.lastBatch = m.batch
   s.deleting = m.delete
   if (m.scope !== undefined) s.scope = m.scope
+  s.purpose = m.purpose
+  s.checksum = m.checksum === true
   s.looking.set(m.batch, { first: m.first, entries: m.entries })
-  out.push({ _tag: "Lookup", batch: m.batch, entries: m.entries })
+  out.push(
+    s.purpose === "check"
+      ? { _tag: "Verify", batch: m.batch, entries: m.entries }
+      : { _tag: "Lookup", batch: m.batch, entries: m.entries, checksum: s.checksum }
+  )
+}
+
+/** The batch a lookup answers, taken off the lookups out, with its bitmaps to fill; undefined for a late or unknown answer. */
+const lookedUp = (s: MemberSession, batch: number) => {
+  const b = s.looking.get(batch)
+  if (b === undefined || s.state !== "receiving") return undefined
+  s.looking.delete(batch)
+  return { ...b, answer: { bitmap: bitmapFor(b.entries.length), changes: bitmapFor(b.entries.length) } }
+}
+
+/** The batch is answered: its `Needs` goes out (and the vote, asked for already, when nothing else is left). */
+const answered = (s: MemberSession, batch: number, answer: Answer, out: Out) => {
+  s.answers.set(batch, answer)
+  reply(s, out, needs(s, batch, answer))
+  if (s.asked) ready(s, out)
 }
 
 const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, out: Out) => {
-  const batch = s.looking.get(e.batch)
-  if (batch === undefined || s.state !== "receiving") return
-  s.looking.delete(e.batch)
-  const bitmap = bitmapFor(batch.entries.length)
+  const batch = lookedUp(s, e.batch)
+  if (batch === undefined) return
+  const { bitmap, changes } = batch.answer
   batch.entries.forEach((entry, i) => {
     const need = e.needs[i] ?? "none"
     if (need === "none") return
-    const blocks = need === "contents" && entry.type === "file" ? blocksOf(entry.size, s.block) : 0
+    if (need !== "reapply") setBit(changes, i)
     if (need === "contents") setBit(bitmap, i)
-    const n: Needed = { index: batch.first + i, entry, lacking: blocks, held: blocks > 1 ? bitmapFor(blocks) : undefined, state: RECEIVING }
+    const index = batch.first + i
+    // a dry run stages nothing: an entry that cannot be looked up fails now, as its Stage would
+    if (s.purpose !== undefined) return void ((e.errnos?.[i] ?? 0) !== 0 && fail(s, index, e.errnos![i]!))
+    const blocks = need === "contents" && entry.type === "file" ? blocksOf(entry.size, s.block) : 0
+    const n: Needed = { index, entry, lacking: blocks, held: blocks > 1 ? bitmapFor(blocks) : undefined, state: RECEIVING }
     s.needed.set(n.index, n)
     if (blocks === 0) stage(s, n, out)
   })
-  s.answers.set(e.batch, bitmap)
-  reply(s, out, { _tag: "Needs", txn: s.txn, batch: e.batch, bitmap })
+  answered(s, e.batch, batch.answer, out)
   if (s.deleting && s.scan === "none" && s.lastBatch !== undefined && s.answers.size === s.lastBatch + 1) {
     s.scan = "scanning"
     out.push({ _tag: "Scan", scope: s.scope })
   }
+}
+
+const onVerified = (s: MemberSession, e: Extract<Event, { _tag: "Verified" }>, out: Out) => {
+  const batch = lookedUp(s, e.batch)
+  if (batch === undefined) return
+  const { bitmap, changes } = batch.answer
+  batch.entries.forEach((_, i) => {
+    const finding = e.findings[i] ?? "same"
+    if (finding === "same") return
+    setBit(changes, i)
+    // an unreadable file is not known to be the same: it differs, and the vote says why
+    if (finding !== "missing") setBit(bitmap, i)
+    if (typeof finding === "object") fail(s, batch.first + i, finding.errno)
+  })
+  answered(s, e.batch, batch.answer, out)
 }
 
 const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: Out) => {
@@ -267,6 +337,8 @@ const discard = (s: MemberSession, out: Out, answer = true) => {
 const onCommit = (s: MemberSession, out: Out) => {
   switch (s.state) {
     case "prepared":
+      // a dry run or a check never switches (its sender ends it with ABORT)
+      if (s.purpose !== undefined) return discard(s, out)
       s.state = "switching"
       return void out.push({ _tag: "Switch", entries: entries(s), removals: s.removals })
     case "switching":
@@ -347,6 +419,8 @@ export const step = ((s, event, out) => {
     }
     case "LookedUp":
       return onLookedUp(s, event, out)
+    case "Verified":
+      return onVerified(s, event, out)
     case "Staged":
       return onStaged(s, event, out)
     case "Scanned":

@@ -66,6 +66,13 @@ export interface Scope {
   readonly named?: true
 }
 
+/**
+ * What a transaction is for, besides a send (absent): `dryRun` (`send -n`): members say what they would change
+ * and stage nothing; `check`: members compare each file's size and SHA-256 with the manifest's and stage nothing.
+ * Neither ever commits: the sender ends it with `Abort` once everyone has voted.
+ */
+export type Purpose = "dryRun" | "check"
+
 /** Sender → group. */
 export type ToMember =
   | {
@@ -79,6 +86,10 @@ export type ToMember =
     readonly delete: boolean
     /** Batch 0 under `--delete`: what the member scans. */
     readonly scope?: Scope
+    /** Absent: a send. */
+    readonly purpose?: Purpose
+    /** `--checksum`: a file's contents are needed when its SHA-256 differs from `digest`, whatever its mtime. */
+    readonly checksum?: true
   }
   | { readonly _tag: "Data"; readonly txn: TxnId; readonly pieces: ReadonlyArray<Piece> }
   | { readonly _tag: "Prepare"; readonly txn: TxnId; readonly batches: number }
@@ -87,8 +98,13 @@ export type ToMember =
 
 /** Member → sender. */
 export type ToSender =
-  /** Bit i (LSB first of byte i>>3): send the contents of entry `first + i` of batch `batch`. */
-  | { readonly _tag: "Needs"; readonly txn: TxnId; readonly batch: number; readonly bitmap: Uint8Array }
+  /**
+   * Bit i (LSB first of byte i>>3) of `bitmap`: send the contents of entry `first + i` of batch `batch`; of
+   * `changes`: the entry changes here (its contents, or only its metadata: a new directory or symlink, a mode,
+   * owner or mtime), every bit of `bitmap` included. In a check: `bitmap` the file differs, `changes` it is not
+   * the same (differs, missing, or unreadable).
+   */
+  | { readonly _tag: "Needs"; readonly txn: TxnId; readonly batch: number; readonly bitmap: Uint8Array; readonly changes: Uint8Array }
   | { readonly _tag: "Missing"; readonly txn: TxnId; readonly spans: ReadonlyArray<Span> }
   | { readonly _tag: "Busy"; readonly txn: TxnId }
   | { readonly _tag: "Prepared"; readonly txn: TxnId }

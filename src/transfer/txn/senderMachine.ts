@@ -7,7 +7,7 @@
  * the batches of its window: nothing per entry outlives its batch.
  */
 import type { Machine } from "../engine/machine.js"
-import { type Entry, type Failure, hasBit, type Scope, type Span, type ToMember, type ToSender, type TxnId } from "./messages.js"
+import { type Entry, type Failure, hasBit, type Purpose, type Scope, type Span, type ToMember, type ToSender, type TxnId } from "./messages.js"
 import { type RttEstimator, type Target } from "../engine/rtt.js"
 
 export interface Config {
@@ -22,6 +22,10 @@ export interface Config {
   readonly delete: boolean
   /** Under `--delete`: what the members scan, carried by the manifest's first batch. */
   readonly scope?: Scope
+  /** A dry run or a check: no data goes out, and once everyone has voted the transaction ends with `Abort`. */
+  readonly purpose?: Purpose
+  /** `--checksum`: members compare a file's contents by SHA-256. */
+  readonly checksum?: boolean
   /** The longest wait before a request is sent again. */
   readonly maxWait: number
   /** Silence after which a member owing an answer is lost. */
@@ -218,7 +222,7 @@ const flush = (s: SenderSession, p: Packing, out: Out) => {
 const completeBatch = (s: SenderSession, b: Batch, now: number, out: Out) => {
   s.batches.delete(b.number)
   b.entries.forEach((e, i) => {
-    if (hasBit(b.needs, i) && e.type === "file" && e.size > 0) pack(s, s.stream, b.first + i, 0, e.size, out)
+    if (s.config.purpose === undefined && hasBit(b.needs, i) && e.type === "file" && e.size > 0) pack(s, s.stream, b.first + i, 0, e.size, out)
   })
   if (s.batches.size === 0) flush(s, s.stream, out)
   fill(s, now, out)
@@ -255,11 +259,11 @@ const roundComplete = (s: SenderSession, now: number, out: Out) => {
  * Every live member has voted. Those that voted PREPARED switch, and a member that voted FAILED discards on the
  * same COMMIT (it never switches part of a job): makuosan's rule, nobody waits for a member that cannot take the
  * job. With all or nothing one FAILED vote aborts everywhere (a member lost has aborted already); with no PREPARED
- * vote there is nothing to commit.
+ * vote there is nothing to commit. A dry run or a check has nothing to commit: it ends with ABORT.
  */
 const decide = (s: SenderSession, now: number, out: Out) => {
   const votes = [...s.members.values()].map((m) => m.vote)
-  if (!votes.includes("prepared") || (s.config.allOrNothing && votes.includes("failed"))) return abort(s, now, out)
+  if (s.config.purpose !== undefined || !votes.includes("prepared") || (s.config.allOrNothing && votes.includes("failed"))) return abort(s, now, out)
   s.phase = "committing"
   round(s, { _tag: "Commit", txn: s.txn }, now, out)
 }
@@ -308,8 +312,19 @@ const onBatch = (s: SenderSession, e: Extract<Event, { _tag: "Batch" }>, now: nu
   if (!s.asking || s.phase !== "manifest") return
   s.asking = false
   s.lastSeen = e.last
-  const scope = s.batchCount === 0 && s.config.delete && s.config.scope !== undefined ? { scope: s.config.scope } : {}
-  const message: ToMember = { _tag: "Manifest", txn: s.txn, batch: s.batchCount, first: s.entryCount, entries: e.entries, last: e.last, delete: s.config.delete, ...scope }
+  const { purpose, checksum } = s.config
+  const message: ToMember = {
+    _tag: "Manifest",
+    txn: s.txn,
+    batch: s.batchCount,
+    first: s.entryCount,
+    entries: e.entries,
+    last: e.last,
+    delete: s.config.delete,
+    ...(s.batchCount === 0 && s.config.delete && s.config.scope !== undefined ? { scope: s.config.scope } : {}),
+    ...(purpose !== undefined ? { purpose } : {}),
+    ...(checksum === true ? { checksum } : {})
+  }
   const b: Batch = Object.assign(request(s, message, now, out), {
     number: s.batchCount,
     entries: e.entries,

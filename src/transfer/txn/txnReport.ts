@@ -1,14 +1,16 @@
 /**
- * What a transaction amounted to, per file and host, in the terms every send reports (`HostOutcome`): a member
- * that committed took the entries it asked for (updated) and already had the others (skipped); a member that did
- * not commit took nothing: the entries it asked for are failed (with the errno of an entry its FAILED vote named,
- * else why the transaction aborted), the others it already had; a lost member is lost for every entry. Only
- * contents are asked for, so an entry whose metadata alone changed on a member counts as skipped there.
+ * What a transaction amounted to, per file and host, in the terms every send reports (`HostOutcome`). A send: a
+ * member that committed took the entries its `Needs` said change there, contents or metadata alone (updated), and
+ * had the others already (skipped); a member that did not commit took nothing: the entries it would have changed
+ * are failed (with the errno of an entry its FAILED vote named, else why the transaction aborted), the others it
+ * already had; a lost member is lost for every entry. A dry run: what each member would change (would-update),
+ * what it could not look up (failed, with the errno its vote named). A check, as v7's: the same, different or
+ * missing contents, or why the member could not read its copy.
  */
 import type { HostOutcome } from "../../domain/outcome.js"
 import { describeErrno } from "../../protocol/errno.js"
 import type { MemberOutcome } from "./senderMachine.js"
-import type { TxnResult } from "./TxnSend.js"
+import type { SentEntry, TxnResult } from "./TxnSend.js"
 
 export interface FileOutcome {
   readonly path: string
@@ -26,32 +28,48 @@ export const whyAborted = (result: TxnResult): string | undefined => {
   return undefined
 }
 
-const hostOf = (m: MemberOutcome, needed: boolean, index: number, why: string | undefined): HostOutcome => {
+const sent = (m: MemberOutcome, changed: boolean, index: number, why: string | undefined): HostOutcome => {
   const host = { host: m.target.host, address: m.target.address }
   switch (m.outcome) {
     case "lost":
       return { ...host, outcome: "lost", detail: "no answer to the transaction" }
     case "committed":
-      return { ...host, outcome: needed ? "updated" : "skipped" }
+      return { ...host, outcome: changed ? "updated" : "skipped" }
     case "failed": {
-      // an entry whose metadata alone it could not stage (a refused path) failed too, though it asked for no contents
+      // an entry whose metadata alone it could not stage (a refused path) failed too, though it changes nothing else
       const own = m.failures.find((f) => f.index === index)
       if (own !== undefined) return { ...host, outcome: "failed", errno: own.errno, detail: `staging failed: ${describeErrno(own.errno)}` }
-      if (!needed) return { ...host, outcome: "skipped" }
+      if (!changed) return { ...host, outcome: "skipped" }
       if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: `switch failed and was rolled back: ${describeErrno(m.errno)}` }
       return { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "a member failed"})` }
     }
     case "aborted":
-      return needed ? { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "aborted"})` } : { ...host, outcome: "skipped" }
+      return changed ? { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "aborted"})` } : { ...host, outcome: "skipped" }
   }
+}
+
+/** A dry run's or a check's answer of one member for one entry (nothing was staged: its vote only names errnos). */
+const looked = (result: TxnResult, m: MemberOutcome, e: SentEntry, index: number): HostOutcome => {
+  const host = { host: m.target.host, address: m.target.address }
+  const check = result.purpose === "check"
+  if (m.outcome === "lost") return { ...host, outcome: "lost", detail: check ? "no answer; dropped from this check" : "no answer to the transaction" }
+  const own = m.failures.find((f) => f.index === index)
+  if (own !== undefined) {
+    return { ...host, outcome: "failed", errno: own.errno, detail: `${check ? "unreadable" : "cannot be looked up"}: ${describeErrno(own.errno)}` }
+  }
+  const changed = e.changers.includes(m.target.address)
+  if (!check) return { ...host, outcome: changed ? "would-update" : "skipped" }
+  return { ...host, outcome: e.needers.includes(m.target.address) ? "different" : changed ? "missing" : "same" }
 }
 
 export const fileOutcomes = (result: TxnResult): Array<FileOutcome> => {
   const why = whyAborted(result)
-  return result.entries.map(({ entry, needers }, index) => ({
-    path: entry.path,
-    size: entry.type === "file" ? entry.size : undefined,
-    hosts: result.members.map((m) => hostOf(m, needers.includes(m.target.address), index, why))
+  return result.entries.map((e, index) => ({
+    path: e.entry.path,
+    size: e.entry.type === "file" ? e.entry.size : undefined,
+    hosts: result.members.map((m) =>
+      result.purpose === undefined ? sent(m, e.changers.includes(m.target.address), index, why) : looked(result, m, e, index)
+    )
   }))
 }
 

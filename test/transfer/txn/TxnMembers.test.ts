@@ -81,6 +81,21 @@ const blocks = (index: number, content: Uint8Array): Array<Piece> => {
 
 const visible = (path: string) => fs.readdirSync(path).filter((n) => !isTempName(n)).sort()
 
+/** Every name under `dir` with its size, mode and mtime: what a transaction that stages nothing must leave alone. */
+const describe_ = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).sort().map((n) => {
+    const st = fs.lstatSync(join(dir, n))
+    return `${n} ${st.size} ${st.mode.toString(8)} ${st.mtimeMs}`
+  }).concat(`. ${fs.statSync(dir).mtimeMs}`)
+
+/** The replies once `n` have come (a lookup that hashes answers on a later turn of the event loop). */
+const awaitReplies = (replies: () => Array<ToSender>, n: number) =>
+  Effect.gen(function*() {
+    const got: Array<ToSender> = []
+    for (let i = 0; i < 200 && got.length < n; i++) (got.push(...replies()), got.length < n && (yield* Effect.sleep("10 millis")))
+    return got
+  })
+
 const big = new Uint8Array(3 * TxnMembers.BLOCK + 17).map((_, i) => i * 7)
 const small = new TextEncoder().encode("small file")
 
@@ -95,8 +110,9 @@ describe("txn member driver", () => {
       expect(feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: entries.slice(0, 2), last: false, delete: false })).toBe(true)
       expect(feed({ _tag: "Manifest", txn: TXN, batch: 1, first: 2, entries: entries.slice(2), last: true, delete: false })).toBe(true)
       expect(replies()).toEqual([
-        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0b10]) },
-        { _tag: "Needs", txn: TXN, batch: 1, bitmap: new Uint8Array([0b01]) }
+        // the new directory changes here too, its metadata alone; "same" does not change
+        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0b10]), changes: new Uint8Array([0b11]) },
+        { _tag: "Needs", txn: TXN, batch: 1, bitmap: new Uint8Array([0b01]), changes: new Uint8Array([0b01]) }
       ])
       const pieces = [...blocks(1, big), ...blocks(2, small)]
       feed({ _tag: "Data", txn: TXN, pieces: pieces.slice(0, 3) })
@@ -148,10 +164,54 @@ describe("txn member driver", () => {
       feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [file("a", small), dir("d")], last: true, delete: false })
       feed({ _tag: "Prepare", txn: TXN, batches: 1 })
       expect(replies()).toEqual([
-        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0]) },
+        { _tag: "Needs", txn: TXN, batch: 0, bitmap: new Uint8Array([0]), changes: new Uint8Array([0b11]) },
         { _tag: "Failed", txn: TXN, failures: [{ index: 0, errno: 30 }, { index: 1, errno: 30 }], count: 2 }
       ])
       expect(fs.readdirSync(base)).toEqual([])
+    }))
+
+  it.scopedLive("a check compares each file by size and SHA-256, hashing off the event loop's turn: what differs, what is missing, what it cannot read; it stages and changes nothing", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies, receive } = yield* setup()
+      fs.writeFileSync(join(base, "same"), small)
+      fs.writeFileSync(join(base, "bad"), new Uint8Array(small.length))
+      fs.mkdirSync(join(base, "d"))
+      const before = describe_(base)
+      const entries = [file("same", small), file("bad", small), file("gone", small), file("d", small), file("../out", small)]
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries, last: true, delete: false, purpose: "check" })
+      const answer = yield* awaitReplies(replies, 1)
+      expect(answer).toEqual([{ _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b11010), changes: Uint8Array.of(0b11110) }])
+      expect(receive.table.descriptors).toBe(0)
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies()).toEqual([{ _tag: "Failed", txn: TXN, failures: [{ index: 3, errno: 21 }, { index: 4, errno: 13 }], count: 2 }])
+      feed({ _tag: "Abort", txn: TXN })
+      expect(replies()).toEqual([{ _tag: "Aborted", txn: TXN }])
+      expect(describe_(base)).toEqual(before)
+    }))
+
+  it.scopedLive("a dry run answers what would change (a new directory, a mode alone, contents) and stages nothing; --checksum finds other contents of the same size and mtime", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      const t = T.sec + T.nsec / 1e9
+      for (const [name, mode] of [["same", 0o644], ["mode", 0o600], ["other", 0o644]] as const) {
+        fs.writeFileSync(join(base, name), name === "other" ? new Uint8Array(small.length) : small)
+        fs.chmodSync(join(base, name), mode)
+        fs.utimesSync(join(base, name), t, t)
+      }
+      const before = describe_(base)
+      const entries = [dir("new"), file("new/f", small), file("same", small), file("mode", small), file("other", small)]
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries, last: true, delete: false, purpose: "dryRun" })
+      expect(yield* awaitReplies(replies, 1)).toEqual([{ _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b00010), changes: Uint8Array.of(0b01011) }])
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      feed({ _tag: "Abort", txn: TXN })
+      expect(replies()).toEqual([{ _tag: "Prepared", txn: TXN }, { _tag: "Aborted", txn: TXN }])
+      expect(describe_(base)).toEqual(before)
+
+      const checksum = (TXN + 1) as TxnId
+      feed({ _tag: "Manifest", txn: checksum, batch: 0, first: 0, entries, last: true, delete: false, purpose: "dryRun", checksum: true })
+      expect(yield* awaitReplies(replies, 1)).toEqual([{ _tag: "Needs", txn: checksum, batch: 0, bitmap: Uint8Array.of(0b10010), changes: Uint8Array.of(0b11011) }])
+      feed({ _tag: "Abort", txn: checksum })
+      expect(describe_(base)).toEqual(before)
     }))
 
   it.scoped("under --delete: what the manifest lacks under the roots goes in the same switch, excluded paths, temps and what a symlink points at spared", () =>

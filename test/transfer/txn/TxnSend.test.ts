@@ -62,6 +62,8 @@ interface Options {
   readonly pacer?: Pacer
   /** `--delete` with this scope. */
   readonly scope?: Scope
+  readonly purpose?: "dryRun" | "check"
+  readonly checksum?: boolean
 }
 
 /** Runs a send of the whole base to `members` with the driver. */
@@ -93,6 +95,8 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
       targets: members.map((m) => m.target),
       unicast: false,
       allOrNothing: options.allOrNothing ?? false,
+      ...(options.purpose !== undefined ? { purpose: options.purpose } : {}),
+      checksum: options.checksum ?? false,
       timeout: options.timeout ?? 5_000,
       pacer: options.pacer ?? makePacer(undefined),
       next: () => {
@@ -153,8 +157,9 @@ describe("txn sender driver against members following the member machine", () =>
       const outcomes = outcomesOf(result)
       expect(outcomes.get("a/big")).toEqual(["updated", "updated"])
       expect(outcomes.get("a/one")).toEqual(["updated", "skipped"])
-      // only contents are asked for: an entry of metadata alone counts as skipped
-      expect(outcomes.get("a/link")).toEqual(["skipped", "skipped"])
+      // a new symlink and a new directory change the member with their metadata alone: updated, not skipped
+      expect(outcomes.get("a/link")).toEqual(["updated", "updated"])
+      expect(outcomes.get("a")).toEqual(["updated", "updated"])
       // an entry's full uid/gid and nanosecond mtime
       const big = result.entries.find((e) => e.entry.path === "a/big")!.entry
       const st = fs.statSync(join(base, "a/big"), { bigint: true })
@@ -322,5 +327,49 @@ describe("txn sender driver against members following the member machine", () =>
       const { result: removed } = yield* send(empty, gone, { scope: { roots: [], excludes: [] } })
       expect(removed.members.map((m) => [m.outcome, m.removals])).toEqual([["committed", ["x"]]])
       expect(gone[0]!.tree.size).toBe(0)
+    })))
+
+  it.live("a check and a dry run send no data and change no member: per file and host what differs, is missing, would change", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const full = () => new Map(PATHS.map((rel) => [rel, ours(base, rel)]))
+      // h2 holds our tree; h3 a corrupted a/big (same size, same mtime), no a/one, and cannot read its empty
+      const corrupted = full()
+      corrupted.set("a/big", { ...corrupted.get("a/big")!, contents: new Uint8Array(5000) })
+      corrupted.delete("a/one")
+      const run = (options: Options) =>
+        Effect.gen(function*() {
+          const members = [member(2, full()), member(3, new Map(corrupted), ["empty"])]
+          let data = 0
+          const { result } = yield* send(base, members, { ...options, watch: (m) => void (m._tag === "Data" && data++) })
+          expect(data).toBe(0)
+          expect(members.map((m) => [m.switches, m.session?.state])).toEqual([[0, "aborted"], [0, "aborted"]])
+          expect(members[1]!.tree).toEqual(corrupted)
+          return outcomesOf(result)
+        })
+      const checked = yield* run({ purpose: "check" })
+      expect(checked.get("a/big")).toEqual(["same", "different"])
+      expect(checked.get("a/one")).toEqual(["same", "missing"])
+      expect(checked.get("empty")).toEqual(["same", "failed"])
+      // size and mtime alike: only a comparison of contents finds a/big; a dry run says what a send would do
+      const dry = yield* run({ purpose: "dryRun" })
+      expect([dry.get("a/big"), dry.get("a/one"), dry.get("a")]).toEqual([["skipped", "skipped"], ["skipped", "would-update"], ["skipped", "skipped"]])
+      const dryChecksum = yield* run({ purpose: "dryRun", checksum: true })
+      expect(dryChecksum.get("a/big")).toEqual(["skipped", "would-update"])
+    })))
+
+  it.live("--checksum: a file of the same size and mtime but other contents is sent and committed", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const stale = new Map(PATHS.map((rel) => [rel, ours(base, rel)]))
+      stale.set("a/big", { ...stale.get("a/big")!, contents: new Uint8Array(5000) })
+      for (const checksum of [false, true]) {
+        const members = [member(2, new Map(stale))]
+        const { result } = yield* send(base, members, { checksum })
+        expect(outcomesOf(result).get("a/big")).toEqual([checksum ? "updated" : "skipped"])
+        expect(members[0]!.tree.get("a/big")).toEqual(checksum ? ours(base, "a/big") : stale.get("a/big"))
+      }
     })))
 })

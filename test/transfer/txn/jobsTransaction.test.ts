@@ -2,7 +2,7 @@
  * `makuo send` on a keyed daemon runs as one transaction, end to end in one process: the real Jobs, router, wire
  * and secure transport of the sender on the in-memory network, its members answering sealed through their own
  * secure transports, each a member machine over a tree in memory (`test/support/txnMember.ts`). What the client
- * gets: the files per host, source errors, the summary; `-n` keeps the v7 path.
+ * gets: the files per host, source errors, the summary; `-n` and `check` are transactions that change nothing.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Duration, Effect, Either, Layer, Runtime, Stream } from "effect"
@@ -52,7 +52,7 @@ const startMember = (net: MemoryNetwork.MemoryNetwork, fake: FakeMember, ring: R
 const collect = (s: Stream.Stream<SendEvent, unknown>) => Effect.map(Stream.runCollect(s), Chunk.toReadonlyArray)
 
 describe("send on a keyed daemon: one transaction", () => {
-  it.scoped("the files per host (updated, skipped), a FIFO reported, the summary; -n keeps the v7 path", () =>
+  it.scoped("the files per host (updated, skipped), a FIFO reported, the summary; -n and check report per host and change nothing", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make({ seed: 11 })
       const ring = ringOf(generateKey())
@@ -70,15 +70,29 @@ describe("send on a keyed daemon: one transaction", () => {
       expect(events).toMatchObject([
         { _tag: "SourceError", path: "d/pipe", message: "skipped: not a regular file, directory or symlink" },
         { _tag: "File", path: "d/f", size: 8, hosts: [{ host: "h2", outcome: "updated" }, { host: "h3", outcome: "updated" }] },
-        { _tag: "File", path: "d", hosts: [{ host: "h2", outcome: "skipped" }, { host: "h3", outcome: "skipped" }] },
-        { _tag: "Summary", summary: { files: 2, bytes: 8, updated: 2, skipped: 2, failed: 0, lost: 0, sourceErrors: 1 } }
+        // a new directory: updated there, though only its metadata was staged
+        { _tag: "File", path: "d", hosts: [{ host: "h2", outcome: "updated" }, { host: "h3", outcome: "updated" }] },
+        { _tag: "Summary", summary: { files: 2, bytes: 8, updated: 4, skipped: 0, failed: 0, lost: 0, sourceErrors: 1 } }
       ])
       for (const f of fakes) expect(Buffer.from(f.tree.get("d/f")!.contents).toString()).toBe("contents")
 
-      // -n is no transaction: the v7 path answers (these members do not serve v7 transfers: they never answer)
-      const before = fakes.map((f) => f.session?.txn)
-      const dry = yield* driveClock(collect(a.jobs.run(sendJob({ paths: ["d/f"], operation: "send", dryRun: true, timeout: Duration.seconds(2) }))), "50 millis", "60 seconds")
-      expect(dry.filter((e) => e._tag === "File").flatMap((e) => (e._tag === "File" ? e.hosts.map((h) => h.outcome) : []))).toEqual(["lost", "lost"])
-      expect(fakes.map((f) => f.session?.txn)).toEqual(before)
+      // -n is a transaction too (these members serve no v7 transfer): it says what would change, and changes nothing
+      fs.writeFileSync(join(a.base, "d/f"), "new contents")
+      const outcomes = (events: ReadonlyArray<SendEvent>) => events.flatMap((e) => (e._tag === "File" ? [`${e.path} ${e.hosts.map((h) => h.outcome).join(" ")}`] : []))
+      const run = (job: Parameters<typeof sendJob>[0]) =>
+        driveClock(collect(a.jobs.run(sendJob({ ...job, timeout: Duration.seconds(2) }))), "10 millis", "20 seconds")
+      const dry = yield* run({ paths: ["d"], recursive: true, operation: "send", dryRun: true })
+      expect(outcomes(dry)).toEqual(["d/f would-update would-update", "d skipped skipped"])
+      expect(fakes.map((f) => [f.switches, Buffer.from(f.tree.get("d/f")!.contents).toString()])).toEqual([[1, "contents"], [1, "contents"]])
+      expect(fakes.map((f) => f.session?.state)).toEqual(["aborted", "aborted"])
+
+      // check: h3's copy corrupted, h2's removed; the directory and the FIFO are not compared
+      yield* run({ paths: ["d"], recursive: true, operation: "send" })
+      fakes[1]!.tree.set("d/f", { ...fakes[1]!.tree.get("d/f")!, contents: new TextEncoder().encode("NEW CONTENTS") })
+      fakes[0]!.tree.delete("d/f")
+      const checked = yield* run({ paths: ["d"], recursive: true, operation: "check" })
+      expect(outcomes(checked)).toEqual(["d/f missing different"])
+      expect(checked.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 1, missing: 1, different: 1, bytes: 0 } })
+      expect(fakes.map((f) => f.switches)).toEqual([2, 2])
     }))
 })

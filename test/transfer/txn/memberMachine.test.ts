@@ -41,6 +41,8 @@ describe("txn member machine", () => {
     expect(tags(out)).toEqual(["Lookup", "Stage", "Reply Needs"])
     const needs = out.at(-1)!
     expect(needs._tag === "Reply" && needs.message._tag === "Needs" && [...needs.message.bitmap]).toEqual([0b011])
+    // the directory changes too (its metadata), though no contents are asked for it
+    expect(needs._tag === "Reply" && needs.message._tag === "Needs" && [...needs.message.changes]).toEqual([0b111])
     expect(run(s, message(manifest))).toEqual([needs])
   })
 
@@ -75,7 +77,7 @@ describe("txn member machine", () => {
     expect(run(s, commit, commit)).toEqual([{ _tag: "Switch", entries: [big, small, dir], removals: [] }])
     expect(tags(run(s, { _tag: "Switched", errno: 0 }, commit, { _tag: "Switched", errno: 0 }))).toEqual(["Reply Committed", "Reply Committed"])
     expect(run(s, message({ _tag: "Abort", txn: TXN }), message(prepare), message(manifest))).toEqual([
-      { _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b011) } }
+      { _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b011), changes: Uint8Array.of(0b111) } }
     ])
   })
 
@@ -149,5 +151,41 @@ describe("txn member machine", () => {
   it("ignores another transaction's messages", () => {
     const { s } = looked()
     expect(run(s, message({ _tag: "Commit", txn: 6 as TxnId }), message({ ...manifest, txn: 6 as TxnId }))).toEqual([])
+  })
+
+  it("a dry run stages nothing: it answers what would change (contents and metadata), names what it cannot look up in its vote, never switches", () => {
+    const s = Member.make(TXN, BLOCK)
+    const dry: ToMember = { ...manifest, purpose: "dryRun" }
+    expect(run(s, message(dry))).toEqual([{ _tag: "Lookup", batch: 0, entries: [big, small, dir], checksum: false }])
+    const out = run(s, { _tag: "LookedUp", batch: 0, needs: ["contents", "metadata", "none"], errnos: [0, 13, 0] })
+    expect(out).toEqual([{ _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b001), changes: Uint8Array.of(0b011) } }])
+    // no data is asked for; a stray piece writes nothing
+    expect(run(s, message(data(piece(0, 0, 4))))).toEqual([])
+    expect(run(s, message(prepare))).toEqual([{ _tag: "Reply", message: { _tag: "Failed", txn: TXN, failures: [{ index: 1, errno: 13 }], count: 1 } }])
+    // a COMMIT (the sender never sends one) switches nothing: it discards, which holds nothing
+    expect(run(s, message({ _tag: "Commit", txn: TXN }))).toEqual([{ _tag: "Discard", entries: [] }, { _tag: "Reply", message: { _tag: "Aborted", txn: TXN } }])
+  })
+
+  it("a check compares each file (Verify) and stages nothing: differs in both bitmaps, missing in changes alone, unreadable named in the vote", () => {
+    const s = Member.make(TXN, BLOCK)
+    const other = file("other", 1)
+    const check: ToMember = { ...manifest, entries: [big, small, other, file("same", 2)], purpose: "check" }
+    expect(tags(run(s, message(check)))).toEqual(["Verify"])
+    const out = run(s, { _tag: "Verified", batch: 0, findings: ["differs", "missing", { errno: 13 }, "same"] })
+    expect(out).toEqual([{ _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0b0101), changes: Uint8Array.of(0b0111) } }])
+    expect(run(s, message(prepare))).toEqual([{ _tag: "Reply", message: { _tag: "Failed", txn: TXN, failures: [{ index: 2, errno: 13 }], count: 1 } }])
+    expect(tags(run(s, message({ _tag: "Abort", txn: TXN })))).toEqual(["Discard", "Reply Aborted"])
+  })
+
+  it("--checksum: the lookup is asked to compare contents by SHA-256", () => {
+    const s = Member.make(TXN, BLOCK)
+    expect(run(s, message({ ...manifest, checksum: true }))).toEqual([{ _tag: "Lookup", batch: 0, entries: [big, small, dir], checksum: true }])
+  })
+
+  it("a directory whose metadata is set again though the same (reapply) is staged but not reported as a change", () => {
+    const s = Member.make(TXN, BLOCK)
+    const out = run(s, message({ ...manifest, entries: [dir, { ...dir, path: "e" }] }), { _tag: "LookedUp", batch: 0, needs: ["reapply", "metadata"] })
+    expect(tags(out)).toEqual(["Lookup", "Stage", "Stage", "Reply Needs"])
+    expect(out.at(-1)).toEqual({ _tag: "Reply", message: { _tag: "Needs", txn: TXN, batch: 0, bitmap: Uint8Array.of(0), changes: Uint8Array.of(0b10) } })
   })
 })

@@ -33,7 +33,7 @@ const reply = (from: string, message: ToSender): Sender.Event => ({ _tag: "Reply
 const needs = (batch: number, ...indices: Array<number>): ToSender => {
   const bitmap = bitmapFor(8)
   for (const i of indices) setBit(bitmap, i)
-  return { _tag: "Needs", txn: TXN, batch, bitmap }
+  return { _tag: "Needs", txn: TXN, batch, bitmap, changes: bitmap }
 }
 const describeAction = (a: Sender.Action) => {
   switch (a._tag) {
@@ -192,5 +192,19 @@ describe("txn sender machine", () => {
     expect(show(run(s, 40, reply(A, removals(0, "www/a", "www/b")), reply(A, removals(2, "www")), reply(A, { _tag: "Prepared", txn: TXN }))).filter((a) => a !== undefined && !a.startsWith("Deadline"))).toEqual(["Commit"])
     const done = run(s, 50, reply(A, { _tag: "Committed", txn: TXN, errno: 0 }), reply(B, { _tag: "Committed", txn: TXN, errno: 0 })).find((a) => a._tag === "Finished")
     expect(done?._tag === "Finished" && done.members.map((m) => [m.target.host, m.outcome, m.removals])).toEqual([["h2", "committed", ["www/a", "www/b", "www"]], ["h3", "committed", []]])
+  })
+
+  it("a dry run or a check: the manifest says so, no data goes out whatever the members answer, and once all voted it ends with ABORT", () => {
+    for (const purpose of ["dryRun", "check"] as const) {
+      const s = Sender.make(TXN, targets, { ...config(), purpose, checksum: true }, 0)
+      const out = run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 300), file(1, 2500)], last: true })
+      const manifest = out.find((a) => a._tag === "Transmit")
+      expect(manifest?._tag === "Transmit" && manifest.message).toMatchObject({ _tag: "Manifest", purpose, checksum: true })
+      const shown = (o: ReadonlyArray<Sender.Action>) => show(o).filter((a) => !a.startsWith("Deadline"))
+      expect(shown(run(s, 10, reply(A, needs(0, 0, 1)), reply(B, needs(0, 1))))).toEqual(["Prepare"])
+      expect(shown(run(s, 20, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Failed", txn: TXN, failures: [{ index: 1, errno: 13 }], count: 1 }))))
+        .toEqual(["Abort"])
+      expect(show(run(s, 30, reply(A, { _tag: "Aborted", txn: TXN }), reply(B, { _tag: "Aborted", txn: TXN })))).toEqual(["Finished aborted failed"])
+    }
   })
 })

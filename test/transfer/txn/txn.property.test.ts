@@ -251,6 +251,8 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
           m.temps.clear()
           memberStep(m, { _tag: "Switched", errno: 0 })
           break
+        case "Verify":
+          throw new Error("a send never verifies")
         case "Discard":
           m.discarded = true
           m.temps.clear()
