@@ -207,6 +207,23 @@ describe("txn member driver", () => {
       expect(ro.replies().at(-1)).toEqual({ _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 30 }], count: 1 })
     }))
 
+  it.scoped("under --delete an entry whose path is spelled otherwise (`w/./keep`, `./w/f/`) is the path it stages: never removed by the same switch", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      fs.mkdirSync(join(base, "w"))
+      fs.writeFileSync(join(base, "w/keep"), "old")
+      fs.writeFileSync(join(base, "w/f"), "old")
+      fs.writeFileSync(join(base, "w/stale"), "gone at the sender")
+      const entries = [dir("w"), file("w/./keep", small), file("./w/f/", small)]
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries, last: true, delete: true, scope: { roots: ["w"], excludes: [] } })
+      feed({ _tag: "Data", txn: TXN, pieces: [...blocks(1, small), ...blocks(2, small)] })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies().filter((m) => m._tag === "Removals")).toEqual([{ _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["w/stale"] }])
+      feed({ _tag: "Commit", txn: TXN })
+      expect(visible(join(base, "w"))).toEqual(["f", "keep"])
+      expect(fs.readFileSync(join(base, "w/keep"), "utf8")).toBe("small file")
+    }))
+
   it.scoped("under --delete the temps of another transaction in flight are spared by the scan", () =>
     Effect.gen(function*() {
       const { base, feed, replies } = yield* setup()
