@@ -29,6 +29,9 @@ import {
 /** What an entry of the manifest takes here: nothing, its metadata only (staged locally), or its contents. */
 export type Need = "none" | "metadata" | "contents"
 
+/** A manifest with a batch beyond its last: the scan for removals fails with it. */
+const EINVAL = 22
+
 const RECEIVING = 0
 const STAGING = 1
 const STAGED = 2
@@ -63,6 +66,8 @@ export interface MemberSession {
   failedCount: number
   /** The manifest's last batch, once seen. */
   lastBatch: number | undefined
+  /** The highest batch answered: with `answers.size`, tells whether every batch up to the last is in. */
+  highestBatch: number
   /** `--delete`: the driver scans for removals once every batch is looked up. */
   deleting: boolean
   scan: "none" | "scanning" | "done"
@@ -124,6 +129,7 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   failures: [],
   failedCount: 0,
   lastBatch: undefined,
+  highestBatch: -1,
   deleting: false,
   scan: "none",
   removals: [],
@@ -146,7 +152,8 @@ const stage = (s: MemberSession, n: Needed, out: Out) => {
 const onManifest = (s: MemberSession, m: Extract<ToMember, { _tag: "Manifest" }>, out: Out) => {
   const answer = s.answers.get(m.batch)
   if (answer !== undefined) return reply(s, out, { _tag: "Needs", txn: s.txn, batch: m.batch, bitmap: answer })
-  if (s.state !== "receiving" || s.looking.has(m.batch)) return
+  // a batch beyond the last (only a buggy sender's) would stage, after the scan, what it may have listed for removal
+  if (s.state !== "receiving" || s.looking.has(m.batch) || (s.lastBatch !== undefined && m.batch > s.lastBatch)) return
   if (m.last) s.lastBatch = m.batch
   s.deleting = m.delete
   if (m.scope !== undefined) s.scope = m.scope
@@ -169,8 +176,16 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
     if (blocks === 0) stage(s, n, out)
   })
   s.answers.set(e.batch, bitmap)
+  s.highestBatch = Math.max(s.highestBatch, e.batch)
   reply(s, out, { _tag: "Needs", txn: s.txn, batch: e.batch, bitmap })
-  if (s.deleting && s.scan === "none" && s.lastBatch !== undefined && s.answers.size === s.lastBatch + 1) {
+  if (!s.deleting || s.scan !== "none" || s.lastBatch === undefined) return
+  if (s.highestBatch > s.lastBatch) {
+    // a batch beyond the last (a buggy sender): no telling what the manifest is, so nothing is removed
+    s.scan = "done"
+    fail(s, -1, EINVAL)
+    if (s.asked) ready(s, out)
+  } else if (s.answers.size === s.lastBatch + 1) {
+    // every batch 0…last: a scan with one missing would list its paths for removal
     s.scan = "scanning"
     out.push({ _tag: "Scan", scope: s.scope })
   }
