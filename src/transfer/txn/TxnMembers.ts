@@ -137,7 +137,7 @@ export const make = (config: TxnMembersConfig) =>
           return apply(s, found instanceof StoreError ? { _tag: "Scanned", removals: [], errno: found.errno } : { _tag: "Scanned", removals: found, errno: 0 })
         }
         case "Switch": {
-          const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals)
+          const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals, { whole: s.machine.scope?.named === true })
           const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched` +
             (a.removals.length > 0 ? `, ${a.removals.length} paths removed` : "")
           runFork(errno === 0 ? Effect.logInfo(what) : Effect.logWarning(`${what}, a step failed (errno ${errno})`))
