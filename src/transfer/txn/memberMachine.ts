@@ -156,7 +156,8 @@ const onManifest = (s: MemberSession, m: Extract<ToMember, { _tag: "Manifest" }>
   if (s.state !== "receiving" || s.looking.has(m.batch) || (s.lastBatch !== undefined && m.batch > s.lastBatch)) return
   if (m.last) s.lastBatch = m.batch
   s.deleting = m.delete
-  if (m.scope !== undefined) s.scope = m.scope
+  // the scope travels in batch 0 (docs/transactions.md): one on another batch (a buggy sender's) would widen what is removed
+  if (m.batch === 0 && m.scope !== undefined) s.scope = m.scope
   s.looking.set(m.batch, { first: m.first, entries: m.entries })
   out.push({ _tag: "Lookup", batch: m.batch, entries: m.entries })
 }

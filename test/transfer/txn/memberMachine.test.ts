@@ -133,6 +133,19 @@ describe("txn member machine", () => {
     ])
   })
 
+  it("--delete: the scan goes by batch 0's scope only: a scope on a later batch (a buggy sender's) does not widen it", () => {
+    const s = Member.make(TXN, BLOCK)
+    const www = { roots: ["www"], excludes: [] }
+    const out = run(
+      s,
+      message({ ...manifest, entries: [], last: false, delete: true, scope: www }),
+      { _tag: "LookedUp", batch: 0, needs: [] },
+      message({ ...manifest, batch: 1, first: 0, entries: [], last: true, delete: true, scope: { roots: ["."], excludes: [] } }),
+      { _tag: "LookedUp", batch: 1, needs: [] }
+    )
+    expect(out.find((a) => a._tag === "Scan")).toEqual({ _tag: "Scan", scope: www })
+  })
+
   it("--delete: the scope of batch 0 goes to the scan; many removals go as several Removals before each vote", () => {
     const s = Member.make(TXN, BLOCK)
     const scope = { roots: ["www"], excludes: ["*.log"] }
