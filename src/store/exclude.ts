@@ -119,9 +119,13 @@ export const makeExclude = (base: string, patterns: ReadonlyArray<string>): Excl
 }
 
 /**
- * The patterns as a DSYNC carries them to the members: each anchored pattern (`/cache2`) also in makuosan's
- * absolute form (`<base>/cache2`), which a makuosan member with the same base dir (the usual cluster) matches;
- * a makuo member matches the anchored form against its own base, whatever its path.
+ * The patterns as the members get them (a DSYNC, a transaction's scope): each anchored pattern (`/cache2`) also
+ * in makuosan's absolute form (`<base>/cache2`), which a makuosan member with the same base dir (the usual
+ * cluster) matches; and each absolute one written with our base (`<base>/cache2`) also anchored (`/cache2`): a
+ * makuo member matches the anchored form against its own base, whatever its path — else a member whose base is
+ * elsewhere would not spare what we excluded, and a `--delete` would remove it there.
  */
 export const patternsForMembers = (base: string, patterns: ReadonlyArray<string>): ReadonlyArray<string> =>
-  patterns.flatMap((p) => (base !== "/" && p.startsWith("/") && !p.startsWith(`${base}/`) ? [p, `${base}${p}`] : [p]))
+  patterns.flatMap((p) =>
+    base === "/" || !p.startsWith("/") ? [p] : p.startsWith(`${base}/`) ? [p, p.slice(base.length)] : [p, `${base}${p}`]
+  )

@@ -20,13 +20,19 @@ import {
   isTempName,
   READ_FLAGS,
   removeTree,
-  StoreError
+  StoreError,
+  unlinkAt
 } from "./FileStore.js"
 
 export type Op =
   /** The temp `temp` beside `path` (same directory) becomes `path`, whatever was there removed. */
   | { readonly op: "rename"; readonly path: string; readonly temp: string }
-  | { readonly op: "remove"; readonly path: string }
+  /**
+   * `whole` (`sync`'s named paths): with all it holds. Otherwise (`--delete`, whose scan listed a directory's
+   * contents before it) a directory only when empty: what came into it after the scan (another transfer's temp,
+   * another transaction's file) stays, and so does the directory.
+   */
+  | { readonly op: "remove"; readonly path: string; readonly whole?: boolean }
   /** Owner, mode and times of the entry at `path`, set through its own descriptor. */
   | {
     readonly op: "meta"
@@ -133,17 +139,30 @@ export const markDoneNow = (path: string): StoreError | undefined => {
 }
 
 const REPLACED = new Set(["EISDIR", "ENOTDIR", "EEXIST", "ENOTEMPTY"])
+/** A removal's parent gone (removed, or replaced by a file): nothing to remove. */
+const GONE = new Set(["ENOENT", "ENOTDIR"])
+/** A directory to remove that is gone already, or holds what came after the scan. */
+const KEPT = new Set(["ENOENT", "ENOTEMPTY", "EEXIST"])
 
 /** One step of a switch; done twice, it changes nothing more. */
 export const applyNow = (store: FileStoreShape, op: Op): StoreError | undefined => {
-  if (op.op === "remove") {
+  if (op.op === "remove" && op.whole === true) {
     const r = store.removeNow(op.path)
     return r instanceof StoreError ? r : undefined
   }
   const parent = store.openParentNow("switch", op.path, false)
-  if (parent instanceof StoreError) return parent
+  if (parent instanceof StoreError) return op.op === "remove" && GONE.has(parent.code) ? undefined : parent
   try {
     const r = attemptNow("switch", op.path, () => {
+      if (op.op === "remove") {
+        if (unlinkAt(parent.fd, parent.name)) return
+        try {
+          fs.rmdirSync(at(parent.fd, parent.name))
+        } catch (e) {
+          if (!KEPT.has((e as NodeJS.ErrnoException).code ?? "")) throw e
+        }
+        return
+      }
       if (op.op === "rename") {
         if (fs.lstatSync(at(parent.fd, op.temp), { throwIfNoEntry: false }) === undefined) return
         try {

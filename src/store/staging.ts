@@ -414,7 +414,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   }
 
   /** The journaled switch: renames (new directories first), removals, files' metadata, directories' metadata. */
-  const opsOf = (entries: ReadonlyArray<Entry>, removals: ReadonlyArray<string>): Array<Op> => {
+  const opsOf = (entries: ReadonlyArray<Entry>, removals: ReadonlyArray<string>, whole: boolean): Array<Op> => {
     const renames: Array<Op> = [...newDirs].map(([path, temp]) => ({ op: "rename", path, temp }))
     const metas: Array<Op> = []
     const dirs: Array<Op> = []
@@ -425,21 +425,22 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
         else metas.push(op)
       }
     }
-    return [...renames, ...removals.map((path): Op => ({ op: "remove", path })), ...metas, ...dirs]
+    return [...renames, ...removals.map((path): Op => ({ op: "remove", path, whole })), ...metas, ...dirs]
   }
 
   /**
    * Puts every staged entry in place at once, the intent journaled first. 0, or the errno of the
-   * first step that failed (the others are carried out all the same). `afterIntent` runs between the journal and
-   * the first rename: a test's crash point.
+   * first step that failed (the others are carried out all the same). `whole`: the removals are `sync`'s named
+   * paths, each with all it holds (journal.ts, `remove`). `afterIntent` runs between the journal and the first
+   * rename: a test's crash point.
    */
   const switchNow = (
     txn: number,
     entries: ReadonlyArray<Entry>,
     removals: ReadonlyArray<string>,
-    afterIntent?: () => void
+    { afterIntent, whole = false }: { readonly whole?: boolean; readonly afterIntent?: () => void } = {}
   ): number => {
-    const ops = opsOf(entries, removals)
+    const ops = opsOf(entries, removals, whole)
     const journal = writeIntentNow(options.journalDir, { txn, base: store.base, ops })
     if (journal instanceof StoreError) return journal.errno
     afterIntent?.()

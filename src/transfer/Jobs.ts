@@ -62,11 +62,11 @@ export const notTransactional = (job: SendJob, keyed: boolean, scope?: Scope): s
  * manifest lacks, the excludes spared as the sender's walk skipped them; under `sync` the named paths gone here,
  * each whole (`gone`); nothing otherwise.
  */
-const scopeOf = (job: SendJob, rels: ReadonlyArray<string>, gone: ReadonlyArray<string>): Scope | undefined =>
+const scopeOf = (job: SendJob, base: string, rels: ReadonlyArray<string>, gone: ReadonlyArray<string>): Scope | undefined =>
   job.operation === "sync"
     ? (gone.length === 0 ? undefined : { roots: gone, excludes: [], named: true })
     : job.delete
-    ? { roots: rels, excludes: job.excludes }
+    ? { roots: rels, excludes: patternsForMembers(base, job.excludes) }
     : undefined
 
 export interface Activity {
@@ -183,7 +183,7 @@ export const make = Effect.gen(function*() {
         if (rels.length === 0 && !job.recursive) return yield* Effect.fail(new NothingToSend())
         // `sync`: the named paths gone here are removed on the members
         const gone = job.operation === "sync" ? rels.filter((rel) => rel !== "." && isGone(rel)) : []
-        const scope = scopeOf(job, rels, gone)
+        const scope = scopeOf(job, store.base, rels, gone)
         const oldPath = notTransactional(job, wire.sendNativeNow !== undefined, scope)
         if (job.allOrNothing === true && oldPath !== undefined) return yield* Effect.fail(new AllOrNothingUnavailable({ reason: oldPath }))
         const initial = yield* resolveTargets(job)

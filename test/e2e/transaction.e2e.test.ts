@@ -215,6 +215,26 @@ describe("a send in native mode is one transaction", () => {
       expect(h2.log()).toMatch(/paths removed/)
     }), 120_000)
 
+  it.scopedLive("send -r --delete --exclude written with the sender's base (makuosan's absolute form): spared on members whose base is elsewhere", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = (yield* keyedCluster).daemons
+      fs.mkdirSync(join(h1.base, "site/cache"), { recursive: true })
+      fs.writeFileSync(join(h1.base, "site/a"), "a")
+      fs.writeFileSync(join(h1.base, "site/cache/c"), "the sender's, excluded")
+      for (const h of [h2, h3]) {
+        fs.mkdirSync(join(h.base, "site/cache"), { recursive: true })
+        fs.writeFileSync(join(h.base, "site/cache/c"), "the member's own")
+        fs.writeFileSync(join(h.base, "site/extra"), "gone at the sender")
+      }
+      expect(new Set([h1, h2, h3].map((h) => h.base)).size).toBe(3)
+      const sent = yield* makuo(["send", "-r", "--delete", "--exclude", `${h1.base}/site/cache`, "--json", "site", "--control", h1.control], 60_000)
+      expect(sent.code, sent.stdout + sent.stderr).toBe(0)
+      for (const h of [h2, h3]) {
+        expect(fs.readdirSync(join(h.base, "site")).sort()).toEqual(["a", "cache"])
+        expect(fs.readFileSync(join(h.base, "site/cache/c"), "utf8")).toBe("the member's own")
+      }
+    }), 120_000)
+
   it.scopedLive("sync: a named path gone here is removed on every member in the same switch as the rest of the job, reported per host", () =>
     Effect.gen(function*() {
       const [h1, h2, h3] = (yield* keyedCluster).daemons

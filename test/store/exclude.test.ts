@@ -38,11 +38,13 @@ describe("rsync's anchored form: a pattern starting with / is relative to the ba
     expect(ex.excludes(rel, dir)).toBe(want)
   })
 
-  it("goes to the members also in makuosan's form, with this base; makuosan's own absolute form and the others go as they are", () => {
-    expect(patternsForMembers("/srv/www", ["/cache2", "/srv/www/top", "*.log", "a/b"])).toEqual(["/cache2", "/srv/www/cache2", "/srv/www/top", "*.log", "a/b"])
+  it("goes to the members also in makuosan's form, with this base; makuosan's own absolute form also anchored; the others as they are", () => {
+    expect(patternsForMembers("/srv/www", ["/cache2", "/srv/www/top", "*.log", "a/b"])).toEqual(["/cache2", "/srv/www/cache2", "/srv/www/top", "/top", "*.log", "a/b"])
     expect(patternsForMembers("/", ["/cache2"])).toEqual(["/cache2"])
     // a member with another base matches the anchored form against its own
     expect(makeExclude("/home/web", patternsForMembers("/srv/www", ["/cache2"])).excludes("cache2", true)).toBe(true)
+    // and so does it with the pattern written with this base (makuosan's absolute form)
+    expect(makeExclude("/home/web", patternsForMembers("/srv/www", ["/srv/www/top"])).excludes("top", false)).toBe(true)
   })
 })
 

@@ -125,12 +125,30 @@ describe("the scan for removals", () => {
       const removals = scan(["."], entries.map((e) => e.path), [], staging.tempsNow())
       expect(removals).toEqual(["gone/deep/f", "gone/deep", "gone", "stale", "was-dir/inner"])
       const crash = new Error("killed")
-      expect(() => staging.switchNow(4, entries, removals as Array<string>, () => { throw crash })).toThrow(crash)
+      expect(() => staging.switchNow(4, entries, removals as Array<string>, { afterIntent: () => { throw crash } })).toThrow(crash)
       expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["gone", "stale", "was-dir", "was-file"])
       const { lines } = rollForwardNow(journal, store)
       expect(lines[0]).toMatch(/rolled forward transaction 4 .*5 removals/)
       expect(names(base)).toEqual(["was-dir", "was-file"])
       expect(fs.readFileSync(join(base, "was-dir"), "utf8")).toBe("now a file")
       expect(names(join(base, "was-file"))).toEqual(["n"])
+    }))
+
+  it.scoped("a removal's roll-forward takes a directory only when empty: what was written into it after the journal stays", () =>
+    Effect.gen(function*() {
+      const { root, base, store, write, scan } = yield* setup
+      const journal = join(root, "journal")
+      write("gone/deep/f")
+      write("stale")
+      const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const removals = scan(["."], [], [], [])
+      expect(removals).toEqual(["gone/deep/f", "gone/deep", "gone", "stale"])
+      const crash = new Error("killed")
+      expect(() => staging.switchNow(5, [], removals as Array<string>, { afterIntent: () => { throw crash } })).toThrow(crash)
+      // written while the daemon was down, after the journal that lists its directory
+      write("gone/new")
+      rollForwardNow(journal, store)
+      expect(names(base)).toEqual(["gone"])
+      expect(names(join(base, "gone"))).toEqual(["new"])
     }))
 })

@@ -216,7 +216,7 @@ describe("tree transaction staging", () => {
       const entries = [file("a", "new a"), dir("d"), file("d/b", "new b"), dir("t"), file("t/c", "new c")]
       expect(stageAll(staging, entries, { a: "new a", "d/b": "new b", "t/c": "new c" })).toEqual([0, 0, 0, 0, 0])
       const crash = new Error("killed")
-      expect(() => staging.switchNow(9, entries, [], () => { throw crash })).toThrow(crash)
+      expect(() => staging.switchNow(9, entries, [], { afterIntent: () => { throw crash } })).toThrow(crash)
       // the old tree, whole, and the intent on disk
       expect(fs.readFileSync(join(base, "a"), "utf8")).toBe("old a")
       expect(fs.existsSync(join(base, "t"))).toBe(false)

@@ -22,6 +22,7 @@ import { budgetFor, DEFAULT_MTU } from "../../protocol/native/budget.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
 import { makeExclude } from "../../store/exclude.js"
 import { rollForwardNow } from "../../store/journal.js"
+import { splitRelative } from "../../store/paths.js"
 import { scanRemovalsNow } from "../../store/removals.js"
 import * as Staging from "../../store/staging.js"
 import { describeErrno } from "../../protocol/errno.js"
@@ -33,6 +34,9 @@ import * as Member from "./memberMachine.js"
 import { isToSender, type Scope, type ToMember, type ToSender } from "./messages.js"
 
 const EROFS = 30
+
+/** A manifest path as the scan spells it (`store/removals.ts`); one the store refuses as it is (never staged). */
+const normalized = (path: string) => Either.match(splitRelative(path), { onLeft: () => path, onRight: (parts) => parts.length === 0 ? "." : parts.join("/") })
 /** A manifest under `--delete` whose first batch had no scope: nothing to scan by. */
 const EINVAL = 22
 
@@ -107,7 +111,9 @@ export const make = (config: TxnMembersConfig) =>
         case "Reply":
           return send(s.from, a.message)
         case "Lookup":
-          if (s.machine.deleting) for (const e of a.entries) s.manifest.add(e.path)
+          // as staging resolves it (`w/./f` is `w/f`): a path spelled otherwise would read as lacking, and the
+          // switch would remove what it has just put in place
+          if (s.machine.deleting) for (const e of a.entries) s.manifest.add(normalized(e.path))
           return a.checksum ? void runFork(lookUpByContents(s, a)) : apply(s, lookUp(s, a, () => undefined))
         case "Verify":
           // hashed off the event loop's turn, a chunk at a time: the answer comes when the batch is done
@@ -134,7 +140,7 @@ export const make = (config: TxnMembersConfig) =>
           return apply(s, found instanceof StoreError ? { _tag: "Scanned", removals: [], errno: found.errno } : { _tag: "Scanned", removals: found, errno: 0 })
         }
         case "Switch": {
-          const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals)
+          const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals, { whole: s.machine.scope?.named === true })
           const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched` +
             (a.removals.length > 0 ? `, ${a.removals.length} paths removed` : "")
           runFork(errno === 0 ? Effect.logInfo(what) : Effect.logWarning(`${what}, a step failed (errno ${errno})`))

@@ -45,6 +45,9 @@ interface Answer {
   readonly changes: Uint8Array
 }
 
+/** A manifest with a batch beyond its last: the scan for removals fails with it. */
+const EINVAL = 22
+
 const RECEIVING = 0
 const STAGING = 1
 const STAGED = 2
@@ -83,6 +86,8 @@ export interface MemberSession {
   purpose: Purpose | undefined
   /** `--checksum`: the lookup compares contents by SHA-256. */
   checksum: boolean
+  /** The highest batch answered: with `answers.size`, tells whether every batch up to the last is in. */
+  highestBatch: number
   /** `--delete`: the driver scans for removals once every batch is looked up. */
   deleting: boolean
   scan: "none" | "scanning" | "done"
@@ -154,6 +159,7 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   lastBatch: undefined,
   purpose: undefined,
   checksum: false,
+  highestBatch: -1,
   deleting: false,
   scan: "none",
   removals: [],
@@ -178,10 +184,12 @@ const needs = (s: MemberSession, batch: number, answer: Answer): ToSender => ({ 
 const onManifest = (s: MemberSession, m: Extract<ToMember, { _tag: "Manifest" }>, out: Out) => {
   const answer = s.answers.get(m.batch)
   if (answer !== undefined) return reply(s, out, needs(s, m.batch, answer))
-  if (s.state !== "receiving" || s.looking.has(m.batch)) return
+  // a batch beyond the last (only a buggy sender's) would stage, after the scan, what it may have listed for removal
+  if (s.state !== "receiving" || s.looking.has(m.batch) || (s.lastBatch !== undefined && m.batch > s.lastBatch)) return
   if (m.last) s.lastBatch = m.batch
   s.deleting = m.delete
-  if (m.scope !== undefined) s.scope = m.scope
+  // the scope travels in batch 0 (docs/transactions.md): one on another batch (a buggy sender's) would widen what is removed
+  if (m.batch === 0 && m.scope !== undefined) s.scope = m.scope
   s.purpose = m.purpose
   s.checksum = m.checksum === true
   s.looking.set(m.batch, { first: m.first, entries: m.entries })
@@ -203,6 +211,7 @@ const lookedUp = (s: MemberSession, batch: number) => {
 /** The batch is answered: its `Needs` goes out (and the vote, asked for already, when nothing else is left). */
 const answered = (s: MemberSession, batch: number, answer: Answer, out: Out) => {
   s.answers.set(batch, answer)
+  s.highestBatch = Math.max(s.highestBatch, batch)
   reply(s, out, needs(s, batch, answer))
   if (s.asked) ready(s, out)
 }
@@ -225,7 +234,14 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
     if (blocks === 0) stage(s, n, out)
   })
   answered(s, e.batch, batch.answer, out)
-  if (s.deleting && s.scan === "none" && s.lastBatch !== undefined && s.answers.size === s.lastBatch + 1) {
+  if (!s.deleting || s.scan !== "none" || s.lastBatch === undefined) return
+  if (s.highestBatch > s.lastBatch) {
+    // a batch beyond the last (a buggy sender): no telling what the manifest is, so nothing is removed
+    s.scan = "done"
+    fail(s, -1, EINVAL)
+    if (s.asked) ready(s, out)
+  } else if (s.answers.size === s.lastBatch + 1) {
+    // every batch 0…last: a scan with one missing would list its paths for removal
     s.scan = "scanning"
     out.push({ _tag: "Scan", scope: s.scope })
   }

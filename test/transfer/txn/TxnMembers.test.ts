@@ -267,6 +267,23 @@ describe("txn member driver", () => {
       expect(ro.replies().at(-1)).toEqual({ _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 30 }], count: 1 })
     }))
 
+  it.scoped("under --delete an entry whose path is spelled otherwise (`w/./keep`, `./w/f/`) is the path it stages: never removed by the same switch", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      fs.mkdirSync(join(base, "w"))
+      fs.writeFileSync(join(base, "w/keep"), "old")
+      fs.writeFileSync(join(base, "w/f"), "old")
+      fs.writeFileSync(join(base, "w/stale"), "gone at the sender")
+      const entries = [dir("w"), file("w/./keep", small), file("./w/f/", small)]
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries, last: true, delete: true, scope: { roots: ["w"], excludes: [] } })
+      feed({ _tag: "Data", txn: TXN, pieces: [...blocks(1, small), ...blocks(2, small)] })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies().filter((m) => m._tag === "Removals")).toEqual([{ _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["w/stale"] }])
+      feed({ _tag: "Commit", txn: TXN })
+      expect(visible(join(base, "w"))).toEqual(["f", "keep"])
+      expect(fs.readFileSync(join(base, "w/keep"), "utf8")).toBe("small file")
+    }))
+
   it.scoped("under --delete the temps of another transaction in flight are spared by the scan", () =>
     Effect.gen(function*() {
       const { base, feed, replies } = yield* setup()
@@ -281,6 +298,42 @@ describe("txn member driver", () => {
       expect(replies().filter((m) => m._tag === "Removals")).toEqual([{ _tag: "Removals", txn: TXN, total: 0, first: 0, paths: [] }])
       feed({ _tag: "Commit", txn: TXN })
       expect(fs.readdirSync(join(base, "w"))).toEqual(temps)
+    }))
+
+  it.scoped("under --delete a directory listed for removal keeps what came into it after the scan: another transaction's temp, then its file", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      fs.mkdirSync(join(base, "w/old"), { recursive: true })
+      fs.writeFileSync(join(base, "w/old/stale"), "gone at the sender")
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("w")], last: true, delete: true, scope: { roots: ["w"], excludes: [] } })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies().filter((m) => m._tag === "Removals")).toEqual([{ _tag: "Removals", txn: TXN, total: 2, first: 0, paths: ["w/old/stale", "w/old"] }])
+      // another sender's transaction starts writing w/old/new after that scan, before this one commits
+      const other = (TXN + 3) as TxnId
+      feed({ _tag: "Manifest", txn: other, batch: 0, first: 0, entries: [file("w/old/new", big)], last: true, delete: false })
+      feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(0, 1) })
+      feed({ _tag: "Commit", txn: TXN })
+      expect(replies().at(-1)).toEqual({ _tag: "Committed", txn: TXN, errno: 0 })
+      expect(fs.existsSync(join(base, "w/old/stale"))).toBe(false)
+      feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(1) })
+      feed({ _tag: "Prepare", txn: other, batches: 1 })
+      expect(replies().at(-1)).toEqual({ _tag: "Prepared", txn: other })
+      feed({ _tag: "Commit", txn: other })
+      expect(replies().at(-1)).toEqual({ _tag: "Committed", txn: other, errno: 0 })
+      expect(new Uint8Array(fs.readFileSync(join(base, "w/old/new")))).toEqual(big)
+    }))
+
+  it.scoped("sync: a named path gone at the sender is removed whole, with all it holds", () =>
+    Effect.gen(function*() {
+      const { base, feed, replies } = yield* setup()
+      fs.mkdirSync(join(base, "gone/deep"), { recursive: true })
+      fs.writeFileSync(join(base, "gone/deep/f"), "gone at the sender")
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [], last: true, delete: true, scope: { roots: ["gone"], excludes: [], named: true } })
+      feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+      expect(replies().filter((m) => m._tag === "Removals")).toEqual([{ _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["gone"] }])
+      feed({ _tag: "Commit", txn: TXN })
+      expect(replies().at(-1)).toEqual({ _tag: "Committed", txn: TXN, errno: 0 })
+      expect(fs.readdirSync(base)).toEqual([])
     }))
 
   it.scoped("a sender that goes silent: the session is collected after the timeout and its temps are discarded", () =>

@@ -116,6 +116,38 @@ describe("txn member machine", () => {
     expect(run(s, message({ _tag: "Commit", txn: TXN }))).toEqual([{ _tag: "Switch", entries: [small], removals: ["extra"] }])
   })
 
+  it("--delete: the scan waits for every batch up to the last, whatever other numbers came, and no batch is looked up after it", () => {
+    const s = Member.make(TXN, BLOCK)
+    const batch = (n: number, last: boolean): ToMember => ({ _tag: "Manifest", txn: TXN, batch: n, first: n, entries: [file(`f${n}`, 0)], last, delete: true })
+    const look = (n: number, last = false) => tags(run(s, message(batch(n, last)), { _tag: "LookedUp", batch: n, needs: ["none"] }))
+    expect(look(2, true)).toEqual(["Lookup", "Reply Needs"])
+    expect(look(1)).toEqual(["Lookup", "Reply Needs"])
+    expect(look(0)).toEqual(["Lookup", "Reply Needs", "Scan"])
+    // a batch beyond the last would stage, after the scan, what it may list for removal: it is not looked up
+    expect(tags(run(s, message(batch(3, false))))).toEqual([])
+    // a buggy sender's batch 9 beside batches 0 and 2 (the last): as many batches answered as 0…2, batch 1 unseen;
+    // the manifest is not what the sender has: no scan, the member votes FAILED and removes nothing
+    const t = Member.make(TXN, BLOCK)
+    const lookT = (n: number, last = false) => tags(run(t, message(batch(n, last)), { _tag: "LookedUp", batch: n, needs: ["none"] }))
+    expect([lookT(0), lookT(9), lookT(2, true), lookT(1)].flat()).not.toContain("Scan")
+    expect(run(t, message({ _tag: "Prepare", txn: TXN, batches: 3 }))).toEqual([
+      { _tag: "Reply", message: { _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 22 }], count: 1 } }
+    ])
+  })
+
+  it("--delete: the scan goes by batch 0's scope only: a scope on a later batch (a buggy sender's) does not widen it", () => {
+    const s = Member.make(TXN, BLOCK)
+    const www = { roots: ["www"], excludes: [] }
+    const out = run(
+      s,
+      message({ ...manifest, entries: [], last: false, delete: true, scope: www }),
+      { _tag: "LookedUp", batch: 0, needs: [] },
+      message({ ...manifest, batch: 1, first: 0, entries: [], last: true, delete: true, scope: { roots: ["."], excludes: [] } }),
+      { _tag: "LookedUp", batch: 1, needs: [] }
+    )
+    expect(out.find((a) => a._tag === "Scan")).toEqual({ _tag: "Scan", scope: www })
+  })
+
   it("--delete: the scope of batch 0 goes to the scan; many removals go as several Removals before each vote", () => {
     const s = Member.make(TXN, BLOCK)
     const scope = { roots: ["www"], excludes: ["*.log"] }
