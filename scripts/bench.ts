@@ -11,9 +11,9 @@
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory; for a fresh tree (its
  * directories made empty on the receivers first) the switch spread: from the first to the last file put in place
- * on any receiver (ctimes), how long a mix was served. Per row set, the largest
- * daemon's resident set idle after start, idle after the transfers and at peak, against the targets (<= 60 MiB idle,
- * <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
+ * on any receiver (ctimes), how long a mix was served. Per row set, the resident set of the sender's daemon and of
+ * the largest receiver's: idle 10 s after start, at peak and idle after the transfers, against the targets (<= 60 MiB
+ * idle, <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * `--key` runs each row set in protocol v7 and in native mode (sealed, a send as one tree transaction), labelled
  * so, beside the v7 rows of the same run: on the lab and on loopback alike.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
@@ -192,21 +192,33 @@ const usage = (pid: number | undefined) => {
 const IDLE_TARGET_MIB = 60
 const TRANSFER_TARGET_MIB = 100
 
-/** The largest resident set among the daemons of a row set: idle after start, idle after its transfers, peak. */
+/** Resident sets of a row set's daemons, each end apart (the receivers' largest): settled after start, after its transfers, peak. */
 interface Memory {
   readonly scenario: string
   readonly receivers: number
+  readonly mode: Mode
+  readonly sender: EndMemory
+  readonly receiver: EndMemory
+}
+
+interface EndMemory {
   readonly idleAfterStartMiB: number
   readonly idleAfterTransfersMiB: number
   readonly peakMiB: number
 }
 
-const largestRss = (c: Cluster) => Math.max(...[c.sender, ...c.receivers].map((n) => usage(n.pid()).rssMiB))
+/** How long a row set's daemons run before their idle resident set is read: start-up is over, the heap settled. */
+const SETTLE = "10 seconds"
+
+const largestRss = (nodes: ReadonlyArray<Node>) => Math.max(...nodes.map((n) => usage(n.pid()).rssMiB))
+const largestPeak = (nodes: ReadonlyArray<Node>) => Math.max(...nodes.map((n) => usage(n.pid()).peakMiB))
 
 const printMemory = (m: Memory) => {
-  const verdict = (x: number, target: number) => `${x.toFixed(0)} MiB (target <= ${target}: ${x <= target ? "met" : "missed"})`
-  return Console.log(`    memory, largest daemon: idle after start ${verdict(m.idleAfterStartMiB, IDLE_TARGET_MIB)}, ` +
-    `idle after the transfers ${m.idleAfterTransfersMiB.toFixed(0)} MiB, peak over start and transfers ${verdict(m.peakMiB, TRANSFER_TARGET_MIB)}`)
+  const verdict = (x: number, target: number) => `${x.toFixed(0)} MiB (<= ${target}: ${x <= target ? "met" : "missed"})`
+  const line = (end: string, e: EndMemory) =>
+    Console.log(`    memory${modes.length > 1 ? ` ${m.mode}` : ""}, ${end}: idle ${verdict(e.idleAfterStartMiB, IDLE_TARGET_MIB)}, peak ${verdict(e.peakMiB, TRANSFER_TARGET_MIB)}, ` +
+      `idle after the transfers ${e.idleAfterTransfersMiB.toFixed(0)} MiB`)
+  return Effect.zipRight(line("sender", m.sender), line(`largest receiver of ${m.receivers}`, m.receiver))
 }
 
 interface Row {
@@ -415,7 +427,8 @@ const bench = Effect.gen(function*() {
         yield* Effect.scoped(Effect.gen(function*() {
           const c = yield* (unavailable === undefined ? labCluster(k, scenario, mode) : loopbackCluster(k, mode))
           where = c.where
-          const idleAfterStartMiB = largestRss(c)
+          yield* Effect.sleep(SETTLE)
+          const idleAfterStart = { sender: largestRss([c.sender]), receiver: largestRss(c.receivers) }
           const ceiling = c.peers === undefined || loss > 0 ? undefined : yield* c.peers.ceilings
           if (ceiling !== undefined) ceilings.push({ scenario: scenario.name, receivers: k, ...ceiling })
           if (c.setLoss !== undefined) yield* c.setLoss(loss)
@@ -442,9 +455,9 @@ const bench = Effect.gen(function*() {
           const m: Memory = {
             scenario: scenario.name,
             receivers: k,
-            idleAfterStartMiB,
-            idleAfterTransfersMiB: largestRss(c),
-            peakMiB: Math.max(...[c.sender, ...c.receivers].map((n) => usage(n.pid()).peakMiB))
+            mode,
+            sender: { idleAfterStartMiB: idleAfterStart.sender, idleAfterTransfersMiB: largestRss([c.sender]), peakMiB: largestPeak([c.sender]) },
+            receiver: { idleAfterStartMiB: idleAfterStart.receiver, idleAfterTransfersMiB: largestRss(c.receivers), peakMiB: largestPeak(c.receivers) }
           }
           yield* printMemory(m)
           memory.push(m)

@@ -10,6 +10,8 @@ import { controlSocketPath } from "../control/socketPath.js"
 import { type Account, resolveUser } from "../daemon/accounts.js"
 import * as Daemon from "../daemon/Daemon.js"
 import { daemonLogger, stderrIsJournal } from "../daemon/journalLogger.js"
+import { settle } from "../daemon/settle.js"
+import { loadNative } from "../net/native.js"
 import { defaultTempFiles, openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin } from "../daemon/openFilesLimit.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
 import { configFileFromEnvironment, DEFAULT_CONFIG_FILE, readConfig } from "./configFile.js"
@@ -95,6 +97,12 @@ export const toConfig = (resolved: Resolved): Effect.Effect<DaemonConfig, Settin
     }
   })
 
+/** Once the daemon serves: see `settle`. */
+const settled = Effect.sync(() => {
+  const native = loadNative()
+  settle(typeof native === "string" ? undefined : native.trim)
+})
+
 const tempFileLimit = (o: Settings, refuse: Refuse): Effect.Effect<number, SettingRefused | UsageError> =>
   Effect.gen(function*() {
     const limit = openFilesLimit()
@@ -169,7 +177,7 @@ export const daemonCommand = Command.make("daemon", { ...settingOptions, ...conf
     if (o.printConfig) {
       return yield* Console.log(`# makuo daemon settings${file.right === undefined ? " (no config file)" : ` (config file ${file.right.path})`}\n${printSettings(resolved.sources, workedOut())}`)
     }
-    return yield* Layer.launch(Daemon.layer(config)).pipe(Effect.provide(logging(resolved.settings.logLevel)))
+    return yield* Layer.launch(Layer.tap(Daemon.layer(config), () => settled)).pipe(Effect.provide(logging(resolved.settings.logLevel)))
   })).pipe(
     Command.withDescription(
       "Run the makuo daemon in the foreground. It joins the multicast group, finds the other daemons by itself " +

@@ -146,7 +146,12 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
           if (slots < maxSlots) resize(slots * 2)
         } else if (round === 0 && slots > QUIET_SLOTS) {
           calm = got <= slots / 4 ? calm + 1 : 0
-          if (calm >= CALM_WAKES) (calm = 0), resize(slots / 2)
+          if (calm >= CALM_WAKES) {
+            calm = 0
+            resize(slots / 2)
+            // back to idle: the burst's freed buffers go back to the kernel, not only to the C heap
+            if (slots === QUIET_SLOTS) native.trim?.()
+          }
         }
       }
       const isEcho = (i: number) => shared && meta[i * RECV_META + 1] === localAddress && meta[i * RECV_META + 2] === options.port

@@ -51,6 +51,11 @@ export interface NativeUdp {
    */
   readonly drops: (s: NativeSocket) => number
   readonly close: (s: NativeSocket) => void
+  /**
+   * Hands the C heap's free pages back to the kernel (`malloc_trim`); 1 when it gave some back. For a daemon that
+   * has settled, not for every batch. Absent in an addon built before it (`npm ci` or `npm run install` rebuilds).
+   */
+  readonly trim?: () => number
   readonly constants: NativeConstants
 }
 
