@@ -23,6 +23,7 @@ import {
   StoreError,
   unlinkAt
 } from "./FileStore.js"
+import { type ParentCache, withParentCache } from "./parentCache.js"
 
 export type Op =
   /** The temp `temp` beside `path` (same directory) becomes `path`, whatever was there removed. */
@@ -145,12 +146,12 @@ const GONE = new Set(["ENOENT", "ENOTDIR"])
 const KEPT = new Set(["ENOENT", "ENOTEMPTY", "EEXIST"])
 
 /** One step of a switch; done twice, it changes nothing more. */
-export const applyNow = (store: FileStoreShape, op: Op): StoreError | undefined => {
+export const applyNow = (store: FileStoreShape, op: Op, parents: ParentCache): StoreError | undefined => {
   if (op.op === "remove" && op.whole === true) {
     const r = store.removeNow(op.path)
     return r instanceof StoreError ? r : undefined
   }
-  const parent = store.openParentNow("switch", op.path, false)
+  const parent = parents.openNow("switch", op.path)
   if (parent instanceof StoreError) return op.op === "remove" && GONE.has(parent.code) ? undefined : parent
   try {
     const r = attemptNow("switch", op.path, () => {
@@ -188,19 +189,23 @@ export const applyNow = (store: FileStoreShape, op: Op): StoreError | undefined 
     })
     return r instanceof StoreError ? r : undefined
   } finally {
-    closeQuietly(parent.fd)
+    parents.release(parent)
   }
 }
 
-/** Carries out every step; the first failure, the others done all the same (each step stands alone). */
-export const applyAllNow = (store: FileStoreShape, ops: ReadonlyArray<Op>): StoreError | undefined => {
-  let first: StoreError | undefined
-  for (const op of ops) {
-    const e = applyNow(store, op)
-    if (e !== undefined && first === undefined) first = e
-  }
-  return first
-}
+/**
+ * Carries out every step; the first failure, the others done all the same (each step stands alone). The parents
+ * are walked to once per directory for the whole switch.
+ */
+export const applyAllNow = (store: FileStoreShape, ops: ReadonlyArray<Op>): StoreError | undefined =>
+  withParentCache(store, (parents) => {
+    let first: StoreError | undefined
+    for (const op of ops) {
+      const e = applyNow(store, op, parents)
+      if (e !== undefined && first === undefined) first = e
+    }
+    return first
+  })
 
 export interface Recovered {
   /** What was done, one line each, for the log. */

@@ -28,6 +28,7 @@ import {
   unlinkAt
 } from "./FileStore.js"
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
+import * as ParentCache from "./parentCache.js"
 import { splitRelative } from "./paths.js"
 
 /**
@@ -98,6 +99,31 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
    * entry of it to reopen it by).
    */
   const touched = new Map<string, { readonly place: string; readonly atime: number; readonly mtime: number }>()
+  /** The directories walked to during the current pass (`passNow`), reused. */
+  const parents = ParentCache.make(store)
+  let inPass = false
+  const openParentNow = (op: string, path: string) => (inPass ? parents.openNow(op, path) : store.openParentNow(op, path, false))
+  const release = (parent: Parent) => parents.release(parent)
+
+  /**
+   * A pass (`parentCache.ts`): from here to `endPassNow`, each existing parent directory is walked to once. The
+   * caller ends it before the event loop turns (the arrivals of one wake-up, a manifest batch's lookups).
+   */
+  const beginPassNow = () => void (inPass = true)
+  const endPassNow = () => {
+    inPass = false
+    parents.closeAll()
+  }
+  /** Runs `f` as a pass, or as part of the one under way. */
+  const passNow = <A>(f: () => A): A => {
+    if (inPass) return f()
+    beginPassNow()
+    try {
+      return f()
+    } finally {
+      endPassNow()
+    }
+  }
 
   /** Notes the times of the directory open as `parent` before the first temp is made in it. */
   const touchNow = (parent: Parent) => {
@@ -133,7 +159,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /** Makes `path` a new directory: a temp directory beside it, owner-only until its metadata is applied. */
   const newDirectoryNow = (path: string): string | StoreError => {
-    const parent = store.openParentNow("stage", path, false)
+    const parent = openParentNow("stage", path)
     if (parent instanceof StoreError) return parent
     try {
       const temp = tempName(parent.name)
@@ -146,7 +172,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       newDirs.set(parent.rel, temp)
       return temp
     } finally {
-      closeQuietly(parent.fd)
+      release(parent)
     }
   }
 
@@ -159,7 +185,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const path = parts.join("/")
     const place = placeOf(parts)
     if (place !== undefined) return { parent: store.openParentNow("stage", place, true), inside: true }
-    const parent = store.openParentNow("stage", path, false)
+    const parent = openParentNow("stage", path)
     if (!(parent instanceof StoreError) || (parent.code !== "ENOENT" && parent.code !== "ENOTDIR")) return { parent, inside: false }
     const made = newAncestorNow(parts, parts.length - 1)
     if (made instanceof StoreError) return { parent: made, inside: false }
@@ -216,7 +242,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       staged.set(entry, { ...s("metadata"), errno: EACCES })
       return "metadata"
     }
-    const parent = store.openParentNow("lookup", entry.path, false)
+    const parent = openParentNow("lookup", entry.path)
     if (parent instanceof StoreError && parent.code !== "ENOENT" && parent.code !== "ENOTDIR") {
       if (parent.code === "ELOOP") options.notice("refusedPaths", `refused ${parent.message}`)
       staged.set(entry, { ...s("metadata"), errno: parent.errno })
@@ -228,7 +254,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
         const target = st?.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""
         return st === undefined ? undefined : { st, target }
       } finally {
-        closeQuietly(parent.fd)
+        release(parent)
       }
     })
     if (local instanceof StoreError) {
@@ -274,7 +300,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       Object.assign(s, { fd, place: parent.rel, temp, inside, hash: createHash("sha256"), hashed: 0 })
       return undefined
     } finally {
-      closeQuietly(parent.fd)
+      release(parent)
     }
   }
 
@@ -316,13 +342,13 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /** Within the place's directory: the temp becomes the entry (inside a new directory's temp, unseen). */
   const settleNow = (s: Staged, entry: Entry) => {
     if (!s.inside) return void s.ops.push({ op: "rename", path: entry.path, temp: s.temp! })
-    const parent = store.openParentNow("stage", s.place!, false)
+    const parent = openParentNow("stage", s.place!)
     if (parent instanceof StoreError) throw parent
     try {
       fs.renameSync(at(parent.fd, s.temp!), at(parent.fd, parent.name))
       s.temp = undefined
     } finally {
-      closeQuietly(parent.fd)
+      release(parent)
     }
   }
 
@@ -357,7 +383,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
       fs.lutimesSync(at(parent.fd, temp), t, t)
     } finally {
-      closeQuietly(parent.fd)
+      release(parent)
     }
     settleNow(s, entry)
   }
@@ -374,7 +400,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const temp = newDirs.get(path)
     if (temp !== undefined) place = [...parts.slice(0, -1), temp].join("/")
     if (place !== undefined) {
-      const { parent } = temp === undefined ? parentNow(parts) : { parent: store.openParentNow("stage", place, false) }
+      const { parent } = temp === undefined ? parentNow(parts) : { parent: openParentNow("stage", place) }
       if (parent instanceof StoreError) throw parent
       try {
         const here = at(parent.fd, temp ?? parent.name)
@@ -387,7 +413,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
           closeQuietly(fd)
         }
       } finally {
-        closeQuietly(parent.fd)
+        release(parent)
       }
     }
     // its times last, once everything under it is in place
@@ -453,10 +479,10 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /** Removes every temp of the transaction (the new directories' with everything in them). */
   const discardNow = (): void => {
     const remove = (place: string, temp: string, dir: boolean) => {
-      const parent = store.openParentNow("discard", place, false)
+      const parent = openParentNow("discard", place)
       if (parent instanceof StoreError) return
       attemptNow("discard", place, () => (dir ? removeTree(parent.fd, temp, place) : unlinkAt(parent.fd, temp)))
-      closeQuietly(parent.fd)
+      release(parent)
     }
     for (const s of staged.values()) {
       closeTemp(s)
@@ -464,10 +490,10 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     }
     for (const [path, temp] of newDirs) remove(path, temp, true)
     for (const { place, atime, mtime } of touched.values()) {
-      const parent = store.openParentNow("discard", place, false)
+      const parent = openParentNow("discard", place)
       if (parent instanceof StoreError) continue
       attemptNow("discard", place, () => fs.futimesSync(parent.fd, atime, mtime))
-      closeQuietly(parent.fd)
+      release(parent)
     }
     forget()
   }
@@ -488,7 +514,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     record = undefined
   }
 
-  return { lookupNow, refusalOf, writeNow, stageNow, switchNow, discardNow, tempsNow }
+  return { lookupNow, refusalOf, writeNow, stageNow, switchNow, discardNow, tempsNow, passNow, beginPassNow, endPassNow }
 }
 
 export type Staging = ReturnType<typeof make>

@@ -241,4 +241,28 @@ describe("tree transaction staging", () => {
       expect(names(join(base, "t"))).toEqual(["c"])
       expect(fs.readFileSync(join(base, "d/b"), "utf8")).toBe("new b")
     }))
+  it.scoped("the entries of one directory share one walk to it in a pass and in the switch; nothing stays open after", () =>
+    Effect.gen(function*() {
+      const { base, journal, store } = yield* setup
+      fs.mkdirSync(join(base, "d/e"), { recursive: true })
+      let walks = 0
+      const counted: FileStore.FileStoreShape = { ...store, openParentNow: (op, rel, create) => (walks++, store.openParentNow(op, rel, create)) }
+      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const entries = Array.from({ length: 20 }, (_, i) => file(`d/e/f${i}`, `contents ${i}`))
+      const open = () => fs.readdirSync("/proc/self/fd").length
+      const before = open()
+      expect(staging.passNow(() => entries.map((e) => staging.lookupNow(e)))).toEqual(entries.map(() => "contents"))
+      expect(walks).toBe(1)
+      expect(open()).toBe(before)
+      walks = 0
+      staging.passNow(() => entries.forEach((e, i) => staging.writeNow(e, 0, Buffer.from(`contents ${i}`))))
+      expect(walks).toBe(1)
+      expect(staging.passNow(() => entries.map((e) => staging.stageNow(e)))).toEqual(entries.map(() => 0))
+      walks = 0
+      expect(staging.switchNow(5, entries, [])).toBe(0)
+      expect(walks).toBe(1)
+      expect(open()).toBe(before)
+      expect(names(join(base, "d/e"))).toEqual(entries.map((e) => e.path.slice(4)).sort())
+      expect(fs.readFileSync(join(base, "d/e/f7"), "utf8")).toBe("contents 7")
+    }))
 })

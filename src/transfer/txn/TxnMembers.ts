@@ -103,7 +103,10 @@ export const make = (config: TxnMembersConfig) =>
     const apply = (s: TxnSession, event: Member.Event): void => {
       const out: Array<Member.Action> = []
       Member.step(s.machine, event, out)
-      for (const a of out) perform(s, a)
+      // one pass on the disk per event: a batch's lookups, an arrival's writes share their walks to each directory
+      s.staging.passNow(() => {
+        for (const a of out) perform(s, a)
+      })
     }
 
     const perform = (s: TxnSession, a: Member.Action): void => {
@@ -224,6 +227,22 @@ export const make = (config: TxnMembersConfig) =>
         return session
       })
 
+    /**
+     * The sessions whose staging is in a pass: the messages of one wake-up (a receive batch, handed over
+     * synchronously) share their walks to each directory; the pass ends in a microtask, before the event loop turns.
+     */
+    const inPass = new Set<TxnSession>()
+    const endPasses = () => {
+      for (const s of inPass) s.staging.endPassNow()
+      inPass.clear()
+    }
+    const passing = (s: TxnSession) => {
+      if (inPass.has(s)) return
+      if (inPass.size === 0) queueMicrotask(endPasses)
+      inPass.add(s)
+      s.staging.beginPassNow()
+    }
+
     const handle = (received: TransferReceived, now: number): boolean => {
       const m = received.message
       if (isToSender(m)) return false
@@ -239,6 +258,7 @@ export const make = (config: TxnMembersConfig) =>
         if (s === undefined) return true
       }
       s.lastSeen = now
+      passing(s)
       apply(s, { _tag: "Message", message: m })
       return true
     }

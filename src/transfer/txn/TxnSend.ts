@@ -7,8 +7,9 @@
  * are queued as spans (the full blocks of one entry in a row as one run, so a big file costs one queue item, not
  * one per block) and a pump reads and sends one datagram at a time at the pacer's rate, reporting each `Sent`
  * to the machine, which asks for the vote only once everything is out. At most one datagram's bytes are in
- * memory. Every read is checked against the version the file was hashed as (size, mtime and ctime of the open
- * descriptor): a file changed since is never committed, the transaction is cancelled naming it.
+ * memory. What is read is checked against the version the file was hashed as (size, mtime and ctime of the open
+ * descriptor) before the pump lets anything else run: a file changed since is never committed, the transaction is
+ * cancelled naming it.
  */
 import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
 import { type Destination, Group, Peer } from "../../net/Transport.js"
@@ -150,9 +151,13 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const buffer = new Uint8Array(deps.budget.pieces)
       let open: { readonly index: number; readonly reader: Reader } | undefined
 
+      /** The entry whose blocks were read since its version was last checked (the open reader's). */
+      let unchecked: number | undefined
+
       const closeReader = () => {
         open?.reader.closeNow()
         open = undefined
+        unchecked = undefined
       }
 
       const finish = (members: ReadonlyArray<Machine.MemberOutcome>) => {
@@ -352,8 +357,23 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         return [span]
       }
 
-      /** Reads the spans into the buffer; the pieces, or the file at fault and why. */
-      const read = (spans: ReadonlyArray<Span>): Array<Piece> | { readonly path: string; readonly reason: string } => {
+      /** The open reader's file against the version that was hashed, if it was read since it was last checked. */
+      const verify = (): { readonly path: string; readonly reason: string } | undefined => {
+        if (open === undefined || unchecked !== open.index) return undefined
+        unchecked = undefined
+        const r = records[open.index]!
+        const now = open.reader.versionNow()
+        if (now instanceof StoreError) return { path: r.entry.path, reason: now.message }
+        const changed = changedSince(r.file!.version, now)
+        return changed === undefined ? undefined : { path: r.entry.path, reason: `changed after it was hashed: ${changed}` }
+      }
+
+      /**
+       * Reads the spans into the buffer; the pieces, or the file at fault and why. With `defer`, the version is
+       * checked later (`verify`): before the pump lets anything else run, so a file changed since it was hashed
+       * still cancels before any answer or vote is heard, at one fstat per turn instead of one per datagram.
+       */
+      const read = (spans: ReadonlyArray<Span>, defer: boolean): Array<Piece> | { readonly path: string; readonly reason: string } => {
         const pieces: Array<Piece> = []
         let at = 0
         for (const span of spans) {
@@ -361,6 +381,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${span.index}`, reason: "no contents to send" }
           const path = r.entry.path
           if (open?.index !== span.index) {
+            const problem = verify()
+            if (problem !== undefined) return problem
             closeReader()
             const reader = deps.store.openReaderNow(path, r.file.identity)
             if (reader instanceof StoreError) return { path, reason: reader.message }
@@ -369,10 +391,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           const into = buffer.subarray(at, at + span.length)
           const n = open.reader.readvNow(span.offset, [into])
           if (n instanceof StoreError) return { path, reason: n.message }
-          const now = open.reader.versionNow()
-          if (now instanceof StoreError) return { path, reason: now.message }
-          const changed = n !== span.length ? `read ${n} bytes at ${span.offset}, expected ${span.length}` : changedSince(r.file.version, now)
-          if (changed !== undefined) return { path, reason: `changed after it was hashed: ${changed}` }
+          if (n !== span.length) return { path, reason: `changed after it was hashed: read ${n} bytes at ${span.offset}, expected ${span.length}` }
+          unchecked = span.index
+          if (!defer) {
+            const problem = verify()
+            if (problem !== undefined) return problem
+          }
           pieces.push({ index: span.index, offset: span.offset, bytes: into })
           at += span.length
         }
@@ -387,8 +411,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             yield* dataReady.wait
             continue
           }
+          const head = queue[0]!
           const spans = nextSpans()
-          const pieces = read(spans)
+          // a run's blocks but its last are checked once per turn; everything else as it is read
+          const pieces = read(spans, queue[0] === head)
           if (!Array.isArray(pieces)) {
             cancel(pieces.path, pieces.reason)
             continue
@@ -399,8 +425,15 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           const wait = job.pacer.take(bytes, deps.now())
           streamEnd = { position: job.pacer.sent(), at: deps.now() }
           sinceTurn += bytes
-          if (wait > 0) (sinceTurn = 0), yield* Effect.sleep(Duration.millis(wait))
-          else if (sinceTurn >= TURN_BYTES) (sinceTurn = 0), yield* yieldToEventLoop
+          if (wait <= 0 && sinceTurn < TURN_BYTES) continue
+          const problem = verify()
+          if (problem !== undefined) {
+            cancel(problem.path, problem.reason)
+            continue
+          }
+          sinceTurn = 0
+          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+          else yield* yieldToEventLoop
         }
       })
 

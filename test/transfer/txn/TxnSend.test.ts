@@ -64,12 +64,15 @@ interface Options {
   readonly scope?: Scope
   readonly purpose?: "dryRun" | "check"
   readonly checksum?: boolean
+  /** Wraps the sender's store (to count what it does). */
+  readonly store?: (store: FileStore.FileStoreShape) => FileStore.FileStoreShape
 }
 
 /** Runs a send of the whole base to `members` with the driver. */
 const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options = {}) =>
   Effect.gen(function*() {
-    const store = yield* FileStore.make(base)
+    const made = yield* FileStore.make(base)
+    const store = options.store?.(made) ?? made
     let view: TxnView | undefined
     let txn = 100
     let driver: ReturnType<typeof makeDriver> | undefined
@@ -257,6 +260,32 @@ describe("txn sender driver against members following the member machine", () =>
       expect(most.queued).toBeGreaterThan(size / 2)
       expect(most.items).toBeLessThanOrEqual(2)
       expect(most.buffer).toBe(budget.pieces)
+    })), 60_000)
+
+  it.live("a big file's version is checked once per turn of the pump, not once per datagram; what arrives is the file", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      const size = 4 * 1024 * 1024
+      const contents = Uint8Array.from({ length: size }, (_, i) => (i * 13) & 0xff)
+      fs.writeFileSync(join(base, "f"), contents)
+      const members = [member(2)]
+      let checks = 0
+      let data = 0
+      const { result } = yield* send(base, members, {
+        watch: (m) => void (m._tag === "Data" && data++),
+        store: (store) => ({
+          ...store,
+          openReaderNow: (rel, identity) => {
+            const reader = store.openReaderNow(rel, identity)
+            return reader instanceof FileStore.StoreError ? reader : { ...reader, versionNow: () => (checks++, reader.versionNow()) }
+          }
+        })
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
+      expect(Buffer.from(members[0]!.tree.get("f")!.contents).equals(contents)).toBe(true)
+      expect(data).toBe(Math.ceil(size / budget.block))
+      // two when hashed; then one per 64 KiB sent (or per wait of the pacer) and one at the end
+      expect(checks).toBeLessThan(data / 4)
     })), 60_000)
 
   it.live("blocks reported missing beyond random loss slow the pacer down; the repair completes the transaction", () =>
