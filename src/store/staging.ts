@@ -465,15 +465,16 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     entries: ReadonlyArray<Entry>,
     removals: ReadonlyArray<string>,
     { afterIntent, whole = false }: { readonly whole?: boolean; readonly afterIntent?: () => void } = {}
-  ): number => {
+  ): StoreError | undefined => {
     const ops = opsOf(entries, removals, whole)
     const journal = writeIntentNow(options.journalDir, { txn, base: store.base, ops })
-    if (journal instanceof StoreError) return journal.errno
+    if (journal instanceof StoreError) return journal
     afterIntent?.()
+    // every step is tried (each can be done twice), so a failed one leaves the others done: nothing is undone
     const failed = applyAllNow(store, ops)
     markDoneNow(journal)
     forget()
-    return failed?.errno ?? 0
+    return failed
   }
 
   /** Removes every temp of the transaction (the new directories' with everything in them). */

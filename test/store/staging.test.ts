@@ -61,6 +61,20 @@ const stageAll = (staging: Staging.Staging, entries: ReadonlyArray<Entry>, conte
 const names = (path: string) => fs.readdirSync(path).sort()
 
 describe("tree transaction staging", () => {
+  it.scoped("a switch whose one step fails does every other step and names the failed one (nothing is undone)", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      fs.mkdirSync(join(base, "d"), { mode: 0o700 })
+      const entries = [dir("d", 0o755), file("x", "new x")]
+      expect(stageAll(staging, entries, { x: "new x" })).toEqual([0, 0])
+      // the directory whose metadata the switch re-applies is gone before the switch
+      fs.rmdirSync(join(base, "d"))
+      const failed = staging.switchNow(11, entries, [])
+      expect(failed).toMatchObject({ _tag: "StoreError", path: "d", code: "ENOENT" })
+      expect(failed?.message).toContain("d")
+      expect(fs.readFileSync(join(base, "x"), "utf8")).toBe("new x")
+    }))
+
   it.scoped("nothing is visible before the switch; then the new tree, the updated file and the symlink appear with their metadata", () =>
     Effect.gen(function*() {
       const { base, journal, store, staging, held } = yield* setup
@@ -76,7 +90,7 @@ describe("tree transaction staging", () => {
       // only temps beside their targets, which no reader of the old names sees
       expect(names(base).filter((n) => !FileStore.isTempName(n))).toEqual(["old.txt"])
       expect(fs.readFileSync(join(base, "old.txt"), "utf8")).toBe("old contents")
-      expect(staging.switchNow(7, entries, [])).toBe(0)
+      expect(staging.switchNow(7, entries, [])).toBeUndefined()
       expect(names(base)).toEqual(["ln", "new", "old.txt"])
       expect(names(join(base, "new"))).toEqual(["g", "sub"])
       expect(fs.readFileSync(join(base, "new/sub/f"), "utf8")).toBe("deep file")
@@ -103,7 +117,7 @@ describe("tree transaction staging", () => {
       fs.utimesSync(join(base, "d"), T.sec + T.nsec / 1e9, T.sec + T.nsec / 1e9)
       const entries = [dir("d"), file("d/new", "a new file")]
       expect(stageAll(staging, entries, { "d/new": "a new file" })).toEqual([0, 0])
-      expect(staging.switchNow(4, entries, [])).toBe(0)
+      expect(staging.switchNow(4, entries, [])).toBeUndefined()
       expect(Math.floor(fs.statSync(join(base, "d")).mtimeMs / 1000)).toBe(T.sec)
     }))
 
@@ -117,7 +131,7 @@ describe("tree transaction staging", () => {
       expect(stageAll(staging, entries, { "was-file/inside": "now a directory", "was-dir": "now a file" })).toEqual([0, 0, 0])
       expect(fs.readFileSync(join(base, "was-file"), "utf8")).toBe("a file")
       expect(fs.existsSync(join(base, "was-dir/deep/x"))).toBe(true)
-      expect(staging.switchNow(3, entries, [])).toBe(0)
+      expect(staging.switchNow(3, entries, [])).toBeUndefined()
       expect(names(base)).toEqual(["was-dir", "was-file"])
       expect(fs.readFileSync(join(base, "was-file/inside"), "utf8")).toBe("now a directory")
       expect(fs.readFileSync(join(base, "was-dir"), "utf8")).toBe("now a file")
@@ -135,7 +149,7 @@ describe("tree transaction staging", () => {
       staging.writeNow(entries[3]!, 0, Buffer.from("fine"))
       expect(entries.map((e) => staging.stageNow(e))).toEqual([13, 13, 40, 0])
       expect(names(join(root, "outside"))).toEqual([])
-      expect(staging.switchNow(1, [entries[3]!], [])).toBe(0)
+      expect(staging.switchNow(1, [entries[3]!], [])).toBeUndefined()
       expect(fs.readFileSync(join(base, "ok"), "utf8")).toBe("fine")
       // without --keep-setid the setuid bit is dropped, and said so
       expect(fs.statSync(join(base, "ok")).mode & 0o7777).toBe(0o755)
@@ -154,7 +168,7 @@ describe("tree transaction staging", () => {
       expect(staging.stageNow(f)).toBe(0)
       expect(names(base)).toHaveLength(1)
       expect(names(base)[0]).toMatch(/^td\.makuo\d+$/)
-      expect(staging.switchNow(1, entries, [])).toBe(0)
+      expect(staging.switchNow(1, entries, [])).toBeUndefined()
       expect(fs.readFileSync(join(base, "td/d/f"), "utf8")).toBe("deep")
       expect(names(base)).toEqual(["td"])
       expect(fs.statSync(join(base, "td/d")).mode & 0o777).toBe(0o750)
@@ -259,7 +273,7 @@ describe("tree transaction staging", () => {
       expect(walks).toBe(1)
       expect(staging.passNow(() => entries.map((e) => staging.stageNow(e)))).toEqual(entries.map(() => 0))
       walks = 0
-      expect(staging.switchNow(5, entries, [])).toBe(0)
+      expect(staging.switchNow(5, entries, [])).toBeUndefined()
       expect(walks).toBe(1)
       expect(open()).toBe(before)
       expect(names(join(base, "d/e"))).toEqual(entries.map((e) => e.path.slice(4)).sort())

@@ -143,11 +143,12 @@ export const make = (config: TxnMembersConfig) =>
           return apply(s, found instanceof StoreError ? { _tag: "Scanned", removals: [], errno: found.errno } : { _tag: "Scanned", removals: found, errno: 0 })
         }
         case "Switch": {
-          const errno = s.staging.switchNow(s.machine.txn, a.entries, a.removals, { whole: s.machine.scope?.named === true })
+          const failed = s.staging.switchNow(s.machine.txn, a.entries, a.removals, { whole: s.machine.scope?.named === true })
           const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched` +
             (a.removals.length > 0 ? `, ${a.removals.length} paths removed` : "")
-          runFork(errno === 0 ? Effect.logInfo(what) : Effect.logWarning(`${what}, a step failed (errno ${errno})`))
-          return apply(s, { _tag: "Switched", errno })
+          // the sender hears only the errno: the step that failed is named here
+          runFork(failed === undefined ? Effect.logInfo(what) : Effect.logWarning(`${what}, but one step failed: ${failed.message}`))
+          return apply(s, { _tag: "Switched", errno: failed?.errno ?? 0 })
         }
         case "Discard":
           return s.staging.discardNow()

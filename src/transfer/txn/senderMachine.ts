@@ -44,7 +44,7 @@ export interface MemberOutcome {
   /** The failed entries its FAILED vote named (the first `MAX_FAILURES`), and how many failed in all. */
   readonly failures: ReadonlyArray<Failure>
   readonly failedCount: number
-  /** Its switch's errno (failed, rolled back from its journal); 0 otherwise. */
+  /** Its switch's errno (a step failed: the others were done, nothing undone); 0 otherwise. */
   readonly errno: number
   /** Blocks it reported missing and received again. */
   readonly missed: number

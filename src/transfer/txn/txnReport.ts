@@ -40,7 +40,7 @@ const sent = (m: MemberOutcome, changed: boolean, index: number, why: string | u
       const own = m.failures.find((f) => f.index === index)
       if (own !== undefined) return { ...host, outcome: "failed", errno: own.errno, detail: `staging failed: ${describeErrno(own.errno)}` }
       if (!changed) return { ...host, outcome: "skipped" }
-      if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: `switch failed and was rolled back: ${describeErrno(m.errno)}` }
+      if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: `its switch failed part way (${describeErrno(m.errno)}): the steps it could do are done, nothing is undone; its log names the one that failed` }
       return { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "a member failed"})` }
     }
     case "aborted":

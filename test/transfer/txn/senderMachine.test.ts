@@ -104,7 +104,7 @@ describe("txn sender machine", () => {
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "committed", missed: 2 }, { outcome: "committed", missed: 0 }] })
   })
 
-  it("reports a member whose switch failed (and was rolled back) as failed, with its errno", () => {
+  it("reports a member whose switch failed part way as failed, with its errno", () => {
     const s = Sender.make(TXN, targets, config(), 0)
     run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))
     run(s, 1, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
