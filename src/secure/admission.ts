@@ -24,6 +24,7 @@
 import type { Endpoint } from "../net/Transport.js"
 import type { KeyId } from "./keys.js"
 import { type Challenge, NONCE_BYTES } from "./messages.js"
+import { equalBytes } from "../domain/bytes.js"
 
 export interface AdmissionOptions {
   readonly challengeIntervalMs?: number
@@ -75,7 +76,6 @@ const remember = (set: Set<string>, item: string) => {
 }
 
 const endpointKey = (e: Endpoint) => `${e.address}:${e.port}`
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export class Admission {
   /** per epoch, in the order they were first challenged: the oldest first, so the expired are at the front */
@@ -153,7 +153,7 @@ export class Admission {
   answered(epoch: string, from: Endpoint, nonce: Uint8Array, now: number): boolean {
     this.expire(now)
     const sent = this.pending.get(epoch)?.sources.get(endpointKey(from))
-    if (sent === undefined || !sameBytes(sent.challenge.nonce, nonce)) return false
+    if (sent === undefined || !equalBytes(sent.challenge.nonce, nonce)) return false
     this.pending.delete(epoch)
     return true
   }

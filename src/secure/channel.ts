@@ -19,6 +19,7 @@ import type { KeyRing } from "./keyFile.js"
 import { decodeChallenge, encodeChallenge, MessageType } from "./messages.js"
 import { epochName, type Opened, Receiver, type ReceiverOptions, type Refusal, type Unadmitted } from "./receiver.js"
 import { Sender } from "./sender.js"
+import { equalBytes } from "../domain/bytes.js"
 
 /** What a frame adds to the message it carries: header, message type, tag. */
 export const FRAME_OVERHEAD = HEADER_BYTES + 1 + TAG_BYTES
@@ -56,7 +57,6 @@ export interface ChannelCounters {
 }
 
 const keyHex = (id: number) => id.toString(16).padStart(8, "0")
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export class SecureChannel {
   private readonly sender: Sender
@@ -98,7 +98,7 @@ export class SecureChannel {
     const previous = this.ring.sending
     this.ring = ring
     this.admission.forgetKeys(this.receiver.setKeys(ring))
-    if (previous.id === ring.sending.id && sameBytes(previous.secret, ring.sending.secret)) return false
+    if (previous.id === ring.sending.id && equalBytes(previous.secret, ring.sending.secret)) return false
     this.sender.rekey(ring.sending)
     return true
   }
@@ -206,7 +206,7 @@ export class SecureChannel {
    */
   private answer(r: Opened | Unadmitted, from: Endpoint, now: number, monotonic: number, out: Received): void {
     const c = decodeChallenge(r.body)
-    if (c === undefined || c.keyId !== this.sender.keyId || !sameBytes(c.epochId, this.sender.epochId)) return
+    if (c === undefined || c.keyId !== this.sender.keyId || !equalBytes(c.epochId, this.sender.epochId)) return
     if (!this.admission.mayAnswer(r.epoch, r.counter, r._tag === "Opened", monotonic)) return
     out.send.push({ to: from, frame: this.sender.seal(MessageType.ANSWER, c.nonce, from, now) })
     this.answersSent++

@@ -39,6 +39,7 @@ import { type FrameHeader, HEADER_BYTES, type HeaderRefusal, readHeader, TAG_BYT
 import type { KeyRing } from "./keyFile.js"
 import type { GroupKey, KeyId } from "./keys.js"
 import { headerKey, trafficKey } from "./trafficKeys.js"
+import { equalBytes } from "../domain/bytes.js"
 
 export type Refusal =
   | HeaderRefusal
@@ -103,13 +104,6 @@ export type OpenResult = Opened | Refused | Unadmitted
 
 export const epochName = (keyId: KeyId, epochId: Uint8Array): string =>
   `${keyId.toString(16).padStart(8, "0")}:${Buffer.from(epochId.buffer, epochId.byteOffset, epochId.length).toString("hex")}`
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && sameEpochId(a, b)
-
-const sameEpochId = (a: Uint8Array, b: Uint8Array): boolean => {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 export interface ReceiverOptions extends EpochTableOptions {
   /** traffic keys derived per second (and at once) for epochs neither admitted nor challenged */
@@ -186,7 +180,7 @@ export class Receiver {
     const gone = (id: KeyId) => {
       const now = ring.accepted.get(id)
       const then = before.get(id)
-      return now === undefined || then === undefined || !sameBytes(now.secret, then.secret)
+      return now === undefined || then === undefined || !equalBytes(now.secret, then.secret)
     }
     this.ring = ring
     this.headerKeys = this.headerKeysOf(ring)
@@ -269,7 +263,7 @@ export class Receiver {
         results[i] = this.refuse("unknownKey")
         continue
       }
-      const name = previous !== undefined && previous.keyId === header.keyId && sameEpochId(previous.epochId, header.epochId)
+      const name = previous !== undefined && previous.keyId === header.keyId && equalBytes(previous.epochId, header.epochId)
         ? previous.name
         : epochName(header.keyId, header.epochId)
       previous = { epochId: header.epochId, keyId: header.keyId, name }

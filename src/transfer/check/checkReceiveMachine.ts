@@ -7,6 +7,7 @@
  */
 import { RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
 import type { Machine } from "../engine/machine.js"
+import { equalBytes } from "../../domain/bytes.js"
 
 export interface CheckReceiveSession {
   state: RecvStateValue
@@ -46,7 +47,6 @@ export const make = (path: string, want: Uint8Array): CheckReceiveSession => ({
   ended: false
 })
 
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 const reply = (s: CheckReceiveSession, out: Array<Action>): void => void out.push({ _tag: "Reply", state: s.state, error: s.error })
 
@@ -74,7 +74,7 @@ export const step = ((s, event, out) => {
     case "HashFailed":
       if (!s.hashing) return
       s.hashing = false
-      if (event._tag === "Hashed") s.state = same(event.digest, s.want) ? RecvState.MD5OK : RecvState.MD5NG
+      if (event._tag === "Hashed") s.state = equalBytes(event.digest, s.want) ? RecvState.MD5OK : RecvState.MD5NG
       else (s.state = RecvState.READERROR), (s.error = event.error)
       return reply(s, out)
     default:

@@ -11,12 +11,12 @@ import { StoreError } from "../../store/FileStore.js"
 import { splitRelative } from "../../store/paths.js"
 import type { Finding } from "./memberMachine.js"
 import type { Entry } from "./messages.js"
+import { equalBytes } from "../../domain/bytes.js"
 
 const EACCES = 13
 const EISDIR = 21
 const EMFILE = 24
 
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
 
 /** Holds one descriptor of the daemon's budget while a file is hashed. */
 export interface Descriptors {
@@ -40,7 +40,7 @@ export const compareFile = (store: FileStoreShape, entry: Entry, descriptors: De
     if (found.value.size !== entry.size) return Effect.succeed("differs")
     if (!descriptors.take()) return Effect.succeed({ errno: EMFILE })
     return store.digest(entry.path, "sha256").pipe(
-      Effect.map((d): Finding => (entry.digest !== undefined && same(d, entry.digest) ? "same" : "differs")),
+      Effect.map((d): Finding => (entry.digest !== undefined && equalBytes(d, entry.digest) ? "same" : "differs")),
       Effect.catchAll((e) => Effect.succeed<Finding>({ errno: e.errno })),
       Effect.ensuring(Effect.sync(descriptors.give))
     )
