@@ -36,3 +36,7 @@ export const splitRelative = (path: string): Either.Either<ReadonlyArray<string>
   }
   return Either.right(parts)
 }
+
+/** A relative wire path in the one spelling the store compares by: components joined by `/`, the base itself `.`. */
+export const normalRelative = (path: string): Either.Either<string, PathRefused> =>
+  Either.map(splitRelative(path), (parts) => (parts.length === 0 ? "." : parts.join("/")))

@@ -20,7 +20,7 @@ import { MAX_ENTRY_NAMES } from "../protocol/native/transferMessage.js"
 import { utf8Length } from "../protocol/text.js"
 import type { Exclude } from "./exclude.js"
 import { type FileStoreShape, type LocalEntry, StoreError } from "./FileStore.js"
-import { splitRelative } from "./paths.js"
+import { normalRelative } from "./paths.js"
 
 export interface RemovalScan {
   /** The job's roots, relative to the base; none (or ".") for the whole base. */
@@ -63,9 +63,9 @@ export const scanRemovalsNow = (store: FileStoreShape, scan: RemovalScan): Array
   }
 
   for (const root of scan.roots.length === 0 ? ["."] : scan.roots) {
-    const parts = splitRelative(root)
-    if (Either.isLeft(parts)) return new StoreError({ op: "scan", path: root, errno: 13, code: "EACCES", detail: parts.left.reason })
-    const rel = parts.right.length === 0 ? "." : parts.right.join("/")
+    const normal = normalRelative(root)
+    if (Either.isLeft(normal)) return new StoreError({ op: "scan", path: root, errno: 13, code: "EACCES", detail: normal.left.reason })
+    const rel = normal.right
     if (rel === ".") {
       if (scan.named === true) continue
       const r = children(".")

@@ -22,7 +22,7 @@ import { budgetFor, DEFAULT_MTU } from "../../protocol/native/budget.js"
 import { FileStore, StoreError } from "../../store/FileStore.js"
 import { makeExclude } from "../../store/exclude.js"
 import { rollForwardNow } from "../../store/journal.js"
-import { splitRelative } from "../../store/paths.js"
+import { normalRelative } from "../../store/paths.js"
 import { scanRemovalsNow } from "../../store/removals.js"
 import * as Staging from "../../store/staging.js"
 import { describeErrno } from "../../protocol/errno.js"
@@ -36,7 +36,7 @@ import { isToSender, type Scope, type ToMember, type ToSender } from "./messages
 const EROFS = 30
 
 /** A manifest path as the scan spells it (`store/removals.ts`); one the store refuses as it is (never staged). */
-const normalized = (path: string) => Either.match(splitRelative(path), { onLeft: () => path, onRight: (parts) => parts.length === 0 ? "." : parts.join("/") })
+const normalized = (path: string) => Either.getOrElse(normalRelative(path), () => path)
 /** A manifest under `--delete` whose first batch had no scope: nothing to scan by. */
 const EINVAL = 22
 
