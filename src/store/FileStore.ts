@@ -420,15 +420,21 @@ export const make = (base: string) =>
      * is made for it (a forged 2^40-byte file would otherwise fill the disk a block at a time, or sit as a sparse
      * temp file until the session is collected).
      */
-    const roomForNow = (rel: string, size: number): StoreError | undefined => {
-      if (size === 0) return undefined
-      const free = attemptNow("create", rel, () => {
+    /** The bytes an unprivileged writer may still use under the base (`statfs`). */
+    const freeBytesNow = (rel: string): number | StoreError =>
+      attemptNow("create", rel, () => {
         const s = fs.statfsSync(base)
         return s.bavail * s.bsize
       })
-      if (free instanceof StoreError) return free
-      if (size <= free) return undefined
-      return new StoreError({ op: "create", path: rel, code: "ENOSPC", errno: 28, detail: `${size} bytes do not fit: ${free} free under the base` })
+
+    /** Refused (ENOSPC) when `size` bytes do not fit in `free`. */
+    const roomIn = (rel: string, size: number, free: number): StoreError | undefined =>
+      size <= free ? undefined : new StoreError({ op: "create", path: rel, code: "ENOSPC", errno: 28, detail: `${size} bytes do not fit: ${free} free under the base` })
+
+    const roomForNow = (rel: string, size: number): StoreError | undefined => {
+      if (size === 0) return undefined
+      const free = freeBytesNow(rel)
+      return free instanceof StoreError ? free : roomIn(rel, size, free)
     }
 
     /**
@@ -693,6 +699,8 @@ export const make = (base: string) =>
       openParentNow,
       releaseParent,
       roomForNow,
+      freeBytesNow,
+      roomIn,
       createTemp: (rel: string) => lift(() => createTempNow(rel)),
       createTempNow,
       writevNow,
