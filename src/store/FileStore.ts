@@ -100,6 +100,8 @@ export interface TempFile {
 
 export interface Reader {
   readonly size: number
+  /** The version as opened (the `fstat` that checked the descriptor): no second `fstat` to know it. */
+  readonly opened: FileVersion
   /** Reads into `into` from file offset `offset`; returns the bytes read. */
   readonly read: (offset: number, into: Uint8Array) => Effect.Effect<number, StoreError>
   /**
@@ -126,7 +128,7 @@ export const bytePath = (prefix: string, name: string): string | Buffer =>
 /** A name the file system returned as bytes; never undefined (no NUL in a directory entry or a link target). */
 export const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toString("latin1")
 
-const kindOf = (st: fs.Stats): EntryKind =>
+const kindOf = (st: fs.Stats | fs.BigIntStats): EntryKind =>
   st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
 
 export const isRoot = () => process.geteuid?.() === 0
@@ -418,15 +420,21 @@ export const make = (base: string) =>
      * is made for it (a forged 2^40-byte file would otherwise fill the disk a block at a time, or sit as a sparse
      * temp file until the session is collected).
      */
-    const roomForNow = (rel: string, size: number): StoreError | undefined => {
-      if (size === 0) return undefined
-      const free = attemptNow("create", rel, () => {
+    /** The bytes an unprivileged writer may still use under the base (`statfs`). */
+    const freeBytesNow = (rel: string): number | StoreError =>
+      attemptNow("create", rel, () => {
         const s = fs.statfsSync(base)
         return s.bavail * s.bsize
       })
-      if (free instanceof StoreError) return free
-      if (size <= free) return undefined
-      return new StoreError({ op: "create", path: rel, code: "ENOSPC", errno: 28, detail: `${size} bytes do not fit: ${free} free under the base` })
+
+    /** Refused (ENOSPC) when `size` bytes do not fit in `free`. */
+    const roomIn = (rel: string, size: number, free: number): StoreError | undefined =>
+      size <= free ? undefined : new StoreError({ op: "create", path: rel, code: "ENOSPC", errno: 28, detail: `${size} bytes do not fit: ${free} free under the base` })
+
+    const roomForNow = (rel: string, size: number): StoreError | undefined => {
+      if (size === 0) return undefined
+      const free = freeBytesNow(rel)
+      return free instanceof StoreError ? free : roomIn(rel, size, free)
     }
 
     /**
@@ -559,14 +567,15 @@ export const make = (base: string) =>
       return removed instanceof StoreError && (removed.code === "ENOENT" || removed.code === "ENOTDIR") ? false : removed
     }
 
-    const readerOf = (rel: string, fd: number, size: number): Reader => {
+    const readerOf = (rel: string, fd: number, opened: FileVersion): Reader => {
       let open = true
       const closeNow = () => {
         if (open) (open = false), closeQuietly(fd)
       }
       const readvNow = (offset: number, into: ReadonlyArray<Uint8Array>) => attemptNow("read", rel, () => fs.readvSync(fd, into, offset))
       return {
-        size,
+        size: opened.size,
+        opened,
         read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
         readvNow,
         versionNow: () =>
@@ -583,11 +592,11 @@ export const make = (base: string) =>
      * A reader of `fd` (just opened with READ_FLAGS) if it is a regular file that `check` accepts; anything else (a
      * FIFO, a device or a directory put in the file's place) is refused, and the descriptor closed.
      */
-    const readerAt = (rel: string, fd: number, check?: (st: fs.Stats) => StoreError | undefined): Reader | StoreError => {
+    const readerAt = (rel: string, fd: number, check?: (st: fs.BigIntStats) => StoreError | undefined): Reader | StoreError => {
       try {
-        const st = fs.fstatSync(fd)
+        const st = fs.fstatSync(fd, { bigint: true })
         const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(st) === "other" ? "a FIFO, socket or device" : `a ${kindOf(st)}`}`)
-        if (refused === undefined) return readerOf(rel, fd, st.size)
+        if (refused === undefined) return readerOf(rel, fd, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
         closeQuietly(fd)
         return refused
       } catch (e) {
@@ -609,7 +618,7 @@ export const make = (base: string) =>
       if (Either.isLeft(split)) return split.left
       return attemptNow("open", rel, () =>
         readerAt(rel, fs.openSync(bytePath(`${base}/`, split.right.join("/")), READ_FLAGS), (st) =>
-          st.dev === identity.dev && st.ino === identity.ino
+          Number(st.dev) === identity.dev && Number(st.ino) === identity.ino
             ? undefined
             : refusal("open", rel, ESTALE, "ESTALE", "not the file that was scanned: the path was replaced since")))
     }
@@ -690,6 +699,8 @@ export const make = (base: string) =>
       openParentNow,
       releaseParent,
       roomForNow,
+      freeBytesNow,
+      roomIn,
       createTemp: (rel: string) => lift(() => createTempNow(rel)),
       createTempNow,
       writevNow,

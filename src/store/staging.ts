@@ -99,6 +99,11 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
    * entry of it to reopen it by).
    */
   const touched = new Map<string, { readonly place: string; readonly atime: number; readonly mtime: number }>()
+  /**
+   * The bytes free under the base as the pass's first new file found them, less what the pass's temps took since:
+   * one `statfs` per pass, not per file (the same figure a few microseconds apart, less what this pass wrote).
+   */
+  let free: number | undefined
   /** The directories walked to during the current pass (`passNow`), reused. */
   const parents = ParentCache.make(store)
   let inPass = false
@@ -112,6 +117,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const beginPassNow = () => void (inPass = true)
   const endPassNow = () => {
     inPass = false
+    free = undefined
     parents.closeAll()
   }
   /** Runs `f` as a pass, or as part of the one under way. */
@@ -284,10 +290,24 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /** Why `lookupNow` refused the entry (0: it did not): a dry run reports it, a send fails the entry at `stageNow`. */
   const refusalOf = (entry: Entry): number => staged.get(entry)?.errno ?? 0
 
+  /** Whether the entry's contents fit under the base (`free` taken once per pass). */
+  const roomNow = (entry: Entry): StoreError | undefined => {
+    if (!inPass) return store.roomForNow(entry.path, entry.size)
+    if (entry.size === 0) return undefined
+    if (free === undefined) {
+      const found = store.freeBytesNow(entry.path)
+      if (found instanceof StoreError) return found
+      free = found
+    }
+    const refused = store.roomIn(entry.path, entry.size, free)
+    if (refused === undefined) free -= entry.size
+    return refused
+  }
+
   /** The entry's temp, made at its place (the descriptor taken from the budget, room for its size checked). */
   const createNow = (s: Staged, entry: Entry): StoreError | undefined => {
     const parts = partsOf(entry.path)
-    const full = store.roomForNow(entry.path, entry.size)
+    const full = roomNow(entry)
     if (full !== undefined) return full
     if (!options.take()) return refused("create", entry.path, 24, "EMFILE", "the descriptors of received sessions are in use (--max-temp-files)")
     const { parent, inside } = parentNow(parts)

@@ -61,6 +61,25 @@ const stageAll = (staging: Staging.Staging, entries: ReadonlyArray<Entry>, conte
 const names = (path: string) => fs.readdirSync(path).sort()
 
 describe("tree transaction staging", () => {
+  it.scoped("a pass asks for the free space once, not per file, and counts what its temps take: a file beyond it fails ENOSPC", () =>
+    Effect.gen(function*() {
+      const { base, journal, store } = yield* setup
+      let asked = 0
+      // 25 bytes free: two files of 10 fit, the third does not
+      const counted: FileStore.FileStoreShape = { ...store, freeBytesNow: () => (asked++, 25) }
+      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const entries = ["a", "b", "c"].map((name) => file(name, "0123456789"))
+      const errnos = staging.passNow(() => stageAll(staging, entries, { a: "0123456789", b: "0123456789", c: "0123456789" }))
+      expect(errnos).toEqual([0, 0, 28])
+      expect(asked).toBe(1)
+      // the next pass asks again
+      const d = file("d", "x")
+      expect(staging.passNow(() => stageAll(staging, [d], { d: "x" }))).toEqual([0])
+      expect(asked).toBe(2)
+      expect(staging.switchNow(12, [...entries.slice(0, 2), d], [])).toBeUndefined()
+      expect(names(base)).toEqual(["a", "b", "d"])
+    }))
+
   it.scoped("a switch whose one step fails does every other step and names the failed one (nothing is undone)", () =>
     Effect.gen(function*() {
       const { base, staging } = yield* setup

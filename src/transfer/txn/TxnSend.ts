@@ -25,7 +25,7 @@ import type { Entry, Piece, Purpose, Scope, Span, ToMember, ToSender, TxnId } fr
 import { scopeBytes } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
-import { prepare, type SourceEntry } from "./sourceEntry.js"
+import { prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
 import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
 /** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
@@ -304,7 +304,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             leftOut(item.rel, item.problem)
             continue
           }
-          const p = yield* prepare(deps.store, item.rel, item.entry)
+          // a small file is hashed at once; only a larger one runs as an Effect, with turns between its chunks
+          const p = prepareNow(deps.store, item.rel, item.entry) ?? (yield* prepare(deps.store, item.rel, item.entry))
           if ("problem" in p) leftOut(item.rel, p.problem)
           else pending.push(p)
         }

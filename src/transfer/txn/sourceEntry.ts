@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { Effect } from "effect"
-import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry } from "../../store/FileStore.js"
+import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry, Reader } from "../../store/FileStore.js"
 import { StoreError } from "../../store/FileStore.js"
 import { MAX_ENTRY_NAMES } from "../../protocol/native/transferMessage.js"
 import { utf8Length } from "../../protocol/text.js"
@@ -56,58 +56,115 @@ const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtim
   return { sec: local.mtime, nsec: 0 }
 }
 
-/** One pass over the file through `reader`: its digest and the version read, or why it failed or changed. */
-const hashOnce = (store: FileStoreShape, rel: string, identity: FileIdentity) =>
+type Hashed = { readonly digest: Uint8Array; readonly version: FileVersion } | { readonly failed: string } | { readonly changed: string }
+
+/** The version after reading against the version opened: the digest, or what changed meanwhile. */
+const settle = (reader: Reader, read: number, digest: () => Uint8Array): Hashed => {
+  const before = reader.opened
+  const after = reader.versionNow()
+  if (after instanceof StoreError) return { failed: after.message }
+  const changed = read !== before.size ? `read ${read} bytes of ${before.size}` : changedSince(before, after)
+  return changed !== undefined ? { changed } : { digest: digest(), version: before }
+}
+
+/**
+ * One pass over a file of at most one chunk, as opened: one read, one digest, no turn of the event loop (most of a
+ * tree of small files). Undefined when it is larger now: the chunked pass takes it.
+ */
+const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity): Hashed | undefined => {
+  const reader = store.openReaderNow(rel, identity)
+  if (reader instanceof StoreError) return { failed: reader.message }
+  try {
+    if (reader.opened.size > chunk.length) return undefined
+    // a file that shrank meanwhile reads short; one that grew shows in its version after
+    const n = reader.readvNow(0, [chunk.subarray(0, reader.opened.size)])
+    if (n instanceof StoreError) return { failed: n.message }
+    return settle(reader, n, () => new Uint8Array(createHash("sha256").update(chunk.subarray(0, n)).digest()))
+  } finally {
+    reader.closeNow()
+  }
+}
+
+/** One pass over the file a chunk at a time, with a turn of the event loop between chunks. */
+const hashChunked = (store: FileStoreShape, rel: string, identity: FileIdentity) =>
   Effect.gen(function*() {
     const reader = store.openReaderNow(rel, identity)
     if (reader instanceof StoreError) return { failed: reader.message }
     try {
-      const before = reader.versionNow()
-      if (before instanceof StoreError) return { failed: before.message }
-      const hash = createHash("sha256")
+      const size = reader.opened.size
+      const digest = createHash("sha256")
       let offset = 0
       // the size as opened: a file that grows or shrinks meanwhile shows in its version after
-      while (offset < before.size) {
+      while (offset < size) {
         const n = reader.readvNow(offset, [chunk])
         if (n instanceof StoreError) return { failed: n.message }
         if (n === 0) break
-        hash.update(chunk.subarray(0, n))
+        digest.update(chunk.subarray(0, n))
         offset += n
-        // between the chunks of a big file only: a small file costs no turn of the event loop
-        if (offset < before.size) yield* yieldToEventLoop
+        if (offset < size) yield* yieldToEventLoop
       }
-      const after = reader.versionNow()
-      if (after instanceof StoreError) return { failed: after.message }
-      const changed = offset !== before.size ? `read ${offset} bytes of ${before.size}` : changedSince(before, after)
-      if (changed !== undefined) return { changed }
-      return { digest: new Uint8Array(hash.digest()), version: before }
+      return settle(reader, offset, () => new Uint8Array(digest.digest()))
     } finally {
       reader.closeNow()
     }
   })
 
+/** Why the entry cannot go in the manifest, or its entry when it is no regular file; undefined for a file to hash. */
+const withoutContents = (store: FileStoreShape, rel: string, local: LocalEntry): Prepared | undefined => {
+  if (local.kind === "other") return { problem: "skipped: not a regular file, directory or symlink" }
+  if (utf8Length(rel) + (local.kind === "symlink" ? utf8Length(local.linkTarget) : 0) > MAX_ENTRY_NAMES) {
+    return { problem: `path and link target exceed the ${MAX_ENTRY_NAMES} bytes a transaction entry allows` }
+  }
+  if (local.kind === "file") return undefined
+  const base = { path: rel, mode: local.mode, uid: local.uid, gid: local.gid }
+  return { entry: { ...base, type: local.kind, size: 0, mtime: otherMtime(store, rel, local), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) } }
+}
+
+const fileEntry = (rel: string, local: LocalEntry, digest: Uint8Array, version: FileVersion): SourceEntry => ({
+  entry: { path: rel, mode: local.mode, uid: local.uid, gid: local.gid, type: "file", size: version.size, mtime: mtimeOf(version.mtimeNs), digest },
+  file: { identity: local.identity, version }
+})
+
+const changedProblem = (changed: string) => ({ problem: `changed while it was hashed (${HASH_ATTEMPTS} times; last: ${changed}): not sent` })
+
+/**
+ * `prepare` without an Effect for an entry that needs no turn of the event loop: no regular file, or a file of at
+ * most one chunk. Undefined for a larger file: `prepare` hashes it a chunk at a time. A tree of small files costs
+ * one open, two `fstat`s, one read and one digest per file.
+ */
+export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry): Prepared | undefined => {
+  const other = withoutContents(store, rel, local)
+  if (other !== undefined || local.size > chunk.length) return other
+  let changed = ""
+  for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
+    const r = hashWholeNow(store, rel, local.identity)
+    if (r === undefined) return undefined
+    if ("failed" in r) return { problem: `unreadable here: ${r.failed}` }
+    if ("changed" in r) {
+      changed = r.changed
+      continue
+    }
+    return fileEntry(rel, local, r.digest, r.version)
+  }
+  return changedProblem(changed)
+}
+
 /** The manifest entry of a scanned file, directory or symlink; a problem names why it cannot be sent. */
 export const prepare = (store: FileStoreShape, rel: string, local: LocalEntry): Effect.Effect<Prepared> =>
-  Effect.gen(function*() {
-    if (local.kind === "other") return { problem: "skipped: not a regular file, directory or symlink" }
-    if (utf8Length(rel) + (local.kind === "symlink" ? utf8Length(local.linkTarget) : 0) > MAX_ENTRY_NAMES) {
-      return { problem: `path and link target exceed the ${MAX_ENTRY_NAMES} bytes a transaction entry allows` }
-    }
-    const base = { path: rel, mode: local.mode, uid: local.uid, gid: local.gid }
-    if (local.kind !== "file") {
-      const entry: Entry = { ...base, type: local.kind, size: 0, mtime: otherMtime(store, rel, local), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) }
-      return { entry }
-    }
-    let changed = ""
-    for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
-      const r = yield* hashOnce(store, rel, local.identity)
-      if ("failed" in r) return { problem: `unreadable here: ${r.failed}` }
-      if ("changed" in r) {
-        changed = r.changed!
-        continue
+  Effect.suspend(() => {
+    const now = prepareNow(store, rel, local)
+    if (now !== undefined) return Effect.succeed(now)
+    return Effect.gen(function*() {
+      let changed = ""
+      for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
+        const r = yield* hashChunked(store, rel, local.identity)
+        if ("failed" in r) return { problem: `unreadable here: ${r.failed}` }
+        if ("changed" in r) {
+          changed = r.changed
+          continue
+        }
+        return fileEntry(rel, local, r.digest, r.version)
       }
-      const entry: Entry = { ...base, type: "file", size: r.version.size, mtime: mtimeOf(r.version.mtimeNs), digest: r.digest }
-      return { entry, file: { identity: local.identity, version: r.version } }
-    }
-    return { problem: `changed while it was hashed (${HASH_ATTEMPTS} times; last: ${changed}): not sent` }
+      return changedProblem(changed)
+    })
   })
