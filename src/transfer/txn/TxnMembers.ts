@@ -159,9 +159,11 @@ export const make = (config: TxnMembersConfig) =>
 
     /**
      * What the member removes under `--delete` (`store/removals.ts`): the temps of every transfer in flight here are
-     * spared, a v7 transfer's and every transaction's. A `--readonly` member removes nothing: EROFS.
+     * spared, a v7 transfer's and every transaction's. A `--readonly` member removes nothing: EROFS; in a dry run it
+     * would remove nothing, which is no failure.
      */
     const scan = (s: TxnSession, scope: Scope | undefined) => {
+      if (config.readonly && s.machine.purpose !== undefined) return []
       if (config.readonly) return new StoreError({ op: "scan", path: ".", errno: EROFS, code: "EROFS", detail: "this member is --readonly" })
       if (scope === undefined) return new StoreError({ op: "scan", path: ".", errno: EINVAL, code: "EINVAL", detail: "the manifest named no roots to scan" })
       const temps = new Set<string>()
@@ -190,7 +192,7 @@ export const make = (config: TxnMembersConfig) =>
       if (config.readonly && !dry) return { _tag: "LookedUp", batch: a.batch, needs: a.entries.map(() => "metadata") }
       const needs = a.entries.map((e, i) => s.staging.lookupNow(e, same(i)))
       if (!dry) return { _tag: "LookedUp", batch: a.batch, needs }
-      const errnos = needs.map((need, i) => (config.readonly && need !== "none" ? EROFS : s.staging.refusalOf(a.entries[i]!)))
+      const errnos = needs.map((need, i) => (config.readonly && need !== "none" && need !== "reapply" ? EROFS : s.staging.refusalOf(a.entries[i]!)))
       return { _tag: "LookedUp", batch: a.batch, needs, errnos }
     }
 

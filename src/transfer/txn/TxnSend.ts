@@ -182,9 +182,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        */
       const batchPoints = new Map<number, { readonly position: number; readonly at: number }>()
 
-      const transmit = (message: ToMember) => {
+      const transmit = (message: ToMember, only?: ReadonlyArray<Target>) => {
         if (message._tag === "Manifest" && !batchPoints.has(message.batch)) batchPoints.set(message.batch, { position: job.pacer.sent(), at: deps.now() })
-        for (const to of destinations()) deps.send(to, message)
+        for (const to of only === undefined ? destinations() : only.map((t) => Peer(t))) deps.send(to, message)
       }
 
       const enqueue = (spans: ReadonlyArray<Span>) => {
@@ -210,7 +210,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         for (const a of out) {
           switch (a._tag) {
             case "Transmit":
-              transmit(a.message)
+              transmit(a.message, a.to)
               break
             case "TransmitData":
               enqueue(a.spans)

@@ -129,7 +129,11 @@ export type Event =
   | { readonly _tag: "Cancel" }
 
 export type Action =
-  | { readonly _tag: "Transmit"; readonly message: ToMember }
+  /**
+   * To the group (or each live member by unicast, `-t`); `to`: only to these members (a vote asked again of those
+   * that owe it, so that members that voted do not send their vote and list of removals again each round).
+   */
+  | { readonly _tag: "Transmit"; readonly message: ToMember; readonly to?: ReadonlyArray<Target> }
   /** Read these spans and send them to the group as one `Data`. */
   | { readonly _tag: "TransmitData"; readonly spans: ReadonlyArray<Span> }
   /** Step the next batch of the manifest (`Batch`). */
@@ -397,7 +401,9 @@ const resend = (s: SenderSession, r: Request, now: number, out: Out) => {
   if (r.waiting.size === 0 || now < r.due) return
   r.wait = Math.min(s.config.maxWait, r.wait * 2)
   r.due = now + r.wait
-  out.push({ _tag: "Transmit", message: r.message })
+  out.push(r.message._tag === "Prepare"
+    ? { _tag: "Transmit", message: r.message, to: [...r.waiting].map((m) => m.target) }
+    : { _tag: "Transmit", message: r.message })
 }
 
 const onExpired = (s: SenderSession, now: number, out: Out) => {
