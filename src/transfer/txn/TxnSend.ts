@@ -30,6 +30,8 @@ import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
 /** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
 export const WINDOW = 8
+/** No member (yet): shared by every record, replaced when a member asks. */
+const NOBODY: ReadonlyArray<string> = []
 /** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
 const TURN_BYTES = 64 * 1024
 
@@ -62,9 +64,15 @@ export interface TxnSendJob {
   readonly started?: (view: TxnView) => void
 }
 
+/**
+ * What the report needs of an entry of the manifest: the manifest's full entry (its digest, mtime, owner) lives only
+ * while its batch is in the window, so that a transaction of many entries holds little per entry until it ends.
+ */
+export type SentSummary = Pick<Entry, "path" | "type" | "size">
+
 /** An entry of the manifest, with the members that asked for its contents, and those it changes. */
 export interface SentEntry {
-  readonly entry: Entry
+  readonly entry: SentSummary
   /** Addresses of the members whose `Needs` asked for its contents. */
   readonly needers: ReadonlyArray<string>
   /** Addresses of the members whose `Needs` said it changes there (its needers among them). */
@@ -137,8 +145,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
     Effect.suspend(() => {
       const txn = deps.nextTxn()
       const { block } = deps.budget
-      /** Every entry of the manifest so far, for the report at the end (~300 bytes each). */
-      const records: Array<SourceEntry & { needers: Array<string>; changers: Array<string> }> = []
+      /**
+       * Every entry of the manifest so far, for the report at the end: its summary, a file's version (what the pump
+       * checks a read against), and who needs or changes it (arrays of the exact size: one grown by `push` would
+       * reserve 17 slots).
+       */
+      const records: Array<{ readonly entry: SentSummary; readonly file: SourceEntry["file"]; needers: ReadonlyArray<string>; changers: ReadonlyArray<string> }> = []
       /** The first entry of each batch. */
       const firsts: Array<number> = []
       const done = Deferred.unsafeMake<TxnResult>(FiberId.none)
@@ -167,7 +179,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         running.delete(txn)
         Deferred.unsafeDone(done, Exit.succeed({
           purpose: job.purpose,
-          entries: records.map(({ changers, entry, needers }) => ({ entry, needers, changers })),
+          entries: records,
           members,
           cancelled
         }))
@@ -271,8 +283,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           for (let i = 0; i < n; i++) {
             const r = records[first + i]!
             const contents = hasBit(message.bitmap, i)
-            if (contents && !r.needers.includes(from)) r.needers.push(from)
-            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers.push(from)
+            if (contents && !r.needers.includes(from)) r.needers = r.needers.concat(from)
+            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers = r.changers.concat(from)
           }
         }
         apply({ _tag: "Reply", from, message })
@@ -340,7 +352,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           yield* wanted.wait
           if (s.phase !== "manifest") return
           firsts.push(records.length)
-          for (const p of batch) records.push({ ...p, needers: [], changers: [] })
+          for (const { entry: { path, size, type }, file } of batch) records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
           apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
           if (last) return
         }

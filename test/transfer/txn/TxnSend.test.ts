@@ -23,7 +23,7 @@ import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
 import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
-import type { Scope, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import type { Entry, Scope, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
 import { fileOutcomes, removalOutcomes } from "../../../src/transfer/txn/txnReport.js"
@@ -148,7 +148,8 @@ describe("txn sender driver against members following the member machine", () =>
       execFileSync("mkfifo", [join(base, "a/pipe")])
       // h3 has a/one as we do: it asks for nothing of it
       const members = [member(2), member(3, new Map([["a/one", ours(base, "a/one")]]))]
-      const { result, problems } = yield* send(base, members)
+      const manifest: Array<Entry> = []
+      const { result, problems } = yield* send(base, members, { watch: (m) => void (m._tag === "Manifest" && manifest.push(...m.entries)) })
       expect(problems).toEqual(["a/pipe: skipped: not a regular file, directory or symlink"])
       expect(result.cancelled).toBeUndefined()
       expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
@@ -164,7 +165,7 @@ describe("txn sender driver against members following the member machine", () =>
       expect(outcomes.get("a/link")).toEqual(["updated", "updated"])
       expect(outcomes.get("a")).toEqual(["updated", "updated"])
       // an entry's full uid/gid and nanosecond mtime
-      const big = result.entries.find((e) => e.entry.path === "a/big")!.entry
+      const big = manifest.find((e) => e.path === "a/big")!
       const st = fs.statSync(join(base, "a/big"), { bigint: true })
       expect([big.uid, big.gid, big.mtime]).toEqual([Number(st.uid), Number(st.gid), mtimeOf(st.mtimeNs)])
     })))
