@@ -11,7 +11,7 @@
  * with v7 ACK headers built on the last request; here the key is the transaction id and every answer is a whole
  * native message the machine builds, so nothing of it would be shared but the table, which both use.
  */
-import { Context, Effect, Either, Layer, Runtime } from "effect"
+import { Context, Effect, Either, Layer, Option, Runtime } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
@@ -144,11 +144,17 @@ export const make = (config: TxnMembersConfig) =>
         }
         case "Switch": {
           const failed = s.staging.switchNow(s.machine.txn, a.entries, a.removals, { whole: s.machine.scope?.named === true })
+          // a directory that something came into after the scan stays: the sender hears what was removed
+          const kept = a.removals.filter((rel) => {
+            const found = store.inspectNow(rel)
+            return !(found instanceof StoreError) && Option.isSome(found)
+          })
           const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched` +
-            (a.removals.length > 0 ? `, ${a.removals.length} paths removed` : "")
+            (a.removals.length > 0 ? `, ${a.removals.length - kept.length} paths removed` : "") +
+            (kept.length > 0 ? `, ${kept.length} kept (not empty: something came into them after the scan)` : "")
           // the sender hears only the errno: the step that failed is named here
           runFork(failed === undefined ? Effect.logInfo(what) : Effect.logWarning(`${what}, but one step failed: ${failed.message}`))
-          return apply(s, { _tag: "Switched", errno: failed?.errno ?? 0 })
+          return apply(s, { _tag: "Switched", errno: failed?.errno ?? 0, kept })
         }
         case "Discard":
           return s.staging.discardNow()

@@ -333,7 +333,11 @@ describe("txn member driver", () => {
       feed({ _tag: "Manifest", txn: other, batch: 0, first: 0, entries: [file("w/old/new", big)], last: true, delete: false })
       feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(0, 1) })
       feed({ _tag: "Commit", txn: TXN })
-      expect(replies().at(-1)).toEqual({ _tag: "Committed", txn: TXN, errno: 0 })
+      // w/old stays: the sender hears what was removed, before each Committed
+      const removed: Array<ToSender> = [{ _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["w/old/stale"] }, { _tag: "Committed", txn: TXN, errno: 0 }]
+      expect(replies().filter((m) => m.txn === TXN)).toEqual(removed)
+      feed({ _tag: "Commit", txn: TXN })
+      expect(replies()).toEqual(removed)
       expect(fs.existsSync(join(base, "w/old/stale"))).toBe(false)
       feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(1) })
       feed({ _tag: "Prepare", txn: other, batches: 1 })
