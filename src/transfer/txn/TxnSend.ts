@@ -277,6 +277,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const reply = (from: string, message: ToSender) => {
         if (s === undefined) return
         if (s.members.has(from)) delivery(from, message)
+        if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
         if (message._tag === "Needs" && first !== undefined && s.members.has(from)) {
           const n = (firsts[message.batch + 1] ?? records.length) - first
@@ -300,10 +301,26 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const fill = () => fillBatch(pending.map((p) => p.entry), 0, deps.budget, reserved())
       /** More is prepared than one manifest batch carries: the batch is known. */
       const full = () => pending.length > 0 && fill() < pending.length
-      /** A path that stays out of the manifest; under `--delete` the members would remove it: no transaction. */
+      /**
+       * Under `--delete`, the paths that stayed out of the manifest (unreadable, a FIFO, changed while hashed, a
+       * directory that cannot be listed): a member that has one, or anything below one, would remove it. It is
+       * reported, and the rest goes on; only a member's list of removals naming such a path (before its vote counts)
+       * cancels the transaction, so that no member removes what is here.
+       */
+      const spared = new Set<string>()
       const leftOut = (rel: string, problem: string) => {
         job.problem(rel, problem)
-        if (job.scope !== undefined && job.scope.named !== true) cancel(rel, "could not go in the manifest, and under --delete the members would have removed it")
+        if (job.scope !== undefined && job.scope.named !== true) spared.add(rel)
+      }
+      const wouldRemoveSpared = (from: string, paths: ReadonlyArray<string>) => {
+        for (const path of paths) {
+          for (let at = path.length; at > 0; at = path.lastIndexOf("/", at - 1)) {
+            const here = path.slice(0, at)
+            if (!spared.has(here)) continue
+            const host = s?.members.get(from)?.target.host ?? from
+            return cancel(here, `could not go in the manifest, and under --delete ${host} would have removed ${here === path ? "it" : path}`)
+          }
+        }
       }
       const formBatch = Effect.gen(function*() {
         while (!scanned && !full()) {
@@ -330,7 +347,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         while (true) {
           const { batch, last } = yield* formBatch
           if (s === undefined) {
-            // nothing to send (and under --delete nothing to remove by, or a path left out): no transaction at all
+            // nothing to send (and under --delete nothing to remove by), or cancelled: no transaction at all
             if ((batch.length === 0 && job.scope === undefined) || cancelled !== undefined) return finish([])
             s = Machine.make(txn, job.targets, {
               window: WINDOW,

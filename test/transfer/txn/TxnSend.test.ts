@@ -340,15 +340,22 @@ describe("txn sender driver against members following the member machine", () =>
       ])
     })))
 
-  it.live("--delete: a path the manifest cannot carry (a FIFO) cancels the transaction: nothing switched, nothing removed; an empty source still removes", () =>
+  it.live("--delete: a path the manifest cannot carry (a FIFO) is reported and the rest commits; only a member that would remove it cancels the transaction: nothing switched, nothing removed; an empty source still removes", () =>
     Effect.scoped(Effect.gen(function*() {
       const base = yield* tempDir
       sourceTree(base)
       execFileSync("mkfifo", [join(base, "a/pipe")])
       const stale: Held = { type: "file", mtime: { sec: 1, nsec: 0 }, mode: 0o100644, contents: new Uint8Array(1) }
+      const without = [member(2, new Map([["stale", stale]]))]
+      const { result: sent, problems } = yield* send(base, without, { scope: { roots: [], excludes: [] } })
+      expect(problems).toEqual(["a/pipe: skipped: not a regular file, directory or symlink"])
+      expect(sent.cancelled).toBeUndefined()
+      expect(sent.members.map((m) => [m.outcome, m.removals])).toEqual([["committed", ["stale"]]])
+      expect([...without[0]!.tree.keys()].sort()).toEqual(PATHS)
+
       const members = [member(2, new Map([["a/pipe", stale]]))]
       const { result } = yield* send(base, members, { scope: { roots: [], excludes: [] } })
-      expect(result.cancelled?.path).toBe("a/pipe")
+      expect(result.cancelled).toEqual({ path: "a/pipe", reason: "could not go in the manifest, and under --delete h2 would have removed it" })
       expect(members[0]!.switches).toBe(0)
       expect([...members[0]!.tree.keys()]).toEqual(["a/pipe"])
 
