@@ -56,7 +56,7 @@ const options = {
     Options.withDescription(
       "Commit everywhere or nowhere: a member that fails or stops answering before the commit makes every member " +
         "discard the whole send (by default the others commit it). Needs a keyed daemon (the send runs as one " +
-        "transaction); refused with -n --delete, or --delete without -r."
+        "transaction); refused with --delete without -r."
     )
   ),
   parallel: Options.integer("parallel").pipe(Options.withDefault(DEFAULT_PARALLEL), Options.withDescription(`Transfers in flight at once (1-${MAX_PARALLEL}); each member keeps at most that many files open. Default: ${DEFAULT_PARALLEL}.`)),

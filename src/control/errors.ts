@@ -76,5 +76,5 @@ export class RequestRefused extends Data.TaggedError("RequestRefused")<{ readonl
   }
 }
 
-export const refusalReasons = ["PathOutsideBase", "InvalidPath", "UnknownTarget", "AmbiguousTarget", "NothingToSend", "NoMembers", "AllOrNothingUnavailable", "BadRequest"] as const
+export const refusalReasons = ["PathOutsideBase", "InvalidPath", "UnknownTarget", "AmbiguousTarget", "NothingToSend", "NoMembers", "AllOrNothingUnavailable", "ScopeTooLarge", "BadRequest"] as const
 export type RefusalReason = (typeof refusalReasons)[number]

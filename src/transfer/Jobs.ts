@@ -13,7 +13,7 @@ import { FileStore, type LocalEntry, StoreError } from "../store/FileStore.js"
 import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
-import { AllOrNothingUnavailable, AmbiguousTarget, InvalidPath, NoMembers, NothingToSend, PathOutsideBase, type SendRefused, UnknownTarget } from "./errors.js"
+import { AllOrNothingUnavailable, AmbiguousTarget, InvalidPath, NoMembers, NothingToSend, PathOutsideBase, ScopeTooLarge, type SendRefused, UnknownTarget } from "./errors.js"
 import { isRegular, type Mstat, S_IFDIR } from "./send/receiveMachine.js"
 import { type RoundContext, type RoundTiming } from "./engine/rounds.js"
 import { Sessions } from "./engine/Sessions.js"
@@ -39,23 +39,30 @@ import { MAX_SCOPE_BYTES, scopeBytes } from "../protocol/native/transferMessage.
 
 /**
  * Why this job cannot run as one tree transaction (undefined: it can): the transaction needs a keyed daemon (its
- * messages travel sealed). A send (also with -n, --checksum, -r --delete), sync and check can; a dry run of
- * removals (-n with --delete, or of sync), --delete without -r and a `scope` (what members remove by) longer than
- * the manifest's first batch carries (`MAX_SCOPE_BYTES`) cannot yet: those run as protocol v7 transfers (sealed
- * too on a keyed daemon).
+ * messages travel sealed). A send (also with -n, --checksum, -r --delete, -n --delete), sync (also -n) and check
+ * can; --delete without -r cannot: the member would remove a named directory's entries that the manifest lacks,
+ * and without -r the manifest holds none of them, whether this server has them or not (the v7 DSYNC asks the
+ * sender path by path). It runs as protocol v7 transfers (sealed too on a keyed daemon).
  */
-export const notTransactional = (job: SendJob, keyed: boolean, scope?: Scope): string | undefined =>
+export const notTransactional = (job: SendJob, keyed: boolean): string | undefined =>
   !keyed
     ? "this daemon runs unkeyed (protocol v7): transactions need a keyed daemon (--key-file)"
     : job.operation !== "send" && job.operation !== "sync" && job.operation !== "check"
     ? `${job.operation} does not run as a transaction yet`
-    : job.dryRun && (job.delete || job.operation === "sync")
-    ? "-n (dry run) of removals does not run as a transaction yet"
     : job.delete && !job.recursive
     ? "--delete without -r does not run as a transaction yet"
-    : scope !== undefined && scopeBytes(scope) > MAX_SCOPE_BYTES
-    ? `${job.operation === "sync" ? "sync with paths gone here" : "--delete with paths and excludes"} of more than ${MAX_SCOPE_BYTES} bytes does not run as a transaction`
     : undefined
+
+/**
+ * A transaction's scope must fit the manifest's first batch (`MAX_SCOPE_BYTES`): one that does not is refused
+ * naming what to shorten, never carried by v7 transfers (which would remove outside the transaction).
+ */
+const scopeTooLarge = (job: SendJob, scope: Scope | undefined): ScopeTooLarge | undefined =>
+  scope === undefined || scopeBytes(scope) <= MAX_SCOPE_BYTES ? undefined : new ScopeTooLarge({
+    what: job.operation === "sync" ? "the sync's PATHs gone here" : "the --delete PATHs and --exclude patterns",
+    bytes: scopeBytes(scope),
+    limit: MAX_SCOPE_BYTES
+  })
 
 /**
  * What the members of a transaction remove by: under `send --delete` what they have under the paths sent that the
@@ -184,8 +191,10 @@ export const make = Effect.gen(function*() {
         // `sync`: the named paths gone here are removed on the members
         const gone = job.operation === "sync" ? rels.filter((rel) => rel !== "." && isGone(rel)) : []
         const scope = scopeOf(job, store.base, rels, gone)
-        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined, scope)
+        const oldPath = notTransactional(job, wire.sendNativeNow !== undefined)
         if (job.allOrNothing === true && oldPath !== undefined) return yield* Effect.fail(new AllOrNothingUnavailable({ reason: oldPath }))
+        const tooLarge = oldPath === undefined ? scopeTooLarge(job, scope) : undefined
+        if (tooLarge !== undefined) return yield* Effect.fail(tooLarge)
         const initial = yield* resolveTargets(job)
         if (initial.length === 0) return yield* Effect.fail(new NoMembers())
         const started = yield* Clock.currentTimeMillis

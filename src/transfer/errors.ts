@@ -58,4 +58,15 @@ export class AllOrNothingUnavailable extends Data.TaggedError("AllOrNothingUnava
   }
 }
 
-export type SendRefused = PathOutsideBase | InvalidPath | UnknownTarget | AmbiguousTarget | NothingToSend | NoMembers | AllOrNothingUnavailable
+/**
+ * A keyed daemon's `--delete` or `sync` whose scope (the paths sent, or gone, and the exclude patterns the members
+ * remove by) does not fit the manifest's first batch: refused rather than run as v7 transfers, which would remove
+ * outside any transaction.
+ */
+export class ScopeTooLarge extends Data.TaggedError("ScopeTooLarge")<{ readonly what: string; readonly bytes: number; readonly limit: number }> {
+  override get message() {
+    return `${this.what} take ${this.bytes} bytes, more than the ${this.limit} a transaction's scope carries: name fewer or shorter PATHs (or --exclude patterns) and run it in parts; nothing sent`
+  }
+}
+
+export type SendRefused = PathOutsideBase | InvalidPath | UnknownTarget | AmbiguousTarget | NothingToSend | NoMembers | AllOrNothingUnavailable | ScopeTooLarge

@@ -235,7 +235,7 @@ describe("a send in native mode is one transaction", () => {
       }
     }), 120_000)
 
-  it.scopedLive("sync: a named path gone here is removed on every member in the same switch as the rest of the job, reported per host", () =>
+  it.scopedLive("sync: a named path gone here is removed on every member in the same switch as the rest of the job, reported per host; send -n -r --delete and sync -n say what would go and remove nothing", () =>
     Effect.gen(function*() {
       const [h1, h2, h3] = (yield* keyedCluster).daemons
       for (const h of [h2, h3]) {
@@ -244,6 +244,19 @@ describe("a send in native mode is one transaction", () => {
         fs.writeFileSync(join(h.base, "below"), "not named: stays")
       }
       fs.writeFileSync(join(h1.base, "new"), "sent")
+      const outcomes = (stdout: string, outcome: string) =>
+        eventsOf(stdout).filter((e) => e.event === "outcome" && e.outcome === outcome).map((e) => `${e.host} ${e.path}`).sort()
+      // dry runs of removals are transactions too (--all-or-nothing is taken): what would go, per host; nothing goes
+      const dryDelete = yield* makuo(["send", "-n", "-r", "--delete", "--all-or-nothing", "--json", "--control", h1.control], 60_000)
+      expect(dryDelete.code, dryDelete.stdout + dryDelete.stderr).toBe(0)
+      expect(outcomes(dryDelete.stdout, "would-delete")).toEqual(["below", "old", "old/deep", "old/deep/f"].flatMap((p) => [`h2 ${p}`, `h3 ${p}`]).sort())
+      expect(outcomes(dryDelete.stdout, "would-update")).toEqual(["h2 new", "h3 new"])
+      const drySync = yield* makuo(["sync", "-n", "--json", "old", "new", "--control", h1.control], 60_000)
+      expect(drySync.code, drySync.stdout + drySync.stderr).toBe(0)
+      expect(outcomes(drySync.stdout, "would-delete")).toEqual(["h2 old", "h3 old"])
+      for (const h of [h2, h3]) expect(fs.readdirSync(h.base).sort()).toEqual(["below", "old"])
+      expect(h2.log()).not.toMatch(/switched/)
+
       const synced = yield* makuo(["sync", "--json", "old", "new", "--control", h1.control], 60_000)
       expect(synced.code, synced.stdout + synced.stderr).toBe(0)
       const events = eventsOf(synced.stdout)

@@ -104,9 +104,14 @@ const step = (m: FakeMember, io: MemberIo, e: Member.Event) => {
         io.later(() => step(m, io, { _tag: "Staged", index: a.index, errno }))
         break
       }
-      case "Scan":
-        io.later(() => step(m, io, { _tag: "Scanned", removals: [...m.tree.keys()].filter((path) => !m.listed.has(path)), errno: 0 }))
+      case "Scan": {
+        // under the scope's roots (none: the whole tree); `sync`'s named roots only themselves
+        const roots = a.scope?.roots ?? []
+        const under = (path: string) =>
+          roots.length === 0 || roots.some((r) => r === "." || path === r || (a.scope?.named !== true && path.startsWith(`${r}/`)))
+        io.later(() => step(m, io, { _tag: "Scanned", removals: [...m.tree.keys()].filter((path) => under(path) && !m.listed.has(path)), errno: 0 }))
         break
+      }
       case "Switch": {
         m.switches++
         const byEntry = new Map([...m.session!.needed.values()].map((n) => [n.entry, n.index]))

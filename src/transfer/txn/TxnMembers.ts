@@ -11,7 +11,7 @@
  * with v7 ACK headers built on the last request; here the key is the transaction id and every answer is a whole
  * native message the machine builds, so nothing of it would be shared but the table, which both use.
  */
-import { Context, Effect, Either, Layer, Runtime } from "effect"
+import { Context, Effect, Either, Layer, Option, Runtime } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
@@ -144,11 +144,17 @@ export const make = (config: TxnMembersConfig) =>
         }
         case "Switch": {
           const failed = s.staging.switchNow(s.machine.txn, a.entries, a.removals, { whole: s.machine.scope?.named === true })
+          // a directory that something came into after the scan stays: the sender hears what was removed
+          const kept = a.removals.filter((rel) => {
+            const found = store.inspectNow(rel)
+            return !(found instanceof StoreError) && Option.isSome(found)
+          })
           const what = `transaction ${s.machine.txn} from ${s.from.address}: ${a.entries.length} entries switched` +
-            (a.removals.length > 0 ? `, ${a.removals.length} paths removed` : "")
+            (a.removals.length > 0 ? `, ${a.removals.length - kept.length} paths removed` : "") +
+            (kept.length > 0 ? `, ${kept.length} kept (not empty: something came into them after the scan)` : "")
           // the sender hears only the errno: the step that failed is named here
           runFork(failed === undefined ? Effect.logInfo(what) : Effect.logWarning(`${what}, but one step failed: ${failed.message}`))
-          return apply(s, { _tag: "Switched", errno: failed?.errno ?? 0 })
+          return apply(s, { _tag: "Switched", errno: failed?.errno ?? 0, kept })
         }
         case "Discard":
           return s.staging.discardNow()
@@ -159,9 +165,11 @@ export const make = (config: TxnMembersConfig) =>
 
     /**
      * What the member removes under `--delete` (`store/removals.ts`): the temps of every transfer in flight here are
-     * spared, a v7 transfer's and every transaction's. A `--readonly` member removes nothing: EROFS.
+     * spared, a v7 transfer's and every transaction's. A `--readonly` member removes nothing: EROFS; in a dry run it
+     * would remove nothing, which is no failure.
      */
     const scan = (s: TxnSession, scope: Scope | undefined) => {
+      if (config.readonly && s.machine.purpose !== undefined) return []
       if (config.readonly) return new StoreError({ op: "scan", path: ".", errno: EROFS, code: "EROFS", detail: "this member is --readonly" })
       if (scope === undefined) return new StoreError({ op: "scan", path: ".", errno: EINVAL, code: "EINVAL", detail: "the manifest named no roots to scan" })
       const temps = new Set<string>()
@@ -190,7 +198,7 @@ export const make = (config: TxnMembersConfig) =>
       if (config.readonly && !dry) return { _tag: "LookedUp", batch: a.batch, needs: a.entries.map(() => "metadata") }
       const needs = a.entries.map((e, i) => s.staging.lookupNow(e, same(i)))
       if (!dry) return { _tag: "LookedUp", batch: a.batch, needs }
-      const errnos = needs.map((need, i) => (config.readonly && need !== "none" ? EROFS : s.staging.refusalOf(a.entries[i]!)))
+      const errnos = needs.map((need, i) => (config.readonly && need !== "none" && need !== "reapply" ? EROFS : s.staging.refusalOf(a.entries[i]!)))
       return { _tag: "LookedUp", batch: a.batch, needs, errnos }
     }
 

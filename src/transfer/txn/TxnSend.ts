@@ -30,6 +30,8 @@ import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
 /** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
 export const WINDOW = 8
+/** No member (yet): shared by every record, replaced when a member asks. */
+const NOBODY: ReadonlyArray<string> = []
 /** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
 const TURN_BYTES = 64 * 1024
 
@@ -62,9 +64,15 @@ export interface TxnSendJob {
   readonly started?: (view: TxnView) => void
 }
 
+/**
+ * What the report needs of an entry of the manifest: the manifest's full entry (its digest, mtime, owner) lives only
+ * while its batch is in the window, so that a transaction of many entries holds little per entry until it ends.
+ */
+export type SentSummary = Pick<Entry, "path" | "type" | "size">
+
 /** An entry of the manifest, with the members that asked for its contents, and those it changes. */
 export interface SentEntry {
-  readonly entry: Entry
+  readonly entry: SentSummary
   /** Addresses of the members whose `Needs` asked for its contents. */
   readonly needers: ReadonlyArray<string>
   /** Addresses of the members whose `Needs` said it changes there (its needers among them). */
@@ -137,8 +145,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
     Effect.suspend(() => {
       const txn = deps.nextTxn()
       const { block } = deps.budget
-      /** Every entry of the manifest so far, for the report at the end (~300 bytes each). */
-      const records: Array<SourceEntry & { needers: Array<string>; changers: Array<string> }> = []
+      /**
+       * Every entry of the manifest so far, for the report at the end: its summary, a file's version (what the pump
+       * checks a read against), and who needs or changes it (arrays of the exact size: one grown by `push` would
+       * reserve 17 slots).
+       */
+      const records: Array<{ readonly entry: SentSummary; readonly file: SourceEntry["file"]; needers: ReadonlyArray<string>; changers: ReadonlyArray<string> }> = []
       /** The first entry of each batch. */
       const firsts: Array<number> = []
       const done = Deferred.unsafeMake<TxnResult>(FiberId.none)
@@ -167,7 +179,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         running.delete(txn)
         Deferred.unsafeDone(done, Exit.succeed({
           purpose: job.purpose,
-          entries: records.map(({ changers, entry, needers }) => ({ entry, needers, changers })),
+          entries: records,
           members,
           cancelled
         }))
@@ -182,9 +194,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        */
       const batchPoints = new Map<number, { readonly position: number; readonly at: number }>()
 
-      const transmit = (message: ToMember) => {
+      const transmit = (message: ToMember, only?: ReadonlyArray<Target>) => {
         if (message._tag === "Manifest" && !batchPoints.has(message.batch)) batchPoints.set(message.batch, { position: job.pacer.sent(), at: deps.now() })
-        for (const to of destinations()) deps.send(to, message)
+        for (const to of only === undefined ? destinations() : only.map((t) => Peer(t))) deps.send(to, message)
       }
 
       const enqueue = (spans: ReadonlyArray<Span>) => {
@@ -210,7 +222,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         for (const a of out) {
           switch (a._tag) {
             case "Transmit":
-              transmit(a.message)
+              transmit(a.message, a.to)
               break
             case "TransmitData":
               enqueue(a.spans)
@@ -265,14 +277,15 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const reply = (from: string, message: ToSender) => {
         if (s === undefined) return
         if (s.members.has(from)) delivery(from, message)
+        if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
         if (message._tag === "Needs" && first !== undefined && s.members.has(from)) {
           const n = (firsts[message.batch + 1] ?? records.length) - first
           for (let i = 0; i < n; i++) {
             const r = records[first + i]!
             const contents = hasBit(message.bitmap, i)
-            if (contents && !r.needers.includes(from)) r.needers.push(from)
-            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers.push(from)
+            if (contents && !r.needers.includes(from)) r.needers = r.needers.concat(from)
+            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers = r.changers.concat(from)
           }
         }
         apply({ _tag: "Reply", from, message })
@@ -288,10 +301,26 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const fill = () => fillBatch(pending.map((p) => p.entry), 0, deps.budget, reserved())
       /** More is prepared than one manifest batch carries: the batch is known. */
       const full = () => pending.length > 0 && fill() < pending.length
-      /** A path that stays out of the manifest; under `--delete` the members would remove it: no transaction. */
+      /**
+       * Under `--delete`, the paths that stayed out of the manifest (unreadable, a FIFO, changed while hashed, a
+       * directory that cannot be listed): a member that has one, or anything below one, would remove it. It is
+       * reported, and the rest goes on; only a member's list of removals naming such a path (before its vote counts)
+       * cancels the transaction, so that no member removes what is here.
+       */
+      const spared = new Set<string>()
       const leftOut = (rel: string, problem: string) => {
         job.problem(rel, problem)
-        if (job.scope !== undefined && job.scope.named !== true) cancel(rel, "could not go in the manifest, and under --delete the members would have removed it")
+        if (job.scope !== undefined && job.scope.named !== true) spared.add(rel)
+      }
+      const wouldRemoveSpared = (from: string, paths: ReadonlyArray<string>) => {
+        for (const path of paths) {
+          for (let at = path.length; at > 0; at = path.lastIndexOf("/", at - 1)) {
+            const here = path.slice(0, at)
+            if (!spared.has(here)) continue
+            const host = s?.members.get(from)?.target.host ?? from
+            return cancel(here, `could not go in the manifest, and under --delete ${host} would have removed ${here === path ? "it" : path}`)
+          }
+        }
       }
       const formBatch = Effect.gen(function*() {
         while (!scanned && !full()) {
@@ -319,7 +348,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         while (true) {
           const { batch, last } = yield* formBatch
           if (s === undefined) {
-            // nothing to send (and under --delete nothing to remove by, or a path left out): no transaction at all
+            // nothing to send (and under --delete nothing to remove by), or cancelled: no transaction at all
             if ((batch.length === 0 && job.scope === undefined) || cancelled !== undefined) return finish([])
             s = Machine.make(txn, job.targets, {
               window: WINDOW,
@@ -341,7 +370,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           yield* wanted.wait
           if (s.phase !== "manifest") return
           firsts.push(records.length)
-          for (const p of batch) records.push({ ...p, needers: [], changers: [] })
+          for (const { entry: { path, size, type }, file } of batch) records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
           apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
           if (last) return
         }

@@ -120,8 +120,11 @@ export type Event =
    * and the driver forgets it.
    */
   | { readonly _tag: "Expired" }
-  /** 0, or the switch failed and the driver rolled it back from its journal. */
-  | { readonly _tag: "Switched"; readonly errno: number }
+  /**
+   * 0, or the errno of a step of the switch that failed (the others done); `kept`: paths listed for removal that
+   * the switch left (a directory something came into after the scan).
+   */
+  | { readonly _tag: "Switched"; readonly errno: number; readonly kept?: ReadonlyArray<string> }
 
 export type Action =
   | { readonly _tag: "Reply"; readonly message: ToSender }
@@ -360,7 +363,7 @@ const onCommit = (s: MemberSession, out: Out) => {
     case "switching":
       return
     case "committed":
-      return reply(s, out, { _tag: "Committed", txn: s.txn, errno: s.errno })
+      return committed(s, out)
     case "aborted":
       return reply(s, out, { _tag: "Aborted", txn: s.txn })
     case "receiving":
@@ -398,17 +401,28 @@ const onStaged = (s: MemberSession, e: Extract<Event, { _tag: "Staged" }>, out: 
   if (s.asked) ready(s, out)
 }
 
+/** The `Removals` datagrams that list `removals`. */
+const reportsOf = (s: MemberSession, removals: ReadonlyArray<string>): Array<ToSender> => {
+  let first = 0
+  return removalBatches(removals).map((paths) => {
+    const r: ToSender = { _tag: "Removals", txn: s.txn, total: removals.length, first, paths }
+    first += paths.length
+    return r
+  })
+}
+
+/** After the switch: what it removed, when that is less than it listed (sent before each `Committed`). */
+const committed = (s: MemberSession, out: Out) => {
+  for (const r of s.reports) reply(s, out, r)
+  reply(s, out, { _tag: "Committed", txn: s.txn, errno: s.errno })
+}
+
 const onScanned = (s: MemberSession, e: Extract<Event, { _tag: "Scanned" }>, out: Out) => {
   if (s.scan !== "scanning" || s.state !== "receiving") return
   s.scan = "done"
   if (e.errno === 0) {
     s.removals = e.removals
-    let first = 0
-    s.reports = removalBatches(e.removals).map((paths) => {
-      const r: ToSender = { _tag: "Removals", txn: s.txn, total: e.removals.length, first, paths }
-      first += paths.length
-      return r
-    })
+    s.reports = reportsOf(s, e.removals)
   } else fail(s, -1, e.errno)
   if (s.asked) ready(s, out)
 }
@@ -444,14 +458,16 @@ export const step = ((s, event, out) => {
     case "Expired":
       if (s.state === "receiving" || s.state === "prepared" || s.state === "failed") discard(s, out, false)
       return
-    case "Switched":
+    case "Switched": {
       if (s.state !== "switching") return
       s.state = "committed"
       s.errno = event.errno
       s.needed.clear()
+      const kept = new Set(event.kept ?? [])
+      s.reports = kept.size === 0 ? [] : reportsOf(s, s.removals.filter((p) => !kept.has(p)))
       s.removals = []
-      s.reports = []
-      return reply(s, out, { _tag: "Committed", txn: s.txn, errno: s.errno })
+      return committed(s, out)
+    }
     default:
       return event satisfies never
   }

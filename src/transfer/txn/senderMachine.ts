@@ -69,6 +69,8 @@ interface Member {
   removals: Array<string>
   removalTotal: number | undefined
   removalsHeld: number
+  /** After its switch it listed again what it removed: less than it listed with its vote (it kept some). */
+  relisted: boolean
 }
 
 /** A request repeated until everyone it waits for answered. */
@@ -129,7 +131,11 @@ export type Event =
   | { readonly _tag: "Cancel" }
 
 export type Action =
-  | { readonly _tag: "Transmit"; readonly message: ToMember }
+  /**
+   * To the group (or each live member by unicast, `-t`); `to`: only to these members (a vote asked again of those
+   * that owe it, so that members that voted do not send their vote and list of removals again each round).
+   */
+  | { readonly _tag: "Transmit"; readonly message: ToMember; readonly to?: ReadonlyArray<Target> }
   /** Read these spans and send them to the group as one `Data`. */
   | { readonly _tag: "TransmitData"; readonly spans: ReadonlyArray<Span> }
   /** Step the next batch of the manifest (`Batch`). */
@@ -153,7 +159,8 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
     missed: 0,
     removals: [],
     removalTotal: undefined,
-    removalsHeld: 0
+    removalsHeld: 0,
+    relisted: false
   }])),
   phase: "manifest",
   batches: new Map(),
@@ -360,6 +367,7 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
       return
     case "Removals":
       if (s.phase === "voting" && m.vote === undefined) holdRemovals(m, message)
+      else if (s.phase === "committing" && m.final === undefined) relist(m, message)
       return
     case "Prepared":
     case "Failed":
@@ -373,6 +381,8 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
     case "Committed":
     case "Aborted":
       if ((s.phase !== "committing" && s.phase !== "aborting") || r === undefined || !r.waiting.has(m)) return
+      // what it removed, relisted after its switch, is part of its answer: one datagram lost, the next COMMIT brings it
+      if (m.relisted && m.removalsHeld < (m.removalTotal ?? 0)) return
       m.final = message._tag === "Committed" ? "committed" : "aborted"
       if (message._tag === "Committed") m.errno = message.errno
       if (answered(s, r, m, now)) finish(s, out)
@@ -393,11 +403,28 @@ const holdRemovals = (m: Member, message: Extract<ToSender, { _tag: "Removals" }
   })
 }
 
+/**
+ * A member's list after its switch (`Removals` before `Committed`): what it removed, when it kept some of what it
+ * listed with its vote. A late copy of the vote's list (its total) changes nothing.
+ */
+const relist = (m: Member, message: Extract<ToSender, { _tag: "Removals" }>) => {
+  if (!m.relisted) {
+    if (message.total === m.removalTotal) return
+    m.relisted = true
+    m.removals = []
+    m.removalTotal = message.total
+    m.removalsHeld = 0
+  }
+  holdRemovals(m, message)
+}
+
 const resend = (s: SenderSession, r: Request, now: number, out: Out) => {
   if (r.waiting.size === 0 || now < r.due) return
   r.wait = Math.min(s.config.maxWait, r.wait * 2)
   r.due = now + r.wait
-  out.push({ _tag: "Transmit", message: r.message })
+  out.push(r.message._tag === "Prepare"
+    ? { _tag: "Transmit", message: r.message, to: [...r.waiting].map((m) => m.target) }
+    : { _tag: "Transmit", message: r.message })
 }
 
 const onExpired = (s: SenderSession, now: number, out: Out) => {

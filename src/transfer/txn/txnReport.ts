@@ -4,13 +4,16 @@
  * had the others already (skipped); a member that did not commit took nothing: the entries it would have changed
  * are failed (with the errno of an entry its FAILED vote named, else why the transaction aborted), the others it
  * already had; a lost member is lost for every entry. A dry run: what each member would change (would-update),
- * what it could not look up (failed, with the errno its vote named). A check, as v7's: the same, different or
+ * what it could not look up (failed, with the errno its vote named), what a `--readonly` member would not take
+ * (readonly). A check, as v7's: the same, different or
  * missing contents, or why the member could not read its copy.
  */
 import type { HostOutcome } from "../../domain/outcome.js"
 import { describeErrno } from "../../protocol/errno.js"
 import type { MemberOutcome } from "./senderMachine.js"
 import type { SentEntry, TxnResult } from "./TxnSend.js"
+
+const EROFS = 30
 
 export interface FileOutcome {
   readonly path: string
@@ -28,6 +31,9 @@ export const whyAborted = (result: TxnResult): string | undefined => {
   return undefined
 }
 
+const switchFailed = (errno: number) =>
+  `its switch failed part way (${describeErrno(errno)}): the steps it could do are done, nothing is undone; its log names the one that failed`
+
 const sent = (m: MemberOutcome, changed: boolean, index: number, why: string | undefined): HostOutcome => {
   const host = { host: m.target.host, address: m.target.address }
   switch (m.outcome) {
@@ -40,7 +46,7 @@ const sent = (m: MemberOutcome, changed: boolean, index: number, why: string | u
       const own = m.failures.find((f) => f.index === index)
       if (own !== undefined) return { ...host, outcome: "failed", errno: own.errno, detail: `staging failed: ${describeErrno(own.errno)}` }
       if (!changed) return { ...host, outcome: "skipped" }
-      if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: `its switch failed part way (${describeErrno(m.errno)}): the steps it could do are done, nothing is undone; its log names the one that failed` }
+      if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: switchFailed(m.errno) }
       return { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "a member failed"})` }
     }
     case "aborted":
@@ -54,10 +60,12 @@ const looked = (result: TxnResult, m: MemberOutcome, e: SentEntry, index: number
   const check = result.purpose === "check"
   if (m.outcome === "lost") return { ...host, outcome: "lost", detail: check ? "no answer; dropped from this check" : "no answer to the transaction" }
   const own = m.failures.find((f) => f.index === index)
+  const changed = e.changers.includes(m.target.address)
+  // a --readonly member names EROFS for what it would change: it would not take it (v7's dry run says readonly too)
+  if (!check && (own?.errno === EROFS || (changed && m.failures.some((f) => f.errno === EROFS)))) return { ...host, outcome: "readonly" }
   if (own !== undefined) {
     return { ...host, outcome: "failed", errno: own.errno, detail: `${check ? "unreadable" : "cannot be looked up"}: ${describeErrno(own.errno)}` }
   }
-  const changed = e.changers.includes(m.target.address)
   if (!check) return { ...host, outcome: changed ? "would-update" : "skipped" }
   return { ...host, outcome: e.needers.includes(m.target.address) ? "different" : changed ? "missing" : "same" }
 }
@@ -74,22 +82,33 @@ export const fileOutcomes = (result: TxnResult): Array<FileOutcome> => {
 }
 
 /**
- * Under `--delete`, each path a member that committed removed in its switch, with every such host (reported as the
- * v7 `--delete` reports a deletion: `deleted`, the path once with its hosts). A member that did not commit
+ * Under `--delete`, each path a member removed in its switch, with every such host (reported as the v7 `--delete`
+ * reports a deletion: `deleted`, the path once with its hosts); in a dry run each path a member that voted PREPARED
+ * listed (`would-delete`). A member whose switch failed part way did every other step: its removals are reported
+ * `failed` with that errno, as its files are (which step failed only its log says). A member that did not commit
  * removed nothing; one whose scan failed is reported failed under `roots` (the paths sent).
  */
 export const removalOutcomes = (result: TxnResult, roots: string): Array<FileOutcome> => {
   const byPath = new Map<string, Array<HostOutcome>>()
   const scanFailed: Array<HostOutcome> = []
+  const dryRun = result.purpose === "dryRun"
   for (const m of result.members) {
+    const host = { host: m.target.host, address: m.target.address }
     const scan = m.failures.find((f) => f.index === -1)
     if (scan !== undefined) {
-      scanFailed.push({ host: m.target.host, address: m.target.address, outcome: "failed", errno: scan.errno, detail: `scan for removals failed: ${describeErrno(scan.errno)}` })
+      scanFailed.push({ ...host, outcome: "failed", errno: scan.errno, detail: `scan for removals failed: ${describeErrno(scan.errno)}` })
     }
-    if (m.outcome !== "committed") continue
+    const outcome: HostOutcome | undefined = m.outcome === "committed"
+      ? { ...host, outcome: "deleted" }
+      : m.outcome === "failed" && m.errno !== 0
+      ? { ...host, outcome: "failed", errno: m.errno, detail: switchFailed(m.errno) }
+      : dryRun && m.outcome === "aborted"
+      ? { ...host, outcome: "would-delete" }
+      : undefined
+    if (outcome === undefined) continue
     for (const path of m.removals) {
       const hosts = byPath.get(path) ?? []
-      hosts.push({ host: m.target.host, address: m.target.address, outcome: "deleted" })
+      hosts.push(outcome)
       byPath.set(path, hosts)
     }
   }

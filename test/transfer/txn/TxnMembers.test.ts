@@ -267,6 +267,26 @@ describe("txn member driver", () => {
       expect(ro.replies().at(-1)).toEqual({ _tag: "Failed", txn: TXN, failures: [{ index: -1, errno: 30 }], count: 1 })
     }))
 
+  it.scoped("a dry run under --delete lists what it would remove before its vote and removes nothing; a --readonly member's dry run lists nothing and does not fail its scan", () =>
+    Effect.gen(function*() {
+      for (const readonly of [false, true]) {
+        const { base, feed, replies } = yield* setup(readonly)
+        fs.mkdirSync(join(base, "d"))
+        fs.writeFileSync(join(base, "d/stale"), "gone at the sender")
+        const before = describe_(base)
+        // the readonly member is sent nothing it would change (that it reports EROFS, as the test above)
+        feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: readonly ? [] : [dir("d")], last: true, delete: true, purpose: "dryRun", scope: { roots: readonly ? [] : ["d"], excludes: [] } })
+        feed({ _tag: "Prepare", txn: TXN, batches: 1 })
+        expect(replies().slice(1)).toEqual([
+          { _tag: "Removals", txn: TXN, total: readonly ? 0 : 1, first: 0, paths: readonly ? [] : ["d/stale"] },
+          { _tag: "Prepared", txn: TXN }
+        ])
+        feed({ _tag: "Abort", txn: TXN })
+        expect(replies()).toEqual([{ _tag: "Aborted", txn: TXN }])
+        expect(describe_(base)).toEqual(before)
+      }
+    }))
+
   it.scoped("under --delete an entry whose path is spelled otherwise (`w/./keep`, `./w/f/`) is the path it stages: never removed by the same switch", () =>
     Effect.gen(function*() {
       const { base, feed, replies } = yield* setup()
@@ -313,7 +333,11 @@ describe("txn member driver", () => {
       feed({ _tag: "Manifest", txn: other, batch: 0, first: 0, entries: [file("w/old/new", big)], last: true, delete: false })
       feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(0, 1) })
       feed({ _tag: "Commit", txn: TXN })
-      expect(replies().at(-1)).toEqual({ _tag: "Committed", txn: TXN, errno: 0 })
+      // w/old stays: the sender hears what was removed, before each Committed
+      const removed: Array<ToSender> = [{ _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["w/old/stale"] }, { _tag: "Committed", txn: TXN, errno: 0 }]
+      expect(replies().filter((m) => m.txn === TXN)).toEqual(removed)
+      feed({ _tag: "Commit", txn: TXN })
+      expect(replies()).toEqual(removed)
       expect(fs.existsSync(join(base, "w/old/stale"))).toBe(false)
       feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(1) })
       feed({ _tag: "Prepare", txn: other, batches: 1 })

@@ -23,7 +23,7 @@ import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
 import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
-import type { Scope, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import type { Entry, Scope, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
 import { fileOutcomes, removalOutcomes } from "../../../src/transfer/txn/txnReport.js"
@@ -148,7 +148,8 @@ describe("txn sender driver against members following the member machine", () =>
       execFileSync("mkfifo", [join(base, "a/pipe")])
       // h3 has a/one as we do: it asks for nothing of it
       const members = [member(2), member(3, new Map([["a/one", ours(base, "a/one")]]))]
-      const { result, problems } = yield* send(base, members)
+      const manifest: Array<Entry> = []
+      const { result, problems } = yield* send(base, members, { watch: (m) => void (m._tag === "Manifest" && manifest.push(...m.entries)) })
       expect(problems).toEqual(["a/pipe: skipped: not a regular file, directory or symlink"])
       expect(result.cancelled).toBeUndefined()
       expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
@@ -164,7 +165,7 @@ describe("txn sender driver against members following the member machine", () =>
       expect(outcomes.get("a/link")).toEqual(["updated", "updated"])
       expect(outcomes.get("a")).toEqual(["updated", "updated"])
       // an entry's full uid/gid and nanosecond mtime
-      const big = result.entries.find((e) => e.entry.path === "a/big")!.entry
+      const big = manifest.find((e) => e.path === "a/big")!
       const st = fs.statSync(join(base, "a/big"), { bigint: true })
       expect([big.uid, big.gid, big.mtime]).toEqual([Number(st.uid), Number(st.gid), mtimeOf(st.mtimeNs)])
     })))
@@ -339,15 +340,22 @@ describe("txn sender driver against members following the member machine", () =>
       ])
     })))
 
-  it.live("--delete: a path the manifest cannot carry (a FIFO) cancels the transaction: nothing switched, nothing removed; an empty source still removes", () =>
+  it.live("--delete: a path the manifest cannot carry (a FIFO) is reported and the rest commits; only a member that would remove it cancels the transaction: nothing switched, nothing removed; an empty source still removes", () =>
     Effect.scoped(Effect.gen(function*() {
       const base = yield* tempDir
       sourceTree(base)
       execFileSync("mkfifo", [join(base, "a/pipe")])
       const stale: Held = { type: "file", mtime: { sec: 1, nsec: 0 }, mode: 0o100644, contents: new Uint8Array(1) }
+      const without = [member(2, new Map([["stale", stale]]))]
+      const { result: sent, problems } = yield* send(base, without, { scope: { roots: [], excludes: [] } })
+      expect(problems).toEqual(["a/pipe: skipped: not a regular file, directory or symlink"])
+      expect(sent.cancelled).toBeUndefined()
+      expect(sent.members.map((m) => [m.outcome, m.removals])).toEqual([["committed", ["stale"]]])
+      expect([...without[0]!.tree.keys()].sort()).toEqual(PATHS)
+
       const members = [member(2, new Map([["a/pipe", stale]]))]
       const { result } = yield* send(base, members, { scope: { roots: [], excludes: [] } })
-      expect(result.cancelled?.path).toBe("a/pipe")
+      expect(result.cancelled).toEqual({ path: "a/pipe", reason: "could not go in the manifest, and under --delete h2 would have removed it" })
       expect(members[0]!.switches).toBe(0)
       expect([...members[0]!.tree.keys()]).toEqual(["a/pipe"])
 

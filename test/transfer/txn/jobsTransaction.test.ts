@@ -95,4 +95,35 @@ describe("send on a keyed daemon: one transaction", () => {
       expect(checked.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 1, missing: 1, different: 1, bytes: 0 } })
       expect(fakes.map((f) => f.switches)).toEqual([2, 2])
     }))
+
+  it.scoped("-n --delete and sync -n are transactions: what each member would remove, per host, and nothing removed; a scope too large is refused naming the options", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make({ seed: 12 })
+      const ring = ringOf(generateKey())
+      const a = yield* startNode(net, "10.0.3.1", { keys: ring })
+      const stale = { type: "file" as const, mtime: { sec: 1, nsec: 0 }, mode: 0o100644, contents: new Uint8Array(1) }
+      // these members serve no v7 transfer: a job that fell back to v7 would find them lost
+      const fakes = [fakeMember(2, new Map([["e/old", stale], ["gone", stale]]), [], "10.0.3"), fakeMember(3, new Map([["e/old", stale]]), [], "10.0.3")]
+      for (const f of fakes) yield* startMember(net, f, ring)
+      yield* advance("1 second")
+      fs.mkdirSync(join(a.base, "e"))
+      fs.writeFileSync(join(a.base, "e/f"), "contents")
+      yield* settle
+      const run = (job: Parameters<typeof sendJob>[0]) =>
+        driveClock(collect(a.jobs.run(sendJob({ ...job, timeout: Duration.seconds(2) }))), "10 millis", "20 seconds")
+      const outcomes = (events: ReadonlyArray<SendEvent>) => events.flatMap((e) => (e._tag === "File" ? [`${e.path} ${e.hosts.map((h) => `${h.host} ${h.outcome}`).join(" ")}`] : []))
+
+      const dry = yield* run({ paths: ["e"], recursive: true, delete: true, dryRun: true, operation: "send" })
+      expect(outcomes(dry)).toEqual(["e/old h2 would-delete h3 would-delete", "e/f h2 would-update h3 would-update", "e h2 would-update h3 would-update"])
+      expect(dry.at(-1)).toMatchObject({ _tag: "Summary", summary: { deleted: 2, updated: 4, failed: 0, lost: 0 } })
+      const syncDry = yield* run({ paths: ["gone"], operation: "sync", dryRun: true })
+      expect(outcomes(syncDry)).toEqual(["gone h2 would-delete"])
+      expect(fakes.map((f) => [f.switches, f.session?.state, [...f.tree.keys()]])).toEqual([[0, "aborted", ["e/old", "gone"]], [0, "aborted", ["e/old"]]])
+
+      const many = Array.from({ length: 8 }, (_, i) => `e/${String(i).repeat(200)}`)
+      const refused = yield* Effect.flip(Stream.runCollect(a.jobs.run(sendJob({ paths: many, recursive: true, delete: true, operation: "send" }))))
+      expect(refused).toMatchObject({ _tag: "ScopeTooLarge" })
+      expect(refused.message).toMatch(/--delete PATHs and --exclude patterns take \d+ bytes, more than the 1270/)
+      expect(fakes.map((f) => f.switches)).toEqual([0, 0])
+    }))
 })

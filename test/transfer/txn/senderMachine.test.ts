@@ -194,6 +194,34 @@ describe("txn sender machine", () => {
     expect(done?._tag === "Finished" && done.members.map((m) => [m.target.host, m.outcome, m.removals])).toEqual([["h2", "committed", ["www/a", "www/b", "www"]], ["h3", "committed", []]])
   })
 
+  it("--delete: a member whose switch kept some of what it listed relists what it removed before Committed: that is its outcome", () => {
+    const s = Sender.make(TXN, targets, { ...config(), delete: true, scope: { roots: [], excludes: [] } }, 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 0)], last: true })
+    run(s, 10, reply(A, needs(0)), reply(B, needs(0)))
+    const listed = (member: string) => [reply(member, { _tag: "Removals", txn: TXN, total: 3, first: 0, paths: ["w/old/stale", "w/old/x", "w/old"] }), reply(member, { _tag: "Prepared", txn: TXN })]
+    run(s, 20, ...listed(A), ...listed(B))
+    const committed = (member: string) => reply(member, { _tag: "Committed", txn: TXN, errno: 0 })
+    // A kept w/old: it relists the two paths it removed; a late copy of its vote's list (total 3) changes nothing
+    const relist = (total: number, first: number, ...paths: Array<string>) => reply(A, { _tag: "Removals", txn: TXN, total, first, paths })
+    // a relist of two datagrams, the second lost: its Committed waits for the next COMMIT, which brings both again
+    expect(show(run(s, 30, relist(2, 0, "w/old/stale"), committed(A), committed(B))).filter((a) => !a.startsWith("Deadline"))).toEqual([])
+    const done = run(s, 40, listed(A)[0]!, relist(2, 0, "w/old/stale"), relist(2, 1, "w/old/x"), committed(A)).find((a) => a._tag === "Finished")
+    expect(done?._tag === "Finished" && done.members.map((m) => [m.target.host, m.outcome, m.removals])).toEqual([
+      ["h2", "committed", ["w/old/stale", "w/old/x"]],
+      ["h3", "committed", ["w/old/stale", "w/old/x", "w/old"]]
+    ])
+  })
+
+  it("--delete: PREPARE is asked again only of the members that owe their vote: one that voted does not send its removals again each round", () => {
+    const s = Sender.make(TXN, targets, { ...config(), delete: true, scope: { roots: [], excludes: [] } }, 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 0)], last: true })
+    const first = run(s, 10, reply(A, needs(0)), reply(B, needs(0))).find((a) => a._tag === "Transmit")
+    expect(first).toEqual({ _tag: "Transmit", message: { _tag: "Prepare", txn: TXN, batches: 1 } })
+    run(s, 20, reply(A, { _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["old"] }), reply(A, { _tag: "Prepared", txn: TXN }))
+    const again = run(s, 500, { _tag: "Expired" }).filter((a) => a._tag === "Transmit")
+    expect(again).toEqual([{ _tag: "Transmit", message: { _tag: "Prepare", txn: TXN, batches: 1 }, to: [targets[1]] }])
+  })
+
   it("a dry run or a check: the manifest says so, no data goes out whatever the members answer, and once all voted it ends with ABORT", () => {
     for (const purpose of ["dryRun", "check"] as const) {
       const s = Sender.make(TXN, targets, { ...config(), purpose, checksum: true }, 0)
