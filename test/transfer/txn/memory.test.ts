@@ -52,6 +52,7 @@ describe("a 100 000-entry transaction's memory", () => {
         ...real,
         openReaderNow: () => (opened++, {
           size: 0,
+          opened: version(),
           read: () => Effect.succeed(0),
           readvNow: () => 0,
           versionNow: version,
