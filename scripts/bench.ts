@@ -18,6 +18,9 @@
  * so, beside the v7 rows of the same run: on the lab and on loopback alike.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
  * `--workload big,small,unchanged,huge`; `--parallel N` is passed on to `makuo send`.
+ * `--profile DIR`: every daemon runs under `node --cpu-prof` and is stopped with SIGTERM, so each row set leaves one
+ * profile per host in DIR/<scenario>-k<K>-loss<L>-<mode>/<host> (h1 the sender); `scripts/profileTop.ts` sums one.
+ * Profiling slows the daemons: its rows are for finding where the CPU goes, not for comparing with other runs.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
@@ -25,6 +28,7 @@ import * as fs from "node:fs"
 import { cpus } from "node:os"
 import { join } from "node:path"
 import * as Lab from "./lib/lab.js"
+import { benchUsage, parseBenchArgs } from "./lib/benchArgs.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
 import { formatKeyLine } from "../src/secure/keyFile.js"
 import { generateKey } from "../src/secure/keys.js"
@@ -33,33 +37,24 @@ import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from ".
 import { hasCommand, runCommand } from "./lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 
-/** Flags that stand alone, and flags that take a value (a comma-separated list). */
-const switches = new Set(["--quick", "--key"])
-const valued = new Set(["--k", "--loss", "--scenario", "--workload", "--parallel"])
-const benchUsage = "usage: npm run bench -- [--quick] [--key] [--k 1,2,4,8] [--loss 0,1] [--scenario cpu,link]\n" +
-  "                        [--workload big,small,unchanged,huge] [--parallel N]\n" +
-  "As root: the namespace lab; otherwise loopback. What each row measures: the comment at the top of scripts/bench.ts."
-// an unknown flag must stop the run, not start a full bench of every row (tens of minutes) that ignores it
-for (let i = 2; i < process.argv.length; i++) {
-  const a = process.argv[i]!
-  if (a === "--help" || a === "-h") (console.log(benchUsage), process.exit(0))
-  if (valued.has(a)) i++
-  else if (!switches.has(a)) (console.error(`bench: unknown argument ${a}\n${benchUsage}`), process.exit(2))
+const parsed = parseBenchArgs(process.argv.slice(2), process.cwd())
+if (parsed._tag === "Help") {
+  console.log(benchUsage)
+  process.exit(0)
 }
-const quick = process.argv.includes("--quick")
-/** The values of `--name a,b`, or undefined when the flag is absent. */
-const listFlag = (name: string): ReadonlyArray<string> | undefined => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i < 0 ? undefined : (process.argv[i + 1] ?? "").split(",").filter((x) => x !== "")
+if (parsed._tag === "Invalid") {
+  console.error(`bench: ${parsed.message}\n${benchUsage}`)
+  process.exit(2)
 }
+const { quick, lists, profile } = parsed
 const smallFiles = quick ? 300 : 2000
 const unchangedFiles = quick ? 2000 : 20_000
-const receiverCounts = listFlag("k")?.map(Number) ?? (quick ? [1, 2] : [1, 2, 4, 8])
-const lossPercents = listFlag("loss")?.map(Number) ?? [0, 1]
-const workloadNames = new Set(listFlag("workload") ?? ["big", "small", "unchanged", "huge"])
-const scenarioNames = listFlag("scenario")
+const receiverCounts = lists.k?.map(Number) ?? (quick ? [1, 2] : [1, 2, 4, 8])
+const lossPercents = lists.loss?.map(Number) ?? [0, 1]
+const workloadNames = new Set(lists.workload ?? ["big", "small", "unchanged", "huge"])
+const scenarioNames = lists.scenario
 /** `--parallel N`: passed on to every `makuo send` (the default is the CLI's). */
-const sendFlags = listFlag("parallel")?.flatMap((n) => ["--parallel", n]) ?? []
+const sendFlags = lists.parallel?.flatMap((n) => ["--parallel", n]) ?? []
 
 interface Scenario {
   /** What `--scenario` calls it. */
@@ -120,9 +115,10 @@ const modeFlags = (mode: Mode, dir: string): ReadonlyArray<string> => {
   return ["--key-file", keyFile]
 }
 
-const labCluster = (k: number, scenario: Scenario, mode: Mode): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
+/** `profileDir`: each daemon is profiled into `<profileDir>/<host>` (`--profile`). */
+const labCluster = (k: number, scenario: Scenario, mode: Mode, profileDir: string | undefined): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
   Effect.gen(function*() {
-    const lab = yield* Lab.withDaemons(k + 1, { daemonFlags: modeFlags(mode, yield* tempDir) })
+    const lab = yield* Lab.withDaemons(k + 1, { daemonFlags: modeFlags(mode, yield* tempDir), ...(profileDir === undefined ? {} : { profileDir }) })
     const [sender, ...receivers] = lab.hosts as [Lab.LabHost, ...Array<Lab.LabHost>]
     if (scenario.linkMbit !== undefined) yield* Effect.forEach(lab.hosts, (h) => lab.setRate(h, scenario.linkMbit), { discard: true })
     const node = (h: Lab.LabHost): Node => ({ name: h.name, base: h.base, pid: () => lab.daemonPid(h) })
@@ -145,16 +141,16 @@ const labCluster = (k: number, scenario: Scenario, mode: Mode): Effect.Effect<Cl
   })
 
 /** `--key`: every row set runs twice, protocol v7 and native mode (a key file shared by the daemons). */
-const modes: ReadonlyArray<Mode> = process.argv.includes("--key") ? ["v7", "native"] : ["v7"]
+const modes: ReadonlyArray<Mode> = parsed.key ? ["v7", "native"] : ["v7"]
 type Mode = "v7" | "native"
 
-const loopbackCluster = (k: number, mode: Mode): Effect.Effect<Cluster, never, Scope.Scope> =>
+const loopbackCluster = (k: number, mode: Mode, profileDir: string | undefined): Effect.Effect<Cluster, never, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* tempDir
     const addresses = Array.from({ length: k + 1 }, (_, i) => `127.0.0.${i + 2}`)
     const port = yield* freePort(addresses)
     const extra = modeFlags(mode, dir)
-    const daemons = yield* Effect.forEach(addresses, (_, i) => startDaemon(dir, i + 1, port, extra))
+    const daemons = yield* Effect.forEach(addresses, (_, i) => startDaemon(dir, i + 1, port, extra, profileDir === undefined ? {} : { profileDir }))
     const node = (d: (typeof daemons)[number]): Node => ({ name: d.name, base: d.base, pid: () => d.process.pid })
     const [sender, ...receivers] = daemons
     const cluster: Cluster = {
@@ -424,8 +420,9 @@ const bench = Effect.gen(function*() {
     )
     for (const k of receiverCounts) {
       for (const [loss, mode] of (unavailable === undefined ? lossPercents : [0]).flatMap((l) => modes.map((m) => [l, m] as const))) {
+        const profileDir = profile === undefined ? undefined : join(profile, `${unavailable === undefined ? scenario.key : "loopback"}-k${k}-loss${loss}-${mode}`)
         yield* Effect.scoped(Effect.gen(function*() {
-          const c = yield* (unavailable === undefined ? labCluster(k, scenario, mode) : loopbackCluster(k, mode))
+          const c = yield* (unavailable === undefined ? labCluster(k, scenario, mode, profileDir) : loopbackCluster(k, mode, profileDir))
           where = c.where
           yield* Effect.sleep(SETTLE)
           const idleAfterStart = { sender: largestRss([c.sender]), receiver: largestRss(c.receivers) }
@@ -467,6 +464,8 @@ const bench = Effect.gen(function*() {
               `${x.datagramsPerSecond.toFixed(0)} datagrams/s, ${(100 * x.delivered).toFixed(1)} % delivered`)
           }
         }))
+        // written as the row set's daemons exited, when its scope closed
+        if (profileDir !== undefined) yield* Console.log(`    CPU profiles: ${profileDir}/h1 (sender), ${k === 1 ? "h2 (receiver)" : `h2..h${k + 1} (receivers)`}; top functions: node dist/scripts/profileTop.js ${profileDir}`)
       }
     }
   }

@@ -9,9 +9,9 @@
  * host's link). This kernel has no `netem`, so delay, duplication and reordering stay with the in-memory network.
  *
  * Every command runs inside a lab namespace (`ip -n`, `ip netns exec`): nothing in the root namespace is
- * created or changed. The lab is a scoped resource: its daemons are killed by PID and its namespaces deleted
- * when the scope closes, whatever happened. Names carry the creating process's PID, so namespaces left by a
- * crashed run (whose PID is gone) are recognised and removed at the next start. Needs root, `ip`, `tc`, `nft`.
+ * created or changed. The lab is a scoped resource: its daemons are killed by PID (asked with SIGTERM first when
+ * they are profiled) and its namespaces deleted when the scope closes, whatever happened. Names carry the creating
+ * process's PID, so namespaces left by a crashed run (whose PID is gone) are recognised and removed at the next start. Needs root, `ip`, `tc`, `nft`.
  */
 import { Data, Duration, Effect, type Scope } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { BIN } from "./loopbackCluster.js"
-import { exitOf, hasCommand, type RunResult, runCommand, stopChild } from "./processes.js"
+import { cpuProfileFlags, exitOf, PROFILE_GRACE_MS, hasCommand, type RunResult, runCommand, stopChild, stopGently } from "./processes.js"
 
 export class LabError extends Data.TaggedError("LabError")<{ readonly command: string; readonly detail: string }> {
   override get message() {
@@ -148,6 +148,11 @@ export interface LabOptions {
   readonly tag?: string
   /** Extra flags for every daemon (e.g. a shorter --member-timeout). */
   readonly daemonFlags?: ReadonlyArray<string>
+  /**
+   * Every daemon runs under `node --cpu-prof`, its profile written to `<profileDir>/<host>` when it exits: the lab
+   * then stops its daemons with SIGTERM (SIGKILL after `PROFILE_GRACE_MS`) instead of SIGKILL, which would leave none.
+   */
+  readonly profileDir?: string
 }
 
 export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, LabError, Scope.Scope> =>
@@ -189,20 +194,25 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
     }
 
     const daemons = new Map<string, { readonly child: ChildProcess; log: string }>()
-    const stopDaemon = (host: LabHost, signal: NodeJS.Signals) =>
+    /** Forgets the host's daemon and stops it with `stop`. */
+    const release = (host: LabHost, stop: (child: ChildProcess) => Effect.Effect<void>) =>
       Effect.suspend(() => {
         const d = daemons.get(host.name)
         daemons.delete(host.name)
-        return d === undefined ? Effect.void : stopChild(d.child, signal)
+        return d === undefined ? Effect.void : stop(d.child)
       })
-    yield* Effect.addFinalizer(() => Effect.forEach(hosts, (h) => stopDaemon(h, "SIGKILL"), { discard: true }))
+    const stopDaemon = (host: LabHost, signal: NodeJS.Signals) => release(host, (child) => stopChild(child, signal))
+    const profileDir = options.profileDir
+    const stopAtEnd = profileDir === undefined ? (child: ChildProcess) => stopChild(child, "SIGKILL") : (child: ChildProcess) => stopGently(child, PROFILE_GRACE_MS)
+    yield* Effect.addFinalizer(() => Effect.forEach(hosts, (h) => release(h, stopAtEnd), { discard: true, concurrency: "unbounded" }))
 
     const startDaemon = (host: LabHost, extra: ReadonlyArray<string> = []) =>
       Effect.sync(() => {
         if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' first`)
         // `ip netns exec` execs the daemon: the PID we hold is the daemon's
         const child = spawn("ip", [
-          "netns", "exec", host.ns, process.execPath, BIN, "daemon", "--base", host.base, "--control", host.control,
+          "netns", "exec", host.ns, process.execPath, ...(profileDir === undefined ? [] : cpuProfileFlags(join(profileDir, host.name))), BIN,
+          "daemon", "--base", host.base, "--control", host.control,
           "--name", host.name, ...(options.daemonFlags ?? []), ...extra
         ], { stdio: ["ignore", "ignore", "pipe"] })
         const entry = { child, log: "" }

@@ -9,7 +9,7 @@ import * as dgram from "node:dgram"
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { type RunAs, runCommand, stopChild } from "./processes.js"
+import { cpuProfileFlags, PROFILE_GRACE_MS, type RunAs, runCommand, stopChild, stopGently } from "./processes.js"
 
 export type { RunResult } from "./processes.js"
 
@@ -76,14 +76,16 @@ export const freePort = (addresses: ReadonlyArray<string>) =>
 
 /**
  * Starts daemon `index` on 127.0.0.`index+1`; `openFiles` runs it under that RLIMIT_NOFILE (through `prlimit`,
- * which execs it: the PID is the daemon's); `node` are flags for node itself, before the CLI.
+ * which execs it: the PID is the daemon's); `node` are flags for node itself, before the CLI; `profileDir` runs it
+ * under `node --cpu-prof` into `<profileDir>/h<index>` and stops it with SIGTERM (SIGKILL after
+ * `PROFILE_GRACE_MS`), so that it writes the profile, where others are killed.
  */
 export const startDaemon = (
   dir: string,
   index: number,
   port: number,
   extra: ReadonlyArray<string> = [],
-  options: { readonly bin?: string; readonly openFiles?: number; readonly node?: ReadonlyArray<string> } = {}
+  options: { readonly bin?: string; readonly openFiles?: number; readonly node?: ReadonlyArray<string>; readonly profileDir?: string } = {}
 ): Effect.Effect<Daemon, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -95,7 +97,7 @@ export const startDaemon = (
       mkdirSync(base, { recursive: true })
       const control = join(dir, name, "sock")
       const argv = [
-        process.execPath, ...(options.node ?? []), bin, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
+        process.execPath, ...(options.node ?? []), ...(options.profileDir === undefined ? [] : cpuProfileFlags(join(options.profileDir, name))), bin, "daemon", "--base", base, "--bind", address, "--port", String(port), "--interface", "127.0.0.1",
         "--control", control, "--name", name, ...extra
       ]
       const [command, ...args] = options.openFiles === undefined ? argv : ["prlimit", `--nofile=${options.openFiles}:${options.openFiles}`, ...argv]
@@ -104,7 +106,7 @@ export const startDaemon = (
       child.stderr!.on("data", (d: Buffer) => void (log += d.toString()))
       return { name, address, base, control, process: child, log: () => log }
     }),
-    (d) => stopChild(d.process, "SIGKILL")
+    (d) => (options.profileDir === undefined ? stopChild(d.process, "SIGKILL") : stopGently(d.process, PROFILE_GRACE_MS))
   )
 
 /** Polls `check` every 100 ms until it holds or `within` has passed; returns whether it held. */

@@ -40,6 +40,19 @@ export const stopChild = (child: ChildProcess, signal: NodeJS.Signals) =>
     child.kill(signal)
   })
 
+/** How long a profiled daemon gets to exit and write its profile before it is killed. */
+export const PROFILE_GRACE_MS = 20_000
+
+/** node's flags that make the process write a CPU profile into `dir` when it exits (a SIGKILL leaves none). */
+export const cpuProfileFlags = (dir: string): ReadonlyArray<string> => ["--cpu-prof", "--cpu-prof-dir", dir]
+
+/**
+ * Stops a child we started with SIGTERM, so that it can finish what it does at exit (write its profile), and
+ * waits for it; SIGKILL if it has not exited within `graceMs`.
+ */
+export const stopGently = (child: ChildProcess, graceMs: number) =>
+  stopChild(child, "SIGTERM").pipe(Effect.timeout(graceMs), Effect.orElse(() => stopChild(child, "SIGKILL")))
+
 /** Whether `tool` is on the PATH. */
 export const hasCommand = (tool: string): boolean => {
   try {

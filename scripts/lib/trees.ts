@@ -1,7 +1,7 @@
 /** Sample trees and tree comparison, shared by the demo, the benchmark and the tests. */
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { join } from "node:path"
+import { sha256 } from "../../src/sha256.js"
 
 /** Small files in nested dirs with odd modes and old times, an empty file, a symlink and one big file. */
 export const makeSampleTree = (root: string, files: number, bigMiB: number) => {
@@ -52,7 +52,7 @@ export const describeTree = (dir: string): Map<string, string> => {
       else if (st.isDirectory()) {
         walk(r)
         out.set(r, `dir ${mode} ${mtime}`)
-      } else out.set(r, `file ${mode} ${mtime} ${st.size} ${createHash("sha256").update(fs.readFileSync(join(dir, r))).digest("hex").slice(0, 16)}`)
+      } else out.set(r, `file ${mode} ${mtime} ${st.size} ${Buffer.from(sha256(fs.readFileSync(join(dir, r)))).toString("hex", 0, 8)}`)
     }
   }
   walk("")

@@ -12,6 +12,7 @@ import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry, Reader } fr
 import { StoreError } from "../../store/FileStore.js"
 import { MAX_ENTRY_NAMES } from "../../protocol/native/transferMessage.js"
 import { utf8Length } from "../../protocol/text.js"
+import { sha256 } from "../../sha256.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import { changedSince } from "../send/sourceVersion.js"
 import type { Entry, Mtime } from "./messages.js"
@@ -79,7 +80,7 @@ const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity
     // a file that shrank meanwhile reads short; one that grew shows in its version after
     const n = reader.readvNow(0, [chunk.subarray(0, reader.opened.size)])
     if (n instanceof StoreError) return { failed: n.message }
-    return settle(reader, n, () => new Uint8Array(createHash("sha256").update(chunk.subarray(0, n)).digest()))
+    return settle(reader, n, () => sha256(chunk.subarray(0, n)))
   } finally {
     reader.closeNow()
   }
