@@ -82,6 +82,12 @@ export interface TransportShape {
    */
   readonly sendNative?: (to: Destination, type: BodyType, body: Uint8Array) => void
   /**
+   * Seals native messages of one `type` laid out back to back in `bodies`, each `segment` bytes long but the last
+   * (a transaction's burst of Data), as one batch, and sends the frames as `send` sends a DATA burst. `bodies`
+   * may be reused afterwards (the frames are a new buffer). With `sendNative` only.
+   */
+  readonly sendNativeSegments?: (to: Destination, type: BodyType, bodies: Uint8Array, segment: number) => void
+  /**
    * Sets the one consumer of the datagrams from others (our own multicast echoes are filtered out): called
    * synchronously from the socket's callback with every batch that arrives (one call per wake-up, however many
    * datagrams it brings), never from inside a `send`. Until it is set, arrivals wait (bounded); undefined removes it.

@@ -109,10 +109,11 @@ export class SecureChannel {
   }
 
   /**
-   * v7 datagrams laid out back to back, `segment` bytes each but the last (a DATA burst), as frames laid out the
-   * same way, `segment + FRAME_OVERHEAD` bytes each but the last: one batch seal.
+   * Messages laid out back to back, `segment` bytes each but the last (v7 datagrams of a DATA burst, or the bodies
+   * of native messages of `type`), as frames laid out the same way, `segment + FRAME_OVERHEAD` bytes each but the
+   * last: one batch seal.
    */
-  sealSegments(messages: Uint8Array, segment: number, to: Destination, now: number): Uint8Array {
+  sealSegments(messages: Uint8Array, segment: number, to: Destination, now: number, type: number = MessageType.V7): Uint8Array {
     const count = Math.max(1, Math.ceil(messages.length / segment))
     const slab = new Uint8Array(messages.length + count * FRAME_OVERHEAD)
     const starts = new Uint32Array(count)
@@ -122,7 +123,7 @@ export class SecureChannel {
       const message = messages.subarray(i * segment, (i + 1) * segment)
       starts[i] = start
       lengths[i] = 1 + message.length
-      slab[start + HEADER_BYTES] = MessageType.V7
+      slab[start + HEADER_BYTES] = type
       slab.set(message, start + HEADER_BYTES + 1)
     }
     this.sender.sealBatch(slab, starts, lengths, count, this.endpoint(to), now)

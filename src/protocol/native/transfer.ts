@@ -94,6 +94,16 @@ export const entryBytes = (e: Entry): number => ENTRY_FIXED + namesOf(e) + (e.ty
 
 // == encoding
 
+/**
+ * A safe integer as an i64 (two's complement), which for one not negative is its u64: high and low words, no
+ * bigint on the per-file path.
+ */
+const setInt64 = (v: DataView, at: number, x: number) => {
+  const hi = Math.floor(x / 2 ** 32)
+  v.setInt32(at, hi)
+  v.setUint32(at + 4, x - hi * 2 ** 32)
+}
+
 class Writer {
   readonly out: Uint8Array
   private readonly v: DataView
@@ -113,14 +123,8 @@ class Writer {
     this.v.setUint32(this.at, x)
     this.at += 4
   }
-  /**
-   * A safe integer as an i64 (two's complement), which for one not negative is its u64: high and low words,
-   * no bigint on the per-file path.
-   */
   int64(x: number) {
-    const hi = Math.floor(x / 2 ** 32)
-    this.v.setInt32(this.at, hi)
-    this.v.setUint32(this.at + 4, x - hi * 2 ** 32)
+    setInt64(this.v, this.at, x)
     this.at += 8
   }
   bytes(b: Uint8Array) {
@@ -213,6 +217,23 @@ export const encode = (m: TransferMessage): Either.Either<Uint8Array, Unencodabl
   w.int64(m.txn)
   if (!isTxnOnly(m)) writeFields(w, m)
   return Either.right(w.out)
+}
+
+/** What a Data of one piece holds before the piece's bytes. */
+export const DATA_HEADER = DATA_FIXED + PIECE_HEADER
+
+/**
+ * Writes at `at` of `v` the first `DATA_HEADER` bytes of a Data of one piece of `length` bytes, exactly as
+ * `encode` writes them: the piece's bytes, laid out right after by the caller, make the message. The sender's
+ * burst of a big file is laid out in place this way, read straight into the datagrams. `txn`, `index` and
+ * `offset + length` are the caller's to keep in range (a transaction id, a manifest index, a file's size).
+ */
+export const writeDataHeader = (v: DataView, at: number, txn: number, index: number, offset: number, length: number): void => {
+  setInt64(v, at, txn)
+  v.setUint16(at + TXN, 1)
+  v.setUint32(at + DATA_FIXED, index)
+  setInt64(v, at + DATA_FIXED + 4, offset)
+  v.setUint32(at + DATA_FIXED + 12, length)
 }
 
 const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {

@@ -5,16 +5,20 @@
  *
  * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram): they
  * are queued as spans (the full blocks of one entry in a row as one run, so a big file costs one queue item, not
- * one per block) and a pump reads and sends one datagram at a time at the pacer's rate, reporting each `Sent`
- * to the machine, which asks for the vote only once everything is out. At most one datagram's bytes are in
- * memory. What is read is checked against the version the file was hashed as (size, mtime and ctime of the open
- * descriptor) before the pump lets anything else run: a file changed since is never committed, the transaction is
- * cancelled naming it.
+ * one per block) and a pump sends them at the pacer's rate, reporting each `Sent` to the machine, which asks for
+ * the vote only once everything is out. A run goes out in bursts, as v7 DATA does: up to `BURST` blocks read
+ * with one positioned read straight into their Data messages laid out in one buffer, sealed as one batch and
+ * handed to the socket as one send; anything else (a small file's bundle, a file's last block) one datagram at a
+ * time. At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
+ * version the file was hashed as (size, mtime and ctime of the open descriptor) before the pump lets anything
+ * else run: a file changed since is never committed, the transaction is cancelled naming it.
  */
 import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
 import { type Destination, Group, Peer } from "../../net/Transport.js"
 import { Wire } from "../../net/Wire.js"
 import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
+import { DATA_HEADER, writeDataHeader } from "../../protocol/native/transfer.js"
+import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import { Sessions } from "../engine/Sessions.js"
@@ -22,7 +26,7 @@ import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
 import { Timers } from "../Timers.js"
 import type { Entry, Piece, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
-import { scopeBytes } from "../../protocol/native/transferMessage.js"
+import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
 import { prepare, type SourceEntry } from "./sourceEntry.js"
@@ -83,7 +87,7 @@ export interface TxnResult {
 
 export interface TxnView {
   readonly progress: () => Machine.Progress
-  /** What the pump holds now: queue items, the bytes they name, and the bytes read into memory (one datagram). */
+  /** What the pump holds now: queue items, the bytes they name, and the bytes read into memory (one burst). */
   readonly held: () => { readonly items: number; readonly queuedBytes: number; readonly bufferBytes: number }
 }
 
@@ -93,6 +97,11 @@ export interface TxnDeps {
   /** What one datagram carries at the daemon's MTU. */
   readonly budget: Budget
   readonly send: (to: Destination, message: ToMember) => void
+  /**
+   * Sends Data messages of one piece laid out back to back in `bodies` (`writeDataHeader`), `segment` bytes each:
+   * a burst, sealed as one batch. `bodies` are the driver's again once it returns.
+   */
+  readonly sendData: (to: Destination, bodies: Uint8Array, segment: number) => void
   readonly now: () => number
   readonly after: (ms: number, f: () => void) => () => void
   readonly rtt: RttEstimator
@@ -109,7 +118,11 @@ export interface TxnSenderShape {
 export class TxnSender extends Context.Tag("makuo/TxnSender")<TxnSender, TxnSenderShape>() {}
 
 /** Full blocks of one entry in a row (one `Data` each), or the spans of one `Data`. */
-type Item = { index: number; offset: number; end: number } | { readonly spans: ReadonlyArray<Span> }
+type Run = { readonly index: number; offset: number; end: number }
+type Item = Run | { readonly spans: ReadonlyArray<Span> }
+
+/** The source file at fault, and why: what cancels the transaction. */
+type Problem = { readonly path: string; readonly reason: string }
 
 /** Wakes one waiting fiber, or the next that waits. */
 const makeSignal = () => {
@@ -148,7 +161,11 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const wanted = makeSignal()
       const dataReady = makeSignal()
       const queue: Array<Item> = []
-      const buffer = new Uint8Array(deps.budget.pieces)
+      /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's pieces too. */
+      const segment = deps.budget.body
+      const buffer = new Uint8Array(BURST * segment)
+      const layout = new DataView(buffer.buffer)
+      const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
       let open: { readonly index: number; readonly reader: Reader } | undefined
 
       /** The entry whose blocks were read since its version was last checked (the open reader's). */
@@ -346,19 +363,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         }
       })
 
-      // == the data: one datagram at a time, read from the version that was hashed
-
-      const nextSpans = (): ReadonlyArray<Span> => {
-        const head = queue[0]!
-        if ("spans" in head) return (queue.shift(), head.spans)
-        const span = { index: head.index, offset: head.offset, length: block }
-        head.offset += block
-        if (head.offset >= head.end) queue.shift()
-        return [span]
-      }
+      // == the data: a burst per run of blocks, one datagram per bundle, read from the version that was hashed
 
       /** The open reader's file against the version that was hashed, if it was read since it was last checked. */
-      const verify = (): { readonly path: string; readonly reason: string } | undefined => {
+      const verify = (): Problem | undefined => {
         if (open === undefined || unchecked !== open.index) return undefined
         unchecked = undefined
         const r = records[open.index]!
@@ -369,38 +377,81 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       }
 
       /**
-       * Reads the spans into the buffer; the pieces, or the file at fault and why. With `defer`, the version is
-       * checked later (`verify`): before the pump lets anything else run, so a file changed since it was hashed
-       * still cancels before any answer or vote is heard, at one fstat per turn instead of one per datagram.
+       * Reads `length` bytes at `offset` of entry `index` into `into` (one positioned read); undefined, or the file
+       * at fault and why. With `defer`, the version is checked later (`verify`): before the pump lets anything
+       * else run, so a file changed since it was hashed still cancels before any answer or vote is heard, at one
+       * fstat per turn instead of one per read.
        */
-      const read = (spans: ReadonlyArray<Span>, defer: boolean): Array<Piece> | { readonly path: string; readonly reason: string } => {
+      const readInto = (index: number, offset: number, length: number, into: ReadonlyArray<Uint8Array>, defer: boolean): Problem | undefined => {
+        const r = records[index]
+        if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: "no contents to send" }
+        const path = r.entry.path
+        if (open?.index !== index) {
+          const problem = verify()
+          if (problem !== undefined) return problem
+          closeReader()
+          const reader = deps.store.openReaderNow(path, r.file.identity)
+          if (reader instanceof StoreError) return { path, reason: reader.message }
+          open = { index, reader }
+        }
+        const n = open.reader.readvNow(offset, into)
+        if (n instanceof StoreError) return { path, reason: n.message }
+        if (n !== length) return { path, reason: `changed after it was hashed: read ${n} bytes at ${offset}, expected ${length}` }
+        unchecked = index
+        return defer ? undefined : verify()
+      }
+
+      /** Reads the spans into the buffer; the pieces, or the file at fault and why. */
+      const read = (spans: ReadonlyArray<Span>): Array<Piece> | Problem => {
         const pieces: Array<Piece> = []
         let at = 0
         for (const span of spans) {
-          const r = records[span.index]
-          if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${span.index}`, reason: "no contents to send" }
-          const path = r.entry.path
-          if (open?.index !== span.index) {
-            const problem = verify()
-            if (problem !== undefined) return problem
-            closeReader()
-            const reader = deps.store.openReaderNow(path, r.file.identity)
-            if (reader instanceof StoreError) return { path, reason: reader.message }
-            open = { index: span.index, reader }
-          }
           const into = buffer.subarray(at, at + span.length)
-          const n = open.reader.readvNow(span.offset, [into])
-          if (n instanceof StoreError) return { path, reason: n.message }
-          if (n !== span.length) return { path, reason: `changed after it was hashed: read ${n} bytes at ${span.offset}, expected ${span.length}` }
-          unchecked = span.index
-          if (!defer) {
-            const problem = verify()
-            if (problem !== undefined) return problem
-          }
+          const problem = readInto(span.index, span.offset, span.length, [into], false)
+          if (problem !== undefined) return problem
           pieces.push({ index: span.index, offset: span.offset, bytes: into })
           at += span.length
         }
         return pieces
+      }
+
+      /**
+       * Reads the run's next blocks (up to `BURST`) straight into their Data laid out in the buffer: how many, or
+       * the file at fault and why. A run that goes on is checked later (`readInto`); its last burst at once.
+       */
+      const readBurst = (run: Run): number | Problem => {
+        const count = Math.min(BURST, (run.end - run.offset) / block)
+        const problem = readInto(run.index, run.offset, count * block, count === BURST ? slots : slots.slice(0, count), run.offset + count * block < run.end)
+        if (problem !== undefined) return problem
+        for (let i = 0; i < count; i++) writeDataHeader(layout, i * segment, txn, run.index, run.offset + i * block, block)
+        run.offset += count * block
+        if (run.offset >= run.end) queue.shift()
+        return count
+      }
+
+      /** Sends what the pump read, reports it to the machine and the pacer: the wait before the next send (ms). */
+      const sent = (count: number, bytes: number) => {
+        apply({ _tag: "Sent", count })
+        const wait = job.pacer.take(bytes, deps.now())
+        streamEnd = { position: job.pacer.sent(), at: deps.now() }
+        return wait
+      }
+
+      /** One burst of a run, or one Data of spans: the bytes of contents sent and the wait after, or the problem. */
+      const sendNext = (): { readonly bytes: number; readonly wait: number } | Problem => {
+        const head = queue[0]!
+        if (!("spans" in head)) {
+          const count = readBurst(head)
+          if (typeof count !== "number") return count
+          for (const to of destinations()) deps.sendData(to, buffer.subarray(0, count * segment), segment)
+          return { bytes: count * block, wait: sent(count, count * block) }
+        }
+        queue.shift()
+        const pieces = read(head.spans)
+        if (!Array.isArray(pieces)) return pieces
+        transmit({ _tag: "Data", txn, pieces })
+        const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
+        return { bytes, wait: sent(1, bytes) }
       }
 
       const pump = Effect.gen(function*() {
@@ -411,19 +462,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             yield* dataReady.wait
             continue
           }
-          const head = queue[0]!
-          const spans = nextSpans()
-          // a run's blocks but its last are checked once per turn; everything else as it is read
-          const pieces = read(spans, queue[0] === head)
-          if (!Array.isArray(pieces)) {
-            cancel(pieces.path, pieces.reason)
+          const next = sendNext()
+          if ("path" in next) {
+            cancel(next.path, next.reason)
             continue
           }
-          transmit({ _tag: "Data", txn, pieces })
-          apply({ _tag: "Sent", count: 1 })
-          const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
-          const wait = job.pacer.take(bytes, deps.now())
-          streamEnd = { position: job.pacer.sent(), at: deps.now() }
+          const { bytes, wait } = next
           sinceTurn += bytes
           if (wait <= 0 && sinceTurn < TURN_BYTES) continue
           const problem = verify()
@@ -477,10 +521,12 @@ export const make = (mtu: number = DEFAULT_MTU) => Effect.gen(function*() {
   const timers = yield* Timers
   const sessions = yield* Sessions
   const seal = wire.sendNativeNow
+  const sealData = wire.sendNativeSegmentsNow
   return TxnSender.of(makeDriver({
     store,
     budget: budget.right,
     send: (to, message) => void seal?.(to, message),
+    sendData: (to, bodies, segment) => sealData?.(to, TransferType.DATA, bodies, segment),
     now: sessions.now,
     after: timers.after,
     rtt: sessions.rtt,
