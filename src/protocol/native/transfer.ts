@@ -65,6 +65,7 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
   Prepare: TransferType.PREPARE,
   Commit: TransferType.COMMIT,
   Abort: TransferType.ABORT,
+  Probe: TransferType.PROBE,
   Needs: TransferType.NEEDS,
   Missing: TransferType.MISSING,
   Busy: TransferType.BUSY,
@@ -73,7 +74,8 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
   Committed: TransferType.COMMITTED,
   Aborted: TransferType.ABORTED,
   Unknown: TransferType.UNKNOWN,
-  Removals: TransferType.REMOVALS
+  Removals: TransferType.REMOVALS,
+  Progress: TransferType.PROGRESS
 }
 
 /** The message type byte of the frame that carries `m`. */
@@ -169,6 +171,10 @@ const invalid = (m: TransferMessage): string | undefined => {
       return undefined
     case "Prepare":
       return u32(m.batches) ? undefined : `${m.batches} batches`
+    case "Probe":
+      return u32(m.seq) ? undefined : `probe ${m.seq}`
+    case "Progress":
+      return u32(m.seq) && safe(m.received) ? undefined : `probe ${m.seq}, ${m.received} bytes`
     case "Needs":
       return u32(m.batch) && m.bitmap.length <= 0xffff && m.changes.length <= 0xffff
         ? undefined
@@ -197,7 +203,10 @@ const bodyBytes = (m: TransferMessage): number => {
       return m.pieces.reduce((n, p) => n + PIECE_HEADER + p.bytes.length, DATA_FIXED)
     case "Prepare":
     case "Committed":
+    case "Probe":
       return TXN + 4
+    case "Progress":
+      return TXN + 4 + 8
     case "Needs":
       return TXN + 4 + 2 + m.bitmap.length + 2 + m.changes.length
     case "Missing":
@@ -283,6 +292,13 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
       break
     case "Prepare":
       w.u32(m.batches)
+      break
+    case "Probe":
+      w.u32(m.seq)
+      break
+    case "Progress":
+      w.u32(m.seq)
+      w.int64(m.received)
       break
     case "Needs":
       w.u32(m.batch)
@@ -514,6 +530,12 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
       return decodeData(r, txn)
     case TransferType.PREPARE:
       return r.end({ _tag: "Prepare", txn, batches: r.u32() })
+    case TransferType.PROBE:
+      return r.end({ _tag: "Probe", txn, seq: r.u32() })
+    case TransferType.PROGRESS: {
+      const seq = r.u32()
+      return r.end({ _tag: "Progress", txn, seq, received: r.u64("received") })
+    }
     case TransferType.NEEDS: {
       const batch = r.u32()
       // copies: the sender keeps a batch's bitmaps until every member has answered

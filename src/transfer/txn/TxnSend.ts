@@ -36,6 +36,10 @@ import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 export const WINDOW = 8
 /** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
 const TURN_BYTES = 64 * 1024
+/** How often, while the data flows, the members are asked how far they have got (`Probe`): v7's MARK spacing. */
+export const PROBE_MS = 10
+/** Probes remembered for their answers: an answer to an older one is too late to be news. */
+const PROBES_KEPT = 64
 
 export interface TxnSendJob {
   readonly targets: ReadonlyArray<Target>
@@ -257,6 +261,41 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       /** Where the bundle stream's last datagram ended in the pacer's count, and when it was sent. */
       let streamEnd = { position: 0, at: 0 }
+      /** Bytes of Data contents sent in the transaction, repairs included: what a member has received, less its loss. */
+      let contentsSent = 0
+      /** The probes out: where the stream stood in the pacer's count and in `contentsSent` when each was sent. */
+      const probes = new Map<number, { readonly position: number; readonly at: number; readonly contents: number }>()
+      let probeSeq = 0
+      let probedAt = Number.NEGATIVE_INFINITY
+      /** Per member, the bytes of the stream it has lost as told to the pacer so far: each loss is news once. */
+      const toldLost = new Map<string, number>()
+
+      /**
+       * The pacer's news during the data (docs/transactions.md, "Pacing"): every `PROBE_MS` of sending the pump
+       * sends a `Probe` behind the data; a member answers it once it has taken what was sent before it, with the
+       * bytes of contents it has received. That is a delivery point (the stream's position when the probe went,
+       * and its send time: the member's queue) and what it lost of the stream since (the growth of what was sent
+       * less what it received), as a v7 member's MARK answer is. A lost probe or answer costs one point: the
+       * next probe goes `PROBE_MS` later whatever came back.
+       */
+      const probe = (now: number) => {
+        if (now - probedAt < PROBE_MS) return
+        probedAt = now
+        const seq = probeSeq
+        probeSeq = (probeSeq + 1) >>> 0
+        probes.set(seq, { position: job.pacer.sent(), at: now, contents: contentsSent })
+        if (probes.size > PROBES_KEPT) probes.delete(probes.keys().next().value!)
+        transmit({ _tag: "Probe", txn, seq })
+      }
+
+      /** `missing` bytes of the stream a member has not received: what of them the pacer has not heard yet. */
+      const newlyLost = (from: string, missing: number) => {
+        const told = toldLost.get(from) ?? 0
+        if (missing <= told) return 0
+        toldLost.set(from, missing)
+        return missing - told
+      }
+
       /**
        * A member's answer after the data (its `Missing`, its vote) says it has taken the stream up to its end, less
        * what it names missing: a delivery point for the pacer, as a v7 member's MARK answer is.
@@ -271,8 +310,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             const point = batchPoints.get(message.batch)
             return point === undefined ? undefined : deliveredTo(from, point, 0)
           }
+          case "Progress": {
+            const point = probes.get(message.seq)
+            return point === undefined ? undefined : deliveredTo(from, point, newlyLost(from, point.contents - message.received))
+          }
           case "Missing":
-            return deliveredTo(from, streamEnd, message.spans.reduce((n, sp) => n + sp.length, 0))
+            return deliveredTo(from, streamEnd, newlyLost(from, message.spans.reduce((n, sp) => n + sp.length, 0)))
           case "Prepared":
           case "Failed":
             return streamEnd.position > 0 ? deliveredTo(from, streamEnd, 0) : undefined
@@ -432,8 +475,11 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       /** Sends what the pump read, reports it to the machine and the pacer: the wait before the next send (ms). */
       const sent = (count: number, bytes: number) => {
         apply({ _tag: "Sent", count })
-        const wait = job.pacer.take(bytes, deps.now())
-        streamEnd = { position: job.pacer.sent(), at: deps.now() }
+        const now = deps.now()
+        const wait = job.pacer.take(bytes, now)
+        contentsSent += bytes
+        streamEnd = { position: job.pacer.sent(), at: now }
+        probe(now)
         return wait
       }
 

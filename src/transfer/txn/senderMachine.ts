@@ -357,6 +357,8 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
       return flush(s, repair, out)
     }
     case "Busy":
+    case "Progress":
+      // alive; how far it got is the pacer's news (the driver's)
       return
     case "Removals":
       if (s.phase === "voting" && m.vote === undefined) holdRemovals(m, message)

@@ -9,7 +9,9 @@
  * - a lost member: the others commit, or with --all-or-nothing all abort;
  * - a 50 MiB file goes out paced, one burst in memory at a time, and is asked for the vote only once sent;
  * - a big file goes out in bursts (one send of many datagrams), intact;
- * - blocks reported missing slow the pacer down; a send broken off aborts on the members.
+ * - blocks reported missing slow the pacer down; a send broken off aborts on the members;
+ * - the pacer hears how far each member has got while the data flows (probes), and a member losing much of the
+ *   stream lowers the rate before the vote is asked for.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -356,6 +358,47 @@ describe("txn sender driver against members following the member machine", () =>
       expect(result.members[0]!.missed).toBeGreaterThan(0)
       expect(pacer.rate()).toBeLessThan(start)
     })))
+
+  it.live("while the data flows the pacer hears every member's progress (probes answered), not only the batch's Needs", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      fs.writeFileSync(join(base, "f"), new Uint8Array(4 * 1024 * 1024).fill(3))
+      const members = [member(2), member(3)]
+      // 20 MB/s at most: the data takes ~200 ms, twenty probe intervals
+      const inner = makePacer(20_000)
+      let prepared = false
+      const during = new Map<string, number>()
+      const pacer: Pacer = {
+        ...inner,
+        delivered: (from, point, now) => {
+          if (!prepared) during.set(from, (during.get(from) ?? 0) + 1)
+          inner.delivered(from, point, now)
+        }
+      }
+      const { result } = yield* send(base, members, { pacer, watch: (m) => void (m._tag === "Prepare" && (prepared = true)) })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      // the batch's Needs is one point; the probes are one every 10 ms of sending
+      for (const m of members) expect(during.get(m.target.address) ?? 0).toBeGreaterThan(5)
+    })), 60_000)
+
+  it.live("a member losing much of the stream lowers the rate while the data flows, before the vote is asked for", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      fs.writeFileSync(join(base, "f"), new Uint8Array(2 * 1024 * 1024).fill(5))
+      const members = [member(2)]
+      const pacer = makePacer(20_000)
+      const start = pacer.rate()
+      let atPrepare: number | undefined
+      let data = 0
+      // a member's full buffer: every other datagram of the first pass lost
+      const { result } = yield* send(base, members, {
+        pacer,
+        watch: (m) => void (m._tag === "Prepare" && (atPrepare ??= pacer.rate())),
+        drop: (m) => m._tag === "Data" && atPrepare === undefined && ++data % 2 === 0
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
+      expect(atPrepare).toBeLessThan(start)
+    })), 60_000)
 
   it.live("a send broken off (the client went away) aborts the transaction: the members hear ABORT and discard", () =>
     Effect.scoped(Effect.gen(function*() {
