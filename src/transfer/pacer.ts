@@ -198,7 +198,9 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
         // fast growth stops at the ceiling; beyond it the probe goes on slowly
         rate = Math.min(limit, rate < ceiling && grown > ceiling ? ceiling : grown)
       }
-      if (last !== undefined && tokens + elapsed * rate >= rate * SAVED_MS && unhurried.push(sent) > UNHURRIED_KEPT) unhurried.shift()
+      // the first send counts too when a member was heard before it: that point (a manifest's answer) waited for it
+      const full = last === undefined ? heardAt > Number.NEGATIVE_INFINITY : tokens + elapsed * rate >= rate * SAVED_MS
+      if (full && unhurried.push(sent) > UNHURRIED_KEPT) unhurried.shift()
       tokens = last === undefined ? rate * AHEAD_MS : Math.min(tokens + elapsed * rate, rate * SAVED_MS)
       last = now
       tokens -= bytes

@@ -119,6 +119,16 @@ describe("pacer", () => {
     expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
   })
 
+  it("the first data after a pause (a transaction's files hashed after its manifest was answered) is not the member's rate either", () => {
+    const pacer = makePacer(undefined, 50_000)
+    // the manifest's answer, before any data; the data starts 800 ms later
+    pacer.delivered("m", { position: 0, sentAt: 0, lost: 0 }, 5)
+    pacer.take(BURST * DATAGRAM, 800)
+    // its first probe answered after 45 ms in the member's buffer
+    pacer.delivered("m", { position: pacer.sent(), sentAt: 800, lost: 0 }, 850)
+    expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
+  })
+
   it("a member that speeds up: the rate probes up and follows it", () => {
     const pacer = makePacer(undefined)
     const { lost, sent, sentBetween } = simulate(pacer, [member("m", (now) => (now < 3_000 ? 20_000 : 80_000))], 9_000)
