@@ -3,7 +3,8 @@
  * the scan's entries in manifest batches (`fillBatch`), each file hashed when its batch is formed; the members'
  * answers come from the router (`reply`, by transaction id); its deadline is one timer of the daemon's `Timers`.
  *
- * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram): they
+ * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram, and
+ * `TransmitRun` for a file's full blocks in a row): they
  * are queued as spans (the full blocks of one entry in a row as one run, so a big file costs one queue item, not
  * one per block) and a pump sends them at the pacer's rate, reporting each `Sent` to the machine, which asks for
  * the vote only once everything is out. A run goes out in bursts, as v7 DATA does: up to `BURST` blocks read
@@ -208,13 +209,18 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         for (const to of destinations()) deps.send(to, message)
       }
 
+      /** Full blocks of entry `index` from `offset` to `end`: one run, or the tail of the last one. */
+      const enqueueRun = (index: number, offset: number, end: number) => {
+        const last = queue.at(-1)
+        if (last !== undefined && "end" in last && last.index === index && last.end === offset) last.end = end
+        else queue.push({ index, offset, end })
+        dataReady.notify()
+      }
+
       const enqueue = (spans: ReadonlyArray<Span>) => {
         const only = spans.length === 1 ? spans[0]! : undefined
-        if (only !== undefined && only.length === block) {
-          const last = queue.at(-1)
-          if (last !== undefined && "end" in last && last.index === only.index && last.end === only.offset) last.end += block
-          else queue.push({ index: only.index, offset: only.offset, end: only.offset + block })
-        } else queue.push({ spans })
+        if (only !== undefined && only.length === block) return enqueueRun(only.index, only.offset, only.offset + block)
+        queue.push({ spans })
         dataReady.notify()
       }
 
@@ -235,6 +241,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
               break
             case "TransmitData":
               enqueue(a.spans)
+              break
+            case "TransmitRun":
+              enqueueRun(a.index, a.offset, a.offset + a.blocks * block)
               break
             case "NextBatch":
               wanted.notify()
