@@ -261,6 +261,8 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       local,
       group,
       send: (to, bytes, segment = 0) => enqueue(to, bytes, segment, undefined),
+      // the queue empty after it: this send went out at once (or failed, counted), nothing holds the bytes
+      sendReusable: (to, bytes, segment) => (enqueue(to, bytes, segment, undefined), pending.length === 0),
       sendSegments: (to, bytes, segment) =>
         Effect.async<void, TransportError>((resume) => {
           enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))

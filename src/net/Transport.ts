@@ -71,6 +71,12 @@ export interface TransportShape {
    */
   readonly send: (to: Destination, bytes: Uint8Array, segment?: number) => void
   /**
+   * `send`, saying whether the kernel took `bytes` at once: true, they are the caller's again (to reuse: a burst's
+   * frames sealed into the same buffer each time); false, they wait in the transport's queue (the socket buffer
+   * full) and are the transport's from now on. Only a transport that hands bytes over synchronously has it.
+   */
+  readonly sendReusable?: (to: Destination, bytes: Uint8Array, segment: number) => boolean
+  /**
    * Sends the datagrams laid out back to back in `bytes`, each `segment` bytes long but the last, which may be
    * shorter (a DATA burst). Completes once the kernel (or the transport's own copy) holds them: the caller may
    * reuse `bytes` afterwards.
@@ -81,6 +87,12 @@ export interface TransportShape {
    * transport of a keyed daemon has it: its presence is what makes a daemon speak the native format.
    */
   readonly sendNative?: (to: Destination, type: BodyType, body: Uint8Array) => void
+  /**
+   * Seals native messages of one `type` laid out back to back in `bodies`, each `segment` bytes long but the last
+   * (a transaction's burst of Data), as one batch, and sends the frames as `send` sends a DATA burst. `bodies`
+   * may be reused afterwards (the frames are sealed into a buffer of its own). With `sendNative` only.
+   */
+  readonly sendNativeSegments?: (to: Destination, type: BodyType, bodies: Uint8Array, segment: number) => void
   /**
    * Sets the one consumer of the datagrams from others (our own multicast echoes are filtered out): called
    * synchronously from the socket's callback with every batch that arrives (one call per wake-up, however many

@@ -106,6 +106,12 @@ export interface WireShape {
   readonly sendNative: ((to: Destination, message: Native.AnyMessage) => Effect.Effect<void>) | undefined
   /** `sendNative` without an Effect, for the engine's handlers: what the codec refused, or undefined. */
   readonly sendNativeNow: ((to: Destination, message: Native.AnyMessage) => string | undefined) | undefined
+  /**
+   * Bodies of native messages of one `type` already encoded back to back, `segment` bytes each but the last,
+   * sealed as one batch (`Transport.sendNativeSegments`): a keyed daemon's, undefined otherwise. `bodies` may be
+   * reused afterwards.
+   */
+  readonly sendNativeSegmentsNow: ((to: Destination, type: Native.BodyType, bodies: Uint8Array, segment: number) => void) | undefined
   /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
   /** `sendSegments` without an Effect, for the engine's handlers: `bytes` are the transport's from now on. */
@@ -218,6 +224,11 @@ export const make = Effect.gen(function*() {
     seal(to, encoded.right.type, encoded.right.body)
     return undefined
   }
+  const sealSegments = transport.sendNativeSegments
+  const sendNativeSegmentsNow = sealSegments === undefined ? undefined : (to: Destination, type: Native.BodyType, bodies: Uint8Array, segment: number) => {
+    c.datagramsOut += Math.ceil(bodies.length / segment)
+    sealSegments(to, type, bodies, segment)
+  }
   const sendNative = sendNativeNow === undefined ? undefined : (to: Destination, message: Native.AnyMessage) =>
     Effect.suspend(() => {
       const e = sendNativeNow(to, message)
@@ -256,6 +267,7 @@ export const make = Effect.gen(function*() {
     sendNow,
     sendNative,
     sendNativeNow,
+    sendNativeSegmentsNow,
     sendSegments: (to, bytes, segment) =>
       transport.sendSegments(to, bytes, segment).pipe(
         Effect.tap(() => void (c.datagramsOut += Math.ceil(bytes.length / segment))),

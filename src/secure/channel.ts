@@ -109,12 +109,14 @@ export class SecureChannel {
   }
 
   /**
-   * v7 datagrams laid out back to back, `segment` bytes each but the last (a DATA burst), as frames laid out the
-   * same way, `segment + FRAME_OVERHEAD` bytes each but the last: one batch seal.
+   * Messages laid out back to back, `segment` bytes each but the last (v7 datagrams of a DATA burst, or the bodies
+   * of native messages of `type`), as frames laid out the same way, `segment + FRAME_OVERHEAD` bytes each but the
+   * last: one batch seal. In `into` when it is large enough (a view of it), else a new buffer.
    */
-  sealSegments(messages: Uint8Array, segment: number, to: Destination, now: number): Uint8Array {
+  sealSegments(messages: Uint8Array, segment: number, to: Destination, now: number, type: number = MessageType.V7, into?: Uint8Array): Uint8Array {
     const count = Math.max(1, Math.ceil(messages.length / segment))
-    const slab = new Uint8Array(messages.length + count * FRAME_OVERHEAD)
+    const size = messages.length + count * FRAME_OVERHEAD
+    const slab = into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size)
     const starts = new Uint32Array(count)
     const lengths = new Uint32Array(count)
     for (let i = 0; i < count; i++) {
@@ -122,7 +124,7 @@ export class SecureChannel {
       const message = messages.subarray(i * segment, (i + 1) * segment)
       starts[i] = start
       lengths[i] = 1 + message.length
-      slab[start + HEADER_BYTES] = MessageType.V7
+      slab[start + HEADER_BYTES] = type
       slab.set(message, start + HEADER_BYTES + 1)
     }
     this.sender.sealBatch(slab, starts, lengths, count, this.endpoint(to), now)

@@ -136,6 +136,22 @@ export const isRoot = () => process.geteuid?.() === 0
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code
 
 /** Closing never fails an operation: the descriptor is gone either way (Linux frees it even on EINTR or EIO). */
+/** Blocks a run of writes takes at most before it goes out (the kernel takes 1024 buffers per `writev`). */
+export const MAX_RUN = 256
+
+/** Writes `buffers` back to back at `offset` of `fd`: one `pwritev`, more where the kernel takes part of them. Throws as fs does. */
+export const writevAllSync = (fd: number, offset: number, buffers: ReadonlyArray<Uint8Array>): void => {
+  let rest = buffers
+  let at = offset
+  while (rest.length > 0) {
+    let n = fs.writevSync(fd, rest, at)
+    at += n
+    let i = 0
+    while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length
+    rest = i < rest.length && n > 0 ? [rest[i]!.subarray(n), ...rest.slice(i + 1)] : rest.slice(i)
+  }
+}
+
 export const closeQuietly = (fd: number) => {
   try {
     fs.closeSync(fd)
@@ -467,15 +483,7 @@ export const make = (base: string) =>
      */
     const writevNow = (t: TempFile, offset: number, buffers: ReadonlyArray<Uint8Array>): StoreError | undefined => {
       try {
-        let rest = buffers
-        let at = offset
-        while (rest.length > 0) {
-          let n = fs.writevSync(t.fd, rest, at)
-          at += n
-          let i = 0
-          while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length
-          rest = i < rest.length && n > 0 ? [rest[i]!.subarray(n), ...rest.slice(i + 1)] : rest.slice(i)
-        }
+        writevAllSync(t.fd, offset, buffers)
         return undefined
       } catch (e) {
         return new StoreError({ op: "write", path: t.rel, ...errnoOf(e) })

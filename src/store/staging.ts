@@ -20,12 +20,14 @@ import {
   DIR_FLAGS,
   type FileStoreShape,
   isRoot,
+  MAX_RUN,
   nameOf,
   type Parent,
   removeTree,
   StoreError,
   tempName,
-  unlinkAt
+  unlinkAt,
+  writevAllSync
 } from "./FileStore.js"
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
 import * as ParentCache from "./parentCache.js"
@@ -116,6 +118,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
    */
   const beginPassNow = () => void (inPass = true)
   const endPassNow = () => {
+    flushNow()
     inPass = false
     free = undefined
     parents.closeAll()
@@ -214,6 +217,24 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       return made instanceof StoreError ? made : true
     }
     return false
+  }
+
+  /**
+   * The blocks written in a pass, one run of a temp's consecutive blocks at a time: the run goes to the disk as one
+   * `pwritev` when the pass ends, another run starts, or the temps are staged, switched or discarded, so a big
+   * file's receive batch (tens of Data) is one system call, not one per datagram. The blocks are views of the
+   * receive buffer, which is not reused before the pass ends (before the event loop turns). Outside a pass a
+   * block is written at once.
+   */
+  let run: { readonly s: Staged; readonly path: string; readonly offset: number; end: number; readonly blocks: Array<Uint8Array> } | undefined
+
+  const flushNow = () => {
+    const r = run
+    run = undefined
+    if (r === undefined || r.s.fd === undefined) return
+    const fd = r.s.fd
+    const written = attemptNow("write", r.path, () => writevAllSync(fd, r.offset, r.blocks))
+    if (written instanceof StoreError) fail(r.s, written)
   }
 
   const fail = (s: Staged, e: StoreError) => {
@@ -333,12 +354,13 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const e = createNow(s, entry)
       if (e !== undefined) return void fail(s, e)
     }
-    const fd = s.fd!
-    const written = attemptNow("write", entry.path, () => {
-      for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, offset + done)
-    })
-    if (written instanceof StoreError) return void fail(s, written)
     if (offset === s.hashed) s.hash!.update(bytes), (s.hashed += bytes.length)
+    if (run !== undefined && (run.s !== s || run.end !== offset || run.blocks.length >= MAX_RUN)) flushNow()
+    if (s.fd === undefined) return
+    run ??= { s, path: entry.path, offset, end: offset, blocks: [] }
+    run.blocks.push(bytes)
+    run.end += bytes.length
+    if (!inPass) flushNow()
   }
 
   /** Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back). */
@@ -442,6 +464,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /** Checks and finishes the entry's staging; 0, or the errno that fails it. */
   const stageNow = (entry: Entry): number => {
+    flushNow()
     const s = staged.get(entry)
     if (s === undefined) return EIO
     if (s.errno !== 0) return closeTemp(s), s.errno
@@ -486,6 +509,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     removals: ReadonlyArray<string>,
     { afterIntent, whole = false }: { readonly whole?: boolean; readonly afterIntent?: () => void } = {}
   ): StoreError | undefined => {
+    flushNow()
     const ops = opsOf(entries, removals, whole)
     const journal = writeIntentNow(options.journalDir, { txn, base: store.base, ops })
     if (journal instanceof StoreError) return journal
@@ -499,6 +523,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /** Removes every temp of the transaction (the new directories' with everything in them). */
   const discardNow = (): void => {
+    run = undefined
     const remove = (place: string, temp: string, dir: boolean) => {
       const parent = openParentNow("discard", place)
       if (parent instanceof StoreError) return

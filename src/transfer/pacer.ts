@@ -17,7 +17,10 @@
  * Per member, two points a span of at least `SAMPLE_MS` apart give (BBR's delivery-rate samples):
  * - its delivery rate: the stream bytes it took over the span, less those it named lost, per millisecond; its
  *   estimate is the best sample of the last `BW_WINDOW_MS` (a max filter: a member the scheduler paused for a
- *   moment does not drag it down);
+ *   moment does not drag it down). A span in which the sender sent less than its rate let it (its bucket full
+ *   at a send: it paused, a file hashed, a manifest or MARK round; or it is slower than the rate, a daemon
+ *   warming up: BBR's "application limited") measures the sender, not the member: such a sample only counts
+ *   when it raises the estimate;
  * - the share of the span it lost;
  * and every point its queue: the round trip of that point less the least round trip seen (how long the datagram
  * waited in the member's buffer) — the news of an overflow before it happens.
@@ -59,6 +62,8 @@ const MAX_BACKOFF = 0.5
 /** Share of a span's datagrams a member may lose before it counts as congestion, and a number of blocks more. */
 const RANDOM_LOSS = 0.03
 const RANDOM_LOSS_BYTES = 4 * 1066
+/** Sends that found the bucket full remembered (their positions), to tell an application-limited span. */
+const UNHURRIED_KEPT = 256
 /** The shortest span a delivery rate is measured over: shorter ones are the jitter of batches and event-loop turns. */
 const SAMPLE_MS = 20
 /** A member whose newest datagram waited longer than this in its buffer is falling behind: congestion, before loss. */
@@ -127,6 +132,8 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
   let tokens = 0
   let last: number | undefined
   let limited = false
+  /** The positions of the latest sends that found the bucket full (the sender slower than its rate), oldest first. */
+  const unhurried: Array<number> = []
   /** Where fast growth ends: the delivery rate congestion last measured (none before any congestion). */
   let ceiling = Number.POSITIVE_INFINITY
   let holdUntil = Number.NEGATIVE_INFINITY
@@ -158,6 +165,12 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
     return m.samples.length === 0 ? undefined : Math.max(...m.samples.map((s) => s.rate))
   }
 
+  /** A send in [from, to) of the stream found the bucket full. */
+  const unhurriedWithin = (from: number, to: number) => {
+    for (let i = unhurried.length - 1; i >= 0 && unhurried[i]! >= from; i--) if (unhurried[i]! < to) return true
+    return false
+  }
+
   /**
    * The member is congested: it lost more of a span than chance (`lostShare`), or its queue is long. The rate
    * drops to what it takes, once per overflow: the later news of the same one only keeps it there.
@@ -185,6 +198,9 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
         // fast growth stops at the ceiling; beyond it the probe goes on slowly
         rate = Math.min(limit, rate < ceiling && grown > ceiling ? ceiling : grown)
       }
+      // the first send counts too when a member was heard before it: that point (a manifest's answer) waited for it
+      const full = last === undefined ? heardAt > Number.NEGATIVE_INFINITY : tokens + elapsed * rate >= rate * SAVED_MS
+      if (full && unhurried.push(sent) > UNHURRIED_KEPT) unhurried.shift()
       tokens = last === undefined ? rate * AHEAD_MS : Math.min(tokens + elapsed * rate, rate * SAVED_MS)
       last = now
       tokens -= bytes
@@ -206,7 +222,10 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       else if (position > from.position && now - from.at >= SAMPLE_MS) {
         const streamed = position - from.position
         const lostBytes = Math.min(m.lost, streamed)
-        m.samples.push({ rate: (streamed - lostBytes) / (now - from.at), at: now })
+        const sample = (streamed - lostBytes) / (now - from.at)
+        const appLimited = unhurriedWithin(from.position, position)
+        const bw = appLimited ? bandwidth(m, now) : undefined
+        if (!appLimited || (bw !== undefined && sample > bw)) m.samples.push({ rate: sample, at: now })
         m.from = { position, sentAt, at: now }
         m.lost = 0
         if (lostBytes > RANDOM_LOSS_BYTES && lostBytes > RANDOM_LOSS * streamed) lostShare = lostBytes / streamed

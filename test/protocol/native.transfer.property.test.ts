@@ -4,7 +4,7 @@ import { codecLaws, runs } from "./native/codecLaws.js"
 import { budgetFor, DEFAULT_MTU, fillBatch, MIN_MTU, removalBatches } from "../../src/protocol/native/budget.js"
 import { decodeAny } from "../../src/protocol/native/codec.js"
 import { NativeType } from "../../src/protocol/native/message.js"
-import { decode, encode, type TransferMessage, typeOf, PIECE_HEADER } from "../../src/protocol/native/transfer.js"
+import { DATA_HEADER, decode, encode, type TransferMessage, typeOf, PIECE_HEADER, writeDataHeader } from "../../src/protocol/native/transfer.js"
 import { Entry as EntrySchema, MAX_ENTRY_NAMES, MAX_SCOPE_BYTES, scopeBytes, TransferMessage as TransferSchema, TransferType } from "../../src/protocol/native/transferMessage.js"
 import type { Entry, TxnId } from "../../src/transfer/txn/messages.js"
 import { PIECE_OVERHEAD } from "../../src/transfer/txn/senderMachine.js"
@@ -95,7 +95,7 @@ describe("native transaction codec", () => {
     expect(reasonOf(TransferType.DATA, patched({ _tag: "Data", txn, pieces: [{ index: 0, offset: 0, bytes: Uint8Array.of(1) }] }, 14, [0, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBe("Payload") // ends at 2^53
     expect(reasonOf(TransferType.FAILED, patched({ _tag: "Failed", txn, failures: [{ index: 0, errno: 5 }], count: 1 }, 8, [0, 0, 0, 0]))).toBe("Payload") // count < listed
     expect(reasonOf(TransferType.MISSING, Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 1, 65, ...new Uint8Array(65 * 20)))).toBe("Payload")
-    expect(reasonOf(0x25, bytesOf(manifest))).toBe("Type")
+    expect(reasonOf(0x26, bytesOf(manifest))).toBe("Type")
     expect(reasonOf(TransferType.COMMIT, Uint8Array.of(0, 0, 0))).toBe("TooShort")
   })
 
@@ -157,6 +157,20 @@ describe("native transaction codec", () => {
     }
     if (digests.length > 0) expect(digests[0]!.buffer.byteLength).toBe(32 * digests.length)
   }, runs)
+
+  it.prop(
+    "writeDataHeader, then the piece's bytes, in place in a larger buffer: byte for byte what encode writes",
+    [fc.nat({ max: 2 ** 53 - 1 }), fc.nat({ max: 0xffff_ffff }), fc.nat({ max: 2 ** 52 }), fc.uint8Array({ maxLength: 1400 }), fc.nat({ max: 64 })],
+    ([txnId, index, offset, bytes, at]) => {
+      const out = new Uint8Array(at + DATA_HEADER + bytes.length + 3).fill(0xa5)
+      writeDataHeader(new DataView(out.buffer), at, txnId, index, offset, bytes.length)
+      out.set(bytes, at + DATA_HEADER)
+      const expected = bytesOf({ _tag: "Data", txn: txnId as TxnId, pieces: [{ index, offset, bytes }] })
+      expect([...out.subarray(at, at + DATA_HEADER + bytes.length)]).toEqual([...expected])
+      // nothing written around it
+      expect(out.subarray(0, at).every((b) => b === 0xa5) && out.subarray(at + expected.length).every((b) => b === 0xa5)).toBe(true)
+    }
+  )
 
   it("a Data's pieces are views of the body (the hot path copies nothing)", () => {
     const body = bytesOf({ _tag: "Data", txn, pieces: [{ index: 0, offset: 0, bytes: Uint8Array.of(1, 2) }, { index: 1, offset: 0, bytes: Uint8Array.of(3) }] })

@@ -4,6 +4,7 @@ import { FRAME_OVERHEAD, type Received, SecureChannel } from "../../src/secure/c
 import { OFFSET } from "../../src/secure/frame.js"
 import { type Datagram, type Endpoint, Group, Peer } from "../../src/net/Transport.js"
 import { NativeType } from "../../src/protocol/native/message.js"
+import { TransferType } from "../../src/protocol/native/transferMessage.js"
 import { engines, generateKey, ringOf } from "./support.js"
 
 const T0 = 1_800_000_000_000
@@ -299,5 +300,18 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(frames.map((f) => f.length)).toEqual([frame, frame, frame, 40 + FRAME_OVERHEAD])
     const got = deliver(b, A, frames, T0 + 1).delivered.map((d) => [...d.bytes])
     expect(got).toEqual([0, 1, 2, 3].map((i) => [...burst.subarray(i * segment, (i + 1) * segment)]))
+  })
+
+  it("seals a burst of native messages of one type as one batch, each opening as that type (a transaction's Data)", () => {
+    const [a, b] = [channel(A), channel(B)]
+    converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
+    const segment = 100
+    const bodies = new Uint8Array(segment * 3).map((_, i) => (i * 7) % 251)
+    const slab = a.sealSegments(bodies, segment, Group, T0 + 1, TransferType.DATA)
+    const frame = segment + FRAME_OVERHEAD
+    const frames = [0, 1, 2].map((i) => slab.subarray(i * frame, (i + 1) * frame))
+    const got = deliver(b, A, frames, T0 + 1).delivered
+    expect(got.map((d) => d.native)).toEqual([TransferType.DATA, TransferType.DATA, TransferType.DATA])
+    expect(got.map((d) => [...d.bytes])).toEqual([0, 1, 2].map((i) => [...bodies.subarray(i * segment, (i + 1) * segment)]))
   })
 })

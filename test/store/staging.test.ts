@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import { createRequire, syncBuiltinESMExports } from "node:module"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import * as FileStore from "../../src/store/FileStore.js"
@@ -60,6 +61,24 @@ const stageAll = (staging: Staging.Staging, entries: ReadonlyArray<Entry>, conte
 
 const names = (path: string) => fs.readdirSync(path).sort()
 
+/** Runs `f` counting the write system calls of `node:fs` (`writeSync`, `writevSync`) made by anyone. */
+const countingWrites = <A>(f: () => A): { readonly result: A; readonly writes: number } => {
+  const cjs = createRequire(import.meta.url)("node:fs") as typeof fs
+  const { writeSync, writevSync } = cjs
+  let writes = 0
+  Object.assign(cjs, {
+    writeSync: (...args: Parameters<typeof writeSync>) => (writes++, writeSync(...args)),
+    writevSync: (...args: Parameters<typeof writevSync>) => (writes++, writevSync(...args))
+  })
+  syncBuiltinESMExports()
+  try {
+    return { result: f(), writes }
+  } finally {
+    Object.assign(cjs, { writeSync, writevSync })
+    syncBuiltinESMExports()
+  }
+}
+
 describe("tree transaction staging", () => {
   it.scoped("a pass asks for the free space once, not per file, and counts what its temps take: a file beyond it fails ENOSPC", () =>
     Effect.gen(function*() {
@@ -78,6 +97,22 @@ describe("tree transaction staging", () => {
       expect(asked).toBe(2)
       expect(staging.switchNow(12, [...entries.slice(0, 2), d], [])).toBeUndefined()
       expect(names(base)).toEqual(["a", "b", "d"])
+    }))
+
+  it.scoped("a pass writes a run of a temp's consecutive blocks with one pwritev, not one write per block; the file is whole", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      const blocks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(100, 0x30 + i))
+      const e = file("big", Buffer.concat(blocks).toString())
+      expect(staging.lookupNow(e)).toBe("contents")
+      // the first block alone, then a receive batch of the next 38, the last alone
+      staging.writeNow(e, 0, blocks[0]!)
+      const batch = countingWrites(() => staging.passNow(() => blocks.slice(1, 39).forEach((b, i) => staging.writeNow(e, (i + 1) * 100, b))))
+      expect(batch.writes).toBe(1)
+      staging.writeNow(e, 3900, blocks[39]!)
+      expect(staging.stageNow(e)).toBe(0)
+      expect(staging.switchNow(12, [e], [])).toBeUndefined()
+      expect(fs.readFileSync(join(base, "big")).equals(Buffer.concat(blocks))).toBe(true)
     }))
 
   it.scoped("a switch whose one step fails does every other step and names the failed one (nothing is undone)", () =>

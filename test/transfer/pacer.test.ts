@@ -3,7 +3,7 @@
  * at most `capacity` bytes a millisecond from a socket buffer of `buffer` bytes, drops what does not fit (and,
  * if told so, a share of everything at random), and answers the sender's probes (a MARK sent now and then during
  * DATA, one at a time) once it has taken everything sent before them, naming the bytes it lost since its last
- * answer — the two things protocol v7 tells a sender.
+ * answer — the two things protocol v7 tells a sender (and a transaction's Probe and Progress).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { makePacer, type Pacer } from "../../src/transfer/pacer.js"
@@ -103,6 +103,30 @@ describe("pacer", () => {
     const { rates } = simulate(pacer, [member("slow", () => 10_000)], 400)
     // within the first feedback the rate is near 10 MB/s, not 100 (what halving would leave)
     expect(Math.min(...rates)).toBeLessThan(15_000)
+  })
+
+  it("a sender slower than its rate (warming up, paused) is not what a member takes: a queue then lowers the rate a step, not to what was sent", () => {
+    const pacer = makePacer(undefined, 50_000)
+    let now = 0
+    // one burst every 20 ms, ~3 MB/s while 50 are allowed; each answered at once
+    for (let i = 0; i < 20; i++, now += 20) {
+      pacer.take(BURST * DATAGRAM, now)
+      pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + 2)
+    }
+    // then an answer that waited 50 ms in the member's buffer
+    pacer.take(BURST * DATAGRAM, now)
+    pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + 52)
+    expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
+  })
+
+  it("the first data after a pause (a transaction's files hashed after its manifest was answered) is not the member's rate either", () => {
+    const pacer = makePacer(undefined, 50_000)
+    // the manifest's answer, before any data; the data starts 800 ms later
+    pacer.delivered("m", { position: 0, sentAt: 0, lost: 0 }, 5)
+    pacer.take(BURST * DATAGRAM, 800)
+    // its first probe answered after 45 ms in the member's buffer
+    pacer.delivered("m", { position: pacer.sent(), sentAt: 800, lost: 0 }, 850)
+    expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
   })
 
   it("a member that speeds up: the rate probes up and follows it", () => {

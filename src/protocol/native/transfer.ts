@@ -65,6 +65,7 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
   Prepare: TransferType.PREPARE,
   Commit: TransferType.COMMIT,
   Abort: TransferType.ABORT,
+  Probe: TransferType.PROBE,
   Needs: TransferType.NEEDS,
   Missing: TransferType.MISSING,
   Busy: TransferType.BUSY,
@@ -73,7 +74,8 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
   Committed: TransferType.COMMITTED,
   Aborted: TransferType.ABORTED,
   Unknown: TransferType.UNKNOWN,
-  Removals: TransferType.REMOVALS
+  Removals: TransferType.REMOVALS,
+  Progress: TransferType.PROGRESS
 }
 
 /** The message type byte of the frame that carries `m`. */
@@ -94,6 +96,16 @@ export const entryBytes = (e: Entry): number => ENTRY_FIXED + namesOf(e) + (e.ty
 
 // == encoding
 
+/**
+ * A safe integer as an i64 (two's complement), which for one not negative is its u64: high and low words, no
+ * bigint on the per-file path.
+ */
+const setInt64 = (v: DataView, at: number, x: number) => {
+  const hi = Math.floor(x / 2 ** 32)
+  v.setInt32(at, hi)
+  v.setUint32(at + 4, x - hi * 2 ** 32)
+}
+
 class Writer {
   readonly out: Uint8Array
   private readonly v: DataView
@@ -113,14 +125,8 @@ class Writer {
     this.v.setUint32(this.at, x)
     this.at += 4
   }
-  /**
-   * A safe integer as an i64 (two's complement), which for one not negative is its u64: high and low words,
-   * no bigint on the per-file path.
-   */
   int64(x: number) {
-    const hi = Math.floor(x / 2 ** 32)
-    this.v.setInt32(this.at, hi)
-    this.v.setUint32(this.at + 4, x - hi * 2 ** 32)
+    setInt64(this.v, this.at, x)
     this.at += 8
   }
   bytes(b: Uint8Array) {
@@ -165,6 +171,10 @@ const invalid = (m: TransferMessage): string | undefined => {
       return undefined
     case "Prepare":
       return u32(m.batches) ? undefined : `${m.batches} batches`
+    case "Probe":
+      return u32(m.seq) ? undefined : `probe ${m.seq}`
+    case "Progress":
+      return u32(m.seq) && safe(m.received) ? undefined : `probe ${m.seq}, ${m.received} bytes`
     case "Needs":
       return u32(m.batch) && m.bitmap.length <= 0xffff && m.changes.length <= 0xffff
         ? undefined
@@ -193,7 +203,10 @@ const bodyBytes = (m: TransferMessage): number => {
       return m.pieces.reduce((n, p) => n + PIECE_HEADER + p.bytes.length, DATA_FIXED)
     case "Prepare":
     case "Committed":
+    case "Probe":
       return TXN + 4
+    case "Progress":
+      return TXN + 4 + 8
     case "Needs":
       return TXN + 4 + 2 + m.bitmap.length + 2 + m.changes.length
     case "Missing":
@@ -213,6 +226,23 @@ export const encode = (m: TransferMessage): Either.Either<Uint8Array, Unencodabl
   w.int64(m.txn)
   if (!isTxnOnly(m)) writeFields(w, m)
   return Either.right(w.out)
+}
+
+/** What a Data of one piece holds before the piece's bytes. */
+export const DATA_HEADER = DATA_FIXED + PIECE_HEADER
+
+/**
+ * Writes at `at` of `v` the first `DATA_HEADER` bytes of a Data of one piece of `length` bytes, exactly as
+ * `encode` writes them: the piece's bytes, laid out right after by the caller, make the message. The sender's
+ * burst of a big file is laid out in place this way, read straight into the datagrams. `txn`, `index` and
+ * `offset + length` are the caller's to keep in range (a transaction id, a manifest index, a file's size).
+ */
+export const writeDataHeader = (v: DataView, at: number, txn: number, index: number, offset: number, length: number): void => {
+  setInt64(v, at, txn)
+  v.setUint16(at + TXN, 1)
+  v.setUint32(at + DATA_FIXED, index)
+  setInt64(v, at + DATA_FIXED + 4, offset)
+  v.setUint32(at + DATA_FIXED + 12, length)
 }
 
 const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
@@ -262,6 +292,13 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
       break
     case "Prepare":
       w.u32(m.batches)
+      break
+    case "Probe":
+      w.u32(m.seq)
+      break
+    case "Progress":
+      w.u32(m.seq)
+      w.int64(m.received)
       break
     case "Needs":
       w.u32(m.batch)
@@ -493,6 +530,12 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
       return decodeData(r, txn)
     case TransferType.PREPARE:
       return r.end({ _tag: "Prepare", txn, batches: r.u32() })
+    case TransferType.PROBE:
+      return r.end({ _tag: "Probe", txn, seq: r.u32() })
+    case TransferType.PROGRESS: {
+      const seq = r.u32()
+      return r.end({ _tag: "Progress", txn, seq, received: r.u64("received") })
+    }
     case TransferType.NEEDS: {
       const batch = r.u32()
       // copies: the sender keeps a batch's bitmaps until every member has answered

@@ -19,6 +19,7 @@ export const TransferType = {
   PREPARE: 0x22,
   COMMIT: 0x23,
   ABORT: 0x24,
+  PROBE: 0x25,
   NEEDS: 0x30,
   MISSING: 0x31,
   BUSY: 0x32,
@@ -27,7 +28,8 @@ export const TransferType = {
   COMMITTED: 0x35,
   ABORTED: 0x36,
   UNKNOWN: 0x37,
-  REMOVALS: 0x38
+  REMOVALS: 0x38,
+  PROGRESS: 0x39
 } as const
 export type TransferType = (typeof TransferType)[keyof typeof TransferType]
 
@@ -115,6 +117,7 @@ export const Data = Schema.TaggedStruct("Data", { ...txn, pieces: Schema.Array(P
 export const Prepare = Schema.TaggedStruct("Prepare", { ...txn, batches: U32 })
 export const Commit = Schema.TaggedStruct("Commit", txn)
 export const Abort = Schema.TaggedStruct("Abort", txn)
+export const Probe = Schema.TaggedStruct("Probe", { ...txn, seq: U32 })
 
 const Bitmap = Schema.Uint8ArrayFromSelf.pipe(
   Schema.filter((b) => b.length <= U16_MAX),
@@ -139,6 +142,8 @@ export const Removals = Schema.TaggedStruct("Removals", {
   paths: Schema.Array(Name).pipe(Schema.maxItems(U16_MAX))
 }).pipe(Schema.filter((r) => r.first + r.paths.length <= r.total, { message: () => "expected paths within the total" }))
 
-export const ToMember = Schema.Union(Manifest, Data, Prepare, Commit, Abort)
-export const ToSender = Schema.Union(Needs, Missing, Busy, Prepared, Failed, Committed, Aborted, Unknown, Removals)
+export const Progress = Schema.TaggedStruct("Progress", { ...txn, seq: U32, received: Safe })
+
+export const ToMember = Schema.Union(Manifest, Data, Prepare, Commit, Abort, Probe)
+export const ToSender = Schema.Union(Needs, Missing, Busy, Prepared, Failed, Committed, Aborted, Unknown, Removals, Progress)
 export const TransferMessage = Schema.Union(ToMember, ToSender)

@@ -9,7 +9,7 @@ import { type DataDatagram, type Received, type RequestHandler, Wire } from "../
 import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../../protocol/v7/constants.js"
 import { dataBlock, dataReqId } from "../../protocol/v7/dataLayout.js"
 import { emptyPayload } from "../../protocol/v7/message.js"
-import { FileStore, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
+import { FileStore, MAX_RUN, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
 import { decide } from "./decide.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions, HALF_OPEN_TIMEOUT } from "../ReceiveSessions.js"
@@ -67,8 +67,6 @@ interface WriteRun {
   readonly buffers: Array<Uint8Array>
 }
 
-/** Blocks per write at most (the kernel takes 1024 buffers per `writev`). */
-const MAX_RUN = 256
 
 interface Entry extends ReceivedSession<Session> {
   temp: TempFile | undefined

@@ -3,18 +3,23 @@
  * the scan's entries in manifest batches (`fillBatch`), each file hashed when its batch is formed; the members'
  * answers come from the router (`reply`, by transaction id); its deadline is one timer of the daemon's `Timers`.
  *
- * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram): they
+ * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram, and
+ * `TransmitRun` for a file's full blocks in a row): they
  * are queued as spans (the full blocks of one entry in a row as one run, so a big file costs one queue item, not
- * one per block) and a pump reads and sends one datagram at a time at the pacer's rate, reporting each `Sent`
- * to the machine, which asks for the vote only once everything is out. At most one datagram's bytes are in
- * memory. What is read is checked against the version the file was hashed as (size, mtime and ctime of the open
- * descriptor) before the pump lets anything else run: a file changed since is never committed, the transaction is
- * cancelled naming it.
+ * one per block) and a pump sends them at the pacer's rate, reporting each `Sent` to the machine, which asks for
+ * the vote only once everything is out. A run goes out in bursts, as v7 DATA does: up to `BURST` blocks read
+ * with one positioned read straight into their Data messages laid out in one buffer, sealed as one batch and
+ * handed to the socket as one send; anything else (a small file's bundle, a file's last block) one datagram at a
+ * time. At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
+ * version the file was hashed as (size, mtime and ctime of the open descriptor) before the pump lets anything
+ * else run: a file changed since is never committed, the transaction is cancelled naming it.
  */
 import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
 import { type Destination, Group, Peer } from "../../net/Transport.js"
 import { Wire } from "../../net/Wire.js"
 import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
+import { DATA_HEADER, writeDataHeader } from "../../protocol/native/transfer.js"
+import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import { Sessions } from "../engine/Sessions.js"
@@ -22,7 +27,7 @@ import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
 import { Timers } from "../Timers.js"
 import type { Entry, Piece, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
-import { scopeBytes } from "../../protocol/native/transferMessage.js"
+import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
 import { prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
@@ -34,6 +39,10 @@ export const WINDOW = 8
 const NOBODY: ReadonlyArray<string> = []
 /** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
 const TURN_BYTES = 64 * 1024
+/** How often, while the data flows, the members are asked how far they have got (`Probe`): v7's MARK spacing. */
+export const PROBE_MS = 10
+/** Probes remembered for their answers: an answer to an older one is too late to be news. */
+const PROBES_KEPT = 64
 
 export interface TxnSendJob {
   readonly targets: ReadonlyArray<Target>
@@ -91,7 +100,7 @@ export interface TxnResult {
 
 export interface TxnView {
   readonly progress: () => Machine.Progress
-  /** What the pump holds now: queue items, the bytes they name, and the bytes read into memory (one datagram). */
+  /** What the pump holds now: queue items, the bytes they name, and the bytes read into memory (one burst). */
   readonly held: () => { readonly items: number; readonly queuedBytes: number; readonly bufferBytes: number }
 }
 
@@ -101,6 +110,11 @@ export interface TxnDeps {
   /** What one datagram carries at the daemon's MTU. */
   readonly budget: Budget
   readonly send: (to: Destination, message: ToMember) => void
+  /**
+   * Sends Data messages of one piece laid out back to back in `bodies` (`writeDataHeader`), `segment` bytes each:
+   * a burst, sealed as one batch. `bodies` are the driver's again once it returns.
+   */
+  readonly sendData: (to: Destination, bodies: Uint8Array, segment: number) => void
   readonly now: () => number
   readonly after: (ms: number, f: () => void) => () => void
   readonly rtt: RttEstimator
@@ -117,7 +131,11 @@ export interface TxnSenderShape {
 export class TxnSender extends Context.Tag("makuo/TxnSender")<TxnSender, TxnSenderShape>() {}
 
 /** Full blocks of one entry in a row (one `Data` each), or the spans of one `Data`. */
-type Item = { index: number; offset: number; end: number } | { readonly spans: ReadonlyArray<Span> }
+type Run = { readonly index: number; offset: number; end: number }
+type Item = Run | { readonly spans: ReadonlyArray<Span> }
+
+/** The source file at fault, and why: what cancels the transaction. */
+type Problem = { readonly path: string; readonly reason: string }
 
 /** Wakes one waiting fiber, or the next that waits. */
 const makeSignal = () => {
@@ -160,7 +178,11 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const wanted = makeSignal()
       const dataReady = makeSignal()
       const queue: Array<Item> = []
-      const buffer = new Uint8Array(deps.budget.pieces)
+      /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's pieces too. */
+      const segment = deps.budget.body
+      const buffer = new Uint8Array(BURST * segment)
+      const layout = new DataView(buffer.buffer)
+      const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
       let open: { readonly index: number; readonly reader: Reader } | undefined
 
       /** The entry whose blocks were read since its version was last checked (the open reader's). */
@@ -199,13 +221,18 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         for (const to of only === undefined ? destinations() : only.map((t) => Peer(t))) deps.send(to, message)
       }
 
+      /** Full blocks of entry `index` from `offset` to `end`: one run, or the tail of the last one. */
+      const enqueueRun = (index: number, offset: number, end: number) => {
+        const last = queue.at(-1)
+        if (last !== undefined && "end" in last && last.index === index && last.end === offset) last.end = end
+        else queue.push({ index, offset, end })
+        dataReady.notify()
+      }
+
       const enqueue = (spans: ReadonlyArray<Span>) => {
         const only = spans.length === 1 ? spans[0]! : undefined
-        if (only !== undefined && only.length === block) {
-          const last = queue.at(-1)
-          if (last !== undefined && "end" in last && last.index === only.index && last.end === only.offset) last.end += block
-          else queue.push({ index: only.index, offset: only.offset, end: only.offset + block })
-        } else queue.push({ spans })
+        if (only !== undefined && only.length === block) return enqueueRun(only.index, only.offset, only.offset + block)
+        queue.push({ spans })
         dataReady.notify()
       }
 
@@ -226,6 +253,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
               break
             case "TransmitData":
               enqueue(a.spans)
+              break
+            case "TransmitRun":
+              enqueueRun(a.index, a.offset, a.offset + a.blocks * block)
               break
             case "NextBatch":
               wanted.notify()
@@ -252,6 +282,41 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       /** Where the bundle stream's last datagram ended in the pacer's count, and when it was sent. */
       let streamEnd = { position: 0, at: 0 }
+      /** Bytes of Data contents sent in the transaction, repairs included: what a member has received, less its loss. */
+      let contentsSent = 0
+      /** The probes out: where the stream stood in the pacer's count and in `contentsSent` when each was sent. */
+      const probes = new Map<number, { readonly position: number; readonly at: number; readonly contents: number }>()
+      let probeSeq = 0
+      let probedAt = Number.NEGATIVE_INFINITY
+      /** Per member, the bytes of the stream it has lost as told to the pacer so far: each loss is news once. */
+      const toldLost = new Map<string, number>()
+
+      /**
+       * The pacer's news during the data (docs/transactions.md, "Pacing"): every `PROBE_MS` of sending the pump
+       * sends a `Probe` behind the data; a member answers it once it has taken what was sent before it, with the
+       * bytes of contents it has received. That is a delivery point (the stream's position when the probe went,
+       * and its send time: the member's queue) and what it lost of the stream since (the growth of what was sent
+       * less what it received), as a v7 member's MARK answer is. A lost probe or answer costs one point: the
+       * next probe goes `PROBE_MS` later whatever came back.
+       */
+      const probe = (now: number) => {
+        if (now - probedAt < PROBE_MS) return
+        probedAt = now
+        const seq = probeSeq
+        probeSeq = (probeSeq + 1) >>> 0
+        probes.set(seq, { position: job.pacer.sent(), at: now, contents: contentsSent })
+        if (probes.size > PROBES_KEPT) probes.delete(probes.keys().next().value!)
+        transmit({ _tag: "Probe", txn, seq })
+      }
+
+      /** `missing` bytes of the stream a member has not received: what of them the pacer has not heard yet. */
+      const newlyLost = (from: string, missing: number) => {
+        const told = toldLost.get(from) ?? 0
+        if (missing <= told) return 0
+        toldLost.set(from, missing)
+        return missing - told
+      }
+
       /**
        * A member's answer after the data (its `Missing`, its vote) says it has taken the stream up to its end, less
        * what it names missing: a delivery point for the pacer, as a v7 member's MARK answer is.
@@ -266,8 +331,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             const point = batchPoints.get(message.batch)
             return point === undefined ? undefined : deliveredTo(from, point, 0)
           }
+          case "Progress": {
+            const point = probes.get(message.seq)
+            return point === undefined ? undefined : deliveredTo(from, point, newlyLost(from, point.contents - message.received))
+          }
           case "Missing":
-            return deliveredTo(from, streamEnd, message.spans.reduce((n, sp) => n + sp.length, 0))
+            return deliveredTo(from, streamEnd, newlyLost(from, message.spans.reduce((n, sp) => n + sp.length, 0)))
           case "Prepared":
           case "Failed":
             return streamEnd.position > 0 ? deliveredTo(from, streamEnd, 0) : undefined
@@ -376,19 +445,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         }
       })
 
-      // == the data: one datagram at a time, read from the version that was hashed
-
-      const nextSpans = (): ReadonlyArray<Span> => {
-        const head = queue[0]!
-        if ("spans" in head) return (queue.shift(), head.spans)
-        const span = { index: head.index, offset: head.offset, length: block }
-        head.offset += block
-        if (head.offset >= head.end) queue.shift()
-        return [span]
-      }
+      // == the data: a burst per run of blocks, one datagram per bundle, read from the version that was hashed
 
       /** The open reader's file against the version that was hashed, if it was read since it was last checked. */
-      const verify = (): { readonly path: string; readonly reason: string } | undefined => {
+      const verify = (): Problem | undefined => {
         if (open === undefined || unchecked !== open.index) return undefined
         unchecked = undefined
         const r = records[open.index]!
@@ -399,38 +459,84 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       }
 
       /**
-       * Reads the spans into the buffer; the pieces, or the file at fault and why. With `defer`, the version is
-       * checked later (`verify`): before the pump lets anything else run, so a file changed since it was hashed
-       * still cancels before any answer or vote is heard, at one fstat per turn instead of one per datagram.
+       * Reads `length` bytes at `offset` of entry `index` into `into` (one positioned read); undefined, or the file
+       * at fault and why. With `defer`, the version is checked later (`verify`): before the pump lets anything
+       * else run, so a file changed since it was hashed still cancels before any answer or vote is heard, at one
+       * fstat per turn instead of one per read.
        */
-      const read = (spans: ReadonlyArray<Span>, defer: boolean): Array<Piece> | { readonly path: string; readonly reason: string } => {
+      const readInto = (index: number, offset: number, length: number, into: ReadonlyArray<Uint8Array>, defer: boolean): Problem | undefined => {
+        const r = records[index]
+        if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: "no contents to send" }
+        const path = r.entry.path
+        if (open?.index !== index) {
+          const problem = verify()
+          if (problem !== undefined) return problem
+          closeReader()
+          const reader = deps.store.openReaderNow(path, r.file.identity)
+          if (reader instanceof StoreError) return { path, reason: reader.message }
+          open = { index, reader }
+        }
+        const n = open.reader.readvNow(offset, into)
+        if (n instanceof StoreError) return { path, reason: n.message }
+        if (n !== length) return { path, reason: `changed after it was hashed: read ${n} bytes at ${offset}, expected ${length}` }
+        unchecked = index
+        return defer ? undefined : verify()
+      }
+
+      /** Reads the spans into the buffer; the pieces, or the file at fault and why. */
+      const read = (spans: ReadonlyArray<Span>): Array<Piece> | Problem => {
         const pieces: Array<Piece> = []
         let at = 0
         for (const span of spans) {
-          const r = records[span.index]
-          if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${span.index}`, reason: "no contents to send" }
-          const path = r.entry.path
-          if (open?.index !== span.index) {
-            const problem = verify()
-            if (problem !== undefined) return problem
-            closeReader()
-            const reader = deps.store.openReaderNow(path, r.file.identity)
-            if (reader instanceof StoreError) return { path, reason: reader.message }
-            open = { index: span.index, reader }
-          }
           const into = buffer.subarray(at, at + span.length)
-          const n = open.reader.readvNow(span.offset, [into])
-          if (n instanceof StoreError) return { path, reason: n.message }
-          if (n !== span.length) return { path, reason: `changed after it was hashed: read ${n} bytes at ${span.offset}, expected ${span.length}` }
-          unchecked = span.index
-          if (!defer) {
-            const problem = verify()
-            if (problem !== undefined) return problem
-          }
+          const problem = readInto(span.index, span.offset, span.length, [into], false)
+          if (problem !== undefined) return problem
           pieces.push({ index: span.index, offset: span.offset, bytes: into })
           at += span.length
         }
         return pieces
+      }
+
+      /**
+       * Reads the run's next blocks (up to `BURST`) straight into their Data laid out in the buffer: how many, or
+       * the file at fault and why. A run that goes on is checked later (`readInto`); its last burst at once.
+       */
+      const readBurst = (run: Run): number | Problem => {
+        const count = Math.min(BURST, (run.end - run.offset) / block)
+        const problem = readInto(run.index, run.offset, count * block, count === BURST ? slots : slots.slice(0, count), run.offset + count * block < run.end)
+        if (problem !== undefined) return problem
+        for (let i = 0; i < count; i++) writeDataHeader(layout, i * segment, txn, run.index, run.offset + i * block, block)
+        run.offset += count * block
+        if (run.offset >= run.end) queue.shift()
+        return count
+      }
+
+      /** Sends what the pump read, reports it to the machine and the pacer: the wait before the next send (ms). */
+      const sent = (count: number, bytes: number) => {
+        apply({ _tag: "Sent", count })
+        const now = deps.now()
+        const wait = job.pacer.take(bytes, now)
+        contentsSent += bytes
+        streamEnd = { position: job.pacer.sent(), at: now }
+        probe(now)
+        return wait
+      }
+
+      /** One burst of a run, or one Data of spans: the bytes of contents sent and the wait after, or the problem. */
+      const sendNext = (): { readonly bytes: number; readonly wait: number } | Problem => {
+        const head = queue[0]!
+        if (!("spans" in head)) {
+          const count = readBurst(head)
+          if (typeof count !== "number") return count
+          for (const to of destinations()) deps.sendData(to, buffer.subarray(0, count * segment), segment)
+          return { bytes: count * block, wait: sent(count, count * block) }
+        }
+        queue.shift()
+        const pieces = read(head.spans)
+        if (!Array.isArray(pieces)) return pieces
+        transmit({ _tag: "Data", txn, pieces })
+        const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
+        return { bytes, wait: sent(1, bytes) }
       }
 
       const pump = Effect.gen(function*() {
@@ -441,19 +547,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             yield* dataReady.wait
             continue
           }
-          const head = queue[0]!
-          const spans = nextSpans()
-          // a run's blocks but its last are checked once per turn; everything else as it is read
-          const pieces = read(spans, queue[0] === head)
-          if (!Array.isArray(pieces)) {
-            cancel(pieces.path, pieces.reason)
+          const next = sendNext()
+          if ("path" in next) {
+            cancel(next.path, next.reason)
             continue
           }
-          transmit({ _tag: "Data", txn, pieces })
-          apply({ _tag: "Sent", count: 1 })
-          const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
-          const wait = job.pacer.take(bytes, deps.now())
-          streamEnd = { position: job.pacer.sent(), at: deps.now() }
+          const { bytes, wait } = next
           sinceTurn += bytes
           if (wait <= 0 && sinceTurn < TURN_BYTES) continue
           const problem = verify()
@@ -507,10 +606,12 @@ export const make = (mtu: number = DEFAULT_MTU) => Effect.gen(function*() {
   const timers = yield* Timers
   const sessions = yield* Sessions
   const seal = wire.sendNativeNow
+  const sealData = wire.sendNativeSegmentsNow
   return TxnSender.of(makeDriver({
     store,
     budget: budget.right,
     send: (to, message) => void seal?.(to, message),
+    sendData: (to, bodies, segment) => sealData?.(to, TransferType.DATA, bodies, segment),
     now: sessions.now,
     after: timers.after,
     rtt: sessions.rtt,

@@ -101,6 +101,8 @@ export interface MemberSession {
   asked: boolean
   /** The switch's errno. */
   errno: number
+  /** Bytes of Data contents received (needed or not, repeats included): what a `Progress` reports. */
+  received: number
 }
 
 export type Event =
@@ -169,7 +171,8 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   scope: undefined,
   reports: [],
   asked: false,
-  errno: 0
+  errno: 0,
+  received: 0
 })
 
 type Out = Array<Action>
@@ -267,6 +270,7 @@ const onVerified = (s: MemberSession, e: Extract<Event, { _tag: "Verified" }>, o
 
 const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: Out) => {
   if (s.state !== "receiving") return
+  for (const p of m.pieces) s.received += p.bytes.length
   for (const p of m.pieces) {
     const n = s.needed.get(p.index)
     if (n === undefined || n.state !== RECEIVING || p.offset % s.block !== 0) continue
@@ -443,6 +447,9 @@ export const step = ((s, event, out) => {
           return onCommit(s, out)
         case "Abort":
           return onAbort(s, out)
+        case "Probe":
+          // everything sent before it has come (or is lost): how far the stream got, while there is one
+          return s.state === "receiving" ? reply(s, out, { _tag: "Progress", txn: s.txn, seq: m.seq, received: s.received }) : undefined
         default:
           return m satisfies never
       }

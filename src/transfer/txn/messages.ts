@@ -95,6 +95,11 @@ export type ToMember =
   | { readonly _tag: "Prepare"; readonly txn: TxnId; readonly batches: number }
   | { readonly _tag: "Commit"; readonly txn: TxnId }
   | { readonly _tag: "Abort"; readonly txn: TxnId }
+  /**
+   * During the data, every `PROBE_MS` of sending: a member answers `Progress` once it has taken everything sent
+   * before it (datagrams of one sender arrive in order), the pacer's news of how far it has got.
+   */
+  | { readonly _tag: "Probe"; readonly txn: TxnId; readonly seq: number }
 
 /** Member → sender. */
 export type ToSender =
@@ -118,8 +123,10 @@ export type ToSender =
    * commits (one datagram each; `total` 0: it removes nothing).
    */
   | { readonly _tag: "Removals"; readonly txn: TxnId; readonly total: number; readonly first: number; readonly paths: ReadonlyArray<string> }
+  /** The answer to `Probe` `seq`: the bytes of Data contents the member has received in the transaction so far. */
+  | { readonly _tag: "Progress"; readonly txn: TxnId; readonly seq: number; readonly received: number }
 
-const toSenderTags: ReadonlySet<string> = new Set<ToSender["_tag"]>(["Needs", "Missing", "Busy", "Prepared", "Failed", "Committed", "Aborted", "Unknown", "Removals"])
+const toSenderTags: ReadonlySet<string> = new Set<ToSender["_tag"]>(["Needs", "Missing", "Busy", "Prepared", "Failed", "Committed", "Aborted", "Unknown", "Removals", "Progress"])
 /** A member's answer to a transaction's sender; the rest goes to members. */
 export const isToSender = (m: ToMember | ToSender): m is ToSender => toSenderTags.has(m._tag)
 

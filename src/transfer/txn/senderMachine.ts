@@ -138,6 +138,11 @@ export type Action =
   | { readonly _tag: "Transmit"; readonly message: ToMember; readonly to?: ReadonlyArray<Target> }
   /** Read these spans and send them to the group as one `Data`. */
   | { readonly _tag: "TransmitData"; readonly spans: ReadonlyArray<Span> }
+  /**
+   * Send `blocks` full blocks of entry `index` from `offset`, each a `Data` of its own (a full block fills its
+   * datagram): a big file's run is one action, not one object per block (a GiB was ~780 000 of them at once).
+   */
+  | { readonly _tag: "TransmitRun"; readonly index: number; readonly offset: number; readonly blocks: number }
   /** Step the next batch of the manifest (`Batch`). */
   | { readonly _tag: "NextBatch" }
   | { readonly _tag: "Deadline"; readonly at: number }
@@ -207,8 +212,18 @@ interface Packing {
 /** Cuts a span into blocks and packs them greedily into `Data` datagrams of at most `datagram` bytes. */
 const pack = (s: SenderSession, p: Packing, index: number, offset: number, length: number, out: Out) => {
   const { block, datagram } = s.config
-  for (let at = offset; at < offset + length; at += block) {
-    const piece = Math.min(block, offset + length - at)
+  const end = offset + length
+  let at = offset
+  // nothing shares a datagram with a full block: the full blocks in a row go as one run
+  const blocks = datagram - block - PIECE_OVERHEAD <= PIECE_OVERHEAD ? Math.floor(length / block) : 0
+  if (blocks > 0) {
+    flush(s, p, out)
+    s.unsent += blocks
+    out.push({ _tag: "TransmitRun", index, offset, blocks })
+    at += blocks * block
+  }
+  for (; at < end; at += block) {
+    const piece = Math.min(block, end - at)
     if (p.bytes + piece + PIECE_OVERHEAD > datagram) flush(s, p, out)
     p.spans.push({ index, offset: at, length: piece })
     p.bytes += piece + PIECE_OVERHEAD
@@ -364,6 +379,8 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
       return flush(s, repair, out)
     }
     case "Busy":
+    case "Progress":
+      // alive; how far it got is the pacer's news (the driver's)
       return
     case "Removals":
       if (s.phase === "voting" && m.vote === undefined) holdRemovals(m, message)

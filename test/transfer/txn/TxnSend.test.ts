@@ -7,8 +7,11 @@
  * - a member failing to stage an entry aborts everywhere, reported with its errno;
  * - a file changed after it was hashed is never committed: the sender cancels, naming it;
  * - a lost member: the others commit, or with --all-or-nothing all abort;
- * - a 50 MiB file goes out paced, one datagram in memory at a time, and is asked for the vote only once sent;
- * - blocks reported missing slow the pacer down; a send broken off aborts on the members.
+ * - a 50 MiB file goes out paced, one burst in memory at a time, and is asked for the vote only once sent;
+ * - a big file goes out in bursts (one send of many datagrams), intact;
+ * - blocks reported missing slow the pacer down; a send broken off aborts on the members;
+ * - the pacer hears how far each member has got while the data flows (probes), and a member losing much of the
+ *   stream lowers the rate before the vote is asked for.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -19,6 +22,8 @@ import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
 import type { Destination } from "../../../src/net/Transport.js"
 import { decodeAny, encodeAny } from "../../../src/protocol/native/codec.js"
 import { budgetFor } from "../../../src/protocol/native/budget.js"
+import { TransferType } from "../../../src/protocol/native/transferMessage.js"
+import { BURST } from "../../../src/transfer/send/SendEngine.js"
 import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
@@ -64,6 +69,8 @@ interface Options {
   readonly scope?: Scope
   readonly purpose?: "dryRun" | "check"
   readonly checksum?: boolean
+  /** Sees every burst of Data handed over as one send: its datagrams. */
+  readonly burst?: (datagrams: number) => void
   /** Wraps the sender's store (to count what it does). */
   readonly store?: (store: FileStore.FileStoreShape) => FileStore.FileStoreShape
 }
@@ -77,12 +84,24 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
     let txn = 100
     let driver: ReturnType<typeof makeDriver> | undefined
     const toMembers = makeMembers(members, (from, m) => driver!.reply(from, m))
+    const sendOne = (to: Destination, message: ToMember) => {
+      options.watch?.(message, view)
+      if (options.drop?.(message) !== true) toMembers(to, message)
+    }
     driver = makeDriver({
       store,
       budget,
-      send: (to, message) => {
-        options.watch?.(message, view)
-        if (options.drop?.(message) !== true) toMembers(to, message)
+      send: sendOne,
+      // each datagram of a burst must decode as the Data the codec would have written (`decode` is canonical)
+      sendData: (to, bodies, segment) => {
+        options.burst?.(Math.ceil(bodies.length / segment))
+        for (let at = 0; at < bodies.length; at += segment) {
+          const body = bodies.subarray(at, at + segment)
+          const message = Either.getOrThrow(decodeAny(TransferType.DATA, body)) as ToMember
+          const encoded = Either.getOrThrow(encodeAny(message)).body
+          if (!Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length).equals(body)) expect(encoded).toEqual(body)
+          sendOne(to, message)
+        }
       },
       now: () => performance.now(),
       after: (ms, f) => {
@@ -229,7 +248,7 @@ describe("txn sender driver against members following the member machine", () =>
       }
     })))
 
-  it.live("a 50 MiB file is paced out one datagram at a time: the queue holds one run of spans, not the file", () =>
+  it.live("a 50 MiB file is paced out one burst at a time: the queue holds one run of spans, not the file", () =>
     Effect.scoped(Effect.gen(function*() {
       const base = yield* tempDir
       const size = 50 * 1024 * 1024
@@ -257,10 +276,11 @@ describe("txn sender driver against members following the member machine", () =>
       // the vote was asked for once every block had gone out: nothing was reported missing
       expect(prepareAfter).toBe(datagrams)
       expect(result.members[0]!.missed).toBe(0)
-      // the whole file was queued as spans (one run), its bytes read one datagram at a time
+      // the whole file was queued as spans (one run), its bytes read one burst at a time into one buffer: a
+      // burst's datagrams laid out whole, so that they are read, sealed and sent as one batch
       expect(most.queued).toBeGreaterThan(size / 2)
       expect(most.items).toBeLessThanOrEqual(2)
-      expect(most.buffer).toBe(budget.pieces)
+      expect(most.buffer).toBe(BURST * budget.body)
     })), 60_000)
 
   it.live("a big file's version is checked once per turn of the pump, not once per datagram; what arrives is the file", () =>
@@ -289,6 +309,41 @@ describe("txn sender driver against members following the member machine", () =>
       expect(checks).toBeLessThan(data / 4)
     })), 60_000)
 
+  it.live("a big file goes out in bursts, each handed over as one send of many datagrams; what arrives is the file", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      const size = 4 * 1024 * 1024
+      const contents = Uint8Array.from({ length: size }, (_, i) => (i * 31 + (i >> 12)) & 0xff)
+      fs.writeFileSync(join(base, "f"), contents)
+      const members = [member(2), member(3)]
+      let bursts = 0
+      let inBursts = 0
+      let data = 0
+      let reads = 0
+      const { result } = yield* send(base, members, {
+        watch: (m) => void (m._tag === "Data" && data++),
+        burst: (datagrams) => {
+          bursts++
+          inBursts += datagrams
+          expect(datagrams).toBeLessThanOrEqual(BURST)
+        },
+        store: (store) => ({
+          ...store,
+          openReaderNow: (rel, identity) => {
+            const reader = store.openReaderNow(rel, identity)
+            return reader instanceof FileStore.StoreError ? reader : { ...reader, readvNow: (offset, into) => (reads++, reader.readvNow(offset, into)) }
+          }
+        })
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      for (const m of members) expect(Buffer.from(m.tree.get("f")!.contents).equals(contents)).toBe(true)
+      const datagrams = Math.ceil(size / budget.block)
+      expect(data).toBe(datagrams)
+      // a Data not in a burst is a send of its own
+      expect(bursts + (data - inBursts)).toBeLessThanOrEqual(datagrams / 8)
+      expect(reads).toBeLessThanOrEqual(datagrams / 8)
+    })), 60_000)
+
   it.live("blocks reported missing beyond random loss slow the pacer down; the repair completes the transaction", () =>
     Effect.scoped(Effect.gen(function*() {
       const base = yield* tempDir
@@ -304,6 +359,47 @@ describe("txn sender driver against members following the member machine", () =>
       expect(result.members[0]!.missed).toBeGreaterThan(0)
       expect(pacer.rate()).toBeLessThan(start)
     })))
+
+  it.live("while the data flows the pacer hears every member's progress (probes answered), not only the batch's Needs", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      fs.writeFileSync(join(base, "f"), new Uint8Array(4 * 1024 * 1024).fill(3))
+      const members = [member(2), member(3)]
+      // 20 MB/s at most: the data takes ~200 ms, twenty probe intervals
+      const inner = makePacer(20_000)
+      let prepared = false
+      const during = new Map<string, number>()
+      const pacer: Pacer = {
+        ...inner,
+        delivered: (from, point, now) => {
+          if (!prepared) during.set(from, (during.get(from) ?? 0) + 1)
+          inner.delivered(from, point, now)
+        }
+      }
+      const { result } = yield* send(base, members, { pacer, watch: (m) => void (m._tag === "Prepare" && (prepared = true)) })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      // the batch's Needs is one point; the probes are one every 10 ms of sending
+      for (const m of members) expect(during.get(m.target.address) ?? 0).toBeGreaterThan(5)
+    })), 60_000)
+
+  it.live("a member losing much of the stream lowers the rate while the data flows, before the vote is asked for", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      fs.writeFileSync(join(base, "f"), new Uint8Array(2 * 1024 * 1024).fill(5))
+      const members = [member(2)]
+      const pacer = makePacer(20_000)
+      const start = pacer.rate()
+      let atPrepare: number | undefined
+      let data = 0
+      // a member's full buffer: every other datagram of the first pass lost
+      const { result } = yield* send(base, members, {
+        pacer,
+        watch: (m) => void (m._tag === "Prepare" && (atPrepare ??= pacer.rate())),
+        drop: (m) => m._tag === "Data" && atPrepare === undefined && ++data % 2 === 0
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
+      expect(atPrepare).toBeLessThan(start)
+    })), 60_000)
 
   it.live("a send broken off (the client went away) aborts the transaction: the members hear ABORT and discard", () =>
     Effect.scoped(Effect.gen(function*() {

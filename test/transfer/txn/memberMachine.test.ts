@@ -62,6 +62,19 @@ describe("txn member machine", () => {
     expect(tags(run(s, message(prepare), { _tag: "Staged", index: 0, errno: 0 }))).toEqual(["Reply Prepared"])
   })
 
+  it("answers a Probe with the contents received so far, needed or not, repeats included; silent once it voted", () => {
+    const { s } = looked()
+    const probe = (seq: number) => message({ _tag: "Probe", txn: TXN, seq })
+    expect(run(s, probe(1))).toEqual([{ _tag: "Reply", message: { _tag: "Progress", txn: TXN, seq: 1, received: 0 } }])
+    // a block twice, and a piece of an entry it does not need
+    run(s, message(data(piece(0, 0, 4), piece(0, 0, 4))), message(data(piece(2, 0, 4), piece(1, 0, 3))))
+    expect(run(s, probe(2))).toEqual([{ _tag: "Reply", message: { _tag: "Progress", txn: TXN, seq: 2, received: 15 } }])
+    run(s, message(data(piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2))), message(prepare))
+    run(s, ...[0, 1, 2].map((index): Member.Event => ({ _tag: "Staged", index, errno: 0 })))
+    expect(s.state).toBe("prepared")
+    expect(run(s, probe(3))).toEqual([])
+  })
+
   it("stays silent on the first PREPARE while staging (its vote follows), answers Busy to the next", () => {
     const { s } = looked()
     run(s, message(data(piece(0, 0, 4), piece(0, 4, 4), piece(0, 8, 4), piece(0, 12, 4), piece(0, 16, 2), piece(1, 0, 3))))

@@ -24,7 +24,7 @@ const run = (s: Sender.SenderSession, now: number, ...events: Array<Sender.Event
   for (const e of events) {
     const before = out.length
     Sender.step(s, e, out, now)
-    const data = out.slice(before).filter((a) => a._tag === "TransmitData").length
+    const data = out.slice(before).reduce((n, a) => n + (a._tag === "TransmitData" ? 1 : a._tag === "TransmitRun" ? a.blocks : 0), 0)
     if (data > 0) Sender.step(s, { _tag: "Sent", count: data }, out, now)
   }
   return out
@@ -41,6 +41,8 @@ const describeAction = (a: Sender.Action) => {
       return a.message._tag === "Manifest" ? `Manifest ${a.message.batch}` : a.message._tag
     case "TransmitData":
       return `Data ${a.spans.map((p) => `${p.index}@${p.offset}+${p.length}`).join(" ")}`
+    case "TransmitRun":
+      return `Run ${a.index}@${a.offset} x${a.blocks}`
     case "Deadline":
       return `Deadline ${a.at}`
     case "Finished":
@@ -145,6 +147,12 @@ describe("txn sender machine", () => {
     // the manifest is over: a batch the driver still brings is not sent
     expect(show(run(s, 2, { _tag: "Batch", entries: [file(1, 10)], last: true }))).toEqual([])
     expect(run(s, 3, reply(A, { _tag: "Aborted", txn: TXN })).at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "lost" }] })
+  })
+
+  it("a file's full blocks, each filling its datagram, are asked for as one run, not one action per block; its short tail as a Data", () => {
+    const s = Sender.make(TXN, targets, { ...config(), datagram: 1000 + Sender.PIECE_OVERHEAD }, 0)
+    const out = run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 20_500)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0)))
+    expect(show(out).filter((a) => a.startsWith("Run") || a.startsWith("Data") || a === "Prepare")).toEqual(["Run 0@0 x20", "Data 0@20000+500", "Prepare"])
   })
 
   it("asks for the vote only once the driver has sent every Data (a paced driver): PREPARE never overtakes the data", () => {

@@ -175,6 +175,13 @@ const simulate = (sources: ReadonlyArray<Source>, specs: ReadonlyArray<MemberSpe
           toGroup({ _tag: "Data", txn: TXN, pieces: a.spans.map((p) => ({ index: p.index, offset: p.offset, bytes: sources[p.index]!.contents.subarray(p.offset, p.offset + p.length) })) })
           senderStep({ _tag: "Sent", count: 1 })
           break
+        case "TransmitRun":
+          for (let b = 0; b < a.blocks; b++) {
+            const offset = a.offset + b * s.config.block
+            toGroup({ _tag: "Data", txn: TXN, pieces: [{ index: a.index, offset, bytes: sources[a.index]!.contents.subarray(offset, offset + s.config.block) }] })
+          }
+          senderStep({ _tag: "Sent", count: a.blocks })
+          break
         case "NextBatch": {
           const entries = sources.slice(nextEntry, nextEntry + options.batchSize).map((src) => src.entry)
           nextEntry += entries.length

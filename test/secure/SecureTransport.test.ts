@@ -1,0 +1,53 @@
+/**
+ * The keyed transport's send side over a transport that says whether the kernel took a send at once
+ * (`sendReusable`): a burst of native messages is sealed into the buffer of the last burst the kernel took, and
+ * never into one still queued in the transport.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { type Destination, Group, Transport, type TransportShape } from "../../src/net/Transport.js"
+import * as SecureTransport from "../../src/secure/SecureTransport.js"
+import { TransferType } from "../../src/protocol/native/transferMessage.js"
+import { generateKey, ringOf } from "./support.js"
+
+/** A transport that records what it is handed; `taken` says whether the next reusable send goes out at once. */
+const recording = () => {
+  const handed: Array<{ readonly bytes: Uint8Array; readonly reusable: boolean }> = []
+  const state = { taken: true }
+  const shape: TransportShape = {
+    local: { address: "127.0.0.2", port: 8000 },
+    group: { address: "224.0.0.108", port: 8000 },
+    send: (_: Destination, bytes: Uint8Array) => void handed.push({ bytes, reusable: false }),
+    sendReusable: (_: Destination, bytes: Uint8Array) => (handed.push({ bytes, reusable: true }), state.taken),
+    sendSegments: () => Effect.void,
+    consume: () => {},
+    stats: Effect.succeed({ io: "memory", overflowed: 0, kernelDrops: null, sendErrors: 0 })
+  }
+  return { handed, state, layer: Layer.succeed(Transport, shape) }
+}
+
+describe("keyed transport, bursts of native messages", () => {
+  it.scoped("seals each burst into the last burst's buffer when the kernel took it, into a new one while it is queued", () =>
+    Effect.gen(function*() {
+      const inner = recording()
+      const secure = yield* Effect.provide(
+        Transport,
+        SecureTransport.layer({ path: "(in memory)", ring: ringOf(generateKey()), runAsUid: undefined }).pipe(Layer.provide(inner.layer))
+      )
+      const segment = 100
+      const burst = (n: number) => secure.sendNativeSegments!(Group, TransferType.DATA, new Uint8Array(n * segment).fill(n), segment)
+      burst(10)
+      burst(10)
+      // the last burst of a run is shorter: the same buffer still
+      burst(3)
+      inner.state.taken = false
+      burst(10)
+      burst(10)
+      const buffers = inner.handed.map((h) => (expect(h.reusable).toBe(true), h.bytes.buffer))
+      expect(buffers[1]).toBe(buffers[0])
+      expect(buffers[2]).toBe(buffers[0])
+      expect(buffers[3]).toBe(buffers[0])
+      // the fourth stayed queued: the fifth may not touch it
+      expect(buffers[4]).not.toBe(buffers[3])
+    }))
+})
