@@ -146,6 +146,22 @@ for (const [name, make] of paths) {
         expect(atA.unsafePoll()).toBeNull()
       }))
 
+    it.scopedLive.skipIf(!name.startsWith("native"))("reads each batch into the same receive slots: the consumer gets views, no buffer of its own per batch", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.29", "127.0.0.30"])
+        const receiver = yield* build(make, options("127.0.0.29", port))
+        const sender = yield* build(make, options("127.0.0.30", port))
+        const seen: Array<{ readonly buffer: ArrayBufferLike; readonly offset: number; readonly first: number }> = []
+        receiver.consume((batch) => void seen.push(...batch.map((d) => ({ buffer: d.bytes.buffer, offset: d.bytes.byteOffset, first: d.bytes[0]! }))))
+        for (const mark of [1, 2, 3]) {
+          sender.send(Peer({ address: "127.0.0.29", port }), new Uint8Array(100).fill(mark))
+          yield* until(() => seen.length === mark)
+        }
+        expect(seen.map((s) => s.first)).toEqual([1, 2, 3])
+        expect(seen.map((s) => s.offset)).toEqual([0, 0, 0])
+        expect(new Set(seen.map((s) => s.buffer)).size).toBe(1)
+      }))
+
     it.scopedLive("a bind conflict and an interface that is not this host's are typed errors naming what failed", () =>
       Effect.gen(function*() {
         const port = yield* freePort(["127.0.0.27"])
