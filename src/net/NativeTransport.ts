@@ -119,29 +119,37 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     }
 
     // The receive space follows the traffic: an idle daemon holds a few slots, a transfer the full MiBs (doubling
-    // while batches come back full, halving after a calm spell), so idle memory stays small.
+    // while batches come back full, halving after a calm spell), so idle memory stays small. The full space is
+    // made once, when the traffic first outgrows the quiet slots, and every size in between is a view of it: a
+    // buffer made per resize (a transfer resized a dozen times) was garbage that waited, promoted, for a full
+    // collection — MiBs of a receiver's resident set. Back to the quiet slots, the full space is let go.
     const receiver = (s: NativeSocket) => {
       receiving.push(s)
       const gro = native.setInt(s, c.SOL_UDP, c.UDP_GRO, 1) === 0
       const slot = gro ? GRO_SLOT : PLAIN_SLOT
       const maxSlots = gro ? GRO_SLOTS : SLOTS
+      const quiet = new Uint8Array(QUIET_SLOTS * slot)
+      let full: Uint8Array | undefined
       let slots = QUIET_SLOTS
-      let buffer = new Uint8Array(slots * slot)
+      let buffer: Uint8Array = quiet
       const meta = new Uint32Array(SLOTS * RECV_META)
       let calm = 0
+      const resize = (to: number) => {
+        slots = to
+        if (to > QUIET_SLOTS) return void (buffer = (full ??= new Uint8Array(maxSlots * slot)).subarray(0, to * slot))
+        buffer = quiet
+        full = undefined
+        // back to idle: the burst's freed buffers go back to the kernel, not only to the C heap
+        native.trim?.()
+      }
       // after a batch is handed over (a resize drops the slots): a full batch doubles the slots, a calm spell halves them
       const adapt = (got: number, round: number) => {
         if (got === slots) {
           calm = 0
-          if (slots < maxSlots) buffer = new Uint8Array((slots *= 2) * slot)
+          if (slots < maxSlots) resize(slots * 2)
         } else if (round === 0 && slots > QUIET_SLOTS) {
           calm = got <= slots / 4 ? calm + 1 : 0
-          if (calm >= CALM_WAKES) {
-            calm = 0
-            buffer = new Uint8Array((slots /= 2) * slot)
-            // back to idle: the burst's freed buffers go back to the kernel, not only to the C heap
-            if (slots === QUIET_SLOTS) native.trim?.()
-          }
+          if (calm >= CALM_WAKES) (calm = 0), resize(slots / 2)
         }
       }
       const isEcho = (i: number) => shared && meta[i * RECV_META + 1] === localAddress && meta[i * RECV_META + 2] === options.port
