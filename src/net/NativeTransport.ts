@@ -30,8 +30,6 @@ const PLAIN_SLOT = 2048
 /** A GRO slot holds a whole coalesced run; 32 of them are 2 MiB. */
 const GRO_SLOTS = 32
 const GRO_SLOT = 65_536
-/** The slab at full receive space; smaller in proportion while the traffic is light. */
-const SLAB = 4 << 20
 /** Receive slots while the socket is quiet: heartbeats and a few ACKs fit, a burst doubles them. */
 const QUIET_SLOTS = 4
 /** Quiet wake-ups in a row (none used more than a quarter of the slots) after which the receive space halves. */
@@ -120,68 +118,62 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       return sum
     }
 
-    // The receive space follows the traffic: an idle daemon holds a few slots and a slab of KiBs, a transfer the
-    // full MiBs (doubling while batches come back full, halving after a calm spell), so idle memory stays small.
+    // The receive space follows the traffic: an idle daemon holds a few slots, a transfer the full MiBs (doubling
+    // while batches come back full, halving after a calm spell), so idle memory stays small. The full space is
+    // made once, when the traffic first outgrows the quiet slots, and every size in between is a view of it: a
+    // buffer made per resize (a transfer resized a dozen times) was garbage that waited, promoted, for a full
+    // collection — MiBs of a receiver's resident set. Back to the quiet slots, the full space is let go.
     const receiver = (s: NativeSocket) => {
       receiving.push(s)
       const gro = native.setInt(s, c.SOL_UDP, c.UDP_GRO, 1) === 0
       const slot = gro ? GRO_SLOT : PLAIN_SLOT
       const maxSlots = gro ? GRO_SLOTS : SLOTS
+      const quiet = new Uint8Array(QUIET_SLOTS * slot)
+      let full: Uint8Array | undefined
       let slots = QUIET_SLOTS
-      let buffer = new Uint8Array(slots * slot)
+      let buffer: Uint8Array = quiet
       const meta = new Uint32Array(SLOTS * RECV_META)
-      const slabSize = () => (SLAB / maxSlots) * slots
-      let slab = new Uint8Array(slabSize())
-      let used = 0
       let calm = 0
       const resize = (to: number) => {
         slots = to
-        buffer = new Uint8Array(slots * slot)
-        if (slab.length > slabSize()) (slab = new Uint8Array(slabSize())), (used = 0)
+        if (to > QUIET_SLOTS) return void (buffer = (full ??= new Uint8Array(maxSlots * slot)).subarray(0, to * slot))
+        buffer = quiet
+        full = undefined
+        // back to idle: the burst's freed buffers go back to the kernel, not only to the C heap
+        native.trim?.()
       }
-      // after a batch is copied out (a resize drops the slots): a full batch doubles the slots, a calm spell halves them
+      // after a batch is handed over (a resize drops the slots): a full batch doubles the slots, a calm spell halves them
       const adapt = (got: number, round: number) => {
         if (got === slots) {
           calm = 0
           if (slots < maxSlots) resize(slots * 2)
         } else if (round === 0 && slots > QUIET_SLOTS) {
           calm = got <= slots / 4 ? calm + 1 : 0
-          if (calm >= CALM_WAKES) {
-            calm = 0
-            resize(slots / 2)
-            // back to idle: the burst's freed buffers go back to the kernel, not only to the C heap
-            if (slots === QUIET_SLOTS) native.trim?.()
-          }
+          if (calm >= CALM_WAKES) (calm = 0), resize(slots / 2)
         }
       }
       const isEcho = (i: number) => shared && meta[i * RECV_META + 1] === localAddress && meta[i * RECV_META + 2] === options.port
-      // the slots are read again next round: the consumer gets its own copy, carved from a slab (one allocation per
-      // few MiB at full traffic, not per batch: short-lived buffers by the thousand are what the GC pays for).
-      // Our own multicast echoes, which a shared socket layout receives, are neither copied nor delivered.
+      // The consumer gets views of the slots themselves, valid until it returns (the next round reads into them):
+      // a copy per batch into buffers of its own cost a memcpy per byte, and those buffers, outliving two scavenges
+      // of the per-datagram garbage, waited in the old generation for a full collection — tens of MiB of a
+      // receiver's resident set during a transfer. What outlives the callback is copied where it is kept (headers
+      // and digests in the codecs, batches waiting for a consumer in `arrivals`); blocks are written before it returns.
+      // Our own multicast echoes, which a shared socket layout receives, are not delivered.
       const deliver = (got: number) => {
-        let total = 0
-        let delivered = 0
-        for (let i = 0; i < got; i++) if (!isEcho(i)) (total += meta[i * RECV_META]!), delivered++
-        if (delivered === 0) return
-        if (used + total > slab.length) (slab = new Uint8Array(Math.max(slabSize(), total))), (used = 0)
-        const own = slab.subarray(used, used + total)
-        used += total
         const batch: Array<Datagram> = []
-        let at = 0
         for (let i = 0; i < got; i++) {
           if (isEcho(i)) continue
           const m = i * RECV_META
           const length = meta[m]!
           const segment = meta[m + 3]!
-          own.set(buffer.subarray(i * slot, i * slot + length), at)
           const from = endpointOf(meta[m + 1]!, meta[m + 2]!)
+          const at = i * slot
           // a GRO arrival holds several datagrams of `segment` bytes (the last may be shorter); an empty datagram
           // is one too (and malformed: the wire layer counts it)
           const step = segment === 0 ? Math.max(length, 1) : segment
           for (let o = 0; o < Math.max(length, 1); o += step) {
-            batch.push({ bytes: own.subarray(at + o, at + Math.min(o + step, length)), from })
+            batch.push({ bytes: buffer.subarray(at + o, at + Math.min(o + step, length)), from })
           }
-          at += length
         }
         received.offer(batch)
       }

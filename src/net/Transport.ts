@@ -97,6 +97,8 @@ export interface TransportShape {
    * Sets the one consumer of the datagrams from others (our own multicast echoes are filtered out): called
    * synchronously from the socket's callback with every batch that arrives (one call per wake-up, however many
    * datagrams it brings), never from inside a `send`. Until it is set, arrivals wait (bounded); undefined removes it.
+   * The batch's bytes are valid until the consumer returns (the native transport reads the next batch into the
+   * same buffers): what is kept longer is copied.
    */
   readonly consume: (consumer: ((batch: ReadonlyArray<Datagram>) => void) | undefined) => void
   readonly stats: Effect.Effect<TransportStats>

@@ -2,7 +2,8 @@
  * Between a transport's sockets and the daemon's one consumer: each batch of datagrams (a system call's, or an
  * event-loop turn's) goes to the consumer at once, synchronously, from the socket's callback — no queue, fiber or
  * Effect per wake-up. Until a consumer is set (daemon start-up), batches wait, bounded in datagrams; what does
- * not fit is dropped and counted as `overflowed`, like a full socket buffer.
+ * not fit is dropped and counted as `overflowed`, like a full socket buffer. A batch's bytes may be views of the
+ * transport's receive buffers, read into again once `offer` returns: what waits is a copy.
  */
 import type { Datagram } from "./Transport.js"
 
@@ -19,7 +20,7 @@ export const makeArrivals = (capacity: number) => {
       if (consumer !== undefined) return consumer(batch)
       if (queued + batch.length > capacity) return void (overflowed += batch.length)
       queued += batch.length
-      waiting.push(batch)
+      waiting.push(batch.map((d) => ({ ...d, bytes: d.bytes.slice() })))
     },
     /** Sets (or, with undefined, removes) the consumer; what waited goes to it first. */
     consume: (next: Consumer | undefined) => {

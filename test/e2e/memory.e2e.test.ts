@@ -2,15 +2,28 @@
  * What an idle daemon holds, as structure rather than figures (`npm run bench` prints the resident sizes): V8's
  * parser never held the whole bundle at once (its peak stays resident in the C heap), receive space is sized for
  * idle traffic, the young generation did not grow to fit start-up's allocations (`src/daemon/settle.ts`), and the
- * bundle is text V8 can hold one byte a character.
+ * bundle is text V8 can hold one byte a character. Under traffic the young generation grows to a ceiling, not to V8's
+ * default maximum.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { BIN, eventually, freePort, startDaemon, tempDir } from "../../scripts/lib/loopbackCluster.js"
+import { randomBytes } from "node:crypto"
+import { BIN, type Daemon, eventually, freePort, makuo, memberNames, startDaemon, tempDir } from "../../scripts/lib/loopbackCluster.js"
 
 const MiB = 1 << 20
+const probe = join(import.meta.dirname, "..", "support", "heapProbe.mjs")
+
+/** What `heapProbe.mjs` prints on SIGUSR2 (the next report after those already in the log). */
+const heapOf = (d: Daemon) =>
+  Effect.gen(function*() {
+    const reports = () => [...d.log().matchAll(/heap-probe (\{.*\})/g)].map((m) => m[1]!)
+    const before = reports().length
+    d.process.kill("SIGUSR2")
+    expect(yield* eventually(Effect.sync(() => reports().length > before), "5 seconds"), d.log()).toBe(true)
+    return JSON.parse(reports()[before]!) as { peakMallocedBytes: number; arrayBuffers: number; youngGenerationBytes: number }
+  })
 
 describe("an idle daemon's memory", () => {
   it("the bundle is ASCII: one other character and V8 keeps its 2.5 MB source as UTF-16, twice the size", () => {
@@ -22,16 +35,26 @@ describe("an idle daemon's memory", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const port = yield* freePort(["127.0.0.2"])
-      const d = yield* startDaemon(dir, 1, port, [], { node: ["--import", join(import.meta.dirname, "..", "support", "heapProbe.mjs")] })
+      const d = yield* startDaemon(dir, 1, port, [], { node: ["--import", probe] })
       expect(yield* eventually(Effect.sync(() => d.log().includes("control socket")), "10 seconds"), d.log()).toBe(true)
-      const probed = () => /heap-probe (\{.*\})/.exec(d.log())?.[1]
-      d.process.kill("SIGUSR2")
-      expect(yield* eventually(Effect.sync(() => probed() !== undefined), "5 seconds"), d.log()).toBe(true)
-      const heap = JSON.parse(probed()!) as { peakMallocedBytes: number; arrayBuffers: number; youngGenerationBytes: number }
+      const heap = yield* heapOf(d)
       // compiling the bundle as one top-level function took 24 MiB; the preallocated receive slots and slabs were 12 MiB
       expect(heap.peakMallocedBytes).toBeLessThanOrEqual(12 * MiB)
       expect(heap.arrayBuffers).toBeLessThanOrEqual(4 * MiB)
       // V8 starts it at 4 MiB here; start-up's allocations grew it to 16 MiB, which an idle daemon kept
       expect(heap.youngGenerationBytes).toBeLessThanOrEqual(4 * MiB)
     }), 30_000)
+
+  it.scopedLive("a daemon that received 256 MiB holds its young generation at the ceiling (8 MiB), not V8's default 32", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const port = yield* freePort(["127.0.0.2", "127.0.0.3"])
+      const sender = yield* startDaemon(dir, 1, port)
+      const receiver = yield* startDaemon(dir, 2, port, [], { node: ["--import", probe] })
+      expect(yield* eventually(Effect.map(memberNames(sender), (l) => l.length === 1), "10 seconds")).toBe(true)
+      writeFileSync(join(sender.base, "big"), randomBytes(256 * MiB))
+      const sent = yield* makuo(["send", "big", "--control", sender.control], 120_000)
+      expect(sent.code, sent.stdout + sent.stderr).toBe(0)
+      expect((yield* heapOf(receiver)).youngGenerationBytes).toBeLessThanOrEqual(8 * MiB)
+    }), 150_000)
 })

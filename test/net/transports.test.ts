@@ -146,6 +146,43 @@ for (const [name, make] of paths) {
         expect(atA.unsafePoll()).toBeNull()
       }))
 
+    it.scopedLive.skipIf(!name.startsWith("native"))("reads each batch into the same receive slots: the consumer gets views, no buffer of its own per batch", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.29", "127.0.0.30"])
+        const receiver = yield* build(make, options("127.0.0.29", port))
+        const sender = yield* build(make, options("127.0.0.30", port))
+        const seen: Array<{ readonly buffer: ArrayBufferLike; readonly offset: number; readonly first: number }> = []
+        receiver.consume((batch) => void seen.push(...batch.map((d) => ({ buffer: d.bytes.buffer, offset: d.bytes.byteOffset, first: d.bytes[0]! }))))
+        for (const mark of [1, 2, 3]) {
+          sender.send(Peer({ address: "127.0.0.29", port }), new Uint8Array(100).fill(mark))
+          yield* until(() => seen.length === mark)
+        }
+        expect(seen.map((s) => s.first)).toEqual([1, 2, 3])
+        expect(seen.map((s) => s.offset)).toEqual([0, 0, 0])
+        expect(new Set(seen.map((s) => s.buffer)).size).toBe(1)
+      }))
+
+    it.scopedLive.skipIf(!name.startsWith("native"))("grows its receive space under a burst without a buffer per size: the full space once, smaller ones its views", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.33", "127.0.0.34"])
+        const receiver = yield* build(make, options("127.0.0.33", port))
+        const sender = yield* build(make, options("127.0.0.34", port))
+        const buffers = new Set<ArrayBufferLike>()
+        let count = 0
+        receiver.consume((batch) => {
+          count += batch.length
+          for (const d of batch) buffers.add(d.bytes.buffer)
+        })
+        // 2000 datagrams queued at the receiver before it reads: batch after batch comes back full, and the slots
+        // double from the quiet few to the most (some may be dropped: only the buffers they arrived in count)
+        for (let i = 0; i < 10; i++) sender.send(Peer({ address: "127.0.0.33", port }), new Uint8Array(200 * 1400).fill(i), 1400)
+        yield* until(() => count >= 1000)
+        yield* Effect.sleep("100 millis")
+        expect(count).toBeGreaterThanOrEqual(1000)
+        // the quiet slots and the full space: no buffer of its own for each size in between
+        expect(buffers.size).toBeLessThanOrEqual(2)
+      }))
+
     it.scopedLive("a bind conflict and an interface that is not this host's are typed errors naming what failed", () =>
       Effect.gen(function*() {
         const port = yield* freePort(["127.0.0.27"])
