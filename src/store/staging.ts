@@ -20,7 +20,6 @@ import {
   DIR_FLAGS,
   type FileStoreShape,
   isRoot,
-  MAX_RUN,
   nameOf,
   type Parent,
   removeTree,
@@ -88,6 +87,9 @@ const partsOf = (path: string): ReadonlyArray<string> => Either.getOrElse(splitR
 
 const refused = (op: string, path: string, errno: number, code: string, detail: string) =>
   new StoreError({ op, path, errno, code, detail })
+
+/** The bytes of one run written as one system call: a receive batch of a big file's blocks (~60 of 1.4 KiB) and more. */
+const RUN_BYTES = 256 * 1024
 
 export const make = (store: FileStoreShape, options: StagingOptions) => {
   const staged = new Map<Entry, Staged>()
@@ -221,19 +223,20 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /**
    * The blocks written in a pass, one run of a temp's consecutive blocks at a time: the run goes to the disk as one
-   * `pwritev` when the pass ends, another run starts, or the temps are staged, switched or discarded, so a big
-   * file's receive batch (tens of Data) is one system call, not one per datagram. The blocks are views of the
-   * receive buffer, which is not reused before the pass ends (before the event loop turns). Outside a pass a
-   * block is written at once.
+   * `pwrite` when the pass ends, another run starts, the run buffer is full, or the temps are staged, switched or
+   * discarded, so a big file's receive batch (tens of Data) is one system call, not one per datagram. The blocks
+   * are copied into the run buffer: they are views of the transport's receive buffer, which the next read of the
+   * same wake-up overwrites (`Transport.consume`), before the pass ends. Outside a pass a block is written at once.
    */
-  let run: { readonly s: Staged; readonly path: string; readonly offset: number; end: number; readonly blocks: Array<Uint8Array> } | undefined
+  let run: { readonly s: Staged; readonly path: string; readonly offset: number; length: number } | undefined
+  let runBuffer: Uint8Array | undefined
 
   const flushNow = () => {
     const r = run
     run = undefined
     if (r === undefined || r.s.fd === undefined) return
     const fd = r.s.fd
-    const written = attemptNow("write", r.path, () => writevAllSync(fd, r.offset, r.blocks))
+    const written = attemptNow("write", r.path, () => writevAllSync(fd, r.offset, [runBuffer!.subarray(0, r.length)]))
     if (written instanceof StoreError) fail(r.s, written)
   }
 
@@ -355,12 +358,17 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (e !== undefined) return void fail(s, e)
     }
     if (offset === s.hashed) s.hash!.update(bytes), (s.hashed += bytes.length)
-    if (run !== undefined && (run.s !== s || run.end !== offset || run.blocks.length >= MAX_RUN)) flushNow()
+    if (run !== undefined && (run.s !== s || run.offset + run.length !== offset || run.length + bytes.length > RUN_BYTES)) flushNow()
     if (s.fd === undefined) return
-    run ??= { s, path: entry.path, offset, end: offset, blocks: [] }
-    run.blocks.push(bytes)
-    run.end += bytes.length
-    if (!inPass) flushNow()
+    if (!inPass || bytes.length > RUN_BYTES) {
+      const written = attemptNow("write", entry.path, () => writevAllSync(s.fd!, offset, [bytes]))
+      if (written instanceof StoreError) fail(s, written)
+      return
+    }
+    run ??= { s, path: entry.path, offset, length: 0 }
+    runBuffer ??= new Uint8Array(RUN_BYTES)
+    runBuffer.set(bytes, run.length)
+    run.length += bytes.length
   }
 
   /** Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back). */
