@@ -3,6 +3,18 @@
  * `strerror` gives glibc's text, which the msync console prints; `describeErrno` the name with what it means
  * for a transfer, which the makuo CLI prints.
  */
+/** The errno values the store and the transfers set themselves (Linux's numbers, as on the wire). */
+export const EIO = 5
+export const EACCES = 13
+export const EISDIR = 21
+export const EINVAL = 22
+export const EMFILE = 24
+export const ENOSPC = 28
+export const EROFS = 30
+export const ELOOP = 40
+export const ENOTSUP = 95
+export const ESTALE = 116
+
 const table: Record<number, readonly [name: string, strerror: string, hint?: string]> = {
   1: ["EPERM", "Operation not permitted"],
   2: ["ENOENT", "No such file or directory"],

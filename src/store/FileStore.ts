@@ -21,6 +21,7 @@ import * as fs from "node:fs"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
 import { decodeName, hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
 import { type PathRefused, splitRelative } from "./paths.js"
+import { EACCES, EIO, ELOOP, ENOSPC, ENOTSUP, ESTALE } from "../protocol/errno.js"
 
 const C = fs.constants
 /** For directories; O_DIRECTORY refuses a FIFO in the directory's place before any wait for a writer. */
@@ -35,10 +36,6 @@ export const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK
  * descriptor per level.
  */
 const MAX_REMOVE_DEPTH = 2048
-const ELOOP = 40
-const EACCES = 13
-const ESTALE = 116
-const ENOTSUP = 95
 
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly op: string
@@ -445,7 +442,7 @@ export const make = (base: string) =>
 
     /** Refused (ENOSPC) when `size` bytes do not fit in `free`. */
     const roomIn = (rel: string, size: number, free: number): StoreError | undefined =>
-      size <= free ? undefined : new StoreError({ op: "create", path: rel, code: "ENOSPC", errno: 28, detail: `${size} bytes do not fit: ${free} free under the base` })
+      size <= free ? undefined : new StoreError({ op: "create", path: rel, code: "ENOSPC", errno: ENOSPC, detail: `${size} bytes do not fit: ${free} free under the base` })
 
     const roomForNow = (rel: string, size: number): StoreError | undefined => {
       if (size === 0) return undefined
@@ -502,7 +499,7 @@ export const make = (base: string) =>
         try {
           const st = fs.fstatSync(t.fd)
           if (st.size !== size) {
-            throw Object.assign(new Error(`size ${st.size}, expected ${size}`), { code: "EIO", errno: 5 })
+            throw Object.assign(new Error(`size ${st.size}, expected ${size}`), { code: "EIO", errno: EIO })
           }
           applyOwner(t.fd, meta)
           fs.fchmodSync(t.fd, meta.mode & 0o7777)

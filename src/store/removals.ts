@@ -20,6 +20,7 @@ import { MAX_ENTRY_NAMES } from "../protocol/native/transferMessage.js"
 import { utf8Length } from "../protocol/text.js"
 import type { Exclude } from "./exclude.js"
 import { type FileStoreShape, type LocalEntry, StoreError } from "./FileStore.js"
+import { EACCES } from "../protocol/errno.js"
 import { normalRelative } from "./paths.js"
 
 export interface RemovalScan {
@@ -64,7 +65,7 @@ export const scanRemovalsNow = (store: FileStoreShape, scan: RemovalScan): Array
 
   for (const root of scan.roots.length === 0 ? ["."] : scan.roots) {
     const normal = normalRelative(root)
-    if (Either.isLeft(normal)) return new StoreError({ op: "scan", path: root, errno: 13, code: "EACCES", detail: normal.left.reason })
+    if (Either.isLeft(normal)) return new StoreError({ op: "scan", path: root, errno: EACCES, code: "EACCES", detail: normal.left.reason })
     const rel = normal.right
     if (rel === ".") {
       if (scan.named === true) continue

@@ -31,6 +31,7 @@ import {
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
 import * as ParentCache from "./parentCache.js"
 import { splitRelative } from "./paths.js"
+import { EACCES, EIO } from "../protocol/errno.js"
 
 /**
  * What an entry takes here: nothing, its metadata (switched in place), its contents; or its metadata set again
@@ -38,8 +39,6 @@ import { splitRelative } from "./paths.js"
  */
 export type Need = "none" | "metadata" | "contents" | "reapply"
 
-const EACCES = 13
-const EIO = 5
 const SETID = 0o6000
 const C = fs.constants
 

@@ -256,6 +256,9 @@ export const make = Effect.gen(function*() {
           return { _tag: "SourceError", path, message, ...(directory ? { directory } : {}) }
         }
         const skippedDirectory = (path: string) => sourceError(path, "skipping directory (use -r)", true)
+        /** What a scanned entry that is no regular file amounts to in a check: as v7's check says (a recursive scan: nothing). */
+        const notCompared = (rel: string, kind: LocalEntry["kind"]) =>
+          job.recursive ? undefined : kind === "directory" ? skippedDirectory(rel) : sourceError(rel, "not a regular file: nothing to compare")
 
         /** `--delete`: members delete what we lack under each path before anything is sent. */
         const deleteFirst = Stream.fromIterableEffect(Effect.gen(function*() {
@@ -416,9 +419,6 @@ export const make = Effect.gen(function*() {
         const sendTransaction = Stream.asyncPush<SendEvent>((emit) => {
           const items = walk(store, { paths: rels, recursive: job.recursive, exclude: makeExclude(store.base, job.excludes) })
           const checking = job.operation === "check"
-          /** What a scanned entry that is no regular file amounts to in a check: as v7's check says. */
-          const notCompared = (rel: string, kind: LocalEntry["kind"]) =>
-            job.recursive ? undefined : kind === "directory" ? skippedDirectory(rel) : sourceError(rel, "not a regular file: nothing to compare")
           const next = () => {
             for (let item = items.next(); item.done !== true; item = items.next()) {
               const v = item.value
@@ -456,7 +456,8 @@ export const make = Effect.gen(function*() {
           return Effect.gen(function*() {
             if (job.progress) yield* Effect.forkScoped(progress)
             // `status` shows the transaction as one transfer in flight, named by the paths sent
-            const result = yield* tracked(`(transaction) ${rels.length === 0 ? "." : rels.join(" ")}`, checking ? "check" : "send", () =>
+            const sentPaths = rels.length === 0 ? "." : rels.join(" ")
+            const result = yield* tracked(`(transaction) ${sentPaths}`, checking ? "check" : "send", () =>
               txn.run({
                 targets: targetsNowSync(),
                 unicast,
@@ -474,7 +475,7 @@ export const make = Effect.gen(function*() {
               emit.single(sourceError(result.cancelled.path, `${result.cancelled.reason}: the transaction was aborted on every member`))
             }
             // removals first, as the v7 --delete reports them before what it sends
-            for (const f of [...removalOutcomes(result, rels.length === 0 ? "." : rels.join(" ")), ...fileOutcomes(result)]) {
+            for (const f of [...removalOutcomes(result, sentPaths), ...fileOutcomes(result)]) {
               // a check moves no bytes
               const e = account(f.path, f.hosts, checking ? 0 : f.size ?? 0)
               if (e !== undefined) emit.single(e)
@@ -494,8 +495,7 @@ export const make = Effect.gen(function*() {
             if (item._tag === "Problem") return Effect.succeed(sourceError(item.rel, item.message))
             // check compares regular files; in a recursive scan the rest is simply not compared
             if (item.entry.kind === "file") return check(item.rel)
-            if (job.recursive) return Effect.succeed(undefined)
-            return Effect.succeed(item.entry.kind === "directory" ? skippedDirectory(item.rel) : sourceError(item.rel, "not a regular file: nothing to compare"))
+            return Effect.succeed(notCompared(item.rel, item.entry.kind))
           }),
           Stream.filter((e): e is SendEvent => e !== undefined)
         )

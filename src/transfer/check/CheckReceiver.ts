@@ -12,10 +12,9 @@ import { FileStore, StoreError } from "../../store/FileStore.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import { type End, receiving, type ReceivedSession } from "../receiving.js"
 import * as Machine from "./checkReceiveMachine.js"
+import { EMFILE } from "../../protocol/errno.js"
 
 type Session = ReceivedSession<Machine.CheckReceiveSession>
-
-const EMFILE = 24
 
 export interface CheckReceiverShape {
   readonly handle: RequestHandler

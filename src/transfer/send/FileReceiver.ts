@@ -16,6 +16,7 @@ import { ReceiveSessions, HALF_OPEN_TIMEOUT } from "../ReceiveSessions.js"
 import type { KindPolicy } from "../sessionTable.js"
 import { type End, type ReceivedSession, receiving } from "../receiving.js"
 import { type Action, type Event, initial, isRegular, type Mstat, opens, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
+import { EMFILE, ENOTSUP } from "../../protocol/errno.js"
 
 export interface ReceiverConfig {
   /** makuosan's `-r`: answer READONLY and change nothing. */
@@ -67,7 +68,6 @@ interface WriteRun {
   readonly buffers: Array<Uint8Array>
 }
 
-
 interface Entry extends ReceivedSession<Session> {
   temp: TempFile | undefined
   /** The parent directory kept open from the decision to the temp file's creation (files to update only). */
@@ -92,8 +92,6 @@ export interface FileReceiverShape {
 export class FileReceiver extends Context.Tag("makuo/FileReceiver")<FileReceiver, FileReceiverShape>() {}
 
 const S_IFMT = 0o170000
-const ENOTSUP = 95
-const EMFILE = 24
 
 const sameMstat = (a: Mstat, b: Mstat) =>
   a.path === b.path && a.mode === b.mode && a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime &&
@@ -364,7 +362,6 @@ export const make = (config: ReceiverConfig) =>
       entry.lastSeen = now
       driver.apply(entry, { _tag: "Block", block: dataBlock(bytes), data: bytes.subarray(HEADER_SIZE) }, now)
     }
-
 
     return FileReceiver.of({
       handle,

@@ -25,7 +25,7 @@ import { rollForwardNow } from "../../store/journal.js"
 import { normalRelative } from "../../store/paths.js"
 import { scanRemovalsNow } from "../../store/removals.js"
 import * as Staging from "../../store/staging.js"
-import { describeErrno } from "../../protocol/errno.js"
+import { describeErrno, EINVAL, EROFS } from "../../protocol/errno.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions } from "../ReceiveSessions.js"
 import type { KindPolicy, Slot } from "../sessionTable.js"
@@ -33,12 +33,8 @@ import { compareFile, sameContents } from "./memberCompare.js"
 import * as Member from "./memberMachine.js"
 import { isToSender, type Scope, type ToMember, type ToSender } from "./messages.js"
 
-const EROFS = 30
-
 /** A manifest path as the scan spells it (`store/removals.ts`); one the store refuses as it is (never staged). */
 const normalized = (path: string) => Either.getOrElse(normalRelative(path), () => path)
-/** A manifest under `--delete` whose first batch had no scope: nothing to scan by. */
-const EINVAL = 22
 
 export interface TxnMembersConfig {
   /** `--readonly`: every entry fails with EROFS (the member votes FAILED), nothing here changes. */
@@ -171,6 +167,7 @@ export const make = (config: TxnMembersConfig) =>
     const scan = (s: TxnSession, scope: Scope | undefined) => {
       if (config.readonly && s.machine.purpose !== undefined) return []
       if (config.readonly) return new StoreError({ op: "scan", path: ".", errno: EROFS, code: "EROFS", detail: "this member is --readonly" })
+      // a manifest under `--delete` whose first batch had no scope: nothing to scan by
       if (scope === undefined) return new StoreError({ op: "scan", path: ".", errno: EINVAL, code: "EINVAL", detail: "the manifest named no roots to scan" })
       const temps = new Set<string>()
       for (const other of receive.table.values<TxnSession>("txn")) for (const t of other.staging.tempsNow()) temps.add(t)

@@ -12,11 +12,7 @@ import { splitRelative } from "../../store/paths.js"
 import type { Finding } from "./memberMachine.js"
 import type { Entry } from "./messages.js"
 import { equalBytes } from "../../domain/bytes.js"
-
-const EACCES = 13
-const EISDIR = 21
-const EMFILE = 24
-
+import { EACCES, EISDIR, EMFILE } from "../../protocol/errno.js"
 
 /** Holds one descriptor of the daemon's budget while a file is hashed. */
 export interface Descriptors {

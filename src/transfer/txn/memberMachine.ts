@@ -29,6 +29,7 @@ import {
   type ToSender,
   type TxnId
 } from "./messages.js"
+import { EINVAL } from "../../protocol/errno.js"
 
 /**
  * What an entry of the manifest takes here: nothing, its metadata only (staged locally), its contents; or its
@@ -44,9 +45,6 @@ interface Answer {
   readonly bitmap: Uint8Array
   readonly changes: Uint8Array
 }
-
-/** A manifest with a batch beyond its last: the scan for removals fails with it. */
-const EINVAL = 22
 
 const RECEIVING = 0
 const STAGING = 1
@@ -244,6 +242,7 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
   if (s.highestBatch > s.lastBatch) {
     // a batch beyond the last (a buggy sender): no telling what the manifest is, so nothing is removed
     s.scan = "done"
+    // a manifest with a batch beyond its last: the scan for removals fails with it
     fail(s, -1, EINVAL)
     if (s.asked) ready(s, out)
   } else if (s.answers.size === s.lastBatch + 1) {

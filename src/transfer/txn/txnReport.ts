@@ -9,11 +9,9 @@
  * missing contents, or why the member could not read its copy.
  */
 import type { HostOutcome } from "../../domain/outcome.js"
-import { describeErrno } from "../../protocol/errno.js"
+import { describeErrno, EROFS } from "../../protocol/errno.js"
 import type { MemberOutcome } from "./senderMachine.js"
 import type { SentEntry, TxnResult } from "./TxnSend.js"
-
-const EROFS = 30
 
 export interface FileOutcome {
   readonly path: string
