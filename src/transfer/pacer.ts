@@ -32,7 +32,8 @@
  *   link single ones, so 1 % random loss never lowers the rate.
  * - Congestion takes the rate straight down to what that member takes: `DRAIN_GAIN` of its delivery-rate
  *   estimate (and at least `BACKOFF` lower; with no estimate yet, by the share lost, down to half), and holds it
- *   there while the queue drains (its length over 1 − `DRAIN_GAIN`). Whichever member is slowest sets the pace
+ *   there while the queue drains (its length over 1 − `DRAIN_GAIN`, or until every member is calm again on
+ *   datagrams sent since the decrease: its queue has drained). Whichever member is slowest sets the pace
  *   (TFMCC's rule for multicast, RFC 4654). One overflow is one decrease however many members report it: only
  *   loss of datagrams sent after the last decrease, or a queue of datagrams sent after its hold, lowers it again;
  *   older news only keeps the rate at or below what that member takes.
@@ -42,6 +43,12 @@
  *   just above where the path was full, one doubling per `PROBE_DOUBLING_MS`, and a member that cannot take more
  *   answers with a queue, not yet with loss. A sender slower than its rate (CPU or disk bound, or paused by a
  *   MARK round) does not raise it: it never runs away from what is really sent.
+ * - Once every member heard of in the last `BW_WINDOW_MS` has answered calm on datagrams sent since the last
+ *   decrease (its queue drained), the hold ends and the rate goes back up at once to what the slowest of them
+ *   has been seen to take (its delivery-rate estimate; nothing while one has none), growing on from there. A
+ *   member's warm-up (its first file opened, its code compiled) shows a long queue at a delivery rate far below
+ *   what it takes a moment later: the decrease it causes is undone once the queue has drained, not by doublings
+ *   from the warm-up's rate.
  * `--rate` is a hard cap; the floor keeps a transfer moving whatever the loss. The rate a transfer ends with is
  * where the next one starts, so a daemon learns its path once.
  */
@@ -121,6 +128,9 @@ interface Member {
   minRttAt: number
   /** The queue the newest point showed: its round trip less the least one. */
   queue: number
+  /** When its newest point came, and when the datagram it ends with was sent. */
+  heardAt: number
+  heardSentAt: number
 }
 
 export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START): Pacer => {
@@ -137,6 +147,8 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
   /** Where fast growth ends: the delivery rate congestion last measured (none before any congestion). */
   let ceiling = Number.POSITIVE_INFINITY
   let holdUntil = Number.NEGATIVE_INFINITY
+  /** A decrease not yet undone by every member answering calm (`recover`). */
+  let recovering = false
   /** The last point of any member, and until when one showed a queue: growth is fast only when all are calm. */
   let heardAt = Number.NEGATIVE_INFINITY
   let queuedUntil = Number.NEGATIVE_INFINITY
@@ -148,7 +160,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       // the map keeps insertion order: heard of now, it goes last
       members.delete(address)
     } else {
-      m = { from: undefined, lost: 0, samples: [], minRtt: Number.POSITIVE_INFINITY, minRttAt: 0, queue: 0 }
+      m = { from: undefined, lost: 0, samples: [], minRtt: Number.POSITIVE_INFINITY, minRttAt: 0, queue: 0, heardAt: Number.NEGATIVE_INFINITY, heardSentAt: Number.NEGATIVE_INFINITY }
       if (members.size >= MAX_MEMBERS) members.delete(members.keys().next().value!)
     }
     members.set(address, m)
@@ -172,6 +184,26 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
   }
 
   /**
+   * Every member heard of in the last `BW_WINDOW_MS` answered calm on datagrams sent since the last decrease:
+   * the queue has drained. The hold ends and the rate goes straight back up to what the slowest of them has been
+   * seen to take (its delivery-rate estimate: BBR's cruise at the delivery rate), not by doublings from the low
+   * rate the decrease left — a member's warm-up queue (its first file opened, its code compiled) measures a
+   * delivery rate far below what it takes a moment later. Nothing while one of them has no estimate yet.
+   */
+  const recover = (now: number) => {
+    let takes = Number.POSITIVE_INFINITY
+    for (const m of members.values()) {
+      if (now - m.heardAt > BW_WINDOW_MS) continue
+      const bw = bandwidth(m, now)
+      if (bw === undefined || m.queue >= CALM_QUEUE_MS || m.heardSentAt < loweredAt) return
+      takes = Math.min(takes, bw)
+    }
+    recovering = false
+    holdUntil = Math.min(holdUntil, now)
+    rate = Math.max(rate, Math.min(limit, takes))
+  }
+
+  /**
    * The member is congested: it lost more of a span than chance (`lostShare`), or its queue is long. The rate
    * drops to what it takes, once per overflow: the later news of the same one only keeps it there.
    */
@@ -183,6 +215,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
     rate = Math.max(FLOOR, Math.min(limit, rate * backoff, takes))
     ceiling = rate
     loweredAt = now
+    recovering = true
     holdUntil = now + Math.min(HOLD_MAX_MS, Math.max(HOLD_MIN_MS, m.queue / (1 - DRAIN_GAIN)))
   }
 
@@ -214,7 +247,8 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       m.lost += lost
       roundTrip(m, now - sentAt, now)
       m.queue = Math.max(0, now - sentAt - m.minRtt)
-      heardAt = now
+      heardAt = m.heardAt = now
+      m.heardSentAt = sentAt
       if (m.queue >= CALM_QUEUE_MS) queuedUntil = now + CALM_MS
       const from = m.from
       let lostShare = 0
@@ -234,6 +268,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       }
       // a queue built before the last decrease drains during its hold: only one built since is news
       if (m.queue > QUEUE_MS) congested(m, lostShare, sentAt >= holdUntil, now)
+      else if (recovering && now >= queuedUntil) recover(now)
     },
     answered: (member, sentAt, now) => roundTrip(memberOf(member), now - sentAt, now),
     rate: () => rate

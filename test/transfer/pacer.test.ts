@@ -137,6 +137,17 @@ describe("pacer", () => {
     expect(lost[0]! / sent).toBeLessThan(0.05)
   })
 
+  it("a member's warm-up queue: once it drains the rate is back at what the member takes, not climbing from the warm-up's rate", () => {
+    const pacer = makePacer(undefined)
+    const fast = 250_000
+    // its first 100 ms (a file opened, code compiled) it takes 15 MB/s; then 250
+    const { lost, sent, sentBetween } = simulate(pacer, [member("m", (now) => (now < 100 ? 15_000 : fast))], 1_000)
+    // the warm-up's queue takes the rate down to ~11 MB/s; the 350 ms after it drained go out near 250, not
+    // climbing back by doublings from 11
+    expect(sentBetween(150, 500) / 350).toBeGreaterThan(0.4 * fast)
+    expect(lost[0]! / sent).toBeLessThan(0.05)
+  })
+
   it("1 % random loss does not collapse the rate", () => {
     const pacer = makePacer(undefined)
     const capacity = 50_000
