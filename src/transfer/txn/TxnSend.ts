@@ -12,7 +12,8 @@
  * handed to the socket as one send; anything else (a small file's bundle, a file's last block) one datagram at a
  * time. At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
  * version the file was hashed as (size, mtime and ctime of the open descriptor) before the pump lets anything
- * else run: a file changed since is never committed, the transaction is cancelled naming it.
+ * else run: a file changed since is never committed, the transaction is cancelled naming it. A small file's
+ * contents are sent from the read that hashed it (kept within `KEEP_TOTAL`), its version checked by path instead.
  */
 import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
 import { type Destination, Group, Peer } from "../../net/Transport.js"
@@ -30,11 +31,15 @@ import type { Entry, Piece, Purpose, Scope, Span, ToMember, ToSender, TxnId } fr
 import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
-import { prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
+import { changedSinceHashedNow, prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
 import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
 /** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
 export const WINDOW = 8
+/** A file of at most this many bytes is sent from the read that hashed it (`prepareNow`), not opened and read again. */
+const KEEP_FILE = 8 * 1024
+/** Bytes of such contents held at once (the window's small files); beyond, a file is read again to be sent. */
+const KEEP_TOTAL = 8 * 1024 * 1024
 /** No member (yet): shared by every record, replaced when a member asks. */
 const NOBODY: ReadonlyArray<string> = []
 /** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
@@ -187,6 +192,20 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       /** The entry whose blocks were read since its version was last checked (the open reader's). */
       let unchecked: number | undefined
+      /**
+       * Small files' contents as hashed, by entry, until their last byte is sent or their batch is answered with no
+       * one needing them; `keptBytes` of them in all, at most `KEEP_TOTAL`. A repair reads the file again.
+       */
+      const kept = new Map<number, Uint8Array>()
+      let keptBytes = 0
+      const release = (index: number) => {
+        const contents = kept.get(index)
+        if (contents !== undefined) (kept.delete(index), (keptBytes -= contents.length))
+      }
+      const releaseAll = () => {
+        kept.clear()
+        keptBytes = 0
+      }
 
       const closeReader = () => {
         open?.reader.closeNow()
@@ -198,6 +217,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         cancelTimer?.()
         queue.length = 0
         closeReader()
+        releaseAll()
         running.delete(txn)
         Deferred.unsafeDone(done, Exit.succeed({
           purpose: job.purpose,
@@ -242,10 +262,20 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         cancelTimer = deps.after(Math.max(0, Math.ceil(at - deps.now())), () => (deps.now() >= at ? apply({ _tag: "Expired" }) : arm(at)))
       }
 
+      /** Batches up to this one were answered by everyone: their kept contents no one needs were let go. */
+      let answered = 0
+      const releaseUnneeded = (session: Machine.SenderSession) => {
+        for (; answered < firsts.length && !session.batches.has(answered); answered++) {
+          const end = firsts[answered + 1] ?? records.length
+          for (let i = firsts[answered]!; i < end; i++) if (records[i]!.needers.length === 0) release(i)
+        }
+      }
+
       const apply = (event: Machine.Event) => {
         if (s === undefined || s.phase === "done") return
         const out: Array<Machine.Action> = []
         Machine.step(s, event, out, deps.now())
+        if (kept.size > 0) releaseUnneeded(s)
         for (const a of out) {
           switch (a._tag) {
             case "Transmit":
@@ -402,10 +432,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             leftOut(item.rel, item.problem)
             continue
           }
-          // a small file is hashed at once; only a larger one runs as an Effect, with turns between its chunks
-          const p = prepareNow(deps.store, item.rel, item.entry) ?? (yield* prepare(deps.store, item.rel, item.entry))
+          // a small file is hashed at once, its contents kept to be sent (a send's, within the budget); only a larger
+          // one runs as an Effect, with turns between its chunks
+          const keep = job.purpose === undefined ? Math.min(KEEP_FILE, KEEP_TOTAL - keptBytes) : 0
+          const p = prepareNow(deps.store, item.rel, item.entry, keep) ?? (yield* prepare(deps.store, item.rel, item.entry))
           if ("problem" in p) leftOut(item.rel, p.problem)
-          else pending.push(p)
+          else (pending.push(p), (keptBytes += p.contents?.length ?? 0))
         }
         const n = pending.length === 0 ? 0 : fill()
         formed++
@@ -439,7 +471,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           yield* wanted.wait
           if (s.phase !== "manifest") return
           firsts.push(records.length)
-          for (const { entry: { path, size, type }, file } of batch) records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
+          for (const { contents, entry: { path, size, type }, file } of batch) {
+            if (contents !== undefined) kept.set(records.length, contents)
+            records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
+          }
           apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
           if (last) return
         }
@@ -468,6 +503,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         const r = records[index]
         if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: "no contents to send" }
         const path = r.entry.path
+        const contents = kept.get(index)
+        if (contents !== undefined) return copyKept(index, r.file, offset, into, contents)
         if (open?.index !== index) {
           const problem = verify()
           if (problem !== undefined) return problem
@@ -481,6 +518,23 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (n !== length) return { path, reason: `changed after it was hashed: read ${n} bytes at ${offset}, expected ${length}` }
         unchecked = index
         return defer ? undefined : verify()
+      }
+
+      /**
+       * `readInto` from a small file's contents as hashed: no descriptor to check, so its version is checked by path
+       * (`changedSinceHashedNow`) once its last bytes are taken, as a reader's at the end of its reads, and then the
+       * contents are let go. The open reader of another file is checked first, as `readInto` does on a switch.
+       */
+      const copyKept = (index: number, file: NonNullable<SourceEntry["file"]>, offset: number, into: ReadonlyArray<Uint8Array>, contents: Uint8Array): Problem | undefined => {
+        const problem = verify()
+        if (problem !== undefined) return problem
+        let at = offset
+        for (const b of into) (b.set(contents.subarray(at, at + b.length)), (at += b.length))
+        if (at < contents.length) return undefined
+        release(index)
+        const path = records[index]!.entry.path
+        const changed = changedSinceHashedNow(deps.store, path, file)
+        return changed === undefined ? undefined : { path, reason: `changed after it was hashed: ${changed}` }
       }
 
       /** Reads the spans into the buffer; the pieces, or the file at fault and why. */
@@ -586,6 +640,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             }
             queue.length = 0
             closeReader()
+            releaseAll()
             running.delete(txn)
           })
         )

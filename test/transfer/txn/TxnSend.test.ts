@@ -8,7 +8,7 @@
  * - a file changed after it was hashed is never committed: the sender cancels, naming it;
  * - a lost member: the others commit, or with --all-or-nothing all abort;
  * - a 50 MiB file goes out paced, one burst in memory at a time, and is asked for the vote only once sent;
- * - a big file goes out in bursts (one send of many datagrams), intact;
+ * - a big file goes out in bursts (one send of many datagrams), intact; a small file from the read that hashed it;
  * - blocks reported missing slow the pacer down; a send broken off aborts on the members;
  * - the pacer hears how far each member has got while the data flows (probes), and a member losing much of the
  *   stream lowers the rate before the vote is asked for.
@@ -343,6 +343,30 @@ describe("txn sender driver against members following the member machine", () =>
       expect(bursts + (data - inBursts)).toBeLessThanOrEqual(datagrams / 8)
       expect(reads).toBeLessThanOrEqual(datagrams / 8)
     })), 60_000)
+
+  it.live("a small file is sent from the read that hashed it: one open per file, not two; a larger one is read again", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      const files = 200
+      const contentsOf = (i: number) => Uint8Array.from({ length: 1024 + (i * 37) % 3072 }, (_, j) => (i * 11 + j) & 0xff)
+      for (let i = 0; i < files; i++) fs.writeFileSync(join(base, `f${i}`), contentsOf(i))
+      const large = Uint8Array.from({ length: 100_000 }, (_, j) => (j * 3) & 0xff)
+      fs.writeFileSync(join(base, "large"), large)
+      const members = [member(2), member(3)]
+      const opens = new Map<string, number>()
+      const { result } = yield* send(base, members, {
+        store: (store) => ({ ...store, openReaderNow: (rel, identity) => (opens.set(rel, (opens.get(rel) ?? 0) + 1), store.openReaderNow(rel, identity)) })
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      for (const m of members) {
+        for (let i = 0; i < files; i++) expect(Buffer.from(m.tree.get(`f${i}`)!.contents).equals(contentsOf(i))).toBe(true)
+        expect(Buffer.from(m.tree.get("large")!.contents).equals(large)).toBe(true)
+      }
+      // hashed (one open), then sent from what was read; the large file is opened again to be sent
+      expect([...opens].filter(([rel]) => rel !== "large").every(([, n]) => n === 1)).toBe(true)
+      expect(opens.size).toBe(files + 1)
+      expect(opens.get("large")).toBe(2)
+    })))
 
   it.live("blocks reported missing beyond random loss slow the pacer down; the repair completes the transaction", () =>
     Effect.scoped(Effect.gen(function*() {
