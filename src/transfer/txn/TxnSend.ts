@@ -9,8 +9,9 @@
  * one per block) and a pump sends them at the pacer's rate, reporting each `Sent` to the machine, which asks for
  * the vote only once everything is out. A run goes out in bursts, as v7 DATA does: up to `BURST` blocks read
  * with one positioned read straight into their Data messages laid out in one buffer, sealed as one batch and
- * handed to the socket as one send; anything else (a small file's bundle, a file's last block) one datagram at a
- * time. At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
+ * handed to the socket as one send; the bundle stream's Data (small files, a file's last block) in bursts as well,
+ * each Data laid out in place as long as its pieces make it, sealed as one batch (one datagram a send: GSO needs
+ * segments of one length). At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
  * version the file was hashed as (size, mtime and ctime of the open descriptor) before the pump lets anything
  * else run: a file changed since is never committed, the transaction is cancelled naming it. A small file's
  * contents are sent from the read that hashed it (kept within `KEEP_TOTAL`), its version checked by path instead.
@@ -19,7 +20,7 @@ import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } fro
 import { type Destination, Group, Peer } from "../../net/Transport.js"
 import { Wire } from "../../net/Wire.js"
 import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
-import { DATA_HEADER, writeDataHeader } from "../../protocol/native/transfer.js"
+import { DATA_FIXED, DATA_HEADER, PIECE_HEADER, writeDataFixed, writeDataHeader, writePieceHeader } from "../../protocol/native/transfer.js"
 import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
@@ -27,7 +28,7 @@ import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
 import { Timers } from "../Timers.js"
-import type { Entry, Piece, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
+import type { Entry, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
 import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
@@ -120,6 +121,11 @@ export interface TxnDeps {
    * a burst, sealed as one batch. `bodies` are the driver's again once it returns.
    */
   readonly sendData: (to: Destination, bodies: Uint8Array, segment: number) => void
+  /**
+   * Sends Data messages laid out back to back in `bodies`, `lengths[i]` bytes the i-th: a burst of the bundle
+   * stream, sealed as one batch. `bodies` and `lengths` are the driver's again once it returns.
+   */
+  readonly sendBundle: (to: Destination, bodies: Uint8Array, lengths: Uint32Array) => void
   readonly now: () => number
   readonly after: (ms: number, f: () => void) => () => void
   readonly rtt: RttEstimator
@@ -183,11 +189,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const wanted = makeSignal()
       const dataReady = makeSignal()
       const queue: Array<Item> = []
-      /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's pieces too. */
+      /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's Data too (`lengths`). */
       const segment = deps.budget.body
       const buffer = new Uint8Array(BURST * segment)
       const layout = new DataView(buffer.buffer)
       const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
+      const lengths = new Uint32Array(BURST)
       let open: { readonly index: number; readonly reader: Reader } | undefined
 
       /** The entry whose blocks were read since its version was last checked (the open reader's). */
@@ -537,18 +544,31 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         return changed === undefined ? undefined : { path, reason: `changed after it was hashed: ${changed}` }
       }
 
-      /** Reads the spans into the buffer; the pieces, or the file at fault and why. */
-      const read = (spans: ReadonlyArray<Span>): Array<Piece> | Problem => {
-        const pieces: Array<Piece> = []
+      /**
+       * Lays out the Data of the bundle stream at the head of the queue (up to `BURST` of them) in the buffer, their
+       * pieces read straight in, as `encode` would write them (`lengths`): how many, their bytes and their contents,
+       * or the file at fault and why.
+       */
+      const readBundle = (): { readonly count: number; readonly end: number; readonly contents: number } | Problem => {
+        let count = 0
         let at = 0
-        for (const span of spans) {
-          const into = buffer.subarray(at, at + span.length)
-          const problem = readInto(span.index, span.offset, span.length, [into], false)
-          if (problem !== undefined) return problem
-          pieces.push({ index: span.index, offset: span.offset, bytes: into })
-          at += span.length
+        let contents = 0
+        for (let head = queue[0]; count < BURST && head !== undefined && "spans" in head; head = queue[0]) {
+          queue.shift()
+          writeDataFixed(layout, at, txn, head.spans.length)
+          let p = at + DATA_FIXED
+          for (const span of head.spans) {
+            writePieceHeader(layout, p, span.index, span.offset, span.length)
+            p += PIECE_HEADER
+            const problem = readInto(span.index, span.offset, span.length, [buffer.subarray(p, p + span.length)], false)
+            if (problem !== undefined) return problem
+            p += span.length
+            contents += span.length
+          }
+          lengths[count++] = p - at
+          at = p
         }
-        return pieces
+        return { count, end: at, contents }
       }
 
       /**
@@ -585,12 +605,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           for (const to of destinations()) deps.sendData(to, buffer.subarray(0, count * segment), segment)
           return { bytes: count * block, wait: sent(count, count * block) }
         }
-        queue.shift()
-        const pieces = read(head.spans)
-        if (!Array.isArray(pieces)) return pieces
-        transmit({ _tag: "Data", txn, pieces })
-        const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
-        return { bytes, wait: sent(1, bytes) }
+        const bundle = readBundle()
+        if ("path" in bundle) return bundle
+        for (const to of destinations()) deps.sendBundle(to, buffer.subarray(0, bundle.end), lengths.subarray(0, bundle.count))
+        return { bytes: bundle.contents, wait: sent(bundle.count, bundle.contents) }
       }
 
       const pump = Effect.gen(function*() {
@@ -662,11 +680,13 @@ export const make = (mtu: number = DEFAULT_MTU) => Effect.gen(function*() {
   const sessions = yield* Sessions
   const seal = wire.sendNativeNow
   const sealData = wire.sendNativeSegmentsNow
+  const sealBundle = wire.sendNativeEachNow
   return TxnSender.of(makeDriver({
     store,
     budget: budget.right,
     send: (to, message) => void seal?.(to, message),
     sendData: (to, bodies, segment) => sealData?.(to, TransferType.DATA, bodies, segment),
+    sendBundle: (to, bodies, lengths) => sealBundle?.(to, TransferType.DATA, bodies, lengths),
     now: sessions.now,
     after: timers.after,
     rtt: sessions.rtt,
