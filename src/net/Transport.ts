@@ -94,6 +94,12 @@ export interface TransportShape {
    */
   readonly sendNativeSegments?: (to: Destination, type: BodyType, bodies: Uint8Array, segment: number) => void
   /**
+   * Seals native messages of one `type` laid out back to back in `bodies`, `lengths[i]` bytes the i-th (a burst of
+   * a transaction's bundle stream), as one batch, and sends each frame as `send` does (one datagram each: segments
+   * of unequal length cannot go as one GSO send). `bodies` may be reused afterwards. With `sendNative` only.
+   */
+  readonly sendNativeEach?: (to: Destination, type: BodyType, bodies: Uint8Array, lengths: Uint32Array) => void
+  /**
    * Sets the one consumer of the datagrams from others (our own multicast echoes are filtered out): called
    * synchronously from the socket's callback with every batch that arrives (one call per wake-up, however many
    * datagrams it brings), never from inside a `send`. Until it is set, arrivals wait (bounded); undefined removes it.

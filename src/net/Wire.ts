@@ -112,6 +112,8 @@ export interface WireShape {
    * reused afterwards.
    */
   readonly sendNativeSegmentsNow: ((to: Destination, type: Native.BodyType, bodies: Uint8Array, segment: number) => void) | undefined
+  /** Bodies of native messages of one `type`, `lengths[i]` bytes the i-th, sealed as one batch (`Transport.sendNativeEach`). */
+  readonly sendNativeEachNow: ((to: Destination, type: Native.BodyType, bodies: Uint8Array, lengths: Uint32Array) => void) | undefined
   /** Datagrams already encoded back to back (`Transport.sendSegments`): a DATA burst. */
   readonly sendSegments: (to: Destination, bytes: Uint8Array, segment: number) => Effect.Effect<void>
   /** `sendSegments` without an Effect, for the engine's handlers: `bytes` are the transport's from now on. */
@@ -229,6 +231,11 @@ export const make = Effect.gen(function*() {
     c.datagramsOut += Math.ceil(bodies.length / segment)
     sealSegments(to, type, bodies, segment)
   }
+  const sealEach = transport.sendNativeEach
+  const sendNativeEachNow = sealEach === undefined ? undefined : (to: Destination, type: Native.BodyType, bodies: Uint8Array, lengths: Uint32Array) => {
+    c.datagramsOut += lengths.length
+    sealEach(to, type, bodies, lengths)
+  }
   const sendNative = sendNativeNow === undefined ? undefined : (to: Destination, message: Native.AnyMessage) =>
     Effect.suspend(() => {
       const e = sendNativeNow(to, message)
@@ -268,6 +275,7 @@ export const make = Effect.gen(function*() {
     sendNative,
     sendNativeNow,
     sendNativeSegmentsNow,
+    sendNativeEachNow,
     sendSegments: (to, bytes, segment) =>
       transport.sendSegments(to, bytes, segment).pipe(
         Effect.tap(() => void (c.datagramsOut += Math.ceil(bytes.length / segment))),

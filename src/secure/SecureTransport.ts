@@ -111,6 +111,16 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
       const taken = sendReusable(to, frames, segment + FRAME_OVERHEAD)
       spare = !taken ? undefined : frames.buffer === spare?.buffer ? spare : frames
     }
+    const sendEachOf = (to: Destination, type: BodyType, bodies: Uint8Array, lengths: Uint32Array) => {
+      const frames = channel.sealEach(bodies, lengths, to, Date.now(), type, sendReusable === undefined ? undefined : spare)
+      let taken = sendReusable !== undefined
+      for (let i = 0, at = 0; i < lengths.length; at += lengths[i]! + FRAME_OVERHEAD, i++) {
+        const frame = frames.subarray(at, at + lengths[i]! + FRAME_OVERHEAD)
+        if (sendReusable === undefined) inner.send(to, frame)
+        else taken = sendReusable(to, frame, 0) && taken
+      }
+      if (sendReusable !== undefined) spare = !taken ? undefined : frames.buffer === spare?.buffer ? spare : frames
+    }
 
     const transport = Transport.of({
       local: inner.local,
@@ -120,6 +130,7 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
         Effect.suspend(() => inner.sendSegments(to, channel.sealSegments(bytes, segment, to, Date.now()), segment + FRAME_OVERHEAD)),
       sendNative: (to, type, body) => inner.send(to, channel.seal(body, to, Date.now(), type)),
       sendNativeSegments: sendSegmentsOf,
+      sendNativeEach: sendEachOf,
       consume: (consumer) =>
         inner.consume(consumer === undefined ? undefined : (batch) => {
           const now = Date.now()

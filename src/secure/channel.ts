@@ -115,19 +115,34 @@ export class SecureChannel {
    */
   sealSegments(messages: Uint8Array, segment: number, to: Destination, now: number, type: number = MessageType.V7, into?: Uint8Array): Uint8Array {
     const count = Math.max(1, Math.ceil(messages.length / segment))
+    const lengths = new Uint32Array(count)
+    for (let i = 0; i < count; i++) lengths[i] = Math.min(segment, messages.length - i * segment)
+    return this.sealEach(messages, lengths, to, now, type, into)
+  }
+
+  /**
+   * Messages laid out back to back, `lengths[i]` bytes the i-th (a burst of a bundle stream's Data, each as long as
+   * its pieces make it), as frames laid out the same way, each `FRAME_OVERHEAD` longer: one batch seal. In `into`
+   * when it is large enough (a view of it), else a new buffer.
+   */
+  sealEach(messages: Uint8Array, lengths: Uint32Array, to: Destination, now: number, type: number = MessageType.V7, into?: Uint8Array): Uint8Array {
+    const count = lengths.length
     const size = messages.length + count * FRAME_OVERHEAD
     const slab = into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size)
     const starts = new Uint32Array(count)
-    const lengths = new Uint32Array(count)
+    const sealed = new Uint32Array(count)
+    let from = 0
+    let start = 0
     for (let i = 0; i < count; i++) {
-      const start = i * (segment + FRAME_OVERHEAD)
-      const message = messages.subarray(i * segment, (i + 1) * segment)
+      const length = lengths[i]!
       starts[i] = start
-      lengths[i] = 1 + message.length
+      sealed[i] = 1 + length
       slab[start + HEADER_BYTES] = type
-      slab.set(message, start + HEADER_BYTES + 1)
+      slab.set(messages.subarray(from, from + length), start + HEADER_BYTES + 1)
+      from += length
+      start += length + FRAME_OVERHEAD
     }
-    this.sender.sealBatch(slab, starts, lengths, count, this.endpoint(to), now)
+    this.sender.sealBatch(slab, starts, sealed, count, this.endpoint(to), now)
     return slab
   }
 

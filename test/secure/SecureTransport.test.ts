@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { type Destination, Group, Transport, type TransportShape } from "../../src/net/Transport.js"
+import { FRAME_OVERHEAD } from "../../src/secure/channel.js"
 import * as SecureTransport from "../../src/secure/SecureTransport.js"
 import { TransferType } from "../../src/protocol/native/transferMessage.js"
 import { generateKey, ringOf } from "./support.js"
@@ -49,5 +50,29 @@ describe("keyed transport, bursts of native messages", () => {
       expect(buffers[3]).toBe(buffers[0])
       // the fourth stayed queued: the fifth may not touch it
       expect(buffers[4]).not.toBe(buffers[3])
+    }))
+
+  it.scoped("a burst of messages of unequal lengths goes one frame a send, all sealed into one buffer, reused once the kernel took them all", () =>
+    Effect.gen(function*() {
+      const inner = recording()
+      const secure = yield* Effect.provide(
+        Transport,
+        SecureTransport.layer({ path: "(in memory)", ring: ringOf(generateKey()), runAsUid: undefined }).pipe(Layer.provide(inner.layer))
+      )
+      const lengths = Uint32Array.of(100, 40, 70)
+      const burst = () => secure.sendNativeEach!(Group, TransferType.DATA, new Uint8Array(210).fill(1), lengths)
+      burst()
+      burst()
+      inner.state.taken = false
+      burst()
+      burst()
+      expect(inner.handed.map((h) => h.reusable)).toEqual(Array(12).fill(true))
+      expect(inner.handed.slice(0, 3).map((h) => h.bytes.length)).toEqual([...lengths].map((l) => l + FRAME_OVERHEAD))
+      const buffers = inner.handed.map((h) => h.bytes.buffer)
+      // one buffer per burst; the second burst reuses the first's (taken), the fourth not the third's (queued)
+      for (const i of [1, 2, 4, 5, 7, 8, 10, 11]) expect(buffers[i]).toBe(buffers[i - (i % 3)])
+      expect(buffers[3]).toBe(buffers[0])
+      expect(buffers[6]).toBe(buffers[0])
+      expect(buffers[9]).not.toBe(buffers[6])
     }))
 })

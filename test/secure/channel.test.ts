@@ -314,4 +314,19 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     expect(got.map((d) => d.native)).toEqual([TransferType.DATA, TransferType.DATA, TransferType.DATA])
     expect(got.map((d) => [...d.bytes])).toEqual([0, 1, 2].map((i) => [...bodies.subarray(i * segment, (i + 1) * segment)]))
   })
+
+  it("seals native messages of unequal lengths as one batch, each frame as long as its message (a bundle's Data)", () => {
+    const [a, b] = [channel(A), channel(B)]
+    converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
+    const lengths = Uint32Array.of(100, 7, 300, 1)
+    const bodies = new Uint8Array(408).map((_, i) => (i * 13) % 251)
+    const slab = a.sealEach(bodies, lengths, Group, T0 + 1, TransferType.DATA)
+    const starts = [0, 100, 107, 407]
+    const frames: Array<Uint8Array> = []
+    for (let i = 0, at = 0; i < lengths.length; at += lengths[i]! + FRAME_OVERHEAD, i++) frames.push(slab.subarray(at, at + lengths[i]! + FRAME_OVERHEAD))
+    expect(frames.reduce((n, f) => n + f.length, 0)).toBe(slab.length)
+    const got = deliver(b, A, frames, T0 + 1).delivered
+    expect(got.map((d) => d.native)).toEqual(Array(4).fill(TransferType.DATA))
+    expect(got.map((d) => [...d.bytes])).toEqual(starts.map((s, i) => [...bodies.subarray(s, s + lengths[i]!)]))
+  })
 })

@@ -238,11 +238,21 @@ export const DATA_HEADER = DATA_FIXED + PIECE_HEADER
  * `offset + length` are the caller's to keep in range (a transaction id, a manifest index, a file's size).
  */
 export const writeDataHeader = (v: DataView, at: number, txn: number, index: number, offset: number, length: number): void => {
+  writeDataFixed(v, at, txn, 1)
+  writePieceHeader(v, at + DATA_FIXED, index, offset, length)
+}
+
+/** Writes at `at` the first `DATA_FIXED` bytes of a Data of `pieces` pieces, as `encode` does; each piece follows. */
+export const writeDataFixed = (v: DataView, at: number, txn: number, pieces: number): void => {
   setInt64(v, at, txn)
-  v.setUint16(at + TXN, 1)
-  v.setUint32(at + DATA_FIXED, index)
-  setInt64(v, at + DATA_FIXED + 4, offset)
-  v.setUint32(at + DATA_FIXED + 12, length)
+  v.setUint16(at + TXN, pieces)
+}
+
+/** Writes at `at` the `PIECE_HEADER` bytes before a piece's bytes, as `encode` does. */
+export const writePieceHeader = (v: DataView, at: number, index: number, offset: number, length: number): void => {
+  v.setUint32(at, index)
+  setInt64(v, at + 4, offset)
+  v.setUint32(at + 12, length)
 }
 
 const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {

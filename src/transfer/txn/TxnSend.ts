@@ -9,16 +9,18 @@
  * one per block) and a pump sends them at the pacer's rate, reporting each `Sent` to the machine, which asks for
  * the vote only once everything is out. A run goes out in bursts, as v7 DATA does: up to `BURST` blocks read
  * with one positioned read straight into their Data messages laid out in one buffer, sealed as one batch and
- * handed to the socket as one send; anything else (a small file's bundle, a file's last block) one datagram at a
- * time. At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
+ * handed to the socket as one send; the bundle stream's Data (small files, a file's last block) in bursts as well,
+ * each Data laid out in place as long as its pieces make it, sealed as one batch (one datagram a send: GSO needs
+ * segments of one length). At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
  * version the file was hashed as (size, mtime and ctime of the open descriptor) before the pump lets anything
- * else run: a file changed since is never committed, the transaction is cancelled naming it.
+ * else run: a file changed since is never committed, the transaction is cancelled naming it. A small file's
+ * contents are sent from the read that hashed it (kept within `KEEP_TOTAL`), its version checked by path instead.
  */
 import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
 import { type Destination, Group, Peer } from "../../net/Transport.js"
 import { Wire } from "../../net/Wire.js"
 import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
-import { DATA_HEADER, writeDataHeader } from "../../protocol/native/transfer.js"
+import { DATA_FIXED, DATA_HEADER, PIECE_HEADER, writeDataFixed, writeDataHeader, writePieceHeader } from "../../protocol/native/transfer.js"
 import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
@@ -26,15 +28,19 @@ import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
 import { Timers } from "../Timers.js"
-import type { Entry, Piece, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
+import type { Entry, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./messages.js"
 import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
-import { prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
+import { changedSinceHashedNow, prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
 import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
 /** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
 export const WINDOW = 8
+/** A file of at most this many bytes is sent from the read that hashed it (`prepareNow`), not opened and read again. */
+const KEEP_FILE = 8 * 1024
+/** Bytes of such contents held at once (the window's small files); beyond, a file is read again to be sent. */
+const KEEP_TOTAL = 8 * 1024 * 1024
 /** No member (yet): shared by every record, replaced when a member asks. */
 const NOBODY: ReadonlyArray<string> = []
 /** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
@@ -115,6 +121,11 @@ export interface TxnDeps {
    * a burst, sealed as one batch. `bodies` are the driver's again once it returns.
    */
   readonly sendData: (to: Destination, bodies: Uint8Array, segment: number) => void
+  /**
+   * Sends Data messages laid out back to back in `bodies`, `lengths[i]` bytes the i-th: a burst of the bundle
+   * stream, sealed as one batch. `bodies` and `lengths` are the driver's again once it returns.
+   */
+  readonly sendBundle: (to: Destination, bodies: Uint8Array, lengths: Uint32Array) => void
   readonly now: () => number
   readonly after: (ms: number, f: () => void) => () => void
   readonly rtt: RttEstimator
@@ -178,15 +189,30 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const wanted = makeSignal()
       const dataReady = makeSignal()
       const queue: Array<Item> = []
-      /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's pieces too. */
+      /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's Data too (`lengths`). */
       const segment = deps.budget.body
       const buffer = new Uint8Array(BURST * segment)
       const layout = new DataView(buffer.buffer)
       const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
+      const lengths = new Uint32Array(BURST)
       let open: { readonly index: number; readonly reader: Reader } | undefined
 
       /** The entry whose blocks were read since its version was last checked (the open reader's). */
       let unchecked: number | undefined
+      /**
+       * Small files' contents as hashed, by entry, until their last byte is sent or their batch is answered with no
+       * one needing them; `keptBytes` of them in all, at most `KEEP_TOTAL`. A repair reads the file again.
+       */
+      const kept = new Map<number, Uint8Array>()
+      let keptBytes = 0
+      const release = (index: number) => {
+        const contents = kept.get(index)
+        if (contents !== undefined) (kept.delete(index), (keptBytes -= contents.length))
+      }
+      const releaseAll = () => {
+        kept.clear()
+        keptBytes = 0
+      }
 
       const closeReader = () => {
         open?.reader.closeNow()
@@ -198,6 +224,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         cancelTimer?.()
         queue.length = 0
         closeReader()
+        releaseAll()
         running.delete(txn)
         Deferred.unsafeDone(done, Exit.succeed({
           purpose: job.purpose,
@@ -242,10 +269,20 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         cancelTimer = deps.after(Math.max(0, Math.ceil(at - deps.now())), () => (deps.now() >= at ? apply({ _tag: "Expired" }) : arm(at)))
       }
 
+      /** Batches up to this one were answered by everyone: their kept contents no one needs were let go. */
+      let answered = 0
+      const releaseUnneeded = (session: Machine.SenderSession) => {
+        for (; answered < firsts.length && !session.batches.has(answered); answered++) {
+          const end = firsts[answered + 1] ?? records.length
+          for (let i = firsts[answered]!; i < end; i++) if (records[i]!.needers.length === 0) release(i)
+        }
+      }
+
       const apply = (event: Machine.Event) => {
         if (s === undefined || s.phase === "done") return
         const out: Array<Machine.Action> = []
         Machine.step(s, event, out, deps.now())
+        if (kept.size > 0) releaseUnneeded(s)
         for (const a of out) {
           switch (a._tag) {
             case "Transmit":
@@ -402,10 +439,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             leftOut(item.rel, item.problem)
             continue
           }
-          // a small file is hashed at once; only a larger one runs as an Effect, with turns between its chunks
-          const p = prepareNow(deps.store, item.rel, item.entry) ?? (yield* prepare(deps.store, item.rel, item.entry))
+          // a small file is hashed at once, its contents kept to be sent (a send's, within the budget); only a larger
+          // one runs as an Effect, with turns between its chunks
+          const keep = job.purpose === undefined ? Math.min(KEEP_FILE, KEEP_TOTAL - keptBytes) : 0
+          const p = prepareNow(deps.store, item.rel, item.entry, keep) ?? (yield* prepare(deps.store, item.rel, item.entry))
           if ("problem" in p) leftOut(item.rel, p.problem)
-          else pending.push(p)
+          else (pending.push(p), (keptBytes += p.contents?.length ?? 0))
         }
         const n = pending.length === 0 ? 0 : fill()
         formed++
@@ -439,7 +478,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           yield* wanted.wait
           if (s.phase !== "manifest") return
           firsts.push(records.length)
-          for (const { entry: { path, size, type }, file } of batch) records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
+          for (const { contents, entry: { path, size, type }, file } of batch) {
+            if (contents !== undefined) kept.set(records.length, contents)
+            records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
+          }
           apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
           if (last) return
         }
@@ -468,6 +510,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         const r = records[index]
         if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: "no contents to send" }
         const path = r.entry.path
+        const contents = kept.get(index)
+        if (contents !== undefined) return copyKept(index, r.file, offset, into, contents)
         if (open?.index !== index) {
           const problem = verify()
           if (problem !== undefined) return problem
@@ -483,18 +527,48 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         return defer ? undefined : verify()
       }
 
-      /** Reads the spans into the buffer; the pieces, or the file at fault and why. */
-      const read = (spans: ReadonlyArray<Span>): Array<Piece> | Problem => {
-        const pieces: Array<Piece> = []
+      /**
+       * `readInto` from a small file's contents as hashed: no descriptor to check, so its version is checked by path
+       * (`changedSinceHashedNow`) once its last bytes are taken, as a reader's at the end of its reads, and then the
+       * contents are let go. The open reader of another file is checked first, as `readInto` does on a switch.
+       */
+      const copyKept = (index: number, file: NonNullable<SourceEntry["file"]>, offset: number, into: ReadonlyArray<Uint8Array>, contents: Uint8Array): Problem | undefined => {
+        const problem = verify()
+        if (problem !== undefined) return problem
+        let at = offset
+        for (const b of into) (b.set(contents.subarray(at, at + b.length)), (at += b.length))
+        if (at < contents.length) return undefined
+        release(index)
+        const path = records[index]!.entry.path
+        const changed = changedSinceHashedNow(deps.store, path, file)
+        return changed === undefined ? undefined : { path, reason: `changed after it was hashed: ${changed}` }
+      }
+
+      /**
+       * Lays out the Data of the bundle stream at the head of the queue (up to `BURST` of them) in the buffer, their
+       * pieces read straight in, as `encode` would write them (`lengths`): how many, their bytes and their contents,
+       * or the file at fault and why.
+       */
+      const readBundle = (): { readonly count: number; readonly end: number; readonly contents: number } | Problem => {
+        let count = 0
         let at = 0
-        for (const span of spans) {
-          const into = buffer.subarray(at, at + span.length)
-          const problem = readInto(span.index, span.offset, span.length, [into], false)
-          if (problem !== undefined) return problem
-          pieces.push({ index: span.index, offset: span.offset, bytes: into })
-          at += span.length
+        let contents = 0
+        for (let head = queue[0]; count < BURST && head !== undefined && "spans" in head; head = queue[0]) {
+          queue.shift()
+          writeDataFixed(layout, at, txn, head.spans.length)
+          let p = at + DATA_FIXED
+          for (const span of head.spans) {
+            writePieceHeader(layout, p, span.index, span.offset, span.length)
+            p += PIECE_HEADER
+            const problem = readInto(span.index, span.offset, span.length, [buffer.subarray(p, p + span.length)], false)
+            if (problem !== undefined) return problem
+            p += span.length
+            contents += span.length
+          }
+          lengths[count++] = p - at
+          at = p
         }
-        return pieces
+        return { count, end: at, contents }
       }
 
       /**
@@ -531,12 +605,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           for (const to of destinations()) deps.sendData(to, buffer.subarray(0, count * segment), segment)
           return { bytes: count * block, wait: sent(count, count * block) }
         }
-        queue.shift()
-        const pieces = read(head.spans)
-        if (!Array.isArray(pieces)) return pieces
-        transmit({ _tag: "Data", txn, pieces })
-        const bytes = pieces.reduce((sum, p) => sum + p.bytes.length, 0)
-        return { bytes, wait: sent(1, bytes) }
+        const bundle = readBundle()
+        if ("path" in bundle) return bundle
+        for (const to of destinations()) deps.sendBundle(to, buffer.subarray(0, bundle.end), lengths.subarray(0, bundle.count))
+        return { bytes: bundle.contents, wait: sent(bundle.count, bundle.contents) }
       }
 
       const pump = Effect.gen(function*() {
@@ -586,6 +658,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             }
             queue.length = 0
             closeReader()
+            releaseAll()
             running.delete(txn)
           })
         )
@@ -607,11 +680,13 @@ export const make = (mtu: number = DEFAULT_MTU) => Effect.gen(function*() {
   const sessions = yield* Sessions
   const seal = wire.sendNativeNow
   const sealData = wire.sendNativeSegmentsNow
+  const sealBundle = wire.sendNativeEachNow
   return TxnSender.of(makeDriver({
     store,
     budget: budget.right,
     send: (to, message) => void seal?.(to, message),
     sendData: (to, bodies, segment) => sealData?.(to, TransferType.DATA, bodies, segment),
+    sendBundle: (to, bodies, lengths) => sealBundle?.(to, TransferType.DATA, bodies, lengths),
     now: sessions.now,
     after: timers.after,
     rtt: sessions.rtt,

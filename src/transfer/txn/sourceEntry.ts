@@ -22,6 +22,8 @@ export interface SourceEntry {
   readonly entry: Entry
   /** A regular file: the scanned inode and the version its digest is of. */
   readonly file?: { readonly identity: FileIdentity; readonly version: FileVersion }
+  /** A small file's contents as hashed (`prepareNow`'s `keep`): the bytes the digest is of, sent without a second read. */
+  readonly contents?: Uint8Array
 }
 
 export type Prepared = SourceEntry | { readonly problem: string }
@@ -57,22 +59,27 @@ const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtim
   return { sec: local.mtime, nsec: 0 }
 }
 
-type Hashed = { readonly digest: Uint8Array; readonly version: FileVersion } | { readonly failed: string } | { readonly changed: string }
+type Hashed =
+  | { readonly digest: Uint8Array; readonly version: FileVersion; readonly contents?: Uint8Array }
+  | { readonly failed: string }
+  | { readonly changed: string }
 
 /** The version after reading against the version opened: the digest, or what changed meanwhile. */
-const settle = (reader: Reader, read: number, digest: () => Uint8Array): Hashed => {
+const settle = (reader: Reader, read: number, digest: () => Uint8Array, contents?: () => Uint8Array): Hashed => {
   const before = reader.opened
   const after = reader.versionNow()
   if (after instanceof StoreError) return { failed: after.message }
   const changed = read !== before.size ? `read ${read} bytes of ${before.size}` : changedSince(before, after)
-  return changed !== undefined ? { changed } : { digest: digest(), version: before }
+  if (changed !== undefined) return { changed }
+  return contents === undefined ? { digest: digest(), version: before } : { digest: digest(), version: before, contents: contents() }
 }
 
 /**
  * One pass over a file of at most one chunk, as opened: one read, one digest, no turn of the event loop (most of a
- * tree of small files). Undefined when it is larger now: the chunked pass takes it.
+ * tree of small files), and a copy of what was read when it is at most `keep` bytes (an empty one has nothing to
+ * send). Undefined when it is larger now: the chunked pass takes it.
  */
-const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity): Hashed | undefined => {
+const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity, keep: number): Hashed | undefined => {
   const reader = store.openReaderNow(rel, identity)
   if (reader instanceof StoreError) return { failed: reader.message }
   try {
@@ -80,7 +87,7 @@ const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity
     // a file that shrank meanwhile reads short; one that grew shows in its version after
     const n = reader.readvNow(0, [chunk.subarray(0, reader.opened.size)])
     if (n instanceof StoreError) return { failed: n.message }
-    return settle(reader, n, () => sha256(chunk.subarray(0, n)))
+    return settle(reader, n, () => sha256(chunk.subarray(0, n)), n > 0 && n <= keep ? () => chunk.slice(0, n) : undefined)
   } finally {
     reader.closeNow()
   }
@@ -121,9 +128,10 @@ const withoutContents = (store: FileStoreShape, rel: string, local: LocalEntry):
   return { entry: { ...base, type: local.kind, size: 0, mtime: otherMtime(store, rel, local), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) } }
 }
 
-const fileEntry = (rel: string, local: LocalEntry, digest: Uint8Array, version: FileVersion): SourceEntry => ({
+const fileEntry = (rel: string, local: LocalEntry, digest: Uint8Array, version: FileVersion, contents?: Uint8Array): SourceEntry => ({
   entry: { path: rel, mode: local.mode, uid: local.uid, gid: local.gid, type: "file", size: version.size, mtime: mtimeOf(version.mtimeNs), digest },
-  file: { identity: local.identity, version }
+  file: { identity: local.identity, version },
+  ...(contents === undefined ? {} : { contents })
 })
 
 const changedProblem = (changed: string) => ({ problem: `changed while it was hashed (${HASH_ATTEMPTS} times; last: ${changed}): not sent` })
@@ -131,23 +139,39 @@ const changedProblem = (changed: string) => ({ problem: `changed while it was ha
 /**
  * `prepare` without an Effect for an entry that needs no turn of the event loop: no regular file, or a file of at
  * most one chunk. Undefined for a larger file: `prepare` hashes it a chunk at a time. A tree of small files costs
- * one open, two `fstat`s, one read and one digest per file.
+ * one open, two `fstat`s, one read and one digest per file. A file of at most `keep` bytes keeps what was hashed
+ * (`contents`): the sender sends it from there instead of opening and reading the file again.
  */
-export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry): Prepared | undefined => {
+export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry, keep = 0): Prepared | undefined => {
   const other = withoutContents(store, rel, local)
   if (other !== undefined || local.size > chunk.length) return other
   let changed = ""
   for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
-    const r = hashWholeNow(store, rel, local.identity)
+    const r = hashWholeNow(store, rel, local.identity, keep)
     if (r === undefined) return undefined
     if ("failed" in r) return { problem: `unreadable here: ${r.failed}` }
     if ("changed" in r) {
       changed = r.changed
       continue
     }
-    return fileEntry(rel, local, r.digest, r.version)
+    return fileEntry(rel, local, r.digest, r.version, r.contents)
   }
   return changedProblem(changed)
+}
+
+/**
+ * Why the file at `rel` is no longer the one hashed (another inode, or its size or times moved), or undefined:
+ * one `lstat`, for contents sent from what was hashed (`contents`), where a read's descriptor is not there to check.
+ */
+export const changedSinceHashedNow = (store: FileStoreShape, rel: string, file: NonNullable<SourceEntry["file"]>): string | undefined => {
+  try {
+    const st = fs.lstatSync(`${store.base}/${rel}`, { bigint: true, throwIfNoEntry: false })
+    if (st === undefined) return "gone"
+    if (!st.isFile() || Number(st.ino) !== file.identity.ino || Number(st.dev) !== file.identity.dev) return "replaced"
+    return changedSince(file.version, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e)
+  }
 }
 
 /** The manifest entry of a scanned file, directory or symlink; a problem names why it cannot be sent. */

@@ -8,7 +8,8 @@
  * - a file changed after it was hashed is never committed: the sender cancels, naming it;
  * - a lost member: the others commit, or with --all-or-nothing all abort;
  * - a 50 MiB file goes out paced, one burst in memory at a time, and is asked for the vote only once sent;
- * - a big file goes out in bursts (one send of many datagrams), intact;
+ * - a big file goes out in bursts (one send of many datagrams), intact, and small files' bundle stream too; a small
+ *   file from the read that hashed it;
  * - blocks reported missing slow the pacer down; a send broken off aborts on the members;
  * - the pacer hears how far each member has got while the data flows (probes), and a member losing much of the
  *   stream lowers the rate before the vote is asked for.
@@ -71,6 +72,8 @@ interface Options {
   readonly checksum?: boolean
   /** Sees every burst of Data handed over as one send: its datagrams. */
   readonly burst?: (datagrams: number) => void
+  /** Sees every burst of the bundle stream's Data handed over as one send: its datagrams. */
+  readonly bundle?: (datagrams: number) => void
   /** Wraps the sender's store (to count what it does). */
   readonly store?: (store: FileStore.FileStoreShape) => FileStore.FileStoreShape
 }
@@ -88,20 +91,26 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
       options.watch?.(message, view)
       if (options.drop?.(message) !== true) toMembers(to, message)
     }
+    // each datagram of a burst must decode as the Data the codec would have written (`decode` is canonical)
+    const sendLaidOut = (to: Destination, body: Uint8Array) => {
+      const message = Either.getOrThrow(decodeAny(TransferType.DATA, body)) as ToMember
+      const encoded = Either.getOrThrow(encodeAny(message)).body
+      if (!Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length).equals(body)) expect(encoded).toEqual(body)
+      sendOne(to, message)
+    }
     driver = makeDriver({
       store,
       budget,
       send: sendOne,
-      // each datagram of a burst must decode as the Data the codec would have written (`decode` is canonical)
       sendData: (to, bodies, segment) => {
         options.burst?.(Math.ceil(bodies.length / segment))
-        for (let at = 0; at < bodies.length; at += segment) {
-          const body = bodies.subarray(at, at + segment)
-          const message = Either.getOrThrow(decodeAny(TransferType.DATA, body)) as ToMember
-          const encoded = Either.getOrThrow(encodeAny(message)).body
-          if (!Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length).equals(body)) expect(encoded).toEqual(body)
-          sendOne(to, message)
-        }
+        for (let at = 0; at < bodies.length; at += segment) sendLaidOut(to, bodies.subarray(at, at + segment))
+      },
+      sendBundle: (to, bodies, lengths) => {
+        options.bundle?.(lengths.length)
+        let at = 0
+        for (const length of lengths) sendLaidOut(to, bodies.subarray(at, (at += length)))
+        expect(at).toBe(bodies.length)
       },
       now: () => performance.now(),
       after: (ms, f) => {
@@ -343,6 +352,56 @@ describe("txn sender driver against members following the member machine", () =>
       expect(bursts + (data - inBursts)).toBeLessThanOrEqual(datagrams / 8)
       expect(reads).toBeLessThanOrEqual(datagrams / 8)
     })), 60_000)
+
+  it.live("a small file is sent from the read that hashed it: one open per file, not two; a larger one is read again", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      const files = 200
+      const contentsOf = (i: number) => Uint8Array.from({ length: 1024 + (i * 37) % 3072 }, (_, j) => (i * 11 + j) & 0xff)
+      for (let i = 0; i < files; i++) fs.writeFileSync(join(base, `f${i}`), contentsOf(i))
+      const large = Uint8Array.from({ length: 100_000 }, (_, j) => (j * 3) & 0xff)
+      fs.writeFileSync(join(base, "large"), large)
+      const members = [member(2), member(3)]
+      const opens = new Map<string, number>()
+      const { result } = yield* send(base, members, {
+        store: (store) => ({ ...store, openReaderNow: (rel, identity) => (opens.set(rel, (opens.get(rel) ?? 0) + 1), store.openReaderNow(rel, identity)) })
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      for (const m of members) {
+        for (let i = 0; i < files; i++) expect(Buffer.from(m.tree.get(`f${i}`)!.contents).equals(contentsOf(i))).toBe(true)
+        expect(Buffer.from(m.tree.get("large")!.contents).equals(large)).toBe(true)
+      }
+      // hashed (one open), then sent from what was read; the large file is opened again to be sent
+      expect([...opens].filter(([rel]) => rel !== "large").every(([, n]) => n === 1)).toBe(true)
+      expect(opens.size).toBe(files + 1)
+      expect(opens.get("large")).toBe(2)
+    })))
+
+  it.live("small files' bundle stream goes out in bursts, each sealed and handed over as one batch of Data; what arrives is the files", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      const files = 300
+      // under a block each: every file's contents go in the bundle stream, several to a Data
+      const contentsOf = (i: number) => Uint8Array.from({ length: 50 + (i * 53) % 900 }, (_, j) => (i * 7 + j) & 0xff)
+      for (let i = 0; i < files; i++) fs.writeFileSync(join(base, `f${i}`), contentsOf(i))
+      const members = [member(2), member(3)]
+      let data = 0
+      let sends = 0
+      let inBundles = 0
+      const { result } = yield* send(base, members, {
+        watch: (m) => void (m._tag === "Data" && data++),
+        bundle: (datagrams) => {
+          sends++
+          inBundles += datagrams
+          expect(datagrams).toBeLessThanOrEqual(BURST)
+        }
+      })
+      expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
+      for (const m of members) for (let i = 0; i < files; i++) expect(Buffer.from(m.tree.get(`f${i}`)!.contents).equals(contentsOf(i))).toBe(true)
+      // a Data not in a bundle's burst is a send of its own
+      expect(inBundles).toBe(data)
+      expect(sends).toBeLessThanOrEqual(data / 4)
+    })))
 
   it.live("blocks reported missing beyond random loss slow the pacer down; the repair completes the transaction", () =>
     Effect.scoped(Effect.gen(function*() {

@@ -71,6 +71,7 @@ describe("a 100 000-entry transaction's memory", () => {
         budget,
         // every entry is empty: no Data goes out
         sendData: () => expect.unreachable("Data sent for an empty file"),
+        sendBundle: () => expect.unreachable("Data sent for an empty file"),
         send: (_, message: ToMember) => {
           if (message._tag === "Commit" && atCommit === undefined) atCommit = used()
           for (const t of targets) {
