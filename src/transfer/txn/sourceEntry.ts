@@ -9,7 +9,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry, Reader } from "../../store/FileStore.js"
-import { StoreError } from "../../store/FileStore.js"
+import { bytePath, StoreError } from "../../store/FileStore.js"
 import { MAX_ENTRY_NAMES } from "../../protocol/native/transferMessage.js"
 import { utf8Length } from "../../protocol/text.js"
 import { sha256 } from "../../sha256.js"
@@ -51,7 +51,8 @@ export const mtimeOf = (ns: bigint): Mtime => {
  */
 const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtime => {
   try {
-    const st = fs.lstatSync(`${store.base}/${rel}`, { bigint: true, throwIfNoEntry: false })
+    // a name that is no UTF-8 goes to the system as its bytes (`bytePath`), as the reader's open did
+    const st = fs.lstatSync(bytePath(`${store.base}/`, rel), { bigint: true, throwIfNoEntry: false })
     if (st !== undefined && Number(st.ino) === local.identity.ino && Number(st.dev) === local.identity.dev) return mtimeOf(st.mtimeNs)
   } catch {
     // the whole seconds the scan saw
@@ -165,7 +166,8 @@ export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry
  */
 export const changedSinceHashedNow = (store: FileStoreShape, rel: string, file: NonNullable<SourceEntry["file"]>): string | undefined => {
   try {
-    const st = fs.lstatSync(`${store.base}/${rel}`, { bigint: true, throwIfNoEntry: false })
+    // a name that is no UTF-8 goes to the system as its bytes (`bytePath`), as the reader's open did
+    const st = fs.lstatSync(bytePath(`${store.base}/`, rel), { bigint: true, throwIfNoEntry: false })
     if (st === undefined) return "gone"
     if (!st.isFile() || Number(st.ino) !== file.identity.ino || Number(st.dev) !== file.identity.dev) return "replaced"
     return changedSince(file.version, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })

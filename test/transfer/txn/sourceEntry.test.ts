@@ -12,7 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
 import * as FileStore from "../../../src/store/FileStore.js"
-import { prepare, prepareNow, type SourceEntry } from "../../../src/transfer/txn/sourceEntry.js"
+import { changedSinceHashedNow, prepare, prepareNow, type SourceEntry } from "../../../src/transfer/txn/sourceEntry.js"
 
 /** The store, with a count of what each reader it opens does; `version` may replace a version check's answer. */
 const counted = (store: FileStore.FileStoreShape, version?: (real: FileStore.FileVersion, call: number) => FileStore.FileVersion) => {
@@ -55,6 +55,20 @@ describe("sourceEntry", () => {
       expect(p.entry.size).toBe(contents.length)
       expect(p.file?.version.size).toBe(contents.length)
       expect(calls).toEqual({ open: 1, read: 1, version: 1 })
+    }))
+
+  it.scoped("a file whose name is no UTF-8 is checked by its own bytes after hashing: unchanged, not gone", () =>
+    Effect.gen(function*() {
+      const base = yield* tempDir
+      const name = Buffer.from([0x66, 0xff, 0x2e, 0x74])
+      fs.writeFileSync(Buffer.concat([Buffer.from(`${base}/`), name]), "kept")
+      const store = yield* FileStore.make(base)
+      const rel = FileStore.nameOf(name)
+      const p = prepareNow(store, rel, yield* scanned(store, rel)) as SourceEntry
+      expect(p.entry.digest).toEqual(sha256(Buffer.from("kept")))
+      expect(changedSinceHashedNow(store, rel, p.file!)).toBeUndefined()
+      fs.writeFileSync(Buffer.concat([Buffer.from(`${base}/`), name]), "other")
+      expect(changedSinceHashedNow(store, rel, p.file!)).toBeDefined()
     }))
 
   it.scoped("a small file that changes while it is hashed is hashed again; one that keeps changing is reported", () =>
