@@ -6,7 +6,7 @@
  * and makuo's native batched path), rsync to every receiver
  * one after another and all at once, and UFTP at a fixed rate; each makuo row prints its ratio to them. Without root it runs makuo alone
  * on loopback (no loss: loopback cannot drop) and says so. Per row: seconds, goodput or files/s, datagrams sent
- * per second, blocks retransmitted, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
+ * per second, blocks (v7) or bytes (native) sent again, ACK/NAK datagrams per MiB, CPU seconds of the sender and of the busiest
  * receiver (also per GiB for big files, per file for the many-file workloads), peak RSS. Workloads: one big file
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory; for a fresh tree (its
@@ -296,7 +296,7 @@ const switchSpread = (c: Cluster, dir: string): number => {
 
 const counters = (c: Cluster) =>
   Effect.map(c.makuo(["status", "--json"]), (r) => {
-    const s = JSON.parse(r.stdout) as { io: string; counters: { retransmittedBlocks: number; datagramsOut: number; datagramsIn: number } }
+    const s = JSON.parse(r.stdout) as { io: string; counters: { retransmittedBlocks: number; resentBytes: number; datagramsOut: number; datagramsIn: number } }
     return { ...s.counters, io: s.io }
   })
 
@@ -339,7 +339,9 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
       mbPerSecond,
       filesPerSecond: summary.files / seconds,
       datagramsPerSecond: (after.counters.datagramsOut - before.counters.datagramsOut) / seconds,
-      retransmittedPercent: w.blocks === 0 ? 0 : (100 * (after.counters.retransmittedBlocks - before.counters.retransmittedBlocks)) / w.blocks,
+      // v7 counts the blocks it sends again, the native mode the bytes: one of the two is zero in a row
+      retransmittedPercent: (w.blocks === 0 ? 0 : (100 * (after.counters.retransmittedBlocks - before.counters.retransmittedBlocks)) / w.blocks) +
+        (summary.bytes === 0 ? 0 : (100 * (after.counters.resentBytes - before.counters.resentBytes)) / summary.bytes),
       acksPerMiB: w.big ? (after.counters.datagramsIn - before.counters.datagramsIn) / (gib * 1024) : undefined,
       senderCpuSecondsPerGiB: w.big ? senderCpu / gib : undefined,
       receiverCpuSecondsPerGiB: w.big ? receiverCpu / gib : undefined,

@@ -68,7 +68,7 @@ export const statusText = (s: StatusInfo): string => {
     `refused    sessions ${c.refusedSessions}  descriptors ${c.refusedDescriptors}  patterns ${c.refusedPatterns}  unknown transfers ${c.unknownTransfers}  paths ${c.refusedPaths}` +
     `  setid bits ${c.setidDropped}  disk full ${c.diskFull}`,
     `memory     rss ${mib(s.memory.rss)}  heap ${mib(s.memory.heapUsed)} of ${mib(s.memory.heapTotal)}  external ${mib(s.memory.external)}`,
-    `transfers  retransmitted blocks ${c.retransmittedBlocks}  members lost ${c.membersLost}`,
+    `transfers  retransmitted blocks ${c.retransmittedBlocks} (v7), bytes ${c.resentBytes} (native)  members lost ${c.membersLost}`,
     `sending    ${s.outgoing.length === 0 ? "nothing" : s.outgoing.length}`,
     ...outgoing,
     `receiving  ${s.incoming.length === 0 ? "nothing" : s.incoming.length}`,

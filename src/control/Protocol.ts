@@ -61,6 +61,7 @@ export const Counters = Schema.Struct({
   setidDropped: Schema.Number,
   diskFull: Schema.Number,
   retransmittedBlocks: Schema.Number,
+  resentBytes: Schema.Number,
   membersLost: Schema.Number
 })
 

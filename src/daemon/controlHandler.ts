@@ -74,7 +74,7 @@ export const collectStatus = (
       startedAt,
       now,
       members: list.length,
-      counters: { ...counters, retransmittedBlocks: activity.retransmittedBlocks, membersLost: activity.membersLost },
+      counters: { ...counters, retransmittedBlocks: activity.retransmittedBlocks, resentBytes: activity.resentBytes, membersLost: activity.membersLost },
       memory: memory(),
       outgoing: activity.active.map((p) => ({
         path: p.path,

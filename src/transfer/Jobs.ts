@@ -78,8 +78,10 @@ const scopeOf = (job: SendJob, base: string, rels: ReadonlyArray<string>, gone: 
 
 export interface Activity {
   readonly active: ReadonlyArray<Progress>
-  /** Since the daemon started: DATA blocks sent again after a NAK or MARK. */
+  /** Since the daemon started: DATA blocks sent again after a NAK or MARK (protocol v7). */
   readonly retransmittedBlocks: number
+  /** Since the daemon started: bytes of native Data sent again after a member's `Missing`. */
+  readonly resentBytes: number
   /** Since the daemon started: members dropped from a transfer for silence. */
   readonly membersLost: number
 }
@@ -521,6 +523,7 @@ export const make = Effect.gen(function*() {
       return {
         active: [...active, ...sends.active],
         retransmittedBlocks: sends.retransmittedBlocks,
+        resentBytes: txn.resentBytes(),
         membersLost: lifetime.membersLost
       }
     }),

@@ -7,7 +7,7 @@ export const idleStatus: StatusInfo = {
   startedAt: 0, now: 60_000, members: 1,
   counters: {
     datagramsIn: 0, datagramsOut: 0, malformed: 0, foreign: 0, sendErrors: 0, overflowed: 0, kernelDrops: 0, refusedSessions: 0, refusedDescriptors: 0,
-    refusedPatterns: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0, retransmittedBlocks: 0, membersLost: 0
+    refusedPatterns: 0, unknownTransfers: 0, refusedPaths: 0, setidDropped: 0, diskFull: 0, retransmittedBlocks: 0, resentBytes: 0, membersLost: 0
   },
   memory: { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }, outgoing: [], incoming: []
 }

@@ -137,6 +137,8 @@ export interface TxnSenderShape {
   readonly run: (job: TxnSendJob) => Effect.Effect<TxnResult>
   /** A member's answer, from the router. */
   readonly reply: (from: string, message: ToSender) => void
+  /** Since the daemon started: bytes of Data contents sent more than once (repairs), of ended transactions. */
+  readonly resentBytes: () => number
 }
 
 export class TxnSender extends Context.Tag("makuo/TxnSender")<TxnSender, TxnSenderShape>() {}
@@ -169,6 +171,7 @@ const makeSignal = () => {
 
 export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
   const running = new Map<TxnId, (from: string, message: ToSender) => void>()
+  let resentBytes = 0
 
   const run = (job: TxnSendJob): Effect.Effect<TxnResult> =>
     Effect.suspend(() => {
@@ -220,12 +223,16 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         unchecked = undefined
       }
 
+      /** Bytes of Data contents sent in the transaction, repairs included: what a member has received, less its loss. */
+      let contentsSent = 0
       const finish = (members: ReadonlyArray<Machine.MemberOutcome>) => {
         cancelTimer?.()
         queue.length = 0
         closeReader()
         releaseAll()
         running.delete(txn)
+        // every entry someone needed went out once in full; whatever was sent beyond that was a repair
+        resentBytes += Math.max(0, contentsSent - records.reduce((sum, r) => sum + (r.needers.length > 0 ? r.entry.size : 0), 0))
         Deferred.unsafeDone(done, Exit.succeed({
           purpose: job.purpose,
           entries: records,
@@ -319,8 +326,6 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       /** Where the bundle stream's last datagram ended in the pacer's count, and when it was sent. */
       let streamEnd = { position: 0, at: 0 }
-      /** Bytes of Data contents sent in the transaction, repairs included: what a member has received, less its loss. */
-      let contentsSent = 0
       /** The probes out: where the stream stood in the pacer's count and in `contentsSent` when each was sent. */
       const probes = new Map<number, { readonly position: number; readonly at: number; readonly contents: number }>()
       let probeSeq = 0
@@ -667,7 +672,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
   return {
     run,
-    reply: (from, message) => running.get(message.txn)?.(from, message)
+    reply: (from, message) => running.get(message.txn)?.(from, message),
+    resentBytes: () => resentBytes
   }
 }
 

@@ -139,7 +139,7 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
       started: (v) => void (view = v)
     }
     const result: TxnResult = yield* driver.run(job)
-    return { result, problems }
+    return { result, problems, resentBytes: driver.resentBytes() }
   })
 
 /** A source tree: a directory, files of several blocks, one byte and none, a symlink. */
@@ -177,8 +177,9 @@ describe("txn sender driver against members following the member machine", () =>
       // h3 has a/one as we do: it asks for nothing of it
       const members = [member(2), member(3, new Map([["a/one", ours(base, "a/one")]]))]
       const manifest: Array<Entry> = []
-      const { result, problems } = yield* send(base, members, { watch: (m) => void (m._tag === "Manifest" && manifest.push(...m.entries)) })
+      const { result, problems, resentBytes } = yield* send(base, members, { watch: (m) => void (m._tag === "Manifest" && manifest.push(...m.entries)) })
       expect(problems).toEqual(["a/pipe: skipped: not a regular file, directory or symlink"])
+      expect(resentBytes).toBe(0)
       expect(result.cancelled).toBeUndefined()
       expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
       expect(result.entries.map((e) => e.entry.path).sort()).toEqual(PATHS)
@@ -413,10 +414,20 @@ describe("txn sender driver against members following the member machine", () =>
       let data = 0
       // the first pass of the data loses every other datagram (a member's full buffer): its NAK is congestion
       const datagrams = Math.ceil(2 * 1024 * 1024 / budget.block)
-      const { result } = yield* send(base, members, { pacer, drop: (m) => m._tag === "Data" && data++ < datagrams && data % 2 === 0 })
+      let dropped = 0
+      const { result, resentBytes } = yield* send(base, members, {
+        pacer,
+        drop: (m) => {
+          const lose = m._tag === "Data" && data++ < datagrams && data % 2 === 0
+          if (lose) dropped += m.pieces.reduce((n, p) => n + p.bytes.length, 0)
+          return lose
+        }
+      })
       expect(result.members.map((m) => m.outcome)).toEqual(["committed"])
       expect(result.members[0]!.missed).toBeGreaterThan(0)
       expect(pacer.rate()).toBeLessThan(start)
+      // what `status` counts as resent (the bench's retx column): the repairs, each lost byte once
+      expect(resentBytes).toBe(dropped)
     })))
 
   it.live("while the data flows the pacer hears every member's progress (probes answered), not only the batch's Needs", () =>
