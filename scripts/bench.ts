@@ -115,10 +115,10 @@ const modeFlags = (mode: Mode, dir: string): ReadonlyArray<string> => {
   return ["--key-file", keyFile]
 }
 
-/** `profileDir`: each daemon is profiled into `<profileDir>/<host>` (`--profile`). */
-const labCluster = (k: number, scenario: Scenario, mode: Mode, profileDir: string | undefined): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
+/** `profileDir`: each daemon is profiled into `<profileDir>/<host>` (`--profile`); the hosts' files go under `filesIn`. */
+const labCluster = (k: number, scenario: Scenario, mode: Mode, profileDir: string | undefined, filesIn: string): Effect.Effect<Cluster, Lab.LabError, Scope.Scope> =>
   Effect.gen(function*() {
-    const lab = yield* Lab.withDaemons(k + 1, { daemonFlags: modeFlags(mode, yield* tempDir), ...(profileDir === undefined ? {} : { profileDir }) })
+    const lab = yield* Lab.withDaemons(k + 1, { daemonFlags: modeFlags(mode, yield* tempDir), filesIn, ...(profileDir === undefined ? {} : { profileDir }) })
     const [sender, ...receivers] = lab.hosts as [Lab.LabHost, ...Array<Lab.LabHost>]
     if (scenario.linkMbit !== undefined) yield* Effect.forEach(lab.hosts, (h) => lab.setRate(h, scenario.linkMbit), { discard: true })
     const node = (h: Lab.LabHost): Node => ({ name: h.name, base: h.base, pid: () => lab.daemonPid(h) })
@@ -406,6 +406,8 @@ const unchangedTree = (c: Cluster, dir: string, files: number) =>
 
 const bench = Effect.gen(function*() {
   const unavailable = Lab.labUnavailable()
+  // every row set's files, removed when the bench ends (`LabOptions.filesIn`: why not after each row set)
+  const filesIn = yield* tempDir
   const rows: Array<Row> = []
   let where = ""
   const ceilings: Array<{ scenario: string; receivers: number } & Ceilings> = []
@@ -424,7 +426,7 @@ const bench = Effect.gen(function*() {
       for (const [loss, mode] of (unavailable === undefined ? lossPercents : [0]).flatMap((l) => modes.map((m) => [l, m] as const))) {
         const profileDir = profile === undefined ? undefined : join(profile, `${unavailable === undefined ? scenario.key : "loopback"}-k${k}-loss${loss}-${mode}`)
         yield* Effect.scoped(Effect.gen(function*() {
-          const c = yield* (unavailable === undefined ? labCluster(k, scenario, mode, profileDir) : loopbackCluster(k, mode, profileDir))
+          const c = yield* (unavailable === undefined ? labCluster(k, scenario, mode, profileDir, filesIn) : loopbackCluster(k, mode, profileDir))
           where = c.where
           yield* Effect.sleep(SETTLE)
           const idleAfterStart = { sender: largestRss([c.sender]), receiver: largestRss(c.receivers) }
@@ -451,6 +453,8 @@ const bench = Effect.gen(function*() {
             rows.push(row)
           }
           yield* verify(c)
+          // the big files' space back at once: a few inodes, unlike the many-file trees left to the end (`filesIn`)
+          for (const n of [c.sender, ...c.receivers]) for (const d of ["big", "huge"]) fs.rmSync(join(n.base, d), { recursive: true, force: true })
           const m: Memory = {
             scenario: scenario.name,
             receivers: k,
@@ -480,4 +484,4 @@ const bench = Effect.gen(function*() {
   yield* Console.log(`figures written to ${out}`)
 })
 
-NodeRuntime.runMain(bench)
+NodeRuntime.runMain(Effect.scoped(bench))
