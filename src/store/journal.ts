@@ -165,11 +165,13 @@ export const applyNow = (store: FileStoreShape, op: Op, parents: ParentCache): S
         return
       }
       if (op.op === "rename") {
-        if (fs.lstatSync(at(parent.fd, op.temp), { throwIfNoEntry: false }) === undefined) return
         try {
           fs.renameSync(at(parent.fd, op.temp), at(parent.fd, parent.name))
         } catch (e) {
-          if (!REPLACED.has((e as NodeJS.ErrnoException).code ?? "")) throw e
+          const code = (e as NodeJS.ErrnoException).code ?? ""
+          // the parent is open, so only the temp can be missing: renamed already (a switch done twice)
+          if (code === "ENOENT") return
+          if (!REPLACED.has(code)) throw e
           // a directory where a file goes (or the reverse, or a full directory): the old entry goes first; a crash
           // here leaves the temp, and the roll-forward removes what is left of the old entry and renames again
           removeTree(parent.fd, parent.name, op.path)

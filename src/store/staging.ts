@@ -91,6 +91,8 @@ const refused = (op: string, path: string, errno: number, code: string, detail: 
 const RUN_BYTES = 256 * 1024
 
 export const make = (store: FileStoreShape, options: StagingOptions) => {
+  /** Only root gives files away; asked once (the daemon's user is settled before any transaction). */
+  const root = isRoot()
   const staged = new Map<Entry, Staged>()
   /** New directories (their path → the temp directory's name beside it), in the order they were made. */
   const newDirs = new Map<string, string>()
@@ -160,6 +162,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /** Where `parts` is staged: inside the temp of a new directory above it, or undefined (beside its target). */
   const placeOf = (parts: ReadonlyArray<string>): string | undefined => {
+    if (newDirs.size === 0) return undefined
     for (let i = 1; i < parts.length; i++) {
       const temp = newDirs.get(parts.slice(0, i).join("/"))
       if (temp !== undefined) return [...parts.slice(0, i - 1), temp, ...parts.slice(i)].join("/")
@@ -293,7 +296,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const need = ((): Need => {
       if (local === undefined) return entry.type === "file" ? "contents" : "metadata"
       const { st, target } = local
-      const owner = !isRoot() || (Number(st.uid) === entry.uid && Number(st.gid) === entry.gid)
+      const owner = !root || (Number(st.uid) === entry.uid && Number(st.gid) === entry.gid)
       const meta = owner && sameTime(st.mtimeNs, entry.mtime) && (entry.type === "symlink" || (Number(st.mode) & 0o7777) === modeOf(entry))
       switch (entry.type) {
         case "file":
@@ -370,22 +373,30 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     run.length += bytes.length
   }
 
-  /** Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back). */
-  const checkNow = (s: Staged, fd: number, entry: Entry) => {
-    const size = fs.fstatSync(fd).size
+  /**
+   * Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back); the
+   * temp's `fstat`, which also tells what of its owner and mode is still to set.
+   */
+  const checkNow = (s: Staged, fd: number, entry: Entry): fs.Stats => {
+    const st = fs.fstatSync(fd)
+    const size = st.size
     if (size !== entry.size) throw Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
     const hash = s.hash!
-    const chunk = Buffer.allocUnsafe(Math.min(Math.max(size - s.hashed, 1), 1 << 20))
-    for (let offset = s.hashed; offset < size;) {
-      const n = fs.readSync(fd, chunk, 0, chunk.length, offset)
-      if (n === 0) break
-      hash.update(chunk.subarray(0, n))
-      offset += n
+    // a small file's blocks come in order and were hashed as written: nothing to read back
+    if (s.hashed < size) {
+      const chunk = Buffer.allocUnsafe(Math.min(size - s.hashed, 1 << 20))
+      for (let offset = s.hashed; offset < size;) {
+        const n = fs.readSync(fd, chunk, 0, chunk.length, offset)
+        if (n === 0) break
+        hash.update(chunk.subarray(0, n))
+        offset += n
+      }
     }
     const digest = hash.digest()
     if (entry.digest === undefined || !digest.equals(entry.digest)) {
       throw Object.assign(new Error("SHA-256 differs from the manifest's"), { code: "EIO", errno: EIO })
     }
+    return st
   }
 
   /** Within the place's directory: the temp becomes the entry (inside a new directory's temp, unseen). */
@@ -409,12 +420,16 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (e !== undefined) throw e
     }
     const fd = s.fd!
-    checkNow(s, fd, entry)
-    if (modeOf(entry) !== (entry.mode & 0o7777)) {
-      options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${modeOf(entry).toString(8)}; --keep-setid applies them)`)
+    const st = checkNow(s, fd, entry)
+    const mode = modeOf(entry)
+    if (mode !== (entry.mode & 0o7777)) {
+      options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${mode.toString(8)}; --keep-setid applies them)`)
     }
-    if (isRoot()) fs.fchownSync(fd, entry.uid, entry.gid)
-    fs.fchmodSync(fd, modeOf(entry))
+    // only what differs from how the temp was made: a file of the daemon's owner and of the temp's mode costs no
+    // call; a change of owner clears setuid/setgid, so the mode is set after it
+    const chowned = root && (st.uid !== entry.uid || st.gid !== entry.gid)
+    if (chowned) fs.fchownSync(fd, entry.uid, entry.gid)
+    if (chowned || (st.mode & 0o7777) !== mode) fs.fchmodSync(fd, mode)
     const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
     fs.futimesSync(fd, t, t)
     closeTemp(s)
@@ -428,7 +443,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const temp = tempName(parent.name)
       fs.symlinkSync(bytePath("", entry.target ?? ""), at(parent.fd, temp))
       Object.assign(s, { place: parent.rel, temp, inside })
-      if (isRoot()) fs.lchownSync(at(parent.fd, temp), entry.uid, entry.gid)
+      if (root) fs.lchownSync(at(parent.fd, temp), entry.uid, entry.gid)
       const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
       fs.lutimesSync(at(parent.fd, temp), t, t)
     } finally {
@@ -456,7 +471,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
         if (fs.lstatSync(here, { throwIfNoEntry: false }) === undefined) fs.mkdirSync(here, { mode: 0o700 })
         const fd = fs.openSync(here, DIR_FLAGS)
         try {
-          if (isRoot()) fs.fchownSync(fd, entry.uid, entry.gid)
+          if (root) fs.fchownSync(fd, entry.uid, entry.gid)
           fs.fchmodSync(fd, modeOf(entry))
         } finally {
           closeQuietly(fd)
@@ -475,15 +490,14 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const s = staged.get(entry)
     if (s === undefined) return EIO
     if (s.errno !== 0) return closeTemp(s), s.errno
-    const parts = partsOf(entry.path)
     const done = attemptNow("stage", entry.path, () => {
       switch (entry.type) {
         case "file":
           return stageFileNow(s, entry)
         case "symlink":
-          return stageSymlinkNow(s, entry, parts)
+          return stageSymlinkNow(s, entry, partsOf(entry.path))
         case "directory":
-          return stageDirectoryNow(s, entry, parts)
+          return stageDirectoryNow(s, entry, partsOf(entry.path))
       }
     })
     return done instanceof StoreError ? fail(s, done) : 0

@@ -61,22 +61,25 @@ const stageAll = (staging: Staging.Staging, entries: ReadonlyArray<Entry>, conte
 
 const names = (path: string) => fs.readdirSync(path).sort()
 
-/** Runs `f` counting the write system calls of `node:fs` (`writeSync`, `writevSync`) made by anyone. */
-const countingWrites = <A>(f: () => A): { readonly result: A; readonly writes: number } => {
-  const cjs = createRequire(import.meta.url)("node:fs") as typeof fs
-  const { writeSync, writevSync } = cjs
-  let writes = 0
-  Object.assign(cjs, {
-    writeSync: (...args: Parameters<typeof writeSync>) => (writes++, writeSync(...args)),
-    writevSync: (...args: Parameters<typeof writevSync>) => (writes++, writevSync(...args))
-  })
+/** Runs `f` counting the calls of the named synchronous `node:fs` functions made by anyone, by name. */
+const counting = <A>(calls: ReadonlyArray<keyof typeof fs>, f: () => A): { readonly result: A; readonly counts: Record<string, number> } => {
+  const cjs = createRequire(import.meta.url)("node:fs") as Record<string, unknown>
+  const originals = calls.map((name) => [name, cjs[name] as (...args: ReadonlyArray<unknown>) => unknown] as const)
+  const counts: Record<string, number> = Object.fromEntries(calls.map((name) => [name, 0]))
+  for (const [name, original] of originals) cjs[name] = (...args: ReadonlyArray<unknown>) => (counts[name]!++, original(...args))
   syncBuiltinESMExports()
   try {
-    return { result: f(), writes }
+    return { result: f(), counts }
   } finally {
-    Object.assign(cjs, { writeSync, writevSync })
+    for (const [name, original] of originals) cjs[name] = original
     syncBuiltinESMExports()
   }
+}
+
+/** Runs `f` counting the write system calls of `node:fs` (`writeSync`, `writevSync`) made by anyone. */
+const countingWrites = <A>(f: () => A): { readonly result: A; readonly writes: number } => {
+  const { counts, result } = counting(["writeSync", "writevSync"], f)
+  return { result, writes: counts.writeSync! + counts.writevSync! }
 }
 
 describe("tree transaction staging", () => {
@@ -113,6 +116,42 @@ describe("tree transaction staging", () => {
       expect(staging.stageNow(e)).toBe(0)
       expect(staging.switchNow(12, [e], [])).toBeUndefined()
       expect(fs.readFileSync(join(base, "big")).equals(Buffer.concat(blocks))).toBe(true)
+    }))
+
+  it.scoped("a new file's temp is given only the owner and mode it lacks: none for the daemon's own owner and the temp's mode 0600", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      // a temp is made 0600 by the daemon's user: the first needs nothing more, the second its mode
+      const same = file("same", "as made", 0o600)
+      const other = file("other", "group readable", 0o640)
+      const contents = { same: "as made", other: "group readable" }
+      const staged = counting(["fchownSync", "fchmodSync"], () =>
+        staging.passNow(() =>
+          [same, other].map((e) => {
+            expect(staging.lookupNow(e)).toBe("contents")
+            staging.writeNow(e, 0, Buffer.from(contents[e.path as keyof typeof contents]))
+            return staging.stageNow(e)
+          })
+        ))
+      expect(staged.result).toEqual([0, 0])
+      expect(staged.counts).toEqual({ fchownSync: 0, fchmodSync: 1 })
+      expect(staging.switchNow(3, [same, other], [])).toBeUndefined()
+      for (const e of [same, other]) {
+        const st = fs.statSync(join(base, e.path))
+        expect({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) }).toEqual({ mode: e.mode, uid, gid, mtime: T.sec })
+        expect(fs.readFileSync(join(base, e.path), "utf8")).toBe(contents[e.path as keyof typeof contents])
+      }
+    }))
+
+  it.scoped("a switch puts each file in place with one rename, no look at its temp first", () =>
+    Effect.gen(function*() {
+      const { base, staging } = yield* setup
+      const entries = Array.from({ length: 5 }, (_, i) => file(`f${i}`, `contents ${i}`))
+      expect(staging.passNow(() => stageAll(staging, entries, Object.fromEntries(entries.map((e, i) => [e.path, `contents ${i}`]))))).toEqual(entries.map(() => 0))
+      const switched = counting(["lstatSync", "renameSync"], () => staging.switchNow(4, entries, []))
+      expect(switched.result).toBeUndefined()
+      expect(switched.counts).toEqual({ lstatSync: 0, renameSync: 5 })
+      expect(names(base)).toEqual(entries.map((e) => e.path))
     }))
 
   it.scoped("a pass's blocks may come from one buffer the caller reuses (the transport's receive slots): what reaches the disk is what was written", () =>
