@@ -2,8 +2,8 @@
  * What a transaction amounted to, per file and host, in the terms every send reports (`HostOutcome`). A send: a
  * member that committed took the entries its `Needs` said change there, contents or metadata alone (updated), and
  * had the others already (skipped); a member that did not commit took nothing: the entries it would have changed
- * are failed (with the errno of an entry its FAILED vote named, else why the transaction aborted), the others it
- * already had; a lost member is lost for every entry. A dry run: what each member would change (would-update),
+ * are failed (with the errno of an entry its FAILED vote named, else why the sender refused it or why the
+ * transaction aborted), the others it already had; a lost member is lost for every entry. A dry run: what each member would change (would-update),
  * what it could not look up (failed, with the errno its vote named), what a `--readonly` member would not take
  * (readonly). A check, as v7's: the same, different or
  * missing contents, or why the member could not read its copy.
@@ -24,7 +24,11 @@ export interface FileOutcome {
 export const whyAborted = (result: TxnResult): string | undefined => {
   if (result.cancelled !== undefined) return `${result.cancelled.path} here ${result.cancelled.reason}`
   const failed = result.members.filter((m) => m.outcome === "failed" && m.errno === 0)
-  if (failed.length > 0) return `${failed.map((m) => m.target.host).join(", ")} could not stage it`
+  if (failed.length > 0) {
+    const staging = failed.filter((m) => m.refused === undefined).map((m) => m.target.host)
+    const refused = failed.flatMap((m) => (m.refused === undefined ? [] : [`${m.target.host} ${m.refused}`]))
+    return [...(staging.length > 0 ? [`${staging.join(", ")} could not stage it`] : []), ...refused].join("; ")
+  }
   if (result.members.some((m) => m.outcome === "aborted")) return "a member was lost before COMMIT (--all-or-nothing)"
   return undefined
 }
@@ -45,6 +49,8 @@ const sent = (m: MemberOutcome, changed: boolean, index: number, why: string | u
       if (own !== undefined) return { ...host, outcome: "failed", errno: own.errno, detail: `staging failed: ${describeErrno(own.errno)}` }
       if (!changed) return { ...host, outcome: "skipped" }
       if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: switchFailed(m.errno) }
+      // its answer was bad input: it was failed alone, whatever the others did
+      if (m.refused !== undefined) return { ...host, outcome: "failed", detail: `not committed here: it ${m.refused}, which the sender refused` }
       return { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "a member failed"})` }
     }
     case "aborted":
