@@ -80,6 +80,13 @@ export interface FileVersion {
   readonly ctimeNs: bigint
 }
 
+/** What `versionAtNow` finds at a path: which inode, of what kind, and its version to the nanosecond. */
+export interface EntryVersion {
+  readonly kind: EntryKind
+  readonly identity: FileIdentity
+  readonly version: FileVersion
+}
+
 export interface Metadata {
   readonly mode: number
   readonly uid: number
@@ -127,6 +134,8 @@ export const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toSt
 
 const kindOf = (st: fs.Stats | fs.BigIntStats): EntryKind =>
   st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
+
+const versionOf = (st: fs.BigIntStats): FileVersion => ({ size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
 
 export const isRoot = () => process.geteuid?.() === 0
 
@@ -382,6 +391,21 @@ export const make = (base: string) =>
 
     const releaseParent = (parent: Parent) => closeQuietly(parent.fd)
 
+    /**
+     * `inspectNow` to the nanosecond, for a sender checking an entry after its scan: which inode is at `rel` now
+     * and its version (its times to the nanosecond), without following anything; `None` when it (or a parent)
+     * does not exist. Through the confined parent, a name that is no UTF-8 by its own bytes.
+     */
+    const versionAtNow = (rel: string): Option.Option<EntryVersion> | StoreError => {
+      const found = withParentNow("lstat", rel, false, (fd, name) => {
+        const st = fs.lstatSync(at(fd, name), { bigint: true, throwIfNoEntry: false })
+        return st === undefined
+          ? Option.none()
+          : Option.some({ kind: kindOf(st), identity: { dev: Number(st.dev), ino: Number(st.ino) }, version: versionOf(st) })
+      })
+      return found instanceof StoreError && isAbsence(found) ? Option.none() : found
+    }
+
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
     const inspectNow = (rel: string): Option.Option<LocalEntry> | StoreError => {
       const r = inspectHoldingNow(rel)
@@ -583,11 +607,7 @@ export const make = (base: string) =>
         opened,
         read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
         readvNow,
-        versionNow: () =>
-          attemptNow("fstat", rel, () => {
-            const st = fs.fstatSync(fd, { bigint: true })
-            return { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
-          }),
+        versionNow: () => attemptNow("fstat", rel, () => versionOf(fs.fstatSync(fd, { bigint: true }))),
         close: Effect.sync(closeNow),
         closeNow
       }
@@ -601,7 +621,7 @@ export const make = (base: string) =>
       try {
         const st = fs.fstatSync(fd, { bigint: true })
         const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(st) === "other" ? "a FIFO, socket or device" : `a ${kindOf(st)}`}`)
-        if (refused === undefined) return readerOf(rel, fd, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
+        if (refused === undefined) return readerOf(rel, fd, versionOf(st))
         closeQuietly(fd)
         return refused
       } catch (e) {
@@ -701,6 +721,7 @@ export const make = (base: string) =>
       inspect: (rel: string) => lift(() => inspectNow(rel)),
       inspectNow,
       inspectHoldingNow,
+      versionAtNow,
       openParentNow,
       releaseParent,
       roomForNow,

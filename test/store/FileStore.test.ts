@@ -41,6 +41,7 @@ describe("FileStore confinement", () => {
       expect(yield* Effect.flip(store.remove("a/x"))).toMatchObject({ code: "ELOOP", errno: 40 })
       expect(yield* Effect.flip(store.openReader("a/x"))).toMatchObject({ code: "ELOOP" })
       expect(Option.isNone(yield* store.inspect("a/x"))).toBe(true)
+      expect(store.versionAtNow("a/x")).toEqual(Option.none())
       expect(fs.readFileSync(join(outside, "x"), "utf8")).toBe("outside")
     }))
 
@@ -199,6 +200,7 @@ describe("FileStore out of descriptors", () => {
       const operations: Record<string, () => unknown> = {
         inspect: () => store.inspectNow("d/f"),
         inspectHolding: () => store.inspectHoldingNow("d/f"),
+        versionAt: () => store.versionAtNow("d/f"),
         createTemp: () => store.createTempNow("d/g"),
         ensureDirectory: () => store.ensureDirectoryNow("d/e", meta(0o40755)),
         finishDirectory: () => store.finishDirectoryNow("d", meta(0o40755)),

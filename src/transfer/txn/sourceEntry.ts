@@ -6,10 +6,9 @@
  * check what they received against a digest of other contents.
  */
 import { createHash } from "node:crypto"
-import * as fs from "node:fs"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry, Reader } from "../../store/FileStore.js"
-import { bytePath, StoreError } from "../../store/FileStore.js"
+import { StoreError } from "../../store/FileStore.js"
 import { MAX_ENTRY_NAMES } from "../../protocol/native/transferMessage.js"
 import { utf8Length } from "../../protocol/text.js"
 import { sha256 } from "../../sha256.js"
@@ -45,19 +44,17 @@ export const mtimeOf = (ns: bigint): Mtime => {
   return { sec: Number(sec), nsec: Number(nsec) }
 }
 
+const sameInode = (a: FileIdentity, b: FileIdentity) => a.ino === b.ino && a.dev === b.dev
+
 /**
- * The mtime of a directory or symlink to the nanosecond (lstat of the scanned inode); whole seconds when the path no
- * longer leads to it, or cannot be named as a string (a name that is not UTF-8): only its metadata depends on it.
+ * The mtime of a directory or symlink to the nanosecond (the store's look at the scanned inode); the whole seconds
+ * the scan saw when the path no longer leads to it: only its metadata depends on it.
  */
 const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtime => {
-  try {
-    // a name that is no UTF-8 goes to the system as its bytes (`bytePath`), as the reader's open did
-    const st = fs.lstatSync(bytePath(`${store.base}/`, rel), { bigint: true, throwIfNoEntry: false })
-    if (st !== undefined && Number(st.ino) === local.identity.ino && Number(st.dev) === local.identity.dev) return mtimeOf(st.mtimeNs)
-  } catch {
-    // the whole seconds the scan saw
-  }
-  return { sec: local.mtime, nsec: 0 }
+  const now = store.versionAtNow(rel)
+  return now instanceof StoreError || Option.isNone(now) || !sameInode(now.value.identity, local.identity)
+    ? { sec: local.mtime, nsec: 0 }
+    : mtimeOf(now.value.version.mtimeNs)
 }
 
 type Hashed =
@@ -161,19 +158,16 @@ export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry
 }
 
 /**
- * Why the file at `rel` is no longer the one hashed (another inode, or its size or times moved), or undefined:
- * one `lstat`, for contents sent from what was hashed (`contents`), where a read's descriptor is not there to check.
+ * Why the file at `rel` is no longer the one hashed (another inode, or its size or times moved), or undefined: the
+ * store's look at the path (`versionAtNow`, nothing followed), for contents sent from what was hashed
+ * (`contents`), where a read's descriptor is not there to check.
  */
 export const changedSinceHashedNow = (store: FileStoreShape, rel: string, file: NonNullable<SourceEntry["file"]>): string | undefined => {
-  try {
-    // a name that is no UTF-8 goes to the system as its bytes (`bytePath`), as the reader's open did
-    const st = fs.lstatSync(bytePath(`${store.base}/`, rel), { bigint: true, throwIfNoEntry: false })
-    if (st === undefined) return "gone"
-    if (!st.isFile() || Number(st.ino) !== file.identity.ino || Number(st.dev) !== file.identity.dev) return "replaced"
-    return changedSince(file.version, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e)
-  }
+  const now = store.versionAtNow(rel)
+  if (now instanceof StoreError) return now.message
+  if (Option.isNone(now)) return "gone"
+  if (now.value.kind !== "file" || !sameInode(now.value.identity, file.identity)) return "replaced"
+  return changedSince(file.version, now.value.version)
 }
 
 /** The manifest entry of a scanned file, directory or symlink; a problem names why it cannot be sent. */

@@ -3,7 +3,8 @@
  * - a small file costs one open, one read and one version check after the read (the open's own `fstat` is the
  *   version before), and its digest is the SHA-256 of its contents;
  * - a file that changes while it is hashed is hashed again, and reported once it keeps changing;
- * - a file larger than one read is left to the chunked pass, which gives the same entry.
+ * - a file larger than one read is left to the chunked pass, which gives the same entry;
+ * - after hashing, the path is looked at through the store's confined parent, by a name's own bytes.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -69,6 +70,24 @@ describe("sourceEntry", () => {
       expect(changedSinceHashedNow(store, rel, p.file!)).toBeUndefined()
       fs.writeFileSync(Buffer.concat([Buffer.from(`${base}/`), name]), "other")
       expect(changedSinceHashedNow(store, rel, p.file!)).toBeDefined()
+    }))
+
+  it.scoped("after hashing, the path is looked at through the store: a parent replaced by a symlink is not followed (the file reads as gone, a directory's mtime as the scan's seconds)", () =>
+    Effect.gen(function*() {
+      const base = yield* tempDir
+      fs.mkdirSync(join(base, "d/sub"), { recursive: true })
+      fs.writeFileSync(join(base, "d/f"), "kept")
+      fs.utimesSync(join(base, "d/sub"), 1_000_000_000.5, 1_000_000_000.5)
+      const store = yield* FileStore.make(base)
+      const p = prepareNow(store, "d/f", yield* scanned(store, "d/f"), 8192) as SourceEntry
+      const sub = yield* scanned(store, "d/sub")
+      expect(changedSinceHashedNow(store, "d/f", p.file!)).toBeUndefined()
+      expect((prepareNow(store, "d/sub", sub) as SourceEntry).entry.mtime).toEqual({ sec: 1_000_000_000, nsec: 500_000_000 })
+      // the same inodes, reached now through a symlink a local user planted in d's place
+      fs.renameSync(join(base, "d"), join(base, "real"))
+      fs.symlinkSync("real", join(base, "d"))
+      expect(changedSinceHashedNow(store, "d/f", p.file!)).toBe("gone")
+      expect((prepareNow(store, "d/sub", sub) as SourceEntry).entry.mtime).toEqual({ sec: 1_000_000_000, nsec: 0 })
     }))
 
   it.scoped("a small file that changes while it is hashed is hashed again; one that keeps changing is reported", () =>
