@@ -21,9 +21,14 @@ export interface FileOutcome {
   readonly hosts: ReadonlyArray<HostOutcome>
 }
 
+/**
+ * A `--readonly` member's vote names EROFS for what it would change (`MAX_FAILURES` of them at most; the rest are
+ * counted only), and for its scan for removals: nothing else.
+ */
+const readOnly = (m: MemberOutcome) => m.failures.length > 0 && m.failures.every((f) => f.errno === EROFS)
+
 /** Why a member that did not switch failed: the sender refused it, it is `--readonly`, or its staging failed. */
-const becauseFailed = (m: MemberOutcome) =>
-  m.refused ?? (m.failures.length > 0 && m.failures.every((f) => f.errno === EROFS) ? "is --readonly" : "could not stage it")
+const becauseFailed = (m: MemberOutcome) => m.refused ?? (readOnly(m) ? "is --readonly" : "could not stage it")
 
 /** Why nothing was committed anywhere, in a few words; undefined when the transaction committed. */
 export const whyAborted = (result: TxnResult): string | undefined => {
@@ -35,11 +40,11 @@ export const whyAborted = (result: TxnResult): string | undefined => {
 }
 
 /**
- * A `--readonly` member names EROFS for what it would change (`MAX_FAILURES` of them at most; the rest are counted
- * only): it does not take it, which v7 reports READONLY, in a send and a dry run alike, not as a failure.
+ * An entry a `--readonly` member does not take, named EROFS or beyond its vote's list: v7 reports it READONLY, in
+ * a send and a dry run alike, not as a failure. An entry named with another errno failed.
  */
 const declined = (m: MemberOutcome, own: Failure | undefined, changed: boolean) =>
-  own?.errno === EROFS || (changed && m.failures.some((f) => f.errno === EROFS))
+  own !== undefined ? own.errno === EROFS : changed && readOnly(m)
 
 const switchFailed = (errno: number) =>
   `its switch failed part way (${describeErrno(errno)}): the steps it could do are done, nothing is undone; its log names the one that failed`

@@ -73,6 +73,10 @@ describe("txn report", () => {
     ])
     expect(removed(result)).toEqual([[".", ["h2 readonly"]]])
     expect(removalOutcomes(result, ".")[0]!.hosts[0]!.detail).toBe("removes nothing")
+    // an entry a member named with another errno failed, and one it did not name is not taken for readonly
+    const mixed: TxnResult = { ...result, members: [member(2, "failed", { failures: [{ index: 0, errno: EROFS }, { index: 1, errno: 13 }], failedCount: 3 })] }
+    expect(fileOutcomes(mixed).map((f) => f.hosts[0]!.outcome)).toEqual(["readonly", "failed", "failed"])
+    expect(fileOutcomes(mixed)[1]!.hosts[0]).toMatchObject({ errno: 13 })
     const aborted: TxnResult = { ...result, members: [readonly, member(3, "aborted")] }
     expect(fileOutcomes(aborted)[0]!.hosts[1]).toMatchObject({ outcome: "failed", detail: "not committed: the transaction aborted (h2 is --readonly)" })
   })
