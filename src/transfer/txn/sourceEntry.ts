@@ -44,17 +44,15 @@ export const mtimeOf = (ns: bigint): Mtime => {
   return { sec: Number(sec), nsec: Number(nsec) }
 }
 
-const sameInode = (a: FileIdentity, b: FileIdentity) => a.ino === b.ino && a.dev === b.dev
-
 /**
  * The mtime of a directory or symlink to the nanosecond (the store's look at the scanned inode); the whole seconds
- * the scan saw when the path no longer leads to it: only its metadata depends on it.
+ * the scan saw when the path no longer leads to it: only its metadata depends on it. The scan gave these an
+ * identity too (its `lstat`), so the store's one `lstat` by path serves as for a file: what is read is the mtime of
+ * the scanned inode itself, wherever a followed parent leads, and nothing of another.
  */
 const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtime => {
-  const now = store.versionAtNow(rel)
-  return now instanceof StoreError || Option.isNone(now) || !sameInode(now.value.identity, local.identity)
-    ? { sec: local.mtime, nsec: 0 }
-    : mtimeOf(now.value.version.mtimeNs)
+  const now = store.versionAtNow(rel, local.identity)
+  return now instanceof StoreError || Option.isNone(now) ? { sec: local.mtime, nsec: 0 } : mtimeOf(now.value.mtimeNs)
 }
 
 type Hashed =
@@ -158,16 +156,15 @@ export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry
 }
 
 /**
- * Why the file at `rel` is no longer the one hashed (another inode, or its size or times moved), or undefined: the
- * store's look at the path (`versionAtNow`, nothing followed), for contents sent from what was hashed
- * (`contents`), where a read's descriptor is not there to check.
+ * Why the file at `rel` is no longer the one hashed (the path leads to no such inode now, or its size or times
+ * moved), or undefined: the store's look at the scanned inode by its path (`versionAtNow`), for contents sent from
+ * what was hashed (`contents`), where a read's descriptor is not there to check.
  */
 export const changedSinceHashedNow = (store: FileStoreShape, rel: string, file: NonNullable<SourceEntry["file"]>): string | undefined => {
-  const now = store.versionAtNow(rel)
+  const now = store.versionAtNow(rel, file.identity)
   if (now instanceof StoreError) return now.message
-  if (Option.isNone(now)) return "gone"
-  if (now.value.kind !== "file" || !sameInode(now.value.identity, file.identity)) return "replaced"
-  return changedSince(file.version, now.value.version)
+  if (Option.isNone(now)) return "gone or replaced"
+  return changedSince(file.version, now.value)
 }
 
 /** The manifest entry of a scanned file, directory or symlink; a problem names why it cannot be sent. */
