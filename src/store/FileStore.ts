@@ -128,6 +128,19 @@ export const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toSt
 const kindOf = (st: fs.Stats | fs.BigIntStats): EntryKind =>
   st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
 
+const versionOf = (st: fs.BigIntStats): FileVersion => ({ size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
+
+const isInode = (st: fs.BigIntStats, identity: FileIdentity) => Number(st.dev) === identity.dev && Number(st.ino) === identity.ino
+
+/** lstat by a path from the root; undefined for any failure, which the caller looks at again its confined way. */
+const lstatQuietly = (path: string | Buffer): fs.BigIntStats | undefined => {
+  try {
+    return fs.lstatSync(path, { bigint: true, throwIfNoEntry: false })
+  } catch {
+    return undefined
+  }
+}
+
 export const isRoot = () => process.geteuid?.() === 0
 
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code
@@ -306,6 +319,15 @@ export const make = (base: string) =>
     const parts = (op: string, rel: string) =>
       Either.mapLeft(splitRelative(rel), (e: PathRefused) => refusal(op, rel, EACCES, "EACCES", e.reason))
 
+    /**
+     * `rel` from the base as one path (a name that is no UTF-8 by its own bytes), for the sender's looks at what its
+     * scan saw: one system call follows it, parents and all, and the caller then checks which inode it reached.
+     */
+    const pathNow = (op: string, rel: string): string | Buffer | StoreError => {
+      const split = parts(op, rel)
+      return Either.isLeft(split) ? split.left : bytePath(`${base}/`, split.right.join("/"))
+    }
+
     /** Opens the parent directory of `rel`; missing components are created (mode 0755) when `create`. */
     const openParentNow = (op: string, rel: string, create: boolean): Parent | StoreError => {
       const split = parts(op, rel)
@@ -381,6 +403,26 @@ export const make = (base: string) =>
     }
 
     const releaseParent = (parent: Parent) => closeQuietly(parent.fd)
+
+    /**
+     * The version to the nanosecond of the inode a scan saw at `rel` (`scanned`) when `rel` leads to it now; `None`
+     * when it leads elsewhere or nowhere. A sender checks so, once per file, that it may still send what it read:
+     * one `lstat` of the path by its bytes (`pathNow`; the last component is not followed) instead of a walk from
+     * the base, a descriptor per parent. A parent the lookup follows cannot pass another file off as the scanned
+     * one: finding the scanned inode (device and inode number), whatever way the parents lead, is finding the
+     * scanned file, and its version says whether it changed. Anything else is looked at again through the confined
+     * parent, nothing followed: no answer is ever about an inode a planted link leads to, and a path too long to
+     * name from the root is still found.
+     */
+    const versionAtNow = (rel: string, scanned: FileIdentity): Option.Option<FileVersion> | StoreError => {
+      const path = pathNow("lstat", rel)
+      if (path instanceof StoreError) return path
+      const direct = lstatQuietly(path)
+      if (direct !== undefined && isInode(direct, scanned)) return Option.some(versionOf(direct))
+      const confined = withParentNow("lstat", rel, false, (fd, name) => fs.lstatSync(at(fd, name), { bigint: true, throwIfNoEntry: false }))
+      if (confined instanceof StoreError) return isAbsence(confined) ? Option.none() : confined
+      return confined !== undefined && isInode(confined, scanned) ? Option.some(versionOf(confined)) : Option.none()
+    }
 
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
     const inspectNow = (rel: string): Option.Option<LocalEntry> | StoreError => {
@@ -583,11 +625,7 @@ export const make = (base: string) =>
         opened,
         read: (offset: number, into: Uint8Array) => attempt("read", rel, () => fs.readSync(fd, into, 0, into.length, offset)),
         readvNow,
-        versionNow: () =>
-          attemptNow("fstat", rel, () => {
-            const st = fs.fstatSync(fd, { bigint: true })
-            return { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
-          }),
+        versionNow: () => attemptNow("fstat", rel, () => versionOf(fs.fstatSync(fd, { bigint: true }))),
         close: Effect.sync(closeNow),
         closeNow
       }
@@ -601,7 +639,7 @@ export const make = (base: string) =>
       try {
         const st = fs.fstatSync(fd, { bigint: true })
         const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(st) === "other" ? "a FIFO, socket or device" : `a ${kindOf(st)}`}`)
-        if (refused === undefined) return readerOf(rel, fd, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
+        if (refused === undefined) return readerOf(rel, fd, versionOf(st))
         closeQuietly(fd)
         return refused
       } catch (e) {
@@ -619,13 +657,11 @@ export const make = (base: string) =>
      * to another inode, and is refused. What is read is always the scanned file, wherever the path leads now.
      */
     const openReaderNow = (rel: string, identity: FileIdentity): Reader | StoreError => {
-      const split = parts("open", rel)
-      if (Either.isLeft(split)) return split.left
+      const path = pathNow("open", rel)
+      if (path instanceof StoreError) return path
       return attemptNow("open", rel, () =>
-        readerAt(rel, fs.openSync(bytePath(`${base}/`, split.right.join("/")), READ_FLAGS), (st) =>
-          Number(st.dev) === identity.dev && Number(st.ino) === identity.ino
-            ? undefined
-            : refusal("open", rel, ESTALE, "ESTALE", "not the file that was scanned: the path was replaced since")))
+        readerAt(rel, fs.openSync(path, READ_FLAGS), (st) =>
+          isInode(st, identity) ? undefined : refusal("open", rel, ESTALE, "ESTALE", "not the file that was scanned: the path was replaced since")))
     }
 
     /**
@@ -701,6 +737,7 @@ export const make = (base: string) =>
       inspect: (rel: string) => lift(() => inspectNow(rel)),
       inspectNow,
       inspectHoldingNow,
+      versionAtNow,
       openParentNow,
       releaseParent,
       roomForNow,

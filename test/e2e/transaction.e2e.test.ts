@@ -19,23 +19,26 @@ interface Event {
   readonly path?: string
   readonly host?: string
   readonly outcome?: string
+  readonly detail?: string
   readonly failed?: number
   readonly updated?: number
 }
 const eventsOf = (stdout: string): ReadonlyArray<Event> => stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Event)
 
-/** Three keyed daemons that list each other. */
-const keyedCluster = Effect.gen(function*() {
+/** Three keyed daemons that list each other, daemon `i` started with `extra(i)` besides. */
+const keyedClusterWith = (extra: (i: number) => ReadonlyArray<string>) => Effect.gen(function*() {
   const dir = yield* tempDir
   const port = yield* freePort(loopback)
   const keyFile = join(dir, "cluster.key")
   fs.writeFileSync(keyFile, formatKeyLine(generateKey()) + "\n", { mode: 0o600 })
-  const start = (i: number) => startDaemon(dir, i, port, ["--key-file", keyFile, "--member-timeout", "20s", "--journal-dir", join(dir, `journal${i}`)])
+  const start = (i: number) =>
+    startDaemon(dir, i, port, ["--key-file", keyFile, "--member-timeout", "20s", "--journal-dir", join(dir, `journal${i}`), ...extra(i)])
   const daemons = yield* Effect.forEach([1, 2, 3], start)
   const all = Effect.map(Effect.forEach(daemons, memberNames), (ls) => ls.every((l) => l.length === 2))
   expect(yield* eventually(all, "5 seconds"), daemons[0]!.log()).toBe(true)
   return { daemons: daemons as unknown as readonly [Daemon, Daemon, Daemon], start }
 })
+const keyedCluster = keyedClusterWith(() => [])
 
 /** The phases of the transactions `d` is a member of (`status`). */
 const phases = (d: Daemon) =>
@@ -264,5 +267,25 @@ describe("a send in native mode is one transaction", () => {
       expect(events.filter((e) => e.event === "outcome" && e.outcome === "updated").map((e) => `${e.host} ${e.path}`).sort()).toEqual(["h2 new", "h3 new"])
       for (const h of [h2, h3]) expect(fs.readdirSync(h.base).sort()).toEqual(["below", "new"])
       expect(h2.log()).toMatch(/transaction .* 1 paths removed/)
+    }), 120_000)
+
+  it.scopedLive("a --readonly member declines a send as in v7: its files and its removals reported readonly (not failed EROFS), exit 3, nothing written there; the other commits", () =>
+    Effect.gen(function*() {
+      const [h1, h2, h3] = (yield* keyedClusterWith((i) => (i === 3 ? ["--readonly"] : []))).daemons
+      fs.mkdirSync(join(h1.base, "site"))
+      fs.writeFileSync(join(h1.base, "site/page.html"), "new\n")
+      fs.mkdirSync(join(h3.base, "site"))
+      fs.writeFileSync(join(h3.base, "site/stale"), "stays: a --readonly member removes nothing")
+      const sent = yield* makuo(["send", "-r", "--delete", "--json", "site", "--control", h1.control], 60_000)
+      expect(sent.code, sent.stdout + sent.stderr).toBe(3)
+      const events = eventsOf(sent.stdout)
+      const by = (host: string) =>
+        events.filter((e) => e.event === "outcome" && e.host === host).map((e) => `${e.path} ${e.outcome}${e.detail === undefined ? "" : `: ${e.detail}`}`).sort()
+      expect(by("h2")).toEqual(["site updated", "site/page.html updated"])
+      // its removals are said under the paths sent, as a failed scan's are
+      expect(by("h3")).toEqual(["site readonly", "site readonly: removes nothing", "site/page.html readonly"])
+      expect(events.find((e) => e.event === "summary")).toMatchObject({ failed: 0, readonly: 3 })
+      expect(fs.readFileSync(join(h2.base, "site/page.html"), "utf8")).toBe("new\n")
+      expect(fs.readdirSync(join(h3.base, "site"))).toEqual(["stale"])
     }), 120_000)
 })

@@ -387,6 +387,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       const reply = (from: string, message: ToSender) => {
         if (s === undefined) return
+        // a member asking for what cannot be sent is at fault itself: it fails, its spans never reach a read
+        const refused = message._tag === "Missing" ? message.spans.map((p) => spanFault(p.index, p.offset, p.length)).find((f) => f !== undefined) : undefined
+        if (refused !== undefined) return apply({ _tag: "Refuse", from, reason: `asked for ${refused}` })
         if (s.members.has(from)) delivery(from, message)
         if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
@@ -506,6 +509,20 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       }
 
       /**
+       * Why entry `index` has no bytes `offset`…`offset + length` as hashed, or undefined: one rule for a span of
+       * contents kept from the hash and for one read from the file again, checked before every read and first when
+       * a member's `Missing` comes in, so that a bad one fails its member, not the transaction: a piece past a
+       * kept file's contents would carry stale bytes of the burst buffer, one past the file on disk would read
+       * short and blame the source.
+       */
+      const spanFault = (index: number, offset: number, length: number): string | undefined => {
+        const r = records[index]
+        if (r === undefined) return `entry ${index}, beyond the ${records.length} of the manifest`
+        if (r.file === undefined) return `${r.entry.path}, a ${r.entry.type} (no contents)`
+        return offset + length > r.entry.size ? `bytes ${offset}-${offset + length} of ${r.entry.path}, past its end (${r.entry.size} bytes)` : undefined
+      }
+
+      /**
        * Reads `length` bytes at `offset` of entry `index` into `into` (one positioned read); undefined, or the file
        * at fault and why. With `defer`, the version is checked later (`verify`): before the pump lets anything
        * else run, so a file changed since it was hashed still cancels before any answer or vote is heard, at one
@@ -513,7 +530,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        */
       const readInto = (index: number, offset: number, length: number, into: ReadonlyArray<Uint8Array>, defer: boolean): Problem | undefined => {
         const r = records[index]
-        if (r?.file === undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: "no contents to send" }
+        const fault = spanFault(index, offset, length)
+        if (r?.file === undefined || fault !== undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: `cannot send ${fault}` }
         const path = r.entry.path
         const contents = kept.get(index)
         if (contents !== undefined) return copyKept(index, r.file, offset, into, contents)

@@ -2,7 +2,8 @@
  * The sender of a native tree transaction (docs/transactions.md), one per job, as a state machine without I/O:
  * manifest batches in a window, each answered by every live member's `Needs`; the union of the needs goes out
  * as a bundle stream of blocks packed into `Data` datagrams; `Prepare` collects one vote per member, `Missing`
- * answers are repaired at once; then one `Commit` or `Abort`. A member silent for `timeout` while it owes an
+ * answers are repaired at once (one asking for what cannot be sent fails its member, `Refuse`); then one `Commit`
+ * or `Abort`. A member silent for `timeout` while it owes an
  * answer is lost for this transaction, as in `engine/rounds.ts`. The session is mutated in place and holds only
  * the batches of its window: nothing per entry outlives its batch.
  */
@@ -50,6 +51,8 @@ export interface MemberOutcome {
   readonly missed: number
   /** Under `--delete`, the paths it listed to remove in the switch (removed only if it committed). */
   readonly removals: ReadonlyArray<string>
+  /** Why the sender failed it without its vote: an answer that asked for what cannot be sent (`Refuse`). */
+  readonly refused?: string
 }
 
 interface Member {
@@ -71,6 +74,7 @@ interface Member {
   removalsHeld: number
   /** After its switch it listed again what it removed: less than it listed with its vote (it kept some). */
   relisted: boolean
+  refused: string | undefined
 }
 
 /** A request repeated until everyone it waits for answered. */
@@ -129,6 +133,12 @@ export type Event =
    * the transaction aborts everywhere; after it, nothing changes.
    */
   | { readonly _tag: "Cancel" }
+  /**
+   * The driver refused a member's `Missing` instead of replying it (it names an entry without contents, or bytes
+   * past an entry's end, `reason`): the member is at fault, not the source. It counts as a FAILED vote of that
+   * member alone: the others commit, unless all or nothing.
+   */
+  | { readonly _tag: "Refuse"; readonly from: string; readonly reason: string }
 
 export type Action =
   /**
@@ -165,7 +175,8 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
     removals: [],
     removalTotal: undefined,
     removalsHeld: 0,
-    relisted: false
+    relisted: false,
+    refused: undefined
   }])),
   phase: "manifest",
   batches: new Map(),
@@ -306,9 +317,18 @@ const finish = (s: SenderSession, out: Out) => {
 }
 
 const outcomeOf = (m: Member): MemberOutcome => {
-  const base = { target: m.target, missed: m.missed, failures: m.failures, failedCount: m.failedCount, errno: m.errno, removals: m.removals }
+  const base = {
+    target: m.target,
+    missed: m.missed,
+    failures: m.failures,
+    failedCount: m.failedCount,
+    errno: m.errno,
+    removals: m.removals,
+    ...(m.refused === undefined ? {} : { refused: m.refused })
+  }
   if (m.lost) return { ...base, outcome: "lost" }
-  if (m.vote === "failed" || m.errno !== 0) return { ...base, outcome: "failed" }
+  // a member refused that switched all the same (its ABORT lost, what it lacked came in another's repair) committed
+  if ((m.vote === "failed" && m.final !== "committed") || m.errno !== 0) return { ...base, outcome: "failed" }
   return { ...base, outcome: m.final === "committed" ? "committed" : "aborted" }
 }
 
@@ -412,6 +432,22 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
   }
 }
 
+/**
+ * `Refuse`: the member's `Missing` was bad input, heard where a `Missing` counts (while it owes its vote). It is
+ * told to discard at once (an ABORT to it alone): what it lacks may yet come in another member's repair, and a
+ * member that staged everything would switch on the COMMIT the others get.
+ */
+const onRefuse = (s: SenderSession, from: string, reason: string, now: number, out: Out) => {
+  const m = s.members.get(from)
+  const r = s.request
+  if (m === undefined || m.lost || s.phase !== "voting" || m.vote !== undefined || r === undefined) return
+  m.vote = "failed"
+  m.refused = reason
+  m.heard = now
+  out.push({ _tag: "Transmit", message: { _tag: "Abort", txn: s.txn }, to: [m.target] })
+  if (answered(s, r, m, now)) roundComplete(s, now, out)
+}
+
 const holdRemovals = (m: Member, message: Extract<ToSender, { _tag: "Removals" }>) => {
   m.removalTotal ??= message.total
   if (message.total !== m.removalTotal) return
@@ -500,6 +536,9 @@ export const step = ((s, event, out, now) => {
       break
     case "Cancel":
       if (s.phase === "manifest" || s.phase === "voting") abort(s, now, out)
+      break
+    case "Refuse":
+      onRefuse(s, event.from, event.reason, now, out)
       break
     default:
       return event satisfies never

@@ -6,10 +6,9 @@
  * check what they received against a digest of other contents.
  */
 import { createHash } from "node:crypto"
-import * as fs from "node:fs"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry, Reader } from "../../store/FileStore.js"
-import { bytePath, StoreError } from "../../store/FileStore.js"
+import { StoreError } from "../../store/FileStore.js"
 import { MAX_ENTRY_NAMES } from "../../protocol/native/transferMessage.js"
 import { utf8Length } from "../../protocol/text.js"
 import { sha256 } from "../../sha256.js"
@@ -46,18 +45,14 @@ export const mtimeOf = (ns: bigint): Mtime => {
 }
 
 /**
- * The mtime of a directory or symlink to the nanosecond (lstat of the scanned inode); whole seconds when the path no
- * longer leads to it, or cannot be named as a string (a name that is not UTF-8): only its metadata depends on it.
+ * The mtime of a directory or symlink to the nanosecond (the store's look at the scanned inode); the whole seconds
+ * the scan saw when the path no longer leads to it: only its metadata depends on it. The scan gave these an
+ * identity too (its `lstat`), so the store's one `lstat` by path serves as for a file: what is read is the mtime of
+ * the scanned inode itself, wherever a followed parent leads, and nothing of another.
  */
 const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtime => {
-  try {
-    // a name that is no UTF-8 goes to the system as its bytes (`bytePath`), as the reader's open did
-    const st = fs.lstatSync(bytePath(`${store.base}/`, rel), { bigint: true, throwIfNoEntry: false })
-    if (st !== undefined && Number(st.ino) === local.identity.ino && Number(st.dev) === local.identity.dev) return mtimeOf(st.mtimeNs)
-  } catch {
-    // the whole seconds the scan saw
-  }
-  return { sec: local.mtime, nsec: 0 }
+  const now = store.versionAtNow(rel, local.identity)
+  return now instanceof StoreError || Option.isNone(now) ? { sec: local.mtime, nsec: 0 } : mtimeOf(now.value.mtimeNs)
 }
 
 type Hashed =
@@ -161,19 +156,15 @@ export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry
 }
 
 /**
- * Why the file at `rel` is no longer the one hashed (another inode, or its size or times moved), or undefined:
- * one `lstat`, for contents sent from what was hashed (`contents`), where a read's descriptor is not there to check.
+ * Why the file at `rel` is no longer the one hashed (the path leads to no such inode now, or its size or times
+ * moved), or undefined: the store's look at the scanned inode by its path (`versionAtNow`), for contents sent from
+ * what was hashed (`contents`), where a read's descriptor is not there to check.
  */
 export const changedSinceHashedNow = (store: FileStoreShape, rel: string, file: NonNullable<SourceEntry["file"]>): string | undefined => {
-  try {
-    // a name that is no UTF-8 goes to the system as its bytes (`bytePath`), as the reader's open did
-    const st = fs.lstatSync(bytePath(`${store.base}/`, rel), { bigint: true, throwIfNoEntry: false })
-    if (st === undefined) return "gone"
-    if (!st.isFile() || Number(st.ino) !== file.identity.ino || Number(st.dev) !== file.identity.dev) return "replaced"
-    return changedSince(file.version, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e)
-  }
+  const now = store.versionAtNow(rel, file.identity)
+  if (now instanceof StoreError) return now.message
+  if (Option.isNone(now)) return "gone or replaced"
+  return changedSince(file.version, now.value)
 }
 
 /** The manifest entry of a scanned file, directory or symlink; a problem names why it cannot be sent. */

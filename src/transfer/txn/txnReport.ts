@@ -2,14 +2,15 @@
  * What a transaction amounted to, per file and host, in the terms every send reports (`HostOutcome`). A send: a
  * member that committed took the entries its `Needs` said change there, contents or metadata alone (updated), and
  * had the others already (skipped); a member that did not commit took nothing: the entries it would have changed
- * are failed (with the errno of an entry its FAILED vote named, else why the transaction aborted), the others it
- * already had; a lost member is lost for every entry. A dry run: what each member would change (would-update),
- * what it could not look up (failed, with the errno its vote named), what a `--readonly` member would not take
- * (readonly). A check, as v7's: the same, different or
- * missing contents, or why the member could not read its copy.
+ * are failed (with the errno of an entry its FAILED vote named, else why the sender refused it or why the
+ * transaction aborted), the others it already had; a lost member is lost for every entry. A dry run: what each
+ * member would change (would-update), what it could not look up (failed, with the errno its vote named). In both,
+ * what a `--readonly` member would not take is readonly. A check, as v7's: the same, different or missing
+ * contents, or why the member could not read its copy.
  */
 import type { HostOutcome } from "../../domain/outcome.js"
 import { describeErrno, EROFS } from "../../protocol/errno.js"
+import type { Failure } from "./messages.js"
 import type { MemberOutcome } from "./senderMachine.js"
 import type { SentEntry, TxnResult } from "./TxnSend.js"
 
@@ -20,14 +21,30 @@ export interface FileOutcome {
   readonly hosts: ReadonlyArray<HostOutcome>
 }
 
+/**
+ * A `--readonly` member's vote names EROFS for what it would change (`MAX_FAILURES` of them at most; the rest are
+ * counted only), and for its scan for removals: nothing else.
+ */
+const readOnly = (m: MemberOutcome) => m.failures.length > 0 && m.failures.every((f) => f.errno === EROFS)
+
+/** Why a member that did not switch failed: the sender refused it, it is `--readonly`, or its staging failed. */
+const becauseFailed = (m: MemberOutcome) => m.refused ?? (readOnly(m) ? "is --readonly" : "could not stage it")
+
 /** Why nothing was committed anywhere, in a few words; undefined when the transaction committed. */
 export const whyAborted = (result: TxnResult): string | undefined => {
   if (result.cancelled !== undefined) return `${result.cancelled.path} here ${result.cancelled.reason}`
   const failed = result.members.filter((m) => m.outcome === "failed" && m.errno === 0)
-  if (failed.length > 0) return `${failed.map((m) => m.target.host).join(", ")} could not stage it`
+  if (failed.length > 0) return failed.map((m) => `${m.target.host} ${becauseFailed(m)}`).join("; ")
   if (result.members.some((m) => m.outcome === "aborted")) return "a member was lost before COMMIT (--all-or-nothing)"
   return undefined
 }
+
+/**
+ * An entry a `--readonly` member does not take, named EROFS or beyond its vote's list: v7 reports it READONLY, in
+ * a send and a dry run alike, not as a failure. An entry named with another errno failed.
+ */
+const declined = (m: MemberOutcome, own: Failure | undefined, changed: boolean) =>
+  own !== undefined ? own.errno === EROFS : changed && readOnly(m)
 
 const switchFailed = (errno: number) =>
   `its switch failed part way (${describeErrno(errno)}): the steps it could do are done, nothing is undone; its log names the one that failed`
@@ -42,9 +59,12 @@ const sent = (m: MemberOutcome, changed: boolean, index: number, why: string | u
     case "failed": {
       // an entry whose metadata alone it could not stage (a refused path) failed too, though it changes nothing else
       const own = m.failures.find((f) => f.index === index)
+      if (declined(m, own, changed)) return { ...host, outcome: "readonly" }
       if (own !== undefined) return { ...host, outcome: "failed", errno: own.errno, detail: `staging failed: ${describeErrno(own.errno)}` }
       if (!changed) return { ...host, outcome: "skipped" }
       if (m.errno !== 0) return { ...host, outcome: "failed", errno: m.errno, detail: switchFailed(m.errno) }
+      // its answer was bad input: it was failed alone, whatever the others did
+      if (m.refused !== undefined) return { ...host, outcome: "failed", detail: `not committed here: it ${m.refused}, which the sender refused` }
       return { ...host, outcome: "failed", detail: `not committed: the transaction aborted (${why ?? "a member failed"})` }
     }
     case "aborted":
@@ -59,8 +79,7 @@ const looked = (result: TxnResult, m: MemberOutcome, e: SentEntry, index: number
   if (m.outcome === "lost") return { ...host, outcome: "lost", detail: check ? "no answer; dropped from this check" : "no answer to the transaction" }
   const own = m.failures.find((f) => f.index === index)
   const changed = e.changers.includes(m.target.address)
-  // a --readonly member names EROFS for what it would change: it would not take it (v7's dry run says readonly too)
-  if (!check && (own?.errno === EROFS || (changed && m.failures.some((f) => f.errno === EROFS)))) return { ...host, outcome: "readonly" }
+  if (!check && declined(m, own, changed)) return { ...host, outcome: "readonly" }
   if (own !== undefined) {
     return { ...host, outcome: "failed", errno: own.errno, detail: `${check ? "unreadable" : "cannot be looked up"}: ${describeErrno(own.errno)}` }
   }
@@ -94,7 +113,12 @@ export const removalOutcomes = (result: TxnResult, roots: string): Array<FileOut
     const host = { host: m.target.host, address: m.target.address }
     const scan = m.failures.find((f) => f.index === -1)
     if (scan !== undefined) {
-      scanFailed.push({ ...host, outcome: "failed", errno: scan.errno, detail: `scan for removals failed: ${describeErrno(scan.errno)}` })
+      // a --readonly member removes nothing (its scan is refused with EROFS): as v7's DELETE, readonly
+      scanFailed.push(
+        scan.errno === EROFS
+          ? { ...host, outcome: "readonly", detail: "removes nothing" }
+          : { ...host, outcome: "failed", errno: scan.errno, detail: `scan for removals failed: ${describeErrno(scan.errno)}` }
+      )
     }
     const outcome: HostOutcome | undefined = m.outcome === "committed"
       ? { ...host, outcome: "deleted" }

@@ -76,6 +76,8 @@ interface Options {
   readonly bundle?: (datagrams: number) => void
   /** Wraps the sender's store (to count what it does). */
   readonly store?: (store: FileStore.FileStoreShape) => FileStore.FileStoreShape
+  /** Answers that reach the sender after it sends `message`, before any member's own (a member's forged answers). */
+  readonly forge?: (message: ToMember) => ReadonlyArray<{ readonly from: string; readonly message: ToSender }>
 }
 
 /** Runs a send of the whole base to `members` with the driver. */
@@ -89,6 +91,7 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
     const toMembers = makeMembers(members, (from, m) => driver!.reply(from, m))
     const sendOne = (to: Destination, message: ToMember) => {
       options.watch?.(message, view)
+      for (const f of options.forge?.(message) ?? []) through(f.message, (m) => driver!.reply(f.from, m))
       if (options.drop?.(message) !== true) toMembers(to, message)
     }
     // each datagram of a burst must decode as the Data the codec would have written (`decode` is canonical)
@@ -219,6 +222,54 @@ describe("txn sender driver against members following the member machine", () =>
       expect(again.map((m) => m.tree.size)).toEqual([0, 0])
       const bigAll = fileOutcomes(all).find((f) => f.path === "a/big")!
       expect(bigAll.hosts[1]).toMatchObject({ outcome: "failed", detail: "not committed: the transaction aborted (h2 could not stage it)" })
+    })))
+
+  it.live("a member's Missing asking for what cannot be sent (past an entry's end, an entry without contents) fails that member alone: nothing past the end goes out, the other commits; all or nothing: no member changes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      type Forged = (index: (path: string) => number) => { readonly index: number; readonly offset: number; readonly length: number }
+      // a/one (1 byte) and a/big (5000) were sent from the read that hashed them; a/big is read again for a repair
+      const forgeries: ReadonlyArray<[Forged, RegExp]> = [
+        [(index) => ({ index: index("a/one"), offset: 0, length: 1000 }), /asked for bytes 0-1000 of a\/one, past its end \(1 bytes\)/],
+        [(index) => ({ index: index("a/big"), offset: 4096, length: 8192 }), /past its end \(5000 bytes\)/],
+        [(index) => ({ index: index("a"), offset: 0, length: 1 }), /asked for a, a directory \(no contents\)/],
+        [() => ({ index: 99, offset: 0, length: 1 }), /asked for entry 99, beyond the 5 of the manifest/]
+      ]
+      for (const [forged, reason] of forgeries) {
+        for (const allOrNothing of [false, true]) {
+          const manifest: Array<Entry> = []
+          const members = [member(2), member(3)]
+          const past: Array<string> = []
+          let prepared = false
+          const { result } = yield* send(base, members, {
+            allOrNothing,
+            watch: (m) => {
+              if (m._tag === "Manifest") manifest.push(...m.entries)
+              if (m._tag === "Data") for (const p of m.pieces) if (p.offset + p.bytes.length > manifest[p.index]!.size) past.push(manifest[p.index]!.path)
+            },
+            // h2 answers the first PREPARE with a Missing of its own making
+            forge: (m) => {
+              if (m._tag !== "Prepare" || prepared) return []
+              prepared = true
+              const span = forged((path) => manifest.findIndex((e) => e.path === path))
+              return [{ from: members[0]!.target.address, message: { _tag: "Missing", txn: m.txn, spans: [span] } }]
+            }
+          })
+          expect(past).toEqual([])
+          expect(result.cancelled).toBeUndefined()
+          expect(result.members.map((m) => m.outcome)).toEqual(allOrNothing ? ["failed", "aborted"] : ["failed", "committed"])
+          expect(result.members[0]!.refused).toMatch(reason)
+          expect(members.map((m) => m.switches)).toEqual(allOrNothing ? [0, 0] : [0, 1])
+          expect(members[0]!.tree.size).toBe(0)
+          // reported failed on h2, naming why; under --all-or-nothing h3's entries name h2 and why
+          const one = fileOutcomes(result).find((f) => f.path === "a/one")!
+          expect(one.hosts[0]).toMatchObject({ host: "h2", outcome: "failed" })
+          expect(one.hosts[0]!.detail).toMatch(reason)
+          if (allOrNothing) expect(one.hosts[1]!.detail).toMatch(/^not committed: the transaction aborted \(h2 asked for /)
+          else expect(one.hosts[1]).toMatchObject({ host: "h3", outcome: "updated" })
+        }
+      }
     })))
 
   it.live("a file changed after it was hashed is never committed: the sender cancels the transaction naming it", () =>

@@ -132,6 +132,21 @@ describe("txn sender machine", () => {
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "aborted" }, { outcome: "failed", failures: [{ index: 0, errno: 13 }], failedCount: 1 }] })
   })
 
+  it("a member whose Missing the driver refused (bad input) fails alone, told at once to discard; all or nothing: everyone aborts", () => {
+    const reason = "asked for bytes 0-5000 of f0, past its end (10 bytes)"
+    for (const allOrNothing of [false, true]) {
+      const s = Sender.make(TXN, targets, config(allOrNothing), 0)
+      run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0, 0)))
+      expect(s.phase).toBe("voting")
+      expect(run(s, 1, { _tag: "Refuse", from: A, reason })).toEqual([{ _tag: "Transmit", message: { _tag: "Abort", txn: TXN }, to: [targets[0]] }])
+      // its vote, late, counts no more: B's decides
+      const out = run(s, 2, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
+      expect(show(out)).toContain(allOrNothing ? "Abort" : "Commit")
+      const done = run(s, 3, reply(A, { _tag: "Aborted", txn: TXN }), reply(B, allOrNothing ? { _tag: "Aborted", txn: TXN } : { _tag: "Committed", txn: TXN, errno: 0 }))
+      expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "failed", refused: reason }, { outcome: allOrNothing ? "aborted" : "committed" }] })
+    }
+  })
+
   it("every member voted FAILED: nothing to commit, aborted", () => {
     const s = Sender.make(TXN, targets, config(), 0)
     run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0)), reply(B, needs(0)))

@@ -3,7 +3,9 @@
  * - a small file costs one open, one read and one version check after the read (the open's own `fstat` is the
  *   version before), and its digest is the SHA-256 of its contents;
  * - a file that changes while it is hashed is hashed again, and reported once it keeps changing;
- * - a file larger than one read is left to the chunked pass, which gives the same entry.
+ * - a file larger than one read is left to the chunked pass, which gives the same entry;
+ * - after hashing, the path is looked at again for the inode hashed, by a name's own bytes: another file reached
+ *   through a planted symlink, even of the same name, size and times, is changed.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -69,6 +71,58 @@ describe("sourceEntry", () => {
       expect(changedSinceHashedNow(store, rel, p.file!)).toBeUndefined()
       fs.writeFileSync(Buffer.concat([Buffer.from(`${base}/`), name]), "other")
       expect(changedSinceHashedNow(store, rel, p.file!)).toBeDefined()
+    }))
+
+  /** d/f (kept contents) and the directory d/sub (mtime 1e9 s + 0.5), hashed and scanned; `outside` beside the base. */
+  const hashedTree = Effect.gen(function*() {
+    const root = yield* tempDir
+    const base = join(root, "base")
+    const outside = join(root, "outside")
+    fs.mkdirSync(join(base, "d/sub"), { recursive: true })
+    fs.mkdirSync(outside)
+    fs.writeFileSync(join(base, "d/f"), "kept")
+    fs.utimesSync(join(base, "d/sub"), 1_000_000_000.5, 1_000_000_000.5)
+    const store = yield* FileStore.make(base)
+    const file = (prepareNow(store, "d/f", yield* scanned(store, "d/f"), 8192) as SourceEntry).file!
+    const sub = yield* scanned(store, "d/sub")
+    const subMtime = () => (prepareNow(store, "d/sub", sub) as SourceEntry).entry.mtime
+    expect(changedSinceHashedNow(store, "d/f", file)).toBeUndefined()
+    expect(subMtime()).toEqual({ sec: 1_000_000_000, nsec: 500_000_000 })
+    return { base, outside, store, file, subMtime }
+  })
+
+  it.scoped("after hashing, a parent replaced by a symlink to another directory: the file reads as gone, a directory's mtime as the scan's seconds", () =>
+    Effect.gen(function*() {
+      const { base, file, outside, store, subMtime } = yield* hashedTree
+      fs.renameSync(join(base, "d"), join(base, "old"))
+      fs.symlinkSync(outside, join(base, "d"))
+      expect(changedSinceHashedNow(store, "d/f", file)).toBe("gone or replaced")
+      expect(subMtime()).toEqual({ sec: 1_000_000_000, nsec: 0 })
+    }))
+
+  it.scoped("after hashing, a parent replaced by a symlink to a directory holding another file and directory of the same names, sizes and times: changed", () =>
+    Effect.gen(function*() {
+      const { base, file, outside, store, subMtime } = yield* hashedTree
+      fs.mkdirSync(join(outside, "sub"))
+      fs.writeFileSync(join(outside, "f"), "kept")
+      const mtime = fs.lstatSync(join(base, "d/f")).mtime
+      fs.utimesSync(join(outside, "f"), mtime, mtime)
+      fs.utimesSync(join(outside, "sub"), 1_000_000_000.5, 1_000_000_000.5)
+      fs.renameSync(join(base, "d"), join(base, "old"))
+      fs.symlinkSync(outside, join(base, "d"))
+      expect(changedSinceHashedNow(store, "d/f", file)).toBe("gone or replaced")
+      expect(subMtime()).toEqual({ sec: 1_000_000_000, nsec: 0 })
+    }))
+
+  it.scoped("after hashing, the same inodes reached through a parent replaced by a symlink are the same file: unchanged, nothing else told", () =>
+    Effect.gen(function*() {
+      const { base, file, store, subMtime } = yield* hashedTree
+      fs.renameSync(join(base, "d"), join(base, "real"))
+      fs.symlinkSync("real", join(base, "d"))
+      expect(changedSinceHashedNow(store, "d/f", file)).toBeUndefined()
+      expect(subMtime()).toEqual({ sec: 1_000_000_000, nsec: 500_000_000 })
+      fs.writeFileSync(join(base, "real/f"), "other")
+      expect(changedSinceHashedNow(store, "d/f", file)).toBeDefined()
     }))
 
   it.scoped("a small file that changes while it is hashed is hashed again; one that keeps changing is reported", () =>

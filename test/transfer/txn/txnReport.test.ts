@@ -1,6 +1,6 @@
 /**
  * What a transaction's outcome says per path and host (`txnReport.ts`), from the sender's result: removals of a
- * member whose switch failed part way, a dry run's removals, a `--readonly` member's dry run.
+ * member whose switch failed part way, a dry run's removals, a `--readonly` member's dry run and send.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Entry } from "../../../src/transfer/txn/messages.js"
@@ -59,5 +59,25 @@ describe("txn report", () => {
       "b: readonly failed",
       "c: readonly skipped"
     ])
+  })
+
+  it("a --readonly member in a send: what it would change is readonly, not failed EROFS, as v7's READONLY; its refused scan for removals too; all or nothing names it", () => {
+    // it answers every entry changes (it compares nothing) and its vote names EROFS for the first MAX_FAILURES only
+    const entries = ["a", "b", "c"].map((p) => ({ entry: file(p), needers: [], changers: p === "c" ? ["10.0.0.2"] : ["10.0.0.2", "10.0.0.3"] }))
+    const readonly = member(2, "failed", { failures: [{ index: -1, errno: EROFS }, { index: 0, errno: EROFS }], failedCount: 4 })
+    const result: TxnResult = { purpose: undefined, entries, cancelled: undefined, members: [readonly, member(3, "committed")] }
+    expect(fileOutcomes(result).map((f) => `${f.path}: ${f.hosts.map((h) => h.outcome).join(" ")}`)).toEqual([
+      "a: readonly updated",
+      "b: readonly updated",
+      "c: readonly skipped"
+    ])
+    expect(removed(result)).toEqual([[".", ["h2 readonly"]]])
+    expect(removalOutcomes(result, ".")[0]!.hosts[0]!.detail).toBe("removes nothing")
+    // an entry a member named with another errno failed, and one it did not name is not taken for readonly
+    const mixed: TxnResult = { ...result, members: [member(2, "failed", { failures: [{ index: 0, errno: EROFS }, { index: 1, errno: 13 }], failedCount: 3 })] }
+    expect(fileOutcomes(mixed).map((f) => f.hosts[0]!.outcome)).toEqual(["readonly", "failed", "failed"])
+    expect(fileOutcomes(mixed)[1]!.hosts[0]).toMatchObject({ errno: 13 })
+    const aborted: TxnResult = { ...result, members: [readonly, member(3, "aborted")] }
+    expect(fileOutcomes(aborted)[0]!.hosts[1]).toMatchObject({ outcome: "failed", detail: "not committed: the transaction aborted (h2 is --readonly)" })
   })
 })
