@@ -46,7 +46,9 @@
  *   MARK round) does not raise it: it never runs away from what is really sent.
  * - Once every member heard of in the last `BW_WINDOW_MS` has answered calm on datagrams sent since the last
  *   decrease (its queue drained), the hold ends and the rate goes back up at once to what the slowest of them
- *   has been seen to take (its delivery-rate estimate; nothing while one has none), growing on from there. A
+ *   has been seen to take (its delivery-rate estimate; nothing while one has none), growing on from there. The
+ *   first such answer ends it, not a calm spell after it: a member whose queue has drained idles below the rate
+ *   it takes (each decrease held a member at its CPU's pace for ~50 ms more). A
  *   member's warm-up (its first file opened, its code compiled) shows a long queue at a delivery rate far below
  *   what it takes a moment later: the decrease it causes is undone once the queue has drained, not by doublings
  *   from the warm-up's rate.
@@ -271,7 +273,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       }
       // a queue built before the last decrease drains during its hold: only one built since is news
       if (m.queue > QUEUE_MS) congested(m, lostShare, sentAt >= holdUntil, now)
-      else if (recovering && now >= queuedUntil) recover(now)
+      else if (recovering) recover(now)
     },
     answered: (member, sentAt, now) => roundTrip(memberOf(member), now - sentAt, now),
     rate: () => rate

@@ -164,6 +164,27 @@ describe("pacer", () => {
     expect(sentBetween(stall.to, 3_500) / (3_500 - stall.to)).toBeLessThan(1.2 * takes)
   })
 
+  it("a decrease ends at the first answer that shows the queue drained, not a while after it", () => {
+    const pacer = makePacer(undefined, 100_000)
+    let now = 0
+    /** Sends at the rate each millisecond until `t`; a probe (where the stream is, when) at `t`. */
+    const sendUntil = (t: number) => {
+      for (; now < t; now++) pacer.take(pacer.rate(), now)
+      return { position: pacer.sent(), sentAt: now, lost: 0 }
+    }
+    for (let t = 10; t <= 300; t += 10) pacer.delivered("m", sendUntil(t), t + 1)
+    const before = pacer.rate()
+    // a queue of 30 ms (a member's pause), then answers of data sent since: 15 ms, 8 ms, and drained
+    pacer.delivered("m", sendUntil(310), 341)
+    sendUntil(341)
+    const lowered = pacer.rate()
+    expect(lowered).toBeLessThan(0.8 * before)
+    for (const [sent, queue] of [[350, 15], [360, 8]] as const) pacer.delivered("m", sendUntil(sent), sent + 1 + queue)
+    pacer.delivered("m", sendUntil(370), 371)
+    // back at what it was measured to take (~`before`), at once: a drained queue is no reason to send less
+    expect(pacer.rate()).toBeGreaterThan(0.9 * before)
+  })
+
   it("1 % random loss does not collapse the rate", () => {
     const pacer = makePacer(undefined)
     const capacity = 50_000
