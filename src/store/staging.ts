@@ -226,9 +226,10 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /**
    * The blocks written in a pass, one run of a temp's consecutive blocks at a time: the run goes to the disk as one
    * `pwrite` when the pass ends, another run starts, the run buffer is full, or the temps are staged, switched or
-   * discarded, so a big file's receive batch (tens of Data) is one system call, not one per datagram. The blocks
-   * are copied into the run buffer: they are views of the transport's receive buffer, which the next read of the
-   * same wake-up overwrites (`Transport.consume`), before the pass ends. Outside a pass a block is written at once.
+   * discarded, so a big file's receive batch (tens of Data) is one system call, not one per datagram, and one
+   * update of the temp's hash. The blocks are copied into the run buffer: they are views of the transport's receive
+   * buffer, which the next read of the same wake-up overwrites (`Transport.consume`), before the pass ends. Outside
+   * a pass a block is written (and hashed) at once.
    */
   let run: { readonly s: Staged; readonly path: string; readonly offset: number; length: number } | undefined
   let runBuffer: Uint8Array | undefined
@@ -238,8 +239,15 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     run = undefined
     if (r === undefined || r.s.fd === undefined) return
     const fd = r.s.fd
-    const written = attemptNow("write", r.path, () => writevAllSync(fd, r.offset, [runBuffer!.subarray(0, r.length)]))
+    const bytes = runBuffer!.subarray(0, r.length)
+    hashInOrder(r.s, r.offset, bytes)
+    const written = attemptNow("write", r.path, () => writevAllSync(fd, r.offset, [bytes]))
     if (written instanceof StoreError) fail(r.s, written)
+  }
+
+  /** The temp's hash takes `bytes` written at `offset` when they continue what it has taken (a run: one update). */
+  const hashInOrder = (s: Staged, offset: number, bytes: Uint8Array) => {
+    if (offset === s.hashed) s.hash!.update(bytes), (s.hashed += bytes.length)
   }
 
   const fail = (s: Staged, e: StoreError) => {
@@ -359,10 +367,10 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const e = createNow(s, entry)
       if (e !== undefined) return void fail(s, e)
     }
-    if (offset === s.hashed) s.hash!.update(bytes), (s.hashed += bytes.length)
     if (run !== undefined && (run.s !== s || run.offset + run.length !== offset || run.length + bytes.length > RUN_BYTES)) flushNow()
     if (s.fd === undefined) return
     if (!inPass || bytes.length > RUN_BYTES) {
+      hashInOrder(s, offset, bytes)
       const written = attemptNow("write", entry.path, () => writevAllSync(s.fd!, offset, [bytes]))
       if (written instanceof StoreError) fail(s, written)
       return

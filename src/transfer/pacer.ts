@@ -15,9 +15,10 @@
  * - the answers to the MARK rounds at the end of a file;
  * and every first answer to another round (STAT, OPEN, CLOSE, LAST) is a round trip for the least one.
  * Per member, two points a span of at least `SAMPLE_MS` apart give (BBR's delivery-rate samples):
- * - its delivery rate: the stream bytes it took over the span, less those it named lost, per millisecond; its
- *   estimate is the best sample of the last `BW_WINDOW_MS` (a max filter: a member the scheduler paused for a
- *   moment does not drag it down). A span in which the sender sent less than its rate let it (its bucket full
+ * - its delivery rate: the stream bytes it took over the span, less those it named lost, per millisecond of the
+ *   span's answers or of their sending, whichever took longer (BBR: a member that held its answers back and then
+ *   sent them at once has not taken the stream faster than it was sent); its estimate is the best sample of the
+ *   last `BW_WINDOW_MS` (a max filter: a member the scheduler paused for a moment does not drag it down). A span in which the sender sent less than its rate let it (its bucket full
  *   at a send: it paused, a file hashed, a manifest or MARK round; or it is slower than the rate, a daemon
  *   warming up: BBR's "application limited") measures the sender, not the member: such a sample only counts
  *   when it raises the estimate;
@@ -45,7 +46,9 @@
  *   MARK round) does not raise it: it never runs away from what is really sent.
  * - Once every member heard of in the last `BW_WINDOW_MS` has answered calm on datagrams sent since the last
  *   decrease (its queue drained), the hold ends and the rate goes back up at once to what the slowest of them
- *   has been seen to take (its delivery-rate estimate; nothing while one has none), growing on from there. A
+ *   has been seen to take (its delivery-rate estimate; nothing while one has none), growing on from there. The
+ *   first such answer ends it, not a calm spell after it: a member whose queue has drained idles below the rate
+ *   it takes (each decrease held a member at its CPU's pace for ~50 ms more). A
  *   member's warm-up (its first file opened, its code compiled) shows a long queue at a delivery rate far below
  *   what it takes a moment later: the decrease it causes is undone once the queue has drained, not by doublings
  *   from the warm-up's rate.
@@ -256,7 +259,9 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       else if (position > from.position && now - from.at >= SAMPLE_MS) {
         const streamed = position - from.position
         const lostBytes = Math.min(m.lost, streamed)
-        const sample = (streamed - lostBytes) / (now - from.at)
+        // over the longer of the answers' interval and the sends' (BBR): answers held back and then sent at once
+        // (a member paused, or a key holder's trick) take a span of sending in the time of one answer
+        const sample = (streamed - lostBytes) / Math.max(now - from.at, sentAt - from.sentAt)
         const appLimited = unhurriedWithin(from.position, position)
         const bw = appLimited ? bandwidth(m, now) : undefined
         if (!appLimited || (bw !== undefined && sample > bw)) m.samples.push({ rate: sample, at: now })
@@ -268,7 +273,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       }
       // a queue built before the last decrease drains during its hold: only one built since is news
       if (m.queue > QUEUE_MS) congested(m, lostShare, sentAt >= holdUntil, now)
-      else if (recovering && now >= queuedUntil) recover(now)
+      else if (recovering) recover(now)
     },
     answered: (member, sentAt, now) => roundTrip(memberOf(member), now - sentAt, now),
     rate: () => rate

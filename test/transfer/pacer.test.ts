@@ -29,8 +29,11 @@ interface Queued {
   readonly probe?: { readonly position: number; readonly sentAt: number }
 }
 
-/** Sends as fast as `pacer` lets it for `ms` milliseconds; what was sent and lost, and the rate every millisecond. */
-const simulate = (pacer: Pacer, members: ReadonlyArray<SimMember>, ms: number) => {
+/**
+ * Sends as fast as `pacer` lets it for `ms` milliseconds; what was sent and lost, and the rate every millisecond.
+ * Probes go one at a time (v7's MARK), or with `everyProbe` every `PROBE_MS` whatever came back (a transaction's).
+ */
+const simulate = (pacer: Pacer, members: ReadonlyArray<SimMember>, ms: number, everyProbe = false) => {
   // a fixed linear congruential generator: the "random" loss is the same on every run
   let seed = 12345
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
@@ -50,7 +53,7 @@ const simulate = (pacer: Pacer, members: ReadonlyArray<SimMember>, ms: number) =
     s.queued += q.bytes
   }
   for (let now = 0; now < ms; now++) {
-    if (now - lastProbe >= PROBE_MS && state.every((s) => s.answered)) {
+    if (now - lastProbe >= PROBE_MS && (everyProbe || state.every((s) => s.answered))) {
       lastProbe = now
       for (const s of state) (s.answered = false), arrive(s, { bytes: 0, position: pacer.sent(), probe: { position: pacer.sent(), sentAt: now } })
     }
@@ -146,6 +149,40 @@ describe("pacer", () => {
     // climbing back by doublings from 11
     expect(sentBetween(150, 500) / 350).toBeGreaterThan(0.4 * fast)
     expect(lost[0]! / sent).toBeLessThan(0.05)
+  })
+
+  it("a member that stalls, then takes and answers all it queued at once, is not taken for a fast one", () => {
+    const pacer = makePacer(undefined)
+    const takes = 10_000
+    // it takes 10 MB/s, but nothing for 300 ms, then all that waited at once (a pause, or a key holder's trick)
+    const stall = { from: 2_000, to: 2_300 }
+    const capacity = (now: number) => (now < stall.from || now > stall.to ? takes : now === stall.to ? takes * (stall.to - stall.from) : 0)
+    const { rates, sentBetween } = simulate(pacer, [member("m", capacity)], 3_500, true)
+    // the answers after it span 300 ms of sending, but come over the span of a few probes: a delivery rate of the
+    // answers' interval alone would be ~15× what it takes, and the rate would go straight there once it drained
+    expect(Math.max(...rates.slice(stall.to))).toBeLessThan(2 * takes)
+    expect(sentBetween(stall.to, 3_500) / (3_500 - stall.to)).toBeLessThan(1.2 * takes)
+  })
+
+  it("a decrease ends at the first answer that shows the queue drained, not a while after it", () => {
+    const pacer = makePacer(undefined, 100_000)
+    let now = 0
+    /** Sends at the rate each millisecond until `t`; a probe (where the stream is, when) at `t`. */
+    const sendUntil = (t: number) => {
+      for (; now < t; now++) pacer.take(pacer.rate(), now)
+      return { position: pacer.sent(), sentAt: now, lost: 0 }
+    }
+    for (let t = 10; t <= 300; t += 10) pacer.delivered("m", sendUntil(t), t + 1)
+    const before = pacer.rate()
+    // a queue of 30 ms (a member's pause), then answers of data sent since: 15 ms, 8 ms, and drained
+    pacer.delivered("m", sendUntil(310), 341)
+    sendUntil(341)
+    const lowered = pacer.rate()
+    expect(lowered).toBeLessThan(0.8 * before)
+    for (const [sent, queue] of [[350, 15], [360, 8]] as const) pacer.delivered("m", sendUntil(sent), sent + 1 + queue)
+    pacer.delivered("m", sendUntil(370), 371)
+    // back at what it was measured to take (~`before`), at once: a drained queue is no reason to send less
+    expect(pacer.rate()).toBeGreaterThan(0.9 * before)
   })
 
   it("1 % random loss does not collapse the rate", () => {
