@@ -1,7 +1,8 @@
 /*
  * makuo's batched UDP I/O for Linux, against Node-API. It owns a non-blocking UDP socket; JavaScript asks it
- * to receive a batch (recvmmsg, with UDP_GRO where the kernel coalesces) and to send a run of equal-sized
- * datagrams laid out back to back (one sendmsg with UDP_SEGMENT per 64 KiB, else sendmmsg). Readiness comes
+ * to receive a batch (recvmmsg, with UDP_GRO where the kernel coalesces) and to send a run of datagrams laid out
+ * back to back: equal-sized ones with one sendmsg and UDP_SEGMENT per 64 KiB (else sendmmsg), ones of unequal
+ * lengths (a list of them) with one sendmmsg per 64. Readiness comes
  * from a libuv poll handle on the daemon's own event loop: one wake-up per batch, never a thread. With
  * SO_RXQ_OVFL, each received datagram brings the kernel's count of datagrams this socket dropped (mostly because
  * its receive buffer was full); the latest is kept here for JavaScript to read when it likes (`drops`).
@@ -382,28 +383,98 @@ static ssize_t send_gso(Sock* s, struct sockaddr_in* to, char* p, size_t len, ui
   return sendmsg(s->fd, &h, MSG_DONTWAIT);
 }
 
-/* sendmmsg of up to MAX_BATCH datagrams of `segment` bytes (the last may be shorter); bytes sent or -1 */
-static ssize_t send_mmsg(Sock* s, struct sockaddr_in* to, char* p, size_t len, uint32_t segment) {
+/*
+ * Datagrams laid out back to back from `p`, `bytes` in all: `lengths[i]` bytes the i-th of `count`, or, without
+ * lengths, `segment` bytes each but the last (which may be shorter).
+ */
+typedef struct {
+  char* p;
+  size_t bytes;
+  size_t count;
+  uint32_t segment;
+  const uint32_t* lengths;
+} Run;
+
+/* The length of the run's i-th datagram, which starts `off` bytes in. */
+static size_t run_length(const Run* r, size_t i, size_t off) {
+  if (r->lengths != NULL) return r->lengths[i];
+  return r->bytes - off < r->segment ? r->bytes - off : r->segment;
+}
+
+/*
+ * One sendmmsg of the run's datagrams from the i-th (`off` bytes in), up to MAX_BATCH of them, each in a message of
+ * its own pointing into the run: the datagrams sent (the kernel may take fewer than asked) or -1 (errno set);
+ * `*bytes` gets their bytes.
+ */
+static int send_mmsg(Sock* s, struct sockaddr_in* to, const Run* r, size_t i, size_t off, size_t* bytes) {
   struct mmsghdr msgs[MAX_BATCH];
   struct iovec iov[MAX_BATCH];
-  size_t n = 0, off = 0;
+  size_t n = 0;
   memset(msgs, 0, sizeof msgs);
-  while (off < len && n < MAX_BATCH) {
-    size_t l = len - off < segment ? len - off : segment;
-    iov[n].iov_base = p + off;
+  for (; i + n < r->count && n < MAX_BATCH; n++) {
+    size_t l = run_length(r, i + n, off);
+    iov[n].iov_base = r->p + off;
     iov[n].iov_len = l;
     msgs[n].msg_hdr.msg_name = to;
     msgs[n].msg_hdr.msg_namelen = sizeof *to;
     msgs[n].msg_hdr.msg_iov = &iov[n];
     msgs[n].msg_hdr.msg_iovlen = 1;
     off += l;
-    n++;
   }
   int sent = sendmmsg(s->fd, msgs, (unsigned)n, MSG_DONTWAIT);
-  if (sent <= 0) return sent == 0 ? 0 : -1;
-  size_t bytes = 0;
-  for (int i = 0; i < sent; i++) bytes += iov[i].iov_len;
-  return (ssize_t)bytes;
+  *bytes = 0;
+  for (int k = 0; k < sent; k++) *bytes += iov[k].iov_len;
+  return sent;
+}
+
+/*
+ * Sends the run to `to`, in as few system calls as the kernel allows: one sendmsg with UDP_SEGMENT per ~64 KiB of
+ * equal datagrams where GSO works, else one sendmmsg per MAX_BATCH datagrams (of any lengths). The bytes handed to
+ * the kernel (fewer than the run when the socket buffer is full: the caller waits for writable and sends the
+ * rest), or -errno when nothing went.
+ */
+static ssize_t send_run(Sock* s, struct sockaddr_in* to, const Run* r) {
+  size_t done = 0, i = 0;
+  while (i < r->count) {
+    size_t left = r->bytes - done;
+    int sent;
+    size_t bytes;
+    if (s->gso && r->lengths == NULL && left > r->segment) {
+      size_t per_call = (MAX_UDP_PAYLOAD / r->segment) * r->segment;
+      if (per_call > (size_t)r->segment * MAX_GSO_SEGMENTS) per_call = (size_t)r->segment * MAX_GSO_SEGMENTS;
+      ssize_t got = send_gso(s, to, r->p + done, left < per_call ? left : per_call, r->segment);
+      /* a kernel or device that cannot segment says so at once: from now on one datagram per message */
+      if (got < 0 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+        s->gso = 0;
+        continue;
+      }
+      bytes = got < 0 ? 0 : (size_t)got;
+      sent = got < 0 ? -1 : (int)((bytes + r->segment - 1) / r->segment);
+    } else {
+      sent = send_mmsg(s, to, r, i, done, &bytes);
+    }
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || done > 0) break;
+      return -errno;
+    }
+    if (sent == 0) break;
+    done += bytes;
+    i += (size_t)sent;
+  }
+  return (ssize_t)done;
+}
+
+/* The destination and the buffer of a send (argv[1..3]); 0, with an exception pending, when they are not. */
+static int send_args(napi_env env, napi_value* argv, struct sockaddr_in* to, char** buf, size_t* buflen) {
+  uint32_t address, port;
+  void* data;
+  if (!arg_u32(env, argv[1], &address) || !arg_u32(env, argv[2], &port) || napi_get_buffer_info(env, argv[3], &data, buflen) != napi_ok) return 0;
+  memset(to, 0, sizeof *to);
+  to->sin_family = AF_INET;
+  to->sin_port = htons((uint16_t)port);
+  to->sin_addr.s_addr = htonl(address);
+  *buf = data;
+  return 1;
 }
 
 /*
@@ -415,49 +486,57 @@ static napi_value sock_send(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   Sock* s = sock_args(env, info, 7, argv);
   if (s == NULL) return NULL;
-  uint32_t address, port, offset, length, segment;
-  void* buf;
+  struct sockaddr_in to;
+  char* buf;
   size_t buflen;
-  if (!arg_u32(env, argv[1], &address) || !arg_u32(env, argv[2], &port) ||
-      napi_get_buffer_info(env, argv[3], &buf, &buflen) != napi_ok || !arg_u32(env, argv[4], &offset) ||
-      !arg_u32(env, argv[5], &length) || !arg_u32(env, argv[6], &segment) || (size_t)offset + length > buflen) {
+  uint32_t offset, length, segment;
+  if (!send_args(env, argv, &to, &buf, &buflen) || !arg_u32(env, argv[4], &offset) || !arg_u32(env, argv[5], &length) ||
+      !arg_u32(env, argv[6], &segment) || (size_t)offset + length > buflen) {
     napi_throw_type_error(env, NULL, "makuo_udp.send(handle, address, port, buffer, offset, length, segment)");
     return NULL;
   }
   if (segment == 0 || segment > length) segment = length;
   if (segment > MAX_UDP_PAYLOAD) return num(env, -EMSGSIZE);
+  /* an empty datagram is one datagram too */
+  Run r = {.p = buf + offset, .bytes = length, .count = segment == 0 ? 1 : (length + segment - 1) / segment, .segment = segment};
+  return num(env, (double)send_run(s, &to, &r));
+}
+
+/*
+ * sendEach(handle, address u32, port, buffer, offset, lengths: Uint32Array, first) → bytes handed to the kernel |
+ * -errno. The bytes from `offset` are datagrams back to back, lengths[first], lengths[first + 1], ... bytes long
+ * (unequal lengths: one sendmmsg per MAX_BATCH of them). Fewer bytes than asked means the socket buffer is full:
+ * wait for writable and send the rest (from the first datagram not sent, at the offset after the bytes sent).
+ */
+static napi_value sock_send_each(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  Sock* s = sock_args(env, info, 7, argv);
+  if (s == NULL) return NULL;
   struct sockaddr_in to;
-  memset(&to, 0, sizeof to);
-  to.sin_family = AF_INET;
-  to.sin_port = htons((uint16_t)port);
-  to.sin_addr.s_addr = htonl(address);
-  char* p = (char*)buf + offset;
-  size_t done = 0;
-  size_t per_call = (MAX_UDP_PAYLOAD / segment) * segment;
-  if (per_call > (size_t)segment * MAX_GSO_SEGMENTS) per_call = (size_t)segment * MAX_GSO_SEGMENTS;
-  while (done < length) {
-    size_t left = length - done;
-    ssize_t r;
-    if (s->gso && left > segment) {
-      size_t chunk = left < per_call ? left : per_call;
-      r = send_gso(s, &to, p + done, chunk, segment);
-      /* a kernel or device that cannot segment says so at once: from now on one datagram per message */
-      if (r < 0 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
-        s->gso = 0;
-        continue;
-      }
-    } else {
-      r = send_mmsg(s, &to, p + done, left, segment);
-    }
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (done > 0) break;
-      return num(env, -errno);
-    }
-    if (r == 0) break;
-    done += (size_t)r;
+  char* buf;
+  size_t buflen;
+  uint32_t offset, first;
+  napi_typedarray_type type;
+  size_t count;
+  void* lengths;
+  if (!send_args(env, argv, &to, &buf, &buflen) || !arg_u32(env, argv[4], &offset) ||
+      napi_get_typedarray_info(env, argv[5], &type, &count, &lengths, NULL, NULL) != napi_ok || type != napi_uint32_array ||
+      !arg_u32(env, argv[6], &first) || first > count) {
+    napi_throw_type_error(env, NULL, "makuo_udp.sendEach(handle, address, port, buffer, offset, lengths, first)");
+    return NULL;
   }
-  return num(env, (double)done);
+  Run r = {.p = buf + offset, .count = count - first, .lengths = (const uint32_t*)lengths + first};
+  int too_long = 0;
+  for (size_t i = 0; i < r.count; i++) {
+    r.bytes += r.lengths[i];
+    too_long |= r.lengths[i] > MAX_UDP_PAYLOAD;
+  }
+  if ((size_t)offset > buflen || r.bytes > buflen - offset) {
+    napi_throw_range_error(env, NULL, "makuo_udp.sendEach: the lengths run past the buffer");
+    return NULL;
+  }
+  if (too_long) return num(env, -EMSGSIZE);
+  return num(env, (double)send_run(s, &to, &r));
 }
 
 /* noGso(handle): sends one datagram per message (sendmmsg) from now on, as after a kernel's refusal */
@@ -526,6 +605,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"poll", NULL, sock_poll, NULL, NULL, NULL, napi_default, NULL},
     {"recv", NULL, sock_recv, NULL, NULL, NULL, napi_default, NULL},
     {"send", NULL, sock_send, NULL, NULL, NULL, napi_default, NULL},
+    {"sendEach", NULL, sock_send_each, NULL, NULL, NULL, napi_default, NULL},
     {"gso", NULL, sock_gso, NULL, NULL, NULL, napi_default, NULL},
     {"noGso", NULL, sock_no_gso, NULL, NULL, NULL, napi_default, NULL},
     {"drops", NULL, sock_drops, NULL, NULL, NULL, napi_default, NULL},

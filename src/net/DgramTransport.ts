@@ -5,7 +5,7 @@
 import { Effect, Layer } from "effect"
 import * as dgram from "node:dgram"
 import { makeArrivals } from "./arrivals.js"
-import { type Datagram, type Destination, Transport, TransportError } from "./Transport.js"
+import { type Datagram, type Destination, eachDatagram, type Layout, Transport, TransportError } from "./Transport.js"
 import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
 
 const openSocket = (options: UdpOptions, address: string, reuseAddr: boolean) =>
@@ -90,11 +90,10 @@ export const make = (options: UdpOptions) =>
       inFlight++
       unicast.send(bytes, port, address, sent)
     }
-    /** Datagrams laid out back to back in `bytes`, `segment` bytes each but the last: one socket send each. */
-    const sendRun = (to: Destination, bytes: Uint8Array, segment: number) => {
+    /** Datagrams laid out back to back in `bytes` as `layout` says: one socket send each. */
+    const sendRun = (to: Destination, bytes: Uint8Array, layout: Layout | undefined) => {
       const { address, port } = destination(to)
-      const step = Math.max(1, segment)
-      for (let o = 0; o === 0 || o < bytes.length; o += step) sendNow(bytes.subarray(o, o + step), port, address)
+      eachDatagram(bytes, layout, (datagram) => sendNow(datagram, port, address))
     }
     const attempt = (f: () => void) =>
       Effect.try({ try: f, catch: (cause) => new TransportError({ reason: "Send", detail: String(cause), cause }) })
@@ -102,9 +101,9 @@ export const make = (options: UdpOptions) =>
     return Transport.of({
       local,
       group: { address: options.group, port: options.port },
-      send: (to, bytes, segment = bytes.length) => {
+      send: (to, bytes, layout) => {
         try {
-          sendRun(to, bytes, segment)
+          sendRun(to, bytes, layout)
         } catch (cause) {
           // a closed socket throws instead of calling back: counted like a failure it reports
           sent(cause as Error)

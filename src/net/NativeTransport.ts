@@ -1,14 +1,15 @@
 /**
  * `Transport` on the native addon (`native.ts`): the socket is read with `recvmmsg` (and `UDP_GRO`, where the
  * kernel hands over up to 64 KiB of coalesced datagrams at once), one JavaScript wake-up per batch; a DATA burst
- * leaves with one `sendmsg` + `UDP_SEGMENT` per ~60 datagrams (`sendmmsg` where the kernel refuses GSO). Same
+ * leaves with one `sendmsg` + `UDP_SEGMENT` per ~60 datagrams (`sendmmsg` where the kernel refuses GSO), a burst of
+ * unequal datagrams (a bundle stream's frames) with one `sendmmsg` per 64. Same
  * socket layout and options as `DgramTransport` (`UdpOptions`). The wire sees plain v7 datagrams either way.
  */
 import { Effect, Layer } from "effect"
 import { getSystemErrorMap } from "node:util"
 import { type NativeSocket, type NativeUdp, RECV_META } from "./native.js"
 import { makeArrivals } from "./arrivals.js"
-import { type Datagram, type Destination, type Endpoint, type IoMode, Transport, TransportError } from "./Transport.js"
+import { type Datagram, type Destination, type Endpoint, type IoMode, type Layout, Transport, TransportError } from "./Transport.js"
 import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
 
 const errnoText = (errno: number) => {
@@ -39,8 +40,11 @@ interface PendingSend {
   readonly address: number
   readonly port: number
   readonly bytes: Uint8Array
-  readonly segment: number
+  readonly layout: Layout
+  /** bytes handed to the kernel so far */
   offset: number
+  /** with lengths: the first datagram not handed over yet */
+  next: number
   readonly done: ((e?: TransportError) => void) | undefined
 }
 
@@ -198,7 +202,9 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       const s = unicast!
       while (pending.length > 0) {
         const p = pending[0]!
-        const r = native.send(s, p.address, p.port, p.bytes, p.offset, p.bytes.length - p.offset, p.segment)
+        const r = typeof p.layout === "number"
+          ? native.send(s, p.address, p.port, p.bytes, p.offset, p.bytes.length - p.offset, p.layout)
+          : native.sendEach(s, p.address, p.port, p.bytes, p.offset, p.layout, p.next)
         if (r < 0) {
           sendErrors++
           lastSendError = errnoText(r)
@@ -208,6 +214,11 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
         }
         p.offset += r
         if (p.offset < p.bytes.length) {
+          // the kernel took whole datagrams: the rest starts at the first it did not take
+          if (typeof p.layout === "object") {
+            let taken = r
+            while (taken > 0) taken -= p.layout[p.next++]!
+          }
           native.poll(s, true, true)
           return
         }
@@ -217,10 +228,10 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       native.poll(s, true, false)
       drained?.()
     }
-    const enqueue = (to: Destination, bytes: Uint8Array, segment: number, done: PendingSend["done"]) => {
+    const enqueue = (to: Destination, bytes: Uint8Array, layout: Layout, done: PendingSend["done"]) => {
       const address = to._tag === "Group" ? groupAddress : addressOf(to.address)
       const port = to._tag === "Group" ? options.port : to.port
-      if (pending.push({ address, port, bytes, segment, offset: 0, done }) === 1) flush()
+      if (pending.push({ address, port, bytes, layout, offset: 0, next: 0, done }) === 1) flush()
     }
 
     const onUnicast = (readable: boolean, writable: boolean) => {
@@ -252,9 +263,9 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     return Transport.of({
       local,
       group,
-      send: (to, bytes, segment = 0) => enqueue(to, bytes, segment, undefined),
+      send: (to, bytes, layout = 0) => enqueue(to, bytes, layout, undefined),
       // the queue empty after it: this send went out at once (or failed, counted), nothing holds the bytes
-      sendReusable: (to, bytes, segment) => (enqueue(to, bytes, segment, undefined), pending.length === 0),
+      sendReusable: (to, bytes, layout) => (enqueue(to, bytes, layout, undefined), pending.length === 0),
       sendSegments: (to, bytes, segment) =>
         Effect.async<void, TransportError>((resume) => {
           enqueue(to, bytes, segment, (e) => resume(e === undefined ? Effect.void : Effect.fail(e)))

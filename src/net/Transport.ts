@@ -40,8 +40,26 @@ export class TransportError extends Data.TaggedError("TransportError")<{
 }
 
 /**
- * How datagrams reach the kernel: `gso` one system call per ~60 DATA datagrams (UDP_SEGMENT), `sendmmsg` one per
- * 64 datagrams (the kernel refused GSO), `dgram` one per datagram (`node:dgram`), `memory` the test network.
+ * How datagrams lie back to back in one buffer handed to `send`: each `segment` bytes long but the last, which may
+ * be shorter (a number: a DATA burst; 0 or none: the whole buffer is one datagram), or `lengths[i]` bytes the i-th
+ * (a Uint32Array adding up to the buffer's length: a burst of unequal datagrams, such as a bundle stream's frames).
+ */
+export type Layout = number | Uint32Array
+
+/** Calls `f` with each datagram of `bytes` laid out as `layout` says (views, in order). */
+export const eachDatagram = (bytes: Uint8Array, layout: Layout | undefined, f: (datagram: Uint8Array) => void): void => {
+  if (typeof layout === "object") {
+    for (let i = 0, at = 0; i < layout.length; at += layout[i]!, i++) f(bytes.subarray(at, at + layout[i]!))
+    return
+  }
+  const step = layout === undefined || layout <= 0 ? Math.max(1, bytes.length) : layout
+  for (let at = 0; at === 0 || at < bytes.length; at += step) f(bytes.subarray(at, at + step))
+}
+
+/**
+ * How datagrams reach the kernel: `gso` one system call per ~60 DATA datagrams (UDP_SEGMENT; a burst of unequal
+ * ones: sendmmsg), `sendmmsg` one per 64 datagrams (the kernel refused GSO), `dgram` one per datagram
+ * (`node:dgram`), `memory` the test network.
  */
 export type IoMode = "gso" | "sendmmsg" | "dgram" | "memory"
 
@@ -66,16 +84,17 @@ export interface TransportShape {
    * Hands one datagram to the network without waiting for it to leave (a wait per datagram would cap a burst at
    * one datagram per event-loop turn), synchronously: the transfer engine sends from its event handlers. `bytes`
    * must not be reused afterwards. Failures are counted in `stats` (and the last one logged when it is read).
-   * With `segment`, `bytes` are datagrams laid out back to back, each `segment` bytes long but the last (a DATA
-   * burst handed over by the engine's handler itself).
+   * With a `layout`, `bytes` are datagrams laid out back to back (a DATA burst handed over by the engine's handler
+   * itself, or a burst of unequal frames): the native transport hands a burst to the kernel in one system call
+   * per ~60 datagrams, equal or not.
    */
-  readonly send: (to: Destination, bytes: Uint8Array, segment?: number) => void
+  readonly send: (to: Destination, bytes: Uint8Array, layout?: Layout) => void
   /**
    * `send`, saying whether the kernel took `bytes` at once: true, they are the caller's again (to reuse: a burst's
    * frames sealed into the same buffer each time); false, they wait in the transport's queue (the socket buffer
    * full) and are the transport's from now on. Only a transport that hands bytes over synchronously has it.
    */
-  readonly sendReusable?: (to: Destination, bytes: Uint8Array, segment: number) => boolean
+  readonly sendReusable?: (to: Destination, bytes: Uint8Array, layout: Layout) => boolean
   /**
    * Sends the datagrams laid out back to back in `bytes`, each `segment` bytes long but the last, which may be
    * shorter (a DATA burst). Completes once the kernel (or the transport's own copy) holds them: the caller may
@@ -95,8 +114,8 @@ export interface TransportShape {
   readonly sendNativeSegments?: (to: Destination, type: BodyType, bodies: Uint8Array, segment: number) => void
   /**
    * Seals native messages of one `type` laid out back to back in `bodies`, `lengths[i]` bytes the i-th (a burst of
-   * a transaction's bundle stream), as one batch, and sends each frame as `send` does (one datagram each: segments
-   * of unequal length cannot go as one GSO send). `bodies` may be reused afterwards. With `sendNative` only.
+   * a transaction's bundle stream), as one batch, and sends the frames as one burst (`send` with their lengths:
+   * one `sendmmsg` on the native transport). `bodies` may be reused afterwards. With `sendNative` only.
    */
   readonly sendNativeEach?: (to: Destination, type: BodyType, bodies: Uint8Array, lengths: Uint32Array) => void
   /**

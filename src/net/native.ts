@@ -38,7 +38,17 @@ export interface NativeUdp {
   readonly poll: (s: NativeSocket, readable: boolean, writable: boolean) => number
   /** Fills `buffer` slot by slot; `meta` gets 5 numbers a datagram: length, address, port, GRO segment, cut. */
   readonly recv: (s: NativeSocket, buffer: Uint8Array, slotSize: number, meta: Uint32Array) => number
+  /**
+   * Datagrams of `segment` bytes laid out back to back from `offset` (the last may be shorter; 0: one datagram):
+   * the bytes the kernel took (fewer than `length` when the socket buffer is full), or -errno.
+   */
   readonly send: (s: NativeSocket, address: number, port: number, buffer: Uint8Array, offset: number, length: number, segment: number) => number
+  /**
+   * Datagrams laid out back to back from `offset`, `lengths[first]`, `lengths[first + 1]`, ... bytes long, one
+   * `sendmmsg` per 64: the bytes the kernel took (whole datagrams; fewer than asked when the socket buffer is
+   * full: the rest goes from the first datagram not taken), or -errno (EMSGSIZE: a datagram over 65507 bytes).
+   */
+  readonly sendEach: (s: NativeSocket, address: number, port: number, buffer: Uint8Array, offset: number, lengths: Uint32Array, first: number) => number
   /** Whether sends still use UDP_SEGMENT (a kernel that refuses it once falls back to sendmmsg). */
   readonly gso: (s: NativeSocket) => boolean
   /** Sends one datagram per message (`sendmmsg`) from now on, as after a kernel's refusal of GSO. */
@@ -78,7 +88,10 @@ export const loadNative = (): NativeUdp | string => {
   try {
     const module = { exports: {} }
     process.dlopen(module, path)
-    loaded = module.exports as NativeUdp
+    // an addon built from older sources lacks what this makuo calls: said, and the daemon goes without it
+    loaded = typeof (module.exports as Partial<NativeUdp>).sendEach === "function"
+      ? module.exports as NativeUdp
+      : `${path} was built from older sources (no sendEach): rebuild it (npm run install)`
   } catch (e) {
     loaded = `${path} does not load: ${e instanceof Error ? e.message : String(e)}`
   }

@@ -13,7 +13,7 @@ import { Clock, Context, Effect, Either, Layer, Runtime } from "effect"
 import { randomBytes } from "node:crypto"
 import { networkInterfaces } from "node:os"
 import { rateLimitedLog } from "../transfer/rateLimitedLog.js"
-import { type Datagram, type Destination, type Endpoint, Transport, type TransportShape } from "../net/Transport.js"
+import { type Datagram, type Destination, type Endpoint, type Layout, Transport, type TransportShape } from "../net/Transport.js"
 import type { BodyType } from "../protocol/native/codec.js"
 import { defaultAead } from "./aead.js"
 import { FRAME_OVERHEAD, SecureChannel, type Whereabouts } from "./channel.js"
@@ -93,10 +93,17 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
     // a datagram of an epoch not admitted yet is what every restart brings for a round trip: said, not warned
     const note = rateLimitedLog<string>((message) => void runFork(Effect.logInfo(message)))
 
-    const sendFrame = (to: Destination, bytes: Uint8Array, segment: number | undefined, now: number, type?: BodyType) =>
-      segment === undefined || segment <= 0 || segment >= bytes.length
-        ? inner.send(to, channel.seal(bytes, to, now, type))
-        : inner.send(to, channel.sealSegments(bytes, segment, to, now, type), segment + FRAME_OVERHEAD)
+    /**
+     * Messages laid out as `layout` says (v7 datagrams, or the bodies of native messages of `type`) sealed as one
+     * batch, in `into` when it is large enough: the frames, and their layout (each frame `FRAME_OVERHEAD` longer).
+     */
+    const sealRun = (to: Destination, bytes: Uint8Array, layout: Layout | undefined, type?: BodyType, into?: Uint8Array): readonly [Uint8Array, Layout] => {
+      const now = Date.now()
+      if (typeof layout === "object") return [channel.sealEach(bytes, layout, to, now, type, into), layout.map((l) => l + FRAME_OVERHEAD)]
+      return layout === undefined || layout <= 0 || layout >= bytes.length
+        ? [channel.seal(bytes, to, now, type), 0]
+        : [channel.sealSegments(bytes, layout, to, now, type, into), layout + FRAME_OVERHEAD]
+    }
 
     /**
      * The frames of the last burst of native messages, when the kernel took them at once: the next burst is
@@ -105,32 +112,23 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
      */
     let spare: Uint8Array | undefined
     const sendReusable = inner.sendReusable
-    const sendSegmentsOf = (to: Destination, type: BodyType, bodies: Uint8Array, segment: number) => {
-      if (sendReusable === undefined || segment <= 0 || segment >= bodies.length) return sendFrame(to, bodies, segment, Date.now(), type)
-      const frames = channel.sealSegments(bodies, segment, to, Date.now(), type, spare)
-      const taken = sendReusable(to, frames, segment + FRAME_OVERHEAD)
+    /** Hands a burst's frames over as one send; their buffer is the next burst's when the kernel took them at once. */
+    const sendBurst = (to: Destination, [frames, layout]: readonly [Uint8Array, Layout]) => {
+      if (sendReusable === undefined) return inner.send(to, frames, layout)
+      const taken = sendReusable(to, frames, layout)
       spare = !taken ? undefined : frames.buffer === spare?.buffer ? spare : frames
-    }
-    const sendEachOf = (to: Destination, type: BodyType, bodies: Uint8Array, lengths: Uint32Array) => {
-      const frames = channel.sealEach(bodies, lengths, to, Date.now(), type, sendReusable === undefined ? undefined : spare)
-      let taken = sendReusable !== undefined
-      for (let i = 0, at = 0; i < lengths.length; at += lengths[i]! + FRAME_OVERHEAD, i++) {
-        const frame = frames.subarray(at, at + lengths[i]! + FRAME_OVERHEAD)
-        if (sendReusable === undefined) inner.send(to, frame)
-        else taken = sendReusable(to, frame, 0) && taken
-      }
-      if (sendReusable !== undefined) spare = !taken ? undefined : frames.buffer === spare?.buffer ? spare : frames
     }
 
     const transport = Transport.of({
       local: inner.local,
       group: inner.group,
-      send: (to, bytes, segment) => sendFrame(to, bytes, segment, Date.now()),
+      send: (to, bytes, layout) => inner.send(to, ...sealRun(to, bytes, layout)),
       sendSegments: (to, bytes, segment) =>
         Effect.suspend(() => inner.sendSegments(to, channel.sealSegments(bytes, segment, to, Date.now()), segment + FRAME_OVERHEAD)),
       sendNative: (to, type, body) => inner.send(to, channel.seal(body, to, Date.now(), type)),
-      sendNativeSegments: sendSegmentsOf,
-      sendNativeEach: sendEachOf,
+      // the lengths of a burst's frames are an array of their own: queued with the frames when the socket is full
+      sendNativeSegments: (to, type, bodies, segment) => sendBurst(to, sealRun(to, bodies, segment, type, spare)),
+      sendNativeEach: (to, type, bodies, lengths) => sendBurst(to, sealRun(to, bodies, lengths, type, spare)),
       consume: (consumer) =>
         inner.consume(consumer === undefined ? undefined : (batch) => {
           const now = Date.now()

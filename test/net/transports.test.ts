@@ -9,8 +9,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import * as dgram from "node:dgram"
 import * as DgramTransport from "../../src/net/DgramTransport.js"
-import { loadNative } from "../../src/net/native.js"
+import { constants } from "node:os"
+import { loadNative, type NativeSocket, type NativeUdp } from "../../src/net/native.js"
 import * as NativeTransport from "../../src/net/NativeTransport.js"
+import { ipv4ToU32 } from "../../src/net/NativeTransport.js"
 import { Group, Peer, Transport, type TransportShape } from "../../src/net/Transport.js"
 import type { UdpOptions } from "../../src/net/UdpOptions.js"
 import { BLOCK_SIZE, HEADER_SIZE, SendState } from "../../src/protocol/v7/constants.js"
@@ -21,6 +23,7 @@ import { freePort } from "../../scripts/lib/loopbackCluster.js"
 import { type Ipv4, type ReqId } from "../../src/protocol/fields.js"
 
 const native = loadNative()
+const EMSGSIZE = constants.errno.EMSGSIZE
 const forced = process.env["MAKUO_IO"] === "dgram"
 
 describe("the native I/O addon", () => {
@@ -34,6 +37,15 @@ describe("the native I/O addon", () => {
 })
 
 const GROUP = "224.0.0.108"
+
+/** `count` datagrams of unequal lengths (1 to 1400 bytes, each filled with its own index) laid out back to back. */
+const unequal = (count: number) => {
+  const lengths = Uint32Array.from({ length: count }, (_, i) => 1 + ((i * 389) % 1400))
+  const bytes = new Uint8Array(lengths.reduce((a, l) => a + l, 0))
+  for (let i = 0, at = 0; i < count; at += lengths[i]!, i++) bytes.fill(i & 0xff, at, at + lengths[i]!)
+  const datagrams = (from = 0) => [...lengths].map((l, i) => Buffer.alloc(l, i & 0xff)).slice(from)
+  return { lengths, bytes, datagrams }
+}
 
 const options = (bind: string, port: number): UdpOptions => ({
   bind,
@@ -95,8 +107,81 @@ const burst = (reqid: number, first: number, count: number, size: number) => {
   return { out, expected }
 }
 
+describe.skipIf(typeof native === "string")("the addon's send of datagrams of unequal lengths (sendEach)", () => {
+  const addon = native as NativeUdp
+  const open = (address: string, port: number) =>
+    Effect.acquireRelease(
+      Effect.sync(() => addon.open(ipv4ToU32(address), port, 0, 0, 0, () => {}) as NativeSocket),
+      (s) => Effect.sync(() => addon.close(s))
+    )
+
+  it.scopedLive("hands a burst of 150 datagrams of unequal lengths to the kernel in one call: they reach a plain socket whole and in order", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort(["127.0.0.35", "127.0.0.36"])
+      const s = yield* open("127.0.0.35", port)
+      const { got } = yield* capture("127.0.0.36", port)
+      const { lengths, bytes, datagrams } = unequal(150)
+      // at an offset into a larger buffer, as a burst sealed into a reused one
+      const buffer = new Uint8Array(bytes.length + 100)
+      buffer.set(bytes, 60)
+      expect(addon.sendEach(s, ipv4ToU32("127.0.0.36"), port, buffer, 60, lengths, 0)).toBe(bytes.length)
+      yield* until(() => got.length >= 150)
+      expect(got).toEqual(datagrams())
+    }))
+
+  it.scopedLive("sends the rest of a burst from its first datagram not sent; refuses a datagram over 65507 bytes and lengths past the buffer", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort(["127.0.0.37", "127.0.0.38"])
+      const s = yield* open("127.0.0.37", port)
+      const { got } = yield* capture("127.0.0.38", port)
+      const to = ipv4ToU32("127.0.0.38")
+      const { lengths, bytes, datagrams } = unequal(20)
+      const at = lengths.subarray(0, 12).reduce((a, l) => a + l, 0)
+      expect(addon.sendEach(s, to, port, bytes, at, lengths, 12)).toBe(bytes.length - at)
+      yield* until(() => got.length >= 8)
+      expect(got).toEqual(datagrams(12))
+      expect(addon.sendEach(s, to, port, new Uint8Array(70_000), 0, Uint32Array.of(100, 65_508), 0)).toBe(-EMSGSIZE)
+      expect(() => addon.sendEach(s, to, port, bytes, 1, lengths, 0)).toThrow(RangeError)
+      yield* Effect.sleep("100 millis")
+      expect(got.length).toBe(8)
+    }))
+
+  it.scopedLive("a burst the kernel takes a few datagrams at a time (its socket buffer full) goes on, once writable, from the first datagram not taken", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort(["127.0.0.41", "127.0.0.42"])
+      const firsts: Array<number> = []
+      // the real addon, whose sendmmsg takes at most 7 datagrams a call, as a socket whose buffer fills
+      const sendEach: NativeUdp["sendEach"] = (s, address, port, buffer, offset, lengths, first) => {
+        firsts.push(first)
+        return addon.sendEach(s, address, port, buffer, offset, lengths.subarray(0, first + 7), first)
+      }
+      const full = Object.create(addon, { sendEach: { value: sendEach } }) as NativeUdp
+      const t = yield* build((o) => NativeTransport.layer(full, o), options("127.0.0.41", port))
+      const { got } = yield* capture("127.0.0.42", port)
+      const { lengths, bytes, datagrams } = unequal(50)
+      // queued, not taken at once: the bytes are the transport's until they are out
+      expect(t.sendReusable!(Peer({ address: "127.0.0.42", port }), bytes, lengths)).toBe(false)
+      yield* until(() => got.length >= 50)
+      expect(got).toEqual(datagrams())
+      expect(firsts).toEqual([0, 7, 14, 21, 28, 35, 42, 49])
+      expect((yield* t.stats).sendErrors).toBe(0)
+    }))
+})
+
 for (const [name, make] of paths) {
   describe(`${name} transport`, () => {
+    it.scopedLive("a burst of 150 datagrams of unequal lengths (send with their lengths) reaches a plain socket whole and in order", () =>
+      Effect.gen(function*() {
+        const port = yield* freePort(["127.0.0.39", "127.0.0.40"])
+        const t = yield* build(make, options("127.0.0.39", port))
+        const { got } = yield* capture("127.0.0.40", port)
+        const { lengths, bytes, datagrams } = unequal(150)
+        t.send(Peer({ address: "127.0.0.40", port }), bytes, lengths)
+        yield* until(() => got.length >= 150)
+        expect(got).toEqual(datagrams())
+        expect((yield* t.stats).sendErrors).toBe(0)
+      }))
+
     it.scopedLive("a DATA burst (a 150-datagram run ending in a short block) reaches a plain socket as v7 datagrams, in order", () =>
       Effect.gen(function*() {
         const port = yield* freePort(["127.0.0.21", "127.0.0.22"])

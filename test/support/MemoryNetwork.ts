@@ -4,7 +4,7 @@
  * nothing moves until the test advances time.
  */
 import { Chunk, Effect, Fiber, FiberSet, Layer, Queue, Runtime, type Scope } from "effect"
-import { type Datagram, type Destination, type Endpoint, Transport } from "../../src/net/Transport.js"
+import { type Datagram, type Destination, eachDatagram, type Endpoint, type Layout, Transport } from "../../src/net/Transport.js"
 
 export interface Impairments {
   /** Probability that a datagram is lost on one link. */
@@ -103,9 +103,7 @@ export const make = (options: { readonly seed: number; readonly port?: number; r
               if (node !== undefined && node !== self && to.port === port) deliver(node, d)
             }
           }
-          const send = (to: Destination, bytes: Uint8Array, segment = bytes.length) => {
-            for (let o = 0; o < bytes.length || o === 0; o += Math.max(1, segment)) sendOne(to, bytes.subarray(o, o + segment))
-          }
+          const send = (to: Destination, bytes: Uint8Array, layout?: Layout) => eachDatagram(bytes, layout, (datagram) => sendOne(to, datagram))
           return Transport.of({
             local: self.endpoint,
             group,
