@@ -264,8 +264,6 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       }
 
       const enqueue = (spans: ReadonlyArray<Span>) => {
-        const only = spans.length === 1 ? spans[0]! : undefined
-        if (only !== undefined && only.length === block) return enqueueRun(only.index, only.offset, only.offset + block)
         queue.push({ spans })
         dataReady.notify()
       }

@@ -37,6 +37,12 @@ export interface Config {
 /** What the codec spends on a piece's header (entry index, offset, length). */
 export const PIECE_OVERHEAD = 16
 
+/**
+ * The fewest full blocks that go as a run (read in place, sent as one burst of equal datagrams). Fewer — a small
+ * file's — go as Data of their own in the bundle stream, where the Data of many files make one burst and one send.
+ */
+export const MIN_RUN_BLOCKS = 8
+
 export type Outcome = "committed" | "failed" | "aborted" | "lost"
 
 export interface MemberOutcome {
@@ -225,8 +231,9 @@ const pack = (s: SenderSession, p: Packing, index: number, offset: number, lengt
   const { block, datagram } = s.config
   const end = offset + length
   let at = offset
-  // nothing shares a datagram with a full block: the full blocks in a row go as one run
-  const blocks = datagram - block - PIECE_OVERHEAD <= PIECE_OVERHEAD ? Math.floor(length / block) : 0
+  // nothing shares a datagram with a full block: the full blocks in a row go as one run, when there are enough
+  const full = datagram - block - PIECE_OVERHEAD <= PIECE_OVERHEAD ? Math.floor(length / block) : 0
+  const blocks = full >= MIN_RUN_BLOCKS ? full : 0
   if (blocks > 0) {
     flush(s, p, out)
     s.unsent += blocks

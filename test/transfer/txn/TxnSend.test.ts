@@ -429,12 +429,13 @@ describe("txn sender driver against members following the member machine", () =>
       expect(opens.get("large")).toBe(2)
     })))
 
-  it.live("small files' bundle stream goes out in bursts, each sealed and handed over as one batch of Data; what arrives is the files", () =>
+  // under a block each: several files to a Data; 1-4 KiB (whole blocks and a tail each): a small file's whole
+  // blocks are Data of the bundle stream too, not a run of their own (which would be one send per file)
+  it.live.each([["under a block", 50, 900], ["of 1-4 KiB", 1024, 3072]] as const)("small files' bundle stream (files %s) goes out in bursts, each sealed and handed over as one batch of Data; what arrives is the files", ([, least, spread]) =>
     Effect.scoped(Effect.gen(function*() {
       const base = yield* tempDir
       const files = 300
-      // under a block each: every file's contents go in the bundle stream, several to a Data
-      const contentsOf = (i: number) => Uint8Array.from({ length: 50 + (i * 53) % 900 }, (_, j) => (i * 7 + j) & 0xff)
+      const contentsOf = (i: number) => Uint8Array.from({ length: least + (i * 53) % spread }, (_, j) => (i * 7 + j) & 0xff)
       for (let i = 0; i < files; i++) fs.writeFileSync(join(base, `f${i}`), contentsOf(i))
       const members = [member(2), member(3)]
       let data = 0
