@@ -1,12 +1,12 @@
 /**
  * What an idle daemon keeps of its start-up, and how far its young generation grows under traffic. Loading and
- * initialising the CLI's modules is the daemon's one burst of allocation, and what it leaves behind an idle daemon
- * never needs again: V8 grows its young generation to fit the burst, the old generation keeps the burst's garbage
- * spread over half-empty pages along with the bytecode of every function start-up ran once (reading the command line,
- * the settings, building the layers), and the C heap keeps the freed working space of V8's parser. So a daemon starts
- * with the young generation held at its initial size (`holdYoungGeneration`, before the CLI loads) and, once it serves
- * (`settle`), collects the start-up's garbage (`collectStartUp`), lets the young generation grow again — to a ceiling —
- * and hands the C heap's free pages back to the kernel.
+ * initialising its modules is the daemon's one burst of allocation, and what it leaves behind an idle daemon never
+ * needs again: V8 grows its young generation to fit the burst, the old generation keeps the burst's garbage spread
+ * over half-empty pages along with the bytecode of every function start-up ran once (reading the command line, the
+ * settings, building the layers), and the C heap keeps the freed working space of V8's parser. So a daemon starts
+ * with the young generation held at its initial size (`holdYoungGeneration`, by the entry, before the daemon's bundle
+ * loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`), lets the young
+ * generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel.
  *
  * The ceiling: under a transfer's per-datagram allocation V8 grows the young generation to its default maximum (32
  * MiB, both semi-spaces), which a daemon then keeps. Held at 8 MiB (`--max-semi-space-size=4` measured), a receiver
@@ -18,7 +18,7 @@
  * Node reports collections once per event-loop turn: a turn that runs long and keeps much alive across scavenges (a
  * keyed sender's pump) can still double it past the ceiling before the report comes; a receiver's turns are short.
  */
-// Imported by the CLI's entry before anything else loads: node's own modules only.
+// Imported by the entry (src/bin/makuo.ts) before anything else loads: node's own modules only.
 import { PerformanceObserver } from "node:perf_hooks"
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"

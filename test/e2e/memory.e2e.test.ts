@@ -33,7 +33,7 @@ const heapOf = (d: Daemon) =>
 
 describe("an idle daemon's memory", () => {
   it("the bundle is ASCII: one other character and V8 keeps its 2.5 MB source as UTF-16, twice the size", () => {
-    for (const file of [BIN, join(dirname(BIN), "makuo-cli.js")]) {
+    for (const file of [BIN, join(dirname(BIN), "makuo-daemon.js"), join(dirname(BIN), "makuo-cli.js")]) {
       const stray = /[^\x00-\x7f]/.exec(readFileSync(file, "latin1"))
       expect(stray === null ? "ascii" : `${file}: a byte ${stray[0].charCodeAt(0)} at ${stray.index}`).toBe("ascii")
     }
