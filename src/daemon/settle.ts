@@ -32,19 +32,19 @@ export const holdYoungGeneration = () => setFlagsFromString("--semi-space-growth
 
 /**
  * Full collections that leave the old generation as small as what is alive: compacting (V8 compacts only the pages
- * its heuristics pick, and leaves the rest of the start-up's garbage in pages it keeps) and dropping the compiled
- * code of every function not running now (V8 drops a function's bytecode only once it has gone unused through
- * several full collections, which an idle daemon hardly has): what the daemon runs again is compiled again when it
- * does, once. The first collection drops the code, the second compacts what is left, which keeps the peak lower than compacting first. A mark-compact also
- * starts V8's memory reducer, which some seconds later, seeing the daemon allocate little, shrinks the young
- * generation back to its initial size. The flags are V8's defaults again afterwards: flushing all code at every
- * collection under traffic would compile the hot path again and again. The only way to ask for a full collection
- * from inside is V8's `gc` extension, installed in the contexts made while `--expose-gc` is set: one made for it.
+ * its heuristics pick, and left 16 MiB of pages holding 11.6 alive) and dropping the compiled code of every function
+ * not running now (V8 drops a function's bytecode only once it has gone unused through several full collections,
+ * which an idle daemon hardly has): what the daemon runs again is compiled again when it does, once. The first
+ * collection drops the code, the second compacts what is left. The flags are V8's defaults again afterwards: flushing all code at every collection under traffic would compile
+ * the hot path again and again. The only way to ask for a full collection from inside is V8's `gc` extension,
+ * installed in the contexts made while `--expose-gc` is set: one is made for it.
  */
 const collectStartUp = () => {
   setFlagsFromString("--expose-gc")
-  const gc = runInNewContext("gc") as () => void
+  // a node whose V8 no longer offers it: the daemon runs on, holding more
+  const gc = runInNewContext("typeof gc === 'function' ? gc : undefined") as (() => void) | undefined
   setFlagsFromString("--no-expose-gc")
+  if (gc === undefined) return
   setFlagsFromString("--stress-flush-code --flush-baseline-code")
   try {
     gc()
