@@ -1,6 +1,6 @@
 /**
  * `makuo daemon`'s command line read without @effect/cli, so that a daemon does not load it, nor the client commands
- * with it: a daemon then holds ~5 MiB less for as long as it runs. Only the plainest command line is read here —
+ * with it: a daemon then holds ~2 MiB less for as long as it runs. Only the plainest command line is read here —
  * every option of the settings' table or the command's own, as `--name VALUE`, `--name=VALUE` or `--flag`, each
  * once, with a value @effect/cli takes as it is. Anything else (help, a built-in or short or unknown option, a value
  * @effect/cli refuses or might read otherwise) is left to the CLI, which reads it, refuses it or prints the help as

@@ -2,7 +2,7 @@
  * How a command ends. Exit codes: 0 success, 1 a failure at run time, 2 a usage, configuration or connection error
  * (one line on stderr naming the option, path or socket at fault), 3 a send or sync in which nothing failed but a
  * `--readonly` member did not take some file. Shared by the CLI (main.ts) and a daemon started without it
- * (src/bin/makuo.ts): only types come from the commands, so that neither loads the other's modules.
+ * (daemonArgv.ts): only types come from the commands, so that a daemon loads none of the client's modules.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit } from "effect"
