@@ -36,13 +36,14 @@ export const makuo = (args: ReadonlyArray<string>, timeoutMs = 20_000, as: RunAs
 
 /**
  * A copy of the built CLI under `dir` that any user can run, for tests that run it as another user: the checkout
- * may lie in a private directory (root's home, mode 0700). The bundle is self-contained but for node's own modules;
- * it finds the native addon beside its package.json, so both come along. Returns the copy's path, to pass as `bin`.
+ * may lie in a private directory (root's home, mode 0700). The bundle (the entry and the daemon or the CLI it loads) is
+ * self-contained but for node's own modules; it finds the native addon beside its package.json, so both come along.
+ * Returns the copy's path, to pass as `bin`.
  */
 export const portableBin = (dir: string): string => {
   const root = packageRoot(import.meta.dirname)
   const copy = join(dir, "makuo-cli")
-  const files = [join("dist", "makuo.js"), "package.json", join("build", "Release", "makuo_udp.node")]
+  const files = [...["makuo.js", "makuo-daemon.js", "makuo-cli.js"].map((f) => join("dist", f)), "package.json", join("build", "Release", "makuo_udp.node")]
   for (const file of files.filter((f) => existsSync(join(root, f)))) {
     mkdirSync(dirname(join(copy, file)), { recursive: true, mode: 0o755 })
     copyFileSync(join(root, file), join(copy, file))

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// The CLI is loaded with import() so that the bundle wraps every module in a function compiled when it first runs:
-// V8 then never compiles the whole bundle (2 MB) as one top-level function, whose ~24 MiB of parser memory the C heap
-// keeps resident after it is freed (8 MiB this way): a daemon holds ~10 MiB less for as long as it runs.
+// `makuo`'s entry, a bundle of its own (dist/makuo.js) that sets what must be set before the bundle that runs the
+// command loads: the daemon's (dist/makuo-daemon.js) when daemonArgv.ts reads its command line, else the CLI's
+// (dist/makuo-cli.js), which reads, refuses or explains any command line as it always did. Reading and compiling
+// such a bundle is itself a burst of allocation, which grew V8's young generation to twice its initial size before
+// any of the bundle's code ran, and a daemon kept it (3 MiB).
 import { holdYoungGeneration } from "../daemon/settle.js"
 
-if (process.argv[2] === "daemon") holdYoungGeneration()
-const { run } = await import("../cli/main.js")
-run()
+const daemon = process.argv[2] === "daemon"
+if (daemon) holdYoungGeneration()
+if (!daemon || !(await import("./makuo-daemon.js")).startDaemon(process.argv.slice(3))) await import("./makuo-cli.js")

@@ -1,13 +1,7 @@
 import { Options } from "@effect/cli"
 import { Either, Option } from "effect"
-import { clientDefaultSocket, controlSocketPath } from "../control/socketPath.js"
+import { clientDefaultSocket, controlDescription, controlSocketPath } from "../control/socketPath.js"
 import { configFileFromEnvironment, readConfig } from "./configFile.js"
-
-/** The daemon's `--control` setting and the clients' option say the same. */
-export const controlDescription = "Control socket of the daemon. Default: $MAKUO_CONTROL, else 'control =' in the config file ($MAKUO_CONFIG or " +
-  "/etc/makuo/makuo.conf, when readable), else /run/makuo/makuo.sock for root; for other users " +
-  "$XDG_RUNTIME_DIR/makuo/makuo.sock (or /tmp/makuo-<uid>/makuo.sock), where a daemon of their own listens; " +
-  "a client without one of its own uses /run/makuo/makuo.sock."
 
 export const controlOption = Options.text("control").pipe(Options.withDescription(controlDescription), Options.optional)
 

@@ -1,4 +1,7 @@
-import { Command, Options } from "@effect/cli"
+/**
+ * `makuo daemon`: what it does with its options, without @effect/cli, which a daemon need not load (its options are
+ * read by daemonArgv.ts when that can be done without it; the command @effect/cli knows is in daemonCli.ts).
+ */
 import { Console, Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
 import { hostname } from "node:os"
@@ -15,7 +18,7 @@ import { loadNative } from "../net/native.js"
 import { defaultTempFiles, openFilesLimit, RESERVED_DESCRIPTORS, tempFilesWithin } from "../daemon/openFilesLimit.js"
 import type { DaemonConfig } from "../daemon/DaemonConfig.js"
 import { configFileFromEnvironment, DEFAULT_CONFIG_FILE, readConfig } from "./configFile.js"
-import { type logLevels, type Resolved, resolveDaemonSettings, type SettingKey, settingOptions, type Settings, workedOut } from "./daemonSettings.js"
+import { type Flags, type logLevels, type Resolved, resolveDaemonSettings, type Row, type SettingKey, type Settings, workedOut } from "./daemonSettings.js"
 import { printSettings, type SettingRefused } from "./settings.js"
 import { UsageError } from "./errors.js"
 import { readKeyFile } from "../secure/keyFile.js"
@@ -29,21 +32,29 @@ const levels: Record<(typeof logLevels)[number], LogLevel.LogLevel> = {
   error: LogLevel.Error
 }
 
-const configOptions = {
-  config: Options.text("config").pipe(
-    Options.optional,
-    Options.withDescription(
-      `Read settings from this file: one 'name = value' per line, the names of these flags ('member-timeout = 5m'). ` +
-        `Default: $MAKUO_CONFIG, else ${DEFAULT_CONFIG_FILE} if it exists. Flags override the environment (MAKUO_MEMBER_TIMEOUT=...), ` +
-        "which overrides the file."
-    )
-  ),
-  printConfig: Options.boolean("print-config").pipe(
-    Options.withDescription(
-      "Check the settings as the daemon would at start, then print them, each with where it came from (flag, " +
-        "environment, file, default), and exit: 0, or 2 and the first bad value with its file:line."
-    )
-  )
+/** The command's own options beside the settings' rows: which config file, and whether only to print the settings. */
+export const commandRows: ReadonlyArray<Row & { readonly key: "config" | "printConfig"; readonly name: string }> = [
+  {
+    key: "config",
+    name: "config",
+    kind: { _tag: "text" },
+    description: `Read settings from this file: one 'name = value' per line, the names of these flags ('member-timeout = 5m'). ` +
+      `Default: $MAKUO_CONFIG, else ${DEFAULT_CONFIG_FILE} if it exists. Flags override the environment (MAKUO_MEMBER_TIMEOUT=...), ` +
+      "which overrides the file."
+  },
+  {
+    key: "printConfig",
+    name: "print-config",
+    kind: { _tag: "boolean" },
+    description: "Check the settings as the daemon would at start, then print them, each with where it came from (flag, " +
+      "environment, file, default), and exit: 0, or 2 and the first bad value with its file:line."
+  }
+]
+
+/** What `makuo daemon`'s command line gives. */
+export interface DaemonFlags extends Flags {
+  readonly config: Option.Option<string>
+  readonly printConfig: boolean
 }
 
 const usage = (detail: string) => Effect.fail(new UsageError({ detail }))
@@ -167,7 +178,8 @@ const logging = (level: keyof typeof levels) =>
     Logger.minimumLogLevel(levels[level])
   )
 
-export const daemonCommand = Command.make("daemon", { ...settingOptions, ...configOptions }, (o) =>
+/** The daemon, run in the foreground until it is stopped; or, with `--print-config`, its settings printed. */
+export const runDaemon = (o: DaemonFlags) =>
   Effect.gen(function*() {
     const file = readConfig(Option.getOrUndefined(o.config) ?? configFileFromEnvironment())
     if (Either.isLeft(file)) return yield* usage(`--config ${file.left}`)
@@ -178,14 +190,12 @@ export const daemonCommand = Command.make("daemon", { ...settingOptions, ...conf
       return yield* Console.log(`# makuo daemon settings${file.right === undefined ? " (no config file)" : ` (config file ${file.right.path})`}\n${printSettings(resolved.sources, workedOut())}`)
     }
     return yield* Layer.launch(Layer.tap(Daemon.layer(config), () => settled)).pipe(Effect.provide(logging(resolved.settings.logLevel)))
-  })).pipe(
-    Command.withDescription(
-      "Run the makuo daemon in the foreground. It joins the multicast group, finds the other daemons by itself " +
-        "and serves the CLI on its control socket. SIGTERM or SIGINT announce EXIT to the members and stop it. Logs go to stderr.\n\n" +
-        "Examples:\n" +
-        "  makuo daemon --base /var/www\n" +
-        "  makuo daemon --base /var/www --interface 10.0.0.5 --name web1\n" +
-        "  makuo daemon --base /var/www --console tcp:127.0.0.1:5000 --console-password-file /etc/makuo/console.key\n" +
-        "  makuo daemon --base /tmp/b2 --bind 127.0.0.2 --interface 127.0.0.1 --port 15000 --control /tmp/b2.sock"
-    )
-  )
+  })
+
+export const daemonDescription = "Run the makuo daemon in the foreground. It joins the multicast group, finds the other daemons by itself " +
+  "and serves the CLI on its control socket. SIGTERM or SIGINT announce EXIT to the members and stop it. Logs go to stderr.\n\n" +
+  "Examples:\n" +
+  "  makuo daemon --base /var/www\n" +
+  "  makuo daemon --base /var/www --interface 10.0.0.5 --name web1\n" +
+  "  makuo daemon --base /var/www --console tcp:127.0.0.1:5000 --console-password-file /etc/makuo/console.key\n" +
+  "  makuo daemon --base /tmp/b2 --bind 127.0.0.2 --interface 127.0.0.1 --port 15000 --control /tmp/b2.sock"

@@ -4,20 +4,19 @@
  * of the description and `--print-config` prints as `# default`), what `--print-config` shows when the daemon
  * works the value out at start, and the check that turns the value into what the daemon uses. What depends on
  * several settings or on the machine is checked by `toConfig` (daemonCommand.ts), which also maps the settings
- * into a `DaemonConfig`. A refusal carries its setting's name and where the value was set, as fields.
+ * into a `DaemonConfig`. A refusal carries its setting's name and where the value was set, as fields. The rows make
+ * @effect/cli's options (daemonCli.ts) and are read without it too (daemonArgv.ts), so this module does not load it.
  */
-import { Options } from "@effect/cli"
 import { Duration, Either, Option } from "effect"
 import * as fs from "node:fs"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
-import { controlSocketPath } from "../control/socketPath.js"
+import { controlDescription, controlSocketPath } from "../control/socketPath.js"
 import { resolveGroup } from "../daemon/accounts.js"
 import { defaultTempFiles, openFilesLimit } from "../daemon/openFilesLimit.js"
 import { defaultJournalDir } from "../store/journal.js"
 import { budgetFor, DEFAULT_MTU } from "../protocol/native/budget.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
-import { controlDescription } from "./common.js"
 import type { ConfigFile } from "./configFile.js"
 import { parseDuration } from "./duration.js"
 import type { UsageError } from "./errors.js"
@@ -27,7 +26,7 @@ import { parseIpv4 } from "../protocol/fields.js"
 export const logLevels = ["debug", "info", "warning", "error"] as const
 
 /** A setting as the resolver reads it (kind, built-in default), and what the help, the checks and `--print-config` need. */
-interface Row extends Omit<SettingSpec, "name"> {
+export interface Row extends Omit<SettingSpec, "name"> {
   /** The default in bytes, which the help also shows in KiB or MiB. */
   readonly bytes?: true
   /** A setting the daemon cannot do without: what its value is, for the refusal when it is given nowhere (`DIR`). */
@@ -234,8 +233,8 @@ export type Settings = {
     : Option.Option<Used<Table[K]>>
 }
 
-/** What @effect/cli reads from the command line: a flag is on or off, any other option given or not. */
-type Flags = {
+/** What the command line gives: a flag is on or off, any other option given or not. */
+export type Flags = {
   readonly [K in SettingKey]: Table[K]["kind"] extends { readonly _tag: "boolean" } ? boolean : Option.Option<ValueOf<Table[K]["kind"]>>
 }
 
@@ -251,33 +250,10 @@ const withUnit = (bytes: number) =>
   bytes % (1024 * 1024) === 0 ? `${bytes} (${bytes / (1024 * 1024)} MiB)` : `${bytes} (${bytes / 1024} KiB)`
 
 /** The help's words for a row: its description, then its default unless it is a flag's (off). */
-const helpText = (row: Row): string =>
+export const helpText = (row: Row): string =>
   row.default === undefined || row.kind._tag === "boolean"
     ? row.description
     : `${row.description} Default: ${row.bytes === true ? withUnit(row.default as number) : String(row.default)}.`
-
-const optionOf = (name: string, row: Row): Options.Options<unknown> => {
-  const described = <A>(option: Options.Options<A>) => option.pipe(Options.optional, Options.withDescription(helpText(row)))
-  switch (row.kind._tag) {
-    case "text":
-      return described(Options.text(name))
-    case "file":
-      return described(Options.file(name, { exists: "yes" }))
-    case "integer":
-      return described(Options.integer(name))
-    case "choice":
-      return described(Options.choice(name, row.kind.choices))
-    case "boolean":
-      return Options.boolean(name).pipe(Options.withDescription(helpText(row)))
-    default:
-      return row.kind satisfies never
-  }
-}
-
-/** Every row as an @effect/cli option. */
-export const settingOptions = Object.fromEntries(settingRows.map((row) => [row.key, optionOf(row.name, row)])) as unknown as {
-  readonly [K in SettingKey]: Options.Options<Flags[K]>
-}
 
 /** What `--print-config` shows for the settings the daemon works out at start when they are not given. */
 export const workedOut = (): Readonly<Record<string, string>> =>

@@ -1,20 +1,16 @@
-/**
- * `makuo`: one command with subcommands. Exit codes: 0 success, 1 a failure at run time, 2 a usage,
- * configuration or connection error (one line on stderr naming the option, path or socket at fault), 3 a send or
- * sync in which nothing failed but a `--readonly` member did not take some file.
- */
+/** `makuo`: one command with subcommands; the exit codes are exit.ts's. */
 import { Command, CommandDescriptor, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect, Exit } from "effect"
+import { Console, Effect } from "effect"
 import { VERSION } from "../version.js"
 import { grammarOf, readArgv } from "./argv.js"
 import { bashCompletions } from "./completions.js"
 import { UsageError } from "./errors.js"
+import { exitCode, runToExit } from "./exit.js"
 import { commandHelp, helpWanted, type HelpSource, overviewHelp, terminalWidth } from "./help.js"
 import { withHumaneConsole } from "./humaneConsole.js"
 import { membersCommand, statusCommand } from "./clientCommands.js"
-import { daemonCommand } from "./daemonCommand.js"
+import { daemonCommand } from "./daemonCli.js"
 import { doctorCommand } from "./doctorCommand.js"
 import { keygenCommand } from "./keygenCommand.js"
 import { checkCommand, sendCommand, syncCommand } from "./sendCommand.js"
@@ -80,38 +76,13 @@ const dispatch = (argv: ReadonlyArray<string>) => {
   return Console.log(wanted.command === undefined ? overviewHelp(helpSource, width) : commandHelp(helpSource, wanted.command, width))
 }
 
-const fail = (code: number, message: string) => Effect.as(Console.error(`makuo: ${message}`), code)
-
 /** `argv` as `process.argv` holds it: runtime, script, then the arguments, which are read first (`readArgv`). */
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
   withHumaneConsole(dispatch(argv)).pipe(
     Effect.as(0),
     Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2)),
-    Effect.catchTags({
-      UsageError: (e) => fail(2, e.message),
-      SettingUnreadable: (e) => fail(2, e.message),
-      SettingRefused: (e) => fail(2, e.message),
-      TransferFailed: () => Effect.succeed(1),
-      TransferDeclined: () => Effect.succeed(3),
-      DoctorFound: () => Effect.succeed(1),
-      ControlUnavailable: (e) => fail(2, e.message),
-      ControlProtocolError: (e) => fail(2, e.message),
-      ControlUntrusted: (e) => fail(2, e.message),
-      RequestRefused: (e) => fail(2, e.message),
-      ControlSetupError: (e) => fail(2, e.message),
-      PrivilegeDropFailed: (e) => fail(2, e.message),
-      TransportError: (e) => fail(2, `network: ${e.message}`)
-    }),
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.succeed(0) : fail(1, Cause.pretty(cause))),
+    exitCode,
     Effect.provide(NodeContext.layer)
   )
 
-export const run = () =>
-  NodeRuntime.runMain(main(process.argv), {
-    disablePrettyLogger: true,
-    disableErrorReporting: true,
-    // SIGINT/SIGTERM: a clean stop for the daemon, a cancelled command (130, like any shell) for the client
-    teardown: (exit, onExit) =>
-      onExit(Exit.isSuccess(exit) ? Number(exit.value) : !Exit.isInterrupted(exit) ? 1 : process.argv[2] === "daemon" ? 0 : 130)
-  })
+export const run = () => runToExit(main(process.argv))

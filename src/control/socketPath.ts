@@ -5,6 +5,12 @@ import { join } from "node:path"
 /** The socket of a daemon run by root (the system's, e.g. from contrib/makuo.service). */
 export const SYSTEM_SOCKET = "/run/makuo/makuo.sock"
 
+/** The daemon's `--control` setting and the clients' option say the same. */
+export const controlDescription = "Control socket of the daemon. Default: $MAKUO_CONTROL, else 'control =' in the config file ($MAKUO_CONFIG or " +
+  "/etc/makuo/makuo.conf, when readable), else /run/makuo/makuo.sock for root; for other users " +
+  "$XDG_RUNTIME_DIR/makuo/makuo.sock (or /tmp/makuo-<uid>/makuo.sock), where a daemon of their own listens; " +
+  "a client without one of its own uses /run/makuo/makuo.sock."
+
 /** Where a socket goes when neither a flag, `MAKUO_CONTROL` nor the config file names one. */
 export type DefaultSocket = (env: NodeJS.ProcessEnv, uid: number) => string
 

@@ -1,10 +1,12 @@
 /**
  * What an idle daemon keeps of its start-up, and how far its young generation grows under traffic. Loading and
- * initialising the CLI's modules is the daemon's one burst of allocation, and what it leaves behind an idle daemon
- * never needs again: V8 grows its young generation to fit the burst and the C heap keeps the freed working space of
- * V8's parser. So a daemon starts with the young generation held at its initial size (`holdYoungGeneration`, before
- * the CLI loads) and, once it serves (`settle`), lets it grow again — to a ceiling — and hands the C heap's free
- * pages back to the kernel.
+ * initialising its modules is the daemon's one burst of allocation, and what it leaves behind an idle daemon never
+ * needs again: V8 grows its young generation to fit the burst, the old generation keeps the burst's garbage spread
+ * over half-empty pages along with the bytecode of every function start-up ran once (reading the command line, the
+ * settings, building the layers), and the C heap keeps the freed working space of V8's parser. So a daemon starts
+ * with the young generation held at its initial size (`holdYoungGeneration`, by the entry, before the daemon's bundle
+ * loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`), lets the young
+ * generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel.
  *
  * The ceiling: under a transfer's per-datagram allocation V8 grows the young generation to its default maximum (32
  * MiB, both semi-spaces), which a daemon then keeps. Held at 8 MiB (`--max-semi-space-size=4` measured), a receiver
@@ -16,9 +18,10 @@
  * Node reports collections once per event-loop turn: a turn that runs long and keeps much alive across scavenges (a
  * keyed sender's pump) can still double it past the ceiling before the report comes; a receiver's turns are short.
  */
-// Imported by the CLI's entry before anything else loads: node's own modules only.
+// Imported by the entry (src/bin/makuo.ts) before anything else loads: node's own modules only.
 import { PerformanceObserver } from "node:perf_hooks"
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 
 /** Both semi-spaces of the young generation at most, once the daemon serves. */
 export const YOUNG_GENERATION_CEILING = 8 << 20
@@ -27,8 +30,34 @@ export const youngGenerationBytes = () => getHeapSpaceStatistics().find((s) => s
 
 export const holdYoungGeneration = () => setFlagsFromString("--semi-space-growth-factor=1")
 
+/**
+ * Full collections that leave the old generation as small as what is alive: compacting (V8 compacts only the pages
+ * its heuristics pick, and left 16 MiB of pages holding 11.6 alive) and dropping the compiled code of every function
+ * not running now (V8 drops a function's bytecode only once it has gone unused through several full collections,
+ * which an idle daemon hardly has): what the daemon runs again is compiled again when it does, once. The first
+ * collection drops the code, the second compacts what is left. The flags are V8's defaults again afterwards: flushing all code at every collection under traffic would compile
+ * the hot path again and again. The only way to ask for a full collection from inside is V8's `gc` extension,
+ * installed in the contexts made while `--expose-gc` is set: one is made for it.
+ */
+const collectStartUp = () => {
+  setFlagsFromString("--expose-gc")
+  // a node whose V8 no longer offers it: the daemon runs on, holding more
+  const gc = runInNewContext("typeof gc === 'function' ? gc : undefined") as (() => void) | undefined
+  setFlagsFromString("--no-expose-gc")
+  if (gc === undefined) return
+  setFlagsFromString("--stress-flush-code --flush-baseline-code")
+  try {
+    gc()
+    setFlagsFromString("--compact-on-every-full-gc")
+    gc()
+  } finally {
+    setFlagsFromString("--no-compact-on-every-full-gc --no-stress-flush-code --no-flush-baseline-code")
+  }
+}
+
 /** `trimCHeap`: the native addon's `trim`, where it loaded. */
 export const settle = (trimCHeap: (() => number) | undefined) => {
+  collectStartUp()
   let held: boolean | undefined
   const follow = () => {
     const hold = youngGenerationBytes() >= YOUNG_GENERATION_CEILING
