@@ -15,6 +15,15 @@ import { withHumaneConsole } from "./humaneConsole.js"
 
 const rows = [...settingRows, ...commandRows]
 
+/** A regular file at `path`; any doubt (a loop, a name too long, no access) leaves the command line to the CLI. */
+const isFile = (path: string): boolean => {
+  try {
+    return fs.statSync(path, { throwIfNoEntry: false })?.isFile() === true
+  } catch {
+    return false
+  }
+}
+
 /** `text` as the value of an option that takes one, as @effect/cli gives it; undefined where it might not take it as it is. */
 const valueOf = (row: Row, text: string): string | number | undefined => {
   // `--port -1`, `--name --base`: @effect/cli's and readArgv's (argv.ts) own refusals
@@ -23,7 +32,7 @@ const valueOf = (row: Row, text: string): string | number | undefined => {
     case "text":
       return text
     case "file":
-      return fs.statSync(text, { throwIfNoEntry: false })?.isFile() === true ? text : undefined
+      return isFile(text) ? text : undefined
     case "integer":
       return /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : undefined
     case "choice":

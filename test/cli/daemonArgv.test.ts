@@ -51,7 +51,10 @@ describe("makuo daemon's options read without @effect/cli", () => {
   it.scoped("leaves to the CLI what it might read otherwise: help, built-ins, short, unknown, repeated options, odd values", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
+      // a stat that fails otherwise than "no such file" (a symlink loop, a name too long) is doubt, not a crash
+      fs.symlinkSync("loop", join(dir, "loop"))
       const leftToTheCli = [
+        ["--console-password-file", join(dir, "loop")], ["--console-password-file", "x".repeat(5000)],
         ["--help"], ["-h"], ["--version"], ["--completions", "bash"], ["--wizard"], ["-r"], ["--bogus"], ["PATH"], ["--"],
         ["--port", "abc"], ["--port", "-1"], ["--port=+5"], ["--port", "99999999999999999999"], ["--log-level", "loud"],
         ["--readonly=yes"], ["--readonly", "--readonly"], ["--port", "1", "--port", "2"], ["--name="], ["--name"],

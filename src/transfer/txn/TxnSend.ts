@@ -385,8 +385,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       const reply = (from: string, message: ToSender) => {
         if (s === undefined) return
-        // a member asking for what cannot be sent is at fault itself: it fails, its spans never reach a read
-        const refused = message._tag === "Missing" ? message.spans.map((p) => spanFault(p.index, p.offset, p.length)).find((f) => f !== undefined) : undefined
+        // a member asking for what cannot be sent, or for what it did not say it needs (nobody may have needed it: a
+        // read of a file changed since would cancel every member's transaction), is at fault itself: it fails, its
+        // spans never reach a read
+        const refused = message._tag === "Missing" ? message.spans.map((p) => spanFault(p.index, p.offset, p.length) ?? notNeeded(from, p.index)).find((f) => f !== undefined) : undefined
         if (refused !== undefined) return apply({ _tag: "Refuse", from, reason: `asked for ${refused}` })
         if (s.members.has(from)) delivery(from, message)
         if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
@@ -513,6 +515,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        * kept file's contents would carry stale bytes of the burst buffer, one past the file on disk would read
        * short and blame the source.
        */
+      /** Why `from` may not ask for entry `index` (a known one): its `Needs` did not ask for its contents. */
+      const notNeeded = (from: string, index: number): string | undefined =>
+        records[index]!.needers.includes(from) ? undefined : `${records[index]!.entry.path}, which its Needs did not ask for`
+
       const spanFault = (index: number, offset: number, length: number): string | undefined => {
         const r = records[index]
         if (r === undefined) return `entry ${index}, beyond the ${records.length} of the manifest`

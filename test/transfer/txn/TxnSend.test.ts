@@ -272,6 +272,34 @@ describe("txn sender driver against members following the member machine", () =>
       }
     })))
 
+  it.live("a member's Missing for an entry its Needs did not ask for fails that member alone; the entry is not read again", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      // h2 has a/one as we do, so nobody needs it: a read of it for h2's repair could meet it changed and cancel all
+      const members = [member(2, new Map([["a/one", ours(base, "a/one")]])), member(3, new Map([["a/one", ours(base, "a/one")]]))]
+      const manifest: Array<Entry> = []
+      let prepared = false
+      let resentOne = 0
+      const { result } = yield* send(base, members, {
+        watch: (m) => {
+          if (m._tag === "Manifest") manifest.push(...m.entries)
+          if (m._tag === "Data") for (const p of m.pieces) if (manifest[p.index]?.path === "a/one") resentOne++
+        },
+        forge: (m) => {
+          if (m._tag !== "Prepare" || prepared) return []
+          prepared = true
+          const index = manifest.findIndex((e) => e.path === "a/one")
+          return [{ from: members[0]!.target.address, message: { _tag: "Missing", txn: m.txn, spans: [{ index, offset: 0, length: 1 }] } }]
+        }
+      })
+      expect(resentOne).toBe(0)
+      expect(result.cancelled).toBeUndefined()
+      expect(result.members.map((m) => m.outcome)).toEqual(["failed", "committed"])
+      expect(result.members[0]!.refused).toMatch(/asked for a\/one, which its Needs did not ask for/)
+      expect(members.map((m) => m.switches)).toEqual([0, 1])
+    })))
+
   it.live("a file changed after it was hashed is never committed: the sender cancels the transaction naming it", () =>
     Effect.scoped(Effect.gen(function*() {
       const base = yield* tempDir
