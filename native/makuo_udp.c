@@ -498,7 +498,7 @@ static napi_value sock_send(napi_env env, napi_callback_info info) {
   if (segment == 0 || segment > length) segment = length;
   if (segment > MAX_UDP_PAYLOAD) return num(env, -EMSGSIZE);
   /* an empty datagram is one datagram too */
-  Run r = {.p = buf + offset, .bytes = length, .count = segment == 0 ? 1 : (length + segment - 1) / segment, .segment = segment};
+  Run r = {.p = buf + offset, .bytes = length, .count = segment == 0 ? 1 : ((size_t)length + segment - 1) / segment, .segment = segment};
   return num(env, (double)send_run(s, &to, &r));
 }
 
@@ -526,12 +526,14 @@ static napi_value sock_send_each(napi_env env, napi_callback_info info) {
     return NULL;
   }
   Run r = {.p = buf + offset, .count = count - first, .lengths = (const uint32_t*)lengths + first};
-  int too_long = 0;
-  for (size_t i = 0; i < r.count; i++) {
+  int too_long = 0, past = (size_t)offset > buflen;
+  /* checked as it adds up, so that no sum can wrap past the check */
+  for (size_t i = 0; i < r.count && !past; i++) {
     r.bytes += r.lengths[i];
     too_long |= r.lengths[i] > MAX_UDP_PAYLOAD;
+    past = r.bytes > buflen - offset;
   }
-  if ((size_t)offset > buflen || r.bytes > buflen - offset) {
+  if (past) {
     napi_throw_range_error(env, NULL, "makuo_udp.sendEach: the lengths run past the buffer");
     return NULL;
   }
