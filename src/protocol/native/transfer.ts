@@ -344,11 +344,15 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
  * than its u16 count of cheap steps.
  */
 class Reader {
-  private readonly v: DataView
+  body: Uint8Array = new Uint8Array(0)
   at = 0
   error: MalformedDatagram | undefined
-  constructor(readonly body: Uint8Array) {
-    this.v = new DataView(body.buffer, body.byteOffset, body.byteLength)
+  /** Starts on another body: one reader serves every decode (they never overlap), so a Data allocates no reader. */
+  reset(body: Uint8Array): this {
+    this.body = body
+    this.at = 0
+    this.error = undefined
+    return this
   }
   refuse(reason: MalformedReason, detail: string) {
     this.error ??= new MalformedDatagram({ reason, detail })
@@ -367,27 +371,32 @@ class Reader {
     const at = this.take(1)
     return at < 0 ? 0 : this.body[at]!
   }
+  // big-endian by hand: a DataView per datagram would cost more than its reads
   u16(): number {
     const at = this.take(2)
-    return at < 0 ? 0 : this.v.getUint16(at)
+    return at < 0 ? 0 : (this.body[at]! << 8) | this.body[at + 1]!
   }
   u32(): number {
     const at = this.take(4)
-    return at < 0 ? 0 : this.v.getUint32(at)
+    return at < 0 ? 0 : this.u32At(at)
+  }
+  private u32At(at: number): number {
+    const b = this.body
+    return b[at]! * 0x100_0000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!)
   }
   /** A u64 that must be below 2^53 (`what` names it in the refusal). */
   u64(what: string): number {
     const at = this.take(8)
     if (at < 0) return 0
-    const hi = this.v.getUint32(at)
+    const hi = this.u32At(at)
     if (hi > 0x1f_ffff) this.refuse("Payload", `${what} at ${at} is 2^53 or more`)
-    return hi * 2 ** 32 + this.v.getUint32(at + 4)
+    return hi * 2 ** 32 + this.u32At(at + 4)
   }
   /** An i64 whose magnitude must be below 2^53. */
   i64(what: string): number {
     const at = this.take(8)
     if (at < 0) return 0
-    const x = this.v.getInt32(at) * 2 ** 32 + this.v.getUint32(at + 4)
+    const x = (this.u32At(at) | 0) * 2 ** 32 + this.u32At(at + 4)
     if (!Number.isSafeInteger(x)) this.refuse("Payload", `${what} at ${at} is ±2^53 or beyond`)
     return x
   }
@@ -408,6 +417,8 @@ class Reader {
     return this.error === undefined ? Either.right(m) : Either.left(this.error)
   }
 }
+
+const reader = new Reader()
 
 /** An entry while its batch decodes: the digest is set once the batch's shared buffer is made. */
 type MutableEntry = { -readonly [K in keyof Entry]: Entry[K] }
@@ -530,7 +541,7 @@ const decodeFailed = (r: Reader, txn: ToSender["txn"]) => {
 
 /** The body of a frame whose message type is `type`, one of `TransferType`. */
 export const decode = (type: number, body: Uint8Array): Either.Either<TransferMessage, MalformedDatagram> => {
-  const r = new Reader(body)
+  const r = reader.reset(body)
   if (body.length < TXN) r.refuse("TooShort", `${body.length} bytes, a transaction message needs at least ${TXN}`)
   const txn = r.u64("transaction id") as ToMember["txn"]
   switch (type) {
