@@ -128,7 +128,8 @@ export const make = (config: TxnMembersConfig) =>
         if (inPass.has(s)) performAll(s, out)
         else s.staging.passNow(() => performAll(s, out))
       } finally {
-        out.length = 0
+        // popped: `length = 0` is a call into the runtime (~50 ns a Data), `pop` is inlined
+        while (out.length > 0) out.pop()
         depth--
       }
     }
