@@ -56,6 +56,11 @@ export class SessionTable {
   readonly #slots = new Map<string, Held>()
   readonly #perPeer = new Map<string, number>()
   #descriptors = 0
+  /**
+   * The session `get` found last, with what it was asked by: a transfer's datagrams come one session at a time, so
+   * most lookups are this one and build no key. Forgotten by `remove`, the one way out of the table.
+   */
+  #last: { readonly held: Held; readonly kind: Kind; readonly address: string; readonly port: number; readonly reqid: number } | undefined
 
   constructor(readonly limits: TableLimits) {}
 
@@ -72,7 +77,14 @@ export class SessionTable {
   }
 
   get<S extends Slot>(kind: Kind, from: Endpoint, reqid: number): S | undefined {
-    return this.#slots.get(keyOf(kind, from, reqid))?.slot as S | undefined
+    const last = this.#last
+    if (last !== undefined && last.reqid === reqid && last.port === from.port && last.kind === kind && last.address === from.address) {
+      return last.held.slot as S
+    }
+    const held = this.#slots.get(keyOf(kind, from, reqid))
+    if (held === undefined) return undefined
+    this.#last = { held, kind, address: from.address, port: from.port, reqid }
+    return held.slot as S
   }
 
   /** Whether `slot` is still in the table (not removed or collected). */
@@ -100,6 +112,7 @@ export class SessionTable {
     if (held === undefined) return
     const { slot } = held
     this.#slots.delete(key)
+    if (this.#last?.held === held) this.#last = undefined
     this.#descriptors -= slot.descriptors
     slot.descriptors = 0
     const n = this.held(slot.from.address) - 1

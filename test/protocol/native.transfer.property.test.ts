@@ -172,6 +172,15 @@ describe("native transaction codec", () => {
     }
   )
 
+  it("a refusal of a 64-bit field names the field, and the item of a list it belongs to", () => {
+    const detailOf = (type: number, body: Uint8Array) => Either.flip(decode(type, body)).pipe(Either.map((e) => e.detail), Either.getOrUndefined)
+    const data: TransferMessage = { _tag: "Data", txn, pieces: [{ index: 0, offset: 0, bytes: Uint8Array.of(1) }, { index: 1, offset: 0, bytes: Uint8Array.of(2) }] }
+    const second = 10 + PIECE_HEADER + 1 + 4 // txn and count, the first piece, the second's index
+    expect(detailOf(TransferType.DATA, patched(data, second, [0, 0x20, 0, 0, 0, 0, 0, 0]))).toBe(`piece 1: offset at ${second} is 2^53 or more`)
+    expect(detailOf(TransferType.MANIFEST, patched(manifest, FILE_AT + 21, [0xff, 0xe0, 0, 0, 0, 0, 0, 0]))).toBe(`entry 0: mtime at ${FILE_AT + 21} is ±2^53 or beyond`)
+    expect(detailOf(TransferType.DATA, patched(data, 0, [0, 0x20]))).toBe("transaction id at 0 is 2^53 or more")
+  })
+
   it("a Data's pieces are views of the body (the hot path copies nothing)", () => {
     const body = bytesOf({ _tag: "Data", txn, pieces: [{ index: 0, offset: 0, bytes: Uint8Array.of(1, 2) }, { index: 1, offset: 0, bytes: Uint8Array.of(3) }] })
     const m = Either.getOrThrow(decode(TransferType.DATA, body))

@@ -93,4 +93,29 @@ describe("the table of received sessions", () => {
     expect(t.collect(5_000)).toHaveLength(4096)
     expect(typeof t.admit("send", policy, from("127.0.0.2"), 1, 5_000, make)).toBe("object")
   })
+
+  it("a session found once is found again by the same request only, and never once removed, collected or cleared", () => {
+    const t = new SessionTable(limits)
+    const a = t.admit("txn", policy, from("10.0.0.1"), 7, 0, make) as Fake
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBe(a)
+    // what the last lookup found is no answer to another kind, port, address or id
+    expect(t.get("send", from("10.0.0.1"), 7)).toBeUndefined()
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBe(a)
+    expect(t.get("txn", from("10.0.0.1", 5001), 7)).toBeUndefined()
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBe(a)
+    expect(t.get("txn", from("10.0.0.2"), 7)).toBeUndefined()
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBe(a)
+    expect(t.get("txn", from("10.0.0.1"), 8)).toBeUndefined()
+    t.remove(a.key)
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBeUndefined()
+    // the same request admitted again is the new session, not the removed one
+    const b = t.admit("txn", policy, from("10.0.0.1"), 7, 0, make) as Fake
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBe(b)
+    expect(t.collect(limits.halfOpenTimeoutMs)).toEqual([b])
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBeUndefined()
+    const c = t.admit("txn", policy, from("10.0.0.1"), 7, 0, make) as Fake
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBe(c)
+    t.clear()
+    expect(t.get("txn", from("10.0.0.1"), 7)).toBeUndefined()
+  })
 })

@@ -338,17 +338,24 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
 
 // == decoding
 
+/** A field as a refusal names it: `field`, or `field` of item `i` of `list` ("piece 3: offset"). */
+const named = (field: string, list: string | undefined, i: number | undefined) => (list === undefined ? field : `${list} ${i}: ${field}`)
+
 /**
  * Reads the body; the first refusal sticks (`error`) and every later read returns 0 without reading, so a
  * decoder checks once at the end rather than after every field, and no loop outlives a short body by more
  * than its u16 count of cheap steps.
  */
 class Reader {
-  private readonly v: DataView
+  body: Uint8Array = new Uint8Array(0)
   at = 0
   error: MalformedDatagram | undefined
-  constructor(readonly body: Uint8Array) {
-    this.v = new DataView(body.buffer, body.byteOffset, body.byteLength)
+  /** Starts on another body: one reader serves every decode (they never overlap), so a Data allocates no reader. */
+  reset(body: Uint8Array): this {
+    this.body = body
+    this.at = 0
+    this.error = undefined
+    return this
   }
   refuse(reason: MalformedReason, detail: string) {
     this.error ??= new MalformedDatagram({ reason, detail })
@@ -367,28 +374,36 @@ class Reader {
     const at = this.take(1)
     return at < 0 ? 0 : this.body[at]!
   }
+  // big-endian by hand: a DataView per datagram would cost more than its reads
   u16(): number {
     const at = this.take(2)
-    return at < 0 ? 0 : this.v.getUint16(at)
+    return at < 0 ? 0 : (this.body[at]! << 8) | this.body[at + 1]!
   }
   u32(): number {
     const at = this.take(4)
-    return at < 0 ? 0 : this.v.getUint32(at)
+    return at < 0 ? 0 : this.u32At(at)
   }
-  /** A u64 that must be below 2^53 (`what` names it in the refusal). */
-  u64(what: string): number {
+  private u32At(at: number): number {
+    const b = this.body
+    return b[at]! * 0x100_0000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!)
+  }
+  /**
+   * A u64 that must be below 2^53; the refusal names it `field`, or `field` of item `i` of `list` (the name is
+   * built only then: a Data's piece must not cost a string).
+   */
+  u64(field: string, list?: string, i?: number): number {
     const at = this.take(8)
     if (at < 0) return 0
-    const hi = this.v.getUint32(at)
-    if (hi > 0x1f_ffff) this.refuse("Payload", `${what} at ${at} is 2^53 or more`)
-    return hi * 2 ** 32 + this.v.getUint32(at + 4)
+    const hi = this.u32At(at)
+    if (hi > 0x1f_ffff) this.refuse("Payload", `${named(field, list, i)} at ${at} is 2^53 or more`)
+    return hi * 2 ** 32 + this.u32At(at + 4)
   }
-  /** An i64 whose magnitude must be below 2^53. */
-  i64(what: string): number {
+  /** An i64 whose magnitude must be below 2^53, named as by `u64`. */
+  i64(field: string, list?: string, i?: number): number {
     const at = this.take(8)
     if (at < 0) return 0
-    const x = this.v.getInt32(at) * 2 ** 32 + this.v.getUint32(at + 4)
-    if (!Number.isSafeInteger(x)) this.refuse("Payload", `${what} at ${at} is ±2^53 or beyond`)
+    const x = (this.u32At(at) | 0) * 2 ** 32 + this.u32At(at + 4)
+    if (!Number.isSafeInteger(x)) this.refuse("Payload", `${named(field, list, i)} at ${at} is ±2^53 or beyond`)
     return x
   }
   bytes(n: number): Uint8Array {
@@ -409,6 +424,8 @@ class Reader {
   }
 }
 
+const reader = new Reader()
+
 /** An entry while its batch decodes: the digest is set once the batch's shared buffer is made. */
 type MutableEntry = { -readonly [K in keyof Entry]: Entry[K] }
 
@@ -428,8 +445,8 @@ const decodeManifest = (r: Reader, txn: ToMember["txn"]) => {
     const mode = r.u32()
     const uid = r.u32()
     const gid = r.u32()
-    const size = r.u64(`entry ${i}: size`)
-    const sec = r.i64(`entry ${i}: mtime`)
+    const size = r.u64("size", "entry", i)
+    const sec = r.i64("mtime", "entry", i)
     const nsec = r.u32()
     if (nsec >= 1e9) r.refuse("Payload", `entry ${i}: ${nsec} nanoseconds`)
     const pathBytes = r.bytes(r.u16())
@@ -494,7 +511,7 @@ const decodeData = (r: Reader, txn: ToMember["txn"]) => {
   const pieces: Array<Piece> = []
   for (let i = 0; i < n && r.error === undefined; i++) {
     const index = r.u32()
-    const offset = r.u64(`piece ${i}: offset`)
+    const offset = r.u64("offset", "piece", i)
     const bytes = r.bytes(r.u32())
     if (offset + bytes.length > Number.MAX_SAFE_INTEGER) r.refuse("Payload", `piece ${i} ends at 2^53 or beyond`)
     pieces.push({ index, offset, bytes })
@@ -508,8 +525,8 @@ const decodeMissing = (r: Reader, txn: ToSender["txn"]) => {
   const spans: Array<Span> = []
   for (let i = 0; i < n && r.error === undefined; i++) {
     const index = r.u32()
-    const offset = r.u64(`span ${i}: offset`)
-    const length = r.u64(`span ${i}: length`)
+    const offset = r.u64("offset", "span", i)
+    const length = r.u64("length", "span", i)
     if (offset + length > Number.MAX_SAFE_INTEGER) r.refuse("Payload", `span ${i} ends at 2^53 or beyond`)
     spans.push({ index, offset, length })
   }
@@ -530,7 +547,7 @@ const decodeFailed = (r: Reader, txn: ToSender["txn"]) => {
 
 /** The body of a frame whose message type is `type`, one of `TransferType`. */
 export const decode = (type: number, body: Uint8Array): Either.Either<TransferMessage, MalformedDatagram> => {
-  const r = new Reader(body)
+  const r = reader.reset(body)
   if (body.length < TXN) r.refuse("TooShort", `${body.length} bytes, a transaction message needs at least ${TXN}`)
   const txn = r.u64("transaction id") as ToMember["txn"]
   switch (type) {

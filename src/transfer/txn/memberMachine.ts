@@ -269,8 +269,9 @@ const onVerified = (s: MemberSession, e: Extract<Event, { _tag: "Verified" }>, o
 
 const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: Out) => {
   if (s.state !== "receiving") return
-  for (const p of m.pieces) s.received += p.bytes.length
-  for (const p of m.pieces) {
+  for (let i = 0; i < m.pieces.length; i++) {
+    const p = m.pieces[i]!
+    s.received += p.bytes.length
     const n = s.needed.get(p.index)
     if (n === undefined || n.state !== RECEIVING || p.offset % s.block !== 0) continue
     const b = p.offset / s.block
