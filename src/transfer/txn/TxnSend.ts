@@ -4,14 +4,15 @@
  * answers come from the router (`reply`, by transaction id); its deadline is one timer of the daemon's `Timers`.
  *
  * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram, and
- * `TransmitRun` for a file's full blocks in a row): they
+ * `TransmitRun` for a file's full blocks in a row, when there are `MIN_RUN_BLOCKS` of them): they
  * are queued as spans (the full blocks of one entry in a row as one run, so a big file costs one queue item, not
  * one per block) and a pump sends them at the pacer's rate, reporting each `Sent` to the machine, which asks for
  * the vote only once everything is out. A run goes out in bursts, as v7 DATA does: up to `BURST` blocks read
  * with one positioned read straight into their Data messages laid out in one buffer, sealed as one batch and
- * handed to the socket as one send; the bundle stream's Data (small files, a file's last block) in bursts as well,
- * each Data laid out in place as long as its pieces make it, sealed as one batch (one datagram a send: GSO needs
- * segments of one length). At most one burst's bytes are in memory, in one buffer reused. What is read is checked against the
+ * handed to the socket as one send; the bundle stream's Data (small files, whole blocks and all, and a file's last
+ * block) in bursts as well, each Data laid out in place as long as its pieces make it, sealed as one batch and
+ * handed over as one send with their lengths (unequal: one `sendmmsg`, not GSO). At most one burst's bytes are in
+ * memory, in one buffer reused. What is read is checked against the
  * version the file was hashed as (size, mtime and ctime of the open descriptor) before the pump lets anything
  * else run: a file changed since is never committed, the transaction is cancelled naming it. A small file's
  * contents are sent from the read that hashed it (kept within `KEEP_TOTAL`), its version checked by path instead.
@@ -515,16 +516,16 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        * kept file's contents would carry stale bytes of the burst buffer, one past the file on disk would read
        * short and blame the source.
        */
-      /** Why `from` may not ask for entry `index` (a known one): its `Needs` did not ask for its contents. */
-      const notNeeded = (from: string, index: number): string | undefined =>
-        records[index]!.needers.includes(from) ? undefined : `${records[index]!.entry.path}, which its Needs did not ask for`
-
       const spanFault = (index: number, offset: number, length: number): string | undefined => {
         const r = records[index]
         if (r === undefined) return `entry ${index}, beyond the ${records.length} of the manifest`
         if (r.file === undefined) return `${r.entry.path}, a ${r.entry.type} (no contents)`
         return offset + length > r.entry.size ? `bytes ${offset}-${offset + length} of ${r.entry.path}, past its end (${r.entry.size} bytes)` : undefined
       }
+
+      /** Why `from` may not ask for entry `index` (a known one): its `Needs` did not ask for its contents. */
+      const notNeeded = (from: string, index: number): string | undefined =>
+        records[index]!.needers.includes(from) ? undefined : `${records[index]!.entry.path}, which its Needs did not ask for`
 
       /**
        * Reads `length` bytes at `offset` of entry `index` into `into` (one positioned read); undefined, or the file

@@ -140,8 +140,8 @@ export type Event =
    */
   | { readonly _tag: "Cancel" }
   /**
-   * The driver refused a member's `Missing` instead of replying it (it names an entry without contents, or bytes
-   * past an entry's end, `reason`): the member is at fault, not the source. It counts as a FAILED vote of that
+   * The driver refused a member's `Missing` instead of replying it (it names an entry without contents, bytes past
+   * an entry's end, or an entry its `Needs` did not ask for: `reason`): the member is at fault, not the source. It counts as a FAILED vote of that
    * member alone: the others commit, unless all or nothing.
    */
   | { readonly _tag: "Refuse"; readonly from: string; readonly reason: string }
