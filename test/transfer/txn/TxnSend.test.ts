@@ -29,7 +29,7 @@ import { makeExclude } from "../../../src/store/exclude.js"
 import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
 import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
-import type { Entry, Scope, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
+import type { Entry, Scope, Span, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
 import { fileOutcomes, removalOutcomes } from "../../../src/transfer/txn/txnReport.js"
@@ -167,6 +167,16 @@ const ours = (base: string, rel: string): Held => {
   }
 }
 
+/** A `forge`: `from` answers the first PREPARE with a Missing of its own making, of the span `span()` names then. */
+const missingAtFirstPrepare = (from: string, span: () => Span) => {
+  let prepared = false
+  return (m: ToMember): ReadonlyArray<{ readonly from: string; readonly message: ToSender }> => {
+    if (m._tag !== "Prepare" || prepared) return []
+    prepared = true
+    return [{ from, message: { _tag: "Missing", txn: m.txn, spans: [span()] } }]
+  }
+}
+
 const PATHS = ["a", "a/big", "a/link", "a/one", "empty"]
 const outcomesOf = (result: TxnResult) => new Map(fileOutcomes(result).map((f) => [f.path, f.hosts.map((h) => h.outcome)]))
 
@@ -241,20 +251,13 @@ describe("txn sender driver against members following the member machine", () =>
           const manifest: Array<Entry> = []
           const members = [member(2), member(3)]
           const past: Array<string> = []
-          let prepared = false
           const { result } = yield* send(base, members, {
             allOrNothing,
             watch: (m) => {
               if (m._tag === "Manifest") manifest.push(...m.entries)
               if (m._tag === "Data") for (const p of m.pieces) if (p.offset + p.bytes.length > manifest[p.index]!.size) past.push(manifest[p.index]!.path)
             },
-            // h2 answers the first PREPARE with a Missing of its own making
-            forge: (m) => {
-              if (m._tag !== "Prepare" || prepared) return []
-              prepared = true
-              const span = forged((path) => manifest.findIndex((e) => e.path === path))
-              return [{ from: members[0]!.target.address, message: { _tag: "Missing", txn: m.txn, spans: [span] } }]
-            }
+            forge: missingAtFirstPrepare(members[0]!.target.address, () => forged((path) => manifest.findIndex((e) => e.path === path)))
           })
           expect(past).toEqual([])
           expect(result.cancelled).toBeUndefined()
@@ -279,19 +282,13 @@ describe("txn sender driver against members following the member machine", () =>
       // h2 has a/one as we do, so nobody needs it: a read of it for h2's repair could meet it changed and cancel all
       const members = [member(2, new Map([["a/one", ours(base, "a/one")]])), member(3, new Map([["a/one", ours(base, "a/one")]]))]
       const manifest: Array<Entry> = []
-      let prepared = false
       let resentOne = 0
       const { result } = yield* send(base, members, {
         watch: (m) => {
           if (m._tag === "Manifest") manifest.push(...m.entries)
           if (m._tag === "Data") for (const p of m.pieces) if (manifest[p.index]?.path === "a/one") resentOne++
         },
-        forge: (m) => {
-          if (m._tag !== "Prepare" || prepared) return []
-          prepared = true
-          const index = manifest.findIndex((e) => e.path === "a/one")
-          return [{ from: members[0]!.target.address, message: { _tag: "Missing", txn: m.txn, spans: [{ index, offset: 0, length: 1 }] } }]
-        }
+        forge: missingAtFirstPrepare(members[0]!.target.address, () => ({ index: manifest.findIndex((e) => e.path === "a/one"), offset: 0, length: 1 }))
       })
       expect(resentOne).toBe(0)
       expect(result.cancelled).toBeUndefined()
