@@ -417,6 +417,10 @@ const bench = Effect.gen(function*() {
   else if (!haveRsync || !haveUftp) {
     yield* Console.log(`without ${[haveRsync ? "" : "rsync", haveUftp ? "" : "uftp"].filter((t) => t !== "").join(" and ")}: those columns stay empty (Debian: apt-get install rsync uftp)`)
   }
+  if (workloadNames.has("huge")) {
+    // said once, not skipped silently: a 1 GiB file at a link's pace, or once per K, would take minutes a row
+    yield* Console.log(quick ? `--quick: no "huge" row (the 1024 MiB file)` : `the "huge" row (one 1024 MiB file) runs only CPU-bound, at K = 1, without loss`)
+  }
   for (const scenario of unavailable === undefined ? scenarios : scenarios.filter((s) => s.key === "cpu")) {
     yield* Console.log(`\n== ${unavailable === undefined ? scenario.name : "loopback"}`)
     yield* Console.log(
