@@ -14,6 +14,7 @@
  *  44  8  header MAC: HMAC-SHA256 under the group key's header key over bytes 0..21 and 30..43, truncated
  *         (receiver.ts checks it before deriving a new epoch's traffic key; the sealing engine writes it)
  */
+import { dottedQuad } from "../net/endpoints.js"
 import type { Endpoint } from "../net/Transport.js"
 import type { KeyId } from "./keys.js"
 import { keyId } from "./keys.js"
@@ -72,7 +73,6 @@ const ipv4 = (address: string): number => {
   return parts.reduce((n, p) => n * 256 + Number(p), 0)
 }
 
-export const dottedQuad = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 
 const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 

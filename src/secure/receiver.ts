@@ -32,10 +32,11 @@
  *   checked before deriving: a recorded header serves for at most the skew bound (10 min) after it was sent, so
  *   the genuine epochs a forger can present are the few that started within it.
  */
+import { endpointCache } from "../net/endpoints.js"
 import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
 import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
-import { dottedQuad, type FrameHeader, HEADER_BYTES, headerRefusal, type HeaderRefusal, OFFSET, readHeader, TAG_BYTES, u32At, u64At } from "./frame.js"
+import { type FrameHeader, HEADER_BYTES, headerRefusal, type HeaderRefusal, OFFSET, readHeader, TAG_BYTES, u32At, u64At } from "./frame.js"
 import type { KeyRing } from "./keyFile.js"
 import type { GroupKey, KeyId } from "./keys.js"
 import { EPOCH_ID_BYTES, headerKey, trafficKey } from "./trafficKeys.js"
@@ -168,24 +169,6 @@ class EpochNames {
   }
 }
 
-/**
- * The destinations authenticated frames named, one endpoint object each (not a dotted-quad string per datagram);
- * bounded, though only key holders' frames reach it.
- */
-class Destinations {
-  private readonly endpoints = new Map<number, Endpoint>()
-
-  of(address: number, port: number): Endpoint {
-    const key = address * 65_536 + port
-    let e = this.endpoints.get(key)
-    if (e === undefined) {
-      if (this.endpoints.size >= 256) this.endpoints.clear()
-      this.endpoints.set(key, (e = { address: dottedQuad(address), port }))
-    }
-    return e
-  }
-}
-
 /** A batch's working arrays, kept from one batch to the next and grown to the largest. */
 class Scratch {
   private keyList: Array<unknown> = []
@@ -222,7 +205,8 @@ export class Receiver {
   private readonly vouched = new Map<string, unknown>()
   private derived = 0
   private readonly names = new EpochNames()
-  private readonly destinations = new Destinations()
+  /** the destinations authenticated frames name (only key holders' frames reach it, bounded all the same) */
+  private readonly destinationOf = endpointCache(256)
   private readonly scratch = new Scratch()
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
@@ -359,7 +343,7 @@ export class Receiver {
       }
       // the header is as it came (opening decrypts only the payload), and now authenticated
       const start = starts[i]!
-      if (!this.isOurs(this.destinations.of(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))) {
+      if (!this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))) {
         results[i] = this.refuse("misdirected")
         continue
       }
