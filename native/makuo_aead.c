@@ -264,11 +264,20 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
     return fail_type(env, "makuo_aead.aeadOpen(keys: Array, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, ok: Uint8Array) with every frame inside the slab, at most 65535 bytes");
   uint8_t* verified = ok;
   int done = 0;
+  /*
+   * a batch is mostly one epoch's frames, so mostly one key object over and over: the one checked last is taken
+   * again when the element is that very object (an identity test), without checking its type tag again (a
+   * property lookup per frame)
+   */
+  napi_value last_value = NULL;
+  AeadKey* last = NULL;
   for (uint32_t i = 0; i < b.count; i++) {
     verified[i] = 0;
     napi_value key_value;
     if (napi_get_element(env, argv[0], i, &key_value) != napi_ok) continue;
-    AeadKey* k = key_arg(env, key_value);
+    bool same = false;
+    AeadKey* k = last != NULL && napi_strict_equals(env, key_value, last_value, &same) == napi_ok && same ? last : key_arg(env, key_value);
+    if (k != NULL) last = k, last_value = key_value;
     if (k == NULL || k->open == NULL || b.lengths[i] < HEADER + TAG + 1) {
       done++;
       continue;

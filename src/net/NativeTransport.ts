@@ -9,6 +9,7 @@ import { Effect, Layer } from "effect"
 import { getSystemErrorMap } from "node:util"
 import { type NativeSocket, type NativeUdp, RECV_META } from "./native.js"
 import { makeArrivals } from "./arrivals.js"
+import { endpointCache } from "./endpoints.js"
 import { type Datagram, type Destination, type Endpoint, type IoMode, type Layout, Transport, TransportError } from "./Transport.js"
 import { membershipDetail, socketLayout, type UdpOptions } from "./UdpOptions.js"
 
@@ -21,8 +22,6 @@ export const ipv4ToU32 = (address: string): number => {
   const parts = address.split(".").map(Number)
   return (((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0)
 }
-
-const u32ToIpv4 = (x: number) => `${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.${x & 255}`
 
 /** Batches read per wake-up before the event loop gets a turn (timers, ACK rounds, the control socket). */
 const BATCHES_PER_WAKE = 8
@@ -58,17 +57,8 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     const groupAddress = ipv4ToU32(options.group)
     let sendErrors = 0
     let lastSendError: string | undefined
-    // one endpoint object per source, not one per datagram (bounded: a spoofing flood must not grow it)
-    const endpoints = new Map<number, Endpoint>()
-    const endpointOf = (address: number, port: number): Endpoint => {
-      const key = address * 65_536 + port
-      let e = endpoints.get(key)
-      if (e === undefined) {
-        if (endpoints.size >= 4096) endpoints.clear()
-        endpoints.set(key, (e = { address: u32ToIpv4(address), port }))
-      }
-      return e
-    }
+    // one endpoint object per source, not one per datagram
+    const endpointOf = endpointCache(4096)
 
     // the addresses we answer are the ones we received from: parsed once (bounded like the endpoints)
     const addresses = new Map<string, number>()

@@ -66,6 +66,8 @@ export class SecureChannel {
   private challengesSent = 0
   private answersSent = 0
   private admitted = 0
+  private own: { readonly keyId: number; readonly epochId: Uint8Array; readonly name: string } | undefined
+  private readonly layout = new Layout()
 
   constructor(
     private readonly aead: Aead,
@@ -78,6 +80,13 @@ export class SecureChannel {
     const isOurs = (to: Endpoint) => (to.address === at.group.address && to.port === at.group.port) || at.isLocal(to)
     this.admission = new Admission(random, options)
     this.receiver = new Receiver(aead, ring, isOurs, { ...options, pendingOpener: (epoch, now) => this.admission.opener(epoch, now) })
+  }
+
+  /** Our sending epoch's name, spelled again only when the epoch changes (not per batch received). */
+  private ownEpoch(): string {
+    const { keyId, epochId } = this.sender
+    if (this.own?.epochId !== epochId || this.own.keyId !== keyId) this.own = { keyId, epochId, name: epochName(keyId, epochId) }
+    return this.own.name
   }
 
   private endpoint(to: Destination): Endpoint {
@@ -153,11 +162,11 @@ export class SecureChannel {
    * answers until it caught up.
    */
   receive(batch: ReadonlyArray<Datagram>, now: number, monotonic: number): Received {
-    const { lengths, slab, starts } = layOut(batch)
-    const results = this.receiver.openBatch(slab, starts, lengths, batch.map((d) => d.from), batch.length, now, monotonic)
+    const { lengths, slab, starts, sources } = this.layout.of(batch)
+    const results = this.receiver.openBatch(slab, starts, lengths, sources, batch.length, now, monotonic)
     const out: Received = { delivered: [], send: [], peers: [], refused: [] }
     // our own epoch, heard back (relayed, or a multicast echo): never challenged, never admitted
-    const own = epochName(this.sender.keyId, this.sender.epochId)
+    const own = this.ownEpoch()
     // epochs admitted by an ANSWER in this batch: their later datagrams here are judged again
     const admittedNow = new Set<string>()
     for (let i = 0; i < batch.length; i++) {
@@ -258,26 +267,45 @@ export class SecureChannel {
   }
 }
 
-/** The batch as one slab and offsets: the transport's own slab when every datagram is a view into it, else a copy. */
-const layOut = (batch: ReadonlyArray<Datagram>) => {
-  const count = batch.length
-  const starts = new Uint32Array(count)
-  const lengths = new Uint32Array(count)
-  const buffer = batch[0]?.bytes.buffer
-  if (batch.every((d) => d.bytes.buffer === buffer)) {
-    for (let i = 0; i < count; i++) (starts[i] = batch[i]!.bytes.byteOffset), (lengths[i] = batch[i]!.bytes.length)
-    return { slab: new Uint8Array(buffer as ArrayBuffer), starts, lengths }
+/**
+ * A batch as one slab, offsets and sources, for one AEAD call: the transport's own slab when every datagram is a
+ * view into it (the slab's view and the arrays kept from one batch to the next, grown to the largest), else a copy.
+ */
+class Layout {
+  private starts = new Uint32Array(64)
+  private lengths = new Uint32Array(64)
+  private readonly sources: Array<Endpoint> = []
+  private slab: Uint8Array | undefined
+
+  of(batch: ReadonlyArray<Datagram>) {
+    const count = batch.length
+    if (this.starts.length < count) (this.starts = new Uint32Array(count * 2)), (this.lengths = new Uint32Array(count * 2))
+    const { starts, lengths, sources } = this
+    sources.length = 0
+    const buffer = batch[0]?.bytes.buffer
+    let shared = true
+    for (let i = 0; i < count; i++) {
+      const d = batch[i]!
+      sources.push(d.from)
+      shared &&= d.bytes.buffer === buffer
+    }
+    if (shared) {
+      let slab = this.slab
+      if (slab === undefined || slab.buffer !== buffer) this.slab = slab = buffer === undefined ? new Uint8Array(0) : new Uint8Array(buffer as ArrayBuffer)
+      for (let i = 0; i < count; i++) (starts[i] = batch[i]!.bytes.byteOffset), (lengths[i] = batch[i]!.bytes.length)
+      return { slab, starts, lengths, sources }
+    }
+    let total = 0
+    for (const d of batch) total += d.bytes.length
+    const slab = new Uint8Array(total)
+    let at = 0
+    for (let i = 0; i < count; i++) {
+      const bytes = batch[i]!.bytes
+      slab.set(bytes, at)
+      starts[i] = at
+      lengths[i] = bytes.length
+      at += bytes.length
+    }
+    return { slab, starts, lengths, sources }
   }
-  let total = 0
-  for (const d of batch) total += d.bytes.length
-  const slab = new Uint8Array(total)
-  let at = 0
-  for (let i = 0; i < count; i++) {
-    const bytes = batch[i]!.bytes
-    slab.set(bytes, at)
-    starts[i] = at
-    lengths[i] = bytes.length
-    at += bytes.length
-  }
-  return { slab, starts, lengths }
 }

@@ -53,13 +53,14 @@ export interface Epoch<Opener> {
   readonly window: ReplayWindow
   /** counters below this were (or may have been) sealed before the epoch was admitted */
   readonly floor: number
-  /** the source its ANSWER came from, as "address:port": the only one its datagrams are accepted from */
-  readonly source: string
+  /** the source its ANSWER came from (a copy): the only one its datagrams are accepted from */
+  readonly source: Endpoint
   /** the receiver's clock when a datagram of the epoch was last accepted */
   lastHeard: number
 }
 
-const sourceOf = (e: Endpoint) => `${e.address}:${e.port}`
+/** Compared field by field: a string spelled per datagram to compare would be garbage per datagram. */
+const sameSource = (a: Endpoint, b: Endpoint) => a.port === b.port && a.address === b.address
 
 export class EpochTable<Opener> {
   private readonly epochs = new Map<string, Epoch<Opener>>()
@@ -98,7 +99,7 @@ export class EpochTable<Opener> {
     if (late !== undefined) return late
     const epoch = this.epochs.get(name)
     if (epoch === undefined) return "unadmitted"
-    if (epoch.source !== sourceOf(from)) return "wrongSource"
+    if (!sameSource(epoch.source, from)) return "wrongSource"
     if (counter < epoch.floor) return "tooOld"
     const verdict = epoch.window.check(counter)
     if (verdict !== "fresh") return verdict
@@ -115,8 +116,8 @@ export class EpochTable<Opener> {
    */
   admit(name: string, keyId: KeyId, opener: Opener, counter: number, from: Endpoint, now: number): "epochTableFull" | undefined {
     if (this.epochs.has(name)) return undefined
-    const source = sourceOf(from)
-    for (const [other, epoch] of this.epochs) if (epoch.source === source) this.epochs.delete(other)
+    const source: Endpoint = { address: from.address, port: from.port }
+    for (const [other, epoch] of this.epochs) if (sameSource(epoch.source, source)) this.epochs.delete(other)
     if (this.epochs.size >= this.maxEpochs && this.forgetIdle(now) === 0) return "epochTableFull"
     const window = new ReplayWindow()
     window.accept(counter)

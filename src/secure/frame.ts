@@ -14,6 +14,7 @@
  *  44  8  header MAC: HMAC-SHA256 under the group key's header key over bytes 0..21 and 30..43, truncated
  *         (receiver.ts checks it before deriving a new epoch's traffic key; the sealing engine writes it)
  */
+import { dottedQuad } from "../net/endpoints.js"
 import type { Endpoint } from "../net/Transport.js"
 import type { KeyId } from "./keys.js"
 import { keyId } from "./keys.js"
@@ -60,11 +61,6 @@ export type HeaderRefusal = "tooShort" | "v7" | "notNative" | "oldVersion" | "un
 /** The first byte of every makuosan protocol-v7 datagram (its version). */
 export const V7_VERSION_BYTE = 7
 
-const u64 = (view: DataView, at: number): number => view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4)
-
-/** Whether the big-endian 64-bit field at `at` is below 2^53 (its high word below 2^21). */
-const exact = (view: DataView, at: number): boolean => view.getUint32(at) < 2 ** 21
-
 const putU64 = (view: DataView, at: number, n: number): void => {
   view.setUint32(at, Math.floor(n / 2 ** 32))
   view.setUint32(at + 4, n >>> 0)
@@ -77,7 +73,6 @@ const ipv4 = (address: string): number => {
   return parts.reduce((n, p) => n * 256 + Number(p), 0)
 }
 
-const dottedQuad = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 
 const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
@@ -93,19 +88,37 @@ export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): 
   view.setUint16(at + OFFSET.port, header.to.port)
 }
 
-export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal => {
-  if (datagram.length > 0 && datagram[OFFSET.magic] !== MAGIC) return datagram[0] === V7_VERSION_BYTE ? "v7" : "notNative"
+/** The big-endian u32 at `at` of `bytes` (read by hand: a receiver reads every datagram's header, a view per datagram costs more). */
+export const u32At = (bytes: Uint8Array, at: number): number =>
+  bytes[at]! * 0x100_0000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!)
+
+/** The big-endian u64 at `at` of `bytes`, exact when `headerRefusal` found it below 2^53. */
+export const u64At = (bytes: Uint8Array, at: number): number => u32At(bytes, at) * 2 ** 32 + u32At(bytes, at + 4)
+
+/**
+ * Why the frame of `length` bytes at `at` of `slab` cannot be opened (its header's shape), or undefined: what
+ * `readHeader` refuses, judged without allocating anything, so a receiver reads the fields it needs in place.
+ */
+export const headerRefusal = (slab: Uint8Array, at: number, length: number): HeaderRefusal | undefined => {
+  if (length > 0 && slab[at + OFFSET.magic] !== MAGIC) return slab[at] === V7_VERSION_BYTE ? "v7" : "notNative"
   // the version first: an earlier release's smallest frames are shorter than this one's
-  const version = datagram[OFFSET.version]
+  const version = length > OFFSET.version ? slab[at + OFFSET.version]! : undefined
   if (version !== undefined && version !== VERSION) return OLD_VERSIONS.has(version) ? "oldVersion" : "unknownVersion"
-  if (datagram.length < MIN_FRAME_BYTES) return "tooShort"
+  if (length < MIN_FRAME_BYTES) return "tooShort"
+  // a high word of 2^21 or more: 2^53 or more
+  if (u32At(slab, at + OFFSET.counter) >= 2 ** 21 || u32At(slab, at + OFFSET.sentAt) >= 2 ** 21) return "outOfRange"
+  return undefined
+}
+
+export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal => {
+  const refusal = headerRefusal(datagram, 0, datagram.length)
+  if (refusal !== undefined) return refusal
   const view = viewOf(datagram)
-  if (!exact(view, OFFSET.counter) || !exact(view, OFFSET.sentAt)) return "outOfRange"
   return {
     keyId: keyId(view.getUint32(OFFSET.keyId)),
     epochId: datagram.subarray(OFFSET.epochId, OFFSET.epochId + EPOCH_ID_BYTES),
-    counter: u64(view, OFFSET.counter),
-    sentAt: u64(view, OFFSET.sentAt),
+    counter: u64At(datagram, OFFSET.counter),
+    sentAt: u64At(datagram, OFFSET.sentAt),
     to: { address: dottedQuad(view.getUint32(OFFSET.destination)), port: view.getUint16(OFFSET.port) }
   }
 }

@@ -32,13 +32,14 @@
  *   checked before deriving: a recorded header serves for at most the skew bound (10 min) after it was sent, so
  *   the genuine epochs a forger can present are the few that started within it.
  */
+import { endpointCache } from "../net/endpoints.js"
 import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
 import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
-import { type FrameHeader, HEADER_BYTES, type HeaderRefusal, readHeader, TAG_BYTES } from "./frame.js"
+import { type FrameHeader, HEADER_BYTES, headerRefusal, type HeaderRefusal, OFFSET, readHeader, TAG_BYTES, u32At, u64At } from "./frame.js"
 import type { KeyRing } from "./keyFile.js"
 import type { GroupKey, KeyId } from "./keys.js"
-import { headerKey, trafficKey } from "./trafficKeys.js"
+import { EPOCH_ID_BYTES, headerKey, trafficKey } from "./trafficKeys.js"
 import { equalBytes } from "../domain/bytes.js"
 
 export type Refusal =
@@ -139,6 +140,58 @@ class TokenBucket {
 }
 
 /**
+ * The names of the epochs whose datagrams came last (a handful of senders at a time), by key id and epoch id
+ * bytes: a datagram's epoch is compared in place, and spelled (a hex string) only when it is none of them.
+ */
+class EpochNames {
+  private static readonly KEPT = 8
+  private readonly keyIds: Array<KeyId> = []
+  private readonly ids: Array<Uint8Array> = []
+  private readonly names: Array<string> = []
+  private next = 0
+
+  of(keyId: KeyId, slab: Uint8Array, at: number): string {
+    for (let k = 0; k < this.names.length; k++) {
+      if (this.keyIds[k] !== keyId) continue
+      const id = this.ids[k]!
+      let j = 0
+      while (j < EPOCH_ID_BYTES && id[j] === slab[at + j]) j++
+      if (j === EPOCH_ID_BYTES) return this.names[k]!
+    }
+    const id = slab.slice(at, at + EPOCH_ID_BYTES)
+    const name = epochName(keyId, id)
+    const k = this.next
+    this.next = (k + 1) % EpochNames.KEPT
+    this.keyIds[k] = keyId
+    this.ids[k] = id
+    this.names[k] = name
+    return name
+  }
+}
+
+/** A batch's working arrays, kept from one batch to the next and grown to the largest. */
+class Scratch {
+  private keyList: Array<unknown> = []
+  private nameList: Array<string | undefined> = []
+  private verified = new Uint8Array(64)
+
+  keys(count: number): Array<unknown> {
+    while (this.keyList.length < count) this.keyList.push(undefined)
+    return this.keyList
+  }
+
+  names(count: number): Array<string | undefined> {
+    while (this.nameList.length < count) this.nameList.push(undefined)
+    return this.nameList
+  }
+
+  ok(count: number): Uint8Array {
+    if (this.verified.length < count) this.verified = new Uint8Array(Math.max(count, this.verified.length * 2))
+    return this.verified
+  }
+}
+
+/**
  * Epochs whose header MAC verified and whose key was derived, kept (the oldest dropped first) so that a genuine
  * header replayed with other counters or payloads costs no further derivation.
  */
@@ -151,6 +204,10 @@ export class Receiver {
   private headerKeys: ReadonlyMap<KeyId, unknown>
   private readonly vouched = new Map<string, unknown>()
   private derived = 0
+  private readonly names = new EpochNames()
+  /** the destinations authenticated frames name (only key holders' frames reach it, bounded all the same) */
+  private readonly destinationOf = endpointCache(256)
+  private readonly scratch = new Scratch()
   readonly refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
 
   /** `isOurs` says whether a destination is this receiver's: the group's endpoint or one of its unicast ones. */
@@ -246,68 +303,76 @@ export class Receiver {
     monotonic: number
   ): Array<OpenResult> {
     const results = new Array<OpenResult | undefined>(count)
-    const keys = new Array<unknown>(count)
-    const names = new Array<string>(count)
-    const headers = new Array<ReturnType<typeof readHeader>>(count)
-    // a batch is mostly one burst of one epoch: its name is spelled once, not per datagram
-    let previous: { readonly epochId: Uint8Array; readonly keyId: KeyId; readonly name: string } | undefined
+    const keys = this.scratch.keys(count)
+    const names = this.scratch.names(count)
     for (let i = 0; i < count; i++) {
-      const header = readHeader(slab.subarray(starts[i]!, starts[i]! + lengths[i]!))
-      headers[i] = header
-      if (typeof header === "string") {
-        results[i] = this.refuse(header)
+      const start = starts[i]!
+      const refusal = headerRefusal(slab, start, lengths[i]!)
+      keys[i] = undefined
+      if (refusal !== undefined) {
+        results[i] = this.refuse(refusal)
         continue
       }
-      const group = this.ring.accepted.get(header.keyId)
+      // any u32 is a key id; the ring holds only valid ones
+      const keyId = u32At(slab, start + OFFSET.keyId) as KeyId
+      const group = this.ring.accepted.get(keyId)
       if (group === undefined) {
         results[i] = this.refuse("unknownKey")
         continue
       }
-      const name = previous !== undefined && previous.keyId === header.keyId && equalBytes(previous.epochId, header.epochId)
-        ? previous.name
-        : epochName(header.keyId, header.epochId)
-      previous = { epochId: header.epochId, keyId: header.keyId, name }
+      const name = this.names.of(keyId, slab, start + OFFSET.epochId)
       names[i] = name
       keys[i] = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? this.vouched.get(name)
       if (keys[i] === undefined) {
-        const refusal = this.derive(group, header, name, slab.subarray(starts[i]!, starts[i]! + lengths[i]!), now, monotonic)
+        const frame = slab.subarray(start, start + lengths[i]!)
+        const refusal = this.derive(group, readHeader(frame) as FrameHeader, name, frame, now, monotonic)
         if (refusal !== undefined) results[i] = this.refuse(refusal)
         else keys[i] = this.vouched.get(name)
       }
     }
-    const ok = new Uint8Array(count)
+    const ok = this.scratch.ok(count)
     this.aead.open(keys, slab, starts, lengths, count, ok)
     for (let i = 0; i < count; i++) {
+      const opener = keys[i]
+      // the kept array must not hold an epoch's key past its batch
+      keys[i] = undefined
       if (results[i] !== undefined) continue
       if (ok[i] !== 1) {
         results[i] = this.refuse("badTag")
         continue
       }
-      const header = headers[i] as Exclude<ReturnType<typeof readHeader>, string>
-      if (!this.isOurs(header.to)) {
+      // the header is as it came (opening decrypts only the payload), and now authenticated
+      const start = starts[i]!
+      if (!this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))) {
         results[i] = this.refuse("misdirected")
         continue
       }
       const name = names[i]!
       const from = sources[i]!
-      const refusal = this.table.accept(name, header.counter, header.sentAt, from, now)
+      const counter = u64At(slab, start + OFFSET.counter)
+      const sentAt = u64At(slab, start + OFFSET.sentAt)
+      const refusal = this.table.accept(name, counter, sentAt, from, now)
       if (refusal !== undefined && refusal !== "unadmitted") {
         results[i] = this.refuse(refusal)
         continue
       }
-      const start = starts[i]!
-      const opened = {
-        type: slab[start + HEADER_BYTES]!,
-        body: slab.subarray(start + HEADER_BYTES + 1, start + lengths[i]! - TAG_BYTES),
-        keyId: header.keyId,
-        epoch: name,
-        counter: header.counter,
-        sentAt: header.sentAt,
-        from
-      }
+      const type = slab[start + HEADER_BYTES]!
+      const body = slab.subarray(start + HEADER_BYTES + 1, start + lengths[i]! - TAG_BYTES)
+      const keyId = u32At(slab, start + OFFSET.keyId) as KeyId
       results[i] = refusal === undefined
-        ? { _tag: "Opened", ...opened }
-        : { _tag: "Unadmitted", ...opened, epochId: header.epochId.slice(), opener: keys[i] }
+        ? { _tag: "Opened", type, body, keyId, epoch: name, counter, sentAt, from }
+        : {
+          _tag: "Unadmitted",
+          type,
+          body,
+          keyId,
+          epoch: name,
+          counter,
+          sentAt,
+          from,
+          epochId: slab.slice(start + OFFSET.epochId, start + OFFSET.epochId + EPOCH_ID_BYTES),
+          opener
+        }
     }
     return results as Array<OpenResult>
   }

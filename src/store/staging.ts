@@ -87,7 +87,7 @@ const partsOf = (path: string): ReadonlyArray<string> => Either.getOrElse(splitR
 const refused = (op: string, path: string, errno: number, code: string, detail: string) =>
   new StoreError({ op, path, errno, code, detail })
 
-/** The bytes of one run written as one system call: a receive batch of a big file's blocks (~60 of 1.4 KiB) and more. */
+/** The bytes of one run written as one system call: ~190 of a big file's 1.4 KiB blocks, from one wake-up or several. */
 const RUN_BYTES = 256 * 1024
 
 export const make = (store: FileStoreShape, options: StagingOptions) => {
@@ -121,7 +121,6 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
    */
   const beginPassNow = () => void (inPass = true)
   const endPassNow = () => {
-    flushNow()
     inPass = false
     free = undefined
     parents.closeAll()
@@ -224,12 +223,14 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   }
 
   /**
-   * The blocks written in a pass, one run of a temp's consecutive blocks at a time: the run goes to the disk as one
-   * `pwrite` when the pass ends, another run starts, the run buffer is full, or the temps are staged, switched or
-   * discarded, so a big file's receive batch (tens of Data) is one system call, not one per datagram, and one
-   * update of the temp's hash. The blocks are copied into the run buffer: they are views of the transport's receive
-   * buffer, which the next read of the same wake-up overwrites (`Transport.consume`), before the pass ends. Outside
-   * a pass a block is written (and hashed) at once.
+   * The blocks written in passes, one run of a temp's consecutive blocks at a time: the run goes to the disk as one
+   * `pwrite` when another run starts, the run buffer is full, a block comes outside a pass, or the temps are staged,
+   * switched or discarded, so a big file's blocks are one system call and one update of the temp's hash per 256 KiB,
+   * not one per datagram. The run outlives its pass: at a slow link's pace a wake-up brings one or two Data, and a
+   * write and a hash update per wake-up cost more than the rest of a datagram's handling. Nothing reads a temp before
+   * it is staged (which flushes first), and a temp that fails is closed, its run dropped. The blocks are copied into
+   * the run buffer: they are views of the transport's receive buffer, which the next read overwrites
+   * (`Transport.consume`). Outside a pass a block is written (and hashed) at once.
    */
   let run: { readonly s: Staged; readonly path: string; readonly offset: number; length: number } | undefined
   let runBuffer: Uint8Array | undefined
@@ -367,7 +368,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const e = createNow(s, entry)
       if (e !== undefined) return void fail(s, e)
     }
-    if (run !== undefined && (run.s !== s || run.offset + run.length !== offset || run.length + bytes.length > RUN_BYTES)) flushNow()
+    if (run !== undefined && (!inPass || run.s !== s || run.offset + run.length !== offset || run.length + bytes.length > RUN_BYTES)) flushNow()
     if (s.fd === undefined) return
     if (!inPass || bytes.length > RUN_BYTES) {
       hashInOrder(s, offset, bytes)

@@ -43,4 +43,19 @@ describe.skipIf(typeof addon === "string")("the addon's AEAD engine", () => {
     engine.open([opener], slab, Uint32Array.of(0), Uint32Array.of(slab.length), 1, ok)
     expect(ok[0]).toBe(1)
   })
+
+  it("opens each frame of a batch with its own key, whatever the one before it: a repeated key, another epoch's, none, a header key", () => {
+    const other = trafficKey(group, new Uint8Array(16).fill(1))
+    const [sealA, sealB] = [key, engine.key(other, "seal")]
+    const [openA, openB] = [opener, engine.key(other, "open")]
+    const sealedBy = [sealA, sealA, sealB, sealB, sealA, sealA, sealA, sealB]
+    const given = [openA, openA, openB, openA, undefined, header, openA, openB]
+    const size = frameBytes(20)
+    const slab = new Uint8Array(size * sealedBy.length)
+    const starts = Uint32Array.from(sealedBy, (_, i) => i * size)
+    sealedBy.forEach((k, i) => engine.seal(k, slab, starts.subarray(i, i + 1), Uint32Array.of(20), 1, header))
+    const ok = new Uint8Array(sealedBy.length).fill(7)
+    engine.open(given, slab, starts, new Uint32Array(sealedBy.length).fill(size), sealedBy.length, ok)
+    expect([...ok]).toEqual([1, 1, 1, 0, 0, 0, 1, 1])
+  })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { frameBytes, HEADER_BYTES, MAGIC, nonceOf, readHeader, writeHeader } from "../../src/secure/frame.js"
+import { frameBytes, HEADER_BYTES, headerRefusal, MAGIC, nonceOf, readHeader, writeHeader } from "../../src/secure/frame.js"
 import { keyId } from "../../src/secure/keys.js"
 import { Receiver } from "../../src/secure/receiver.js"
 import { Sender } from "../../src/secure/sender.js"
@@ -45,6 +45,19 @@ describe("native frame", () => {
     expect(bytes[0]).not.toBe(7)
     expect(readHeader(bytes)).toEqual(h)
   }, runs)
+
+  it.prop(
+    "a header judged in place within a slab is refused for what readHeader refuses it for",
+    [fc.uint8Array({ maxLength: 120 }), fc.boolean(), fc.nat({ max: 7 }), fc.nat({ max: 7 })],
+    ([raw, native, before, after]) => {
+      if (native && raw.length > 0) raw[0] = MAGIC
+      if (native && raw.length > 1 && raw[1]! % 2 === 0) raw[1] = 3
+      const slab = new Uint8Array(before + raw.length + after).fill(0xff)
+      slab.set(raw, before)
+      const read = readHeader(raw)
+      expect(headerRefusal(slab, before, raw.length)).toBe(typeof read === "string" ? read : undefined)
+    }
+  )
 
   it.prop("arbitrary bytes never throw and are refused", [fc.uint8Array({ maxLength: 200 }), fc.boolean()], ([raw, native]) => {
     if (native && raw.length > 0) raw[0] = MAGIC

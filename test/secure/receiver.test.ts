@@ -234,6 +234,25 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     expect(receiver.refusals.oldVersion).toBe(4)
   })
 
+  it("datagrams of more senders than it keeps epoch names for, interleaved batch after batch, each open as their own epoch", () => {
+    const { group, receiver } = setup()
+    const sources = Array.from({ length: 11 }, (_, i) => ({ address: `127.0.1.${i + 1}`, port: 8000 }))
+    const senders = sources.map((from) => admitted(receiver, new Sender(sealer, group), T0, from))
+    const epochs = sources.map((from) => (receiver.open(senders[sources.indexOf(from)]!.seal(1, Uint8Array.of(0), HERE, T0), from, T0) as { epoch: string }).epoch)
+    expect(new Set(epochs).size).toBe(senders.length)
+    for (let round = 0; round < 3; round++) {
+      // each batch in another order, the way several senders' datagrams come in
+      const order = senders.map((_, i) => (i * (round + 3)) % senders.length)
+      const frames = order.map((k) => senders[k]!.seal(1, Uint8Array.of(k), HERE, T0))
+      const starts = new Uint32Array(frames.length)
+      const lengths = Uint32Array.from(frames, (f) => f.length)
+      const slab = new Uint8Array(frames.reduce((n, f) => n + f.length, 0))
+      frames.forEach((f, i) => (starts[i] = i === 0 ? 0 : starts[i - 1]! + lengths[i - 1]!, slab.set(f, starts[i]!)))
+      const results = receiver.openBatch(slab, starts, lengths, order.map((k) => sources[k]!), frames.length, T0, T0)
+      expect(results.map((r) => (r._tag === "Opened" ? [r.epoch, r.body[0]] : r._tag))).toEqual(order.map((k) => [epochs[k], k]))
+    }
+  })
+
   it("admitting a new epoch from a source forgets the older epoch pinned there: its late datagrams are refused", () => {
     const { group, receiver, sender: ended } = setup()
     const heldBack = ended.seal(1, new Uint8Array(4), HERE, T0 + 1)
