@@ -93,6 +93,12 @@ export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): 
   view.setUint16(at + OFFSET.port, header.to.port)
 }
 
+/** Sets the counter of the header at `at`. */
+export const writeCounter = (into: Uint8Array, at: number, counter: number): void => putU64(viewOf(into), at + OFFSET.counter, counter)
+
+/** Sets the send time of the header at `at`. */
+export const writeSentAt = (into: Uint8Array, at: number, sentAt: number): void => putU64(viewOf(into), at + OFFSET.sentAt, sentAt)
+
 export const readHeader = (datagram: Uint8Array): FrameHeader | HeaderRefusal => {
   if (datagram.length > 0 && datagram[OFFSET.magic] !== MAGIC) return datagram[0] === V7_VERSION_BYTE ? "v7" : "notNative"
   // the version first: an earlier release's smallest frames are shorter than this one's
