@@ -128,13 +128,12 @@ describe.each(engines.map((e) => [e.name, e] as const))("a run sealed in one cal
 const addon = addonAead()
 
 describe.skipIf(typeof addon === "string")("the addon's run seal", () => {
-  const engine = addon as Exclude<typeof addon, string>
-  const group = generateKey()
-  const key = engine.key(trafficKey(group, new Uint8Array(16)), "seal")
-  const header = engine.headerKey(headerKey(group))
-  const template = new Uint8Array(HEADER_BYTES)
-
   it("refuses, with an error and no crash, a run whose frames would not fit, overlap its bodies or exceed a UDP payload", () => {
+    const engine = addon as Exclude<typeof addon, string>
+    const group = generateKey()
+    const key = engine.key(trafficKey(group, new Uint8Array(16)), "seal")
+    const header = engine.headerKey(headerKey(group))
+    const template = new Uint8Array(HEADER_BYTES)
     const bodies = new Uint8Array(1000)
     const room = new Uint8Array(1000 + 10 * OVERHEAD)
     const seal = (layout: number | Uint32Array, into = room, from = bodies, counter = 0, type = 1) =>
