@@ -248,6 +248,106 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* frames laid out back to back: `segment` payload bytes each but the last, or `lengths[i]` the i-th */
+typedef struct {
+  uint32_t segment;
+  const uint32_t* lengths;
+  size_t count;
+} RunLayout;
+
+/* the body bytes of frame i, which starts `from` bytes into the bodies (`total` in all) */
+static size_t run_body(const RunLayout* l, size_t i, size_t from, size_t total) {
+  if (l->lengths != NULL) return l->lengths[i];
+  return total - from < l->segment ? total - from : l->segment;
+}
+
+/* the tag of what `ctx` sealed into `tag` (TAG bytes): asked of the provider directly, not through the ctrl translation */
+static int get_tag(EVP_CIPHER_CTX* ctx, uint8_t* tag) {
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, TAG), OSSL_PARAM_construct_end()};
+  return EVP_CIPHER_CTX_get_params(ctx, params) == 1;
+}
+
+/* whether [a, a + an) and [b, b + bn) share a byte */
+static int overlap(const uint8_t* a, size_t an, const uint8_t* b, size_t bn) { return an > 0 && bn > 0 && a < b + bn && b < a + an; }
+
+/*
+ * aeadSealRun(key, headerKey, header: 52 bytes, counter, type, bodies: Uint8Array, layout: segment | Uint32Array of
+ * lengths, into: Uint8Array) → the bytes of frames written at the start of `into`. The bodies lie back to back in
+ * `bodies` (a segment layout: `segment` bytes each but the last, at least one frame; lengths: adding up to at most
+ * the bodies' length); each becomes a frame: `header` with the counter `counter + i` (the frames' only
+ * difference, so the header MAC is computed once), the message type `type` and the body, encrypted, and the tag.
+ * The frames lie back to back in `into`, each HEADER + 1 + TAG bytes longer than its body. One call per burst:
+ * JavaScript neither lays the frames out nor writes their headers. -1 when OpenSSL fails.
+ */
+static napi_value aead_seal_run(napi_env env, napi_callback_info info) {
+  static const char* usage =
+    "makuo_aead.aeadSealRun(key made to seal, headerKey, header: 52-byte Uint8Array, counter, type, bodies: Uint8Array, "
+    "layout: segment | Uint32Array, into: Uint8Array) with every frame at most 65535 bytes, the counters below 2^53 and "
+    "room for the frames in `into`, apart from the bodies";
+  size_t argc = 8;
+  napi_value argv[8];
+  AeadKey* k = NULL;
+  HeaderKey* h = NULL;
+  void *header, *bodies, *into, *lengths;
+  size_t header_length, bodies_length, into_length, n_lengths;
+  double counter;
+  uint32_t type;
+  napi_valuetype layout_type;
+  RunLayout l = {0};
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 || (k = key_arg(env, argv[0])) == NULL ||
+      k->seal == NULL || (h = tagged_arg(env, argv[1], &HEADER_KEY_TAG)) == NULL ||
+      !bytes_arg(env, argv[2], napi_uint8_array, &header, &header_length) || header_length != HEADER ||
+      napi_get_value_double(env, argv[3], &counter) != napi_ok || !(counter >= 0) || counter != (double)(uint64_t)counter ||
+      napi_get_value_uint32(env, argv[4], &type) != napi_ok || type > 255 ||
+      !bytes_arg(env, argv[5], napi_uint8_array, &bodies, &bodies_length) ||
+      !bytes_arg(env, argv[7], napi_uint8_array, &into, &into_length) || napi_typeof(env, argv[6], &layout_type) != napi_ok)
+    return fail_type(env, usage);
+  if (layout_type == napi_number) {
+    if (napi_get_value_uint32(env, argv[6], &l.segment) != napi_ok || l.segment == 0) return fail_type(env, usage);
+    l.count = bodies_length == 0 ? 1 : (bodies_length + l.segment - 1) / l.segment;
+  } else {
+    if (!bytes_arg(env, argv[6], napi_uint32_array, &lengths, &n_lengths)) return fail_type(env, usage);
+    l.lengths = lengths;
+    l.count = n_lengths;
+  }
+  /* checked as they add up, so that no sum wraps past a check */
+  uint64_t body_bytes = 0, frame_bytes = 0;
+  for (size_t i = 0; i < l.count; i++) {
+    uint64_t n = run_body(&l, i, body_bytes, bodies_length);
+    body_bytes += n;
+    frame_bytes += n + HEADER + 1 + TAG;
+    if (n + HEADER + 1 + TAG > MAX_FRAME || body_bytes > bodies_length || frame_bytes > into_length) return fail_type(env, usage);
+  }
+  if (counter + (double)l.count > 9007199254740992.0 || overlap(bodies, body_bytes, into, frame_bytes)) return fail_type(env, usage);
+  uint8_t* out = into;
+  const uint8_t* in = bodies;
+  uint8_t mac[MAC_BYTES];
+  int ok = header_mac(h, header, mac);
+  uint64_t c = (uint64_t)counter;
+  size_t from = 0;
+  for (size_t i = 0; ok && i < l.count; i++, c++) {
+    size_t n = run_body(&l, i, from, bodies_length);
+    uint8_t* frame = out;
+    uint8_t* payload = frame + HEADER;
+    memcpy(frame, header, HEADER);
+    for (int b = 0; b < 8; b++) frame[COUNTER_AT + b] = (uint8_t)(c >> (56 - 8 * b));
+    memcpy(frame + MAC_AT, mac, MAC_BYTES);
+    payload[0] = (uint8_t)type;
+    memcpy(payload + 1, in + from, n);
+    uint8_t nonce[NONCE];
+    int outl = 0, last = 0;
+    nonce_of(frame, nonce);
+    ok = EVP_EncryptInit_ex(k->seal, NULL, NULL, NULL, nonce) == 1 && EVP_EncryptUpdate(k->seal, NULL, &outl, frame, HEADER) == 1 &&
+         EVP_EncryptUpdate(k->seal, payload, &outl, payload, (int)n + 1) == 1 && EVP_EncryptFinal_ex(k->seal, payload + outl, &last) == 1 &&
+         get_tag(k->seal, payload + n + 1);
+    from += n;
+    out = payload + n + 1 + TAG;
+  }
+  napi_value v;
+  napi_create_double(env, ok ? (double)frame_bytes : -1, &v);
+  return v;
+}
+
 /*
  * aeadOpen(keys, slab, starts, frameLengths, count, ok) → count: verifies and decrypts frame i in place with keys[i]
  * (skipped when undefined) and sets ok[i] to 1 when its tag verified, else 0
@@ -325,6 +425,7 @@ void makuo_aead_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"aeadKey", NULL, aead_key, NULL, NULL, NULL, napi_default, NULL},
     {"aeadSeal", NULL, aead_seal, NULL, NULL, NULL, napi_default, NULL},
+    {"aeadSealRun", NULL, aead_seal_run, NULL, NULL, NULL, napi_default, NULL},
     {"aeadOpen", NULL, aead_open, NULL, NULL, NULL, napi_default, NULL},
     {"headerKey", NULL, header_key, NULL, NULL, NULL, napi_default, NULL},
     {"headerOk", NULL, header_ok, NULL, NULL, NULL, napi_default, NULL},

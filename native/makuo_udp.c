@@ -1,8 +1,8 @@
 /*
  * makuo's batched UDP I/O for Linux, against Node-API. It owns a non-blocking UDP socket; JavaScript asks it
  * to receive a batch (recvmmsg, with UDP_GRO where the kernel coalesces) and to send a run of datagrams laid out
- * back to back: equal-sized ones with one sendmsg and UDP_SEGMENT per 64 KiB (else sendmmsg), ones of unequal
- * lengths (a list of them) with one sendmmsg per 64. Readiness comes
+ * back to back (equal-sized ones, or a list of lengths) with one sendmmsg per 64 messages, each message a group of
+ * datagrams of one length cut by the kernel at UDP_SEGMENT (up to 64 KiB) where GSO works, else one datagram. Readiness comes
  * from a libuv poll handle on the daemon's own event loop: one wake-up per batch, never a thread. With
  * SO_RXQ_OVFL, each received datagram brings the kernel's count of datagrams this socket dropped (mostly because
  * its receive buffer was full); the latest is kept here for JavaScript to read when it likes (`drops`).
@@ -363,26 +363,6 @@ static napi_value sock_recv(napi_env env, napi_callback_info info) {
   return num(env, got);
 }
 
-static ssize_t send_gso(Sock* s, struct sockaddr_in* to, char* p, size_t len, uint32_t segment) {
-  struct iovec iov = {.iov_base = p, .iov_len = len};
-  union {
-    char buf[CMSG_SPACE(sizeof(uint16_t))];
-    struct cmsghdr align;
-  } control;
-  struct msghdr h = {.msg_name = to, .msg_namelen = sizeof *to, .msg_iov = &iov, .msg_iovlen = 1};
-  if (len > segment) {
-    h.msg_control = control.buf;
-    h.msg_controllen = sizeof control.buf;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&h);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    uint16_t seg = (uint16_t)segment;
-    memcpy(CMSG_DATA(c), &seg, sizeof seg);
-  }
-  return sendmsg(s->fd, &h, MSG_DONTWAIT);
-}
-
 /*
  * Datagrams laid out back to back from `p`, `bytes` in all: `lengths[i]` bytes the i-th of `count`, or, without
  * lengths, `segment` bytes each but the last (which may be shorter).
@@ -402,56 +382,77 @@ static size_t run_length(const Run* r, size_t i, size_t off) {
 }
 
 /*
- * One sendmmsg of the run's datagrams from the i-th (`off` bytes in), up to MAX_BATCH of them, each in a message of
- * its own pointing into the run: the datagrams sent (the kernel may take fewer than asked) or -1 (errno set);
- * `*bytes` gets their bytes.
+ * One sendmmsg of the run's datagrams from the i-th (`off` bytes in), up to MAX_BATCH messages pointing into the run.
+ * With GSO, a message carries a group of datagrams the kernel cuts at UDP_SEGMENT: consecutive ones of one length,
+ * the last of the group maybe shorter (up to MAX_GSO_SEGMENTS of them, MAX_UDP_PAYLOAD bytes) — a DATA burst's
+ * datagrams make one or two groups, a bundle stream's full blocks a group per run of them; without, a message per
+ * datagram. The messages sent (the kernel may take fewer than asked) or -1 (errno set); `*bytes` and `*datagrams`
+ * get what they carried, `*grouped` whether the first message was a group (the one whose refusal means no GSO).
  */
-static int send_mmsg(Sock* s, struct sockaddr_in* to, const Run* r, size_t i, size_t off, size_t* bytes) {
+static int send_msgs(Sock* s, struct sockaddr_in* to, const Run* r, size_t i, size_t off, size_t* bytes, size_t* datagrams, int* grouped) {
   struct mmsghdr msgs[MAX_BATCH];
   struct iovec iov[MAX_BATCH];
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } control[MAX_BATCH];
+  size_t counts[MAX_BATCH];
   size_t n = 0;
   memset(msgs, 0, sizeof msgs);
-  for (; i + n < r->count && n < MAX_BATCH; n++) {
-    size_t l = run_length(r, i + n, off);
+  for (; i < r->count && n < MAX_BATCH; n++) {
+    size_t first = run_length(r, i, off), len = first, k = 1;
+    /* an empty datagram is one alone: a group's length is what tells the kernel its segments */
+    while (s->gso && first > 0 && i + k < r->count && k < MAX_GSO_SEGMENTS) {
+      size_t next = run_length(r, i + k, off + len);
+      if (next == 0 || next > first || len + next > MAX_UDP_PAYLOAD) break;
+      len += next;
+      k++;
+      if (next < first) break;
+    }
     iov[n].iov_base = r->p + off;
-    iov[n].iov_len = l;
+    iov[n].iov_len = len;
     msgs[n].msg_hdr.msg_name = to;
     msgs[n].msg_hdr.msg_namelen = sizeof *to;
     msgs[n].msg_hdr.msg_iov = &iov[n];
     msgs[n].msg_hdr.msg_iovlen = 1;
-    off += l;
+    if (k > 1) {
+      msgs[n].msg_hdr.msg_control = control[n].buf;
+      msgs[n].msg_hdr.msg_controllen = sizeof control[n].buf;
+      struct cmsghdr* c = CMSG_FIRSTHDR(&msgs[n].msg_hdr);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = (uint16_t)first;
+      memcpy(CMSG_DATA(c), &seg, sizeof seg);
+    }
+    counts[n] = k;
+    i += k;
+    off += len;
   }
+  *grouped = counts[0] > 1;
   int sent = sendmmsg(s->fd, msgs, (unsigned)n, MSG_DONTWAIT);
   *bytes = 0;
-  for (int k = 0; k < sent; k++) *bytes += iov[k].iov_len;
+  *datagrams = 0;
+  for (int m = 0; m < sent; m++) *bytes += iov[m].iov_len, *datagrams += counts[m];
   return sent;
 }
 
 /*
- * Sends the run to `to`, in as few system calls as the kernel allows: one sendmsg with UDP_SEGMENT per ~64 KiB of
- * equal datagrams where GSO works, else one sendmmsg per MAX_BATCH datagrams (of any lengths). The bytes handed to
- * the kernel (fewer than the run when the socket buffer is full: the caller waits for writable and sends the
- * rest), or -errno when nothing went.
+ * Sends the run to `to`, in as few system calls as the kernel allows: one sendmmsg per MAX_BATCH messages, each a
+ * GSO group where GSO works (a ~64 KiB DATA burst: one call), else each one datagram. The bytes handed to the
+ * kernel (fewer than the run when the socket buffer is full: the caller waits for writable and sends the rest),
+ * or -errno when nothing went.
  */
 static ssize_t send_run(Sock* s, struct sockaddr_in* to, const Run* r) {
   size_t done = 0, i = 0;
   while (i < r->count) {
-    size_t left = r->bytes - done;
-    int sent;
-    size_t bytes;
-    if (s->gso && r->lengths == NULL && left > r->segment) {
-      size_t per_call = (MAX_UDP_PAYLOAD / r->segment) * r->segment;
-      if (per_call > (size_t)r->segment * MAX_GSO_SEGMENTS) per_call = (size_t)r->segment * MAX_GSO_SEGMENTS;
-      ssize_t got = send_gso(s, to, r->p + done, left < per_call ? left : per_call, r->segment);
-      /* a kernel or device that cannot segment says so at once: from now on one datagram per message */
-      if (got < 0 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
-        s->gso = 0;
-        continue;
-      }
-      bytes = got < 0 ? 0 : (size_t)got;
-      sent = got < 0 ? -1 : (int)((bytes + r->segment - 1) / r->segment);
-    } else {
-      sent = send_mmsg(s, to, r, i, done, &bytes);
+    size_t bytes, datagrams;
+    int grouped;
+    int sent = send_msgs(s, to, r, i, done, &bytes, &datagrams, &grouped);
+    /* a kernel or device that cannot segment says so at once: from now on one datagram per message */
+    if (sent < 0 && grouped && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+      s->gso = 0;
+      continue;
     }
     if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || done > 0) break;
@@ -459,7 +460,7 @@ static ssize_t send_run(Sock* s, struct sockaddr_in* to, const Run* r) {
     }
     if (sent == 0) break;
     done += bytes;
-    i += (size_t)sent;
+    i += datagrams;
   }
   return (ssize_t)done;
 }

@@ -123,7 +123,7 @@ const main = Effect.gen(function*() {
     bodies.set(contents.subarray(b * BLOCK, b * BLOCK + length), b * segment + Transfer.DATA_HEADER)
   }
   const used = blocks * segment - (BLOCK - (size - (blocks - 1) * BLOCK))
-  const frames = sender.sealSegments(bodies.subarray(0, used), segment, { _tag: "Group" }, Date.now(), Transfer.typeOf({ _tag: "Data", txn: TXN, pieces: [] }) as BodyType)
+  const frames = sender.sealRun(bodies.subarray(0, used), segment, { _tag: "Group" }, Date.now(), Transfer.typeOf({ _tag: "Data", txn: TXN, pieces: [] }) as BodyType)
   const frameBytes = segment + (frames.length - used) / blocks
   const starts = Array.from({ length: blocks }, (_, i) => i * frameBytes)
   const lengths = starts.map((s) => Math.min(frameBytes, frames.length - s))

@@ -1,8 +1,9 @@
 /**
  * `Transport` on the native addon (`native.ts`): the socket is read with `recvmmsg` (and `UDP_GRO`, where the
- * kernel hands over up to 64 KiB of coalesced datagrams at once), one JavaScript wake-up per batch; a DATA burst
- * leaves with one `sendmsg` + `UDP_SEGMENT` per ~60 datagrams (`sendmmsg` where the kernel refuses GSO), a burst of
- * unequal datagrams (a bundle stream's frames) with one `sendmmsg` per 64. Same
+ * kernel hands over up to 64 KiB of coalesced datagrams at once), one JavaScript wake-up per batch; a burst leaves
+ * with one `sendmmsg`, each of its messages ~64 KiB of datagrams of one length cut by the kernel (`UDP_SEGMENT`; a
+ * bundle stream's unequal frames: a message per stretch of one length), or one datagram per message (64 a call)
+ * where the kernel refuses GSO. Same
  * socket layout and options as `DgramTransport` (`UdpOptions`). The wire sees plain v7 datagrams either way.
  */
 import { Effect, Layer } from "effect"
@@ -189,40 +190,54 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     const pending: Array<PendingSend> = []
     let drained: (() => void) | undefined
     let unicast: NativeSocket | undefined
+    /** Hands `bytes` from `offset` on (datagram `next` on, with lengths) to the kernel: the bytes it took, or -errno. */
+    const handOver = (address: number, port: number, bytes: Uint8Array, layout: Layout, offset: number, next: number) =>
+      typeof layout === "number"
+        ? native.send(unicast!, address, port, bytes, offset, bytes.length - offset, layout)
+        : native.sendEach(unicast!, address, port, bytes, offset, layout, next)
+    const failed = (rc: number, done: PendingSend["done"]) => {
+      sendErrors++
+      lastSendError = errnoText(rc)
+      done?.(new TransportError({ reason: "Send", detail: lastSendError }))
+    }
+    /** `p` after the kernel took `r` more bytes of it: the rest starts at the first datagram it did not take. */
+    const took = (p: PendingSend, r: number) => {
+      p.offset += r
+      if (typeof p.layout === "object") {
+        let taken = r
+        while (taken > 0) taken -= p.layout[p.next++]!
+      }
+    }
     const flush = () => {
-      const s = unicast!
       while (pending.length > 0) {
         const p = pending[0]!
-        const r = typeof p.layout === "number"
-          ? native.send(s, p.address, p.port, p.bytes, p.offset, p.bytes.length - p.offset, p.layout)
-          : native.sendEach(s, p.address, p.port, p.bytes, p.offset, p.layout, p.next)
+        const r = handOver(p.address, p.port, p.bytes, p.layout, p.offset, p.next)
         if (r < 0) {
-          sendErrors++
-          lastSendError = errnoText(r)
           pending.shift()
-          p.done?.(new TransportError({ reason: "Send", detail: lastSendError }))
+          failed(r, p.done)
           continue
         }
-        p.offset += r
-        if (p.offset < p.bytes.length) {
-          // the kernel took whole datagrams: the rest starts at the first it did not take
-          if (typeof p.layout === "object") {
-            let taken = r
-            while (taken > 0) taken -= p.layout[p.next++]!
-          }
-          native.poll(s, true, true)
-          return
-        }
+        took(p, r)
+        if (p.offset < p.bytes.length) return void native.poll(unicast!, true, true)
         pending.shift()
         p.done?.()
       }
-      native.poll(s, true, false)
+      native.poll(unicast!, true, false)
       drained?.()
     }
+    // With nothing queued, a send goes to the kernel at once and is queued only when the kernel did not take it all:
+    // no queue entry and no poll call per burst.
     const enqueue = (to: Destination, bytes: Uint8Array, layout: Layout, done: PendingSend["done"]) => {
       const address = to._tag === "Group" ? groupAddress : addressOf(to.address)
       const port = to._tag === "Group" ? options.port : to.port
-      if (pending.push({ address, port, bytes, layout, offset: 0, next: 0, done }) === 1) flush()
+      if (pending.length > 0) return void pending.push({ address, port, bytes, layout, offset: 0, next: 0, done })
+      const r = handOver(address, port, bytes, layout, 0, 0)
+      if (r < 0) return failed(r, done)
+      if (r === bytes.length) return done?.()
+      const p: PendingSend = { address, port, bytes, layout, offset: 0, next: 0, done }
+      took(p, r)
+      pending.push(p)
+      native.poll(unicast!, true, true)
     }
 
     const onUnicast = (readable: boolean, writable: boolean) => {

@@ -57,9 +57,9 @@ export const eachDatagram = (bytes: Uint8Array, layout: Layout | undefined, f: (
 }
 
 /**
- * How datagrams reach the kernel: `gso` one system call per ~60 DATA datagrams (UDP_SEGMENT; a burst of unequal
- * ones: sendmmsg), `sendmmsg` one per 64 datagrams (the kernel refused GSO), `dgram` one per datagram
- * (`node:dgram`), `memory` the test network.
+ * How datagrams reach the kernel: `gso` one system call per burst of up to 64 runs of ~64 KiB of datagrams of one
+ * length (UDP_SEGMENT; a burst of unequal ones: a run per stretch of one length), `sendmmsg` one per 64 datagrams
+ * (the kernel refused GSO), `dgram` one per datagram (`node:dgram`), `memory` the test network.
  */
 export type IoMode = "gso" | "sendmmsg" | "dgram" | "memory"
 
@@ -86,7 +86,7 @@ export interface TransportShape {
    * must not be reused afterwards. Failures are counted in `stats` (and the last one logged when it is read).
    * With a `layout`, `bytes` are datagrams laid out back to back (a DATA burst handed over by the engine's handler
    * itself, or a burst of unequal frames): the native transport hands a burst to the kernel in one system call
-   * per ~60 datagrams, equal or not.
+   * (`IoMode`).
    */
   readonly send: (to: Destination, bytes: Uint8Array, layout?: Layout) => void
   /**

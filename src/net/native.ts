@@ -45,7 +45,8 @@ export interface NativeUdp {
   readonly send: (s: NativeSocket, address: number, port: number, buffer: Uint8Array, offset: number, length: number, segment: number) => number
   /**
    * Datagrams laid out back to back from `offset`, `lengths[first]`, `lengths[first + 1]`, ... bytes long, one
-   * `sendmmsg` per 64: the bytes the kernel took (whole datagrams; fewer than asked when the socket buffer is
+   * `sendmmsg` per 64 messages, a message per run of datagrams of one length (ended by a shorter one: GSO) or, without
+   * GSO, per datagram: the bytes the kernel took (whole datagrams; fewer than asked when the socket buffer is
    * full: the rest goes from the first datagram not taken), or -errno (EMSGSIZE: a datagram over 65507 bytes).
    */
   readonly sendEach: (s: NativeSocket, address: number, port: number, buffer: Uint8Array, offset: number, lengths: Uint32Array, first: number) => number

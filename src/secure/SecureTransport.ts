@@ -84,6 +84,13 @@ const onHangup = (effect: Effect.Effect<void>) =>
     yield* Effect.acquireRelease(Effect.sync(() => process.on("SIGHUP", handler)), () => Effect.sync(() => process.off("SIGHUP", handler)))
   })
 
+/**
+ * The spare buffer after a send of `used` (the spare itself, a view of it, or a buffer of its own): the one the
+ * kernel took at once is spare; one it did not take waits in the transport's queue and is not.
+ */
+const spareAfter = <A extends Uint8Array | Uint32Array>(spare: A | undefined, used: A, taken: boolean): A | undefined =>
+  used.buffer === spare?.buffer ? (taken ? spare : undefined) : taken ? used : spare
+
 const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
   Effect.gen(function*() {
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -94,41 +101,46 @@ const keyedTransport = (inner: TransportShape, settings: KeyFileSettings) =>
     const note = rateLimitedLog<string>((message) => void runFork(Effect.logInfo(message)))
 
     /**
-     * Messages laid out as `layout` says (v7 datagrams, or the bodies of native messages of `type`) sealed as one
-     * batch, in `into` when it is large enough: the frames, and their layout (each frame `FRAME_OVERHEAD` longer).
-     */
-    const sealRun = (to: Destination, bytes: Uint8Array, layout: Layout | undefined, type?: BodyType, into?: Uint8Array): readonly [Uint8Array, Layout] => {
-      const now = Date.now()
-      if (typeof layout === "object") return [channel.sealEach(bytes, layout, to, now, type, into), layout.map((l) => l + FRAME_OVERHEAD)]
-      return layout === undefined || layout <= 0 || layout >= bytes.length
-        ? [channel.seal(bytes, to, now, type), 0]
-        : [channel.sealSegments(bytes, layout, to, now, type, into), layout + FRAME_OVERHEAD]
-    }
-
-    /**
-     * The frames of the last burst of native messages, when the kernel took them at once: the next burst is
-     * sealed into the same buffer. A buffer per burst (~85 KiB) was garbage by the ten thousand per GiB sent,
-     * promoted before it died and held until a full collection (hundreds of MiB of a keyed sender's RSS).
+     * The frames of the last burst of native messages, and their lengths (a burst of unequal ones), when the kernel
+     * took them at once: the next burst is sealed into the same buffers. A buffer per burst (~85 KiB) was garbage by
+     * the ten thousand per GiB sent, promoted before it died and held until a full collection (hundreds of MiB of a
+     * keyed sender's RSS).
      */
     let spare: Uint8Array | undefined
+    let spareLengths: Uint32Array | undefined
     const sendReusable = inner.sendReusable
-    /** Hands a burst's frames over as one send; their buffer is the next burst's when the kernel took them at once. */
-    const sendBurst = (to: Destination, [frames, layout]: readonly [Uint8Array, Layout]) => {
-      if (sendReusable === undefined) return inner.send(to, frames, layout)
-      const taken = sendReusable(to, frames, layout)
-      spare = !taken ? undefined : frames.buffer === spare?.buffer ? spare : frames
+    /** The lengths of the frames that carry messages of `lengths`: in the spare array when it is long enough. */
+    const frameLengths = (lengths: Uint32Array): Uint32Array => {
+      const out = spareLengths !== undefined && spareLengths.length >= lengths.length ? spareLengths.subarray(0, lengths.length) : new Uint32Array(lengths.length)
+      for (let i = 0; i < lengths.length; i++) out[i] = lengths[i]! + FRAME_OVERHEAD
+      return out
+    }
+    /**
+     * Messages of `type` laid out in `bodies` as `layout` says, sealed as one run and handed over as one send; the
+     * buffers are the next burst's when the kernel took them at once.
+     */
+    const sendBurst = (to: Destination, type: BodyType, bodies: Uint8Array, layout: Layout) => {
+      const frames = channel.sealRun(bodies, layout, to, Date.now(), type, spare)
+      const layoutOut = typeof layout === "number" ? layout + FRAME_OVERHEAD : frameLengths(layout)
+      if (sendReusable === undefined) return inner.send(to, frames, layoutOut)
+      const taken = sendReusable(to, frames, layoutOut)
+      spare = spareAfter(spare, frames, taken)
+      if (typeof layoutOut === "object") spareLengths = spareAfter(spareLengths, layoutOut, taken)
     }
 
     const transport = Transport.of({
       local: inner.local,
       group: inner.group,
-      send: (to, bytes, layout) => inner.send(to, ...sealRun(to, bytes, layout)),
+      // v7 datagrams in frames: a DATA burst sealed as one run, anything else one frame
+      send: (to, bytes, layout) =>
+        layout === undefined || (typeof layout === "number" && (layout <= 0 || layout >= bytes.length))
+          ? inner.send(to, channel.seal(bytes, to, Date.now()))
+          : inner.send(to, channel.sealRun(bytes, layout, to, Date.now()), typeof layout === "number" ? layout + FRAME_OVERHEAD : layout.map((l) => l + FRAME_OVERHEAD)),
       sendSegments: (to, bytes, segment) =>
-        Effect.suspend(() => inner.sendSegments(to, channel.sealSegments(bytes, segment, to, Date.now()), segment + FRAME_OVERHEAD)),
+        Effect.suspend(() => inner.sendSegments(to, channel.sealRun(bytes, segment, to, Date.now()), segment + FRAME_OVERHEAD)),
       sendNative: (to, type, body) => inner.send(to, channel.seal(body, to, Date.now(), type)),
-      // the lengths of a burst's frames are an array of their own: queued with the frames when the socket is full
-      sendNativeSegments: (to, type, bodies, segment) => sendBurst(to, sealRun(to, bodies, segment, type, spare)),
-      sendNativeEach: (to, type, bodies, lengths) => sendBurst(to, sealRun(to, bodies, lengths, type, spare)),
+      sendNativeSegments: sendBurst,
+      sendNativeEach: sendBurst,
       consume: (consumer) =>
         inner.consume(consumer === undefined ? undefined : (batch) => {
           const now = Date.now()

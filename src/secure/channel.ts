@@ -10,7 +10,7 @@
  * they tie a frame to where it was sent and who sent it, so a relay can neither deliver a member's unicast to a
  * third member nor make a member's datagrams appear to come from another address.
  */
-import type { Datagram, Destination, Endpoint } from "../net/Transport.js"
+import type { Datagram, Destination, Endpoint, Layout } from "../net/Transport.js"
 import { isBodyType } from "../protocol/native/codec.js"
 import { Admission, type AdmissionOptions } from "./admission.js"
 import type { Aead } from "./aead.js"
@@ -67,7 +67,7 @@ export class SecureChannel {
   private answersSent = 0
   private admitted = 0
   private own: { readonly keyId: number; readonly epochId: Uint8Array; readonly name: string } | undefined
-  private readonly layout = new Layout()
+  private readonly batchLayout = new BatchLayout()
 
   constructor(
     private readonly aead: Aead,
@@ -118,41 +118,16 @@ export class SecureChannel {
   }
 
   /**
-   * Messages laid out back to back, `segment` bytes each but the last (v7 datagrams of a DATA burst, or the bodies
-   * of native messages of `type`), as frames laid out the same way, `segment + FRAME_OVERHEAD` bytes each but the
-   * last: one batch seal. In `into` when it is large enough (a view of it), else a new buffer.
+   * Messages laid out back to back as `layout` says (v7 datagrams of a DATA burst, or the bodies of native messages
+   * of `type`): `segment` bytes each but the last, or `lengths[i]` bytes the i-th (a burst of a bundle stream's Data,
+   * each as long as its pieces make it). Sealed as one run into frames laid out the same way, each `FRAME_OVERHEAD`
+   * longer: in `into` when it is large enough (a view of it), else in a new buffer.
    */
-  sealSegments(messages: Uint8Array, segment: number, to: Destination, now: number, type: number = MessageType.V7, into?: Uint8Array): Uint8Array {
-    const count = Math.max(1, Math.ceil(messages.length / segment))
-    const lengths = new Uint32Array(count)
-    for (let i = 0; i < count; i++) lengths[i] = Math.min(segment, messages.length - i * segment)
-    return this.sealEach(messages, lengths, to, now, type, into)
-  }
-
-  /**
-   * Messages laid out back to back, `lengths[i]` bytes the i-th (a burst of a bundle stream's Data, each as long as
-   * its pieces make it), as frames laid out the same way, each `FRAME_OVERHEAD` longer: one batch seal. In `into`
-   * when it is large enough (a view of it), else a new buffer.
-   */
-  sealEach(messages: Uint8Array, lengths: Uint32Array, to: Destination, now: number, type: number = MessageType.V7, into?: Uint8Array): Uint8Array {
-    const count = lengths.length
+  sealRun(messages: Uint8Array, layout: Layout, to: Destination, now: number, type: number = MessageType.V7, into?: Uint8Array): Uint8Array {
+    const count = typeof layout === "number" ? Math.max(1, Math.ceil(messages.length / layout)) : layout.length
     const size = messages.length + count * FRAME_OVERHEAD
-    const slab = into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size)
-    const starts = new Uint32Array(count)
-    const sealed = new Uint32Array(count)
-    let from = 0
-    let start = 0
-    for (let i = 0; i < count; i++) {
-      const length = lengths[i]!
-      starts[i] = start
-      sealed[i] = 1 + length
-      slab[start + HEADER_BYTES] = type
-      slab.set(messages.subarray(from, from + length), start + HEADER_BYTES + 1)
-      from += length
-      start += length + FRAME_OVERHEAD
-    }
-    this.sender.sealBatch(slab, starts, sealed, count, this.endpoint(to), now)
-    return slab
+    const slab = into !== undefined && into.length >= size ? into : new Uint8Array(size)
+    return slab.subarray(0, this.sender.sealRun(type, messages, layout, slab, this.endpoint(to), now))
   }
 
   /**
@@ -162,7 +137,7 @@ export class SecureChannel {
    * answers until it caught up.
    */
   receive(batch: ReadonlyArray<Datagram>, now: number, monotonic: number): Received {
-    const { lengths, slab, starts, sources } = this.layout.of(batch)
+    const { lengths, slab, starts, sources } = this.batchLayout.of(batch)
     const results = this.receiver.openBatch(slab, starts, lengths, sources, batch.length, now, monotonic)
     const out: Received = { delivered: [], send: [], peers: [], refused: [] }
     // our own epoch, heard back (relayed, or a multicast echo): never challenged, never admitted
@@ -271,7 +246,7 @@ export class SecureChannel {
  * A batch as one slab, offsets and sources, for one AEAD call: the transport's own slab when every datagram is a
  * view into it (the slab's view and the arrays kept from one batch to the next, grown to the largest), else a copy.
  */
-class Layout {
+class BatchLayout {
   private starts = new Uint32Array(64)
   private lengths = new Uint32Array(64)
   private readonly sources: Array<Endpoint> = []

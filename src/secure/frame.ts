@@ -88,6 +88,12 @@ export const writeHeader = (into: Uint8Array, at: number, header: FrameHeader): 
   view.setUint16(at + OFFSET.port, header.to.port)
 }
 
+/** Sets the counter of the header at `at`. */
+export const writeCounter = (into: Uint8Array, at: number, counter: number): void => putU64(viewOf(into), at + OFFSET.counter, counter)
+
+/** Sets the send time of the header at `at`. */
+export const writeSentAt = (into: Uint8Array, at: number, sentAt: number): void => putU64(viewOf(into), at + OFFSET.sentAt, sentAt)
+
 /** The big-endian u32 at `at` of `bytes` (read by hand: a receiver reads every datagram's header, a view per datagram costs more). */
 export const u32At = (bytes: Uint8Array, at: number): number =>
   bytes[at]! * 0x100_0000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!)

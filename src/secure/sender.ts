@@ -4,9 +4,9 @@
  * epoch also ends after `DATAGRAMS_PER_EPOCH` frames: AES-GCM keeps its confidentiality and forgery bounds with
  * a wide margin up to about 2^32 messages under one key (NIST SP 800-38D), far below the counter's range.
  */
-import type { Endpoint } from "../net/Transport.js"
+import type { Endpoint, Layout } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
-import { frameBytes, HEADER_BYTES, writeHeader } from "./frame.js"
+import { frameBytes, HEADER_BYTES, writeHeader, writeSentAt } from "./frame.js"
 import type { GroupKey, KeyId } from "./keys.js"
 import { headerKey, newEpochId, trafficKey } from "./trafficKeys.js"
 
@@ -24,6 +24,12 @@ export class Sender {
   private epoch: SendEpoch
   /** the group key's header key: one per group key, not per epoch */
   private headerKey: unknown
+  /**
+   * The header the last run's frames shared but for their counters, and its epoch and destination: the next run of
+   * the epoch to the same endpoint rewrites only its send time, not the destination's address from its text.
+   */
+  private readonly template = new Uint8Array(HEADER_BYTES)
+  private templateOf: { readonly epoch: SendEpoch; readonly to: Endpoint } | undefined
 
   constructor(private readonly aead: Aead, private group: GroupKey, private readonly datagramsPerEpoch = DATAGRAMS_PER_EPOCH) {
     this.headerKey = aead.headerKey(headerKey(group))
@@ -68,6 +74,27 @@ export class Sender {
       writeHeader(slab, starts[i]!, { keyId, epochId, counter: this.epoch.counter++, sentAt: now, to })
     }
     this.aead.seal(this.epoch.key, slab, starts, lengths, count, this.headerKey)
+  }
+
+  /**
+   * Seals the message bodies of `type` laid out in `bodies` as `layout` says (a segment size: at least one frame;
+   * or lengths) as frames laid out back to back from the start of `into`, with consecutive counters, for `to`,
+   * sent at `now`: the bytes of frames written. A run that would cross the epoch's limit starts a new epoch.
+   */
+  sealRun(type: number, bodies: Uint8Array, layout: Layout, into: Uint8Array, to: Endpoint, now: number): number {
+    const count = typeof layout === "number" ? Math.max(1, Math.ceil(bodies.length / layout)) : layout.length
+    if (this.epoch.counter + count > this.datagramsPerEpoch) this.epoch = this.begin()
+    const epoch = this.epoch
+    const last = this.templateOf
+    if (last !== undefined && last.epoch === epoch && last.to.address === to.address && last.to.port === to.port) writeSentAt(this.template, 0, now)
+    else {
+      writeHeader(this.template, 0, { keyId: epoch.keyId, epochId: epoch.epochId, counter: 0, sentAt: now, to })
+      this.templateOf = { epoch, to }
+    }
+    // taken before sealing: a run that fails half sealed never gives its counters to another
+    const counter = epoch.counter
+    epoch.counter += count
+    return this.aead.sealRun(epoch.key, this.headerKey, this.template, counter, type, bodies, layout, into)
   }
 
   /** One frame carrying a message of `type` with `body`, for `to`. */

@@ -10,7 +10,7 @@ import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import * as dgram from "node:dgram"
 import * as DgramTransport from "../../src/net/DgramTransport.js"
 import { constants } from "node:os"
-import { loadNative, type NativeSocket, type NativeUdp } from "../../src/net/native.js"
+import { loadNative, type NativeSocket, type NativeUdp, RECV_META } from "../../src/net/native.js"
 import * as NativeTransport from "../../src/net/NativeTransport.js"
 import { ipv4ToU32 } from "../../src/net/NativeTransport.js"
 import { Group, Peer, Transport, type TransportShape } from "../../src/net/Transport.js"
@@ -144,6 +144,51 @@ describe.skipIf(typeof native === "string")("the addon's send of datagrams of un
       expect(() => addon.sendEach(s, to, port, bytes, 1, lengths, 0)).toThrow(RangeError)
       yield* Effect.sleep("100 millis")
       expect(got.length).toBe(8)
+    }))
+
+  it.scopedLive("groups each run of datagrams of one length (ended by a shorter one) into one GSO send: a GRO socket gets runs, the datagrams whole and in order; without GSO, one by one", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort(["127.0.0.43", "127.0.0.44"])
+      // a bundle stream's burst: full blocks, each file's last one shorter, and a run longer than one GSO send takes
+      const lengths = Uint32Array.from([...Array(5).fill(1000), 300, ...Array(3).fill(1000), 1, 1000, 1000, 0, 7, ...Array(70).fill(900), 20])
+      const bytes = new Uint8Array(lengths.reduce((a, l) => a + l, 0))
+      for (let i = 0, at = 0; i < lengths.length; at += lengths[i]!, i++) bytes.fill(i & 0xff, at, at + lengths[i]!)
+      const datagrams = [...lengths].map((l, i) => [...Buffer.alloc(l, i & 0xff)])
+      const receiver = yield* open("127.0.0.44", port)
+      expect(addon.setInt(receiver, addon.constants.SOL_UDP, addon.constants.UDP_GRO, 1)).toBe(0)
+      const slots = new Uint8Array(64 * 65_536)
+      const meta = new Uint32Array(64 * RECV_META)
+      /** What arrives, as [segment, datagrams] per arrival, until `count` datagrams did. */
+      const arrivals = (count: number) =>
+        Effect.gen(function*() {
+          const out: Array<readonly [number, Array<Array<number>>]> = []
+          let n = 0
+          yield* until(() => {
+            const got = addon.recv(receiver, slots, 65_536, meta)
+            for (let i = 0; i < got; i++) {
+              const [length, , , segment] = meta.subarray(i * RECV_META, i * RECV_META + 4)
+              const step = segment === 0 ? Math.max(length!, 1) : segment!
+              const pieces: Array<Array<number>> = []
+              for (let o = 0; o < Math.max(length!, 1); o += step) pieces.push([...slots.subarray(i * 65_536 + o, i * 65_536 + Math.min(o + step, length!))])
+              out.push([segment!, pieces])
+              n += pieces.length
+            }
+            return n >= count
+          })
+          return out
+        })
+      const s = yield* open("127.0.0.43", port)
+      for (const gso of [true, false]) {
+        if (!gso) addon.noGso(s)
+        expect(addon.sendEach(s, ipv4ToU32("127.0.0.44"), port, bytes, 0, lengths, 0)).toBe(bytes.length)
+        const got = yield* arrivals(lengths.length)
+        expect(got.flatMap(([, pieces]) => pieces)).toEqual(datagrams)
+        expect(addon.gso(s)).toBe(gso)
+        if (gso) {
+          // 5 + 300, 3 + 1, 2 (the empty one alone), 7 alone, 64 of the 900s, then 6 + 20
+          expect(got.map(([segment, pieces]) => [segment, pieces.length])).toEqual([[1000, 6], [1000, 4], [1000, 2], [0, 1], [0, 1], [900, 64], [900, 7]])
+        } else expect(got.every(([segment, pieces]) => segment === 0 && pieces.length === 1)).toBe(true)
+      }
     }))
 
   it.scopedLive("a burst the kernel takes a few datagrams at a time (its socket buffer full) goes on, once writable, from the first datagram not taken", () =>

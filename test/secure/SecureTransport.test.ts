@@ -76,5 +76,40 @@ describe("keyed transport, bursts of native messages", () => {
       expect(buffers[1]).toBe(buffers[0])
       expect(buffers[2]).toBe(buffers[0])
       expect(buffers[3]).not.toBe(buffers[2])
+      // and so do the frames' lengths
+      const layouts = inner.handed.map((h) => (h.layout as Uint32Array).buffer)
+      expect(layouts[1]).toBe(layouts[0])
+      expect(layouts[2]).toBe(layouts[0])
+      expect(layouts[3]).not.toBe(layouts[2])
+    }))
+
+  it.scoped("a burst left in the transport's queue keeps its frames and their lengths as handed, whatever is sent after it", () =>
+    Effect.gen(function*() {
+      const inner = recording()
+      const secure = yield* Effect.provide(
+        Transport,
+        SecureTransport.layer({ path: "(in memory)", ring: ringOf(generateKey()), runAsUid: undefined }).pipe(Layer.provide(inner.layer))
+      )
+      const each = (lengths: Uint32Array) => secure.sendNativeEach!(Group, TransferType.DATA, new Uint8Array(lengths.reduce((a, b) => a + b, 0)).fill(lengths[0]!), lengths)
+      const segments = (n: number) => secure.sendNativeSegments!(Group, TransferType.DATA, new Uint8Array(n * 50).fill(n), 50)
+      const snapshots: Array<readonly [Uint8Array, Array<number> | number]> = []
+      const snap = () => {
+        const h = inner.handed[inner.handed.length - 1]!
+        snapshots.push([h.bytes.slice(), typeof h.layout === "object" ? [...h.layout] : h.layout!])
+      }
+      // taken: the buffers become spare
+      each(Uint32Array.of(30, 60, 90)), snap()
+      segments(4), snap()
+      inner.state.taken = false
+      // queued: each keeps what it was handed
+      each(Uint32Array.of(10, 20)), snap()
+      each(Uint32Array.of(200, 5, 5, 5)), snap()
+      inner.state.taken = true
+      segments(6), snap()
+      each(Uint32Array.of(7, 8, 9)), snap()
+      for (const i of [2, 3]) {
+        const h = inner.handed[i]!
+        expect([h.bytes.slice(), [...(h.layout as Uint32Array)]]).toEqual(snapshots[i])
+      }
     }))
 })

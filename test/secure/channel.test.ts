@@ -294,7 +294,7 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
     const segment = 100
     const burst = new Uint8Array(segment * 3 + 40).map((_, i) => i % 251)
-    const slab = a.sealSegments(burst, segment, Group, T0 + 1)
+    const slab = a.sealRun(burst, segment, Group, T0 + 1)
     const frame = segment + FRAME_OVERHEAD
     const frames = [0, 1, 2, 3].map((i) => slab.subarray(i * frame, Math.min((i + 1) * frame, slab.length)))
     expect(frames.map((f) => f.length)).toEqual([frame, frame, frame, 40 + FRAME_OVERHEAD])
@@ -307,7 +307,7 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
     const segment = 100
     const bodies = new Uint8Array(segment * 3).map((_, i) => (i * 7) % 251)
-    const slab = a.sealSegments(bodies, segment, Group, T0 + 1, TransferType.DATA)
+    const slab = a.sealRun(bodies, segment, Group, T0 + 1, TransferType.DATA)
     const frame = segment + FRAME_OVERHEAD
     const frames = [0, 1, 2].map((i) => slab.subarray(i * frame, (i + 1) * frame))
     const got = deliver(b, A, frames, T0 + 1).delivered
@@ -320,7 +320,7 @@ describe.each(engines.map((e) => [e.name, e] as const))("secure channel (challen
     converse(a, b, [a.seal(v7("hello"), Group, T0)], T0)
     const lengths = Uint32Array.of(100, 7, 300, 1)
     const bodies = new Uint8Array(408).map((_, i) => (i * 13) % 251)
-    const slab = a.sealEach(bodies, lengths, Group, T0 + 1, TransferType.DATA)
+    const slab = a.sealRun(bodies, lengths, Group, T0 + 1, TransferType.DATA)
     const starts = [0, 100, 107, 407]
     const frames: Array<Uint8Array> = []
     for (let i = 0, at = 0; i < lengths.length; at += lengths[i]! + FRAME_OVERHEAD, i++) frames.push(slab.subarray(at, at + lengths[i]! + FRAME_OVERHEAD))
