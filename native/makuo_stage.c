@@ -1,5 +1,5 @@
 /*
- * A member's staging of a small file whose contents it holds (src/store/createFile.ts): the temp's whole
+ * A member's staging of a small file whose contents it holds (src/store/stageCalls.ts): the temp's whole
  * sequence in one call, through the parent directory's descriptor (openat: nothing resolved from a path, no
  * symlink followed), instead of six calls from JavaScript each building a /proc/self/fd path and a Stats object.
  *
@@ -9,7 +9,12 @@
  * `bytes`, gives it owner uid:gid when `chown` and it differs (root only: the caller says), then mode `mode` when it
  * differs or the owner changed (a change of owner clears setuid/setgid, so the mode is set after it), its times
  * (atime = mtime = sec.nsec), and closes it. On any failure the temp is removed again and the errno returned.
- * `name` is a string (UTF-8) or the bytes of a name that is not UTF-8.
+ *
+ *   renameAt(dirFd, from, to) -> 0 | errno
+ *
+ * renames `from` to `to`, both in `dirFd` (a switch's temp over its target: renameat, nothing resolved from a path).
+ *
+ * A name is a string (UTF-8) or the bytes of a name that is not UTF-8.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +22,7 @@
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,9 +111,24 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
   return errno_value(env, e);
 }
 
+static napi_value rename_at(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t dir_fd;
+  char from[NAME_MAX_BYTES + 1], to[NAME_MAX_BYTES + 1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok) {
+    return errno_value(env, EINVAL);
+  }
+  int refused = name_arg(env, argv[1], from);
+  if (refused == 0) refused = name_arg(env, argv[2], to);
+  if (refused != 0) return errno_value(env, refused);
+  return errno_value(env, renameat(dir_fd, from, dir_fd, to) == 0 ? 0 : errno);
+}
+
 void makuo_stage_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"createFile", NULL, create_file, NULL, NULL, NULL, napi_default, NULL},
+    {"renameAt", NULL, rename_at, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -10,7 +10,6 @@
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import { getSystemErrorName } from "node:util"
 import { Either } from "effect"
 import type { Entry, Mtime } from "../transfer/txn/messages.js"
 import {
@@ -29,11 +28,11 @@ import {
   unlinkAt,
   writevAllSync
 } from "./FileStore.js"
-import { createFile } from "./createFile.js"
-import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
+import { createFile, errnoError, secondsOf } from "./stageCalls.js"
+import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, writeIntentNow } from "./journal.js"
 import * as ParentCache from "./parentCache.js"
 import { splitRelative } from "./paths.js"
-import { EACCES, EIO, strerror } from "../protocol/errno.js"
+import { EACCES, EIO } from "../protocol/errno.js"
 
 /**
  * What an entry takes here: nothing, its metadata (switched in place), its contents; or its metadata set again
@@ -78,7 +77,7 @@ interface Staged {
   hashed: number
   /**
    * A small file's contents, held here as they arrive until it is staged: its temp is then made whole in one go
-   * (`createFile.ts`), the contents checked before anything is written (undefined: it has a temp, or none yet).
+   * (`stageCalls.ts`), the contents checked before anything is written (undefined: it has a temp, or none yet).
    */
   held: Uint8Array | undefined
   /** A block went past the manifest's size: the file fails its size check. */
@@ -87,7 +86,7 @@ interface Staged {
   readonly ops: Array<Op>
 }
 
-/** A time this daemon set is within a microsecond of the wanted one (`journal.secondsOf`). */
+/** A time this daemon set is within a microsecond of the wanted one (`stageCalls.secondsOf`). */
 const sameTime = (ns: bigint, t: Mtime) => {
   const d = ns - (BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec))
   return d > -1000n && d < 1000n
@@ -503,10 +502,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       const temp = tempName(parent.name)
       if (!inside) touchNow(parent)
       const errno = createFile(parent.fd, temp, bytes, { mode, uid: entry.uid, gid: entry.gid, chown: root, sec: entry.mtime.sec, nsec: entry.mtime.nsec })
-      if (errno !== 0) {
-        const code = getSystemErrorName(-errno)
-        throw refused("create", entry.path, errno, code, `${code} (${strerror(errno)})`)
-      }
+      if (errno !== 0) throw errnoError(errno, "create")
       Object.assign(s, { place: parent.rel, temp, inside })
     } finally {
       release(parent)

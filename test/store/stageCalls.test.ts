@@ -1,13 +1,22 @@
 /**
- * A staged small file's temp made in one go: the addon (`native/makuo_stage.c`) and the `node:fs` fallback leave
- * the same file (contents, mode with setid bits, times, owner), create only a new entry (an existing file or a
- * planted symlink at the name is left as it is: EEXIST), and on a failure leave nothing behind.
+ * The calls per staged small file, by the addon (`native/makuo_stage.c`) and by the `node:fs` fallback alike. A
+ * temp made in one go: the same file (contents, mode with setid bits, times, owner), only a new entry (an existing
+ * file or a planted symlink at the name is left as it is: EEXIST), nothing left behind on a failure. A rename in
+ * one directory: the temp over the target, the errno of what stands in the way.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import { createRequire, syncBuiltinESMExports } from "node:module"
 import { join } from "node:path"
-import { addonCreateFile, type CreateFile, createFileByFs, type FileSpec } from "../../src/store/createFile.js"
+import {
+  addonCreateFile,
+  addonRenameAt,
+  type CreateFile,
+  createFileByFs,
+  type FileSpec,
+  type RenameAt,
+  renameAtByFs
+} from "../../src/store/stageCalls.js"
 import { decodeName } from "../../src/protocol/text.js"
 
 const uid = process.getuid?.() ?? 0
@@ -80,6 +89,33 @@ describe.each(engines)("a staged small file's temp made by %s", (_, create) => {
         expect(create!(fd, "x", Buffer.from("x"), { ...spec(0o644), uid: uid + 1, chown: true })).toBe(1)
         expect(fs.readdirSync(dir)).toEqual([])
       }
+    }))
+})
+
+const renames: ReadonlyArray<readonly [string, RenameAt | undefined]> = [["node:fs", renameAtByFs], ["the addon", addonRenameAt()]]
+
+describe.each(renames)("a rename in one directory by %s", (_, rename) => {
+  it.skipIf(rename === undefined)("puts the temp over the target, names that are not UTF-8 too; ENOENT once it is done", () =>
+    inDir((dir, fd) => {
+      fs.writeFileSync(join(dir, "t.makuo000000001"), "new")
+      fs.writeFileSync(join(dir, "f"), "old")
+      expect(rename!(fd, "t.makuo000000001", "f")).toBe(0)
+      expect(fs.readdirSync(dir)).toEqual(["f"])
+      expect(fs.readFileSync(join(dir, "f"), "utf8")).toBe("new")
+      expect(rename!(fd, "t.makuo000000001", "f")).toBe(2)
+      const raw = Buffer.from([0x6e, 0xff])
+      expect(rename!(fd, "f", decodeName(raw)!)).toBe(0)
+      expect(fs.readdirSync(dir, "buffer")).toEqual([raw])
+    }))
+
+  it.skipIf(rename === undefined)("answers the errno of a directory in a file's way (EISDIR) and of a full directory (ENOTEMPTY), changing nothing", () =>
+    inDir((dir, fd) => {
+      fs.writeFileSync(join(dir, "temp"), "file")
+      fs.mkdirSync(join(dir, "d/x"), { recursive: true })
+      fs.mkdirSync(join(dir, "e"))
+      expect(rename!(fd, "temp", "d")).toBe(21)
+      expect(rename!(fd, "e", "d")).toBe(39)
+      expect(fs.readdirSync(dir).sort()).toEqual(["d", "e", "temp"])
     }))
 })
 
