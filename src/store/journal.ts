@@ -8,7 +8,7 @@
  * set again is the same. Every path goes through the store's confined walk (no symlink followed).
  */
 import * as fs from "node:fs"
-import { homedir } from "node:os"
+import { constants, homedir } from "node:os"
 import { dirname, isAbsolute, join, relative } from "node:path"
 import {
   at,
@@ -24,6 +24,7 @@ import {
   unlinkAt
 } from "./FileStore.js"
 import { type ParentCache, withParentCache } from "./parentCache.js"
+import { errnoError, renameAt, secondsOf } from "./stageCalls.js"
 
 export type Op =
   /** The temp `temp` beside `path` (same directory) becomes `path`, whatever was there removed. */
@@ -79,12 +80,6 @@ export const isWithin = (dir: string, base: string): boolean => {
   return r === "" || (!r.startsWith("..") && !isAbsolute(r))
 }
 
-/**
- * Node sets times through a double of seconds (libuv), ~240 ns apart at today's dates: the time set is the
- * wanted one to within a microsecond, which is what `sameTime` accepts.
- */
-export const secondsOf = (sec: number, nsec: number) => sec + nsec / 1e9
-
 const sync = (dir: string) => {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
   try {
@@ -139,7 +134,9 @@ export const markDoneNow = (path: string): StoreError | undefined => {
   return r instanceof StoreError ? r : undefined
 }
 
-const REPLACED = new Set(["EISDIR", "ENOTDIR", "EEXIST", "ENOTEMPTY"])
+const { EEXIST, EISDIR, ENOENT, ENOTDIR, ENOTEMPTY } = constants.errno
+/** A rename's target of the other kind, or a directory that is not empty. */
+const REPLACED = new Set([EISDIR, ENOTDIR, EEXIST, ENOTEMPTY])
 /** A removal's parent gone (removed, or replaced by a file): nothing to remove. */
 const GONE = new Set(["ENOENT", "ENOTDIR"])
 /** A directory to remove that is gone already, or holds what came after the scan. */
@@ -165,18 +162,15 @@ export const applyNow = (store: FileStoreShape, op: Op, parents: ParentCache): S
         return
       }
       if (op.op === "rename") {
-        try {
-          fs.renameSync(at(parent.fd, op.temp), at(parent.fd, parent.name))
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code ?? ""
-          // the parent is open, so only the temp can be missing: renamed already (a switch done twice)
-          if (code === "ENOENT") return
-          if (!REPLACED.has(code)) throw e
-          // a directory where a file goes (or the reverse, or a full directory): the old entry goes first; a crash
-          // here leaves the temp, and the roll-forward removes what is left of the old entry and renames again
-          removeTree(parent.fd, parent.name, op.path)
-          fs.renameSync(at(parent.fd, op.temp), at(parent.fd, parent.name))
-        }
+        const errno = renameAt(parent.fd, op.temp, parent.name)
+        // the parent is open, so only the temp can be missing: renamed already (a switch done twice)
+        if (errno === 0 || errno === ENOENT) return
+        if (!REPLACED.has(errno)) throw errnoError(errno, "rename")
+        // a directory where a file goes (or the reverse, or a full directory): the old entry goes first; a crash
+        // here leaves the temp, and the roll-forward removes what is left of the old entry and renames again
+        removeTree(parent.fd, parent.name, op.path)
+        const again = renameAt(parent.fd, op.temp, parent.name)
+        if (again !== 0) throw errnoError(again, "rename")
         return
       }
       const fd = fs.openSync(at(parent.fd, parent.name), op.directory ? DIR_FLAGS : READ_FLAGS)

@@ -24,6 +24,15 @@ export const make = (store: Pick<FileStoreShape, "openParentNow">): ParentCache 
   const fds = new Set<number>()
   return {
     openNow: (op, rel) => {
+      // `rel` as spelled (staging's and the journal's are joined from their split components): its directory
+      // found as kept needs only its last component checked, not the whole path split again
+      const slash = rel.lastIndexOf("/")
+      const found = kept.get(slash < 0 ? "" : rel.slice(0, slash))
+      if (found !== undefined) {
+        const name = rel.slice(slash + 1)
+        const one = splitRelative(name)
+        if (Either.isRight(one) && one.right.length === 1 && one.right[0] === name) return { fd: found, name, rel }
+      }
       const split = splitRelative(rel)
       if (Either.isLeft(split) || split.right.length === 0) return store.openParentNow(op, rel, false)
       const parts = split.right

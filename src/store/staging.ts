@@ -1,14 +1,15 @@
 /**
  * A member's disk side of one tree transaction (docs/transactions.md): nothing it does before `switchNow` is
  * visible under the base. Contents are written to a temp beside the target (`NAME.makuoNNNNNN`, as every temp
- * here), checked (size, SHA-256 against the manifest) and given their metadata there. A new directory is made
+ * here), checked (size, SHA-256 against the manifest) and given their metadata there; a small file's are held in
+ * memory until it is staged, checked there, and its temp made whole in one go (`stageCalls.ts`). A new directory is made
  * as a temp directory beside its target, and everything under it is put in its final place inside that temp
  * directory as it is staged: the switch renames the temp directory once and the whole new tree appears at once.
  * The switch is journaled outside the base (`journal.ts`). Every path goes through the store's confined walk
  * from the base's descriptor: a symlinked parent is refused (ELOOP), never followed, and an entry fails alone with
  * its errno, not the transaction.
  */
-import { createHash, type Hash } from "node:crypto"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import { Either } from "effect"
 import type { Entry, Mtime } from "../transfer/txn/messages.js"
@@ -28,7 +29,8 @@ import {
   unlinkAt,
   writevAllSync
 } from "./FileStore.js"
-import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, secondsOf, writeIntentNow } from "./journal.js"
+import { createFile, errnoError, secondsOf } from "./stageCalls.js"
+import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, writeIntentNow } from "./journal.js"
 import * as ParentCache from "./parentCache.js"
 import { splitRelative } from "./paths.js"
 import { EACCES, EIO } from "../protocol/errno.js"
@@ -56,6 +58,9 @@ export interface StagingOptions {
 
 interface Staged {
   readonly need: Need
+  /** The entry's path split once (`lookupNow`) and joined again: the one spelling every step uses. */
+  readonly parts: ReadonlyArray<string>
+  readonly rel: string
   /** The entry failed (refused path, write, check): its errno, answered at `stage`. */
   errno: number
   /** The temp being written, open. */
@@ -69,20 +74,40 @@ interface Staged {
    * SHA-256 of the temp's first `hashed` bytes, taken as the blocks are written in order (the sender sends them so):
    * `stage` reads back only what came out of order (repairs), not the whole file.
    */
-  hash: Hash | undefined
+  hash: crypto.Hash | undefined
   hashed: number
+  /**
+   * A small file's contents, held here as they arrive until it is staged: its temp is then made whole in one go
+   * (`stageCalls.ts`), the contents checked before anything is written (undefined: it has a temp, or none yet).
+   */
+  held: Uint8Array | undefined
+  /** A block went past the manifest's size: the file fails its size check. */
+  overflow: boolean
   /** What the switch does for it. */
   readonly ops: Array<Op>
 }
 
-/** A time this daemon set is within a microsecond of the wanted one (`journal.secondsOf`). */
+/** A time this daemon set is within a microsecond of the wanted one (`stageCalls.secondsOf`). */
 const sameTime = (ns: bigint, t: Mtime) => {
   const d = ns - (BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec))
   return d > -1000n && d < 1000n
 }
 
-/** A path `lookupNow` accepted (a refused one fails its entry before anything is made for it). */
-const partsOf = (path: string): ReadonlyArray<string> => Either.getOrElse(splitRelative(path), () => [])
+/**
+ * A file this small is held in memory until it is staged (`Staged.held`), as long as the staging holds less than
+ * `HOLD_BYTES` in all; a bigger one, or one past the budget, is written to its temp as it comes.
+ */
+const HOLD_FILE = 64 * 1024
+const HOLD_BYTES = 4 * 1024 * 1024
+
+/** SHA-256 of bytes at hand in one call where Node has it (20.12 and later), else through a hash object. */
+const sha256: (bytes: Uint8Array) => Buffer = typeof crypto.hash === "function"
+  ? (bytes) => crypto.hash("sha256", bytes, "buffer")
+  : (bytes) => crypto.createHash("sha256").update(bytes).digest()
+
+const sizeDiffers = (size: number, entry: Entry) =>
+  Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
+const digestDiffers = () => Object.assign(new Error("SHA-256 differs from the manifest's"), { code: "EIO", errno: EIO })
 
 const refused = (op: string, path: string, errno: number, code: string, detail: string) =>
   new StoreError({ op, path, errno, code, detail })
@@ -112,6 +137,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /** The directories walked to during the current pass (`passNow`), reused. */
   const parents = ParentCache.make(store)
   let inPass = false
+  /** The directories a lookup of the current pass found missing (or no directory). */
+  const missingDirs = new Set<string>()
   const openParentNow = (op: string, path: string) => (inPass ? parents.openNow(op, path) : store.openParentNow(op, path, false))
   const release = (parent: Parent) => parents.release(parent)
 
@@ -122,6 +149,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const beginPassNow = () => void (inPass = true)
   const endPassNow = () => {
     inPass = false
+    missingDirs.clear()
     free = undefined
     parents.closeAll()
   }
@@ -196,12 +224,18 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const parentNow = (parts: ReadonlyArray<string>) => {
     const path = parts.join("/")
     const place = placeOf(parts)
-    if (place !== undefined) return { parent: store.openParentNow("stage", place, true), inside: true }
+    if (place !== undefined) return { parent: insideNow(place), inside: true }
     const parent = openParentNow("stage", path)
     if (!(parent instanceof StoreError) || (parent.code !== "ENOENT" && parent.code !== "ENOTDIR")) return { parent, inside: false }
     const made = newAncestorNow(parts, parts.length - 1)
     if (made instanceof StoreError) return { parent: made, inside: false }
-    return made ? { parent: store.openParentNow("stage", placeOf(parts)!, true), inside: true } : { parent, inside: false }
+    return made ? { parent: insideNow(placeOf(parts)!), inside: true } : { parent, inside: false }
+  }
+
+  /** The parent of `place` inside a new directory's temp: walked to once a pass, its missing directories made. */
+  const insideNow = (place: string) => {
+    const parent = openParentNow("stage", place)
+    return parent instanceof StoreError && (parent.code === "ENOENT" || parent.code === "ENOTDIR" || parent.code === "ELOOP") ? store.openParentNow("stage", place, true) : parent
   }
 
   /**
@@ -257,7 +291,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     return e.errno
   }
 
+  /** Lets go of what the entry holds: its temp's descriptor, or its held contents. */
   const closeTemp = (s: Staged) => {
+    dropHeld(s)
     if (s.fd === undefined) return
     closeQuietly(s.fd)
     s.fd = undefined
@@ -274,22 +310,27 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
    * size instead of its mtime: other contents are needed, the same contents at another mtime take metadata only.
    */
   const lookupNow = (entry: Entry, sameContents?: boolean): Need => {
-    const s = (need: Need): Staged => ({
-      need, errno: 0, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, ops: []
-    })
     const split = splitRelative(entry.path)
-    if (Either.isLeft(split) || split.right.length === 0) {
+    const parts = Either.isLeft(split) ? [] : split.right
+    const rel = parts.join("/")
+    const s = (need: Need, errno = 0): Staged => ({
+      need, parts, rel, errno, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, held: undefined, overflow: false, ops: []
+    })
+    if (Either.isLeft(split) || parts.length === 0) {
       options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
-      staged.set(entry, { ...s("metadata"), errno: EACCES })
+      staged.set(entry, s("metadata", EACCES))
       return "metadata"
     }
-    const parent = openParentNow("lookup", entry.path)
+    // a directory the pass found missing holds nothing: no walk toward it again for each entry under it
+    const dir = rel.slice(0, Math.max(0, rel.lastIndexOf("/")))
+    const parent = inPass && missingDirs.has(dir) ? undefined : openParentNow("lookup", rel)
     if (parent instanceof StoreError && parent.code !== "ENOENT" && parent.code !== "ENOTDIR") {
       if (parent.code === "ELOOP") options.notice("refusedPaths", `refused ${parent.message}`)
-      staged.set(entry, { ...s("metadata"), errno: parent.errno })
+      staged.set(entry, s("metadata", parent.errno))
       return "metadata"
     }
-    const local = parent instanceof StoreError ? undefined : attemptNow("lookup", entry.path, () => {
+    if (parent instanceof StoreError && inPass) missingDirs.add(dir)
+    const local = parent === undefined || parent instanceof StoreError ? undefined : attemptNow("lookup", entry.path, () => {
       try {
         const st = fs.lstatSync(at(parent.fd, parent.name), { bigint: true, throwIfNoEntry: false })
         const target = st?.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""
@@ -299,7 +340,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       }
     })
     if (local instanceof StoreError) {
-      staged.set(entry, { ...s("metadata"), errno: local.errno })
+      staged.set(entry, s("metadata", local.errno))
       return "metadata"
     }
     const need = ((): Need => {
@@ -341,29 +382,56 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /** The entry's temp, made at its place (the descriptor taken from the budget, room for its size checked). */
   const createNow = (s: Staged, entry: Entry): StoreError | undefined => {
-    const parts = partsOf(entry.path)
     const full = roomNow(entry)
     if (full !== undefined) return full
     if (!options.take()) return refused("create", entry.path, 24, "EMFILE", "the descriptors of received sessions are in use (--max-temp-files)")
-    const { parent, inside } = parentNow(parts)
+    const { parent, inside } = parentNow(s.parts)
     if (parent instanceof StoreError) return options.give(), parent
     try {
       const temp = tempName(parent.name)
       if (!inside) touchNow(parent)
       const fd = attemptNow("create", entry.path, () => fs.openSync(at(parent.fd, temp), C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
       if (fd instanceof StoreError) return options.give(), fd
-      Object.assign(s, { fd, place: parent.rel, temp, inside, hash: createHash("sha256"), hashed: 0 })
+      Object.assign(s, { fd, place: parent.rel, temp, inside, hash: crypto.createHash("sha256"), hashed: 0 })
       return undefined
     } finally {
       release(parent)
     }
   }
 
-  /** Writes a block at `offset` into the entry's temp (made on the first); a failure fails the entry at `stage`. */
+  /** What the held contents of small files take (`HOLD_BYTES`). */
+  let heldBytes = 0
+
+  /** Holds `s`'s contents from now on when it is small and the budget has room; true when it does. */
+  const holdNow = (s: Staged, entry: Entry): boolean => {
+    if (s.held !== undefined) return true
+    if (s.fd !== undefined || entry.size > HOLD_FILE || heldBytes + entry.size > HOLD_BYTES) return false
+    s.held = new Uint8Array(entry.size)
+    heldBytes += entry.size
+    return true
+  }
+
+  const dropHeld = (s: Staged) => {
+    if (s.held === undefined) return
+    heldBytes -= s.held.length
+    s.held = undefined
+  }
+
+  /**
+   * Writes a block at `offset` into the entry's held contents or its temp (made on the first); a failure fails the
+   * entry at `stage`.
+   */
   const writeNow = (entry: Entry, offset: number, bytes: Uint8Array): void => {
     const s = staged.get(entry)
-    // a temp closed already is staged: nothing more goes into it
-    if (s === undefined || s.errno !== 0 || s.need !== "contents" || (s.fd === undefined && s.temp !== undefined)) return
+    // a file with a place and no descriptor is staged (its temp closed, or renamed inside a new directory's temp
+    // already): nothing more goes into it
+    if (s === undefined || s.errno !== 0 || s.need !== "contents" || (s.fd === undefined && s.place !== undefined)) return
+    if (holdNow(s, entry)) {
+      // copied: the block is a view of the transport's receive buffer, which its next read overwrites
+      if (offset + bytes.length <= s.held!.length) s.held!.set(bytes, offset)
+      else s.overflow = true
+      return
+    }
     if (s.fd === undefined) {
       const e = createNow(s, entry)
       if (e !== undefined) return void fail(s, e)
@@ -389,7 +457,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const checkNow = (s: Staged, fd: number, entry: Entry): fs.Stats => {
     const st = fs.fstatSync(fd)
     const size = st.size
-    if (size !== entry.size) throw Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
+    if (size !== entry.size) throw sizeDiffers(size, entry)
     const hash = s.hash!
     // a small file's blocks come in order and were hashed as written: nothing to read back
     if (s.hashed < size) {
@@ -402,15 +470,13 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       }
     }
     const digest = hash.digest()
-    if (entry.digest === undefined || !digest.equals(entry.digest)) {
-      throw Object.assign(new Error("SHA-256 differs from the manifest's"), { code: "EIO", errno: EIO })
-    }
+    if (entry.digest === undefined || !digest.equals(entry.digest)) throw digestDiffers()
     return st
   }
 
   /** Within the place's directory: the temp becomes the entry (inside a new directory's temp, unseen). */
-  const settleNow = (s: Staged, entry: Entry) => {
-    if (!s.inside) return void s.ops.push({ op: "rename", path: entry.path, temp: s.temp! })
+  const settleNow = (s: Staged) => {
+    if (!s.inside) return void s.ops.push({ op: "rename", path: s.rel, temp: s.temp! })
     const parent = openParentNow("stage", s.place!)
     if (parent instanceof StoreError) throw parent
     try {
@@ -421,19 +487,47 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     }
   }
 
+  /**
+   * A held file (or an empty one): its contents checked in memory, then its temp made whole in one go, nothing
+   * written before the check.
+   */
+  const stageHeldNow = (s: Staged, entry: Entry, mode: number) => {
+    const bytes = s.held ?? new Uint8Array(0)
+    if (s.overflow || bytes.length !== entry.size) throw sizeDiffers(s.overflow ? entry.size + 1 : bytes.length, entry)
+    if (entry.digest === undefined || !sha256(bytes).equals(entry.digest)) throw digestDiffers()
+    noticeSetId(entry, mode)
+    const full = roomNow(entry)
+    if (full !== undefined) throw full
+    const { parent, inside } = parentNow(s.parts)
+    if (parent instanceof StoreError) throw parent
+    try {
+      const temp = tempName(parent.name)
+      if (!inside) touchNow(parent)
+      const errno = createFile(parent.fd, temp, bytes, { mode, uid: entry.uid, gid: entry.gid, chown: root, sec: entry.mtime.sec, nsec: entry.mtime.nsec })
+      if (errno !== 0) throw errnoError(errno, "create")
+      Object.assign(s, { place: parent.rel, temp, inside })
+    } finally {
+      release(parent)
+    }
+    closeTemp(s)
+    settleNow(s)
+  }
+
+  const noticeSetId = (entry: Entry, mode: number) => {
+    if (mode === (entry.mode & 0o7777)) return
+    options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${mode.toString(8)}; --keep-setid applies them)`)
+  }
+
   const stageFileNow = (s: Staged, entry: Entry) => {
-    if (s.need === "metadata") return void s.ops.push(metaOp(entry, entry.path))
+    if (s.need === "metadata") return void s.ops.push(metaOp(entry, s.rel))
+    const mode = modeOf(entry)
     if (s.fd === undefined && s.temp === undefined) {
-      if (entry.size !== 0) throw Object.assign(new Error("no contents arrived"), { code: "EIO", errno: EIO })
-      const e = createNow(s, entry)
-      if (e !== undefined) throw e
+      if (s.held === undefined && entry.size !== 0) throw Object.assign(new Error("no contents arrived"), { code: "EIO", errno: EIO })
+      return stageHeldNow(s, entry, mode)
     }
     const fd = s.fd!
     const st = checkNow(s, fd, entry)
-    const mode = modeOf(entry)
-    if (mode !== (entry.mode & 0o7777)) {
-      options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${mode.toString(8)}; --keep-setid applies them)`)
-    }
+    noticeSetId(entry, mode)
     // only what differs from how the temp was made: a file of the daemon's owner and of the temp's mode costs no
     // call; a change of owner clears setuid/setgid, so the mode is set after it
     const chowned = root && (st.uid !== entry.uid || st.gid !== entry.gid)
@@ -442,7 +536,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
     fs.futimesSync(fd, t, t)
     closeTemp(s)
-    settleNow(s, entry)
+    settleNow(s)
   }
 
   const stageSymlinkNow = (s: Staged, entry: Entry, parts: ReadonlyArray<string>) => {
@@ -458,7 +552,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     } finally {
       release(parent)
     }
-    settleNow(s, entry)
+    settleNow(s)
   }
 
   /** A directory: in place already (its metadata switched), made inside a new directory's temp, or new itself. */
@@ -504,9 +598,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
         case "file":
           return stageFileNow(s, entry)
         case "symlink":
-          return stageSymlinkNow(s, entry, partsOf(entry.path))
+          return stageSymlinkNow(s, entry, s.parts)
         case "directory":
-          return stageDirectoryNow(s, entry, partsOf(entry.path))
+          return stageDirectoryNow(s, entry, s.parts)
       }
     })
     return done instanceof StoreError ? fail(s, done) : 0
@@ -584,6 +678,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   const forget = () => {
     staged.clear()
+    heldBytes = 0
     newDirs.clear()
     touched.clear()
     forgetRecordNow(record)

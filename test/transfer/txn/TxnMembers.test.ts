@@ -98,6 +98,8 @@ const awaitReplies = (replies: () => Array<ToSender>, n: number) =>
 
 const big = new Uint8Array(3 * TxnMembers.BLOCK + 17).map((_, i) => i * 7)
 const small = new TextEncoder().encode("small file")
+/** Written to its temp as it comes: over the 64 KiB a member holds in memory until it stages the file. */
+const large = new Uint8Array(50 * TxnMembers.BLOCK + 17).map((_, i) => i * 7)
 
 describe("txn member driver", () => {
   it.scoped("a whole transaction: Needs per batch, data staged unseen, Prepared, and at Commit the tree at once", () =>
@@ -309,8 +311,8 @@ describe("txn member driver", () => {
       const { base, feed, replies } = yield* setup()
       // another transaction has a temp of its file being written here
       fs.mkdirSync(join(base, "w"))
-      feed({ _tag: "Manifest", txn: (TXN + 7) as TxnId, batch: 0, first: 0, entries: [file("w/big", big)], last: true, delete: false })
-      feed({ _tag: "Data", txn: (TXN + 7) as TxnId, pieces: blocks(0, big).slice(0, 1) })
+      feed({ _tag: "Manifest", txn: (TXN + 7) as TxnId, batch: 0, first: 0, entries: [file("w/big", large)], last: true, delete: false })
+      feed({ _tag: "Data", txn: (TXN + 7) as TxnId, pieces: blocks(0, large).slice(0, 1) })
       const temps = fs.readdirSync(join(base, "w")).filter(isTempName)
       expect(temps).toHaveLength(1)
       feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("w")], last: true, delete: true, scope: { roots: ["w"], excludes: [] } })
@@ -330,8 +332,8 @@ describe("txn member driver", () => {
       expect(replies().filter((m) => m._tag === "Removals")).toEqual([{ _tag: "Removals", txn: TXN, total: 2, first: 0, paths: ["w/old/stale", "w/old"] }])
       // another sender's transaction starts writing w/old/new after that scan, before this one commits
       const other = (TXN + 3) as TxnId
-      feed({ _tag: "Manifest", txn: other, batch: 0, first: 0, entries: [file("w/old/new", big)], last: true, delete: false })
-      feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(0, 1) })
+      feed({ _tag: "Manifest", txn: other, batch: 0, first: 0, entries: [file("w/old/new", large)], last: true, delete: false })
+      feed({ _tag: "Data", txn: other, pieces: blocks(0, large).slice(0, 1) })
       feed({ _tag: "Commit", txn: TXN })
       // w/old stays: the sender hears what was removed, before each Committed
       const removed: Array<ToSender> = [{ _tag: "Removals", txn: TXN, total: 1, first: 0, paths: ["w/old/stale"] }, { _tag: "Committed", txn: TXN, errno: 0 }]
@@ -339,12 +341,12 @@ describe("txn member driver", () => {
       feed({ _tag: "Commit", txn: TXN })
       expect(replies()).toEqual(removed)
       expect(fs.existsSync(join(base, "w/old/stale"))).toBe(false)
-      feed({ _tag: "Data", txn: other, pieces: blocks(0, big).slice(1) })
+      for (const piece of blocks(0, large).slice(1)) feed({ _tag: "Data", txn: other, pieces: [piece] })
       feed({ _tag: "Prepare", txn: other, batches: 1 })
       expect(replies().at(-1)).toEqual({ _tag: "Prepared", txn: other })
       feed({ _tag: "Commit", txn: other })
       expect(replies().at(-1)).toEqual({ _tag: "Committed", txn: other, errno: 0 })
-      expect(new Uint8Array(fs.readFileSync(join(base, "w/old/new")))).toEqual(big)
+      expect(new Uint8Array(fs.readFileSync(join(base, "w/old/new")))).toEqual(large)
     }))
 
   it.scoped("sync: a named path gone at the sender is removed whole, with all it holds", () =>
@@ -363,8 +365,8 @@ describe("txn member driver", () => {
   it.scoped("a sender that goes silent: the session is collected after the timeout and its temps are discarded", () =>
     Effect.gen(function*() {
       const { base, feed, receive, members } = yield* setup()
-      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("n"), file("n/f", big)], last: true, delete: false })
-      feed({ _tag: "Data", txn: TXN, pieces: blocks(1, big).slice(0, 1) })
+      feed({ _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [dir("n"), file("n/f", large)], last: true, delete: false })
+      feed({ _tag: "Data", txn: TXN, pieces: blocks(1, large).slice(0, 1) })
       expect(fs.readdirSync(base).filter(isTempName)).toHaveLength(1)
       expect(receive.table.descriptors).toBe(1)
       expect(receive.table.collect(1000 + 30_000)).toHaveLength(1)

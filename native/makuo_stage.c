@@ -1,0 +1,134 @@
+/*
+ * A member's staging of a small file whose contents it holds (src/store/stageCalls.ts): the temp's whole
+ * sequence in one call, through the parent directory's descriptor (openat: nothing resolved from a path, no
+ * symlink followed), instead of six calls from JavaScript each building a /proc/self/fd path and a Stats object.
+ *
+ *   createFile(dirFd, name, bytes, mode, uid, gid, chown, sec, nsec) -> 0 | errno
+ *
+ * creates `name` in `dirFd` (O_EXCL|O_NOFOLLOW, 0600: never an existing entry, never through a link), writes
+ * `bytes`, gives it owner uid:gid when `chown` and it differs (root only: the caller says), then mode `mode` when it
+ * differs or the owner changed (a change of owner clears setuid/setgid, so the mode is set after it), its times
+ * (atime = mtime = sec.nsec), and closes it. On any failure the temp is removed again and the errno returned.
+ *
+ *   renameAt(dirFd, from, to) -> 0 | errno
+ *
+ * renames `from` to `to`, both in `dirFd` (a switch's temp over its target: renameat, nothing resolved from a path).
+ *
+ * A name is a string (UTF-8) or the bytes of a name that is not UTF-8.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NAME_MAX_BYTES 255
+
+/* the name as NUL-terminated bytes in `out` (NAME_MAX_BYTES + 1); 0 or the errno that refuses it */
+static int name_arg(napi_env env, napi_value v, char* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return EINVAL;
+  size_t length = 0;
+  if (t == napi_string) {
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &length) != napi_ok) return EINVAL;
+    if (length > NAME_MAX_BYTES) return ENAMETOOLONG;
+    if (napi_get_value_string_utf8(env, v, out, NAME_MAX_BYTES + 1, &length) != napi_ok) return EINVAL;
+  } else {
+    napi_typedarray_type type;
+    napi_value buffer;
+    size_t offset;
+    void* data;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array) return EINVAL;
+    if (length > NAME_MAX_BYTES) return ENAMETOOLONG;
+    memcpy(out, data, length);
+    out[length] = 0;
+  }
+  /* a NUL inside would end the name early, a slash would name something in another directory */
+  if (length == 0 || strlen(out) != length || memchr(out, '/', length) != NULL) return EINVAL;
+  return 0;
+}
+
+static napi_value errno_value(napi_env env, int e) {
+  napi_value v;
+  napi_create_int32(env, e, &v);
+  return v;
+}
+
+static int write_all(int fd, const uint8_t* data, size_t length) {
+  for (size_t done = 0; done < length;) {
+    ssize_t n = pwrite(fd, data + done, length - done, (off_t)done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+static napi_value create_file(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 9) return errno_value(env, EINVAL);
+  int32_t dir_fd, mode;
+  uint32_t uid, gid, nsec;
+  int64_t sec;
+  bool chown;
+  void* data;
+  size_t length;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  char name[NAME_MAX_BYTES + 1];
+  if (napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_int32(env, argv[3], &mode) != napi_ok || napi_get_value_uint32(env, argv[4], &uid) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &gid) != napi_ok || napi_get_value_bool(env, argv[6], &chown) != napi_ok ||
+      napi_get_value_int64(env, argv[7], &sec) != napi_ok || napi_get_value_uint32(env, argv[8], &nsec) != napi_ok ||
+      nsec >= 1000000000u) {
+    return errno_value(env, EINVAL);
+  }
+  int refused = name_arg(env, argv[1], name);
+  if (refused != 0) return errno_value(env, refused);
+  int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_value(env, errno);
+  int e = write_all(fd, data, length);
+  struct stat st;
+  if (e == 0 && fstat(fd, &st) != 0) e = errno;
+  bool chowned = e == 0 && chown && (st.st_uid != uid || st.st_gid != gid);
+  if (chowned && fchown(fd, uid, gid) != 0) e = errno;
+  if (e == 0 && (chowned || (st.st_mode & 07777) != (mode_t)(mode & 07777)) && fchmod(fd, (mode_t)(mode & 07777)) != 0) e = errno;
+  struct timespec times[2] = {{.tv_sec = sec, .tv_nsec = nsec}, {.tv_sec = sec, .tv_nsec = nsec}};
+  if (e == 0 && futimens(fd, times) != 0) e = errno;
+  /* a close that reports a write error (EIO on NFS, ENOSPC) fails the file too: its contents may be incomplete */
+  if (close(fd) != 0 && e == 0 && errno != EINTR) e = errno;
+  if (e != 0) unlinkat(dir_fd, name, 0);
+  return errno_value(env, e);
+}
+
+static napi_value rename_at(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t dir_fd;
+  char from[NAME_MAX_BYTES + 1], to[NAME_MAX_BYTES + 1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok) {
+    return errno_value(env, EINVAL);
+  }
+  int refused = name_arg(env, argv[1], from);
+  if (refused == 0) refused = name_arg(env, argv[2], to);
+  if (refused != 0) return errno_value(env, refused);
+  return errno_value(env, renameat(dir_fd, from, dir_fd, to) == 0 ? 0 : errno);
+}
+
+void makuo_stage_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"createFile", NULL, create_file, NULL, NULL, NULL, napi_default, NULL},
+    {"renameAt", NULL, rename_at, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
