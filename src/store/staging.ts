@@ -382,10 +382,11 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   }
 
   /**
-   * Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back); the
-   * temp's `fstat`, which also tells what of its owner and mode is still to set.
+   * Size of the open temp against the manifest's, its SHA-256 against `digest` (the sender's: the manifest's, or the
+   * one sent after the data; the bytes not hashed as written read back); the temp's `fstat`, which also tells what
+   * of its owner and mode is still to set.
    */
-  const checkNow = (s: Staged, fd: number, entry: Entry): fs.Stats => {
+  const checkNow = (s: Staged, fd: number, entry: Entry, digest: Uint8Array | undefined): fs.Stats => {
     const st = fs.fstatSync(fd)
     const size = st.size
     if (size !== entry.size) throw Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
@@ -400,9 +401,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
         offset += n
       }
     }
-    const digest = hash.digest()
-    if (entry.digest === undefined || !digest.equals(entry.digest)) {
-      throw Object.assign(new Error("SHA-256 differs from the manifest's"), { code: "EIO", errno: EIO })
+    if (digest === undefined || !hash.digest().equals(digest)) {
+      throw Object.assign(new Error("SHA-256 differs from the sender's"), { code: "EIO", errno: EIO })
     }
     return st
   }
@@ -420,7 +420,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     }
   }
 
-  const stageFileNow = (s: Staged, entry: Entry) => {
+  const stageFileNow = (s: Staged, entry: Entry, digest: Uint8Array | undefined) => {
     if (s.need === "metadata") return void s.ops.push(metaOp(entry, entry.path))
     if (s.fd === undefined && s.temp === undefined) {
       if (entry.size !== 0) throw Object.assign(new Error("no contents arrived"), { code: "EIO", errno: EIO })
@@ -428,7 +428,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (e !== undefined) throw e
     }
     const fd = s.fd!
-    const st = checkNow(s, fd, entry)
+    const st = checkNow(s, fd, entry, digest)
     const mode = modeOf(entry)
     if (mode !== (entry.mode & 0o7777)) {
       options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${mode.toString(8)}; --keep-setid applies them)`)
@@ -492,8 +492,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     s.ops.push(metaOp(entry, path))
   }
 
-  /** Checks and finishes the entry's staging; 0, or the errno that fails it. */
-  const stageNow = (entry: Entry): number => {
+  /** Checks and finishes the entry's staging (a file's contents against `digest`); 0, or the errno that fails it. */
+  const stageNow = (entry: Entry, digest = entry.digest): number => {
     flushNow()
     const s = staged.get(entry)
     if (s === undefined) return EIO
@@ -501,7 +501,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const done = attemptNow("stage", entry.path, () => {
       switch (entry.type) {
         case "file":
-          return stageFileNow(s, entry)
+          return stageFileNow(s, entry, digest)
         case "symlink":
           return stageSymlinkNow(s, entry, partsOf(entry.path))
         case "directory":
