@@ -107,7 +107,7 @@ const sha256: (bytes: Uint8Array) => Buffer = typeof crypto.hash === "function"
 
 const sizeDiffers = (size: number, entry: Entry) =>
   Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
-const digestDiffers = () => Object.assign(new Error("SHA-256 differs from the manifest's"), { code: "EIO", errno: EIO })
+const digestDiffers = () => Object.assign(new Error("SHA-256 differs from the sender's"), { code: "EIO", errno: EIO })
 
 const refused = (op: string, path: string, errno: number, code: string, detail: string) =>
   new StoreError({ op, path, errno, code, detail })
@@ -451,10 +451,11 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   }
 
   /**
-   * Size and SHA-256 of the open temp against the manifest's (the bytes not hashed as written read back); the
-   * temp's `fstat`, which also tells what of its owner and mode is still to set.
+   * Size of the open temp against the manifest's, its SHA-256 against `digest` (the sender's: the manifest's, or the
+   * one sent after the data; the bytes not hashed as written read back); the temp's `fstat`, which also tells what
+   * of its owner and mode is still to set.
    */
-  const checkNow = (s: Staged, fd: number, entry: Entry): fs.Stats => {
+  const checkNow = (s: Staged, fd: number, entry: Entry, digest: Uint8Array | undefined): fs.Stats => {
     const st = fs.fstatSync(fd)
     const size = st.size
     if (size !== entry.size) throw sizeDiffers(size, entry)
@@ -469,8 +470,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
         offset += n
       }
     }
-    const digest = hash.digest()
-    if (entry.digest === undefined || !digest.equals(entry.digest)) throw digestDiffers()
+    if (digest === undefined || !hash.digest().equals(digest)) throw digestDiffers()
     return st
   }
 
@@ -491,10 +491,10 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
    * A held file (or an empty one): its contents checked in memory, then its temp made whole in one go, nothing
    * written before the check.
    */
-  const stageHeldNow = (s: Staged, entry: Entry, mode: number) => {
+  const stageHeldNow = (s: Staged, entry: Entry, mode: number, digest: Uint8Array | undefined) => {
     const bytes = s.held ?? new Uint8Array(0)
     if (s.overflow || bytes.length !== entry.size) throw sizeDiffers(s.overflow ? entry.size + 1 : bytes.length, entry)
-    if (entry.digest === undefined || !sha256(bytes).equals(entry.digest)) throw digestDiffers()
+    if (digest === undefined || !sha256(bytes).equals(digest)) throw digestDiffers()
     noticeSetId(entry, mode)
     const full = roomNow(entry)
     if (full !== undefined) throw full
@@ -518,15 +518,15 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     options.notice("setidDropped", `${entry.path}: setuid/setgid bits dropped (mode ${(entry.mode & 0o7777).toString(8)} → ${mode.toString(8)}; --keep-setid applies them)`)
   }
 
-  const stageFileNow = (s: Staged, entry: Entry) => {
+  const stageFileNow = (s: Staged, entry: Entry, digest: Uint8Array | undefined) => {
     if (s.need === "metadata") return void s.ops.push(metaOp(entry, s.rel))
     const mode = modeOf(entry)
     if (s.fd === undefined && s.temp === undefined) {
       if (s.held === undefined && entry.size !== 0) throw Object.assign(new Error("no contents arrived"), { code: "EIO", errno: EIO })
-      return stageHeldNow(s, entry, mode)
+      return stageHeldNow(s, entry, mode, digest)
     }
     const fd = s.fd!
-    const st = checkNow(s, fd, entry)
+    const st = checkNow(s, fd, entry, digest)
     noticeSetId(entry, mode)
     // only what differs from how the temp was made: a file of the daemon's owner and of the temp's mode costs no
     // call; a change of owner clears setuid/setgid, so the mode is set after it
@@ -587,8 +587,8 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     s.ops.push(metaOp(entry, path))
   }
 
-  /** Checks and finishes the entry's staging; 0, or the errno that fails it. */
-  const stageNow = (entry: Entry): number => {
+  /** Checks and finishes the entry's staging (a file's contents against `digest`); 0, or the errno that fails it. */
+  const stageNow = (entry: Entry, digest = entry.digest): number => {
     flushNow()
     const s = staged.get(entry)
     if (s === undefined) return EIO
@@ -596,7 +596,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const done = attemptNow("stage", entry.path, () => {
       switch (entry.type) {
         case "file":
-          return stageFileNow(s, entry)
+          return stageFileNow(s, entry, digest)
         case "symlink":
           return stageSymlinkNow(s, entry, s.parts)
         case "directory":

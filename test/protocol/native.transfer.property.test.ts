@@ -95,7 +95,7 @@ describe("native transaction codec", () => {
     expect(reasonOf(TransferType.DATA, patched({ _tag: "Data", txn, pieces: [{ index: 0, offset: 0, bytes: Uint8Array.of(1) }] }, 14, [0, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBe("Payload") // ends at 2^53
     expect(reasonOf(TransferType.FAILED, patched({ _tag: "Failed", txn, failures: [{ index: 0, errno: 5 }], count: 1 }, 8, [0, 0, 0, 0]))).toBe("Payload") // count < listed
     expect(reasonOf(TransferType.MISSING, Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 1, 65, ...new Uint8Array(65 * 20)))).toBe("Payload")
-    expect(reasonOf(0x26, bytesOf(manifest))).toBe("Type")
+    expect(reasonOf(0x27, bytesOf(manifest))).toBe("Type")
     expect(reasonOf(TransferType.COMMIT, Uint8Array.of(0, 0, 0))).toBe("TooShort")
   })
 

@@ -12,8 +12,8 @@
  *   absolute, no symlinked parent) is the receiver's to check before it touches the disk, as for v7.
  */
 import { Either } from "effect"
-import type { Entry, EntryType, Failure, Piece, Span, ToMember, ToSender } from "../../transfer/txn/messages.js"
-import { MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
+import type { Entry, EntryType, Failure, FileDigest, Piece, Span, ToMember, ToSender } from "../../transfer/txn/messages.js"
+import { MAX_DIGEST_ASKS, MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
 import { MalformedDatagram, type MalformedReason, UnencodableMessage } from "../errors.js"
 import { decodeName, isWireName, utf8Bytes, utf8Length } from "../text.js"
 import { DIGEST_BYTES, MAX_ENTRY_NAMES, MAX_SCOPE_BYTES, scopeBytes, TransferType } from "./transferMessage.js"
@@ -33,8 +33,14 @@ export const DATA_FIXED = TXN + 2
 export const PIECE_HEADER = 4 + 8 + 4
 /** A span's entry index u32, offset u64, length u64. */
 const SPAN_BYTES = 4 + 8 + 8
-/** The largest Missing: txn, span count u8, the most spans. */
+/** The largest Missing: txn, span count u8, the most spans (a Missing asks for spans or digests, and these are fewer bytes). */
 export const MISSING_MAX = TXN + 1 + SPAN_BYTES * MAX_SPANS
+/** txn, digest count u8. */
+export const DIGESTS_FIXED = TXN + 1
+/** What a digest adds to a Digests: its entry's index u32 and the SHA-256. */
+export const DIGESTS_ENTRY = 4 + DIGEST_BYTES
+/** Digests one Digests carries at most (its count is a u8). */
+export const MAX_DIGESTS = 0xff
 /** A failure's entry index u32, errno u32. */
 const FAILURE_BYTES = 4 + 4
 /** The largest body a frame carries: 65 535 bytes less the header, the type byte and the tag. */
@@ -66,6 +72,7 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
   Commit: TransferType.COMMIT,
   Abort: TransferType.ABORT,
   Probe: TransferType.PROBE,
+  Digests: TransferType.DIGESTS,
   Needs: TransferType.NEEDS,
   Missing: TransferType.MISSING,
   Busy: TransferType.BUSY,
@@ -78,8 +85,12 @@ const typeByTag: Record<TransferMessage["_tag"], TransferType> = {
   Progress: TransferType.PROGRESS
 }
 
-/** The message type byte of the frame that carries `m`. */
-export const typeOf = (m: TransferMessage): TransferType => typeByTag[m._tag]
+/**
+ * The message type byte of the frame that carries `m`: a Missing that asks for digests is MISSING_DIGESTS, so that
+ * MISSING keeps its layout (and its largest size, which sets the least MTU).
+ */
+export const typeOf = (m: TransferMessage): TransferType =>
+  m._tag === "Missing" && m.digests !== undefined ? TransferType.MISSING_DIGESTS : typeByTag[m._tag]
 
 /** The messages that are their transaction id alone. */
 const TXN_ONLY = ["Commit", "Abort", "Busy", "Prepared", "Aborted", "Unknown"] as const
@@ -182,6 +193,13 @@ const invalid = (m: TransferMessage): string | undefined => {
     case "Missing":
       if (m.spans.length > MAX_SPANS) return `${m.spans.length} spans`
       for (const s of m.spans) if (!u32(s.index) || !safe(s.offset) || !safe(s.length) || !safe(s.offset + s.length)) return `span ${s.index} at ${s.offset}`
+      if (m.digests === undefined) return undefined
+      // digests asked for go alone (MISSING_DIGESTS), at least one
+      if (m.digests.length === 0 || m.digests.length > MAX_DIGEST_ASKS || m.spans.length > 0) return `${m.digests.length} digests asked with ${m.spans.length} spans`
+      return m.digests.every(u32) ? undefined : `digests of entries ${m.digests.join(", ")}`
+    case "Digests":
+      if (m.entries.length > MAX_DIGESTS) return `${m.entries.length} digests`
+      for (const e of m.entries) if (!u32(e.index) || e.digest.length !== DIGEST_BYTES) return `digest of entry ${e.index}: ${e.digest.length} bytes`
       return undefined
     case "Failed":
       if (m.failures.length > MAX_FAILURES || !u32(m.count) || m.count < m.failures.length) return `${m.failures.length} failures of ${m.count}`
@@ -210,7 +228,9 @@ const bodyBytes = (m: TransferMessage): number => {
     case "Needs":
       return TXN + 4 + 2 + m.bitmap.length + 2 + m.changes.length
     case "Missing":
-      return TXN + 1 + SPAN_BYTES * m.spans.length
+      return m.digests === undefined ? TXN + 1 + SPAN_BYTES * m.spans.length : TXN + 1 + 4 * m.digests.length
+    case "Digests":
+      return DIGESTS_FIXED + DIGESTS_ENTRY * m.entries.length
     case "Failed":
       return TXN + 4 + 1 + FAILURE_BYTES * m.failures.length
   }
@@ -315,12 +335,22 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
       for (const b of [m.bitmap, m.changes]) (w.u16(b.length), w.bytes(b))
       break
     case "Missing":
+      if (m.digests !== undefined) {
+        w.u8(m.digests.length)
+        for (const index of m.digests) w.u32(index)
+        break
+      }
       w.u8(m.spans.length)
       for (const s of m.spans) {
         w.u32(s.index)
         w.int64(s.offset)
         w.int64(s.length)
       }
+      break
+    case "Digests":
+      w.u8(m.entries.length)
+      for (const e of m.entries) w.u32(e.index)
+      for (const e of m.entries) w.bytes(e.digest)
       break
     case "Failed":
       w.u32(m.count)
@@ -533,6 +563,25 @@ const decodeMissing = (r: Reader, txn: ToSender["txn"]) => {
   return r.end<ToSender>({ _tag: "Missing", txn, spans })
 }
 
+/** MISSING_DIGESTS: a Missing of no spans that asks for digests, at least one. */
+const decodeMissingDigests = (r: Reader, txn: ToSender["txn"]) => {
+  const d = r.u8()
+  if (d === 0 || d > MAX_DIGEST_ASKS) r.refuse("Payload", `${d} digests asked (1 to ${MAX_DIGEST_ASKS})`)
+  const digests: Array<number> = []
+  for (let i = 0; i < d && r.error === undefined; i++) digests.push(r.u32())
+  return r.end<ToSender>({ _tag: "Missing", txn, spans: [], digests })
+}
+
+const decodeDigests = (r: Reader, txn: ToMember["txn"]) => {
+  const n = r.u8()
+  const indices: Array<number> = []
+  for (let i = 0; i < n && r.error === undefined; i++) indices.push(r.u32())
+  // one copy for the datagram, as a Manifest's digests: a member keeps each until its file is staged
+  const shared = r.bytes(DIGEST_BYTES * n).slice()
+  const entries: Array<FileDigest> = indices.map((index, k) => ({ index, digest: shared.subarray(DIGEST_BYTES * k, DIGEST_BYTES * (k + 1)) }))
+  return r.end<ToMember>({ _tag: "Digests", txn, entries })
+}
+
 const decodeFailed = (r: Reader, txn: ToSender["txn"]) => {
   const count = r.u32()
   const n = r.u8()
@@ -557,6 +606,8 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
       return decodeData(r, txn)
     case TransferType.PREPARE:
       return r.end({ _tag: "Prepare", txn, batches: r.u32() })
+    case TransferType.DIGESTS:
+      return decodeDigests(r, txn)
     case TransferType.PROBE:
       return r.end({ _tag: "Probe", txn, seq: r.u32() })
     case TransferType.PROGRESS: {
@@ -571,6 +622,8 @@ export const decode = (type: number, body: Uint8Array): Either.Either<TransferMe
     }
     case TransferType.MISSING:
       return decodeMissing(r, txn)
+    case TransferType.MISSING_DIGESTS:
+      return decodeMissingDigests(r, txn)
     case TransferType.FAILED:
       return decodeFailed(r, txn)
     case TransferType.COMMITTED:

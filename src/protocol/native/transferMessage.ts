@@ -5,7 +5,7 @@
  * "Transaction messages", has the byte layout.
  */
 import { Schema } from "effect"
-import { MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
+import { MAX_DIGEST_ASKS, MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
 import { utf8Length } from "../text.js"
 import { U32, WireName } from "../fields.js"
 
@@ -20,6 +20,7 @@ export const TransferType = {
   COMMIT: 0x23,
   ABORT: 0x24,
   PROBE: 0x25,
+  DIGESTS: 0x26,
   NEEDS: 0x30,
   MISSING: 0x31,
   BUSY: 0x32,
@@ -29,7 +30,8 @@ export const TransferType = {
   ABORTED: 0x36,
   UNKNOWN: 0x37,
   REMOVALS: 0x38,
-  PROGRESS: 0x39
+  PROGRESS: 0x39,
+  MISSING_DIGESTS: 0x3a
 } as const
 export type TransferType = (typeof TransferType)[keyof typeof TransferType]
 
@@ -118,13 +120,21 @@ export const Prepare = Schema.TaggedStruct("Prepare", { ...txn, batches: U32 })
 export const Commit = Schema.TaggedStruct("Commit", txn)
 export const Abort = Schema.TaggedStruct("Abort", txn)
 export const Probe = Schema.TaggedStruct("Probe", { ...txn, seq: U32 })
+export const Digests = Schema.TaggedStruct("Digests", {
+  ...txn,
+  entries: Schema.Array(Schema.Struct({ index: U32, digest: Digest })).pipe(Schema.maxItems(0xff))
+})
 
 const Bitmap = Schema.Uint8ArrayFromSelf.pipe(
   Schema.filter((b) => b.length <= U16_MAX),
   Schema.annotations({ arbitrary: () => (fc) => fc.uint8Array({ maxLength: 16 }) })
 )
 export const Needs = Schema.TaggedStruct("Needs", { ...txn, batch: U32, bitmap: Bitmap, changes: Bitmap })
-export const Missing = Schema.TaggedStruct("Missing", { ...txn, spans: Schema.Array(Span).pipe(Schema.maxItems(MAX_SPANS)) })
+export const Missing = Schema.TaggedStruct("Missing", {
+  ...txn,
+  spans: Schema.Array(Span).pipe(Schema.maxItems(MAX_SPANS)),
+  digests: Schema.optionalWith(Schema.Array(U32).pipe(Schema.minItems(1), Schema.maxItems(MAX_DIGEST_ASKS)), { exact: true })
+}).pipe(Schema.filter((m) => m.digests === undefined || m.spans.length === 0, { message: () => "expected spans or digests asked for, not both" }))
 export const Busy = Schema.TaggedStruct("Busy", txn)
 export const Prepared = Schema.TaggedStruct("Prepared", txn)
 export const Failed = Schema.TaggedStruct("Failed", {
@@ -144,6 +154,6 @@ export const Removals = Schema.TaggedStruct("Removals", {
 
 export const Progress = Schema.TaggedStruct("Progress", { ...txn, seq: U32, received: Safe })
 
-export const ToMember = Schema.Union(Manifest, Data, Prepare, Commit, Abort, Probe)
+export const ToMember = Schema.Union(Manifest, Data, Digests, Prepare, Commit, Abort, Probe)
 export const ToSender = Schema.Union(Needs, Missing, Busy, Prepared, Failed, Committed, Aborted, Unknown, Removals, Progress)
 export const TransferMessage = Schema.Union(ToMember, ToSender)

@@ -156,7 +156,7 @@ export const make = (config: TxnMembersConfig) =>
         case "Write":
           return config.readonly ? undefined : s.staging.writeNow(a.entry, a.offset, a.bytes)
         case "Stage": {
-          const errno = config.readonly ? EROFS : s.staging.stageNow(a.entry)
+          const errno = config.readonly ? EROFS : s.staging.stageNow(a.entry, a.digest)
           // the sender hears only the entry's index and errno: the path is said here
           if (errno !== 0 && !config.readonly) {
             notice("notStaged", `transaction ${s.machine.txn} from ${s.from.address}: ${a.entry.path} not staged: ${describeErrno(errno)}`, clock)

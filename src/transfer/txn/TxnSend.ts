@@ -1,6 +1,7 @@
 /**
  * The sender's driver of a native tree transaction (docs/transactions.md): one `senderMachine` per job, fed with
- * the scan's entries in manifest batches (`fillBatch`), each file hashed when its batch is formed; the members'
+ * the scan's entries in manifest batches (`fillBatch`), each file's version looked at (hashed only when a member
+ * needs its digest to decide: `--checksum`, `check`) when its batch is formed; the members'
  * answers come from the router (`reply`, by transaction id); its deadline is one timer of the daemon's `Timers`.
  *
  * The machine asks for the contents of a whole batch at once (`TransmitData`, one per `Data` datagram, and
@@ -13,15 +14,28 @@
  * block) in bursts as well, each Data laid out in place as long as its pieces make it, sealed as one batch and
  * handed over as one send with their lengths (unequal: one `sendmmsg`, not GSO). At most one burst's bytes are in
  * memory, in one buffer reused. What is read is checked against the
- * version the file was hashed as (size, mtime and ctime of the open descriptor) before the pump lets anything
- * else run: a file changed since is never committed, the transaction is cancelled naming it. A small file's
- * contents are sent from the read that hashed it (kept within `KEEP_TOTAL`), its version checked by path instead.
+ * version the manifest describes (size, mtime and ctime of the open descriptor) before the pump lets anything
+ * else run: a file changed since is never committed, the transaction is cancelled naming it. A file no member
+ * needs is never opened. A send hashes each file from the bytes of its first sending, in order, as they are read
+ * (one read serves both), and sends its digest after its last Data (`Digests`, several to a datagram); a member
+ * that lost it asks again in its `Missing` (docs/transactions.md, "Digests").
  */
 import { Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer } from "effect"
 import { type Destination, Group, Peer } from "../../net/Transport.js"
 import { Wire } from "../../net/Wire.js"
 import { type Budget, budgetFor, DEFAULT_MTU, fillBatch } from "../../protocol/native/budget.js"
-import { DATA_FIXED, DATA_HEADER, PIECE_HEADER, writeDataFixed, writeDataHeader, writePieceHeader } from "../../protocol/native/transfer.js"
+import { createHash, type Hash } from "node:crypto"
+import {
+  DATA_FIXED,
+  DATA_HEADER,
+  DIGESTS_ENTRY,
+  DIGESTS_FIXED,
+  MAX_DIGESTS,
+  PIECE_HEADER,
+  writeDataFixed,
+  writeDataHeader,
+  writePieceHeader
+} from "../../protocol/native/transfer.js"
 import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
@@ -33,15 +47,12 @@ import type { Entry, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./m
 import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
-import { changedSinceHashedNow, prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
+import { sha256 } from "../../sha256.js"
+import { prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
 import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
 /** Manifest batches unanswered at once: enough to hide a round trip behind ~100 small entries. */
 export const WINDOW = 8
-/** A file of at most this many bytes is sent from the read that hashed it (`prepareNow`), not opened and read again. */
-const KEEP_FILE = 8 * 1024
-/** Bytes of such contents held at once (the window's small files); beyond, a file is read again to be sent. */
-const KEEP_TOTAL = 8 * 1024 * 1024
 /** No member (yet): shared by every record, replaced when a member asks. */
 const NOBODY: ReadonlyArray<string> = []
 /** Bytes the pump sends before it lets the event loop run when the pacer does not make it wait. */
@@ -183,7 +194,14 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        * checks a read against), and who needs or changes it (arrays of the exact size: one grown by `push` would
        * reserve 17 slots).
        */
-      const records: Array<{ readonly entry: SentSummary; readonly file: SourceEntry["file"]; needers: ReadonlyArray<string>; changers: ReadonlyArray<string> }> = []
+      const records: Array<{
+        readonly entry: SentSummary
+        readonly file: SourceEntry["file"]
+        needers: ReadonlyArray<string>
+        changers: ReadonlyArray<string>
+        /** A send's: the SHA-256 of the bytes of its first sending, once they are all out (`Digests`). */
+        digest: Uint8Array | undefined
+      }> = []
       /** The first entry of each batch. */
       const firsts: Array<number> = []
       const done = Deferred.unsafeMake<TxnResult>(FiberId.none)
@@ -203,20 +221,18 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
 
       /** The entry whose blocks were read since its version was last checked (the open reader's). */
       let unchecked: number | undefined
+
       /**
-       * Small files' contents as hashed, by entry, until their last byte is sent or their batch is answered with no
-       * one needing them; `keptBytes` of them in all, at most `KEEP_TOTAL`. A repair reads the file again.
+       * A member needs a digest to decide (`--checksum`, `check`): the manifest carries them. Otherwise a send hashes
+       * what it sends (`hashSent`) and sends the digests after the data.
        */
-      const kept = new Map<number, Uint8Array>()
-      let keptBytes = 0
-      const release = (index: number) => {
-        const contents = kept.get(index)
-        if (contents !== undefined) (kept.delete(index), (keptBytes -= contents.length))
-      }
-      const releaseAll = () => {
-        kept.clear()
-        keptBytes = 0
-      }
+      const manifestDigests = job.purpose === "check" || job.checksum === true
+      const sendsDigests = job.purpose === undefined && !manifestDigests
+      /** The file being hashed as its first sending is read, and how far. */
+      let hashing: { readonly index: number; readonly hash: Hash; at: number } | undefined
+      /** Entries whose digest is known and not yet sent. */
+      const digested: Array<number> = []
+      const perDigests = Math.min(MAX_DIGESTS, Math.floor((deps.budget.body - DIGESTS_FIXED) / DIGESTS_ENTRY))
 
       const closeReader = () => {
         open?.reader.closeNow()
@@ -230,7 +246,6 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         cancelTimer?.()
         queue.length = 0
         closeReader()
-        releaseAll()
         running.delete(txn)
         // every entry someone needed went out once in full; whatever was sent beyond that was a repair
         resentBytes += Math.max(0, contentsSent - records.reduce((sum, r) => sum + (r.needers.length > 0 ? r.entry.size : 0), 0))
@@ -275,20 +290,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         cancelTimer = deps.after(Math.max(0, Math.ceil(at - deps.now())), () => (deps.now() >= at ? apply({ _tag: "Expired" }) : arm(at)))
       }
 
-      /** Batches up to this one were answered by everyone: their kept contents no one needs were let go. */
-      let answered = 0
-      const releaseUnneeded = (session: Machine.SenderSession) => {
-        for (; answered < firsts.length && !session.batches.has(answered); answered++) {
-          const end = firsts[answered + 1] ?? records.length
-          for (let i = firsts[answered]!; i < end; i++) if (records[i]!.needers.length === 0) release(i)
-        }
-      }
-
       const apply = (event: Machine.Event) => {
         if (s === undefined || s.phase === "done") return
         const out: Array<Machine.Action> = []
         Machine.step(s, event, out, deps.now())
-        if (kept.size > 0) releaseUnneeded(s)
         for (const a of out) {
           switch (a._tag) {
             case "Transmit":
@@ -299,6 +304,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
               break
             case "TransmitRun":
               enqueueRun(a.index, a.offset, a.offset + a.blocks * block)
+              break
+            case "DataEnd":
+              flushDigests(true)
+              break
+            case "TransmitDigests":
+              sendDigests(a.indices)
               break
             case "NextBatch":
               wanted.notify()
@@ -319,6 +330,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const cancel = (path: string, reason: string) => {
         cancelled ??= { path, reason }
         queue.length = 0
+        digested.length = 0
         closeReader()
         apply({ _tag: "Cancel" })
       }
@@ -389,7 +401,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         // a member asking for what cannot be sent, or for what it did not say it needs (nobody may have needed it: a
         // read of a file changed since would cancel every member's transaction), is at fault itself: it fails, its
         // spans never reach a read
-        const refused = message._tag === "Missing" ? message.spans.map((p) => spanFault(p.index, p.offset, p.length) ?? notNeeded(from, p.index)).find((f) => f !== undefined) : undefined
+        const refused = message._tag === "Missing" ? missingFault(from, message) : undefined
         if (refused !== undefined) return apply({ _tag: "Refuse", from, reason: `asked for ${refused}` })
         if (s.members.has(from)) delivery(from, message)
         if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
@@ -448,12 +460,10 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             leftOut(item.rel, item.problem)
             continue
           }
-          // a small file is hashed at once, its contents kept to be sent (a send's, within the budget); only a larger
-          // one runs as an Effect, with turns between its chunks
-          const keep = job.purpose === undefined ? Math.min(KEEP_FILE, KEEP_TOTAL - keptBytes) : 0
-          const p = prepareNow(deps.store, item.rel, item.entry, keep) ?? (yield* prepare(deps.store, item.rel, item.entry))
+          // only a large file to hash runs as an Effect, with turns between its chunks
+          const p = prepareNow(deps.store, item.rel, item.entry, manifestDigests) ?? (yield* prepare(deps.store, item.rel, item.entry, true))
           if ("problem" in p) leftOut(item.rel, p.problem)
-          else (pending.push(p), (keptBytes += p.contents?.length ?? 0))
+          else pending.push(p)
         }
         const n = pending.length === 0 ? 0 : fill()
         formed++
@@ -487,18 +497,15 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           yield* wanted.wait
           if (s.phase !== "manifest") return
           firsts.push(records.length)
-          for (const { contents, entry: { path, size, type }, file } of batch) {
-            if (contents !== undefined) kept.set(records.length, contents)
-            records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
-          }
+          for (const { entry: { path, size, type }, file } of batch) records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY, digest: undefined })
           apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
           if (last) return
         }
       })
 
-      // == the data: a burst per run of blocks, one datagram per bundle, read from the version that was hashed
+      // == the data: a burst per run of blocks, one datagram per bundle, read from the version the manifest describes
 
-      /** The open reader's file against the version that was hashed, if it was read since it was last checked. */
+      /** The open reader's file against the version the manifest describes, if it was read since it was last checked. */
       const verify = (): Problem | undefined => {
         if (open === undefined || unchecked !== open.index) return undefined
         unchecked = undefined
@@ -506,15 +513,13 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         const now = open.reader.versionNow()
         if (now instanceof StoreError) return { path: r.entry.path, reason: now.message }
         const changed = changedSince(r.file!.version, now)
-        return changed === undefined ? undefined : { path: r.entry.path, reason: `changed after it was hashed: ${changed}` }
+        return changed === undefined ? undefined : { path: r.entry.path, reason: `changed after it was scanned: ${changed}` }
       }
 
       /**
-       * Why entry `index` has no bytes `offset`…`offset + length` as hashed, or undefined: one rule for a span of
-       * contents kept from the hash and for one read from the file again, checked before every read and first when
-       * a member's `Missing` comes in, so that a bad one fails its member, not the transaction: a piece past a
-       * kept file's contents would carry stale bytes of the burst buffer, one past the file on disk would read
-       * short and blame the source.
+       * Why entry `index` has no bytes `offset`…`offset + length` to send, or undefined: checked before every read
+       * and first when a member's `Missing` comes in, so that a bad one fails its member, not the transaction: a
+       * piece past the file on disk would read short and blame the source.
        */
       const spanFault = (index: number, offset: number, length: number): string | undefined => {
         const r = records[index]
@@ -527,19 +532,73 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const notNeeded = (from: string, index: number): string | undefined =>
         records[index]!.needers.includes(from) ? undefined : `${records[index]!.entry.path}, which its Needs did not ask for`
 
+      /** Why entry `index` has no digest to send again: none was sent (no such file, or its digest was the manifest's). */
+      const digestFault = (index: number): string | undefined => {
+        const r = records[index]
+        if (r === undefined) return `the digest of entry ${index}, beyond the ${records.length} of the manifest`
+        return r.digest === undefined ? `the digest of ${r.entry.path}, which was never sent` : undefined
+      }
+
+      /** What of a member's `Missing` cannot be sent, or it did not need: the first, or undefined. */
+      const missingFault = (from: string, m: Extract<ToSender, { _tag: "Missing" }>): string | undefined => {
+        for (const p of m.spans) {
+          const fault = spanFault(p.index, p.offset, p.length) ?? notNeeded(from, p.index)
+          if (fault !== undefined) return fault
+        }
+        for (const index of m.digests ?? []) {
+          const fault = digestFault(index) ?? notNeeded(from, index)
+          if (fault !== undefined) return fault
+        }
+        return undefined
+      }
+
+      /** The digests of these entries (known: `digestFault`), `perDigests` to a datagram. */
+      const sendDigests = (indices: ReadonlyArray<number>) => {
+        for (let at = 0; at < indices.length; at += perDigests) {
+          transmit({ _tag: "Digests", txn, entries: indices.slice(at, at + perDigests).map((index) => ({ index, digest: records[index]!.digest! })) })
+        }
+      }
+
+      /** The digests known go out once a datagram's worth is known, or all of them (`all`: before the vote is asked). */
+      const flushDigests = (all: boolean) => {
+        if (digested.length < (all ? 1 : perDigests)) return
+        sendDigests(digested)
+        digested.length = 0
+      }
+
       /**
-       * Reads `length` bytes at `offset` of entry `index` into `into` (one positioned read); undefined, or the file
-       * at fault and why. With `defer`, the version is checked later (`verify`): before the pump lets anything
-       * else run, so a file changed since it was hashed still cancels before any answer or vote is heard, at one
-       * fstat per turn instead of one per read.
+       * A send hashes what it reads for a file's first sending, in order, the very bytes that go out (one read for
+       * both); at its last byte the digest is known. A repair, read from disk again later, is not hashed: should
+       * the file have changed in between, its bytes differ from those the digest is of, and the member's check
+       * before its vote fails it (docs/transactions.md, "Digests").
+       */
+      const hashSent = (index: number, offset: number, into: ReadonlyArray<Uint8Array>) => {
+        const r = records[index]!
+        if (!sendsDigests || r.digest !== undefined) return
+        const size = r.entry.size
+        if (offset === 0 && into.length === 1 && into[0]!.length === size) return void (r.digest = sha256(into[0]!), digested.push(index))
+        if (offset === 0) hashing = { index, hash: createHash("sha256"), at: 0 }
+        // a first sending reads each file's bytes once, in order: anything else is not one
+        if (hashing === undefined || hashing.index !== index || hashing.at !== offset) return
+        for (const b of into) (hashing.hash.update(b), (hashing.at += b.length))
+        if (hashing.at < size) return
+        r.digest = new Uint8Array(hashing.hash.digest())
+        digested.push(index)
+        hashing = undefined
+      }
+
+      /**
+       * Reads `length` bytes at `offset` of entry `index` into `into` (one positioned read), hashing a first sending;
+       * undefined, or the file at fault and why. With `defer`, the version is checked later (`verify`): before the
+       * pump lets anything else run, so a file changed since it was scanned still cancels before any answer or vote
+       * is heard, at one fstat per turn instead of one per read. A deferred read is never a file's last (a run's
+       * last burst is checked at once): no digest is known before its bytes are checked.
        */
       const readInto = (index: number, offset: number, length: number, into: ReadonlyArray<Uint8Array>, defer: boolean): Problem | undefined => {
         const r = records[index]
         const fault = spanFault(index, offset, length)
         if (r?.file === undefined || fault !== undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: `cannot send ${fault}` }
         const path = r.entry.path
-        const contents = kept.get(index)
-        if (contents !== undefined) return copyKept(index, r.file, offset, into, contents)
         if (open?.index !== index) {
           const problem = verify()
           if (problem !== undefined) return problem
@@ -550,26 +609,11 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         }
         const n = open.reader.readvNow(offset, into)
         if (n instanceof StoreError) return { path, reason: n.message }
-        if (n !== length) return { path, reason: `changed after it was hashed: read ${n} bytes at ${offset}, expected ${length}` }
+        if (n !== length) return { path, reason: `changed after it was scanned: read ${n} bytes at ${offset}, expected ${length}` }
         unchecked = index
-        return defer ? undefined : verify()
-      }
-
-      /**
-       * `readInto` from a small file's contents as hashed: no descriptor to check, so its version is checked by path
-       * (`changedSinceHashedNow`) once its last bytes are taken, as a reader's at the end of its reads, and then the
-       * contents are let go. The open reader of another file is checked first, as `readInto` does on a switch.
-       */
-      const copyKept = (index: number, file: NonNullable<SourceEntry["file"]>, offset: number, into: ReadonlyArray<Uint8Array>, contents: Uint8Array): Problem | undefined => {
-        const problem = verify()
-        if (problem !== undefined) return problem
-        let at = offset
-        for (const b of into) (b.set(contents.subarray(at, at + b.length)), (at += b.length))
-        if (at < contents.length) return undefined
-        release(index)
-        const path = records[index]!.entry.path
-        const changed = changedSinceHashedNow(deps.store, path, file)
-        return changed === undefined ? undefined : { path, reason: `changed after it was hashed: ${changed}` }
+        const problem = defer ? undefined : verify()
+        if (problem === undefined) hashSent(index, offset, into)
+        return problem
       }
 
       /**
@@ -631,11 +675,13 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           const count = readBurst(head)
           if (typeof count !== "number") return count
           for (const to of destinations()) deps.sendData(to, buffer.subarray(0, count * segment), segment)
+          flushDigests(false)
           return { bytes: count * block, wait: sent(count, count * block) }
         }
         const bundle = readBundle()
         if ("path" in bundle) return bundle
         for (const to of destinations()) deps.sendBundle(to, buffer.subarray(0, bundle.end), lengths.subarray(0, bundle.count))
+        flushDigests(false)
         return { bytes: bundle.contents, wait: sent(bundle.count, bundle.contents) }
       }
 
@@ -686,7 +732,6 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
             }
             queue.length = 0
             closeReader()
-            releaseAll()
             running.delete(txn)
           })
         )

@@ -18,8 +18,10 @@ import {
   blocksOf,
   type Entry,
   type Failure,
+  type FileDigest,
   hasBit,
   type Purpose,
+  MAX_DIGEST_ASKS,
   MAX_FAILURES,
   MAX_SPANS,
   type Scope,
@@ -30,6 +32,7 @@ import {
   type TxnId
 } from "./messages.js"
 import { EINVAL } from "../../protocol/errno.js"
+import { sha256 } from "../../sha256.js"
 
 /**
  * What an entry of the manifest takes here: nothing, its metadata only (staged locally), its contents; or its
@@ -59,6 +62,11 @@ interface Needed {
   lacking: number
   /** The blocks written, for an entry of more than one block. */
   readonly held: Uint8Array | undefined
+  /**
+   * The SHA-256 its staged contents must have: the manifest's, or the sender's `Digests` after its data (undefined
+   * until then: the entry is not staged without it). Only for contents.
+   */
+  digest: Uint8Array | undefined
   state: typeof RECEIVING | typeof STAGING | typeof STAGED | typeof FAILED
 }
 
@@ -134,8 +142,11 @@ export type Action =
   | { readonly _tag: "Verify"; readonly batch: number; readonly entries: ReadonlyArray<Entry> }
   /** Write these bytes at `offset` of the entry's temp beside its target (creating it): nothing visible. */
   | { readonly _tag: "Write"; readonly index: number; readonly entry: Entry; readonly offset: number; readonly bytes: Uint8Array }
-  /** The entry's temp is complete (or it needs only its metadata): check size and SHA-256, apply the metadata. */
-  | { readonly _tag: "Stage"; readonly index: number; readonly entry: Entry }
+  /**
+   * The entry's temp is complete (or it needs only its metadata): check size and SHA-256 (`digest`, the sender's
+   * for these contents), apply the metadata.
+   */
+  | { readonly _tag: "Stage"; readonly index: number; readonly entry: Entry; readonly digest?: Uint8Array }
   /**
    * Every batch is looked up (`--delete`): list what is here under the scope's roots that the manifest lacks
    * (its excludes spared), without removing anything; no scope (the first batch lacked it) fails the scan.
@@ -180,8 +191,11 @@ const reply = (_: MemberSession, out: Out, message: ToSender) => void out.push({
 const stage = (s: MemberSession, n: Needed, out: Out) => {
   n.state = STAGING
   s.staging++
-  out.push({ _tag: "Stage", index: n.index, entry: n.entry })
+  out.push(n.digest === undefined ? { _tag: "Stage", index: n.index, entry: n.entry } : { _tag: "Stage", index: n.index, entry: n.entry, digest: n.digest })
 }
+
+/** An empty file's contents need no data and no `Digests`: their SHA-256 is known. */
+const EMPTY = sha256(new Uint8Array(0))
 
 const needs = (s: MemberSession, batch: number, answer: Answer): ToSender => ({ _tag: "Needs", txn: s.txn, batch, ...answer })
 
@@ -232,10 +246,12 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
     const index = batch.first + i
     // a dry run stages nothing: an entry that cannot be looked up fails now, as its Stage would
     if (s.purpose !== undefined) return void ((e.errnos?.[i] ?? 0) !== 0 && fail(s, index, e.errnos![i]!))
-    const blocks = need === "contents" && entry.type === "file" ? blocksOf(entry.size, s.block) : 0
-    const n: Needed = { index, entry, lacking: blocks, held: blocks > 1 ? bitmapFor(blocks) : undefined, state: RECEIVING }
+    const contents = need === "contents" && entry.type === "file"
+    const blocks = contents ? blocksOf(entry.size, s.block) : 0
+    const digest = contents ? entry.digest ?? (entry.size === 0 ? EMPTY : undefined) : undefined
+    const n: Needed = { index, entry, lacking: blocks, held: blocks > 1 ? bitmapFor(blocks) : undefined, digest, state: RECEIVING }
     s.needed.set(n.index, n)
-    if (blocks === 0) stage(s, n, out)
+    if (blocks === 0 && (!contents || digest !== undefined)) stage(s, n, out)
   })
   answered(s, e.batch, batch.answer, out)
   if (!s.deleting || s.scan !== "none" || s.lastBatch === undefined) return
@@ -279,18 +295,42 @@ const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: O
     if (n.held !== undefined) {
       if (hasBit(n.held, b)) continue
       setBit(n.held, b)
-    } else if (b !== 0) continue
+    } else if (b !== 0 || n.lacking === 0) continue // written already, it may wait for its digest: a copy is no news
     out.push({ _tag: "Write", index: n.index, entry: n.entry, offset: p.offset, bytes: p.bytes })
-    if (--n.lacking === 0) stage(s, n, out)
+    if (--n.lacking === 0 && n.digest !== undefined) stage(s, n, out)
   }
   if (s.asked) ready(s, out)
+}
+
+/**
+ * The sender's digests of files whose data went out: the first for an entry counts (a copy is the same), and an entry
+ * whose blocks are all in is staged. One for an entry not received here changes nothing.
+ */
+const onDigests = (s: MemberSession, entries: ReadonlyArray<FileDigest>, out: Out) => {
+  if (s.state !== "receiving") return
+  for (const { digest, index } of entries) {
+    const n = s.needed.get(index)
+    if (n === undefined || n.state !== RECEIVING || n.digest !== undefined) continue
+    n.digest = digest
+    if (n.lacking === 0) stage(s, n, out)
+  }
+  if (s.asked) ready(s, out)
+}
+
+/** The entries whose blocks are all in and whose digest is not, `MAX_DIGEST_ASKS` at most. */
+const digestsLacking = (s: MemberSession): Array<number> => {
+  const indices: Array<number> = []
+  for (const n of s.needed.values()) {
+    if (n.state === RECEIVING && n.lacking === 0 && indices.push(n.index) >= MAX_DIGEST_ASKS) break
+  }
+  return indices
 }
 
 /** The blocks still lacking, in runs, `MAX_SPANS` at most. */
 const missing = (s: MemberSession): Array<Span> => {
   const spans: Array<Span> = []
   for (const n of s.needed.values()) {
-    if (n.state !== RECEIVING) continue
+    if (n.state !== RECEIVING || n.lacking === 0) continue
     const { size } = n.entry
     if (n.held === undefined) spans.push({ index: n.index, offset: 0, length: size })
     else {
@@ -332,6 +372,9 @@ const onPrepare = (s: MemberSession, m: Extract<ToMember, { _tag: "Prepare" }>, 
       for (let b = 0; b < m.batches; b++) answered &&= s.answers.has(b)
       const lacking = missing(s)
       if (answered && lacking.length > 0) return reply(s, out, { _tag: "Missing", txn: s.txn, spans: lacking })
+      // the blocks are in, a digest is not (its Digests was lost): asked for once the blocks no longer are
+      const digests = answered ? digestsLacking(s) : []
+      if (digests.length > 0) return reply(s, out, { _tag: "Missing", txn: s.txn, spans: [], digests })
       // the first PREPARE is answered by the vote, unsolicited, once staging is done; a later one proves us alive
       if (!answered || s.staging > 0 || s.scan === "scanning") return again ? reply(s, out, { _tag: "Busy", txn: s.txn }) : undefined
       return ready(s, out)
@@ -441,6 +484,8 @@ export const step = ((s, event, out) => {
           return onManifest(s, m, out)
         case "Data":
           return onData(s, m, out)
+        case "Digests":
+          return onDigests(s, m.entries, out)
         case "Prepare":
           return onPrepare(s, m, out)
         case "Commit":

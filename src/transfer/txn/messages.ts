@@ -31,7 +31,11 @@ export interface Entry {
   readonly mtime: Mtime
   /** A symlink's target. */
   readonly target?: string
-  /** SHA-256 of a file's contents: what the member checks a staged temp against, and compares under --checksum. */
+  /**
+   * SHA-256 of a file's contents, only where a member needs it to decide what to take (`--checksum`) or to compare
+   * (`check`). A send's staged temp is checked against it, or, without it, against the digest `Digests` brings
+   * after the file's data.
+   */
   readonly digest?: Uint8Array
 }
 
@@ -46,6 +50,12 @@ export interface Piece {
   readonly index: number
   readonly offset: number
   readonly bytes: Uint8Array
+}
+
+/** A file's SHA-256, by its entry's index. */
+export interface FileDigest {
+  readonly index: number
+  readonly digest: Uint8Array
 }
 
 export interface Failure {
@@ -92,6 +102,11 @@ export type ToMember =
     readonly checksum?: true
   }
   | { readonly _tag: "Data"; readonly txn: TxnId; readonly pieces: ReadonlyArray<Piece> }
+  /**
+   * After a file's last Data of its first sending: the SHA-256 of the very bytes that went out, hashed as they were
+   * read (a manifest entry without a digest); a member stages the file only once it holds it, and checks against it.
+   */
+  | { readonly _tag: "Digests"; readonly txn: TxnId; readonly entries: ReadonlyArray<FileDigest> }
   | { readonly _tag: "Prepare"; readonly txn: TxnId; readonly batches: number }
   | { readonly _tag: "Commit"; readonly txn: TxnId }
   | { readonly _tag: "Abort"; readonly txn: TxnId }
@@ -110,7 +125,11 @@ export type ToSender =
    * the same (differs, missing, or unreadable).
    */
   | { readonly _tag: "Needs"; readonly txn: TxnId; readonly batch: number; readonly bitmap: Uint8Array; readonly changes: Uint8Array }
-  | { readonly _tag: "Missing"; readonly txn: TxnId; readonly spans: ReadonlyArray<Span> }
+  /**
+   * The blocks still lacking (`spans`), or, once none is, the entries whose contents are all in but whose digest
+   * (`Digests`) never came (`digests`, their indices): one or the other, never both.
+   */
+  | { readonly _tag: "Missing"; readonly txn: TxnId; readonly spans: ReadonlyArray<Span>; readonly digests?: ReadonlyArray<number> }
   | { readonly _tag: "Busy"; readonly txn: TxnId }
   | { readonly _tag: "Prepared"; readonly txn: TxnId }
   | { readonly _tag: "Failed"; readonly txn: TxnId; readonly failures: ReadonlyArray<Failure>; readonly count: number }
@@ -132,6 +151,8 @@ export const isToSender = (m: ToMember | ToSender): m is ToSender => toSenderTag
 
 /** Spans a `Missing` names at most: the rest are asked for in answer to the next `Prepare`. */
 export const MAX_SPANS = 64
+/** Digests a `Missing` asks for at most: the rest are asked for in answer to the next `Prepare`. */
+export const MAX_DIGEST_ASKS = 64
 /** Failures a `Failed` vote lists at most (`count` has them all). */
 export const MAX_FAILURES = 32
 

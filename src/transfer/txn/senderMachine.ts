@@ -1,8 +1,8 @@
 /**
  * The sender of a native tree transaction (docs/transactions.md), one per job, as a state machine without I/O:
  * manifest batches in a window, each answered by every live member's `Needs`; the union of the needs goes out
- * as a bundle stream of blocks packed into `Data` datagrams; `Prepare` collects one vote per member, `Missing`
- * answers are repaired at once (one asking for what cannot be sent fails its member, `Refuse`); then one `Commit`
+ * as a bundle stream of blocks packed into `Data` datagrams (the driver sends each file's digest after its data);
+ * `Prepare` collects one vote per member, `Missing` answers (blocks, or digests lost) are repaired at once (one asking for what cannot be sent fails its member, `Refuse`); then one `Commit`
  * or `Abort`. A member silent for `timeout` while it owes an
  * answer is lost for this transaction, as in `engine/rounds.ts`. The session is mutated in place and holds only
  * the batches of its window: nothing per entry outlives its batch.
@@ -159,6 +159,13 @@ export type Action =
    * datagram): a big file's run is one action, not one object per block (a GiB was ~780 000 of them at once).
    */
   | { readonly _tag: "TransmitRun"; readonly index: number; readonly offset: number; readonly blocks: number }
+  /**
+   * Every Data of the first sending is out, and the vote is asked next: the driver sends the digests it holds
+   * (`Digests`) first. Only a send whose manifest carries none.
+   */
+  | { readonly _tag: "DataEnd" }
+  /** Send the digests of these entries again (`Digests`): a member's `Missing` asked for them. */
+  | { readonly _tag: "TransmitDigests"; readonly indices: ReadonlyArray<number> }
   /** Step the next batch of the manifest (`Batch`). */
   | { readonly _tag: "NextBatch" }
   | { readonly _tag: "Deadline"; readonly at: number }
@@ -277,6 +284,7 @@ const fill = (s: SenderSession, now: number, out: Out) => {
   }
   if (s.batches.size > 0 || s.unsent > 0) return
   s.phase = "voting"
+  if (s.config.purpose === undefined && s.config.checksum !== true) out.push({ _tag: "DataEnd" })
   round(s, { _tag: "Prepare", txn: s.txn, batches: s.batchCount }, now, out)
 }
 
@@ -401,6 +409,7 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
     }
     case "Missing": {
       if (s.phase !== "voting" || m.vote !== undefined) return
+      if (message.digests !== undefined) out.push({ _tag: "TransmitDigests", indices: message.digests })
       const repair: Packing = { spans: [], bytes: 0 }
       for (const span of message.spans) (pack(s, repair, span.index, span.offset, span.length, out), (m.missed += Math.ceil(span.length / s.config.block)))
       return flush(s, repair, out)

@@ -1,9 +1,11 @@
 /**
  * A scanned entry of the sender's tree as a transaction's manifest `Entry`: full uid/gid, the mtime to the
- * nanosecond, and for a regular file the SHA-256 of its contents, hashed through one descriptor with a turn of
- * the event loop between chunks. The file's version (size, mtime, ctime to the nanosecond) as it was hashed is
- * kept: every block later read for the members must come from that version (`changedSince`), or the members would
- * check what they received against a digest of other contents.
+ * nanosecond, and a regular file's version (size, mtime, ctime to the nanosecond): every block later read for the
+ * members must come from that version (`changedSince`), so that what they stage is the file the manifest
+ * describes. A file is opened here only when a member needs its SHA-256 to decide (`--checksum`, `check`): then it
+ * is hashed through one descriptor with a turn of the event loop between chunks, and the version is the one hashed.
+ * Otherwise only its version is looked at (one `lstat`): a file no member needs is never opened, and one a member
+ * needs is hashed by the sender's driver from the very bytes it sends (docs/transactions.md, "Digests").
  */
 import { createHash } from "node:crypto"
 import { Effect, Option } from "effect"
@@ -19,10 +21,8 @@ import type { Entry, Mtime } from "./messages.js"
 /** An entry of the manifest with what the driver needs to read its contents later. */
 export interface SourceEntry {
   readonly entry: Entry
-  /** A regular file: the scanned inode and the version its digest is of. */
+  /** A regular file: the scanned inode and the version the manifest describes (and its digest is of). */
   readonly file?: { readonly identity: FileIdentity; readonly version: FileVersion }
-  /** A small file's contents as hashed (`prepareNow`'s `keep`): the bytes the digest is of, sent without a second read. */
-  readonly contents?: Uint8Array
 }
 
 export type Prepared = SourceEntry | { readonly problem: string }
@@ -56,26 +56,25 @@ const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtim
 }
 
 type Hashed =
-  | { readonly digest: Uint8Array; readonly version: FileVersion; readonly contents?: Uint8Array }
+  | { readonly digest: Uint8Array; readonly version: FileVersion }
   | { readonly failed: string }
   | { readonly changed: string }
 
 /** The version after reading against the version opened: the digest, or what changed meanwhile. */
-const settle = (reader: Reader, read: number, digest: () => Uint8Array, contents?: () => Uint8Array): Hashed => {
+const settle = (reader: Reader, read: number, digest: () => Uint8Array): Hashed => {
   const before = reader.opened
   const after = reader.versionNow()
   if (after instanceof StoreError) return { failed: after.message }
   const changed = read !== before.size ? `read ${read} bytes of ${before.size}` : changedSince(before, after)
   if (changed !== undefined) return { changed }
-  return contents === undefined ? { digest: digest(), version: before } : { digest: digest(), version: before, contents: contents() }
+  return { digest: digest(), version: before }
 }
 
 /**
  * One pass over a file of at most one chunk, as opened: one read, one digest, no turn of the event loop (most of a
- * tree of small files), and a copy of what was read when it is at most `keep` bytes (an empty one has nothing to
- * send). Undefined when it is larger now: the chunked pass takes it.
+ * tree of small files). Undefined when it is larger now: the chunked pass takes it.
  */
-const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity, keep: number): Hashed | undefined => {
+const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity): Hashed | undefined => {
   const reader = store.openReaderNow(rel, identity)
   if (reader instanceof StoreError) return { failed: reader.message }
   try {
@@ -83,7 +82,7 @@ const hashWholeNow = (store: FileStoreShape, rel: string, identity: FileIdentity
     // a file that shrank meanwhile reads short; one that grew shows in its version after
     const n = reader.readvNow(0, [chunk.subarray(0, reader.opened.size)])
     if (n instanceof StoreError) return { failed: n.message }
-    return settle(reader, n, () => sha256(chunk.subarray(0, n)), n > 0 && n <= keep ? () => chunk.slice(0, n) : undefined)
+    return settle(reader, n, () => sha256(chunk.subarray(0, n)))
   } finally {
     reader.closeNow()
   }
@@ -124,53 +123,52 @@ const withoutContents = (store: FileStoreShape, rel: string, local: LocalEntry):
   return { entry: { ...base, type: local.kind, size: 0, mtime: otherMtime(store, rel, local), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) } }
 }
 
-const fileEntry = (rel: string, local: LocalEntry, digest: Uint8Array, version: FileVersion, contents?: Uint8Array): SourceEntry => ({
-  entry: { path: rel, mode: local.mode, uid: local.uid, gid: local.gid, type: "file", size: version.size, mtime: mtimeOf(version.mtimeNs), digest },
-  file: { identity: local.identity, version },
-  ...(contents === undefined ? {} : { contents })
-})
+const fileEntry = (rel: string, local: LocalEntry, version: FileVersion, digest?: Uint8Array): SourceEntry => {
+  const entry: Entry = { path: rel, mode: local.mode, uid: local.uid, gid: local.gid, type: "file", size: version.size, mtime: mtimeOf(version.mtimeNs) }
+  return { entry: digest === undefined ? entry : { ...entry, digest }, file: { identity: local.identity, version } }
+}
+
+/** A file's entry without its digest: its version by path, the scanned inode's (`versionAtNow`), nothing opened. */
+const unhashedEntry = (store: FileStoreShape, rel: string, local: LocalEntry): Prepared => {
+  const now = store.versionAtNow(rel, local.identity)
+  if (now instanceof StoreError) return { problem: `unreadable here: ${now.message}` }
+  if (Option.isNone(now)) return { problem: "changed after it was scanned: gone or replaced" }
+  return fileEntry(rel, local, now.value)
+}
 
 const changedProblem = (changed: string) => ({ problem: `changed while it was hashed (${HASH_ATTEMPTS} times; last: ${changed}): not sent` })
 
 /**
- * `prepare` without an Effect for an entry that needs no turn of the event loop: no regular file, or a file of at
- * most one chunk. Undefined for a larger file: `prepare` hashes it a chunk at a time. A tree of small files costs
- * one open, two `fstat`s, one read and one digest per file. A file of at most `keep` bytes keeps what was hashed
- * (`contents`): the sender sends it from there instead of opening and reading the file again.
+ * `prepare` without an Effect for an entry that needs no turn of the event loop: no regular file, a file without
+ * its digest (one `lstat`), or one to hash of at most one chunk (one open, two `fstat`s, one read and one digest).
+ * Undefined for a larger file to hash: `prepare` hashes it a chunk at a time.
  */
-export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry, keep = 0): Prepared | undefined => {
+export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry, digest: boolean): Prepared | undefined => {
   const other = withoutContents(store, rel, local)
-  if (other !== undefined || local.size > chunk.length) return other
+  if (other !== undefined) return other
+  if (!digest) return unhashedEntry(store, rel, local)
+  if (local.size > chunk.length) return undefined
   let changed = ""
   for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {
-    const r = hashWholeNow(store, rel, local.identity, keep)
+    const r = hashWholeNow(store, rel, local.identity)
     if (r === undefined) return undefined
     if ("failed" in r) return { problem: `unreadable here: ${r.failed}` }
     if ("changed" in r) {
       changed = r.changed
       continue
     }
-    return fileEntry(rel, local, r.digest, r.version, r.contents)
+    return fileEntry(rel, local, r.version, r.digest)
   }
   return changedProblem(changed)
 }
 
 /**
- * Why the file at `rel` is no longer the one hashed (the path leads to no such inode now, or its size or times
- * moved), or undefined: the store's look at the scanned inode by its path (`versionAtNow`), for contents sent from
- * what was hashed (`contents`), where a read's descriptor is not there to check.
+ * The manifest entry of a scanned file, directory or symlink, a file's with its SHA-256 when `digest`; a problem
+ * names why it cannot be sent.
  */
-export const changedSinceHashedNow = (store: FileStoreShape, rel: string, file: NonNullable<SourceEntry["file"]>): string | undefined => {
-  const now = store.versionAtNow(rel, file.identity)
-  if (now instanceof StoreError) return now.message
-  if (Option.isNone(now)) return "gone or replaced"
-  return changedSince(file.version, now.value)
-}
-
-/** The manifest entry of a scanned file, directory or symlink; a problem names why it cannot be sent. */
-export const prepare = (store: FileStoreShape, rel: string, local: LocalEntry): Effect.Effect<Prepared> =>
+export const prepare = (store: FileStoreShape, rel: string, local: LocalEntry, digest: boolean): Effect.Effect<Prepared> =>
   Effect.suspend(() => {
-    const now = prepareNow(store, rel, local)
+    const now = prepareNow(store, rel, local, digest)
     if (now !== undefined) return Effect.succeed(now)
     return Effect.gen(function*() {
       let changed = ""
@@ -181,7 +179,7 @@ export const prepare = (store: FileStoreShape, rel: string, local: LocalEntry): 
           changed = r.changed
           continue
         }
-        return fileEntry(rel, local, r.digest, r.version)
+        return fileEntry(rel, local, r.version, r.digest)
       }
       return changedProblem(changed)
     })

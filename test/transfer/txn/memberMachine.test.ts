@@ -1,7 +1,8 @@
 /**
  * The member's machine of a tree transaction, step by step: duplicates change nothing and get the same answer,
  * the blocks it lacks are named in runs, its vote goes unsolicited once staging is done, and it never switches
- * a transaction it did not vote PREPARED for.
+ * a transaction it did not vote PREPARED for. A file whose manifest entry has no digest is staged only once the
+ * sender's digest of it (`Digests`, after its data) is in, and checked against that; a lost one is asked for.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Entry, ToMember, TxnId } from "../../../src/transfer/txn/messages.js"
@@ -11,8 +12,9 @@ const TXN = 5 as TxnId
 const BLOCK = 4
 
 const file = (path: string, size: number): Entry => ({ path, type: "file", size, mode: 0o644, uid: 1, gid: 1, mtime: { sec: 1, nsec: 2 } })
-const big = file("big", 18) // 5 blocks, the last of 2 bytes
-const small = file("small", 3)
+/** Digests in the manifest (as under `--checksum`): the files stage once their blocks are in. */
+const big = { ...file("big", 18), digest: new Uint8Array(32).fill(1) } // 5 blocks, the last of 2 bytes
+const small = { ...file("small", 3), digest: new Uint8Array(32).fill(2) }
 const dir: Entry = { path: "d", type: "directory", size: 0, mode: 0o755, uid: 0, gid: 0, mtime: { sec: 1, nsec: 0 } }
 
 const manifest: ToMember = { _tag: "Manifest", txn: TXN, batch: 0, first: 0, entries: [big, small, dir], last: true, delete: false }
@@ -60,6 +62,39 @@ describe("txn member machine", () => {
     expect(tags(run(s, { _tag: "Staged", index: 2, errno: 0 }, { _tag: "Staged", index: 1, errno: 0 }))).toEqual([])
     expect(tags(run(s, { _tag: "Staged", index: 0, errno: 0 }))).toEqual(["Reply Prepared"])
     expect(tags(run(s, message(prepare), { _tag: "Staged", index: 0, errno: 0 }))).toEqual(["Reply Prepared"])
+  })
+
+  it("a file without a digest in the manifest stages only once its Digests is in, checked against that digest; a copy of its block meanwhile is no news", () => {
+    const s = Member.make(TXN, BLOCK)
+    const one = file("one", 3)
+    const two = file("two", 6)
+    run(s, message({ ...manifest, entries: [one, two] }), { _tag: "LookedUp", batch: 0, needs: ["contents", "contents"] })
+    expect(tags(run(s, message(data(piece(0, 0, 3), piece(1, 0, 4), piece(1, 4, 2))), message(data(piece(0, 0, 3)))))).toEqual(["Write", "Write", "Write"])
+    const d1 = new Uint8Array(32).fill(7)
+    const d0 = new Uint8Array(32).fill(9)
+    // a digest of an entry it does not need, and a later copy of one it holds, change nothing
+    const out = run(s, message({ _tag: "Digests", txn: TXN, entries: [{ index: 5, digest: d0 }, { index: 1, digest: d1 }] }))
+    expect(out).toEqual([{ _tag: "Stage", index: 1, entry: two, digest: d1 }])
+    expect(run(s, message({ _tag: "Digests", txn: TXN, entries: [{ index: 1, digest: d0 }] }))).toEqual([])
+    expect(run(s, message({ _tag: "Digests", txn: TXN, entries: [{ index: 0, digest: d0 }] }))).toEqual([{ _tag: "Stage", index: 0, entry: one, digest: d0 }])
+    // an empty file needs neither data nor a digest: its SHA-256 is known
+    const t = Member.make(TXN, BLOCK)
+    const staged = run(t, message({ ...manifest, entries: [file("empty", 0)] }), { _tag: "LookedUp", batch: 0, needs: ["contents"] }).find((a) => a._tag === "Stage")
+    expect(staged?._tag === "Stage" && Buffer.from(staged.digest!).toString("hex")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+  })
+
+  it("a lost Digests: the blocks asked for first, then (none lacking) the digests, in a Missing; the Digests that answers it lets the vote go", () => {
+    const s = Member.make(TXN, BLOCK)
+    const one = file("one", 3)
+    const two = file("two", 6)
+    run(s, message({ ...manifest, entries: [one, two] }), { _tag: "LookedUp", batch: 0, needs: ["contents", "contents"] })
+    run(s, message(data(piece(0, 0, 3), piece(1, 0, 4))))
+    expect(run(s, message(prepare))).toEqual([{ _tag: "Reply", message: { _tag: "Missing", txn: TXN, spans: [{ index: 1, offset: 4, length: 2 }] } }])
+    expect(run(s, message(data(piece(1, 4, 2))))).toEqual([{ _tag: "Write", index: 1, entry: two, offset: 4, bytes: new Uint8Array(2) }])
+    expect(run(s, message(prepare))).toEqual([{ _tag: "Reply", message: { _tag: "Missing", txn: TXN, spans: [], digests: [0, 1] } }])
+    const digest = new Uint8Array(32)
+    expect(tags(run(s, message({ _tag: "Digests", txn: TXN, entries: [{ index: 0, digest }, { index: 1, digest }] })))).toEqual(["Stage", "Stage"])
+    expect(tags(run(s, { _tag: "Staged", index: 0, errno: 0 }, { _tag: "Staged", index: 1, errno: 0 }))).toEqual(["Reply Prepared"])
   })
 
   it("answers a Probe with the contents received so far, needed or not, repeats included; silent once it voted", () => {

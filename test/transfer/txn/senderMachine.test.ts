@@ -48,7 +48,10 @@ const describeAction = (a: Sender.Action) => {
     case "Finished":
       return `Finished ${a.members.map((m) => m.outcome).join(" ")}`
     case "NextBatch":
+    case "DataEnd":
       return a._tag
+    case "TransmitDigests":
+      return `Digests ${a.indices.join(" ")}`
   }
 }
 const show = (out: ReadonlyArray<Sender.Action>) => out.map(describeAction)
@@ -63,7 +66,7 @@ describe("txn sender machine", () => {
     // (both batches are due again at 400, the first wait before any round trip was measured)
     expect(show(run(s, 10, reply(A, needs(0, 1))))).toEqual([])
     expect(show(run(s, 20, reply(B, needs(0, 0))))).toEqual(["Data 0@0+300 1@0+1000", "Data 1@1000+1000"])
-    expect(show(run(s, 30, reply(A, needs(1, 0, 1)), reply(B, needs(1))))).toEqual(["Data 1@2000+500 2@0+200", "Prepare", "Deadline 91"])
+    expect(show(run(s, 30, reply(A, needs(1, 0, 1)), reply(B, needs(1))))).toEqual(["Data 1@2000+500 2@0+200", "DataEnd", "Prepare", "Deadline 91"])
   })
 
   it("sends a request again after waits that double up to maxWait; a member silent for timeout is lost and the others commit", () => {
@@ -81,7 +84,7 @@ describe("txn sender machine", () => {
     // B lost: the vote waits for A only
     expect(Sender.progress(s)).toEqual({ phase: "voting", entries: 1, awaiting: [targets[0]] })
     expect(times).toEqual([400, 800, 1000])
-    expect(show(out)).toEqual(["Data 0@0+10", "Prepare", "Deadline 1020"])
+    expect(show(out)).toEqual(["Data 0@0+10", "DataEnd", "Prepare", "Deadline 1020"])
     expect(show(run(s, 1001, reply(A, { _tag: "Prepared", txn: TXN })))).toEqual(["Commit", "Deadline 1021"])
     expect(show(run(s, 1002, reply(A, { _tag: "Committed", txn: TXN, errno: 0 })))).toEqual(["Finished committed lost"])
   })
@@ -93,7 +96,7 @@ describe("txn sender machine", () => {
     // the driver takes 500 ms to produce the next batch: nobody owed anything meanwhile
     run(s, 505, { _tag: "Batch", entries: [file(1, 10)], last: true })
     expect(s.deadline).toBe(525)
-    expect(show(run(s, 510, reply(A, needs(1)), reply(B, needs(1))))).toEqual(["Prepare", "Deadline 530"])
+    expect(show(run(s, 510, reply(A, needs(1)), reply(B, needs(1))))).toEqual(["DataEnd", "Prepare", "Deadline 530"])
   })
 
   it("repairs the blocks a member reports missing at once", () => {
@@ -104,6 +107,18 @@ describe("txn sender machine", () => {
     run(s, 11, reply(A, { _tag: "Prepared", txn: TXN }), reply(B, { _tag: "Prepared", txn: TXN }))
     const done = run(s, 12, reply(A, { _tag: "Committed", txn: TXN, errno: 0 }), reply(B, { _tag: "Committed", txn: TXN, errno: 0 }))
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "committed", missed: 2 }, { outcome: "committed", missed: 0 }] })
+  })
+
+  it("a Missing that asks for digests (its Digests lost) has them sent again; a --checksum send (digests in the manifest) has no DataEnd", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10), file(1, 10)], last: true }, reply(A, needs(0, 0, 1)), reply(B, needs(0)))
+    expect(show(run(s, 10, reply(A, { _tag: "Missing", txn: TXN, spans: [], digests: [1, 0] })))).toEqual(["Digests 1 0"])
+    // a member that voted asks for nothing more
+    run(s, 11, reply(B, { _tag: "Prepared", txn: TXN }))
+    expect(show(run(s, 12, reply(B, { _tag: "Missing", txn: TXN, spans: [], digests: [0] })))).toEqual([])
+    const c = Sender.make(TXN, targets, { ...config(), checksum: true }, 0)
+    const out = run(c, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0)))
+    expect(show(out).filter((a) => a.startsWith("Data") || a === "Prepare")).toEqual(["Data 0@0+10", "Prepare"])
   })
 
   it("reports a member whose switch failed part way as failed, with its errno", () => {
@@ -167,7 +182,7 @@ describe("txn sender machine", () => {
   it("a file's full blocks, each filling its datagram, are asked for as one run, not one action per block; its short tail as a Data", () => {
     const s = Sender.make(TXN, targets, { ...config(), datagram: 1000 + Sender.PIECE_OVERHEAD }, 0)
     const out = run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 20_500)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0)))
-    expect(show(out).filter((a) => a.startsWith("Run") || a.startsWith("Data") || a === "Prepare")).toEqual(["Run 0@0 x20", "Data 0@20000+500", "Prepare"])
+    expect(show(out).filter((a) => a.startsWith("Run") || a.startsWith("Data") || a === "Prepare")).toEqual(["Run 0@0 x20", "Data 0@20000+500", "DataEnd", "Prepare"])
   })
 
   it("asks for the vote only once the driver has sent every Data (a paced driver): PREPARE never overtakes the data", () => {
@@ -185,7 +200,8 @@ describe("txn sender machine", () => {
       return show(o)
     }
     expect(step({ _tag: "Sent", count: 2 })).toEqual([])
-    expect(step({ _tag: "Sent", count: 1 })).toEqual(["Prepare", "Deadline 5020"])
+    // the digests the driver holds go first (`DataEnd`), then the vote is asked
+    expect(step({ _tag: "Sent", count: 1 })).toEqual(["DataEnd", "Prepare", "Deadline 5020"])
   })
 
   it("Cancel (a source changed) aborts everywhere before the decision, and changes nothing after it", () => {
