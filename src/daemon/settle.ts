@@ -61,7 +61,7 @@ export const holdForStartUp = () => {
   setTiers(false)
 }
 
-// held since the entry's `holdForStartUp` (in another bundle: the flags are the process's, this is the daemon's copy)
+// V8's flags are the process's: the entry's copy of this module held the tiers off, the daemon's learns it at `settle`
 let asleep = false
 
 /** The daemon's first work: the compiler tiers back. Cheap enough for every datagram. */
