@@ -4,8 +4,8 @@
 // (dist/makuo-cli.js), which reads, refuses or explains any command line as it always did. Reading and compiling
 // such a bundle is itself a burst of allocation, which grew V8's young generation to twice its initial size before
 // any of the bundle's code ran, and a daemon kept it (3 MiB).
-import { holdYoungGeneration } from "../daemon/settle.js"
+import { holdForStartUp } from "../daemon/settle.js"
 
 const daemon = process.argv[2] === "daemon"
-if (daemon) holdYoungGeneration()
+if (daemon) holdForStartUp()
 if (!daemon || !(await import("./makuo-daemon.js")).startDaemon(process.argv.slice(3))) await import("./makuo-cli.js")

@@ -2,7 +2,7 @@
  * The daemon as one layer: UDP transport → wire → members → router, and the control socket on top. Released
  * in reverse: the control socket closes, EXIT is announced, then the sockets close.
  */
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Layer, Stream } from "effect"
 import * as fs from "node:fs"
 import * as ControlServer from "../control/Server.js"
 import { refuseInUse } from "../control/listenUnix.js"
@@ -11,11 +11,13 @@ import * as UdpTransport from "../net/UdpTransport.js"
 import * as SecureTransport from "../secure/SecureTransport.js"
 import * as Wire from "../net/Wire.js"
 import { WIRE_VERSION } from "../version.js"
+import type { SendJob } from "../domain/job.js"
 import * as Console from "../console/Console.js"
 import { collectStatus, makeHandler, type Services } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import * as Node from "./Node.js"
 import { dropPrivileges } from "./dropPrivileges.js"
+import { wake } from "./settle.js"
 import * as StaleTempSweep from "./staleTempSweep.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as Jobs from "../transfer/Jobs.js"
@@ -28,7 +30,8 @@ const daemonServices: Effect.Effect<
 > = Effect.all({
   members: Members.Members,
   wire: Wire.Wire,
-  jobs: Jobs.Jobs,
+  // a send asked of the daemon (control socket or console) is its work: V8's compilers back (`wake`)
+  jobs: Effect.map(Jobs.Jobs, (jobs) => ({ ...jobs, run: (job: SendJob) => Stream.suspend(() => (wake(), jobs.run(job))) })),
   receiver: FileReceiver.FileReceiver,
   secure: SecureTransport.Secure,
   txn: TxnMembers.TxnMembers

@@ -17,6 +17,7 @@ import { Flag, Opcode, RecvState, SendState } from "../protocol/v7/constants.js"
 import { emptyPayload } from "../protocol/v7/message.js"
 import { isToSender } from "../transfer/txn/messages.js"
 import { TxnSender } from "../transfer/txn/TxnSend.js"
+import { wake } from "./settle.js"
 
 /** makuosan's reply to a request for a transfer it does not know (makuosan-v7.md §5.2.3, §5.3, §5.4). */
 export const unknownTransferReply = (opcode: number, nstate: number): number | undefined => {
@@ -46,8 +47,12 @@ export const layer = Layer.scopedDiscard(
       if (state !== undefined) wire.sendNow(Peer(from), { header: wire.ack(header, state), payload: emptyPayload })
     }
 
-    /** ACKs, DATA, and the requests of every transfer: handled at once, without an Effect (membership needs one). */
+    /**
+     * ACKs, DATA, and the requests of every transfer: handled at once, without an Effect (membership needs one). The
+     * daemon's work: V8's compilers, held off while it idles, are back from the first (`wake`).
+     */
     const handleNow = (r: Received | DataDatagram | TransferReceived, now: number) => {
+      wake()
       if (r._tag === "Data") return receiver.data(r, now)
       if (r._tag === "Transfer") {
         // a member's answer goes to the transaction this daemon sends (one it no longer holds is dropped there); the

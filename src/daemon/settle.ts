@@ -4,9 +4,10 @@
  * needs again: V8 grows its young generation to fit the burst, the old generation keeps the burst's garbage spread
  * over half-empty pages along with the bytecode of every function start-up ran once (reading the command line, the
  * settings, building the layers), and the C heap keeps the freed working space of V8's parser. So a daemon starts
- * with the young generation held at its initial size (`holdYoungGeneration`, by the entry, before the daemon's bundle
- * loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`), lets the young
- * generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel.
+ * with the young generation held at its initial size and V8's compilers held off (`holdForStartUp`, by the entry,
+ * before the daemon's bundle loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`),
+ * lets the young generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel; the
+ * compilers stay held off until its first work (`wake`).
  *
  * The ceiling: under a transfer's per-datagram allocation V8 grows the young generation to its default maximum (32
  * MiB, both semi-spaces), which a daemon then keeps. Held at 8 MiB (`--max-semi-space-size=4` measured), a receiver
@@ -28,7 +29,45 @@ export const YOUNG_GENERATION_CEILING = 8 << 20
 
 export const youngGenerationBytes = () => getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_size ?? 0
 
-export const holdYoungGeneration = () => setFlagsFromString("--semi-space-growth-factor=1")
+/**
+ * V8's compiler tiers above the interpreter: Sparkplug (baseline code) and TurboFan (optimised code). Start-up runs
+ * its functions a few times each, and an idle daemon's timers (the receive sessions' sweep each second, the members'
+ * keep-alives) run the same Effect runtime every time: enough for V8 to compile them with both within seconds. Each
+ * page of the compilers' own machine code that ran stays resident (node's binary: file pages, counted in the RSS),
+ * with what TurboFan allocated compiling: ~4-5 MiB that a daemon which never transfers never needs. So both are held
+ * off from before the daemon's bundle loads (start-up is interpreted: a few milliseconds more) until the daemon's
+ * first work (`wake`): a datagram of a transfer, or a send asked of it; its timers run interpreted meanwhile. The
+ * first transfer warms up as a fresh daemon's does. A tier named in node's own flags (the command line,
+ * NODE_OPTIONS: `--no-sparkplug`, `--no-opt`, `--jitless`, ...) is the operator's: left as they set it.
+ */
+const TIERS = [{ flag: "sparkplug", names: /sparkplug/ }, { flag: "turbofan", names: /--(no-)?(opt|turbofan)\b/ }] as const
+
+const nodeFlags = () => [...process.execArgv, process.env["NODE_OPTIONS"] ?? ""].join(" ")
+
+/** The tiers the daemon holds off while idle: none the operator set (V8 reads `_` as `-`), none with `--jitless`. */
+export const heldTiers = (given = nodeFlags()): ReadonlyArray<string> => {
+  const flags = given.replaceAll("_", "-")
+  return flags.includes("jitless") ? [] : TIERS.filter((t) => !t.names.test(flags)).map((t) => t.flag)
+}
+
+const setTiers = (on: boolean) => {
+  const tiers = heldTiers()
+  if (tiers.length > 0) setFlagsFromString(tiers.map((t) => `--${on ? "" : "no-"}${t}`).join(" "))
+}
+
+/** By the entry, before the daemon's bundle is read: the young generation held, the compiler tiers held off. */
+export const holdForStartUp = () => {
+  setFlagsFromString("--semi-space-growth-factor=1")
+  setTiers(false)
+}
+
+// V8's flags are the process's: the entry's copy of this module held the tiers off, the daemon's learns it at `settle`
+let asleep = false
+
+/** The daemon's first work: the compiler tiers back. Cheap enough for every datagram. */
+export const wake = () => {
+  if (asleep) setTiers(true), (asleep = false)
+}
 
 /**
  * Full collections that leave the old generation as small as what is alive: compacting (V8 compacts only the pages
@@ -58,6 +97,7 @@ const collectStartUp = () => {
 /** `trimCHeap`: the native addon's `trim`, where it loaded. */
 export const settle = (trimCHeap: (() => number) | undefined) => {
   collectStartUp()
+  asleep = true
   let held: boolean | undefined
   const follow = () => {
     const hold = youngGenerationBytes() >= YOUNG_GENERATION_CEILING

@@ -3,7 +3,7 @@
  * parser never held the whole bundle at once (its peak stays resident in the C heap), receive space is sized for
  * idle traffic, the young generation did not grow to fit start-up's allocations (`src/daemon/settle.ts`), and the
  * bundle is text V8 can hold one byte a character, and the old generation was compacted once the daemon served. Under traffic the young generation grows to a ceiling, not to V8's
- * default maximum.
+ * default maximum. V8's compilers above the interpreter stay idle until the daemon's first transfer.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -30,6 +30,13 @@ const heapOf = (d: Daemon) =>
       oldSpaceLiveBytes?: number
     }
   })
+
+/**
+ * The tiers V8 compiled the daemon bundle's functions to, from its code log (`node --log-code`): `~` interpreted,
+ * `^` Sparkplug, `*` TurboFan. A name's commas are logged as \x2C: the marker is the line's last field.
+ */
+const tiersOf = (v8Log: string) =>
+  new Set([...readFileSync(v8Log, "latin1").matchAll(/^code-creation,[^\n]*makuo-daemon\.js:\d+:\d+,[^,\n]*,([^,\n]*)$/gm)].map((m) => m[1]!))
 
 describe("an idle daemon's memory", () => {
   it("the bundle is ASCII: one other character and V8 keeps its 2.5 MB source as UTF-16, twice the size", () => {
@@ -64,6 +71,24 @@ describe("an idle daemon's memory", () => {
       // left to V8's own collections, start-up's garbage stayed spread over old-space pages it kept: 16 MiB for 11.6 alive
       expect(heap.oldSpaceBytes! - heap.oldSpaceLiveBytes!, JSON.stringify(heap)).toBeLessThanOrEqual(2 * MiB)
     }), 30_000)
+
+  it.scopedLive("runs interpreted while idle (the compilers' code and working space stay out of its RSS) and compiles from its first transfer on", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const port = yield* freePort(["127.0.0.2", "127.0.0.3"])
+      const v8Log = (name: string) => join(dir, `${name}.v8.log`)
+      const logged = (name: string) => ({ node: ["--log-code", `--logfile=${v8Log(name)}`, "--no-logfile-per-isolate"] })
+      const sender = yield* startDaemon(dir, 1, port, [], logged("h1"))
+      const receiver = yield* startDaemon(dir, 2, port, [], logged("h2"))
+      expect(yield* eventually(Effect.map(memberNames(sender), (l) => l.length === 1), "10 seconds")).toBe(true)
+      // start-up, and within seconds the receive sessions' sweep (each second), had V8 compile hundreds of functions
+      yield* Effect.sleep("3 seconds")
+      for (const d of [sender, receiver]) expect([...tiersOf(v8Log(d.name))], d.name).toEqual(["~"])
+      writeFileSync(join(sender.base, "some"), randomBytes(4 * MiB))
+      const sent = yield* makuo(["send", "some", "--control", sender.control], 60_000)
+      expect(sent.code, sent.stdout + sent.stderr).toBe(0)
+      for (const d of [sender, receiver]) expect(tiersOf(v8Log(d.name)).has("^") || tiersOf(v8Log(d.name)).has("*"), d.name).toBe(true)
+    }), 60_000)
 
   it.scopedLive("a daemon that received 256 MiB holds its young generation at the ceiling (8 MiB), not V8's default 32", () =>
     Effect.gen(function*() {
