@@ -596,6 +596,8 @@ static napi_value mem_trim(napi_env env, napi_callback_info info) {
 
 /* native/makuo_aead.c: AES-256-GCM over batches of native-mode frames */
 void makuo_aead_init(napi_env env, napi_value exports);
+/* native/makuo_fs.c: the sender's scan lists a directory per call */
+void makuo_fs_init(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -626,6 +628,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_set_named_property(env, exports, "constants", constants);
   makuo_aead_init(env, exports);
+  makuo_fs_init(env, exports);
   return exports;
 }
 

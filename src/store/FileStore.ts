@@ -19,7 +19,8 @@ import { Context, Data, Effect, Either, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
-import { decodeName, hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
+import { hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
+import { defaultLister, entryOf, kindOf, nameOf } from "./listing.js"
 import { type PathRefused, splitRelative } from "./paths.js"
 import { EACCES, EIO, ELOOP, ENOSPC, ENOTSUP, ESTALE } from "../protocol/errno.js"
 
@@ -66,6 +67,8 @@ export interface LocalEntry {
   readonly linkTarget: string
   /** Which file this is: `openReaderNow` checks that what it opened is the file the scan saw. */
   readonly identity: FileIdentity
+  /** Its size and times to the nanosecond, as the `lstat` saw them. */
+  readonly version: FileVersion
 }
 
 export interface FileIdentity {
@@ -122,11 +125,7 @@ export const at = (dirFd: number, name: string): string | Buffer => bytePath(`/p
 export const bytePath = (prefix: string, name: string): string | Buffer =>
   hasEscapedBytes(name) ? Buffer.concat([Buffer.from(prefix), utf8Bytes(name)]) : prefix + name
 
-/** A name the file system returned as bytes; never undefined (no NUL in a directory entry or a link target). */
-export const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toString("latin1")
-
-const kindOf = (st: fs.Stats | fs.BigIntStats): EntryKind =>
-  st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
+export { nameOf }
 
 const versionOf = (st: fs.BigIntStats): FileVersion => ({ size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
 
@@ -280,20 +279,6 @@ export interface Parent {
 const refusal = (op: string, path: string, errno: number, code: string, detail: string) =>
   new StoreError({ op, path, errno, code, detail })
 
-/** Makes the entry's type-specific `st_mode` bits from what `lstat` gives. */
-const entryOf = (st: fs.Stats, linkTarget: string): LocalEntry => ({
-  kind: kindOf(st),
-  mode: st.mode,
-  uid: st.uid,
-  gid: st.gid,
-  size: st.size,
-  mtime: Math.floor(st.mtimeMs / 1000),
-  ctime: Math.floor(st.ctimeMs / 1000),
-  rdev: st.rdev,
-  linkTarget,
-  identity: { dev: st.dev, ino: st.ino }
-})
-
 let tempCounter = 0
 export const tempName = (name: string) => {
   // makuosan's pattern `<name>.makuo<NNN><micro>`, cut to fit NAME_MAX
@@ -393,7 +378,7 @@ export const make = (base: string) =>
       const parent = openParentNow("lstat", rel, false)
       if (parent instanceof StoreError) return isAbsence(parent) ? { found: Option.none(), parent: undefined } : parent
       const found = attemptNow("lstat", rel, () => {
-        const st = fs.lstatSync(at(parent.fd, parent.name), { throwIfNoEntry: false })
+        const st = fs.lstatSync(at(parent.fd, parent.name), { bigint: true, throwIfNoEntry: false })
         if (st === undefined) return Option.none<LocalEntry>()
         return Option.some(entryOf(st, st.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""))
       })
@@ -638,7 +623,7 @@ export const make = (base: string) =>
     const readerAt = (rel: string, fd: number, check?: (st: fs.BigIntStats) => StoreError | undefined): Reader | StoreError => {
       try {
         const st = fs.fstatSync(fd, { bigint: true })
-        const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(st) === "other" ? "a FIFO, socket or device" : `a ${kindOf(st)}`}`)
+        const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(Number(st.mode)) === "other" ? "a FIFO, socket or device" : `a ${kindOf(Number(st.mode))}`}`)
         if (refused === undefined) return readerOf(rel, fd, versionOf(st))
         closeQuietly(fd)
         return refused
@@ -700,19 +685,10 @@ export const make = (base: string) =>
     }
 
     /**
-     * The entries of directory `rel`, sorted by name, each `lstat`ed through the directory's descriptor: the parent
-     * chain is opened once per directory, not once per entry. Entries gone since the listing are left out.
+     * The entries of directory `rel`, sorted by name, each `lstat`ed through the directory's descriptor (`listing.ts`):
+     * the parent chain is opened once per directory, not once per entry. Entries gone since the listing are left out.
      */
-    const listNow = (rel: string) =>
-      withDirectoryNow("readdir", rel, (fd) => {
-        const entries: Array<{ readonly name: string; readonly entry: LocalEntry }> = []
-        for (const name of fs.readdirSync(at(fd, "."), "buffer").map(nameOf).sort()) {
-          const path = at(fd, name)
-          const st = fs.lstatSync(path, { throwIfNoEntry: false })
-          if (st !== undefined) entries.push({ name, entry: entryOf(st, st.isSymbolicLink() ? nameOf(fs.readlinkSync(path, "buffer")) : "") })
-        }
-        return entries
-      })
+    const listNow = (rel: string, lister = defaultLister()) => withDirectoryNow("readdir", rel, (fd) => lister(fd, (name) => at(fd, name)))
 
     /** Names and whether each is a directory, from one `readdir` with types: no `lstat` per entry. */
     const listKindsNow = (rel: string) =>
