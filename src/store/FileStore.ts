@@ -21,7 +21,7 @@ import * as fs from "node:fs"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
 import { hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
 import { defaultLister, entryOf, kindOf, nameOf } from "./listing.js"
-import { type PathRefused, splitRelative } from "./paths.js"
+import { isPlainRelative, type PathRefused, splitRelative } from "./paths.js"
 import { EACCES, EIO, ELOOP, ENOSPC, ENOTSUP, ESTALE } from "../protocol/errno.js"
 
 const C = fs.constants
@@ -309,6 +309,7 @@ export const make = (base: string) =>
      * scan saw: one system call follows it, parents and all, and the caller then checks which inode it reached.
      */
     const pathNow = (op: string, rel: string): string | Buffer | StoreError => {
+      if (isPlainRelative(rel)) return `${base}/${rel}`
       const split = parts(op, rel)
       return Either.isLeft(split) ? split.left : bytePath(`${base}/`, split.right.join("/"))
     }
