@@ -20,7 +20,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
 import { hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
-import { defaultLister, entryOf, kindOf, nameOf } from "./listing.js"
+import { AT_FDCWD, defaultLister, defaultLstat, entryOf, kindOf, type Looked, type Lstat, nameOf, versionOf } from "./listing.js"
 import { isPlainRelative, type PathRefused, splitRelative } from "./paths.js"
 import { EACCES, EIO, ELOOP, ENOSPC, ENOTSUP, ESTALE } from "../protocol/errno.js"
 
@@ -127,14 +127,14 @@ export const bytePath = (prefix: string, name: string): string | Buffer =>
 
 export { nameOf }
 
-const versionOf = (st: fs.BigIntStats): FileVersion => ({ size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
+const sameInode = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino
 
-const isInode = (st: fs.BigIntStats, identity: FileIdentity) => Number(st.dev) === identity.dev && Number(st.ino) === identity.ino
+const isInode = (st: fs.BigIntStats, identity: FileIdentity) => sameInode({ dev: Number(st.dev), ino: Number(st.ino) }, identity)
 
 /** lstat by a path from the root; undefined for any failure, which the caller looks at again its confined way. */
-const lstatQuietly = (path: string | Buffer): fs.BigIntStats | undefined => {
+const lstatQuietly = (lstat: Lstat, path: string | Buffer): Looked | undefined => {
   try {
-    return fs.lstatSync(path, { bigint: true, throwIfNoEntry: false })
+    return lstat(AT_FDCWD, path, path)
   } catch {
     return undefined
   }
@@ -400,14 +400,14 @@ export const make = (base: string) =>
      * parent, nothing followed: no answer is ever about an inode a planted link leads to, and a path too long to
      * name from the root is still found.
      */
-    const versionAtNow = (rel: string, scanned: FileIdentity): Option.Option<FileVersion> | StoreError => {
+    const versionAtNow = (rel: string, scanned: FileIdentity, lstat = defaultLstat()): Option.Option<FileVersion> | StoreError => {
       const path = pathNow("lstat", rel)
       if (path instanceof StoreError) return path
-      const direct = lstatQuietly(path)
-      if (direct !== undefined && isInode(direct, scanned)) return Option.some(versionOf(direct))
-      const confined = withParentNow("lstat", rel, false, (fd, name) => fs.lstatSync(at(fd, name), { bigint: true, throwIfNoEntry: false }))
+      const direct = lstatQuietly(lstat, path)
+      if (direct !== undefined && sameInode(direct.identity, scanned)) return Option.some(direct.version)
+      const confined = withParentNow("lstat", rel, false, (fd, name) => lstat(fd, bytePath("", name), at(fd, name)))
       if (confined instanceof StoreError) return isAbsence(confined) ? Option.none() : confined
-      return confined !== undefined && isInode(confined, scanned) ? Option.some(versionOf(confined)) : Option.none()
+      return confined !== undefined && sameInode(confined.identity, scanned) ? Option.some(confined.version) : Option.none()
     }
 
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
