@@ -599,6 +599,8 @@ static napi_value mem_trim(napi_env env, napi_callback_info info) {
 void makuo_aead_init(napi_env env, napi_value exports);
 /* native/makuo_stage.c: a staged small file's temp made in one call */
 void makuo_stage_init(napi_env env, napi_value exports);
+/* native/makuo_fs.c: the sender's scan lists a directory per call */
+void makuo_fs_init(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -630,6 +632,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "constants", constants);
   makuo_aead_init(env, exports);
   makuo_stage_init(env, exports);
+  makuo_fs_init(env, exports);
   return exports;
 }
 

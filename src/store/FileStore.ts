@@ -19,8 +19,9 @@ import { Context, Data, Effect, Either, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
-import { decodeName, hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
-import { type PathRefused, splitRelative } from "./paths.js"
+import { hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
+import { AT_FDCWD, defaultLister, defaultLstat, entryOf, kindOf, type Looked, type Lstat, nameOf, versionOf } from "./listing.js"
+import { isPlainRelative, type PathRefused, splitRelative } from "./paths.js"
 import { EACCES, EIO, ELOOP, ENOSPC, ENOTSUP, ESTALE } from "../protocol/errno.js"
 
 const C = fs.constants
@@ -66,6 +67,8 @@ export interface LocalEntry {
   readonly linkTarget: string
   /** Which file this is: `openReaderNow` checks that what it opened is the file the scan saw. */
   readonly identity: FileIdentity
+  /** Its size and times to the nanosecond, as the `lstat` saw them. */
+  readonly version: FileVersion
 }
 
 export interface FileIdentity {
@@ -122,20 +125,16 @@ export const at = (dirFd: number, name: string): string | Buffer => bytePath(`/p
 export const bytePath = (prefix: string, name: string): string | Buffer =>
   hasEscapedBytes(name) ? Buffer.concat([Buffer.from(prefix), utf8Bytes(name)]) : prefix + name
 
-/** A name the file system returned as bytes; never undefined (no NUL in a directory entry or a link target). */
-export const nameOf = (bytes: Buffer): string => decodeName(bytes) ?? bytes.toString("latin1")
+export { nameOf }
 
-const kindOf = (st: fs.Stats | fs.BigIntStats): EntryKind =>
-  st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other"
+const sameInode = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino
 
-const versionOf = (st: fs.BigIntStats): FileVersion => ({ size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
-
-const isInode = (st: fs.BigIntStats, identity: FileIdentity) => Number(st.dev) === identity.dev && Number(st.ino) === identity.ino
+const isInode = (st: fs.BigIntStats, identity: FileIdentity) => sameInode({ dev: Number(st.dev), ino: Number(st.ino) }, identity)
 
 /** lstat by a path from the root; undefined for any failure, which the caller looks at again its confined way. */
-const lstatQuietly = (path: string | Buffer): fs.BigIntStats | undefined => {
+const lstatQuietly = (lstat: Lstat, path: string | Buffer): Looked | undefined => {
   try {
-    return fs.lstatSync(path, { bigint: true, throwIfNoEntry: false })
+    return lstat(AT_FDCWD, path, path)
   } catch {
     return undefined
   }
@@ -280,20 +279,6 @@ export interface Parent {
 const refusal = (op: string, path: string, errno: number, code: string, detail: string) =>
   new StoreError({ op, path, errno, code, detail })
 
-/** Makes the entry's type-specific `st_mode` bits from what `lstat` gives. */
-const entryOf = (st: fs.Stats, linkTarget: string): LocalEntry => ({
-  kind: kindOf(st),
-  mode: st.mode,
-  uid: st.uid,
-  gid: st.gid,
-  size: st.size,
-  mtime: Math.floor(st.mtimeMs / 1000),
-  ctime: Math.floor(st.ctimeMs / 1000),
-  rdev: st.rdev,
-  linkTarget,
-  identity: { dev: st.dev, ino: st.ino }
-})
-
 let tempCounter = 0
 export const tempName = (name: string) => {
   // makuosan's pattern `<name>.makuo<NNN><micro>`, cut to fit NAME_MAX
@@ -324,6 +309,7 @@ export const make = (base: string) =>
      * scan saw: one system call follows it, parents and all, and the caller then checks which inode it reached.
      */
     const pathNow = (op: string, rel: string): string | Buffer | StoreError => {
+      if (isPlainRelative(rel)) return `${base}/${rel}`
       const split = parts(op, rel)
       return Either.isLeft(split) ? split.left : bytePath(`${base}/`, split.right.join("/"))
     }
@@ -393,7 +379,7 @@ export const make = (base: string) =>
       const parent = openParentNow("lstat", rel, false)
       if (parent instanceof StoreError) return isAbsence(parent) ? { found: Option.none(), parent: undefined } : parent
       const found = attemptNow("lstat", rel, () => {
-        const st = fs.lstatSync(at(parent.fd, parent.name), { throwIfNoEntry: false })
+        const st = fs.lstatSync(at(parent.fd, parent.name), { bigint: true, throwIfNoEntry: false })
         if (st === undefined) return Option.none<LocalEntry>()
         return Option.some(entryOf(st, st.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""))
       })
@@ -414,14 +400,14 @@ export const make = (base: string) =>
      * parent, nothing followed: no answer is ever about an inode a planted link leads to, and a path too long to
      * name from the root is still found.
      */
-    const versionAtNow = (rel: string, scanned: FileIdentity): Option.Option<FileVersion> | StoreError => {
+    const versionAtNow = (rel: string, scanned: FileIdentity, lstat = defaultLstat()): Option.Option<FileVersion> | StoreError => {
       const path = pathNow("lstat", rel)
       if (path instanceof StoreError) return path
-      const direct = lstatQuietly(path)
-      if (direct !== undefined && isInode(direct, scanned)) return Option.some(versionOf(direct))
-      const confined = withParentNow("lstat", rel, false, (fd, name) => fs.lstatSync(at(fd, name), { bigint: true, throwIfNoEntry: false }))
+      const direct = lstatQuietly(lstat, path)
+      if (direct !== undefined && sameInode(direct.identity, scanned)) return Option.some(direct.version)
+      const confined = withParentNow("lstat", rel, false, (fd, name) => lstat(fd, bytePath("", name), at(fd, name)))
       if (confined instanceof StoreError) return isAbsence(confined) ? Option.none() : confined
-      return confined !== undefined && isInode(confined, scanned) ? Option.some(versionOf(confined)) : Option.none()
+      return confined !== undefined && sameInode(confined.identity, scanned) ? Option.some(confined.version) : Option.none()
     }
 
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
@@ -638,7 +624,7 @@ export const make = (base: string) =>
     const readerAt = (rel: string, fd: number, check?: (st: fs.BigIntStats) => StoreError | undefined): Reader | StoreError => {
       try {
         const st = fs.fstatSync(fd, { bigint: true })
-        const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(st) === "other" ? "a FIFO, socket or device" : `a ${kindOf(st)}`}`)
+        const refused = st.isFile() ? check?.(st) : refusal("open", rel, ENOTSUP, "ENOTSUP", `not a regular file: ${kindOf(Number(st.mode)) === "other" ? "a FIFO, socket or device" : `a ${kindOf(Number(st.mode))}`}`)
         if (refused === undefined) return readerOf(rel, fd, versionOf(st))
         closeQuietly(fd)
         return refused
@@ -700,19 +686,10 @@ export const make = (base: string) =>
     }
 
     /**
-     * The entries of directory `rel`, sorted by name, each `lstat`ed through the directory's descriptor: the parent
-     * chain is opened once per directory, not once per entry. Entries gone since the listing are left out.
+     * The entries of directory `rel`, sorted by name, each `lstat`ed through the directory's descriptor (`listing.ts`):
+     * the parent chain is opened once per directory, not once per entry. Entries gone since the listing are left out.
      */
-    const listNow = (rel: string) =>
-      withDirectoryNow("readdir", rel, (fd) => {
-        const entries: Array<{ readonly name: string; readonly entry: LocalEntry }> = []
-        for (const name of fs.readdirSync(at(fd, "."), "buffer").map(nameOf).sort()) {
-          const path = at(fd, name)
-          const st = fs.lstatSync(path, { throwIfNoEntry: false })
-          if (st !== undefined) entries.push({ name, entry: entryOf(st, st.isSymbolicLink() ? nameOf(fs.readlinkSync(path, "buffer")) : "") })
-        }
-        return entries
-      })
+    const listNow = (rel: string, lister = defaultLister()) => withDirectoryNow("readdir", rel, (fd) => lister(fd, (name) => at(fd, name)))
 
     /** Names and whether each is a directory, from one `readdir` with types: no `lstat` per entry. */
     const listKindsNow = (rel: string) =>

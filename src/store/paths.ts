@@ -40,3 +40,26 @@ export const splitRelative = (path: string): Either.Either<ReadonlyArray<string>
 /** A relative wire path in the one spelling the store compares by: components joined by `/`, the base itself `.`. */
 export const normalRelative = (path: string): Either.Either<string, PathRefused> =>
   Either.map(splitRelative(path), (parts) => (parts.length === 0 ? "." : parts.join("/")))
+
+/**
+ * Whether `path` is printable ASCII already in its one spelling and within the limits: components joined by single
+ * `/`, none empty, `.` or `..`, no backslash, none over NAME_MAX, the whole at most PATH_MAX. What `splitRelative`
+ * accepts and leaves as it is, found without splitting: the scan's own paths, looked at again once per file.
+ */
+export const isPlainRelative = (path: string): boolean => {
+  if (path.length === 0 || path.length > PATH_MAX) return false
+  let start = 0
+  for (let i = 0; i <= path.length; i++) {
+    const c = i < path.length ? path.charCodeAt(i) : SLASH
+    if (c === SLASH) {
+      const n = i - start
+      if (n === 0 || n > NAME_MAX || (path.charCodeAt(start) === DOT && (n === 1 || (n === 2 && path.charCodeAt(start + 1) === DOT)))) return false
+      start = i + 1
+    } else if (c < 0x20 || c > 0x7e || c === BACKSLASH) return false
+  }
+  return true
+}
+
+const SLASH = 0x2f
+const DOT = 0x2e
+const BACKSLASH = 0x5c

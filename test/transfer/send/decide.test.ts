@@ -9,7 +9,7 @@ const m = (over: Partial<Mstat> = {}): Mstat => ({
   _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 100, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0, ...over
 })
 const l = (over: Partial<LocalEntry> = {}): Option.Option<LocalEntry> =>
-  Option.some({ kind: "file", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 100, ctime: 5, rdev: 0, linkTarget: "", identity: { dev: 1, ino: 1 }, ...over })
+  Option.some({ kind: "file", mode: 0o100644, uid: 0, gid: 0, size: 10, mtime: 100, ctime: 5, rdev: 0, linkTarget: "", identity: { dev: 1, ino: 1 }, version: { size: 10, mtimeNs: 100_000_000_000n, ctimeNs: 5_000_000_000n }, ...over })
 
 describe("update rule (makuosan-v7.md §5.2.5)", () => {
   it.each([

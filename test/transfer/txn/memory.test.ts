@@ -89,7 +89,7 @@ describe("a 100 000-entry transaction's memory", () => {
         pacer: makePacer(undefined),
         next: () =>
           i < ENTRIES
-            ? { rel: pathOf(i++), entry: { kind: "file", mode: 0o100644, uid, gid: uid, size: 0, mtime: 1_700_000_000, ctime: 1_700_000_000, rdev: 0, linkTarget: "", identity: { dev: 1, ino: i } } }
+            ? { rel: pathOf(i++), entry: { kind: "file", mode: 0o100644, uid, gid: uid, size: 0, mtime: 1_700_000_000, ctime: 1_700_000_000, rdev: 0, linkTarget: "", identity: { dev: 1, ino: i }, version: { size: 0, mtimeNs: 1_700_000_000_000_000_000n, ctimeNs: 1_700_000_000_000_000_000n } } }
             : undefined,
         problem: (rel, message) => expect.fail(`${rel}: ${message}`)
       })
