@@ -9,10 +9,6 @@
  * (which no name holds); link targets go to its back. Per entry, FIELDS numbers in `fields` (the order of the
  * FIELD_ constants below, mirrored by src/store/listing.ts). An entry gone between the listing and its lstat is
  * left out; any other failure fails the listing, as Node's calls would.
- *
- * lstatAt(dirFd, name: string | Uint8Array, fields: Float64Array) -> 0, or -errno: one lstat of `name` in the
- * directory `dirFd` (AT_FDCWD: a path from the root) into the first FIELD_LINK_AT numbers of `fields`, without the
- * Stats object either: the sender's look at each entry it scanned, once per file.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -144,44 +140,9 @@ static napi_value fs_list_dir(napi_env env, napi_callback_info info) {
   return v;
 }
 
-/* Longer than any path the kernel takes (PATH_MAX): a longer one is refused as the kernel would refuse it. */
-#define PATH_ROOM 8192
-
-static napi_value fs_lstat_at(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  int32_t dir_fd;
-  void* fields;
-  size_t field_room;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok ||
-      !typed_arg(env, argv[2], napi_float64_array, &fields, &field_room) || field_room < FIELD_LINK_AT) {
-    napi_throw_type_error(env, NULL, "makuo_fs.lstatAt(dirFd, name: string | Uint8Array, fields: Float64Array)");
-    return NULL;
-  }
-  char path[PATH_ROOM];
-  int64_t rc = 0;
-  void* bytes;
-  size_t length;
-  if (typed_arg(env, argv[1], napi_uint8_array, &bytes, &length)) {
-    if (length >= PATH_ROOM) rc = -ENAMETOOLONG;
-    else if (memchr(bytes, 0, length) != NULL) rc = -EINVAL;
-    else memcpy(path, bytes, length), path[length] = 0;
-  } else if (napi_get_value_string_utf8(env, argv[1], path, PATH_ROOM, &length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "makuo_fs.lstatAt: the name is a string or a Uint8Array");
-    return NULL;
-  } else if (length >= PATH_ROOM - 1 || strlen(path) != length) rc = length >= PATH_ROOM - 1 ? -ENAMETOOLONG : -EINVAL;
-  struct stat st;
-  if (rc == 0) rc = fstatat(dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
-  if (rc == 0) fill(fields, &st);
-  napi_value v;
-  napi_create_int64(env, rc, &v);
-  return v;
-}
-
 void makuo_fs_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listDir", NULL, fs_list_dir, NULL, NULL, NULL, napi_default, NULL},
-    {"lstatAt", NULL, fs_lstat_at, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

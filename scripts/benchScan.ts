@@ -4,8 +4,7 @@
  * (`process.cpuUsage`, user + system) per entry: of the first pass (what a daemon's first send costs, the code not
  * yet optimised) and of the passes after it, best and median (the machine may be shared). The tree is made by a
  * child process, so none of its garbage is collected during a pass. `EXCLUDE=PATTERN` scans with one pattern.
- * Then the same for the store's look at each scanned entry by its path (`versionAtNow`), which a transaction's
- * sender takes per entry.
+ * A transaction's sender takes nothing more per unchanged entry: its manifest entry is the scan's.
  */
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
@@ -35,20 +34,14 @@ const measure = (files: number) =>
       const store = yield* FileStore.make(root)
       const exclude = makeExclude(root, process.env["EXCLUDE"] === undefined ? [] : [process.env["EXCLUDE"]])
       const passes: Array<number> = []
-      const looks: Array<number> = []
       let entries = 0
       for (let pass = 0; pass < PASSES; pass++) {
         const before = process.cpuUsage()
-        const scanned: Array<{ readonly rel: string; readonly entry: FileStore.LocalEntry }> = []
-        for (const item of walk(store, { paths: [], recursive: true, exclude })) if (item._tag === "Entry") scanned.push(item)
+        let scanned = 0
+        for (const item of walk(store, { paths: [], recursive: true, exclude })) if (item._tag === "Entry") scanned++
         const used = process.cpuUsage(before)
         passes.push(used.user + used.system)
-        entries = scanned.length
-        // the sender's look at each scanned entry by its path afterwards (a transaction's, before it sends a file)
-        const looking = process.cpuUsage()
-        for (const { rel, entry } of scanned) if (store.versionAtNow(rel, entry.identity) instanceof FileStore.StoreError) throw new Error(rel)
-        const looked = process.cpuUsage(looking)
-        looks.push(looked.user + looked.system)
+        entries = scanned
       }
       const per = (us: number) => `${(us / entries).toFixed(2)} µs`
       const figures = (label: string, all: ReadonlyArray<number>) => {
@@ -59,7 +52,6 @@ const measure = (files: number) =>
         )
       }
       figures("walk", passes)
-      figures("versionAtNow", looks)
     } finally {
       fs.rmSync(root, { recursive: true, force: true })
     }

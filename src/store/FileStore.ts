@@ -20,7 +20,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { yieldToEventLoop } from "../yieldToEventLoop.js"
 import { hasEscapedBytes, utf8Bytes, utf8Length } from "../protocol/text.js"
-import { AT_FDCWD, defaultLister, defaultLstat, entryOf, kindOf, type Looked, type Lstat, nameOf, versionOf } from "./listing.js"
+import { defaultLister, entryOf, kindOf, nameOf, versionOf } from "./listing.js"
 import { isPlainRelative, type PathRefused, splitRelative } from "./paths.js"
 import { EACCES, EIO, ELOOP, ENOSPC, ENOTSUP, ESTALE } from "../protocol/errno.js"
 
@@ -130,15 +130,6 @@ export { nameOf }
 const sameInode = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino
 
 const isInode = (st: fs.BigIntStats, identity: FileIdentity) => sameInode({ dev: Number(st.dev), ino: Number(st.ino) }, identity)
-
-/** lstat by a path from the root; undefined for any failure, which the caller looks at again its confined way. */
-const lstatQuietly = (lstat: Lstat, path: string | Buffer): Looked | undefined => {
-  try {
-    return lstat(AT_FDCWD, path, path)
-  } catch {
-    return undefined
-  }
-}
 
 export const isRoot = () => process.geteuid?.() === 0
 
@@ -389,26 +380,6 @@ export const make = (base: string) =>
     }
 
     const releaseParent = (parent: Parent) => closeQuietly(parent.fd)
-
-    /**
-     * The version to the nanosecond of the inode a scan saw at `rel` (`scanned`) when `rel` leads to it now; `None`
-     * when it leads elsewhere or nowhere. A sender checks so, once per file, that it may still send what it read:
-     * one `lstat` of the path by its bytes (`pathNow`; the last component is not followed) instead of a walk from
-     * the base, a descriptor per parent. A parent the lookup follows cannot pass another file off as the scanned
-     * one: finding the scanned inode (device and inode number), whatever way the parents lead, is finding the
-     * scanned file, and its version says whether it changed. Anything else is looked at again through the confined
-     * parent, nothing followed: no answer is ever about an inode a planted link leads to, and a path too long to
-     * name from the root is still found.
-     */
-    const versionAtNow = (rel: string, scanned: FileIdentity, lstat = defaultLstat()): Option.Option<FileVersion> | StoreError => {
-      const path = pathNow("lstat", rel)
-      if (path instanceof StoreError) return path
-      const direct = lstatQuietly(lstat, path)
-      if (direct !== undefined && sameInode(direct.identity, scanned)) return Option.some(direct.version)
-      const confined = withParentNow("lstat", rel, false, (fd, name) => lstat(fd, bytePath("", name), at(fd, name)))
-      if (confined instanceof StoreError) return isAbsence(confined) ? Option.none() : confined
-      return confined !== undefined && sameInode(confined.identity, scanned) ? Option.some(confined.version) : Option.none()
-    }
 
     /** lstat of `rel`, without following anything; `None` when it (or a parent) does not exist. */
     const inspectNow = (rel: string): Option.Option<LocalEntry> | StoreError => {
@@ -714,7 +685,6 @@ export const make = (base: string) =>
       inspect: (rel: string) => lift(() => inspectNow(rel)),
       inspectNow,
       inspectHoldingNow,
-      versionAtNow,
       openParentNow,
       releaseParent,
       roomForNow,

@@ -1,7 +1,6 @@
 /**
  * A directory's entries, each `lstat`ed through the directory's descriptor (nothing followed), as the store's
- * `LocalEntry`s sorted by name; and one entry's `lstat` (`Lstat`), the sender's look at each entry it scanned. The
- * addon (native/makuo_fs.c) lists a directory in one call, into buffers kept here; without it (not built,
+ * `LocalEntry`s sorted by name. The addon (native/makuo_fs.c) lists a directory in one call, into buffers kept here; without it (not built,
  * `MAKUO_IO=dgram`), Node's calls give the same entries: a `readdir`, then an `lstat` (and a `readlink` for a
  * symlink) per entry, each a `Stats` object with its dates and a path through `/proc/self/fd` — the bulk of the
  * sender's time per file in a tree of small files. Both throw as Node's calls do, an `Error` with the errno's
@@ -65,36 +64,15 @@ export const nodeLister: Lister = (_fd, path) => {
   return listed.sort(byName)
 }
 
-/** Which inode an entry is and its version, as one `lstat` saw them. */
-export interface Looked {
-  readonly identity: FileIdentity
-  readonly version: FileVersion
-}
-
-/**
- * `lstat` of `name` in the directory open as `fd` (`AT_FDCWD`: `name` is a path from the root); `path` names it
- * for Node's call. Undefined when nothing is there (ENOENT).
- */
-export type Lstat = (fd: number, name: string | Buffer, path: string | Buffer) => Looked | undefined
-
-export const AT_FDCWD = -100
-
-export const nodeLstat: Lstat = (_fd, _name, path) => {
-  const st = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false })
-  return st === undefined ? undefined : { identity: identityOf(st), version: versionOf(st) }
-}
-
 /** What the addon exports for the store (native/makuo_fs.c): a count or 0, or -errno. */
 interface NativeFs {
   readonly listDir: (dirFd: number, bytes: Uint8Array, fields: Float64Array) => number
-  readonly lstatAt: (dirFd: number, name: string | Uint8Array, fields: Float64Array) => number
 }
 
 /** Per entry in `fields`, in native/makuo_fs.c's order. */
 const F = { mode: 0, uid: 1, gid: 2, size: 3, mtimeSec: 4, mtimeNsec: 5, ctimeSec: 6, ctimeNsec: 7, rdev: 8, dev: 9, ino: 10, linkAt: 11, linkLength: 12, nameEnd: 13 }
 const FIELDS = 14
 const ENOBUFS = 105
-const ENOENT = 2
 /** The buffers kept for every listing; a directory that needs more gets larger ones for its own listing only. */
 const KEPT_BYTES = 64 * 1024
 const KEPT_ENTRIES = 1024
@@ -114,16 +92,6 @@ const versionIn = (fields: Float64Array, f: number): FileVersion => ({
 })
 
 const identityIn = (fields: Float64Array, f: number): FileIdentity => ({ dev: fields[f + F.dev]!, ino: fields[f + F.ino]! })
-
-const addonLstat = ({ lstatAt }: NativeFs): Lstat => {
-  const fields = new Float64Array(FIELDS)
-  return (fd, name) => {
-    const rc = lstatAt(fd, name, fields)
-    if (rc === -ENOENT) return undefined
-    if (rc < 0) throw errnoError(rc, "lstat")
-    return { identity: identityIn(fields, 0), version: versionIn(fields, 0) }
-  }
-}
 
 const addonLister = ({ listDir }: NativeFs): Lister => {
   const kept = { bytes: Buffer.allocUnsafe(KEPT_BYTES), fields: new Float64Array(KEPT_ENTRIES * FIELDS) }
@@ -174,31 +142,21 @@ const addonLister = ({ listDir }: NativeFs): Lister => {
   }
 }
 
-/** The addon's calls for the store, or why there are none. */
-const addonFs = (): NativeFs | string => {
+/** The addon's lister, or why there is none. */
+export const addonDirLister = (): Lister | string => {
   const native = loadNative()
   if (typeof native === "string") return native
   const calls = native as unknown as Partial<NativeFs>
-  return calls.listDir === undefined || calls.lstatAt === undefined ? "the native addon was built without listDir and lstatAt (rebuild it)" : calls as NativeFs
+  return calls.listDir === undefined ? "the native addon was built without listDir (rebuild it)" : addonLister(calls as NativeFs)
 }
 
-/** A lister and an lstat by the addon, or why there are none. */
-export const addonCalls = (): { readonly lister: Lister; readonly lstat: Lstat } | string => {
-  const calls = addonFs()
-  return typeof calls === "string" ? calls : { lister: addonLister(calls), lstat: addonLstat(calls) }
-}
+let chosen: Lister | undefined
 
-let chosen: { readonly lister: Lister; readonly lstat: Lstat } | undefined
-
-/** The addon's calls where it loads with them, else Node's. */
-const defaultCalls = () => {
+/** The addon's lister where it loads with it, else Node's. */
+export const defaultLister = (): Lister => {
   if (chosen === undefined) {
-    const addon = addonCalls()
-    chosen = typeof addon === "string" ? { lister: nodeLister, lstat: nodeLstat } : addon
+    const addon = addonDirLister()
+    chosen = typeof addon === "string" ? nodeLister : addon
   }
   return chosen
 }
-
-export const defaultLister = (): Lister => defaultCalls().lister
-
-export const defaultLstat = (): Lstat => defaultCalls().lstat

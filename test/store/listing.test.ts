@@ -5,9 +5,9 @@ import * as fs from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import * as FileStore from "../../src/store/FileStore.js"
-import { addonCalls, type Lister, nodeLister, nodeLstat } from "../../src/store/listing.js"
+import { addonDirLister, type Lister, nodeLister } from "../../src/store/listing.js"
 
-const addon = addonCalls()
+const addon = addonDirLister()
 
 /** A name that is no UTF-8 (Latin-1 "café"), as the file system holds it. */
 const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9])
@@ -71,7 +71,7 @@ describe("a directory's listing", () => {
   it.scoped.skipIf(typeof addon === "string")("the addon's listing is Node's: the same entries, in the same order, or the same failure", () =>
     Effect.gen(function*() {
       const { base, dirs, store } = yield* setup
-      const { lister } = addon as Exclude<typeof addon, string>
+      const lister = addon as Lister
       for (const dir of dirs) expect(store.listNow(dir, lister), dir).toEqual(store.listNow(dir, nodeLister))
       // a directory removed while it is open (empty), and a descriptor that is no directory (a failure, said alike)
       const gone = fs.openSync(join(base, "empty"), "r")
@@ -99,7 +99,7 @@ describe("a directory's listing", () => {
   it.scoped.skipIf(typeof addon === "string")("the addon's listing of a directory larger than its buffers is whole", () =>
     Effect.gen(function*() {
       const { base, store } = yield* setup
-      const { lister } = addon as Exclude<typeof addon, string>
+      const lister = addon as Lister
       fs.mkdirSync(join(base, "big"))
       // more entries (1024 kept) and more name bytes (64 KiB kept) than the buffers kept between listings hold
       for (let i = 0; i < 1500; i++) fs.writeFileSync(join(base, "big", `${"n".repeat(60)}${i}`), "")
@@ -107,22 +107,5 @@ describe("a directory's listing", () => {
       expect(listed.length).toBe(1500)
       expect(listed).toEqual(store.listNow("big", nodeLister))
       expect(store.listNow("d", lister)).toEqual(store.listNow("d", nodeLister))
-    }))
-
-  it.scoped.skipIf(typeof addon === "string")("the addon's lstat of a scanned path is Node's: the same version of the same inode, or the same none or failure", () =>
-    Effect.gen(function*() {
-      const { base, store } = yield* setup
-      const { lstat } = addon as Exclude<typeof addon, string>
-      fs.symlinkSync("d", join(base, "via"))
-      const listed = store.listNow("d") as ReadonlyArray<{ readonly name: string; readonly entry: FileStore.LocalEntry }>
-      const f1 = listed.find((l) => l.name === "f1")!.entry.identity
-      const looks: ReadonlyArray<readonly [string, FileStore.FileIdentity]> = [
-        ...listed.map((l) => [`d/${l.name}`, l.entry.identity] as const),
-        // the scanned inode through a followed parent; another inode (looked at again through the confined parent)
-        ["via/f1", f1], ["d/f2", f1], ["d/nothing", f1], ["d/f1/below-a-file", f1], ["unsearchable/f", f1], ["closed/f", f1]
-      ]
-      for (const [rel, identity] of looks) expect(store.versionAtNow(rel, identity, lstat), rel).toEqual(store.versionAtNow(rel, identity, nodeLstat))
-      expect(store.versionAtNow("via/f1", f1, lstat)).toEqual(Option.some(expect.objectContaining({ size: 1 })))
-      expect(store.versionAtNow("d/f2", f1, lstat)).toEqual(Option.none())
     }))
 })

@@ -4,11 +4,12 @@
  * members must come from that version (`changedSince`), so that what they stage is the file the manifest
  * describes. A file is opened here only when a member needs its SHA-256 to decide (`--checksum`, `check`): then it
  * is hashed through one descriptor with a turn of the event loop between chunks, and the version is the one hashed.
- * Otherwise only its version is looked at (one `lstat`): a file no member needs is never opened, and one a member
- * needs is hashed by the sender's driver from the very bytes it sends (docs/transactions.md, "Digests").
+ * Otherwise its entry is the scan's `lstat` (`LocalEntry.version`), with no call of its own: a file no member needs
+ * is never opened, and one a member needs is hashed by the sender's driver from the very bytes it sends, read from
+ * that version or refused (docs/transactions.md, "Digests").
  */
 import { createHash } from "node:crypto"
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry, Reader } from "../../store/FileStore.js"
 import { StoreError } from "../../store/FileStore.js"
 import { MAX_ENTRY_NAMES } from "../../protocol/native/transferMessage.js"
@@ -42,17 +43,6 @@ export const mtimeOf = (ns: bigint): Mtime => {
   let nsec = ns % NS
   if (nsec < 0n) (sec -= 1n), (nsec += NS)
   return { sec: Number(sec), nsec: Number(nsec) }
-}
-
-/**
- * The mtime of a directory or symlink to the nanosecond (the store's look at the scanned inode); the whole seconds
- * the scan saw when the path no longer leads to it: only its metadata depends on it. The scan gave these an
- * identity too (its `lstat`), so the store's one `lstat` by path serves as for a file: what is read is the mtime of
- * the scanned inode itself, wherever a followed parent leads, and nothing of another.
- */
-const otherMtime = (store: FileStoreShape, rel: string, local: LocalEntry): Mtime => {
-  const now = store.versionAtNow(rel, local.identity)
-  return now instanceof StoreError || Option.isNone(now) ? { sec: local.mtime, nsec: 0 } : mtimeOf(now.value.mtimeNs)
 }
 
 type Hashed =
@@ -113,14 +103,14 @@ const hashChunked = (store: FileStoreShape, rel: string, identity: FileIdentity)
   })
 
 /** Why the entry cannot go in the manifest, or its entry when it is no regular file; undefined for a file to hash. */
-const withoutContents = (store: FileStoreShape, rel: string, local: LocalEntry): Prepared | undefined => {
+const withoutContents = (rel: string, local: LocalEntry): Prepared | undefined => {
   if (local.kind === "other") return { problem: "skipped: not a regular file, directory or symlink" }
   if (utf8Length(rel) + (local.kind === "symlink" ? utf8Length(local.linkTarget) : 0) > MAX_ENTRY_NAMES) {
     return { problem: `path and link target exceed the ${MAX_ENTRY_NAMES} bytes a transaction entry allows` }
   }
   if (local.kind === "file") return undefined
   const base = { path: rel, mode: local.mode, uid: local.uid, gid: local.gid }
-  return { entry: { ...base, type: local.kind, size: 0, mtime: otherMtime(store, rel, local), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) } }
+  return { entry: { ...base, type: local.kind, size: 0, mtime: mtimeOf(local.version.mtimeNs), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) } }
 }
 
 const fileEntry = (rel: string, local: LocalEntry, version: FileVersion, digest?: Uint8Array): SourceEntry => {
@@ -128,25 +118,17 @@ const fileEntry = (rel: string, local: LocalEntry, version: FileVersion, digest?
   return { entry: digest === undefined ? entry : { ...entry, digest }, file: { identity: local.identity, version } }
 }
 
-/** A file's entry without its digest: its version by path, the scanned inode's (`versionAtNow`), nothing opened. */
-const unhashedEntry = (store: FileStoreShape, rel: string, local: LocalEntry): Prepared => {
-  const now = store.versionAtNow(rel, local.identity)
-  if (now instanceof StoreError) return { problem: `unreadable here: ${now.message}` }
-  if (Option.isNone(now)) return { problem: "changed after it was scanned: gone or replaced" }
-  return fileEntry(rel, local, now.value)
-}
-
 const changedProblem = (changed: string) => ({ problem: `changed while it was hashed (${HASH_ATTEMPTS} times; last: ${changed}): not sent` })
 
 /**
  * `prepare` without an Effect for an entry that needs no turn of the event loop: no regular file, a file without
- * its digest (one `lstat`), or one to hash of at most one chunk (one open, two `fstat`s, one read and one digest).
+ * its digest (the scan's version), or one to hash of at most one chunk (one open, two `fstat`s, one read and one digest).
  * Undefined for a larger file to hash: `prepare` hashes it a chunk at a time.
  */
 export const prepareNow = (store: FileStoreShape, rel: string, local: LocalEntry, digest: boolean): Prepared | undefined => {
-  const other = withoutContents(store, rel, local)
+  const other = withoutContents(rel, local)
   if (other !== undefined) return other
-  if (!digest) return unhashedEntry(store, rel, local)
+  if (!digest) return fileEntry(rel, local, local.version)
   if (local.size > chunk.length) return undefined
   let changed = ""
   for (let attempt = 0; attempt < HASH_ATTEMPTS; attempt++) {

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option } from "effect"
+import { Effect, Either } from "effect"
 import { tempDir } from "../../../scripts/lib/loopbackCluster.js"
 import { budgetFor, fillBatch } from "../../../src/protocol/native/budget.js"
 import * as Transfer from "../../../src/protocol/native/transfer.js"
@@ -42,12 +42,10 @@ const uid = process.getuid?.() ?? 0
 describe("a 100 000-entry transaction's memory", () => {
   it.live("the sender's driver holds under ~500 bytes per entry when it commits", () =>
     Effect.scoped(Effect.gen(function*() {
-      const real = yield* FileStore.make(yield* tempDir)
-      let looked = 0
-      // a version of its own per file, as each lstat makes one
-      const version = () => ({ size: 0, mtimeNs: 1_700_000_000_000_000_000n + BigInt(looked), ctimeNs: 1_700_000_000_000_000_000n + BigInt(looked) })
-      // every entry an empty file (its version looked at, no digest: a send's manifest carries none; no data goes out)
-      const store: FileStore.FileStoreShape = { ...real, versionAtNow: () => (looked++, Option.some(version())) }
+      const store = yield* FileStore.make(yield* tempDir)
+      // every entry an empty file with a version of its own, as each lstat of the scan makes one (no digest: a send's
+      // manifest carries none; no data goes out)
+      const version = (i: number) => ({ size: 0, mtimeNs: 1_700_000_000_000_000_000n + BigInt(i), ctimeNs: 1_700_000_000_000_000_000n + BigInt(i) })
       const targets = [2, 3].map((i) => ({ host: `h${i}`, address: `10.0.0.${i}`, port: 5000 }))
       let before = 0
       let atCommit: number | undefined
@@ -89,7 +87,7 @@ describe("a 100 000-entry transaction's memory", () => {
         pacer: makePacer(undefined),
         next: () =>
           i < ENTRIES
-            ? { rel: pathOf(i++), entry: { kind: "file", mode: 0o100644, uid, gid: uid, size: 0, mtime: 1_700_000_000, ctime: 1_700_000_000, rdev: 0, linkTarget: "", identity: { dev: 1, ino: i }, version: { size: 0, mtimeNs: 1_700_000_000_000_000_000n, ctimeNs: 1_700_000_000_000_000_000n } } }
+            ? { rel: pathOf(i++), entry: { kind: "file", mode: 0o100644, uid, gid: uid, size: 0, mtime: 1_700_000_000, ctime: 1_700_000_000, rdev: 0, linkTarget: "", identity: { dev: 1, ino: i }, version: version(i) } }
             : undefined,
         problem: (rel, message) => expect.fail(`${rel}: ${message}`)
       })
