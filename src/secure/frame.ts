@@ -4,7 +4,7 @@
  * docs/protocol.md gives the layout and the reasons for it.
  *
  *   0  1  magic 0x4D ('M'): never 7, so makuosan and v7 daemons drop native datagrams unread
- *   1  1  version 3 (this layout, AES-256-GCM, header MAC)
+ *   1  1  version 4 (this layout, AES-256-GCM, header MAC; this release's message set)
  *   2  4  key id, big-endian
  *   6 16  sender epoch id
  *  22  8  counter, big-endian: the nonce is 4 zero bytes then these 8
@@ -21,9 +21,12 @@ import { keyId } from "./keys.js"
 import { EPOCH_ID_BYTES } from "./trafficKeys.js"
 
 export const MAGIC = 0x4d
-export const VERSION = 3
-/** Versions earlier makuo releases spoke: refused as "oldVersion", so an operator knows to upgrade that member. */
-const OLD_VERSIONS: ReadonlySet<number> = new Set([1, 2])
+export const VERSION = 4
+/**
+ * Versions earlier makuo releases spoke: refused as "oldVersion", so an operator knows to upgrade that member. 3 is
+ * this layout with the message set before file digests went after the data (docs/protocol.md).
+ */
+const OLD_VERSIONS: ReadonlySet<number> = new Set([1, 2, 3])
 export const HEADER_BYTES = 52
 export const HEADER_MAC_BYTES = 8
 export const TAG_BYTES = 16
