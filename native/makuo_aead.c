@@ -297,7 +297,7 @@ static napi_value aead_seal_run(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 || (k = key_arg(env, argv[0])) == NULL ||
       k->seal == NULL || (h = tagged_arg(env, argv[1], &HEADER_KEY_TAG)) == NULL ||
       !bytes_arg(env, argv[2], napi_uint8_array, &header, &header_length) || header_length != HEADER ||
-      napi_get_value_double(env, argv[3], &counter) != napi_ok || !(counter >= 0) || counter != (double)(uint64_t)counter ||
+      napi_get_value_double(env, argv[3], &counter) != napi_ok || !(counter >= 0 && counter < 9007199254740992.0) || counter != (double)(uint64_t)counter ||
       napi_get_value_uint32(env, argv[4], &type) != napi_ok || type > 255 ||
       !bytes_arg(env, argv[5], napi_uint8_array, &bodies, &bodies_length) ||
       !bytes_arg(env, argv[7], napi_uint8_array, &into, &into_length) || napi_typeof(env, argv[6], &layout_type) != napi_ok)

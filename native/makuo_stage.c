@@ -90,7 +90,8 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[3], &mode) != napi_ok || napi_get_value_uint32(env, argv[4], &uid) != napi_ok ||
       napi_get_value_uint32(env, argv[5], &gid) != napi_ok || napi_get_value_bool(env, argv[6], &chown) != napi_ok ||
       napi_get_value_int64(env, argv[7], &sec) != napi_ok || napi_get_value_uint32(env, argv[8], &nsec) != napi_ok ||
-      nsec >= 1000000000u) {
+      nsec >= 1000000000u || dir_fd < 0) {
+    /* a negative descriptor (AT_FDCWD) would name the file from the daemon's working directory, not the parent's */
     return errno_value(env, EINVAL);
   }
   int refused = name_arg(env, argv[1], name);
@@ -116,7 +117,7 @@ static napi_value rename_at(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int32_t dir_fd;
   char from[NAME_MAX_BYTES + 1], to[NAME_MAX_BYTES + 1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok || dir_fd < 0) {
     return errno_value(env, EINVAL);
   }
   int refused = name_arg(env, argv[1], from);

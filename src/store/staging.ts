@@ -52,6 +52,8 @@ export interface StagingOptions {
   /** Takes one descriptor from the daemon's budget for a temp being written; false when there is none. */
   readonly take: () => boolean
   readonly give: () => void
+  /** The daemon's budget for small files held in memory (`heldBudget`), shared by every transaction it receives. */
+  readonly held: HeldBudget
   /** A path refused (counted and logged by the caller), or a file's setuid/setgid bits dropped. */
   readonly notice: (kind: "refusedPaths" | "setidDropped", message: string) => void
 }
@@ -95,10 +97,28 @@ const sameTime = (ns: bigint, t: Mtime) => {
 
 /**
  * A file this small is held in memory until it is staged (`Staged.held`), as long as the staging holds less than
- * `HOLD_BYTES` in all; a bigger one, or one past the budget, is written to its temp as it comes.
+ * `HOLD_BYTES` in all and the daemon's `HeldBudget` has room; a bigger one, or one past either budget, is written to
+ * its temp as it comes (and takes a descriptor of --max-temp-files). The daemon's budget is what bounds the memory
+ * a peer can make it hold: a transaction's own cap alone would let many transactions, each with its files' blocks
+ * all but the last sent, hold 4 MiB apiece until they expire.
  */
 const HOLD_FILE = 64 * 1024
 const HOLD_BYTES = 4 * 1024 * 1024
+
+/** Bytes of held small files, counted across every staging that shares it. */
+export interface HeldBudget {
+  /** Counts `bytes` as held; false, counting nothing, when that would pass the budget. */
+  readonly take: (bytes: number) => boolean
+  readonly give: (bytes: number) => void
+}
+
+export const heldBudget = (limit: number): HeldBudget => {
+  let used = 0
+  return {
+    take: (bytes) => (used + bytes > limit ? false : ((used += bytes), true)),
+    give: (bytes) => void (used -= bytes)
+  }
+}
 
 /** SHA-256 of bytes at hand in one call where Node has it (20.12 and later), else through a hash object. */
 const sha256: (bytes: Uint8Array) => Buffer = typeof crypto.hash === "function"
@@ -405,7 +425,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /** Holds `s`'s contents from now on when it is small and the budget has room; true when it does. */
   const holdNow = (s: Staged, entry: Entry): boolean => {
     if (s.held !== undefined) return true
-    if (s.fd !== undefined || entry.size > HOLD_FILE || heldBytes + entry.size > HOLD_BYTES) return false
+    if (s.fd !== undefined || entry.size > HOLD_FILE || heldBytes + entry.size > HOLD_BYTES || !options.held.take(entry.size)) return false
     s.held = new Uint8Array(entry.size)
     heldBytes += entry.size
     return true
@@ -414,6 +434,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const dropHeld = (s: Staged) => {
     if (s.held === undefined) return
     heldBytes -= s.held.length
+    options.held.give(s.held.length)
     s.held = undefined
   }
 
@@ -678,6 +699,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   const forget = () => {
     staged.clear()
+    options.held.give(heldBytes)
     heldBytes = 0
     newDirs.clear()
     touched.clear()

@@ -144,6 +144,7 @@ describe.skipIf(typeof addon === "string")("the addon's run seal", () => {
     expect(() => seal(Uint32Array.of(600, 401))).toThrow(TypeError)
     expect(() => seal(100, room, room.subarray(room.length - 1000))).toThrow(TypeError)
     expect(() => seal(100, room, bodies, 2 ** 53 - 5)).toThrow(TypeError)
+    expect(() => seal(100, room, bodies, 2 ** 64)).toThrow(TypeError)
     expect(() => seal(100, room, bodies, 0, 256)).toThrow(TypeError)
     expect(() => seal(100, room, bodies, 1.5)).toThrow(TypeError)
     const big = new Uint8Array(70_000)

@@ -115,7 +115,7 @@ describe("the scan for removals", () => {
       write("stale")
       write("was-file")
       write("was-dir/inner")
-      const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {}, held: Staging.heldBudget(Infinity) })
       // the sender has a directory where the member has a file, and a file where it has a directory
       const entries = [dir("was-file"), file("was-file/n", "n"), file("was-dir", "now a file")]
       for (const e of entries) {
@@ -140,7 +140,7 @@ describe("the scan for removals", () => {
       const journal = join(root, "journal")
       write("gone/deep/f")
       write("stale")
-      const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {}, held: Staging.heldBudget(Infinity) })
       const removals = scan(["."], [], [], [])
       expect(removals).toEqual(["gone/deep/f", "gone/deep", "gone", "stale"])
       const crash = new Error("killed")

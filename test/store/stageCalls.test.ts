@@ -119,6 +119,23 @@ describe.each(renames)("a rename in one directory by %s", (_, rename) => {
     }))
 })
 
+describe("the addon's calls", () => {
+  const rename = addonRenameAt()
+  it.skipIf(addon === undefined || rename === undefined)("refuse a negative directory descriptor (AT_FDCWD, -100): nothing is made or renamed in the working directory", () =>
+    inDir((dir) => {
+      const cwd = process.cwd()
+      process.chdir(dir)
+      try {
+        expect(addon!(-100, "made", Buffer.from("x"), spec(0o644))).toBe(22)
+        fs.writeFileSync(join(dir, "from"), "x")
+        expect(rename!(-100, "from", "to")).toBe(22)
+        expect(fs.readdirSync(dir)).toEqual(["from"])
+      } finally {
+        process.chdir(cwd)
+      }
+    }))
+})
+
 describe("the node:fs fallback", () => {
   it("sets only the owner and mode the new file lacks: none for the daemon's own owner and the create's mode 0600", () =>
     inDir((_, fd) => {

@@ -41,7 +41,7 @@ const setup = Effect.gen(function*() {
   let held = 0
   const notices: Array<string> = []
   const notice = (kind: string) => void notices.push(kind)
-  const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => (held++, true), give: () => void held--, notice })
+  const staging = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => (held++, true), give: () => void held--, notice, held: Staging.heldBudget(Infinity) })
   return { root, base, journal, store, staging, held: () => held, notices }
 })
 
@@ -89,7 +89,7 @@ describe("tree transaction staging", () => {
       let asked = 0
       // 25 bytes free: two files of 10 fit, the third does not
       const counted: FileStore.FileStoreShape = { ...store, freeBytesNow: () => (asked++, 25) }
-      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {}, held: Staging.heldBudget(Infinity) })
       const entries = ["a", "b", "c"].map((name) => file(name, "0123456789"))
       const errnos = staging.passNow(() => stageAll(staging, entries, { a: "0123456789", b: "0123456789", c: "0123456789" }))
       expect(errnos).toEqual([0, 0, 28])
@@ -225,7 +225,7 @@ describe("tree transaction staging", () => {
       // the directory's time is set last, after everything under it
       expect(Math.floor(fs.statSync(join(base, "new")).mtimeMs / 1000)).toBe(T.sec)
       expect(names(journal)).toEqual([])
-      const fresh = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const fresh = Staging.make(store, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {}, held: Staging.heldBudget(Infinity) })
       // switched: the same manifest now needs nothing but the directories' metadata, set again at every switch
       // though unchanged ("reapply": not reported as a change)
       expect(entries.map((e) => fresh.lookupNow(e))).toEqual(["reapply", "reapply", "none", "none", "none", "none"])
@@ -386,7 +386,7 @@ describe("tree transaction staging", () => {
       fs.mkdirSync(join(base, "d/e"), { recursive: true })
       let walks = 0
       const counted: FileStore.FileStoreShape = { ...store, openParentNow: (op, rel, create) => (walks++, store.openParentNow(op, rel, create)) }
-      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {}, held: Staging.heldBudget(Infinity) })
       const entries = Array.from({ length: 20 }, (_, i) => file(`d/e/f${i}`, `contents ${i}`))
       const open = () => fs.readdirSync("/proc/self/fd").length
       const before = open()
@@ -434,6 +434,34 @@ describe("tree transaction staging", () => {
       expect(fs.readFileSync(join(base, "good"), "utf8")).toBe("0123456789")
     }))
 
+  it.scoped("the daemon's budget for held files is shared by its transactions: past it, a file goes to its temp (a descriptor) as it comes; a transaction's end gives its share back", () =>
+    Effect.gen(function*() {
+      const { root, store } = yield* setup
+      const budget = Staging.heldBudget(12)
+      let descriptors = 0
+      const make = (journal: string) =>
+        Staging.make(store, { keepSetId: false, journalDir: join(root, journal), take: () => (descriptors++, true), give: () => void descriptors--, notice: () => {}, held: budget })
+      const [first, second] = [make("j1"), make("j2")]
+      const a = file("a", "0123456789")
+      const b = file("b", "abcdefghij")
+      expect(first.lookupNow(a)).toBe("contents")
+      expect(second.lookupNow(b)).toBe("contents")
+      // half of each: the first is held (10 of 12 bytes), the second finds no room and opens its temp
+      first.writeNow(a, 0, Buffer.from("01234"))
+      expect(descriptors).toBe(0)
+      second.writeNow(b, 0, Buffer.from("abcde"))
+      expect(descriptors).toBe(1)
+      // the first transaction discarded: its 10 bytes free for a third
+      first.discardNow()
+      const third = make("j3")
+      const c = file("c", "ABCDEFGHIJ")
+      expect(third.lookupNow(c)).toBe("contents")
+      third.writeNow(c, 0, Buffer.from("ABCDE"))
+      expect(descriptors).toBe(1)
+      second.discardNow()
+      third.discardNow()
+    }))
+
   it.scoped("a block past a held file's size fails it (EIO), and so does a file of which a block never came", () =>
     Effect.gen(function*() {
       const { base, staging } = yield* setup
@@ -452,7 +480,7 @@ describe("tree transaction staging", () => {
       const { journal, store } = yield* setup
       let walks = 0
       const counted: FileStore.FileStoreShape = { ...store, openParentNow: (op, rel, create) => (walks++, store.openParentNow(op, rel, create)) }
-      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {} })
+      const staging = Staging.make(counted, { keepSetId: false, journalDir: journal, take: () => true, give: () => {}, notice: () => {}, held: Staging.heldBudget(Infinity) })
       const entries = Array.from({ length: 20 }, (_, i) => file(`new/d/f${i}`, `contents ${i}`))
       expect(staging.passNow(() => entries.map((e) => staging.lookupNow(e)))).toEqual(entries.map(() => "contents"))
       expect(walks).toBe(1)

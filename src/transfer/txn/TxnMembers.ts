@@ -76,6 +76,9 @@ export class TxnMembers extends Context.Tag("makuo/TxnMembers")<TxnMembers, TxnM
 /** The blocks of the bundle stream at `mtu` (checked with the daemon's settings): the sender's `budgetFor(mtu).block`. */
 const blockAt = (mtu: number) => Either.getOrThrow(budgetFor(mtu)).block
 
+/** What every transaction this daemon receives may hold of small files in memory, together (`Staging.heldBudget`). */
+const HELD_BYTES = 32 * 1024 * 1024
+
 /** The blocks at the default MTU. */
 export const BLOCK = blockAt(DEFAULT_MTU)
 
@@ -91,6 +94,7 @@ export const make = (config: TxnMembersConfig) =>
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     ))
     let clock = 0
+    const held = Staging.heldBudget(HELD_BYTES)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const notice = rateLimitedLog<"refusedPaths" | "setidDropped" | "notStaged">((message) => void runFork(Effect.logWarning(message)))
 
@@ -260,7 +264,8 @@ export const make = (config: TxnMembersConfig) =>
               wire.refused(kind)
               notice(kind, `transaction ${m.txn} from ${received.from.address}: ${message}`, clock)
             },
-            give: () => receive.table.drop(session, 1)
+            give: () => receive.table.drop(session, 1),
+            held
           })
         }
         return session

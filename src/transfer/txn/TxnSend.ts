@@ -552,8 +552,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         return undefined
       }
 
-      /** The digests of these entries (known: `digestFault`), `perDigests` to a datagram. */
-      const sendDigests = (indices: ReadonlyArray<number>) => {
+      /**
+       * The digests of these entries (known: `digestFault`), `perDigests` to a datagram, each once: a member's request
+       * naming one entry many times gets it once, not a datagram's worth of copies sent to the group.
+       */
+      const sendDigests = (asked: ReadonlyArray<number>) => {
+        const indices = [...new Set(asked)]
         for (let at = 0; at < indices.length; at += perDigests) {
           transmit({ _tag: "Digests", txn, entries: indices.slice(at, at + perDigests).map((index) => ({ index, digest: records[index]!.digest! })) })
         }
