@@ -1,8 +1,9 @@
 /**
  * A member's disk side of one tree transaction (docs/transactions.md): nothing it does before `switchNow` is
  * visible under the base. Contents are written to a temp beside the target (`NAME.makuoNNNNNN`, as every temp
- * here), checked (size, SHA-256 against the manifest) and given their metadata there; a small file's are held in
- * memory until it is staged, checked there, and its temp made whole in one go (`stageCalls.ts`). A new directory is made
+ * here), checked (size, SHA-256 against the sender's: the manifest's, or the one sent after the data) and given their
+ * metadata there; a small file's are held in memory until it is staged, checked there, and its temp made whole in
+ * one go (`stageCalls.ts`). A new directory is made
  * as a temp directory beside its target, and everything under it is put in its final place inside that temp
  * directory as it is staged: the switch renames the temp directory once and the whole new tree appears at once.
  * The switch is journaled outside the base (`journal.ts`). Every path goes through the store's confined walk

@@ -135,7 +135,7 @@ export type Event =
   /** The driver handed `count` `Data` datagrams of `TransmitData` actions to the network. */
   | { readonly _tag: "Sent"; readonly count: number }
   /**
-   * The driver cannot go on (a source file changed after it was hashed, or cannot be read): before the decision
+   * The driver cannot go on (a source file changed after it was scanned or hashed, or cannot be read): before the decision
    * the transaction aborts everywhere; after it, nothing changes.
    */
   | { readonly _tag: "Cancel" }
