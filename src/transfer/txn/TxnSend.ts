@@ -9,10 +9,11 @@
  * are queued as spans (the full blocks of one entry in a row as one run, so a big file costs one queue item, not
  * one per block) and a pump sends them at the pacer's rate, reporting each `Sent` to the machine, which asks for
  * the vote only once everything is out. A run goes out in bursts, as v7 DATA does: up to `BURST` blocks read
- * with one positioned read straight into their Data messages laid out in one buffer, sealed as one batch and
+ * with one positioned read straight into their Data messages laid out in one buffer, sealed as one run and
  * handed to the socket as one send; the bundle stream's Data (small files, whole blocks and all, and a file's last
- * block) in bursts as well, each Data laid out in place as long as its pieces make it, sealed as one batch and
- * handed over as one send with their lengths (unequal: one `sendmmsg`, not GSO). At most one burst's bytes are in
+ * block) in bursts as well, each Data laid out in place as long as its pieces make it, sealed as one run and
+ * handed over as one send with their lengths (one `sendmmsg`: a stretch of one length a GSO group, the rest a
+ * message each). At most one burst's bytes are in
  * memory, in one buffer reused. What is read is checked against the
  * version the manifest describes (size, mtime and ctime of the open descriptor) before the pump lets anything
  * else run: a file changed since is never committed, the transaction is cancelled naming it. A file no member
