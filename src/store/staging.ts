@@ -35,6 +35,8 @@ import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectory
 import * as ParentCache from "./parentCache.js"
 import { splitRelative } from "./paths.js"
 import { EACCES, EIO } from "../protocol/errno.js"
+import { equalBytes } from "../domain/bytes.js"
+import { sha256 } from "../sha256.js"
 
 /**
  * What an entry takes here: nothing, its metadata (switched in place), its contents; or its metadata set again
@@ -120,11 +122,6 @@ export const heldBudget = (limit: number): HeldBudget => {
     give: (bytes) => void (used -= bytes)
   }
 }
-
-/** SHA-256 of bytes at hand in one call where Node has it (20.12 and later), else through a hash object. */
-const sha256: (bytes: Uint8Array) => Buffer = typeof crypto.hash === "function"
-  ? (bytes) => crypto.hash("sha256", bytes, "buffer")
-  : (bytes) => crypto.createHash("sha256").update(bytes).digest()
 
 const sizeDiffers = (size: number, entry: Entry) =>
   Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
@@ -516,7 +513,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const stageHeldNow = (s: Staged, entry: Entry, mode: number, digest: Uint8Array | undefined) => {
     const bytes = s.held ?? new Uint8Array(0)
     if (s.overflow || bytes.length !== entry.size) throw sizeDiffers(s.overflow ? entry.size + 1 : bytes.length, entry)
-    if (digest === undefined || !sha256(bytes).equals(digest)) throw digestDiffers()
+    if (digest === undefined || !equalBytes(sha256(bytes), digest)) throw digestDiffers()
     noticeSetId(entry, mode)
     const full = roomNow(entry)
     if (full !== undefined) throw full
