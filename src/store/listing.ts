@@ -20,8 +20,17 @@ const kinds = new Map<number, EntryKind>([[0o100000, "file"], [0o040000, "direct
 export const kindOf = (mode: number): EntryKind => kinds.get(mode & S_IFMT) ?? "other"
 
 const NS = 1_000_000_000n
-/** Whole seconds of a time in nanoseconds, rounded down (before 1970 too). */
-const secondsOf = (ns: bigint): number => Number((ns < 0n ? ns - NS + 1n : ns) / NS)
+
+/**
+ * A time in nanoseconds as whole seconds, rounded down (before 1970 too), and the nanoseconds after them: both exact
+ * in a double. The scan's `mtime`/`ctime` are its seconds, a transaction's manifest carries both.
+ */
+export const splitNs = (ns: bigint): { readonly sec: number; readonly nsec: number } => {
+  let sec = ns / NS
+  let nsec = ns % NS
+  if (nsec < 0n) (sec -= 1n), (nsec += NS)
+  return { sec: Number(sec), nsec: Number(nsec) }
+}
 
 export const versionOf = (st: fs.BigIntStats): FileVersion => ({ size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
 
@@ -34,8 +43,8 @@ export const entryOf = (st: fs.BigIntStats, linkTarget: string): LocalEntry => (
   uid: Number(st.uid),
   gid: Number(st.gid),
   size: Number(st.size),
-  mtime: secondsOf(st.mtimeNs),
-  ctime: secondsOf(st.ctimeNs),
+  mtime: splitNs(st.mtimeNs).sec,
+  ctime: splitNs(st.ctimeNs).sec,
   rdev: Number(st.rdev),
   linkTarget,
   identity: identityOf(st),

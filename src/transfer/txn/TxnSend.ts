@@ -31,6 +31,8 @@ import {
   DATA_HEADER,
   DIGESTS_ENTRY,
   DIGESTS_FIXED,
+  entryBytes,
+  MANIFEST_FIXED,
   MAX_DIGESTS,
   PIECE_HEADER,
   writeDataFixed,
@@ -295,6 +297,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (s === undefined || s.phase === "done") return
         const out: Array<Machine.Action> = []
         Machine.step(s, event, out, deps.now())
+        let dataEnd = false
         for (const a of out) {
           switch (a._tag) {
             case "Transmit":
@@ -308,6 +311,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
               break
             case "DataEnd":
               flushDigests(true)
+              dataEnd = true
               break
             case "TransmitDigests":
               sendDigests(a.indices)
@@ -325,6 +329,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
               a satisfies never
           }
         }
+        // once the actions are out (not within them: the cancel steps the machine again)
+        const unhashed = dataEnd ? undigested() : undefined
+        if (unhashed !== undefined) cancel(unhashed.path, unhashed.reason)
       }
 
       /** Stops sending data and aborts: the source at `path` is not what the members would check it against. */
@@ -425,10 +432,17 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       let scanned = false
       let formed = 0
       /** The first batch carries the scope (`--delete`). */
-      const reserved = () => (formed === 0 && job.scope !== undefined ? scopeBytes(job.scope) : 0)
+      const scopeReserved = job.scope === undefined ? 0 : scopeBytes(job.scope)
+      const reserved = () => (formed === 0 ? scopeReserved : 0)
       const fill = () => fillBatch(pending.map((p) => p.entry), 0, deps.budget, reserved())
-      /** More is prepared than one manifest batch carries: the batch is known. */
-      const full = () => pending.length > 0 && fill() < pending.length
+      /** What the entries prepared add to a Manifest's body (`entryBytes`), kept as they come: no pass over them per entry. */
+      let pendingBytes = 0
+      /**
+       * More is prepared than one manifest batch carries: the batch is known. As `fillBatch` counts: the bytes only
+       * grow, so the batch is full once they all pass the body with more than one entry (or after a scope).
+       */
+      const full = () =>
+        pending.length > 0xffff || (MANIFEST_FIXED + reserved() + pendingBytes > deps.budget.body && (pending.length > 1 || reserved() > 0))
       /**
        * Under `--delete`, the paths that stayed out of the manifest (unreadable, a FIFO, changed while hashed, a
        * directory that cannot be listed): a member that has one, or anything below one, would remove it. It is
@@ -464,11 +478,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           // only a large file to hash runs as an Effect, with turns between its chunks
           const p = prepareNow(deps.store, item.rel, item.entry, manifestDigests) ?? (yield* prepare(deps.store, item.rel, item.entry, true))
           if ("problem" in p) leftOut(item.rel, p.problem)
-          else pending.push(p)
+          else (pending.push(p), (pendingBytes += entryBytes(p.entry)))
         }
         const n = pending.length === 0 ? 0 : fill()
         formed++
         const batch = pending.splice(0, n)
+        for (const p of batch) pendingBytes -= entryBytes(p.entry)
         return { batch, last: scanned && pending.length === 0 }
       })
 
@@ -569,6 +584,22 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (digested.length < (all ? 1 : perDigests)) return
         sendDigests(digested)
         digested.length = 0
+      }
+
+      /**
+       * Every Data of the first sending is out (`DataEnd`): each file a member needed must have its digest by now, the
+       * hash of all its bytes as they went out. One that has none was not read whole and in order the first time
+       * (`hashSent`): the members would wait for a digest that never comes, so the transaction is cancelled naming it.
+       */
+      const undigested = (): Problem | undefined => {
+        if (!sendsDigests) return undefined
+        for (let index = 0; index < records.length; index++) {
+          const r = records[index]!
+          if (r.digest !== undefined || r.file === undefined || r.entry.size === 0 || r.needers.length === 0) continue
+          const hashed = hashing?.index === index ? hashing.at : 0
+          return { path: r.entry.path, reason: `its first sending was not read in order (${hashed} of its ${r.entry.size} bytes hashed): no digest to send` }
+        }
+        return undefined
       }
 
       /**

@@ -81,6 +81,12 @@ interface Member {
   /** After its switch it listed again what it removed: less than it listed with its vote (it kept some). */
   relisted: boolean
   refused: string | undefined
+  /**
+   * The digests its `Missing` asked for and got in the vote's current round (`SenderSession.voteRound`): each is
+   * sent again at most once a round, so that a member repeating its ask cannot make the sender flood the group.
+   */
+  digestsAnswered: Set<number> | undefined
+  digestsRound: number
 }
 
 /** A request repeated until everyone it waits for answered. */
@@ -124,6 +130,8 @@ export interface SenderSession {
    */
   unsent: number
   deadline: number
+  /** How many times `Prepare` has gone out (first and again): a member's asks for digests count per round. */
+  voteRound: number
 }
 
 export type Event =
@@ -189,7 +197,9 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
     removalTotal: undefined,
     removalsHeld: 0,
     relisted: false,
-    refused: undefined
+    refused: undefined,
+    digestsAnswered: undefined,
+    digestsRound: 0
   }])),
   phase: "manifest",
   batches: new Map(),
@@ -200,7 +210,8 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
   request: undefined,
   stream: { spans: [], bytes: 0 },
   unsent: 0,
-  deadline: Infinity
+  deadline: Infinity,
+  voteRound: 0
 })
 
 type Out = Array<Action>
@@ -285,6 +296,7 @@ const fill = (s: SenderSession, now: number, out: Out) => {
   if (s.batches.size > 0 || s.unsent > 0) return
   s.phase = "voting"
   if (s.config.purpose === undefined && s.config.checksum !== true) out.push({ _tag: "DataEnd" })
+  s.voteRound++
   round(s, { _tag: "Prepare", txn: s.txn, batches: s.batchCount }, now, out)
 }
 
@@ -409,7 +421,10 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
     }
     case "Missing": {
       if (s.phase !== "voting" || m.vote !== undefined) return
-      if (message.digests !== undefined) out.push({ _tag: "TransmitDigests", indices: message.digests })
+      if (message.digests !== undefined) {
+        const indices = notAnsweredYet(s, m, message.digests)
+        if (indices.length > 0) out.push({ _tag: "TransmitDigests", indices })
+      }
       const repair: Packing = { spans: [], bytes: 0 }
       for (const span of message.spans) (pack(s, repair, span.index, span.offset, span.length, out), (m.missed += Math.ceil(span.length / s.config.block)))
       return flush(s, repair, out)
@@ -464,6 +479,13 @@ const onRefuse = (s: SenderSession, from: string, reason: string, now: number, o
   if (answered(s, r, m, now)) roundComplete(s, now, out)
 }
 
+/** Of the digests `m` asks for, those it has not been sent again in this round of the vote; they count as sent now. */
+const notAnsweredYet = (s: SenderSession, m: Member, asked: ReadonlyArray<number>): ReadonlyArray<number> => {
+  if (m.digestsRound !== s.voteRound || m.digestsAnswered === undefined) (m.digestsRound = s.voteRound), (m.digestsAnswered = new Set())
+  const answered = m.digestsAnswered
+  return asked.filter((index) => !answered.has(index) && (answered.add(index), true))
+}
+
 const holdRemovals = (m: Member, message: Extract<ToSender, { _tag: "Removals" }>) => {
   m.removalTotal ??= message.total
   if (message.total !== m.removalTotal) return
@@ -491,6 +513,7 @@ const resend = (s: SenderSession, r: Request, now: number, out: Out) => {
   if (r.waiting.size === 0 || now < r.due) return
   r.wait = Math.min(s.config.maxWait, r.wait * 2)
   r.due = now + r.wait
+  if (r.message._tag === "Prepare") s.voteRound++
   out.push(r.message._tag === "Prepare"
     ? { _tag: "Transmit", message: r.message, to: [...r.waiting].map((m) => m.target) }
     : { _tag: "Transmit", message: r.message })

@@ -12,6 +12,7 @@ import { createHash } from "node:crypto"
 import { Effect } from "effect"
 import type { FileIdentity, FileStoreShape, FileVersion, LocalEntry, Reader } from "../../store/FileStore.js"
 import { StoreError } from "../../store/FileStore.js"
+import { splitNs } from "../../store/listing.js"
 import { MAX_ENTRY_NAMES } from "../../protocol/native/transferMessage.js"
 import { utf8Length } from "../../protocol/text.js"
 import { sha256 } from "../../sha256.js"
@@ -36,14 +37,8 @@ const chunk = new Uint8Array(256 * 1024)
 /** A file written while it is hashed is hashed again this many times before it is reported. */
 const HASH_ATTEMPTS = 3
 
-const NS = 1_000_000_000n
-
-export const mtimeOf = (ns: bigint): Mtime => {
-  let sec = ns / NS
-  let nsec = ns % NS
-  if (nsec < 0n) (sec -= 1n), (nsec += NS)
-  return { sec: Number(sec), nsec: Number(nsec) }
-}
+/** A manifest entry's mtime from the scan's nanoseconds: the scan's own split (its whole seconds are `LocalEntry.mtime`). */
+export const mtimeOf: (ns: bigint) => Mtime = splitNs
 
 type Hashed =
   | { readonly digest: Uint8Array; readonly version: FileVersion }

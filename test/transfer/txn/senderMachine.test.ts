@@ -109,10 +109,17 @@ describe("txn sender machine", () => {
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "committed", missed: 2 }, { outcome: "committed", missed: 0 }] })
   })
 
-  it("a Missing that asks for digests (its Digests lost) has them sent again; a --checksum send (digests in the manifest) has no DataEnd", () => {
+  it("a Missing that asks for digests (its Digests lost) has them sent again, once per member and round of the vote; a --checksum send (digests in the manifest) has no DataEnd", () => {
     const s = Sender.make(TXN, targets, config(), 0)
     run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10), file(1, 10)], last: true }, reply(A, needs(0, 0, 1)), reply(B, needs(0)))
     expect(show(run(s, 10, reply(A, { _tag: "Missing", txn: TXN, spans: [], digests: [1, 0] })))).toEqual(["Digests 1 0"])
+    // each digest once per member and round of the vote: the same ask again in this round is not answered
+    expect(show(run(s, 10, reply(A, { _tag: "Missing", txn: TXN, spans: [], digests: [0, 1] })))).toEqual([])
+    // the next round (PREPARE again to those that owe their vote) answers it again, once
+    const again = run(s, s.deadline, { _tag: "Expired" })
+    expect(show(again)).toContain("Prepare")
+    expect(show(run(s, s.deadline, reply(A, { _tag: "Missing", txn: TXN, spans: [], digests: [0] })))).toEqual(["Digests 0"])
+    expect(show(run(s, s.deadline, reply(A, { _tag: "Missing", txn: TXN, spans: [], digests: [0] })))).toEqual([])
     // a member that voted asks for nothing more
     run(s, 11, reply(B, { _tag: "Prepared", txn: TXN }))
     expect(show(run(s, 12, reply(B, { _tag: "Missing", txn: TXN, spans: [], digests: [0] })))).toEqual([])
