@@ -1,5 +1,5 @@
 /*
- * makuo's directory listing for the sender's scan: one call per directory reads its entries and lstat's each
+ * The sender's file-system calls, a directory or a burst of small files per call (readFiles, below). The directory listing for the sender's scan: one call per directory reads its entries and lstat's each
  * through the directory's descriptor (fstatat with AT_SYMLINK_NOFOLLOW: nothing is followed, no path is resolved
  * from the root), the target of each symlink too, into buffers the caller reuses. Node's own calls cost a Stats
  * object (with its Date objects) and a path per entry; a tree of small files spent most of the scan there.
@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <openssl/evp.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -140,9 +141,119 @@ static napi_value fs_list_dir(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/*
+ * readFiles(paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array) -> files read
+ *
+ * The sender's small files of one burst in one call (src/store/wholeFiles.ts): each opened by its path (no symlink
+ * followed at its end, never blocking), refused unless it is a regular file and the inode the scan saw, read whole
+ * (the size the scan saw) into `into`, its version taken again after the read (what the caller checks against the
+ * scan's: a file changed since is never sent), its SHA-256 into `digests` when asked, closed. Node's calls cost a
+ * path string, a Stats object with its dates per fstat, and a call per step; a tree of small files spent most of
+ * the sender's time there. Per file, RF_FIELDS numbers in `files`: RF_PATH_AT to RF_HASH are the caller's (a
+ * path is NUL-terminated in `paths`), RF_RESULT on are written here: the bytes read, or -errno and the step that
+ * failed (RF_STEP: 0 open, 1 fstat, 2 read; -ENOTSUP not a regular file, -ESTALE not the scanned inode). A failure
+ * is the file's own: the next files are read all the same.
+ */
+enum {
+  RF_PATH_AT,
+  RF_DEV,
+  RF_INO,
+  RF_SIZE,
+  RF_INTO_AT,
+  /* 1: its SHA-256 goes to digests[32 * i] */
+  RF_HASH,
+  RF_RESULT,
+  RF_STEP,
+  /* the version after the read */
+  RF_AFTER_SIZE,
+  RF_AFTER_MTIME_SEC,
+  RF_AFTER_MTIME_NSEC,
+  RF_AFTER_CTIME_SEC,
+  RF_AFTER_CTIME_NSEC,
+  RF_FIELDS
+};
+
+#define SHA256_BYTES 32
+
+static void read_file(const char* path, double* f, uint8_t* into, uint8_t* digest) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  f[RF_STEP] = 0;
+  if (fd < 0) {
+    f[RF_RESULT] = -errno;
+    return;
+  }
+  struct stat st;
+  size_t size = (size_t)f[RF_SIZE];
+  ssize_t got = 0;
+  f[RF_STEP] = 1;
+  if (fstat(fd, &st) != 0) {
+    got = -errno;
+  } else if (!S_ISREG(st.st_mode)) {
+    got = -ENOTSUP;
+  } else if ((double)st.st_dev != f[RF_DEV] || (double)st.st_ino != f[RF_INO]) {
+    got = -ESTALE;
+  } else {
+    f[RF_STEP] = 2;
+    while ((size_t)got < size) {
+      ssize_t n = pread(fd, into + got, size - got, got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        got = -errno;
+        break;
+      }
+      if (n == 0) break;
+      got += n;
+    }
+    if (got >= 0) {
+      f[RF_STEP] = 1;
+      if (fstat(fd, &st) != 0) got = -errno;
+    }
+  }
+  close(fd);
+  f[RF_RESULT] = (double)got;
+  if (got < 0) return;
+  f[RF_AFTER_SIZE] = (double)st.st_size;
+  f[RF_AFTER_MTIME_SEC] = (double)st.st_mtim.tv_sec;
+  f[RF_AFTER_MTIME_NSEC] = (double)st.st_mtim.tv_nsec;
+  f[RF_AFTER_CTIME_SEC] = (double)st.st_ctim.tv_sec;
+  f[RF_AFTER_CTIME_NSEC] = (double)st.st_ctim.tv_nsec;
+  if (f[RF_HASH] != 0 && !EVP_Digest(into, (size_t)got, digest, NULL, EVP_sha256(), NULL)) {
+    f[RF_RESULT] = -EIO;
+    f[RF_STEP] = 2;
+  }
+}
+
+static napi_value fs_read_files(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  void *paths, *files, *into, *digests;
+  size_t path_room, file_room, room, digest_room;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !typed_arg(env, argv[0], napi_uint8_array, &paths, &path_room) ||
+      !typed_arg(env, argv[1], napi_float64_array, &files, &file_room) || !typed_arg(env, argv[2], napi_uint8_array, &into, &room) ||
+      !typed_arg(env, argv[3], napi_uint8_array, &digests, &digest_room)) {
+    napi_throw_type_error(env, NULL, "makuo_fs.readFiles(paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array)");
+    return NULL;
+  }
+  size_t count = file_room / RF_FIELDS;
+  if (count > digest_room / SHA256_BYTES) count = digest_room / SHA256_BYTES;
+  size_t done = 0;
+  for (; done < count; done++) {
+    double* f = (double*)files + done * RF_FIELDS;
+    double path_at = f[RF_PATH_AT], at = f[RF_INTO_AT], size = f[RF_SIZE];
+    /* the caller's numbers kept in bounds: a path within `paths` and NUL-terminated there, contents within `into` */
+    if (!(path_at >= 0 && path_at < (double)path_room && at >= 0 && size >= 0 && at + size <= (double)room)) break;
+    if (memchr((uint8_t*)paths + (size_t)path_at, 0, path_room - (size_t)path_at) == NULL) break;
+    read_file((const char*)paths + (size_t)path_at, f, (uint8_t*)into + (size_t)at, (uint8_t*)digests + done * SHA256_BYTES);
+  }
+  napi_value v;
+  napi_create_int64(env, (int64_t)done, &v);
+  return v;
+}
+
 void makuo_fs_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listDir", NULL, fs_list_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"readFiles", NULL, fs_read_files, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -42,6 +42,7 @@ import {
 import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
+import { type WholeFile, type WholeRead, type WholeReader, wholeReaderFor } from "../../store/wholeFiles.js"
 import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
@@ -128,6 +129,8 @@ export interface TxnView {
 /** What the driver needs of the daemon: injected, so that tests run it on a simulated network. */
 export interface TxnDeps {
   readonly store: FileStoreShape
+  /** Reads a burst's small files whole; the store's (`wholeReaderFor`) by default. */
+  readonly readWhole?: WholeReader
   /** What one datagram carries at the daemon's MTU. */
   readonly budget: Budget
   readonly send: (to: Destination, message: ToMember) => void
@@ -221,6 +224,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
       const lengths = new Uint32Array(BURST)
       let open: { readonly index: number; readonly reader: Reader } | undefined
+      const readWhole = deps.readWhole ?? wholeReaderFor(deps.store)
 
       /** The entry whose blocks were read since its version was last checked (the open reader's). */
       let unchecked: number | undefined
@@ -653,11 +657,88 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       }
 
       /**
+       * The small files of the next burst of the bundle stream, read whole at once into `whole` (`wholeFiles.ts`: one
+       * addon call for them all): by entry, where each lies there and its digest, or the file at fault and why. A
+       * small file has no run (`MIN_RUN_BLOCKS`): all its bytes go in the bundle stream, and a burst holds its pieces
+       * and at most the rest of one file at either end, so `whole` has room for them all.
+       */
+      const smallBelow = Machine.MIN_RUN_BLOCKS * block
+      const whole = new Uint8Array(BURST * segment + 2 * smallBelow)
+      type Whole = { readonly at: number; readonly digest: Uint8Array | undefined } | Problem
+      const wholeRead = new Map<number, Whole>()
+      const toRead: Array<WholeFile> = []
+      const toReadIndices: Array<number> = []
+      /** A small file as read: where it lies in `whole`, or why it cannot be sent as the manifest describes it. */
+      const wholeOf = (f: WholeFile, read: WholeRead): Whole => {
+        if (read instanceof StoreError) return { path: f.rel, reason: read.message }
+        if (read.read !== f.version.size) return { path: f.rel, reason: `changed after it was scanned: read ${read.read} bytes at 0, expected ${f.version.size}` }
+        const changed = changedSince(f.version, read.after)
+        return changed === undefined ? { at: f.at, digest: read.digest } : { path: f.rel, reason: `changed after it was scanned: ${changed}` }
+      }
+      /**
+       * The small file whose pieces go on in the next burst, kept at the start of `whole` (read once, its digest of
+       * that read), and the offset its next piece must have.
+       */
+      let carried: { readonly index: number; readonly read: Whole; readonly next: number } | undefined
+      const readSmallFiles = () => {
+        wholeRead.clear()
+        toRead.length = 0
+        toReadIndices.length = 0
+        let room = 0
+        const first = queue[0] !== undefined && "spans" in queue[0] ? queue[0].spans[0] : undefined
+        if (carried !== undefined && first?.index === carried.index && first.offset === carried.next) {
+          wholeRead.set(carried.index, carried.read)
+          room = records[carried.index]!.entry.size
+        }
+        carried = undefined
+        for (let q = 0; q < BURST && q < queue.length; q++) {
+          const head = queue[q]!
+          if (!("spans" in head)) break
+          for (const span of head.spans) {
+            const r = records[span.index]
+            if (r?.file === undefined || r.entry.size >= smallBelow || wholeRead.has(span.index) || room + r.entry.size > whole.length) continue
+            toRead.push({ rel: r.entry.path, identity: r.file.identity, version: r.file.version, at: room, hash: sendsDigests && r.digest === undefined })
+            toReadIndices.push(span.index)
+            wholeRead.set(span.index, { at: room, digest: undefined })
+            room += r.entry.size
+          }
+        }
+        if (toRead.length === 0) return
+        const reads = readWhole(toRead, whole)
+        for (let i = 0; i < toRead.length; i++) wholeRead.set(toReadIndices[i]!, wholeOf(toRead[i]!, reads[i]!))
+      }
+
+      /** The last piece laid out: its small file, if more of it is to come, is kept for the next burst (`carried`). */
+      const carry = (span: Span) => {
+        const read = wholeRead.get(span.index)
+        const size = records[span.index]!.entry.size
+        if (read === undefined || "path" in read || span.offset + span.length >= size) return
+        whole.copyWithin(0, read.at, read.at + size)
+        carried = { index: span.index, read: { at: 0, digest: read.digest }, next: span.offset + span.length }
+      }
+
+      /**
+       * A piece of a small file read whole, copied into its Data at `p`: undefined, or the file at fault and why. Its
+       * last piece of a first sending makes its digest known (a send's: `Digests` after the data).
+       */
+      const copyWhole = (span: Span, read: Whole, p: number): Problem | undefined => {
+        if ("path" in read) return read
+        const fault = spanFault(span.index, span.offset, span.length)
+        const r = records[span.index]!
+        if (fault !== undefined) return { path: r.entry.path, reason: `cannot send ${fault}` }
+        buffer.set(whole.subarray(read.at + span.offset, read.at + span.offset + span.length), p)
+        if (read.digest !== undefined && r.digest === undefined && span.offset + span.length === r.entry.size) (r.digest = read.digest), digested.push(span.index)
+        return undefined
+      }
+
+      /**
        * Lays out the Data of the bundle stream at the head of the queue (up to `BURST` of them) in the buffer, their
-       * pieces read straight in, as `encode` would write them (`lengths`): how many, their bytes and their contents,
-       * or the file at fault and why.
+       * pieces copied from their small files read whole (`readSmallFiles`), a larger file's read straight in, as
+       * `encode` would write them (`lengths`): how many, their bytes and their contents, or the file at fault and why.
+       * A small file's digest is known once its last piece is laid out: the hash of the very bytes read for it.
        */
       const readBundle = (): { readonly count: number; readonly end: number; readonly contents: number } | Problem => {
+        readSmallFiles()
         let count = 0
         let at = 0
         let contents = 0
@@ -668,13 +749,17 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           for (const span of head.spans) {
             writePieceHeader(layout, p, span.index, span.offset, span.length)
             p += PIECE_HEADER
-            const problem = readInto(span.index, span.offset, span.length, [buffer.subarray(p, p + span.length)], false)
+            const read = wholeRead.get(span.index)
+            const problem = read === undefined
+              ? readInto(span.index, span.offset, span.length, [buffer.subarray(p, p + span.length)], false)
+              : copyWhole(span, read, p)
             if (problem !== undefined) return problem
             p += span.length
             contents += span.length
           }
           lengths[count++] = p - at
           at = p
+          if (count === BURST || queue[0] === undefined || !("spans" in queue[0])) carry(head.spans.at(-1)!)
         }
         return { count, end: at, contents }
       }

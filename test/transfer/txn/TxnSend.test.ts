@@ -33,6 +33,7 @@ import type { Entry, Scope, Span, ToMember, ToSender, TxnId } from "../../../src
 import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
 import { fileOutcomes, removalOutcomes } from "../../../src/transfer/txn/txnReport.js"
+import { type WholeReader, wholeReaderFor } from "../../../src/store/wholeFiles.js"
 import { type FakeMember, fakeMember, type Held, receive } from "../../support/txnMember.js"
 import { makeRttEstimator } from "../../../src/transfer/engine/rtt.js"
 
@@ -78,6 +79,8 @@ interface Options {
   readonly bundle?: (datagrams: number) => void
   /** Wraps the sender's store (to count what it does). */
   readonly store?: (store: FileStore.FileStoreShape) => FileStore.FileStoreShape
+  /** Wraps the sender's reader of small files whole (to count what it reads). */
+  readonly readWhole?: (reader: WholeReader) => WholeReader
   /** Answers that reach the sender after it sends `message`, before any member's own (a member's forged answers). */
   readonly forge?: (message: ToMember) => ReadonlyArray<{ readonly from: string; readonly message: ToSender }>
 }
@@ -105,6 +108,7 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
     }
     driver = makeDriver({
       store,
+      ...(options.readWhole === undefined ? {} : { readWhole: options.readWhole(wholeReaderFor(store)) }),
       budget,
       send: sendOne,
       sendData: (to, bodies, segment) => {
@@ -507,8 +511,11 @@ describe("txn sender driver against members following the member machine", () =>
       const half = () => new Map(Array.from({ length: files / 2 }, (_, i) => [`f${i}`, ours(base, `f${i}`)] as const))
       const members = [member(2, half()), member(3, half())]
       const opens = new Map<string, number>()
+      const opened = (rel: string) => void opens.set(rel, (opens.get(rel) ?? 0) + 1)
       const { result } = yield* send(base, members, {
-        store: (store) => ({ ...store, openReaderNow: (rel, identity) => (opens.set(rel, (opens.get(rel) ?? 0) + 1), store.openReaderNow(rel, identity)) })
+        store: (store) => ({ ...store, openReaderNow: (rel, identity) => (opened(rel), store.openReaderNow(rel, identity)) }),
+        // small files are read whole, a burst's at once (the addon's reader opens them itself)
+        readWhole: (reader) => (files, into) => (files.forEach((f) => opened(f.rel)), reader(files, into))
       })
       expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
       for (const m of members) {

@@ -1,0 +1,131 @@
+/**
+ * The sender's small files read whole, a burst's worth per call: each opened by its path (nothing followed at its
+ * end), refused unless it is a regular file and the inode the scan saw (`FileIdentity`), read (the size the scan
+ * saw), its version taken after the read (for the caller to check against the scan's: `changedSince`), hashed when
+ * asked (SHA-256; of what was read, whatever its length), closed. The addon (native/makuo_fs.c `readFiles`) does it all for
+ * every file in one call, into buffers kept here; without it (not built, `MAKUO_IO=dgram`), the store's reader
+ * does it file by file: a path, an open, two `fstat`s (each a Stats object with its dates), a read, a close and a
+ * digest per file — most of the sender's time per file in a tree of small files.
+ */
+import { getSystemErrorMap } from "node:util"
+import { loadNative } from "../net/native.js"
+import { hasEscapedBytes, utf8Bytes } from "../protocol/text.js"
+import { sha256 } from "../sha256.js"
+import { type FileIdentity, type FileStoreShape, type FileVersion, StoreError } from "./FileStore.js"
+
+/** A file to read whole into `into` at `at`, `version.size` bytes. */
+export interface WholeFile {
+  readonly rel: string
+  readonly identity: FileIdentity
+  readonly version: FileVersion
+  readonly at: number
+  /** Its SHA-256 is wanted. */
+  readonly hash: boolean
+}
+
+/** A file read: the bytes read, its version after the read, its digest when asked; or why it could not be. */
+export type WholeRead = { readonly read: number; readonly after: FileVersion; readonly digest: Uint8Array | undefined } | StoreError
+
+/** Reads `files` into `into` (each within it): one result per file, in order. */
+export type WholeReader = (files: ReadonlyArray<WholeFile>, into: Uint8Array) => Array<WholeRead>
+
+/** The store's reader, file by file. */
+export const storeWholeReader = (store: FileStoreShape): WholeReader => (files, into) =>
+  files.map((f): WholeRead => {
+    const reader = store.openReaderNow(f.rel, f.identity)
+    if (reader instanceof StoreError) return reader
+    try {
+      const read = reader.readvNow(0, [into.subarray(f.at, f.at + f.version.size)])
+      if (read instanceof StoreError) return read
+      const after = reader.versionNow()
+      if (after instanceof StoreError) return after
+      return { read, after, digest: f.hash ? sha256(into.subarray(f.at, f.at + read)) : undefined }
+    } finally {
+      reader.closeNow()
+    }
+  })
+
+/** What the addon exports for it (native/makuo_fs.c): the files read. */
+interface NativeReadFiles {
+  readonly readFiles: (paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array) => number
+}
+
+/** Per file in `files`, in native/makuo_fs.c's order. */
+const F = { pathAt: 0, dev: 1, ino: 2, size: 3, intoAt: 4, hash: 5, result: 6, step: 7, size2: 8, mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12 }
+const FIELDS = 13
+const DIGEST = 32
+const STEPS = ["open", "fstat", "read"]
+const ENOTSUP = 95
+const ESTALE = 116
+const NS = 1_000_000_000n
+const encoder = new TextEncoder()
+
+/** The failure `rc` (-errno) of `step`, as the store's reader would have said it. */
+const nativeError = (rel: string, rc: number, step: number): StoreError => {
+  const [code, description] = getSystemErrorMap().get(rc) ?? [`E${-rc}`, `errno ${-rc}`]
+  const detail = rc === -ESTALE
+    ? "not the file that was scanned: the path was replaced since"
+    : rc === -ENOTSUP
+    ? "not a regular file"
+    : `${code} (${description})`
+  return new StoreError({ op: STEPS[step] ?? "read", path: rel, errno: -rc, code, detail })
+}
+
+const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeReader => {
+  let paths = new Uint8Array(64 * 1024)
+  let fields = new Float64Array(64 * FIELDS)
+  let digests = new Uint8Array(64 * DIGEST)
+  const prefix = `${base}/`
+  return (files, into) => {
+    if (files.length * FIELDS > fields.length) (fields = new Float64Array(files.length * FIELDS)), (digests = new Uint8Array(files.length * DIGEST))
+    let at = 0
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!
+      const path = prefix + f.rel
+      // a NUL after each path; a UTF-8 character is 3 bytes at most per UTF-16 unit
+      if (at + path.length * 3 + 1 > paths.length) {
+        const grown = new Uint8Array(Math.max(paths.length * 2, at + path.length * 3 + 1))
+        grown.set(paths.subarray(0, at))
+        paths = grown
+      }
+      const o = i * FIELDS
+      fields[o + F.pathAt] = at
+      if (hasEscapedBytes(path)) {
+        const bytes = utf8Bytes(path)
+        paths.set(bytes, at)
+        at += bytes.length
+      } else at += encoder.encodeInto(path, paths.subarray(at)).written
+      paths[at++] = 0
+      fields[o + F.dev] = f.identity.dev
+      fields[o + F.ino] = f.identity.ino
+      fields[o + F.size] = f.version.size
+      fields[o + F.intoAt] = f.at
+      fields[o + F.hash] = f.hash ? 1 : 0
+    }
+    const done = readFiles(paths, fields.subarray(0, files.length * FIELDS), into, digests)
+    if (done !== files.length) throw new Error(`readFiles read ${done} of ${files.length} files: a file beyond its buffers`)
+    const reads: Array<WholeRead> = new Array(files.length)
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!
+      const o = i * FIELDS
+      const rc = fields[o + F.result]!
+      reads[i] = rc < 0 ? nativeError(f.rel, rc, fields[o + F.step]!) : {
+        read: rc,
+        after: {
+          size: fields[o + F.size2]!,
+          mtimeNs: BigInt(fields[o + F.mtimeSec]!) * NS + BigInt(fields[o + F.mtimeNsec]!),
+          ctimeNs: BigInt(fields[o + F.ctimeSec]!) * NS + BigInt(fields[o + F.ctimeNsec]!)
+        },
+        digest: f.hash ? digests.slice(i * DIGEST, (i + 1) * DIGEST) : undefined
+      }
+    }
+    return reads
+  }
+}
+
+/** The addon's reader where it loads with `readFiles`, else the store's. */
+export const wholeReaderFor = (store: FileStoreShape): WholeReader => {
+  const native = loadNative()
+  const calls = (typeof native === "string" ? {} : native) as Partial<NativeReadFiles>
+  return calls.readFiles === undefined ? storeWholeReader(store) : nativeWholeReader(store.base, calls as NativeReadFiles)
+}
