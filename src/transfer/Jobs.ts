@@ -476,12 +476,17 @@ export const make = Effect.gen(function*() {
             if (result.cancelled !== undefined) {
               emit.single(sourceError(result.cancelled.path, `${result.cancelled.reason}: the transaction was aborted on every member`))
             }
-            // removals first, as the v7 --delete reports them before what it sends
-            for (const f of [...removalOutcomes(result, sentPaths), ...fileOutcomes(result)]) {
-              // a check moves no bytes
-              const e = account(f.path, f.hosts, checking ? 0 : f.size ?? 0)
-              if (e !== undefined) emit.single(e)
+            // removals first, as the v7 --delete reports them before what it sends; emitted as one array, not an
+            // emit (a queue offer and a wake-up) per file
+            const events: Array<SendEvent> = []
+            for (const outcomes of [removalOutcomes(result, sentPaths), fileOutcomes(result)]) {
+              for (const f of outcomes) {
+                // a check moves no bytes
+                const e = account(f.path, f.hosts, checking ? 0 : f.size ?? 0)
+                if (e !== undefined) events.push(e)
+              }
             }
+            emit.array(events)
             emit.end()
           }).pipe(Effect.forkScoped)
         }, { bufferSize: "unbounded" })

@@ -89,10 +89,17 @@ const looked = (result: TxnResult, m: MemberOutcome, e: SentEntry, index: number
 
 export const fileOutcomes = (result: TxnResult): Array<FileOutcome> => {
   const why = whyAborted(result)
+  const named = new Set(result.members.flatMap((m) => m.failures.map((f) => f.index)))
+  /**
+   * A send's entry that changes on no member and that no vote named has the same outcome on every host whatever
+   * the entry (`sent` of an unchanged entry, at an index past the manifest's, which no vote names): one array
+   * shared by all of them, not one per entry (a tree of many unchanged files).
+   */
+  const unchanged = result.purpose === undefined ? result.members.map((m) => sent(m, false, result.entries.length, why)) : undefined
   return result.entries.map((e, index) => ({
     path: e.entry.path,
     size: e.entry.type === "file" ? e.entry.size : undefined,
-    hosts: result.members.map((m) =>
+    hosts: unchanged !== undefined && e.changers.length === 0 && !named.has(index) ? unchanged : result.members.map((m) =>
       result.purpose === undefined ? sent(m, e.changers.includes(m.target.address), index, why) : looked(result, m, e, index)
     )
   }))
