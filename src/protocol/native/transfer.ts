@@ -15,7 +15,7 @@ import { Either } from "effect"
 import type { Entry, EntryType, Failure, FileDigest, Piece, Span, ToMember, ToSender } from "../../transfer/txn/messages.js"
 import { MAX_DIGEST_ASKS, MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
 import { MalformedDatagram, type MalformedReason, UnencodableMessage } from "../errors.js"
-import { decodeName, isWireName, utf8Bytes, utf8Length } from "../text.js"
+import { decodeName, hasEscapedBytes, isWireName, utf8Bytes, utf8Length } from "../text.js"
 import { DIGEST_BYTES, MAX_ENTRY_NAMES, MAX_SCOPE_BYTES, scopeBytes, TransferType } from "./transferMessage.js"
 import { HEADER_BYTES, MAX_FRAME_BYTES, TAG_BYTES } from "../../secure/frame.js"
 
@@ -148,7 +148,17 @@ class Writer {
     this.u16(b.length)
     this.bytes(b)
   }
+  /** A name as `name(utf8Bytes(text))` writes it, encoded in place (no array of its own) unless it holds escaped bytes. */
+  text(text: string) {
+    if (hasEscapedBytes(text)) return this.name(utf8Bytes(text))
+    const at = this.at
+    const { written } = encoder.encodeInto(text, this.out.subarray(at + 2))
+    this.v.setUint16(at, written)
+    this.at = at + 2 + written
+  }
 }
+
+const encoder = new TextEncoder()
 
 const unencodable = (detail: string) => Either.left(new UnencodableMessage({ detail }))
 
@@ -293,8 +303,8 @@ const writeFields = (w: Writer, m: Exclude<TransferMessage, TxnOnly>) => {
         w.int64(e.size)
         w.int64(e.mtime.sec)
         w.u32(e.mtime.nsec)
-        w.name(utf8Bytes(e.path))
-        if (e.type === "symlink") w.name(utf8Bytes(e.target ?? ""))
+        w.text(e.path)
+        if (e.type === "symlink") w.text(e.target ?? "")
       }
       for (const e of m.entries) if (e.digest !== undefined) w.bytes(e.digest)
       if (m.scope !== undefined) {
