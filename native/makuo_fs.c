@@ -170,6 +170,8 @@ enum {
   RF_AFTER_MTIME_NSEC,
   RF_AFTER_CTIME_SEC,
   RF_AFTER_CTIME_NSEC,
+  /* what it is, when it is not a regular file */
+  RF_MODE,
   RF_FIELDS
 };
 
@@ -190,6 +192,7 @@ static void read_file(const char* path, double* f, uint8_t* into, uint8_t* diges
     got = -errno;
   } else if (!S_ISREG(st.st_mode)) {
     got = -ENOTSUP;
+    f[RF_MODE] = st.st_mode;
   } else if ((double)st.st_dev != f[RF_DEV] || (double)st.st_ino != f[RF_INO]) {
     got = -ESTALE;
   } else {

@@ -12,6 +12,7 @@ import { loadNative } from "../net/native.js"
 import { hasEscapedBytes, utf8Bytes } from "../protocol/text.js"
 import { sha256 } from "../sha256.js"
 import { type FileIdentity, type FileStoreShape, type FileVersion, StoreError } from "./FileStore.js"
+import { kindOf } from "./listing.js"
 
 /** A file to read whole into `into` at `at`, `version.size` bytes. */
 export interface WholeFile {
@@ -51,8 +52,8 @@ interface NativeReadFiles {
 }
 
 /** Per file in `files`, in native/makuo_fs.c's order. */
-const F = { pathAt: 0, dev: 1, ino: 2, size: 3, intoAt: 4, hash: 5, result: 6, step: 7, size2: 8, mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12 }
-const FIELDS = 13
+const F = { pathAt: 0, dev: 1, ino: 2, size: 3, intoAt: 4, hash: 5, result: 6, step: 7, size2: 8, mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12, mode: 13 }
+const FIELDS = 14
 const DIGEST = 32
 const STEPS = ["open", "fstat", "read"]
 const ENOTSUP = 95
@@ -60,15 +61,15 @@ const ESTALE = 116
 const NS = 1_000_000_000n
 const encoder = new TextEncoder()
 
-/** The failure `rc` (-errno) of `step`, as the store's reader would have said it. */
-const nativeError = (rel: string, rc: number, step: number): StoreError => {
+/** The failure `rc` (-errno) of `step` (`mode`: what the file was), as the store's reader says it (`openReaderNow`). */
+const nativeError = (rel: string, rc: number, step: number, mode: number): StoreError => {
+  if (rc === -ESTALE) return new StoreError({ op: "open", path: rel, errno: ESTALE, code: "ESTALE", detail: "not the file that was scanned: the path was replaced since" })
+  if (rc === -ENOTSUP) {
+    const kind = kindOf(mode)
+    return new StoreError({ op: "open", path: rel, errno: ENOTSUP, code: "ENOTSUP", detail: `not a regular file: ${kind === "other" ? "a FIFO, socket or device" : `a ${kind}`}` })
+  }
   const [code, description] = getSystemErrorMap().get(rc) ?? [`E${-rc}`, `errno ${-rc}`]
-  const detail = rc === -ESTALE
-    ? "not the file that was scanned: the path was replaced since"
-    : rc === -ENOTSUP
-    ? "not a regular file"
-    : `${code} (${description})`
-  return new StoreError({ op: STEPS[step] ?? "read", path: rel, errno: -rc, code, detail })
+  return new StoreError({ op: STEPS[step] ?? "read", path: rel, errno: -rc, code, detail: `${code} (${description})` })
 }
 
 const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeReader => {
@@ -109,7 +110,7 @@ const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeR
       const f = files[i]!
       const o = i * FIELDS
       const rc = fields[o + F.result]!
-      reads[i] = rc < 0 ? nativeError(f.rel, rc, fields[o + F.step]!) : {
+      reads[i] = rc < 0 ? nativeError(f.rel, rc, fields[o + F.step]!, fields[o + F.mode]!) : {
         read: rc,
         after: {
           size: fields[o + F.size2]!,

@@ -325,6 +325,22 @@ describe("txn sender driver against members following the member machine", () =>
       expect(outcomesOf(result).get("a/big")).toEqual(["failed", "failed"])
     })))
 
+  it.live("a needed file whose first sending gave no digest (not read whole and in order) cancels the transaction naming it: no member is left waiting for its digest", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const base = yield* tempDir
+      sourceTree(base)
+      const members = [member(2), member(3)]
+      const { result } = yield* send(base, members, {
+        // a reader that hashes nothing for a/one: its first sending ends without a digest
+        readWhole: (reader) => (files, into) =>
+          reader(files, into).map((r, i) => (files[i]!.rel === "a/one" && !(r instanceof FileStore.StoreError) ? { ...r, digest: undefined } : r))
+      })
+      expect(result.cancelled).toMatchObject({ path: "a/one" })
+      expect(result.cancelled!.reason).toMatch(/its first sending was not read in order \(0 of its 1 bytes hashed\): no digest to send/)
+      expect(result.members.map((m) => m.outcome)).toEqual(["aborted", "aborted"])
+      expect(members.map((m) => m.switches)).toEqual([0, 0])
+    })))
+
   it.live("each file's digest goes after its data, hashed from what was sent: the manifest of a send carries none; a lost Digests is asked for again and the transaction commits", () =>
     Effect.scoped(Effect.gen(function*() {
       const base = yield* tempDir
