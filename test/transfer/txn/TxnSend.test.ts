@@ -108,7 +108,9 @@ const send = (base: string, members: ReadonlyArray<FakeMember>, options: Options
     }
     driver = makeDriver({
       store,
-      ...(options.readWhole === undefined ? {} : { readWhole: options.readWhole(wholeReaderFor(store)) }),
+      // the reader wrapped over the store unwrapped: without the addon it reads through the store, and what it does
+      // is seen once, by the wrapper of the reader
+      ...(options.readWhole === undefined ? {} : { readWhole: options.readWhole(wholeReaderFor(made)) }),
       budget,
       send: sendOne,
       sendData: (to, bodies, segment) => {
