@@ -28,9 +28,10 @@
  *
  * Rules. A token bucket at `rate` bytes/ms releases DATA bursts; a burst that overdraws it by more than ~2 ms of
  * sending waits (one timer, never a busy loop).
- * - Congestion is a member queueing more than `QUEUE_MS`, or losing more of a span than random loss explains
- *   (`RANDOM_LOSS` of it, and more than a few blocks): an overflowing buffer drops runs of datagrams, a lossy
- *   link single ones, so 1 % random loss never lowers the rate.
+ * - Congestion is a member queueing more than `QUEUE_MS`, or more than `QUEUE_BYTES` at the rate (a CPU-bound
+ *   member at hundreds of MB/s overflows its socket buffer before its queue is `QUEUE_MS` long), or losing more
+ *   of a span than random loss explains (`RANDOM_LOSS` of it, and more than a few blocks): an overflowing buffer
+ *   drops runs of datagrams, a lossy link single ones, so 1 % random loss never lowers the rate.
  * - Congestion takes the rate straight down to what that member takes: `DRAIN_GAIN` of its delivery-rate
  *   estimate (and at least `BACKOFF` lower; with no estimate yet, by the share lost, down to half), and holds it
  *   there while the queue drains (its length over 1 − `DRAIN_GAIN`, or until every member is calm again on
@@ -61,7 +62,11 @@ export type BytesPerMs = number
 
 const FLOOR: BytesPerMs = 1_000
 const START: BytesPerMs = 50_000 // 400 Mbit/s
-const DOUBLING_MS = 100
+/**
+ * A member's warm-up (a fresh daemon's code still interpreted: tens of MB/s for its first few hundred ms) leaves
+ * the rate low once its queue has drained; the growth from there is most of a big file's start (docs/performance.md).
+ */
+const DOUBLING_MS = 50
 /** Above the rate congestion last left (members not all calm), the probe is slower: the path was full just above it. */
 const PROBE_DOUBLING_MS = 400
 /** After congestion the rate is at most this share of the congested member's delivery rate: its queue drains. */
@@ -78,6 +83,11 @@ const UNHURRIED_KEPT = 256
 const SAMPLE_MS = 20
 /** A member whose newest datagram waited longer than this in its buffer is falling behind: congestion, before loss. */
 const QUEUE_MS = 20
+/**
+ * Or whose queue holds more than this at the rate: a quarter of a member's default receive buffer (`recv-buffer`,
+ * 8 MiB), half of what a kernel whose `rmem_max` is 4 MiB grants it: at 250 MB/s, 8 ms.
+ */
+const QUEUE_BYTES = 2 * 1024 * 1024
 /**
  * Fresh news (points of the last `CALM_MS`) with no member queueing more than `CALM_QUEUE_MS`: the members take
  * more than is sent, and the rate grows fast whatever the ceiling (a member warming up, or freed of other work).
@@ -272,7 +282,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
         if (lostShare > 0) return congested(m, lostShare, from.sentAt >= loweredAt, now)
       }
       // a queue built before the last decrease drains during its hold: only one built since is news
-      if (m.queue > QUEUE_MS) congested(m, lostShare, sentAt >= holdUntil, now)
+      if (m.queue > QUEUE_MS || m.queue * rate > QUEUE_BYTES) congested(m, lostShare, sentAt >= holdUntil, now)
       else if (recovering) recover(now)
     },
     answered: (member, sentAt, now) => roundTrip(memberOf(member), now - sentAt, now),

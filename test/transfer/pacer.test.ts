@@ -151,6 +151,14 @@ describe("pacer", () => {
     expect(lost[0]! / sent).toBeLessThan(0.05)
   })
 
+  it("a fast member's socket buffer (a kernel's rmem_max: ~16 ms at 250 MB/s) does not overflow before its queue tells", () => {
+    const fast = 250_000
+    const { lost, sent, sentBetween } = simulate(makePacer(undefined), [member("m", () => fast)], 2_000, true)
+    // a queue of QUEUE_MS at this rate is more than the buffer holds: loss would be the first news
+    expect(lost[0]! / sent).toBeLessThan(0.01)
+    expect(sentBetween(1_000, 2_000) / 1_000).toBeGreaterThan(0.7 * fast)
+  })
+
   it("a member that stalls, then takes and answers all it queued at once, is not taken for a fast one", () => {
     const pacer = makePacer(undefined)
     const takes = 10_000
