@@ -24,7 +24,8 @@ import {
   unlinkAt
 } from "./FileStore.js"
 import { type ParentCache, withParentCache } from "./parentCache.js"
-import { errnoError, renameAt, secondsOf } from "./stageCalls.js"
+import { errnoError } from "./errnoError.js"
+import { renameAt, secondsOf } from "./stageCalls.js"
 
 export type Op =
   /** The temp `temp` beside `path` (same directory) becomes `path`, whatever was there removed. */
