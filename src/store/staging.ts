@@ -87,6 +87,8 @@ interface Staged {
    * (`stageCalls.ts`), the contents checked before anything is written (undefined: it has a temp, or none yet).
    */
   held: Uint8Array | undefined
+  /** The slab `held` is carved from. */
+  slab: Slab | undefined
   /** A block went past the manifest's size: the file fails its size check. */
   overflow: boolean
   /** What the switch does for it. */
@@ -111,6 +113,23 @@ const sameTimeAt = (sec: number, nsec: number, t: Mtime) => {
  */
 const HOLD_FILE = 64 * 1024
 const HOLD_BYTES = 4 * 1024 * 1024
+
+/**
+ * Held contents are carved one after the other from slabs of `SLAB` bytes, not given a buffer each (an `ArrayBuffer`
+ * per small file cost its allocation and its share of the collector's sweep). A slab counts in full against both
+ * budgets from its making until none of its files is held any more, so a file left one block short pins at most
+ * what the budgets already counted; the slab being carved is carved again from its start once none is held. A file
+ * for which no slab fits the budgets is held in a buffer of its own size, if that fits.
+ */
+const SLAB = 128 * 1024
+
+interface Slab {
+  readonly bytes: Uint8Array
+  /** Bytes carved so far. */
+  used: number
+  /** Its files still held. */
+  live: number
+}
 
 /** Bytes of held small files, counted across every staging that shares it. */
 export interface HeldBudget {
@@ -332,7 +351,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   const ENOENT = 2
 
   const stagedOf = (need: Need, parts: ReadonlyArray<string>, rel: string, errno = 0): Staged => ({
-    need, parts, rel, errno, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, held: undefined, overflow: false, ops: []
+    need, parts, rel, errno, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, held: undefined, slab: undefined, overflow: false, ops: []
   })
 
   /**
@@ -485,23 +504,51 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     }
   }
 
-  /** What the held contents of small files take (`HOLD_BYTES`). */
+  /** What the slabs of held contents take (`HOLD_BYTES`). */
   let heldBytes = 0
+  /** The slab being carved. */
+  let slab: Slab | undefined
 
-  /** Holds `s`'s contents from now on when it is small and the budget has room; true when it does. */
+  /** A slab of `bytes` counted against both budgets; undefined when either lacks room. */
+  const makeSlab = (bytes: number): Slab | undefined => {
+    if (heldBytes + bytes > HOLD_BYTES || !options.held.take(bytes)) return undefined
+    heldBytes += bytes
+    return { bytes: new Uint8Array(bytes), used: 0, live: 0 }
+  }
+
+  const giveSlab = (sl: Slab) => {
+    heldBytes -= sl.bytes.length
+    options.held.give(sl.bytes.length)
+  }
+
+  /** Holds `s`'s contents from now on when it is small and the budgets have room; true when it does. */
   const holdNow = (s: Staged, entry: Entry): boolean => {
     if (s.held !== undefined) return true
-    if (s.fd !== undefined || entry.size > HOLD_FILE || heldBytes + entry.size > HOLD_BYTES || !options.held.take(entry.size)) return false
-    s.held = new Uint8Array(entry.size)
-    heldBytes += entry.size
+    if (s.fd !== undefined || entry.size > HOLD_FILE) return false
+    let from = slab !== undefined && slab.used + entry.size <= slab.bytes.length ? slab : undefined
+    if (from === undefined) {
+      const fresh = makeSlab(SLAB)
+      if (fresh !== undefined) {
+        if (slab !== undefined && slab.live === 0) giveSlab(slab)
+        from = slab = fresh
+      } else from = makeSlab(entry.size)
+    }
+    if (from === undefined) return false
+    s.held = from.bytes.subarray(from.used, from.used + entry.size)
+    s.slab = from
+    from.used += entry.size
+    from.live++
     return true
   }
 
   const dropHeld = (s: Staged) => {
-    if (s.held === undefined) return
-    heldBytes -= s.held.length
-    options.held.give(s.held.length)
+    const from = s.slab
+    if (from === undefined) return
     s.held = undefined
+    s.slab = undefined
+    if (--from.live > 0) return
+    if (from === slab) from.used = 0
+    else giveSlab(from)
   }
 
   /**
@@ -767,6 +814,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     staged.clear()
     options.held.give(heldBytes)
     heldBytes = 0
+    slab = undefined
     newDirs.clear()
     touched.clear()
     forgetRecordNow(record)
