@@ -36,7 +36,7 @@ const C = fs.constants
 
 /**
  * Node sets times through a double of seconds (libuv), ~240 ns apart at today's dates: the time set is the
- * wanted one to within a microsecond, which is what `sameTime` accepts.
+ * wanted one to within a microsecond, which is what `staging.ts` `sameTimeAt` accepts.
  */
 export const secondsOf = (sec: number, nsec: number) => sec + nsec / 1e9
 

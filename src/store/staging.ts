@@ -356,7 +356,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /**
    * What `entry` takes here, compared with what is at its path: type, size, mtime (to the microsecond: see
-   * `sameTime`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
+   * `sameTimeAt`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
    * takes its metadata ("reapply" when it is the same now). A refused path
    * (absolute, `..`, NUL, a symlinked parent) is answered "metadata" and fails alone when staged.
    * `sameContents(i)` (`--checksum`: the file here hashed against entry i's digest) decides a file of the same
