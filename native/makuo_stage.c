@@ -14,6 +14,20 @@
  *
  * renames `from` to `to`, both in `dirFd` (a switch's temp over its target: renameat, nothing resolved from a path).
  *
+ *   statNames(dirFd, names: Uint8Array, count, fields: Float64Array) -> 0 | errno
+ *
+ * a member's lookup of a manifest batch's entries that share a directory: `count` names, each NUL-terminated, one
+ * after the other in `names`, each lstat'ed in `dirFd` (fstatat, AT_SYMLINK_NOFOLLOW: nothing followed, nothing
+ * resolved from a path), into STAT_FIELDS numbers per name in `fields` (the order of the STAT_ constants below,
+ * mirrored by src/store/stageCalls.ts): its errno (0: found), then mode, uid, gid, size, mtime seconds and
+ * nanoseconds. One call instead of one `lstat` per entry, each with a path through /proc/self/fd and a Stats object.
+ *
+ *   renameAll(dirFd, names: Uint8Array, count, errnos: Int32Array) -> 0 | errno
+ *
+ * a switch's renames in one directory: `count` pairs of NUL-terminated names (from, to) one after the other in
+ * `names`, each renamed in `dirFd` as `renameAt` does; the errno of each (0: done) in `errnos`. One call per directory
+ * instead of one per entry.
+ *
  * A name is a string (UTF-8) or the bytes of a name that is not UTF-8.
  */
 #define _GNU_SOURCE
@@ -126,10 +140,95 @@ static napi_value rename_at(napi_env env, napi_callback_info info) {
   return errno_value(env, renameat(dir_fd, from, dir_fd, to) == 0 ? 0 : errno);
 }
 
+enum { STAT_ERRNO, STAT_MODE, STAT_UID, STAT_GID, STAT_SIZE, STAT_MTIME_SEC, STAT_MTIME_NSEC, STAT_FIELDS };
+
+/* the next NUL-terminated name at `*at` of `names` (`length` bytes), checked as name_arg checks one; NULL when none */
+static const char* next_name(const uint8_t* names, size_t length, size_t* at) {
+  if (*at >= length) return NULL;
+  const char* name = (const char*)names + *at;
+  const uint8_t* end = memchr(names + *at, 0, length - *at);
+  if (end == NULL) return NULL;
+  size_t n = (size_t)(end - (names + *at));
+  *at += n + 1;
+  /* a slash would name something in another directory; an empty name the directory itself */
+  if (n == 0 || n > NAME_MAX_BYTES || memchr(name, '/', n) != NULL) return NULL;
+  return name;
+}
+
+/* the typed array `v`'s data and length in elements, when it is of `want` */
+static bool typed_arg(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  return napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) == napi_ok && type == want;
+}
+
+static napi_value stat_names(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t dir_fd;
+  uint32_t count;
+  void *names, *fields;
+  size_t names_length, fields_length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok ||
+      dir_fd < 0 || !typed_arg(env, argv[1], napi_uint8_array, &names, &names_length) || napi_get_value_uint32(env, argv[2], &count) != napi_ok ||
+      !typed_arg(env, argv[3], napi_float64_array, &fields, &fields_length) || fields_length < (size_t)count * STAT_FIELDS) {
+    return errno_value(env, EINVAL);
+  }
+  double* f = fields;
+  size_t at = 0;
+  for (uint32_t i = 0; i < count; i++, f += STAT_FIELDS) {
+    const char* name = next_name(names, names_length, &at);
+    if (name == NULL) return errno_value(env, EINVAL);
+    struct stat st;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      f[STAT_ERRNO] = errno;
+      continue;
+    }
+    f[STAT_ERRNO] = 0;
+    f[STAT_MODE] = st.st_mode;
+    f[STAT_UID] = st.st_uid;
+    f[STAT_GID] = st.st_gid;
+    f[STAT_SIZE] = (double)st.st_size;
+    f[STAT_MTIME_SEC] = (double)st.st_mtim.tv_sec;
+    f[STAT_MTIME_NSEC] = (double)st.st_mtim.tv_nsec;
+  }
+  return errno_value(env, 0);
+}
+
+static napi_value rename_all(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t dir_fd;
+  uint32_t count;
+  void *names, *errnos;
+  size_t names_length, errnos_length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok ||
+      dir_fd < 0 || !typed_arg(env, argv[1], napi_uint8_array, &names, &names_length) || napi_get_value_uint32(env, argv[2], &count) != napi_ok ||
+      !typed_arg(env, argv[3], napi_int32_array, &errnos, &errnos_length) || errnos_length < count) {
+    return errno_value(env, EINVAL);
+  }
+  /* every pair checked before the first rename: a malformed list renames nothing */
+  size_t at = 0;
+  for (uint32_t i = 0; i < 2 * count; i++) {
+    if (next_name(names, names_length, &at) == NULL) return errno_value(env, EINVAL);
+  }
+  at = 0;
+  int32_t* e = errnos;
+  for (uint32_t i = 0; i < count; i++) {
+    const char* from = next_name(names, names_length, &at);
+    const char* to = next_name(names, names_length, &at);
+    e[i] = renameat(dir_fd, from, dir_fd, to) == 0 ? 0 : errno;
+  }
+  return errno_value(env, 0);
+}
+
 void makuo_stage_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"createFile", NULL, create_file, NULL, NULL, NULL, napi_default, NULL},
     {"renameAt", NULL, rename_at, NULL, NULL, NULL, napi_default, NULL},
+    {"statNames", NULL, stat_names, NULL, NULL, NULL, napi_default, NULL},
+    {"renameAll", NULL, rename_all, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -5,6 +5,14 @@
  * worth; 1 or 2 is a member at a slow link's pace), and the process's CPU time per GiB and the garbage
  * collections over the Data are printed (`MEMBER_PROFILE=FILE`: a CPU profile of the Data alone). Sealing is done beforehand and not counted; the copy of each batch into
  * the receive buffer (the kernel's part) is.
+ *
+ * `node dist/scripts/benchMember.js files [count] [new|unchanged] [rounds]`: the same member is sent a tree of `count`
+ * (default 2000) small files of 1-4 KiB in 21 directories (the bench's small workload) as one transaction: its
+ * manifest batches, its Data packed as the sender's bundle stream packs them, its Digests a datagram's worth at a
+ * time, then Prepare and Commit, in wake-ups of up to 43 datagrams. `new`: the directories exist, the files do not
+ * (the bench's fresh tree); `unchanged`: every file is here already, nothing is sent but the manifest. Prints the
+ * CPU time per file from the first manifest to the `Committed`, the median of the rounds (default 7, after one
+ * warm-up) and the least; `MEMBER_PROFILE=FILE` profiles the last round.
  */
 import { Effect, Exit, Layer, Scope } from "effect"
 import { createHash, randomBytes } from "node:crypto"
@@ -24,7 +32,10 @@ import * as SecureTransport from "../src/secure/SecureTransport.js"
 import { generateKey } from "../src/secure/keys.js"
 import * as FileReceiver from "../src/transfer/send/FileReceiver.js"
 import { BLOCK } from "../src/transfer/txn/TxnMembers.js"
-import type { TxnId } from "../src/transfer/txn/messages.js"
+import type { Entry, Piece, TxnId } from "../src/transfer/txn/messages.js"
+import { budgetFor, fillBatch } from "../src/protocol/native/budget.js"
+import { DIGESTS_ENTRY, DIGESTS_FIXED, MAX_DIGESTS } from "../src/protocol/native/transfer.js"
+import { PIECE_OVERHEAD } from "../src/transfer/txn/senderMachine.js"
 
 const MIB = Number(process.argv[2] ?? 200)
 const PER_BATCH = Number(process.argv[3] ?? 43)
@@ -41,7 +52,12 @@ interface Sent {
   readonly bytes: Uint8Array
 }
 
-const main = Effect.gen(function*() {
+/**
+ * A keyed member over an in-process transport, and the sender's side of it: `deliver` hands a batch of sealed
+ * frames over as one receive wake-up, `sendNative` seals a message to the group and delivers it alone, `answers`
+ * opens what the member sent back.
+ */
+const harness = Effect.gen(function*() {
   const key = generateKey()
   const ring = { sending: key, accepted: new Map([[key.id, key]]) }
   const sender = new SecureChannel(defaultAead(), ring, (n) => new Uint8Array(randomBytes(n)), { group: GROUP, isLocal: (to) => to.address === SENDER.address && to.port === PORT })
@@ -92,6 +108,11 @@ const main = Effect.gen(function*() {
     deliverOne(sender.seal(body.right, { _tag: "Group" }, Date.now(), Transfer.typeOf(m)))
   }
 
+  return { base, scope, sender, outbox, deliver, deliverOne, answers, sendNative }
+})
+
+const main = Effect.gen(function*() {
+  const { scope, sender, outbox, deliver, answers, sendNative } = yield* harness
   const size = MIB * 1024 * 1024
   const contents = new Uint8Array(randomBytes(size))
   const digest = createHash("sha256").update(contents).digest()
@@ -176,7 +197,138 @@ const main = Effect.gen(function*() {
   yield* Scope.close(scope, Exit.void)
 })
 
-Effect.runPromise(Effect.scoped(main as Effect.Effect<void, unknown, Scope.Scope>)).catch((e) => {
+const FILES = Number(process.argv[3] ?? 2000)
+const UNCHANGED = process.argv[4] === "unchanged"
+const ROUNDS = Number(process.argv[5] ?? 7)
+/** Frames handed over per receive wake-up at most. */
+const PER_WAKE_FRAMES = 43
+
+/** The bench's small tree (scripts/lib/trees.ts, `makeSampleTree`): its directories first, then its files by path. */
+const smallTree = (top: string) => {
+  let x = 42
+  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0)
+  const uid = process.getuid?.() ?? 0
+  const gid = process.getgid?.() ?? 0
+  const files = Array.from({ length: FILES }, (_, i) => {
+    const bytes = new Uint8Array(1024 + (rnd() % 3072)).fill(i % 251)
+    const entry: Entry = { path: `${top}/d${i % 7}/s${i % 3}/f${i}.txt`, type: "file", size: bytes.length, mode: [0o644, 0o600, 0o755][i % 3]!, uid, gid, mtime: { sec: 1_700_000_000 + i, nsec: 0 } }
+    return { entry, bytes }
+  }).sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1))
+  const dirs: Array<Entry> = [top, ...Array.from({ length: 7 }, (_, d) => [`${top}/d${d}`, ...Array.from({ length: 3 }, (_, k) => `${top}/d${d}/s${k}`)]).flat()]
+    .map((path) => ({ path, type: "directory", size: 0, mode: 0o755, uid, gid, mtime: { sec: 1_650_000_000, nsec: 0 } }))
+  return { dirs, files }
+}
+
+const files = Effect.gen(function*() {
+  const { base, scope, sender, deliver, answers, sendNative } = yield* harness
+  const budget = budgetFor().pipe((b) => (b._tag === "Right" ? b.right : undefined))!
+  // the first frame is challenged, the ANSWER admits the epoch
+  sendNative({ _tag: "Abort", txn: 1 as TxnId })
+  answers()
+  const perDigests = Math.min(MAX_DIGESTS, Math.floor((budget.body - DIGESTS_FIXED) / DIGESTS_ENTRY))
+  const seal = (m: Transfer.TransferMessage) => {
+    const body = Transfer.encode(m)
+    if (body._tag === "Left") throw body.left
+    return sender.seal(body.right, { _tag: "Group" }, Date.now(), Transfer.typeOf(m))
+  }
+  const round = (r: number, profile: boolean) =>
+    Effect.gen(function*() {
+      const txn = (100 + r) as TxnId
+      const top = `r${r}`
+      const { dirs, files } = smallTree(top)
+      for (const d of dirs) fs.mkdirSync(join(base, d.path), { recursive: true })
+      if (UNCHANGED) {
+        for (const { bytes, entry } of files) {
+          const p = join(base, entry.path)
+          fs.writeFileSync(p, bytes, { mode: entry.mode })
+          fs.chmodSync(p, entry.mode)
+          fs.utimesSync(p, entry.mtime.sec, entry.mtime.sec)
+        }
+      }
+      const entries = [...dirs, ...files.map((f) => f.entry)]
+      // sealed beforehand, in the order the sender sends: the manifest, the bundle stream with its digests, the vote
+      const frames: Array<Uint8Array> = []
+      let batches = 0
+      for (let first = 0; first < entries.length; batches++) {
+        const n = fillBatch(entries, first, budget)
+        frames.push(seal({ _tag: "Manifest", txn, batch: batches, first, entries: entries.slice(first, first + n), last: first + n === entries.length, delete: false }))
+        first += n
+      }
+      if (!UNCHANGED) {
+        let pieces: Array<Piece> = []
+        let bytes = 0
+        let digests: Array<{ index: number; digest: Uint8Array }> = []
+        const flush = () => void (pieces.length > 0 && frames.push(seal({ _tag: "Data", txn, pieces })), (pieces = []), (bytes = 0))
+        files.forEach(({ bytes: contents }, i) => {
+          const index = dirs.length + i
+          for (let at = 0; at < contents.length; at += BLOCK) {
+            const piece = Math.min(BLOCK, contents.length - at)
+            if (bytes + piece + PIECE_OVERHEAD > budget.pieces) flush()
+            pieces.push({ index, offset: at, bytes: contents.subarray(at, at + piece) })
+            bytes += piece + PIECE_OVERHEAD
+          }
+          digests.push({ index, digest: new Uint8Array(createHash("sha256").update(contents).digest()) })
+          if (digests.length === perDigests) flush(), frames.push(seal({ _tag: "Digests", txn, entries: digests })), (digests = [])
+        })
+        flush()
+        if (digests.length > 0) frames.push(seal({ _tag: "Digests", txn, entries: digests }))
+      }
+      frames.push(seal({ _tag: "Prepare", txn, batches }))
+      const commit = seal({ _tag: "Commit", txn })
+      const inspector = profile ? new Session() : undefined
+      if (inspector !== undefined) {
+        inspector.connect()
+        yield* Effect.promise(() => inspector.post("Profiler.enable").then(() => inspector.post("Profiler.start")))
+      }
+      const cpu0 = process.cpuUsage()
+      yield* Effect.promise(async () => {
+        for (let at = 0; at < frames.length; at += PER_WAKE_FRAMES) {
+          const wake = frames.slice(at, at + PER_WAKE_FRAMES)
+          const starts: Array<number> = []
+          let length = 0
+          for (const f of wake) starts.push(length), (length += f.length)
+          const joined = new Uint8Array(length)
+          wake.forEach((f, k) => joined.set(f, starts[k]!))
+          deliver(joined, starts, wake.map((f) => f.length))
+          await new Promise<void>((resolve) => setImmediate(resolve))
+        }
+      })
+      const cpu1 = process.cpuUsage()
+      const vote = answers().flatMap((a) => (a._tag === "Right" && a.right._tag !== "Needs" ? [a.right._tag] : []))
+      const cpu2 = process.cpuUsage()
+      yield* Effect.promise(async () => {
+        deliver(commit, [0], [commit.length])
+        await new Promise<void>((resolve) => setImmediate(resolve))
+      })
+      const cpu = process.cpuUsage(cpu2)
+      const before = { user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system }
+      if (inspector !== undefined) {
+        const { profile: p } = yield* Effect.promise(() => inspector.post("Profiler.stop"))
+        fs.writeFileSync(process.env["MEMBER_PROFILE"]!, JSON.stringify(p))
+      }
+      const done = answers().flatMap((a) => (a._tag === "Right" ? [a.right._tag] : []))
+      if (!vote.includes("Prepared") || !done.includes("Committed")) throw new Error(`vote ${vote.join(", ")}, then ${done.join(", ")}`)
+      if (!UNCHANGED) {
+        const last = files.at(-1)!
+        if (!fs.readFileSync(join(base, last.entry.path)).equals(last.bytes)) throw new Error(`${last.entry.path} differs`)
+      }
+      return { user: before.user + cpu.user, system: before.system + cpu.system }
+    })
+  yield* round(0, false)
+  const results: Array<{ user: number; system: number }> = []
+  for (let r = 1; r <= ROUNDS; r++) results.push(yield* round(r, r === ROUNDS && process.env["MEMBER_PROFILE"] !== undefined))
+  const per = (n: number) => (n / FILES).toFixed(1)
+  const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const totals = results.map((c) => c.user + c.system)
+  console.log(
+    `${FILES} ${UNCHANGED ? "unchanged" : "new"} small files: CPU µs per file ${per(median(totals))} (user ${per(median(results.map((c) => c.user)))}, system ${
+      per(median(results.map((c) => c.system)))
+    }), least ${per(Math.min(...totals))}`
+  )
+  yield* Scope.close(scope, Exit.void)
+})
+
+Effect.runPromise(Effect.scoped((process.argv[2] === "files" ? files : main) as Effect.Effect<void, unknown, Scope.Scope>)).catch((e) => {
   console.error(e)
   process.exit(1)
 })

@@ -18,13 +18,15 @@ import {
   type FileStoreShape,
   isRoot,
   isTempName,
+  type Parent,
   READ_FLAGS,
   removeTree,
   StoreError,
   unlinkAt
 } from "./FileStore.js"
 import { type ParentCache, withParentCache } from "./parentCache.js"
-import { errnoError, renameAt, secondsOf } from "./stageCalls.js"
+import { errnoError } from "./errnoError.js"
+import { renameAll, renameAt, secondsOf } from "./stageCalls.js"
 
 export type Op =
   /** The temp `temp` beside `path` (same directory) becomes `path`, whatever was there removed. */
@@ -142,6 +144,18 @@ const GONE = new Set(["ENOENT", "ENOTDIR"])
 /** A directory to remove that is gone already, or holds what came after the scan. */
 const KEPT = new Set(["ENOENT", "ENOTEMPTY", "EEXIST"])
 
+/** A rename whose first try gave `errno`, finished: done, done already, or what stood in its way removed first. */
+const renamedNow = (parent: Parent, op: Extract<Op, { op: "rename" }>, errno: number): void => {
+  // the parent is open, so only the temp can be missing: renamed already (a switch done twice)
+  if (errno === 0 || errno === ENOENT) return
+  if (!REPLACED.has(errno)) throw errnoError(errno, "rename")
+  // a directory where a file goes (or the reverse, or a full directory): the old entry goes first; a crash
+  // here leaves the temp, and the roll-forward removes what is left of the old entry and renames again
+  removeTree(parent.fd, parent.name, op.path)
+  const again = renameAt(parent.fd, op.temp, parent.name)
+  if (again !== 0) throw errnoError(again, "rename")
+}
+
 /** One step of a switch; done twice, it changes nothing more. */
 export const applyNow = (store: FileStoreShape, op: Op, parents: ParentCache): StoreError | undefined => {
   if (op.op === "remove" && op.whole === true) {
@@ -161,18 +175,7 @@ export const applyNow = (store: FileStoreShape, op: Op, parents: ParentCache): S
         }
         return
       }
-      if (op.op === "rename") {
-        const errno = renameAt(parent.fd, op.temp, parent.name)
-        // the parent is open, so only the temp can be missing: renamed already (a switch done twice)
-        if (errno === 0 || errno === ENOENT) return
-        if (!REPLACED.has(errno)) throw errnoError(errno, "rename")
-        // a directory where a file goes (or the reverse, or a full directory): the old entry goes first; a crash
-        // here leaves the temp, and the roll-forward removes what is left of the old entry and renames again
-        removeTree(parent.fd, parent.name, op.path)
-        const again = renameAt(parent.fd, op.temp, parent.name)
-        if (again !== 0) throw errnoError(again, "rename")
-        return
-      }
+      if (op.op === "rename") return renamedNow(parent, op, renameAt(parent.fd, op.temp, parent.name))
       const fd = fs.openSync(at(parent.fd, parent.name), op.directory ? DIR_FLAGS : READ_FLAGS)
       try {
         if (isRoot()) fs.fchownSync(fd, op.uid, op.gid)
@@ -191,15 +194,51 @@ export const applyNow = (store: FileStoreShape, op: Op, parents: ParentCache): S
 
 /**
  * Carries out every step; the first failure, the others done all the same (each step stands alone). The parents
- * are walked to once per directory for the whole switch.
+ * are walked to once per directory for the whole switch, and the renames in a row into one directory are one call
+ * (`renameAll`): a switch of many small files is one rename each, and little else.
  */
 export const applyAllNow = (store: FileStoreShape, ops: ReadonlyArray<Op>): StoreError | undefined =>
   withParentCache(store, (parents) => {
     let first: StoreError | undefined
-    for (const op of ops) {
-      const e = applyNow(store, op, parents)
-      if (e !== undefined && first === undefined) first = e
+    const note = (e: StoreError | undefined) => void (e !== undefined && first === undefined && (first = e))
+    /** The renames in a row into the directory open as `fd`, not yet carried out. */
+    const run: Array<{ readonly op: Extract<Op, { op: "rename" }>; readonly parent: Parent }> = []
+    const pairs: Array<string> = []
+    let runDir: string | undefined
+    let errnos = new Int32Array(64)
+    const flush = () => {
+      if (run.length === 0) return
+      if (errnos.length < run.length) errnos = new Int32Array(2 * run.length)
+      renameAll(run[0]!.parent.fd, pairs, errnos)
+      run.forEach(({ op, parent }, k) => {
+        const r = attemptNow("switch", op.path, () => renamedNow(parent, op, errnos[k]!))
+        if (r instanceof StoreError) note(r)
+        parents.release(parent)
+      })
+      run.length = 0
+      pairs.length = 0
     }
+    for (const op of ops) {
+      if (op.op !== "rename") {
+        flush()
+        note(applyNow(store, op, parents))
+        continue
+      }
+      // the run so far is carried out before another directory is walked to: a rename in it may be what puts
+      // that directory in place
+      const dir = op.path.slice(0, Math.max(0, op.path.lastIndexOf("/")))
+      if (dir !== runDir) flush()
+      runDir = dir
+      const parent = parents.openNow("switch", op.path)
+      if (parent instanceof StoreError) {
+        note(parent)
+        continue
+      }
+      if (run.length > 0 && run[0]!.parent.fd !== parent.fd) flush()
+      run.push({ op, parent })
+      pairs.push(op.temp, parent.name)
+    }
+    flush()
     return first
   })
 

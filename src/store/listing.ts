@@ -7,9 +7,9 @@
  * `code`, `errno` and message.
  */
 import * as fs from "node:fs"
-import { getSystemErrorMap } from "node:util"
 import { loadNative } from "../net/native.js"
 import { decodeName } from "../protocol/text.js"
+import { errnoError } from "./errnoError.js"
 import type { EntryKind, FileIdentity, FileVersion, LocalEntry } from "./FileStore.js"
 
 /** A name the file system returned as bytes; never undefined (no NUL in a directory entry or a link target). */
@@ -86,12 +86,6 @@ const ENOBUFS = 105
 const KEPT_BYTES = 64 * 1024
 const KEPT_ENTRIES = 1024
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
-
-/** The failure of the addon's `call` as Node's own calls throw it. */
-const errnoError = (rc: number, call: string): Error => {
-  const [code, description] = getSystemErrorMap().get(rc) ?? [`E${-rc}`, `errno ${-rc}`]
-  return Object.assign(new Error(`${code}: ${description}, ${call}`), { code, errno: rc })
-}
 
 /** The entry's version from its numbers at `f` in `fields`. */
 const versionIn = (fields: Float64Array, f: number): FileVersion => ({

@@ -8,12 +8,14 @@
  * the owner (`chown`: root only) and mode it lacks — the mode after the owner, whose change clears setuid/setgid —
  * and its times, closed. Any failure removes the temp again.
  *
- * `renameAt`: `from` becomes `to`, both in the directory `dirFd` (a switch's temp over its target).
+ * `renameAt`: `from` becomes `to`, both in the directory `dirFd` (a switch's temp over its target); `renameAll`: many
+ * such pairs in one directory, each with its own errno (a switch's renames, one call per directory).
+ *
+ * `statNames`: the `lstat` of many names in one directory (a manifest batch's lookup, one call per directory), as
+ * numbers in a `Float64Array` (`STAT`), not a `Stats` object and a /proc path per name.
  */
 import * as fs from "node:fs"
-import { getSystemErrorName } from "node:util"
 import { loadNative } from "../net/native.js"
-import { strerror } from "../protocol/errno.js"
 import { hasEscapedBytes, utf8Bytes } from "../protocol/text.js"
 import { at, closeQuietly, errnoOf, writevAllSync } from "./FileStore.js"
 
@@ -34,7 +36,7 @@ const C = fs.constants
 
 /**
  * Node sets times through a double of seconds (libuv), ~240 ns apart at today's dates: the time set is the
- * wanted one to within a microsecond, which is what `sameTime` accepts.
+ * wanted one to within a microsecond, which is what `staging.ts` `sameTimeAt` accepts.
  */
 export const secondsOf = (sec: number, nsec: number) => sec + nsec / 1e9
 
@@ -68,12 +70,6 @@ export const createFileByFs: CreateFile = (dirFd, name, bytes, spec) => {
   }
 }
 
-/** The error `node:fs` would have thrown for `errno` in `call`: what `attemptNow` makes a `StoreError` of. */
-export const errnoError = (errno: number, call: string): Error & { readonly code: string; readonly errno: number } => {
-  const code = getSystemErrorName(-errno)
-  return Object.assign(new Error(`${code}: ${strerror(errno).toLowerCase()}, ${call}`), { code, errno })
-}
-
 export type RenameAt = (dirFd: number, from: string, to: string) => number
 
 export const renameAtByFs: RenameAt = (dirFd, from, to) => {
@@ -85,8 +81,48 @@ export const renameAtByFs: RenameAt = (dirFd, from, to) => {
   }
 }
 
+/** Where each name's numbers are in `statNames`' fields, `STAT_FIELDS` per name (native/makuo_stage.c's order). */
+export const STAT = { errno: 0, mode: 1, uid: 2, gid: 3, size: 4, mtimeSec: 5, mtimeNsec: 6 } as const
+export const STAT_FIELDS = 7
+
+/**
+ * `lstat` of each of `names` in the directory `dirFd` (nothing followed) into `fields` from 0, `STAT_FIELDS` per
+ * name: its errno (0: found; ENOENT: nothing there), mode, uid, gid, size, mtime (seconds, nanoseconds).
+ */
+export type StatNames = (dirFd: number, names: ReadonlyArray<string>, fields: Float64Array) => void
+
+const ENOENT = 2
+
+export const statNamesByFs: StatNames = (dirFd, names, fields) => {
+  names.forEach((name, i) => {
+    const f = i * STAT_FIELDS
+    try {
+      const st = fs.lstatSync(at(dirFd, name), { bigint: true, throwIfNoEntry: false })
+      if (st === undefined) return void (fields[f + STAT.errno] = ENOENT)
+      fields[f + STAT.errno] = 0
+      fields[f + STAT.mode] = Number(st.mode)
+      fields[f + STAT.uid] = Number(st.uid)
+      fields[f + STAT.gid] = Number(st.gid)
+      fields[f + STAT.size] = Number(st.size)
+      fields[f + STAT.mtimeSec] = Number(st.mtimeNs / 1_000_000_000n)
+      fields[f + STAT.mtimeNsec] = Number(st.mtimeNs % 1_000_000_000n)
+    } catch (e) {
+      fields[f + STAT.errno] = errnoOf(e).errno
+    }
+  })
+}
+
+/** `pairs`: from, to, from, to…, every pair renamed in `dirFd`; the errno of pair i (0: done) in `errnos[i]`. */
+export type RenameAll = (dirFd: number, pairs: ReadonlyArray<string>, errnos: Int32Array) => void
+
+export const renameAllByFs: RenameAll = (dirFd, pairs, errnos) => {
+  for (let i = 0; 2 * i < pairs.length; i++) errnos[i] = renameAtByFs(dirFd, pairs[2 * i]!, pairs[2 * i + 1]!)
+}
+
 interface StageAddon {
   readonly renameAt: (dirFd: number, from: string | Uint8Array, to: string | Uint8Array) => number
+  readonly statNames: (dirFd: number, names: Uint8Array, count: number, fields: Float64Array) => number
+  readonly renameAll: (dirFd: number, names: Uint8Array, count: number, errnos: Int32Array) => number
   readonly createFile: (
     dirFd: number,
     name: string | Uint8Array,
@@ -121,9 +157,64 @@ export const addonRenameAt = (): RenameAt | undefined => {
   return rename === undefined ? undefined : (dirFd, from, to) => rename(dirFd, nameArg(from), nameArg(to))
 }
 
+const encoder = new TextEncoder()
+/** The names of one call, kept for every call (grown for a longer list). */
+let kept = new Uint8Array(16 * 1024)
+
+/**
+ * `names` as the addon takes a list: each name's bytes (its own bytes when it is no UTF-8) and a NUL; undefined for
+ * a name that cannot be one (empty, a NUL or a slash in it), which the `node:fs` call then refuses by itself.
+ */
+const namesArg = (names: ReadonlyArray<string>): Uint8Array | undefined => {
+  let length = 0
+  for (const name of names) {
+    if (name.length === 0 || name.includes("\0") || name.includes("/")) return undefined
+    if (length + 3 * name.length + 1 > kept.length) {
+      const grown = new Uint8Array(Math.max(2 * kept.length, length + 3 * name.length + 1))
+      grown.set(kept.subarray(0, length))
+      kept = grown
+    }
+    if (hasEscapedBytes(name)) {
+      const bytes = utf8Bytes(name)
+      kept.set(bytes, length)
+      length += bytes.length
+    } else length += encoder.encodeInto(name, kept.subarray(length)).written
+    kept[length++] = 0
+  }
+  return kept.subarray(0, length)
+}
+
+/** The addon's `statNames`, or undefined. */
+export const addonStatNames = (): StatNames | undefined => {
+  const stat = addon()?.statNames
+  if (stat === undefined) return undefined
+  return (dirFd, names, fields) => {
+    const bytes = namesArg(names)
+    const errno = bytes === undefined ? -1 : stat(dirFd, bytes, names.length, fields)
+    if (errno !== 0) statNamesByFs(dirFd, names, fields)
+  }
+}
+
+/** The addon's `renameAll`, or undefined. */
+export const addonRenameAll = (): RenameAll | undefined => {
+  const rename = addon()?.renameAll
+  if (rename === undefined) return undefined
+  return (dirFd, pairs, errnos) => {
+    const bytes = namesArg(pairs)
+    const errno = bytes === undefined ? -1 : rename(dirFd, bytes, pairs.length >> 1, errnos)
+    if (errno !== 0) renameAllByFs(dirFd, pairs, errnos)
+  }
+}
+
 let chosenCreate: CreateFile | undefined
 let chosenRename: RenameAt | undefined
 
 /** The addon's where it is built, else `node:fs`'s. */
 export const createFile: CreateFile = (dirFd, name, bytes, spec) => (chosenCreate ??= addonCreateFile() ?? createFileByFs)(dirFd, name, bytes, spec)
 export const renameAt: RenameAt = (dirFd, from, to) => (chosenRename ??= addonRenameAt() ?? renameAtByFs)(dirFd, from, to)
+
+let chosenStat: StatNames | undefined
+let chosenRenameAll: RenameAll | undefined
+
+export const statNames: StatNames = (dirFd, names, fields) => (chosenStat ??= addonStatNames() ?? statNamesByFs)(dirFd, names, fields)
+export const renameAll: RenameAll = (dirFd, pairs, errnos) => (chosenRenameAll ??= addonRenameAll() ?? renameAllByFs)(dirFd, pairs, errnos)

@@ -30,7 +30,8 @@ import {
   unlinkAt,
   writevAllSync
 } from "./FileStore.js"
-import { createFile, errnoError, secondsOf } from "./stageCalls.js"
+import { errnoError } from "./errnoError.js"
+import { createFile, secondsOf, STAT, STAT_FIELDS, statNames } from "./stageCalls.js"
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, writeIntentNow } from "./journal.js"
 import * as ParentCache from "./parentCache.js"
 import { splitRelative } from "./paths.js"
@@ -86,16 +87,21 @@ interface Staged {
    * (`stageCalls.ts`), the contents checked before anything is written (undefined: it has a temp, or none yet).
    */
   held: Uint8Array | undefined
+  /** The slab `held` is carved from. */
+  slab: Slab | undefined
   /** A block went past the manifest's size: the file fails its size check. */
   overflow: boolean
   /** What the switch does for it. */
   readonly ops: Array<Op>
 }
 
-/** A time this daemon set is within a microsecond of the wanted one (`stageCalls.secondsOf`). */
-const sameTime = (ns: bigint, t: Mtime) => {
-  const d = ns - (BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec))
-  return d > -1000n && d < 1000n
+/**
+ * A time this daemon set is within a microsecond of the wanted one (`stageCalls.secondsOf`). In doubles: a difference
+ * of whole seconds is exact, and one of a second or more is far beyond the microsecond whatever its rounding.
+ */
+const sameTimeAt = (sec: number, nsec: number, t: Mtime) => {
+  const d = (sec - t.sec) * 1e9 + (nsec - t.nsec)
+  return d > -1000 && d < 1000
 }
 
 /**
@@ -107,6 +113,23 @@ const sameTime = (ns: bigint, t: Mtime) => {
  */
 const HOLD_FILE = 64 * 1024
 const HOLD_BYTES = 4 * 1024 * 1024
+
+/**
+ * Held contents are carved one after the other from slabs of `SLAB` bytes, not given a buffer each (an `ArrayBuffer`
+ * per small file cost its allocation and its share of the collector's sweep). A slab counts in full against both
+ * budgets from its making until none of its files is held any more, so a file left one block short pins at most
+ * what the budgets already counted; the slab being carved is carved again from its start once none is held. A file
+ * for which no slab fits the budgets is held in a buffer of its own size, if that fits.
+ */
+const SLAB = 128 * 1024
+
+interface Slab {
+  readonly bytes: Uint8Array
+  /** Bytes carved so far. */
+  used: number
+  /** Its files still held. */
+  live: number
+}
 
 /** Bytes of held small files, counted across every staging that shares it. */
 export interface HeldBudget {
@@ -319,67 +342,131 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     options.give()
   }
 
+  /** The numbers `statNames` fills, `STAT_FIELDS` per name (grown for a longer run of one directory's entries). */
+  let fields = new Float64Array(64 * STAT_FIELDS)
+  const S_IFMT = 0o170000
+  const S_IFREG = 0o100000
+  const S_IFDIR = 0o040000
+  const S_IFLNK = 0o120000
+  const ENOENT = 2
+
+  const stagedOf = (need: Need, parts: ReadonlyArray<string>, rel: string, errno = 0): Staged => ({
+    need, parts, rel, errno, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, held: undefined, slab: undefined, overflow: false, ops: []
+  })
+
   /**
    * What `entry` takes here, compared with what is at its path: type, size, mtime (to the microsecond: see
-   * `sameTime`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
+   * `sameTimeAt`), mode, owner (when root: only root can give files away), a symlink's target; a directory always
    * takes its metadata ("reapply" when it is the same now). A refused path
    * (absolute, `..`, NUL, a symlinked parent) is answered "metadata" and fails alone when staged.
-   * `sameContents` (`--checksum`: the file here hashed against the entry's digest) decides a file of the same
+   * `sameContents(i)` (`--checksum`: the file here hashed against entry i's digest) decides a file of the same
    * size instead of its mtime: other contents are needed, the same contents at another mtime take metadata only.
+   * The entries of one directory in a row (a manifest lists a directory's entries together) are looked up in one
+   * call (`statNames`), their parent walked to once.
    */
-  const lookupNow = (entry: Entry, sameContents?: boolean): Need => {
-    const split = splitRelative(entry.path)
-    const parts = Either.isLeft(split) ? [] : split.right
-    const rel = parts.join("/")
-    const s = (need: Need, errno = 0): Staged => ({
-      need, parts, rel, errno, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, held: undefined, overflow: false, ops: []
+  const lookupAllNow = (entries: ReadonlyArray<Entry>, sameContents?: (i: number) => boolean | undefined): Array<Need> => {
+    const needs: Array<Need> = new Array(entries.length)
+    const parts: Array<ReadonlyArray<string>> = new Array(entries.length)
+    const rels: Array<string> = new Array(entries.length)
+    const dirs: Array<string | undefined> = new Array(entries.length)
+    entries.forEach((entry, i) => {
+      const split = splitRelative(entry.path)
+      if (Either.isLeft(split) || split.right.length === 0) {
+        options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
+        staged.set(entry, stagedOf("metadata", [], "", EACCES))
+        needs[i] = "metadata"
+        return
+      }
+      parts[i] = split.right
+      const rel = (rels[i] = split.right.join("/"))
+      dirs[i] = rel.slice(0, Math.max(0, rel.lastIndexOf("/")))
     })
-    if (Either.isLeft(split) || parts.length === 0) {
-      options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
-      staged.set(entry, s("metadata", EACCES))
-      return "metadata"
+    for (let i = 0; i < entries.length;) {
+      if (dirs[i] === undefined) {
+        i++
+        continue
+      }
+      let end = i + 1
+      while (end < entries.length && dirs[end] === dirs[i]) end++
+      lookupRunNow(entries, i, end, dirs[i]!, parts, rels, needs, sameContents)
+      i = end
     }
+    return needs
+  }
+
+  /** Entries `from…end−1`, all in directory `dir`, looked up through one walk to it and one `statNames`. */
+  const lookupRunNow = (
+    entries: ReadonlyArray<Entry>,
+    from: number,
+    end: number,
+    dir: string,
+    parts: ReadonlyArray<ReadonlyArray<string>>,
+    rels: ReadonlyArray<string>,
+    needs: Array<Need>,
+    sameContents: ((i: number) => boolean | undefined) | undefined
+  ) => {
     // a directory the pass found missing holds nothing: no walk toward it again for each entry under it
-    const dir = rel.slice(0, Math.max(0, rel.lastIndexOf("/")))
-    const parent = inPass && missingDirs.has(dir) ? undefined : openParentNow("lookup", rel)
+    const parent = inPass && missingDirs.has(dir) ? undefined : openParentNow("lookup", rels[from]!)
     if (parent instanceof StoreError && parent.code !== "ENOENT" && parent.code !== "ENOTDIR") {
       if (parent.code === "ELOOP") options.notice("refusedPaths", `refused ${parent.message}`)
-      staged.set(entry, s("metadata", parent.errno))
-      return "metadata"
+      for (let i = from; i < end; i++) staged.set(entries[i]!, stagedOf("metadata", parts[i]!, rels[i]!, parent.errno)), (needs[i] = "metadata")
+      return
     }
     if (parent instanceof StoreError && inPass) missingDirs.add(dir)
-    const local = parent === undefined || parent instanceof StoreError ? undefined : attemptNow("lookup", entry.path, () => {
+    const n = end - from
+    if (fields.length < n * STAT_FIELDS) fields = new Float64Array(n * STAT_FIELDS)
+    const targets: Array<string | StoreError> = []
+    if (parent === undefined || parent instanceof StoreError) {
+      for (let k = 0; k < n; k++) fields[k * STAT_FIELDS + STAT.errno] = ENOENT
+    } else {
       try {
-        const st = fs.lstatSync(at(parent.fd, parent.name), { bigint: true, throwIfNoEntry: false })
-        const target = st?.isSymbolicLink() ? nameOf(fs.readlinkSync(at(parent.fd, parent.name), "buffer")) : ""
-        return st === undefined ? undefined : { st, target }
+        const names: Array<string> = new Array(n)
+        for (let k = 0; k < n; k++) names[k] = parts[from + k]!.at(-1)!
+        statNames(parent.fd, names, fields)
+        for (let k = 0; k < n; k++) {
+          const f = k * STAT_FIELDS
+          if (fields[f + STAT.errno] === 0 && (fields[f + STAT.mode]! & S_IFMT) === S_IFLNK) {
+            targets[k] = attemptNow("lookup", entries[from + k]!.path, () => nameOf(fs.readlinkSync(at(parent.fd, names[k]!), "buffer")))
+          }
+        }
       } finally {
         release(parent)
       }
-    })
-    if (local instanceof StoreError) {
-      staged.set(entry, s("metadata", local.errno))
-      return "metadata"
     }
-    const need = ((): Need => {
-      if (local === undefined) return entry.type === "file" ? "contents" : "metadata"
-      const { st, target } = local
-      const owner = !root || (Number(st.uid) === entry.uid && Number(st.gid) === entry.gid)
-      const meta = owner && sameTime(st.mtimeNs, entry.mtime) && (entry.type === "symlink" || (Number(st.mode) & 0o7777) === modeOf(entry))
-      switch (entry.type) {
-        case "file":
-          if (!st.isFile() || Number(st.size) !== entry.size || !(sameContents ?? sameTime(st.mtimeNs, entry.mtime))) return "contents"
-          return meta ? "none" : "metadata"
-        case "directory":
-          // its times are set again whatever they are now: a rename under it in this switch changes them
-          return st.isDirectory() && meta ? "reapply" : "metadata"
-        case "symlink":
-          return st.isSymbolicLink() && target === entry.target && meta ? "none" : "metadata"
-      }
-    })()
-    if (need !== "none") staged.set(entry, s(need))
-    return need
+    for (let k = 0; k < n; k++) {
+      const i = from + k
+      const entry = entries[i]!
+      const f = k * STAT_FIELDS
+      const errno = fields[f + STAT.errno]!
+      const target = targets[k] ?? ""
+      const failed = errno !== 0 && errno !== ENOENT ? errno : target instanceof StoreError ? target.errno : 0
+      const need = failed !== 0 ? "metadata" : errno === ENOENT ? (entry.type === "file" ? "contents" : "metadata") : needOf(entry, fields, f, target as string, sameContents?.(i))
+      if (need !== "none") staged.set(entry, stagedOf(need, parts[i]!, rels[i]!, failed))
+      needs[i] = need
+    }
   }
+
+  /** What an entry takes given what `statNames` found at its path (`fields` from `f`). */
+  const needOf = (entry: Entry, fields: Float64Array, f: number, target: string, sameContents: boolean | undefined): Need => {
+    const mode = fields[f + STAT.mode]!
+    const type = mode & S_IFMT
+    const time = sameTimeAt(fields[f + STAT.mtimeSec]!, fields[f + STAT.mtimeNsec]!, entry.mtime)
+    const owner = !root || (fields[f + STAT.uid] === entry.uid && fields[f + STAT.gid] === entry.gid)
+    const meta = owner && time && (entry.type === "symlink" || (mode & 0o7777) === modeOf(entry))
+    switch (entry.type) {
+      case "file":
+        if (type !== S_IFREG || fields[f + STAT.size] !== entry.size || !(sameContents ?? time)) return "contents"
+        return meta ? "none" : "metadata"
+      case "directory":
+        // its times are set again whatever they are now: a rename under it in this switch changes them
+        return type === S_IFDIR && meta ? "reapply" : "metadata"
+      case "symlink":
+        return type === S_IFLNK && target === entry.target && meta ? "none" : "metadata"
+    }
+  }
+
+  /** `lookupAllNow` of one entry. */
+  const lookupNow = (entry: Entry, sameContents?: boolean): Need => lookupAllNow([entry], () => sameContents)[0]!
 
   /** Why `lookupNow` refused the entry (0: it did not): a dry run reports it, a send fails the entry at `stageNow`. */
   const refusalOf = (entry: Entry): number => staged.get(entry)?.errno ?? 0
@@ -417,23 +504,51 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     }
   }
 
-  /** What the held contents of small files take (`HOLD_BYTES`). */
+  /** What the slabs of held contents take (`HOLD_BYTES`). */
   let heldBytes = 0
+  /** The slab being carved. */
+  let slab: Slab | undefined
 
-  /** Holds `s`'s contents from now on when it is small and the budget has room; true when it does. */
+  /** A slab of `bytes` counted against both budgets; undefined when either lacks room. */
+  const makeSlab = (bytes: number): Slab | undefined => {
+    if (heldBytes + bytes > HOLD_BYTES || !options.held.take(bytes)) return undefined
+    heldBytes += bytes
+    return { bytes: new Uint8Array(bytes), used: 0, live: 0 }
+  }
+
+  const giveSlab = (sl: Slab) => {
+    heldBytes -= sl.bytes.length
+    options.held.give(sl.bytes.length)
+  }
+
+  /** Holds `s`'s contents from now on when it is small and the budgets have room; true when it does. */
   const holdNow = (s: Staged, entry: Entry): boolean => {
     if (s.held !== undefined) return true
-    if (s.fd !== undefined || entry.size > HOLD_FILE || heldBytes + entry.size > HOLD_BYTES || !options.held.take(entry.size)) return false
-    s.held = new Uint8Array(entry.size)
-    heldBytes += entry.size
+    if (s.fd !== undefined || entry.size > HOLD_FILE) return false
+    let from = slab !== undefined && slab.used + entry.size <= slab.bytes.length ? slab : undefined
+    if (from === undefined) {
+      const fresh = makeSlab(SLAB)
+      if (fresh !== undefined) {
+        if (slab !== undefined && slab.live === 0) giveSlab(slab)
+        from = slab = fresh
+      } else from = makeSlab(entry.size)
+    }
+    if (from === undefined) return false
+    s.held = from.bytes.subarray(from.used, from.used + entry.size)
+    s.slab = from
+    from.used += entry.size
+    from.live++
     return true
   }
 
   const dropHeld = (s: Staged) => {
-    if (s.held === undefined) return
-    heldBytes -= s.held.length
-    options.held.give(s.held.length)
+    const from = s.slab
+    if (from === undefined) return
     s.held = undefined
+    s.slab = undefined
+    if (--from.live > 0) return
+    if (from === slab) from.used = 0
+    else giveSlab(from)
   }
 
   /**
@@ -699,13 +814,14 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     staged.clear()
     options.held.give(heldBytes)
     heldBytes = 0
+    slab = undefined
     newDirs.clear()
     touched.clear()
     forgetRecordNow(record)
     record = undefined
   }
 
-  return { lookupNow, refusalOf, writeNow, stageNow, switchNow, discardNow, tempsNow, passNow, beginPassNow, endPassNow }
+  return { lookupNow, lookupAllNow, refusalOf, writeNow, stageNow, switchNow, discardNow, tempsNow, passNow, beginPassNow, endPassNow }
 }
 
 export type Staging = ReturnType<typeof make>

@@ -10,12 +10,20 @@ import { createRequire, syncBuiltinESMExports } from "node:module"
 import { join } from "node:path"
 import {
   addonCreateFile,
+  addonRenameAll,
   addonRenameAt,
+  addonStatNames,
   type CreateFile,
   createFileByFs,
   type FileSpec,
+  type RenameAll,
+  renameAllByFs,
   type RenameAt,
-  renameAtByFs
+  renameAtByFs,
+  STAT,
+  STAT_FIELDS,
+  type StatNames,
+  statNamesByFs
 } from "../../src/store/stageCalls.js"
 import { decodeName } from "../../src/protocol/text.js"
 
@@ -116,6 +124,51 @@ describe.each(renames)("a rename in one directory by %s", (_, rename) => {
       expect(rename!(fd, "temp", "d")).toBe(21)
       expect(rename!(fd, "e", "d")).toBe(39)
       expect(fs.readdirSync(dir).sort()).toEqual(["d", "e", "temp"])
+    }))
+})
+
+const stats: ReadonlyArray<readonly [string, StatNames | undefined]> = [["node:fs", statNamesByFs], ["the addon", addonStatNames()]]
+
+describe.each(stats)("the lstat of many names in one directory by %s", (_, stat) => {
+  it.skipIf(stat === undefined)("gives each name's errno, type, mode, owner, size and mtime to the nanosecond, a symlink's own; names that are not UTF-8 too", () =>
+    inDir((dir, fd) => {
+      fs.writeFileSync(join(dir, "file"), "twelve bytes")
+      fs.chmodSync(join(dir, "file"), 0o4751)
+      fs.utimesSync(join(dir, "file"), 1_700_000_000.5, 1_700_000_000.5)
+      fs.mkdirSync(join(dir, "dir"))
+      fs.symlinkSync("/nowhere", join(dir, "link"))
+      const raw = Buffer.from([0x6e, 0xff])
+      fs.writeFileSync(Buffer.concat([Buffer.from(dir + "/"), raw]), "x")
+      const names = ["file", "gone", "dir", "link", decodeName(raw)!]
+      const fields = new Float64Array(names.length * STAT_FIELDS).fill(-1)
+      stat!(fd, names, fields)
+      const at = (i: number) => Array.from(fields.subarray(i * STAT_FIELDS, (i + 1) * STAT_FIELDS))
+      for (const [i, name] of names.entries()) {
+        if (name === "gone") {
+          expect(at(i)[STAT.errno]).toBe(2)
+          continue
+        }
+        const st = fs.lstatSync(i === 4 ? Buffer.concat([Buffer.from(dir + "/"), raw]) : join(dir, name), { bigint: true })
+        expect(at(i), name).toEqual([0, Number(st.mode), Number(st.uid), Number(st.gid), Number(st.size), Number(st.mtimeNs / 1_000_000_000n), Number(st.mtimeNs % 1_000_000_000n)])
+      }
+      expect(at(0)[STAT.mode]! & 0o7777).toBe(0o4751)
+      expect(at(0)[STAT.mtimeNsec]).toBe(500_000_000)
+    }))
+})
+
+const renameAlls: ReadonlyArray<readonly [string, RenameAll | undefined]> = [["node:fs", renameAllByFs], ["the addon", addonRenameAll()]]
+
+describe.each(renameAlls)("the renames of many pairs in one directory by %s", (_, renameAll) => {
+  it.skipIf(renameAll === undefined)("renames each pair in order and gives each its own errno: a later pair is tried after an earlier one fails", () =>
+    inDir((dir, fd) => {
+      for (const name of ["a.makuo1", "b.makuo1", "c.makuo1"]) fs.writeFileSync(join(dir, name), name)
+      fs.mkdirSync(join(dir, "b"))
+      fs.writeFileSync(join(dir, "b", "inside"), "")
+      const errnos = new Int32Array(4).fill(-1)
+      renameAll!(fd, ["a.makuo1", "a", "b.makuo1", "b", "missing", "m", "c.makuo1", "c"], errnos)
+      expect(Array.from(errnos)).toEqual([0, 21, 2, 0])
+      expect(fs.readdirSync(dir).sort()).toEqual(["a", "b", "b.makuo1", "c"])
+      expect(fs.readFileSync(join(dir, "c"), "utf8")).toBe("c.makuo1")
     }))
 })
 

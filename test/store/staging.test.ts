@@ -462,6 +462,27 @@ describe("tree transaction staging", () => {
       third.discardNow()
     }))
 
+  it.scoped("held files share a slab counted in full against the budget until none of them is held: one left short keeps it counted", () =>
+    Effect.gen(function*() {
+      const { root, store } = yield* setup
+      let used = 0
+      const inner = Staging.heldBudget(Infinity)
+      const budget: Staging.HeldBudget = { take: (n) => (inner.take(n) && ((used += n), true)), give: (n) => (inner.give(n), (used -= n)) }
+      const staging = Staging.make(store, { keepSetId: false, journalDir: join(root, "j"), take: () => true, give: () => {}, notice: () => {}, held: budget })
+      const [a, b] = [file("a", "0123456789"), file("b", "abcdefghij")]
+      for (const e of [a, b]) expect(staging.lookupNow(e)).toBe("contents")
+      staging.writeNow(a, 0, Buffer.from("0123456789"))
+      staging.writeNow(b, 0, Buffer.from("abcde"))
+      // one slab for both, counted whole however little of it they take
+      const slab = used
+      expect(slab).toBeGreaterThanOrEqual(64 * 1024)
+      expect(staging.stageNow(a)).toBe(0)
+      expect(used).toBe(slab)
+      // b, left one block short, keeps the slab counted until the transaction ends
+      staging.discardNow()
+      expect(used).toBe(0)
+    }))
+
   it.scoped("a block past a held file's size fails it (EIO), and so does a file of which a block never came", () =>
     Effect.gen(function*() {
       const { base, staging } = yield* setup

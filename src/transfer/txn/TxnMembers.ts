@@ -230,7 +230,7 @@ export const make = (config: TxnMembersConfig) =>
     const lookUp = (s: TxnSession, a: Extract<Member.Action, { _tag: "Lookup" }>, same: (i: number) => boolean | undefined): Member.Event => {
       const dry = s.machine.purpose !== undefined
       if (config.readonly && !dry) return { _tag: "LookedUp", batch: a.batch, needs: a.entries.map(() => "metadata") }
-      const needs = a.entries.map((e, i) => s.staging.lookupNow(e, same(i)))
+      const needs = s.staging.lookupAllNow(a.entries, same)
       if (!dry) return { _tag: "LookedUp", batch: a.batch, needs }
       const errnos = needs.map((need, i) => (config.readonly && need !== "none" && need !== "reapply" ? EROFS : s.staging.refusalOf(a.entries[i]!)))
       return { _tag: "LookedUp", batch: a.batch, needs, errnos }
