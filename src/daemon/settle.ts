@@ -23,6 +23,7 @@
 import { PerformanceObserver } from "node:perf_hooks"
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
+import * as Policy from "./settlePolicy.js"
 
 /** Both semi-spaces of the young generation at most, once the daemon serves. */
 export const YOUNG_GENERATION_CEILING = 8 << 20
@@ -63,10 +64,34 @@ export const holdForStartUp = () => {
 
 // V8's flags are the process's: the entry's copy of this module held the tiers off, the daemon's learns it at `settle`
 let asleep = false
+/** The daemon's work so far, for the settle timer to see whether it is idle (`settlePolicy.ts`). */
+let work = 0
+/** Sends the daemon runs now (`working`). */
+let running = 0
 
-/** The daemon's first work: the compiler tiers back. Cheap enough for every datagram. */
+/** The daemon's work (a datagram of a transfer, a send asked of it): the compiler tiers back. Cheap enough for every datagram. */
 export const wake = () => {
+  work++
   if (asleep) setTiers(true), (asleep = false)
+}
+
+/** A send begins (it works while it receives nothing, scanning a tree): returns its end, called once. */
+export const working = () => {
+  wake()
+  running++
+  return () => void running--
+}
+
+/**
+ * V8's `gc` extension, the only way to ask for a full collection from inside: installed in the contexts made while
+ * `--expose-gc` is set, so one is made for it and kept (~150 KB). Undefined on a node whose V8 no longer offers it:
+ * the daemon runs on, holding more.
+ */
+const makeGc = () => {
+  setFlagsFromString("--expose-gc")
+  const gc = runInNewContext("typeof gc === 'function' ? gc : undefined") as (() => void) | undefined
+  setFlagsFromString("--no-expose-gc")
+  return gc
 }
 
 /**
@@ -74,16 +99,11 @@ export const wake = () => {
  * its heuristics pick, and left 16 MiB of pages holding 11.6 alive) and dropping the compiled code of every function
  * not running now (V8 drops a function's bytecode only once it has gone unused through several full collections,
  * which an idle daemon hardly has): what the daemon runs again is compiled again when it does, once. The first
- * collection drops the code, the second compacts what is left. The flags are V8's defaults again afterwards: flushing all code at every collection under traffic would compile
- * the hot path again and again. The only way to ask for a full collection from inside is V8's `gc` extension,
- * installed in the contexts made while `--expose-gc` is set: one is made for it.
+ * collection drops the code, the second compacts what is left. The flags are V8's defaults again afterwards: flushing
+ * all code at every collection under traffic would compile the hot path again and again. After start-up, and after
+ * work once the daemon is quiet (`settlePolicy.ts`), when V8 also shrinks the young generation the work grew.
  */
-const collectStartUp = () => {
-  setFlagsFromString("--expose-gc")
-  // a node whose V8 no longer offers it: the daemon runs on, holding more
-  const gc = runInNewContext("typeof gc === 'function' ? gc : undefined") as (() => void) | undefined
-  setFlagsFromString("--no-expose-gc")
-  if (gc === undefined) return
+const collectAll = (gc: () => void) => {
   setFlagsFromString("--stress-flush-code --flush-baseline-code")
   try {
     gc()
@@ -94,10 +114,41 @@ const collectStartUp = () => {
   }
 }
 
+const oldSpaceUsed = () => getHeapSpaceStatistics().find((s) => s.space_name === "old_space")?.space_used_size ?? 0
+
+/** Idle (after start-up, or work): the garbage and the code collected, the compilers held off, the C heap trimmed. */
+const giveBack = (gc: (() => void) | undefined, trimCHeap: (() => number) | undefined) => {
+  if (gc !== undefined) collectAll(gc)
+  setTiers(false)
+  asleep = true
+  trimCHeap?.()
+}
+
+/** The settle timer: the policy (`settlePolicy.ts`) on a sample every `SAMPLE_MS`, its action done here. */
+const watch = (gc: () => void, trimCHeap: (() => number) | undefined) => {
+  const sample = () => ({ now: performance.now(), oldSpaceUsed: oldSpaceUsed(), work, running })
+  let state = Policy.initial(sample())
+  setInterval(() => {
+    const next = Policy.step(state, sample())
+    state = next.state
+    switch (next.action) {
+      case "None":
+        return
+      case "Settle":
+        giveBack(gc, trimCHeap)
+        break
+      case "Collect":
+        gc()
+        break
+    }
+    state = Policy.collected(state, oldSpaceUsed())
+  }, Policy.SAMPLE_MS).unref()
+}
+
 /** `trimCHeap`: the native addon's `trim`, where it loaded. */
 export const settle = (trimCHeap: (() => number) | undefined) => {
-  collectStartUp()
-  asleep = true
+  const gc = makeGc()
+  giveBack(gc, trimCHeap)
   let held: boolean | undefined
   const follow = () => {
     const hold = youngGenerationBytes() >= YOUNG_GENERATION_CEILING
@@ -105,5 +156,5 @@ export const settle = (trimCHeap: (() => number) | undefined) => {
   }
   follow()
   new PerformanceObserver(follow).observe({ entryTypes: ["gc"] })
-  trimCHeap?.()
+  if (gc !== undefined) watch(gc, trimCHeap)
 }
