@@ -10,7 +10,7 @@
  *   `Collect`, a plain full collection. An idle daemon's timers (the receive sessions' sweep,
  *   the members' keep-alives) leave garbage that scavenges promote to the old space, ~0.25 MiB a minute, and V8
  *   starts a full collection only at the old generation's limit, MiBs above (docs/performance.md, Memory): one
- *   collection of a ~10 MiB heap every quarter hour or so. Between works V8's own collections keep up: not then.
+ *   collection of a ~10 MiB heap (milliseconds) every few minutes. Between works V8's own collections keep up: not then.
  *
  * Work is a count (`wake` adds one per datagram of a transfer, or send asked of the daemon) and the sends running:
  * a sender scanning a tree receives nothing for a while, yet works.
@@ -19,8 +19,8 @@
 /** Quiet this long after work, the daemon settles: past V8's 5 s allocation-throughput window, with a margin. */
 export const QUIET_MS = 6_000
 
-/** The old space grown this much past what the last collection left, an idle daemon collects. */
-export const CREEP_BYTES = 4 << 20
+/** The old space grown this much past what the last collection left, an idle daemon collects: every ~8 minutes. */
+export const CREEP_BYTES = 2 << 20
 
 /** How often the timer samples: a fraction of `QUIET_MS`, rare enough to cost nothing. */
 export const SAMPLE_MS = 2_000
