@@ -145,8 +145,19 @@ const watch = (gc: () => void, trimCHeap: (() => number) | undefined) => {
   }, Policy.SAMPLE_MS).unref()
 }
 
+/**
+ * How far V8 lets the old generation grow past what its last full collection left before it starts the next: by
+ * default a factor V8 picks from its collections' speed, up to 4, and at least 8 MiB (plus the young generation).
+ * A daemon's live heap is ~10 MiB, and under a many-file send the files' garbage, promoted by scavenges, filled the
+ * old space to 50 MiB of 11 alive before a collection came (a v7 sender of 20 000 unchanged files peaked at 124
+ * MiB RSS). At 1.5× the limit is V8's 8 MiB step above what is alive (docs/performance.md, Memory). Given on node's
+ * command line (`--heap-growing-percent`), the operator's.
+ */
+export const HEAP_GROWING_PERCENT = 50
+
 /** `trimCHeap`: the native addon's `trim`, where it loaded. */
 export const settle = (trimCHeap: (() => number) | undefined) => {
+  if (!nodeFlags().replaceAll("_", "-").includes("heap-growing-percent")) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
   const gc = makeGc()
   giveBack(gc, trimCHeap)
   let held: boolean | undefined
