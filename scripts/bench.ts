@@ -203,7 +203,7 @@ interface EndMemory {
   readonly peakMiB: number
 }
 
-/** How long a row set's daemons run before their idle resident set is read: start-up is over, the heap settled. */
+/** How long a row set's daemons idle before their resident set is read, after start and after the transfers: long enough to settle (`src/daemon/settlePolicy.ts`). */
 const SETTLE = "10 seconds"
 
 const largestRss = (nodes: ReadonlyArray<Node>) => Math.max(...nodes.map((n) => usage(n.pid()).rssMiB))
@@ -459,6 +459,8 @@ const bench = Effect.gen(function*() {
           yield* verify(c)
           // the big files' space back at once: a few inodes, unlike the many-file trees left to the end (`filesIn`)
           for (const n of [c.sender, ...c.receivers]) for (const d of ["big", "huge"]) fs.rmSync(join(n.base, d), { recursive: true, force: true })
+          // idle again (the daemons give memory back once quiet for a few seconds: src/daemon/settlePolicy.ts)
+          yield* Effect.sleep(SETTLE)
           const m: Memory = {
             scenario: scenario.name,
             receivers: k,

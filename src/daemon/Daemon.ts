@@ -17,7 +17,7 @@ import { collectStatus, makeHandler, type Services } from "./controlHandler.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import * as Node from "./Node.js"
 import { dropPrivileges } from "./dropPrivileges.js"
-import { wake } from "./settle.js"
+import { working } from "./settle.js"
 import * as StaleTempSweep from "./staleTempSweep.js"
 import * as FileReceiver from "../transfer/send/FileReceiver.js"
 import * as Jobs from "../transfer/Jobs.js"
@@ -30,8 +30,16 @@ const daemonServices: Effect.Effect<
 > = Effect.all({
   members: Members.Members,
   wire: Wire.Wire,
-  // a send asked of the daemon (control socket or console) is its work: V8's compilers back (`wake`)
-  jobs: Effect.map(Jobs.Jobs, (jobs) => ({ ...jobs, run: (job: SendJob) => Stream.suspend(() => (wake(), jobs.run(job))) })),
+  // a send asked of the daemon (control socket or console) is its work, from its start to its end: V8's compilers
+  // back, and the daemon not idle meanwhile, when it gives memory back (`working`)
+  jobs: Effect.map(Jobs.Jobs, (jobs) => ({
+    ...jobs,
+    run: (job: SendJob) =>
+      Stream.suspend(() => {
+        const end = working()
+        return Stream.ensuring(jobs.run(job), Effect.sync(end))
+      })
+  })),
   receiver: FileReceiver.FileReceiver,
   secure: SecureTransport.Secure,
   txn: TxnMembers.TxnMembers

@@ -7,7 +7,8 @@
  * with the young generation held at its initial size and V8's compilers held off (`holdForStartUp`, by the entry,
  * before the daemon's bundle loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`),
  * lets the young generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel; the
- * compilers stay held off until its first work (`wake`).
+ * compilers stay held off until its first work (`wake`). Once quiet after work it does all that again, and an idle
+ * daemon collects the garbage its timers leave (`watch`, the rules in `settlePolicy.ts`).
  *
  * The ceiling: under a transfer's per-datagram allocation V8 grows the young generation to its default maximum (32
  * MiB, both semi-spaces), which a daemon then keeps. Held at 8 MiB (`--max-semi-space-size=4` measured), a receiver
@@ -23,6 +24,7 @@
 import { PerformanceObserver } from "node:perf_hooks"
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
+import * as Policy from "./settlePolicy.js"
 
 /** Both semi-spaces of the young generation at most, once the daemon serves. */
 export const YOUNG_GENERATION_CEILING = 8 << 20
@@ -63,10 +65,34 @@ export const holdForStartUp = () => {
 
 // V8's flags are the process's: the entry's copy of this module held the tiers off, the daemon's learns it at `settle`
 let asleep = false
+/** The daemon's work so far, for the settle timer to see whether it is idle (`settlePolicy.ts`). */
+let work = 0
+/** Sends the daemon runs now (`working`). */
+let running = 0
 
-/** The daemon's first work: the compiler tiers back. Cheap enough for every datagram. */
+/** The daemon's work (a datagram of a transfer, a send asked of it): the compiler tiers back. Cheap enough for every datagram. */
 export const wake = () => {
+  work++
   if (asleep) setTiers(true), (asleep = false)
+}
+
+/** A send begins (it works while it receives nothing, scanning a tree): returns its end, called once. */
+export const working = () => {
+  wake()
+  running++
+  return () => void running--
+}
+
+/**
+ * V8's `gc` extension, the only way to ask for a full collection from inside: installed in the contexts made while
+ * `--expose-gc` is set, so one is made for it and kept (~150 KB). Undefined on a node whose V8 no longer offers it:
+ * the daemon runs on, holding more.
+ */
+const makeGc = () => {
+  setFlagsFromString("--expose-gc")
+  const gc = runInNewContext("typeof gc === 'function' ? gc : undefined") as (() => void) | undefined
+  setFlagsFromString("--no-expose-gc")
+  return gc
 }
 
 /**
@@ -74,16 +100,11 @@ export const wake = () => {
  * its heuristics pick, and left 16 MiB of pages holding 11.6 alive) and dropping the compiled code of every function
  * not running now (V8 drops a function's bytecode only once it has gone unused through several full collections,
  * which an idle daemon hardly has): what the daemon runs again is compiled again when it does, once. The first
- * collection drops the code, the second compacts what is left. The flags are V8's defaults again afterwards: flushing all code at every collection under traffic would compile
- * the hot path again and again. The only way to ask for a full collection from inside is V8's `gc` extension,
- * installed in the contexts made while `--expose-gc` is set: one is made for it.
+ * collection drops the code, the second compacts what is left. The flags are V8's defaults again afterwards: flushing
+ * all code at every collection under traffic would compile the hot path again and again. After start-up, and after
+ * work once the daemon is quiet (`settlePolicy.ts`), when V8 also shrinks the young generation the work grew.
  */
-const collectStartUp = () => {
-  setFlagsFromString("--expose-gc")
-  // a node whose V8 no longer offers it: the daemon runs on, holding more
-  const gc = runInNewContext("typeof gc === 'function' ? gc : undefined") as (() => void) | undefined
-  setFlagsFromString("--no-expose-gc")
-  if (gc === undefined) return
+const collectAll = (gc: () => void) => {
   setFlagsFromString("--stress-flush-code --flush-baseline-code")
   try {
     gc()
@@ -94,10 +115,52 @@ const collectStartUp = () => {
   }
 }
 
+const oldSpaceUsed = () => getHeapSpaceStatistics().find((s) => s.space_name === "old_space")?.space_used_size ?? 0
+
+/** Idle (after start-up, or work): the garbage and the code collected, the compilers held off, the C heap trimmed. */
+const giveBack = (gc: (() => void) | undefined, trimCHeap: (() => number) | undefined) => {
+  if (gc !== undefined) collectAll(gc)
+  setTiers(false)
+  asleep = true
+  trimCHeap?.()
+}
+
+/** The settle timer: the policy (`settlePolicy.ts`) on a sample every `SAMPLE_MS`, its action done here. */
+const watch = (gc: () => void, trimCHeap: (() => number) | undefined) => {
+  const sample = () => ({ now: performance.now(), oldSpaceUsed: oldSpaceUsed(), work, running })
+  let state = Policy.initial(sample())
+  setInterval(() => {
+    const next = Policy.step(state, sample())
+    state = next.state
+    switch (next.action) {
+      case "None":
+        return
+      case "Settle":
+        giveBack(gc, trimCHeap)
+        break
+      case "Collect":
+        gc()
+        break
+    }
+    state = Policy.collected(state, oldSpaceUsed())
+  }, Policy.SAMPLE_MS).unref()
+}
+
+/**
+ * How far V8 lets the old generation grow past what its last full collection left before it starts the next: by
+ * default a factor V8 picks from its collections' speed, up to 4, and at least 8 MiB (plus the young generation).
+ * A daemon's live heap is ~10 MiB, and under a many-file send the files' garbage, promoted by scavenges, filled the
+ * old space to 50 MiB of 11 alive before a collection came (a v7 sender of 20 000 unchanged files peaked at 124
+ * MiB RSS). At 1.5× the limit is V8's 8 MiB step above what is alive (docs/performance.md, Memory). Given on node's
+ * command line (`--heap-growing-percent`), the operator's.
+ */
+export const HEAP_GROWING_PERCENT = 50
+
 /** `trimCHeap`: the native addon's `trim`, where it loaded. */
 export const settle = (trimCHeap: (() => number) | undefined) => {
-  collectStartUp()
-  asleep = true
+  if (!nodeFlags().replaceAll("_", "-").includes("heap-growing-percent")) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
+  const gc = makeGc()
+  giveBack(gc, trimCHeap)
   let held: boolean | undefined
   const follow = () => {
     const hold = youngGenerationBytes() >= YOUNG_GENERATION_CEILING
@@ -105,5 +168,5 @@ export const settle = (trimCHeap: (() => number) | undefined) => {
   }
   follow()
   new PerformanceObserver(follow).observe({ entryTypes: ["gc"] })
-  trimCHeap?.()
+  if (gc !== undefined) watch(gc, trimCHeap)
 }
