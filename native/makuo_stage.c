@@ -43,6 +43,11 @@
 
 #define NAME_MAX_BYTES 255
 
+/* "." and ".." name the directory itself and its parent: never an entry of it (docs/security.md, confinement) */
+static bool dot_name(const char* name, size_t n) {
+  return name[0] == '.' && (n == 1 || (n == 2 && name[1] == '.'));
+}
+
 /* the name as NUL-terminated bytes in `out` (NAME_MAX_BYTES + 1); 0 or the errno that refuses it */
 static int name_arg(napi_env env, napi_value v, char* out) {
   napi_valuetype t;
@@ -63,7 +68,7 @@ static int name_arg(napi_env env, napi_value v, char* out) {
     out[length] = 0;
   }
   /* a NUL inside would end the name early, a slash would name something in another directory */
-  if (length == 0 || strlen(out) != length || memchr(out, '/', length) != NULL) return EINVAL;
+  if (length == 0 || strlen(out) != length || memchr(out, '/', length) != NULL || dot_name(out, length)) return EINVAL;
   return 0;
 }
 
@@ -151,7 +156,7 @@ static const char* next_name(const uint8_t* names, size_t length, size_t* at) {
   size_t n = (size_t)(end - (names + *at));
   *at += n + 1;
   /* a slash would name something in another directory; an empty name the directory itself */
-  if (n == 0 || n > NAME_MAX_BYTES || memchr(name, '/', n) != NULL) return NULL;
+  if (n == 0 || n > NAME_MAX_BYTES || memchr(name, '/', n) != NULL || dot_name(name, n)) return NULL;
   return name;
 }
 
@@ -210,7 +215,7 @@ static napi_value rename_all(napi_env env, napi_callback_info info) {
   }
   /* every pair checked before the first rename: a malformed list renames nothing */
   size_t at = 0;
-  for (uint32_t i = 0; i < 2 * count; i++) {
+  for (size_t i = 0; i < (size_t)2 * count; i++) {
     if (next_name(names, names_length, &at) == NULL) return errno_value(env, EINVAL);
   }
   at = 0;

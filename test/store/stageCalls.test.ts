@@ -189,6 +189,20 @@ describe("the addon's calls", () => {
     }))
 })
 
+describe("the addon's names", () => {
+  const rename = addonRenameAt()
+  it.skipIf(addon === undefined || rename === undefined)("refuse \".\" and \"..\" (the directory itself, its parent: never an entry of it): EINVAL, nothing changed", () =>
+    inDir((dir, fd) => {
+      fs.writeFileSync(join(dir, "from"), "x")
+      for (const name of [".", ".."]) {
+        expect(addon!(fd, name, Buffer.from("x"), spec(0o644))).toBe(22)
+        expect(rename!(fd, "from", name)).toBe(22)
+        expect(rename!(fd, name, "to")).toBe(22)
+      }
+      expect(fs.readdirSync(dir)).toEqual(["from"])
+    }))
+})
+
 describe("the node:fs fallback", () => {
   it("sets only the owner and mode the new file lacks: none for the daemon's own owner and the create's mode 0600", () =>
     inDir((_, fd) => {

@@ -424,7 +424,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (s.members.has(from)) delivery(from, message)
         if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
-        if (message._tag === "Needs" && first !== undefined && s.members.has(from)) {
+        if (message._tag === "Needs" && first !== undefined && Machine.takesNeeds(s, from, message)) {
           const n = (firsts[message.batch + 1] ?? records.length) - first
           for (let i = 0; i < n; i++) {
             const r = records[first + i]!

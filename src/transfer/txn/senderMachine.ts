@@ -406,6 +406,17 @@ const onBatch = (s: SenderSession, e: Extract<Event, { _tag: "Batch" }>, now: nu
   else fill(s, now, out)
 }
 
+/**
+ * Whether the machine takes `message` into its batch's needs: from a member not lost, of this transaction, for a batch
+ * still waiting for that member's answer. What the shell records of a `Needs` (who needs a file, so who must get its
+ * digest) follows this, not the arrival: a lost member's late `Needs` names files nobody queues.
+ */
+export const takesNeeds = (s: SenderSession, from: string, message: Extract<ToSender, { _tag: "Needs" }>): boolean => {
+  const m = s.members.get(from)
+  const b = s.batches.get(message.batch)
+  return m !== undefined && !m.lost && message.txn === s.txn && s.phase === "manifest" && b !== undefined && b.waiting.has(m)
+}
+
 const onReply = (s: SenderSession, from: string, message: ToSender, now: number, out: Out) => {
   const m = s.members.get(from)
   if (m === undefined || m.lost || message.txn !== s.txn) return
@@ -413,8 +424,8 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
   const r = s.request
   switch (message._tag) {
     case "Needs": {
-      const b = s.batches.get(message.batch)
-      if (b === undefined || s.phase !== "manifest" || !b.waiting.has(m)) return
+      if (!takesNeeds(s, from, message)) return
+      const b = s.batches.get(message.batch)!
       for (let i = 0; i < b.needs.length; i++) b.needs[i] = b.needs[i]! | (message.bitmap[i] ?? 0)
       if (answered(s, b, m, now)) completeBatch(s, b, now, out)
       return

@@ -30,7 +30,7 @@ const run = (s: Sender.SenderSession, now: number, ...events: Array<Sender.Event
   return out
 }
 const reply = (from: string, message: ToSender): Sender.Event => ({ _tag: "Reply", from, message })
-const needs = (batch: number, ...indices: Array<number>): ToSender => {
+const needs = (batch: number, ...indices: Array<number>): Extract<ToSender, { _tag: "Needs" }> => {
   const bitmap = bitmapFor(8)
   for (const i of indices) setBit(bitmap, i)
   return { _tag: "Needs", txn: TXN, batch, bitmap, changes: bitmap }
@@ -87,6 +87,20 @@ describe("txn sender machine", () => {
     expect(show(out)).toEqual(["Data 0@0+10", "DataEnd", "Prepare", "Deadline 1020"])
     expect(show(run(s, 1001, reply(A, { _tag: "Prepared", txn: TXN })))).toEqual(["Commit", "Deadline 1021"])
     expect(show(run(s, 1002, reply(A, { _tag: "Committed", txn: TXN, errno: 0 })))).toEqual(["Finished committed lost"])
+  })
+
+  it("takes a Needs only from a member not lost, for a batch still waiting for it: a lost member's late Needs names nothing the shell records", () => {
+    const s = Sender.make(TXN, targets, { ...config(), timeout: 100 }, 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10)], last: false })
+    const late = needs(0, 0)
+    expect(Sender.takesNeeds(s, B, late)).toBe(true)
+    run(s, 5, reply(A, needs(0)))
+    expect(Sender.takesNeeds(s, A, needs(0))).toBe(false)
+    // B silent past the timeout: lost, the batch completes without it
+    while (!Sender.progress(s).awaiting.every((t) => t.address !== B)) run(s, s.deadline, { _tag: "Expired" })
+    expect(Sender.takesNeeds(s, B, late)).toBe(false)
+    expect(show(run(s, s.deadline + 1, reply(B, late)))).toEqual([])
+    expect(Sender.takesNeeds(s, A, { ...needs(0), batch: 7 })).toBe(false)
   })
 
   it("counts a member's silence only from when it owes an answer", () => {
