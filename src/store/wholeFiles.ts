@@ -63,8 +63,10 @@ const encoder = new TextEncoder()
 
 /** The failure `rc` (-errno) of `step` (`mode`: what the file was), as the store's reader says it (`openReaderNow`). */
 const nativeError = (rel: string, rc: number, step: number, mode: number): StoreError => {
-  if (rc === -ESTALE) return new StoreError({ op: "open", path: rel, errno: ESTALE, code: "ESTALE", detail: "not the file that was scanned: the path was replaced since" })
-  if (rc === -ENOTSUP) {
+  // the addon's own refusals follow the fstat (step 1); the same errno from open itself (a stale NFS handle, a
+  // file system without O_NOFOLLOW) is the system's and said as such
+  if (step === 1 && rc === -ESTALE) return new StoreError({ op: "open", path: rel, errno: ESTALE, code: "ESTALE", detail: "not the file that was scanned: the path was replaced since" })
+  if (step === 1 && rc === -ENOTSUP) {
     const kind = kindOf(mode)
     return new StoreError({ op: "open", path: rel, errno: ENOTSUP, code: "ENOTSUP", detail: `not a regular file: ${kind === "other" ? "a FIFO, socket or device" : `a ${kind}`}` })
   }
