@@ -276,8 +276,11 @@ const onAck = (t: SendTransfer, now: number, e: Extract<Event, { _tag: "Ack" }>,
  */
 const nak = (t: SendTransfer, from: string, [low, high]: BlockRange, now: number) => reached(t, from, high, high - low, now)
 
-/** The member has received new block `block` just now, and reports `lost` blocks lost: a point for the pacer. */
-const reached = (t: SendTransfer, from: string, block: number, lost: number, now: number) => {
+/**
+ * The member has received new block `block`, and reports `lost` blocks lost: a point for the pacer. `askedAt`:
+ * when the request it answers was sent (a probe's MARK), if later than the block — see `probed`.
+ */
+const reached = (t: SendTransfer, from: string, block: number, lost: number, now: number, askedAt = Number.NEGATIVE_INFINITY) => {
   const { sends } = t
   if (block >= t.next || sends.length === 0 || block < sends[0]!.block) return
   let lo = 0
@@ -289,7 +292,7 @@ const reached = (t: SendTransfer, from: string, block: number, lost: number, now
   }
   const burst = sends[lo]!
   const position = burst.position + (block - burst.block + 1) * DATA_SEGMENT
-  t.context.pacer.delivered(from, { position, sentAt: burst.at, lost: Math.max(0, lost) * DATA_SEGMENT }, now)
+  t.context.pacer.delivered(from, { position, sentAt: Math.max(burst.at, askedAt), lost: Math.max(0, lost) * DATA_SEGMENT }, now)
 }
 
 /** A member's answer to a probe: its losses are repaired, how far it has got goes to the pacer. */
@@ -310,7 +313,11 @@ const probed = (t: SendTransfer, peer: Peer, ranges: ReadonlyArray<BlockRange>, 
     if (awaited) t.pending.add(low, end, t.blocks)
   }
   if (awaited) peer.missed += missed
-  if (first !== undefined && first > 0) reached(t, peer.target.address, first - 1, missed, now)
+  // An awaited answer was sent when the probe arrived, not when the member's last block did: timed from the
+  // block's send, a probe that went out a burst after it (at a low rate, one burst every ~60 ms) read as that
+  // much queue at every answer — congestion that kept the rate at its floor until the least round trip aged out
+  // (10 s: the v7 sends of ~15 s with nothing lost, docs/performance.md).
+  if (first !== undefined && first > 0) reached(t, peer.target.address, first - 1, missed, now, awaited ? probe!.at : undefined)
   else if (awaited) t.context.pacer.delivered(peer.target.address, { position: probe!.position, sentAt: probe!.at, lost: missed * DATA_SEGMENT }, now)
   if (awaited && probe!.waiting.size === 0) {
     t.probeWait = Math.min(PROBE_WAIT_MAX_MS, Math.max(PROBE_WAIT_MIN_MS, 2 * (now - probe!.at)))

@@ -13,7 +13,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { BLOCK_SIZE, RecvState, type RecvStateValue, SendState } from "../../../src/protocol/v7/constants.js"
 import type { Header } from "../../../src/protocol/v7/message.js"
-import { makePacer } from "../../../src/transfer/pacer.js"
+import { type Delivery, makePacer, type Pacer } from "../../../src/transfer/pacer.js"
+import { DATA_SEGMENT } from "../../../src/protocol/v7/dataLayout.js"
 import * as Receive from "../../../src/transfer/send/receiveMachine.js"
 import * as Send from "../../../src/transfer/send/sendMachine.js"
 import { type NetworkSpec, networkSpecs, perfect, simulation } from "../../support/simulation.js"
@@ -264,9 +265,12 @@ describe("send state machine against receive state machines on a simulated netwo
   })
 
   describe("probes: MARKs sent during DATA for the pacer", () => {
-    /** A 100-block file to one member, opened, bursts of 4. */
+    /** A 100-block file to one member, opened, bursts of 4; the points its answers give the pacer, recorded. */
     const opened = () => {
-      const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: makePacer(undefined), burst: 4 }
+      const pacer = makePacer(undefined)
+      const points: Array<Delivery> = []
+      const recording: Pacer = { ...pacer, delivered: (member, point, now) => (points.push(point), pacer.delivered(member, point, now)) }
+      const context: Send.SendContext = { maxWait: 500, timeout: 5_000, rtt: makeRttEstimator(), pacer: recording, burst: 4 }
       const size = 100 * BLOCK_SIZE
       const mstat: Receive.Mstat = { _tag: "Mstat", mode: 0o100644, uid: 0, gid: 0, size, mtime: 1, ctime: 1, path: "f", linkTarget: "", rdevHigh: 0, rdevLow: 0 }
       const t = Send.make(REQID, mstat, 0, [{ host: "h", address: "10.0.0.2", port: 5000 }], context, 0)
@@ -287,7 +291,7 @@ describe("send state machine against receive state machines on a simulated netwo
           probe: out.some((a) => a._tag === "Transmit" && a.nstate === SendState.MARK)
         }
       }
-      return { t, out, ack, room }
+      return { t, out, ack, room, points }
     }
 
     it("a probe goes with new blocks, one at a time; its answer's losses are repaired, not the blocks not sent yet", () => {
@@ -301,6 +305,19 @@ describe("send state machine against receive state machines on a simulated netwo
       expect(t.pending.ranges(10)).toEqual([[2, 3]])
       expect(room(60)).toEqual({ blocks: [2, 12, 13, 14], probe: false })
       expect(room(70)).toEqual({ blocks: [15, 16, 17, 18], probe: true })
+    })
+
+    it("an answer to a probe that went a burst after the member's last block is timed from the probe, not the block: no queue where there is none", () => {
+      const { ack, points, room } = opened()
+      // a low rate: one burst every 70 ms
+      expect(room(10)).toEqual({ blocks: [0, 1, 2, 3], probe: false })
+      expect(room(80)).toEqual({ blocks: [4, 5, 6, 7], probe: true })
+      // the member has blocks 0-3 when the probe (sent before blocks 4-7) arrives, and answers at once
+      ack(RecvState.MARK, 81, [[4, 100]])
+      // the round trip is the probe's 1 ms: timed from block 3's send (10) it read as 70 ms, a queue over the
+      // pacer's 20 ms at every answer, which held the rate at its floor (docs/performance.md)
+      expect(points.map((p) => p.sentAt)).toEqual([80])
+      expect(points[0]!.position).toBe(4 * DATA_SEGMENT)
     })
 
     it("the end-of-file MARK round waits for the probe's answer: a late one would pass for an answer to the round", () => {
