@@ -168,18 +168,26 @@ static bool typed_arg(napi_env env, napi_value v, napi_typedarray_type want, voi
   return napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) == napi_ok && type == want;
 }
 
-static napi_value stat_names(napi_env env, napi_callback_info info) {
+/*
+ * The arguments of a call over a list of names in one directory: (directory fd, names, count, out), `out` a typed
+ * array of `want` with room for `per` elements a name; false when any is not so
+ */
+static bool list_args(napi_env env, napi_callback_info info, napi_typedarray_type want, size_t per, int32_t* dir_fd, void** names,
+                      size_t* names_length, uint32_t* count, void** out) {
   size_t argc = 4;
   napi_value argv[4];
+  size_t out_length;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 4 && napi_get_value_int32(env, argv[0], dir_fd) == napi_ok &&
+         *dir_fd >= 0 && typed_arg(env, argv[1], napi_uint8_array, names, names_length) && napi_get_value_uint32(env, argv[2], count) == napi_ok &&
+         typed_arg(env, argv[3], want, out, &out_length) && out_length >= (size_t)*count * per;
+}
+
+static napi_value stat_names(napi_env env, napi_callback_info info) {
   int32_t dir_fd;
   uint32_t count;
   void *names, *fields;
-  size_t names_length, fields_length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok ||
-      dir_fd < 0 || !typed_arg(env, argv[1], napi_uint8_array, &names, &names_length) || napi_get_value_uint32(env, argv[2], &count) != napi_ok ||
-      !typed_arg(env, argv[3], napi_float64_array, &fields, &fields_length) || fields_length < (size_t)count * STAT_FIELDS) {
-    return errno_value(env, EINVAL);
-  }
+  size_t names_length;
+  if (!list_args(env, info, napi_float64_array, STAT_FIELDS, &dir_fd, &names, &names_length, &count, &fields)) return errno_value(env, EINVAL);
   double* f = fields;
   size_t at = 0;
   for (uint32_t i = 0; i < count; i++, f += STAT_FIELDS) {
@@ -202,17 +210,11 @@ static napi_value stat_names(napi_env env, napi_callback_info info) {
 }
 
 static napi_value rename_all(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
   int32_t dir_fd;
   uint32_t count;
   void *names, *errnos;
-  size_t names_length, errnos_length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || napi_get_value_int32(env, argv[0], &dir_fd) != napi_ok ||
-      dir_fd < 0 || !typed_arg(env, argv[1], napi_uint8_array, &names, &names_length) || napi_get_value_uint32(env, argv[2], &count) != napi_ok ||
-      !typed_arg(env, argv[3], napi_int32_array, &errnos, &errnos_length) || errnos_length < count) {
-    return errno_value(env, EINVAL);
-  }
+  size_t names_length;
+  if (!list_args(env, info, napi_int32_array, 1, &dir_fd, &names, &names_length, &count, &errnos)) return errno_value(env, EINVAL);
   /* every pair checked before the first rename: a malformed list renames nothing */
   size_t at = 0;
   for (size_t i = 0; i < (size_t)2 * count; i++) {

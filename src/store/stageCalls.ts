@@ -18,6 +18,7 @@ import * as fs from "node:fs"
 import { loadNative } from "../net/native.js"
 import { hasEscapedBytes, utf8Bytes } from "../protocol/text.js"
 import { at, closeQuietly, errnoOf, writevAllSync } from "./FileStore.js"
+import { nulStrings } from "./nulStrings.js"
 
 export interface FileSpec {
   readonly mode: number
@@ -157,31 +158,20 @@ export const addonRenameAt = (): RenameAt | undefined => {
   return rename === undefined ? undefined : (dirFd, from, to) => rename(dirFd, nameArg(from), nameArg(to))
 }
 
-const encoder = new TextEncoder()
-/** The names of one call, kept for every call (grown for a longer list). */
-let kept = new Uint8Array(16 * 1024)
+/** The names of one call, kept for every call. */
+const kept = nulStrings(16 * 1024)
 
 /**
- * `names` as the addon takes a list: each name's bytes (its own bytes when it is no UTF-8) and a NUL; undefined for
- * a name that cannot be one (empty, a NUL or a slash in it), which the `node:fs` call then refuses by itself.
+ * `names` as the addon takes a list (`nulStrings`); undefined for a name that cannot be one (empty, a NUL or a
+ * slash in it), which the `node:fs` call then refuses by itself.
  */
 const namesArg = (names: ReadonlyArray<string>): Uint8Array | undefined => {
-  let length = 0
+  kept.clear()
   for (const name of names) {
     if (name.length === 0 || name.includes("\0") || name.includes("/")) return undefined
-    if (length + 3 * name.length + 1 > kept.length) {
-      const grown = new Uint8Array(Math.max(2 * kept.length, length + 3 * name.length + 1))
-      grown.set(kept.subarray(0, length))
-      kept = grown
-    }
-    if (hasEscapedBytes(name)) {
-      const bytes = utf8Bytes(name)
-      kept.set(bytes, length)
-      length += bytes.length
-    } else length += encoder.encodeInto(name, kept.subarray(length)).written
-    kept[length++] = 0
+    kept.push(name)
   }
-  return kept.subarray(0, length)
+  return kept.bytes()
 }
 
 /** The addon's `statNames`, or undefined. */

@@ -9,10 +9,10 @@
  */
 import { getSystemErrorMap } from "node:util"
 import { loadNative } from "../net/native.js"
-import { hasEscapedBytes, utf8Bytes } from "../protocol/text.js"
 import { sha256 } from "../sha256.js"
 import { type FileIdentity, type FileStoreShape, type FileVersion, StoreError } from "./FileStore.js"
 import { kindOf } from "./listing.js"
+import { nulStrings } from "./nulStrings.js"
 
 /** A file to read whole into `into` at `at`, `version.size` bytes. */
 export interface WholeFile {
@@ -59,7 +59,6 @@ const STEPS = ["open", "fstat", "read"]
 const ENOTSUP = 95
 const ESTALE = 116
 const NS = 1_000_000_000n
-const encoder = new TextEncoder()
 
 /** The failure `rc` (-errno) of `step` (`mode`: what the file was), as the store's reader says it (`openReaderNow`). */
 const nativeError = (rel: string, rc: number, step: number, mode: number): StoreError => {
@@ -75,37 +74,24 @@ const nativeError = (rel: string, rc: number, step: number, mode: number): Store
 }
 
 const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeReader => {
-  let paths = new Uint8Array(64 * 1024)
+  const paths = nulStrings(64 * 1024)
   let fields = new Float64Array(64 * FIELDS)
   let digests = new Uint8Array(64 * DIGEST)
   const prefix = `${base}/`
   return (files, into) => {
     if (files.length * FIELDS > fields.length) (fields = new Float64Array(files.length * FIELDS)), (digests = new Uint8Array(files.length * DIGEST))
-    let at = 0
+    paths.clear()
     for (let i = 0; i < files.length; i++) {
       const f = files[i]!
-      const path = prefix + f.rel
-      // a NUL after each path; a UTF-8 character is 3 bytes at most per UTF-16 unit
-      if (at + path.length * 3 + 1 > paths.length) {
-        const grown = new Uint8Array(Math.max(paths.length * 2, at + path.length * 3 + 1))
-        grown.set(paths.subarray(0, at))
-        paths = grown
-      }
       const o = i * FIELDS
-      fields[o + F.pathAt] = at
-      if (hasEscapedBytes(path)) {
-        const bytes = utf8Bytes(path)
-        paths.set(bytes, at)
-        at += bytes.length
-      } else at += encoder.encodeInto(path, paths.subarray(at)).written
-      paths[at++] = 0
+      fields[o + F.pathAt] = paths.push(prefix + f.rel)
       fields[o + F.dev] = f.identity.dev
       fields[o + F.ino] = f.identity.ino
       fields[o + F.size] = f.version.size
       fields[o + F.intoAt] = f.at
       fields[o + F.hash] = f.hash ? 1 : 0
     }
-    const done = readFiles(paths, fields.subarray(0, files.length * FIELDS), into, digests)
+    const done = readFiles(paths.bytes(), fields.subarray(0, files.length * FIELDS), into, digests)
     if (done !== files.length) throw new Error(`readFiles read ${done} of ${files.length} files: a file beyond its buffers`)
     const reads: Array<WholeRead> = new Array(files.length)
     for (let i = 0; i < files.length; i++) {
