@@ -87,6 +87,15 @@ interface Member {
    */
   digestsAnswered: Set<number> | undefined
   digestsRound: number
+  /** Bytes of the files its `Needs` asked for. */
+  needed: number
+  /**
+   * Bytes its `Missing` had repaired in the vote's round `repairRound`: at most `needed` a round, so that a member
+   * repeating its ask (or asking for a whole file again and again) cannot make the sender send more than its own
+   * files over again a round.
+   */
+  repaired: number
+  repairRound: number
 }
 
 /** A request repeated until everyone it waits for answered. */
@@ -199,7 +208,10 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
     relisted: false,
     refused: undefined,
     digestsAnswered: undefined,
-    digestsRound: 0
+    digestsRound: 0,
+    needed: 0,
+    repaired: 0,
+    repairRound: 0
   }])),
   phase: "manifest",
   batches: new Map(),
@@ -427,6 +439,7 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
       if (!takesNeeds(s, from, message)) return
       const b = s.batches.get(message.batch)!
       for (let i = 0; i < b.needs.length; i++) b.needs[i] = b.needs[i]! | (message.bitmap[i] ?? 0)
+      for (let i = 0; i < b.entries.length; i++) if (hasBit(message.bitmap, i)) m.needed += b.entries[i]!.size
       if (answered(s, b, m, now)) completeBatch(s, b, now, out)
       return
     }
@@ -436,8 +449,14 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
         const indices = notAnsweredYet(s, m, message.digests)
         if (indices.length > 0) out.push({ _tag: "TransmitDigests", indices })
       }
+      if (m.repairRound !== s.voteRound) (m.repairRound = s.voteRound), (m.repaired = 0)
       const repair: Packing = { spans: [], bytes: 0 }
-      for (const span of message.spans) (pack(s, repair, span.index, span.offset, span.length, out), (m.missed += Math.ceil(span.length / s.config.block)))
+      for (const span of message.spans) {
+        if (m.repaired + span.length > m.needed) break
+        m.repaired += span.length
+        pack(s, repair, span.index, span.offset, span.length, out)
+        m.missed += Math.ceil(span.length / s.config.block)
+      }
       return flush(s, repair, out)
     }
     case "Busy":

@@ -123,6 +123,19 @@ describe("txn sender machine", () => {
     expect(done.at(-1)).toMatchObject({ _tag: "Finished", members: [{ outcome: "committed", missed: 2 }, { outcome: "committed", missed: 0 }] })
   })
 
+  it("repairs for a member at most the bytes it needed in each round of the vote: asking for its file again and again repeats nothing until the next PREPARE", () => {
+    const s = Sender.make(TXN, targets, config(), 0)
+    run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 2500), file(1, 900)], last: true }, reply(A, needs(0, 0)), reply(B, needs(0)))
+    const whole = { _tag: "Missing", txn: TXN, spans: [{ index: 0, offset: 0, length: 2500 }] } as const
+    expect(show(run(s, 10, reply(A, whole)))).toEqual(["Data 0@0+1000", "Data 0@1000+1000", "Data 0@2000+500"])
+    expect(show(run(s, 11, reply(A, whole)))).toEqual([])
+    // a file it did not need counts for nothing: the budget is its own files
+    expect(show(run(s, 11, reply(B, { _tag: "Missing", txn: TXN, spans: [{ index: 0, offset: 0, length: 1000 }] })))).toEqual([])
+    const again = run(s, s.deadline, { _tag: "Expired" })
+    expect(show(again)).toContain("Prepare")
+    expect(show(run(s, s.deadline, reply(A, { _tag: "Missing", txn: TXN, spans: [{ index: 0, offset: 2000, length: 500 }, { index: 0, offset: 0, length: 2500 }] })))).toEqual(["Data 0@2000+500"])
+  })
+
   it("a Missing that asks for digests (its Digests lost) has them sent again, once per member and round of the vote; a --checksum send (digests in the manifest) has no DataEnd", () => {
     const s = Sender.make(TXN, targets, config(), 0)
     run(s, 0, { _tag: "Start" }, { _tag: "Batch", entries: [file(0, 10), file(1, 10)], last: true }, reply(A, needs(0, 0, 1)), reply(B, needs(0)))
