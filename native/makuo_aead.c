@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "makuo_args.h"
+
 #define HEADER 52
 /* no frame is longer than a UDP payload can be; this also keeps every length below INT_MAX for OpenSSL's ints */
 #define MAX_FRAME 65535
@@ -63,13 +65,6 @@ static void key_free(napi_env env, void* data, void* hint) {
   free(k);
 }
 
-static int bytes_arg(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  return napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) == napi_ok && type == want;
-}
-
 static void* tagged_arg(napi_env env, napi_value v, const napi_type_tag* tag) {
   bool tagged = false;
   void* data = NULL;
@@ -97,7 +92,7 @@ static napi_value header_key(napi_env env, napi_callback_info info) {
   void* secret;
   size_t length;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      !bytes_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES)
+      !typed_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES)
     return fail_type(env, "makuo_aead.headerKey(secret: 32-byte Uint8Array)");
   HeaderKey* k = calloc(1, sizeof *k);
   if (k == NULL) return fail_type(env, "makuo_aead: out of memory");
@@ -151,7 +146,7 @@ static napi_value aead_key(napi_env env, napi_callback_info info) {
   size_t length;
   uint32_t uses = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      !bytes_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES ||
+      !typed_arg(env, argv[0], napi_uint8_array, &secret, &length) || length != KEY_BYTES ||
       napi_get_value_uint32(env, argv[1], &uses) != napi_ok || uses == 0 || (uses & ~(USE_SEAL | USE_OPEN)) != 0)
     return fail_type(env, "makuo_aead.aeadKey(secret: 32-byte Uint8Array, uses: 1 seal | 2 open)");
   AeadKey* k = calloc(1, sizeof *k);
@@ -188,9 +183,9 @@ typedef struct {
 static int batch_args(napi_env env, napi_value* argv, Batch* b, size_t extra) {
   void *slab, *starts, *lengths;
   size_t n_starts, n_lengths;
-  if (!bytes_arg(env, argv[1], napi_uint8_array, &slab, &b->slab_length) ||
-      !bytes_arg(env, argv[2], napi_uint32_array, &starts, &n_starts) ||
-      !bytes_arg(env, argv[3], napi_uint32_array, &lengths, &n_lengths) ||
+  if (!typed_arg(env, argv[1], napi_uint8_array, &slab, &b->slab_length) ||
+      !typed_arg(env, argv[2], napi_uint32_array, &starts, &n_starts) ||
+      !typed_arg(env, argv[3], napi_uint32_array, &lengths, &n_lengths) ||
       napi_get_value_uint32(env, argv[4], &b->count) != napi_ok || b->count > n_starts || b->count > n_lengths)
     return 0;
   b->slab = slab;
@@ -296,17 +291,17 @@ static napi_value aead_seal_run(napi_env env, napi_callback_info info) {
   RunLayout l = {0};
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 || (k = key_arg(env, argv[0])) == NULL ||
       k->seal == NULL || (h = tagged_arg(env, argv[1], &HEADER_KEY_TAG)) == NULL ||
-      !bytes_arg(env, argv[2], napi_uint8_array, &header, &header_length) || header_length != HEADER ||
+      !typed_arg(env, argv[2], napi_uint8_array, &header, &header_length) || header_length != HEADER ||
       napi_get_value_double(env, argv[3], &counter) != napi_ok || !(counter >= 0 && counter < 9007199254740992.0) || counter != (double)(uint64_t)counter ||
       napi_get_value_uint32(env, argv[4], &type) != napi_ok || type > 255 ||
-      !bytes_arg(env, argv[5], napi_uint8_array, &bodies, &bodies_length) ||
-      !bytes_arg(env, argv[7], napi_uint8_array, &into, &into_length) || napi_typeof(env, argv[6], &layout_type) != napi_ok)
+      !typed_arg(env, argv[5], napi_uint8_array, &bodies, &bodies_length) ||
+      !typed_arg(env, argv[7], napi_uint8_array, &into, &into_length) || napi_typeof(env, argv[6], &layout_type) != napi_ok)
     return fail_type(env, usage);
   if (layout_type == napi_number) {
     if (napi_get_value_uint32(env, argv[6], &l.segment) != napi_ok || l.segment == 0) return fail_type(env, usage);
     l.count = bodies_length == 0 ? 1 : (bodies_length + l.segment - 1) / l.segment;
   } else {
-    if (!bytes_arg(env, argv[6], napi_uint32_array, &lengths, &n_lengths)) return fail_type(env, usage);
+    if (!typed_arg(env, argv[6], napi_uint32_array, &lengths, &n_lengths)) return fail_type(env, usage);
     l.lengths = lengths;
     l.count = n_lengths;
   }
@@ -360,7 +355,7 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   size_t n_ok;
   bool is_array = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_is_array(env, argv[0], &is_array) != napi_ok ||
-      !is_array || !batch_args(env, argv, &b, 0) || !bytes_arg(env, argv[5], napi_uint8_array, &ok, &n_ok) || n_ok < b.count)
+      !is_array || !batch_args(env, argv, &b, 0) || !typed_arg(env, argv[5], napi_uint8_array, &ok, &n_ok) || n_ok < b.count)
     return fail_type(env, "makuo_aead.aeadOpen(keys: Array, slab: Uint8Array, starts: Uint32Array, lengths: Uint32Array, count, ok: Uint8Array) with every frame inside the slab, at most 65535 bytes");
   uint8_t* verified = ok;
   int done = 0;
@@ -409,7 +404,7 @@ static napi_value header_ok(napi_env env, napi_callback_info info) {
   void* frame;
   size_t length;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || (h = tagged_arg(env, argv[0], &HEADER_KEY_TAG)) == NULL ||
-      !bytes_arg(env, argv[1], napi_uint8_array, &frame, &length) || length < HEADER)
+      !typed_arg(env, argv[1], napi_uint8_array, &frame, &length) || length < HEADER)
     return fail_type(env, "makuo_aead.headerOk(headerKey, frame: Uint8Array of at least 52 bytes)");
   uint8_t mac[MAC_BYTES];
   if (!header_mac(h, frame, mac)) {

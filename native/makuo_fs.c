@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "makuo_args.h"
+
 enum {
   FIELD_MODE,
   FIELD_UID,
@@ -41,11 +43,6 @@ enum {
   FIELD_NAME_END,
   FIELDS
 };
-
-static int typed_arg(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
-  napi_typedarray_type type;
-  return napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) == napi_ok && type == want;
-}
 
 static void fill(double* f, const struct stat* st) {
   f[FIELD_MODE] = st->st_mode;

@@ -41,6 +41,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "makuo_args.h"
+
 #define NAME_MAX_BYTES 255
 
 /* "." and ".." name the directory itself and its parent: never an entry of it (docs/security.md, confinement) */
@@ -158,14 +160,6 @@ static const char* next_name(const uint8_t* names, size_t length, size_t* at) {
   /* a slash would name something in another directory; an empty name the directory itself */
   if (n == 0 || n > NAME_MAX_BYTES || memchr(name, '/', n) != NULL || dot_name(name, n)) return NULL;
   return name;
-}
-
-/* the typed array `v`'s data and length in elements, when it is of `want` */
-static bool typed_arg(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  return napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) == napi_ok && type == want;
 }
 
 /*

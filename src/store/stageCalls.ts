@@ -15,6 +15,7 @@
  * numbers in a `Float64Array` (`STAT`), not a `Stats` object and a /proc path per name.
  */
 import * as fs from "node:fs"
+import { constants } from "node:os"
 import { loadNative } from "../net/native.js"
 import { hasEscapedBytes, utf8Bytes } from "../protocol/text.js"
 import { at, closeQuietly, errnoOf, writevAllSync } from "./FileStore.js"
@@ -92,7 +93,7 @@ export const STAT_FIELDS = 7
  */
 export type StatNames = (dirFd: number, names: ReadonlyArray<string>, fields: Float64Array) => void
 
-const ENOENT = 2
+const { ENOENT } = constants.errno
 
 export const statNamesByFs: StatNames = (dirFd, names, fields) => {
   names.forEach((name, i) => {

@@ -12,6 +12,7 @@
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import { constants } from "node:os"
 import { Either } from "effect"
 import type { Entry, Mtime } from "../transfer/txn/messages.js"
 import {
@@ -31,6 +32,7 @@ import {
   writevAllSync
 } from "./FileStore.js"
 import { errnoError } from "./errnoError.js"
+import { kindOf } from "./listing.js"
 import { createFile, secondsOf, STAT, STAT_FIELDS, statNames } from "./stageCalls.js"
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, writeIntentNow } from "./journal.js"
 import * as ParentCache from "./parentCache.js"
@@ -145,6 +147,8 @@ export const heldBudget = (limit: number): HeldBudget => {
     give: (bytes) => void (used -= bytes)
   }
 }
+
+const { ENOENT } = constants.errno
 
 const sizeDiffers = (size: number, entry: Entry) =>
   Object.assign(new Error(`size ${size}, the manifest says ${entry.size}`), { code: "EIO", errno: EIO })
@@ -344,11 +348,6 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
 
   /** The numbers `statNames` fills, `STAT_FIELDS` per name (grown for a longer run of one directory's entries). */
   let fields = new Float64Array(64 * STAT_FIELDS)
-  const S_IFMT = 0o170000
-  const S_IFREG = 0o100000
-  const S_IFDIR = 0o040000
-  const S_IFLNK = 0o120000
-  const ENOENT = 2
 
   const stagedOf = (need: Need, parts: ReadonlyArray<string>, rel: string, errno = 0): Staged => ({
     need, parts, rel, errno, fd: undefined, place: undefined, temp: undefined, inside: false, hash: undefined, hashed: 0, held: undefined, slab: undefined, overflow: false, ops: []
@@ -425,7 +424,7 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
         statNames(parent.fd, names, fields)
         for (let k = 0; k < n; k++) {
           const f = k * STAT_FIELDS
-          if (fields[f + STAT.errno] === 0 && (fields[f + STAT.mode]! & S_IFMT) === S_IFLNK) {
+          if (fields[f + STAT.errno] === 0 && kindOf(fields[f + STAT.mode]!) === "symlink") {
             targets[k] = attemptNow("lookup", entries[from + k]!.path, () => nameOf(fs.readlinkSync(at(parent.fd, names[k]!), "buffer")))
           }
         }
@@ -449,19 +448,19 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
   /** What an entry takes given what `statNames` found at its path (`fields` from `f`). */
   const needOf = (entry: Entry, fields: Float64Array, f: number, target: string, sameContents: boolean | undefined): Need => {
     const mode = fields[f + STAT.mode]!
-    const type = mode & S_IFMT
+    const kind = kindOf(mode)
     const time = sameTimeAt(fields[f + STAT.mtimeSec]!, fields[f + STAT.mtimeNsec]!, entry.mtime)
     const owner = !root || (fields[f + STAT.uid] === entry.uid && fields[f + STAT.gid] === entry.gid)
     const meta = owner && time && (entry.type === "symlink" || (mode & 0o7777) === modeOf(entry))
     switch (entry.type) {
       case "file":
-        if (type !== S_IFREG || fields[f + STAT.size] !== entry.size || !(sameContents ?? time)) return "contents"
+        if (kind !== "file" || fields[f + STAT.size] !== entry.size || !(sameContents ?? time)) return "contents"
         return meta ? "none" : "metadata"
       case "directory":
         // its times are set again whatever they are now: a rename under it in this switch changes them
-        return type === S_IFDIR && meta ? "reapply" : "metadata"
+        return kind === "directory" && meta ? "reapply" : "metadata"
       case "symlink":
-        return type === S_IFLNK && target === entry.target && meta ? "none" : "metadata"
+        return kind === "symlink" && target === entry.target && meta ? "none" : "metadata"
     }
   }
 

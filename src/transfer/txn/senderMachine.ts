@@ -81,21 +81,16 @@ interface Member {
   /** After its switch it listed again what it removed: less than it listed with its vote (it kept some). */
   relisted: boolean
   refused: string | undefined
-  /**
-   * The digests its `Missing` asked for and got in the vote's current round (`SenderSession.voteRound`): each is
-   * sent again at most once a round, so that a member repeating its ask cannot make the sender flood the group.
-   */
-  digestsAnswered: Set<number> | undefined
-  digestsRound: number
   /** Bytes of the files its `Needs` asked for. */
   needed: number
   /**
-   * Bytes its `Missing` had repaired in the vote's round `repairRound`: at most `needed` a round, so that a member
-   * repeating its ask (or asking for a whole file again and again) cannot make the sender send more than its own
-   * files over again a round.
+   * What its `Missing` got in the vote's round `askRound` (`SenderSession.voteRound`; `inRound` starts them anew):
+   * the digests sent again, each at most once a round, and the bytes repaired, at most `needed` a round — so that a
+   * member repeating its ask (or asking for whole files again and again) cannot make the sender flood the group.
    */
+  askRound: number
+  digestsAnswered: Set<number>
   repaired: number
-  repairRound: number
 }
 
 /** A request repeated until everyone it waits for answered. */
@@ -207,11 +202,10 @@ export const make = (txn: TxnId, targets: ReadonlyArray<Target>, config: Config,
     removalsHeld: 0,
     relisted: false,
     refused: undefined,
-    digestsAnswered: undefined,
-    digestsRound: 0,
     needed: 0,
-    repaired: 0,
-    repairRound: 0
+    askRound: 0,
+    digestsAnswered: new Set(),
+    repaired: 0
   }])),
   phase: "manifest",
   batches: new Map(),
@@ -445,11 +439,11 @@ const onReply = (s: SenderSession, from: string, message: ToSender, now: number,
     }
     case "Missing": {
       if (s.phase !== "voting" || m.vote !== undefined) return
+      inRound(s, m)
       if (message.digests !== undefined) {
-        const indices = notAnsweredYet(s, m, message.digests)
+        const indices = notAnsweredYet(m, message.digests)
         if (indices.length > 0) out.push({ _tag: "TransmitDigests", indices })
       }
-      if (m.repairRound !== s.voteRound) (m.repairRound = s.voteRound), (m.repaired = 0)
       const repair: Packing = { spans: [], bytes: 0 }
       for (const span of message.spans) {
         if (m.repaired + span.length > m.needed) break
@@ -509,12 +503,14 @@ const onRefuse = (s: SenderSession, from: string, reason: string, now: number, o
   if (answered(s, r, m, now)) roundComplete(s, now, out)
 }
 
-/** Of the digests `m` asks for, those it has not been sent again in this round of the vote; they count as sent now. */
-const notAnsweredYet = (s: SenderSession, m: Member, asked: ReadonlyArray<number>): ReadonlyArray<number> => {
-  if (m.digestsRound !== s.voteRound || m.digestsAnswered === undefined) (m.digestsRound = s.voteRound), (m.digestsAnswered = new Set())
-  const answered = m.digestsAnswered
-  return asked.filter((index) => !answered.has(index) && (answered.add(index), true))
+/** `m`'s asks counted for the vote's current round: nothing asked yet in a round that has just begun. */
+const inRound = (s: SenderSession, m: Member) => {
+  if (m.askRound !== s.voteRound) (m.askRound = s.voteRound), m.digestsAnswered.clear(), (m.repaired = 0)
 }
+
+/** Of the digests `m` asks for, those it has not been sent again in this round of the vote; they count as sent now. */
+const notAnsweredYet = (m: Member, asked: ReadonlyArray<number>): ReadonlyArray<number> =>
+  asked.filter((index) => !m.digestsAnswered.has(index) && (m.digestsAnswered.add(index), true))
 
 const holdRemovals = (m: Member, message: Extract<ToSender, { _tag: "Removals" }>) => {
   m.removalTotal ??= message.total

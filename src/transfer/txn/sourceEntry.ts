@@ -18,7 +18,7 @@ import { utf8Length } from "../../protocol/text.js"
 import { sha256 } from "../../sha256.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
 import { changedSince } from "../send/sourceVersion.js"
-import type { Entry, Mtime } from "./messages.js"
+import type { Entry } from "./messages.js"
 
 /** An entry of the manifest with what the driver needs to read its contents later. */
 export interface SourceEntry {
@@ -36,9 +36,6 @@ export type Prepared = SourceEntry | { readonly problem: string }
 const chunk = new Uint8Array(256 * 1024)
 /** A file written while it is hashed is hashed again this many times before it is reported. */
 const HASH_ATTEMPTS = 3
-
-/** A manifest entry's mtime from the scan's nanoseconds: the scan's own split (its whole seconds are `LocalEntry.mtime`). */
-export const mtimeOf: (ns: bigint) => Mtime = splitNs
 
 type Hashed =
   | { readonly digest: Uint8Array; readonly version: FileVersion }
@@ -105,11 +102,11 @@ const withoutContents = (rel: string, local: LocalEntry): Prepared | undefined =
   }
   if (local.kind === "file") return undefined
   const base = { path: rel, mode: local.mode, uid: local.uid, gid: local.gid }
-  return { entry: { ...base, type: local.kind, size: 0, mtime: mtimeOf(local.version.mtimeNs), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) } }
+  return { entry: { ...base, type: local.kind, size: 0, mtime: splitNs(local.version.mtimeNs), ...(local.kind === "symlink" ? { target: local.linkTarget } : {}) } }
 }
 
 const fileEntry = (rel: string, local: LocalEntry, version: FileVersion, digest?: Uint8Array): SourceEntry => {
-  const entry: Entry = { path: rel, mode: local.mode, uid: local.uid, gid: local.gid, type: "file", size: version.size, mtime: mtimeOf(version.mtimeNs) }
+  const entry: Entry = { path: rel, mode: local.mode, uid: local.uid, gid: local.gid, type: "file", size: version.size, mtime: splitNs(version.mtimeNs) }
   return { entry: digest === undefined ? entry : { ...entry, digest }, file: { identity: local.identity, version } }
 }
 

@@ -30,7 +30,7 @@ import * as FileStore from "../../../src/store/FileStore.js"
 import { walk } from "../../../src/store/scan.js"
 import { makePacer, type Pacer } from "../../../src/transfer/pacer.js"
 import type { Entry, Scope, Span, ToMember, ToSender, TxnId } from "../../../src/transfer/txn/messages.js"
-import { mtimeOf } from "../../../src/transfer/txn/sourceEntry.js"
+import { splitNs } from "../../../src/store/listing.js"
 import { makeDriver, type TxnResult, type TxnSendJob, type TxnView } from "../../../src/transfer/txn/TxnSend.js"
 import { fileOutcomes, removalOutcomes } from "../../../src/transfer/txn/txnReport.js"
 import { type WholeReader, wholeReaderFor } from "../../../src/store/wholeFiles.js"
@@ -168,7 +168,7 @@ const ours = (base: string, rel: string): Held => {
   const type = st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "file"
   return {
     type,
-    mtime: type === "file" || type === "directory" || type === "symlink" ? mtimeOf(st.mtimeNs) : { sec: 0, nsec: 0 },
+    mtime: type === "file" || type === "directory" || type === "symlink" ? splitNs(st.mtimeNs) : { sec: 0, nsec: 0 },
     mode: Number(st.mode),
     contents: type === "file" ? new Uint8Array(fs.readFileSync(join(base, rel))) : new Uint8Array(0),
     ...(type === "symlink" ? { target: fs.readlinkSync(join(base, rel)) } : {})
@@ -217,7 +217,7 @@ describe("txn sender driver against members following the member machine", () =>
       // an entry's full uid/gid and nanosecond mtime
       const big = manifest.find((e) => e.path === "a/big")!
       const st = fs.statSync(join(base, "a/big"), { bigint: true })
-      expect([big.uid, big.gid, big.mtime]).toEqual([Number(st.uid), Number(st.gid), mtimeOf(st.mtimeNs)])
+      expect([big.uid, big.gid, big.mtime]).toEqual([Number(st.uid), Number(st.gid), splitNs(st.mtimeNs)])
     })))
 
   it.live("a member failing to stage an entry keeps its old tree (its entry failed with the errno) while the other commits; all or nothing: neither changes", () =>
