@@ -12,9 +12,10 @@ import { makeExclude, patternsForMembers } from "../store/exclude.js"
 import { FileStore, type LocalEntry, StoreError } from "../store/FileStore.js"
 import { utf8Length } from "../protocol/text.js"
 import { splitRelative } from "../store/paths.js"
+import { kindOf } from "../store/listing.js"
 import { scan, type ScanItem, walk } from "../store/scan.js"
 import { AllOrNothingUnavailable, AmbiguousTarget, InvalidPath, NoMembers, NothingToSend, PathOutsideBase, ScopeTooLarge, type SendRefused, UnknownTarget } from "./errors.js"
-import { isRegular, type Mstat, S_IFDIR } from "./send/receiveMachine.js"
+import { isRegular, type Mstat } from "./send/receiveMachine.js"
 import { type RoundContext, type RoundTiming } from "./engine/rounds.js"
 import { Sessions } from "./engine/Sessions.js"
 import { makePacer } from "./pacer.js"
@@ -347,7 +348,7 @@ export const make = Effect.gen(function*() {
               found.files++
               if (isRegular(f.mstat.mode)) found.bytes += f.mstat.size
               inFlight.add(f.mstat.path)
-              if ((f.mstat.mode & 0o170000) === S_IFDIR && inFlight.busyBelow(f.mstat.path)) held.push(f)
+              if (kindOf(f.mstat.mode) === "directory" && inFlight.busyBelow(f.mstat.path)) held.push(f)
               else return starting(f)
             }
           }

@@ -10,12 +10,13 @@ import { BLOCK_SIZE, Flag, HEADER_SIZE, Opcode, RecvState, SendState } from "../
 import { dataBlock, dataReqId } from "../../protocol/v7/dataLayout.js"
 import { emptyPayload } from "../../protocol/v7/message.js"
 import { FileStore, MAX_RUN, type Parent, StoreError, type TempFile } from "../../store/FileStore.js"
+import { kindOf } from "../../store/listing.js"
 import { decide } from "./decide.js"
 import { rateLimitedLog } from "../rateLimitedLog.js"
 import { ReceiveSessions, HALF_OPEN_TIMEOUT } from "../ReceiveSessions.js"
 import type { KindPolicy } from "../sessionTable.js"
 import { type End, type ReceivedSession, receiving } from "../receiving.js"
-import { type Action, type Event, initial, isRegular, type Mstat, opens, S_IFDIR, S_IFLNK, type Session, step } from "./receiveMachine.js"
+import { type Action, type Event, initial, isRegular, type Mstat, opens, type Session, step } from "./receiveMachine.js"
 import { EMFILE, ENOTSUP } from "../../protocol/errno.js"
 
 export interface ReceiverConfig {
@@ -90,8 +91,6 @@ export interface FileReceiverShape {
 }
 
 export class FileReceiver extends Context.Tag("makuo/FileReceiver")<FileReceiver, FileReceiverShape>() {}
-
-const S_IFMT = 0o170000
 
 const sameMstat = (a: Mstat, b: Mstat) =>
   a.path === b.path && a.mode === b.mode && a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime &&
@@ -175,22 +174,22 @@ export const make = (config: ReceiverConfig) =>
 
     const open = (entry: Entry): Event => {
       const m = entry.machine.mstat
-      const type = m.mode & S_IFMT
+      const kind = kindOf(m.mode)
       let failed: StoreError | undefined
-      if (isRegular(m.mode) && !receive.hold(entry, entry.parent === undefined ? 2 : 1, entry.lastSeen, `receive ${m.path}`)) {
+      if (kind === "file" && !receive.hold(entry, entry.parent === undefined ? 2 : 1, entry.lastSeen, `receive ${m.path}`)) {
         // no descriptors for a flood of half-open sessions: a clear error for this one, the others go on
         const parent = takeParent(entry)
         if (parent !== undefined) store.releaseParent(parent)
         failed = new StoreError({ op: "open", path: m.path, code: "EMFILE", errno: EMFILE, detail: `${config.maxTempFiles} files are being received already (--max-temp-files)` })
-      } else if (isRegular(m.mode)) {
+      } else if (kind === "file") {
         // the parent's descriptor, if held, is now the temp file's directory: two in all
         const parent = entry.parent
         entry.parent = undefined
         const t = store.createTempNow(m.path, parent, m.size)
         if (t instanceof StoreError) (failed = t), table.drop(entry, 2)
         else holdTemp(entry, t)
-      } else if (type === S_IFDIR) failed = store.ensureDirectoryNow(m.path, meta(m)) ?? undefined
-      else if (type !== S_IFLNK) {
+      } else if (kind === "directory") failed = store.ensureDirectoryNow(m.path, meta(m)) ?? undefined
+      else if (kind !== "symlink") {
         failed = new StoreError({ op: "open", path: m.path, code: "ENOTSUP", errno: ENOTSUP, detail: "device nodes, FIFOs and sockets are not supported" })
       }
       if (failed !== undefined) noteFailure("open", entry, failed, entry.lastSeen)
@@ -199,12 +198,12 @@ export const make = (config: ReceiverConfig) =>
 
     const commit = (entry: Entry): Event => {
       const m = entry.machine.mstat
-      const type = m.mode & S_IFMT
+      const kind = kindOf(m.mode)
       let failed: StoreError | undefined
-      if (isRegular(m.mode)) {
+      if (kind === "file") {
         const t = takeTemp(entry)
         failed = t === undefined ? undefined : store.commitNow(t, meta(m), m.size) ?? undefined
-      } else if (type === S_IFDIR) failed = store.finishDirectoryNow(m.path, meta(m)) ?? undefined
+      } else if (kind === "directory") failed = store.finishDirectoryNow(m.path, meta(m)) ?? undefined
       else failed = store.placeSymlinkNow(m.path, m.linkTarget, meta(m)) ?? undefined
       if (failed !== undefined) noteFailure("commit", entry, failed, entry.lastSeen)
       else changed(`received ${m.path}`, isRegular(m.mode) ? { from: entry.from.address, bytes: m.size } : { from: entry.from.address })
@@ -326,7 +325,7 @@ export const make = (config: ReceiverConfig) =>
               wire.refused("setidDropped")
               notice("setid", `${payload.path} from ${from.address}: setuid/setgid bits dropped (mode ${(payload.mode & 0o7777).toString(8)} → ${(mstat.mode & 0o7777).toString(8)}; --keep-setid applies them)`, now)
             }
-            if ((mstat.mode & S_IFMT) !== S_IFLNK && (mstat.mode & 0o002) !== 0) {
+            if (kindOf(mstat.mode) !== "symlink" && (mstat.mode & 0o002) !== 0) {
               notice("world-writable", `${payload.path} from ${from.address} is world-writable (mode ${(mstat.mode & 0o7777).toString(8)})`, now)
             }
             return { ...slot, machine: initial(header, mstat), temp: undefined, parent: undefined, run: undefined }

@@ -5,19 +5,18 @@
 import { Option } from "effect"
 import { RecvState, type RecvStateValue } from "../../protocol/v7/constants.js"
 import type { LocalEntry } from "../../store/FileStore.js"
-import { isRegular, type Mstat, S_IFDIR, S_IFLNK } from "./receiveMachine.js"
-
-const S_IFMT = 0o170000
+import { kindOf } from "../../store/listing.js"
+import type { Mstat } from "./receiveMachine.js"
 
 export const decide = (mstat: Mstat, local: Option.Option<LocalEntry>, root: boolean): RecvStateValue => {
   if (Option.isNone(local)) return RecvState.UPDATE
   const l = local.value
-  const type = mstat.mode & S_IFMT
-  if (type === S_IFLNK) return l.kind === "symlink" && l.linkTarget === mstat.linkTarget ? RecvState.SKIP : RecvState.UPDATE
+  const kind = kindOf(mstat.mode)
+  if (kind === "symlink") return l.kind === "symlink" && l.linkTarget === mstat.linkTarget ? RecvState.SKIP : RecvState.UPDATE
   if (l.mtime !== mstat.mtime) return RecvState.UPDATE
   if (root && ((l.uid & 0xffff) !== mstat.uid || (l.gid & 0xffff) !== mstat.gid)) return RecvState.UPDATE
-  if (type === S_IFDIR && l.kind === "directory") return l.mode === mstat.mode ? RecvState.SKIP : RecvState.UPDATE
-  if (isRegular(mstat.mode) && l.kind === "file") {
+  if (kind === "directory" && l.kind === "directory") return l.mode === mstat.mode ? RecvState.SKIP : RecvState.UPDATE
+  if (kind === "file" && l.kind === "file") {
     return l.mode === mstat.mode && l.size === mstat.size ? RecvState.SKIP : RecvState.UPDATE
   }
   const rdev = mstat.rdevHigh * 0x1_0000_0000 + mstat.rdevLow

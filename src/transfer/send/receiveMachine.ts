@@ -11,6 +11,7 @@ import type { Machine } from "../engine/machine.js"
 import { BLOCK_SIZE, Flag, RecvState, type RecvStateValue, SendState } from "../../protocol/v7/constants.js"
 import type { BlockRange, Header, PayloadOf } from "../../protocol/v7/message.js"
 import { MAX_RANGES, RangeSet } from "../../protocol/ranges.js"
+import { kindOf } from "../../store/listing.js"
 
 export type Mstat = PayloadOf<"Mstat">
 
@@ -66,12 +67,7 @@ export type Action =
   /** The session is over: forget it, dropping what it holds. */
   | { readonly _tag: "End" }
 
-const S_IFMT = 0o170000
-export const S_IFREG = 0o100000
-export const S_IFDIR = 0o040000
-export const S_IFLNK = 0o120000
-
-export const isRegular = (mode: number) => (mode & S_IFMT) === S_IFREG
+export const isRegular = (mode: number) => kindOf(mode) === "file"
 
 export const blockCount = (size: number) => Math.ceil(size / BLOCK_SIZE)
 
