@@ -20,7 +20,9 @@
  * `--workload big,small,unchanged,huge`; `--parallel N` is passed on to `makuo send`.
  * `--profile DIR`: every daemon runs under `node --cpu-prof` and is stopped with SIGTERM, so each row set leaves one
  * profile per host in DIR/<scenario>-k<K>-loss<L>-<mode>/<host> (h1 the sender); `scripts/profileTop.ts` sums one.
- * Profiling slows the daemons: its rows are for finding where the CPU goes, not for comparing with other runs.
+ * Profiling slows the daemons: its rows are for finding where the CPU goes, not for comparing with other runs; the
+ * bench prints the busiest functions of the sender and of the first receiver.
+ * At the end, the open issues' targets the rows measure, each met or missed by how much (`scripts/lib/targets.ts`).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
@@ -36,6 +38,8 @@ import { loadNative } from "../src/net/native.js"
 import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from "./lib/peers.js"
 import { hasCommand, runCommand } from "./lib/processes.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
+import * as Targets from "./lib/targets.js"
+import { profilesUnder, topOfFile } from "./lib/cpuProfile.js"
 
 const parsed = parseBenchArgs(process.argv.slice(2), process.cwd())
 if (parsed._tag === "Help") {
@@ -58,7 +62,7 @@ const sendFlags = lists.parallel?.flatMap((n) => ["--parallel", n]) ?? []
 
 interface Scenario {
   /** What `--scenario` calls it. */
-  readonly key: string
+  readonly key: Targets.ScenarioKey
   readonly name: string
   /** tbf rate on every lab port, Mbit/s; undefined = unshaped. */
   readonly linkMbit: number | undefined
@@ -67,10 +71,10 @@ interface Scenario {
   readonly uftpKbps: number
 }
 
-const scenarios: ReadonlyArray<Scenario> = [
+const scenarios: ReadonlyArray<Scenario> = ([
   { key: "link", name: "link-bound (every port 100 Mbit/s)", linkMbit: 100, bigMiB: quick ? 10 : 50, uftpKbps: 95_000 },
   { key: "cpu", name: "CPU-bound (no shaping)", linkMbit: undefined, bigMiB: quick ? 20 : 200, uftpKbps: 400_000 }
-].filter((s) => scenarioNames === undefined || scenarioNames.includes(s.key))
+] satisfies ReadonlyArray<Scenario>).filter((s) => scenarioNames === undefined || scenarioNames.includes(s.key))
 
 interface Ceilings {
   readonly dgram: Ceiling
@@ -219,6 +223,10 @@ const printMemory = (m: Memory) => {
 
 interface Row {
   readonly scenario: string
+  /** What `--scenario`, `--workload` and `--key` call the row's scenario, workload and protocol (the targets read them). */
+  readonly scenarioKey: Targets.ScenarioKey
+  readonly workloadKey: Targets.WorkloadKey
+  readonly mode: Mode
   readonly receivers: number
   readonly lossPercent: number
   readonly workload: string
@@ -302,14 +310,15 @@ const counters = (c: Cluster) =>
 
 interface Workload {
   readonly label: string
-  readonly dir: string
+  /** Also the workload's name in `--workload`. */
+  readonly dir: Targets.WorkloadKey
   readonly blocks: number
   readonly big: boolean
   /** rsync copies from scratch (false: the tree is already there, as for makuo's skips). */
   readonly fresh: boolean
 }
 
-const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceiling: Ceilings | undefined) =>
+const measure = (c: Cluster, scenario: Scenario, mode: Mode, loss: number, w: Workload, ceiling: Ceilings | undefined) =>
   Effect.gen(function*() {
     if (w.fresh) directoriesOnReceivers(c, w.dir)
     const before = { sender: usage(c.sender.pid()), receivers: c.receivers.map((r) => usage(r.pid())), counters: yield* counters(c) }
@@ -332,6 +341,9 @@ const measure = (c: Cluster, scenario: Scenario, loss: number, w: Workload, ceil
     const gib = summary.bytes / (1 << 30)
     return {
       scenario: scenario.name,
+      scenarioKey: scenario.key,
+      workloadKey: w.dir,
+      mode,
       receivers: c.receivers.length,
       lossPercent: loss,
       workload: w.label,
@@ -378,6 +390,27 @@ const printRow = (r: Row) =>
       `${ratio(r.rsyncAllAtOnceRatio, "x")}${ratio(r.uftpRatio, "x")}` +
       `${r.switchSpreadSeconds === undefined ? "" : f(r.switchSpreadSeconds, 3)}`
   )
+
+/** A row as the targets read it (`scripts/lib/targets.ts`): its share of the link is its share of the raw batched ceiling. */
+const measured = (r: Row): Targets.Measured => ({
+  scenario: r.scenarioKey,
+  receivers: r.receivers,
+  lossPercent: r.lossPercent,
+  workload: r.workloadKey,
+  mode: r.mode,
+  seconds: r.seconds,
+  mbPerSecond: r.mbPerSecond,
+  retransmittedPercent: r.retransmittedPercent,
+  linkShare: r.ofBatchedCeiling ?? r.ofCeiling,
+  senderCpuSecondsPerGiB: r.senderCpuSecondsPerGiB,
+  receiverCpuSecondsPerGiB: r.receiverCpuSecondsPerGiB,
+  senderCpuMicrosPerFile: r.senderCpuMicrosPerFile,
+  receiverCpuMicrosPerFile: r.receiverCpuMicrosPerFile,
+  rsyncAllAtOnceRatio: r.rsyncAllAtOnceRatio
+})
+
+/** Functions of each profiled end the bench prints (`--profile`). */
+const PROFILE_TOP = 8
 
 const verify = (c: Cluster) =>
   Effect.suspend(() => {
@@ -440,19 +473,19 @@ const bench = Effect.gen(function*() {
           if (workloadNames.has("big")) bigTree(c, "big", scenario.bigMiB)
           if (workloadNames.has("small")) makeSampleTree(join(c.sender.base, "small"), smallFiles, 0)
           if (workloadNames.has("unchanged")) yield* unchangedTree(c, "unchanged", unchangedFiles)
-          const workloads: ReadonlyArray<Workload> = [
+          const workloads: ReadonlyArray<Workload> = ([
             { label: `one ${scenario.bigMiB} MiB file`, dir: "big", blocks: scenario.bigMiB * 1024, big: true, fresh: true },
             { label: `${smallFiles} files of 1-4 KiB`, dir: "small", blocks: smallFiles * 3, big: false, fresh: true },
             { label: `${unchangedFiles} unchanged (skip)`, dir: "unchanged", blocks: 0, big: false, fresh: false }
-          ].map((w) => (modes.length > 1 ? { ...w, label: `${w.label} ${mode}` } : w)).filter((w) => workloadNames.has(w.dir))
+          ] satisfies ReadonlyArray<Workload>).map((w) => (modes.length > 1 ? { ...w, label: `${w.label} ${mode}` } : w)).filter((w) => workloadNames.has(w.dir))
           for (const w of workloads) {
-            const row = yield* measure(c, scenario, loss, w, ceiling)
+            const row = yield* measure(c, scenario, mode, loss, w, ceiling)
             yield* printRow(row)
             rows.push(row)
           }
           if (!quick && workloadNames.has("huge") && k === 1 && loss === 0 && scenario.linkMbit === undefined) {
             bigTree(c, "huge", 1024)
-            const row = yield* measure(c, scenario, loss, { label: "one 1024 MiB file", dir: "huge", blocks: 1 << 20, big: true, fresh: false }, ceiling)
+            const row = yield* measure(c, scenario, mode, loss, { label: "one 1024 MiB file", dir: "huge", blocks: 1 << 20, big: true, fresh: false }, ceiling)
             yield* printRow(row)
             rows.push(row)
           }
@@ -477,16 +510,27 @@ const bench = Effect.gen(function*() {
           }
         }))
         // written as the row set's daemons exited, when its scope closed
-        if (profileDir !== undefined) yield* Console.log(`    CPU profiles: ${profileDir}/h1 (sender), ${k === 1 ? "h2 (receiver)" : `h2..h${k + 1} (receivers)`}; top functions: node dist/scripts/profileTop.js ${profileDir}`)
+        if (profileDir !== undefined) {
+          yield* Console.log(`    CPU profiles: ${profileDir}/h1 (sender), ${k === 1 ? "h2 (receiver)" : `h2..h${k + 1} (receivers)`}; all functions: node dist/scripts/profileTop.js ${profileDir}`)
+          for (const [host, end] of [["h1", "sender"], ["h2", "first receiver"]] as const) {
+            for (const file of fs.existsSync(join(profileDir, host)) ? profilesUnder(join(profileDir, host)) : []) {
+              yield* Console.log(`    what the profile says, ${end}:${topOfFile(file, PROFILE_TOP).map((l) => `\n      ${l}`).join("")}`)
+            }
+          }
+        }
       }
     }
   }
   yield* Console.log(`\nwhere: ${where}; every receiver verified identical to the sender after each row set`)
   yield* Console.log(`ratios: "of dgram" / "of batched" = makuo goodput / raw node:dgram / raw native goodput; "rsync", "uftp" = their seconds / makuo's (above 1: makuo is faster); ` +
     `"spread" = seconds from the first to the last file put in place on any receiver (a fresh tree; target for 2000 files: <= 0.1 s)`)
+  const verdicts = Targets.judge(rows.map(measured))
+  yield* Console.log(verdicts.length === 0
+    ? `\nno issue target is measured by these rows`
+    : `\nthe issues' targets these rows measure (${verdicts.filter((v) => v.met).length} of ${verdicts.length} met${quick ? "; --quick: smaller workloads than the targets are set for" : ""}):${verdicts.map((v) => `\n  ${Targets.formatVerdict(v)}`).join("")}`)
   const out = join("bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`)
   fs.mkdirSync(join("bench", "results"), { recursive: true })
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, memory, rows }, null, 2) + "\n")
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), where, quick, cpus: cpus().length, node: process.version, ceilings, memory, rows, verdicts }, null, 2) + "\n")
   yield* Console.log(`figures written to ${out}`)
 })
 

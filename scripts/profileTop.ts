@@ -3,15 +3,9 @@
  * given, or found under a directory given (what `npm run bench -- --profile DIR` leaves: one per daemon).
  */
 import * as fs from "node:fs"
-import { join } from "node:path"
-import { type CpuProfile, formatTop } from "./lib/cpuProfile.js"
+import { profilesUnder, topOfFile } from "./lib/cpuProfile.js"
 
 const TOP = 25
-
-const profilesUnder = (path: string): ReadonlyArray<string> =>
-  fs.statSync(path).isDirectory()
-    ? fs.readdirSync(path).sort().flatMap((e) => profilesUnder(join(path, e)))
-    : path.endsWith(".cpuprofile") ? [path] : []
 
 const args = process.argv.slice(2)
 if (args.length === 0 || args.includes("--help") || args.includes("-h")) {
@@ -23,10 +17,10 @@ for (const arg of args) {
     console.error(`profileTop: ${arg} does not exist`)
     process.exit(2)
   }
-  const files = fs.statSync(arg).isDirectory() ? profilesUnder(arg) : [arg]
+  const files = profilesUnder(arg)
   if (files.length === 0) console.error(`profileTop: no .cpuprofile under ${arg}`)
   for (const file of files) {
     console.log(`\n== ${file}`)
-    for (const line of formatTop(JSON.parse(fs.readFileSync(file, "utf8")) as CpuProfile, TOP)) console.log(line)
+    for (const line of topOfFile(file, TOP)) console.log(line)
   }
 }

@@ -1,4 +1,6 @@
 /** A V8 `.cpuprofile` (what `node --cpu-prof` writes), summed by function: where a daemon's CPU went. */
+import * as fs from "node:fs"
+import { join } from "node:path"
 
 export interface CpuProfile {
   readonly nodes: ReadonlyArray<{
@@ -56,3 +58,13 @@ export const formatTop = (profile: CpuProfile, top: number): ReadonlyArray<strin
       `${ms(f.micros).padStart(10)} ms ${(busyMicros === 0 ? 0 : (100 * f.micros) / busyMicros).toFixed(1).padStart(5)} %  ${f.function}`)
   ]
 }
+
+/** The `.cpuprofile` files at `path` or under it (what `npm run bench -- --profile DIR` leaves: one per daemon), sorted by path. */
+export const profilesUnder = (path: string): ReadonlyArray<string> =>
+  fs.statSync(path).isDirectory()
+    ? fs.readdirSync(path).sort().flatMap((e) => profilesUnder(join(path, e)))
+    : path.endsWith(".cpuprofile") ? [path] : []
+
+/** `formatTop` of a profile file. */
+export const topOfFile = (file: string, top: number): ReadonlyArray<string> =>
+  formatTop(JSON.parse(fs.readFileSync(file, "utf8")) as CpuProfile, top)
