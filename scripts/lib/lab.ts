@@ -266,7 +266,7 @@ export const make = (k: number, options: LabOptions = {}): Effect.Effect<Lab, La
           // a host that lists every other one is not asked again: each ask starts a CLI process, slow on a loaded machine
           let waiting = hosts
           for (;;) {
-            const counts = yield* Effect.forEach(waiting, memberCount, { concurrency: 4 })
+            const counts = yield* Effect.forEach(waiting, memberCount)
             waiting = waiting.filter((_, i) => counts[i] !== hosts.length - 1)
             if (waiting.length === 0) return true
             if (Date.now() > deadline) return false
