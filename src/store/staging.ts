@@ -504,7 +504,12 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (!inside) touchNow(parent)
       const fd = attemptNow("create", entry.path, () => fs.openSync(at(parent.fd, temp), C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
       if (fd instanceof StoreError) return options.give(), fd
-      Object.assign(s, { fd, place: parent.rel, temp, inside, hash: crypto.createHash("sha256"), hashed: 0 })
+      s.fd = fd
+      s.place = parent.rel
+      s.temp = temp
+      s.inside = inside
+      s.hash = crypto.createHash("sha256")
+      s.hashed = 0
       return undefined
     } finally {
       release(parent)
@@ -646,7 +651,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (!inside) touchNow(parent)
       const errno = createFile(parent.fd, temp, bytes, { mode, uid: entry.uid, gid: entry.gid, chown: root, sec: entry.mtime.sec, nsec: entry.mtime.nsec })
       if (errno !== 0) throw errnoError(errno, "create")
-      Object.assign(s, { place: parent.rel, temp, inside })
+      s.place = parent.rel
+      s.temp = temp
+      s.inside = inside
     } finally {
       release(parent)
     }
@@ -686,7 +693,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     try {
       const temp = tempName(parent.name)
       fs.symlinkSync(bytePath("", entry.target ?? ""), at(parent.fd, temp))
-      Object.assign(s, { place: parent.rel, temp, inside })
+      s.place = parent.rel
+      s.temp = temp
+      s.inside = inside
       if (root) fs.lchownSync(at(parent.fd, temp), entry.uid, entry.gid)
       const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
       fs.lutimesSync(at(parent.fd, temp), t, t)
