@@ -49,6 +49,12 @@ interface Answer {
   readonly changes: Uint8Array
 }
 
+/** Blocks whose bits fit a number's bitwise operations: a file of ~40 KiB at the default MTU, no bitmap allocated for it. */
+const BITS = 31
+
+const isHeld = (n: Needed, b: number) => (n.held === undefined ? ((n.bits >>> b) & 1) === 1 : hasBit(n.held, b))
+const markHeld = (n: Needed, b: number) => void (n.held === undefined ? (n.bits |= 1 << b) : setBit(n.held, b))
+
 const RECEIVING = 0
 const STAGING = 1
 const STAGED = 2
@@ -60,7 +66,8 @@ interface Needed {
   readonly entry: Entry
   /** Blocks not yet written. */
   lacking: number
-  /** The blocks written, for an entry of more than one block. */
+  /** The blocks written, a bit each: in `bits` for an entry of up to `BITS` blocks (every small file), else in `held`. */
+  bits: number
   readonly held: Uint8Array | undefined
   /**
    * The SHA-256 its staged contents must have: the manifest's, or the sender's `Digests` after its data (undefined
@@ -249,7 +256,7 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
     const contents = need === "contents" && entry.type === "file"
     const blocks = contents ? blocksOf(entry.size, s.block) : 0
     const digest = contents ? entry.digest ?? (entry.size === 0 ? EMPTY : undefined) : undefined
-    const n: Needed = { index, entry, lacking: blocks, held: blocks > 1 ? bitmapFor(blocks) : undefined, digest, state: RECEIVING }
+    const n: Needed = { index, entry, lacking: blocks, bits: 0, held: blocks > BITS ? bitmapFor(blocks) : undefined, digest, state: RECEIVING }
     s.needed.set(n.index, n)
     if (blocks === 0 && (!contents || digest !== undefined)) stage(s, n, out)
   })
@@ -289,13 +296,13 @@ const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: O
     const p = m.pieces[i]!
     s.received += p.bytes.length
     const n = s.needed.get(p.index)
-    if (n === undefined || n.state !== RECEIVING || p.offset % s.block !== 0) continue
+    // a block of the entry, whole: none past its end (an empty piece at its size would count as a block)
+    if (n === undefined || n.state !== RECEIVING || p.offset % s.block !== 0 || p.offset >= n.entry.size) continue
     const b = p.offset / s.block
     if (p.bytes.length !== Math.min(s.block, n.entry.size - p.offset)) continue
-    if (n.held !== undefined) {
-      if (hasBit(n.held, b)) continue
-      setBit(n.held, b)
-    } else if (b !== 0 || n.lacking === 0) continue // written already, it may wait for its digest: a copy is no news
+    // written already (it may wait for its digest): a copy is no news
+    if (isHeld(n, b)) continue
+    markHeld(n, b)
     out.push({ _tag: "Write", index: n.index, entry: n.entry, offset: p.offset, bytes: p.bytes })
     if (--n.lacking === 0 && n.digest !== undefined) stage(s, n, out)
   }
@@ -332,16 +339,13 @@ const missing = (s: MemberSession): Array<Span> => {
   for (const n of s.needed.values()) {
     if (n.state !== RECEIVING || n.lacking === 0) continue
     const { size } = n.entry
-    if (n.held === undefined) spans.push({ index: n.index, offset: 0, length: size })
-    else {
-      const blocks = blocksOf(size, s.block)
-      for (let b = 0; b < blocks && spans.length < MAX_SPANS; b++) {
-        if (hasBit(n.held, b)) continue
-        let end = b + 1
-        while (end < blocks && !hasBit(n.held, end)) end++
-        spans.push({ index: n.index, offset: b * s.block, length: Math.min(end * s.block, size) - b * s.block })
-        b = end
-      }
+    const blocks = blocksOf(size, s.block)
+    for (let b = 0; b < blocks && spans.length < MAX_SPANS; b++) {
+      if (isHeld(n, b)) continue
+      let end = b + 1
+      while (end < blocks && !isHeld(n, end)) end++
+      spans.push({ index: n.index, offset: b * s.block, length: Math.min(end * s.block, size) - b * s.block })
+      b = end
     }
     if (spans.length >= MAX_SPANS) break
   }
