@@ -89,6 +89,11 @@ export interface MemberSession {
   /** The batches whose lookup is out. */
   readonly looking: Map<number, { readonly first: number; readonly entries: ReadonlyArray<Entry> }>
   readonly needed: Map<number, Needed>
+  /**
+   * The entries of `needed` still receiving: the vote waits for none, told without a walk over `needed` (each
+   * repair staged after a `Prepare` asks, and a walk each time would be quadratic in the transaction's entries).
+   */
+  receiving: number
   /** `Stage` actions not yet answered. */
   staging: number
   readonly failures: Array<Failure>
@@ -174,6 +179,7 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   answers: new Map(),
   looking: new Map(),
   needed: new Map(),
+  receiving: 0,
   staging: 0,
   failures: [],
   failedCount: 0,
@@ -197,6 +203,7 @@ const reply = (_: MemberSession, out: Out, message: ToSender) => void out.push({
 
 const stage = (s: MemberSession, n: Needed, out: Out) => {
   n.state = STAGING
+  s.receiving--
   s.staging++
   out.push(n.digest === undefined ? { _tag: "Stage", index: n.index, entry: n.entry } : { _tag: "Stage", index: n.index, entry: n.entry, digest: n.digest })
 }
@@ -257,7 +264,10 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
     const blocks = contents ? blocksOf(entry.size, s.block) : 0
     const digest = contents ? entry.digest ?? (entry.size === 0 ? EMPTY : undefined) : undefined
     const n: Needed = { index, entry, lacking: blocks, bits: 0, held: blocks > BITS ? bitmapFor(blocks) : undefined, digest, state: RECEIVING }
+    // an index a batch named already (only a buggy sender's overlapping batches) replaces its entry: counted once
+    if (s.needed.get(index)?.state === RECEIVING) s.receiving--
     s.needed.set(n.index, n)
+    s.receiving++
     if (blocks === 0 && (!contents || digest !== undefined)) stage(s, n, out)
   })
   answered(s, e.batch, batch.answer, out)
@@ -361,8 +371,7 @@ const vote = (s: MemberSession, out: Out) => {
 
 /** Votes once every entry it needs is staged or failed (unsolicited: the sender asked already). */
 const ready = (s: MemberSession, out: Out) => {
-  if (s.state !== "receiving" || s.staging > 0 || s.looking.size > 0 || (s.deleting && s.scan !== "done")) return
-  for (const n of s.needed.values()) if (n.state === RECEIVING) return
+  if (s.state !== "receiving" || s.receiving > 0 || s.staging > 0 || s.looking.size > 0 || (s.deleting && s.scan !== "done")) return
   s.state = s.failedCount > 0 ? "failed" : "prepared"
   vote(s, out)
 }
@@ -399,6 +408,7 @@ const entries = (s: MemberSession) => [...s.needed.values()].map((n) => n.entry)
 const discard = (s: MemberSession, out: Out, answer = true) => {
   out.push({ _tag: "Discard", entries: entries(s) })
   s.needed.clear()
+  s.receiving = 0
   s.looking.clear()
   s.state = "aborted"
   if (answer) reply(s, out, { _tag: "Aborted", txn: s.txn })
