@@ -12,7 +12,8 @@
  * time, then Prepare and Commit, in wake-ups of up to 43 datagrams. `new`: the directories exist, the files do not
  * (the bench's fresh tree); `unchanged`: every file is here already, nothing is sent but the manifest. Prints the
  * CPU time per file from the first manifest to the `Committed`, the median of the rounds (default 7, after one
- * warm-up) and the least; `MEMBER_PROFILE=FILE` profiles the last round.
+ * warm-up) and the least, and the collector's pauses within (a full collection runs before each round's window,
+ * so the set-up's own objects are not counted); `MEMBER_PROFILE=FILE` profiles the last round.
  */
 import { Effect, Exit, Layer, Scope } from "effect"
 import { createHash, randomBytes } from "node:crypto"
