@@ -210,11 +210,15 @@ export const applyAllNow = (store: FileStoreShape, ops: ReadonlyArray<Op>): Stor
       if (run.length === 0) return
       if (errnos.length < run.length) errnos = new Int32Array(2 * run.length)
       renameAll(run[0]!.parent.fd, pairs, errnos)
-      run.forEach(({ op, parent }, k) => {
-        const r = attemptNow("switch", op.path, () => renamedNow(parent, op, errnos[k]!))
-        if (r instanceof StoreError) note(r)
+      for (let k = 0; k < run.length; k++) {
+        const { op, parent } = run[k]!
+        // done (nearly every one): nothing more to try for it
+        if (errnos[k] !== 0) {
+          const r = attemptNow("switch", op.path, () => renamedNow(parent, op, errnos[k]!))
+          if (r instanceof StoreError) note(r)
+        }
         parents.release(parent)
-      })
+      }
       run.length = 0
       pairs.length = 0
     }

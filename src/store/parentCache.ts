@@ -8,7 +8,7 @@
  */
 import { Either } from "effect"
 import { closeQuietly, type FileStoreShape, type Parent, StoreError } from "./FileStore.js"
-import { splitRelative } from "./paths.js"
+import { isPlainRelative, splitRelative } from "./paths.js"
 
 export interface ParentCache {
   /** `store.openParentNow(op, rel, false)`, reused when `rel`'s directory was opened during the pass. */
@@ -30,6 +30,8 @@ export const make = (store: Pick<FileStoreShape, "openParentNow">): ParentCache 
       const found = kept.get(slash < 0 ? "" : rel.slice(0, slash))
       if (found !== undefined) {
         const name = rel.slice(slash + 1)
+        // a plain name (every name of the bench's trees, most of any) is checked without splitting it again
+        if (isPlainRelative(name)) return { fd: found, name, rel }
         const one = splitRelative(name)
         if (Either.isRight(one) && one.right.length === 1 && one.right[0] === name) return { fd: found, name, rel }
       }

@@ -36,7 +36,7 @@ import { kindOf } from "./listing.js"
 import { createFile, secondsOf, STAT, STAT_FIELDS, statNames } from "./stageCalls.js"
 import { applyAllNow, forgetRecordNow, markDoneNow, type Op, recordTempDirectoryNow, writeIntentNow } from "./journal.js"
 import * as ParentCache from "./parentCache.js"
-import { splitRelative } from "./paths.js"
+import { isPlainRelative, splitRelative } from "./paths.js"
 import { EACCES, EIO } from "../protocol/errno.js"
 import { equalBytes } from "../domain/bytes.js"
 import { sha256 } from "../sha256.js"
@@ -368,18 +368,26 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     const parts: Array<ReadonlyArray<string>> = new Array(entries.length)
     const rels: Array<string> = new Array(entries.length)
     const dirs: Array<string | undefined> = new Array(entries.length)
-    entries.forEach((entry, i) => {
-      const split = splitRelative(entry.path)
-      if (Either.isLeft(split) || split.right.length === 0) {
-        options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
-        staged.set(entry, stagedOf("metadata", [], "", EACCES))
-        needs[i] = "metadata"
-        return
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!
+      // a path in its one spelling already (as a sender's scan spells every path) is split without checking it again
+      if (isPlainRelative(entry.path)) {
+        parts[i] = entry.path.split("/")
+        rels[i] = entry.path
+      } else {
+        const split = splitRelative(entry.path)
+        if (Either.isLeft(split) || split.right.length === 0) {
+          options.notice("refusedPaths", `refused ${entry.path}: ${Either.isLeft(split) ? split.left.reason : "the base directory itself"}`)
+          staged.set(entry, stagedOf("metadata", [], "", EACCES))
+          needs[i] = "metadata"
+          continue
+        }
+        parts[i] = split.right
+        rels[i] = split.right.join("/")
       }
-      parts[i] = split.right
-      const rel = (rels[i] = split.right.join("/"))
+      const rel = rels[i]!
       dirs[i] = rel.slice(0, Math.max(0, rel.lastIndexOf("/")))
-    })
+    }
     for (let i = 0; i < entries.length;) {
       if (dirs[i] === undefined) {
         i++
@@ -496,7 +504,12 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (!inside) touchNow(parent)
       const fd = attemptNow("create", entry.path, () => fs.openSync(at(parent.fd, temp), C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600))
       if (fd instanceof StoreError) return options.give(), fd
-      Object.assign(s, { fd, place: parent.rel, temp, inside, hash: crypto.createHash("sha256"), hashed: 0 })
+      s.fd = fd
+      s.place = parent.rel
+      s.temp = temp
+      s.inside = inside
+      s.hash = crypto.createHash("sha256")
+      s.hashed = 0
       return undefined
     } finally {
       release(parent)
@@ -638,7 +651,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
       if (!inside) touchNow(parent)
       const errno = createFile(parent.fd, temp, bytes, { mode, uid: entry.uid, gid: entry.gid, chown: root, sec: entry.mtime.sec, nsec: entry.mtime.nsec })
       if (errno !== 0) throw errnoError(errno, "create")
-      Object.assign(s, { place: parent.rel, temp, inside })
+      s.place = parent.rel
+      s.temp = temp
+      s.inside = inside
     } finally {
       release(parent)
     }
@@ -678,7 +693,9 @@ export const make = (store: FileStoreShape, options: StagingOptions) => {
     try {
       const temp = tempName(parent.name)
       fs.symlinkSync(bytePath("", entry.target ?? ""), at(parent.fd, temp))
-      Object.assign(s, { place: parent.rel, temp, inside })
+      s.place = parent.rel
+      s.temp = temp
+      s.inside = inside
       if (root) fs.lchownSync(at(parent.fd, temp), entry.uid, entry.gid)
       const t = secondsOf(entry.mtime.sec, entry.mtime.nsec)
       fs.lutimesSync(at(parent.fd, temp), t, t)

@@ -49,6 +49,12 @@ interface Answer {
   readonly changes: Uint8Array
 }
 
+/** Blocks whose bits fit a number's bitwise operations: a file of ~40 KiB at the default MTU, no bitmap allocated for it. */
+const BITS = 31
+
+const isHeld = (n: Needed, b: number) => (n.held === undefined ? ((n.bits >>> b) & 1) === 1 : hasBit(n.held, b))
+const markHeld = (n: Needed, b: number) => void (n.held === undefined ? (n.bits |= 1 << b) : setBit(n.held, b))
+
 const RECEIVING = 0
 const STAGING = 1
 const STAGED = 2
@@ -60,7 +66,8 @@ interface Needed {
   readonly entry: Entry
   /** Blocks not yet written. */
   lacking: number
-  /** The blocks written, for an entry of more than one block. */
+  /** The blocks written, a bit each: in `bits` for an entry of up to `BITS` blocks (every small file), else in `held`. */
+  bits: number
   readonly held: Uint8Array | undefined
   /**
    * The SHA-256 its staged contents must have: the manifest's, or the sender's `Digests` after its data (undefined
@@ -82,6 +89,11 @@ export interface MemberSession {
   /** The batches whose lookup is out. */
   readonly looking: Map<number, { readonly first: number; readonly entries: ReadonlyArray<Entry> }>
   readonly needed: Map<number, Needed>
+  /**
+   * The entries of `needed` still receiving: the vote waits for none, told without a walk over `needed` (each
+   * repair staged after a `Prepare` asks, and a walk each time would be quadratic in the transaction's entries).
+   */
+  receiving: number
   /** `Stage` actions not yet answered. */
   staging: number
   readonly failures: Array<Failure>
@@ -167,6 +179,7 @@ export const make = (txn: TxnId, block: number): MemberSession => ({
   answers: new Map(),
   looking: new Map(),
   needed: new Map(),
+  receiving: 0,
   staging: 0,
   failures: [],
   failedCount: 0,
@@ -190,6 +203,7 @@ const reply = (_: MemberSession, out: Out, message: ToSender) => void out.push({
 
 const stage = (s: MemberSession, n: Needed, out: Out) => {
   n.state = STAGING
+  s.receiving--
   s.staging++
   out.push(n.digest === undefined ? { _tag: "Stage", index: n.index, entry: n.entry } : { _tag: "Stage", index: n.index, entry: n.entry, digest: n.digest })
 }
@@ -249,8 +263,11 @@ const onLookedUp = (s: MemberSession, e: Extract<Event, { _tag: "LookedUp" }>, o
     const contents = need === "contents" && entry.type === "file"
     const blocks = contents ? blocksOf(entry.size, s.block) : 0
     const digest = contents ? entry.digest ?? (entry.size === 0 ? EMPTY : undefined) : undefined
-    const n: Needed = { index, entry, lacking: blocks, held: blocks > 1 ? bitmapFor(blocks) : undefined, digest, state: RECEIVING }
+    const n: Needed = { index, entry, lacking: blocks, bits: 0, held: blocks > BITS ? bitmapFor(blocks) : undefined, digest, state: RECEIVING }
+    // an index a batch named already (only a buggy sender's overlapping batches) replaces its entry: counted once
+    if (s.needed.get(index)?.state === RECEIVING) s.receiving--
     s.needed.set(n.index, n)
+    s.receiving++
     if (blocks === 0 && (!contents || digest !== undefined)) stage(s, n, out)
   })
   answered(s, e.batch, batch.answer, out)
@@ -289,13 +306,13 @@ const onData = (s: MemberSession, m: Extract<ToMember, { _tag: "Data" }>, out: O
     const p = m.pieces[i]!
     s.received += p.bytes.length
     const n = s.needed.get(p.index)
-    if (n === undefined || n.state !== RECEIVING || p.offset % s.block !== 0) continue
+    // a block of the entry, whole: none past its end (an empty piece at its size would count as a block)
+    if (n === undefined || n.state !== RECEIVING || p.offset % s.block !== 0 || p.offset >= n.entry.size) continue
     const b = p.offset / s.block
     if (p.bytes.length !== Math.min(s.block, n.entry.size - p.offset)) continue
-    if (n.held !== undefined) {
-      if (hasBit(n.held, b)) continue
-      setBit(n.held, b)
-    } else if (b !== 0 || n.lacking === 0) continue // written already, it may wait for its digest: a copy is no news
+    // written already (it may wait for its digest): a copy is no news
+    if (isHeld(n, b)) continue
+    markHeld(n, b)
     out.push({ _tag: "Write", index: n.index, entry: n.entry, offset: p.offset, bytes: p.bytes })
     if (--n.lacking === 0 && n.digest !== undefined) stage(s, n, out)
   }
@@ -332,16 +349,13 @@ const missing = (s: MemberSession): Array<Span> => {
   for (const n of s.needed.values()) {
     if (n.state !== RECEIVING || n.lacking === 0) continue
     const { size } = n.entry
-    if (n.held === undefined) spans.push({ index: n.index, offset: 0, length: size })
-    else {
-      const blocks = blocksOf(size, s.block)
-      for (let b = 0; b < blocks && spans.length < MAX_SPANS; b++) {
-        if (hasBit(n.held, b)) continue
-        let end = b + 1
-        while (end < blocks && !hasBit(n.held, end)) end++
-        spans.push({ index: n.index, offset: b * s.block, length: Math.min(end * s.block, size) - b * s.block })
-        b = end
-      }
+    const blocks = blocksOf(size, s.block)
+    for (let b = 0; b < blocks && spans.length < MAX_SPANS; b++) {
+      if (isHeld(n, b)) continue
+      let end = b + 1
+      while (end < blocks && !isHeld(n, end)) end++
+      spans.push({ index: n.index, offset: b * s.block, length: Math.min(end * s.block, size) - b * s.block })
+      b = end
     }
     if (spans.length >= MAX_SPANS) break
   }
@@ -357,8 +371,7 @@ const vote = (s: MemberSession, out: Out) => {
 
 /** Votes once every entry it needs is staged or failed (unsolicited: the sender asked already). */
 const ready = (s: MemberSession, out: Out) => {
-  if (s.state !== "receiving" || s.staging > 0 || s.looking.size > 0 || (s.deleting && s.scan !== "done")) return
-  for (const n of s.needed.values()) if (n.state === RECEIVING) return
+  if (s.state !== "receiving" || s.receiving > 0 || s.staging > 0 || s.looking.size > 0 || (s.deleting && s.scan !== "done")) return
   s.state = s.failedCount > 0 ? "failed" : "prepared"
   vote(s, out)
 }
@@ -395,6 +408,7 @@ const entries = (s: MemberSession) => [...s.needed.values()].map((n) => n.entry)
 const discard = (s: MemberSession, out: Out, answer = true) => {
   out.push({ _tag: "Discard", entries: entries(s) })
   s.needed.clear()
+  s.receiving = 0
   s.looking.clear()
   s.state = "aborted"
   if (answer) reply(s, out, { _tag: "Aborted", txn: s.txn })

@@ -64,6 +64,27 @@ describe("txn member machine", () => {
     expect(tags(run(s, message(prepare), { _tag: "Staged", index: 0, errno: 0 }))).toEqual(["Reply Prepared"])
   })
 
+  it("counts the blocks of a small file (bits in a number) and of a big one (a bitmap) alike; an empty piece at an entry's size is no block", () => {
+    const s = Member.make(TXN, BLOCK)
+    const even = { ...file("even", 8), digest: new Uint8Array(32) } // 2 blocks, the last whole
+    const huge = { ...file("huge", 40 * BLOCK), digest: new Uint8Array(32) } // more blocks than a number's bits
+    run(s, message({ ...manifest, entries: [even, huge] }), { _tag: "LookedUp", batch: 0, needs: ["contents", "contents"] })
+    // past the end: were it counted, the entry would be staged a block short
+    expect(run(s, message(data(piece(0, 8, 0), piece(1, 40 * BLOCK, 0))))).toEqual([])
+    expect(tags(run(s, message(data(piece(0, 4, 4), piece(1, 35 * BLOCK, 4), piece(0, 4, 4)))))).toEqual(["Write", "Write"])
+    expect(run(s, message(prepare))).toEqual([
+      {
+        _tag: "Reply",
+        message: {
+          _tag: "Missing",
+          txn: TXN,
+          spans: [{ index: 0, offset: 0, length: 4 }, { index: 1, offset: 0, length: 35 * BLOCK }, { index: 1, offset: 36 * BLOCK, length: 4 * BLOCK }]
+        }
+      }
+    ])
+    expect(tags(run(s, message(data(piece(0, 0, 4)))))).toEqual(["Write", "Stage"])
+  })
+
   it("a file without a digest in the manifest stages only once its Digests is in, checked against that digest; a copy of its block meanwhile is no news", () => {
     const s = Member.make(TXN, BLOCK)
     const one = file("one", 3)
