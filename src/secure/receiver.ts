@@ -36,7 +36,7 @@ import { endpointCache } from "../net/endpoints.js"
 import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
 import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
-import { type FrameHeader, HEADER_BYTES, headerRefusal, type HeaderRefusal, OFFSET, readHeader, TAG_BYTES, u32At, u64At } from "./frame.js"
+import { type FrameHeader, HEADER_BYTES, headerRefusal, type HeaderRefusal, OFFSET, readHeader, sameBytes, TAG_BYTES, u32At, u64At } from "./frame.js"
 import type { KeyRing } from "./keyFile.js"
 import type { GroupKey, KeyId } from "./keys.js"
 import { EPOCH_ID_BYTES, headerKey, trafficKey } from "./trafficKeys.js"
@@ -335,12 +335,20 @@ export class Receiver {
     const scratch = this.scratch
     scratch.begin(count)
     const { names, which, ok } = scratch
+    // a batch is mostly one epoch's frames: a frame of the key id and epoch id of the last frame given an opener takes
+    // its name and opener without a lookup (nothing a lookup reads changes within this loop but for new epochs)
+    let keyed = -1
     for (let i = 0; i < count; i++) {
       const start = starts[i]!
       const refusal = headerRefusal(slab, start, lengths[i]!)
       which[i] = 0
       if (refusal !== undefined) {
         results[i] = this.refuse(refusal)
+        continue
+      }
+      if (keyed >= 0 && sameBytes(slab, start, starts[keyed]!, OFFSET.keyId, OFFSET.counter)) {
+        names[i] = names[keyed]
+        which[i] = which[keyed]!
         continue
       }
       // any u32 is a key id; the ring holds only valid ones
@@ -363,8 +371,11 @@ export class Receiver {
         key = this.vouched.get(name)
       }
       which[i] = scratch.indexOf(key)
+      keyed = i
     }
     this.aead.open(scratch.openers, which, slab, starts, lengths, count, ok)
+    // the last frame found addressed here: a frame naming the same destination is too
+    let ours = -1
     for (let i = 0; i < count; i++) {
       if (results[i] !== undefined) continue
       if (ok[i] !== 1) {
@@ -373,10 +384,13 @@ export class Receiver {
       }
       // the header is as it came (opening decrypts only the payload), and now authenticated
       const start = starts[i]!
-      if (!this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))) {
+      const here = (ours >= 0 && sameBytes(slab, start, starts[ours]!, OFFSET.destination, OFFSET.headerMac)) ||
+        this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))
+      if (!here) {
         results[i] = this.refuse("misdirected")
         continue
       }
+      ours = i
       const name = names[i]!
       const from = sources[i]!
       const counter = u64At(slab, start + OFFSET.counter)
