@@ -12,7 +12,9 @@
  * key (frame.ts; once per run of frames whose headers differ only in their counters), encrypts the payload after
  * it in place and writes the tag after the payload; `lengths` are payload lengths. Opening verifies each frame whose opener
  * is given and decrypts its payload in place; `lengths` are whole frame lengths, and `ok[i]` says whether frame
- * i verified (a frame that did not is garbage afterwards and must not be read).
+ * i verified (a frame that did not is garbage afterwards and must not be read). A batch's openers are given once
+ * each (`keys`: a batch is mostly one epoch's frames) and frame i's by its index plus one in `which` (0: none),
+ * so the addon reads no JavaScript value per frame.
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto"
 import { loadNative } from "../net/native.js"
@@ -45,7 +47,8 @@ export interface AeadEngine<Key, HeaderKey> {
     into: Uint8Array
   ) => number
   readonly open: (
-    keys: ReadonlyArray<Key | undefined>,
+    keys: ReadonlyArray<Key>,
+    which: Uint32Array,
     slab: Uint8Array,
     starts: Uint32Array,
     lengths: Uint32Array,
@@ -128,9 +131,9 @@ export const nodeCryptoAead: AeadEngine<Uint8Array, KeyObject> = {
     nodeCryptoAead.seal(key, into, run.starts, run.payloads, run.count, header)
     return run.bytes
   },
-  open: (keys, slab, starts, lengths, count, ok) => {
+  open: (keys, which, slab, starts, lengths, count, ok) => {
     for (let i = 0; i < count; i++) {
-      const key = keys[i]
+      const key = which[i] === 0 ? undefined : keys[which[i]! - 1]
       ok[i] = 0
       if (key === undefined) continue
       const start = starts[i]!
@@ -160,6 +163,7 @@ interface NativeAead {
   readonly aeadOpen: (...args: Parameters<AeadEngine<object, object>["open"]>) => number
   readonly headerKey: (secret: Uint8Array) => object
   readonly headerOk: (header: object, frame: Uint8Array) => boolean
+  readonly aeadOpenByIndex: boolean
 }
 
 /** The addon's engine, or why there is none. */
@@ -172,6 +176,7 @@ export const addonAead = (): AeadEngine<object, object> | string => {
   }
   if (aead.headerKey === undefined || aead.headerOk === undefined) return "the native addon predates frame version 3 (rebuild it)"
   if (aead.aeadSealRun === undefined) return "the native addon predates sealing a run in one call (rebuild it)"
+  if (aead.aeadOpenByIndex !== true) return "the native addon predates opening a batch's frames by key index (rebuild it)"
   const { aeadKey, aeadSeal, aeadSealRun, aeadOpen, headerKey, headerOk } = aead as NativeAead
   const fail = (what: string, rc: number) => {
     if (rc < 0) throw new Error(`makuo_aead: ${what} failed in OpenSSL (${rc})`)
@@ -192,7 +197,7 @@ export const addonAead = (): AeadEngine<object, object> | string => {
       fail("sealRun", bytes)
       return bytes
     },
-    open: (keys, slab, starts, lengths, count, ok) => fail("open", aeadOpen(keys, slab, starts, lengths, count, ok)),
+    open: (keys, which, slab, starts, lengths, count, ok) => fail("open", aeadOpen(keys, which, slab, starts, lengths, count, ok)),
     headerOk
   }
 }

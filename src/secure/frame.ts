@@ -104,6 +104,12 @@ export const u32At = (bytes: Uint8Array, at: number): number =>
 /** The big-endian u64 at `at` of `bytes`, exact when `headerRefusal` found it below 2^53. */
 export const u64At = (bytes: Uint8Array, at: number): number => u32At(bytes, at) * 2 ** 32 + u32At(bytes, at + 4)
 
+/** Whether the headers at `a` and `b` of `slab` agree on the bytes [from, to) of a header. */
+export const sameBytes = (slab: Uint8Array, a: number, b: number, from: number, to: number): boolean => {
+  for (let k = from; k < to; k++) if (slab[a + k] !== slab[b + k]) return false
+  return true
+}
+
 /**
  * Why the frame of `length` bytes at `at` of `slab` cannot be opened (its header's shape), or undefined: what
  * `readHeader` refuses, judged without allocating anything, so a receiver reads the fields it needs in place.

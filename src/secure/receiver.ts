@@ -36,7 +36,7 @@ import { endpointCache } from "../net/endpoints.js"
 import type { Endpoint } from "../net/Transport.js"
 import type { Aead } from "./aead.js"
 import { EpochTable, type EpochTableOptions, type FreshnessRefusal } from "./epochs.js"
-import { type FrameHeader, HEADER_BYTES, headerRefusal, type HeaderRefusal, OFFSET, readHeader, TAG_BYTES, u32At, u64At } from "./frame.js"
+import { type FrameHeader, HEADER_BYTES, headerRefusal, type HeaderRefusal, OFFSET, readHeader, sameBytes, TAG_BYTES, u32At, u64At } from "./frame.js"
 import type { KeyRing } from "./keyFile.js"
 import type { GroupKey, KeyId } from "./keys.js"
 import { EPOCH_ID_BYTES, headerKey, trafficKey } from "./trafficKeys.js"
@@ -169,25 +169,54 @@ class EpochNames {
   }
 }
 
-/** A batch's working arrays, kept from one batch to the next and grown to the largest. */
+/**
+ * A batch's working arrays, kept from one batch to the next and grown to the largest: per frame its epoch's name
+ * and its opener's index plus one in `openers` (0: none), the batch's distinct openers (mostly one: a batch is
+ * mostly one epoch's frames, and the AEAD engine takes each once), and the verdicts.
+ */
 class Scratch {
-  private keyList: Array<unknown> = []
   private nameList: Array<string | undefined> = []
+  private indices = new Uint32Array(64)
   private verified = new Uint8Array(64)
+  readonly openers: Array<unknown> = []
+  private last: unknown = undefined
+  private lastIndex = 0
 
-  keys(count: number): Array<unknown> {
-    while (this.keyList.length < count) this.keyList.push(undefined)
-    return this.keyList
+  /** Begins a batch of `count` frames. */
+  begin(count: number): void {
+    while (this.nameList.length < count) this.nameList.push(undefined)
+    if (this.indices.length < count) (this.indices = new Uint32Array(count * 2)), (this.verified = new Uint8Array(count * 2))
+    this.openers.length = 0
+    this.last = undefined
+    this.lastIndex = 0
   }
 
-  names(count: number): Array<string | undefined> {
-    while (this.nameList.length < count) this.nameList.push(undefined)
+  get names(): Array<string | undefined> {
     return this.nameList
   }
 
-  ok(count: number): Uint8Array {
-    if (this.verified.length < count) this.verified = new Uint8Array(Math.max(count, this.verified.length * 2))
+  get which(): Uint32Array {
+    return this.indices
+  }
+
+  get ok(): Uint8Array {
     return this.verified
+  }
+
+  /** The index plus one of `opener` among the batch's openers, added when it is new. */
+  indexOf(opener: unknown): number {
+    if (opener === this.last) return this.lastIndex
+    let j = this.openers.indexOf(opener)
+    if (j < 0) j = this.openers.push(opener) - 1
+    this.last = opener
+    this.lastIndex = j + 1
+    return j + 1
+  }
+
+  /** Ends a batch: the kept arrays must not hold an epoch's key past it. */
+  end(): void {
+    this.openers.length = 0
+    this.last = undefined
   }
 }
 
@@ -303,14 +332,23 @@ export class Receiver {
     monotonic: number
   ): Array<OpenResult> {
     const results = new Array<OpenResult | undefined>(count)
-    const keys = this.scratch.keys(count)
-    const names = this.scratch.names(count)
+    const scratch = this.scratch
+    scratch.begin(count)
+    const { names, which, ok } = scratch
+    // a batch is mostly one epoch's frames: a frame of the key id and epoch id of the last frame given an opener takes
+    // its name and opener without a lookup (nothing a lookup reads changes within this loop but for new epochs)
+    let keyed = -1
     for (let i = 0; i < count; i++) {
       const start = starts[i]!
       const refusal = headerRefusal(slab, start, lengths[i]!)
-      keys[i] = undefined
+      which[i] = 0
       if (refusal !== undefined) {
         results[i] = this.refuse(refusal)
+        continue
+      }
+      if (keyed >= 0 && sameBytes(slab, start, starts[keyed]!, OFFSET.keyId, OFFSET.counter)) {
+        names[i] = names[keyed]
+        which[i] = which[keyed]!
         continue
       }
       // any u32 is a key id; the ring holds only valid ones
@@ -322,20 +360,23 @@ export class Receiver {
       }
       const name = this.names.of(keyId, slab, start + OFFSET.epochId)
       names[i] = name
-      keys[i] = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? this.vouched.get(name)
-      if (keys[i] === undefined) {
+      let key = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? this.vouched.get(name)
+      if (key === undefined) {
         const frame = slab.subarray(start, start + lengths[i]!)
         const refusal = this.derive(group, readHeader(frame) as FrameHeader, name, frame, now, monotonic)
-        if (refusal !== undefined) results[i] = this.refuse(refusal)
-        else keys[i] = this.vouched.get(name)
+        if (refusal !== undefined) {
+          results[i] = this.refuse(refusal)
+          continue
+        }
+        key = this.vouched.get(name)
       }
+      which[i] = scratch.indexOf(key)
+      keyed = i
     }
-    const ok = this.scratch.ok(count)
-    this.aead.open(keys, slab, starts, lengths, count, ok)
+    this.aead.open(scratch.openers, which, slab, starts, lengths, count, ok)
+    // the last frame found addressed here: a frame naming the same destination is too
+    let ours = -1
     for (let i = 0; i < count; i++) {
-      const opener = keys[i]
-      // the kept array must not hold an epoch's key past its batch
-      keys[i] = undefined
       if (results[i] !== undefined) continue
       if (ok[i] !== 1) {
         results[i] = this.refuse("badTag")
@@ -343,10 +384,13 @@ export class Receiver {
       }
       // the header is as it came (opening decrypts only the payload), and now authenticated
       const start = starts[i]!
-      if (!this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))) {
+      const here = (ours >= 0 && sameBytes(slab, start, starts[ours]!, OFFSET.destination, OFFSET.headerMac)) ||
+        this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))
+      if (!here) {
         results[i] = this.refuse("misdirected")
         continue
       }
+      ours = i
       const name = names[i]!
       const from = sources[i]!
       const counter = u64At(slab, start + OFFSET.counter)
@@ -371,9 +415,10 @@ export class Receiver {
           sentAt,
           from,
           epochId: slab.slice(start + OFFSET.epochId, start + OFFSET.epochId + EPOCH_ID_BYTES),
-          opener
+          opener: scratch.openers[which[i]! - 1]
         }
     }
+    scratch.end()
     return results as Array<OpenResult>
   }
 

@@ -253,6 +253,37 @@ describe.each(enginePairs.map(([s, o]) => [`${s.name} → ${o.name}`, s, o] as c
     }
   })
 
+  it("a batch's runs of one epoch's frames: each frame judged on its own, its destination and tag included", () => {
+    const { group, receiver, sender } = setup()
+    const other = admitted(receiver, new Sender(sealer, group), T0, A2)
+    const unknown = new Sender(sealer, group)
+    const forged = sender.seal(1, Uint8Array.of(5), HERE, T0)
+    forged[forged.length - 1]! ^= 1
+    const elsewhere = { address: HERE.address, port: HERE.port + 1 }
+    const batch: ReadonlyArray<readonly [Uint8Array, typeof A]> = [
+      [sender.seal(1, Uint8Array.of(0), HERE, T0), A],
+      [sender.seal(1, Uint8Array.of(1), elsewhere, T0), A],
+      [sender.seal(1, Uint8Array.of(2), HERE, T0), A],
+      [other.seal(1, Uint8Array.of(3), HERE, T0), A2],
+      [sender.seal(1, Uint8Array.of(4), HERE, T0), A],
+      [forged, A],
+      [sender.seal(1, Uint8Array.of(6), HERE, T0), A],
+      [unknown.seal(1, Uint8Array.of(7), HERE, T0), A3],
+      [unknown.seal(1, Uint8Array.of(8), elsewhere, T0), A3],
+      [unknown.seal(1, Uint8Array.of(9), HERE, T0), A3]
+    ]
+    const lengths = Uint32Array.from(batch, ([f]) => f.length)
+    const starts = Uint32Array.from(batch, (_, i) => lengths.subarray(0, i).reduce((n, l) => n + l, 0))
+    const slab = new Uint8Array(lengths.reduce((n, l) => n + l, 0))
+    batch.forEach(([f], i) => slab.set(f, starts[i]!))
+    const derived = receiver.derivations
+    const results = receiver.openBatch(slab, starts, lengths, batch.map(([, from]) => from), batch.length, T0, T0)
+    expect(results.map(reason)).toEqual(["opened", "misdirected", "opened", "opened", "opened", "badTag", "opened", "unadmitted", "misdirected", "unadmitted"])
+    expect(results.map((r) => (r._tag === "Refused" ? undefined : r.body[0]))).toEqual([0, undefined, 2, 3, 4, undefined, 6, 7, undefined, 9])
+    // the unadmitted epoch's key derived once for its three frames
+    expect(receiver.derivations).toBe(derived + 1)
+  })
+
   it("admitting a new epoch from a source forgets the older epoch pinned there: its late datagrams are refused", () => {
     const { group, receiver, sender: ended } = setup()
     const heldBack = ended.seal(1, new Uint8Array(4), HERE, T0 + 1)
