@@ -117,8 +117,20 @@ const collectAll = (gc: () => void) => {
 
 const oldSpaceUsed = () => getHeapSpaceStatistics().find((s) => s.space_name === "old_space")?.space_used_size ?? 0
 
-/** Idle (after start-up, or work): the garbage and the code collected, the compilers held off, the C heap trimmed. */
+/**
+ * What the daemon's parts keep for traffic and let go once it is idle (the native transport's receive space, MiBs):
+ * each is called at every settle, before the collection that frees what it let go. Its owner registers it for as
+ * long as it lives; `onSettle` returns its removal.
+ */
+const releases = new Set<() => void>()
+export const onSettle = (release: () => void) => {
+  releases.add(release)
+  return () => void releases.delete(release)
+}
+
+/** Idle (after start-up, or work): what the parts let go, the garbage and the code collected, the compilers held off, the C heap trimmed. */
 const giveBack = (gc: (() => void) | undefined, trimCHeap: (() => number) | undefined) => {
+  for (const release of releases) release()
   if (gc !== undefined) collectAll(gc)
   setTiers(false)
   asleep = true
