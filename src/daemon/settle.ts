@@ -7,7 +7,8 @@
  * with the young generation held at its initial size and V8's compilers held off (`holdForStartUp`, by the entry,
  * before the daemon's bundle loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`),
  * lets the young generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel; the
- * compilers stay held off until its first work (`wake`). Once quiet after work it does all that again, and an idle
+ * compilers stay held off until its first work (`wake`). Once quiet after work it does all that again, after the
+ * daemon's parts let go what they keep for traffic (`onSettle`: the native transport's receive space), and an idle
  * daemon collects the garbage its timers leave (`watch`, the rules in `settlePolicy.ts`).
  *
  * The ceiling: under a transfer's per-datagram allocation V8 grows the young generation to its default maximum (32
