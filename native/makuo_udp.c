@@ -16,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdint.h>
@@ -586,21 +585,14 @@ static napi_value sock_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/*
- * trim() → 1 when the C heap gave memory back to the kernel, else 0. Memory that V8 and Node free (the parser's
- * working space while the CLI's modules compile, short-lived I/O buffers) stays resident in the C heap until it is
- * handed back: a daemon calls this when it has settled (after start-up, after a transfer burst), not per datagram.
- */
-static napi_value mem_trim(napi_env env, napi_callback_info info) {
-  return num(env, malloc_trim(0));
-}
-
 /* native/makuo_aead.c: AES-256-GCM over batches of native-mode frames */
 void makuo_aead_init(napi_env env, napi_value exports);
 /* native/makuo_stage.c: a staged small file's temp made in one call */
 void makuo_stage_init(napi_env env, napi_value exports);
 /* native/makuo_fs.c: the sender's scan lists a directory per call */
 void makuo_fs_init(napi_env env, napi_value exports);
+/* native/makuo_mem.c: the C heap's arenas limited, trim */
+void makuo_mem_init(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -617,7 +609,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"noGso", NULL, sock_no_gso, NULL, NULL, NULL, napi_default, NULL},
     {"drops", NULL, sock_drops, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, sock_close, NULL, NULL, NULL, napi_default, NULL},
-    {"trim", NULL, mem_trim, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value constants;
   napi_create_object(env, &constants);
@@ -633,6 +624,7 @@ static napi_value init(napi_env env, napi_value exports) {
   makuo_aead_init(env, exports);
   makuo_stage_init(env, exports);
   makuo_fs_init(env, exports);
+  makuo_mem_init(env, exports);
   return exports;
 }
 

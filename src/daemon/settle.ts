@@ -7,7 +7,8 @@
  * with the young generation held at its initial size and V8's compilers held off (`holdForStartUp`, by the entry,
  * before the daemon's bundle loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`),
  * lets the young generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel; the
- * compilers stay held off until its first work (`wake`). Once quiet after work it does all that again, and an idle
+ * compilers stay held off until its first work (`wake`). Once quiet after work it does all that again, after the
+ * daemon's parts let go what they keep for traffic (`onSettle`: the native transport's receive space), and an idle
  * daemon collects the garbage its timers leave (`watch`, the rules in `settlePolicy.ts`).
  *
  * The ceiling: under a transfer's per-datagram allocation V8 grows the young generation to its default maximum (32
@@ -117,8 +118,20 @@ const collectAll = (gc: () => void) => {
 
 const oldSpaceUsed = () => getHeapSpaceStatistics().find((s) => s.space_name === "old_space")?.space_used_size ?? 0
 
-/** Idle (after start-up, or work): the garbage and the code collected, the compilers held off, the C heap trimmed. */
+/**
+ * What the daemon's parts keep for traffic and let go once it is idle (the native transport's receive space, MiBs):
+ * each is called at every settle, before the collection that frees what it let go. Its owner registers it for as
+ * long as it lives; `onSettle` returns its removal.
+ */
+const releases = new Set<() => void>()
+export const onSettle = (release: () => void) => {
+  releases.add(release)
+  return () => void releases.delete(release)
+}
+
+/** Idle (after start-up, or work): what the parts let go, the garbage and the code collected, the compilers held off, the C heap trimmed. */
 const giveBack = (gc: (() => void) | undefined, trimCHeap: (() => number) | undefined) => {
+  for (const release of releases) release()
   if (gc !== undefined) collectAll(gc)
   setTiers(false)
   asleep = true

@@ -8,6 +8,7 @@
  */
 import { Effect, Layer } from "effect"
 import { getSystemErrorMap } from "node:util"
+import { onSettle } from "../daemon/settle.js"
 import { type NativeSocket, type NativeUdp, RECV_META } from "./native.js"
 import { makeArrivals } from "./arrivals.js"
 import { endpointCache } from "./endpoints.js"
@@ -120,6 +121,8 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
     // collection — MiBs of a receiver's resident set. Back to the quiet slots, the full space is kept for the next
     // burst: let go, it waited the same way (a full collection comes only after 64 MiB of such buffers), and the
     // next burst made another — 2 MiB more per calm spell, 16 MiB over a keyed sender's 1 GiB (its ACKs come in bursts).
+    // Once the daemon settles (quiet for seconds, src/daemon/settle.ts) it is let go: settle's collection frees it at once.
+    const settling: Array<() => void> = []
     const receiver = (s: NativeSocket) => {
       receiving.push(s)
       const gro = native.setInt(s, c.SOL_UDP, c.UDP_GRO, 1) === 0
@@ -131,6 +134,11 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       let buffer: Uint8Array = quiet
       const meta = new Uint32Array(SLOTS * RECV_META)
       let calm = 0
+      settling.push(() => {
+        if (slots > QUIET_SLOTS) resize(QUIET_SLOTS)
+        full = undefined
+        calm = 0
+      })
       const resize = (to: number) => {
         slots = to
         if (to > QUIET_SLOTS) return void (buffer = (full ??= new Uint8Array(maxSlots * slot)).subarray(0, to * slot))
@@ -256,6 +264,7 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       readGroup = receiver(groupSocket)
       native.poll(groupSocket, true, false)
     }
+    yield* Effect.acquireRelease(Effect.sync(() => onSettle(() => settling.forEach((release) => release()))), (forget) => Effect.sync(forget))
     // registered after the sockets, so it runs before they close: what is queued (EXIT!) goes out first
     yield* Effect.addFinalizer(() =>
       Effect.async<void>((resume) => {
