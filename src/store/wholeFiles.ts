@@ -24,7 +24,10 @@ export interface WholeFile {
   readonly hash: boolean
 }
 
-/** A file read: the bytes read, its version after the read, its digest when asked; or why it could not be. */
+/**
+ * A file read: the bytes read, its version after the read, its digest when asked (valid until the reader's next
+ * call: it may lie in a buffer the reader reuses, as the addon's do); or why it could not be.
+ */
 export type WholeRead = { readonly read: number; readonly after: FileVersion; readonly digest: Uint8Array | undefined } | StoreError
 
 /** Reads `files` into `into` (each within it): one result per file, in order. */
@@ -105,7 +108,7 @@ const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeR
           mtimeNs: BigInt(fields[o + F.mtimeSec]!) * NS + BigInt(fields[o + F.mtimeNsec]!),
           ctimeNs: BigInt(fields[o + F.ctimeSec]!) * NS + BigInt(fields[o + F.ctimeNsec]!)
         },
-        digest: f.hash ? digests.slice(i * DIGEST, (i + 1) * DIGEST) : undefined
+        digest: f.hash ? digests.subarray(i * DIGEST, (i + 1) * DIGEST) : undefined
       }
     }
     return reads
