@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -142,7 +143,7 @@ static napi_value fs_list_dir(napi_env env, napi_callback_info info) {
  * readFiles(paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array) -> files read
  *
  * The sender's small files of one burst in one call (src/store/wholeFiles.ts): each opened by its path (no symlink
- * followed at its end, never blocking), refused unless it is a regular file and the inode the scan saw, read whole
+ * followed at its end, never blocking; by its name in its directory, kept open for the next file in the same one), refused unless it is a regular file and the inode the scan saw, read whole
  * (the size the scan saw) into `into`, its version taken again after the read (what the caller checks against the
  * scan's: a file changed since is never sent), its SHA-256 into `digests` when asked, closed. Node's calls cost a
  * path string, a Stats object with its dates per fstat, and a call per step; a tree of small files spent most of
@@ -174,8 +175,45 @@ enum {
 
 #define SHA256_BYTES 32
 
-static void read_file(const char* path, double* f, uint8_t* into, uint8_t* digest) {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+/*
+ * The directory of the files being read, kept open while the next file's path names the same one: each file is
+ * opened by its name in it (the kernel walks one component, not the whole path per file; a burst of small files
+ * lies in a few directories). Opened as the whole path's open would resolve it (symlinks in the directory's path
+ * followed, as they were): the file itself is checked all the same (O_NOFOLLOW, its inode against the scan's).
+ */
+struct dir_cache {
+  int fd;
+  size_t length;
+  char path[PATH_MAX];
+};
+
+/* A descriptor of the directory `path` (its first `length` bytes), or -1 when it cannot be opened (errno set). */
+static int dir_of(struct dir_cache* dir, const char* path, size_t length) {
+  if (dir->fd >= 0 && dir->length == length && memcmp(dir->path, path, length) == 0) return dir->fd;
+  if (dir->fd >= 0) close(dir->fd);
+  dir->fd = -1;
+  if (length >= sizeof dir->path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(dir->path, path, length);
+  dir->path[length] = 0;
+  dir->fd = open(dir->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dir->length = length;
+  return dir->fd;
+}
+
+static int open_file(struct dir_cache* dir, const char* path) {
+  const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  const char* slash = strrchr(path, '/');
+  /* a path without a directory, or its directory too long to keep: opened whole */
+  if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof dir->path) return open(path, flags);
+  int dir_fd = dir_of(dir, path, (size_t)(slash - path));
+  return dir_fd < 0 ? -1 : openat(dir_fd, slash + 1, flags);
+}
+
+static void read_file(struct dir_cache* dir, const char* path, double* f, uint8_t* into, uint8_t* digest) {
+  int fd = open_file(dir, path);
   f[RF_STEP] = 0;
   if (fd < 0) {
     f[RF_RESULT] = -errno;
@@ -237,14 +275,16 @@ static napi_value fs_read_files(napi_env env, napi_callback_info info) {
   size_t count = file_room / RF_FIELDS;
   if (count > digest_room / SHA256_BYTES) count = digest_room / SHA256_BYTES;
   size_t done = 0;
+  struct dir_cache dir = {.fd = -1};
   for (; done < count; done++) {
     double* f = (double*)files + done * RF_FIELDS;
     double path_at = f[RF_PATH_AT], at = f[RF_INTO_AT], size = f[RF_SIZE];
     /* the caller's numbers kept in bounds: a path within `paths` and NUL-terminated there, contents within `into` */
     if (!(path_at >= 0 && path_at < (double)path_room && at >= 0 && size >= 0 && at + size <= (double)room)) break;
     if (memchr((uint8_t*)paths + (size_t)path_at, 0, path_room - (size_t)path_at) == NULL) break;
-    read_file((const char*)paths + (size_t)path_at, f, (uint8_t*)into + (size_t)at, (uint8_t*)digests + done * SHA256_BYTES);
+    read_file(&dir, (const char*)paths + (size_t)path_at, f, (uint8_t*)into + (size_t)at, (uint8_t*)digests + done * SHA256_BYTES);
   }
+  if (dir.fd >= 0) close(dir.fd);
   napi_value v;
   napi_create_int64(env, (int64_t)done, &v);
   return v;
