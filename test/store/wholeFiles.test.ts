@@ -2,7 +2,8 @@
  * Small files read whole, a burst's at a time (`store/wholeFiles.ts`): the addon's reader (native/makuo_fs.c
  * `readFiles`) and the store's say the same for every case — the bytes, the version after the read, the SHA-256
  * when asked; a name that is no UTF-8; a file replaced since the scan (ESTALE), a FIFO put in its place (refused,
- * never read), a file gone (ENOENT), one that shrank (read short) — each file's failure its own.
+ * never read), a file gone (ENOENT), one that shrank (read short), one whose mtime alone was set (its version after
+ * the read is the new one, not the scan's) — each file's failure its own.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { createHash } from "node:crypto"
@@ -43,13 +44,15 @@ describe("small files read whole", () => {
         at += l.entry.size
         return f
       })
-      // after the scan: f1 replaced by another file, f2 by a FIFO, f3 gone, f4 shorter
+      // after the scan: f1 replaced by another file, f2 by a FIFO, f3 gone, f4 shorter, f5's mtime set back a day
       fs.renameSync(join(base, "f1"), join(base, "f1.old"))
       fs.writeFileSync(join(base, "f1"), contentsOf(1))
       fs.rmSync(join(base, "f2"))
       execFileSync("mkfifo", [join(base, "f2")])
       fs.rmSync(join(base, "f3"))
       fs.truncateSync(join(base, "f4"), 10)
+      const day = Math.floor(Date.now() / 1000) - 86_400
+      fs.utimesSync(join(base, "f5"), day, day)
       const native = said(wholeReaderFor(store), files, new Uint8Array(at))
       expect(native).toEqual(said(storeWholeReader(store), files, new Uint8Array(at)))
       const byName = new Map(files.map((f, i) => [f.rel, native[i]!]))
@@ -57,6 +60,9 @@ describe("small files read whole", () => {
       expect(byName.get("f2")).toMatchObject({ error: "ENOTSUP" })
       expect(byName.get("f3")).toMatchObject({ error: "ENOENT", op: "open" })
       expect(byName.get("f4")).toMatchObject({ read: 10 })
+      const scanned = (rel: string) => files.find((f) => f.rel === rel)!.version
+      expect(byName.get("f0")).toMatchObject({ after: scanned("f0") })
+      expect(byName.get("f5")).toMatchObject({ after: { size: scanned("f5").size, mtimeNs: BigInt(day) * 1_000_000_000n } })
       const notUtf8 = files.find((f) => !/^f\d$/.test(f.rel))!.rel
       for (const [i, rel] of [[0, "f0"], [5, "f5"], [6, notUtf8]] as const) {
         const file = files.find((f) => f.rel === rel)!
