@@ -42,7 +42,7 @@ import {
 import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
-import { type WholeFile, type WholeRead, type WholeReader, wholeReaderFor } from "../../store/wholeFiles.js"
+import { DIGEST, type WholeFile, type WholeRead, type WholeReader, wholeReaderFor } from "../../store/wholeFiles.js"
 import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
@@ -235,7 +235,15 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const queue: Array<Item> = []
       /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's Data too (`lengths`). */
       const segment = deps.budget.body
-      const buffer = new Uint8Array(BURST * segment)
+      /** A small file has fewer full blocks than a run (`MIN_RUN_BLOCKS`): it is read whole (`readSmallFiles`). */
+      const smallBelow = Machine.MIN_RUN_BLOCKS * block
+      /**
+       * The burst's Data (`buffer`), then the small files read whole (`whole`): one array, so that a piece goes
+       * from the one to the other by `copyWithin`, with no view made per piece.
+       */
+      const area = new Uint8Array(2 * BURST * segment + 2 * smallBelow)
+      const buffer = area.subarray(0, BURST * segment)
+      const wholeAt = buffer.length
       const layout = new DataView(buffer.buffer)
       const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
       const lengths = new Uint32Array(BURST)
@@ -688,21 +696,22 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        * small file has no run (`MIN_RUN_BLOCKS`): all its bytes go in the bundle stream, and a burst holds its pieces
        * and at most the rest of one file at either end, so `whole` has room for them all.
        */
-      const smallBelow = Machine.MIN_RUN_BLOCKS * block
-      const whole = new Uint8Array(BURST * segment + 2 * smallBelow)
+      const whole = area.subarray(wholeAt)
       /** Where a small file lies in `whole`, and whether its digest was put (`digests`) as it was read. */
       type Whole = { readonly at: number; readonly digest: boolean } | Problem
       const wholeRead = new Map<number, Whole>()
+      /** The digests of the small files read by a call (`readWhole`), grown as a call needs. */
+      let wholeDigests = new Uint8Array(64 * DIGEST)
       const toRead: Array<WholeFile> = []
       const toReadIndices: Array<number> = []
       /** A small file as read: where it lies in `whole`, or why it cannot be sent as the manifest describes it. */
-      const wholeOf = (index: number, f: WholeFile, read: WholeRead): Whole => {
+      const wholeOf = (index: number, i: number, f: WholeFile, read: WholeRead): Whole => {
         if (read instanceof StoreError) return { path: f.rel, reason: read.message }
         if (read.read !== f.version.size) return { path: f.rel, reason: `changed after it was scanned: read ${read.read} bytes at 0, expected ${f.version.size}` }
         const changed = changedSince(f.version, read.after)
         if (changed !== undefined) return { path: f.rel, reason: `changed after it was scanned: ${changed}` }
-        if (read.digest !== undefined) digests.put(index, read.digest)
-        return { at: f.at, digest: read.digest !== undefined }
+        if (read.hashed) digests.put(index, wholeDigests, i * DIGEST)
+        return { at: f.at, digest: read.hashed }
       }
       /**
        * The small file whose pieces go on in the next burst, kept at the start of `whole` (read once, its digest of
@@ -733,8 +742,9 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           }
         }
         if (toRead.length === 0) return
-        const reads = readWhole(toRead, whole)
-        for (let i = 0; i < toRead.length; i++) wholeRead.set(toReadIndices[i]!, wholeOf(toReadIndices[i]!, toRead[i]!, reads[i]!))
+        if (toRead.length * DIGEST > wholeDigests.length) wholeDigests = new Uint8Array(toRead.length * DIGEST)
+        const reads = readWhole(toRead, whole, wholeDigests)
+        for (let i = 0; i < toRead.length; i++) wholeRead.set(toReadIndices[i]!, wholeOf(toReadIndices[i]!, i, toRead[i]!, reads[i]!))
       }
 
       /** The last piece laid out: its small file, if more of it is to come, is kept for the next burst (`carried`). */
@@ -755,7 +765,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         const fault = spanFault(span.index, span.offset, span.length)
         const r = records[span.index]!
         if (fault !== undefined) return { path: r.entry.path, reason: `cannot send ${fault}` }
-        buffer.set(whole.subarray(read.at + span.offset, read.at + span.offset + span.length), p)
+        area.copyWithin(p, wholeAt + read.at + span.offset, wholeAt + read.at + span.offset + span.length)
         if (read.digest && !digests.known(span.index) && span.offset + span.length === r.entry.size) (digests.know(span.index), digested.push(span.index))
         return undefined
       }

@@ -9,8 +9,11 @@ const DIGEST = 32
 const SLAB = 1024
 
 export interface DigestStore {
-  /** Keeps the digest of entry `index` (a copy), not yet known (`know`): a file read whole before its last piece is out. */
-  readonly put: (index: number, digest: Uint8Array) => void
+  /**
+   * Keeps the digest of entry `index`, the 32 bytes of `from` at `at` (a copy), not yet known (`know`): a file read
+   * whole before its last piece is out.
+   */
+  readonly put: (index: number, from: Uint8Array, at?: number) => void
   /** The digest put for entry `index` is known: its bytes have all gone out. */
   readonly know: (index: number) => void
   readonly known: (index: number) => boolean
@@ -26,7 +29,12 @@ export const makeDigestStore = (): DigestStore => {
     return slabs[at]!
   }
   return {
-    put: (index, digest) => slab(index).bytes.set(digest.subarray(0, DIGEST), (index % SLAB) * DIGEST),
+    put: (index, from, at = 0) => {
+      // byte by byte: a view of `from` to copy would be an object per digest
+      const { bytes } = slab(index)
+      const to = (index % SLAB) * DIGEST
+      for (let i = 0; i < DIGEST; i++) bytes[to + i] = from[at + i]!
+    },
     know: (index) => void (slab(index).known[index % SLAB] = 1),
     known: (index) => slabs[Math.floor(index / SLAB)]?.known[index % SLAB] === 1,
     get: (index) => {
