@@ -634,12 +634,6 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         return undefined
       }
 
-      /**
-       * A send hashes what it reads for a file's first sending, in order, the very bytes that go out (one read for
-       * both); at its last byte the digest is known. A repair, read from disk again later, is not hashed: should
-       * the file have changed in between, its bytes differ from those the digest is of, and the member's check
-       * before its vote fails it (docs/transactions.md, "Digests").
-       */
       /** Entry `index`'s digest, of all its bytes as they went out: known, to go out in the next `Digests`. */
       const know = (index: number, digest: Uint8Array) => {
         digests.put(index, digest)
@@ -647,6 +641,12 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         digested.push(index)
       }
 
+      /**
+       * A send hashes what it reads for a file's first sending, in order, the very bytes that go out (one read for
+       * both); at its last byte the digest is known. A repair, read from disk again later, is not hashed: should
+       * the file have changed in between, its bytes differ from those the digest is of, and the member's check
+       * before its vote fails it (docs/transactions.md, "Digests").
+       */
       const hashSent = (index: number, offset: number, into: ReadonlyArray<Uint8Array>) => {
         const r = records[index]!
         if (!sendsDigests || digests.known(index)) return
