@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,17 +140,19 @@ static napi_value fs_list_dir(napi_env env, napi_callback_info info) {
 }
 
 /*
- * readFiles(paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array) -> files read
+ * readFiles(paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array, scanned: BigInt64Array) -> files read
  *
  * The sender's small files of one burst in one call (src/store/wholeFiles.ts): each opened by its path (no symlink
- * followed at its end, never blocking), refused unless it is a regular file and the inode the scan saw, read whole
+ * followed at its end, never blocking; by its name in its directory, kept open for the next file in the same one), refused unless it is a regular file and the inode the scan saw, read whole
  * (the size the scan saw) into `into`, its version taken again after the read (what the caller checks against the
  * scan's: a file changed since is never sent), its SHA-256 into `digests` when asked, closed. Node's calls cost a
  * path string, a Stats object with its dates per fstat, and a call per step; a tree of small files spent most of
  * the sender's time there. Per file, RF_FIELDS numbers in `files`: RF_PATH_AT to RF_HASH are the caller's (a
  * path is NUL-terminated in `paths`), RF_RESULT on are written here: the bytes read, or -errno and the step that
  * failed (RF_STEP: 0 open, 1 fstat, 2 read; -ENOTSUP not a regular file, -ESTALE not the scanned inode). A failure
- * is the file's own: the next files are read all the same.
+ * is the file's own: the next files are read all the same. `scanned` holds each file's mtime and ctime in nanoseconds as
+ * the scan saw them (two per file): RF_SAME says whether the version after the read is the scan's (its size RF_SIZE),
+ * so that the caller builds no version of its own for the file that did not change (most of them).
  */
 enum {
   RF_PATH_AT,
@@ -169,13 +172,58 @@ enum {
   RF_AFTER_CTIME_NSEC,
   /* what it is, when it is not a regular file */
   RF_MODE,
+  /* 1: the version after the read is the scan's (size, mtime and ctime to the nanosecond) */
+  RF_SAME,
   RF_FIELDS
 };
 
 #define SHA256_BYTES 32
 
-static void read_file(const char* path, double* f, uint8_t* into, uint8_t* digest) {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+/*
+ * The directory of the files being read, kept open while the next file's path names the same one: each file is
+ * opened by its name in it (the kernel walks one component, not the whole path per file; a burst of small files
+ * lies in a few directories). Opened as the whole path's open would resolve it (symlinks in the directory's path
+ * followed, as they were): the file itself is checked all the same (O_NOFOLLOW, its inode against the scan's).
+ */
+struct dir_cache {
+  int fd;
+  size_t length;
+  char path[PATH_MAX];
+};
+
+/* A descriptor of the directory `path` (its first `length` bytes), or -1 when it cannot be opened (errno set). */
+static int dir_of(struct dir_cache* dir, const char* path, size_t length) {
+  if (dir->fd >= 0 && dir->length == length && memcmp(dir->path, path, length) == 0) return dir->fd;
+  if (dir->fd >= 0) close(dir->fd);
+  dir->fd = -1;
+  if (length >= sizeof dir->path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(dir->path, path, length);
+  dir->path[length] = 0;
+  dir->fd = open(dir->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dir->length = length;
+  return dir->fd;
+}
+
+static int open_file(struct dir_cache* dir, const char* path) {
+  const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  const char* slash = strrchr(path, '/');
+  /* a path without a directory, or its directory too long to keep: opened whole */
+  if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof dir->path) return open(path, flags);
+  int dir_fd = dir_of(dir, path, (size_t)(slash - path));
+  return dir_fd < 0 ? -1 : openat(dir_fd, slash + 1, flags);
+}
+
+/* Whether the time `t` is `ns` nanoseconds since the epoch (a time beyond int64 nanoseconds is said not to be). */
+static int same_ns(const struct timespec* t, int64_t ns) {
+  int64_t at;
+  return !__builtin_mul_overflow((int64_t)t->tv_sec, (int64_t)1000000000, &at) && !__builtin_add_overflow(at, (int64_t)t->tv_nsec, &at) && at == ns;
+}
+
+static void read_file(struct dir_cache* dir, const char* path, double* f, const int64_t* scanned, uint8_t* into, uint8_t* digest) {
+  int fd = open_file(dir, path);
   f[RF_STEP] = 0;
   if (fd < 0) {
     f[RF_RESULT] = -errno;
@@ -217,6 +265,7 @@ static void read_file(const char* path, double* f, uint8_t* into, uint8_t* diges
   f[RF_AFTER_MTIME_NSEC] = (double)st.st_mtim.tv_nsec;
   f[RF_AFTER_CTIME_SEC] = (double)st.st_ctim.tv_sec;
   f[RF_AFTER_CTIME_NSEC] = (double)st.st_ctim.tv_nsec;
+  f[RF_SAME] = (double)st.st_size == f[RF_SIZE] && same_ns(&st.st_mtim, scanned[0]) && same_ns(&st.st_ctim, scanned[1]);
   if (f[RF_HASH] != 0 && !EVP_Digest(into, (size_t)got, digest, NULL, EVP_sha256(), NULL)) {
     f[RF_RESULT] = -EIO;
     f[RF_STEP] = 2;
@@ -224,27 +273,30 @@ static void read_file(const char* path, double* f, uint8_t* into, uint8_t* diges
 }
 
 static napi_value fs_read_files(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  void *paths, *files, *into, *digests;
-  size_t path_room, file_room, room, digest_room;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !typed_arg(env, argv[0], napi_uint8_array, &paths, &path_room) ||
+  size_t argc = 5;
+  napi_value argv[5];
+  void *paths, *files, *into, *digests, *scanned;
+  size_t path_room, file_room, room, digest_room, scanned_room;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || !typed_arg(env, argv[0], napi_uint8_array, &paths, &path_room) ||
       !typed_arg(env, argv[1], napi_float64_array, &files, &file_room) || !typed_arg(env, argv[2], napi_uint8_array, &into, &room) ||
-      !typed_arg(env, argv[3], napi_uint8_array, &digests, &digest_room)) {
-    napi_throw_type_error(env, NULL, "makuo_fs.readFiles(paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array)");
+      !typed_arg(env, argv[3], napi_uint8_array, &digests, &digest_room) || !typed_arg(env, argv[4], napi_bigint64_array, &scanned, &scanned_room)) {
+    napi_throw_type_error(env, NULL, "makuo_fs.readFiles(paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array, scanned: BigInt64Array)");
     return NULL;
   }
   size_t count = file_room / RF_FIELDS;
   if (count > digest_room / SHA256_BYTES) count = digest_room / SHA256_BYTES;
+  if (count > scanned_room / 2) count = scanned_room / 2;
   size_t done = 0;
+  struct dir_cache dir = {.fd = -1};
   for (; done < count; done++) {
     double* f = (double*)files + done * RF_FIELDS;
     double path_at = f[RF_PATH_AT], at = f[RF_INTO_AT], size = f[RF_SIZE];
     /* the caller's numbers kept in bounds: a path within `paths` and NUL-terminated there, contents within `into` */
     if (!(path_at >= 0 && path_at < (double)path_room && at >= 0 && size >= 0 && at + size <= (double)room)) break;
     if (memchr((uint8_t*)paths + (size_t)path_at, 0, path_room - (size_t)path_at) == NULL) break;
-    read_file((const char*)paths + (size_t)path_at, f, (uint8_t*)into + (size_t)at, (uint8_t*)digests + done * SHA256_BYTES);
+    read_file(&dir, (const char*)paths + (size_t)path_at, f, (const int64_t*)scanned + 2 * done, (uint8_t*)into + (size_t)at, (uint8_t*)digests + done * SHA256_BYTES);
   }
+  if (dir.fd >= 0) close(dir.fd);
   napi_value v;
   napi_create_int64(env, (int64_t)done, &v);
   return v;

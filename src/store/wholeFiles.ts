@@ -24,15 +24,21 @@ export interface WholeFile {
   readonly hash: boolean
 }
 
-/** A file read: the bytes read, its version after the read, its digest when asked; or why it could not be. */
-export type WholeRead = { readonly read: number; readonly after: FileVersion; readonly digest: Uint8Array | undefined } | StoreError
+/** A file read: the bytes read, its version after the read, whether its digest was written; or why it could not be. */
+export type WholeRead = { readonly read: number; readonly after: FileVersion; readonly hashed: boolean } | StoreError
 
-/** Reads `files` into `into` (each within it): one result per file, in order. */
-export type WholeReader = (files: ReadonlyArray<WholeFile>, into: Uint8Array) => Array<WholeRead>
+/** The bytes of a SHA-256 in a reader's `digests`. */
+export const DIGEST = 32
+
+/**
+ * Reads `files` into `into` (each within it): one result per file, in order. The digest of the i-th file read, when
+ * asked, goes to `digests` at `DIGEST` × i (which has room for all of them): no array of its own per file.
+ */
+export type WholeReader = (files: ReadonlyArray<WholeFile>, into: Uint8Array, digests: Uint8Array) => Array<WholeRead>
 
 /** The store's reader, file by file. */
-export const storeWholeReader = (store: FileStoreShape): WholeReader => (files, into) =>
-  files.map((f): WholeRead => {
+export const storeWholeReader = (store: FileStoreShape): WholeReader => (files, into, digests) =>
+  files.map((f, i): WholeRead => {
     const reader = store.openReaderNow(f.rel, f.identity)
     if (reader instanceof StoreError) return reader
     try {
@@ -40,7 +46,8 @@ export const storeWholeReader = (store: FileStoreShape): WholeReader => (files, 
       if (read instanceof StoreError) return read
       const after = reader.versionNow()
       if (after instanceof StoreError) return after
-      return { read, after, digest: f.hash ? sha256(into.subarray(f.at, f.at + read)) : undefined }
+      if (f.hash) digests.set(sha256(into.subarray(f.at, f.at + read)), i * DIGEST)
+      return { read, after, hashed: f.hash }
     } finally {
       reader.closeNow()
     }
@@ -48,13 +55,12 @@ export const storeWholeReader = (store: FileStoreShape): WholeReader => (files, 
 
 /** What the addon exports for it (native/makuo_fs.c): the files read. */
 interface NativeReadFiles {
-  readonly readFiles: (paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array) => number
+  readonly readFiles: (paths: Uint8Array, files: Float64Array, into: Uint8Array, digests: Uint8Array, scanned: BigInt64Array) => number
 }
 
 /** Per file in `files`, in native/makuo_fs.c's order. */
-const F = { pathAt: 0, dev: 1, ino: 2, size: 3, intoAt: 4, hash: 5, result: 6, step: 7, size2: 8, mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12, mode: 13 }
-const FIELDS = 14
-const DIGEST = 32
+const F = { pathAt: 0, dev: 1, ino: 2, size: 3, intoAt: 4, hash: 5, result: 6, step: 7, size2: 8, mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12, mode: 13, same: 14 }
+const FIELDS = 15
 const STEPS = ["open", "fstat", "read"]
 const ENOTSUP = 95
 const ESTALE = 116
@@ -76,10 +82,14 @@ const nativeError = (rel: string, rc: number, step: number, mode: number): Store
 const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeReader => {
   const paths = nulStrings(64 * 1024)
   let fields = new Float64Array(64 * FIELDS)
-  let digests = new Uint8Array(64 * DIGEST)
+  /** Each file's mtime and ctime as scanned: the addon says whether the version after the read is that one. */
+  let scanned = new BigInt64Array(64 * 2)
   const prefix = `${base}/`
-  return (files, into) => {
-    if (files.length * FIELDS > fields.length) (fields = new Float64Array(files.length * FIELDS)), (digests = new Uint8Array(files.length * DIGEST))
+  return (files, into, digests) => {
+    if (files.length * FIELDS > fields.length) {
+      fields = new Float64Array(files.length * FIELDS)
+      scanned = new BigInt64Array(files.length * 2)
+    }
     paths.clear()
     for (let i = 0; i < files.length; i++) {
       const f = files[i]!
@@ -90,8 +100,11 @@ const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeR
       fields[o + F.size] = f.version.size
       fields[o + F.intoAt] = f.at
       fields[o + F.hash] = f.hash ? 1 : 0
+      // a time beyond int64 nanoseconds wraps here: the addon says no such time is the same, and it is compared below
+      scanned[2 * i] = BigInt.asIntN(64, f.version.mtimeNs)
+      scanned[2 * i + 1] = BigInt.asIntN(64, f.version.ctimeNs)
     }
-    const done = readFiles(paths.bytes(), fields.subarray(0, files.length * FIELDS), into, digests)
+    const done = readFiles(paths.bytes(), fields.subarray(0, files.length * FIELDS), into, digests, scanned)
     if (done !== files.length) throw new Error(`readFiles read ${done} of ${files.length} files: a file beyond its buffers`)
     const reads: Array<WholeRead> = new Array(files.length)
     for (let i = 0; i < files.length; i++) {
@@ -100,12 +113,13 @@ const nativeWholeReader = (base: string, { readFiles }: NativeReadFiles): WholeR
       const rc = fields[o + F.result]!
       reads[i] = rc < 0 ? nativeError(f.rel, rc, fields[o + F.step]!, fields[o + F.mode]!) : {
         read: rc,
-        after: {
+        hashed: f.hash,
+        // the scan's version itself when it did not change: no version (and its BigInts) built per file
+        after: fields[o + F.same] === 1 ? f.version : {
           size: fields[o + F.size2]!,
           mtimeNs: BigInt(fields[o + F.mtimeSec]!) * NS + BigInt(fields[o + F.mtimeNsec]!),
           ctimeNs: BigInt(fields[o + F.ctimeSec]!) * NS + BigInt(fields[o + F.ctimeNsec]!)
-        },
-        digest: f.hash ? digests.slice(i * DIGEST, (i + 1) * DIGEST) : undefined
+        }
       }
     }
     return reads

@@ -42,7 +42,7 @@ import {
 import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
-import { type WholeFile, type WholeRead, type WholeReader, wholeReaderFor } from "../../store/wholeFiles.js"
+import { DIGEST, type WholeFile, type WholeRead, type WholeReader, wholeReaderFor } from "../../store/wholeFiles.js"
 import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
@@ -52,6 +52,7 @@ import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
 import { sha256 } from "../../sha256.js"
+import { makeDigestStore } from "./digestStore.js"
 import { prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
 import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
 
@@ -203,17 +204,26 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const { block } = deps.budget
       /**
        * Every entry of the manifest so far, for the report at the end: its summary, a file's version (what the pump
-       * checks a read against), and who needs or changes it (arrays of the exact size: one grown by `push` would
-       * reserve 17 slots).
+       * checks a read against; dropped once its batch is answered and no member needs it), and who needs or
+       * changes it (`joined`: one array shared by every entry with the same members).
        */
       const records: Array<{
         readonly entry: SentSummary
-        readonly file: SourceEntry["file"]
+        file: SourceEntry["file"]
         needers: ReadonlyArray<string>
         changers: ReadonlyArray<string>
-        /** A send's: the SHA-256 of the bytes of its first sending, once they are all out (`Digests`). */
-        digest: Uint8Array | undefined
       }> = []
+      /** A send's: the SHA-256 of the bytes of each file's first sending, once they are all out (`Digests`). */
+      const digests = makeDigestStore()
+      /** `list` and `from` after it: the same array for every entry whose members answered alike (one per entry was most of what a record held). */
+      const joins = new Map<ReadonlyArray<string>, Map<string, ReadonlyArray<string>>>()
+      const joined = (list: ReadonlyArray<string>, from: string): ReadonlyArray<string> => {
+        let after = joins.get(list)
+        if (after === undefined) joins.set(list, after = new Map())
+        let both = after.get(from)
+        if (both === undefined) after.set(from, both = list.concat(from))
+        return both
+      }
       /** The first entry of each batch. */
       const firsts: Array<number> = []
       const done = Deferred.unsafeMake<TxnResult>(FiberId.none)
@@ -225,7 +235,15 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const queue: Array<Item> = []
       /** One burst of Data laid out (a segment each), its blocks read straight in (`slots`); a bundle's Data too (`lengths`). */
       const segment = deps.budget.body
-      const buffer = new Uint8Array(BURST * segment)
+      /** A small file has fewer full blocks than a run (`MIN_RUN_BLOCKS`): it is read whole (`readSmallFiles`). */
+      const smallBelow = Machine.MIN_RUN_BLOCKS * block
+      /**
+       * The burst's Data (`buffer`), then the small files read whole (`whole`): one array, so that a piece goes
+       * from the one to the other by `copyWithin`, with no view made per piece.
+       */
+      const area = new Uint8Array(2 * BURST * segment + 2 * smallBelow)
+      const buffer = area.subarray(0, BURST * segment)
+      const wholeAt = buffer.length
       const layout = new DataView(buffer.buffer)
       const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
       const lengths = new Uint32Array(BURST)
@@ -429,9 +447,13 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           for (let i = 0; i < n; i++) {
             const r = records[first + i]!
             const contents = hasBit(message.bitmap, i)
-            if (contents && !r.needers.includes(from)) r.needers = r.needers.concat(from)
-            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers = r.changers.concat(from)
+            if (contents && !r.needers.includes(from)) r.needers = joined(r.needers, from)
+            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers = joined(r.changers, from)
           }
+          apply({ _tag: "Reply", from, message })
+          // every member has answered the batch (the machine let it go): a file none of them needs is never read
+          if (!s.batches.has(message.batch)) for (let i = 0; i < n; i++) if (records[first + i]!.needers.length === 0) records[first + i]!.file = undefined
+          return
         }
         apply({ _tag: "Reply", from, message })
       }
@@ -523,7 +545,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           yield* wanted.wait
           if (s.phase !== "manifest") return
           firsts.push(records.length)
-          for (const { entry: { path, size, type }, file } of batch) records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY, digest: undefined })
+          for (const { entry: { path, size, type }, file } of batch) records.push({ entry: { path, type, size }, file, needers: NOBODY, changers: NOBODY })
           apply({ _tag: "Batch", entries: batch.map((p) => p.entry), last })
           if (last) return
         }
@@ -550,7 +572,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const spanFault = (index: number, offset: number, length: number): string | undefined => {
         const r = records[index]
         if (r === undefined) return `entry ${index}, beyond the ${records.length} of the manifest`
-        if (r.file === undefined) return `${r.entry.path}, a ${r.entry.type} (no contents)`
+        if (r.entry.type !== "file") return `${r.entry.path}, a ${r.entry.type} (no contents)`
         return offset + length > r.entry.size ? `bytes ${offset}-${offset + length} of ${r.entry.path}, past its end (${r.entry.size} bytes)` : undefined
       }
 
@@ -562,7 +584,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const digestFault = (index: number): string | undefined => {
         const r = records[index]
         if (r === undefined) return `the digest of entry ${index}, beyond the ${records.length} of the manifest`
-        return r.digest === undefined ? `the digest of ${r.entry.path}, which was never sent` : undefined
+        return digests.known(index) ? undefined : `the digest of ${r.entry.path}, which was never sent`
       }
 
       /** What of a member's `Missing` cannot be sent, or it did not need: the first, or undefined. */
@@ -585,7 +607,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const sendDigests = (asked: ReadonlyArray<number>) => {
         const indices = [...new Set(asked)]
         for (let at = 0; at < indices.length; at += perDigests) {
-          transmit({ _tag: "Digests", txn, entries: indices.slice(at, at + perDigests).map((index) => ({ index, digest: records[index]!.digest! })) })
+          transmit({ _tag: "Digests", txn, entries: indices.slice(at, at + perDigests).map((index) => ({ index, digest: digests.get(index) })) })
         }
       }
 
@@ -605,11 +627,18 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (!sendsDigests) return undefined
         for (let index = 0; index < records.length; index++) {
           const r = records[index]!
-          if (r.digest !== undefined || r.file === undefined || r.entry.size === 0 || r.needers.length === 0) continue
+          if (digests.known(index) || r.file === undefined || r.entry.size === 0 || r.needers.length === 0) continue
           const hashed = hashing?.index === index ? hashing.at : 0
           return { path: r.entry.path, reason: `its first sending was not read in order (${hashed} of its ${r.entry.size} bytes hashed): no digest to send` }
         }
         return undefined
+      }
+
+      /** Entry `index`'s digest, of all its bytes as they went out: known, to go out in the next `Digests`. */
+      const know = (index: number, digest: Uint8Array) => {
+        digests.put(index, digest)
+        digests.know(index)
+        digested.push(index)
       }
 
       /**
@@ -620,16 +649,15 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        */
       const hashSent = (index: number, offset: number, into: ReadonlyArray<Uint8Array>) => {
         const r = records[index]!
-        if (!sendsDigests || r.digest !== undefined) return
+        if (!sendsDigests || digests.known(index)) return
         const size = r.entry.size
-        if (offset === 0 && into.length === 1 && into[0]!.length === size) return void (r.digest = sha256(into[0]!), digested.push(index))
+        if (offset === 0 && into.length === 1 && into[0]!.length === size) return know(index, sha256(into[0]!))
         if (offset === 0) hashing = { index, hash: createHash("sha256"), at: 0 }
         // a first sending reads each file's bytes once, in order: anything else is not one
         if (hashing === undefined || hashing.index !== index || hashing.at !== offset) return
         for (const b of into) (hashing.hash.update(b), (hashing.at += b.length))
         if (hashing.at < size) return
-        r.digest = new Uint8Array(hashing.hash.digest())
-        digested.push(index)
+        know(index, hashing.hash.digest())
         hashing = undefined
       }
 
@@ -643,7 +671,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const readInto = (index: number, offset: number, length: number, into: ReadonlyArray<Uint8Array>, defer: boolean): Problem | undefined => {
         const r = records[index]
         const fault = spanFault(index, offset, length)
-        if (r?.file === undefined || fault !== undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: `cannot send ${fault}` }
+        if (r?.file === undefined || fault !== undefined) return { path: r?.entry.path ?? `entry ${index}`, reason: `cannot send ${fault ?? "a file no member needed"}` }
         const path = r.entry.path
         if (open?.index !== index) {
           const problem = verify()
@@ -668,18 +696,22 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
        * small file has no run (`MIN_RUN_BLOCKS`): all its bytes go in the bundle stream, and a burst holds its pieces
        * and at most the rest of one file at either end, so `whole` has room for them all.
        */
-      const smallBelow = Machine.MIN_RUN_BLOCKS * block
-      const whole = new Uint8Array(BURST * segment + 2 * smallBelow)
-      type Whole = { readonly at: number; readonly digest: Uint8Array | undefined } | Problem
+      const whole = area.subarray(wholeAt)
+      /** Where a small file lies in `whole`, and whether its digest was put (`digests`) as it was read. */
+      type Whole = { readonly at: number; readonly digest: boolean } | Problem
       const wholeRead = new Map<number, Whole>()
+      /** The digests of the small files read by a call (`readWhole`), grown as a call needs. */
+      let wholeDigests = new Uint8Array(64 * DIGEST)
       const toRead: Array<WholeFile> = []
       const toReadIndices: Array<number> = []
       /** A small file as read: where it lies in `whole`, or why it cannot be sent as the manifest describes it. */
-      const wholeOf = (f: WholeFile, read: WholeRead): Whole => {
+      const wholeOf = (index: number, i: number, f: WholeFile, read: WholeRead): Whole => {
         if (read instanceof StoreError) return { path: f.rel, reason: read.message }
         if (read.read !== f.version.size) return { path: f.rel, reason: `changed after it was scanned: read ${read.read} bytes at 0, expected ${f.version.size}` }
         const changed = changedSince(f.version, read.after)
-        return changed === undefined ? { at: f.at, digest: read.digest } : { path: f.rel, reason: `changed after it was scanned: ${changed}` }
+        if (changed !== undefined) return { path: f.rel, reason: `changed after it was scanned: ${changed}` }
+        if (read.hashed) digests.put(index, wholeDigests, i * DIGEST)
+        return { at: f.at, digest: read.hashed }
       }
       /**
        * The small file whose pieces go on in the next burst, kept at the start of `whole` (read once, its digest of
@@ -703,15 +735,16 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           for (const span of head.spans) {
             const r = records[span.index]
             if (r?.file === undefined || r.entry.size >= smallBelow || wholeRead.has(span.index) || room + r.entry.size > whole.length) continue
-            toRead.push({ rel: r.entry.path, identity: r.file.identity, version: r.file.version, at: room, hash: sendsDigests && r.digest === undefined })
+            toRead.push({ rel: r.entry.path, identity: r.file.identity, version: r.file.version, at: room, hash: sendsDigests && !digests.known(span.index) })
             toReadIndices.push(span.index)
-            wholeRead.set(span.index, { at: room, digest: undefined })
+            wholeRead.set(span.index, { at: room, digest: false })
             room += r.entry.size
           }
         }
         if (toRead.length === 0) return
-        const reads = readWhole(toRead, whole)
-        for (let i = 0; i < toRead.length; i++) wholeRead.set(toReadIndices[i]!, wholeOf(toRead[i]!, reads[i]!))
+        if (toRead.length * DIGEST > wholeDigests.length) wholeDigests = new Uint8Array(toRead.length * DIGEST)
+        const reads = readWhole(toRead, whole, wholeDigests)
+        for (let i = 0; i < toRead.length; i++) wholeRead.set(toReadIndices[i]!, wholeOf(toReadIndices[i]!, i, toRead[i]!, reads[i]!))
       }
 
       /** The last piece laid out: its small file, if more of it is to come, is kept for the next burst (`carried`). */
@@ -732,8 +765,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         const fault = spanFault(span.index, span.offset, span.length)
         const r = records[span.index]!
         if (fault !== undefined) return { path: r.entry.path, reason: `cannot send ${fault}` }
-        buffer.set(whole.subarray(read.at + span.offset, read.at + span.offset + span.length), p)
-        if (read.digest !== undefined && r.digest === undefined && span.offset + span.length === r.entry.size) (r.digest = read.digest), digested.push(span.index)
+        area.copyWithin(p, wholeAt + read.at + span.offset, wholeAt + read.at + span.offset + span.length)
+        if (read.digest && !digests.known(span.index) && span.offset + span.length === r.entry.size) (digests.know(span.index), digested.push(span.index))
         return undefined
       }
 

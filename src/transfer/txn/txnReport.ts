@@ -91,17 +91,25 @@ export const fileOutcomes = (result: TxnResult): Array<FileOutcome> => {
   const why = whyAborted(result)
   const named = new Set(result.members.flatMap((m) => m.failures.map((f) => f.index)))
   /**
-   * A send's entry that changes on no member and that no vote named has the same outcome on every host whatever
-   * the entry (`sent` of an unchanged entry, at an index past the manifest's, which no vote names): one array
-   * shared by all of them, not one per entry (a tree of many unchanged files).
+   * A send's entry that no vote named has outcomes that depend only on the members it changes (`sent`, at an index
+   * past the manifest's, which no vote names): one array shared by every such entry with the same `changers` (the
+   * sender shares those arrays too), not one per entry and host (a tree of many files, changed or not).
    */
-  const unchanged = result.purpose === undefined ? result.members.map((m) => sent(m, false, result.entries.length, why)) : undefined
+  const alike = new Map<ReadonlyArray<string>, ReadonlyArray<HostOutcome>>()
+  const sharedHosts = (e: SentEntry) => {
+    let hosts = alike.get(e.changers)
+    if (hosts === undefined) {
+      hosts = result.members.map((m) => sent(m, e.changers.includes(m.target.address), result.entries.length, why))
+      alike.set(e.changers, hosts)
+    }
+    return hosts
+  }
   return result.entries.map((e, index) => ({
     path: e.entry.path,
     size: e.entry.type === "file" ? e.entry.size : undefined,
-    hosts: unchanged !== undefined && e.changers.length === 0 && !named.has(index) ? unchanged : result.members.map((m) =>
-      result.purpose === undefined ? sent(m, e.changers.includes(m.target.address), index, why) : looked(result, m, e, index)
-    )
+    hosts: result.purpose === undefined
+      ? named.has(index) ? result.members.map((m) => sent(m, e.changers.includes(m.target.address), index, why)) : sharedHosts(e)
+      : result.members.map((m) => looked(result, m, e, index))
   }))
 }
 

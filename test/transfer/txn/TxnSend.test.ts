@@ -334,8 +334,8 @@ describe("txn sender driver against members following the member machine", () =>
       const members = [member(2), member(3)]
       const { result } = yield* send(base, members, {
         // a reader that hashes nothing for a/one: its first sending ends without a digest
-        readWhole: (reader) => (files, into) =>
-          reader(files, into).map((r, i) => (files[i]!.rel === "a/one" && !(r instanceof FileStore.StoreError) ? { ...r, digest: undefined } : r))
+        readWhole: (reader) => (files, into, digests) =>
+          reader(files, into, digests).map((r, i) => (files[i]!.rel === "a/one" && !(r instanceof FileStore.StoreError) ? { ...r, hashed: false } : r))
       })
       expect(result.cancelled).toMatchObject({ path: "a/one" })
       expect(result.cancelled!.reason).toMatch(/its first sending was not read in order \(0 of its 1 bytes hashed\): no digest to send/)
@@ -533,7 +533,7 @@ describe("txn sender driver against members following the member machine", () =>
       const { result } = yield* send(base, members, {
         store: (store) => ({ ...store, openReaderNow: (rel, identity) => (opened(rel), store.openReaderNow(rel, identity)) }),
         // small files are read whole, a burst's at once (the addon's reader opens them itself)
-        readWhole: (reader) => (files, into) => (files.forEach((f) => opened(f.rel)), reader(files, into))
+        readWhole: (reader) => (files, into, digests) => (files.forEach((f) => opened(f.rel)), reader(files, into, digests))
       })
       expect(result.members.map((m) => m.outcome)).toEqual(["committed", "committed"])
       for (const m of members) {
