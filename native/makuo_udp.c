@@ -47,12 +47,16 @@ typedef struct {
   /* the kernel's drop count as of the last datagram received (a u32 that wraps); -1 when it does not report it */
   int64_t drops;
   int closing;
-  /* the struct has two owners, the JavaScript handle and libuv's poll handle: freed when both are done with it */
+  /* the struct has three owners, the JavaScript handle and libuv's poll and timer handles: freed when all are done */
   int finalized;
-  int uv_closed;
+  int uv_open; /* libuv handles not closed yet */
   napi_env env;
   uv_poll_t poll;
-  int events;
+  /* `hold`: readable readiness is not polled until this timer fires */
+  uv_timer_t hold;
+  int held;
+  int events; /* what JavaScript asked to be woken by (`poll`); while held, libuv polls it without UV_READABLE */
+  int polled; /* what libuv polls now: a change costs epoll_ctl calls, so only a change is made */
   napi_ref callback;
   napi_async_context context;
 } Sock;
@@ -99,8 +103,8 @@ static Sock* sock_args(napi_env env, napi_callback_info info, size_t want, napi_
 
 static void on_closed(uv_handle_t* h) {
   Sock* s = h->data;
-  s->uv_closed = 1;
-  if (s->finalized) free(s);
+  s->uv_open--;
+  if (s->finalized && s->uv_open == 0) free(s);
 }
 
 static void release(Sock* s) {
@@ -113,6 +117,7 @@ static void release(Sock* s) {
   /* uv_close stops polling at once (libuv wants that before the descriptor closes); it calls on_closed later */
   s->poll.data = s;
   uv_close((uv_handle_t*)&s->poll, on_closed);
+  uv_close((uv_handle_t*)&s->hold, on_closed);
   close(s->fd);
 }
 
@@ -122,11 +127,11 @@ static void finalize(napi_env env, void* data, void* hint) {
   Sock* s = data;
   s->finalized = 1;
   release(s);
-  if (s->uv_closed) free(s);
+  if (s->uv_open == 0) free(s);
 }
 
-static void on_poll(uv_poll_t* h, int status, int events) {
-  Sock* s = h->data;
+/* Calls JavaScript's onEvent(readable, writable). */
+static void wake(Sock* s, int readable, int writable) {
   if (s->closing || s->callback == NULL) return;
   napi_env env = s->env;
   napi_handle_scope scope;
@@ -134,10 +139,8 @@ static void on_poll(uv_poll_t* h, int status, int events) {
   napi_value fn, recv, argv[2], result;
   napi_get_reference_value(env, s->callback, &fn);
   napi_get_global(env, &recv);
-  /* an error on the socket wakes both sides: the next recv or send reports it */
-  int err = status < 0;
-  napi_get_boolean(env, err || (events & UV_READABLE) != 0, &argv[0]);
-  napi_get_boolean(env, err || (events & UV_WRITABLE) != 0, &argv[1]);
+  napi_get_boolean(env, readable, &argv[0]);
+  napi_get_boolean(env, writable, &argv[1]);
   /* make_callback, not call_function: Node runs the microtasks and nextTicks this callback queued, as for any I/O */
   if (napi_make_callback(env, s->context, recv, fn, 2, argv, &result) == napi_pending_exception) {
     /* a throwing handler is a bug: report it as Node reports any uncaught exception of an I/O callback */
@@ -146,6 +149,33 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     napi_fatal_exception(env, error);
   }
   napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t* h, int status, int events) {
+  Sock* s = h->data;
+  /* an error on the socket wakes both sides: the next recv or send reports it */
+  int err = status < 0;
+  wake(s, err || (events & UV_READABLE) != 0, err || (events & UV_WRITABLE) != 0);
+}
+
+/* Makes libuv poll what JavaScript asked for, less readability while held. */
+static int apply_events(Sock* s) {
+  int events = s->held ? s->events & ~UV_READABLE : s->events;
+  if (events == s->polled) return 0;
+  s->polled = events;
+  return events == 0 ? uv_poll_stop(&s->poll) : uv_poll_start(&s->poll, events, on_poll);
+}
+
+/*
+ * A hold ends: what arrived meanwhile is read now (no epoll round first), then readability is polled again —
+ * unless that read held the socket once more (a steady slow stream): then libuv's polling is left as it is.
+ */
+static void on_hold_end(uv_timer_t* t) {
+  Sock* s = t->data;
+  if (s->closing) return;
+  s->held = 0;
+  if (s->events & UV_READABLE) wake(s, 1, 0);
+  if (!s->closing) apply_events(s);
 }
 
 /* open(address: u32 host order, port, reuseAddr, recvBuffer, sendBuffer, onEvent) → handle | -errno */
@@ -196,7 +226,10 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
     free(s);
     return num(env, -EINVAL);
   }
+  uv_timer_init(loop, &s->hold); /* cannot fail */
+  s->uv_open = 2;
   s->poll.data = s;
+  s->hold.data = s;
   CHECK(napi_create_reference(env, argv[5], 1, &s->callback));
   napi_value name;
   CHECK(napi_create_string_utf8(env, "makuo_udp", NAPI_AUTO_LENGTH, &name));
@@ -285,7 +318,28 @@ static napi_value sock_poll(napi_env env, napi_callback_info info) {
   int events = (r ? UV_READABLE : 0) | (w ? UV_WRITABLE : 0);
   if (events == s->events) return num(env, 0);
   s->events = events;
-  int rc = events == 0 ? uv_poll_stop(&s->poll) : uv_poll_start(&s->poll, events, on_poll);
+  return num(env, apply_events(s));
+}
+
+/*
+ * hold(handle, ms) → 0: readability is not polled for `ms` milliseconds (writability still is); then what arrived
+ * is read at once (onEvent(true, false)). A stream at a slow link's pace otherwise wakes the daemon for every
+ * datagram or two, and each wake-up's fixed cost (epoll, recvmmsg, the JavaScript batch's work) dominates; the
+ * caller says when (NativeTransport: after a wake-up that read little) and for how long.
+ */
+static napi_value sock_hold(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Sock* s = sock_args(env, info, 2, argv);
+  if (s == NULL) return NULL;
+  uint32_t ms;
+  if (!arg_u32(env, argv[1], &ms)) {
+    napi_throw_type_error(env, NULL, "makuo_udp.hold(handle, ms)");
+    return NULL;
+  }
+  if (s->held) return num(env, 0);
+  s->held = 1;
+  int rc = apply_events(s);
+  uv_timer_start(&s->hold, on_hold_end, ms, 0);
   return num(env, rc);
 }
 
@@ -602,6 +656,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"multicastInterface", NULL, sock_mcast_if, NULL, NULL, NULL, napi_default, NULL},
     {"join", NULL, sock_join, NULL, NULL, NULL, napi_default, NULL},
     {"poll", NULL, sock_poll, NULL, NULL, NULL, napi_default, NULL},
+    {"hold", NULL, sock_hold, NULL, NULL, NULL, napi_default, NULL},
     {"recv", NULL, sock_recv, NULL, NULL, NULL, napi_default, NULL},
     {"send", NULL, sock_send, NULL, NULL, NULL, napi_default, NULL},
     {"sendEach", NULL, sock_send_each, NULL, NULL, NULL, napi_default, NULL},

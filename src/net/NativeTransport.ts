@@ -36,6 +36,22 @@ const GRO_SLOT = 65_536
 const QUIET_SLOTS = 4
 /** Quiet wake-ups in a row (none used more than a quarter of the slots) after which the receive space halves. */
 const CALM_WAKES = 64
+/**
+ * A slow stream's wake-ups are coalesced. At a 100 Mbit/s link's pace Data come ~8000 a second, and read as they
+ * come every wake-up carried one or two: its fixed cost (epoll, `recvmmsg`, the batch's work downstream) was most
+ * of a member's CPU (~20–30 s/GiB against ~4 at full speed). So a wake-up that read some bulk (a datagram of at
+ * least `BULK` bytes: Data, not ACKs or control) but less than `SLOW_WAKE` bytes in all holds the socket
+ * `HOLD_MS` before it is read again (the addon's timer; writes are not held), and the next read takes what
+ * gathered meanwhile: ~16 Data at that pace. Bounds: a hold follows only a wake-up that found under `SLOW_WAKE`
+ * waiting, so the socket buffer (MiBs) gathers at most the pace × `HOLD_MS` (+ the timer's ~1 ms of slack) during
+ * it — 64 KiB even at 30 MB/s; a faster stream fills its reads past `SLOW_WAKE` and is not held. A request or
+ * Probe that arrives during a hold is answered at most that late, ~3 ms: well inside the pacer's 20 ms queue
+ * threshold (docs/performance.md, Pacing) and a round's retransmission timeout (20 ms at the least). A socket
+ * that receives only ACKs and control (a sender's) is never held.
+ */
+const HOLD_MS = 2
+const BULK = 1024
+const SLOW_WAKE = 32 * 1024
 
 interface PendingSend {
   readonly address: number
@@ -163,6 +179,9 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
       // receiver's resident set during a transfer. What outlives the callback is copied where it is kept (headers
       // and digests in the codecs, batches waiting for a consumer in `arrivals`); blocks are written before it returns.
       // Our own multicast echoes, which a shared socket layout receives, are not delivered.
+      // what the current wake-up read: bytes, and whether any of it was bulk
+      let wakeBytes = 0
+      let wakeBulk = false
       const deliver = (got: number) => {
         const batch: Array<Datagram> = []
         for (let i = 0; i < got; i++) {
@@ -170,6 +189,8 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
           const m = i * RECV_META
           const length = meta[m]!
           const segment = meta[m + 3]!
+          wakeBytes += length
+          if ((segment === 0 ? length : segment) >= BULK) wakeBulk = true
           const from = endpointOf(meta[m + 1]!, meta[m + 2]!)
           const at = i * slot
           // a GRO arrival holds several datagrams of `segment` bytes (the last may be shorter); an empty datagram
@@ -181,7 +202,7 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
         }
         received.offer(batch)
       }
-      return () => {
+      const read = () => {
         for (let round = 0; round < BATCHES_PER_WAKE; round++) {
           const got = native.recv(s, buffer, slot, meta)
           if (got > 0) deliver(got)
@@ -190,6 +211,12 @@ export const make = (native: NativeUdp, options: UdpOptions, sends: "gso" | "sen
           adapt(got, round)
           if (drained) return
         }
+      }
+      return () => {
+        wakeBytes = 0
+        wakeBulk = false
+        read()
+        if (wakeBulk && wakeBytes < SLOW_WAKE) native.hold?.(s, HOLD_MS)
       }
     }
 

@@ -36,6 +36,11 @@ export interface NativeUdp {
   readonly multicastInterface: (s: NativeSocket, iface: number) => number
   readonly join: (s: NativeSocket, group: number, iface: number) => number
   readonly poll: (s: NativeSocket, readable: boolean, writable: boolean) => number
+  /**
+   * Readability is not polled for `ms` milliseconds (writability still is); then `onEvent(true, false)` reads what
+   * arrived. Absent in an addon built before it: the socket is then read at every readiness.
+   */
+  readonly hold?: (s: NativeSocket, ms: number) => number
   /** Fills `buffer` slot by slot; `meta` gets 5 numbers a datagram: length, address, port, GRO segment, cut. */
   readonly recv: (s: NativeSocket, buffer: Uint8Array, slotSize: number, meta: Uint32Array) => number
   /**

@@ -211,6 +211,45 @@ describe.skipIf(typeof native === "string")("the addon's send of datagrams of un
       expect(firsts).toEqual([0, 7, 14, 21, 28, 35, 42, 49])
       expect((yield* t.stats).sendErrors).toBe(0)
     }))
+
+  it.scopedLive("holds its socket after a wake-up that read a little bulk (a slow stream's Data), never after ACK-sized datagrams or a big read; every datagram still arrives, in order", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort(["127.0.0.45", "127.0.0.46"])
+      const holds: Array<number> = []
+      // the real addon, its holds recorded
+      const hold = (s: NativeSocket, ms: number) => (holds.push(ms), addon.hold!(s, ms))
+      const recorded = Object.create(addon, { hold: { value: hold } }) as NativeUdp
+      const receiver = yield* build((o) => NativeTransport.layer(recorded, o), options("127.0.0.45", port))
+      const sender = yield* build((o) => NativeTransport.layer(addon, o), options("127.0.0.46", port))
+      const to = Peer({ address: "127.0.0.45", port })
+      const got: Array<number> = []
+      receiver.consume((batch) => void got.push(...batch.map((d) => d.bytes.length)))
+      const arrive = (bytes: Uint8Array, layout = 0) =>
+        Effect.gen(function*() {
+          const before = got.length
+          sender.send(to, bytes, layout)
+          yield* until(() => got.length > before)
+          // the hold's timer runs out and reads nothing more
+          yield* Effect.sleep("20 millis")
+        })
+      yield* arrive(new Uint8Array(100))
+      expect(holds).toEqual([])
+      yield* arrive(new Uint8Array(1400))
+      expect(holds.length).toBe(1)
+      expect(holds[0]).toBeGreaterThan(0)
+      // 40 Data of 1400 bytes (55 KiB: one GSO send, one GRO arrival) at once: a fast stream's read, not held
+      yield* arrive(new Uint8Array(40 * 1400), 1400)
+      yield* until(() => got.length >= 42)
+      expect(holds.length).toBe(1)
+      // a slow stream: one Data per millisecond, held between reads, none lost or reordered
+      for (let i = 0; i < 50; i++) {
+        sender.send(to, new Uint8Array(1000 + i))
+        yield* Effect.sleep("1 millis")
+      }
+      yield* until(() => got.length >= 92)
+      expect(got.slice(42)).toEqual(Array.from({ length: 50 }, (_, i) => 1000 + i))
+      expect(holds.length).toBeGreaterThan(1)
+    }))
 })
 
 for (const [name, make] of paths) {
