@@ -101,6 +101,20 @@ static Sock* sock_args(napi_env env, napi_callback_info info, size_t want, napi_
   return arg_sock(env, argv[0]);
 }
 
+/* A socket and the `n` (at most 4) whole numbers after it; NULL, with a TypeError saying `usage`, when one is not. */
+static Sock* sock_u32s(napi_env env, napi_callback_info info, size_t n, uint32_t* out, const char* usage) {
+  napi_value argv[5];
+  Sock* s = sock_args(env, info, n + 1, argv);
+  if (s == NULL) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (!arg_u32(env, argv[i + 1], &out[i])) {
+      napi_throw_type_error(env, NULL, usage);
+      return NULL;
+    }
+  }
+  return s;
+}
+
 static void on_closed(uv_handle_t* h) {
   Sock* s = h->data;
   s->uv_open--;
@@ -246,14 +260,10 @@ fail : {
 
 /* setInt(handle, level, name, value) → 0 | -errno, for the handful of integer options the transport sets */
 static napi_value sock_set_int(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  Sock* s = sock_args(env, info, 4, argv);
+  uint32_t a[3];
+  Sock* s = sock_u32s(env, info, 3, a, "makuo_udp.setInt(handle, level, name, value)");
   if (s == NULL) return NULL;
-  uint32_t level, name, value;
-  if (!arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name) || !arg_u32(env, argv[3], &value)) {
-    napi_throw_type_error(env, NULL, "makuo_udp.setInt(handle, level, name, value)");
-    return NULL;
-  }
+  uint32_t level = a[0], name = a[1], value = a[2];
   int v = (int)value;
   if (level == IPPROTO_IP && (name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP)) {
     unsigned char c = (unsigned char)value;
@@ -264,14 +274,10 @@ static napi_value sock_set_int(napi_env env, napi_callback_info info) {
 
 /* getInt(handle, level, name) → value | -errno */
 static napi_value sock_get_int(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  Sock* s = sock_args(env, info, 3, argv);
+  uint32_t a[2];
+  Sock* s = sock_u32s(env, info, 2, a, "makuo_udp.getInt(handle, level, name)");
   if (s == NULL) return NULL;
-  uint32_t level, name;
-  if (!arg_u32(env, argv[1], &level) || !arg_u32(env, argv[2], &name)) {
-    napi_throw_type_error(env, NULL, "makuo_udp.getInt(handle, level, name)");
-    return NULL;
-  }
+  uint32_t level = a[0], name = a[1];
   int v = 0;
   socklen_t len = sizeof v;
   return num(env, getsockopt(s->fd, (int)level, (int)name, &v, &len) < 0 ? -errno : v);
@@ -279,28 +285,19 @@ static napi_value sock_get_int(napi_env env, napi_callback_info info) {
 
 /* multicastInterface(handle, interface u32) → 0 | -errno */
 static napi_value sock_mcast_if(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  Sock* s = sock_args(env, info, 2, argv);
-  if (s == NULL) return NULL;
   uint32_t iface;
-  if (!arg_u32(env, argv[1], &iface)) {
-    napi_throw_type_error(env, NULL, "makuo_udp.multicastInterface(handle, interface)");
-    return NULL;
-  }
+  Sock* s = sock_u32s(env, info, 1, &iface, "makuo_udp.multicastInterface(handle, interface)");
+  if (s == NULL) return NULL;
   struct in_addr a = {.s_addr = htonl(iface)};
   return num(env, setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, sizeof a) < 0 ? -errno : 0);
 }
 
 /* join(handle, group u32, interface u32 (0 = the kernel's choice)) → 0 | -errno */
 static napi_value sock_join(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  Sock* s = sock_args(env, info, 3, argv);
+  uint32_t a[2];
+  Sock* s = sock_u32s(env, info, 2, a, "makuo_udp.join(handle, group, interface)");
   if (s == NULL) return NULL;
-  uint32_t group, iface;
-  if (!arg_u32(env, argv[1], &group) || !arg_u32(env, argv[2], &iface)) {
-    napi_throw_type_error(env, NULL, "makuo_udp.join(handle, group, interface)");
-    return NULL;
-  }
+  uint32_t group = a[0], iface = a[1];
   struct ip_mreq m = {.imr_multiaddr = {.s_addr = htonl(group)}, .imr_interface = {.s_addr = htonl(iface)}};
   return num(env, setsockopt(s->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) < 0 ? -errno : 0);
 }
@@ -328,14 +325,9 @@ static napi_value sock_poll(napi_env env, napi_callback_info info) {
  * caller says when (NativeTransport: after a wake-up that read little) and for how long.
  */
 static napi_value sock_hold(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  Sock* s = sock_args(env, info, 2, argv);
-  if (s == NULL) return NULL;
   uint32_t ms;
-  if (!arg_u32(env, argv[1], &ms)) {
-    napi_throw_type_error(env, NULL, "makuo_udp.hold(handle, ms)");
-    return NULL;
-  }
+  Sock* s = sock_u32s(env, info, 1, &ms, "makuo_udp.hold(handle, ms)");
+  if (s == NULL) return NULL;
   if (s->held) return num(env, 0);
   s->held = 1;
   int rc = apply_events(s);
