@@ -334,91 +334,95 @@ export class Receiver {
     const results = new Array<OpenResult | undefined>(count)
     const scratch = this.scratch
     scratch.begin(count)
-    const { names, which, ok } = scratch
-    // a batch is mostly one epoch's frames: a frame of the key id and epoch id of the last frame given an opener takes
-    // its name and opener without a lookup (nothing a lookup reads changes within this loop but for new epochs)
-    let keyed = -1
-    for (let i = 0; i < count; i++) {
-      const start = starts[i]!
-      const refusal = headerRefusal(slab, start, lengths[i]!)
-      which[i] = 0
-      if (refusal !== undefined) {
-        results[i] = this.refuse(refusal)
-        continue
-      }
-      if (keyed >= 0 && sameBytes(slab, start, starts[keyed]!, OFFSET.keyId, OFFSET.counter)) {
-        names[i] = names[keyed]
-        which[i] = which[keyed]!
-        continue
-      }
-      // any u32 is a key id; the ring holds only valid ones
-      const keyId = u32At(slab, start + OFFSET.keyId) as KeyId
-      const group = this.ring.accepted.get(keyId)
-      if (group === undefined) {
-        results[i] = this.refuse("unknownKey")
-        continue
-      }
-      const name = this.names.of(keyId, slab, start + OFFSET.epochId)
-      names[i] = name
-      let key = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? this.vouched.get(name)
-      if (key === undefined) {
-        const frame = slab.subarray(start, start + lengths[i]!)
-        const refusal = this.derive(group, readHeader(frame) as FrameHeader, name, frame, now, monotonic)
+    // the kept arrays must not hold an epoch's key past the batch, also when opening throws
+    try {
+      const { names, which, ok } = scratch
+      // a batch is mostly one epoch's frames: a frame of the key id and epoch id of the last frame given an opener takes
+      // its name and opener without a lookup (nothing a lookup reads changes within this loop but for new epochs)
+      let keyed = -1
+      for (let i = 0; i < count; i++) {
+        const start = starts[i]!
+        const refusal = headerRefusal(slab, start, lengths[i]!)
+        which[i] = 0
         if (refusal !== undefined) {
           results[i] = this.refuse(refusal)
           continue
         }
-        key = this.vouched.get(name)
-      }
-      which[i] = scratch.indexOf(key)
-      keyed = i
-    }
-    this.aead.open(scratch.openers, which, slab, starts, lengths, count, ok)
-    // the last frame found addressed here: a frame naming the same destination is too
-    let ours = -1
-    for (let i = 0; i < count; i++) {
-      if (results[i] !== undefined) continue
-      if (ok[i] !== 1) {
-        results[i] = this.refuse("badTag")
-        continue
-      }
-      // the header is as it came (opening decrypts only the payload), and now authenticated
-      const start = starts[i]!
-      const here = (ours >= 0 && sameBytes(slab, start, starts[ours]!, OFFSET.destination, OFFSET.headerMac)) ||
-        this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))
-      if (!here) {
-        results[i] = this.refuse("misdirected")
-        continue
-      }
-      ours = i
-      const name = names[i]!
-      const from = sources[i]!
-      const counter = u64At(slab, start + OFFSET.counter)
-      const sentAt = u64At(slab, start + OFFSET.sentAt)
-      const refusal = this.table.accept(name, counter, sentAt, from, now)
-      if (refusal !== undefined && refusal !== "unadmitted") {
-        results[i] = this.refuse(refusal)
-        continue
-      }
-      const type = slab[start + HEADER_BYTES]!
-      const body = slab.subarray(start + HEADER_BYTES + 1, start + lengths[i]! - TAG_BYTES)
-      const keyId = u32At(slab, start + OFFSET.keyId) as KeyId
-      results[i] = refusal === undefined
-        ? { _tag: "Opened", type, body, keyId, epoch: name, counter, sentAt, from }
-        : {
-          _tag: "Unadmitted",
-          type,
-          body,
-          keyId,
-          epoch: name,
-          counter,
-          sentAt,
-          from,
-          epochId: slab.slice(start + OFFSET.epochId, start + OFFSET.epochId + EPOCH_ID_BYTES),
-          opener: scratch.openers[which[i]! - 1]
+        if (keyed >= 0 && sameBytes(slab, start, starts[keyed]!, OFFSET.keyId, OFFSET.counter)) {
+          names[i] = names[keyed]
+          which[i] = which[keyed]!
+          continue
         }
+        // any u32 is a key id; the ring holds only valid ones
+        const keyId = u32At(slab, start + OFFSET.keyId) as KeyId
+        const group = this.ring.accepted.get(keyId)
+        if (group === undefined) {
+          results[i] = this.refuse("unknownKey")
+          continue
+        }
+        const name = this.names.of(keyId, slab, start + OFFSET.epochId)
+        names[i] = name
+        let key = this.table.get(name)?.opener ?? this.pendingOpener(name, monotonic) ?? this.vouched.get(name)
+        if (key === undefined) {
+          const frame = slab.subarray(start, start + lengths[i]!)
+          const refusal = this.derive(group, readHeader(frame) as FrameHeader, name, frame, now, monotonic)
+          if (refusal !== undefined) {
+            results[i] = this.refuse(refusal)
+            continue
+          }
+          key = this.vouched.get(name)
+        }
+        which[i] = scratch.indexOf(key)
+        keyed = i
+      }
+      this.aead.open(scratch.openers, which, slab, starts, lengths, count, ok)
+      // the last frame found addressed here: a frame naming the same destination is too
+      let ours = -1
+      for (let i = 0; i < count; i++) {
+        if (results[i] !== undefined) continue
+        if (ok[i] !== 1) {
+          results[i] = this.refuse("badTag")
+          continue
+        }
+        // the header is as it came (opening decrypts only the payload), and now authenticated
+        const start = starts[i]!
+        const here = (ours >= 0 && sameBytes(slab, start, starts[ours]!, OFFSET.destination, OFFSET.headerMac)) ||
+          this.isOurs(this.destinationOf(u32At(slab, start + OFFSET.destination), (slab[start + OFFSET.port]! << 8) | slab[start + OFFSET.port + 1]!))
+        if (!here) {
+          results[i] = this.refuse("misdirected")
+          continue
+        }
+        ours = i
+        const name = names[i]!
+        const from = sources[i]!
+        const counter = u64At(slab, start + OFFSET.counter)
+        const sentAt = u64At(slab, start + OFFSET.sentAt)
+        const refusal = this.table.accept(name, counter, sentAt, from, now)
+        if (refusal !== undefined && refusal !== "unadmitted") {
+          results[i] = this.refuse(refusal)
+          continue
+        }
+        const type = slab[start + HEADER_BYTES]!
+        const body = slab.subarray(start + HEADER_BYTES + 1, start + lengths[i]! - TAG_BYTES)
+        const keyId = u32At(slab, start + OFFSET.keyId) as KeyId
+        results[i] = refusal === undefined
+          ? { _tag: "Opened", type, body, keyId, epoch: name, counter, sentAt, from }
+          : {
+            _tag: "Unadmitted",
+            type,
+            body,
+            keyId,
+            epoch: name,
+            counter,
+            sentAt,
+            from,
+            epochId: slab.slice(start + OFFSET.epochId, start + OFFSET.epochId + EPOCH_ID_BYTES),
+            opener: scratch.openers[which[i]! - 1]
+          }
+      }
+    } finally {
+      scratch.end()
     }
-    scratch.end()
     return results as Array<OpenResult>
   }
 

@@ -244,7 +244,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       const area = new Uint8Array(2 * BURST * segment + 2 * smallBelow)
       const buffer = area.subarray(0, BURST * segment)
       const wholeAt = buffer.length
-      const layout = new DataView(buffer.buffer)
+      // bounded to the burst's Data: a write past them throws, where it would overwrite the small files read whole
+      const layout = new DataView(area.buffer, 0, buffer.length)
       const slots = Array.from({ length: BURST }, (_, i) => buffer.subarray(i * segment + DATA_HEADER, (i + 1) * segment))
       const lengths = new Uint32Array(BURST)
       let open: { readonly index: number; readonly reader: Reader } | undefined
@@ -765,6 +766,8 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         const fault = spanFault(span.index, span.offset, span.length)
         const r = records[span.index]!
         if (fault !== undefined) return { path: r.entry.path, reason: `cannot send ${fault}` }
+        // the packer lays no piece past the burst's Data; one that did would overwrite the small files read whole
+        if (p + span.length > buffer.length) throw new RangeError(`a piece of ${r.entry.path} laid out past the burst (${p} + ${span.length} > ${buffer.length})`)
         area.copyWithin(p, wholeAt + read.at + span.offset, wholeAt + read.at + span.offset + span.length)
         if (read.digest && !digests.known(span.index) && span.offset + span.length === r.entry.size) (digests.know(span.index), digested.push(span.index))
         return undefined
