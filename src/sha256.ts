@@ -5,6 +5,9 @@
  */
 import * as crypto from "node:crypto"
 
+/** The bytes of a SHA-256. */
+export const SHA256_BYTES = 32
+
 type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: "buffer") => Uint8Array
 
 /** `oneShot` is `crypto.hash` where this Node has it (a parameter so both paths can be tested anywhere). */

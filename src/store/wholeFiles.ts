@@ -9,7 +9,7 @@
  */
 import { getSystemErrorMap } from "node:util"
 import { loadNative } from "../net/native.js"
-import { sha256 } from "../sha256.js"
+import { SHA256_BYTES, sha256 } from "../sha256.js"
 import { type FileIdentity, type FileStoreShape, type FileVersion, StoreError } from "./FileStore.js"
 import { kindOf } from "./listing.js"
 import { nulStrings } from "./nulStrings.js"
@@ -27,12 +27,9 @@ export interface WholeFile {
 /** A file read: the bytes read, its version after the read, whether its digest was written; or why it could not be. */
 export type WholeRead = { readonly read: number; readonly after: FileVersion; readonly hashed: boolean } | StoreError
 
-/** The bytes of a SHA-256 in a reader's `digests`. */
-export const DIGEST = 32
-
 /**
  * Reads `files` into `into` (each within it): one result per file, in order. The digest of the i-th file read, when
- * asked, goes to `digests` at `DIGEST` × i (which has room for all of them): no array of its own per file.
+ * asked, goes to `digests` at `SHA256_BYTES` × i (which has room for all of them): no array of its own per file.
  */
 export type WholeReader = (files: ReadonlyArray<WholeFile>, into: Uint8Array, digests: Uint8Array) => Array<WholeRead>
 
@@ -46,7 +43,7 @@ export const storeWholeReader = (store: FileStoreShape): WholeReader => (files, 
       if (read instanceof StoreError) return read
       const after = reader.versionNow()
       if (after instanceof StoreError) return after
-      if (f.hash) digests.set(sha256(into.subarray(f.at, f.at + read)), i * DIGEST)
+      if (f.hash) digests.set(sha256(into.subarray(f.at, f.at + read)), i * SHA256_BYTES)
       return { read, after, hashed: f.hash }
     } finally {
       reader.closeNow()

@@ -13,7 +13,8 @@ import * as fs from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../scripts/lib/loopbackCluster.js"
 import * as FileStore from "../../src/store/FileStore.js"
-import { DIGEST, type WholeFile, type WholeReader, storeWholeReader, wholeReaderFor } from "../../src/store/wholeFiles.js"
+import { SHA256_BYTES as DIGEST } from "../../src/sha256.js"
+import { type WholeFile, type WholeReader, storeWholeReader, wholeReaderFor } from "../../src/store/wholeFiles.js"
 import { loadNative } from "../../src/net/native.js"
 
 /** A name that is no UTF-8 (Latin-1 "café"), as the file system holds it. */

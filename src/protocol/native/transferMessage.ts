@@ -5,6 +5,7 @@
  * "Transaction messages", has the byte layout.
  */
 import { Schema } from "effect"
+import { SHA256_BYTES } from "../../sha256.js"
 import { MAX_DIGEST_ASKS, MAX_FAILURES, MAX_SPANS } from "../../transfer/txn/messages.js"
 import { utf8Length } from "../text.js"
 import { U32, WireName } from "../fields.js"
@@ -40,7 +41,8 @@ export const isTransferType = (type: number): type is TransferType => transferTy
 
 /** A path and its link target together, in bytes: an entry of the longest names still fits one datagram at the least MTU. */
 export const MAX_ENTRY_NAMES = 1024
-export const DIGEST_BYTES = 32
+/** A digest field: a SHA-256. */
+export const DIGEST_BYTES = SHA256_BYTES
 /**
  * A manifest's scope (roots and exclude patterns, `--delete`) in bytes, its counts included: with a batch's fixed
  * fields it fits one datagram at the least MTU (body 1289 − 19). A job whose scope is longer runs on the v7 path.

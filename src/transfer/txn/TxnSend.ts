@@ -42,7 +42,7 @@ import {
 import { BURST } from "../send/SendEngine.js"
 import { FileStore, type FileStoreShape, type LocalEntry, type Reader, StoreError } from "../../store/FileStore.js"
 import { yieldToEventLoop } from "../../yieldToEventLoop.js"
-import { DIGEST, type WholeFile, type WholeRead, type WholeReader, wholeReaderFor } from "../../store/wholeFiles.js"
+import { type WholeFile, type WholeRead, type WholeReader, wholeReaderFor } from "../../store/wholeFiles.js"
 import { Sessions } from "../engine/Sessions.js"
 import type { Pacer } from "../pacer.js"
 import { changedSince } from "../send/sourceVersion.js"
@@ -51,7 +51,7 @@ import type { Entry, Purpose, Scope, Span, ToMember, ToSender, TxnId } from "./m
 import { scopeBytes, TransferType } from "../../protocol/native/transferMessage.js"
 import { hasBit } from "./messages.js"
 import * as Machine from "./senderMachine.js"
-import { sha256 } from "../../sha256.js"
+import { SHA256_BYTES, sha256 } from "../../sha256.js"
 import { makeDigestStore } from "./digestStore.js"
 import { prepare, prepareNow, type SourceEntry } from "./sourceEntry.js"
 import { MAX_WAIT_MS, type RttEstimator, type Target } from "../engine/rtt.js"
@@ -443,20 +443,17 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (s.members.has(from)) delivery(from, message)
         if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
         const first = message._tag === "Needs" ? firsts[message.batch] : undefined
-        if (message._tag === "Needs" && first !== undefined && Machine.takesNeeds(s, from, message)) {
-          const n = (firsts[message.batch + 1] ?? records.length) - first
-          for (let i = 0; i < n; i++) {
-            const r = records[first + i]!
-            const contents = hasBit(message.bitmap, i)
-            if (contents && !r.needers.includes(from)) r.needers = joined(r.needers, from)
-            if ((contents || hasBit(message.changes, i)) && !r.changers.includes(from)) r.changers = joined(r.changers, from)
-          }
-          apply({ _tag: "Reply", from, message })
-          // every member has answered the batch (the machine let it go): a file none of them needs is never read
-          if (!s.batches.has(message.batch)) for (let i = 0; i < n; i++) if (records[first + i]!.needers.length === 0) records[first + i]!.file = undefined
-          return
+        const needs = message._tag === "Needs" && first !== undefined && Machine.takesNeeds(s, from, message) ? message : undefined
+        const n = needs === undefined ? 0 : (firsts[needs.batch + 1] ?? records.length) - first!
+        for (let i = 0; i < n; i++) {
+          const r = records[first! + i]!
+          const contents = hasBit(needs!.bitmap, i)
+          if (contents && !r.needers.includes(from)) r.needers = joined(r.needers, from)
+          if ((contents || hasBit(needs!.changes, i)) && !r.changers.includes(from)) r.changers = joined(r.changers, from)
         }
         apply({ _tag: "Reply", from, message })
+        // every member has answered the batch (the machine let it go): a file none of them needs is never read
+        if (needs !== undefined && !s.batches.has(needs.batch)) for (let i = 0; i < n; i++) if (records[first! + i]!.needers.length === 0) records[first! + i]!.file = undefined
       }
 
       // == the manifest: entries prepared (files hashed) one batch ahead of what the machine asks for
@@ -702,7 +699,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
       type Whole = { readonly at: number; readonly digest: boolean } | Problem
       const wholeRead = new Map<number, Whole>()
       /** The digests of the small files read by a call (`readWhole`), grown as a call needs. */
-      let wholeDigests = new Uint8Array(64 * DIGEST)
+      let wholeDigests = new Uint8Array(64 * SHA256_BYTES)
       const toRead: Array<WholeFile> = []
       const toReadIndices: Array<number> = []
       /** A small file as read: where it lies in `whole`, or why it cannot be sent as the manifest describes it. */
@@ -711,7 +708,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (read.read !== f.version.size) return { path: f.rel, reason: `changed after it was scanned: read ${read.read} bytes at 0, expected ${f.version.size}` }
         const changed = changedSince(f.version, read.after)
         if (changed !== undefined) return { path: f.rel, reason: `changed after it was scanned: ${changed}` }
-        if (read.hashed) digests.put(index, wholeDigests, i * DIGEST)
+        if (read.hashed) digests.put(index, wholeDigests, i * SHA256_BYTES)
         return { at: f.at, digest: read.hashed }
       }
       /**
@@ -743,7 +740,7 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
           }
         }
         if (toRead.length === 0) return
-        if (toRead.length * DIGEST > wholeDigests.length) wholeDigests = new Uint8Array(toRead.length * DIGEST)
+        if (toRead.length * SHA256_BYTES > wholeDigests.length) wholeDigests = new Uint8Array(toRead.length * SHA256_BYTES)
         const reads = readWhole(toRead, whole, wholeDigests)
         for (let i = 0; i < toRead.length; i++) wholeRead.set(toReadIndices[i]!, wholeOf(toReadIndices[i]!, i, toRead[i]!, reads[i]!))
       }

@@ -5,7 +5,8 @@
  * for every collection to copy) per file of a tree of small files was a large part of what a send held per entry
  * and of its collections' work.
  */
-const DIGEST = 32
+import { SHA256_BYTES } from "../../sha256.js"
+
 const SLAB = 1024
 
 export interface DigestStore {
@@ -25,21 +26,21 @@ export const makeDigestStore = (): DigestStore => {
   const slabs: Array<{ readonly bytes: Uint8Array; readonly known: Uint8Array }> = []
   const slab = (index: number) => {
     const at = Math.floor(index / SLAB)
-    while (slabs.length <= at) slabs.push({ bytes: new Uint8Array(SLAB * DIGEST), known: new Uint8Array(SLAB) })
+    while (slabs.length <= at) slabs.push({ bytes: new Uint8Array(SLAB * SHA256_BYTES), known: new Uint8Array(SLAB) })
     return slabs[at]!
   }
   return {
     put: (index, from, at = 0) => {
       // byte by byte: a view of `from` to copy would be an object per digest
       const { bytes } = slab(index)
-      const to = (index % SLAB) * DIGEST
-      for (let i = 0; i < DIGEST; i++) bytes[to + i] = from[at + i]!
+      const to = (index % SLAB) * SHA256_BYTES
+      for (let i = 0; i < SHA256_BYTES; i++) bytes[to + i] = from[at + i]!
     },
     know: (index) => void (slab(index).known[index % SLAB] = 1),
     known: (index) => slabs[Math.floor(index / SLAB)]?.known[index % SLAB] === 1,
     get: (index) => {
-      const at = (index % SLAB) * DIGEST
-      return slab(index).bytes.subarray(at, at + DIGEST)
+      const at = (index % SLAB) * SHA256_BYTES
+      return slab(index).bytes.subarray(at, at + SHA256_BYTES)
     }
   }
 }
