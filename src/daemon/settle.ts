@@ -58,10 +58,28 @@ const setTiers = (on: boolean) => {
   if (tiers.length > 0) setFlagsFromString(tiers.map((t) => `--${on ? "" : "no-"}${t}`).join(" "))
 }
 
-/** By the entry, before the daemon's bundle is read: the young generation held, the compiler tiers held off. */
+/**
+ * How much bytecode a function runs between V8's profiler ticks, which decide when TurboFan optimises it
+ * (`--interrupt-budget`): 4× V8's default (66 KiB). A send's first transaction runs hundreds of functions some
+ * thousands of times each, and at V8's default TurboFan compiled most of them — on a second thread, but in the
+ * daemon's CPU — for less than their optimised code then saved: measured on the lab, a fresh sender's and member's
+ * threads other than the main one took a third of the CPU of a 2000-small-file send, and TurboFan switched off
+ * altogether cut both ends' CPU per file by a third, but slowed a big file's per-datagram path by a quarter
+ * (docs/performance.md, "The daemon's TurboFan threshold"). At 4× the functions that run long, a big file's, still
+ * reach TurboFan within milliseconds. Given on node's command line, the operator's.
+ */
+export const INTERRUPT_BUDGET = 4 * 66 * 1024
+
+/** The flag that sets `INTERRUPT_BUDGET`, unless node's flags set a budget (V8 reads `_` as `-`). */
+export const interruptBudgetFlag = (given = nodeFlags()): string | undefined =>
+  /--interrupt-budget(=|\s|$)/.test(given.replaceAll("_", "-")) ? undefined : `--interrupt-budget=${INTERRUPT_BUDGET}`
+
+/** By the entry, before the daemon's bundle is read: the young generation held, the compiler tiers held off, TurboFan's threshold raised. */
 export const holdForStartUp = () => {
   setFlagsFromString("--semi-space-growth-factor=1")
   setTiers(false)
+  const budget = interruptBudgetFlag()
+  if (budget !== undefined) setFlagsFromString(budget)
 }
 
 // V8's flags are the process's: the entry's copy of this module held the tiers off, the daemon's learns it at `settle`
