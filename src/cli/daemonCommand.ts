@@ -111,7 +111,7 @@ export const toConfig = (resolved: Resolved): Effect.Effect<DaemonConfig, Settin
 /** Once the daemon serves: see `settle`. */
 const settled = Effect.sync(() => {
   const native = loadNative()
-  settle(typeof native === "string" ? undefined : native.trim)
+  settle(typeof native === "string" ? {} : native)
 })
 
 const tempFileLimit = (o: Settings, refuse: Refuse): Effect.Effect<number, SettingRefused | UsageError> =>

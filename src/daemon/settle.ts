@@ -6,10 +6,11 @@
  * settings, building the layers), and the C heap keeps the freed working space of V8's parser. So a daemon starts
  * with the young generation held at its initial size and V8's compilers held off (`holdForStartUp`, by the entry,
  * before the daemon's bundle loads) and, once it serves (`settle`), collects the start-up's garbage (`collectStartUp`),
- * lets the young generation grow again — to a ceiling — and hands the C heap's free pages back to the kernel; the
- * compilers stay held off until its first work (`wake`). Once quiet after work it does all that again, after the
- * daemon's parts let go what they keep for traffic (`onSettle`: the native transport's receive space), and an idle
- * daemon collects the garbage its timers leave (`watch`, the rules in `settlePolicy.ts`).
+ * lets the young generation grow again — to a ceiling — and hands back to the kernel the C heap's free pages and the
+ * pages of node's executable it ran (`HandBack`); the compilers stay held off until its first work (`wake`). Once
+ * quiet after work it does all that again, after the daemon's parts let go what they keep for traffic (`onSettle`:
+ * the native transport's receive space), and an idle daemon collects the garbage its timers leave (`watch`, the
+ * rules in `settlePolicy.ts`).
  *
  * The ceiling: under a transfer's per-datagram allocation V8 grows the young generation to its default maximum (32
  * MiB, both semi-spaces), which a daemon then keeps. Held at 8 MiB (`--max-semi-space-size=4` measured), a receiver
@@ -148,16 +149,27 @@ export const onSettle = (release: () => void) => {
 }
 
 /** Idle (after start-up, or work): what the parts let go, the garbage and the code collected, the compilers held off, the C heap trimmed. */
-const giveBack = (gc: (() => void) | undefined, trimCHeap: (() => number) | undefined) => {
+/**
+ * What the native addon hands back to the kernel, where it loaded (`native/makuo_mem.c`): the C heap's free pages
+ * (`trim`), and the pages of node's executable that start-up or the work ran and an idle daemon does not
+ * (`dropCodePages`: ~30 MiB of clean file pages the page cache keeps, faulted in again when they run).
+ */
+export interface HandBack {
+  readonly trim?: () => number
+  readonly dropCodePages?: () => number
+}
+
+const giveBack = (gc: (() => void) | undefined, kernel: HandBack) => {
   for (const release of releases) release()
   if (gc !== undefined) collectAll(gc)
   setTiers(false)
   asleep = true
-  trimCHeap?.()
+  kernel.trim?.()
+  kernel.dropCodePages?.()
 }
 
 /** The settle timer: the policy (`settlePolicy.ts`) on a sample every `SAMPLE_MS`, its action done here. */
-const watch = (gc: () => void, trimCHeap: (() => number) | undefined) => {
+const watch = (gc: () => void, kernel: HandBack) => {
   const sample = () => ({ now: performance.now(), oldSpaceUsed: oldSpaceUsed(), work, running })
   let state = Policy.initial(sample())
   setInterval(() => {
@@ -167,7 +179,7 @@ const watch = (gc: () => void, trimCHeap: (() => number) | undefined) => {
       case "None":
         return
       case "Settle":
-        giveBack(gc, trimCHeap)
+        giveBack(gc, kernel)
         break
       case "Collect":
         gc()
@@ -187,11 +199,10 @@ const watch = (gc: () => void, trimCHeap: (() => number) | undefined) => {
  */
 export const HEAP_GROWING_PERCENT = 50
 
-/** `trimCHeap`: the native addon's `trim`, where it loaded. */
-export const settle = (trimCHeap: (() => number) | undefined) => {
+export const settle = (kernel: HandBack) => {
   if (!nodeFlags().replaceAll("_", "-").includes("heap-growing-percent")) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
   const gc = makeGc()
-  giveBack(gc, trimCHeap)
+  giveBack(gc, kernel)
   let held: boolean | undefined
   const follow = () => {
     const hold = youngGenerationBytes() >= YOUNG_GENERATION_CEILING
@@ -199,5 +210,5 @@ export const settle = (trimCHeap: (() => number) | undefined) => {
   }
   follow()
   new PerformanceObserver(follow).observe({ entryTypes: ["gc"] })
-  if (gc !== undefined) watch(gc, trimCHeap)
+  if (gc !== undefined) watch(gc, kernel)
 }

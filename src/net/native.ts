@@ -72,6 +72,11 @@ export interface NativeUdp {
    * has settled, not for every batch. Absent in an addon built before it (`npm ci` or `npm run install` rebuilds).
    */
   readonly trim?: () => number
+  /**
+   * Drops from the process's mappings the pages of node's executable that are still the file's (not private
+   * copies): the bytes dropped. For a daemon that has settled (src/daemon/settle.ts); absent in an older addon.
+   */
+  readonly dropCodePages?: () => number
   readonly constants: NativeConstants
 }
 
