@@ -122,6 +122,37 @@ describe("pacer", () => {
     expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
   })
 
+  it("a sender slower than its rate for long, its members queueing all along (descheduled on a loaded host): the rate is lowered once, not a step per hold", () => {
+    const pacer = makePacer(undefined, 50_000)
+    let now = 0
+    // 3 s of one burst every 10 ms (~6 MB/s while 50 are allowed), every answer 60-240 ms late: the lab's small-file
+    // send with other work on its two cores
+    for (let i = 0; i < 300; i++, now += 10) {
+      pacer.take(BURST * DATAGRAM, now)
+      pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + 60 + (i % 4) * 60)
+    }
+    // one step down (as above), not 0.8^n: the next transfer starts from here
+    expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
+  })
+
+  it("once the rate holds the sender back again, a queue lowers it again", () => {
+    const pacer = makePacer(undefined, 50_000)
+    let now = 0
+    // answered at once (the least round trip), then after 50 ms in the member's buffer
+    for (const late of [2, 52]) {
+      pacer.take(BURST * DATAGRAM, now)
+      pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + late)
+      now += 20
+    }
+    const once = pacer.rate()
+    expect(once).toBeLessThan(50_000)
+    // past the hold, the sender now faster than the rate: bursts back to back overdraw the bucket
+    now += 1_000
+    for (let i = 0; i < 10; i++) pacer.take(BURST * DATAGRAM, now)
+    pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + 50)
+    expect(pacer.rate()).toBeLessThan(once)
+  })
+
   it("the first data after a pause (a transaction's files hashed after its manifest was answered) is not the member's rate either", () => {
     const pacer = makePacer(undefined, 50_000)
     // the manifest's answer, before any data; the data starts 800 ms later
