@@ -37,8 +37,11 @@
  *   there while the queue drains (its length over 1 − `DRAIN_GAIN`, or until every member is calm again on
  *   datagrams sent since the decrease: its queue has drained). Whichever member is slowest sets the pace
  *   (TFMCC's rule for multicast, RFC 4654). One overflow is one decrease however many members report it: only
- *   loss of datagrams sent after the last decrease, or a queue of datagrams sent after its hold, lowers it again;
- *   older news only keeps the rate at or below what that member takes.
+ *   loss of datagrams sent after the last decrease, or a queue of datagrams sent after its hold once the rate has
+ *   held the sender back again, lowers it again; older news only keeps the rate at or below what that member takes.
+ *   A sender slower than its rate (small files, CPU-bound) is not paced by it: a member's queue then lowers the
+ *   rate one step, not a step per hold (on a loaded lab one 2000-file send took it from 50 to 2.3 MB/s unseen,
+ *   where the next transfer would have started).
  * - While the rate holds the sender back it grows (the probe upward): doubling every `DOUBLING_MS` before any
  *   congestion, below the rate congestion last left, or while fresh points show every member calm (queueing less
  *   than `CALM_QUEUE_MS`: they take more than is sent — a member warming up, or freed of other work); otherwise,
@@ -162,6 +165,12 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
   let holdUntil = Number.NEGATIVE_INFINITY
   /** A decrease not yet undone by every member answering calm (`recover`). */
   let recovering = false
+  /**
+   * The rate has held the sender back since the last decrease (a send overdrew the bucket). Until it has, a queue
+   * does not lower it again: the sender is slower than its rate (CPU-bound on small files), so the rate is not
+   * what a member queues, and a decrease per hold would compound unseen into the next transfer's start.
+   */
+  let bound = true
   /** The last point of any member, and until when one showed a queue: growth is fast only when all are calm. */
   let heardAt = Number.NEGATIVE_INFINITY
   let queuedUntil = Number.NEGATIVE_INFINITY
@@ -229,6 +238,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
     ceiling = rate
     loweredAt = now
     recovering = true
+    bound = false
     holdUntil = now + Math.min(HOLD_MAX_MS, Math.max(HOLD_MIN_MS, m.queue / (1 - DRAIN_GAIN)))
   }
 
@@ -252,6 +262,7 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
       tokens -= bytes
       sent += bytes
       limited = tokens < 0
+      if (limited) bound = true
       return tokens >= -rate * AHEAD_MS ? 0 : Math.ceil(-tokens / rate)
     },
     sent: () => sent,
@@ -281,8 +292,9 @@ export const makePacer = (cap: BytesPerMs | undefined, start: BytesPerMs = START
         // only the loss of datagrams sent since the last decrease is news
         if (lostShare > 0) return congested(m, lostShare, from.sentAt >= loweredAt, now)
       }
-      // a queue built before the last decrease drains during its hold: only one built since is news
-      if (m.queue > QUEUE_MS || m.queue * rate > QUEUE_BYTES) congested(m, lostShare, sentAt >= holdUntil, now)
+      // a queue built before the last decrease drains during its hold: only one built since is news, and only once
+      // the rate has held the sender back since (`bound`)
+      if (m.queue > QUEUE_MS || m.queue * rate > QUEUE_BYTES) congested(m, lostShare, sentAt >= holdUntil && bound, now)
       else if (recovering) recover(now)
     },
     answered: (member, sentAt, now) => roundTrip(memberOf(member), now - sentAt, now),

@@ -122,6 +122,58 @@ describe("pacer", () => {
     expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
   })
 
+  it("a sender slower than its rate for long, its members queueing all along (descheduled on a loaded host): the rate is lowered once, not a step per hold", () => {
+    const pacer = makePacer(undefined, 50_000)
+    let now = 0
+    // 3 s of one burst every 10 ms (~6 MB/s while 50 are allowed), every answer 60-240 ms late: the lab's small-file
+    // send with other work on its two cores
+    for (let i = 0; i < 300; i++, now += 10) {
+      pacer.take(BURST * DATAGRAM, now)
+      pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + 60 + (i % 4) * 60)
+    }
+    // one step down (as above), not 0.8^n: the next transfer starts from here
+    expect(pacer.rate()).toBeGreaterThanOrEqual(0.8 * 50_000)
+  })
+
+  it("a CPU-bound sender whose member takes everything but answers late (short of CPU, not of buffer): the rate does not fall step by step below what is sent", () => {
+    const pacer = makePacer(undefined, 50_000)
+    // the sender as fast as the rate lets it, and CPU-bound itself: two bursts back to back, then 20 ms (~6 MB/s,
+    // the lab's K = 2 small-file send); each burst's answer 60-240 ms late
+    const answers: Array<{ readonly at: number; readonly position: number; readonly sentAt: number }> = []
+    let next = 0
+    for (let now = 0, i = 0; now < 6_000; now++) {
+      while (answers.length > 0 && answers[0]!.at <= now) {
+        const a = answers.shift()!
+        pacer.delivered("m", { position: a.position, sentAt: a.sentAt, lost: 0 }, now)
+      }
+      if (now < next) continue
+      const wait = pacer.take(BURST * DATAGRAM, now)
+      answers.push({ at: now + 60 + (i++ % 4) * 60, position: pacer.sent(), sentAt: now })
+      answers.sort((x, y) => x.at - y.at)
+      next = now + Math.max(wait, i % 2 === 0 ? 20 : 1)
+    }
+    // one decrease, not one per hold: before, 3.5 MB/s after 6 s, below the sender's own pace, which it then held
+    expect(pacer.rate()).toBeGreaterThan(20_000)
+  })
+
+  it("once the rate holds the sender back again, a queue lowers it again", () => {
+    const pacer = makePacer(undefined, 50_000)
+    let now = 0
+    // answered at once (the least round trip), then after 50 ms in the member's buffer
+    for (const late of [2, 52]) {
+      pacer.take(BURST * DATAGRAM, now)
+      pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + late)
+      now += 20
+    }
+    const once = pacer.rate()
+    expect(once).toBeLessThan(50_000)
+    // past the hold, the sender now faster than the rate: bursts back to back overdraw the bucket
+    now += 1_000
+    for (let i = 0; i < 10; i++) pacer.take(BURST * DATAGRAM, now)
+    pacer.delivered("m", { position: pacer.sent(), sentAt: now, lost: 0 }, now + 50)
+    expect(pacer.rate()).toBeLessThan(once)
+  })
+
   it("the first data after a pause (a transaction's files hashed after its manifest was answered) is not the member's rate either", () => {
     const pacer = makePacer(undefined, 50_000)
     // the manifest's answer, before any data; the data starts 800 ms later
