@@ -148,7 +148,6 @@ export const onSettle = (release: () => void) => {
   return () => void releases.delete(release)
 }
 
-/** Idle (after start-up, or work): what the parts let go, the garbage and the code collected, the compilers held off, the C heap trimmed. */
 /**
  * What the native addon hands back to the kernel, where it loaded (`native/makuo_mem.c`): the C heap's free pages
  * (`trim`), and the pages of node's executable that start-up or the work ran and an idle daemon does not
@@ -159,6 +158,7 @@ export interface HandBack {
   readonly dropCodePages?: () => number
 }
 
+/** Idle (after start-up, or work): what the parts let go, the garbage and the code collected, the compilers held off, the kernel's pages handed back. */
 const giveBack = (gc: (() => void) | undefined, kernel: HandBack) => {
   for (const release of releases) release()
   if (gc !== undefined) collectAll(gc)

@@ -442,18 +442,26 @@ export const makeDriver = (deps: TxnDeps): TxnSenderShape => {
         if (refused !== undefined) return apply({ _tag: "Refuse", from, reason: `asked for ${refused}` })
         if (s.members.has(from)) delivery(from, message)
         if (message._tag === "Removals" && spared.size > 0) wouldRemoveSpared(from, message.paths)
-        const first = message._tag === "Needs" ? firsts[message.batch] : undefined
-        const needs = message._tag === "Needs" && first !== undefined && Machine.takesNeeds(s, from, message) ? message : undefined
-        const n = needs === undefined ? 0 : (firsts[needs.batch + 1] ?? records.length) - first!
-        for (let i = 0; i < n; i++) {
-          const r = records[first! + i]!
-          const contents = hasBit(needs!.bitmap, i)
-          if (contents && !r.needers.includes(from)) r.needers = joined(r.needers, from)
-          if ((contents || hasBit(needs!.changes, i)) && !r.changers.includes(from)) r.changers = joined(r.changers, from)
-        }
+        const taken = message._tag === "Needs" ? takeNeeds(s, from, message) : undefined
         apply({ _tag: "Reply", from, message })
         // every member has answered the batch (the machine let it go): a file none of them needs is never read
-        if (needs !== undefined && !s.batches.has(needs.batch)) for (let i = 0; i < n; i++) if (records[first! + i]!.needers.length === 0) records[first! + i]!.file = undefined
+        if (taken !== undefined && !s.batches.has(taken.batch)) {
+          for (let i = taken.first; i < taken.end; i++) if (records[i]!.needers.length === 0) records[i]!.file = undefined
+        }
+      }
+
+      /** A member's Needs the machine takes, marked on its batch's entries: the batch and its entries' range; else undefined. */
+      const takeNeeds = (session: Machine.SenderSession, from: string, message: Extract<ToSender, { _tag: "Needs" }>) => {
+        const first = firsts[message.batch]
+        if (first === undefined || !Machine.takesNeeds(session, from, message)) return undefined
+        const end = firsts[message.batch + 1] ?? records.length
+        for (let i = first; i < end; i++) {
+          const r = records[i]!
+          const contents = hasBit(message.bitmap, i - first)
+          if (contents && !r.needers.includes(from)) r.needers = joined(r.needers, from)
+          if ((contents || hasBit(message.changes, i - first)) && !r.changers.includes(from)) r.changers = joined(r.changers, from)
+        }
+        return { batch: message.batch, first, end }
       }
 
       // == the manifest: entries prepared (files hashed) one batch ahead of what the machine asks for
