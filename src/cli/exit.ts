@@ -54,11 +54,18 @@ const codes: { readonly [T in CommandError["_tag"]]: (e: Extract<CommandError, {
 const isCommandError = (e: unknown): e is CommandError =>
   typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" && Object.hasOwn(codes, e._tag)
 
+/**
+ * An interruption that reaches here came from inside: a signal interrupts the whole program, which ends in
+ * `runToExit`'s teardown instead. Nothing failed by name, but the command did not finish either, and a silent 0
+ * would tell a script that, say, `members --json` answered with nothing.
+ */
+const INTERRUPTED_WITHIN = "stopped before it finished: interrupted from within, not by a signal (a defect: please report it with the command line)"
+
 /** `effect`'s exit code: what it gives, or what its failure means. */
 export const exitCode = <E, R>(effect: Effect.Effect<number, E, R>): Effect.Effect<number, never, R> =>
   effect.pipe(
     Effect.catchIf((e): e is E & CommandError => isCommandError(e), (e) => (codes[e._tag] as (e: CommandError) => Effect.Effect<number>)(e)),
-    Effect.catchAllCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.succeed(0) : fail(1, Cause.pretty(cause)))
+    Effect.catchAllCause((cause) => fail(1, Cause.isInterruptedOnly(cause) ? INTERRUPTED_WITHIN : Cause.pretty(cause)))
   )
 
 /** Runs a command to its exit code and exits the process with it. */
