@@ -11,7 +11,8 @@
  * (50 MiB link-bound, 200 MiB CPU-bound), 2000 files of 1-4 KiB, a tree of 20 000 files every receiver already
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory; for a fresh tree (its
  * directories made empty on the receivers first) the switch spread: from the first to the last file put in place
- * on any receiver (ctimes), how long a mix was served. Per row set, the resident set of the sender's daemon and of
+ * on any receiver (ctimes), how long a mix was served, and the filesystem's own CPU per new file beside a receiver
+ * right after the send (`scripts/lib/fsFloor.ts`: on the lab's disk it varies several-fold). Per row set, the resident set of the sender's daemon and of
  * the largest receiver's: idle 10 s after start, at peak and idle after the transfers, against the targets (<= 60 MiB
  * idle, <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * `--key` runs each row set in protocol v7 and in native mode (sealed, a send as one tree transaction), labelled
@@ -28,7 +29,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, type Scope } from "effect"
 import * as fs from "node:fs"
 import { cpus } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import * as Lab from "./lib/lab.js"
 import { benchUsage, parseBenchArgs } from "./lib/benchArgs.js"
 import { freePort, makuo, type RunResult, startDaemon, tempDir } from "./lib/loopbackCluster.js"
@@ -37,6 +38,7 @@ import { generateKey } from "../src/secure/keys.js"
 import { loadNative } from "../src/net/native.js"
 import { type Ceiling, dgramCeiling, type Rsync, rsyncPeers, uftpPeers } from "./lib/peers.js"
 import { hasCommand, runCommand } from "./lib/processes.js"
+import { creationFloor } from "./lib/fsFloor.js"
 import { describeTree, differences, makeSampleTree } from "./lib/trees.js"
 import * as Targets from "./lib/targets.js"
 import { profilesUnder, topOfFile } from "./lib/cpuProfile.js"
@@ -263,6 +265,11 @@ interface Row {
    * a fresh tree: how long the cluster served a mix of the old and the new release.
    */
   readonly switchSpreadSeconds: number | undefined
+  /**
+   * CPU microseconds per new file the filesystem itself took beside the first receiver's base right after the
+   * send (`scripts/lib/fsFloor.ts`): what its CPU per file is to be read against. Fresh many-file trees only.
+   */
+  readonly filesystemFloorMicrosPerFile: number | undefined
 }
 
 /** The earliest and the latest ctime (ms) of the regular files under `dir`. */
@@ -328,6 +335,10 @@ const measure = (c: Cluster, scenario: Scenario, mode: Mode, loss: number, w: Wo
     const after = { sender: usage(c.sender.pid()), receivers: c.receivers.map((x) => usage(x.pid())), counters: yield* counters(c) }
     // before rsync and uftp write the same files again
     const switchSpreadSeconds = w.fresh ? switchSpread(c, w.dir) : undefined
+    // before rsync and uftp replace the files, at the moment the members worked in
+    const filesystemFloorMicrosPerFile = w.fresh && !w.big && c.receivers[0] !== undefined
+      ? creationFloor(join(fs.mkdtempSync(join(dirname(c.receivers[0].base), "fs-floor-")), w.dir), summary.files)
+      : undefined
     const seconds = summary.milliseconds / 1000
     const peers = c.peers
     const rsync = peers?.rsync === undefined ? undefined : {
@@ -369,7 +380,8 @@ const measure = (c: Cluster, scenario: Scenario, mode: Mode, loss: number, w: Wo
       rsyncSequentialRatio: rsync?.sequential === undefined ? undefined : rsync.sequential / seconds,
       rsyncAllAtOnceRatio: rsync === undefined ? undefined : rsync.allAtOnce / seconds,
       uftpRatio: uftp === undefined ? undefined : uftp / seconds,
-      switchSpreadSeconds
+      switchSpreadSeconds,
+      filesystemFloorMicrosPerFile
     } satisfies Row
   })
 
@@ -379,7 +391,7 @@ const ratio = (x: number | undefined, suffix: string) => (x === undefined ? "".p
 const perGiB = (x: number | undefined) => (x === undefined ? "".padStart(7) : f(x))
 
 const printRow = (r: Row) =>
-  Console.log(
+  Effect.zipRight(Console.log(
     `${String(r.receivers).padStart(2)} ${String(r.lossPercent).padStart(3)}%  ${r.workload.padEnd(22)} ${f(r.seconds, 2)} s ` +
       `${r.workload.startsWith("one") ? `${f(r.mbPerSecond)} MB/s    ` : `${f(r.filesPerSecond, 0)} files/s `} ` +
       `${f(r.datagramsPerSecond, 0)} ${f(r.retransmittedPercent)} % ${perGiB(r.acksPerMiB)} ` +
@@ -389,7 +401,10 @@ const printRow = (r: Row) =>
       `${ratio(r.ofBatchedCeiling === undefined ? undefined : r.ofBatchedCeiling * 100, "%")}${ratio(r.rsyncSequentialRatio, "x")}` +
       `${ratio(r.rsyncAllAtOnceRatio, "x")}${ratio(r.uftpRatio, "x")}` +
       `${r.switchSpreadSeconds === undefined ? "" : f(r.switchSpreadSeconds, 3)}`
-  )
+  ), r.filesystemFloorMicrosPerFile === undefined || r.receiverCpuMicrosPerFile === undefined ? Effect.void : Console.log(
+    `    the filesystem beside a receiver, right after: ${r.filesystemFloorMicrosPerFile.toFixed(0)} µs of CPU per new file ` +
+      `(the busiest receiver's ${r.receiverCpuMicrosPerFile.toFixed(0)} µs: ${(r.receiverCpuMicrosPerFile / r.filesystemFloorMicrosPerFile).toFixed(1)}× it)`
+  ))
 
 /** A row as the targets read it (`scripts/lib/targets.ts`): its share of the link is its share of the raw batched ceiling. */
 const measured = (r: Row): Targets.Measured => ({
