@@ -16,6 +16,7 @@ const print = (events: ReadonlyArray<ControlEvent>, json: boolean) =>
       case "Status":
         return Console.log(json ? statusJson(e.status) : statusText(e.status))
       case "File":
+      case "Skipped":
       case "SourceError":
       case "Progress":
       case "ProbeResult":

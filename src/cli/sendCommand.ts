@@ -121,6 +121,7 @@ const toRequest = (o: Parsed, operation: Operation) =>
       parallel: o.parallel,
       checksum: o.checksum,
       reportSkipped: o.verbose,
+      countSkipped: false,
       rateMbit: Option.getOrNull(o.rate),
       timeoutMs: Math.round(Duration.toMillis(timeout.right)),
       progress: false,
@@ -140,8 +141,8 @@ export const run = (o: Parsed, operation: Operation) =>
       ? makeLive({ write: (t) => void process.stdout.write(t), columns: process.stdout.columns }, Date.now, tally, o.dryRun)
       : undefined
     // the text report counts every file per host (the footer, the line after Ctrl-C) and names what is in flight,
-    // so it asks for unchanged files and progress, and prints unchanged files only with -v
-    const request: SendRequest = o.json ? asked : { ...asked, progress: true, reportSkipped: true }
+    // so it asks for progress and for unchanged files: counted, or with -v listed
+    const request: SendRequest = o.json ? asked : { ...asked, progress: true, countSkipped: true }
     const path = clientSocketPath(o.control)
     const linesOf = o.json ? jsonLines : reportLines(o)
     let outcome = "complete" as Verdict

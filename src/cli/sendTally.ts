@@ -5,6 +5,7 @@
  */
 import type { ControlEvent } from "../control/Protocol.js"
 import type { JobProgress } from "../domain/job.js"
+import type { HostOutcome } from "../domain/outcome.js"
 import { memberLabel, sharedNames } from "../domain/member.js"
 import { type Counts, countOf, countsText, noCounts } from "./sendRender.js"
 import { displayName } from "../protocol/text.js"
@@ -26,6 +27,19 @@ export const makeTally = (): Tally => {
   const hosts = new Map<string, Mutable<Counts>>()
   let files = 0
   let progress: JobProgress | undefined
+  /** `n` files, each with these hosts' outcomes. */
+  const count = (outcomes: ReadonlyArray<HostOutcome>, n: number) => {
+    files += n
+    const shared = sharedNames(outcomes)
+    for (const h of outcomes) {
+      const kind = countOf(h.outcome)
+      counts[kind] += n
+      const name = memberLabel(h, shared)
+      const host = hosts.get(name) ?? { ...noCounts }
+      host[kind] += n
+      hosts.set(name, host)
+    }
+  }
   return {
     event: (e) => {
       switch (e._tag) {
@@ -35,19 +49,10 @@ export const makeTally = (): Tally => {
         case "SourceError":
           counts.sourceErrors++
           return
-        case "File": {
-          files++
-          const shared = sharedNames(e.hosts)
-          for (const h of e.hosts) {
-            const kind = countOf(h.outcome)
-            counts[kind]++
-            const name = memberLabel(h, shared)
-            const host = hosts.get(name) ?? { ...noCounts }
-            host[kind]++
-            hosts.set(name, host)
-          }
-          return
-        }
+        case "File":
+          return count(e.hosts, 1)
+        case "Skipped":
+          return count(e.hosts, e.files)
         default:
           return
       }

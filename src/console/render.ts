@@ -144,7 +144,8 @@ export interface Verbosity {
 
 /** The text one event of a console command produces at the connection's log level. */
 export const eventText = (event: SendEvent, { dryRun, level, operation }: Verbosity): string => {
-  if (event._tag === "Summary" || event._tag === "Progress") return ""
+  // the console asks for no counts of skipped files (`countSkipped`): it lists them from level 2, as makuosan does
+  if (event._tag === "Summary" || event._tag === "Progress" || event._tag === "Skipped") return ""
   if (event._tag === "SourceError") return `error: ${event.message} ${event.path}\n`
   const { hosts, path } = event
   const lines = hosts.flatMap((h) =>

@@ -4,7 +4,7 @@
  * both sides validate what they read.
  */
 import { Schema } from "effect"
-import { FileReport, JobProgress, MAX_PARALLEL, SourceError } from "../domain/job.js"
+import { FileReport, JobProgress, MAX_PARALLEL, SkippedFiles, SourceError } from "../domain/job.js"
 import { Member } from "../domain/member.js"
 import { ClientOperation } from "../domain/operation.js"
 import { SendSummary } from "../domain/summary.js"
@@ -32,6 +32,8 @@ export const SendRequest = Schema.TaggedStruct("Send", {
   checksum: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Absent from requests of CLIs before `--verbose`: they listed every skip. */
   reportSkipped: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** Without `reportSkipped`, such files as `Skipped` counts (`SendJob.countSkipped`); absent from requests of CLIs before it. */
+  countSkipped: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   rateMbit: Schema.NullOr(Schema.Number.pipe(Schema.positive())),
   timeoutMs: Schema.Int.pipe(Schema.positive()),
   /** A live display wants `Progress` events. */
@@ -124,6 +126,7 @@ export type StatusInfo = typeof StatusInfo.Type
 
 export const ControlEvent = Schema.Union(
   FileReport,
+  SkippedFiles,
   SourceError,
   JobProgress,
   Schema.TaggedStruct("Summary", { summary: SendSummary, dryRun: Schema.Boolean, operation: ClientOperation }),

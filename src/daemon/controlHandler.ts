@@ -1,5 +1,5 @@
 /** Answers control requests from the daemon's services. */
-import { Clock, Duration, Effect, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Stream } from "effect"
 import * as fs from "node:fs"
 import type { Handler } from "../control/Server.js"
 import type { ControlEvent, StatusInfo } from "../control/Protocol.js"
@@ -12,7 +12,7 @@ import type { WireShape } from "../net/Wire.js"
 import type { SecureShape } from "../secure/SecureTransport.js"
 import { VERSION } from "../version.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
-import { type SendEvent, sendJob } from "../domain/job.js"
+import { coalesceSkipped, type SendEvent, sendJob } from "../domain/job.js"
 import { NOT_FOUND, relativePaths } from "../transfer/Jobs.js"
 import { notFoundHint, resolvePaths } from "./clientPaths.js"
 
@@ -127,6 +127,7 @@ export const makeHandler = (config: DaemonConfig, services: Services, startedAt:
         timeout: Duration.millis(timeoutMs)
       })
       return jobs.run(job).pipe(
+        Stream.mapChunks((events) => Chunk.unsafeFromArray(coalesceSkipped(events))),
         Stream.map(explained),
         Stream.catchAll((e) => Stream.succeed<ControlEvent>({ _tag: "Failed", reason: e._tag, message: e.message }))
       )

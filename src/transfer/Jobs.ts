@@ -223,12 +223,14 @@ export const make = Effect.gen(function*() {
           ? checksumPass({ operation: job.operation, dryRun: job.dryRun, parallel: job.parallel, targets: initial, rounds, context })
           : undefined
 
-        /** Counts the outcomes; the event to report, if any (not for a file every host skipped, unless asked). */
+        /** Counts the outcomes; the event to report, if any (for a file every host skipped only a count, or nothing, unless asked). */
         const account = (rel: string, hosts: ReadonlyArray<HostOutcome>, bytes: number): SendEvent | undefined => {
           totals.files++
           countOutcomes(hosts)
           if (hosts.some((h) => h.outcome === "updated")) totals.bytes += bytes
-          if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) return undefined
+          if (!job.reportSkipped && hosts.length > 0 && hosts.every((h) => h.outcome === "skipped")) {
+            return job.countSkipped === true ? { _tag: "Skipped", files: 1, hosts } : undefined
+          }
           return { _tag: "File", path: rel, hosts, ...(bytes > 0 ? { size: bytes } : {}) }
         }
 

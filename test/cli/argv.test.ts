@@ -61,14 +61,15 @@ const transferCases = (dir: string): ReadonlyArray<Case> => {
     { option: "--parallel", commands: transfers, forms: [["--parallel", "3"], ["--parallel=3"]], request: { parallel: 3 } },
     { option: "--rate", commands: ["send", "sync"], forms: [["--rate", "2.5"], ["--rate=2.5"]], request: { rateMbit: 2.5 } },
     { option: "--timeout", commands: transfers, forms: [["--timeout", "5s"], ["--timeout=5s"]], request: { timeoutMs: 5000 } },
-    // the text report always asks for unchanged files (it counts them) and lists them with -v; JSON asks with -v
-    { option: "--verbose", commands: transfers, forms: [["--verbose", "--json"], ["-v", "--json"]], request: { progress: false } },
+    // the text report always asks for unchanged files, counted (it counts them per host), and lists them with -v;
+    // JSON asks for them only with -v, listed
+    { option: "--verbose", commands: transfers, forms: [["--verbose", "--json"], ["-v", "--json"]], request: { progress: false, reportSkipped: true, countSkipped: false } },
     { option: "--quiet", commands: transfers, forms: [["--quiet"], ["-q"]], output: (out) => out === "" },
     {
       option: "--json",
       commands: transfers,
       forms: [["--json"]],
-      request: { reportSkipped: false, progress: false },
+      request: { progress: false, countSkipped: false },
       output: (out) => out !== "" && out.split("\n").every((l) => l.startsWith("{"))
     }
   ]
@@ -86,7 +87,7 @@ describe("the command line: every option of every command, in both forms, anywhe
         // every option the command declares is in the table (--control is in every run below)
         expect(longOptions(command)).toEqual([...cases.filter((c) => c.commands.includes(command)).map((c) => c.option), "--control"].sort())
       }
-      const plain = { paths: ["a"], recursive: false, dryRun: false, delete: false, checksum: false, targets: [], excludes: [], parallel: 32, reportSkipped: true, rateMbit: null, timeoutMs: 60_000, allOrNothing: false, cwd: process.cwd() }
+      const plain = { paths: ["a"], recursive: false, dryRun: false, delete: false, checksum: false, targets: [], excludes: [], parallel: 32, reportSkipped: false, countSkipped: true, rateMbit: null, timeoutMs: 60_000, allOrNothing: false, cwd: process.cwd() }
       for (const c of cases) {
         for (const command of c.commands) {
           for (const form of c.forms) {
@@ -103,6 +104,10 @@ describe("the command line: every option of every command, in both forms, anywhe
       // without --quiet and --json the file's line is text
       const text = yield* run(["send", "a", "--control", control.path])
       expect(text.out).toMatch(/^update +a {2}h2$/m)
+      // -v in text: unchanged files listed, not only counted
+      control.requests.length = 0
+      yield* run(["send", "-v", "a", "--control", control.path])
+      expect(control.requests).toMatchObject([{ reportSkipped: true, countSkipped: true, progress: true }])
     }))
 
   it.scoped("members and status: --control and --json in both places and forms", () =>

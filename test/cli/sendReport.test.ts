@@ -129,5 +129,10 @@ describe("the text report of send and check (golden)", () => {
     expect(interruptedLine(tally, 3200, false)).toBe(
       "interrupted after 3.20 s: 2 files done (2 updated, 1 unchanged, 1 failed); broken off: c, d, e, f and 2 more"
     )
+    // unchanged files counted by the daemon, not named (the text report's `countSkipped`): each a file, on each host
+    tally.event({ _tag: "Skipped", files: 500, hosts: [on("h2", "skipped"), on("h3", "skipped")] })
+    expect(tally.files()).toBe(502)
+    expect(tally.hosts().get("h3")).toMatchObject({ updated: 1, skipped: 500, failed: 1 })
+    expect(interruptedLine(tally, 3300, false)).toMatch(/^interrupted after 3\.30 s: 502 files done \(2 updated, 1001 unchanged, 1 failed\)/)
   })
 })

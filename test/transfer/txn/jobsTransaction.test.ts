@@ -94,6 +94,16 @@ describe("send on a keyed daemon: one transaction", () => {
       expect(outcomes(checked)).toEqual(["d/f missing different"])
       expect(checked.at(-1)).toMatchObject({ _tag: "Summary", summary: { files: 1, missing: 1, different: 1, bytes: 0 } })
       expect(fakes.map((f) => f.switches)).toEqual([2, 2])
+
+      // the text report's request: a file every host skipped is counted, not named; the others as ever (h2 lacks d/f,
+      // h3's copy differs in content only, which a send without --checksum does not look at)
+      const counted = yield* run({ paths: ["d"], recursive: true, operation: "send", reportSkipped: false, countSkipped: true })
+      expect(counted).toMatchObject([
+        { _tag: "SourceError", path: "d/pipe" },
+        { _tag: "File", path: "d/f", hosts: [{ host: "h2", outcome: "updated" }, { host: "h3", outcome: "skipped" }] },
+        { _tag: "Skipped", files: 1, hosts: [{ host: "h2", outcome: "skipped" }, { host: "h3", outcome: "skipped" }] },
+        { _tag: "Summary", summary: { files: 2, updated: 1, skipped: 3 } }
+      ])
     }))
 
   it.scoped("-n --delete and sync -n are transactions: what each member would remove, per host, and nothing removed; a scope too large is refused naming the options", () =>
