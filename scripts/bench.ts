@@ -14,9 +14,9 @@
  * has (copied there with `cp -a`: all skipped), and one 1 GiB file at K = 1 for memory; for a fresh tree (its
  * directories made empty on the receivers first) the switch spread: from the first to the last file put in place
  * on any receiver (ctimes), how long a mix was served, and the filesystem's own CPU per new file beside a receiver
- * right after the send (`scripts/lib/fsFloor.ts`: on the lab's disk it varies several-fold). Per row set, the resident set of the sender's daemon and of
- * the largest receiver's: idle 10 s after start, at peak and idle after the transfers, against the targets (<= 60 MiB
- * idle, <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
+ * right after the send (`scripts/lib/fsFloor.ts`: on the lab's disk it varies several-fold). Per row set, the
+ * resident set of the sender's daemon and of the largest receiver's: idle 10 s after start, at peak and idle after
+ * the transfers, against the targets (<= 60 MiB idle, <= 100 MiB with a transfer). Results also go to bench/results/<date>.json. `--quick`: K = 1, 2, small sizes.
  * `--key` runs each row set in protocol v7 and in native mode (sealed, a send as one tree transaction), labelled
  * so, beside the v7 rows of the same run: on the lab and on loopback alike.
  * To measure one change, narrow the run: `--k 1,4` (receiver counts), `--scenario cpu|link`, `--loss 0`,
